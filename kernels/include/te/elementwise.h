@@ -1,0 +1,2 @@
+/* te-openmv kernels: elementwise family (declarations are added with its kernels). */
+#pragma once

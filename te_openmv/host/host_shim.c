@@ -1,0 +1,20 @@
+/* Host-side glue for running a compiled model from Python (ctypes).
+ * Built with -DTE_MODEL_SYM=<name>_model and -DTE_OP_HOOKS. */
+#include <stddef.h>
+#include "te_model.h"
+
+extern const te_model TE_MODEL_SYM;
+
+const te_model *te_host_model(void) { return &TE_MODEL_SYM; }
+
+typedef void (*te_host_hook_fn)(int op_index, int phase);
+static te_host_hook_fn host_hook;
+
+void te_host_set_hook(te_host_hook_fn fn) { host_hook = fn; }
+
+void te_op_hook(const te_model *model, int op_index, int phase, uint8_t *arena) {
+    (void)model; (void)arena;
+    if (host_hook) host_hook(op_index, phase);
+}
+
+int te_host_invoke(uint8_t *arena) { return TE_MODEL_SYM.invoke(&TE_MODEL_SYM, arena); }
