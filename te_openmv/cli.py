@@ -1,0 +1,113 @@
+"""The `te-openmv` command."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from codegen.errors import CompileError
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = int(width * done / max(total, 1))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:30]:30}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_compile(args) -> int:
+    from codegen.compiler import compile_model, write_outputs
+    from codegen.tflite_import import load_model_bytes
+    t0 = time.perf_counter()
+    model = Path(args.model)
+    name = args.name or _default_name(model)
+    compiled = compile_model(load_model_bytes(model), name, model.name)
+    paths = write_outputs(compiled, Path(args.out), picture=not args.no_picture)
+    r = compiled.report
+    print(f"{name}: {len(r['ops'])} operators, {r['macs']:,} MACs, peak SRAM {r['peak_sram_bytes']:,} B "
+          f"(lower bound {r['lower_bound_bytes']:,} B), weights {r['weights_bytes']:,} B "
+          f"[{time.perf_counter() - t0:.2f} s]")
+    for p in paths:
+        print(f"  wrote {p}")
+    return 0
+
+
+def _default_name(model: Path) -> str:
+    import re
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", model.stem)
+    return stem if not stem[:1].isdigit() else "m_" + stem
+
+
+def cmd_verify(args) -> int:
+    from .verify import verify_host
+    model = Path(args.model)
+    if not model.is_file():
+        raise CompileError(f"{model}: no such file")
+    result = verify_host(model, images=Path(args.images) if args.images else None, n_random=args.random,
+                         name=_default_name(model), progress=_progress)
+    print(f"{model.name}: {len(result.cases)} inputs ({args.random} random"
+          f"{', images from ' + args.images if args.images else ''}) against TFLite's reference kernels")
+    for i, o in enumerate(result.outputs):
+        print(f"  output {i}: {o.identical_share * 100:.2f}% identical ({o.identical}/{o.total}), "
+              f"max abs diff {o.max_abs_diff:g}")
+    if args.report:
+        Path(args.report).write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+    if result.ok:
+        print("  bit-exact: yes")
+        return 0
+    print(f"  bit-exact: NO — {len(result.mismatched_cases)} inputs differ: "
+          f"{', '.join(result.mismatched_cases[:5])}")
+    return 1
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="te-openmv", description="Compile int8 TFLite models to C for "
+                                "OpenMV cameras and Cortex-M7 MicroPython boards, and check them.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="compile a .tflite model into C (NAME.c/.h/.json/_memory.png)")
+    c.add_argument("model")
+    c.add_argument("-o", "--out", required=True, help="output directory")
+    c.add_argument("--name", help="C symbol prefix (default: the file name)")
+    c.add_argument("--no-picture", action="store_true", help="skip NAME_memory.png")
+    c.set_defaults(func=cmd_compile)
+
+    v = sub.add_parser("verify", help="check the compiled model against TFLite's reference kernels, bit for bit")
+    v.add_argument("model")
+    v.add_argument("--images", help="directory of images to run as well (resized and converted)")
+    v.add_argument("--random", type=int, default=50, help="number of random inputs (default 50)")
+    v.add_argument("--report", help="write the results as JSON here")
+    v.set_defaults(func=cmd_verify)
+
+    d = sub.add_parser("demo", help="compile and verify the shared example models")
+    d.add_argument("--shared", help="the shared data directory (default: ../shared next to the repo)")
+    d.add_argument("-o", "--out", default="out/demo", help="where to write outputs")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CompileError as e:
+        print(f"te-openmv: error: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as e:
+        print(f"te-openmv: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
