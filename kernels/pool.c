@@ -1,0 +1,124 @@
+/* te-openmv kernels: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, portable C.
+ * Bit-exact with tflite-micro's reference int8 kernels. */
+#include "te_kernels.h"
+
+/* Channels are processed in blocks so the window walk reads contiguous bytes (NHWC) and
+ * keeps the accumulators in registers/stack instead of arena scratch. */
+#define TE_POOL_BLOCK 16
+
+/* The in-bounds window of output pixel (oy, ox): rows [y0+ky_lo, y0+ky_hi), same for x. */
+typedef struct {
+    int y0, ky_lo, ky_hi, x0, kx_lo, kx_hi;
+} te_window;
+
+TE_INLINE te_window te_pool_window(const te_pool_params *p, int oy, int ox) {
+    te_window w;
+    w.y0 = oy * p->stride_h - p->pad_top;
+    w.ky_lo = w.y0 < 0 ? -w.y0 : 0;
+    w.ky_hi = w.y0 + p->k_h > p->in_h ? p->in_h - w.y0 : p->k_h;
+    w.x0 = ox * p->stride_w - p->pad_left;
+    w.kx_lo = w.x0 < 0 ? -w.x0 : 0;
+    w.kx_hi = w.x0 + p->k_w > p->in_w ? p->in_w - w.x0 : p->k_w;
+    return w;
+}
+
+void te_avgpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
+    const int C = p->channels, in_w = p->in_w;
+    const int full = p->k_h * p->k_w;
+    for (int oy = 0; oy < p->out_h; oy++) {
+        for (int ox = 0; ox < p->out_w; ox++) {
+            const te_window w = te_pool_window(p, oy, ox);
+            int count = (w.ky_hi - w.ky_lo) * (w.kx_hi - w.kx_lo);
+            if (count <= 0) count = 1; /* unreachable with TFLite's SAME/VALID padding */
+            const int32_t half = count / 2;
+            for (int c0 = 0; c0 < C; c0 += TE_POOL_BLOCK) {
+                const int nc = C - c0 < TE_POOL_BLOCK ? C - c0 : TE_POOL_BLOCK;
+                int32_t acc[TE_POOL_BLOCK] = {0};
+                for (int ky = w.ky_lo; ky < w.ky_hi; ky++) {
+                    const int8_t *row = in + ((size_t)(w.y0 + ky) * in_w + (w.x0 + w.kx_lo)) * C + c0;
+                    for (int kx = w.kx_lo; kx < w.kx_hi; kx++, row += C) {
+                        for (int j = 0; j < nc; j++) acc[j] += row[j];
+                    }
+                }
+                for (int j = 0; j < nc; j++) {
+                    /* TFLite: (acc +- count/2) / count with C's truncating division, i.e. round
+                     * half away from zero; done on the magnitude. */
+                    const int32_t a = acc[j];
+                    const uint32_t n = (uint32_t)(a < 0 ? -a : a) + (uint32_t)half;
+                    const int32_t q = count == full
+                        ? (int32_t)(((uint64_t)n * p->full_div_mult) >> p->full_div_shift)
+                        : (int32_t)(n / (uint32_t)count);
+                    out[j + c0] = (int8_t)te_clamp(a < 0 ? -q : q, p->act_min, p->act_max);
+                }
+            }
+            out += C;
+        }
+    }
+}
+
+void te_maxpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
+    const int C = p->channels, in_w = p->in_w;
+    for (int oy = 0; oy < p->out_h; oy++) {
+        for (int ox = 0; ox < p->out_w; ox++) {
+            const te_window w = te_pool_window(p, oy, ox);
+            for (int c0 = 0; c0 < C; c0 += TE_POOL_BLOCK) {
+                const int nc = C - c0 < TE_POOL_BLOCK ? C - c0 : TE_POOL_BLOCK;
+                int8_t m[TE_POOL_BLOCK];
+                for (int j = 0; j < nc; j++) m[j] = INT8_MIN;
+                for (int ky = w.ky_lo; ky < w.ky_hi; ky++) {
+                    const int8_t *row = in + ((size_t)(w.y0 + ky) * in_w + (w.x0 + w.kx_lo)) * C + c0;
+                    for (int kx = w.kx_lo; kx < w.kx_hi; kx++, row += C) {
+                        for (int j = 0; j < nc; j++) m[j] = row[j] > m[j] ? row[j] : m[j];
+                    }
+                }
+                for (int j = 0; j < nc; j++) out[j + c0] = (int8_t)te_clamp(m[j], p->act_min, p->act_max);
+            }
+            out += C;
+        }
+    }
+}
+
+TE_INLINE int8_t te_mean_finish(const te_mean_params *p, int32_t sum) {
+    /* tflite-micro: int32 wrap-around on the zero-point correction (never reached for int8
+     * unless a mean covers 2^23 elements) */
+    const int32_t shifted = (int32_t)((uint32_t)sum - (uint32_t)p->sum_offset);
+    return (int8_t)te_clamp(te_requant(shifted, p->mult, p->shift) + p->out_zp, -128, 127);
+}
+
+void te_mean_s8(const te_mean_params *p, const int8_t *in, int8_t *out, int32_t *acc) {
+    const int rank = p->rank;
+    const int32_t inner = p->dims[rank - 1];
+    if (p->only_inner_reduced) {
+        /* [kept, reduced] (or just [reduced]): each output is one contiguous run */
+        for (int32_t o = 0; o < p->num_out; o++, in += inner) {
+            int32_t sum = 0;
+            for (int32_t i = 0; i < inner; i++) sum += in[i];
+            out[o] = te_mean_finish(p, sum);
+        }
+        return;
+    }
+    for (int32_t o = 0; o < p->num_out; o++) acc[o] = 0;
+    /* Walk the input in memory order; an odometer over the outer dims tracks where the
+     * current run of `inner` elements lands in the output. */
+    int32_t idx[TE_MEAN_MAX_RANK] = {0};
+    int32_t out_off = 0;
+    int32_t outer = 1;
+    for (int d = 0; d < rank - 1; d++) outer *= p->dims[d];
+    for (int32_t r = 0; r < outer; r++, in += inner) {
+        if (p->inner_reduced) {
+            int32_t sum = 0;
+            for (int32_t i = 0; i < inner; i++) sum += in[i];
+            acc[out_off] += sum;
+        } else {
+            int32_t *a = acc + out_off;
+            for (int32_t i = 0; i < inner; i++) a[i] += in[i];
+        }
+        for (int d = rank - 2; d >= 0; d--) {
+            out_off += p->out_strides[d];
+            if (++idx[d] < p->dims[d]) break;
+            out_off -= p->out_strides[d] * p->dims[d];
+            idx[d] = 0;
+        }
+    }
+    for (int32_t o = 0; o < p->num_out; o++) out[o] = te_mean_finish(p, acc[o]);
+}
