@@ -1,2 +1,51 @@
-/* te-openmv kernels: elementwise family (declarations are added with its kernels). */
-#pragma once
+/* te-openmv kernels: elementwise family (ADD, MUL), int8 with broadcasting.
+ *
+ * Arithmetic follows TFLite's reference quantized kernels exactly; every multiplier and
+ * shift comes from the compiler (codegen/quant_elementwise.py reproduces tflite-micro's
+ * Prepare). Broadcasting is numpy/TFLite style. The compiler drops size-1 output
+ * dimensions, merges neighbouring dimensions that broadcast the same way, and pads the
+ * result to TE_BCAST_DIMS dimensions with leading 1s, so the innermost dimension is one
+ * contiguous run in which each input either advances (stride 1) or repeats (stride 0).
+ */
+#ifndef TE_ELEMENTWISE_H
+#define TE_ELEMENTWISE_H
+
+#include "common.h"
+
+#define TE_BCAST_DIMS 6
+
+typedef struct {
+    int32_t shape[TE_BCAST_DIMS];    /* output dimensions, outermost first */
+    int32_t stride1[TE_BCAST_DIMS];  /* input 1 elements per step of each dimension (0: broadcast) */
+    int32_t stride2[TE_BCAST_DIMS];  /* same for input 2 */
+} te_bcast;
+
+typedef struct {
+    int32_t in1_offset, in2_offset;  /* -input zero points */
+    int32_t out_offset;              /* output zero point */
+    int32_t left_shift;              /* 20 for int8 */
+    int32_t in1_mult, in1_shift;     /* per-input rescale to the common scale (shift <= 0) */
+    int32_t in2_mult, in2_shift;
+    int32_t out_mult, out_shift;     /* common scale -> output scale (shift <= 0) */
+    int32_t act_min, act_max;        /* fused activation, quantized */
+} te_add_params;
+
+/* out = clamp(requant(requant((a + in1_offset) << left_shift, in1) +
+ *                     requant((b + in2_offset) << left_shift, in2), out) + out_offset).
+ * Scratch: none. */
+void te_add_s8(const te_add_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
+               int8_t *out);
+
+typedef struct {
+    int32_t in1_offset, in2_offset;  /* -input zero points */
+    int32_t out_offset;              /* output zero point */
+    int32_t out_mult, out_shift;     /* in1_scale * in2_scale / out_scale */
+    int32_t act_min, act_max;
+} te_mul_params;
+
+/* out = clamp(requant((a + in1_offset) * (b + in2_offset), out) + out_offset).
+ * Scratch: none. */
+void te_mul_s8(const te_mul_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
+               int8_t *out);
+
+#endif
