@@ -155,7 +155,7 @@ def run_tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
         from te_openmv.oracle import run_reference
     except ImportError:  # the shared oracle module has not landed: call tflite-micro directly
         from tflite_micro.python.tflite_micro import runtime
-        it = runtime.Interpreter.from_bytes(model)
+        it = runtime.Interpreter.from_bytes(model, arena_size=max(1 << 16, 8 * len(model) + (1 << 20)))
         for i, x in enumerate(inputs):
             it.set_input(x, i)
         it.invoke()

@@ -87,7 +87,8 @@ def mean_axes(g: Graph, op: Op) -> list[int]:
     """The reduced axes, resolved as TFLite does (negative -> +rank, duplicates dropped)."""
     x = g.t(op.inputs[0])
     rank = max(len(x.shape), 1)
-    raw = [int(a) for a in g.t(op.inputs[1]).data.reshape(-1)]
+    axis = g.t(op.inputs[1])
+    raw = [] if axis.size == 0 else [int(a) for a in axis.data.reshape(-1)]
     axes: list[int] = []
     for a in raw:
         r = a + rank if a < 0 else a
@@ -124,7 +125,8 @@ class MeanLowering(Lowering):
             raise _err(op, f"only int8 input/output are supported, got {x.dtype} -> {y.dtype}")
         if not (x.quantized and y.quantized):
             raise _err(op, "input and output must be quantized")
-        if len(op.inputs) < 2 or op.inputs[1] < 0 or not g.t(op.inputs[1]).is_const:
+        # (an empty axis list has no bytes, so the importer cannot tell it is constant)
+        if len(op.inputs) < 2 or op.inputs[1] < 0 or not (g.t(op.inputs[1]).is_const or g.t(op.inputs[1]).size == 0):
             raise _err(op, "the axis input must be a constant tensor")
         if g.t(op.inputs[1]).dtype != "int32":
             raise _err(op, f"the axis tensor must be int32, got {g.t(op.inputs[1]).dtype}")
