@@ -1,7 +1,7 @@
-"""Single-operator int8 TFLite models for the pool and activation operator tests.
+"""Small int8 TFLite models for the pool and activation operator tests.
 
 A minimal flatbuffer writer (the `tflite` package's builder functions): one subgraph,
-one operator, activation tensors quantized per tensor, optional constant inputs
+one operator (or a short chain), activation tensors quantized per tensor, optional constant inputs
 (e.g. MEAN's axis). Options are given as the builtin options table name plus a dict
 of its fields in snake_case (e.g. ("Pool2DOptions", {"padding": 1, "stride_w": 2})).
 """
@@ -44,8 +44,16 @@ def _vector(b: flatbuffers.Builder, start_fn, values, prepend) -> int:
 def single_op_model(op: str, inputs: list[T], outputs: list[T],
                     options: tuple[str, dict] | None = None) -> bytes:
     """Serialize a model running `op` on `inputs` (constants where data is given) -> `outputs`."""
+    n_in = len(inputs)
+    return model_of(inputs + outputs, [(op, list(range(n_in)), list(range(n_in, n_in + len(outputs))), options)],
+                    outputs=list(range(n_in, n_in + len(outputs))))
+
+
+def model_of(tensors: list[T], ops: list[tuple], outputs: list[int]) -> bytes:
+    """Serialize a chain of ops: each (op type, input tensor indices, output indices, options).
+
+    Graph inputs are the tensors without data that no op produces."""
     b = flatbuffers.Builder(1024)
-    tensors = inputs + outputs
     # buffer 0 is the empty sentinel; each constant gets its own buffer
     buffer_data: list[bytes | None] = [None]
     buffer_of = []
@@ -91,39 +99,43 @@ def single_op_model(op: str, inputs: list[T], outputs: list[T],
             tflite.TensorAddQuantization(b, quant)
         tensor_offsets.append(tflite.TensorEnd(b))
 
-    opts_off, opts_type = None, 0
-    if options is not None:
-        table, fields = options
-        getattr(tflite, f"{table}Start")(b)
-        for k, v in fields.items():
-            getattr(tflite, f"{table}Add{_camel(k)}")(b, v)
-        opts_off = getattr(tflite, f"{table}End")(b)
-        opts_type = getattr(BuiltinOptions, table)
+    op_types = list(dict.fromkeys(o[0] for o in ops))
+    codes = []
+    for op in op_types:
+        code = getattr(BuiltinOperator, op)
+        tflite.OperatorCodeStart(b)
+        tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+        tflite.OperatorCodeAddBuiltinCode(b, code)
+        tflite.OperatorCodeAddVersion(b, 1)
+        codes.append(tflite.OperatorCodeEnd(b))
 
-    code = getattr(BuiltinOperator, op)
-    tflite.OperatorCodeStart(b)
-    tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
-    tflite.OperatorCodeAddBuiltinCode(b, code)
-    tflite.OperatorCodeAddVersion(b, 1)
-    opcode = tflite.OperatorCodeEnd(b)
+    operators = []
+    for op, ins, outs, options in ops:
+        opts_off, opts_type = None, 0
+        if options is not None:
+            table, fields = options
+            getattr(tflite, f"{table}Start")(b)
+            for k, v in fields.items():
+                getattr(tflite, f"{table}Add{_camel(k)}")(b, v)
+            opts_off = getattr(tflite, f"{table}End")(b)
+            opts_type = getattr(BuiltinOptions, table)
+        op_inputs = _vector(b, tflite.OperatorStartInputsVector, list(ins), b.PrependInt32)
+        op_outputs = _vector(b, tflite.OperatorStartOutputsVector, list(outs), b.PrependInt32)
+        tflite.OperatorStart(b)
+        tflite.OperatorAddOpcodeIndex(b, op_types.index(op))
+        tflite.OperatorAddInputs(b, op_inputs)
+        tflite.OperatorAddOutputs(b, op_outputs)
+        if opts_off is not None:
+            tflite.OperatorAddBuiltinOptionsType(b, opts_type)
+            tflite.OperatorAddBuiltinOptions(b, opts_off)
+        operators.append(tflite.OperatorEnd(b))
 
-    n_in = len(inputs)
-    op_inputs = _vector(b, tflite.OperatorStartInputsVector, list(range(n_in)), b.PrependInt32)
-    op_outputs = _vector(b, tflite.OperatorStartOutputsVector, list(range(n_in, len(tensors))), b.PrependInt32)
-    tflite.OperatorStart(b)
-    tflite.OperatorAddOpcodeIndex(b, 0)
-    tflite.OperatorAddInputs(b, op_inputs)
-    tflite.OperatorAddOutputs(b, op_outputs)
-    if opts_off is not None:
-        tflite.OperatorAddBuiltinOptionsType(b, opts_type)
-        tflite.OperatorAddBuiltinOptions(b, opts_off)
-    operator = tflite.OperatorEnd(b)
-
+    produced = {o for _, _, outs, _ in ops for o in outs}
+    graph_in = [i for i, t in enumerate(tensors) if t.data is None and i not in produced]
     sg_tensors = _vector(b, tflite.SubGraphStartTensorsVector, tensor_offsets, b.PrependUOffsetTRelative)
-    graph_in = [i for i, t in enumerate(inputs) if t.data is None]
     sg_inputs = _vector(b, tflite.SubGraphStartInputsVector, graph_in, b.PrependInt32)
-    sg_outputs = _vector(b, tflite.SubGraphStartOutputsVector, list(range(n_in, len(tensors))), b.PrependInt32)
-    sg_ops = _vector(b, tflite.SubGraphStartOperatorsVector, [operator], b.PrependUOffsetTRelative)
+    sg_outputs = _vector(b, tflite.SubGraphStartOutputsVector, list(outputs), b.PrependInt32)
+    sg_ops = _vector(b, tflite.SubGraphStartOperatorsVector, operators, b.PrependUOffsetTRelative)
     sg_name = b.CreateString("main")
     tflite.SubGraphStart(b)
     tflite.SubGraphAddTensors(b, sg_tensors)
@@ -134,12 +146,12 @@ def single_op_model(op: str, inputs: list[T], outputs: list[T],
     subgraph = tflite.SubGraphEnd(b)
 
     subgraphs = _vector(b, tflite.ModelStartSubgraphsVector, [subgraph], b.PrependUOffsetTRelative)
-    codes = _vector(b, tflite.ModelStartOperatorCodesVector, [opcode], b.PrependUOffsetTRelative)
+    code_vec = _vector(b, tflite.ModelStartOperatorCodesVector, codes, b.PrependUOffsetTRelative)
     bufs = _vector(b, tflite.ModelStartBuffersVector, buffers, b.PrependUOffsetTRelative)
-    desc = b.CreateString("te-openmv single-op test model")
+    desc = b.CreateString("te-openmv test model")
     tflite.ModelStart(b)
     tflite.ModelAddVersion(b, 3)
-    tflite.ModelAddOperatorCodes(b, codes)
+    tflite.ModelAddOperatorCodes(b, code_vec)
     tflite.ModelAddSubgraphs(b, subgraphs)
     tflite.ModelAddDescription(b, desc)
     tflite.ModelAddBuffers(b, bufs)
@@ -159,7 +171,7 @@ def run_tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
         for i, x in enumerate(inputs):
             it.set_input(x, i)
         it.invoke()
-        return [np.asarray(it.get_output(0)).copy()]  # single-op models have one output
+        return [np.asarray(it.get_output(0)).copy()]  # these test models have one output
     return [np.asarray(o) for o in run_reference(model, inputs)]
 
 

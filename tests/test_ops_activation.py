@@ -14,7 +14,7 @@ from codegen.lower.activation import relu_plan
 from codegen.quant_activation import hard_swish_params, logistic_params, softmax_params
 from codegen.tflite_import import import_tflite
 
-from .singleop import T, assert_matches, run_litert_ref, run_tflm, single_op_model
+from .singleop import T, assert_matches, model_of, run_litert_ref, run_tflm, single_op_model
 from .test_ops_pool import extracted
 
 PROB = (1.0 / 256, -128)  # TFLite's int8 probability quantization
@@ -209,3 +209,13 @@ def test_int16_output_rejected(op):
     model = single_op_model(op, [T((1, 4), "int8", 0.1)], [T((1, 4), "int16", 1.0 / 32768)], opts)
     with pytest.raises(UnsupportedOpError, match=rf"operator 0 \({op}\): only int8 -> int8"):
         compile_model(model, "m")
+
+
+def test_classifier_tail_mean_then_softmax():
+    """Global average (MEAN over H, W) feeding a softmax: two kernels sharing the arena."""
+    reducer = ("ReducerOptions", {"keep_dims": False})
+    tensors = [T((1, 5, 5, 10), scale=0.08, zero_point=-3), T((2,), "int32", data=np.array([1, 2], np.int32)),
+               T((1, 10), scale=0.03, zero_point=5), T((1, 10), scale=PROB[0], zero_point=PROB[1])]
+    model = model_of(tensors, [("MEAN", [0, 1], [2], reducer),
+                               ("SOFTMAX", [2], [3], ("SoftmaxOptions", {"beta": 1.0}))], outputs=[3])
+    assert_matches(model, n_runs=10, seed=7)

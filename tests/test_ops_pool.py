@@ -11,7 +11,7 @@ from codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from codegen.quant_pool import exact_reciprocal, mean_multiplier
 
 from .conftest_shared import shared_model
-from .singleop import ACTIVATION, PADDING, T, assert_matches, run_tflm, single_op_model
+from .singleop import ACTIVATION, PADDING, T, assert_matches, model_of, run_tflm, single_op_model
 
 POOLS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
 
@@ -43,7 +43,7 @@ def random_pool(rng: np.random.Generator, op: str) -> bytes:
     return pool_model(op, (1, h, w, c), k, stride, str(padding), act, scale, int(rng.integers(-128, 128)))
 
 
-def small_values(model: bytes, shape, rng, lo=-3, hi=4) -> list[list[np.ndarray]]:
+def small_values(shape, rng, lo=-3, hi=4) -> list[list[np.ndarray]]:
     """Inputs with many exact .5 averages (sum = count/2 + n*count), to pin the rounding."""
     return [[rng.integers(lo, hi, size=shape).astype(np.int8)]]
 
@@ -55,7 +55,7 @@ def test_pool_random_bit_exact(op, seed):
     model = random_pool(rng, op)
     from codegen.tflite_import import import_tflite
     shape = import_tflite(model).t(0).shape
-    assert_matches(model, n_runs=3, seed=seed, inputs=small_values(model, shape, rng))
+    assert_matches(model, n_runs=3, seed=seed, inputs=small_values(shape, rng))
 
 
 @pytest.mark.parametrize("op", POOLS)
@@ -188,7 +188,7 @@ def test_shared_model_pool_ops(model_name, op_index, op_type):
     assert import_tflite(model).ops[0].type == op_type
     shape = import_tflite(model).t(0).shape
     rng = np.random.default_rng(op_index)
-    assert_matches(model, n_runs=20, seed=op_index, inputs=small_values(model, shape, rng, -20, 20))
+    assert_matches(model, n_runs=20, seed=op_index, inputs=small_values(shape, rng, -20, 20))
 
 
 # --- what is not supported: clear errors naming the operator -------------------------------
@@ -242,3 +242,47 @@ def test_oracle_is_tflite_micro():
     model = pool_model("MAX_POOL_2D", (1, 2, 2, 1), (2, 2), (2, 2), "VALID")
     x = np.array([1, -5, 9, 3], np.int8).reshape(1, 2, 2, 1)
     assert run_tflm(model, [x])[0].reshape(-1).tolist() == [9]
+
+
+# --- short chains: the fuse-activation pass and the planner around these kernels -----------
+
+def test_pool_then_relu6_same_quantization_is_fused():
+    q = (0.05, -20)
+    tensors = [T((1, 6, 6, 4), scale=q[0], zero_point=q[1]), T((1, 3, 3, 4), scale=q[0], zero_point=q[1]),
+               T((1, 3, 3, 4), scale=q[0], zero_point=q[1])]
+    opts = ("Pool2DOptions", {"padding": PADDING["VALID"], "stride_h": 2, "stride_w": 2,
+                              "filter_height": 2, "filter_width": 2})
+    for pool in POOLS:
+        model = model_of(tensors, [(pool, [0], [1], opts), ("RELU6", [1], [2], None)], outputs=[2])
+        host = assert_matches(model, n_runs=4, seed=3)
+        assert [op.type for op in host.compiled.graph.ops] == [pool]
+
+
+def test_pool_then_requantizing_relu_stays_two_ops():
+    tensors = [T((1, 5, 5, 3), scale=0.05, zero_point=-20), T((1, 3, 3, 3), scale=0.05, zero_point=-20),
+               T((1, 3, 3, 3), scale=0.02, zero_point=-128)]
+    opts = ("Pool2DOptions", {"padding": PADDING["SAME"], "stride_h": 2, "stride_w": 2,
+                              "filter_height": 3, "filter_width": 3})
+    model = model_of(tensors, [("AVERAGE_POOL_2D", [0], [1], opts), ("RELU", [1], [2], None)], outputs=[2])
+    host = assert_matches(model, n_runs=4, seed=4)
+    assert [op.type for op in host.compiled.graph.ops] == ["AVERAGE_POOL_2D", "RELU"]
+
+
+def test_te_vww_tail_transpose_then_two_means():
+    """te_vww ends with TRANSPOSE [1,3,3,160] -> [1,160,3,3], MEAN over axis 3, MEAN over axis 2."""
+    from codegen.tflite_import import import_tflite
+    g = import_tflite(shared_model("te_vww").read_bytes())
+    tr = next(o for o in g.ops if o.index == 58)
+    x = g.t(tr.inputs[0])
+    q = (x.s, x.zp)
+    tensors = [T(x.shape, scale=q[0], zero_point=q[1]),
+               T((4,), "int32", data=g.t(tr.inputs[1]).data.astype(np.int32)),
+               T((1, 160, 3, 3), scale=q[0], zero_point=q[1]),
+               T((1,), "int32", data=np.array([3], np.int32)),
+               T((1, 160, 3), scale=q[0], zero_point=q[1]),
+               T((1,), "int32", data=np.array([2], np.int32)),
+               T((1, 160), scale=q[0], zero_point=q[1])]
+    reducer = ("ReducerOptions", {"keep_dims": False})
+    model = model_of(tensors, [("TRANSPOSE", [0, 1], [2], None), ("MEAN", [2, 3], [4], reducer),
+                               ("MEAN", [4, 5], [6], reducer)], outputs=[6])
+    assert_matches(model, n_runs=10, seed=58)
