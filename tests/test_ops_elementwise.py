@@ -1,0 +1,169 @@
+"""Elementwise family (ADD, MUL): bit-exact with tflite-micro on random shapes, broadcasts,
+quantization and fused activations, on the shared models' own ADD ops, and clear errors for
+what is not supported."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codegen.compiler import compile_model
+from codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from codegen.lower.elementwise import broadcast_plan
+from codegen.quant_elementwise import add_params, mul_params
+from codegen.tflite_import import import_tflite
+
+from .conftest_shared import MODELS
+from .singleop import ACTIVATION, T, assert_matches, single_op_model
+
+OPS = {"ADD": "AddOptions", "MUL": "MulOptions"}
+
+
+def binary_model(op: str, s1, s2, out, q1, q2, qo, act="NONE", const2=None, dtypes=("int8",) * 3) -> bytes:
+    return single_op_model(
+        op, [T(tuple(s1), dtypes[0], *q1), T(tuple(s2), dtypes[1], *q2, data=const2)],
+        [T(tuple(out), dtypes[2], *qo)], (OPS[op], {"fused_activation_function": ACTIVATION[act]}))
+
+
+def random_shapes(rng: np.random.Generator) -> tuple[tuple, tuple]:
+    """Two shapes that broadcast: same shape, one side broadcast along random dims, lower rank,
+    or a single element."""
+    rank = int(rng.choice([1, 2, 3, 4, 4, 4, 5]))
+    full = [int(rng.choice([1, 2, 3, 5, 8, 16])) for _ in range(rank)]
+    kind = rng.choice(["same", "one_side", "both_sides", "lower_rank", "single"])
+    a, b = list(full), list(full)
+    if kind == "one_side":
+        b = [1 if rng.random() < 0.5 else d for d in full]
+    elif kind == "both_sides":
+        for k in range(rank):
+            r = rng.random()
+            if r < 0.3:
+                a[k] = 1
+            elif r < 0.6:
+                b[k] = 1
+    elif kind == "lower_rank":
+        b = full[int(rng.integers(0, rank)):] or [1]
+    elif kind == "single":
+        b = [1]
+    if rng.random() < 0.5:
+        a, b = b, a
+    return tuple(a), tuple(b)
+
+
+def random_quant(rng: np.random.Generator, lo=0.005, hi=0.5) -> tuple[float, int]:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi)))), int(rng.integers(-128, 128))
+
+
+@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("seed", range(20))
+def test_binary_random_bit_exact(op, seed):
+    rng = np.random.default_rng(7000 + 100 * list(OPS).index(op) + seed)
+    s1, s2 = random_shapes(rng)
+    out = np.broadcast_shapes(s1, s2)
+    q1, q2 = random_quant(rng), random_quant(rng)
+    if op == "MUL":  # keep the product scale in a realistic range of the output's
+        qo = (q1[0] * q2[0] * float(np.exp(rng.uniform(np.log(1 / 200), np.log(2)))), int(rng.integers(-128, 128)))
+    else:
+        qo = (max(q1[0], q2[0]) * float(np.exp(rng.uniform(np.log(0.5), np.log(4)))), int(rng.integers(-128, 128)))
+    act = str(rng.choice(list(ACTIVATION)))
+    model = binary_model(op, s1, s2, out, q1, q2, qo, act)
+    extremes = [[np.full(s1, v1, np.int8), np.full(s2, v2, np.int8)] for v1, v2 in ((-128, -128), (127, 127), (-128, 127))]
+    assert_matches(model, n_runs=3, seed=seed, inputs=extremes)
+
+
+@pytest.mark.parametrize("op", list(OPS))
+def test_binary_constant_operand(op):
+    """A constant per-channel operand (e.g. a folded bias/scale vector) broadcast over NHWC."""
+    rng = np.random.default_rng(11)
+    const = rng.integers(-128, 128, size=(8,)).astype(np.int8)
+    model = binary_model(op, (1, 3, 4, 8), (8,), (1, 3, 4, 8), (0.05, 3), (0.02, -7),
+                         (0.06, 1) if op == "ADD" else (0.004, -2), const2=const)
+    assert_matches(model, n_runs=4)
+
+
+def test_broadcast_plan_merges_dimensions():
+    # [1,4,5,8] + [1,1,1,8]: H and W merge (both broadcast for input 2), C stays innermost
+    dims, s1, s2 = broadcast_plan((1, 4, 5, 8), (1, 1, 1, 8), (1, 4, 5, 8))
+    assert dims == [1, 1, 1, 1, 20, 8] and s1 == [0, 0, 0, 0, 8, 1] and s2 == [0, 0, 0, 0, 0, 1]
+    # same shapes collapse to one contiguous run
+    assert broadcast_plan((2, 3, 4), (2, 3, 4), (2, 3, 4)) == ([1] * 5 + [24], [0] * 5 + [1], [0] * 5 + [1])
+    # scalar broadcast
+    assert broadcast_plan((2, 3), (1,), (2, 3)) == ([1] * 5 + [6], [0] * 5 + [1], [0] * 6)
+    assert broadcast_plan((2, 3), (2,), (2, 3)) is None
+    assert broadcast_plan((2, 3), (3,), (2, 4)) is None
+
+
+def test_add_params_as_tflite_prepare():
+    """Spot values: left shift 20, inputs rescaled to 2*max scale."""
+    p = add_params(0.5, 0.25, 1.0)
+    assert p["left_shift"] == 20
+    assert (p["in1_mult"], p["in1_shift"]) == (1 << 30, 0)        # 0.5 / 1.0 = 0.5
+    assert (p["in2_mult"], p["in2_shift"]) == (1 << 30, -1)       # 0.25 / 1.0 = 0.25
+    assert (p["out_mult"], p["out_shift"]) == (1 << 30, -19)      # 1.0 / 2^20
+    assert mul_params(0.5, 0.5, 0.125) == (1 << 30, 2)            # 2.0
+
+
+@pytest.mark.parametrize("op", list(OPS))
+def test_binary_int16_rejected(op):
+    model = binary_model(op, (1, 4), (1, 4), (1, 4), (0.1, 0), (0.1, 0), (0.1, 0), dtypes=("int8", "int8", "int16"))
+    with pytest.raises(UnsupportedOpError, match=rf"operator 0 \({op}\): only int8 .* int8 \+ int8 -> int16"):
+        compile_model(model, "m")
+
+
+@pytest.mark.parametrize("op", list(OPS))
+def test_binary_unsupported_activation_rejected(op):
+    model = single_op_model(op, [T((1, 4), "int8", 0.1, 0), T((1, 4), "int8", 0.1, 0)], [T((1, 4), "int8", 0.1, 0)],
+                            (OPS[op], {"fused_activation_function": 4}))  # TANH
+    with pytest.raises(UnsupportedOptionError, match=rf"operator 0 \({op}\): fused activation TANH"):
+        compile_model(model, "m")
+
+
+def test_add_output_scale_too_small_rejected():
+    model = binary_model("ADD", (1, 4), (1, 4), (1, 4), (1.0, 0), (1.0, 0), (1e-7, 0))
+    with pytest.raises(UnsupportedOptionError, match=r"operator 0 \(ADD\): output scale .* too small"):
+        compile_model(model, "m")
+
+
+def test_mul_multiplier_too_large_rejected():
+    model = binary_model("MUL", (1, 4), (1, 4), (1, 4), (1.0, 0), (1.0, 0), (1e-6, 0))
+    with pytest.raises(UnsupportedOptionError, match=r"operator 0 \(MUL\): .* too large"):
+        compile_model(model, "m")
+
+
+@pytest.mark.parametrize("op", list(OPS))
+def test_binary_shapes_that_do_not_broadcast_rejected(op):
+    model = binary_model(op, (1, 3), (1, 4), (1, 4), (0.1, 0), (0.1, 0), (0.1, 0))
+    with pytest.raises(UnsupportedOpError, match=rf"operator 0 \({op}\): input shapes \[1, 3\] and \[1, 4\]"):
+        compile_model(model, "m")
+
+
+# ---- the shared models' own ADD ops, each rebuilt as a single-op model ----------------
+
+def _real_ops(types: tuple[str, ...]) -> list:
+    """(model, op index, op type, input/output descriptions) of every op of `types` in the
+    shared models, deduplicated by configuration. Empty when the shared models are absent."""
+    seen, out = set(), []
+    for path in sorted(MODELS.glob("*.tflite")) if MODELS.is_dir() else []:
+        g = import_tflite(path.read_bytes())
+        for op in g.ops:
+            if op.type not in types:
+                continue
+            ts = [g.t(t) for t in op.inputs + op.outputs]
+            key = (op.type, tuple((t.shape, t.dtype, t.s if t.quantized else 0, t.zp) for t in ts),
+                   tuple(sorted((k, str(v)) for k, v in op.options.items())))
+            if key not in seen:
+                seen.add(key)
+                out.append(pytest.param(path.stem, op.index, id=f"{path.stem}-op{op.index}"))
+    return out or [pytest.param(None, None, id="no-shared-models")]
+
+
+@pytest.mark.parametrize("model_name,index", _real_ops(("ADD", "MUL")))
+def test_shared_model_binary_ops_bit_exact(model_name, index):
+    if model_name is None:
+        pytest.skip(f"no shared models in {MODELS}: the tests expect ../shared/models next to the repository")
+    g = import_tflite((MODELS / f"{model_name}.tflite").read_bytes())
+    op = next(o for o in g.ops if o.index == index)
+    a, b, y = (g.t(t) for t in op.inputs + op.outputs)
+    model = binary_model(op.type, a.shape, b.shape, y.shape, (a.s, a.zp), (b.s, b.zp), (y.s, y.zp),
+                         op.options.get("fused_activation", "NONE"),
+                         const2=b.data if b.is_const else None)
+    assert_matches(model, n_runs=4, seed=index)
