@@ -118,6 +118,14 @@ def _check_modules(user_c_modules: Path | None) -> Path | None:
     return d
 
 
+def tree_digest(root: Path) -> str:
+    """Content digest of a directory (file names and bytes; hidden files and __pycache__
+    ignored): what decides whether a user C modules directory needs a rebuild."""
+    h = hashlib.sha256()
+    _hash_tree(h, Path(root))
+    return h.hexdigest()[:16]
+
+
 def _hash_tree(h: "hashlib._Hash", root: Path) -> None:
     """Feed every file under `root` (path relative to root + content) into `h`."""
     for p in sorted(root.rglob("*")):

@@ -178,32 +178,32 @@ def ensure_host_build_tools() -> None:
 
 # ------------------------------------------------------------- MicroPython source
 
-def debian_mirror() -> str:
+def debian_mirror(etc_apt: Path = Path("/etc/apt")) -> str:
     """The Debian mirror this machine uses (`$TE_OPENMV_DEBIAN_MIRROR` overrides it).
 
-    Read from /etc/apt/sources.list.d/*.sources (deb822 `URIs:`) or /etc/apt/sources.list,
-    skipping security and third-party repositories.
+    Read from `etc_apt`/sources.list.d/*.sources (deb822 `URIs:`) or the one-line
+    sources.list files, skipping security and third-party repositories; falls back to
+    deb.debian.org.
     """
     env = os.environ.get("TE_OPENMV_DEBIAN_MIRROR")
     if env:
         return env.rstrip("/")
     candidates: list[str] = []
-    sources_d = Path("/etc/apt/sources.list.d")
+    sources_d = etc_apt / "sources.list.d"
     for f in sorted(sources_d.glob("*.sources")) if sources_d.is_dir() else []:
         for stanza in re.split(r"\n\s*\n", _read(f)):
-            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M))
-            for uri in fields.get("URIs", "").split():
-                candidates.append(uri)
-    lists = [Path("/etc/apt/sources.list")]
-    if sources_d.is_dir():
-        lists += sorted(sources_d.glob("*.list"))
+            fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.M))
+            if fields.get("Enabled", "yes").strip().lower() == "no":
+                continue
+            candidates += fields.get("URIs", "").split()
+    lists = [etc_apt / "sources.list"] + (sorted(sources_d.glob("*.list")) if sources_d.is_dir() else [])
     for f in lists:
         for line in _read(f).splitlines():
             m = re.match(r"^\s*deb(?:-src)?\s+(?:\[[^\]]*\]\s+)?(\S+)", line)
             if m:
                 candidates.append(m.group(1))
     for uri in candidates:
-        # The main archive ends in /debian (deb.debian.org/debian, a local mirror's /debian, a snapshot).
+        # The main archive ends in /debian (deb.debian.org/debian, a local mirror, a snapshot).
         if uri.rstrip("/").endswith("/debian") and "security" not in uri:
             return uri.rstrip("/")
     return DEFAULT_DEBIAN_MIRROR
@@ -269,17 +269,17 @@ def micropython_source() -> Path:
         ensure_apt_packages(_SOURCE_FETCH_PACKAGES)
         root = cache_dir() / "apt-src"
         opts = _private_apt_options(root)
-        prefix = _root_prefix(["(apt-get source micropython)"]) if os.geteuid() != 0 else []
+        # The private apt state lives in our cache, so this part needs no root.
         print(f"[toolchain] fetching Debian {MICROPYTHON_SUITE} source package micropython "
               f"from {debian_mirror()}", flush=True)
-        _run_apt(prefix + ["apt-get", *opts, "update"], f"apt-get update (private {MICROPYTHON_SUITE} deb-src list)",
+        _run_apt(["apt-get", *opts, "update"], f"apt-get update (private {MICROPYTHON_SUITE} deb-src list)",
                  ["micropython (source)"])
         dl = root / "download"
         if dl.exists():
             shutil.rmtree(dl)
         dl.mkdir()
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        r = subprocess.run(prefix + ["apt-get", *opts, "source", "--download-only", "micropython"],
+        r = subprocess.run(["apt-get", *opts, "source", "--download-only", "micropython"],
                            cwd=dl, env=env, capture_output=True, text=True)
         if r.returncode != 0:
             raise ToolchainError("apt-get source --download-only micropython failed:\n"
@@ -308,7 +308,7 @@ def micropython_source() -> Path:
             shutil.rmtree(dest)
         tree.rename(dest)
         shutil.rmtree(tmp)
-        shutil.rmtree(dl)
+        shutil.rmtree(root)  # the private apt lists and downloads are not needed any more
         (dest / ".te-complete").write_text(orig.name + "\n")
         print(f"[toolchain] MicroPython {version} source ready at {dest} ({time.monotonic() - t0:.1f} s)", flush=True)
     return dest

@@ -1,0 +1,45 @@
+"""Session fixtures shared by the test modules (keep this file small)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def hello_modules() -> Path:
+    """USER_C_MODULES directory holding the tiny `hello` test module."""
+    return FIXTURES / "hello_module"
+
+
+def _firmware_factory(build, tmp_path_factory, kind: str) -> Callable[[Path], Path]:
+    from te_openmv.firmware import tree_digest
+
+    built: dict[str, Path] = {}
+
+    def get(user_c_modules: Path) -> Path:
+        # Keyed by content: the same modules staged in two places build once per session
+        # (and te_openmv.firmware's own cache makes later sessions a copy).
+        key = tree_digest(user_c_modules)
+        if key not in built:
+            built[key] = build(user_c_modules, tmp_path_factory.mktemp(f"{kind}-fw"))
+        return built[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def unix_firmware_factory(tmp_path_factory) -> Callable[[Path], Path]:
+    """`factory(user_c_modules_dir) -> Path` of a unix-port micropython binary with those modules."""
+    from te_openmv.firmware import build_unix
+    return _firmware_factory(build_unix, tmp_path_factory, "unix")
+
+
+@pytest.fixture(scope="session")
+def qemu_firmware_factory(tmp_path_factory) -> Callable[[Path], Path]:
+    """`factory(user_c_modules_dir) -> Path` of a Cortex-M7 firmware.elf (QEMU mps2-an500) with those modules."""
+    from te_openmv.firmware import build_qemu
+    return _firmware_factory(build_qemu, tmp_path_factory, "qemu")
