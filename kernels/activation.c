@@ -197,22 +197,29 @@ TE_INLINE int16_t q15_rdbpot(int16_t x, int e) {
     return (int16_t)((x >> e) + (remainder > threshold ? 1 : 0));
 }
 
-void te_hard_swish_s8(const te_hard_swish_params *p, const int8_t *in, int8_t *out) {
+static int8_t hard_swish_one(const te_hard_swish_params *p, int32_t x) {
     const int rexp = p->reluish_exponent;
-    for (int32_t i = 0; i < p->size; i++) {
-        const int16_t v = (int16_t)(in[i] - p->input_zero_point);
-        const int16_t hires = (int16_t)(v * (1 << 7));
-        const int16_t preshift_out = q15_srdhm(hires, p->output_multiplier);
-        /* "reluish": x on a scale where 3.0 is 32768, saturated to [-1, 1] */
-        int16_t reluish = hires;
-        if (rexp > 0) reluish = q15_shl_sat(reluish, rexp - 1);
-        reluish = q15_srdhm(reluish, p->reluish_multiplier);
-        if (rexp > 0) reluish = q15_shl_sat(reluish, 1);
-        if (rexp < 0) reluish = q15_rdbpot(reluish, -rexp);
-        reluish = (int16_t)((reluish + (1 << 15)) >> 1); /* [-1, 1] -> [0, 1] */
-        const int16_t pre = q15_sdhm(reluish, preshift_out);
-        int32_t o = (int16_t)(q15_rdbpot(pre, -p->output_exponent) + p->output_zero_point);
-        out[i] = (int8_t)te_clamp(o, INT8_MIN, INT8_MAX);
+    const int16_t v = (int16_t)(x - p->input_zero_point);
+    const int16_t hires = (int16_t)(v * (1 << 7));
+    const int16_t preshift_out = q15_srdhm(hires, p->output_multiplier);
+    /* "reluish": x on a scale where 3.0 is 32768, saturated to [-1, 1] */
+    int16_t reluish = hires;
+    if (rexp > 0) reluish = q15_shl_sat(reluish, rexp - 1);
+    reluish = q15_srdhm(reluish, p->reluish_multiplier);
+    if (rexp > 0) reluish = q15_shl_sat(reluish, 1);
+    if (rexp < 0) reluish = q15_rdbpot(reluish, -rexp);
+    reluish = (int16_t)((reluish + (1 << 15)) >> 1); /* [-1, 1] -> [0, 1] */
+    const int16_t pre = q15_sdhm(reluish, preshift_out);
+    const int32_t o = (int16_t)(q15_rdbpot(pre, -p->output_exponent) + p->output_zero_point);
+    return (int8_t)te_clamp(o, INT8_MIN, INT8_MAX);
+}
+
+void te_hard_swish_s8(const te_hard_swish_params *p, const int8_t *in, int8_t *out, int8_t *lut) {
+    if (lut) {
+        for (int v = -128; v < 128; v++) lut[v + 128] = hard_swish_one(p, v);
+        for (int32_t i = 0; i < p->size; i++) out[i] = lut[in[i] + 128];
+    } else {
+        for (int32_t i = 0; i < p->size; i++) out[i] = hard_swish_one(p, in[i]);
     }
 }
 

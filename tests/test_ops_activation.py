@@ -42,7 +42,7 @@ def softmax_model(shape, in_q, beta=1.0) -> bytes:
     return unary_model("SOFTMAX", shape, in_q, PROB, ("SoftmaxOptions", {"beta": float(beta)}))
 
 
-@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("seed", range(24))
 def test_softmax_random_bit_exact(seed):
     rng = np.random.default_rng(seed)
     rank = int(rng.integers(1, 5))
@@ -83,7 +83,7 @@ def test_softmax_params_like_tflite():
 
 # --- LOGISTIC -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", range(12))
 def test_logistic_every_input_value(seed):
     rng = np.random.default_rng(seed)
     in_q = (log_uniform(rng, 0.002, 1.0), int(rng.integers(-128, 128)))
@@ -100,15 +100,17 @@ def test_logistic_params_like_tflite():
 
 # --- HARD_SWISH -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", range(16))
 def test_hard_swish_every_input_value(seed):
     rng = np.random.default_rng(seed)
     in_s = log_uniform(rng, 0.005, 0.5)
     # output scale relative to the input's: covers positive and negative reluish exponents
     out_q = (in_s * log_uniform(rng, 0.1, 3.0) / 128 * 64, int(rng.integers(-128, 128)))
-    shape = (1, 4, 8, 8)
-    assert_matches(unary_model("HARD_SWISH", shape, (in_s, int(rng.integers(-128, 128))), out_q),
-                   n_runs=1, seed=seed, inputs=every_value(shape))
+    in_q = (in_s, int(rng.integers(-128, 128)))
+    # 256 elements: per-element fixed point; 512: through the 256-entry table
+    for shape in ((1, 4, 8, 8), (2, 256)):
+        assert_matches(unary_model("HARD_SWISH", shape, in_q, out_q), n_runs=1, seed=seed,
+                       inputs=every_value(shape))
 
 
 @pytest.mark.parametrize("in_q,out_q", [
@@ -117,8 +119,8 @@ def test_hard_swish_every_input_value(seed):
     ((0.02, -128), (0.02, -128)),
 ])
 def test_hard_swish_extreme_scales(in_q, out_q):
-    shape = (1, 256)
-    assert_matches(unary_model("HARD_SWISH", shape, in_q, out_q), n_runs=1, inputs=every_value(shape))
+    for shape in ((1, 256), (1, 1000)):
+        assert_matches(unary_model("HARD_SWISH", shape, in_q, out_q), n_runs=1, inputs=every_value(shape))
 
 
 def test_hard_swish_params():

@@ -15,7 +15,7 @@ from ..quant_activation import (hard_swish_params, logistic_params, quantize_flo
                                 softmax_params)
 from .base import EmitContext, Lowering
 
-LOGISTIC_LUT_THRESHOLD = 256  # above this many elements, build the 256-entry table first
+LUT_THRESHOLD = 256  # LOGISTIC/HARD_SWISH: above this many elements, build the 256-entry table first
 
 
 def _err(op: Op, msg: str, option: bool = False):
@@ -85,7 +85,7 @@ class LogisticLowering(Lowering):
         self._params(g, op)
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
-        return 256 if g.t(op.inputs[0]).size > LOGISTIC_LUT_THRESHOLD else 0
+        return 256 if g.t(op.inputs[0]).size > LUT_THRESHOLD else 0
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x = g.t(op.inputs[0])
@@ -111,6 +111,9 @@ class HardSwishLowering(Lowering):
         _check_int8_unary(g, op)
         self._params(g, op)
 
+    def scratch_bytes(self, g: Graph, op: Op) -> int:
+        return 256 if g.t(op.inputs[0]).size > LUT_THRESHOLD else 0
+
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         hp = self._params(g, op)
@@ -118,7 +121,8 @@ class HardSwishLowering(Lowering):
             "size": x.size, "input_zero_point": x.zp, "output_zero_point": y.zp,
             "output_multiplier": hp["output_multiplier"], "reluish_multiplier": hp["reluish_multiplier"],
             "output_exponent": hp["output_exponent"], "reluish_exponent": hp["reluish_exponent"]})
-        return f"te_hard_swish_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+        lut = ctx.scratch("int8_t") if self.scratch_bytes(g, op) else "NULL"
+        return f"te_hard_swish_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {lut});"
 
 
 def relu_plan(g: Graph, op: Op) -> dict:

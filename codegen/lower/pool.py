@@ -9,6 +9,10 @@ from ..quant_pool import exact_reciprocal, mean_multiplier
 from .base import EmitContext, Lowering, act_range
 
 
+# int8 values summed in int32: 2^23 * 128 = 2^30 leaves room for the rounding term
+MAX_SUM_TERMS = 1 << 23
+
+
 def _err(op: Op, msg: str, option: bool = False):
     cls = UnsupportedOptionError if option else UnsupportedOpError
     return cls(f"operator {op.index} ({op.type}): {msg}")
@@ -51,6 +55,9 @@ class PoolLowering(Lowering):
         for name in ("filter_height", "filter_width", "stride_h", "stride_w"):
             if not 1 <= o.get(name, 0) <= 65535:
                 raise _err(op, f"{name} {o.get(name)} is out of range (1..65535)", option=True)
+        if o["filter_height"] * o["filter_width"] > MAX_SUM_TERMS:
+            raise _err(op, f"a {o['filter_height']}x{o['filter_width']} window sums more than 2^23 values: "
+                           f"the int32 accumulator could overflow", option=True)
         want = (_out_size(padding, x.shape[1], o["filter_height"], o["stride_h"]),
                 _out_size(padding, x.shape[2], o["filter_width"], o["stride_w"]))
         if want != tuple(y.shape[1:3]) or min(want) < 1:
@@ -140,6 +147,12 @@ class MeanLowering(Lowering):
         if y.size != kept:
             raise _err(op, f"output {list(y.shape)} does not hold the {kept} means of {list(x.shape)} "
                            f"over axes {axes}")
+        count = 1
+        for d in axes:
+            count *= x.shape[d]
+        if count > MAX_SUM_TERMS:
+            raise _err(op, f"each mean sums {count} values (more than 2^23): the int32 accumulator could "
+                           f"overflow", option=True)
         if len(mean_layout(x.shape, axes)) > MEAN_MAX_RANK:
             raise _err(op, f"more than {MEAN_MAX_RANK} alternating kept/reduced dimension runs", option=True)
 

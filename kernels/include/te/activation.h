@@ -33,7 +33,8 @@ typedef struct {
 void te_logistic_s8(const te_logistic_params *p, const int8_t *in, int8_t *out, int8_t *lut);
 
 /* HardSwish x * relu6(x + 3) / 6, TFLite's int16 fixed-point reference arithmetic.
- * Scratch: none. */
+ * Scratch: 256 bytes when size > 256 (table of all answers, as for logistic); lut may be
+ * NULL otherwise. */
 typedef struct {
     int32_t size;
     int16_t input_zero_point, output_zero_point;
@@ -41,7 +42,7 @@ typedef struct {
     int8_t output_exponent, reluish_exponent;
 } te_hard_swish_params;
 
-void te_hard_swish_s8(const te_hard_swish_params *p, const int8_t *in, int8_t *out);
+void te_hard_swish_s8(const te_hard_swish_params *p, const int8_t *in, int8_t *out, int8_t *lut);
 
 /* RELU-like with requantization: out = clamp(out_zp + requant(x - in_zp), act_min, act_max).
  * Scratch: none. */
