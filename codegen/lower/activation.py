@@ -132,10 +132,11 @@ def relu_plan(g: Graph, op: Op) -> dict:
         # tflite-micro: clamp(x, zero, six) with zero and six in the input's quantization
         return {"kind": "clamp", "lo": x.zp, "hi": quantize_float32(6.0, x.s, x.zp)}
     if op.type == "RELU":
-        lo, hi = max(-128, y.zp + quantize_float32(0.0, y.s, 0, -(1 << 31), (1 << 31) - 1)), 127
+        lo, hi = max(-128, y.zp), 127  # round(0 / scale) = 0
     else:  # RELU_N1_TO_1, as LiteRT's QuantizedReluX(-1, 1)
-        lo = max(-128, y.zp + quantize_float32(-1.0, y.s, 0, -(1 << 31), (1 << 31) - 1))
-        hi = min(127, y.zp + quantize_float32(1.0, y.s, 0, -(1 << 31), (1 << 31) - 1))
+        wide = (-(1 << 31), (1 << 31) - 1)  # round(+-1 / scale) unclamped; the int8 clamp follows
+        lo = max(-128, y.zp + quantize_float32(-1.0, y.s, 0, *wide))
+        hi = min(127, y.zp + quantize_float32(1.0, y.s, 0, *wide))
     if x.s == y.s and x.zp == y.zp:
         # the requantization is the identity (multiplier 2^30, shift 1): a clamp is exact
         return {"kind": "clamp", "lo": lo, "hi": hi}
