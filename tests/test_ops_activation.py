@@ -221,3 +221,8 @@ def test_classifier_tail_mean_then_softmax():
     model = model_of(tensors, [("MEAN", [0, 1], [2], reducer),
                                ("SOFTMAX", [2], [3], ("SoftmaxOptions", {"beta": 1.0}))], outputs=[3])
     assert_matches(model, n_runs=10, seed=7)
+
+
+def test_logistic_rejects_vanishing_input_scale():
+    with pytest.raises(UnsupportedOptionError, match=r"operator 0 \(LOGISTIC\).*input scale too small"):
+        compile_model(unary_model("LOGISTIC", (1, 4), (1e-10, 0), PROB), "m")
