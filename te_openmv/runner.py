@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import select
 import signal
 import subprocess
@@ -33,6 +34,8 @@ from .qemu import QemuError, QemuProcess, _die_with_parent, start_qemu
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 CTRL_A, CTRL_B, CTRL_C, CTRL_D = b"\x01", b"\x02", b"\x03", b"\x04"
+# The qemu port's fault handler (mcu/arm/errorhandler.c) prints this, then spins forever.
+_FAULT_DUMP = re.compile(rb"(\w+) exception caught:\r?\n.*?xPSR: [0-9A-F]{8}\r?\n", re.S)
 
 # The unix port's heap for scripts: generous, like the QEMU board's.
 UNIX_HEAP = "16M"
@@ -92,6 +95,15 @@ _te_raw_repl()
 
 class DeviceError(RuntimeError):
     """The device broke the protocol, died, or could not be started."""
+
+
+class DeviceFault(DeviceError):
+    """The emulated CPU took a fault (HardFault, BusFault...) while running a script;
+    `output` holds what was printed, ending with the port's register dump."""
+
+    def __init__(self, message: str, output: str):
+        super().__init__(message)
+        self.output = output
 
 
 class DeviceTimeout(TimeoutError):
@@ -313,9 +325,20 @@ class Device:
                                     f"last received: {self._buf[-200:]!r}")
             try:
                 self._buf += self.port.read(min(left, 0.5))
+                if self.kind == "qemu":
+                    self._check_fault()
             except EOFError as e:
                 raise DeviceError(f"{self.name}: device went away while waiting for {what} "
                                   f"({self._why_dead()}); received: {self._buf[-300:]!r}") from e
+
+    def _check_fault(self) -> None:
+        """Fail at once, rather than at the timeout, when the CPU has faulted."""
+        m = _FAULT_DUMP.search(self._buf)
+        if m:
+            out = _text(self._buf)
+            self.close()  # the firmware spins in its fault handler: nothing more will come
+            raise DeviceFault(f"{self.name}: CPU {m.group(1).decode()} while running the script "
+                              f"(device closed); register dump:\n{_text(m.group(0)).strip()}", out)
 
     def _drain(self, quiet: float, limit: float) -> None:
         """Discard input until the device has been silent for `quiet` seconds (at most `limit`)."""

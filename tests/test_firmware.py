@@ -12,8 +12,8 @@ import pytest
 
 from te_openmv import firmware as fw
 from te_openmv import toolchain
-from te_openmv.runner import (DeviceError, DeviceTimeout, ScriptTimeout, boot, firmware_kind,
-                              run_script)
+from te_openmv.runner import (DeviceError, DeviceFault, DeviceTimeout, ScriptTimeout, boot,
+                              firmware_kind, run_script)
 
 KINDS = ["unix", "qemu"]
 
@@ -234,6 +234,17 @@ def test_emulator_exit_during_a_script_is_a_clear_error(qemu_firmware_factory, h
         with pytest.raises(DeviceError, match="went away"):
             dev.run("import machine\nmachine.reset()", timeout=20)  # semihosting exit ends QEMU
         assert time.monotonic() - t0 < 20
+
+
+def test_cpu_fault_fails_fast_with_the_register_dump(qemu_firmware_factory, hello_modules):
+    with boot(qemu_firmware_factory(hello_modules)) as dev:
+        t0 = time.monotonic()
+        with pytest.raises(DeviceFault, match="HardFault") as err:
+            # Nothing is mapped at 0x50000000 on mps2-an500: the load faults.
+            dev.run("import machine\nprint('before')\nmachine.mem32[0x50000000]", timeout=30)
+        assert time.monotonic() - t0 < 10  # not the 30 s timeout
+        assert err.value.output.startswith("before\n") and "xPSR:" in err.value.output
+        assert not dev.alive()
 
 
 def test_qemu_runs_with_instruction_counting(qemu_firmware_factory, hello_modules):
