@@ -164,6 +164,9 @@ def test_module_features_match_the_target(device, firmware):
     if firmware_kind(firmware) == "qemu":
         assert (arch, dsp) == ("armv7em", "True")
         assert int(fpu) & 0x8  # double precision FPU (__ARM_FP bit 3)
+        # The board's reset handler granted CP10/CP11 (FPU) access in CPACR.
+        cpacr = device.run("import machine\nprint(machine.mem32[0xE000ED88])", timeout=20).output
+        assert (int(cpacr) >> 20) & 0xF == 0xF
     else:
         assert (arch, dsp) == ("host", "False")
 
