@@ -218,7 +218,7 @@ def run_elf(elf: Path, timeout: float = 120, icount_shift: int | None = ICOUNT_S
                                 f"last output:\n{_tail(lines)}") from None
     wall = time.monotonic() - t0
     stdout, stderr = _decode(r.stdout), _decode(r.stderr)
-    return _parse(elf, stdout.splitlines(), stderr, r.returncode, wall)
+    return _parse(elf, stdout.splitlines(), stderr, r.returncode, wall, icount_shift)
 
 
 def _decode(b: bytes | str | None) -> str:
@@ -236,13 +236,14 @@ def _tail(lines: list[str]) -> str:
 _KV = re.compile(r"(\w+)=(\S+)")
 
 
-def _parse(elf: Path, lines: list[str], stderr: str, returncode: int, wall: float) -> BenchRun:
+def _parse(elf: Path, lines: list[str], stderr: str, returncode: int, wall: float,
+           icount_shift: int | None) -> BenchRun:
     if not any(l.startswith("TE:HELLO") for l in lines):
         raise BenchError(f"{elf.name} printed no TE:HELLO: not a te-bench program, or QEMU failed to start "
                          f"(exit {returncode}).\nstdout:\n{_tail(lines)}\nstderr:\n{stderr.strip()[-2000:]}")
     errors = [l for l in lines if l.startswith("TE:ERROR ")]
     if errors:
-        _raise_harness_error(elf, errors[0], lines, returncode)
+        _raise_harness_error(elf, errors[0], lines, returncode, icount_shift)
     if returncode in (EXIT_BAD_CODE, EXIT_SELFCHECK, EXIT_FAULT, EXIT_STACK_OVERFLOW, EXIT_REGION_MISUSE):
         raise BenchError(f"{elf.name} exited with harness code {returncode} without saying why:\n{_tail(lines)}")
 
@@ -283,13 +284,15 @@ def _parse(elf: Path, lines: list[str], stderr: str, returncode: int, wall: floa
     return run
 
 
-def _raise_harness_error(elf: Path, line: str, lines: list[str], returncode: int) -> None:
+def _raise_harness_error(elf: Path, line: str, lines: list[str], returncode: int,
+                         icount_shift: int | None) -> None:
     kind, _, message = line[len("TE:ERROR "):].partition(" ")
     context = f"\nlast output:\n{_tail(lines)}"
     if kind == "selfcheck":
+        used = "no -icount" if icount_shift is None else f"-icount shift={icount_shift}"
         raise BenchSelfCheckError(
-            f"{elf.name}: the harness self-check failed, so no count would mean anything: {message}. "
-            f"Instruction counts need qemu-system-arm -icount shift={ICOUNT_SHIFT} (run_elf's default).")
+            f"{elf.name}: the harness self-check failed, so no count from this run would mean anything "
+            f"(QEMU ran with {used}): {message}")
     if kind in ("fault", "stack_overflow"):
         where = _where(elf, message)
         if kind == "stack_overflow":

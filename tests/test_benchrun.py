@@ -100,7 +100,7 @@ def test_stack_use_of_a_local_array_is_reported(build):
 def test_output_lines_values_and_exit_code(build):
     run = benchrun.run_elf(build("output", EXIT_CODE=7))
     assert run.exit_code == 7
-    assert run.program_lines == ["hello from the program", "printf works: 42"]
+    assert run.program_lines == ["hello from the program", "printf works: 42", "unterminated"]
     assert run.values["float_milli"] == "4500"
     assert run.values["double_milli"] == "5062"
     assert run.value_int("negative") == -12345

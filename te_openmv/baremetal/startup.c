@@ -89,14 +89,22 @@ static void uart_init(void) {
     UART0_CTRL = UART_CTRL_TX_EN;
 }
 
+static char last_out = '\n';
+
 void te_out_char(char c) {
     while (UART0_STATE & UART_STATE_TX_FULL) {
     }
     UART0_DATA = (uint8_t)c;
+    last_out = c;
 }
 
 void te_out_str(const char *s) {
     while (*s) te_out_char(*s++);
+}
+
+void te_out_tag(const char *tag) {
+    if (last_out != '\n') te_out_char('\n');
+    te_out_str(tag);
 }
 
 void te_out_u64(uint64_t v) {
@@ -204,7 +212,7 @@ void te_fault_report(const uint32_t *frame, uint32_t exc_return) {
                    ((cfsr & CFSR_MMARVALID) && in_stack_guard(mmfar)) ||
                    (frame_addr < (uint32_t)__te_stack_bottom && (exc_return & 4u));
 
-    te_out_str(overflow ? "TE:ERROR stack_overflow " : "TE:ERROR fault ");
+    te_out_tag(overflow ? "TE:ERROR stack_overflow " : "TE:ERROR fault ");
     te_out_str(kind);
     te_out_char(' ');
     te_out_u64(exception);

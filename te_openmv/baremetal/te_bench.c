@@ -3,7 +3,13 @@
  * the API and the output protocol). */
 #include "te_bench.h"
 
+#include <stdio.h>
+
 #include "te_board.h"
+
+/* Weak: flush the program's stdio output at exit if it uses stdio, without pulling
+ * stdio into programs that do not. */
+extern int fflush(FILE *stream) __attribute__((weak));
 
 #define REG32(addr) (*(volatile uint32_t *)(addr))
 
@@ -88,7 +94,7 @@ static uint64_t raw_instructions(const region_record *r) { return ticks_to_instr
 
 static void __attribute__((noreturn)) harness_error(const char *kind, const char *msg, const char *detail,
                                                     int code) {
-    te_out_str("TE:ERROR ");
+    te_out_tag("TE:ERROR ");
     te_out_str(kind);
     te_out_char(' ');
     te_out_str(msg);
@@ -146,7 +152,7 @@ static void flush_records(void) {
     for (uint32_t i = 0; i < n_records; i++) {
         const region_record *r = &records[i];
         int64_t n = (int64_t)raw_instructions(r) - (int64_t)empty_cost - (int64_t)(r->nested * nested_cost);
-        te_out_str("TE:REGION ");
+        te_out_tag("TE:REGION ");
         te_out_i64(n);
         te_out_char(' ');
         te_out_u64(r->depth);
@@ -192,7 +198,7 @@ static uint64_t __attribute__((noinline)) measure_loop(uint32_t iterations) {
 
 static void __attribute__((noreturn)) selfcheck_failed(const char *what, const char *first, uint64_t a,
                                                        const char *second, uint64_t b) {
-    te_out_str("TE:ERROR selfcheck ");
+    te_out_tag("TE:ERROR selfcheck ");
     te_out_str(what);
     te_out_str(first);
     te_out_u64(a);
@@ -223,7 +229,7 @@ static void selfcheck_and_calibrate(void) {
     calibrating = 0;
     n_records = 0;
 
-    te_out_str("TE:SELFCHECK ok loop=");
+    te_out_tag("TE:SELFCHECK ok loop=");
     te_out_u64(expected);
     te_out_str(" measured=");
     te_out_u64(measured);
@@ -237,7 +243,7 @@ static void selfcheck_and_calibrate(void) {
 /* ------------------------------------------------------------------ reporting */
 
 static void kv_key(const char *key) {
-    te_out_str("TE:KV ");
+    te_out_tag("TE:KV ");
     te_out_str(key);
     te_out_char(' ');
 }
@@ -299,13 +305,14 @@ static const uint8_t *stack_low_water(void) {
 
 void te_bench_exit(int code) {
     const uint8_t *low = stack_low_water(); /* first, before reporting adds frames of its own */
+    if (fflush) fflush(NULL);
     if (depth) harness_error("region", "the program finished with a region still open: ",
                              open_regions[depth - 1].name, TE_EXIT_REGION_MISUSE);
     if (low == __te_stack_bottom)
         harness_error("stack_overflow", "the program used the whole stack",
                       "; link with a larger -Wl,--defsym=TE_STACK_SIZE=<bytes>", TE_EXIT_STACK_OVERFLOW);
     uintptr_t used = main_entry_sp > (uintptr_t)low ? main_entry_sp - (uintptr_t)low : 0;
-    te_out_str("TE:STACK used=");
+    te_out_tag("TE:STACK used=");
     te_out_u64(used);
     te_out_str(" total=");
     te_out_u64((uint64_t)(__te_stack_top - low));
@@ -315,12 +322,12 @@ void te_bench_exit(int code) {
     te_out_u64(te_heap_used());
     te_out_char('\n');
     if (code < 0 || code > TE_EXIT_MAX_PROGRAM) {
-        te_out_str("TE:ERROR exit_code the program exited with ");
+        te_out_tag("TE:ERROR exit_code the program exited with ");
         te_out_i64(code);
         te_out_str(", outside 0..199 (codes from 200 up belong to the harness)\n");
         te_semihost_exit(TE_EXIT_BAD_CODE);
     }
-    te_out_str("TE:EXIT ");
+    te_out_tag("TE:EXIT ");
     te_out_u64((uint64_t)code);
     te_out_char('\n');
     te_semihost_exit(code);
@@ -328,7 +335,7 @@ void te_bench_exit(int code) {
 
 void te_harness_run(void) {
     timers_start();
-    te_out_str("TE:HELLO ");
+    te_out_tag("TE:HELLO ");
     te_out_u64(TE_BENCH_PROTOCOL_VERSION);
     te_out_char('\n');
     selfcheck_and_calibrate();

@@ -15,6 +15,8 @@ extern uint8_t __te_stack_bottom[], __te_stack_top[];
 /* UART0 output (QEMU's -serial stdio). */
 void te_out_char(char c);
 void te_out_str(const char *s);
+/* Start a harness line: a newline first if the program left its last line open. */
+void te_out_tag(const char *tag);
 void te_out_u64(uint64_t v);
 void te_out_i64(int64_t v);
 void te_out_hex32(uint32_t v); /* 0x%08x */
