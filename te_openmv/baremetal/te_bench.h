@@ -40,20 +40,22 @@
  * unrelated instructions into a region (the next call's arguments, or the epilogue
  * when te_bench_end() becomes a tail call); for exact counts of small code, measure
  * in a function of its own and follow te_bench_end() with __asm__ volatile("").
- * An enclosing region also has
- * the full cost of each nested begin/end pair ("nested", measured at start-up as a
- * begin("x") + end() call pair, including loading "x") subtracted; a call site that
- * sets up the argument differently can shift an outer count by an instruction or so
- * per nested region. Counts cover 64-bit ranges (the 32-bit timer is extended with a
- * prescaled second timer).
+ * An enclosing region also has the full cost of each nested begin/end pair
+ * ("nested", measured at start-up as a begin("x") + end() call pair, loading "x"
+ * included) subtracted; a call site that sets up the argument differently can shift
+ * an outer count by an instruction or so per nested region. Counts are 64-bit: the
+ * 32-bit timer (2^32 ticks = 1.34e9 instructions) is extended by a prescaled one.
  *
  * Stack: `used` is the deepest stack use below te_bench_main's entry (the program's
  * own frames, te_bench_* calls included); `total` adds the harness frame above it;
  * `size` is the program stack's size (link with -Wl,--defsym=TE_STACK_SIZE=<bytes>).
  * The stack is painted with 0xA5 at start-up, so stack bytes the program itself sets
  * to 0xA5 at the very bottom of its use can hide a few bytes. Exceptions and faults
- * run on a separate handler stack. A 1 KiB MPU guard below the stack turns overflow
- * into a fault (TE_EXIT_STACK_OVERFLOW).
+ * run on a separate handler stack. Below the stack a 1 KiB MPU guard and the 64 MiB
+ * under RAM are no-access, so an overflow faults (TE_EXIT_STACK_OVERFLOW) instead of
+ * corrupting memory.
+ *
+ * printf() works (newlib-nano, to UART0); stdio is flushed at exit.
  */
 #ifndef TE_BENCH_H
 #define TE_BENCH_H
