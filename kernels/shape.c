@@ -105,13 +105,13 @@ void te_resize_nearest_s8(const te_resize_params *p, const uint16_t *y_map, cons
     const size_t c = (size_t)p->channels;
     const size_t in_row = (size_t)p->in_w * c, out_row = (size_t)p->out_w * c;
     for (int32_t b = 0; b < p->batches; b++) {
-        const int8_t *in_b = in + (size_t)b * p->in_h * in_row;
+        const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * in_row;
         for (int32_t y = 0; y < p->out_h; y++) {
             if (y > 0 && y_map[y] == y_map[y - 1]) {  /* same source row: copy the row just written */
                 memcpy(out, out - out_row, out_row);
             } else {
                 const int8_t *src = in_b + y_map[y] * in_row;
-                for (int32_t x = 0; x < p->out_w; x++) memcpy(out + x * c, src + x_map[x] * c, c);
+                for (int32_t x = 0; x < p->out_w; x++) memcpy(out + (size_t)x * c, src + x_map[x] * c, c);
             }
             out += out_row;
         }

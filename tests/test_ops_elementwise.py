@@ -9,6 +9,7 @@ import pytest
 from codegen.compiler import compile_model
 from codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from codegen.lower.elementwise import broadcast_plan
+from codegen.quant import quantize_multiplier
 from codegen.quant_elementwise import add_params, mul_params
 from codegen.tflite_import import import_tflite
 
@@ -68,6 +69,56 @@ def test_binary_random_bit_exact(op, seed):
     model = binary_model(op, s1, s2, out, q1, q2, qo, act)
     extremes = [[np.full(s1, v1, np.int8), np.full(s2, v2, np.int8)] for v1, v2 in ((-128, -128), (127, 127), (-128, 127))]
     assert_matches(model, n_runs=3, seed=seed, inputs=extremes)
+
+
+def _mbqm(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """numpy twin of MultiplyByQuantizedMultiplier (int64 lanes), only to choose test cases."""
+    left, right = max(shift, 0), max(-shift, 0)
+    ab = (x << left) * multiplier
+    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    hi = np.sign(t) * (np.abs(t) >> 31)
+    mask = (1 << right) - 1
+    return (hi >> right) + ((hi & mask) > (mask >> 1) + (hi < 0))
+
+
+def _grid_outputs(op: str, q1, q2, qo, float32_math: bool) -> np.ndarray:
+    """The op on every int8 pair, with the real multipliers computed in double (as TFLite) or,
+    for contrast, in float32."""
+    v = np.arange(-128, 128, dtype=np.int64)
+    a, b = (v - q1[1])[:, None], (v - q2[1])[None, :]
+    real = (lambda x: float(np.float32(x))) if float32_math else float
+    s1, s2, so = (float(np.float32(q[0])) for q in (q1, q2, qo))
+    if op == "MUL":
+        raw = _mbqm(a * b, *quantize_multiplier(real(s1 * s2 / so)))
+    else:
+        twice = 2.0 * max(s1, s2)
+        x = _mbqm(a << 20, *quantize_multiplier(real(s1 / twice)))
+        y = _mbqm(b << 20, *quantize_multiplier(real(s2 / twice)))
+        raw = _mbqm(x + y, *quantize_multiplier(real(twice / ((1 << 20) * so))))
+    return np.clip(raw + qo[1], -128, 127)
+
+
+@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("seed", range(3))
+def test_binary_every_input_pair(op, seed):
+    """All 65536 int8 pairs through a [256,1] x [1,256] broadcast, with scales for which
+    computing the multipliers in float32 instead of TFLite's double would change some output:
+    the oracle comparison then pins the multiplier arithmetic, not just the kernel."""
+    rng = np.random.default_rng(7500 + seed)
+    for _ in range(200):
+        q1, q2 = random_quant(rng), random_quant(rng)
+        if op == "MUL":
+            so = q1[0] * q2[0] * float(rng.uniform(30, 300))
+        else:
+            so = max(q1[0], q2[0]) * float(rng.uniform(1.0, 2.5))
+        qo = (float(np.float32(so)), int(rng.integers(-128, 128)))
+        if np.any(_grid_outputs(op, q1, q2, qo, False) != _grid_outputs(op, q1, q2, qo, True)):
+            break
+    else:
+        pytest.fail("no scales found for which float32 multipliers change the result")
+    model = binary_model(op, (256, 1), (1, 256), (256, 256), q1, q2, qo)
+    grid = [[np.arange(-128, 128, dtype=np.int8).reshape(256, 1), np.arange(-128, 128, dtype=np.int8).reshape(1, 256)]]
+    assert_matches(model, n_runs=0, inputs=grid)
 
 
 @pytest.mark.parametrize("op", list(OPS))

@@ -251,6 +251,27 @@ def test_concat_rescale_exact_halves():
     assert got[:9].tolist() == [-3, -2, -1, 1, 2, 3, 0, 64, -64]
 
 
+def test_concat_rescale_is_not_fused_multiply_add():
+    """Scales chosen so that q * scale + bias rounded once (an FMA) would give a different int8
+    than TFLite's two float32 roundings for some q: the kernel must round twice."""
+    rng = np.random.default_rng(17)
+    q = np.arange(-128, 128, dtype=np.int8)
+    out_q = (0.05, 3)
+    for _ in range(2000):
+        in_q = (float(rng.uniform(0.005, 0.2)), int(rng.integers(-128, 128)))
+        scale, bias = (np.float32(v) for v in concat_rescale(*in_q, out_q[0]))
+        fused = (q.astype(np.float64) * np.float64(scale) + np.float64(bias)).astype(np.float32)
+        two = concat_with_scaling_twin([q], [in_q], out_q, 0)
+        once = np.clip(np.sign(fused) * np.floor(np.abs(fused).astype(np.float64) + 0.5) + out_q[1], -128, 127)
+        if np.any(once != two):
+            break
+    else:
+        pytest.fail("no scale found where a fused multiply-add changes the result")
+    host = HostModel(compile_model(concat_model([(256,), (3,)], 0, [in_q, out_q], out_q), "m"))
+    extra = np.array([1, 2, 3], np.int8)
+    np.testing.assert_array_equal(host.run([q, extra])[0], np.concatenate([two, extra]))
+
+
 def test_concat_fused_activation_rejected():
     q = (0.1, 0)
     model = concat_model([(1, 2), (1, 3)], 1, [q, q], q, act="RELU")
