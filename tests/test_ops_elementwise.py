@@ -181,6 +181,13 @@ def test_mul_multiplier_too_large_rejected():
 
 
 @pytest.mark.parametrize("op", list(OPS))
+def test_binary_zero_point_outside_int8_rejected(op):
+    model = binary_model(op, (1, 4), (1, 4), (1, 4), (0.1, 300), (0.1, 0), (0.1, 0))
+    with pytest.raises(UnsupportedOpError, match=rf"operator 0 \({op}\): zero point 300 .* outside int8"):
+        compile_model(model, "m")
+
+
+@pytest.mark.parametrize("op", list(OPS))
 def test_binary_shapes_that_do_not_broadcast_rejected(op):
     model = binary_model(op, (1, 3), (1, 4), (1, 4), (0.1, 0), (0.1, 0), (0.1, 0))
     with pytest.raises(UnsupportedOpError, match=rf"operator 0 \({op}\): input shapes \[1, 3\] and \[1, 4\]"):

@@ -245,3 +245,22 @@ def test_shared_model_quantize_ops_bit_exact(model_name, index):
         lo, hi = RANGES[x.dtype]
         runs = [[rng.integers(lo, hi + 1, size=shape).astype(x.dtype)]]
     assert_same(model, runs)
+
+
+# ---- QUANTIZE kept because its float input has other users ---------------------------------
+
+def test_float_input_quantized_twice_is_not_folded():
+    """x (float32) feeds two QUANTIZEs, so neither can become the model's int8 entry point: both
+    run as kernels on the float input in the arena; the trailing DEQUANTIZE is folded into the
+    float exit (and dequantized on the host with the same rule)."""
+    from .singleop import model_of
+    shape = (1, 5, 6, 4)
+    tensors = [T(shape, "float32"), T(shape, "int8", 0.031, -7), T(shape, "int8", 0.0123, 40),
+               T(shape, "int8", 0.05, 3), T(shape, "float32")]
+    ops = [("QUANTIZE", [0], [1], None), ("QUANTIZE", [0], [2], None),
+           ("ADD", [1, 2], [3], ("AddOptions", {"fused_activation_function": 0})), ("DEQUANTIZE", [3], [4], None)]
+    model = model_of(tensors, ops, outputs=[4])
+    compiled = compile_model(model, "m")
+    assert [op.type for op in compiled.graph.ops] == ["QUANTIZE", "QUANTIZE", "ADD"]
+    rng = np.random.default_rng(5)
+    assert_same(model, [[x] for x in float_inputs(rng, shape, 0.0123, 40)])

@@ -328,3 +328,37 @@ def test_shared_model_shape_ops_bit_exact(model_name, index):
         model = concat_model([t.shape for t in ins], op.options.get("axis", 0), [(t.s, t.zp) for t in ins],
                              (y.s, y.zp), consts=[t.data for t in ins])
     assert_matches(model, n_runs=3, seed=index)
+
+
+# ---- a chain of the shape and elementwise ops: arena placement between kernels ----------
+
+def test_shape_and_elementwise_chain_bit_exact():
+    """ADD(const) -> RESIZE 2x -> CONCAT(second input) -> TRANSPOSE to NCHW -> PAD -> MUL(third
+    input, broadcast): every intermediate lives in the planned arena."""
+    from .singleop import model_of
+    rng = np.random.default_rng(23)
+    q = (0.04, -5)
+    tensors = [
+        T((1, 4, 5, 8), "int8", *q),                                                     # 0 input
+        T((8,), "int8", 0.02, 3, data=rng.integers(-128, 128, size=8).astype(np.int8)),  # 1 const
+        T((1, 4, 5, 8), "int8", 0.05, 2),                                                # 2 add
+        T((2,), "int32", data=_i32([8, 10])),                                            # 3 size
+        T((1, 8, 10, 8), "int8", 0.05, 2),                                               # 4 resized
+        T((1, 8, 10, 3), "int8", 0.05, 2),                                               # 5 input
+        T((1, 8, 10, 11), "int8", 0.05, 2),                                              # 6 concat
+        T((4,), "int32", data=_i32([0, 3, 1, 2])),                                       # 7 perm
+        T((1, 11, 8, 10), "int8", 0.05, 2),                                              # 8 transposed
+        T((4, 2), "int32", data=_i32([[0, 0], [1, 0], [0, 2], [1, 1]])),                 # 9 paddings
+        T((1, 12, 10, 12), "int8", 0.05, 2),                                             # 10 padded
+        T((12,), "int8", 0.03, -1),                                                      # 11 input
+        T((1, 12, 10, 12), "int8", 0.01, 6),                                             # 12 output
+    ]
+    ops = [("ADD", [0, 1], [2], ("AddOptions", {"fused_activation_function": ACTIVATION["RELU"]})),
+           ("RESIZE_NEAREST_NEIGHBOR", [2, 3], [4], ("ResizeNearestNeighborOptions", {})),
+           ("CONCATENATION", [4, 5], [6], ("ConcatenationOptions", {"axis": 3})),
+           ("TRANSPOSE", [6, 7], [8], None),
+           ("PAD", [8, 9], [10], None),
+           ("MUL", [10, 11], [12], ("MulOptions", {"fused_activation_function": 0}))]
+    model = model_of(tensors, ops, outputs=[12])
+    assert [op.type for op in compile_model(model, "m").graph.ops] == [o[0] for o in ops]
+    assert_matches(model, n_runs=4, seed=3)

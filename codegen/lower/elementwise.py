@@ -64,6 +64,8 @@ class _BinaryLowering(Lowering):
         for t in (a, b, y):
             if not t.quantized or t.per_channel:
                 raise UnsupportedOpError(f"{where}: tensor {t.name} must be quantized per tensor")
+            if not -128 <= t.zp <= 127:  # keeps (q - zero point) << 20 inside int32
+                raise UnsupportedOpError(f"{where}: zero point {t.zp} of {t.name} is outside int8")
         if len(y.shape) > BCAST_DIMS or broadcast_plan(a.shape, b.shape, y.shape) is None:
             raise UnsupportedOpError(
                 f"{where}: input shapes {list(a.shape)} and {list(b.shape)} do not broadcast to the output "
