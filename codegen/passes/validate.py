@@ -19,6 +19,9 @@ def run(g: Graph) -> Graph:
                     for t in g.tensors.values())
     compute_float = [op for op in g.ops if op.type not in _EDGE_OPS and any(
         i >= 0 and g.t(i).dtype == "float32" and not g.t(i).is_const for i in op.inputs)]
+    if not quantized and any(t.dtype == "int16" and t.quantized and not t.is_const for t in g.tensors.values()):
+        raise UnsupportedOpError(
+            "int16 activations (16x8 quantization) are not supported: te-openmv compiles int8-quantized models")
     if not quantized:
         raise FloatModelError(
             "float-only model: te-openmv compiles int8-quantized models. Convert it with full-integer "
