@@ -1,0 +1,307 @@
+"""DEPTHWISE_CONV_2D: both kernels (out-of-place, in place) bit-exact with tflite-micro on random
+shapes/kernels/strides/paddings/depth multipliers/activations/quantization, with and without a
+folded PAD; the in-place path taken exactly when allowed; the shared models' depthwise layers;
+clear errors for what is not supported."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from codegen.compiler import compile_model
+from codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from codegen.lower.depthwise import channel_major_weights
+from codegen.tflite_import import import_tflite
+
+from .bitexact import assert_bit_exact
+from .conftest_shared import shared_model
+from .extract_op import extract_op
+from .modelgen import ModelBuilder
+
+ACTS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+def _out(n: int, k: int, s: int, padding: str) -> int:
+    return (n + s - 1) // s if padding == "SAME" else (n - k + s) // s
+
+
+def dw_model(rng, hw, c, k, stride, padding, dm, act="NONE", pad=None, per_channel=True, bias=True,
+             in_q=None, out_zp=None, reuse_input=False, dilation=1, dm_option=None) -> bytes:
+    """x [1,h,w,c] -> (PAD ->) DEPTHWISE_CONV_2D -> y; with reuse_input, y + x -> z (ADD reads x again)."""
+    h, w = hw
+    in_scale, in_zp = in_q or (float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128)))
+    cout = c * dm
+    w_scales = 10 ** rng.uniform(-3, -1.5, size=cout if per_channel else 1)
+    taps = k[0] * k[1]
+    spread = in_scale * float(np.mean(w_scales)) * 74.0 * 74.0 * math.sqrt(taps)
+    out_scale = spread / float(rng.uniform(10, 60))
+    b = ModelBuilder("depthwise test")
+    x = b.tensor([1, h, w, c], scale=in_scale, zero_point=in_zp)
+    src, (ph, pw) = x, (h, w)
+    if pad is not None:
+        t, bo, l, r = pad
+        ph, pw = h + t + bo, w + l + r
+        pads = b.tensor([4, 2], "int32", data=np.array([[0, 0], [t, bo], [l, r], [0, 0]], np.int32))
+        src = b.tensor([1, ph, pw, c], scale=in_scale, zero_point=in_zp)
+        b.op("PAD", [x, pads], [src])
+    oh, ow = _out(ph, k[0], stride[0], padding), _out(pw, k[1], stride[1], padding)
+    wt = b.tensor([1, k[0], k[1], cout], data=rng.integers(-127, 128, size=(1, k[0], k[1], cout)),
+                  scale=list(w_scales) if per_channel else float(w_scales[0]),
+                  zero_point=[0] * cout if per_channel else 0, quant_axis=3)
+    ins = [src, wt]
+    if bias:
+        acc = int(74 * 74 * math.sqrt(taps))
+        bs = in_scale * w_scales
+        ins.append(b.tensor([cout], "int32", data=rng.integers(-acc, acc + 1, size=cout),
+                            scale=list(bs) if per_channel else float(bs[0]), zero_point=[0] * cout if per_channel else 0))
+    # no bias: two inputs (tflite-micro's depthwise crashes on an explicit -1 bias input)
+    y = b.tensor([1, oh, ow, cout], scale=out_scale, zero_point=int(rng.integers(-128, 128) if out_zp is None else out_zp))
+    b.op("DEPTHWISE_CONV_2D", ins, [y], padding=padding, stride_h=stride[0], stride_w=stride[1],
+         depth_multiplier=dm if dm_option is None else dm_option, fused_activation=act,
+         dilation_h_factor=dilation, dilation_w_factor=dilation)
+    if not reuse_input:
+        return b.build([x], [y])
+    z = b.tensor([1, oh, ow, cout], scale=out_scale * 1.5, zero_point=int(rng.integers(-20, 20)))
+    b.op("ADD", [y, x], [z], fused_activation="NONE")
+    return b.build([x], [z])
+
+
+def random_case(rng, with_pad: bool) -> dict:
+    c = int(rng.integers(1, 25))
+    dm = int(rng.choice([1, 1, 2, 8]))
+    if dm == 8:
+        c = min(c, 6)
+    h, w = int(rng.integers(1, 21)), int(rng.integers(1, 21))
+    pad = tuple(int(v) for v in rng.integers(0, 4, size=4)) if with_pad else None
+    ph, pw = (h + pad[0] + pad[1], w + pad[2] + pad[3]) if pad else (h, w)
+    padding = str(rng.choice(["SAME", "VALID"]))
+    k = [int(rng.integers(1, 8)), int(rng.integers(1, 8))]
+    if padding == "VALID":  # the window must fit the (padded) input
+        k = [min(k[0], ph), min(k[1], pw)]
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    return dict(hw=(h, w), c=c, k=tuple(k), stride=stride, padding=padding, dm=dm, act=str(rng.choice(ACTS)),
+                pad=pad, per_channel=bool(rng.random() < 0.85), bias=bool(rng.random() < 0.85))
+
+
+def expect_inplace(case: dict) -> bool:
+    """The in-place pass's rule for a single op whose input is the graph input (it dies there)."""
+    ph = case["hw"][0] + (case["pad"][0] + case["pad"][1] if case["pad"] else 0)
+    pw = case["hw"][1] + (case["pad"][2] + case["pad"][3] if case["pad"] else 0)
+    oh = _out(ph, case["k"][0], case["stride"][0], case["padding"])
+    ow = _out(pw, case["k"][1], case["stride"][1], case["padding"])
+    return case["dm"] == 1 and oh * ow <= case["hw"][0] * case["hw"][1]
+
+
+def check_case(rng, case: dict, seed: int):
+    in_q = (float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128)))
+    model = dw_model(rng, in_q=in_q, **case)
+    compiled = compile_model(model, "dw")
+    ops = compiled.report["ops"]
+    assert [o["type"] for o in ops] == ["DEPTHWISE_CONV_2D"], f"{case}: PAD not folded: {ops}"
+    if case["pad"] and any(case["pad"]):
+        assert ops[0]["folded_padding"] == list(case["pad"])
+    inplace = bool(ops[0].get("in_place"))
+    assert inplace == expect_inplace(case), case
+    if inplace:
+        assert ops[0]["scratch"]["bytes"] >= ops[0]["outputs"][0]["shape"][1] * ops[0]["outputs"][0]["shape"][2]
+        assert ops[0]["outputs"][0]["offset"] == ops[0]["inputs"][0]["offset"]
+    else:
+        assert "scratch" not in ops[0]
+    # small inputs near the zero point as well as the full int8 range
+    shape = (1, *case["hw"], case["c"])
+    near = [[np.clip(rng.integers(-4, 5, size=shape) + in_q[1], -128, 127).astype(np.int8)]]
+    assert_bit_exact(model, n_runs=3, seed=seed, name="dw", inputs=near)
+    return inplace
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_depthwise_random_bit_exact(seed):
+    rng = np.random.default_rng(7000 + seed)
+    check_case(rng, random_case(rng, with_pad=False), seed)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_depthwise_folded_pad_random_bit_exact(seed):
+    rng = np.random.default_rng(8000 + seed)
+    check_case(rng, random_case(rng, with_pad=True), seed)
+
+
+def test_random_cases_cover_both_kernels():
+    """The seeds above exercise both kernels, every depth multiplier and both paddings."""
+    seen = set()
+    for seed in range(40):
+        rng = np.random.default_rng(7000 + seed)
+        case = random_case(rng, with_pad=False)
+        seen.add(("inplace", expect_inplace(case)))
+        seen.add(("dm", case["dm"]))
+        seen.add(("padding", case["padding"]))
+    assert {("inplace", True), ("inplace", False), ("dm", 1), ("dm", 2), ("dm", 8),
+            ("padding", "SAME"), ("padding", "VALID")} <= seen
+
+
+@pytest.mark.parametrize("k,stride,padding,pad", [
+    ((2, 2), (1, 1), "VALID", (5, 0, 6, 1)),     # whole windows inside the folded padding
+    ((3, 3), (2, 2), "SAME", (3, 3, 3, 3)),      # output larger than the unpadded input: out of place
+    ((7, 1), (3, 1), "SAME", (0, 2, 1, 0)),
+    ((1, 7), (1, 2), "VALID", (0, 0, 3, 3)),
+])
+@pytest.mark.parametrize("dm", [1, 2])
+def test_depthwise_large_folded_padding(k, stride, padding, pad, dm):
+    rng = np.random.default_rng(hash((k, stride, pad, dm)) % 1000)
+    case = dict(hw=(4, 5), c=3, k=k, stride=stride, padding=padding, dm=dm, act="NONE", pad=pad,
+                per_channel=True, bias=True)
+    check_case(rng, case, 0)
+
+
+@pytest.mark.parametrize("dm", [1, 8])
+def test_depthwise_extreme_values(dm):
+    """int8 limits everywhere: largest accumulators, both signs, zero points at the ends."""
+    rng = np.random.default_rng(3)
+    for in_zp in (-128, 127):
+        model = dw_model(rng, (7, 6), 3, (7, 7), (1, 1), "SAME", dm, in_q=(0.02, in_zp), out_zp=-128)
+        shape = (1, 7, 6, 3)
+        runs = [[np.full(shape, v, np.int8)] for v in (-128, 127)]
+        runs.append([np.where(np.indices(shape).sum(axis=0) % 2 == 0, 127, -128).astype(np.int8)])
+        assert_bit_exact(model, n_runs=1, name="dw", inputs=runs)
+
+
+def test_inplace_path_taken_when_input_dies():
+    rng = np.random.default_rng(11)
+    model = dw_model(rng, (12, 10), 16, (3, 3), (1, 1), "SAME", 1, act="RELU6")
+    c = compile_model(model, "dw")
+    op = c.graph.ops[0]
+    assert op.attrs.get("inplace") is True
+    entry = c.report["ops"][0]
+    assert entry["in_place"] and entry["scratch"]["bytes"] == 12 * 10
+    assert entry["inputs"][0]["offset"] == entry["outputs"][0]["offset"]
+    assert "te_depthwise_inplace_s8(" in c.emitted.c_source and "te_depthwise_s8(" not in c.emitted.c_source
+    # in place needs one tensor plus one output channel, not input + output
+    assert c.report["peak_sram_bytes"] <= 12 * 10 * 16 + 12 * 10 + 8
+    assert_bit_exact(model, n_runs=4, name="dw")
+
+
+def test_inplace_after_another_op_and_strided():
+    """dm 2 (out of place) -> dm 1 stride 2 (in place over an intermediate tensor)."""
+    rng = np.random.default_rng(12)
+    b = ModelBuilder("dw chain")
+    x = b.tensor([1, 9, 11, 3], scale=0.05, zero_point=-3)
+    w1 = b.tensor([1, 3, 3, 6], data=rng.integers(-127, 128, size=(1, 3, 3, 6)), scale=list(10 ** rng.uniform(-3, -2, 6)),
+                  zero_point=[0] * 6, quant_axis=3)
+    y1 = b.tensor([1, 9, 11, 6], scale=0.04, zero_point=5)
+    b.op("DEPTHWISE_CONV_2D", [x, w1], [y1], padding="SAME", depth_multiplier=2, fused_activation="RELU")
+    w2 = b.tensor([1, 5, 3, 6], data=rng.integers(-127, 128, size=(1, 5, 3, 6)), scale=list(10 ** rng.uniform(-3, -2, 6)),
+                  zero_point=[0] * 6, quant_axis=3)
+    bias = b.tensor([6], "int32", data=rng.integers(-3000, 3000, size=6))
+    y2 = b.tensor([1, 5, 6, 6], scale=0.03, zero_point=-7)
+    b.op("DEPTHWISE_CONV_2D", [y1, w2, bias], [y2], padding="SAME", stride_h=2, stride_w=2, depth_multiplier=1)
+    model = b.build([x], [y2])
+    c = compile_model(model, "dwchain")
+    assert [bool(o.get("in_place")) for o in c.report["ops"]] == [False, True]
+    assert_bit_exact(model, n_runs=4, name="dwchain")
+
+
+def test_inplace_not_taken_when_input_used_later():
+    rng = np.random.default_rng(13)
+    model = dw_model(rng, (8, 8), 5, (3, 3), (1, 1), "SAME", 1, reuse_input=True)
+    c = compile_model(model, "dwadd")
+    assert [o["type"] for o in c.report["ops"]] == ["DEPTHWISE_CONV_2D", "ADD"]
+    dw = c.report["ops"][0]
+    assert not dw.get("in_place") and "scratch" not in dw
+    assert dw["inputs"][0]["offset"] != dw["outputs"][0]["offset"]
+    assert "te_depthwise_inplace_s8(" not in c.emitted.c_source
+    assert_bit_exact(model, n_runs=4, name="dwadd")
+
+
+def test_inplace_writes_only_its_region():
+    """Between the op's hooks only the shared input/output region and the scratch change."""
+    from te_openmv.hostlib import HostModel
+    rng = np.random.default_rng(14)
+    model = dw_model(rng, (10, 9), 7, (5, 3), (2, 1), "SAME", 1)
+    c = compile_model(model, "dwguard")
+    entry = c.report["ops"][0]
+    assert entry.get("in_place")
+    allowed = np.zeros(c.plan.peak, bool)
+    for r in (entry["inputs"][0], entry["outputs"][0], entry["scratch"]):
+        allowed[r["offset"]:r["offset"] + r["bytes"]] = True
+    host = HostModel(c)
+    snap = {}
+
+    def hook(index, phase):
+        if phase == 0:
+            snap["a"] = host.arena.copy()
+        else:
+            changed = np.nonzero(snap["a"] != host.arena)[0]
+            snap["bad"] = changed[~allowed[changed]]
+
+    host._raw[:] = 0x5A
+    host.set_hook(hook)
+    try:
+        host.run([rng.integers(-128, 128, size=(1, 10, 9, 7)).astype(np.int8)])
+    finally:
+        host.set_hook(None)
+    assert snap["bad"].size == 0
+
+
+def test_channel_major_weights():
+    w = np.arange(2 * 3 * 4).reshape(1, 2, 3, 4).astype(np.int8)
+    cm = channel_major_weights(w)
+    assert cm.shape == (4, 2, 3)
+    for o in range(4):
+        assert np.array_equal(cm[o], w[0, :, :, o])
+
+
+# --- the shared models' depthwise layers ----------------------------------------------------
+
+def _depthwise_ops(name: str) -> list[int]:
+    g = import_tflite(shared_model(name).read_bytes())
+    return [op.index for op in g.ops if op.type == "DEPTHWISE_CONV_2D"]
+
+
+@pytest.mark.parametrize("name", ["omv_person_detect", "omv_micro_speech", "omv_fomo_face_detection"])
+def test_shared_model_depthwise_layers(name):
+    """Every depthwise layer of the model as a single-op model (dm 8 person_detect first op,
+    micro_speech's 10x8 kernel, fomo's stride-2 layers after PAD)."""
+    for index in _depthwise_ops(name):
+        assert_bit_exact(extract_op(shared_model(name), index), n_runs=2, seed=index, name="dwreal")
+
+
+def test_shared_models_whole_person_detect_and_micro_speech():
+    """The depthwise-heavy whole models, end to end (all of their operators)."""
+    for name in ("omv_person_detect", "omv_micro_speech"):
+        assert_bit_exact(shared_model(name).read_bytes(), n_runs=3, name=name)
+
+
+# --- errors -----------------------------------------------------------------------------
+
+def test_dilation_is_rejected_clearly():
+    model = dw_model(np.random.default_rng(0), (8, 8), 2, (3, 3), (1, 1), "SAME", 1, dilation=2)
+    with pytest.raises(UnsupportedOptionError, match=r"operator 0 \(DEPTHWISE_CONV_2D\): dilation 2x2"):
+        compile_model(model, "dw")
+
+
+def test_depth_multiplier_mismatch_is_rejected():
+    model = dw_model(np.random.default_rng(0), (6, 6), 2, (3, 3), (1, 1), "SAME", 2, dm_option=3)
+    with pytest.raises(UnsupportedOpError, match=r"operator 0 \(DEPTHWISE_CONV_2D\): depth_multiplier option 3"):
+        compile_model(model, "dw")
+
+
+def test_wrong_output_shape_is_rejected():
+    b = ModelBuilder("bad dw")
+    x = b.tensor([1, 6, 6, 2], scale=0.1, zero_point=0)
+    wt = b.tensor([1, 3, 3, 2], data=np.ones((1, 3, 3, 2)), scale=[0.01, 0.01], zero_point=[0, 0], quant_axis=3)
+    y = b.tensor([1, 6, 6, 2], scale=0.1, zero_point=0)  # VALID 3x3 would give 4x4
+    b.op("DEPTHWISE_CONV_2D", [x, wt], [y], padding="VALID", depth_multiplier=1)
+    with pytest.raises(UnsupportedOpError, match=r"expected height x width 4x4"):
+        compile_model(b.build([x], [y]), "dw")
+
+
+def test_non_constant_weights_rejected():
+    b = ModelBuilder("dw weights as input")
+    x = b.tensor([1, 4, 4, 2], scale=0.1, zero_point=0)
+    wt = b.tensor([1, 3, 3, 2], scale=0.01, zero_point=0)
+    y = b.tensor([1, 4, 4, 2], scale=0.1, zero_point=0)
+    b.op("DEPTHWISE_CONV_2D", [x, wt], [y], padding="SAME", depth_multiplier=1)
+    with pytest.raises(UnsupportedOpError, match=r"operator 0 \(DEPTHWISE_CONV_2D\): weights must be constant"):
+        compile_model(b.build([x, wt], [y]), "dw")
+
