@@ -1,26 +1,24 @@
-"""FULLY_CONNECTED compile-time arithmetic, as tflite-micro's Prepare computes it.
+"""FULLY_CONNECTED compile-time arithmetic, as the reference oracle computes it.
 
-Per-tensor weights: GetQuantizedConvolutionMultipler multiplies input_scale *
-filter_scale in float32 (the product is rounded to float before widening to double),
-then divides by the output scale in double. Per-channel weights: the convolution
-rule (every factor widened to double first). The two can differ in the last bit of
-the multiplier, so each path must be reproduced exactly.
+The multiplier is input_scale * filter_scale / output_scale with every factor widened
+to double before multiplying, for per-tensor and per-channel weights alike. Note:
+tflite-micro's source for the per-tensor case (GetQuantizedConvolutionMultipler)
+reads as a float32 product, but the oracle builds (the tflite-micro wheel and LiteRT's
+BUILTIN_REF) widen both scales and multiply in double (seen in their machine code and
+in their outputs; tests/test_ops_fully_connected.py pins it with accumulators where
+the two rules round differently). Bit-exactness with the oracle wins.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .quant import per_channel_multipliers, quantize_multiplier
+from .quant import per_channel_multipliers
 
 
 def fc_multipliers(input_scale: float, weight_scales, output_scale: float) -> tuple[np.ndarray, np.ndarray]:
     """(multiplier, shift) arrays: length 1 for per-tensor weights, else one per output."""
     scales = np.asarray(weight_scales, dtype=np.float32).reshape(-1)
-    if len(scales) > 1:
-        return per_channel_multipliers(input_scale, scales, output_scale)
-    product = np.float32(input_scale) * scales[0]  # float32 * float32 -> float32, as in C++
-    m, s = quantize_multiplier(float(product) / float(np.float32(output_scale)))
-    return np.array([m], dtype=np.int32), np.array([s], dtype=np.int32)
+    return per_channel_multipliers(input_scale, scales, output_scale)
 
 
 def folded_bias(bias: np.ndarray | None, weights: np.ndarray, input_zero_point: int) -> np.ndarray:

@@ -1,0 +1,249 @@
+"""FULLY_CONNECTED: bit-exact with tflite-micro on random shapes (batches, flattened leading
+dimensions, keep_num_dims), per-tensor and per-channel weights, optional bias, activations; the
+multiplier computed as the oracle does (double product, also for per-tensor weights); the
+shared models' fully connected layers; clear errors for what is not supported."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from codegen.compiler import compile_model
+from codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from codegen.quant import multiply_by_quantized_multiplier, per_channel_multipliers, quantize_multiplier
+from codegen.quant_fully_connected import fc_multipliers, folded_bias
+from codegen.tflite_import import import_tflite
+
+from .bitexact import assert_bit_exact
+from .conftest_shared import shared_model
+from .extract_op import extract_op
+from .modelgen import ModelBuilder
+
+ACTS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+def fc_model(rng, in_shape, units, out_shape=None, act="NONE", bias=True, per_channel=False, keep_num_dims=False,
+             in_q=None, w_scale=None, out_q=None, weights=None, bias_data=None, w_zp=0, weights_format=0) -> bytes:
+    """x in_shape -> FULLY_CONNECTED(units) -> y; in_features is in_shape[-1] unless weights are given."""
+    in_f = weights.shape[1] if weights is not None else in_shape[-1]
+    batches = int(np.prod(in_shape)) // in_f
+    in_scale, in_zp = in_q or (float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128)))
+    if w_scale is None:
+        w_scale = 10 ** rng.uniform(-3, -1.5, size=units) if per_channel else float(10 ** rng.uniform(-3, -1.5))
+    if out_q is None:
+        spread = in_scale * float(np.mean(w_scale)) * 74.0 * 74.0 * math.sqrt(in_f)
+        out_q = (spread / float(rng.uniform(10, 60)), int(rng.integers(-128, 128)))
+    if out_shape is None:
+        out_shape = [*in_shape[:-1], units] if keep_num_dims else [batches, units]
+    b = ModelBuilder("fully connected test")
+    x = b.tensor(list(in_shape), scale=in_scale, zero_point=in_zp)
+    w = weights if weights is not None else rng.integers(-127, 128, size=(units, in_f))
+    pc = np.ndim(w_scale) > 0
+    wt = b.tensor([units, in_f], data=w, scale=list(w_scale) if pc else w_scale,
+                  zero_point=[w_zp] * units if pc else w_zp, quant_axis=0)
+    ins = [x, wt]
+    if bias:
+        acc = int(74 * 74 * math.sqrt(in_f))
+        data = bias_data if bias_data is not None else rng.integers(-acc, acc + 1, size=units)
+        bs = in_scale * np.asarray(w_scale)
+        ins.append(b.tensor([units], "int32", data=data, scale=list(bs) if pc else float(bs),
+                            zero_point=[0] * units if pc else 0))
+    else:
+        ins.append(-1)
+    y = b.tensor(list(out_shape), scale=out_q[0], zero_point=out_q[1])
+    b.op("FULLY_CONNECTED", ins, [y], fused_activation=act, keep_num_dims=keep_num_dims,
+         weights_format=weights_format)
+    return b.build([x], [y])
+
+
+def random_case(rng) -> dict:
+    units = int(rng.integers(1, 41))
+    mode = str(rng.choice(["2d", "3d", "4d_flat", "4d_batch"]))
+    keep = False
+    if mode == "2d":
+        in_shape = [int(rng.integers(1, 5)), int(rng.integers(1, 301))]
+    elif mode == "3d":  # leading dims flattened into batches; keep_num_dims keeps them on the output
+        in_shape = [int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 129))]
+        keep = bool(rng.random() < 0.5)
+    else:  # 4-D input, in_features = the whole pixel block (as after a conv stack)
+        h, w, c = (int(v) for v in rng.integers(1, 7, size=3))
+        in_shape = [1 if mode == "4d_flat" else 2, h, w, c]
+    return dict(in_shape=in_shape, units=units, act=str(rng.choice(ACTS)), bias=bool(rng.random() < 0.8),
+                per_channel=bool(rng.random() < 0.3), keep_num_dims=keep, flatten=mode.startswith("4d"))
+
+
+def build_case(rng, case: dict) -> bytes:
+    case = dict(case)
+    if case.pop("flatten"):
+        in_f = int(np.prod(case["in_shape"][1:]))
+        case["weights"] = rng.integers(-127, 128, size=(case["units"], in_f))
+    return fc_model(rng, **case)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fully_connected_random_bit_exact(seed):
+    rng = np.random.default_rng(5000 + seed)
+    case = random_case(rng)
+    model = build_case(rng, case)
+    shape = tuple(case["in_shape"])
+    zp = int(import_tflite(model).t(0).zp)
+    near = [[np.clip(rng.integers(-3, 4, size=shape) + zp, -128, 127).astype(np.int8)]]
+    assert_bit_exact(model, n_runs=3, seed=seed, name="fc", inputs=near)
+
+
+def test_random_cases_cover_the_options():
+    seen = set()
+    for seed in range(40):
+        case = random_case(np.random.default_rng(5000 + seed))
+        batches = int(np.prod(case["in_shape"])) // (int(np.prod(case["in_shape"][1:])) if case["flatten"]
+                                                     else case["in_shape"][-1])
+        seen |= {("pc", case["per_channel"]), ("bias", case["bias"]), ("keep", case["keep_num_dims"]),
+                 ("flatten", case["flatten"]), ("batches>1", batches > 1), ("act", case["act"])}
+    assert {("pc", True), ("pc", False), ("bias", False), ("keep", True), ("flatten", True),
+            ("batches>1", True), ("act", "RELU6"), ("act", "NONE")} <= seen
+
+
+@pytest.mark.parametrize("in_zp", [-128, 127])
+def test_fully_connected_extreme_values(in_zp):
+    rng = np.random.default_rng(4)
+    w = np.where(rng.random((6, 257)) < 0.5, -127, 127)
+    w[0], w[1] = 127, -127
+    model = fc_model(rng, [3, 257], 6, in_q=(0.01, in_zp), weights=w, out_q=(40.0, 0))
+    runs = [[np.full((3, 257), v, np.int8)] for v in (-128, 127)]
+    runs.append([np.where(np.arange(3 * 257).reshape(3, 257) % 2 == 0, 127, -128).astype(np.int8)])
+    assert_bit_exact(model, n_runs=1, name="fc", inputs=runs)
+
+
+def test_keep_num_dims_output_shape():
+    rng = np.random.default_rng(5)
+    model = fc_model(rng, [2, 3, 10], 7, keep_num_dims=True)
+    c = compile_model(model, "fc")
+    assert list(c.graph.t(c.graph.outputs[0]).shape) == [2, 3, 7]
+    assert c.report["ops"][0]["macs"] == 2 * 3 * 10 * 7
+    assert_bit_exact(model, n_runs=2, name="fc")
+
+
+# --- the multiplier, exactly as the oracle computes it -------------------------------------
+
+def _discriminating_accumulators(m_ref, s_ref, m_other, s_other, real: float, n: int = 12) -> list[int]:
+    """Accumulator values whose requantized outputs differ between the two (multiplier, shift)."""
+    found = []
+    for k in range(-100, 100):
+        centre = int(round((k + 0.5) / real))
+        for acc in range(centre - 40, centre + 41):
+            a = multiply_by_quantized_multiplier(acc, m_ref, s_ref)
+            if a != multiply_by_quantized_multiplier(acc, m_other, s_other) and -128 <= a <= 127 \
+                    and abs(acc) < 2 ** 31 - 2 ** 20:
+                found.append(acc)
+                break
+        if len(found) == n:
+            break
+    return found
+
+
+def _float_product_multiplier(si: float, sw: float, so: float) -> tuple[int, int]:
+    """What tflite-micro's source spells for per-tensor weights: a float32 product of the
+    scales, then a double division (a build without excess precision would compute this)."""
+    return quantize_multiplier(float(np.float32(si) * np.float32(sw)) / float(np.float32(so)))
+
+
+def _scales_where_float_and_double_products_differ(rng):
+    """Scales with a tiny real multiplier (so accumulators can resolve one multiplier step)."""
+    while True:
+        si, sw = float(np.float32(10 ** rng.uniform(-5, -4))), float(np.float32(10 ** rng.uniform(-5, -4)))
+        so = float(np.float32(si * sw / 10 ** rng.uniform(-7.5, -6.5)))
+        mf, sf = _float_product_multiplier(si, sw, so)
+        (md,), (sd,) = per_channel_multipliers(si, [sw], so)
+        if mf != md and sf == sd:
+            return si, sw, so, int(mf), int(sf), int(md), int(sd)
+
+
+@pytest.mark.parametrize("engine", ["tflm", "litert"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_multiplier_is_the_double_product_like_the_oracle(per_channel, engine):
+    """tflite-micro's source multiplies input_scale * filter_scale in float32 for per-tensor
+    weights, but the oracle builds (tflite-micro wheel, LiteRT BUILTIN_REF) widen to double
+    first, as for per-channel weights. Accumulators where the two rules round differently
+    make the outputs tell which rule the reference used; we must match it."""
+    from te_openmv.oracle import run_reference
+    rng = np.random.default_rng(6)
+    si, sw, so, mf, sf, md, sd = _scales_where_float_and_double_products_differ(rng)
+    accs = _discriminating_accumulators(md, sd, mf, sf, si * sw / so)
+    assert len(accs) >= 4, "no discriminating accumulators found"
+    units = len(accs)
+    # in_features 1, weight 1, input 0 (zero point 0): each output's accumulator is its bias
+    w_scale = np.full(units, sw) if per_channel else sw
+    model = fc_model(rng, [1, 1], units, in_q=(si, 0), w_scale=w_scale, out_q=(so, 0),
+                     weights=np.ones((units, 1), np.int64), bias_data=np.array(accs))
+    assert set(fc_multipliers(si, np.atleast_1d(w_scale), so)[0].tolist()) == {md}
+    x = np.zeros((1, 1), np.int8)
+    ref = run_reference(model, [x], engine=engine)[0].reshape(-1).tolist()
+    assert ref == [multiply_by_quantized_multiplier(a, md, sd) for a in accs]
+    assert all(r != multiply_by_quantized_multiplier(a, mf, sf) for r, a in zip(ref, accs))
+    host = assert_bit_exact(model, n_runs=0, name="fcmult", inputs=[[x]])
+    assert host.run([x])[0].reshape(-1).tolist() == ref
+
+
+def test_folded_bias():
+    w = np.array([[1, -2, 3], [127, 127, -127]], np.int8)
+    b = np.array([10, -5], np.int32)
+    # sum w * (x - zp) + b == sum w * x + folded
+    x = np.array([4, -7, 100])
+    for zp in (-128, 0, 5, 127):
+        f = folded_bias(b, w, zp)
+        assert np.array_equal(w.astype(np.int64) @ (x - zp) + b, w.astype(np.int64) @ x + f)
+    assert np.array_equal(folded_bias(None, w, 2), -2 * w.astype(np.int64).sum(axis=1))
+
+
+# --- the shared models' fully connected layers ---------------------------------------------
+
+@pytest.mark.parametrize("name", ["omv_micro_speech", "omv_force_int_quant", "te_vww"])
+def test_shared_model_fully_connected_layers(name):
+    """Every FC layer as a single-op model (micro_speech's 4-D [1,25,20,8] input, 4000 features)."""
+    g = import_tflite(shared_model(name).read_bytes())
+    indices = [op.index for op in g.ops if op.type == "FULLY_CONNECTED"]
+    assert indices
+    for index in indices:
+        assert_bit_exact(extract_op(shared_model(name), index), n_runs=3, seed=index, name="fcreal")
+
+
+def test_shared_model_force_int_quant_whole():
+    """QUANTIZE -> 4 x FULLY_CONNECTED -> DEQUANTIZE with float edges, end to end."""
+    assert_bit_exact(shared_model("omv_force_int_quant").read_bytes(), n_runs=5, name="fiq")
+
+
+# --- errors -----------------------------------------------------------------------------
+
+def test_asymmetric_weights_rejected():
+    model = fc_model(np.random.default_rng(0), [1, 8], 3, w_zp=3)
+    with pytest.raises(UnsupportedOpError, match=r"operator 0 \(FULLY_CONNECTED\): weights must be symmetric"):
+        compile_model(model, "fc")
+
+
+def test_shuffled_weights_rejected():
+    model = fc_model(np.random.default_rng(0), [1, 16], 4, weights_format=1)
+    with pytest.raises(UnsupportedOptionError, match=r"operator 0 \(FULLY_CONNECTED\): shuffled weights"):
+        compile_model(model, "fc")
+
+
+def test_output_shape_mismatch_rejected():
+    model = fc_model(np.random.default_rng(0), [2, 8], 3, out_shape=[1, 3])
+    with pytest.raises(UnsupportedOpError, match=r"output \[1, 3\] does not match 2 row\(s\) of 3 features"):
+        compile_model(model, "fc")
+
+
+def test_input_not_divisible_by_features_rejected():
+    model = fc_model(np.random.default_rng(0), [1, 10], 3, weights=np.ones((3, 4), np.int64), out_shape=[2, 3])
+    with pytest.raises(UnsupportedOpError, match=r"does not split into rows of 4 features"):
+        compile_model(model, "fc")
+
+
+def test_non_constant_weights_rejected():
+    b = ModelBuilder("fc weights as input")
+    x = b.tensor([1, 4], scale=0.1, zero_point=0)
+    wt = b.tensor([2, 4], scale=0.01, zero_point=0)
+    y = b.tensor([1, 2], scale=0.1, zero_point=0)
+    b.op("FULLY_CONNECTED", [x, wt, -1], [y])
+    with pytest.raises(UnsupportedOpError, match=r"operator 0 \(FULLY_CONNECTED\): weights must be constant"):
+        compile_model(b.build([x, wt], [y]), "fc")
