@@ -54,9 +54,11 @@ def dw_model(rng, hw, c, k, stride, padding, dm, act="NONE", pad=None, per_chann
         acc = int(74 * 74 * math.sqrt(taps))
         bs = in_scale * w_scales
         ins.append(b.tensor([cout], "int32", data=rng.integers(-acc, acc + 1, size=cout),
-                            scale=list(bs) if per_channel else float(bs[0]), zero_point=[0] * cout if per_channel else 0))
+                            scale=list(bs) if per_channel else float(bs[0]),
+                            zero_point=[0] * cout if per_channel else 0))
     # no bias: two inputs (tflite-micro's depthwise crashes on an explicit -1 bias input)
-    y = b.tensor([1, oh, ow, cout], scale=out_scale, zero_point=int(rng.integers(-128, 128) if out_zp is None else out_zp))
+    out_zp = int(rng.integers(-128, 128)) if out_zp is None else out_zp
+    y = b.tensor([1, oh, ow, cout], scale=out_scale, zero_point=out_zp)
     b.op("DEPTHWISE_CONV_2D", ins, [y], padding=padding, stride_h=stride[0], stride_w=stride[1],
          depth_multiplier=dm if dm_option is None else dm_option, fused_activation=act,
          dilation_h_factor=dilation, dilation_w_factor=dilation)
@@ -186,12 +188,12 @@ def test_inplace_after_another_op_and_strided():
     rng = np.random.default_rng(12)
     b = ModelBuilder("dw chain")
     x = b.tensor([1, 9, 11, 3], scale=0.05, zero_point=-3)
-    w1 = b.tensor([1, 3, 3, 6], data=rng.integers(-127, 128, size=(1, 3, 3, 6)), scale=list(10 ** rng.uniform(-3, -2, 6)),
-                  zero_point=[0] * 6, quant_axis=3)
+    w1 = b.tensor([1, 3, 3, 6], data=rng.integers(-127, 128, size=(1, 3, 3, 6)),
+                  scale=list(10 ** rng.uniform(-3, -2, 6)), zero_point=[0] * 6, quant_axis=3)
     y1 = b.tensor([1, 9, 11, 6], scale=0.04, zero_point=5)
     b.op("DEPTHWISE_CONV_2D", [x, w1], [y1], padding="SAME", depth_multiplier=2, fused_activation="RELU")
-    w2 = b.tensor([1, 5, 3, 6], data=rng.integers(-127, 128, size=(1, 5, 3, 6)), scale=list(10 ** rng.uniform(-3, -2, 6)),
-                  zero_point=[0] * 6, quant_axis=3)
+    w2 = b.tensor([1, 5, 3, 6], data=rng.integers(-127, 128, size=(1, 5, 3, 6)),
+                  scale=list(10 ** rng.uniform(-3, -2, 6)), zero_point=[0] * 6, quant_axis=3)
     bias = b.tensor([6], "int32", data=rng.integers(-3000, 3000, size=6))
     y2 = b.tensor([1, 5, 6, 6], scale=0.03, zero_point=-7)
     b.op("DEPTHWISE_CONV_2D", [y1, w2, bias], [y2], padding="SAME", stride_h=2, stride_w=2, depth_multiplier=1)
