@@ -71,6 +71,30 @@ def cmd_demo(args) -> int:
     return run_demo(args)
 
 
+def cmd_build_firmware(args) -> int:
+    from .build_firmware import BuildFirmwareError, build_firmware, parse_model_arg
+    from .firmware import FirmwareBuildError
+    from .toolchain import ToolchainError
+    try:
+        build_firmware([parse_model_arg(m) for m in args.model], args.port, Path(args.out), board=args.board,
+                       source=Path(args.source) if args.source else None, jobs=args.jobs)
+    except (BuildFirmwareError, FirmwareBuildError, ToolchainError) as e:
+        print(f"te-openmv: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .build_firmware import BuildFirmwareError
+    from .run import run_file
+    from .runner import DeviceError, DeviceTimeout
+    try:
+        return run_file(Path(args.firmware), Path(args.script), timeout=args.timeout)
+    except (BuildFirmwareError, DeviceError, DeviceTimeout) as e:
+        print(f"te-openmv: error: {e}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="te-openmv", description="Compile int8 TFLite models to C for "
                                 "OpenMV cameras and Cortex-M7 MicroPython boards, and check them.")
@@ -94,6 +118,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--shared", help="the shared data directory (default: ../shared next to the repo)")
     d.add_argument("-o", "--out", default="out/demo", help="where to write outputs")
     d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("build-firmware", help="compile models into a MicroPython firmware with the tinyengine module")
+    b.add_argument("--model", action="append", required=True, metavar="NAME=PATH.tflite",
+                   help="a model to compile in (repeat for several); NAME is its tinyengine.Model name")
+    b.add_argument("--port", required=True, choices=["unix", "qemu", "openmv"],
+                   help="unix: host executable; qemu: Cortex-M7 firmware for QEMU mps2-an500; openmv: a camera")
+    b.add_argument("--board", help="OpenMV board (TARGET), e.g. OPENMV4, OPENMV4P (--port openmv)")
+    b.add_argument("--source", help="OpenMV checkout to build in (--port openmv)")
+    b.add_argument("-j", "--jobs", type=int, default=2, help="parallel make jobs (default 2)")
+    b.add_argument("-o", "--out", required=True, help="output directory (firmware, firmware.json, staging/)")
+    b.set_defaults(func=cmd_build_firmware)
+
+    r = sub.add_parser("run", help="boot a built firmware (QEMU or unix) and run a MicroPython script on it")
+    r.add_argument("firmware", help="a build-firmware output directory, or a firmware.elf / micropython binary")
+    r.add_argument("script")
+    r.add_argument("--timeout", type=float, default=60.0, help="seconds the script may run (default 60)")
+    r.set_defaults(func=cmd_run)
     return p
 
 

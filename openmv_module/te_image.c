@@ -1,0 +1,48 @@
+/* te-openmv: image -> input tensor (the rule is in te_image.h). */
+#include "te_image.h"
+
+/* Source coordinate of destination index i when scaling n_src -> n_dst (pixel centres). */
+static inline int te_src_index(int i, int n_src, int n_dst) {
+    int s = (int)(((int64_t)(2 * i + 1) * n_src) / (2 * (int64_t)n_dst));
+    return s < n_src ? s : n_src - 1;
+}
+
+static inline void te_rgb565_to_rgb888(uint16_t p, int *r, int *g, int *b) {
+    int r5 = (p >> 11) & 0x1f, g6 = (p >> 5) & 0x3f, b5 = p & 0x1f;
+    *r = (r5 << 3) | (r5 >> 2);
+    *g = (g6 << 2) | (g6 >> 4);
+    *b = (b5 << 3) | (b5 >> 2);
+}
+
+int te_image_to_tensor(const void *pixels, int src_w, int src_h, te_pixfmt fmt,
+                       uint8_t *dst, int dst_h, int dst_w, int dst_c, int is_signed) {
+    if (dst_c != 1 && dst_c != 3) {
+        return TE_IMAGE_BAD_CHANNELS;
+    }
+    if (src_w < 1 || src_h < 1 || dst_w < 1 || dst_h < 1) {
+        return TE_IMAGE_BAD_SIZE;
+    }
+    /* uint8 -> int8 is pixel - 128: flipping the top bit does it in two's complement. */
+    const uint8_t flip = is_signed ? 0x80 : 0x00;
+    for (int y = 0; y < dst_h; y++) {
+        const int sy = te_src_index(y, src_h, dst_h);
+        for (int x = 0; x < dst_w; x++) {
+            const int sx = te_src_index(x, src_w, dst_w);
+            int r, g, b;
+            if (fmt == TE_PIXFMT_RGB565) {
+                te_rgb565_to_rgb888(((const uint16_t *)pixels)[sy * src_w + sx], &r, &g, &b);
+            } else {
+                r = g = b = ((const uint8_t *)pixels)[sy * src_w + sx];
+            }
+            if (dst_c == 1) {
+                const int v = fmt == TE_PIXFMT_RGB565 ? (38 * r + 75 * g + 15 * b) >> 7 : r;
+                *dst++ = (uint8_t)v ^ flip;
+            } else {
+                *dst++ = (uint8_t)r ^ flip;
+                *dst++ = (uint8_t)g ^ flip;
+                *dst++ = (uint8_t)b ^ flip;
+            }
+        }
+    }
+    return TE_IMAGE_OK;
+}
