@@ -148,18 +148,16 @@ class ModelBuilder:
                     raise ValueError(f"{op_type} ({table}) has no option {k!r}; options: {fields}")
             opts = merged
         if version is None:
-            version = self._default_version(op_type, inputs, outputs, opts)
+            version = self._default_version(op_type, inputs, opts)
         self._ops.append(dict(type=op_type, inputs=[int(i) for i in inputs], outputs=[int(o) for o in outputs],
                               table=table, options=opts, version=int(version)))
 
-    def _default_version(self, op_type, inputs, outputs, opts) -> int:
+    def _default_version(self, op_type, inputs, opts) -> int:
         t_in = [self._tensors[i] for i in inputs if i >= 0]
         dt_in = t_in[0]["dtype"] if t_in else "float32"
-        if op_type == "QUANTIZE":
+        if op_type == "QUANTIZE":  # int8/uint8 input: a requantization
             return 1 if dt_in == "float32" else 2
-        if dt_in == "float32" or (dt_in == "uint8" and op_type != "DEQUANTIZE"):
-            return 1
-        if op_type == "DEQUANTIZE" and dt_in == "uint8":
+        if dt_in in ("float32", "uint8"):
             return 1
         v = _INT8_VERSIONS.get(op_type, 1)
         if op_type == "FULLY_CONNECTED" and opts.get("keep_num_dims"):

@@ -113,6 +113,7 @@ def test_engine_failure_quotes_the_engine_log_and_prints_nothing(capfd):
     assert out == "" and err == ""
     # LiteRT's reference kernels have it
     assert run_reference(model, [np.array([[-128, -5, 5, 127]], np.int8)], "litert")[0].tolist() == [[-10, -5, 5, 10]]
+    assert capfd.readouterr() == ("", "")
 
 
 def test_bad_inputs_are_oracle_errors():
