@@ -13,7 +13,7 @@ import numpy as np
 from codegen.compiler import Compiled
 
 from . import KERNELS_DIR, KERNELS_INCLUDE
-from .toolchain_host import host_cache_dir
+from .toolchain import cache_dir
 
 _SHIM = Path(__file__).parent / "host" / "host_shim.c"
 _NP = {0: np.int8, 1: np.uint8, 2: np.int16, 3: np.int32, 4: np.float32}
@@ -46,7 +46,7 @@ def build_shared_library(compiled: Compiled, extra_cflags: tuple[str, ...] = ())
     for p in kernel_paths + sorted(KERNELS_INCLUDE.rglob("*.h")) + [_SHIM]:
         h.update(p.read_bytes())
     h.update(" ".join(extra_cflags).encode())
-    out_dir = host_cache_dir() / "hostlib" / h.hexdigest()[:20]
+    out_dir = cache_dir() / "hostlib" / h.hexdigest()[:20]
     lib = out_dir / f"lib{compiled.name}.so"
     if lib.exists():
         return lib
