@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,14 +54,15 @@ def build_shared_library(compiled: Compiled, extra_cflags: tuple[str, ...] = ())
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, v in sources.items():
         (out_dir / k).write_text(v)
+    tmp = out_dir / f"lib{compiled.name}.{os.getpid()}.tmp"  # private name: parallel builds do not collide
     cmd = ["gcc", "-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Werror=implicit-function-declaration",
            f"-I{KERNELS_INCLUDE}", f"-I{out_dir}", f"-DTE_MODEL_SYM={compiled.name}_model", "-DTE_OP_HOOKS",
            *extra_cflags, str(out_dir / f"{compiled.name}.c"), *map(str, kernel_paths), str(_SHIM),
-           "-o", str(lib) + ".tmp", "-lm"]
+           "-o", str(tmp), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"host build of {compiled.name} failed:\n{r.stderr[-4000:]}")
-    Path(str(lib) + ".tmp").rename(lib)
+    tmp.replace(lib)
     return lib
 
 
