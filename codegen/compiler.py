@@ -4,13 +4,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .emit import Emitted, emit
 from .errors import CompileError
 from .graph import Graph
-from .passes import PIPELINE
-from .planner import Plan, plan
+from .passes import PIPELINE, patch as patch_pass
+from .planner import Plan
 from .tflite_import import import_tflite
+
+if TYPE_CHECKING:
+    from .schedule import Schedule
 
 
 @dataclass
@@ -21,6 +25,7 @@ class Compiled:
     plan: Plan
     emitted: Emitted
     report: dict
+    schedule: "Schedule"  # layer-based or patched, and why
 
 
 def check_name(name: str) -> str:
@@ -30,15 +35,23 @@ def check_name(name: str) -> str:
     return name
 
 
-def compile_model(data: bytes, name: str, source: str = "model.tflite") -> Compiled:
+def compile_model(data: bytes, name: str, source: str = "model.tflite", patch: str = "off",
+                  sram_budget: int | None = None) -> Compiled:
+    """patch: "off" (layer by layer), "auto" (the patching with the smallest peak within the
+    overhead limit) or "ROWSxCOLS@LAYER"; sram_budget: bytes the arena must fit in (the
+    fastest schedule that fits, or BudgetError). See codegen/schedule.py."""
     from .report import build_report
+    from .schedule import choose
     check_name(name)
+    spec = patch_pass.parse_patch(patch) if isinstance(patch, str) else patch
     g = import_tflite(data, name)
-    for step in PIPELINE:
+    cut = PIPELINE.index(patch_pass.run)
+    for step in PIPELINE[:cut]:
         g = step(g)
-    p = plan(g)
-    emitted = emit(g, p, name, source)
-    return Compiled(name, source, g, p, emitted, build_report(g, p, emitted, name, source))
+    s = choose(g, spec, sram_budget, PIPELINE[cut + 1:])
+    emitted = emit(s.graph, s.plan, name, source)
+    return Compiled(name, source, s.graph, s.plan, emitted,
+                    build_report(s.graph, s.plan, emitted, name, source, s), s)
 
 
 def write_outputs(c: Compiled, out_dir: Path, picture: bool = True) -> list[Path]:

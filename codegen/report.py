@@ -5,6 +5,7 @@ from pathlib import Path
 
 from .emit import Emitted
 from .graph import Graph
+from .passes.patch import stage_summary
 from .planner import Plan
 
 
@@ -14,8 +15,9 @@ def _tensor_entry(g: Graph, plan: Plan, tid: int) -> dict:
             "bytes": t.nbytes}
 
 
-def build_report(g: Graph, plan: Plan, emitted: Emitted, name: str, source: str) -> dict:
+def build_report(g: Graph, plan: Plan, emitted: Emitted, name: str, source: str, schedule=None) -> dict:
     ops = []
+    ties_at = {t.position: t for t in plan.ties}
     for step, op in zip(emitted.steps, g.ops):
         entry = {
             "position": step["position"], "type": op.type, "source_ops": op.merged,
@@ -30,6 +32,14 @@ def build_report(g: Graph, plan: Plan, emitted: Emitted, name: str, source: str)
             entry["folded_padding"] = list(op.attrs["pad"])
         if op.attrs.get("inplace"):
             entry["in_place"] = True
+        if "patch" in op.attrs:
+            entry["patch"] = op.attrs["patch"]
+        tie = ties_at.get(step["position"])
+        if tie is not None:
+            entry["overlap"] = {"input": plan.buffers[tie.high].key, "output": plan.buffers[tie.low].key,
+                                "distance": tie.distance, "used": plan.tie_used(tie)}
+        if plan.op_live:
+            entry["live_bytes_lower_bound"] = plan.op_live[step["position"]]
         ops.append(entry)
 
     def edge(tid: int) -> dict:
@@ -41,12 +51,13 @@ def build_report(g: Graph, plan: Plan, emitted: Emitted, name: str, source: str)
             e["user_dtype"] = g.io_float[tid]["dtype"]
         return e
 
-    return {
+    report = {
         "name": name,
         "source": source,
         "peak_sram_bytes": plan.peak,
         "lower_bound_bytes": plan.lower_bound,
         "plan_strategy": plan.strategy,
+        "schedule": schedule.describe() if schedule is not None else {"mode": "off", "patch": "off"},
         "weights_bytes": emitted.weights_bytes,
         "macs": sum(s["macs"] for s in emitted.steps),
         "inputs": [edge(t) for t in g.inputs],
@@ -55,7 +66,13 @@ def build_report(g: Graph, plan: Plan, emitted: Emitted, name: str, source: str)
         "ops": ops,
         "buffers": [{"key": b.key, "offset": b.offset, "bytes": b.size, "first_op": b.start, "last_op": b.end}
                     for b in plan.buffers],
+        "overlaps": [{"position": t.position, "input": plan.buffers[t.high].key, "output": plan.buffers[t.low].key,
+                      "distance": t.distance, "used": plan.tie_used(t)} for t in plan.ties],
     }
+    summary = stage_summary(g)
+    if summary:
+        report["schedule"].update(summary)
+    return report
 
 
 def draw_memory(g: Graph, plan: Plan, report: dict, path: Path) -> None:

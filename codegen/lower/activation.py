@@ -13,7 +13,7 @@ from ..errors import UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
 from ..quant_activation import (hard_swish_params, logistic_params, quantize_float32, relu_requant,
                                 softmax_params)
-from .base import EmitContext, Lowering
+from .base import EmitContext, Lowering, elementwise_distance, streaming_distance
 
 LUT_THRESHOLD = 256  # LOGISTIC/HARD_SWISH: above this many elements, build the 256-entry table first
 
@@ -59,6 +59,13 @@ class SoftmaxLowering(Lowering):
         _check_prob_output(op, y, "int8 SOFTMAX")
         self._params(g, op)
 
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # te_softmax_s8 reads a row three times and writes it in the third pass: a row is a step
+        x = g.t(op.inputs[0])
+        depth = x.shape[-1]
+        rows = np.arange(x.size // depth, dtype=np.int64)
+        return streaming_distance((rows + 1) * depth, rows * depth)
+
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x = g.t(op.inputs[0])
         mult, shift, diff_min = self._params(g, op)
@@ -87,6 +94,10 @@ class LogisticLowering(Lowering):
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         return 256 if g.t(op.inputs[0]).size > LUT_THRESHOLD else 0
 
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # one output element per input element, walked forwards (the LUT, if any, is scratch)
+        return elementwise_distance(g.t(op.outputs[0]).size, 1, 1)
+
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x = g.t(op.inputs[0])
         mult, shift, radius = self._params(g, op)
@@ -113,6 +124,10 @@ class HardSwishLowering(Lowering):
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         return 256 if g.t(op.inputs[0]).size > LUT_THRESHOLD else 0
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # one output element per input element, walked forwards (the LUT, if any, is scratch)
+        return elementwise_distance(g.t(op.outputs[0]).size, 1, 1)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
@@ -154,6 +169,10 @@ class ReluLowering(Lowering):
         if plan["lo"] > plan["hi"]:
             raise _err(op, f"empty output range [{plan['lo']}, {plan['hi']}] for the output quantization "
                            f"(scale {g.t(op.outputs[0]).s}, zero point {g.t(op.outputs[0]).zp})", option=True)
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # one output element per input element, walked forwards (the LUT, if any, is scratch)
+        return elementwise_distance(g.t(op.outputs[0]).size, 1, 1)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])

@@ -6,6 +6,8 @@ A Lowering knows, for the op types it handles:
   scratch_bytes(g, op)   -> bytes of arena scratch the kernel needs while it runs (planned)
   emit(g, op, ctx)       -> C statements that run the op, using ctx for arena pointers and
                             const data (weights, multipliers, parameter structs)
+  overlap_distance(g, op, k) -> how far below input k its output may start, sharing memory
+                            (the kernel's traversal order); None (the default) = never
   kernel_files           -> the kernels/*.c files its calls need (only these are linked)
 The emitter never decides memory: ctx.ptr() and ctx.scratch() come from the plan.
 """
@@ -48,6 +50,10 @@ class EmitContext:
     consts: list[ConstArray] = field(default_factory=list)
     params: list[ParamStruct] = field(default_factory=list)
     position: int = 0  # position of the op being emitted in graph.ops
+    # identical const data / parameter structs are emitted once (patch-based inference runs
+    # the same layer many times on different patches): content key -> symbol
+    _const_symbols: dict = field(default_factory=dict)
+    _param_symbols: dict = field(default_factory=dict)
 
     def offset(self, tid: int) -> int:
         return self.offsets[self.graph.storage_of(tid)]
@@ -64,15 +70,24 @@ class EmitContext:
         return f"({ctype} *)(arena + {off})"
 
     def const(self, name: str, values: np.ndarray, ctype: str, comment: str = "") -> str:
-        """Add a const array in flash; returns its (prefixed) symbol."""
+        """Add a const array in flash (or reuse an identical one); returns its (prefixed) symbol."""
+        values = np.ascontiguousarray(values)
+        key = (ctype, values.dtype.str, values.shape, values.tobytes())
+        if key in self._const_symbols:
+            return self._const_symbols[key]
         symbol = f"{self.prefix}_op{self.position}_{name}"
-        self.consts.append(ConstArray(symbol, ctype, np.ascontiguousarray(values), comment))
+        self.consts.append(ConstArray(symbol, ctype, values, comment))
+        self._const_symbols[key] = symbol
         return symbol
 
     def param(self, name: str, ctype: str, fields: dict) -> str:
-        """Add a const parameter struct; returns an expression for its address."""
+        """Add a const parameter struct (or reuse an identical one); returns an expression for its address."""
+        key = (ctype, tuple((k, str(v)) for k, v in fields.items()))
+        if key in self._param_symbols:
+            return self._param_symbols[key]
         symbol = f"{self.prefix}_op{self.position}_{name}"
         self.params.append(ParamStruct(symbol, ctype, fields))
+        self._param_symbols[key] = f"&{symbol}"
         return f"&{symbol}"
 
 
@@ -91,6 +106,65 @@ class Lowering:
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         raise NotImplementedError
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        """May the output share memory with input k (which dies at this op)? If so, the
+        smallest D >= 0 such that the kernel stays exact with the output starting D bytes
+        below input k's first byte (D = 0: in place; the pair then spans max(out, D + in)
+        bytes instead of in + out). It is a property of the kernel's traversal order:
+        compute it with streaming_distance() / elementwise_distance() / window_distance()
+        from the order the C code (portable and DSP paths) really reads and writes.
+        None = never (the default: safe for any kernel)."""
+        return None
+
+
+# ---- overlap distances from a kernel's traversal order --------------------------------------
+#
+# A kernel walks its output in steps. For step s, write_end[s] is one past the highest output
+# byte written up to and including step s, and read_from[s] the lowest input byte the kernel
+# may still read from the first write of step s on (reads interleaved with the step's own
+# writes included). With the output at address A and the input at A + D, no write may land
+# on input bytes still to be read: A + write_end[s] - 1 < A + D + read_from[s] for every s.
+
+def streaming_distance(write_end: np.ndarray, read_from: np.ndarray) -> int:
+    """The smallest safe D (>= 0) for a traversal given as per-step arrays (see above)."""
+    if len(write_end) == 0:
+        return 0
+    return max(0, int(np.max(np.asarray(write_end, np.int64) - np.asarray(read_from, np.int64))))
+
+
+def elementwise_distance(n: int, in_bytes: int, out_bytes: int, block: int = 8) -> int:
+    """Element i of the output depends on element i of the input only, and the kernel walks
+    both forwards. `block` elements are treated as one step (a SIMD path may load a block
+    ahead of its stores); 8 covers two 32-bit words of int8."""
+    steps = np.arange((n + block - 1) // block, dtype=np.int64)
+    write_end = np.minimum((steps + 1) * block, n) * out_bytes
+    read_from = steps * block * in_bytes
+    return streaming_distance(write_end, read_from)
+
+
+def window_distance(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], kernel: tuple[int, int],
+                    stride: tuple[int, int], pad: tuple[int, int], pixels_per_step: int = 1) -> int:
+    """A sliding-window kernel (pooling, depthwise, convolution) on NHWC int8 tensors that
+    walks output pixels in raster order, `pixels_per_step` at a time, and for each step reads
+    the windows of its pixels (any channels, in any order) before or while it writes the
+    step's output pixels (all channels). pad = (top, left) implicit padding."""
+    (ih, iw, ic), (oh, ow, oc) = in_hwc, out_hwc
+    oy, ox = np.meshgrid(np.arange(oh, dtype=np.int64), np.arange(ow, dtype=np.int64), indexing="ij")
+    y0 = np.clip(oy * stride[0] - pad[0], 0, ih - 1)
+    x0 = np.clip(ox * stride[1] - pad[1], 0, iw - 1)
+    # the first byte of each pixel's window; pixels later in raster order can only start later
+    # rows, but a later pixel's window may start left of an earlier one's: take suffix minima
+    first = ((y0 * iw + x0) * ic).reshape(-1)
+    n = first.size
+    p = max(1, pixels_per_step)
+    steps = (n + p - 1) // p
+    padded = np.full(steps * p, np.iinfo(np.int64).max, np.int64)
+    padded[:n] = first
+    step_min = padded.reshape(steps, p).min(axis=1)
+    read_from = np.minimum.accumulate(step_min[::-1])[::-1]
+    write_end = np.minimum((np.arange(steps, dtype=np.int64) + 1) * p, n) * oc
+    return streaming_distance(write_end, read_from)
 
 
 def act_range(op: Op, g: Graph) -> tuple[int, int]:

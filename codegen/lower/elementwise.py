@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..errors import UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
 from ..quant_elementwise import add_params, mul_params
-from .base import EmitContext, Lowering, act_range
+from .base import EmitContext, Lowering, act_range, elementwise_distance
 
 BCAST_DIMS = 6  # TE_BCAST_DIMS in kernels/include/te/elementwise.h
 
@@ -81,6 +81,14 @@ class _BinaryLowering(Lowering):
 
     def macs(self, g: Graph, op: Op) -> int:
         return g.t(op.outputs[0]).size  # one add or multiply per output element
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # te_bcast_walk visits the output in memory order; an input of the output's size is
+        # read at the same index just before each store (a broadcast operand repeats: no)
+        x, y = g.t(op.inputs[k]), g.t(op.outputs[0])
+        if x.is_const or x.size != y.size:
+            return None
+        return elementwise_distance(y.size, 1, 1)
 
     def _operand(self, ctx: EmitContext, g: Graph, tid: int, k: int) -> str:
         t = g.t(tid)

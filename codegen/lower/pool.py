@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
 from ..quant_pool import exact_reciprocal, mean_multiplier
-from .base import EmitContext, Lowering, act_range
+from .base import EmitContext, Lowering, act_range, window_distance
 
 
 # int8 values summed in int32: 2^23 * 128 = 2^30 leaves room for the rounding term
@@ -68,6 +68,15 @@ class PoolLowering(Lowering):
 
     def macs(self, g: Graph, op: Op) -> int:
         return 0  # additions/comparisons only
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # te_avgpool_s8/te_maxpool_s8: output pixels in raster order; each pixel reads its
+        # window (channel blocks) and writes its channels before the next pixel
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        o = op.options
+        k_h, k_w, s_h, s_w = o["filter_height"], o["filter_width"], o["stride_h"], o["stride_w"]
+        pad = (_padding(x.shape[1], k_h, s_h, y.shape[1]), _padding(x.shape[2], k_w, s_w, y.shape[2]))
+        return window_distance(tuple(x.shape[1:]), tuple(y.shape[1:]), (k_h, k_w), (s_h, s_w), pad)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
 from ..quant_quantize import requantize_multiplier
-from .base import EmitContext, Lowering
+from .base import EmitContext, Lowering, elementwise_distance
 
 _REQUANT_KERNELS = {("int8", "int8"): "te_requantize_s8_s8", ("int8", "uint8"): "te_requantize_s8_u8",
                     ("uint8", "int8"): "te_requantize_u8_s8"}
@@ -62,6 +62,13 @@ class QuantizeLowering(Lowering):
             except ValueError as e:
                 raise UnsupportedOptionError(f"operator {op.index} (QUANTIZE): {e}") from None
 
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # one output element per input element, walked forwards (dtypes may differ in size)
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        if x.is_const:
+            return None
+        return elementwise_distance(y.size, x.nbytes // max(x.size, 1), y.nbytes // max(y.size, 1))
+
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         if x.dtype == "float32":
@@ -86,6 +93,13 @@ class DequantizeLowering(Lowering):
             raise UnsupportedOpError(f"operator {op.index} (DEQUANTIZE): {x.dtype} -> {y.dtype} is not "
                                      f"supported (supported: int8 -> float32, uint8 -> float32)")
         _check_quant(op, x)
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # one output element per input element, walked forwards (dtypes may differ in size)
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        if x.is_const:
+            return None
+        return elementwise_distance(y.size, x.nbytes // max(x.size, 1), y.nbytes // max(y.size, 1))
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])

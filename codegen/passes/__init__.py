@@ -2,7 +2,7 @@
 
 The order matters and lives in PIPELINE; codegen/compiler.py runs it.
 """
-from . import validate, fold_io_quant, alias_reshape, fold_pad, fuse_activation, inplace_depthwise
+from . import validate, fold_io_quant, alias_reshape, fold_pad, fuse_activation, inplace_depthwise, overlap, patch
 
 PIPELINE = [
     validate.run,            # every op supported, int8 model, clear errors otherwise
@@ -10,5 +10,7 @@ PIPELINE = [
     alias_reshape.run,       # RESHAPE: same bytes, new shape -> alias, no copy
     fold_pad.run,            # PAD(zero point) + convolution -> convolution with padding
     fuse_activation.run,     # standalone RELU/RELU6 -> the producer's clamp (when exact)
+    patch.run,               # the first stage patch by patch (codegen/schedule.py picks the grid)
     inplace_depthwise.run,   # depthwise (multiplier 1) writes over its own input
+    overlap.run,             # outputs may overlap inputs consumed in order (kernel traversal)
 ]
