@@ -417,6 +417,7 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
                                      "https://github.com/openmv/openmv with its submodules)")
         tree = openmv_tree(source)
         cfg, where = _openmv_board_config(tree, board)
+        check_openmv_toolchain(tree)
 
     compiled = compile_models(models, say)
     budget = board_budget(port, board, cfg, where)
@@ -439,7 +440,6 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         from .firmware import build_qemu
         product = build_qemu(staging, out_dir, jobs)
     else:
-        check_openmv_toolchain(tree)
         product = build_openmv(mod, tree, board, out_dir, jobs, say)
 
     manifest = {
