@@ -95,6 +95,26 @@ def cmd_run(args) -> int:
         return 2
 
 
+def cmd_bench(args) -> int:
+    from .bench import BenchSetupError, bench
+    from .benchrun import BenchError
+    model = Path(args.model)
+    try:
+        result = bench(model, name=args.name or _default_name(model), kernels=args.kernels, seed=args.seed,
+                       image=Path(args.image) if args.image else None,
+                       out_dir=Path(args.out) if args.out else None)
+    except (BenchSetupError, BenchError) as e:
+        print(f"te-openmv: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_dict(), indent=1) if args.json else result.format_table())
+    if not result.ok:
+        print(f"te-openmv: error: {model.name}: the device's outputs differ from the host reference"
+              if not result.bit_exact else f"te-openmv: error: {model.name}: the device run is not repeatable "
+              f"or invoke failed (status {result.status})", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="te-openmv", description="Compile int8 TFLite models to C for "
                                 "OpenMV cameras and Cortex-M7 MicroPython boards, and check them.")
@@ -135,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("script")
     r.add_argument("--timeout", type=float, default=60.0, help="seconds the script may run (default 60)")
     r.set_defaults(func=cmd_run)
+
+    be = sub.add_parser("bench", help="count instructions per inference and per operator on an emulated "
+                        "Cortex-M7 (QEMU), with flash/SRAM and a bit-exactness check")
+    be.add_argument("model")
+    be.add_argument("--kernels", choices=["dsp", "portable"], default="dsp",
+                    help="dsp: the kernels' ARMv7E-M DSP paths (default); portable: their portable C")
+    be.add_argument("--seed", type=int, default=0, help="seed of the random input (default 0)")
+    be.add_argument("--image", help="use this image as the input instead (the image rule of verify)")
+    be.add_argument("--name", help="C symbol prefix (default: the file name)")
+    be.add_argument("--json", action="store_true", help="print the results as JSON")
+    be.add_argument("-o", "--out", help="also write the bench sources, ELF and bench.json here")
+    be.set_defaults(func=cmd_bench)
     return p
 
 

@@ -293,8 +293,9 @@ uint32_t te_bench_crc32(uint32_t crc, const void *data, size_t n) {
     return ~crc;
 }
 
-/* Lowest stack byte that no longer holds the start-up paint. */
-static const uint8_t *stack_low_water(void) {
+/* Lowest stack byte that no longer holds the start-up paint. Always inlined so that
+ * te_bench_stack_mark() stays a leaf whose sp is its caller's. */
+static inline __attribute__((always_inline)) const uint8_t *stack_low_water(void) {
     const uint32_t paint_word = TE_STACK_PAINT * 0x01010101u;
     const uint32_t *w = (const uint32_t *)__te_stack_bottom;
     while ((const uint8_t *)w < __te_stack_top && *w == paint_word) w++;
@@ -303,8 +304,30 @@ static const uint8_t *stack_low_water(void) {
     return p;
 }
 
+static const uint8_t *low_before_mark; /* deepest use before the last repaint; NULL: never repainted */
+static uintptr_t mark_sp;
+
+void te_bench_stack_mark(void) {
+    const uint8_t *low = stack_low_water();
+    if (!low_before_mark || low < low_before_mark) low_before_mark = low;
+    uintptr_t sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    mark_sp = sp;
+    /* Volatile stores: GCC would turn a plain loop into a memset call, whose own frame
+     * would lie in the range being painted. */
+    const uint32_t paint_word = TE_STACK_PAINT * 0x01010101u;
+    for (volatile uint32_t *w = (volatile uint32_t *)__te_stack_bottom; (uintptr_t)w < (sp & ~(uintptr_t)3); w++)
+        *w = paint_word;
+}
+
+uint32_t te_bench_stack_since_mark(void) {
+    const uint8_t *low = stack_low_water();
+    return mark_sp > (uintptr_t)low ? (uint32_t)(mark_sp - (uintptr_t)low) : 0;
+}
+
 void te_bench_exit(int code) {
     const uint8_t *low = stack_low_water(); /* first, before reporting adds frames of its own */
+    if (low_before_mark && low_before_mark < low) low = low_before_mark;
     if (fflush) fflush(NULL);
     if (depth) harness_error("region", "the program finished with a region still open: ",
                              open_regions[depth - 1].name, TE_EXIT_REGION_MISUSE);

@@ -105,6 +105,13 @@ void te_bench_puts(const char *line);
 /* CRC-32 (IEEE 802.3, as zlib.crc32): pass 0 first, then the previous result to chain. */
 uint32_t te_bench_crc32(uint32_t crc, const void *data, size_t n);
 
+/* Stack use of one stretch of code: te_bench_stack_mark() repaints the free stack
+ * below the caller's frame; te_bench_stack_since_mark() then returns how many bytes
+ * below that frame the code in between used (called from the same function as the
+ * mark). The overall high-water mark in TE:STACK still covers use before the mark. */
+void te_bench_stack_mark(void);
+uint32_t te_bench_stack_since_mark(void);
+
 /* Report stack use and exit now with `code` (0..199), as if te_bench_main returned it. */
 void te_bench_exit(int code) __attribute__((noreturn));
 
