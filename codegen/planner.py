@@ -78,7 +78,8 @@ class PlanError(AssertionError):
     """The placement broke its own rules (a bug, never a user error)."""
 
 
-def _buffers(g: Graph) -> tuple[list[Buffer], list[Tie]]:
+def _buffers(g: Graph) -> tuple[list[Buffer], list[Tie], set[tuple[int, int]]]:
+    """Buffers (storage, then scratch), soft ties, and in-place pairs (input, output) by index."""
     n = len(g.ops)
     live: dict[int, Buffer] = {}
 
@@ -115,10 +116,12 @@ def _buffers(g: Graph) -> tuple[list[Buffer], list[Tie]]:
         return i
 
     ties: list[Tie] = []
+    inplace: set[tuple[int, int]] = set()
     for pos, op in enumerate(g.ops):
         if op.attrs.get("inplace"):
             a, b = index[g.storage_of(op.inputs[0])], index[g.storage_of(op.outputs[0])]
             parent[find(b)] = find(a)
+            inplace.add((a, b))
         ov = op.attrs.get("overlap")
         if ov:
             out = ov.get("output", op.outputs[0])
@@ -131,7 +134,7 @@ def _buffers(g: Graph) -> tuple[list[Buffer], list[Tie]]:
         size = LOWERINGS[op.type].scratch_bytes(g, op)
         if size:
             buffers.append(Buffer(f"scratch{pos}", _align(size), pos, pos, group=len(buffers)))
-    return buffers, ties
+    return buffers, ties, inplace
 
 
 # ---- the lower bound -----------------------------------------------------------------------------
@@ -142,20 +145,25 @@ def live_bytes(buffers: list[Buffer], ties: list[Tie]) -> list[int]:
     max(out, distance + in)."""
     if not buffers:
         return []
-    last = max(b.end for b in buffers)
-    out = []
-    for pos in range(last + 1):
-        groups: dict[int, int] = {}
-        for b in buffers:
-            if b.start <= pos <= b.end:
-                groups[b.group] = max(groups.get(b.group, 0), b.size)
-        total = sum(groups.values())
-        for t in ties:
-            lo, hi = buffers[t.low], buffers[t.high]
-            if lo.start <= pos <= lo.end and hi.start <= pos <= hi.end and lo.group != hi.group:
-                total -= max(0, min(hi.size, lo.size - t.distance))
-        out.append(total)
-    return out
+    start = np.array([b.start for b in buffers])
+    end = np.array([b.end for b in buffers])
+    size = np.array([b.size for b in buffers], np.int64)
+    pos = np.arange(int(end.max()) + 1)
+    alive = (start[:, None] <= pos[None, :]) & (end[:, None] >= pos[None, :])
+    total = (size[:, None] * alive).sum(axis=0)
+    members: dict[int, list[int]] = {}
+    for i, b in enumerate(buffers):
+        members.setdefault(b.group, []).append(i)
+    for m in members.values():
+        if len(m) > 1:  # in place: the members share one region
+            part = size[m][:, None] * alive[m]
+            total -= part.sum(axis=0) - part.max(axis=0)
+    for t in ties:
+        lo, hi = buffers[t.low], buffers[t.high]
+        if lo.group != hi.group:
+            both = alive[t.low] & alive[t.high]
+            total -= both * max(0, min(hi.size, lo.size - t.distance))
+    return [int(v) for v in total]
 
 
 def lower_bound(buffers: list[Buffer], ties: list[Tie] | None = None) -> int:
@@ -166,48 +174,74 @@ def lower_bound(buffers: list[Buffer], ties: list[Tie] | None = None) -> int:
 # ---- placement -----------------------------------------------------------------------------------
 
 class _Placer:
-    """Places groups of buffers one after another; shared by every ordering tried."""
+    """Places units (buffers that move together at fixed relative offsets) one after another.
 
-    def __init__(self, buffers: list[Buffer], ties: list[Tie]):
+    Units come from in-place groups (relative offset 0) and from the soft ties chosen to be
+    rigid for this placement (the output exactly `distance` below its input); every other
+    soft tie stays a permission: the pair may overlap that way, or be apart."""
+
+    def __init__(self, buffers: list[Buffer], ties: list[Tie], rigid: set[int] = frozenset()):
         self.buffers = buffers
-        groups: dict[int, list[int]] = {}
+        n = len(buffers)
+        parent, rel = list(range(n)), [0] * n  # rel: offset relative to the parent
+
+        def find(i: int) -> tuple[int, int]:
+            r = 0
+            while parent[i] != i:
+                r += rel[i]
+                i = parent[i]
+            return i, r
+
+        def join(a: int, b: int, b_minus_a: int) -> bool:
+            (ra, oa), (rb, ob) = find(a), find(b)
+            if ra == rb:
+                return ob - oa == b_minus_a
+            parent[rb], rel[rb] = ra, oa + b_minus_a - ob
+            return True
+
         for i, b in enumerate(buffers):
-            groups.setdefault(b.group, []).append(i)
-        self.units = list(groups.values())
+            if b.group != i:
+                join(b.group, i, 0)
+        self.rigid = set()
+        for k in sorted(rigid):
+            t = ties[k]
+            if buffers[t.low].group != buffers[t.high].group and join(t.low, t.high, t.distance):
+                self.rigid.add(k)
+        units: dict[int, list[tuple[int, int]]] = {}
+        for i in range(n):
+            root, r = find(i)
+            units.setdefault(root, []).append((i, r))
+        self.units = []
+        for members in units.values():
+            low = min(r for _, r in members)
+            self.units.append([(i, r - low) for i, r in members])
         self.start = np.array([b.start for b in buffers])
         self.end = np.array([b.end for b in buffers])
         self.size = np.array([b.size for b in buffers], np.int64)
-        # soft ties by (member, other): distance and whether the member is the low (output) side
-        self.soft: dict[tuple[int, int], tuple[int, bool]] = {}
-        for t in ties:
-            if buffers[t.low].group != buffers[t.high].group:
-                self.soft[(t.low, t.high)] = (t.distance, True)
-                self.soft[(t.high, t.low)] = (t.distance, False)
+        # soft ties per member: (other, distance, whether the member is the low (output) side)
+        self.soft: dict[int, list[tuple[int, int, bool]]] = {}
+        for k, t in enumerate(ties):
+            if k not in self.rigid:
+                self.soft.setdefault(t.low, []).append((t.high, t.distance, True))
+                self.soft.setdefault(t.high, []).append((t.low, t.distance, False))
 
-    def _forbidden(self, unit: list[int], offsets: np.ndarray, placed: np.ndarray):
+    def _forbidden(self, unit: list[tuple[int, int]], offsets: np.ndarray, placed: np.ndarray):
         """Open intervals (lo, hi) of base offsets the unit may not take."""
         los, his = [], []
-        members = set(unit)
-        for m in unit:
+        for m, r in unit:
             mask = placed & (self.start <= self.end[m]) & (self.end >= self.start[m])
-            others = np.nonzero(mask)[0]
-            if others.size == 0:
-                continue
-            lo = offsets[others] - self.size[m]
-            hi = offsets[others] + self.size[others]
-            for j, p in enumerate(others.tolist()):
-                if p in members:
-                    lo[j], hi[j] = 0, 0
+            lo = offsets - self.size[m]
+            hi = offsets + self.size
+            for p, d, m_is_low in self.soft.get(m, ()):
+                if not mask[p]:
                     continue
-                tie = self.soft.get((m, p))
-                if tie:
-                    d, m_is_low = tie
-                    if m_is_low:  # m below p by >= d, or wholly above it
-                        lo[j] = offsets[p] - min(d, self.size[m])
-                    else:  # m above p's start by >= d, or wholly below it
-                        hi[j] = offsets[p] + min(d, self.size[p])
-            los.append(lo)
-            his.append(hi)
+                lo, hi = lo.copy(), hi.copy()
+                if m_is_low:  # m below p by >= d, or wholly above it
+                    lo[p] = offsets[p] - min(d, self.size[m])
+                else:  # m above p's start by >= d, or wholly below it
+                    hi[p] = offsets[p] + min(d, self.size[p])
+            los.append(lo[mask] - r)
+            his.append(hi[mask] - r)
         if not los:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         return np.concatenate(los), np.concatenate(his)
@@ -222,13 +256,13 @@ class _Placer:
         return x
 
     @staticmethod
-    def _best_fit(lo: np.ndarray, hi: np.ndarray, size: int) -> int:
+    def _best_fit(lo: np.ndarray, hi: np.ndarray) -> int:
+        """The feasible base with the least room above it before the next obstacle."""
         if lo.size == 0:
             return 0
         cand = np.unique(np.concatenate([[0], hi[hi > 0]]))
         blocked = ((lo[None, :] < cand[:, None]) & (cand[:, None] < hi[None, :])).any(axis=1)
         cand = cand[~blocked]
-        # room above each candidate before the next forbidden interval starts
         above = np.where(lo[None, :] >= cand[:, None], lo[None, :], np.iinfo(np.int64).max)
         room = above.min(axis=1) - cand
         finite = room < np.iinfo(np.int64).max // 2
@@ -244,19 +278,18 @@ class _Placer:
         for u in order:
             unit = self.units[u]
             lo, hi = self._forbidden(unit, offsets, placed)
-            size = int(max(self.size[m] for m in unit))
-            x = self._best_fit(lo, hi, size) if best_fit else self._first_fit(lo, hi)
-            for m in unit:
-                offsets[m] = x
+            x = self._best_fit(lo, hi) if best_fit else self._first_fit(lo, hi)
+            for m, r in unit:
+                offsets[m] = x + r
                 placed[m] = True
-                peak = max(peak, x + int(self.size[m]))
+                peak = max(peak, x + r + int(self.size[m]))
         return peak, offsets
 
     def unit_key(self, u: int):
         m = self.units[u]
-        size = max(self.buffers[i].size for i in m)
-        start = min(self.buffers[i].start for i in m)
-        end = max(self.buffers[i].end for i in m)
+        size = max(r + self.buffers[i].size for i, r in m)
+        start = min(self.buffers[i].start for i, _ in m)
+        end = max(self.buffers[i].end for i, _ in m)
         return size, start, end
 
 
@@ -267,66 +300,90 @@ _ORDERS = {
     "earliest-first": lambda s, a, e: (a, -s),
 }
 
-EXHAUSTIVE_UNITS = 6  # try every ordering up to this many groups (6! = 720 placements)
+EXHAUSTIVE_UNITS = 6  # try every ordering up to this many units (6! = 720 placements)
+SEARCH_STEPS = 200  # randomized search: orderings tried (deterministic: seeded) ...
+SEARCH_WORK = 30000  # ... at most this many unit placements in all (large patched graphs)
 
 
-def _verify(buffers: list[Buffer], ties: list[Tie]) -> None:
-    allowed = {}
-    for t in ties:
-        allowed[(t.low, t.high)] = t.distance
-    for i, a in enumerate(buffers):
-        if a.offset < 0 or a.offset % ALIGN:
-            raise PlanError(f"buffer {a.key} at offset {a.offset}")
-        for j in range(i + 1, len(buffers)):
-            b = buffers[j]
-            if not a.overlaps_in_time(b) or a.group == b.group:
-                continue
-            if a.offset >= b.offset + b.size or b.offset >= a.offset + a.size:
-                continue
-            for lo, hi, lo_b, hi_b in ((i, j, a, b), (j, i, b, a)):
-                d = allowed.get((lo, hi))
-                if d is not None and hi_b.offset - lo_b.offset >= min(d, lo_b.size):
-                    break
-            else:
-                raise PlanError(f"buffers {a.key} and {b.key} overlap in time and space")
+def _verify(buffers: list[Buffer], ties: list[Tie], inplace: set[tuple[int, int]]) -> None:
+    off = np.array([b.offset for b in buffers], np.int64)
+    size = np.array([b.size for b in buffers], np.int64)
+    start = np.array([b.start for b in buffers])
+    end = np.array([b.end for b in buffers])
+    bad = [b.key for b in buffers if b.offset < 0 or b.offset % ALIGN]
+    if bad:
+        raise PlanError(f"buffers {bad[:3]} at bad offsets")
+    clash = ((start[:, None] <= end[None, :]) & (start[None, :] <= end[:, None])
+             & (off[:, None] < off[None, :] + size[None, :]) & (off[None, :] < off[:, None] + size[:, None]))
+    np.fill_diagonal(clash, False)
+    allowed = {(t.low, t.high): t.distance for t in ties}
+    for i, j in zip(*np.nonzero(np.triu(clash))):
+        i, j = int(i), int(j)
+        if ((i, j) in inplace or (j, i) in inplace) and off[i] == off[j]:
+            continue
+        ok = False
+        for lo, hi in ((i, j), (j, i)):
+            d = allowed.get((lo, hi))
+            if d is not None and off[hi] - off[lo] >= min(d, size[lo]):
+                ok = True
+        if not ok:
+            raise PlanError(f"buffers {buffers[i].key} and {buffers[j].key} overlap in time and space")
 
 
-SEARCH_STEPS = 200
+def _rigid_variants(buffers: list[Buffer], ties: list[Tie], op_live: list[int], bound: int) -> list[set[int]]:
+    """Which soft ties to make rigid, per attempt: none; those the lower bound relies on (without
+    the overlap some op would need more than the bound); all."""
+    needed = set()
+    for k, t in enumerate(ties):
+        lo, hi = buffers[t.low], buffers[t.high]
+        saving = max(0, min(hi.size, lo.size - t.distance))
+        first, last = max(lo.start, hi.start), min(lo.end, hi.end)
+        if saving and any(op_live[p] + saving > bound for p in range(first, last + 1)):
+            needed.add(k)
+    variants: list[set[int]] = [set()]
+    for v in (needed, set(range(len(ties)))):
+        if v not in variants:
+            variants.append(v)
+    return variants
 
 
 def plan(g: Graph, search_steps: int = SEARCH_STEPS, seed: int = 0) -> Plan:
     """Place every buffer. search_steps: orderings the randomized search may try when the
-    heuristics leave a gap to the lower bound (0 = heuristics only). Deterministic."""
-    buffers, ties = _buffers(g)
+    heuristics leave a gap to the lower bound (0 = first-fit heuristics only, a quick
+    estimate for comparing schedules). Deterministic."""
+    buffers, ties, inplace = _buffers(g)
     op_live = live_bytes(buffers, ties)
     bound = max(op_live, default=0)
-    placer = _Placer(buffers, ties)
-    n_units = len(placer.units)
-    best: tuple[int, str, np.ndarray, list[int]] | None = None
+    best = None  # (peak, strategy, offsets, placer, order)
 
-    def consider(order: list[int], best_fit: bool, name: str) -> None:
-        nonlocal best
-        peak, offsets = placer.place(order, best_fit)
-        if best is None or peak < best[0]:
-            best = (peak, name, offsets, list(order))
-
-    keys = [placer.unit_key(u) for u in range(n_units)]
-    for name, key in _ORDERS.items():
-        order = sorted(range(n_units), key=lambda u: key(*keys[u]))
-        consider(order, False, f"first-fit, {name}")
-        consider(order, True, f"best-fit, {name}")
+    for rigid in _rigid_variants(buffers, ties, op_live, bound):
+        placer = _Placer(buffers, ties, rigid)
+        tag = "" if not placer.rigid else f", {len(placer.rigid)} overlaps fixed"
+        keys = [placer.unit_key(u) for u in range(len(placer.units))]
+        for name, key in _ORDERS.items():
+            order = sorted(range(len(placer.units)), key=lambda u: key(*keys[u]))
+            for fit in ((False, True) if search_steps else (False,)):
+                peak, offsets = placer.place(order, fit)
+                if best is None or peak < best[0]:
+                    best = (peak, f"{'best' if fit else 'first'}-fit, {name}{tag}", offsets, placer, order)
+            if best[0] == bound:
+                break
         if best[0] == bound:
             break
+
+    placer, n_units = best[3], len(best[3].units)
     if best[0] > bound and n_units <= EXHAUSTIVE_UNITS:
         for order in itertools.permutations(range(n_units)):
-            consider(list(order), False, "first-fit, every ordering")
+            peak, offsets = placer.place(list(order), False)
+            if peak < best[0]:
+                best = (peak, "first-fit, every ordering", offsets, placer, list(order))
             if best[0] == bound:
                 break
     elif best[0] > bound and search_steps > 0:
-        # local search: swap two groups in the best ordering, keep what is no worse
+        # local search on the best attempt: swap two units in its ordering, keep what is no worse
         rng = random.Random(seed)
-        cur, cur_peak = list(best[3]), best[0]
-        for _ in range(search_steps):
+        cur, cur_peak = list(best[4]), best[0]
+        for _ in range(min(search_steps, SEARCH_WORK // max(n_units, 1))):
             if best[0] == bound:
                 break
             cand = list(cur)
@@ -337,12 +394,12 @@ def plan(g: Graph, search_steps: int = SEARCH_STEPS, seed: int = 0) -> Plan:
                 if peak <= cur_peak:
                     cur, cur_peak = cand, peak
                     if peak < best[0]:
-                        best = (peak, "randomized search", offsets, list(cand))
+                        best = (peak, "randomized search", offsets, placer, list(cand))
                     break
-    peak, name, offsets, _ = best
+    peak, name, offsets = best[0], best[1], best[2]
     for b, off in zip(buffers, offsets):
         b.offset = int(off)
-    _verify(buffers, ties)
+    _verify(buffers, ties, inplace)
     tensor_offsets = {s: b.offset for b in buffers for s in b.tensors}
     op_scratch = {int(b.key[len("scratch"):]): (b.offset, b.size) for b in buffers if b.key.startswith("scratch")}
     return Plan(buffers, tensor_offsets, op_scratch, peak, bound, name, op_live, ties)

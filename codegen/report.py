@@ -76,11 +76,15 @@ def build_report(g: Graph, plan: Plan, emitted: Emitted, name: str, source: str,
 
 
 def draw_memory(g: Graph, plan: Plan, report: dict, path: Path) -> None:
-    """Boxes over time (x: op position) x address (y, 0 at the bottom); the peak line on top."""
+    """Boxes over time (x: op position) x address (y, 0 at the bottom); the peak line on top.
+
+    Patch-based stages get shaded bands (one per patch); an output overlapping the input it
+    consumes is outlined, and the bytes the two share at that op are hatched magenta; the
+    dashed line is the per-op lower bound (bytes that must be live)."""
     from PIL import Image, ImageDraw, ImageFont
     n_ops = max(len(g.ops), 1)
     peak = max(plan.peak, 1)
-    width, height, left, right, top, bottom = 1200, 640, 80, 20, 40, 50
+    width, height, left, right, top, bottom = 1400, 720, 80, 20, 56, 50
     img = Image.new("RGB", (width, height), "white")
     d = ImageDraw.Draw(img)
     font = ImageFont.load_default()
@@ -92,6 +96,21 @@ def draw_memory(g: Graph, plan: Plan, report: dict, path: Path) -> None:
     def y(addr: float) -> int:
         return top + plot_h - int(addr / peak * plot_h)
 
+    # patch bands behind everything
+    patch_of = [op.attrs.get("patch") for op in g.ops]
+    pos = 0
+    while pos < len(g.ops):
+        p = patch_of[pos]
+        end = pos
+        while end + 1 < len(g.ops) and patch_of[end + 1] == p:
+            end += 1
+        if p is not None:
+            shade = (255, 243, 214) if p % 2 == 0 else (226, 240, 255)
+            d.rectangle([x(pos), top, x(end + 1) - 1, top + plot_h], fill=shade)
+            if x(end + 1) - x(pos) > 14:
+                d.text((x(pos) + 2, top + 2), f"p{p}", fill=(120, 120, 120), font=font)
+        pos = end + 1
+
     palette = [(66, 133, 244), (52, 168, 83), (251, 188, 5), (234, 67, 53), (171, 71, 188), (0, 172, 193),
                (255, 112, 67), (124, 179, 66)]
     for i, b in enumerate(plan.buffers):
@@ -99,13 +118,42 @@ def draw_memory(g: Graph, plan: Plan, report: dict, path: Path) -> None:
         colour = (160, 160, 160) if scratch else palette[i % len(palette)]
         box = [x(b.start), y(b.offset + b.size), x(b.end + 1) - 1, y(b.offset)]
         d.rectangle(box, fill=colour, outline="black")
+    magenta = (200, 0, 160)
+    for t in plan.ties:
+        lo, hi = plan.buffers[t.low], plan.buffers[t.high]
+        if not plan.tie_used(t):
+            continue
+        for b in (lo, hi):
+            d.rectangle([x(b.start), y(b.offset + b.size), x(b.end + 1) - 1, y(b.offset)], outline=magenta,
+                        width=2)
+        shared_lo, shared_hi = max(lo.offset, hi.offset), min(lo.offset + lo.size, hi.offset + hi.size)
+        first, last = max(lo.start, hi.start), min(lo.end, hi.end)
+        x0, x1, y0, y1 = x(first), x(last + 1) - 1, y(shared_hi), y(shared_lo)
+        for k in range(x0 - (y1 - y0), x1, 5):  # hatch: diagonal lines clipped to the box
+            a = (max(k, x0), y1 - (max(k, x0) - k))
+            bb = (min(k + (y1 - y0), x1), y1 - (min(k + (y1 - y0), x1) - k))
+            d.line([a, bb], fill=magenta)
+    if plan.op_live:
+        pts = []
+        for p, v in enumerate(plan.op_live):
+            pts += [(x(p), y(v)), (x(p + 1), y(v))]
+        for a, b in zip(pts[::2], pts[1::2]):
+            for k in range(a[0], b[0], 6):
+                d.line([(k, a[1]), (min(k + 3, b[0]), a[1])], fill=(20, 20, 90), width=2)
     # which op reaches the peak
     peak_pos = max(range(n_ops), key=lambda p: max((b.offset + b.size for b in plan.buffers
                                                     if b.start <= p <= b.end), default=0))
     d.line([left, y(peak), width - right, y(peak)], fill="red", width=2)
-    d.text((left + 4, top - 30), f"{report['name']}: peak {plan.peak} B at op {peak_pos} "
-           f"({g.ops[peak_pos].type if g.ops else '-'}), lower bound {plan.lower_bound} B; "
-           f"grey = scratch", fill="black", font=font)
+    sched = report.get("schedule", {})
+    patch = sched.get("patch", "off")
+    title = (f"{report['name']}: peak {plan.peak} B at op {peak_pos} ({g.ops[peak_pos].type if g.ops else '-'}), "
+             f"lower bound {plan.lower_bound} B; schedule: "
+             + (f"patches {patch} (stage ops {sched.get('first_op')}..{sched.get('last_op')})" if patch != "off"
+                else "layer by layer"))
+    d.text((left + 4, top - 48), title, fill="black", font=font)
+    used = sum(plan.tie_used(t) for t in plan.ties)
+    d.text((left + 4, top - 32), f"grey = scratch; magenta = output overlapping its input ({used} used); "
+           f"dashed = per-op lower bound; shaded bands = patches", fill="black", font=font)
     d.line([left, top, left, top + plot_h], fill="black")
     d.line([left, top + plot_h, width - right, top + plot_h], fill="black")
     for frac in (0, 0.25, 0.5, 0.75, 1.0):

@@ -10,6 +10,8 @@ above the output's start, or be placed apart.
 """
 from __future__ import annotations
 
+import copy
+
 from ..graph import Graph
 from ..lower import LOWERINGS
 
@@ -26,8 +28,21 @@ def last_uses(g: Graph) -> dict[int, int]:
     return last
 
 
+def light_copy(g: Graph) -> Graph:
+    """A new Graph sharing the (unchanged) tensors, with ops whose attrs may be changed."""
+    h = copy.copy(g)
+    h.tensors = dict(g.tensors)
+    h.ops = [copy.copy(op) for op in g.ops]
+    for op in h.ops:
+        op.attrs = dict(op.attrs)
+        op.inputs, op.outputs, op.merged = list(op.inputs), list(op.outputs), list(op.merged)
+    h.inputs, h.outputs = list(g.inputs), list(g.outputs)
+    h.io_float, h.aliases = dict(g.io_float), dict(g.aliases)
+    return h
+
+
 def run(g: Graph) -> Graph:
-    g = g.copy()
+    g = light_copy(g)  # tensors are shared: this pass only annotates ops
     last = last_uses(g)
     written_by: dict[int, int] = {}
     for op in g.ops:

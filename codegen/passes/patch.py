@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import CompileError
 from ..graph import Graph, Op, Tensor
 from ..lower.conv import conv_padding
+from .overlap import light_copy
 
 SPATIAL = ("CONV_2D", "DEPTHWISE_CONV_2D")
 MAX_GRID = 8
@@ -180,7 +181,7 @@ def _stage_overlap(g: Graph, x: Tensor, y: Tensor, patches: list[list[PatchOp]])
 def apply(g: Graph, spec: PatchSpec) -> Graph:
     """The graph with ops[0..spec.split] run patch by patch."""
     layers = stage_layers(g, spec.split)
-    g = g.copy()
+    g = light_copy(g)  # the stage's ops and tensors are replaced, the others kept as they are
     layers = [_layer(g, g.ops[i]) for i in range(len(layers))]
     patches = patch_windows(layers, spec.rows, spec.cols)
     x_full, y_full = g.t(layers[0].op.inputs[0]), g.t(layers[-1].op.outputs[0])
