@@ -27,15 +27,37 @@ def cmd_compile(args) -> int:
     t0 = time.perf_counter()
     model = Path(args.model)
     name = args.name or _default_name(model)
-    compiled = compile_model(load_model_bytes(model), name, model.name)
+    patch = args.patch or ("auto" if args.sram_budget else "off")
+    compiled = compile_model(load_model_bytes(model), name, model.name, patch=patch, sram_budget=args.sram_budget)
     paths = write_outputs(compiled, Path(args.out), picture=not args.no_picture)
     r = compiled.report
     print(f"{name}: {len(r['ops'])} operators, {r['macs']:,} MACs, peak SRAM {r['peak_sram_bytes']:,} B "
           f"(lower bound {r['lower_bound_bytes']:,} B), weights {r['weights_bytes']:,} B "
           f"[{time.perf_counter() - t0:.2f} s]")
+    sched = r["schedule"]
+    if sched["patch"] != "off":
+        print(f"  patch-based first stage: {sched['patch']} ({sched['patches']} patches, ops "
+              f"{sched['first_op']}..{sched['last_op']}); layer by layer it needs "
+              f"{sched['layer_based_peak_sram_bytes']:,} B; estimated instruction overhead "
+              f"{100 * sched['estimated_overhead']:.1f}%")
+    elif patch == "auto":
+        print("  layer by layer: no patching lowers the peak within the instruction overhead limit")
     for p in paths:
         print(f"  wrote {p}")
     return 0
+
+
+def _bytes_arg(text: str) -> int:
+    """BYTES with an optional K/M suffix (1024-based)."""
+    t = text.strip().upper().removesuffix("B")
+    scale = {"K": 1024, "M": 1024 * 1024}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes (e.g. 65536, 64K, 0.5M)") from None
+    if value <= 0 or value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive whole number of bytes")
+    return int(value)
 
 
 def _default_name(model: Path) -> str:
@@ -125,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--out", required=True, help="output directory")
     c.add_argument("--name", help="C symbol prefix (default: the file name)")
     c.add_argument("--no-picture", action="store_true", help="skip NAME_memory.png")
+    c.add_argument("--patch", metavar="off|auto|GRIDxGRID@LAYER",
+                   help="patch-based inference of the first layers: off (default, layer by layer), auto (the "
+                        "smallest peak SRAM within 15%% more instructions) or e.g. 4x4@5 (a 4x4 grid of patches "
+                        "over the output of op 5, as positioned in the layer-based report)")
+    c.add_argument("--sram-budget", type=_bytes_arg, metavar="BYTES",
+                   help="the arena must fit in BYTES (e.g. 65536, 64K, 0.5M): the fastest schedule that fits, "
+                        "patching the first layers only if needed (implies --patch auto unless --patch is given); "
+                        "an error names the smallest peak reachable")
     c.set_defaults(func=cmd_compile)
 
     v = sub.add_parser("verify", help="check the compiled model against TFLite's reference kernels, bit for bit")
