@@ -293,9 +293,8 @@ uint32_t te_bench_crc32(uint32_t crc, const void *data, size_t n) {
     return ~crc;
 }
 
-/* Lowest stack byte that no longer holds the start-up paint. Always inlined so that
- * te_bench_stack_mark() stays a leaf whose sp is its caller's. */
-static inline __attribute__((always_inline)) const uint8_t *stack_low_water(void) {
+/* Lowest stack byte that no longer holds the start-up paint. */
+static const uint8_t *stack_low_water(void) {
     const uint32_t paint_word = TE_STACK_PAINT * 0x01010101u;
     const uint32_t *w = (const uint32_t *)__te_stack_bottom;
     while ((const uint8_t *)w < __te_stack_top && *w == paint_word) w++;
@@ -305,24 +304,59 @@ static inline __attribute__((always_inline)) const uint8_t *stack_low_water(void
 }
 
 static const uint8_t *low_before_mark; /* deepest use before the last repaint; NULL: never repainted */
-static uintptr_t mark_sp;
+static uintptr_t mark_sp __attribute__((used));
 
-void te_bench_stack_mark(void) {
+static void __attribute__((used, noinline)) remember_low_water(void) {
     const uint8_t *low = stack_low_water();
     if (!low_before_mark || low < low_before_mark) low_before_mark = low;
-    uintptr_t sp;
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-    mark_sp = sp;
-    /* Volatile stores: GCC would turn a plain loop into a memset call, whose own frame
-     * would lie in the range being painted. */
-    const uint32_t paint_word = TE_STACK_PAINT * 0x01010101u;
-    for (volatile uint32_t *w = (volatile uint32_t *)__te_stack_bottom; (uintptr_t)w < (sp & ~(uintptr_t)3); w++)
-        *w = paint_word;
 }
 
-uint32_t te_bench_stack_since_mark(void) {
-    const uint8_t *low = stack_low_water();
-    return mark_sp > (uintptr_t)low ? (uint32_t)(mark_sp - (uintptr_t)low) : 0;
+/* Both in assembly so that neither leaves a frame of its own in the measured range: the
+ * mark records the caller's sp and paints everything below it; the count scans up from
+ * the bottom using registers only. */
+void __attribute__((naked)) te_bench_stack_mark(void) {
+    __asm__ volatile(
+        "push {r4, lr}\n"
+        "bl remember_low_water\n"         /* its frame lies below sp: painted over next */
+        "pop {r4, lr}\n"
+        "mov r1, sp\n"
+        "ldr r2, =mark_sp\n"
+        "str r1, [r2]\n"
+        "bic r1, r1, #3\n"
+        "ldr r0, =__te_stack_bottom\n"
+        "ldr r3, =0xA5A5A5A5\n"           /* TE_STACK_PAINT x 4 */
+        "1: cmp r0, r1\n"
+        "bhs 2f\n"
+        "str r3, [r0], #4\n"
+        "b 1b\n"
+        "2: bx lr\n"
+        ".ltorg\n");
+}
+
+uint32_t __attribute__((naked)) te_bench_stack_since_mark(void) {
+    __asm__ volatile(
+        "ldr r0, =__te_stack_bottom\n"
+        "ldr r1, =mark_sp\n"
+        "ldr r1, [r1]\n"
+        "ldr r2, =0xA5A5A5A5\n"
+        "1: cmp r0, r1\n"                 /* whole painted words */
+        "bhs 3f\n"
+        "ldr r3, [r0]\n"
+        "cmp r3, r2\n"
+        "bne 2f\n"
+        "adds r0, r0, #4\n"
+        "b 1b\n"
+        "2: ldrb r3, [r0]\n"              /* then painted bytes of the first used word */
+        "cmp r3, #0xA5\n"
+        "bne 3f\n"
+        "adds r0, r0, #1\n"
+        "b 2b\n"
+        "3: cmp r0, r1\n"
+        "ite lo\n"
+        "sublo r0, r1, r0\n"
+        "movhs r0, #0\n"
+        "bx lr\n"
+        ".ltorg\n");
 }
 
 void te_bench_exit(int code) {
