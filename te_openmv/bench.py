@@ -24,7 +24,7 @@ import hashlib
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +95,6 @@ class BenchResult:
     status: int                  # invoke()'s return value
     elf: Path
     wall_seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     @property
     def bit_exact(self) -> bool:
@@ -252,8 +251,10 @@ def _build(compiled: Compiled, program: str, kernels: str, out_dir: Path | None)
     elf = build_dir / f"{compiled.name}.elf"
     if not elf.exists():
         build_dir.mkdir(parents=True, exist_ok=True)
-        for k, v in sources.items():
-            (build_dir / k).write_text(v)
+        for k, v in sources.items():  # atomically: a parallel build may be reading them
+            part = build_dir / f"{k}.{_unique()}.tmp"
+            part.write_text(v)
+            part.replace(build_dir / k)
         tmp = build_dir / f"{compiled.name}.{_unique()}.elf.tmp"
         benchrun.build_elf([build_dir / "bench_main.c", build_dir / f"{compiled.name}.c", *kernel_paths],
                            [build_dir, KERNELS_INCLUDE], tmp, defines=defines)
