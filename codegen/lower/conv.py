@@ -1,4 +1,11 @@
-"""CONV_2D -> te_conv2d_s8."""
+"""CONV_2D -> te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_rgb (1..4 input
+channels) or te_conv2d_s8 (anything else), chosen per operator at compile time.
+
+The kernels (kernels/conv.c) run a GEMM over blocks of output pixels; this module
+prepares what they read: weights padded per output channel to a multiple of 4, the
+input offset folded into the bias, TFLite's multipliers, and the constants of the fast
+requantization with the proof (per channel) that it is exact (codegen/quant_conv.py).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +13,12 @@ import numpy as np
 from ..errors import UnsupportedOptionError, UnsupportedOpError
 from ..graph import Graph, Op
 from ..quant import per_channel_multipliers
+from ..quant_conv import (acc_bound, acc_range, constant_channel, constant_output, fast_mult2, fast_requant_ok,
+                          fast_round, folded_bias)
 from .base import EmitContext, Lowering, act_range, same_padding
+
+BLOCK = 4  # TE_CONV_BLOCK: output pixels per GEMM block
+JOB_BYTES = 32  # TE_CONV_JOB_BYTES
 
 
 def conv_padding(g: Graph, op: Op, k_h: int, k_w: int) -> tuple[int, int]:
@@ -59,38 +71,144 @@ def weight_scales(g: Graph, op: Op, n: int) -> np.ndarray:
     return w.scale if len(w.scale) == n else np.repeat(w.scale[:1], n)
 
 
+def _err(op: Op, msg: str, option: bool = False) -> Exception:
+    cls = UnsupportedOptionError if option else UnsupportedOpError
+    return cls(f"operator {op.index} (CONV_2D): {msg}")
+
+
+def _out_size(padding: str, size: int, k: int, stride: int) -> int:
+    """TFLite's ComputeOutSize (dilation 1); size already includes any folded PAD."""
+    return (size + stride - 1) // stride if padding == "SAME" else (size - k + stride) // stride
+
+
+def conv_geometry(g: Graph, op: Op) -> dict:
+    """Validated shapes of one CONV_2D (raises a clear error for what the kernels cannot run)."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    if len(w.shape) != 4 or w.shape[3] != x.shape[3]:
+        raise _err(op, f"weights {list(w.shape)} do not match input channels {x.shape[3]} "
+                       f"(grouped convolution is not supported)")
+    if len(y.shape) != 4 or y.shape[0] != 1 or y.shape[3] != w.shape[0]:
+        raise _err(op, f"output {list(y.shape)} does not match weights {list(w.shape)} "
+                       f"(expected batch 1 and {w.shape[0]} channels)")
+    out_c, k_h, k_w, in_c = w.shape
+    if not (x.quantized and w.quantized and y.quantized):
+        raise _err(op, "input, weights and output must be quantized")
+    if len(w.scale) not in (1, out_c):
+        raise _err(op, f"weights have {len(w.scale)} scales, expected 1 or {out_c} (one per output channel)")
+    if len(op.inputs) > 2 and op.inputs[2] >= 0 and g.t(op.inputs[2]).size != out_c:
+        raise _err(op, f"bias has {g.t(op.inputs[2]).size} values, expected {out_c}")
+    padding = op.options.get("padding")
+    if padding not in ("SAME", "VALID"):
+        raise _err(op, f"padding {padding} is not supported (SAME or VALID)", option=True)
+    if not (1 <= k_h <= 255 and 1 <= k_w <= 255):
+        raise _err(op, f"a {k_h}x{k_w} kernel is not supported (each side 1..255)", option=True)
+    top, bottom, left, right = op.attrs.get("pad", (0, 0, 0, 0))
+    s_h, s_w = op.options.get("stride_h", 1), op.options.get("stride_w", 1)
+    want = (_out_size(padding, x.shape[1] + top + bottom, k_h, s_h),
+            _out_size(padding, x.shape[2] + left + right, k_w, s_w))
+    if want != tuple(y.shape[1:3]) or min(want) < 1:
+        raise _err(op, f"output {list(y.shape)} does not match {padding} convolution of {list(x.shape)} "
+                       f"with a {k_h}x{k_w} kernel and stride {s_h}x{s_w} "
+                       f"(expected height x width {want[0]}x{want[1]})")
+    for name, v in (("input height", x.shape[1]), ("input width", x.shape[2]), ("input channels", in_c),
+                    ("output height", y.shape[1]), ("output width", y.shape[2]), ("output channels", out_c)):
+        if v > 65535:
+            raise _err(op, f"{name} {v} is too large (at most 65535)")
+    pad_top, pad_left = conv_padding(g, op, k_h, k_w)
+    if max(pad_top, pad_left) > 32767:
+        raise _err(op, f"padding {pad_top}/{pad_left} is too large (at most 32767)", option=True)
+    depth = (k_h * k_w * in_c + 3) // 4 * 4
+    return {"in_c": in_c, "out_c": out_c, "k_h": k_h, "k_w": k_w, "stride_h": s_h, "stride_w": s_w,
+            "pad_top": pad_top, "pad_left": pad_left, "depth": depth,
+            "pointwise": (k_h, k_w, s_h, s_w, pad_top, pad_left) == (1, 1, 1, 1, 0, 0)
+            and tuple(x.shape[1:3]) == tuple(y.shape[1:3])}
+
+
+def kernel_for(geo: dict) -> str:
+    """The C function that runs a convolution of this geometry."""
+    if geo["pointwise"]:
+        return "te_conv2d_1x1_s8"
+    if geo["in_c"] <= 4:
+        return "te_conv2d_s8_rgb"
+    return "te_conv2d_s8"
+
+
+def padded_weights(w: np.ndarray, depth: int) -> np.ndarray:
+    """OHWI [out_c, k_h, k_w, in_c] -> [out_c, depth]: each channel's taps then zeros."""
+    flat = w.reshape(w.shape[0], -1).astype(np.int8)
+    out = np.zeros((w.shape[0], depth), np.int8)
+    out[:, :flat.shape[1]] = flat
+    return out
+
+
+def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(padded weights [out_c, depth], te_conv_chan rows [out_c, 4], fast_requant).
+
+    fast_requant when every channel either meets the fast requantization's bounds or
+    has a constant output (then its weights are zeroed and its row yields the constant):
+    the rows hold the fast form (bias', mult2, e, round). Otherwise TFLite's own
+    (bias', mult, shift, 0) and the kernels requantize exactly as TFLite."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    out_c = geo["out_c"]
+    weights = padded_weights(w.data, geo["depth"])
+    mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, out_c), y.s)
+    bias = folded_bias(bias_of(g, op, out_c), w.data, -x.zp)
+    bound = acc_bound(bias, w.data)
+    acc_lo, acc_hi = acc_range(bias, w.data)
+    rows = []
+    for o in range(out_c):
+        m, s = int(mult[o]), int(shift[o])
+        if fast_requant_ok(int(bound[o]), m, s, y.zp):
+            rows.append((int(bias[o]), fast_mult2(m), -s, fast_round(s, y.zp)))
+            continue
+        const = constant_output(int(acc_lo[o]), int(acc_hi[o]), m, s, y.zp, act_min, act_max)
+        if const is None:
+            table = np.stack([bias, mult, shift, np.zeros(out_c, np.int64)], axis=1).astype(np.int32)
+            return padded_weights(w.data, geo["depth"]), table, False
+        weights[o] = 0
+        rows.append(constant_channel(const, y.zp))
+    return weights, np.array(rows, np.int64).astype(np.int32), True
+
+
+def scratch_for(geo: dict) -> int:
+    """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h)."""
+    if geo["pointwise"]:
+        return BLOCK * ((geo["in_c"] + 3) // 4 * 4) * 2 + JOB_BYTES
+    return BLOCK * geo["depth"] * 3 + JOB_BYTES
+
+
 class ConvLowering(Lowering):
     op_types = ("CONV_2D",)
     kernel_files = ("conv.c",)
 
     def check(self, g: Graph, op: Op) -> None:
         check_int8_conv(g, op)
-        w = g.t(op.inputs[1])
-        if len(w.shape) != 4 or w.shape[3] != g.t(op.inputs[0]).shape[3]:
-            raise UnsupportedOpError(
-                f"operator {op.index} (CONV_2D): weights {list(w.shape)} do not match input channels "
-                f"{g.t(op.inputs[0]).shape[3]} (grouped convolution is not supported)")
+        conv_geometry(g, op)
         act_range(op, g)
 
     def macs(self, g: Graph, op: Op) -> int:
         w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
         return y.size * w.shape[1] * w.shape[2] * w.shape[3]
 
+    def scratch_bytes(self, g: Graph, op: Op) -> int:
+        return scratch_for(conv_geometry(g, op))
+
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
-        out_c, k_h, k_w, in_c = w.shape
-        pad_top, pad_left = conv_padding(g, op, k_h, k_w)
+        geo = conv_geometry(g, op)
         lo, hi = act_range(op, g)
-        mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, out_c), y.s)
+        weights, table, fast = prepare(g, op, geo, lo, hi)
         params = ctx.param("params", "te_conv_params", {
-            "in_h": x.shape[1], "in_w": x.shape[2], "in_c": in_c,
-            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": out_c,
-            "k_h": k_h, "k_w": k_w, "stride_h": op.options["stride_h"], "stride_w": op.options["stride_w"],
-            "pad_top": pad_top, "pad_left": pad_left,
-            "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi})
-        wsym = ctx.const("weights", w.data, "int8_t", "OHWI")
-        bsym = ctx.const("bias", bias_of(g, op, out_c), "int32_t")
-        msym = ctx.const("mult", mult, "int32_t")
-        ssym = ctx.const("shift", shift, "int32_t")
-        return (f"te_conv2d_s8({params}, {ctx.ptr(op.inputs[0])}, {wsym}, {bsym}, {msym}, {ssym}, "
-                f"{ctx.ptr(op.outputs[0])});")
+            "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
+            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
+            "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+            "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
+            "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
+            "depth": geo["depth"], "fast_requant": int(fast)})
+        wsym = ctx.const("weights", weights, "int8_t",
+                         f"OHWI, each output channel padded to {geo['depth']} values")
+        csym = ctx.const("chan", table, "int32_t",
+                         "per output channel: bias + in_offset * sum(w), " +
+                         ("mult2, e, round (fast requantization)" if fast else "multiplier, shift, 0"))
+        return (f"{kernel_for(geo)}({params}, {ctx.ptr(op.inputs[0])}, {wsym}, (const te_conv_chan *){csym}, "
+                f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")

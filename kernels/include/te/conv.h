@@ -1,4 +1,28 @@
-/* te-openmv kernels: CONV_2D (int8 NHWC, OHWI weights, per-channel requantization). */
+/* te-openmv kernels: CONV_2D (int8 NHWC input/output, per-channel requantization).
+ *
+ * All three kernels compute, for every output pixel and channel o,
+ *     out = clamp(requant(bias[o] + sum (in + in_offset) * w[o][ky][kx][i]) + out_offset)
+ * bit-exactly as TFLite's reference kernel, as a GEMM over blocks of TE_CONV_BLOCK output
+ * pixels: the block's input patches are widened to int16 in a scratch buffer once and
+ * then swept by every output channel's weights.
+ *
+ * What the compiler prepares (codegen/lower/conv.py):
+ *   - weights: OHWI, each output channel's k_h*k_w*in_c values followed by zeros up to
+ *     `depth` (a multiple of 4), so the kernels read whole 32-bit words;
+ *   - te_conv_chan per output channel: the bias with the input offset folded in
+ *     (bias + in_offset * sum(w[o])), so the kernels multiply raw int8 inputs; the
+ *     padding taps read the input zero point, which contributes (zp + in_offset) * w = 0;
+ *     TFLite's multiplier/shift; and `round` for the fast requantization (below).
+ *
+ * Kernels (the compiler calls exactly one per operator):
+ *   te_conv2d_1x1_s8   1x1 filter, stride 1, no padding: the input is the GEMM's matrix.
+ *                      Scratch: te_conv_scratch_1x1(in_c) bytes.
+ *   te_conv2d_s8       any filter/stride/padding: im2col of TE_CONV_BLOCK pixels.
+ *                      Scratch: te_conv_scratch_im2col(depth) bytes.
+ *   te_conv2d_s8_rgb   in_c 1..4 (first layers on camera images): the same im2col with
+ *                      the input rows copied by word loads. Scratch: as te_conv2d_s8.
+ * The scratch must be 4-byte aligned.
+ */
 #ifndef TE_CONV_H
 #define TE_CONV_H
 
@@ -12,12 +36,58 @@ typedef struct {
     int32_t in_offset;           /* -input zero point */
     int32_t out_offset;          /* output zero point */
     int32_t act_min, act_max;    /* fused activation, in the output's quantized domain */
+    uint32_t depth;              /* weights per output channel: k_h*k_w*in_c rounded up to 4 */
+    uint8_t fast_requant;        /* 1: every channel meets te_conv_requant_fast's bounds */
 } te_conv_params;
 
-/* out[y][x][o] = clamp(requant(bias[o] + sum (in + in_offset) * w[o][ky][kx][i]) + out_offset).
- * Padding positions contribute nothing (TFLite pads with the input zero point).
- * Scratch: none. */
+/* Per output channel, 16 bytes. With fast_requant the kernels' fast form, else TFLite's. */
+typedef struct {
+    int32_t bias;   /* bias + in_offset * sum(weights of the channel) */
+    int32_t mult;   /* fast: mult2 = 2 * TFLite multiplier as int32; else TFLite's Q31 multiplier */
+    int32_t shift;  /* fast: e = -(TFLite exponent) >= 1; else TFLite's exponent (> 0: left) */
+    int32_t round;  /* fast: 2^(e-1) + out_offset * 2^e; else 0 */
+} te_conv_chan;
+
+/* Output pixels per GEMM block. */
+#define TE_CONV_BLOCK 4
+
+/* A 32-byte record the DSP kernels keep right after the widened block. */
+#define TE_CONV_JOB_BYTES 32u
+
+TE_INLINE uint32_t te_conv_scratch_1x1(uint32_t in_c) {
+    return TE_CONV_BLOCK * ((in_c + 3u) & ~3u) * 2u + TE_CONV_JOB_BYTES;  /* int16 block, job */
+}
+
+TE_INLINE uint32_t te_conv_scratch_im2col(uint32_t depth) {
+    return TE_CONV_BLOCK * depth * 3u + TE_CONV_JOB_BYTES;  /* int16 block, job, int8 patches */
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier(x, mult, -e) + out_offset in four instructions
+ * on ARMv7E-M (SMMLAR, ADD with ASR, ADD, ASR; the caller then saturates), exact when
+ *     2^30 <= mult < 2^31, e >= 1, |x| <= A and A + 1 + |round| <= 2^31 - 1
+ * (codegen/quant_conv.py proves this per channel from the weights and bias; otherwise
+ * fast_requant is 0 and the kernels use te_requant). Why it is exact:
+ *   v = SRDHM(x, mult) = floor((x*mult + 2^30) / 2^31) = x + floor((x*mult2 + 2^31) / 2^32)
+ *       with mult2 = 2*mult - 2^32 (the int32 2*mult wraps to): one SMMLAR, x accumulated;
+ *   RDBPOT(v, e) = floor((v + 2^(e-1) - [v < 0]) / 2^e) (half away from zero), and
+ *       [v < 0] may be replaced by [x < 0]: they differ only when v = 0, where both give 0;
+ *   adding out_offset * 2^e before the shift adds out_offset after it;
+ *   the bound keeps v + round + (x >> 31) inside int32. */
+TE_INLINE int32_t te_conv_requant_fast(int32_t x, int32_t mult2, int32_t round, int32_t e) {
+    int32_t v;
+#if TE_USE_DSP
+    __asm__("smmlar %0, %1, %2, %1" : "=r"(v) : "r"(x), "r"(mult2));
+#else
+    v = (int32_t)(((int64_t)x * mult2 + (1LL << 31)) >> 32) + x;
+#endif
+    return (v + (x >> 31) + round) >> e;
+}
+
+void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch);
 void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
-                  const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
+                  const te_conv_chan *chan, int8_t *out, void *scratch);
+void te_conv2d_s8_rgb(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch);
 
 #endif

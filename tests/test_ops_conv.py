@@ -1,0 +1,324 @@
+"""CONV_2D on the host (portable C path): bit-exact with tflite-micro over random shapes,
+kernels 1x1..7x7 (non-square too), strides 1..3, SAME/VALID, folded PAD, per-channel and
+per-tensor weights, activations, 1..40 input and output channels; the kernel chosen per
+shape; both requantization paths (fast, proven exact per channel, and TFLite's own);
+the fast requantization against TFLite's arithmetic over millions of accumulators; the
+shared models' convolutions; clear errors."""
+from __future__ import annotations
+
+import ctypes
+import math
+import subprocess
+
+import numpy as np
+import pytest
+
+from codegen.compiler import compile_model
+from codegen.errors import UnsupportedOptionError
+from codegen.lower.conv import conv_geometry, kernel_for, prepare, scratch_for
+from codegen.quant import multiply_by_quantized_multiplier
+from codegen.quant_conv import (acc_bound, constant_output, fast_requant_ok, fast_round, folded_bias,
+                                requant_fast)
+from codegen.tflite_import import import_tflite
+from te_openmv import KERNELS_INCLUDE
+
+from .bitexact import assert_bit_exact
+from .conftest import FIXTURES
+from .conftest_shared import shared_model
+from .extract_op import extract_op
+from .modelgen import ModelBuilder
+
+ACTS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+CONV_MODELS = ("omv_person_detect", "omv_fomo_face_detection", "te_vww", "te_detection")
+REQUANT_CHECK = FIXTURES / "conv_bench" / "requant_check.c"
+
+
+def _out(n: int, k: int, s: int, padding: str) -> int:
+    return (n + s - 1) // s if padding == "SAME" else (n - k + s) // s
+
+
+def conv_model(rng, hw, in_c, out_c, k, stride=(1, 1), padding="SAME", act="NONE", pad=None, per_channel=True,
+               bias=True, in_q=None, out_q=None, weights=None, bias_values=None, w_scales=None) -> bytes:
+    """x [1,h,w,in_c] -> (PAD ->) CONV_2D -> y [1,oh,ow,out_c]."""
+    h, w = hw
+    in_scale, in_zp = in_q or (float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128)))
+    if w_scales is None:
+        w_scales = 10 ** rng.uniform(-3, -1.5, size=out_c if per_channel else 1)
+    w_scales = np.atleast_1d(np.asarray(w_scales, np.float64))
+    taps = k[0] * k[1] * in_c
+    if out_q is None:
+        spread = in_scale * float(np.mean(w_scales)) * 74.0 * 74.0 * math.sqrt(taps)
+        out_q = (spread / float(rng.uniform(10, 60)), int(rng.integers(-128, 128)))
+    b = ModelBuilder("conv test")
+    x = b.tensor([1, h, w, in_c], scale=in_scale, zero_point=in_zp)
+    src, (ph, pw) = x, (h, w)
+    if pad is not None:
+        t, bo, l, r = pad
+        ph, pw = h + t + bo, w + l + r
+        pads = b.tensor([4, 2], "int32", data=np.array([[0, 0], [t, bo], [l, r], [0, 0]], np.int32))
+        src = b.tensor([1, ph, pw, in_c], scale=in_scale, zero_point=in_zp)
+        b.op("PAD", [x, pads], [src])
+    oh, ow = _out(ph, k[0], stride[0], padding), _out(pw, k[1], stride[1], padding)
+    if weights is None:
+        weights = rng.integers(-127, 128, size=(out_c, k[0], k[1], in_c))
+    wt = b.tensor([out_c, k[0], k[1], in_c], data=weights,
+                  scale=list(w_scales) if per_channel else float(w_scales[0]),
+                  zero_point=[0] * out_c if per_channel else 0, quant_axis=0)
+    ins = [src, wt]
+    if bias:
+        if bias_values is None:
+            acc = int(74 * 74 * math.sqrt(taps))
+            bias_values = rng.integers(-acc, acc + 1, size=out_c)
+        bs = in_scale * w_scales
+        ins.append(b.tensor([out_c], "int32", data=bias_values, scale=list(bs) if per_channel else float(bs[0]),
+                            zero_point=[0] * out_c if per_channel else 0))
+    y = b.tensor([1, oh, ow, out_c], scale=out_q[0], zero_point=out_q[1])
+    b.op("CONV_2D", ins, [y], padding=padding, stride_h=stride[0], stride_w=stride[1], fused_activation=act)
+    return b.build([x], [y])
+
+
+def random_case(rng, with_pad: bool) -> dict:
+    """Sizes kept small enough for the oracle (at most ~200k MACs)."""
+    in_c = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 12, 16, 17, 24, 32, 40]))
+    out_c = int(rng.integers(1, 41))
+    k = (int(rng.integers(1, 8)), int(rng.integers(1, 8)))
+    if rng.random() < 0.3:
+        k = (1, 1)
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    if rng.random() < 0.3:
+        stride = (1, 1)
+    padding = str(rng.choice(["SAME", "VALID"]))
+    h, w = int(rng.integers(1, 17)), int(rng.integers(1, 17))
+    pad = tuple(int(v) for v in rng.integers(0, 3, size=4)) if with_pad else None
+    ph, pw = (h + pad[0] + pad[1], w + pad[2] + pad[3]) if pad else (h, w)
+    if padding == "VALID":  # the window must fit the (padded) input
+        k = (min(k[0], ph), min(k[1], pw))
+    while _out(ph, k[0], stride[0], padding) * _out(pw, k[1], stride[1], padding) * out_c * k[0] * k[1] * in_c \
+            > 200_000 and out_c > 1:
+        out_c = max(1, out_c // 2)
+    return dict(hw=(h, w), in_c=in_c, out_c=out_c, k=k, stride=stride, padding=padding, pad=pad,
+                act=str(rng.choice(ACTS)), per_channel=bool(rng.random() < 0.8), bias=bool(rng.random() < 0.85))
+
+
+def check_case(rng, case: dict, seed: int):
+    in_q = (float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128)))
+    model = conv_model(rng, in_q=in_q, **case)
+    compiled = compile_model(model, "conv")
+    ops = compiled.report["ops"]
+    assert [o["type"] for o in ops] == ["CONV_2D"], f"{case}: PAD not folded: {ops}"
+    op = compiled.graph.ops[0]
+    geo = conv_geometry(compiled.graph, op)
+    assert f"{kernel_for(geo)}(" in compiled.emitted.c_source
+    assert compiled.plan.op_scratch[0][1] >= scratch_for(geo)
+    shape = (1, *case["hw"], case["in_c"])
+    near = [[np.clip(rng.integers(-4, 5, size=shape) + in_q[1], -128, 127).astype(np.int8)]]
+    assert_bit_exact(model, n_runs=2, seed=seed, name="conv", inputs=near)
+    return geo
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_conv_random_bit_exact(seed):
+    rng = np.random.default_rng(5000 + seed)
+    check_case(rng, random_case(rng, with_pad=False), seed)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_conv_folded_pad_random_bit_exact(seed):
+    rng = np.random.default_rng(6000 + seed)
+    check_case(rng, random_case(rng, with_pad=True), seed)
+
+
+def test_random_cases_cover_the_options():
+    seen = set()
+    for seed in range(60):
+        rng = np.random.default_rng(5000 + seed)
+        c = random_case(rng, with_pad=False)
+        geo = {"in_c": c["in_c"], "pointwise": c["k"] == (1, 1) and c["stride"] == (1, 1)}
+        seen.add(("kernel", "1x1" if geo["pointwise"] else "rgb" if c["in_c"] <= 4 else "im2col"))
+        seen |= {("padding", c["padding"]), ("act", c["act"]), ("per_channel", c["per_channel"]),
+                 ("odd_in_c", c["in_c"] % 4 != 0), ("non_square", c["k"][0] != c["k"][1]),
+                 ("stride3", 3 in c["stride"]), ("k7", 7 in c["k"]), ("bias", c["bias"])}
+    want = {("kernel", "1x1"), ("kernel", "rgb"), ("kernel", "im2col"), ("padding", "SAME"), ("padding", "VALID"),
+            ("per_channel", True), ("per_channel", False), ("odd_in_c", True), ("odd_in_c", False),
+            ("non_square", True), ("stride3", True), ("k7", True), ("bias", False)} | {("act", a) for a in ACTS}
+    assert want <= seen, want - seen
+
+
+@pytest.mark.parametrize("hw,in_c,out_c,k,stride,padding,pad", [
+    ((9, 7), 3, 16, (3, 3), (2, 2), "SAME", None),        # camera first layer, odd size
+    ((8, 8), 1, 8, (3, 3), (2, 2), "VALID", (1, 1, 1, 1)),  # 1 channel, PAD folded
+    ((5, 6), 40, 37, (1, 1), (1, 1), "SAME", None),        # 1x1, partial last block, odd out_c
+    ((3, 3), 13, 40, (1, 1), (1, 1), "VALID", None),       # 9 pixels, in_c tail 1
+    ((6, 5), 8, 5, (1, 1), (2, 2), "VALID", None),         # strided 1x1: im2col
+    ((4, 4), 5, 3, (7, 7), (1, 1), "SAME", None),          # kernel larger than the image
+    ((2, 9), 6, 4, (2, 5), (3, 1), "VALID", (3, 0, 2, 2)),  # windows wholly in the padding
+    ((1, 1), 40, 40, (1, 1), (1, 1), "SAME", None),        # one pixel
+])
+def test_conv_shapes_bit_exact(hw, in_c, out_c, k, stride, padding, pad):
+    rng = np.random.default_rng(in_c * 100 + out_c)
+    check_case(rng, dict(hw=hw, in_c=in_c, out_c=out_c, k=k, stride=stride, padding=padding, pad=pad,
+                         act="RELU6", per_channel=True, bias=True), 0)
+
+
+@pytest.mark.parametrize("in_zp", [-128, 127])
+@pytest.mark.parametrize("k", [(1, 1), (3, 3)])
+def test_conv_extreme_values(in_zp, k):
+    """int8 limits everywhere: largest accumulators of both signs, zero points at the ends."""
+    rng = np.random.default_rng(4)
+    shape = (1, 6, 7, 12)
+    weights = np.where(rng.random((5, *k, 12)) < 0.5, -127, 127)
+    for out_zp in (-128, 127):
+        model = conv_model(rng, (6, 7), 12, 5, k, padding="SAME", in_q=(0.02, in_zp), out_q=(2.5, out_zp),
+                           weights=weights)
+        runs = [[np.full(shape, v, np.int8)] for v in (-128, 127)]
+        runs.append([np.where(np.indices(shape).sum(axis=0) % 2 == 0, 127, -128).astype(np.int8)])
+        assert_bit_exact(model, n_runs=1, name="conv", inputs=runs)
+
+
+def _fast_flag(model: bytes) -> bool:
+    src = compile_model(model, "conv").emitted.c_source
+    assert (".fast_requant = 1" in src) != (".fast_requant = 0" in src)
+    return ".fast_requant = 1" in src
+
+
+def test_exact_requantization_path():
+    """A multiplier >= 1 (left shift) and a bias near the int32 limit leave the fast form
+    unproven: the kernels then requantize exactly as TFLite, and stay bit-exact."""
+    rng = np.random.default_rng(21)
+    left = conv_model(rng, (5, 5), 8, 6, (3, 3), in_q=(0.5, 3), out_q=(0.001, -10), w_scales=[0.01] * 6)
+    assert not _fast_flag(left)
+    assert_bit_exact(left, n_runs=3, name="conv")
+    # |bias| ~ 1.3e9 with e = 23 and zero point -100: v + round could leave int32, and
+    # 7x7x40 taps of +-127 move the output by a few steps (not a constant channel)
+    weights = np.where(rng.random((6, 7, 7, 40)) < 0.5, -127, 127)
+    huge = conv_model(rng, (5, 5), 40, 6, (7, 7), in_q=(0.05, 3), out_q=(5600.0, -100), w_scales=[0.01] * 6,
+                      weights=weights, bias_values=[1_300_000_000, -1_300_000_000, 1_200_000_000, 5, 0, 7])
+    assert not _fast_flag(huge)
+    assert_bit_exact(huge, n_runs=3, name="conv")
+
+
+def test_constant_channels_keep_the_fast_path():
+    """Pruned channels (bias -2^30 and a tiny weight scale, as omv_fomo_face_detection's first
+    layer has: shift -25, so 2^(e-1) + zp * 2^e leaves int32) are constant after
+    requantization: folded to a constant row, the op stays on the fast path."""
+    rng = np.random.default_rng(22)
+    bias = rng.integers(-3000, 3000, size=8)
+    bias[[1, 6]] = -(2**30)
+    w_scales = 10 ** rng.uniform(-3, -1.5, size=8)
+    w_scales[[1, 6]] = 1e-7
+    model = conv_model(rng, (9, 9), 3, 8, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),
+                       out_q=(6 / 255, -128), bias_values=bias, w_scales=w_scales)
+    assert _fast_flag(model)
+    g = compile_model(model, "conv").graph
+    op = g.ops[0]
+    weights, table, fast = prepare(g, op, conv_geometry(g, op), -128, 127)
+    assert fast and not weights[1].any() and not weights[6].any() and weights[0].any()
+    assert_bit_exact(model, n_runs=3, name="conv")
+
+
+def test_fast_requant_twin_matches_tflite_arithmetic():
+    """quant_conv's Python twin against TFLite's MultiplyByQuantizedMultiplier, with the
+    bounds fast_requant_ok allows (the C version is checked by test_fast_requant_c_*)."""
+    rng = np.random.default_rng(23)
+    for _ in range(4000):
+        e, zp = int(rng.integers(1, 24)), int(rng.integers(-128, 128))
+        mult = int(rng.choice([1 << 30, (1 << 31) - 1, int(rng.integers(1 << 30, 1 << 31))]))
+        bound = (1 << 31) - 2 - abs(fast_round(-e, zp))
+        x = int(rng.integers(-bound, bound + 1)) if rng.random() < 0.5 else int(rng.integers(-5000, 5001))
+        assert fast_requant_ok(abs(x), mult, -e, zp)
+        assert requant_fast(x, mult, fast_round(-e, zp), e) == multiply_by_quantized_multiplier(x, mult, -e) + zp
+    assert not fast_requant_ok(0, 1 << 30, 0, 0)            # no right shift
+    assert not fast_requant_ok(0, 0, -3, 0)                 # zero multiplier
+    assert not fast_requant_ok(2**31 - 100, 1 << 30, -8, 0)  # v + round could leave int32
+
+
+def test_folded_bias_and_bounds():
+    w = np.array([[[[1, -2, 3]]], [[[-128, 127, 0]]]], np.int8)
+    b = np.array([10, -(2**31)], np.int32)
+    f = folded_bias(b, w, 5)
+    assert f.tolist() == [10 + 5 * 2, ((-(2**31) + 5 * -1) + 2**31) % 2**32 - 2**31]
+    assert acc_bound(f, w).tolist() == [abs(int(f[0])) + 128 * 6, abs(int(f[1])) + 128 * 255]
+    assert constant_output(-(2**30) - 500, -(2**30) + 500, 1 << 30, -8, -128, -128, 127) == -128
+    assert constant_output(-500, 500, 1 << 30, -8, 0, -128, 127) is None
+    assert constant_output(-(2**31) - 1, 0, 1 << 30, -8, 0, -128, 127) is None  # could wrap
+
+
+class _Report(ctypes.Structure):
+    _fields_ = [("checked", ctypes.c_uint64), ("mismatches", ctypes.c_uint32), ("first_x", ctypes.c_int32),
+                ("first_mult", ctypes.c_int32), ("first_e", ctypes.c_int32), ("first_zp", ctypes.c_int32)]
+
+
+def test_fast_requant_c_portable_matches_te_requant(tmp_path):
+    """te_conv_requant_fast (portable C) == te_requant + zp on 2.6M accumulators: every
+    exponent 1..23, 40 multipliers (both ends of [2^30, 2^31)), 7 zero points, rounding ties."""
+    lib = tmp_path / "requant_check.so"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-std=gnu11", f"-I{KERNELS_INCLUDE}", str(REQUANT_CHECK),
+                    "-o", str(lib)], check=True)
+    r = _Report()
+    ctypes.CDLL(str(lib)).te_requant_check(1, 40, 400, ctypes.byref(r))
+    assert r.checked == 40 * 23 * 7 * (7 + 400)
+    assert r.mismatches == 0, (f"{r.mismatches} mismatches, first x={r.first_x} mult={r.first_mult} "
+                               f"e={r.first_e} zp={r.first_zp}")
+
+
+# --- the shared models' convolutions ------------------------------------------------------
+
+@pytest.mark.parametrize("name", CONV_MODELS)
+def test_shared_model_conv_layers(name):
+    """Every distinct convolution geometry of the model (up to 8), as a single-op model."""
+    g = import_tflite(shared_model(name).read_bytes())
+    seen, indices = set(), []
+    for op in g.ops:
+        if op.type != "CONV_2D":
+            continue
+        key = (g.t(op.inputs[0]).shape, g.t(op.inputs[1]).shape, op.options.get("stride_h"))
+        if key not in seen and len(indices) < 8:
+            seen.add(key)
+            indices.append(op.index)
+    assert indices
+    for index in indices:
+        assert_bit_exact(extract_op(shared_model(name), index), n_runs=1, seed=index, name="convreal")
+
+
+# --- errors --------------------------------------------------------------------------------
+
+def _with_options(rng, **options) -> bytes:
+    b = ModelBuilder("conv error")
+    x = b.tensor([1, 8, 8, 4], scale=0.02, zero_point=0)
+    wt = b.tensor([3, 3, 3, 4], data=rng.integers(-127, 128, size=(3, 3, 3, 4)), scale=[0.01] * 3,
+                  zero_point=[0] * 3, quant_axis=0)
+    y = b.tensor([1, 8, 8, 3], scale=0.1, zero_point=0)
+    b.op("CONV_2D", [x, wt], [y], **{"padding": "SAME", **options})
+    return b.build([x], [y])
+
+
+def test_dilation_rejected():
+    rng = np.random.default_rng(0)
+    with pytest.raises(UnsupportedOptionError, match=r"operator 0 \(CONV_2D\): dilation 2x2 is not supported"):
+        compile_model(_with_options(rng, dilation_h_factor=2, dilation_w_factor=2), "conv")
+
+
+def test_grouped_conv_rejected():
+    rng = np.random.default_rng(0)
+    b = ModelBuilder("grouped")
+    x = b.tensor([1, 8, 8, 4], scale=0.02, zero_point=0)
+    wt = b.tensor([3, 3, 3, 2], data=rng.integers(-127, 128, size=(3, 3, 3, 2)), scale=[0.01] * 3,
+                  zero_point=[0] * 3, quant_axis=0)
+    y = b.tensor([1, 8, 8, 3], scale=0.1, zero_point=0)
+    b.op("CONV_2D", [x, wt], [y], padding="SAME")
+    with pytest.raises(Exception, match=r"operator 0 \(CONV_2D\): weights \[3, 3, 3, 2\] do not match input "
+                                        r"channels 4 \(grouped convolution is not supported\)"):
+        compile_model(b.build([x], [y]), "conv")
+
+
+def test_output_shape_mismatch_rejected():
+    rng = np.random.default_rng(0)
+    b = ModelBuilder("bad shape")
+    x = b.tensor([1, 8, 8, 4], scale=0.02, zero_point=0)
+    wt = b.tensor([3, 3, 3, 4], data=rng.integers(-127, 128, size=(3, 3, 3, 4)), scale=[0.01] * 3,
+                  zero_point=[0] * 3, quant_axis=0)
+    y = b.tensor([1, 7, 8, 3], scale=0.1, zero_point=0)
+    b.op("CONV_2D", [x, wt], [y], padding="SAME")
+    with pytest.raises(Exception, match=r"operator 0 \(CONV_2D\): output \[1, 7, 8, 3\] does not match SAME "
+                                        r"convolution .* \(expected height x width 8x8\)"):
+        compile_model(b.build([x], [y]), "conv")
