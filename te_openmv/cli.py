@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"te-openmv: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `te-openmv bench ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

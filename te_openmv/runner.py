@@ -35,6 +35,7 @@ from .qemu import QemuError, QemuProcess, _die_with_parent, start_qemu
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 CTRL_A, CTRL_B, CTRL_C, CTRL_D = b"\x01", b"\x02", b"\x03", b"\x04"
 # The qemu port's fault handler (mcu/arm/errorhandler.c) prints this, then spins forever.
+_FAULT_MARK = b" exception caught:"
 _FAULT_DUMP = re.compile(rb"(\w+) exception caught:\r?\n.*?xPSR: [0-9A-F]{8}\r?\n", re.S)
 
 # The unix port's heap for scripts: generous, like the QEMU board's.
@@ -333,7 +334,11 @@ class Device:
 
     def _check_fault(self) -> None:
         """Fail at once, rather than at the timeout, when the CPU has faulted."""
-        m = _FAULT_DUMP.search(self._buf)
+        # a cheap literal test first: the regex over a long buffer on every read is quadratic
+        mark = self._buf.find(_FAULT_MARK)
+        if mark < 0:
+            return
+        m = _FAULT_DUMP.search(self._buf, max(0, self._buf.rfind(b"\n", 0, mark) + 1))
         if m:
             out = _text(self._buf)
             self.close()  # the firmware spins in its fault handler: nothing more will come
