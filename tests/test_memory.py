@@ -1,0 +1,442 @@
+"""Memory below layer by layer: outputs overlapping the inputs they consume, patch-based
+inference of the first stage, the planner's lower bound, and SRAM budgets.
+
+Every schedule is checked three ways: bit-exact against TFLite's reference kernels, the
+guard (each op writes only its planned outputs and scratch, nothing outside the arena),
+and honest accounting (the arena the generated code declares is the reported peak, and
+the highest byte it touches lies just below it)."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from codegen.compiler import compile_model, write_outputs
+from codegen.errors import BudgetError, CompileError
+from codegen.lower.base import elementwise_distance, streaming_distance, window_distance
+from codegen.passes.patch import PatchSpec, back_1d, parse_patch, split_1d
+from codegen.planner import ALIGN, lower_bound
+from te_openmv.hostlib import HostModel
+from te_openmv.oracle import run_reference
+from te_openmv.preprocess import image_files, image_to_input
+from te_openmv.verify import random_input
+
+from . import modelgen
+from .conftest_shared import shared_images, shared_model
+from .modelgen import ModelBuilder
+
+# peak SRAM targets with the default (auto) patching: activations + input + scratch
+TARGETS = {"omv_person_detect": 37_000, "omv_fomo_face_detection": 67_000, "te_vww": 47_000,
+           "te_detection": 128_000}
+MAX_OVERHEAD = 0.15  # measured instructions of the patched schedule vs layer by layer
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(name: str, patch: str = "auto", budget: int | None = None):
+    return compile_model(shared_model(name).read_bytes(), name, patch=patch, sram_budget=budget)
+
+
+_hosts: dict[int, HostModel] = {}
+
+
+def host(c) -> HostModel:
+    if id(c) not in _hosts:
+        _hosts[id(c)] = HostModel(c)
+    return _hosts[id(c)]
+
+
+def assert_exact(model: bytes, c, cases: list[list[np.ndarray]], what: str) -> None:
+    h = host(c)
+    for k, xs in enumerate(cases):
+        ours, ref = h.run(xs), run_reference(model, xs)
+        for j, (a, b) in enumerate(zip(ours, ref)):
+            b = np.asarray(b).reshape(a.shape)
+            if not np.array_equal(a, b):
+                raise AssertionError(f"{what}: case {k} output {j}: {int((a != b).sum())}/{a.size} values differ")
+
+
+def random_cases(c, n: int, seed: int = 0) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [[random_input(t, rng) for t in host(c).inputs] for _ in range(n)]
+
+
+def guarded_run(c, xs) -> tuple[list, int]:
+    """Run with every arena byte preset (twice, two patterns): ops that wrote outside their
+    planned outputs/scratch, and the highest arena byte the run touched (inputs included)."""
+    h = host(c)
+    allowed = []
+    for op in c.report["ops"]:
+        ranges = [(o["offset"], o["offset"] + o["bytes"]) for o in op["outputs"]]
+        if "scratch" in op:
+            ranges.append((op["scratch"]["offset"], op["scratch"]["offset"] + op["scratch"]["bytes"]))
+        allowed.append(ranges)
+    violations, snapshot = [], {}
+    touched = np.zeros(h.arena_bytes, bool)
+
+    def hook(index: int, phase: int) -> None:
+        if phase == 0:
+            snapshot["arena"] = h.arena.copy()
+            return
+        changed = np.nonzero(snapshot["arena"] != h.arena)[0]
+        mask = np.zeros(h.arena_bytes, bool)
+        for lo, hi in allowed[index]:
+            mask[lo:hi] = True
+        bad = changed[~mask[changed]]
+        if bad.size:
+            violations.append((index, c.report["ops"][index]["type"], int(bad[0]), int(bad.size)))
+
+    h.set_hook(hook)
+    try:
+        for fill in (0xA5, 0x5A):
+            h._raw[:] = fill
+            h.run(xs)
+            touched |= h.arena != fill
+            start = h.arena.ctypes.data - h._raw.ctypes.data
+            outside = np.concatenate([h._raw[:start], h._raw[start + h.arena_bytes:]])
+            assert np.all(outside == fill), "the generated code wrote outside its arena"
+    finally:
+        h.set_hook(None)
+    for t in h.inputs:
+        touched[t.offset:t.offset + t.nbytes] = True
+    return violations, int(np.nonzero(touched)[0].max())
+
+
+# ---- the shared models ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_auto_patching_meets_the_target(name):
+    c, layer = compiled(name), compiled(name, "off")
+    r, s = c.report, c.report["schedule"]
+    assert r["peak_sram_bytes"] <= TARGETS[name], f"{name}: {r['peak_sram_bytes']} B with {s['patch']}"
+    assert r["peak_sram_bytes"] < layer.report["peak_sram_bytes"]
+    assert s["layer_based_peak_sram_bytes"] == layer.report["peak_sram_bytes"]
+    assert s["mode"] == "auto" and s["patch"] != "off" and s["patches"] >= 2
+    assert s["estimated_overhead"] <= MAX_OVERHEAD
+    assert r["lower_bound_bytes"] <= r["peak_sram_bytes"]
+    # honest accounting: the descriptor's arena is the reported peak
+    assert host(c).arena_bytes == r["peak_sram_bytes"] == c.plan.peak
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_auto_patching_is_bit_exact_on_random_inputs_and_images(name):
+    c = compiled(name)
+    model = shared_model(name).read_bytes()
+    t = host(c).inputs[0]
+    cases = random_cases(c, 50)
+    for p in image_files(shared_images()):
+        cases.append([image_to_input(p, t.shape, t.dtype, t.scale, t.zero_point)])
+    assert len(cases) > 50
+    assert_exact(model, c, cases, f"{name} {c.report['schedule']['patch']}")
+
+
+@pytest.mark.parametrize("name", list(TARGETS))
+@pytest.mark.parametrize("patch", ["off", "auto"])
+def test_ops_write_only_their_plan_and_the_arena_is_the_peak(name, patch):
+    c = compiled(name, patch)
+    violations, highest = guarded_run(c, random_cases(c, 1, seed=3)[0])
+    assert not violations, f"ops wrote outside their planned ranges (op, type, first offset, count): {violations[:5]}"
+    peak = c.report["peak_sram_bytes"]
+    assert highest < peak
+    # the figure is not inflated either: the topmost buffer is really used (a kernel may
+    # declare a few bytes of scratch it leaves untouched on this host build)
+    assert peak - (highest + 1) <= 64, f"{name}: the code touches {highest + 1} B of a {peak} B arena"
+
+
+@pytest.mark.parametrize("name", ["omv_person_detect", "omv_fomo_face_detection", "te_vww", "te_detection",
+                                  "omv_micro_speech", "omv_force_int_quant"])
+@pytest.mark.parametrize("patch", ["off", "auto"])
+def test_lower_bound_holds(name, patch):
+    c = compiled(name, patch)
+    r = c.report
+    assert 0 < r["lower_bound_bytes"] <= r["peak_sram_bytes"]
+    per_op = [op["live_bytes_lower_bound"] for op in r["ops"]]
+    assert max(per_op) == r["lower_bound_bytes"]
+    # each op's bound counts at least its own outputs and scratch
+    for op, live in zip(r["ops"], per_op):
+        own = sum(o["bytes"] for o in op["outputs"]) + op.get("scratch", {}).get("bytes", 0)
+        assert live >= own - ALIGN * len(op["outputs"]), op
+
+
+def test_lower_bound_is_reached_where_it_can_be():
+    # chains of fully connected layers, and the fomo stage with its input/output overlap fixed
+    assert compiled("omv_force_int_quant", "off").plan.peak == compiled("omv_force_int_quant", "off").plan.lower_bound
+    fomo = compiled("omv_fomo_face_detection", "4x5@5")
+    assert fomo.plan.peak == fomo.plan.lower_bound
+    assert any(o["used"] and o["distance"] > 0 for o in fomo.report["overlaps"])
+
+
+# ---- forced patch settings ---------------------------------------------------------------------------
+
+def _chain_model(rng, layers: list[dict], in_shape=(1, 33, 37, 3)) -> bytes:
+    """A chain of convolutions (dict(kind="conv"|"dw", k, s, pad, c or dm, act)), random weights."""
+    b = ModelBuilder("patch chain")
+    scale, zp = 0.05, int(rng.integers(-20, 20))
+    x = b.tensor(list(in_shape), scale=scale, zero_point=zp)
+    first, cur, shape = x, x, list(in_shape)
+    for L in layers:
+        k, s, pad = L["k"], L["s"], L["pad"]
+        cin = shape[3]
+        cout = cin * L.get("dm", 1) if L["kind"] == "dw" else L["c"]
+        oh = -(-shape[1] // s) if pad == "SAME" else (shape[1] - k + s) // s
+        ow = -(-shape[2] // s) if pad == "SAME" else (shape[2] - k + s) // s
+        ws = 10 ** rng.uniform(-2.5, -1.5, size=cout)
+        wshape = [1, k, k, cout] if L["kind"] == "dw" else [cout, k, k, cin]
+        w = b.tensor(wshape, data=rng.integers(-127, 128, size=wshape), scale=list(ws), zero_point=[0] * cout,
+                     quant_axis=3 if L["kind"] == "dw" else 0)
+        bias = b.tensor([cout], "int32", data=rng.integers(-2000, 2000, size=cout), scale=list(scale * ws),
+                        zero_point=[0] * cout)
+        out_scale, out_zp = float(10 ** rng.uniform(-1.6, -1)), int(rng.integers(-60, 60))
+        y = b.tensor([1, oh, ow, cout], scale=out_scale, zero_point=out_zp)
+        opts = dict(padding=pad, stride_h=s, stride_w=s, fused_activation=L.get("act", "NONE"))
+        if L["kind"] == "dw":
+            b.op("DEPTHWISE_CONV_2D", [cur, w, bias], [y], depth_multiplier=L.get("dm", 1), **opts)
+        else:
+            b.op("CONV_2D", [cur, w, bias], [y], **opts)
+        cur, shape, scale = y, [1, oh, ow, cout], out_scale
+    # a tail after the stage, so the stage output is consumed by a layer that is not patched
+    tail = b.tensor([1, shape[1], shape[2], shape[3]], scale=scale, zero_point=-128)
+    b.op("RELU", [cur], [tail])
+    return b.build([first], [tail])
+
+
+CHAIN = [dict(kind="conv", k=3, s=2, pad="SAME", c=8, act="RELU6"),
+         dict(kind="dw", k=3, s=1, pad="SAME", act="RELU"),
+         dict(kind="conv", k=1, s=1, pad="VALID", c=12),
+         dict(kind="dw", k=5, s=2, pad="SAME", dm=2),
+         dict(kind="dw", k=3, s=1, pad="VALID")]
+
+
+@pytest.mark.parametrize("spec", ["2x2@1", "3x2@2", "2x3@4", "4x4@3", "5x3@4", "1x4@0", "4x1@3"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_forced_patching_is_bit_exact_on_chains(spec, seed):
+    """Grids that do not divide the map, stages ending at every kind of layer, SAME/VALID
+    padding with odd sizes and strides (border patches pad like the whole map)."""
+    rng = np.random.default_rng(seed)
+    model = _chain_model(rng, CHAIN)
+    c = compile_model(model, "chain", patch=spec)
+    s = c.report["schedule"]
+    assert s["mode"] == "forced" and s["patch"] == spec
+    rows, cols = map(int, spec.split("@")[0].split("x"))
+    assert s["patches"] == rows * cols
+    assert sum(op["type"] == "TE_CROP" for op in c.report["ops"]) == rows * cols
+    assert_exact(model, c, random_cases(c, 4, seed), f"chain seed {seed} {spec}")
+    violations, highest = guarded_run(c, random_cases(c, 1, 9)[0])
+    assert not violations and highest < c.report["peak_sram_bytes"]
+
+
+def test_forced_patching_of_a_shared_model():
+    c = compiled("omv_fomo_face_detection", "3x5@4")
+    assert c.report["schedule"]["patch"] == "3x5@4"
+    assert c.report["peak_sram_bytes"] < compiled("omv_fomo_face_detection", "off").report["peak_sram_bytes"]
+    assert_exact(shared_model("omv_fomo_face_detection").read_bytes(), c, random_cases(c, 5), "fomo 3x5@4")
+    # identical weights are emitted once although each layer runs 15 times
+    assert c.report["weights_bytes"] == compiled("omv_fomo_face_detection", "off").report["weights_bytes"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("4x", "expected off, auto or GRIDxGRID@LAYER"),
+    ("1x1@3", "at least 2 patches"),
+    ("4x4@-1", "expected off, auto"),
+])
+def test_bad_patch_settings(spec, message):
+    with pytest.raises(CompileError, match=message):
+        parse_patch(spec)
+
+
+@pytest.mark.parametrize("name, spec, message", [
+    ("omv_fomo_face_detection", "4x4@9", "layer 5's output is used outside the stage"),
+    ("omv_fomo_face_detection", "4x4@500", "the model has layers 0..24"),
+    ("omv_fomo_face_detection", "30x30@4", "grid does not fit layer 4's 24x24 output"),
+    ("omv_force_int_quant", "2x2@0", "layer 0 is FULLY_CONNECTED"),
+])
+def test_impossible_patchings_are_explained(name, spec, message):
+    with pytest.raises(CompileError, match=message):
+        compile_model(shared_model(name).read_bytes(), name, patch=spec)
+
+
+def test_patch_windows_cover_the_map_with_exact_halos():
+    assert split_1d(10, 3) == [(0, 3), (3, 7), (7, 10)]
+    from codegen.passes.patch import Layer
+    # 3x3 stride 2, SAME on 9 -> 5 (pad 1 before): output rows 0..1 read rows -1..3
+    layer = Layer(None, (3, 3), (2, 2), (1, 1), (9, 9), (5, 5))
+    assert back_1d(layer, 0, 0, 2) == (0, 4, 1, 0)
+    assert back_1d(layer, 0, 2, 5) == (3, 9, 0, 1)
+
+
+# ---- budgets ----------------------------------------------------------------------------------------
+
+def test_budget_keeps_layer_by_layer_when_it_fits():
+    layer = compiled("omv_fomo_face_detection", "off").report["peak_sram_bytes"]
+    c = compiled("omv_fomo_face_detection", "auto", layer)
+    assert c.report["schedule"]["patch"] == "off" and c.report["schedule"]["mode"] == "budget"
+    assert c.report["peak_sram_bytes"] == layer
+
+
+def test_budget_picks_the_cheapest_patching_that_fits():
+    c = compiled("omv_fomo_face_detection", "auto", 50_000)
+    s = c.report["schedule"]
+    assert s["mode"] == "budget" and s["patch"] != "off"
+    assert c.report["peak_sram_bytes"] <= 50_000
+    # the finest auto schedule is lower in memory but costs more
+    auto = compiled("omv_fomo_face_detection")
+    assert s["estimated_instructions"] <= auto.report["schedule"]["estimated_instructions"]
+    assert_exact(shared_model("omv_fomo_face_detection").read_bytes(), c, random_cases(c, 3), "budget 50000")
+
+
+def test_budget_failures_name_the_smallest_peak():
+    with pytest.raises(BudgetError) as e:
+        compiled("omv_fomo_face_detection", "auto", 20_000)
+    msg = str(e.value)
+    assert "20,000 B" in msg and "layer-based needs 129," in msg
+    smallest = int(msg.split("smallest peak found is ")[1].split(" B")[0].replace(",", ""))
+    assert 20_000 < smallest <= compiled("omv_fomo_face_detection").report["peak_sram_bytes"]
+    with pytest.raises(BudgetError, match=r"layer-based \(--patch off\) needs .* over the budget of 50,000 B"):
+        compiled("omv_fomo_face_detection", "off", 50_000)
+    with pytest.raises(BudgetError, match=r"patching 2x2@4 needs .* over the budget of 30,000 B"):
+        compiled("omv_fomo_face_detection", "2x2@4", 30_000)
+    with pytest.raises(CompileError, match="positive number of bytes"):
+        compiled("omv_fomo_face_detection", "auto", 0)
+
+
+def test_budget_without_convolutions_to_patch():
+    with pytest.raises(BudgetError, match="no patching applies"):
+        compiled("omv_force_int_quant", "auto", 100)
+
+
+# ---- overlapping outputs and inputs -------------------------------------------------------------------
+
+OVERLAP_MAKERS = ["random_avg_pool", "random_max_pool", "random_add", "random_mul", "random_softmax",
+                  "random_relu", "random_logistic", "random_hard_swish", "random_quantize"]
+
+
+@pytest.mark.parametrize("maker", OVERLAP_MAKERS)
+def test_single_op_outputs_overlap_their_inputs_exactly(maker):
+    """A single op whose input dies with it: the output may start `distance` below it, so the
+    plan needs max(out, distance + in) bytes, and stays bit-exact and inside its ranges."""
+    used = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        model, desc = getattr(modelgen, maker)(rng)
+        c = compile_model(model, "ov")
+        if not c.plan.ties:
+            continue  # e.g. a broadcast operand, or a float input that is folded away
+        t = c.plan.ties[0]
+        lo, hi = c.plan.buffers[t.low], c.plan.buffers[t.high]
+        scratch = sum(size for _, size in c.plan.op_scratch.values())
+        others = sum(b.size for b in c.plan.buffers if b not in (lo, hi) and not b.key.startswith("scratch"))
+        footprint = max(lo.size, t.distance + hi.size)
+        assert c.plan.lower_bound == footprint + scratch + others, desc
+        assert c.plan.peak == c.plan.lower_bound, desc
+        if c.plan.tie_used(t):
+            used += 1
+            assert hi.offset - lo.offset >= t.distance
+        assert_exact(model, c, random_cases(c, 3, seed), desc)
+        violations, _ = guarded_run(c, random_cases(c, 1, seed + 10)[0])
+        assert not violations, desc
+    assert used >= 1, f"{maker}: the overlap was never used in 6 models"
+
+
+def _pool_traversal_distance(in_hwc, out_hwc, k, s, pad, block=16) -> int:
+    """The exact smallest distance for te_avgpool_s8/te_maxpool_s8, from a step-by-step walk
+    of their loops: per output pixel, per channel block, read the window, then write."""
+    (ih, iw, ic), (oh, ow, oc) = in_hwc, out_hwc
+    events = []  # ("r", lo, hi) / ("w", lo, hi) in byte offsets
+    for oy in range(oh):
+        for ox in range(ow):
+            y0, x0 = oy * s[0] - pad[0], ox * s[1] - pad[1]
+            for c0 in range(0, oc, block):
+                nc = min(block, oc - c0)
+                for ky in range(max(0, -y0), min(k[0], ih - y0)):
+                    for kx in range(max(0, -x0), min(k[1], iw - x0)):
+                        a = ((y0 + ky) * iw + x0 + kx) * ic + c0
+                        events.append(("r", a, a + nc))
+                w = (oy * ow + ox) * oc + c0
+                events.append(("w", w, w + nc))
+    need, future_min = 0, np.iinfo(np.int64).max
+    for kind, a, b in reversed(events):
+        if kind == "r":
+            future_min = min(future_min, a)
+        elif future_min != np.iinfo(np.int64).max:
+            need = max(need, b - future_min)
+    return need
+
+
+@pytest.mark.parametrize("in_hwc, out_hwc, k, s, pad", [
+    ((9, 7, 5), (9, 7, 5), (3, 3), (1, 1), (1, 1)),
+    ((10, 10, 20), (5, 5, 20), (2, 2), (2, 2), (0, 0)),
+    ((8, 9, 3), (3, 3, 3), (3, 3), (3, 3), (0, 1)),
+    ((6, 6, 33), (6, 6, 33), (1, 1), (1, 1), (0, 0)),
+])
+def test_window_distance_is_safe_and_tight(in_hwc, out_hwc, k, s, pad):
+    exact = _pool_traversal_distance(in_hwc, out_hwc, k, s, pad)
+    declared = window_distance(in_hwc, out_hwc, k, s, pad)
+    assert exact <= declared <= exact + out_hwc[2], (exact, declared)
+
+
+def test_streaming_distances():
+    assert elementwise_distance(100, 1, 1, block=1) == 1
+    assert elementwise_distance(100, 1, 1) == 8
+    assert elementwise_distance(10, 1, 4, block=1) == 4 * 10 - 9  # dequantize: output grows 4x
+    assert streaming_distance(np.array([4, 8]), np.array([8, 8])) == 0
+    assert streaming_distance(np.array([]), np.array([])) == 0
+
+
+# ---- the picture and the command line ------------------------------------------------------------------
+
+def test_memory_picture_shows_patches_and_overlaps(tmp_path):
+    from PIL import Image
+    c = compiled("omv_fomo_face_detection", "4x5@5")
+    paths = write_outputs(c, tmp_path)
+    img = np.asarray(Image.open(paths[-1]).convert("RGB")).reshape(-1, 3)
+    colours = {tuple(p) for p in img[::7]}
+    assert (255, 243, 214) in colours and (226, 240, 255) in colours  # patch bands
+    assert (200, 0, 160) in colours  # an overlap in use
+    layer = compiled("omv_fomo_face_detection", "off")
+    paths = write_outputs(layer, tmp_path / "off")
+    img = np.asarray(Image.open(paths[-1]).convert("RGB")).reshape(-1, 3)
+    assert (255, 243, 214) not in {tuple(p) for p in img[::7]}
+
+
+def test_cli_patch_and_budget(tmp_path, capsys):
+    from te_openmv.cli import main
+    model = str(shared_model("omv_fomo_face_detection"))
+    assert main(["compile", model, "-o", str(tmp_path), "--patch", "auto", "--no-picture"]) == 0
+    out = capsys.readouterr().out
+    assert "patch-based first stage:" in out and "layer by layer it needs 129," in out
+    assert main(["compile", model, "-o", str(tmp_path), "--sram-budget", "20K", "--no-picture"]) == 2
+    assert "no schedule fits an SRAM budget of 20,480 B" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["compile", model, "-o", str(tmp_path), "--sram-budget", "lots"])
+    assert "not a number of bytes" in capsys.readouterr().err
+    assert main(["compile", model, "-o", str(tmp_path), "--patch", "9x9@1x"]) == 2
+    assert "GRIDxGRID@LAYER" in capsys.readouterr().err
+
+
+# ---- measured instructions --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(TARGETS))
+def test_patching_overhead_measured_on_the_emulated_cortex_m7(name, monkeypatch):
+    """`te-openmv bench` counts: the auto schedule costs at most 15% more instructions than
+    layer by layer, and the device's outputs equal the host's."""
+    bench = pytest.importorskip("te_openmv.bench")
+    from te_openmv.toolchain import ToolchainError
+    counts = {}
+    for patch in ("off", "auto"):
+        monkeypatch.setattr(bench, "compile_model", lambda data, name, source, p=patch: compiled(name, p))
+        try:
+            r = bench.bench(shared_model(name), name=name)
+        except (bench.BenchSetupError, ToolchainError) as e:
+            pytest.skip(f"no Cortex-M7 toolchain/QEMU: {e}")
+        assert r.ok, f"{name} {patch}: device outputs differ from the host's"
+        assert r.sram["arena_bytes"] == compiled(name, patch).report["peak_sram_bytes"]
+        counts[patch] = r.instructions
+    overhead = counts["auto"] / counts["off"] - 1
+    assert overhead <= MAX_OVERHEAD, f"{name}: {compiled(name).report['schedule']['patch']} costs " \
+                                     f"{100 * overhead:.1f}% more instructions ({counts})"
+
+
+def test_lower_bound_of_plain_buffers():
+    from codegen.planner import Buffer
+    bufs = [Buffer("a", 8, 0, 1, group=0), Buffer("b", 4, 1, 2, group=1), Buffer("c", 12, 2, 3, group=2)]
+    assert lower_bound(bufs) == 16
