@@ -454,19 +454,25 @@ def firmware_kind(firmware: Path) -> str:
     return "qemu" if e_machine == 40 else "unix"  # EM_ARM == 40
 
 
-def boot(firmware: Path, *, icount_shift: int | None = None, boot_timeout: float = 20.0) -> Device:
+def boot(firmware: Path, *, icount_shift: int | None = None, boot_timeout: float = 20.0,
+         memory_images: dict[int, Path] | None = None) -> Device:
     """Start `firmware` and return a Device in raw REPL mode.
 
     firmware: a Cortex-M7 firmware ELF (booted in QEMU mps2-an500) or a unix-port
     MicroPython binary, as built by te_openmv.firmware. icount_shift applies to QEMU
-    only (see te_openmv.qemu.qemu_command). Raises DeviceError / DeviceTimeout when the
+    only (see te_openmv.qemu.qemu_command). memory_images (QEMU only) maps guest addresses
+    to files QEMU loads there before boot, e.g. frames in the board's PSRAM at 0x60000000 —
+    the emulated camera's frame buffer (the UART is far too slow to carry many frames).
+    Raises DeviceError / DeviceTimeout when the
     firmware does not come up within boot_timeout seconds; nothing is left running then.
     """
     firmware = Path(firmware)
     kind = firmware_kind(firmware)
     if kind == "qemu":
         try:
-            qp = start_qemu(firmware, icount_shift=icount_shift)
+            loaders = [a for addr, path in (memory_images or {}).items()
+                       for a in ("-device", f"loader,file={path},addr={addr:#x},force-raw=on")]
+            qp = start_qemu(firmware, icount_shift=icount_shift, extra_args=loaders)
         except QemuError as e:
             raise DeviceError(str(e)) from e
         try:
@@ -476,8 +482,8 @@ def boot(firmware: Path, *, icount_shift: int | None = None, boot_timeout: float
             raise DeviceError(f"cannot open QEMU's serial pty {qp.pty}: {e}") from e
         dev = Device("qemu", port, f"qemu:{firmware.name}", qemu=qp, firmware=firmware)
     else:
-        if icount_shift is not None:
-            raise ValueError("icount_shift applies only to QEMU firmware")
+        if icount_shift is not None or memory_images:
+            raise ValueError("icount_shift and memory_images apply only to QEMU firmware")
         try:
             proc = subprocess.Popen([str(firmware), "-X", f"heapsize={UNIX_HEAP}", "-c", _UNIX_RAW_REPL],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
