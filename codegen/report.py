@@ -56,6 +56,7 @@ def build_report(g: Graph, plan: Plan, emitted: Emitted, name: str, source: str,
         "source": source,
         "peak_sram_bytes": plan.peak,
         "lower_bound_bytes": plan.lower_bound,
+        "plan_gap_bytes": plan.peak - plan.lower_bound,  # 0: the plan is optimal
         "plan_strategy": plan.strategy,
         "schedule": schedule.describe() if schedule is not None else {"mode": "off", "patch": "off"},
         "weights_bytes": emitted.weights_bytes,
@@ -80,7 +81,7 @@ def draw_memory(g: Graph, plan: Plan, report: dict, path: Path) -> None:
 
     Patch-based stages get shaded bands (one per patch); an output overlapping the input it
     consumes is outlined, and the bytes the two share at that op are hatched magenta; the
-    dashed line is the per-op lower bound (bytes that must be live)."""
+    dark step line is the per-op lower bound (bytes that must be live)."""
     from PIL import Image, ImageDraw, ImageFont
     n_ops = max(len(g.ops), 1)
     peak = max(plan.peak, 1)
@@ -133,13 +134,11 @@ def draw_memory(g: Graph, plan: Plan, report: dict, path: Path) -> None:
             a = (max(k, x0), y1 - (max(k, x0) - k))
             bb = (min(k + (y1 - y0), x1), y1 - (min(k + (y1 - y0), x1) - k))
             d.line([a, bb], fill=magenta)
-    if plan.op_live:
+    if plan.op_live:  # the per-op bound as a step line
         pts = []
         for p, v in enumerate(plan.op_live):
             pts += [(x(p), y(v)), (x(p + 1), y(v))]
-        for a, b in zip(pts[::2], pts[1::2]):
-            for k in range(a[0], b[0], 6):
-                d.line([(k, a[1]), (min(k + 3, b[0]), a[1])], fill=(20, 20, 90), width=2)
+        d.line(pts, fill=(0, 0, 180), width=2)
     # which op reaches the peak
     peak_pos = max(range(n_ops), key=lambda p: max((b.offset + b.size for b in plan.buffers
                                                     if b.start <= p <= b.end), default=0))
@@ -153,7 +152,7 @@ def draw_memory(g: Graph, plan: Plan, report: dict, path: Path) -> None:
     d.text((left + 4, top - 48), title, fill="black", font=font)
     used = sum(plan.tie_used(t) for t in plan.ties)
     d.text((left + 4, top - 32), f"grey = scratch; magenta = output overlapping its input ({used} used); "
-           f"dashed = per-op lower bound; shaded bands = patches", fill="black", font=font)
+           f"dark line = per-op lower bound; shaded bands = patches", fill="black", font=font)
     d.line([left, top, left, top + plot_h], fill="black")
     d.line([left, top + plot_h, width - right, top + plot_h], fill="black")
     for frac in (0, 0.25, 0.5, 0.75, 1.0):
