@@ -164,9 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--report", help="write the results as JSON here")
     v.set_defaults(func=cmd_verify)
 
-    d = sub.add_parser("demo", help="compile and verify the shared example models")
+    d = sub.add_parser("demo", help="build the emulated Cortex-M7 firmware with the examples' models and run "
+                       "them on the shared images, next to TFLite")
     d.add_argument("--shared", help="the shared data directory (default: ../shared next to the repo)")
     d.add_argument("-o", "--out", default="out/demo", help="where to write outputs")
+    d.add_argument("--viewer", action="store_true", help="then open the viewer on the same run")
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("build-firmware", help="compile models into a MicroPython firmware with the tinyengine module")

@@ -1,42 +1,181 @@
 """`te-openmv demo`: the first thing a newcomer runs.
 
-For now (compiler core): compile the bundled person-detection model, show its
-report, and verify it bit for bit against TFLite's reference kernels on the shared
-images and random inputs.
+Builds the emulated Cortex-M7 firmware (QEMU mps2-an500) with the examples' models,
+runs the examples' own scripts there on the shared images, and prints for every image
+the device's result next to TFLite's (reference kernels, same input bytes), the
+instructions per inference (bench), peak SRAM and flash, and where the annotated
+images went.
+
+The emulated board has no camera: the host converts each image exactly as the camera
+would feed the model and QEMU loads all frames into the board's PSRAM (0x60000000)
+before boot — the "frame buffer" the device script reads with uctypes. (The emulated
+UART carries only a few KB/s: fine for results, too slow for frames.)
 """
 from __future__ import annotations
 
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import REPO_ROOT
+
+FRAMES_BASE = 0x60000000  # mps2-an500 PSRAM: 16 MiB
+EXAMPLES = REPO_ROOT / "examples"
 
 
 def shared_dir(explicit: str | None = None) -> Path:
     p = Path(explicit) if explicit else REPO_ROOT.parent / "shared"
     if not (p / "models").is_dir():
-        raise FileNotFoundError(f"shared data not found at {p} (expected {p}/models/*.tflite): "
-                                f"pass --shared DIR")
+        raise FileNotFoundError(f"shared data not found at {p} (expected {p}/models/*.tflite): pass --shared DIR")
     return p
 
 
-def run_demo(args) -> int:
-    from codegen.compiler import compile_model, write_outputs
+@dataclass
+class DeviceRun:
+    """Model outputs computed on the emulated board, one per frame, as raw int8 bytes.
+    (The emulated board has no clock in MicroPython: its cost is the bench's instruction count.)"""
+    outputs: list[list[bytes]]
 
-    from .verify import verify_host
+
+def run_on_device(firmware: Path, model: str, frames: list[np.ndarray], script: str | None = None,
+                  timeout: float = 600.0) -> DeviceRun:
+    """Load `frames` (the model's int8 input, one array each) into the board's memory, boot,
+    run `script` (it must define `model`, a tinyengine.Model), then invoke the model on each
+    frame from memory and report its raw outputs."""
+    from .runner import boot
+    size = frames[0].nbytes
+    blob = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "frames.bin"
+        path.write_bytes(blob)
+        dev = boot(firmware, memory_images={FRAMES_BASE: path})
+        try:
+            prelude = script if script is not None else f"import tinyengine\nmodel = tinyengine.Model({model!r})\n"
+            r = dev.run(prelude, timeout=60)
+            if r.exception:
+                raise RuntimeError(f"device script failed: {r.exception}")
+            loop = (
+                "import uctypes, ubinascii\n"
+                f"for i in range({len(frames)}):\n"
+                f"    frame = uctypes.bytearray_at({FRAMES_BASE:#x} + i * {size}, {size})\n"
+                "    model.predict([frame])\n"
+                "    outs = [ubinascii.hexlify(bytes(model.output(k))).decode() for k in range(len(model.output_shape))]\n"
+                "    print('TE', i, ' '.join(outs))\n")
+            r = dev.run(loop, timeout=timeout)
+            if r.exception:
+                raise RuntimeError(f"device loop failed: {r.exception}")
+        finally:
+            dev.close()
+    outputs: list[list[bytes]] = [[] for _ in frames]
+    for line in r.output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "TE":
+            outputs[int(parts[1])] = [bytes.fromhex(h) for h in parts[2:]]
+    if any(not o for o in outputs):
+        raise RuntimeError(f"the device did not report every frame:\n{r.output[-2000:]}")
+    return DeviceRun(outputs)
+
+
+def _figures(path: Path, name: str) -> dict:
+    """Instructions per inference (bench on the emulated M7), peak SRAM and flash."""
+    from .bench import bench
+    b = bench(path, name=name)
+    return {"instructions": b.instructions, "macs": b.macs, "arena": b.sram["arena_bytes"],
+            "stack": b.sram["stack_bytes"], "flash": b.flash["model_file_bytes"] + b.flash["kernel_bytes"],
+            "bit_exact": b.bit_exact}
+
+
+def _person_demo(firmware: Path, shared: Path, out: Path) -> bool:
+    from PIL import Image, ImageDraw
+
+    from .oracle import run_reference
+    from .preprocess import image_files, image_to_input
+    model_path = shared / "models" / "omv_person_detect.tflite"
+    images = image_files(shared / "images")
+    frames = [image_to_input(p, (1, 96, 96, 1), np.int8, 0.0, 0) for p in images]
+    script = (EXAMPLES / "person_detection" / "main.py").read_text()
+    dev = run_on_device(firmware, "person", frames, script=script)
+    labels = ("no person", "person")
+    scale, zp = 1 / 256, -128  # the model's softmax output quantization
+    ok = True
+    print("\nperson detection (examples/person_detection/main.py on the emulated Cortex-M7):")
+    print(f"  {'image':20} {'device':>18} {'TFLite':>18}  identical")
+    for p, frame, outs in zip(images, frames, dev.outputs):
+        ours = np.frombuffer(outs[0], np.int8)
+        ref = np.asarray(run_reference(model_path.read_bytes(), [frame])[0]).reshape(-1)
+        same = np.array_equal(ours, ref)
+        ok &= same
+
+        def verdict(q):
+            k = int(np.argmax(q))
+            return f"{labels[k]} {(int(q[k]) - zp) * scale:.2f}"
+        print(f"  {p.name:20} {verdict(ours):>18} {verdict(ref):>18}  {'yes' if same else 'NO'}")
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            d = ImageDraw.Draw(im)
+            text = verdict(ours)
+            d.rectangle([0, 0, 8 + 7 * len(text), 16], fill=(0, 0, 0))
+            d.text((4, 3), text, fill=(0, 255, 0) if text.startswith("person") else (255, 96, 96))
+            target = out / f"person_{p.stem}.png"
+            im.save(target)
+    print(f"  annotated images: {out}/person_*.png")
+    return ok
+
+
+def _face_mask_demo(firmware: Path, shared: Path, out: Path) -> bool | None:
+    """Faces (FOMO) then mask/no-mask per face, both models on the device."""
+    mask_model = EXAMPLES / "face_mask" / "mask_classifier.tflite"
+    if not mask_model.is_file():
+        print("\nface-mask detection: skipped (examples/face_mask/mask_classifier.tflite is missing)")
+        return None
+    sys.path.insert(0, str(EXAMPLES / "face_mask"))
+    try:
+        import facemask
+    finally:
+        sys.path.pop(0)
+    from .oracle import run_reference
+    from .preprocess import image_files
+    face_bytes = (shared / "models" / "omv_fomo_face_detection.tflite").read_bytes()
+    mask_bytes = mask_model.read_bytes()
+    print("\nface-mask detection (FOMO faces, then mask / no mask per face, on the emulated Cortex-M7):")
+    return facemask.demo(firmware, image_files(shared / "images"), out, run_on_device, run_reference,
+                         face_bytes, mask_bytes)
+
+
+def run_demo(args) -> int:
+    from .build_firmware import ModelSpec, build_firmware
+    t0 = time.monotonic()
     shared = shared_dir(args.shared)
     out = Path(args.out)
-    model = shared / "models" / "omv_person_detect.tflite"
-    compiled = compile_model(model.read_bytes(), "person", model.name)
-    paths = write_outputs(compiled, out)
-    r = compiled.report
-    print(f"person detection ({model.name}): {len(r['ops'])} operators, {r['macs']:,} MACs")
-    print(f"  peak SRAM {r['peak_sram_bytes']:,} B (lower bound {r['lower_bound_bytes']:,} B), "
-          f"weights {r['weights_bytes']:,} B")
-    for p in paths:
-        print(f"  wrote {p}")
-    result = verify_host(model, images=shared / "images", n_random=10, name="person")
-    for i, o in enumerate(result.outputs):
-        print(f"  verify: {len(result.cases)} inputs, output {i} {o.identical_share * 100:.1f}% identical "
-              f"to TFLite's reference kernels (max abs diff {o.max_abs_diff:g})")
-    print("  bit-exact: " + ("yes" if result.ok else "NO"))
-    return 0 if result.ok else 1
+    out.mkdir(parents=True, exist_ok=True)
+    specs = [ModelSpec("person", shared / "models" / "omv_person_detect.tflite"),
+             ModelSpec("face", shared / "models" / "omv_fomo_face_detection.tflite")]
+    mask = EXAMPLES / "face_mask" / "mask_classifier.tflite"
+    if mask.is_file():
+        specs.append(ModelSpec("mask", mask))
+    firmware = build_firmware(specs, "qemu", out / "firmware")
+
+    print("\nper model, measured on the emulated Cortex-M7 (te-openmv bench; instructions, not cycles):")
+    print(f"  {'model':8} {'instructions':>14} {'MACs':>12} {'MAC/instr':>10} {'arena B':>9} {'stack B':>8} "
+          f"{'flash B':>9}")
+    all_ok = True
+    for s in specs:
+        f = _figures(s.path, s.name)
+        all_ok &= f["bit_exact"]
+        print(f"  {s.name:8} {f['instructions']:>14,} {f['macs']:>12,} {f['macs'] / f['instructions']:>10.2f} "
+              f"{f['arena']:>9,} {f['stack']:>8,} {f['flash']:>9,}")
+
+    all_ok &= _person_demo(firmware, shared, out)
+    face_ok = _face_mask_demo(firmware, shared, out)
+    if face_ok is not None:
+        all_ok &= face_ok
+    print(f"\n{'every device output equals TFLite' if all_ok else 'SOME DEVICE OUTPUTS DIFFER FROM TFLite'}; "
+          f"{time.monotonic() - t0:.0f} s")
+    if getattr(args, "viewer", False):
+        from .viewer import demo_viewer
+        demo_viewer(firmware, shared / "images")
+    return 0 if all_ok else 1
