@@ -11,7 +11,8 @@ import pytest
 
 from codegen.compiler import compile_model
 from codegen.errors import UnsupportedOpError, UnsupportedOptionError
-from codegen.lower.depthwise import channel_major_weights
+import codegen.lower.depthwise as lower_dw
+from codegen.lower.depthwise import channel_major_weights, plane_plan
 from codegen.tflite_import import import_tflite
 
 from .bitexact import assert_bit_exact
@@ -27,7 +28,7 @@ def _out(n: int, k: int, s: int, padding: str) -> int:
 
 
 def dw_model(rng, hw, c, k, stride, padding, dm, act="NONE", pad=None, per_channel=True, bias=True,
-             in_q=None, out_zp=None, reuse_input=False, dilation=1, dm_option=None) -> bytes:
+             in_q=None, out_zp=None, reuse_input=False, dilation=1, dm_option=None, bias_data=None) -> bytes:
     """x [1,h,w,c] -> (PAD ->) DEPTHWISE_CONV_2D -> y; with reuse_input, y + x -> z (ADD reads x again)."""
     h, w = hw
     in_scale, in_zp = in_q or (float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128)))
@@ -53,7 +54,8 @@ def dw_model(rng, hw, c, k, stride, padding, dm, act="NONE", pad=None, per_chann
     if bias:
         acc = int(74 * 74 * math.sqrt(taps))
         bs = in_scale * w_scales
-        ins.append(b.tensor([cout], "int32", data=rng.integers(-acc, acc + 1, size=cout),
+        data = rng.integers(-acc, acc + 1, size=cout) if bias_data is None else np.asarray(bias_data)
+        ins.append(b.tensor([cout], "int32", data=data,
                             scale=list(bs) if per_channel else float(bs[0]),
                             zero_point=[0] * cout if per_channel else 0))
     # no bias: two inputs (tflite-micro's depthwise crashes on an explicit -1 bias input)
@@ -105,11 +107,18 @@ def check_case(rng, case: dict, seed: int):
         assert ops[0]["folded_padding"] == list(case["pad"])
     inplace = bool(ops[0].get("in_place"))
     assert inplace == expect_inplace(case), case
-    if inplace:
+    plan = lower_dw.plane_plan(compiled.graph, compiled.graph.ops[0])  # (tests may patch it)
+    src = compiled.emitted.c_source
+    if plan is not None:  # the plane kernel: one padded input channel of scratch, in place or not
+        assert f"te_dw_plane_{plan['kind']}_s8(" in src and "te_depthwise_" not in src
+        assert plan["scratch"] <= ops[0]["scratch"]["bytes"] < plan["scratch"] + 8  # planner alignment
+    elif inplace:
+        assert "te_depthwise_inplace_s8(" in src
         assert ops[0]["scratch"]["bytes"] >= ops[0]["outputs"][0]["shape"][1] * ops[0]["outputs"][0]["shape"][2]
-        assert ops[0]["outputs"][0]["offset"] == ops[0]["inputs"][0]["offset"]
     else:
-        assert "scratch" not in ops[0]
+        assert "te_depthwise_s8(" in src and "scratch" not in ops[0]
+    if inplace:
+        assert ops[0]["outputs"][0]["offset"] == ops[0]["inputs"][0]["offset"]
     # small inputs near the zero point as well as the full int8 range
     shape = (1, *case["hw"], case["c"])
     near = [[np.clip(rng.integers(-4, 5, size=shape) + in_q[1], -128, 127).astype(np.int8)]]
@@ -175,12 +184,34 @@ def test_inplace_path_taken_when_input_dies():
     op = c.graph.ops[0]
     assert op.attrs.get("inplace") is True
     entry = c.report["ops"][0]
-    assert entry["in_place"] and entry["scratch"]["bytes"] == 12 * 10
+    # the plane kernel: one padded input channel (14 rows x 12 columns) of scratch
+    assert entry["in_place"] and entry["scratch"]["bytes"] == 14 * 12
     assert entry["inputs"][0]["offset"] == entry["outputs"][0]["offset"]
-    assert "te_depthwise_inplace_s8(" in c.emitted.c_source and "te_depthwise_s8(" not in c.emitted.c_source
-    # in place needs one tensor plus one output channel, not input + output
-    assert c.report["peak_sram_bytes"] <= 12 * 10 * 16 + 12 * 10 + 8
+    assert "te_dw_plane_k3s1_s8(" in c.emitted.c_source and "te_depthwise_" not in c.emitted.c_source
+    # in place needs one tensor plus one channel, not input + output
+    assert c.report["peak_sram_bytes"] <= 12 * 10 * 16 + 14 * 12 + 8
     assert_bit_exact(model, n_runs=4, name="dw")
+
+
+def test_general_inplace_kernel_when_plane_bounds_fail():
+    """A bias near the int32 limit leaves no headroom for the plane kernels' pre-scaled
+    accumulator: the general in-place kernel runs (one output channel of scratch)."""
+    rng = np.random.default_rng(15)
+    model = dw_model(rng, (9, 7), 5, (3, 3), (1, 1), "SAME", 1, bias_data=[-2_000_000_000, 5, 1_500_000_000, 0, 7])
+    c = compile_model(model, "dwbig")
+    entry = c.report["ops"][0]
+    assert entry["in_place"] and entry["scratch"]["bytes"] >= 9 * 7
+    assert plane_plan(c.graph, c.graph.ops[0]) is None
+    assert "te_depthwise_inplace_s8(" in c.emitted.c_source
+    assert_bit_exact(model, n_runs=4, name="dwbig")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_general_kernels_random_bit_exact(seed, monkeypatch):
+    """The general kernels (what runs when the plane kernels' bounds fail) on the random cases."""
+    monkeypatch.setattr(lower_dw, "plane_plan", lambda g, op: None)
+    rng = np.random.default_rng(7000 + seed)
+    check_case(rng, random_case(rng, with_pad=bool(seed % 2)), seed)
 
 
 def test_inplace_after_another_op_and_strided():
@@ -209,9 +240,9 @@ def test_inplace_not_taken_when_input_used_later():
     c = compile_model(model, "dwadd")
     assert [o["type"] for o in c.report["ops"]] == ["DEPTHWISE_CONV_2D", "ADD"]
     dw = c.report["ops"][0]
-    assert not dw.get("in_place") and "scratch" not in dw
+    assert not dw.get("in_place") and dw["scratch"]["bytes"] >= 10 * 10  # the plane, not in place
     assert dw["inputs"][0]["offset"] != dw["outputs"][0]["offset"]
-    assert "te_depthwise_inplace_s8(" not in c.emitted.c_source
+    assert "te_dw_plane_k3s1_s8(" in c.emitted.c_source
     assert_bit_exact(model, n_runs=4, name="dwadd")
 
 

@@ -1,4 +1,7 @@
-"""DEPTHWISE_CONV_2D -> te_depthwise_s8, or te_depthwise_inplace_s8 when the in-place pass allows it."""
+"""DEPTHWISE_CONV_2D -> a plane kernel (te_dw_plane_<kind>_s8, chosen by filter width and
+stride, in place or not) whenever codegen/quant_depthwise.py proves its fast arithmetic
+exact for every channel; otherwise the general kernels te_depthwise_s8, or
+te_depthwise_inplace_s8 when the in-place pass allows it."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +9,9 @@ import numpy as np
 from ..errors import CompileError, UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
 from ..quant import per_channel_multipliers
+from ..quant_depthwise import channel_records, groups_of, plane_geometry, plane_kind
 from .base import EmitContext, Lowering, act_range
-from .conv import check_int8_conv, conv_padding, weight_scales
+from .conv import bias_of, check_int8_conv, conv_padding, weight_scales
 
 
 def _err(op: Op, msg: str, option: bool = False) -> Exception:
@@ -75,6 +79,32 @@ def channel_major_weights(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.reshape(k_h, k_w, out_c).transpose(2, 0, 1))
 
 
+def plane_plan(g: Graph, op: Op) -> dict | None:
+    """The plane kernel for this op: its kind, params (te_dw_plane_params fields), the
+    per-channel records and the scratch it needs; None when the general kernel must run."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    geo = depthwise_geometry(g, op)
+    kind = plane_kind(geo["k_h"], geo["k_w"], geo["stride_w"])
+    plane = plane_geometry(kind, tuple(x.shape[1:3]), tuple(y.shape[1:3]), (geo["k_h"], geo["k_w"]),
+                           (geo["stride_h"], geo["stride_w"]), (geo["pad_top"], geo["pad_left"]))
+    if max(plane["plane_h"], plane["plane_w"]) > 65535:
+        return None
+    mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, geo["out_c"]), y.s)
+    records = channel_records(kind, channel_major_weights(w.data), bias_of(g, op, geo["out_c"]), x.zp,
+                              mult, shift, y.zp)
+    if records is None or records.shape[1] > 65535:
+        return None
+    lo, hi = act_range(op, g)
+    params = {"in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
+              "out_h": y.shape[1], "out_w": y.shape[2], "depth_mult": geo["dm"],
+              "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+              "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane,
+              "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
+              "pad_value": x.zp, "act_min": lo, "act_max": hi}
+    return {"kind": kind, "params": params, "records": records,
+            "scratch": plane["plane_h"] * plane["plane_w"]}
+
+
 class DepthwiseLowering(Lowering):
     op_types = ("DEPTHWISE_CONV_2D",)
     kernel_files = ("depthwise.c",)
@@ -89,15 +119,35 @@ class DepthwiseLowering(Lowering):
         return y.size * w.shape[1] * w.shape[2]
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
-        # in place: one output channel is computed whole before it is stored
+        plan = plane_plan(g, op)
+        if plan is not None:  # one padded input channel
+            return plan["scratch"]
+        # general in-place kernel: one output channel is computed whole before it is stored
         if op.attrs.get("inplace"):
             y = g.t(op.outputs[0])
             return y.shape[1] * y.shape[2]
         return 0
 
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # a plane kernel on a one-channel input gathers the whole input before its first store
+        if k == 0 and g.t(op.inputs[0]).shape[3] == 1 and plane_plan(g, op) is not None:
+            return 0
+        return None
+
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         geo = depthwise_geometry(g, op)
+        if op.attrs.get("inplace") and (geo["dm"] != 1 or ctx.offset(op.inputs[0]) != ctx.offset(op.outputs[0])):
+            raise CompileError(f"operator {op.index} (DEPTHWISE_CONV_2D): marked in place, but its depth "
+                               f"multiplier is {geo['dm']} or the plan did not share its input's storage "
+                               f"(internal error)")
+        plan = plane_plan(g, op)
+        if plan is not None:
+            params = ctx.param("params", "te_dw_plane_params", plan["params"])
+            csym = ctx.const("chan", plan["records"], "int32_t",
+                             "per output channel: bias2, mult, rc, e, int16 weight pairs (te/depthwise.h)")
+            return (f"te_dw_plane_{plan['kind']}_s8({params}, {ctx.ptr(op.inputs[0])}, {csym}, "
+                    f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")
         lo, hi = act_range(op, g)
         mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, geo["out_c"]), y.s)
         params = ctx.param("params", "te_depthwise_params", {
@@ -114,10 +164,6 @@ class DepthwiseLowering(Lowering):
         msym = ctx.const("mult", mult, "int32_t")
         ssym = ctx.const("shift", shift, "int32_t")
         if op.attrs.get("inplace"):
-            if geo["dm"] != 1 or ctx.offset(op.inputs[0]) != ctx.offset(op.outputs[0]):
-                raise CompileError(f"operator {op.index} (DEPTHWISE_CONV_2D): marked in place, but its depth "
-                                   f"multiplier is {geo['dm']} or the plan did not share its input's storage "
-                                   f"(internal error)")
             return (f"te_depthwise_inplace_s8({params}, {ctx.ptr(op.outputs[0])}, {wsym}, {bsym}, {msym}, "
                     f"{ssym}, {ctx.scratch()});")
         return (f"te_depthwise_s8({params}, {ctx.ptr(op.inputs[0])}, {wsym}, {bsym}, {msym}, {ssym}, "

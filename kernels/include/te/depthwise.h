@@ -36,4 +36,56 @@ void te_depthwise_inplace_s8(const te_depthwise_params *p, int8_t *buf, const in
                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
                              int8_t *scratch);
 
+/* ---- plane kernels: the fast path the compiler picks whenever its bounds allow ----------
+ *
+ * One input channel at a time is copied ("gathered") into `scratch` as a padded plane of
+ * plane_h x plane_w bytes whose border holds the input zero point, so that every output
+ * pixel is an interior pixel: padding taps read the zero point and, with the input offset
+ * folded into the bias, contribute nothing, exactly as TFLite's skipped taps. Each of the
+ * channel's depth_mult output channels is then computed from the plane, two output pixels
+ * at a time sharing their loaded inputs (SMLAD on int16 pairs), and stored straight into
+ * the NHWC output. Input channel c is read only while gathering it, before any store of
+ * output channels c*dm.., so `out` may be `in` itself when depth_mult is 1 (in place: the
+ * slots of channel c held only input channel c), and may overlap `in` arbitrarily when
+ * in_c is 1 (the whole input is gathered before the first store).
+ *
+ * Per output channel the compiler prepares a record of chan_words int32 words:
+ *   [0] bias2 = (bias + in_offset * sum(w)) * 2^(1+left)     left = max(TFLite shift, 0)
+ *   [1] mult  = TFLite's Q31 multiplier
+ *   [2] rc    = 2^(e-1) + out_offset * 2^e  (e >= 1),  out_offset (e = 0)
+ *   [3] e     = max(-TFLite shift, 0)
+ *   [4..] weights * 2^(1+left) as int16 pairs (bottom half first), kernel-specific order:
+ *     k3s1/k3s2 (3x3): (w00,w02) (w10,w12) (w20,w22) (w01,w11) (w21,0)
+ *     k5s1/k5s2 (k_w 5), per row: (w0,w2) (w1,w3) (w4,0)
+ *     k7s1/k7s2 (k_w 7), per row: (w0,w2) (w1,w3) (w4,w6) (w5,0)
+ *     generic, per row, per group of 4 taps (zeros past k_w): (w0,w2) (w1,w3)
+ * The accumulator is then x2 = acc * 2^(1+left) and the requantization (te_dw_requant in
+ * depthwise.c) takes three instructions and a saturation; codegen/quant_depthwise.py proves per
+ * channel that it equals TFLite's MultiplyByQuantizedMultiplier + out_offset. */
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w, depth_mult;
+    uint8_t k_h, k_w, stride_h, stride_w;
+    uint16_t pad_top, pad_left;     /* where input (0, 0) sits in the plane */
+    uint16_t plane_h, plane_w;      /* the padded plane (plane_w includes read-ahead columns) */
+    uint16_t copy_h, copy_w;        /* input rows/columns gathered (the rest is never read) */
+    uint16_t groups;                /* generic: groups of 4 taps per filter row */
+    uint16_t chan_words;            /* int32 words per output channel record */
+    int32_t pad_value;              /* input zero point */
+    int32_t act_min, act_max;       /* fused activation; (-128, 127) needs no clamp */
+} te_dw_plane_params;
+
+/* out = depthwise(in), one function per kernel shape (the compiler calls the one that
+ * matches k_w and stride_w; the 3x3 ones need k_h 3 as well; GENERIC takes any filter
+ * and stride). Scratch: plane_h * plane_w bytes, any alignment. */
+#define TE_DW_PLANE_KERNEL(name) \
+    void name(const te_dw_plane_params *p, const int8_t *in, const int32_t *chan, int8_t *out, int8_t *scratch)
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s2_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s1_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8);
+
 #endif

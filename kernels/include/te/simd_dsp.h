@@ -1,0 +1,114 @@
+/* te-openmv kernels: ARMv7E-M DSP primitives and their portable twins (internal header,
+ * used by the depthwise and fully connected kernels).
+ *
+ * With TE_USE_DSP each function is one instruction; otherwise plain C computes exactly
+ * the same 32-bit result, so the host build runs (and the tests check) the very
+ * arithmetic the Cortex-M7 executes. Packed values hold two int16 halves: bits 0..15
+ * ("bottom") and 16..31 ("top").
+ */
+#ifndef TE_SIMD_DSP_H
+#define TE_SIMD_DSP_H
+
+#include "common.h"
+
+#if TE_USE_DSP
+#include <arm_acle.h>
+#endif
+
+/* 32-bit load/store at any alignment (LDR/STR on ARMv7-M allow it). */
+TE_INLINE uint32_t te_ld32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+TE_INLINE void te_st32(void *p, uint32_t v) {
+    memcpy(p, &v, 4);
+}
+
+TE_INLINE int32_t te_bot16(uint32_t x) { return (int16_t)(x & 0xFFFFu); }
+TE_INLINE int32_t te_top16(uint32_t x) { return (int16_t)(x >> 16); }
+
+/* SXTB16: bytes 0 and 2, sign-extended into the bottom and top halves. */
+TE_INLINE uint32_t te_sxtb16(uint32_t x) {
+#if TE_USE_DSP
+    return __sxtb16(x);
+#else
+    return (uint32_t)(uint16_t)(int16_t)(int8_t)x | (uint32_t)(uint16_t)(int16_t)(int8_t)(x >> 16) << 16;
+#endif
+}
+
+/* SXTB16 ROR #8: bytes 1 and 3. */
+TE_INLINE uint32_t te_sxtb16_r8(uint32_t x) {
+#if TE_USE_DSP
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return te_sxtb16(x >> 8);
+#endif
+}
+
+/* SMLAD: acc + bot(a)*bot(b) + top(a)*top(b). */
+TE_INLINE int32_t te_smlad(uint32_t a, uint32_t b, int32_t acc) {
+#if TE_USE_DSP
+    return __smlad(a, b, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(te_bot16(a) * te_bot16(b)) + (uint32_t)(te_top16(a) * te_top16(b)));
+#endif
+}
+
+/* SMLA<x><y>: acc + one half of a times one half of b (B = bottom, T = top). */
+TE_INLINE int32_t te_smlabb(uint32_t a, uint32_t b, int32_t acc) {
+#if TE_USE_DSP
+    return __smlabb(a, b, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(te_bot16(a) * te_bot16(b)));
+#endif
+}
+
+TE_INLINE int32_t te_smlabt(uint32_t a, uint32_t b, int32_t acc) {
+#if TE_USE_DSP
+    return __smlabt(a, b, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(te_bot16(a) * te_top16(b)));
+#endif
+}
+
+TE_INLINE int32_t te_smlatb(uint32_t a, uint32_t b, int32_t acc) {
+#if TE_USE_DSP
+    return __smlatb(a, b, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(te_top16(a) * te_bot16(b)));
+#endif
+}
+
+TE_INLINE int32_t te_smlatt(uint32_t a, uint32_t b, int32_t acc) {
+#if TE_USE_DSP
+    return __smlatt(a, b, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(te_top16(a) * te_top16(b)));
+#endif
+}
+
+/* SMMLAR: acc + (a*b + 2^31) / 2^32 rounded down, i.e. acc + the rounded high word of a*b. */
+TE_INLINE int32_t te_smmlar(int32_t a, int32_t b, int32_t acc) {
+#if TE_USE_DSP
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(int32_t)(((int64_t)a * b + (1LL << 31)) >> 32));
+#endif
+}
+
+/* SSAT #8: clamp to [-128, 127]. */
+TE_INLINE int32_t te_ssat8(int32_t x) {
+#if TE_USE_DSP
+    return __ssat(x, 8);
+#else
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+#endif
+}
+
+#endif
