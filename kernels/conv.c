@@ -28,6 +28,12 @@ TE_INLINE uint32_t te_load32(const void *p) {  /* any alignment (ARMv7-M LDR all
     return v;
 }
 
+TE_INLINE uint16_t te_load16(const void *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
 TE_INLINE void te_store32(void *p, uint32_t v) {
     memcpy(p, &v, 4);
 }
@@ -39,8 +45,8 @@ TE_INLINE void te_widen_group(uint32_t raw, uint32_t *dst) {
 #if TE_USE_DSP
     uint32_t odd;
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(raw));
-    dst[0] = __sxtb16(raw);
-    dst[1] = odd;
+    const uint64_t pair = (uint32_t)__sxtb16(raw) | (uint64_t)odd << 32;  /* one STRD */
+    memcpy(dst, &pair, 8);
 #else
     const uint32_t x0 = (uint16_t)(int8_t)raw, x1 = (uint16_t)(int8_t)(raw >> 8);
     const uint32_t x2 = (uint16_t)(int8_t)(raw >> 16), x3 = (uint16_t)(int8_t)(raw >> 24);
@@ -74,11 +80,20 @@ static void te_widen_block(const int8_t *const col[TE_B], uint32_t n, uint32_t *
 
 /* ---------------------------------------------------------------- requantization */
 
-enum { TE_RQ_EXACT, TE_RQ_FAST_FULL, TE_RQ_FAST_CLAMP };
+/* How a kernel finishes an accumulator (from te_conv_params.requant and the act range):
+ * EXACT: te_requant (TFLite's arithmetic); FAST: te_conv_requant_fast; NOSIGN: the same
+ * without its [x < 0] step (te/conv.h); FULL: no clamp beyond int8; CLAMP: act range. */
+enum {
+    TE_RQ_EXACT = 0,
+    TE_RQ_FAST_FULL = 1, TE_RQ_FAST_CLAMP = 2,
+    TE_RQ_NOSIGN_FULL = 3, TE_RQ_NOSIGN_CLAMP = 4,
+};
 
 static int te_conv_mode(const te_conv_params *p) {
-    if (!p->fast_requant) return TE_RQ_EXACT;
-    return (p->act_min == -128 && p->act_max == 127) ? TE_RQ_FAST_FULL : TE_RQ_FAST_CLAMP;
+    const int full = p->act_min == -128 && p->act_max == 127;
+    if (p->requant == TE_CONV_RQ_FAST) return full ? TE_RQ_FAST_FULL : TE_RQ_FAST_CLAMP;
+    if (p->requant == TE_CONV_RQ_FAST_NOSIGN) return full ? TE_RQ_NOSIGN_FULL : TE_RQ_NOSIGN_CLAMP;
+    return TE_RQ_EXACT;
 }
 
 /* Final int8 value of one accumulator. */
@@ -87,29 +102,32 @@ TE_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, in
         acc = te_requant(acc, c->mult, c->shift) + p->out_offset;
         return te_clamp(acc, p->act_min, p->act_max);
     }
-    acc = te_conv_requant_fast(acc, c->mult, c->round, c->shift);
+    if (mode == TE_RQ_NOSIGN_FULL || mode == TE_RQ_NOSIGN_CLAMP)
+        acc = te_conv_requant_fast_nosign(acc, c->mult, c->round, c->shift);
+    else
+        acc = te_conv_requant_fast(acc, c->mult, c->round, c->shift);
 #if TE_USE_DSP
     acc = __ssat(acc, 8);
 #else
     acc = te_clamp(acc, -128, 127);
 #endif
-    if (mode == TE_RQ_FAST_CLAMP) acc = te_clamp(acc, p->act_min, p->act_max);
+    if (mode == TE_RQ_FAST_CLAMP || mode == TE_RQ_NOSIGN_CLAMP) acc = te_clamp(acc, p->act_min, p->act_max);
     return acc;
 }
 
 /* ---------------------------------------------------------------- GEMM block */
 
-/* out[j * out_c + o] for the block's columns j < npx, every output channel o. */
+/* out[j * out_c + o] for the block's columns j < npx, every output channel o (C; on the
+ * M7 only for partial blocks, exact requantization and single-group depths). */
 TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, const int8_t *w,
                                const te_conv_chan *ch, int8_t *out, const int npx, const int mode) {
     const int out_c = p->out_c;
     const uint32_t groups = p->depth >> 2;
     for (int o = 0; o < out_c; o++, ch++, out++) {
         int32_t a0 = ch->bias, a1 = a0, a2 = a0, a3 = a0;
-#if TE_USE_DSP
-        /* partial blocks and exact requantization only: plain intrinsics suffice */
         const uint32_t *xp = xbuf;
         for (uint32_t g = 0; g < groups; g++, w += 4, xp += 8) {
+#if TE_USE_DSP
             const uint32_t raw = te_load32(w);
             uint32_t odd;
             __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(raw));
@@ -118,10 +136,7 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
             a1 = __smlad(even, xp[2], a1), a1 = __smlad(odd, xp[3], a1);
             a2 = __smlad(even, xp[4], a2), a2 = __smlad(odd, xp[5], a2);
             a3 = __smlad(even, xp[6], a3), a3 = __smlad(odd, xp[7], a3);
-        }
 #else
-        const uint32_t *xp = xbuf;
-        for (uint32_t g = 0; g < groups; g++, w += 4, xp += 8) {
             const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
 #define TE_DOT(k) (w0 * (int16_t)xp[k] + w2 * (int16_t)(xp[k] >> 16) + \
                    w1 * (int16_t)xp[k + 1] + w3 * (int16_t)(xp[k + 1] >> 16))
@@ -130,8 +145,8 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
             a2 += TE_DOT(4);
             a3 += TE_DOT(6);
 #undef TE_DOT
-        }
 #endif
+        }
         out[0] = (int8_t)te_conv_out(p, ch, a0, mode);
         if (npx > 1) out[out_c] = (int8_t)te_conv_out(p, ch, a1, mode);
         if (npx > 2) out[2 * out_c] = (int8_t)te_conv_out(p, ch, a2, mode);
@@ -140,14 +155,16 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
 }
 
 #if TE_USE_DSP
-/* Full blocks in the fast requantization modes: the whole output-channel loop in
- * assembly, every register in use. The job record sits right after xbuf in the
- * scratch, so the group loop ends when the xbuf pointer reaches it (no counter).
- *   r0 wt1 / temp   r1 weights        r2 xbuf pointer   r3 te_conv_chan pointer
- *   r4-r7 xbuf words                  r8-r11 accumulators (columns 0..3)
- *   r12 weight word / temp            lr the job
- * r4-r6 then hold mult2, e, round. Per output channel: bias into 4 accumulators, groups two at a time (an odd count
- * enters at the second), then SRDHM by SMMLAR, rounding shift, SSAT, (clamp), 4 stores. */
+/* Full blocks with two or more groups in the fast requantization modes: the whole
+ * output-channel loop in assembly, every register in use. The job record sits right
+ * after xbuf in the scratch, so the group loop ends when the xbuf pointer reaches it.
+ *   r0 weight word (odd lanes) / temp   r1 weights   r2 xbuf pointer   r3 te_conv_chan
+ *   r4-r7 xbuf words (two columns)      r12 weight word (even lanes) / temp   lr the job
+ *   r9, r10, r11, r8 accumulators of columns 0, 1, 2, 3
+ * Per output channel: the bias into r8; the first group adds it to every column (r8,
+ * column 3's accumulator, last); the other groups two at a time (an odd count enters at
+ * the second); then r4-r6 = mult2, e, round and, per accumulator, SMMLAR, (ADD sign),
+ * ADD round, ASR e, SSAT; a clamp of the four bytes (SSUB8/SEL); four stores. */
 typedef struct {
     const uint32_t *xbuf;  /* 0 */
     uint32_t out_c;        /* 4 */
@@ -157,25 +174,33 @@ typedef struct {
     uint32_t unused[2];
 } te_conv_job;
 
-#define TE_ASM_GROUP                     \
-    "ldr    r12, [r1], #4\n\t"           \
-    "ldm    r2!, {r4, r5, r6, r7}\n\t"   \
-    "sxtb16 r0, r12, ror #8\n\t"         \
-    "sxtb16 r12, r12\n\t"                \
-    "smlad  r8, r12, r4, r8\n\t"         \
-    "smlad  r8, r0, r5, r8\n\t"          \
-    "smlad  r9, r12, r6, r9\n\t"         \
-    "smlad  r9, r0, r7, r9\n\t"          \
-    "ldm    r2!, {r4, r5, r6, r7}\n\t"   \
-    "smlad  r10, r12, r4, r10\n\t"       \
-    "smlad  r10, r0, r5, r10\n\t"        \
-    "smlad  r11, r12, r6, r11\n\t"       \
-    "smlad  r11, r0, r7, r11\n\t"
+#define TE_ASM_MACS(s9, s10, s11, s8)               \
+    "ldr    r12, [r1], #4\n\t"                      \
+    "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
+    "sxtb16 r0, r12, ror #8\n\t"                    \
+    "sxtb16 r12, r12\n\t"                           \
+    "smlad  r9, r12, r4, " s9 "\n\t"                \
+    "smlad  r9, r0, r5, r9\n\t"                     \
+    "smlad  r10, r12, r6, " s10 "\n\t"              \
+    "smlad  r10, r0, r7, r10\n\t"                   \
+    "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
+    "smlad  r11, r12, r4, " s11 "\n\t"              \
+    "smlad  r11, r0, r5, r11\n\t"                   \
+    "smlad  r8, r12, r6, " s8 "\n\t"                \
+    "smlad  r8, r0, r7, r8\n\t"
+#define TE_ASM_FIRST TE_ASM_MACS("r8", "r8", "r8", "r8")
+#define TE_ASM_GROUP TE_ASM_MACS("r9", "r10", "r11", "r8")
 
-#define TE_ASM_REQUANT(acc)                                  \
+#define TE_ASM_RQ_SIGN(acc)                                  \
     "smmlar r0, " acc ", r4, " acc "\n\t"                    \
     "add    " acc ", r0, " acc ", asr #31\n\t"               \
     "add    " acc ", " acc ", r6\n\t"                        \
+    "asr    " acc ", " acc ", r5\n\t"                        \
+    "ssat   " acc ", #8, " acc "\n\t"
+
+#define TE_ASM_RQ_NOSIGN(acc)                                \
+    "smmlar r0, " acc ", r4, " acc "\n\t"                    \
+    "add    " acc ", r0, r6\n\t"                             \
     "asr    " acc ", " acc ", r5\n\t"                        \
     "ssat   " acc ", #8, " acc "\n\t"
 
@@ -185,52 +210,46 @@ typedef struct {
     "mov    r3, r2\n"                                        \
     "0:\n\t"                                                 \
     "ldr    r8, [r3], #4\n\t"                                \
-    "mov    r9, r8\n\t"                                      \
-    "mov    r10, r8\n\t"                                     \
-    "mov    r11, r8\n\t"                                     \
-    "ldr    r2, [lr, #0]\n\t"
+    "ldr    r2, [lr, #0]\n\t"                                \
+    TE_ASM_FIRST
 
-#define TE_ASM_GROUPS_AND_REQUANT                            \
+#define TE_ASM_LOOP                                          \
     "1:\n\t"                                                 \
     TE_ASM_GROUP                                             \
     "2:\n\t"                                                 \
     TE_ASM_GROUP                                             \
     "cmp    r2, lr\n\t"                                      \
     "bne    1b\n\t"                                          \
-    "ldm    r3!, {r4, r5, r6}\n\t"                           \
-    TE_ASM_REQUANT("r8")                                     \
-    TE_ASM_REQUANT("r9")                                     \
-    TE_ASM_REQUANT("r10")                                    \
-    TE_ASM_REQUANT("r11")
+    "ldm    r3!, {r4, r5, r6}\n\t"
 
 #define TE_ASM_STORE_FULL                                    \
     "ldr    r2, [lr, #8]\n\t"                                \
     "ldr    r12, [lr, #4]\n\t"                               \
-    "strb   r8, [r2]\n\t"                                    \
-    "strb   r9, [r2, r12]\n\t"                               \
-    "strb   r10, [r2, r12, lsl #1]\n\t"                      \
-    "add    r12, r12, r12, lsl #1\n\t"                       \
-    "strb   r11, [r2, r12]\n\t"
-
-#define TE_ASM_STORE_CLAMP                                   \
-    "bfi    r8, r9, #8, #8\n\t"                              \
-    "bfi    r8, r10, #16, #8\n\t"                            \
-    "bfi    r8, r11, #24, #8\n\t"                            \
-    "ldrd   r0, r12, [lr, #16]\n\t"                          \
-    "ssub8  r9, r8, r0\n\t"                                  \
-    "sel    r8, r8, r0\n\t"                                  \
-    "ssub8  r9, r8, r12\n\t"                                 \
-    "sel    r8, r12, r8\n\t"                                 \
-    "ldr    r2, [lr, #8]\n\t"                                \
-    "ldr    r12, [lr, #4]\n\t"                               \
-    "strb   r8, [r2]\n\t"                                    \
-    "lsrs   r8, r8, #8\n\t"                                  \
-    "strb   r8, [r2, r12]\n\t"                               \
-    "lsrs   r8, r8, #8\n\t"                                  \
-    "strb   r8, [r2, r12, lsl #1]\n\t"                       \
-    "lsrs   r8, r8, #8\n\t"                                  \
+    "strb   r9, [r2]\n\t"                                    \
+    "strb   r10, [r2, r12]\n\t"                              \
+    "strb   r11, [r2, r12, lsl #1]\n\t"                      \
     "add    r12, r12, r12, lsl #1\n\t"                       \
     "strb   r8, [r2, r12]\n\t"
+
+#define TE_ASM_STORE_CLAMP                                   \
+    "bfi    r9, r10, #8, #8\n\t"                             \
+    "bfi    r9, r11, #16, #8\n\t"                            \
+    "bfi    r9, r8, #24, #8\n\t"                             \
+    "ldrd   r0, r12, [lr, #16]\n\t"                          \
+    "ssub8  r10, r9, r0\n\t"                                 \
+    "sel    r9, r9, r0\n\t"                                  \
+    "ssub8  r10, r9, r12\n\t"                                \
+    "sel    r9, r12, r9\n\t"                                 \
+    "ldr    r2, [lr, #8]\n\t"                                \
+    "ldr    r12, [lr, #4]\n\t"                               \
+    "strb   r9, [r2]\n\t"                                    \
+    "lsrs   r9, r9, #8\n\t"                                  \
+    "strb   r9, [r2, r12]\n\t"                               \
+    "lsrs   r9, r9, #8\n\t"                                  \
+    "strb   r9, [r2, r12, lsl #1]\n\t"                       \
+    "lsrs   r9, r9, #8\n\t"                                  \
+    "add    r12, r12, r12, lsl #1\n\t"                       \
+    "strb   r9, [r2, r12]\n\t"
 
 #define TE_ASM_TAIL                                          \
     "ldr    r12, [lr, #12]\n\t"                              \
@@ -240,18 +259,33 @@ typedef struct {
     "bne    0b\n\t"                                          \
     "pop    {r4-r11, pc}\n\t"
 
-/* void f(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan) */
-#define TE_ASM_GEMM(name, odd_entry, store)                                               \
+/* void f(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan); `entry` is
+ * "b 2f" when the groups after the first are odd in number. */
+#define TE_ASM_GEMM(name, entry, rq, store)                                                \
     __attribute__((naked, noinline)) static void name(                                     \
         __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
         __attribute__((unused)) const te_conv_chan *ch) {                                  \
-        __asm__ volatile(TE_ASM_HEAD odd_entry TE_ASM_GROUPS_AND_REQUANT store TE_ASM_TAIL); \
+        __asm__ volatile(TE_ASM_HEAD entry TE_ASM_LOOP rq("r9") rq("r10") rq("r11") rq("r8") \
+                         store TE_ASM_TAIL);                                               \
     }
 
-TE_ASM_GEMM(te_gemm_full_even, "", TE_ASM_STORE_FULL)
-TE_ASM_GEMM(te_gemm_full_odd, "b 2f\n\t", TE_ASM_STORE_FULL)
-TE_ASM_GEMM(te_gemm_clamp_even, "", TE_ASM_STORE_CLAMP)
-TE_ASM_GEMM(te_gemm_clamp_odd, "b 2f\n\t", TE_ASM_STORE_CLAMP)
+TE_ASM_GEMM(te_gemm_sign_full_even, "", TE_ASM_RQ_SIGN, TE_ASM_STORE_FULL)
+TE_ASM_GEMM(te_gemm_sign_full_odd, "b 2f\n\t", TE_ASM_RQ_SIGN, TE_ASM_STORE_FULL)
+TE_ASM_GEMM(te_gemm_sign_clamp_even, "", TE_ASM_RQ_SIGN, TE_ASM_STORE_CLAMP)
+TE_ASM_GEMM(te_gemm_sign_clamp_odd, "b 2f\n\t", TE_ASM_RQ_SIGN, TE_ASM_STORE_CLAMP)
+TE_ASM_GEMM(te_gemm_nosign_full_even, "", TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
+TE_ASM_GEMM(te_gemm_nosign_full_odd, "b 2f\n\t", TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
+TE_ASM_GEMM(te_gemm_nosign_clamp_even, "", TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
+TE_ASM_GEMM(te_gemm_nosign_clamp_odd, "b 2f\n\t", TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
+
+typedef void (*te_asm_gemm_fn)(te_conv_job *, const int8_t *, const te_conv_chan *);
+/* [mode - 1][groups after the first are odd] */
+static const te_asm_gemm_fn te_asm_gemm[4][2] = {
+    {te_gemm_sign_full_even, te_gemm_sign_full_odd},
+    {te_gemm_sign_clamp_even, te_gemm_sign_clamp_odd},
+    {te_gemm_nosign_full_even, te_gemm_nosign_full_odd},
+    {te_gemm_nosign_clamp_even, te_gemm_nosign_clamp_odd},
+};
 #endif
 
 /* One block; xbuf has room for the job record after its 8 * groups words. */
@@ -259,8 +293,8 @@ static void te_gemm_block(const te_conv_params *p, uint32_t *xbuf, const int8_t 
                           const te_conv_chan *ch, int8_t *out, int npx, int mode) {
     if (npx == TE_B) {
 #if TE_USE_DSP
-        if (mode != TE_RQ_EXACT) {
-            const uint32_t groups = p->depth >> 2;
+        const uint32_t groups = p->depth >> 2;
+        if (mode != TE_RQ_EXACT && groups >= 2) {
             te_conv_job *job = (te_conv_job *)(xbuf + 8 * groups);
             job->xbuf = xbuf;
             job->out_c = p->out_c;
@@ -268,22 +302,20 @@ static void te_gemm_block(const te_conv_params *p, uint32_t *xbuf, const int8_t 
             job->out_end = out + p->out_c;
             job->lo4 = (uint8_t)p->act_min * 0x01010101u;
             job->hi4 = (uint8_t)p->act_max * 0x01010101u;
-            if (mode == TE_RQ_FAST_FULL) {
-                if (groups & 1) te_gemm_full_odd(job, w, ch);
-                else te_gemm_full_even(job, w, ch);
-            } else {
-                if (groups & 1) te_gemm_clamp_odd(job, w, ch);
-                else te_gemm_clamp_even(job, w, ch);
-            }
+            te_asm_gemm[mode - 1][(groups - 1) & 1](job, w, ch);
             return;
         }
 #endif
-        if (mode == TE_RQ_FAST_FULL) te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_FAST_FULL);
-        else if (mode == TE_RQ_FAST_CLAMP) te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_FAST_CLAMP);
-        else te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_EXACT);
+        switch (mode) {
+        case TE_RQ_FAST_FULL: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_FAST_FULL); break;
+        case TE_RQ_NOSIGN_FULL: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_NOSIGN_FULL); break;
+        case TE_RQ_FAST_CLAMP: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_FAST_CLAMP); break;
+        case TE_RQ_NOSIGN_CLAMP: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_NOSIGN_CLAMP); break;
+        default: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_EXACT); break;
+        }
     } else {
         /* the last, partial block: columns npx.. repeat the last pixel and are not stored */
-        te_gemm_block_t(p, xbuf, w, ch, out, npx, mode == TE_RQ_EXACT ? TE_RQ_EXACT : TE_RQ_FAST_CLAMP);
+        te_gemm_block_t(p, xbuf, w, ch, out, npx, mode);
     }
 }
 
@@ -305,68 +337,167 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
 
 /* ---------------------------------------------------------------- im2col */
 
+/* The im2col kernels widen each output pixel's patch straight from the input rows. A
+ * patch row (k_w * in_c consecutive bytes of one input row) gives R / 4 whole groups;
+ * the R % 4 bytes left over of every row are packed, in row order, into the groups
+ * after all the whole ones (zero-padded). The compiler orders each channel's weights
+ * the same way (codegen/lower/conv.py: im2col_order). Rows that cross the image border
+ * are first assembled in `row_tmp` with the input zero point in the padding. */
+
 TE_INLINE void te_copy_bytes(int8_t *dst, const int8_t *src, uint32_t n) {
     for (; n >= 4; n -= 4, dst += 4, src += 4) te_store32(dst, te_load32(src));
     for (; n; n--) *dst++ = *src++;
 }
 
 TE_INLINE void te_fill_bytes(int8_t *dst, int8_t v, uint32_t n) {
-    const uint32_t v4 = (uint8_t)v * 0x01010101u;
-    for (; n >= 4; n -= 4, dst += 4) te_store32(dst, v4);
     for (; n; n--) *dst++ = v;
 }
 
-/* The k_h x k_w x in_c patch of output pixel (oy, ox), in OHWI order, into dst (depth
- * bytes): taps outside the image read the input zero point, the depth padding zeros. */
-static void te_gather_patch(const te_conv_params *p, const int8_t *in, int oy, int ox, int8_t *dst) {
-    const int in_c = p->in_c, k_w = p->k_w;
-    const uint32_t row_bytes = (uint32_t)k_w * in_c;
-    const int8_t zp = (int8_t)(-p->in_offset);
-    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    const int kx_lo = ix0 < 0 ? -ix0 : 0;
-    const int kx_hi = ix0 + k_w > p->in_w ? p->in_w - ix0 : k_w;
-    for (int ky = 0; ky < p->k_h; ky++, dst += row_bytes) {
-        const int iy = iy0 + ky;
-        if (iy < 0 || iy >= p->in_h || kx_lo >= kx_hi) {
-            te_fill_bytes(dst, zp, row_bytes);
-            continue;
+/* The widened groups of one patch row: whole groups to *xf, leftover bytes packed into
+ * *pack (flushed to *xl every 4 bytes). */
+TE_INLINE void te_im2col_row(const int8_t *row, uint32_t full, uint32_t left, uint32_t **xf, uint32_t **xl,
+                             uint32_t *pack, uint32_t *packed) {
+    uint32_t *x = *xf;
+    for (uint32_t g = 0; g < full; g++, x += 8) te_widen_group(te_load32(row + 4 * g), x);
+    *xf = x;
+    for (uint32_t i = 0; i < left; i++) {
+        *pack |= (uint32_t)(uint8_t)row[4 * full + i] << (8 * *packed);
+        if (++*packed == 4) {
+            te_widen_group(*pack, *xl);
+            *xl += 8, *pack = 0, *packed = 0;
         }
-        const uint32_t lo = (uint32_t)kx_lo * in_c, hi = (uint32_t)kx_hi * in_c;
-        if (lo) te_fill_bytes(dst, zp, lo);
-        te_copy_bytes(dst + lo, in + ((ptrdiff_t)iy * p->in_w + ix0 + kx_lo) * in_c, hi - lo);
-        if (hi < row_bytes) te_fill_bytes(dst + hi, zp, row_bytes - hi);
     }
-    te_fill_bytes(dst, 0, p->depth - row_bytes * p->k_h);
 }
 
-static void te_conv_im2col(const te_conv_params *p, const int8_t *in, const int8_t *weights,
-                           const te_conv_chan *chan, int8_t *out, void *scratch) {
-    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, depth = p->depth, out_c = p->out_c;
+/* The im2col geometry in locals (the kernels' int8 stores could alias *p). */
+typedef struct {
+    const int8_t *in;
+    int in_h, in_w, in_c, k_h, k_w;
+    ptrdiff_t row_stride;
+    uint32_t row_bytes, full, left;
+    int8_t zp;
+} te_im2col_geo;
+
+/* Column `xcol` (= xbuf + 2 * j) of the block from a window wholly inside the image, whose
+ * first byte is `src`. g's in_c, k_w and k_h are compile-time constants in the
+ * specialized kernels (3x3 on 3 or 1 channels), which also unroll it completely. */
+TE_INLINE void te_im2col_inside(const te_im2col_geo *g, const int8_t *src, uint32_t *xcol, const int in_c_k,
+                                const int k_w_k, const int k_h_k) {
+    const ptrdiff_t row_stride = g->row_stride;
+    if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
+        /* rows of 9 bytes: groups 0-5 are bytes 0-3 and 4-7 of each row, group 6 the
+         * rows' last bytes (and a zero) */
+        const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
+        te_widen_group(te_load32(r0), xcol);
+        te_widen_group(te_load32(r0 + 4), xcol + 8);
+        te_widen_group(te_load32(r1), xcol + 16);
+        te_widen_group(te_load32(r1 + 4), xcol + 24);
+        te_widen_group(te_load32(r2), xcol + 32);
+        te_widen_group(te_load32(r2 + 4), xcol + 40);
+        te_widen_group((uint8_t)r0[8] | (uint32_t)(uint8_t)r1[8] << 8 | (uint32_t)(uint8_t)r2[8] << 16, xcol + 48);
+    } else if (in_c_k == 1 && k_w_k == 3 && k_h_k == 3) {
+        /* 9 bytes, all left over: (r0 r0 r0 r1) (r1 r1 r2 r2) (r2 0 0 0) */
+        const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
+        const uint32_t a = te_load16(r0) | (uint32_t)(uint8_t)r0[2] << 16;
+        const uint32_t b = te_load16(r1) | (uint32_t)(uint8_t)r1[2] << 16;
+        const uint32_t c = te_load16(r2) | (uint32_t)(uint8_t)r2[2] << 16;
+        te_widen_group(a | b << 24, xcol);
+        te_widen_group(b >> 8 | c << 16, xcol + 8);
+        te_widen_group(c >> 16, xcol + 16);
+    } else {
+        uint32_t *xf = xcol, *xl = xcol + 8 * (uint32_t)g->k_h * g->full;
+        uint32_t pack = 0, packed = 0;
+        for (int ky = 0; ky < g->k_h; ky++, src += row_stride)
+            te_im2col_row(src, g->full, g->left, &xf, &xl, &pack, &packed);
+        if (packed) te_widen_group(pack, xl);
+    }
+}
+
+/* Column `xcol` of the block: the window at (iy0, ix0), anywhere. */
+TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32_t *xcol, int8_t *row_tmp,
+                                const int in_c_k, const int k_w_k, const int k_h_k) {
+    const int in_c = g->in_c, k_w = g->k_w, k_h = g->k_h;
+    const int8_t *src = g->in + ((ptrdiff_t)iy0 * g->in_w + ix0) * in_c;
+    if (ix0 >= 0 && ix0 + k_w <= g->in_w && iy0 >= 0 && iy0 + k_h <= g->in_h) {
+        te_im2col_inside(g, src, xcol, in_c_k, k_w_k, k_h_k);
+        return;
+    }
+    const uint32_t row_bytes = g->row_bytes;
+    /* the taps [kx_lo, kx_hi) lie inside the image (none when the window misses it) */
+    const int kx_lo = ix0 >= 0 ? 0 : (-ix0 < k_w ? -ix0 : k_w);
+    const int kx_hi = g->in_w - ix0 < kx_lo ? kx_lo : (g->in_w - ix0 < k_w ? g->in_w - ix0 : k_w);
+    const uint32_t lo = (uint32_t)(kx_lo * in_c), hi = (uint32_t)(kx_hi * in_c);
+    uint32_t *xf = xcol, *xl = xcol + 8 * (uint32_t)k_h * g->full;
+    uint32_t pack = 0, packed = 0;
+    for (int ky = 0; ky < k_h; ky++, src += g->row_stride) {
+        const int iy = iy0 + ky;
+        if (iy < 0 || iy >= g->in_h) {
+            te_fill_bytes(row_tmp, g->zp, row_bytes);
+        } else {
+            te_fill_bytes(row_tmp, g->zp, lo);
+            te_copy_bytes(row_tmp + lo, src + lo, hi - lo);
+            te_fill_bytes(row_tmp + hi, g->zp, row_bytes - hi);
+        }
+        te_im2col_row(row_tmp, g->full, g->left, &xf, &xl, &pack, &packed);
+    }
+    if (packed) te_widen_group(pack, xl);
+}
+
+TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                              const te_conv_chan *chan, int8_t *out, void *scratch, const int in_c_k,
+                              const int k_w_k, const int k_h_k) {
+    te_im2col_geo g;
+    g.in = in, g.in_h = p->in_h, g.in_w = p->in_w;
+    g.in_c = in_c_k ? in_c_k : p->in_c, g.k_w = k_w_k ? k_w_k : p->k_w, g.k_h = k_h_k ? k_h_k : p->k_h;
+    g.row_stride = (ptrdiff_t)g.in_w * g.in_c;
+    g.row_bytes = (uint32_t)(g.k_w * g.in_c), g.full = g.row_bytes >> 2, g.left = g.row_bytes & 3;
+    g.zp = (int8_t)(-p->in_offset);
+    const int out_w = p->out_w, stride_h = p->stride_h, stride_w = p->stride_w, pad_left = p->pad_left;
+    const uint32_t pixels = (uint32_t)p->out_h * out_w, out_c = p->out_c;
+    const ptrdiff_t step = (ptrdiff_t)stride_w * g.in_c;
     const int mode = te_conv_mode(p);
     uint32_t *xbuf = (uint32_t *)scratch;
-    int8_t *patches = (int8_t *)scratch + TE_B * depth * 2 + TE_CONV_JOB_BYTES;
-    int oy = 0, ox = 0;
+    int8_t *row_tmp = (int8_t *)scratch + TE_B * p->depth * 2 + TE_CONV_JOB_BYTES;
+    int ox = 0, iy0 = -p->pad_top, ix0 = -pad_left;
     for (uint32_t px = 0; px < pixels; px += TE_B) {
         const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
-        const int8_t *col[TE_B];
-        for (uint32_t j = 0; j < TE_B; j++) {
-            col[j] = patches + (j < npx ? j : npx - 1) * depth;
-            if (j < npx) {
-                te_gather_patch(p, in, oy, ox, patches + j * depth);
-                if (++ox == p->out_w) ox = 0, oy++;
+        if (npx == TE_B && ox + TE_B <= out_w && iy0 >= 0 && iy0 + g.k_h <= g.in_h && ix0 >= 0 &&
+            ix0 + (TE_B - 1) * stride_w + g.k_w <= g.in_w) {
+            /* four windows side by side, inside the image (most blocks) */
+            const int8_t *src = in + ((ptrdiff_t)iy0 * g.in_w + ix0) * g.in_c;
+            te_im2col_inside(&g, src, xbuf, in_c_k, k_w_k, k_h_k);
+            te_im2col_inside(&g, src + step, xbuf + 2, in_c_k, k_w_k, k_h_k);
+            te_im2col_inside(&g, src + 2 * step, xbuf + 4, in_c_k, k_w_k, k_h_k);
+            te_im2col_inside(&g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
+            ix0 += TE_B * stride_w;
+            if ((ox += TE_B) == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
+        } else {
+            int ly = iy0, lx = ix0;
+            for (uint32_t j = 0; j < TE_B; j++) {
+                if (j < npx) {
+                    ly = iy0, lx = ix0;
+                    ix0 += stride_w;
+                    if (++ox == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
+                }
+                /* columns past the last pixel repeat it (computed, not stored) */
+                te_im2col_column(&g, ly, lx, xbuf + 2 * j, row_tmp, in_c_k, k_w_k, k_h_k);
             }
         }
-        te_widen_block(col, depth, xbuf);
         te_gemm_block(p, xbuf, weights, chan, out + px * out_c, (int)npx, mode);
     }
 }
 
 void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                   const te_conv_chan *chan, int8_t *out, void *scratch) {
-    te_conv_im2col(p, in, weights, chan, out, scratch);
+    te_conv_im2col(p, in, weights, chan, out, scratch, 0, 0, 0);
 }
 
-void te_conv2d_s8_rgb(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch) {
-    te_conv_im2col(p, in, weights, chan, out, scratch);
+    te_conv_im2col(p, in, weights, chan, out, scratch, 3, 3, 3);
+}
+
+void te_conv2d_s8_1ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch) {
+    te_conv_im2col(p, in, weights, chan, out, scratch, 1, 3, 3);
 }

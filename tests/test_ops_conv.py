@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import re
 import subprocess
 
 import numpy as np
@@ -112,8 +113,26 @@ def check_case(rng, case: dict, seed: int):
     assert compiled.plan.op_scratch[0][1] >= scratch_for(geo)
     shape = (1, *case["hw"], case["in_c"])
     near = [[np.clip(rng.integers(-4, 5, size=shape) + in_q[1], -128, 127).astype(np.int8)]]
-    assert_bit_exact(model, n_runs=2, seed=seed, name="conv", inputs=near)
+    host = assert_bit_exact(model, n_runs=2, seed=seed, name="conv", inputs=near)
+    assert_writes_in_bounds(host, compiled, rng)
     return geo
+
+
+def assert_writes_in_bounds(host, compiled, rng):
+    """The kernel writes only its output and its declared scratch, and leaves its input alone."""
+    planned = np.zeros(host.arena_bytes, bool)
+    out = host.outputs[0]
+    planned[out.offset:out.offset + out.nbytes] = True
+    for off, size in compiled.plan.op_scratch.values():
+        planned[off:off + size] = True
+    canary = rng.integers(0, 256, size=host.arena_bytes).astype(np.uint8)
+    host.arena[:] = canary
+    x = rng.integers(-128, 128, size=host.inputs[0].shape).astype(np.int8)
+    host.run([x])
+    t = host.inputs[0]
+    canary[t.offset:t.offset + t.nbytes] = x.reshape(-1).view(np.uint8)
+    stray = np.flatnonzero((host.arena != canary) & ~planned)
+    assert stray.size == 0, f"bytes written outside the output and scratch: arena offsets {stray[:8]}"
 
 
 @pytest.mark.parametrize("seed", range(60))
@@ -134,17 +153,17 @@ def test_random_cases_cover_the_options():
         rng = np.random.default_rng(5000 + seed)
         c = random_case(rng, with_pad=False)
         geo = {"in_c": c["in_c"], "pointwise": c["k"] == (1, 1) and c["stride"] == (1, 1)}
-        seen.add(("kernel", "1x1" if geo["pointwise"] else "rgb" if c["in_c"] <= 4 else "im2col"))
+        seen.add(("kernel", "1x1" if geo["pointwise"] else "im2col"))
         seen |= {("padding", c["padding"]), ("act", c["act"]), ("per_channel", c["per_channel"]),
                  ("odd_in_c", c["in_c"] % 4 != 0), ("non_square", c["k"][0] != c["k"][1]),
                  ("stride3", 3 in c["stride"]), ("k7", 7 in c["k"]), ("bias", c["bias"])}
-    want = {("kernel", "1x1"), ("kernel", "rgb"), ("kernel", "im2col"), ("padding", "SAME"), ("padding", "VALID"),
+    want = {("kernel", "1x1"), ("kernel", "im2col"), ("padding", "SAME"), ("padding", "VALID"),
             ("per_channel", True), ("per_channel", False), ("odd_in_c", True), ("odd_in_c", False),
             ("non_square", True), ("stride3", True), ("k7", True), ("bias", False)} | {("act", a) for a in ACTS}
     assert want <= seen, want - seen
 
 
-@pytest.mark.parametrize("hw,in_c,out_c,k,stride,padding,pad", [
+SHAPES = [
     ((9, 7), 3, 16, (3, 3), (2, 2), "SAME", None),        # camera first layer, odd size
     ((8, 8), 1, 8, (3, 3), (2, 2), "VALID", (1, 1, 1, 1)),  # 1 channel, PAD folded
     ((5, 6), 40, 37, (1, 1), (1, 1), "SAME", None),        # 1x1, partial last block, odd out_c
@@ -153,11 +172,25 @@ def test_random_cases_cover_the_options():
     ((4, 4), 5, 3, (7, 7), (1, 1), "SAME", None),          # kernel larger than the image
     ((2, 9), 6, 4, (2, 5), (3, 1), "VALID", (3, 0, 2, 2)),  # windows wholly in the padding
     ((1, 1), 40, 40, (1, 1), (1, 1), "SAME", None),        # one pixel
-])
+    ((6, 7), 3, 5, (3, 3), (1, 1), "VALID", (2, 2, 3, 3)),  # 3-channel kernel, windows half outside
+    ((5, 4), 1, 9, (3, 3), (2, 1), "SAME", (4, 0, 0, 4)),   # 1-channel kernel, rows wholly padding
+]
+
+
+@pytest.mark.parametrize("hw,in_c,out_c,k,stride,padding,pad", SHAPES)
 def test_conv_shapes_bit_exact(hw, in_c, out_c, k, stride, padding, pad):
     rng = np.random.default_rng(in_c * 100 + out_c)
     check_case(rng, dict(hw=hw, in_c=in_c, out_c=out_c, k=k, stride=stride, padding=padding, pad=pad,
                          act="RELU6", per_channel=True, bias=True), 0)
+
+
+def test_shapes_cover_every_kernel():
+    kernels = set()
+    for hw, in_c, out_c, k, stride, padding, pad in SHAPES:
+        geo = {"in_c": in_c, "k_h": k[0], "k_w": k[1],
+               "pointwise": k == (1, 1) and stride == (1, 1) and pad is None and padding in ("SAME", "VALID")}
+        kernels.add(kernel_for(geo))
+    assert kernels == {"te_conv2d_1x1_s8", "te_conv2d_s8_3ch", "te_conv2d_s8_1ch", "te_conv2d_s8"}
 
 
 @pytest.mark.parametrize("in_zp", [-128, 127])
@@ -175,10 +208,14 @@ def test_conv_extreme_values(in_zp, k):
         assert_bit_exact(model, n_runs=1, name="conv", inputs=runs)
 
 
+def _requant(model: bytes) -> str:
+    modes = re.findall(r"\.requant = (TE_CONV_RQ_\w+)", compile_model(model, "conv").emitted.c_source)
+    assert len(modes) == 1
+    return modes[0]
+
+
 def _fast_flag(model: bytes) -> bool:
-    src = compile_model(model, "conv").emitted.c_source
-    assert (".fast_requant = 1" in src) != (".fast_requant = 0" in src)
-    return ".fast_requant = 1" in src
+    return _requant(model) != "TE_CONV_RQ_EXACT"
 
 
 def test_exact_requantization_path():
@@ -259,6 +296,45 @@ def test_fast_requant_c_portable_matches_te_requant(tmp_path):
     assert r.checked == 40 * 23 * 7 * (7 + 400)
     assert r.mismatches == 0, (f"{r.mismatches} mismatches, first x={r.first_x} mult={r.first_mult} "
                                f"e={r.first_e} zp={r.first_zp}")
+
+
+def test_kernels_under_address_sanitizer(tmp_path):
+    """Edge-heavy cases (large folded padding, windows outside the image, partial blocks) in one
+    host executable built with ASan/UBSan, each model in an arena of exactly its planned size:
+    no read or write leaves it, no undefined behaviour."""
+    rng = np.random.default_rng(31)
+    cases = [random_case(rng, with_pad=True) for _ in range(10)] + [
+        dict(hw=hw, in_c=c, out_c=o, k=k, stride=st, padding=pd, pad=pad, act="RELU", per_channel=True, bias=True)
+        for hw, c, o, k, st, pd, pad in SHAPES]
+    main = ["#include <stdlib.h>", "#include <string.h>", '#include "te_model.h"']
+    calls = []
+    sources = []
+    for i, case in enumerate(cases):
+        c = compile_model(conv_model(rng, **case), f"c{i}")
+        (tmp_path / f"c{i}.c").write_text(c.emitted.c_source)
+        (tmp_path / f"c{i}.h").write_text(c.emitted.h_source)
+        sources.append(str(tmp_path / f"c{i}.c"))
+        main.append(f"extern const te_model c{i}_model;")
+        calls.append(f"    run(&c{i}_model);")
+    main.append("""static void run(const te_model *m) {
+    uint8_t *arena = malloc(m->arena_bytes);
+    for (uint32_t i = 0; i < m->arena_bytes; i++) arena[i] = (uint8_t)(i * 37u);
+    if (m->invoke(m, arena)) abort();
+    free(arena);
+}
+int main(void) {""")
+    main += calls + ["    return 0;", "}"]
+    (tmp_path / "main.c").write_text("\n".join(main) + "\n")
+    exe = tmp_path / "conv_asan"
+    cmd = ["gcc", "-g", "-O1", "-std=gnu11", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+           f"-I{KERNELS_INCLUDE}", f"-I{tmp_path}", str(tmp_path / "main.c"), *sources,
+           str(KERNELS_INCLUDE.parent / "conv.c"), "-o", str(exe)]
+    build = subprocess.run(cmd, capture_output=True, text=True)
+    if build.returncode != 0 and "sanitize" in build.stderr:
+        pytest.skip(f"the host compiler cannot build with sanitizers: {build.stderr.strip()[-300:]}")
+    assert build.returncode == 0, build.stderr[-3000:]
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
 
 
 # --- the shared models' convolutions ------------------------------------------------------

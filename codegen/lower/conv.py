@@ -1,10 +1,12 @@
-"""CONV_2D -> te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_rgb (1..4 input
-channels) or te_conv2d_s8 (anything else), chosen per operator at compile time.
+"""CONV_2D -> te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_3ch / _1ch (3x3 on 3
+or 1 input channels: camera first layers) or te_conv2d_s8 (anything else),
+chosen per operator at compile time.
 
 The kernels (kernels/conv.c) run a GEMM over blocks of output pixels; this module
-prepares what they read: weights padded per output channel to a multiple of 4, the
-input offset folded into the bias, TFLite's multipliers, and the constants of the fast
-requantization with the proof (per channel) that it is exact (codegen/quant_conv.py).
+prepares what they read: weights in the order the kernel widens its input (padded per
+output channel to a multiple of 4), the input offset folded into the bias, TFLite's
+multipliers, and the constants of the fast requantization with the proof (per channel)
+that it is exact (codegen/quant_conv.py).
 """
 from __future__ import annotations
 
@@ -128,14 +130,28 @@ def kernel_for(geo: dict) -> str:
     """The C function that runs a convolution of this geometry."""
     if geo["pointwise"]:
         return "te_conv2d_1x1_s8"
-    if geo["in_c"] <= 4:
-        return "te_conv2d_s8_rgb"
+    if (geo["k_h"], geo["k_w"]) == (3, 3) and geo["in_c"] in (1, 3):
+        return f"te_conv2d_s8_{geo['in_c']}ch"
     return "te_conv2d_s8"
 
 
-def padded_weights(w: np.ndarray, depth: int) -> np.ndarray:
-    """OHWI [out_c, k_h, k_w, in_c] -> [out_c, depth]: each channel's taps then zeros."""
+def im2col_order(k_h: int, k_w: int, in_c: int) -> np.ndarray:
+    """The order the im2col kernels widen a patch in (kernels/conv.c), as indices into the
+    OHWI-flattened taps: each patch row's whole 4-byte groups, row by row, then the
+    k_w * in_c % 4 bytes left over of every row, row by row."""
+    row = k_w * in_c
+    full = row // 4 * 4
+    whole = [ky * row + i for ky in range(k_h) for i in range(full)]
+    rest = [ky * row + i for ky in range(k_h) for i in range(full, row)]
+    return np.array(whole + rest, np.int64)
+
+
+def padded_weights(w: np.ndarray, depth: int, pointwise: bool = True) -> np.ndarray:
+    """OHWI [out_c, k_h, k_w, in_c] -> [out_c, depth]: each channel's taps in the kernel's
+    order (OHWI for 1x1, im2col_order otherwise), then zeros."""
     flat = w.reshape(w.shape[0], -1).astype(np.int8)
+    if not pointwise:
+        flat = flat[:, im2col_order(w.shape[1], w.shape[2], w.shape[3])]
     out = np.zeros((w.shape[0], depth), np.int8)
     out[:, :flat.shape[1]] = flat
     return out
@@ -150,7 +166,7 @@ def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int) -> tuple[np
     (bias', mult, shift, 0) and the kernels requantize exactly as TFLite."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     out_c = geo["out_c"]
-    weights = padded_weights(w.data, geo["depth"])
+    weights = padded_weights(w.data, geo["depth"], geo["pointwise"])
     mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, out_c), y.s)
     bias = folded_bias(bias_of(g, op, out_c), w.data, -x.zp)
     bound = acc_bound(bias, w.data)
@@ -164,7 +180,7 @@ def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int) -> tuple[np
         const = constant_output(int(acc_lo[o]), int(acc_hi[o]), m, s, y.zp, act_min, act_max)
         if const is None:
             table = np.stack([bias, mult, shift, np.zeros(out_c, np.int64)], axis=1).astype(np.int32)
-            return padded_weights(w.data, geo["depth"]), table, False
+            return padded_weights(w.data, geo["depth"], geo["pointwise"]), table, False
         weights[o] = 0
         rows.append(constant_channel(const, y.zp))
     return weights, np.array(rows, np.int64).astype(np.int32), True
@@ -174,7 +190,15 @@ def scratch_for(geo: dict) -> int:
     """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h)."""
     if geo["pointwise"]:
         return BLOCK * ((geo["in_c"] + 3) // 4 * 4) * 2 + JOB_BYTES
-    return BLOCK * geo["depth"] * 3 + JOB_BYTES
+    return BLOCK * geo["depth"] * 2 + JOB_BYTES + (geo["k_w"] * geo["in_c"] + 3) // 4 * 4
+
+
+def requant_mode(fast: bool, out_zp: int, act_min: int) -> str:
+    """te_conv_params.requant: TFLite's arithmetic, the fast form, or the fast form without its
+    sign step when the output zero point is at or below the clamp floor (te/conv.h)."""
+    if not fast:
+        return "TE_CONV_RQ_EXACT"
+    return "TE_CONV_RQ_FAST_NOSIGN" if out_zp <= act_min else "TE_CONV_RQ_FAST"
 
 
 class ConvLowering(Lowering):
@@ -204,7 +228,7 @@ class ConvLowering(Lowering):
             "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
             "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
             "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
-            "depth": geo["depth"], "fast_requant": int(fast)})
+            "depth": geo["depth"], "requant": requant_mode(fast, y.zp, lo)})
         wsym = ctx.const("weights", weights, "int8_t",
                          f"OHWI, each output channel padded to {geo['depth']} values")
         csym = ctx.const("chan", table, "int32_t",

@@ -7,8 +7,9 @@
  * then swept by every output channel's weights.
  *
  * What the compiler prepares (codegen/lower/conv.py):
- *   - weights: OHWI, each output channel's k_h*k_w*in_c values followed by zeros up to
- *     `depth` (a multiple of 4), so the kernels read whole 32-bit words;
+ *   - weights: each output channel's k_h*k_w*in_c values followed by zeros up to
+ *     `depth` (a multiple of 4), so the kernels read whole 32-bit words; OHWI order for
+ *     1x1, the im2col order (kernels/conv.c) otherwise;
  *   - te_conv_chan per output channel: the bias with the input offset folded in
  *     (bias + in_offset * sum(w[o])), so the kernels multiply raw int8 inputs; the
  *     padding taps read the input zero point, which contributes (zp + in_offset) * w = 0;
@@ -17,10 +18,11 @@
  * Kernels (the compiler calls exactly one per operator):
  *   te_conv2d_1x1_s8   1x1 filter, stride 1, no padding: the input is the GEMM's matrix.
  *                      Scratch: te_conv_scratch_1x1(in_c) bytes.
- *   te_conv2d_s8       any filter/stride/padding: im2col of TE_CONV_BLOCK pixels.
- *                      Scratch: te_conv_scratch_im2col(depth) bytes.
- *   te_conv2d_s8_rgb   in_c 1..4 (first layers on camera images): the same im2col with
- *                      the input rows copied by word loads. Scratch: as te_conv2d_s8.
+ *   te_conv2d_s8       any filter/stride/padding: im2col of TE_CONV_BLOCK pixels, widened
+ *                      straight from the input rows.
+ *                      Scratch: te_conv_scratch_im2col(depth, k_w * in_c) bytes.
+ *   te_conv2d_s8_3ch   te_conv2d_s8 compiled for 3x3 filters on 3 channels (RGB first layers).
+ *   te_conv2d_s8_1ch   te_conv2d_s8 compiled for 3x3 filters on 1 channel (grayscale).
  * The scratch must be 4-byte aligned.
  */
 #ifndef TE_CONV_H
@@ -37,10 +39,15 @@ typedef struct {
     int32_t out_offset;          /* output zero point */
     int32_t act_min, act_max;    /* fused activation, in the output's quantized domain */
     uint32_t depth;              /* weights per output channel: k_h*k_w*in_c rounded up to 4 */
-    uint8_t fast_requant;        /* 1: every channel meets te_conv_requant_fast's bounds */
+    uint8_t requant;             /* TE_CONV_RQ_*: how the channel table requantizes */
 } te_conv_params;
 
-/* Per output channel, 16 bytes. With fast_requant the kernels' fast form, else TFLite's. */
+/* te_conv_params.requant */
+#define TE_CONV_RQ_EXACT 0        /* TFLite's multiplier/shift, te_requant */
+#define TE_CONV_RQ_FAST 1         /* every channel meets te_conv_requant_fast's bounds */
+#define TE_CONV_RQ_FAST_NOSIGN 2  /* ... and out_offset <= act_min: te_conv_requant_fast_nosign */
+
+/* Per output channel, 16 bytes. The fast form unless requant is TE_CONV_RQ_EXACT. */
 typedef struct {
     int32_t bias;   /* bias + in_offset * sum(weights of the channel) */
     int32_t mult;   /* fast: mult2 = 2 * TFLite multiplier as int32; else TFLite's Q31 multiplier */
@@ -58,15 +65,16 @@ TE_INLINE uint32_t te_conv_scratch_1x1(uint32_t in_c) {
     return TE_CONV_BLOCK * ((in_c + 3u) & ~3u) * 2u + TE_CONV_JOB_BYTES;  /* int16 block, job */
 }
 
-TE_INLINE uint32_t te_conv_scratch_im2col(uint32_t depth) {
-    return TE_CONV_BLOCK * depth * 3u + TE_CONV_JOB_BYTES;  /* int16 block, job, int8 patches */
+TE_INLINE uint32_t te_conv_scratch_im2col(uint32_t depth, uint32_t row_bytes) {
+    /* int16 block, job, one patch row assembled at the image border */
+    return TE_CONV_BLOCK * depth * 2u + TE_CONV_JOB_BYTES + ((row_bytes + 3u) & ~3u);
 }
 
 /* TFLite's MultiplyByQuantizedMultiplier(x, mult, -e) + out_offset in four instructions
  * on ARMv7E-M (SMMLAR, ADD with ASR, ADD, ASR; the caller then saturates), exact when
  *     2^30 <= mult < 2^31, e >= 1, |x| <= A and A + 1 + |round| <= 2^31 - 1
  * (codegen/quant_conv.py proves this per channel from the weights and bias; otherwise
- * fast_requant is 0 and the kernels use te_requant). Why it is exact:
+ * requant is TE_CONV_RQ_EXACT and the kernels use te_requant). Why it is exact:
  *   v = SRDHM(x, mult) = floor((x*mult + 2^30) / 2^31) = x + floor((x*mult2 + 2^31) / 2^32)
  *       with mult2 = 2*mult - 2^32 (the int32 2*mult wraps to): one SMMLAR, x accumulated;
  *   RDBPOT(v, e) = floor((v + 2^(e-1) - [v < 0]) / 2^e) (half away from zero), and
@@ -83,11 +91,26 @@ TE_INLINE int32_t te_conv_requant_fast(int32_t x, int32_t mult2, int32_t round, 
     return (v + (x >> 31) + round) >> e;
 }
 
+/* te_conv_requant_fast without the [x < 0] step: it may then be one higher, but only for
+ * v < 0, where the result is at most out_offset. When out_offset <= act_min (RELU, RELU6,
+ * or an output zero point of -128), clamping to act_min gives the same int8 either way. */
+TE_INLINE int32_t te_conv_requant_fast_nosign(int32_t x, int32_t mult2, int32_t round, int32_t e) {
+    int32_t v;
+#if TE_USE_DSP
+    __asm__("smmlar %0, %1, %2, %1" : "=r"(v) : "r"(x), "r"(mult2));
+#else
+    v = (int32_t)(((int64_t)x * mult2 + (1LL << 31)) >> 32) + x;
+#endif
+    return (v + round) >> e;
+}
+
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch);
 void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                   const te_conv_chan *chan, int8_t *out, void *scratch);
-void te_conv2d_s8_rgb(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch);
+void te_conv2d_s8_1ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch);
 
 #endif

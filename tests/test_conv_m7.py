@@ -1,0 +1,153 @@
+"""CONV_2D on the Cortex-M7 with the DSP kernels on (QEMU mps2-an500, bare metal, -O3):
+the same bytes as the host's portable path (itself bit-exact with tflite-micro) for every
+kernel and requantization path, odd sizes included, and the fast requantization against
+TFLite's arithmetic on the M7's SMMLAR. One ELF holds every case; instruction counts are
+printed (run with -s), never asserted."""
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen.compiler import compile_model
+from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, benchrun
+from te_openmv.hostlib import HostModel
+
+from .bitexact import reference
+from .test_ops_conv import REQUANT_CHECK, conv_model
+
+RELU6_Q = (6 / 255, -128)  # RELU6 over the whole int8 range: the plain SSAT store
+
+
+def _cases() -> list[tuple[str, bytes, str]]:
+    """(name, model, what it exercises). Between them they take every assembly variant:
+    sign/no sign x full/clamped store x even/odd groups after the first."""
+    rng = np.random.default_rng(77)
+    q = (0.02, -5)
+    return [
+        ("pw48x8x16", conv_model(rng, (48, 48), 8, 16, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
+         "1x1, 2 groups, no sign step, full-range store"),
+        ("pw24x32x64", conv_model(rng, (24, 24), 32, 64, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
+         "1x1, 8 groups"),
+        ("rgb96", conv_model(rng, (96, 96), 3, 16, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),
+                             out_q=RELU6_Q), "te_conv2d_s8_3ch, stride 2, 7 groups"),
+        ("pw_odd", conv_model(rng, (5, 7), 37, 13, (1, 1), act="RELU", in_q=q, out_q=(0.3, 3)),
+         "1x1, partial last block, in_c tail, no sign step, clamped"),
+        ("pw_sign", conv_model(rng, (6, 6), 12, 9, (1, 1), act="NONE", in_q=q, out_q=(0.5, 5)),
+         "1x1, 3 groups, sign step, full range"),
+        ("pw_relu6_narrow", conv_model(rng, (4, 8), 20, 7, (1, 1), act="RELU6", in_q=q, out_q=(0.04, -128)),
+         "1x1, 5 groups, no sign step, RELU6 below 127"),
+        ("pw_sign_clamp", conv_model(rng, (4, 4), 8, 6, (1, 1), act="RELU_N1_TO_1", in_q=q, out_q=(0.01, 0)),
+         "1x1, 2 groups, sign step, clamped to [-100, 100]"),
+        ("im2col_odd", conv_model(rng, (7, 9), 17, 11, (3, 3), (1, 1), "SAME", "RELU_N1_TO_1", in_q=q,
+                                  out_q=(0.01, 0)), "te_conv2d_s8 3x3 SAME, 39 groups, sign step, clamped"),
+        ("gray_pad", conv_model(rng, (11, 10), 1, 6, (5, 3), (2, 3), "VALID", "NONE", pad=(2, 1, 0, 3),
+                                in_q=q), "te_conv2d_s8: 1 channel, 5x3 stride 2x3, folded PAD"),
+        ("gray3x3", conv_model(rng, (13, 12), 1, 8, (3, 3), (1, 1), "SAME", "RELU", in_q=q),
+         "te_conv2d_s8_1ch, 3 groups"),
+        ("exact", conv_model(rng, (6, 6), 8, 5, (3, 3), in_q=(0.5, 3), out_q=(0.001, -10), w_scales=[0.01] * 5),
+         "multiplier >= 1: TFLite's own requantization"),
+    ]
+
+
+@pytest.fixture(scope="session")
+def m7_toolchain():
+    from te_openmv.toolchain import ToolchainError, arm_gcc, qemu_system_arm
+    try:
+        return arm_gcc(), qemu_system_arm()
+    except ToolchainError as e:
+        if os.geteuid() != 0:
+            pytest.skip(f"cannot install the ARM toolchain / QEMU without root: {e}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def m7_run(m7_toolchain, tmp_path_factory):
+    """Build the one ELF (every case + the requantization check), run it, and the host's
+    outputs for the same inputs."""
+    out = tmp_path_factory.mktemp("conv_m7")
+    rng = np.random.default_rng(78)
+    main = ['#include <string.h>', '#include "te_bench.h"', '#include "te_model.h"',
+            'typedef struct { uint64_t checked; uint32_t mismatches; int32_t x, mult, e, zp; } rq_report;',
+            'void te_requant_check(uint32_t seed, int n_mults, int n_x, rq_report *r);']
+    body, sources, kernels, arena, host = [], [], set(), 0, {}
+    for name, model, _ in _cases():
+        c = compile_model(model, name)
+        (out / f"{name}.c").write_text(c.emitted.c_source)
+        (out / f"{name}.h").write_text(c.emitted.h_source)
+        sources.append(out / f"{name}.c")
+        kernels |= set(c.emitted.kernel_files)
+        arena = max(arena, c.plan.peak)
+        hm = HostModel(c)
+        x = rng.integers(-128, 128, size=hm.inputs[0].shape).astype(np.int8)
+        y = hm.run([x])[0]
+        ref = np.asarray(reference(model, [x])[0]).reshape(y.shape)
+        assert np.array_equal(y, ref), f"{name}: the host's portable path differs from tflite-micro"
+        host[name] = y
+        main.append(f"extern const te_model {name}_model;")
+        main.append(f"static const int8_t {name}_in[{x.size}] = {{{','.join(map(str, x.reshape(-1).tolist()))}}};")
+        body.append(f"""    memcpy(arena + {name}_model.inputs[0].offset, {name}_in, sizeof {name}_in);
+    te_bench_begin("{name}");
+    {name}_model.invoke(&{name}_model, arena);
+    te_bench_end();
+    __asm__ volatile("");
+    te_bench_kv_hex("{name}", te_bench_crc32(0, arena + {name}_model.outputs[0].offset,
+                                                {name}_model.outputs[0].bytes));""")
+    main.append(f"static uint8_t arena[{arena}] __attribute__((aligned(8)));")
+    main.append("int te_bench_main(void) {\n    rq_report r;")
+    main += body
+    main.append("""    te_requant_check(1, 40, 400, &r);
+    te_bench_kv_u32("rq_checked_millions", (uint32_t)(r.checked / 1000000u));
+    te_bench_kv_u32("rq_checked_rest", (uint32_t)(r.checked % 1000000u));
+    te_bench_kv_u32("rq_mismatches", r.mismatches);
+    te_bench_kv_i32("rq_first_x", r.x);
+    te_bench_kv_i32("rq_first_mult", r.mult);
+    te_bench_kv_i32("rq_first_e", r.e);
+    return 0;
+}""")
+    (out / "main.c").write_text("\n".join(main) + "\n")
+    srcs = [out / "main.c", REQUANT_CHECK, *sources, *(KERNELS_DIR / k for k in sorted(kernels))]
+    elf = benchrun.build_elf(srcs, [KERNELS_INCLUDE, out], out / "conv_m7.elf")
+    return benchrun.run_elf(elf, timeout=120), host, elf
+
+
+def test_dsp_kernels_are_built(m7_run, m7_toolchain):
+    """The M7 build holds the DSP assembly (TE_USE_DSP), not only the portable C the host runs."""
+    import subprocess
+    _, _, elf = m7_run
+    nm = Path(m7_toolchain[0]).with_name("arm-none-eabi-nm")
+    symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
+    for sign in ("sign", "nosign"):
+        for store in ("full", "clamp"):
+            for parity in ("even", "odd"):
+                assert f"te_gemm_{sign}_{store}_{parity}" in symbols
+
+
+@pytest.mark.parametrize("name", [c[0] for c in _cases()])
+def test_m7_output_matches_host(m7_run, name):
+    run, host, _ = m7_run
+    y = host[name]
+    want = zlib.crc32(np.ascontiguousarray(y).tobytes())
+    assert run.value_int(name) == want, f"{name}: the M7 (DSP) output differs from the host's"
+
+
+def test_m7_fast_requant_matches_tflite_arithmetic(m7_run):
+    run, _, _ = m7_run
+    checked = run.value_int("rq_checked_millions") * 1_000_000 + run.value_int("rq_checked_rest")
+    assert checked == 40 * 23 * 7 * (7 + 400)
+    assert run.value_int("rq_mismatches") == 0, (
+        f"first mismatch: x={run.values['rq_first_x']} mult={run.values['rq_first_mult']} "
+        f"e={run.values['rq_first_e']}")
+
+
+def test_m7_instruction_counts_reported(m7_run):
+    """Instructions per MAC of each case (printed; speed is not asserted)."""
+    run, _, _ = m7_run
+    for name, model, what in _cases():
+        macs = sum(s["macs"] for s in compile_model(model, name).emitted.steps)
+        n = run.regions[name]
+        assert n > 0
+        print(f"{name:12s} {macs:9d} MACs {n:10d} instructions {n / macs:6.3f} instr/MAC  ({what})")
