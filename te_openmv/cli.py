@@ -67,13 +67,20 @@ def _default_name(model: Path) -> str:
 
 
 def cmd_verify(args) -> int:
-    from .verify import verify_host
+    from .verify_device import parse_target
     model = Path(args.model)
     if not model.is_file():
         raise CompileError(f"{model}: no such file")
-    result = verify_host(model, images=Path(args.images) if args.images else None, n_random=args.random,
-                         name=_default_name(model), progress=_progress)
-    print(f"{model.name}: {len(result.cases)} inputs ({args.random} random"
+    target = parse_target(args.target)
+    if target.kind != "host":
+        return _verify_device(args, model, target)
+    if args.camera:
+        raise ValueError("--camera needs a camera: use --target serial:PORT")
+    from .verify import verify_host
+    n_random = args.random if args.random is not None else (args.n if args.n is not None else 50)
+    result = verify_host(model, images=Path(args.images) if args.images else None, n_random=n_random,
+                         name=args.name or _default_name(model), progress=_progress)
+    print(f"{model.name}: {len(result.cases)} inputs ({n_random} random"
           f"{', images from ' + args.images if args.images else ''}) against TFLite's reference kernels")
     for i, o in enumerate(result.outputs):
         print(f"  output {i}: {o.identical_share * 100:.2f}% identical ({o.identical}/{o.total}), "
@@ -88,9 +95,64 @@ def cmd_verify(args) -> int:
     return 1
 
 
+def _above_progress(line: str) -> None:
+    """Print a line to stdout without tearing the progress bar on stderr."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+    print(line, flush=True)
+
+
+def _verify_device(args, model: Path, target) -> int:
+    from .build_firmware import BuildFirmwareError
+    from .firmware import FirmwareBuildError
+    from .oracle import OracleError
+    from .runner import DeviceError, DeviceTimeout
+    from .toolchain import ToolchainError
+    from .verify_device import VerifySetupError, verify_device
+    if args.random is not None:
+        raise ValueError("--random applies to --target host; on a device give the number of inputs with --n")
+    source = (f"images from {args.images}" if args.images else "camera frames" if args.camera else "random inputs")
+    print(f"{model.name} on {target} ({source}) against TFLite's reference kernels", flush=True)
+    try:
+        result = verify_device(model, target, images=Path(args.images) if args.images else None,
+                               camera=args.camera, n=args.n, name=args.name or _default_name(model),
+                               progress=_progress, on_frame=_above_progress)
+    except (VerifySetupError, BuildFirmwareError, FirmwareBuildError, ToolchainError, OracleError,
+            DeviceError, DeviceTimeout) as e:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        print(f"te-openmv: error: {e}", file=sys.stderr)
+        return 2
+    for line in result.summary_lines():
+        print(line)
+    if args.report:
+        Path(args.report).write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+    if result.ok:
+        print("  bit-exact: yes")
+        return 0
+    bad = [f.label for f in result.frames if not f.identical]
+    print(f"  bit-exact: NO — {len(bad)} inputs differ: {', '.join(bad[:5])}")
+    return 1
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
     return run_demo(args)
+
+
+def cmd_viewer(args) -> int:
+    from .build_firmware import BuildFirmwareError
+    from .runner import DeviceError, DeviceTimeout
+    from .viewer import ViewerError, run_viewer
+    try:
+        return run_viewer(args.port, model=args.model, labels=Path(args.labels) if args.labels else None,
+                          images=Path(args.images) if args.images else None, kind=args.kind,
+                          threshold=args.threshold, anchors=Path(args.anchors) if args.anchors else None,
+                          size=args.size)
+    except (ViewerError, BuildFirmwareError, DeviceError, DeviceTimeout) as e:
+        print(f"te-openmv: error: {e}", file=sys.stderr)
+        return 2
 
 
 def cmd_build_firmware(args) -> int:
@@ -157,10 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "an error names the smallest peak reachable")
     c.set_defaults(func=cmd_compile)
 
-    v = sub.add_parser("verify", help="check the compiled model against TFLite's reference kernels, bit for bit")
+    v = sub.add_parser("verify", help="check the compiled model against TFLite's reference kernels, bit for bit, "
+                       "on the host, the emulated Cortex-M7 or a camera")
     v.add_argument("model")
-    v.add_argument("--images", help="directory of images to run as well (resized and converted)")
-    v.add_argument("--random", type=int, default=50, help="number of random inputs (default 50)")
+    v.add_argument("--target", default="host", metavar="host|qemu|serial:PORT",
+                   help="host: the generated C built for this machine (default); qemu: the model in the emulated "
+                        "Cortex-M7 firmware (built and cached); serial:/dev/ttyACM0: a camera running a firmware "
+                        "with the model (te-openmv build-firmware --port openmv)")
+    v.add_argument("--images", help="directory of images to run (resized and converted as preprocess.py does; on "
+                   "the host in addition to the random inputs)")
+    v.add_argument("--camera", action="store_true", help="use the camera's own frames (--target serial: only)")
+    v.add_argument("--n", type=int, help="on a device: the number of random inputs (default 10) or camera frames "
+                   "(default 10), or at most N of the images; on the host: the number of random inputs (default 50)")
+    v.add_argument("--random", type=int, help="number of random inputs on the host (default 50; same as --n there)")
+    v.add_argument("--name", help="the model's name in the firmware (default: the file name)")
     v.add_argument("--report", help="write the results as JSON here")
     v.set_defaults(func=cmd_verify)
 
@@ -187,6 +259,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("script")
     r.add_argument("--timeout", type=float, default=60.0, help="seconds the script may run (default 60)")
     r.set_defaults(func=cmd_run)
+
+    vw = sub.add_parser("viewer", help="a window with the camera's frames and the model's result drawn on them "
+                        "(or the emulated firmware fed with images)")
+    vw.add_argument("--port", required=True, metavar="DEV|qemu:OUT",
+                    help="the camera's serial port (e.g. /dev/ttyACM0), or qemu:OUT for the emulated firmware built "
+                         "by build-firmware into OUT (needs --images)")
+    vw.add_argument("--model", help="which of the firmware's models to run (default: its first)")
+    vw.add_argument("--labels", help="class labels, one per line (FOMO: background first)")
+    vw.add_argument("--images", help="feed these images to the device instead of its camera")
+    vw.add_argument("--kind", choices=["classifier", "fomo", "yolo", "raw"],
+                    help="how to read the outputs (default: guessed from their shapes)")
+    vw.add_argument("--threshold", type=float, default=0.5, help="detection score threshold (default 0.5)")
+    vw.add_argument("--anchors", help="YOLO head config with anchors per stride (JSON, e.g. "
+                    "te_detection_config.json; default: the standard YOLOv3 anchors)")
+    vw.add_argument("--size", type=int, default=480, help="shown frame size, long side in pixels (default 480)")
+    vw.set_defaults(func=cmd_viewer)
 
     be = sub.add_parser("bench", help="count instructions per inference and per operator on an emulated "
                         "Cortex-M7 (QEMU), with flash/SRAM and a bit-exactness check")
