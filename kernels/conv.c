@@ -288,35 +288,68 @@ static const te_asm_gemm_fn te_asm_gemm[4][2] = {
 };
 #endif
 
-/* One block; xbuf has room for the job record after its 8 * groups words. */
-static void te_gemm_block(const te_conv_params *p, uint32_t *xbuf, const int8_t *w,
-                          const te_conv_chan *ch, int8_t *out, int npx, int mode) {
+/* What stays the same for every block of one convolution. */
+typedef struct {
+    const te_conv_params *p;
+    uint32_t *xbuf;
+    const int8_t *w;
+    const te_conv_chan *ch;
+    int mode;
+#if TE_USE_DSP
+    te_conv_job *job;    /* NULL: the C loop */
+    te_asm_gemm_fn fn;
+#endif
+} te_gemm_ctx;
+
+/* xbuf has room for the job record after its 8 * groups words (te_conv_scratch_*). */
+static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf, const int8_t *w,
+                         const te_conv_chan *ch) {
+    c->p = p, c->xbuf = xbuf, c->w = w, c->ch = ch, c->mode = te_conv_mode(p);
+#if TE_USE_DSP
+    const uint32_t groups = p->depth >> 2;
+    c->job = NULL;
+    if (c->mode != TE_RQ_EXACT && groups >= 2) {
+        te_conv_job *job = (te_conv_job *)(xbuf + 8 * groups);
+        job->xbuf = xbuf;
+        job->out_c = p->out_c;
+        job->lo4 = (uint8_t)p->act_min * 0x01010101u;
+        job->hi4 = (uint8_t)p->act_max * 0x01010101u;
+        c->job = job;
+        c->fn = te_asm_gemm[c->mode - 1][(groups - 1) & 1];
+    }
+#endif
+}
+
+/* Every output channel of one block (its columns widened in xbuf): out[j * out_c + o], j < npx. */
+static void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
+    const te_conv_params *p = c->p;
     if (npx == TE_B) {
 #if TE_USE_DSP
-        const uint32_t groups = p->depth >> 2;
-        if (mode != TE_RQ_EXACT && groups >= 2) {
-            te_conv_job *job = (te_conv_job *)(xbuf + 8 * groups);
-            job->xbuf = xbuf;
-            job->out_c = p->out_c;
-            job->out = out;
-            job->out_end = out + p->out_c;
-            job->lo4 = (uint8_t)p->act_min * 0x01010101u;
-            job->hi4 = (uint8_t)p->act_max * 0x01010101u;
-            te_asm_gemm[mode - 1][(groups - 1) & 1](job, w, ch);
+        if (c->job) {
+            c->job->out = out;
+            c->job->out_end = out + p->out_c;
+            c->fn(c->job, c->w, c->ch);
             return;
         }
 #endif
-        switch (mode) {
-        case TE_RQ_FAST_FULL: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_FAST_FULL); break;
-        case TE_RQ_NOSIGN_FULL: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_NOSIGN_FULL); break;
-        case TE_RQ_FAST_CLAMP: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_FAST_CLAMP); break;
-        case TE_RQ_NOSIGN_CLAMP: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_NOSIGN_CLAMP); break;
-        default: te_gemm_block_t(p, xbuf, w, ch, out, TE_B, TE_RQ_EXACT); break;
+        switch (c->mode) {
+        case TE_RQ_FAST_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_FAST_FULL); break;
+        case TE_RQ_NOSIGN_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_NOSIGN_FULL); break;
+        case TE_RQ_FAST_CLAMP: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_FAST_CLAMP); break;
+        case TE_RQ_NOSIGN_CLAMP: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_NOSIGN_CLAMP); break;
+        default: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_EXACT); break;
         }
     } else {
-        /* the last, partial block: columns npx.. repeat the last pixel and are not stored */
-        te_gemm_block_t(p, xbuf, w, ch, out, npx, mode);
+        /* fewer than 4 pixels in all: columns npx.. repeat the last pixel and are not stored */
+        te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, npx, c->mode);
     }
+}
+
+/* Blocks start every 4 pixels; when the pixel count is not a multiple of 4, the last block
+ * overlaps the one before it (recomputing up to 3 pixels, same values) so that every block
+ * takes the 4-column path. Only maps of fewer than 4 pixels have a partial block. */
+TE_INLINE uint32_t te_block_start(uint32_t px, uint32_t pixels) {
+    return px + TE_B > pixels && pixels >= TE_B ? pixels - TE_B : px;
 }
 
 /* ---------------------------------------------------------------- 1x1 */
@@ -324,14 +357,15 @@ static void te_gemm_block(const te_conv_params *p, uint32_t *xbuf, const int8_t 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch) {
     const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
-    const int mode = te_conv_mode(p);
-    uint32_t *xbuf = (uint32_t *)scratch;
+    te_gemm_ctx ctx;
+    te_gemm_init(&ctx, p, (uint32_t *)scratch, weights, chan);
     for (uint32_t px = 0; px < pixels; px += TE_B) {
+        px = te_block_start(px, pixels);
         const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
         const int8_t *col[TE_B];
         for (uint32_t j = 0; j < TE_B; j++) col[j] = in + (px + (j < npx ? j : npx - 1)) * in_c;
-        te_widen_block(col, in_c, xbuf);
-        te_gemm_block(p, xbuf, weights, chan, out + px * out_c, (int)npx, mode);
+        te_widen_block(col, in_c, ctx.xbuf);
+        te_gemm_block(&ctx, out + px * out_c, (int)npx);
     }
 }
 
@@ -455,11 +489,19 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
     const int out_w = p->out_w, stride_h = p->stride_h, stride_w = p->stride_w, pad_left = p->pad_left;
     const uint32_t pixels = (uint32_t)p->out_h * out_w, out_c = p->out_c;
     const ptrdiff_t step = (ptrdiff_t)stride_w * g.in_c;
-    const int mode = te_conv_mode(p);
     uint32_t *xbuf = (uint32_t *)scratch;
     int8_t *row_tmp = (int8_t *)scratch + TE_B * p->depth * 2 + TE_CONV_JOB_BYTES;
+    te_gemm_ctx ctx;
+    te_gemm_init(&ctx, p, xbuf, weights, chan);
     int ox = 0, iy0 = -p->pad_top, ix0 = -pad_left;
     for (uint32_t px = 0; px < pixels; px += TE_B) {
+        const uint32_t start = te_block_start(px, pixels);
+        if (start != px) {  /* the overlapping last block */
+            px = start;
+            ox = (int)(px % (uint32_t)out_w);
+            iy0 = (int)(px / (uint32_t)out_w) * stride_h - p->pad_top;
+            ix0 = ox * stride_w - pad_left;
+        }
         const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
         if (npx == TE_B && ox + TE_B <= out_w && iy0 >= 0 && iy0 + g.k_h <= g.in_h && ix0 >= 0 &&
             ix0 + (TE_B - 1) * stride_w + g.k_w <= g.in_w) {
@@ -483,7 +525,7 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
                 te_im2col_column(&g, ly, lx, xbuf + 2 * j, row_tmp, in_c_k, k_w_k, k_h_k);
             }
         }
-        te_gemm_block(p, xbuf, weights, chan, out + px * out_c, (int)npx, mode);
+        te_gemm_block(&ctx, out + px * out_c, (int)npx);
     }
 }
 
