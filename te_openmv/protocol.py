@@ -41,8 +41,10 @@ What each fault costs (both directions scan for the magic again after any bad fr
 - a corrupted header byte (host -> device): the device cannot trust the header and
   skips it silently; the host resends after `reply_timeout`: nothing lost but time;
 - dropped bytes (host -> device): the frame comes up short; the device answers
-  ERROR(truncated) once the line has been quiet for `gap_ms` (or, when later bytes
-  filled the gap, ERROR(bad CRC)); the host resends: nothing lost;
+  ERROR(truncated) once the line has been quiet for `gap_ms` and the host resends:
+  nothing lost. (If the host resends first, when `reply_timeout` < `gap_ms`, the short
+  frame swallows the start of the resent one and fails its CRC; the device then finds
+  the resent frame's magic inside what it swallowed: still nothing lost);
 - a corrupted or cut reply (device -> host): the host drops it and resends the
   request at once; the device runs that input again: nothing lost;
 - each request is tried `retries + 1` times; after that the request's error is raised;

@@ -115,7 +115,8 @@ def camera_input(frame: FrameImage, spec: TensorSpec) -> np.ndarray:
         px = rgb565_to_rgb888(px)
     if c == 1:
         if px.ndim == 3:
-            px = ((38 * px[..., 0].astype(np.int32) + 75 * px[..., 1] + 15 * px[..., 2]) >> 7).astype(np.uint8)
+            p = px.astype(np.int32)
+            px = ((38 * p[..., 0] + 75 * p[..., 1] + 15 * p[..., 2]) >> 7).astype(np.uint8)
         px = px[..., None]
     elif px.ndim == 2:
         px = np.repeat(px[..., None], 3, axis=2)
