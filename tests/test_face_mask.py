@@ -147,6 +147,32 @@ def test_cat_gives_few_false_faces(pipeline):
     assert len(pipeline["cat.pgm"]) <= 3, pipeline["cat.pgm"]
 
 
+@pytest.mark.parametrize("src_h,src_w,side", [(37, 53, 64), (250, 250, 96), (96, 96, 96), (20, 31, 64)])
+def test_host_inputs_are_what_the_camera_draws(tmp_path, src_h, src_w, side):
+    """facemask.to_int8_input (host) equals te_image_to_tensor (the tinyengine module's C) for
+    grayscale and RGB565 camera pixels."""
+    import ctypes
+    lib = tmp_path / "libte_image.so"
+    src = Path(__file__).resolve().parent.parent / "openmv_module" / "te_image.c"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-std=c11", str(src), "-o", str(lib)], check=True)
+    so = ctypes.CDLL(str(lib))
+    rng = np.random.default_rng(src_h * src_w)
+
+    def device(pixels: np.ndarray, fmt: int) -> np.ndarray:
+        pixels = np.ascontiguousarray(pixels)
+        out = np.zeros((side, side, 3), np.int8)
+        assert so.te_image_to_tensor(ctypes.c_void_p(pixels.ctypes.data), src_w, src_h, fmt,
+                                     ctypes.c_void_p(out.ctypes.data), side, side, 3, 1) == 0
+        return out[None]
+
+    gray = rng.integers(0, 256, (src_h, src_w), dtype=np.uint8)
+    assert np.array_equal(fm.to_int8_input(gray, side), device(gray, 0))
+    rgb565 = rng.integers(0, 1 << 16, (src_h, src_w), dtype=np.uint16)
+    r5, g6, b5 = (rgb565 >> 11) & 31, (rgb565 >> 5) & 63, rgb565 & 31
+    rgb = np.stack([(r5 << 3) | (r5 >> 2), (g6 << 2) | (g6 >> 4), (b5 << 3) | (b5 >> 2)], axis=2).astype(np.uint8)
+    assert np.array_equal(fm.to_int8_input(rgb, side), device(rgb565, 1))
+
+
 # ---------------------------------------------------------------- facefind (shared with the camera)
 
 def test_heat_blobs_are_8_connected_with_weighted_centroids():
