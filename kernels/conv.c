@@ -163,15 +163,15 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
  *   r9, r10, r11, r8 accumulators of columns 0, 1, 2, 3
  * Per output channel: the bias into r8; the first group adds it to every column (r8,
  * column 3's accumulator, last); the other groups two at a time (an odd count enters at
- * the second); then r4-r6 = mult2, e, round and, per accumulator, SMMLAR, (ADD sign),
- * ADD round, ASR e, SSAT; a clamp of the four bytes (SSUB8/SEL); four stores. */
+ * the second; exactly two groups need no loop); then r4-r6 = mult2, e, round and, per
+ * accumulator, SMMLAR, (ADD sign), ADD round, ASR e, SSAT; a clamp of the four bytes
+ * (SSUB8/SEL); one LDM of the output pointer, column offsets and end; four stores. */
 typedef struct {
-    const uint32_t *xbuf;  /* 0 */
-    uint32_t out_c;        /* 4 */
-    int8_t *out;           /* 8: the next channel's output in column 0 */
-    int8_t *out_end;       /* 12: out + out_c */
-    uint32_t lo4, hi4;     /* 16, 20: act_min, act_max in every byte */
-    uint32_t unused[2];
+    int8_t *out;           /* 0: the next channel's output in column 0 */
+    uint32_t off[3];       /* 4: out_c, 2 out_c, 3 out_c (columns 1..3) */
+    int8_t *out_end;       /* 16: the last channel's output + 1 */
+    const uint32_t *xbuf;  /* 20 */
+    uint32_t lo4, hi4;     /* 24, 28: act_min, act_max in every byte */
 } te_conv_job;
 
 #define TE_ASM_MACS(s9, s10, s11, s8)               \
@@ -210,7 +210,7 @@ typedef struct {
     "mov    r3, r2\n"                                        \
     "0:\n\t"                                                 \
     "ldr    r8, [r3], #4\n\t"                                \
-    "ldr    r2, [lr, #0]\n\t"                                \
+    "ldr    r2, [lr, #20]\n\t"                               \
     TE_ASM_FIRST
 
 #define TE_ASM_LOOP                                          \
@@ -219,72 +219,70 @@ typedef struct {
     "2:\n\t"                                                 \
     TE_ASM_GROUP                                             \
     "cmp    r2, lr\n\t"                                      \
-    "bne    1b\n\t"                                          \
-    "ldm    r3!, {r4, r5, r6}\n\t"
+    "bne    1b\n\t"
+
+#define TE_ASM_SECOND TE_ASM_GROUP
 
 #define TE_ASM_STORE_FULL                                    \
-    "ldr    r2, [lr, #8]\n\t"                                \
-    "ldr    r12, [lr, #4]\n\t"                               \
+    "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
     "strb   r9, [r2]\n\t"                                    \
-    "strb   r10, [r2, r12]\n\t"                              \
-    "strb   r11, [r2, r12, lsl #1]\n\t"                      \
-    "add    r12, r12, r12, lsl #1\n\t"                       \
-    "strb   r8, [r2, r12]\n\t"
+    "strb   r10, [r2, r4]\n\t"                               \
+    "strb   r11, [r2, r5]\n\t"                               \
+    "strb   r8, [r2, r6]\n\t"
 
 #define TE_ASM_STORE_CLAMP                                   \
     "bfi    r9, r10, #8, #8\n\t"                             \
     "bfi    r9, r11, #16, #8\n\t"                            \
     "bfi    r9, r8, #24, #8\n\t"                             \
-    "ldrd   r0, r12, [lr, #16]\n\t"                          \
+    "ldrd   r0, r12, [lr, #24]\n\t"                          \
     "ssub8  r10, r9, r0\n\t"                                 \
     "sel    r9, r9, r0\n\t"                                  \
     "ssub8  r10, r9, r12\n\t"                                \
     "sel    r9, r12, r9\n\t"                                 \
-    "ldr    r2, [lr, #8]\n\t"                                \
-    "ldr    r12, [lr, #4]\n\t"                               \
+    "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
     "strb   r9, [r2]\n\t"                                    \
     "lsrs   r9, r9, #8\n\t"                                  \
-    "strb   r9, [r2, r12]\n\t"                               \
+    "strb   r9, [r2, r4]\n\t"                                \
     "lsrs   r9, r9, #8\n\t"                                  \
-    "strb   r9, [r2, r12, lsl #1]\n\t"                       \
+    "strb   r9, [r2, r5]\n\t"                                \
     "lsrs   r9, r9, #8\n\t"                                  \
-    "add    r12, r12, r12, lsl #1\n\t"                       \
-    "strb   r9, [r2, r12]\n\t"
+    "strb   r9, [r2, r6]\n\t"
 
 #define TE_ASM_TAIL                                          \
-    "ldr    r12, [lr, #12]\n\t"                              \
     "adds   r2, r2, #1\n\t"                                  \
-    "str    r2, [lr, #8]\n\t"                                \
-    "cmp    r2, r12\n\t"                                     \
+    "str    r2, [lr]\n\t"                                    \
+    "cmp    r2, r7\n\t"                                      \
     "bne    0b\n\t"                                          \
     "pop    {r4-r11, pc}\n\t"
 
-/* void f(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan); `entry` is
- * "b 2f" when the groups after the first are odd in number. */
-#define TE_ASM_GEMM(name, entry, rq, store)                                                \
+/* void f(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan); `groups`:
+ * the group code after the first (TE_ASM_SECOND for exactly two groups, else the loop,
+ * entered at its second group when the groups after the first are odd in number). */
+#define TE_ASM_GEMM(name, groups, rq, store)                                               \
     __attribute__((naked, noinline)) static void name(                                     \
         __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
         __attribute__((unused)) const te_conv_chan *ch) {                                  \
-        __asm__ volatile(TE_ASM_HEAD entry TE_ASM_LOOP rq("r9") rq("r10") rq("r11") rq("r8") \
-                         store TE_ASM_TAIL);                                               \
+        __asm__ volatile(TE_ASM_HEAD groups "ldm    r3!, {r4, r5, r6}\n\t"                 \
+                         rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
     }
 
-TE_ASM_GEMM(te_gemm_sign_full_even, "", TE_ASM_RQ_SIGN, TE_ASM_STORE_FULL)
-TE_ASM_GEMM(te_gemm_sign_full_odd, "b 2f\n\t", TE_ASM_RQ_SIGN, TE_ASM_STORE_FULL)
-TE_ASM_GEMM(te_gemm_sign_clamp_even, "", TE_ASM_RQ_SIGN, TE_ASM_STORE_CLAMP)
-TE_ASM_GEMM(te_gemm_sign_clamp_odd, "b 2f\n\t", TE_ASM_RQ_SIGN, TE_ASM_STORE_CLAMP)
-TE_ASM_GEMM(te_gemm_nosign_full_even, "", TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
-TE_ASM_GEMM(te_gemm_nosign_full_odd, "b 2f\n\t", TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
-TE_ASM_GEMM(te_gemm_nosign_clamp_even, "", TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
-TE_ASM_GEMM(te_gemm_nosign_clamp_odd, "b 2f\n\t", TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
+#define TE_ASM_GEMMS(prefix, rq, store)                                                    \
+    TE_ASM_GEMM(prefix##_two, TE_ASM_SECOND, rq, store)                                   \
+    TE_ASM_GEMM(prefix##_even, TE_ASM_LOOP, rq, store)                                    \
+    TE_ASM_GEMM(prefix##_odd, "b 2f\n\t" TE_ASM_LOOP, rq, store)
+
+TE_ASM_GEMMS(te_gemm_sign_full, TE_ASM_RQ_SIGN, TE_ASM_STORE_FULL)
+TE_ASM_GEMMS(te_gemm_sign_clamp, TE_ASM_RQ_SIGN, TE_ASM_STORE_CLAMP)
+TE_ASM_GEMMS(te_gemm_nosign_full, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
+TE_ASM_GEMMS(te_gemm_nosign_clamp, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
 
 typedef void (*te_asm_gemm_fn)(te_conv_job *, const int8_t *, const te_conv_chan *);
-/* [mode - 1][groups after the first are odd] */
-static const te_asm_gemm_fn te_asm_gemm[4][2] = {
-    {te_gemm_sign_full_even, te_gemm_sign_full_odd},
-    {te_gemm_sign_clamp_even, te_gemm_sign_clamp_odd},
-    {te_gemm_nosign_full_even, te_gemm_nosign_full_odd},
-    {te_gemm_nosign_clamp_even, te_gemm_nosign_clamp_odd},
+/* [mode - 1][two groups, more with an even count after the first, odd count] */
+static const te_asm_gemm_fn te_asm_gemm[4][3] = {
+    {te_gemm_sign_full_two, te_gemm_sign_full_even, te_gemm_sign_full_odd},
+    {te_gemm_sign_clamp_two, te_gemm_sign_clamp_even, te_gemm_sign_clamp_odd},
+    {te_gemm_nosign_full_two, te_gemm_nosign_full_even, te_gemm_nosign_full_odd},
+    {te_gemm_nosign_clamp_two, te_gemm_nosign_clamp_even, te_gemm_nosign_clamp_odd},
 };
 #endif
 
@@ -311,11 +309,11 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
     if (c->mode != TE_RQ_EXACT && groups >= 2) {
         te_conv_job *job = (te_conv_job *)(xbuf + 8 * groups);
         job->xbuf = xbuf;
-        job->out_c = p->out_c;
+        job->off[0] = p->out_c, job->off[1] = 2u * p->out_c, job->off[2] = 3u * p->out_c;
         job->lo4 = (uint8_t)p->act_min * 0x01010101u;
         job->hi4 = (uint8_t)p->act_max * 0x01010101u;
         c->job = job;
-        c->fn = te_asm_gemm[c->mode - 1][(groups - 1) & 1];
+        c->fn = te_asm_gemm[c->mode - 1][groups == 2 ? 0 : 1 + ((groups - 1) & 1)];
     }
 #endif
 }
@@ -362,9 +360,21 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
     for (uint32_t px = 0; px < pixels; px += TE_B) {
         px = te_block_start(px, pixels);
         const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
-        const int8_t *col[TE_B];
-        for (uint32_t j = 0; j < TE_B; j++) col[j] = in + (px + (j < npx ? j : npx - 1)) * in_c;
-        te_widen_block(col, in_c, ctx.xbuf);
+        if (npx == TE_B && !(in_c & 3)) {
+            /* four consecutive pixels of whole groups (every real model) */
+            const int8_t *c0 = in + px * in_c, *c1 = c0 + in_c, *c2 = c1 + in_c, *c3 = c2 + in_c;
+            uint32_t *x = ctx.xbuf;
+            for (uint32_t g = in_c >> 2; g; g--, c0 += 4, c1 += 4, c2 += 4, c3 += 4, x += 8) {
+                te_widen_group(te_load32(c0), x);
+                te_widen_group(te_load32(c1), x + 2);
+                te_widen_group(te_load32(c2), x + 4);
+                te_widen_group(te_load32(c3), x + 6);
+            }
+        } else {
+            const int8_t *col[TE_B];
+            for (uint32_t j = 0; j < TE_B; j++) col[j] = in + (px + (j < npx ? j : npx - 1)) * in_c;
+            te_widen_block(col, in_c, ctx.xbuf);
+        }
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
     }
 }

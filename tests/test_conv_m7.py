@@ -22,36 +22,45 @@ from .test_ops_conv import REQUANT_CHECK, conv_model
 RELU6_Q = (6 / 255, -128)  # RELU6 over the whole int8 range: the plain SSAT store
 
 
+# (activation, output quantization) -> the assembly's requantization/store variant
+VARIANTS = {
+    "sign_full": ("NONE", (0.5, 5)),
+    "sign_clamp": ("RELU_N1_TO_1", (0.01, 0)),
+    "nosign_full": ("RELU6", RELU6_Q),
+    "nosign_clamp": ("RELU6", (0.04, -128)),   # RELU6 below 127
+}
+# input channels -> the group code: 2 groups (no loop), 3 (loop, even count after the
+# first), 4 (loop entered at its second group)
+GROUP_CODES = {8: "two", 12: "even", 16: "odd"}
+
+
 def _cases() -> list[tuple[str, bytes, str]]:
-    """(name, model, what it exercises). Between them they take every assembly variant:
-    sign/no sign x full/clamped store x even/odd groups after the first."""
+    """(name, model, what it exercises): every assembly variant on a small 1x1 map, then
+    the shapes that matter."""
     rng = np.random.default_rng(77)
     q = (0.02, -5)
-    return [
+    cases = [(f"{v}_{g}", conv_model(rng, (5, 6), c, 7, (1, 1), act=act, in_q=q, out_q=oq),
+              f"assembly variant te_gemm_{v}_{g}")
+             for v, (act, oq) in VARIANTS.items() for c, g in GROUP_CODES.items()]
+    return cases + [
         ("pw48x8x16", conv_model(rng, (48, 48), 8, 16, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
-         "1x1, 2 groups, no sign step, full-range store"),
+         "1x1 48x48x8 -> 16"),
         ("pw24x32x64", conv_model(rng, (24, 24), 32, 64, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
-         "1x1, 8 groups"),
+         "1x1 24x24x32 -> 64"),
         ("rgb96", conv_model(rng, (96, 96), 3, 16, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),
-                             out_q=RELU6_Q), "te_conv2d_s8_3ch, stride 2, 7 groups"),
+                             out_q=RELU6_Q), "te_conv2d_s8_3ch 96x96x3 -> 16, stride 2"),
         ("pw_odd", conv_model(rng, (5, 7), 37, 13, (1, 1), act="RELU", in_q=q, out_q=(0.3, 3)),
-         "1x1, 35 pixels (last block overlaps), in_c tail, no sign step, clamped"),
+         "1x1, 35 pixels (the last block overlaps), in_c tail"),
         ("pw_tiny", conv_model(rng, (1, 3), 24, 10, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
          "1x1 on 3 pixels: the one partial block (C loop)"),
-        ("pw_sign", conv_model(rng, (6, 6), 12, 9, (1, 1), act="NONE", in_q=q, out_q=(0.5, 5)),
-         "1x1, 3 groups, sign step, full range"),
-        ("pw_relu6_narrow", conv_model(rng, (4, 8), 20, 7, (1, 1), act="RELU6", in_q=q, out_q=(0.04, -128)),
-         "1x1, 5 groups, no sign step, RELU6 below 127"),
-        ("pw_sign_clamp", conv_model(rng, (4, 4), 8, 6, (1, 1), act="RELU_N1_TO_1", in_q=q, out_q=(0.01, 0)),
-         "1x1, 2 groups, sign step, clamped to [-100, 100]"),
         ("im2col_odd", conv_model(rng, (7, 9), 17, 11, (3, 3), (1, 1), "SAME", "RELU_N1_TO_1", in_q=q,
-                                  out_q=(0.01, 0)), "te_conv2d_s8 3x3 SAME, 39 groups, sign step, clamped"),
+                                  out_q=(0.01, 0)), "te_conv2d_s8 3x3 SAME, 39 groups"),
         ("gray_pad", conv_model(rng, (11, 10), 1, 6, (5, 3), (2, 3), "VALID", "NONE", pad=(2, 1, 0, 3),
                                 in_q=q), "te_conv2d_s8: 1 channel, 5x3 stride 2x3, folded PAD"),
         ("gray3x3", conv_model(rng, (13, 12), 1, 8, (3, 3), (1, 1), "SAME", "RELU", in_q=q),
          "te_conv2d_s8_1ch, 3 groups"),
         ("exact", conv_model(rng, (6, 6), 8, 5, (3, 3), in_q=(0.5, 3), out_q=(0.001, -10), w_scales=[0.01] * 5),
-         "multiplier >= 1: TFLite's own requantization"),
+         "multiplier >= 1: TFLite's own requantization (C loop)"),
     ]
 
 
@@ -122,10 +131,9 @@ def test_dsp_kernels_are_built(m7_run, m7_toolchain):
     _, _, elf = m7_run
     nm = Path(m7_toolchain[0]).with_name("arm-none-eabi-nm")
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
-    for sign in ("sign", "nosign"):
-        for store in ("full", "clamp"):
-            for parity in ("even", "odd"):
-                assert f"te_gemm_{sign}_{store}_{parity}" in symbols
+    for v in VARIANTS:
+        for g in GROUP_CODES.values():
+            assert f"te_gemm_{v}_{g}" in symbols
 
 
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])
