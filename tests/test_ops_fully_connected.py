@@ -12,7 +12,7 @@ import pytest
 from codegen.compiler import compile_model
 from codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from codegen.quant import multiply_by_quantized_multiplier, per_channel_multipliers, quantize_multiplier
-from codegen.quant_fully_connected import fc_multipliers, folded_bias
+from codegen.quant_fully_connected import fc_channel_records, fc_multipliers, fc_weight_layout, folded_bias
 from codegen.tflite_import import import_tflite
 
 from .bitexact import assert_bit_exact
@@ -194,6 +194,46 @@ def test_folded_bias():
         f = folded_bias(b, w, zp)
         assert np.array_equal(w.astype(np.int64) @ (x - zp) + b, w.astype(np.int64) @ x + f)
     assert np.array_equal(folded_bias(None, w, 2), -2 * w.astype(np.int64).sum(axis=1))
+
+
+def test_weight_layout_blocks_of_four_features():
+    """Blocks of 4 features, group by group (16 bytes, feature-major), then the other rows;
+    rows zero-padded to a multiple of 4."""
+    w = np.arange(6 * 7).reshape(6, 7).astype(np.int8)
+    lay = fc_weight_layout(w)
+    assert lay.size == 6 * 8
+    block = lay[:32].reshape(2, 4, 4)  # [group][feature][4 weights]
+    for g in range(2):
+        for f in range(4):
+            want = list(w[f, 4 * g:4 * g + 4]) + [0] * (4 * g + 4 - 7 if g == 1 else 0)
+            assert list(block[g, f]) == want[:4]
+    assert list(lay[32:40]) == list(w[4]) + [0] and list(lay[40:]) == list(w[5]) + [0]
+
+
+def _fast_flag(model: bytes) -> int:
+    src = compile_model(model, "fc").emitted.c_source
+    line = next(l for l in src.splitlines() if "te_fc_params" in l and ".fast" in l)
+    return int(line.split(".fast = ")[1].split(",")[0])
+
+
+def test_fast_requantization_when_proven_else_tflite_arithmetic():
+    rng = np.random.default_rng(8)
+    # typical scales: a right shift, small accumulators -> the 4-instruction form
+    typical = fc_model(rng, [2, 37], 9, in_q=(0.05, 3), out_q=(0.5, -4))
+    assert _fast_flag(typical) == 1
+    assert_bit_exact(typical, n_runs=3, name="fcfast")
+    # an effective multiplier above 1 (left shift): TFLite's own arithmetic
+    big = fc_model(rng, [2, 37], 9, in_q=(0.05, 3), w_scale=0.05, out_q=(0.001, -4))
+    assert _fast_flag(big) == 0
+    assert_bit_exact(big, n_runs=3, name="fcexact")
+    # a bias near the int32 limit leaves the fast form (whose rounding constant holds
+    # out_zp * 2^e, here -2^26) no headroom
+    near = fc_model(rng, [1, 12], 5, in_q=(0.05, 3), w_scale=0.02, out_q=(1000.0, -128),
+                    bias_data=np.array([2_100_000_000, -2_100_000_000, 0, 1, -1]))
+    assert _fast_flag(near) == 0
+    assert_bit_exact(near, n_runs=2, name="fcnear")
+    recs, fast = fc_channel_records(np.array([5, -7]), np.ones((2, 3), np.int8), [1 << 30], [-3], 2)
+    assert fast and recs.tolist() == [[5, -(1 << 31), 3, 4 + 2 * 8], [-7, -(1 << 31), 3, 4 + 2 * 8]]
 
 
 # --- the shared models' fully connected layers ---------------------------------------------

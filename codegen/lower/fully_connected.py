@@ -2,8 +2,9 @@
 
 Leading input dimensions are flattened as TFLite does (batches = input size /
 in_features); keep_num_dims only changes the output tensor's shape, not the bytes.
-The input zero point is folded into the bias at compile time, so the kernel's inner
-loop is a plain int8 dot product (ready for a SIMD path).
+At compile time: the input zero point is folded into the bias (the kernel's inner loop
+is a plain int8 dot product), the weights are regrouped into blocks of 4 output features
+(te/fully_connected.h), and the fast requantization is used when it is proven exact.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from ..errors import UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
-from ..quant_fully_connected import fc_multipliers, folded_bias
+from ..quant_fully_connected import fc_channel_records, fc_multipliers, fc_weight_layout, folded_bias
 from .base import EmitContext, Lowering, act_range
 
 _INT32_MAX = (1 << 31) - 1
@@ -90,12 +91,13 @@ class FullyConnectedLowering(Lowering):
         batches, in_f, out_f = fc_geometry(g, op)
         lo, hi = act_range(op, g)
         mult, shift = fc_multipliers(x.s, w.scale, y.s)
+        records, fast = fc_channel_records(self._bias(g, op), w.data, mult, shift, y.zp)
         params = ctx.param("params", "te_fc_params", {
-            "batches": batches, "in_features": in_f, "out_features": out_f,
-            "per_channel": int(len(mult) > 1), "out_offset": y.zp, "act_min": lo, "act_max": hi})
-        wsym = ctx.const("weights", w.data, "int8_t", "[out_features][in_features]")
-        bsym = ctx.const("bias", self._bias(g, op), "int32_t", "bias - input zero point * sum(weights row)")
-        msym = ctx.const("mult", mult, "int32_t")
-        ssym = ctx.const("shift", shift, "int32_t")
-        return (f"te_fully_connected_s8({params}, {ctx.ptr(op.inputs[0])}, {wsym}, {bsym}, {msym}, {ssym}, "
-                f"{ctx.ptr(op.outputs[0])});")
+            "batches": batches, "in_features": in_f, "out_features": out_f, "groups": (in_f + 3) // 4,
+            "fast": int(fast), "out_offset": y.zp, "act_min": lo, "act_max": hi})
+        wsym = ctx.const("weights", fc_weight_layout(w.data), "int8_t",
+                         "blocks of 4 features x groups of 4 weights, then single rows (te/fully_connected.h)")
+        csym = ctx.const("chan", records, "int32_t",
+                         "per output feature: bias - input zero point * sum(weights row), requantization")
+        return (f"te_fully_connected_s8({params}, {ctx.ptr(op.inputs[0])}, {wsym}, "
+                f"(const te_conv_chan *){csym}, {ctx.ptr(op.outputs[0])});")
