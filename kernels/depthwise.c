@@ -237,6 +237,166 @@ TE_DW_SPECIALIZE void te_dw_pair(const int kind, const te_dw_geo *geo, const int
     *pa1 = a1;
 }
 
+#if TE_USE_DSP
+/* 3x3 kernels in assembly for the common case (e >= 1, full int8 range): a whole output
+ * channel, every register in use. The C loops below are the reference for what they do.
+ *   r0, r1 accumulators of the pixel pair   r2, r3 input words / int16 pairs   r12 temp
+ *          (stride 2: r12 = the second load's pointer, two columns right of r11)
+ *   r4-r6 (w0,w2) of filter rows 0-2   r7 (w01,w11)   r8 (e, w21): ASR reads its bottom byte
+ *   r9 plane row stride   r10 output channel stride   r11 plane pointer   lr output pointer
+ * Stack frame: mult, rc, bias, pair-loop end, row step, rows left, odd width, row start. */
+typedef struct {
+    uint32_t w[5];             /* 0: r4-r8 */
+    int32_t bias, mult, rc;    /* 20 */
+    int32_t pw, oc;            /* 32: r9, r10 */
+    const int8_t *ptr;         /* 40: r11, the first row's start */
+    int8_t *q;                 /* 44: lr */
+    const int8_t *end;         /* 48: the first row's pair-loop end */
+    int32_t row_step, rows, odd;  /* 52 */
+} te_dw_k3job;
+
+#define TE_DW_ASM_HEAD                                  \
+    "push   {r4-r11, lr}\n\t"                           \
+    "sub    sp, sp, #32\n\t"                            \
+    "ldr    r1, [r0, #24]\n\t"                          \
+    "ldr    r2, [r0, #28]\n\t"                          \
+    "ldr    r3, [r0, #20]\n\t"                          \
+    "ldr    r12, [r0, #48]\n\t"                         \
+    "stm    sp, {r1, r2, r3, r12}\n\t"                  \
+    "ldr    r1, [r0, #52]\n\t"                          \
+    "ldr    r2, [r0, #56]\n\t"                          \
+    "ldr    r3, [r0, #60]\n\t"                          \
+    "ldr    r12, [r0, #40]\n\t"                         \
+    "strd   r1, r2, [sp, #16]\n\t"                      \
+    "strd   r3, r12, [sp, #24]\n\t"                     \
+    "ldm    r0, {r4, r5, r6, r7, r8}\n\t"               \
+    "ldrd   r9, r10, [r0, #32]\n\t"                     \
+    "ldrd   r11, lr, [r0, #40]\n"
+
+/* stride 1: a0 = bias + sum_y (p0,p2).(w_y0,w_y2) + p1 w_y1, a1 the same one column right */
+#define TE_DW_ASM_PAIR_S1                               \
+    "ldr    r12, [sp, #8]\n\t"                          \
+    "ldr    r2, [r11, r9]\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r5, r12\n\t"                        \
+    "smlad  r1, r3, r5, r12\n\t"                        \
+    "smlabt r0, r3, r7, r0\n\t"                         \
+    "smlatt r1, r2, r7, r1\n\t"                         \
+    "ldr    r2, [r11, r9, lsl #1]\n\t"                  \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r1, r3, r6, r1\n\t"                         \
+    "smlabt r0, r3, r8, r0\n\t"                         \
+    "smlatt r1, r2, r8, r1\n\t"                         \
+    "ldr    r2, [r11], #2\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r4, r0\n\t"                         \
+    "smlad  r1, r3, r4, r1\n\t"                         \
+    "smlabb r0, r3, r7, r0\n\t"                         \
+    "smlatb r1, r2, r7, r1\n\t"
+
+#define TE_DW_ASM_RQ_S1                                 \
+    "ldrd   r2, r3, [sp]\n\t"                           \
+    "add    r12, r3, r0, asr #31\n\t"                   \
+    "add    r3, r3, r1, asr #31\n\t"                    \
+    "smmlar r0, r0, r2, r12\n\t"                        \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r8\n\t"                             \
+    "asr    r1, r1, r8\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
+/* stride 2: a1's taps are (p2,p4) from the word two columns right, and p3 */
+#define TE_DW_ASM_PAIR_S2                               \
+    "ldr    r1, [sp, #8]\n\t"                           \
+    "ldr    r2, [r11, r9]\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r5, r1\n\t"                         \
+    "smlabt r0, r3, r7, r0\n\t"                         \
+    "smlatt r1, r3, r7, r1\n\t"                         \
+    "ldr    r2, [r12, r9]\n\t"                          \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r5, r1\n\t"                         \
+    "ldr    r2, [r11, r9, lsl #1]\n\t"                  \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlabt r0, r3, r8, r0\n\t"                         \
+    "smlatt r1, r3, r8, r1\n\t"                         \
+    "ldr    r2, [r12, r9, lsl #1]\n\t"                  \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r6, r1\n\t"                         \
+    "ldr    r2, [r11], #4\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r4, r0\n\t"                         \
+    "smlabb r0, r3, r7, r0\n\t"                         \
+    "smlatb r1, r3, r7, r1\n\t"                         \
+    "ldr    r2, [r12], #4\n\t"                          \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r4, r1\n\t"
+
+#define TE_DW_ASM_RQ_S2                                 \
+    "ldrd   r2, r3, [sp]\n\t"                           \
+    "add    r3, r3, r0, asr #31\n\t"                    \
+    "smmlar r0, r0, r2, r3\n\t"                         \
+    "ldr    r3, [sp, #4]\n\t"                           \
+    "add    r3, r3, r1, asr #31\n\t"                    \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r8\n\t"                             \
+    "asr    r1, r1, r8\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
+#define TE_DW_ASM_STORE2                                \
+    "strb   r0, [lr]\n\t"                               \
+    "strb   r1, [lr, r10]\n\t"                          \
+    "add    lr, lr, r10, lsl #1\n\t"
+
+#define TE_DW_ASM_STORE1                                \
+    "strb   r0, [lr]\n\t"                               \
+    "add    lr, lr, r10\n\t"
+
+/* rows: the pairs (at least one), the odd last pixel, the next row */
+#define TE_DW_ASM_BODY(pair, rq, next_row_extra)        \
+    "1:\n\t"                                            \
+    pair rq TE_DW_ASM_STORE2                            \
+    "ldr    r2, [sp, #12]\n\t"                          \
+    "cmp    r11, r2\n\t"                                \
+    "bne    1b\n\t"                                     \
+    "ldr    r2, [sp, #24]\n\t"                          \
+    "cmp    r2, #0\n\t"                                 \
+    "beq    2f\n\t"                                     \
+    pair rq TE_DW_ASM_STORE1                            \
+    "2:\n\t"                                            \
+    "ldrd   r2, r3, [sp, #12]\n\t"                      \
+    "add    r2, r2, r3\n\t"                             \
+    "str    r2, [sp, #12]\n\t"                          \
+    "ldr    r11, [sp, #28]\n\t"                         \
+    "add    r11, r11, r3\n\t"                           \
+    "str    r11, [sp, #28]\n\t"                         \
+    next_row_extra                                      \
+    "ldr    r2, [sp, #20]\n\t"                          \
+    "subs   r2, r2, #1\n\t"                             \
+    "str    r2, [sp, #20]\n\t"                          \
+    "bne    1b\n\t"                                     \
+    "add    sp, sp, #32\n\t"                            \
+    "pop    {r4-r11, pc}\n\t"
+
+__attribute__((naked, noinline)) static void te_dw_k3s1_asm(__attribute__((unused)) const te_dw_k3job *job) {
+    __asm__ volatile(TE_DW_ASM_HEAD TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S1, TE_DW_ASM_RQ_S1, ""));
+}
+
+__attribute__((naked, noinline)) static void te_dw_k3s2_asm(__attribute__((unused)) const te_dw_k3job *job) {
+    __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
+                     TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQ_S2, "add    r12, r11, #2\n\t"));
+}
+#endif
+
 /* One output channel from the plane: rows of pairs, then the odd last pixel of a row
  * (its partner is computed from the plane's read-ahead columns and dropped). */
 TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p, const int8_t *plane,
@@ -252,6 +412,16 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
     const te_dw_geo geo = {p->plane_w, p->k_h, p->groups, sx};
     const int row_step = p->stride_h * p->plane_w;
     const int32_t lo = p->act_min, hi = p->act_max;
+#if TE_USE_DSP
+    if ((kind == TE_K3S1 || kind == TE_K3S2) && fix && !clamp && ow >= 2) {
+        const te_dw_k3job job = {
+            {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,
+            geo.pw, oc, plane, out, plane + (ow >> 1) * 2 * sx, row_step, oh, ow & 1};
+        if (kind == TE_K3S1) te_dw_k3s1_asm(&job);
+        else te_dw_k3s2_asm(&job);
+        return;
+    }
+#endif
     int8_t *q = out;
     const int8_t *row = plane;
     for (int oy = oh; oy > 0; oy--, row += row_step) {
