@@ -28,7 +28,8 @@ def _out(n: int, k: int, s: int, padding: str) -> int:
 
 
 def dw_model(rng, hw, c, k, stride, padding, dm, act="NONE", pad=None, per_channel=True, bias=True,
-             in_q=None, out_zp=None, reuse_input=False, dilation=1, dm_option=None, bias_data=None) -> bytes:
+             in_q=None, out_zp=None, reuse_input=False, dilation=1, dm_option=None, bias_data=None,
+             out_scale=None) -> bytes:
     """x [1,h,w,c] -> (PAD ->) DEPTHWISE_CONV_2D -> y; with reuse_input, y + x -> z (ADD reads x again)."""
     h, w = hw
     in_scale, in_zp = in_q or (float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128)))
@@ -36,7 +37,7 @@ def dw_model(rng, hw, c, k, stride, padding, dm, act="NONE", pad=None, per_chann
     w_scales = 10 ** rng.uniform(-3, -1.5, size=cout if per_channel else 1)
     taps = k[0] * k[1]
     spread = in_scale * float(np.mean(w_scales)) * 74.0 * 74.0 * math.sqrt(taps)
-    out_scale = spread / float(rng.uniform(10, 60))
+    out_scale = spread / float(rng.uniform(10, 60)) if out_scale is None else out_scale
     b = ModelBuilder("depthwise test")
     x = b.tensor([1, h, w, c], scale=in_scale, zero_point=in_zp)
     src, (ph, pw) = x, (h, w)

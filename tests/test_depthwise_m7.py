@@ -1,0 +1,160 @@
+"""DEPTHWISE_CONV_2D and FULLY_CONNECTED on the Cortex-M7 with the DSP kernels on (QEMU
+mps2-an500, bare metal, -O3): the same bytes as the host's portable path (itself bit-exact
+with tflite-micro) for every plane kernel (3x3 stride 1/2 in assembly, 5- and 7-wide, the
+generic one), in place and not, depth multipliers 1/2/8, odd sizes, clamped activations,
+channels without a right shift, the general fallback kernel, and the fully connected
+blocks with their tails and both requantization paths. One ELF holds every case;
+instruction counts are printed (run with -s), never asserted."""
+from __future__ import annotations
+
+import os
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen.compiler import compile_model
+from codegen.lower.depthwise import plane_plan
+from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, benchrun
+from te_openmv.hostlib import HostModel
+
+from .bitexact import reference
+from .test_ops_depthwise import dw_model
+from .test_ops_fully_connected import fc_model
+
+
+def _cases() -> list[tuple[str, bytes, str]]:
+    """(name, model, what it exercises)."""
+    rng = np.random.default_rng(91)
+    q = (0.02, -128)
+    return [
+        ("dw3s1_48x48x16", dw_model(rng, (48, 48), 16, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 stride 1 in place, assembly (person_detect/fomo size)"),
+        ("dw3s2_dm8_96", dw_model(rng, (96, 96), 1, (3, 3), (2, 2), "SAME", 8, in_q=(0.02, -1), out_zp=-128),
+         "3x3 stride 2, 1 -> 8 channels (person_detect's first layer), assembly"),
+        ("dw3s1_odd_relu6", dw_model(rng, (7, 9), 5, (3, 3), (1, 1), "SAME", 1, act="RELU6", in_q=(0.05, 3)),
+         "3x3 stride 1, odd width, clamped activation (C loops)"),
+        ("dw3s2_odd", dw_model(rng, (11, 13), 6, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 stride 2 in place, odd sizes, assembly with the lone last pixel"),
+        ("dw3s1_dm2", dw_model(rng, (6, 5), 3, (3, 3), (1, 1), "VALID", 2, in_q=(0.03, 10), pad=(1, 0, 2, 1)),
+         "3x3 depth multiplier 2 (out of place), folded PAD"),
+        ("dw5s1", dw_model(rng, (10, 9), 7, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=-128), "5x5 stride 1"),
+        ("dw5s2", dw_model(rng, (13, 11), 4, (5, 5), (2, 2), "VALID", 1, act="RELU", in_q=q, pad=(1, 2, 2, 1)),
+         "5x5 stride 2 with folded PAD"),
+        ("dw7s1_5x5", dw_model(rng, (5, 5), 9, (7, 7), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "7x7 stride 1 on a 5x5 image (te_vww)"),
+        ("dw7s2", dw_model(rng, (26, 25), 3, (7, 7), (2, 2), "VALID", 1, in_q=q, out_zp=-128, pad=(3, 3, 3, 3)),
+         "7x7 stride 2 with folded PAD"),
+        ("dw10x8s2_dm8", dw_model(rng, (49, 40), 1, (10, 8), (2, 2), "SAME", 8, in_q=(0.1, 20), out_zp=-128),
+         "generic 10x8 stride 2, 1 -> 8 channels (micro_speech)"),
+        ("dw3x1s3", dw_model(rng, (9, 10), 5, (3, 1), (3, 3), "SAME", 1, in_q=(0.04, -7)),
+         "generic 3x1 stride 3"),
+        ("dw_noshift", dw_model(rng, (8, 7), 6, (3, 3), (1, 1), "SAME", 1, in_q=(0.02, 0), out_scale=2.5e-5,
+                                out_zp=0), "channels with no right shift or a left shift (C loops)"),
+        ("dw_general", dw_model(rng, (9, 7), 5, (3, 3), (1, 1), "SAME", 1, in_q=q,
+                                bias_data=[-2_000_000_000, 5, 1_500_000_000, 0, 7]),
+         "huge bias: the general in-place kernel"),
+        ("fc_4000x4", fc_model(rng, [1, 4000], 4, in_q=(0.02, -128)), "FC 4000 -> 4 (micro_speech)"),
+        ("fc_odd", fc_model(rng, [3, 37], 11, act="RELU", in_q=(0.05, 3)),
+         "FC 3 rows, 2 blocks + 3 single features, a 1-feature tail"),
+        ("fc_exact", fc_model(rng, [2, 20], 6, in_q=(0.05, 3), w_scale=0.05, out_q=(0.001, -4)),
+         "FC with TFLite's requantization (multiplier > 1)"),
+        ("fc_pc", fc_model(rng, [1, 160], 2, per_channel=True, in_q=(0.03, -10)),
+         "FC per-channel 160 -> 2 (te_vww)"),
+    ]
+
+
+@pytest.fixture(scope="session")
+def m7_toolchain():
+    from te_openmv.toolchain import ToolchainError, arm_gcc, qemu_system_arm
+    try:
+        return arm_gcc(), qemu_system_arm()
+    except ToolchainError as e:
+        if os.geteuid() != 0:
+            pytest.skip(f"cannot install the ARM toolchain / QEMU without root: {e}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def m7_run(m7_toolchain, tmp_path_factory):
+    """Build the one ELF (every case), run it; the host's outputs for the same inputs."""
+    out = tmp_path_factory.mktemp("dw_fc_m7")
+    rng = np.random.default_rng(92)
+    main = ['#include <string.h>', '#include "te_bench.h"', '#include "te_model.h"']
+    body, sources, kernels, arena, host, compiled = [], [], set(), 0, {}, {}
+    for name, model, _ in _cases():
+        c = compile_model(model, name)
+        compiled[name] = c
+        (out / f"{name}.c").write_text(c.emitted.c_source)
+        (out / f"{name}.h").write_text(c.emitted.h_source)
+        sources.append(out / f"{name}.c")
+        kernels |= set(c.emitted.kernel_files)
+        arena = max(arena, c.plan.peak)
+        hm = HostModel(c)
+        x = rng.integers(-128, 128, size=hm.inputs[0].shape).astype(np.int8)
+        y = hm.run([x])[0]
+        ref = np.asarray(reference(model, [x])[0]).reshape(y.shape)
+        assert np.array_equal(y, ref), f"{name}: the host's portable path differs from tflite-micro"
+        host[name] = y
+        main.append(f"extern const te_model {name}_model;")
+        main.append(f"static const int8_t {name}_in[{x.size}] = {{{','.join(map(str, x.reshape(-1).tolist()))}}};")
+        body.append(f"""    memcpy(arena + {name}_model.inputs[0].offset, {name}_in, sizeof {name}_in);
+    te_bench_begin("{name}");
+    {name}_model.invoke(&{name}_model, arena);
+    te_bench_end();
+    __asm__ volatile("");
+    te_bench_kv_hex("{name}", te_bench_crc32(0, arena + {name}_model.outputs[0].offset,
+                                                {name}_model.outputs[0].bytes));""")
+    main.append(f"static uint8_t arena[{arena}] __attribute__((aligned(8)));")
+    main.append("int te_bench_main(void) {")
+    main += body
+    main.append("    return 0;\n}")
+    (out / "main.c").write_text("\n".join(main) + "\n")
+    srcs = [out / "main.c", *sources, *(KERNELS_DIR / k for k in sorted(kernels))]
+    elf = benchrun.build_elf(srcs, [KERNELS_INCLUDE, out], out / "dw_fc_m7.elf")
+    return benchrun.run_elf(elf, timeout=120), host, elf, compiled
+
+
+def test_cases_take_the_intended_kernels(m7_run):
+    _, _, _, compiled = m7_run
+    want = {"dw3s1_48x48x16": "k3s1", "dw3s2_dm8_96": "k3s2", "dw3s1_odd_relu6": "k3s1", "dw3s2_odd": "k3s2",
+            "dw3s1_dm2": "k3s1", "dw5s1": "k5s1", "dw5s2": "k5s2", "dw7s1_5x5": "k7s1", "dw7s2": "k7s2",
+            "dw10x8s2_dm8": "generic", "dw3x1s3": "generic", "dw_noshift": "k3s1", "dw_general": None}
+    for name, kind in want.items():
+        c = compiled[name]
+        plan = plane_plan(c.graph, c.graph.ops[0])
+        assert (plan and plan["kind"]) == kind, name
+    assert [bool(compiled[n].graph.ops[0].attrs.get("inplace")) for n in ("dw3s1_48x48x16", "dw3s2_odd")] == [True,
+                                                                                                            True]
+    # the no-shift case really has channels without a right shift (the C loops' fix = 0 path)
+    c = compiled["dw_noshift"]
+    assert (plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
+    assert "te_depthwise_inplace_s8(" in compiled["dw_general"].emitted.c_source
+
+
+def test_dsp_kernels_are_built(m7_run, m7_toolchain):
+    """The M7 build holds the DSP assembly (TE_USE_DSP), not only the portable C the host runs."""
+    _, _, elf, _ = m7_run
+    nm = Path(m7_toolchain[0]).with_name("arm-none-eabi-nm")
+    symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
+    for fn in ("te_dw_k3s1_asm", "te_dw_k3s2_asm", "te_fc_block4_asm"):
+        assert fn in symbols
+
+
+@pytest.mark.parametrize("name", [c[0] for c in _cases()])
+def test_m7_output_matches_host(m7_run, name):
+    run, host, _, _ = m7_run
+    want = zlib.crc32(np.ascontiguousarray(host[name]).tobytes())
+    assert run.value_int(name) == want, f"{name}: the M7 (DSP) output differs from the host's"
+
+
+def test_m7_instruction_counts_reported(m7_run):
+    """Instructions per MAC of each case (printed; speed is not asserted)."""
+    run, _, _, compiled = m7_run
+    for name, _, what in _cases():
+        macs = sum(s["macs"] for s in compiled[name].emitted.steps)
+        n = run.regions[name]
+        assert n > 0
+        print(f"{name:16s} {macs:9d} MACs {n:10d} instructions {n / macs:6.3f} instr/MAC  ({what})")
