@@ -126,24 +126,114 @@ def _person_demo(firmware: Path, shared: Path, out: Path) -> bool:
     return ok
 
 
-def _face_mask_demo(firmware: Path, shared: Path, out: Path) -> bool | None:
-    """Faces (FOMO) then mask/no-mask per face, both models on the device."""
-    mask_model = EXAMPLES / "face_mask" / "mask_classifier.tflite"
-    if not mask_model.is_file():
-        print("\nface-mask detection: skipped (examples/face_mask/mask_classifier.tflite is missing)")
-        return None
+class _Replay:
+    """Runs a model through a pipeline twice: first recording every input it is given
+    (answering with TFLite's output so the pipeline can go on), then answering from a
+    table of device outputs. The face pipeline's inputs depend only on the image and on
+    earlier answers, so the device can run each stage's inputs as one batch."""
+
+    def __init__(self, model_bytes: bytes, scale: float, zero_point: int, shape: list[int]):
+        self.model_bytes, self.scale, self.zero_point, self.shape = model_bytes, scale, zero_point, shape
+        self.inputs: list[np.ndarray] = []
+        self.device: dict[bytes, bytes] = {}
+
+    def _float(self, raw: np.ndarray) -> np.ndarray:
+        return ((raw.astype(np.float32) - self.zero_point) * np.float32(self.scale)).reshape(self.shape)
+
+    def reference(self, q: np.ndarray) -> np.ndarray:
+        from .oracle import run_reference
+        return self._float(np.asarray(run_reference(self.model_bytes, [q])[0]).astype(np.int8))
+
+    def record(self, q: np.ndarray) -> np.ndarray:
+        self.inputs.append(np.ascontiguousarray(q))
+        return self.reference(q)
+
+    def replay(self, q: np.ndarray) -> np.ndarray:
+        return self._float(np.frombuffer(self.device[np.ascontiguousarray(q).tobytes()], np.int8))
+
+    def run_recorded_on(self, firmware: Path, name: str) -> bool:
+        """Run every recorded input on the device; True when all outputs equal TFLite's."""
+        from .oracle import run_reference
+        unique = list({q.tobytes(): q for q in self.inputs}.values())
+        self.inputs = []
+        if not unique:
+            return True
+        dev = run_on_device(firmware, name, unique)
+        same = True
+        for q, outs in zip(unique, dev.outputs):
+            self.device[q.tobytes()] = outs[0]
+            ref = np.asarray(run_reference(self.model_bytes, [q])[0]).astype(np.int8).tobytes()
+            same &= ref == outs[0]
+        return same
+
+
+def _facemask_module():
     sys.path.insert(0, str(EXAMPLES / "face_mask"))
     try:
         import facemask
     finally:
         sys.path.pop(0)
-    from .oracle import run_reference
+    return facemask
+
+
+@dataclass
+class FaceMaskResult:
+    image: Path
+    pixels: np.ndarray
+    device: list  # [(Box, label, probability)] from the device's model outputs
+    reference: list  # the same pipeline on TFLite's outputs
+
+
+def face_mask_on_device(firmware: Path, face_model: Path, mask_model: Path,
+                        images: list[Path]) -> tuple[list[FaceMaskResult], bool]:
+    """The face-mask example's pipeline (examples/face_mask/facemask.py, the logic its main.py
+    runs on the camera) on every image, both models run on the emulated board. Returns the
+    detections per image and whether every model output equalled TFLite's."""
+    from codegen.compiler import compile_model
+    facemask = _facemask_module()
+    runs = {}
+    for name, path in (("face", face_model), ("mask", mask_model)):
+        data = path.read_bytes()
+        o = compile_model(data, name, path.name).report["outputs"][0]
+        runs[name] = _Replay(data, o["scale"], o["zero_point"], o["shape"])
+    face, mask = runs["face"], runs["mask"]
+    pictures = [(p, facemask.load_image(p)) for p in images]
+    for _, im in pictures:  # stage 1: every tile of every image through the face detector
+        facemask.find_faces(im, face.record)
+    same = face.run_recorded_on(firmware, "face")
+    boxes = {p: facemask.find_faces(im, face.replay) for p, im in pictures}
+    for p, im in pictures:  # stage 2: every face the device found through the mask classifier
+        for b in boxes[p]:
+            facemask.classify(facemask.face_crop(im, b), mask.record)
+    same &= mask.run_recorded_on(firmware, "mask")
+    results = []
+    for p, im in pictures:
+        device = [(b, *facemask.classify(facemask.face_crop(im, b), mask.replay)) for b in boxes[p]]
+        results.append(FaceMaskResult(p, im, device, facemask.detect(im, face.reference, mask.reference)))
+    return results, same
+
+
+def _face_mask_demo(firmware: Path, shared: Path, out: Path) -> bool | None:
     from .preprocess import image_files
-    face_bytes = (shared / "models" / "omv_fomo_face_detection.tflite").read_bytes()
-    mask_bytes = mask_model.read_bytes()
-    print("\nface-mask detection (FOMO faces, then mask / no mask per face, on the emulated Cortex-M7):")
-    return facemask.demo(firmware, image_files(shared / "images"), out, run_on_device, run_reference,
-                         face_bytes, mask_bytes)
+    mask_model = EXAMPLES / "face_mask" / "mask_classifier.tflite"
+    if not mask_model.is_file():
+        print("\nface-mask detection: skipped (examples/face_mask/mask_classifier.tflite is missing)")
+        return None
+    results, same = face_mask_on_device(firmware, shared / "models" / "omv_fomo_face_detection.tflite",
+                                        mask_model, image_files(shared / "images"))
+    facemask = _facemask_module()
+    print("\nface-mask detection (examples/face_mask: FOMO faces at several scales, then mask / no mask "
+          "per face; both models on the emulated Cortex-M7):")
+    print(f"  {'image':20} {'faces':>5}  device labels (TFLite labels when they differ)")
+    for r in results:
+        labels = ", ".join(f"{lab} {prob:.2f}" for _, lab, prob in r.device) or "-"
+        ref_labels = ", ".join(f"{lab} {prob:.2f}" for _, lab, prob in r.reference) or "-"
+        extra = "" if ref_labels == labels else f"   (TFLite: {ref_labels})"
+        print(f"  {r.image.name:20} {len(r.device):>5}  {labels}{extra}")
+        facemask.draw(r.pixels, r.device).save(out / f"face_mask_{r.image.stem}.png")
+    print(f"  every face-detector and mask-classifier output identical to TFLite: {'yes' if same else 'NO'}")
+    print(f"  annotated images: {out}/face_mask_*.png (green: mask, red: no mask)")
+    return same
 
 
 def run_demo(args) -> int:
