@@ -318,18 +318,10 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
 #endif
 }
 
-/* Every output channel of one block (its columns widened in xbuf): out[j * out_c + o], j < npx. */
-static void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
+/* te_gemm_block without the assembly. */
+__attribute__((noinline)) static void te_gemm_block_c(const te_gemm_ctx *c, int8_t *out, int npx) {
     const te_conv_params *p = c->p;
     if (npx == TE_B) {
-#if TE_USE_DSP
-        if (c->job) {
-            c->job->out = out;
-            c->job->out_end = out + p->out_c;
-            c->fn(c->job, c->w, c->ch);
-            return;
-        }
-#endif
         switch (c->mode) {
         case TE_RQ_FAST_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_FAST_FULL); break;
         case TE_RQ_NOSIGN_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_NOSIGN_FULL); break;
@@ -341,6 +333,19 @@ static void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
         /* fewer than 4 pixels in all: columns npx.. repeat the last pixel and are not stored */
         te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, npx, c->mode);
     }
+}
+
+/* Every output channel of one block (its columns widened in xbuf): out[j * out_c + o], j < npx. */
+TE_INLINE void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
+#if TE_USE_DSP
+    if (npx == TE_B && c->job) {
+        c->job->out = out;
+        c->job->out_end = out + c->p->out_c;
+        c->fn(c->job, c->w, c->ch);
+        return;
+    }
+#endif
+    te_gemm_block_c(c, out, npx);
 }
 
 /* Blocks start every 4 pixels; when the pixel count is not a multiple of 4, the last block
@@ -457,6 +462,22 @@ TE_INLINE void te_im2col_inside(const te_im2col_geo *g, const int8_t *src, uint3
     }
 }
 
+/* The four inside windows of a 3x3, 3-channel block, `step` bytes apart: a function of its
+ * own, so that the compiler keeps this hot loop in registers. */
+__attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
+                                                          uint32_t *xcol) {
+    for (int j = 0; j < TE_B; j++, src += step, xcol += 2) {
+        const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
+        te_widen_group(te_load32(r0), xcol);
+        te_widen_group(te_load32(r0 + 4), xcol + 8);
+        te_widen_group(te_load32(r1), xcol + 16);
+        te_widen_group(te_load32(r1 + 4), xcol + 24);
+        te_widen_group(te_load32(r2), xcol + 32);
+        te_widen_group(te_load32(r2 + 4), xcol + 40);
+        te_widen_group((uint8_t)r0[8] | (uint32_t)(uint8_t)r1[8] << 8 | (uint32_t)(uint8_t)r2[8] << 16, xcol + 48);
+    }
+}
+
 /* Column `xcol` of the block: the window at (iy0, ix0), anywhere. */
 TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32_t *xcol, int8_t *row_tmp,
                                 const int in_c_k, const int k_w_k, const int k_h_k) {
@@ -517,10 +538,14 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
             ix0 + (TE_B - 1) * stride_w + g.k_w <= g.in_w) {
             /* four windows side by side, inside the image (most blocks) */
             const int8_t *src = in + ((ptrdiff_t)iy0 * g.in_w + ix0) * g.in_c;
-            te_im2col_inside(&g, src, xbuf, in_c_k, k_w_k, k_h_k);
-            te_im2col_inside(&g, src + step, xbuf + 2, in_c_k, k_w_k, k_h_k);
-            te_im2col_inside(&g, src + 2 * step, xbuf + 4, in_c_k, k_w_k, k_h_k);
-            te_im2col_inside(&g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
+            if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
+                te_im2col_block_3ch(src, step, g.row_stride, xbuf);
+            } else {
+                te_im2col_inside(&g, src, xbuf, in_c_k, k_w_k, k_h_k);
+                te_im2col_inside(&g, src + step, xbuf + 2, in_c_k, k_w_k, k_h_k);
+                te_im2col_inside(&g, src + 2 * step, xbuf + 4, in_c_k, k_w_k, k_h_k);
+                te_im2col_inside(&g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
+            }
             ix0 += TE_B * stride_w;
             if ((ox += TE_B) == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
         } else {
