@@ -74,6 +74,8 @@ def cmd_verify(args) -> int:
     target = parse_target(args.target)
     if target.kind != "host":
         return _verify_device(args, model, target)
+    if args.firmware:
+        raise ValueError("--firmware applies to --target qemu")
     if args.camera:
         raise ValueError("--camera needs a camera: use --target serial:PORT")
     from .verify import verify_host
@@ -112,12 +114,16 @@ def _verify_device(args, model: Path, target) -> int:
     from .verify_device import VerifySetupError, verify_device
     if args.random is not None:
         raise ValueError("--random applies to --target host; on a device give the number of inputs with --n")
+    if args.firmware and target.kind != "qemu":
+        raise ValueError("--firmware applies to --target qemu")
     source = (f"images from {args.images}" if args.images else "camera frames" if args.camera else "random inputs")
     print(f"{model.name} on {target} ({source}) against TFLite's reference kernels", flush=True)
     try:
+        from .build_firmware import firmware_from
+        firmware = firmware_from(Path(args.firmware)) if args.firmware else None
         result = verify_device(model, target, images=Path(args.images) if args.images else None,
                                camera=args.camera, n=args.n, name=args.name or _default_name(model),
-                               progress=_progress, on_frame=_above_progress)
+                               firmware=firmware, progress=_progress, on_frame=_above_progress)
     except (VerifySetupError, BuildFirmwareError, FirmwareBuildError, ToolchainError, OracleError,
             DeviceError, DeviceTimeout) as e:
         if sys.stderr.isatty():
@@ -233,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default 10), or at most N of the images; on the host: the number of random inputs (default 50)")
     v.add_argument("--random", type=int, help="number of random inputs on the host (default 50; same as --n there)")
     v.add_argument("--name", help="the model's name in the firmware (default: the file name)")
+    v.add_argument("--firmware", metavar="OUT", help="--target qemu: use this build-firmware output directory (or "
+                   "firmware.elf) holding the model as --name, instead of building one")
     v.add_argument("--report", help="write the results as JSON here")
     v.set_defaults(func=cmd_verify)
 

@@ -545,6 +545,39 @@ class Session:
         return f"; last bytes from the device outside frames: {text!r}" if text else ""
 
 
+def exec_detached(device, code: str, min_rate: float = 1000.0) -> bytes:
+    """Start `code` on `device` (a te_openmv.runner.Device at its raw REPL prompt) without
+    waiting for it to finish: send it, wait for the raw REPL's "OK", return the bytes that
+    already followed. The serial line then belongs to the script until it ends."""
+    if device.closed:
+        raise ProtocolError(f"{device.name}: device is closed")
+    data = code.encode()
+    if CTRL_D in data or b"\x01" in data:
+        raise ValueError("script contains raw REPL control characters (\\x01 or \\x04)")
+    limit = 10.0 + len(data) / min_rate
+    try:
+        device.port.write(data + CTRL_D, limit)
+    except DeviceTimeout:
+        raise LinkTimeout(f"{device.name}: the device did not take the {len(data)}-byte script") from None
+    except (EOFError, OSError) as e:
+        raise ProtocolError(f"{device.name}: device went away while the script was sent: {e}") from None
+    # The runner keeps what came after its last prompt (normally nothing): start from there.
+    buf, device._buf = device._buf, b""
+    deadline = time.monotonic() + limit
+    while b"OK" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LinkTimeout(f"{device.name}: the raw REPL did not accept the script; got {buf[-200:]!r}")
+        try:
+            buf += device.port.read(min(left, 0.25))
+        except EOFError:
+            raise ProtocolError(f"{device.name}: device went away ({device._why_dead()})") from None
+    pre, _, rest = buf.partition(b"OK")
+    if pre.replace(RAW_BANNER, b"").replace(b">", b"").strip():
+        raise ProtocolError(f"{device.name}: the raw REPL refused the script: {pre.decode(errors='replace')!r}")
+    return rest
+
+
 def start_session(device, model: str | None = None, *, idle_s: int = 120, gap_ms: int = 1000,
                   max_payload: int = 256 * 1024, hello_timeout: float = 60.0, **session_args) -> Session:
     """Start te_protocol on `device` (a te_openmv.runner.Device at its raw REPL prompt),
@@ -553,30 +586,7 @@ def start_session(device, model: str | None = None, *, idle_s: int = 120, gap_ms
 
     hello_timeout covers compiling the script on the device and allocating the arena.
     """
-    if device.closed:
-        raise ProtocolError(f"{device.name}: device is closed")
-    code = launch_script(idle_s, gap_ms, max_payload).encode()
-    min_rate = session_args.get("min_rate", 1000.0)
-    try:
-        device.port.write(code + CTRL_D, 10.0 + len(code) / min_rate)
-    except DeviceTimeout:
-        raise LinkTimeout(f"{device.name}: the device did not take the {len(code)}-byte protocol script") from None
-    except (EOFError, OSError) as e:
-        raise ProtocolError(f"{device.name}: device went away while the script was sent: {e}") from None
-    # The runner's buffer holds what came after its last prompt (normally nothing).
-    buf, device._buf = device._buf, b""
-    deadline = time.monotonic() + 10.0 + len(code) / min_rate
-    while b"OK" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise LinkTimeout(f"{device.name}: the raw REPL did not accept the protocol script; got {buf[-200:]!r}")
-        try:
-            buf += device.port.read(min(left, 0.25))
-        except EOFError:
-            raise ProtocolError(f"{device.name}: device went away ({device._why_dead()})") from None
-    pre, _, rest = buf.partition(b"OK")
-    if pre.replace(RAW_BANNER, b"").replace(b">", b"").strip():
-        raise ProtocolError(f"{device.name}: the raw REPL refused the script: {pre.decode(errors='replace')!r}")
+    rest = exec_detached(device, launch_script(idle_s, gap_ms, max_payload), session_args.get("min_rate", 1000.0))
     session = Session(device.port, name=device.name, leftover=rest, device=device, **session_args)
     try:
         session.hello(model, timeout=hello_timeout)
