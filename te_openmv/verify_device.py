@@ -248,7 +248,8 @@ class DeviceVerifyResult:
         lines.append(f"  frames with identical outputs: {same}/{len(self.frames)}")
         ts = self.time_stats_us()
         if ts:
-            note = " — QEMU runs at host speed: emulation time, not Cortex-M7 time" if self.clock == "mps2-timer0" else ""
+            emulated = self.clock == "mps2-timer0"
+            note = " — QEMU runs at host speed: emulation time, not Cortex-M7 time" if emulated else ""
             lines.append(f"  device inference: mean {ts['mean'] / 1000:.2f} ms, min {ts['min'] / 1000:.2f} ms, "
                          f"max {ts['max'] / 1000:.2f} ms ({self.clock}{note})")
         if self.link.get("retries"):

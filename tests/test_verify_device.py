@@ -76,7 +76,8 @@ def test_verify_refuses_the_wrong_model_clearly(protocol_firmware, capsys):
                    "--firmware", str(protocol_firmware.elf), "--n", "1"])
     err = capsys.readouterr().err
     assert rc == 2
-    assert "the device's model 'fomo_face' is not omv_person_detect.tflite: its inputs are [([1, 96, 96, 3], 'b')]" in err
+    assert ("the device's model 'fomo_face' is not omv_person_detect.tflite: "
+            "its inputs are [([1, 96, 96, 3], 'b')]") in err
     with time_limit(120):
         rc = main(["verify", str(protocol_firmware.models["person_detect"]), "--target", "qemu", "--name", "nope",
                    "--firmware", str(protocol_firmware.elf), "--n", "1"])

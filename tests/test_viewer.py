@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from te_openmv import overlay as ov
 from te_openmv.cli import main
 from te_openmv.oracle import run_reference
 from te_openmv.preprocess import load_pixels
-from te_openmv.protocol import DeviceInfo, FrameImage, Result, TensorSpec
+from te_openmv.protocol import DeviceInfo, Result, TensorSpec
 from te_openmv.viewer import Composer, FpsMeter, ViewItem
 
 from .conftest_shared import MODELS, shared_images
