@@ -28,32 +28,56 @@ ESTIMATE_MARGIN = 0.01  # auto keeps this far below MAX_OVERHEAD: estimates ran 
 MAX_GRID = 8  # auto/budget: grids up to 8x8
 TOP_CANDIDATES = 3  # auto: candidates with the lowest lower bounds that are planned in full
 
-# Estimated Cortex-M7 instructions of an op: per MAC, per output element (requantization,
-# store), per kernel tap and output element (window walk, im2col), per call. Fitted by
-# least squares to `te-openmv bench` counts (QEMU, DSP kernels as of this writing) of the
-# shared models layer by layer and patched; the overhead estimates came out within 1% of
-# the measured ones. A patch op costs what its layer costs per output pixel (measured:
-# within 1-3% of the area ratio), so what matters is each stage layer's weight in the model.
-# Refit when the kernels change.
-COST = {  # op type: (per MAC, per output, per tap x output, per call)
-    "CONV_2D": (1.0, 6.6, 2.8, 1500.0),
-    "DEPTHWISE_CONV_2D": (0.0, 163.0, 4.5, 300.0),
-    "FULLY_CONNECTED": (1.0, 850.0, 0.0, 300.0),
+# Estimated Cortex-M7 instructions of an op, linear in: MACs, output elements, output
+# pixels, input elements the kernel's windows span (padding included: the depthwise plane
+# kernels copy a zero-point-padded plane per channel), input channels, and 1 per call.
+# Fitted by least squares to `te-openmv bench` counts (QEMU, the DSP kernels as of this
+# writing) of the shared models layer by layer and patched four ways each: whole-model
+# overhead estimates came out within 1% of the measured ones. Refit when kernels change.
+COST = {  # kind: per (MAC, output, output pixel, spanned input element, input channel, call)
+    "CONV_2D/1x1": (0.943, 5.39, 48.1, 0.0, 0.0, 2154.0),
+    "CONV_2D": (1.321, 0.05, 0.0, 0.0, 0.0, 1845.0),
+    "DEPTHWISE_CONV_2D": (2.562, -1.71, 0.0, 1.505, 43.1, 4473.0),
+    "FULLY_CONNECTED": (0.0, 481.0, 0.0, 0.0, 0.0, 0.0),
 }
-COST_DEFAULT = (0.0, 128.0, 0.0, 300.0)  # elementwise-like ops
-COST_COPY = {"TE_CROP": (0.96, 100.0), "TE_PLACE": (0.54, 100.0)}  # per byte, per call
+COST_DEFAULT = (0.0, 128.0, 0.0, 0.0, 0.0, 300.0)  # elementwise-like ops
+COST_COPY = {"TE_CROP": (0.76, 368.0), "TE_PLACE": (0.59, 92.0)}  # per byte, per call
 
 
-def _taps(g: Graph, op) -> int:
-    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        w = g.t(op.inputs[1])
-        return w.shape[1] * w.shape[2]
-    return 0
+@dataclass(frozen=True)
+class _Work:
+    kind: str
+    macs: float
+    outs: float
+    out_px: float
+    spanned: float
+    in_c: float
+
+    def cost(self) -> float:
+        c = COST.get(self.kind, COST_DEFAULT)
+        return c[0] * self.macs + c[1] * self.outs + c[2] * self.out_px + c[3] * self.spanned + \
+            c[4] * self.in_c + c[5]
 
 
-def _op_cost(op_type: str, macs: int, out_elems: int, taps: int) -> float:
-    per_mac, per_out, per_tap, per_call = COST.get(op_type, COST_DEFAULT)
-    return per_mac * macs + (per_out + per_tap * taps) * out_elems + per_call
+def _conv_work(g: Graph, op, out_h: int, out_w: int, macs_per_px: float) -> _Work:
+    """One convolution-family op producing out_h x out_w pixels."""
+    w, x, y = g.t(op.inputs[1]), g.t(op.inputs[0]), g.t(op.outputs[0])
+    k_h, k_w = w.shape[1], w.shape[2]
+    s_h, s_w = op.options.get("stride_h", 1), op.options.get("stride_w", 1)
+    kind = op.type
+    if op.type == "CONV_2D" and (k_h, k_w, s_h, s_w) == (1, 1, 1, 1) and not any(op.attrs.get("pad", ())):
+        kind = "CONV_2D/1x1"
+    spanned = ((out_h - 1) * s_h + k_h) * ((out_w - 1) * s_w + k_w) * x.shape[3]
+    px = out_h * out_w
+    return _Work(kind, macs_per_px * px, px * y.shape[3], px, spanned, x.shape[3])
+
+
+def _op_work(g: Graph, op) -> _Work:
+    y = g.t(op.outputs[0])
+    macs = LOWERINGS[op.type].macs(g, op)
+    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(y.shape) == 4:
+        return _conv_work(g, op, y.shape[1], y.shape[2], macs / (y.shape[1] * y.shape[2]))
+    return _Work(op.type, macs, y.size, 0, 0, 0)
 
 
 def _copy_cost(op_type: str, nbytes: int) -> float:
@@ -69,7 +93,7 @@ def estimate_instructions(g: Graph) -> int:
             small = g.t(op.outputs[0] if op.type == "TE_CROP" else op.inputs[0])
             total += _copy_cost(op.type, small.nbytes)
         else:
-            total += _op_cost(op.type, LOWERINGS[op.type].macs(g, op), g.t(op.outputs[0]).size, _taps(g, op))
+            total += _op_work(g, op).cost()
     return int(total)
 
 
@@ -83,10 +107,11 @@ def _patched_cost(g: Graph, base_cost: float, spec: PatchSpec) -> float:
     for k, layer in enumerate(layers):
         op = layer.op
         y = g.t(op.outputs[0])
-        per_call = COST.get(op.type, COST_DEFAULT)[3]
-        full = _op_cost(op.type, LOWERINGS[op.type].macs(g, op), y.size, _taps(g, op)) - per_call
-        area = sum((p[k].out_rows[1] - p[k].out_rows[0]) * (p[k].out_cols[1] - p[k].out_cols[0]) for p in windows)
-        cost += full * (area / (y.shape[1] * y.shape[2]) - 1) + per_call * (len(windows) - 1)
+        cost -= _op_work(g, op).cost()
+        per_px = LOWERINGS[op.type].macs(g, op) / (y.shape[1] * y.shape[2])
+        for p in windows:
+            w = p[k]
+            cost += _conv_work(g, op, w.out_rows[1] - w.out_rows[0], w.out_cols[1] - w.out_cols[0], per_px).cost()
     for p in windows:
         w0, last = p[0], p[-1]
         crop = (w0.in_rows[1] - w0.in_rows[0]) * (w0.in_cols[1] - w0.in_cols[0]) * x.shape[3] * e
