@@ -14,7 +14,7 @@ from codegen.lower.activation import relu_plan
 from codegen.quant_activation import hard_swish_params, logistic_params, softmax_params
 from codegen.tflite_import import import_tflite
 
-from .singleop import T, assert_matches, model_of, run_litert_ref, run_tflm, single_op_model
+from .singleop import T, assert_matches, model_of, single_op_model
 from .test_ops_pool import extracted
 
 PROB = (1.0 / 256, -128)  # TFLite's int8 probability quantization
@@ -134,9 +134,9 @@ def test_hard_swish_params():
 RELUS = ("RELU", "RELU6", "RELU_N1_TO_1")
 
 
-def relu_oracle(op: str):
+def relu_engine(op: str) -> str:
     # tflite-micro registers no RELU_N1_TO_1 kernel: LiteRT's reference is the only one
-    return run_litert_ref if op == "RELU_N1_TO_1" else run_tflm
+    return "litert" if op == "RELU_N1_TO_1" else "tflm"
 
 
 @pytest.mark.parametrize("op", RELUS)
@@ -147,7 +147,7 @@ def test_relu_every_input_value(op, seed):
     out_q = in_q if seed % 2 == 0 else (in_q[0] * log_uniform(rng, 0.3, 3.0), int(rng.integers(-128, 128)))
     shape = (1, 16, 16)
     assert_matches(unary_model(op, shape, in_q, out_q), n_runs=1, seed=seed, inputs=every_value(shape),
-                   oracle=relu_oracle(op))
+                   engine=relu_engine(op))
 
 
 def test_relu_plans():

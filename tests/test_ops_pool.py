@@ -9,9 +9,10 @@ import pytest
 from codegen.compiler import compile_model
 from codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from codegen.quant_pool import exact_reciprocal, mean_multiplier
+from te_openmv.oracle import run_reference
 
 from .conftest_shared import shared_model
-from .singleop import ACTIVATION, PADDING, T, assert_matches, model_of, run_tflm, single_op_model
+from .singleop import ACTIVATION, PADDING, T, assert_matches, model_of, single_op_model
 
 POOLS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
 
@@ -241,7 +242,7 @@ def test_oracle_is_tflite_micro():
     """The reference these tests trust runs (guards against a silently skipped comparison)."""
     model = pool_model("MAX_POOL_2D", (1, 2, 2, 1), (2, 2), (2, 2), "VALID")
     x = np.array([1, -5, 9, 3], np.int8).reshape(1, 2, 2, 1)
-    assert run_tflm(model, [x])[0].reshape(-1).tolist() == [9]
+    assert run_reference(model, [x])[0].reshape(-1).tolist() == [9]
 
 
 # --- short chains: the fuse-activation pass and the planner around these kernels -----------

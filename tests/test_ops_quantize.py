@@ -14,9 +14,10 @@ from codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from codegen.tflite_import import import_tflite
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
 from te_openmv.hostlib import HostModel, dequantize_s8, quantize_f32
+from te_openmv.oracle import run_reference
 
 from .conftest_shared import MODELS
-from .singleop import T, run_tflm, single_op_model
+from .singleop import T, single_op_model
 
 RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
 
@@ -30,7 +31,7 @@ def assert_same(model: bytes, runs: list[list[np.ndarray]]) -> None:
     identical (float32 outputs compared bit for bit)."""
     host = HostModel(compile_model(model, "m"))
     for k, xs in enumerate(runs):
-        ours, ref = host.run(xs)[0], np.asarray(run_tflm(model, xs)[0]).reshape(host.outputs[0].shape)
+        ours, ref = host.run(xs)[0], np.asarray(run_reference(model, xs)[0]).reshape(host.outputs[0].shape)
         assert ours.dtype == ref.dtype, (ours.dtype, ref.dtype)
         if ours.dtype == np.float32:
             ours, ref = bits(ours), bits(ref)

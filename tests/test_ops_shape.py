@@ -12,9 +12,10 @@ from codegen.lower.shape import PadLowering, pad_plan, transpose_plan
 from codegen.quant_shape import concat_rescale
 from codegen.tflite_import import import_tflite
 from te_openmv.hostlib import HostModel
+from te_openmv.oracle import run_reference
 
 from .conftest_shared import MODELS
-from .singleop import ACTIVATION, T, assert_matches, run_litert_ref, single_op_model
+from .singleop import ACTIVATION, T, assert_matches, single_op_model
 
 
 def _i32(values) -> np.ndarray:
@@ -99,7 +100,7 @@ def test_transpose_vww_nhwc_to_nchw():
 @pytest.mark.parametrize("perm", [(5, 4, 3, 2, 1, 0), (1, 0, 2, 3, 5, 4), (0, 2, 4, 1, 3, 5)])
 def test_transpose_6d_bit_exact_with_litert_reference(perm):
     """tflite-micro stops at 5 dimensions; LiteRT's reference kernel checks rank 6."""
-    assert_matches(transpose_model((2, 3, 1, 4, 2, 3), perm), n_runs=2, oracle=run_litert_ref)
+    assert_matches(transpose_model((2, 3, 1, 4, 2, 3), perm), n_runs=2, engine="litert")
 
 
 def test_transpose_plan_merges_dimensions():
@@ -222,7 +223,7 @@ def test_concat_scaling_twin_matches_litert_uint8():
     for _ in range(3):
         xs = [rng.integers(0, 256, size=s).astype(np.uint8) for s in shapes]
         xs[0].reshape(-1)[:4] = [0, 255, 128, 127]
-        ref = run_litert_ref(model, xs)[0]
+        ref = run_reference(model, xs, "litert")[0]
         np.testing.assert_array_equal(concat_with_scaling_twin(xs, in_q, out_q, 3, 0, 255), ref)
 
 
