@@ -11,10 +11,8 @@ from codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from codegen.lower.elementwise import broadcast_plan
 from codegen.quant import quantize_multiplier
 from codegen.quant_elementwise import add_params, mul_params
-from codegen.tflite_import import import_tflite
 
-from .conftest_shared import MODELS
-from .singleop import ACTIVATION, T, assert_matches, single_op_model
+from .singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
 
 OPS = {"ADD": "AddOptions", "MUL": "MulOptions"}
 
@@ -196,30 +194,16 @@ def test_binary_shapes_that_do_not_broadcast_rejected(op):
 
 # ---- the shared models' own ADD ops, each rebuilt as a single-op model ----------------
 
-def _real_ops(types: tuple[str, ...]) -> list:
-    """(model, op index, op type, input/output descriptions) of every op of `types` in the
-    shared models, deduplicated by configuration. Empty when the shared models are absent."""
-    seen, out = set(), []
-    for path in sorted(MODELS.glob("*.tflite")) if MODELS.is_dir() else []:
-        g = import_tflite(path.read_bytes())
-        for op in g.ops:
-            if op.type not in types:
-                continue
-            ts = [g.t(t) for t in op.inputs + op.outputs]
-            key = (op.type, tuple((t.shape, t.dtype, t.s if t.quantized else 0, t.zp) for t in ts),
-                   tuple(sorted((k, str(v)) for k, v in op.options.items())))
-            if key not in seen:
-                seen.add(key)
-                out.append(pytest.param(path.stem, op.index, id=f"{path.stem}-op{op.index}"))
-    return out or [pytest.param(None, None, id="no-shared-models")]
+def _configuration(g, op) -> tuple:
+    """What makes two of the shared models' ops the same test case (constant data aside)."""
+    ts = [g.t(t) for t in op.inputs + op.outputs]
+    return (op.type, tuple((t.shape, t.dtype, t.s if t.quantized else 0, t.zp) for t in ts),
+            tuple(sorted((k, str(v)) for k, v in op.options.items())))
 
 
-@pytest.mark.parametrize("model_name,index", _real_ops(("ADD", "MUL")))
+@pytest.mark.parametrize("model_name,index", shared_op_params(("ADD", "MUL"), key=_configuration))
 def test_shared_model_binary_ops_bit_exact(model_name, index):
-    if model_name is None:
-        pytest.skip(f"no shared models in {MODELS}: the tests expect ../shared/models next to the repository")
-    g = import_tflite((MODELS / f"{model_name}.tflite").read_bytes())
-    op = next(o for o in g.ops if o.index == index)
+    g, op = shared_op(model_name, index)
     a, b, y = (g.t(t) for t in op.inputs + op.outputs)
     model = binary_model(op.type, a.shape, b.shape, y.shape, (a.s, a.zp), (b.s, b.zp), (y.s, y.zp),
                          op.options.get("fused_activation", "NONE"),

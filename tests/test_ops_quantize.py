@@ -16,8 +16,7 @@ from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
 from te_openmv.hostlib import HostModel, dequantize_s8, quantize_f32
 from te_openmv.oracle import run_reference
 
-from .conftest_shared import MODELS
-from .singleop import T, single_op_model
+from .singleop import T, shared_op, shared_op_params, single_op_model
 
 RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
 
@@ -170,20 +169,21 @@ def quantize_lib(tmp_path_factory):
     return lib
 
 
-def c_quantize(lib, x: np.ndarray, scale: float, zp: int) -> np.ndarray:
-    x = np.ascontiguousarray(x, np.float32)
-    out = np.zeros(x.size, np.int8)
-    lib.te_quantize_f32_s8(x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                           out.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)), x.size, scale, zp)
+def _c_convert(fn, x: np.ndarray, src, dst, scale: float, zp: int) -> np.ndarray:
+    """Call one of the helpers fn(src *in, dst *out, int n, float scale, int32 zero_point)."""
+    x = np.ascontiguousarray(x, src)
+    out = np.zeros(x.size, dst)
+    fn(*(a.ctypes.data_as(ctypes.POINTER(np.ctypeslib.as_ctypes_type(a.dtype))) for a in (x, out)),
+       x.size, scale, zp)
     return out
+
+
+def c_quantize(lib, x: np.ndarray, scale: float, zp: int) -> np.ndarray:
+    return _c_convert(lib.te_quantize_f32_s8, x, np.float32, np.int8, scale, zp)
 
 
 def c_dequantize(lib, q: np.ndarray, scale: float, zp: int) -> np.ndarray:
-    q = np.ascontiguousarray(q, np.int8)
-    out = np.zeros(q.size, np.float32)
-    lib.te_dequantize_s8_f32(q.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)),
-                             out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), q.size, scale, zp)
-    return out
+    return _c_convert(lib.te_dequantize_s8_f32, q, np.int8, np.float32, scale, zp)
 
 
 def test_c_quantize_helper_matches_hostlib(quantize_lib):
@@ -219,21 +219,9 @@ def test_c_dequantize_helper_matches_hostlib(quantize_lib):
 
 # ---- the shared models' own QUANTIZE/DEQUANTIZE ops, rebuilt as kept single ops ----------
 
-def _real_ops() -> list:
-    out = []
-    for path in sorted(MODELS.glob("*.tflite")) if MODELS.is_dir() else []:
-        g = import_tflite(path.read_bytes())
-        out += [pytest.param(path.stem, op.index, id=f"{path.stem}-op{op.index}")
-                for op in g.ops if op.type in ("QUANTIZE", "DEQUANTIZE")]
-    return out or [pytest.param(None, None, id="no-shared-models")]
-
-
-@pytest.mark.parametrize("model_name,index", _real_ops())
+@pytest.mark.parametrize("model_name,index", shared_op_params(("QUANTIZE", "DEQUANTIZE")))
 def test_shared_model_quantize_ops_bit_exact(model_name, index):
-    if model_name is None:
-        pytest.skip(f"no shared models in {MODELS}: the tests expect ../shared/models next to the repository")
-    g = import_tflite((MODELS / f"{model_name}.tflite").read_bytes())
-    op = next(o for o in g.ops if o.index == index)
+    g, op = shared_op(model_name, index)
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     shape = (min(int(np.prod(x.shape)), 4096),)  # the arithmetic is per element: keep it small
     rng = np.random.default_rng(index)

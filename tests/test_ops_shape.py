@@ -14,8 +14,7 @@ from codegen.tflite_import import import_tflite
 from te_openmv.hostlib import HostModel
 from te_openmv.oracle import run_reference
 
-from .conftest_shared import MODELS
-from .singleop import ACTIVATION, T, assert_matches, single_op_model
+from .singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
 
 
 def _i32(values) -> np.ndarray:
@@ -293,29 +292,18 @@ def test_concat_mismatched_shapes_rejected():
 SHAPE_OPS = ("PAD", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR", "CONCATENATION")
 
 
-def _real_ops() -> list:
-    seen, out = set(), []
-    for path in sorted(MODELS.glob("*.tflite")) if MODELS.is_dir() else []:
-        g = import_tflite(path.read_bytes())
-        for op in g.ops:
-            if op.type not in SHAPE_OPS:
-                continue
-            ts = [g.t(t) for t in op.inputs + op.outputs]
-            key = (op.type, tuple((t.shape, t.s if t.quantized else 0, t.zp,
-                                   None if t.data is None else t.data.tobytes()) for t in ts),
-                   tuple(sorted((k, str(v)) for k, v in op.options.items())))
-            if key not in seen:
-                seen.add(key)
-                out.append(pytest.param(path.stem, op.index, id=f"{path.stem}-op{op.index}"))
-    return out or [pytest.param(None, None, id="no-shared-models")]
+def _configuration(g, op) -> tuple:
+    """What makes two of the shared models' ops the same test case (paddings, perms and sizes
+    are constant inputs: their data counts)."""
+    ts = [g.t(t) for t in op.inputs + op.outputs]
+    return (op.type, tuple((t.shape, t.s if t.quantized else 0, t.zp,
+                            None if t.data is None else t.data.tobytes()) for t in ts),
+            tuple(sorted((k, str(v)) for k, v in op.options.items())))
 
 
-@pytest.mark.parametrize("model_name,index", _real_ops())
+@pytest.mark.parametrize("model_name,index", shared_op_params(SHAPE_OPS, key=_configuration))
 def test_shared_model_shape_ops_bit_exact(model_name, index):
-    if model_name is None:
-        pytest.skip(f"no shared models in {MODELS}: the tests expect ../shared/models next to the repository")
-    g = import_tflite((MODELS / f"{model_name}.tflite").read_bytes())
-    op = next(o for o in g.ops if o.index == index)
+    g, op = shared_op(model_name, index)
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     if op.type == "PAD":
         model = pad_model(x.shape, g.t(op.inputs[1]).data.tolist(), (x.s, x.zp))
