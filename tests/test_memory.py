@@ -230,8 +230,10 @@ def test_forced_patching_of_a_shared_model():
     assert c.report["schedule"]["patch"] == "3x5@4"
     assert c.report["peak_sram_bytes"] < compiled("omv_fomo_face_detection", "off").report["peak_sram_bytes"]
     assert_exact(shared_model("omv_fomo_face_detection").read_bytes(), c, random_cases(c, 5), "fomo 3x5@4")
-    # identical weights are emitted once although each layer runs 15 times
-    assert c.report["weights_bytes"] == compiled("omv_fomo_face_detection", "off").report["weights_bytes"]
+    # identical weights are emitted once although each layer runs 15 times (a lowering may
+    # specialise a small per-channel table to a border patch's padding)
+    layer = compiled("omv_fomo_face_detection", "off").report["weights_bytes"]
+    assert layer <= c.report["weights_bytes"] <= layer * 1.05
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -451,16 +453,15 @@ def test_cli_patch_and_budget(tmp_path, capsys):
 # ---- measured instructions --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(TARGETS))
-def test_patching_overhead_measured_on_the_emulated_cortex_m7(name, monkeypatch):
+def test_patching_overhead_measured_on_the_emulated_cortex_m7(name):
     """`te-openmv bench` counts: the auto schedule costs at most 15% more instructions than
     layer by layer, and the device's outputs equal the host's."""
-    bench = pytest.importorskip("te_openmv.bench")
+    from te_openmv import bench
     from te_openmv.toolchain import ToolchainError
     counts = {}
     for patch in ("off", "auto"):
-        monkeypatch.setattr(bench, "compile_model", lambda data, name, source, p=patch: compiled(name, p))
         try:
-            r = bench.bench(shared_model(name), name=name)
+            r = bench.bench(shared_model(name), name=name, patch=patch)
         except (bench.BenchSetupError, ToolchainError) as e:
             pytest.skip(f"no Cortex-M7 toolchain/QEMU: {e}")
         assert r.ok, f"{name} {patch}: device outputs differ from the host's"
