@@ -99,10 +99,11 @@ def requant_constants(mult: int, shift: int, out_zp: int) -> tuple[int, int, int
     return left, 0, int(out_zp), 0
 
 
-def channel_records(kind: str, weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray,
-                    shift: np.ndarray, out_zp: int) -> np.ndarray | None:
-    """The per-output-channel records [out_c, 4 + words] (int32) of a plane kernel, or None
-    when some channel falls outside the bounds that make the fast arithmetic exact."""
+def channel_constants(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray,
+                      shift: np.ndarray, out_zp: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per output channel (bias2, mult, rc, e) [out_c, 4] and the pre-scaled weights
+    [out_c, k_h, k_w] (int64), or None when some channel falls outside the bounds that make
+    the fast arithmetic exact."""
     w = weights_cm.astype(np.int64)
     oc = w.shape[0]
     sums = w.reshape(oc, -1).sum(axis=1)
@@ -122,8 +123,67 @@ def channel_records(kind: str, weights_cm: np.ndarray, bias: np.ndarray, in_zp: 
         scaled[o] = w[o] * scale
     if np.any(scaled > 32767) or np.any(scaled < -32768):
         return None
-    head = np.array(heads, np.int64).astype(np.int32).reshape(oc, 4)
-    return np.concatenate([head, weight_words(kind, scaled)], axis=1).astype(np.int32)
+    return np.array(heads, np.int64).reshape(oc, 4), scaled
+
+
+def channel_records(kind: str, weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray,
+                    shift: np.ndarray, out_zp: int) -> np.ndarray | None:
+    """The per-output-channel records [out_c, 4 + words] (int32) of a plane kernel, or None
+    when the fast arithmetic is not exact for some channel."""
+    const = channel_constants(weights_cm, bias, in_zp, mult, shift, out_zp)
+    if const is None:
+        return None
+    heads, scaled = const
+    return np.concatenate([heads.astype(np.int32), weight_words(kind, scaled)], axis=1).astype(np.int32)
+
+
+def row_group_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray, shift: np.ndarray,
+                      out_zp: int) -> np.ndarray | None:
+    """The 3x3 row kernel's records, [channels / 4, 34] int32 (te/depthwise.h): per group of
+    4 channels the biases, per tap (w_c0, w_c2) (w_c1, w_c3), then (mult, rc, e) per channel."""
+    const = channel_constants(weights_cm, bias, in_zp, mult, shift, out_zp)
+    if const is None:
+        return None
+    heads, scaled = const
+    groups = heads.shape[0] // 4
+    out = np.zeros((groups, 34), np.int32)
+    for g in range(groups):
+        h, w = heads[4 * g:4 * g + 4], scaled[4 * g:4 * g + 4].reshape(4, 9)
+        out[g, :4] = h[:, 0]
+        pairs = np.stack([_pair(w[0], w[2]), _pair(w[1], w[3])], axis=1)  # [tap, 2]
+        out[g, 4:22] = pairs.reshape(-1)
+        out[g, 22:] = h[:, 1:].reshape(-1).astype(np.int32)
+    return out
+
+
+def rows_geometry(in_hw: tuple[int, int], out_hw: tuple[int, int], stride: tuple[int, int],
+                  pad: tuple[int, int]) -> dict:
+    """The 3x3 row kernel's ring rows: padded width (pixels) and the input rows/columns read."""
+    (in_h, in_w), (out_h, out_w), (s_h, s_w), (top, left) = in_hw, out_hw, stride, pad
+    ring_w = (out_w - 1) * s_w + 3
+    rows = (out_h - 1) * s_h + 3
+    copy_h = max(0, min(in_h, rows - top))
+    copy_w = max(0, min(in_w, ring_w - left))
+    if copy_h == 0 or copy_w == 0:
+        copy_h = copy_w = 0
+    return {"ring_w": ring_w, "copy_h": copy_h, "copy_w": copy_w}
+
+
+def rows_in_place_ok(in_hw: tuple[int, int], out_hw: tuple[int, int], stride_h: int, pad_top: int,
+                     copy_h: int) -> bool:
+    """Whether the row kernel may write its output over its input: it copies input rows into
+    its ring only when an output row first needs them, so no output row may land on bytes of
+    an input row it has not copied yet (and will still read)."""
+    (in_h, in_w), (out_h, out_w) = in_hw, out_hw
+    have = -1
+    for oy in range(out_h):
+        last = min(oy * stride_h - pad_top + 2, copy_h - 1)
+        have = max(have, last)
+        if have >= copy_h - 1:
+            return True  # every row still to be read is in the ring
+        if (oy + 1) * out_w > (have + 1) * in_w:  # in pixels of the shared buffer
+            return False
+    return True
 
 
 def requant_twin(x2: int, mult: int, rc: int, e: int, fix: int) -> int:

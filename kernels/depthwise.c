@@ -480,3 +480,178 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8) { te_dw_plane(TE_K5S2, p, in, chan, out,
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8) { te_dw_plane(TE_K7S1, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8) { te_dw_plane(TE_K7S2, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) { te_dw_plane(TE_KGEN, p, in, chan, out, scratch); }
+
+/* ======================================================================= row kernel
+ * (3x3, groups of 4 channels straight from NHWC rows; te/depthwise.h) */
+
+#define TE_DW_GROUP_WORDS 34
+
+/* One output pixel, `ngroups` groups: r0..r2 point at the window's top-left pixel in the
+ * three ring rows (pixels `stride` bytes apart), first channel of the pass; q at the
+ * output pixel's first channel of the pass. */
+static void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, const int8_t *r1, const int8_t *r2,
+                             int stride, const int32_t *g, int ngroups, int8_t *q) {
+    const int clamp = !(p->act_min == -128 && p->act_max == 127);
+    for (int k = ngroups; k > 0; k--, g += TE_DW_GROUP_WORDS, r0 += 4, r1 += 4, r2 += 4, q += 4) {
+        int32_t a[4] = {g[0], g[1], g[2], g[3]};
+        const uint32_t *w = (const uint32_t *)(g + 4);
+        const int8_t *rows[3] = {r0, r1, r2};
+        for (int ky = 0; ky < 3; ky++) {
+            for (int kx = 0; kx < 3; kx++, w += 2) {
+                const uint32_t x = te_ld32(rows[ky] + kx * stride), e = te_sxtb16(x), o = te_sxtb16_r8(x);
+                a[0] = te_smlabb(e, w[0], a[0]);  /* c0 */
+                a[2] = te_smlatt(e, w[0], a[2]);  /* c2 */
+                a[1] = te_smlabb(o, w[1], a[1]);  /* c1 */
+                a[3] = te_smlatt(o, w[1], a[3]);  /* c3 */
+            }
+        }
+        const int32_t *rq = g + 22;
+        uint32_t word = 0;
+        for (int j = 0; j < 4; j++, rq += 3) {
+            int32_t v = te_dw_requant(a[j], rq[0], rq[1], rq[2], rq[2] > 0);
+            if (clamp) v = te_clamp(v, p->act_min, p->act_max);
+            word |= (uint32_t)(uint8_t)v << (8 * j);
+        }
+        te_st32(q, word);
+    }
+}
+
+#if TE_USE_DSP
+/* One output row of one channel pass in assembly (every channel e >= 1, full int8 range).
+ *   r0-r3 accumulators of c0..c3   r4-r7 input word, its int16 pairs, weight pairs / temps
+ *   r8-r10 the three ring rows at the pixel's window   r11 ring pixel stride
+ *   r12 the group records   lr output pointer
+ * Stack frame: first record, end of the records, ring step and output step to the next
+ * pixel (beyond what the groups advanced), pixels left. */
+typedef struct {
+    const int8_t *r0, *r1, *r2;  /* 0: r8-r10 */
+    int32_t stride;              /* 12: r11 */
+    const int32_t *rec, *rec_end;
+    int32_t ring_step, out_step, pixels;  /* 24 */
+    int8_t *q;                   /* 36: lr */
+} te_dw_rowjob;
+
+#define TE_DW_ASM_TAP(load, off)                        \
+    load                                                \
+    "ldrd   r6, r7, [r12, #" off "]\n\t"                \
+    "sxtb16 r5, r4, ror #8\n\t"                         \
+    "sxtb16 r4, r4\n\t"                                 \
+    "smlabb r0, r4, r6, r0\n\t"                         \
+    "smlatt r2, r4, r6, r2\n\t"                         \
+    "smlabb r1, r5, r7, r1\n\t"                         \
+    "smlatt r3, r5, r7, r3\n\t"
+
+/* a row's taps kx = 1, 2, then 0 (its load moves the row pointer to the next group) */
+#define TE_DW_ASM_ROW(reg, o0, o1, o2)                                  \
+    TE_DW_ASM_TAP("ldr    r4, [" reg ", r11]\n\t", o1)                  \
+    TE_DW_ASM_TAP("ldr    r4, [" reg ", r11, lsl #1]\n\t", o2)          \
+    TE_DW_ASM_TAP("ldr    r4, [" reg "], #4\n\t", o0)
+
+#define TE_DW_ASM_RQ4(acc)                              \
+    "ldm    r12!, {r4, r5, r6}\n\t"                     \
+    "add    r5, r5, " acc ", asr #31\n\t"               \
+    "smmlar " acc ", " acc ", r4, r5\n\t"               \
+    "asr    " acc ", " acc ", r6\n\t"                   \
+    "ssat   " acc ", #8, " acc "\n\t"
+
+__attribute__((naked, noinline)) static void te_dw_rows_asm(__attribute__((unused)) const te_dw_rowjob *job) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "sub    sp, sp, #24\n\t"
+        "ldrd   r1, r2, [r0, #16]\n\t"
+        "ldrd   r3, r4, [r0, #24]\n\t"
+        "ldr    r5, [r0, #32]\n\t"
+        "stm    sp, {r1, r2, r3, r4, r5}\n\t"
+        "ldm    r0, {r8, r9, r10, r11}\n\t"
+        "ldr    lr, [r0, #36]\n\t"
+        "mov    r12, r1\n"
+        "1:\n\t"
+        "ldm    r12!, {r0, r1, r2, r3}\n\t"
+        TE_DW_ASM_ROW("r8", "0", "8", "16")
+        TE_DW_ASM_ROW("r9", "24", "32", "40")
+        TE_DW_ASM_ROW("r10", "48", "56", "64")
+        "add    r12, r12, #72\n\t"
+        TE_DW_ASM_RQ4("r0") TE_DW_ASM_RQ4("r1") TE_DW_ASM_RQ4("r2") TE_DW_ASM_RQ4("r3")
+        "bfi    r0, r1, #8, #8\n\t"
+        "bfi    r0, r2, #16, #8\n\t"
+        "bfi    r0, r3, #24, #8\n\t"
+        "str    r0, [lr], #4\n\t"
+        "ldr    r4, [sp, #4]\n\t"
+        "cmp    r12, r4\n\t"
+        "bne    1b\n\t"
+        "ldrd   r4, r5, [sp, #8]\n\t"
+        "add    r8, r8, r4\n\t"
+        "add    r9, r9, r4\n\t"
+        "add    r10, r10, r4\n\t"
+        "add    lr, lr, r5\n\t"
+        "ldr    r12, [sp, #0]\n\t"
+        "ldr    r4, [sp, #16]\n\t"
+        "subs   r4, r4, #1\n\t"
+        "str    r4, [sp, #16]\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #24\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+#endif
+
+/* Copy input row y's channels [c0, c0 + n) into a ring row (pixels `stride` bytes apart). */
+static void te_dw_rows_copy(const te_dw_rows_params *p, const int8_t *in, int y, int c0, int n, int stride,
+                            int8_t *dst) {
+    const int C = p->channels;
+    const int8_t *src = in + (size_t)y * p->in_w * C + c0;
+    dst += p->pad_left * stride;
+    if (n == C && stride == C) {
+        memcpy(dst, src, (size_t)p->copy_w * C);
+        return;
+    }
+    for (int x = p->copy_w; x > 0; x--, src += C, dst += stride) {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const uint32_t a = te_ld32(src + i), b = te_ld32(src + i + 4);
+            te_st32(dst + i, a);
+            te_st32(dst + i + 4, b);
+        }
+        if (i < n) te_st32(dst + i, te_ld32(src + i));
+    }
+}
+
+void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                      int8_t *scratch) {
+    const int C = p->channels, chunk = p->chunk, ring_row = p->ring_w * chunk;
+    const int ow = p->out_w, copy_h = p->copy_h;
+    int8_t *const zrow = scratch + 3 * ring_row;  /* rows outside the image */
+    memset(scratch, p->pad_value, (size_t)4 * ring_row);
+    for (int c0 = 0; c0 < C; c0 += chunk) {  /* channel passes: the ring holds `chunk` channels */
+        const int n = C - c0 < chunk ? C - c0 : chunk;
+        const int32_t *g0 = groups + (c0 >> 2) * TE_DW_GROUP_WORDS;
+        int have = -1;  /* the last input row copied in this pass */
+        for (int oy = 0; oy < p->out_h; oy++) {
+            const int8_t *rows[3];
+            for (int k = 0; k < 3; k++) {
+                const int iy = oy * p->stride_h - p->pad_top + k;
+                if (iy < 0 || iy >= copy_h) {
+                    rows[k] = zrow;
+                    continue;
+                }
+                while (have < iy) {  /* rows in order, each once (in place: before it is overwritten) */
+                    have++;
+                    te_dw_rows_copy(p, in, have, c0, n, chunk, scratch + (have % 3) * ring_row);
+                }
+                rows[k] = scratch + (iy % 3) * ring_row;
+            }
+            int8_t *q = out + (size_t)oy * ow * C + c0;
+#if TE_USE_DSP
+            if (p->fast) {
+                const te_dw_rowjob job = {rows[0], rows[1], rows[2], chunk, g0, g0 + (n >> 2) * TE_DW_GROUP_WORDS,
+                                          p->stride_w * chunk - n, C - n, ow, q};
+                te_dw_rows_asm(&job);
+                continue;
+            }
+#endif
+            for (int ox = 0; ox < ow; ox++, q += C) {
+                const int b = ox * p->stride_w * chunk;
+                te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, chunk, g0, n >> 2, q);
+            }
+        }
+    }
+}

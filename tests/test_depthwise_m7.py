@@ -1,7 +1,7 @@
 """DEPTHWISE_CONV_2D and FULLY_CONNECTED on the Cortex-M7 with the DSP kernels on (QEMU
 mps2-an500, bare metal, -O3): the same bytes as the host's portable path (itself bit-exact
 with tflite-micro) for every plane kernel (3x3 stride 1/2 in assembly, 5- and 7-wide, the
-generic one), in place and not, depth multipliers 1/2/8, odd sizes, clamped activations,
+generic one, the 3x3 row kernel with its channel passes), in place and not, depth multipliers 1/2/8, odd sizes, clamped activations,
 channels without a right shift, the general fallback kernel, and the fully connected
 blocks with their tails and both requantization paths. One ELF holds every case;
 instruction counts are printed (run with -s), never asserted."""
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from codegen.compiler import compile_model
-from codegen.lower.depthwise import plane_plan
+import codegen.lower.depthwise as lower_dw
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, benchrun
 from te_openmv.hostlib import HostModel
 
@@ -26,7 +26,7 @@ from .test_ops_fully_connected import fc_model
 
 
 def _cases() -> list[tuple[str, bytes, str]]:
-    """(name, model, what it exercises)."""
+    """(name, model, what it exercises); FORCED names the fast kernel a case must take."""
     rng = np.random.default_rng(91)
     q = (0.02, -128)
     return [
@@ -53,6 +53,14 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "generic 3x1 stride 3"),
         ("dw_noshift", dw_model(rng, (8, 7), 6, (3, 3), (1, 1), "SAME", 1, in_q=(0.02, 0), out_scale=2.5e-5,
                                 out_zp=0), "channels with no right shift or a left shift (C loops)"),
+        ("rows_s2", dw_model(rng, (20, 19), 16, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 row kernel, stride 2 in place, assembly"),
+        ("rows_small", dw_model(rng, (6, 5), 64, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 row kernel on a 6x5 image (person_detect's tail), assembly"),
+        ("rows_passes", dw_model(rng, (9, 41), 40, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 row kernel in several channel passes, in place"),
+        ("rows_relu6", dw_model(rng, (7, 6), 8, (3, 3), (2, 1), "VALID", 1, act="RELU6", in_q=(0.05, 3),
+                                pad=(1, 1, 0, 2)), "3x3 row kernel with a clamp (C loops), stride 2x1"),
         ("dw_general", dw_model(rng, (9, 7), 5, (3, 3), (1, 1), "SAME", 1, in_q=q,
                                 bias_data=[-2_000_000_000, 5, 1_500_000_000, 0, 7]),
          "huge bias: the general in-place kernel"),
@@ -64,6 +72,22 @@ def _cases() -> list[tuple[str, bytes, str]]:
         ("fc_pc", fc_model(rng, [1, 160], 2, per_channel=True, in_q=(0.03, -10)),
          "FC per-channel 160 -> 2 (te_vww)"),
     ]
+
+
+FORCED = {"rows_passes": "rows", "rows_relu6": "rows"}
+
+
+def _force(kernel: str):
+    def plan(g, op):
+        return lower_dw.rows_plan(g, op) if kernel == "rows" else lower_dw.plane_plan(g, op)
+    return plan
+
+
+def _compile(name: str, model: bytes):
+    with pytest.MonkeyPatch.context() as mp:
+        if name in FORCED:
+            mp.setattr(lower_dw, "fast_plan", _force(FORCED[name]))
+        return compile_model(model, name)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +109,7 @@ def m7_run(m7_toolchain, tmp_path_factory):
     main = ['#include <string.h>', '#include "te_bench.h"', '#include "te_model.h"']
     body, sources, kernels, arena, host, compiled = [], [], set(), 0, {}, {}
     for name, model, _ in _cases():
-        c = compile_model(model, name)
+        c = _compile(name, model)
         compiled[name] = c
         (out / f"{name}.c").write_text(c.emitted.c_source)
         (out / f"{name}.h").write_text(c.emitted.h_source)
@@ -119,19 +143,22 @@ def m7_run(m7_toolchain, tmp_path_factory):
 
 def test_cases_take_the_intended_kernels(m7_run):
     _, _, _, compiled = m7_run
-    want = {"dw3s1_48x48x16": "k3s1", "dw3s2_dm8_96": "k3s2", "dw3s1_odd_relu6": "k3s1", "dw3s2_odd": "k3s2",
-            "dw3s1_dm2": "k3s1", "dw5s1": "k5s1", "dw5s2": "k5s2", "dw7s1_5x5": "k7s1", "dw7s2": "k7s2",
-            "dw10x8s2_dm8": "generic", "dw3x1s3": "generic", "dw_noshift": "k3s1", "dw_general": None}
-    for name, kind in want.items():
-        c = compiled[name]
-        plan = plane_plan(c.graph, c.graph.ops[0])
-        assert (plan and plan["kind"]) == kind, name
-    assert [bool(compiled[n].graph.ops[0].attrs.get("inplace")) for n in ("dw3s1_48x48x16", "dw3s2_odd")] == [True,
-                                                                                                            True]
+    want = {"dw3s1_48x48x16": "te_dw_plane_k3s1_s8", "dw3s2_dm8_96": "te_dw_plane_k3s2_s8",
+            "dw3s1_odd_relu6": "te_dw_plane_k3s1_s8", "dw3s2_odd": "te_dw_plane_k3s2_s8",
+            "dw3s1_dm2": "te_dw_plane_k3s1_s8", "dw5s1": "te_dw_plane_k5s1_s8", "dw5s2": "te_dw_plane_k5s2_s8",
+            "dw7s1_5x5": "te_dw_plane_k7s1_s8", "dw7s2": "te_dw_plane_k7s2_s8",
+            "dw10x8s2_dm8": "te_dw_plane_generic_s8", "dw3x1s3": "te_dw_plane_generic_s8",
+            "dw_noshift": "te_dw_plane_k3s1_s8", "rows_s2": "te_dw_rows_k3_s8", "rows_small": "te_dw_rows_k3_s8",
+            "rows_passes": "te_dw_rows_k3_s8", "rows_relu6": "te_dw_rows_k3_s8", "dw_general": "te_depthwise_inplace_s8"}
+    for name, fn in want.items():
+        assert f"{fn}(" in compiled[name].emitted.c_source, name
+    for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes"):
+        assert compiled[name].graph.ops[0].attrs.get("inplace"), name
+    c = compiled["rows_passes"]
+    assert lower_dw.rows_plan(c.graph, c.graph.ops[0])["params"]["chunk"] < 40
     # the no-shift case really has channels without a right shift (the C loops' fix = 0 path)
     c = compiled["dw_noshift"]
-    assert (plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
-    assert "te_depthwise_inplace_s8(" in compiled["dw_general"].emitted.c_source
+    assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
 
 
 def test_dsp_kernels_are_built(m7_run, m7_toolchain):
@@ -139,7 +166,7 @@ def test_dsp_kernels_are_built(m7_run, m7_toolchain):
     _, _, elf, _ = m7_run
     nm = Path(m7_toolchain[0]).with_name("arm-none-eabi-nm")
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
-    for fn in ("te_dw_k3s1_asm", "te_dw_k3s2_asm", "te_fc_block4_asm"):
+    for fn in ("te_dw_k3s1_asm", "te_dw_k3s2_asm", "te_dw_rows_asm", "te_fc_block4_asm"):
         assert fn in symbols
 
 

@@ -13,6 +13,7 @@ from codegen.compiler import compile_model
 from codegen.errors import UnsupportedOpError, UnsupportedOptionError
 import codegen.lower.depthwise as lower_dw
 from codegen.lower.depthwise import channel_major_weights, plane_plan
+from codegen.quant_depthwise import rows_in_place_ok
 from codegen.tflite_import import import_tflite
 
 from .bitexact import assert_bit_exact
@@ -108,10 +109,10 @@ def check_case(rng, case: dict, seed: int):
         assert ops[0]["folded_padding"] == list(case["pad"])
     inplace = bool(ops[0].get("in_place"))
     assert inplace == expect_inplace(case), case
-    plan = lower_dw.plane_plan(compiled.graph, compiled.graph.ops[0])  # (tests may patch it)
+    plan = lower_dw.fast_plan(compiled.graph, compiled.graph.ops[0])  # (tests may patch it)
     src = compiled.emitted.c_source
-    if plan is not None:  # the plane kernel: one padded input channel of scratch, in place or not
-        assert f"te_dw_plane_{plan['kind']}_s8(" in src and "te_depthwise_" not in src
+    if plan is not None:  # a fast kernel: a padded plane or the row ring of scratch, in place or not
+        assert f"{plan['function']}(" in src and "te_depthwise_" not in src
         assert plan["scratch"] <= ops[0]["scratch"]["bytes"] < plan["scratch"] + 8  # planner alignment
     elif inplace:
         assert "te_depthwise_inplace_s8(" in src
@@ -202,7 +203,7 @@ def test_general_inplace_kernel_when_plane_bounds_fail():
     c = compile_model(model, "dwbig")
     entry = c.report["ops"][0]
     assert entry["in_place"] and entry["scratch"]["bytes"] >= 9 * 7
-    assert plane_plan(c.graph, c.graph.ops[0]) is None
+    assert lower_dw.fast_plan(c.graph, c.graph.ops[0]) is None
     assert "te_depthwise_inplace_s8(" in c.emitted.c_source
     assert_bit_exact(model, n_runs=4, name="dwbig")
 
@@ -210,9 +211,94 @@ def test_general_inplace_kernel_when_plane_bounds_fail():
 @pytest.mark.parametrize("seed", range(12))
 def test_general_kernels_random_bit_exact(seed, monkeypatch):
     """The general kernels (what runs when the plane kernels' bounds fail) on the random cases."""
-    monkeypatch.setattr(lower_dw, "plane_plan", lambda g, op: None)
+    monkeypatch.setattr(lower_dw, "fast_plan", lambda g, op: None)
     rng = np.random.default_rng(7000 + seed)
     check_case(rng, random_case(rng, with_pad=bool(seed % 2)), seed)
+
+
+def random_k3_case(rng) -> dict:
+    """3x3 filters on channels in groups of 4: where the row kernel applies."""
+    c = int(rng.choice([4, 8, 12, 16, 20, 24, 32]))
+    h, w = int(rng.integers(1, 24)), int(rng.integers(1, 24))
+    pad = tuple(int(v) for v in rng.integers(0, 3, size=4)) if rng.random() < 0.3 else None
+    padding = str(rng.choice(["SAME", "VALID"]))
+    if padding == "VALID":
+        ph, pw = (h + pad[0] + pad[1], w + pad[2] + pad[3]) if pad else (h, w)
+        if min(ph, pw) < 3:
+            padding = "SAME"
+    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    return dict(hw=(h, w), c=c, k=(3, 3), stride=stride, padding=padding, dm=1, act=str(rng.choice(ACTS)),
+                pad=pad, per_channel=bool(rng.random() < 0.85), bias=bool(rng.random() < 0.85))
+
+
+def _prefer(kernel: str):
+    def plan(g, op):
+        rows, plane = lower_dw.rows_plan(g, op), lower_dw.plane_plan(g, op)
+        return (rows or plane) if kernel == "rows" else plane
+    return plan
+
+
+@pytest.mark.parametrize("kernel", ["rows", "plane"])
+@pytest.mark.parametrize("seed", range(14))
+def test_3x3_kernels_random_bit_exact(seed, kernel, monkeypatch):
+    """The row kernel (channel passes, in place when its copy order allows) and the 3x3 plane
+    kernels, each forced on the same random 3x3 cases."""
+    monkeypatch.setattr(lower_dw, "fast_plan", _prefer(kernel))
+    rng = np.random.default_rng(9000 + seed)
+    case = random_k3_case(rng)
+    check_case(rng, case, seed)
+
+
+def test_random_3x3_cases_cover_the_row_kernel_paths():
+    """The seeds above reach: in place and not, strides 1-3 (several channel passes: below)."""
+    seen = set()
+    for seed in range(14):
+        rng = np.random.default_rng(9000 + seed)
+        case = random_k3_case(rng)
+        model = dw_model(rng, in_q=(float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128))), **case)
+        c = compile_model(model, "dw")
+        rows = lower_dw.rows_plan(c.graph, c.graph.ops[0])
+        if rows is None:
+            continue
+        seen.add(("inplace", bool(c.graph.ops[0].attrs.get("inplace"))))
+        seen.add(("stride", case["stride"][0]))
+    assert {("inplace", True), ("inplace", False), ("stride", 1), ("stride", 2), ("stride", 3)} <= seen, seen
+
+
+@pytest.mark.parametrize("stride,padding,reuse", [(1, "SAME", False), (2, "VALID", False), (1, "SAME", True)])
+def test_row_kernel_channel_passes(stride, padding, reuse, monkeypatch):
+    """Rows too wide for the ring to hold every channel: the channels run in several passes,
+    each copying its rows again (in place, and out of place when the input is reused)."""
+    monkeypatch.setattr(lower_dw, "fast_plan", _prefer("rows"))
+    rng = np.random.default_rng(31 + stride)
+    model = dw_model(rng, (9, 41), 40, (3, 3), (stride, stride), padding, 1, act="RELU6", reuse_input=reuse)
+    c = compile_model(model, "dwpass")
+    rows = lower_dw.rows_plan(c.graph, c.graph.ops[0])
+    assert rows["params"]["chunk"] < 40 and f"{rows['function']}(" in c.emitted.c_source
+    assert bool(c.graph.ops[0].attrs.get("inplace")) == (not reuse)
+    assert_bit_exact(model, n_runs=3, name="dwpass")
+
+
+def test_row_kernel_in_place_rule():
+    # same-size rows: every output row lands on input rows already copied
+    assert rows_in_place_ok((10, 10), (10, 10), 1, 1, 10)
+    assert rows_in_place_ok((12, 12), (6, 6), 2, 0, 12)
+    # a large folded top padding: the first output rows need no input yet, but land on it
+    assert not rows_in_place_ok((10, 10), (12, 10), 1, 3, 10)
+    # wider output rows than input rows (big left/right padding) overrun uncopied rows
+    assert not rows_in_place_ok((8, 4), (6, 12), 1, 1, 8)
+
+
+def test_row_kernel_chosen_for_stride_2_and_small_images():
+    """The cost estimate picks the row kernel where the plane's gather or per-channel
+    overhead dominates, and the plane kernel for a large stride-1 image."""
+    rng = np.random.default_rng(21)
+    picks = {}
+    for name, hw, c, s in (("s2", (48, 48), 16, 2), ("small", (6, 6), 128, 1), ("large", (48, 48), 16, 1)):
+        model = dw_model(rng, hw, c, (3, 3), (s, s), "SAME", 1, in_q=(0.02, -128), out_zp=-128)
+        cm = compile_model(model, "dw")
+        picks[name] = lower_dw.fast_plan(cm.graph, cm.graph.ops[0])["function"]
+    assert picks == {"s2": "te_dw_rows_k3_s8", "small": "te_dw_rows_k3_s8", "large": "te_dw_plane_k3s1_s8"}
 
 
 def test_inplace_after_another_op_and_strided():

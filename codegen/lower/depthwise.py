@@ -1,7 +1,9 @@
-"""DEPTHWISE_CONV_2D -> a plane kernel (te_dw_plane_<kind>_s8, chosen by filter width and
-stride, in place or not) whenever codegen/quant_depthwise.py proves its fast arithmetic
-exact for every channel; otherwise the general kernels te_depthwise_s8, or
-te_depthwise_inplace_s8 when the in-place pass allows it."""
+"""DEPTHWISE_CONV_2D -> one of the fast kernels whenever codegen/quant_depthwise.py proves
+their arithmetic exact for every channel: a plane kernel (te_dw_plane_<kind>_s8, chosen by
+filter width and stride) or, for 3x3 filters on channels in groups of 4, the row kernel
+te_dw_rows_k3_s8, whichever the instruction estimate below finds cheaper (both in place or
+not); otherwise the general kernels te_depthwise_s8, or te_depthwise_inplace_s8 when the
+in-place pass allows it."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +11,8 @@ import numpy as np
 from ..errors import CompileError, UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
 from ..quant import per_channel_multipliers
-from ..quant_depthwise import channel_records, groups_of, plane_geometry, plane_kind
+from ..quant_depthwise import (channel_records, groups_of, plane_geometry, plane_kind, row_group_records,
+                               rows_geometry, rows_in_place_ok)
 from .base import EmitContext, Lowering, act_range
 from .conv import bias_of, check_int8_conv, conv_padding, weight_scales
 
@@ -101,8 +104,75 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
               "pad_value": x.zp, "act_min": lo, "act_max": hi}
-    return {"kind": kind, "params": params, "records": records,
-            "scratch": plane["plane_h"] * plane["plane_w"]}
+    return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
+            "params": params, "records": records, "scratch": plane["plane_h"] * plane["plane_w"]}
+
+
+def rows_plan(g: Graph, op: Op) -> dict | None:
+    """The 3x3 row kernel for this op (params, group records, scratch), or None when it does
+    not apply: another filter, a depth multiplier, channels not in groups of 4, or (in
+    place) an output row that would land on an input row not yet copied."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    geo = depthwise_geometry(g, op)
+    c = geo["in_c"]
+    if (geo["k_h"], geo["k_w"], geo["dm"]) != (3, 3, 1) or c % 4 or geo["stride_h"] > 3:
+        return None
+    rows = rows_geometry(tuple(x.shape[1:3]), tuple(y.shape[1:3]), (geo["stride_h"], geo["stride_w"]),
+                         (geo["pad_top"], geo["pad_left"]))
+    if rows["ring_w"] > 65535:
+        return None
+    # channels per pass: the ring (4 rows) within 4 KiB, the plane kernel's scratch or 1/8
+    # of the input (the op's live memory grows by at most that much), in as few passes of
+    # equal size as that allows
+    plane = plane_plan(g, op)
+    budget = max(4096, plane["scratch"] if plane else 0, x.nbytes // 8)
+    widest = max(4, min(c, budget // (16 * rows["ring_w"]) * 4))
+    passes = -(-c // widest)
+    chunk = -(-c // (4 * passes)) * 4
+    if op.attrs.get("inplace") and not rows_in_place_ok(tuple(x.shape[1:3]), tuple(y.shape[1:3]),
+                                                         geo["stride_h"], geo["pad_top"], rows["copy_h"]):
+        return None
+    mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, c), y.s)
+    records = row_group_records(channel_major_weights(w.data), bias_of(g, op, c), x.zp, mult, shift, y.zp)
+    if records is None:
+        return None
+    lo, hi = act_range(op, g)
+    fast = int((lo, hi) == (-128, 127) and bool(np.all(shift < 0)))
+    params = {"in_h": x.shape[1], "in_w": x.shape[2], "channels": c, "out_h": y.shape[1], "out_w": y.shape[2],
+              "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+              "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **rows, "chunk": chunk,
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "fast": fast}
+    return {"function": "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params", "params": params,
+            "records": records, "scratch": 4 * rows["ring_w"] * chunk}
+
+
+# Instruction estimates on the Cortex-M7 (fitted on QEMU counts of the DSP paths) that pick
+# between the plane and the row kernel.
+def _plane_cost(plan: dict) -> float:
+    p = plan["params"]
+    c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
+    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 3.25) + 12)
+    pair = 37 if p["stride_w"] == 1 else 44
+    compute = p["out_h"] * (((p["out_w"] + 1) // 2) * pair + 13) + 45
+    return plan["scratch"] / 4 + c * (gather + 60) + oc * compute
+
+
+def _rows_cost(plan: dict) -> float:
+    p = plan["params"]
+    c, chunk = p["channels"], p["chunk"]
+    passes = -(-c // chunk)
+    copy_px = 0.6 * c if chunk == c else passes * (chunk / 8 * 7 + 6)
+    copies = p["copy_h"] * (p["copy_w"] * copy_px + 25 * passes)
+    compute = p["out_h"] * (45 * passes + p["out_w"] * (c // 4 * 101 + 14 * passes))
+    return plan["scratch"] / 4 + copies + compute
+
+
+def fast_plan(g: Graph, op: Op) -> dict | None:
+    """The fast kernel this op runs (the cheaper of the two when both apply), or None."""
+    plane, rows = plane_plan(g, op), rows_plan(g, op)
+    if rows is not None and (plane is None or _rows_cost(rows) < _plane_cost(plane)):
+        return rows
+    return plane
 
 
 class DepthwiseLowering(Lowering):
@@ -119,8 +189,8 @@ class DepthwiseLowering(Lowering):
         return y.size * w.shape[1] * w.shape[2]
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
-        plan = plane_plan(g, op)
-        if plan is not None:  # one padded input channel
+        plan = fast_plan(g, op)
+        if plan is not None:  # one padded input channel, or the row kernel's ring
             return plan["scratch"]
         # general in-place kernel: one output channel is computed whole before it is stored
         if op.attrs.get("inplace"):
@@ -130,7 +200,8 @@ class DepthwiseLowering(Lowering):
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
         # a plane kernel on a one-channel input gathers the whole input before its first store
-        if k == 0 and g.t(op.inputs[0]).shape[3] == 1 and plane_plan(g, op) is not None:
+        plan = fast_plan(g, op) if k == 0 and g.t(op.inputs[0]).shape[3] == 1 else None
+        if plan is not None and plan["params_type"] == "te_dw_plane_params":
             return 0
         return None
 
@@ -141,12 +212,13 @@ class DepthwiseLowering(Lowering):
             raise CompileError(f"operator {op.index} (DEPTHWISE_CONV_2D): marked in place, but its depth "
                                f"multiplier is {geo['dm']} or the plan did not share its input's storage "
                                f"(internal error)")
-        plan = plane_plan(g, op)
+        plan = fast_plan(g, op)
         if plan is not None:
-            params = ctx.param("params", "te_dw_plane_params", plan["params"])
+            params = ctx.param("params", plan["params_type"], plan["params"])
             csym = ctx.const("chan", plan["records"], "int32_t",
-                             "per output channel: bias2, mult, rc, e, int16 weight pairs (te/depthwise.h)")
-            return (f"te_dw_plane_{plan['kind']}_s8({params}, {ctx.ptr(op.inputs[0])}, {csym}, "
+                             "per output channel (group of 4 channels for the row kernel): biases, "
+                             "requantization, int16 weight pairs (te/depthwise.h)")
+            return (f"{plan['function']}({params}, {ctx.ptr(op.inputs[0])}, {csym}, "
                     f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")
         lo, hi = act_range(op, g)
         mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, geo["out_c"]), y.s)

@@ -88,4 +88,38 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8);
 
+/* ---- row kernel: 3x3, channels in groups of 4, straight from NHWC ----------------------
+ *
+ * For stride 2 and for small images, where gathering a plane per channel costs more than
+ * the arithmetic. Input rows are copied whole (contiguous NHWC bytes) into a ring of three
+ * padded rows in `scratch`, whose padding columns hold the input zero point; a fourth row
+ * of zero points stands in for rows above/below the image. Every output pixel then reads a
+ * full 3x3 window: per group of 4 channels, one word per tap split by SXTB16 into (c0,c2)
+ * and (c1,c3), multiplied lane by lane (SMLABB/SMLATT) with int16 weight pairs, requantized
+ * as the plane kernels do, and stored as one word. In place (out == in) when the compiler
+ * has checked that no output row lands on an input row still to be copied.
+ *
+ * The ring holds `chunk` channels (a multiple of 4): the channels are computed in passes
+ * of `chunk`, each copying the rows it needs again, so the scratch stays small.
+ *
+ * Per group of 4 channels, 34 int32 words: the four bias2 (c0..c3); per tap (ky, kx) in
+ * row-major order the weight pairs (w_c0, w_c2) and (w_c1, w_c3), scaled as the plane
+ * kernels' weights; then (mult, rc, e) for c0, c1, c2, c3 (te/depthwise.h above).
+ * Scratch: 4 * ring_w * chunk bytes. */
+typedef struct {
+    uint16_t in_h, in_w, channels;
+    uint16_t out_h, out_w;
+    uint8_t stride_h, stride_w;
+    uint16_t pad_top, pad_left;
+    uint16_t ring_w;                /* padded row width in pixels */
+    uint16_t chunk;                 /* channels per pass (multiple of 4) */
+    uint16_t copy_h, copy_w;        /* input rows/columns ever read */
+    int32_t pad_value;              /* input zero point */
+    int32_t act_min, act_max;
+    uint32_t fast;                  /* 1: every channel has e >= 1 and the range is the full int8 one */
+} te_dw_rows_params;
+
+void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                      int8_t *scratch);
+
 #endif
