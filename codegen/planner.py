@@ -78,6 +78,35 @@ class PlanError(AssertionError):
     """The placement broke its own rules (a bug, never a user error)."""
 
 
+_SCRATCH_MEMO: dict = {}
+
+
+def _tensor_key(g: Graph, tid: int):
+    if tid < 0:
+        return None
+    t = g.t(tid)
+    if t.is_const:
+        return ("const", tid, t.name)
+    q = None if t.scale is None else (tuple(np.asarray(t.scale).tolist()), tuple(np.asarray(t.zero_point).tolist()))
+    return (t.shape, t.dtype, q)
+
+
+def scratch_bytes(g: Graph, op) -> int:
+    """The lowering's scratch_bytes, memoized on what it may depend on (the op and its own
+    tensors): the schedule search plans many graphs that repeat the same patch ops."""
+    try:
+        attrs = sorted((k, v) for k, v in op.attrs.items() if k not in ("patch", "overlap"))  # placement only
+        key = (op.type, repr(sorted(op.options.items())), repr(attrs),
+               tuple(_tensor_key(g, i) for i in op.inputs), tuple(_tensor_key(g, o) for o in op.outputs))
+    except TypeError:
+        return LOWERINGS[op.type].scratch_bytes(g, op)
+    if key not in _SCRATCH_MEMO:
+        if len(_SCRATCH_MEMO) > 20000:
+            _SCRATCH_MEMO.clear()
+        _SCRATCH_MEMO[key] = LOWERINGS[op.type].scratch_bytes(g, op)
+    return _SCRATCH_MEMO[key]
+
+
 def _buffers(g: Graph) -> tuple[list[Buffer], list[Tie], set[tuple[int, int]]]:
     """Buffers (storage, then scratch), soft ties, and in-place pairs (input, output) by index."""
     n = len(g.ops)
@@ -131,7 +160,7 @@ def _buffers(g: Graph) -> tuple[list[Buffer], list[Tie], set[tuple[int, int]]]:
     for i, b in enumerate(buffers):
         b.group = find(i)
     for pos, op in enumerate(g.ops):
-        size = LOWERINGS[op.type].scratch_bytes(g, op)
+        size = scratch_bytes(g, op)
         if size:
             buffers.append(Buffer(f"scratch{pos}", _align(size), pos, pos, group=len(buffers)))
     return buffers, ties, inplace
