@@ -162,8 +162,8 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
  *   r4-r7 xbuf words (two columns)      r12 weight word (even lanes) / temp   lr the job
  *   r9, r10, r11, r8 accumulators of columns 0, 1, 2, 3
  * Per output channel: the bias into r8; the first group adds it to every column (r8,
- * column 3's accumulator, last); the other groups two at a time (an odd count enters at
- * the second; exactly two groups need no loop); then r4-r6 = mult2, e, round and, per
+ * column 3's accumulator, last); the other groups four at a time (exactly two groups
+ * need no loop); then r4-r6 = mult2, e, round and, per
  * accumulator, SMMLAR, (ADD sign), ADD round, ASR e, SSAT; a clamp of the four bytes
  * (SSUB8/SEL); one LDM of the output pointer, column offsets and end; four stores. */
 typedef struct {
@@ -172,7 +172,11 @@ typedef struct {
     int8_t *out_end;       /* 16: the last channel's output + 1 */
     const uint32_t *xbuf;  /* 20 */
     uint32_t lo4, hi4;     /* 24, 28: act_min, act_max in every byte */
+    uint32_t entry;        /* 32: where the 4-group loop is entered (groups after the first) */
+    uint32_t unused;
 } te_conv_job;
+
+_Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill TE_CONV_JOB_BYTES");
 
 #define TE_ASM_MACS(s9, s10, s11, s8)               \
     "ldr    r12, [r1], #4\n\t"                      \
@@ -213,13 +217,24 @@ typedef struct {
     "ldr    r2, [lr, #20]\n\t"                               \
     TE_ASM_FIRST
 
+/* The groups after the first, four per pass; the first pass enters the table-branched
+ * sequence so that it runs (groups - 1) % 4 of them (4 when that is 0). */
 #define TE_ASM_LOOP                                          \
-    "1:\n\t"                                                 \
+    "ldr    r0, [lr, #32]\n\t"                               \
+    "tbb    [pc, r0]\n"                                      \
+    "3:\n\t"                                                 \
+    ".byte  (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t" \
+    ".align 1\n"                                             \
+    "10:\n\t"                                                \
     TE_ASM_GROUP                                             \
-    "2:\n\t"                                                 \
+    "11:\n\t"                                                \
+    TE_ASM_GROUP                                             \
+    "12:\n\t"                                                \
+    TE_ASM_GROUP                                             \
+    "13:\n\t"                                                \
     TE_ASM_GROUP                                             \
     "cmp    r2, lr\n\t"                                      \
-    "bne    1b\n\t"
+    "bne    10b\n\t"
 
 #define TE_ASM_SECOND TE_ASM_GROUP
 
@@ -256,8 +271,7 @@ typedef struct {
     "pop    {r4-r11, pc}\n\t"
 
 /* void f(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan); `groups`:
- * the group code after the first (TE_ASM_SECOND for exactly two groups, else the loop,
- * entered at its second group when the groups after the first are odd in number). */
+ * the group code after the first (TE_ASM_SECOND for exactly two groups, else the loop). */
 #define TE_ASM_GEMM(name, groups, rq, store)                                               \
     __attribute__((naked, noinline)) static void name(                                     \
         __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
@@ -268,8 +282,7 @@ typedef struct {
 
 #define TE_ASM_GEMMS(prefix, rq, store)                                                    \
     TE_ASM_GEMM(prefix##_two, TE_ASM_SECOND, rq, store)                                   \
-    TE_ASM_GEMM(prefix##_even, TE_ASM_LOOP, rq, store)                                    \
-    TE_ASM_GEMM(prefix##_odd, "b 2f\n\t" TE_ASM_LOOP, rq, store)
+    TE_ASM_GEMM(prefix##_loop, TE_ASM_LOOP, rq, store)
 
 TE_ASM_GEMMS(te_gemm_sign_full, TE_ASM_RQ_SIGN, TE_ASM_STORE_FULL)
 TE_ASM_GEMMS(te_gemm_sign_clamp, TE_ASM_RQ_SIGN, TE_ASM_STORE_CLAMP)
@@ -277,12 +290,12 @@ TE_ASM_GEMMS(te_gemm_nosign_full, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
 TE_ASM_GEMMS(te_gemm_nosign_clamp, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
 
 typedef void (*te_asm_gemm_fn)(te_conv_job *, const int8_t *, const te_conv_chan *);
-/* [mode - 1][two groups, more with an even count after the first, odd count] */
-static const te_asm_gemm_fn te_asm_gemm[4][3] = {
-    {te_gemm_sign_full_two, te_gemm_sign_full_even, te_gemm_sign_full_odd},
-    {te_gemm_sign_clamp_two, te_gemm_sign_clamp_even, te_gemm_sign_clamp_odd},
-    {te_gemm_nosign_full_two, te_gemm_nosign_full_even, te_gemm_nosign_full_odd},
-    {te_gemm_nosign_clamp_two, te_gemm_nosign_clamp_even, te_gemm_nosign_clamp_odd},
+/* [mode - 1][two groups, more] */
+static const te_asm_gemm_fn te_asm_gemm[4][2] = {
+    {te_gemm_sign_full_two, te_gemm_sign_full_loop},
+    {te_gemm_sign_clamp_two, te_gemm_sign_clamp_loop},
+    {te_gemm_nosign_full_two, te_gemm_nosign_full_loop},
+    {te_gemm_nosign_clamp_two, te_gemm_nosign_clamp_loop},
 };
 #endif
 
@@ -313,7 +326,8 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
         job->lo4 = (uint8_t)p->act_min * 0x01010101u;
         job->hi4 = (uint8_t)p->act_max * 0x01010101u;
         c->job = job;
-        c->fn = te_asm_gemm[c->mode - 1][groups == 2 ? 0 : 1 + ((groups - 1) & 1)];
+        job->entry = (4u - (groups - 1) % 4u) % 4u;
+        c->fn = te_asm_gemm[c->mode - 1][groups == 2 ? 0 : 1];
     }
 #endif
 }

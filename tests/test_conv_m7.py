@@ -1,11 +1,13 @@
 """CONV_2D on the Cortex-M7 with the DSP kernels on (QEMU mps2-an500, bare metal, -O3):
 the same bytes as the host's portable path (itself bit-exact with tflite-micro) for every
-kernel and requantization path, odd sizes included, and the fast requantization against
-TFLite's arithmetic on the M7's SMMLAR. One ELF holds every case; instruction counts are
-printed (run with -s), never asserted."""
+kernel, assembly variant and requantization path, odd sizes included, and the fast
+requantization against TFLite's arithmetic on the M7's SMMLAR. One bench program holds
+every case, built for the M7 and for the host; instruction counts are printed (run with
+-s), never asserted."""
 from __future__ import annotations
 
 import os
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -14,10 +16,10 @@ import pytest
 
 from codegen.compiler import compile_model
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, benchrun
-from te_openmv.hostlib import HostModel
-
 from .bitexact import reference
-from .test_ops_conv import REQUANT_CHECK, conv_model
+from .test_ops_conv import FIXTURES, REQUANT_CHECK, conv_model
+
+HOST_BENCH = FIXTURES / "conv_bench" / "host_bench.c"
 
 RELU6_Q = (6 / 255, -128)  # RELU6 over the whole int8 range: the plain SSAT store
 
@@ -29,9 +31,9 @@ VARIANTS = {
     "nosign_full": ("RELU6", RELU6_Q),
     "nosign_clamp": ("RELU6", (0.04, -128)),   # RELU6 below 127
 }
-# input channels -> the group code: 2 groups (no loop), 3 (loop, even count after the
-# first), 4 (loop entered at its second group)
-GROUP_CODES = {8: "two", 12: "even", 16: "odd"}
+# input channels -> the group code: 2 groups (no loop), else the 4-group loop entered at
+# each of its 4 entries (2, 1, 4, 3 groups in the first pass)
+GROUP_CODES = {8: "two", 12: "loop", 16: "loop", 20: "loop", 24: "loop"}
 
 
 def _cases() -> list[tuple[str, bytes, str]]:
@@ -39,8 +41,8 @@ def _cases() -> list[tuple[str, bytes, str]]:
     the shapes that matter."""
     rng = np.random.default_rng(77)
     q = (0.02, -5)
-    cases = [(f"{v}_{g}", conv_model(rng, (5, 6), c, 7, (1, 1), act=act, in_q=q, out_q=oq),
-              f"assembly variant te_gemm_{v}_{g}")
+    cases = [(f"{v}_{c}", conv_model(rng, (5, 6), c, 7, (1, 1), act=act, in_q=q, out_q=oq),
+              f"assembly variant te_gemm_{v}_{g}, {c // 4} groups")
              for v, (act, oq) in VARIANTS.items() for c, g in GROUP_CODES.items()]
     return cases + [
         ("pw48x8x16", conv_model(rng, (48, 48), 8, 16, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
@@ -77,14 +79,15 @@ def m7_toolchain():
 
 @pytest.fixture(scope="session")
 def m7_run(m7_toolchain, tmp_path_factory):
-    """Build the one ELF (every case + the requantization check), run it, and the host's
-    outputs for the same inputs."""
+    """One bench program (every case + the requantization check), built for the M7 (DSP
+    kernels, run under QEMU) and for the host (portable kernels): (M7 run, host values by
+    key, ELF). Each case's host output is also checked against tflite-micro."""
     out = tmp_path_factory.mktemp("conv_m7")
     rng = np.random.default_rng(78)
     main = ['#include <string.h>', '#include "te_bench.h"', '#include "te_model.h"',
             'typedef struct { uint64_t checked; uint32_t mismatches; int32_t x, mult, e, zp; } rq_report;',
             'void te_requant_check(uint32_t seed, int n_mults, int n_x, rq_report *r);']
-    body, sources, kernels, arena, host = [], [], set(), 0, {}
+    body, sources, kernels, arena, oracle = [], [], set(), 0, {}
     for name, model, _ in _cases():
         c = compile_model(model, name)
         (out / f"{name}.c").write_text(c.emitted.c_source)
@@ -92,12 +95,8 @@ def m7_run(m7_toolchain, tmp_path_factory):
         sources.append(out / f"{name}.c")
         kernels |= set(c.emitted.kernel_files)
         arena = max(arena, c.plan.peak)
-        hm = HostModel(c)
-        x = rng.integers(-128, 128, size=hm.inputs[0].shape).astype(np.int8)
-        y = hm.run([x])[0]
-        ref = np.asarray(reference(model, [x])[0]).reshape(y.shape)
-        assert np.array_equal(y, ref), f"{name}: the host's portable path differs from tflite-micro"
-        host[name] = y
+        x = rng.integers(-128, 128, size=c.graph.t(c.graph.inputs[0]).shape).astype(np.int8)
+        oracle[name] = zlib.crc32(np.ascontiguousarray(reference(model, [x])[0], np.int8).tobytes())
         main.append(f"extern const te_model {name}_model;")
         main.append(f"static const int8_t {name}_in[{x.size}] = {{{','.join(map(str, x.reshape(-1).tolist()))}}};")
         body.append(f"""    memcpy(arena + {name}_model.inputs[0].offset, {name}_in, sizeof {name}_in);
@@ -122,30 +121,39 @@ def m7_run(m7_toolchain, tmp_path_factory):
     (out / "main.c").write_text("\n".join(main) + "\n")
     srcs = [out / "main.c", REQUANT_CHECK, *sources, *(KERNELS_DIR / k for k in sorted(kernels))]
     elf = benchrun.build_elf(srcs, [KERNELS_INCLUDE, out], out / "conv_m7.elf")
-    return benchrun.run_elf(elf, timeout=120), host, elf
+    run = benchrun.run_elf(elf, timeout=120)
+    exe = out / "conv_host"
+    build = subprocess.run(["gcc", "-O2", "-std=gnu11", f"-I{KERNELS_INCLUDE}", f"-I{out}",
+                            f"-I{benchrun.HARNESS_DIR}", *map(str, srcs), str(HOST_BENCH), "-o", str(exe)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-3000:]
+    lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=120).stdout.splitlines()
+    host = dict(line.split(" ", 2)[1:] for line in lines if line.startswith("TE:KV "))
+    for name, crc in oracle.items():
+        assert int(host[name], 0) == crc, f"{name}: the host's portable kernels differ from tflite-micro"
+    return run, host, elf
 
 
 def test_dsp_kernels_are_built(m7_run, m7_toolchain):
     """The M7 build holds the DSP assembly (TE_USE_DSP), not only the portable C the host runs."""
-    import subprocess
     _, _, elf = m7_run
     nm = Path(m7_toolchain[0]).with_name("arm-none-eabi-nm")
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
     for v in VARIANTS:
-        for g in GROUP_CODES.values():
+        for g in set(GROUP_CODES.values()):
             assert f"te_gemm_{v}_{g}" in symbols
 
 
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])
 def test_m7_output_matches_host(m7_run, name):
     run, host, _ = m7_run
-    y = host[name]
-    want = zlib.crc32(np.ascontiguousarray(y).tobytes())
-    assert run.value_int(name) == want, f"{name}: the M7 (DSP) output differs from the host's"
+    assert run.value_int(name) == int(host[name], 0), f"{name}: the M7 (DSP) output differs from the host's"
 
 
 def test_m7_fast_requant_matches_tflite_arithmetic(m7_run):
-    run, _, _ = m7_run
+    """The SMMLAR requantization == te_requant on the M7, like the portable one on the host."""
+    run, host, _ = m7_run
+    assert int(host["rq_mismatches"]) == 0
     checked = run.value_int("rq_checked_millions") * 1_000_000 + run.value_int("rq_checked_rest")
     assert checked == 40 * 23 * 7 * (7 + 400)
     assert run.value_int("rq_mismatches") == 0, (

@@ -20,7 +20,7 @@ from ..quant_conv import (acc_bound, acc_range, constant_channel, constant_outpu
 from .base import EmitContext, Lowering, act_range, same_padding
 
 BLOCK = 4  # TE_CONV_BLOCK: output pixels per GEMM block
-JOB_BYTES = 32  # TE_CONV_JOB_BYTES
+JOB_BYTES = 40  # TE_CONV_JOB_BYTES
 
 
 def conv_padding(g: Graph, op: Op, k_h: int, k_w: int) -> tuple[int, int]:
