@@ -53,8 +53,15 @@ class ProtocolFirmware:
     models: dict[str, Path]     # name in the firmware -> .tflite
 
 
+_built: list[ProtocolFirmware] = []
+
+
 @pytest.fixture(scope="session")
 def protocol_firmware(qemu_firmware_factory, tmp_path_factory) -> ProtocolFirmware:
+    # Imported into several test modules, this fixture has one definition per module:
+    # build once for all of them (staging again could differ while the kernels are edited).
+    if _built:
+        return _built[0]
     missing = [f"{stem}.tflite" for stem in SHARED.values() if not (MODELS / f"{stem}.tflite").is_file()]
     if missing:
         pytest.skip(f"shared models {', '.join(missing)} not found in {MODELS}: the device tests expect "
@@ -66,4 +73,5 @@ def protocol_firmware(qemu_firmware_factory, tmp_path_factory) -> ProtocolFirmwa
     compiled = bf.compile_models([bf.ModelSpec(n, p) for n, p in models.items()], say=lambda msg: None)
     staging = d / "staging"
     bf.stage_module(compiled, staging)
-    return ProtocolFirmware(qemu_firmware_factory(staging), models)
+    _built.append(ProtocolFirmware(qemu_firmware_factory(staging), models))
+    return _built[0]

@@ -138,9 +138,11 @@ def fake_device(*, gap_ms=300, idle_ms=30000, max_payload=64 * 1024, engine=None
     ended: list[str] = []
 
     def serve():
-        ended.append(server.serve())
-        with contextlib.suppress(OSError):
+        try:
+            ended.append(server.serve())
             link.write(b"\x04\x04>")       # what the raw REPL prints when main() returns
+        except OSError:                      # the host end closed at teardown
+            ended.append("closed")
 
     th = threading.Thread(target=serve, daemon=True)
     th.start()
@@ -445,7 +447,7 @@ def test_flipped_payload_byte_is_resent_at_once():
         r = d.session.infer([x])
         check(r, x)
         assert r.attempts == 2 and d.session.stats.device_errors == {"bad CRC": 1}
-        assert time.monotonic() - t0 < 1.0        # no timeout was waited for
+        assert time.monotonic() - t0 < d.session.reply_timeout     # no timeout was waited for
 
 
 def test_flipped_header_byte_is_resent_after_the_reply_timeout():

@@ -216,8 +216,8 @@ def test_composer_status_and_overlay():
 
 # ------------------------------------------------------------------ the window
 
-def test_viewer_errors_are_clear(protocol_firmware, capsys, monkeypatch):
-    assert main(["viewer", "--port", f"qemu:{protocol_firmware.elf}"]) == 2
+def test_viewer_errors_are_clear(tmp_path, capsys, monkeypatch):
+    assert main(["viewer", "--port", f"qemu:{tmp_path}"]) == 2
     assert "has no camera: give --images DIR" in capsys.readouterr().err
     monkeypatch.delenv("DISPLAY", raising=False)
     assert main(["viewer", "--port", "/dev/te-no-such-port"]) == 2
