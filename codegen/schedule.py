@@ -189,6 +189,12 @@ def _candidates(g: Graph, layer_live: list[int]) -> list[PatchSpec]:
     return out
 
 
+def finest(pool: list[PatchSpec]) -> list[PatchSpec]:
+    """Finer grids have smaller patches: per split, the finest grids bound what is reachable."""
+    return [s for s in pool if not any(t.split == s.split and t.rows >= s.rows and t.cols >= s.cols
+                                       and t != s for t in pool)]
+
+
 def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:
     """g: the graph after the passes that precede patching; post: the passes that follow."""
     if sram_budget is not None and sram_budget <= 0:
@@ -226,9 +232,10 @@ def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Pass
         winners = []
         for split in sorted({t.split for t in specs}):
             pool = sorted((t for t in specs if t.split == split), key=lambda t: (costs[t], str(t)))
-            if bound_of(pool[-1]) > target:
+            fitting = [k for k, t in enumerate(pool) if t in finest(pool) and bound_of(t) <= target]
+            if not fitting:
                 continue
-            lo, hi = 0, len(pool) - 1  # pool[hi] has a bound within the target
+            lo, hi = 0, max(fitting)  # pool[hi] has a bound within the target
             while lo < hi:
                 mid = (lo + hi) // 2
                 if bound_of(pool[mid]) <= target:
@@ -257,11 +264,6 @@ def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Pass
     specs = _candidates(g, base_plan.op_live)
     for spec in specs:
         costs[spec] = _patched_cost(g, base_cost, spec)
-    # finer grids have smaller patches: per split, the finest grids bound what is reachable
-    def finest(pool: list[PatchSpec]) -> list[PatchSpec]:
-        return [s for s in pool if not any(t.split == s.split and t.rows >= s.rows and t.cols >= s.cols
-                                           and t != s for t in pool)]
-
     if sram_budget is None:
         within = [s for s in specs if costs[s] <= base_cost * (1 + MAX_OVERHEAD - ESTIMATE_MARGIN)]
         front = sorted(finest(within), key=lambda t: (bound_of(t), costs[t]))[:TOP_CANDIDATES]

@@ -15,7 +15,7 @@ import pytest
 from codegen.compiler import compile_model, write_outputs
 from codegen.errors import BudgetError, CompileError
 from codegen.lower.base import elementwise_distance, streaming_distance, window_distance
-from codegen.passes.patch import PatchSpec, back_1d, parse_patch, split_1d
+from codegen.passes.patch import back_1d, parse_patch, split_1d
 from codegen.planner import ALIGN, lower_bound
 from te_openmv.hostlib import HostModel
 from te_openmv.oracle import run_reference
