@@ -115,6 +115,41 @@ TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e,
     return te_ssat8(te_smmlar(x2, mult, fix ? rc + (x2 >> 31) : rc) >> e);
 }
 
+#if TE_USE_DSP
+/* dst[0 .. 8n) = src[0], src[C], src[2C], ...: 8 bytes per pass, packed into two words.
+ *   r0 dst   r1 src   r2 passes left   r3 C   r4-r8 bytes / words   r9 3C */
+__attribute__((naked, noinline)) static void te_dw_gather8_asm(__attribute__((unused)) int8_t *dst,
+                                                               __attribute__((unused)) const int8_t *src,
+                                                               __attribute__((unused)) int n,
+                                                               __attribute__((unused)) int C) {
+    __asm__ volatile(
+        "push   {r4-r9, lr}\n\t"
+        "add    r9, r3, r3, lsl #1\n"
+        "1:\n\t"
+        "ldrb   r4, [r1]\n\t"
+        "ldrb   r5, [r1, r3]\n\t"
+        "ldrb   r6, [r1, r3, lsl #1]\n\t"
+        "ldrb   r7, [r1, r9]\n\t"
+        "add    r1, r1, r3, lsl #2\n\t"
+        "orr    r4, r4, r5, lsl #8\n\t"
+        "orr    r4, r4, r6, lsl #16\n\t"
+        "orr    r4, r4, r7, lsl #24\n\t"
+        "ldrb   r5, [r1]\n\t"
+        "ldrb   r6, [r1, r3]\n\t"
+        "ldrb   r7, [r1, r3, lsl #1]\n\t"
+        "ldrb   r8, [r1, r9]\n\t"
+        "add    r1, r1, r3, lsl #2\n\t"
+        "orr    r5, r5, r6, lsl #8\n\t"
+        "orr    r5, r5, r7, lsl #16\n\t"
+        "orr    r5, r5, r8, lsl #24\n\t"
+        "str    r4, [r0], #4\n\t"
+        "str    r5, [r0], #4\n\t"
+        "subs   r2, r2, #1\n\t"
+        "bne    1b\n\t"
+        "pop    {r4-r9, pc}\n\t");
+}
+#endif
+
 /* Copy input channel c into the plane's interior (the border keeps the zero point). */
 static void te_dw_gather(const te_dw_plane_params *p, const int8_t *in, int c, int8_t *plane) {
     const int C = p->in_c, cw = p->copy_w, in_row = p->in_w * p->in_c, pw = p->plane_w;
@@ -128,6 +163,12 @@ static void te_dw_gather(const te_dw_plane_params *p, const int8_t *in, int c, i
         const int8_t *s = src;
         int8_t *d = dst;
         int n = cw;
+#if TE_USE_DSP
+        if (n >= 8) {
+            te_dw_gather8_asm(d, s, n >> 3, C);
+            s += (n & ~7) * C, d += n & ~7, n &= 7;
+        }
+#endif
         for (; n >= 4; n -= 4, s += 4 * C, d += 4) {
             const uint32_t b0 = (uint8_t)s[0], b1 = (uint8_t)s[C], b2 = (uint8_t)s[2 * C], b3 = (uint8_t)s[3 * C];
             te_st32(d, b0 | b1 << 8 | b2 << 16 | b3 << 24);
@@ -397,6 +438,180 @@ __attribute__((naked, noinline)) static void te_dw_k3s2_asm(__attribute__((unuse
 }
 #endif
 
+#if TE_USE_DSP
+/* 5x5 and 7x7 filters, the same way: a whole output channel per call, the filter rows
+ * unrolled (weights at fixed offsets from r9).
+ *   r0, r1 accumulators   r2-r7 input words, int16 pairs, weight pairs   r8 filter row
+ *   r9 the channel's weights   r10 plane row stride   r11 the pair's first input
+ *   r12 output pointer   lr output channel stride
+ * Stack frame: mult, rc, e, bias, pair-loop end, row step, rows left, odd width, row start. */
+typedef struct {
+    const uint32_t *w;               /* 0: r9 */
+    int32_t pw, oc;                  /* 4: r10, lr */
+    const int8_t *ptr;               /* 12: r11, the first row's start */
+    int8_t *q;                       /* 16: r12 */
+    int32_t mult, rc, e, bias;       /* 20 */
+    const int8_t *end;               /* 36: the first row's pair-loop end */
+    int32_t row_step, rows, odd;     /* 40 */
+} te_dw_kjob;
+
+#define TE_DW_ASM_KHEAD                                 \
+    "push   {r4-r11, lr}\n\t"                           \
+    "sub    sp, sp, #40\n\t"                            \
+    "add    r1, r0, #20\n\t"                            \
+    "ldm    r1, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"   \
+    "stm    sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"   \
+    "ldr    r11, [r0, #12]\n\t"                         \
+    "str    r11, [sp, #32]\n\t"                         \
+    "ldr    r12, [r0, #16]\n\t"                         \
+    "ldm    r0, {r9, r10, lr}\n"
+
+/* a0: (p0,p2)(w0,w2) + (p1,p3)(w1,w3) + (p4,p6)(w4,w6) + p5 w5; a1 the same from p1 */
+#define TE_DW_ASM_K7S1_ROW(o1, o2)                      \
+    "ldr    r2, [r8]\n\t"                               \
+    "ldr    r4, [r8, #4]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o1 "]\n\t"                  \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r0, r3, r7, r0\n\t"                         \
+    "smlad  r1, r3, r6, r1\n\t"                         \
+    "ldr    r2, [r8, #2]\n\t"                           \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r7, r1\n\t"                         \
+    "sxtb16 r5, r4, ror #8\n\t"                         \
+    "sxtb16 r4, r4\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o2 "]\n\t"                  \
+    "smlad  r0, r4, r6, r0\n\t"                         \
+    "smlabb r0, r5, r7, r0\n\t"                         \
+    "smlad  r1, r5, r6, r1\n\t"                         \
+    "smlatb r1, r4, r7, r1\n\t"                         \
+    "add    r8, r8, r10\n\t"
+
+/* stride 2: a1 from p2: (p2,p4)(w0,w2) + (p3,p5)(w1,w3) + (p6,p8)(w4,w6) + p7 w5 */
+#define TE_DW_ASM_K7S2_ROW(o1, o2)                      \
+    "ldr    r2, [r8]\n\t"                               \
+    "ldr    r4, [r8, #4]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o1 "]\n\t"                  \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r0, r3, r7, r0\n\t"                         \
+    "ldr    r2, [r8, #2]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r6, r1\n\t"                         \
+    "smlad  r1, r3, r7, r1\n\t"                         \
+    "sxtb16 r5, r4, ror #8\n\t"                         \
+    "sxtb16 r4, r4\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o2 "]\n\t"                  \
+    "smlad  r0, r4, r6, r0\n\t"                         \
+    "smlabb r0, r5, r7, r0\n\t"                         \
+    "smlatb r1, r5, r7, r1\n\t"                         \
+    "ldr    r2, [r8, #6]\n\t"                           \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r6, r1\n\t"                         \
+    "add    r8, r8, r10\n\t"
+
+/* a0: (p0,p2)(w0,w2) + (p1,p3)(w1,w3) + p4 w4; a1: (p1,p3)(w0,w2) + (p2,p4)(w1,w3) + p5 w4 */
+#define TE_DW_ASM_K5S1_ROW(o1, o2)                      \
+    "ldr    r2, [r8]\n\t"                               \
+    "ldr    r4, [r8, #2]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o1 "]\n\t"                  \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r0, r3, r7, r0\n\t"                         \
+    "smlad  r1, r3, r6, r1\n\t"                         \
+    "sxtb16 r5, r4, ror #8\n\t"                         \
+    "sxtb16 r4, r4\n\t"                                 \
+    "smlad  r1, r4, r7, r1\n\t"                         \
+    "ldr    r6, [r9, #" o2 "]\n\t"                      \
+    "smlatb r0, r4, r6, r0\n\t"                         \
+    "smlatb r1, r5, r6, r1\n\t"                         \
+    "add    r8, r8, r10\n\t"
+
+/* stride 2: a1: (p2,p4)(w0,w2) + (p3,p5)(w1,w3) + p6 w4 */
+#define TE_DW_ASM_K5S2_ROW(o1, o2)                      \
+    "ldr    r2, [r8]\n\t"                               \
+    "ldr    r4, [r8, #2]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o1 "]\n\t"                  \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r0, r3, r7, r0\n\t"                         \
+    "sxtb16 r5, r4, ror #8\n\t"                         \
+    "sxtb16 r4, r4\n\t"                                 \
+    "smlad  r1, r4, r6, r1\n\t"                         \
+    "smlad  r1, r5, r7, r1\n\t"                         \
+    "ldr    r2, [r8, #4]\n\t"                           \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldr    r6, [r9, #" o2 "]\n\t"                      \
+    "smlabb r0, r2, r6, r0\n\t"                         \
+    "smlatb r1, r2, r6, r1\n\t"                         \
+    "add    r8, r8, r10\n\t"
+
+#define TE_DW_ASM_K7_ROWS(row)                                                               \
+    row("0", "8") row("16", "24") row("32", "40") row("48", "56") row("64", "72") row("80", "88") \
+    row("96", "104")
+#define TE_DW_ASM_K5_ROWS(row) row("0", "8") row("12", "20") row("24", "32") row("36", "44") row("48", "56")
+
+#define TE_DW_ASM_KPAIR(rows)                           \
+    "ldr    r0, [sp, #12]\n\t"                          \
+    "mov    r1, r0\n\t"                                 \
+    "mov    r8, r11\n\t"                                \
+    rows                                                \
+    "ldm    sp, {r2, r3, r4}\n\t"                       \
+    "add    r5, r3, r0, asr #31\n\t"                    \
+    "add    r3, r3, r1, asr #31\n\t"                    \
+    "smmlar r0, r0, r2, r5\n\t"                         \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r4\n\t"                             \
+    "asr    r1, r1, r4\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
+#define TE_DW_ASM_KBODY(rows, step)                     \
+    "1:\n\t"                                            \
+    TE_DW_ASM_KPAIR(rows)                               \
+    "strb   r0, [r12]\n\t"                              \
+    "strb   r1, [r12, lr]\n\t"                          \
+    "add    r12, r12, lr, lsl #1\n\t"                   \
+    "add    r11, r11, #" step "\n\t"                    \
+    "ldr    r2, [sp, #16]\n\t"                          \
+    "cmp    r11, r2\n\t"                                \
+    "bne    1b\n\t"                                     \
+    "ldr    r2, [sp, #28]\n\t"                          \
+    "cmp    r2, #0\n\t"                                 \
+    "beq    2f\n\t"                                     \
+    TE_DW_ASM_KPAIR(rows)                               \
+    "strb   r0, [r12]\n\t"                              \
+    "add    r12, r12, lr\n\t"                           \
+    "2:\n\t"                                            \
+    "ldrd   r2, r3, [sp, #16]\n\t"                      \
+    "add    r2, r2, r3\n\t"                             \
+    "str    r2, [sp, #16]\n\t"                          \
+    "ldr    r11, [sp, #32]\n\t"                         \
+    "add    r11, r11, r3\n\t"                           \
+    "str    r11, [sp, #32]\n\t"                         \
+    "ldr    r2, [sp, #24]\n\t"                          \
+    "subs   r2, r2, #1\n\t"                             \
+    "str    r2, [sp, #24]\n\t"                          \
+    "bne    1b\n\t"                                     \
+    "add    sp, sp, #40\n\t"                            \
+    "pop    {r4-r11, pc}\n\t"
+
+#define TE_DW_ASM_KFN(name, rows, step)                                                         \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_dw_kjob *job) { \
+        __asm__ volatile(TE_DW_ASM_KHEAD TE_DW_ASM_KBODY(rows, step));                          \
+    }
+
+TE_DW_ASM_KFN(te_dw_k7s1_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2")
+TE_DW_ASM_KFN(te_dw_k7s2_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4")
+TE_DW_ASM_KFN(te_dw_k5s1_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2")
+TE_DW_ASM_KFN(te_dw_k5s2_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4")
+#endif
+
 /* One output channel from the plane: rows of pairs, then the odd last pixel of a row
  * (its partner is computed from the plane's read-ahead columns and dropped). */
 TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p, const int8_t *plane,
@@ -420,6 +635,17 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         if (kind == TE_K3S1) te_dw_k3s1_asm(&job);
         else te_dw_k3s2_asm(&job);
         return;
+    }
+    if (((kind == TE_K5S1 || kind == TE_K5S2) && geo.k_h == 5) || ((kind == TE_K7S1 || kind == TE_K7S2) && geo.k_h == 7)) {
+        if (fix && !clamp && ow >= 2) {
+            const te_dw_kjob job = {w, geo.pw, oc, plane, out, mult, rc, e, bias, plane + (ow >> 1) * 2 * sx,
+                                    row_step, oh, ow & 1};
+            if (kind == TE_K5S1) te_dw_k5s1_asm(&job);
+            else if (kind == TE_K5S2) te_dw_k5s2_asm(&job);
+            else if (kind == TE_K7S1) te_dw_k7s1_asm(&job);
+            else te_dw_k7s2_asm(&job);
+            return;
+        }
     }
 #endif
     int8_t *q = out;

@@ -1,6 +1,6 @@
 """DEPTHWISE_CONV_2D and FULLY_CONNECTED on the Cortex-M7 with the DSP kernels on (QEMU
 mps2-an500, bare metal, -O3): the same bytes as the host's portable path (itself bit-exact
-with tflite-micro) for every plane kernel (3x3 stride 1/2 in assembly, 5- and 7-wide, the
+with tflite-micro) for every plane kernel (3x3, 5x5, 7x7 stride 1/2 in assembly, the
 generic one, the 3x3 row kernel with its channel passes), in place and not, depth multipliers 1/2/8, odd sizes, clamped activations,
 channels without a right shift, the general fallback kernel, and the fully connected
 blocks with their tails and both requantization paths. One ELF holds every case;
@@ -166,7 +166,8 @@ def test_dsp_kernels_are_built(m7_run, m7_toolchain):
     _, _, elf, _ = m7_run
     nm = Path(m7_toolchain[0]).with_name("arm-none-eabi-nm")
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
-    for fn in ("te_dw_k3s1_asm", "te_dw_k3s2_asm", "te_dw_rows_asm", "te_fc_block4_asm"):
+    for fn in ("te_dw_k3s1_asm", "te_dw_k3s2_asm", "te_dw_k5s1_asm", "te_dw_k5s2_asm", "te_dw_k7s1_asm",
+               "te_dw_k7s2_asm", "te_dw_gather8_asm", "te_dw_rows_asm", "te_fc_block4_asm"):
         assert fn in symbols
 
 
