@@ -347,9 +347,10 @@ def _flash_sizes(elf: Path, compiled: Compiled, inputs: list[_Input]) -> dict:
 
 def bench(model: Path | bytes, name: str | None = None, kernels: str = "dsp", seed: int = 0,
           image: Path | None = None, out_dir: Path | None = None, source: str | None = None,
-          print_limit: int = PRINT_LIMIT) -> BenchResult:
+          print_limit: int = PRINT_LIMIT, patch: str = "off", sram_budget: int | None = None) -> BenchResult:
     """Compile `model` (a .tflite path or its bytes), run it on the emulated Cortex-M7 and
     report its instruction counts, memory and whether the device outputs equal the host's.
+    patch / sram_budget: the memory schedule, as for codegen.compiler.compile_model.
 
     Raises CompileError (the model does not compile), BenchSetupError (no toolchain, bad
     arguments) or benchrun.BenchError (the program failed to build or run)."""
@@ -364,7 +365,7 @@ def bench(model: Path | bytes, name: str | None = None, kernels: str = "dsp", se
             raise BenchSetupError(f"{path}: no such file")
         data, source = path.read_bytes(), source or path.name
     name = name or _default_name(source)
-    compiled = compile_model(data, name, source)
+    compiled = compile_model(data, name, source, patch=patch, sram_budget=sram_budget)
     _require_tools()
 
     host = HostModel(compiled)

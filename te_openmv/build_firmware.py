@@ -74,7 +74,9 @@ def parse_model_arg(arg: str) -> ModelSpec:
     return ModelSpec(name, p)
 
 
-def compile_models(specs: Sequence[ModelSpec], say: Callable[[str], None] = print) -> list[Compiled]:
+def compile_models(specs: Sequence[ModelSpec], say: Callable[[str], None] = print,
+                   schedule: dict | None = None) -> list[Compiled]:
+    """schedule: compile_model's patch / sram_budget keywords, applied to every model."""
     from codegen.compiler import check_name, compile_model
     from codegen.tflite_import import load_model_bytes
     names = [s.name for s in specs]
@@ -86,7 +88,7 @@ def compile_models(specs: Sequence[ModelSpec], say: Callable[[str], None] = prin
     out = []
     for s in specs:
         check_name(s.name)
-        c = compile_model(load_model_bytes(s.path), s.name, s.path.name)
+        c = compile_model(load_model_bytes(s.path), s.name, s.path.name, **(schedule or {}))
         r = c.report
         say(f"compiled {s.name} from {s.path}: {len(r['ops'])} operators, arena {r['peak_sram_bytes']:,} B, "
             f"weights {r['weights_bytes']:,} B")
@@ -396,7 +398,7 @@ def build_openmv(staged_module: Path, tree: OpenMVTree, board: str, out_dir: Pat
 # ------------------------------------------------------------------ the command
 
 def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, board: str | None = None,
-                   source: Path | None = None, jobs: int = 2) -> Path:
+                   source: Path | None = None, jobs: int = 2, schedule: dict | None = None) -> Path:
     """Compile `models`, check they fit, stage the module, build; return the firmware's path."""
     t0 = time.monotonic()
 
@@ -419,7 +421,7 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         cfg, where = _openmv_board_config(tree, board)
         check_openmv_toolchain(tree)
 
-    compiled = compile_models(models, say)
+    compiled = compile_models(models, say, schedule)
     budget = board_budget(port, board, cfg, where)
     for note in check_budget(compiled, budget):
         say(f"note: {note}")

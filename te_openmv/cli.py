@@ -27,8 +27,8 @@ def cmd_compile(args) -> int:
     t0 = time.perf_counter()
     model = Path(args.model)
     name = args.name or _default_name(model)
-    patch = args.patch or ("auto" if args.sram_budget else "off")
-    compiled = compile_model(load_model_bytes(model), name, model.name, patch=patch, sram_budget=args.sram_budget)
+    schedule = schedule_of(args)
+    compiled = compile_model(load_model_bytes(model), name, model.name, **schedule)
     paths = write_outputs(compiled, Path(args.out), picture=not args.no_picture)
     r = compiled.report
     print(f"{name}: {len(r['ops'])} operators, {r['macs']:,} MACs, peak SRAM {r['peak_sram_bytes']:,} B "
@@ -40,7 +40,7 @@ def cmd_compile(args) -> int:
               f"{sched['first_op']}..{sched['last_op']}); layer by layer it needs "
               f"{sched['layer_based_peak_sram_bytes']:,} B; estimated instruction overhead "
               f"{100 * sched['estimated_overhead']:.1f}%")
-    elif patch == "auto":
+    elif schedule["patch"] == "auto":
         print("  layer by layer: no patching lowers the peak within the instruction overhead limit")
     for p in paths:
         print(f"  wrote {p}")
@@ -167,7 +167,8 @@ def cmd_build_firmware(args) -> int:
     from .toolchain import ToolchainError
     try:
         build_firmware([parse_model_arg(m) for m in args.model], args.port, Path(args.out), board=args.board,
-                       source=Path(args.source) if args.source else None, jobs=args.jobs)
+                       source=Path(args.source) if args.source else None, jobs=args.jobs,
+                       schedule=schedule_of(args))
     except (BuildFirmwareError, FirmwareBuildError, ToolchainError) as e:
         print(f"te-openmv: error: {e}", file=sys.stderr)
         return 2
@@ -192,7 +193,7 @@ def cmd_bench(args) -> int:
     try:
         result = bench(model, name=args.name or _default_name(model), kernels=args.kernels, seed=args.seed,
                        image=Path(args.image) if args.image else None,
-                       out_dir=Path(args.out) if args.out else None)
+                       out_dir=Path(args.out) if args.out else None, **schedule_of(args))
     except (BenchSetupError, BenchError) as e:
         print(f"te-openmv: error: {e}", file=sys.stderr)
         return 2
@@ -205,6 +206,23 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def add_schedule_options(p: argparse.ArgumentParser) -> None:
+    """--patch / --sram-budget: how the models' memory is scheduled (compile, bench, build-firmware)."""
+    p.add_argument("--patch", metavar="off|auto|GRIDxGRID@LAYER",
+                   help="patch-based inference of the first layers: off (default, layer by layer), auto (the "
+                        "smallest peak SRAM within 15%% more instructions) or e.g. 4x4@5 (a 4x4 grid of patches "
+                        "over the output of op 5, as positioned in the layer-based report)")
+    p.add_argument("--sram-budget", type=_bytes_arg, metavar="BYTES",
+                   help="the arena must fit in BYTES (e.g. 65536, 64K, 0.5M): the fastest schedule that fits, "
+                        "patching the first layers only if needed (implies --patch auto unless --patch is given); "
+                        "an error names the smallest peak reachable")
+
+
+def schedule_of(args) -> dict:
+    """compile_model keyword arguments from --patch / --sram-budget."""
+    return {"patch": args.patch or ("auto" if args.sram_budget else "off"), "sram_budget": args.sram_budget}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="te-openmv", description="Compile int8 TFLite models to C for "
                                 "OpenMV cameras and Cortex-M7 MicroPython boards, and check them.")
@@ -215,14 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--out", required=True, help="output directory")
     c.add_argument("--name", help="C symbol prefix (default: the file name)")
     c.add_argument("--no-picture", action="store_true", help="skip NAME_memory.png")
-    c.add_argument("--patch", metavar="off|auto|GRIDxGRID@LAYER",
-                   help="patch-based inference of the first layers: off (default, layer by layer), auto (the "
-                        "smallest peak SRAM within 15%% more instructions) or e.g. 4x4@5 (a 4x4 grid of patches "
-                        "over the output of op 5, as positioned in the layer-based report)")
-    c.add_argument("--sram-budget", type=_bytes_arg, metavar="BYTES",
-                   help="the arena must fit in BYTES (e.g. 65536, 64K, 0.5M): the fastest schedule that fits, "
-                        "patching the first layers only if needed (implies --patch auto unless --patch is given); "
-                        "an error names the smallest peak reachable")
+    add_schedule_options(c)
     c.set_defaults(func=cmd_compile)
 
     v = sub.add_parser("verify", help="check the compiled model against TFLite's reference kernels, bit for bit, "
@@ -260,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--source", help="OpenMV checkout to build in (--port openmv)")
     b.add_argument("-j", "--jobs", type=int, default=2, help="parallel make jobs (default 2)")
     b.add_argument("-o", "--out", required=True, help="output directory (firmware, firmware.json, staging/)")
+    add_schedule_options(b)
     b.set_defaults(func=cmd_build_firmware)
 
     r = sub.add_parser("run", help="boot a built firmware (QEMU or unix) and run a MicroPython script on it")
@@ -294,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--name", help="C symbol prefix (default: the file name)")
     be.add_argument("--json", action="store_true", help="print the results as JSON")
     be.add_argument("-o", "--out", help="also write the bench sources, ELF and bench.json here")
+    add_schedule_options(be)
     be.set_defaults(func=cmd_bench)
     return p
 
