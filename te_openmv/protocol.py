@@ -446,6 +446,7 @@ class Session:
         for attempt in range(retries + 1):
             if attempt:
                 self.stats.retries += 1
+            self._take_pending()
             self._seq = (self._seq + 1) & 0xFFFF
             seq = self._seq
             data = encode_frame(ftype, seq, payload)
@@ -474,6 +475,18 @@ class Session:
             problem = got
         raise LinkTimeout(f"{self.name}: request 0x{ftype:02x} failed after {retries + 1} attempt(s): "
                           f"{problem}{self._context()}")
+
+    def _take_pending(self) -> None:
+        """Read what already arrived, so a script that has ended is noticed before a frame
+        goes out to the REPL that replaced it."""
+        for _ in range(64):
+            try:
+                data = self.port.read(0)
+            except EOFError:
+                raise ProtocolError(f"{self.name}: device went away ({self._why()}){self._context()}") from None
+            if not data:
+                return
+            self._feed(data)
 
     def _feed(self, data: bytes) -> None:
         self.stats.bytes_received += len(data)

@@ -89,8 +89,14 @@ def open_session(target: Target, model_name: str, *, firmware: Path | None = Non
         raise ValueError(f"target {target} is not a device")
     try:
         session = start_session(dev, model_name, **session_args)
-        # BYE only after a clean run: a device that failed may not answer it.
-        yield session
+        try:
+            yield session
+        except BaseException:
+            # A camera left in protocol mode ignores Ctrl-C until its idle timeout: try a
+            # quick BYE (QEMU is simply stopped).
+            if target.kind == "serial":
+                session.close(timeout=2.0)
+            raise
         session.close()
     finally:
         dev.close()

@@ -152,7 +152,8 @@ def fake_device(*, gap_ms=300, idle_ms=30000, max_payload=64 * 1024, engine=None
     args.update(session_args)
     session = P.Session(host_port, **args)
     try:
-        yield SimpleNamespace(session=session, server=server, link=link, port=host_port, thread=th, ended=ended)
+        yield SimpleNamespace(session=session, server=server, link=link, port=host_port, thread=th, ended=ended,
+                              device_fd=slave)
     finally:
         link.release.set()
         port.close()
@@ -425,11 +426,13 @@ def test_bye_returns_to_the_repl_and_idle_exits():
         d.session.hello()
         d.thread.join(5)
         assert d.ended == ["idle"]
-        # the host learns the script ended as soon as it hears the REPL, not after a timeout
+        # the host learns the script ended as soon as it hears the REPL, not after a timeout,
+        # and sends no frame into the REPL
         t0 = time.monotonic()
         with pytest.raises(P.ProtocolError, match="device script ended"):
             d.session.infer([np.zeros((1, 6, 8, 1), np.int8)])
         assert time.monotonic() - t0 < 1.5
+        assert select.select([d.device_fd], [], [], 0.3)[0] == []
 
 
 # ------------------------------------------------------------------ link faults

@@ -252,3 +252,15 @@ def test_session_close_returns_the_device_to_the_repl(protocol_firmware):
                                                                      [x])[0].reshape(1, 4))
             assert s.close() is True
             assert dev.run("print(6 * 7)").output.strip() == "42"
+
+
+def test_device_idle_exit_hands_the_line_back(protocol_firmware):
+    """A host that goes quiet: the device script leaves protocol mode after idle_s, the host
+    notices before sending into the REPL, and the device runs scripts again."""
+    with time_limit(120):
+        with boot(protocol_firmware.elf) as dev:
+            s = P.start_session(dev, "fe_net", idle_s=2)
+            time.sleep(3.5)
+            with pytest.raises(P.ProtocolError, match="the device script ended"):
+                s.infer([np.zeros((1, 8, 8, 1), np.float32)])
+            assert dev.run("print(6 * 7)").output.strip() == "42"

@@ -173,14 +173,17 @@ class Mps2UartLink:
         while n < want:
             spins = 0
             t0 = None
+            waited = 0
             while not m[st] & 2:        # RX full
                 spins += 1
-                # The timer is read only while waiting: register reads slow QEMU's UART.
+                # The timer is read only while waiting (register reads slow QEMU's UART), in
+                # steps, so waits longer than the 32-bit timer's 171 s period add up right.
                 if spins & 255 == 0:
-                    if t0 is None:
-                        t0 = self.clock.now()
-                    elif self.clock.since(t0) >= limit:
-                        return n
+                    if t0 is not None:
+                        waited += self.clock.since(t0)
+                        if waited >= limit:
+                            return n
+                    t0 = self.clock.now()
             mv[n] = m[data] & 0xFF
             n += 1
         return n
