@@ -116,16 +116,30 @@ TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e,
 }
 
 #if TE_USE_DSP
-/* dst[0 .. 8n) = src[0], src[C], src[2C], ...: 8 bytes per pass, packed into two words.
- *   r0 dst   r1 src   r2 passes left   r3 C   r4-r8 bytes / words   r9 3C */
-__attribute__((naked, noinline)) static void te_dw_gather8_asm(__attribute__((unused)) int8_t *dst,
-                                                               __attribute__((unused)) const int8_t *src,
-                                                               __attribute__((unused)) int n,
-                                                               __attribute__((unused)) int C) {
+/* The gather of one channel in assembly: `rows` rows of `cols` bytes, src[0], src[C], ...
+ * 8 bytes per pass packed into two words, then 4 into one, then the row's last bytes.
+ *   r0 dst   r1 src   r2 bytes left in the row   r3 C   r4-r8 bytes / words   r9 3C
+ *   r10 rows left   r11 cols   r12 src step to the next row   lr dst step to the next row */
+typedef struct {
+    int32_t rows, cols, C, src_skip, dst_skip;
+} te_dw_gjob;
+
+__attribute__((naked, noinline)) static void te_dw_gather_asm(__attribute__((unused)) int8_t *dst,
+                                                              __attribute__((unused)) const int8_t *src,
+                                                              __attribute__((unused)) const te_dw_gjob *job) {
     __asm__ volatile(
-        "push   {r4-r9, lr}\n\t"
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r2, {r3, r10, r11, r12, lr}\n\t"
+        "mov    r2, r10\n\t"
+        "mov    r10, r3\n\t"
+        "mov    r3, r11\n\t"
+        "mov    r11, r2\n\t"
         "add    r9, r3, r3, lsl #1\n"
         "1:\n\t"
+        "mov    r2, r11\n\t"
+        "cmp    r2, #8\n\t"
+        "blt    3f\n"
+        "2:\n\t"
         "ldrb   r4, [r1]\n\t"
         "ldrb   r5, [r1, r3]\n\t"
         "ldrb   r6, [r1, r3, lsl #1]\n\t"
@@ -144,9 +158,36 @@ __attribute__((naked, noinline)) static void te_dw_gather8_asm(__attribute__((un
         "orr    r5, r5, r8, lsl #24\n\t"
         "str    r4, [r0], #4\n\t"
         "str    r5, [r0], #4\n\t"
+        "subs   r2, r2, #8\n\t"
+        "cmp    r2, #8\n\t"
+        "bge    2b\n"
+        "3:\n\t"
+        "cmp    r2, #4\n\t"
+        "blt    6f\n\t"
+        "ldrb   r4, [r1]\n\t"
+        "ldrb   r5, [r1, r3]\n\t"
+        "ldrb   r6, [r1, r3, lsl #1]\n\t"
+        "ldrb   r7, [r1, r9]\n\t"
+        "add    r1, r1, r3, lsl #2\n\t"
+        "orr    r4, r4, r5, lsl #8\n\t"
+        "orr    r4, r4, r6, lsl #16\n\t"
+        "orr    r4, r4, r7, lsl #24\n\t"
+        "str    r4, [r0], #4\n\t"
+        "subs   r2, r2, #4\n"
+        "6:\n\t"
+        "cbz    r2, 5f\n"
+        "4:\n\t"
+        "ldrb   r4, [r1]\n\t"
+        "add    r1, r1, r3\n\t"
+        "strb   r4, [r0], #1\n\t"
         "subs   r2, r2, #1\n\t"
+        "bne    4b\n"
+        "5:\n\t"
+        "add    r1, r1, r12\n\t"
+        "add    r0, r0, lr\n\t"
+        "subs   r10, r10, #1\n\t"
         "bne    1b\n\t"
-        "pop    {r4-r9, pc}\n\t");
+        "pop    {r4-r11, pc}\n\t");
 }
 #endif
 
@@ -155,6 +196,13 @@ static void te_dw_gather(const te_dw_plane_params *p, const int8_t *in, int c, i
     const int C = p->in_c, cw = p->copy_w, in_row = p->in_w * p->in_c, pw = p->plane_w;
     int8_t *dst = plane + p->pad_top * pw + p->pad_left;
     const int8_t *src = in + c;
+#if TE_USE_DSP
+    if (C > 1 && p->copy_h > 0) {
+        const te_dw_gjob job = {p->copy_h, cw, C, in_row - cw * C, pw - cw};
+        te_dw_gather_asm(dst, src, &job);
+        return;
+    }
+#endif
     for (int y = p->copy_h; y > 0; y--, dst += pw, src += in_row) {
         if (C == 1) {
             memcpy(dst, src, (size_t)cw);
@@ -163,12 +211,6 @@ static void te_dw_gather(const te_dw_plane_params *p, const int8_t *in, int c, i
         const int8_t *s = src;
         int8_t *d = dst;
         int n = cw;
-#if TE_USE_DSP
-        if (n >= 8) {
-            te_dw_gather8_asm(d, s, n >> 3, C);
-            s += (n & ~7) * C, d += n & ~7, n &= 7;
-        }
-#endif
         for (; n >= 4; n -= 4, s += 4 * C, d += 4) {
             const uint32_t b0 = (uint8_t)s[0], b1 = (uint8_t)s[C], b2 = (uint8_t)s[2 * C], b3 = (uint8_t)s[3 * C];
             te_st32(d, b0 | b1 << 8 | b2 << 16 | b3 << 24);
