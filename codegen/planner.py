@@ -15,6 +15,7 @@ each permitted overlap at its smallest footprint.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 from dataclasses import dataclass, field
@@ -78,7 +79,21 @@ class PlanError(AssertionError):
     """The placement broke its own rules (a bug, never a user error)."""
 
 
-_SCRATCH_MEMO: dict = {}
+_SCRATCH_MEMO: dict | None = None  # active inside memoized_scratch() only
+
+
+@contextlib.contextmanager
+def memoized_scratch():
+    """Within this block, scratch_bytes() remembers each lowering's answer by what it may
+    depend on (the op and its own tensors): one compile's schedule search plans many
+    graphs repeating the same patch ops. Scoped, so a changed lowering is never stale."""
+    global _SCRATCH_MEMO
+    outer = _SCRATCH_MEMO
+    _SCRATCH_MEMO = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _SCRATCH_MEMO = outer
 
 
 def _tensor_key(g: Graph, tid: int):
@@ -92,17 +107,13 @@ def _tensor_key(g: Graph, tid: int):
 
 
 def scratch_bytes(g: Graph, op) -> int:
-    """The lowering's scratch_bytes, memoized on what it may depend on (the op and its own
-    tensors): the schedule search plans many graphs that repeat the same patch ops."""
-    try:
-        attrs = sorted((k, v) for k, v in op.attrs.items() if k not in ("patch", "overlap"))  # placement only
-        key = (op.type, repr(sorted(op.options.items())), repr(attrs),
-               tuple(_tensor_key(g, i) for i in op.inputs), tuple(_tensor_key(g, o) for o in op.outputs))
-    except TypeError:
+    """The op's lowering's scratch_bytes (memoized inside memoized_scratch())."""
+    if _SCRATCH_MEMO is None:
         return LOWERINGS[op.type].scratch_bytes(g, op)
+    attrs = sorted((k, v) for k, v in op.attrs.items() if k not in ("patch", "overlap"))  # placement only
+    key = (op.type, repr(sorted(op.options.items())), repr(attrs),
+           tuple(_tensor_key(g, i) for i in op.inputs), tuple(_tensor_key(g, o) for o in op.outputs))
     if key not in _SCRATCH_MEMO:
-        if len(_SCRATCH_MEMO) > 20000:
-            _SCRATCH_MEMO.clear()
         _SCRATCH_MEMO[key] = LOWERINGS[op.type].scratch_bytes(g, op)
     return _SCRATCH_MEMO[key]
 

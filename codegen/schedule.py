@@ -21,7 +21,7 @@ from .errors import BudgetError, CompileError
 from .graph import DTYPE_BYTES, Graph
 from .lower import LOWERINGS
 from .passes.patch import PatchSpec, apply, patch_windows, stage_layers, valid_splits
-from .planner import Plan, _buffers, live_bytes, plan
+from .planner import Plan, _buffers, live_bytes, memoized_scratch, plan
 
 MAX_OVERHEAD = 0.15  # patching may cost at most this many extra instructions (relative)
 ESTIMATE_MARGIN = 0.01  # auto keeps this far below MAX_OVERHEAD: estimates ran up to 0.8% low
@@ -197,6 +197,11 @@ def finest(pool: list[PatchSpec]) -> list[PatchSpec]:
 
 def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:
     """g: the graph after the passes that precede patching; post: the passes that follow."""
+    with memoized_scratch():
+        return _choose(g, patch, sram_budget, post)
+
+
+def _choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:
     if sram_budget is not None and sram_budget <= 0:
         raise CompileError(f"SRAM budget {sram_budget} B: give a positive number of bytes")
     base_graph = _build(g, None, post)
