@@ -17,7 +17,7 @@ from ..graph import Graph, Op
 from ..quant import per_channel_multipliers
 from ..quant_conv import (acc_bound, acc_range, constant_channel, constant_output, fast_mult2, fast_requant_ok,
                           fast_round, folded_bias)
-from .base import EmitContext, Lowering, act_range, same_padding
+from .base import EmitContext, Lowering, act_range, same_padding, streaming_distance
 
 BLOCK = 4  # TE_CONV_BLOCK: output pixels per GEMM block
 JOB_BYTES = 40  # TE_CONV_JOB_BYTES
@@ -216,6 +216,21 @@ class ConvLowering(Lowering):
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         return scratch_for(conv_geometry(g, op))
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # Pointwise convolutions only. Blocks of TE_CONV_BLOCK (4) output pixels in raster
+        # order; each block widens its input pixels into scratch before writing any output,
+        # and the last block may start up to 3 pixels back (recomputing). So while block b is
+        # written, reads may still come from pixel b - 4 on: conservative by one block.
+        geo = conv_geometry(g, op)
+        if k != 0 or not geo["pointwise"]:
+            return None
+        y = g.t(op.outputs[0])
+        n = y.shape[1] * y.shape[2]
+        blocks = np.arange(0, n, 4, dtype=np.int64)
+        write_end = np.minimum(blocks + 4, n) * geo["out_c"]
+        read_from = np.maximum(blocks - 4, 0) * geo["in_c"]
+        return streaming_distance(write_end, read_from)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
