@@ -714,30 +714,59 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
     }
 }
 
-TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
-                           int8_t *out, int8_t *plane) {
+/* Every output channel fed by the plane's input channel c. */
+TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const int8_t *plane, const int32_t *chan,
+                              int8_t *out, int c) {
     const int dm = p->depth_mult, words = p->chan_words;
     const int clamp = !(p->act_min == -128 && p->act_max == 127);
+    for (int m = 0; m < dm; m++) {
+        const int o = c * dm + m;
+        const int32_t *rec = chan + (size_t)o * words;
+        const int fix = rec[3] > 0;
+#if TE_USE_DSP
+        /* a copy of the loops per (fix, clamp), so neither is tested per pixel */
+        if (clamp) {
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 1);
+        } else {
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 0);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 0);
+        }
+#else
+        te_dw_channel(kind, p, plane, rec, out + o, fix, clamp);  /* one copy: quicker host builds */
+#endif
+    }
+}
+
+/* window mode (one input channel, not in place): the plane holds only the rows that
+ * `window` output rows read, rebuilt per block of output rows, then computed for every
+ * output channel */
+static void te_dw_window_rows(const te_dw_plane_params *p, const int8_t *in, int oy, int rows, int8_t *win) {
+    const int pw = p->plane_w;
+    for (int r = 0; r < rows; r++) {
+        int8_t *dst = win + r * pw + p->pad_left;
+        const int iy = oy * p->stride_h + r - p->pad_top;
+        if (iy >= 0 && iy < p->copy_h) memcpy(dst, in + (size_t)iy * p->in_w, (size_t)p->copy_w);
+        else memset(dst, p->pad_value, (size_t)p->copy_w);
+    }
+}
+
+TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
+                           int8_t *out, int8_t *plane) {
     memset(plane, p->pad_value, (size_t)p->plane_h * p->plane_w);
+    if (p->window) {
+        te_dw_plane_params block = *p;  /* `window` output rows at a time */
+        const int stride = p->out_w * p->in_c * p->depth_mult;
+        for (int oy = 0; oy < p->out_h; oy += p->window) {
+            block.out_h = p->out_h - oy < p->window ? p->out_h - oy : p->window;
+            te_dw_window_rows(p, in, oy, (block.out_h - 1) * p->stride_h + p->k_h, plane);
+            te_dw_channels(kind, &block, plane, chan, out + (size_t)oy * stride, 0);
+        }
+        return;
+    }
     for (int c = 0; c < p->in_c; c++) {
         te_dw_gather(p, in, c, plane);
-        for (int m = 0; m < dm; m++) {
-            const int o = c * dm + m;
-            const int32_t *rec = chan + (size_t)o * words;
-            const int fix = rec[3] > 0;
-#if TE_USE_DSP
-            /* a copy of the loops per (fix, clamp), so neither is tested per pixel */
-            if (clamp) {
-                if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1);
-                else te_dw_channel(kind, p, plane, rec, out + o, 0, 1);
-            } else {
-                if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 0);
-                else te_dw_channel(kind, p, plane, rec, out + o, 0, 0);
-            }
-#else
-            te_dw_channel(kind, p, plane, rec, out + o, fix, clamp);  /* one copy: quicker host builds */
-#endif
-        }
+        te_dw_channels(kind, p, plane, chan, out, c);
     }
 }
 

@@ -301,6 +301,33 @@ def test_row_kernel_chosen_for_stride_2_and_small_images():
     assert picks == {"s2": "te_dw_rows_k3_s8", "small": "te_dw_rows_k3_s8", "large": "te_dw_plane_k3s1_s8"}
 
 
+@pytest.mark.parametrize("hw,k,stride,act", [((49, 40), (10, 8), (2, 2), "NONE"),
+                                             ((96, 96), (3, 3), (2, 2), "RELU6"),
+                                             ((30, 17), (5, 5), (1, 1), "RELU"),
+                                             ((23, 9), (3, 3), (1, 2), "NONE")])
+def test_one_channel_window_mode(hw, k, stride, act):
+    """One input channel, several output channels (person_detect's first layer, micro_speech):
+    the plane holds only the rows of a block of output rows (blocks with a shorter last one),
+    and the output may start over the input (the overlap the rows' order allows)."""
+    rng = np.random.default_rng(hw[0])
+    model = dw_model(rng, hw, 1, k, stride, "SAME", 8, act=act)
+    c = compile_model(model, "dwwin")
+    op = c.graph.ops[0]
+    plan = lower_dw.fast_plan(c.graph, op)
+    p = plan["params"]
+    assert p["window"] >= 1 and p["plane_h"] == (p["window"] - 1) * stride[0] + k[0]
+    assert plan["scratch"] <= max(2048, hw[0] * hw[1] // 4) and plan["scratch"] < hw[0] * hw[1]
+    assert "overlap" in op.attrs
+    assert_bit_exact(model, n_runs=3, name="dwwin")
+
+
+def test_window_blocks_cover_a_short_last_block():
+    rng = np.random.default_rng(2)
+    c = compile_model(dw_model(rng, (96, 96), 1, (3, 3), (2, 2), "SAME", 8), "dwwin")
+    p = lower_dw.fast_plan(c.graph, c.graph.ops[0])["params"]
+    assert 1 < p["window"] < p["out_h"] and p["out_h"] % p["window"]
+
+
 def test_inplace_after_another_op_and_strided():
     """dm 2 (out of place) -> dm 1 stride 2 (in place over an intermediate tensor)."""
     rng = np.random.default_rng(12)

@@ -13,7 +13,7 @@ from ..graph import Graph, Op
 from ..quant import per_channel_multipliers
 from ..quant_depthwise import (channel_records, groups_of, plane_geometry, plane_kind, row_group_records,
                                rows_geometry, rows_in_place_ok)
-from .base import EmitContext, Lowering, act_range
+from .base import EmitContext, Lowering, act_range, window_distance
 from .conv import bias_of, check_int8_conv, conv_padding, weight_scales
 
 
@@ -98,10 +98,17 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
     if records is None or records.shape[1] > 65535:
         return None
     lo, hi = act_range(op, g)
+    # one input channel, not in place: only the rows of `window` output rows at a time, within
+    # 2 KiB or a quarter of the input (one output row at least)
+    window = 0
+    if geo["in_c"] == 1 and not op.attrs.get("inplace"):
+        rows = max(geo["k_h"], min(2048, x.nbytes // 4) // plane["plane_w"])
+        window = min(y.shape[1], (rows - geo["k_h"]) // geo["stride_h"] + 1)
+        plane["plane_h"] = (window - 1) * geo["stride_h"] + geo["k_h"]
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
               "out_h": y.shape[1], "out_w": y.shape[2], "depth_mult": geo["dm"],
               "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
-              "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane,
+              "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
               "pad_value": x.zp, "act_min": lo, "act_max": hi}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
@@ -199,11 +206,15 @@ class DepthwiseLowering(Lowering):
         return 0
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
-        # a plane kernel on a one-channel input gathers the whole input before its first store
-        plan = fast_plan(g, op) if k == 0 and g.t(op.inputs[0]).shape[3] == 1 else None
-        if plan is not None and plan["params_type"] == "te_dw_plane_params":
-            return 0
-        return None
+        # a plane kernel in window mode (one input channel) reads the rows of a block of output
+        # rows before it writes the block, every channel of it, and walks the blocks in order
+        plan = fast_plan(g, op) if k == 0 else None
+        if plan is None or not plan["params"].get("window"):
+            return None
+        x, y, p = g.t(op.inputs[0]), g.t(op.outputs[0]), plan["params"]
+        return window_distance(tuple(x.shape[1:]), tuple(y.shape[1:]), (p["k_h"], p["k_w"]),
+                               (p["stride_h"], p["stride_w"]), (p["pad_top"], p["pad_left"]),
+                               pixels_per_step=p["window"] * y.shape[2])
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])

@@ -46,8 +46,11 @@ void te_depthwise_inplace_s8(const te_depthwise_params *p, int8_t *buf, const in
  * at a time sharing their loaded inputs (SMLAD on int16 pairs), and stored straight into
  * the NHWC output. Input channel c is read only while gathering it, before any store of
  * output channels c*dm.., so `out` may be `in` itself when depth_mult is 1 (in place: the
- * slots of channel c held only input channel c), and may overlap `in` arbitrarily when
- * in_c is 1 (the whole input is gathered before the first store).
+ * slots of channel c held only input channel c). With one input channel and not in place
+ * ("window" mode) the plane is only the rows that `window` output rows read, rebuilt for
+ * each block of output rows, which is then computed for every output channel: a small
+ * scratch, and output rows written in order (their overlap with the input follows the
+ * rows read).
  *
  * Per output channel the compiler prepares a record of chan_words int32 words:
  *   [0] bias2 = (bias + in_offset * sum(w)) * 2^(1+left)     left = max(TFLite shift, 0)
@@ -68,6 +71,7 @@ typedef struct {
     uint8_t k_h, k_w, stride_h, stride_w;
     uint16_t pad_top, pad_left;     /* where input (0, 0) sits in the plane */
     uint16_t plane_h, plane_w;      /* the padded plane (plane_w includes read-ahead columns) */
+    uint16_t window;                /* in_c 1, not in place: output rows per rebuilt plane (else 0) */
     uint16_t copy_h, copy_w;        /* input rows/columns gathered (the rest is never read) */
     uint16_t groups;                /* generic: groups of 4 taps per filter row */
     uint16_t chan_words;            /* int32 words per output channel record */
