@@ -35,7 +35,7 @@ def run(g: Graph) -> Graph:
     for op in g.ops:
         lowering = LOWERINGS.get(op.type)
         if lowering is None:
-            supported = ", ".join(sorted(LOWERINGS))
+            supported = ", ".join(sorted(t for t in LOWERINGS if not t.startswith("TE_")))  # not internal ops
             raise UnsupportedOpError(
                 f"operator {op.index} ({op.type}) is not supported (inputs: {_shapes(g, op.inputs)}). "
                 f"Supported operators: {supported}")
