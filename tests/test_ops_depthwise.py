@@ -390,6 +390,40 @@ def test_inplace_writes_only_its_region():
     assert snap["bad"].size == 0
 
 
+def test_fast_requantization_equals_tflite_within_its_bounds():
+    """te_dw_requant's arithmetic (its Python twin) against MultiplyByQuantizedMultiplier +
+    out_zp on accumulators up to the bound channel_constants proves, right shifts, no shift
+    and left shifts, every output zero point sign; out-of-bound channels are refused."""
+    from codegen.quant import multiply_by_quantized_multiplier as mbqm, quantize_multiplier
+    from codegen.quant_depthwise import channel_constants, requant_twin
+    rng = np.random.default_rng(17)
+    checked = 0
+    for real in list(10 ** rng.uniform(-7, 2.1, size=60)) + [0.5, 0.75, 1.0, 1.5, 2 ** -20]:
+        m, s = quantize_multiplier(float(real))
+        zp = int(rng.integers(-128, 128))
+        w = rng.integers(-127, 128, size=(1, 3, 3))
+        bias = np.array([int(rng.integers(-40000, 40000))])
+        const = channel_constants(w, bias, 0, np.array([m]), np.array([s]), zp)
+        if const is None:
+            assert s > 7, (real, m, s)
+            continue
+        (bias2, mult, rc, e), scaled = const[0][0], const[1]
+        scale = 1 << (1 + max(int(s), 0))  # the kernels accumulate acc * 2^(1+left)
+        assert np.array_equal(scaled, w * scale) and bias2 == int(bias[0]) * scale
+        bound = (abs(int(bias[0])) + 128 * int(np.abs(w).sum()))
+        for acc in list(rng.integers(-bound, bound + 1, size=300)) + [0, 1, -1, bound, -bound]:
+            acc = int(acc)
+            want = min(127, max(-128, mbqm(acc, m, s) + zp))
+            got = min(127, max(-128, requant_twin(acc * scale, int(mult), int(rc), int(e), int(e > 0))))
+            assert got == want, (real, m, s, zp, acc)
+            checked += 1
+    assert checked > 10000
+    # a left shift beyond what int16 weights can absorb, or a bias without int32 headroom
+    w = np.ones((1, 3, 3), np.int64)
+    assert channel_constants(w, np.array([0]), 0, np.array([1 << 30]), np.array([9]), 0) is None
+    assert channel_constants(w, np.array([1 << 30]), 0, np.array([1 << 30]), np.array([-3]), 0) is None
+
+
 def test_channel_major_weights():
     w = np.arange(2 * 3 * 4).reshape(1, 2, 3, 4).astype(np.int8)
     cm = channel_major_weights(w)
