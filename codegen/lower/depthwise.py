@@ -158,7 +158,7 @@ def rows_plan(g: Graph, op: Op) -> dict | None:
 def _plane_cost(plan: dict) -> float:
     p = plan["params"]
     c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
-    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 3.25) + 12)
+    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 2.6) + 12)
     pair = 37 if p["stride_w"] == 1 else 44
     compute = p["out_h"] * (((p["out_w"] + 1) // 2) * pair + 13) + 45
     return plan["scratch"] / 4 + c * (gather + 60) + oc * compute
