@@ -246,6 +246,9 @@ def _build(compiled: Compiled, program: str, kernels: str, out_dir: Path | None)
         benchrun.LINKER_SCRIPT]
     for p in deps:
         h.update(str(p.name).encode() + p.read_bytes())
+    # the ELF's debug info names the kernel files by path, and the flash split by source file
+    # reads it: an ELF built from another checkout would attribute no bytes to these kernels
+    h.update(str(KERNELS_DIR.resolve()).encode())
     h.update(repr((sorted(defines.items()), benchrun.CFLAGS, benchrun.LDFLAGS)).encode())
     build_dir = cache_dir() / "bench" / h.hexdigest()[:20]
     elf = build_dir / f"{compiled.name}.elf"
