@@ -54,3 +54,35 @@ def mul_params(s1: float, s2: float, so: float) -> tuple[int, int]:
         raise ValueError(f"input scales {s1:g} * {s2:g} / output scale {so:g} = {s1 * s2 / so:g} is too "
                          f"large (at most 2^{MUL_MAX_LEFT_SHIFT} without int32 overflow)")
     return m, sh
+
+
+# --- ADD as the kernel runs it: two lookup tables and one requantization ---------------
+
+ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN = 0, 1, 2  # TE_ADD_RQ_* in kernels/include/te/elementwise.h
+
+
+def add_input_table(zero_point: int, mult: int, shift: int) -> np.ndarray:
+    """requant((q - zero_point) << 20, mult, shift) for every int8 q, indexed by the byte
+    (uint8_t)q: TFLite's rescaled ADD input depends on q alone."""
+    from .quant import multiply_by_quantized_multiplier as mbqm
+    q = np.arange(256, dtype=np.int64)
+    q = np.where(q < 128, q, q - 256)
+    return np.array([mbqm(int(v - zero_point) << ADD_LEFT_SHIFT_INT8, mult, shift) for v in q], np.int32)
+
+
+def add_kernel_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,
+                      act_min: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(table1, table2, te_add_params fields): the fast requantization whenever it is exact
+    for every sum of two table entries (codegen/quant_conv.fast_requant_ok)."""
+    from .quant_conv import fast_mult2, fast_requant_ok, fast_round
+    p = add_params(s1, s2, so)
+    t1 = add_input_table(zp1, p["in1_mult"], p["in1_shift"])
+    t2 = add_input_table(zp2, p["in2_mult"], p["in2_shift"])
+    bound = int(np.abs(t1.astype(np.int64)).max() + np.abs(t2.astype(np.int64)).max())
+    m, sh = p["out_mult"], p["out_shift"]
+    if fast_requant_ok(bound, m, sh, zpo):
+        mode = ADD_RQ_NOSIGN if zpo <= act_min else ADD_RQ_FAST
+        fields = {"requant": mode, "out_mult": fast_mult2(m), "out_shift": -sh, "out_round": fast_round(sh, zpo)}
+    else:
+        fields = {"requant": ADD_RQ_EXACT, "out_mult": m, "out_shift": sh, "out_round": zpo}
+    return t1, t2, fields

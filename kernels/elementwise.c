@@ -1,6 +1,7 @@
 /* te-openmv kernels: ADD and MUL, portable C.
  * Bit-exact with TFLite's reference int8 add/mul (including broadcasting). */
 #include "te_kernels.h"
+#include "te/simd_dsp.h"
 
 /* One contiguous run of n outputs; s1/s2 are 1 (the input advances) or 0 (it repeats). */
 typedef void (*te_row_fn)(const void *params, const int8_t *a, int s1, const int8_t *b, int s2,
@@ -31,48 +32,53 @@ static void te_bcast_walk(const te_bcast *bc, const void *params, const int8_t *
 
 /* ---- ADD ------------------------------------------------------------------------ */
 
-TE_INLINE int32_t te_add_scale(int32_t x, int32_t offset, int32_t left_shift, int32_t mult,
-                               int32_t shift) {
-    return te_requant((x + offset) * (1 << left_shift), mult, shift);
-}
-
-TE_INLINE int8_t te_add_finish(const te_add_params *p, int32_t sum) {
-    const int32_t r = te_requant(sum, p->out_mult, p->out_shift) + p->out_offset;
-    return (int8_t)te_clamp(r, p->act_min, p->act_max);
-}
-
-static void te_add_row(const void *params, const int8_t *a, int s1, const int8_t *b, int s2,
-                       int8_t *out, int n) {
-    const te_add_params *p = (const te_add_params *)params;
-    const int32_t ls = p->left_shift;
-    if (s1 && s2) {
-        for (int i = 0; i < n; i++) {
-            const int32_t x = te_add_scale(a[i], p->in1_offset, ls, p->in1_mult, p->in1_shift);
-            const int32_t y = te_add_scale(b[i], p->in2_offset, ls, p->in2_mult, p->in2_shift);
-            out[i] = te_add_finish(p, x + y);
-        }
-    } else if (s1) {  /* input 2 repeats along the run: rescale it once */
-        const int32_t y = te_add_scale(b[0], p->in2_offset, ls, p->in2_mult, p->in2_shift);
-        for (int i = 0; i < n; i++) {
-            const int32_t x = te_add_scale(a[i], p->in1_offset, ls, p->in1_mult, p->in1_shift);
-            out[i] = te_add_finish(p, x + y);
-        }
-    } else if (s2) {
-        const int32_t x = te_add_scale(a[0], p->in1_offset, ls, p->in1_mult, p->in1_shift);
-        for (int i = 0; i < n; i++) {
-            const int32_t y = te_add_scale(b[i], p->in2_offset, ls, p->in2_mult, p->in2_shift);
-            out[i] = te_add_finish(p, x + y);
-        }
-    } else {
-        const int32_t x = te_add_scale(a[0], p->in1_offset, ls, p->in1_mult, p->in1_shift);
-        const int32_t y = te_add_scale(b[0], p->in2_offset, ls, p->in2_mult, p->in2_shift);
-        memset(out, te_add_finish(p, x + y), (size_t)n);
+/* The requantization modes as separate row loops, so each inner loop is branch-free; the
+ * fast forms are te_conv_requant_fast(_nosign), whose exactness the compiler proved for
+ * every sum the two tables can produce. */
+#define TE_ADD_ROW(name, FINISH, CLAMP)                                                           \
+    static void name(const void *params, const int8_t *a, int s1, const int8_t *b, int s2,   \
+                     int8_t *out, int n) {                                                   \
+        const te_add_params *p = (const te_add_params *)params;                              \
+        const int32_t *t1 = p->table1, *t2 = p->table2;                                      \
+        const int32_t m = p->out_mult, sh = p->out_shift, rc = p->out_round;                 \
+        const int32_t lo = p->act_min, hi = p->act_max;                                      \
+        (void)sh; (void)rc;                                                                  \
+        (void)lo; (void)hi;                                                                  \
+        if (s1 && s2) {                                                                      \
+            _Pragma("GCC unroll 4")                                                          \
+            for (int i = 0; i < n; i++) {                                                    \
+                const int32_t x = t1[(uint8_t)a[i]] + t2[(uint8_t)b[i]];                     \
+                out[i] = (int8_t)CLAMP(FINISH(x));                                           \
+            }                                                                                \
+        } else {  /* an operand repeats along the run: its entry is read each time */         \
+            for (int i = 0; i < n; i++) {                                                    \
+                const int32_t x = t1[(uint8_t)*a] + t2[(uint8_t)*b];                         \
+                out[i] = (int8_t)CLAMP(FINISH(x));                                           \
+                a += s1;                                                                     \
+                b += s2;                                                                     \
+            }                                                                                \
+        }                                                                                    \
     }
-}
+
+#define TE_ADD_EXACT(x) (te_requant((x), m, sh) + rc)
+#define TE_ADD_FAST(x) te_conv_requant_fast((x), m, rc, sh)
+#define TE_ADD_NOSIGN(x) te_conv_requant_fast_nosign((x), m, rc, sh)
+#define TE_ADD_CLAMP(r) te_clamp((r), lo, hi)
+#define TE_ADD_SAT(r) te_ssat8(r)  /* no activation: the int8 range is the clamp (one SSAT) */
+TE_ADD_ROW(te_add_row_exact, TE_ADD_EXACT, TE_ADD_CLAMP)
+TE_ADD_ROW(te_add_row_fast, TE_ADD_FAST, TE_ADD_CLAMP)
+TE_ADD_ROW(te_add_row_fast_sat, TE_ADD_FAST, TE_ADD_SAT)
+TE_ADD_ROW(te_add_row_nosign, TE_ADD_NOSIGN, TE_ADD_CLAMP)
 
 void te_add_s8(const te_add_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
                int8_t *out) {
-    te_bcast_walk(b, p, in1, in2, out, te_add_row);
+    te_row_fn row = te_add_row_exact;
+    if (p->requant == TE_ADD_RQ_NOSIGN) {
+        row = te_add_row_nosign;
+    } else if (p->requant == TE_ADD_RQ_FAST) {
+        row = p->act_min == -128 && p->act_max == 127 ? te_add_row_fast_sat : te_add_row_fast;
+    }
+    te_bcast_walk(b, p, in1, in2, out, row);
 }
 
 /* ---- MUL ------------------------------------------------------------------------ */

@@ -10,7 +10,7 @@ from codegen.compiler import compile_model
 from codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from codegen.lower.elementwise import broadcast_plan
 from codegen.quant import quantize_multiplier
-from codegen.quant_elementwise import add_params, mul_params
+from codegen.quant_elementwise import ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN, add_kernel_params, add_params, mul_params
 
 from .singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
 
@@ -209,3 +209,23 @@ def test_shared_model_binary_ops_bit_exact(model_name, index):
                          op.options.get("fused_activation", "NONE"),
                          const2=b.data if b.is_const else None)
     assert_matches(model, n_runs=4, seed=index)
+
+
+# ---- the ADD kernel's requantization modes -----------------------------------------------
+
+@pytest.mark.parametrize("case, q, act, mode", [
+    ("full range: SSAT", ((0.02, 3), (0.05, -9), (0.06, 7)), "NONE", ADD_RQ_FAST),
+    ("RELU_N1_TO_1: a clamp inside int8", ((0.01, 0), (0.01, 5), (0.02, 2)), "RELU_N1_TO_1", ADD_RQ_FAST),
+    ("RELU: zero point is the clamp", ((0.03, -4), (0.02, 11), (0.05, -20)), "RELU", ADD_RQ_NOSIGN),
+    ("output multiplier in [0.5, 1): no right shift", ((0.01, 1), (0.01, -1), (2.5e-8, 0)), "NONE", ADD_RQ_EXACT),
+])
+def test_add_requant_modes_every_input_pair(case, q, act, mode):
+    """Each way te_add_s8 requantizes the sum of its two tables, on all 65536 input pairs."""
+    (s1, z1), (s2, z2), (so, zo) = q
+    lo = {"NONE": -128, "RELU": max(-128, zo), "RELU_N1_TO_1": max(-128, zo + round(-1 / so))}[act]
+    t1, t2, fields = add_kernel_params(s1, s2, so, z1, z2, zo, lo)
+    assert fields["requant"] == mode, case
+    assert t1[0] == _mbqm(np.array([-z1]) << 20, *quantize_multiplier(s1 / (2 * max(s1, s2))))[0]
+    model = binary_model("ADD", (256, 1), (1, 256), (256, 256), *q, act)
+    grid = [[np.arange(-128, 128, dtype=np.int8).reshape(256, 1), np.arange(-128, 128, dtype=np.int8).reshape(1, 256)]]
+    assert_matches(model, n_runs=0, inputs=grid)

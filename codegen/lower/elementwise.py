@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
-from ..quant_elementwise import add_params, mul_params
+from ..quant_elementwise import add_kernel_params, add_params, mul_params
 from .base import EmitContext, Lowering, act_range, elementwise_distance
 
 BCAST_DIMS = 6  # TE_BCAST_DIMS in kernels/include/te/elementwise.h
@@ -96,12 +96,9 @@ class _BinaryLowering(Lowering):
             return ctx.const(f"in{k}", t.data.astype("int8"), "int8_t", f"{t.name} (constant operand)")
         return ctx.ptr(tid)
 
-    def emit_call(self, g: Graph, op: Op, ctx: EmitContext, kernel: str, ctype: str) -> str:
+    def emit_call(self, g: Graph, op: Op, ctx: EmitContext, kernel: str, ctype: str, fields: dict) -> str:
         a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         dims, st1, st2 = broadcast_plan(a.shape, b.shape, y.shape)
-        lo, hi = act_range(op, g)
-        fields = {"in1_offset": -a.zp, "in2_offset": -b.zp, "out_offset": y.zp,
-                  **self.quant(g, op), "act_min": lo, "act_max": hi}
         params = ctx.param("params", ctype, fields)
         bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
                                                  "stride2": _c_array(st2)})
@@ -117,7 +114,13 @@ class AddLowering(_BinaryLowering):
         return add_params(a.s, b.s, y.s)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
-        return self.emit_call(g, op, ctx, "te_add_s8", "te_add_params")
+        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        lo, hi = act_range(op, g)
+        t1, t2, rq = add_kernel_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
+        fields = {"table1": ctx.const("table1", t1, "int32_t", f"{a.name} rescaled, by byte"),
+                  "table2": ctx.const("table2", t2, "int32_t", f"{b.name} rescaled, by byte"),
+                  **rq, "act_min": lo, "act_max": hi}
+        return self.emit_call(g, op, ctx, "te_add_s8", "te_add_params", fields)
 
 
 class MulLowering(_BinaryLowering):
@@ -129,4 +132,8 @@ class MulLowering(_BinaryLowering):
         return {"out_mult": m, "out_shift": s}
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
-        return self.emit_call(g, op, ctx, "te_mul_s8", "te_mul_params")
+        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        lo, hi = act_range(op, g)
+        fields = {"in1_offset": -a.zp, "in2_offset": -b.zp, "out_offset": y.zp,
+                  **self.quant(g, op), "act_min": lo, "act_max": hi}
+        return self.emit_call(g, op, ctx, "te_mul_s8", "te_mul_params", fields)

@@ -20,18 +20,23 @@ typedef struct {
     int32_t stride2[TE_BCAST_DIMS];  /* same for input 2 */
 } te_bcast;
 
+/* ADD rescales each input to a common scale: requant((q - zero point) << 20, in_i) depends
+ * on the int8 q alone, so the compiler tabulates it (codegen/quant_elementwise.py) and the
+ * kernel only adds two table entries and requantizes the sum once. */
+#define TE_ADD_RQ_EXACT 0   /* out_* hold TFLite's multiplier, shift and zero point: te_requant */
+#define TE_ADD_RQ_FAST 1    /* out_* hold te_conv_requant_fast's mult2, e and round (proven exact) */
+#define TE_ADD_RQ_NOSIGN 2  /* ... and te_conv_requant_fast_nosign suffices (zero point <= act_min) */
+
 typedef struct {
-    int32_t in1_offset, in2_offset;  /* -input zero points */
-    int32_t out_offset;              /* output zero point */
-    int32_t left_shift;              /* 20 for int8 */
-    int32_t in1_mult, in1_shift;     /* per-input rescale to the common scale (shift <= 0) */
-    int32_t in2_mult, in2_shift;
-    int32_t out_mult, out_shift;     /* common scale -> output scale (shift <= 0) */
-    int32_t act_min, act_max;        /* fused activation, quantized */
+    const int32_t *table1;  /* 256 entries, indexed by the input byte (uint8_t)q */
+    const int32_t *table2;
+    int32_t requant;        /* TE_ADD_RQ_* */
+    int32_t out_mult, out_shift, out_round;
+    int32_t act_min, act_max;  /* fused activation, quantized */
 } te_add_params;
 
-/* out = clamp(requant(requant((a + in1_offset) << left_shift, in1) +
- *                     requant((b + in2_offset) << left_shift, in2), out) + out_offset).
+/* out = clamp(requant(table1[a] + table2[b], out) + out zero point), with
+ *   table_i[q] = requant((q - input i zero point) << 20, in_i): TFLite's int8 ADD.
  * Scratch: none. */
 void te_add_s8(const te_add_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
                int8_t *out);
