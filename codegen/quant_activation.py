@@ -89,3 +89,17 @@ def quantize_float32(value: float, scale: float, zero_point: int, qmin: int = -1
     if not np.isfinite(q):
         return qmax if q > 0 else qmin
     return max(qmin, min(qmax, zero_point + round_half_away(float(q))))
+
+
+def softmax_exp_table(input_multiplier: int, input_left_shift: int, diff_min: int) -> np.ndarray:
+    """exp((x - row max) * beta * input scale) in Q0 for every difference d = max - x in 0..255,
+    as the reference computes it (left shift, one rounding multiply, Q5.26 exp); 0 where
+    -d < diff_min, where the reference skips the element: a zero exp adds nothing to the
+    sum and gives the same output, -128."""
+    from .fixed_point import exp_on_negative, fx_mul, wrap32
+    table = np.zeros(256, np.int32)
+    for d in range(256):
+        if -d >= diff_min:
+            scaled = fx_mul(wrap32(-d << input_left_shift), input_multiplier)
+            table[d] = exp_on_negative(scaled, SOFTMAX_SCALED_DIFF_INTEGER_BITS)
+    return table

@@ -103,27 +103,18 @@ TE_INLINE int te_clz32(uint32_t x) {
 
 /* ---- SOFTMAX ---------------------------------------------------------------------- */
 
-#define SOFTMAX_DIFF_INT_BITS 5   /* exp() input: Q5.26 */
 #define SOFTMAX_ACCUM_INT_BITS 12 /* sum of exps: Q12.19 */
-
-TE_INLINE int32_t softmax_exp(const te_softmax_params *p, int32_t diff) {
-    /* MultiplyByQuantizedMultiplierGreaterThanOne: left shift, then one rounding multiply */
-    const int32_t scaled = te_srdhm((int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
-    return fx_exp_on_negative(scaled, SOFTMAX_DIFF_INT_BITS);
-}
 
 void te_softmax_s8(const te_softmax_params *p, const int8_t *in, int8_t *out) {
     const int depth = p->depth;
+    const int32_t *exp_of = p->exp_table;
     for (int r = 0; r < p->rows; r++, in += depth, out += depth) {
         int32_t max = INT8_MIN;
         for (int c = 0; c < depth; c++) max = in[c] > max ? in[c] : max;
 
         int32_t sum = 0; /* Q12: each Q0 exp rescaled by 2^-12 */
         for (int c = 0; c < depth; c++) {
-            const int32_t diff = in[c] - max;
-            if (diff >= p->diff_min) {
-                sum = fx_add(sum, te_rdbpot(softmax_exp(p, diff), SOFTMAX_ACCUM_INT_BITS));
-            }
+            sum = fx_add(sum, te_rdbpot(exp_of[max - in[c]], SOFTMAX_ACCUM_INT_BITS));
         }
         /* 1/sum: normalize sum to 1 + x with x in [0, 1), invert, remember the shift */
         const int headroom_plus_one = te_clz32((uint32_t)sum);
@@ -134,13 +125,9 @@ void te_softmax_s8(const te_softmax_params *p, const int8_t *in, int8_t *out) {
         if (exponent > 31) exponent = 31; /* TFLite aborts here (> 512 maximal entries in a row) */
 
         for (int c = 0; c < depth; c++) {
-            const int32_t diff = in[c] - max;
-            int32_t v = INT8_MIN;
-            if (diff >= p->diff_min) {
-                v = te_rdbpot(fx_mul(reciprocal, softmax_exp(p, diff)), exponent) + INT8_MIN;
-                v = te_clamp(v, INT8_MIN, INT8_MAX);
-            }
-            out[c] = (int8_t)v;
+            /* a skipped element's table entry is 0: rdbpot(0) + INT8_MIN = -128, as the reference */
+            const int32_t v = te_rdbpot(fx_mul(reciprocal, exp_of[max - in[c]]), exponent) + INT8_MIN;
+            out[c] = (int8_t)te_clamp(v, INT8_MIN, INT8_MAX);
         }
     }
 }

@@ -72,6 +72,19 @@ def test_softmax_wide_rows():
     assert_matches(softmax_model(shape, (0.1, 0)), n_runs=2, inputs=rows)
 
 
+@pytest.mark.parametrize("scale,beta", [(0.002, 1.0), (0.02, 1.0), (0.0625, 1.0), (0.3, 1.0), (0.1, 3.7),
+                                        (1.0, 10.0), (0.004, 0.3)])
+def test_softmax_every_difference(scale, beta):
+    """Every row max - x from 0 to 255, alone beside the max (two-class rows, as FOMO's) and
+    all in one row, over scales where the exp table runs from a few entries to all 256 (the
+    rest cut off by diff_min): pins each entry of the compile-time exp table."""
+    pairs = np.stack([np.full(256, 127), np.arange(-128, 128)], axis=1).astype(np.int8)  # (256, 2)
+    rng = np.random.default_rng(int(scale * 1000))
+    whole = np.stack([rng.permutation(np.arange(-128, 128)) for _ in range(2)]).astype(np.int8)
+    assert_matches(softmax_model(pairs.shape, (scale, -5), beta), n_runs=0, inputs=[[pairs]])
+    assert_matches(softmax_model(whole.shape, (scale, 9), beta), n_runs=0, inputs=[[whole]])
+
+
 def test_softmax_params_like_tflite():
     # beta * scale * 2^26 = 2^26 * 0.125: exactly a power of two, multiplier 2^30, left shift 24
     mult, shift, diff_min = softmax_params(0.125, 1.0)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
-from ..quant_activation import (hard_swish_params, logistic_params, quantize_float32, relu_requant,
+from ..quant_activation import (hard_swish_params, softmax_exp_table, logistic_params, quantize_float32, relu_requant,
                                 softmax_params)
 from .base import EmitContext, Lowering, elementwise_distance, streaming_distance
 
@@ -70,9 +70,10 @@ class SoftmaxLowering(Lowering):
         x = g.t(op.inputs[0])
         mult, shift, diff_min = self._params(g, op)
         depth = x.shape[-1]
-        params = ctx.param("params", "te_softmax_params", {
-            "rows": x.size // depth, "depth": depth,
-            "input_multiplier": mult, "input_left_shift": shift, "diff_min": diff_min})
+        table = ctx.const("exp", softmax_exp_table(mult, shift, diff_min), "int32_t",
+                          "exp of (row max - index) * beta * input scale, Q0")
+        params = ctx.param("params", "te_softmax_params", {"rows": x.size // depth, "depth": depth,
+                                                           "exp_table": table})
         return f"te_softmax_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
 

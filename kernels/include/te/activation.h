@@ -12,11 +12,12 @@
 #include "common.h"
 
 /* Softmax over the last axis: rows x depth int8 -> int8 with output scale 1/256, zero
- * point -128. input_multiplier/left_shift scale (x - row max) * beta * input_scale into
- * Q5.26; differences below diff_min contribute nothing (and output -128). Scratch: none. */
+ * point -128. exp_table[d] is the reference's Q0 exp of the row max minus d, scaled by
+ * beta * input_scale (codegen/quant_activation.py), 0 where the reference skips the
+ * element. Scratch: none. */
 typedef struct {
     int32_t rows, depth;
-    int32_t input_multiplier, input_left_shift, diff_min;
+    const int32_t *exp_table;  /* 256 entries, indexed by row max - x */
 } te_softmax_params;
 
 void te_softmax_s8(const te_softmax_params *p, const int8_t *in, int8_t *out);
