@@ -143,8 +143,9 @@ def test_most_bare_faces_labelled_no_mask(pipeline, references):
 
 
 def test_cat_gives_few_false_faces(pipeline):
-    # FOMO's false hits: measured 2 boxes on cat.pgm at threshold 0.4
-    assert len(pipeline["cat.pgm"]) <= 3, pipeline["cat.pgm"]
+    # FOMO's false hits: measured 2 boxes on cat.pgm at threshold 0.4, 1 of them seen in
+    # two or more tile/scale runs (facefind.MIN_HITS)
+    assert len(pipeline["cat.pgm"]) <= 1, pipeline["cat.pgm"]
 
 
 @pytest.mark.parametrize("src_h,src_w,side", [(37, 53, 64), (250, 250, 96), (96, 96, 96), (20, 31, 64)])
@@ -202,13 +203,14 @@ def test_tiles_cover_the_image_at_every_scale_overlapping_by_half(w, h):
 def test_group_hits_one_box_per_face():
     hits = [(100, 100, 120, 0.9), (104, 98, 160, 0.8), (96, 103, 90, 0.5),   # one face, three scales
             (300, 100, 120, 0.7)]                                            # another
-    boxes = sorted(facefind.group_hits(hits))
+    boxes = sorted(facefind.group_hits(hits, min_hits=1))
     assert len(boxes) == 2
     x, y, w, h, score, n = boxes[0]
     side = 0.3 * (120 * 160 * 90) ** (1 / 3)
     assert (w, n, score) == (round(side), 3, 0.9)
     assert abs(x + w / 2 - (100 * 0.9 + 104 * 0.8 + 96 * 0.5) / 2.2) <= 1
     assert len(facefind.group_hits(hits, min_hits=2)) == 1
+    assert facefind.group_hits(hits) == facefind.group_hits(hits, min_hits=2)  # a lone hit is noise
 
 
 def test_crop_roi_is_enlarged_shifted_down_and_stays_inside_the_image():

@@ -19,6 +19,10 @@ SCALES = (1.0, 0.6, 0.45)
 # boxes: within 0.8-1.3x on faces.bmp and person_det.jpg; close-ups come out 3-4x too small.
 FACE_SIDE = 0.3
 FACE_JOIN = 0.6       # a hit within this many face sides of a face's centre is that face
+# Tiles overlap by half and scales by about 1.5x, so a real face lights up in two or more
+# tile/scale runs; a lone hit is mostly FOMO's noise (on the shared images: 7 of 14 false
+# faces, no real one).
+MIN_HITS = 2
 CROP_ENLARGE = 1.5    # classifier crop side / face side: the whole lower face and chin
 # Crop centre below the box centre, in box sides: a masked face is found by its eyes, its
 # mask is below them.
@@ -105,7 +109,7 @@ def _joins(x, y, box):
     return abs(x - (bx + bw / 2)) <= FACE_JOIN * bw and abs(y - (by + bh / 2)) <= FACE_JOIN * bh
 
 
-def group_hits(hits, min_hits=1):
+def group_hits(hits, min_hits=MIN_HITS):
     """One box per face from the hits of all tiles and scales.
 
     One face lights up in several tiles and scales. Strongest first, a hit joins the first

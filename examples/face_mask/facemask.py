@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import facefind  # noqa: E402
-from facefind import CROP_ENLARGE, CROP_SHIFT, SCALES, THRESHOLD  # noqa: E402
+from facefind import CROP_ENLARGE, CROP_SHIFT, MIN_HITS, SCALES, THRESHOLD  # noqa: E402
 
 RunModel = Callable[[np.ndarray], np.ndarray]
 
@@ -72,7 +72,7 @@ def to_int8_input(pixels: np.ndarray, side: int) -> np.ndarray:
 
 
 def find_faces(image: np.ndarray, run_face_model: RunModel, threshold: float = THRESHOLD,
-               scales: Sequence[float] = SCALES, min_hits: int = 1) -> list[Box]:
+               scales: Sequence[float] = SCALES, min_hits: int = MIN_HITS) -> list[Box]:
     """Faces in an HxWx3 uint8 image: FOMO on square tiles at several scales (each resized
     whole to 96x96), one box per face."""
     h, w = image.shape[:2]
