@@ -40,6 +40,18 @@ def fast_requant_ok(bound: int, mult: int, shift: int, out_zp: int) -> bool:
     return int(bound) + 1 + abs(fast_round(shift, out_zp)) <= INT32_MAX
 
 
+def wide_ok(bound: int) -> bool:
+    """True when the wide form (te_conv_requant_wide) may run on top of the fast one: the
+    doubled accumulator 2 * x, every partial sum included, stays inside int32."""
+    return 2 * int(bound) <= INT32_MAX
+
+
+def requant_wide(x: int, mult: int, rnd: int, e: int, sign: bool = True) -> int:
+    """Python twin of te_conv_requant_wide (from the undoubled accumulator x, for tests)."""
+    acc = rnd + (-1 if sign and x < 0 else 0)
+    return ((2 * x * mult + (1 << 31)) >> 32) + acc >> e
+
+
 def requant_fast(x: int, mult: int, rnd: int, e: int) -> int:
     """Python twin of te_conv_requant_fast, from TFLite's multiplier (for tests)."""
     v = ((x * fast_mult2(mult) + (1 << 31)) >> 32) + x

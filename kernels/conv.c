@@ -96,13 +96,17 @@ static int te_conv_mode(const te_conv_params *p) {
     return TE_RQ_EXACT;
 }
 
-/* Final int8 value of one accumulator. */
-TE_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, int32_t acc, const int mode) {
+/* Final int8 value of one accumulator (wide: acc is twice the accumulator, te/conv.h). */
+TE_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, int32_t acc, const int mode,
+                              const int wide) {
     if (mode == TE_RQ_EXACT) {
         acc = te_requant(acc, c->mult, c->shift) + p->out_offset;
         return te_clamp(acc, p->act_min, p->act_max);
     }
-    if (mode == TE_RQ_NOSIGN_FULL || mode == TE_RQ_NOSIGN_CLAMP)
+    const int nosign = mode == TE_RQ_NOSIGN_FULL || mode == TE_RQ_NOSIGN_CLAMP;
+    if (wide)
+        acc = te_conv_requant_wide(acc, c->mult, c->round, c->shift, !nosign);
+    else if (nosign)
         acc = te_conv_requant_fast_nosign(acc, c->mult, c->round, c->shift);
     else
         acc = te_conv_requant_fast(acc, c->mult, c->round, c->shift);
@@ -118,26 +122,38 @@ TE_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, in
 /* ---------------------------------------------------------------- GEMM block */
 
 /* out[j * out_c + o] for the block's columns j < npx, every output channel o (C; on the
- * M7 only for partial blocks, exact requantization and single-group depths). */
+ * M7 only for partial blocks, exact requantization and single-group depths). Wide weights
+ * are int16 (2w1, 2w3, 2w0, 2w2) per group (te/conv.h), 8 bytes. */
 TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, const int8_t *w,
-                               const te_conv_chan *ch, int8_t *out, const int npx, const int mode) {
+                               const te_conv_chan *ch, int8_t *out, const int npx, const int mode, const int wide) {
     const int out_c = p->out_c;
     const uint32_t groups = p->depth >> 2;
     for (int o = 0; o < out_c; o++, ch++, out++) {
         int32_t a0 = ch->bias, a1 = a0, a2 = a0, a3 = a0;
         const uint32_t *xp = xbuf;
-        for (uint32_t g = 0; g < groups; g++, w += 4, xp += 8) {
+        for (uint32_t g = 0; g < groups; g++, w += wide ? 8 : 4, xp += 8) {
 #if TE_USE_DSP
-            const uint32_t raw = te_load32(w);
-            uint32_t odd;
-            __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(raw));
-            const uint32_t even = __sxtb16(raw);
+            uint32_t even, odd;
+            if (wide) {
+                odd = te_load32(w), even = te_load32(w + 4);
+            } else {
+                const uint32_t raw = te_load32(w);
+                __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(raw));
+                even = __sxtb16(raw);
+            }
             a0 = __smlad(even, xp[0], a0), a0 = __smlad(odd, xp[1], a0);
             a1 = __smlad(even, xp[2], a1), a1 = __smlad(odd, xp[3], a1);
             a2 = __smlad(even, xp[4], a2), a2 = __smlad(odd, xp[5], a2);
             a3 = __smlad(even, xp[6], a3), a3 = __smlad(odd, xp[7], a3);
 #else
-            const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+            int32_t w0, w1, w2, w3;
+            if (wide) {
+                int16_t h[4];
+                memcpy(h, w, 8);
+                w1 = h[0], w3 = h[1], w0 = h[2], w2 = h[3];
+            } else {
+                w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+            }
 #define TE_DOT(k) (w0 * (int16_t)xp[k] + w2 * (int16_t)(xp[k] >> 16) + \
                    w1 * (int16_t)xp[k + 1] + w3 * (int16_t)(xp[k + 1] >> 16))
             a0 += TE_DOT(0);
@@ -147,10 +163,10 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
 #undef TE_DOT
 #endif
         }
-        out[0] = (int8_t)te_conv_out(p, ch, a0, mode);
-        if (npx > 1) out[out_c] = (int8_t)te_conv_out(p, ch, a1, mode);
-        if (npx > 2) out[2 * out_c] = (int8_t)te_conv_out(p, ch, a2, mode);
-        if (npx > 3) out[3 * out_c] = (int8_t)te_conv_out(p, ch, a3, mode);
+        out[0] = (int8_t)te_conv_out(p, ch, a0, mode, wide);
+        if (npx > 1) out[out_c] = (int8_t)te_conv_out(p, ch, a1, mode, wide);
+        if (npx > 2) out[2 * out_c] = (int8_t)te_conv_out(p, ch, a2, mode, wide);
+        if (npx > 3) out[3 * out_c] = (int8_t)te_conv_out(p, ch, a3, mode, wide);
     }
 }
 
@@ -195,6 +211,23 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
 #define TE_ASM_FIRST TE_ASM_MACS("r8", "r8", "r8", "r8")
 #define TE_ASM_GROUP TE_ASM_MACS("r9", "r10", "r11", "r8")
 
+/* Wide weights: the group's int16 pairs come ready, (w1,w3) to r0 and (w0,w2) to r12 by
+ * one LDM: 16 MACs in 11 instructions. */
+#define TE_ASM_WMACS(s9, s10, s11, s8)              \
+    "ldm    r1!, {r0, r12}\n\t"                     \
+    "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
+    "smlad  r9, r12, r4, " s9 "\n\t"                \
+    "smlad  r9, r0, r5, r9\n\t"                     \
+    "smlad  r10, r12, r6, " s10 "\n\t"              \
+    "smlad  r10, r0, r7, r10\n\t"                   \
+    "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
+    "smlad  r11, r12, r4, " s11 "\n\t"              \
+    "smlad  r11, r0, r5, r11\n\t"                   \
+    "smlad  r8, r12, r6, " s8 "\n\t"                \
+    "smlad  r8, r0, r7, r8\n\t"
+#define TE_ASM_WFIRST TE_ASM_WMACS("r8", "r8", "r8", "r8")
+#define TE_ASM_WGROUP TE_ASM_WMACS("r9", "r10", "r11", "r8")
+
 #define TE_ASM_RQ_SIGN(acc)                                  \
     "smmlar r0, " acc ", r4, " acc "\n\t"                    \
     "add    " acc ", r0, " acc ", asr #31\n\t"               \
@@ -208,35 +241,46 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "asr    " acc ", " acc ", r5\n\t"                        \
     "ssat   " acc ", #8, " acc "\n\t"
 
-#define TE_ASM_HEAD                                          \
+/* wide layers: acc = 2x, r4 TFLite's multiplier, round in SMMLAR's accumulate operand */
+#define TE_ASM_WRQ_SIGN(acc)                                 \
+    "add    r0, r6, " acc ", asr #31\n\t"                    \
+    "smmlar " acc ", " acc ", r4, r0\n\t"                    \
+    "asr    " acc ", " acc ", r5\n\t"                        \
+    "ssat   " acc ", #8, " acc "\n\t"
+
+#define TE_ASM_WRQ_NOSIGN(acc)                               \
+    "smmlar " acc ", " acc ", r4, r6\n\t"                    \
+    "asr    " acc ", " acc ", r5\n\t"                        \
+    "ssat   " acc ", #8, " acc "\n\t"
+
+#define TE_ASM_HEAD(first)                                   \
     "push   {r4-r11, lr}\n\t"                                \
     "mov    lr, r0\n\t"                                      \
     "mov    r3, r2\n"                                        \
     "0:\n\t"                                                 \
     "ldr    r8, [r3], #4\n\t"                                \
     "ldr    r2, [lr, #20]\n\t"                               \
-    TE_ASM_FIRST
+    first
 
 /* The groups after the first, four per pass; the first pass enters the table-branched
  * sequence so that it runs (groups - 1) % 4 of them (4 when that is 0). */
-#define TE_ASM_LOOP                                          \
+#define TE_ASM_LOOP(group)                                   \
     "ldr    r0, [lr, #32]\n\t"                               \
     "tbb    [pc, r0]\n"                                      \
     "3:\n\t"                                                 \
     ".byte  (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t" \
     ".align 1\n"                                             \
     "10:\n\t"                                                \
-    TE_ASM_GROUP                                             \
+    group                                                    \
     "11:\n\t"                                                \
-    TE_ASM_GROUP                                             \
+    group                                                    \
     "12:\n\t"                                                \
-    TE_ASM_GROUP                                             \
+    group                                                    \
     "13:\n\t"                                                \
-    TE_ASM_GROUP                                             \
+    group                                                    \
     "cmp    r2, lr\n\t"                                      \
     "bne    10b\n\t"
 
-#define TE_ASM_SECOND TE_ASM_GROUP
 
 #define TE_ASM_STORE_FULL                                    \
     "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
@@ -270,32 +314,49 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "bne    0b\n\t"                                          \
     "pop    {r4-r11, pc}\n\t"
 
-/* void f(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan); `groups`:
- * the group code after the first (TE_ASM_SECOND for exactly two groups, else the loop). */
-#define TE_ASM_GEMM(name, groups, rq, store)                                               \
+/* void f(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan); `first` and
+ * `groups`: the first group's code and the code after it (one more group for exactly two
+ * groups, else the loop). */
+#define TE_ASM_GEMM(name, first, groups, rq, store)                                        \
     __attribute__((naked, noinline)) static void name(                                     \
         __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
         __attribute__((unused)) const te_conv_chan *ch) {                                  \
-        __asm__ volatile(TE_ASM_HEAD groups "ldm    r3!, {r4, r5, r6}\n\t"                 \
+        __asm__ volatile(TE_ASM_HEAD(first) groups "ldm    r3!, {r4, r5, r6}\n\t"          \
                          rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
     }
 
 #define TE_ASM_GEMMS(prefix, rq, store)                                                    \
-    TE_ASM_GEMM(prefix##_two, TE_ASM_SECOND, rq, store)                                   \
-    TE_ASM_GEMM(prefix##_loop, TE_ASM_LOOP, rq, store)
+    TE_ASM_GEMM(prefix##_two, TE_ASM_FIRST, TE_ASM_GROUP, rq, store)                      \
+    TE_ASM_GEMM(prefix##_loop, TE_ASM_FIRST, TE_ASM_LOOP(TE_ASM_GROUP), rq, store)
+
+#define TE_ASM_WGEMMS(prefix, rq, store)                                                   \
+    TE_ASM_GEMM(prefix##_two, TE_ASM_WFIRST, TE_ASM_WGROUP, rq, store)                    \
+    TE_ASM_GEMM(prefix##_loop, TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP), rq, store)
 
 TE_ASM_GEMMS(te_gemm_sign_full, TE_ASM_RQ_SIGN, TE_ASM_STORE_FULL)
 TE_ASM_GEMMS(te_gemm_sign_clamp, TE_ASM_RQ_SIGN, TE_ASM_STORE_CLAMP)
 TE_ASM_GEMMS(te_gemm_nosign_full, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
 TE_ASM_GEMMS(te_gemm_nosign_clamp, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
+TE_ASM_WGEMMS(te_gemm_wsign_full, TE_ASM_WRQ_SIGN, TE_ASM_STORE_FULL)
+TE_ASM_WGEMMS(te_gemm_wsign_clamp, TE_ASM_WRQ_SIGN, TE_ASM_STORE_CLAMP)
+TE_ASM_WGEMMS(te_gemm_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_FULL)
+TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
 
 typedef void (*te_asm_gemm_fn)(te_conv_job *, const int8_t *, const te_conv_chan *);
-/* [mode - 1][two groups, more] */
-static const te_asm_gemm_fn te_asm_gemm[4][2] = {
-    {te_gemm_sign_full_two, te_gemm_sign_full_loop},
-    {te_gemm_sign_clamp_two, te_gemm_sign_clamp_loop},
-    {te_gemm_nosign_full_two, te_gemm_nosign_full_loop},
-    {te_gemm_nosign_clamp_two, te_gemm_nosign_clamp_loop},
+/* [wide][mode - 1][two groups, more] */
+static const te_asm_gemm_fn te_asm_gemm[2][4][2] = {
+    {
+        {te_gemm_sign_full_two, te_gemm_sign_full_loop},
+        {te_gemm_sign_clamp_two, te_gemm_sign_clamp_loop},
+        {te_gemm_nosign_full_two, te_gemm_nosign_full_loop},
+        {te_gemm_nosign_clamp_two, te_gemm_nosign_clamp_loop},
+    },
+    {
+        {te_gemm_wsign_full_two, te_gemm_wsign_full_loop},
+        {te_gemm_wsign_clamp_two, te_gemm_wsign_clamp_loop},
+        {te_gemm_wnosign_full_two, te_gemm_wnosign_full_loop},
+        {te_gemm_wnosign_clamp_two, te_gemm_wnosign_clamp_loop},
+    },
 };
 #endif
 
@@ -305,7 +366,7 @@ typedef struct {
     uint32_t *xbuf;
     const int8_t *w;
     const te_conv_chan *ch;
-    int mode;
+    int mode, wide;
 #if TE_USE_DSP
     te_conv_job *job;    /* NULL: the C loop */
     te_asm_gemm_fn fn;
@@ -316,6 +377,7 @@ typedef struct {
 static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf, const int8_t *w,
                          const te_conv_chan *ch) {
     c->p = p, c->xbuf = xbuf, c->w = w, c->ch = ch, c->mode = te_conv_mode(p);
+    c->wide = c->mode != TE_RQ_EXACT && p->wide;
 #if TE_USE_DSP
     const uint32_t groups = p->depth >> 2;
     c->job = NULL;
@@ -327,25 +389,32 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
         job->hi4 = (uint8_t)p->act_max * 0x01010101u;
         c->job = job;
         job->entry = (4u - (groups - 1) % 4u) % 4u;
-        c->fn = te_asm_gemm[c->mode - 1][groups == 2 ? 0 : 1];
+        c->fn = te_asm_gemm[c->wide][c->mode - 1][groups == 2 ? 0 : 1];
     }
 #endif
 }
 
 /* te_gemm_block without the assembly. */
-__attribute__((noinline)) static void te_gemm_block_c(const te_gemm_ctx *c, int8_t *out, int npx) {
+TE_INLINE void te_gemm_block_modes(const te_gemm_ctx *c, int8_t *out, const int wide) {
     const te_conv_params *p = c->p;
+    switch (c->mode) {
+    case TE_RQ_FAST_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_FAST_FULL, wide); break;
+    case TE_RQ_NOSIGN_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_NOSIGN_FULL, wide); break;
+    case TE_RQ_FAST_CLAMP: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_FAST_CLAMP, wide); break;
+    case TE_RQ_NOSIGN_CLAMP: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_NOSIGN_CLAMP, wide); break;
+    default: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_EXACT, 0); break;
+    }
+}
+
+__attribute__((noinline)) static void te_gemm_block_c(const te_gemm_ctx *c, int8_t *out, int npx) {
     if (npx == TE_B) {
-        switch (c->mode) {
-        case TE_RQ_FAST_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_FAST_FULL); break;
-        case TE_RQ_NOSIGN_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_NOSIGN_FULL); break;
-        case TE_RQ_FAST_CLAMP: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_FAST_CLAMP); break;
-        case TE_RQ_NOSIGN_CLAMP: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_NOSIGN_CLAMP); break;
-        default: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_EXACT); break;
-        }
+        if (c->wide)
+            te_gemm_block_modes(c, out, 1);
+        else
+            te_gemm_block_modes(c, out, 0);
     } else {
         /* fewer than 4 pixels in all: columns npx.. repeat the last pixel and are not stored */
-        te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, npx, c->mode);
+        te_gemm_block_t(c->p, c->xbuf, c->w, c->ch, out, npx, c->mode, c->wide);
     }
 }
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from codegen.compiler import compile_model
+from codegen.lower import conv as lower_conv
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, benchrun
 from .bitexact import reference
 from .test_ops_conv import FIXTURES, REQUANT_CHECK, conv_model
@@ -37,12 +38,14 @@ GROUP_CODES = {8: "two", 12: "loop", 16: "loop", 20: "loop", 24: "loop"}
 
 
 def _cases() -> list[tuple[str, bytes, str]]:
-    """(name, model, what it exercises): every assembly variant on a small 1x1 map, then
-    the shapes that matter."""
+    """(name, model, what it exercises): every assembly variant on a small 1x1 map, with
+    int8 weights and wide ones (`w` prefix; names ending in _narrow force int8 weights
+    everywhere, see _compile), then the shapes that matter, as the compiler lowers them."""
     rng = np.random.default_rng(77)
     q = (0.02, -5)
-    cases = [(f"{v}_{c}", conv_model(rng, (5, 6), c, 7, (1, 1), act=act, in_q=q, out_q=oq),
-              f"assembly variant te_gemm_{v}_{g}, {c // 4} groups")
+    cases = [(f"{v}_{c}{suffix}", conv_model(rng, (5, 6), c, 7, (1, 1), act=act, in_q=q, out_q=oq),
+              f"assembly variant te_gemm_{prefix}{v}_{g}, {c // 4} groups")
+             for suffix, prefix in (("_narrow", ""), ("", "w"))
              for v, (act, oq) in VARIANTS.items() for c, g in GROUP_CODES.items()]
     return cases + [
         ("pw48x8x16", conv_model(rng, (48, 48), 8, 16, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
@@ -67,7 +70,22 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "te_conv2d_s8_1ch, 3 groups"),
         ("exact", conv_model(rng, (6, 6), 8, 5, (3, 3), in_q=(0.5, 3), out_q=(0.001, -10), w_scales=[0.01] * 5),
          "multiplier >= 1: TFLite's own requantization (C loop)"),
+        ("rgb96_narrow", conv_model(rng, (96, 96), 3, 16, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),
+                                    out_q=RELU6_Q), "te_conv2d_s8_3ch with int8 weights"),
+        ("im2col_odd_narrow", conv_model(rng, (7, 9), 17, 11, (3, 3), (1, 1), "SAME", "RELU_N1_TO_1", in_q=q,
+                                         out_q=(0.01, 0)), "te_conv2d_s8 with int8 weights"),
     ]
+
+
+def _compile(model: bytes, name: str):
+    """compile_model, with int8 weights in every layer for the cases named *_narrow."""
+    saved = lower_conv.WIDE_MIN_BLOCKS
+    if name.endswith("_narrow"):
+        lower_conv.WIDE_MIN_BLOCKS = 1 << 30
+    try:
+        return compile_model(model, name)
+    finally:
+        lower_conv.WIDE_MIN_BLOCKS = saved
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +111,7 @@ def m7_run(m7_toolchain, tmp_path_factory):
             'void te_requant_check(uint32_t seed, int n_mults, int n_x, rq_report *r);']
     body, sources, kernels, arena, oracle = [], [], set(), 0, {}
     for name, model, _ in _cases():
-        c = compile_model(model, name)
+        c = _compile(model, name)
         (out / f"{name}.c").write_text(c.emitted.c_source)
         (out / f"{name}.h").write_text(c.emitted.h_source)
         sources.append(out / f"{name}.c")
@@ -146,6 +164,7 @@ def test_dsp_kernels_are_built(m7_run, m7_toolchain):
     for v in VARIANTS:
         for g in set(GROUP_CODES.values()):
             assert f"te_gemm_{v}_{g}" in symbols
+            assert f"te_gemm_w{v}_{g}" in symbols
 
 
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])
@@ -169,7 +188,7 @@ def test_m7_instruction_counts_reported(m7_run):
     """Instructions per MAC of each case (printed; speed is not asserted)."""
     run, _, _ = m7_run
     for name, model, what in _cases():
-        macs = sum(s["macs"] for s in compile_model(model, name).emitted.steps)
+        macs = sum(s["macs"] for s in _compile(model, name).emitted.steps)
         n = run.regions[name]
         assert n > 0
         print(f"{name:12s} {macs:9d} MACs {n:10d} instructions {n / macs:6.3f} instr/MAC  ({what})")

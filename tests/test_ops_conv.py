@@ -19,7 +19,7 @@ from codegen.errors import UnsupportedOptionError
 from codegen.lower.conv import conv_geometry, kernel_for, prepare, scratch_for
 from codegen.quant import multiply_by_quantized_multiplier
 from codegen.quant_conv import (acc_bound, constant_output, fast_requant_ok, fast_round, folded_bias,
-                                requant_fast)
+                                requant_fast, requant_wide, wide_ok)
 from codegen.tflite_import import import_tflite
 from te_openmv import KERNELS_INCLUDE
 
@@ -248,8 +248,8 @@ def test_constant_channels_keep_the_fast_path():
     assert _fast_flag(model)
     g = compile_model(model, "conv").graph
     op = g.ops[0]
-    weights, table, fast = prepare(g, op, conv_geometry(g, op), -128, 127)
-    assert fast and not weights[1].any() and not weights[6].any() and weights[0].any()
+    weights, table, fast, wide = prepare(g, op, conv_geometry(g, op), -128, 127, wide=True)
+    assert fast and wide and not weights[1].any() and not weights[6].any() and weights[0].any()
     assert_bit_exact(model, n_runs=3, name="conv")
 
 
@@ -264,9 +264,12 @@ def test_fast_requant_twin_matches_tflite_arithmetic():
         x = int(rng.integers(-bound, bound + 1)) if rng.random() < 0.5 else int(rng.integers(-5000, 5001))
         assert fast_requant_ok(abs(x), mult, -e, zp)
         assert requant_fast(x, mult, fast_round(-e, zp), e) == multiply_by_quantized_multiplier(x, mult, -e) + zp
+        if wide_ok(abs(x)):
+            assert requant_wide(x, mult, fast_round(-e, zp), e) == requant_fast(x, mult, fast_round(-e, zp), e)
     assert not fast_requant_ok(0, 1 << 30, 0, 0)            # no right shift
     assert not fast_requant_ok(0, 0, -3, 0)                 # zero multiplier
     assert not fast_requant_ok(2**31 - 100, 1 << 30, -8, 0)  # v + round could leave int32
+    assert wide_ok(2**30 - 1) and not wide_ok(2**30)          # 2x must fit int32
 
 
 def test_folded_bias_and_bounds():

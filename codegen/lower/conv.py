@@ -16,11 +16,23 @@ from ..errors import UnsupportedOptionError, UnsupportedOpError
 from ..graph import Graph, Op
 from ..quant import per_channel_multipliers
 from ..quant_conv import (acc_bound, acc_range, constant_channel, constant_output, fast_mult2, fast_requant_ok,
-                          fast_round, folded_bias)
+                          fast_round, folded_bias, wide_ok)
 from .base import EmitContext, Lowering, act_range, same_padding, streaming_distance
 
 BLOCK = 4  # TE_CONV_BLOCK: output pixels per GEMM block
 JOB_BYTES = 40  # TE_CONV_JOB_BYTES
+
+# Wide weights (int16, doubled; te/conv.h) cost one more flash byte per weight and save,
+# per block of 4 output pixels and output channel, 2 instructions per group of 4 weights
+# plus 1 per output. A weight is read once per block, so the saving per extra byte is
+# about blocks / 2 instructions: layers of at least WIDE_MIN_BLOCKS blocks (>= 21 output
+# pixels) go wide, the small late layers that hold most of a model's weights stay int8.
+WIDE_MIN_BLOCKS = 6
+
+
+def wide_layer(geo: dict, pixels: int) -> bool:
+    """Whether a convolution with this geometry and output pixel count gets wide weights."""
+    return -(-pixels // BLOCK) >= WIDE_MIN_BLOCKS
 
 
 def conv_padding(g: Graph, op: Op, k_h: int, k_w: int) -> tuple[int, int]:
@@ -157,13 +169,22 @@ def padded_weights(w: np.ndarray, depth: int, pointwise: bool = True) -> np.ndar
     return out
 
 
-def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(padded weights [out_c, depth], te_conv_chan rows [out_c, 4], fast_requant).
+def widen_weights(weights: np.ndarray) -> np.ndarray:
+    """[out_c, depth] int8 -> the wide layout: per group w0..w3 the int16 (2w1, 2w3, 2w0, 2w2)."""
+    groups = weights.astype(np.int16).reshape(weights.shape[0], -1, 4)[:, :, [1, 3, 0, 2]] * 2
+    return groups.reshape(weights.shape[0], -1)
+
+
+def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int,
+            wide: bool = False) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+    """(weights [out_c, depth], te_conv_chan rows [out_c, 4], fast_requant, wide).
 
     fast_requant when every channel either meets the fast requantization's bounds or
     has a constant output (then its weights are zeroed and its row yields the constant):
     the rows hold the fast form (bias', mult2, e, round). Otherwise TFLite's own
-    (bias', mult, shift, 0) and the kernels requantize exactly as TFLite."""
+    (bias', mult, shift, 0) and the kernels requantize exactly as TFLite. With `wide`
+    asked for and the doubled accumulator inside int32 for every channel, the weights are
+    widened (int16) and the rows hold (2 bias', mult, e, round) (te/conv.h)."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     out_c = geo["out_c"]
     weights = padded_weights(w.data, geo["depth"], geo["pointwise"])
@@ -171,19 +192,25 @@ def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int) -> tuple[np
     bias = folded_bias(bias_of(g, op, out_c), w.data, -x.zp)
     bound = acc_bound(bias, w.data)
     acc_lo, acc_hi = acc_range(bias, w.data)
-    rows = []
+    rows, wide_rows = [], []
     for o in range(out_c):
         m, s = int(mult[o]), int(shift[o])
         if fast_requant_ok(int(bound[o]), m, s, y.zp):
             rows.append((int(bias[o]), fast_mult2(m), -s, fast_round(s, y.zp)))
+            wide_rows.append((2 * int(bias[o]), m, -s, fast_round(s, y.zp)))
+            wide = wide and wide_ok(int(bound[o]))
             continue
         const = constant_output(int(acc_lo[o]), int(acc_hi[o]), m, s, y.zp, act_min, act_max)
         if const is None:
             table = np.stack([bias, mult, shift, np.zeros(out_c, np.int64)], axis=1).astype(np.int32)
-            return padded_weights(w.data, geo["depth"], geo["pointwise"]), table, False
+            return padded_weights(w.data, geo["depth"], geo["pointwise"]), table, False, False
         weights[o] = 0
-        rows.append(constant_channel(const, y.zp))
-    return weights, np.array(rows, np.int64).astype(np.int32), True
+        c_bias, _, c_e, c_rnd = constant_channel(const, y.zp)
+        rows.append((c_bias, fast_mult2(1 << 30), c_e, c_rnd))
+        wide_rows.append((2 * c_bias, 1 << 30, c_e, c_rnd))
+    if wide:
+        return widen_weights(weights), np.array(wide_rows, np.int64).astype(np.int32), True, True
+    return weights, np.array(rows, np.int64).astype(np.int32), True, False
 
 
 def scratch_for(geo: dict) -> int:
@@ -236,18 +263,25 @@ class ConvLowering(Lowering):
         x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         geo = conv_geometry(g, op)
         lo, hi = act_range(op, g)
-        weights, table, fast = prepare(g, op, geo, lo, hi)
+        weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide_layer(geo, y.shape[1] * y.shape[2]))
         params = ctx.param("params", "te_conv_params", {
             "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
             "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
             "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
             "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
             "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
-            "depth": geo["depth"], "requant": requant_mode(fast, y.zp, lo)})
-        wsym = ctx.const("weights", weights, "int8_t",
-                         f"OHWI, each output channel padded to {geo['depth']} values")
+            "depth": geo["depth"], "requant": requant_mode(fast, y.zp, lo), "wide": int(wide)})
+        if wide:
+            wsym = ctx.const("weights", weights, "int16_t",
+                             f"wide: per group of 4 taps (2w1, 2w3, 2w0, 2w2), {geo['depth']} per output channel")
+            wsym = f"(const int8_t *){wsym}"
+        else:
+            wsym = ctx.const("weights", weights, "int8_t",
+                             f"OHWI, each output channel padded to {geo['depth']} values")
         csym = ctx.const("chan", table, "int32_t",
-                         "per output channel: bias + in_offset * sum(w), " +
-                         ("mult2, e, round (fast requantization)" if fast else "multiplier, shift, 0"))
+                         "per output channel: " + ("2 * (bias + in_offset * sum(w)), multiplier, e, round (wide)"
+                                                   if wide else "bias + in_offset * sum(w), " +
+                                                   ("mult2, e, round (fast requantization)" if fast
+                                                    else "multiplier, shift, 0")))
         return (f"{kernel_for(geo)}({params}, {ctx.ptr(op.inputs[0])}, {wsym}, (const te_conv_chan *){csym}, "
                 f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")

@@ -44,6 +44,7 @@ typedef struct {
     int32_t act_min, act_max;    /* fused activation, in the output's quantized domain */
     uint32_t depth;              /* weights per output channel: k_h*k_w*in_c rounded up to 4 */
     uint8_t requant;             /* TE_CONV_RQ_*: how the channel table requantizes */
+    uint8_t wide;                /* 1: wide weights and channel table (below); needs a fast requant */
 } te_conv_params;
 
 /* te_conv_params.requant */
@@ -51,10 +52,18 @@ typedef struct {
 #define TE_CONV_RQ_FAST 1         /* every channel meets te_conv_requant_fast's bounds */
 #define TE_CONV_RQ_FAST_NOSIGN 2  /* ... and out_offset <= act_min: te_conv_requant_fast_nosign */
 
-/* Per output channel, 16 bytes. The fast form unless requant is TE_CONV_RQ_EXACT. */
+/* Per output channel, 16 bytes. The fast form unless requant is TE_CONV_RQ_EXACT.
+ *
+ * Wide layers (te_conv_params.wide, chosen by the compiler where the speed is worth the
+ * flash): the weights are stored as int16, doubled, per group of 4 taps w0..w3 as
+ * (2w1, 2w3, 2w0, 2w2) -- the int16 pairs SXTB16 would make, in the order one LDM loads
+ * them -- so the kernels skip the per-channel widening, and the accumulator is
+ * x2 = 2 * acc. Then bias holds 2 * (bias + in_offset * sum(w)), mult TFLite's Q31
+ * multiplier itself, and SRDHM(acc, mult) = (x2 * mult + 2^31) >> 32 is one SMMLAR whose
+ * accumulate operand adds round (and the sign step): te_conv_requant_wide. */
 typedef struct {
-    int32_t bias;   /* bias + in_offset * sum(weights of the channel) */
-    int32_t mult;   /* fast: mult2 = 2 * TFLite multiplier as int32; else TFLite's Q31 multiplier */
+    int32_t bias;   /* bias + in_offset * sum(weights of the channel); wide: twice that */
+    int32_t mult;   /* fast: mult2 = 2 * TFLite multiplier as int32; wide or exact: TFLite's Q31 multiplier */
     int32_t shift;  /* fast: e = -(TFLite exponent) >= 1; else TFLite's exponent (> 0: left) */
     int32_t round;  /* fast: 2^(e-1) + out_offset * 2^e; else 0 */
 } te_conv_chan;
@@ -106,6 +115,21 @@ TE_INLINE int32_t te_conv_requant_fast_nosign(int32_t x, int32_t mult2, int32_t 
     v = (int32_t)(((int64_t)x * mult2 + (1LL << 31)) >> 32) + x;
 #endif
     return (v + round) >> e;
+}
+
+/* te_conv_requant_fast for wide layers, from x2 = 2 * x (exact under the same bounds and
+ * 2 * |x| <= 2^31 - 1): SMMLAR(x2, mult, round - [x < 0]) = round - [x < 0] + SRDHM(x, mult);
+ * `sign` 0 is the NOSIGN form. Three instructions (four with the sign), then the caller's
+ * saturation. */
+TE_INLINE int32_t te_conv_requant_wide(int32_t x2, int32_t mult, int32_t round, int32_t e, const int sign) {
+    int32_t v;
+    const int32_t acc = sign ? round + (x2 >> 31) : round;
+#if TE_USE_DSP
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(v) : "r"(x2), "r"(mult), "r"(acc));
+#else
+    v = (int32_t)(((int64_t)x2 * mult + (1LL << 31)) >> 32) + acc;
+#endif
+    return v >> e;
 }
 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
