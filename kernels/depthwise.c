@@ -392,6 +392,16 @@ typedef struct {
     "ssat   r0, #8, r0\n\t"                             \
     "ssat   r1, #8, r1\n\t"
 
+/* the same without the sign step (te_dw_plane_params.nosign) */
+#define TE_DW_ASM_RQN                                   \
+    "ldrd   r2, r3, [sp]\n\t"                           \
+    "smmlar r0, r0, r2, r3\n\t"                         \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r8\n\t"                             \
+    "asr    r1, r1, r8\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
 /* stride 2: a1's taps are (p2,p4) from the word two columns right, and p3 */
 #define TE_DW_ASM_PAIR_S2                               \
     "ldr    r1, [sp, #8]\n\t"                           \
@@ -477,6 +487,15 @@ __attribute__((naked, noinline)) static void te_dw_k3s1_asm(__attribute__((unuse
 __attribute__((naked, noinline)) static void te_dw_k3s2_asm(__attribute__((unused)) const te_dw_k3job *job) {
     __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
                      TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQ_S2, "add    r12, r11, #2\n\t"));
+}
+
+__attribute__((naked, noinline)) static void te_dw_k3s1n_asm(__attribute__((unused)) const te_dw_k3job *job) {
+    __asm__ volatile(TE_DW_ASM_HEAD TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S1, TE_DW_ASM_RQN, ""));
+}
+
+__attribute__((naked, noinline)) static void te_dw_k3s2n_asm(__attribute__((unused)) const te_dw_k3job *job) {
+    __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
+                     TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQN, "add    r12, r11, #2\n\t"));
 }
 #endif
 
@@ -598,11 +617,7 @@ typedef struct {
     row("96", "104")
 #define TE_DW_ASM_K5_ROWS(row) row("0", "8") row("12", "20") row("24", "32") row("36", "44") row("48", "56")
 
-#define TE_DW_ASM_KPAIR(rows)                           \
-    "ldr    r0, [sp, #12]\n\t"                          \
-    "mov    r1, r0\n\t"                                 \
-    "mov    r8, r11\n\t"                                \
-    rows                                                \
+#define TE_DW_ASM_KRQ                                   \
     "ldm    sp, {r2, r3, r4}\n\t"                       \
     "add    r5, r3, r0, asr #31\n\t"                    \
     "add    r3, r3, r1, asr #31\n\t"                    \
@@ -613,9 +628,25 @@ typedef struct {
     "ssat   r0, #8, r0\n\t"                             \
     "ssat   r1, #8, r1\n\t"
 
-#define TE_DW_ASM_KBODY(rows, step)                     \
+#define TE_DW_ASM_KRQN                                  \
+    "ldm    sp, {r2, r3, r4}\n\t"                       \
+    "smmlar r0, r0, r2, r3\n\t"                         \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r4\n\t"                             \
+    "asr    r1, r1, r4\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
+#define TE_DW_ASM_KPAIR(rows, rq)                       \
+    "ldr    r0, [sp, #12]\n\t"                          \
+    "mov    r1, r0\n\t"                                 \
+    "mov    r8, r11\n\t"                                \
+    rows                                                \
+    rq
+
+#define TE_DW_ASM_KBODY(rows, step, rq)                 \
     "1:\n\t"                                            \
-    TE_DW_ASM_KPAIR(rows)                               \
+    TE_DW_ASM_KPAIR(rows, rq)                           \
     "strb   r0, [r12]\n\t"                              \
     "strb   r1, [r12, lr]\n\t"                          \
     "add    r12, r12, lr, lsl #1\n\t"                   \
@@ -626,7 +657,7 @@ typedef struct {
     "ldr    r2, [sp, #28]\n\t"                          \
     "cmp    r2, #0\n\t"                                 \
     "beq    2f\n\t"                                     \
-    TE_DW_ASM_KPAIR(rows)                               \
+    TE_DW_ASM_KPAIR(rows, rq)                           \
     "strb   r0, [r12]\n\t"                              \
     "add    r12, r12, lr\n\t"                           \
     "2:\n\t"                                            \
@@ -643,21 +674,25 @@ typedef struct {
     "add    sp, sp, #40\n\t"                            \
     "pop    {r4-r11, pc}\n\t"
 
-#define TE_DW_ASM_KFN(name, rows, step)                                                         \
+#define TE_DW_ASM_KFN(name, rows, step, rq)                                                     \
     __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_dw_kjob *job) { \
-        __asm__ volatile(TE_DW_ASM_KHEAD TE_DW_ASM_KBODY(rows, step));                          \
+        __asm__ volatile(TE_DW_ASM_KHEAD TE_DW_ASM_KBODY(rows, step, rq));                      \
     }
 
-TE_DW_ASM_KFN(te_dw_k7s1_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2")
-TE_DW_ASM_KFN(te_dw_k7s2_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4")
-TE_DW_ASM_KFN(te_dw_k5s1_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2")
-TE_DW_ASM_KFN(te_dw_k5s2_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4")
+TE_DW_ASM_KFN(te_dw_k7s1_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2", TE_DW_ASM_KRQ)
+TE_DW_ASM_KFN(te_dw_k7s2_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4", TE_DW_ASM_KRQ)
+TE_DW_ASM_KFN(te_dw_k5s1_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2", TE_DW_ASM_KRQ)
+TE_DW_ASM_KFN(te_dw_k5s2_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW_ASM_KRQ)
+TE_DW_ASM_KFN(te_dw_k7s1n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2", TE_DW_ASM_KRQN)
+TE_DW_ASM_KFN(te_dw_k7s2n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4", TE_DW_ASM_KRQN)
+TE_DW_ASM_KFN(te_dw_k5s1n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2", TE_DW_ASM_KRQN)
+TE_DW_ASM_KFN(te_dw_k5s2n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW_ASM_KRQN)
 #endif
 
 /* One output channel from the plane: rows of pairs, then the odd last pixel of a row
  * (its partner is computed from the plane's read-ahead columns and dropped). */
 TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p, const int8_t *plane,
-                             const int32_t *rec, int8_t *out, const int fix, const int clamp) {
+                             const int32_t *rec, int8_t *out, const int fix, const int clamp, const int nosign) {
     const int32_t bias = rec[0], mult = rec[1], rc = rec[2], e = rec[3];
     const uint32_t *w = (const uint32_t *)(rec + 4);
     te_dw_k3w k3 = {0, 0, 0, 0, 0};
@@ -674,22 +709,23 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         const te_dw_k3job job = {
             {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,
             geo.pw, oc, plane, out, plane + (ow >> 1) * 2 * sx, row_step, oh, ow & 1};
-        if (kind == TE_K3S1) te_dw_k3s1_asm(&job);
-        else te_dw_k3s2_asm(&job);
+        if (kind == TE_K3S1) nosign ? te_dw_k3s1n_asm(&job) : te_dw_k3s1_asm(&job);
+        else nosign ? te_dw_k3s2n_asm(&job) : te_dw_k3s2_asm(&job);
         return;
     }
     if (((kind == TE_K5S1 || kind == TE_K5S2) && geo.k_h == 5) || ((kind == TE_K7S1 || kind == TE_K7S2) && geo.k_h == 7)) {
         if (fix && !clamp && ow >= 2) {
             const te_dw_kjob job = {w, geo.pw, oc, plane, out, mult, rc, e, bias, plane + (ow >> 1) * 2 * sx,
                                     row_step, oh, ow & 1};
-            if (kind == TE_K5S1) te_dw_k5s1_asm(&job);
-            else if (kind == TE_K5S2) te_dw_k5s2_asm(&job);
-            else if (kind == TE_K7S1) te_dw_k7s1_asm(&job);
-            else te_dw_k7s2_asm(&job);
+            if (kind == TE_K5S1) nosign ? te_dw_k5s1n_asm(&job) : te_dw_k5s1_asm(&job);
+            else if (kind == TE_K5S2) nosign ? te_dw_k5s2n_asm(&job) : te_dw_k5s2_asm(&job);
+            else if (kind == TE_K7S1) nosign ? te_dw_k7s1n_asm(&job) : te_dw_k7s1_asm(&job);
+            else nosign ? te_dw_k7s2n_asm(&job) : te_dw_k7s2_asm(&job);
             return;
         }
     }
 #endif
+    const int sign = fix && !nosign;
     int8_t *q = out;
     const int8_t *row = plane;
     for (int oy = oh; oy > 0; oy--, row += row_step) {
@@ -697,8 +733,8 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         for (int n = ow >> 1; n > 0; n--, r += 2 * sx, q += 2 * oc) {
             int32_t a0, a1;
             te_dw_pair(kind, &geo, r, w, &k3, bias, &a0, &a1);
-            a0 = te_dw_requant(a0, mult, rc, e, fix);
-            a1 = te_dw_requant(a1, mult, rc, e, fix);
+            a0 = te_dw_requant(a0, mult, rc, e, sign);
+            a1 = te_dw_requant(a1, mult, rc, e, sign);
             if (clamp) a0 = te_clamp(a0, lo, hi), a1 = te_clamp(a1, lo, hi);
             q[0] = (int8_t)a0;
             q[oc] = (int8_t)a1;
@@ -706,7 +742,7 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         if (ow & 1) {
             int32_t a0, a1;
             te_dw_pair(kind, &geo, r, w, &k3, bias, &a0, &a1);
-            a0 = te_dw_requant(a0, mult, rc, e, fix);
+            a0 = te_dw_requant(a0, mult, rc, e, sign);
             if (clamp) a0 = te_clamp(a0, lo, hi);
             q[0] = (int8_t)a0;
             q += oc;
@@ -717,7 +753,7 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
 /* Every output channel fed by the plane's input channel c. */
 TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const int8_t *plane, const int32_t *chan,
                               int8_t *out, int c) {
-    const int dm = p->depth_mult, words = p->chan_words;
+    const int dm = p->depth_mult, words = p->chan_words, nosign = p->nosign;
     const int clamp = !(p->act_min == -128 && p->act_max == 127);
     for (int m = 0; m < dm; m++) {
         const int o = c * dm + m;
@@ -726,14 +762,14 @@ TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const
 #if TE_USE_DSP
         /* a copy of the loops per (fix, clamp), so neither is tested per pixel */
         if (clamp) {
-            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1);
-            else te_dw_channel(kind, p, plane, rec, out + o, 0, 1);
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1, nosign);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 1, nosign);
         } else {
-            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 0);
-            else te_dw_channel(kind, p, plane, rec, out + o, 0, 0);
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 0, nosign);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 0, nosign);
         }
 #else
-        te_dw_channel(kind, p, plane, rec, out + o, fix, clamp);  /* one copy: quicker host builds */
+        te_dw_channel(kind, p, plane, rec, out + o, fix, clamp, nosign);  /* one copy: quicker host builds */
 #endif
     }
 }
@@ -805,7 +841,7 @@ static void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, const
         const int32_t *rq = g + 22;
         uint32_t word = 0;
         for (int j = 0; j < 4; j++, rq += 3) {
-            int32_t v = te_dw_requant(a[j], rq[0], rq[1], rq[2], rq[2] > 0);
+            int32_t v = te_dw_requant(a[j], rq[0], rq[1], rq[2], rq[2] > 0 && !p->nosign);
             if (clamp) v = te_clamp(v, p->act_min, p->act_max);
             word |= (uint32_t)(uint8_t)v << (8 * j);
         }
@@ -851,44 +887,54 @@ typedef struct {
     "asr    " acc ", " acc ", r6\n\t"                   \
     "ssat   " acc ", #8, " acc "\n\t"
 
-__attribute__((naked, noinline)) static void te_dw_rows_asm(__attribute__((unused)) const te_dw_rowjob *job) {
-    __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
-        "sub    sp, sp, #24\n\t"
-        "ldrd   r1, r2, [r0, #16]\n\t"
-        "ldrd   r3, r4, [r0, #24]\n\t"
-        "ldr    r5, [r0, #32]\n\t"
-        "stm    sp, {r1, r2, r3, r4, r5}\n\t"
-        "ldm    r0, {r8, r9, r10, r11}\n\t"
-        "ldr    lr, [r0, #36]\n\t"
-        "mov    r12, r1\n"
-        "1:\n\t"
-        "ldm    r12!, {r0, r1, r2, r3}\n\t"
-        TE_DW_ASM_ROW("r8", "0", "8", "16")
-        TE_DW_ASM_ROW("r9", "24", "32", "40")
-        TE_DW_ASM_ROW("r10", "48", "56", "64")
-        "add    r12, r12, #72\n\t"
-        TE_DW_ASM_RQ4("r0") TE_DW_ASM_RQ4("r1") TE_DW_ASM_RQ4("r2") TE_DW_ASM_RQ4("r3")
-        "bfi    r0, r1, #8, #8\n\t"
-        "bfi    r0, r2, #16, #8\n\t"
-        "bfi    r0, r3, #24, #8\n\t"
-        "str    r0, [lr], #4\n\t"
-        "ldr    r4, [sp, #4]\n\t"
-        "cmp    r12, r4\n\t"
-        "bne    1b\n\t"
-        "ldrd   r4, r5, [sp, #8]\n\t"
-        "add    r8, r8, r4\n\t"
-        "add    r9, r9, r4\n\t"
-        "add    r10, r10, r4\n\t"
-        "add    lr, lr, r5\n\t"
-        "ldr    r12, [sp, #0]\n\t"
-        "ldr    r4, [sp, #16]\n\t"
-        "subs   r4, r4, #1\n\t"
-        "str    r4, [sp, #16]\n\t"
-        "bne    1b\n\t"
-        "add    sp, sp, #24\n\t"
-        "pop    {r4-r11, pc}\n\t");
-}
+#define TE_DW_ASM_RQ4N(acc)                             \
+    "ldm    r12!, {r4, r5, r6}\n\t"                     \
+    "smmlar " acc ", " acc ", r4, r5\n\t"               \
+    "asr    " acc ", " acc ", r6\n\t"                   \
+    "ssat   " acc ", #8, " acc "\n\t"
+
+#define TE_DW_ROWS_ASM(name, rq)                                                               \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_dw_rowjob *job) { \
+    __asm__ volatile(                                                                            \
+        "push   {r4-r11, lr}\n\t"                                                                \
+        "sub    sp, sp, #24\n\t"                                                                 \
+        "ldrd   r1, r2, [r0, #16]\n\t"                                                           \
+        "ldrd   r3, r4, [r0, #24]\n\t"                                                           \
+        "ldr    r5, [r0, #32]\n\t"                                                               \
+        "stm    sp, {r1, r2, r3, r4, r5}\n\t"                                                    \
+        "ldm    r0, {r8, r9, r10, r11}\n\t"                                                      \
+        "ldr    lr, [r0, #36]\n\t"                                                               \
+        "mov    r12, r1\n"                                                                       \
+        "1:\n\t"                                                                                 \
+        "ldm    r12!, {r0, r1, r2, r3}\n\t"                                                      \
+        TE_DW_ASM_ROW("r8", "0", "8", "16")                                                      \
+        TE_DW_ASM_ROW("r9", "24", "32", "40")                                                    \
+        TE_DW_ASM_ROW("r10", "48", "56", "64")                                                   \
+        "add    r12, r12, #72\n\t"                                                               \
+        rq("r0") rq("r1") rq("r2") rq("r3")                                                      \
+        "bfi    r0, r1, #8, #8\n\t"                                                              \
+        "bfi    r0, r2, #16, #8\n\t"                                                             \
+        "bfi    r0, r3, #24, #8\n\t"                                                             \
+        "str    r0, [lr], #4\n\t"                                                                \
+        "ldr    r4, [sp, #4]\n\t"                                                                \
+        "cmp    r12, r4\n\t"                                                                     \
+        "bne    1b\n\t"                                                                          \
+        "ldrd   r4, r5, [sp, #8]\n\t"                                                            \
+        "add    r8, r8, r4\n\t"                                                                  \
+        "add    r9, r9, r4\n\t"                                                                  \
+        "add    r10, r10, r4\n\t"                                                                \
+        "add    lr, lr, r5\n\t"                                                                  \
+        "ldr    r12, [sp, #0]\n\t"                                                               \
+        "ldr    r4, [sp, #16]\n\t"                                                               \
+        "subs   r4, r4, #1\n\t"                                                                  \
+        "str    r4, [sp, #16]\n\t"                                                               \
+        "bne    1b\n\t"                                                                          \
+        "add    sp, sp, #24\n\t"                                                                 \
+        "pop    {r4-r11, pc}\n\t");                                                              \
+    }
+
+TE_DW_ROWS_ASM(te_dw_rows_asm, TE_DW_ASM_RQ4)
+TE_DW_ROWS_ASM(te_dw_rows_n_asm, TE_DW_ASM_RQ4N)
 #endif
 
 /* Copy input row y's channels [c0, c0 + n) into a ring row (pixels `stride` bytes apart). */
@@ -941,7 +987,8 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
             if (p->fast) {
                 const te_dw_rowjob job = {rows[0], rows[1], rows[2], chunk, g0, g0 + (n >> 2) * TE_DW_GROUP_WORDS,
                                           p->stride_w * chunk - n, C - n, ow, q};
-                te_dw_rows_asm(&job);
+                if (p->nosign) te_dw_rows_n_asm(&job);
+                else te_dw_rows_asm(&job);
                 continue;
             }
 #endif

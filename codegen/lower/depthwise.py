@@ -110,7 +110,7 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
-              "pad_value": x.zp, "act_min": lo, "act_max": hi}
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(y.zp <= lo)}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
             "params": params, "records": records, "scratch": plane["plane_h"] * plane["plane_w"]}
 
@@ -148,7 +148,7 @@ def rows_plan(g: Graph, op: Op) -> dict | None:
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "channels": c, "out_h": y.shape[1], "out_w": y.shape[2],
               "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **rows, "chunk": chunk,
-              "pad_value": x.zp, "act_min": lo, "act_max": hi, "fast": fast}
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "fast": fast, "nosign": int(y.zp <= lo)}
     return {"function": "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params", "params": params,
             "records": records, "scratch": 4 * rows["ring_w"] * chunk}
 

@@ -63,7 +63,9 @@ void te_depthwise_inplace_s8(const te_depthwise_params *p, int8_t *buf, const in
  *     k7s1/k7s2 (k_w 7), per row: (w0,w2) (w1,w3) (w4,w6) (w5,0)
  *     generic, per row, per group of 4 taps (zeros past k_w): (w0,w2) (w1,w3)
  * The accumulator is then x2 = acc * 2^(1+left) and the requantization (te_dw_requant in
- * depthwise.c) takes three instructions and a saturation; codegen/quant_depthwise.py proves per
+ * depthwise.c) takes three instructions and a saturation (two when `nosign`: the sign step
+ * only ever lowers an output that is at most the output zero point, which the clamp to
+ * act_min then hides, as te_conv_requant_fast_nosign in te/conv.h); codegen/quant_depthwise.py proves per
  * channel that it equals TFLite's MultiplyByQuantizedMultiplier + out_offset. */
 typedef struct {
     uint16_t in_h, in_w, in_c;
@@ -77,6 +79,7 @@ typedef struct {
     uint16_t chan_words;            /* int32 words per output channel record */
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;       /* fused activation; (-128, 127) needs no clamp */
+    uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
 } te_dw_plane_params;
 
 /* out = depthwise(in), one function per kernel shape (the compiler calls the one that
@@ -121,6 +124,7 @@ typedef struct {
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;
     uint32_t fast;                  /* 1: every channel has e >= 1 and the range is the full int8 one */
+    uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
 } te_dw_rows_params;
 
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
