@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "te_kernels.h"
+#include "te/simd_dsp.h"
 
 #if TE_USE_DSP
 #include <arm_acle.h>
@@ -465,6 +466,105 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
         }
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
     }
+}
+
+/* ---------------------------------------------------------------- 1x1 on 8 channels */
+
+/* A pixel's 8 inputs fit in four registers as int16 pairs, so this kernel widens each
+ * pixel once in registers and sweeps every output channel over it, reading one record per
+ * channel with one LDM: no block, no scratch, consecutive output bytes. Per output: the
+ * record load, 4 SMLAD, the wide requantization (te/conv.h) and a post-indexed store.
+ * The record of an output channel (8 words): 2 * bias', the wide weight pairs (2w1, 2w3),
+ * (2w0, 2w2), (2w5, 2w7), (2w4, 2w6), TFLite's multiplier, e, round. */
+#define TE_PW8_WORDS 8
+
+#if TE_USE_DSP
+/*   r0, r2, r3, r12 the pixel: (x0,x2) (x1,x3) (x4,x6) (x5,x7)   r1 records   lr output
+ *   r4-r11 one record (r4 the accumulator)
+ * Stack frame: input pointer, first record, end of the records, pixels left. */
+typedef struct {
+    const int8_t *in;
+    const int32_t *rec, *rec_end;
+    uint32_t pixels;
+    int8_t *out;
+} te_pw8_job;
+
+#define TE_PW8_CHAN(rq)                                  \
+    "ldm    r1!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"   \
+    "smlad  r4, r6, r0, r4\n\t"                          \
+    "smlad  r4, r5, r2, r4\n\t"                          \
+    "smlad  r4, r8, r3, r4\n\t"                          \
+    "smlad  r4, r7, r12, r4\n\t"                         \
+    rq                                                   \
+    "asr    r4, r4, r10\n\t"                             \
+    "ssat   r4, #8, r4\n\t"                              \
+    "strb   r4, [lr], #1\n\t"
+
+#define TE_PW8_RQ_SIGN                                   \
+    "add    r11, r11, r4, asr #31\n\t"                   \
+    "smmlar r4, r4, r9, r11\n\t"
+#define TE_PW8_RQ_NOSIGN "smmlar r4, r4, r9, r11\n\t"
+
+/* four channels per pass (out_c is a multiple of 4) */
+#define TE_PW8_ASM(name, rq)                                                               \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_pw8_job *job) { \
+        __asm__ volatile(                                                                  \
+            "push   {r4-r11, lr}\n\t"                                                      \
+            "sub    sp, sp, #16\n\t"                                                       \
+            "ldm    r0, {r1, r2, r3, r4, lr}\n\t"                                          \
+            "stm    sp, {r1, r2, r3, r4}\n"                                                \
+            "1:\n\t"                                                                       \
+            "ldr    r4, [sp]\n\t"                                                          \
+            "ldr    r0, [r4], #4\n\t"                                                      \
+            "ldr    r3, [r4], #4\n\t"                                                      \
+            "str    r4, [sp]\n\t"                                                          \
+            "sxtb16 r2, r0, ror #8\n\t"                                                    \
+            "sxtb16 r0, r0\n\t"                                                            \
+            "sxtb16 r12, r3, ror #8\n\t"                                                   \
+            "sxtb16 r3, r3\n\t"                                                            \
+            "ldr    r1, [sp, #4]\n"                                                        \
+            "2:\n\t"                                                                       \
+            TE_PW8_CHAN(rq) TE_PW8_CHAN(rq) TE_PW8_CHAN(rq) TE_PW8_CHAN(rq)                \
+            "ldr    r4, [sp, #8]\n\t"                                                      \
+            "cmp    r1, r4\n\t"                                                            \
+            "bne    2b\n\t"                                                                \
+            "ldr    r4, [sp, #12]\n\t"                                                     \
+            "subs   r4, r4, #1\n\t"                                                        \
+            "str    r4, [sp, #12]\n\t"                                                     \
+            "bne    1b\n\t"                                                                \
+            "add    sp, sp, #16\n\t"                                                       \
+            "pop    {r4-r11, pc}\n\t");                                                    \
+    }
+
+TE_PW8_ASM(te_pw8_sign_asm, TE_PW8_RQ_SIGN)
+TE_PW8_ASM(te_pw8_nosign_asm, TE_PW8_RQ_NOSIGN)
+#endif
+
+void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, out_c = p->out_c;
+    const int nosign = p->requant == TE_CONV_RQ_FAST_NOSIGN;
+#if TE_USE_DSP
+    if (pixels) {
+        const te_pw8_job job = {in, rec, rec + out_c * TE_PW8_WORDS, pixels, out};
+        if (nosign) te_pw8_nosign_asm(&job);
+        else te_pw8_sign_asm(&job);
+    }
+#else
+    for (uint32_t px = 0; px < pixels; px++, in += 8) {
+        int32_t x[8];
+        for (int i = 0; i < 8; i++) x[i] = in[i];
+        const int32_t *r = rec;
+        for (uint32_t o = 0; o < out_c; o++, r += TE_PW8_WORDS) {
+            int32_t acc = r[0];
+            for (int h = 0; h < 2; h++) {  /* (2w1, 2w3), (2w0, 2w2) of inputs 4h..4h+3 */
+                const uint32_t odd = (uint32_t)r[1 + 2 * h], even = (uint32_t)r[2 + 2 * h];
+                acc += te_bot16(even) * x[4 * h] + te_top16(even) * x[4 * h + 2] +
+                       te_bot16(odd) * x[4 * h + 1] + te_top16(odd) * x[4 * h + 3];
+            }
+            *out++ = (int8_t)te_clamp(te_conv_requant_wide(acc, r[5], r[7], r[6], !nosign), -128, 127);
+        }
+    }
+#endif
 }
 
 /* ---------------------------------------------------------------- im2col */

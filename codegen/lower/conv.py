@@ -1,6 +1,7 @@
-"""CONV_2D -> te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_3ch / _1ch (3x3 on 3
-or 1 input channels: camera first layers) or te_conv2d_s8 (anything else),
-chosen per operator at compile time.
+"""CONV_2D -> te_conv2d_1x1_c8_s8 (1x1 on 8 input channels, pixel by pixel, when its
+conditions hold), te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_3ch / _1ch (3x3 on
+3 or 1 input channels: camera first layers) or te_conv2d_s8 (anything else), chosen per
+operator at compile time.
 
 The kernels (kernels/conv.c) run a GEMM over blocks of output pixels; this module
 prepares what they read: weights in the order the kernel widens its input (padded per
@@ -213,6 +214,23 @@ def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int,
     return weights, np.array(rows, np.int64).astype(np.int32), True, False
 
 
+def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
+    """The records of te_conv2d_1x1_c8_s8 (te/conv.h: 1x1 on exactly 8 input channels,
+    out_c a multiple of 4, the full int8 range, the wide form exact), or None when the op
+    does not qualify: per output channel 2 * bias', the 4 wide weight words, multiplier, e,
+    round."""
+    if not (geo["pointwise"] and geo["in_c"] == 8 and geo["out_c"] % 4 == 0):
+        return None
+    lo, hi = act_range(op, g)
+    if (lo, hi) != (-128, 127):
+        return None
+    weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
+    if not (fast and wide):
+        return None
+    words = np.ascontiguousarray(weights.astype("<i2")).view("<i4").astype(np.int64)
+    return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
+
+
 def scratch_for(geo: dict) -> int:
     """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h)."""
     if geo["pointwise"]:
@@ -242,7 +260,8 @@ class ConvLowering(Lowering):
         return y.size * w.shape[1] * w.shape[2] * w.shape[3]
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
-        return scratch_for(conv_geometry(g, op))
+        geo = conv_geometry(g, op)
+        return 0 if pointwise8_records(g, op, geo) is not None else scratch_for(geo)
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
         # Pointwise convolutions only. Blocks of TE_CONV_BLOCK (4) output pixels in raster
@@ -263,6 +282,18 @@ class ConvLowering(Lowering):
         x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         geo = conv_geometry(g, op)
         lo, hi = act_range(op, g)
+        records = pointwise8_records(g, op, geo)
+        if records is not None:
+            params = ctx.param("params", "te_conv_params", {
+                "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
+                "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
+                "k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "pad_top": 0, "pad_left": 0,
+                "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
+                "depth": geo["depth"], "requant": requant_mode(True, y.zp, lo), "wide": 1})
+            rsym = ctx.const("records", records, "int32_t",
+                             "per output channel: 2 * (bias + in_offset * sum(w)), (2w1, 2w3), (2w0, 2w2), "
+                             "(2w5, 2w7), (2w4, 2w6), multiplier, e, round")
+            return f"te_conv2d_1x1_c8_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
         weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide_layer(geo, y.shape[1] * y.shape[2]))
         params = ctx.param("params", "te_conv_params", {
             "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],

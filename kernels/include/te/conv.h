@@ -134,6 +134,11 @@ TE_INLINE int32_t te_conv_requant_wide(int32_t x2, int32_t mult, int32_t round, 
 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch);
+/* 1x1 convolution on exactly 8 input channels, out_c a multiple of 4, the full int8
+ * output range and a fast requantization (FAST or FAST_NOSIGN) with the doubled
+ * accumulator inside int32: pixel by pixel, one record of 8 int32 per output channel
+ * (kernels/conv.c, te_conv2d_1x1_c8_s8), prepared by codegen/lower/conv.py. Scratch: none. */
+void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
 void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                   const te_conv_chan *chan, int8_t *out, void *scratch);
 void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
