@@ -175,17 +175,18 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
 /* Full blocks with two or more groups in the fast requantization modes: the whole
  * output-channel loop in assembly, every register in use. The job record sits right
  * after xbuf in the scratch, so the group loop ends when the xbuf pointer reaches it.
- *   r0 weight word (odd lanes) / temp   r1 weights   r2 xbuf pointer   r3 te_conv_chan
- *   r4-r7 xbuf words (two columns)      r12 weight word (even lanes) / temp   lr the job
- *   r9, r10, r11, r8 accumulators of columns 0, 1, 2, 3
- * Per output channel: the bias into r8; the first group adds it to every column (r8,
- * column 3's accumulator, last); the other groups four at a time (exactly two groups
- * need no loop); then r4-r6 = mult2, e, round and, per
- * accumulator, SMMLAR, (ADD sign), ADD round, ASR e, SSAT; a clamp of the four bytes
- * (SSUB8/SEL); one LDM of the output pointer, column offsets and end; four stores. */
+ *   r0 weight pair (odd lanes) / temp   r1 weights   r2 xbuf pointer   r3 te_conv_chan
+ *   r4-r7 xbuf words (two columns)      r12 the bias, then weight pair (even lanes)
+ *   r9, r10, r11, r8 accumulators of columns 0, 1, 2, 3                lr the job
+ * Per output channel: the first group starts every column from the bias in r12; the
+ * other groups four at a time (exactly two groups need no loop); then one LDM of mult, e,
+ * round (r4-r6) and the next channel's bias (r12) and, per accumulator, the requantization
+ * and SSAT; a clamp of the four bytes (SSUB8/SEL); one LDM of the output pointer, column
+ * offsets and end; four stores, the first post-indexed to the next channel. */
 typedef struct {
     int8_t *out;           /* 0: the next channel's output in column 0 */
-    uint32_t off[3];       /* 4: out_c, 2 out_c, 3 out_c (columns 1..3) */
+    uint32_t off[3];       /* 4: out_c - 1, 2 out_c - 1, 3 out_c - 1 (columns 1..3, after column 0's
+                              post-indexed store moved the pointer to the next channel) */
     int8_t *out_end;       /* 16: the last channel's output + 1 */
     const uint32_t *xbuf;  /* 20 */
     uint32_t lo4, hi4;     /* 24, 28: act_min, act_max in every byte */
@@ -195,39 +196,32 @@ typedef struct {
 
 _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill TE_CONV_JOB_BYTES");
 
-#define TE_ASM_MACS(s9, s10, s11, s8)               \
-    "ldr    r12, [r1], #4\n\t"                      \
+/* One group of 4 taps for the 4 columns: `load` puts the group's weight pairs in r0 (w1,w3)
+ * and `even` (w0,w2); the first group starts every column from the bias in r12, and its
+ * `even` is r8 (column 3's accumulator, written last), the other groups' r12. */
+#define TE_ASM_MACS(load, even, s9, s10, s11, s8)   \
+    load                                            \
     "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
-    "sxtb16 r0, r12, ror #8\n\t"                    \
-    "sxtb16 r12, r12\n\t"                           \
-    "smlad  r9, r12, r4, " s9 "\n\t"                \
+    "smlad  r9, " even ", r4, " s9 "\n\t"           \
     "smlad  r9, r0, r5, r9\n\t"                     \
-    "smlad  r10, r12, r6, " s10 "\n\t"              \
+    "smlad  r10, " even ", r6, " s10 "\n\t"         \
     "smlad  r10, r0, r7, r10\n\t"                   \
     "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
-    "smlad  r11, r12, r4, " s11 "\n\t"              \
+    "smlad  r11, " even ", r4, " s11 "\n\t"         \
     "smlad  r11, r0, r5, r11\n\t"                   \
-    "smlad  r8, r12, r6, " s8 "\n\t"                \
+    "smlad  r8, " even ", r6, " s8 "\n\t"           \
     "smlad  r8, r0, r7, r8\n\t"
-#define TE_ASM_FIRST TE_ASM_MACS("r8", "r8", "r8", "r8")
-#define TE_ASM_GROUP TE_ASM_MACS("r9", "r10", "r11", "r8")
+/* int8 weights: one word widened by two SXTB16 */
+#define TE_ASM_LOAD(even)                           \
+    "ldr    " even ", [r1], #4\n\t"                 \
+    "sxtb16 r0, " even ", ror #8\n\t"               \
+    "sxtb16 " even ", " even "\n\t"
+#define TE_ASM_FIRST TE_ASM_MACS(TE_ASM_LOAD("r8"), "r8", "r12", "r12", "r12", "r12")
+#define TE_ASM_GROUP TE_ASM_MACS(TE_ASM_LOAD("r12"), "r12", "r9", "r10", "r11", "r8")
 
-/* Wide weights: the group's int16 pairs come ready, (w1,w3) to r0 and (w0,w2) to r12 by
- * one LDM: 16 MACs in 11 instructions. */
-#define TE_ASM_WMACS(s9, s10, s11, s8)              \
-    "ldm    r1!, {r0, r12}\n\t"                     \
-    "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
-    "smlad  r9, r12, r4, " s9 "\n\t"                \
-    "smlad  r9, r0, r5, r9\n\t"                     \
-    "smlad  r10, r12, r6, " s10 "\n\t"              \
-    "smlad  r10, r0, r7, r10\n\t"                   \
-    "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
-    "smlad  r11, r12, r4, " s11 "\n\t"              \
-    "smlad  r11, r0, r5, r11\n\t"                   \
-    "smlad  r8, r12, r6, " s8 "\n\t"                \
-    "smlad  r8, r0, r7, r8\n\t"
-#define TE_ASM_WFIRST TE_ASM_WMACS("r8", "r8", "r8", "r8")
-#define TE_ASM_WGROUP TE_ASM_WMACS("r9", "r10", "r11", "r8")
+/* Wide weights: the group's int16 pairs come ready, by one LDM: 16 MACs in 11 instructions. */
+#define TE_ASM_WFIRST TE_ASM_MACS("ldm    r1!, {r0, r8}\n\t", "r8", "r12", "r12", "r12", "r12")
+#define TE_ASM_WGROUP TE_ASM_MACS("ldm    r1!, {r0, r12}\n\t", "r12", "r9", "r10", "r11", "r8")
 
 #define TE_ASM_RQ_SIGN(acc)                                  \
     "smmlar r0, " acc ", r4, " acc "\n\t"                    \
@@ -254,12 +248,15 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "asr    " acc ", " acc ", r5\n\t"                        \
     "ssat   " acc ", #8, " acc "\n\t"
 
+/* r12 the first channel's bias, r3 its multiplier: from then on one LDM per channel loads
+ * the multiplier, e, round and the next channel's bias (the compiler pads the table with
+ * one word for the last channel's). */
 #define TE_ASM_HEAD(first)                                   \
     "push   {r4-r11, lr}\n\t"                                \
     "mov    lr, r0\n\t"                                      \
+    "ldr    r12, [r2], #4\n\t"                               \
     "mov    r3, r2\n"                                        \
     "0:\n\t"                                                 \
-    "ldr    r8, [r3], #4\n\t"                                \
     "ldr    r2, [lr, #20]\n\t"                               \
     first
 
@@ -285,7 +282,7 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
 
 #define TE_ASM_STORE_FULL                                    \
     "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
-    "strb   r9, [r2]\n\t"                                    \
+    "strb   r9, [r2], #1\n\t"                                \
     "strb   r10, [r2, r4]\n\t"                               \
     "strb   r11, [r2, r5]\n\t"                               \
     "strb   r8, [r2, r6]\n\t"
@@ -294,13 +291,13 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "bfi    r9, r10, #8, #8\n\t"                             \
     "bfi    r9, r11, #16, #8\n\t"                            \
     "bfi    r9, r8, #24, #8\n\t"                             \
-    "ldrd   r0, r12, [lr, #24]\n\t"                          \
-    "ssub8  r10, r9, r0\n\t"                                 \
-    "sel    r9, r9, r0\n\t"                                  \
-    "ssub8  r10, r9, r12\n\t"                                \
-    "sel    r9, r12, r9\n\t"                                 \
+    "ldrd   r10, r11, [lr, #24]\n\t"                         \
+    "ssub8  r8, r9, r10\n\t"                                 \
+    "sel    r9, r9, r10\n\t"                                 \
+    "ssub8  r8, r9, r11\n\t"                                 \
+    "sel    r9, r11, r9\n\t"                                 \
     "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
-    "strb   r9, [r2]\n\t"                                    \
+    "strb   r9, [r2], #1\n\t"                                \
     "lsrs   r9, r9, #8\n\t"                                  \
     "strb   r9, [r2, r4]\n\t"                                \
     "lsrs   r9, r9, #8\n\t"                                  \
@@ -309,7 +306,6 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "strb   r9, [r2, r6]\n\t"
 
 #define TE_ASM_TAIL                                          \
-    "adds   r2, r2, #1\n\t"                                  \
     "str    r2, [lr]\n\t"                                    \
     "cmp    r2, r7\n\t"                                      \
     "bne    0b\n\t"                                          \
@@ -322,7 +318,7 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     __attribute__((naked, noinline)) static void name(                                     \
         __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
         __attribute__((unused)) const te_conv_chan *ch) {                                  \
-        __asm__ volatile(TE_ASM_HEAD(first) groups "ldm    r3!, {r4, r5, r6}\n\t"          \
+        __asm__ volatile(TE_ASM_HEAD(first) groups "ldm    r3!, {r4, r5, r6, r12}\n\t"     \
                          rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
     }
 
@@ -385,7 +381,7 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
     if (c->mode != TE_RQ_EXACT && groups >= 2) {
         te_conv_job *job = (te_conv_job *)(xbuf + 8 * groups);
         job->xbuf = xbuf;
-        job->off[0] = p->out_c, job->off[1] = 2u * p->out_c, job->off[2] = 3u * p->out_c;
+        job->off[0] = p->out_c - 1u, job->off[1] = 2u * p->out_c - 1u, job->off[2] = 3u * p->out_c - 1u;
         job->lo4 = (uint8_t)p->act_min * 0x01010101u;
         job->hi4 = (uint8_t)p->act_max * 0x01010101u;
         c->job = job;

@@ -50,6 +50,10 @@ def _cases() -> list[tuple[str, bytes, str]]:
     return cases + [
         ("pw48x8x16", conv_model(rng, (48, 48), 8, 16, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
          "1x1 48x48x8 -> 16"),
+        ("pw8_sign", conv_model(rng, (7, 5), 8, 12, (1, 1), act="NONE", in_q=q, out_q=(0.3, 7)),
+         "te_conv2d_1x1_c8_s8 with the sign step"),
+        ("pw8_relu6", conv_model(rng, (48, 48), 8, 48, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
+         "te_conv2d_1x1_c8_s8 48x48x8 -> 48 (fomo's expansions)"),
         ("pw24x32x64", conv_model(rng, (24, 24), 32, 64, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
          "1x1 24x24x32 -> 64"),
         ("rgb96", conv_model(rng, (96, 96), 3, 16, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),

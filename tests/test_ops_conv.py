@@ -16,7 +16,7 @@ import pytest
 
 from codegen.compiler import compile_model
 from codegen.errors import UnsupportedOptionError
-from codegen.lower.conv import conv_geometry, kernel_for, prepare, scratch_for
+from codegen.lower.conv import ConvLowering, conv_geometry, kernel_for, prepare, scratch_for
 from codegen.quant import multiply_by_quantized_multiplier
 from codegen.quant_conv import (acc_bound, constant_output, fast_requant_ok, fast_round, folded_bias,
                                 requant_fast, requant_wide, wide_ok)
@@ -191,6 +191,34 @@ def test_shapes_cover_every_kernel():
                "pointwise": k == (1, 1) and stride == (1, 1) and pad is None and padding in ("SAME", "VALID")}
         kernels.add(kernel_for(geo))
     assert kernels == {"te_conv2d_1x1_s8", "te_conv2d_s8_3ch", "te_conv2d_s8_1ch", "te_conv2d_s8"}
+
+
+def _kernel_called(model: bytes) -> str:
+    src = compile_model(model, "conv").emitted.c_source
+    return re.search(r"(te_conv2d_\w+)\(&", src).group(1)
+
+
+@pytest.mark.parametrize("act,out_q,hw", [("RELU6", (6 / 255, -128), (7, 9)),   # no sign step
+                                          ("NONE", (0.3, 7), (5, 3)),            # with it
+                                          ("RELU6", (6 / 255, -128), (1, 1))])   # one pixel
+def test_pointwise_8_channels_kernel_bit_exact(act, out_q, hw):
+    """1x1 on 8 input channels, out_c a multiple of 4, full int8 range: te_conv2d_1x1_c8_s8,
+    no scratch, bit-exact."""
+    rng = np.random.default_rng(31)
+    model = conv_model(rng, hw, 8, 12, (1, 1), act=act, in_q=(0.02, -5), out_q=out_q)
+    assert _kernel_called(model) == "te_conv2d_1x1_c8_s8"
+    c = compile_model(model, "conv")
+    assert ConvLowering().scratch_bytes(c.graph, c.graph.ops[0]) == 0
+    assert_bit_exact(model, n_runs=4, name="conv")
+
+
+@pytest.mark.parametrize("out_c,act,out_q", [(10, "RELU6", (6 / 255, -128)),     # out_c not a multiple of 4
+                                             (12, "RELU6", (0.04, -128))])       # a clamp below 127
+def test_pointwise_8_channels_other_cases_use_the_gemm(out_c, act, out_q):
+    rng = np.random.default_rng(32)
+    model = conv_model(rng, (6, 6), 8, out_c, (1, 1), act=act, in_q=(0.02, -5), out_q=out_q)
+    assert _kernel_called(model) == "te_conv2d_1x1_s8"
+    assert_bit_exact(model, n_runs=2, name="conv")
 
 
 @pytest.mark.parametrize("in_zp", [-128, 127])

@@ -309,6 +309,9 @@ class ConvLowering(Lowering):
         else:
             wsym = ctx.const("weights", weights, "int8_t",
                              f"OHWI, each output channel padded to {geo['depth']} values")
+        # one word of padding: the assembly loads the next channel's bias with each channel's
+        # constants, and reads it after the last channel too (kernels/conv.c)
+        table = np.concatenate([table.reshape(-1), np.zeros(1, np.int32)])
         csym = ctx.const("chan", table, "int32_t",
                          "per output channel: " + ("2 * (bias + in_offset * sum(w)), multiplier, e, round (wide)"
                                                    if wide else "bias + in_offset * sum(w), " +
