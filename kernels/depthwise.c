@@ -454,10 +454,14 @@ typedef struct {
     "strb   r0, [lr]\n\t"                               \
     "add    lr, lr, r10\n\t"
 
-/* rows: the pairs (at least one), the odd last pixel, the next row */
-#define TE_DW_ASM_BODY(pair, rq, next_row_extra)        \
+/* rows: the pairs (at least one; `pairs` copies of the pair code per pass, so with 2 the
+ * row's pair count must be even), the odd last pixel, the next row */
+#define TE_DW_ASM_BODY(pair, rq, next_row_extra) TE_DW_ASM_BODYN(pair rq TE_DW_ASM_STORE2, pair, rq, next_row_extra)
+#define TE_DW_ASM_BODY2(pair, rq, next_row_extra) \
+    TE_DW_ASM_BODYN(pair rq TE_DW_ASM_STORE2 pair rq TE_DW_ASM_STORE2, pair, rq, next_row_extra)
+#define TE_DW_ASM_BODYN(pairs, pair, rq, next_row_extra) \
     "1:\n\t"                                            \
-    pair rq TE_DW_ASM_STORE2                            \
+    pairs                                               \
     "ldr    r2, [sp, #12]\n\t"                          \
     "cmp    r11, r2\n\t"                                \
     "bne    1b\n\t"                                     \
@@ -496,6 +500,25 @@ __attribute__((naked, noinline)) static void te_dw_k3s1n_asm(__attribute__((unus
 __attribute__((naked, noinline)) static void te_dw_k3s2n_asm(__attribute__((unused)) const te_dw_k3job *job) {
     __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
                      TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQN, "add    r12, r11, #2\n\t"));
+}
+
+/* the same, two pairs per pass (rows of an even number of pairs): 3 instructions less per 4 outputs */
+__attribute__((naked, noinline)) static void te_dw_k3s1_asm2(__attribute__((unused)) const te_dw_k3job *job) {
+    __asm__ volatile(TE_DW_ASM_HEAD TE_DW_ASM_BODY2(TE_DW_ASM_PAIR_S1, TE_DW_ASM_RQ_S1, ""));
+}
+
+__attribute__((naked, noinline)) static void te_dw_k3s2_asm2(__attribute__((unused)) const te_dw_k3job *job) {
+    __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
+                     TE_DW_ASM_BODY2(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQ_S2, "add    r12, r11, #2\n\t"));
+}
+
+__attribute__((naked, noinline)) static void te_dw_k3s1n_asm2(__attribute__((unused)) const te_dw_k3job *job) {
+    __asm__ volatile(TE_DW_ASM_HEAD TE_DW_ASM_BODY2(TE_DW_ASM_PAIR_S1, TE_DW_ASM_RQN, ""));
+}
+
+__attribute__((naked, noinline)) static void te_dw_k3s2n_asm2(__attribute__((unused)) const te_dw_k3job *job) {
+    __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
+                     TE_DW_ASM_BODY2(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQN, "add    r12, r11, #2\n\t"));
 }
 #endif
 
@@ -709,8 +732,13 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         const te_dw_k3job job = {
             {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,
             geo.pw, oc, plane, out, plane + (ow >> 1) * 2 * sx, row_step, oh, ow & 1};
-        if (kind == TE_K3S1) nosign ? te_dw_k3s1n_asm(&job) : te_dw_k3s1_asm(&job);
-        else nosign ? te_dw_k3s2n_asm(&job) : te_dw_k3s2_asm(&job);
+        if (((ow >> 1) & 1) == 0) {
+            if (kind == TE_K3S1) nosign ? te_dw_k3s1n_asm2(&job) : te_dw_k3s1_asm2(&job);
+            else nosign ? te_dw_k3s2n_asm2(&job) : te_dw_k3s2_asm2(&job);
+        } else {
+            if (kind == TE_K3S1) nosign ? te_dw_k3s1n_asm(&job) : te_dw_k3s1_asm(&job);
+            else nosign ? te_dw_k3s2n_asm(&job) : te_dw_k3s2_asm(&job);
+        }
         return;
     }
     if (((kind == TE_K5S1 || kind == TE_K5S2) && geo.k_h == 5) || ((kind == TE_K7S1 || kind == TE_K7S2) && geo.k_h == 7)) {

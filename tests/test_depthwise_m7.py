@@ -34,6 +34,24 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "3x3 stride 1 in place, assembly (person_detect/fomo size)"),
         ("dw3s2_dm8_96", dw_model(rng, (96, 96), 1, (3, 3), (2, 2), "SAME", 8, in_q=(0.02, -1), out_zp=-128),
          "3x3 stride 2, 1 -> 8 channels (person_detect's first layer), assembly"),
+        # the assembly's sign step (output zero point above -128) and pair counts per row
+        # (even: two pairs per pass; odd: one), stride 1 and 2
+        ("dw3s1_sign_even", dw_model(rng, (8, 8), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 s1 with the sign step, 4 pairs per row"),
+        ("dw3s1_sign_odd", dw_model(rng, (6, 6), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 s1 with the sign step, 3 pairs per row"),
+        ("dw3s1_nosign_odd", dw_model(rng, (10, 11), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 s1 without the sign step, 5 pairs and an odd pixel per row"),
+        ("dw3s2_sign_even", dw_model(rng, (16, 16), 1, (3, 3), (2, 2), "SAME", 4, in_q=q, out_zp=-7),
+         "3x3 s2 with the sign step, 4 pairs per row"),
+        ("dw3s2_sign_odd", dw_model(rng, (12, 12), 1, (3, 3), (2, 2), "SAME", 4, in_q=q, out_zp=-7),
+         "3x3 s2 with the sign step, 3 pairs per row"),
+        ("dw5s1_sign", dw_model(rng, (10, 9), 3, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=3),
+         "5x5 s1 with the sign step"),
+        ("dw7s2_sign", dw_model(rng, (20, 19), 2, (7, 7), (2, 2), "SAME", 1, in_q=q, out_zp=3),
+         "7x7 s2 with the sign step"),
+        ("rows_sign", dw_model(rng, (20, 19), 16, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=9),
+         "row kernel with the sign step"),
         ("dw3s1_odd_relu6", dw_model(rng, (7, 9), 5, (3, 3), (1, 1), "SAME", 1, act="RELU6", in_q=(0.05, 3)),
          "3x3 stride 1, odd width, clamped activation (C loops)"),
         ("dw3s2_odd", dw_model(rng, (11, 13), 6, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
@@ -149,7 +167,11 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw7s1_5x5": "te_dw_plane_k7s1_s8", "dw7s2": "te_dw_plane_k7s2_s8",
             "dw10x8s2_dm8": "te_dw_plane_generic_s8", "dw3x1s3": "te_dw_plane_generic_s8",
             "dw_noshift": "te_dw_plane_k3s1_s8", "rows_s2": "te_dw_rows_k3_s8", "rows_small": "te_dw_rows_k3_s8",
-            "rows_passes": "te_dw_rows_k3_s8", "rows_relu6": "te_dw_rows_k3_s8", "dw_general": "te_depthwise_inplace_s8"}
+            "rows_passes": "te_dw_rows_k3_s8", "rows_relu6": "te_dw_rows_k3_s8", "dw_general": "te_depthwise_inplace_s8",
+            "dw3s1_sign_even": "te_dw_plane_k3s1_s8", "dw3s1_sign_odd": "te_dw_plane_k3s1_s8",
+            "dw3s1_nosign_odd": "te_dw_plane_k3s1_s8", "dw3s2_sign_even": "te_dw_plane_k3s2_s8",
+            "dw3s2_sign_odd": "te_dw_plane_k3s2_s8", "dw5s1_sign": "te_dw_plane_k5s1_s8",
+            "dw7s2_sign": "te_dw_plane_k7s2_s8", "rows_sign": "te_dw_rows_k3_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes"):
@@ -167,7 +189,9 @@ def test_dsp_kernels_are_built(m7_run, m7_toolchain):
     nm = Path(m7_toolchain[0]).with_name("arm-none-eabi-nm")
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
     for fn in ("te_dw_k3s1_asm", "te_dw_k3s2_asm", "te_dw_k5s1_asm", "te_dw_k5s2_asm", "te_dw_k7s1_asm",
-               "te_dw_k7s2_asm", "te_dw_gather_asm", "te_dw_rows_asm", "te_fc_block4_asm"):
+               "te_dw_k7s2_asm", "te_dw_gather_asm", "te_dw_rows_asm", "te_fc_block4_asm",
+               "te_dw_k3s1n_asm", "te_dw_k3s2n_asm", "te_dw_k3s1_asm2", "te_dw_k3s2_asm2", "te_dw_k3s1n_asm2",
+               "te_dw_k3s2n_asm2", "te_dw_k5s1n_asm", "te_dw_k7s2n_asm", "te_dw_rows_n_asm"):
         assert fn in symbols
 
 
