@@ -728,7 +728,8 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
     const int row_step = p->stride_h * p->plane_w;
     const int32_t lo = p->act_min, hi = p->act_max;
 #if TE_USE_DSP
-    if ((kind == TE_K3S1 || kind == TE_K3S2) && fix && !clamp && ow >= 2) {
+    /* the assembly: every e >= 1 (it shifts right), the sign step or not (nosign) */
+    if ((kind == TE_K3S1 || kind == TE_K3S2) && e > 0 && !clamp && ow >= 2) {
         const te_dw_k3job job = {
             {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,
             geo.pw, oc, plane, out, plane + (ow >> 1) * 2 * sx, row_step, oh, ow & 1};
@@ -742,7 +743,7 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         return;
     }
     if (((kind == TE_K5S1 || kind == TE_K5S2) && geo.k_h == 5) || ((kind == TE_K7S1 || kind == TE_K7S2) && geo.k_h == 7)) {
-        if (fix && !clamp && ow >= 2) {
+        if (e > 0 && !clamp && ow >= 2) {
             const te_dw_kjob job = {w, geo.pw, oc, plane, out, mult, rc, e, bias, plane + (ow >> 1) * 2 * sx,
                                     row_step, oh, ow & 1};
             if (kind == TE_K5S1) nosign ? te_dw_k5s1n_asm(&job) : te_dw_k5s1_asm(&job);
@@ -752,8 +753,10 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
             return;
         }
     }
+#else
+    (void)nosign;
 #endif
-    const int sign = fix && !nosign;
+    const int sign = fix;  /* a constant in each inlined copy (te_dw_channels) */
     int8_t *q = out;
     const int8_t *row = plane;
     for (int oy = oh; oy > 0; oy--, row += row_step) {
@@ -786,7 +789,7 @@ TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const
     for (int m = 0; m < dm; m++) {
         const int o = c * dm + m;
         const int32_t *rec = chan + (size_t)o * words;
-        const int fix = rec[3] > 0;
+        const int fix = rec[3] > 0 && !nosign;  /* the C loops' sign step */
 #if TE_USE_DSP
         /* a copy of the loops per (fix, clamp), so neither is tested per pixel */
         if (clamp) {
