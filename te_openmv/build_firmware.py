@@ -49,7 +49,7 @@ class BuildFirmwareError(RuntimeError):
     """A firmware cannot be built as asked; the message says why and what to do."""
 
 
-class BudgetError(BuildFirmwareError):
+class BoardFitError(BuildFirmwareError):
     """The models do not fit the board."""
 
 
@@ -219,7 +219,7 @@ def _fmt(n: int) -> str:
 
 
 def check_budget(compiled: Sequence[Compiled], budget: Budget) -> list[str]:
-    """Raise BudgetError when the models do not fit; return notes (e.g. arenas that fit
+    """Raise BoardFitError when the models do not fit; return notes (e.g. arenas that fit
     one at a time but not all at once)."""
     problems = []
     weights = sum(c.report["weights_bytes"] for c in compiled)
@@ -235,7 +235,7 @@ def check_budget(compiled: Sequence[Compiled], budget: Budget) -> list[str]:
                             f"{_fmt(budget.arena_bytes)} [{budget.arena_source}]: {_fmt(arena - budget.arena_bytes)} "
                             f"too much")
     if problems:
-        raise BudgetError(f"the models do not fit {budget.board}:\n  " + "\n  ".join(problems))
+        raise BoardFitError(f"the models do not fit {budget.board}:\n  " + "\n  ".join(problems))
     notes = []
     total = sum(c.report["peak_sram_bytes"] for c in compiled)
     if len(compiled) > 1 and total > budget.arena_bytes:

@@ -73,6 +73,9 @@ def cmd_verify(args) -> int:
         raise CompileError(f"{model}: no such file")
     target = parse_target(args.target)
     if target.kind != "host":
+        if args.patch or args.sram_budget:
+            raise ValueError("--patch / --sram-budget apply to --target host; on a device, build the firmware "
+                             "with them (te-openmv build-firmware --patch ...) and pass it with --firmware")
         return _verify_device(args, model, target)
     if args.firmware:
         raise ValueError("--firmware applies to --target qemu")
@@ -81,7 +84,7 @@ def cmd_verify(args) -> int:
     from .verify import verify_host
     n_random = args.random if args.random is not None else (args.n if args.n is not None else 50)
     result = verify_host(model, images=Path(args.images) if args.images else None, n_random=n_random,
-                         name=args.name or _default_name(model), progress=_progress)
+                         name=args.name or _default_name(model), progress=_progress, schedule=schedule_of(args))
     print(f"{model.name}: {len(result.cases)} inputs ({n_random} random"
           f"{', images from ' + args.images if args.images else ''}) against TFLite's reference kernels")
     for i, o in enumerate(result.outputs):
@@ -253,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--firmware", metavar="OUT", help="--target qemu: use this build-firmware output directory (or "
                    "firmware.elf) holding the model as --name, instead of building one")
     v.add_argument("--report", help="write the results as JSON here")
+    add_schedule_options(v)
     v.set_defaults(func=cmd_verify)
 
     d = sub.add_parser("demo", help="build the emulated Cortex-M7 firmware with the examples' models and run "

@@ -550,7 +550,7 @@ class Session:
         return True
 
     def _why(self) -> str:
-        return self.device._why_dead() if self.device is not None else "connection closed"
+        return self.device.why_dead() if self.device is not None else "connection closed"
 
     def _context(self) -> str:
         tail = self.decoder.garbage_tail[-300:]
@@ -575,7 +575,7 @@ def exec_detached(device, code: str, min_rate: float = 1000.0) -> bytes:
     except (EOFError, OSError) as e:
         raise ProtocolError(f"{device.name}: device went away while the script was sent: {e}") from None
     # The runner keeps what came after its last prompt (normally nothing): start from there.
-    buf, device._buf = device._buf, b""
+    buf = device.take_pending()
     deadline = time.monotonic() + limit
     while b"OK" not in buf:
         left = deadline - time.monotonic()
@@ -584,7 +584,7 @@ def exec_detached(device, code: str, min_rate: float = 1000.0) -> bytes:
         try:
             buf += device.port.read(min(left, 0.25))
         except EOFError:
-            raise ProtocolError(f"{device.name}: device went away ({device._why_dead()})") from None
+            raise ProtocolError(f"{device.name}: device went away ({device.why_dead()})") from None
     pre, _, rest = buf.partition(b"OK")
     if pre.replace(RAW_BANNER, b"").replace(b">", b"").strip():
         raise ProtocolError(f"{device.name}: the raw REPL refused the script: {pre.decode(errors='replace')!r}")

@@ -305,8 +305,15 @@ class Device:
             return self.proc.poll() is None
         return True
 
+    def take_pending(self) -> bytes:
+        """The bytes read past the last prompt and not yet consumed (normally none), which
+        now belong to the caller: a script started without waiting (protocol.exec_detached)."""
+        buf, self._buf = self._buf, b""
+        return buf
+
     # -- raw REPL
-    def _why_dead(self) -> str:
+    def why_dead(self) -> str:
+        """Why the device stopped answering: QEMU's or the process's exit, or a closed line."""
         if self.qemu is not None and not self.qemu.alive():
             return f"QEMU exited with code {self.qemu.proc.returncode}: {self.qemu.log().strip()}"
         if self.proc is not None and self.proc.poll() is not None:
@@ -330,7 +337,7 @@ class Device:
                     self._check_fault()
             except EOFError as e:
                 raise DeviceError(f"{self.name}: device went away while waiting for {what} "
-                                  f"({self._why_dead()}); received: {self._buf[-300:]!r}") from e
+                                  f"({self.why_dead()}); received: {self._buf[-300:]!r}") from e
 
     def _check_fault(self) -> None:
         """Fail at once, rather than at the timeout, when the CPU has faulted."""
@@ -403,7 +410,7 @@ class Device:
             raise ScriptTimeout(f"{self.name}: script did not finish within {timeout:.1f} s"
                                 + ("" if recovered else "; device closed"), partial, recovered) from None
         except EOFError as e:
-            raise DeviceError(f"{self.name}: device went away ({self._why_dead()})") from e
+            raise DeviceError(f"{self.name}: device went away ({self.why_dead()})") from e
         # The script is done; its exception text and the prompt follow at once.
         tail_deadline = max(deadline, time.monotonic() + 5.0)
         err = self._read_until(CTRL_D, tail_deadline, "end of exception text")

@@ -60,9 +60,10 @@ def random_input(t, rng: np.random.Generator) -> np.ndarray:
 
 
 def verify_host(model_path: Path, images: Path | None = None, n_random: int = 50, seed: int = 0,
-                name: str = "model", progress=None) -> VerifyResult:
+                name: str = "model", progress=None, schedule: dict | None = None) -> VerifyResult:
+    """schedule: compile_model's patch / sram_budget keywords (patched models verify too)."""
     data = Path(model_path).read_bytes()
-    compiled = compile_model(data, name, Path(model_path).name)
+    compiled = compile_model(data, name, Path(model_path).name, **(schedule or {}))
     host = HostModel(compiled)
     rng = np.random.default_rng(seed)
     cases: list[tuple[str, list[np.ndarray]]] = [

@@ -85,3 +85,11 @@ def test_ops_write_only_their_planned_ranges(name):
     start = host.arena.ctypes.data - host._raw.ctypes.data
     outside = np.concatenate([host._raw[:start], host._raw[start + host.arena_bytes:]])
     assert np.all(outside == 0xA5), "the generated code wrote outside its arena"
+
+
+def test_verify_command_runs_the_patched_model(capsys):
+    """`te-openmv verify --patch auto` compiles the patch-based schedule and checks it."""
+    from te_openmv.cli import main
+    assert main(["verify", str(shared_model("omv_person_detect")), "--patch", "auto", "--random", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "3 inputs" in out and "bit-exact: yes" in out

@@ -439,7 +439,7 @@ def test_budget_refuses_models_that_do_not_fit():
     assert b.flash_bytes == 1664 * 1024 - bf.OPENMV_FIRMWARE_ESTIMATE
     assert b.arena_bytes == 480 * 1024 - 320 * 240  # OMV_FB_SIZE + OMV_FB_ALLOC_SIZE - a QVGA frame
     assert bf.check_budget([_fake("small", 100_000, 300_000)], b) == []
-    with pytest.raises(bf.BudgetError) as e:
+    with pytest.raises(bf.BoardFitError) as e:
         bf.check_budget([_fake("big", 500_000, 600_000), _fake("wide", 90_000, 300_000)], b)
     msg = str(e.value)
     need = 900_000
@@ -456,7 +456,7 @@ def test_qemu_budget_comes_from_the_board_files():
     b = bf.board_budget("qemu")
     assert b.arena_bytes == 2621440 - bf.HEAP_RESERVE and "MICROPY_HEAP_SIZE" in b.arena_source
     assert b.flash_bytes == 4 * 1024 * 1024 - bf.QEMU_BASE_FIRMWARE
-    with pytest.raises(bf.BudgetError, match="RAM: huge needs an arena"):
+    with pytest.raises(bf.BoardFitError, match="RAM: huge needs an arena"):
         bf.check_budget([_fake("huge", 3_000_000, 10)], b)
 
 

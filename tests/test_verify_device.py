@@ -91,6 +91,7 @@ def test_verify_option_errors(protocol_firmware, capsys):
                       (["--camera"], "--camera needs a camera"),
                       (["--target", "usb"], "use host, qemu or serial:PORT"),
                       (["--target", "qemu", "--random", "3"], "--random applies to --target host"),
+                      (["--target", "qemu", "--patch", "auto"], "--patch / --sram-budget apply to --target host"),
                       (["--firmware", "x"], "--firmware applies to --target qemu"),
                       (["--target", "qemu", "--firmware", "/nonexistent"], "no firmware.json here")]:
         assert main(["verify", model, *args]) == 2
