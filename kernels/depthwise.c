@@ -484,42 +484,26 @@ typedef struct {
     "add    sp, sp, #32\n\t"                            \
     "pop    {r4-r11, pc}\n\t"
 
-__attribute__((naked, noinline)) static void te_dw_k3s1_asm(__attribute__((unused)) const te_dw_k3job *job) {
-    __asm__ volatile(TE_DW_ASM_HEAD TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S1, TE_DW_ASM_RQ_S1, ""));
-}
+/* The 3x3 functions: stride 1 or 2, the sign step or not (N), one pair or two per pass (2). */
+#define TE_DW_K3S1_FN(name, body, rq)                                                              \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_dw_k3job *job) { \
+        __asm__ volatile(TE_DW_ASM_HEAD body(TE_DW_ASM_PAIR_S1, rq, ""));                         \
+    }
+#define TE_DW_K3S2_FN(name, body, rq)                                                              \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_dw_k3job *job) { \
+        __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"                                  \
+                         body(TE_DW_ASM_PAIR_S2, rq, "add    r12, r11, #2\n\t"));                  \
+    }
 
-__attribute__((naked, noinline)) static void te_dw_k3s2_asm(__attribute__((unused)) const te_dw_k3job *job) {
-    __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
-                     TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQ_S2, "add    r12, r11, #2\n\t"));
-}
-
-__attribute__((naked, noinline)) static void te_dw_k3s1n_asm(__attribute__((unused)) const te_dw_k3job *job) {
-    __asm__ volatile(TE_DW_ASM_HEAD TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S1, TE_DW_ASM_RQN, ""));
-}
-
-__attribute__((naked, noinline)) static void te_dw_k3s2n_asm(__attribute__((unused)) const te_dw_k3job *job) {
-    __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
-                     TE_DW_ASM_BODY(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQN, "add    r12, r11, #2\n\t"));
-}
-
-/* the same, two pairs per pass (rows of an even number of pairs): 3 instructions less per 4 outputs */
-__attribute__((naked, noinline)) static void te_dw_k3s1_asm2(__attribute__((unused)) const te_dw_k3job *job) {
-    __asm__ volatile(TE_DW_ASM_HEAD TE_DW_ASM_BODY2(TE_DW_ASM_PAIR_S1, TE_DW_ASM_RQ_S1, ""));
-}
-
-__attribute__((naked, noinline)) static void te_dw_k3s2_asm2(__attribute__((unused)) const te_dw_k3job *job) {
-    __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
-                     TE_DW_ASM_BODY2(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQ_S2, "add    r12, r11, #2\n\t"));
-}
-
-__attribute__((naked, noinline)) static void te_dw_k3s1n_asm2(__attribute__((unused)) const te_dw_k3job *job) {
-    __asm__ volatile(TE_DW_ASM_HEAD TE_DW_ASM_BODY2(TE_DW_ASM_PAIR_S1, TE_DW_ASM_RQN, ""));
-}
-
-__attribute__((naked, noinline)) static void te_dw_k3s2n_asm2(__attribute__((unused)) const te_dw_k3job *job) {
-    __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"
-                     TE_DW_ASM_BODY2(TE_DW_ASM_PAIR_S2, TE_DW_ASM_RQN, "add    r12, r11, #2\n\t"));
-}
+TE_DW_K3S1_FN(te_dw_k3s1_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQ_S1)
+TE_DW_K3S2_FN(te_dw_k3s2_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQ_S2)
+TE_DW_K3S1_FN(te_dw_k3s1n_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQN)
+TE_DW_K3S2_FN(te_dw_k3s2n_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQN)
+/* two pairs per pass (rows of an even pair count): 3 instructions less per 4 outputs */
+TE_DW_K3S1_FN(te_dw_k3s1_asm2, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S1)
+TE_DW_K3S2_FN(te_dw_k3s2_asm2, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S2)
+TE_DW_K3S1_FN(te_dw_k3s1n_asm2, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
+TE_DW_K3S2_FN(te_dw_k3s2n_asm2, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
 #endif
 
 #if TE_USE_DSP

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import UnsupportedOptionError
+from ..errors import UnsupportedOpError, UnsupportedOptionError
 from ..graph import C_TYPES, Graph, Op
 
 
@@ -180,6 +180,17 @@ def act_range(op: Op, g: Graph) -> tuple[int, int]:
             f"(supported: NONE, RELU, RELU6, RELU_N1_TO_1)")
     qmin, qmax = (-128, 127) if out.dtype == "int8" else (0, 255)
     return activation_range(fused, out.s, out.zp, qmin, qmax)
+
+
+def out_size(padding: str, size: int, k: int, stride: int) -> int:
+    """TFLite's ComputeOutSize (dilation 1); size already includes any folded PAD."""
+    return (size + stride - 1) // stride if padding == "SAME" else (size - k + stride) // stride
+
+
+def op_error(op: Op, msg: str, option: bool = False) -> Exception:
+    """The error for what a kernel cannot run, naming the operator (an option, or the op itself)."""
+    cls = UnsupportedOptionError if option else UnsupportedOpError
+    return cls(f"operator {op.index} ({op.type}): {msg}")
 
 
 def same_padding(in_size: int, k: int, stride: int, out_size: int) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from ..graph import Graph, Op
 from ..quant import per_channel_multipliers
 from ..quant_conv import (acc_bound, acc_range, constant_channel, constant_output, fast_mult2, fast_requant_ok,
                           fast_round, folded_bias, wide_ok)
-from .base import EmitContext, Lowering, act_range, same_padding, streaming_distance
+from .base import EmitContext, Lowering, act_range, op_error, out_size, same_padding, streaming_distance
 
 BLOCK = 4  # TE_CONV_BLOCK: output pixels per GEMM block
 JOB_BYTES = 40  # TE_CONV_JOB_BYTES
@@ -86,52 +86,57 @@ def weight_scales(g: Graph, op: Op, n: int) -> np.ndarray:
     return w.scale if len(w.scale) == n else np.repeat(w.scale[:1], n)
 
 
-def _err(op: Op, msg: str, option: bool = False) -> Exception:
-    cls = UnsupportedOptionError if option else UnsupportedOpError
-    return cls(f"operator {op.index} (CONV_2D): {msg}")
+def check_window(g: Graph, op: Op, k_h: int, k_w: int, out_c: int, what: str) -> tuple[int, int, int, int]:
+    """What CONV_2D and DEPTHWISE_CONV_2D check alike: quantized tensors, the weight scales
+    and bias per output channel, the padding mode, the kernel size, the output size the
+    padding and strides give, and the padding's range. Returns (stride_h, stride_w,
+    pad_top, pad_left). `what` names the operation in the output-size message."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    if not (x.quantized and w.quantized and y.quantized):
+        raise op_error(op, "input, weights and output must be quantized")
+    if len(w.scale) not in (1, out_c):
+        raise op_error(op, f"weights have {len(w.scale)} scales, expected 1 or {out_c} (one per output channel)")
+    if len(op.inputs) > 2 and op.inputs[2] >= 0 and g.t(op.inputs[2]).size != out_c:
+        raise op_error(op, f"bias has {g.t(op.inputs[2]).size} values, expected {out_c}")
+    padding = op.options.get("padding")
+    if padding not in ("SAME", "VALID"):
+        raise op_error(op, f"padding {padding} is not supported (SAME or VALID)", option=True)
+    if not (1 <= k_h <= 255 and 1 <= k_w <= 255):
+        raise op_error(op, f"a {k_h}x{k_w} kernel is not supported (each side 1..255)", option=True)
+    top, bottom, left, right = op.attrs.get("pad", (0, 0, 0, 0))
+    s_h, s_w = op.options.get("stride_h", 1), op.options.get("stride_w", 1)
+    want = (out_size(padding, x.shape[1] + top + bottom, k_h, s_h),
+            out_size(padding, x.shape[2] + left + right, k_w, s_w))
+    if want != tuple(y.shape[1:3]) or min(want) < 1:
+        raise op_error(op, f"output {list(y.shape)} does not match {padding} {what} of {list(x.shape)} "
+                           f"with a {k_h}x{k_w} kernel and stride {s_h}x{s_w} "
+                           f"(expected height x width {want[0]}x{want[1]})")
+    pad_top, pad_left = conv_padding(g, op, k_h, k_w)
+    if max(pad_top, pad_left) > 32767:
+        raise op_error(op, f"padding {pad_top}/{pad_left} is too large (at most 32767)", option=True)
+    return s_h, s_w, pad_top, pad_left
 
 
-def _out_size(padding: str, size: int, k: int, stride: int) -> int:
-    """TFLite's ComputeOutSize (dilation 1); size already includes any folded PAD."""
-    return (size + stride - 1) // stride if padding == "SAME" else (size - k + stride) // stride
+def check_sizes(op: Op, sizes) -> None:
+    """Each (name, value) must fit the kernels' uint16 fields."""
+    for name, v in sizes:
+        if v > 65535:
+            raise op_error(op, f"{name} {v} is too large (at most 65535)")
 
 
 def conv_geometry(g: Graph, op: Op) -> dict:
     """Validated shapes of one CONV_2D (raises a clear error for what the kernels cannot run)."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     if len(w.shape) != 4 or w.shape[3] != x.shape[3]:
-        raise _err(op, f"weights {list(w.shape)} do not match input channels {x.shape[3]} "
+        raise op_error(op, f"weights {list(w.shape)} do not match input channels {x.shape[3]} "
                        f"(grouped convolution is not supported)")
     if len(y.shape) != 4 or y.shape[0] != 1 or y.shape[3] != w.shape[0]:
-        raise _err(op, f"output {list(y.shape)} does not match weights {list(w.shape)} "
+        raise op_error(op, f"output {list(y.shape)} does not match weights {list(w.shape)} "
                        f"(expected batch 1 and {w.shape[0]} channels)")
     out_c, k_h, k_w, in_c = w.shape
-    if not (x.quantized and w.quantized and y.quantized):
-        raise _err(op, "input, weights and output must be quantized")
-    if len(w.scale) not in (1, out_c):
-        raise _err(op, f"weights have {len(w.scale)} scales, expected 1 or {out_c} (one per output channel)")
-    if len(op.inputs) > 2 and op.inputs[2] >= 0 and g.t(op.inputs[2]).size != out_c:
-        raise _err(op, f"bias has {g.t(op.inputs[2]).size} values, expected {out_c}")
-    padding = op.options.get("padding")
-    if padding not in ("SAME", "VALID"):
-        raise _err(op, f"padding {padding} is not supported (SAME or VALID)", option=True)
-    if not (1 <= k_h <= 255 and 1 <= k_w <= 255):
-        raise _err(op, f"a {k_h}x{k_w} kernel is not supported (each side 1..255)", option=True)
-    top, bottom, left, right = op.attrs.get("pad", (0, 0, 0, 0))
-    s_h, s_w = op.options.get("stride_h", 1), op.options.get("stride_w", 1)
-    want = (_out_size(padding, x.shape[1] + top + bottom, k_h, s_h),
-            _out_size(padding, x.shape[2] + left + right, k_w, s_w))
-    if want != tuple(y.shape[1:3]) or min(want) < 1:
-        raise _err(op, f"output {list(y.shape)} does not match {padding} convolution of {list(x.shape)} "
-                       f"with a {k_h}x{k_w} kernel and stride {s_h}x{s_w} "
-                       f"(expected height x width {want[0]}x{want[1]})")
-    for name, v in (("input height", x.shape[1]), ("input width", x.shape[2]), ("input channels", in_c),
-                    ("output height", y.shape[1]), ("output width", y.shape[2]), ("output channels", out_c)):
-        if v > 65535:
-            raise _err(op, f"{name} {v} is too large (at most 65535)")
-    pad_top, pad_left = conv_padding(g, op, k_h, k_w)
-    if max(pad_top, pad_left) > 32767:
-        raise _err(op, f"padding {pad_top}/{pad_left} is too large (at most 32767)", option=True)
+    s_h, s_w, pad_top, pad_left = check_window(g, op, k_h, k_w, out_c, "convolution")
+    check_sizes(op, (("input height", x.shape[1]), ("input width", x.shape[2]), ("input channels", in_c),
+                     ("output height", y.shape[1]), ("output width", y.shape[2]), ("output channels", out_c)))
     depth = (k_h * k_w * in_c + 3) // 4 * 4
     return {"in_c": in_c, "out_c": out_c, "k_h": k_h, "k_w": k_w, "stride_h": s_h, "stride_w": s_w,
             "pad_top": pad_top, "pad_left": pad_left, "depth": depth,
@@ -279,7 +284,7 @@ class ConvLowering(Lowering):
         return streaming_distance(write_end, read_from)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
-        x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         geo = conv_geometry(g, op)
         lo, hi = act_range(op, g)
         records = pointwise8_records(g, op, geo)

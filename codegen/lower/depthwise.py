@@ -8,70 +8,35 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import CompileError, UnsupportedOpError, UnsupportedOptionError
+from ..errors import CompileError
 from ..graph import Graph, Op
 from ..quant import per_channel_multipliers
 from ..quant_depthwise import (channel_records, groups_of, plane_geometry, plane_kind, row_group_records,
                                rows_geometry, rows_in_place_ok)
-from .base import EmitContext, Lowering, act_range, window_distance
-from .conv import bias_of, check_int8_conv, conv_padding, weight_scales
-
-
-def _err(op: Op, msg: str, option: bool = False) -> Exception:
-    cls = UnsupportedOptionError if option else UnsupportedOpError
-    return cls(f"operator {op.index} ({op.type}): {msg}")
-
-
-def _out_size(padding: str, size: int, k: int, stride: int) -> int:
-    """TFLite's ComputeOutSize (dilation 1); size already includes any folded PAD."""
-    if padding == "SAME":
-        return (size + stride - 1) // stride
-    return (size - k + stride) // stride
+from .base import EmitContext, Lowering, act_range, op_error, window_distance
+from .conv import bias_of, check_int8_conv, check_sizes, check_window, weight_scales
 
 
 def depthwise_geometry(g: Graph, op: Op) -> dict:
     """Validated shapes of one depthwise op (raises a clear error for what the kernels cannot run)."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     if len(w.shape) != 4 or w.shape[0] != 1:
-        raise _err(op, f"weights must be [1, k_h, k_w, channels], got {list(w.shape)}")
+        raise op_error(op, f"weights must be [1, k_h, k_w, channels], got {list(w.shape)}")
     if len(y.shape) != 4 or y.shape[0] != 1:
-        raise _err(op, f"only batch-1 NHWC output is supported, got {list(y.shape)}")
+        raise op_error(op, f"only batch-1 NHWC output is supported, got {list(y.shape)}")
     _, k_h, k_w, out_c = w.shape
     in_c = x.shape[3]
     if y.shape[3] != out_c or in_c < 1 or out_c % in_c:
-        raise _err(op, f"input {list(x.shape)}, weights {list(w.shape)} and output {list(y.shape)} do not "
+        raise op_error(op, f"input {list(x.shape)}, weights {list(w.shape)} and output {list(y.shape)} do not "
                        f"form a depthwise convolution (output channels must be input channels x multiplier)")
     dm = out_c // in_c
     dm_opt = op.options.get("depth_multiplier", dm)
     if dm_opt != dm:
-        raise _err(op, f"depth_multiplier option {dm_opt} does not match the tensors "
+        raise op_error(op, f"depth_multiplier option {dm_opt} does not match the tensors "
                        f"({in_c} input -> {out_c} output channels)")
-    if not w.quantized or not x.quantized or not y.quantized:
-        raise _err(op, "input, weights and output must be quantized")
-    if len(w.scale) not in (1, out_c):
-        raise _err(op, f"weights have {len(w.scale)} scales, expected 1 or {out_c} (one per output channel)")
-    if len(op.inputs) > 2 and op.inputs[2] >= 0 and g.t(op.inputs[2]).size != out_c:
-        raise _err(op, f"bias has {g.t(op.inputs[2]).size} values, expected {out_c}")
-    padding = op.options.get("padding")
-    if padding not in ("SAME", "VALID"):
-        raise _err(op, f"padding {padding} is not supported (SAME or VALID)", option=True)
-    if not (1 <= k_h <= 255 and 1 <= k_w <= 255):
-        raise _err(op, f"a {k_h}x{k_w} kernel is not supported (each side 1..255)", option=True)
-    top, bottom, left, right = op.attrs.get("pad", (0, 0, 0, 0))
-    s_h, s_w = op.options.get("stride_h", 1), op.options.get("stride_w", 1)
-    want = (_out_size(padding, x.shape[1] + top + bottom, k_h, s_h),
-            _out_size(padding, x.shape[2] + left + right, k_w, s_w))
-    if want != tuple(y.shape[1:3]) or min(want) < 1:
-        raise _err(op, f"output {list(y.shape)} does not match {padding} depthwise convolution of "
-                       f"{list(x.shape)} with a {k_h}x{k_w} kernel and stride {s_h}x{s_w} "
-                       f"(expected height x width {want[0]}x{want[1]})")
-    for name, v in (("input height", x.shape[1]), ("input width", x.shape[2]), ("channels", in_c),
-                    ("depth multiplier", dm)):
-        if v > 65535:
-            raise _err(op, f"{name} {v} is too large (at most 65535)")
-    pad_top, pad_left = conv_padding(g, op, k_h, k_w)
-    if max(pad_top, pad_left) > 32767:
-        raise _err(op, f"padding {pad_top}/{pad_left} is too large (at most 32767)", option=True)
+    s_h, s_w, pad_top, pad_left = check_window(g, op, k_h, k_w, out_c, "depthwise convolution")
+    check_sizes(op, (("input height", x.shape[1]), ("input width", x.shape[2]), ("channels", in_c),
+                     ("depth multiplier", dm)))
     return {"in_c": in_c, "out_c": out_c, "dm": dm, "k_h": k_h, "k_w": k_w, "stride_h": s_h, "stride_w": s_w,
             "pad_top": pad_top, "pad_left": pad_left}
 

@@ -3,26 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedOpError, UnsupportedOptionError
 from ..graph import Graph, Op
 from ..quant_pool import exact_reciprocal, mean_multiplier
-from .base import EmitContext, Lowering, act_range, window_distance
+from .base import EmitContext, Lowering, act_range, op_error, out_size, window_distance
 
 
 # int8 values summed in int32: 2^23 * 128 = 2^30 leaves room for the rounding term
 MAX_SUM_TERMS = 1 << 23
-
-
-def _err(op: Op, msg: str, option: bool = False):
-    cls = UnsupportedOptionError if option else UnsupportedOpError
-    return cls(f"operator {op.index} ({op.type}): {msg}")
-
-
-def _out_size(padding: str, size: int, k: int, stride: int) -> int:
-    """TFLite's ComputeOutSize (dilation 1)."""
-    if padding == "SAME":
-        return (size + stride - 1) // stride
-    return (size - k + stride) // stride
 
 
 def _padding(size: int, k: int, stride: int, out: int) -> int:
@@ -37,31 +24,31 @@ class PoolLowering(Lowering):
     def check(self, g: Graph, op: Op) -> None:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         if (x.dtype, y.dtype) != ("int8", "int8"):
-            raise _err(op, f"only int8 input/output are supported, got {x.dtype} -> {y.dtype}")
+            raise op_error(op, f"only int8 input/output are supported, got {x.dtype} -> {y.dtype}")
         if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
-            raise _err(op, f"only batch-1 NHWC tensors are supported, got {list(x.shape)} -> {list(y.shape)}")
+            raise op_error(op, f"only batch-1 NHWC tensors are supported, got {list(x.shape)} -> {list(y.shape)}")
         if x.shape[3] != y.shape[3]:
-            raise _err(op, f"input has {x.shape[3]} channels, output {y.shape[3]}")
+            raise op_error(op, f"input has {x.shape[3]} channels, output {y.shape[3]}")
         if not (x.quantized and y.quantized):
-            raise _err(op, "input and output must be quantized")
+            raise op_error(op, "input and output must be quantized")
         # tflite-micro's Prepare: pooling keeps the quantization (scale within 1e-6, same zero point)
         if abs(np.float32(x.s) - np.float32(y.s)) > 1e-6 or x.zp != y.zp:
-            raise _err(op, f"input quantization (scale {x.s}, zero point {x.zp}) differs from the output's "
+            raise op_error(op, f"input quantization (scale {x.s}, zero point {x.zp}) differs from the output's "
                            f"(scale {y.s}, zero point {y.zp}); TFLite requires pooling to keep it", option=True)
         o = op.options
         padding = o.get("padding")
         if padding not in ("SAME", "VALID"):
-            raise _err(op, f"padding {padding} is not supported (SAME or VALID)", option=True)
+            raise op_error(op, f"padding {padding} is not supported (SAME or VALID)", option=True)
         for name in ("filter_height", "filter_width", "stride_h", "stride_w"):
             if not 1 <= o.get(name, 0) <= 65535:
-                raise _err(op, f"{name} {o.get(name)} is out of range (1..65535)", option=True)
+                raise op_error(op, f"{name} {o.get(name)} is out of range (1..65535)", option=True)
         if o["filter_height"] * o["filter_width"] > MAX_SUM_TERMS:
-            raise _err(op, f"a {o['filter_height']}x{o['filter_width']} window sums more than 2^23 values: "
+            raise op_error(op, f"a {o['filter_height']}x{o['filter_width']} window sums more than 2^23 values: "
                            f"the int32 accumulator could overflow", option=True)
-        want = (_out_size(padding, x.shape[1], o["filter_height"], o["stride_h"]),
-                _out_size(padding, x.shape[2], o["filter_width"], o["stride_w"]))
+        want = (out_size(padding, x.shape[1], o["filter_height"], o["stride_h"]),
+                out_size(padding, x.shape[2], o["filter_width"], o["stride_w"]))
         if want != tuple(y.shape[1:3]) or min(want) < 1:
-            raise _err(op, f"output {list(y.shape)} does not match {padding} pooling of {list(x.shape)} with a "
+            raise op_error(op, f"output {list(y.shape)} does not match {padding} pooling of {list(x.shape)} with a "
                            f"{o['filter_height']}x{o['filter_width']} filter and stride "
                            f"{o['stride_h']}x{o['stride_w']} (expected height x width {want[0]}x{want[1]})")
         act_range(op, g)
@@ -109,7 +96,7 @@ def mean_axes(g: Graph, op: Op) -> list[int]:
     for a in raw:
         r = a + rank if a < 0 else a
         if not 0 <= r < rank:
-            raise _err(op, f"axis {a} is out of range for a rank-{rank} input")
+            raise op_error(op, f"axis {a} is out of range for a rank-{rank} input")
         if r not in axes:
             axes.append(r)
     return axes
@@ -138,32 +125,32 @@ class MeanLowering(Lowering):
     def check(self, g: Graph, op: Op) -> None:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         if (x.dtype, y.dtype) != ("int8", "int8"):
-            raise _err(op, f"only int8 input/output are supported, got {x.dtype} -> {y.dtype}")
+            raise op_error(op, f"only int8 input/output are supported, got {x.dtype} -> {y.dtype}")
         if not (x.quantized and y.quantized):
-            raise _err(op, "input and output must be quantized")
+            raise op_error(op, "input and output must be quantized")
         # (an empty axis list has no bytes, so the importer cannot tell it is constant)
         if len(op.inputs) < 2 or op.inputs[1] < 0 or not (g.t(op.inputs[1]).is_const or g.t(op.inputs[1]).size == 0):
-            raise _err(op, "the axis input must be a constant tensor")
+            raise op_error(op, "the axis input must be a constant tensor")
         if g.t(op.inputs[1]).dtype != "int32":
-            raise _err(op, f"the axis tensor must be int32, got {g.t(op.inputs[1]).dtype}")
+            raise op_error(op, f"the axis tensor must be int32, got {g.t(op.inputs[1]).dtype}")
         if any(d <= 0 for d in x.shape):
-            raise _err(op, f"input shape {list(x.shape)} has an empty dimension")
+            raise op_error(op, f"input shape {list(x.shape)} has an empty dimension")
         axes = mean_axes(g, op)
         kept = 1
         for d, size in enumerate(x.shape):
             if d not in axes:
                 kept *= size
         if y.size != kept:
-            raise _err(op, f"output {list(y.shape)} does not hold the {kept} means of {list(x.shape)} "
+            raise op_error(op, f"output {list(y.shape)} does not hold the {kept} means of {list(x.shape)} "
                            f"over axes {axes}")
         count = 1
         for d in axes:
             count *= x.shape[d]
         if count > MAX_SUM_TERMS:
-            raise _err(op, f"each mean sums {count} values (more than 2^23): the int32 accumulator could "
+            raise op_error(op, f"each mean sums {count} values (more than 2^23): the int32 accumulator could "
                            f"overflow", option=True)
         if len(mean_layout(x.shape, axes)) > MEAN_MAX_RANK:
-            raise _err(op, f"more than {MEAN_MAX_RANK} alternating kept/reduced dimension runs", option=True)
+            raise op_error(op, f"more than {MEAN_MAX_RANK} alternating kept/reduced dimension runs", option=True)
 
     def _layout(self, g: Graph, op: Op):
         x = g.t(op.inputs[0])
