@@ -10,6 +10,20 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
+def arm_toolchain() -> tuple[Path, Path]:
+    """(arm-none-eabi-gcc, qemu-system-arm), installed on first use (apt, as root); the
+    tests that need them are skipped, with the reason, where they cannot be installed."""
+    import os
+    from te_openmv.toolchain import ToolchainError, arm_gcc, qemu_system_arm
+    try:
+        return arm_gcc(), qemu_system_arm()
+    except ToolchainError as e:
+        if os.geteuid() != 0:
+            pytest.skip(f"cannot install the ARM toolchain / QEMU without root: {e}")
+        raise
+
+
+@pytest.fixture(scope="session")
 def hello_modules() -> Path:
     """USER_C_MODULES directory holding the tiny `hello` test module."""
     return FIXTURES / "hello_module"

@@ -6,7 +6,6 @@ Needs arm-none-eabi-gcc and qemu-system-arm (installed on demand)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import zlib
 from pathlib import Path
@@ -57,17 +56,6 @@ def bench_model(seed: int = 3) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def toolchain():
-    from te_openmv.toolchain import ToolchainError, arm_gcc, qemu_system_arm
-    try:
-        return arm_gcc(), qemu_system_arm()
-    except ToolchainError as e:
-        if os.geteuid() != 0:
-            pytest.skip(f"cannot install the ARM toolchain / QEMU without root: {e}")
-        raise
-
-
-@pytest.fixture(scope="session")
 def model_file(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("benchmodel") / f"{NAME}.tflite"
     p.write_bytes(bench_model())
@@ -75,7 +63,7 @@ def model_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def results(toolchain, model_file, tmp_path_factory):
+def results(arm_toolchain, model_file, tmp_path_factory):
     """Bench results of the small model, per kernel flavour (dsp also written to an --out directory)."""
     out = tmp_path_factory.mktemp("bench-out")
     return {"dsp": bench(model_file, kernels="dsp", out_dir=out), "portable": bench(model_file, kernels="portable"),
@@ -221,7 +209,7 @@ def test_cli_table(results, model_file, capsys):
     assert f"arena {r.sram['arena_bytes']:,} + stack {r.sram['stack_bytes']:,}" in text
 
 
-def test_seed_and_image_change_the_input(toolchain, model_file):
+def test_seed_and_image_change_the_input(arm_toolchain, model_file):
     images = SHARED / "images"
     if not (images / "person_crop.png").is_file():
         pytest.skip(f"shared images not found at {images}")
@@ -230,7 +218,7 @@ def test_seed_and_image_change_the_input(toolchain, model_file):
     assert r.outputs[0].device_crc32 != zlib.crc32(b"")
 
 
-def test_large_outputs_are_compared_by_crc(toolchain, model_file):
+def test_large_outputs_are_compared_by_crc(arm_toolchain, model_file):
     r = bench(model_file, print_limit=16)
     assert [o.compared for o in r.outputs] == ["crc32"] and r.bit_exact
 
@@ -288,7 +276,7 @@ def test_bad_arguments(model_file, tmp_path):
 
 # ------------------------------------------------------------------ harness: stack of one stretch
 
-def test_stack_mark_measures_one_stretch(toolchain, tmp_path):
+def test_stack_mark_measures_one_stretch(arm_toolchain, tmp_path):
     src = tmp_path / "stack_mark.c"
     src.write_text(r'''#include "te_bench.h"
 __attribute__((noipa)) static uint32_t use(uint32_t n) {
@@ -322,7 +310,7 @@ int te_bench_main(void) {
 
 # ------------------------------------------------------------------ a shared model
 
-def test_shared_person_detect_on_the_device(toolchain):
+def test_shared_person_detect_on_the_device(arm_toolchain):
     model = SHARED / "models" / "omv_person_detect.tflite"
     if not model.is_file():
         pytest.skip(f"shared model not found at {model}")

@@ -3,7 +3,6 @@ self-check, fault and misuse reporting, output protocol (te_openmv/benchrun.py a
 te_openmv/baremetal/). Needs arm-none-eabi-gcc and qemu-system-arm (installed on demand)."""
 from __future__ import annotations
 
-import os
 import zlib
 from pathlib import Path
 
@@ -17,18 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 
 
 @pytest.fixture(scope="session")
-def toolchain():
-    from te_openmv.toolchain import ToolchainError, arm_gcc, qemu_system_arm
-    try:
-        return arm_gcc(), qemu_system_arm()
-    except ToolchainError as e:
-        if os.geteuid() != 0:
-            pytest.skip(f"cannot install the ARM toolchain / QEMU without root: {e}")
-        raise
-
-
-@pytest.fixture(scope="session")
-def build(toolchain, tmp_path_factory):
+def build(arm_toolchain, tmp_path_factory):
     """build(fixture_name, **defines) -> ELF, built once per session per variant."""
     out_dir = tmp_path_factory.mktemp("bench")
     built: dict[tuple, Path] = {}
@@ -150,7 +138,7 @@ def test_timeout_kills_qemu(build):
         benchrun.run_elf(build("misbehave", MODE=7), timeout=2)
 
 
-def test_build_errors_are_clear(tmp_path, toolchain):
+def test_build_errors_are_clear(tmp_path, arm_toolchain):
     bad = tmp_path / "bad.c"
     bad.write_text("int te_bench_main(void) { return undeclared; }\n")
     with pytest.raises(benchrun.BenchBuildError, match="undeclared"):

@@ -6,7 +6,6 @@ every case, built for the M7 and for the host; instruction counts are printed (r
 -s), never asserted."""
 from __future__ import annotations
 
-import os
 import subprocess
 import zlib
 from pathlib import Path
@@ -16,8 +15,9 @@ import pytest
 
 from codegen.compiler import compile_model
 from codegen.lower import conv as lower_conv
-from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, benchrun
+from te_openmv import KERNELS_INCLUDE, benchrun
 from .bitexact import reference
+from .m7cases import write_case_program
 from .test_ops_conv import FIXTURES, REQUANT_CHECK, conv_model
 
 HOST_BENCH = FIXTURES / "conv_bench" / "host_bench.c"
@@ -93,59 +93,30 @@ def _compile(model: bytes, name: str):
 
 
 @pytest.fixture(scope="session")
-def m7_toolchain():
-    from te_openmv.toolchain import ToolchainError, arm_gcc, qemu_system_arm
-    try:
-        return arm_gcc(), qemu_system_arm()
-    except ToolchainError as e:
-        if os.geteuid() != 0:
-            pytest.skip(f"cannot install the ARM toolchain / QEMU without root: {e}")
-        raise
-
-
-@pytest.fixture(scope="session")
-def m7_run(m7_toolchain, tmp_path_factory):
+def m7_run(arm_toolchain, tmp_path_factory):
     """One bench program (every case + the requantization check), built for the M7 (DSP
     kernels, run under QEMU) and for the host (portable kernels): (M7 run, host values by
     key, ELF). Each case's host output is also checked against tflite-micro."""
     out = tmp_path_factory.mktemp("conv_m7")
     rng = np.random.default_rng(78)
-    main = ['#include <string.h>', '#include "te_bench.h"', '#include "te_model.h"',
-            'typedef struct { uint64_t checked; uint32_t mismatches; int32_t x, mult, e, zp; } rq_report;',
-            'void te_requant_check(uint32_t seed, int n_mults, int n_x, rq_report *r);']
-    body, sources, kernels, arena, oracle = [], [], set(), 0, {}
+    cases, oracle = [], {}
     for name, model, _ in _cases():
         c = _compile(model, name)
-        (out / f"{name}.c").write_text(c.emitted.c_source)
-        (out / f"{name}.h").write_text(c.emitted.h_source)
-        sources.append(out / f"{name}.c")
-        kernels |= set(c.emitted.kernel_files)
-        arena = max(arena, c.plan.peak)
         x = rng.integers(-128, 128, size=c.graph.t(c.graph.inputs[0]).shape).astype(np.int8)
         oracle[name] = zlib.crc32(np.ascontiguousarray(reference(model, [x])[0], np.int8).tobytes())
-        main.append(f"extern const te_model {name}_model;")
-        main.append(f"static const int8_t {name}_in[{x.size}] = {{{','.join(map(str, x.reshape(-1).tolist()))}}};")
-        body.append(f"""    memcpy(arena + {name}_model.inputs[0].offset, {name}_in, sizeof {name}_in);
-    te_bench_begin("{name}");
-    {name}_model.invoke(&{name}_model, arena);
-    te_bench_end();
-    __asm__ volatile("");
-    te_bench_kv_hex("{name}", te_bench_crc32(0, arena + {name}_model.outputs[0].offset,
-                                                {name}_model.outputs[0].bytes));""")
-    main.append(f"static uint8_t arena[{arena}] __attribute__((aligned(8)));")
-    main.append("int te_bench_main(void) {\n    rq_report r;")
-    main += body
-    main.append("""    te_requant_check(1, 40, 400, &r);
-    te_bench_kv_u32("rq_checked_millions", (uint32_t)(r.checked / 1000000u));
-    te_bench_kv_u32("rq_checked_rest", (uint32_t)(r.checked % 1000000u));
-    te_bench_kv_u32("rq_mismatches", r.mismatches);
-    te_bench_kv_i32("rq_first_x", r.x);
-    te_bench_kv_i32("rq_first_mult", r.mult);
-    te_bench_kv_i32("rq_first_e", r.e);
-    return 0;
-}""")
-    (out / "main.c").write_text("\n".join(main) + "\n")
-    srcs = [out / "main.c", REQUANT_CHECK, *sources, *(KERNELS_DIR / k for k in sorted(kernels))]
+        cases.append((name, c, x))
+    srcs = write_case_program(cases, out, decls=(
+        "typedef struct { uint64_t checked; uint32_t mismatches; int32_t x, mult, e, zp; } rq_report;",
+        "void te_requant_check(uint32_t seed, int n_mults, int n_x, rq_report *r);"), tail=(
+        "    rq_report r;",
+        "    te_requant_check(1, 40, 400, &r);",
+        '    te_bench_kv_u32("rq_checked_millions", (uint32_t)(r.checked / 1000000u));',
+        '    te_bench_kv_u32("rq_checked_rest", (uint32_t)(r.checked % 1000000u));',
+        '    te_bench_kv_u32("rq_mismatches", r.mismatches);',
+        '    te_bench_kv_i32("rq_first_x", r.x);',
+        '    te_bench_kv_i32("rq_first_mult", r.mult);',
+        '    te_bench_kv_i32("rq_first_e", r.e);'))
+    srcs.insert(1, REQUANT_CHECK)
     elf = benchrun.build_elf(srcs, [KERNELS_INCLUDE, out], out / "conv_m7.elf")
     run = benchrun.run_elf(elf, timeout=120)
     exe = out / "conv_host"
@@ -160,10 +131,10 @@ def m7_run(m7_toolchain, tmp_path_factory):
     return run, host, elf
 
 
-def test_dsp_kernels_are_built(m7_run, m7_toolchain):
+def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     """The M7 build holds the DSP assembly (TE_USE_DSP), not only the portable C the host runs."""
     _, _, elf = m7_run
-    nm = Path(m7_toolchain[0]).with_name("arm-none-eabi-nm")
+    nm = Path(arm_toolchain[0]).with_name("arm-none-eabi-nm")
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
     for v in VARIANTS:
         for g in set(GROUP_CODES.values()):

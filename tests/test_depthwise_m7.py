@@ -7,7 +7,6 @@ blocks with their tails and both requantization paths. One ELF holds every case;
 instruction counts are printed (run with -s), never asserted."""
 from __future__ import annotations
 
-import os
 import subprocess
 import zlib
 from pathlib import Path
@@ -17,10 +16,11 @@ import pytest
 
 from codegen.compiler import compile_model
 import codegen.lower.depthwise as lower_dw
-from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, benchrun
+from te_openmv import KERNELS_INCLUDE, benchrun
 from te_openmv.hostlib import HostModel
 
 from .bitexact import reference
+from .m7cases import write_case_program
 from .test_ops_depthwise import dw_model
 from .test_ops_fully_connected import fc_model
 
@@ -109,52 +109,22 @@ def _compile(name: str, model: bytes):
 
 
 @pytest.fixture(scope="session")
-def m7_toolchain():
-    from te_openmv.toolchain import ToolchainError, arm_gcc, qemu_system_arm
-    try:
-        return arm_gcc(), qemu_system_arm()
-    except ToolchainError as e:
-        if os.geteuid() != 0:
-            pytest.skip(f"cannot install the ARM toolchain / QEMU without root: {e}")
-        raise
-
-
-@pytest.fixture(scope="session")
-def m7_run(m7_toolchain, tmp_path_factory):
+def m7_run(arm_toolchain, tmp_path_factory):
     """Build the one ELF (every case), run it; the host's outputs for the same inputs."""
     out = tmp_path_factory.mktemp("dw_fc_m7")
     rng = np.random.default_rng(92)
-    main = ['#include <string.h>', '#include "te_bench.h"', '#include "te_model.h"']
-    body, sources, kernels, arena, host, compiled = [], [], set(), 0, {}, {}
+    cases, host, compiled = [], {}, {}
     for name, model, _ in _cases():
         c = _compile(name, model)
         compiled[name] = c
-        (out / f"{name}.c").write_text(c.emitted.c_source)
-        (out / f"{name}.h").write_text(c.emitted.h_source)
-        sources.append(out / f"{name}.c")
-        kernels |= set(c.emitted.kernel_files)
-        arena = max(arena, c.plan.peak)
         hm = HostModel(c)
         x = rng.integers(-128, 128, size=hm.inputs[0].shape).astype(np.int8)
         y = hm.run([x])[0]
         ref = np.asarray(reference(model, [x])[0]).reshape(y.shape)
         assert np.array_equal(y, ref), f"{name}: the host's portable path differs from tflite-micro"
         host[name] = y
-        main.append(f"extern const te_model {name}_model;")
-        main.append(f"static const int8_t {name}_in[{x.size}] = {{{','.join(map(str, x.reshape(-1).tolist()))}}};")
-        body.append(f"""    memcpy(arena + {name}_model.inputs[0].offset, {name}_in, sizeof {name}_in);
-    te_bench_begin("{name}");
-    {name}_model.invoke(&{name}_model, arena);
-    te_bench_end();
-    __asm__ volatile("");
-    te_bench_kv_hex("{name}", te_bench_crc32(0, arena + {name}_model.outputs[0].offset,
-                                                {name}_model.outputs[0].bytes));""")
-    main.append(f"static uint8_t arena[{arena}] __attribute__((aligned(8)));")
-    main.append("int te_bench_main(void) {")
-    main += body
-    main.append("    return 0;\n}")
-    (out / "main.c").write_text("\n".join(main) + "\n")
-    srcs = [out / "main.c", *sources, *(KERNELS_DIR / k for k in sorted(kernels))]
+        cases.append((name, c, x))
+    srcs = write_case_program(cases, out)
     elf = benchrun.build_elf(srcs, [KERNELS_INCLUDE, out], out / "dw_fc_m7.elf")
     return benchrun.run_elf(elf, timeout=120), host, elf, compiled
 
@@ -183,10 +153,10 @@ def test_cases_take_the_intended_kernels(m7_run):
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
 
 
-def test_dsp_kernels_are_built(m7_run, m7_toolchain):
+def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     """The M7 build holds the DSP assembly (TE_USE_DSP), not only the portable C the host runs."""
     _, _, elf, _ = m7_run
-    nm = Path(m7_toolchain[0]).with_name("arm-none-eabi-nm")
+    nm = Path(arm_toolchain[0]).with_name("arm-none-eabi-nm")
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
     for fn in ("te_dw_k3s1_asm", "te_dw_k3s2_asm", "te_dw_k5s1_asm", "te_dw_k5s2_asm", "te_dw_k7s1_asm",
                "te_dw_k7s2_asm", "te_dw_gather_asm", "te_dw_rows_asm", "te_fc_block4_asm",

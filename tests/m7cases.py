@@ -1,0 +1,42 @@
+"""One bare-metal program that runs many compiled test models once each on the emulated
+Cortex-M7 (tests/test_conv_m7.py, tests/test_depthwise_m7.py): every model's C source and a
+main.c that copies a case's input into one shared arena, runs it between
+te_bench_begin/te_bench_end (its instruction count, keyed by name) and prints the CRC32 of
+its output under the same key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from te_openmv import KERNELS_DIR
+
+
+def write_case_program(cases: list[tuple[str, object, np.ndarray]], out: Path, decls: tuple[str, ...] = (),
+                       tail: tuple[str, ...] = ()) -> list[Path]:
+    """cases: (name, codegen Compiled, int8 input). `decls`: C lines before te_bench_main;
+    `tail`: C lines run after the cases. Returns the sources to build: main.c, the models
+    and the kernel files they use."""
+    main = ['#include <string.h>', '#include "te_bench.h"', '#include "te_model.h"', *decls]
+    body, sources, kernels, arena = [], [], set(), 0
+    for name, c, x in cases:
+        (out / f"{name}.c").write_text(c.emitted.c_source)
+        (out / f"{name}.h").write_text(c.emitted.h_source)
+        sources.append(out / f"{name}.c")
+        kernels |= set(c.emitted.kernel_files)
+        arena = max(arena, c.plan.peak)
+        main.append(f"extern const te_model {name}_model;")
+        main.append(f"static const int8_t {name}_in[{x.size}] = {{{','.join(map(str, x.reshape(-1).tolist()))}}};")
+        body.append(f"""    memcpy(arena + {name}_model.inputs[0].offset, {name}_in, sizeof {name}_in);
+    te_bench_begin("{name}");
+    {name}_model.invoke(&{name}_model, arena);
+    te_bench_end();
+    __asm__ volatile("");
+    te_bench_kv_hex("{name}", te_bench_crc32(0, arena + {name}_model.outputs[0].offset,
+                                                {name}_model.outputs[0].bytes));""")
+    main.append(f"static uint8_t arena[{arena}] __attribute__((aligned(8)));")
+    main.append("int te_bench_main(void) {")
+    main += body
+    main += [*tail, "    return 0;", "}"]
+    (out / "main.c").write_text("\n".join(main) + "\n")
+    return [out / "main.c", *sources, *(KERNELS_DIR / k for k in sorted(kernels))]
