@@ -293,6 +293,37 @@ class ModelBuilder:
         return getattr(tflite, f"{table}End")(b)
 
 
+def float_edge_classifier(seed: int, hw: tuple[int, int], in_c: int, out_c: int, act: str,
+                          in_q: tuple[float, int], w_scales: tuple[float, float], bias_span: int,
+                          bias_scale: float, hidden_scale: float) -> bytes:
+    """float32 [1, h, w, in_c] -> QUANTIZE -> CONV 3x3/2 SAME `act` -> AVERAGE_POOL (whole map)
+    -> RESHAPE -> SOFTMAX -> DEQUANTIZE -> float32 [1, out_c]: a classifier whose float edges
+    the compiler folds, so the device quantizes and dequantizes. `seed` draws the weights."""
+    rng = np.random.default_rng(seed)
+    h, w_ = hw
+    oh, ow = -(-h // 2), -(-w_ // 2)
+    b = ModelBuilder()
+    x = b.tensor([1, h, w_, in_c], "float32")
+    q = b.tensor([1, h, w_, in_c], "int8", scale=in_q[0], zero_point=in_q[1])
+    w = b.tensor([out_c, 3, 3, in_c], "int8", data=rng.integers(-127, 128, (out_c, 3, 3, in_c)),
+                 scale=list(rng.uniform(*w_scales, out_c)), zero_point=[0] * out_c)
+    bias = b.tensor([out_c], "int32", data=rng.integers(-bias_span, bias_span, out_c), scale=[bias_scale] * out_c,
+                    zero_point=[0] * out_c)
+    hid = b.tensor([1, oh, ow, out_c], "int8", scale=hidden_scale, zero_point=-128)
+    pooled = b.tensor([1, 1, 1, out_c], "int8", scale=hidden_scale, zero_point=-128)
+    shape = b.tensor([2], "int32", data=np.array([1, out_c]))
+    r = b.tensor([1, out_c], "int8", scale=hidden_scale, zero_point=-128)
+    sm = b.tensor([1, out_c], "int8", scale=1 / 256, zero_point=-128)
+    y = b.tensor([1, out_c], "float32")
+    b.op("QUANTIZE", [x], [q])
+    b.op("CONV_2D", [q, w, bias], [hid], padding="SAME", stride_h=2, stride_w=2, fused_activation=act)
+    b.op("AVERAGE_POOL_2D", [hid], [pooled], padding="VALID", filter_height=oh, filter_width=ow)
+    b.op("RESHAPE", [pooled, shape], [r])
+    b.op("SOFTMAX", [r], [sm])
+    b.op("DEQUANTIZE", [sm], [y])
+    return b.build([x], [y])
+
+
 def _vector(b: flatbuffers.Builder, start_fn, values, prepend) -> int:
     start_fn(b, len(values))
     for v in reversed(list(values)):

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from te_openmv import build_firmware as bf
 
 from .conftest_shared import MODELS
-from .modelgen import ModelBuilder
+from .modelgen import float_edge_classifier
 
 SHARED = {"person_detect": "omv_person_detect", "fomo_face": "omv_fomo_face_detection"}
 
@@ -25,26 +24,7 @@ SHARED = {"person_detect": "omv_person_detect", "fomo_face": "omv_fomo_face_dete
 def float_edge_net(seed: int) -> bytes:
     """float32 [1, 8, 8, 1] -> QUANTIZE -> CONV 3x3/2 RELU -> AVERAGE_POOL 4x4 -> RESHAPE
     -> SOFTMAX -> DEQUANTIZE -> float32 [1, 4]; `seed` draws the weights."""
-    rng = np.random.default_rng(seed)
-    b = ModelBuilder()
-    x = b.tensor([1, 8, 8, 1], "float32")
-    q = b.tensor([1, 8, 8, 1], "int8", scale=0.03, zero_point=2)
-    w = b.tensor([4, 3, 3, 1], "int8", data=rng.integers(-127, 128, (4, 3, 3, 1)),
-                 scale=list(rng.uniform(0.003, 0.01, 4)), zero_point=[0] * 4)
-    bias = b.tensor([4], "int32", data=rng.integers(-300, 300, 4), scale=[0.0002] * 4, zero_point=[0] * 4)
-    h = b.tensor([1, 4, 4, 4], "int8", scale=0.04, zero_point=-128)
-    p = b.tensor([1, 1, 1, 4], "int8", scale=0.04, zero_point=-128)
-    shape = b.tensor([2], "int32", data=np.array([1, 4]))
-    r = b.tensor([1, 4], "int8", scale=0.04, zero_point=-128)
-    s = b.tensor([1, 4], "int8", scale=1 / 256, zero_point=-128)
-    y = b.tensor([1, 4], "float32")
-    b.op("QUANTIZE", [x], [q])
-    b.op("CONV_2D", [q, w, bias], [h], padding="SAME", stride_h=2, stride_w=2, fused_activation="RELU")
-    b.op("AVERAGE_POOL_2D", [h], [p], padding="VALID", filter_height=4, filter_width=4)
-    b.op("RESHAPE", [p, shape], [r])
-    b.op("SOFTMAX", [r], [s])
-    b.op("DEQUANTIZE", [s], [y])
-    return b.build([x], [y])
+    return float_edge_classifier(seed, (8, 8), 1, 4, "RELU", (0.03, 2), (0.003, 0.01), 300, 0.0002, 0.04)
 
 
 @dataclass

@@ -30,7 +30,7 @@ from te_openmv.runner import boot
 
 from .bitexact import random_inputs
 from .conftest_shared import MODELS
-from .modelgen import ModelBuilder
+from .modelgen import ModelBuilder, float_edge_classifier
 
 DEVICE_SCRIPTS = Path(__file__).resolve().parent / "device"
 KINDS = ["unix", "qemu"]
@@ -44,26 +44,7 @@ SHARED = {"person_detect": "omv_person_detect", "fomo_face": "omv_fomo_face_dete
 def float_edge_model(seed: int = 1) -> bytes:
     """QUANTIZE(float32) -> CONV 3x3/2 RELU6 -> AVERAGE_POOL -> RESHAPE -> SOFTMAX -> DEQUANTIZE:
     the compiler folds both float edges, so the device quantizes and dequantizes."""
-    rng = np.random.default_rng(seed)
-    b = ModelBuilder()
-    x = b.tensor([1, 12, 10, 3], "float32")
-    q = b.tensor([1, 12, 10, 3], "int8", scale=0.02, zero_point=-4)
-    w = b.tensor([8, 3, 3, 3], "int8", data=rng.integers(-127, 128, (8, 3, 3, 3)),
-                 scale=list(rng.uniform(0.002, 0.01, 8)), zero_point=[0] * 8)
-    bias = b.tensor([8], "int32", data=rng.integers(-500, 500, 8), scale=[0.0001] * 8, zero_point=[0] * 8)
-    h = b.tensor([1, 6, 5, 8], "int8", scale=0.05, zero_point=-128)
-    p = b.tensor([1, 1, 1, 8], "int8", scale=0.05, zero_point=-128)
-    shape = b.tensor([2], "int32", data=np.array([1, 8]))
-    r = b.tensor([1, 8], "int8", scale=0.05, zero_point=-128)
-    s = b.tensor([1, 8], "int8", scale=1 / 256, zero_point=-128)
-    y = b.tensor([1, 8], "float32")
-    b.op("QUANTIZE", [x], [q])
-    b.op("CONV_2D", [q, w, bias], [h], padding="SAME", stride_h=2, stride_w=2, fused_activation="RELU6")
-    b.op("AVERAGE_POOL_2D", [h], [p], padding="VALID", filter_height=6, filter_width=5)
-    b.op("RESHAPE", [p, shape], [r])
-    b.op("SOFTMAX", [r], [s])
-    b.op("DEQUANTIZE", [s], [y])
-    return b.build([x], [y])
+    return float_edge_classifier(seed, (12, 10), 3, 8, "RELU6", (0.02, -4), (0.002, 0.01), 500, 0.0001, 0.05)
 
 
 def two_io_model(seed: int = 2) -> bytes:
