@@ -183,7 +183,7 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
  * round (r4-r6) and the next channel's bias (r12) and, per accumulator, the requantization
  * and SSAT; a clamp of the four bytes (SSUB8/SEL); one LDM of the output pointer, column
  * offsets and end; four stores, the first post-indexed to the next channel. */
-typedef struct {
+struct te_conv_job {
     int8_t *out;           /* 0: the next channel's output in column 0 */
     uint32_t off[3];       /* 4: out_c - 1, 2 out_c - 1, 3 out_c - 1 (columns 1..3, after column 0's
                               post-indexed store moved the pointer to the next channel) */
@@ -192,7 +192,8 @@ typedef struct {
     uint32_t lo4, hi4;     /* 24, 28: act_min, act_max in every byte */
     uint32_t entry;        /* 32: where the 4-group loop is entered (groups after the first) */
     uint32_t unused;
-} te_conv_job;
+};
+typedef struct te_conv_job te_conv_job;
 
 _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill TE_CONV_JOB_BYTES");
 
@@ -315,7 +316,7 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
  * `groups`: the first group's code and the code after it (one more group for exactly two
  * groups, else the loop). */
 #define TE_ASM_GEMM(name, first, groups, rq, store)                                        \
-    __attribute__((naked, noinline)) static void name(                                     \
+    __attribute__((naked, noinline)) void name(                                            \
         __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
         __attribute__((unused)) const te_conv_chan *ch) {                                  \
         __asm__ volatile(TE_ASM_HEAD(first) groups "ldm    r3!, {r4, r5, r6, r12}\n\t"     \
@@ -339,22 +340,6 @@ TE_ASM_WGEMMS(te_gemm_wsign_clamp, TE_ASM_WRQ_SIGN, TE_ASM_STORE_CLAMP)
 TE_ASM_WGEMMS(te_gemm_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_FULL)
 TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
 
-typedef void (*te_asm_gemm_fn)(te_conv_job *, const int8_t *, const te_conv_chan *);
-/* [wide][mode - 1][two groups, more] */
-static const te_asm_gemm_fn te_asm_gemm[2][4][2] = {
-    {
-        {te_gemm_sign_full_two, te_gemm_sign_full_loop},
-        {te_gemm_sign_clamp_two, te_gemm_sign_clamp_loop},
-        {te_gemm_nosign_full_two, te_gemm_nosign_full_loop},
-        {te_gemm_nosign_clamp_two, te_gemm_nosign_clamp_loop},
-    },
-    {
-        {te_gemm_wsign_full_two, te_gemm_wsign_full_loop},
-        {te_gemm_wsign_clamp_two, te_gemm_wsign_clamp_loop},
-        {te_gemm_wnosign_full_two, te_gemm_wnosign_full_loop},
-        {te_gemm_wnosign_clamp_two, te_gemm_wnosign_clamp_loop},
-    },
-};
 #endif
 
 /* What stays the same for every block of one convolution. */
@@ -366,7 +351,7 @@ typedef struct {
     int mode, wide;
 #if TE_USE_DSP
     te_conv_job *job;    /* NULL: the C loop */
-    te_asm_gemm_fn fn;
+    te_conv_gemm_fn fn;
 #endif
 } te_gemm_ctx;
 
@@ -378,7 +363,7 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
 #if TE_USE_DSP
     const uint32_t groups = p->depth >> 2;
     c->job = NULL;
-    if (c->mode != TE_RQ_EXACT && groups >= 2) {
+    if (p->gemm && c->mode != TE_RQ_EXACT && groups >= 2) {  /* the compiler's choice (te/conv.h) */
         te_conv_job *job = (te_conv_job *)(xbuf + 8 * groups);
         job->xbuf = xbuf;
         job->off[0] = p->out_c - 1u, job->off[1] = 2u * p->out_c - 1u, job->off[2] = 3u * p->out_c - 1u;
@@ -386,7 +371,7 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
         job->hi4 = (uint8_t)p->act_max * 0x01010101u;
         c->job = job;
         job->entry = (4u - (groups - 1) % 4u) % 4u;
-        c->fn = te_asm_gemm[c->wide][c->mode - 1][groups == 2 ? 0 : 1];
+        c->fn = p->gemm;
     }
 #endif
 }

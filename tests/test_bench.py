@@ -104,6 +104,20 @@ def test_small_model_is_bit_exact_and_its_figures_add_up(results, kernels):
     assert f["input_bytes"] == 16 * 16 * 3
 
 
+def test_only_the_gemm_variants_the_model_names_are_linked(results, arm_toolchain):
+    """The generated C names each convolution's assembly variant (TE_CONV_GEMM), so the ELF
+    holds those and none of the other fifteen."""
+    import re
+    import subprocess
+    r = results["dsp"]
+    named = set(re.findall(r"TE_CONV_GEMM\((\w+)\)", compile_model(bench_model(), NAME).emitted.c_source))
+    assert named
+    nm = Path(arm_toolchain[0]).with_name("arm-none-eabi-nm")
+    symbols = subprocess.run([str(nm), str(r.elf)], capture_output=True, text=True, check=True).stdout
+    linked = set(re.findall(r"\bte_gemm_(w?(?:no)?sign_(?:full|clamp)_(?:two|loop))\b", symbols))
+    assert linked == named
+
+
 def test_kernel_flavours_differ_where_kernels_have_dsp_paths(results):
     dsp, portable = results["dsp"], results["portable"]
     # the DSP build really uses other code (conv has a DSP path), and the same outputs

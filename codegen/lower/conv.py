@@ -236,6 +236,16 @@ def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
     return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
 
 
+def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: int) -> str | None:
+    """The GEMM assembly variant (te/conv.h, TE_CONV_GEMM) full blocks of this convolution
+    run on the M7, or None for the C loops (TFLite's exact requantization, a single group)."""
+    if requant == "TE_CONV_RQ_EXACT" or depth // 4 < 2:
+        return None
+    sign = "nosign" if requant == "TE_CONV_RQ_FAST_NOSIGN" else "sign"
+    store = "full" if (act_min, act_max) == (-128, 127) else "clamp"
+    return f"{'w' if wide else ''}{sign}_{store}_{'two' if depth // 4 == 2 else 'loop'}"
+
+
 def scratch_for(geo: dict) -> int:
     """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h)."""
     if geo["pointwise"]:
@@ -300,13 +310,16 @@ class ConvLowering(Lowering):
                              "(2w5, 2w7), (2w4, 2w6), multiplier, e, round")
             return f"te_conv2d_1x1_c8_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
         weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide_layer(geo, y.shape[1] * y.shape[2]))
+        requant = requant_mode(fast, y.zp, lo)
+        variant = gemm_variant(geo["depth"], requant, wide, lo, hi)
         params = ctx.param("params", "te_conv_params", {
             "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
             "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
             "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
             "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
             "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
-            "depth": geo["depth"], "requant": requant_mode(fast, y.zp, lo), "wide": int(wide)})
+            "depth": geo["depth"], "requant": requant, "wide": int(wide),
+            "gemm": f"TE_CONV_GEMM({variant})" if variant else "((te_conv_gemm_fn)0)"})
         if wide:
             wsym = ctx.const("weights", weights, "int16_t",
                              f"wide: per group of 4 taps (2w1, 2w3, 2w0, 2w2), {geo['depth']} per output channel")

@@ -16,10 +16,12 @@
  *     the requantization constants, in the fast form (below) when the compiler proved it
  *     exact for every channel (a channel whose output is the same for every input, e.g. a
  *     pruned one, gets zero weights and constants that give that value).
- * On ARMv7E-M (TE_USE_DSP) the full blocks run in assembly (kernels/conv.c): 16 MACs in
- * 13 instructions per group, 4 instructions per output for the requantization.
+ * On ARMv7E-M (TE_USE_DSP) the full blocks run in assembly (kernels/conv.c), the variant
+ * the compiler names in te_conv_params.gemm: 16 MACs in 13 instructions per group of 4
+ * taps (11 with wide weights), 3 to 5 instructions per output for the requantization.
  *
  * Kernels (the compiler calls exactly one per operator):
+ *   te_conv2d_1x1_c8_s8  1x1 on 8 input channels, pixel by pixel (below).
  *   te_conv2d_1x1_s8   1x1 filter, stride 1, no padding: the input is the GEMM's matrix.
  *                      Scratch: te_conv_scratch_1x1(in_c) bytes.
  *   te_conv2d_s8       any filter/stride/padding: im2col of TE_CONV_BLOCK pixels, widened
@@ -34,6 +36,12 @@
 
 #include "common.h"
 
+struct te_conv_job;
+typedef struct te_conv_chan te_conv_chan;
+/* One of the GEMM's assembly variants (kernels/conv.c): every output channel of one full
+ * block of 4 pixels. */
+typedef void (*te_conv_gemm_fn)(struct te_conv_job *job, const int8_t *weights, const te_conv_chan *chan);
+
 typedef struct {
     uint16_t in_h, in_w, in_c;
     uint16_t out_h, out_w, out_c;
@@ -45,6 +53,8 @@ typedef struct {
     uint32_t depth;              /* weights per output channel: k_h*k_w*in_c rounded up to 4 */
     uint8_t requant;             /* TE_CONV_RQ_*: how the channel table requantizes */
     uint8_t wide;                /* 1: wide weights and channel table (below); needs a fast requant */
+    te_conv_gemm_fn gemm;        /* the assembly variant for full blocks, chosen by the compiler as
+                                    TE_CONV_GEMM(name) (below); NULL: the C loops */
 } te_conv_params;
 
 /* te_conv_params.requant */
@@ -61,12 +71,31 @@ typedef struct {
  * x2 = 2 * acc. Then bias holds 2 * (bias + in_offset * sum(w)), mult TFLite's Q31
  * multiplier itself, and SRDHM(acc, mult) = (x2 * mult + 2^31) >> 32 is one SMMLAR whose
  * accumulate operand adds round (and the sign step): te_conv_requant_wide. */
-typedef struct {
+struct te_conv_chan {
     int32_t bias;   /* bias + in_offset * sum(weights of the channel); wide: twice that */
     int32_t mult;   /* fast: mult2 = 2 * TFLite multiplier as int32; wide or exact: TFLite's Q31 multiplier */
     int32_t shift;  /* fast: e = -(TFLite exponent) >= 1; else TFLite's exponent (> 0: left) */
     int32_t round;  /* fast: 2^(e-1) + out_offset * 2^e; else 0 */
-} te_conv_chan;
+};
+
+/* The GEMM's assembly variants, [w]{sign,nosign}_{full,clamp}_{two,loop}: wide weights or not,
+ * the requantization's sign step or not, the full int8 range or a clamp, exactly two groups
+ * of 4 taps or more. The compiler names the one a convolution needs (codegen/lower/conv.py,
+ * gemm_variant), so only that one is linked; without the DSP (the portable build of the same
+ * generated C) the name stands for NULL. */
+#if TE_USE_DSP
+#define TE_CONV_GEMM(v) te_gemm_##v
+#define TE_CONV_GEMM_DECLARE(v) void te_gemm_##v(struct te_conv_job *, const int8_t *, const te_conv_chan *);
+#define TE_CONV_GEMM_DECLARE_ALL(w)                                                          \
+    TE_CONV_GEMM_DECLARE(w##sign_full_two) TE_CONV_GEMM_DECLARE(w##sign_full_loop)           \
+    TE_CONV_GEMM_DECLARE(w##sign_clamp_two) TE_CONV_GEMM_DECLARE(w##sign_clamp_loop)         \
+    TE_CONV_GEMM_DECLARE(w##nosign_full_two) TE_CONV_GEMM_DECLARE(w##nosign_full_loop)       \
+    TE_CONV_GEMM_DECLARE(w##nosign_clamp_two) TE_CONV_GEMM_DECLARE(w##nosign_clamp_loop)
+TE_CONV_GEMM_DECLARE_ALL()
+TE_CONV_GEMM_DECLARE_ALL(w)
+#else
+#define TE_CONV_GEMM(v) ((te_conv_gemm_fn)0)
+#endif
 
 /* Output pixels per GEMM block. */
 #define TE_CONV_BLOCK 4
