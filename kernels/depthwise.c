@@ -486,11 +486,11 @@ typedef struct {
 
 /* The 3x3 functions: stride 1 or 2, the sign step or not (N), one pair or two per pass (2). */
 #define TE_DW_K3S1_FN(name, body, rq)                                                              \
-    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_dw_k3job *job) { \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
         __asm__ volatile(TE_DW_ASM_HEAD body(TE_DW_ASM_PAIR_S1, rq, ""));                         \
     }
 #define TE_DW_K3S2_FN(name, body, rq)                                                              \
-    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_dw_k3job *job) { \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
         __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"                                  \
                          body(TE_DW_ASM_PAIR_S2, rq, "add    r12, r11, #2\n\t"));                  \
     }
@@ -500,10 +500,10 @@ TE_DW_K3S2_FN(te_dw_k3s2_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQ_S2)
 TE_DW_K3S1_FN(te_dw_k3s1n_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQN)
 TE_DW_K3S2_FN(te_dw_k3s2n_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQN)
 /* two pairs per pass (rows of an even pair count): 3 instructions less per 4 outputs */
-TE_DW_K3S1_FN(te_dw_k3s1_asm2, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S1)
-TE_DW_K3S2_FN(te_dw_k3s2_asm2, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S2)
-TE_DW_K3S1_FN(te_dw_k3s1n_asm2, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
-TE_DW_K3S2_FN(te_dw_k3s2n_asm2, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
+TE_DW_K3S1_FN(te_dw_k3s1p_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S1)
+TE_DW_K3S2_FN(te_dw_k3s2p_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S2)
+TE_DW_K3S1_FN(te_dw_k3s1np_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
+TE_DW_K3S2_FN(te_dw_k3s2np_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
 #endif
 
 #if TE_USE_DSP
@@ -682,7 +682,7 @@ typedef struct {
     "pop    {r4-r11, pc}\n\t"
 
 #define TE_DW_ASM_KFN(name, rows, step, rq)                                                     \
-    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_dw_kjob *job) { \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {      \
         __asm__ volatile(TE_DW_ASM_KHEAD TE_DW_ASM_KBODY(rows, step, rq));                      \
     }
 
@@ -699,7 +699,7 @@ TE_DW_ASM_KFN(te_dw_k5s2n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW
 /* One output channel from the plane: rows of pairs, then the odd last pixel of a row
  * (its partner is computed from the plane's read-ahead columns and dropped). */
 TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p, const int8_t *plane,
-                             const int32_t *rec, int8_t *out, const int fix, const int clamp, const int nosign) {
+                             const int32_t *rec, int8_t *out, const int fix, const int clamp) {
     const int32_t bias = rec[0], mult = rec[1], rc = rec[2], e = rec[3];
     const uint32_t *w = (const uint32_t *)(rec + 4);
     te_dw_k3w k3 = {0, 0, 0, 0, 0};
@@ -712,33 +712,22 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
     const int row_step = p->stride_h * p->plane_w;
     const int32_t lo = p->act_min, hi = p->act_max;
 #if TE_USE_DSP
-    /* the assembly: every e >= 1 (it shifts right), the sign step or not (nosign) */
-    if ((kind == TE_K3S1 || kind == TE_K3S2) && e > 0 && !clamp && ow >= 2) {
-        const te_dw_k3job job = {
-            {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,
-            geo.pw, oc, plane, out, plane + (ow >> 1) * 2 * sx, row_step, oh, ow & 1};
-        if (((ow >> 1) & 1) == 0) {
-            if (kind == TE_K3S1) nosign ? te_dw_k3s1n_asm2(&job) : te_dw_k3s1_asm2(&job);
-            else nosign ? te_dw_k3s2n_asm2(&job) : te_dw_k3s2_asm2(&job);
-        } else {
-            if (kind == TE_K3S1) nosign ? te_dw_k3s1n_asm(&job) : te_dw_k3s1_asm(&job);
-            else nosign ? te_dw_k3s2n_asm(&job) : te_dw_k3s2_asm(&job);
+    /* the compiler's assembly (te/depthwise.h) for channels with e >= 1 (it shifts right) */
+    if (p->asm_fn && e > 0 && !clamp && ow >= 2) {
+        if (kind == TE_K3S1 || kind == TE_K3S2) {
+            const te_dw_k3job job = {
+                {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,
+                geo.pw, oc, plane, out, plane + (ow >> 1) * 2 * sx, row_step, oh, ow & 1};
+            p->asm_fn(&job);
+            return;
         }
-        return;
-    }
-    if (((kind == TE_K5S1 || kind == TE_K5S2) && geo.k_h == 5) || ((kind == TE_K7S1 || kind == TE_K7S2) && geo.k_h == 7)) {
-        if (e > 0 && !clamp && ow >= 2) {
+        if (kind == TE_K5S1 || kind == TE_K5S2 || kind == TE_K7S1 || kind == TE_K7S2) {
             const te_dw_kjob job = {w, geo.pw, oc, plane, out, mult, rc, e, bias, plane + (ow >> 1) * 2 * sx,
                                     row_step, oh, ow & 1};
-            if (kind == TE_K5S1) nosign ? te_dw_k5s1n_asm(&job) : te_dw_k5s1_asm(&job);
-            else if (kind == TE_K5S2) nosign ? te_dw_k5s2n_asm(&job) : te_dw_k5s2_asm(&job);
-            else if (kind == TE_K7S1) nosign ? te_dw_k7s1n_asm(&job) : te_dw_k7s1_asm(&job);
-            else nosign ? te_dw_k7s2n_asm(&job) : te_dw_k7s2_asm(&job);
+            p->asm_fn(&job);
             return;
         }
     }
-#else
-    (void)nosign;
 #endif
     const int sign = fix;  /* a constant in each inlined copy (te_dw_channels) */
     int8_t *q = out;
@@ -768,7 +757,7 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
 /* Every output channel fed by the plane's input channel c. */
 TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const int8_t *plane, const int32_t *chan,
                               int8_t *out, int c) {
-    const int dm = p->depth_mult, words = p->chan_words, nosign = p->nosign;
+    const int dm = p->depth_mult, words = p->chan_words, nosign = (int)p->nosign;
     const int clamp = !(p->act_min == -128 && p->act_max == 127);
     for (int m = 0; m < dm; m++) {
         const int o = c * dm + m;
@@ -777,14 +766,14 @@ TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const
 #if TE_USE_DSP
         /* a copy of the loops per (fix, clamp), so neither is tested per pixel */
         if (clamp) {
-            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1, nosign);
-            else te_dw_channel(kind, p, plane, rec, out + o, 0, 1, nosign);
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 1);
         } else {
-            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 0, nosign);
-            else te_dw_channel(kind, p, plane, rec, out + o, 0, 0, nosign);
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 0);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 0);
         }
 #else
-        te_dw_channel(kind, p, plane, rec, out + o, fix, clamp, nosign);  /* one copy: quicker host builds */
+        te_dw_channel(kind, p, plane, rec, out + o, fix, clamp);  /* one copy: quicker host builds */
 #endif
     }
 }
@@ -909,7 +898,7 @@ typedef struct {
     "ssat   " acc ", #8, " acc "\n\t"
 
 #define TE_DW_ROWS_ASM(name, rq)                                                               \
-    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_dw_rowjob *job) { \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
     __asm__ volatile(                                                                            \
         "push   {r4-r11, lr}\n\t"                                                                \
         "sub    sp, sp, #24\n\t"                                                                 \
@@ -949,7 +938,7 @@ typedef struct {
     }
 
 TE_DW_ROWS_ASM(te_dw_rows_asm, TE_DW_ASM_RQ4)
-TE_DW_ROWS_ASM(te_dw_rows_n_asm, TE_DW_ASM_RQ4N)
+TE_DW_ROWS_ASM(te_dw_rowsn_asm, TE_DW_ASM_RQ4N)
 #endif
 
 /* Copy input row y's channels [c0, c0 + n) into a ring row (pixels `stride` bytes apart). */
@@ -999,11 +988,10 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
             }
             int8_t *q = out + (size_t)oy * ow * C + c0;
 #if TE_USE_DSP
-            if (p->fast) {
+            if (p->asm_fn) {
                 const te_dw_rowjob job = {rows[0], rows[1], rows[2], chunk, g0, g0 + (n >> 2) * TE_DW_GROUP_WORDS,
                                           p->stride_w * chunk - n, C - n, ow, q};
-                if (p->nosign) te_dw_rows_n_asm(&job);
-                else te_dw_rows_asm(&job);
+                p->asm_fn(&job);
                 continue;
             }
 #endif

@@ -7,6 +7,7 @@ blocks with their tails and both requantization paths. One ELF holds every case;
 instruction counts are printed (run with -s), never asserted."""
 from __future__ import annotations
 
+import re
 import subprocess
 import zlib
 from pathlib import Path
@@ -50,6 +51,12 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "5x5 s1 with the sign step"),
         ("dw7s2_sign", dw_model(rng, (20, 19), 2, (7, 7), (2, 2), "SAME", 1, in_q=q, out_zp=3),
          "7x7 s2 with the sign step"),
+        ("dw5s2_sign", dw_model(rng, (13, 11), 3, (5, 5), (2, 2), "SAME", 1, in_q=q, out_zp=3),
+         "5x5 s2 with the sign step"),
+        ("dw5s2_nosign", dw_model(rng, (13, 11), 3, (5, 5), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 s2 without the sign step"),
+        ("dw7s1_sign", dw_model(rng, (9, 8), 2, (7, 7), (1, 1), "SAME", 1, in_q=q, out_zp=3),
+         "7x7 s1 with the sign step"),
         ("rows_sign", dw_model(rng, (20, 19), 16, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=9),
          "row kernel with the sign step"),
         ("dw3s1_odd_relu6", dw_model(rng, (7, 9), 5, (3, 3), (1, 1), "SAME", 1, act="RELU6", in_q=(0.05, 3)),
@@ -153,15 +160,24 @@ def test_cases_take_the_intended_kernels(m7_run):
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
 
 
+ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
+    {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | {"rows", "rowsn"}
+
+
 def test_dsp_kernels_are_built(m7_run, arm_toolchain):
-    """The M7 build holds the DSP assembly (TE_USE_DSP), not only the portable C the host runs."""
-    _, _, elf, _ = m7_run
+    """The M7 build holds the DSP assembly (TE_USE_DSP), not only the portable C the host runs:
+    exactly the depthwise variants the cases' generated C names (TE_DW_ASM), which between
+    them are every variant there is."""
+    _, _, elf, compiled = m7_run
     nm = Path(arm_toolchain[0]).with_name("arm-none-eabi-nm")
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
-    for fn in ("te_dw_k3s1_asm", "te_dw_k3s2_asm", "te_dw_k5s1_asm", "te_dw_k5s2_asm", "te_dw_k7s1_asm",
-               "te_dw_k7s2_asm", "te_dw_gather_asm", "te_dw_rows_asm", "te_fc_block4_asm",
-               "te_dw_k3s1n_asm", "te_dw_k3s2n_asm", "te_dw_k3s1_asm2", "te_dw_k3s2_asm2", "te_dw_k3s1n_asm2",
-               "te_dw_k3s2n_asm2", "te_dw_k5s1n_asm", "te_dw_k7s2n_asm", "te_dw_rows_n_asm"):
+    named = set()
+    for c in compiled.values():
+        named |= set(re.findall(r"TE_DW_ASM\((\w+)\)", c.emitted.c_source))
+    linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather"}
+    assert linked == named
+    assert named == ALL_DW_ASM, f"variants no case exercises: {sorted(ALL_DW_ASM - named)}"
+    for fn in ("te_dw_gather_asm", "te_fc_block4_asm"):
         assert fn in symbols
 
 

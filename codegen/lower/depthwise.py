@@ -75,9 +75,27 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
-              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(y.zp <= lo)}
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(y.zp <= lo),
+              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], y.shape[2], (lo, hi), y.zp <= lo))}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
             "params": params, "records": records, "scratch": plane["plane_h"] * plane["plane_w"]}
+
+
+def dw_asm(variant: str | None) -> str:
+    """The C value of an asm_fn field: TE_DW_ASM(variant) (te/depthwise.h) or NULL."""
+    return f"TE_DW_ASM({variant})" if variant else "((te_dw_asm_fn)0)"
+
+
+def plane_asm(kind: str, k_h: int, out_w: int, act: tuple[int, int], nosign: bool) -> str | None:
+    """The plane kernel's assembly variant for channels with e >= 1 (te/depthwise.h), or None
+    where only the C loops apply: the generic kernel, a 5x5/7x7 kind of another height, a
+    clamp below the int8 range, a single output column."""
+    if kind == "generic" or (kind[:2] in ("k5", "k7") and int(kind[1]) != k_h):
+        return None
+    if act != (-128, 127) or out_w < 2:
+        return None
+    pairs_of_pairs = kind[:2] == "k3" and (out_w >> 1) % 2 == 0
+    return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "")
 
 
 def rows_plan(g: Graph, op: Op) -> dict | None:
@@ -109,11 +127,14 @@ def rows_plan(g: Graph, op: Op) -> dict | None:
     if records is None:
         return None
     lo, hi = act_range(op, g)
-    fast = int((lo, hi) == (-128, 127) and bool(np.all(shift < 0)))
+    nosign = y.zp <= lo
+    # the assembly: every channel shifts right (e >= 1) and the range is the full int8 one
+    fast = (lo, hi) == (-128, 127) and bool(np.all(shift < 0))
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "channels": c, "out_h": y.shape[1], "out_w": y.shape[2],
               "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **rows, "chunk": chunk,
-              "pad_value": x.zp, "act_min": lo, "act_max": hi, "fast": fast, "nosign": int(y.zp <= lo)}
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
+              "asm_fn": dw_asm(("rowsn" if nosign else "rows") if fast else None)}
     return {"function": "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params", "params": params,
             "records": records, "scratch": 4 * rows["ring_w"] * chunk}
 

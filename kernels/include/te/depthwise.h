@@ -67,6 +67,27 @@ void te_depthwise_inplace_s8(const te_depthwise_params *p, int8_t *buf, const in
  * only ever lowers an output that is at most the output zero point, which the clamp to
  * act_min then hides, as te_conv_requant_fast_nosign in te/conv.h); codegen/quant_depthwise.py proves per
  * channel that it equals TFLite's MultiplyByQuantizedMultiplier + out_offset. */
+/* One of the assembly loops (kernels/depthwise.c) for a whole output channel (plane kernels)
+ * or output row (row kernel). The compiler names the one an operator needs as
+ * TE_DW_ASM(name), so only that one is linked; without the DSP it stands for NULL:
+ *   k3s1 k3s2 k5s1 k5s2 k7s1 k7s2   the plane kernels' filter shape and stride
+ *     + n   without the sign step (nosign)
+ *     + p   3x3 only: two pixel pairs per pass (rows of an even number of pairs)
+ *   rows rowsn                      the row kernel, with and without the sign step */
+typedef void (*te_dw_asm_fn)(const void *job);
+#if TE_USE_DSP
+#define TE_DW_ASM(v) te_dw_##v##_asm
+#define TE_DW_ASM_DECLARE(v) void te_dw_##v##_asm(const void *job);
+#define TE_DW_ASM_DECLARE3(s) TE_DW_ASM_DECLARE(k3##s) TE_DW_ASM_DECLARE(k3##s##n) \
+    TE_DW_ASM_DECLARE(k3##s##p) TE_DW_ASM_DECLARE(k3##s##np)
+#define TE_DW_ASM_DECLARE57(k) TE_DW_ASM_DECLARE(k) TE_DW_ASM_DECLARE(k##n)
+TE_DW_ASM_DECLARE3(s1) TE_DW_ASM_DECLARE3(s2)
+TE_DW_ASM_DECLARE57(k5s1) TE_DW_ASM_DECLARE57(k5s2) TE_DW_ASM_DECLARE57(k7s1) TE_DW_ASM_DECLARE57(k7s2)
+TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn)
+#else
+#define TE_DW_ASM(v) ((te_dw_asm_fn)0)
+#endif
+
 typedef struct {
     uint16_t in_h, in_w, in_c;
     uint16_t out_h, out_w, depth_mult;
@@ -80,6 +101,7 @@ typedef struct {
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;       /* fused activation; (-128, 127) needs no clamp */
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
+    te_dw_asm_fn asm_fn;            /* the assembly for channels with e >= 1, or NULL (the C loops) */
 } te_dw_plane_params;
 
 /* out = depthwise(in), one function per kernel shape (the compiler calls the one that
@@ -123,8 +145,8 @@ typedef struct {
     uint16_t copy_h, copy_w;        /* input rows/columns ever read */
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;
-    uint32_t fast;                  /* 1: every channel has e >= 1 and the range is the full int8 one */
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
+    te_dw_asm_fn asm_fn;            /* the assembly (every channel e >= 1, the full int8 range), or NULL */
 } te_dw_rows_params;
 
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
