@@ -280,7 +280,6 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "cmp    r2, lr\n\t"                                      \
     "bne    10b\n\t"
 
-
 #define TE_ASM_STORE_FULL                                    \
     "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
     "strb   r9, [r2], #1\n\t"                                \
