@@ -520,9 +520,8 @@ TE_PW8_ASM(te_pw8_sign_asm, TE_PW8_RQ_SIGN)
 TE_PW8_ASM(te_pw8_nosign_asm, TE_PW8_RQ_NOSIGN)
 #endif
 
-void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+TE_INLINE void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out, const int nosign) {
     const uint32_t pixels = (uint32_t)p->out_h * p->out_w, out_c = p->out_c;
-    const int nosign = p->requant == TE_CONV_RQ_FAST_NOSIGN;
 #if TE_USE_DSP
     if (pixels) {
         const te_pw8_job job = {in, rec, rec + out_c * TE_PW8_WORDS, pixels, out};
@@ -545,6 +544,15 @@ void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_
         }
     }
 #endif
+}
+
+/* one entry point per requantization form, so that only its assembly is linked */
+void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw8(p, in, rec, out, 0);
+}
+
+void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw8(p, in, rec, out, 1);
 }
 
 /* ---------------------------------------------------------------- im2col */

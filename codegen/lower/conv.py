@@ -308,7 +308,8 @@ class ConvLowering(Lowering):
             rsym = ctx.const("records", records, "int32_t",
                              "per output channel: 2 * (bias + in_offset * sum(w)), (2w1, 2w3), (2w0, 2w2), "
                              "(2w5, 2w7), (2w4, 2w6), multiplier, e, round")
-            return f"te_conv2d_1x1_c8_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
+            fn = "te_conv2d_1x1_c8n_s8" if y.zp == -128 else "te_conv2d_1x1_c8_s8"  # without / with the sign step
+            return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
         weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide_layer(geo, y.shape[1] * y.shape[2]))
         requant = requant_mode(fast, y.zp, lo)
         variant = gemm_variant(geo["depth"], requant, wide, lo, hi)

@@ -21,7 +21,7 @@
  * taps (11 with wide weights), 3 to 5 instructions per output for the requantization.
  *
  * Kernels (the compiler calls exactly one per operator):
- *   te_conv2d_1x1_c8_s8  1x1 on 8 input channels, pixel by pixel (below).
+ *   te_conv2d_1x1_c8_s8, te_conv2d_1x1_c8n_s8  1x1 on 8 input channels, pixel by pixel (below).
  *   te_conv2d_1x1_s8   1x1 filter, stride 1, no padding: the input is the GEMM's matrix.
  *                      Scratch: te_conv_scratch_1x1(in_c) bytes.
  *   te_conv2d_s8       any filter/stride/padding: im2col of TE_CONV_BLOCK pixels, widened
@@ -168,6 +168,8 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
  * accumulator inside int32: pixel by pixel, one record of 8 int32 per output channel
  * (kernels/conv.c, te_conv2d_1x1_c8_s8), prepared by codegen/lower/conv.py. Scratch: none. */
 void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+/* the same when the output zero point is -128: the requantization without its sign step */
+void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
 void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                   const te_conv_chan *chan, int8_t *out, void *scratch);
 void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
