@@ -170,14 +170,14 @@ def run_viewer(port: str, *, model: str | None = None, labels: Path | None = Non
                kind: str | None = None, threshold: float = 0.5, anchors: Path | None = None, size: int = 480,
                quality: int = 70) -> int:
     """Open the device and the window; return when the window is closed (0) or on Ctrl-C."""
+    if port.startswith("qemu:") and images is None:  # what the user asked, before what the machine lacks
+        raise ViewerError("the emulated firmware has no camera: give --images DIR to feed it images")
     try:
         import tkinter as tk
 
         from PIL import ImageTk
     except ImportError as e:
         raise ViewerError(f"the viewer needs Tkinter and Pillow's ImageTk ({e}): install python3-tk") from None
-    if port.startswith("qemu:") and images is None:
-        raise ViewerError("the emulated firmware has no camera: give --images DIR to feed it images")
     label_list = ov.load_labels(labels) if labels else None
     anchor_map = ov.load_anchors(anchors) if anchors else None
     try:
