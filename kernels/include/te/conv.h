@@ -1,10 +1,10 @@
 /* te-openmv kernels: CONV_2D (int8 NHWC input/output, per-channel requantization).
  *
- * All four kernels compute, for every output pixel and channel o,
+ * Every kernel below computes, for every output pixel and channel o,
  *     out = clamp(requant(bias[o] + sum (in + in_offset) * w[o][ky][kx][i]) + out_offset)
- * bit-exactly as TFLite's reference kernel, as a GEMM over blocks of TE_CONV_BLOCK output
- * pixels: the block's input patches are widened to int16 in a scratch buffer once and
- * then swept by every output channel's weights.
+ * bit-exactly as TFLite's reference kernel; all but the 8-channel pointwise ones as a GEMM
+ * over blocks of TE_CONV_BLOCK output pixels: the block's input patches are widened to
+ * int16 in a scratch buffer once and then swept by every output channel's weights.
  *
  * What the compiler prepares (codegen/lower/conv.py):
  *   - weights: each output channel's k_h*k_w*in_c values followed by zeros up to
@@ -15,7 +15,9 @@
  *     padding taps read the input zero point, which contributes (zp + in_offset) * w = 0;
  *     the requantization constants, in the fast form (below) when the compiler proved it
  *     exact for every channel (a channel whose output is the same for every input, e.g. a
- *     pruned one, gets zero weights and constants that give that value).
+ *     pruned one, gets zero weights and constants that give that value); the table ends
+ *     with one word of padding (the assembly reads the next channel's bias early);
+ *   - wide layers: int16 weights and a doubled table (te_conv_chan below).
  * On ARMv7E-M (TE_USE_DSP) the full blocks run in assembly (kernels/conv.c), the variant
  * the compiler names in te_conv_params.gemm: 16 MACs in 13 instructions per group of 4
  * taps (11 with wide weights), 3 to 5 instructions per output for the requantization.
