@@ -729,7 +729,6 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         }
     }
 #endif
-    const int sign = fix;  /* a constant in each inlined copy (te_dw_channels) */
     int8_t *q = out;
     const int8_t *row = plane;
     for (int oy = oh; oy > 0; oy--, row += row_step) {
@@ -737,8 +736,8 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         for (int n = ow >> 1; n > 0; n--, r += 2 * sx, q += 2 * oc) {
             int32_t a0, a1;
             te_dw_pair(kind, &geo, r, w, &k3, bias, &a0, &a1);
-            a0 = te_dw_requant(a0, mult, rc, e, sign);
-            a1 = te_dw_requant(a1, mult, rc, e, sign);
+            a0 = te_dw_requant(a0, mult, rc, e, fix);
+            a1 = te_dw_requant(a1, mult, rc, e, fix);
             if (clamp) a0 = te_clamp(a0, lo, hi), a1 = te_clamp(a1, lo, hi);
             q[0] = (int8_t)a0;
             q[oc] = (int8_t)a1;
@@ -746,7 +745,7 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         if (ow & 1) {
             int32_t a0, a1;
             te_dw_pair(kind, &geo, r, w, &k3, bias, &a0, &a1);
-            a0 = te_dw_requant(a0, mult, rc, e, sign);
+            a0 = te_dw_requant(a0, mult, rc, e, fix);
             if (clamp) a0 = te_clamp(a0, lo, hi);
             q[0] = (int8_t)a0;
             q += oc;

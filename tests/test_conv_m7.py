@@ -83,13 +83,10 @@ def _cases() -> list[tuple[str, bytes, str]]:
 
 def _compile(model: bytes, name: str):
     """compile_model, with int8 weights in every layer for the cases named *_narrow."""
-    saved = lower_conv.WIDE_MIN_BLOCKS
-    if name.endswith("_narrow"):
-        lower_conv.WIDE_MIN_BLOCKS = 1 << 30
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        if name.endswith("_narrow"):
+            mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)
         return compile_model(model, name)
-    finally:
-        lower_conv.WIDE_MIN_BLOCKS = saved
 
 
 @pytest.fixture(scope="session")

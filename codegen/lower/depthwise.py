@@ -70,13 +70,14 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
         rows = max(geo["k_h"], min(2048, x.nbytes // 4) // plane["plane_w"])
         window = min(y.shape[1], (rows - geo["k_h"]) // geo["stride_h"] + 1)
         plane["plane_h"] = (window - 1) * geo["stride_h"] + geo["k_h"]
+    nosign = y.zp <= lo
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
               "out_h": y.shape[1], "out_w": y.shape[2], "depth_mult": geo["dm"],
               "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
-              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(y.zp <= lo),
-              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], y.shape[2], (lo, hi), y.zp <= lo))}
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
+              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], y.shape[2], (lo, hi), nosign))}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
             "params": params, "records": records, "scratch": plane["plane_h"] * plane["plane_w"]}
 
