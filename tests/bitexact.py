@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.compiler import compile_model
-from te_openmv.hostlib import HostModel
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.targets.host_build import HostModel
 
 
 def random_inputs(model: HostModel, rng: np.random.Generator) -> list[np.ndarray]:
@@ -23,7 +23,7 @@ def random_inputs(model: HostModel, rng: np.random.Generator) -> list[np.ndarray
 
 
 def reference(model_bytes: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    from te_openmv.oracle import run_reference
+    from te_openmv.reference.oracle import run_reference
     return run_reference(model_bytes, inputs)
 
 

@@ -14,7 +14,7 @@ def arm_toolchain() -> tuple[Path, Path]:
     """(arm-none-eabi-gcc, qemu-system-arm), installed on first use (apt, as root); the
     tests that need them are skipped, with the reason, where they cannot be installed."""
     import os
-    from te_openmv.toolchain import ToolchainError, arm_gcc, qemu_system_arm
+    from te_openmv.targets.toolchain import ToolchainError, arm_gcc, qemu_system_arm
     try:
         return arm_gcc(), qemu_system_arm()
     except ToolchainError as e:
@@ -30,13 +30,13 @@ def hello_modules() -> Path:
 
 
 def _firmware_factory(build, tmp_path_factory, kind: str) -> Callable[[Path], Path]:
-    from te_openmv.firmware import tree_digest
+    from te_openmv.targets.micropython_build import tree_digest
 
     built: dict[str, Path] = {}
 
     def get(user_c_modules: Path) -> Path:
         # Keyed by content: the same modules staged in two places build once per session
-        # (and te_openmv.firmware's own cache makes later sessions a copy).
+        # (and te_openmv.targets.micropython_build's own cache makes later sessions a copy).
         key = tree_digest(user_c_modules)
         if key not in built:
             built[key] = build(user_c_modules, tmp_path_factory.mktemp(f"{kind}-fw"))
@@ -48,12 +48,12 @@ def _firmware_factory(build, tmp_path_factory, kind: str) -> Callable[[Path], Pa
 @pytest.fixture(scope="session")
 def unix_firmware_factory(tmp_path_factory) -> Callable[[Path], Path]:
     """`factory(user_c_modules_dir) -> Path` of a unix-port micropython binary with those modules."""
-    from te_openmv.firmware import build_unix
+    from te_openmv.targets.micropython_build import build_unix
     return _firmware_factory(build_unix, tmp_path_factory, "unix")
 
 
 @pytest.fixture(scope="session")
 def qemu_firmware_factory(tmp_path_factory) -> Callable[[Path], Path]:
     """`factory(user_c_modules_dir) -> Path` of a Cortex-M7 firmware.elf (QEMU mps2-an500) with those modules."""
-    from te_openmv.firmware import build_qemu
+    from te_openmv.targets.micropython_build import build_qemu
     return _firmware_factory(build_qemu, tmp_path_factory, "qemu")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codegen.tflite_import import import_tflite
+from te_openmv.codegen.tflite_import import import_tflite
 
 from .modelgen import ModelBuilder
 

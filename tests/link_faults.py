@@ -1,4 +1,4 @@
-"""Test helpers for te_openmv.protocol: a port wrapper that injects link faults between the
+"""Test helpers for te_openmv.targets.serial_protocol: a port wrapper that injects link faults between the
 protocol layer and the real transport (pty), and a per-test time limit."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Callable
 
 
 class FaultyPort:
-    """Wraps a te_openmv.runner Port. The protocol writes one frame per write() call, so
+    """Wraps a te_openmv.targets.raw_repl Port. The protocol writes one frame per write() call, so
     write faults are per frame: `on_next_write(fn)` rewrites the next frame written.
     Read faults act on the byte stream from the device, counted from arming:
     `flip_read_at(offset)` corrupts one byte, `insert_read_at(offset, data)` adds bytes."""

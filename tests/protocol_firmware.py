@@ -4,7 +4,7 @@ float edges (the device quantizes its float32 input and dequantizes its output).
 
 Import `protocol_firmware` into a test module to use it; the firmware is built once per
 session (tests/conftest.py's qemu_firmware_factory, cached across sessions by
-te_openmv.firmware), whichever module asks first.
+te_openmv.targets.micropython_build), whichever module asks first.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from te_openmv import build_firmware as bf
+from te_openmv.commands import build_firmware as bf
 
 from .conftest_shared import MODELS
 from .modelgen import float_edge_classifier

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from te_openmv.oracle import run_reference
+from te_openmv.reference.oracle import run_reference
 
 from .bitexact import assert_bit_exact, random_inputs
 from .conftest_shared import MODELS
@@ -81,8 +81,8 @@ def assert_matches(model: bytes, n_runs: int = 3, seed: int = 0, engine: str = "
         return assert_bit_exact(model, n_runs=n_runs, seed=seed, name=name, inputs=inputs)
     # LiteRT's reference kernels, for the operators tflite-micro lacks (RELU_N1_TO_1) or
     # limits (TRANSPOSE above 5 dimensions)
-    from codegen.compiler import compile_model
-    from te_openmv.hostlib import HostModel
+    from te_openmv.codegen.compiler import compile_model
+    from te_openmv.targets.host_build import HostModel
     host = HostModel(compile_model(model, name))
     rng = np.random.default_rng(seed)
     for k, xs in enumerate(list(inputs or []) + [random_inputs(host, rng) for _ in range(n_runs)]):
@@ -101,7 +101,7 @@ def shared_op_params(types: tuple[str, ...], key=None) -> list:
     models; with `key(graph, op)`, only the first operator of each key (deduplicated
     configurations). One "no-shared-models" param (None, None) when they are absent,
     which `shared_op` turns into a skip."""
-    from codegen.tflite_import import import_tflite
+    from te_openmv.codegen.tflite_import import import_tflite
     seen, out = set(), []
     for path in sorted(MODELS.glob("*.tflite")) if MODELS.is_dir() else []:
         g = import_tflite(path.read_bytes())
@@ -119,7 +119,7 @@ def shared_op_params(types: tuple[str, ...], key=None) -> list:
 
 def shared_op(model_name: str | None, index: int | None):
     """(graph, op) of a `shared_op_params` entry; skips when the shared models are absent."""
-    from codegen.tflite_import import import_tflite
+    from te_openmv.codegen.tflite_import import import_tflite
     if model_name is None:
         pytest.skip(f"no shared models in {MODELS}: the tests expect ../shared/models next to the repository")
     g = import_tflite((MODELS / f"{model_name}.tflite").read_bytes())

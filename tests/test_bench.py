@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, bench as bench_mod, benchrun
-from te_openmv.bench import BenchSetupError, bench
-from te_openmv.cli import main
+from te_openmv.codegen.compiler import compile_model
+from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
+from te_openmv.commands import bench as bench_mod
+from te_openmv.targets.baremetal import harness
+from te_openmv.commands.bench import BenchSetupError, bench
+from te_openmv.commands.cli import main
 
 from .modelgen import ModelBuilder
 
@@ -148,7 +150,7 @@ def test_operator_counts_match_kernels_called_directly(results, tmp_path):
     assert [int(i) for i, _ in steps] == list(range(len(r.ops)))
     (tmp_path / f"{NAME}.c").write_text(compiled.emitted.c_source)
     (tmp_path / f"{NAME}.h").write_text(compiled.emitted.h_source)
-    from te_openmv.hostlib import HostModel
+    from te_openmv.targets.host_build import HostModel
     (x,), _ = bench_mod._make_inputs(HostModel(compiled), 0, None)  # bench's seed-0 input
     inp, out = compiled.report["inputs"][0], compiled.report["outputs"][0]
     body = "static const uint8_t input[] = {" + ", ".join(map(str, x.arena)) + "};\n"
@@ -162,7 +164,7 @@ def test_operator_counts_match_kernels_called_directly(results, tmp_path):
     src = tmp_path / "direct.c"
     src.write_text(_device_program(compiled, body, main))
     kernels = [KERNELS_DIR / f for f in compiled.emitted.kernel_files]
-    run = benchrun.run_elf(benchrun.build_elf([src, *kernels], [tmp_path, KERNELS_INCLUDE], tmp_path / "direct.elf"))
+    run = harness.run_elf(harness.build_elf([src, *kernels], [tmp_path, KERNELS_INCLUDE], tmp_path / "direct.elf"))
     assert run.value_int("crc") == r.outputs[0].device_crc32
     for op in r.ops:
         direct = run.regions[f"direct {op.index}"]
@@ -177,9 +179,9 @@ def test_total_matches_the_model_built_without_hooks(results, tmp_path):
     compiled = compile_model(bench_model(), NAME, f"{NAME}.tflite")
     src_dir = results["out"]
     kernels = [KERNELS_DIR / f for f in compiled.emitted.kernel_files]
-    elf = benchrun.build_elf([src_dir / "bench_main.c", src_dir / f"{NAME}.c", *kernels],
+    elf = harness.build_elf([src_dir / "bench_main.c", src_dir / f"{NAME}.c", *kernels],
                              [src_dir, KERNELS_INCLUDE], tmp_path / "nohooks.elf")
-    run = benchrun.run_elf(elf)
+    run = harness.run_elf(elf)
     assert "op 0 CONV_2D" not in run.regions  # really no hooks
     assert run.value_int("out0_crc") == r.outputs[0].device_crc32
     assert abs(run.regions["invoke"] - r.instructions) <= len(r.ops), (run.regions["invoke"], r.instructions)
@@ -240,14 +242,14 @@ def test_large_outputs_are_compared_by_crc(arm_toolchain, model_file):
 # ------------------------------------------------------------------ errors
 
 def test_outputs_that_differ_are_reported_and_fail_the_command(results, model_file, monkeypatch, capsys):
-    from te_openmv import hostlib
-    real_run = hostlib.HostModel.run
+    from te_openmv.targets import host_build
+    real_run = host_build.HostModel.run
 
     def wrong_run(self, inputs, raw_outputs=False):
         outs = real_run(self, inputs, raw_outputs)
         outs[0].reshape(-1)[5] ^= 1
         return outs
-    monkeypatch.setattr(hostlib.HostModel, "run", wrong_run)
+    monkeypatch.setattr(host_build.HostModel, "run", wrong_run)
     r = bench(model_file)
     assert not r.bit_exact and not r.ok
     assert r.outputs[0].differing_bytes == 1 and r.outputs[0].first_difference == 5
@@ -259,7 +261,7 @@ def test_outputs_that_differ_are_reported_and_fail_the_command(results, model_fi
 
 
 def test_missing_toolchain_is_a_clear_error(model_file, monkeypatch, capsys):
-    from te_openmv import toolchain
+    from te_openmv.targets import toolchain
 
     def missing():
         raise toolchain.ToolchainError("arm-none-eabi-gcc not found on PATH after installing gcc-arm-none-eabi")
@@ -315,7 +317,7 @@ int te_bench_main(void) {
     return 0;
 }
 ''')
-    run = benchrun.run_elf(benchrun.build_elf([src], [], tmp_path / "stack_mark.elf"))
+    run = harness.run_elf(harness.build_elf([src], [], tmp_path / "stack_mark.elf"))
     assert 4096 <= run.value_int("big") < 4096 + 64
     assert 256 <= run.value_int("small") < 256 + 64  # the repaint forgets the earlier, deeper use
     assert run.value_int("nothing") == 0

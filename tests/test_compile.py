@@ -7,9 +7,9 @@ import subprocess
 import numpy as np
 from PIL import Image
 
-from codegen.compiler import compile_model, write_outputs
+from te_openmv.codegen.compiler import compile_model, write_outputs
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
-from te_openmv.cli import main
+from te_openmv.commands.cli import main
 
 from .modelgen import ModelBuilder
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.lower import conv as lower_conv
-from te_openmv import KERNELS_INCLUDE, benchrun
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.lower import conv as lower_conv
+from te_openmv import KERNELS_INCLUDE
+from te_openmv.targets.baremetal import harness
 from .bitexact import reference
 from .m7cases import write_case_program
 from .test_ops_conv import FIXTURES, REQUANT_CHECK, conv_model
@@ -114,11 +115,11 @@ def m7_run(arm_toolchain, tmp_path_factory):
         '    te_bench_kv_i32("rq_first_mult", r.mult);',
         '    te_bench_kv_i32("rq_first_e", r.e);'))
     srcs.insert(1, REQUANT_CHECK)
-    elf = benchrun.build_elf(srcs, [KERNELS_INCLUDE, out], out / "conv_m7.elf")
-    run = benchrun.run_elf(elf, timeout=120)
+    elf = harness.build_elf(srcs, [KERNELS_INCLUDE, out], out / "conv_m7.elf")
+    run = harness.run_elf(elf, timeout=120)
     exe = out / "conv_host"
     build = subprocess.run(["gcc", "-O2", "-std=gnu11", f"-I{KERNELS_INCLUDE}", f"-I{out}",
-                            f"-I{benchrun.HARNESS_DIR}", *map(str, srcs), str(HOST_BENCH), "-o", str(exe)],
+                            f"-I{harness.HARNESS_DIR}", *map(str, srcs), str(HOST_BENCH), "-o", str(exe)],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-3000:]
     lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=120).stdout.splitlines()

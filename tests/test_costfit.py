@@ -1,13 +1,13 @@
-"""The cost-model refit tool (te_openmv/costfit.py): it recovers known coefficients and
+"""The cost-model refit tool (te_openmv/commands/costfit.py): it recovers known coefficients and
 pairs each benched operator with the features the schedule's estimate uses."""
 from __future__ import annotations
 
 import numpy as np
 
-from codegen import schedule
-from codegen.compiler import compile_model
-from te_openmv.bench import OpFigures
-from te_openmv.costfit import OTHER_FEATURES, Sample, fit, op_samples, predict
+from te_openmv.codegen import schedule
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.commands.bench import OpFigures
+from te_openmv.commands.costfit import OTHER_FEATURES, Sample, fit, op_samples, predict
 
 from .conftest_shared import shared_model
 

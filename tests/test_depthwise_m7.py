@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-import codegen.lower.depthwise as lower_dw
-from te_openmv import KERNELS_INCLUDE, benchrun
-from te_openmv.hostlib import HostModel
+from te_openmv.codegen.compiler import compile_model
+import te_openmv.codegen.lower.depthwise as lower_dw
+from te_openmv import KERNELS_INCLUDE
+from te_openmv.targets.baremetal import harness
+from te_openmv.targets.host_build import HostModel
 
 from .bitexact import reference
 from .m7cases import write_case_program
@@ -132,8 +133,8 @@ def m7_run(arm_toolchain, tmp_path_factory):
         host[name] = y
         cases.append((name, c, x))
     srcs = write_case_program(cases, out)
-    elf = benchrun.build_elf(srcs, [KERNELS_INCLUDE, out], out / "dw_fc_m7.elf")
-    return benchrun.run_elf(elf, timeout=120), host, elf, compiled
+    elf = harness.build_elf(srcs, [KERNELS_INCLUDE, out], out / "dw_fc_m7.elf")
+    return harness.run_elf(elf, timeout=120), host, elf, compiled
 
 
 def test_cases_take_the_intended_kernels(m7_run):

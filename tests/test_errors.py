@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.errors import FloatModelError, ModelFormatError, UnsupportedOpError, UnsupportedOptionError
-from te_openmv.cli import main
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.errors import (FloatModelError, ModelFormatError, UnsupportedOpError,
+    UnsupportedOptionError)
+from te_openmv.commands.cli import main
 
 from .conftest_shared import shared_model
 from .modelgen import ModelBuilder
@@ -72,7 +73,7 @@ def test_unsupported_operator_is_named_with_index_and_shapes():
 
 
 def test_bad_model_name():
-    from codegen.errors import CompileError
+    from te_openmv.codegen.errors import CompileError
     with pytest.raises(CompileError, match="C identifier"):
         compile_model(_conv_model(), "9lives")
 

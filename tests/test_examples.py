@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from te_openmv.demo import EXAMPLES, run_on_device
-from te_openmv.oracle import run_reference
-from te_openmv.preprocess import image_files, image_to_input
+from te_openmv.commands.demo import EXAMPLES, run_on_device
+from te_openmv.reference.oracle import run_reference
+from te_openmv.reference.preprocess import image_files, image_to_input
 
 from .conftest_shared import shared_images, shared_model
 
@@ -15,7 +15,7 @@ from .conftest_shared import shared_images, shared_model
 @pytest.fixture(scope="session")
 def demo_firmware(tmp_path_factory):
     """The demo's firmware: person detection + FOMO faces (+ the mask classifier when present)."""
-    from te_openmv.build_firmware import ModelSpec, build_firmware
+    from te_openmv.commands.build_firmware import ModelSpec, build_firmware
     specs = [ModelSpec("person", shared_model("omv_person_detect")),
              ModelSpec("face", shared_model("omv_fomo_face_detection"))]
     mask = EXAMPLES / "face_mask" / "mask_classifier.tflite"
@@ -50,7 +50,7 @@ def _matched(reference_box, detections):
 def test_face_mask_example_on_the_emulated_m7(demo_firmware):
     import json
 
-    from te_openmv.demo import face_mask_on_device
+    from te_openmv.commands.demo import face_mask_on_device
     mask_model = EXAMPLES / "face_mask" / "mask_classifier.tflite"
     images = shared_images()
     names = ["person_det.jpg", "faces.bmp", "dennis.pgm"]

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from te_openmv.hostlib import HostModel
-from te_openmv.oracle import reference_arena_bytes
+from te_openmv import MODULE_DIR
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.targets.host_build import HostModel
+from te_openmv.reference.oracle import reference_arena_bytes
 
 from .bitexact import assert_bit_exact
 from .conftest_shared import shared_images, shared_model
@@ -154,7 +155,7 @@ def test_host_inputs_are_what_the_camera_draws(tmp_path, src_h, src_w, side):
     grayscale and RGB565 camera pixels."""
     import ctypes
     lib = tmp_path / "libte_image.so"
-    src = Path(__file__).resolve().parent.parent / "openmv_module" / "te_image.c"
+    src = MODULE_DIR / "te_image.c"
     subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-std=c11", str(src), "-o", str(lib)], check=True)
     so = ctypes.CDLL(str(lib))
     rng = np.random.default_rng(src_h * src_w)

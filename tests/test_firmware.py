@@ -1,5 +1,5 @@
 """Firmware builds (unix port, QEMU mps2-an500 Cortex-M7) with a user C module, and
-running scripts on them through the raw REPL (te_openmv.firmware, .runner, .qemu)."""
+running scripts on them through the raw REPL (te_openmv.targets.micropython_build, .runner, .qemu)."""
 from __future__ import annotations
 
 import os
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from te_openmv import firmware as fw
-from te_openmv import toolchain
-from te_openmv.runner import (DeviceError, DeviceFault, DeviceTimeout, ScriptTimeout, boot,
-                              firmware_kind, run_script)
+from te_openmv.targets import micropython_build as fw
+from te_openmv.targets import toolchain
+from te_openmv.targets.raw_repl import (DeviceError, DeviceFault, DeviceTimeout, ScriptTimeout, boot,
+    firmware_kind, run_script)
 
 KINDS = ["unix", "qemu"]
 

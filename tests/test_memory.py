@@ -12,15 +12,15 @@ import functools
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model, write_outputs
-from codegen.errors import BudgetError, CompileError
-from codegen.lower.base import elementwise_distance, streaming_distance, window_distance
-from codegen.passes.patch import back_1d, parse_patch, split_1d
-from codegen.planner import ALIGN, lower_bound
-from te_openmv.hostlib import HostModel
-from te_openmv.oracle import run_reference
-from te_openmv.preprocess import image_files, image_to_input
-from te_openmv.verify import random_input
+from te_openmv.codegen.compiler import compile_model, write_outputs
+from te_openmv.codegen.errors import BudgetError, CompileError
+from te_openmv.codegen.lower.base import elementwise_distance, streaming_distance, window_distance
+from te_openmv.codegen.passes.patch import back_1d, parse_patch, split_1d
+from te_openmv.codegen.planner import ALIGN, lower_bound
+from te_openmv.targets.host_build import HostModel
+from te_openmv.reference.oracle import run_reference
+from te_openmv.reference.preprocess import image_files, image_to_input
+from te_openmv.commands.verify_host import random_input
 
 from . import modelgen
 from .conftest_shared import shared_images, shared_model
@@ -259,7 +259,7 @@ def test_impossible_patchings_are_explained(name, spec, message):
 
 def test_patch_windows_cover_the_map_with_exact_halos():
     assert split_1d(10, 3) == [(0, 3), (3, 7), (7, 10)]
-    from codegen.passes.patch import Layer
+    from te_openmv.codegen.passes.patch import Layer
     # 3x3 stride 2, SAME on 9 -> 5 (pad 1 before): output rows 0..1 read rows -1..3
     layer = Layer(None, (3, 3), (2, 2), (1, 1), (9, 9), (5, 5))
     assert back_1d(layer, 0, 0, 2) == (0, 4, 1, 0)
@@ -424,7 +424,7 @@ def test_memory_picture_shows_patches_and_overlaps(tmp_path):
 
 
 def test_cli_patch_and_budget(tmp_path, capsys):
-    from te_openmv.cli import main
+    from te_openmv.commands.cli import main
     model = str(shared_model("omv_fomo_face_detection"))
     assert main(["compile", model, "-o", str(tmp_path), "--patch", "auto", "--no-picture"]) == 0
     out = capsys.readouterr().out
@@ -445,8 +445,8 @@ def test_cli_patch_and_budget(tmp_path, capsys):
 def test_patching_overhead_measured_on_the_emulated_cortex_m7(name):
     """`te-openmv bench` counts: the auto schedule costs at most 15% more instructions than
     layer by layer, and the device's outputs equal the host's."""
-    from te_openmv import bench
-    from te_openmv.toolchain import ToolchainError
+    from te_openmv.commands import bench
+    from te_openmv.targets.toolchain import ToolchainError
     counts = {}
     for patch in ("off", "auto"):
         try:
@@ -460,12 +460,12 @@ def test_patching_overhead_measured_on_the_emulated_cortex_m7(name):
     assert overhead <= MAX_OVERHEAD, f"{name}: {compiled(name).report['schedule']['patch']} costs " \
                                      f"{100 * overhead:.1f}% more instructions ({counts})"
     # the compile-time estimate the choice relied on tracks the measurement (else refit
-    # codegen/schedule.py's COST table to the current kernels)
+    # te_openmv/codegen/schedule.py's COST table to the current kernels)
     estimated = compiled(name).report["schedule"]["estimated_overhead"]
     assert abs(estimated - overhead) <= 0.02, f"{name}: estimated {estimated:.3f}, measured {overhead:.3f}"
 
 
 def test_lower_bound_of_plain_buffers():
-    from codegen.planner import Buffer
+    from te_openmv.codegen.planner import Buffer
     bufs = [Buffer("a", 8, 0, 1, group=0), Buffer("b", 4, 1, 2, group=1), Buffer("c", 12, 2, 3, group=2)]
     assert lower_bound(bufs) == 16

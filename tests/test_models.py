@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from te_openmv.hostlib import HostModel
-from te_openmv.oracle import reference_arena_bytes
-from te_openmv.verify import verify_host
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.targets.host_build import HostModel
+from te_openmv.reference.oracle import reference_arena_bytes
+from te_openmv.commands.verify_host import verify_host
 
 from .conftest_shared import SHARED_MODELS, shared_images, shared_model
 
@@ -89,7 +89,7 @@ def test_ops_write_only_their_planned_ranges(name):
 
 def test_verify_command_runs_the_patched_model(capsys):
     """`te-openmv verify --patch auto` compiles the patch-based schedule and checks it."""
-    from te_openmv.cli import main
+    from te_openmv.commands.cli import main
     assert main(["verify", str(shared_model("omv_person_detect")), "--patch", "auto", "--random", "3"]) == 0
     out = capsys.readouterr().out
     assert "3 inputs" in out and "bit-exact: yes" in out

@@ -2,7 +2,7 @@
 mps2-an500 Cortex-M7 build), `te-openmv build-firmware` (staging, board budgets, the OpenMV
 paths) and `te-openmv run`.
 
-Each firmware is built once per session (and cached across sessions by te_openmv.firmware)
+Each firmware is built once per session (and cached across sessions by te_openmv.targets.micropython_build)
 holding four models: two small ones built here (float edges; two inputs and two outputs)
 and, when ../shared is present, OpenMV's person detection and FOMO face detection. Each
 device boots once per module; the MicroPython scripts it runs live in tests/device/.
@@ -22,11 +22,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from codegen.compiler import Compiled, compile_model
-from te_openmv import build_firmware as bf
-from te_openmv.cli import main
-from te_openmv.hostlib import HostModel, dequantize_s8, quantize_f32
-from te_openmv.runner import boot
+from te_openmv.codegen.compiler import Compiled, compile_model
+from te_openmv.commands import build_firmware as bf
+from te_openmv.commands.cli import main
+from te_openmv.targets.host_build import HostModel, dequantize_s8, quantize_f32
+from te_openmv.targets.raw_repl import boot
 
 from .bitexact import random_inputs
 from .conftest_shared import MODELS
@@ -229,7 +229,7 @@ def _outputs(rows: list[list[str]]) -> dict[str, list[list[bytes]]]:
 
 def test_host_equals_the_oracle(predict_run):
     """The reference the device is held to is itself TFLite's reference kernels' output."""
-    from te_openmv.oracle import run_reference
+    from te_openmv.reference.oracle import run_reference
     for m, xs in predict_run.host_runs:
         oracle = run_reference(m.data, xs)
         for k, o in enumerate(m.host.run(xs)):
@@ -586,7 +586,7 @@ def test_image_rule_matches_host_preprocessing_at_model_size(te_image, tmp_path)
     """An image already at the input's size gives the device the q the host feeds the model."""
     from PIL import Image
 
-    from te_openmv.preprocess import image_to_input
+    from te_openmv.reference.preprocess import image_to_input
     rng = np.random.default_rng(5)
     gray = rng.integers(0, 256, (12, 10), dtype=np.uint8)
     path = tmp_path / "g.png"

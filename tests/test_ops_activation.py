@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.errors import UnsupportedOpError, UnsupportedOptionError
-from codegen.graph import Op
-from codegen.lower.activation import relu_plan
-from codegen.quant_activation import hard_swish_params, logistic_params, softmax_params
-from codegen.tflite_import import import_tflite
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.graph import Op
+from te_openmv.codegen.lower.activation import relu_plan
+from te_openmv.codegen.arith.activation import hard_swish_params, logistic_params, softmax_params
+from te_openmv.codegen.tflite_import import import_tflite
 
 from .singleop import T, assert_matches, model_of, single_op_model
 from .test_ops_pool import extracted
@@ -166,7 +166,7 @@ def test_relu_every_input_value(op, seed):
 def test_relu_plans():
     """Equal quantization is a clamp; RELU requantizes otherwise; RELU6 clamps in the input's
     domain like tflite-micro (which ignores the output quantization)."""
-    from codegen.graph import Graph, Tensor
+    from te_openmv.codegen.graph import Graph, Tensor
 
     def graph(op_type, in_q, out_q):
         ts = {i: Tensor(i, f"t{i}", (1, 4), "int8", np.array([q[0]], np.float32), np.array([q[1]]))

@@ -14,13 +14,13 @@ import subprocess
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.errors import UnsupportedOptionError
-from codegen.lower.conv import ConvLowering, conv_geometry, kernel_for, prepare, scratch_for
-from codegen.quant import multiply_by_quantized_multiplier
-from codegen.quant_conv import (acc_bound, constant_output, fast_requant_ok, fast_round, folded_bias,
-                                requant_fast, requant_wide, wide_ok)
-from codegen.tflite_import import import_tflite
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.errors import UnsupportedOptionError
+from te_openmv.codegen.lower.conv import ConvLowering, conv_geometry, kernel_for, prepare, scratch_for
+from te_openmv.codegen.arith.common import multiply_by_quantized_multiplier
+from te_openmv.codegen.arith.conv import (acc_bound, constant_output, fast_requant_ok, fast_round,
+    folded_bias, requant_fast, requant_wide, wide_ok)
+from te_openmv.codegen.tflite_import import import_tflite
 from te_openmv import KERNELS_INCLUDE
 
 from .bitexact import assert_bit_exact

@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.errors import UnsupportedOpError, UnsupportedOptionError
-import codegen.lower.depthwise as lower_dw
-from codegen.lower.depthwise import channel_major_weights, plane_plan
-from codegen.quant_depthwise import rows_in_place_ok
-from codegen.tflite_import import import_tflite
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+import te_openmv.codegen.lower.depthwise as lower_dw
+from te_openmv.codegen.lower.depthwise import channel_major_weights, plane_plan
+from te_openmv.codegen.arith.depthwise import rows_in_place_ok
+from te_openmv.codegen.tflite_import import import_tflite
 
 from .bitexact import assert_bit_exact
 from .conftest_shared import shared_model
@@ -362,7 +362,7 @@ def test_inplace_not_taken_when_input_used_later():
 
 def test_inplace_writes_only_its_region():
     """Between the op's hooks only the shared input/output region and the scratch change."""
-    from te_openmv.hostlib import HostModel
+    from te_openmv.targets.host_build import HostModel
     rng = np.random.default_rng(14)
     model = dw_model(rng, (10, 9), 7, (5, 3), (2, 1), "SAME", 1)
     c = compile_model(model, "dwguard")
@@ -394,8 +394,8 @@ def test_fast_requantization_equals_tflite_within_its_bounds():
     """te_dw_requant's arithmetic (its Python twin) against MultiplyByQuantizedMultiplier +
     out_zp on accumulators up to the bound channel_constants proves, right shifts, no shift
     and left shifts, every output zero point sign; out-of-bound channels are refused."""
-    from codegen.quant import multiply_by_quantized_multiplier as mbqm, quantize_multiplier
-    from codegen.quant_depthwise import channel_constants, requant_twin
+    from te_openmv.codegen.arith.common import multiply_by_quantized_multiplier as mbqm, quantize_multiplier
+    from te_openmv.codegen.arith.depthwise import channel_constants, requant_twin
     rng = np.random.default_rng(17)
     checked = 0
     for real in list(10 ** rng.uniform(-7, 2.1, size=60)) + [0.5, 0.75, 1.0, 1.5, 2 ** -20]:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.errors import UnsupportedOpError, UnsupportedOptionError
-from codegen.lower.elementwise import broadcast_plan
-from codegen.quant import quantize_multiplier
-from codegen.quant_elementwise import ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN, add_kernel_params, add_params, mul_params
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.lower.elementwise import broadcast_plan
+from te_openmv.codegen.arith.common import quantize_multiplier
+from te_openmv.codegen.arith.elementwise import (ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN, add_kernel_params,
+    add_params, mul_params)
 
 from .singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
 

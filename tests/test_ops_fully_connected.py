@@ -9,11 +9,13 @@ import math
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.errors import UnsupportedOpError, UnsupportedOptionError
-from codegen.quant import multiply_by_quantized_multiplier, per_channel_multipliers, quantize_multiplier
-from codegen.quant_fully_connected import fc_channel_records, fc_multipliers, fc_weight_layout, folded_bias
-from codegen.tflite_import import import_tflite
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.arith.common import (multiply_by_quantized_multiplier, per_channel_multipliers,
+    quantize_multiplier)
+from te_openmv.codegen.arith.fully_connected import (fc_channel_records, fc_multipliers, fc_weight_layout,
+    folded_bias)
+from te_openmv.codegen.tflite_import import import_tflite
 
 from .bitexact import assert_bit_exact
 from .conftest_shared import shared_model
@@ -166,7 +168,7 @@ def test_multiplier_is_the_double_product_like_the_oracle(per_channel, engine):
     weights, but the oracle builds (tflite-micro wheel, LiteRT BUILTIN_REF) widen to double
     first, as for per-channel weights. Accumulators where the two rules round differently
     make the outputs tell which rule the reference used; we must match it."""
-    from te_openmv.oracle import run_reference
+    from te_openmv.reference.oracle import run_reference
     rng = np.random.default_rng(6)
     si, sw, so, mf, sf, md, sd = _scales_where_float_and_double_products_differ(rng)
     accs = _discriminating_accumulators(md, sd, mf, sf, si * sw / so)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.errors import UnsupportedOpError, UnsupportedOptionError
-from codegen.quant_pool import exact_reciprocal, mean_multiplier
-from te_openmv.oracle import run_reference
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.arith.pool import exact_reciprocal, mean_multiplier
+from te_openmv.reference.oracle import run_reference
 
 from .conftest_shared import shared_model
 from .singleop import ACTIVATION, PADDING, T, assert_matches, model_of, single_op_model
@@ -54,7 +54,7 @@ def small_values(shape, rng, lo=-3, hi=4) -> list[list[np.ndarray]]:
 def test_pool_random_bit_exact(op, seed):
     rng = np.random.default_rng(1000 * POOLS.index(op) + seed)
     model = random_pool(rng, op)
-    from codegen.tflite_import import import_tflite
+    from te_openmv.codegen.tflite_import import import_tflite
     shape = import_tflite(model).t(0).shape
     assert_matches(model, n_runs=3, seed=seed, inputs=small_values(shape, rng))
 
@@ -153,7 +153,7 @@ def test_mean_multiplier_folds_count_like_tflite_micro():
 
 def extracted(model_name: str, op_index: int) -> bytes:
     """The shared model's operator op_index (same shapes, quantization, options) alone."""
-    from codegen.tflite_import import import_tflite
+    from te_openmv.codegen.tflite_import import import_tflite
     g = import_tflite(shared_model(model_name).read_bytes())
     op = next(o for o in g.ops if o.index == op_index)
 
@@ -185,7 +185,7 @@ def extracted(model_name: str, op_index: int) -> bytes:
 ])
 def test_shared_model_pool_ops(model_name, op_index, op_type):
     model = extracted(model_name, op_index)
-    from codegen.tflite_import import import_tflite
+    from te_openmv.codegen.tflite_import import import_tflite
     assert import_tflite(model).ops[0].type == op_type
     shape = import_tflite(model).t(0).shape
     rng = np.random.default_rng(op_index)
@@ -271,7 +271,7 @@ def test_pool_then_requantizing_relu_stays_two_ops():
 
 def test_te_vww_tail_transpose_then_two_means():
     """te_vww ends with TRANSPOSE [1,3,3,160] -> [1,160,3,3], MEAN over axis 3, MEAN over axis 2."""
-    from codegen.tflite_import import import_tflite
+    from te_openmv.codegen.tflite_import import import_tflite
     g = import_tflite(shared_model("te_vww").read_bytes())
     tr = next(o for o in g.ops if o.index == 58)
     x = g.t(tr.inputs[0])

@@ -9,12 +9,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.errors import UnsupportedOpError, UnsupportedOptionError
-from codegen.tflite_import import import_tflite
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.tflite_import import import_tflite
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
-from te_openmv.hostlib import HostModel, dequantize_s8, quantize_f32
-from te_openmv.oracle import run_reference
+from te_openmv.targets.host_build import HostModel, dequantize_s8, quantize_f32
+from te_openmv.reference.oracle import run_reference
 
 from .singleop import T, shared_op, shared_op_params, single_op_model
 
@@ -127,7 +127,7 @@ def test_quantize_unsupported_types_rejected(pair):
     model = single_op_model("QUANTIZE", [T((4,), src, None if src == "float32" else 0.1, 0)],
                             [T((4,), dst, 0.1, 0)])
     g = import_tflite(model)
-    from codegen.lower.quantize import QuantizeLowering
+    from te_openmv.codegen.lower.quantize import QuantizeLowering
     with pytest.raises(UnsupportedOpError, match=rf"operator 0 \(QUANTIZE\): {src} -> {dst} is not supported"):
         QuantizeLowering().check(g, g.ops[0])
 
@@ -149,7 +149,7 @@ def test_dequantize_bit_identical(dtype, seed):
 def test_dequantize_int16_rejected():
     model = single_op_model("DEQUANTIZE", [T((4,), "int16", 0.1, 0)], [T((4,), "float32")])
     g = import_tflite(model)
-    from codegen.lower.quantize import DequantizeLowering
+    from te_openmv.codegen.lower.quantize import DequantizeLowering
     with pytest.raises(UnsupportedOpError, match=r"operator 0 \(DEQUANTIZE\): int16 -> float32 is not supported"):
         DequantizeLowering().check(g, g.ops[0])
 
@@ -158,7 +158,7 @@ def test_dequantize_int16_rejected():
 
 @pytest.fixture(scope="session")
 def quantize_lib(tmp_path_factory):
-    """kernels/quantize.c alone as a shared library (the helpers need nothing else)."""
+    """te_openmv/kernels/quantize.c alone as a shared library (the helpers need nothing else)."""
     out = tmp_path_factory.mktemp("quantize_lib") / "libtequant.so"
     subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Werror", f"-I{KERNELS_INCLUDE}",
                     str(KERNELS_DIR / "quantize.c"), "-o", str(out)], check=True, capture_output=True, text=True)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.compiler import compile_model
-from codegen.errors import UnsupportedOpError, UnsupportedOptionError
-from codegen.lower.shape import PadLowering, pad_plan, transpose_plan
-from codegen.quant_shape import concat_rescale
-from codegen.tflite_import import import_tflite
-from te_openmv.hostlib import HostModel
-from te_openmv.oracle import run_reference
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.lower.shape import PadLowering, pad_plan, transpose_plan
+from te_openmv.codegen.arith.shape import concat_rescale
+from te_openmv.codegen.tflite_import import import_tflite
+from te_openmv.targets.host_build import HostModel
+from te_openmv.reference.oracle import run_reference
 
 from .singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tflite
 
-from te_openmv.oracle import OracleError, reference_arena_bytes, run_reference
+from te_openmv.reference.oracle import OracleError, reference_arena_bytes, run_reference
 
 from .conftest_shared import SHARED_MODELS, shared_model
 from .modelgen import ModelBuilder, random_inputs, random_softmax
@@ -131,7 +131,7 @@ def test_bad_inputs_are_oracle_errors():
 
 
 def test_interpreters_are_cached_per_model_content():
-    from te_openmv import oracle
+    from te_openmv.reference import oracle
     model = random_softmax(np.random.default_rng(3), in_shape=(1, 6))[0]
     x = np.arange(6, dtype=np.int8).reshape(1, 6)
     first = run_reference(model, [x])

@@ -1,4 +1,4 @@
-"""te_openmv.protocol against the device side (te_openmv/device/te_protocol.py) run by CPython
+"""te_openmv.targets.serial_protocol against the device side (te_openmv/targets/device/te_protocol.py) run by CPython
 as a fake device on the other end of a pty pair: framing, resynchronisation, every message,
 the image rule, and link faults injected between the protocol layer and the pty (flipped,
 dropped and extra bytes both ways, a stalled device, a device script that ends).
@@ -26,11 +26,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from te_openmv import protocol as P
-from te_openmv.device import device_source, launch_script
-from te_openmv.device import te_protocol as dev
-from te_openmv.runner import FdPort
-from te_openmv.verify_device import camera_input
+from te_openmv import MODULE_DIR
+
+from te_openmv.targets import serial_protocol as P
+from te_openmv.targets.device import device_source, launch_script
+from te_openmv.targets.device import te_protocol as dev
+from te_openmv.targets.raw_repl import FdPort
+from te_openmv.commands.verify_device import camera_input
 
 from .link_faults import FaultyPort, drop, flip, garbage_before, time_limit
 
@@ -268,11 +270,11 @@ def test_device_source_is_the_same_program_smaller():
 
 @pytest.fixture(scope="module")
 def te_image_c(tmp_path_factory):
-    """openmv_module/te_image.c built for the host: the rule the module applies on OpenMV."""
+    """te_openmv/module/te_image.c built for the host: the rule the module applies on OpenMV."""
     if shutil.which("gcc") is None:
         pytest.skip("gcc not found: cannot build te_image.c for the host")
     lib = tmp_path_factory.mktemp("te_image") / "libte_image.so"
-    subprocess.run(["gcc", "-O1", "-shared", "-fPIC", str(REPO / "openmv_module" / "te_image.c"), "-o", str(lib)],
+    subprocess.run(["gcc", "-O1", "-shared", "-fPIC", str(MODULE_DIR / "te_image.c"), "-o", str(lib)],
                    check=True)
     so = ctypes.CDLL(str(lib))
     so.te_image_to_tensor.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
@@ -563,7 +565,7 @@ def test_device_script_crash_is_reported_with_its_traceback():
 def test_host_write_that_never_completes_times_out():
     class Stuck:
         def write(self, data, timeout):
-            from te_openmv.runner import DeviceTimeout
+            from te_openmv.targets.raw_repl import DeviceTimeout
             raise DeviceTimeout("no room")
 
         def read(self, timeout):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.tflite_import import import_tflite
-from te_openmv.oracle import run_reference
+from te_openmv.codegen.tflite_import import import_tflite
+from te_openmv.reference.oracle import run_reference
 
 from .singleop import PADDING, T, assert_matches, model_of, single_op_model
 

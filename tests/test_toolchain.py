@@ -1,4 +1,4 @@
-"""te_openmv.toolchain: cache location, apt handling, the ARM toolchain and MicroPython's source."""
+"""te_openmv.targets.toolchain: cache location, apt handling, the ARM toolchain and MicroPython's source."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from te_openmv import toolchain
-from te_openmv.toolchain import ToolchainError
+from te_openmv.targets import toolchain
+from te_openmv.targets.toolchain import ToolchainError
 
 
 def test_cache_dir_follows_env(monkeypatch, tmp_path):

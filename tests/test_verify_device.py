@@ -2,7 +2,7 @@
 mps2-an500) through its real pty: bit-exact on OpenMV's person detection and FOMO face
 detection over every shared image, float edges, a model that differs, errors, the
 image path, and link faults injected between the protocol layer and the pty (the device
-side is the MicroPython code in te_openmv/device/).
+side is the MicroPython code in te_openmv/targets/device/).
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import time
 import numpy as np
 import pytest
 
-from te_openmv import protocol as P
-from te_openmv.cli import main
-from te_openmv.device import device_source
-from te_openmv.oracle import run_reference
-from te_openmv.preprocess import image_files, image_to_input
-from te_openmv.runner import boot
-from te_openmv.verify_device import Target, camera_input, parse_target, verify_device
+from te_openmv.targets import serial_protocol as P
+from te_openmv.commands.cli import main
+from te_openmv.targets.device import device_source
+from te_openmv.reference.oracle import run_reference
+from te_openmv.reference.preprocess import image_files, image_to_input
+from te_openmv.targets.raw_repl import boot
+from te_openmv.commands.verify_device import Target, camera_input, parse_target, verify_device
 
 from .conftest_shared import shared_images
 from .link_faults import FaultyPort, drop, flip, garbage_before, time_limit
@@ -101,9 +101,9 @@ def test_verify_option_errors(protocol_firmware, capsys):
 
 def test_verify_builds_its_own_firmware_once(tmp_path, capsys):
     """Without --firmware the model is built into a firmware of its own, kept in the cache
-    per model (te_openmv.firmware's build cache makes the second run a copy, unless the
+    per model (te_openmv.targets.micropython_build's build cache makes the second run a copy, unless the
     kernels changed in between)."""
-    from te_openmv.toolchain import cache_dir
+    from te_openmv.targets.toolchain import cache_dir
     model = tmp_path / "fe_net.tflite"
     model.write_bytes(float_edge_net(1))
     with time_limit(900, "build + verify"):

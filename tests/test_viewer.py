@@ -1,4 +1,4 @@
-"""The viewer: overlays from model outputs (te_openmv/overlay.py, no display needed) and the
+"""The viewer: overlays from model outputs (te_openmv/ui/overlay.py, no display needed) and the
 Tk window itself under Xvfb against the emulated firmware fed with an image, checked on a
 screenshot (kept in test-artifacts/)."""
 from __future__ import annotations
@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from te_openmv import overlay as ov
-from te_openmv.cli import main
-from te_openmv.oracle import run_reference
-from te_openmv.preprocess import load_pixels
-from te_openmv.protocol import DeviceInfo, Result, TensorSpec
-from te_openmv.viewer import Composer, FpsMeter, ViewItem
+from te_openmv.ui import overlay as ov
+from te_openmv.commands.cli import main
+from te_openmv.reference.oracle import run_reference
+from te_openmv.reference.preprocess import load_pixels
+from te_openmv.targets.serial_protocol import DeviceInfo, Result, TensorSpec
+from te_openmv.ui.viewer import Composer, FpsMeter, ViewItem
 
 from .conftest_shared import MODELS, shared_images
 from .link_faults import time_limit
@@ -142,8 +142,8 @@ def test_yolo3_on_the_shared_detector(tmp_path):
     model = MODELS / "te_detection.tflite"
     if not model.is_file():
         pytest.skip(f"{model} not found: the tests expect ../shared/models next to the repository")
-    from te_openmv.preprocess import image_to_input
-    from codegen.compiler import compile_model
+    from te_openmv.reference.preprocess import image_to_input
+    from te_openmv.codegen.compiler import compile_model
     rep = compile_model(model.read_bytes(), "det").report
     t = rep["inputs"][0]
     x = image_to_input(shared_images() / "person_det.jpg", tuple(t["shape"]), np.float32, t["scale"], t["zero_point"])
@@ -226,7 +226,7 @@ def test_viewer_errors_are_clear(tmp_path, capsys, monkeypatch):
 
 @pytest.fixture
 def xvfb():
-    from te_openmv.toolchain import ToolchainError, ensure_apt_packages
+    from te_openmv.targets.toolchain import ToolchainError, ensure_apt_packages
     try:
         ensure_apt_packages(["xvfb"])
     except ToolchainError as e:
@@ -267,7 +267,7 @@ def test_viewer_window_on_qemu_shows_frame_and_boxes(protocol_firmware, xvfb, tm
     assert overlay.boxes, "faces.bmp should give at least one face box"
     want = np.asarray(ov.render(Image.fromarray(px), overlay, 5.0))
     env = dict(os.environ, DISPLAY=xvfb, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "te_openmv.cli", "viewer", "--port", f"qemu:{protocol_firmware.elf}",
+    proc = subprocess.Popen([sys.executable, "-m", "te_openmv.commands.cli", "viewer", "--port", f"qemu:{protocol_firmware.elf}",
                              "--images", str(images), "--model", "fomo_face", "--labels", str(labels)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
     shot = None

@@ -7,7 +7,7 @@ Models are passed in as callables that take an int8 input tensor (q = pixel - 12
 functions drive the compiled C on the host (`host_runner(HostModel)`), the emulated
 Cortex-M7 firmware, or TFLite's interpreter.
 
-Resizing follows the device rule of openmv_module/te_image.h (nearest neighbour at pixel
+Resizing follows the device rule of te_openmv/module/te_image.h (nearest neighbour at pixel
 centres, the whole crop, aspect ratio not kept), so the host sees what the camera's
 `tinyengine` module feeds the models.
 """
@@ -119,7 +119,7 @@ def draw(image: np.ndarray, detections: list[tuple[Box, str, float]]):
 
 
 def host_runner(host_model) -> RunModel:
-    """A RunModel over a te_openmv.hostlib.HostModel: int8 in, first output dequantized."""
+    """A RunModel over a te_openmv.targets.host_build.HostModel: int8 in, first output dequantized."""
     t = host_model.outputs[0]
 
     def run(q: np.ndarray) -> np.ndarray:

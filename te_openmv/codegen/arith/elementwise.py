@@ -1,0 +1,88 @@
+"""ADD/MUL requantization parameters, computed exactly as tflite-micro's Prepare does.
+
+ADD (add_common.cc CalculateOpDataAdd): both inputs are rescaled to a common scale of
+twice the larger input scale, with 20 bits of headroom (left_shift), all in double:
+    twice_max = 2 * double(max(s1, s2))        (max taken on the float32 scales)
+    in_i      = double(s_i) / twice_max        -> QuantizeMultiplierSmallerThanOneExp
+    out       = twice_max / (2^20 * double(so)) -> QuantizeMultiplierSmallerThanOneExp
+MUL (mul_common.cc CalculateOpDataMul): double(s1) * double(s2) / double(so) -> QuantizeMultiplier.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from te_openmv.codegen.arith.common import quantize_multiplier
+
+ADD_LEFT_SHIFT_INT8 = 20
+# (a + offset) * (b + offset) spans at most 255 * 255 < 2^16: a left shift above 15 could
+# overflow int32, where TFLite's arithmetic is undefined.
+MUL_MAX_LEFT_SHIFT = 15
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def add_params(s1: float, s2: float, so: float) -> dict:
+    """Multipliers/shifts of int8 ADD; raises ValueError when TFLite's Prepare would reject them."""
+    s1, s2, so = _f32(s1), _f32(s2), _f32(so)
+    if min(s1, s2, so) <= 0:
+        raise ValueError("scales must be positive")
+    twice_max = 2.0 * max(s1, s2)
+    real1 = s1 / twice_max
+    real2 = s2 / twice_max
+    real_out = twice_max / ((1 << ADD_LEFT_SHIFT_INT8) * so)
+    if not real_out < 1.0:
+        raise ValueError(f"output scale {so:g} is too small for input scales {s1:g}, {s2:g} "
+                         f"(TFLite needs 2*max(input scales) / (2^20 * output scale) < 1)")
+    m1, sh1 = quantize_multiplier(real1)
+    m2, sh2 = quantize_multiplier(real2)
+    mo, sho = quantize_multiplier(real_out)
+    if sho > 0:  # rounded up to 1.0: QuantizeMultiplierSmallerThanOneExp rejects it too
+        raise ValueError(f"output scale {so:g} is too small for input scales {s1:g}, {s2:g}")
+    return {"left_shift": ADD_LEFT_SHIFT_INT8, "in1_mult": m1, "in1_shift": sh1,
+            "in2_mult": m2, "in2_shift": sh2, "out_mult": mo, "out_shift": sho}
+
+
+def mul_params(s1: float, s2: float, so: float) -> tuple[int, int]:
+    """(multiplier, shift) of int8 MUL; raises ValueError for multipliers TFLite cannot apply safely."""
+    s1, s2, so = _f32(s1), _f32(s2), _f32(so)
+    if min(s1, s2, so) <= 0:
+        raise ValueError("scales must be positive")
+    m, sh = quantize_multiplier(s1 * s2 / so)
+    if sh > MUL_MAX_LEFT_SHIFT:
+        raise ValueError(f"input scales {s1:g} * {s2:g} / output scale {so:g} = {s1 * s2 / so:g} is too "
+                         f"large (at most 2^{MUL_MAX_LEFT_SHIFT} without int32 overflow)")
+    return m, sh
+
+
+# --- ADD as the kernel runs it: two lookup tables and one requantization ---------------
+
+ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN = 0, 1, 2  # TE_ADD_RQ_* in te_openmv/kernels/include/te/elementwise.h
+
+
+def add_input_table(zero_point: int, mult: int, shift: int) -> np.ndarray:
+    """requant((q - zero_point) << 20, mult, shift) for every int8 q, indexed by the byte
+    (uint8_t)q: TFLite's rescaled ADD input depends on q alone."""
+    from te_openmv.codegen.arith.common import multiply_by_quantized_multiplier as mbqm
+    q = np.arange(256, dtype=np.int64)
+    q = np.where(q < 128, q, q - 256)
+    return np.array([mbqm(int(v - zero_point) << ADD_LEFT_SHIFT_INT8, mult, shift) for v in q], np.int32)
+
+
+def add_kernel_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,
+                      act_min: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(table1, table2, te_add_params fields): the fast requantization whenever it is exact
+    for every sum of two table entries (te_openmv/codegen/quant_conv.fast_requant_ok)."""
+    from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
+    p = add_params(s1, s2, so)
+    t1 = add_input_table(zp1, p["in1_mult"], p["in1_shift"])
+    t2 = add_input_table(zp2, p["in2_mult"], p["in2_shift"])
+    bound = int(np.abs(t1.astype(np.int64)).max() + np.abs(t2.astype(np.int64)).max())
+    m, sh = p["out_mult"], p["out_shift"]
+    if fast_requant_ok(bound, m, sh, zpo):
+        mode = ADD_RQ_NOSIGN if zpo <= act_min else ADD_RQ_FAST
+        fields = {"requant": mode, "out_mult": fast_mult2(m), "out_shift": -sh, "out_round": fast_round(sh, zpo)}
+    else:
+        fields = {"requant": ADD_RQ_EXACT, "out_mult": m, "out_shift": sh, "out_round": zpo}
+    return t1, t2, fields

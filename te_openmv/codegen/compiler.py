@@ -1,0 +1,69 @@
+"""The whole pipeline in one call: bytes of a .tflite -> C sources + report."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from te_openmv.codegen.emit import Emitted, emit
+from te_openmv.codegen.errors import CompileError
+from te_openmv.codegen.graph import Graph
+from te_openmv.codegen.passes import PIPELINE, patch as patch_pass
+from te_openmv.codegen.planner import Plan
+from te_openmv.codegen.tflite_import import import_tflite
+
+if TYPE_CHECKING:
+    from te_openmv.codegen.schedule import Schedule
+
+
+@dataclass
+class Compiled:
+    name: str
+    source: str
+    graph: Graph  # after all passes
+    plan: Plan
+    emitted: Emitted
+    report: dict
+    schedule: "Schedule"  # layer-based or patched, and why
+
+
+def check_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,40}", name):
+        raise CompileError(f"model name {name!r} must be a C identifier (letters, digits, _; not starting "
+                           f"with a digit; at most 41 characters): every generated symbol starts with it")
+    return name
+
+
+def compile_model(data: bytes, name: str, source: str = "model.tflite", patch: str = "off",
+                  sram_budget: int | None = None) -> Compiled:
+    """patch: "off" (layer by layer), "auto" (the patching with the smallest peak within the
+    overhead limit) or "ROWSxCOLS@LAYER"; sram_budget: bytes the arena must fit in (the
+    fastest schedule that fits, or BudgetError). See te_openmv/codegen/schedule.py."""
+    from te_openmv.codegen.report import build_report
+    from te_openmv.codegen.schedule import choose
+    check_name(name)
+    spec = patch_pass.parse_patch(patch) if isinstance(patch, str) else patch
+    g = import_tflite(data, name)
+    cut = PIPELINE.index(patch_pass.run)
+    for step in PIPELINE[:cut]:
+        g = step(g)
+    s = choose(g, spec, sram_budget, PIPELINE[cut + 1:])
+    emitted = emit(s.graph, s.plan, name, source)
+    return Compiled(name, source, s.graph, s.plan, emitted,
+                    build_report(s.graph, s.plan, emitted, name, source, s), s)
+
+
+def write_outputs(c: Compiled, out_dir: Path, picture: bool = True) -> list[Path]:
+    import json
+    from te_openmv.codegen.report import draw_memory
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{c.name}.c", out_dir / f"{c.name}.h", out_dir / f"{c.name}.json"]
+    paths[0].write_text(c.emitted.c_source)
+    paths[1].write_text(c.emitted.h_source)
+    paths[2].write_text(json.dumps(c.report, indent=1) + "\n")
+    if picture:
+        png = out_dir / f"{c.name}_memory.png"
+        draw_memory(c.graph, c.plan, c.report, png)
+        paths.append(png)
+    return paths

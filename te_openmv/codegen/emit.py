@@ -1,0 +1,110 @@
+"""Graph + Plan -> NAME.c / NAME.h through the Jinja2 templates.
+
+Each op's lowering writes its call; this module only assembles: const arrays,
+parameter structs, the invoke() body with one comment line per op, and the model
+descriptor. It never decides memory (offsets come from the plan).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from te_openmv.codegen.graph import Graph
+from te_openmv.codegen.lower import LOWERINGS
+from te_openmv.codegen.lower.base import EmitContext
+from te_openmv.codegen.planner import Plan
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False, undefined=jinja2.StrictUndefined)
+
+TE_DTYPES = {"int8": "TE_INT8", "uint8": "TE_UINT8", "int16": "TE_INT16", "int32": "TE_INT32",
+             "float32": "TE_FLOAT32"}
+
+
+@dataclass
+class Emitted:
+    c_source: str
+    h_source: str
+    weights_bytes: int
+    kernel_files: list[str]
+    steps: list[dict]  # per op: position, type, comment, macs, scratch
+    const_bytes_per_op: dict[int, int]
+
+
+def c_float(x: float) -> str:
+    """Shortest decimal that reads back as the same float32."""
+    s = np.format_float_positional(np.float32(x), unique=True, trim="0")
+    return s if ("." in s or "e" in s) else s + ".0"
+
+
+def _array_body(values: np.ndarray, per_line: int = 24) -> str:
+    flat = values.reshape(-1).tolist()
+    lines = []
+    for i in range(0, len(flat), per_line):
+        lines.append("    " + ", ".join(map(str, flat[i:i + per_line])) + ",")
+    return "\n".join(lines)
+
+
+def _tensor_info(g: Graph, plan: Plan, tid: int) -> dict:
+    t = g.t(tid)
+    edge = g.io_float.get(tid)
+    shape = list(t.shape) or [1]
+    return {
+        "name": (edge["name"] if edge else t.name).replace("\\", "/").replace('"', "'"),
+        "dtype": TE_DTYPES[edge["dtype"] if edge else t.dtype],
+        "arena_dtype": TE_DTYPES[t.dtype],
+        "rank": len(shape),
+        "shape": shape + [0] * (6 - len(shape)),
+        "offset": plan.offset_of(g, tid),
+        "bytes": t.nbytes,
+        "scale": c_float(t.s) if t.quantized else "0.0",
+        "zero_point": t.zp,
+    }
+
+
+def describe_op(g: Graph, op, plan: Plan, macs: int) -> str:
+    ins = [i for i in op.inputs if i >= 0 and not g.t(i).is_const]
+    shapes = " + ".join("x".join(map(str, g.t(i).shape)) for i in ins)
+    outs = " + ".join("x".join(map(str, g.t(o).shape)) for o in op.outputs)
+    where = ", ".join(f"in @{plan.offset_of(g, i)}" for i in ins) + ", " + \
+        ", ".join(f"out @{plan.offset_of(g, o)}" for o in op.outputs)
+    extra = []
+    if op.attrs.get("pad"):
+        extra.append("padding {}/{}/{}/{} folded".format(*op.attrs["pad"]))
+    if op.attrs.get("inplace"):
+        extra.append("in place")
+    tail = f"; {', '.join(extra)}" if extra else ""
+    return f"{op.type} {shapes} -> {outs}; {where}; {macs} MACs{tail}"
+
+
+def emit(g: Graph, plan: Plan, name: str, source: str) -> Emitted:
+    ctx = EmitContext(prefix=name, offsets=plan.tensor_offsets, graph=g, op_scratch=plan.op_scratch)
+    steps, kernel_files, per_op_const = [], [], {}
+    for pos, op in enumerate(g.ops):
+        lowering = LOWERINGS[op.type]
+        ctx.position = pos
+        before = sum(c.nbytes for c in ctx.consts)
+        code = lowering.emit(g, op, ctx)
+        per_op_const[pos] = sum(c.nbytes for c in ctx.consts) - before
+        macs = lowering.macs(g, op)
+        steps.append({"position": pos, "type": op.type, "code": code, "macs": macs,
+                      "comment": describe_op(g, op, plan, macs)})
+        for f in lowering.kernel_files:
+            if f not in kernel_files:
+                kernel_files.append(f)
+    weights_bytes = sum(c.nbytes for c in ctx.consts)
+    consts = [{"symbol": c.symbol, "ctype": c.ctype, "count": int(c.values.size),
+               "body": _array_body(c.values), "comment": c.comment or c.symbol} for c in ctx.consts]
+    fields = dict(
+        name=name, NAME=name.upper(), guard=f"TE_MODEL_{name.upper()}_H", source=source,
+        n_ops=len(g.ops), macs=sum(s["macs"] for s in steps), arena_bytes=plan.peak,
+        lower_bound=plan.lower_bound, weights_bytes=weights_bytes, consts=consts, params=ctx.params,
+        steps=steps, inputs=[_tensor_info(g, plan, t) for t in g.inputs],
+        outputs=[_tensor_info(g, plan, t) for t in g.outputs])
+    c_source = _TEMPLATES.get_template("model.c.j2").render(**fields)
+    h_source = _TEMPLATES.get_template("model.h.j2").render(**fields)
+    return Emitted(c_source, h_source, weights_bytes, kernel_files, steps, per_op_const)

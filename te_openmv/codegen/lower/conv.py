@@ -1,0 +1,341 @@
+"""CONV_2D -> te_conv2d_1x1_c8_s8 (1x1 on 8 input channels, pixel by pixel, when its
+conditions hold), te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_3ch / _1ch (3x3 on
+3 or 1 input channels: camera first layers) or te_conv2d_s8 (anything else), chosen per
+operator at compile time.
+
+The kernels (te_openmv/kernels/conv.c) run a GEMM over blocks of output pixels; this module
+prepares what they read: weights in the order the kernel widens its input (padded per
+output channel to a multiple of 4), the input offset folded into the bias, TFLite's
+multipliers, and the constants of the fast requantization with the proof (per channel)
+that it is exact (te_openmv/codegen/arith/conv.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from te_openmv.codegen.errors import UnsupportedOptionError, UnsupportedOpError
+from te_openmv.codegen.graph import Graph, Op
+from te_openmv.codegen.arith.common import per_channel_multipliers
+from te_openmv.codegen.arith.conv import (acc_bound, acc_range, constant_channel, constant_output, fast_mult2,
+    fast_requant_ok, fast_round, folded_bias, wide_ok)
+from te_openmv.codegen.lower.base import (EmitContext, Lowering, act_range, op_error, out_size, same_padding,
+    streaming_distance)
+
+BLOCK = 4  # TE_CONV_BLOCK: output pixels per GEMM block
+JOB_BYTES = 40  # TE_CONV_JOB_BYTES
+
+# Wide weights (int16, doubled; te/conv.h) cost one more flash byte per weight and save,
+# per block of 4 output pixels and output channel, 2 instructions per group of 4 weights
+# plus 1 per output. A weight is read once per block, so the saving per extra byte is
+# about blocks / 2 instructions: layers of at least WIDE_MIN_BLOCKS blocks (>= 21 output
+# pixels) go wide, the small late layers that hold most of a model's weights stay int8.
+WIDE_MIN_BLOCKS = 6
+
+
+def wide_layer(geo: dict, pixels: int) -> bool:
+    """Whether a convolution with this geometry and output pixel count gets wide weights."""
+    return -(-pixels // BLOCK) >= WIDE_MIN_BLOCKS
+
+
+def conv_padding(g: Graph, op: Op, k_h: int, k_w: int) -> tuple[int, int]:
+    """(pad_top, pad_left) the kernel applies: a folded PAD plus the op's own SAME padding."""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    top, bottom, left, right = op.attrs.get("pad", (0, 0, 0, 0))
+    if op.options.get("padding") == "SAME":
+        same_top, _ = same_padding(x.shape[1] + top + bottom, k_h, op.options["stride_h"], y.shape[1])
+        same_left, _ = same_padding(x.shape[2] + left + right, k_w, op.options["stride_w"], y.shape[2])
+        top, left = top + same_top, left + same_left
+    return top, left
+
+
+def check_int8_conv(g: Graph, op: Op) -> None:
+    """Shared checks for the convolution family (CONV_2D, DEPTHWISE_CONV_2D)."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    if (x.dtype, w.dtype, y.dtype) != ("int8", "int8", "int8"):
+        raise UnsupportedOpError(
+            f"operator {op.index} ({op.type}): only int8 input/weights/output are supported, got "
+            f"input {x.dtype}, weights {w.dtype}, output {y.dtype}")
+    if not w.is_const:
+        raise UnsupportedOpError(f"operator {op.index} ({op.type}): weights must be constant")
+    if len(x.shape) != 4 or x.shape[0] != 1:
+        raise UnsupportedOpError(f"operator {op.index} ({op.type}): only batch-1 NHWC input is supported, "
+                                 f"got {list(x.shape)}")
+    dh, dw = op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1)
+    if (dh, dw) != (1, 1):
+        raise UnsupportedOptionError(
+            f"operator {op.index} ({op.type}): dilation {dh}x{dw} is not supported (only 1x1)")
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = g.t(op.inputs[2])
+        if b.dtype != "int32" or not b.is_const:
+            raise UnsupportedOpError(f"operator {op.index} ({op.type}): bias must be constant int32, "
+                                     f"got {b.dtype}")
+    if w.zero_point is not None and np.any(w.zero_point != 0):
+        raise UnsupportedOpError(f"operator {op.index} ({op.type}): weights must be symmetric (zero point 0)")
+    for s in (op.options.get("stride_h", 1), op.options.get("stride_w", 1)):
+        if not 1 <= s <= 255:
+            raise UnsupportedOptionError(f"operator {op.index} ({op.type}): stride {s} is out of range")
+
+
+def bias_of(g: Graph, op: Op, n: int) -> np.ndarray:
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        return g.t(op.inputs[2]).data.astype(np.int32).reshape(-1)
+    return np.zeros(n, np.int32)
+
+
+def weight_scales(g: Graph, op: Op, n: int) -> np.ndarray:
+    w = g.t(op.inputs[1])
+    return w.scale if len(w.scale) == n else np.repeat(w.scale[:1], n)
+
+
+def check_window(g: Graph, op: Op, k_h: int, k_w: int, out_c: int, what: str) -> tuple[int, int, int, int]:
+    """What CONV_2D and DEPTHWISE_CONV_2D check alike: quantized tensors, the weight scales
+    and bias per output channel, the padding mode, the kernel size, the output size the
+    padding and strides give, and the padding's range. Returns (stride_h, stride_w,
+    pad_top, pad_left). `what` names the operation in the output-size message."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    if not (x.quantized and w.quantized and y.quantized):
+        raise op_error(op, "input, weights and output must be quantized")
+    if len(w.scale) not in (1, out_c):
+        raise op_error(op, f"weights have {len(w.scale)} scales, expected 1 or {out_c} (one per output channel)")
+    if len(op.inputs) > 2 and op.inputs[2] >= 0 and g.t(op.inputs[2]).size != out_c:
+        raise op_error(op, f"bias has {g.t(op.inputs[2]).size} values, expected {out_c}")
+    padding = op.options.get("padding")
+    if padding not in ("SAME", "VALID"):
+        raise op_error(op, f"padding {padding} is not supported (SAME or VALID)", option=True)
+    if not (1 <= k_h <= 255 and 1 <= k_w <= 255):
+        raise op_error(op, f"a {k_h}x{k_w} kernel is not supported (each side 1..255)", option=True)
+    top, bottom, left, right = op.attrs.get("pad", (0, 0, 0, 0))
+    s_h, s_w = op.options.get("stride_h", 1), op.options.get("stride_w", 1)
+    want = (out_size(padding, x.shape[1] + top + bottom, k_h, s_h),
+            out_size(padding, x.shape[2] + left + right, k_w, s_w))
+    if want != tuple(y.shape[1:3]) or min(want) < 1:
+        raise op_error(op, f"output {list(y.shape)} does not match {padding} {what} of {list(x.shape)} "
+                           f"with a {k_h}x{k_w} kernel and stride {s_h}x{s_w} "
+                           f"(expected height x width {want[0]}x{want[1]})")
+    pad_top, pad_left = conv_padding(g, op, k_h, k_w)
+    if max(pad_top, pad_left) > 32767:
+        raise op_error(op, f"padding {pad_top}/{pad_left} is too large (at most 32767)", option=True)
+    return s_h, s_w, pad_top, pad_left
+
+
+def check_sizes(op: Op, sizes) -> None:
+    """Each (name, value) must fit the kernels' uint16 fields."""
+    for name, v in sizes:
+        if v > 65535:
+            raise op_error(op, f"{name} {v} is too large (at most 65535)")
+
+
+def conv_geometry(g: Graph, op: Op) -> dict:
+    """Validated shapes of one CONV_2D (raises a clear error for what the kernels cannot run)."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    if len(w.shape) != 4 or w.shape[3] != x.shape[3]:
+        raise op_error(op, f"weights {list(w.shape)} do not match input channels {x.shape[3]} "
+                       f"(grouped convolution is not supported)")
+    if len(y.shape) != 4 or y.shape[0] != 1 or y.shape[3] != w.shape[0]:
+        raise op_error(op, f"output {list(y.shape)} does not match weights {list(w.shape)} "
+                       f"(expected batch 1 and {w.shape[0]} channels)")
+    out_c, k_h, k_w, in_c = w.shape
+    s_h, s_w, pad_top, pad_left = check_window(g, op, k_h, k_w, out_c, "convolution")
+    check_sizes(op, (("input height", x.shape[1]), ("input width", x.shape[2]), ("input channels", in_c),
+                     ("output height", y.shape[1]), ("output width", y.shape[2]), ("output channels", out_c)))
+    depth = (k_h * k_w * in_c + 3) // 4 * 4
+    return {"in_c": in_c, "out_c": out_c, "k_h": k_h, "k_w": k_w, "stride_h": s_h, "stride_w": s_w,
+            "pad_top": pad_top, "pad_left": pad_left, "depth": depth,
+            "pointwise": (k_h, k_w, s_h, s_w, pad_top, pad_left) == (1, 1, 1, 1, 0, 0)
+            and tuple(x.shape[1:3]) == tuple(y.shape[1:3])}
+
+
+def kernel_for(geo: dict) -> str:
+    """The C function that runs a convolution of this geometry."""
+    if geo["pointwise"]:
+        return "te_conv2d_1x1_s8"
+    if (geo["k_h"], geo["k_w"]) == (3, 3) and geo["in_c"] in (1, 3):
+        return f"te_conv2d_s8_{geo['in_c']}ch"
+    return "te_conv2d_s8"
+
+
+def im2col_order(k_h: int, k_w: int, in_c: int) -> np.ndarray:
+    """The order the im2col kernels widen a patch in (te_openmv/kernels/conv.c), as indices into the
+    OHWI-flattened taps: each patch row's whole 4-byte groups, row by row, then the
+    k_w * in_c % 4 bytes left over of every row, row by row."""
+    row = k_w * in_c
+    full = row // 4 * 4
+    whole = [ky * row + i for ky in range(k_h) for i in range(full)]
+    rest = [ky * row + i for ky in range(k_h) for i in range(full, row)]
+    return np.array(whole + rest, np.int64)
+
+
+def padded_weights(w: np.ndarray, depth: int, pointwise: bool = True) -> np.ndarray:
+    """OHWI [out_c, k_h, k_w, in_c] -> [out_c, depth]: each channel's taps in the kernel's
+    order (OHWI for 1x1, im2col_order otherwise), then zeros."""
+    flat = w.reshape(w.shape[0], -1).astype(np.int8)
+    if not pointwise:
+        flat = flat[:, im2col_order(w.shape[1], w.shape[2], w.shape[3])]
+    out = np.zeros((w.shape[0], depth), np.int8)
+    out[:, :flat.shape[1]] = flat
+    return out
+
+
+def widen_weights(weights: np.ndarray) -> np.ndarray:
+    """[out_c, depth] int8 -> the wide layout: per group w0..w3 the int16 (2w1, 2w3, 2w0, 2w2)."""
+    groups = weights.astype(np.int16).reshape(weights.shape[0], -1, 4)[:, :, [1, 3, 0, 2]] * 2
+    return groups.reshape(weights.shape[0], -1)
+
+
+def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int,
+            wide: bool = False) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+    """(weights [out_c, depth], te_conv_chan rows [out_c, 4], fast_requant, wide).
+
+    fast_requant when every channel either meets the fast requantization's bounds or
+    has a constant output (then its weights are zeroed and its row yields the constant):
+    the rows hold the fast form (bias', mult2, e, round). Otherwise TFLite's own
+    (bias', mult, shift, 0) and the kernels requantize exactly as TFLite. With `wide`
+    asked for and the doubled accumulator inside int32 for every channel, the weights are
+    widened (int16) and the rows hold (2 bias', mult, e, round) (te/conv.h)."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    out_c = geo["out_c"]
+    weights = padded_weights(w.data, geo["depth"], geo["pointwise"])
+    mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, out_c), y.s)
+    bias = folded_bias(bias_of(g, op, out_c), w.data, -x.zp)
+    bound = acc_bound(bias, w.data)
+    acc_lo, acc_hi = acc_range(bias, w.data)
+    rows, wide_rows = [], []
+    for o in range(out_c):
+        m, s = int(mult[o]), int(shift[o])
+        if fast_requant_ok(int(bound[o]), m, s, y.zp):
+            rows.append((int(bias[o]), fast_mult2(m), -s, fast_round(s, y.zp)))
+            wide_rows.append((2 * int(bias[o]), m, -s, fast_round(s, y.zp)))
+            wide = wide and wide_ok(int(bound[o]))
+            continue
+        const = constant_output(int(acc_lo[o]), int(acc_hi[o]), m, s, y.zp, act_min, act_max)
+        if const is None:
+            table = np.stack([bias, mult, shift, np.zeros(out_c, np.int64)], axis=1).astype(np.int32)
+            return padded_weights(w.data, geo["depth"], geo["pointwise"]), table, False, False
+        weights[o] = 0
+        c_bias, _, c_e, c_rnd = constant_channel(const, y.zp)
+        rows.append((c_bias, fast_mult2(1 << 30), c_e, c_rnd))
+        wide_rows.append((2 * c_bias, 1 << 30, c_e, c_rnd))
+    if wide:
+        return widen_weights(weights), np.array(wide_rows, np.int64).astype(np.int32), True, True
+    return weights, np.array(rows, np.int64).astype(np.int32), True, False
+
+
+def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
+    """The records of te_conv2d_1x1_c8_s8 (te/conv.h: 1x1 on exactly 8 input channels,
+    out_c a multiple of 4, the full int8 range, the wide form exact), or None when the op
+    does not qualify: per output channel 2 * bias', the 4 wide weight words, multiplier, e,
+    round."""
+    if not (geo["pointwise"] and geo["in_c"] == 8 and geo["out_c"] % 4 == 0):
+        return None
+    lo, hi = act_range(op, g)
+    if (lo, hi) != (-128, 127):
+        return None
+    weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
+    if not (fast and wide):
+        return None
+    words = np.ascontiguousarray(weights.astype("<i2")).view("<i4").astype(np.int64)
+    return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
+
+
+def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: int) -> str | None:
+    """The GEMM assembly variant (te/conv.h, TE_CONV_GEMM) full blocks of this convolution
+    run on the M7, or None for the C loops (TFLite's exact requantization, a single group)."""
+    if requant == "TE_CONV_RQ_EXACT" or depth // 4 < 2:
+        return None
+    sign = "nosign" if requant == "TE_CONV_RQ_FAST_NOSIGN" else "sign"
+    store = "full" if (act_min, act_max) == (-128, 127) else "clamp"
+    return f"{'w' if wide else ''}{sign}_{store}_{'two' if depth // 4 == 2 else 'loop'}"
+
+
+def scratch_for(geo: dict) -> int:
+    """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h)."""
+    if geo["pointwise"]:
+        return BLOCK * ((geo["in_c"] + 3) // 4 * 4) * 2 + JOB_BYTES
+    return BLOCK * geo["depth"] * 2 + JOB_BYTES + (geo["k_w"] * geo["in_c"] + 3) // 4 * 4
+
+
+def requant_mode(fast: bool, out_zp: int, act_min: int) -> str:
+    """te_conv_params.requant: TFLite's arithmetic, the fast form, or the fast form without its
+    sign step when the output zero point is at or below the clamp floor (te/conv.h)."""
+    if not fast:
+        return "TE_CONV_RQ_EXACT"
+    return "TE_CONV_RQ_FAST_NOSIGN" if out_zp <= act_min else "TE_CONV_RQ_FAST"
+
+
+class ConvLowering(Lowering):
+    op_types = ("CONV_2D",)
+    kernel_files = ("conv.c",)
+
+    def check(self, g: Graph, op: Op) -> None:
+        check_int8_conv(g, op)
+        conv_geometry(g, op)
+        act_range(op, g)
+
+    def macs(self, g: Graph, op: Op) -> int:
+        w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
+        return y.size * w.shape[1] * w.shape[2] * w.shape[3]
+
+    def scratch_bytes(self, g: Graph, op: Op) -> int:
+        geo = conv_geometry(g, op)
+        return 0 if pointwise8_records(g, op, geo) is not None else scratch_for(geo)
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # Pointwise convolutions only. Blocks of TE_CONV_BLOCK (4) output pixels in raster
+        # order; each block widens its input pixels into scratch before writing any output,
+        # and the last block may start up to 3 pixels back (recomputing). So while block b is
+        # written, reads may still come from pixel b - 4 on: conservative by one block.
+        geo = conv_geometry(g, op)
+        if k != 0 or not geo["pointwise"]:
+            return None
+        y = g.t(op.outputs[0])
+        n = y.shape[1] * y.shape[2]
+        blocks = np.arange(0, n, 4, dtype=np.int64)
+        write_end = np.minimum(blocks + 4, n) * geo["out_c"]
+        read_from = np.maximum(blocks - 4, 0) * geo["in_c"]
+        return streaming_distance(write_end, read_from)
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        geo = conv_geometry(g, op)
+        lo, hi = act_range(op, g)
+        records = pointwise8_records(g, op, geo)
+        if records is not None:
+            params = ctx.param("params", "te_conv_params", {
+                "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
+                "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
+                "k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "pad_top": 0, "pad_left": 0,
+                "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
+                "depth": geo["depth"], "requant": requant_mode(True, y.zp, lo), "wide": 1})
+            rsym = ctx.const("records", records, "int32_t",
+                             "per output channel: 2 * (bias + in_offset * sum(w)), (2w1, 2w3), (2w0, 2w2), "
+                             "(2w5, 2w7), (2w4, 2w6), multiplier, e, round")
+            fn = "te_conv2d_1x1_c8n_s8" if y.zp == -128 else "te_conv2d_1x1_c8_s8"  # without / with the sign step
+            return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
+        weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide_layer(geo, y.shape[1] * y.shape[2]))
+        requant = requant_mode(fast, y.zp, lo)
+        variant = gemm_variant(geo["depth"], requant, wide, lo, hi)
+        params = ctx.param("params", "te_conv_params", {
+            "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
+            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
+            "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+            "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
+            "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
+            "depth": geo["depth"], "requant": requant, "wide": int(wide),
+            "gemm": f"TE_CONV_GEMM({variant})" if variant else "((te_conv_gemm_fn)0)"})
+        if wide:
+            wsym = ctx.const("weights", weights, "int16_t",
+                             f"wide: per group of 4 taps (2w1, 2w3, 2w0, 2w2), {geo['depth']} per output channel")
+            wsym = f"(const int8_t *){wsym}"
+        else:
+            wsym = ctx.const("weights", weights, "int8_t",
+                             f"OHWI, each output channel padded to {geo['depth']} values")
+        # one word of padding: the assembly loads the next channel's bias with each channel's
+        # constants, and reads it after the last channel too (te_openmv/kernels/conv.c)
+        table = np.concatenate([table.reshape(-1), np.zeros(1, np.int32)])
+        csym = ctx.const("chan", table, "int32_t",
+                         "per output channel: " + ("2 * (bias + in_offset * sum(w)), multiplier, e, round (wide)"
+                                                   if wide else "bias + in_offset * sum(w), " +
+                                                   ("mult2, e, round (fast requantization)" if fast
+                                                    else "multiplier, shift, 0")))
+        return (f"{kernel_for(geo)}({params}, {ctx.ptr(op.inputs[0])}, {wsym}, (const te_conv_chan *){csym}, "
+                f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")

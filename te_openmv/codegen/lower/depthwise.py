@@ -1,0 +1,240 @@
+"""DEPTHWISE_CONV_2D -> one of the fast kernels whenever te_openmv/codegen/arith/depthwise.py proves
+their arithmetic exact for every channel: a plane kernel (te_dw_plane_<kind>_s8, chosen by
+filter width and stride) or, for 3x3 filters on channels in groups of 4, the row kernel
+te_dw_rows_k3_s8, whichever the instruction estimate below finds cheaper (both in place or
+not); otherwise the general kernels te_depthwise_s8, or te_depthwise_inplace_s8 when the
+in-place pass allows it."""
+from __future__ import annotations
+
+import numpy as np
+
+from te_openmv.codegen.errors import CompileError
+from te_openmv.codegen.graph import Graph, Op
+from te_openmv.codegen.arith.common import per_channel_multipliers
+from te_openmv.codegen.arith.depthwise import (channel_records, groups_of, plane_geometry, plane_kind,
+    row_group_records, rows_geometry, rows_in_place_ok)
+from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, op_error, window_distance
+from te_openmv.codegen.lower.conv import bias_of, check_int8_conv, check_sizes, check_window, weight_scales
+
+
+def depthwise_geometry(g: Graph, op: Op) -> dict:
+    """Validated shapes of one depthwise op (raises a clear error for what the kernels cannot run)."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    if len(w.shape) != 4 or w.shape[0] != 1:
+        raise op_error(op, f"weights must be [1, k_h, k_w, channels], got {list(w.shape)}")
+    if len(y.shape) != 4 or y.shape[0] != 1:
+        raise op_error(op, f"only batch-1 NHWC output is supported, got {list(y.shape)}")
+    _, k_h, k_w, out_c = w.shape
+    in_c = x.shape[3]
+    if y.shape[3] != out_c or in_c < 1 or out_c % in_c:
+        raise op_error(op, f"input {list(x.shape)}, weights {list(w.shape)} and output {list(y.shape)} do not "
+                       f"form a depthwise convolution (output channels must be input channels x multiplier)")
+    dm = out_c // in_c
+    dm_opt = op.options.get("depth_multiplier", dm)
+    if dm_opt != dm:
+        raise op_error(op, f"depth_multiplier option {dm_opt} does not match the tensors "
+                       f"({in_c} input -> {out_c} output channels)")
+    s_h, s_w, pad_top, pad_left = check_window(g, op, k_h, k_w, out_c, "depthwise convolution")
+    check_sizes(op, (("input height", x.shape[1]), ("input width", x.shape[2]), ("channels", in_c),
+                     ("depth multiplier", dm)))
+    return {"in_c": in_c, "out_c": out_c, "dm": dm, "k_h": k_h, "k_w": k_w, "stride_h": s_h, "stride_w": s_w,
+            "pad_top": pad_top, "pad_left": pad_left}
+
+
+def channel_major_weights(w: np.ndarray) -> np.ndarray:
+    """[1, k_h, k_w, out_c] -> [out_c, k_h, k_w]: each channel's filter contiguous."""
+    _, k_h, k_w, out_c = w.shape
+    return np.ascontiguousarray(w.reshape(k_h, k_w, out_c).transpose(2, 0, 1))
+
+
+def plane_plan(g: Graph, op: Op) -> dict | None:
+    """The plane kernel for this op: its kind, params (te_dw_plane_params fields), the
+    per-channel records and the scratch it needs; None when the general kernel must run."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    geo = depthwise_geometry(g, op)
+    kind = plane_kind(geo["k_h"], geo["k_w"], geo["stride_w"])
+    plane = plane_geometry(kind, tuple(x.shape[1:3]), tuple(y.shape[1:3]), (geo["k_h"], geo["k_w"]),
+                           (geo["stride_h"], geo["stride_w"]), (geo["pad_top"], geo["pad_left"]))
+    if max(plane["plane_h"], plane["plane_w"]) > 65535:
+        return None
+    mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, geo["out_c"]), y.s)
+    records = channel_records(kind, channel_major_weights(w.data), bias_of(g, op, geo["out_c"]), x.zp,
+                              mult, shift, y.zp)
+    if records is None or records.shape[1] > 65535:
+        return None
+    lo, hi = act_range(op, g)
+    # one input channel, not in place: only the rows of `window` output rows at a time, within
+    # 2 KiB or a quarter of the input (one output row at least)
+    window = 0
+    if geo["in_c"] == 1 and not op.attrs.get("inplace"):
+        rows = max(geo["k_h"], min(2048, x.nbytes // 4) // plane["plane_w"])
+        window = min(y.shape[1], (rows - geo["k_h"]) // geo["stride_h"] + 1)
+        plane["plane_h"] = (window - 1) * geo["stride_h"] + geo["k_h"]
+    nosign = y.zp <= lo
+    params = {"in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
+              "out_h": y.shape[1], "out_w": y.shape[2], "depth_mult": geo["dm"],
+              "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+              "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
+              "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
+              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], y.shape[2], (lo, hi), nosign))}
+    return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
+            "params": params, "records": records, "scratch": plane["plane_h"] * plane["plane_w"]}
+
+
+def dw_asm(variant: str | None) -> str:
+    """The C value of an asm_fn field: TE_DW_ASM(variant) (te/depthwise.h) or NULL."""
+    return f"TE_DW_ASM({variant})" if variant else "((te_dw_asm_fn)0)"
+
+
+def plane_asm(kind: str, k_h: int, out_w: int, act: tuple[int, int], nosign: bool) -> str | None:
+    """The plane kernel's assembly variant for channels with e >= 1 (te/depthwise.h), or None
+    where only the C loops apply: the generic kernel, a 5x5/7x7 kind of another height, a
+    clamp below the int8 range, a single output column."""
+    if kind == "generic" or (kind[:2] in ("k5", "k7") and int(kind[1]) != k_h):
+        return None
+    if act != (-128, 127) or out_w < 2:
+        return None
+    pairs_of_pairs = kind[:2] == "k3" and (out_w >> 1) % 2 == 0
+    return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "")
+
+
+def rows_plan(g: Graph, op: Op) -> dict | None:
+    """The 3x3 row kernel for this op (params, group records, scratch), or None when it does
+    not apply: another filter, a depth multiplier, channels not in groups of 4, or (in
+    place) an output row that would land on an input row not yet copied."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    geo = depthwise_geometry(g, op)
+    c = geo["in_c"]
+    if (geo["k_h"], geo["k_w"], geo["dm"]) != (3, 3, 1) or c % 4 or geo["stride_h"] > 3:
+        return None
+    rows = rows_geometry(tuple(x.shape[1:3]), tuple(y.shape[1:3]), (geo["stride_h"], geo["stride_w"]),
+                         (geo["pad_top"], geo["pad_left"]))
+    if rows["ring_w"] > 65535:
+        return None
+    # channels per pass: the ring (4 rows) within 4 KiB, the plane kernel's scratch or 1/8
+    # of the input (the op's live memory grows by at most that much), in as few passes of
+    # equal size as that allows
+    plane = plane_plan(g, op)
+    budget = max(4096, plane["scratch"] if plane else 0, x.nbytes // 8)
+    widest = max(4, min(c, budget // (16 * rows["ring_w"]) * 4))
+    passes = -(-c // widest)
+    chunk = -(-c // (4 * passes)) * 4
+    if op.attrs.get("inplace") and not rows_in_place_ok(tuple(x.shape[1:3]), tuple(y.shape[1:3]),
+                                                         geo["stride_h"], geo["pad_top"], rows["copy_h"]):
+        return None
+    mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, c), y.s)
+    records = row_group_records(channel_major_weights(w.data), bias_of(g, op, c), x.zp, mult, shift, y.zp)
+    if records is None:
+        return None
+    lo, hi = act_range(op, g)
+    nosign = y.zp <= lo
+    # the assembly: every channel shifts right (e >= 1) and the range is the full int8 one
+    fast = (lo, hi) == (-128, 127) and bool(np.all(shift < 0))
+    params = {"in_h": x.shape[1], "in_w": x.shape[2], "channels": c, "out_h": y.shape[1], "out_w": y.shape[2],
+              "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+              "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **rows, "chunk": chunk,
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
+              "asm_fn": dw_asm(("rowsn" if nosign else "rows") if fast else None)}
+    return {"function": "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params", "params": params,
+            "records": records, "scratch": 4 * rows["ring_w"] * chunk}
+
+
+# Instruction estimates on the Cortex-M7 (fitted on QEMU counts of the DSP paths) that pick
+# between the plane and the row kernel.
+def _plane_cost(plan: dict) -> float:
+    p = plan["params"]
+    c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
+    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 2.6) + 12)
+    pair = 37 if p["stride_w"] == 1 else 44
+    compute = p["out_h"] * (((p["out_w"] + 1) // 2) * pair + 13) + 45
+    return plan["scratch"] / 4 + c * (gather + 60) + oc * compute
+
+
+def _rows_cost(plan: dict) -> float:
+    p = plan["params"]
+    c, chunk = p["channels"], p["chunk"]
+    passes = -(-c // chunk)
+    copy_px = 0.6 * c if chunk == c else passes * (chunk / 8 * 7 + 6)
+    copies = p["copy_h"] * (p["copy_w"] * copy_px + 25 * passes)
+    compute = p["out_h"] * (45 * passes + p["out_w"] * (c // 4 * 101 + 14 * passes))
+    return plan["scratch"] / 4 + copies + compute
+
+
+def fast_plan(g: Graph, op: Op) -> dict | None:
+    """The fast kernel this op runs (the cheaper of the two when both apply), or None."""
+    plane, rows = plane_plan(g, op), rows_plan(g, op)
+    if rows is not None and (plane is None or _rows_cost(rows) < _plane_cost(plane)):
+        return rows
+    return plane
+
+
+class DepthwiseLowering(Lowering):
+    op_types = ("DEPTHWISE_CONV_2D",)
+    kernel_files = ("depthwise.c",)
+
+    def check(self, g: Graph, op: Op) -> None:
+        check_int8_conv(g, op)
+        depthwise_geometry(g, op)
+        act_range(op, g)
+
+    def macs(self, g: Graph, op: Op) -> int:
+        w, y = g.t(op.inputs[1]), g.t(op.outputs[0])
+        return y.size * w.shape[1] * w.shape[2]
+
+    def scratch_bytes(self, g: Graph, op: Op) -> int:
+        plan = fast_plan(g, op)
+        if plan is not None:  # one padded input channel, or the row kernel's ring
+            return plan["scratch"]
+        # general in-place kernel: one output channel is computed whole before it is stored
+        if op.attrs.get("inplace"):
+            y = g.t(op.outputs[0])
+            return y.shape[1] * y.shape[2]
+        return 0
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # a plane kernel in window mode (one input channel) reads the rows of a block of output
+        # rows before it writes the block, every channel of it, and walks the blocks in order
+        plan = fast_plan(g, op) if k == 0 else None
+        if plan is None or not plan["params"].get("window"):
+            return None
+        x, y, p = g.t(op.inputs[0]), g.t(op.outputs[0]), plan["params"]
+        return window_distance(tuple(x.shape[1:]), tuple(y.shape[1:]), (p["k_h"], p["k_w"]),
+                               (p["stride_h"], p["stride_w"]), (p["pad_top"], p["pad_left"]),
+                               pixels_per_step=p["window"] * y.shape[2])
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        geo = depthwise_geometry(g, op)
+        if op.attrs.get("inplace") and (geo["dm"] != 1 or ctx.offset(op.inputs[0]) != ctx.offset(op.outputs[0])):
+            raise CompileError(f"operator {op.index} (DEPTHWISE_CONV_2D): marked in place, but its depth "
+                               f"multiplier is {geo['dm']} or the plan did not share its input's storage "
+                               f"(internal error)")
+        plan = fast_plan(g, op)
+        if plan is not None:
+            params = ctx.param("params", plan["params_type"], plan["params"])
+            csym = ctx.const("chan", plan["records"], "int32_t",
+                             "per output channel (group of 4 channels for the row kernel): biases, "
+                             "requantization, int16 weight pairs (te/depthwise.h)")
+            return (f"{plan['function']}({params}, {ctx.ptr(op.inputs[0])}, {csym}, "
+                    f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")
+        lo, hi = act_range(op, g)
+        mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, geo["out_c"]), y.s)
+        params = ctx.param("params", "te_depthwise_params", {
+            "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
+            "out_h": y.shape[1], "out_w": y.shape[2], "depth_mult": geo["dm"],
+            "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+            "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
+            "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi})
+        wsym = ctx.const("weights", channel_major_weights(w.data), "int8_t", "channel-major [C*dm][kh][kw]")
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            bsym = ctx.const("bias", g.t(op.inputs[2]).data.astype(np.int32).reshape(-1), "int32_t")
+        else:
+            bsym = "NULL"
+        msym = ctx.const("mult", mult, "int32_t")
+        ssym = ctx.const("shift", shift, "int32_t")
+        if op.attrs.get("inplace"):
+            return (f"te_depthwise_inplace_s8({params}, {ctx.ptr(op.outputs[0])}, {wsym}, {bsym}, {msym}, "
+                    f"{ssym}, {ctx.scratch()});")
+        return (f"te_depthwise_s8({params}, {ctx.ptr(op.inputs[0])}, {wsym}, {bsym}, {msym}, {ssym}, "
+                f"{ctx.ptr(op.outputs[0])});")

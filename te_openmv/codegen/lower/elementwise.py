@@ -1,0 +1,139 @@
+"""ADD, MUL (int8, broadcasting) -> te_add_s8 / te_mul_s8."""
+from __future__ import annotations
+
+from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.graph import Graph, Op
+from te_openmv.codegen.arith.elementwise import add_kernel_params, add_params, mul_params
+from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, elementwise_distance
+
+BCAST_DIMS = 6  # TE_BCAST_DIMS in te_openmv/kernels/include/te/elementwise.h
+
+
+def broadcast_plan(shape1, shape2, out_shape) -> tuple[list[int], list[int], list[int]] | None:
+    """(dims, strides1, strides2) of TE_BCAST_DIMS entries for te_bcast, or None if the shapes
+    do not broadcast to out_shape.
+
+    Size-1 output dimensions are dropped and neighbours that broadcast the same way are
+    merged, so the innermost run is as long as possible; the result is padded with
+    leading 1s (stride 0)."""
+    rank = len(out_shape)
+    if len(shape1) > rank or len(shape2) > rank:
+        return None
+    a = (1,) * (rank - len(shape1)) + tuple(shape1)
+    b = (1,) * (rank - len(shape2)) + tuple(shape2)
+    merged: list[list] = []  # [size, input 1 advances, input 2 advances]
+    for da, db, do in zip(a, b, out_shape):
+        if da not in (1, do) or db not in (1, do) or do != max(da, db):
+            return None
+        if do == 1:
+            continue
+        full = [da == do, db == do]
+        if merged and merged[-1][1:] == full:
+            merged[-1][0] *= do
+        else:
+            merged.append([do] + full)
+    if len(merged) > BCAST_DIMS:
+        return None
+    dims, st1, st2 = [], [], []
+    acc1 = acc2 = 1
+    for size, f1, f2 in reversed(merged):
+        dims.insert(0, size)
+        st1.insert(0, acc1 if f1 else 0)
+        st2.insert(0, acc2 if f2 else 0)
+        acc1 *= size if f1 else 1
+        acc2 *= size if f2 else 1
+    pad = BCAST_DIMS - len(dims)
+    return [1] * pad + dims, [0] * pad + st1, [0] * pad + st2
+
+
+def _c_array(values) -> str:
+    return "{ " + ", ".join(str(int(v)) for v in values) + " }"
+
+
+class _BinaryLowering(Lowering):
+    kernel_files = ("elementwise.c",)
+
+    def check(self, g: Graph, op: Op) -> None:
+        where = f"operator {op.index} ({op.type})"
+        if len(op.inputs) != 2 or len(op.outputs) != 1 or min(op.inputs) < 0:
+            raise UnsupportedOpError(f"{where}: expected 2 inputs and 1 output")
+        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        if (a.dtype, b.dtype, y.dtype) != ("int8", "int8", "int8"):
+            raise UnsupportedOpError(f"{where}: only int8 inputs and output are supported, got "
+                                     f"{a.dtype} + {b.dtype} -> {y.dtype}")
+        for t in (a, b, y):
+            if not t.quantized or t.per_channel:
+                raise UnsupportedOpError(f"{where}: tensor {t.name} must be quantized per tensor")
+            if not -128 <= t.zp <= 127:  # keeps (q - zero point) << 20 inside int32
+                raise UnsupportedOpError(f"{where}: zero point {t.zp} of {t.name} is outside int8")
+        if len(y.shape) > BCAST_DIMS or broadcast_plan(a.shape, b.shape, y.shape) is None:
+            raise UnsupportedOpError(
+                f"{where}: input shapes {list(a.shape)} and {list(b.shape)} do not broadcast to the output "
+                f"shape {list(y.shape)} (or need more than {BCAST_DIMS} dimensions)")
+        act_range(op, g)
+        try:
+            self.quant(g, op)
+        except ValueError as e:
+            raise UnsupportedOptionError(f"{where}: {e}") from None
+
+    def quant(self, g: Graph, op: Op) -> dict:
+        raise NotImplementedError
+
+    def macs(self, g: Graph, op: Op) -> int:
+        return g.t(op.outputs[0]).size  # one add or multiply per output element
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # te_bcast_walk visits the output in memory order; an input of the output's size is
+        # read at the same index just before each store (a broadcast operand repeats: no)
+        x, y = g.t(op.inputs[k]), g.t(op.outputs[0])
+        if x.is_const or x.size != y.size:
+            return None
+        return elementwise_distance(y.size, 1, 1)
+
+    def _operand(self, ctx: EmitContext, g: Graph, tid: int, k: int) -> str:
+        t = g.t(tid)
+        if t.is_const:
+            return ctx.const(f"in{k}", t.data.astype("int8"), "int8_t", f"{t.name} (constant operand)")
+        return ctx.ptr(tid)
+
+    def emit_call(self, g: Graph, op: Op, ctx: EmitContext, kernel: str, ctype: str, fields: dict) -> str:
+        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        dims, st1, st2 = broadcast_plan(a.shape, b.shape, y.shape)
+        params = ctx.param("params", ctype, fields)
+        bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
+                                                 "stride2": _c_array(st2)})
+        return (f"{kernel}({params}, {bcast}, {self._operand(ctx, g, op.inputs[0], 1)}, "
+                f"{self._operand(ctx, g, op.inputs[1], 2)}, {ctx.ptr(op.outputs[0])});")
+
+
+class AddLowering(_BinaryLowering):
+    op_types = ("ADD",)
+
+    def quant(self, g: Graph, op: Op) -> dict:
+        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        return add_params(a.s, b.s, y.s)
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        lo, hi = act_range(op, g)
+        t1, t2, rq = add_kernel_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
+        fields = {"table1": ctx.const("table1", t1, "int32_t", f"{a.name} rescaled, by byte"),
+                  "table2": ctx.const("table2", t2, "int32_t", f"{b.name} rescaled, by byte"),
+                  **rq, "act_min": lo, "act_max": hi}
+        return self.emit_call(g, op, ctx, "te_add_s8", "te_add_params", fields)
+
+
+class MulLowering(_BinaryLowering):
+    op_types = ("MUL",)
+
+    def quant(self, g: Graph, op: Op) -> dict:
+        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        m, s = mul_params(a.s, b.s, y.s)
+        return {"out_mult": m, "out_shift": s}
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        lo, hi = act_range(op, g)
+        fields = {"in1_offset": -a.zp, "in2_offset": -b.zp, "out_offset": y.zp,
+                  **self.quant(g, op), "act_min": lo, "act_max": hi}
+        return self.emit_call(g, op, ctx, "te_mul_s8", "te_mul_params", fields)

@@ -1,0 +1,281 @@
+"""`te-openmv demo`: the first thing a newcomer runs.
+
+Builds the emulated Cortex-M7 firmware (QEMU mps2-an500) with the examples' models,
+runs the examples' own scripts there on the shared images, and prints for every image
+the device's result next to TFLite's (reference kernels, same input bytes), the
+instructions per inference (bench), peak SRAM and flash, and where the annotated
+images went.
+
+The emulated board has no camera: the host converts each image exactly as the camera
+would feed the model and QEMU loads all frames into the board's PSRAM (0x60000000)
+before boot — the "frame buffer" the device script reads with uctypes. (The emulated
+UART carries only a few KB/s: fine for results, too slow for frames.)
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from te_openmv import PACKAGE_DIR
+
+FRAMES_BASE = 0x60000000  # mps2-an500 PSRAM: 16 MiB
+# The demo runs the repository's examples on the shared data beside it: it needs a clone
+# (an installed wheel carries the compiler, kernels and module, not examples/ or ../shared).
+CLONE_ROOT = PACKAGE_DIR.parent
+EXAMPLES = CLONE_ROOT / "examples"
+
+
+def shared_dir(explicit: str | None = None) -> Path:
+    """--shared DIR, else the shared data beside the clone, else beside the working directory."""
+    candidates = [Path(explicit)] if explicit else [CLONE_ROOT.parent / "shared", Path.cwd().parent / "shared",
+                                                    Path.cwd() / "shared"]
+    for p in candidates:
+        if (p / "models").is_dir():
+            return p
+    p = candidates[0]
+    raise FileNotFoundError(f"shared data not found at {p} (expected {p}/models/*.tflite): pass --shared DIR")
+
+
+@dataclass
+class DeviceRun:
+    """Model outputs computed on the emulated board, one per frame, as raw int8 bytes.
+    (The emulated board has no clock in MicroPython: its cost is the bench's instruction count.)"""
+    outputs: list[list[bytes]]
+
+
+def run_on_device(firmware: Path, model: str, frames: list[np.ndarray], script: str | None = None,
+                  timeout: float = 600.0) -> DeviceRun:
+    """Load `frames` (the model's int8 input, one array each) into the board's memory, boot,
+    run `script` (it must define `model`, a tinyengine.Model), then invoke the model on each
+    frame from memory and report its raw outputs."""
+    from te_openmv.targets.raw_repl import boot
+    size = frames[0].nbytes
+    blob = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "frames.bin"
+        path.write_bytes(blob)
+        dev = boot(firmware, memory_images={FRAMES_BASE: path})
+        try:
+            prelude = script if script is not None else f"import tinyengine\nmodel = tinyengine.Model({model!r})\n"
+            r = dev.run(prelude, timeout=60)
+            if r.exception:
+                raise RuntimeError(f"device script failed: {r.exception}")
+            loop = (
+                "import uctypes, ubinascii\n"
+                f"for i in range({len(frames)}):\n"
+                f"    frame = uctypes.bytearray_at({FRAMES_BASE:#x} + i * {size}, {size})\n"
+                "    model.predict([frame])\n"
+                "    outs = [ubinascii.hexlify(bytes(model.output(k))).decode() for k in range(len(model.output_shape))]\n"
+                "    print('TE', i, ' '.join(outs))\n")
+            r = dev.run(loop, timeout=timeout)
+            if r.exception:
+                raise RuntimeError(f"device loop failed: {r.exception}")
+        finally:
+            dev.close()
+    outputs: list[list[bytes]] = [[] for _ in frames]
+    for line in r.output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "TE":
+            outputs[int(parts[1])] = [bytes.fromhex(h) for h in parts[2:]]
+    if any(not o for o in outputs):
+        raise RuntimeError(f"the device did not report every frame:\n{r.output[-2000:]}")
+    return DeviceRun(outputs)
+
+
+def _figures(path: Path, name: str) -> dict:
+    """Instructions per inference (bench on the emulated M7), peak SRAM and flash."""
+    from te_openmv.commands.bench import bench
+    b = bench(path, name=name)
+    return {"instructions": b.instructions, "macs": b.macs, "arena": b.sram["arena_bytes"],
+            "stack": b.sram["stack_bytes"], "flash": b.flash["model_file_bytes"] + b.flash["kernel_bytes"],
+            "bit_exact": b.bit_exact}
+
+
+def _person_demo(firmware: Path, shared: Path, out: Path) -> bool:
+    from PIL import Image, ImageDraw
+
+    from te_openmv.reference.oracle import run_reference
+    from te_openmv.reference.preprocess import image_files, image_to_input
+    model_path = shared / "models" / "omv_person_detect.tflite"
+    images = image_files(shared / "images")
+    frames = [image_to_input(p, (1, 96, 96, 1), np.int8, 0.0, 0) for p in images]
+    script = (EXAMPLES / "person_detection" / "main.py").read_text()
+    dev = run_on_device(firmware, "person", frames, script=script)
+    labels = ("no person", "person")
+    scale, zp = 1 / 256, -128  # the model's softmax output quantization
+    ok = True
+    print("\nperson detection (examples/person_detection/main.py on the emulated Cortex-M7):")
+    print(f"  {'image':20} {'device':>18} {'TFLite':>18}  identical")
+    for p, frame, outs in zip(images, frames, dev.outputs):
+        ours = np.frombuffer(outs[0], np.int8)
+        ref = np.asarray(run_reference(model_path.read_bytes(), [frame])[0]).reshape(-1)
+        same = np.array_equal(ours, ref)
+        ok &= same
+
+        def verdict(q):
+            k = int(np.argmax(q))
+            return f"{labels[k]} {(int(q[k]) - zp) * scale:.2f}"
+        print(f"  {p.name:20} {verdict(ours):>18} {verdict(ref):>18}  {'yes' if same else 'NO'}")
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            d = ImageDraw.Draw(im)
+            text = verdict(ours)
+            d.rectangle([0, 0, 8 + 7 * len(text), 16], fill=(0, 0, 0))
+            d.text((4, 3), text, fill=(0, 255, 0) if text.startswith("person") else (255, 96, 96))
+            target = out / f"person_{p.stem}.png"
+            im.save(target)
+    print(f"  annotated images: {out}/person_*.png")
+    return ok
+
+
+class _Replay:
+    """Runs a model through a pipeline twice: first recording every input it is given
+    (answering with TFLite's output so the pipeline can go on), then answering from a
+    table of device outputs. The face pipeline's inputs depend only on the image and on
+    earlier answers, so the device can run each stage's inputs as one batch."""
+
+    def __init__(self, model_bytes: bytes, scale: float, zero_point: int, shape: list[int]):
+        self.model_bytes, self.scale, self.zero_point, self.shape = model_bytes, scale, zero_point, shape
+        self.inputs: list[np.ndarray] = []
+        self.device: dict[bytes, bytes] = {}
+
+    def _float(self, raw: np.ndarray) -> np.ndarray:
+        return ((raw.astype(np.float32) - self.zero_point) * np.float32(self.scale)).reshape(self.shape)
+
+    def reference(self, q: np.ndarray) -> np.ndarray:
+        from te_openmv.reference.oracle import run_reference
+        return self._float(np.asarray(run_reference(self.model_bytes, [q])[0]).astype(np.int8))
+
+    def record(self, q: np.ndarray) -> np.ndarray:
+        self.inputs.append(np.ascontiguousarray(q))
+        return self.reference(q)
+
+    def replay(self, q: np.ndarray) -> np.ndarray:
+        return self._float(np.frombuffer(self.device[np.ascontiguousarray(q).tobytes()], np.int8))
+
+    def run_recorded_on(self, firmware: Path, name: str) -> bool:
+        """Run every recorded input on the device; True when all outputs equal TFLite's."""
+        from te_openmv.reference.oracle import run_reference
+        unique = list({q.tobytes(): q for q in self.inputs}.values())
+        self.inputs = []
+        if not unique:
+            return True
+        dev = run_on_device(firmware, name, unique)
+        same = True
+        for q, outs in zip(unique, dev.outputs):
+            self.device[q.tobytes()] = outs[0]
+            ref = np.asarray(run_reference(self.model_bytes, [q])[0]).astype(np.int8).tobytes()
+            same &= ref == outs[0]
+        return same
+
+
+def _facemask_module():
+    sys.path.insert(0, str(EXAMPLES / "face_mask"))
+    try:
+        import facemask
+    finally:
+        sys.path.pop(0)
+    return facemask
+
+
+@dataclass
+class FaceMaskResult:
+    image: Path
+    pixels: np.ndarray
+    device: list  # [(Box, label, probability)] from the device's model outputs
+    reference: list  # the same pipeline on TFLite's outputs
+
+
+def face_mask_on_device(firmware: Path, face_model: Path, mask_model: Path,
+                        images: list[Path]) -> tuple[list[FaceMaskResult], bool]:
+    """The face-mask example's pipeline (examples/face_mask/facemask.py, the logic its main.py
+    runs on the camera) on every image, both models run on the emulated board. Returns the
+    detections per image and whether every model output equalled TFLite's."""
+    from te_openmv.codegen.compiler import compile_model
+    facemask = _facemask_module()
+    runs = {}
+    for name, path in (("face", face_model), ("mask", mask_model)):
+        data = path.read_bytes()
+        o = compile_model(data, name, path.name).report["outputs"][0]
+        runs[name] = _Replay(data, o["scale"], o["zero_point"], o["shape"])
+    face, mask = runs["face"], runs["mask"]
+    pictures = [(p, facemask.load_image(p)) for p in images]
+    for _, im in pictures:  # stage 1: every tile of every image through the face detector
+        facemask.find_faces(im, face.record)
+    same = face.run_recorded_on(firmware, "face")
+    boxes = {p: facemask.find_faces(im, face.replay) for p, im in pictures}
+    for p, im in pictures:  # stage 2: every face the device found through the mask classifier
+        for b in boxes[p]:
+            facemask.classify(facemask.face_crop(im, b), mask.record)
+    same &= mask.run_recorded_on(firmware, "mask")
+    results = []
+    for p, im in pictures:
+        device = [(b, *facemask.classify(facemask.face_crop(im, b), mask.replay)) for b in boxes[p]]
+        results.append(FaceMaskResult(p, im, device, facemask.detect(im, face.reference, mask.reference)))
+    return results, same
+
+
+def _face_mask_demo(firmware: Path, shared: Path, out: Path) -> bool | None:
+    from te_openmv.reference.preprocess import image_files
+    mask_model = EXAMPLES / "face_mask" / "mask_classifier.tflite"
+    if not mask_model.is_file():
+        print("\nface-mask detection: skipped (examples/face_mask/mask_classifier.tflite is missing)")
+        return None
+    results, same = face_mask_on_device(firmware, shared / "models" / "omv_fomo_face_detection.tflite",
+                                        mask_model, image_files(shared / "images"))
+    facemask = _facemask_module()
+    print("\nface-mask detection (examples/face_mask: FOMO faces at several scales, then mask / no mask "
+          "per face; both models on the emulated Cortex-M7):")
+    print(f"  {'image':20} {'faces':>5}  device labels (TFLite labels when they differ)")
+    for r in results:
+        labels = ", ".join(f"{lab} {prob:.2f}" for _, lab, prob in r.device) or "-"
+        ref_labels = ", ".join(f"{lab} {prob:.2f}" for _, lab, prob in r.reference) or "-"
+        extra = "" if ref_labels == labels else f"   (TFLite: {ref_labels})"
+        print(f"  {r.image.name:20} {len(r.device):>5}  {labels}{extra}")
+        facemask.draw(r.pixels, r.device).save(out / f"face_mask_{r.image.stem}.png")
+    print(f"  every face-detector and mask-classifier output identical to TFLite: {'yes' if same else 'NO'}")
+    print(f"  annotated images: {out}/face_mask_*.png (green: mask, red: no mask)")
+    return same
+
+
+def run_demo(args) -> int:
+    from te_openmv.commands.build_firmware import ModelSpec, build_firmware
+    t0 = time.monotonic()
+    if not EXAMPLES.is_dir():
+        raise FileNotFoundError(f"the demo runs the repository's examples and {EXAMPLES} is not there: "
+                                "run it from a clone of te-openmv (an installed wheel has no examples/)")
+    shared = shared_dir(args.shared)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = [ModelSpec("person", shared / "models" / "omv_person_detect.tflite"),
+             ModelSpec("face", shared / "models" / "omv_fomo_face_detection.tflite")]
+    mask = EXAMPLES / "face_mask" / "mask_classifier.tflite"
+    if mask.is_file():
+        specs.append(ModelSpec("mask", mask))
+    firmware = build_firmware(specs, "qemu", out / "firmware")
+
+    print("\nper model, measured on the emulated Cortex-M7 (te-openmv bench; instructions, not cycles):")
+    print(f"  {'model':8} {'instructions':>14} {'MACs':>12} {'MAC/instr':>10} {'arena B':>9} {'stack B':>8} "
+          f"{'flash B':>9}")
+    all_ok = True
+    for s in specs:
+        f = _figures(s.path, s.name)
+        all_ok &= f["bit_exact"]
+        print(f"  {s.name:8} {f['instructions']:>14,} {f['macs']:>12,} {f['macs'] / f['instructions']:>10.2f} "
+              f"{f['arena']:>9,} {f['stack']:>8,} {f['flash']:>9,}")
+
+    all_ok &= _person_demo(firmware, shared, out)
+    face_ok = _face_mask_demo(firmware, shared, out)
+    if face_ok is not None:
+        all_ok &= face_ok
+    print(f"\n{'every device output equals TFLite' if all_ok else 'SOME DEVICE OUTPUTS DIFFER FROM TFLite'}; "
+          f"{time.monotonic() - t0:.0f} s")
+    if getattr(args, "viewer", False):
+        from te_openmv.ui.viewer import demo_viewer
+        demo_viewer(firmware, shared / "images")
+    return 0 if all_ok else 1

@@ -1,0 +1,751 @@
+/* te-openmv kernels: CONV_2D as a GEMM over blocks of TE_CONV_BLOCK output pixels.
+ * Bit-exact with TFLite's reference int8 per-channel convolution (see te/conv.h for the
+ * compile-time preparation: padded weights, folded input offset, fast requantization).
+ *
+ * Block layout: the block's 4 input columns (a 1x1 conv's input pixels, or im2col
+ * patches) are widened once into `xbuf`, group by group (4 consecutive int8 values
+ * x0..x3 of a column), as two words of int16 pairs: (x0, x2) and (x1, x3). That is
+ * what SXTB16 and SXTB16-ROR8 make of the raw word, and what they make of a weight word
+ * too, so one SMLAD pair multiplies a group without any reordering:
+ *     xbuf[g][column 0..3][(x0,x2), (x1,x3)]          (8 words per group)
+ * Every output channel then sweeps the block with 4 accumulators (one per column):
+ * per group one weight load, two SXTB16, two 4-word loads and 8 SMLAD = 16 MACs in
+ * 13 instructions. The portable path keeps the same layout (and so tests it).
+ */
+#include <stddef.h>
+
+#include "te_kernels.h"
+#include "te/simd_dsp.h"
+
+#if TE_USE_DSP
+#include <arm_acle.h>
+#endif
+
+#define TE_B TE_CONV_BLOCK
+
+TE_INLINE uint32_t te_load32(const void *p) {  /* any alignment (ARMv7-M LDR allows it) */
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+TE_INLINE uint16_t te_load16(const void *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+TE_INLINE void te_store32(void *p, uint32_t v) {
+    memcpy(p, &v, 4);
+}
+
+/* ---------------------------------------------------------------- widening */
+
+/* Raw group word (x0 | x1 << 8 | x2 << 16 | x3 << 24) -> (x0, x2) and (x1, x3) int16 pairs. */
+TE_INLINE void te_widen_group(uint32_t raw, uint32_t *dst) {
+#if TE_USE_DSP
+    uint32_t odd;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(raw));
+    const uint64_t pair = (uint32_t)__sxtb16(raw) | (uint64_t)odd << 32;  /* one STRD */
+    memcpy(dst, &pair, 8);
+#else
+    const uint32_t x0 = (uint16_t)(int8_t)raw, x1 = (uint16_t)(int8_t)(raw >> 8);
+    const uint32_t x2 = (uint16_t)(int8_t)(raw >> 16), x3 = (uint16_t)(int8_t)(raw >> 24);
+    dst[0] = x0 | x2 << 16;
+    dst[1] = x1 | x3 << 16;
+#endif
+}
+
+/* Widen the block's columns: col[j] holds n int8 values (any alignment); a last partial
+ * group is completed with zeros (its weights are zero too). */
+static void te_widen_block(const int8_t *const col[TE_B], uint32_t n, uint32_t *xbuf) {
+    const uint32_t full = n >> 2, tail = n & 3;
+    const int8_t *c0 = col[0], *c1 = col[1], *c2 = col[2], *c3 = col[3];
+    for (uint32_t g = 0; g < full; g++) {
+        te_widen_group(te_load32(c0), xbuf);
+        te_widen_group(te_load32(c1), xbuf + 2);
+        te_widen_group(te_load32(c2), xbuf + 4);
+        te_widen_group(te_load32(c3), xbuf + 6);
+        c0 += 4, c1 += 4, c2 += 4, c3 += 4;
+        xbuf += 8;
+    }
+    if (tail) {
+        const int8_t *c[TE_B] = {c0, c1, c2, c3};
+        for (int j = 0; j < TE_B; j++) {
+            uint32_t raw = 0;
+            for (uint32_t i = 0; i < tail; i++) raw |= (uint32_t)(uint8_t)c[j][i] << (8 * i);
+            te_widen_group(raw, xbuf + 2 * j);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- requantization */
+
+/* How a kernel finishes an accumulator (from te_conv_params.requant and the act range):
+ * EXACT: te_requant (TFLite's arithmetic); FAST: te_conv_requant_fast; NOSIGN: the same
+ * without its [x < 0] step (te/conv.h); FULL: no clamp beyond int8; CLAMP: act range. */
+enum {
+    TE_RQ_EXACT = 0,
+    TE_RQ_FAST_FULL = 1, TE_RQ_FAST_CLAMP = 2,
+    TE_RQ_NOSIGN_FULL = 3, TE_RQ_NOSIGN_CLAMP = 4,
+};
+
+static int te_conv_mode(const te_conv_params *p) {
+    const int full = p->act_min == -128 && p->act_max == 127;
+    if (p->requant == TE_CONV_RQ_FAST) return full ? TE_RQ_FAST_FULL : TE_RQ_FAST_CLAMP;
+    if (p->requant == TE_CONV_RQ_FAST_NOSIGN) return full ? TE_RQ_NOSIGN_FULL : TE_RQ_NOSIGN_CLAMP;
+    return TE_RQ_EXACT;
+}
+
+/* Final int8 value of one accumulator (wide: acc is twice the accumulator, te/conv.h). */
+TE_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, int32_t acc, const int mode,
+                              const int wide) {
+    if (mode == TE_RQ_EXACT) {
+        acc = te_requant(acc, c->mult, c->shift) + p->out_offset;
+        return te_clamp(acc, p->act_min, p->act_max);
+    }
+    const int nosign = mode == TE_RQ_NOSIGN_FULL || mode == TE_RQ_NOSIGN_CLAMP;
+    if (wide)
+        acc = te_conv_requant_wide(acc, c->mult, c->round, c->shift, !nosign);
+    else if (nosign)
+        acc = te_conv_requant_fast_nosign(acc, c->mult, c->round, c->shift);
+    else
+        acc = te_conv_requant_fast(acc, c->mult, c->round, c->shift);
+#if TE_USE_DSP
+    acc = __ssat(acc, 8);
+#else
+    acc = te_clamp(acc, -128, 127);
+#endif
+    if (mode == TE_RQ_FAST_CLAMP || mode == TE_RQ_NOSIGN_CLAMP) acc = te_clamp(acc, p->act_min, p->act_max);
+    return acc;
+}
+
+/* ---------------------------------------------------------------- GEMM block */
+
+/* out[j * out_c + o] for the block's columns j < npx, every output channel o (C; on the
+ * M7 only for partial blocks, exact requantization and single-group depths). Wide weights
+ * are int16 (2w1, 2w3, 2w0, 2w2) per group (te/conv.h), 8 bytes. */
+TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, const int8_t *w,
+                               const te_conv_chan *ch, int8_t *out, const int npx, const int mode, const int wide) {
+    const int out_c = p->out_c;
+    const uint32_t groups = p->depth >> 2;
+    for (int o = 0; o < out_c; o++, ch++, out++) {
+        int32_t a0 = ch->bias, a1 = a0, a2 = a0, a3 = a0;
+        const uint32_t *xp = xbuf;
+        for (uint32_t g = 0; g < groups; g++, w += wide ? 8 : 4, xp += 8) {
+#if TE_USE_DSP
+            uint32_t even, odd;
+            if (wide) {
+                odd = te_load32(w), even = te_load32(w + 4);
+            } else {
+                const uint32_t raw = te_load32(w);
+                __asm__("sxtb16 %0, %1, ror #8" : "=r"(odd) : "r"(raw));
+                even = __sxtb16(raw);
+            }
+            a0 = __smlad(even, xp[0], a0), a0 = __smlad(odd, xp[1], a0);
+            a1 = __smlad(even, xp[2], a1), a1 = __smlad(odd, xp[3], a1);
+            a2 = __smlad(even, xp[4], a2), a2 = __smlad(odd, xp[5], a2);
+            a3 = __smlad(even, xp[6], a3), a3 = __smlad(odd, xp[7], a3);
+#else
+            int32_t w0, w1, w2, w3;
+            if (wide) {
+                int16_t h[4];
+                memcpy(h, w, 8);
+                w1 = h[0], w3 = h[1], w0 = h[2], w2 = h[3];
+            } else {
+                w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+            }
+#define TE_DOT(k) (w0 * (int16_t)xp[k] + w2 * (int16_t)(xp[k] >> 16) + \
+                   w1 * (int16_t)xp[k + 1] + w3 * (int16_t)(xp[k + 1] >> 16))
+            a0 += TE_DOT(0);
+            a1 += TE_DOT(2);
+            a2 += TE_DOT(4);
+            a3 += TE_DOT(6);
+#undef TE_DOT
+#endif
+        }
+        out[0] = (int8_t)te_conv_out(p, ch, a0, mode, wide);
+        if (npx > 1) out[out_c] = (int8_t)te_conv_out(p, ch, a1, mode, wide);
+        if (npx > 2) out[2 * out_c] = (int8_t)te_conv_out(p, ch, a2, mode, wide);
+        if (npx > 3) out[3 * out_c] = (int8_t)te_conv_out(p, ch, a3, mode, wide);
+    }
+}
+
+#if TE_USE_DSP
+/* Full blocks with two or more groups in the fast requantization modes: the whole
+ * output-channel loop in assembly, every register in use. The job record sits right
+ * after xbuf in the scratch, so the group loop ends when the xbuf pointer reaches it.
+ *   r0 weight pair (odd lanes) / temp   r1 weights   r2 xbuf pointer   r3 te_conv_chan
+ *   r4-r7 xbuf words (two columns)      r12 the bias, then weight pair (even lanes)
+ *   r9, r10, r11, r8 accumulators of columns 0, 1, 2, 3                lr the job
+ * Per output channel: the first group starts every column from the bias in r12; the
+ * other groups four at a time (exactly two groups need no loop); then one LDM of mult, e,
+ * round (r4-r6) and the next channel's bias (r12) and, per accumulator, the requantization
+ * and SSAT; a clamp of the four bytes (SSUB8/SEL); one LDM of the output pointer, column
+ * offsets and end; four stores, the first post-indexed to the next channel. */
+struct te_conv_job {
+    int8_t *out;           /* 0: the next channel's output in column 0 */
+    uint32_t off[3];       /* 4: out_c - 1, 2 out_c - 1, 3 out_c - 1 (columns 1..3, after column 0's
+                              post-indexed store moved the pointer to the next channel) */
+    int8_t *out_end;       /* 16: the last channel's output + 1 */
+    const uint32_t *xbuf;  /* 20 */
+    uint32_t lo4, hi4;     /* 24, 28: act_min, act_max in every byte */
+    uint32_t entry;        /* 32: where the 4-group loop is entered (groups after the first) */
+    uint32_t unused;
+};
+typedef struct te_conv_job te_conv_job;
+
+_Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill TE_CONV_JOB_BYTES");
+
+/* One group of 4 taps for the 4 columns: `load` puts the group's weight pairs in r0 (w1,w3)
+ * and `even` (w0,w2); the first group starts every column from the bias in r12, and its
+ * `even` is r8 (column 3's accumulator, written last), the other groups' r12. */
+#define TE_ASM_MACS(load, even, s9, s10, s11, s8)   \
+    load                                            \
+    "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
+    "smlad  r9, " even ", r4, " s9 "\n\t"           \
+    "smlad  r9, r0, r5, r9\n\t"                     \
+    "smlad  r10, " even ", r6, " s10 "\n\t"         \
+    "smlad  r10, r0, r7, r10\n\t"                   \
+    "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
+    "smlad  r11, " even ", r4, " s11 "\n\t"         \
+    "smlad  r11, r0, r5, r11\n\t"                   \
+    "smlad  r8, " even ", r6, " s8 "\n\t"           \
+    "smlad  r8, r0, r7, r8\n\t"
+/* int8 weights: one word widened by two SXTB16 */
+#define TE_ASM_LOAD(even)                           \
+    "ldr    " even ", [r1], #4\n\t"                 \
+    "sxtb16 r0, " even ", ror #8\n\t"               \
+    "sxtb16 " even ", " even "\n\t"
+#define TE_ASM_FIRST TE_ASM_MACS(TE_ASM_LOAD("r8"), "r8", "r12", "r12", "r12", "r12")
+#define TE_ASM_GROUP TE_ASM_MACS(TE_ASM_LOAD("r12"), "r12", "r9", "r10", "r11", "r8")
+
+/* Wide weights: the group's int16 pairs come ready, by one LDM: 16 MACs in 11 instructions. */
+#define TE_ASM_WFIRST TE_ASM_MACS("ldm    r1!, {r0, r8}\n\t", "r8", "r12", "r12", "r12", "r12")
+#define TE_ASM_WGROUP TE_ASM_MACS("ldm    r1!, {r0, r12}\n\t", "r12", "r9", "r10", "r11", "r8")
+
+#define TE_ASM_RQ_SIGN(acc)                                  \
+    "smmlar r0, " acc ", r4, " acc "\n\t"                    \
+    "add    " acc ", r0, " acc ", asr #31\n\t"               \
+    "add    " acc ", " acc ", r6\n\t"                        \
+    "asr    " acc ", " acc ", r5\n\t"                        \
+    "ssat   " acc ", #8, " acc "\n\t"
+
+#define TE_ASM_RQ_NOSIGN(acc)                                \
+    "smmlar r0, " acc ", r4, " acc "\n\t"                    \
+    "add    " acc ", r0, r6\n\t"                             \
+    "asr    " acc ", " acc ", r5\n\t"                        \
+    "ssat   " acc ", #8, " acc "\n\t"
+
+/* wide layers: acc = 2x, r4 TFLite's multiplier, round in SMMLAR's accumulate operand */
+#define TE_ASM_WRQ_SIGN(acc)                                 \
+    "add    r0, r6, " acc ", asr #31\n\t"                    \
+    "smmlar " acc ", " acc ", r4, r0\n\t"                    \
+    "asr    " acc ", " acc ", r5\n\t"                        \
+    "ssat   " acc ", #8, " acc "\n\t"
+
+#define TE_ASM_WRQ_NOSIGN(acc)                               \
+    "smmlar " acc ", " acc ", r4, r6\n\t"                    \
+    "asr    " acc ", " acc ", r5\n\t"                        \
+    "ssat   " acc ", #8, " acc "\n\t"
+
+/* r12 the first channel's bias, r3 its multiplier: from then on one LDM per channel loads
+ * the multiplier, e, round and the next channel's bias (the compiler pads the table with
+ * one word for the last channel's). */
+#define TE_ASM_HEAD(first)                                   \
+    "push   {r4-r11, lr}\n\t"                                \
+    "mov    lr, r0\n\t"                                      \
+    "ldr    r12, [r2], #4\n\t"                               \
+    "mov    r3, r2\n"                                        \
+    "0:\n\t"                                                 \
+    "ldr    r2, [lr, #20]\n\t"                               \
+    first
+
+/* The groups after the first, four per pass; the first pass enters the table-branched
+ * sequence so that it runs (groups - 1) % 4 of them (4 when that is 0). */
+#define TE_ASM_LOOP(group)                                   \
+    "ldr    r0, [lr, #32]\n\t"                               \
+    "tbb    [pc, r0]\n"                                      \
+    "3:\n\t"                                                 \
+    ".byte  (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t" \
+    ".align 1\n"                                             \
+    "10:\n\t"                                                \
+    group                                                    \
+    "11:\n\t"                                                \
+    group                                                    \
+    "12:\n\t"                                                \
+    group                                                    \
+    "13:\n\t"                                                \
+    group                                                    \
+    "cmp    r2, lr\n\t"                                      \
+    "bne    10b\n\t"
+
+#define TE_ASM_STORE_FULL                                    \
+    "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
+    "strb   r9, [r2], #1\n\t"                                \
+    "strb   r10, [r2, r4]\n\t"                               \
+    "strb   r11, [r2, r5]\n\t"                               \
+    "strb   r8, [r2, r6]\n\t"
+
+#define TE_ASM_STORE_CLAMP                                   \
+    "bfi    r9, r10, #8, #8\n\t"                             \
+    "bfi    r9, r11, #16, #8\n\t"                            \
+    "bfi    r9, r8, #24, #8\n\t"                             \
+    "ldrd   r10, r11, [lr, #24]\n\t"                         \
+    "ssub8  r8, r9, r10\n\t"                                 \
+    "sel    r9, r9, r10\n\t"                                 \
+    "ssub8  r8, r9, r11\n\t"                                 \
+    "sel    r9, r11, r9\n\t"                                 \
+    "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
+    "strb   r9, [r2], #1\n\t"                                \
+    "lsrs   r9, r9, #8\n\t"                                  \
+    "strb   r9, [r2, r4]\n\t"                                \
+    "lsrs   r9, r9, #8\n\t"                                  \
+    "strb   r9, [r2, r5]\n\t"                                \
+    "lsrs   r9, r9, #8\n\t"                                  \
+    "strb   r9, [r2, r6]\n\t"
+
+#define TE_ASM_TAIL                                          \
+    "str    r2, [lr]\n\t"                                    \
+    "cmp    r2, r7\n\t"                                      \
+    "bne    0b\n\t"                                          \
+    "pop    {r4-r11, pc}\n\t"
+
+/* void f(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan); `first` and
+ * `groups`: the first group's code and the code after it (one more group for exactly two
+ * groups, else the loop). */
+#define TE_ASM_GEMM(name, first, groups, rq, store)                                        \
+    __attribute__((naked, noinline)) void name(                                            \
+        __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
+        __attribute__((unused)) const te_conv_chan *ch) {                                  \
+        __asm__ volatile(TE_ASM_HEAD(first) groups "ldm    r3!, {r4, r5, r6, r12}\n\t"     \
+                         rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
+    }
+
+#define TE_ASM_GEMMS(prefix, rq, store)                                                    \
+    TE_ASM_GEMM(prefix##_two, TE_ASM_FIRST, TE_ASM_GROUP, rq, store)                      \
+    TE_ASM_GEMM(prefix##_loop, TE_ASM_FIRST, TE_ASM_LOOP(TE_ASM_GROUP), rq, store)
+
+#define TE_ASM_WGEMMS(prefix, rq, store)                                                   \
+    TE_ASM_GEMM(prefix##_two, TE_ASM_WFIRST, TE_ASM_WGROUP, rq, store)                    \
+    TE_ASM_GEMM(prefix##_loop, TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP), rq, store)
+
+TE_ASM_GEMMS(te_gemm_sign_full, TE_ASM_RQ_SIGN, TE_ASM_STORE_FULL)
+TE_ASM_GEMMS(te_gemm_sign_clamp, TE_ASM_RQ_SIGN, TE_ASM_STORE_CLAMP)
+TE_ASM_GEMMS(te_gemm_nosign_full, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
+TE_ASM_GEMMS(te_gemm_nosign_clamp, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
+TE_ASM_WGEMMS(te_gemm_wsign_full, TE_ASM_WRQ_SIGN, TE_ASM_STORE_FULL)
+TE_ASM_WGEMMS(te_gemm_wsign_clamp, TE_ASM_WRQ_SIGN, TE_ASM_STORE_CLAMP)
+TE_ASM_WGEMMS(te_gemm_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_FULL)
+TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
+
+#endif
+
+/* What stays the same for every block of one convolution. */
+typedef struct {
+    const te_conv_params *p;
+    uint32_t *xbuf;
+    const int8_t *w;
+    const te_conv_chan *ch;
+    int mode, wide;
+#if TE_USE_DSP
+    te_conv_job *job;    /* NULL: the C loop */
+    te_conv_gemm_fn fn;
+#endif
+} te_gemm_ctx;
+
+/* xbuf has room for the job record after its 8 * groups words (te_conv_scratch_*). */
+static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf, const int8_t *w,
+                         const te_conv_chan *ch) {
+    c->p = p, c->xbuf = xbuf, c->w = w, c->ch = ch, c->mode = te_conv_mode(p);
+    c->wide = c->mode != TE_RQ_EXACT && p->wide;
+#if TE_USE_DSP
+    const uint32_t groups = p->depth >> 2;
+    c->job = NULL;
+    if (p->gemm && c->mode != TE_RQ_EXACT && groups >= 2) {  /* the compiler's choice (te/conv.h) */
+        te_conv_job *job = (te_conv_job *)(xbuf + 8 * groups);
+        job->xbuf = xbuf;
+        job->off[0] = p->out_c - 1u, job->off[1] = 2u * p->out_c - 1u, job->off[2] = 3u * p->out_c - 1u;
+        job->lo4 = (uint8_t)p->act_min * 0x01010101u;
+        job->hi4 = (uint8_t)p->act_max * 0x01010101u;
+        c->job = job;
+        job->entry = (4u - (groups - 1) % 4u) % 4u;
+        c->fn = p->gemm;
+    }
+#endif
+}
+
+/* te_gemm_block without the assembly. */
+TE_INLINE void te_gemm_block_modes(const te_gemm_ctx *c, int8_t *out, const int wide) {
+    const te_conv_params *p = c->p;
+    switch (c->mode) {
+    case TE_RQ_FAST_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_FAST_FULL, wide); break;
+    case TE_RQ_NOSIGN_FULL: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_NOSIGN_FULL, wide); break;
+    case TE_RQ_FAST_CLAMP: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_FAST_CLAMP, wide); break;
+    case TE_RQ_NOSIGN_CLAMP: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_NOSIGN_CLAMP, wide); break;
+    default: te_gemm_block_t(p, c->xbuf, c->w, c->ch, out, TE_B, TE_RQ_EXACT, 0); break;
+    }
+}
+
+__attribute__((noinline)) static void te_gemm_block_c(const te_gemm_ctx *c, int8_t *out, int npx) {
+    if (npx == TE_B) {
+        if (c->wide)
+            te_gemm_block_modes(c, out, 1);
+        else
+            te_gemm_block_modes(c, out, 0);
+    } else {
+        /* fewer than 4 pixels in all: columns npx.. repeat the last pixel and are not stored */
+        te_gemm_block_t(c->p, c->xbuf, c->w, c->ch, out, npx, c->mode, c->wide);
+    }
+}
+
+/* Every output channel of one block (its columns widened in xbuf): out[j * out_c + o], j < npx. */
+TE_INLINE void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
+#if TE_USE_DSP
+    if (npx == TE_B && c->job) {
+        c->job->out = out;
+        c->job->out_end = out + c->p->out_c;
+        c->fn(c->job, c->w, c->ch);
+        return;
+    }
+#endif
+    te_gemm_block_c(c, out, npx);
+}
+
+/* Blocks start every 4 pixels; when the pixel count is not a multiple of 4, the last block
+ * overlaps the one before it (recomputing up to 3 pixels, same values) so that every block
+ * takes the 4-column path. Only maps of fewer than 4 pixels have a partial block. */
+TE_INLINE uint32_t te_block_start(uint32_t px, uint32_t pixels) {
+    return px + TE_B > pixels && pixels >= TE_B ? pixels - TE_B : px;
+}
+
+/* ---------------------------------------------------------------- 1x1 */
+
+void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
+    te_gemm_ctx ctx;
+    te_gemm_init(&ctx, p, (uint32_t *)scratch, weights, chan);
+    for (uint32_t px = 0; px < pixels; px += TE_B) {
+        px = te_block_start(px, pixels);
+        const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
+        if (npx == TE_B && !(in_c & 3)) {
+            /* four consecutive pixels of whole groups (every real model) */
+            const int8_t *c0 = in + px * in_c, *c1 = c0 + in_c, *c2 = c1 + in_c, *c3 = c2 + in_c;
+            uint32_t *x = ctx.xbuf;
+            for (uint32_t g = in_c >> 2; g; g--, c0 += 4, c1 += 4, c2 += 4, c3 += 4, x += 8) {
+                te_widen_group(te_load32(c0), x);
+                te_widen_group(te_load32(c1), x + 2);
+                te_widen_group(te_load32(c2), x + 4);
+                te_widen_group(te_load32(c3), x + 6);
+            }
+        } else {
+            const int8_t *col[TE_B];
+            for (uint32_t j = 0; j < TE_B; j++) col[j] = in + (px + (j < npx ? j : npx - 1)) * in_c;
+            te_widen_block(col, in_c, ctx.xbuf);
+        }
+        te_gemm_block(&ctx, out + px * out_c, (int)npx);
+    }
+}
+
+/* ---------------------------------------------------------------- 1x1 on 8 channels */
+
+/* A pixel's 8 inputs fit in four registers as int16 pairs, so this kernel widens each
+ * pixel once in registers and sweeps every output channel over it, reading one record per
+ * channel with one LDM: no block, no scratch, consecutive output bytes. Per output: the
+ * record load, 4 SMLAD, the wide requantization (te/conv.h) and a post-indexed store.
+ * The record of an output channel (8 words): 2 * bias', the wide weight pairs (2w1, 2w3),
+ * (2w0, 2w2), (2w5, 2w7), (2w4, 2w6), TFLite's multiplier, e, round. */
+#define TE_PW8_WORDS 8
+
+#if TE_USE_DSP
+/*   r0, r2, r3, r12 the pixel: (x0,x2) (x1,x3) (x4,x6) (x5,x7)   r1 records   lr output
+ *   r4-r11 one record (r4 the accumulator)
+ * Stack frame: input pointer, first record, end of the records, pixels left. */
+typedef struct {
+    const int8_t *in;
+    const int32_t *rec, *rec_end;
+    uint32_t pixels;
+    int8_t *out;
+} te_pw8_job;
+
+#define TE_PW8_CHAN(rq)                                  \
+    "ldm    r1!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"   \
+    "smlad  r4, r6, r0, r4\n\t"                          \
+    "smlad  r4, r5, r2, r4\n\t"                          \
+    "smlad  r4, r8, r3, r4\n\t"                          \
+    "smlad  r4, r7, r12, r4\n\t"                         \
+    rq                                                   \
+    "asr    r4, r4, r10\n\t"                             \
+    "ssat   r4, #8, r4\n\t"                              \
+    "strb   r4, [lr], #1\n\t"
+
+#define TE_PW8_RQ_SIGN                                   \
+    "add    r11, r11, r4, asr #31\n\t"                   \
+    "smmlar r4, r4, r9, r11\n\t"
+#define TE_PW8_RQ_NOSIGN "smmlar r4, r4, r9, r11\n\t"
+
+/* four channels per pass (out_c is a multiple of 4) */
+#define TE_PW8_ASM(name, rq)                                                               \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_pw8_job *job) { \
+        __asm__ volatile(                                                                  \
+            "push   {r4-r11, lr}\n\t"                                                      \
+            "sub    sp, sp, #16\n\t"                                                       \
+            "ldm    r0, {r1, r2, r3, r4, lr}\n\t"                                          \
+            "stm    sp, {r1, r2, r3, r4}\n"                                                \
+            "1:\n\t"                                                                       \
+            "ldr    r4, [sp]\n\t"                                                          \
+            "ldr    r0, [r4], #4\n\t"                                                      \
+            "ldr    r3, [r4], #4\n\t"                                                      \
+            "str    r4, [sp]\n\t"                                                          \
+            "sxtb16 r2, r0, ror #8\n\t"                                                    \
+            "sxtb16 r0, r0\n\t"                                                            \
+            "sxtb16 r12, r3, ror #8\n\t"                                                   \
+            "sxtb16 r3, r3\n\t"                                                            \
+            "ldr    r1, [sp, #4]\n"                                                        \
+            "2:\n\t"                                                                       \
+            TE_PW8_CHAN(rq) TE_PW8_CHAN(rq) TE_PW8_CHAN(rq) TE_PW8_CHAN(rq)                \
+            "ldr    r4, [sp, #8]\n\t"                                                      \
+            "cmp    r1, r4\n\t"                                                            \
+            "bne    2b\n\t"                                                                \
+            "ldr    r4, [sp, #12]\n\t"                                                     \
+            "subs   r4, r4, #1\n\t"                                                        \
+            "str    r4, [sp, #12]\n\t"                                                     \
+            "bne    1b\n\t"                                                                \
+            "add    sp, sp, #16\n\t"                                                       \
+            "pop    {r4-r11, pc}\n\t");                                                    \
+    }
+
+TE_PW8_ASM(te_pw8_sign_asm, TE_PW8_RQ_SIGN)
+TE_PW8_ASM(te_pw8_nosign_asm, TE_PW8_RQ_NOSIGN)
+#endif
+
+TE_INLINE void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out, const int nosign) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, out_c = p->out_c;
+#if TE_USE_DSP
+    if (pixels) {
+        const te_pw8_job job = {in, rec, rec + out_c * TE_PW8_WORDS, pixels, out};
+        if (nosign) te_pw8_nosign_asm(&job);
+        else te_pw8_sign_asm(&job);
+    }
+#else
+    for (uint32_t px = 0; px < pixels; px++, in += 8) {
+        int32_t x[8];
+        for (int i = 0; i < 8; i++) x[i] = in[i];
+        const int32_t *r = rec;
+        for (uint32_t o = 0; o < out_c; o++, r += TE_PW8_WORDS) {
+            int32_t acc = r[0];
+            for (int h = 0; h < 2; h++) {  /* (2w1, 2w3), (2w0, 2w2) of inputs 4h..4h+3 */
+                const uint32_t odd = (uint32_t)r[1 + 2 * h], even = (uint32_t)r[2 + 2 * h];
+                acc += te_bot16(even) * x[4 * h] + te_top16(even) * x[4 * h + 2] +
+                       te_bot16(odd) * x[4 * h + 1] + te_top16(odd) * x[4 * h + 3];
+            }
+            *out++ = (int8_t)te_clamp(te_conv_requant_wide(acc, r[5], r[7], r[6], !nosign), -128, 127);
+        }
+    }
+#endif
+}
+
+/* one entry point per requantization form, so that only its assembly is linked */
+void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw8(p, in, rec, out, 0);
+}
+
+void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw8(p, in, rec, out, 1);
+}
+
+/* ---------------------------------------------------------------- im2col */
+
+/* The im2col kernels widen each output pixel's patch straight from the input rows. A
+ * patch row (k_w * in_c consecutive bytes of one input row) gives R / 4 whole groups;
+ * the R % 4 bytes left over of every row are packed, in row order, into the groups
+ * after all the whole ones (zero-padded). The compiler orders each channel's weights
+ * the same way (te_openmv/codegen/lower/conv.py: im2col_order). Rows that cross the image border
+ * are first assembled in `row_tmp` with the input zero point in the padding. */
+
+TE_INLINE void te_copy_bytes(int8_t *dst, const int8_t *src, uint32_t n) {
+    for (; n >= 4; n -= 4, dst += 4, src += 4) te_store32(dst, te_load32(src));
+    for (; n; n--) *dst++ = *src++;
+}
+
+TE_INLINE void te_fill_bytes(int8_t *dst, int8_t v, uint32_t n) {
+    for (; n; n--) *dst++ = v;
+}
+
+/* The widened groups of one patch row: whole groups to *xf, leftover bytes packed into
+ * *pack (flushed to *xl every 4 bytes). */
+TE_INLINE void te_im2col_row(const int8_t *row, uint32_t full, uint32_t left, uint32_t **xf, uint32_t **xl,
+                             uint32_t *pack, uint32_t *packed) {
+    uint32_t *x = *xf;
+    for (uint32_t g = 0; g < full; g++, x += 8) te_widen_group(te_load32(row + 4 * g), x);
+    *xf = x;
+    for (uint32_t i = 0; i < left; i++) {
+        *pack |= (uint32_t)(uint8_t)row[4 * full + i] << (8 * *packed);
+        if (++*packed == 4) {
+            te_widen_group(*pack, *xl);
+            *xl += 8, *pack = 0, *packed = 0;
+        }
+    }
+}
+
+/* The im2col geometry in locals (the kernels' int8 stores could alias *p). */
+typedef struct {
+    const int8_t *in;
+    int in_h, in_w, in_c, k_h, k_w;
+    ptrdiff_t row_stride;
+    uint32_t row_bytes, full, left;
+    int8_t zp;
+} te_im2col_geo;
+
+/* Column `xcol` (= xbuf + 2 * j) of the block from a window wholly inside the image, whose
+ * first byte is `src`. g's in_c, k_w and k_h are compile-time constants in the
+ * specialized kernels (3x3 on 3 or 1 channels), which also unroll it completely. */
+TE_INLINE void te_im2col_inside(const te_im2col_geo *g, const int8_t *src, uint32_t *xcol, const int in_c_k,
+                                const int k_w_k, const int k_h_k) {
+    const ptrdiff_t row_stride = g->row_stride;
+    if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
+        /* rows of 9 bytes: groups 0-5 are bytes 0-3 and 4-7 of each row, group 6 the
+         * rows' last bytes (and a zero) */
+        const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
+        te_widen_group(te_load32(r0), xcol);
+        te_widen_group(te_load32(r0 + 4), xcol + 8);
+        te_widen_group(te_load32(r1), xcol + 16);
+        te_widen_group(te_load32(r1 + 4), xcol + 24);
+        te_widen_group(te_load32(r2), xcol + 32);
+        te_widen_group(te_load32(r2 + 4), xcol + 40);
+        te_widen_group((uint8_t)r0[8] | (uint32_t)(uint8_t)r1[8] << 8 | (uint32_t)(uint8_t)r2[8] << 16, xcol + 48);
+    } else if (in_c_k == 1 && k_w_k == 3 && k_h_k == 3) {
+        /* 9 bytes, all left over: (r0 r0 r0 r1) (r1 r1 r2 r2) (r2 0 0 0) */
+        const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
+        const uint32_t a = te_load16(r0) | (uint32_t)(uint8_t)r0[2] << 16;
+        const uint32_t b = te_load16(r1) | (uint32_t)(uint8_t)r1[2] << 16;
+        const uint32_t c = te_load16(r2) | (uint32_t)(uint8_t)r2[2] << 16;
+        te_widen_group(a | b << 24, xcol);
+        te_widen_group(b >> 8 | c << 16, xcol + 8);
+        te_widen_group(c >> 16, xcol + 16);
+    } else {
+        uint32_t *xf = xcol, *xl = xcol + 8 * (uint32_t)g->k_h * g->full;
+        uint32_t pack = 0, packed = 0;
+        for (int ky = 0; ky < g->k_h; ky++, src += row_stride)
+            te_im2col_row(src, g->full, g->left, &xf, &xl, &pack, &packed);
+        if (packed) te_widen_group(pack, xl);
+    }
+}
+
+/* The four inside windows of a 3x3, 3-channel block, `step` bytes apart: a function of its
+ * own, so that the compiler keeps this hot loop in registers. */
+__attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
+                                                          uint32_t *xcol) {
+    for (int j = 0; j < TE_B; j++, src += step, xcol += 2) {
+        const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
+        te_widen_group(te_load32(r0), xcol);
+        te_widen_group(te_load32(r0 + 4), xcol + 8);
+        te_widen_group(te_load32(r1), xcol + 16);
+        te_widen_group(te_load32(r1 + 4), xcol + 24);
+        te_widen_group(te_load32(r2), xcol + 32);
+        te_widen_group(te_load32(r2 + 4), xcol + 40);
+        te_widen_group((uint8_t)r0[8] | (uint32_t)(uint8_t)r1[8] << 8 | (uint32_t)(uint8_t)r2[8] << 16, xcol + 48);
+    }
+}
+
+/* Column `xcol` of the block: the window at (iy0, ix0), anywhere. */
+TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32_t *xcol, int8_t *row_tmp,
+                                const int in_c_k, const int k_w_k, const int k_h_k) {
+    const int in_c = g->in_c, k_w = g->k_w, k_h = g->k_h;
+    const int8_t *src = g->in + ((ptrdiff_t)iy0 * g->in_w + ix0) * in_c;
+    if (ix0 >= 0 && ix0 + k_w <= g->in_w && iy0 >= 0 && iy0 + k_h <= g->in_h) {
+        te_im2col_inside(g, src, xcol, in_c_k, k_w_k, k_h_k);
+        return;
+    }
+    const uint32_t row_bytes = g->row_bytes;
+    /* the taps [kx_lo, kx_hi) lie inside the image (none when the window misses it) */
+    const int kx_lo = ix0 >= 0 ? 0 : (-ix0 < k_w ? -ix0 : k_w);
+    const int kx_hi = g->in_w - ix0 < kx_lo ? kx_lo : (g->in_w - ix0 < k_w ? g->in_w - ix0 : k_w);
+    const uint32_t lo = (uint32_t)(kx_lo * in_c), hi = (uint32_t)(kx_hi * in_c);
+    uint32_t *xf = xcol, *xl = xcol + 8 * (uint32_t)k_h * g->full;
+    uint32_t pack = 0, packed = 0;
+    for (int ky = 0; ky < k_h; ky++, src += g->row_stride) {
+        const int iy = iy0 + ky;
+        if (iy < 0 || iy >= g->in_h) {
+            te_fill_bytes(row_tmp, g->zp, row_bytes);
+        } else {
+            te_fill_bytes(row_tmp, g->zp, lo);
+            te_copy_bytes(row_tmp + lo, src + lo, hi - lo);
+            te_fill_bytes(row_tmp + hi, g->zp, row_bytes - hi);
+        }
+        te_im2col_row(row_tmp, g->full, g->left, &xf, &xl, &pack, &packed);
+    }
+    if (packed) te_widen_group(pack, xl);
+}
+
+TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                              const te_conv_chan *chan, int8_t *out, void *scratch, const int in_c_k,
+                              const int k_w_k, const int k_h_k) {
+    te_im2col_geo g;
+    g.in = in, g.in_h = p->in_h, g.in_w = p->in_w;
+    g.in_c = in_c_k ? in_c_k : p->in_c, g.k_w = k_w_k ? k_w_k : p->k_w, g.k_h = k_h_k ? k_h_k : p->k_h;
+    g.row_stride = (ptrdiff_t)g.in_w * g.in_c;
+    g.row_bytes = (uint32_t)(g.k_w * g.in_c), g.full = g.row_bytes >> 2, g.left = g.row_bytes & 3;
+    g.zp = (int8_t)(-p->in_offset);
+    const int out_w = p->out_w, stride_h = p->stride_h, stride_w = p->stride_w, pad_left = p->pad_left;
+    const uint32_t pixels = (uint32_t)p->out_h * out_w, out_c = p->out_c;
+    const ptrdiff_t step = (ptrdiff_t)stride_w * g.in_c;
+    uint32_t *xbuf = (uint32_t *)scratch;
+    int8_t *row_tmp = (int8_t *)scratch + TE_B * p->depth * 2 + TE_CONV_JOB_BYTES;
+    te_gemm_ctx ctx;
+    te_gemm_init(&ctx, p, xbuf, weights, chan);
+    int ox = 0, iy0 = -p->pad_top, ix0 = -pad_left;
+    for (uint32_t px = 0; px < pixels; px += TE_B) {
+        const uint32_t start = te_block_start(px, pixels);
+        if (start != px) {  /* the overlapping last block */
+            px = start;
+            ox = (int)(px % (uint32_t)out_w);
+            iy0 = (int)(px / (uint32_t)out_w) * stride_h - p->pad_top;
+            ix0 = ox * stride_w - pad_left;
+        }
+        const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
+        if (npx == TE_B && ox + TE_B <= out_w && iy0 >= 0 && iy0 + g.k_h <= g.in_h && ix0 >= 0 &&
+            ix0 + (TE_B - 1) * stride_w + g.k_w <= g.in_w) {
+            /* four windows side by side, inside the image (most blocks) */
+            const int8_t *src = in + ((ptrdiff_t)iy0 * g.in_w + ix0) * g.in_c;
+            if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
+                te_im2col_block_3ch(src, step, g.row_stride, xbuf);
+            } else {
+                te_im2col_inside(&g, src, xbuf, in_c_k, k_w_k, k_h_k);
+                te_im2col_inside(&g, src + step, xbuf + 2, in_c_k, k_w_k, k_h_k);
+                te_im2col_inside(&g, src + 2 * step, xbuf + 4, in_c_k, k_w_k, k_h_k);
+                te_im2col_inside(&g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
+            }
+            ix0 += TE_B * stride_w;
+            if ((ox += TE_B) == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
+        } else {
+            int ly = iy0, lx = ix0;
+            for (uint32_t j = 0; j < TE_B; j++) {
+                if (j < npx) {
+                    ly = iy0, lx = ix0;
+                    ix0 += stride_w;
+                    if (++ox == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
+                }
+                /* columns past the last pixel repeat it (computed, not stored) */
+                te_im2col_column(&g, ly, lx, xbuf + 2 * j, row_tmp, in_c_k, k_w_k, k_h_k);
+            }
+        }
+        te_gemm_block(&ctx, out + px * out_c, (int)npx);
+    }
+}
+
+void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                  const te_conv_chan *chan, int8_t *out, void *scratch) {
+    te_conv_im2col(p, in, weights, chan, out, scratch, 0, 0, 0);
+}
+
+void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch) {
+    te_conv_im2col(p, in, weights, chan, out, scratch, 3, 3, 3);
+}
+
+void te_conv2d_s8_1ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch) {
+    te_conv_im2col(p, in, weights, chan, out, scratch, 1, 3, 3);
+}

@@ -1,0 +1,182 @@
+/* te-openmv kernels: CONV_2D (int8 NHWC input/output, per-channel requantization).
+ *
+ * Every kernel below computes, for every output pixel and channel o,
+ *     out = clamp(requant(bias[o] + sum (in + in_offset) * w[o][ky][kx][i]) + out_offset)
+ * bit-exactly as TFLite's reference kernel; all but the 8-channel pointwise ones as a GEMM
+ * over blocks of TE_CONV_BLOCK output pixels: the block's input patches are widened to
+ * int16 in a scratch buffer once and then swept by every output channel's weights.
+ *
+ * What the compiler prepares (te_openmv/codegen/lower/conv.py):
+ *   - weights: each output channel's k_h*k_w*in_c values followed by zeros up to
+ *     `depth` (a multiple of 4), so the kernels read whole 32-bit words; OHWI order for
+ *     1x1, the im2col order (te_openmv/kernels/conv.c) otherwise;
+ *   - te_conv_chan per output channel: the bias with the input offset folded in
+ *     (bias + in_offset * sum(w[o])), so the kernels multiply raw int8 inputs; the
+ *     padding taps read the input zero point, which contributes (zp + in_offset) * w = 0;
+ *     the requantization constants, in the fast form (below) when the compiler proved it
+ *     exact for every channel (a channel whose output is the same for every input, e.g. a
+ *     pruned one, gets zero weights and constants that give that value); the table ends
+ *     with one word of padding (the assembly reads the next channel's bias early);
+ *   - wide layers: int16 weights and a doubled table (te_conv_chan below).
+ * On ARMv7E-M (TE_USE_DSP) the full blocks run in assembly (te_openmv/kernels/conv.c), the variant
+ * the compiler names in te_conv_params.gemm: 16 MACs in 13 instructions per group of 4
+ * taps (11 with wide weights), 3 to 5 instructions per output for the requantization.
+ *
+ * Kernels (the compiler calls exactly one per operator):
+ *   te_conv2d_1x1_c8_s8, te_conv2d_1x1_c8n_s8  1x1 on 8 input channels, pixel by pixel (below).
+ *   te_conv2d_1x1_s8   1x1 filter, stride 1, no padding: the input is the GEMM's matrix.
+ *                      Scratch: te_conv_scratch_1x1(in_c) bytes.
+ *   te_conv2d_s8       any filter/stride/padding: im2col of TE_CONV_BLOCK pixels, widened
+ *                      straight from the input rows.
+ *                      Scratch: te_conv_scratch_im2col(depth, k_w * in_c) bytes.
+ *   te_conv2d_s8_3ch   te_conv2d_s8 compiled for 3x3 filters on 3 channels (RGB first layers).
+ *   te_conv2d_s8_1ch   te_conv2d_s8 compiled for 3x3 filters on 1 channel (grayscale).
+ * The scratch must be 4-byte aligned.
+ */
+#ifndef TE_CONV_H
+#define TE_CONV_H
+
+#include "common.h"
+
+struct te_conv_job;
+typedef struct te_conv_chan te_conv_chan;
+/* One of the GEMM's assembly variants (te_openmv/kernels/conv.c): every output channel of one full
+ * block of 4 pixels. */
+typedef void (*te_conv_gemm_fn)(struct te_conv_job *job, const int8_t *weights, const te_conv_chan *chan);
+
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w, out_c;
+    uint8_t k_h, k_w, stride_h, stride_w;
+    int16_t pad_top, pad_left;   /* implicit zero-point padding before the first row/column */
+    int32_t in_offset;           /* -input zero point */
+    int32_t out_offset;          /* output zero point */
+    int32_t act_min, act_max;    /* fused activation, in the output's quantized domain */
+    uint32_t depth;              /* weights per output channel: k_h*k_w*in_c rounded up to 4 */
+    uint8_t requant;             /* TE_CONV_RQ_*: how the channel table requantizes */
+    uint8_t wide;                /* 1: wide weights and channel table (below); needs a fast requant */
+    te_conv_gemm_fn gemm;        /* the assembly variant for full blocks, chosen by the compiler as
+                                    TE_CONV_GEMM(name) (below); NULL: the C loops */
+} te_conv_params;
+
+/* te_conv_params.requant */
+#define TE_CONV_RQ_EXACT 0        /* TFLite's multiplier/shift, te_requant */
+#define TE_CONV_RQ_FAST 1         /* every channel meets te_conv_requant_fast's bounds */
+#define TE_CONV_RQ_FAST_NOSIGN 2  /* ... and out_offset <= act_min: te_conv_requant_fast_nosign */
+
+/* Per output channel, 16 bytes. The fast form unless requant is TE_CONV_RQ_EXACT.
+ *
+ * Wide layers (te_conv_params.wide, chosen by the compiler where the speed is worth the
+ * flash): the weights are stored as int16, doubled, per group of 4 taps w0..w3 as
+ * (2w1, 2w3, 2w0, 2w2) -- the int16 pairs SXTB16 would make, in the order one LDM loads
+ * them -- so the kernels skip the per-channel widening, and the accumulator is
+ * x2 = 2 * acc. Then bias holds 2 * (bias + in_offset * sum(w)), mult TFLite's Q31
+ * multiplier itself, and SRDHM(acc, mult) = (x2 * mult + 2^31) >> 32 is one SMMLAR whose
+ * accumulate operand adds round (and the sign step): te_conv_requant_wide. */
+struct te_conv_chan {
+    int32_t bias;   /* bias + in_offset * sum(weights of the channel); wide: twice that */
+    int32_t mult;   /* fast: mult2 = 2 * TFLite multiplier as int32; wide or exact: TFLite's Q31 multiplier */
+    int32_t shift;  /* fast: e = -(TFLite exponent) >= 1; else TFLite's exponent (> 0: left) */
+    int32_t round;  /* fast: 2^(e-1) + out_offset * 2^e; else 0 */
+};
+
+/* The GEMM's assembly variants, [w]{sign,nosign}_{full,clamp}_{two,loop}: wide weights or not,
+ * the requantization's sign step or not, the full int8 range or a clamp, exactly two groups
+ * of 4 taps or more. The compiler names the one a convolution needs (te_openmv/codegen/lower/conv.py,
+ * gemm_variant), so only that one is linked; without the DSP (the portable build of the same
+ * generated C) the name stands for NULL. */
+#if TE_USE_DSP
+#define TE_CONV_GEMM(v) te_gemm_##v
+#define TE_CONV_GEMM_DECLARE(v) void te_gemm_##v(struct te_conv_job *, const int8_t *, const te_conv_chan *);
+#define TE_CONV_GEMM_DECLARE_ALL(w)                                                          \
+    TE_CONV_GEMM_DECLARE(w##sign_full_two) TE_CONV_GEMM_DECLARE(w##sign_full_loop)           \
+    TE_CONV_GEMM_DECLARE(w##sign_clamp_two) TE_CONV_GEMM_DECLARE(w##sign_clamp_loop)         \
+    TE_CONV_GEMM_DECLARE(w##nosign_full_two) TE_CONV_GEMM_DECLARE(w##nosign_full_loop)       \
+    TE_CONV_GEMM_DECLARE(w##nosign_clamp_two) TE_CONV_GEMM_DECLARE(w##nosign_clamp_loop)
+TE_CONV_GEMM_DECLARE_ALL()
+TE_CONV_GEMM_DECLARE_ALL(w)
+#else
+#define TE_CONV_GEMM(v) ((te_conv_gemm_fn)0)
+#endif
+
+/* Output pixels per GEMM block. */
+#define TE_CONV_BLOCK 4
+
+/* A record the DSP kernels keep right after the widened block. */
+#define TE_CONV_JOB_BYTES 40u
+
+TE_INLINE uint32_t te_conv_scratch_1x1(uint32_t in_c) {
+    return TE_CONV_BLOCK * ((in_c + 3u) & ~3u) * 2u + TE_CONV_JOB_BYTES;  /* int16 block, job */
+}
+
+TE_INLINE uint32_t te_conv_scratch_im2col(uint32_t depth, uint32_t row_bytes) {
+    /* int16 block, job, one patch row assembled at the image border */
+    return TE_CONV_BLOCK * depth * 2u + TE_CONV_JOB_BYTES + ((row_bytes + 3u) & ~3u);
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier(x, mult, -e) + out_offset in four instructions
+ * on ARMv7E-M (SMMLAR, ADD with ASR, ADD, ASR; the caller then saturates), exact when
+ *     2^30 <= mult < 2^31, e >= 1, |x| <= A and A + 1 + |round| <= 2^31 - 1
+ * (te_openmv/codegen/arith/conv.py proves this per channel from the weights and bias; otherwise
+ * requant is TE_CONV_RQ_EXACT and the kernels use te_requant). Why it is exact:
+ *   v = SRDHM(x, mult) = floor((x*mult + 2^30) / 2^31) = x + floor((x*mult2 + 2^31) / 2^32)
+ *       with mult2 = 2*mult - 2^32 (the int32 2*mult wraps to): one SMMLAR, x accumulated;
+ *   RDBPOT(v, e) = floor((v + 2^(e-1) - [v < 0]) / 2^e) (half away from zero), and
+ *       [v < 0] may be replaced by [x < 0]: they differ only when v = 0, where both give 0;
+ *   adding out_offset * 2^e before the shift adds out_offset after it;
+ *   the bound keeps v + round + (x >> 31) inside int32. */
+TE_INLINE int32_t te_conv_requant_fast(int32_t x, int32_t mult2, int32_t round, int32_t e) {
+    int32_t v;
+#if TE_USE_DSP
+    __asm__("smmlar %0, %1, %2, %1" : "=r"(v) : "r"(x), "r"(mult2));
+#else
+    v = (int32_t)(((int64_t)x * mult2 + (1LL << 31)) >> 32) + x;
+#endif
+    return (v + (x >> 31) + round) >> e;
+}
+
+/* te_conv_requant_fast without the [x < 0] step: it may then be one higher, but only for
+ * v < 0, where the result is at most out_offset. When out_offset <= act_min (RELU, RELU6,
+ * or an output zero point of -128), clamping to act_min gives the same int8 either way. */
+TE_INLINE int32_t te_conv_requant_fast_nosign(int32_t x, int32_t mult2, int32_t round, int32_t e) {
+    int32_t v;
+#if TE_USE_DSP
+    __asm__("smmlar %0, %1, %2, %1" : "=r"(v) : "r"(x), "r"(mult2));
+#else
+    v = (int32_t)(((int64_t)x * mult2 + (1LL << 31)) >> 32) + x;
+#endif
+    return (v + round) >> e;
+}
+
+/* te_conv_requant_fast for wide layers, from x2 = 2 * x (exact under the same bounds and
+ * 2 * |x| <= 2^31 - 1): SMMLAR(x2, mult, round - [x < 0]) = round - [x < 0] + SRDHM(x, mult);
+ * `sign` 0 is the NOSIGN form. Three instructions (four with the sign), then the caller's
+ * saturation. */
+TE_INLINE int32_t te_conv_requant_wide(int32_t x2, int32_t mult, int32_t round, int32_t e, const int sign) {
+    int32_t v;
+    const int32_t acc = sign ? round + (x2 >> 31) : round;
+#if TE_USE_DSP
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(v) : "r"(x2), "r"(mult), "r"(acc));
+#else
+    v = (int32_t)(((int64_t)x2 * mult + (1LL << 31)) >> 32) + acc;
+#endif
+    return v >> e;
+}
+
+void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch);
+/* 1x1 convolution on exactly 8 input channels, out_c a multiple of 4, the full int8
+ * output range and a fast requantization (FAST or FAST_NOSIGN) with the doubled
+ * accumulator inside int32: pixel by pixel, one record of 8 int32 per output channel
+ * (te_openmv/kernels/conv.c, te_conv2d_1x1_c8_s8), prepared by te_openmv/codegen/lower/conv.py. Scratch: none. */
+void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+/* the same when the output zero point is -128: the requantization without its sign step */
+void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                  const te_conv_chan *chan, int8_t *out, void *scratch);
+void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch);
+void te_conv2d_s8_1ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch);
+
+#endif

@@ -1,0 +1,155 @@
+/* te-openmv kernels: DEPTHWISE_CONV_2D (int8 NHWC, per-channel requantization).
+ *
+ * Weights are reordered at compile time to channel-major [out_c][k_h][k_w]
+ * (out_c = in_c * depth_mult; output channel o reads input channel o / depth_mult),
+ * so each channel's filter is contiguous.
+ */
+#ifndef TE_DEPTHWISE_H
+#define TE_DEPTHWISE_H
+
+#include "common.h"
+
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w;
+    uint16_t depth_mult;         /* output channels per input channel */
+    uint8_t k_h, k_w, stride_h, stride_w;
+    int16_t pad_top, pad_left;   /* implicit zero-point padding before the first row/column */
+    int32_t in_offset;           /* -input zero point */
+    int32_t out_offset;          /* output zero point */
+    int32_t act_min, act_max;    /* fused activation, in the output's quantized domain */
+} te_depthwise_params;
+
+/* out[y][x][o] = clamp(requant(bias[o] + sum (in[..][o / depth_mult] + in_offset) * w[o][ky][kx])
+ *                      + out_offset), o = 0 .. in_c * depth_mult - 1.
+ * Padding positions contribute nothing (TFLite pads with the input zero point).
+ * bias may be NULL. `in` and `out` must not overlap. Scratch: none. */
+void te_depthwise_s8(const te_depthwise_params *p, const int8_t *in, const int8_t *weights,
+                     const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* The same operation (depth_mult must be 1) with the output written over the input:
+ * `buf` holds the input on entry and the output on return (out_h*out_w <= in_h*in_w).
+ * Each channel c is computed whole into `scratch`, then stored into channel c's slots,
+ * which only input channel c occupied, after its last read.
+ * Scratch: out_h * out_w bytes. */
+void te_depthwise_inplace_s8(const te_depthwise_params *p, int8_t *buf, const int8_t *weights,
+                             const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             int8_t *scratch);
+
+/* ---- plane kernels: the fast path the compiler picks whenever its bounds allow ----------
+ *
+ * One input channel at a time is copied ("gathered") into `scratch` as a padded plane of
+ * plane_h x plane_w bytes whose border holds the input zero point, so that every output
+ * pixel is an interior pixel: padding taps read the zero point and, with the input offset
+ * folded into the bias, contribute nothing, exactly as TFLite's skipped taps. Each of the
+ * channel's depth_mult output channels is then computed from the plane, two output pixels
+ * at a time sharing their loaded inputs (SMLAD on int16 pairs), and stored straight into
+ * the NHWC output. Input channel c is read only while gathering it, before any store of
+ * output channels c*dm.., so `out` may be `in` itself when depth_mult is 1 (in place: the
+ * slots of channel c held only input channel c). With one input channel and not in place
+ * ("window" mode) the plane is only the rows that `window` output rows read, rebuilt for
+ * each block of output rows, which is then computed for every output channel: a small
+ * scratch, and output rows written in order (their overlap with the input follows the
+ * rows read).
+ *
+ * Per output channel the compiler prepares a record of chan_words int32 words:
+ *   [0] bias2 = (bias + in_offset * sum(w)) * 2^(1+left)     left = max(TFLite shift, 0)
+ *   [1] mult  = TFLite's Q31 multiplier
+ *   [2] rc    = 2^(e-1) + out_offset * 2^e  (e >= 1),  out_offset (e = 0)
+ *   [3] e     = max(-TFLite shift, 0)
+ *   [4..] weights * 2^(1+left) as int16 pairs (bottom half first), kernel-specific order:
+ *     k3s1/k3s2 (3x3): (w00,w02) (w10,w12) (w20,w22) (w01,w11) (w21,0)
+ *     k5s1/k5s2 (k_w 5), per row: (w0,w2) (w1,w3) (w4,0)
+ *     k7s1/k7s2 (k_w 7), per row: (w0,w2) (w1,w3) (w4,w6) (w5,0)
+ *     generic, per row, per group of 4 taps (zeros past k_w): (w0,w2) (w1,w3)
+ * The accumulator is then x2 = acc * 2^(1+left) and the requantization (te_dw_requant in
+ * depthwise.c) takes three instructions and a saturation (two when `nosign`: the sign step
+ * only ever lowers an output that is at most the output zero point, which the clamp to
+ * act_min then hides, as te_conv_requant_fast_nosign in te/conv.h); te_openmv/codegen/arith/depthwise.py proves per
+ * channel that it equals TFLite's MultiplyByQuantizedMultiplier + out_offset. */
+/* One of the assembly loops (te_openmv/kernels/depthwise.c) for a whole output channel (plane kernels)
+ * or output row (row kernel). The compiler names the one an operator needs as
+ * TE_DW_ASM(name), so only that one is linked; without the DSP it stands for NULL:
+ *   k3s1 k3s2 k5s1 k5s2 k7s1 k7s2   the plane kernels' filter shape and stride
+ *     + n   without the sign step (nosign)
+ *     + p   3x3 only: two pixel pairs per pass (rows of an even number of pairs)
+ *   rows rowsn                      the row kernel, with and without the sign step */
+typedef void (*te_dw_asm_fn)(const void *job);
+#if TE_USE_DSP
+#define TE_DW_ASM(v) te_dw_##v##_asm
+#define TE_DW_ASM_DECLARE(v) void te_dw_##v##_asm(const void *job);
+#define TE_DW_ASM_DECLARE3(s) TE_DW_ASM_DECLARE(k3##s) TE_DW_ASM_DECLARE(k3##s##n) \
+    TE_DW_ASM_DECLARE(k3##s##p) TE_DW_ASM_DECLARE(k3##s##np)
+#define TE_DW_ASM_DECLARE57(k) TE_DW_ASM_DECLARE(k) TE_DW_ASM_DECLARE(k##n)
+TE_DW_ASM_DECLARE3(s1) TE_DW_ASM_DECLARE3(s2)
+TE_DW_ASM_DECLARE57(k5s1) TE_DW_ASM_DECLARE57(k5s2) TE_DW_ASM_DECLARE57(k7s1) TE_DW_ASM_DECLARE57(k7s2)
+TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn)
+#else
+#define TE_DW_ASM(v) ((te_dw_asm_fn)0)
+#endif
+
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w, depth_mult;
+    uint8_t k_h, k_w, stride_h, stride_w;
+    uint16_t pad_top, pad_left;     /* where input (0, 0) sits in the plane */
+    uint16_t plane_h, plane_w;      /* the padded plane (plane_w includes read-ahead columns) */
+    uint16_t window;                /* in_c 1, not in place: output rows per rebuilt plane (else 0) */
+    uint16_t copy_h, copy_w;        /* input rows/columns gathered (the rest is never read) */
+    uint16_t groups;                /* generic: groups of 4 taps per filter row */
+    uint16_t chan_words;            /* int32 words per output channel record */
+    int32_t pad_value;              /* input zero point */
+    int32_t act_min, act_max;       /* fused activation; (-128, 127) needs no clamp */
+    uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
+    te_dw_asm_fn asm_fn;            /* the assembly for channels with e >= 1, or NULL (the C loops) */
+} te_dw_plane_params;
+
+/* out = depthwise(in), one function per kernel shape (the compiler calls the one that
+ * matches k_w and stride_w; the 3x3 ones need k_h 3 as well; GENERIC takes any filter
+ * and stride). Scratch: plane_h * plane_w bytes, any alignment. */
+#define TE_DW_PLANE_KERNEL(name) \
+    void name(const te_dw_plane_params *p, const int8_t *in, const int32_t *chan, int8_t *out, int8_t *scratch)
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s2_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s1_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8);
+
+/* ---- row kernel: 3x3, channels in groups of 4, straight from NHWC ----------------------
+ *
+ * For stride 2 and for small images, where gathering a plane per channel costs more than
+ * the arithmetic. Input rows are copied whole (contiguous NHWC bytes) into a ring of three
+ * padded rows in `scratch`, whose padding columns hold the input zero point; a fourth row
+ * of zero points stands in for rows above/below the image. Every output pixel then reads a
+ * full 3x3 window: per group of 4 channels, one word per tap split by SXTB16 into (c0,c2)
+ * and (c1,c3), multiplied lane by lane (SMLABB/SMLATT) with int16 weight pairs, requantized
+ * as the plane kernels do, and stored as one word. In place (out == in) when the compiler
+ * has checked that no output row lands on an input row still to be copied.
+ *
+ * The ring holds `chunk` channels (a multiple of 4): the channels are computed in passes
+ * of `chunk`, each copying the rows it needs again, so the scratch stays small.
+ *
+ * Per group of 4 channels, 34 int32 words: the four bias2 (c0..c3); per tap (ky, kx) in
+ * row-major order the weight pairs (w_c0, w_c2) and (w_c1, w_c3), scaled as the plane
+ * kernels' weights; then (mult, rc, e) for c0, c1, c2, c3 (te/depthwise.h above).
+ * Scratch: 4 * ring_w * chunk bytes. */
+typedef struct {
+    uint16_t in_h, in_w, channels;
+    uint16_t out_h, out_w;
+    uint8_t stride_h, stride_w;
+    uint16_t pad_top, pad_left;
+    uint16_t ring_w;                /* padded row width in pixels */
+    uint16_t chunk;                 /* channels per pass (multiple of 4) */
+    uint16_t copy_h, copy_w;        /* input rows/columns ever read */
+    int32_t pad_value;              /* input zero point */
+    int32_t act_min, act_max;
+    uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
+    te_dw_asm_fn asm_fn;            /* the assembly (every channel e >= 1, the full int8 range), or NULL */
+} te_dw_rows_params;
+
+void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                      int8_t *scratch);
+
+#endif

@@ -1,0 +1,56 @@
+/* te-openmv kernels: elementwise family (ADD, MUL), int8 with broadcasting.
+ *
+ * Arithmetic follows TFLite's reference quantized kernels exactly; every multiplier and
+ * shift comes from the compiler (te_openmv/codegen/arith/elementwise.py reproduces tflite-micro's
+ * Prepare). Broadcasting is numpy/TFLite style. The compiler drops size-1 output
+ * dimensions, merges neighbouring dimensions that broadcast the same way, and pads the
+ * result to TE_BCAST_DIMS dimensions with leading 1s, so the innermost dimension is one
+ * contiguous run in which each input either advances (stride 1) or repeats (stride 0).
+ */
+#ifndef TE_ELEMENTWISE_H
+#define TE_ELEMENTWISE_H
+
+#include "common.h"
+
+#define TE_BCAST_DIMS 6
+
+typedef struct {
+    int32_t shape[TE_BCAST_DIMS];    /* output dimensions, outermost first */
+    int32_t stride1[TE_BCAST_DIMS];  /* input 1 elements per step of each dimension (0: broadcast) */
+    int32_t stride2[TE_BCAST_DIMS];  /* same for input 2 */
+} te_bcast;
+
+/* ADD rescales each input to a common scale: requant((q - zero point) << 20, in_i) depends
+ * on the int8 q alone, so the compiler tabulates it (te_openmv/codegen/arith/elementwise.py) and the
+ * kernel only adds two table entries and requantizes the sum once. */
+#define TE_ADD_RQ_EXACT 0   /* out_* hold TFLite's multiplier, shift and zero point: te_requant */
+#define TE_ADD_RQ_FAST 1    /* out_* hold te_conv_requant_fast's mult2, e and round (proven exact) */
+#define TE_ADD_RQ_NOSIGN 2  /* ... and te_conv_requant_fast_nosign suffices (zero point <= act_min) */
+
+typedef struct {
+    const int32_t *table1;  /* 256 entries, indexed by the input byte (uint8_t)q */
+    const int32_t *table2;
+    int32_t requant;        /* TE_ADD_RQ_* */
+    int32_t out_mult, out_shift, out_round;
+    int32_t act_min, act_max;  /* fused activation, quantized */
+} te_add_params;
+
+/* out = clamp(requant(table1[a] + table2[b], out) + out zero point), with
+ *   table_i[q] = requant((q - input i zero point) << 20, in_i): TFLite's int8 ADD.
+ * Scratch: none. */
+void te_add_s8(const te_add_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
+               int8_t *out);
+
+typedef struct {
+    int32_t in1_offset, in2_offset;  /* -input zero points */
+    int32_t out_offset;              /* output zero point */
+    int32_t out_mult, out_shift;     /* in1_scale * in2_scale / out_scale */
+    int32_t act_min, act_max;
+} te_mul_params;
+
+/* out = clamp(requant((a + in1_offset) * (b + in2_offset), out) + out_offset).
+ * Scratch: none. */
+void te_mul_s8(const te_mul_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
+               int8_t *out);
+
+#endif

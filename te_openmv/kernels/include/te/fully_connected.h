@@ -1,0 +1,36 @@
+/* te-openmv kernels: FULLY_CONNECTED (int8).
+ *
+ * out[b][o] = clamp(requant(bias[o] + sum_i (in[b][i] + in_offset) * w[o][i]) + out_offset),
+ * bit-exactly as TFLite's reference kernel, with what the compiler prepares
+ * (te_openmv/codegen/lower/fully_connected.py):
+ *   - weights regrouped for the kernel: output features in blocks of 4 (the first
+ *     out_features / 4 * 4 of them), each block as `groups` groups of 16 bytes, the 4
+ *     features' next 4 weights one after the other (feature-major inside the group);
+ *     then each remaining feature's weights alone. Every feature's weights are padded with
+ *     zeros to groups * 4;
+ *   - te_conv_chan per output feature (te/conv.h): the bias with the input offset folded
+ *     in (bias + in_offset * sum_i w[o][i], so the kernel multiplies raw int8 inputs), and
+ *     with `fast` the constants of te_conv_requant_fast (proven exact per feature at
+ *     compile time), else TFLite's multiplier/shift for te_requant.
+ * A block's 4 dot products share each loaded input word (SXTB16 into int16 pairs, SMLAD):
+ * 16 MACs in 21 instructions on the M7. Scratch: none. `in` and `out` must not overlap.
+ */
+#ifndef TE_FULLY_CONNECTED_H
+#define TE_FULLY_CONNECTED_H
+
+#include "common.h"
+#include "conv.h"
+
+typedef struct {
+    uint32_t batches;            /* input rows: input size / in_features */
+    uint32_t in_features, out_features;
+    uint32_t groups;             /* ceil(in_features / 4) */
+    uint32_t fast;               /* 1: chan holds te_conv_requant_fast constants */
+    int32_t out_offset;          /* output zero point (exact path) */
+    int32_t act_min, act_max;    /* fused activation, in the output's quantized domain */
+} te_fc_params;
+
+void te_fully_connected_s8(const te_fc_params *p, const int8_t *in, const int8_t *weights,
+                           const te_conv_chan *chan, int8_t *out);
+
+#endif

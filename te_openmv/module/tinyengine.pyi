@@ -1,0 +1,81 @@
+"""Type stubs for te-openmv's `tinyengine` MicroPython module (te_openmv/module/modtinyengine.c).
+
+Runs int8 models compiled ahead of time into the firmware by `te-openmv build-firmware`.
+The surface mirrors OpenMV's `ml.Model`, so scripts and `ml.postprocessing` helpers
+(called as `callback(model, inputs, outputs)`) carry over.
+"""
+from typing import Any, Callable, List, Sequence, Tuple, TypeVar, Union, overload
+
+_T = TypeVar("_T")
+
+# Anything with the buffer protocol: bytes, bytearray, memoryview, array.array, ulab ndarray.
+Buffer = Any
+# OpenMV preprocessing protocol: called as f(buffer, shape, dtype) to fill the input tensor in
+# place; buffer is a bytearray over the arena tensor, dtype the arena typecode as an int.
+Filler = Callable[[bytearray, Tuple[int, ...], int], Any]
+# On OpenMV firmware only: an image.Image (GRAYSCALE or RGB565), drawn into the tensor.
+Input = Union[Buffer, Filler, Any]
+# ulab.numpy.ndarray of the output's shape where the firmware has ulab, else array.array('f').
+Output = Any
+
+
+def models() -> List[str]:
+    """Names of the models compiled into this firmware."""
+
+
+class Model:
+    """A compiled model with its arena.
+
+    Model(name) allocates the arena once (`ram` bytes, aligned to 8) from the
+    MicroPython heap (on OpenMV: from the camera's frame-buffer/UMA allocator when the
+    heap has no block that large). ValueError lists the compiled-in names for an
+    unknown name; MemoryError states the bytes needed.
+    """
+
+    name: str
+    """The model's name (its C symbol prefix)."""
+    len: int
+    """Bytes of constant data in flash: weights, biases, requantization multipliers."""
+    ram: int
+    """Bytes of the arena: activations, inputs, outputs and scratch."""
+    macs: int
+    """Multiply-accumulates per inference."""
+    input_shape: List[Tuple[int, ...]]
+    input_dtype: List[str]
+    """Per input: 'b' int8, 'B' uint8, 'f' float32 (a float edge: quantized on the way in)."""
+    input_scale: List[float]
+    """Per input: scale of the int8 tensor in the arena (for a float edge: the one used to quantize)."""
+    input_zero_point: List[int]
+    output_shape: List[Tuple[int, ...]]
+    output_dtype: List[str]
+    output_scale: List[float]
+    output_zero_point: List[int]
+
+    def __init__(self, name: str) -> None: ...
+
+    @overload
+    def predict(self, inputs: Sequence[Input]) -> List[Output]: ...
+    @overload
+    def predict(self, inputs: Sequence[Input], callback: Callable[["Model", Sequence[Input], List[Output]], _T]) -> _T: ...
+    def predict(self, inputs, callback=None):
+        """Run the model on `inputs`, one entry per model input.
+
+        A buffer must hold exactly the input's bytes as `input_dtype` says: 4 bytes per
+        element for 'f' (quantized with TFLite's rule while copied in), 1 for 'b'/'B'
+        (copied as is). Its typecode must match, or be a raw byte type. Wrong size:
+        ValueError naming expected and got (e.g. "input 0: expected 9216 bytes
+        (1x96x96x1 int8), got 100"); wrong type: TypeError; wrong count: ValueError.
+
+        Returns the outputs dequantized to float ((q - zero_point) * scale), or, with a
+        callback, callback(model, inputs, outputs).
+        """
+
+    def invoke(self) -> None:
+        """Run the model on whatever the input tensors hold (see input())."""
+
+    def input(self, index: int) -> memoryview:
+        """Writable memoryview of input tensor `index` in the arena, typed as the arena
+        stores it ('b' for int8 and for float edges). IndexError when out of range."""
+
+    def output(self, index: int) -> memoryview:
+        """Read-only memoryview of output tensor `index` in the arena (raw, not dequantized)."""

@@ -1,0 +1,146 @@
+"""Run a compiled model on the host: build its C with the host compiler into a shared
+library and call it through ctypes. Used by `te-openmv verify` and the tests."""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from te_openmv.codegen.compiler import Compiled
+
+from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
+from te_openmv.targets.toolchain import cache_dir
+
+_SHIM = Path(__file__).parent / "host" / "host_shim.c"
+_NP = {0: np.int8, 1: np.uint8, 2: np.int16, 3: np.int32, 4: np.float32}
+
+
+class TensorInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_uint8), ("arena_dtype", ctypes.c_uint8),
+                ("rank", ctypes.c_uint8), ("shape", ctypes.c_int32 * 6), ("offset", ctypes.c_uint32),
+                ("bytes", ctypes.c_uint32), ("scale", ctypes.c_float), ("zero_point", ctypes.c_int32)]
+
+
+class ModelDesc(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("arena_bytes", ctypes.c_uint32), ("weights_bytes", ctypes.c_uint32),
+                ("macs", ctypes.c_uint32), ("n_inputs", ctypes.c_uint16), ("n_outputs", ctypes.c_uint16),
+                ("inputs", ctypes.POINTER(TensorInfo)), ("outputs", ctypes.POINTER(TensorInfo)),
+                ("n_ops", ctypes.c_uint16), ("op_names", ctypes.POINTER(ctypes.c_char_p)),
+                ("invoke", ctypes.c_void_p)]
+
+
+HOOK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int)
+
+
+def build_shared_library(compiled: Compiled, extra_cflags: tuple[str, ...] = ()) -> Path:
+    """Compile the model's C, the kernels it uses and the shim into a cached .so."""
+    sources = {f"{compiled.name}.c": compiled.emitted.c_source, f"{compiled.name}.h": compiled.emitted.h_source}
+    kernel_paths = [KERNELS_DIR / f for f in compiled.emitted.kernel_files]
+    h = hashlib.sha256()
+    for k, v in sorted(sources.items()):
+        h.update(k.encode() + v.encode())
+    for p in kernel_paths + sorted(KERNELS_INCLUDE.rglob("*.h")) + [_SHIM]:
+        h.update(p.read_bytes())
+    h.update(" ".join(extra_cflags).encode())
+    out_dir = cache_dir() / "hostlib" / h.hexdigest()[:20]
+    lib = out_dir / f"lib{compiled.name}.so"
+    if lib.exists():
+        return lib
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for k, v in sources.items():
+        (out_dir / k).write_text(v)
+    tmp = out_dir / f"lib{compiled.name}.{os.getpid()}.tmp"  # private name: parallel builds do not collide
+    cmd = ["gcc", "-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Werror=implicit-function-declaration",
+           f"-I{KERNELS_INCLUDE}", f"-I{out_dir}", f"-DTE_MODEL_SYM={compiled.name}_model", "-DTE_OP_HOOKS",
+           *extra_cflags, str(out_dir / f"{compiled.name}.c"), *map(str, kernel_paths), str(_SHIM),
+           "-o", str(tmp), "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"host build of {compiled.name} failed:\n{r.stderr[-4000:]}")
+    tmp.replace(lib)
+    return lib
+
+
+@dataclass
+class HostTensor:
+    name: str
+    dtype: type  # what the user sees (float32 for folded float edges)
+    arena_dtype: type
+    shape: tuple[int, ...]
+    offset: int
+    nbytes: int
+    scale: float
+    zero_point: int
+
+
+def quantize_f32(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """TFLite's AffineQuantize: round_half_away(x / scale) (float32 division) + zp, clamped to int8."""
+    v = (x.astype(np.float32) / np.float32(scale)).astype(np.float64)
+    r = np.sign(v) * np.floor(np.abs(v) + 0.5)
+    return np.clip(r + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize_s8(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """TFLite's Dequantize: float(scale * (q - zp)) computed in double."""
+    return (np.float64(np.float32(scale)) * (q.astype(np.float64) - zero_point)).astype(np.float32)
+
+
+class HostModel:
+    """A compiled model loaded into this process."""
+
+    def __init__(self, compiled: Compiled, lib_path: Path | None = None):
+        self.compiled = compiled
+        self.lib = ctypes.CDLL(str(lib_path or build_shared_library(compiled)))
+        self.lib.te_host_model.restype = ctypes.POINTER(ModelDesc)
+        self.lib.te_host_invoke.argtypes = [ctypes.c_void_p]
+        self.desc = self.lib.te_host_model().contents
+        self.inputs = [self._info(self.desc.inputs[i]) for i in range(self.desc.n_inputs)]
+        self.outputs = [self._info(self.desc.outputs[i]) for i in range(self.desc.n_outputs)]
+        self.arena_bytes = self.desc.arena_bytes
+        # numpy owns the arena; 64-byte aligned view
+        self._raw = np.zeros(self.arena_bytes + 64, np.uint8)
+        start = (-self._raw.ctypes.data) % 64
+        self.arena = self._raw[start:start + self.arena_bytes]
+        self._hook_ref = None
+
+    @staticmethod
+    def _info(t: TensorInfo) -> HostTensor:
+        return HostTensor(t.name.decode(), _NP[t.dtype], _NP[t.arena_dtype], tuple(t.shape[:t.rank]),
+                          t.offset, t.bytes, float(t.scale), int(t.zero_point))
+
+    def set_hook(self, fn) -> None:
+        """fn(op_index, phase) called around every operator (phase 0 before, 1 after)."""
+        self._hook_ref = HOOK(fn) if fn else None
+        self.lib.te_host_set_hook(self._hook_ref)
+
+    def arena_view(self, t: HostTensor) -> np.ndarray:
+        return self.arena[t.offset:t.offset + t.nbytes].view(t.arena_dtype).reshape(t.shape)
+
+    def run(self, inputs: list[np.ndarray], raw_outputs: bool = False) -> list[np.ndarray]:
+        """Inputs in the source model's dtypes (float32 edges are quantized here, as the C contract says).
+
+        Returns outputs in the source model's dtypes, or the arena's int8 when raw_outputs."""
+        if len(inputs) != len(self.inputs):
+            raise ValueError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
+        for x, t in zip(inputs, self.inputs):
+            x = np.asarray(x)
+            if x.size * np.dtype(t.arena_dtype).itemsize != t.nbytes and x.size != np.prod(t.shape):
+                raise ValueError(f"input {t.name}: expected shape {t.shape}, got {x.shape}")
+            if t.dtype == np.float32 and t.arena_dtype != np.float32:
+                x = quantize_f32(x, t.scale, t.zero_point)
+            self.arena_view(t)[...] = x.reshape(t.shape).astype(t.arena_dtype)
+        err = self.lib.te_host_invoke(self.arena.ctypes.data)
+        if err:
+            raise RuntimeError(f"invoke returned {err}")
+        outs = []
+        for t in self.outputs:
+            q = self.arena_view(t).copy()
+            if not raw_outputs and t.dtype == np.float32 and t.arena_dtype != np.float32:
+                q = dequantize_s8(q, t.scale, t.zero_point)
+            outs.append(q)
+        return outs
