@@ -175,6 +175,19 @@ def test_wrong_builtin_options_type():
     rejects(conv_without_options, r"^operator 1 \(CONV_2D\): has no builtin options \(Conv2DOptions\)")
 
 
+def test_bias_type_option_must_match_the_bias():
+    """tflite-micro refuses a quantized_bias_type that is not the bias tensor's type; te-openmv
+    does not read the option, so the validator refuses it for both."""
+    def minus_one(m, sg):
+        sg.operators[1].builtinOptions.quantizedBiasType = -1
+    rejects(minus_one, r"^operator 1 \(CONV_2D\): option quantized_bias_type -1 does not match the bias "
+                       r"\(tensor 3 \(t3\) int32\)")
+
+    def int32(m, sg):
+        sg.operators[1].builtinOptions.quantizedBiasType = 2  # TensorType.INT32: the bias's own
+    import_tflite(edited(int32))
+
+
 # --- tensors ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("type_code, name", [(1, "float16"), (42, "type42"), (5, "string")])

@@ -7,11 +7,7 @@ import numpy as np
 from te_openmv.commands.cli import main
 from te_openmv.reference.compare import identical_values, largest_difference
 
-from .modelfuzz import pack, unpack
-from .modelgen import float_edge_classifier
-
-BASE = float_edge_classifier(1, (12, 10), 3, 8, "RELU6", (0.02, -4), (0.002, 0.01), 500, 0.0001, 0.05)
-
+from .modelgen import ModelBuilder
 
 def test_non_finite_values_never_count_as_identical():
     a = np.array([1.0, np.nan, np.inf, -np.inf, 2.0], np.float32)
@@ -26,15 +22,17 @@ def test_non_finite_values_never_count_as_identical():
 
 
 def test_reference_refusal_is_a_one_line_error(tmp_path, capsys):
-    """A model te-openmv compiles but tflite-micro refuses (a Conv2DOptions bias type of -1,
-    an option te-openmv does not read): verify says so in one line and exits 2."""
-    m = unpack(BASE)
-    m.subgraphs[0].operators[1].builtinOptions.quantizedBiasType = -1
-    path = tmp_path / "bias_type.tflite"
-    path.write_bytes(pack(m))
+    """A model te-openmv compiles but tflite-micro cannot load (it has no RELU_N1_TO_1 kernel):
+    verify says so in one line and exits 2."""
+    b = ModelBuilder()
+    x = b.tensor([1, 4], scale=0.1, zero_point=0)
+    y = b.tensor([1, 4], scale=0.1, zero_point=0)
+    b.op("RELU_N1_TO_1", [x], [y])
+    path = tmp_path / "relu_n1.tflite"
+    path.write_bytes(b.build([x], [y]))
     assert main(["compile", str(path), "-o", str(tmp_path / "out"), "--no-picture"]) == 0
     capsys.readouterr()
     assert main(["verify", str(path), "--random", "1"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("te-openmv: error: tflm: cannot load the model") and "Unsupported data type -1" in err
+    assert err.startswith("te-openmv: error: tflm: cannot load the model") and "RELU_N1_TO_1" in err
     assert err.count("\n") == 1

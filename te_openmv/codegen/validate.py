@@ -70,10 +70,12 @@ SIGNATURES: dict[str, Signature] = {
     "RELU_N1_TO_1": _UNARY,
     "CONCATENATION": Signature((1, 1 << 16), options="ConcatenationOptions"),
     "TRANSPOSE": Signature((2, 2), options="TransposeOptions"),
-    "RESIZE_NEAREST_NEIGHBOR": Signature((2, 2), options="ResizeNearestNeighborOptions", options_required=True),
+    "RESIZE_NEAREST_NEIGHBOR": Signature((2, 2), options="ResizeNearestNeighborOptions"),
     "QUANTIZE": Signature((1, 1), options="QuantizeOptions"),
     "DEQUANTIZE": Signature((1, 1), options="DequantizeOptions"),
 }
+# TensorType codes of the schema, for options that name a tensor type.
+_TYPE_CODES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int16": 7, "int8": 9}
 # Operators whose output has exactly their (first) input's shape.
 _SAME_SHAPE = {"QUANTIZE", "DEQUANTIZE", "LOGISTIC", "HARD_SWISH", "RELU", "RELU6", "RELU_N1_TO_1", "SOFTMAX"}
 
@@ -265,6 +267,12 @@ def _check_signature(g: Graph, op: Op) -> None:
     if sig.options_required and not table:
         raise InvalidModelError(f"{_op(op)}: has no builtin options ({sig.options}); its strides and sizes "
                                 f"have no usable defaults")
+    bias_type = op.options.get("quantized_bias_type", 0)
+    if bias_type:  # 0: not set, the bias tensor's own type rules
+        bias = g.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        if bias is None or _TYPE_CODES.get(bias.dtype) != bias_type:
+            raise InvalidModelError(f"{_op(op)}: option quantized_bias_type {bias_type} does not match the bias "
+                                    f"({_tensor(bias) + ' ' + bias.dtype if bias is not None else 'none'})")
     if op.type in _SAME_SHAPE:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         if tuple(x.shape) != tuple(y.shape):
