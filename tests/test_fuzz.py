@@ -4,7 +4,7 @@ The property, for every variant: `te-openmv compile` ends in a one-line error (a
 or it compiles a model that `te-openmv verify` finds bit-exact with tflite-micro. Never a
 traceback, a signal, a hang, a warning, a mismatch or a model the reference refuses.
 
-The normal run is bounded (TE_OPENMV_FUZZ_CASES, default 40 variants, under a minute); a long
+The normal run is bounded (TE_OPENMV_FUZZ_CASES, default 30 variants, under a minute); a long
 run sets it to thousands, or uses `python -m tests.modelfuzz --cases 5000 --out DIR`, which
 also writes each case's outcome and keeps the failing variants.
 """
@@ -18,7 +18,7 @@ import pytest
 from .conftest_shared import MODELS
 from .modelfuzz import corpus, mutate, run_case, shared_models
 
-CASES = int(os.environ.get("TE_OPENMV_FUZZ_CASES", "40"))
+CASES = int(os.environ.get("TE_OPENMV_FUZZ_CASES", "30"))
 SEED = int(os.environ.get("TE_OPENMV_FUZZ_SEED", "16"))
 
 

@@ -12,7 +12,8 @@ What is checked (and why it matters downstream):
   earlier operator's output: this also rules out cycles), every tensor written by at most
   one operator and never a constant or a graph input, every graph output written;
 - operator signatures (for the operators te-openmv implements): input and output counts,
-  and builtin options of the operator's own type (or none where defaults are allowed);
+  builtin options of the operator's own type (present for convolutions and pooling, whose
+  strides and sizes have no usable defaults), a quantized_bias_type that is the bias's type;
 - tensors the graph uses: a dtype te-openmv knows, no negative dimension, no empty or
   over-large activation, at most TE_MAX_DIMS dimensions at the model's inputs/outputs;
 - quantization: finite positive scales, zero points inside the dtype's range, as many zero
