@@ -397,7 +397,10 @@ class _Child:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env, close_fds=True)
 
     def call(self, request):
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is not None and self.proc.poll() is not None:
+            self._release(self.proc)  # it ended between calls
+            self.proc = None
+        if self.proc is None:
             self._start()
         proc = self.proc
         try:
@@ -417,6 +420,7 @@ class _Child:
         if not ready:
             proc.kill()
             proc.wait()
+            self._release(proc)
             self.proc = None
             raise OracleError(f"the reference interpreter did not answer within {REQUEST_TIMEOUT:g} s "
                               f"(TE_OPENMV_ORACLE_TIMEOUT); it was stopped")
@@ -437,22 +441,43 @@ class _Child:
         else:
             how = f"it exited with status {code}"
         self.log.seek(0)
-        return how + _quote([self.log.read()[-4000:].decode("utf-8", "replace")])
+        text = self.log.read()[-4000:].decode("utf-8", "replace")
+        self._release(proc)
+        return how + _quote([text])
+
+    def _release(self, proc) -> None:
+        """Close our ends of a finished engine process's pipes and its log."""
+        for f in (proc.stdin, proc.stdout, self.log):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+        self.log = None
 
     def forget(self) -> None:
-        self.proc = None
+        """In a forked child: drop the parent's engine process without touching it. The child's
+        copies of the pipes and the log are closed (the parent keeps its own); the Popen object is
+        parked, never finalised here (it would wait for, or warn about, the parent's process)."""
+        if self.proc is not None:
+            for f in (self.proc.stdin, self.proc.stdout, self.log):
+                with contextlib.suppress(OSError):
+                    f.close()
+            _parked.append(self.proc)
+        self.proc, self.log = None, None
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.stdin.close()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self._release(self.proc)
         self.proc = None
 
 
+_parked: list = []  # engine processes of the parent, as a forked child inherited them
 _child = _Child()
 atexit.register(_child.close)
 # A forked copy of this process (tests and the fuzz runner fork) must not share the parent's
