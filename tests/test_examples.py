@@ -9,7 +9,7 @@ from te_openmv.commands.demo import EXAMPLES, run_on_device
 from te_openmv.reference.oracle import run_reference
 from te_openmv.reference.preprocess import image_files, image_to_input
 
-from .conftest_shared import shared_images, shared_model
+from .support.shared import shared_images, shared_model
 
 
 @pytest.fixture(scope="session")

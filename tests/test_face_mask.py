@@ -26,8 +26,8 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.targets.host_build import HostModel
 from te_openmv.reference.oracle import reference_arena_bytes
 
-from .bitexact import assert_bit_exact
-from .conftest_shared import shared_images, shared_model
+from .support.bitexact import assert_bit_exact
+from .support.shared import shared_images, shared_model
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "face_mask"
 CLASSIFIER = EXAMPLE / "mask_classifier.tflite"
