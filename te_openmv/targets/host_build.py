@@ -37,28 +37,50 @@ class ModelDesc(ctypes.Structure):
 HOOK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int)
 
 
+_CFLAGS = ("-O2", "-fPIC", "-std=c11", "-Wall", "-Werror=implicit-function-declaration", "-DTE_OP_HOOKS")
+
+
+def _compile_object(src: Path, flags: tuple[str, ...], headers_digest: bytes) -> Path:
+    """One kernel file compiled once into a cached PIC object (per content, headers and flags):
+    a model's host library then compiles only its own C, which keeps test runs fast."""
+    h = hashlib.sha256(src.read_bytes() + headers_digest + " ".join(flags).encode())
+    obj = cache_dir() / "hostlib" / "objects" / f"{src.stem}-{h.hexdigest()[:20]}.o"
+    if not obj.exists():
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        tmp = obj.with_suffix(f".{os.getpid()}.tmp")  # private name: parallel builds do not collide
+        r = subprocess.run(["gcc", "-c", *flags, f"-I{KERNELS_INCLUDE}", str(src), "-o", str(tmp)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"host build of {src.name} failed:\n{r.stderr[-4000:]}")
+        tmp.replace(obj)
+    return obj
+
+
 def build_shared_library(compiled: Compiled, extra_cflags: tuple[str, ...] = ()) -> Path:
-    """Compile the model's C, the kernels it uses and the shim into a cached .so."""
+    """Compile the model's C and the shim, link them with the kernels it uses into a cached .so."""
     sources = {f"{compiled.name}.c": compiled.emitted.c_source, f"{compiled.name}.h": compiled.emitted.h_source}
     kernel_paths = [KERNELS_DIR / f for f in compiled.emitted.kernel_files]
-    h = hashlib.sha256()
+    flags = (*_CFLAGS, *extra_cflags)
+    headers = hashlib.sha256()
+    for p in sorted(KERNELS_INCLUDE.rglob("*.h")):
+        headers.update(p.read_bytes())
+    h = hashlib.sha256(headers.digest())
     for k, v in sorted(sources.items()):
         h.update(k.encode() + v.encode())
-    for p in kernel_paths + sorted(KERNELS_INCLUDE.rglob("*.h")) + [_SHIM]:
+    for p in kernel_paths + [_SHIM]:
         h.update(p.read_bytes())
-    h.update(" ".join(extra_cflags).encode())
+    h.update(" ".join(flags).encode())
     out_dir = cache_dir() / "hostlib" / h.hexdigest()[:20]
     lib = out_dir / f"lib{compiled.name}.so"
     if lib.exists():
         return lib
+    objects = [_compile_object(p, flags, headers.digest()) for p in kernel_paths]
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, v in sources.items():
         (out_dir / k).write_text(v)
     tmp = out_dir / f"lib{compiled.name}.{os.getpid()}.tmp"  # private name: parallel builds do not collide
-    cmd = ["gcc", "-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Werror=implicit-function-declaration",
-           f"-I{KERNELS_INCLUDE}", f"-I{out_dir}", f"-DTE_MODEL_SYM={compiled.name}_model", "-DTE_OP_HOOKS",
-           *extra_cflags, str(out_dir / f"{compiled.name}.c"), *map(str, kernel_paths), str(_SHIM),
-           "-o", str(tmp), "-lm"]
+    cmd = ["gcc", "-shared", *flags, f"-I{KERNELS_INCLUDE}", f"-I{out_dir}", f"-DTE_MODEL_SYM={compiled.name}_model",
+           str(out_dir / f"{compiled.name}.c"), str(_SHIM), *map(str, objects), "-o", str(tmp), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"host build of {compiled.name} failed:\n{r.stderr[-4000:]}")
