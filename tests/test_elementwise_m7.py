@@ -2,8 +2,8 @@
 the same bytes as the host (itself bit-exact with tflite-micro, checked here too) for every
 variant of the fast MUL (sign step or not, SSAT or a clamp; four elements at a time with a
 tail, and one at a time where an operand repeats), its fallback to TFLite's arithmetic, the
-squeeze-excite broadcast, and the ADD kernel's requantization modes, on every int8 input
-pair. One ELF holds every case; instruction counts are printed (run with -s), never
+squeeze-excite broadcast, the same four variants of the wide ADD and its fallback, on
+every int8 input pair. One ELF holds every case; instruction counts are printed (run with -s), never
 asserted."""
 from __future__ import annotations
 
@@ -45,14 +45,20 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
          "squeeze-excite: [1,14,14,36] x [1,1,1,36]"),
         ("mul_scalar", binary_model("MUL", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.013, -128), (0.0013, 0),
                                     (0.0022, -128)), None, "te_mul_fast_s8", "a scalar operand (one at a time)"),
-        ("add_fast", binary_model("ADD", (N,), (N,), (N,), (0.02, 3), (0.05, -9), (0.06, 7)), PAIRS, "te_add_s8",
-         "ADD, fast requantization"),
+        ("add_fast", binary_model("ADD", (N,), (N,), (N,), (0.02, 3), (0.05, -9), (0.06, 7)), PAIRS, "te_add_wide_s8",
+         "ADD wide, sign step, full range"),
         ("add_nosign", binary_model("ADD", (N,), (N,), (N,), (0.03, -4), (0.02, 11), (0.05, -20), "RELU"), PAIRS,
-         "te_add_s8", "ADD, no sign step, a clamp"),
+         "te_add_wide_s8", "ADD wide, no sign step, a clamp"),
+        ("add_sign_clamp", binary_model("ADD", (N,), (N,), (N,), (0.01, 0), (0.01, 5), (0.02, 2), "RELU_N1_TO_1"),
+         PAIRS, "te_add_wide_s8", "ADD wide, sign step, a clamp"),
+        ("add_nosign_sat", binary_model("ADD", (N,), (N,), (N,), (0.02, -128), (0.03, -128), (0.05, -128)), PAIRS,
+         "te_add_wide_s8", "ADD wide, no sign step, full range"),
         ("add_exact", binary_model("ADD", (N,), (N,), (N,), (0.01, 1), (0.01, -1), (2.5e-8, 0)), PAIRS, "te_add_s8",
          "ADD, TFLite's requantization"),
         ("add_res", binary_model("ADD", (1, 28, 28, 40), (1, 28, 28, 40), (1, 28, 28, 40), (0.04, -43),
-                                 (0.03, 12), (0.05, 12)), None, "te_add_s8", "a residual ADD (mcunet's shape)"),
+                                 (0.03, 12), (0.05, 12)), None, "te_add_wide_s8", "a residual ADD (mcunet's shape)"),
+        ("add_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.024, 0),
+                                   (0.013, -128)), None, "te_add_wide_s8", "ADD of a scalar (one at a time)"),
     ]
 
 

@@ -279,3 +279,28 @@ def test_mul_squeeze_excite_broadcast():
     model = binary_model("MUL", (1, 5, 3, 18), (1, 1, 1, 18), (1, 5, 3, 18), *q)
     assert "te_mul_fast_s8(" in compile_model(model, "se").emitted.c_source
     assert_matches(model, n_runs=5, seed=3)
+
+
+@pytest.mark.parametrize("case, q, act, sign", [
+    ("full range, sign step: SSAT", ((0.02, 3), (0.05, -9), (0.06, 7)), "NONE", 1),
+    ("RELU_N1_TO_1, sign step: a clamp inside int8", ((0.01, 0), (0.01, 5), (0.02, 2)), "RELU_N1_TO_1", 1),
+    ("zero point -128: no sign step, SSAT", ((0.02, -128), (0.03, -128), (0.05, -128)), "NONE", 0),
+    ("RELU: no sign step, a clamp", ((0.03, -4), (0.02, 11), (0.05, -20)), "RELU", 0),
+])
+def test_add_wide_every_input_pair(case, q, act, sign):
+    """Each variant of te_add_wide_s8 on all 65536 int8 pairs, both inputs advancing (four at
+    a time) over 65539 elements (a 3-element tail); the broadcast grid (one at a time) is
+    test_add_requant_modes_every_input_pair's."""
+    from te_openmv.codegen.arith.elementwise import add_wide_params
+    (s1, z1), (s2, z2), (so, zo) = q
+    lo = _mul_case_act_min(act, so, zo)
+    t1, t2, fields = add_wide_params(s1, s2, so, z1, z2, zo, lo)
+    assert fields["sign"] == sign, case
+    p = add_params(s1, s2, so)
+    assert t1[3] == 2 * _mbqm(np.array([3 - z1]) << 20, p["in1_mult"], p["in1_shift"])[0]
+    v = np.arange(-128, 128, dtype=np.int8)
+    a = np.concatenate([np.repeat(v, 256), v[[0, 255, 7]]])
+    b = np.concatenate([np.tile(v, 256), v[[255, 0, 9]]])
+    model = binary_model("ADD", (a.size,), (b.size,), (a.size,), *q, act)
+    assert "te_add_wide_s8(" in compile_model(model, "a").emitted.c_source
+    assert_matches(model, n_runs=0, inputs=[[a, b]])

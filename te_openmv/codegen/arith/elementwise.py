@@ -88,6 +88,24 @@ def add_kernel_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: 
     return t1, t2, fields
 
 
+def add_wide_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,
+                    act_min: int) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    """(doubled table1, doubled table2, te_add_wide_params fields without the tables and the
+    activation range) when te_add_wide_s8 equals TFLite's ADD for every pair of int8 inputs,
+    else None: the fast requantization must be exact for every sum of two table entries
+    (arith/conv.fast_requant_ok) and the doubled sum fit int32 (wide_ok)."""
+    from te_openmv.codegen.arith.conv import fast_requant_ok, fast_round, wide_ok
+    p = add_params(s1, s2, so)
+    t1 = add_input_table(zp1, p["in1_mult"], p["in1_shift"]).astype(np.int64)
+    t2 = add_input_table(zp2, p["in2_mult"], p["in2_shift"]).astype(np.int64)
+    bound = int(np.abs(t1).max() + np.abs(t2).max())
+    m, sh = p["out_mult"], p["out_shift"]
+    if not (fast_requant_ok(bound, m, sh, zpo) and wide_ok(bound)):
+        return None
+    fields = {"out_mult": m, "out_round": fast_round(sh, zpo), "out_e": -sh, "sign": int(zpo > act_min)}
+    return (2 * t1).astype(np.int32), (2 * t2).astype(np.int32), fields
+
+
 # --- MUL as the fast kernel runs it: te_conv_requant_wide on the doubled product ----------
 
 def mul_fast_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,

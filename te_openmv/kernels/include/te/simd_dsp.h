@@ -175,4 +175,36 @@ TE_INLINE uint32_t te_pack4_s8(int32_t r0, int32_t r1, int32_t r2, int32_t r3) {
 #endif
 }
 
+/* Lane-wise max / min of four int8 lanes: SSUB8 sets the GE flag of each lane where a >= b
+ * (b >= a for the min), SEL then picks that lane from the first operand, else the second. */
+TE_INLINE uint32_t te_smax8x4(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    uint32_t r = 0;
+    for (int k = 0; k < 32; k += 8) {
+        const int8_t x = (int8_t)(a >> k), y = (int8_t)(b >> k);
+        r |= (uint32_t)(uint8_t)(x >= y ? x : y) << k;
+    }
+    return r;
+#endif
+}
+
+TE_INLINE uint32_t te_smin8x4(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    uint32_t r;
+    __asm__("ssub8 %0, %2, %1\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    uint32_t r = 0;
+    for (int k = 0; k < 32; k += 8) {
+        const int8_t x = (int8_t)(a >> k), y = (int8_t)(b >> k);
+        r |= (uint32_t)(uint8_t)(y >= x ? x : y) << k;
+    }
+    return r;
+#endif
+}
+
 #endif
