@@ -1,9 +1,9 @@
-"""ADD and MUL on the Cortex-M7 with the DSP paths on (QEMU mps2-an500, bare metal, -O3):
+"""ADD, MUL and MEAN on the Cortex-M7 with the DSP paths on (QEMU mps2-an500, bare metal, -O3):
 the same bytes as the host (itself bit-exact with tflite-micro, checked here too) for every
 variant of the fast MUL (sign step or not, SSAT or a clamp; four elements at a time with a
 tail, and one at a time where an operand repeats), its fallback to TFLite's arithmetic, the
 squeeze-excite broadcast, the same four variants of the wide ADD and its fallback, on
-every int8 input pair. One ELF holds every case; instruction counts are printed (run with -s), never
+every int8 input pair, and MEAN in int16 lanes and not. One ELF holds every case; instruction counts are printed (run with -s), never
 asserted."""
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from te_openmv.targets.host_build import HostModel
 from .bitexact import reference
 from .m7cases import write_case_program
 from .test_ops_elementwise import binary_model
+from .test_ops_pool import mean_model
 
 _V = np.arange(-128, 128, dtype=np.int8)
 # every int8 pair, both inputs advancing, and a 3-element tail
@@ -57,6 +58,12 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
          "ADD, TFLite's requantization"),
         ("add_res", binary_model("ADD", (1, 28, 28, 40), (1, 28, 28, 40), (1, 28, 28, 40), (0.04, -43),
                                  (0.03, 12), (0.05, 12)), None, "te_add_wide_s8", "a residual ADD (mcunet's shape)"),
+        ("mean_h", mean_model((1, 14, 14, 48), (1,), True, (0.04, -128), (0.02, -128)), None, "te_mean_c4_s8",
+         "MEAN over H in int16 lanes (squeeze-excite)"),
+        ("mean_hw_256", mean_model((1, 16, 16, 8), (1, 2), True, (0.04, -7), (0.013, 21)),
+         [np.full((1, 16, 16, 8), -128, np.int8)], "te_mean_c4_s8", "MEAN of 256 values of -128: a full lane"),
+        ("mean_int32", mean_model((1, 17, 16, 8), (1, 2), True, (0.04, -7), (0.013, 21)), None, "te_mean_s8",
+         "MEAN of 272 values: int32 accumulators"),
         ("add_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.024, 0),
                                    (0.013, -128)), None, "te_add_wide_s8", "ADD of a scalar (one at a time)"),
     ]
