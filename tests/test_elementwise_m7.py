@@ -62,6 +62,8 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
          "MEAN over H in int16 lanes (squeeze-excite)"),
         ("mean_hw_256", mean_model((1, 16, 16, 8), (1, 2), True, (0.04, -7), (0.013, 21)),
          [np.full((1, 16, 16, 8), -128, np.int8)], "te_mean_c4_s8", "MEAN of 256 values of -128: a full lane"),
+        ("mean_noshift", mean_model((1, 160, 3, 3), (3,), False, (0.05, 6), (0.05, 6)), None, "te_mean_s8",
+         "MEAN of 3 values, equal scales: no shift (te_vww's tail)"),
         ("mean_int32", mean_model((1, 17, 16, 8), (1, 2), True, (0.04, -7), (0.013, 21)), None, "te_mean_s8",
          "MEAN of 272 values: int32 accumulators"),
         ("add_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.024, 0),
