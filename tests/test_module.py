@@ -266,7 +266,7 @@ def test_models_side_by_side(predict_run, fw_models):
 
 ERRORS = {
     "unknown_model": "ValueError: no model 'no_such_model' in this firmware; compiled in: {names}",
-    "model_name_not_str": "TypeError:",
+    "model_name_not_str": "TypeError: model name must be a str, got 'int'",
     "inputs_not_list": "TypeError: inputs must be a list with one entry per model input, got 'bytes'",
     "too_few_inputs": f"ValueError: model '{MULTI_MODEL}' takes 2 input(s), got 1",
     "too_many_inputs": f"ValueError: model '{MULTI_MODEL}' takes 2 input(s), got 3",
@@ -286,6 +286,15 @@ ERRORS = {
     "index_not_int": "TypeError:",
     "output_view_read_only": "TypeError:",
     "attribute_read_only": "AttributeError:",
+    "str_input": "TypeError: input 0: expected a buffer (bytes, bytearray, array, memoryview, ndarray) "
+                 "or a callable, got 'str'",
+    "model_name_bytes": "TypeError: model name must be a str, got 'bytes'",
+    "model_name_nul": "ValueError: model name contains a NUL character",
+    "filler_appends": "AttributeError:",
+    "filler_slice_grows": "ValueError:",
+    "filler_predicts_again": f"RuntimeError: predict() of model '{MULTI_MODEL}' called from its own predict()",
+    "filler_invokes": f"RuntimeError: invoke() of model '{MULTI_MODEL}' called from its own predict()",
+    "callback_predicts_again": f"RuntimeError: predict() of model '{MULTI_MODEL}' called from its own predict()",
 }
 
 

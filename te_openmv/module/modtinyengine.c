@@ -77,6 +77,7 @@ typedef struct _tinyengine_model_obj_t {
     uint8_t *arena;          /* aligned to TE_ARENA_ALIGN */
     void *arena_block;       /* what the allocator returned (keeps a heap arena alive) */
     uint8_t arena_source;
+    uint8_t busy;            /* inside predict(): its filler or callback must not run the model again */
     /* OpenMV's ml.Model attributes, built once. */
     mp_obj_t input_shape, input_dtype, input_scale, input_zero_point;
     mp_obj_t output_shape, output_dtype, output_scale, output_zero_point;
@@ -277,9 +278,9 @@ static MP_DEFINE_CONST_FUN_OBJ_1(tinyengine_model_del_obj, tinyengine_model_del)
 
 /* ---------------------------------------------------------- construction */
 
-static const te_model *te_find_model(const char *name) {
+static const te_model *te_find_model(const char *name, size_t len) {
     for (size_t i = 0; i < te_models_count; i++) {
-        if (strcmp(te_models[i]->name, name) == 0) {
+        if (strlen(te_models[i]->name) == len && memcmp(te_models[i]->name, name, len) == 0) {
             return te_models[i];
         }
     }
@@ -300,8 +301,16 @@ static NORETURN void te_raise_unknown_model(const char *name) {
 static mp_obj_t tinyengine_model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw,
                                           const mp_obj_t *args) {
     mp_arg_check_num(n_args, n_kw, 1, 1, false);
-    const char *name = mp_obj_str_get_str(args[0]);
-    const te_model *m = te_find_model(name);
+    if (!mp_obj_is_str(args[0])) {
+        mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("model name must be a str, got '%s'"),
+                          mp_obj_get_type_str(args[0]));
+    }
+    size_t len;
+    const char *name = mp_obj_str_get_data(args[0], &len);
+    if (memchr(name, 0, len) != NULL) {
+        mp_raise_msg(&mp_type_ValueError, MP_ERROR_TEXT("model name contains a NUL character"));
+    }
+    const te_model *m = te_find_model(name, len);
     if (m == NULL) {
         te_raise_unknown_model(name);
     }
@@ -313,6 +322,7 @@ static mp_obj_t tinyengine_model_make_new(const mp_obj_type_t *type, size_t n_ar
     self->model = m;
     self->arena = NULL;
     self->arena_block = NULL;
+    self->busy = 0;
     te_tensor_lists(m->inputs, m->n_inputs, &self->input_shape, &self->input_dtype, &self->input_scale,
                     &self->input_zero_point);
     te_tensor_lists(m->outputs, m->n_outputs, &self->output_shape, &self->output_dtype, &self->output_scale,
@@ -352,13 +362,18 @@ static void te_load_buffer(const tinyengine_model_obj_t *self, size_t i, const m
     }
 }
 
+static mp_obj_t te_arena_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, char typecode,
+                              size_t itemsize, bool writable);
+
 /* OpenMV's preprocessing protocol: a callable input fills the tensor in place,
- * called as f(buffer, shape, dtype) with a bytearray over the arena tensor, its
- * shape tuple and the arena typecode as an int (ord('b') for int8). */
+ * called as f(buffer, shape, dtype) with a writable byte memoryview over the arena
+ * tensor (fixed size: a bytearray over the arena could be grown, which would hand the
+ * arena's heap block to the allocator), its shape tuple and the arena typecode as an
+ * int (ord('b') for int8). */
 static void te_load_callable(const tinyengine_model_obj_t *self, size_t i, mp_obj_t fn) {
     const te_tensor_info *t = &self->model->inputs[i];
     mp_obj_t args[3] = {
-        mp_obj_new_bytearray_by_ref(t->bytes, self->arena + t->offset),
+        te_arena_view(self, t, 'B', 1, true),
         te_shape_tuple(t),
         MP_OBJ_NEW_SMALL_INT(te_typecode(t->arena_dtype)),
     };
@@ -428,7 +443,9 @@ static void te_load_inputs(const tinyengine_model_obj_t *self, mp_obj_t inputs) 
             continue;
         }
         #endif
-        if (mp_get_buffer(items[i], &buf, MP_BUFFER_READ)) {
+        if (mp_obj_is_str(items[i])) {
+            te_raise_bad_input(i, items[i]);  /* text is not tensor data, even though it has a buffer */
+        } else if (mp_get_buffer(items[i], &buf, MP_BUFFER_READ)) {
             te_load_buffer(self, i, &buf);
         } else if (mp_obj_is_callable(items[i])) {
             te_load_callable(self, i, items[i]);
@@ -439,6 +456,16 @@ static void te_load_inputs(const tinyengine_model_obj_t *self, mp_obj_t inputs) 
 }
 
 /* --------------------------------------------------------------- running */
+
+/* RuntimeError when called from the model's own predict() (its filler or callback):
+ * running again would overwrite the inputs and outputs that call is working on. */
+static void te_check_not_busy(const tinyengine_model_obj_t *self, const char *what) {
+    if (self->busy) {
+        mp_raise_msg_varg(&mp_type_RuntimeError,
+                          MP_ERROR_TEXT("%s() of model '%s' called from its own predict() (a filler or callback)"),
+                          what, self->model->name);
+    }
+}
 
 static void te_invoke(const tinyengine_model_obj_t *self) {
     int err = self->model->invoke(self->model, self->arena);
@@ -554,19 +581,31 @@ static mp_obj_t tinyengine_model_predict(size_t n_args, const mp_obj_t *pos_args
         mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("callback must be callable, got '%s'"),
                           mp_obj_get_type_str(callback));
     }
-    te_load_inputs(self, args[ARG_inputs].u_obj);
-    te_invoke(self);
-    mp_obj_t outputs = te_collect_outputs(self);
-    if (callback == mp_const_none) {
-        return outputs;
+    te_check_not_busy(self, "predict");
+    self->busy = 1;
+    nlr_buf_t nlr;
+    mp_obj_t result;
+    if (nlr_push(&nlr) == 0) {
+        te_load_inputs(self, args[ARG_inputs].u_obj);
+        te_invoke(self);
+        result = te_collect_outputs(self);
+        if (callback != mp_const_none) {
+            mp_obj_t cb_args[3] = { MP_OBJ_FROM_PTR(self), args[ARG_inputs].u_obj, result };
+            result = mp_call_function_n_kw(callback, 3, 0, cb_args);
+        }
+        nlr_pop();
+    } else {
+        self->busy = 0;
+        nlr_jump(nlr.ret_val);
     }
-    mp_obj_t cb_args[3] = { MP_OBJ_FROM_PTR(self), args[ARG_inputs].u_obj, outputs };
-    return mp_call_function_n_kw(callback, 3, 0, cb_args);
+    self->busy = 0;
+    return result;
 }
-static MP_DEFINE_CONST_FUN_OBJ_KW(tinyengine_model_predict_obj, 2, tinyengine_model_predict);
+static MP_DEFINE_CONST_FUN_OBJ_KW(tinyengine_model_predict_obj, 1, tinyengine_model_predict);
 
 /* invoke(): run on whatever the arena's input tensors hold. */
 static mp_obj_t tinyengine_model_invoke(mp_obj_t self_in) {
+    te_check_not_busy(MP_OBJ_TO_PTR(self_in), "invoke");
     te_invoke(MP_OBJ_TO_PTR(self_in));
     return mp_const_none;
 }
@@ -574,10 +613,10 @@ static MP_DEFINE_CONST_FUN_OBJ_1(tinyengine_model_invoke_obj, tinyengine_model_i
 
 /* ------------------------------------------------------------- zero copy */
 
-/* A memoryview of tensor t in the arena, typed as the arena stores it. */
-static mp_obj_t te_tensor_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, bool writable) {
-    const size_t itemsize = te_dtype_size(t->arena_dtype);
-    size_t typecode = (size_t)te_typecode(t->arena_dtype) | (writable ? MP_OBJ_ARRAY_TYPECODE_FLAG_RW : 0);
+/* A memoryview of tensor t in the arena with the given item type. */
+static mp_obj_t te_arena_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, char tc, size_t itemsize,
+                              bool writable) {
+    size_t typecode = (size_t)tc | (writable ? MP_OBJ_ARRAY_TYPECODE_FLAG_RW : 0);
     mp_obj_array_t *view = m_new_obj(mp_obj_array_t);
     /* Point the view at the start of the heap block with an element offset, as
      * memoryview slices do, so the view alone keeps a heap arena alive. */
@@ -588,6 +627,11 @@ static mp_obj_t te_tensor_view(const tinyengine_model_obj_t *self, const te_tens
         mp_obj_memoryview_init(view, typecode, 0, t->bytes / itemsize, self->arena + t->offset);
     }
     return MP_OBJ_FROM_PTR(view);
+}
+
+/* A memoryview of tensor t in the arena, typed as the arena stores it. */
+static mp_obj_t te_tensor_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, bool writable) {
+    return te_arena_view(self, t, te_typecode(t->arena_dtype), te_dtype_size(t->arena_dtype), writable);
 }
 
 static size_t te_check_index(const tinyengine_model_obj_t *self, mp_obj_t index, bool input) {
