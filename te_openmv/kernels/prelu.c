@@ -1,0 +1,30 @@
+/* te-openmv kernels: PRELU (int8), portable C. Bit-exact with tflite-micro's reference. */
+#include "te_kernels.h"
+
+TE_INLINE int8_t te_prelu_neg(const te_prelu_params *p, int32_t v, int32_t a) {
+    const int32_t prod = v * (a + p->alpha_offset);
+    const int32_t r = p->fast ? te_conv_requant_fast(prod, p->mult, p->round, p->shift)
+                              : te_requant(prod, p->mult, p->shift) + p->round;
+    return (int8_t)te_clamp(r, -128, 127);
+}
+
+void te_prelu_s8(const te_prelu_params *p, const te_bcast *bc, const int8_t *in, const int8_t *alpha,
+                 int8_t *out) {
+    const int32_t *d = bc->shape, *s1 = bc->stride1, *s2 = bc->stride2;
+    const int32_t n = d[5], t1 = s1[5], t2 = s2[5];
+    const int8_t *pos = p->pos_table;
+    const int32_t limit = -p->in_offset;  /* x >= limit: the positive side */
+    for (int32_t i0 = 0; i0 < d[0]; i0++)
+        for (int32_t i1 = 0; i1 < d[1]; i1++)
+            for (int32_t i2 = 0; i2 < d[2]; i2++)
+                for (int32_t i3 = 0; i3 < d[3]; i3++)
+                    for (int32_t i4 = 0; i4 < d[4]; i4++) {
+                        const int8_t *x = in + i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
+                        const int8_t *a = alpha + i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
+                        for (int32_t i = 0; i < n; i++) {
+                            const int32_t q = x[i * t1];
+                            out[i] = q >= limit ? pos[(uint8_t)q] : te_prelu_neg(p, q + p->in_offset, a[i * t2]);
+                        }
+                        out += n;
+                    }
+}
