@@ -1,4 +1,4 @@
-"""PRELU (alpha per channel, scalar or any broadcast) and LEAKY_RELU, int8: bit-exact with
+"""PRELU (alpha per channel, scalar or any broadcast), LEAKY_RELU and TANH, int8: bit-exact with
 tflite-micro over random shapes, alphas and quantizations; clear errors otherwise."""
 from __future__ import annotations
 
@@ -72,3 +72,24 @@ def test_prelu_per_channel_quantized_alpha_refused():
     b.op("PRELU", [x, a], [y])
     with pytest.raises(UnsupportedOpError, match=r"operator 0 \(PRELU\).*per tensor"):
         compile_model(b.build([x], [y]), "m")
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_tanh_random_bit_exact(seed):
+    rng = np.random.default_rng(9450 + seed)
+    shape = tuple(int(v) for v in rng.integers(1, 9, size=int(rng.integers(1, 5))))
+    # input scales from saturating almost everywhere to barely leaving the linear part
+    qi = (float(np.exp(rng.uniform(np.log(0.002), np.log(0.3)))), int(rng.integers(-128, 128)))
+    model = single_op_model("TANH", [T(shape, "int8", *qi)], [T(shape, "int8", 1 / 128, 0)])
+    every = [[np.resize(np.arange(-128, 128, dtype=np.int8), shape)]]
+    assert_matches(model, n_runs=2, seed=seed, inputs=every)
+
+
+def test_tanh_table_is_monotonic_and_saturates():
+    from te_openmv.codegen.arith.tanh import tanh_table
+    t = tanh_table(0.05, 0)
+    q = np.array([i if i < 128 else i - 256 for i in range(256)])
+    vals = dict(zip(q.tolist(), t.tolist()))
+    assert vals[0] == 0 and vals[127] == 127 and vals[-128] == -128
+    assert all(vals[v] <= vals[v + 1] for v in range(-128, 127))
+    assert all(abs(vals[v] + vals[-v]) <= 1 for v in range(1, 128))  # odd, up to one rounding step

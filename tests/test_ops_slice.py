@@ -1,5 +1,5 @@
 """STRIDED_SLICE (begin/end/shrink masks, negative indices and strides), SLICE, SPLIT,
-SPLIT_V, UNPACK, PACK, SQUEEZE, EXPAND_DIMS (int8): bit-exact with tflite-micro over random
+SPLIT_V, UNPACK, PACK, GATHER, SQUEEZE, EXPAND_DIMS (int8): bit-exact with tflite-micro over random
 shapes and parameters; clear errors for what is not supported."""
 from __future__ import annotations
 
@@ -168,3 +168,26 @@ def test_squeeze_expand_dims_are_aliases():
     host = assert_matches(model, n_runs=2)
     assert [op.type for op in compile_model(model, "m").graph.ops] == ["LEAKY_RELU"]  # no copies
     del host
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_gather_random_bit_exact(seed):
+    rng = np.random.default_rng(9850 + seed)
+    rank = int(rng.integers(1, 5))
+    shape = [int(v) for v in rng.integers(1, 6, size=rank)]
+    axis = int(rng.integers(0, rank))
+    batch_dims = int(rng.integers(0, axis + 1)) if seed % 3 == 0 else 0
+    idx_shape = shape[:batch_dims] + [int(v) for v in rng.integers(1, 4, size=int(rng.integers(0, 3)))]
+    idx = rng.integers(0, shape[axis], size=idx_shape).astype(np.int32)
+    out = shape[:axis] + idx_shape[batch_dims:] + shape[axis + 1:]
+    model = single_op_model("GATHER", [T(tuple(shape), "int8", *Q), T(tuple(idx_shape), "int32", data=idx)],
+                            [T(tuple(out), "int8", *Q)],
+                            ("GatherOptions", {"axis": axis - rank if seed % 2 else axis, "batch_dims": batch_dims}))
+    assert_matches(model, n_runs=2, seed=seed)
+
+
+def test_gather_out_of_range_index_refused():
+    model = single_op_model("GATHER", [T((4, 3), "int8", *Q), T((2,), "int32", data=np.array([1, 4], np.int32))],
+                            [T((2, 3), "int8", *Q)], ("GatherOptions", {"axis": 0}))
+    with pytest.raises(UnsupportedOpError, match=r"operator 0 \(GATHER\).*index 4 is outside 0..3"):
+        compile_model(model, "m")

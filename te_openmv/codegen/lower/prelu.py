@@ -1,11 +1,12 @@
-"""PRELU (int8, alpha broadcast) -> te_prelu_s8 (kernels/prelu.c); LEAKY_RELU (int8) ->
-te_lut_s8 with its 256 answers tabulated (kernels/lut.c)."""
+"""PRELU (int8, alpha broadcast) -> te_prelu_s8 (kernels/prelu.c); LEAKY_RELU and TANH (int8)
+-> te_lut_s8 with their 256 answers tabulated at compile time (kernels/lut.c)."""
 from __future__ import annotations
 
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
 from te_openmv.codegen.arith.prelu import leaky_relu_table, prelu_multipliers, prelu_positive_table
+from te_openmv.codegen.arith.tanh import tanh_table
 from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance
 from te_openmv.codegen.lower.elementwise import BCAST_DIMS, _c_array, broadcast_plan
 
@@ -65,28 +66,31 @@ class PreluLowering(Lowering):
         return f"te_prelu_s8({params}, {bcast}, {ctx.ptr(x.id)}, {alpha}, {ctx.ptr(y.id)});"
 
 
-class LeakyReluLowering(Lowering):
-    op_types = ("LEAKY_RELU",)
+class LutLowering(Lowering):
+    """Unary int8 ops whose output depends on the input byte alone: one 256-entry table."""
+    op_types = ("LEAKY_RELU", "TANH")
     kernel_files = ("lut.c",)
 
     def _table(self, g: Graph, op: Op):
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         try:
+            if op.type == "TANH":
+                return tanh_table(x.s, x.zp)
             return leaky_relu_table(x.s, y.s, float(op.options.get("alpha", 0.0)), x.zp, y.zp)
         except ValueError as e:
-            raise UnsupportedOptionError(f"operator {op.index} (LEAKY_RELU): {e}") from None
+            raise UnsupportedOptionError(f"operator {op.index} ({op.type}): {e}") from None
 
     def check(self, g: Graph, op: Op) -> None:
         if len(op.inputs) != 1 or len(op.outputs) != 1:
-            raise UnsupportedOpError(f"operator {op.index} (LEAKY_RELU): expected one input and one output")
+            raise UnsupportedOpError(f"operator {op.index} ({op.type}): expected one input and one output")
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         if (x.dtype, y.dtype) != ("int8", "int8"):
-            raise UnsupportedOpError(f"operator {op.index} (LEAKY_RELU): only int8 -> int8 is supported, got "
+            raise UnsupportedOpError(f"operator {op.index} ({op.type}): only int8 -> int8 is supported, got "
                                      f"{x.dtype} -> {y.dtype}")
         for t in (x, y):
             _per_tensor(op, t)
         if x.size != y.size:
-            raise UnsupportedOpError(f"operator {op.index} (LEAKY_RELU): input {list(x.shape)} and output "
+            raise UnsupportedOpError(f"operator {op.index} ({op.type}): input {list(x.shape)} and output "
                                      f"{list(y.shape)} differ in size")
         self._table(g, op)
 
@@ -95,5 +99,5 @@ class LeakyReluLowering(Lowering):
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x = g.t(op.inputs[0])
-        table = ctx.const("lut", self._table(g, op), "int8_t", "LEAKY_RELU of every input byte")
+        table = ctx.const("lut", self._table(g, op), "int8_t", f"{op.type} of every input byte")
         return f"te_lut_s8({table}, {x.size}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"

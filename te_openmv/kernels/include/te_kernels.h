@@ -23,5 +23,6 @@
 #include "te/prelu.h"
 #include "te/resize_bilinear.h"
 #include "te/lut.h"
+#include "te/gather.h"
 
 #endif
