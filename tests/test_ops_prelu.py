@@ -86,7 +86,7 @@ def test_tanh_random_bit_exact(seed):
 
 
 def test_tanh_table_is_monotonic_and_saturates():
-    from te_openmv.codegen.arith.tanh import tanh_table
+    from te_openmv.codegen.arith.lut import tanh_table
     t = tanh_table(0.05, 0)
     q = np.array([i if i < 128 else i - 256 for i in range(256)])
     vals = dict(zip(q.tolist(), t.tolist()))

@@ -6,7 +6,7 @@ from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
 from te_openmv.codegen.arith.prelu import leaky_relu_table, prelu_multipliers, prelu_positive_table
-from te_openmv.codegen.arith.tanh import tanh_table
+from te_openmv.codegen.arith.lut import tanh_table
 from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance
 from te_openmv.codegen.lower.elementwise import BCAST_DIMS, _c_array, broadcast_plan
 
@@ -101,3 +101,18 @@ class LutLowering(Lowering):
         x = g.t(op.inputs[0])
         table = ctx.const("lut", self._table(g, op), "int8_t", f"{op.type} of every input byte")
         return f"te_lut_s8({table}, {x.size}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+
+class FusedLutLowering(Lowering):
+    """TE_LUT: a fused elementwise chain of one int8 tensor (te_openmv/codegen/passes/byte_functions.py)."""
+    op_types = ("TE_LUT",)
+    kernel_files = ("lut.c",)
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        return elementwise_distance(g.t(op.outputs[0]).size, 1, 1, block=4)
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        table = ctx.const("lut", op.attrs["table"], "int8_t",
+                          "fused elementwise chain (source ops " + ", ".join(map(str, op.merged)) + ") of every input byte")
+        return (f"te_lut_s8({table}, {g.t(op.outputs[0]).size}, {ctx.ptr(op.inputs[0], 'int8_t')}, "
+                f"{ctx.ptr(op.outputs[0])});")

@@ -2,7 +2,7 @@
 
 The order matters and lives in PIPELINE; te_openmv/codegen/compiler.py runs it.
 """
-from te_openmv.codegen.passes import (validate, fold_io_quant, alias_reshape, fold_pad, fuse_activation,
+from te_openmv.codegen.passes import (validate, fold_io_quant, alias_reshape, fold_pad, fuse_activation, byte_functions,
     inplace_depthwise, overlap, patch)
 
 PIPELINE = [
@@ -11,6 +11,7 @@ PIPELINE = [
     alias_reshape.run,       # RESHAPE: same bytes, new shape -> alias, no copy
     fold_pad.run,            # PAD(zero point) + convolution -> convolution with padding
     fuse_activation.run,     # standalone RELU/RELU6 -> the producer's clamp (when exact)
+    byte_functions.run,      # elementwise chains of one int8 tensor (SiLU...) -> one table lookup
     patch.run,               # the first stage patch by patch (te_openmv/codegen/schedule.py picks the grid)
     inplace_depthwise.run,   # depthwise (multiplier 1) writes over its own input
     overlap.run,             # outputs may overlap inputs consumed in order (kernel traversal)

@@ -1,0 +1,93 @@
+"""Elementwise chains of one int8 tensor become one table lookup (TE_LUT): SiLU as yolov8
+builds it, longer chains, chains whose intermediate results are read elsewhere; all
+bit-exact with tflite-micro. What is not a function of one byte stays as it was."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.arith.lut import logistic_table
+
+from .modelgen import ModelBuilder
+from .singleop import T, assert_matches, single_op_model
+from .test_ops_elementwise import random_quant
+
+
+def _types(model: bytes) -> list[str]:
+    return [op.type for op in compile_model(model, "m").graph.ops]
+
+
+def silu_model(shape, qx, qy, act=0, extra_reader=False) -> bytes:
+    b = ModelBuilder()
+    x = b.tensor(shape, scale=qx[0], zero_point=qx[1])
+    s = b.tensor(shape, scale=1 / 256, zero_point=-128)
+    y = b.tensor(shape, scale=qy[0], zero_point=qy[1])
+    b.op("LOGISTIC", [x], [s])
+    b.op("MUL", [x, s], [y], fused_activation=["NONE", "RELU", "RELU_N1_TO_1", "RELU6"][act])
+    outs = [y]
+    if extra_reader:  # the sigmoid is also read by another op: it stays materialized
+        z = b.tensor(shape, scale=0.05, zero_point=0)
+        b.op("ADD", [s, y], [z])
+        outs = [z]
+    return b.build([x], outs)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_silu_becomes_one_lookup_bit_exact(seed):
+    rng = np.random.default_rng(7700 + seed)
+    shape = (1, int(rng.integers(4, 12)), int(rng.integers(4, 12)), int(rng.choice([8, 16, 32])))
+    qx = random_quant(rng, 0.01, 0.3)
+    qy = (qx[0] * float(rng.uniform(0.3, 1.2)), int(rng.integers(-128, 0)))
+    model = silu_model(shape, qx, qy, act=int(rng.integers(0, 4)) if seed % 2 else 0)
+    assert _types(model) == ["TE_LUT"]
+    every = [[np.resize(np.arange(-128, 128, dtype=np.int8), shape)]]
+    assert_matches(model, n_runs=2, seed=seed, inputs=every)
+
+
+def test_intermediate_read_elsewhere_is_kept():
+    model = silu_model((1, 8, 8, 16), (0.05, 3), (0.04, -100), extra_reader=True)
+    assert _types(model) == ["TE_LUT", "TE_LUT", "ADD"]  # sigmoid and SiLU, both from x
+    assert_matches(model, n_runs=3)
+
+
+def test_long_chain_with_max_min_tanh_leaky_quantize():
+    b = ModelBuilder()
+    shape = (1, 10, 10, 8)
+    x = b.tensor(shape, scale=0.04, zero_point=-9)
+    t = b.tensor(shape, scale=1 / 128, zero_point=0)
+    b.op("TANH", [x], [t])
+    lr = b.tensor(shape, scale=0.03, zero_point=12)
+    b.op("LEAKY_RELU", [x], [lr], alpha=0.2)
+    q = b.tensor(shape, scale=1 / 128, zero_point=0)
+    b.op("QUANTIZE", [lr], [q])
+    mx = b.tensor(shape, scale=1 / 128, zero_point=0)
+    b.op("MAXIMUM", [t, q], [mx])
+    mn = b.tensor(shape, scale=1 / 128, zero_point=0)
+    b.op("MINIMUM", [mx, t], [mn])
+    y = b.tensor(shape, scale=0.01, zero_point=5)
+    b.op("MUL", [mn, q], [y])
+    model = b.build([x], [y])
+    assert _types(model) == ["TE_LUT"]
+    assert_matches(model, n_runs=2, inputs=[[np.resize(np.arange(-128, 128, dtype=np.int8), shape)]])
+
+
+def test_two_different_inputs_are_not_fused():
+    shape = (1, 8, 8, 16)
+    model = single_op_model("MUL", [T(shape, "int8", 0.05, 0), T(shape, "int8", 0.05, 0)], [T(shape, "int8", 0.01, 0)],
+                            ("MulOptions", {}))
+    assert _types(model) == ["MUL"]
+
+
+def test_small_tensors_are_left_alone():
+    model = silu_model((1, 4, 4, 2), (0.05, 3), (0.04, -100))
+    assert _types(model) == ["LOGISTIC", "MUL"]
+    assert_matches(model, n_runs=2)
+
+
+@pytest.mark.parametrize("scale,zp", [(0.002, 0), (0.02, -50), (0.3, 100), (0.1, -128)])
+def test_logistic_twin_matches_the_oracle(scale, zp):
+    x = np.array([i if i < 128 else i - 256 for i in range(256)], np.int8)
+    from te_openmv.reference.oracle import run_reference
+    model = single_op_model("LOGISTIC", [T((256,), "int8", scale, zp)], [T((256,), "int8", 1 / 256, -128)])
+    np.testing.assert_array_equal(np.asarray(run_reference(model, [x])[0]).reshape(-1), logistic_table(scale, zp))
