@@ -1,5 +1,6 @@
-"""Elementwise chains of one int8 tensor become one table lookup (TE_LUT): SiLU as yolov8
-builds it, longer chains, chains whose intermediate results are read elsewhere; all
+"""Fused elementwise patterns. Chains of one int8 tensor become one table lookup (TE_LUT): SiLU as yolov8
+builds it, longer chains, chains whose intermediate results are read elsewhere; and
+MAXIMUM(Q(x), Q(MUL(x, c))) (PReLU spelled out) becomes TE_SCALED_MAX. All
 bit-exact with tflite-micro. What is not a function of one byte stays as it was."""
 from __future__ import annotations
 
@@ -91,3 +92,55 @@ def test_logistic_twin_matches_the_oracle(scale, zp):
     from te_openmv.reference.oracle import run_reference
     model = single_op_model("LOGISTIC", [T((256,), "int8", scale, zp)], [T((256,), "int8", 1 / 256, -128)])
     np.testing.assert_array_equal(np.asarray(run_reference(model, [x])[0]).reshape(-1), logistic_table(scale, zp))
+
+
+def scaled_max_model(seed: int, quantize_a: bool, quantize_b: bool, x_first: bool, c_shape, act: str) -> bytes:
+    """MAXIMUM(Qa(x), Qb(MUL(x, c))) as face landmarks builds PReLU, in its variants."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    shape = (1, 6, 7, 8)
+    x = b.tensor(shape, scale=float(rng.uniform(0.02, 0.3)), zero_point=int(rng.integers(-60, 60)))
+    c = b.tensor(c_shape, data=rng.integers(-127, 128, c_shape).astype(np.int8), scale=float(rng.uniform(0.002, 0.02)),
+                 zero_point=0)
+    q = (float(rng.uniform(0.02, 0.3)), int(rng.integers(-80, 80)))
+    m = b.tensor(shape, scale=float(rng.uniform(0.02, 0.2)), zero_point=int(rng.integers(-60, 60)))
+    b.op("MUL", [x, c] if x_first else [c, x], [m], fused_activation=act)
+    qa, qb = x, m
+    if quantize_a:
+        qa = b.tensor(shape, scale=q[0], zero_point=q[1])
+        b.op("QUANTIZE", [x], [qa])
+    if quantize_b:
+        qb = b.tensor(shape, scale=q[0], zero_point=q[1])
+        b.op("QUANTIZE", [m], [qb])
+    y = b.tensor(shape, scale=q[0], zero_point=q[1])
+    b.op("MAXIMUM", [qb, qa] if seed % 2 else [qa, qb], [y])
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_scaled_max_fused_bit_exact(seed):
+    variants = [(True, True), (False, True), (True, False), (False, False)]
+    qa, qb = variants[seed % 4]
+    c_shape = [(8,), (1, 1, 8), (1,), (1, 1, 1, 8)][seed % 4]
+    act = ["NONE", "RELU", "NONE", "RELU6"][(seed // 2) % 4]
+    model = scaled_max_model(seed, qa, qb, seed % 3 != 0, c_shape, act)
+    types = _types(model)
+    assert "TE_SCALED_MAX" in types and "MUL" not in types and "MAXIMUM" not in types
+    every = [[np.resize(np.arange(-128, 128, dtype=np.int8), (1, 6, 7, 8))]]
+    assert_matches(model, n_runs=2, seed=seed, inputs=every)
+
+
+def test_scaled_max_left_alone_when_the_product_is_read_elsewhere():
+    b = ModelBuilder()
+    shape = (1, 4, 4, 8)
+    x = b.tensor(shape, scale=0.1, zero_point=0)
+    c = b.tensor((8,), data=np.arange(8, dtype=np.int8), scale=0.01, zero_point=0)
+    m = b.tensor(shape, scale=0.05, zero_point=0)
+    b.op("MUL", [x, c], [m])
+    y = b.tensor(shape, scale=0.1, zero_point=0)
+    b.op("MAXIMUM", [x, m], [y])
+    z = b.tensor(shape, scale=0.1, zero_point=0)
+    b.op("ADD", [m, y], [z])
+    model = b.build([x], [z])
+    assert _types(model) == ["MUL", "MAXIMUM", "ADD"]
+    assert_matches(model, n_runs=2)

@@ -116,3 +116,29 @@ class FusedLutLowering(Lowering):
                           "fused elementwise chain (source ops " + ", ".join(map(str, op.merged)) + ") of every input byte")
         return (f"te_lut_s8({table}, {g.t(op.outputs[0]).size}, {ctx.ptr(op.inputs[0], 'int8_t')}, "
                 f"{ctx.ptr(op.outputs[0])});")
+
+
+class ScaledMaxLowering(Lowering):
+    """TE_SCALED_MAX: MAXIMUM(Qa(x), Qb(MUL(x, c))) fused (te_openmv/codegen/passes/scaled_max.py)."""
+    op_types = ("TE_SCALED_MAX",)
+    kernel_files = ("prelu.c",)
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        from te_openmv.codegen.arith.elementwise import mul_params
+        x, c, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        m_scale, m_zp, lo, hi = op.attrs["m"]
+        s1, s2 = (x.s, c.s) if op.attrs["x_first"] else (c.s, x.s)
+        mult, shift = mul_params(s1, s2, m_scale)
+        if fast_requant_ok(255 * 255, mult, shift, m_zp):
+            rq = {"fast": 1, "mult": fast_mult2(mult), "shift": -shift, "round": fast_round(shift, m_zp)}
+        else:
+            rq = {"fast": 0, "mult": mult, "shift": shift, "round": m_zp}
+        params = ctx.param("params", "te_scaled_max_params", {
+            "lut_a": ctx.const("lut_a", op.attrs["lut_a"], "int8_t", "the first MAXIMUM operand of every x byte"),
+            "lut_b": ctx.const("lut_b", op.attrs["lut_b"], "int8_t", "the second operand of every MUL output byte"),
+            "in_offset": -x.zp, "c_offset": -c.zp, **rq, "act_min": lo, "act_max": hi})
+        dims, st1, st2 = broadcast_plan(x.shape, c.shape, y.shape)
+        bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
+                                                 "stride2": _c_array(st2)})
+        csym = ctx.const("c", c.data.astype("int8"), "int8_t", f"{c.name} (the MUL's constant)")
+        return f"te_scaled_max_s8({params}, {bcast}, {ctx.ptr(x.id)}, {csym}, {ctx.ptr(y.id)});"

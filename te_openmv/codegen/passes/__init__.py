@@ -2,7 +2,7 @@
 
 The order matters and lives in PIPELINE; te_openmv/codegen/compiler.py runs it.
 """
-from te_openmv.codegen.passes import (validate, fold_io_quant, alias_reshape, fold_pad, fuse_activation, byte_functions,
+from te_openmv.codegen.passes import (validate, fold_io_quant, alias_reshape, fold_pad, fuse_activation, byte_functions, scaled_max,
     inplace_depthwise, overlap, patch)
 
 PIPELINE = [
@@ -12,6 +12,7 @@ PIPELINE = [
     fold_pad.run,            # PAD(zero point) + convolution -> convolution with padding
     fuse_activation.run,     # standalone RELU/RELU6 -> the producer's clamp (when exact)
     byte_functions.run,      # elementwise chains of one int8 tensor (SiLU...) -> one table lookup
+    scaled_max.run,          # MAXIMUM(Q(x), Q(MUL(x, const))) (PReLU spelled out) -> one fused op
     patch.run,               # the first stage patch by patch (te_openmv/codegen/schedule.py picks the grid)
     inplace_depthwise.run,   # depthwise (multiplier 1) writes over its own input
     overlap.run,             # outputs may overlap inputs consumed in order (kernel traversal)

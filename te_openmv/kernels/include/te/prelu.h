@@ -1,4 +1,4 @@
-/* te-openmv kernels: PRELU, int8 input and output, int8 alpha broadcast against the input
+/* te-openmv kernels: PRELU (and the MAXIMUM(x, x * c) form of it), int8 input and output, int8 alpha broadcast against the input
  * (per channel, a scalar, or any broadcastable shape).
  *
  * tflite-micro's reference: with v = x - input zero point,
@@ -25,5 +25,22 @@ typedef struct {
 /* in1 = the input, in2 = alpha (b: the broadcast of the two). Scratch: none. */
 void te_prelu_s8(const te_prelu_params *p, const te_bcast *b, const int8_t *in, const int8_t *alpha,
                  int8_t *out);
+
+/* MAXIMUM(Qa(x), Qb(MUL(x, c))) fused (te_openmv/codegen/passes/scaled_max.py): PReLU as
+ * face-landmark models build it, with c a constant broadcast along the channels. Per element
+ *   m = clamp(requant((x - x_zp) * (c - c_zp)) + m_zp, act_min, act_max)   (TFLite's MUL)
+ *   out = max(lut_a[(uint8_t)x], lut_b[(uint8_t)m])                    (the two QUANTIZEs)
+ * where a missing QUANTIZE is the identity table. */
+typedef struct {
+    const int8_t *lut_a, *lut_b;
+    int32_t in_offset, c_offset;  /* -x_zp, -c_zp */
+    int32_t fast;                 /* 1: mult/shift/round are te_conv_requant_fast's (proven exact) */
+    int32_t mult, shift, round;   /* MUL's requantization (round: m_zp for TFLite's form) */
+    int32_t act_min, act_max;
+} te_scaled_max_params;
+
+/* in1 = x, in2 = c (b: their broadcast). Scratch: none. */
+void te_scaled_max_s8(const te_scaled_max_params *p, const te_bcast *b, const int8_t *x, const int8_t *c,
+                      int8_t *out);
 
 #endif
