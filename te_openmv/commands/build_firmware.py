@@ -96,6 +96,37 @@ def compile_models(specs: Sequence[ModelSpec], say: Callable[[str], None] = prin
     return out
 
 
+def fit_flash(specs: Sequence[ModelSpec], compiled: Sequence[Compiled], total: int, schedule: dict,
+              say: Callable[[str], None] = print) -> list[Compiled]:
+    """Recompile the models so their const data fits `total` bytes together: each gets a share
+    in proportion to its smallest (all-narrow) form, then the fastest wide/narrow choice
+    within it (te_openmv/codegen/flash.py). BuildFirmwareError names the shortfall."""
+    from te_openmv.codegen.compiler import compile_model
+    from te_openmv.codegen.errors import BudgetError
+    from te_openmv.codegen.tflite_import import load_model_bytes
+    narrow = []
+    for s in specs:  # an unlimited budget reports the all-narrow size
+        c = compile_model(load_model_bytes(s.path), s.name, s.path.name, flash_budget=1 << 62, **schedule)
+        narrow.append(c.report["flash_budget"]["narrow_bytes"])
+    if sum(narrow) > total:
+        parts = ", ".join(f"{s.name} {n:,} B" for s, n in zip(specs, narrow))
+        raise BuildFirmwareError(f"flash: even with every convolution's weights narrow the models need "
+                                 f"{_fmt(sum(narrow))} ({parts}); the budget is {_fmt(total)}: "
+                                 f"{_fmt(sum(narrow) - total)} too much")
+    out = []
+    for s, n in zip(specs, narrow):
+        share = total * n // sum(narrow)
+        try:
+            c = compile_model(load_model_bytes(s.path), s.name, s.path.name, flash_budget=share, **schedule)
+        except BudgetError as e:
+            raise BuildFirmwareError(str(e)) from None
+        fb = c.report["flash_budget"]
+        say(f"flash: {s.name} gets {_fmt(share)}: {fb['const_bytes']:,} B with {len(fb['wide_layers'])} wide and "
+            f"{len(fb['narrow_layers'])} narrow convolutions (all narrow {fb['narrow_bytes']:,} B)")
+        out.append(c)
+    return out
+
+
 # ------------------------------------------------------------------ budgets
 
 @dataclass(frozen=True)
@@ -421,8 +452,17 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         cfg, where = _openmv_board_config(tree, board)
         check_openmv_toolchain(tree)
 
-    compiled = compile_models(models, say, schedule)
+    schedule = dict(schedule or {})
+    flash_total = schedule.pop("flash_budget", None)
     budget = board_budget(port, board, cfg, where)
+    compiled = compile_models(models, say, schedule)
+    weights = sum(c.report["weights_bytes"] for c in compiled)
+    if flash_total is None and budget.flash_bytes is not None and weights > budget.flash_bytes:
+        flash_total = budget.flash_bytes  # the board's free flash: narrow layers until the models fit
+        say(f"the models' weights ({_fmt(weights)}) exceed the board's free flash ({_fmt(flash_total)}): "
+            f"choosing wide or narrow weights per layer to fit")
+    if flash_total is not None:
+        compiled = fit_flash(models, compiled, flash_total, schedule, say)
     for note in check_budget(compiled, budget):
         say(f"note: {note}")
     weights = sum(c.report["weights_bytes"] for c in compiled)

@@ -219,11 +219,18 @@ def add_schedule_options(p: argparse.ArgumentParser) -> None:
                    help="the arena must fit in BYTES (e.g. 65536, 64K, 0.5M): the fastest schedule that fits, "
                         "patching the first layers only if needed (implies --patch auto unless --patch is given); "
                         "an error names the smallest peak reachable")
+    p.add_argument("--flash-budget", type=_bytes_arg, metavar="BYTES",
+                   help="the model's const data (weights, biases, tables) must fit in BYTES: per convolution wide "
+                        "(faster, one more byte per weight) or narrow weights, the fastest choice that fits; an error "
+                        "says by how much the all-narrow form misses" + (
+                            " (build-firmware: default the board's free flash, shared by the models in proportion "
+                            "to their narrow sizes)" if p.prog.endswith("build-firmware") else ""))
 
 
 def schedule_of(args) -> dict:
     """compile_model keyword arguments from --patch / --sram-budget."""
-    return {"patch": args.patch or ("auto" if args.sram_budget else "off"), "sram_budget": args.sram_budget}
+    return {"patch": args.patch or ("auto" if args.sram_budget else "off"), "sram_budget": args.sram_budget,
+            "flash_budget": getattr(args, "flash_budget", None)}
 
 
 def build_parser() -> argparse.ArgumentParser:
