@@ -35,7 +35,8 @@ from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, MODULE_DIR
 MODULE_SRC = MODULE_DIR
 MODULE_NAME = "tinyengine"
 # te_openmv/module files that go into a firmware (README and type stubs do not).
-MODULE_FILES = ("micropython.mk", "micropython.cmake", "modtinyengine.c", "te_image.c", "te_image.h", "te_models.h")
+MODULE_FILES = ("micropython.mk", "micropython.cmake", "modtinyengine.c", "te_image.c", "te_image.h", "te_models.h",
+                "te_runtime.h")
 # The binding quantizes/dequantizes float edges with these kernels whatever the models use.
 BINDING_KERNELS = ("quantize.c",)
 MANIFEST = "firmware.json"
