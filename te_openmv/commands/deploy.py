@@ -78,6 +78,7 @@ def collect(out_dirs: list[Path], board_arch: str) -> list[tuple[str, bytes]]:
 
 def deploy_qemu(out_dirs: list[Path], fw: Path) -> Path:
     from te_openmv.commands.build_firmware import MANIFEST
+    files = collect(out_dirs, "armv7emdp")
     fw = Path(fw)
     if not (fw / MANIFEST).is_file():
         raise DeployError(f"{fw}: not a build-firmware output (no {MANIFEST}); build one with "
@@ -85,7 +86,7 @@ def deploy_qemu(out_dirs: list[Path], fw: Path) -> Path:
     info = json.loads((fw / MANIFEST).read_text())
     if info.get("port") != "qemu":
         raise DeployError(f"{fw} holds a {info.get('port')} firmware; --port qemu:FW needs a QEMU one")
-    image, placed = romfs.build_image(collect(out_dirs, "armv7emdp"))
+    image, placed = romfs.build_image(files)
     if len(image) > QEMU_ROMFS_BYTES:
         raise DeployError(f"the ROMFS image needs {len(image):,} B; the QEMU board's region holds "
                           f"{QEMU_ROMFS_BYTES:,} B ({len(image) - QEMU_ROMFS_BYTES:,} B too many)")
