@@ -111,7 +111,7 @@ def emit(g: Graph, plan: Plan, name: str, source: str) -> Emitted:
         name=name, NAME=name.upper(), guard=f"TE_MODEL_{name.upper()}_H", source=source,
         n_ops=len(g.ops), macs=sum(s["macs"] for s in steps), arena_bytes=plan.peak,
         lower_bound=plan.lower_bound, weights_bytes=weights_bytes, consts=consts,
-        blob_bytes=len(blob), weights_align=WEIGHTS_ALIGN, params=ctx.params,
+        blob_bytes=len(blob), weights_align=WEIGHTS_ALIGN, params=_param_fields(ctx),
         steps=steps, inputs=[_tensor_info(g, plan, t) for t in g.inputs],
         outputs=[_tensor_info(g, plan, t) for t in g.outputs])
     c_source = _TEMPLATES.get_template("model.c.j2").render(**fields)
@@ -134,24 +134,32 @@ def _c_bytes(values: np.ndarray, ctype: str) -> bytes:
     return out.tobytes()
 
 
-def _layout_consts(ctx: EmitContext) -> tuple[list[dict], bytes]:
-    """Template fields of the const arrays and the external weights blob.
-
-    An array that a parameter struct points to (e.g. softmax's exp table) must be a
-    link-time constant, so it stays in the code in both modes ("offset": None); every
-    other array gets an offset in the blob, aligned to WEIGHTS_ALIGN."""
-    referenced = set()
+def _param_fields(ctx: EmitContext) -> list[dict]:
+    """Template fields of the parameter structs. A field that points to a const array (e.g.
+    ADD's rescale tables, softmax's exp table) cannot be a link-time constant when the array
+    is in the weights blob: with TE_WEIGHTS_EXTERNAL the struct becomes a local of invoke(),
+    copied from a const template and completed with the array's address ("patches")."""
+    consts = {c.symbol for c in ctx.consts}
+    out = []
     for p in ctx.params:
-        for v in p.fields.values():
-            referenced.update(re.findall(r"[A-Za-z_]\w*", str(v)))
+        patches = {k: str(v) for k, v in p.fields.items() if consts & set(re.findall(r"[A-Za-z_]\w*", str(v)))}
+        out.append({"symbol": p.symbol, "ctype": p.ctype, "patches": patches,
+                    "full": ", ".join(f".{k} = {v}" for k, v in p.fields.items()),
+                    "template": ", ".join(f".{k} = {0 if k in patches else v}" for k, v in p.fields.items())})
+    return out
+
+
+def _layout_consts(ctx: EmitContext) -> tuple[list[dict], bytes]:
+    """Template fields of the const arrays and the external weights blob: every array gets an
+    offset in the blob, aligned to WEIGHTS_ALIGN (see _param_fields for those a parameter
+    struct points to)."""
     out, blob = [], bytearray()
     for c in ctx.consts:
         entry = {"symbol": c.symbol, "ctype": c.ctype, "count": int(c.values.size),
                  "body": _array_body(c.values), "comment": c.comment or c.symbol, "offset": None}
-        if c.symbol not in referenced:
-            blob += bytes(-len(blob) % WEIGHTS_ALIGN)
-            entry["offset"] = len(blob)
-            blob += _c_bytes(c.values, c.ctype)
+        blob += bytes(-len(blob) % WEIGHTS_ALIGN)
+        entry["offset"] = len(blob)
+        blob += _c_bytes(c.values, c.ctype)
         out.append(entry)
     blob += bytes(-len(blob) % WEIGHTS_ALIGN)
     return out, bytes(blob)
