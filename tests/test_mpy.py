@@ -77,6 +77,19 @@ def test_arch_rule_is_micropythons():
     assert not dp.arch_runs_on("x64", "armv7emdp") and not dp.arch_runs_on("armv7emdp", "x64")
 
 
+def test_stub_has_the_tinyengine_model_api():
+    import ast
+    from te_openmv import MODULE_DIR
+    from te_openmv.targets.natmod_build import stub_source
+
+    def members(src: str) -> set[str]:
+        cls = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == "Model")
+        return {getattr(n, "name", None) or getattr(getattr(n, "target", None), "id", None) for n in cls.body} - {None}
+    stub = stub_source("person")
+    assert members(stub) == members((MODULE_DIR / "tinyengine.pyi").read_text())
+    assert "def __init__(self, weights: Union[str, Buffer]) -> None" in stub and "person.bin" in stub
+
+
 def test_compile_mpy_argument_errors(tmp_path, capsys):
     model = MODELS / "omv_force_int_quant.tflite"
     if not model.is_file():

@@ -51,7 +51,7 @@ mp_obj_t te_natmod_array_type;
 /* ------------------------------------------------------------------ errors */
 
 typedef struct {
-    char buf[200];
+    char buf[320];
     size_t len;
 } te_msg_t;
 
@@ -196,9 +196,8 @@ static const uint8_t *te_check_weights(const mp_buffer_info_t *buf, const char *
             break;
     }
     if (!te_wf_hash_equal(h.hash, expect_hash)) {
-        te_raise(&mp_type_ValueError, "%s holds the weights of model '%s' from another build: this %s module "
-                 "needs the %s.bin compiled with it (build %02x%02x%02x%02x)", what, h.name, TE_NATMOD_NAME,
-                 TE_NATMOD_NAME, expect_hash[0], expect_hash[1], expect_hash[2], expect_hash[3]);
+        te_raise(&mp_type_ValueError, "%s holds the weights of model '%s' from another build: %s needs the "
+                 "%s.bin compiled with it", what, h.name, TE_NATMOD_NAME, TE_NATMOD_NAME);
     }
     if (h.payload_bytes != TE_NATMOD_WEIGHTS_BYTES || buf->len != TE_WF_HEADER_BYTES + h.payload_bytes) {
         te_raise(&mp_type_ValueError, "%s: expected %u bytes (%u of weights after a %u-byte header), got %u",
