@@ -35,7 +35,8 @@ from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, MODULE_DIR
 MODULE_SRC = MODULE_DIR
 MODULE_NAME = "tinyengine"
 # te_openmv/module files that go into a firmware (README and type stubs do not).
-MODULE_FILES = ("micropython.mk", "micropython.cmake", "modtinyengine.c", "te_image.c", "te_image.h", "te_models.h")
+MODULE_FILES = ("micropython.mk", "micropython.cmake", "modtinyengine.c", "te_image.c", "te_image.h", "te_models.h",
+                "te_runtime.h")
 # The binding quantizes/dequantizes float edges with these kernels whatever the models use.
 BINDING_KERNELS = ("quantize.c",)
 MANIFEST = "firmware.json"
@@ -452,6 +453,12 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         cfg, where = _openmv_board_config(tree, board)
         check_openmv_toolchain(tree)
 
+    if not models:
+        if port == "openmv":
+            raise BuildFirmwareError("--port openmv needs at least one --model (a stock OpenMV firmware is "
+                                     "OpenMV's own download; .mpy models run on it: te-openmv compile --mpy)")
+        return _build_stock(port, out_dir, jobs, say)
+
     schedule = dict(schedule or {})
     flash_total = schedule.pop("flash_budget", None)
     budget = board_budget(port, board, cfg, where)
@@ -493,6 +500,18 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     say(f"firmware: {product} ({product.stat().st_size:,} bytes on disk)" + _sections(product))
+    return product
+
+
+def _build_stock(port: str, out_dir: Path, jobs: int, say: Callable[[str], None]) -> Path:
+    """MicroPython without the tinyengine module: the firmware a user has, for .mpy models."""
+    from te_openmv.targets.micropython_build import build_qemu, build_unix
+    product = (build_unix if port == "unix" else build_qemu)(None, out_dir, jobs)
+    manifest = {"port": port, "board": "TE_MPS2_AN500" if port == "qemu" else None, "firmware": product.name,
+                "models": []}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    say(f"stock firmware (no tinyengine module; run .mpy models from `te-openmv deploy`): {product} "
+        f"({product.stat().st_size:,} bytes on disk)" + _sections(product))
     return product
 
 

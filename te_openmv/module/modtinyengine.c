@@ -28,6 +28,7 @@
 #include "te_build_config.h"
 #include "te_models.h"
 #include "te_kernels.h"
+#include "te_runtime.h"
 #include "te_image.h"
 
 #if !MICROPY_PY_BUILTINS_MEMORYVIEW
@@ -67,10 +68,6 @@
 /* Where a model's arena came from. */
 enum { TE_ARENA_HEAP = 0, TE_ARENA_UMA = 1, TE_ARENA_FB = 2 };
 
-/* Floats converted per step when quantizing inputs / dequantizing outputs: the
- * user's buffer may be unaligned, and float loads must be aligned on Cortex-M. */
-#define TE_CHUNK 32
-
 typedef struct _tinyengine_model_obj_t {
     mp_obj_base_t base;
     const te_model *model;
@@ -87,53 +84,6 @@ static const mp_obj_type_t tinyengine_model_type;
 
 /* ------------------------------------------------------------------ dtypes */
 
-static char te_typecode(uint8_t dtype) {
-    switch (dtype) {
-        case TE_INT8: return 'b';
-        case TE_UINT8: return 'B';
-        case TE_INT16: return 'h';
-        case TE_INT32: return 'i';
-        default: return 'f';
-    }
-}
-
-static size_t te_dtype_size(uint8_t dtype) {
-    switch (dtype) {
-        case TE_INT8:
-        case TE_UINT8: return 1;
-        case TE_INT16: return 2;
-        default: return 4;
-    }
-}
-
-static const char *te_dtype_name(uint8_t dtype) {
-    switch (dtype) {
-        case TE_INT8: return "int8";
-        case TE_UINT8: return "uint8";
-        case TE_INT16: return "int16";
-        case TE_INT32: return "int32";
-        default: return "float32";
-    }
-}
-
-static size_t te_elements(const te_tensor_info *t) {
-    size_t n = 1;
-    for (int d = 0; d < t->rank; d++) {
-        n *= (size_t)t->shape[d];
-    }
-    return n;
-}
-
-/* A folded float edge: the user sees float32, the arena holds int8. */
-static bool te_is_float_edge(const te_tensor_info *t) {
-    return t->dtype == TE_FLOAT32 && t->arena_dtype != TE_FLOAT32;
-}
-
-/* Bytes of the tensor as the user hands it over (float32 for folded float edges). */
-static size_t te_user_bytes(const te_tensor_info *t) {
-    return te_elements(t) * te_dtype_size(t->dtype);
-}
-
 /* "1x96x96x1 int8", for error messages. */
 static const char *te_describe(const te_tensor_info *t, uint8_t dtype) {
     vstr_t vstr;
@@ -144,11 +94,6 @@ static const char *te_describe(const te_tensor_info *t, uint8_t dtype) {
     }
     mp_printf(&print, " %s", te_dtype_name(dtype));
     return vstr_null_terminated_str(&vstr);
-}
-
-/* Buffers of these typecodes are taken as raw bytes whatever the tensor's type. */
-static bool te_is_raw_bytes(int typecode) {
-    return typecode == 'b' || typecode == 'B' || typecode == BYTEARRAY_TYPECODE;
 }
 
 /* ------------------------------------------------------------ attributes */
@@ -348,18 +293,7 @@ static void te_load_buffer(const tinyengine_model_obj_t *self, size_t i, const m
         mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("input %d: expected %u bytes (%s), got %u"),
                           (int)i, (unsigned)need, te_describe(t, t->dtype), (unsigned)buf->len);
     }
-    if (te_is_float_edge(t)) {
-        const uint8_t *src = buf->buf;
-        const size_t n = te_elements(t);
-        float chunk[TE_CHUNK];
-        for (size_t k = 0; k < n; k += TE_CHUNK) {
-            const size_t c = n - k < TE_CHUNK ? n - k : TE_CHUNK;
-            memcpy(chunk, src + k * sizeof(float), c * sizeof(float));
-            te_quantize_f32_s8(chunk, (int8_t *)dst + k, (int)c, t->scale, t->zero_point);
-        }
-    } else {
-        memcpy(dst, buf->buf, need);
-    }
+    te_copy_input(t, buf->buf, dst);
 }
 
 static mp_obj_t te_arena_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, char typecode,
@@ -471,36 +405,6 @@ static void te_invoke(const tinyengine_model_obj_t *self) {
     int err = self->model->invoke(self->model, self->arena);
     if (err != 0) {
         mp_raise_msg_varg(&mp_type_RuntimeError, MP_ERROR_TEXT("model '%s' failed (error %d)"), self->model->name, err);
-    }
-}
-
-/* Arena tensor -> floats: (float)(double(scale) * (q - zero_point)), as TFLite's Dequantize. */
-static void te_dequantize(const te_tensor_info *t, const uint8_t *src, size_t k, size_t c, float *out) {
-    switch (t->arena_dtype) {
-        case TE_INT8:
-            te_dequantize_s8_f32((const int8_t *)src + k, out, (int)c, t->scale, t->zero_point);
-            break;
-        case TE_UINT8:
-            te_dequantize_u8_f32(src + k, out, (int)c, t->scale, t->zero_point);
-            break;
-        case TE_INT16:
-        case TE_INT32:
-            for (size_t j = 0; j < c; j++) {
-                int32_t q;
-                if (t->arena_dtype == TE_INT16) {
-                    int16_t v;
-                    memcpy(&v, src + (k + j) * 2, 2);
-                    q = v;
-                } else {
-                    memcpy(&q, src + (k + j) * 4, 4);
-                }
-                /* A tensor without quantization (scale 0) is returned as its plain values. */
-                out[j] = t->scale != 0.0f ? (float)((double)t->scale * ((double)q - (double)t->zero_point)) : (float)q;
-            }
-            break;
-        default:
-            memcpy(out, src + k * sizeof(float), c * sizeof(float));
-            break;
     }
 }
 

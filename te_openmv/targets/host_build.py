@@ -31,7 +31,8 @@ class ModelDesc(ctypes.Structure):
                 ("macs", ctypes.c_uint32), ("n_inputs", ctypes.c_uint16), ("n_outputs", ctypes.c_uint16),
                 ("inputs", ctypes.POINTER(TensorInfo)), ("outputs", ctypes.POINTER(TensorInfo)),
                 ("n_ops", ctypes.c_uint16), ("op_names", ctypes.POINTER(ctypes.c_char_p)),
-                ("invoke", ctypes.c_void_p)]
+                ("invoke", ctypes.c_void_p), ("external_weights_bytes", ctypes.c_uint32),
+                ("weights", ctypes.c_void_p)]
 
 
 HOOK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int)
@@ -115,9 +116,20 @@ def dequantize_s8(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 class HostModel:
     """A compiled model loaded into this process."""
 
-    def __init__(self, compiled: Compiled, lib_path: Path | None = None):
+    def __init__(self, compiled: Compiled, lib_path: Path | None = None, external_weights: bool = False):
+        """external_weights: build NAME.c with TE_WEIGHTS_EXTERNAL and run it with its const
+        data read from a copy of the emitted weights blob (what a .mpy does)."""
         self.compiled = compiled
-        self.lib = ctypes.CDLL(str(lib_path or build_shared_library(compiled)))
+        flags = ("-DTE_WEIGHTS_EXTERNAL",) if external_weights else ()
+        self.lib = ctypes.CDLL(str(lib_path or build_shared_library(compiled, flags)))
+        self._weights = None
+        if external_weights:
+            blob = compiled.emitted.weights_blob
+            self._weights_raw = np.zeros(len(blob) + 64, np.uint8)
+            start = (-self._weights_raw.ctypes.data) % 64
+            self._weights = self._weights_raw[start:start + len(blob)]
+            self._weights[:] = np.frombuffer(blob, np.uint8)
+            self.lib.te_host_invoke_with_weights.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         self.lib.te_host_model.restype = ctypes.POINTER(ModelDesc)
         self.lib.te_host_invoke.argtypes = [ctypes.c_void_p]
         self.desc = self.lib.te_host_model().contents
@@ -156,7 +168,10 @@ class HostModel:
             if t.dtype == np.float32 and t.arena_dtype != np.float32:
                 x = quantize_f32(x, t.scale, t.zero_point)
             self.arena_view(t)[...] = x.reshape(t.shape).astype(t.arena_dtype)
-        err = self.lib.te_host_invoke(self.arena.ctypes.data)
+        if self._weights is not None:
+            err = self.lib.te_host_invoke_with_weights(self.arena.ctypes.data, self._weights.ctypes.data)
+        else:
+            err = self.lib.te_host_invoke(self.arena.ctypes.data)
         if err:
             raise RuntimeError(f"invoke returned {err}")
         outs = []
