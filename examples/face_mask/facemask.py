@@ -131,28 +131,31 @@ def detect(image: np.ndarray, face_model: Runner, mask_model: Runner, threshold:
     return [(f, *classify(face_crop(image, f), mask_model)) for f in find_faces(image, face_model, threshold, scales)]
 
 
-def draw(image: np.ndarray, detections: list[tuple[Face, str, float]]):
-    """A PIL image with each face boxed (green: mask, red: no mask), its keypoints dotted and the
-    label written above the box on a dark band."""
-    from PIL import Image, ImageDraw
+def draw(image: np.ndarray, detections: list[tuple[Face, str, float]], long_side: int = 800):
+    """A PIL image with each face boxed (green: mask, red: no mask), its eyes, nose and mouth
+    dotted and its label above the box on a dark band. Small images are enlarged by a whole
+    factor (nearest neighbour) to about `long_side` pixels so the labels stay readable."""
+    from PIL import Image, ImageDraw, ImageFont
     im = Image.fromarray(image)
-    small = max(im.size) < 200                      # 80x80 crops: draw on a 4x enlargement
-    if small:
-        im = im.resize((im.width * 4, im.height * 4), Image.NEAREST)
-    k = 4 if small else 1
+    k = max(1, long_side // max(im.size))
+    if k > 1:
+        im = im.resize((im.width * k, im.height * k), Image.NEAREST)
     d = ImageDraw.Draw(im)
-    lw = max(2, min(im.size) // 150)
+    lw = max(2, min(im.size) // 200)
+    fs = max(11, min(im.size) // 45)               # label text: readable on the enlarged picture
+    font = ImageFont.load_default(size=fs)
     for f, lab, p in detections:
         c = COLOURS[lab]
         x0, y0, x1, y1 = f.x * k, f.y * k, (f.x + f.w) * k - 1, (f.y + f.h) * k - 1
         d.rectangle([x0, y0, x1, y1], outline=c, width=lw)
+        r = max(1.5, f.w * k / 70)                # dots a fraction of the face, not over it
         for kx, ky in f.keypoints[:4]:             # eyes, nose, mouth
-            d.ellipse([kx * k - lw, ky * k - lw, kx * k + lw, ky * k + lw], fill=c)
+            d.ellipse([kx * k - r, ky * k - r, kx * k + r, ky * k + r], fill=c)
         text = f"{lab} {p:.2f}"
-        tw = d.textlength(text)
-        ty = y0 - 13 if y0 >= 13 else y1 + 2
-        d.rectangle([x0, ty, x0 + tw + 4, ty + 12], fill=(0, 0, 0))
-        d.text((x0 + 2, ty), text, fill=c)
+        tw = d.textlength(text, font=font)
+        ty = y0 - fs - 4 if y0 >= fs + 4 else y1 + 2
+        d.rectangle([x0, ty, x0 + tw + 4, ty + fs + 3], fill=(0, 0, 0))
+        d.text((x0 + 2, ty + 1), text, fill=c, font=font)
     return im
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import sys
 import tempfile
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,28 @@ def device_prelude(example: Path) -> str:
             "sys.modules['facefind'] = _m\n"
             "del _g, _m, _k\n"
             + (example / "main.py").read_text())
+
+
+class _Background(threading.Thread):
+    """A board run in a thread: the host computes TFLite's answers meanwhile (the thread
+    waits on QEMU's output with the GIL released)."""
+
+    def __init__(self, *args):
+        super().__init__(daemon=True)
+        self.args, self.output, self.error = args, None, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.output = _run_on_board(*self.args)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
+            self.error = e
+
+    def result(self) -> str:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.output
 
 
 def _run_on_board(firmware: Path, frames: list[np.ndarray], prelude: str, loop: str, timeout: float) -> str:
@@ -120,7 +143,11 @@ def run_face_mask(firmware: Path, example: Path, face_model: Path, mask_model: P
                     "    print('T', _i, ' '.join(_crc(v) for v in FACE_OUTPUTS))\n"
                     "    _i += 1\n"
                     f"print('F', {k}, repr(faces(_found, {w}, {h})))")
-    out = _run_on_board(firmware, frames, prelude, "\n".join(loop) + "\n", timeout)
+    board = _Background(firmware, frames, prelude, "\n".join(loop) + "\n", timeout)
+    want_crcs = [[f"{zlib.crc32(np.ascontiguousarray(o).tobytes()):08x}" for o in face_ref(q)] for q in frames]
+    for r in results:  # the whole pipeline on TFLite's outputs, while the board runs
+        r.reference = fm.detect(r.pixels, face_ref, mask_ref)
+    out = board.result()
     crcs, faces = {}, {}
     for line in out.splitlines():
         if line.startswith("T "):
@@ -131,10 +158,7 @@ def run_face_mask(firmware: Path, example: Path, face_model: Path, mask_model: P
             faces[int(k)] = ast.literal_eval(text)
     if len(crcs) != len(frames) or len(faces) != len(results):
         raise RuntimeError(f"the board did not report every tile and image:\n{out[-2000:]}")
-    same = True
-    for i, q in enumerate(frames):
-        want = [f"{zlib.crc32(np.ascontiguousarray(o).tobytes()):08x}" for o in face_ref(q)]
-        same &= crcs[i] == want
+    same = all(crcs[i] == want_crcs[i] for i in range(len(frames)))
     for k, r in enumerate(results):
         r.device = [fm.Face(*rect, score, [tuple(p) for p in kps]) for rect, score, kps in faces[k]]
 
@@ -147,7 +171,9 @@ def run_face_mask(firmware: Path, example: Path, face_model: Path, mask_model: P
                 f"for _i in range({len(crops)}):\n"
                 f"    _lab, _p = mask_label(uctypes.bytearray_at({FRAMES_BASE:#x} + _i * {size}, {size}))\n"
                 "    print('M', _i, binascii.hexlify(bytes(mask.output(0))).decode(), _lab, repr(_p))\n")
-        out = _run_on_board(firmware, crops, prelude, loop, timeout)
+        board = _Background(firmware, crops, prelude, loop, timeout)
+        want = [np.ascontiguousarray(mask_ref(q)[0]).tobytes() for q in crops]
+        out = board.result()
         got = {}
         for line in out.splitlines():
             if line.startswith("M "):
@@ -156,10 +182,9 @@ def run_face_mask(firmware: Path, example: Path, face_model: Path, mask_model: P
         if len(got) != len(crops):
             raise RuntimeError(f"the board did not report every face crop:\n{out[-2000:]}")
         for i, q in enumerate(crops):
-            same &= got[i][0] == np.ascontiguousarray(mask_ref(q)[0]).tobytes()
+            same &= got[i][0] == want[i]
             labels.append(got[i][1:])
     it = iter(labels)
     for r in results:
         r.device = [(f, *next(it)) for f in r.device]
-        r.reference = fm.detect(r.pixels, face_ref, mask_ref)
     return results, same
