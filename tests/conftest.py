@@ -8,6 +8,19 @@ import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+# Two tiers. `./dev test` runs everything (CI); `./dev test-fast` runs `-m "not slow"` in
+# parallel: host-only tests (the compiler, host builds of the kernels, the oracle). A test is
+# slow when it needs the ARM toolchain, QEMU or a MicroPython build: either through one of
+# these fixtures (marked here, so a new test using them cannot land in the fast tier by
+# mistake) or by an explicit @pytest.mark.slow.
+SLOW_FIXTURES = {"arm_toolchain", "unix_firmware_factory", "qemu_firmware_factory", "protocol_firmware"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def arm_toolchain() -> tuple[Path, Path]:

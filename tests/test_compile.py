@@ -11,7 +11,7 @@ from te_openmv.codegen.compiler import compile_model, write_outputs
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
 from te_openmv.commands.cli import main
 
-from .modelgen import ModelBuilder
+from .support.modelgen import ModelBuilder
 
 
 def small_model(seed: int = 0) -> bytes:

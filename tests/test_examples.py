@@ -9,7 +9,9 @@ from te_openmv.commands.demo import EXAMPLES, run_on_device
 from te_openmv.reference.oracle import run_reference
 from te_openmv.reference.preprocess import image_files, image_to_input
 
-from .conftest_shared import shared_images, shared_model, zoo_model
+from .support.shared import shared_images, shared_model, zoo_model
+
+pytestmark = pytest.mark.slow   # every test here builds and boots the emulated firmware
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +43,6 @@ def test_person_detection_example_on_the_emulated_m7(demo_firmware):
     assert verdicts["no_person_crop.png"] == "no person" and verdicts["cat.pgm"] == "no person"
 
 
-@pytest.mark.slow
 def test_face_mask_example_on_the_emulated_m7(demo_firmware):
     """examples/face_mask/main.py on the board: BlazeFace on every tile, faces decoded and merged
     there (MicroPython), the classifier on every face; every output equal to TFLite's, and the

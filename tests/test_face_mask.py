@@ -26,8 +26,8 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.commands.build_firmware import BoardFitError, board_budget, check_budget
 from te_openmv.targets.host_build import HostModel
 
-from .bitexact import assert_bit_exact
-from .conftest_shared import shared_images, zoo_model
+from .support.bitexact import assert_bit_exact
+from .support.shared import shared_images, zoo_model
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "face_mask"
 CLASSIFIER = EXAMPLE / "mask_classifier.tflite"

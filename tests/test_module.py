@@ -28,9 +28,9 @@ from te_openmv.commands.cli import main
 from te_openmv.targets.host_build import HostModel, dequantize_s8, quantize_f32
 from te_openmv.targets.raw_repl import boot
 
-from .bitexact import random_inputs
-from .conftest_shared import MODELS
-from .modelgen import ModelBuilder, float_edge_classifier
+from .support.bitexact import random_inputs
+from .support.shared import MODELS
+from .support.modelgen import ModelBuilder, float_edge_classifier
 
 DEVICE_SCRIPTS = Path(__file__).resolve().parent / "device"
 KINDS = ["unix", "qemu"]

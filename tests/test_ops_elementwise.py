@@ -13,7 +13,7 @@ from te_openmv.codegen.arith.common import quantize_multiplier
 from te_openmv.codegen.arith.elementwise import (ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN, add_kernel_params,
     add_params, mul_params)
 
-from .singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
+from .support.singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
 
 OPS = {"ADD": "AddOptions", "MUL": "MulOptions"}
 

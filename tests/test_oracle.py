@@ -7,8 +7,8 @@ import tflite
 
 from te_openmv.reference.oracle import OracleError, reference_arena_bytes, run_reference
 
-from .conftest_shared import SHARED_MODELS, shared_model
-from .modelgen import ModelBuilder, random_inputs, random_softmax
+from .support.shared import SHARED_MODELS, shared_model
+from .support.modelgen import ModelBuilder, random_inputs, random_softmax
 
 _NP = {0: np.float32, 2: np.int32, 3: np.uint8, 9: np.int8}
 

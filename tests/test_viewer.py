@@ -22,9 +22,9 @@ from te_openmv.reference.preprocess import load_pixels
 from te_openmv.targets.serial_protocol import DeviceInfo, Result, TensorSpec
 from te_openmv.ui.viewer import Composer, FpsMeter, ViewItem
 
-from .conftest_shared import MODELS, shared_images
-from .link_faults import time_limit
-from .protocol_firmware import protocol_firmware  # noqa: F401 - fixture
+from .support.shared import MODELS, shared_images
+from .support.link_faults import time_limit
+from .support.protocol_firmware import protocol_firmware  # noqa: F401 - fixture
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"

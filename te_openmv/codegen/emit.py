@@ -66,19 +66,30 @@ def _tensor_info(g: Graph, plan: Plan, tid: int) -> dict:
     }
 
 
+def _c_comment_text(text: str) -> str:
+    """Text safe inside a C block comment (tensor names come from the model file)."""
+    return text.replace("*/", "*_/").replace("\n", " ")
+
+
 def describe_op(g: Graph, op, plan: Plan, macs: int) -> str:
+    """One line per call site: where the op came from in the .tflite (operator index, the
+    operators fused into it, its output tensor's name), shapes, arena offsets, MACs."""
     ins = [i for i in op.inputs if i >= 0 and not g.t(i).is_const]
     shapes = " + ".join("x".join(map(str, g.t(i).shape)) for i in ins)
     outs = " + ".join("x".join(map(str, g.t(o).shape)) for o in op.outputs)
     where = ", ".join(f"in @{plan.offset_of(g, i)}" for i in ins) + ", " + \
         ", ".join(f"out @{plan.offset_of(g, o)}" for o in op.outputs)
+    fused = [m for m in op.merged if m != op.index]
+    origin = f"tflite op {op.index}" + (f" + {', '.join(map(str, fused))} fused" if fused else "")
     extra = []
     if op.attrs.get("pad"):
         extra.append("padding {}/{}/{}/{} folded".format(*op.attrs["pad"]))
     if op.attrs.get("inplace"):
         extra.append("in place")
     tail = f"; {', '.join(extra)}" if extra else ""
-    return f"{op.type} {shapes} -> {outs}; {where}; {macs} MACs{tail}"
+    # TFLite joins the names of fused layers with ';': the first is the layer that produced it
+    names = ", ".join(f'"{g.t(o).name.split(";")[0]}"' for o in op.outputs)
+    return _c_comment_text(f"{op.type} ({origin}) {shapes} -> {outs} {names}; {where}; {macs} MACs{tail}")
 
 
 def emit(g: Graph, plan: Plan, name: str, source: str) -> Emitted:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 MODELS = SHARED / "models"
 IMAGES = SHARED / "images"
 ZOO = SHARED / "zoo"        # OpenMV's model zoo (issue 15), e.g. omv_blazeface_front_128
