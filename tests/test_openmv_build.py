@@ -17,6 +17,8 @@ from te_openmv.commands import build_firmware as bf
 from te_openmv.targets import openmv_build as ob
 from te_openmv.targets import toolchain
 
+pytestmark = pytest.mark.slow  # the stand-in trees build small ARM ELFs with make
+
 from .test_module import float_edge_model
 
 STOCK_BYTES = 20_000     # the stand-in stock firmware's constant data
