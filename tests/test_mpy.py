@@ -381,11 +381,12 @@ def test_instructions_within_one_percent_of_the_builtin_module(mpy_models, deplo
         args += ["--model", f"{m.name}={MODELS / (m.name + '.tflite')}"]
     assert main(args) == 0
     names = list(mpy_models)
-    with boot(firmware_from(fw_builtin), icount_shift=7) as dev:
+    with boot(firmware_from(fw_builtin), icount_shift=7, boot_timeout=180) as dev:
         r = dev.run(f"import tinyengine\nMAKE = tinyengine.Model\nNAMES = {names!r}\n" + INSTR_SCRIPT, timeout=900)
     assert r.ok, r.exception
     builtin = _instructions(r.output)
-    with boot(firmware_from(deployed), icount_shift=7, memory_images=dp.memory_images(deployed)) as dev:
+    with boot(firmware_from(deployed), icount_shift=7, memory_images=dp.memory_images(deployed),
+              boot_timeout=180) as dev:
         assert dev.run(dp.mount_preamble(deployed), timeout=30).ok
         make = "def MAKE(n):\n    return __import__(n).Model('/rom/' + n + '.bin')\n"
         r = dev.run(f"{make}NAMES = {names!r}\n" + INSTR_SCRIPT, timeout=900)
@@ -512,3 +513,48 @@ attempt('loader', lambda: __import__('oldloader'))
     with pytest.raises(dp.DeployError, match="runs armv7emdp: rebuild with `te-openmv compile MODEL --mpy --arch "
                                              "armv7emdp"):
         dp.collect([mpy_models["omv_force_int_quant"].outs["x64"]], "armv7emdp")
+
+
+@pytest.mark.slow  # builds a native module (ARM compiler, mpy-cross)
+def test_deploy_to_a_board_says_why_it_cannot(mpy_fast_out, tmp_path, monkeypatch):
+    """deploy --port /dev/...: the board is asked first (mpremote, faked here) and refused with the reason."""
+    answers = {}
+    written = []
+
+    def fake(port, *args, timeout=60):
+        if args[0] == "exec":
+            return answers["probe"]
+        written.append(args)
+        return ""
+    monkeypatch.setattr(dp, "_mpremote", fake)
+    arm = 8 << 10 | 3 << 8 | 6   # armv7emdp, .mpy 6.3
+    answers["probe"] = "mpy 0\nromfs False\npart 0\n"
+    with pytest.raises(dp.DeployError, match="cannot load .mpy files with native code"):
+        dp.deploy([mpy_fast_out], "/dev/ttyACM0")
+    answers["probe"] = f"mpy {arm}\nromfs False\npart 0\n"
+    with pytest.raises(dp.DeployError, match="no ROMFS support"):
+        dp.deploy([mpy_fast_out], "/dev/ttyACM0")
+    answers["probe"] = f"mpy {7 << 10 | 3 << 8 | 6}\nromfs True\npart 1048576\n"
+    with pytest.raises(dp.DeployError, match="this board runs armv7emsp: rebuild with `te-openmv compile MODEL "
+                                             "--mpy --arch armv7emsp"):
+        dp.deploy([mpy_fast_out], "/dev/ttyACM0")
+    answers["probe"] = f"mpy {arm}\nromfs True\npart 1024\n"
+    with pytest.raises(dp.DeployError, match=r"partition holds 1,024 B \(\d[\d,]* B too many\)"):
+        dp.deploy([mpy_fast_out], "/dev/ttyACM0")
+    assert not written
+    answers["probe"] = f"mpy {arm}\nromfs True\npart 1048576\n"
+    image = dp.deploy([mpy_fast_out], "/dev/ttyACM0")
+    assert written == [("romfs", "deploy", str(image))]
+    files = romfs.read_image(image.read_bytes())
+    assert set(files) == {"omv_force_int_quant.mpy", "omv_force_int_quant_armv7emdp.mpy", "omv_force_int_quant.bin"}
+
+
+@pytest.fixture(scope="module")
+def mpy_fast_out(tmp_path_factory):
+    """omv_force_int_quant compiled --mpy for armv7emdp (cached builds make this quick)."""
+    model = MODELS / "omv_force_int_quant.tflite"
+    if not model.is_file():
+        pytest.skip(f"shared model {model} not found")
+    out = tmp_path_factory.mktemp("fast-mpy")
+    assert main(["compile", str(model), "--mpy", "-o", str(out)]) == 0
+    return out
