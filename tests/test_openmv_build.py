@@ -193,3 +193,54 @@ def test_first_errors_reads_make_logs():
     assert ob.first_errors(log) == ["b.c:1:10: fatal error: x.h: No such file",
                                     "firmware text overflows FLASH_TEXT by 77 bytes: ld: region `FLASH_TEXT' "
                                     "overflowed by 77 bytes"]
+
+
+# ------------------------------------------------------------------ pixels -> tensor
+
+@pytest.fixture(scope="module")
+def te_image_lib(tmp_path_factory):
+    import ctypes
+    d = tmp_path_factory.mktemp("te_image")
+    lib = d / "libte_image.so"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Werror",
+                    str(bf.MODULE_SRC / "te_image.c"), "-o", str(lib)], check=True)
+    so = ctypes.CDLL(str(lib))
+    so.te_pixels_to_tensor.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return so
+
+
+@pytest.mark.parametrize("fmt", ["GRAYSCALE", "RGB565"])
+@pytest.mark.parametrize("signed", [0, 1])
+@pytest.mark.parametrize("n", [1, 7, 96 * 96])
+def test_pixels_widen_like_to_ndarray_in_place_and_not(te_image_lib, fmt, signed, n):
+    """te_pixels_to_tensor (the module's image -> tensor step) gives what OpenMV's
+    image.to_ndarray gives (te_openmv.reference.preprocess's bit replication, XOR 0x80 for
+    int8), both from a separate image and from pixels at the end of the tensor itself."""
+    import numpy as np
+
+    from te_openmv.reference.preprocess import rgb565_to_rgb888
+    rng = np.random.default_rng(n + signed)
+    if fmt == "GRAYSCALE":
+        px = rng.integers(0, 256, n).astype(np.uint8)
+        want = px.copy()
+        c = 1
+    else:
+        px = rng.integers(0, 65536, n).astype("<u2")
+        want = rgb565_to_rgb888(px.reshape(1, n)).reshape(-1)
+        c = 3
+    raw = px.tobytes()
+    if signed:
+        want = want ^ 0x80
+    code = 0 if fmt == "GRAYSCALE" else 1
+    for in_place in (False, True):
+        buf = np.zeros(n * c + 8, np.uint8)  # + 8: a guard that must stay untouched
+        base = buf.ctypes.data
+        keep = np.frombuffer(raw, np.uint8).copy()
+        if in_place:
+            buf[n * c - len(raw):n * c] = keep
+            src = base + n * c - len(raw)
+        else:
+            src = keep.ctypes.data
+        te_image_lib.te_pixels_to_tensor(base, src, n, code, signed)
+        assert np.array_equal(buf[:n * c], want), (fmt, signed, n, in_place)
+        assert not buf[n * c:].any()

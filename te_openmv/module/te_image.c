@@ -55,13 +55,13 @@ void te_pixels_to_tensor(uint8_t *dst, const uint8_t *pixels, int n, te_pixfmt f
     const uint32_t flip = is_signed ? 0x80u : 0u;
     if (fmt == TE_PIXFMT_GRAY8) {
         int i = 0;
-        if (dst == pixels && ((uintptr_t)dst & 3u) == 0) {
-            /* In place, four pixels a word. */
+        if ((((uintptr_t)dst | (uintptr_t)pixels) & 3u) == 0) {
+            /* Four pixels a word (in place, or from a separate aligned image). */
             const uint32_t flip4 = flip * 0x01010101u;
             uint32_t *w = (uint32_t *)(void *)dst;
+            const uint32_t *r = (const uint32_t *)(const void *)pixels;
             for (; i + 4 <= n; i += 4) {
-                *w = *w ^ flip4;
-                w++;
+                *w++ = *r++ ^ flip4;
             }
         }
         for (; i < n; i++) {

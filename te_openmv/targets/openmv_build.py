@@ -359,6 +359,7 @@ def run_make(tree: OpenMVTree, board: BoardInfo, module: Path | None, kind: str,
                 raise OpenMVBuildError(f"{in_tree} exists: move it away first (te-openmv stages its module there "
                                        f"for this OpenMV version and removes it after the build)")
             shutil.copytree(module, in_tree)
+    _forget_stale_generated(bdir, module)
     log = bdir / "make.log"
     say(" ".join(cmd) + f"  (log: {log})")
     env = _clean_env()
@@ -383,6 +384,24 @@ def run_make(tree: OpenMVTree, board: BoardInfo, module: Path | None, kind: str,
     say(f"make finished in {time.monotonic() - t0:.0f} s: text {sizes['text']:,} B, data {sizes['data']:,} B, "
         f"bss {sizes['bss']:,} B")
     return OpenMVBuild(elf, binf, romfs, log, sizes)
+
+
+def _forget_stale_generated(bdir: Path, module: Path | None) -> None:
+    """When the module changed since the last build in `bdir`, drop MicroPython's generated
+    frozen_content.c: it names qstrs, and make does not regenerate it when the set of
+    qstrs the C sources declare changes (a stale copy then fails to compile)."""
+    stamp = bdir / "module.digest"
+    h = hashlib.sha256()
+    if module is not None:
+        for p in sorted(module.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(module)).encode() + b"\0" + p.read_bytes())
+    digest = h.hexdigest()
+    if stamp.is_file() and stamp.read_text() == digest:
+        return
+    for stale in (bdir / "build").glob("lib/micropython/frozen_content.c"):
+        stale.unlink()
+    stamp.write_text(digest)
 
 
 def elf_sizes(elf: Path) -> dict[str, int]:
