@@ -21,6 +21,7 @@ from .test_module import float_edge_model
 
 STOCK_BYTES = 20_000     # the stand-in stock firmware's constant data
 TE_EXTRA = 3_000         # what the stand-in build adds when the module is staged
+LEAN_SAVES = 5_000       # what the stand-in build drops with MICROPY_PY_ML_TFLM=0
 
 
 def _arm_elf(path: Path, rodata: int) -> None:
@@ -60,12 +61,14 @@ def fake_tree(root: Path, *, flash: str = "1664K", sdk: bool = True, outside: bo
     elves.mkdir()
     _arm_elf(elves / "stock.elf", STOCK_BYTES)
     _arm_elf(elves / "te.elf", STOCK_BYTES + TE_EXTRA)
+    _arm_elf(elves / "lean.elf", STOCK_BYTES - LEAN_SAVES)
     mods = "$(patsubst USER_C_MODULES=%,%,$(MPY_MAKE_TARGET))" if outside else "$(TOP_DIR)"
     recipe = (f"\t@echo 'lots of make output'\n\t@{fail}\n" if fail else
               ("\ttest -f $(SDK_DIR)/sdk.version && test -x $(SDK_DIR)/llvm/bin/clang\n" if sdk else "")
               + "\ttest -f $(MODS)/modules/micropython.mk\n"
               "\tmkdir -p $(BUILD)/bin\n"
               f"\tif [ -f $(MODS)/tinyengine/te_models.c ]; then cp {elves}/te.elf $(BUILD)/bin/firmware.elf; "
+              f"elif [ \"$(MICROPY_PY_ML_TFLM)\" = 0 ]; then cp {elves}/lean.elf $(BUILD)/bin/firmware.elf; "
               f"else cp {elves}/stock.elf $(BUILD)/bin/firmware.elf; fi\n"
               "\tcp $(BUILD)/bin/firmware.elf $(BUILD)/bin/firmware.bin\n")
     (root / "Makefile").write_text(
@@ -126,8 +129,11 @@ def test_flash_budget_is_the_region_minus_the_measured_stock_firmware(tmp_path, 
     te = ob.elf_sizes(tmp_path / "omv-elves" / "te.elf")
     assert f"{0x6000 - te['text'] - te['data']:,} B free" in said
     tight = fake_tree(tmp_path / "tight", flash=str(stock["text"] + stock["data"] + weights - 10))
-    with pytest.raises(bf.BoardFitError, match=r"(?s)weights need .*measured.*: 10 B \(0.0 KiB\) too much"):
+    with pytest.raises(bf.BoardFitError, match=r"(?s)weights need .*measured.*: 10 B \(0.0 KiB\) too much") as e:
         bf.build_firmware(env, "openmv", tmp_path / "out2", board="OPENMV4", source=tight)
+    lean = ob.elf_sizes(tmp_path / "tight-elves" / "lean.elf")
+    assert (f"MICROPY_PY_ML_TFLM = 0 in boards/OPENMV4/board_config.mk): measured, that frees "
+            f"{stock['text'] + stock['data'] - lean['text'] - lean['data']:,} B") in str(e.value)
 
 
 def test_old_trees_get_the_module_in_the_tree_for_the_build_only(tmp_path, env):

@@ -318,6 +318,23 @@ def build_openmv(staged_module: Path, tree: "openmv_build.OpenMVTree", board: "o
     return out_dir / "firmware.bin", extra
 
 
+# What a firmware can do without, to make room for models: OpenMV's own tflite-micro.
+OPENMV_ROOM_VARS = {"MICROPY_PY_ML_TFLM": "0"}
+
+
+def _openmv_room(tree, info, stock, jobs: int, say: Callable[[str], None]) -> str:
+    """What would make room, measured: the stock firmware built without tflite-micro."""
+    try:
+        lean = openmv_build.stock_firmware(tree, info, jobs, say, OPENMV_ROOM_VARS)
+    except OpenMVBuildError as e:
+        return (f"to make room: a smaller model, or a firmware without OpenMV's tflite-micro "
+                f"(MICROPY_PY_ML_TFLM = 0 in boards/{info.name}/board_config.mk), which could not be measured "
+                f"here: {str(e).splitlines()[-1].strip()}")
+    return (f"to make room: a smaller model, or a firmware without OpenMV's tflite-micro "
+            f"(MICROPY_PY_ML_TFLM = 0 in boards/{info.name}/board_config.mk): measured, that frees "
+            f"{stock.flash_used - lean.flash_used:,} B")
+
+
 def _openmv_flash_line(board: "openmv_build.BoardInfo", sizes: dict, stock: "openmv_build.StockFirmware | None") -> str:
     region = board.config.get("OMV_FLASH_TXT_LENGTH")
     used = sizes["text"] + sizes["data"]
@@ -369,7 +386,13 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
                 f"(FLASH_TEXT {region:,} B, {info.config_source}); the firmware cannot be built here:\n{e}") from e
     budget = board_budget(port, board, info.config if info else None, info.config_source if info else None,
                           stock.flash_used if stock else None)
-    for note in check_budget(compiled, budget):
+    try:
+        notes = check_budget(compiled, budget)
+    except BoardFitError as e:
+        if stock is None or budget.flash_bytes is None or "flash:" not in str(e):
+            raise
+        raise BoardFitError(f"{e}\n  {_openmv_room(tree, info, stock, jobs, say)}") from e
+    for note in notes:
         say(f"note: {note}")
     weights = sum(c.report["weights_bytes"] for c in compiled)
     largest = max(compiled, key=lambda c: c.report["peak_sram_bytes"])
