@@ -250,3 +250,21 @@ def test_pixels_widen_like_to_ndarray_in_place_and_not(te_image_lib, fmt, signed
         te_image_lib.te_pixels_to_tensor(base, src, n, code, signed)
         assert np.array_equal(buf[:n * c], want), (fmt, signed, n, in_place)
         assert not buf[n * c:].any()
+
+
+def test_camera_frames_are_redrawn_by_the_rule_the_device_reports():
+    """verify --camera gives the oracle what the module drew: by OpenMV ml's rule on OpenMV
+    firmware (Model.image_rule == "ml"), te_image.h's nearest rule elsewhere."""
+    import numpy as np
+
+    from te_openmv.commands.verify_device import VerifySetupError, camera_input
+    from te_openmv.reference.preprocess import RGB565, ml_image_to_input
+    from te_openmv.targets import serial_protocol as P
+    px = np.random.default_rng(3).integers(0, 65536, (60, 80)).astype("<u2")
+    frame = P.FrameImage(P.wire.F_RGB565, 80, 60, px.tobytes())
+    spec = P.TensorSpec((1, 24, 32, 3), "b", 0.0078, -128)
+    got = camera_input(frame, spec, "ml")
+    assert np.array_equal(got, ml_image_to_input(frame.pixels(), RGB565, spec.shape, np.int8))
+    assert not np.array_equal(got, camera_input(frame, spec))  # nearest: a different rule
+    with pytest.raises(VerifySetupError, match="unknown rule 'bicubic'"):
+        camera_input(frame, spec, "bicubic")

@@ -101,9 +101,10 @@ def test_tinyengine_and_ml_agree_on_the_emulated_openmv_board(firmware_dir, tmp_
 def test_run_and_verify_work_on_the_emulated_openmv_board(firmware_dir, tmp_path, capsys):
     script = tmp_path / "s.py"
     script.write_text("import os, tinyengine, ml\nprint(sorted(tinyengine.models()), "
-                      "'fomo_face_detection.tflite' in os.listdir('/rom'))\n")
+                      "'fomo_face_detection.tflite' in os.listdir('/rom'), tinyengine.Model('person').image_rule, "
+                      "tinyengine.Model('person', nearest=True).image_rule)\n")
     assert main(["run", str(firmware_dir), str(script)]) == 0
-    assert "['face', 'person'] True" in capsys.readouterr().out
+    assert "['face', 'person'] True ml nearest" in capsys.readouterr().out
     assert main(["verify", str(SHARED_MODELS / MODELS["person"]), "--target", "qemu", "--firmware",
                  str(firmware_dir), "--name", "person", "--n", "3"]) == 0
     out = capsys.readouterr().out

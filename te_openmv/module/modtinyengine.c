@@ -181,6 +181,20 @@ static void te_tensor_lists(const te_tensor_info *infos, size_t n, mp_obj_t *sha
     }
 }
 
+/* How predict() draws an image.Image into an input: "ml" (OpenMV's ml preprocessing,
+ * te_openmv.reference.preprocess.ml_image_to_input) or "nearest" (te_image.h). Hosts
+ * that redo the drawing (verify --camera) read it. */
+static mp_obj_t te_image_rule(const tinyengine_model_obj_t *self) {
+    #if TE_OPENMV_IMAGE
+    if (!self->nearest) {
+        return MP_OBJ_NEW_QSTR(MP_QSTR_ml);
+    }
+    #else
+    (void)self;
+    #endif
+    return MP_OBJ_NEW_QSTR(MP_QSTR_nearest);
+}
+
 static void tinyengine_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     tinyengine_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     if (dest[0] != MP_OBJ_NULL) {
@@ -201,6 +215,7 @@ static void tinyengine_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         case MP_QSTR_output_scale: dest[0] = self->output_scale; break;
         case MP_QSTR_output_zero_point: dest[0] = self->output_zero_point; break;
         case MP_QSTR_postprocess: dest[0] = self->postprocess; break;
+        case MP_QSTR_image_rule: dest[0] = te_image_rule(self); break;
         default: dest[1] = MP_OBJ_SENTINEL; break;  /* methods: continue in locals_dict */
     }
 }
