@@ -21,7 +21,7 @@ from .test_module import float_edge_model
 
 STOCK_BYTES = 20_000     # the stand-in stock firmware's constant data
 TE_EXTRA = 3_000         # what the stand-in build adds when the module is staged
-LEAN_SAVES = 5_000       # what the stand-in build drops with MICROPY_PY_ML_TFLM=0
+LEAN_SAVES = 5_000       # what the stand-in build drops without ml (MICROPY_PY_ML=0 MICROPY_PY_ML_TFLM=0)
 
 
 def _arm_elf(path: Path, rodata: int) -> None:
@@ -132,7 +132,7 @@ def test_flash_budget_is_the_region_minus_the_measured_stock_firmware(tmp_path, 
     with pytest.raises(bf.BoardFitError, match=r"(?s)weights need .*measured.*: 10 B \(0.0 KiB\) too much") as e:
         bf.build_firmware(env, "openmv", tmp_path / "out2", board="OPENMV4", source=tight)
     lean = ob.elf_sizes(tmp_path / "tight-elves" / "lean.elf")
-    assert (f"MICROPY_PY_ML_TFLM = 0 in boards/OPENMV4/board_config.mk): measured, that frees "
+    assert (f"MICROPY_PY_ML = 0 and MICROPY_PY_ML_TFLM = 0 in boards/OPENMV4/board_config.mk): measured, that frees "
             f"{stock['text'] + stock['data'] - lean['text'] - lean['data']:,} B") in str(e.value)
 
 

@@ -318,20 +318,22 @@ def build_openmv(staged_module: Path, tree: "openmv_build.OpenMVTree", board: "o
     return out_dir / "firmware.bin", extra
 
 
-# What a firmware can do without, to make room for models: OpenMV's own tflite-micro.
-OPENMV_ROOM_VARS = {"MICROPY_PY_ML_TFLM": "0"}
+# What a firmware can do without, to make room for models: OpenMV's ml module and its
+# tflite-micro (MICROPY_PY_ML_TFLM=0 alone does not link: py_ml.c needs a backend).
+OPENMV_ROOM_VARS = {"MICROPY_PY_ML": "0", "MICROPY_PY_ML_TFLM": "0"}
+OPENMV_ROOM_TEXT = "MICROPY_PY_ML = 0 and MICROPY_PY_ML_TFLM = 0"
 
 
 def _openmv_room(tree, info, stock, jobs: int, say: Callable[[str], None]) -> str:
-    """What would make room, measured: the stock firmware built without tflite-micro."""
+    """What would make room, measured: the stock firmware built without ml and tflite-micro."""
     try:
         lean = openmv_build.stock_firmware(tree, info, jobs, say, OPENMV_ROOM_VARS)
     except OpenMVBuildError as e:
-        return (f"to make room: a smaller model, or a firmware without OpenMV's tflite-micro "
-                f"(MICROPY_PY_ML_TFLM = 0 in boards/{info.name}/board_config.mk), which could not be measured "
+        return (f"to make room: a smaller model, or a firmware without OpenMV's ml and tflite-micro "
+                f"({OPENMV_ROOM_TEXT} in boards/{info.name}/board_config.mk), which could not be measured "
                 f"here: {str(e).splitlines()[-1].strip()}")
-    return (f"to make room: a smaller model, or a firmware without OpenMV's tflite-micro "
-            f"(MICROPY_PY_ML_TFLM = 0 in boards/{info.name}/board_config.mk): measured, that frees "
+    return (f"to make room: a smaller model, or a firmware without OpenMV's ml and tflite-micro "
+            f"({OPENMV_ROOM_TEXT} in boards/{info.name}/board_config.mk): measured, that frees "
             f"{stock.flash_used - lean.flash_used:,} B")
 
 
