@@ -127,14 +127,14 @@ def test_what_board_the_example_needs(compiled):
     budgets). Measured: BlazeFace 327,680 B of arena (layer by layer; --patch finds no lower
     peak) and 268,228 B of weights; the classifier 104,640 B layer by layer (44,392 B with
     --patch auto) and 629,984 B. On the OpenMV Cam H7 the arenas fit its largest block
-    (414,720 B) side by side only with the classifier patch-based, and the weights (898,212 B)
-    miss its ~804 KiB of flash for models by 74,916 B: the example needs an H7 Plus (or an
-    RT1062), which holds both layer by layer."""
+    (414,720 B) side by side only with the classifier patch-based; its free flash is measured
+    from an OpenMV checkout's stock firmware (never estimated), so without one only the RAM
+    verdict stands: the example needs an H7 Plus (or an RT1062), which holds both layer by layer."""
     face, mask = compiled
     h7 = board_budget("openmv", "OPENMV4")
-    with pytest.raises(BoardFitError, match="flash"):
+    assert h7.flash_bytes is None  # no checkout given: the free flash is unknown, not guessed
+    with pytest.raises(BoardFitError):
         check_budget([face, mask], h7)
-    assert face.report["weights_bytes"] + mask.report["weights_bytes"] > h7.flash_bytes
     assert face.report["peak_sram_bytes"] + mask.report["peak_sram_bytes"] > h7.arena_bytes
     patched = compile_model(CLASSIFIER.read_bytes(), "mask", patch="auto")
     assert face.report["peak_sram_bytes"] + patched.report["peak_sram_bytes"] <= h7.arena_bytes
