@@ -10,8 +10,8 @@ import pytest
 from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.arith.lut import logistic_table
 
-from .modelgen import ModelBuilder
-from .singleop import T, assert_matches, single_op_model
+from .support.modelgen import ModelBuilder
+from .support.singleop import T, assert_matches, single_op_model
 from .test_ops_elementwise import random_quant
 
 

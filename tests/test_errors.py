@@ -9,8 +9,8 @@ from te_openmv.codegen.errors import (FloatModelError, ModelFormatError, Unsuppo
     UnsupportedOptionError)
 from te_openmv.commands.cli import main
 
-from .conftest_shared import shared_model
-from .modelgen import ModelBuilder
+from .support.shared import shared_model
+from .support.modelgen import ModelBuilder
 
 
 def _conv_model(dtype="int8", dilation=1, op_type="CONV_2D") -> bytes:

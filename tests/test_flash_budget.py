@@ -11,8 +11,8 @@ from te_openmv.codegen.errors import BudgetError
 from te_openmv.commands.cli import main
 from te_openmv.targets.host_build import HostModel
 
-from .bitexact import random_inputs, reference
-from .modelgen import ModelBuilder
+from .support.bitexact import random_inputs, reference
+from .support.modelgen import ModelBuilder
 
 
 def convnet(seed: int = 11) -> bytes:

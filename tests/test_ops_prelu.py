@@ -8,7 +8,7 @@ import pytest
 from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.errors import UnsupportedOpError
 
-from .singleop import T, assert_matches, single_op_model
+from .support.singleop import T, assert_matches, single_op_model
 from .test_ops_elementwise import random_quant
 
 
@@ -64,7 +64,7 @@ def test_prelu_per_channel_quantized_alpha_refused():
     model = single_op_model("PRELU", [T((1, 2, 2, 2), "int8", 0.1, 0), T((1, 1, 2), "int8", 0.1, 0, data=np.ones((1, 1, 2)))],
                             [T((1, 2, 2, 2), "int8", 0.1, 0)])
     compile_model(model, "m")  # per-tensor: fine
-    from . import modelgen
+    from .support import modelgen
     b = modelgen.ModelBuilder()
     x = b.tensor((1, 2, 2, 2), "int8", scale=0.1, zero_point=0)
     a = b.tensor((1, 1, 2), "int8", scale=[0.1, 0.2], zero_point=0, quant_axis=2, data=np.ones((1, 1, 2)))

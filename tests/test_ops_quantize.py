@@ -16,7 +16,7 @@ from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
 from te_openmv.targets.host_build import HostModel, dequantize_s8, quantize_f32
 from te_openmv.reference.oracle import run_reference
 
-from .singleop import T, shared_op, shared_op_params, single_op_model
+from .support.singleop import T, shared_op, shared_op_params, single_op_model
 
 RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
 
@@ -262,7 +262,7 @@ def test_float_input_quantized_twice_is_not_folded():
     """x (float32) feeds two QUANTIZEs, so neither can become the model's int8 entry point: both
     run as kernels on the float input in the arena; the trailing DEQUANTIZE is folded into the
     float exit (and dequantized on the host with the same rule)."""
-    from .singleop import model_of
+    from .support.singleop import model_of
     shape = (1, 5, 6, 4)
     tensors = [T(shape, "float32"), T(shape, "int8", 0.031, -7), T(shape, "int8", 0.0123, 40),
                T(shape, "int8", 0.05, 3), T(shape, "float32")]

@@ -9,7 +9,7 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.errors import UnsupportedOptionError
 from te_openmv.codegen.arith.resize_bilinear import bilinear_axis
 
-from .singleop import T, assert_matches, single_op_model
+from .support.singleop import T, assert_matches, single_op_model
 
 
 def resize_model(in_shape, out_hw, ac, hp, q=(0.37, -128), q_out=None) -> bytes:

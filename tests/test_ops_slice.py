@@ -10,7 +10,7 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.lower.slice import copy_plan, strided_slice_box
 
-from .singleop import T, assert_matches, model_of, single_op_model
+from .support.singleop import T, assert_matches, model_of, single_op_model
 
 Q = (0.05, 3)
 

@@ -10,7 +10,7 @@ from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.arith.elementwise import add_params
 from te_openmv.codegen.arith.sub import sub_params
 
-from .singleop import ACTIVATION, T, assert_matches, single_op_model
+from .support.singleop import ACTIVATION, T, assert_matches, single_op_model
 from .test_ops_elementwise import random_quant, random_shapes
 
 
@@ -71,7 +71,7 @@ def test_maximum_face_landmarks_shape_in_place_chain():
     tensors = [T((1, 24, 24, 16), "int8", *q), T((1, 1, 16), "int8", 0.00855, 0,
                                                    data=np.arange(-8, 8, dtype=np.int8) * 9),
                T((1, 24, 24, 16), "int8", *q), T((1, 24, 24, 16), "int8", *q)]
-    from .singleop import model_of
+    from .support.singleop import model_of
     model = model_of(tensors, [("MUL", [0, 1], [2], ("MulOptions", {})), ("MAXIMUM", [0, 2], [3], None)], outputs=[3])
     assert_matches(model, n_runs=3)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .modelgen import ModelBuilder
-from .singleop import assert_matches
+from .support.modelgen import ModelBuilder
+from .support.singleop import assert_matches
 
 
 def _conv(b, rng, x, in_c, out_c, hw, in_scale, out_q, k=3, stride=1, act="NONE"):

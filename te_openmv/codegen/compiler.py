@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from te_openmv.codegen.emit import Emitted, emit
 from te_openmv.codegen.errors import CompileError
 from te_openmv.codegen.graph import Graph
-from te_openmv.codegen.passes import PIPELINE, patch as patch_pass
+from te_openmv.codegen.passes import AFTER_SCHEDULE, BEFORE_SCHEDULE
+from te_openmv.codegen.passes.patch import parse_patch
 from te_openmv.codegen.planner import Plan
 from te_openmv.codegen.tflite_import import import_tflite
 
@@ -45,12 +46,11 @@ def compile_model(data: bytes, name: str, source: str = "model.tflite", patch: s
     from te_openmv.codegen.report import build_report
     from te_openmv.codegen.schedule import choose
     check_name(name)
-    spec = patch_pass.parse_patch(patch) if isinstance(patch, str) else patch
+    spec = parse_patch(patch) if isinstance(patch, str) else patch
     g = import_tflite(data, name)
-    cut = PIPELINE.index(patch_pass.run)
-    for step in PIPELINE[:cut]:
+    for step in BEFORE_SCHEDULE:
         g = step(g)
-    s = choose(g, spec, sram_budget, PIPELINE[cut + 1:])
+    s = choose(g, spec, sram_budget, AFTER_SCHEDULE)  # patching, then AFTER_SCHEDULE on each candidate
     flash = None
     if flash_budget is not None:
         emitted, flash = _fit_flash(s.graph, s.plan, name, source, int(flash_budget))

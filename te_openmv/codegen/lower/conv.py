@@ -269,7 +269,8 @@ def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: in
 
 
 def scratch_for(geo: dict) -> int:
-    """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h)."""
+    """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h; tests/test_kernel_scratch.py
+    holds them equal)."""
     if geo["pointwise"]:
         return BLOCK * ((geo["in_c"] + 3) // 4 * 4) * 2 + JOB_BYTES
     return BLOCK * geo["depth"] * 2 + JOB_BYTES + (geo["k_w"] * geo["in_c"] + 3) // 4 * 4

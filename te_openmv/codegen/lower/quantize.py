@@ -53,7 +53,18 @@ def _as_lut(g: Graph, op: Op) -> bool:
     return (x.dtype, y.dtype) in _REQUANT_KERNELS and not x.is_const and y.size >= LUT_MIN_SIZE
 
 
-class QuantizeLowering(Lowering):
+class _ElementConversion(Lowering):
+    """QUANTIZE and DEQUANTIZE: one output element per input element, walked forwards."""
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # one output element per input element, walked forwards (dtypes may differ in size)
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        if x.is_const:
+            return None
+        return elementwise_distance(y.size, x.nbytes // max(x.size, 1), y.nbytes // max(y.size, 1))
+
+
+class QuantizeLowering(_ElementConversion):
     op_types = ("QUANTIZE",)
     kernel_files = ("quantize.c", "lut.c")
 
@@ -73,13 +84,6 @@ class QuantizeLowering(Lowering):
             except ValueError as e:
                 raise UnsupportedOptionError(f"operator {op.index} (QUANTIZE): {e}") from None
 
-    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
-        # one output element per input element, walked forwards (dtypes may differ in size)
-        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-        if x.is_const:
-            return None
-        return elementwise_distance(y.size, x.nbytes // max(x.size, 1), y.nbytes // max(y.size, 1))
-
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         if x.dtype == "float32":
@@ -98,7 +102,7 @@ class QuantizeLowering(Lowering):
         return f"{kernel}({params}, {_source(ctx, g, x.id, ctype)}, {ctx.ptr(y.id)});"
 
 
-class DequantizeLowering(Lowering):
+class DequantizeLowering(_ElementConversion):
     op_types = ("DEQUANTIZE",)
     kernel_files = ("quantize.c",)
 
@@ -109,13 +113,6 @@ class DequantizeLowering(Lowering):
             raise UnsupportedOpError(f"operator {op.index} (DEQUANTIZE): {x.dtype} -> {y.dtype} is not "
                                      f"supported (supported: int8 -> float32, uint8 -> float32)")
         _check_quant(op, x)
-
-    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
-        # one output element per input element, walked forwards (dtypes may differ in size)
-        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-        if x.is_const:
-            return None
-        return elementwise_distance(y.size, x.nbytes // max(x.size, 1), y.nbytes // max(y.size, 1))
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
