@@ -11,7 +11,7 @@ import pytest
 from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.lower.conv import BLOCK, conv_geometry, im2col_distance
 
-from . import modelgen
+from .support import modelgen
 from .test_memory import assert_exact, guarded_run, random_cases
 
 
