@@ -48,6 +48,11 @@ def cmd_compile(args) -> int:
               f"{100 * sched['estimated_overhead']:.1f}%")
     elif schedule["patch"] == "auto":
         print("  layer by layer: no patching lowers the peak within the instruction overhead limit")
+    fb = r.get("flash_budget")
+    if fb:
+        print(f"  flash budget {fb['budget_bytes']:,} B: const data {fb['const_bytes']:,} B with "
+              f"{len(fb['wide_layers'])} convolutions wide and {len(fb['narrow_layers'])} narrow (all narrow "
+              f"{fb['narrow_bytes']:,} B, all wide {fb['wide_bytes']:,} B)")
     for p in paths:
         print(f"  wrote {p}")
     return 0
