@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from te_openmv.codegen.errors import CompileError
+from te_openmv.reference.oracle import OracleError
 
 
 def _progress(done: int, total: int, label: str) -> None:
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CompileError as e:
+    except (CompileError, OracleError) as e:  # a model we or TFLite's reference refuse: one line
         print(f"te-openmv: error: {e}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as e:

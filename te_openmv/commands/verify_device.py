@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from te_openmv.reference.compare import identical_values, largest_difference
 from te_openmv.reference.oracle import run_reference
 from te_openmv.reference.preprocess import image_files, image_to_input
 from te_openmv.targets.serial_protocol import (DeviceInfo, FrameImage, Result, Session, TensorSpec,
@@ -168,12 +169,11 @@ class OutputCompare:
 
     def add(self, ours: np.ndarray, ref: np.ndarray) -> None:
         ref = np.asarray(ref).reshape(ours.shape)
-        eq = ours == ref
+        eq = identical_values(ours, ref)
         self.identical += int(eq.sum())
         self.total += int(eq.size)
         if not eq.all():
-            d = np.abs(ours.astype(np.float64) - ref.astype(np.float64)).max()
-            self.max_abs_diff = max(self.max_abs_diff, float(d))
+            self.max_abs_diff = max(self.max_abs_diff, largest_difference(ours, ref))
         agree, total = top1_agreement(ours, ref)
         self.top1_agree += agree
         self.top1_total += total
