@@ -221,6 +221,7 @@ def _float_reference_decode(outputs, tile, threshold):
     return out
 
 
+@pytest.mark.slow
 def test_decode_matches_a_float_reference_on_the_shared_images():
     """facefind.decode on the raw int8 outputs (thresholding in the int8 domain, as on the
     camera) gives the same boxes, scores and keypoints as a float decoding of TFLite's own

@@ -441,6 +441,7 @@ def test_cli_patch_and_budget(tmp_path, capsys):
 
 # ---- measured instructions --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(TARGETS))
 def test_patching_overhead_measured_on_the_emulated_cortex_m7(name):
     """`te-openmv bench` counts: the auto schedule costs at most 15% more instructions than

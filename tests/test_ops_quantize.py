@@ -115,6 +115,26 @@ def test_requantize_same_scale(pair, zps):
     assert_same(model, [[x]])
 
 
+@pytest.mark.parametrize("pair", PAIRS, ids=["s8-s8", "s8-u8", "u8-s8"])
+@pytest.mark.parametrize("seed", range(4))
+def test_requantize_as_table_bit_exact(pair, seed):
+    """Large requantizations run as a 256-entry table lookup: every byte value, both sides of
+    a scale ratio of 1, against tflite-micro."""
+    from te_openmv.codegen.compiler import compile_model
+    from te_openmv.codegen.lower.quantize import LUT_MIN_SIZE
+    rng = np.random.default_rng(9300 + 10 * PAIRS.index(pair) + seed)
+    src, dst = pair
+    shape = (1, 8, 8, 32)
+    assert int(np.prod(shape)) >= LUT_MIN_SIZE
+    s_in = random_scale(rng, 0.005, 0.5)
+    s_out = s_in * float(np.exp(rng.uniform(np.log(1 / 16), np.log(16))))
+    model = single_op_model("QUANTIZE", [T(shape, src, s_in, _zp(rng, src))], [T(shape, dst, s_out, _zp(rng, dst))])
+    assert "te_lut_s8(" in compile_model(model, "m").emitted.c_source
+    lo, hi = RANGES[src]
+    runs = [[np.resize(np.arange(lo, hi + 1), shape).astype(src)], [rng.integers(lo, hi + 1, size=shape).astype(src)]]
+    assert_same(model, runs)
+
+
 def test_requantize_scale_ratio_too_large_rejected():
     model = single_op_model("QUANTIZE", [T((4,), "int8", 1.0, 0)], [T((4,), "int8", 1e-9, 0)])
     with pytest.raises(UnsupportedOptionError, match=r"operator 0 \(QUANTIZE\): .* too large"):

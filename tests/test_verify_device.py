@@ -99,6 +99,7 @@ def test_verify_option_errors(protocol_firmware, capsys):
     assert parse_target("serial:/dev/ttyACM0") == Target("serial", "/dev/ttyACM0")
 
 
+@pytest.mark.slow
 def test_verify_builds_its_own_firmware_once(tmp_path, capsys):
     """Without --firmware the model is built into a firmware of its own, kept in the cache
     per model (te_openmv.targets.micropython_build's build cache makes the second run a copy, unless the

@@ -1,6 +1,8 @@
 /* te-openmv: image -> input tensor (the rule is in te_image.h). */
 #include "te_image.h"
 
+#include <string.h>
+
 /* Source coordinate of destination index i when scaling n_src -> n_dst (pixel centres). */
 static inline int te_src_index(int i, int n_src, int n_dst) {
     int s = (int)(((int64_t)(2 * i + 1) * n_src) / (2 * (int64_t)n_dst));
@@ -45,4 +47,35 @@ int te_image_to_tensor(const void *pixels, int src_w, int src_h, te_pixfmt fmt,
         }
     }
     return TE_IMAGE_OK;
+}
+
+/* RGB565 -> r8 g8 b8 (bit replication), flipped when signed. A few instructions a pixel:
+ * the M7 does unaligned halfword loads, and the stores go byte by byte. */
+void te_pixels_to_tensor(uint8_t *dst, const uint8_t *pixels, int n, te_pixfmt fmt, int is_signed) {
+    const uint32_t flip = is_signed ? 0x80u : 0u;
+    if (fmt == TE_PIXFMT_GRAY8) {
+        int i = 0;
+        if (dst == pixels && ((uintptr_t)dst & 3u) == 0) {
+            /* In place, four pixels a word. */
+            const uint32_t flip4 = flip * 0x01010101u;
+            uint32_t *w = (uint32_t *)(void *)dst;
+            for (; i + 4 <= n; i += 4) {
+                *w = *w ^ flip4;
+                w++;
+            }
+        }
+        for (; i < n; i++) {
+            dst[i] = (uint8_t)(pixels[i] ^ flip);
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        uint16_t v;
+        memcpy(&v, pixels + 2 * i, 2);  /* native-endian uint16, alignment-safe */
+        const uint32_t p = v;
+        uint32_t r = (p >> 8) & 0xf8u, g = (p >> 3) & 0xfcu, b = (p << 3) & 0xf8u;
+        dst[3 * i + 0] = (uint8_t)((r | (r >> 5)) ^ flip);
+        dst[3 * i + 1] = (uint8_t)((g | (g >> 6)) ^ flip);
+        dst[3 * i + 2] = (uint8_t)((b | (b >> 5)) ^ flip);
+    }
 }

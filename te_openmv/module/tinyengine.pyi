@@ -11,8 +11,9 @@ _T = TypeVar("_T")
 # Anything with the buffer protocol: bytes, bytearray, memoryview, array.array, ulab ndarray.
 Buffer = Any
 # OpenMV preprocessing protocol: called as f(buffer, shape, dtype) to fill the input tensor in
-# place; buffer is a bytearray over the arena tensor, dtype the arena typecode as an int.
-Filler = Callable[[bytearray, Tuple[int, ...], int], Any]
+# place; buffer is a writable byte memoryview over the arena tensor (fixed size), dtype the
+# arena typecode as an int. It must not call predict()/invoke() of the same model (RuntimeError).
+Filler = Callable[[memoryview, Tuple[int, ...], int], Any]
 # On OpenMV firmware only: an image.Image (GRAYSCALE or RGB565), drawn into the tensor.
 Input = Union[Buffer, Filler, Any]
 # ulab.numpy.ndarray of the output's shape where the firmware has ulab, else array.array('f').
@@ -51,7 +52,8 @@ class Model:
     output_scale: List[float]
     output_zero_point: List[int]
 
-    def __init__(self, name: str) -> None: ...
+    def __init__(self, name: str) -> None:
+        """TypeError unless name is a str; ValueError for an unknown name or one with a NUL."""
 
     @overload
     def predict(self, inputs: Sequence[Input]) -> List[Output]: ...
@@ -67,7 +69,8 @@ class Model:
         (1x96x96x1 int8), got 100"); wrong type: TypeError; wrong count: ValueError.
 
         Returns the outputs dequantized to float ((q - zero_point) * scale), or, with a
-        callback, callback(model, inputs, outputs).
+        callback, callback(model, inputs, outputs). A str input is a TypeError. A filler or
+        callback that calls predict()/invoke() of this same model gets a RuntimeError.
         """
 
     def invoke(self) -> None:

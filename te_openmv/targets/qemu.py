@@ -31,6 +31,22 @@ class QemuError(RuntimeError):
     """QEMU could not be started, or died; the message carries its log."""
 
 
+def emulated_board_images(firmware: Path) -> dict[int, Path]:
+    """Memory images an emulated OpenMV board expects beside its firmware (e.g. romfs0.img
+    at 0x60C00000, where OpenMV's board config puts its ROM filesystem), as
+    `te-openmv build-firmware --port openmv` records them in firmware.json next to it."""
+    import json
+    manifest = Path(firmware).parent / "firmware.json"
+    try:
+        info = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return {}
+    if info.get("firmware") != Path(firmware).name:
+        return {}
+    images = (info.get("emulated") or {}).get("memory_images") or {}
+    return {int(addr, 0): Path(firmware).parent / name for addr, name in images.items()}
+
+
 def qemu_command(firmware: Path, *, icount_shift: int | None = None,
                  extra_args: list[str] | None = None) -> list[str]:
     """The qemu-system-arm command line that boots `firmware` with UART0 on a new pty.

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from te_openmv.targets.qemu import QemuError, QemuProcess, die_with_parent, start_qemu, stop_process
+from te_openmv.targets.qemu import (QemuError, QemuProcess, die_with_parent, emulated_board_images, start_qemu,
+    stop_process)
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 CTRL_A, CTRL_B, CTRL_C, CTRL_D = b"\x01", b"\x02", b"\x03", b"\x04"
@@ -472,7 +473,8 @@ def boot(firmware: Path, *, icount_shift: int | None = None, boot_timeout: float
     kind = firmware_kind(firmware)
     if kind == "qemu":
         try:
-            loaders = [a for addr, path in (memory_images or {}).items()
+            images = {**emulated_board_images(firmware), **(memory_images or {})}
+            loaders = [a for addr, path in images.items()
                        for a in ("-device", f"loader,file={path},addr={addr:#x},force-raw=on")]
             qp = start_qemu(firmware, icount_shift=icount_shift, extra_args=loaders)
         except QemuError as e:

@@ -10,7 +10,7 @@ The passes after scheduling mark memory sharing, which depends on the op order t
 produces; the schedule runs them on every candidate it weighs.
 """
 from te_openmv.codegen.passes import (validate, fold_io_quant, alias_reshape, fold_pad, fuse_activation,
-    inplace_depthwise, overlap)
+    byte_functions, scaled_max, inplace_depthwise, overlap)
 
 BEFORE_SCHEDULE = [
     validate.run,            # every op supported, int8 model, clear errors otherwise
@@ -18,6 +18,8 @@ BEFORE_SCHEDULE = [
     alias_reshape.run,       # RESHAPE: same bytes, new shape -> alias, no copy
     fold_pad.run,            # PAD(zero point) + convolution -> convolution with padding
     fuse_activation.run,     # standalone RELU/RELU6 -> the producer's clamp (when exact)
+    byte_functions.run,      # elementwise chains of one int8 tensor (SiLU...) -> one table lookup
+    scaled_max.run,          # MAXIMUM(Q(x), Q(MUL(x, const))) (PReLU spelled out) -> one fused op
 ]
 
 AFTER_SCHEDULE = [
