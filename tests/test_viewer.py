@@ -37,6 +37,8 @@ ARTIFACTS = REPO / "test-artifacts"
     ([(1, 12, 12, 2)], "fomo"), ([(1, 4, 4, 5)], "fomo"),
     ([(1, 4, 5, 18), (1, 8, 10, 18), (1, 16, 20, 18)], "yolo"), ([(1, 25200, 85)], "yolo"), ([(1, 84, 8400)], "yolo"),
     ([(1, 1)], "raw"), ([(1, 5, 5, 1)], "raw"), ([(1, 2), (1, 3)], "raw"),
+    ([(1, 512, 16), (1, 512, 1), (1, 384, 1), (1, 384, 16)], "blazeface"),
+    ([(1, 512, 16), (1, 512, 1), (1, 384, 16), (1, 384, 1)], "raw"),
 ])
 def test_model_kind_from_output_shapes(shapes, kind):
     assert ov.model_kind(shapes) == kind
@@ -158,6 +160,42 @@ def test_yolo3_on_the_shared_detector(tmp_path):
     for p, q in itertools.combinations(boxes, 2):
         if p.cls == q.cls:
             assert ov.iou(np.array([p.x0, p.y0, p.x1, p.y1]), np.array([[q.x0, q.y0, q.x1, q.y1]]))[0] <= 0.45 + 1e-9
+
+
+def test_blazeface_decodes_a_planted_anchor():
+    """Anchor 2 * (3 * 16 + 5) + 1 sits in cell (row 3, col 5) of the 16x16 grid: centre
+    (44, 28) in a 128x128 input. Its box: offset (+4, -2), 20x30; keypoint 0 at offset (-5, -3)."""
+    reg16, s16 = np.zeros((1, 512, 16)), np.full((1, 512, 1), -9.0)
+    s8, reg8 = np.full((1, 384, 1), -9.0), np.zeros((1, 384, 16))
+    a = 2 * (3 * 16 + 5) + 1
+    s16[0, a, 0] = np.log(0.9 / 0.1)
+    reg16[0, a, :4] = [4, -2, 20, 30]
+    reg16[0, a, 4:6] = [-5, -3]
+    reg16[0, a - 1, :4] = [4, -2, 20, 30]            # its twin, below the threshold: ignored
+    (b,) = ov.blazeface_boxes([reg16, s16, s8, reg8], 128, 128, 256, 256, threshold=0.5)
+    assert (b.x0, b.y0, b.x1, b.y1) == pytest.approx((2 * 38, 2 * 11, 2 * 58, 2 * 41))
+    assert b.score == pytest.approx(0.9) and b.label == "face" and b.keypoints[0] == pytest.approx((2 * 39, 2 * 25))
+    assert ov.blazeface_anchors()[a].tolist() == [44, 28]
+    assert ov.blazeface_anchors()[512 + 6 * (8 * 2 + 7)].tolist() == [120, 40]   # 8x8 grid, cell (2, 7)
+    o = ov.overlay_for("blazeface", [reg16, s16, s8, reg8], (256, 256), (128, 128))
+    assert o.caption == ["1 face"] and o.boxes[0].keypoints == b.keypoints
+
+
+def test_blazeface_finds_the_face_in_person_crop():
+    """OpenMV's zoo BlazeFace (TFLite's reference kernels) on person_crop.png: one face, on the
+    face (examples/face_mask/reference_faces.json boxes it by hand: 16..62 x 0..52 of 80x80)."""
+    from .support.shared import ZOO
+    model = ZOO / "omv_blazeface_front_128.tflite"
+    if not model.is_file():
+        pytest.skip(f"{model} not found: the tests expect ../shared/zoo next to the repository")
+    px = load_pixels(shared_images() / "person_crop.png", 128, 128, 3)
+    outs = run_reference(model.read_bytes(), [(px.astype(np.float32) / np.float32(255))[None]])
+    assert ov.model_kind([o.shape for o in outs]) == "blazeface"
+    boxes = ov.blazeface_boxes(outs, 128, 128, 80, 80, threshold=0.6)
+    assert len(boxes) == 1, [(b.x0, b.y0, b.x1, b.y1, b.score) for b in boxes]
+    b = boxes[0]
+    assert 16 <= (b.x0 + b.x1) / 2 <= 62 and 0 <= (b.y0 + b.y1) / 2 <= 52
+    assert all(b.x0 <= x <= b.x1 and b.y0 <= y <= b.y1 for x, y in b.keypoints[:4])   # eyes, nose, mouth
 
 
 def test_labels_and_anchors_files(tmp_path):

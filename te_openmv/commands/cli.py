@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     vw.add_argument("--model", help="which of the firmware's models to run (default: its first)")
     vw.add_argument("--labels", help="class labels, one per line (FOMO: background first)")
     vw.add_argument("--images", help="feed these images to the device instead of its camera")
-    vw.add_argument("--kind", choices=["classifier", "fomo", "yolo", "raw"],
+    vw.add_argument("--kind", choices=["classifier", "fomo", "yolo", "blazeface", "raw"],
                     help="how to read the outputs (default: guessed from their shapes)")
     vw.add_argument("--threshold", type=float, default=0.5, help="detection score threshold (default 0.5)")
     vw.add_argument("--anchors", help="YOLO head config with anchors per stride (JSON, e.g. "

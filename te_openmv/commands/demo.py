@@ -13,7 +13,6 @@ UART carries only a few KB/s: fine for results, too slow for frames.)
 """
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -138,9 +137,10 @@ def _face_mask_demo(firmware: Path, shared: Path, out: Path, figures: dict) -> b
     from te_openmv.reference.preprocess import image_files
     example = EXAMPLES / "face_mask"
     mask_model = example / "mask_classifier.tflite"
-    if not mask_model.is_file():
-        print("\nface-mask detection: skipped (examples/face_mask/mask_classifier.tflite is missing)")
-        return None
+    for need in (mask_model, face_model_path(shared)):
+        if not need.is_file():
+            print(f"\nface-mask detection: skipped ({need} is missing)")
+            return None
     results, same = run_face_mask(firmware, example, face_model_path(shared), mask_model, image_files(shared / "images"))
     fm = facemask_module(example)
     refs = fm.load_references()
@@ -182,11 +182,10 @@ def run_demo(args) -> int:
     shared = shared_dir(args.shared)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    specs = [ModelSpec("person", shared / "models" / "omv_person_detect.tflite"),
-             ModelSpec("face", face_model_path(shared))]
+    specs = [ModelSpec("person", shared / "models" / "omv_person_detect.tflite")]
     mask = EXAMPLES / "face_mask" / "mask_classifier.tflite"
-    if mask.is_file():
-        specs.append(ModelSpec("mask", mask))
+    if mask.is_file() and face_model_path(shared).is_file():   # the face-mask example's two models
+        specs += [ModelSpec("face", face_model_path(shared)), ModelSpec("mask", mask)]
     firmware = build_firmware(specs, "qemu", out / "firmware")
 
     print("\nper model, measured on the emulated Cortex-M7 (te-openmv bench; instructions, not cycles):")
