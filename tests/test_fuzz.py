@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from .conftest_shared import MODELS
+from .support.shared import MODELS
 from .modelfuzz import corpus, mutate, run_case, shared_models
 
 CASES = int(os.environ.get("TE_OPENMV_FUZZ_CASES", "30"))

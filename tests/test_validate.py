@@ -10,9 +10,9 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.errors import CompileError, InvalidModelError
 from te_openmv.codegen.tflite_import import import_tflite
 
-from .conftest_shared import MODELS, SHARED_MODELS
+from .support.shared import MODELS, SHARED_MODELS
 from .modelfuzz import pack, unpack
-from .modelgen import float_edge_classifier
+from .support.modelgen import float_edge_classifier
 
 # float32 x(0) -> QUANTIZE(op 0) -> q(1) -> CONV_2D(op 1; w 2, bias 3) -> hid(4) -> AVERAGE_POOL(op 2)
 # -> pooled(5) -> RESHAPE(op 3; shape 6) -> r(7) -> SOFTMAX(op 4) -> sm(8) -> DEQUANTIZE(op 5) -> y(9)
