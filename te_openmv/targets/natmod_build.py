@@ -198,6 +198,11 @@ def _build_native(compiled: Compiled, arch: Arch, hash_: bytes) -> tuple[Path, i
         text, bss = map(int, sizes.read_text().split())
         return product, text, bss
     with toolchain.file_lock(f"natmod-{work.name}"):
+        # another process may have built it while we waited; a finished build (sizes.txt is
+        # written last) is never removed, so readers outside the lock are safe
+        if product.is_file() and sizes.is_file():
+            text, bss = map(int, sizes.read_text().split())
+            return product, text, bss
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
