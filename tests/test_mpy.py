@@ -326,6 +326,7 @@ def test_heap_after_import_under_32k(name, mpy_models, qemu_run, request):
         request.applymarker(pytest.mark.xfail(strict=True, reason=HEAP_OVER[name]))
     heap, _ = _parse(qemu_run)
     code = json.loads((mpy_models[name].outs["armv7emdp"] / f"{name}.mpy.json").read_text())["code_heap_bytes"]
+    print(f"heap after import {name}: {heap[name]} B (native code {code} B)")
     # what import costs is the native code plus under 2 KB of Python objects (measured 1.0-1.6 KB:
     # the loader module, the native module's globals, heap block rounding)
     assert code <= heap[name] < code + mpy_boards.OBJECTS_BYTES, (heap[name], code)
