@@ -20,9 +20,9 @@ from te_openmv.targets.baremetal import harness
 from te_openmv.commands.bench import BenchSetupError, bench
 from te_openmv.commands.cli import main
 
-from .modelgen import ModelBuilder
+from .support.modelgen import ModelBuilder
+from .support.shared import shared_images, shared_model
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 NAME = "benchnet"
 
 
@@ -226,7 +226,7 @@ def test_cli_table(results, model_file, capsys):
 
 
 def test_seed_and_image_change_the_input(arm_toolchain, model_file):
-    images = SHARED / "images"
+    images = shared_images()
     if not (images / "person_crop.png").is_file():
         pytest.skip(f"shared images not found at {images}")
     r = bench(model_file, image=images / "person_crop.png")
@@ -327,7 +327,7 @@ int te_bench_main(void) {
 # ------------------------------------------------------------------ a shared model
 
 def test_shared_person_detect_on_the_device(arm_toolchain):
-    model = SHARED / "models" / "omv_person_detect.tflite"
+    model = shared_model("omv_person_detect")
     if not model.is_file():
         pytest.skip(f"shared model not found at {model}")
     r = bench(model)

@@ -17,6 +17,10 @@ from te_openmv.commands import build_firmware as bf
 from te_openmv.targets import openmv_build as ob
 from te_openmv.targets import toolchain
 
+# The stand-in trees build small ARM ELFs and run make: those tests are slow; the pure host
+# ones at the end (make's log reading, pixels -> tensor, camera frames) are not.
+slow = pytest.mark.slow
+
 from .test_module import float_edge_model
 
 STOCK_BYTES = 20_000     # the stand-in stock firmware's constant data
@@ -94,6 +98,7 @@ def _snapshot(tree: Path) -> set[str]:
     return {str(p.relative_to(tree)) for p in tree.rglob("*") if "mpy-cross" not in p.parts}
 
 
+@slow
 def test_builds_offline_outside_the_tree_and_leaves_it_as_found(tmp_path, env):
     tree = fake_tree(tmp_path / "omv")
     before = _snapshot(tree)
@@ -116,6 +121,7 @@ def test_builds_offline_outside_the_tree_and_leaves_it_as_found(tmp_path, env):
         bf.firmware_from(out)
 
 
+@slow
 def test_flash_budget_is_the_region_minus_the_measured_stock_firmware(tmp_path, env, capsys):
     tree = fake_tree(tmp_path / "omv", flash="(0x6000)")  # 24,576 B of FLASH_TEXT
     stock = ob.elf_sizes(tmp_path / "omv-elves" / "stock.elf")
@@ -136,6 +142,7 @@ def test_flash_budget_is_the_region_minus_the_measured_stock_firmware(tmp_path, 
             f"{stock['text'] + stock['data'] - lean['text'] - lean['data']:,} B") in str(e.value)
 
 
+@slow
 def test_old_trees_get_the_module_in_the_tree_for_the_build_only(tmp_path, env):
     tree = fake_tree(tmp_path / "omv", outside=False)
     before = _snapshot(tree)
@@ -149,6 +156,7 @@ def test_old_trees_get_the_module_in_the_tree_for_the_build_only(tmp_path, env):
     assert (tree / "tinyengine").is_dir()
 
 
+@slow
 @pytest.mark.parametrize("fail, want", [
     ("echo 'Makefile:13: *** Invalid BOARD specified: boards/OPENMV4.  Stop.' && false",
      "*** Invalid BOARD specified: boards/OPENMV4.  Stop."),
@@ -166,6 +174,7 @@ def test_make_errors_keep_their_cause(tmp_path, env, fail, want):
     assert want in msg and "lots of make output" not in msg
 
 
+@slow
 def test_a_board_that_cannot_be_built_says_its_free_flash_is_unknown(tmp_path, env):
     tree = fake_tree(tmp_path / "omv", fail="echo 'Makefile:13: *** Invalid BOARD specified: boards/OPENMV4.  Stop.'"
                                               " && false")
@@ -175,6 +184,7 @@ def test_a_board_that_cannot_be_built_says_its_free_flash_is_unknown(tmp_path, e
         bf.build_firmware(env, "openmv", tmp_path / "out", board="OPENMV4", source=tree)
 
 
+@slow
 def test_missing_packages_and_checkout_problems_are_named(tmp_path, env, monkeypatch):
     with pytest.raises(bf.BuildFirmwareError, match="is not an OpenMV checkout"):
         bf.build_firmware(env, "openmv", tmp_path / "o", board="OPENMV4", source=tmp_path)

@@ -37,7 +37,8 @@ from te_openmv.targets.openmv_build import OpenMVBuildError, read_board_config, 
 MODULE_SRC = MODULE_DIR
 MODULE_NAME = "tinyengine"
 # te_openmv/module files that go into a firmware (README and type stubs do not).
-MODULE_FILES = ("micropython.mk", "micropython.cmake", "modtinyengine.c", "te_image.c", "te_image.h", "te_models.h")
+MODULE_FILES = ("micropython.mk", "micropython.cmake", "modtinyengine.c", "te_image.c", "te_image.h", "te_models.h",
+                "te_runtime.h")
 # The binding quantizes/dequantizes float edges with these kernels whatever the models use.
 BINDING_KERNELS = ("quantize.c",)
 MANIFEST = "firmware.json"
@@ -94,6 +95,37 @@ def compile_models(specs: Sequence[ModelSpec], say: Callable[[str], None] = prin
         r = c.report
         say(f"compiled {s.name} from {s.path}: {len(r['ops'])} operators, arena {r['peak_sram_bytes']:,} B, "
             f"weights {r['weights_bytes']:,} B")
+        out.append(c)
+    return out
+
+
+def fit_flash(specs: Sequence[ModelSpec], compiled: Sequence[Compiled], total: int, schedule: dict,
+              say: Callable[[str], None] = print) -> list[Compiled]:
+    """Recompile the models so their const data fits `total` bytes together: each gets a share
+    in proportion to its smallest (all-narrow) form, then the fastest wide/narrow choice
+    within it (te_openmv/codegen/flash.py). BuildFirmwareError names the shortfall."""
+    from te_openmv.codegen.compiler import compile_model
+    from te_openmv.codegen.errors import BudgetError
+    from te_openmv.codegen.tflite_import import load_model_bytes
+    narrow = []
+    for s in specs:  # an unlimited budget reports the all-narrow size
+        c = compile_model(load_model_bytes(s.path), s.name, s.path.name, flash_budget=1 << 62, **schedule)
+        narrow.append(c.report["flash_budget"]["narrow_bytes"])
+    if sum(narrow) > total:
+        parts = ", ".join(f"{s.name} {n:,} B" for s, n in zip(specs, narrow))
+        raise BuildFirmwareError(f"flash: even with every convolution's weights narrow the models need "
+                                 f"{_fmt(sum(narrow))} ({parts}); the budget is {_fmt(total)}: "
+                                 f"{_fmt(sum(narrow) - total)} too much")
+    out = []
+    for s, n in zip(specs, narrow):
+        share = total * n // sum(narrow)
+        try:
+            c = compile_model(load_model_bytes(s.path), s.name, s.path.name, flash_budget=share, **schedule)
+        except BudgetError as e:
+            raise BuildFirmwareError(str(e)) from None
+        fb = c.report["flash_budget"]
+        say(f"flash: {s.name} gets {_fmt(share)}: {fb['const_bytes']:,} B with {len(fb['wide_layers'])} wide and "
+            f"{len(fb['narrow_layers'])} narrow convolutions (all narrow {fb['narrow_bytes']:,} B)")
         out.append(c)
     return out
 
@@ -377,6 +409,14 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         except OpenMVBuildError as e:
             raise BuildFirmwareError(str(e)) from e
 
+    if not models:
+        if port == "openmv":
+            raise BuildFirmwareError("--port openmv needs at least one --model (a stock OpenMV firmware is "
+                                     "OpenMV's own download; .mpy models run on it: te-openmv compile --mpy)")
+        return _build_stock(port, out_dir, jobs, say)
+
+    schedule = dict(schedule or {})
+    flash_total = schedule.pop("flash_budget", None)
     compiled = compile_models(models, say, schedule)
     if info is not None:
         try:
@@ -388,6 +428,13 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
                 f"(FLASH_TEXT {region:,} B, {info.config_source}); the firmware cannot be built here:\n{e}") from e
     budget = board_budget(port, board, info.config if info else None, info.config_source if info else None,
                           stock.flash_used if stock else None)
+    weights = sum(c.report["weights_bytes"] for c in compiled)
+    if flash_total is None and budget.flash_bytes is not None and weights > budget.flash_bytes:
+        flash_total = budget.flash_bytes  # the board's free flash: narrow layers until the models fit
+        say(f"the models' weights ({_fmt(weights)}) exceed the board's free flash ({_fmt(flash_total)}): "
+            f"choosing wide or narrow weights per layer to fit")
+    if flash_total is not None:
+        compiled = fit_flash(models, compiled, flash_total, schedule, say)
     try:
         notes = check_budget(compiled, budget)
     except BoardFitError as e:
@@ -430,6 +477,18 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         manifest["stock_flash_bytes"] = stock.flash_used
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     say(f"firmware: {product} ({product.stat().st_size:,} bytes on disk)" + _sections(product))
+    return product
+
+
+def _build_stock(port: str, out_dir: Path, jobs: int, say: Callable[[str], None]) -> Path:
+    """MicroPython without the tinyengine module: the firmware a user has, for .mpy models."""
+    from te_openmv.targets.micropython_build import build_qemu, build_unix
+    product = (build_unix if port == "unix" else build_qemu)(None, out_dir, jobs)
+    manifest = {"port": port, "board": "TE_MPS2_AN500" if port == "qemu" else None, "firmware": product.name,
+                "models": []}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    say(f"stock firmware (no tinyengine module; run .mpy models from `te-openmv deploy`): {product} "
+        f"({product.stat().st_size:,} bytes on disk)" + _sections(product))
     return product
 
 

@@ -1,6 +1,7 @@
 /* te-openmv kernels: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, portable C.
  * Bit-exact with tflite-micro's reference int8 kernels. */
 #include "te_kernels.h"
+#include "te/simd_dsp.h"
 
 /* Channels are processed in blocks so the window walk reads contiguous bytes (NHWC) and
  * keeps the accumulators in registers/stack instead of arena scratch. */
@@ -82,6 +83,8 @@ TE_INLINE int8_t te_mean_finish(const te_mean_params *p, int32_t sum) {
     /* tflite-micro: int32 wrap-around on the zero-point correction (never reached for int8
      * unless a mean covers 2^23 elements) */
     const int32_t shifted = (int32_t)((uint32_t)sum - (uint32_t)p->sum_offset);
+    if (p->wide)  /* the same value in three or four instructions (arith/pool.mean_wide_params) */
+        return (int8_t)te_ssat8(te_conv_requant_wide(2 * shifted, p->mult, p->wide_round, p->wide_e, p->wide == 1));
     return (int8_t)te_clamp(te_requant(shifted, p->mult, p->shift) + p->out_zp, -128, 127);
 }
 
@@ -121,4 +124,37 @@ void te_mean_s8(const te_mean_params *p, const int8_t *in, int8_t *out, int32_t 
         }
     }
     for (int32_t o = 0; o < p->num_out; o++) out[o] = te_mean_finish(p, acc[o]);
+}
+
+/* MEAN with the innermost dimension kept, four of its elements per pass: int16 partial
+ * sums in lanes (SXTAB16 adds bytes 0 and 2, then 1 and 3, of one input word), exact while
+ * a mean sums at most 256 values (|sum| <= 256 * 128). */
+void te_mean_c4_s8(const te_mean_params *p, const int8_t *in, int8_t *out, uint32_t *acc) {
+    const int rank = p->rank;
+    const int32_t inner = p->dims[rank - 1];
+    memset(acc, 0, (size_t)p->num_out * 2);
+    int32_t idx[TE_MEAN_MAX_RANK] = {0};
+    int32_t out_off = 0;
+    int32_t outer = 1;
+    for (int d = 0; d < rank - 1; d++) outer *= p->dims[d];
+    for (int32_t r = 0; r < outer; r++, in += inner) {
+        uint32_t *a = acc + (out_off >> 1);  /* two words per 4 outputs: (o0, o2), (o1, o3) */
+        for (int32_t i = 0; i < inner; i += 4, a += 2) {
+            const uint32_t w = te_ld32(in + i);
+            a[0] = te_sxtab16(a[0], w);
+            a[1] = te_sxtab16_r8(a[1], w);
+        }
+        for (int d = rank - 2; d >= 0; d--) {
+            out_off += p->out_strides[d];
+            if (++idx[d] < p->dims[d]) break;
+            out_off -= p->out_strides[d] * p->dims[d];
+            idx[d] = 0;
+        }
+    }
+    for (int32_t o = 0; o < p->num_out; o += 4, acc += 2) {
+        out[o] = te_mean_finish(p, te_bot16(acc[0]));
+        out[o + 1] = te_mean_finish(p, te_bot16(acc[1]));
+        out[o + 2] = te_mean_finish(p, te_top16(acc[0]));
+        out[o + 3] = te_mean_finish(p, te_top16(acc[1]));
+    }
 }

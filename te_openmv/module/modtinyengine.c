@@ -28,6 +28,7 @@
 #include "te_build_config.h"
 #include "te_models.h"
 #include "te_kernels.h"
+#include "te_runtime.h"
 #include "te_image.h"
 
 #if !MICROPY_PY_BUILTINS_MEMORYVIEW
@@ -69,16 +70,13 @@
 /* Where a model's arena came from. */
 enum { TE_ARENA_HEAP = 0, TE_ARENA_UMA = 1, TE_ARENA_FB = 2 };
 
-/* Floats converted per step when quantizing inputs / dequantizing outputs: the
- * user's buffer may be unaligned, and float loads must be aligned on Cortex-M. */
-#define TE_CHUNK 32
-
 typedef struct _tinyengine_model_obj_t {
     mp_obj_base_t base;
     const te_model *model;
     uint8_t *arena;          /* aligned to TE_ARENA_ALIGN */
     void *arena_block;       /* what the allocator returned (keeps a heap arena alive) */
     uint8_t arena_source;
+    uint8_t busy;            /* inside predict(): its filler or callback must not run the model again */
     bool nearest;            /* images: te_image.h's nearest-neighbour rule instead of ml's */
     mp_obj_t postprocess;    /* Model(..., postprocess=f): as OpenMV's ml.Model */
     /* OpenMV's ml.Model attributes, built once. */
@@ -90,53 +88,6 @@ static const mp_obj_type_t tinyengine_model_type;
 
 /* ------------------------------------------------------------------ dtypes */
 
-static char te_typecode(uint8_t dtype) {
-    switch (dtype) {
-        case TE_INT8: return 'b';
-        case TE_UINT8: return 'B';
-        case TE_INT16: return 'h';
-        case TE_INT32: return 'i';
-        default: return 'f';
-    }
-}
-
-static size_t te_dtype_size(uint8_t dtype) {
-    switch (dtype) {
-        case TE_INT8:
-        case TE_UINT8: return 1;
-        case TE_INT16: return 2;
-        default: return 4;
-    }
-}
-
-static const char *te_dtype_name(uint8_t dtype) {
-    switch (dtype) {
-        case TE_INT8: return "int8";
-        case TE_UINT8: return "uint8";
-        case TE_INT16: return "int16";
-        case TE_INT32: return "int32";
-        default: return "float32";
-    }
-}
-
-static size_t te_elements(const te_tensor_info *t) {
-    size_t n = 1;
-    for (int d = 0; d < t->rank; d++) {
-        n *= (size_t)t->shape[d];
-    }
-    return n;
-}
-
-/* A folded float edge: the user sees float32, the arena holds int8. */
-static bool te_is_float_edge(const te_tensor_info *t) {
-    return t->dtype == TE_FLOAT32 && t->arena_dtype != TE_FLOAT32;
-}
-
-/* Bytes of the tensor as the user hands it over (float32 for folded float edges). */
-static size_t te_user_bytes(const te_tensor_info *t) {
-    return te_elements(t) * te_dtype_size(t->dtype);
-}
-
 /* "1x96x96x1 int8", for error messages. */
 static const char *te_describe(const te_tensor_info *t, uint8_t dtype) {
     vstr_t vstr;
@@ -147,11 +98,6 @@ static const char *te_describe(const te_tensor_info *t, uint8_t dtype) {
     }
     mp_printf(&print, " %s", te_dtype_name(dtype));
     return vstr_null_terminated_str(&vstr);
-}
-
-/* Buffers of these typecodes are taken as raw bytes whatever the tensor's type. */
-static bool te_is_raw_bytes(int typecode) {
-    return typecode == 'b' || typecode == 'B' || typecode == BYTEARRAY_TYPECODE;
 }
 
 /* ------------------------------------------------------------ attributes */
@@ -297,9 +243,9 @@ static MP_DEFINE_CONST_FUN_OBJ_1(tinyengine_model_del_obj, tinyengine_model_del)
 
 /* ---------------------------------------------------------- construction */
 
-static const te_model *te_find_model(const char *name) {
+static const te_model *te_find_model(const char *name, size_t len) {
     for (size_t i = 0; i < te_models_count; i++) {
-        if (strcmp(te_models[i]->name, name) == 0) {
+        if (strlen(te_models[i]->name) == len && memcmp(te_models[i]->name, name, len) == 0) {
             return te_models[i];
         }
     }
@@ -328,13 +274,22 @@ static mp_obj_t tinyengine_model_make_new(const mp_obj_type_t *type, size_t n_ar
     };
     mp_arg_val_t parsed[MP_ARRAY_SIZE(allowed_args)];
     mp_arg_parse_all_kw_array(n_args, n_kw, args, MP_ARRAY_SIZE(allowed_args), allowed_args, parsed);
-    const char *name = mp_obj_str_get_str(parsed[ARG_name].u_obj);
+    mp_obj_t name_obj = parsed[ARG_name].u_obj;
+    if (!mp_obj_is_str(name_obj)) {
+        mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("model name must be a str, got '%s'"),
+                          mp_obj_get_type_str(name_obj));
+    }
+    size_t len;
+    const char *name = mp_obj_str_get_data(name_obj, &len);
+    if (memchr(name, 0, len) != NULL) {
+        mp_raise_msg(&mp_type_ValueError, MP_ERROR_TEXT("model name contains a NUL character"));
+    }
     mp_obj_t postprocess = parsed[ARG_postprocess].u_obj;
     if (postprocess != mp_const_none && !mp_obj_is_callable(postprocess)) {
         mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("postprocess must be callable, got '%s'"),
                           mp_obj_get_type_str(postprocess));
     }
-    const te_model *m = te_find_model(name);
+    const te_model *m = te_find_model(name, len);
     if (m == NULL) {
         te_raise_unknown_model(name);
     }
@@ -346,6 +301,7 @@ static mp_obj_t tinyengine_model_make_new(const mp_obj_type_t *type, size_t n_ar
     self->model = m;
     self->arena = NULL;
     self->arena_block = NULL;
+    self->busy = 0;
     self->postprocess = postprocess;
     self->nearest = parsed[ARG_nearest].u_bool;
     te_tensor_lists(m->inputs, m->n_inputs, &self->input_shape, &self->input_dtype, &self->input_scale,
@@ -373,27 +329,21 @@ static void te_load_buffer(const tinyengine_model_obj_t *self, size_t i, const m
         mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("input %d: expected %u bytes (%s), got %u"),
                           (int)i, (unsigned)need, te_describe(t, t->dtype), (unsigned)buf->len);
     }
-    if (te_is_float_edge(t)) {
-        const uint8_t *src = buf->buf;
-        const size_t n = te_elements(t);
-        float chunk[TE_CHUNK];
-        for (size_t k = 0; k < n; k += TE_CHUNK) {
-            const size_t c = n - k < TE_CHUNK ? n - k : TE_CHUNK;
-            memcpy(chunk, src + k * sizeof(float), c * sizeof(float));
-            te_quantize_f32_s8(chunk, (int8_t *)dst + k, (int)c, t->scale, t->zero_point);
-        }
-    } else {
-        memcpy(dst, buf->buf, need);
-    }
+    te_copy_input(t, buf->buf, dst);
 }
 
+static mp_obj_t te_arena_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, char typecode,
+                              size_t itemsize, bool writable);
+
 /* OpenMV's preprocessing protocol: a callable input fills the tensor in place,
- * called as f(buffer, shape, dtype) with a bytearray over the arena tensor, its
- * shape tuple and the arena typecode as an int (ord('b') for int8). */
+ * called as f(buffer, shape, dtype) with a writable byte memoryview over the arena
+ * tensor (fixed size: a bytearray over the arena could be grown, which would hand the
+ * arena's heap block to the allocator), its shape tuple and the arena typecode as an
+ * int (ord('b') for int8). */
 static void te_load_callable(const tinyengine_model_obj_t *self, size_t i, mp_obj_t fn) {
     const te_tensor_info *t = &self->model->inputs[i];
     mp_obj_t args[3] = {
-        mp_obj_new_bytearray_by_ref(t->bytes, self->arena + t->offset),
+        te_arena_view(self, t, 'B', 1, true),
         te_shape_tuple(t),
         MP_OBJ_NEW_SMALL_INT(te_typecode(t->arena_dtype)),
     };
@@ -607,7 +557,9 @@ static void te_load_inputs(const tinyengine_model_obj_t *self, mp_obj_t inputs) 
             continue;
         }
         #endif
-        if (mp_get_buffer(items[i], &buf, MP_BUFFER_READ)) {
+        if (mp_obj_is_str(items[i])) {
+            te_raise_bad_input(i, items[i]);  /* text is not tensor data, even though it has a buffer */
+        } else if (mp_get_buffer(items[i], &buf, MP_BUFFER_READ)) {
             te_load_buffer(self, i, &buf);
         } else if (mp_obj_is_callable(items[i])) {
             te_load_callable(self, i, items[i]);
@@ -619,40 +571,20 @@ static void te_load_inputs(const tinyengine_model_obj_t *self, mp_obj_t inputs) 
 
 /* --------------------------------------------------------------- running */
 
+/* RuntimeError when called from the model's own predict() (its filler or callback):
+ * running again would overwrite the inputs and outputs that call is working on. */
+static void te_check_not_busy(const tinyengine_model_obj_t *self, const char *what) {
+    if (self->busy) {
+        mp_raise_msg_varg(&mp_type_RuntimeError,
+                          MP_ERROR_TEXT("%s() of model '%s' called from its own predict() (a filler or callback)"),
+                          what, self->model->name);
+    }
+}
+
 static void te_invoke(const tinyengine_model_obj_t *self) {
     int err = self->model->invoke(self->model, self->arena);
     if (err != 0) {
         mp_raise_msg_varg(&mp_type_RuntimeError, MP_ERROR_TEXT("model '%s' failed (error %d)"), self->model->name, err);
-    }
-}
-
-/* Arena tensor -> floats: (float)(double(scale) * (q - zero_point)), as TFLite's Dequantize. */
-static void te_dequantize(const te_tensor_info *t, const uint8_t *src, size_t k, size_t c, float *out) {
-    switch (t->arena_dtype) {
-        case TE_INT8:
-            te_dequantize_s8_f32((const int8_t *)src + k, out, (int)c, t->scale, t->zero_point);
-            break;
-        case TE_UINT8:
-            te_dequantize_u8_f32(src + k, out, (int)c, t->scale, t->zero_point);
-            break;
-        case TE_INT16:
-        case TE_INT32:
-            for (size_t j = 0; j < c; j++) {
-                int32_t q;
-                if (t->arena_dtype == TE_INT16) {
-                    int16_t v;
-                    memcpy(&v, src + (k + j) * 2, 2);
-                    q = v;
-                } else {
-                    memcpy(&q, src + (k + j) * 4, 4);
-                }
-                /* A tensor without quantization (scale 0) is returned as its plain values. */
-                out[j] = t->scale != 0.0f ? (float)((double)t->scale * ((double)q - (double)t->zero_point)) : (float)q;
-            }
-            break;
-        default:
-            memcpy(out, src + k * sizeof(float), c * sizeof(float));
-            break;
     }
 }
 
@@ -784,24 +716,38 @@ static mp_obj_t tinyengine_model_predict(size_t n_args, const mp_obj_t *pos_args
         mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("callback must be callable, got '%s'"),
                           mp_obj_get_type_str(callback));
     }
-    te_load_inputs(self, args[ARG_inputs].u_obj);
-    te_invoke(self);
-    /* As ml.Model: a callback, else the model's postprocess, gets (model, inputs, raw outputs). */
-    mp_obj_t post = callback != mp_const_none ? callback : self->postprocess;
-    if (post == mp_const_none) {
-        return te_collect_outputs(self);
+    te_check_not_busy(self, "predict");
+    self->busy = 1;
+    nlr_buf_t nlr;
+    mp_obj_t result;
+    if (nlr_push(&nlr) == 0) {
+        te_load_inputs(self, args[ARG_inputs].u_obj);
+        te_invoke(self);
+        /* As ml.Model: a callback, else the model's postprocess, gets (model, inputs, raw outputs). */
+        mp_obj_t post = callback != mp_const_none ? callback : self->postprocess;
+        if (post == mp_const_none) {
+            result = te_collect_outputs(self);
+        } else {
+            mp_obj_t cb_inputs = args[ARG_inputs].u_obj;
+            #if TE_OPENMV_IMAGE
+            cb_inputs = te_callback_inputs(cb_inputs);
+            #endif
+            mp_obj_t cb_args[3] = { MP_OBJ_FROM_PTR(self), cb_inputs, te_raw_outputs(self) };
+            result = mp_call_function_n_kw(post, 3, 0, cb_args);
+        }
+        nlr_pop();
+    } else {
+        self->busy = 0;
+        nlr_jump(nlr.ret_val);
     }
-    mp_obj_t cb_inputs = args[ARG_inputs].u_obj;
-    #if TE_OPENMV_IMAGE
-    cb_inputs = te_callback_inputs(cb_inputs);
-    #endif
-    mp_obj_t cb_args[3] = { MP_OBJ_FROM_PTR(self), cb_inputs, te_raw_outputs(self) };
-    return mp_call_function_n_kw(post, 3, 0, cb_args);
+    self->busy = 0;
+    return result;
 }
-static MP_DEFINE_CONST_FUN_OBJ_KW(tinyengine_model_predict_obj, 2, tinyengine_model_predict);
+static MP_DEFINE_CONST_FUN_OBJ_KW(tinyengine_model_predict_obj, 1, tinyengine_model_predict);
 
 /* invoke(): run on whatever the arena's input tensors hold. */
 static mp_obj_t tinyengine_model_invoke(mp_obj_t self_in) {
+    te_check_not_busy(MP_OBJ_TO_PTR(self_in), "invoke");
     te_invoke(MP_OBJ_TO_PTR(self_in));
     return mp_const_none;
 }
@@ -809,10 +755,10 @@ static MP_DEFINE_CONST_FUN_OBJ_1(tinyengine_model_invoke_obj, tinyengine_model_i
 
 /* ------------------------------------------------------------- zero copy */
 
-/* A memoryview of tensor t in the arena, typed as the arena stores it. */
-static mp_obj_t te_tensor_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, bool writable) {
-    const size_t itemsize = te_dtype_size(t->arena_dtype);
-    size_t typecode = (size_t)te_typecode(t->arena_dtype) | (writable ? MP_OBJ_ARRAY_TYPECODE_FLAG_RW : 0);
+/* A memoryview of tensor t in the arena with the given item type. */
+static mp_obj_t te_arena_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, char tc, size_t itemsize,
+                              bool writable) {
+    size_t typecode = (size_t)tc | (writable ? MP_OBJ_ARRAY_TYPECODE_FLAG_RW : 0);
     mp_obj_array_t *view = m_new_obj(mp_obj_array_t);
     /* Point the view at the start of the heap block with an element offset, as
      * memoryview slices do, so the view alone keeps a heap arena alive. */
@@ -823,6 +769,11 @@ static mp_obj_t te_tensor_view(const tinyengine_model_obj_t *self, const te_tens
         mp_obj_memoryview_init(view, typecode, 0, t->bytes / itemsize, self->arena + t->offset);
     }
     return MP_OBJ_FROM_PTR(view);
+}
+
+/* A memoryview of tensor t in the arena, typed as the arena stores it. */
+static mp_obj_t te_tensor_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, bool writable) {
+    return te_arena_view(self, t, te_typecode(t->arena_dtype), te_dtype_size(t->arena_dtype), writable);
 }
 
 static size_t te_check_index(const tinyengine_model_obj_t *self, mp_obj_t index, bool input) {

@@ -11,8 +11,9 @@ _T = TypeVar("_T")
 # Anything with the buffer protocol: bytes, bytearray, memoryview, array.array, ulab ndarray.
 Buffer = Any
 # OpenMV preprocessing protocol: called as f(buffer, shape, dtype) to fill the input tensor in
-# place; buffer is a bytearray over the arena tensor, dtype the arena typecode as an int.
-Filler = Callable[[bytearray, Tuple[int, ...], int], Any]
+# place; buffer is a writable byte memoryview over the arena tensor (fixed size), dtype the
+# arena typecode as an int. It must not call predict()/invoke() of the same model (RuntimeError).
+Filler = Callable[[memoryview, Tuple[int, ...], int], Any]
 # On OpenMV firmware only: an image.Image, or an ml.preprocessing.Normalization made from one
 # (its ROI), drawn into the tensor exactly as OpenMV's ml.Model does (bilinear, ROI,
 # GRAYSCALE/RGB565 conversion; te_openmv.reference.preprocess.ml_image_to_input on the host).
@@ -57,9 +58,10 @@ class Model:
 
     def __init__(self, name: str, postprocess: Callable[["Model", Sequence[Input], List[Any]], Any] = None, *,
                  nearest: bool = False) -> None:
-        """postprocess: as ml.Model's, called as postprocess(model, inputs, outputs) by
-        every predict() without a callback. nearest: draw images by te_image.h's
-        nearest-neighbour rule instead of ml's preprocessing (OpenMV firmware)."""
+        """TypeError unless name is a str; ValueError for an unknown name or one with a NUL.
+        postprocess: as ml.Model's, called as postprocess(model, inputs, outputs) by every
+        predict() without a callback. nearest: draw images by te_image.h's nearest-neighbour
+        rule instead of ml's preprocessing (OpenMV firmware)."""
 
     @overload
     def predict(self, inputs: Sequence[Input]) -> List[Output]: ...
@@ -81,6 +83,8 @@ class Model:
         next predict, and on OpenMV each image.Image input is handed over as
         ml.preprocessing.Normalization()(image), which carries the .roi that
         ml.postprocessing reads (FOMO, YOLO, MediaPipe work unchanged).
+        A str input is a TypeError. A filler or callback that calls predict()/invoke() of
+        this same model gets a RuntimeError.
         """
 
     def invoke(self) -> None:

@@ -65,13 +65,23 @@ def qemu_command(firmware: Path, *, icount_shift: int | None = None,
     return cmd + list(extra_args or [])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Runs in the child before exec: SIGKILL QEMU if the Python process dies abruptly.
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except Exception:  # noqa: BLE001 - best effort; atexit still covers normal exits
+        pass
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Kill a child (QEMU, a unix-port MicroPython) if it still runs and reap it; idempotent."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
         pass
 
 
@@ -95,12 +105,7 @@ class QemuProcess:
 
     def kill(self) -> None:
         """Stop QEMU (idempotent) and remove its log file."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        stop_process(self.proc)
         try:
             self.log_path.unlink()
         except OSError:
@@ -126,7 +131,7 @@ def start_qemu(firmware: Path, *, icount_shift: int | None = None, start_timeout
     log_path = Path(log_name)
     # stdout/stderr go to a file, not a pipe: nobody has to drain it and QEMU never blocks on it.
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                            preexec_fn=_die_with_parent, close_fds=True)
+                            preexec_fn=die_with_parent, close_fds=True)
     os.close(fd)
     qp = QemuProcess(proc=proc, pty="", log_path=log_path, command=cmd)
     _live.add(qp)

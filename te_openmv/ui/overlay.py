@@ -296,9 +296,10 @@ def display_scale(frame_w: int, frame_h: int, target: int = 480) -> float:
     return float(max(1, int(s))) if s >= 1 else s
 
 
-def render(frame, overlay: Overlay, scale: float = 1.0, status: str | None = None):
-    """The frame (a Pillow image) enlarged by `scale` with the overlay drawn on it, and a
-    status line under it when given. Returns a new RGB image."""
+def render(frame, overlay: Overlay, scale: float = 1.0, status: str | None = None, caption: bool = True):
+    """The frame (a Pillow image) enlarged by `scale` with the overlay drawn on it (boxes, and
+    the caption in the top left unless caption=False), and a status line under it when given.
+    Returns a new RGB image."""
     from PIL import Image, ImageDraw
     im = frame.convert("RGB")
     w, h = max(1, round(im.width * scale)), max(1, round(im.height * scale))
@@ -319,7 +320,7 @@ def render(frame, overlay: Overlay, scale: float = 1.0, status: str | None = Non
         d.rectangle([box[0], ty, box[0] + tw + 4, ty + 11], fill=(0, 0, 0))
         d.text((box[0] + 2, ty), text, fill=b.color)
     y = 2
-    for i, text in enumerate(overlay.caption):
+    for i, text in enumerate(overlay.caption if caption else []):
         tw = d.textlength(text)
         d.rectangle([2, y, 6 + tw, y + 12], fill=(0, 0, 0))
         d.text((4, y), text, fill=overlay.caption_color if i == 0 else (200, 200, 200))
@@ -330,3 +331,48 @@ def render(frame, overlay: Overlay, scale: float = 1.0, status: str | None = Non
         ImageDraw.Draw(out).text((4, h + 3), status, fill=(230, 230, 230))
         return out
     return im
+
+
+# ------------------------------------------------------------------ the viewer's picture
+
+PANEL_BG = (24, 24, 24)
+PANEL_TEXT = (230, 230, 230)
+PANEL_DIM = (160, 160, 160)
+PANEL_LINE = 16         # pixels per text line
+PANEL_RESULTS = 6       # result lines shown (more: "... and N more")
+
+
+def result_lines(overlay: Overlay) -> list[tuple[str, tuple[int, int, int]]]:
+    """The overlay as text lines with their colours: a classifier's ranked classes, a
+    detector's count and each box (label, score, centre and size in frame pixels)."""
+    if overlay.kind == "classifier":
+        return [(text, overlay.caption_color if i == 0 else PANEL_DIM) for i, text in enumerate(overlay.caption)]
+    lines = [(t, PANEL_TEXT) for t in overlay.caption]
+    for b in overlay.boxes[:PANEL_RESULTS]:
+        cx, cy = b.center if b.center is not None else ((b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2)
+        lines.append((f"{b.label} {b.score:.2f} at ({cx:.0f}, {cy:.0f}), {b.x1 - b.x0:.0f}x{b.y1 - b.y0:.0f}", b.color))
+    if len(overlay.boxes) > PANEL_RESULTS:
+        lines.append((f"... and {len(overlay.boxes) - PANEL_RESULTS} more", PANEL_DIM))
+    return lines
+
+
+def panel_height() -> int:
+    """The result panel's fixed height (status + results), so the window does not jump."""
+    return (2 + 1 + PANEL_RESULTS + 1) * PANEL_LINE + 8
+
+
+def compose_view(frame, overlay: Overlay, scale: float, status: Sequence[str]):
+    """What the viewer window shows: the frame enlarged with its boxes, and under it, as wide as
+    the frame, the result panel: the status lines (dim), then the results in their colours."""
+    from PIL import Image, ImageDraw
+    top = render(frame, overlay, scale, caption=False)
+    out = Image.new("RGB", (top.width, top.height + panel_height()), PANEL_BG)
+    out.paste(top, (0, 0))
+    d = ImageDraw.Draw(out)
+    y = top.height + 4
+    for text, colour in [(t, PANEL_DIM) for t in status] + result_lines(overlay):
+        while text and d.textlength(text) > top.width - 8:   # never wider than the frame
+            text = text[:-2] + "\u2026" if len(text) > 2 else ""
+        d.text((4, y), text, fill=colour)
+        y += PANEL_LINE
+    return out

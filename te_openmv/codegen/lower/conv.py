@@ -248,7 +248,8 @@ def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: in
 
 
 def scratch_for(geo: dict) -> int:
-    """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h)."""
+    """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h; tests/test_kernel_scratch.py
+    holds them equal)."""
     if geo["pointwise"]:
         return BLOCK * ((geo["in_c"] + 3) // 4 * 4) * 2 + JOB_BYTES
     return BLOCK * geo["depth"] * 2 + JOB_BYTES + (geo["k_w"] * geo["in_c"] + 3) // 4 * 4
@@ -311,7 +312,9 @@ class ConvLowering(Lowering):
                              "(2w5, 2w7), (2w4, 2w6), multiplier, e, round")
             fn = "te_conv2d_1x1_c8n_s8" if y.zp == -128 else "te_conv2d_1x1_c8_s8"  # without / with the sign step
             return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
-        weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide_layer(geo, y.shape[1] * y.shape[2]))
+        # a flash budget decides per layer (te_openmv/codegen/flash.py); else the size rule
+        want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))
+        weights, table, fast, wide = prepare(g, op, geo, lo, hi, want_wide)
         requant = requant_mode(fast, y.zp, lo)
         variant = gemm_variant(geo["depth"], requant, wide, lo, hi)
         params = ctx.param("params", "te_conv_params", {
