@@ -280,3 +280,22 @@ def test_camera_frames_are_redrawn_by_the_rule_the_device_reports():
     assert not np.array_equal(got, camera_input(frame, spec))  # nearest: a different rule
     with pytest.raises(VerifySetupError, match="unknown rule 'bicubic'"):
         camera_input(frame, spec, "bicubic")
+
+
+@slow
+def test_objects_of_module_files_that_are_gone_are_dropped(tmp_path, env):
+    """OpenMV archives every object under the MicroPython build directory: when a rebuild
+    stages fewer module files, the old objects must go (else a split kernel links twice)."""
+    from .test_module import two_io_model
+    tree = fake_tree(tmp_path / "omv")
+    bf.build_firmware(env, "openmv", tmp_path / "out", board="OPENMV4", source=tree)
+    objs = (toolchain.cache_dir() / "openmv" / f"{ob.tree_state(ob.openmv_tree(tree))}-OPENMV4-tinyengine" / "build"
+            / "lib" / "micropython" / "tinyengine")
+    objs.mkdir(parents=True)
+    (objs / "activation.o").write_bytes(b"stale")
+    bf.build_firmware(env, "openmv", tmp_path / "out", board="OPENMV4", source=tree)  # same files: kept
+    assert (objs / "activation.o").is_file()
+    other = tmp_path / "io2.tflite"
+    other.write_bytes(two_io_model())  # no activation.c among its kernels
+    bf.build_firmware([bf.ModelSpec("m", other)], "openmv", tmp_path / "out", board="OPENMV4", source=tree)
+    assert not objs.exists()
