@@ -437,10 +437,11 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         if flash_total is not None:
             compiled = fit_flash(models, compiled, flash_total, schedule, say)
         notes = check_budget(compiled, budget)
-    except BoardFitError as e:
+    except BuildFirmwareError as e:
+        # Short of flash on an OpenMV board: say what would make room, measured.
         if stock is None or budget.flash_bytes is None or "flash:" not in str(e):
             raise
-        raise BoardFitError(f"{e}\n  {_openmv_room(tree, info, stock, jobs, say)}") from e
+        raise type(e)(f"{e}\n  {_openmv_room(tree, info, stock, jobs, say)}") from e
     for note in notes:
         say(f"note: {note}")
     weights = sum(c.report["weights_bytes"] for c in compiled)

@@ -59,9 +59,9 @@ class Model:
     def __init__(self, name: str, postprocess: Callable[["Model", Sequence[Input], List[Any]], Any] = None, *,
                  nearest: bool = False) -> None:
         """TypeError unless name is a str; ValueError for an unknown name or one with a NUL.
-        postprocess: as ml.Model's, called as postprocess(model, inputs, outputs) by
-        every predict() without a callback. nearest: draw images by te_image.h's
-        nearest-neighbour rule instead of ml's preprocessing (OpenMV firmware)."""
+        postprocess: as ml.Model's, called as postprocess(model, inputs, outputs) by every
+        predict() without a callback. nearest: draw images by te_image.h's nearest-neighbour
+        rule instead of ml's preprocessing (OpenMV firmware)."""
 
     @overload
     def predict(self, inputs: Sequence[Input]) -> List[Output]: ...

@@ -285,9 +285,11 @@ def builds_dir() -> Path:
     return toolchain.cache_dir() / "openmv"
 
 
-def _stage_modules(tree: OpenMVTree, staging: Path, module: Path | None) -> None:
+def _stage_modules(tree: OpenMVTree, staging: Path, module: Path | None) -> bool:
     """`staging` as USER_C_MODULES: the tree's own modules (linked) and our module (copied,
-    files rewritten only when their content changed so make rebuilds only what changed)."""
+    files rewritten only when their content changed so make rebuilds only what changed).
+    True when files of an earlier staging were removed (their objects are then stale)."""
+    removed = False
     staging.mkdir(parents=True, exist_ok=True)
     for entry in tree.modules_dir.iterdir():
         if (entry / "micropython.mk").is_file():
@@ -303,19 +305,22 @@ def _stage_modules(tree: OpenMVTree, staging: Path, module: Path | None) -> None
     if module is None:
         if dest.exists():
             shutil.rmtree(dest)
-        return
+            removed = True
+        return removed
     wanted = {p.relative_to(module) for p in module.rglob("*") if p.is_file()}
     if dest.exists():
         for p in sorted(dest.rglob("*"), reverse=True):
             rel = p.relative_to(dest)
             if p.is_file() and rel not in wanted:
                 p.unlink()
+                removed = True
     for rel in sorted(wanted):
         src, dst = module / rel, dest / rel
         if dst.is_file() and dst.read_bytes() == src.read_bytes():
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
+    return removed
 
 
 def _outside_modules_supported(tree: OpenMVTree) -> bool:
@@ -349,7 +354,10 @@ def run_make(tree: OpenMVTree, board: BoardInfo, module: Path | None, kind: str,
     cmd += [f"{k}={v}" for k, v in sorted((make_vars or {}).items())]
     if _outside_modules_supported(tree):
         staging = bdir / "modules"
-        _stage_modules(tree, staging, module)
+        if _stage_modules(tree, staging, module):
+            # OpenMV archives every object under the MicroPython build directory: objects of
+            # module sources that are gone (e.g. a kernel split in two) would still be linked.
+            shutil.rmtree(bdir / "build" / "lib" / "micropython" / "tinyengine", ignore_errors=True)
         cmd.append(f"MPY_MAKE_TARGET=USER_C_MODULES={staging}")
         in_tree = None
     else:
