@@ -73,6 +73,22 @@ TE_INLINE int8_t te_scaled_max_one(const te_scaled_max_params *p, int32_t q, int
     return a > b ? a : b;
 }
 
+/* One run with the fast requantization (proven exact by the compiler); s2 is the constant's
+ * stride along the run (0 or 1), a constant after inlining. */
+TE_INLINE void te_scaled_max_run_fast(const te_scaled_max_params *p, const int8_t *x, const int8_t *c, int s2,
+                                      int8_t *out, int32_t n) {
+    const int8_t *lut_a = p->lut_a, *lut_b = p->lut_b;
+    const int32_t in_off = p->in_offset, c_off = p->c_offset, m = p->mult, rnd = p->round, e = p->shift;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t q = x[i];
+        const int32_t r = te_clamp(te_conv_requant_fast((q + in_off) * (*c + c_off), m, rnd, e), lo, hi);
+        const int8_t a = lut_a[(uint8_t)q], b = lut_b[(uint8_t)r];
+        out[i] = a > b ? a : b;
+        c += s2;
+    }
+}
+
 void te_scaled_max_s8(const te_scaled_max_params *p, const te_bcast *bc, const int8_t *x, const int8_t *c,
                       int8_t *out) {
     const int32_t *d = bc->shape, *s1 = bc->stride1, *s2 = bc->stride2;
@@ -84,7 +100,11 @@ void te_scaled_max_s8(const te_scaled_max_params *p, const te_bcast *bc, const i
                     for (int32_t i4 = 0; i4 < d[4]; i4++) {
                         const int8_t *xr = x + i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
                         const int8_t *cr = c + i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
-                        if (t1 == 1 && t2 == 1) {
+                        if (p->fast && t1 == 1 && t2 == 1) {
+                            te_scaled_max_run_fast(p, xr, cr, 1, out, n);  /* constant per channel */
+                        } else if (p->fast && t1 == 1 && t2 == 0) {
+                            te_scaled_max_run_fast(p, xr, cr, 0, out, n);  /* one constant for the run */
+                        } else if (t1 == 1 && t2 == 1) {
                             for (int32_t i = 0; i < n; i++) out[i] = te_scaled_max_one(p, xr[i], cr[i]);
                         } else {
                             for (int32_t i = 0; i < n; i++) out[i] = te_scaled_max_one(p, xr[i * t1], cr[i * t2]);
