@@ -65,14 +65,18 @@ def test_operator_output_index_out_of_range():
 
 
 def test_absent_input_only_where_optional():
-    def no_bias(m, sg):
+    def two_inputs(m, sg):
+        sg.operators[1].inputs = np.array([1, 2], np.int32)
+    import_tflite(edited(two_inputs))  # a CONV_2D without bias has two inputs
+
+    def absent_bias(m, sg):  # TFLite's convolution kernels take a third input as the bias
         sg.operators[1].inputs = np.array([1, 2, -1], np.int32)
-    import_tflite(edited(no_bias))  # CONV_2D's bias is optional
+    rejects(absent_bias, r"^operator 1 \(CONV_2D\): input 2 refers to tensor -1; -1 \(absent\) is allowed only "
+                         r"for an optional input")
 
     def no_weights(m, sg):
         sg.operators[1].inputs = np.array([1, -1, 3], np.int32)
-    rejects(no_weights, r"^operator 1 \(CONV_2D\): input 1 refers to tensor -1; -1 \(absent\) is allowed only for "
-                        r"an optional input")
+    rejects(no_weights, r"^operator 1 \(CONV_2D\): input 1 refers to tensor -1")
 
 
 @pytest.mark.parametrize("field", ["inputs", "outputs"])
@@ -174,6 +178,14 @@ def test_wrong_builtin_options_type():
         sg.operators[1].builtinOptionsType, sg.operators[1].builtinOptions = 0, None
     rejects(conv_without_options, r"^operator 1 \(CONV_2D\): has no builtin options \(Conv2DOptions\)")
 
+    def softmax_without_options(m, sg):  # the schema's beta default is 0, not 1
+        sg.operators[4].builtinOptionsType, sg.operators[4].builtinOptions = 0, None
+    rejects(softmax_without_options, r"^operator 4 \(SOFTMAX\): has no builtin options \(SoftmaxOptions\)")
+
+    def reshape_without_options(m, sg):  # usable defaults: no table is fine where nothing needs one
+        sg.operators[3].builtinOptionsType, sg.operators[3].builtinOptions = 0, None
+    import_tflite(edited(reshape_without_options))
+
 
 def test_bias_type_option_must_match_the_bias():
     """tflite-micro refuses a quantized_bias_type that is not the bias tensor's type; te-openmv
@@ -186,6 +198,26 @@ def test_bias_type_option_must_match_the_bias():
     def int32(m, sg):
         sg.operators[1].builtinOptions.quantizedBiasType = 2  # TensorType.INT32: the bias's own
     import_tflite(edited(int32))
+
+
+def test_bias_scale_is_input_scale_times_weights_scale():
+    """Per-tensor weights: TFLite refuses a bias scale more than 2% of the output scale away
+    from input scale x weights scale (te-openmv, like TFLite, computes with the product)."""
+    from .modelgen import random_fully_connected
+    data, _ = random_fully_connected(np.random.default_rng(0), bias=True)
+    m = unpack(data)
+    sg = m.subgraphs[0]
+    x, w, b = (sg.tensors[i] for i in sg.operators[0].inputs[:3])
+    y = sg.tensors[sg.operators[0].outputs[0]]
+    assert len(w.quantization.scale) == 1
+    import_tflite(data)
+    product = x.quantization.scale[0] * w.quantization.scale[0]
+    b.quantization.scale = np.array([product + 0.01 * y.quantization.scale[0]], np.float32)
+    import_tflite(pack(m))  # within 2% of the output scale: accepted, as TFLite does
+    b.quantization.scale = np.array([product + 0.03 * y.quantization.scale[0]], np.float32)
+    with pytest.raises(InvalidModelError, match=r"^operator 0 \(FULLY_CONNECTED\): bias tensor \d+ \(.*\) has scale "
+                                                r".* but input scale x weights scale is"):
+        import_tflite(pack(m))
 
 
 # --- tensors ---------------------------------------------------------------------------------

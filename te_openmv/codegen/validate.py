@@ -12,8 +12,10 @@ What is checked (and why it matters downstream):
   earlier operator's output: this also rules out cycles), every tensor written by at most
   one operator and never a constant or a graph input, every graph output written;
 - operator signatures (for the operators te-openmv implements): input and output counts,
-  builtin options of the operator's own type (present for convolutions and pooling, whose
-  strides and sizes have no usable defaults), a quantized_bias_type that is the bias's type;
+  builtin options of the operator's own type (present for convolutions, pooling and SOFTMAX,
+  whose schema defaults -- zero strides, sizes, beta -- are not usable), a quantized_bias_type
+  that is the bias's type, and a bias whose scale is input scale x weights scale (per-tensor
+  weights), as TFLite's kernels require;
 - tensors the graph uses: a dtype te-openmv knows, no negative dimension, no empty or
   over-large activation, at most TE_MAX_DIMS dimensions at the model's inputs/outputs;
 - quantization: finite positive scales, zero points inside the dtype's range, as many zero
@@ -46,14 +48,15 @@ class Signature:
     outputs: int = 1
     optional: tuple[int, ...] = ()   # input positions that may be -1 (absent)
     options: str | None = None       # the builtin options table of this operator
-    options_required: bool = False   # False: no table means the schema's defaults
+    options_required: bool = False   # False: no table means the schema's defaults, which are usable
 
 
 _UNARY = Signature((1, 1))
 SIGNATURES: dict[str, Signature] = {
-    "CONV_2D": Signature((2, 3), optional=(2,), options="Conv2DOptions", options_required=True),
-    "DEPTHWISE_CONV_2D": Signature((2, 3), optional=(2,), options="DepthwiseConv2DOptions",
-                                   options_required=True),
+    # A convolution without bias has two inputs: TFLite's kernels take a third input as the bias
+    # (tflite-micro refuses a -1 there for CONV_2D and crashes on it for DEPTHWISE_CONV_2D).
+    "CONV_2D": Signature((2, 3), options="Conv2DOptions", options_required=True),
+    "DEPTHWISE_CONV_2D": Signature((2, 3), options="DepthwiseConv2DOptions", options_required=True),
     "FULLY_CONNECTED": Signature((2, 3), optional=(2,), options="FullyConnectedOptions"),
     "ADD": Signature((2, 2), options="AddOptions"),
     "MUL": Signature((2, 2), options="MulOptions"),
@@ -63,7 +66,7 @@ SIGNATURES: dict[str, Signature] = {
     "PAD": Signature((2, 2), options="PadOptions"),
     "PADV2": Signature((2, 3), options="PadV2Options"),
     "RESHAPE": Signature((1, 2), optional=(1,), options="ReshapeOptions"),
-    "SOFTMAX": Signature((1, 1), options="SoftmaxOptions"),
+    "SOFTMAX": Signature((1, 1), options="SoftmaxOptions", options_required=True),
     "LOGISTIC": _UNARY,
     "HARD_SWISH": Signature((1, 1), options="HardSwishOptions"),
     "RELU": _UNARY,
@@ -77,6 +80,8 @@ SIGNATURES: dict[str, Signature] = {
 }
 # TensorType codes of the schema, for options that name a tensor type.
 _TYPE_CODES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int16": 7, "int8": 9}
+# Operators whose int32 bias is quantized with input scale x weights scale.
+_BIAS_SCALED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 # Operators whose output has exactly their (first) input's shape.
 _SAME_SHAPE = {"QUANTIZE", "DEQUANTIZE", "LOGISTIC", "HARD_SWISH", "RELU", "RELU6", "RELU_N1_TO_1", "SOFTMAX"}
 
@@ -266,14 +271,16 @@ def _check_signature(g: Graph, op: Op) -> None:
         expected = sig.options or "none"
         raise InvalidModelError(f"{_op(op)}: builtin options of type {table}, expected {expected}")
     if sig.options_required and not table:
-        raise InvalidModelError(f"{_op(op)}: has no builtin options ({sig.options}); its strides and sizes "
-                                f"have no usable defaults")
+        raise InvalidModelError(f"{_op(op)}: has no builtin options ({sig.options}); {op.type} needs them (the "
+                                f"schema's defaults, zero strides, sizes or beta, are not usable)")
     bias_type = op.options.get("quantized_bias_type", 0)
     if bias_type:  # 0: not set, the bias tensor's own type rules
         bias = g.t(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
         if bias is None or _TYPE_CODES.get(bias.dtype) != bias_type:
             raise InvalidModelError(f"{_op(op)}: option quantized_bias_type {bias_type} does not match the bias "
                                     f"({_tensor(bias) + ' ' + bias.dtype if bias is not None else 'none'})")
+    if op.type in _BIAS_SCALED:
+        _check_bias_scale(g, op)
     if op.type in _SAME_SHAPE:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         if tuple(x.shape) != tuple(y.shape):
@@ -284,3 +291,19 @@ def _check_signature(g: Graph, op: Op) -> None:
         if x.size != y.size:
             raise InvalidModelError(f"{_op(op)}: reshapes {x.size} elements ({list(x.shape)}) into {y.size} "
                                     f"({list(y.shape)})")
+
+
+def _check_bias_scale(g: Graph, op: Op) -> None:
+    """TFLite's kernels (GetQuantizedConvolutionMultipler) refuse a per-tensor layer whose bias
+    scale differs from input scale x weights scale by more than 2% of the output scale; the
+    arithmetic uses the product, so a bias on another scale would be added wrongly."""
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return
+    x, w, b, y = (g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.inputs[2]), g.t(op.outputs[0]))
+    if not (x.quantized and w.quantized and b.quantized and y.quantized) or w.per_channel:
+        return
+    product = float(x.scale[0]) * float(w.scale[0])
+    if abs(product - float(b.scale[0])) / float(y.scale[0]) > 0.02:
+        raise InvalidModelError(f"{_op(op)}: bias {_tensor(b)} has scale {float(b.scale[0]):g}, but input scale x "
+                                f"weights scale is {product:g} (TFLite allows a difference of 2% of the output "
+                                f"scale {float(y.scale[0]):g})")
