@@ -17,8 +17,8 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.targets.baremetal import harness
 from te_openmv.targets.host_build import HostModel
 
-from .bitexact import reference
-from .m7cases import write_case_program
+from .support.bitexact import reference
+from .support.m7cases import write_case_program
 from .test_ops_elementwise import binary_model
 from .test_ops_pool import mean_model, pool_model
 

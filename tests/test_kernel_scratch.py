@@ -17,7 +17,7 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.lower import LOWERINGS
 from te_openmv.codegen.lower.conv import conv_geometry, pointwise8_records
 
-from .conftest_shared import shared_model
+from .support.shared import shared_model
 from .test_depthwise_m7 import FORCED, _cases, _force
 from .test_ops_conv import conv_model
 

@@ -28,9 +28,9 @@ from te_openmv.commands.cli import main
 from te_openmv.targets.host_build import HostModel, dequantize_s8, quantize_f32
 from te_openmv.targets.raw_repl import boot
 
-from .bitexact import random_inputs
-from .conftest_shared import MODELS
-from .modelgen import ModelBuilder, float_edge_classifier
+from .support.bitexact import random_inputs
+from .support.shared import MODELS
+from .support.modelgen import ModelBuilder, float_edge_classifier
 
 DEVICE_SCRIPTS = Path(__file__).resolve().parent / "device"
 KINDS = ["unix", "qemu"]
@@ -266,7 +266,7 @@ def test_models_side_by_side(predict_run, fw_models):
 
 ERRORS = {
     "unknown_model": "ValueError: no model 'no_such_model' in this firmware; compiled in: {names}",
-    "model_name_not_str": "TypeError:",
+    "model_name_not_str": "TypeError: model name must be a str, got 'int'",
     "inputs_not_list": "TypeError: inputs must be a list with one entry per model input, got 'bytes'",
     "too_few_inputs": f"ValueError: model '{MULTI_MODEL}' takes 2 input(s), got 1",
     "too_many_inputs": f"ValueError: model '{MULTI_MODEL}' takes 2 input(s), got 3",
@@ -286,6 +286,15 @@ ERRORS = {
     "index_not_int": "TypeError:",
     "output_view_read_only": "TypeError:",
     "attribute_read_only": "AttributeError:",
+    "str_input": "TypeError: input 0: expected a buffer (bytes, bytearray, array, memoryview, ndarray) "
+                 "or a callable, got 'str'",
+    "model_name_bytes": "TypeError: model name must be a str, got 'bytes'",
+    "model_name_nul": "ValueError: model name contains a NUL character",
+    "filler_appends": "AttributeError:",
+    "filler_slice_grows": "ValueError:",
+    "filler_predicts_again": f"RuntimeError: predict() of model '{MULTI_MODEL}' called from its own predict()",
+    "filler_invokes": f"RuntimeError: invoke() of model '{MULTI_MODEL}' called from its own predict()",
+    "callback_predicts_again": f"RuntimeError: predict() of model '{MULTI_MODEL}' called from its own predict()",
 }
 
 
@@ -309,6 +318,31 @@ def test_predict_does_not_leak(device, fw_models):
     out = run_device(device, "leak.py", f"LEAK_MODEL = {m.name!r}\nN = {n}\n")
     assert "leak 0\n" in out, f"gc.mem_free() changed over {n} predict() calls: {out}"
     assert "outputs_equal True" in out
+
+
+FUZZ_CALLS = {"unix": 3000, "qemu": 300}
+
+
+def test_random_calls_leave_the_heap_and_the_results_intact(device, fw_models):
+    """Random argument types and sizes, fillers that grow, keep or re-enter, callbacks that
+    re-enter or raise, bad names: every call ends in a result or an exception; afterwards the
+    heap holds exactly what it held before (the same calls were made once to warm up) and the
+    model still computes the host's outputs."""
+    m = fw_models[FLOAT_MODEL]
+    xs = random_inputs(m.host, np.random.default_rng(11))
+    user, _ = device_inputs(m, xs)
+    floats, _ = expected_outputs(m, xs)
+    upload(device, "FUZZ_IN", user)
+    n = FUZZ_CALLS[device.kind_name]
+    out = run_device(device, "fuzz_module.py", f"FLOAT_MODEL = {FLOAT_MODEL!r}\nMULTI_MODEL = {MULTI_MODEL!r}\n"
+                     f"SEED = 16\nN = {n}\nGOOD_F = FUZZ_IN[0]\nEXPECT_F = {floats!r}\n")
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.split(" ", 1)[0] in
+                 ("kinds", "heap", "result_ok"))
+    kinds = dict(ast.literal_eval(lines["kinds"]))
+    assert sum(kinds.values()) == n and kinds.get("ok", 0) > 0
+    assert {"TypeError", "ValueError", "RuntimeError"} <= set(kinds), kinds
+    assert lines["heap"] == "0", f"the second pass of {n} random calls left {lines['heap']} bytes on the heap"
+    assert lines["result_ok"] == "True"
 
 
 def test_arena_that_does_not_fit_is_a_memory_error(device, fw_models):
@@ -416,8 +450,9 @@ def _fake(name: str, arena: int, weights: int):
 
 
 def test_budget_refuses_models_that_do_not_fit():
-    b = bf.board_budget("openmv", "OPENMV4")
-    assert b.flash_bytes == 1664 * 1024 - bf.OPENMV_FIRMWARE_ESTIMATE
+    assert bf.board_budget("openmv", "OPENMV4").flash_bytes is None  # no checkout: unknown, never estimated
+    b = bf.board_budget("openmv", "OPENMV4", stock_flash=1_200_000)
+    assert b.flash_bytes == 1664 * 1024 - 1_200_000 and "measured" in b.flash_source
     assert b.arena_bytes == 480 * 1024 - 320 * 240  # OMV_FB_SIZE + OMV_FB_ALLOC_SIZE - a QVGA frame
     assert bf.check_budget([_fake("small", 100_000, 300_000)], b) == []
     with pytest.raises(bf.BoardFitError) as e:
@@ -458,76 +493,7 @@ def test_board_config_of_a_checkout_is_read(tmp_path):
 
 
 # ------------------------------------------------------------------ OpenMV builds
-
-def _openmv_checkout(root: Path, sdk: bool = False) -> Path:
-    """A stand-in OpenMV checkout whose make checks the staged module and writes a firmware."""
-    (root / "boards" / "OPENMV4").mkdir(parents=True)
-    (root / "boards" / "OPENMV4" / "omv_boardconfig.h").write_text(
-        "#define OMV_FLASH_TXT_LENGTH 1664K\n#define OMV_FB_SIZE (400K)\n#define OMV_FB_ALLOC_SIZE (80K)\n")
-    (root / "modules").mkdir()
-    (root / "modules" / "py_image.c").write_text("")
-    (root / "lib" / "micropython" / "py").mkdir(parents=True)
-    (root / "lib" / "micropython" / "py" / "mpconfig.h").write_text("")
-    if sdk:
-        (root / "SDK_VERSION").write_text("1.6.0\n")
-    (root / "Makefile").write_text(
-        "TOP_DIR := $(shell pwd)\nBUILD := $(TOP_DIR)/build/$(TARGET)\n"
-        "MPY_MKARGS = USER_C_MODULES=$(TOP_DIR)\n"
-        "all:\n"
-        "\ttest -f tinyengine/micropython.mk\n"
-        "\tgrep -q 'TE_OPENMV_IMAGE 1' tinyengine/te_build_config.h\n"
-        "\tmkdir -p $(BUILD)/bin\n"
-        "\tcat tinyengine/te_models.c > $(BUILD)/bin/firmware.bin\n")
-    return root
-
-
-def test_openmv_checkout_errors(tmp_path, monkeypatch):
-    model = tmp_path / "m.tflite"
-    model.write_bytes(float_edge_model())
-    spec = [bf.ModelSpec("m", model)]
-    with pytest.raises(bf.BuildFirmwareError, match="is not an OpenMV checkout"):
-        bf.build_firmware(spec, "openmv", tmp_path / "o", board="OPENMV4", source=tmp_path)
-    tree = _openmv_checkout(tmp_path / "omv")
-    with pytest.raises(bf.BuildFirmwareError, match=r"board 'OPENMV9' not found .*boards there: OPENMV4"):
-        bf.build_firmware(spec, "openmv", tmp_path / "o", board="OPENMV9", source=tree)
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    with pytest.raises(bf.BuildFirmwareError, match="arm-none-eabi-gcc not found"):
-        bf.build_firmware(spec, "openmv", tmp_path / "o", board="OPENMV4", source=tree)
-    sdk_tree = _openmv_checkout(tmp_path / "omv-sdk", sdk=True)
-    monkeypatch.setenv("SDK_DIR", str(tmp_path / "no-sdk"))
-    with pytest.raises(bf.BuildFirmwareError, match=r"OpenMV SDK 1.6.0 not found .*`make -C .* sdk`"):
-        bf.build_firmware(spec, "openmv", tmp_path / "o", board="OPENMV4", source=sdk_tree)
-    shutil.rmtree(tree / "lib")
-    with pytest.raises(bf.BuildFirmwareError, match="submodule update --init"):
-        bf.build_firmware(spec, "openmv", tmp_path / "o", board="OPENMV4", source=tree)
-
-
-def test_openmv_build_stages_into_the_tree_and_runs_its_make(tmp_path, monkeypatch):
-    tree = _openmv_checkout(tmp_path / "omv")
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    gcc = fake_bin / "arm-none-eabi-gcc"
-    gcc.write_text("#!/bin/sh\nexit 0\n")
-    gcc.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake_bin}:/usr/bin:/bin")
-    model = tmp_path / "m.tflite"
-    model.write_bytes(float_edge_model())
-    out = tmp_path / "out"
-    fw = bf.build_firmware([bf.ModelSpec("m", model)], "openmv", out, board="OPENMV4", source=tree)
-    assert fw == out / "firmware.bin"
-    assert fw.read_text() == (tree / "tinyengine" / "te_models.c").read_text()
-    assert json.loads((out / "firmware.json").read_text())["port"] == "openmv"
-    # a folder of that name that is not ours is never replaced
-    shutil.rmtree(tree / "tinyengine")
-    (tree / "tinyengine").mkdir()
-    with pytest.raises(bf.BuildFirmwareError, match="is not a te-openmv module"):
-        bf.build_firmware([bf.ModelSpec("m", model)], "openmv", out, board="OPENMV4", source=tree)
-    # a failing make is reported with its log
-    (tree / "tinyengine").rmdir()
-    (tree / "Makefile").write_text("MPY_MKARGS = USER_C_MODULES=$(TOP_DIR)\n"
-                                   "all:\n\t@echo 'error: te-fake-openmv-failure' && false\n")
-    with pytest.raises(bf.BuildFirmwareError, match="(?s)OpenMV build failed.*te-fake-openmv-failure"):
-        bf.build_firmware([bf.ModelSpec("m", model)], "openmv", out, board="OPENMV4", source=tree)
+# are tested in test_openmv_build.py (stand-in checkouts) and test_openmv_firmware.py (a real one).
 
 
 # ------------------------------------------------------------------ image -> tensor

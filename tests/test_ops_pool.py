@@ -11,8 +11,8 @@ from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.arith.pool import exact_reciprocal, mean_multiplier
 from te_openmv.reference.oracle import run_reference
 
-from .conftest_shared import shared_model
-from .singleop import ACTIVATION, PADDING, T, assert_matches, model_of, single_op_model
+from .support.shared import shared_model
+from .support.singleop import ACTIVATION, PADDING, T, assert_matches, model_of, single_op_model
 
 POOLS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
 

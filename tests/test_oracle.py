@@ -7,8 +7,8 @@ import tflite
 
 from te_openmv.reference.oracle import OracleError, reference_arena_bytes, run_reference
 
-from .conftest_shared import SHARED_MODELS, shared_model
-from .modelgen import ModelBuilder, random_inputs, random_softmax
+from .support.shared import SHARED_MODELS, shared_model
+from .support.modelgen import ModelBuilder, random_inputs, random_softmax
 
 _NP = {0: np.float32, 2: np.int32, 3: np.uint8, 9: np.int8}
 
@@ -131,15 +131,36 @@ def test_bad_inputs_are_oracle_errors():
 
 
 def test_interpreters_are_cached_per_model_content():
-    from te_openmv.reference import oracle
+    from te_openmv.reference.oracle import interpreters_created
     model = random_softmax(np.random.default_rng(3), in_shape=(1, 6))[0]
     x = np.arange(6, dtype=np.int8).reshape(1, 6)
     first = run_reference(model, [x])
-    cached = oracle._interpreters["tflm"][oracle._digest(model)]
+    built = interpreters_created()["tflm"]
     second = run_reference(bytes(bytearray(model)), [x])  # another object, same content
-    assert oracle._interpreters["tflm"][oracle._digest(model)] is cached
+    assert interpreters_created()["tflm"] == built
     np.testing.assert_array_equal(first[0], second[0])
     # the cached interpreter really runs the new input
     third = run_reference(model, [x[:, ::-1].copy()])
     np.testing.assert_array_equal(third[0], first[0][:, ::-1])
     assert not np.array_equal(third[0], first[0])
+
+
+def test_an_engine_crash_is_an_oracle_error_and_the_oracle_goes_on(capfd):
+    """tflite-micro aborts on a SOFTMAX whose options table is a Conv2DOptions: that costs the
+    engine's process, not ours; the error says so in one line and the next model runs."""
+    from tests.support.modelfuzz import pack, unpack
+    model = random_softmax(np.random.default_rng(0), in_shape=(1, 8))[0]
+    m = unpack(model)
+    m.subgraphs[0].operators[0].builtinOptionsType = 1  # BuiltinOptions.Conv2DOptions
+    x = np.zeros((1, 8), np.int8)
+    with pytest.raises(OracleError, match=r"^tflm: the reference interpreter rejected this model: it crashed "
+                                          r"\(SIGABRT\)") as e:
+        run_reference(pack(m), [x])
+    assert "\n" not in str(e.value)
+    assert capfd.readouterr() == ("", "")
+    assert run_reference(model, [x])[0].shape == (1, 8)
+
+
+def test_oracle_errors_are_one_line():
+    assert str(OracleError("tflm: cannot load\nline two\n\n  line three ")) == \
+        "tflm: cannot load | line two | line three"

@@ -34,7 +34,7 @@ from te_openmv.targets.device import te_protocol as dev
 from te_openmv.targets.raw_repl import FdPort
 from te_openmv.commands.verify_device import camera_input
 
-from .link_faults import FaultyPort, drop, flip, garbage_before, time_limit
+from .support.link_faults import FaultyPort, drop, flip, garbage_before, time_limit
 
 REPO = Path(__file__).resolve().parent.parent
 RNG_SEEDS = range(5)
@@ -576,3 +576,133 @@ def test_host_write_that_never_completes_times_out():
     s = P.Session(Stuck(), name="stuck")
     with time_limit(10), pytest.raises(P.LinkTimeout, match="stopped reading"):
         s.hello()
+
+
+# ------------------------------------------------------------------ malformed replies
+
+def _info_dict() -> dict:
+    return {"protocol": 1, "models": ["a", "b"], "model": "a", "camera": False,
+            "inputs": [{"shape": [1, 4, 4, 3], "dtype": "b", "scale": 0.02, "zero_point": -4}],
+            "outputs": [{"shape": [1, 3], "dtype": "f", "scale": 0.05, "zero_point": 2},
+                        {"shape": [1, 2], "dtype": "B", "scale": 0.1, "zero_point": 128}]}
+
+
+def _result_payload(info: P.DeviceInfo, rng, frame: tuple[int, int, int, bytes] | None = None) -> bytes:
+    fmt, w, h, data = frame or (dev.F_NONE, 0, 0, b"")
+    parts = [struct.pack("<IBBHH", 1234, len(info.outputs), fmt, w, h)]
+    for spec in info.outputs:
+        raw = rng.integers(0, 256, spec.size, dtype=np.uint8).tobytes()
+        vals = rng.standard_normal(spec.size).astype("<f4").tobytes()
+        parts += [struct.pack("<I", len(raw)), raw, struct.pack("<I", len(vals)), vals]
+    parts += [struct.pack("<I", len(data)), data]
+    return b"".join(parts)
+
+
+_BAD_VALUES = [None, True, -1, 0, 2**31, 2**70, 1.5, float("nan"), float("inf"), "x", "", [], [1, "2"], {}, [[1]],
+               [1] * 9]
+
+
+def _paths(d, prefix=()):
+    """Every (path, value) leaf and inner node of a JSON-like value."""
+    yield prefix, d
+    items = d.items() if isinstance(d, dict) else enumerate(d) if isinstance(d, list) else ()
+    for k, v in items:
+        yield from _paths(v, prefix + (k,))
+
+
+def _with(d, path, value):
+    import copy
+    d = copy.deepcopy(d)
+    if not path:
+        return value
+    node = d
+    for k in path[:-1]:
+        node = node[k]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return d
+
+
+_DELETE = object()
+
+
+def _well_formed(info: P.DeviceInfo) -> None:
+    """What a DeviceInfo that parsed promises the rest of the host."""
+    assert isinstance(info.model, str) and all(isinstance(m, str) for m in info.models)
+    for spec in info.inputs + info.outputs:
+        assert all(type(n) is int and n >= 1 for n in spec.shape) and len(spec.shape) <= P.MAX_DIMS
+        assert spec.dtype in ("b", "B", "f") and np.isfinite(spec.scale) and spec.scale >= 0
+        lo, hi = {"b": (-128, 127), "B": (0, 255)}.get(spec.dtype, (-2**31, 2**31 - 1))
+        assert type(spec.zero_point) is int and lo <= spec.zero_point <= hi
+        assert spec.size >= 1 and spec.np_dtype and spec.arena_dtype
+
+
+def test_every_malformed_info_is_a_protocol_error():
+    """Each field of a good INFO replaced by each kind of bad value, or removed: the parser
+    either accepts it (and then everything it returns is well-formed) or raises ProtocolError."""
+    import json
+    good = _info_dict()
+    _well_formed(P.DeviceInfo.from_json(json.dumps(good).encode()))
+    rejected = 0
+    for path, _ in list(_paths(good)):
+        for value in _BAD_VALUES + ([_DELETE] if path else []):
+            payload = json.dumps(_with(good, path, value)).encode()
+            try:
+                info = P.DeviceInfo.from_json(payload)
+            except P.ProtocolError as e:
+                assert "\n" not in str(e)
+                rejected += 1
+                continue
+            _well_formed(info)
+    assert rejected > 200
+    for payload in (b"", b"\xff\xfe", b"[1, 2]", b'"text"', b"{", json.dumps(good).encode()[:40]):
+        with pytest.raises(P.ProtocolError, match="malformed INFO"):
+            P.DeviceInfo.from_json(payload)
+    huge = _with(good, ("outputs", 0, "zero_point"), 10**30)
+    with pytest.raises(P.ProtocolError, match="zero point .* is outside"):
+        P.DeviceInfo.from_json(json.dumps(huge).encode())
+    with pytest.raises(P.ProtocolError, match="dimension must be an integer"):
+        P.DeviceInfo.from_json(json.dumps(_with(good, ("inputs", 0, "shape", 1), 4.5)).encode())
+
+
+@pytest.mark.parametrize("seed", RNG_SEEDS)
+def test_every_damaged_result_is_a_protocol_error(seed):
+    """A RESULT cut, extended or with any byte changed: ProtocolError, or a Result whose arrays
+    have the model's shapes (a changed value byte is not the parser's to detect)."""
+    import json
+    rng = np.random.default_rng(seed)
+    info = P.DeviceInfo.from_json(json.dumps(_info_dict()).encode())
+    good = _result_payload(info, rng, (dev.F_GRAY, 3, 2, bytes(6)))
+    assert P.parse_result(good, info).frame.to_pil().size == (3, 2)
+    variants = [good[:n] for n in range(len(good))] + [good + b"\x00", good + good]
+    for _ in range(300):
+        b = bytearray(good)
+        b[int(rng.integers(len(b)))] = int(rng.integers(256))
+        variants.append(bytes(b))
+    for payload in variants:
+        try:
+            r = P.parse_result(payload, info)
+        except P.ProtocolError as e:
+            assert "\n" not in str(e)
+            continue
+        assert [a.shape for a in r.raw] == [a.shape for a in r.values] == [s.shape for s in info.outputs]
+        if r.frame is not None:
+            try:
+                r.frame.to_pil()
+            except P.ProtocolError:
+                pass
+
+
+@pytest.mark.parametrize("fmt, w, h, data", [
+    (dev.F_GRAY, 4, 4, bytes(15)), (dev.F_GRAY, 4, 4, bytes(17)), (dev.F_RGB565, 2, 2, bytes(7)),
+    (dev.F_RGB888, 2, 2, bytes(11)), (dev.F_GRAY, 0, 0, b""), (dev.F_JPEG, 8, 8, b"\xff\xd8 not a jpeg"),
+    (dev.F_JPEG, 8, 8, b""), (99, 2, 2, bytes(4))])
+def test_a_bad_frame_is_a_protocol_error(fmt, w, h, data):
+    frame = P.FrameImage(fmt, w, h, data)
+    with pytest.raises(P.ProtocolError):
+        frame.to_pil()
+    if fmt in (dev.F_GRAY, dev.F_RGB565, dev.F_RGB888):
+        with pytest.raises(P.ProtocolError, match="needs .* bytes, got"):
+            frame.pixels()

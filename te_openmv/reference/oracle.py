@@ -7,17 +7,25 @@ Two engines hold the reference kernels:
 "auto" is tflite-micro.
 
 Interpreters are slow to create and cheap to invoke, so they are cached per model content.
-Both engines print diagnostics straight from C++ to the process's stdout/stderr; those are
-captured at the file-descriptor level, kept out of the user's terminal, and quoted in
-OracleError when something fails.
+Both engines run in a child process (one per te-openmv process, started on first use and
+restarted after a crash): they are C++ code that trusts the model it is given, and an
+abort or a segfault in them must cost an OracleError ("the reference interpreter rejected
+this model: ..."), never te-openmv itself. What they print goes to the child's own
+stdout/stderr, which are captured at the file-descriptor level, kept out of the user's
+terminal, and quoted in OracleError when something fails.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import hashlib
 import os
+import pickle
 import re
+import signal
+import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +46,11 @@ _NP_TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64
 
 
 class OracleError(RuntimeError):
-    """A reference engine could not load or run a model, or the inputs do not fit it."""
+    """A reference engine could not load or run a model, or the inputs do not fit it.
+    The message is one line (an engine's multi-line log is joined with " | ")."""
+
+    def __init__(self, message: str):
+        super().__init__(" | ".join(ln.strip() for ln in str(message).splitlines() if ln.strip()))
 
 
 # --- model bytes and a light structural look -------------------------------------------------
@@ -281,6 +293,7 @@ _ENGINE_CLASSES = {"tflm": _Tflm, "litert": _Litert}
 # The fd redirection is process-wide and the interpreters are not re-entrant: one call at a time.
 _lock = threading.RLock()
 _interpreters: dict[str, OrderedDict] = {name: OrderedDict() for name in ENGINES}
+_created = {name: 0 for name in ENGINES}  # interpreters built so far (the cache's misses)
 
 
 def _engine(name: str, data: bytes, key: bytes, info: _ModelInfo):
@@ -289,6 +302,7 @@ def _engine(name: str, data: bytes, key: bytes, info: _ModelInfo):
         cache.move_to_end(key)
         return cache[key]
     eng = _ENGINE_CLASSES[name](data, info)
+    _created[name] += 1
     cache[key] = eng
     while len(cache) > _CACHE_SIZE:
         cache.popitem(last=False)
@@ -300,6 +314,155 @@ def _resolve_engine(engine: str) -> str:
     if name not in _ENGINE_CLASSES:
         raise OracleError(f"unknown oracle engine {engine!r}: choose auto, tflm or litert")
     return name
+
+
+# --- the child process that holds the engines ------------------------------------------------
+#
+# Requests and replies are pickled tuples, each framed by its length (u32), over the child's
+# stdin and a duplicate of its original stdout; fds 1 and 2 themselves point at a log file
+# the parent reads when the child dies.
+
+_FRAME = struct.Struct("<I")
+# Seconds one request may take (a large model's first load included) before the child is
+# considered hung and killed.
+REQUEST_TIMEOUT = float(os.environ.get("TE_OPENMV_ORACLE_TIMEOUT", "600"))
+
+
+def _send(stream, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def _recv(stream):
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        raise EOFError
+    (n,) = _FRAME.unpack(head)
+    data = stream.read(n)
+    if len(data) < n:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def _handle(request):
+    what, name, data = request[:3]
+    if what == "created":
+        return dict(_created)
+    key = _digest(data)
+    info = _model_info(data, key, name)
+    if what == "run":
+        xs, n_outputs = request[3], request[4]
+        return _engine(name, data, key, info).run(xs, n_outputs)
+    if what == "allocations":
+        return _engine(name, data, key, info).allocations()
+    raise ValueError(f"unknown oracle request {what!r}")
+
+
+def _serve() -> None:
+    """The child's loop: answer requests until the parent closes stdin."""
+    replies = os.fdopen(os.dup(1), "wb")
+    requests = os.fdopen(os.dup(0), "rb")
+    os.dup2(2, 1)  # what the engines print goes to the log, never into the replies
+    while True:
+        try:
+            request = _recv(requests)
+        except EOFError:
+            return
+        try:
+            reply = ("ok", _handle(request))
+        except OracleError as e:
+            reply = ("error", str(e))
+        except Exception as e:  # a bug here must reach the parent as text, not kill the loop
+            reply = ("error", f"{request[1]}: {type(e).__name__}: {e}")
+        _send(replies, reply)
+
+
+class _Child:
+    """The parent's handle on the engine process: started on first use, replaced after a crash."""
+
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+        self.log = None
+
+    def _start(self) -> None:
+        self.log = tempfile.TemporaryFile()
+        # the directory holding this module's top-level package, importable in the child too
+        package_root = str(Path(__file__).resolve().parents[len(__name__.split(".")) - 1])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
+                                                               if p])
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", f"import {__name__} as o; o._serve()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env, close_fds=True)
+
+    def call(self, request):
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        proc = self.proc
+        try:
+            _send(proc.stdin, request)
+            reply = self._await(proc)
+        except (EOFError, BrokenPipeError, OSError):
+            raise OracleError(f"{request[1]}: the reference interpreter rejected this model: "
+                              f"{self._death()}") from None
+        status, value = reply
+        if status == "error":
+            raise OracleError(value)
+        return value
+
+    def _await(self, proc):
+        import select
+        ready, _, _ = select.select([proc.stdout], [], [], REQUEST_TIMEOUT)
+        if not ready:
+            proc.kill()
+            proc.wait()
+            self.proc = None
+            raise OracleError(f"the reference interpreter did not answer within {REQUEST_TIMEOUT:g} s "
+                              f"(TE_OPENMV_ORACLE_TIMEOUT); it was stopped")
+        return _recv(proc.stdout)
+
+    def _death(self) -> str:
+        proc, self.proc = self.proc, None
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        if code < 0:
+            try:
+                how = f"it crashed ({signal.Signals(-code).name})"
+            except ValueError:
+                how = f"it crashed (signal {-code})"
+        else:
+            how = f"it exited with status {code}"
+        self.log.seek(0)
+        return how + _quote([self.log.read()[-4000:].decode("utf-8", "replace")])
+
+    def forget(self) -> None:
+        self.proc = None
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+_child = _Child()
+atexit.register(_child.close)
+# A forked copy of this process (tests and the fuzz runner fork) must not share the parent's
+# pipes to the engine child: it starts its own on first use.
+os.register_at_fork(after_in_child=_child.forget)
+
+
+def _call(request):
+    with _lock:
+        return _child.call(request)
 
 
 # --- public API -----------------------------------------------------------------------------
@@ -321,10 +484,14 @@ def run_reference(model: bytes | Path, inputs: list[np.ndarray], engine: str = "
         if x.size != int(np.prod(spec.shape, dtype=np.int64)):
             raise OracleError(f"input {i} has shape {list(x.shape)}, the model wants {list(spec.shape)}")
         xs.append(np.ascontiguousarray(x.reshape(spec.shape)))
-    with _lock:
-        outs = _engine(name, data, key, info).run(xs, len(info.outputs))
+    outs = _call(("run", name, data, xs, len(info.outputs)))
     return [o.reshape(spec.shape) if o.size == int(np.prod(spec.shape, dtype=np.int64)) else o
             for o, spec in zip(outs, info.outputs)]
+
+
+def interpreters_created() -> dict[str, int]:
+    """How many interpreters each engine has built in the child (a model run again reuses its own)."""
+    return _call(("created", "tflm", b""))
 
 
 _arena_cache: dict[bytes, dict] = {}
@@ -338,11 +505,10 @@ def reference_arena_bytes(model: bytes | Path) -> dict:
     key = _digest(data)
     if key in _arena_cache:
         return dict(_arena_cache[key])
-    info = _model_info(data, key, "tflm")
+    _model_info(data, key, "tflm")
     # The figures are fixed once the interpreter has allocated (at creation): invoking it
     # later does not change them, so the cached interpreter serves.
-    with _lock:
-        text = _engine("tflm", data, key, info).allocations()
+    text = _call(("allocations", "tflm", data))
     found = {k: int(v) for k, v in _ALLOC_RE.findall(text)}
     if not {"total", "head", "tail"} <= found.keys():
         raise OracleError(f"tflm: no arena figures in print_allocations() output: {text[:300]!r}")

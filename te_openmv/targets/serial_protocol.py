@@ -59,7 +59,9 @@ What each fault costs (both directions scan for the magic again after any bad fr
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import re
 import struct
 import time
@@ -199,6 +201,44 @@ class FrameDecoder:
 # ------------------------------------------------------------------ messages
 
 _DTYPES = {"b": np.int8, "B": np.uint8, "f": np.float32}
+# What a well-formed reply can hold (te_model.h: TE_MAX_DIMS dims, int32 sizes and zero points).
+MAX_DIMS = 6
+_INT32 = (-2**31, 2**31 - 1)
+
+
+@contextlib.contextmanager
+def parsing(what: str, payload: bytes = b""):
+    """Any failure while decoding a device reply becomes one ProtocolError naming the reply:
+    a device (or a corrupted link that passed the CRC) may send anything, and the host must
+    answer it with the protocol's error, whatever the parser tripped over."""
+    try:
+        yield
+    except ProtocolError:
+        raise
+    except Exception as e:  # ValueError, TypeError, KeyError, OverflowError, struct.error, PIL's errors...
+        tail = f": {bytes(payload[:120])!r}" if payload else ""
+        raise ProtocolError(f"malformed {what} from the device ({type(e).__name__}: {e}){tail}") from None
+
+
+def _int(value, what: str, lo: int, hi: int) -> int:
+    """A JSON integer in [lo, hi] (booleans and floats are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{what} {value} is outside [{lo}, {hi}]")
+    return value
+
+
+def _float(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _str(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -222,6 +262,24 @@ class TensorSpec:
     def size(self) -> int:
         return int(np.prod(self.shape))
 
+    @classmethod
+    def from_json(cls, d, what: str) -> "TensorSpec":
+        """One tensor of an INFO reply, every field checked for type and range."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{what} must be an object, got {d!r}")
+        shape = d["shape"]
+        if not isinstance(shape, list) or len(shape) > MAX_DIMS:
+            raise ValueError(f"{what} shape must be a list of at most {MAX_DIMS} sizes, got {shape!r}")
+        dims = tuple(_int(n, f"{what} dimension", 1, _INT32[1]) for n in shape)
+        if int(np.prod(dims, dtype=object)) > HOST_MAX_PAYLOAD:
+            raise ValueError(f"{what} shape {list(dims)} is larger than any reply can carry")
+        dtype = d["dtype"]
+        if dtype not in _DTYPES:
+            raise ValueError(f"{what} dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        lo, hi = {"b": (-128, 127), "B": (0, 255)}.get(dtype, _INT32)
+        return cls(dims, dtype, _float(d["scale"], f"{what} scale"),
+                   _int(d["zero_point"], f"{what} zero point", lo, hi))
+
 
 @dataclass
 class DeviceInfo:
@@ -234,13 +292,17 @@ class DeviceInfo:
     @classmethod
     def from_json(cls, payload: bytes) -> "DeviceInfo":
         def specs(key: str) -> list[TensorSpec]:
-            return [TensorSpec(tuple(t["shape"]), t["dtype"], float(t["scale"]), int(t["zero_point"]))
-                    for t in d[key]]
-        try:
+            if not isinstance(d[key], list) or not d[key]:
+                raise ValueError(f"{key} must be a non-empty list, got {d[key]!r}")
+            return [TensorSpec.from_json(t, f"{key}[{k}]") for k, t in enumerate(d[key])]
+        with parsing("INFO", payload):
             d = json.loads(payload)
-            return cls(d["model"], list(d["models"]), specs("inputs"), specs("outputs"), d)
-        except (ValueError, KeyError, TypeError) as e:
-            raise ProtocolError(f"device INFO is not what this host expects ({e}): {payload[:200]!r}") from None
+            if not isinstance(d, dict):
+                raise ValueError(f"INFO must be a JSON object, got {type(d).__name__}")
+            if not isinstance(d["models"], list):
+                raise ValueError(f"models must be a list, got {d['models']!r}")
+            models = [_str(m, "a model name") for m in d["models"]]
+            return cls(_str(d["model"], "model"), models, specs("inputs"), specs("outputs"), d)
 
     @property
     def has_camera(self) -> bool:
@@ -264,27 +326,34 @@ class FrameImage:
         import io
 
         from PIL import Image
-        if self.format == wire.F_JPEG:
-            im = Image.open(io.BytesIO(self.data))
-            im.load()
-            return im
-        if self.format == wire.F_GRAY:
-            return Image.frombytes("L", (self.width, self.height), self.data)
-        if self.format == wire.F_RGB888:
-            return Image.frombytes("RGB", (self.width, self.height), self.data)
-        if self.format == wire.F_RGB565:
-            return Image.fromarray(rgb565_to_rgb888(self.pixels()), "RGB")
+        with parsing(f"{FORMAT_NAMES.get(self.format, self.format)} frame"):
+            if self.format == wire.F_JPEG:
+                im = Image.open(io.BytesIO(self.data))
+                im.load()
+                return im
+            if self.format == wire.F_GRAY:
+                return Image.fromarray(self.pixels(), "L")
+            if self.format == wire.F_RGB888:
+                return Image.fromarray(self.pixels(), "RGB")
+            if self.format == wire.F_RGB565:
+                return Image.fromarray(rgb565_to_rgb888(self.pixels()), "RGB")
         raise ProtocolError(f"unknown frame format {self.format}")
+
+    _BYTES_PER_PIXEL = {wire.F_GRAY: 1, wire.F_RGB565: 2, wire.F_RGB888: 3}
 
     def pixels(self) -> np.ndarray:
         """Raw frames as arrays: HxW uint8 (gray), HxW uint16 (RGB565), HxWx3 uint8 (RGB888)."""
+        bpp = self._BYTES_PER_PIXEL.get(self.format)
+        if bpp is None:
+            raise ProtocolError(f"a {FORMAT_NAMES.get(self.format, self.format)} frame has no raw pixels")
+        if self.width < 1 or self.height < 1 or len(self.data) != self.width * self.height * bpp:
+            raise ProtocolError(f"malformed {FORMAT_NAMES[self.format]} frame from the device: {self.width}x"
+                                f"{self.height} needs {self.width * self.height * bpp} bytes, got {len(self.data)}")
         if self.format == wire.F_GRAY:
             return np.frombuffer(self.data, np.uint8).reshape(self.height, self.width)
         if self.format == wire.F_RGB565:
             return np.frombuffer(self.data, "<u2").reshape(self.height, self.width)
-        if self.format == wire.F_RGB888:
-            return np.frombuffer(self.data, np.uint8).reshape(self.height, self.width, 3)
-        raise ProtocolError(f"a {FORMAT_NAMES.get(self.format, self.format)} frame has no raw pixels")
+        return np.frombuffer(self.data, np.uint8).reshape(self.height, self.width, 3)
 
 
 def rgb565_to_rgb888(p: np.ndarray) -> np.ndarray:
@@ -311,7 +380,7 @@ class Result:
 
 
 def parse_result(payload: bytes, info: DeviceInfo, seq: int = 0) -> Result:
-    try:
+    with parsing("RESULT", payload):
         dt, n, fmt, w, h = struct.unpack_from("<IBBHH", payload)
         off = 10
         if n != len(info.outputs):
@@ -322,6 +391,8 @@ def parse_result(payload: bytes, info: DeviceInfo, seq: int = 0) -> Result:
             r = np.frombuffer(payload, spec.arena_dtype, k, off + 4)
             off += 4 + k
             (k,) = struct.unpack_from("<I", payload, off)
+            if k % 4:
+                raise ValueError(f"{k} bytes of float32 values")
             v = np.frombuffer(payload, "<f4", k // 4, off + 4)
             off += 4 + k
             raw.append(r.reshape(spec.shape))
@@ -330,8 +401,8 @@ def parse_result(payload: bytes, info: DeviceInfo, seq: int = 0) -> Result:
         data = payload[off + 4:off + 4 + k]
         if len(data) != k or off + 4 + k != len(payload):
             raise ValueError("lengths do not add up")
-    except (struct.error, ValueError) as e:
-        raise ProtocolError(f"malformed RESULT from the device: {e}") from None
+        if fmt != wire.F_NONE and fmt not in FORMAT_NAMES:
+            raise ValueError(f"unknown frame format {fmt}")
     frame = None if fmt == wire.F_NONE else FrameImage(fmt, w, h, bytes(data))
     return Result(seq, dt, raw, values, frame)
 

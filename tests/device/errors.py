@@ -24,6 +24,26 @@ def set_attr():
     mm.ram = 5
 
 
+def grow(buf, shape, dtype):
+    buf.append(1)  # a bytearray over the arena would be renewed by the heap: the view cannot grow
+
+
+def slice_grow(buf, shape, dtype):
+    buf[0:1] = b'\x00\x00'
+
+
+def again(buf, shape, dtype):
+    mm.predict(GOOD)
+
+
+def invoke_again(buf, shape, dtype):
+    mm.invoke()
+
+
+def callback_again(model, inputs, outputs):
+    return model.predict(GOOD)
+
+
 CASES = (
     ('unknown_model', lambda: tinyengine.Model('no_such_model')),
     ('model_name_not_str', lambda: tinyengine.Model(5)),
@@ -45,6 +65,14 @@ CASES = (
     ('index_not_int', lambda: mm.output('a')),
     ('output_view_read_only', ro_write),
     ('attribute_read_only', set_attr),
+    ('str_input', lambda: mm.predict(['x' * n0, GOOD[1]])),
+    ('model_name_bytes', lambda: tinyengine.Model(FLOAT_MODEL.encode())),
+    ('model_name_nul', lambda: tinyengine.Model(FLOAT_MODEL + '\x00junk')),
+    ('filler_appends', lambda: mm.predict([grow, GOOD[1]])),
+    ('filler_slice_grows', lambda: mm.predict([slice_grow, GOOD[1]])),
+    ('filler_predicts_again', lambda: mm.predict([again, GOOD[1]])),
+    ('filler_invokes', lambda: mm.predict([invoke_again, GOOD[1]])),
+    ('callback_predicts_again', lambda: mm.predict(GOOD, callback_again)),
 )
 for case, fn in CASES:
     try:
@@ -52,5 +80,5 @@ for case, fn in CASES:
         print('E', case, 'no exception')
     except Exception as e:
         print('E', case, '%s: %s' % (type(e).__name__, e))
-ok = len(mm.predict(GOOD)) == len(mm.output_shape)
+ok = len(mm.predict(GOOD)) == len(mm.output_shape) and len(mm.predict(inputs=GOOD)) == len(mm.output_shape)
 print('alive', 'OK' if ok else 'broken')
