@@ -55,7 +55,7 @@ def test_compile_writes_sources_report_and_picture(tmp_path):
     png = Image.open(out / "tiny_memory.png")
     assert png.size[0] >= 800 and len(png.convert("RGB").getcolors(1 << 16)) > 3
     c_source = (out / "tiny.c").read_text()
-    assert "/* op 0: CONV_2D 1x12x10x3 -> 1x6x5x8" in c_source
+    assert "/* op 0: CONV_2D (tflite op 0) 1x12x10x3 -> 1x6x5x8" in c_source
 
 
 def test_two_models_link_into_one_program_without_clashes(tmp_path):
