@@ -195,17 +195,20 @@ def test_cli_json_schema_and_out_directory(results, model_file, tmp_path, capsys
     d = json.loads(capsys.readouterr().out)
     keys = {"model", "source", "kernels", "icount_shift", "input", "instructions", "macs", "macs_per_instruction",
             "instructions_measured", "hook_overhead", "outside_ops", "ops", "flash", "sram", "bit_exact",
-            "repeatable", "status", "outputs", "elf"}
+            "repeatable", "status", "outputs", "elf", "placement"}
     assert set(d) == keys
     assert d["bit_exact"] is True and d["kernels"] == "dsp" and d["icount_shift"] == 7
     assert d["instructions"] == results["dsp"].instructions and d["input"] == "random, seed 0"
     assert set(d["hook_overhead"]) == {"per_op", "inside_op", "total"}
     for op in d["ops"]:
-        assert set(op) == {"index", "type", "macs", "instructions", "measured", "macs_per_instruction", "share"}
+        assert set(op) == {"index", "type", "macs", "instructions", "measured", "macs_per_instruction", "share",
+                           "flash_bytes"}
         assert isinstance(op["instructions"], int) and 0 < op["share"] < 1
     assert abs(sum(op["share"] for op in d["ops"]) - 1) < 0.01
+    assert sum(op["flash_bytes"] for op in d["ops"]) == d["flash"]["model_const_bytes"]  # flash per operator
     assert set(d["flash"]) == {"text", "rodata", "data", "total", "model_const_bytes", "model_file_bytes",
-                               "kernel_bytes", "input_bytes"}
+                               "kernel_bytes", "input_bytes", "psram_bytes"}
+    assert d["flash"]["psram_bytes"] == 0 and "in FLASH at 0x00000000" in d["placement"]
     assert set(d["sram"]) == {"arena_bytes", "stack_bytes", "total"}
     o = d["outputs"][0]
     assert o["identical"] is True and o["compared"] == "bytes" and o["host_crc32"] == o["device_crc32"]

@@ -23,7 +23,7 @@ def small_model(seed: int = 0) -> bytes:
                   scale=list(rng.uniform(0.002, 0.01, 8)), zero_point=[0] * 8)
     b1 = b.tensor([8], "int32", data=rng.integers(-500, 500, 8).astype(np.int32),
                   scale=[0.0001] * 8, zero_point=[0] * 8)
-    h = b.tensor([1, 6, 5, 8], "int8", scale=0.05, zero_point=-128)
+    h = b.tensor([1, 6, 5, 8], "int8", scale=0.05, zero_point=-128, name="block1/conv;block1/relu6")
     w2 = b.tensor([4, 1, 1, 8], "int8", data=rng.integers(-127, 128, (4, 1, 1, 8)).astype(np.int8),
                   scale=[0.01] * 4, zero_point=[0] * 4)
     b2 = b.tensor([4], "int32", data=rng.integers(-500, 500, 4).astype(np.int32), scale=[0.0005] * 4,
@@ -55,7 +55,11 @@ def test_compile_writes_sources_report_and_picture(tmp_path):
     png = Image.open(out / "tiny_memory.png")
     assert png.size[0] >= 800 and len(png.convert("RGB").getcolors(1 << 16)) > 3
     c_source = (out / "tiny.c").read_text()
-    assert "/* op 0: CONV_2D (tflite op 0) 1x12x10x3 -> 1x6x5x8" in c_source
+    # each call says where it came from: the TFLite operator and its output tensor (the first
+    # of TFLite's ';'-joined layer names), then shapes, arena offsets and MACs
+    assert '/* op 0: CONV_2D (tflite op 0) 1x12x10x3 -> 1x6x5x8 "block1/conv"; in @' in c_source
+    assert '/* op 1: CONV_2D (tflite op 1) 1x6x5x8 -> 1x6x5x4 "t' in c_source
+    assert "/* scratch, " in c_source  # the im2col scratch argument is labelled
 
 
 def test_two_models_link_into_one_program_without_clashes(tmp_path):

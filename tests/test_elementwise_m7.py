@@ -1,9 +1,9 @@
-"""ADD, MUL and MEAN on the Cortex-M7 with the DSP paths on (QEMU mps2-an500, bare metal, -O3):
+"""ADD, MUL, MEAN and MAX_POOL on the Cortex-M7 with the DSP paths on (QEMU mps2-an500, bare metal, -O3):
 the same bytes as the host (itself bit-exact with tflite-micro, checked here too) for every
 variant of the fast MUL (sign step or not, SSAT or a clamp; four elements at a time with a
 tail, and one at a time where an operand repeats), its fallback to TFLite's arithmetic, the
 squeeze-excite broadcast, the same four variants of the wide ADD and its fallback, on
-every int8 input pair, and MEAN in int16 lanes and not. One ELF holds every case; instruction counts are printed (run with -s), never
+every int8 input pair, MEAN in int16 lanes and not, and MAX_POOL four channels per word. One ELF holds every case; instruction counts are printed (run with -s), never
 asserted."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from te_openmv.targets.host_build import HostModel
 from .support.bitexact import reference
 from .support.m7cases import write_case_program
 from .test_ops_elementwise import binary_model
-from .test_ops_pool import mean_model
+from .test_ops_pool import mean_model, pool_model
 
 _V = np.arange(-128, 128, dtype=np.int8)
 # every int8 pair, both inputs advancing, and a 3-element tail
@@ -66,6 +66,11 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
          "MEAN of 3 values, equal scales: no shift (te_vww's tail)"),
         ("mean_int32", mean_model((1, 17, 16, 8), (1, 2), True, (0.04, -7), (0.013, 21)), None, "te_mean_s8",
          "MEAN of 272 values: int32 accumulators"),
+        ("maxpool_2x2", pool_model("MAX_POOL_2D", (1, 16, 16, 32), (2, 2), (2, 2), "VALID", scale=0.05, zp=-3),
+         None, "te_maxpool_s8", "MAX_POOL 2x2 stride 2, 32 channels (blazeface's)"),
+        ("maxpool_tail_clamp", pool_model("MAX_POOL_2D", (1, 9, 7, 7), (3, 3), (2, 1), "SAME", "RELU6", scale=0.05,
+                                          zp=-10), None, "te_maxpool_s8",
+         "MAX_POOL 3x3 SAME, 7 channels (a 3-channel tail), RELU6 clamp"),
         ("add_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.024, 0),
                                    (0.013, -128)), None, "te_add_wide_s8", "ADD of a scalar (one at a time)"),
     ]

@@ -100,3 +100,22 @@ def test_cli_compile_flash_budget(sizes, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1 B more than the budget" in err and err.count("\n") == 1
     assert main(["compile", str(p), "-o", str(tmp_path / "out"), "--no-picture", "--flash-budget", str(wide)]) == 0
+
+
+def test_build_firmware_shares_the_flash_between_models(sizes, tmp_path):
+    from te_openmv.commands.build_firmware import BuildFirmwareError, ModelSpec, compile_models, fit_flash
+    narrow, wide = sizes
+    specs = []
+    for k, seed in enumerate((11, 12)):
+        p = tmp_path / f"net{k}.tflite"
+        p.write_bytes(convnet(seed))
+        specs.append(ModelSpec(f"net{k}", p))
+    quiet = lambda msg: None  # noqa: E731
+    compiled = compile_models(specs, quiet)
+    total = 2 * (narrow + wide) // 2
+    fitted = fit_flash(specs, compiled, total, {}, quiet)
+    assert sum(c.report["weights_bytes"] for c in fitted) <= total
+    assert all(c.report["flash_budget"]["wide_layers"] for c in fitted)  # the room was used
+    with pytest.raises(BuildFirmwareError) as e:
+        fit_flash(specs, compiled, 2 * narrow - 10, {}, quiet)
+    assert "even with every convolution's weights narrow" in str(e.value) and "10 B" in str(e.value)

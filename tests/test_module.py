@@ -320,6 +320,31 @@ def test_predict_does_not_leak(device, fw_models):
     assert "outputs_equal True" in out
 
 
+FUZZ_CALLS = {"unix": 3000, "qemu": 300}
+
+
+def test_random_calls_leave_the_heap_and_the_results_intact(device, fw_models):
+    """Random argument types and sizes, fillers that grow, keep or re-enter, callbacks that
+    re-enter or raise, bad names: every call ends in a result or an exception; afterwards the
+    heap holds exactly what it held before (the same calls were made once to warm up) and the
+    model still computes the host's outputs."""
+    m = fw_models[FLOAT_MODEL]
+    xs = random_inputs(m.host, np.random.default_rng(11))
+    user, _ = device_inputs(m, xs)
+    floats, _ = expected_outputs(m, xs)
+    upload(device, "FUZZ_IN", user)
+    n = FUZZ_CALLS[device.kind_name]
+    out = run_device(device, "fuzz_module.py", f"FLOAT_MODEL = {FLOAT_MODEL!r}\nMULTI_MODEL = {MULTI_MODEL!r}\n"
+                     f"SEED = 16\nN = {n}\nGOOD_F = FUZZ_IN[0]\nEXPECT_F = {floats!r}\n")
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.split(" ", 1)[0] in
+                 ("kinds", "heap", "result_ok"))
+    kinds = dict(ast.literal_eval(lines["kinds"]))
+    assert sum(kinds.values()) == n and kinds.get("ok", 0) > 0
+    assert {"TypeError", "ValueError", "RuntimeError"} <= set(kinds), kinds
+    assert lines["heap"] == "0", f"the second pass of {n} random calls left {lines['heap']} bytes on the heap"
+    assert lines["result_ok"] == "True"
+
+
 def test_arena_that_does_not_fit_is_a_memory_error(device, fw_models):
     m = fw_models[MULTI_MODEL]
     out = run_device(device, "memory.py", f"BIG_MODEL = {m.name!r}\n")

@@ -23,6 +23,7 @@ from .test_module import float_edge_model
 
 STOCK_BYTES = 20_000     # the stand-in stock firmware's constant data
 TE_EXTRA = 3_000         # what the stand-in build adds when the module is staged
+LEAN_SAVES = 5_000       # what the stand-in build drops without ml (MICROPY_PY_ML=0 MICROPY_PY_ML_TFLM=0)
 
 
 def _arm_elf(path: Path, rodata: int) -> None:
@@ -62,12 +63,14 @@ def fake_tree(root: Path, *, flash: str = "1664K", sdk: bool = True, outside: bo
     elves.mkdir()
     _arm_elf(elves / "stock.elf", STOCK_BYTES)
     _arm_elf(elves / "te.elf", STOCK_BYTES + TE_EXTRA)
+    _arm_elf(elves / "lean.elf", STOCK_BYTES - LEAN_SAVES)
     mods = "$(patsubst USER_C_MODULES=%,%,$(MPY_MAKE_TARGET))" if outside else "$(TOP_DIR)"
     recipe = (f"\t@echo 'lots of make output'\n\t@{fail}\n" if fail else
               ("\ttest -f $(SDK_DIR)/sdk.version && test -x $(SDK_DIR)/llvm/bin/clang\n" if sdk else "")
               + "\ttest -f $(MODS)/modules/micropython.mk\n"
               "\tmkdir -p $(BUILD)/bin\n"
               f"\tif [ -f $(MODS)/tinyengine/te_models.c ]; then cp {elves}/te.elf $(BUILD)/bin/firmware.elf; "
+              f"elif [ \"$(MICROPY_PY_ML_TFLM)\" = 0 ]; then cp {elves}/lean.elf $(BUILD)/bin/firmware.elf; "
               f"else cp {elves}/stock.elf $(BUILD)/bin/firmware.elf; fi\n"
               "\tcp $(BUILD)/bin/firmware.elf $(BUILD)/bin/firmware.bin\n")
     (root / "Makefile").write_text(
@@ -127,9 +130,15 @@ def test_flash_budget_is_the_region_minus_the_measured_stock_firmware(tmp_path, 
     assert "FLASH_TEXT 24,576 B" in said and "estimate" not in said
     te = ob.elf_sizes(tmp_path / "omv-elves" / "te.elf")
     assert f"{0x6000 - te['text'] - te['data']:,} B free" in said
-    tight = fake_tree(tmp_path / "tight", flash=str(stock["text"] + stock["data"] + weights - 10))
-    with pytest.raises(bf.BoardFitError, match=r"(?s)weights need .*measured.*: 10 B \(0.0 KiB\) too much"):
+    # the narrowest form of the weights 10 B over the free flash: refused with what would make room
+    narrow = bf.compile_models(env, say=lambda m: None, schedule={"flash_budget": 1 << 62})[0].report[
+        "flash_budget"]["narrow_bytes"]
+    tight = fake_tree(tmp_path / "tight", flash=str(stock["text"] + stock["data"] + narrow - 10))
+    with pytest.raises(bf.BoardFitError, match=r"(?s)narrow the models need .*: 10 B \(0.0 KiB\) too much") as e:
         bf.build_firmware(env, "openmv", tmp_path / "out2", board="OPENMV4", source=tight)
+    lean = ob.elf_sizes(tmp_path / "tight-elves" / "lean.elf")
+    assert (f"MICROPY_PY_ML = 0 and MICROPY_PY_ML_TFLM = 0 in boards/OPENMV4/board_config.mk): measured, that frees "
+            f"{stock['text'] + stock['data'] - lean['text'] - lean['data']:,} B") in str(e.value)
 
 
 def test_old_trees_get_the_module_in_the_tree_for_the_build_only(tmp_path, env):
@@ -195,3 +204,72 @@ def test_first_errors_reads_make_logs():
     assert ob.first_errors(log) == ["b.c:1:10: fatal error: x.h: No such file",
                                     "firmware text overflows FLASH_TEXT by 77 bytes: ld: region `FLASH_TEXT' "
                                     "overflowed by 77 bytes"]
+
+
+# ------------------------------------------------------------------ pixels -> tensor
+
+@pytest.fixture(scope="module")
+def te_image_lib(tmp_path_factory):
+    import ctypes
+    d = tmp_path_factory.mktemp("te_image")
+    lib = d / "libte_image.so"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Werror",
+                    str(bf.MODULE_SRC / "te_image.c"), "-o", str(lib)], check=True)
+    so = ctypes.CDLL(str(lib))
+    so.te_pixels_to_tensor.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return so
+
+
+@pytest.mark.parametrize("fmt", ["GRAYSCALE", "RGB565"])
+@pytest.mark.parametrize("signed", [0, 1])
+@pytest.mark.parametrize("n", [1, 7, 96 * 96])
+def test_pixels_widen_like_to_ndarray_in_place_and_not(te_image_lib, fmt, signed, n):
+    """te_pixels_to_tensor (the module's image -> tensor step) gives what OpenMV's
+    image.to_ndarray gives (te_openmv.reference.preprocess's bit replication, XOR 0x80 for
+    int8), both from a separate image and from pixels at the end of the tensor itself."""
+    import numpy as np
+
+    from te_openmv.reference.preprocess import rgb565_to_rgb888
+    rng = np.random.default_rng(n + signed)
+    if fmt == "GRAYSCALE":
+        px = rng.integers(0, 256, n).astype(np.uint8)
+        want = px.copy()
+        c = 1
+    else:
+        px = rng.integers(0, 65536, n).astype("<u2")
+        want = rgb565_to_rgb888(px.reshape(1, n)).reshape(-1)
+        c = 3
+    raw = px.tobytes()
+    if signed:
+        want = want ^ 0x80
+    code = 0 if fmt == "GRAYSCALE" else 1
+    for in_place in (False, True):
+        buf = np.zeros(n * c + 8, np.uint8)  # + 8: a guard that must stay untouched
+        base = buf.ctypes.data
+        keep = np.frombuffer(raw, np.uint8).copy()
+        if in_place:
+            buf[n * c - len(raw):n * c] = keep
+            src = base + n * c - len(raw)
+        else:
+            src = keep.ctypes.data
+        te_image_lib.te_pixels_to_tensor(base, src, n, code, signed)
+        assert np.array_equal(buf[:n * c], want), (fmt, signed, n, in_place)
+        assert not buf[n * c:].any()
+
+
+def test_camera_frames_are_redrawn_by_the_rule_the_device_reports():
+    """verify --camera gives the oracle what the module drew: by OpenMV ml's rule on OpenMV
+    firmware (Model.image_rule == "ml"), te_image.h's nearest rule elsewhere."""
+    import numpy as np
+
+    from te_openmv.commands.verify_device import VerifySetupError, camera_input
+    from te_openmv.reference.preprocess import RGB565, ml_image_to_input
+    from te_openmv.targets import serial_protocol as P
+    px = np.random.default_rng(3).integers(0, 65536, (60, 80)).astype("<u2")
+    frame = P.FrameImage(P.wire.F_RGB565, 80, 60, px.tobytes())
+    spec = P.TensorSpec((1, 24, 32, 3), "b", 0.0078, -128)
+    got = camera_input(frame, spec, "ml")
+    assert np.array_equal(got, ml_image_to_input(frame.pixels(), RGB565, spec.shape, np.int8))
+    assert not np.array_equal(got, camera_input(frame, spec))  # nearest: a different rule
+    with pytest.raises(VerifySetupError, match="unknown rule 'bicubic'"):
+        camera_input(frame, spec, "bicubic")

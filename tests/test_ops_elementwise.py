@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from te_openmv.codegen.compiler import compile_model
-from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.errors import InvalidModelError, UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.lower.elementwise import broadcast_plan
 from te_openmv.codegen.arith.common import quantize_multiplier
 from te_openmv.codegen.arith.elementwise import (ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN, add_kernel_params,
@@ -182,7 +182,8 @@ def test_mul_multiplier_too_large_rejected():
 @pytest.mark.parametrize("op", list(OPS))
 def test_binary_zero_point_outside_int8_rejected(op):
     model = binary_model(op, (1, 4), (1, 4), (1, 4), (0.1, 300), (0.1, 0), (0.1, 0))
-    with pytest.raises(UnsupportedOpError, match=rf"operator 0 \({op}\): zero point 300 .* outside int8"):
+    with pytest.raises(InvalidModelError, match=rf"tensor 0 \(t0\) of operator 0 \({op}\): zero point 300 is "
+                                                 rf"outside int8's range"):
         compile_model(model, "m")
 
 

@@ -9,6 +9,11 @@ class ModelFormatError(CompileError):
     """The file is not a readable TFLite flatbuffer (malformed, truncated, wrong kind)."""
 
 
+class InvalidModelError(ModelFormatError):
+    """The flatbuffer reads, but the graph it describes is inconsistent (an index out of range,
+    an operator reading what nothing wrote, a broken quantization...): codegen/validate.py."""
+
+
 class FloatModelError(CompileError):
     """The model computes in float: te-openmv compiles int8-quantized models."""
 

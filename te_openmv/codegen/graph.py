@@ -80,6 +80,9 @@ class Op:
     attrs: dict = field(default_factory=dict)
     # Source operator indices merged into this op (fused PAD/activation), for reports.
     merged: list[int] = field(default_factory=list)
+    # The builtin options table's type as the file names it ("Conv2DOptions"; "" when absent,
+    # "BuiltinOptions type N" for a type the schema does not know): validate.py checks it.
+    options_table: str = ""
 
 
 @dataclass

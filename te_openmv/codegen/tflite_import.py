@@ -1,8 +1,10 @@
 """TFLite flatbuffer -> Graph.
 
 Reads the model with the `tflite` package's generated flatbuffer accessors, checks
-that it is well-formed enough to trust (buffer sizes match tensor shapes), and turns
-builtin options into plain snake_case dicts so nothing downstream sees flatbuffers.
+that it is well-formed enough to build a Graph from (buffer sizes match tensor shapes),
+turns builtin options into plain snake_case dicts so nothing downstream sees flatbuffers,
+and hands the Graph to validate.py, which checks everything the passes assume (indices,
+graph order, operator signatures, quantization) before anything else sees it.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import tflite
 
 from te_openmv.codegen.errors import ModelFormatError
 from te_openmv.codegen.graph import DTYPE_BYTES, NUMPY_DTYPES, Graph, Op, Tensor
+from te_openmv.codegen.validate import check_model
 
 _TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
                  6: "bool", 7: "int16", 9: "int8", 10: "float64", 17: "int4"}
@@ -28,6 +31,15 @@ _PADDINGS = {0: "SAME", 1: "VALID"}
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _options_table(op) -> str:
+    """The builtin options table's type name ("" when the operator has none)."""
+    code = op.BuiltinOptionsType()
+    name = _OPTION_CLASSES.get(code)
+    if code == 0 or (name and op.BuiltinOptions() is None):
+        return ""
+    return name or f"BuiltinOptions type {code}"
 
 
 def _options(op) -> dict:
@@ -59,13 +71,12 @@ def _options(op) -> dict:
 
 
 def _quantization(t) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+    """Scales and zero points as the file holds them (validate.py checks that they agree)."""
     q = t.Quantization()
-    if q is None or q.ScaleLength() == 0:
+    if q is None or (q.ScaleLength() == 0 and q.ZeroPointLength() == 0):
         return None, None, 0
-    scale = q.ScaleAsNumpy().astype(np.float32)
-    zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(len(scale), np.int64)
-    if len(zp) == 1 and len(scale) > 1:
-        zp = np.repeat(zp, len(scale))
+    scale = q.ScaleAsNumpy().astype(np.float32) if q.ScaleLength() else np.zeros(0, np.float32)
+    zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(0, np.int64)
     return scale, zp, int(q.QuantizedDimension())
 
 
@@ -83,11 +94,22 @@ def import_tflite(data: bytes, name: str = "model") -> Graph:
             f"not a TFLite model: expected the flatbuffer identifier 'TFL3' at byte 4, "
             f"got {data[4:8]!r} ({len(data)} bytes)")
     try:
-        return _import(data, name)
+        _read_every_field(data)
+        g = _import(data, name)
     except ModelFormatError:
         raise
     except Exception as e:  # flatbuffers raises IndexError/struct.error on truncated data
         raise ModelFormatError(f"malformed or truncated TFLite model ({len(data)} bytes): {e}") from None
+    return check_model(g)
+
+
+def _read_every_field(data: bytes) -> None:
+    """Read the whole file once through the schema's object API, fields te-openmv never uses
+    included (quantization min/max, signatures, metadata): an offset or a vector length that
+    points outside the file is found here, as a ModelFormatError, not by tflite-micro, which
+    trusts the file it is given."""
+    from ai_edge_litert import schema_py_generated as schema
+    schema.ModelT.InitFromPackedBuf(data, 0)
 
 
 def _import(data: bytes, name: str) -> Graph:
@@ -132,11 +154,8 @@ def _import(data: bytes, name: str) -> Graph:
             opname = "CUSTOM:" + (oc.CustomCode() or b"?").decode("utf-8", "replace")
         ins = [int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else []
         outs = [int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else []
-        for tid in ins + outs:
-            if tid >= len(tensors):
-                raise ModelFormatError(f"operator {i} ({opname}) refers to tensor {tid}, "
-                                       f"the model has {len(tensors)}")
-        ops.append(Op(index=i, type=opname, inputs=ins, outputs=outs, options=_options(op), merged=[i]))
-    g_in = [int(x) for x in sg.InputsAsNumpy()]
-    g_out = [int(x) for x in sg.OutputsAsNumpy()]
+        ops.append(Op(index=i, type=opname, inputs=ins, outputs=outs, options=_options(op),
+                      options_table=_options_table(op), merged=[i]))
+    g_in = [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else []
+    g_out = [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
     return Graph(name=name, tensors=tensors, ops=ops, inputs=g_in, outputs=g_out)

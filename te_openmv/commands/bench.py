@@ -55,6 +55,7 @@ class OpFigures:
     macs: int
     instructions: int   # hook cost removed
     measured: int       # as the region reported it
+    flash: int = 0      # bytes of const data (weights, tables) the operator's code reads
 
     @property
     def macs_per_instruction(self) -> float:
@@ -127,6 +128,7 @@ class BenchResult:
             "outside_ops": self.outside_ops,
             "ops": [{"index": o.index, "type": o.type, "macs": o.macs, "instructions": o.instructions,
                      "measured": o.measured, "macs_per_instruction": round(o.macs_per_instruction, 4),
+                     "flash_bytes": o.flash,
                      "share": round(o.instructions / total, 5)} for o in self.ops],
             "flash": self.flash, "sram": self.sram, "placement": self.placement,
             "bit_exact": self.bit_exact, "repeatable": self.repeatable, "status": self.status,
@@ -141,14 +143,15 @@ class BenchResult:
         total = max(self.instructions, 1)
         lines = [f"{self.model} on QEMU mps2-an500 (Cortex-M7, -icount shift={self.icount_shift}), "
                  f"{self.kernels} kernels, input: {self.input}",
-                 f"{'op':>4}  {'type':<24} {'MACs':>12} {'instructions':>14} {'MAC/instr':>9} {'share':>7}"]
+                 f"{'op':>4}  {'type':<24} {'MACs':>12} {'instructions':>14} {'MAC/instr':>9} {'share':>7} "
+                 f"{'flash (B)':>10}"]
         for o in self.ops:
             lines.append(f"{o.index:>4}  {o.type:<24} {o.macs:>12,} {o.instructions:>14,} "
-                         f"{o.macs_per_instruction:>9.3f} {100 * o.instructions / total:>6.2f}%")
+                         f"{o.macs_per_instruction:>9.3f} {100 * o.instructions / total:>6.2f}% {o.flash:>10,}")
         lines.append(f"{'':>4}  {'(outside operators)':<24} {'':>12} {self.outside_ops:>14,} {'':>9} "
                      f"{100 * self.outside_ops / total:>6.2f}%")
         lines.append(f"{'':>4}  {'total':<24} {self.macs:>12,} {self.instructions:>14,} "
-                     f"{self.macs_per_instruction:>9.3f} {100.0:>6.2f}%")
+                     f"{self.macs_per_instruction:>9.3f} {100.0:>6.2f}% {sum(o.flash for o in self.ops):>10,}")
         f, s = self.flash, self.sram
         lines += [
             f"instructions per inference: {self.instructions:,} (measured {self.instructions_measured:,} with "
@@ -456,7 +459,8 @@ def bench(model: Path | bytes, name: str | None = None, kernels: str = "dsp", se
     ops = []
     for o in compiled.report["ops"]:
         measured = run.regions[f"op {o['position']} {o['type']}"]
-        ops.append(OpFigures(o["position"], o["type"], o["macs"], round(measured - hook_inside), measured))
+        ops.append(OpFigures(o["position"], o["type"], o["macs"], round(measured - hook_inside), measured,
+                             o.get("const_bytes", 0)))
     measured_total = run.regions["invoke"]
     stack = run.value_int("invoke_stack")
     arena = compiled.report["peak_sram_bytes"]

@@ -113,7 +113,7 @@ def fit_flash(specs: Sequence[ModelSpec], compiled: Sequence[Compiled], total: i
         narrow.append(c.report["flash_budget"]["narrow_bytes"])
     if sum(narrow) > total:
         parts = ", ".join(f"{s.name} {n:,} B" for s, n in zip(specs, narrow))
-        raise BuildFirmwareError(f"flash: even with every convolution's weights narrow the models need "
+        raise BoardFitError(f"flash: even with every convolution's weights narrow the models need "
                                  f"{_fmt(sum(narrow))} ({parts}); the budget is {_fmt(total)}: "
                                  f"{_fmt(sum(narrow) - total)} too much")
     out = []
@@ -350,6 +350,25 @@ def build_openmv(staged_module: Path, tree: "openmv_build.OpenMVTree", board: "o
     return out_dir / "firmware.bin", extra
 
 
+# What a firmware can do without, to make room for models: OpenMV's ml module and its
+# tflite-micro (MICROPY_PY_ML_TFLM=0 alone does not link: py_ml.c needs a backend).
+OPENMV_ROOM_VARS = {"MICROPY_PY_ML": "0", "MICROPY_PY_ML_TFLM": "0"}
+OPENMV_ROOM_TEXT = "MICROPY_PY_ML = 0 and MICROPY_PY_ML_TFLM = 0"
+
+
+def _openmv_room(tree, info, stock, jobs: int, say: Callable[[str], None]) -> str:
+    """What would make room, measured: the stock firmware built without ml and tflite-micro."""
+    try:
+        lean = openmv_build.stock_firmware(tree, info, jobs, say, OPENMV_ROOM_VARS)
+    except OpenMVBuildError as e:
+        return (f"to make room: a smaller model, or a firmware without OpenMV's ml and tflite-micro "
+                f"({OPENMV_ROOM_TEXT} in boards/{info.name}/board_config.mk), which could not be measured "
+                f"here: {str(e).splitlines()[-1].strip()}")
+    return (f"to make room: a smaller model, or a firmware without OpenMV's ml and tflite-micro "
+            f"({OPENMV_ROOM_TEXT} in boards/{info.name}/board_config.mk): measured, that frees "
+            f"{stock.flash_used - lean.flash_used:,} B")
+
+
 def _openmv_flash_line(board: "openmv_build.BoardInfo", sizes: dict, stock: "openmv_build.StockFirmware | None") -> str:
     region = board.config.get("OMV_FLASH_TXT_LENGTH")
     used = sizes["text"] + sizes["data"]
@@ -414,9 +433,15 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         flash_total = budget.flash_bytes  # the board's free flash: narrow layers until the models fit
         say(f"the models' weights ({_fmt(weights)}) exceed the board's free flash ({_fmt(flash_total)}): "
             f"choosing wide or narrow weights per layer to fit")
-    if flash_total is not None:
-        compiled = fit_flash(models, compiled, flash_total, schedule, say)
-    for note in check_budget(compiled, budget):
+    try:
+        if flash_total is not None:
+            compiled = fit_flash(models, compiled, flash_total, schedule, say)
+        notes = check_budget(compiled, budget)
+    except BoardFitError as e:
+        if stock is None or budget.flash_bytes is None or "flash:" not in str(e):
+            raise
+        raise BoardFitError(f"{e}\n  {_openmv_room(tree, info, stock, jobs, say)}") from e
+    for note in notes:
         say(f"note: {note}")
     weights = sum(c.report["weights_bytes"] for c in compiled)
     largest = max(compiled, key=lambda c: c.report["peak_sram_bytes"])

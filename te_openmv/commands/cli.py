@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from te_openmv.codegen.errors import CompileError
+from te_openmv.reference.oracle import OracleError
 
 
 def _progress(done: int, total: int, label: str) -> None:
@@ -48,6 +49,11 @@ def cmd_compile(args) -> int:
               f"{100 * sched['estimated_overhead']:.1f}%")
     elif schedule["patch"] == "auto":
         print("  layer by layer: no patching lowers the peak within the instruction overhead limit")
+    fb = r.get("flash_budget")
+    if fb:
+        print(f"  flash budget {fb['budget_bytes']:,} B: const data {fb['const_bytes']:,} B with "
+              f"{len(fb['wide_layers'])} convolutions wide and {len(fb['narrow_layers'])} narrow (all narrow "
+              f"{fb['narrow_bytes']:,} B, all wide {fb['wide_bytes']:,} B)")
     for p in paths:
         print(f"  wrote {p}")
     return 0
@@ -359,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CompileError as e:
+    except (CompileError, OracleError) as e:  # a model we or TFLite's reference refuse: one line
         print(f"te-openmv: error: {e}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as e:

@@ -14,6 +14,7 @@ import numpy as np
 from te_openmv.codegen.compiler import compile_model
 
 from te_openmv.targets.host_build import HostModel
+from te_openmv.reference.compare import identical_values, largest_difference
 from te_openmv.reference.oracle import run_reference
 from te_openmv.reference.preprocess import image_files, image_to_input
 
@@ -80,14 +81,12 @@ def verify_host(model_path: Path, images: Path | None = None, n_random: int = 50
         ref = run_reference(data, xs)
         same_case = True
         for stats, a, b in zip(result.outputs, ours, ref):
-            b = np.asarray(b).reshape(a.shape)
-            eq = a == b
+            eq = identical_values(a, b)
             stats.identical += int(eq.sum())
             stats.total += int(eq.size)
             if not eq.all():
                 same_case = False
-                diff = np.abs(a.astype(np.float64) - b.astype(np.float64)).max()
-                stats.max_abs_diff = max(stats.max_abs_diff, float(diff))
+                stats.max_abs_diff = max(stats.max_abs_diff, largest_difference(a, b))
         result.cases.append(label)
         if not same_case:
             result.mismatched_cases.append(label)

@@ -58,21 +58,40 @@ void te_avgpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
 }
 
 void te_maxpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
-    const int C = p->channels, in_w = p->in_w;
+    const int C = p->channels, in_w = p->in_w, C4 = C & ~3;
+    const uint32_t lo4 = (uint32_t)(uint8_t)p->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)p->act_max * 0x01010101u;
     for (int oy = 0; oy < p->out_h; oy++) {
         for (int ox = 0; ox < p->out_w; ox++) {
             const te_window w = te_pool_window(p, oy, ox);
-            for (int c0 = 0; c0 < C; c0 += TE_POOL_BLOCK) {
-                const int nc = C - c0 < TE_POOL_BLOCK ? C - c0 : TE_POOL_BLOCK;
-                int8_t m[TE_POOL_BLOCK];
-                for (int j = 0; j < nc; j++) m[j] = INT8_MIN;
-                for (int ky = w.ky_lo; ky < w.ky_hi; ky++) {
-                    const int8_t *row = in + ((size_t)(w.y0 + ky) * in_w + (w.x0 + w.kx_lo)) * C + c0;
-                    for (int kx = w.kx_lo; kx < w.kx_hi; kx++, row += C) {
-                        for (int j = 0; j < nc; j++) m[j] = row[j] > m[j] ? row[j] : m[j];
-                    }
+            const int8_t *first = in + ((size_t)(w.y0 + w.ky_lo) * in_w + (w.x0 + w.kx_lo)) * C;
+            const int rows = w.ky_hi - w.ky_lo, cols = w.kx_hi - w.kx_lo;
+            /* four channels per word: lane-wise max (SSUB8/SEL on the M7), then the clamp; a
+             * whole 2x2 window (the common pool) unrolled */
+            const size_t rs = (size_t)in_w * C;
+            if (rows == 2 && cols == 2) {
+                for (int c = 0; c < C4; c += 4) {
+                    const int8_t *q = first + c;
+                    const uint32_t m = te_smax8x4(te_smax8x4(te_ld32(q), te_ld32(q + C)),
+                                                  te_smax8x4(te_ld32(q + rs), te_ld32(q + rs + C)));
+                    te_st32(out + c, te_smin8x4(te_smax8x4(m, lo4), hi4));
                 }
-                for (int j = 0; j < nc; j++) out[j + c0] = (int8_t)te_clamp(m[j], p->act_min, p->act_max);
+            } else for (int c = 0; c < C4; c += 4) {
+                uint32_t m = 0x80808080u;
+                const int8_t *row = first + c;
+                for (int ky = rows; ky > 0; ky--, row += rs) {
+                    const int8_t *px = row;
+                    for (int kx = cols; kx > 0; kx--, px += C) m = te_smax8x4(te_ld32(px), m);
+                }
+                te_st32(out + c, te_smin8x4(te_smax8x4(m, lo4), hi4));
+            }
+            for (int c = C4; c < C; c++) {  /* the last C % 4 channels */
+                int32_t m = INT8_MIN;
+                const int8_t *row = first + c;
+                for (int ky = rows; ky > 0; ky--, row += (size_t)in_w * C) {
+                    const int8_t *px = row;
+                    for (int kx = cols; kx > 0; kx--, px += C) m = *px > m ? *px : m;
+                }
+                out[c] = (int8_t)te_clamp(m, p->act_min, p->act_max);
             }
             out += C;
         }

@@ -127,6 +127,20 @@ static void te_tensor_lists(const te_tensor_info *infos, size_t n, mp_obj_t *sha
     }
 }
 
+/* How predict() draws an image.Image into an input: "ml" (OpenMV's ml preprocessing,
+ * te_openmv.reference.preprocess.ml_image_to_input) or "nearest" (te_image.h). Hosts
+ * that redo the drawing (verify --camera) read it. */
+static mp_obj_t te_image_rule(const tinyengine_model_obj_t *self) {
+    #if TE_OPENMV_IMAGE
+    if (!self->nearest) {
+        return MP_OBJ_NEW_QSTR(MP_QSTR_ml);
+    }
+    #else
+    (void)self;
+    #endif
+    return MP_OBJ_NEW_QSTR(MP_QSTR_nearest);
+}
+
 static void tinyengine_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     tinyengine_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     if (dest[0] != MP_OBJ_NULL) {
@@ -147,6 +161,7 @@ static void tinyengine_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         case MP_QSTR_output_scale: dest[0] = self->output_scale; break;
         case MP_QSTR_output_zero_point: dest[0] = self->output_zero_point; break;
         case MP_QSTR_postprocess: dest[0] = self->postprocess; break;
+        case MP_QSTR_image_rule: dest[0] = te_image_rule(self); break;
         default: dest[1] = MP_OBJ_SENTINEL; break;  /* methods: continue in locals_dict */
     }
 }
@@ -378,8 +393,20 @@ static void te_load_image_nearest(const tinyengine_model_obj_t *self, size_t i, 
  * computes). A folded float input gets Normalization's default x = pixel * (1 / 255)
  * quantized by TFLite's rule, as tflite-micro's QUANTIZE would. */
 
-#define TE_ML_DRAW_HINTS (IMAGE_HINT_BILINEAR | IMAGE_HINT_CENTER | IMAGE_HINT_SCALE_ASPECT_IGNORE | \
-                          IMAGE_HINT_BLACK_BACKGROUND)
+/* Normalization's hints, image.BILINEAR | image.CENTER | image.SCALE_ASPECT_IGNORE |
+ * image.BLACK_BACKGROUND, taken from the image module as Python sees them: in current
+ * OpenMV image.BLACK_BACKGROUND reads 0 (bit 31 does not fit its small-int constant), so
+ * ml draws without it, and so must we to get its pixels. */
+static image_hint_t te_ml_draw_hints(void) {
+    mp_obj_t image_mod = mp_import_name(MP_QSTR_image, mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
+    static const qstr names[] = { MP_QSTR_BILINEAR, MP_QSTR_CENTER, MP_QSTR_SCALE_ASPECT_IGNORE,
+                                  MP_QSTR_BLACK_BACKGROUND };
+    uint32_t hints = 0;
+    for (size_t k = 0; k < MP_ARRAY_SIZE(names); k++) {
+        hints |= (uint32_t)mp_obj_get_int_truncated(mp_load_attr(image_mod, names[k]));
+    }
+    return (image_hint_t)hints;
+}
 
 static void te_load_image_ml(const tinyengine_model_obj_t *self, size_t i, mp_obj_t img_obj, mp_obj_t roi_obj) {
     const te_tensor_info *t = &self->model->inputs[i];
@@ -394,14 +421,23 @@ static void te_load_image_ml(const tinyengine_model_obj_t *self, size_t i, mp_ob
     rectangle_t roi = py_helper_arg_to_roi(roi_obj, src);
     uint8_t *tensor = self->arena + t->offset;
     const size_t n = (size_t)w * (size_t)h;
+    const bool float_edge = te_is_float_edge(t);
+    const uint32_t want_fmt = c == 1 ? PIXFORMAT_GRAYSCALE : PIXFORMAT_RGB565;
+    if (!float_edge && src->pixfmt == want_fmt && src->w == w && src->h == h && roi.x == 0 && roi.y == 0 &&
+        roi.w == w && roi.h == h) {
+        /* At scale 1 imlib_draw_image copies the pixels (its nearest-neighbour path), so
+         * the widening can read the image itself. */
+        te_pixels_to_tensor(tensor, src->data, (int)n, c == 1 ? TE_PIXFMT_GRAY8 : TE_PIXFMT_RGB565,
+                            t->arena_dtype == TE_INT8);
+        return;
+    }
     image_t dst = {
         .w = w, .h = h,
         .pixfmt = c == 1 ? PIXFORMAT_GRAYSCALE : PIXFORMAT_RGB565,
         .data = tensor + t->bytes - n * (c == 1 ? 1 : 2),
     };
-    imlib_draw_image(&dst, src, 0, 0, 1.0f, 1.0f, &roi, -1, 255, NULL, NULL, TE_ML_DRAW_HINTS, NULL, NULL, NULL,
+    imlib_draw_image(&dst, src, 0, 0, 1.0f, 1.0f, &roi, -1, 255, NULL, NULL, te_ml_draw_hints(), NULL, NULL, NULL,
                      NULL);
-    const bool float_edge = te_is_float_edge(t);
     te_pixels_to_tensor(tensor, dst.data, (int)n, c == 1 ? TE_PIXFMT_GRAY8 : TE_PIXFMT_RGB565,
                         t->arena_dtype == TE_INT8 && !float_edge);
     if (float_edge) {
@@ -454,7 +490,9 @@ static mp_obj_t te_ml_normalization(void) {
     nlr_buf_t nlr;
     if (nlr_push(&nlr) == 0) {
         mp_obj_t fromlist = mp_obj_new_tuple(1, (mp_obj_t[]) { MP_OBJ_NEW_QSTR(MP_QSTR_Normalization) });
-        mp_obj_t mod = mp_import_name(MP_QSTR_ml_dot_preprocessing, fromlist, MP_OBJ_NEW_SMALL_INT(0));
+        /* Interned at run time: an MP_QSTR_ spelling of a dotted name would collide with
+         * the frozen ml package's own qstr for it. */
+        mp_obj_t mod = mp_import_name(qstr_from_str("ml.preprocessing"), fromlist, MP_OBJ_NEW_SMALL_INT(0));
         mp_obj_t cls = mp_load_attr(mod, MP_QSTR_Normalization);
         nlr_pop();
         return cls;

@@ -334,9 +334,10 @@ class OpenMVBuild:
 
 
 def run_make(tree: OpenMVTree, board: BoardInfo, module: Path | None, kind: str, jobs: int,
-             say: Callable[[str], None]) -> OpenMVBuild:
+             say: Callable[[str], None], make_vars: dict[str, str] | None = None) -> OpenMVBuild:
     """Build `board` from `tree` with `module` (a staged tinyengine directory, or None for
-    the stock firmware) in a build directory under the te-openmv cache."""
+    the stock firmware) in a build directory under the te-openmv cache; make_vars: extra
+    `VAR=VALUE` words for OpenMV's make (e.g. MICROPY_PY_ML_TFLM=0)."""
     ensure_packages(board)
     sdk = sdk_standin(tree)
     build_mpy_cross(tree, jobs, say)
@@ -345,6 +346,7 @@ def run_make(tree: OpenMVTree, board: BoardInfo, module: Path | None, kind: str,
     cmd = ["make", "-C", str(tree.make_dir), f"TARGET={board.name}", f"-j{max(1, jobs)}", f"BUILD={bdir / 'build'}"]
     if sdk is not None:
         cmd.append(f"SDK_DIR={sdk}")
+    cmd += [f"{k}={v}" for k, v in sorted((make_vars or {}).items())]
     if _outside_modules_supported(tree):
         staging = bdir / "modules"
         _stage_modules(tree, staging, module)
@@ -359,6 +361,7 @@ def run_make(tree: OpenMVTree, board: BoardInfo, module: Path | None, kind: str,
                 raise OpenMVBuildError(f"{in_tree} exists: move it away first (te-openmv stages its module there "
                                        f"for this OpenMV version and removes it after the build)")
             shutil.copytree(module, in_tree)
+    _forget_stale_generated(bdir, module)
     log = bdir / "make.log"
     say(" ".join(cmd) + f"  (log: {log})")
     env = _clean_env()
@@ -385,6 +388,24 @@ def run_make(tree: OpenMVTree, board: BoardInfo, module: Path | None, kind: str,
     return OpenMVBuild(elf, binf, romfs, log, sizes)
 
 
+def _forget_stale_generated(bdir: Path, module: Path | None) -> None:
+    """When the module changed since the last build in `bdir`, drop MicroPython's generated
+    frozen_content.c: it names qstrs, and make does not regenerate it when the set of
+    qstrs the C sources declare changes (a stale copy then fails to compile)."""
+    stamp = bdir / "module.digest"
+    h = hashlib.sha256()
+    if module is not None:
+        for p in sorted(module.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(module)).encode() + b"\0" + p.read_bytes())
+    digest = h.hexdigest()
+    if stamp.is_file() and stamp.read_text() == digest:
+        return
+    for stale in (bdir / "build").glob("lib/micropython/frozen_content.c"):
+        stale.unlink()
+    stamp.write_text(digest)
+
+
 def elf_sizes(elf: Path) -> dict[str, int]:
     r = subprocess.run([str(toolchain.arm_tool("size")), str(elf)], capture_output=True, text=True)
     if r.returncode != 0:
@@ -402,18 +423,21 @@ class StockFirmware:
     key: str
 
 
-def stock_firmware(tree: OpenMVTree, board: BoardInfo, jobs: int, say: Callable[[str], None]) -> StockFirmware:
-    """Build (once per tree state and board; cached) and measure the stock firmware."""
-    key = f"{tree_state(tree)}-{board.name}"
+def stock_firmware(tree: OpenMVTree, board: BoardInfo, jobs: int, say: Callable[[str], None],
+                   make_vars: dict[str, str] | None = None) -> StockFirmware:
+    """Build (once per tree state, board and make_vars; cached) and measure the stock firmware."""
+    variant = "".join(f"-{k}={v}" for k, v in sorted((make_vars or {}).items()))
+    key = f"{tree_state(tree)}-{board.name}{variant}"
     record = builds_dir() / f"stock-{key}.json"
     if record.is_file():
         d = json.loads(record.read_text())
         if d.get("recipe") == RECIPE_VERSION:
-            say(f"stock {board.name} firmware of this tree (measured before, {record.name}): text {d['text']:,} B")
+            say(f"stock {board.name}{variant} firmware of this tree (measured before, {record.name}): "
+                f"text {d['text']:,} B")
             return StockFirmware(d["text"], d["data"], d["text"] + d["data"], key)
-    say(f"measuring the stock {board.name} firmware of this tree (built once, without tinyengine)")
+    say(f"measuring the stock {board.name}{variant} firmware of this tree (built once, without tinyengine)")
     with toolchain.file_lock(f"openmv-{key}-stock"):
-        b = run_make(tree, board, None, "stock", jobs, say)
+        b = run_make(tree, board, None, "stock" + variant, jobs, say, make_vars)
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"recipe": RECIPE_VERSION, "text": b.sizes["text"], "data": b.sizes["data"],
                                   "bss": b.sizes["bss"], "tree": str(tree.root), "board": board.name}) + "\n")

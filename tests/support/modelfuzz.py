@@ -429,10 +429,10 @@ def corpus(models: dict[str, bytes], n: int, seed: int, first: int = 0):
 
 # ----------------------------------------------------------------------------- the runner
 
-# Outcomes: the property holds for these.
-CLEAN = {"error", "bit-exact"}
-# compile: error | compiled | traceback | signal | hang | unclean (a warning, or more than one line)
-# verify:  bit-exact | mismatch | error | traceback | signal | hang | unclean
+# compile: error | compiled | traceback | signal | hang | unclean (a warning, more than one line, or
+#          an exception that is not a CompileError)
+# verify (of a model that compiled): bit-exact | mismatch | error (e.g. the reference refuses the
+#          model: clean, but te-openmv should have refused it too) | traceback | signal | hang | unclean
 
 
 @dataclass
@@ -446,11 +446,13 @@ class CaseResult:
 
     @property
     def outcome(self) -> str:
-        return self.verify if self.compile == "compiled" and self.verify else self.compile
+        """One word: the compile's, or for a model that compiled, "verify-" + verify's."""
+        return f"verify-{self.verify}" if self.compile == "compiled" and self.verify else self.compile
 
     @property
     def ok(self) -> bool:
-        return self.outcome in CLEAN or (self.compile == "compiled" and self.verify is None)
+        """The property: a clean compile error, or a compiled model verify finds bit-exact."""
+        return self.compile == "error" or (self.compile == "compiled" and self.verify in (None, "bit-exact"))
 
     def as_dict(self) -> dict:
         return {"case": self.case, "model": self.model, "edit": self.edit, "compile": self.compile,
@@ -541,6 +543,31 @@ def _classify(res: dict, verdicts: dict[int, str]) -> tuple[str, str]:
     return "unclean", f"exit status {res['rc']}: {lines[-1] if lines else ''}"
 
 
+def _compile_via_cli(cli, args: list[str]):
+    """cli.main(args), except that a compile failure that is not a CompileError (a ValueError the
+    CLI prints as cleanly, from deep inside a pass) is reported as exit status 3: the property
+    wants errors that name what is wrong with the model."""
+    from te_openmv.codegen import compiler
+    from te_openmv.codegen.errors import CompileError
+    inner, failures = compiler.compile_model, []
+
+    def watched(*a, **k):
+        try:
+            return inner(*a, **k)
+        except CompileError:
+            raise
+        except Exception as e:
+            failures.append(f"{type(e).__name__}: {e}")
+            raise
+
+    compiler.compile_model = watched
+    rc = cli.main(args)
+    if failures:
+        print(f"not a CompileError: {failures[0]}", file=sys.stderr)
+        return 3
+    return rc
+
+
 def run_case(case: str, model: str, data: bytes, edit: str, workdir: Path, verify_random: int = 3,
              verify: bool = True, picture: bool = False, timeout: float = 120.0) -> CaseResult:
     """One variant through `te-openmv compile` and (if it compiles) `verify`, each in a child."""
@@ -548,8 +575,10 @@ def run_case(case: str, model: str, data: bytes, edit: str, workdir: Path, verif
     path = workdir / f"{case}_{model}.tflite"
     path.write_bytes(data)
     args = ["compile", str(path), "-o", str(workdir / f"{case}_out"), "--name", "m"]
-    res = run_forked(lambda: cli.main(args + ([] if picture else ["--no-picture"])), timeout)
+    res = run_forked(lambda: _compile_via_cli(cli, args + ([] if picture else ["--no-picture"])), timeout)
     kind, detail = _classify(res, {0: "compiled"})
+    if kind == "error" and res.get("rc") != 2:
+        kind = "unclean"
     result = CaseResult(case, model, edit, kind, detail=detail)
     if kind == "compiled" and verify:
         vargs = ["verify", str(path), "--random", str(verify_random), "--name", "m"]
@@ -594,14 +623,15 @@ def main(argv: list[str] | None = None) -> int:
             if r.verify:
                 counts[f"verify:{r.verify}"] += 1
             if not r.ok:
+                counts["violations"] += 1
                 (out / "failing" / f"{case}_{name}.tflite").write_bytes(data)
             log.write(json.dumps(r.as_dict()) + "\n")
             log.flush()
             print(f"{case:>10} {name:28} {r.outcome:10} {edit[:80]}" + ("" if r.ok else f"  <- {r.detail[:160]}"),
                   flush=True)
-    bad = sum(v for k, v in counts.items() if k.split(":")[1] not in CLEAN | {"compiled"})
-    summary = {"cases": args.cases, "seed": args.seed, "first": args.first, "counts": dict(sorted(counts.items())),
-               "property_violations": bad, "seconds": round(time.monotonic() - t0, 1)}
+    bad = counts["violations"]
+    summary = {"cases": args.cases, "seed": args.seed, "first": args.first,
+               "counts": {k: v for k, v in sorted(counts.items()) if k != "violations"}, "property_violations": bad, "seconds": round(time.monotonic() - t0, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
     return 1 if bad else 0
