@@ -203,7 +203,7 @@ def test_bias_type_option_must_match_the_bias():
 def test_bias_scale_is_input_scale_times_weights_scale():
     """Per-tensor weights: TFLite refuses a bias scale more than 2% of the output scale away
     from input scale x weights scale (te-openmv, like TFLite, computes with the product)."""
-    from .modelgen import random_fully_connected
+    from .support.modelgen import random_fully_connected
     data, _ = random_fully_connected(np.random.default_rng(0), bias=True)
     m = unpack(data)
     sg = m.subgraphs[0]
