@@ -26,7 +26,7 @@ from te_openmv.commands.cli import main
 from te_openmv.targets import toolchain
 from te_openmv.targets.raw_repl import boot
 
-from .romfs import romfs_image
+from te_openmv.targets.romfs import build_image
 
 TREE_VAR = "TE_OPENMV_OPENMV_TREE"
 SHARED_MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
@@ -66,7 +66,7 @@ def _flash_end(elf: Path) -> int:
 
 def test_tinyengine_and_ml_agree_on_the_emulated_openmv_board(firmware_dir, tmp_path):
     elf = firmware_dir / "firmware.elf"
-    image = romfs_image({f"{name}.tflite": (SHARED_MODELS / f).read_bytes() for name, f in MODELS.items()})
+    image, _ = build_image([(f"{name}.tflite", (SHARED_MODELS / f).read_bytes()) for name, f in MODELS.items()])
     addr = (_flash_end(elf) + 0xFFFF) & ~0xFFFF
     assert addr + len(image) <= 0x00400000, "no room for the models' romfs in the code SSRAM"
     (tmp_path / "models.img").write_bytes(image)

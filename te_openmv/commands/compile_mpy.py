@@ -42,7 +42,19 @@ def compile_mpy(compiled: Compiled, model: Path, out: Path, arch: str, board: st
     print(f"  {files.native}: {arch} native code ({files.native.stat().st_size:,} B; {files.heap_bytes:,} B "
           f"of heap once imported)")
     print(f"  {files.weights}: weights, read in place from ROMFS")
-    boards = [board] if board else list(mpy_boards.BOARD_NAMES)
+    from te_openmv.commands.deploy import arch_runs_on
+    runs = {b for b in mpy_boards.BOARD_NAMES if arch_runs_on(arch, mpy_boards.board(b).arch)}
+    if board and board not in runs:
+        print(f"  {board} runs {mpy_boards.board(board).arch} code, not {arch}: rebuild with --arch "
+              f"{mpy_boards.board(board).arch}")
+        return 1
+    boards = [board] if board else [b for b in mpy_boards.BOARD_NAMES if b in runs]
+    if not boards:
+        print(f"  {arch} code runs on none of the known boards (qemu and the OpenMV cameras are armv7emdp)")
+        (Path(out) / f"{compiled.name}.mpy.json").write_text(json.dumps(
+            {"name": compiled.name, "arch": arch, "arena_bytes": r["peak_sram_bytes"],
+             "code_heap_bytes": files.heap_bytes, "romfs_bytes": romfs_bytes(files), "boards": {}}, indent=1) + "\n")
+        return 0
     results = {b: fits(compiled, files, b) for b in boards}
     report = {"name": name, "arch": arch, "arena_bytes": r["peak_sram_bytes"], "code_heap_bytes": files.heap_bytes,
               "romfs_bytes": next(iter(results.values())).romfs_need,
