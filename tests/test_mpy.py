@@ -87,7 +87,8 @@ def test_stub_has_the_tinyengine_model_api():
         return {getattr(n, "name", None) or getattr(getattr(n, "target", None), "id", None) for n in cls.body} - {None}
     stub = stub_source("person")
     assert members(stub) == members((MODULE_DIR / "tinyengine.pyi").read_text())
-    assert "def __init__(self, weights: Union[str, Buffer]) -> None" in stub and "person.bin" in stub
+    assert ("def __init__(self, weights: Union[str, Buffer], postprocess: Callable[..., Any] = None) -> None" in stub
+            and "person.bin" in stub)
 
 
 def test_compile_mpy_argument_errors(tmp_path, capsys):
@@ -273,6 +274,62 @@ def test_x64_mpy_on_the_unix_port_is_bit_exact(mpy_models, stock_fw, tmp_path):
         r = dev.run(f"ROOT = {str(root)!r}\nMODELS = {_models_arg(mpy_models)}\n" + DEVICE_SCRIPT, timeout=600)
     assert r.ok, r.exception
     _check_results(mpy_models, r.output, "the unix port")
+
+
+BINDING_SCRIPT = """
+import sys
+sys.path.append(ROOT)
+mod = __import__(NAME)
+data = open(ROOT + '/' + NAME + '_in.bin', 'rb').read()[:SIZE]
+m = mod.Model(ROOT + '/' + NAME + '.bin')
+def grow(buf, shape, dtype):
+    buf[:] = data
+    try:
+        buf.append(0)
+        print('G grew')
+    except Exception as e:
+        print('G', type(e).__name__)
+m.predict([grow])
+for bad in ('x' * SIZE, 5):
+    try:
+        m.predict([bad])
+        print('S accepted')
+    except TypeError:
+        print('S TypeError')
+floats = m.predict([data])[0]
+raw = m.predict([data], callback=lambda model, inputs, outputs: bytes(outputs[0]))
+print('R', raw.hex())
+post = mod.Model(ROOT + '/' + NAME + '.bin', postprocess=lambda model, inputs, outputs: len(outputs))
+print('P', post.predict([data]), post.postprocess is not None)
+try:
+    mod.Model(ROOT + '/' + NAME + '.bin', postprocess=3)
+except TypeError:
+    print('C TypeError')
+"""
+
+
+@pytest.mark.slow
+def test_x64_binding_is_safe_and_calls_back_like_ml(mpy_models, stock_fw, tmp_path):
+    """The .mpy's Model as tinyengine.Model: a filler gets a buffer it cannot grow over the arena,
+    str inputs are refused, and a callback or postprocess gets the raw output tensors."""
+    m = next(m for m in mpy_models.values() if len(m.cases[0]) == 1)  # one input: the filler fills it
+    root = tmp_path / "root"
+    root.mkdir()
+    for p in m.outs["x64"].iterdir():
+        if p.suffix in (".mpy", ".bin"):
+            (root / p.name).write_bytes(p.read_bytes())
+    (root / f"{m.name}_in.bin").write_bytes(m.case_bytes())
+    size = m.input_sizes()[0]
+    with boot(firmware_from(stock_fw("unix"))) as dev:
+        r = dev.run(f"ROOT = {str(root)!r}\nNAME = {m.name!r}\nSIZE = {size}\n" + BINDING_SCRIPT, timeout=120)
+    assert r.ok, r.exception
+    lines = dict((ln.split(" ", 1) + [""])[:2] for ln in r.output.splitlines() if ln[:2] in ("G ", "R ", "P ", "C "))
+    assert lines["G"] != "grew", r.output
+    assert r.output.count("S TypeError") == 2, r.output
+    want = m.host.run(m.cases[0], raw_outputs=True)[0].tobytes().hex()
+    assert lines["R"] == want, "the callback's raw outputs differ from the model's int8 outputs"
+    assert lines["P"] == f"{len(m.host.outputs)} True", r.output
+    assert lines["C"] == "TypeError", r.output
 
 
 # ------------------------------------------------------------------ QEMU, armv7emdp from ROMFS

@@ -163,7 +163,7 @@ def stub_source(name: str) -> str:
     """ + '"""' + cls[doc_end + 3:])
     # the constructor takes the weights file instead of a name (whatever tinyengine's signature says)
     cls = re.sub(r"    def __init__\(self, name: str.*?(?=\n    (?:@|def ))",
-                 "    def __init__(self, weights: Union[str, Buffer]) -> None: ...\n", cls, count=1, flags=re.S)
+                 "    def __init__(self, weights: Union[str, Buffer], postprocess: Callable[..., Any] = None) -> None: ...\n", cls, count=1, flags=re.S)
     module_doc = (f'"""Type stubs for {name}.mpy, the model {name} compiled by `te-openmv compile --mpy`.\n\n'
                   f"The same Model API as te-openmv's `tinyengine` module (tinyengine.pyi).\n\"\"\"\n")
     body = head[head.index('"""', 3) + 3:]

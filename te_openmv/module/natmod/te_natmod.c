@@ -38,6 +38,7 @@ typedef struct {
     mp_obj_t weights_owner;  /* keeps the object whose buffer holds the weights alive */
     uint8_t *arena;          /* aligned to TE_ARENA_ALIGN */
     void *arena_block;
+    mp_obj_t postprocess;    /* Model(weights, postprocess=f): as OpenMV's ml.Model */
     mp_obj_t input_shape, input_dtype, input_scale, input_zero_point;
     mp_obj_t output_shape, output_dtype, output_scale, output_zero_point;
 } te_natmod_model_t;
@@ -130,6 +131,8 @@ static void te_natmod_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         dest[0] = self->output_scale;
     } else if (attr == MP_QSTR_output_zero_point) {
         dest[0] = self->output_zero_point;
+    } else if (attr == MP_QSTR_postprocess) {
+        dest[0] = self->postprocess;
     } else {
         dest[1] = MP_OBJ_SENTINEL;  /* methods: continue in locals_dict */
     }
@@ -220,8 +223,28 @@ static const uint8_t *te_check_weights(const mp_buffer_info_t *buf, const char *
 
 /* ------------------------------------------------------------ construction */
 
+/* Python's callable(): a dynamic module has no mp_obj_is_callable. */
+static bool te_callable(mp_obj_t obj) {
+    return mp_obj_is_true(mp_call_function_n_kw(mp_load_global(MP_QSTR_callable), 1, 0, &obj));
+}
+
 static mp_obj_t te_natmod_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
-    mp_arg_check_num(n_args, n_kw, 1, 1, false);
+    /* Model(weights, postprocess=None): tinyengine.Model's signature with the weights file
+     * in place of the name. */
+    mp_obj_t postprocess = n_args > 1 ? args[1] : mp_const_none;
+    if (n_args < 1 || n_args + n_kw > 2) {
+        te_raise(&mp_type_TypeError, "Model(weights, postprocess=None) takes 1 or 2 arguments");
+    }
+    for (size_t k = 0; k < n_kw; k++) {
+        if (args[n_args + 2 * k] != MP_OBJ_NEW_QSTR(MP_QSTR_postprocess)) {
+            te_raise(&mp_type_TypeError, "Model() got an unexpected keyword argument '%s'",
+                     mp_obj_str_get_str(args[n_args + 2 * k]));
+        }
+        postprocess = args[n_args + 2 * k + 1];
+    }
+    if (postprocess != mp_const_none && !te_callable(postprocess)) {
+        te_raise(&mp_type_TypeError, "postprocess must be callable");
+    }
     mp_buffer_info_t buf;
     mp_obj_t owner;
     const char *what;
@@ -232,6 +255,7 @@ static mp_obj_t te_natmod_make_new(const mp_obj_type_t *type, size_t n_args, siz
     self->model = TE_NATMOD_MODEL;
     self->model.weights = weights;
     self->weights_owner = owner;
+    self->postprocess = postprocess;
     te_tensor_lists(self->model.inputs, self->model.n_inputs, &self->input_shape, &self->input_dtype,
                     &self->input_scale, &self->input_zero_point);
     te_tensor_lists(self->model.outputs, self->model.n_outputs, &self->output_shape, &self->output_dtype,
@@ -249,6 +273,32 @@ static mp_obj_t te_natmod_make_new(const mp_obj_type_t *type, size_t n_args, siz
 
 /* ---------------------------------------------------------------- inputs */
 
+/* A memoryview of tensor t in the arena with the given element typecode; it points at
+ * the start of the heap block with an element offset (as memoryview slices do), so the
+ * view alone keeps the arena alive, and being a memoryview it cannot be resized. */
+static mp_obj_t te_arena_view(te_natmod_model_t *self, const te_tensor_info *t, char typecode, size_t itemsize,
+                              bool writable) {
+    const size_t byte_offset = (size_t)(self->arena - (uint8_t *)self->arena_block) + t->offset;
+    mp_obj_t whole = mp_obj_new_bytearray_by_ref(1, self->arena_block);
+    mp_obj_t view_obj = mp_call_function_n_kw(mp_load_global(MP_QSTR_memoryview), 1, 0, &whole);
+    mp_obj_array_t *view = MP_OBJ_TO_PTR(view_obj);
+    view->typecode = (size_t)typecode | (writable ? MP_OBJ_ARRAY_TYPECODE_FLAG_RW : 0);
+    if (byte_offset % itemsize == 0) {
+        view->items = self->arena_block;
+        view->free = byte_offset / itemsize;
+    } else {
+        view->items = self->arena + t->offset;
+        view->free = 0;
+    }
+    view->len = t->bytes / itemsize;
+    return view_obj;
+}
+
+static mp_obj_t te_tensor_view(te_natmod_model_t *self, const te_tensor_info *t, bool writable) {
+    return te_arena_view(self, t, te_typecode(t->arena_dtype), te_dtype_size(t->arena_dtype), writable);
+}
+
+
 static void te_load_inputs(te_natmod_model_t *self, mp_obj_t inputs) {
     const te_model *m = &self->model;
     size_t n;
@@ -264,6 +314,10 @@ static void te_load_inputs(te_natmod_model_t *self, mp_obj_t inputs) {
         const te_tensor_info *t = &m->inputs[i];
         uint8_t *dst = self->arena + t->offset;
         mp_buffer_info_t buf;
+        if (mp_obj_get_type(items[i]) == &mp_type_str) {  /* has the buffer protocol, but is text */
+            te_raise(&mp_type_TypeError, "input %d: expected a buffer of %s data or a callable, got str", (int)i,
+                     te_dtype_name(t->dtype));
+        }
         if (mp_get_buffer(items[i], &buf, MP_BUFFER_READ)) {
             const char want = te_typecode(t->dtype);
             if (buf.typecode != want && !te_is_raw_bytes(buf.typecode)) {
@@ -279,9 +333,10 @@ static void te_load_inputs(te_natmod_model_t *self, mp_obj_t inputs) {
             }
             te_copy_input(t, buf.buf, dst);
         } else {
-            /* OpenMV's preprocessing protocol: f(bytearray over the tensor, shape, typecode). */
+            /* OpenMV's preprocessing protocol: f(buffer over the tensor, shape, typecode); a
+             * fixed-size byte memoryview, so the filler cannot grow it over the arena. */
             mp_obj_t a[3] = {
-                mp_obj_new_bytearray_by_ref(t->bytes, dst),
+                te_arena_view(self, t, 'B', 1, true),
                 te_shape_tuple(t),
                 mp_obj_new_int(te_typecode(t->arena_dtype)),
             };
@@ -341,14 +396,23 @@ static mp_obj_t te_natmod_predict(size_t n_args, const mp_obj_t *args, mp_map_t 
     if (n_args < 2) {
         te_raise(&mp_type_TypeError, "predict() needs the inputs: predict([input0, ...])");
     }
+    if (callback != mp_const_none && !te_callable(callback)) {
+        te_raise(&mp_type_TypeError, "callback must be callable");
+    }
     te_load_inputs(self, args[1]);
     te_run(self);
-    mp_obj_t outputs = te_collect_outputs(self);
-    if (callback == mp_const_none) {
-        return outputs;
+    /* As ml.Model: a callback, else the model's postprocess, gets (model, inputs, raw outputs):
+     * the output tensors in the model's dtype, as read-only views of the arena. */
+    mp_obj_t post = callback != mp_const_none ? callback : self->postprocess;
+    if (post == mp_const_none) {
+        return te_collect_outputs(self);
     }
-    mp_obj_t cb_args[3] = { args[0], args[1], outputs };
-    return mp_call_function_n_kw(callback, 3, 0, cb_args);
+    mp_obj_t raw = mp_obj_new_list(0, NULL);
+    for (size_t i = 0; i < self->model.n_outputs; i++) {
+        mp_obj_list_append(raw, te_tensor_view(self, &self->model.outputs[i], false));
+    }
+    mp_obj_t cb_args[3] = { args[0], args[1], raw };
+    return mp_call_function_n_kw(post, 3, 0, cb_args);
 }
 static MP_DEFINE_CONST_FUN_OBJ_KW(te_natmod_predict_obj, 2, te_natmod_predict);
 
@@ -357,27 +421,6 @@ static mp_obj_t te_natmod_invoke(mp_obj_t self_in) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(te_natmod_invoke_obj, te_natmod_invoke);
-
-/* A memoryview of tensor t in the arena, typed as the arena stores it; it points at
- * the start of the heap block with an element offset (as memoryview slices do), so the
- * view alone keeps the arena alive. */
-static mp_obj_t te_tensor_view(te_natmod_model_t *self, const te_tensor_info *t, bool writable) {
-    const size_t itemsize = te_dtype_size(t->arena_dtype);
-    const size_t byte_offset = (size_t)(self->arena - (uint8_t *)self->arena_block) + t->offset;
-    mp_obj_t whole = mp_obj_new_bytearray_by_ref(1, self->arena_block);
-    mp_obj_t view_obj = mp_call_function_n_kw(mp_load_global(MP_QSTR_memoryview), 1, 0, &whole);
-    mp_obj_array_t *view = MP_OBJ_TO_PTR(view_obj);
-    view->typecode = (size_t)te_typecode(t->arena_dtype) | (writable ? MP_OBJ_ARRAY_TYPECODE_FLAG_RW : 0);
-    if (byte_offset % itemsize == 0) {
-        view->items = self->arena_block;
-        view->free = byte_offset / itemsize;
-    } else {
-        view->items = self->arena + t->offset;
-        view->free = 0;
-    }
-    view->len = t->bytes / itemsize;
-    return view_obj;
-}
 
 static size_t te_check_index(te_natmod_model_t *self, mp_obj_t index, bool input) {
     const mp_int_t i = mp_obj_get_int(index);
