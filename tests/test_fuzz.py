@@ -16,7 +16,7 @@ import os
 import pytest
 
 from .support.shared import MODELS
-from .modelfuzz import corpus, mutate, run_case, shared_models
+from .support.modelfuzz import corpus, mutate, run_case, shared_models
 
 CASES = int(os.environ.get("TE_OPENMV_FUZZ_CASES", "30"))
 SEED = int(os.environ.get("TE_OPENMV_FUZZ_SEED", "16"))

@@ -11,7 +11,7 @@ from te_openmv.codegen.errors import CompileError, InvalidModelError
 from te_openmv.codegen.tflite_import import import_tflite
 
 from .support.shared import MODELS, SHARED_MODELS
-from .modelfuzz import pack, unpack
+from .support.modelfuzz import pack, unpack
 from .support.modelgen import float_edge_classifier
 
 # float32 x(0) -> QUANTIZE(op 0) -> q(1) -> CONV_2D(op 1; w 2, bias 3) -> hid(4) -> AVERAGE_POOL(op 2)
