@@ -1,12 +1,53 @@
 """Session fixtures shared by the test modules (keep this file small)."""
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Two tiers. `./dev test` runs everything (CI); `./dev test-fast` runs `-m "not slow"` in
+# parallel: host-only tests (the compiler, host builds of the kernels, the oracle). A test is
+# slow when it needs the ARM toolchain, QEMU or a MicroPython build: either through one of
+# these fixtures (marked here, so a new test using them cannot land in the fast tier by
+# mistake) or by an explicit @pytest.mark.slow.
+SLOW_FIXTURES = {"arm_toolchain", "unix_firmware_factory", "qemu_firmware_factory", "protocol_firmware",
+                 "built"}  # test_module: the unix and QEMU firmwares holding its models
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+# The fast tier stays host-only: a test not marked slow that starts the ARM toolchain, QEMU or
+# make (directly or through a fixture it is first to ask for) fails and says to mark it, so the
+# tiers cannot drift apart as tests are added.
+_SLOW_PROGRAMS = ("arm-none-eabi-", "qemu-system-")
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_stays_host_only(request, monkeypatch):
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    real_init = subprocess.Popen.__init__
+
+    def guarded(self, args, *a, **kw):
+        argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        names = [os.path.basename(os.fsdecode(x)) for x in argv[:2]]  # [:2]: through ccache or env
+        if any(n.startswith(_SLOW_PROGRAMS) or n == "make" for n in names):
+            pytest.fail(f"{request.node.nodeid} runs {' '.join(names)}: mark it @pytest.mark.slow "
+                        f"(the fast tier is host-only)", pytrace=False)
+        real_init(self, args, *a, **kw)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,9 @@ from te_openmv.targets.baremetal import harness
 from te_openmv.commands.bench import BenchSetupError, bench
 from te_openmv.commands.cli import main
 
-from .modelgen import ModelBuilder
+from .support.modelgen import ModelBuilder
+from .support.shared import shared_images, shared_model
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 NAME = "benchnet"
 
 
@@ -195,17 +195,20 @@ def test_cli_json_schema_and_out_directory(results, model_file, tmp_path, capsys
     d = json.loads(capsys.readouterr().out)
     keys = {"model", "source", "kernels", "icount_shift", "input", "instructions", "macs", "macs_per_instruction",
             "instructions_measured", "hook_overhead", "outside_ops", "ops", "flash", "sram", "bit_exact",
-            "repeatable", "status", "outputs", "elf"}
+            "repeatable", "status", "outputs", "elf", "placement"}
     assert set(d) == keys
     assert d["bit_exact"] is True and d["kernels"] == "dsp" and d["icount_shift"] == 7
     assert d["instructions"] == results["dsp"].instructions and d["input"] == "random, seed 0"
     assert set(d["hook_overhead"]) == {"per_op", "inside_op", "total"}
     for op in d["ops"]:
-        assert set(op) == {"index", "type", "macs", "instructions", "measured", "macs_per_instruction", "share"}
+        assert set(op) == {"index", "type", "macs", "instructions", "measured", "macs_per_instruction", "share",
+                           "flash_bytes"}
         assert isinstance(op["instructions"], int) and 0 < op["share"] < 1
     assert abs(sum(op["share"] for op in d["ops"]) - 1) < 0.01
+    assert sum(op["flash_bytes"] for op in d["ops"]) == d["flash"]["model_const_bytes"]  # flash per operator
     assert set(d["flash"]) == {"text", "rodata", "data", "total", "model_const_bytes", "model_file_bytes",
-                               "kernel_bytes", "input_bytes"}
+                               "kernel_bytes", "input_bytes", "psram_bytes"}
+    assert d["flash"]["psram_bytes"] == 0 and "in FLASH at 0x00000000" in d["placement"]
     assert set(d["sram"]) == {"arena_bytes", "stack_bytes", "total"}
     o = d["outputs"][0]
     assert o["identical"] is True and o["compared"] == "bytes" and o["host_crc32"] == o["device_crc32"]
@@ -226,7 +229,7 @@ def test_cli_table(results, model_file, capsys):
 
 
 def test_seed_and_image_change_the_input(arm_toolchain, model_file):
-    images = SHARED / "images"
+    images = shared_images()
     if not (images / "person_crop.png").is_file():
         pytest.skip(f"shared images not found at {images}")
     r = bench(model_file, image=images / "person_crop.png")
@@ -327,7 +330,7 @@ int te_bench_main(void) {
 # ------------------------------------------------------------------ a shared model
 
 def test_shared_person_detect_on_the_device(arm_toolchain):
-    model = SHARED / "models" / "omv_person_detect.tflite"
+    model = shared_model("omv_person_detect")
     if not model.is_file():
         pytest.skip(f"shared model not found at {model}")
     r = bench(model)

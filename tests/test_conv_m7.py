@@ -17,8 +17,8 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.lower import conv as lower_conv
 from te_openmv import KERNELS_INCLUDE
 from te_openmv.targets.baremetal import harness
-from .bitexact import reference
-from .m7cases import write_case_program
+from .support.bitexact import reference
+from .support.m7cases import write_case_program
 from .test_ops_conv import FIXTURES, REQUANT_CHECK, conv_model
 
 HOST_BENCH = FIXTURES / "conv_bench" / "host_bench.c"

@@ -9,7 +9,7 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.commands.bench import OpFigures
 from te_openmv.commands.costfit import OTHER_FEATURES, Sample, fit, op_samples, predict
 
-from .conftest_shared import shared_model
+from .support.shared import shared_model
 
 
 def test_fit_recovers_the_coefficients_of_a_linear_cost():

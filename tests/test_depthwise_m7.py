@@ -21,8 +21,8 @@ from te_openmv import KERNELS_INCLUDE
 from te_openmv.targets.baremetal import harness
 from te_openmv.targets.host_build import HostModel
 
-from .bitexact import reference
-from .m7cases import write_case_program
+from .support.bitexact import reference
+from .support.m7cases import write_case_program
 from .test_ops_depthwise import dw_model
 from .test_ops_fully_connected import fc_model
 

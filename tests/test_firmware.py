@@ -111,6 +111,7 @@ def test_bad_modules_directory_is_a_clear_error(tmp_path):
         fw.build_unix(tmp_path, tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_compile_error_is_reported_with_the_compiler_message(tmp_path):
     mod = tmp_path / "mods" / "broken"
     mod.mkdir(parents=True)
@@ -283,6 +284,7 @@ def test_silent_unix_binary_times_out(tmp_path):
     assert _no_process_mentions(exe)
 
 
+@pytest.mark.slow
 def test_silent_qemu_firmware_times_out(tmp_path):
     # A Cortex-M7 image that spins forever without touching the UART.
     c = tmp_path / "silent.c"

@@ -22,9 +22,9 @@ from te_openmv.reference.oracle import run_reference
 from te_openmv.reference.preprocess import image_files, image_to_input
 from te_openmv.commands.verify_host import random_input
 
-from . import modelgen
-from .conftest_shared import shared_images, shared_model
-from .modelgen import ModelBuilder
+from .support import modelgen
+from .support.shared import shared_images, shared_model
+from .support.modelgen import ModelBuilder
 
 # peak SRAM targets with the default (auto) patching: activations + input + scratch
 TARGETS = {"omv_person_detect": 37_000, "omv_fomo_face_detection": 67_000, "te_vww": 47_000,
@@ -441,6 +441,7 @@ def test_cli_patch_and_budget(tmp_path, capsys):
 
 # ---- measured instructions --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(TARGETS))
 def test_patching_overhead_measured_on_the_emulated_cortex_m7(name):
     """`te-openmv bench` counts: the auto schedule costs at most 15% more instructions than

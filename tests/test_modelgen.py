@@ -11,7 +11,7 @@ from tflite.BuiltinOperator import BuiltinOperator
 from te_openmv.codegen.arith.common import multiply_by_quantized_multiplier, quantize_multiplier
 from te_openmv.reference.oracle import run_reference
 
-from .modelgen import (QUANTIZE_MODES, RANDOM_MAKERS, ModelBuilder, model_inputs, random_conv2d, random_depthwise,
+from .support.modelgen import (QUANTIZE_MODES, RANDOM_MAKERS, ModelBuilder, model_inputs, random_conv2d, random_depthwise,
                        random_fully_connected, random_inputs, random_quantize, random_relu6)
 
 _OP_NAMES = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}

@@ -11,7 +11,7 @@ from te_openmv.targets.host_build import HostModel
 from te_openmv.reference.oracle import reference_arena_bytes
 from te_openmv.commands.verify_host import verify_host
 
-from .conftest_shared import SHARED_MODELS, shared_images, shared_model
+from .support.shared import SHARED_MODELS, shared_images, shared_model
 
 _compiled: dict[str, object] = {}
 

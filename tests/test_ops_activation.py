@@ -14,7 +14,7 @@ from te_openmv.codegen.lower.activation import relu_plan
 from te_openmv.codegen.arith.activation import hard_swish_params, logistic_params, softmax_params
 from te_openmv.codegen.tflite_import import import_tflite
 
-from .singleop import T, assert_matches, model_of, single_op_model
+from .support.singleop import T, assert_matches, model_of, single_op_model
 from .test_ops_pool import extracted
 
 PROB = (1.0 / 256, -128)  # TFLite's int8 probability quantization

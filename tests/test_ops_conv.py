@@ -23,11 +23,11 @@ from te_openmv.codegen.arith.conv import (acc_bound, constant_output, fast_requa
 from te_openmv.codegen.tflite_import import import_tflite
 from te_openmv import KERNELS_INCLUDE
 
-from .bitexact import assert_bit_exact
+from .support.bitexact import assert_bit_exact
 from .conftest import FIXTURES
-from .conftest_shared import shared_model
-from .extract_op import extract_op
-from .modelgen import ModelBuilder
+from .support.shared import shared_model
+from .support.extract_op import extract_op
+from .support.modelgen import ModelBuilder
 
 ACTS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 CONV_MODELS = ("omv_person_detect", "omv_fomo_face_detection", "te_vww", "te_detection")

@@ -16,10 +16,10 @@ from te_openmv.codegen.lower.depthwise import channel_major_weights, plane_plan
 from te_openmv.codegen.arith.depthwise import rows_in_place_ok
 from te_openmv.codegen.tflite_import import import_tflite
 
-from .bitexact import assert_bit_exact
-from .conftest_shared import shared_model
-from .extract_op import extract_op
-from .modelgen import ModelBuilder
+from .support.bitexact import assert_bit_exact
+from .support.shared import shared_model
+from .support.extract_op import extract_op
+from .support.modelgen import ModelBuilder
 
 ACTS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 

@@ -13,7 +13,7 @@ from te_openmv.codegen.arith.common import quantize_multiplier
 from te_openmv.codegen.arith.elementwise import (ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN, add_kernel_params,
     add_params, mul_params)
 
-from .singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
+from .support.singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
 
 OPS = {"ADD": "AddOptions", "MUL": "MulOptions"}
 
@@ -231,3 +231,77 @@ def test_add_requant_modes_every_input_pair(case, q, act, mode):
     model = binary_model("ADD", (256, 1), (1, 256), (256, 256), *q, act)
     grid = [[np.arange(-128, 128, dtype=np.int8).reshape(256, 1), np.arange(-128, 128, dtype=np.int8).reshape(1, 256)]]
     assert_matches(model, n_runs=0, inputs=grid)
+
+
+# ---- the fast MUL kernel -------------------------------------------------------------------
+
+def _mul_case_act_min(act: str, so: float, zo: int) -> int:
+    return {"NONE": -128, "RELU": max(-128, zo), "RELU6": max(-128, zo),
+            "RELU_N1_TO_1": max(-128, zo + round(-1 / so))}[act]
+
+
+@pytest.mark.parametrize("case, q, act, kernel, sign", [
+    ("full range, sign step: SSAT", ((0.02, 3), (0.05, -9), (0.004, 7)), "NONE", "te_mul_fast_s8", 1),
+    ("RELU_N1_TO_1, sign step: a clamp inside int8", ((0.01, 0), (0.01, 5), (0.02, 2)), "RELU_N1_TO_1",
+     "te_mul_fast_s8", 1),
+    ("zero point -128: no sign step, SSAT", ((0.02, -128), (0.003, -128), (0.0004, -128)), "NONE", "te_mul_fast_s8", 0),
+    ("RELU: no sign step, a clamp", ((0.03, -4), (0.02, 11), (0.002, -20)), "RELU", "te_mul_fast_s8", 0),
+    ("a left shift: TFLite's arithmetic", ((0.5, 1), (0.5, -1), (0.05, 0)), "NONE", "te_mul_s8", None),
+])
+def test_mul_fast_every_input_pair(case, q, act, kernel, sign):
+    """Each variant of te_mul_fast_s8 (and the fallback) on all 65536 int8 pairs, both inputs
+    advancing (the four-at-a-time path) over a run of 65539 elements (a 3-element tail), and
+    the same pairs through a broadcast (the one-at-a-time path)."""
+    (s1, z1), (s2, z2), (so, zo) = q
+    from te_openmv.codegen.arith.elementwise import mul_fast_params, mul_fast_twin
+    lo = _mul_case_act_min(act, so, zo)
+    p = mul_fast_params(s1, s2, so, z1, z2, zo, lo)
+    assert (p is None) == (kernel == "te_mul_s8"), case
+    v = np.arange(-128, 128, dtype=np.int8)
+    a = np.concatenate([np.repeat(v, 256), v[[0, 255, 7]]])
+    b = np.concatenate([np.tile(v, 256), v[[255, 0, 9]]])
+    model = binary_model("MUL", (a.size,), (b.size,), (a.size,), *q, act)
+    assert f"{kernel}(" in compile_model(model, "m").emitted.c_source
+    if p is not None:
+        assert p["sign"] == sign
+        hi = {"NONE": 127, "RELU": 127, "RELU_N1_TO_1": min(127, zo + round(1 / so))}[act]
+        ref = np.clip(_mbqm((a.astype(np.int64) - z1) * (b.astype(np.int64) - z2), *mul_params(s1, s2, so)) + zo,
+                      lo, hi)
+        assert np.array_equal(mul_fast_twin(a, b, p, lo, hi), ref)
+    assert_matches(model, n_runs=0, inputs=[[a, b]])
+    grid = [[v.reshape(256, 1), v.reshape(1, 256)]]
+    assert_matches(binary_model("MUL", (256, 1), (1, 256), (256, 256), *q, act), n_runs=0, inputs=grid)
+
+
+def test_mul_squeeze_excite_broadcast():
+    """The squeeze-excite pattern: [1,H,W,C] x [1,1,1,C] (a per-channel gate), C not a
+    multiple of 4, on the fast kernel."""
+    q = ((0.05, -128), (0.0022, -128), (0.04, -128))
+    model = binary_model("MUL", (1, 5, 3, 18), (1, 1, 1, 18), (1, 5, 3, 18), *q)
+    assert "te_mul_fast_s8(" in compile_model(model, "se").emitted.c_source
+    assert_matches(model, n_runs=5, seed=3)
+
+
+@pytest.mark.parametrize("case, q, act, sign", [
+    ("full range, sign step: SSAT", ((0.02, 3), (0.05, -9), (0.06, 7)), "NONE", 1),
+    ("RELU_N1_TO_1, sign step: a clamp inside int8", ((0.01, 0), (0.01, 5), (0.02, 2)), "RELU_N1_TO_1", 1),
+    ("zero point -128: no sign step, SSAT", ((0.02, -128), (0.03, -128), (0.05, -128)), "NONE", 0),
+    ("RELU: no sign step, a clamp", ((0.03, -4), (0.02, 11), (0.05, -20)), "RELU", 0),
+])
+def test_add_wide_every_input_pair(case, q, act, sign):
+    """Each variant of te_add_wide_s8 on all 65536 int8 pairs, both inputs advancing (four at
+    a time) over 65539 elements (a 3-element tail); the broadcast grid (one at a time) is
+    test_add_requant_modes_every_input_pair's."""
+    from te_openmv.codegen.arith.elementwise import add_wide_params
+    (s1, z1), (s2, z2), (so, zo) = q
+    lo = _mul_case_act_min(act, so, zo)
+    t1, t2, fields = add_wide_params(s1, s2, so, z1, z2, zo, lo)
+    assert fields["sign"] == sign, case
+    p = add_params(s1, s2, so)
+    assert t1[3] == 2 * _mbqm(np.array([3 - z1]) << 20, p["in1_mult"], p["in1_shift"])[0]
+    v = np.arange(-128, 128, dtype=np.int8)
+    a = np.concatenate([np.repeat(v, 256), v[[0, 255, 7]]])
+    b = np.concatenate([np.tile(v, 256), v[[255, 0, 9]]])
+    model = binary_model("ADD", (a.size,), (b.size,), (a.size,), *q, act)
+    assert "te_add_wide_s8(" in compile_model(model, "a").emitted.c_source
+    assert_matches(model, n_runs=0, inputs=[[a, b]])

@@ -11,8 +11,8 @@ from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.arith.pool import exact_reciprocal, mean_multiplier
 from te_openmv.reference.oracle import run_reference
 
-from .conftest_shared import shared_model
-from .singleop import ACTIVATION, PADDING, T, assert_matches, model_of, single_op_model
+from .support.shared import shared_model
+from .support.singleop import ACTIVATION, PADDING, T, assert_matches, model_of, single_op_model
 
 POOLS = ("AVERAGE_POOL_2D", "MAX_POOL_2D")
 
@@ -296,3 +296,45 @@ def test_sums_that_could_overflow_int32_are_rejected():
     mean = mean_model((1, 3000, 3000, 1), [1, 2], False, (0.1, 0), (0.1, 0))
     with pytest.raises(UnsupportedOptionError, match=r"operator 0 \(MEAN\).*more than 2\^23"):
         compile_model(mean, "m")
+
+
+@pytest.mark.parametrize("shape, axes, lanes", [
+    ((1, 16, 16, 12), (1,), True),      # the squeeze-excite MEAN over H: 16 values per mean
+    ((1, 16, 1, 12), (1,), True),       # ... and then over W
+    ((1, 16, 16, 8), (1, 2), True),     # both spatial axes at once: 256 values, the int16 lane's limit
+    ((1, 17, 16, 8), (1, 2), False),    # 272 values: the int32 kernel
+    ((1, 5, 6, 3), (1,), False),        # an innermost run not a multiple of 4
+    ((2, 3, 4, 8), (0, 2), True),       # reduced runs on both sides of a kept one
+])
+def test_mean_int16_lanes(shape, axes, lanes):
+    """te_mean_c4_s8 (four outputs per pass in int16 lanes) where it applies, bit-exact at
+    the extremes that fill the lanes (every input -128 or 127) and on random inputs."""
+    model = mean_model(shape, axes, True, (0.04, -7), (0.013, 21))
+    assert ("te_mean_c4_s8(" in compile_model(model, "m").emitted.c_source) == lanes
+    assert_matches(model, n_runs=3, seed=len(shape), inputs=[[np.full(shape, v, np.int8)] for v in (-128, 127)])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_mean_wide_requantization_equals_tflite_on_every_sum(seed):
+    """mean_wide_params' claim, checked on every reachable x = sum - zp * count: the wide
+    form (twin of te_conv_requant_wide, saturated) equals TFLite's requantization + zero point,
+    saturated, with and without the sign step (mode 2 only when the output zero point is -128)."""
+    from te_openmv.codegen.arith.pool import mean_wide_params
+    from .test_ops_elementwise import _mbqm
+    rng = np.random.default_rng(seed)
+    count = int(rng.choice([9, 28, 49, 196, 256, 300]))
+    in_s, out_s = float(10 ** rng.uniform(-2.5, -1)), float(10 ** rng.uniform(-2.5, -1))
+    if seed % 4 == 3:  # equal scales and count 3 * 2^k: te_vww's MEANs, no shift at all
+        count, out_s = 3, in_s
+    zp, out_zp = int(rng.integers(-128, 128)), int(rng.choice([-128, int(rng.integers(-128, 128))]))
+    mult, shift = mean_multiplier(in_s, out_s, count)
+    p = mean_wide_params(mult, shift, count, out_zp)
+    if p["wide"] == 0:
+        assert shift > 0  # a left shift: TFLite's arithmetic (the only refusal these ranges reach)
+        return
+    assert (p["wide"] == 2) == (out_zp == -128 or shift == 0)
+    x = np.arange(-128 * count, 127 * count + 1, dtype=np.int64) - zp * count
+    want = np.clip(_mbqm(x, mult, shift) + out_zp, -128, 127)
+    acc = p["wide_round"] + np.where((x < 0) & (p["wide"] == 1), -1, 0)
+    got = np.clip((((2 * x * mult + (1 << 31)) >> 32) + acc) >> p["wide_e"], -128, 127)
+    assert np.array_equal(got, want)

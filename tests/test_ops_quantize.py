@@ -16,7 +16,7 @@ from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
 from te_openmv.targets.host_build import HostModel, dequantize_s8, quantize_f32
 from te_openmv.reference.oracle import run_reference
 
-from .singleop import T, shared_op, shared_op_params, single_op_model
+from .support.singleop import T, shared_op, shared_op_params, single_op_model
 
 RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
 
@@ -113,6 +113,26 @@ def test_requantize_same_scale(pair, zps):
     x = np.arange(*((-128, 128) if src == "int8" else (0, 256))).astype(src).reshape(1, 256)
     model = single_op_model("QUANTIZE", [T((1, 256), src, 0.07, zps[0])], [T((1, 256), dst, 0.07, zps[1])])
     assert_same(model, [[x]])
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=["s8-s8", "s8-u8", "u8-s8"])
+@pytest.mark.parametrize("seed", range(4))
+def test_requantize_as_table_bit_exact(pair, seed):
+    """Large requantizations run as a 256-entry table lookup: every byte value, both sides of
+    a scale ratio of 1, against tflite-micro."""
+    from te_openmv.codegen.compiler import compile_model
+    from te_openmv.codegen.lower.quantize import LUT_MIN_SIZE
+    rng = np.random.default_rng(9300 + 10 * PAIRS.index(pair) + seed)
+    src, dst = pair
+    shape = (1, 8, 8, 32)
+    assert int(np.prod(shape)) >= LUT_MIN_SIZE
+    s_in = random_scale(rng, 0.005, 0.5)
+    s_out = s_in * float(np.exp(rng.uniform(np.log(1 / 16), np.log(16))))
+    model = single_op_model("QUANTIZE", [T(shape, src, s_in, _zp(rng, src))], [T(shape, dst, s_out, _zp(rng, dst))])
+    assert "te_lut_s8(" in compile_model(model, "m").emitted.c_source
+    lo, hi = RANGES[src]
+    runs = [[np.resize(np.arange(lo, hi + 1), shape).astype(src)], [rng.integers(lo, hi + 1, size=shape).astype(src)]]
+    assert_same(model, runs)
 
 
 def test_requantize_scale_ratio_too_large_rejected():
@@ -242,7 +262,7 @@ def test_float_input_quantized_twice_is_not_folded():
     """x (float32) feeds two QUANTIZEs, so neither can become the model's int8 entry point: both
     run as kernels on the float input in the arena; the trailing DEQUANTIZE is folded into the
     float exit (and dequantized on the host with the same rule)."""
-    from .singleop import model_of
+    from .support.singleop import model_of
     shape = (1, 5, 6, 4)
     tensors = [T(shape, "float32"), T(shape, "int8", 0.031, -7), T(shape, "int8", 0.0123, 40),
                T(shape, "int8", 0.05, 3), T(shape, "float32")]

@@ -14,7 +14,7 @@ from te_openmv.codegen.tflite_import import import_tflite
 from te_openmv.targets.host_build import HostModel
 from te_openmv.reference.oracle import run_reference
 
-from .singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
+from .support.singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
 
 
 def _i32(values) -> np.ndarray:
@@ -324,7 +324,7 @@ def test_shared_model_shape_ops_bit_exact(model_name, index):
 def test_shape_and_elementwise_chain_bit_exact():
     """ADD(const) -> RESIZE 2x -> CONCAT(second input) -> TRANSPOSE to NCHW -> PAD -> MUL(third
     input, broadcast): every intermediate lives in the planned arena."""
-    from .singleop import model_of
+    from .support.singleop import model_of
     rng = np.random.default_rng(23)
     q = (0.04, -5)
     tensors = [

@@ -7,8 +7,8 @@ import tflite
 
 from te_openmv.reference.oracle import OracleError, reference_arena_bytes, run_reference
 
-from .conftest_shared import SHARED_MODELS, shared_model
-from .modelgen import ModelBuilder, random_inputs, random_softmax
+from .support.shared import SHARED_MODELS, shared_model
+from .support.modelgen import ModelBuilder, random_inputs, random_softmax
 
 _NP = {0: np.float32, 2: np.int32, 3: np.uint8, 9: np.int8}
 
@@ -148,7 +148,7 @@ def test_interpreters_are_cached_per_model_content():
 def test_an_engine_crash_is_an_oracle_error_and_the_oracle_goes_on(capfd):
     """tflite-micro aborts on a SOFTMAX whose options table is a Conv2DOptions: that costs the
     engine's process, not ours; the error says so in one line and the next model runs."""
-    from tests.modelfuzz import pack, unpack
+    from tests.support.modelfuzz import pack, unpack
     model = random_softmax(np.random.default_rng(0), in_shape=(1, 8))[0]
     m = unpack(model)
     m.subgraphs[0].operators[0].builtinOptionsType = 1  # BuiltinOptions.Conv2DOptions

@@ -34,7 +34,7 @@ from te_openmv.targets.device import te_protocol as dev
 from te_openmv.targets.raw_repl import FdPort
 from te_openmv.commands.verify_device import camera_input
 
-from .link_faults import FaultyPort, drop, flip, garbage_before, time_limit
+from .support.link_faults import FaultyPort, drop, flip, garbage_before, time_limit
 
 REPO = Path(__file__).resolve().parent.parent
 RNG_SEEDS = range(5)

@@ -8,7 +8,7 @@ import pytest
 from te_openmv.codegen.tflite_import import import_tflite
 from te_openmv.reference.oracle import run_reference
 
-from .singleop import PADDING, T, assert_matches, model_of, single_op_model
+from .support.singleop import PADDING, T, assert_matches, model_of, single_op_model
 
 
 def test_model_of_infers_graph_inputs_and_keeps_constants():

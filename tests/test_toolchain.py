@@ -101,6 +101,7 @@ def test_micropython_source_is_1_25_0():
     assert time.monotonic() - t0 < 1.0
 
 
+@pytest.mark.slow
 def test_arm_gcc_targets_cortex_m7_with_dsp():
     gcc = toolchain.arm_gcc()
     assert gcc.name == "arm-none-eabi-gcc" and gcc.exists()
@@ -111,6 +112,7 @@ def test_arm_gcc_targets_cortex_m7_with_dsp():
     assert toolchain.arm_tool("readelf").name == "arm-none-eabi-readelf"
 
 
+@pytest.mark.slow
 def test_qemu_has_the_mps2_an500_machine():
     qemu = toolchain.qemu_system_arm()
     out = subprocess.run([str(qemu), "-machine", "help"], capture_output=True, text=True, check=True).stdout

@@ -10,9 +10,9 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.errors import CompileError, InvalidModelError
 from te_openmv.codegen.tflite_import import import_tflite
 
-from .conftest_shared import MODELS, SHARED_MODELS
-from .modelfuzz import pack, unpack
-from .modelgen import float_edge_classifier
+from .support.shared import MODELS, SHARED_MODELS
+from .support.modelfuzz import pack, unpack
+from .support.modelgen import float_edge_classifier
 
 # float32 x(0) -> QUANTIZE(op 0) -> q(1) -> CONV_2D(op 1; w 2, bias 3) -> hid(4) -> AVERAGE_POOL(op 2)
 # -> pooled(5) -> RESHAPE(op 3; shape 6) -> r(7) -> SOFTMAX(op 4) -> sm(8) -> DEQUANTIZE(op 5) -> y(9)
@@ -203,7 +203,7 @@ def test_bias_type_option_must_match_the_bias():
 def test_bias_scale_is_input_scale_times_weights_scale():
     """Per-tensor weights: TFLite refuses a bias scale more than 2% of the output scale away
     from input scale x weights scale (te-openmv, like TFLite, computes with the product)."""
-    from .modelgen import random_fully_connected
+    from .support.modelgen import random_fully_connected
     data, _ = random_fully_connected(np.random.default_rng(0), bias=True)
     m = unpack(data)
     sg = m.subgraphs[0]

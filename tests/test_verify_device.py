@@ -21,9 +21,9 @@ from te_openmv.reference.preprocess import image_files, image_to_input
 from te_openmv.targets.raw_repl import boot
 from te_openmv.commands.verify_device import Target, camera_input, parse_target, verify_device
 
-from .conftest_shared import shared_images
-from .link_faults import FaultyPort, drop, flip, garbage_before, time_limit
-from .protocol_firmware import float_edge_net, protocol_firmware  # noqa: F401 - fixture
+from .support.shared import shared_images
+from .support.link_faults import FaultyPort, drop, flip, garbage_before, time_limit
+from .support.protocol_firmware import float_edge_net, protocol_firmware  # noqa: F401 - fixture
 
 # person detection: 9216 input bytes, ~1-2 s per frame over QEMU's UART; FOMO: 27648 bytes, ~3-5 s.
 VERIFY_LIMIT = 240
@@ -99,6 +99,7 @@ def test_verify_option_errors(protocol_firmware, capsys):
     assert parse_target("serial:/dev/ttyACM0") == Target("serial", "/dev/ttyACM0")
 
 
+@pytest.mark.slow
 def test_verify_builds_its_own_firmware_once(tmp_path, capsys):
     """Without --firmware the model is built into a firmware of its own, kept in the cache
     per model (te_openmv.targets.micropython_build's build cache makes the second run a copy, unless the

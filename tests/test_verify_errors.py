@@ -7,7 +7,7 @@ import numpy as np
 from te_openmv.commands.cli import main
 from te_openmv.reference.compare import identical_values, largest_difference
 
-from .modelgen import ModelBuilder
+from .support.modelgen import ModelBuilder
 
 def test_non_finite_values_never_count_as_identical():
     a = np.array([1.0, np.nan, np.inf, -np.inf, 2.0], np.float32)

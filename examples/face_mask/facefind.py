@@ -1,32 +1,43 @@
-"""Finding faces with the FOMO face detector and placing the mask classifier's crop.
+"""Finding faces with BlazeFace and placing the mask classifier's crop.
 
 Plain Python that runs unchanged on the camera (MicroPython: copy this file next to main.py)
-and on the host (facemask.py builds on it), so both make the same boxes from the same heat
-maps. No numpy, no annotations, no dataclasses.
+and on the host (facemask.py builds on it), so both make the same boxes from the same model
+outputs. No numpy, no annotations, no dataclasses.
 
-Boxes are tuples (x, y, w, h, score, hits): pixels of the image, the strongest heat-map
-probability behind the box, and how many tile/scale detections it stands for.
+The face detector is MediaPipe's short-range BlazeFace as OpenMV's model zoo ships it
+(omv_blazeface_front_128.tflite): a 128x128x3 input (float [0, 1], quantized with scale
+1/255 and zero point -128, so the int8 input is pixel - 128) and four outputs in this order
+
+    0: regressors of the 16x16 grid, 512 x 16     1: scores of the 16x16 grid, 512 x 1
+    2: scores of the 8x8 grid, 384 x 1            3: regressors of the 8x8 grid, 384 x 16
+
+Anchors: every cell of the 16x16 grid holds 2, every cell of the 8x8 grid 6, all centred on
+their cell, row-major. A score is a logit. A regressor row is, in input pixels, the box
+centre's offset from its anchor centre, the box width and height, then six keypoints
+(right eye, left eye, nose tip, mouth, right ear, left ear) as offsets from the anchor.
+
+A face comes out as OpenMV's ml.postprocessing BlazeFace gives it (the format main.py shares
+with OpenMV scripts): ((x, y, w, h), score, keypoints) in image pixels, keypoints a list of
+six (x, y).
 """
 import math
 
-THRESHOLD = 0.4       # face probability of a heat-map cell
-# Tile sides as fractions of the image's short side, tiles overlapping by half. One scale is not
-# enough: the detector finds bare faces best when they fill 1/3-1/2 of its input, masked faces
-# at about 1/5-1/6 (shared/FACE_MASK_NOTES.md); close-ups (dennis.pgm) only in the smallest.
-SCALES = (1.0, 0.6, 0.45)
-# FOMO's blob marks a face's centre, not its extent: a face's side is FACE_SIDE times the
-# (geometric mean) side of the tiles it was seen in. Measured against OpenCV's res10 reference
-# boxes: within 0.8-1.3x on faces.bmp and person_det.jpg; close-ups come out 3-4x too small.
-FACE_SIDE = 0.3
-FACE_JOIN = 0.6       # a hit within this many face sides of a face's centre is that face
-# Tiles overlap by half and scales by about 1.5x, so a real face lights up in two or more
-# tile/scale runs; a lone hit is mostly FOMO's noise (on the shared images: 7 of 14 false
-# faces, no real one).
-MIN_HITS = 2
-CROP_ENLARGE = 1.5    # classifier crop side / face side: the whole lower face and chin
-# Crop centre below the box centre, in box sides: a masked face is found by its eyes, its
-# mask is below them.
-CROP_SHIFT = 0.15
+INPUT = 128              # the model's input side
+THRESHOLD = 0.6          # face probability of an anchor (OpenMV's default for BlazeFace)
+# (scores output, regressors output, grid side, anchors per cell), in the anchors' order
+BRANCHES = ((1, 0, 16, 2), (2, 3, 8, 6))
+# Square tiles at these fractions of the image's short side, overlapping by half. The whole
+# image finds close faces; the 0.6 tiles the faces of a group photo (faces.bmp's are 1/8 of
+# the short side: too small for BlazeFace in one 128x128 view).
+SCALES = (1.0, 0.6)
+# Detections of one face (neighbouring anchors, overlapping tiles) overlap by far more than
+# this; two faces side by side much less.
+MERGE_IOU = 0.3
+# The mask classifier's crop: BlazeFace's box runs from the eyebrows to the lower lip. The crop
+# is that box enlarged 1.4x and moved down by 0.1 of its side, so it holds the chin (and a
+# mask down to it) and the eyes.
+CROP_ENLARGE = 1.4
+CROP_SHIFT = 0.1
 
 
 def tiles(img_w, img_h, scales=SCALES):
@@ -48,95 +59,80 @@ def _starts(length, side):
     return [int(round(i * (length - side) / (n - 1))) for i in range(n)]
 
 
-def heat_blobs(heat, rows, cols, threshold=THRESHOLD, channels=2, channel=1):
-    """8-connected blobs of cells >= threshold in a flat rows x cols x channels heat map
-    (row-major, as the model's output is laid out): [(row, col, peak, cells)] with the
-    probability-weighted centroid in cell units (cell centres at +0.5)."""
-    def p(r, c):
-        return heat[(r * cols + c) * channels + channel]
+def score_threshold(threshold, scale, zero_point):
+    """The raw int8 score above which an anchor's probability exceeds `threshold`: the test is
+    done on the raw outputs, so only the few anchors above it are dequantized."""
+    return math.log(threshold / (1.0 - threshold)) / scale + zero_point
 
-    seen = bytearray(rows * cols)
-    blobs = []
-    for r0 in range(rows):
-        for c0 in range(cols):
-            if seen[r0 * cols + c0] or p(r0, c0) < threshold:
+
+def decode(outputs, scales, zero_points, tile=None, threshold=THRESHOLD):
+    """Faces in one model run: [[x0, y0, x1, y1, score, keypoints]] in image pixels.
+
+    outputs: the model's four raw int8 outputs in its order, each a flat sequence of ints
+    (memoryviews of model.output(i) on the camera, lists on the host); scales, zero_points:
+    the outputs' quantization; tile: (x, y, side) of the image region the input was drawn
+    from (None: the input itself)."""
+    x0, y0, side = tile if tile is not None else (0, 0, INPUT)
+    k = side / INPUT
+    found = []
+    for s_i, r_i, grid, per_cell in BRANCHES:
+        scores, regs = outputs[s_i], outputs[r_i]
+        s_scale, s_zp = scales[s_i], zero_points[s_i]
+        r_scale, r_zp = scales[r_i], zero_points[r_i]
+        q_min = score_threshold(threshold, s_scale, s_zp)
+        cell_px = INPUT / grid
+        for a in range(len(scores)):
+            q = scores[a]
+            if q <= q_min:
                 continue
-            seen[r0 * cols + c0] = 1
-            stack = [(r0, c0)]
-            sw = sr = sc = 0.0
-            peak = 0.0
-            n = 0
-            while stack:
-                r, c = stack.pop()
-                v = p(r, c)
-                sw += v
-                sr += v * (r + 0.5)
-                sc += v * (c + 0.5)
-                peak = max(peak, v)
-                n += 1
-                for dr in (-1, 0, 1):
-                    for dc in (-1, 0, 1):
-                        rr, cc = r + dr, c + dc
-                        if 0 <= rr < rows and 0 <= cc < cols and not seen[rr * cols + cc] \
-                                and p(rr, cc) >= threshold:
-                            seen[rr * cols + cc] = 1
-                            stack.append((rr, cc))
-            blobs.append((sr / sw, sc / sw, peak, n))
-    return blobs
+            cell = a // per_cell
+            ax = (cell % grid + 0.5) * cell_px
+            ay = (cell // grid + 0.5) * cell_px
+            r = [(regs[a * 16 + j] - r_zp) * r_scale for j in range(16)]
+            cx, cy, w, h = r[0] + ax, r[1] + ay, r[2], r[3]
+            kps = [(x0 + (r[4 + 2 * j] + ax) * k, y0 + (r[5 + 2 * j] + ay) * k) for j in range(6)]
+            p = 1.0 / (1.0 + math.exp(-(q - s_zp) * s_scale))
+            found.append([x0 + (cx - w / 2) * k, y0 + (cy - h / 2) * k,
+                          x0 + (cx + w / 2) * k, y0 + (cy + h / 2) * k, p, kps])
+    return found
 
 
-def tile_hits(heat, rows, cols, tile, threshold=THRESHOLD, channels=2, channel=1):
-    """Hits (cx, cy, tile_side, score) in image pixels from one tile's heat map."""
-    x0, y0, side = tile
-    cell_h, cell_w = side / rows, side / cols
-    return [(x0 + c * cell_w, y0 + r * cell_h, side, pk)
-            for r, c, pk, _ in heat_blobs(heat, rows, cols, threshold, channels, channel)]
+def iou(a, b):
+    """Intersection over union of two [x0, y0, x1, y1, ...] boxes."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def face_box(hits):
-    """The box of one face's hits: centre the score-weighted mean, side FACE_SIDE x the
-    geometric mean of the tile sides."""
-    sw = sum(h[3] for h in hits)
-    cx = sum(h[0] * h[3] for h in hits) / sw
-    cy = sum(h[1] * h[3] for h in hits) / sw
-    side = FACE_SIDE * math.exp(sum(math.log(h[2]) for h in hits) / len(hits))
-    s = int(round(side))
-    return (int(round(cx - side / 2)), int(round(cy - side / 2)), s, s, max(h[3] for h in hits), len(hits))
+def merge(found, merge_iou=MERGE_IOU, img_w=None, img_h=None):
+    """One face per group of detections: non-maximum suppression that averages.
 
-
-def _joins(x, y, box):
-    bx, by, bw, bh = box[0], box[1], box[2], box[3]
-    return abs(x - (bx + bw / 2)) <= FACE_JOIN * bw and abs(y - (by + bh / 2)) <= FACE_JOIN * bh
-
-
-def group_hits(hits, min_hits=MIN_HITS):
-    """One box per face from the hits of all tiles and scales.
-
-    One face lights up in several tiles and scales. Strongest first, a hit joins the first
-    face whose box holds its centre (within FACE_JOIN of the side); then faces that close to
-    a bigger one are merged into it. Faces seen fewer than `min_hits` times are dropped."""
-    groups = []
-    for h in sorted(hits, key=lambda h: -h[3]):
-        for g in groups:
-            if _joins(h[0], h[1], face_box(g)):
-                g.append(h)
-                break
-        else:
-            groups.append([h])
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                a, b = face_box(groups[i]), face_box(groups[j])
-                big, small = (a, b) if a[2] >= b[2] else (b, a)
-                if _joins(small[0] + small[2] / 2, small[1] + small[3] / 2, big):
-                    groups[i] += groups.pop(j)
-                    merged = True
-                    break
-            if merged:
-                break
-    return [face_box(g) for g in groups if len(g) >= min_hits]
+    Strongest first, a detection takes every remaining one overlapping it by more than
+    merge_iou; the face is their score-weighted mean box and keypoints (MediaPipe's
+    "weighted" suppression: steadier than keeping the strongest alone) with the strongest
+    score. Returns ((x, y, w, h), score, keypoints) tuples, strongest first, boxes clipped to
+    the image when its size is given."""
+    rest = sorted(found, key=lambda d: -d[4])
+    faces = []
+    while rest:
+        best = rest[0]
+        group = [d for d in rest if iou(best, d) > merge_iou]
+        rest = [d for d in rest if iou(best, d) <= merge_iou]
+        sw = sum(d[4] for d in group)
+        box = [sum(d[j] * d[4] for d in group) / sw for j in range(4)]
+        kps = [(sum(d[5][j][0] * d[4] for d in group) / sw, sum(d[5][j][1] * d[4] for d in group) / sw)
+               for j in range(6)]
+        if img_w is not None:
+            box = [max(0.0, min(box[0], img_w)), max(0.0, min(box[1], img_h)),
+                   max(0.0, min(box[2], img_w)), max(0.0, min(box[3], img_h))]
+        x, y = int(round(box[0])), int(round(box[1]))
+        w, h = int(round(box[2])) - x, int(round(box[3])) - y
+        if w > 0 and h > 0:
+            faces.append(((x, y, w, h), best[4], kps))
+    return faces
 
 
 def clamp_square(cx, cy, side, img_w, img_h):
@@ -149,10 +145,10 @@ def clamp_square(cx, cy, side, img_w, img_h):
     return (x, y, w, h)
 
 
-def crop_roi(box, img_w, img_h, enlarge=CROP_ENLARGE, shift=CROP_SHIFT):
-    """(x, y, w, h) of the mask classifier's crop for a face box."""
-    side = max(box[2], box[3])
-    return clamp_square(box[0] + box[2] / 2, box[1] + box[3] / 2 + shift * side, enlarge * side, img_w, img_h)
+def crop_roi(rect, img_w, img_h, enlarge=CROP_ENLARGE, shift=CROP_SHIFT):
+    """(x, y, w, h) of the mask classifier's crop for a face's (x, y, w, h)."""
+    side = max(rect[2], rect[3])
+    return clamp_square(rect[0] + rect[2] / 2, rect[1] + rect[3] / 2 + shift * side, enlarge * side, img_w, img_h)
 
 
 def label(probs, labels=("mask", "no_mask")):

@@ -92,12 +92,24 @@ def res10_faces(net, rgb: np.ndarray, min_conf: float = 0.4) -> list[list[int]]:
     return boxes
 
 
+# Kept as they are when the script rewrites the file: faces res10 was not run on, boxed by eye,
+# and the images that hold no face (the face-mask tests count boxes there as false).
+HAND_LABELLED = {"person_crop.png": [[16, 0, 62, 52]]}
+NO_FACES = ["cat.pgm", "no_person_crop.png"]
+
+
 def refs_json(refs: dict[str, list[list[int]]]) -> str:
-    lines = ['{"about": "OpenCV res10 SSD face boxes [x0, y0, x1, y1], confidence >= 0.4, wholly inside the '
-             'image; written by train_mask_classifier.py",', ' "faces": {']
+    lines = ['{"about": "Face boxes [x0, y0, x1, y1] of the shared images. faces: OpenCV res10 SSD boxes, '
+             'confidence >= 0.4, wholly inside the image, written by train_mask_classifier.py; hand_labelled: '
+             'faces res10 was not run on, boxed by eye (person_crop.png: forehead under the hair to the chin); '
+             'no_faces: images holding no face at all",', ' "faces": {']
     lines += [f'  "{name}": {json.dumps(boxes)}' + ("," if k < len(refs) - 1 else "")
               for k, (name, boxes) in enumerate(refs.items())]
-    return "\n".join(lines + [" }", "}"]) + "\n"
+    lines += [" },", ' "hand_labelled": {']
+    lines += [f'  "{name}": {json.dumps(boxes)}' + ("," if k < len(HAND_LABELLED) - 1 else "")
+              for k, (name, boxes) in enumerate(HAND_LABELLED.items())]
+    lines += [" },", f' "no_faces": {json.dumps(NO_FACES)}']
+    return "\n".join(lines + ["}"]) + "\n"
 
 
 # ---------------------------------------------------------------- drawn masks

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from te_openmv.codegen.emit import Emitted, emit
 from te_openmv.codegen.errors import CompileError
 from te_openmv.codegen.graph import Graph
-from te_openmv.codegen.passes import PIPELINE, patch as patch_pass
+from te_openmv.codegen.passes import AFTER_SCHEDULE, BEFORE_SCHEDULE
+from te_openmv.codegen.passes.patch import parse_patch
 from te_openmv.codegen.planner import Plan
 from te_openmv.codegen.tflite_import import import_tflite
 
@@ -36,22 +37,56 @@ def check_name(name: str) -> str:
 
 
 def compile_model(data: bytes, name: str, source: str = "model.tflite", patch: str = "off",
-                  sram_budget: int | None = None) -> Compiled:
+                  sram_budget: int | None = None, flash_budget: int | None = None) -> Compiled:
     """patch: "off" (layer by layer), "auto" (the patching with the smallest peak within the
     overhead limit) or "ROWSxCOLS@LAYER"; sram_budget: bytes the arena must fit in (the
-    fastest schedule that fits, or BudgetError). See te_openmv/codegen/schedule.py."""
+    fastest schedule that fits, or BudgetError). See te_openmv/codegen/schedule.py.
+    flash_budget: bytes the model's const data must fit in: wide or narrow weights per
+    convolution, the fastest choice that fits, or BudgetError (te_openmv/codegen/flash.py)."""
     from te_openmv.codegen.report import build_report
     from te_openmv.codegen.schedule import choose
     check_name(name)
-    spec = patch_pass.parse_patch(patch) if isinstance(patch, str) else patch
+    spec = parse_patch(patch) if isinstance(patch, str) else patch
     g = import_tflite(data, name)
-    cut = PIPELINE.index(patch_pass.run)
-    for step in PIPELINE[:cut]:
+    for step in BEFORE_SCHEDULE:
         g = step(g)
-    s = choose(g, spec, sram_budget, PIPELINE[cut + 1:])
-    emitted = emit(s.graph, s.plan, name, source)
-    return Compiled(name, source, s.graph, s.plan, emitted,
-                    build_report(s.graph, s.plan, emitted, name, source, s), s)
+    s = choose(g, spec, sram_budget, AFTER_SCHEDULE)  # patching, then AFTER_SCHEDULE on each candidate
+    flash = None
+    if flash_budget is not None:
+        emitted, flash = _fit_flash(s.graph, s.plan, name, source, int(flash_budget))
+    else:
+        emitted = emit(s.graph, s.plan, name, source)
+    report = build_report(s.graph, s.plan, emitted, name, source, s)
+    if flash is not None:
+        report["flash_budget"] = flash
+    return Compiled(name, source, s.graph, s.plan, emitted, report, s)
+
+
+def _fit_flash(g: Graph, plan: Plan, name: str, source: str, budget: int) -> tuple[Emitted, dict]:
+    """Emit with wide/narrow convolution weights chosen to fit `budget` bytes of const data."""
+    from te_openmv.codegen.errors import BudgetError
+    from te_openmv.codegen.flash import choose_wide, set_wide, wide_options
+    if budget <= 0:
+        raise BudgetError(f"the flash budget must be positive, got {budget}")
+    options = wide_options(g)
+    set_wide(g, set())
+    emitted = emit(g, plan, name, source)
+    narrow = emitted.weights_bytes
+    if narrow > budget:
+        raise BudgetError(f"flash: {name}'s const data needs {narrow:,} B even with every convolution's weights "
+                          f"narrow (int8), {narrow - budget:,} B more than the budget of {budget:,} B")
+    chosen = choose_wide(options, budget - narrow)
+    if chosen:
+        set_wide(g, chosen)
+        emitted = emit(g, plan, name, source)
+    if emitted.weights_bytes > budget:  # the per-layer byte counts are exact: a bug if reached
+        raise BudgetError(f"flash: {name}'s const data came to {emitted.weights_bytes:,} B, over the budget of "
+                          f"{budget:,} B")
+    wide_at = sorted(p for o in options if o.weights in chosen for p in o.positions)
+    return emitted, {"budget_bytes": budget, "const_bytes": emitted.weights_bytes, "narrow_bytes": narrow,
+                     "wide_bytes": narrow + sum(o.extra_bytes for o in options),
+                     "wide_layers": wide_at, "narrow_layers": sorted(
+                         p for o in options if o.weights not in chosen for p in o.positions)}
 
 
 def write_outputs(c: Compiled, out_dir: Path, picture: bool = True) -> list[Path]:

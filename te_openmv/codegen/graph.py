@@ -130,3 +130,24 @@ class Graph:
         while tid in self.aliases:
             tid = self.aliases[tid]
         return tid
+
+    def live_ranges(self) -> dict[int, tuple[int, int]]:
+        """Storage id -> (position of the first op that touches it, of the last op that reads
+        or writes it), in order of first touch: graph inputs from op 0, graph outputs to
+        len(ops) (they outlive the model). The one liveness rule the passes and the planner share."""
+        ranges: dict[int, tuple[int, int]] = {}
+
+        def touch(tid: int, pos: int) -> None:
+            s = self.storage_of(tid)
+            a, b = ranges.get(s, (pos, pos))
+            ranges[s] = (min(a, pos), max(b, pos))
+
+        for tid in self.inputs:
+            touch(tid, 0)
+        for pos, op in enumerate(self.ops):
+            for tid in op.inputs + op.outputs:
+                if tid >= 0:
+                    touch(tid, pos)
+        for tid in self.outputs:
+            touch(tid, len(self.ops))
+        return ranges

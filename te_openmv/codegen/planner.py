@@ -121,27 +121,15 @@ def scratch_bytes(g: Graph, op) -> int:
 def _buffers(g: Graph) -> tuple[list[Buffer], list[Tie], set[tuple[int, int]]]:
     """Buffers (storage, then scratch), soft ties, and in-place pairs (input, output) by index."""
     n = len(g.ops)
-    live: dict[int, Buffer] = {}
-
-    def touch(tid: int, pos: int) -> None:
+    # a storage's size: the largest view of it (a RESHAPE alias may be padded differently)
+    sizes: dict[int, int] = {}
+    for tid in [*g.inputs, *(t for op in g.ops for t in op.inputs + op.outputs if t >= 0), *g.outputs]:
         s = g.storage_of(tid)
-        t = g.t(s)
-        if t.is_const:
-            return
-        b = live.get(s)
-        if b is None:
-            b = live[s] = Buffer(f"t{s}", 0, pos, pos, [s])
-        b.size = max(b.size, _align(max(t.nbytes, g.t(tid).nbytes)))
-        b.start, b.end = min(b.start, pos), max(b.end, pos)
-
-    for tid in g.inputs:
-        touch(tid, 0)
-    for pos, op in enumerate(g.ops):
-        for tid in op.inputs + op.outputs:
-            if tid >= 0:
-                touch(tid, pos)
-    for tid in g.outputs:
-        touch(tid, max(n - 1, 0))
+        sizes[s] = max(sizes.get(s, 0), _align(max(g.t(s).nbytes, g.t(tid).nbytes)))
+    live: dict[int, Buffer] = {}
+    for s, (start, end) in g.live_ranges().items():
+        if not g.t(s).is_const:  # graph outputs stay until the last op, as the model returns
+            live[s] = Buffer(f"t{s}", sizes[s], start, min(end, max(n - 1, 0)), [s])
     keys = list(live)
     buffers = [live[s] for s in keys]
     index = {s: i for i, s in enumerate(keys)}

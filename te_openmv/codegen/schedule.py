@@ -32,25 +32,27 @@ TOP_CANDIDATES = 3  # auto: candidates with the lowest lower bounds that are pla
 # pixels, input elements the kernel's windows span (padding included: the depthwise plane
 # kernels copy a zero-point-padded plane per channel), input channels, and 1 per call.
 # Fitted by least squares to `te-openmv bench` counts (QEMU, the DSP kernels as of this
-# writing) of the shared models layer by layer and patched four ways each
-# (`python -m te_openmv.commands.costfit`; the two negative per-call terms it fitted, on few samples,
-# set to 0): whole-model estimates within 4.1% of the measured counts, the overhead of
-# every auto choice within 0.9 points (other grids up to 2.3). Refit when kernels change.
+# writing) of the shared models layer by layer and patched three ways each
+# (`python -m te_openmv.commands.costfit`): whole-model estimates within 4.1% of the measured
+# counts, the overhead of every auto choice within 1.0 point (other grids up to 2.3). MUL has
+# no shared model: its row is the same least-squares fit on te_mcunetv2_large's 26 MULs
+# (the fast kernel; scalar-operand MULs make the per-call term). Refit when kernels change.
 COST = {  # kind: per (MAC, output, output pixel, spanned input element, input channel, call)
-    "ADD": (0.0, 12.75, 0.0, 0.0, 0.0, 151.1),
+    "ADD": (0.0, 11.75, 0.0, 0.0, 0.0, 173.0),
     "AVERAGE_POOL_2D": (0.0, 45.87, 0.0, 0.0, 0.0, 11740.0),
-    "CONV_2D": (0.569, 15.36, 0.0, 0.0, 0.0, 1828.0),
-    "CONV_2D/1x1": (0.8756, 2.489, 52.72, 0.0, 0.0, 1308.0),
-    "DEPTHWISE_CONV_2D": (1.857, 1.36, 0.0, 2.313, 63.07, 2752.0),
+    "CONV_2D": (0.5695, 15.38, 0.0, 0.0, 0.0, 1536.0),
+    "CONV_2D/1x1": (0.8775, 2.45, 51.72, 0.0, 0.0, 1427.0),
+    "DEPTHWISE_CONV_2D": (1.845, 1.323, 0.0, 2.373, 62.47, 3200.0),
     "FULLY_CONNECTED": (0.0, 480.9, 0.0, 0.0, 0.0, 0.0),
-    "MAX_POOL_2D": (0.0, 64.67, 0.0, 0.0, 0.0, 0.0),
-    "MEAN": (0.0, 70.49, 0.0, 0.0, 0.0, 42.87),
-    "RESIZE_NEAREST_NEIGHBOR": (0.0, 1.851, 0.0, 0.0, 0.0, 0.0),
-    "SOFTMAX": (0.0, 135.5, 0.0, 0.0, 0.0, 21.97),
-    "TRANSPOSE": (0.0, 3.553, 0.0, 0.0, 0.0, 5116.0),
+    "MAX_POOL_2D": (0.0, 8.927, 0.0, 0.0, 0.0, 0.0),
+    "MEAN": (0.0, 39.0, 0.0, 0.0, 0.0, 29.25),
+    "MUL": (0.0, 7.779, 0.0, 0.0, 0.0, 1041.0),
+    "RESIZE_NEAREST_NEIGHBOR": (0.0, 1.392, 0.0, 0.0, 0.0, 0.0),
+    "SOFTMAX": (0.0, 135.5, 0.0, 0.0, 0.0, 22.22),
+    "TRANSPOSE": (0.0, 3.552, 0.0, 0.0, 0.0, 5115.0),
 }
 COST_DEFAULT = (0.0, 128.0, 0.0, 0.0, 0.0, 300.0)  # elementwise-like ops
-COST_COPY = {"TE_CROP": (0.7729, 319.7), "TE_PLACE": (0.5991, 54.13)}  # per byte, per call
+COST_COPY = {"TE_CROP": (0.8689, 154.9), "TE_PLACE": (0.6081, 65.89)}  # per byte, per call
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class OpFigures:
     macs: int
     instructions: int   # hook cost removed
     measured: int       # as the region reported it
+    flash: int = 0      # bytes of const data (weights, tables) the operator's code reads
 
     @property
     def macs_per_instruction(self) -> float:
@@ -96,6 +97,7 @@ class BenchResult:
     status: int                  # invoke()'s return value
     elf: Path
     wall_seconds: float = 0.0
+    placement: str = ""          # where the weights and the arena went on the board
 
     @property
     def bit_exact(self) -> bool:
@@ -126,8 +128,9 @@ class BenchResult:
             "outside_ops": self.outside_ops,
             "ops": [{"index": o.index, "type": o.type, "macs": o.macs, "instructions": o.instructions,
                      "measured": o.measured, "macs_per_instruction": round(o.macs_per_instruction, 4),
+                     "flash_bytes": o.flash,
                      "share": round(o.instructions / total, 5)} for o in self.ops],
-            "flash": self.flash, "sram": self.sram,
+            "flash": self.flash, "sram": self.sram, "placement": self.placement,
             "bit_exact": self.bit_exact, "repeatable": self.repeatable, "status": self.status,
             "outputs": [{"name": o.name, "bytes": o.bytes, "compared": o.compared, "identical": o.identical,
                          "host_crc32": f"0x{o.host_crc32:08x}", "device_crc32": f"0x{o.device_crc32:08x}",
@@ -140,14 +143,15 @@ class BenchResult:
         total = max(self.instructions, 1)
         lines = [f"{self.model} on QEMU mps2-an500 (Cortex-M7, -icount shift={self.icount_shift}), "
                  f"{self.kernels} kernels, input: {self.input}",
-                 f"{'op':>4}  {'type':<24} {'MACs':>12} {'instructions':>14} {'MAC/instr':>9} {'share':>7}"]
+                 f"{'op':>4}  {'type':<24} {'MACs':>12} {'instructions':>14} {'MAC/instr':>9} {'share':>7} "
+                 f"{'flash (B)':>10}"]
         for o in self.ops:
             lines.append(f"{o.index:>4}  {o.type:<24} {o.macs:>12,} {o.instructions:>14,} "
-                         f"{o.macs_per_instruction:>9.3f} {100 * o.instructions / total:>6.2f}%")
+                         f"{o.macs_per_instruction:>9.3f} {100 * o.instructions / total:>6.2f}% {o.flash:>10,}")
         lines.append(f"{'':>4}  {'(outside operators)':<24} {'':>12} {self.outside_ops:>14,} {'':>9} "
                      f"{100 * self.outside_ops / total:>6.2f}%")
         lines.append(f"{'':>4}  {'total':<24} {self.macs:>12,} {self.instructions:>14,} "
-                     f"{self.macs_per_instruction:>9.3f} {100.0:>6.2f}%")
+                     f"{self.macs_per_instruction:>9.3f} {100.0:>6.2f}% {sum(o.flash for o in self.ops):>10,}")
         f, s = self.flash, self.sram
         lines += [
             f"instructions per inference: {self.instructions:,} (measured {self.instructions_measured:,} with "
@@ -157,6 +161,7 @@ class BenchResult:
             f"{f['data']:,}, harness and embedded input included); the model's C file {f['model_file_bytes']:,} B "
             f"(const data {f['model_const_bytes']:,} B) + kernels {f['kernel_bytes']:,} B",
             f"SRAM: {s['total']:,} B = arena {s['arena_bytes']:,} + stack {s['stack_bytes']:,} (invoke's high-water mark)",
+            f"placement on mps2-an500: {self.placement}",
         ]
         for o in self.outputs:
             how = "byte for byte" if o.compared == "bytes" else "by CRC-32"
@@ -168,6 +173,50 @@ class BenchResult:
                      + ("" if self.repeatable else "; the two inferences on the device DIFFER")
                      + ("" if self.status == 0 else f"; invoke returned {self.status}"))
         return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ placement
+
+# Flash kept free for code (harness, kernels, the model's invoke and parameter structs) when
+# deciding whether the weights fit mps2-an500's 4 MiB flash; RAM kept free for the stacks,
+# .data/.bss and the heap when deciding whether the arena fits its 4 MiB RAM.
+_CODE_RESERVE = 512 << 10
+_RAM_RESERVE = 256 << 10
+
+
+@dataclass
+class Placement:
+    """Where the bench program keeps the model's const data and its arena on mps2-an500."""
+    weights: str  # "FLASH" or "PSRAM"
+    arena: str    # "RAM" or "PSRAM"
+
+    def defines(self) -> dict:
+        return {"TE_WEIGHTS_ATTR": '__attribute__((section(".te_psram")))'} if self.weights == "PSRAM" else {}
+
+    def arena_attr(self) -> str:
+        return ' __attribute__((section(".te_psram_bss")))' if self.arena == "PSRAM" else ""
+
+    def describe(self, weights_bytes: int, arena_bytes: int) -> str:
+        mem = harness.MEMORY
+        return (f"weights {weights_bytes:,} B in {self.weights} at {mem[self.weights][0]:#010x}, "
+                f"arena {arena_bytes:,} B in {self.arena} at {mem[self.arena][0]:#010x}")
+
+
+def place(weights_bytes: int, arena_bytes: int, input_bytes: int, force: str | None = None) -> Placement:
+    """Weights in flash and the arena in RAM when they fit (as on a camera), else in the
+    board's 16 MiB PSRAM; BenchSetupError in one line when even that is too small.
+    force="PSRAM" puts both there whatever their size (to test that path)."""
+    flash, ram, psram = (harness.MEMORY[k][1] for k in ("FLASH", "RAM", "PSRAM"))
+    weights = "FLASH" if weights_bytes + input_bytes + _CODE_RESERVE <= flash else "PSRAM"
+    arena = "RAM" if arena_bytes + _RAM_RESERVE <= ram else "PSRAM"
+    if force == "PSRAM":
+        weights = arena = "PSRAM"
+    in_psram = (weights_bytes if weights == "PSRAM" else 0) + (arena_bytes if arena == "PSRAM" else 0)
+    if in_psram > psram:
+        raise BenchSetupError(
+            f"the model does not fit {harness.QEMU_MACHINE}: weights {weights_bytes:,} B and arena "
+            f"{arena_bytes:,} B need {in_psram:,} B of its 16 MiB PSRAM, {in_psram - psram:,} B more than it has")
+    return Placement(weights, arena)
 
 
 # ------------------------------------------------------------------------ inputs
@@ -215,7 +264,7 @@ def _c_bytes(raw: bytes, per_line: int = 24) -> str:
 
 
 def render_program(compiled: Compiled, inputs: list[_Input], input_desc: str,
-                   print_limit: int = PRINT_LIMIT) -> str:
+                   print_limit: int = PRINT_LIMIT, placement: Placement | None = None) -> str:
     """The bench program's C source (te_bench_main) for a compiled model and its input bytes."""
     import jinja2
     r = compiled.report
@@ -225,13 +274,16 @@ def render_program(compiled: Compiled, inputs: list[_Input], input_desc: str,
         name=compiled.name, source=compiled.source.replace("*/", "* /"), n_ops=len(r["ops"]),
         arena_bytes=max(r["peak_sram_bytes"], 1), hex_chunk=_HEX_CHUNK,
         calib_short=_CALIB_SHORT, calib_long=_CALIB_LONG, input_desc=input_desc,
+        arena_attr=placement.arena_attr() if placement else "",
+        arena_where=placement.arena if placement else "RAM",
         inputs=[{"nbytes": len(x.arena), "body": _c_bytes(x.arena), "offset": x.offset} for x in inputs],
         op_regions=[f"op {o['position']} {o['type']}" for o in r["ops"]],
         outputs=[{"offset": o["offset"], "nbytes": o["bytes"], "print": o["bytes"] <= print_limit}
                  for o in r["outputs"]])
 
 
-def _build(compiled: Compiled, program: str, kernels: str, out_dir: Path | None) -> Path:
+def _build(compiled: Compiled, program: str, kernels: str, out_dir: Path | None,
+           placement: Placement | None = None) -> Path:
     """Build (or reuse from the cache) the bench ELF; keyed by every source and flag."""
     from te_openmv.targets.toolchain import cache_dir
     sources = {f"{compiled.name}.c": compiled.emitted.c_source, f"{compiled.name}.h": compiled.emitted.h_source,
@@ -240,6 +292,8 @@ def _build(compiled: Compiled, program: str, kernels: str, out_dir: Path | None)
     defines = {"TE_OP_HOOKS": None, "TE_BENCH_MAX_RECORDS": max(256, len(compiled.report["ops"]) + 8)}
     if kernels == "portable":
         defines["TE_PORTABLE"] = None
+    if placement is not None:
+        defines.update(placement.defines())
     h = hashlib.sha256()
     for k, v in sorted(sources.items()):
         h.update(k.encode() + b"\0" + v.encode())
@@ -332,7 +386,7 @@ def _flash_by_source(elf: Path, model_file: str) -> tuple[int, int]:
             continue
         addr, size = int(parts[0], 16), int(parts[1], 16)
         if parts[2] not in "dD" and addr >= _RAM_BASE:
-            continue
+            continue  # RAM, or PSRAM: not flash (size_of reports what PSRAM holds)
         src = where.rsplit(":", 1)[0]
         if Path(src).name == model_file:
             model += size
@@ -346,15 +400,18 @@ def _flash_sizes(elf: Path, compiled: Compiled, inputs: list[_Input]) -> dict:
     model, kernels = _flash_by_source(elf, f"{compiled.name}.c")
     return {"text": s["text"], "rodata": s["rodata"], "data": s["data"], "total": s["flash"],
             "model_const_bytes": compiled.report["weights_bytes"], "model_file_bytes": model,
-            "kernel_bytes": kernels, "input_bytes": sum(len(x.arena) for x in inputs)}
+            "kernel_bytes": kernels, "input_bytes": sum(len(x.arena) for x in inputs),
+            "psram_bytes": s["psram"] + s["psram_bss"]}
 
 
 def bench(model: Path | bytes, name: str | None = None, kernels: str = "dsp", seed: int = 0,
           image: Path | None = None, out_dir: Path | None = None, source: str | None = None,
-          print_limit: int = PRINT_LIMIT, patch: str = "off", sram_budget: int | None = None) -> BenchResult:
+          print_limit: int = PRINT_LIMIT, patch: str = "off", sram_budget: int | None = None,
+          flash_budget: int | None = None, placement: str | None = None) -> BenchResult:
     """Compile `model` (a .tflite path or its bytes), run it on the emulated Cortex-M7 and
     report its instruction counts, memory and whether the device outputs equal the host's.
-    patch / sram_budget: the memory schedule, as for te_openmv.codegen.compiler.compile_model.
+    patch / sram_budget / flash_budget: as for te_openmv.codegen.compiler.compile_model. placement:
+    None (weights in flash and the arena in RAM when they fit, else PSRAM) or "PSRAM" (both there).
 
     Raises CompileError (the model does not compile), BenchSetupError (no toolchain, bad
     arguments) or harness.BenchError (the program failed to build or run)."""
@@ -369,13 +426,15 @@ def bench(model: Path | bytes, name: str | None = None, kernels: str = "dsp", se
             raise BenchSetupError(f"{path}: no such file")
         data, source = path.read_bytes(), source or path.name
     name = name or _default_name(source)
-    compiled = compile_model(data, name, source, patch=patch, sram_budget=sram_budget)
+    compiled = compile_model(data, name, source, patch=patch, sram_budget=sram_budget, flash_budget=flash_budget)
     _require_tools()
 
     host = HostModel(compiled)
     inputs, input_desc = _make_inputs(host, seed, image)
-    program = render_program(compiled, inputs, input_desc, print_limit)
-    elf = _build(compiled, program, kernels, Path(out_dir) if out_dir is not None else None)
+    placement = place(compiled.report["weights_bytes"], compiled.report["peak_sram_bytes"],
+                      sum(len(x.arena) for x in inputs), force=placement)
+    program = render_program(compiled, inputs, input_desc, print_limit, placement)
+    elf = _build(compiled, program, kernels, Path(out_dir) if out_dir is not None else None, placement)
     run = harness.run_elf(elf, timeout=_QEMU_TIMEOUT_S)
     if run.exit_code != 0:
         raise harness.BenchError(f"{elf.name} exited with {run.exit_code}:\n" + "\n".join(run.lines[-20:]))
@@ -400,7 +459,8 @@ def bench(model: Path | bytes, name: str | None = None, kernels: str = "dsp", se
     ops = []
     for o in compiled.report["ops"]:
         measured = run.regions[f"op {o['position']} {o['type']}"]
-        ops.append(OpFigures(o["position"], o["type"], o["macs"], round(measured - hook_inside), measured))
+        ops.append(OpFigures(o["position"], o["type"], o["macs"], round(measured - hook_inside), measured,
+                             o.get("const_bytes", 0)))
     measured_total = run.regions["invoke"]
     stack = run.value_int("invoke_stack")
     arena = compiled.report["peak_sram_bytes"]
@@ -411,7 +471,8 @@ def bench(model: Path | bytes, name: str | None = None, kernels: str = "dsp", se
         flash=_flash_sizes(elf, compiled, inputs),
         sram={"arena_bytes": arena, "stack_bytes": stack, "total": arena + stack},
         outputs=checks, repeatable=repeatable and run.value_int("status_first") == run.value_int("status"),
-        status=run.value_int("status"), elf=elf, wall_seconds=run.wall_seconds)
+        status=run.value_int("status"), elf=elf, wall_seconds=run.wall_seconds,
+        placement=placement.describe(compiled.report["weights_bytes"], arena))
     if out_dir is not None:
         (Path(out_dir) / "bench.json").write_text(json.dumps(result.as_dict(), indent=1) + "\n")
     return result

@@ -31,11 +31,14 @@ from typing import Callable, Sequence
 from te_openmv.codegen.compiler import Compiled
 
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, MODULE_DIR
+from te_openmv.targets import openmv_build
+from te_openmv.targets.openmv_build import OpenMVBuildError, read_board_config, size_value  # noqa: F401
 
 MODULE_SRC = MODULE_DIR
 MODULE_NAME = "tinyengine"
 # te_openmv/module files that go into a firmware (README and type stubs do not).
-MODULE_FILES = ("micropython.mk", "micropython.cmake", "modtinyengine.c", "te_image.c", "te_image.h", "te_models.h")
+MODULE_FILES = ("micropython.mk", "micropython.cmake", "modtinyengine.c", "te_image.c", "te_image.h", "te_models.h",
+                "te_runtime.h")
 # The binding quantizes/dequantizes float edges with these kernels whatever the models use.
 BINDING_KERNELS = ("quantize.c",)
 MANIFEST = "firmware.json"
@@ -96,6 +99,37 @@ def compile_models(specs: Sequence[ModelSpec], say: Callable[[str], None] = prin
     return out
 
 
+def fit_flash(specs: Sequence[ModelSpec], compiled: Sequence[Compiled], total: int, schedule: dict,
+              say: Callable[[str], None] = print) -> list[Compiled]:
+    """Recompile the models so their const data fits `total` bytes together: each gets a share
+    in proportion to its smallest (all-narrow) form, then the fastest wide/narrow choice
+    within it (te_openmv/codegen/flash.py). BuildFirmwareError names the shortfall."""
+    from te_openmv.codegen.compiler import compile_model
+    from te_openmv.codegen.errors import BudgetError
+    from te_openmv.codegen.tflite_import import load_model_bytes
+    narrow = []
+    for s in specs:  # an unlimited budget reports the all-narrow size
+        c = compile_model(load_model_bytes(s.path), s.name, s.path.name, flash_budget=1 << 62, **schedule)
+        narrow.append(c.report["flash_budget"]["narrow_bytes"])
+    if sum(narrow) > total:
+        parts = ", ".join(f"{s.name} {n:,} B" for s, n in zip(specs, narrow))
+        raise BoardFitError(f"flash: even with every convolution's weights narrow the models need "
+                                 f"{_fmt(sum(narrow))} ({parts}); the budget is {_fmt(total)}: "
+                                 f"{_fmt(sum(narrow) - total)} too much")
+    out = []
+    for s, n in zip(specs, narrow):
+        share = total * n // sum(narrow)
+        try:
+            c = compile_model(load_model_bytes(s.path), s.name, s.path.name, flash_budget=share, **schedule)
+        except BudgetError as e:
+            raise BuildFirmwareError(str(e)) from None
+        fb = c.report["flash_budget"]
+        say(f"flash: {s.name} gets {_fmt(share)}: {fb['const_bytes']:,} B with {len(fb['wide_layers'])} wide and "
+            f"{len(fb['narrow_layers'])} narrow convolutions (all narrow {fb['narrow_bytes']:,} B)")
+        out.append(c)
+    return out
+
+
 # ------------------------------------------------------------------ budgets
 
 @dataclass(frozen=True)
@@ -103,7 +137,7 @@ class Budget:
     """What a board offers the models: flash for their constant data and the largest
     arena one model can get. Each figure says where it comes from."""
     board: str
-    flash_bytes: int | None   # None: not limited (a host executable)
+    flash_bytes: int | None   # None: not limited (a host executable), or unknown (flash_source says which)
     flash_source: str
     arena_bytes: int
     arena_source: str
@@ -116,9 +150,6 @@ HEAP_RESERVE = 128 * KiB
 # text; 320 KiB leaves room for it, the binding and the kernels.
 QEMU_IMAGE_BYTES = 4 * MiB
 QEMU_BASE_FIRMWARE = 320 * KiB
-# OpenMV: a stock camera firmware's code and data before any model (an estimate; the
-# real figure is `arm-none-eabi-size` of your build, and the link fails if flash overflows).
-OPENMV_FIRMWARE_ESTIMATE = 860 * KiB
 # fb_alloc's share of the frame buffer holds a captured frame too: plan for QVGA grayscale.
 OPENMV_FRAME_RESERVE = 320 * 240
 
@@ -136,25 +167,8 @@ OPENMV_BOARD_DEFAULTS = {
     "OPENMV_RT1060": {"OMV_FLASH_TXT_LENGTH": 0x380000, "OMV_FB_SIZE": 13 * MiB, "OMV_FB_ALLOC_SIZE": 10 * MiB,
                       "OMV_GC_BLOCK0_SIZE": 64 * KiB, "OMV_GC_BLOCK1_SIZE": 271 * KiB, "OMV_GC_BLOCK2_SIZE": 8 * MiB},
 }
-
-
-def _size_value(text: str) -> int:
-    m = re.fullmatch(r"\(?\s*(0x[0-9A-Fa-f]+|\d+)\s*([KM]?)\s*\)?", text.strip())
-    if not m:
-        raise ValueError(text)
-    v = int(m.group(1), 0)
-    return v * {"": 1, "K": KiB, "M": MiB}[m.group(2)]
-
-
-def read_board_config(path: Path) -> dict[str, int]:
-    """The OMV_* size macros (`#define OMV_FB_SIZE (400K)`) of an OpenMV board config header."""
-    out = {}
-    for m in re.finditer(r"^\s*#define\s+(OMV_\w+)\s+([^/\n]+)", path.read_text(errors="replace"), re.M):
-        try:
-            out[m.group(1)] = _size_value(m.group(2))
-        except ValueError:
-            pass
-    return out
+# A FLASH_TEXT region this large is no flash limit (OpenMV's emulated boards declare 4096M).
+UNLIMITED_FLASH = 1 << 31
 
 
 def _qemu_heap_bytes() -> int:
@@ -167,11 +181,13 @@ def _qemu_heap_bytes() -> int:
 
 
 def board_budget(port: str, board: str | None = None, board_config: dict[str, int] | None = None,
-                 config_source: str | None = None) -> Budget:
-    """The budget of `port` (and OpenMV `board`); board_config: macros read from a checkout."""
+                 config_source: str | None = None, stock_flash: int | None = None) -> Budget:
+    """The budget of `port` (and OpenMV `board`); board_config: macros read from a checkout;
+    stock_flash: the measured text + data of that checkout's stock firmware for the board
+    (without it the flash budget is unknown: never an estimate)."""
     if port == "unix":
         from te_openmv.targets.raw_repl import UNIX_HEAP
-        heap = _size_value(UNIX_HEAP)
+        heap = size_value(UNIX_HEAP)
         return Budget("unix", None, "host executable", heap - HEAP_RESERVE,
                       f"unix port heap {UNIX_HEAP} (te_openmv.targets.raw_repl.UNIX_HEAP) minus {HEAP_RESERVE // KiB} KiB "
                       f"for MicroPython's own objects")
@@ -196,9 +212,17 @@ def board_budget(port: str, board: str | None = None, board_config: dict[str, in
         cfg, where = OPENMV_BOARD_DEFAULTS[board], f"OpenMV v4.x boards/{board}/omv_boardconfig.h"
     if "OMV_FLASH_TXT_LENGTH" not in cfg:
         raise BuildFirmwareError(f"{where} defines no OMV_FLASH_TXT_LENGTH: cannot tell the flash budget")
-    flash = cfg["OMV_FLASH_TXT_LENGTH"] - OPENMV_FIRMWARE_ESTIMATE
-    flash_src = (f"{cfg['OMV_FLASH_TXT_LENGTH'] // KiB} KiB application flash (OMV_FLASH_TXT_LENGTH, {where}) minus "
-                 f"~{OPENMV_FIRMWARE_ESTIMATE // KiB} KiB for the camera firmware itself (an estimate)")
+    region = cfg["OMV_FLASH_TXT_LENGTH"]
+    region_src = f"FLASH_TEXT {_fmt(region)} (OMV_FLASH_TXT_LENGTH, {where})"
+    if region >= UNLIMITED_FLASH:
+        flash, flash_src = None, f"{region_src}: no flash limit"
+    elif stock_flash is None:
+        flash, flash_src = None, (f"{region_src}; free flash unknown: the stock firmware is measured from the "
+                                  f"OpenMV checkout (--source)")
+    else:
+        flash = region - stock_flash
+        flash_src = (f"{region_src} minus this tree's stock {board} firmware, measured: {stock_flash:,} B of text "
+                     f"and data; the binding and kernels come on top")
     # The largest block an arena can come from: a GC heap block, or the frame-buffer /
     # UMA pool the module falls back to (less a captured frame).
     pools = {k: v for k, v in cfg.items() if re.fullmatch(r"OMV_GC_BLOCK\d+_SIZE", k)}
@@ -300,99 +324,60 @@ def stage_module(compiled: Sequence[Compiled], staging: Path, *, openmv: bool = 
 
 # ------------------------------------------------------------------ OpenMV
 
-@dataclass(frozen=True)
-class OpenMVTree:
-    """An OpenMV checkout: where make runs, where user C modules go, where boards live."""
-    root: Path
-    make_dir: Path       # where `make TARGET=...` runs
-    modules_dir: Path    # its USER_C_MODULES: our folder goes here
-    boards_dir: Path
-    build_dir: Path      # where the firmware lands (…/bin/firmware.bin)
-
-
-def openmv_tree(source: Path) -> OpenMVTree:
-    """Recognise an OpenMV checkout (v4.6+ top-level layout, or v4.5 and older `src/`)."""
-    root = Path(source).expanduser().resolve()
-    if not root.is_dir():
-        raise BuildFirmwareError(f"--source {root}: no such directory")
-    top_mk = root / "Makefile"
-    if top_mk.is_file() and (root / "boards").is_dir() and (root / "modules" / "py_image.c").is_file():
-        if "USER_C_MODULES=$(TOP_DIR)" not in top_mk.read_text(errors="replace").replace(" ", ""):
-            raise BuildFirmwareError(f"{top_mk} does not build user C modules from its top directory "
-                                     f"(USER_C_MODULES=$(TOP_DIR)): this OpenMV version is not supported")
-        return OpenMVTree(root, root, root, root / "boards", root / "build")
-    src = root / "src"
-    if (src / "Makefile").is_file() and (src / "omv" / "modules" / "py_image.c").is_file():
-        return OpenMVTree(root, src, src / "omv", src / "omv" / "boards", src / "build")
-    raise BuildFirmwareError(
-        f"{root} is not an OpenMV checkout: expected Makefile, boards/ and modules/py_image.c (OpenMV 4.6 and later) "
-        f"or src/Makefile and src/omv/modules/py_image.c (4.5 and earlier). Clone it with "
-        f"`git clone --recursive https://github.com/openmv/openmv`")
-
-
-def _openmv_board_config(tree: OpenMVTree, board: str) -> tuple[dict[str, int], str]:
-    bdir = tree.boards_dir / board
-    if not bdir.is_dir():
-        known = sorted(p.name for p in tree.boards_dir.iterdir() if p.is_dir())
-        raise BuildFirmwareError(f"OpenMV board {board!r} not found in {tree.boards_dir}; boards there: "
-                                 f"{', '.join(known)}")
-    for name in ("omv_boardconfig.h", "board_config.h"):
-        if (bdir / name).is_file():
-            return read_board_config(bdir / name), str((bdir / name).relative_to(tree.root))
-    raise BuildFirmwareError(f"{bdir} has no omv_boardconfig.h or board_config.h")
-
-
-def check_openmv_toolchain(tree: OpenMVTree) -> None:
-    """Clear errors for what OpenMV's make would trip over: submodules, SDK, compiler."""
-    mp = next((p for p in (tree.root / "lib" / "micropython", tree.make_dir / "micropython") if p.is_dir()), None)
-    if mp is None or not (mp / "py" / "mpconfig.h").is_file():
-        raise BuildFirmwareError(f"{tree.root}: MicroPython submodule missing; run "
-                                 f"`git -C {tree.root} submodule update --init --recursive`")
-    sdk_version = tree.root / "SDK_VERSION"
-    if sdk_version.is_file():
-        ver = sdk_version.read_text().strip()
-        sdk = Path(os.environ.get("SDK_DIR", Path.home() / f"openmv-sdk-{ver}"))
-        if not (sdk / "sdk.version").is_file():
-            raise BuildFirmwareError(f"OpenMV SDK {ver} not found at {sdk} (this checkout builds with it): run "
-                                     f"`make -C {tree.make_dir} sdk`, or set SDK_DIR")
-        return
-    if shutil.which("arm-none-eabi-gcc") is None:
-        raise BuildFirmwareError("arm-none-eabi-gcc not found on PATH: OpenMV's make needs the GNU Arm Embedded "
-                                 "toolchain (OpenMV's docker/ or docs list the version it expects)")
-
-
-def build_openmv(staged_module: Path, tree: OpenMVTree, board: str, out_dir: Path, jobs: int,
-                 say: Callable[[str], None]) -> Path:
-    """Copy the staged module into the OpenMV tree and run OpenMV's make; return OUT/firmware.bin."""
-    dest = tree.modules_dir / MODULE_NAME
-    if dest.exists():
-        if not (dest / "te_models.h").is_file():
-            raise BuildFirmwareError(f"{dest} exists and is not a te-openmv module: move it away first")
-        shutil.rmtree(dest)
-    shutil.copytree(staged_module, dest)
-    say(f"staged {dest}")
-    cmd = ["make", "-C", str(tree.make_dir), f"TARGET={board}", f"-j{max(1, jobs)}"]
+def build_openmv(staged_module: Path, tree: "openmv_build.OpenMVTree", board: "openmv_build.BoardInfo",
+                 out_dir: Path, jobs: int, say: Callable[[str], None]) -> tuple[Path, dict]:
+    """Run OpenMV's own make with the staged module (te_openmv.targets.openmv_build); copy
+    the firmware (and, for an emulated board, its romfs images) into out_dir. Returns the
+    product and the manifest entries that describe it."""
+    try:
+        with openmv_build.toolchain.file_lock(f"openmv-{openmv_build.tree_state(tree)}-{board.name}-te"):
+            built = openmv_build.run_make(tree, board, staged_module, "tinyengine", jobs, say)
+    except OpenMVBuildError as e:
+        raise BuildFirmwareError(str(e)) from e
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = out_dir / "openmv-make.log"
-    say(" ".join(cmd) + f"  (log: {log})")
-    with open(log, "w") as fh:
-        r = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        lines = log.read_text(errors="replace").splitlines()
-        errs = [ln for ln in lines if "error" in ln.lower() or "overflow" in ln.lower()] or lines
-        raise BuildFirmwareError(f"OpenMV build failed (make exit {r.returncode}); full log: {log}\n"
-                                 + "\n".join(errs[-30:]))
-    # v4.6+ builds into build/<TARGET>/bin, older trees into src/build/bin.
-    candidates = [tree.build_dir / board / "bin" / "firmware.bin", tree.build_dir / "bin" / "firmware.bin"]
-    built = next((p for p in candidates if p.is_file()), None)
-    if built is None:
-        raise BuildFirmwareError(f"OpenMV's make succeeded but left no firmware.bin in "
-                                 f"{' or '.join(str(p.parent) for p in candidates)}")
-    product = out_dir / "firmware.bin"
-    shutil.copy2(built, product)
-    if built.with_suffix(".elf").is_file():
-        shutil.copy2(built.with_suffix(".elf"), out_dir / "firmware.elf")
-    return product
+    shutil.copy2(built.log, out_dir / "openmv-make.log")
+    for f in (built.elf, built.bin):
+        if f.is_file():
+            shutil.copy2(f, out_dir / f.name)
+    extra: dict = {"sizes": built.sizes}
+    if board.qemu_machine:
+        images = {}
+        for addr, img in built.romfs.items():
+            shutil.copy2(img, out_dir / img.name)
+            images[f"{addr:#x}"] = img.name
+        extra["emulated"] = {"machine": board.qemu_machine, "memory_images": images}
+        return out_dir / "firmware.elf", extra
+    return out_dir / "firmware.bin", extra
+
+
+# What a firmware can do without, to make room for models: OpenMV's ml module and its
+# tflite-micro (MICROPY_PY_ML_TFLM=0 alone does not link: py_ml.c needs a backend).
+OPENMV_ROOM_VARS = {"MICROPY_PY_ML": "0", "MICROPY_PY_ML_TFLM": "0"}
+OPENMV_ROOM_TEXT = "MICROPY_PY_ML = 0 and MICROPY_PY_ML_TFLM = 0"
+
+
+def _openmv_room(tree, info, stock, jobs: int, say: Callable[[str], None]) -> str:
+    """What would make room, measured: the stock firmware built without ml and tflite-micro."""
+    try:
+        lean = openmv_build.stock_firmware(tree, info, jobs, say, OPENMV_ROOM_VARS)
+    except OpenMVBuildError as e:
+        return (f"to make room: a smaller model, or a firmware without OpenMV's ml and tflite-micro "
+                f"({OPENMV_ROOM_TEXT} in boards/{info.name}/board_config.mk), which could not be measured "
+                f"here: {str(e).splitlines()[-1].strip()}")
+    return (f"to make room: a smaller model, or a firmware without OpenMV's ml and tflite-micro "
+            f"({OPENMV_ROOM_TEXT} in boards/{info.name}/board_config.mk): measured, that frees "
+            f"{stock.flash_used - lean.flash_used:,} B")
+
+
+def _openmv_flash_line(board: "openmv_build.BoardInfo", sizes: dict, stock: "openmv_build.StockFirmware | None") -> str:
+    region = board.config.get("OMV_FLASH_TXT_LENGTH")
+    used = sizes["text"] + sizes["data"]
+    line = f"firmware text + data {used:,} B"
+    if stock is not None:
+        line += f" (stock {stock.flash_used:,} B, +{used - stock.flash_used:,} B for tinyengine and its models)"
+    if region and region < UNLIMITED_FLASH:
+        line += f" of FLASH_TEXT {region:,} B: {region - used:,} B free"
+    return line
 
 
 # ------------------------------------------------------------------ the command
@@ -410,31 +395,67 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
     if port != "openmv" and (board or source):
         raise BuildFirmwareError("--board and --source apply to --port openmv only")
     out_dir = Path(out_dir).resolve()
-    tree = cfg = where = None
+    tree = info = stock = None
     if port == "openmv":
         if not board:
             raise BuildFirmwareError(f"--port openmv needs --board (e.g. {', '.join(OPENMV_BOARD_DEFAULTS)})")
         if source is None:
             raise BuildFirmwareError("--port openmv needs --source OPENMV_CHECKOUT (a clone of "
                                      "https://github.com/openmv/openmv with its submodules)")
-        tree = openmv_tree(source)
-        cfg, where = _openmv_board_config(tree, board)
-        check_openmv_toolchain(tree)
+        try:
+            tree = openmv_build.openmv_tree(source)
+            info = openmv_build.board_info(tree, board)
+            openmv_build.micropython_dir(tree)
+        except OpenMVBuildError as e:
+            raise BuildFirmwareError(str(e)) from e
 
+    if not models:
+        if port == "openmv":
+            raise BuildFirmwareError("--port openmv needs at least one --model (a stock OpenMV firmware is "
+                                     "OpenMV's own download; .mpy models run on it: te-openmv compile --mpy)")
+        return _build_stock(port, out_dir, jobs, say)
+
+    schedule = dict(schedule or {})
+    flash_total = schedule.pop("flash_budget", None)
     compiled = compile_models(models, say, schedule)
-    budget = board_budget(port, board, cfg, where)
-    for note in check_budget(compiled, budget):
+    if info is not None:
+        try:
+            stock = openmv_build.stock_firmware(tree, info, jobs, say)
+        except OpenMVBuildError as e:
+            region = info.config.get("OMV_FLASH_TXT_LENGTH", 0)
+            raise BuildFirmwareError(
+                f"cannot measure the stock {board} firmware of {tree.root}, so its free flash is unknown "
+                f"(FLASH_TEXT {region:,} B, {info.config_source}); the firmware cannot be built here:\n{e}") from e
+    budget = board_budget(port, board, info.config if info else None, info.config_source if info else None,
+                          stock.flash_used if stock else None)
+    weights = sum(c.report["weights_bytes"] for c in compiled)
+    if flash_total is None and budget.flash_bytes is not None and weights > budget.flash_bytes:
+        flash_total = budget.flash_bytes  # the board's free flash: narrow layers until the models fit
+        say(f"the models' weights ({_fmt(weights)}) exceed the board's free flash ({_fmt(flash_total)}): "
+            f"choosing wide or narrow weights per layer to fit")
+    try:
+        if flash_total is not None:
+            compiled = fit_flash(models, compiled, flash_total, schedule, say)
+        notes = check_budget(compiled, budget)
+    except BuildFirmwareError as e:
+        # Short of flash on an OpenMV board: say what would make room, measured.
+        if stock is None or budget.flash_bytes is None or "flash:" not in str(e):
+            raise
+        raise type(e)(f"{e}\n  {_openmv_room(tree, info, stock, jobs, say)}") from e
+    for note in notes:
         say(f"note: {note}")
     weights = sum(c.report["weights_bytes"] for c in compiled)
     largest = max(compiled, key=lambda c: c.report["peak_sram_bytes"])
     say(f"fits {budget.board}: weights {_fmt(weights)}"
-        + (f" of {_fmt(budget.flash_bytes)}" if budget.flash_bytes is not None else "")
-        + f"; largest arena {largest.name} {_fmt(largest.report['peak_sram_bytes'])} of {_fmt(budget.arena_bytes)}")
+        + (f" of {_fmt(budget.flash_bytes)} free flash" if budget.flash_bytes is not None else "")
+        + f" [{budget.flash_source}]; largest arena {largest.name} {_fmt(largest.report['peak_sram_bytes'])} "
+        f"of {_fmt(budget.arena_bytes)}")
 
     staging = out_dir / "staging"
     mod = stage_module(compiled, staging, openmv=port == "openmv")
     say(f"staged module {mod} ({len(compiled)} models, kernels: {', '.join(kernel_files(compiled))})")
 
+    extra: dict = {}
     if port == "unix":
         from te_openmv.targets.micropython_build import build_unix
         product = build_unix(staging, out_dir, jobs)
@@ -442,7 +463,8 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         from te_openmv.targets.micropython_build import build_qemu
         product = build_qemu(staging, out_dir, jobs)
     else:
-        product = build_openmv(mod, tree, board, out_dir, jobs, say)
+        product, extra = build_openmv(mod, tree, info, out_dir, jobs, say)
+        say(_openmv_flash_line(info, extra["sizes"], stock))
 
     manifest = {
         "port": port, "board": board or ("TE_MPS2_AN500" if port == "qemu" else None),
@@ -450,9 +472,24 @@ def build_firmware(models: Sequence[ModelSpec], port: str, out_dir: Path, *, boa
         "models": [{"name": c.name, "source": str(m.path), "arena_bytes": c.report["peak_sram_bytes"],
                     "weights_bytes": c.report["weights_bytes"], "macs": c.report["macs"]}
                    for c, m in zip(compiled, models)],
+        **extra,
     }
+    if stock is not None:
+        manifest["stock_flash_bytes"] = stock.flash_used
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     say(f"firmware: {product} ({product.stat().st_size:,} bytes on disk)" + _sections(product))
+    return product
+
+
+def _build_stock(port: str, out_dir: Path, jobs: int, say: Callable[[str], None]) -> Path:
+    """MicroPython without the tinyengine module: the firmware a user has, for .mpy models."""
+    from te_openmv.targets.micropython_build import build_qemu, build_unix
+    product = (build_unix if port == "unix" else build_qemu)(None, out_dir, jobs)
+    manifest = {"port": port, "board": "TE_MPS2_AN500" if port == "qemu" else None, "firmware": product.name,
+                "models": []}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    say(f"stock firmware (no tinyengine module; run .mpy models from `te-openmv deploy`): {product} "
+        f"({product.stat().st_size:,} bytes on disk)" + _sections(product))
     return product
 
 
@@ -476,10 +513,14 @@ def firmware_from(out: Path) -> Path:
         raise BuildFirmwareError(f"{out}: no {MANIFEST} here; build one with `te-openmv build-firmware ... -o {out}` "
                                  f"or pass a firmware file (micropython / firmware.elf)")
     info = json.loads(manifest.read_text())
-    if info.get("port") == "openmv":
+    if info.get("port") == "openmv" and not info.get("emulated"):
         raise BuildFirmwareError(f"{out} holds an OpenMV camera firmware: flash firmware.bin onto the camera "
                                  f"(OpenMV IDE: Tools > Run Bootloader) and run scripts there")
     fw = out / info["firmware"]
     if not fw.is_file():
         raise BuildFirmwareError(f"{fw} is missing: rebuild with `te-openmv build-firmware`")
+    for name in (info.get("emulated") or {}).get("memory_images", {}).values():
+        if not (out / name).is_file():
+            raise BuildFirmwareError(f"{out / name} (loaded into the emulated board's memory) is missing: rebuild "
+                                     f"with `te-openmv build-firmware`")
     return fw

@@ -29,7 +29,13 @@ def cmd_compile(args) -> int:
     model = Path(args.model)
     name = args.name or _default_name(model)
     schedule = schedule_of(args)
+    if (args.arch or args.board) and not args.mpy:
+        print("te-openmv: error: --arch and --board go with --mpy", file=sys.stderr)
+        return 2
     compiled = compile_model(load_model_bytes(model), name, model.name, **schedule)
+    if args.mpy:
+        from te_openmv.commands.compile_mpy import compile_mpy
+        return compile_mpy(compiled, model, Path(args.out), args.arch or "armv7emdp", args.board, t0)
     paths = write_outputs(compiled, Path(args.out), picture=not args.no_picture)
     r = compiled.report
     print(f"{name}: {len(r['ops'])} operators, {r['macs']:,} MACs, peak SRAM {r['peak_sram_bytes']:,} B "
@@ -43,6 +49,11 @@ def cmd_compile(args) -> int:
               f"{100 * sched['estimated_overhead']:.1f}%")
     elif schedule["patch"] == "auto":
         print("  layer by layer: no patching lowers the peak within the instruction overhead limit")
+    fb = r.get("flash_budget")
+    if fb:
+        print(f"  flash budget {fb['budget_bytes']:,} B: const data {fb['const_bytes']:,} B with "
+              f"{len(fb['wide_layers'])} convolutions wide and {len(fb['narrow_layers'])} narrow (all narrow "
+              f"{fb['narrow_bytes']:,} B, all wide {fb['wide_bytes']:,} B)")
     for p in paths:
         print(f"  wrote {p}")
     return 0
@@ -165,6 +176,16 @@ def cmd_viewer(args) -> int:
         return 2
 
 
+def cmd_deploy(args) -> int:
+    from te_openmv.commands.deploy import DeployError, deploy
+    try:
+        deploy([Path(o) for o in args.outs], args.port)
+    except DeployError as e:
+        print(f"te-openmv: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_build_firmware(args) -> int:
     from te_openmv.commands.build_firmware import BuildFirmwareError, build_firmware, parse_model_arg
     from te_openmv.targets.micropython_build import FirmwareBuildError
@@ -220,11 +241,18 @@ def add_schedule_options(p: argparse.ArgumentParser) -> None:
                    help="the arena must fit in BYTES (e.g. 65536, 64K, 0.5M): the fastest schedule that fits, "
                         "patching the first layers only if needed (implies --patch auto unless --patch is given); "
                         "an error names the smallest peak reachable")
+    p.add_argument("--flash-budget", type=_bytes_arg, metavar="BYTES",
+                   help="the model's const data (weights, biases, tables) must fit in BYTES: per convolution wide "
+                        "(faster, one more byte per weight) or narrow weights, the fastest choice that fits; an error "
+                        "says by how much the all-narrow form misses" + (
+                            " (build-firmware: default the board's free flash, shared by the models in proportion "
+                            "to their narrow sizes)" if p.prog.endswith("build-firmware") else ""))
 
 
 def schedule_of(args) -> dict:
     """compile_model keyword arguments from --patch / --sram-budget."""
-    return {"patch": args.patch or ("auto" if args.sram_budget else "off"), "sram_budget": args.sram_budget}
+    return {"patch": args.patch or ("auto" if args.sram_budget else "off"), "sram_budget": args.sram_budget,
+            "flash_budget": getattr(args, "flash_budget", None)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,8 +265,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--out", required=True, help="output directory")
     c.add_argument("--name", help="C symbol prefix (default: the file name)")
     c.add_argument("--no-picture", action="store_true", help="skip NAME_memory.png")
+    c.add_argument("--mpy", action="store_true", help="build a MicroPython native module instead of C: OUT/NAME.mpy "
+                   "(+ NAME_ARCH.mpy, its native code) and OUT/NAME.bin (the weights), for stock firmware "
+                   "(`import NAME; NAME.Model('/rom/NAME.bin')`); see `te-openmv deploy`")
+    c.add_argument("--arch", choices=["armv7emdp", "armv7emsp", "armv7m", "x64"],
+                   help="--mpy: the board's native-code arch (sys.implementation._mpy; default armv7emdp: "
+                        "OpenMV Cam H7/RT1062/N6/AE3 and the QEMU board; x64: the unix port)")
+    c.add_argument("--board", help="--mpy: say whether the model fits this board's ROMFS and heap, and by how much "
+                   "it misses (qemu, OPENMV3, OPENMV4, OPENMV4P, OPENMV_RT1060, OPENMV_N6, OPENMV_AE3)")
     add_schedule_options(c)
     c.set_defaults(func=cmd_compile)
+
+    dp = sub.add_parser("deploy", help="put `compile --mpy` outputs on a board: a ROMFS image with each .mpy and "
+                        "its weights, mounted at /rom")
+    dp.add_argument("outs", nargs="+", metavar="OUT", help="`te-openmv compile --mpy` output directories")
+    dp.add_argument("--port", required=True, metavar="qemu:FW|/dev/ttyACM0",
+                    help="qemu:FW: keep the image with the QEMU firmware directory FW (`te-openmv run FW script.py` "
+                         "mounts it); a serial port: write it to the board's ROMFS partition with mpremote")
+    dp.set_defaults(func=cmd_deploy)
 
     v = sub.add_parser("verify", help="check the compiled model against TFLite's reference kernels, bit for bit, "
                        "on the host, the emulated Cortex-M7 or a camera")
@@ -268,8 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("build-firmware", help="compile models into a MicroPython firmware with the tinyengine module")
-    b.add_argument("--model", action="append", required=True, metavar="NAME=PATH.tflite",
-                   help="a model to compile in (repeat for several); NAME is its tinyengine.Model name")
+    b.add_argument("--model", action="append", default=[], metavar="NAME=PATH.tflite",
+                   help="a model to compile in (repeat for several); NAME is its tinyengine.Model name. Without "
+                        "--model (unix, qemu): a stock MicroPython with no tinyengine module, for .mpy models")
     b.add_argument("--port", required=True, choices=["unix", "qemu", "openmv"],
                    help="unix: host executable; qemu: Cortex-M7 firmware for QEMU mps2-an500; openmv: a camera")
     b.add_argument("--board", help="OpenMV board (TARGET), e.g. OPENMV4, OPENMV4P (--port openmv)")
@@ -293,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     vw.add_argument("--model", help="which of the firmware's models to run (default: its first)")
     vw.add_argument("--labels", help="class labels, one per line (FOMO: background first)")
     vw.add_argument("--images", help="feed these images to the device instead of its camera")
-    vw.add_argument("--kind", choices=["classifier", "fomo", "yolo", "raw"],
+    vw.add_argument("--kind", choices=["classifier", "fomo", "yolo", "blazeface", "raw"],
                     help="how to read the outputs (default: guessed from their shapes)")
     vw.add_argument("--threshold", type=float, default=0.5, help="detection score threshold (default 0.5)")
     vw.add_argument("--anchors", help="YOLO head config with anchors per stride (JSON, e.g. "

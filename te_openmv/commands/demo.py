@@ -13,7 +13,6 @@ UART carries only a few KB/s: fine for results, too slow for frames.)
 """
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -133,114 +132,45 @@ def _person_demo(firmware: Path, shared: Path, out: Path) -> bool:
     return ok
 
 
-class _Replay:
-    """Runs a model through a pipeline twice: first recording every input it is given
-    (answering with TFLite's output so the pipeline can go on), then answering from a
-    table of device outputs. The face pipeline's inputs depend only on the image and on
-    earlier answers, so the device can run each stage's inputs as one batch."""
-
-    def __init__(self, model_bytes: bytes, scale: float, zero_point: int, shape: list[int]):
-        self.model_bytes, self.scale, self.zero_point, self.shape = model_bytes, scale, zero_point, shape
-        self.inputs: list[np.ndarray] = []
-        self.device: dict[bytes, bytes] = {}
-
-    def _float(self, raw: np.ndarray) -> np.ndarray:
-        return ((raw.astype(np.float32) - self.zero_point) * np.float32(self.scale)).reshape(self.shape)
-
-    def reference(self, q: np.ndarray) -> np.ndarray:
-        from te_openmv.reference.oracle import run_reference
-        return self._float(np.asarray(run_reference(self.model_bytes, [q])[0]).astype(np.int8))
-
-    def record(self, q: np.ndarray) -> np.ndarray:
-        self.inputs.append(np.ascontiguousarray(q))
-        return self.reference(q)
-
-    def replay(self, q: np.ndarray) -> np.ndarray:
-        return self._float(np.frombuffer(self.device[np.ascontiguousarray(q).tobytes()], np.int8))
-
-    def run_recorded_on(self, firmware: Path, name: str) -> bool:
-        """Run every recorded input on the device; True when all outputs equal TFLite's."""
-        from te_openmv.reference.oracle import run_reference
-        unique = list({q.tobytes(): q for q in self.inputs}.values())
-        self.inputs = []
-        if not unique:
-            return True
-        dev = run_on_device(firmware, name, unique)
-        same = True
-        for q, outs in zip(unique, dev.outputs):
-            self.device[q.tobytes()] = outs[0]
-            ref = np.asarray(run_reference(self.model_bytes, [q])[0]).astype(np.int8).tobytes()
-            same &= ref == outs[0]
-        return same
-
-
-def _facemask_module():
-    sys.path.insert(0, str(EXAMPLES / "face_mask"))
-    try:
-        import facemask
-    finally:
-        sys.path.pop(0)
-    return facemask
-
-
-@dataclass
-class FaceMaskResult:
-    image: Path
-    pixels: np.ndarray
-    device: list  # [(Box, label, probability)] from the device's model outputs
-    reference: list  # the same pipeline on TFLite's outputs
-
-
-def face_mask_on_device(firmware: Path, face_model: Path, mask_model: Path,
-                        images: list[Path]) -> tuple[list[FaceMaskResult], bool]:
-    """The face-mask example's pipeline (examples/face_mask/facemask.py, the logic its main.py
-    runs on the camera) on every image, both models run on the emulated board. Returns the
-    detections per image and whether every model output equalled TFLite's."""
-    from te_openmv.codegen.compiler import compile_model
-    facemask = _facemask_module()
-    runs = {}
-    for name, path in (("face", face_model), ("mask", mask_model)):
-        data = path.read_bytes()
-        o = compile_model(data, name, path.name).report["outputs"][0]
-        runs[name] = _Replay(data, o["scale"], o["zero_point"], o["shape"])
-    face, mask = runs["face"], runs["mask"]
-    pictures = [(p, facemask.load_image(p)) for p in images]
-    for _, im in pictures:  # stage 1: every tile of every image through the face detector
-        facemask.find_faces(im, face.record)
-    same = face.run_recorded_on(firmware, "face")
-    boxes = {p: facemask.find_faces(im, face.replay) for p, im in pictures}
-    for p, im in pictures:  # stage 2: every face the device found through the mask classifier
-        for b in boxes[p]:
-            facemask.classify(facemask.face_crop(im, b), mask.record)
-    same &= mask.run_recorded_on(firmware, "mask")
-    results = []
-    for p, im in pictures:
-        device = [(b, *facemask.classify(facemask.face_crop(im, b), mask.replay)) for b in boxes[p]]
-        results.append(FaceMaskResult(p, im, device, facemask.detect(im, face.reference, mask.reference)))
-    return results, same
-
-
-def _face_mask_demo(firmware: Path, shared: Path, out: Path) -> bool | None:
+def _face_mask_demo(firmware: Path, shared: Path, out: Path, figures: dict) -> bool | None:
+    from te_openmv.commands.demo_face_mask import facemask_module, run_face_mask
     from te_openmv.reference.preprocess import image_files
-    mask_model = EXAMPLES / "face_mask" / "mask_classifier.tflite"
-    if not mask_model.is_file():
-        print("\nface-mask detection: skipped (examples/face_mask/mask_classifier.tflite is missing)")
-        return None
-    results, same = face_mask_on_device(firmware, shared / "models" / "omv_fomo_face_detection.tflite",
-                                        mask_model, image_files(shared / "images"))
-    facemask = _facemask_module()
-    print("\nface-mask detection (examples/face_mask: FOMO faces at several scales, then mask / no mask "
-          "per face; both models on the emulated Cortex-M7):")
-    print(f"  {'image':20} {'faces':>5}  device labels (TFLite labels when they differ)")
+    example = EXAMPLES / "face_mask"
+    mask_model = example / "mask_classifier.tflite"
+    for need in (mask_model, face_model_path(shared)):
+        if not need.is_file():
+            print(f"\nface-mask detection: skipped ({need} is missing)")
+            return None
+    results, same = run_face_mask(firmware, example, face_model_path(shared), mask_model, image_files(shared / "images"))
+    fm = facemask_module(example)
+    refs = fm.load_references()
+    print("\nface-mask detection (examples/face_mask/main.py on the emulated Cortex-M7: BlazeFace on tiles, "
+          "faces merged, mask / no mask per face):")
+    print(f"  {'image':20} {'faces':>5} {'found':>5} {'false':>5}  labels (TFLite's when they differ)")
     for r in results:
-        labels = ", ".join(f"{lab} {prob:.2f}" for _, lab, prob in r.device) or "-"
-        ref_labels = ", ".join(f"{lab} {prob:.2f}" for _, lab, prob in r.reference) or "-"
+        faces, false = fm.match([f for f, _, _ in r.device], refs.get(r.image.name))
+        known = refs.get(r.image.name)
+        labels, ref_labels = fm.label_summary(r.device), fm.label_summary(r.reference)
         extra = "" if ref_labels == labels else f"   (TFLite: {ref_labels})"
-        print(f"  {r.image.name:20} {len(r.device):>5}  {labels}{extra}")
-        facemask.draw(r.pixels, r.device).save(out / f"face_mask_{r.image.stem}.png")
-    print(f"  every face-detector and mask-classifier output identical to TFLite: {'yes' if same else 'NO'}")
+        n = "?" if known is None else str(len(known))
+        print(f"  {r.image.name:20} {n:>5} {len(faces):>5} {len(false) if known is not None else '?':>5}  "
+              f"{labels}{extra}")
+        fm.draw(r.pixels, r.device).save(out / f"face_mask_{r.image.stem}.png")
+    print("  faces: reference faces in the image (examples/face_mask/reference_faces.json); found: those with a "
+          "box on them; false: boxes on no face")
+    f, m = figures.get("face"), figures.get("mask")
+    if f and m:
+        runs = len(fm.facefind.tiles(320, 240))
+        print(f"  per 320x240 camera frame: {runs} BlazeFace runs ({runs * f['instructions']:,} instructions) + "
+              f"{m['instructions']:,} per face for the classifier")
+    print(f"  every BlazeFace and mask-classifier output identical to TFLite: {'yes' if same else 'NO'}")
     print(f"  annotated images: {out}/face_mask_*.png (green: mask, red: no mask)")
     return same
+
+
+def face_model_path(shared: Path) -> Path:
+    """The face detector the example runs: BlazeFace from OpenMV's model zoo."""
+    return shared / "zoo" / "omv_blazeface_front_128.tflite"
 
 
 def run_demo(args) -> int:
@@ -252,25 +182,25 @@ def run_demo(args) -> int:
     shared = shared_dir(args.shared)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    specs = [ModelSpec("person", shared / "models" / "omv_person_detect.tflite"),
-             ModelSpec("face", shared / "models" / "omv_fomo_face_detection.tflite")]
+    specs = [ModelSpec("person", shared / "models" / "omv_person_detect.tflite")]
     mask = EXAMPLES / "face_mask" / "mask_classifier.tflite"
-    if mask.is_file():
-        specs.append(ModelSpec("mask", mask))
+    if mask.is_file() and face_model_path(shared).is_file():   # the face-mask example's two models
+        specs += [ModelSpec("face", face_model_path(shared)), ModelSpec("mask", mask)]
     firmware = build_firmware(specs, "qemu", out / "firmware")
 
     print("\nper model, measured on the emulated Cortex-M7 (te-openmv bench; instructions, not cycles):")
     print(f"  {'model':8} {'instructions':>14} {'MACs':>12} {'MAC/instr':>10} {'arena B':>9} {'stack B':>8} "
           f"{'flash B':>9}")
     all_ok = True
+    figures = {}
     for s in specs:
-        f = _figures(s.path, s.name)
+        f = figures[s.name] = _figures(s.path, s.name)
         all_ok &= f["bit_exact"]
         print(f"  {s.name:8} {f['instructions']:>14,} {f['macs']:>12,} {f['macs'] / f['instructions']:>10.2f} "
               f"{f['arena']:>9,} {f['stack']:>8,} {f['flash']:>9,}")
 
     all_ok &= _person_demo(firmware, shared, out)
-    face_ok = _face_mask_demo(firmware, shared, out)
+    face_ok = _face_mask_demo(firmware, shared, out, figures)
     if face_ok is not None:
         all_ok &= face_ok
     print(f"\n{'every device output equals TFLite' if all_ok else 'SOME DEVICE OUTPUTS DIFFER FROM TFLite'}; "

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from te_openmv.commands.build_firmware import firmware_from
+from te_openmv.commands.deploy import memory_images, mount_preamble
 from te_openmv.targets.raw_repl import DeviceError, ScriptTimeout, boot
 
 EXIT_RAISED = 1
@@ -94,7 +95,16 @@ def run_file(out: Path, script: Path, timeout: float = 60.0, stdout=None, stderr
         raise DeviceError(f"cannot read script {script}: {e}") from e
     firmware = firmware_from(Path(out))
     sink = _TextSink(stdout)
-    with boot(firmware) as dev:
+    # Models deployed with `te-openmv deploy OUT --port qemu:FW`: the ROMFS image is loaded
+    # into the board's PSRAM and mounted at /rom before the script runs.
+    fw_dir = Path(out) if Path(out).is_dir() else None
+    images = memory_images(fw_dir) if fw_dir else {}
+    mount = mount_preamble(fw_dir) if fw_dir else None
+    with boot(firmware, memory_images=images or None) as dev:
+        if mount:
+            r = dev.run(mount, timeout=timeout)
+            if r.exception:
+                raise DeviceError(f"mounting the deployed ROMFS image failed:\n{r.exception}")
         echo = _EchoPort(dev.port, sink)
         dev.port = echo
         echo.arm()

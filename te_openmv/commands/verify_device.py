@@ -106,13 +106,26 @@ def open_session(target: Target, model_name: str, *, firmware: Path | None = Non
 
 # ------------------------------------------------------------------ camera frames
 
-def camera_input(frame: FrameImage, spec: TensorSpec) -> np.ndarray:
-    """The model input the tinyengine module draws from a raw GRAY/RGB565 camera frame
-    (te_image.h: nearest neighbour at pixel centres over the whole frame, RGB565 widened
-    by bit replication, luma (38 R + 75 G + 15 B) >> 7, q = pixel - 128), in the input's
-    dtype (float edges: x = (q - zero_point) * scale, as te_openmv/reference/preprocess.py)."""
+def camera_input(frame: FrameImage, spec: TensorSpec, rule: str = "nearest") -> np.ndarray:
+    """The model input the tinyengine module draws from a raw GRAY/RGB565 camera frame, by
+    the rule the device reports (its Model.image_rule): "ml" — OpenMV's ml preprocessing
+    (te_openmv.reference.preprocess.ml_image_to_input; a float input gets Normalization's
+    pixel / 255) — or "nearest" (te_image.h: nearest neighbour at pixel centres over the
+    whole frame, RGB565 widened by bit replication, luma (38 R + 75 G + 15 B) >> 7,
+    q = pixel - 128), in the input's dtype (float edges: x = (q - zero_point) * scale, as
+    te_openmv/reference/preprocess.py)."""
     if len(spec.shape) != 4 or spec.shape[0] != 1 or spec.shape[3] not in (1, 3):
         raise VerifySetupError(f"input shape {list(spec.shape)} is not an image ([1, H, W, 1 or 3])")
+    if rule == "ml":
+        from te_openmv.reference.preprocess import GRAYSCALE, RGB565, ml_image_to_input
+        px = frame.pixels()
+        fmt = RGB565 if px.dtype == np.uint16 else GRAYSCALE
+        if spec.dtype == "f":
+            u8 = ml_image_to_input(px, fmt, spec.shape, np.uint8)
+            return u8.astype(np.float32) * np.float32(1.0 / 255.0)
+        return ml_image_to_input(px, fmt, spec.shape, np.uint8 if spec.dtype == "B" else np.int8)
+    if rule != "nearest":
+        raise VerifySetupError(f"the device draws images by an unknown rule {rule!r}: update te-openmv")
     _, h, w, c = spec.shape
     px = frame.pixels()
     sh, sw = px.shape[:2]
@@ -266,7 +279,8 @@ class DeviceVerifyResult:
 
     def as_dict(self) -> dict:
         return {"model": self.model, "target": self.target, "bit_exact": self.ok, "cases": len(self.frames),
-                "device": {k: self.info.raw.get(k) for k in ("platform", "machine", "link", "clock", "model")},
+                "device": {k: self.info.raw.get(k) for k in ("platform", "machine", "link", "clock", "model",
+                                                              "image_rule")},
                 "outputs": [o.as_dict() for o in self.outputs],
                 "mismatched_cases": [f.label for f in self.frames if not f.identical],
                 "device_time_us": self.time_stats_us(),
@@ -337,7 +351,7 @@ def verify_device(model_path: Path, target: Target, *, images: Path | None = Non
                 res: Result = session.capture(frame="raw")
                 if res.frame is None:
                     raise VerifySetupError("the camera sent no frame back")
-                xs = [camera_input(res.frame, info.inputs[0])]
+                xs = [camera_input(res.frame, info.inputs[0], info.raw.get("image_rule", "nearest"))]
             else:
                 if files:
                     label = files[k].name

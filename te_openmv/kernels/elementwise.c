@@ -1,5 +1,7 @@
-/* te-openmv kernels: ADD and MUL, portable C.
- * Bit-exact with TFLite's reference int8 add/mul (including broadcasting). */
+/* te-openmv kernels: ADD and MUL.
+ * Bit-exact with TFLite's reference int8 add/mul (including broadcasting). The fast MUL
+ * runs four elements per pass with SXTAB16/SMULBB/SMULTT (te/simd_dsp.h: one instruction
+ * each on the M7, their portable twins elsewhere). */
 #include "te_kernels.h"
 #include "te/simd_dsp.h"
 
@@ -108,4 +110,103 @@ static void te_mul_row(const void *params, const int8_t *a, int s1, const int8_t
 void te_mul_s8(const te_mul_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
                int8_t *out) {
     te_bcast_walk(b, p, in1, in2, out, te_mul_row);
+}
+
+/* ---- MUL, the fast form --------------------------------------------------------- */
+
+/* One output from x2 = 2 (a + in1_offset)(b + in2_offset): te_conv_requant_wide, whose
+ * exactness for every product of two int8 inputs the compiler proved, then the clamp
+ * (SAT: the int8 range itself, one SSAT). */
+#define TE_MULF_ROW(name, SIGN, CLAMP, CLAMP4)                                                   \
+    static void name(const void *params, const int8_t *a, int s1, const int8_t *b, int s2,       \
+                     int8_t *out, int n) {                                                       \
+        const te_mul_fast_params *p = (const te_mul_fast_params *)params;                        \
+        const int32_t o1 = p->in1_offset, o2 = p->in2_offset;                                    \
+        const int32_t m = p->out_mult, rc = p->out_round, e = p->out_e;                          \
+        const int32_t lo = p->act_min, hi = p->act_max;                                          \
+        const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u, hi4 = (uint32_t)(uint8_t)hi * 0x01010101u; \
+        (void)lo; (void)hi; (void)lo4; (void)hi4;                                                \
+        int i = 0;                                                                               \
+        if (s1 && s2) {  /* four at a time: offsets added lane by lane, b's side doubled */      \
+            const uint32_t o1p = (uint32_t)(uint16_t)o1 * 0x10001u;                               \
+            const uint32_t o2p = (uint32_t)(uint16_t)o2 * 0x10001u;                               \
+            for (; i + 4 <= n; i += 4) {                                                         \
+                const uint32_t x = te_ld32(a + i), y = te_ld32(b + i);                           \
+                const uint32_t xe = te_sxtab16(o1p, x), xo = te_sxtab16_r8(o1p, x);              \
+                uint32_t ye = te_sxtab16(o2p, y), yo = te_sxtab16_r8(o2p, y);                    \
+                ye = te_sadd16(ye, ye);                                                          \
+                yo = te_sadd16(yo, yo);                                                          \
+                const int32_t r0 = te_ssat8(te_conv_requant_wide(te_smulbb(xe, ye), m, rc, e, SIGN)); \
+                const int32_t r1 = te_ssat8(te_conv_requant_wide(te_smulbb(xo, yo), m, rc, e, SIGN)); \
+                const int32_t r2 = te_ssat8(te_conv_requant_wide(te_smultt(xe, ye), m, rc, e, SIGN)); \
+                const int32_t r3 = te_ssat8(te_conv_requant_wide(te_smultt(xo, yo), m, rc, e, SIGN)); \
+                te_st32(out + i, CLAMP4(te_pack4_s8(r0, r1, r2, r3)));                             \
+            }                                                                                    \
+        }                                                                                        \
+        for (; i < n; i++) {  /* the tail, or a run in which an operand repeats */              \
+            const int32_t x2 = 2 * (a[i * s1] + o1) * (b[i * s2] + o2);                          \
+            out[i] = (int8_t)CLAMP(te_conv_requant_wide(x2, m, rc, e, SIGN));                     \
+        }                                                                                        \
+    }
+
+/* the clamp of a packed word: lane-wise max with act_min, min with act_max (after SSAT) */
+#define TE_EW_CLAMP(r) te_clamp((r), lo, hi)
+#define TE_EW_CLAMP4(w) te_smin8x4(te_smax8x4((w), lo4), hi4)
+#define TE_EW_SAT4(w) (w)
+TE_MULF_ROW(te_mulf_row_sign_sat, 1, te_ssat8, TE_EW_SAT4)
+TE_MULF_ROW(te_mulf_row_sign_clamp, 1, TE_EW_CLAMP, TE_EW_CLAMP4)
+TE_MULF_ROW(te_mulf_row_nosign_sat, 0, te_ssat8, TE_EW_SAT4)
+TE_MULF_ROW(te_mulf_row_nosign_clamp, 0, TE_EW_CLAMP, TE_EW_CLAMP4)
+
+void te_mul_fast_s8(const te_mul_fast_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
+                    int8_t *out) {
+    const int full = p->act_min == -128 && p->act_max == 127;
+    te_row_fn row = p->sign ? (full ? te_mulf_row_sign_sat : te_mulf_row_sign_clamp)
+                            : (full ? te_mulf_row_nosign_sat : te_mulf_row_nosign_clamp);
+    te_bcast_walk(b, p, in1, in2, out, row);
+}
+
+/* ---- ADD, the wide form ------------------------------------------------------------ */
+
+/* The tables hold twice TFLite's rescaled inputs, so their sum is the doubled accumulator
+ * te_conv_requant_wide reads (the rounding constant rides in SMMLAR's accumulate operand). */
+#define TE_ADDW_ROW(name, SIGN, CLAMP, CLAMP4)                                                   \
+    static void name(const void *params, const int8_t *a, int s1, const int8_t *b, int s2,       \
+                     int8_t *out, int n) {                                                       \
+        const te_add_wide_params *p = (const te_add_wide_params *)params;                        \
+        const int32_t *t1 = p->table1, *t2 = p->table2;                                          \
+        const int32_t m = p->out_mult, rc = p->out_round, e = p->out_e;                          \
+        const int32_t lo = p->act_min, hi = p->act_max;                                          \
+        const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u, hi4 = (uint32_t)(uint8_t)hi * 0x01010101u; \
+        (void)lo; (void)hi; (void)lo4; (void)hi4;                                                \
+        int i = 0;                                                                               \
+        if (s1 && s2) {  /* four at a time: one word of each input, one word out */             \
+            for (; i + 4 <= n; i += 4) {                                                         \
+                const uint32_t x = te_ld32(a + i), y = te_ld32(b + i);                           \
+                const int32_t r0 = te_ssat8(te_conv_requant_wide(t1[x & 0xFF] + t2[y & 0xFF], m, rc, e, SIGN)); \
+                const int32_t r1 = te_ssat8(te_conv_requant_wide(t1[(x >> 8) & 0xFF] + t2[(y >> 8) & 0xFF], m, \
+                                                                 rc, e, SIGN));                  \
+                const int32_t r2 = te_ssat8(te_conv_requant_wide(t1[(x >> 16) & 0xFF] + t2[(y >> 16) & 0xFF], \
+                                                                 m, rc, e, SIGN));               \
+                const int32_t r3 = te_ssat8(te_conv_requant_wide(t1[x >> 24] + t2[y >> 24], m, rc, e, SIGN)); \
+                te_st32(out + i, CLAMP4(te_pack4_s8(r0, r1, r2, r3)));                             \
+            }                                                                                    \
+        }                                                                                        \
+        for (; i < n; i++) {  /* the tail, or a run in which an operand repeats */              \
+            const int32_t x2 = t1[(uint8_t)a[i * s1]] + t2[(uint8_t)b[i * s2]];                  \
+            out[i] = (int8_t)CLAMP(te_conv_requant_wide(x2, m, rc, e, SIGN));                     \
+        }                                                                                        \
+    }
+
+TE_ADDW_ROW(te_addw_row_sign_sat, 1, te_ssat8, TE_EW_SAT4)
+TE_ADDW_ROW(te_addw_row_sign_clamp, 1, TE_EW_CLAMP, TE_EW_CLAMP4)
+TE_ADDW_ROW(te_addw_row_nosign_sat, 0, te_ssat8, TE_EW_SAT4)
+TE_ADDW_ROW(te_addw_row_nosign_clamp, 0, TE_EW_CLAMP, TE_EW_CLAMP4)
+
+void te_add_wide_s8(const te_add_wide_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
+                    int8_t *out) {
+    const int full = p->act_min == -128 && p->act_max == 127;
+    te_row_fn row = p->sign ? (full ? te_addw_row_sign_sat : te_addw_row_sign_clamp)
+                            : (full ? te_addw_row_nosign_sat : te_addw_row_nosign_clamp);
+    te_bcast_walk(b, p, in1, in2, out, row);
 }

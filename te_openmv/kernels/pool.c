@@ -1,6 +1,7 @@
 /* te-openmv kernels: AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, portable C.
  * Bit-exact with tflite-micro's reference int8 kernels. */
 #include "te_kernels.h"
+#include "te/simd_dsp.h"
 
 /* Channels are processed in blocks so the window walk reads contiguous bytes (NHWC) and
  * keeps the accumulators in registers/stack instead of arena scratch. */
@@ -57,21 +58,40 @@ void te_avgpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
 }
 
 void te_maxpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
-    const int C = p->channels, in_w = p->in_w;
+    const int C = p->channels, in_w = p->in_w, C4 = C & ~3;
+    const uint32_t lo4 = (uint32_t)(uint8_t)p->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)p->act_max * 0x01010101u;
     for (int oy = 0; oy < p->out_h; oy++) {
         for (int ox = 0; ox < p->out_w; ox++) {
             const te_window w = te_pool_window(p, oy, ox);
-            for (int c0 = 0; c0 < C; c0 += TE_POOL_BLOCK) {
-                const int nc = C - c0 < TE_POOL_BLOCK ? C - c0 : TE_POOL_BLOCK;
-                int8_t m[TE_POOL_BLOCK];
-                for (int j = 0; j < nc; j++) m[j] = INT8_MIN;
-                for (int ky = w.ky_lo; ky < w.ky_hi; ky++) {
-                    const int8_t *row = in + ((size_t)(w.y0 + ky) * in_w + (w.x0 + w.kx_lo)) * C + c0;
-                    for (int kx = w.kx_lo; kx < w.kx_hi; kx++, row += C) {
-                        for (int j = 0; j < nc; j++) m[j] = row[j] > m[j] ? row[j] : m[j];
-                    }
+            const int8_t *first = in + ((size_t)(w.y0 + w.ky_lo) * in_w + (w.x0 + w.kx_lo)) * C;
+            const int rows = w.ky_hi - w.ky_lo, cols = w.kx_hi - w.kx_lo;
+            /* four channels per word: lane-wise max (SSUB8/SEL on the M7), then the clamp; a
+             * whole 2x2 window (the common pool) unrolled */
+            const size_t rs = (size_t)in_w * C;
+            if (rows == 2 && cols == 2) {
+                for (int c = 0; c < C4; c += 4) {
+                    const int8_t *q = first + c;
+                    const uint32_t m = te_smax8x4(te_smax8x4(te_ld32(q), te_ld32(q + C)),
+                                                  te_smax8x4(te_ld32(q + rs), te_ld32(q + rs + C)));
+                    te_st32(out + c, te_smin8x4(te_smax8x4(m, lo4), hi4));
                 }
-                for (int j = 0; j < nc; j++) out[j + c0] = (int8_t)te_clamp(m[j], p->act_min, p->act_max);
+            } else for (int c = 0; c < C4; c += 4) {
+                uint32_t m = 0x80808080u;
+                const int8_t *row = first + c;
+                for (int ky = rows; ky > 0; ky--, row += rs) {
+                    const int8_t *px = row;
+                    for (int kx = cols; kx > 0; kx--, px += C) m = te_smax8x4(te_ld32(px), m);
+                }
+                te_st32(out + c, te_smin8x4(te_smax8x4(m, lo4), hi4));
+            }
+            for (int c = C4; c < C; c++) {  /* the last C % 4 channels */
+                int32_t m = INT8_MIN;
+                const int8_t *row = first + c;
+                for (int ky = rows; ky > 0; ky--, row += (size_t)in_w * C) {
+                    const int8_t *px = row;
+                    for (int kx = cols; kx > 0; kx--, px += C) m = *px > m ? *px : m;
+                }
+                out[c] = (int8_t)te_clamp(m, p->act_min, p->act_max);
             }
             out += C;
         }
@@ -82,6 +102,8 @@ TE_INLINE int8_t te_mean_finish(const te_mean_params *p, int32_t sum) {
     /* tflite-micro: int32 wrap-around on the zero-point correction (never reached for int8
      * unless a mean covers 2^23 elements) */
     const int32_t shifted = (int32_t)((uint32_t)sum - (uint32_t)p->sum_offset);
+    if (p->wide)  /* the same value in three or four instructions (arith/pool.mean_wide_params) */
+        return (int8_t)te_ssat8(te_conv_requant_wide(2 * shifted, p->mult, p->wide_round, p->wide_e, p->wide == 1));
     return (int8_t)te_clamp(te_requant(shifted, p->mult, p->shift) + p->out_zp, -128, 127);
 }
 
@@ -121,4 +143,37 @@ void te_mean_s8(const te_mean_params *p, const int8_t *in, int8_t *out, int32_t 
         }
     }
     for (int32_t o = 0; o < p->num_out; o++) out[o] = te_mean_finish(p, acc[o]);
+}
+
+/* MEAN with the innermost dimension kept, four of its elements per pass: int16 partial
+ * sums in lanes (SXTAB16 adds bytes 0 and 2, then 1 and 3, of one input word), exact while
+ * a mean sums at most 256 values (|sum| <= 256 * 128). */
+void te_mean_c4_s8(const te_mean_params *p, const int8_t *in, int8_t *out, uint32_t *acc) {
+    const int rank = p->rank;
+    const int32_t inner = p->dims[rank - 1];
+    memset(acc, 0, (size_t)p->num_out * 2);
+    int32_t idx[TE_MEAN_MAX_RANK] = {0};
+    int32_t out_off = 0;
+    int32_t outer = 1;
+    for (int d = 0; d < rank - 1; d++) outer *= p->dims[d];
+    for (int32_t r = 0; r < outer; r++, in += inner) {
+        uint32_t *a = acc + (out_off >> 1);  /* two words per 4 outputs: (o0, o2), (o1, o3) */
+        for (int32_t i = 0; i < inner; i += 4, a += 2) {
+            const uint32_t w = te_ld32(in + i);
+            a[0] = te_sxtab16(a[0], w);
+            a[1] = te_sxtab16_r8(a[1], w);
+        }
+        for (int d = rank - 2; d >= 0; d--) {
+            out_off += p->out_strides[d];
+            if (++idx[d] < p->dims[d]) break;
+            out_off -= p->out_strides[d] * p->dims[d];
+            idx[d] = 0;
+        }
+    }
+    for (int32_t o = 0; o < p->num_out; o += 4, acc += 2) {
+        out[o] = te_mean_finish(p, te_bot16(acc[0]));
+        out[o + 1] = te_mean_finish(p, te_bot16(acc[1]));
+        out[o + 2] = te_mean_finish(p, te_top16(acc[0]));
+        out[o + 3] = te_mean_finish(p, te_top16(acc[1]));
+    }
 }

@@ -28,6 +28,7 @@
 #include "te_build_config.h"
 #include "te_models.h"
 #include "te_kernels.h"
+#include "te_runtime.h"
 #include "te_image.h"
 
 #if !MICROPY_PY_BUILTINS_MEMORYVIEW
@@ -46,6 +47,8 @@
 
 #if TE_OPENMV_IMAGE
 #include "py_image.h"
+#include "py_helper.h"
+#include "imlib.h"
 #endif
 
 #if TE_OPENMV_BUILD
@@ -67,10 +70,6 @@
 /* Where a model's arena came from. */
 enum { TE_ARENA_HEAP = 0, TE_ARENA_UMA = 1, TE_ARENA_FB = 2 };
 
-/* Floats converted per step when quantizing inputs / dequantizing outputs: the
- * user's buffer may be unaligned, and float loads must be aligned on Cortex-M. */
-#define TE_CHUNK 32
-
 typedef struct _tinyengine_model_obj_t {
     mp_obj_base_t base;
     const te_model *model;
@@ -78,6 +77,8 @@ typedef struct _tinyengine_model_obj_t {
     void *arena_block;       /* what the allocator returned (keeps a heap arena alive) */
     uint8_t arena_source;
     uint8_t busy;            /* inside predict(): its filler or callback must not run the model again */
+    bool nearest;            /* images: te_image.h's nearest-neighbour rule instead of ml's */
+    mp_obj_t postprocess;    /* Model(..., postprocess=f): as OpenMV's ml.Model */
     /* OpenMV's ml.Model attributes, built once. */
     mp_obj_t input_shape, input_dtype, input_scale, input_zero_point;
     mp_obj_t output_shape, output_dtype, output_scale, output_zero_point;
@@ -86,53 +87,6 @@ typedef struct _tinyengine_model_obj_t {
 static const mp_obj_type_t tinyengine_model_type;
 
 /* ------------------------------------------------------------------ dtypes */
-
-static char te_typecode(uint8_t dtype) {
-    switch (dtype) {
-        case TE_INT8: return 'b';
-        case TE_UINT8: return 'B';
-        case TE_INT16: return 'h';
-        case TE_INT32: return 'i';
-        default: return 'f';
-    }
-}
-
-static size_t te_dtype_size(uint8_t dtype) {
-    switch (dtype) {
-        case TE_INT8:
-        case TE_UINT8: return 1;
-        case TE_INT16: return 2;
-        default: return 4;
-    }
-}
-
-static const char *te_dtype_name(uint8_t dtype) {
-    switch (dtype) {
-        case TE_INT8: return "int8";
-        case TE_UINT8: return "uint8";
-        case TE_INT16: return "int16";
-        case TE_INT32: return "int32";
-        default: return "float32";
-    }
-}
-
-static size_t te_elements(const te_tensor_info *t) {
-    size_t n = 1;
-    for (int d = 0; d < t->rank; d++) {
-        n *= (size_t)t->shape[d];
-    }
-    return n;
-}
-
-/* A folded float edge: the user sees float32, the arena holds int8. */
-static bool te_is_float_edge(const te_tensor_info *t) {
-    return t->dtype == TE_FLOAT32 && t->arena_dtype != TE_FLOAT32;
-}
-
-/* Bytes of the tensor as the user hands it over (float32 for folded float edges). */
-static size_t te_user_bytes(const te_tensor_info *t) {
-    return te_elements(t) * te_dtype_size(t->dtype);
-}
 
 /* "1x96x96x1 int8", for error messages. */
 static const char *te_describe(const te_tensor_info *t, uint8_t dtype) {
@@ -144,11 +98,6 @@ static const char *te_describe(const te_tensor_info *t, uint8_t dtype) {
     }
     mp_printf(&print, " %s", te_dtype_name(dtype));
     return vstr_null_terminated_str(&vstr);
-}
-
-/* Buffers of these typecodes are taken as raw bytes whatever the tensor's type. */
-static bool te_is_raw_bytes(int typecode) {
-    return typecode == 'b' || typecode == 'B' || typecode == BYTEARRAY_TYPECODE;
 }
 
 /* ------------------------------------------------------------ attributes */
@@ -178,6 +127,20 @@ static void te_tensor_lists(const te_tensor_info *infos, size_t n, mp_obj_t *sha
     }
 }
 
+/* How predict() draws an image.Image into an input: "ml" (OpenMV's ml preprocessing,
+ * te_openmv.reference.preprocess.ml_image_to_input) or "nearest" (te_image.h). Hosts
+ * that redo the drawing (verify --camera) read it. */
+static mp_obj_t te_image_rule(const tinyengine_model_obj_t *self) {
+    #if TE_OPENMV_IMAGE
+    if (!self->nearest) {
+        return MP_OBJ_NEW_QSTR(MP_QSTR_ml);
+    }
+    #else
+    (void)self;
+    #endif
+    return MP_OBJ_NEW_QSTR(MP_QSTR_nearest);
+}
+
 static void tinyengine_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     tinyengine_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     if (dest[0] != MP_OBJ_NULL) {
@@ -197,6 +160,8 @@ static void tinyengine_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         case MP_QSTR_output_dtype: dest[0] = self->output_dtype; break;
         case MP_QSTR_output_scale: dest[0] = self->output_scale; break;
         case MP_QSTR_output_zero_point: dest[0] = self->output_zero_point; break;
+        case MP_QSTR_postprocess: dest[0] = self->postprocess; break;
+        case MP_QSTR_image_rule: dest[0] = te_image_rule(self); break;
         default: dest[1] = MP_OBJ_SENTINEL; break;  /* methods: continue in locals_dict */
     }
 }
@@ -300,15 +265,29 @@ static NORETURN void te_raise_unknown_model(const char *name) {
 
 static mp_obj_t tinyengine_model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw,
                                           const mp_obj_t *args) {
-    mp_arg_check_num(n_args, n_kw, 1, 1, false);
-    if (!mp_obj_is_str(args[0])) {
+    /* Model(name, postprocess=None, *, nearest=False): ml.Model's signature plus our option. */
+    enum { ARG_name, ARG_postprocess, ARG_nearest };
+    static const mp_arg_t allowed_args[] = {
+        { MP_QSTR_name, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_rom_obj = MP_ROM_NONE} },
+        { MP_QSTR_postprocess, MP_ARG_OBJ, {.u_rom_obj = MP_ROM_NONE} },
+        { MP_QSTR_nearest, MP_ARG_KW_ONLY | MP_ARG_BOOL, {.u_bool = false} },
+    };
+    mp_arg_val_t parsed[MP_ARRAY_SIZE(allowed_args)];
+    mp_arg_parse_all_kw_array(n_args, n_kw, args, MP_ARRAY_SIZE(allowed_args), allowed_args, parsed);
+    mp_obj_t name_obj = parsed[ARG_name].u_obj;
+    if (!mp_obj_is_str(name_obj)) {
         mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("model name must be a str, got '%s'"),
-                          mp_obj_get_type_str(args[0]));
+                          mp_obj_get_type_str(name_obj));
     }
     size_t len;
-    const char *name = mp_obj_str_get_data(args[0], &len);
+    const char *name = mp_obj_str_get_data(name_obj, &len);
     if (memchr(name, 0, len) != NULL) {
         mp_raise_msg(&mp_type_ValueError, MP_ERROR_TEXT("model name contains a NUL character"));
+    }
+    mp_obj_t postprocess = parsed[ARG_postprocess].u_obj;
+    if (postprocess != mp_const_none && !mp_obj_is_callable(postprocess)) {
+        mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("postprocess must be callable, got '%s'"),
+                          mp_obj_get_type_str(postprocess));
     }
     const te_model *m = te_find_model(name, len);
     if (m == NULL) {
@@ -323,6 +302,8 @@ static mp_obj_t tinyengine_model_make_new(const mp_obj_type_t *type, size_t n_ar
     self->arena = NULL;
     self->arena_block = NULL;
     self->busy = 0;
+    self->postprocess = postprocess;
+    self->nearest = parsed[ARG_nearest].u_bool;
     te_tensor_lists(m->inputs, m->n_inputs, &self->input_shape, &self->input_dtype, &self->input_scale,
                     &self->input_zero_point);
     te_tensor_lists(m->outputs, m->n_outputs, &self->output_shape, &self->output_dtype, &self->output_scale,
@@ -348,18 +329,7 @@ static void te_load_buffer(const tinyengine_model_obj_t *self, size_t i, const m
         mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("input %d: expected %u bytes (%s), got %u"),
                           (int)i, (unsigned)need, te_describe(t, t->dtype), (unsigned)buf->len);
     }
-    if (te_is_float_edge(t)) {
-        const uint8_t *src = buf->buf;
-        const size_t n = te_elements(t);
-        float chunk[TE_CHUNK];
-        for (size_t k = 0; k < n; k += TE_CHUNK) {
-            const size_t c = n - k < TE_CHUNK ? n - k : TE_CHUNK;
-            memcpy(chunk, src + k * sizeof(float), c * sizeof(float));
-            te_quantize_f32_s8(chunk, (int8_t *)dst + k, (int)c, t->scale, t->zero_point);
-        }
-    } else {
-        memcpy(dst, buf->buf, need);
-    }
+    te_copy_input(t, buf->buf, dst);
 }
 
 static mp_obj_t te_arena_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, char typecode,
@@ -381,8 +351,9 @@ static void te_load_callable(const tinyengine_model_obj_t *self, size_t i, mp_ob
 }
 
 #if TE_OPENMV_IMAGE
-/* An image.Image drawn into an [1, H, W, C] int8/uint8 tensor (rule in te_image.h). */
-static void te_load_image(const tinyengine_model_obj_t *self, size_t i, mp_obj_t obj) {
+/* An image.Image drawn into an [1, H, W, C] int8/uint8 tensor by te_image.h's
+ * nearest-neighbour rule (Model(..., nearest=True)). */
+static void te_load_image_nearest(const tinyengine_model_obj_t *self, size_t i, mp_obj_t obj) {
     const te_tensor_info *t = &self->model->inputs[i];
     image_t *img = py_image_cobj(obj);
     if (t->rank != 4 || t->shape[0] != 1 || (t->arena_dtype != TE_INT8 && t->arena_dtype != TE_UINT8)) {
@@ -407,6 +378,150 @@ static void te_load_image(const tinyengine_model_obj_t *self, size_t i, mp_obj_t
     } else if (r != TE_IMAGE_OK) {
         mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("input %d: empty image or tensor"), (int)i);
     }
+}
+#endif
+
+#if TE_OPENMV_IMAGE
+/* ----------------------------------------- OpenMV ml compatibility: images
+ *
+ * What OpenMV's ml.Model does with an image input (scripts/libraries/ml: Model.predict
+ * wraps it in ml.preprocessing.Normalization, whose __call__ draws it into the input
+ * tensor), done here without the Python round trip: the image (or the Normalization's
+ * ROI of it) is drawn by imlib_draw_image() with Normalization's hints into a GRAYSCALE
+ * (1 channel) or RGB565 (3 channels) image placed at the end of the input tensor, then
+ * widened in place to the tensor's bytes (te_pixels_to_tensor: what image.to_ndarray()
+ * computes). A folded float input gets Normalization's default x = pixel * (1 / 255)
+ * quantized by TFLite's rule, as tflite-micro's QUANTIZE would. */
+
+/* Normalization's hints, image.BILINEAR | image.CENTER | image.SCALE_ASPECT_IGNORE |
+ * image.BLACK_BACKGROUND, taken from the image module as Python sees them: in current
+ * OpenMV image.BLACK_BACKGROUND reads 0 (bit 31 does not fit its small-int constant), so
+ * ml draws without it, and so must we to get its pixels. */
+static image_hint_t te_ml_draw_hints(void) {
+    mp_obj_t image_mod = mp_import_name(MP_QSTR_image, mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
+    static const qstr names[] = { MP_QSTR_BILINEAR, MP_QSTR_CENTER, MP_QSTR_SCALE_ASPECT_IGNORE,
+                                  MP_QSTR_BLACK_BACKGROUND };
+    uint32_t hints = 0;
+    for (size_t k = 0; k < MP_ARRAY_SIZE(names); k++) {
+        hints |= (uint32_t)mp_obj_get_int_truncated(mp_load_attr(image_mod, names[k]));
+    }
+    return (image_hint_t)hints;
+}
+
+static void te_load_image_ml(const tinyengine_model_obj_t *self, size_t i, mp_obj_t img_obj, mp_obj_t roi_obj) {
+    const te_tensor_info *t = &self->model->inputs[i];
+    image_t *src = py_image_cobj(img_obj);
+    if (t->rank != 4 || t->shape[0] != 1 || (t->shape[3] != 1 && t->shape[3] != 3) ||
+        (t->arena_dtype != TE_INT8 && t->arena_dtype != TE_UINT8)) {
+        mp_raise_msg_varg(&mp_type_TypeError,
+                          MP_ERROR_TEXT("input %d (%s) cannot take an image: expected 1xHxWx1 or 1xHxWx3 int8/uint8"),
+                          (int)i, te_describe(t, t->dtype));
+    }
+    const int h = (int)t->shape[1], w = (int)t->shape[2], c = (int)t->shape[3];
+    rectangle_t roi = py_helper_arg_to_roi(roi_obj, src);
+    uint8_t *tensor = self->arena + t->offset;
+    const size_t n = (size_t)w * (size_t)h;
+    const bool float_edge = te_is_float_edge(t);
+    const uint32_t want_fmt = c == 1 ? PIXFORMAT_GRAYSCALE : PIXFORMAT_RGB565;
+    if (!float_edge && src->pixfmt == want_fmt && src->w == w && src->h == h && roi.x == 0 && roi.y == 0 &&
+        roi.w == w && roi.h == h) {
+        /* At scale 1 imlib_draw_image copies the pixels (its nearest-neighbour path), so
+         * the widening can read the image itself. */
+        te_pixels_to_tensor(tensor, src->data, (int)n, c == 1 ? TE_PIXFMT_GRAY8 : TE_PIXFMT_RGB565,
+                            t->arena_dtype == TE_INT8);
+        return;
+    }
+    image_t dst = {
+        .w = w, .h = h,
+        .pixfmt = c == 1 ? PIXFORMAT_GRAYSCALE : PIXFORMAT_RGB565,
+        .data = tensor + t->bytes - n * (c == 1 ? 1 : 2),
+    };
+    imlib_draw_image(&dst, src, 0, 0, 1.0f, 1.0f, &roi, -1, 255, NULL, NULL, te_ml_draw_hints(), NULL, NULL, NULL,
+                     NULL);
+    te_pixels_to_tensor(tensor, dst.data, (int)n, c == 1 ? TE_PIXFMT_GRAY8 : TE_PIXFMT_RGB565,
+                        t->arena_dtype == TE_INT8 && !float_edge);
+    if (float_edge) {
+        const float fscale = 1.0f / 255.0f;  /* Normalization(scale=(0.0, 1.0)) */
+        for (size_t k = 0; k < n * (size_t)c; k++) {
+            float x = (float)tensor[k] * fscale + 0.0f;
+            te_quantize_f32_s8(&x, (int8_t *)tensor + k, 1, t->scale, t->zero_point);
+        }
+    }
+}
+
+/* The image an input stands for and its ROI: an image.Image (whole image), or an
+ * ml.preprocessing.Normalization made from one (its _image and roi) for an int8/uint8
+ * tensor, where its scale/mean/stdev do not apply. Returns false for anything else. */
+static bool te_image_of_input(const te_tensor_info *t, mp_obj_t obj, mp_obj_t *img, mp_obj_t *roi) {
+    if (mp_obj_is_type(obj, &py_image_type)) {
+        *img = obj;
+        *roi = mp_const_none;
+        return true;
+    }
+    if (te_is_float_edge(t) || mp_obj_is_int(obj) || mp_obj_is_str_or_bytes(obj)) {
+        return false;
+    }
+    mp_obj_t dest[2];
+    mp_load_method_protected(obj, MP_QSTR__image, dest, true);
+    if (dest[0] == MP_OBJ_NULL || dest[1] != MP_OBJ_NULL || !mp_obj_is_type(dest[0], &py_image_type)) {
+        return false;
+    }
+    *img = dest[0];
+    *roi = mp_load_attr(obj, MP_QSTR_roi);
+    return true;
+}
+
+/* Load input i when it is an image (see te_image_of_input); false: not an image. */
+static bool te_load_image_input(const tinyengine_model_obj_t *self, size_t i, mp_obj_t obj) {
+    mp_obj_t img, roi;
+    if (!te_image_of_input(&self->model->inputs[i], obj, &img, &roi)) {
+        return false;
+    }
+    if (self->nearest) {
+        te_load_image_nearest(self, i, img);
+    } else {
+        te_load_image_ml(self, i, img, roi);
+    }
+    return true;
+}
+
+/* ml.preprocessing.Normalization, or MP_OBJ_NULL when the firmware has no ml library. */
+static mp_obj_t te_ml_normalization(void) {
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_obj_t fromlist = mp_obj_new_tuple(1, (mp_obj_t[]) { MP_OBJ_NEW_QSTR(MP_QSTR_Normalization) });
+        /* Interned at run time: an MP_QSTR_ spelling of a dotted name would collide with
+         * the frozen ml package's own qstr for it. */
+        mp_obj_t mod = mp_import_name(qstr_from_str("ml.preprocessing"), fromlist, MP_OBJ_NEW_SMALL_INT(0));
+        mp_obj_t cls = mp_load_attr(mod, MP_QSTR_Normalization);
+        nlr_pop();
+        return cls;
+    }
+    return MP_OBJ_NULL;
+}
+
+/* The inputs a post-processor sees, as ml.Model gives them: each image.Image replaced by
+ * Normalization()(image), which carries the .roi that ml.postprocessing reads. */
+static mp_obj_t te_callback_inputs(mp_obj_t inputs) {
+    size_t n;
+    mp_obj_t *items;
+    mp_obj_get_array(inputs, &n, &items);
+    mp_obj_t out = MP_OBJ_NULL;
+    mp_obj_t norm = MP_OBJ_NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!mp_obj_is_type(items[i], &py_image_type)) {
+            continue;
+        }
+        if (norm == MP_OBJ_NULL && (norm = te_ml_normalization()) == MP_OBJ_NULL) {
+            return inputs;
+        }
+        if (out == MP_OBJ_NULL) {
+            out = mp_obj_new_list(n, items);
+        }
+        mp_obj_t wrapper = mp_call_function_0(norm);
+        ((mp_obj_list_t *)MP_OBJ_TO_PTR(out))->items[i] = mp_call_function_1(wrapper, items[i]);
+    }
+    return out == MP_OBJ_NULL ? inputs : out;
 }
 #endif
 
@@ -438,8 +553,7 @@ static void te_load_inputs(const tinyengine_model_obj_t *self, mp_obj_t inputs) 
     for (size_t i = 0; i < n; i++) {
         mp_buffer_info_t buf;
         #if TE_OPENMV_IMAGE
-        if (mp_obj_is_type(items[i], &py_image_type)) {
-            te_load_image(self, i, items[i]);
+        if (te_load_image_input(self, i, items[i])) {
             continue;
         }
         #endif
@@ -471,36 +585,6 @@ static void te_invoke(const tinyengine_model_obj_t *self) {
     int err = self->model->invoke(self->model, self->arena);
     if (err != 0) {
         mp_raise_msg_varg(&mp_type_RuntimeError, MP_ERROR_TEXT("model '%s' failed (error %d)"), self->model->name, err);
-    }
-}
-
-/* Arena tensor -> floats: (float)(double(scale) * (q - zero_point)), as TFLite's Dequantize. */
-static void te_dequantize(const te_tensor_info *t, const uint8_t *src, size_t k, size_t c, float *out) {
-    switch (t->arena_dtype) {
-        case TE_INT8:
-            te_dequantize_s8_f32((const int8_t *)src + k, out, (int)c, t->scale, t->zero_point);
-            break;
-        case TE_UINT8:
-            te_dequantize_u8_f32(src + k, out, (int)c, t->scale, t->zero_point);
-            break;
-        case TE_INT16:
-        case TE_INT32:
-            for (size_t j = 0; j < c; j++) {
-                int32_t q;
-                if (t->arena_dtype == TE_INT16) {
-                    int16_t v;
-                    memcpy(&v, src + (k + j) * 2, 2);
-                    q = v;
-                } else {
-                    memcpy(&q, src + (k + j) * 4, 4);
-                }
-                /* A tensor without quantization (scale 0) is returned as its plain values. */
-                out[j] = t->scale != 0.0f ? (float)((double)t->scale * ((double)q - (double)t->zero_point)) : (float)q;
-            }
-            break;
-        default:
-            memcpy(out, src + k * sizeof(float), c * sizeof(float));
-            break;
     }
 }
 
@@ -566,6 +650,57 @@ static mp_obj_t te_collect_outputs(const tinyengine_model_obj_t *self) {
     return list;
 }
 
+/* ----------------------------------------- OpenMV ml compatibility: outputs
+ *
+ * OpenMV's ml.Model gives a post-processor (callback= or Model(..., postprocess=)) the
+ * output tensors themselves, typed as the model stores them (int8 'b' for OpenMV's
+ * models) over the interpreter's memory, and ml.postprocessing dequantizes with the
+ * model's output_scale / output_zero_point. The same here: ndarrays (memoryviews
+ * without ulab) over the arena. A folded float output has no raw tensor: it is handed
+ * over dequantized, as its float32 dtype says. */
+static mp_obj_t te_tensor_view(const tinyengine_model_obj_t *self, const te_tensor_info *t, bool writable);
+
+static mp_obj_t te_raw_output(const tinyengine_model_obj_t *self, const te_tensor_info *t) {
+    #if TE_HAVE_ULAB
+    size_t shape[ULAB_MAX_DIMS];
+    for (size_t d = 0; d < ULAB_MAX_DIMS; d++) {
+        shape[d] = 1;
+    }
+    const int rank = t->rank < 1 ? 1 : t->rank;
+    const int ndim = rank < ULAB_MAX_DIMS ? rank : ULAB_MAX_DIMS;
+    for (int d = 0; d < ndim; d++) {
+        shape[ULAB_MAX_DIMS - 1 - d] = t->rank ? (size_t)t->shape[t->rank - 1 - d] : 1;
+    }
+    for (int d = 0; d < rank - ndim; d++) {
+        shape[ULAB_MAX_DIMS - ndim] *= (size_t)t->shape[d];
+    }
+    const char tc = te_typecode(t->arena_dtype);
+    if (tc == 'b' || tc == 'B' || tc == 'h' || tc == 'f') {
+        return MP_OBJ_FROM_PTR(ndarray_new_ndarray((uint8_t)ndim, shape, NULL, (uint8_t)tc, self->arena + t->offset));
+    }
+    #endif
+    return te_tensor_view(self, t, false);
+}
+
+static mp_obj_t te_raw_outputs(const tinyengine_model_obj_t *self) {
+    const te_model *m = self->model;
+    mp_obj_t list = mp_obj_new_list(m->n_outputs, NULL);
+    mp_obj_list_t *l = MP_OBJ_TO_PTR(list);
+    mp_obj_t floats = MP_OBJ_NULL;
+    for (size_t i = 0; i < m->n_outputs; i++) {
+        const te_tensor_info *t = &m->outputs[i];
+        if (te_is_float_edge(t)) {
+            if (floats == MP_OBJ_NULL) {
+                floats = te_collect_outputs(self);
+            }
+            l->items[i] = ((mp_obj_list_t *)MP_OBJ_TO_PTR(floats))->items[i];
+        } else {
+            l->items[i] = te_raw_output(self, t);
+        }
+    }
+    return list;
+}
+
 /* predict(inputs, callback=None) */
 static mp_obj_t tinyengine_model_predict(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
     enum { ARG_inputs, ARG_callback };
@@ -588,10 +723,17 @@ static mp_obj_t tinyengine_model_predict(size_t n_args, const mp_obj_t *pos_args
     if (nlr_push(&nlr) == 0) {
         te_load_inputs(self, args[ARG_inputs].u_obj);
         te_invoke(self);
-        result = te_collect_outputs(self);
-        if (callback != mp_const_none) {
-            mp_obj_t cb_args[3] = { MP_OBJ_FROM_PTR(self), args[ARG_inputs].u_obj, result };
-            result = mp_call_function_n_kw(callback, 3, 0, cb_args);
+        /* As ml.Model: a callback, else the model's postprocess, gets (model, inputs, raw outputs). */
+        mp_obj_t post = callback != mp_const_none ? callback : self->postprocess;
+        if (post == mp_const_none) {
+            result = te_collect_outputs(self);
+        } else {
+            mp_obj_t cb_inputs = args[ARG_inputs].u_obj;
+            #if TE_OPENMV_IMAGE
+            cb_inputs = te_callback_inputs(cb_inputs);
+            #endif
+            mp_obj_t cb_args[3] = { MP_OBJ_FROM_PTR(self), cb_inputs, te_raw_outputs(self) };
+            result = mp_call_function_n_kw(post, 3, 0, cb_args);
         }
         nlr_pop();
     } else {

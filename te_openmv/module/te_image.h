@@ -38,4 +38,11 @@ typedef enum {
 int te_image_to_tensor(const void *pixels, int src_w, int src_h, te_pixfmt fmt,
                        uint8_t *dst, int dst_h, int dst_w, int dst_c, int is_signed);
 
+/* Widen n pixels (GRAY8: one byte each, RGB565: one uint16 each) into tensor bytes:
+ * GRAY8 -> one byte, RGB565 -> r8 g8 b8 (the bit replication above), each XOR 0x80 when
+ * is_signed (int8: pixel - 128), as OpenMV's image.to_ndarray() computes them. `pixels`
+ * may lie inside `dst` at or after it (OpenMV's ml draws the image at the end of the input
+ * tensor): the conversion runs front to back and never overwrites an unread pixel. */
+void te_pixels_to_tensor(uint8_t *dst, const uint8_t *pixels, int n, te_pixfmt fmt, int is_signed);
+
 #endif

@@ -14,7 +14,9 @@ Buffer = Any
 # place; buffer is a writable byte memoryview over the arena tensor (fixed size), dtype the
 # arena typecode as an int. It must not call predict()/invoke() of the same model (RuntimeError).
 Filler = Callable[[memoryview, Tuple[int, ...], int], Any]
-# On OpenMV firmware only: an image.Image (GRAYSCALE or RGB565), drawn into the tensor.
+# On OpenMV firmware only: an image.Image, or an ml.preprocessing.Normalization made from one
+# (its ROI), drawn into the tensor exactly as OpenMV's ml.Model does (bilinear, ROI,
+# GRAYSCALE/RGB565 conversion; te_openmv.reference.preprocess.ml_image_to_input on the host).
 Input = Union[Buffer, Filler, Any]
 # ulab.numpy.ndarray of the output's shape where the firmware has ulab, else array.array('f').
 Output = Any
@@ -51,9 +53,15 @@ class Model:
     output_dtype: List[str]
     output_scale: List[float]
     output_zero_point: List[int]
+    postprocess: Any
+    """The post-processor given to Model(), or None."""
 
-    def __init__(self, name: str) -> None:
-        """TypeError unless name is a str; ValueError for an unknown name or one with a NUL."""
+    def __init__(self, name: str, postprocess: Callable[["Model", Sequence[Input], List[Any]], Any] = None, *,
+                 nearest: bool = False) -> None:
+        """TypeError unless name is a str; ValueError for an unknown name or one with a NUL.
+        postprocess: as ml.Model's, called as postprocess(model, inputs, outputs) by every
+        predict() without a callback. nearest: draw images by te_image.h's nearest-neighbour
+        rule instead of ml's preprocessing (OpenMV firmware)."""
 
     @overload
     def predict(self, inputs: Sequence[Input]) -> List[Output]: ...
@@ -69,8 +77,14 @@ class Model:
         (1x96x96x1 int8), got 100"); wrong type: TypeError; wrong count: ValueError.
 
         Returns the outputs dequantized to float ((q - zero_point) * scale), or, with a
-        callback, callback(model, inputs, outputs). A str input is a TypeError. A filler or
-        callback that calls predict()/invoke() of this same model gets a RuntimeError.
+        callback (else the model's postprocess), callback(model, inputs, outputs) where,
+        as with OpenMV's ml.Model, `outputs` are the raw output tensors in the model's
+        dtype (ulab ndarrays, memoryviews without ulab) over the arena, valid until the
+        next predict, and on OpenMV each image.Image input is handed over as
+        ml.preprocessing.Normalization()(image), which carries the .roi that
+        ml.postprocessing reads (FOMO, YOLO, MediaPipe work unchanged).
+        A str input is a TypeError. A filler or callback that calls predict()/invoke() of
+        this same model gets a RuntimeError.
         """
 
     def invoke(self) -> None:

@@ -31,34 +31,57 @@ class ModelDesc(ctypes.Structure):
                 ("macs", ctypes.c_uint32), ("n_inputs", ctypes.c_uint16), ("n_outputs", ctypes.c_uint16),
                 ("inputs", ctypes.POINTER(TensorInfo)), ("outputs", ctypes.POINTER(TensorInfo)),
                 ("n_ops", ctypes.c_uint16), ("op_names", ctypes.POINTER(ctypes.c_char_p)),
-                ("invoke", ctypes.c_void_p)]
+                ("invoke", ctypes.c_void_p), ("external_weights_bytes", ctypes.c_uint32),
+                ("weights", ctypes.c_void_p)]
 
 
 HOOK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int)
 
 
+_CFLAGS = ("-O2", "-fPIC", "-std=c11", "-Wall", "-Werror=implicit-function-declaration", "-DTE_OP_HOOKS")
+
+
+def _compile_object(src: Path, flags: tuple[str, ...], headers_digest: bytes) -> Path:
+    """One kernel file compiled once into a cached PIC object (per content, headers and flags):
+    a model's host library then compiles only its own C, which keeps test runs fast."""
+    h = hashlib.sha256(src.read_bytes() + headers_digest + " ".join(flags).encode())
+    obj = cache_dir() / "hostlib" / "objects" / f"{src.stem}-{h.hexdigest()[:20]}.o"
+    if not obj.exists():
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        tmp = obj.with_suffix(f".{os.getpid()}.tmp")  # private name: parallel builds do not collide
+        r = subprocess.run(["gcc", "-c", *flags, f"-I{KERNELS_INCLUDE}", str(src), "-o", str(tmp)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"host build of {src.name} failed:\n{r.stderr[-4000:]}")
+        tmp.replace(obj)
+    return obj
+
+
 def build_shared_library(compiled: Compiled, extra_cflags: tuple[str, ...] = ()) -> Path:
-    """Compile the model's C, the kernels it uses and the shim into a cached .so."""
+    """Compile the model's C and the shim, link them with the kernels it uses into a cached .so."""
     sources = {f"{compiled.name}.c": compiled.emitted.c_source, f"{compiled.name}.h": compiled.emitted.h_source}
     kernel_paths = [KERNELS_DIR / f for f in compiled.emitted.kernel_files]
-    h = hashlib.sha256()
+    flags = (*_CFLAGS, *extra_cflags)
+    headers = hashlib.sha256()
+    for p in sorted(KERNELS_INCLUDE.rglob("*.h")):
+        headers.update(p.read_bytes())
+    h = hashlib.sha256(headers.digest())
     for k, v in sorted(sources.items()):
         h.update(k.encode() + v.encode())
-    for p in kernel_paths + sorted(KERNELS_INCLUDE.rglob("*.h")) + [_SHIM]:
+    for p in kernel_paths + [_SHIM]:
         h.update(p.read_bytes())
-    h.update(" ".join(extra_cflags).encode())
+    h.update(" ".join(flags).encode())
     out_dir = cache_dir() / "hostlib" / h.hexdigest()[:20]
     lib = out_dir / f"lib{compiled.name}.so"
     if lib.exists():
         return lib
+    objects = [_compile_object(p, flags, headers.digest()) for p in kernel_paths]
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, v in sources.items():
         (out_dir / k).write_text(v)
     tmp = out_dir / f"lib{compiled.name}.{os.getpid()}.tmp"  # private name: parallel builds do not collide
-    cmd = ["gcc", "-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Werror=implicit-function-declaration",
-           f"-I{KERNELS_INCLUDE}", f"-I{out_dir}", f"-DTE_MODEL_SYM={compiled.name}_model", "-DTE_OP_HOOKS",
-           *extra_cflags, str(out_dir / f"{compiled.name}.c"), *map(str, kernel_paths), str(_SHIM),
-           "-o", str(tmp), "-lm"]
+    cmd = ["gcc", "-shared", *flags, f"-I{KERNELS_INCLUDE}", f"-I{out_dir}", f"-DTE_MODEL_SYM={compiled.name}_model",
+           str(out_dir / f"{compiled.name}.c"), str(_SHIM), *map(str, objects), "-o", str(tmp), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"host build of {compiled.name} failed:\n{r.stderr[-4000:]}")
@@ -93,9 +116,20 @@ def dequantize_s8(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 class HostModel:
     """A compiled model loaded into this process."""
 
-    def __init__(self, compiled: Compiled, lib_path: Path | None = None):
+    def __init__(self, compiled: Compiled, lib_path: Path | None = None, external_weights: bool = False):
+        """external_weights: build NAME.c with TE_WEIGHTS_EXTERNAL and run it with its const
+        data read from a copy of the emitted weights blob (what a .mpy does)."""
         self.compiled = compiled
-        self.lib = ctypes.CDLL(str(lib_path or build_shared_library(compiled)))
+        flags = ("-DTE_WEIGHTS_EXTERNAL",) if external_weights else ()
+        self.lib = ctypes.CDLL(str(lib_path or build_shared_library(compiled, flags)))
+        self._weights = None
+        if external_weights:
+            blob = compiled.emitted.weights_blob
+            self._weights_raw = np.zeros(len(blob) + 64, np.uint8)
+            start = (-self._weights_raw.ctypes.data) % 64
+            self._weights = self._weights_raw[start:start + len(blob)]
+            self._weights[:] = np.frombuffer(blob, np.uint8)
+            self.lib.te_host_invoke_with_weights.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         self.lib.te_host_model.restype = ctypes.POINTER(ModelDesc)
         self.lib.te_host_invoke.argtypes = [ctypes.c_void_p]
         self.desc = self.lib.te_host_model().contents
@@ -134,7 +168,10 @@ class HostModel:
             if t.dtype == np.float32 and t.arena_dtype != np.float32:
                 x = quantize_f32(x, t.scale, t.zero_point)
             self.arena_view(t)[...] = x.reshape(t.shape).astype(t.arena_dtype)
-        err = self.lib.te_host_invoke(self.arena.ctypes.data)
+        if self._weights is not None:
+            err = self.lib.te_host_invoke_with_weights(self.arena.ctypes.data, self._weights.ctypes.data)
+        else:
+            err = self.lib.te_host_invoke(self.arena.ctypes.data)
         if err:
             raise RuntimeError(f"invoke returned {err}")
         outs = []

@@ -31,6 +31,22 @@ class QemuError(RuntimeError):
     """QEMU could not be started, or died; the message carries its log."""
 
 
+def emulated_board_images(firmware: Path) -> dict[int, Path]:
+    """Memory images an emulated OpenMV board expects beside its firmware (e.g. romfs0.img
+    at 0x60C00000, where OpenMV's board config puts its ROM filesystem), as
+    `te-openmv build-firmware --port openmv` records them in firmware.json next to it."""
+    import json
+    manifest = Path(firmware).parent / "firmware.json"
+    try:
+        info = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return {}
+    if info.get("firmware") != Path(firmware).name:
+        return {}
+    images = (info.get("emulated") or {}).get("memory_images") or {}
+    return {int(addr, 0): Path(firmware).parent / name for addr, name in images.items()}
+
+
 def qemu_command(firmware: Path, *, icount_shift: int | None = None,
                  extra_args: list[str] | None = None) -> list[str]:
     """The qemu-system-arm command line that boots `firmware` with UART0 on a new pty.
@@ -49,13 +65,23 @@ def qemu_command(firmware: Path, *, icount_shift: int | None = None,
     return cmd + list(extra_args or [])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Runs in the child before exec: SIGKILL QEMU if the Python process dies abruptly.
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except Exception:  # noqa: BLE001 - best effort; atexit still covers normal exits
+        pass
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Kill a child (QEMU, a unix-port MicroPython) if it still runs and reap it; idempotent."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
         pass
 
 
@@ -79,12 +105,7 @@ class QemuProcess:
 
     def kill(self) -> None:
         """Stop QEMU (idempotent) and remove its log file."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        stop_process(self.proc)
         try:
             self.log_path.unlink()
         except OSError:
@@ -110,7 +131,7 @@ def start_qemu(firmware: Path, *, icount_shift: int | None = None, start_timeout
     log_path = Path(log_name)
     # stdout/stderr go to a file, not a pipe: nobody has to drain it and QEMU never blocks on it.
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                            preexec_fn=_die_with_parent, close_fds=True)
+                            preexec_fn=die_with_parent, close_fds=True)
     os.close(fd)
     qp = QemuProcess(proc=proc, pty="", log_path=log_path, command=cmd)
     _live.add(qp)

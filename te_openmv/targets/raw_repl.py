@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from te_openmv.targets.qemu import QemuError, QemuProcess, _die_with_parent, start_qemu
+from te_openmv.targets.qemu import (QemuError, QemuProcess, die_with_parent, emulated_board_images, start_qemu,
+    stop_process)
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 CTRL_A, CTRL_B, CTRL_C, CTRL_D = b"\x01", b"\x02", b"\x03", b"\x04"
@@ -288,12 +289,7 @@ class Device:
         if self.qemu is not None:
             self.qemu.kill()
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+            stop_process(self.proc)
         _live.discard(self)
 
     def alive(self) -> bool:
@@ -477,7 +473,8 @@ def boot(firmware: Path, *, icount_shift: int | None = None, boot_timeout: float
     kind = firmware_kind(firmware)
     if kind == "qemu":
         try:
-            loaders = [a for addr, path in (memory_images or {}).items()
+            images = {**emulated_board_images(firmware), **(memory_images or {})}
+            loaders = [a for addr, path in images.items()
                        for a in ("-device", f"loader,file={path},addr={addr:#x},force-raw=on")]
             qp = start_qemu(firmware, icount_shift=icount_shift, extra_args=loaders)
         except QemuError as e:
@@ -494,7 +491,7 @@ def boot(firmware: Path, *, icount_shift: int | None = None, boot_timeout: float
         try:
             proc = subprocess.Popen([str(firmware), "-X", f"heapsize={UNIX_HEAP}", "-c", _UNIX_RAW_REPL],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    bufsize=0, preexec_fn=_die_with_parent, close_fds=True)
+                                    bufsize=0, preexec_fn=die_with_parent, close_fds=True)
         except OSError as e:
             raise DeviceError(f"cannot start {firmware}: {e}") from e
         port = FdPort(proc.stdout.fileno(), proc.stdin.fileno(), owns_fds=False)

@@ -13,7 +13,13 @@ Model kinds, told apart by output shapes (or forced):
   (x, y, w, h, objectness, classes as logits; anchors per stride, e.g. MCUNet's
   te_detection_config.json), or one flat output [1, N, 5+C] (YOLOv5: x, y, w, h,
   objectness, classes) / [1, 4+C, N] (YOLOv8: no objectness); boxes above the
-  threshold, then per-class non-maximum suppression (IoU 0.45).
+  threshold, then per-class non-maximum suppression (IoU 0.45);
+- blazeface: MediaPipe's short-range BlazeFace as OpenMV's zoo ships it, four outputs
+  [1, 512, 16] regressors, [1, 512, 1] scores, [1, 384, 1] scores, [1, 384, 16] regressors
+  (2 anchors per cell of a 16x16 grid, 6 per cell of an 8x8 grid; scores are logits; a
+  regressor row is the box centre's offset from its anchor, width, height and six keypoints,
+  in input pixels): faces above the threshold, non-maximum suppression (IoU 0.3), the
+  keypoints drawn as dots.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-KINDS = ("classifier", "fomo", "yolo", "raw")
+KINDS = ("classifier", "fomo", "yolo", "blazeface", "raw")
 # Box colours by class (class 1 first: class 0 is FOMO's background); pure hues that
 # a camera frame rarely holds, so they stand out (and tests can find them).
 PALETTE = [(0, 255, 0), (255, 0, 255), (0, 255, 255), (255, 160, 0), (255, 255, 0), (0, 128, 255), (255, 0, 0)]
@@ -43,6 +49,7 @@ class Box:
     score: float
     label: str
     center: tuple[float, float] | None = None
+    keypoints: list[tuple[float, float]] | None = None   # BlazeFace: eyes, nose, mouth, ears
 
     @property
     def color(self) -> tuple[int, int, int]:
@@ -105,6 +112,8 @@ def model_kind(output_shapes: Sequence[Sequence[int]]) -> str:
         return "raw"
     if len(shapes) >= 2 and all(len(s) == 4 and s[3] % 3 == 0 and s[3] // 3 >= 6 for s in shapes):
         return "yolo"
+    if shapes == [(1, 512, 16), (1, 512, 1), (1, 384, 1), (1, 384, 16)]:
+        return "blazeface"
     return "raw"
 
 
@@ -267,6 +276,49 @@ def yolo_boxes(outputs: Sequence[np.ndarray], input_w: int, input_h: int, frame_
     return sorted(out, key=lambda b: -b.score)
 
 
+# ------------------------------------------------------------------ BlazeFace
+
+# (anchors, grid side, anchors per cell) of its two branches, in output order
+BLAZEFACE_BRANCHES = ((512, 16, 2), (384, 8, 6))
+
+
+def blazeface_anchors(input_size: int = 128) -> np.ndarray:
+    """[896, 2] anchor centres in input pixels: each branch's cells row-major, every anchor of
+    a cell at its centre."""
+    out = []
+    for _, grid, per_cell in BLAZEFACE_BRANCHES:
+        c = (np.arange(grid) + 0.5) * input_size / grid
+        cy, cx = np.meshgrid(c, c, indexing="ij")
+        out.append(np.repeat(np.stack([cx.ravel(), cy.ravel()], axis=1), per_cell, axis=0))
+    return np.concatenate(out)
+
+
+def blazeface_boxes(outputs: Sequence[np.ndarray], input_w: int, input_h: int, frame_w: int, frame_h: int,
+                    threshold: float = 0.5, labels: Sequence[str] | None = None,
+                    iou_threshold: float = 0.3) -> list[Box]:
+    """Faces (frame coordinates) from BlazeFace's four dequantized outputs, best first; each
+    Box's center is the face's keypoints' mean, its keypoints in Box.keypoints."""
+    reg = np.concatenate([np.asarray(outputs[0], np.float64).reshape(-1, 16),
+                          np.asarray(outputs[3], np.float64).reshape(-1, 16)])
+    logits = np.concatenate([np.asarray(outputs[1], np.float64).reshape(-1), np.asarray(outputs[2], np.float64).reshape(-1)])
+    p = 1 / (1 + np.exp(-np.clip(logits, -60, 60)))
+    keep = np.nonzero(p > threshold)[0]
+    anchors = blazeface_anchors(input_w)[keep]
+    r = reg[keep]
+    centre = r[:, :2] + anchors
+    boxes = np.concatenate([centre - r[:, 2:4] / 2, centre + r[:, 2:4] / 2], axis=1)
+    kps = r[:, 4:].reshape(-1, 6, 2) + anchors[:, None, :]
+    sx, sy = frame_w / input_w, frame_h / input_h
+    label = labels[1] if labels and len(labels) > 1 else (labels[0] if labels else "face")
+    out = []
+    for i in nms(boxes, p[keep], iou_threshold):
+        x0, y0, x1, y1 = boxes[i]
+        k = [(float(x * sx), float(y * sy)) for x, y in kps[i]]
+        out.append(Box(max(0.0, x0 * sx), max(0.0, y0 * sy), min(float(frame_w), x1 * sx), min(float(frame_h), y1 * sy),
+                       1, float(p[keep][i]), label, None, k))
+    return out
+
+
 # ------------------------------------------------------------------ one call
 
 def overlay_for(kind: str, values: Sequence[np.ndarray], frame_size: tuple[int, int],
@@ -283,6 +335,9 @@ def overlay_for(kind: str, values: Sequence[np.ndarray], frame_size: tuple[int, 
     if kind == "yolo":
         boxes = yolo_boxes(values, input_size[0], input_size[1], fw, fh, threshold, labels, anchors)
         return Overlay("yolo", [f"{len(boxes)} detection{'s' if len(boxes) != 1 else ''}"], boxes)
+    if kind == "blazeface":
+        boxes = blazeface_boxes(values, input_size[0], input_size[1], fw, fh, threshold, labels)
+        return Overlay("blazeface", [f"{len(boxes)} face{'s' if len(boxes) != 1 else ''}"], boxes)
     flat = np.concatenate([np.asarray(v, np.float64).reshape(-1) for v in values])
     return Overlay("raw", ["outputs: " + " ".join(f"{v:.3g}" for v in flat[:6]) + (" ..." if flat.size > 6 else "")])
 
@@ -296,9 +351,10 @@ def display_scale(frame_w: int, frame_h: int, target: int = 480) -> float:
     return float(max(1, int(s))) if s >= 1 else s
 
 
-def render(frame, overlay: Overlay, scale: float = 1.0, status: str | None = None):
-    """The frame (a Pillow image) enlarged by `scale` with the overlay drawn on it, and a
-    status line under it when given. Returns a new RGB image."""
+def render(frame, overlay: Overlay, scale: float = 1.0, status: str | None = None, caption: bool = True):
+    """The frame (a Pillow image) enlarged by `scale` with the overlay drawn on it (boxes, and
+    the caption in the top left unless caption=False), and a status line under it when given.
+    Returns a new RGB image."""
     from PIL import Image, ImageDraw
     im = frame.convert("RGB")
     w, h = max(1, round(im.width * scale)), max(1, round(im.height * scale))
@@ -313,13 +369,15 @@ def render(frame, overlay: Overlay, scale: float = 1.0, status: str | None = Non
             cx, cy = b.center[0] * scale, b.center[1] * scale
             r = line * 2
             d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=b.color)
+        for kx, ky in (b.keypoints or [])[:4]:       # eyes, nose, mouth
+            d.ellipse([kx * scale - line, ky * scale - line, kx * scale + line, ky * scale + line], fill=b.color)
         text = f"{b.label} {b.score:.2f}"
         tw = d.textlength(text)
         ty = box[1] - 12 if box[1] >= 12 else box[1] + line
         d.rectangle([box[0], ty, box[0] + tw + 4, ty + 11], fill=(0, 0, 0))
         d.text((box[0] + 2, ty), text, fill=b.color)
     y = 2
-    for i, text in enumerate(overlay.caption):
+    for i, text in enumerate(overlay.caption if caption else []):
         tw = d.textlength(text)
         d.rectangle([2, y, 6 + tw, y + 12], fill=(0, 0, 0))
         d.text((4, y), text, fill=overlay.caption_color if i == 0 else (200, 200, 200))
@@ -330,3 +388,48 @@ def render(frame, overlay: Overlay, scale: float = 1.0, status: str | None = Non
         ImageDraw.Draw(out).text((4, h + 3), status, fill=(230, 230, 230))
         return out
     return im
+
+
+# ------------------------------------------------------------------ the viewer's picture
+
+PANEL_BG = (24, 24, 24)
+PANEL_TEXT = (230, 230, 230)
+PANEL_DIM = (160, 160, 160)
+PANEL_LINE = 16         # pixels per text line
+PANEL_RESULTS = 6       # result lines shown (more: "... and N more")
+
+
+def result_lines(overlay: Overlay) -> list[tuple[str, tuple[int, int, int]]]:
+    """The overlay as text lines with their colours: a classifier's ranked classes, a
+    detector's count and each box (label, score, centre and size in frame pixels)."""
+    if overlay.kind == "classifier":
+        return [(text, overlay.caption_color if i == 0 else PANEL_DIM) for i, text in enumerate(overlay.caption)]
+    lines = [(t, PANEL_TEXT) for t in overlay.caption]
+    for b in overlay.boxes[:PANEL_RESULTS]:
+        cx, cy = b.center if b.center is not None else ((b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2)
+        lines.append((f"{b.label} {b.score:.2f} at ({cx:.0f}, {cy:.0f}), {b.x1 - b.x0:.0f}x{b.y1 - b.y0:.0f}", b.color))
+    if len(overlay.boxes) > PANEL_RESULTS:
+        lines.append((f"... and {len(overlay.boxes) - PANEL_RESULTS} more", PANEL_DIM))
+    return lines
+
+
+def panel_height() -> int:
+    """The result panel's fixed height (status + results), so the window does not jump."""
+    return (2 + 1 + PANEL_RESULTS + 1) * PANEL_LINE + 8
+
+
+def compose_view(frame, overlay: Overlay, scale: float, status: Sequence[str]):
+    """What the viewer window shows: the frame enlarged with its boxes, and under it, as wide as
+    the frame, the result panel: the status lines (dim), then the results in their colours."""
+    from PIL import Image, ImageDraw
+    top = render(frame, overlay, scale, caption=False)
+    out = Image.new("RGB", (top.width, top.height + panel_height()), PANEL_BG)
+    out.paste(top, (0, 0))
+    d = ImageDraw.Draw(out)
+    y = top.height + 4
+    for text, colour in [(t, PANEL_DIM) for t in status] + result_lines(overlay):
+        while text and d.textlength(text) > top.width - 8:   # never wider than the frame
+            text = text[:-2] + "\u2026" if len(text) > 2 else ""
+        d.text((4, y), text, fill=colour)
+        y += PANEL_LINE
+    return out

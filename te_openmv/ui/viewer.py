@@ -11,7 +11,9 @@ runs the model and sends outputs and the frame back. QEMU's UART takes ~5-8 KB/s
 expect a frame every few seconds there. `--images` works with a camera too.
 
 The device side is te_openmv.targets.serial_protocol; Tk runs in the main thread, the device is driven
-from one worker thread, and frames are composed by overlay.render (no Tk in there).
+from one worker thread, and frames are composed by overlay.compose_view (no Tk in there): the
+frame with its boxes, and under it a result panel as wide as the frame (status, then the
+results). The window is exactly that picture: it does not resize, and messages wrap at its width.
 """
 from __future__ import annotations
 
@@ -122,8 +124,10 @@ class Composer:
         return (f"{fps:.1f} FPS | device {item.result.time_us / 1000:.1f} ms{emulated} | {self.info.model} "
                 f"({self.kind}) | {item.source}")
 
-    def compose(self, item: ViewItem, fps: float):
-        return ov.render(item.frame, self.overlay(item), self.scale(item), self.status(item, fps))
+    def compose(self, item: ViewItem, fps: float, link: str = ""):
+        """The window's picture: the frame with its boxes, the result panel under it."""
+        status = [self.status(item, fps)] + ([link] if link else [])
+        return ov.compose_view(item.frame, self.overlay(item), self.scale(item), status)
 
 
 # ------------------------------------------------------------------ device + window
@@ -195,10 +199,13 @@ def run_viewer(port: str, *, model: str | None = None, labels: Path | None = Non
                             size=size)
         root.title(f"te-openmv viewer — {session.info.model} on {dev.name}")
         root.geometry("+0+0")
-        root.configure(background="black")
-        picture = tk.Label(root, bd=0, highlightthickness=0, background="black")
+        root.resizable(False, False)
+        root.configure(background="#%02x%02x%02x" % ov.PANEL_BG)
+        picture = tk.Label(root, bd=0, highlightthickness=0, background=root["background"])
         picture.pack(anchor="nw")
-        status = tk.Label(root, anchor="w", text=f"waiting for the first frame from {dev.name}...")
+        # messages (waiting, errors) under the picture, wrapped at its width: never a wider window
+        status = tk.Label(root, anchor="w", justify="left", wraplength=size, bd=0, background=root["background"],
+                          foreground="#e6e6e6", text=f"waiting for the first frame from {dev.name}...")
         status.pack(fill="x")
         root.deiconify()
         frames: queue.Queue = queue.Queue(maxsize=1)
@@ -214,12 +221,16 @@ def run_viewer(port: str, *, model: str | None = None, labels: Path | None = Non
                 item = None
             if isinstance(item, ViewItem):
                 fps.tick()
-                shown["photo"] = ImageTk.PhotoImage(composer.compose(item, fps.fps))
+                link = f"link: {session.stats.retries} resent, {session.stats.bad_frames} bad frames"
+                shown["photo"] = ImageTk.PhotoImage(composer.compose(item, fps.fps, link))
                 picture.configure(image=shown["photo"])
-                status.configure(text=f"{item.source}: link {session.stats.retries} resent, "
-                                      f"{session.stats.bad_frames} bad frames")
+                if status.winfo_ismapped():    # the panel says it all now
+                    status.pack_forget()
             elif isinstance(item, Exception):
+                if "photo" in shown:
+                    status.configure(wraplength=shown["photo"].width())
                 status.configure(text=f"{type(item).__name__}: {item}"[:300])
+                status.pack(fill="x")
             root.after(30, poll)
 
         root.protocol("WM_DELETE_WINDOW", root.quit)

@@ -1,4 +1,4 @@
-"""DEPTHWISE_CONV_2D compile-time arithmetic for the plane kernels (te_openmv/kernels/depthwise.c):
+"""DEPTHWISE_CONV_2D compile-time arithmetic for the plane and row kernels (te/depthwise.h):
 per output channel, the folded and pre-scaled bias, the requantization constants, the
 weights as int16 pairs in the order each kernel reads them, and the proof that the
 kernels' integer arithmetic equals TFLite's for every int8 input.
@@ -7,8 +7,8 @@ The kernels accumulate x2 = acc * 2^(1+left) (left = TFLite's left shift, if any
 acc = bias + in_offset * sum(w) + sum(w * x) over raw int8 inputs (padding taps read the
 input zero point and so contribute nothing), then requantize with
     out = ssat8((SMMLAR(x2, mult, rc + fix * (x2 >> 31))) >> e)
-(te_dw_requant in te_openmv/kernels/depthwise.c explains why it is exact). What must hold, checked
-here per channel: every pre-scaled weight fits int16, |x2| and every partial sum stays
+(te_dw_requant in te_openmv/kernels/include/te/depthwise_impl.h explains why it is exact).
+What must hold, checked here per channel: every pre-scaled weight fits int16, |x2| and every partial sum stays
 inside int32, and so does rc + v - 1 (v the SMMLAR product term, |v| <= |x2| / 2 + 1).
 """
 from __future__ import annotations

@@ -86,3 +86,49 @@ def add_kernel_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: 
     else:
         fields = {"requant": ADD_RQ_EXACT, "out_mult": m, "out_shift": sh, "out_round": zpo}
     return t1, t2, fields
+
+
+def add_wide_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,
+                    act_min: int) -> tuple[np.ndarray, np.ndarray, dict] | None:
+    """(doubled table1, doubled table2, te_add_wide_params fields without the tables and the
+    activation range) when te_add_wide_s8 equals TFLite's ADD for every pair of int8 inputs,
+    else None: the fast requantization must be exact for every sum of two table entries
+    (arith/conv.fast_requant_ok) and the doubled sum fit int32 (wide_ok)."""
+    from te_openmv.codegen.arith.conv import fast_requant_ok, fast_round, wide_ok
+    p = add_params(s1, s2, so)
+    t1 = add_input_table(zp1, p["in1_mult"], p["in1_shift"]).astype(np.int64)
+    t2 = add_input_table(zp2, p["in2_mult"], p["in2_shift"]).astype(np.int64)
+    bound = int(np.abs(t1).max() + np.abs(t2).max())
+    m, sh = p["out_mult"], p["out_shift"]
+    if not (fast_requant_ok(bound, m, sh, zpo) and wide_ok(bound)):
+        return None
+    fields = {"out_mult": m, "out_round": fast_round(sh, zpo), "out_e": -sh, "sign": int(zpo > act_min)}
+    return (2 * t1).astype(np.int32), (2 * t2).astype(np.int32), fields
+
+
+# --- MUL as the fast kernel runs it: te_conv_requant_wide on the doubled product ----------
+
+def mul_fast_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,
+                    act_min: int) -> dict | None:
+    """te_mul_fast_params fields (without the activation range) when te_mul_fast_s8 equals
+    TFLite's MUL for every pair of int8 inputs, else None. The product (a - zp1)(b - zp2) of
+    two int8 values is at most `bound` in magnitude; te_conv_requant_wide on its double is
+    exact when the fast form is (a right shift, a normalized multiplier, bound + |round| + 1
+    inside int32: arith/conv.fast_requant_ok) and the double fits int32 (wide_ok). Without
+    the sign step when the output zero point is at or below the clamp floor (the step only
+    lowers outputs at most the zero point, which the clamp hides)."""
+    from .conv import fast_requant_ok, fast_round, wide_ok
+    m, sh = mul_params(s1, s2, so)
+    bound = max(abs(-128 - int(zp1)), abs(127 - int(zp1))) * max(abs(-128 - int(zp2)), abs(127 - int(zp2)))
+    if not (fast_requant_ok(bound, m, sh, zpo) and wide_ok(bound)):
+        return None
+    return {"in1_offset": -int(zp1), "in2_offset": -int(zp2), "out_mult": m, "out_round": fast_round(sh, zpo),
+            "out_e": -sh, "sign": int(zpo > act_min)}
+
+
+def mul_fast_twin(a: np.ndarray, b: np.ndarray, p: dict, act_min: int, act_max: int) -> np.ndarray:
+    """Python twin of te_mul_fast_s8's arithmetic on int8 arrays of one shape (for tests)."""
+    x2 = 2 * (a.astype(np.int64) + p["in1_offset"]) * (b.astype(np.int64) + p["in2_offset"])
+    acc = p["out_round"] + np.where((x2 < 0) & bool(p["sign"]), -1, 0)
+    v = ((x2 * p["out_mult"] + (1 << 31)) >> 32) + acc
+    return np.clip(v >> p["out_e"], act_min, act_max).astype(np.int8)

@@ -36,3 +36,28 @@ def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tupl
     assert shift >= 0  # quantize_multiplier never returns an exponent below -31
     mult = (mult << shift) // count
     return int(mult), int(exponent - shift)
+
+
+def mean_wide_params(mult: int, shift: int, count: int, out_zp: int) -> dict:
+    """te_mean_params' wide fields: mode 1 (sign step) or 2 (none) when te_conv_requant_wide
+    (te/conv.h) of the doubled x = sum - zp * count equals TFLite's
+    MultiplyByQuantizedMultiplier(x, mult, shift) + out_zp for every reachable x, else mode 0.
+    |x| <= 255 * count; SRDHM(x, m) = floor((2x m + 2^31) / 2^32) for any multiplier in
+    [0, 2^31), and it keeps x's sign or is 0, so:
+      - no shift (shift 0): the result is SMMLAR(2x, m, out_zp) itself (mode 2, e = 0);
+      - a right shift e >= 1: te_conv_requant_wide's rounding, exact while 2|x| and
+        |x| + 1 + |round| stay inside int32; the sign step only lowers outputs at most the
+        output zero point, so it may go when that is -128 (MEAN clamps to the int8 range);
+      - a left shift: mode 0."""
+    from .conv import INT32_MAX, fast_round
+    refuse = {"wide": 0, "wide_round": 0, "wide_e": 0}
+    bound = 255 * int(count)
+    e = -int(shift)
+    if e < 0 or not 0 <= int(mult) <= INT32_MAX or 2 * bound > INT32_MAX:
+        return refuse
+    if e == 0:
+        return {"wide": 2, "wide_round": int(out_zp), "wide_e": 0} if bound + 129 <= INT32_MAX else refuse
+    rnd = fast_round(shift, out_zp)
+    if bound + 1 + abs(rnd) > INT32_MAX:
+        return refuse
+    return {"wide": 1 if out_zp > -128 else 2, "wide_round": rnd, "wide_e": e}

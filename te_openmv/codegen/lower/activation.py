@@ -9,34 +9,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.activation import (hard_swish_params, softmax_exp_table, logistic_params,
     quantize_float32, relu_requant, softmax_params)
-from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance, streaming_distance
+from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance, op_error, streaming_distance
 
 LUT_THRESHOLD = 256  # LOGISTIC/HARD_SWISH: above this many elements, build the 256-entry table first
-
-
-def _err(op: Op, msg: str, option: bool = False):
-    cls = UnsupportedOptionError if option else UnsupportedOpError
-    return cls(f"operator {op.index} ({op.type}): {msg}")
 
 
 def _check_int8_unary(g: Graph, op: Op) -> None:
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     if (x.dtype, y.dtype) != ("int8", "int8"):
-        raise _err(op, f"only int8 -> int8 is supported, got {x.dtype} -> {y.dtype}")
+        raise op_error(op, f"only int8 -> int8 is supported, got {x.dtype} -> {y.dtype}")
     if not (x.quantized and y.quantized):
-        raise _err(op, "input and output must be quantized")
+        raise op_error(op, "input and output must be quantized")
     if x.size != y.size:
-        raise _err(op, f"input {list(x.shape)} and output {list(y.shape)} differ in size")
+        raise op_error(op, f"input {list(x.shape)} and output {list(y.shape)} differ in size")
 
 
 def _check_prob_output(op: Op, y, what: str) -> None:
     """SOFTMAX/LOGISTIC int8 produce probabilities with scale 1/256 and zero point -128."""
     if y.zp != -128 or np.float32(y.s) != np.float32(1.0 / 256):
-        raise _err(op, f"{what} output must have scale 1/256 and zero point -128 (TFLite's int8 "
+        raise op_error(op, f"{what} output must have scale 1/256 and zero point -128 (TFLite's int8 "
                        f"convention), got scale {y.s} and zero point {y.zp}", option=True)
 
 
@@ -48,13 +42,13 @@ class SoftmaxLowering(Lowering):
         try:
             return softmax_params(g.t(op.inputs[0]).s, op.options.get("beta", 1.0))
         except ValueError as e:
-            raise _err(op, str(e), option=True) from None
+            raise op_error(op, str(e), option=True) from None
 
     def check(self, g: Graph, op: Op) -> None:
         _check_int8_unary(g, op)
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         if len(x.shape) < 1 or x.shape != y.shape:
-            raise _err(op, f"input {list(x.shape)} and output {list(y.shape)} must have the same shape "
+            raise op_error(op, f"input {list(x.shape)} and output {list(y.shape)} must have the same shape "
                            f"(rank >= 1)")
         _check_prob_output(op, y, "int8 SOFTMAX")
         self._params(g, op)
@@ -77,20 +71,9 @@ class SoftmaxLowering(Lowering):
         return f"te_softmax_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
 
-class LogisticLowering(Lowering):
-    op_types = ("LOGISTIC",)
-    kernel_files = ("activation.c",)
-
-    def _params(self, g: Graph, op: Op) -> tuple[int, int, int]:
-        try:
-            return logistic_params(g.t(op.inputs[0]).s)
-        except ValueError as e:
-            raise _err(op, str(e), option=True) from None
-
-    def check(self, g: Graph, op: Op) -> None:
-        _check_int8_unary(g, op)
-        _check_prob_output(op, g.t(op.outputs[0]), "int8 LOGISTIC")
-        self._params(g, op)
+class _TabulatedActivation(Lowering):
+    """LOGISTIC and HARD_SWISH: on inputs above LUT_THRESHOLD elements the kernel first
+    tabulates its function of every int8 value in 256 bytes of scratch."""
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         return 256 if g.t(op.inputs[0]).size > LUT_THRESHOLD else 0
@@ -98,6 +81,22 @@ class LogisticLowering(Lowering):
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
         # one output element per input element, walked forwards (the LUT, if any, is scratch)
         return elementwise_distance(g.t(op.outputs[0]).size, 1, 1)
+
+
+class LogisticLowering(_TabulatedActivation):
+    op_types = ("LOGISTIC",)
+    kernel_files = ("activation.c",)
+
+    def _params(self, g: Graph, op: Op) -> tuple[int, int, int]:
+        try:
+            return logistic_params(g.t(op.inputs[0]).s)
+        except ValueError as e:
+            raise op_error(op, str(e), option=True) from None
+
+    def check(self, g: Graph, op: Op) -> None:
+        _check_int8_unary(g, op)
+        _check_prob_output(op, g.t(op.outputs[0]), "int8 LOGISTIC")
+        self._params(g, op)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x = g.t(op.inputs[0])
@@ -109,7 +108,7 @@ class LogisticLowering(Lowering):
         return f"te_logistic_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {lut});"
 
 
-class HardSwishLowering(Lowering):
+class HardSwishLowering(_TabulatedActivation):
     op_types = ("HARD_SWISH",)
     kernel_files = ("activation.c",)
 
@@ -117,18 +116,11 @@ class HardSwishLowering(Lowering):
         try:
             return hard_swish_params(g.t(op.inputs[0]).s, g.t(op.outputs[0]).s)
         except ValueError as e:
-            raise _err(op, str(e), option=True) from None
+            raise op_error(op, str(e), option=True) from None
 
     def check(self, g: Graph, op: Op) -> None:
         _check_int8_unary(g, op)
         self._params(g, op)
-
-    def scratch_bytes(self, g: Graph, op: Op) -> int:
-        return 256 if g.t(op.inputs[0]).size > LUT_THRESHOLD else 0
-
-    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
-        # one output element per input element, walked forwards (the LUT, if any, is scratch)
-        return elementwise_distance(g.t(op.outputs[0]).size, 1, 1)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
@@ -168,7 +160,7 @@ class ReluLowering(Lowering):
         _check_int8_unary(g, op)
         plan = relu_plan(g, op)
         if plan["lo"] > plan["hi"]:
-            raise _err(op, f"empty output range [{plan['lo']}, {plan['hi']}] for the output quantization "
+            raise op_error(op, f"empty output range [{plan['lo']}, {plan['hi']}] for the output quantization "
                            f"(scale {g.t(op.outputs[0]).s}, zero point {g.t(op.outputs[0]).zp})", option=True)
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:

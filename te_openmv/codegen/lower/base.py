@@ -67,7 +67,7 @@ class EmitContext:
     def scratch(self, ctype: str = "int8_t") -> str:
         off, size = self.op_scratch[self.position]
         assert size > 0, "the op asked for scratch it did not declare"
-        return f"({ctype} *)(arena + {off})"
+        return f"/* scratch, {size} B: */ ({ctype} *)(arena + {off})"
 
     def const(self, name: str, values: np.ndarray, ctype: str, comment: str = "") -> str:
         """Add a const array in flash (or reuse an identical one); returns its (prefixed) symbol."""

@@ -37,6 +37,27 @@ def wide_layer(geo: dict, pixels: int) -> bool:
     return -(-pixels // BLOCK) >= WIDE_MIN_BLOCKS
 
 
+def im2col_distance(g: Graph, op: Op, geo: dict) -> int:
+    """Overlap distance of the im2col kernels (te_conv_im2col in te_openmv/kernels/conv.c): blocks
+    of BLOCK output pixels in raster order, each reading its pixels' windows into scratch
+    before writing the block's outputs; the last block starts BLOCK pixels before the end
+    (re-reading windows of pixels already written, hence suffix minima from its own start)."""
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    ih, iw, ic = x.shape[1], x.shape[2], x.shape[3]
+    oh, ow = y.shape[1], y.shape[2]
+    oy, ox = np.meshgrid(np.arange(oh, dtype=np.int64), np.arange(ow, dtype=np.int64), indexing="ij")
+    y0 = np.clip(oy * geo["stride_h"] - geo["pad_top"], 0, ih - 1)
+    x0 = np.clip(ox * geo["stride_w"] - geo["pad_left"], 0, iw - 1)
+    first = ((y0 * iw + x0) * ic).reshape(-1)
+    suffix_min = np.minimum.accumulate(first[::-1])[::-1]
+    n = first.size
+    starts = np.arange(0, n, BLOCK, dtype=np.int64)
+    if n >= BLOCK:
+        starts = np.minimum(starts, n - BLOCK)
+    write_end = np.minimum(starts + BLOCK, n) * geo["out_c"]
+    return streaming_distance(write_end, suffix_min[starts])
+
+
 def conv_padding(g: Graph, op: Op, k_h: int, k_w: int) -> tuple[int, int]:
     """(pad_top, pad_left) the kernel applies: a folded PAD plus the op's own SAME padding."""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
@@ -248,7 +269,8 @@ def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: in
 
 
 def scratch_for(geo: dict) -> int:
-    """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h)."""
+    """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h; tests/test_kernel_scratch.py
+    holds them equal)."""
     if geo["pointwise"]:
         return BLOCK * ((geo["in_c"] + 3) // 4 * 4) * 2 + JOB_BYTES
     return BLOCK * geo["depth"] * 2 + JOB_BYTES + (geo["k_w"] * geo["in_c"] + 3) // 4 * 4
@@ -285,8 +307,10 @@ class ConvLowering(Lowering):
         # and the last block may start up to 3 pixels back (recomputing). So while block b is
         # written, reads may still come from pixel b - 4 on: conservative by one block.
         geo = conv_geometry(g, op)
-        if k != 0 or not geo["pointwise"]:
+        if k != 0:
             return None
+        if not geo["pointwise"]:
+            return im2col_distance(g, op, geo)
         y = g.t(op.outputs[0])
         n = y.shape[1] * y.shape[2]
         blocks = np.arange(0, n, 4, dtype=np.int64)
@@ -311,7 +335,9 @@ class ConvLowering(Lowering):
                              "(2w5, 2w7), (2w4, 2w6), multiplier, e, round")
             fn = "te_conv2d_1x1_c8n_s8" if y.zp == -128 else "te_conv2d_1x1_c8_s8"  # without / with the sign step
             return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
-        weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide_layer(geo, y.shape[1] * y.shape[2]))
+        # a flash budget decides per layer (te_openmv/codegen/flash.py); else the size rule
+        want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))
+        weights, table, fast, wide = prepare(g, op, geo, lo, hi, want_wide)
         requant = requant_mode(fast, y.zp, lo)
         variant = gemm_variant(geo["depth"], requant, wide, lo, hi)
         params = ctx.param("params", "te_conv_params", {

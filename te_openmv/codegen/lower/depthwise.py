@@ -79,7 +79,8 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
               "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], y.shape[2], (lo, hi), nosign))}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
-            "params": params, "records": records, "scratch": plane["plane_h"] * plane["plane_w"]}
+            "params": params, "records": records,
+            "scratch": plane["plane_h"] * plane["plane_w"]}  # te_dw_plane_scratch (te/depthwise.h)
 
 
 def dw_asm(variant: str | None) -> str:
@@ -137,7 +138,7 @@ def rows_plan(g: Graph, op: Op) -> dict | None:
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
               "asm_fn": dw_asm(("rowsn" if nosign else "rows") if fast else None)}
     return {"function": "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params", "params": params,
-            "records": records, "scratch": 4 * rows["ring_w"] * chunk}
+            "records": records, "scratch": 4 * rows["ring_w"] * chunk}  # te_dw_rows_scratch (te/depthwise.h)
 
 
 # Instruction estimates on the Cortex-M7 (fitted on QEMU counts of the DSP paths) that pick
@@ -171,7 +172,10 @@ def fast_plan(g: Graph, op: Op) -> dict | None:
 
 class DepthwiseLowering(Lowering):
     op_types = ("DEPTHWISE_CONV_2D",)
-    kernel_files = ("depthwise.c",)
+    # the reference kernels and the fast ones with their M7 assembly (te/depthwise.h); the
+    # linker keeps only the functions an operator calls
+    kernel_files = ("depthwise_ref.c", "depthwise_plane.c", "depthwise_plane_m7.c", "depthwise_rows.c",
+                    "depthwise_rows_m7.c")
 
     def check(self, g: Graph, op: Op) -> None:
         check_int8_conv(g, op)
@@ -187,6 +191,8 @@ class DepthwiseLowering(Lowering):
         if plan is not None:  # one padded input channel, or the row kernel's ring
             return plan["scratch"]
         # general in-place kernel: one output channel is computed whole before it is stored
+        # (te_depthwise_inplace_scratch; tests/test_kernel_scratch.py holds every formula
+        # here equal to the header's)
         if op.attrs.get("inplace"):
             y = g.t(op.outputs[0])
             return y.shape[1] * y.shape[2]

@@ -1,9 +1,12 @@
-"""ADD, MUL (int8, broadcasting) -> te_add_s8 / te_mul_s8."""
+"""ADD, MUL (int8, broadcasting) -> te_add_wide_s8 / te_mul_fast_s8 when their arithmetic is
+proven exact for the operator (arith/elementwise.add_wide_params, mul_fast_params), else
+te_add_s8 / te_mul_s8."""
 from __future__ import annotations
 
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
-from te_openmv.codegen.arith.elementwise import add_kernel_params, add_params, mul_params
+from te_openmv.codegen.arith.elementwise import (add_kernel_params, add_params, add_wide_params, mul_fast_params,
+                                                 mul_params)
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, elementwise_distance
 
 BCAST_DIMS = 6  # TE_BCAST_DIMS in te_openmv/kernels/include/te/elementwise.h
@@ -116,6 +119,13 @@ class AddLowering(_BinaryLowering):
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         lo, hi = act_range(op, g)
+        wide = add_wide_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
+        if wide is not None:
+            t1, t2, rq = wide
+            fields = {"table1": ctx.const("table1", t1, "int32_t", f"{a.name} rescaled and doubled, by byte"),
+                      "table2": ctx.const("table2", t2, "int32_t", f"{b.name} rescaled and doubled, by byte"),
+                      **rq, "act_min": lo, "act_max": hi}
+            return self.emit_call(g, op, ctx, "te_add_wide_s8", "te_add_wide_params", fields)
         t1, t2, rq = add_kernel_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
         fields = {"table1": ctx.const("table1", t1, "int32_t", f"{a.name} rescaled, by byte"),
                   "table2": ctx.const("table2", t2, "int32_t", f"{b.name} rescaled, by byte"),
@@ -134,6 +144,10 @@ class MulLowering(_BinaryLowering):
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         lo, hi = act_range(op, g)
+        fast = mul_fast_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
+        if fast is not None:
+            return self.emit_call(g, op, ctx, "te_mul_fast_s8", "te_mul_fast_params",
+                                  {**fast, "act_min": lo, "act_max": hi})
         fields = {"in1_offset": -a.zp, "in2_offset": -b.zp, "out_offset": y.zp,
                   **self.quant(g, op), "act_min": lo, "act_max": hi}
         return self.emit_call(g, op, ctx, "te_mul_s8", "te_mul_params", fields)

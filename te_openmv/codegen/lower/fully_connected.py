@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.fully_connected import (fc_channel_records, fc_multipliers, fc_weight_layout,
     folded_bias)
-from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range
+from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, op_error
 
 _INT32_MAX = (1 << 31) - 1
-
-
-def _err(op: Op, msg: str, option: bool = False) -> Exception:
-    cls = UnsupportedOptionError if option else UnsupportedOpError
-    return cls(f"operator {op.index} (FULLY_CONNECTED): {msg}")
 
 
 def _bias(g: Graph, op: Op):
@@ -32,36 +26,36 @@ def fc_geometry(g: Graph, op: Op) -> tuple[int, int, int]:
     """(batches, in_features, out_features), after checking everything the kernel relies on."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     if (x.dtype, w.dtype, y.dtype) != ("int8", "int8", "int8"):
-        raise _err(op, f"only int8 input/weights/output are supported, got input {x.dtype}, "
+        raise op_error(op, f"only int8 input/weights/output are supported, got input {x.dtype}, "
                        f"weights {w.dtype}, output {y.dtype}")
     if not w.is_const:
-        raise _err(op, "weights must be constant")
+        raise op_error(op, "weights must be constant")
     if len(w.shape) != 2:
-        raise _err(op, f"weights must be [out_features, in_features], got {list(w.shape)}")
+        raise op_error(op, f"weights must be [out_features, in_features], got {list(w.shape)}")
     if op.options.get("weights_format", 0) != 0:
-        raise _err(op, "shuffled weights (weights_format SHUFFLED4x16INT8) are not supported", option=True)
+        raise op_error(op, "shuffled weights (weights_format SHUFFLED4x16INT8) are not supported", option=True)
     if not (x.quantized and w.quantized and y.quantized):
-        raise _err(op, "input, weights and output must be quantized")
+        raise op_error(op, "input, weights and output must be quantized")
     out_f, in_f = w.shape
     if in_f < 1 or out_f < 1 or x.size % in_f:
-        raise _err(op, f"input {list(x.shape)} does not split into rows of {in_f} features (weights {list(w.shape)})")
+        raise op_error(op, f"input {list(x.shape)} does not split into rows of {in_f} features (weights {list(w.shape)})")
     batches = x.size // in_f
     if not y.shape or y.shape[-1] != out_f or y.size != batches * out_f:
-        raise _err(op, f"output {list(y.shape)} does not match {batches} row(s) of {out_f} features "
+        raise op_error(op, f"output {list(y.shape)} does not match {batches} row(s) of {out_f} features "
                        f"(input {list(x.shape)}, weights {list(w.shape)})")
     if len(w.scale) not in (1, out_f) or (len(w.scale) > 1 and w.quant_axis != 0):
-        raise _err(op, f"weights have {len(w.scale)} scales along axis {w.quant_axis}; expected one, or one "
+        raise op_error(op, f"weights have {len(w.scale)} scales along axis {w.quant_axis}; expected one, or one "
                        f"per output feature along axis 0")
     if w.zero_point is not None and np.any(w.zero_point != 0):
-        raise _err(op, "weights must be symmetric (zero point 0)")
+        raise op_error(op, "weights must be symmetric (zero point 0)")
     b = _bias(g, op)
     if b is not None:
         if b.dtype != "int32" or not b.is_const:
-            raise _err(op, f"bias must be constant int32, got {b.dtype}{'' if b.is_const else ' (not constant)'}")
+            raise op_error(op, f"bias must be constant int32, got {b.dtype}{'' if b.is_const else ' (not constant)'}")
         if b.size != out_f:
-            raise _err(op, f"bias has {b.size} values, expected {out_f}")
+            raise op_error(op, f"bias has {b.size} values, expected {out_f}")
     if max(batches, in_f, out_f) > _INT32_MAX:
-        raise _err(op, "tensor too large")
+        raise op_error(op, "tensor too large")
     return batches, in_f, out_f
 
 
@@ -81,7 +75,7 @@ class FullyConnectedLowering(Lowering):
         folded = folded_bias(None if b is None else b.data, w.data, x.zp)
         worst = int(np.abs(folded).max()) + w.shape[1] * 128 * 128
         if worst > _INT32_MAX:
-            raise _err(op, f"{w.shape[1]} input features with this bias could overflow the int32 accumulator")
+            raise op_error(op, f"{w.shape[1]} input features with this bias could overflow the int32 accumulator")
         return folded.astype(np.int32)
 
     def macs(self, g: Graph, op: Op) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from te_openmv.codegen.graph import Graph, Op
-from te_openmv.codegen.arith.pool import exact_reciprocal, mean_multiplier
+from te_openmv.codegen.arith.pool import exact_reciprocal, mean_multiplier, mean_wide_params
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, op_error, out_size, window_distance
 
 
@@ -156,9 +156,20 @@ class MeanLowering(Lowering):
         x = g.t(op.inputs[0])
         return mean_layout(x.shape, mean_axes(g, op))
 
+    def _lanes(self, g: Graph, op: Op) -> bool:
+        """te_mean_c4_s8 applies: the innermost merged dimension kept and a multiple of 4 (runs of
+        whole words), at most 256 values per mean (their sum fits an int16 lane)."""
+        layout, x = self._layout(g, op), g.t(op.inputs[0])
+        count = 1
+        for d in mean_axes(g, op):
+            count *= x.shape[d]
+        return not layout[-1][1] and layout[-1][0] % 4 == 0 and count <= 256
+
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         layout = self._layout(g, op)
         only_inner = layout[-1][1] and not any(red for _, red in layout[:-1])
+        if self._lanes(g, op):
+            return 2 * g.t(op.outputs[0]).size  # int16 lanes (te_mean_c4_s8)
         return 0 if only_inner else 4 * g.t(op.outputs[0]).size
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
@@ -184,6 +195,9 @@ class MeanLowering(Lowering):
             "dims": "{" + ", ".join(map(str, dims + [0] * pad)) + "}",
             "out_strides": "{" + ", ".join(map(str, strides + [0] * pad)) + "}",
             "num_out": y.size, "sum_offset": x.zp * count,
-            "mult": mult, "shift": shift, "out_zp": y.zp})
+            "mult": mult, "shift": shift, "out_zp": y.zp, **mean_wide_params(mult, shift, count, y.zp)})
+        if self._lanes(g, op):
+            return (f"te_mean_c4_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, "
+                    f"{ctx.scratch('uint32_t')});")
         acc = "NULL" if only_inner else ctx.scratch("int32_t")
         return f"te_mean_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, {acc});"

@@ -1,17 +1,28 @@
 """Graph passes: each takes a Graph and returns a new Graph (one concern per module).
 
-The order matters and lives in PIPELINE; te_openmv/codegen/compiler.py runs it.
+The compiler (te_openmv/codegen/compiler.py) runs them in two named lists around the
+scheduling step (te_openmv/codegen/schedule.py), which decides whether the first stage runs
+patch by patch (passes/patch.py) and applies that patching:
+
+    import -> BEFORE_SCHEDULE -> schedule (patching) -> AFTER_SCHEDULE -> plan -> emit
+
+The passes after scheduling mark memory sharing, which depends on the op order the patching
+produces; the schedule runs them on every candidate it weighs.
 """
 from te_openmv.codegen.passes import (validate, fold_io_quant, alias_reshape, fold_pad, fuse_activation,
-    inplace_depthwise, overlap, patch)
+    byte_functions, scaled_max, inplace_depthwise, overlap)
 
-PIPELINE = [
+BEFORE_SCHEDULE = [
     validate.run,            # every op supported, int8 model, clear errors otherwise
     fold_io_quant.run,       # float32 QUANTIZE/DEQUANTIZE at the edges -> int8 entry/exit points
     alias_reshape.run,       # RESHAPE: same bytes, new shape -> alias, no copy
     fold_pad.run,            # PAD(zero point) + convolution -> convolution with padding
     fuse_activation.run,     # standalone RELU/RELU6 -> the producer's clamp (when exact)
-    patch.run,               # the first stage patch by patch (te_openmv/codegen/schedule.py picks the grid)
+    byte_functions.run,      # elementwise chains of one int8 tensor (SiLU...) -> one table lookup
+    scaled_max.run,          # MAXIMUM(Q(x), Q(MUL(x, const))) (PReLU spelled out) -> one fused op
+]
+
+AFTER_SCHEDULE = [
     inplace_depthwise.run,   # depthwise (multiplier 1) writes over its own input
     overlap.run,             # outputs may overlap inputs consumed in order (kernel traversal)
 ]

@@ -11,20 +11,9 @@ from __future__ import annotations
 from te_openmv.codegen.graph import Graph
 
 
-def _last_uses(g: Graph) -> dict[int, int]:
-    last: dict[int, int] = {}
-    for pos, op in enumerate(g.ops):
-        for tid in op.inputs:
-            if tid >= 0:
-                last[g.storage_of(tid)] = pos
-    for tid in g.outputs:
-        last[g.storage_of(tid)] = len(g.ops)
-    return last
-
-
 def run(g: Graph) -> Graph:
     g = g.copy()
-    last = _last_uses(g)
+    last = {s: end for s, (_, end) in g.live_ranges().items()}
     for pos, op in enumerate(g.ops):
         if op.type != "DEPTHWISE_CONV_2D":
             continue

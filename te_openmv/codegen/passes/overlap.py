@@ -16,18 +16,6 @@ from te_openmv.codegen.graph import Graph
 from te_openmv.codegen.lower import LOWERINGS
 
 
-def last_uses(g: Graph) -> dict[int, int]:
-    """Storage id -> position of the last op that reads it (len(ops) for graph outputs)."""
-    last: dict[int, int] = {}
-    for pos, op in enumerate(g.ops):
-        for tid in op.inputs:
-            if tid >= 0:
-                last[g.storage_of(tid)] = pos
-    for tid in g.outputs:
-        last[g.storage_of(tid)] = len(g.ops)
-    return last
-
-
 def light_copy(g: Graph) -> Graph:
     """A new Graph sharing the (unchanged) tensors, with ops whose attrs may be changed."""
     h = copy.copy(g)
@@ -43,7 +31,7 @@ def light_copy(g: Graph) -> Graph:
 
 def run(g: Graph) -> Graph:
     g = light_copy(g)  # tensors are shared: this pass only annotates ops
-    last = last_uses(g)
+    last = {s: end for s, (_, end) in g.live_ranges().items()}
     written_by: dict[int, int] = {}
     for op in g.ops:
         for o in op.outputs:

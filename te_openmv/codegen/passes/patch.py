@@ -228,11 +228,6 @@ def apply(g: Graph, spec: PatchSpec) -> Graph:
     return g
 
 
-def run(g: Graph, spec: PatchSpec | None = None) -> Graph:
-    """The pipeline step: layer-based (unchanged) unless a patching is given."""
-    return apply(g, spec) if spec else g
-
-
 def stage_summary(g: Graph) -> dict | None:
     """What a patched graph's stage looks like (for reports), or None if not patched."""
     patch_ops = [(pos, op) for pos, op in enumerate(g.ops) if "patch" in op.attrs]

@@ -19,5 +19,10 @@
 #include "te/activation.h"
 #include "te/shape.h"
 #include "te/quantize.h"
+#include "te/compare.h"
+#include "te/prelu.h"
+#include "te/resize_bilinear.h"
+#include "te/lut.h"
+#include "te/gather.h"
 
 #endif

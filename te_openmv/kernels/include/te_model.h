@@ -16,6 +16,13 @@
  * firmware can hold several models and run each with its own arena. Every symbol a
  * model defines starts with NAME_.
  *
+ * External weights (the .mpy deployment): compiled with -DTE_WEIGHTS_EXTERNAL, NAME.c
+ * keeps its const arrays out of the code; each becomes an offset into a blob of
+ * NAME_model.external_weights_bytes bytes (`te-openmv compile --mpy` writes it as NAME.bin)
+ * that invoke() reads through model->weights. The caller copies the descriptor into RAM
+ * and sets .weights there. Arrays a parameter struct points to stay in the code. Without
+ * the define nothing changes: the arrays are linked in and .weights is unused.
+ *
  * Float edges: when the source model starts with QUANTIZE(float32 -> int8) or ends
  * with DEQUANTIZE(int8 -> float32), the compiler removes that operator. The tensor
  * then has dtype TE_FLOAT32 (what the model's user sees) but arena_dtype TE_INT8
@@ -31,6 +38,7 @@
 
 #define TE_MAX_DIMS 6
 #define TE_ARENA_ALIGN 8
+#define TE_WEIGHTS_ALIGN 8
 
 typedef enum {
     TE_INT8 = 0,
@@ -67,6 +75,12 @@ typedef struct te_model {
     uint16_t n_ops;
     const char *const *op_names;   /* per operator: "CONV_2D", ... (for profiles) */
     te_invoke_fn invoke;
+    /* 0: the const data is linked in with the code (the firmware path). N > 0: NAME.c was
+     * compiled with TE_WEIGHTS_EXTERNAL and invoke() reads its N bytes of const data from
+     * `weights`, which the caller sets in its own (RAM) copy of the descriptor to a blob
+     * aligned to TE_WEIGHTS_ALIGN (NAME.bin's payload, see `te-openmv compile --mpy`). */
+    uint32_t external_weights_bytes;
+    const uint8_t *weights;
 } te_model;
 
 /* Optional per-operator hooks: define TE_OP_HOOKS when compiling a model's .c and

@@ -45,6 +45,8 @@ CFLAGS = (*CPU_FLAGS, "-O3", "-g", "-std=gnu11", "-Wall", "-ffunction-sections",
 LDFLAGS = ("-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections")
 
 QEMU_MACHINE = "mps2-an500"
+# mps2-an500's memories as mps2_an500.ld maps them: region -> (origin, bytes)
+MEMORY = {"FLASH": (0x00000000, 4 << 20), "RAM": (0x20000000, 4 << 20), "PSRAM": (0x60000000, 16 << 20)}
 ICOUNT_SHIFT = 7  # the only shift at which the harness's timer counts instructions
 
 # Exit codes the harness reserves (te_bench.h).
@@ -63,6 +65,10 @@ class BenchError(RuntimeError):
 
 class BenchBuildError(BenchError):
     """The cross compiler rejected the program."""
+
+
+class BenchMemoryError(BenchBuildError):
+    """The program does not fit the board's memories (the linker's region overflow, in one line)."""
 
 
 class BenchTimeoutError(BenchError):
@@ -152,13 +158,34 @@ def build_elf(sources: list[Path], include_dirs: list[Path], out: Path, defines:
            f"-T{LINKER_SCRIPT}", *ld, "-lm", "-o", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
+        overflow = memory_overflow(r.stderr)
+        if overflow:
+            raise BenchMemoryError(f"{out.stem} does not fit {QEMU_MACHINE}: {overflow}")
         tail = "\n".join(r.stderr.strip().splitlines()[-40:])
         raise BenchBuildError(f"building {out.name} failed (arm-none-eabi-gcc exit {r.returncode}):\n{tail}")
     return out
 
 
+def memory_overflow(linker_stderr: str) -> str | None:
+    """One line naming every memory region the linker overflowed, how big it is and by how
+    much (the linker's own messages run to pages); None when nothing overflowed."""
+    import re
+    found = {}
+    for region, n in re.findall(r"region [`']?(\w+)'? overflowed by (\d+) bytes", linker_stderr):
+        found[region] = max(found.get(region, 0), int(n))
+    if not found:
+        return None
+    parts = []
+    for region, n in found.items():
+        origin, size = MEMORY.get(region, (None, None))
+        where = f" ({size // (1 << 20)} MiB at {origin:#010x})" if size else ""
+        parts.append(f"{region}{where} overflowed by {n:,} bytes")
+    return "; ".join(parts)
+
+
 _SECTION_KIND = {".vectors": "text", ".text": "text", ".ARM.exidx": "text",
-                 ".rodata": "rodata", ".data": "data", ".bss": "bss", ".stack": "stack"}
+                 ".rodata": "rodata", ".data": "data", ".bss": "bss", ".stack": "stack",
+                 ".te_psram": "psram", ".te_psram_bss": "psram_bss"}
 _HARNESS_RAM = {".stack_guard", ".handler_stack"}
 
 
@@ -166,13 +193,14 @@ def size_of(elf: Path) -> dict[str, int]:
     """Section sizes of a bench ELF from `arm-none-eabi-size -A`, in bytes.
 
     Keys: text (code incl. vectors), rodata, data, bss, flash (= text + rodata + data's
-    initial values), stack (the program stack reserved by the linker script).
+    initial values), stack (the program stack reserved by the linker script), psram and
+    psram_bss (what the build placed in the board's PSRAM: loaded data, zero-filled).
     """
     size_tool = _gcc().with_name("arm-none-eabi-size")
     r = subprocess.run([str(size_tool), "-A", str(elf)], capture_output=True, text=True)
     if r.returncode != 0:
         raise BenchError(f"arm-none-eabi-size failed on {elf}: {r.stderr.strip()}")
-    sizes = dict.fromkeys(("text", "rodata", "data", "bss", "stack"), 0)
+    sizes = dict.fromkeys(("text", "rodata", "data", "bss", "stack", "psram", "psram_bss"), 0)
     for line in r.stdout.splitlines():
         parts = line.split()
         if len(parts) != 3 or not parts[1].isdigit():

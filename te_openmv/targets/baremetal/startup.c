@@ -75,6 +75,7 @@
 extern uint8_t __te_stack_guard[], __te_handler_stack_top[];
 extern uint8_t __te_data_start[], __te_data_end[], __te_data_load[];
 extern uint8_t __te_bss_start[], __te_bss_end[];
+extern uint8_t __te_psram_bss_start[], __te_psram_bss_end[];
 extern uint8_t __te_heap_start[], __te_ram_end[];
 typedef void (*te_init_fn)(void);
 extern te_init_fn __te_init_array_start[], __te_init_array_end[];
@@ -273,6 +274,7 @@ void te_early_init(void) __attribute__((used));
 void te_early_init(void) {
     memcpy(__te_data_start, __te_data_load, (size_t)(__te_data_end - __te_data_start));
     memset(__te_bss_start, 0, (size_t)(__te_bss_end - __te_bss_start));
+    memset(__te_psram_bss_start, 0, (size_t)(__te_psram_bss_end - __te_psram_bss_start));
     /* Nothing runs on the program stack yet: paint all of it. */
     memset(__te_stack_bottom, TE_STACK_PAINT, (size_t)(__te_stack_top - __te_stack_bottom));
     SCB_SHCSR |= SHCSR_MEMFAULTENA | SHCSR_BUSFAULTENA | SHCSR_USGFAULTENA;

@@ -499,6 +499,8 @@ class Server:
             "link": self.link.name, "clock": self.clock.name, "crc": CRC_IMPL,
             "camera": self.sensor is not None, "image_module": self.image is not None,
             "max_payload": self.max_payload, "idle_ms": self.idle_ms, "gap_ms": self.gap_ms,
+            # how the module draws a camera frame into the input (the host redoes it for the oracle)
+            "image_rule": getattr(m, "image_rule", "nearest"),
         }
         self.send(T_INFO, seq, [json.dumps(info).encode()])
 

@@ -18,3 +18,11 @@ void te_op_hook(const te_model *model, int op_index, int phase, uint8_t *arena) 
 }
 
 int te_host_invoke(uint8_t *arena) { return TE_MODEL_SYM.invoke(&TE_MODEL_SYM, arena); }
+
+/* A model compiled with TE_WEIGHTS_EXTERNAL: run it with its const data at `weights`
+ * (set in a copy of the descriptor, as the .mpy binding does). */
+int te_host_invoke_with_weights(uint8_t *arena, const uint8_t *weights) {
+    te_model m = TE_MODEL_SYM;
+    m.weights = weights;
+    return m.invoke(&m, arena);
+}

@@ -1,8 +1,27 @@
-/* te-openmv kernels: DEPTHWISE_CONV_2D (int8 NHWC, per-channel requantization).
+/* te-openmv kernels: DEPTHWISE_CONV_2D (int8 NHWC, per-channel requantization), the public
+ * contract of the family's three kernel kinds and their files:
  *
- * Weights are reordered at compile time to channel-major [out_c][k_h][k_w]
- * (out_c = in_c * depth_mult; output channel o reads input channel o / depth_mult),
- * so each channel's filter is contiguous.
+ *   te_depthwise_s8, te_depthwise_inplace_s8   depthwise_ref.c     the reference: any shape,
+ *                                                                  TFLite's arithmetic as is
+ *   te_dw_plane_<kind>_s8 (7 kinds)             depthwise_plane.c   one channel at a time from
+ *                                              + depthwise_plane_m7.c   a padded plane
+ *   te_dw_rows_k3_s8                            depthwise_rows.c    3x3, 4 channels at a time
+ *                                              + depthwise_rows_m7.c    straight from NHWC rows
+ *
+ * The *_m7.c files hold the Cortex-M7 (ARMv7E-M DSP) assembly and are empty in a portable
+ * build; the C loops beside them compute the same bytes and are their reference. Every
+ * kernel is bit-exact with TFLite's reference kernel; the fast ones only for channels whose
+ * bounds the compiler proved (te_openmv/codegen/arith/depthwise.py), so it picks them per
+ * operator. Common to all:
+ *   - activations int8 NHWC, batch 1; sizes are uint16 (each dimension 1 .. 65535);
+ *   - filters 1 .. 255 per side, strides 1 .. 255; no dilation;
+ *   - scratch comes from the caller's arena, its size from te_dw_*_scratch below (the
+ *     compiler's memory plan uses the same formulas, and a test holds them equal);
+ *   - `in`/`out` may be the same buffer only where a kernel says so (in place).
+ *
+ * Weights of the reference kernels are reordered at compile time to channel-major
+ * [out_c][k_h][k_w] (out_c = in_c * depth_mult; output channel o reads input channel
+ * o / depth_mult), so each channel's filter is contiguous.
  */
 #ifndef TE_DEPTHWISE_H
 #define TE_DEPTHWISE_H
@@ -23,7 +42,8 @@ typedef struct {
 /* out[y][x][o] = clamp(requant(bias[o] + sum (in[..][o / depth_mult] + in_offset) * w[o][ky][kx])
  *                      + out_offset), o = 0 .. in_c * depth_mult - 1.
  * Padding positions contribute nothing (TFLite pads with the input zero point).
- * bias may be NULL. `in` and `out` must not overlap. Scratch: none. */
+ * bias may be NULL; mult/shift are TFLite's per-channel (multiplier, shift) pairs, any
+ * values TFLite accepts. `in` and `out` must not overlap. Scratch: none. */
 void te_depthwise_s8(const te_depthwise_params *p, const int8_t *in, const int8_t *weights,
                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *out);
 
@@ -31,10 +51,14 @@ void te_depthwise_s8(const te_depthwise_params *p, const int8_t *in, const int8_
  * `buf` holds the input on entry and the output on return (out_h*out_w <= in_h*in_w).
  * Each channel c is computed whole into `scratch`, then stored into channel c's slots,
  * which only input channel c occupied, after its last read.
- * Scratch: out_h * out_w bytes. */
+ * Scratch: te_depthwise_inplace_scratch(p) = out_h * out_w bytes, any alignment. */
 void te_depthwise_inplace_s8(const te_depthwise_params *p, int8_t *buf, const int8_t *weights,
                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
                              int8_t *scratch);
+
+TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
+    return (uint32_t)p->out_h * p->out_w;
+}
 
 /* ---- plane kernels: the fast path the compiler picks whenever its bounds allow ----------
  *
@@ -63,11 +87,11 @@ void te_depthwise_inplace_s8(const te_depthwise_params *p, int8_t *buf, const in
  *     k7s1/k7s2 (k_w 7), per row: (w0,w2) (w1,w3) (w4,w6) (w5,0)
  *     generic, per row, per group of 4 taps (zeros past k_w): (w0,w2) (w1,w3)
  * The accumulator is then x2 = acc * 2^(1+left) and the requantization (te_dw_requant in
- * depthwise.c) takes three instructions and a saturation (two when `nosign`: the sign step
+ * te/depthwise_impl.h) takes three instructions and a saturation (two when `nosign`: the sign step
  * only ever lowers an output that is at most the output zero point, which the clamp to
  * act_min then hides, as te_conv_requant_fast_nosign in te/conv.h); te_openmv/codegen/arith/depthwise.py proves per
  * channel that it equals TFLite's MultiplyByQuantizedMultiplier + out_offset. */
-/* One of the assembly loops (te_openmv/kernels/depthwise.c) for a whole output channel (plane kernels)
+/* One of the assembly loops (depthwise_plane_m7.c, depthwise_rows_m7.c) for a whole output channel (plane kernels)
  * or output row (row kernel). The compiler names the one an operator needs as
  * TE_DW_ASM(name), so only that one is linked; without the DSP it stands for NULL:
  *   k3s1 k3s2 k5s1 k5s2 k7s1 k7s2   the plane kernels' filter shape and stride
@@ -106,7 +130,11 @@ typedef struct {
 
 /* out = depthwise(in), one function per kernel shape (the compiler calls the one that
  * matches k_w and stride_w; the 3x3 ones need k_h 3 as well; GENERIC takes any filter
- * and stride). Scratch: plane_h * plane_w bytes, any alignment. */
+ * and stride). Arguments: `in` [in_h][in_w][in_c], `out` [out_h][out_w][in_c * depth_mult],
+ * `chan` the records (chan_words int32 each, 4-byte aligned); `out` may equal `in` when
+ * depth_mult is 1 (in place), else they must not overlap, except in window mode, where
+ * output rows may trail the input rows they were computed from (the compiler checks the
+ * distance). Scratch: te_dw_plane_scratch(p) = plane_h * plane_w bytes, any alignment. */
 #define TE_DW_PLANE_KERNEL(name) \
     void name(const te_dw_plane_params *p, const int8_t *in, const int32_t *chan, int8_t *out, int8_t *scratch)
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8);
@@ -116,6 +144,10 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8);
+
+TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
+    return (uint32_t)p->plane_h * p->plane_w;
+}
 
 /* ---- row kernel: 3x3, channels in groups of 4, straight from NHWC ----------------------
  *
@@ -134,7 +166,10 @@ TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8);
  * Per group of 4 channels, 34 int32 words: the four bias2 (c0..c3); per tap (ky, kx) in
  * row-major order the weight pairs (w_c0, w_c2) and (w_c1, w_c3), scaled as the plane
  * kernels' weights; then (mult, rc, e) for c0, c1, c2, c3 (te/depthwise.h above).
- * Scratch: 4 * ring_w * chunk bytes. */
+ * Arguments: `in` [in_h][in_w][channels], channels a multiple of 4; `out`
+ * [out_h][out_w][channels]; `groups` the records, 4-byte aligned. In place (out == in) only
+ * where the compiler checked it (te_openmv/codegen/arith/depthwise.py, rows_in_place_ok).
+ * Scratch: te_dw_rows_scratch(p) = 4 * ring_w * chunk bytes, any alignment. */
 typedef struct {
     uint16_t in_h, in_w, channels;
     uint16_t out_h, out_w;
@@ -151,5 +186,9 @@ typedef struct {
 
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                       int8_t *scratch);
+
+TE_INLINE uint32_t te_dw_rows_scratch(const te_dw_rows_params *p) {
+    return 4u * p->ring_w * p->chunk;
+}
 
 #endif

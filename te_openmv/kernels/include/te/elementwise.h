@@ -41,6 +41,26 @@ typedef struct {
 void te_add_s8(const te_add_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
                int8_t *out);
 
+/* ADD in its wide form, which the compiler picks when it proves it exact for the operator
+ * (te_openmv/codegen/arith/elementwise.py, add_wide_params): the tables hold 2 * table_i
+ * above, and
+ *   out = clamp(te_conv_requant_wide(table1[a] + table2[b], out_mult, out_round, out_e, sign))
+ * (te/conv.h). Where both inputs advance along the innermost run, four elements per pass
+ * (one word of each input, one word out). Same broadcasting and aliasing as te_add_s8.
+ * Scratch: none. */
+typedef struct {
+    const int32_t *table1;  /* 256 entries, indexed by the input byte (uint8_t)q */
+    const int32_t *table2;
+    int32_t out_mult;       /* TFLite's multiplier, in [2^30, 2^31) */
+    int32_t out_round;      /* 2^(e-1) + output zero point * 2^e */
+    int32_t out_e;          /* TFLite's right shift e >= 1 */
+    int32_t sign;           /* 0: output zero point <= act_min, the sign step is skipped */
+    int32_t act_min, act_max;
+} te_add_wide_params;
+
+void te_add_wide_s8(const te_add_wide_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
+                    int8_t *out);
+
 typedef struct {
     int32_t in1_offset, in2_offset;  /* -input zero points */
     int32_t out_offset;              /* output zero point */
@@ -52,5 +72,24 @@ typedef struct {
  * Scratch: none. */
 void te_mul_s8(const te_mul_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
                int8_t *out);
+
+/* MUL in its fast form, which the compiler picks when it proves it exact for the operator's
+ * scales and zero points (te_openmv/codegen/arith/elementwise.py, mul_fast_params):
+ *   out = clamp(te_conv_requant_wide(2 (a + in1_offset)(b + in2_offset), out_mult, out_round,
+ *               out_e, sign))                                                   (te/conv.h)
+ * Where both inputs advance along the innermost run, four elements per pass (SXTAB16,
+ * SMULBB/SMULTT on the M7). Same broadcasting and aliasing as te_mul_s8 (out may be an
+ * input of the output's size: each word is read before it is written). Scratch: none. */
+typedef struct {
+    int32_t in1_offset, in2_offset;  /* -input zero points */
+    int32_t out_mult;                /* TFLite's multiplier, in [2^30, 2^31) */
+    int32_t out_round;               /* 2^(e-1) + output zero point * 2^e */
+    int32_t out_e;                   /* TFLite's right shift e >= 1 */
+    int32_t sign;                    /* 0: output zero point <= act_min, the sign step is skipped */
+    int32_t act_min, act_max;
+} te_mul_fast_params;
+
+void te_mul_fast_s8(const te_mul_fast_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
+                    int8_t *out);
 
 #endif

@@ -44,11 +44,19 @@ typedef struct {
     int32_t sum_offset;               /* input zero point * elements per mean */
     int32_t mult, shift;              /* (input/output scale) / count, as tflite-micro folds it */
     int32_t out_zp;
+    int32_t wide;                     /* 0: TFLite's requantization; 1: te_conv_requant_wide (te/conv.h),
+                                         proven exact by the compiler, with the sign step; 2: without */
+    int32_t wide_round, wide_e;       /* its rounding constant and right shift */
 } te_mean_params;
 
 /* out = clamp(requant(sum - sum_offset) + out_zp). Scratch: num_out int32 accumulators
  * (4 * num_out bytes), none when only the innermost merged dimension is reduced (acc may
  * then be NULL). */
 void te_mean_s8(const te_mean_params *p, const int8_t *in, int8_t *out, int32_t *acc);
+
+/* The same when the innermost merged dimension is kept and a multiple of 4, and each mean
+ * sums at most 256 values: four outputs per pass in int16 lanes (SXTAB16).
+ * Scratch: 2 * num_out bytes, 4-byte aligned. */
+void te_mean_c4_s8(const te_mean_params *p, const int8_t *in, int8_t *out, uint32_t *acc);
 
 #endif

@@ -111,4 +111,100 @@ TE_INLINE int32_t te_ssat8(int32_t x) {
 #endif
 }
 
+/* SXTAB16: acc's halves plus bytes 0 and 2 of x, sign-extended (each half wraps mod 2^16). */
+TE_INLINE uint32_t te_sxtab16(uint32_t acc, uint32_t x) {
+#if TE_USE_DSP
+    return __sxtab16(acc, x);
+#else
+    const uint32_t e = te_sxtb16(x);
+    return ((acc + e) & 0xFFFFu) | (((acc >> 16) + (e >> 16)) & 0xFFFFu) << 16;
+#endif
+}
+
+/* SXTAB16 ROR #8: the same with bytes 1 and 3. */
+TE_INLINE uint32_t te_sxtab16_r8(uint32_t acc, uint32_t x) {
+#if TE_USE_DSP
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+#else
+    return te_sxtab16(acc, x >> 8);
+#endif
+}
+
+/* SADD16: the halves of a and b added lane by lane (each wraps mod 2^16). */
+TE_INLINE uint32_t te_sadd16(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    return __sadd16(a, b);
+#else
+    return ((a + b) & 0xFFFFu) | (((a >> 16) + (b >> 16)) & 0xFFFFu) << 16;
+#endif
+}
+
+/* SMULBB / SMULTT: the product of the bottom (top) halves. */
+TE_INLINE int32_t te_smulbb(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    int32_t r;  /* arm_acle.h of GCC 12 has no __smulbb */
+    __asm__("smulbb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return te_bot16(a) * te_bot16(b);
+#endif
+}
+
+TE_INLINE int32_t te_smultt(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    int32_t r;
+    __asm__("smultt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return te_top16(a) * te_top16(b);
+#endif
+}
+
+/* Four int8 values (each already in [-128, 127]) as one little-endian word: three BFI. */
+TE_INLINE uint32_t te_pack4_s8(int32_t r0, int32_t r1, int32_t r2, int32_t r3) {
+#if TE_USE_DSP
+    uint32_t w = (uint32_t)r0;
+    __asm__("bfi %0, %1, #8, #8\n\tbfi %0, %2, #16, #8\n\tbfi %0, %3, #24, #8"
+            : "+r"(w) : "r"(r1), "r"(r2), "r"(r3));
+    return w;
+#else
+    return (uint32_t)(uint8_t)r0 | (uint32_t)(uint8_t)r1 << 8 | (uint32_t)(uint8_t)r2 << 16 |
+           (uint32_t)(uint8_t)r3 << 24;
+#endif
+}
+
+/* Lane-wise max / min of four int8 lanes: SSUB8 sets the GE flag of each lane where a >= b
+ * (b >= a for the min), SEL then picks that lane from the first operand, else the second. */
+TE_INLINE uint32_t te_smax8x4(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    uint32_t r = 0;
+    for (int k = 0; k < 32; k += 8) {
+        const int8_t x = (int8_t)(a >> k), y = (int8_t)(b >> k);
+        r |= (uint32_t)(uint8_t)(x >= y ? x : y) << k;
+    }
+    return r;
+#endif
+}
+
+TE_INLINE uint32_t te_smin8x4(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    uint32_t r;
+    __asm__("ssub8 %0, %2, %1\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    uint32_t r = 0;
+    for (int k = 0; k < 32; k += 8) {
+        const int8_t x = (int8_t)(a >> k), y = (int8_t)(b >> k);
+        r |= (uint32_t)(uint8_t)(y >= x ? x : y) << k;
+    }
+    return r;
+#endif
+}
+
 #endif

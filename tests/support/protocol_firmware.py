@@ -15,7 +15,7 @@ import pytest
 
 from te_openmv.commands import build_firmware as bf
 
-from .conftest_shared import MODELS
+from .shared import MODELS
 from .modelgen import float_edge_classifier
 
 SHARED = {"person_detect": "omv_person_detect", "fomo_face": "omv_fomo_face_detection"}

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 MODELS = SHARED / "models"
 IMAGES = SHARED / "images"
+ZOO = SHARED / "zoo"        # OpenMV's model zoo (issue 15), e.g. omv_blazeface_front_128
 
 SHARED_MODELS = ["omv_person_detect", "omv_fomo_face_detection", "te_vww", "te_detection",
                  "omv_micro_speech", "omv_force_int_quant"]
@@ -17,6 +18,13 @@ def shared_model(name: str) -> Path:
     p = MODELS / f"{name}.tflite"
     if not p.is_file():
         pytest.skip(f"shared model {p} not found: the tests expect ../shared/models next to the repository")
+    return p
+
+
+def zoo_model(name: str) -> Path:
+    p = ZOO / f"{name}.tflite"
+    if not p.is_file():
+        pytest.skip(f"zoo model {p} not found: the tests expect ../shared/zoo next to the repository")
     return p
 
 

@@ -20,7 +20,7 @@ that verify finds bit-exact; never a traceback, a signal or a hang.
 
 The long run (thousands of cases, a JSON line per case and a summary):
 
-    python -m tests.modelfuzz --cases 5000 --seed 7 --out out/fuzz [--no-verify] [--models DIR]
+    python -m tests.support.modelfuzz --cases 5000 --seed 7 --out out/fuzz [--no-verify] [--models DIR]
 """
 from __future__ import annotations
 
@@ -593,8 +593,8 @@ def shared_models(directory: Path) -> dict[str, bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .conftest_shared import MODELS
-    ap = argparse.ArgumentParser(prog="python -m tests.modelfuzz",
+    from .shared import MODELS
+    ap = argparse.ArgumentParser(prog="python -m tests.support.modelfuzz",
                                  description="Fuzz te-openmv's compile and verify with corrupted models.")
     ap.add_argument("--cases", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)

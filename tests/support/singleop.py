@@ -22,7 +22,7 @@ import pytest
 from te_openmv.reference.oracle import run_reference
 
 from .bitexact import assert_bit_exact, random_inputs
-from .conftest_shared import MODELS
+from .shared import MODELS
 from . import modelgen
 from .modelgen import PADDING, ModelBuilder, options_table
 

@@ -1,6 +1,6 @@
 """One bare-metal program that runs many compiled test models once each on the emulated
-Cortex-M7 (tests/test_conv_m7.py, tests/test_depthwise_m7.py): every model's C source and a
-main.c that copies a case's input into one shared arena, runs it between
+Cortex-M7 (tests/test_conv_m7.py, tests/test_depthwise_m7.py, tests/test_elementwise_m7.py):
+every model's C source and a main.c that copies a case's inputs into one shared arena, runs it between
 te_bench_begin/te_bench_end (its instruction count, keyed by name) and prints the CRC32 of
 its output under the same key."""
 from __future__ import annotations
@@ -14,8 +14,8 @@ from te_openmv import KERNELS_DIR
 
 def write_case_program(cases: list[tuple[str, object, np.ndarray]], out: Path, decls: tuple[str, ...] = (),
                        tail: tuple[str, ...] = ()) -> list[Path]:
-    """cases: (name, codegen Compiled, int8 input). `decls`: C lines before te_bench_main;
-    `tail`: C lines run after the cases. Returns the sources to build: main.c, the models
+    """cases: (name, codegen Compiled, int8 input or a list of them, one per model input).
+    `decls`: C lines before te_bench_main; `tail`: C lines run after the cases. Returns the sources to build: main.c, the models
     and the kernel files they use."""
     main = ['#include <string.h>', '#include "te_bench.h"', '#include "te_model.h"', *decls]
     body, sources, kernels, arena = [], [], set(), 0
@@ -26,8 +26,12 @@ def write_case_program(cases: list[tuple[str, object, np.ndarray]], out: Path, d
         kernels |= set(c.emitted.kernel_files)
         arena = max(arena, c.plan.peak)
         main.append(f"extern const te_model {name}_model;")
-        main.append(f"static const int8_t {name}_in[{x.size}] = {{{','.join(map(str, x.reshape(-1).tolist()))}}};")
-        body.append(f"""    memcpy(arena + {name}_model.inputs[0].offset, {name}_in, sizeof {name}_in);
+        copies = []
+        for k, xk in enumerate(x if isinstance(x, (list, tuple)) else [x]):
+            main.append(f"static const int8_t {name}_in{k}[{xk.size}] = "
+                        f"{{{','.join(map(str, xk.reshape(-1).tolist()))}}};")
+            copies.append(f"    memcpy(arena + {name}_model.inputs[{k}].offset, {name}_in{k}, sizeof {name}_in{k});")
+        body.append("\n".join(copies) + f"""
     te_bench_begin("{name}");
     {name}_model.invoke(&{name}_model, arena);
     te_bench_end();

@@ -1,0 +1,70 @@
+"""Flash as a budget: per convolution, wide or narrow weights.
+
+Wide convolution weights (int16, doubled; te/conv.h) cost one more flash byte per weight
+and save, per block of 4 output pixels and output channel, 2 instructions per group of 4
+weights plus 1 per output (te_openmv/codegen/lower/conv.py). Without a budget the
+compiler makes a layer wide when it has at least WIDE_MIN_BLOCKS blocks. With one, it
+starts from every layer narrow (the smallest form: it refuses the model when even that
+does not fit, saying by how much) and makes layers wide in the order of instructions saved
+per extra byte while the total fits: a greedy knapsack, optimal whenever the last layer
+that fits is not skipped for a smaller one (close to optimal otherwise).
+
+The choice is op.attrs["wide"] on every CONV_2D; the conv lowering honours it. Layers that
+share weights (patches of one layer) are decided together and count their bytes once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from te_openmv.codegen.graph import Graph
+
+
+@dataclass
+class WideOption:
+    weights: int            # the weight tensor id (patches of one layer share it)
+    extra_bytes: int        # flash the wide form adds
+    saving: int             # instructions it saves per inference (estimate from the kernel's loop)
+    positions: list[int] = field(default_factory=list)
+
+
+def wide_options(g: Graph) -> list[WideOption]:
+    """Every convolution that can take wide weights, grouped by weight tensor."""
+    from te_openmv.codegen.lower.base import act_range
+    from te_openmv.codegen.lower.conv import BLOCK, conv_geometry, pointwise8_records, prepare
+    by_weights: dict[int, WideOption] = {}
+    for pos, op in enumerate(g.ops):
+        if op.type != "CONV_2D":
+            continue
+        geo = conv_geometry(g, op)
+        if pointwise8_records(g, op, geo) is not None:
+            continue  # always stored as wide records: not a choice
+        lo, hi = act_range(op, g)
+        _, _, _, wide = prepare(g, op, geo, lo, hi, wide=True)
+        if not wide:
+            continue
+        y = g.t(op.outputs[0])
+        blocks = -(-(y.shape[1] * y.shape[2]) // BLOCK)
+        saving = blocks * geo["out_c"] * (2 * (geo["depth"] // 4) + 1)
+        w = op.inputs[1]
+        opt = by_weights.setdefault(w, WideOption(w, geo["out_c"] * geo["depth"], 0))
+        opt.saving += saving
+        opt.positions.append(pos)
+    return list(by_weights.values())
+
+
+def set_wide(g: Graph, wide_weights: set[int]) -> None:
+    """Mark every CONV_2D wide (its weights in `wide_weights`) or narrow."""
+    for op in g.ops:
+        if op.type == "CONV_2D":
+            op.attrs["wide"] = op.inputs[1] in wide_weights
+
+
+def choose_wide(options: list[WideOption], spare_bytes: int) -> set[int]:
+    """The weight tensors to make wide with `spare_bytes` of flash beyond the narrow form:
+    best saving per byte first, skipping what no longer fits."""
+    chosen, left = set(), spare_bytes
+    for opt in sorted(options, key=lambda o: (-o.saving / max(o.extra_bytes, 1), o.weights)):
+        if opt.saving > 0 and opt.extra_bytes <= left:
+            chosen.add(opt.weights)
+            left -= opt.extra_bytes
+    return chosen

@@ -1,0 +1,144 @@
+"""PRELU (int8, alpha broadcast) -> te_prelu_s8 (kernels/prelu.c); LEAKY_RELU and TANH (int8)
+-> te_lut_s8 with their 256 answers tabulated at compile time (kernels/lut.c)."""
+from __future__ import annotations
+
+from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.graph import Graph, Op
+from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
+from te_openmv.codegen.arith.prelu import leaky_relu_table, prelu_multipliers, prelu_positive_table
+from te_openmv.codegen.arith.lut import tanh_table
+from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance
+from te_openmv.codegen.lower.elementwise import BCAST_DIMS, _c_array, broadcast_plan
+
+
+def _per_tensor(op: Op, t) -> None:
+    if not t.quantized or t.per_channel:
+        raise UnsupportedOpError(f"operator {op.index} ({op.type}): tensor {t.name} must be quantized per tensor "
+                                 f"(tflite-micro reads one scale and zero point)")
+    if not -128 <= t.zp <= 127:
+        raise UnsupportedOpError(f"operator {op.index} ({op.type}): zero point {t.zp} of {t.name} is outside int8")
+
+
+class PreluLowering(Lowering):
+    op_types = ("PRELU",)
+    kernel_files = ("prelu.c",)
+
+    def check(self, g: Graph, op: Op) -> None:
+        where = f"operator {op.index} (PRELU)"
+        if len(op.inputs) != 2 or len(op.outputs) != 1 or min(op.inputs) < 0:
+            raise UnsupportedOpError(f"{where}: expected an input, alpha and one output")
+        x, a, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        if (x.dtype, a.dtype, y.dtype) != ("int8", "int8", "int8"):
+            raise UnsupportedOpError(f"{where}: only int8 input, alpha and output are supported, got "
+                                     f"{x.dtype}, {a.dtype} -> {y.dtype}")
+        for t in (x, a, y):
+            _per_tensor(op, t)
+        if len(y.shape) > 4 or broadcast_plan(x.shape, a.shape, y.shape) is None:
+            raise UnsupportedOpError(f"{where}: input {list(x.shape)} and alpha {list(a.shape)} do not broadcast "
+                                     f"to the output {list(y.shape)} within 4 dimensions")
+        try:
+            prelu_multipliers(x.s, a.s, y.s)
+        except ValueError as e:
+            raise UnsupportedOptionError(f"{where}: {e}") from None
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        x, y = g.t(op.inputs[k]), g.t(op.outputs[0])
+        if k != 0 or x.is_const or x.size != y.size:
+            return None
+        return elementwise_distance(y.size, 1, 1, block=1)
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        x, a, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        m1, s1, m2, s2 = prelu_multipliers(x.s, a.s, y.s)
+        table = ctx.const("pos", prelu_positive_table(x.zp, y.zp, m1, s1), "int8_t",
+                          "output for inputs at or above the zero point, by byte")
+        if fast_requant_ok(255 * 255, m2, s2, y.zp):
+            rq = {"fast": 1, "mult": fast_mult2(m2), "shift": -s2, "round": fast_round(s2, y.zp)}
+        else:
+            rq = {"fast": 0, "mult": m2, "shift": s2, "round": y.zp}
+        params = ctx.param("params", "te_prelu_params", {"pos_table": table, "in_offset": -x.zp,
+                                                          "alpha_offset": -a.zp, **rq})
+        dims, st1, st2 = broadcast_plan(x.shape, a.shape, y.shape)
+        bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
+                                                 "stride2": _c_array(st2)})
+        alpha = (ctx.const("alpha", a.data.astype("int8"), "int8_t", f"{a.name}") if a.is_const
+                 else ctx.ptr(a.id))
+        return f"te_prelu_s8({params}, {bcast}, {ctx.ptr(x.id)}, {alpha}, {ctx.ptr(y.id)});"
+
+
+class LutLowering(Lowering):
+    """Unary int8 ops whose output depends on the input byte alone: one 256-entry table."""
+    op_types = ("LEAKY_RELU", "TANH")
+    kernel_files = ("lut.c",)
+
+    def _table(self, g: Graph, op: Op):
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        try:
+            if op.type == "TANH":
+                return tanh_table(x.s, x.zp)
+            return leaky_relu_table(x.s, y.s, float(op.options.get("alpha", 0.0)), x.zp, y.zp)
+        except ValueError as e:
+            raise UnsupportedOptionError(f"operator {op.index} ({op.type}): {e}") from None
+
+    def check(self, g: Graph, op: Op) -> None:
+        if len(op.inputs) != 1 or len(op.outputs) != 1:
+            raise UnsupportedOpError(f"operator {op.index} ({op.type}): expected one input and one output")
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        if (x.dtype, y.dtype) != ("int8", "int8"):
+            raise UnsupportedOpError(f"operator {op.index} ({op.type}): only int8 -> int8 is supported, got "
+                                     f"{x.dtype} -> {y.dtype}")
+        for t in (x, y):
+            _per_tensor(op, t)
+        if x.size != y.size:
+            raise UnsupportedOpError(f"operator {op.index} ({op.type}): input {list(x.shape)} and output "
+                                     f"{list(y.shape)} differ in size")
+        self._table(g, op)
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        return elementwise_distance(g.t(op.outputs[0]).size, 1, 1, block=4)
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        x = g.t(op.inputs[0])
+        table = ctx.const("lut", self._table(g, op), "int8_t", f"{op.type} of every input byte")
+        return f"te_lut_s8({table}, {x.size}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
+
+
+class FusedLutLowering(Lowering):
+    """TE_LUT: a fused elementwise chain of one int8 tensor (te_openmv/codegen/passes/byte_functions.py)."""
+    op_types = ("TE_LUT",)
+    kernel_files = ("lut.c",)
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        return elementwise_distance(g.t(op.outputs[0]).size, 1, 1, block=4)
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        table = ctx.const("lut", op.attrs["table"], "int8_t",
+                          "fused elementwise chain (source ops " + ", ".join(map(str, op.merged)) + ") of every input byte")
+        return (f"te_lut_s8({table}, {g.t(op.outputs[0]).size}, {ctx.ptr(op.inputs[0], 'int8_t')}, "
+                f"{ctx.ptr(op.outputs[0])});")
+
+
+class ScaledMaxLowering(Lowering):
+    """TE_SCALED_MAX: MAXIMUM(Qa(x), Qb(MUL(x, c))) fused (te_openmv/codegen/passes/scaled_max.py)."""
+    op_types = ("TE_SCALED_MAX",)
+    kernel_files = ("prelu.c",)
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        from te_openmv.codegen.arith.elementwise import mul_params
+        x, c, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        m_scale, m_zp, lo, hi = op.attrs["m"]
+        s1, s2 = (x.s, c.s) if op.attrs["x_first"] else (c.s, x.s)
+        mult, shift = mul_params(s1, s2, m_scale)
+        if fast_requant_ok(255 * 255, mult, shift, m_zp):
+            rq = {"fast": 1, "mult": fast_mult2(mult), "shift": -shift, "round": fast_round(shift, m_zp)}
+        else:
+            rq = {"fast": 0, "mult": mult, "shift": shift, "round": m_zp}
+        params = ctx.param("params", "te_scaled_max_params", {
+            "lut_a": ctx.const("lut_a", op.attrs["lut_a"], "int8_t", "the first MAXIMUM operand of every x byte"),
+            "lut_b": ctx.const("lut_b", op.attrs["lut_b"], "int8_t", "the second operand of every MUL output byte"),
+            "in_offset": -x.zp, "c_offset": -c.zp, **rq, "act_min": lo, "act_max": hi})
+        dims, st1, st2 = broadcast_plan(x.shape, c.shape, y.shape)
+        bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
+                                                 "stride2": _c_array(st2)})
+        csym = ctx.const("c", c.data.astype("int8"), "int8_t", f"{c.name} (the MUL's constant)")
+        return f"te_scaled_max_s8({params}, {bcast}, {ctx.ptr(x.id)}, {csym}, {ctx.ptr(y.id)});"

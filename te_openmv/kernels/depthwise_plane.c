@@ -1,0 +1,273 @@
+/* te-openmv kernels: DEPTHWISE_CONV_2D, the plane kernels (te/depthwise.h), portable C.
+ *
+ * Each input channel is gathered into a zero-point-padded plane and each of its output
+ * channels computed from it, two output pixels at a time, with the same int16-pair
+ * arithmetic (SXTB16/SMLAD, te/simd_dsp.h) the Cortex-M7 runs. These loops are the
+ * reference for the assembly in depthwise_plane_m7.c, which takes over whole output
+ * channels when the compiler names it (asm_fn) and the channel shifts right (e >= 1). */
+#include <stddef.h>
+
+#include "te_kernels.h"
+#include "te/depthwise_impl.h"
+
+enum { TE_K3S1, TE_K3S2, TE_K5S1, TE_K5S2, TE_K7S1, TE_K7S2, TE_KGEN };
+
+/* On the M7 every kernel shape gets its own inlined copy of the loops (constant `kind`);
+ * the portable build keeps one copy (the same arithmetic, and a much quicker host build). */
+#if TE_USE_DSP
+#define TE_DW_SPECIALIZE TE_INLINE
+#else
+#define TE_DW_SPECIALIZE static __attribute__((noinline))
+#endif
+
+
+/* Copy input channel c into the plane's interior (the border keeps the zero point). */
+static void te_dw_gather(const te_dw_plane_params *p, const int8_t *in, int c, int8_t *plane) {
+    const int C = p->in_c, cw = p->copy_w, in_row = p->in_w * p->in_c, pw = p->plane_w;
+    int8_t *dst = plane + p->pad_top * pw + p->pad_left;
+    const int8_t *src = in + c;
+#if TE_USE_DSP
+    if (C > 1 && p->copy_h > 0) {
+        const te_dw_gjob job = {p->copy_h, cw, C, in_row - cw * C, pw - cw};
+        te_dw_gather_asm(dst, src, &job);
+        return;
+    }
+#endif
+    for (int y = p->copy_h; y > 0; y--, dst += pw, src += in_row) {
+        if (C == 1) {
+            memcpy(dst, src, (size_t)cw);
+            continue;
+        }
+        const int8_t *s = src;
+        int8_t *d = dst;
+        int n = cw;
+        for (; n >= 4; n -= 4, s += 4 * C, d += 4) {
+            const uint32_t b0 = (uint8_t)s[0], b1 = (uint8_t)s[C], b2 = (uint8_t)s[2 * C], b3 = (uint8_t)s[3 * C];
+            te_st32(d, b0 | b1 << 8 | b2 << 16 | b3 << 24);
+        }
+        for (; n > 0; n--, s += C) *d++ = *s;
+    }
+}
+
+/* Two output pixels of one channel: a0 at plane position r, a1 one stride to the right.
+ * Each filter row's inputs are read as unaligned words and split by SXTB16 into int16
+ * pairs (p0,p2)/(p1,p3); the weight pairs are laid out to match (te/depthwise.h). */
+typedef struct {
+    uint32_t w0, w1, w2, m01, m2;  /* 3x3 weights, kept in registers */
+} te_dw_k3w;
+
+typedef struct {
+    int pw, k_h, groups, sx;  /* plane row stride, filter rows, generic: groups, stride */
+} te_dw_geo;
+
+TE_DW_SPECIALIZE void te_dw_pair(const int kind, const te_dw_geo *geo, const int8_t *r, const uint32_t *w,
+                          const te_dw_k3w *k3, int32_t bias, int32_t *pa0, int32_t *pa1) {
+    const int pw = geo->pw;
+    int32_t a0 = bias, a1 = bias;
+    if (kind == TE_K3S1 || kind == TE_K3S2) {
+        /* row y: a0 += (p0,p2).(w0,w2) + p1*w1;  a1 += stride 1: (p1,p3).(w0,w2) + p2*w1
+         *                                          stride 2: (p2,p4).(w0,w2) + p3*w1 */
+        const uint32_t wr[3] = {k3->w0, k3->w1, k3->w2};
+        for (int y = 0; y < 3; y++, r += pw) {
+            const uint32_t x = te_ld32(r), e = te_sxtb16(x), o = te_sxtb16_r8(x);
+            const uint32_t m = y == 2 ? k3->m2 : k3->m01;
+            a0 = te_smlad(e, wr[y], a0);
+            if (kind == TE_K3S1) {
+                a1 = te_smlad(o, wr[y], a1);
+                if (y == 1) {
+                    a0 = te_smlabt(o, m, a0);
+                    a1 = te_smlatt(e, m, a1);
+                } else {
+                    a0 = te_smlabb(o, m, a0);
+                    a1 = te_smlatb(e, m, a1);
+                }
+            } else {
+                a1 = te_smlad(te_sxtb16(te_ld32(r + 2)), wr[y], a1);
+                if (y == 1) {
+                    a0 = te_smlabt(o, m, a0);
+                    a1 = te_smlatt(o, m, a1);
+                } else {
+                    a0 = te_smlabb(o, m, a0);
+                    a1 = te_smlatb(o, m, a1);
+                }
+            }
+        }
+    } else if (kind == TE_K5S1 || kind == TE_K5S2) {
+        for (int y = geo->k_h; y > 0; y--, r += pw, w += 3) {
+            const uint32_t x = te_ld32(r), s0 = te_sxtb16(x), s1 = te_sxtb16_r8(x);
+            const uint32_t z = te_ld32(r + 2), t0 = te_sxtb16(z), t1 = te_sxtb16_r8(z);
+            a0 = te_smlad(s0, w[0], a0);
+            a0 = te_smlad(s1, w[1], a0);
+            if (kind == TE_K5S1) {  /* a1 taps p1..p5 */
+                a0 = te_smlatb(t0, w[2], a0);          /* p4 */
+                a1 = te_smlad(s1, w[0], a1);           /* (p1,p3) */
+                a1 = te_smlad(t0, w[1], a1);           /* (p2,p4) */
+                a1 = te_smlatb(t1, w[2], a1);          /* p5 */
+            } else {                /* a1 taps p2..p6 */
+                const uint32_t u0 = te_sxtb16(te_ld32(r + 4));  /* (p4,p6) */
+                a0 = te_smlabb(u0, w[2], a0);          /* p4 */
+                a1 = te_smlad(t0, w[0], a1);           /* (p2,p4) */
+                a1 = te_smlad(t1, w[1], a1);           /* (p3,p5) */
+                a1 = te_smlatb(u0, w[2], a1);          /* p6 */
+            }
+        }
+    } else if (kind == TE_K7S1 || kind == TE_K7S2) {
+        for (int y = geo->k_h; y > 0; y--, r += pw, w += 4) {
+            const uint32_t x = te_ld32(r), s0 = te_sxtb16(x), s1 = te_sxtb16_r8(x);
+            const uint32_t b = te_ld32(r + 4), u0 = te_sxtb16(b), u1 = te_sxtb16_r8(b);
+            const uint32_t z = te_ld32(r + 2), t0 = te_sxtb16(z);
+            a0 = te_smlad(s0, w[0], a0);
+            a0 = te_smlad(s1, w[1], a0);
+            a0 = te_smlad(u0, w[2], a0);
+            a0 = te_smlabb(u1, w[3], a0);              /* p5 */
+            if (kind == TE_K7S1) {  /* a1 taps p1..p7 */
+                a1 = te_smlad(s1, w[0], a1);           /* (p1,p3) */
+                a1 = te_smlad(t0, w[1], a1);           /* (p2,p4) */
+                a1 = te_smlad(u1, w[2], a1);           /* (p5,p7) */
+                a1 = te_smlatb(u0, w[3], a1);          /* p6 */
+            } else {                /* a1 taps p2..p8 */
+                const uint32_t t1 = te_sxtb16_r8(z), v0 = te_sxtb16(te_ld32(r + 6));
+                a1 = te_smlad(t0, w[0], a1);           /* (p2,p4) */
+                a1 = te_smlad(t1, w[1], a1);           /* (p3,p5) */
+                a1 = te_smlad(v0, w[2], a1);           /* (p6,p8) */
+                a1 = te_smlatb(u1, w[3], a1);          /* p7 */
+            }
+        }
+    } else {
+        const int groups = geo->groups, sx = geo->sx;
+        for (int y = geo->k_h; y > 0; y--, r += pw) {
+            const int8_t *g0 = r, *g1 = r + sx;
+            for (int g = groups; g > 0; g--, w += 2, g0 += 4, g1 += 4) {
+                const uint32_t x = te_ld32(g0), z = te_ld32(g1);
+                a0 = te_smlad(te_sxtb16(x), w[0], a0);
+                a0 = te_smlad(te_sxtb16_r8(x), w[1], a0);
+                a1 = te_smlad(te_sxtb16(z), w[0], a1);
+                a1 = te_smlad(te_sxtb16_r8(z), w[1], a1);
+            }
+        }
+    }
+    *pa0 = a0;
+    *pa1 = a1;
+}
+
+
+/* One output channel from the plane: rows of pairs, then the odd last pixel of a row
+ * (its partner is computed from the plane's read-ahead columns and dropped). */
+TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p, const int8_t *plane,
+                             const int32_t *rec, int8_t *out, const int fix, const int clamp) {
+    const int32_t bias = rec[0], mult = rec[1], rc = rec[2], e = rec[3];
+    const uint32_t *w = (const uint32_t *)(rec + 4);
+    te_dw_k3w k3 = {0, 0, 0, 0, 0};
+    if (kind == TE_K3S1 || kind == TE_K3S2) k3 = (te_dw_k3w){w[0], w[1], w[2], w[3], w[4]};
+    /* locals, not p->...: the int8 stores below could alias *p as far as the compiler knows */
+    const int oc = p->in_c * p->depth_mult, ow = p->out_w, oh = p->out_h;
+    const int sx = (kind == TE_K3S2 || kind == TE_K5S2 || kind == TE_K7S2) ? 2
+                 : (kind == TE_KGEN ? p->stride_w : 1);
+    const te_dw_geo geo = {p->plane_w, p->k_h, p->groups, sx};
+    const int row_step = p->stride_h * p->plane_w;
+    const int32_t lo = p->act_min, hi = p->act_max;
+#if TE_USE_DSP
+    /* the compiler's assembly (te/depthwise.h) for channels with e >= 1 (it shifts right) */
+    if (p->asm_fn && e > 0 && !clamp && ow >= 2) {
+        if (kind == TE_K3S1 || kind == TE_K3S2) {
+            const te_dw_k3job job = {
+                {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,
+                geo.pw, oc, plane, out, plane + (ow >> 1) * 2 * sx, row_step, oh, ow & 1};
+            p->asm_fn(&job);
+            return;
+        }
+        if (kind == TE_K5S1 || kind == TE_K5S2 || kind == TE_K7S1 || kind == TE_K7S2) {
+            const te_dw_kjob job = {w, geo.pw, oc, plane, out, mult, rc, e, bias, plane + (ow >> 1) * 2 * sx,
+                                    row_step, oh, ow & 1};
+            p->asm_fn(&job);
+            return;
+        }
+    }
+#endif
+    int8_t *q = out;
+    const int8_t *row = plane;
+    for (int oy = oh; oy > 0; oy--, row += row_step) {
+        const int8_t *r = row;
+        for (int n = ow >> 1; n > 0; n--, r += 2 * sx, q += 2 * oc) {
+            int32_t a0, a1;
+            te_dw_pair(kind, &geo, r, w, &k3, bias, &a0, &a1);
+            a0 = te_dw_requant(a0, mult, rc, e, fix);
+            a1 = te_dw_requant(a1, mult, rc, e, fix);
+            if (clamp) a0 = te_clamp(a0, lo, hi), a1 = te_clamp(a1, lo, hi);
+            q[0] = (int8_t)a0;
+            q[oc] = (int8_t)a1;
+        }
+        if (ow & 1) {
+            int32_t a0, a1;
+            te_dw_pair(kind, &geo, r, w, &k3, bias, &a0, &a1);
+            a0 = te_dw_requant(a0, mult, rc, e, fix);
+            if (clamp) a0 = te_clamp(a0, lo, hi);
+            q[0] = (int8_t)a0;
+            q += oc;
+        }
+    }
+}
+
+/* Every output channel fed by the plane's input channel c. */
+TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const int8_t *plane, const int32_t *chan,
+                              int8_t *out, int c) {
+    const int dm = p->depth_mult, words = p->chan_words, nosign = (int)p->nosign;
+    const int clamp = !(p->act_min == -128 && p->act_max == 127);
+    for (int m = 0; m < dm; m++) {
+        const int o = c * dm + m;
+        const int32_t *rec = chan + (size_t)o * words;
+        const int fix = rec[3] > 0 && !nosign;  /* the C loops' sign step */
+#if TE_USE_DSP
+        /* a copy of the loops per (fix, clamp), so neither is tested per pixel */
+        if (clamp) {
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 1);
+        } else {
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 0);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 0);
+        }
+#else
+        te_dw_channel(kind, p, plane, rec, out + o, fix, clamp);  /* one copy: quicker host builds */
+#endif
+    }
+}
+
+/* window mode (one input channel, not in place): the plane holds only the rows that
+ * `window` output rows read, rebuilt per block of output rows, then computed for every
+ * output channel */
+static void te_dw_window_rows(const te_dw_plane_params *p, const int8_t *in, int oy, int rows, int8_t *win) {
+    const int pw = p->plane_w;
+    for (int r = 0; r < rows; r++) {
+        int8_t *dst = win + r * pw + p->pad_left;
+        const int iy = oy * p->stride_h + r - p->pad_top;
+        if (iy >= 0 && iy < p->copy_h) memcpy(dst, in + (size_t)iy * p->in_w, (size_t)p->copy_w);
+        else memset(dst, p->pad_value, (size_t)p->copy_w);
+    }
+}
+
+TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
+                           int8_t *out, int8_t *plane) {
+    memset(plane, p->pad_value, (size_t)p->plane_h * p->plane_w);
+    if (p->window) {
+        te_dw_plane_params block = *p;  /* `window` output rows at a time */
+        const int stride = p->out_w * p->in_c * p->depth_mult;
+        for (int oy = 0; oy < p->out_h; oy += p->window) {
+            block.out_h = p->out_h - oy < p->window ? p->out_h - oy : p->window;
+            te_dw_window_rows(p, in, oy, (block.out_h - 1) * p->stride_h + p->k_h, plane);
+            te_dw_channels(kind, &block, plane, chan, out + (size_t)oy * stride, 0);
+        }
+        return;
+    }
+    for (int c = 0; c < p->in_c; c++) {
+        te_dw_gather(p, in, c, plane);
+        te_dw_channels(kind, p, plane, chan, out, c);
+    }
+}
+
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8) { te_dw_plane(TE_K3S1, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s2_s8) { te_dw_plane(TE_K3S2, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s1_s8) { te_dw_plane(TE_K5S1, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8) { te_dw_plane(TE_K5S2, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8) { te_dw_plane(TE_K7S1, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8) { te_dw_plane(TE_K7S2, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) { te_dw_plane(TE_KGEN, p, in, chan, out, scratch); }

@@ -1,0 +1,418 @@
+/* te-openmv kernels: DEPTHWISE_CONV_2D, the plane kernels' Cortex-M7 (ARMv7E-M DSP)
+ * assembly: the channel gather, and one loop per filter shape and stride that computes a
+ * whole output channel from the plane (te/depthwise.h names the variants, TE_DW_ASM).
+ * depthwise_plane.c holds the C loops they must equal and calls them through the job
+ * records of te/depthwise_impl.h. Empty without the DSP (TE_USE_DSP). */
+#include "te_kernels.h"
+#include "te/depthwise_impl.h"
+
+#if TE_USE_DSP
+__attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) int8_t *dst,
+                                                       __attribute__((unused)) const int8_t *src,
+                                                       __attribute__((unused)) const te_dw_gjob *job) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r2, {r3, r10, r11, r12, lr}\n\t"
+        "mov    r2, r10\n\t"
+        "mov    r10, r3\n\t"
+        "mov    r3, r11\n\t"
+        "mov    r11, r2\n\t"
+        "add    r9, r3, r3, lsl #1\n"
+        "1:\n\t"
+        "mov    r2, r11\n\t"
+        "cmp    r2, #8\n\t"
+        "blt    3f\n"
+        "2:\n\t"
+        "ldrb   r4, [r1]\n\t"
+        "ldrb   r5, [r1, r3]\n\t"
+        "ldrb   r6, [r1, r3, lsl #1]\n\t"
+        "ldrb   r7, [r1, r9]\n\t"
+        "add    r1, r1, r3, lsl #2\n\t"
+        "orr    r4, r4, r5, lsl #8\n\t"
+        "orr    r4, r4, r6, lsl #16\n\t"
+        "orr    r4, r4, r7, lsl #24\n\t"
+        "ldrb   r5, [r1]\n\t"
+        "ldrb   r6, [r1, r3]\n\t"
+        "ldrb   r7, [r1, r3, lsl #1]\n\t"
+        "ldrb   r8, [r1, r9]\n\t"
+        "add    r1, r1, r3, lsl #2\n\t"
+        "orr    r5, r5, r6, lsl #8\n\t"
+        "orr    r5, r5, r7, lsl #16\n\t"
+        "orr    r5, r5, r8, lsl #24\n\t"
+        "str    r4, [r0], #4\n\t"
+        "str    r5, [r0], #4\n\t"
+        "subs   r2, r2, #8\n\t"
+        "cmp    r2, #8\n\t"
+        "bge    2b\n"
+        "3:\n\t"
+        "cmp    r2, #4\n\t"
+        "blt    6f\n\t"
+        "ldrb   r4, [r1]\n\t"
+        "ldrb   r5, [r1, r3]\n\t"
+        "ldrb   r6, [r1, r3, lsl #1]\n\t"
+        "ldrb   r7, [r1, r9]\n\t"
+        "add    r1, r1, r3, lsl #2\n\t"
+        "orr    r4, r4, r5, lsl #8\n\t"
+        "orr    r4, r4, r6, lsl #16\n\t"
+        "orr    r4, r4, r7, lsl #24\n\t"
+        "str    r4, [r0], #4\n\t"
+        "subs   r2, r2, #4\n"
+        "6:\n\t"
+        "cbz    r2, 5f\n"
+        "4:\n\t"
+        "ldrb   r4, [r1]\n\t"
+        "add    r1, r1, r3\n\t"
+        "strb   r4, [r0], #1\n\t"
+        "subs   r2, r2, #1\n\t"
+        "bne    4b\n"
+        "5:\n\t"
+        "add    r1, r1, r12\n\t"
+        "add    r0, r0, lr\n\t"
+        "subs   r10, r10, #1\n\t"
+        "bne    1b\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* 3x3 kernels in assembly for the common case (e >= 1, full int8 range): a whole output
+ * channel, every register in use (te_dw_k3job). */
+#define TE_DW_ASM_HEAD                                  \
+    "push   {r4-r11, lr}\n\t"                           \
+    "sub    sp, sp, #32\n\t"                            \
+    "ldr    r1, [r0, #24]\n\t"                          \
+    "ldr    r2, [r0, #28]\n\t"                          \
+    "ldr    r3, [r0, #20]\n\t"                          \
+    "ldr    r12, [r0, #48]\n\t"                         \
+    "stm    sp, {r1, r2, r3, r12}\n\t"                  \
+    "ldr    r1, [r0, #52]\n\t"                          \
+    "ldr    r2, [r0, #56]\n\t"                          \
+    "ldr    r3, [r0, #60]\n\t"                          \
+    "ldr    r12, [r0, #40]\n\t"                         \
+    "strd   r1, r2, [sp, #16]\n\t"                      \
+    "strd   r3, r12, [sp, #24]\n\t"                     \
+    "ldm    r0, {r4, r5, r6, r7, r8}\n\t"               \
+    "ldrd   r9, r10, [r0, #32]\n\t"                     \
+    "ldrd   r11, lr, [r0, #40]\n"
+
+/* stride 1: a0 = bias + sum_y (p0,p2).(w_y0,w_y2) + p1 w_y1, a1 the same one column right */
+#define TE_DW_ASM_PAIR_S1                               \
+    "ldr    r12, [sp, #8]\n\t"                          \
+    "ldr    r2, [r11, r9]\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r5, r12\n\t"                        \
+    "smlad  r1, r3, r5, r12\n\t"                        \
+    "smlabt r0, r3, r7, r0\n\t"                         \
+    "smlatt r1, r2, r7, r1\n\t"                         \
+    "ldr    r2, [r11, r9, lsl #1]\n\t"                  \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r1, r3, r6, r1\n\t"                         \
+    "smlabt r0, r3, r8, r0\n\t"                         \
+    "smlatt r1, r2, r8, r1\n\t"                         \
+    "ldr    r2, [r11], #2\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r4, r0\n\t"                         \
+    "smlad  r1, r3, r4, r1\n\t"                         \
+    "smlabb r0, r3, r7, r0\n\t"                         \
+    "smlatb r1, r2, r7, r1\n\t"
+
+#define TE_DW_ASM_RQ_S1                                 \
+    "ldrd   r2, r3, [sp]\n\t"                           \
+    "add    r12, r3, r0, asr #31\n\t"                   \
+    "add    r3, r3, r1, asr #31\n\t"                    \
+    "smmlar r0, r0, r2, r12\n\t"                        \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r8\n\t"                             \
+    "asr    r1, r1, r8\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
+/* the same without the sign step (te_dw_plane_params.nosign) */
+#define TE_DW_ASM_RQN                                   \
+    "ldrd   r2, r3, [sp]\n\t"                           \
+    "smmlar r0, r0, r2, r3\n\t"                         \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r8\n\t"                             \
+    "asr    r1, r1, r8\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
+/* stride 2: a1's taps are (p2,p4) from the word two columns right, and p3 */
+#define TE_DW_ASM_PAIR_S2                               \
+    "ldr    r1, [sp, #8]\n\t"                           \
+    "ldr    r2, [r11, r9]\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r5, r1\n\t"                         \
+    "smlabt r0, r3, r7, r0\n\t"                         \
+    "smlatt r1, r3, r7, r1\n\t"                         \
+    "ldr    r2, [r12, r9]\n\t"                          \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r5, r1\n\t"                         \
+    "ldr    r2, [r11, r9, lsl #1]\n\t"                  \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlabt r0, r3, r8, r0\n\t"                         \
+    "smlatt r1, r3, r8, r1\n\t"                         \
+    "ldr    r2, [r12, r9, lsl #1]\n\t"                  \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r6, r1\n\t"                         \
+    "ldr    r2, [r11], #4\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r4, r0\n\t"                         \
+    "smlabb r0, r3, r7, r0\n\t"                         \
+    "smlatb r1, r3, r7, r1\n\t"                         \
+    "ldr    r2, [r12], #4\n\t"                          \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r4, r1\n\t"
+
+#define TE_DW_ASM_RQ_S2                                 \
+    "ldrd   r2, r3, [sp]\n\t"                           \
+    "add    r3, r3, r0, asr #31\n\t"                    \
+    "smmlar r0, r0, r2, r3\n\t"                         \
+    "ldr    r3, [sp, #4]\n\t"                           \
+    "add    r3, r3, r1, asr #31\n\t"                    \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r8\n\t"                             \
+    "asr    r1, r1, r8\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
+#define TE_DW_ASM_STORE2                                \
+    "strb   r0, [lr]\n\t"                               \
+    "strb   r1, [lr, r10]\n\t"                          \
+    "add    lr, lr, r10, lsl #1\n\t"
+
+#define TE_DW_ASM_STORE1                                \
+    "strb   r0, [lr]\n\t"                               \
+    "add    lr, lr, r10\n\t"
+
+/* rows: the pairs (at least one; `pairs` copies of the pair code per pass, so with 2 the
+ * row's pair count must be even), the odd last pixel, the next row */
+#define TE_DW_ASM_BODY(pair, rq, next_row_extra) TE_DW_ASM_BODYN(pair rq TE_DW_ASM_STORE2, pair, rq, next_row_extra)
+#define TE_DW_ASM_BODY2(pair, rq, next_row_extra) \
+    TE_DW_ASM_BODYN(pair rq TE_DW_ASM_STORE2 pair rq TE_DW_ASM_STORE2, pair, rq, next_row_extra)
+#define TE_DW_ASM_BODYN(pairs, pair, rq, next_row_extra) \
+    "1:\n\t"                                            \
+    pairs                                               \
+    "ldr    r2, [sp, #12]\n\t"                          \
+    "cmp    r11, r2\n\t"                                \
+    "bne    1b\n\t"                                     \
+    "ldr    r2, [sp, #24]\n\t"                          \
+    "cmp    r2, #0\n\t"                                 \
+    "beq    2f\n\t"                                     \
+    pair rq TE_DW_ASM_STORE1                            \
+    "2:\n\t"                                            \
+    "ldrd   r2, r3, [sp, #12]\n\t"                      \
+    "add    r2, r2, r3\n\t"                             \
+    "str    r2, [sp, #12]\n\t"                          \
+    "ldr    r11, [sp, #28]\n\t"                         \
+    "add    r11, r11, r3\n\t"                           \
+    "str    r11, [sp, #28]\n\t"                         \
+    next_row_extra                                      \
+    "ldr    r2, [sp, #20]\n\t"                          \
+    "subs   r2, r2, #1\n\t"                             \
+    "str    r2, [sp, #20]\n\t"                          \
+    "bne    1b\n\t"                                     \
+    "add    sp, sp, #32\n\t"                            \
+    "pop    {r4-r11, pc}\n\t"
+
+/* The 3x3 functions: stride 1 or 2, the sign step or not (N), one pair or two per pass (2). */
+#define TE_DW_K3S1_FN(name, body, rq)                                                              \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
+        __asm__ volatile(TE_DW_ASM_HEAD body(TE_DW_ASM_PAIR_S1, rq, ""));                         \
+    }
+#define TE_DW_K3S2_FN(name, body, rq)                                                              \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
+        __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"                                  \
+                         body(TE_DW_ASM_PAIR_S2, rq, "add    r12, r11, #2\n\t"));                  \
+    }
+
+TE_DW_K3S1_FN(te_dw_k3s1_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQ_S1)
+TE_DW_K3S2_FN(te_dw_k3s2_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQ_S2)
+TE_DW_K3S1_FN(te_dw_k3s1n_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQN)
+TE_DW_K3S2_FN(te_dw_k3s2n_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQN)
+/* two pairs per pass (rows of an even pair count): 3 instructions less per 4 outputs */
+TE_DW_K3S1_FN(te_dw_k3s1p_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S1)
+TE_DW_K3S2_FN(te_dw_k3s2p_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S2)
+TE_DW_K3S1_FN(te_dw_k3s1np_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
+TE_DW_K3S2_FN(te_dw_k3s2np_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
+
+/* 5x5 and 7x7 filters, the same way: a whole output channel per call, the filter rows
+ * unrolled (weights at fixed offsets from r9; te_dw_kjob). */
+#define TE_DW_ASM_KHEAD                                 \
+    "push   {r4-r11, lr}\n\t"                           \
+    "sub    sp, sp, #40\n\t"                            \
+    "add    r1, r0, #20\n\t"                            \
+    "ldm    r1, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"   \
+    "stm    sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"   \
+    "ldr    r11, [r0, #12]\n\t"                         \
+    "str    r11, [sp, #32]\n\t"                         \
+    "ldr    r12, [r0, #16]\n\t"                         \
+    "ldm    r0, {r9, r10, lr}\n"
+
+/* a0: (p0,p2)(w0,w2) + (p1,p3)(w1,w3) + (p4,p6)(w4,w6) + p5 w5; a1 the same from p1 */
+#define TE_DW_ASM_K7S1_ROW(o1, o2)                      \
+    "ldr    r2, [r8]\n\t"                               \
+    "ldr    r4, [r8, #4]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o1 "]\n\t"                  \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r0, r3, r7, r0\n\t"                         \
+    "smlad  r1, r3, r6, r1\n\t"                         \
+    "ldr    r2, [r8, #2]\n\t"                           \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r7, r1\n\t"                         \
+    "sxtb16 r5, r4, ror #8\n\t"                         \
+    "sxtb16 r4, r4\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o2 "]\n\t"                  \
+    "smlad  r0, r4, r6, r0\n\t"                         \
+    "smlabb r0, r5, r7, r0\n\t"                         \
+    "smlad  r1, r5, r6, r1\n\t"                         \
+    "smlatb r1, r4, r7, r1\n\t"                         \
+    "add    r8, r8, r10\n\t"
+
+/* stride 2: a1 from p2: (p2,p4)(w0,w2) + (p3,p5)(w1,w3) + (p6,p8)(w4,w6) + p7 w5 */
+#define TE_DW_ASM_K7S2_ROW(o1, o2)                      \
+    "ldr    r2, [r8]\n\t"                               \
+    "ldr    r4, [r8, #4]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o1 "]\n\t"                  \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r0, r3, r7, r0\n\t"                         \
+    "ldr    r2, [r8, #2]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r6, r1\n\t"                         \
+    "smlad  r1, r3, r7, r1\n\t"                         \
+    "sxtb16 r5, r4, ror #8\n\t"                         \
+    "sxtb16 r4, r4\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o2 "]\n\t"                  \
+    "smlad  r0, r4, r6, r0\n\t"                         \
+    "smlabb r0, r5, r7, r0\n\t"                         \
+    "smlatb r1, r5, r7, r1\n\t"                         \
+    "ldr    r2, [r8, #6]\n\t"                           \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r1, r2, r6, r1\n\t"                         \
+    "add    r8, r8, r10\n\t"
+
+/* a0: (p0,p2)(w0,w2) + (p1,p3)(w1,w3) + p4 w4; a1: (p1,p3)(w0,w2) + (p2,p4)(w1,w3) + p5 w4 */
+#define TE_DW_ASM_K5S1_ROW(o1, o2)                      \
+    "ldr    r2, [r8]\n\t"                               \
+    "ldr    r4, [r8, #2]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o1 "]\n\t"                  \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r0, r3, r7, r0\n\t"                         \
+    "smlad  r1, r3, r6, r1\n\t"                         \
+    "sxtb16 r5, r4, ror #8\n\t"                         \
+    "sxtb16 r4, r4\n\t"                                 \
+    "smlad  r1, r4, r7, r1\n\t"                         \
+    "ldr    r6, [r9, #" o2 "]\n\t"                      \
+    "smlatb r0, r4, r6, r0\n\t"                         \
+    "smlatb r1, r5, r6, r1\n\t"                         \
+    "add    r8, r8, r10\n\t"
+
+/* stride 2: a1: (p2,p4)(w0,w2) + (p3,p5)(w1,w3) + p6 w4 */
+#define TE_DW_ASM_K5S2_ROW(o1, o2)                      \
+    "ldr    r2, [r8]\n\t"                               \
+    "ldr    r4, [r8, #2]\n\t"                           \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldrd   r6, r7, [r9, #" o1 "]\n\t"                  \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r0, r3, r7, r0\n\t"                         \
+    "sxtb16 r5, r4, ror #8\n\t"                         \
+    "sxtb16 r4, r4\n\t"                                 \
+    "smlad  r1, r4, r6, r1\n\t"                         \
+    "smlad  r1, r5, r7, r1\n\t"                         \
+    "ldr    r2, [r8, #4]\n\t"                           \
+    "sxtb16 r2, r2\n\t"                                 \
+    "ldr    r6, [r9, #" o2 "]\n\t"                      \
+    "smlabb r0, r2, r6, r0\n\t"                         \
+    "smlatb r1, r2, r6, r1\n\t"                         \
+    "add    r8, r8, r10\n\t"
+
+#define TE_DW_ASM_K7_ROWS(row)                                                               \
+    row("0", "8") row("16", "24") row("32", "40") row("48", "56") row("64", "72") row("80", "88") \
+    row("96", "104")
+#define TE_DW_ASM_K5_ROWS(row) row("0", "8") row("12", "20") row("24", "32") row("36", "44") row("48", "56")
+
+#define TE_DW_ASM_KRQ                                   \
+    "ldm    sp, {r2, r3, r4}\n\t"                       \
+    "add    r5, r3, r0, asr #31\n\t"                    \
+    "add    r3, r3, r1, asr #31\n\t"                    \
+    "smmlar r0, r0, r2, r5\n\t"                         \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r4\n\t"                             \
+    "asr    r1, r1, r4\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
+#define TE_DW_ASM_KRQN                                  \
+    "ldm    sp, {r2, r3, r4}\n\t"                       \
+    "smmlar r0, r0, r2, r3\n\t"                         \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r4\n\t"                             \
+    "asr    r1, r1, r4\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
+#define TE_DW_ASM_KPAIR(rows, rq)                       \
+    "ldr    r0, [sp, #12]\n\t"                          \
+    "mov    r1, r0\n\t"                                 \
+    "mov    r8, r11\n\t"                                \
+    rows                                                \
+    rq
+
+#define TE_DW_ASM_KBODY(rows, step, rq)                 \
+    "1:\n\t"                                            \
+    TE_DW_ASM_KPAIR(rows, rq)                           \
+    "strb   r0, [r12]\n\t"                              \
+    "strb   r1, [r12, lr]\n\t"                          \
+    "add    r12, r12, lr, lsl #1\n\t"                   \
+    "add    r11, r11, #" step "\n\t"                    \
+    "ldr    r2, [sp, #16]\n\t"                          \
+    "cmp    r11, r2\n\t"                                \
+    "bne    1b\n\t"                                     \
+    "ldr    r2, [sp, #28]\n\t"                          \
+    "cmp    r2, #0\n\t"                                 \
+    "beq    2f\n\t"                                     \
+    TE_DW_ASM_KPAIR(rows, rq)                           \
+    "strb   r0, [r12]\n\t"                              \
+    "add    r12, r12, lr\n\t"                           \
+    "2:\n\t"                                            \
+    "ldrd   r2, r3, [sp, #16]\n\t"                      \
+    "add    r2, r2, r3\n\t"                             \
+    "str    r2, [sp, #16]\n\t"                          \
+    "ldr    r11, [sp, #32]\n\t"                         \
+    "add    r11, r11, r3\n\t"                           \
+    "str    r11, [sp, #32]\n\t"                         \
+    "ldr    r2, [sp, #24]\n\t"                          \
+    "subs   r2, r2, #1\n\t"                             \
+    "str    r2, [sp, #24]\n\t"                          \
+    "bne    1b\n\t"                                     \
+    "add    sp, sp, #40\n\t"                            \
+    "pop    {r4-r11, pc}\n\t"
+
+#define TE_DW_ASM_KFN(name, rows, step, rq)                                                     \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {      \
+        __asm__ volatile(TE_DW_ASM_KHEAD TE_DW_ASM_KBODY(rows, step, rq));                      \
+    }
+
+TE_DW_ASM_KFN(te_dw_k7s1_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2", TE_DW_ASM_KRQ)
+TE_DW_ASM_KFN(te_dw_k7s2_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4", TE_DW_ASM_KRQ)
+TE_DW_ASM_KFN(te_dw_k5s1_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2", TE_DW_ASM_KRQ)
+TE_DW_ASM_KFN(te_dw_k5s2_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW_ASM_KRQ)
+TE_DW_ASM_KFN(te_dw_k7s1n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2", TE_DW_ASM_KRQN)
+TE_DW_ASM_KFN(te_dw_k7s2n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4", TE_DW_ASM_KRQN)
+TE_DW_ASM_KFN(te_dw_k5s1n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2", TE_DW_ASM_KRQN)
+TE_DW_ASM_KFN(te_dw_k5s2n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW_ASM_KRQN)
+#endif

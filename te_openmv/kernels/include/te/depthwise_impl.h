@@ -1,0 +1,100 @@
+/* te-openmv kernels, internal to the depthwise family (not part of the public API):
+ * what the portable C loops (depthwise_plane.c, depthwise_rows.c) and their Cortex-M7
+ * assembly (depthwise_plane_m7.c, depthwise_rows_m7.c) share: the requantization both
+ * compute, and the job records through which the C loops hand a whole output channel (plane
+ * kernels) or output row (row kernel) to the assembly. The records' field offsets are the
+ * assembly's ABI: they are checked below, and a change here is a change in the assembly.
+ */
+#ifndef TE_DEPTHWISE_IMPL_H
+#define TE_DEPTHWISE_IMPL_H
+
+#include <stddef.h>
+
+#include "common.h"
+#include "depthwise.h"
+#include "simd_dsp.h"
+
+/* TFLite's MultiplyByQuantizedMultiplier(acc, mult, shift) + out_offset, saturated to int8,
+ * from x2 = acc * 2^(1+left):
+ *   SRDHM(acc << left, mult) = floor((x2 * mult + 2^31) / 2^32): SMMLAR of x2;
+ *   the rounding right shift by e (half away from zero) = (v + 2^(e-1) - [v < 0]) >> e,
+ *   where [v < 0] may be read as [x2 < 0] (they differ only when v = 0, where both give
+ *   the same result) and out_offset * 2^e is added before the shift (rc holds both), so
+ *   SMMLAR's accumulate operand takes rc + (x2 >> 31). Without a right shift (e = 0,
+ *   fix = 0) the result is v + out_offset. quant_depthwise.py checks the int32 bounds. */
+TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e, const int fix) {
+    return te_ssat8(te_smmlar(x2, mult, fix ? rc + (x2 >> 31) : rc) >> e);
+}
+
+/* Words per group of 4 channels in the row kernel's records (te/depthwise.h). */
+#define TE_DW_GROUP_WORDS 34
+
+#if TE_USE_DSP
+/* The gather of one channel in assembly: `rows` rows of `cols` bytes, src[0], src[C], ...
+ * 8 bytes per pass packed into two words, then 4 into one, then the row's last bytes.
+ *   r0 dst   r1 src   r2 bytes left in the row   r3 C   r4-r8 bytes / words   r9 3C
+ *   r10 rows left   r11 cols   r12 src step to the next row   lr dst step to the next row */
+typedef struct {
+    int32_t rows, cols, C, src_skip, dst_skip;
+} te_dw_gjob;
+
+void te_dw_gather_asm(int8_t *dst, const int8_t *src, const te_dw_gjob *job);
+
+/* 3x3 kernels in assembly for the common case (e >= 1, full int8 range): a whole output
+ * channel, every register in use. The C loops below are the reference for what they do.
+ *   r0, r1 accumulators of the pixel pair   r2, r3 input words / int16 pairs   r12 temp
+ *          (stride 2: r12 = the second load's pointer, two columns right of r11)
+ *   r4-r6 (w0,w2) of filter rows 0-2   r7 (w01,w11)   r8 (e, w21): ASR reads its bottom byte
+ *   r9 plane row stride   r10 output channel stride   r11 plane pointer   lr output pointer
+ * Stack frame: mult, rc, bias, pair-loop end, row step, rows left, odd width, row start. */
+typedef struct {
+    uint32_t w[5];             /* 0: r4-r8 */
+    int32_t bias, mult, rc;    /* 20 */
+    int32_t pw, oc;            /* 32: r9, r10 */
+    const int8_t *ptr;         /* 40: r11, the first row's start */
+    int8_t *q;                 /* 44: lr */
+    const int8_t *end;         /* 48: the first row's pair-loop end */
+    int32_t row_step, rows, odd;  /* 52 */
+} te_dw_k3job;
+
+/* 5x5 and 7x7 filters, the same way: a whole output channel per call, the filter rows
+ * unrolled (weights at fixed offsets from r9).
+ *   r0, r1 accumulators   r2-r7 input words, int16 pairs, weight pairs   r8 filter row
+ *   r9 the channel's weights   r10 plane row stride   r11 the pair's first input
+ *   r12 output pointer   lr output channel stride
+ * Stack frame: mult, rc, e, bias, pair-loop end, row step, rows left, odd width, row start. */
+typedef struct {
+    const uint32_t *w;               /* 0: r9 */
+    int32_t pw, oc;                  /* 4: r10, lr */
+    const int8_t *ptr;               /* 12: r11, the first row's start */
+    int8_t *q;                       /* 16: r12 */
+    int32_t mult, rc, e, bias;       /* 20 */
+    const int8_t *end;               /* 36: the first row's pair-loop end */
+    int32_t row_step, rows, odd;     /* 40 */
+} te_dw_kjob;
+
+/* One output row of one channel pass in assembly (every channel e >= 1, full int8 range).
+ *   r0-r3 accumulators of c0..c3   r4-r7 input word, its int16 pairs, weight pairs / temps
+ *   r8-r10 the three ring rows at the pixel's window   r11 ring pixel stride
+ *   r12 the group records   lr output pointer
+ * Stack frame: first record, end of the records, ring step and output step to the next
+ * pixel (beyond what the groups advanced), pixels left. */
+typedef struct {
+    const int8_t *r0, *r1, *r2;  /* 0: r8-r10 */
+    int32_t stride;              /* 12: r11 */
+    const int32_t *rec, *rec_end;
+    int32_t ring_step, out_step, pixels;  /* 24 */
+    int8_t *q;                   /* 36: lr */
+} te_dw_rowjob;
+
+/* the assembly reads these fields at fixed offsets */
+_Static_assert(offsetof(te_dw_k3job, bias) == 20 && offsetof(te_dw_k3job, pw) == 32 &&
+               offsetof(te_dw_k3job, ptr) == 40 && offsetof(te_dw_k3job, end) == 48 &&
+               offsetof(te_dw_k3job, odd) == 60, "te_dw_k3job layout");
+_Static_assert(offsetof(te_dw_kjob, ptr) == 12 && offsetof(te_dw_kjob, mult) == 20 &&
+               offsetof(te_dw_kjob, end) == 36 && offsetof(te_dw_kjob, odd) == 48, "te_dw_kjob layout");
+_Static_assert(offsetof(te_dw_rowjob, stride) == 12 && offsetof(te_dw_rowjob, rec) == 16 &&
+               offsetof(te_dw_rowjob, ring_step) == 24 && offsetof(te_dw_rowjob, q) == 36, "te_dw_rowjob layout");
+#endif
+
+#endif

@@ -1,0 +1,114 @@
+/* te-openmv kernels: PRELU (int8), portable C. Bit-exact with tflite-micro's reference. */
+#include "te_kernels.h"
+
+TE_INLINE int8_t te_prelu_neg(const te_prelu_params *p, int32_t v, int32_t a) {
+    const int32_t prod = v * (a + p->alpha_offset);
+    const int32_t r = p->fast ? te_conv_requant_fast(prod, p->mult, p->round, p->shift)
+                              : te_requant(prod, p->mult, p->shift) + p->round;
+    return (int8_t)te_clamp(r, -128, 127);
+}
+
+/* One run of n outputs with the fast requantization (proven exact by the compiler); s1/s2
+ * are the run's strides (0 or 1), constants after inlining. The positive side is a table
+ * lookup; the negative side one multiply and the 4-instruction fast requantization. */
+TE_INLINE void te_prelu_run_fast(const te_prelu_params *p, const int8_t *x, int s1, const int8_t *a, int s2,
+                                 int8_t *out, int32_t n) {
+    const int8_t *pos = p->pos_table;
+    const int32_t limit = -p->in_offset, in_off = p->in_offset, a_off = p->alpha_offset;
+    const int32_t m = p->mult, rnd = p->round, e = p->shift;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t q = *x;
+        int32_t r;
+        if (q >= limit) {
+            r = pos[(uint8_t)q];
+        } else {
+            r = te_clamp(te_conv_requant_fast((q + in_off) * (*a + a_off), m, rnd, e), -128, 127);
+        }
+        out[i] = (int8_t)r;
+        x += s1;
+        a += s2;
+    }
+}
+
+static void te_prelu_run(const te_prelu_params *p, const int8_t *x, int32_t t1, const int8_t *a, int32_t t2,
+                         int8_t *out, int32_t n) {
+    if (p->fast && t1 == 1 && t2 == 1) {
+        te_prelu_run_fast(p, x, 1, a, 1, out, n);  /* alpha per channel along the run */
+    } else if (p->fast && t1 == 1 && t2 == 0) {
+        te_prelu_run_fast(p, x, 1, a, 0, out, n);  /* one alpha for the run */
+    } else {
+        const int8_t *pos = p->pos_table;
+        const int32_t limit = -p->in_offset;
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t q = x[i * t1];
+            out[i] = q >= limit ? pos[(uint8_t)q] : te_prelu_neg(p, q + p->in_offset, a[i * t2]);
+        }
+    }
+}
+
+void te_prelu_s8(const te_prelu_params *p, const te_bcast *bc, const int8_t *in, const int8_t *alpha,
+                 int8_t *out) {
+    const int32_t *d = bc->shape, *s1 = bc->stride1, *s2 = bc->stride2;
+    const int32_t n = d[5];
+    for (int32_t i0 = 0; i0 < d[0]; i0++)
+        for (int32_t i1 = 0; i1 < d[1]; i1++)
+            for (int32_t i2 = 0; i2 < d[2]; i2++)
+                for (int32_t i3 = 0; i3 < d[3]; i3++)
+                    for (int32_t i4 = 0; i4 < d[4]; i4++) {
+                        const int8_t *x = in + i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
+                        const int8_t *a = alpha + i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
+                        te_prelu_run(p, x, s1[5], a, s2[5], out, n);
+                        out += n;
+                    }
+}
+
+/* ---- MAXIMUM(Qa(x), Qb(MUL(x, c))) -------------------------------------------------- */
+
+TE_INLINE int8_t te_scaled_max_one(const te_scaled_max_params *p, int32_t q, int32_t c) {
+    const int32_t prod = (q + p->in_offset) * (c + p->c_offset);
+    const int32_t r = p->fast ? te_conv_requant_fast(prod, p->mult, p->round, p->shift)
+                              : te_requant(prod, p->mult, p->shift) + p->round;
+    const int8_t a = p->lut_a[(uint8_t)q];
+    const int8_t b = p->lut_b[(uint8_t)te_clamp(r, p->act_min, p->act_max)];
+    return a > b ? a : b;
+}
+
+/* One run with the fast requantization (proven exact by the compiler); s2 is the constant's
+ * stride along the run (0 or 1), a constant after inlining. */
+TE_INLINE void te_scaled_max_run_fast(const te_scaled_max_params *p, const int8_t *x, const int8_t *c, int s2,
+                                      int8_t *out, int32_t n) {
+    const int8_t *lut_a = p->lut_a, *lut_b = p->lut_b;
+    const int32_t in_off = p->in_offset, c_off = p->c_offset, m = p->mult, rnd = p->round, e = p->shift;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t q = x[i];
+        const int32_t r = te_clamp(te_conv_requant_fast((q + in_off) * (*c + c_off), m, rnd, e), lo, hi);
+        const int8_t a = lut_a[(uint8_t)q], b = lut_b[(uint8_t)r];
+        out[i] = a > b ? a : b;
+        c += s2;
+    }
+}
+
+void te_scaled_max_s8(const te_scaled_max_params *p, const te_bcast *bc, const int8_t *x, const int8_t *c,
+                      int8_t *out) {
+    const int32_t *d = bc->shape, *s1 = bc->stride1, *s2 = bc->stride2;
+    const int32_t n = d[5], t1 = s1[5], t2 = s2[5];
+    for (int32_t i0 = 0; i0 < d[0]; i0++)
+        for (int32_t i1 = 0; i1 < d[1]; i1++)
+            for (int32_t i2 = 0; i2 < d[2]; i2++)
+                for (int32_t i3 = 0; i3 < d[3]; i3++)
+                    for (int32_t i4 = 0; i4 < d[4]; i4++) {
+                        const int8_t *xr = x + i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
+                        const int8_t *cr = c + i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
+                        if (p->fast && t1 == 1 && t2 == 1) {
+                            te_scaled_max_run_fast(p, xr, cr, 1, out, n);  /* constant per channel */
+                        } else if (p->fast && t1 == 1 && t2 == 0) {
+                            te_scaled_max_run_fast(p, xr, cr, 0, out, n);  /* one constant for the run */
+                        } else if (t1 == 1 && t2 == 1) {
+                            for (int32_t i = 0; i < n; i++) out[i] = te_scaled_max_one(p, xr[i], cr[i]);
+                        } else {
+                            for (int32_t i = 0; i < n; i++) out[i] = te_scaled_max_one(p, xr[i * t1], cr[i * t2]);
+                        }
+                        out += n;
+                    }
+}

@@ -1,0 +1,118 @@
+"""ADD, MUL, MEAN and MAX_POOL on the Cortex-M7 with the DSP paths on (QEMU mps2-an500, bare metal, -O3):
+the same bytes as the host (itself bit-exact with tflite-micro, checked here too) for every
+variant of the fast MUL (sign step or not, SSAT or a clamp; four elements at a time with a
+tail, and one at a time where an operand repeats), its fallback to TFLite's arithmetic, the
+squeeze-excite broadcast, the same four variants of the wide ADD and its fallback, on
+every int8 input pair, MEAN in int16 lanes and not, and MAX_POOL four channels per word. One ELF holds every case; instruction counts are printed (run with -s), never
+asserted."""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+from te_openmv import KERNELS_INCLUDE
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.targets.baremetal import harness
+from te_openmv.targets.host_build import HostModel
+
+from .support.bitexact import reference
+from .support.m7cases import write_case_program
+from .test_ops_elementwise import binary_model
+from .test_ops_pool import mean_model, pool_model
+
+_V = np.arange(-128, 128, dtype=np.int8)
+# every int8 pair, both inputs advancing, and a 3-element tail
+PAIRS = [np.concatenate([np.repeat(_V, 256), _V[[0, 255, 7]]]), np.concatenate([np.tile(_V, 256), _V[[255, 0, 9]]])]
+N = PAIRS[0].size
+
+
+def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
+    """(name, model, inputs (None: random), the kernel it must take, what it exercises)."""
+    return [
+        ("mul_sign_sat", binary_model("MUL", (N,), (N,), (N,), (0.02, 3), (0.05, -9), (0.004, 7)), PAIRS,
+         "te_mul_fast_s8", "MUL fast, sign step, full range (SSAT)"),
+        ("mul_sign_clamp", binary_model("MUL", (N,), (N,), (N,), (0.01, 0), (0.01, 5), (0.02, 2), "RELU_N1_TO_1"),
+         PAIRS, "te_mul_fast_s8", "MUL fast, sign step, a clamp"),
+        ("mul_nosign_sat", binary_model("MUL", (N,), (N,), (N,), (0.02, -128), (0.003, -128), (0.0004, -128)),
+         PAIRS, "te_mul_fast_s8", "MUL fast, no sign step, full range"),
+        ("mul_nosign_clamp", binary_model("MUL", (N,), (N,), (N,), (0.03, -4), (0.02, 11), (0.002, -20), "RELU"),
+         PAIRS, "te_mul_fast_s8", "MUL fast, no sign step, a clamp"),
+        ("mul_exact", binary_model("MUL", (N,), (N,), (N,), (0.5, 1), (0.5, -1), (0.05, 0)), PAIRS, "te_mul_s8",
+         "MUL with a left shift: TFLite's arithmetic"),
+        ("mul_se", binary_model("MUL", (1, 14, 14, 36), (1, 1, 1, 36), (1, 14, 14, 36), (0.05, -128),
+                                (0.0022, -128), (0.04, -128)), None, "te_mul_fast_s8",
+         "squeeze-excite: [1,14,14,36] x [1,1,1,36]"),
+        ("mul_scalar", binary_model("MUL", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.013, -128), (0.0013, 0),
+                                    (0.0022, -128)), None, "te_mul_fast_s8", "a scalar operand (one at a time)"),
+        ("add_fast", binary_model("ADD", (N,), (N,), (N,), (0.02, 3), (0.05, -9), (0.06, 7)), PAIRS, "te_add_wide_s8",
+         "ADD wide, sign step, full range"),
+        ("add_nosign", binary_model("ADD", (N,), (N,), (N,), (0.03, -4), (0.02, 11), (0.05, -20), "RELU"), PAIRS,
+         "te_add_wide_s8", "ADD wide, no sign step, a clamp"),
+        ("add_sign_clamp", binary_model("ADD", (N,), (N,), (N,), (0.01, 0), (0.01, 5), (0.02, 2), "RELU_N1_TO_1"),
+         PAIRS, "te_add_wide_s8", "ADD wide, sign step, a clamp"),
+        ("add_nosign_sat", binary_model("ADD", (N,), (N,), (N,), (0.02, -128), (0.03, -128), (0.05, -128)), PAIRS,
+         "te_add_wide_s8", "ADD wide, no sign step, full range"),
+        ("add_exact", binary_model("ADD", (N,), (N,), (N,), (0.01, 1), (0.01, -1), (2.5e-8, 0)), PAIRS, "te_add_s8",
+         "ADD, TFLite's requantization"),
+        ("add_res", binary_model("ADD", (1, 28, 28, 40), (1, 28, 28, 40), (1, 28, 28, 40), (0.04, -43),
+                                 (0.03, 12), (0.05, 12)), None, "te_add_wide_s8", "a residual ADD (mcunet's shape)"),
+        ("mean_h", mean_model((1, 14, 14, 48), (1,), True, (0.04, -128), (0.02, -128)), None, "te_mean_c4_s8",
+         "MEAN over H in int16 lanes (squeeze-excite)"),
+        ("mean_hw_256", mean_model((1, 16, 16, 8), (1, 2), True, (0.04, -7), (0.013, 21)),
+         [np.full((1, 16, 16, 8), -128, np.int8)], "te_mean_c4_s8", "MEAN of 256 values of -128: a full lane"),
+        ("mean_noshift", mean_model((1, 160, 3, 3), (3,), False, (0.05, 6), (0.05, 6)), None, "te_mean_s8",
+         "MEAN of 3 values, equal scales: no shift (te_vww's tail)"),
+        ("mean_int32", mean_model((1, 17, 16, 8), (1, 2), True, (0.04, -7), (0.013, 21)), None, "te_mean_s8",
+         "MEAN of 272 values: int32 accumulators"),
+        ("maxpool_2x2", pool_model("MAX_POOL_2D", (1, 16, 16, 32), (2, 2), (2, 2), "VALID", scale=0.05, zp=-3),
+         None, "te_maxpool_s8", "MAX_POOL 2x2 stride 2, 32 channels (blazeface's)"),
+        ("maxpool_tail_clamp", pool_model("MAX_POOL_2D", (1, 9, 7, 7), (3, 3), (2, 1), "SAME", "RELU6", scale=0.05,
+                                          zp=-10), None, "te_maxpool_s8",
+         "MAX_POOL 3x3 SAME, 7 channels (a 3-channel tail), RELU6 clamp"),
+        ("add_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.024, 0),
+                                   (0.013, -128)), None, "te_add_wide_s8", "ADD of a scalar (one at a time)"),
+    ]
+
+
+@pytest.fixture(scope="session")
+def m7_run(arm_toolchain, tmp_path_factory):
+    out = tmp_path_factory.mktemp("elementwise_m7")
+    rng = np.random.default_rng(93)
+    cases, host, compiled = [], {}, {}
+    for name, model, xs, _, _ in _cases():
+        c = compile_model(model, name)
+        compiled[name] = c
+        hm = HostModel(c)
+        if xs is None:
+            xs = [rng.integers(-128, 128, size=t.shape).astype(np.int8) for t in hm.inputs]
+        y = hm.run(xs)[0]
+        ref = np.asarray(reference(model, xs)[0]).reshape(y.shape)
+        assert np.array_equal(y, ref), f"{name}: the host differs from tflite-micro"
+        host[name] = y
+        cases.append((name, c, xs))
+    srcs = write_case_program(cases, out)
+    elf = harness.build_elf(srcs, [KERNELS_INCLUDE, out], out / "elementwise_m7.elf")
+    return harness.run_elf(elf, timeout=120), host, compiled
+
+
+def test_cases_take_the_intended_kernels(m7_run):
+    _, _, compiled = m7_run
+    for name, _, _, kernel, _ in _cases():
+        assert f"{kernel}(" in compiled[name].emitted.c_source, name
+
+
+@pytest.mark.parametrize("name", [c[0] for c in _cases()])
+def test_m7_output_matches_host(m7_run, name):
+    run, host, _ = m7_run
+    assert run.value_int(name) == zlib.crc32(np.ascontiguousarray(host[name]).tobytes()), \
+        f"{name}: the M7 (DSP) output differs from the host's"
+
+
+def test_m7_instruction_counts_reported(m7_run):
+    run, host, _ = m7_run
+    for name, _, _, _, what in _cases():
+        n = run.regions[name]
+        assert n > 0
+        print(f"{name:18s} {host[name].size:7d} outputs {n:9d} instructions {n / host[name].size:6.2f} per output  ({what})")

@@ -1,0 +1,109 @@
+"""The scratch sizes the memory plan reserves (each lowering's scratch_bytes) equal the sizes
+the kernels' public headers define (te_dw_plane_scratch, te_dw_rows_scratch,
+te_depthwise_inplace_scratch in te/depthwise.h; te_conv_scratch_1x1/_im2col in te/conv.h):
+the C functions are evaluated on the very parameters the compiler emits, for every
+depthwise kernel kind (plane kinds, window mode, the row kernel with channel passes, the
+in-place reference kernel) and both convolution scratch layouts. Host gcc only."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+import te_openmv.codegen.lower.depthwise as lower_dw
+from te_openmv import KERNELS_INCLUDE
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.lower import LOWERINGS
+from te_openmv.codegen.lower.conv import conv_geometry, pointwise8_records
+
+from .support.shared import shared_model
+from .test_depthwise_m7 import FORCED, _cases, _force
+from .test_ops_conv import conv_model
+
+
+def _c_init(fields: dict) -> str:
+    return "{" + ", ".join(f".{k} = {v}" for k, v in fields.items()) + "}"
+
+
+def _scratch_exprs(g) -> list[tuple[str, int, str]]:
+    """(what, planned bytes, C expression of the header's size) for each depthwise/conv op."""
+    out = []
+    for op in g.ops:
+        planned = LOWERINGS[op.type].scratch_bytes(g, op) if op.type in LOWERINGS else 0
+        what = f"op {op.index} {op.type}"
+        if op.type == "DEPTHWISE_CONV_2D":
+            plan = lower_dw.fast_plan(g, op)
+            if plan is not None:
+                fn = "te_dw_rows_scratch" if plan["params_type"] == "te_dw_rows_params" else "te_dw_plane_scratch"
+                expr = f"{fn}(&(const {plan['params_type']}){_c_init(plan['params'])})"
+                out.append((f"{what} {plan['function']}", planned, expr))
+            elif op.attrs.get("inplace"):
+                y = g.t(op.outputs[0])
+                expr = ("te_depthwise_inplace_scratch(&(const te_depthwise_params)"
+                        f"{_c_init({'out_h': y.shape[1], 'out_w': y.shape[2]})})")
+                out.append((f"{what} te_depthwise_inplace_s8", planned, expr))
+        elif op.type == "CONV_2D":
+            geo = conv_geometry(g, op)
+            if pointwise8_records(g, op, geo) is not None:
+                continue  # the 8-channel pointwise kernel runs from registers: no scratch
+            if geo["pointwise"]:
+                expr = f"te_conv_scratch_1x1({geo['in_c']})"
+            else:
+                expr = f"te_conv_scratch_im2col({geo['depth']}, {geo['k_w'] * geo['in_c']})"
+            out.append((what, planned, expr))
+    return out
+
+
+def _evaluate(exprs: list[str], tmp_path) -> list[int]:
+    src = tmp_path / "scratch.c"
+    lines = ["#include <stdio.h>", '#include "te_kernels.h"', "int main(void) {"]
+    lines += [f'    printf("%lu\\n", (unsigned long)({e}));' for e in exprs]
+    lines += ["    return 0;", "}"]
+    src.write_text("\n".join(lines) + "\n")
+    exe = tmp_path / "scratch"
+    subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", f"-I{KERNELS_INCLUDE}", str(src), "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    return [int(v) for v in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()]
+
+
+def _check(graphs, tmp_path) -> int:
+    rows = [r for g in graphs for r in _scratch_exprs(g)]
+    got = _evaluate([r[2] for r in rows], tmp_path)
+    bad = [f"{what}: planned {planned}, the header says {c}" for (what, planned, _), c in zip(rows, got)
+           if planned != c]
+    assert not bad, "\n".join(bad)
+    return len(rows)
+
+
+def test_depthwise_scratch_matches_the_header(tmp_path):
+    graphs = []
+    for name, model, _ in _cases():
+        if not name.startswith("dw") and not name.startswith("rows"):
+            continue
+        with pytest.MonkeyPatch.context() as mp:
+            if name in FORCED:
+                mp.setattr(lower_dw, "fast_plan", _force(FORCED[name]))
+            g = compile_model(model, name).graph
+            n = _check([g], tmp_path)  # inside the patch: the forced kernel's scratch
+        assert n >= 1, name
+        graphs.append(g)
+    kinds = set()
+    for g in graphs:
+        kinds |= {w.split()[-1] for w, _, _ in _scratch_exprs(g)}
+    # every kind of scratch the depthwise kernels have was checked
+    assert {"te_dw_plane_k3s1_s8", "te_dw_plane_generic_s8", "te_dw_rows_k3_s8", "te_depthwise_inplace_s8"} <= kinds
+
+
+def test_conv_scratch_matches_the_header(tmp_path):
+    rng = np.random.default_rng(5)
+    models = [conv_model(rng, (9, 7), 5, 6, (3, 3), (1, 1), "SAME"),
+              conv_model(rng, (8, 8), 12, 10, (1, 1), (1, 1), "VALID"),
+              conv_model(rng, (11, 10), 3, 16, (5, 3), (2, 2), "SAME")]
+    assert _check([compile_model(m, f"c{i}").graph for i, m in enumerate(models)], tmp_path) == 3
+
+
+@pytest.mark.parametrize("name", ["omv_person_detect", "te_vww"])
+def test_shared_model_scratch_matches_the_header(name, tmp_path):
+    g = compile_model(shared_model(name).read_bytes(), name).graph
+    assert _check([g], tmp_path) > 10
