@@ -45,7 +45,7 @@ _INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
 class Signature:
     """What an operator's inputs, outputs and options must look like in a valid model."""
     inputs: tuple[int, int]          # (fewest, most)
-    outputs: int = 1
+    outputs: tuple[int, int] = (1, 1)
     optional: tuple[int, ...] = ()   # input positions that may be -1 (absent)
     options: str | None = None       # the builtin options table of this operator
     options_required: bool = False   # False: no table means the schema's defaults, which are usable
@@ -77,13 +77,30 @@ SIGNATURES: dict[str, Signature] = {
     "RESIZE_NEAREST_NEIGHBOR": Signature((2, 2), options="ResizeNearestNeighborOptions"),
     "QUANTIZE": Signature((1, 1), options="QuantizeOptions"),
     "DEQUANTIZE": Signature((1, 1), options="DequantizeOptions"),
+    "SUB": Signature((2, 2), options="SubOptions"),
+    "MAXIMUM": Signature((2, 2), options="MaximumMinimumOptions"),
+    "MINIMUM": Signature((2, 2), options="MaximumMinimumOptions"),
+    "TANH": _UNARY,
+    "LEAKY_RELU": Signature((1, 1), options="LeakyReluOptions"),
+    "PRELU": Signature((2, 2)),
+    "RESIZE_BILINEAR": Signature((2, 2), options="ResizeBilinearOptions"),
+    "EXPAND_DIMS": Signature((2, 2), options="ExpandDimsOptions"),
+    "SQUEEZE": Signature((1, 1), options="SqueezeOptions"),
+    "GATHER": Signature((2, 2), options="GatherOptions"),
+    "SLICE": Signature((3, 3), options="SliceOptions"),
+    "STRIDED_SLICE": Signature((4, 4), options="StridedSliceOptions"),
+    "PACK": Signature((1, 1 << 16), options="PackOptions"),
+    "UNPACK": Signature((1, 1), (1, 1 << 16), options="UnpackOptions"),
+    "SPLIT": Signature((2, 2), (1, 1 << 16), options="SplitOptions"),
+    "SPLIT_V": Signature((3, 3), (1, 1 << 16), options="SplitVOptions"),
 }
 # TensorType codes of the schema, for options that name a tensor type.
 _TYPE_CODES = {"float32": 0, "float16": 1, "int32": 2, "uint8": 3, "int64": 4, "bool": 6, "int16": 7, "int8": 9}
 # Operators whose int32 bias is quantized with input scale x weights scale.
 _BIAS_SCALED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 # Operators whose output has exactly their (first) input's shape.
-_SAME_SHAPE = {"QUANTIZE", "DEQUANTIZE", "LOGISTIC", "HARD_SWISH", "RELU", "RELU6", "RELU_N1_TO_1", "SOFTMAX"}
+_SAME_SHAPE = {"QUANTIZE", "DEQUANTIZE", "LOGISTIC", "HARD_SWISH", "RELU", "RELU6", "RELU_N1_TO_1", "SOFTMAX",
+               "TANH", "LEAKY_RELU"}
 
 
 def _op(op: Op) -> str:
@@ -264,8 +281,10 @@ def _check_signature(g: Graph, op: Op) -> None:
     if not lo <= len(op.inputs) <= hi:
         want = f"{lo}" if lo == hi else f"{lo} to {hi}"
         raise InvalidModelError(f"{_op(op)}: has {len(op.inputs)} input(s), {op.type} takes {want}")
-    if len(op.outputs) != sig.outputs:
-        raise InvalidModelError(f"{_op(op)}: has {len(op.outputs)} output(s), {op.type} has {sig.outputs}")
+    lo, hi = sig.outputs
+    if not lo <= len(op.outputs) <= hi:
+        want = f"{lo}" if lo == hi else f"{lo} or more"
+        raise InvalidModelError(f"{_op(op)}: has {len(op.outputs)} output(s), {op.type} has {want}")
     table = op.options_table
     if table and table != sig.options:
         expected = sig.options or "none"
