@@ -155,7 +155,7 @@ def test_add_params_as_tflite_prepare():
 @pytest.mark.parametrize("op", list(OPS))
 def test_binary_int16_rejected(op):
     model = binary_model(op, (1, 4), (1, 4), (1, 4), (0.1, 0), (0.1, 0), (0.1, 0), dtypes=("int8", "int8", "int16"))
-    with pytest.raises(UnsupportedOpError, match=rf"operator 0 \({op}\): only int8 .* int8 \+ int8 -> int16"):
+    with pytest.raises(UnsupportedOpError, match=rf"operator 0 \({op}\): only int8 .* int8, int8 -> int16"):
         compile_model(model, "m")
 
 

@@ -13,7 +13,6 @@ UART carries only a few KB/s: fine for results, too slow for frames.)
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from te_openmv import PACKAGE_DIR
+from te_openmv.targets.camera_frames import FRAMES_BASE, board_with_frames
 
-FRAMES_BASE = 0x60000000  # mps2-an500 PSRAM: 16 MiB
 # The demo runs the repository's examples on the shared data beside it: it needs a clone
 # (an installed wheel carries the compiler, kernels and module, not examples/ or ../shared).
 CLONE_ROOT = PACKAGE_DIR.parent
@@ -52,30 +51,22 @@ def run_on_device(firmware: Path, model: str, frames: list[np.ndarray], script: 
     """Load `frames` (the model's int8 input, one array each) into the board's memory, boot,
     run `script` (it must define `model`, a tinyengine.Model), then invoke the model on each
     frame from memory and report its raw outputs."""
-    from te_openmv.targets.raw_repl import boot
     size = frames[0].nbytes
-    blob = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "frames.bin"
-        path.write_bytes(blob)
-        dev = boot(firmware, memory_images={FRAMES_BASE: path})
-        try:
-            prelude = script if script is not None else f"import tinyengine\nmodel = tinyengine.Model({model!r})\n"
-            r = dev.run(prelude, timeout=60)
-            if r.exception:
-                raise RuntimeError(f"device script failed: {r.exception}")
-            loop = (
-                "import uctypes, ubinascii\n"
-                f"for i in range({len(frames)}):\n"
-                f"    frame = uctypes.bytearray_at({FRAMES_BASE:#x} + i * {size}, {size})\n"
-                "    model.predict([frame])\n"
-                "    outs = [ubinascii.hexlify(bytes(model.output(k))).decode() for k in range(len(model.output_shape))]\n"
-                "    print('TE', i, ' '.join(outs))\n")
-            r = dev.run(loop, timeout=timeout)
-            if r.exception:
-                raise RuntimeError(f"device loop failed: {r.exception}")
-        finally:
-            dev.close()
+    with board_with_frames(firmware, frames) as dev:
+        prelude = script if script is not None else f"import tinyengine\nmodel = tinyengine.Model({model!r})\n"
+        r = dev.run(prelude, timeout=60)
+        if r.exception:
+            raise RuntimeError(f"device script failed: {r.exception}")
+        loop = (
+            "import uctypes, ubinascii\n"
+            f"for i in range({len(frames)}):\n"
+            f"    frame = uctypes.bytearray_at({FRAMES_BASE:#x} + i * {size}, {size})\n"
+            "    model.predict([frame])\n"
+            "    outs = [ubinascii.hexlify(bytes(model.output(k))).decode() for k in range(len(model.output_shape))]\n"
+            "    print('TE', i, ' '.join(outs))\n")
+        r = dev.run(loop, timeout=timeout)
+        if r.exception:
+            raise RuntimeError(f"device loop failed: {r.exception}")
     outputs: list[list[bytes]] = [[] for _ in frames]
     for line in r.output.splitlines():
         parts = line.split()

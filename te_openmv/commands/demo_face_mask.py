@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import sys
-import tempfile
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -26,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-FRAMES_BASE = 0x60000000  # mps2-an500 PSRAM: 16 MiB
+from te_openmv.targets.camera_frames import FRAMES_BASE, board_with_frames
+
 
 
 def facemask_module(example: Path):
@@ -77,22 +77,14 @@ class _Background(threading.Thread):
 
 
 def _run_on_board(firmware: Path, frames: list[np.ndarray], prelude: str, loop: str, timeout: float) -> str:
-    from te_openmv.targets.raw_repl import boot
-    blob = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "frames.bin"
-        path.write_bytes(blob)
-        dev = boot(firmware, memory_images={FRAMES_BASE: path})
-        try:
-            r = dev.run(prelude, timeout=60)
-            if r.exception:
-                raise RuntimeError(f"examples/face_mask/main.py failed on the board: {r.exception}\n{r.output[-2000:]}")
-            r = dev.run(loop, timeout=timeout)
-            if r.exception:
-                raise RuntimeError(f"the face-mask loop failed on the board: {r.exception}\n{r.output[-2000:]}")
-            return r.output
-        finally:
-            dev.close()
+    with board_with_frames(firmware, frames) as dev:
+        r = dev.run(prelude, timeout=60)
+        if r.exception:
+            raise RuntimeError(f"examples/face_mask/main.py failed on the board: {r.exception}\n{r.output[-2000:]}")
+        r = dev.run(loop, timeout=timeout)
+        if r.exception:
+            raise RuntimeError(f"the face-mask loop failed on the board: {r.exception}\n{r.output[-2000:]}")
+        return r.output
 
 
 def _remembered(fm, runner):

@@ -74,18 +74,22 @@ def add_kernel_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: 
                       act_min: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """(table1, table2, te_add_params fields): the fast requantization whenever it is exact
     for every sum of two table entries (te_openmv/codegen/quant_conv.fast_requant_ok)."""
-    from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
     p = add_params(s1, s2, so)
     t1 = add_input_table(zp1, p["in1_mult"], p["in1_shift"])
     t2 = add_input_table(zp2, p["in2_mult"], p["in2_shift"])
+    return t1, t2, table_sum_requant(t1, t2, p, zpo, act_min)
+
+
+def table_sum_requant(t1: np.ndarray, t2: np.ndarray, p: dict, zpo: int, act_min: int) -> dict:
+    """te_add_params' requantization fields for sums of an entry of t1 and one of t2 (ADD,
+    SUB): the fast form whenever it is exact for the largest such sum, else TFLite's."""
+    from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
     bound = int(np.abs(t1.astype(np.int64)).max() + np.abs(t2.astype(np.int64)).max())
     m, sh = p["out_mult"], p["out_shift"]
     if fast_requant_ok(bound, m, sh, zpo):
         mode = ADD_RQ_NOSIGN if zpo <= act_min else ADD_RQ_FAST
-        fields = {"requant": mode, "out_mult": fast_mult2(m), "out_shift": -sh, "out_round": fast_round(sh, zpo)}
-    else:
-        fields = {"requant": ADD_RQ_EXACT, "out_mult": m, "out_shift": sh, "out_round": zpo}
-    return t1, t2, fields
+        return {"requant": mode, "out_mult": fast_mult2(m), "out_shift": -sh, "out_round": fast_round(sh, zpo)}
+    return {"requant": ADD_RQ_EXACT, "out_mult": m, "out_shift": sh, "out_round": zpo}
 
 
 def add_wide_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,

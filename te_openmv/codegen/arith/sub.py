@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from te_openmv.codegen.arith.common import quantize_multiplier
-from te_openmv.codegen.arith.elementwise import ADD_LEFT_SHIFT_INT8, ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN, add_input_table
+from te_openmv.codegen.arith.elementwise import ADD_LEFT_SHIFT_INT8, add_input_table, table_sum_requant
 
 _F = np.float32
 
@@ -40,16 +40,8 @@ def sub_params(s1: float, s2: float, so: float) -> dict:
 def sub_kernel_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,
                       act_min: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """(table1, -table2, te_add_params fields) for te_add_s8 computing TFLite's SUB."""
-    from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
     p = sub_params(s1, s2, so)
     t1 = add_input_table(zp1, p["in1_mult"], p["in1_shift"])
     t2 = -add_input_table(zp2, p["in2_mult"], p["in2_shift"]).astype(np.int64)
     t2 = t2.astype(np.int32)
-    bound = int(np.abs(t1.astype(np.int64)).max() + np.abs(t2.astype(np.int64)).max())
-    m, sh = p["out_mult"], p["out_shift"]
-    if fast_requant_ok(bound, m, sh, zpo):
-        mode = ADD_RQ_NOSIGN if zpo <= act_min else ADD_RQ_FAST
-        fields = {"requant": mode, "out_mult": fast_mult2(m), "out_shift": -sh, "out_round": fast_round(sh, zpo)}
-    else:
-        fields = {"requant": ADD_RQ_EXACT, "out_mult": m, "out_shift": sh, "out_round": zpo}
-    return t1, t2, fields
+    return t1, t2, table_sum_requant(t1, t2, p, zpo, act_min)

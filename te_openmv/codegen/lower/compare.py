@@ -8,7 +8,7 @@ from __future__ import annotations
 from te_openmv.codegen.errors import UnsupportedOpError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance
-from te_openmv.codegen.lower.elementwise import BCAST_DIMS, _c_array, broadcast_plan
+from te_openmv.codegen.lower.elementwise import BCAST_DIMS, _c_array, broadcast_plan, check_int8_binary
 
 
 class CompareLowering(Lowering):
@@ -17,12 +17,7 @@ class CompareLowering(Lowering):
 
     def check(self, g: Graph, op: Op) -> None:
         where = f"operator {op.index} ({op.type})"
-        if len(op.inputs) != 2 or len(op.outputs) != 1 or min(op.inputs) < 0:
-            raise UnsupportedOpError(f"{where}: expected 2 inputs and 1 output")
-        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
-        if (a.dtype, b.dtype, y.dtype) != ("int8", "int8", "int8"):
-            raise UnsupportedOpError(f"{where}: only int8 inputs and output are supported, got "
-                                     f"{a.dtype}, {b.dtype} -> {y.dtype}")
+        a, b, y = check_int8_binary(g, op)
         if len(y.shape) > BCAST_DIMS or broadcast_plan(a.shape, b.shape, y.shape) is None:
             raise UnsupportedOpError(f"{where}: input shapes {list(a.shape)} and {list(b.shape)} do not "
                                      f"broadcast to the output shape {list(y.shape)}")

@@ -53,17 +53,24 @@ def _c_array(values) -> str:
     return "{ " + ", ".join(str(int(v)) for v in values) + " }"
 
 
+def check_int8_binary(g: Graph, op: Op):
+    """The operands of an int8 binary operator (ADD, SUB, MUL, MAXIMUM, ...): (a, b, y)."""
+    where = f"operator {op.index} ({op.type})"
+    if len(op.inputs) != 2 or len(op.outputs) != 1 or min(op.inputs) < 0:
+        raise UnsupportedOpError(f"{where}: expected 2 inputs and 1 output")
+    a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    if (a.dtype, b.dtype, y.dtype) != ("int8", "int8", "int8"):
+        raise UnsupportedOpError(f"{where}: only int8 inputs and output are supported, got "
+                                 f"{a.dtype}, {b.dtype} -> {y.dtype}")
+    return a, b, y
+
+
 class _BinaryLowering(Lowering):
     kernel_files = ("elementwise.c",)
 
     def check(self, g: Graph, op: Op) -> None:
         where = f"operator {op.index} ({op.type})"
-        if len(op.inputs) != 2 or len(op.outputs) != 1 or min(op.inputs) < 0:
-            raise UnsupportedOpError(f"{where}: expected 2 inputs and 1 output")
-        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
-        if (a.dtype, b.dtype, y.dtype) != ("int8", "int8", "int8"):
-            raise UnsupportedOpError(f"{where}: only int8 inputs and output are supported, got "
-                                     f"{a.dtype} + {b.dtype} -> {y.dtype}")
+        a, b, y = check_int8_binary(g, op)
         for t in (a, b, y):
             if not t.quantized or t.per_channel:
                 raise UnsupportedOpError(f"{where}: tensor {t.name} must be quantized per tensor")
