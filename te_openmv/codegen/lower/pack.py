@@ -7,17 +7,12 @@ import numpy as np
 from te_openmv.codegen.errors import UnsupportedOpError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.lower.base import EmitContext, Lowering
-from te_openmv.codegen.lower.shape import _operand
+from te_openmv.codegen.lower.shape import _operand, output_axis
 
 
 class PackLowering(Lowering):
     op_types = ("PACK",)
     kernel_files = ("shape.c",)
-
-    def _axis(self, g: Graph, op: Op) -> int:
-        rank = len(g.t(op.outputs[0]).shape)
-        axis = int(op.options.get("axis", 0))
-        return axis + rank if axis < 0 else axis
 
     def check(self, g: Graph, op: Op) -> None:
         where = f"operator {op.index} (PACK)"
@@ -28,7 +23,7 @@ class PackLowering(Lowering):
             if g.t(tid).dtype != "int8":
                 raise UnsupportedOpError(f"{where}: only int8 tensors are supported, {g.t(tid).name} is "
                                          f"{g.t(tid).dtype}")
-        axis = self._axis(g, op)
+        axis = output_axis(g, op)
         if not 0 <= axis < len(y.shape):
             raise UnsupportedOpError(f"{where}: axis {op.options.get('axis')} is out of range")
         shape = g.t(op.inputs[0]).shape
@@ -39,7 +34,7 @@ class PackLowering(Lowering):
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         y = g.t(op.outputs[0])
-        axis = self._axis(g, op)
+        axis = output_axis(g, op)
         outer = int(np.prod(y.shape[:axis], dtype=np.int64))
         inner = [g.t(t).size // max(outer, 1) for t in op.inputs]
         params = ctx.param("params", "te_concat_params", {"outer": outer, "n_inputs": len(op.inputs),

@@ -10,6 +10,7 @@ from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.resize_bilinear import bilinear_axis
 from te_openmv.codegen.lower.base import EmitContext, Lowering
+from te_openmv.codegen.lower.shape import check_resize_size
 
 
 class ResizeBilinearLowering(Lowering):
@@ -39,12 +40,7 @@ class ResizeBilinearLowering(Lowering):
         if op.options.get("align_corners") and op.options.get("half_pixel_centers"):
             raise UnsupportedOptionError(f"{where}: align_corners and half_pixel_centers together "
                                          f"(TFLite refuses the pair)")
-        out_h, out_w = (int(v) for v in size.data.reshape(-1))
-        if list(y.shape) != [x.shape[0], out_h, out_w, x.shape[3]]:
-            raise UnsupportedOpError(f"{where}: output shape {list(y.shape)} does not match the size "
-                                     f"[{out_h}, {out_w}]")
-        if max(out_h, out_w, x.shape[1], x.shape[2]) > 16383 or min(out_h, out_w) < 1:
-            raise UnsupportedOpError(f"{where}: sizes must lie in 1..16383")
+        check_resize_size(op, x, y, size, 16383)
         self._tables(g, op)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:

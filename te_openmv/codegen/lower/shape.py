@@ -25,6 +25,39 @@ def _front_pad(values: list[int], fill: int) -> list[int]:
     return [fill] * (SHAPE_DIMS - len(values)) + list(values)
 
 
+def output_axis(g: Graph, op: Op) -> int:
+    """The op's `axis` option as a non-negative index into its output's dimensions."""
+    rank = len(g.t(op.outputs[0]).shape)
+    axis = int(op.options.get("axis", 0))
+    return axis + rank if axis < 0 else axis
+
+
+def merge_dims(dims_strides) -> list[list[int]]:
+    """[count, input stride] per output dimension, outermost first, simplified for a strided
+    copy: size-1 dimensions dropped, a dimension merged into its outer neighbour when the pair
+    walks the input contiguously; at least one dimension."""
+    dims: list[list[int]] = []
+    for cnt, stride in dims_strides:
+        if cnt == 1:
+            continue
+        if dims and dims[-1][1] == stride * cnt:
+            dims[-1] = [dims[-1][0] * cnt, stride]
+        else:
+            dims.append([cnt, stride])
+    return dims or [[1, 1]]
+
+
+def check_resize_size(op: Op, x, y, size, limit: int) -> None:
+    """A RESIZE_* operator's constant size against its output shape and the kernel's limit."""
+    where = f"operator {op.index} ({op.type})"
+    out_h, out_w = (int(v) for v in size.data.reshape(-1))
+    if list(y.shape) != [x.shape[0], out_h, out_w, x.shape[3]]:
+        raise UnsupportedOpError(f"{where}: output shape {list(y.shape)} does not match the size "
+                                 f"[{out_h}, {out_w}]")
+    if max(out_h, out_w, x.shape[1], x.shape[2]) > limit or min(out_h, out_w) < 1:
+        raise UnsupportedOpError(f"{where}: sizes must lie in 1..{limit}")
+
+
 def _where(op: Op) -> str:
     return f"operator {op.index} ({op.type})"
 
@@ -119,17 +152,7 @@ def transpose_plan(in_shape, perm) -> tuple[list[int], list[int]]:
     """(shape, stride) for te_transpose_params: output dims with their input strides, size-1
     dims dropped and output neighbours that are also input neighbours merged."""
     in_strides = [int(np.prod(in_shape[k + 1:], dtype=np.int64)) for k in range(len(in_shape))]
-    dims: list[list[int]] = []  # [size, input stride]
-    for p in perm:
-        size, stride = int(in_shape[p]), in_strides[p]
-        if size == 1:
-            continue
-        if dims and dims[-1][1] == stride * size:
-            dims[-1] = [dims[-1][0] * size, stride]
-        else:
-            dims.append([size, stride])
-    if not dims:
-        dims = [[1, 1]]
+    dims = merge_dims((int(in_shape[p]), in_strides[p]) for p in perm)
     return _front_pad([d[0] for d in dims], 1), _front_pad([d[1] for d in dims], 0)
 
 
@@ -171,11 +194,6 @@ class ConcatLowering(Lowering):
     op_types = ("CONCATENATION",)
     kernel_files = ("shape.c",)
 
-    def _axis(self, g: Graph, op: Op) -> int:
-        rank = len(g.t(op.outputs[0]).shape)
-        axis = int(op.options.get("axis", 0))
-        return axis + rank if axis < 0 else axis
-
     def check(self, g: Graph, op: Op) -> None:
         if not op.inputs or len(op.outputs) != 1 or min(op.inputs) < 0:
             raise UnsupportedOpError(f"{_where(op)}: expected inputs and one output")
@@ -185,7 +203,7 @@ class ConcatLowering(Lowering):
             raise UnsupportedOptionError(f"{_where(op)}: fused activation {fused} is not supported "
                                          f"(only NONE)")
         y = g.t(op.outputs[0])
-        rank, axis = len(y.shape), self._axis(g, op)
+        rank, axis = len(y.shape), output_axis(g, op)
         if not 0 <= axis < rank:
             raise UnsupportedOpError(f"{_where(op)}: axis {op.options.get('axis')} is out of range for "
                                      f"rank {rank}")
@@ -219,7 +237,7 @@ class ConcatLowering(Lowering):
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         y = g.t(op.outputs[0])
-        axis = self._axis(g, op)
+        axis = output_axis(g, op)
         outer = int(np.prod(y.shape[:axis], dtype=np.int64))
         inner = [g.t(t).size // max(outer, 1) for t in op.inputs]
         rescale = [self._rescale(g, t, y) for t in op.inputs]
@@ -254,12 +272,7 @@ class ResizeNearestLowering(Lowering):
             raise UnsupportedOpError(f"{_where(op)}: only 4D NHWC input is supported, got {list(x.shape)}")
         if not size.is_const or size.dtype != "int32" or size.size != 2:
             raise UnsupportedOpError(f"{_where(op)}: the size must be a constant int32 tensor of 2 elements")
-        out_h, out_w = (int(v) for v in size.data.reshape(-1))
-        if list(y.shape) != [x.shape[0], out_h, out_w, x.shape[3]]:
-            raise UnsupportedOpError(f"{_where(op)}: output shape {list(y.shape)} does not match the size "
-                                     f"[{out_h}, {out_w}]")
-        if max(out_h, out_w, x.shape[1], x.shape[2]) > 65535 or min(out_h, out_w) < 1:
-            raise UnsupportedOpError(f"{_where(op)}: sizes must lie in 1..65535")
+        check_resize_size(op, x, y, size, 65535)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])

@@ -14,7 +14,7 @@ import numpy as np
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.lower.base import EmitContext, Lowering
-from te_openmv.codegen.lower.shape import SHAPE_DIMS, _c_array
+from te_openmv.codegen.lower.shape import SHAPE_DIMS, _c_array, merge_dims
 
 INT8_LIKE = ("int8", "uint8")
 
@@ -36,17 +36,7 @@ def copy_plan(in_shape, starts, counts, steps) -> tuple[int, list[int], list[int
     contiguously; padded to SHAPE_DIMS."""
     in_strides = [int(np.prod(in_shape[k + 1:], dtype=np.int64)) for k in range(len(in_shape))]
     base = sum(s * st for s, st in zip(starts, in_strides))
-    dims: list[list[int]] = []  # [count, input stride]
-    for cnt, step, st in zip(counts, steps, in_strides):
-        if cnt == 1:
-            continue
-        stride = step * st
-        if dims and dims[-1][1] == stride * cnt:
-            dims[-1] = [dims[-1][0] * cnt, stride]
-        else:
-            dims.append([cnt, stride])
-    if not dims:
-        dims = [[1, 1]]
+    dims = merge_dims((cnt, step * st) for cnt, step, st in zip(counts, steps, in_strides))
     if len(dims) > SHAPE_DIMS:
         raise ValueError(f"more than {SHAPE_DIMS} dimensions")
     pad = SHAPE_DIMS - len(dims)
