@@ -2,7 +2,7 @@
 lowering or planner meets an index, a dtype, a quantization array or an operator order it
 did not expect. Every problem is an InvalidModelError naming the operator (index and type)
 or the tensor (index and name); nothing here decides whether te-openmv supports an
-operator (passes/validate.py does that, on a graph this module has accepted).
+operator (passes/supported_ops.py does that, on a graph this module has accepted).
 
 What is checked (and why it matters downstream):
 - tensor indices: operator inputs/outputs and the subgraph's inputs/outputs in range;
@@ -276,7 +276,7 @@ def _check_structure(g: Graph) -> None:
 def _check_signature(g: Graph, op: Op) -> None:
     sig = SIGNATURES.get(op.type)
     if sig is None:
-        return  # passes/validate.py names unsupported operators
+        return  # passes/supported_ops.py names unsupported operators
     lo, hi = sig.inputs
     if not lo <= len(op.inputs) <= hi:
         want = f"{lo}" if lo == hi else f"{lo} to {hi}"

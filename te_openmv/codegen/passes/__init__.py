@@ -9,11 +9,11 @@ patch by patch (passes/patch.py) and applies that patching:
 The passes after scheduling mark memory sharing, which depends on the op order the patching
 produces; the schedule runs them on every candidate it weighs.
 """
-from te_openmv.codegen.passes import (validate, fold_io_quant, alias_reshape, fold_pad, fuse_activation,
+from te_openmv.codegen.passes import (supported_ops, fold_io_quant, alias_reshape, fold_pad, fuse_activation,
     byte_functions, scaled_max, inplace_depthwise, overlap)
 
 BEFORE_SCHEDULE = [
-    validate.run,            # every op supported, int8 model, clear errors otherwise
+    supported_ops.run,       # every op supported, int8 model, clear errors otherwise
     fold_io_quant.run,       # float32 QUANTIZE/DEQUANTIZE at the edges -> int8 entry/exit points
     alias_reshape.run,       # RESHAPE: same bytes, new shape -> alias, no copy
     fold_pad.run,            # PAD(zero point) + convolution -> convolution with padding

@@ -1,4 +1,5 @@
-"""Reject what te-openmv cannot compile, with a message that names the culprit."""
+"""Reject the operators and options te-openmv has no kernel for, with a message that names the
+culprit (a structurally broken model never gets here: te_openmv/codegen/validate.py runs at import)."""
 from __future__ import annotations
 
 from te_openmv.codegen.errors import FloatModelError, UnsupportedOpError
