@@ -73,7 +73,7 @@ def add_input_table(zero_point: int, mult: int, shift: int) -> np.ndarray:
 def add_kernel_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,
                       act_min: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """(table1, table2, te_add_params fields): the fast requantization whenever it is exact
-    for every sum of two table entries (te_openmv/codegen/quant_conv.fast_requant_ok)."""
+    for every sum of two table entries (arith/conv.fast_requant_ok)."""
     p = add_params(s1, s2, so)
     t1 = add_input_table(zp1, p["in1_mult"], p["in1_shift"])
     t2 = add_input_table(zp2, p["in2_mult"], p["in2_shift"])

@@ -21,7 +21,7 @@
  *   where [v < 0] may be read as [x2 < 0] (they differ only when v = 0, where both give
  *   the same result) and out_offset * 2^e is added before the shift (rc holds both), so
  *   SMMLAR's accumulate operand takes rc + (x2 >> 31). Without a right shift (e = 0,
- *   fix = 0) the result is v + out_offset. quant_depthwise.py checks the int32 bounds. */
+ *   fix = 0) the result is v + out_offset. codegen/arith/depthwise.py checks the int32 bounds. */
 TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e, const int fix) {
     return te_ssat8(te_smmlar(x2, mult, fix ? rc + (x2 >> 31) : rc) >> e);
 }
