@@ -588,16 +588,13 @@ static void te_invoke(const tinyengine_model_obj_t *self) {
     }
 }
 
-/* A new float output object for tensor t (ulab ndarray of the tensor's shape, else a
- * flat array('f')) and where its elements live. */
-static mp_obj_t te_new_output(const te_tensor_info *t, void **data) {
-    const size_t n = te_elements(t);
-    #if TE_HAVE_ULAB
-    size_t shape[ULAB_MAX_DIMS];
+#if TE_HAVE_ULAB
+/* Tensor t's shape as ulab stores it: right-aligned in ULAB_MAX_DIMS entries (1 elsewhere),
+ * dimensions beyond ULAB_MAX_DIMS folded into the first; returns the ndarray's ndim. */
+static int te_ulab_shape(const te_tensor_info *t, size_t shape[ULAB_MAX_DIMS]) {
     for (size_t d = 0; d < ULAB_MAX_DIMS; d++) {
         shape[d] = 1;
     }
-    /* Right-aligned as ulab stores it; dimensions beyond ULAB_MAX_DIMS fold into the first. */
     const int rank = t->rank < 1 ? 1 : t->rank;
     const int ndim = rank < ULAB_MAX_DIMS ? rank : ULAB_MAX_DIMS;
     for (int d = 0; d < ndim; d++) {
@@ -606,6 +603,17 @@ static mp_obj_t te_new_output(const te_tensor_info *t, void **data) {
     for (int d = 0; d < rank - ndim; d++) {
         shape[ULAB_MAX_DIMS - ndim] *= (size_t)t->shape[d];
     }
+    return ndim;
+}
+#endif
+
+/* A new float output object for tensor t (ulab ndarray of the tensor's shape, else a
+ * flat array('f')) and where its elements live. */
+static mp_obj_t te_new_output(const te_tensor_info *t, void **data) {
+    const size_t n = te_elements(t);
+    #if TE_HAVE_ULAB
+    size_t shape[ULAB_MAX_DIMS];
+    const int ndim = te_ulab_shape(t, shape);
     ndarray_obj_t *nd = ndarray_new_dense_ndarray((uint8_t)ndim, shape, NDARRAY_FLOAT);
     *data = nd->array;
     (void)n;
@@ -663,17 +671,7 @@ static mp_obj_t te_tensor_view(const tinyengine_model_obj_t *self, const te_tens
 static mp_obj_t te_raw_output(const tinyengine_model_obj_t *self, const te_tensor_info *t) {
     #if TE_HAVE_ULAB
     size_t shape[ULAB_MAX_DIMS];
-    for (size_t d = 0; d < ULAB_MAX_DIMS; d++) {
-        shape[d] = 1;
-    }
-    const int rank = t->rank < 1 ? 1 : t->rank;
-    const int ndim = rank < ULAB_MAX_DIMS ? rank : ULAB_MAX_DIMS;
-    for (int d = 0; d < ndim; d++) {
-        shape[ULAB_MAX_DIMS - 1 - d] = t->rank ? (size_t)t->shape[t->rank - 1 - d] : 1;
-    }
-    for (int d = 0; d < rank - ndim; d++) {
-        shape[ULAB_MAX_DIMS - ndim] *= (size_t)t->shape[d];
-    }
+    const int ndim = te_ulab_shape(t, shape);
     const char tc = te_typecode(t->arena_dtype);
     if (tc == 'b' || tc == 'B' || tc == 'h' || tc == 'f') {
         return MP_OBJ_FROM_PTR(ndarray_new_ndarray((uint8_t)ndim, shape, NULL, (uint8_t)tc, self->arena + t->offset));
