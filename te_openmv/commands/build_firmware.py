@@ -38,7 +38,7 @@ MODULE_SRC = MODULE_DIR
 MODULE_NAME = "tinyengine"
 # te_openmv/module files that go into a firmware (README and type stubs do not).
 MODULE_FILES = ("micropython.mk", "micropython.cmake", "modtinyengine.c", "te_image.c", "te_image.h", "te_models.h",
-                "te_runtime.h")
+                "te_runtime.h", "te_attrs.h")
 # The binding quantizes/dequantizes float edges with these kernels whatever the models use.
 BINDING_KERNELS = ("quantize.c",)
 MANIFEST = "firmware.json"

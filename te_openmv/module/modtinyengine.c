@@ -29,6 +29,7 @@
 #include "te_models.h"
 #include "te_kernels.h"
 #include "te_runtime.h"
+#include "te_attrs.h"
 #include "te_image.h"
 
 #if !MICROPY_PY_BUILTINS_MEMORYVIEW
@@ -100,32 +101,8 @@ static const char *te_describe(const te_tensor_info *t, uint8_t dtype) {
     return vstr_null_terminated_str(&vstr);
 }
 
-/* ------------------------------------------------------------ attributes */
-
-static mp_obj_t te_shape_tuple(const te_tensor_info *t) {
-    mp_obj_t dims[TE_MAX_DIMS];
-    for (int d = 0; d < t->rank; d++) {
-        dims[d] = MP_OBJ_NEW_SMALL_INT(t->shape[d]);
-    }
-    return mp_obj_new_tuple(t->rank, dims);
-}
-
-/* The four per-tensor attribute lists (shape, dtype, scale, zero point). */
-static void te_tensor_lists(const te_tensor_info *infos, size_t n, mp_obj_t *shape, mp_obj_t *dtype,
-                            mp_obj_t *scale, mp_obj_t *zero_point) {
-    *shape = mp_obj_new_list(n, NULL);
-    *dtype = mp_obj_new_list(n, NULL);
-    *scale = mp_obj_new_list(n, NULL);
-    *zero_point = mp_obj_new_list(n, NULL);
-    for (size_t i = 0; i < n; i++) {
-        const te_tensor_info *t = &infos[i];
-        char tc = te_typecode(t->dtype);
-        ((mp_obj_list_t *)MP_OBJ_TO_PTR(*shape))->items[i] = te_shape_tuple(t);
-        ((mp_obj_list_t *)MP_OBJ_TO_PTR(*dtype))->items[i] = mp_obj_new_str(&tc, 1);
-        ((mp_obj_list_t *)MP_OBJ_TO_PTR(*scale))->items[i] = mp_obj_new_float((mp_float_t)t->scale);
-        ((mp_obj_list_t *)MP_OBJ_TO_PTR(*zero_point))->items[i] = mp_obj_new_int(t->zero_point);
-    }
-}
+/* ------------------------------------------------------------ attributes
+ * (te_shape_tuple, te_tensor_lists: te_attrs.h, shared with the other binding) */
 
 /* How predict() draws an image.Image into an input: "ml" (OpenMV's ml preprocessing,
  * te_openmv.reference.preprocess.ml_image_to_input) or "nearest" (te_image.h). Hosts

@@ -187,7 +187,7 @@ def _build_native(compiled: Compiled, arch: Arch, hash_: bytes) -> tuple[Path, i
     h = hashlib.sha256(f"recipe {RECIPE_VERSION} {arch}\n".encode())
     h.update(compiled.emitted.c_source.encode() + compiled.emitted.h_source.encode() + config.encode())
     for p in [*kernel_paths, *sorted(KERNELS_INCLUDE.rglob("*.h")), *sorted(NATMOD_DIR.glob("*")),
-              MODULE_DIR / "te_runtime.h"]:
+              MODULE_DIR / "te_runtime.h", MODULE_DIR / "te_attrs.h"]:
         h.update(str(p.name).encode() + p.read_bytes())
     src = toolchain.micropython_source()
     h.update((src / ".te-complete").read_bytes())

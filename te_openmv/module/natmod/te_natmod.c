@@ -19,6 +19,7 @@
 
 #include "te_natmod_config.h"
 #include "te_runtime.h"
+#include "te_attrs.h"
 #include "te_weights_file.h"
 
 /* The firmware's function table provides the C library the kernels use. */
@@ -75,31 +76,8 @@ static NORETURN void te_raise(const mp_obj_type_t *type, const char *fmt, ...) {
     mp_raise_type_arg(type, mp_obj_new_str(msg.buf, msg.len));
 }
 
-/* ------------------------------------------------------------ attributes */
-
-static mp_obj_t te_shape_tuple(const te_tensor_info *t) {
-    mp_obj_t dims[TE_MAX_DIMS];
-    for (int d = 0; d < t->rank; d++) {
-        dims[d] = mp_obj_new_int(t->shape[d]);
-    }
-    return mp_obj_new_tuple(t->rank, dims);
-}
-
-static void te_tensor_lists(const te_tensor_info *infos, size_t n, mp_obj_t *shape, mp_obj_t *dtype,
-                            mp_obj_t *scale, mp_obj_t *zero_point) {
-    *shape = mp_obj_new_list(0, NULL);
-    *dtype = mp_obj_new_list(0, NULL);
-    *scale = mp_obj_new_list(0, NULL);
-    *zero_point = mp_obj_new_list(0, NULL);
-    for (size_t i = 0; i < n; i++) {
-        const te_tensor_info *t = &infos[i];
-        char tc = te_typecode(t->dtype);
-        mp_obj_list_append(*shape, te_shape_tuple(t));
-        mp_obj_list_append(*dtype, mp_obj_new_str(&tc, 1));
-        mp_obj_list_append(*scale, mp_obj_new_float((mp_float_t)t->scale));
-        mp_obj_list_append(*zero_point, mp_obj_new_int(t->zero_point));
-    }
-}
+/* ------------------------------------------------------------ attributes
+ * (te_shape_tuple, te_tensor_lists: te_attrs.h, shared with the other binding) */
 
 static void te_natmod_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     te_natmod_model_t *self = MP_OBJ_TO_PTR(self_in);
