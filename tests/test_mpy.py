@@ -368,20 +368,11 @@ def test_mpy_from_romfs_on_stock_qemu_is_bit_exact(mpy_models, qemu_run):
     _check_results(mpy_models, qemu_run, "QEMU")
 
 
-# Native code is copied into the heap at import; for these models the kernels' machine code
-# alone (-O2, the same code the firmware module links) is larger than the limit.
-HEAP_OVER = {"te_vww": "56 KB of native code: depthwise 3x3/5x5/7x7 plane kernels (~22 KB), the GEMM C "
-                       "fallback (~6 KB), assembly variants",
-             "te_detection": "33 KB of native code, mostly its kernel variants"}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHARED_MODELS)
-def test_heap_after_import_under_32k(name, mpy_models, qemu_run, request):
+def test_heap_after_import_under_32k(name, mpy_models, qemu_run):
     if name not in mpy_models:
         pytest.skip(f"shared model {name} not found")
-    if name in HEAP_OVER:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=HEAP_OVER[name]))
     heap, _ = _parse(qemu_run)
     code = json.loads((mpy_models[name].outs["armv7emdp"] / f"{name}.mpy.json").read_text())["code_heap_bytes"]
     print(f"heap after import {name}: {heap[name]} B (native code {code} B)")

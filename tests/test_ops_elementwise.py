@@ -241,15 +241,16 @@ def _mul_case_act_min(act: str, so: float, zo: int) -> int:
 
 
 @pytest.mark.parametrize("case, q, act, kernel, sign", [
-    ("full range, sign step: SSAT", ((0.02, 3), (0.05, -9), (0.004, 7)), "NONE", "te_mul_fast_s8", 1),
+    ("full range, sign step: SSAT", ((0.02, 3), (0.05, -9), (0.004, 7)), "NONE", "te_mul_fast_s8_sign_sat", 1),
     ("RELU_N1_TO_1, sign step: a clamp inside int8", ((0.01, 0), (0.01, 5), (0.02, 2)), "RELU_N1_TO_1",
-     "te_mul_fast_s8", 1),
-    ("zero point -128: no sign step, SSAT", ((0.02, -128), (0.003, -128), (0.0004, -128)), "NONE", "te_mul_fast_s8", 0),
-    ("RELU: no sign step, a clamp", ((0.03, -4), (0.02, 11), (0.002, -20)), "RELU", "te_mul_fast_s8", 0),
+     "te_mul_fast_s8_sign_clamp", 1),
+    ("zero point -128: no sign step, SSAT", ((0.02, -128), (0.003, -128), (0.0004, -128)), "NONE",
+     "te_mul_fast_s8_nosign_sat", 0),
+    ("RELU: no sign step, a clamp", ((0.03, -4), (0.02, 11), (0.002, -20)), "RELU", "te_mul_fast_s8_nosign_clamp", 0),
     ("a left shift: TFLite's arithmetic", ((0.5, 1), (0.5, -1), (0.05, 0)), "NONE", "te_mul_s8", None),
 ])
 def test_mul_fast_every_input_pair(case, q, act, kernel, sign):
-    """Each variant of te_mul_fast_s8 (and the fallback) on all 65536 int8 pairs, both inputs
+    """Each variant of te_mul_fast_s8_* (and the fallback) on all 65536 int8 pairs, both inputs
     advancing (the four-at-a-time path) over a run of 65539 elements (a 3-element tail), and
     the same pairs through a broadcast (the one-at-a-time path)."""
     (s1, z1), (s2, z2), (so, zo) = q
@@ -278,7 +279,7 @@ def test_mul_squeeze_excite_broadcast():
     multiple of 4, on the fast kernel."""
     q = ((0.05, -128), (0.0022, -128), (0.04, -128))
     model = binary_model("MUL", (1, 5, 3, 18), (1, 1, 1, 18), (1, 5, 3, 18), *q)
-    assert "te_mul_fast_s8(" in compile_model(model, "se").emitted.c_source
+    assert "te_mul_fast_s8_nosign_sat(" in compile_model(model, "se").emitted.c_source
     assert_matches(model, n_runs=5, seed=3)
 
 
@@ -289,7 +290,7 @@ def test_mul_squeeze_excite_broadcast():
     ("RELU: no sign step, a clamp", ((0.03, -4), (0.02, 11), (0.05, -20)), "RELU", 0),
 ])
 def test_add_wide_every_input_pair(case, q, act, sign):
-    """Each variant of te_add_wide_s8 on all 65536 int8 pairs, both inputs advancing (four at
+    """Each variant of te_add_wide_s8_* on all 65536 int8 pairs, both inputs advancing (four at
     a time) over 65539 elements (a 3-element tail); the broadcast grid (one at a time) is
     test_add_requant_modes_every_input_pair's."""
     from te_openmv.codegen.arith.elementwise import add_wide_params
@@ -303,5 +304,6 @@ def test_add_wide_every_input_pair(case, q, act, sign):
     a = np.concatenate([np.repeat(v, 256), v[[0, 255, 7]]])
     b = np.concatenate([np.tile(v, 256), v[[255, 0, 9]]])
     model = binary_model("ADD", (a.size,), (b.size,), (a.size,), *q, act)
-    assert "te_add_wide_s8(" in compile_model(model, "a").emitted.c_source
+    variant = f"te_add_wide_s8_{'sign' if sign else 'nosign'}_{'sat' if act == 'NONE' else 'clamp'}("
+    assert variant in compile_model(model, "a").emitted.c_source
     assert_matches(model, n_runs=0, inputs=[[a, b]])

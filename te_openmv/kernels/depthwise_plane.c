@@ -151,6 +151,28 @@ TE_DW_SPECIALIZE void te_dw_pair(const int kind, const te_dw_geo *geo, const int
 }
 
 
+#if TE_USE_DSP && TE_SMALL_CODE
+/* TE_SMALL_CODE (te/common.h): the shapes the assembly covers share one out-of-line copy of
+ * their C loops, which only run where the assembly does not (e < 1, a clamp, one-pixel
+ * rows); the generic shape, which has no assembly, keeps its own. */
+TE_ONE_COPY void te_dw_pair_shared(const int kind, const te_dw_geo *geo, const int8_t *r, const uint32_t *w,
+                                   const te_dw_k3w *k3, int32_t bias, int32_t *pa0, int32_t *pa1) {
+    if (kind == TE_KGEN) __builtin_unreachable();
+    te_dw_pair(kind, geo, r, w, k3, bias, pa0, pa1);
+}
+#define TE_DW_SHARED(kind) ((kind) != TE_KGEN)
+#else
+#define TE_DW_SHARED(kind) 0
+#define te_dw_pair_shared te_dw_pair
+#endif
+
+TE_INLINE void te_dw_pair_at(const int kind, const te_dw_geo *geo, const int8_t *r, const uint32_t *w,
+                             const te_dw_k3w *k3, int32_t bias, int32_t *pa0, int32_t *pa1) {
+    if (TE_DW_SHARED(kind)) te_dw_pair_shared(kind, geo, r, w, k3, bias, pa0, pa1);
+    else te_dw_pair(kind, geo, r, w, k3, bias, pa0, pa1);
+}
+
+
 /* One output channel from the plane: rows of pairs, then the odd last pixel of a row
  * (its partner is computed from the plane's read-ahead columns and dropped). */
 TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p, const int8_t *plane,
@@ -190,7 +212,7 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         const int8_t *r = row;
         for (int n = ow >> 1; n > 0; n--, r += 2 * sx, q += 2 * oc) {
             int32_t a0, a1;
-            te_dw_pair(kind, &geo, r, w, &k3, bias, &a0, &a1);
+            te_dw_pair_at(kind, &geo, r, w, &k3, bias, &a0, &a1);
             a0 = te_dw_requant(a0, mult, rc, e, fix);
             a1 = te_dw_requant(a1, mult, rc, e, fix);
             if (clamp) a0 = te_clamp(a0, lo, hi), a1 = te_clamp(a1, lo, hi);
@@ -199,7 +221,7 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         }
         if (ow & 1) {
             int32_t a0, a1;
-            te_dw_pair(kind, &geo, r, w, &k3, bias, &a0, &a1);
+            te_dw_pair_at(kind, &geo, r, w, &k3, bias, &a0, &a1);
             a0 = te_dw_requant(a0, mult, rc, e, fix);
             if (clamp) a0 = te_clamp(a0, lo, hi);
             q[0] = (int8_t)a0;
@@ -207,6 +229,16 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
         }
     }
 }
+
+#if TE_USE_DSP && TE_SMALL_CODE
+TE_ONE_COPY void te_dw_channel_shared(const int kind, const te_dw_plane_params *p, const int8_t *plane,
+                                      const int32_t *rec, int8_t *out, const int fix, const int clamp) {
+    if (kind == TE_KGEN) __builtin_unreachable();
+    te_dw_channel(kind, p, plane, rec, out, fix, clamp);
+}
+#else
+#define te_dw_channel_shared te_dw_channel
+#endif
 
 /* Every output channel fed by the plane's input channel c. */
 TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const int8_t *plane, const int32_t *chan,
@@ -218,7 +250,12 @@ TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const
         const int32_t *rec = chan + (size_t)o * words;
         const int fix = rec[3] > 0 && !nosign;  /* the C loops' sign step */
 #if TE_USE_DSP
-        /* a copy of the loops per (fix, clamp), so neither is tested per pixel */
+        /* a copy of the loops per (fix, clamp), so neither is tested per pixel; with
+         * TE_SMALL_CODE only for the generic shape, the one without assembly */
+        if (TE_DW_SHARED(kind)) {
+            te_dw_channel_shared(kind, p, plane, rec, out + o, fix, clamp);
+            continue;
+        }
         if (clamp) {
             if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1);
             else te_dw_channel(kind, p, plane, rec, out + o, 0, 1);
@@ -264,10 +301,21 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
     }
 }
 
-TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8) { te_dw_plane(TE_K3S1, p, in, chan, out, scratch); }
-TE_DW_PLANE_KERNEL(te_dw_plane_k3s2_s8) { te_dw_plane(TE_K3S2, p, in, chan, out, scratch); }
-TE_DW_PLANE_KERNEL(te_dw_plane_k5s1_s8) { te_dw_plane(TE_K5S1, p, in, chan, out, scratch); }
-TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8) { te_dw_plane(TE_K5S2, p, in, chan, out, scratch); }
-TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8) { te_dw_plane(TE_K7S1, p, in, chan, out, scratch); }
-TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8) { te_dw_plane(TE_K7S2, p, in, chan, out, scratch); }
+#if TE_USE_DSP && TE_SMALL_CODE
+TE_ONE_COPY void te_dw_plane_shared(const int kind, const te_dw_plane_params *p, const int8_t *in,
+                                    const int32_t *chan, int8_t *out, int8_t *plane) {
+    if (kind == TE_KGEN) __builtin_unreachable();
+    te_dw_plane(kind, p, in, chan, out, plane);
+}
+#define TE_DW_PLANE_FIXED te_dw_plane_shared
+#else
+#define TE_DW_PLANE_FIXED te_dw_plane
+#endif
+
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8) { TE_DW_PLANE_FIXED(TE_K3S1, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s2_s8) { TE_DW_PLANE_FIXED(TE_K3S2, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s1_s8) { TE_DW_PLANE_FIXED(TE_K5S1, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8) { TE_DW_PLANE_FIXED(TE_K5S2, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8) { TE_DW_PLANE_FIXED(TE_K7S1, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8) { TE_DW_PLANE_FIXED(TE_K7S2, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) { te_dw_plane(TE_KGEN, p, in, chan, out, scratch); }

@@ -158,13 +158,16 @@ TE_MULF_ROW(te_mulf_row_sign_clamp, 1, TE_EW_CLAMP, TE_EW_CLAMP4)
 TE_MULF_ROW(te_mulf_row_nosign_sat, 0, te_ssat8, TE_EW_SAT4)
 TE_MULF_ROW(te_mulf_row_nosign_clamp, 0, TE_EW_CLAMP, TE_EW_CLAMP4)
 
-void te_mul_fast_s8(const te_mul_fast_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
-                    int8_t *out) {
-    const int full = p->act_min == -128 && p->act_max == 127;
-    te_row_fn row = p->sign ? (full ? te_mulf_row_sign_sat : te_mulf_row_sign_clamp)
-                            : (full ? te_mulf_row_nosign_sat : te_mulf_row_nosign_clamp);
-    te_bcast_walk(b, p, in1, in2, out, row);
-}
+/* One entry point per row variant, named by the compiler (lower/elementwise.py: sign step or
+ * not, SSAT alone or a clamp), so that a model links only the variants it uses. */
+#define TE_BINARY_ENTRY(name, params_t, row)                                                    \
+    void name(const params_t *p, const te_bcast *b, const int8_t *in1, const int8_t *in2, int8_t *out) { \
+        te_bcast_walk(b, p, in1, in2, out, row);                                                 \
+    }
+TE_BINARY_ENTRY(te_mul_fast_s8_sign_sat, te_mul_fast_params, te_mulf_row_sign_sat)
+TE_BINARY_ENTRY(te_mul_fast_s8_sign_clamp, te_mul_fast_params, te_mulf_row_sign_clamp)
+TE_BINARY_ENTRY(te_mul_fast_s8_nosign_sat, te_mul_fast_params, te_mulf_row_nosign_sat)
+TE_BINARY_ENTRY(te_mul_fast_s8_nosign_clamp, te_mul_fast_params, te_mulf_row_nosign_clamp)
 
 /* ---- ADD, the wide form ------------------------------------------------------------ */
 
@@ -203,10 +206,7 @@ TE_ADDW_ROW(te_addw_row_sign_clamp, 1, TE_EW_CLAMP, TE_EW_CLAMP4)
 TE_ADDW_ROW(te_addw_row_nosign_sat, 0, te_ssat8, TE_EW_SAT4)
 TE_ADDW_ROW(te_addw_row_nosign_clamp, 0, TE_EW_CLAMP, TE_EW_CLAMP4)
 
-void te_add_wide_s8(const te_add_wide_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
-                    int8_t *out) {
-    const int full = p->act_min == -128 && p->act_max == 127;
-    te_row_fn row = p->sign ? (full ? te_addw_row_sign_sat : te_addw_row_sign_clamp)
-                            : (full ? te_addw_row_nosign_sat : te_addw_row_nosign_clamp);
-    te_bcast_walk(b, p, in1, in2, out, row);
-}
+TE_BINARY_ENTRY(te_add_wide_s8_sign_sat, te_add_wide_params, te_addw_row_sign_sat)
+TE_BINARY_ENTRY(te_add_wide_s8_sign_clamp, te_add_wide_params, te_addw_row_sign_clamp)
+TE_BINARY_ENTRY(te_add_wide_s8_nosign_sat, te_add_wide_params, te_addw_row_nosign_sat)
+TE_BINARY_ENTRY(te_add_wide_s8_nosign_clamp, te_add_wide_params, te_addw_row_nosign_clamp)

@@ -11,12 +11,16 @@ Output, for a model NAME and an architecture ARCH:
 
 Why the weights are a separate file: a stock firmware copies a native module's code into
 its heap, so weights inside the code would cost their size in RAM; a ROMFS file is
-memory-mapped instead. The C files are compiled with -ffunction-sections/-fdata-sections
-and pre-linked with `ld -r --gc-sections` so kernel variants the model does not call do
-not ship; memcpy/memset come from the firmware's function table; libgcc/libm helpers are
-linked in (mpy_ld's LINK_RUNTIME). Kernels and model use the optimisation level of the
-firmware module (-O2) so that both deployments run the same machine code; the binding,
-which is not hot, is built for size.
+memory-mapped instead. For the same reason the code is kept small:
+  - the C files are compiled with -ffunction-sections/-fdata-sections and pre-linked with
+    `ld -r --gc-sections`, so kernel variants the model does not call do not ship;
+  - TE_SMALL_CODE (te/common.h): the C loops the assembly does not take are compiled once
+    instead of once per kernel shape and requantization mode;
+  - the binding and the model's own C (a call per operator, parameter tables), which are
+    not hot, are built for size; the kernels keep the firmware module's -O2, so the hot
+    paths run the same machine code in both deployments.
+memcpy/memset come from the firmware's function table; libgcc/libm helpers are linked in
+(mpy_ld's LINK_RUNTIME).
 """
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ BINDING_KERNELS = ("quantize.c",)
 # native code loads only where MPY_VERSION.MPY_SUB_VERSION match.
 MPY_VERSION, MPY_SUB_VERSION = 6, 3
 # Bump when the recipe below changes meaning (cached builds are keyed by it).
-RECIPE_VERSION = 1
+RECIPE_VERSION = 3
 
 
 class NatmodBuildError(RuntimeError):
@@ -217,12 +221,13 @@ def _build_native(compiled: Compiled, arch: Arch, hash_: bytes) -> tuple[Path, i
                   "-std=gnu99", "-Wall", "-DNDEBUG", "-DNO_QSTR", "-DMICROPY_ENABLE_DYNRUNTIME",
                   f"-DMP_CONFIGFILE=<{qstrs}>", "-fpic", "-fno-common", "-U_FORTIFY_SOURCE", *arch.cflags,
                   f"-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_{arch.float_impl.upper()}",
-                  "-ffunction-sections", "-fdata-sections", "-DTE_WEIGHTS_EXTERNAL"]
+                  "-ffunction-sections", "-fdata-sections", "-DTE_WEIGHTS_EXTERNAL", "-DTE_SMALL_CODE=1"]
         gcc = f"{arch.cross}gcc"
         objs = []
         # The binding: built for size; no loop turned into a strlen/memset call it would
         # have to provide itself.
-        jobs = [(binding, ["-Os", "-fno-tree-loop-distribute-patterns"]), (work / f"{name}.c", ["-O2"])]
+        # The model's own C (one call per operator, the parameter tables) is not hot either.
+        jobs = [(binding, ["-Os", "-fno-tree-loop-distribute-patterns"]), (work / f"{name}.c", ["-Os"])]
         jobs += [(k, ["-O2"]) for k in kernel_paths]
         for path, opt in jobs:
             obj = work / (Path(path).stem + ".o")

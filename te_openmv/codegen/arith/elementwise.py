@@ -95,7 +95,7 @@ def table_sum_requant(t1: np.ndarray, t2: np.ndarray, p: dict, zpo: int, act_min
 def add_wide_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,
                     act_min: int) -> tuple[np.ndarray, np.ndarray, dict] | None:
     """(doubled table1, doubled table2, te_add_wide_params fields without the tables and the
-    activation range) when te_add_wide_s8 equals TFLite's ADD for every pair of int8 inputs,
+    activation range) when te_add_wide_s8_* equals TFLite's ADD for every pair of int8 inputs,
     else None: the fast requantization must be exact for every sum of two table entries
     (arith/conv.fast_requant_ok) and the doubled sum fit int32 (wide_ok)."""
     from te_openmv.codegen.arith.conv import fast_requant_ok, fast_round, wide_ok
@@ -114,7 +114,7 @@ def add_wide_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: in
 
 def mul_fast_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int,
                     act_min: int) -> dict | None:
-    """te_mul_fast_params fields (without the activation range) when te_mul_fast_s8 equals
+    """te_mul_fast_params fields (without the activation range) when te_mul_fast_s8_* equals
     TFLite's MUL for every pair of int8 inputs, else None. The product (a - zp1)(b - zp2) of
     two int8 values is at most `bound` in magnitude; te_conv_requant_wide on its double is
     exact when the fast form is (a right shift, a normalized multiplier, bound + |round| + 1
@@ -131,7 +131,7 @@ def mul_fast_params(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: in
 
 
 def mul_fast_twin(a: np.ndarray, b: np.ndarray, p: dict, act_min: int, act_max: int) -> np.ndarray:
-    """Python twin of te_mul_fast_s8's arithmetic on int8 arrays of one shape (for tests)."""
+    """Python twin of te_mul_fast_s8_*'s arithmetic on int8 arrays of one shape (for tests)."""
     x2 = 2 * (a.astype(np.int64) + p["in1_offset"]) * (b.astype(np.int64) + p["in2_offset"])
     acc = p["out_round"] + np.where((x2 < 0) & bool(p["sign"]), -1, 0)
     v = ((x2 * p["out_mult"] + (1 << 31)) >> 32) + acc

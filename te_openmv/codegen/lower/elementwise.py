@@ -1,4 +1,4 @@
-"""ADD, MUL (int8, broadcasting) -> te_add_wide_s8 / te_mul_fast_s8 when their arithmetic is
+"""ADD, MUL (int8, broadcasting) -> te_add_wide_s8_* / te_mul_fast_s8_* when their arithmetic is
 proven exact for the operator (arith/elementwise.add_wide_params, mul_fast_params), else
 te_add_s8 / te_mul_s8."""
 from __future__ import annotations
@@ -8,6 +8,12 @@ from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.elementwise import (add_kernel_params, add_params, add_wide_params, mul_fast_params,
                                                  mul_params)
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, elementwise_distance
+
+
+def fast_variant(kernel: str, sign: int, lo: int, hi: int) -> str:
+    """The entry point of a fast ADD/MUL (te/elementwise.h): with or without the sign step,
+    SSAT alone over the whole int8 range or a clamp."""
+    return f"{kernel}_{'sign' if sign else 'nosign'}_{'sat' if (lo, hi) == (-128, 127) else 'clamp'}"
 
 BCAST_DIMS = 6  # TE_BCAST_DIMS in te_openmv/kernels/include/te/elementwise.h
 
@@ -132,7 +138,8 @@ class AddLowering(_BinaryLowering):
             fields = {"table1": ctx.const("table1", t1, "int32_t", f"{a.name} rescaled and doubled, by byte"),
                       "table2": ctx.const("table2", t2, "int32_t", f"{b.name} rescaled and doubled, by byte"),
                       **rq, "act_min": lo, "act_max": hi}
-            return self.emit_call(g, op, ctx, "te_add_wide_s8", "te_add_wide_params", fields)
+            return self.emit_call(g, op, ctx, fast_variant("te_add_wide_s8", rq["sign"], lo, hi),
+                                  "te_add_wide_params", fields)
         t1, t2, rq = add_kernel_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
         fields = {"table1": ctx.const("table1", t1, "int32_t", f"{a.name} rescaled, by byte"),
                   "table2": ctx.const("table2", t2, "int32_t", f"{b.name} rescaled, by byte"),
@@ -153,7 +160,7 @@ class MulLowering(_BinaryLowering):
         lo, hi = act_range(op, g)
         fast = mul_fast_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
         if fast is not None:
-            return self.emit_call(g, op, ctx, "te_mul_fast_s8", "te_mul_fast_params",
+            return self.emit_call(g, op, ctx, fast_variant("te_mul_fast_s8", fast["sign"], lo, hi), "te_mul_fast_params",
                                   {**fast, "act_min": lo, "act_max": hi})
         fields = {"in1_offset": -a.zp, "in2_offset": -b.zp, "out_offset": y.zp,
                   **self.quant(g, op), "act_min": lo, "act_max": hi}

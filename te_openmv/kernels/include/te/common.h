@@ -19,6 +19,16 @@
 
 #define TE_INLINE static inline __attribute__((always_inline))
 
+/* TE_SMALL_CODE=1 (`te-openmv compile --mpy`): a dynamic native module's machine code is
+ * copied into the MicroPython heap at import, so there the C loops that the firmware build
+ * copies once per kernel shape and requantization mode (the paths the M7 assembly does not
+ * take) are compiled once, with those as run-time arguments: TE_ONE_COPY. The assembly,
+ * where the time goes, is the same in both builds. */
+#ifndef TE_SMALL_CODE
+#define TE_SMALL_CODE 0
+#endif
+#define TE_ONE_COPY static __attribute__((noinline, noclone))
+
 /* (a * b * 2) >> 32 rounded, saturating the one overflowing case (INT32_MIN * INT32_MIN). */
 TE_INLINE int32_t te_srdhm(int32_t a, int32_t b) {
     if (a == b && a == INT32_MIN) return INT32_MAX;

@@ -58,8 +58,14 @@ typedef struct {
     int32_t act_min, act_max;
 } te_add_wide_params;
 
-void te_add_wide_s8(const te_add_wide_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
-                    int8_t *out);
+/* The fast kernels' entry points, KERNEL_{sign|nosign}_{sat|clamp}: sign as in the params,
+ * sat when the activation range is the whole int8 range, else clamp. */
+#define TE_BINARY_DECL(name, params_t) \
+    void name(const params_t *p, const te_bcast *b, const int8_t *in1, const int8_t *in2, int8_t *out);
+TE_BINARY_DECL(te_add_wide_s8_sign_sat, te_add_wide_params)
+TE_BINARY_DECL(te_add_wide_s8_sign_clamp, te_add_wide_params)
+TE_BINARY_DECL(te_add_wide_s8_nosign_sat, te_add_wide_params)
+TE_BINARY_DECL(te_add_wide_s8_nosign_clamp, te_add_wide_params)
 
 typedef struct {
     int32_t in1_offset, in2_offset;  /* -input zero points */
@@ -89,7 +95,9 @@ typedef struct {
     int32_t act_min, act_max;
 } te_mul_fast_params;
 
-void te_mul_fast_s8(const te_mul_fast_params *p, const te_bcast *b, const int8_t *in1, const int8_t *in2,
-                    int8_t *out);
+TE_BINARY_DECL(te_mul_fast_s8_sign_sat, te_mul_fast_params)
+TE_BINARY_DECL(te_mul_fast_s8_sign_clamp, te_mul_fast_params)
+TE_BINARY_DECL(te_mul_fast_s8_nosign_sat, te_mul_fast_params)
+TE_BINARY_DECL(te_mul_fast_s8_nosign_clamp, te_mul_fast_params)
 
 #endif
