@@ -305,13 +305,37 @@ try:
     mod.Model(ROOT + '/' + NAME + '.bin', postprocess=3)
 except TypeError:
     print('C TypeError')
+def again(call):
+    def filler(buf, shape, dtype):
+        call()
+    return filler
+nested = {'F': again(lambda: m.predict([data])), 'I': again(m.invoke)}
+for key, filler in nested.items():
+    try:
+        m.predict([filler])
+        print(key, 'ran')
+    except RuntimeError as e:
+        print(key, e)
+try:
+    m.predict([data], callback=lambda model, inputs, outputs: m.predict([data]))
+    print('B ran')
+except RuntimeError as e:
+    print('B', e)
+def boom(buf, shape, dtype):
+    raise OSError('camera gone')
+try:
+    m.predict([boom])
+except OSError as e:
+    print('X', e)
+print('A', list(m.predict([data])[0]) == list(floats))
 """
 
 
 @pytest.mark.slow
 def test_x64_binding_is_safe_and_calls_back_like_ml(mpy_models, stock_fw, tmp_path):
     """The .mpy's Model as tinyengine.Model: a filler gets a buffer it cannot grow over the arena,
-    str inputs are refused, and a callback or postprocess gets the raw output tensors."""
+    str inputs are refused, a callback or postprocess gets the raw output tensors, and the model
+    refuses to run from its own filler or callback."""
     m = next(m for m in mpy_models.values() if len(m.cases[0]) == 1)  # one input: the filler fills it
     root = tmp_path / "root"
     root.mkdir()
@@ -323,13 +347,18 @@ def test_x64_binding_is_safe_and_calls_back_like_ml(mpy_models, stock_fw, tmp_pa
     with boot(firmware_from(stock_fw("unix"))) as dev:
         r = dev.run(f"ROOT = {str(root)!r}\nNAME = {m.name!r}\nSIZE = {size}\n" + BINDING_SCRIPT, timeout=120)
     assert r.ok, r.exception
-    lines = dict((ln.split(" ", 1) + [""])[:2] for ln in r.output.splitlines() if ln[:2] in ("G ", "R ", "P ", "C "))
+    lines = dict((ln.split(" ", 1) + [""])[:2] for ln in r.output.splitlines() if ln[:2] in ("G ", "R ", "P ", "C ", "A "))
     assert lines["G"] != "grew", r.output
     assert r.output.count("S TypeError") == 2, r.output
     want = m.host.run(m.cases[0], raw_outputs=True)[0].tobytes().hex()
     assert lines["R"] == want, "the callback's raw outputs differ from the model's int8 outputs"
     assert lines["P"] == f"{len(m.host.outputs)} True", r.output
     assert lines["C"] == "TypeError", r.output
+    # running the model from its own filler or callback is refused, as tinyengine.Model does; an
+    # exception from a filler leaves predict() in order (the next call works and agrees)
+    for key, what in (("F", "predict"), ("I", "invoke"), ("B", "predict")):
+        assert r.output.count(f"{key} {what}() of model '{m.name}' called from its own predict()") == 1, r.output
+    assert "X camera gone" in r.output and lines["A"] == "True", r.output
 
 
 # ------------------------------------------------------------------ QEMU, armv7emdp from ROMFS

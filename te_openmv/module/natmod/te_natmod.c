@@ -40,6 +40,7 @@ typedef struct {
     uint8_t *arena;          /* aligned to TE_ARENA_ALIGN */
     void *arena_block;
     mp_obj_t postprocess;    /* Model(weights, postprocess=f): as OpenMV's ml.Model */
+    bool busy;               /* in its filler or callback: running again would overwrite its data */
     mp_obj_t input_shape, input_dtype, input_scale, input_zero_point;
     mp_obj_t output_shape, output_dtype, output_scale, output_zero_point;
 } te_natmod_model_t;
@@ -49,6 +50,8 @@ mp_map_elem_t te_natmod_locals_table[4];
 static MP_DEFINE_CONST_DICT(te_natmod_locals, te_natmod_locals_table);
 /* array.array, looked up once at import (outputs are array('f')). */
 mp_obj_t te_natmod_array_type;
+/* This module's globals, where the loader (NAME.mpy) puts _te_guarded (te_call_user). */
+mp_obj_t te_natmod_globals;
 
 /* ------------------------------------------------------------------ errors */
 
@@ -234,6 +237,7 @@ static mp_obj_t te_natmod_make_new(const mp_obj_type_t *type, size_t n_args, siz
     self->model.weights = weights;
     self->weights_owner = owner;
     self->postprocess = postprocess;
+    self->busy = false;
     te_tensor_lists(self->model.inputs, self->model.n_inputs, &self->input_shape, &self->input_dtype,
                     &self->input_scale, &self->input_zero_point);
     te_tensor_lists(self->model.outputs, self->model.n_outputs, &self->output_shape, &self->output_dtype,
@@ -247,6 +251,42 @@ static mp_obj_t te_natmod_make_new(const mp_obj_type_t *type, size_t n_args, siz
     self->arena_block = block;
     self->arena = (uint8_t *)(((uintptr_t)block + TE_ARENA_ALIGN - 1) & ~(uintptr_t)(TE_ARENA_ALIGN - 1));
     return MP_OBJ_FROM_PTR(self);
+}
+
+/* ------------------------------------------------------------ user code */
+
+/* RuntimeError when called from the model's own predict() (its filler or callback):
+ * running again would overwrite the inputs and outputs that call is working on. */
+static void te_check_not_busy(const te_natmod_model_t *self, const char *what) {
+    if (self->busy) {
+        te_raise(&mp_type_RuntimeError, "%s() of model '%s' called from its own predict() (a filler or callback)",
+                 what, self->model.name);
+    }
+}
+
+/* f(*args3), a filler or callback, with the model marked busy while it runs. A dynamic
+ * module cannot catch an exception (no nlr_push), so the call goes through the loader's
+ * _te_guarded(f, args), which returns (True, result) or (False, exception): the flag is
+ * cleared before the exception goes on. Imported without its loader, the module calls f
+ * directly and does not mark itself busy (it could not clear the flag on an exception). */
+static mp_obj_t te_call_user(te_natmod_model_t *self, mp_obj_t f, mp_obj_t *args3) {
+    mp_obj_t caller_globals = mp_fun_table.swap_globals(te_natmod_globals);
+    mp_obj_t guard = mp_load_global(MP_QSTR__te_guarded);
+    mp_fun_table.swap_globals(caller_globals);
+    if (guard == mp_const_none) {
+        return mp_call_function_n_kw(f, 3, 0, args3);
+    }
+    mp_obj_t g_args[2] = { f, mp_obj_new_tuple(3, args3) };
+    self->busy = true;
+    mp_obj_t r = mp_call_function_n_kw(guard, 2, 0, g_args);
+    self->busy = false;
+    size_t n;
+    mp_obj_t *res;
+    mp_obj_get_array(r, &n, &res);
+    if (n != 2 || !mp_obj_is_true(res[0])) {
+        nlr_raise(n == 2 ? res[1] : r);
+    }
+    return res[1];
 }
 
 /* ---------------------------------------------------------------- inputs */
@@ -318,7 +358,7 @@ static void te_load_inputs(te_natmod_model_t *self, mp_obj_t inputs) {
                 te_shape_tuple(t),
                 mp_obj_new_int(te_typecode(t->arena_dtype)),
             };
-            mp_call_function_n_kw(items[i], 3, 0, a);
+            te_call_user(self, items[i], a);
         }
     }
 }
@@ -377,6 +417,7 @@ static mp_obj_t te_natmod_predict(size_t n_args, const mp_obj_t *args, mp_map_t 
     if (callback != mp_const_none && !te_callable(callback)) {
         te_raise(&mp_type_TypeError, "callback must be callable");
     }
+    te_check_not_busy(self, "predict");
     te_load_inputs(self, args[1]);
     te_run(self);
     /* As ml.Model: a callback, else the model's postprocess, gets (model, inputs, raw outputs):
@@ -390,11 +431,12 @@ static mp_obj_t te_natmod_predict(size_t n_args, const mp_obj_t *args, mp_map_t 
         mp_obj_list_append(raw, te_tensor_view(self, &self->model.outputs[i], false));
     }
     mp_obj_t cb_args[3] = { args[0], args[1], raw };
-    return mp_call_function_n_kw(post, 3, 0, cb_args);
+    return te_call_user(self, post, cb_args);
 }
 static MP_DEFINE_CONST_FUN_OBJ_KW(te_natmod_predict_obj, 2, te_natmod_predict);
 
 static mp_obj_t te_natmod_invoke(mp_obj_t self_in) {
+    te_check_not_busy(MP_OBJ_TO_PTR(self_in), "invoke");
     te_run(MP_OBJ_TO_PTR(self_in));
     return mp_const_none;
 }
@@ -442,6 +484,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     te_natmod_locals_table[3] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_output), MP_OBJ_FROM_PTR(&te_natmod_output_obj) };
     MP_OBJ_TYPE_SET_SLOT(&te_natmod_model_type, locals_dict, (void *)&te_natmod_locals, 3);
 
+    te_natmod_globals = MP_OBJ_FROM_PTR(self->context->module.globals);
+    mp_store_global(MP_QSTR__te_guarded, mp_const_none);  /* the loader sets it */
     mp_store_global(MP_QSTR_Model, MP_OBJ_FROM_PTR(&te_natmod_model_type));
     mp_store_global(MP_QSTR_MODEL_NAME, mp_obj_new_str(TE_NATMOD_NAME, te_strlen(TE_NATMOD_NAME)));
 
