@@ -111,6 +111,34 @@ def test_bad_modules_directory_is_a_clear_error(tmp_path):
         fw.build_unix(tmp_path, tmp_path / "out")
 
 
+def _elf_with_segments(path: Path, segments: list[tuple[int, int, int]]) -> Path:
+    """A minimal 32-bit little-endian ARM ELF holding only program headers:
+    (physical address, file size, memory size) per PT_LOAD segment."""
+    import struct
+    phoff, phentsize = 52, 32
+    head = struct.pack("<4s5B7x2H5I6H", b"\x7fELF", 1, 1, 1, 0, 0, 2, 40, 1, 0, phoff, 0, 0,
+                       52, phentsize, len(segments), 40, 0, 0)
+    phdrs = b"".join(struct.pack("<8I", 1, 0, addr, addr, filesz, memsz, 6, 4)
+                     for addr, filesz, memsz in segments)
+    path.write_bytes(head + phdrs)
+    return path
+
+
+def test_load_ranges_must_stay_inside_the_boards_memory(tmp_path):
+    """QEMU loads each segment at its physical address and zero-fills it to its memory size: a
+    segment running past SSRAM's 4 MiB would land on the alias over the vector table (the
+    six-model firmware that did not boot), so the build refuses it with the overrun."""
+    ok = _elf_with_segments(tmp_path / "ok.elf", [(0, 0x1A2FF4, 0x1A2FF4), (0x1A2FF4, 16, 16),
+                                                  (0x20000010, 0, 0x28031C)])
+    fw.check_load_ranges(ok)
+    bss_after_data = _elf_with_segments(tmp_path / "bad.elf", [(0, 0x1A2FF4, 0x1A2FF4), (0x1A2FF4, 16, 0x28032C)])
+    with pytest.raises(fw.FirmwareBuildError, match=r"ends 144,160 B past SSRAM"):
+        fw.check_load_ranges(bss_after_data)
+    nowhere = _elf_with_segments(tmp_path / "nowhere.elf", [(0x10000000, 4, 4)])
+    with pytest.raises(fw.FirmwareBuildError, match="outside the board's memory"):
+        fw.check_load_ranges(nowhere)
+
+
 @pytest.mark.slow
 def test_compile_error_is_reported_with_the_compiler_message(tmp_path):
     mod = tmp_path / "mods" / "broken"

@@ -71,6 +71,31 @@ def firmware_size(path: Path) -> FirmwareSize:
     return FirmwareSize(int(fields[0]), int(fields[1]), int(fields[2]))
 
 
+# Where QEMU's mps2-an500 has memory (hw/arm/mps2.c): name, start, size. Its ELF loader writes
+# each loadable segment at the segment's physical address and zero-fills it to its memory size.
+QEMU_MEMORY = (("SSRAM", 0x00000000, 4 << 20), ("RAM", 0x20000000, 4 << 20))
+
+
+def check_load_ranges(elf: Path, regions: Sequence[tuple[str, int, int]] = QEMU_MEMORY) -> None:
+    """FirmwareBuildError unless every loadable segment of `elf`, zero-fill included, lies in
+    one memory region. Past SSRAM's end QEMU's loader writes through its alias at 0x00400000,
+    over the vector table: such an image does not boot, and says nothing."""
+    from elftools.elf.elffile import ELFFile
+    with open(elf, "rb") as fh:
+        segments = [(s["p_paddr"], s["p_memsz"]) for s in ELFFile(fh).iter_segments()
+                    if s["p_type"] == "PT_LOAD" and s["p_memsz"] > 0]
+    for start, size in segments:
+        inside = [r for r in regions if r[1] <= start < r[1] + r[2]]
+        if not inside or start + size > inside[0][1] + inside[0][2]:
+            name, base, length = inside[0] if inside else ("no memory", start, 0)
+            over = start + size - (base + length)
+            raise FirmwareBuildError(
+                f"{elf}: a loadable segment at 0x{start:08x} of {size:,} B "
+                + (f"ends {over:,} B past {name} (0x{base:08x} + {length >> 20} MiB)" if inside
+                   else "starts outside the board's memory")
+                + ": QEMU would load it over other memory; the linker script must place it inside one region")
+
+
 def build_unix(user_c_modules: Path | None, out_dir: Path, jobs: int = 2, *,
                cflags: Sequence[str] = (), make_vars: Mapping[str, str] | None = None) -> Path:
     """Build MicroPython's unix port with `user_c_modules`; return `out_dir/micropython`.
@@ -95,9 +120,11 @@ def build_qemu(user_c_modules: Path | None, out_dir: Path, jobs: int = 2, *,
     """
     toolchain.ensure_host_build_tools()
     toolchain.arm_gcc()
-    return _build("qemu", "ports/qemu", {**QEMU_MAKE_VARS, **(make_vars or {})}, "firmware.elf",
-                  user_c_modules, out_dir, jobs, cflags, compiler="arm-none-eabi-gcc",
-                  extra_products=["firmware.map"])
+    elf = _build("qemu", "ports/qemu", {**QEMU_MAKE_VARS, **(make_vars or {})}, "firmware.elf",
+                 user_c_modules, out_dir, jobs, cflags, compiler="arm-none-eabi-gcc",
+                 extra_products=["firmware.map"])
+    check_load_ranges(elf)
+    return elf
 
 
 # ------------------------------------------------------------------------ details
