@@ -10,7 +10,6 @@ import re
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from te_openmv.codegen.compiler import compile_model
@@ -20,41 +19,13 @@ from te_openmv.targets.baremetal import harness
 from te_openmv.commands.bench import BenchSetupError, bench
 from te_openmv.commands.cli import main
 
-from .support.modelgen import ModelBuilder
+from .support.modelgen import bench_model
 from .support.shared import shared_images, shared_model
 
 NAME = "benchnet"
 
 
-def bench_model(seed: int = 3) -> bytes:
-    """conv 3x3 (RGB input) -> depthwise 3x3 stride 2 -> conv 1x1 -> max pool: a small chain of
-    the kernels that dominate real models."""
-    rng = np.random.default_rng(seed)
-    b = ModelBuilder()
 
-    def weights_and_bias(shape, axis, in_scale):
-        """Per-channel int8 weights along `axis` and an int32 bias with scales in_scale * w_scale."""
-        n = shape[axis]
-        scales = rng.uniform(0.002, 0.01, n)
-        w = b.tensor(shape, data=rng.integers(-127, 128, shape).astype(np.int8), scale=list(scales),
-                     zero_point=[0] * n, quant_axis=axis)
-        bias = b.tensor([n], "int32", data=rng.integers(-2000, 2000, n).astype(np.int32),
-                        scale=list(in_scale * scales), zero_point=[0] * n)
-        return [w, bias]
-
-    x = b.tensor([1, 16, 16, 3], scale=0.02, zero_point=-3)
-    h1 = b.tensor([1, 16, 16, 8], scale=0.04, zero_point=-128)
-    b.op("CONV_2D", [x, *weights_and_bias([8, 3, 3, 3], 0, 0.02)], [h1], padding="SAME", stride_h=1,
-         stride_w=1, fused_activation="RELU6")
-    h2 = b.tensor([1, 8, 8, 8], scale=0.03, zero_point=5)
-    b.op("DEPTHWISE_CONV_2D", [h1, *weights_and_bias([1, 3, 3, 8], 3, 0.04)], [h2], padding="SAME",
-         stride_h=2, stride_w=2, fused_activation="NONE", depth_multiplier=1)
-    h3 = b.tensor([1, 8, 8, 4], scale=0.05, zero_point=2)
-    b.op("CONV_2D", [h2, *weights_and_bias([4, 1, 1, 8], 0, 0.03)], [h3], padding="VALID", stride_h=1,
-         stride_w=1, fused_activation="NONE")
-    y = b.tensor([1, 4, 4, 4], scale=0.05, zero_point=2)
-    b.op("MAX_POOL_2D", [h3], [y], padding="VALID", stride_h=2, stride_w=2, filter_height=2, filter_width=2)
-    return b.build([x], [y])
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 from te_openmv.commands.bench import BenchSetupError, bench, place
 from te_openmv.targets.baremetal import harness
 
-from .test_bench import bench_model
+from .support.modelgen import bench_model
 
 MiB = 1 << 20
 

@@ -12,7 +12,7 @@ from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.lower.conv import BLOCK, conv_geometry, im2col_distance
 
 from .support import modelgen
-from .test_memory import assert_exact, guarded_run, random_cases
+from .support.guarded import assert_exact, guarded_run, random_cases
 
 
 def _exact_distance(g, op, geo) -> int:

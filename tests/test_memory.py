@@ -17,12 +17,10 @@ from te_openmv.codegen.errors import BudgetError, CompileError
 from te_openmv.codegen.lower.base import elementwise_distance, streaming_distance, window_distance
 from te_openmv.codegen.passes.patch import back_1d, parse_patch, split_1d
 from te_openmv.codegen.planner import ALIGN, lower_bound
-from te_openmv.targets.host_build import HostModel
-from te_openmv.reference.oracle import run_reference
 from te_openmv.reference.preprocess import image_files, image_to_input
-from te_openmv.commands.verify_host import random_input
 
 from .support import modelgen
+from .support.guarded import assert_exact, guarded_run, host, random_cases
 from .support.shared import shared_images, shared_model
 from .support.modelgen import ModelBuilder
 
@@ -35,71 +33,6 @@ MAX_OVERHEAD = 0.15  # measured instructions of the patched schedule vs layer by
 @functools.lru_cache(maxsize=None)
 def compiled(name: str, patch: str = "auto", budget: int | None = None):
     return compile_model(shared_model(name).read_bytes(), name, patch=patch, sram_budget=budget)
-
-
-_hosts: dict[int, HostModel] = {}
-
-
-def host(c) -> HostModel:
-    if id(c) not in _hosts:
-        _hosts[id(c)] = HostModel(c)
-    return _hosts[id(c)]
-
-
-def assert_exact(model: bytes, c, cases: list[list[np.ndarray]], what: str) -> None:
-    h = host(c)
-    for k, xs in enumerate(cases):
-        ours, ref = h.run(xs), run_reference(model, xs)
-        for j, (a, b) in enumerate(zip(ours, ref)):
-            b = np.asarray(b).reshape(a.shape)
-            if not np.array_equal(a, b):
-                raise AssertionError(f"{what}: case {k} output {j}: {int((a != b).sum())}/{a.size} values differ")
-
-
-def random_cases(c, n: int, seed: int = 0) -> list[list[np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    return [[random_input(t, rng) for t in host(c).inputs] for _ in range(n)]
-
-
-def guarded_run(c, xs) -> tuple[list, int]:
-    """Run with every arena byte preset (twice, two patterns): ops that wrote outside their
-    planned outputs/scratch, and the highest arena byte the run touched (inputs included)."""
-    h = host(c)
-    allowed = []
-    for op in c.report["ops"]:
-        ranges = [(o["offset"], o["offset"] + o["bytes"]) for o in op["outputs"]]
-        if "scratch" in op:
-            ranges.append((op["scratch"]["offset"], op["scratch"]["offset"] + op["scratch"]["bytes"]))
-        allowed.append(ranges)
-    violations, snapshot = [], {}
-    touched = np.zeros(h.arena_bytes, bool)
-
-    def hook(index: int, phase: int) -> None:
-        if phase == 0:
-            snapshot["arena"] = h.arena.copy()
-            return
-        changed = np.nonzero(snapshot["arena"] != h.arena)[0]
-        mask = np.zeros(h.arena_bytes, bool)
-        for lo, hi in allowed[index]:
-            mask[lo:hi] = True
-        bad = changed[~mask[changed]]
-        if bad.size:
-            violations.append((index, c.report["ops"][index]["type"], int(bad[0]), int(bad.size)))
-
-    h.set_hook(hook)
-    try:
-        for fill in (0xA5, 0x5A):
-            h._raw[:] = fill
-            h.run(xs)
-            touched |= h.arena != fill
-            start = h.arena.ctypes.data - h._raw.ctypes.data
-            outside = np.concatenate([h._raw[:start], h._raw[start + h.arena_bytes:]])
-            assert np.all(outside == fill), "the generated code wrote outside its arena"
-    finally:
-        h.set_hook(None)
-    for t in h.inputs:
-        touched[t.offset:t.offset + t.nbytes] = True
-    return violations, int(np.nonzero(touched)[0].max())
 
 
 # ---- the shared models ------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from te_openmv.targets.raw_repl import boot
 
 from .support.bitexact import random_inputs
 from .support.shared import MODELS
-from .support.modelgen import ModelBuilder, float_edge_classifier
+from .support.modelgen import ModelBuilder, float_edge_model
 
 DEVICE_SCRIPTS = Path(__file__).resolve().parent / "device"
 KINDS = ["unix", "qemu"]
@@ -41,10 +41,7 @@ SHARED = {"person_detect": "omv_person_detect", "fomo_face": "omv_fomo_face_dete
 
 # ------------------------------------------------------------------ test models
 
-def float_edge_model(seed: int = 1) -> bytes:
-    """QUANTIZE(float32) -> CONV 3x3/2 RELU6 -> AVERAGE_POOL -> RESHAPE -> SOFTMAX -> DEQUANTIZE:
-    the compiler folds both float edges, so the device quantizes and dequantizes."""
-    return float_edge_classifier(seed, (12, 10), 3, 8, "RELU6", (0.02, -4), (0.002, 0.01), 500, 0.0001, 0.05)
+
 
 
 def two_io_model(seed: int = 2) -> bytes:

@@ -21,7 +21,7 @@ from te_openmv.targets import toolchain
 # ones at the end (make's log reading, pixels -> tensor, camera frames) are not.
 slow = pytest.mark.slow
 
-from .test_module import float_edge_model
+from .support.modelgen import float_edge_model
 
 STOCK_BYTES = 20_000     # the stand-in stock firmware's constant data
 TE_EXTRA = 3_000         # what the stand-in build adds when the module is staged

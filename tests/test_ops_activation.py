@@ -14,8 +14,9 @@ from te_openmv.codegen.lower.activation import relu_plan
 from te_openmv.codegen.arith.activation import hard_swish_params, logistic_params, softmax_params
 from te_openmv.codegen.tflite_import import import_tflite
 
+from .support.extract_op import extract_op
+from .support.shared import shared_model
 from .support.singleop import T, assert_matches, model_of, single_op_model
-from .test_ops_pool import extracted
 
 PROB = (1.0 / 256, -128)  # TFLite's int8 probability quantization
 
@@ -188,7 +189,7 @@ def test_relu_plans():
     ("omv_micro_speech", 3),          # 1x4
 ])
 def test_shared_model_softmax(model_name, op_index):
-    model = extracted(model_name, op_index)
+    model = extract_op(shared_model(model_name), op_index)
     shape = import_tflite(model).t(0).shape
     rng = np.random.default_rng(op_index)
     near = [[rng.integers(-8, 8, size=shape).astype(np.int8)] for _ in range(5)]

@@ -11,6 +11,7 @@ from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.arith.pool import exact_reciprocal, mean_multiplier
 from te_openmv.reference.oracle import run_reference
 
+from .support.extract_op import extract_op
 from .support.shared import shared_model
 from .support.singleop import ACTIVATION, PADDING, T, assert_matches, model_of, single_op_model
 
@@ -151,31 +152,6 @@ def test_mean_multiplier_folds_count_like_tflite_micro():
 
 # --- the shared models' own pool ops, extracted into single-op models --------------------
 
-def extracted(model_name: str, op_index: int) -> bytes:
-    """The shared model's operator op_index (same shapes, quantization, options) alone."""
-    from te_openmv.codegen.tflite_import import import_tflite
-    g = import_tflite(shared_model(model_name).read_bytes())
-    op = next(o for o in g.ops if o.index == op_index)
-
-    def spec(tid):
-        t = g.t(tid)
-        return T(t.shape, t.dtype, t.s if t.quantized else None, t.zp, t.data)
-
-    o = op.options
-    if op.type in POOLS:
-        opts = ("Pool2DOptions", {"padding": PADDING[o["padding"]], "stride_h": o["stride_h"],
-                                  "stride_w": o["stride_w"], "filter_height": o["filter_height"],
-                                  "filter_width": o["filter_width"],
-                                  "fused_activation_function": ACTIVATION[o["fused_activation"]]})
-    elif op.type == "MEAN":
-        opts = ("ReducerOptions", {"keep_dims": bool(o["keep_dims"])})
-    elif op.type == "SOFTMAX":
-        opts = ("SoftmaxOptions", {"beta": float(o["beta"])})
-    else:
-        raise AssertionError(op.type)
-    return single_op_model(op.type, [spec(i) for i in op.inputs], [spec(i) for i in op.outputs], opts)
-
-
 @pytest.mark.parametrize("model_name,op_index,op_type", [
     ("omv_person_detect", 27, "AVERAGE_POOL_2D"),  # 3x3 VALID on 3x3x256
     ("te_detection", 50, "MAX_POOL_2D"),
@@ -184,7 +160,7 @@ def extracted(model_name: str, op_index: int) -> bytes:
     ("te_vww", 60, "MEAN"),                         # [1,160,3] over axis 2
 ])
 def test_shared_model_pool_ops(model_name, op_index, op_type):
-    model = extracted(model_name, op_index)
+    model = extract_op(shared_model(model_name), op_index)
     from te_openmv.codegen.tflite_import import import_tflite
     assert import_tflite(model).ops[0].type == op_type
     shape = import_tflite(model).t(0).shape
