@@ -78,6 +78,66 @@ def hard_swish_params(input_scale: float, output_scale: float) -> dict:
             "reluish_multiplier": _int16_multiplier(rel_m), "reluish_exponent": rel_e}
 
 
+def _i16(x: int) -> int:
+    """x wrapped to int16, as a C cast does."""
+    return (x + 0x8000) % 0x10000 - 0x8000
+
+
+def _q15_srdhm(a: int, b: int) -> int:
+    if a == b == -0x8000:
+        return 0x7FFF
+    ab = a * b
+    nudge = (1 << 14) if ab >= 0 else 1 - (1 << 14)
+    return _i16(int((ab + nudge) / (1 << 15)))  # C division truncates toward zero
+
+
+def _q15_sdhm(a: int, b: int) -> int:
+    if a == b == -0x8000:
+        return 0x7FFF
+    return _i16(int(a * b / (1 << 15)))
+
+
+def _q15_shl_sat(v: int, amount: int) -> int:
+    if v == 0:
+        return 0
+    if amount >= 16:
+        return 0x7FFF if v > 0 else -0x8000
+    return max(-0x8000, min(0x7FFF, v * (1 << amount)))
+
+
+def _q15_rdbpot(x: int, e: int) -> int:
+    """gemmlowp's RoundingDivideByPOT for int16 (its mask truncated to 16 bits)."""
+    mask = _i16((1 << e) - 1)
+    remainder = _i16(x & mask)
+    threshold = _i16((mask >> 1) + (1 if x < 0 else 0))
+    return _i16((x >> e) + (1 if remainder > threshold else 0))
+
+
+def hard_swish_table(input_scale: float, input_zero_point: int, output_scale: float,
+                     output_zero_point: int) -> np.ndarray:
+    """The int8 HARD_SWISH answer for every input byte ((uint8_t)q order): tflite-micro's
+    reference arithmetic (int16 fixed point, hard_swish_params), as te_hard_swish_s8 runs it."""
+    p = hard_swish_params(input_scale, output_scale)
+    rexp = p["reluish_exponent"]
+    out = np.empty(256, np.int8)
+    for i in range(256):
+        hires = _i16(_i16((i if i < 128 else i - 256) - input_zero_point) * (1 << 7))
+        preshift_out = _q15_srdhm(hires, p["output_multiplier"])
+        reluish = hires
+        if rexp > 0:
+            reluish = _q15_shl_sat(reluish, rexp - 1)
+        reluish = _q15_srdhm(reluish, p["reluish_multiplier"])
+        if rexp > 0:
+            reluish = _q15_shl_sat(reluish, 1)
+        if rexp < 0:
+            reluish = _q15_rdbpot(reluish, -rexp)
+        reluish = _i16((reluish + (1 << 15)) >> 1)
+        pre = _q15_sdhm(reluish, preshift_out)
+        o = _i16(_q15_rdbpot(pre, -p["output_exponent"]) + output_zero_point)
+        out[i] = max(-128, min(127, o))
+    return out
+
+
 def relu_requant(input_scale: float, output_scale: float) -> tuple[int, int]:
     """RELU's (multiplier, shift): QuantizeMultiplier(double(float32(in_scale / out_scale)))."""
     return quantize_multiplier(float(np.float32(input_scale) / np.float32(output_scale)))

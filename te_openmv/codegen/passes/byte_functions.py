@@ -1,8 +1,8 @@
 """Elementwise chains that are functions of one int8 tensor -> one table lookup (TE_LUT).
 
 Where an int8 tensor y is computed from a single int8 tensor x by elementwise ops only
-(LOGISTIC, TANH, LEAKY_RELU, int8 QUANTIZE, and MUL / MAXIMUM / MINIMUM of two such
-tensors of x's shape), y[i] depends on the byte x[i] alone. The pass evaluates the chain
+(LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH, int8 QUANTIZE, and MUL / MAXIMUM / MINIMUM of two
+such tensors of x's shape), y[i] depends on the byte x[i] alone. The pass evaluates the chain
 for all 256 bytes at compile time with the exact twins of each op's tflite-micro
 arithmetic (te_openmv/codegen/arith/), and replaces it by TE_LUT(x) -> y: SiLU
 (x * LOGISTIC(x), yolov8's activation) becomes one lookup per element, and the
@@ -19,7 +19,7 @@ import numpy as np
 from te_openmv.codegen.graph import Graph, Op
 
 MIN_ELEMENTS = 512
-_UNARY = ("LOGISTIC", "TANH", "LEAKY_RELU", "QUANTIZE")
+_UNARY = ("LOGISTIC", "TANH", "LEAKY_RELU", "HARD_SWISH", "QUANTIZE")
 _BINARY = ("MUL", "MAXIMUM", "MINIMUM")
 _BYTES = np.array([i if i < 128 else i - 256 for i in range(256)], np.int64)  # value of each byte
 
@@ -27,6 +27,7 @@ _BYTES = np.array([i if i < 128 else i - 256 for i in range(256)], np.int64)  # 
 def _table_of(g: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray | None:
     """The op's int8 output for every byte of the root, given its inputs' (values per byte);
     None when the op is not one the pass can evaluate exactly."""
+    from te_openmv.codegen.arith.activation import hard_swish_table
     from te_openmv.codegen.arith.common import multiply_by_quantized_multiplier as mbqm
     from te_openmv.codegen.arith.elementwise import mul_params
     from te_openmv.codegen.arith.lut import logistic_table, tanh_table
@@ -45,6 +46,8 @@ def _table_of(g: Graph, op: Op, ins: list[np.ndarray]) -> np.ndarray | None:
                 f = tanh_table(x.s, x.zp)
             elif op.type == "LEAKY_RELU":
                 f = leaky_relu_table(x.s, y.s, float(op.options.get("alpha", 0.0)), x.zp, y.zp)
+            elif op.type == "HARD_SWISH":
+                f = hard_swish_table(x.s, x.zp, y.s, y.zp)
             else:
                 m, s = requantize_multiplier(x.s, y.s)
                 f = requantize_table("int8", "int8", x.zp, y.zp, m, s)
