@@ -70,3 +70,62 @@ def leaky_relu_table(in_scale: float, out_scale: float, alpha: float, in_zp: int
             r = out_zp + (-s if negative else s)
         out[i] = max(-128, min(127, r))
     return out
+
+
+# --- four at a time: TFLite's requantization in te_conv_requant_wide's form ---------------
+
+def _offset_bound(zp: int) -> int:
+    """The largest |q - zp| over int8 q."""
+    return max(abs(-128 - int(zp)), abs(127 - int(zp)))
+
+
+def prelu_wide_params(in_zp: int, alpha_zp: int, out_zp: int, m2: int, s2: int,
+                      alpha: np.ndarray) -> dict | None:
+    """te_prelu_params' four-at-a-time fields (te/prelu.h) when they are exact, else None.
+
+    Exactness: the negative side is MultiplyByQuantizedMultiplier(v * a, m2, s2) + out_zp with
+    v = x - in_zp < 0 and a = alpha - alpha_zp. arith/conv.fast_requant_ok proves
+    te_conv_requant_fast equal to it for every |v * a| <= bound (a right shift, a normalized
+    multiplier, no int32 overflow), and te_conv_requant_wide equals te_conv_requant_fast on the
+    doubled product when that double fits int32 (wide_ok), with its sign step -[v * a < 0].
+    Since v < 0, v * a < 0 exactly when a > 0 (v * a = 0 when a = 0): the step is a constant
+    of each alpha element, folded into its round. The kernel also evaluates lanes with v >= 0
+    and discards them; their products obey the same bound."""
+    from .conv import fast_requant_ok, fast_round, wide_ok
+    bound = _offset_bound(in_zp) * _offset_bound(alpha_zp)
+    if not (fast_requant_ok(bound, m2, s2, out_zp) and wide_ok(bound)):
+        return None
+    a = np.asarray(alpha, np.int64).reshape(-1) - int(alpha_zp)
+    return {"alpha2": (2 * a).astype(np.int16),
+            "alpha_round": (fast_round(s2, out_zp) - (a > 0)).astype(np.int32),
+            "wide_mult": int(m2), "wide_e": -int(s2)}
+
+
+def prelu_wide_twin(x: np.ndarray, alpha: np.ndarray, in_zp: int, pos_table: np.ndarray, p: dict) -> np.ndarray:
+    """Python twin of te_prelu_run4 (x and alpha broadcast to one shape; for tests)."""
+    x, alpha_idx = np.broadcast_arrays(np.asarray(x, np.int64), np.asarray(alpha, np.int64))
+    out = np.empty(x.shape, np.int8)
+    for i, (q, k) in enumerate(zip(x.reshape(-1), alpha_idx.reshape(-1))):
+        if q >= in_zp:
+            out.reshape(-1)[i] = pos_table[int(q) & 255]
+        else:
+            x2 = (int(q) - in_zp) * int(p["alpha2"][k])
+            r = ((x2 * p["wide_mult"] + (1 << 31)) >> 32) + int(p["alpha_round"][k]) >> p["wide_e"]
+            out.reshape(-1)[i] = max(-128, min(127, r))
+    return out
+
+
+def scaled_max_wide_params(x_zp: int, c_zp: int, s_first: float, s_second: float, m_scale: float, m_zp: int,
+                           act_min: int, act_max: int, lut_b: np.ndarray, c: np.ndarray) -> dict | None:
+    """te_scaled_max_params' four-at-a-time fields (te/prelu.h) when they are exact, else None:
+    the MUL is te_mul_fast's wide form with its sign step, proven equal to TFLite's MUL for every
+    int8 pair by arith/elementwise.mul_fast_params; its clamp and the second QUANTIZE become one
+    table indexed by the saturated MUL result m in [-128, 127] (lut_b[clamp(m)], m + 128 order)."""
+    from .elementwise import mul_fast_params
+    p = mul_fast_params(s_first, s_second, m_scale, x_zp, c_zp, m_zp, act_min)
+    if p is None:
+        return None
+    m = np.arange(-128, 128)
+    mid = np.asarray(lut_b, np.int8)[np.clip(m, act_min, act_max) & 255]
+    return {"c2": (2 * (np.asarray(c, np.int64).reshape(-1) - int(c_zp))).astype(np.int16),
+            "lut_b_mid": mid, "wide_mult": p["out_mult"], "wide_round": p["out_round"], "wide_e": p["out_e"]}

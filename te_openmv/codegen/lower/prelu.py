@@ -5,7 +5,8 @@ from __future__ import annotations
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
-from te_openmv.codegen.arith.prelu import leaky_relu_table, prelu_multipliers, prelu_positive_table
+from te_openmv.codegen.arith.prelu import (leaky_relu_table, prelu_multipliers, prelu_positive_table,
+                                           prelu_wide_params, scaled_max_wide_params)
 from te_openmv.codegen.arith.lut import tanh_table
 from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance
 from te_openmv.codegen.lower.elementwise import BCAST_DIMS, _c_array, broadcast_plan
@@ -45,24 +46,33 @@ class PreluLowering(Lowering):
         x, y = g.t(op.inputs[k]), g.t(op.outputs[0])
         if k != 0 or x.is_const or x.size != y.size:
             return None
-        return elementwise_distance(y.size, 1, 1, block=1)
+        return elementwise_distance(y.size, 1, 1, block=4)  # four at a time: a word read before its word is written
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, a, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         m1, s1, m2, s2 = prelu_multipliers(x.s, a.s, y.s)
+        dims, st1, st2 = broadcast_plan(x.shape, a.shape, y.shape)
         table = ctx.const("pos", prelu_positive_table(x.zp, y.zp, m1, s1), "int8_t",
                           "output for inputs at or above the zero point, by byte")
         if fast_requant_ok(255 * 255, m2, s2, y.zp):
             rq = {"fast": 1, "mult": fast_mult2(m2), "shift": -s2, "round": fast_round(s2, y.zp)}
         else:
             rq = {"fast": 0, "mult": m2, "shift": s2, "round": y.zp}
+        # four at a time where the input and alpha both advance along every innermost run
+        wide = (prelu_wide_params(x.zp, a.zp, y.zp, m2, s2, a.data) if a.is_const and st1[5] == 1 and st2[5] == 1
+                else None)
+        four = {"alpha2": "0", "alpha_round": "0", "wide_mult": 0, "wide_e": 0}
+        if wide is not None:
+            four = {"alpha2": ctx.const("alpha2", wide["alpha2"], "int16_t", "2 (alpha - alpha zero point)"),
+                    "alpha_round": ctx.const("alpha_round", wide["alpha_round"], "int32_t",
+                                             "rounding of each alpha, its sign step folded in"),
+                    "wide_mult": wide["wide_mult"], "wide_e": wide["wide_e"]}
         params = ctx.param("params", "te_prelu_params", {"pos_table": table, "in_offset": -x.zp,
-                                                          "alpha_offset": -a.zp, **rq})
-        dims, st1, st2 = broadcast_plan(x.shape, a.shape, y.shape)
+                                                          "alpha_offset": -a.zp, **rq, **four})
         bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
                                                  "stride2": _c_array(st2)})
-        alpha = (ctx.const("alpha", a.data.astype("int8"), "int8_t", f"{a.name}") if a.is_const
-                 else ctx.ptr(a.id))
+        alpha = ("0" if wide is not None else  # the four-at-a-time kernel reads alpha2 only
+                 ctx.const("alpha", a.data.astype("int8"), "int8_t", f"{a.name}") if a.is_const else ctx.ptr(a.id))
         return f"te_prelu_s8({params}, {bcast}, {ctx.ptr(x.id)}, {alpha}, {ctx.ptr(y.id)});"
 
 
@@ -133,12 +143,23 @@ class ScaledMaxLowering(Lowering):
             rq = {"fast": 1, "mult": fast_mult2(mult), "shift": -shift, "round": fast_round(shift, m_zp)}
         else:
             rq = {"fast": 0, "mult": mult, "shift": shift, "round": m_zp}
+        dims, st1, st2 = broadcast_plan(x.shape, c.shape, y.shape)
+        # four at a time where x and c both advance along every innermost run
+        wide = (scaled_max_wide_params(x.zp, c.zp, s1, s2, m_scale, m_zp, lo, hi, op.attrs["lut_b"], c.data)
+                if st1[5] == 1 and st2[5] == 1 else None)
+        four = {"c2": "0", "lut_b_mid": "0", "wide_mult": 0, "wide_round": 0, "wide_e": 0}
+        if wide is not None:
+            mid = ctx.const("lut_b_mid", wide["lut_b_mid"], "int8_t",
+                            "the second operand of every saturated MUL output m, clamp folded in, by m + 128")
+            four = {"c2": ctx.const("c2", wide["c2"], "int16_t", "2 (c - c zero point)"), "lut_b_mid": f"{mid} + 128",
+                    "wide_mult": wide["wide_mult"], "wide_round": wide["wide_round"], "wide_e": wide["wide_e"]}
+        lut_b = ("0" if wide is not None else
+                 ctx.const("lut_b", op.attrs["lut_b"], "int8_t", "the second operand of every MUL output byte"))
         params = ctx.param("params", "te_scaled_max_params", {
             "lut_a": ctx.const("lut_a", op.attrs["lut_a"], "int8_t", "the first MAXIMUM operand of every x byte"),
-            "lut_b": ctx.const("lut_b", op.attrs["lut_b"], "int8_t", "the second operand of every MUL output byte"),
-            "in_offset": -x.zp, "c_offset": -c.zp, **rq, "act_min": lo, "act_max": hi})
-        dims, st1, st2 = broadcast_plan(x.shape, c.shape, y.shape)
+            "lut_b": lut_b, "in_offset": -x.zp, "c_offset": -c.zp, **rq, "act_min": lo, "act_max": hi, **four})
         bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
                                                  "stride2": _c_array(st2)})
-        csym = ctx.const("c", c.data.astype("int8"), "int8_t", f"{c.name} (the MUL's constant)")
+        csym = ("0" if wide is not None else  # the four-at-a-time kernel reads c2 only
+                ctx.const("c", c.data.astype("int8"), "int8_t", f"{c.name} (the MUL's constant)"))
         return f"te_scaled_max_s8({params}, {bcast}, {ctx.ptr(x.id)}, {csym}, {ctx.ptr(y.id)});"
