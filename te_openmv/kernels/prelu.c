@@ -47,52 +47,54 @@ static void te_prelu_run(const te_prelu_params *p, const int8_t *x, int32_t t1, 
     }
 }
 
-/* One run of n outputs four at a time (te/prelu.h: alpha2 set), the input and alpha both
- * advancing; ai: the run's first alpha element. Both sides are computed for every lane and
- * SSUB8/SEL keeps the positive side's table entry where x >= the zero point: the negative
- * side's value of such a lane is discarded (its product stays inside the proven bound). */
-static void te_prelu_run4(const te_prelu_params *p, const int8_t *x, int32_t ai, int8_t *out, int32_t n) {
-    const int8_t *pos = p->pos_table;
-    const int16_t *a2 = p->alpha2 + ai;
-    const int32_t *rd = p->alpha_round + ai;
-    const int32_t m = p->wide_mult, e = p->wide_e, off = p->in_offset;
+/* The whole tensor four channels at a time (te/prelu.h: chan set): `pixels` runs of C channels.
+ * Both sides are computed for every lane and SSUB8/SEL keeps the positive side's table entry
+ * where x >= the zero point: the negative side's value of such a lane is discarded (its
+ * product stays inside the proven bound). prelu_m7.c's assembly does exactly this. */
+static void te_prelu_c4(const te_prelu_params *p, int32_t pixels, int32_t C, const int8_t *x, int8_t *out) {
+    const int32_t off = p->in_offset;
     const uint32_t offp = (uint32_t)(uint16_t)off * 0x10001u;
     const uint32_t zp4 = (uint32_t)(uint8_t)(-off) * 0x01010101u;
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t xw = te_ld32(x + i);
-        const uint32_t ve = te_sxtab16(offp, xw), vo = te_sxtab16_r8(offp, xw);  /* v of bytes 0,2 / 1,3 */
-        const uint32_t a01 = te_ld32(a2 + i), a23 = te_ld32(a2 + i + 2);
-        const int32_t n0 = te_ssat8(te_conv_requant_wide(te_smulbb(ve, a01), m, rd[i], e, 0));
-        const int32_t n1 = te_ssat8(te_conv_requant_wide(te_smulbt(vo, a01), m, rd[i + 1], e, 0));
-        const int32_t n2 = te_ssat8(te_conv_requant_wide(te_smultb(ve, a23), m, rd[i + 2], e, 0));
-        const int32_t n3 = te_ssat8(te_conv_requant_wide(te_smultt(vo, a23), m, rd[i + 3], e, 0));
-        const uint32_t pw = te_pack4_s8(pos[xw & 0xFF], pos[(xw >> 8) & 0xFF], pos[(xw >> 16) & 0xFF], pos[xw >> 24]);
-        te_st32(out + i, te_pick_ge8x4(xw, zp4, pw, te_pack4_s8(n0, n1, n2, n3)));
+#if TE_USE_DSP
+    const te_prelu_job job = {x, out, p->chan, p->chan + 2 * C, p->pos_table, NULL, offp, p->wide_mult, 0,
+                              p->wide_e, pixels, zp4};
+    te_prelu_c4_asm(&job);
+#else
+    const int8_t *pos = p->pos_table;
+    const int32_t m = p->wide_mult, e = p->wide_e;
+    for (int32_t px = 0; px < pixels; px++) {
+        const int32_t *c = p->chan;
+        for (int32_t k = 0; k < C; k += 4, c += 8, x += 4, out += 4) {
+            const uint32_t xw = te_ld32(x);
+            const uint32_t ve = te_sxtab16(offp, xw), vo = te_sxtab16_r8(offp, xw);  /* v of bytes 0,2 / 1,3 */
+            const int32_t n0 = te_ssat8(te_conv_requant_wide(te_smulbb(ve, (uint32_t)c[0]), m, c[1], e, 0));
+            const int32_t n2 = te_ssat8(te_conv_requant_wide(te_smultb(ve, (uint32_t)c[2]), m, c[3], e, 0));
+            const int32_t n1 = te_ssat8(te_conv_requant_wide(te_smulbb(vo, (uint32_t)c[4]), m, c[5], e, 0));
+            const int32_t n3 = te_ssat8(te_conv_requant_wide(te_smultb(vo, (uint32_t)c[6]), m, c[7], e, 0));
+            const uint32_t pw = te_pack4_s8(pos[xw & 0xFF], pos[(xw >> 8) & 0xFF], pos[(xw >> 16) & 0xFF],
+                                            pos[xw >> 24]);
+            te_st32(out, te_pick_ge8x4(xw, zp4, pw, te_pack4_s8(n0, n1, n2, n3)));
+        }
     }
-    for (; i < n; i++) {
-        const int32_t q = x[i];
-        out[i] = q >= -off ? pos[(uint8_t)q]
-                           : (int8_t)te_ssat8(te_conv_requant_wide((q + off) * a2[i], m, rd[i], e, 0));
-    }
+#endif
 }
 
 void te_prelu_s8(const te_prelu_params *p, const te_bcast *bc, const int8_t *in, const int8_t *alpha,
                  int8_t *out) {
     const int32_t *d = bc->shape, *s1 = bc->stride1, *s2 = bc->stride2;
     const int32_t n = d[5];
+    if (p->chan) {  /* the input dense, alpha per channel along the run (the compiler checked) */
+        te_prelu_c4(p, d[0] * d[1] * d[2] * d[3] * d[4], n, in, out);
+        return;
+    }
     for (int32_t i0 = 0; i0 < d[0]; i0++)
         for (int32_t i1 = 0; i1 < d[1]; i1++)
             for (int32_t i2 = 0; i2 < d[2]; i2++)
                 for (int32_t i3 = 0; i3 < d[3]; i3++)
                     for (int32_t i4 = 0; i4 < d[4]; i4++) {
                         const int8_t *x = in + i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
-                        const int32_t ai = i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
-                        if (p->alpha2) {
-                            te_prelu_run4(p, x, ai, out, n);
-                        } else {
-                            te_prelu_run(p, x, s1[5], alpha + ai, s2[5], out, n);
-                        }
+                        const int8_t *a = alpha + i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
+                        te_prelu_run(p, x, s1[5], a, s2[5], out, n);
                         out += n;
                     }
 }
@@ -124,50 +126,52 @@ TE_INLINE void te_scaled_max_run_fast(const te_scaled_max_params *p, const int8_
     }
 }
 
-/* One run four at a time (te/prelu.h: c2 set), x and c both advancing; ci: the run's first
- * c element. TFLite's MUL in te_mul_fast's wide form, its clamp and the second QUANTIZE in
- * one signed-index table, the first QUANTIZE a byte table, the MAXIMUM lane-wise. */
-static void te_scaled_max_run4(const te_scaled_max_params *p, const int8_t *x, int32_t ci, int8_t *out,
-                               int32_t n) {
+/* The whole tensor four channels at a time (te/prelu.h: chan set): TFLite's MUL in
+ * te_mul_fast's wide form, its clamp and the second QUANTIZE in one signed-index table, the
+ * first QUANTIZE a byte table, the MAXIMUM lane-wise. prelu_m7.c's assembly does exactly this. */
+static void te_scaled_max_c4(const te_scaled_max_params *p, int32_t pixels, int32_t C, const int8_t *x,
+                             int8_t *out) {
+    const uint32_t offp = (uint32_t)(uint16_t)p->in_offset * 0x10001u;
+#if TE_USE_DSP
+    const te_prelu_job job = {x, out, p->chan, p->chan + C, p->lut_a, p->lut_b_mid, offp, p->wide_mult,
+                              p->wide_round, p->wide_e, pixels, 0};
+    te_scaled_max_c4_asm(&job);
+#else
     const int8_t *la = p->lut_a, *lb = p->lut_b_mid;
-    const int16_t *c2 = p->c2 + ci;
-    const int32_t m = p->wide_mult, rnd = p->wide_round, e = p->wide_e, off = p->in_offset;
-    const uint32_t offp = (uint32_t)(uint16_t)off * 0x10001u;
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t xw = te_ld32(x + i);
-        const uint32_t ve = te_sxtab16(offp, xw), vo = te_sxtab16_r8(offp, xw);
-        const uint32_t c01 = te_ld32(c2 + i), c23 = te_ld32(c2 + i + 2);
-        const int32_t m0 = te_ssat8(te_conv_requant_wide(te_smulbb(ve, c01), m, rnd, e, 1));
-        const int32_t m1 = te_ssat8(te_conv_requant_wide(te_smulbt(vo, c01), m, rnd, e, 1));
-        const int32_t m2 = te_ssat8(te_conv_requant_wide(te_smultb(ve, c23), m, rnd, e, 1));
-        const int32_t m3 = te_ssat8(te_conv_requant_wide(te_smultt(vo, c23), m, rnd, e, 1));
-        const uint32_t bw = te_pack4_s8(lb[m0], lb[m1], lb[m2], lb[m3]);
-        const uint32_t aw = te_pack4_s8(la[xw & 0xFF], la[(xw >> 8) & 0xFF], la[(xw >> 16) & 0xFF], la[xw >> 24]);
-        te_st32(out + i, te_smax8x4(aw, bw));
+    const int32_t m = p->wide_mult, rnd = p->wide_round, e = p->wide_e;
+    for (int32_t px = 0; px < pixels; px++) {
+        const int32_t *c = p->chan;
+        for (int32_t k = 0; k < C; k += 4, c += 4, x += 4, out += 4) {
+            const uint32_t xw = te_ld32(x);
+            const uint32_t ve = te_sxtab16(offp, xw), vo = te_sxtab16_r8(offp, xw);
+            const int32_t m0 = te_ssat8(te_conv_requant_wide(te_smulbb(ve, (uint32_t)c[0]), m, rnd, e, 1));
+            const int32_t m2 = te_ssat8(te_conv_requant_wide(te_smultb(ve, (uint32_t)c[1]), m, rnd, e, 1));
+            const int32_t m1 = te_ssat8(te_conv_requant_wide(te_smulbb(vo, (uint32_t)c[2]), m, rnd, e, 1));
+            const int32_t m3 = te_ssat8(te_conv_requant_wide(te_smultb(vo, (uint32_t)c[3]), m, rnd, e, 1));
+            const uint32_t bw = te_pack4_s8(lb[m0], lb[m1], lb[m2], lb[m3]);
+            const uint32_t aw = te_pack4_s8(la[xw & 0xFF], la[(xw >> 8) & 0xFF], la[(xw >> 16) & 0xFF], la[xw >> 24]);
+            te_st32(out, te_smax8x4(aw, bw));
+        }
     }
-    for (; i < n; i++) {
-        const int8_t a = la[(uint8_t)x[i]];
-        const int8_t b = lb[te_ssat8(te_conv_requant_wide((x[i] + off) * c2[i], m, rnd, e, 1))];
-        out[i] = a > b ? a : b;
-    }
+#endif
 }
 
 void te_scaled_max_s8(const te_scaled_max_params *p, const te_bcast *bc, const int8_t *x, const int8_t *c,
                       int8_t *out) {
     const int32_t *d = bc->shape, *s1 = bc->stride1, *s2 = bc->stride2;
     const int32_t n = d[5], t1 = s1[5], t2 = s2[5];
+    if (p->chan) {  /* x dense, c per channel along the run (the compiler checked) */
+        te_scaled_max_c4(p, d[0] * d[1] * d[2] * d[3] * d[4], n, x, out);
+        return;
+    }
     for (int32_t i0 = 0; i0 < d[0]; i0++)
         for (int32_t i1 = 0; i1 < d[1]; i1++)
             for (int32_t i2 = 0; i2 < d[2]; i2++)
                 for (int32_t i3 = 0; i3 < d[3]; i3++)
                     for (int32_t i4 = 0; i4 < d[4]; i4++) {
                         const int8_t *xr = x + i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
-                        const int32_t ci = i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
-                        const int8_t *cr = p->c2 ? c : c + ci;  /* c is not used (NULL) with c2 */
-                        if (p->c2) {
-                            te_scaled_max_run4(p, xr, ci, out, n);
-                        } else if (p->fast && t1 == 1 && t2 == 1) {
+                        const int8_t *cr = c + i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
+                        if (p->fast && t1 == 1 && t2 == 1) {
                             te_scaled_max_run_fast(p, xr, cr, 1, out, n);  /* constant per channel */
                         } else if (p->fast && t1 == 1 && t2 == 0) {
                             te_scaled_max_run_fast(p, xr, cr, 0, out, n);  /* one constant for the run */

@@ -96,23 +96,26 @@ def prelu_wide_params(in_zp: int, alpha_zp: int, out_zp: int, m2: int, s2: int,
     if not (fast_requant_ok(bound, m2, s2, out_zp) and wide_ok(bound)):
         return None
     a = np.asarray(alpha, np.int64).reshape(-1) - int(alpha_zp)
-    return {"alpha2": (2 * a).astype(np.int16),
-            "alpha_round": (fast_round(s2, out_zp) - (a > 0)).astype(np.int32),
-            "wide_mult": int(m2), "wide_e": -int(s2)}
+    rec = np.stack([2 * a, fast_round(s2, out_zp) - (a > 0)], 1)
+    return {"chan": lanes_0213(rec).astype(np.int32), "wide_mult": int(m2), "wide_e": -int(s2)}
 
 
-def prelu_wide_twin(x: np.ndarray, alpha: np.ndarray, in_zp: int, pos_table: np.ndarray, p: dict) -> np.ndarray:
-    """Python twin of te_prelu_run4 (x and alpha broadcast to one shape; for tests)."""
-    x, alpha_idx = np.broadcast_arrays(np.asarray(x, np.int64), np.asarray(alpha, np.int64))
-    out = np.empty(x.shape, np.int8)
-    for i, (q, k) in enumerate(zip(x.reshape(-1), alpha_idx.reshape(-1))):
-        if q >= in_zp:
-            out.reshape(-1)[i] = pos_table[int(q) & 255]
-        else:
-            x2 = (int(q) - in_zp) * int(p["alpha2"][k])
-            r = ((x2 * p["wide_mult"] + (1 << 31)) >> 32) + int(p["alpha_round"][k]) >> p["wide_e"]
-            out.reshape(-1)[i] = max(-128, min(127, r))
-    return out
+def lanes_0213(per_channel: np.ndarray) -> np.ndarray:
+    """Per-channel records (first axis: channels, a multiple of 4) with each group of four in
+    the order 0, 2, 1, 3, flattened: the order prelu.c's four-channel loops read them."""
+    r = np.asarray(per_channel)
+    g = r.reshape(r.shape[0] // 4, 4, -1)[:, [0, 2, 1, 3]]
+    return g.reshape(-1)
+
+
+def prelu_wide_twin(x: np.ndarray, in_zp: int, pos_table: np.ndarray, p: dict) -> np.ndarray:
+    """Python twin of te_prelu_c4 on x of shape [..., C] (for tests)."""
+    x = np.asarray(x, np.int64)
+    C = x.shape[-1]
+    rec = np.asarray(p["chan"], np.int64).reshape(C // 4, 4, 2)[:, [0, 2, 1, 3]].reshape(C, 2)
+    x2 = (x - in_zp) * rec[:, 0]
+    neg = np.clip(((x2 * p["wide_mult"] + (1 << 31)) >> 32) + rec[:, 1] >> p["wide_e"], -128, 127)
+    return np.where(x >= in_zp, np.asarray(pos_table, np.int64)[x & 255], neg).astype(np.int8)
 
 
 def scaled_max_wide_params(x_zp: int, c_zp: int, s_first: float, s_second: float, m_scale: float, m_zp: int,
@@ -127,5 +130,5 @@ def scaled_max_wide_params(x_zp: int, c_zp: int, s_first: float, s_second: float
         return None
     m = np.arange(-128, 128)
     mid = np.asarray(lut_b, np.int8)[np.clip(m, act_min, act_max) & 255]
-    return {"c2": (2 * (np.asarray(c, np.int64).reshape(-1) - int(c_zp))).astype(np.int16),
+    return {"chan": lanes_0213(2 * (np.asarray(c, np.int64).reshape(-1) - int(c_zp))).astype(np.int32),
             "lut_b_mid": mid, "wide_mult": p["out_mult"], "wide_round": p["out_round"], "wide_e": p["out_e"]}

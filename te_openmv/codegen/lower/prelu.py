@@ -20,9 +20,17 @@ def _per_tensor(op: Op, t) -> None:
         raise UnsupportedOpError(f"operator {op.index} ({op.type}): zero point {t.zp} of {t.name} is outside int8")
 
 
+def channel_runs(x, y, dims, st1, st2) -> bool:
+    """The four-channels-at-a-time kernels' layout: the input dense (its own shape is the
+    output's), the constant per channel along the innermost run and repeated over the outer
+    dimensions, a multiple of 4 channels."""
+    return (tuple(x.shape) == tuple(y.shape) and st1[5] == 1 and st2[5] == 1 and not any(st2[:5])
+            and dims[5] % 4 == 0 and dims[5] > 0)
+
+
 class PreluLowering(Lowering):
     op_types = ("PRELU",)
-    kernel_files = ("prelu.c",)
+    kernel_files = ("prelu.c", "prelu_m7.c")
 
     def check(self, g: Graph, op: Op) -> None:
         where = f"operator {op.index} (PRELU)"
@@ -58,20 +66,18 @@ class PreluLowering(Lowering):
             rq = {"fast": 1, "mult": fast_mult2(m2), "shift": -s2, "round": fast_round(s2, y.zp)}
         else:
             rq = {"fast": 0, "mult": m2, "shift": s2, "round": y.zp}
-        # four at a time where the input and alpha both advance along every innermost run
-        wide = (prelu_wide_params(x.zp, a.zp, y.zp, m2, s2, a.data) if a.is_const and st1[5] == 1 and st2[5] == 1
-                else None)
-        four = {"alpha2": "0", "alpha_round": "0", "wide_mult": 0, "wide_e": 0}
+        wide = (prelu_wide_params(x.zp, a.zp, y.zp, m2, s2, a.data)
+                if a.is_const and channel_runs(x, y, dims, st1, st2) else None)
+        four = {"chan": "0", "wide_mult": 0, "wide_e": 0}
         if wide is not None:
-            four = {"alpha2": ctx.const("alpha2", wide["alpha2"], "int16_t", "2 (alpha - alpha zero point)"),
-                    "alpha_round": ctx.const("alpha_round", wide["alpha_round"], "int32_t",
-                                             "rounding of each alpha, its sign step folded in"),
+            four = {"chan": ctx.const("chan", wide["chan"], "int32_t",
+                                      "per channel 2 (alpha - alpha zero point) and its round, lanes 0, 2, 1, 3"),
                     "wide_mult": wide["wide_mult"], "wide_e": wide["wide_e"]}
         params = ctx.param("params", "te_prelu_params", {"pos_table": table, "in_offset": -x.zp,
                                                           "alpha_offset": -a.zp, **rq, **four})
         bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
                                                  "stride2": _c_array(st2)})
-        alpha = ("0" if wide is not None else  # the four-at-a-time kernel reads alpha2 only
+        alpha = ("0" if wide is not None else  # the four-channel kernel reads chan only
                  ctx.const("alpha", a.data.astype("int8"), "int8_t", f"{a.name}") if a.is_const else ctx.ptr(a.id))
         return f"te_prelu_s8({params}, {bcast}, {ctx.ptr(x.id)}, {alpha}, {ctx.ptr(y.id)});"
 
@@ -131,7 +137,7 @@ class FusedLutLowering(Lowering):
 class ScaledMaxLowering(Lowering):
     """TE_SCALED_MAX: MAXIMUM(Qa(x), Qb(MUL(x, c))) fused (te_openmv/codegen/passes/scaled_max.py)."""
     op_types = ("TE_SCALED_MAX",)
-    kernel_files = ("prelu.c",)
+    kernel_files = ("prelu.c", "prelu_m7.c")
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         from te_openmv.codegen.arith.elementwise import mul_params
@@ -144,14 +150,14 @@ class ScaledMaxLowering(Lowering):
         else:
             rq = {"fast": 0, "mult": mult, "shift": shift, "round": m_zp}
         dims, st1, st2 = broadcast_plan(x.shape, c.shape, y.shape)
-        # four at a time where x and c both advance along every innermost run
         wide = (scaled_max_wide_params(x.zp, c.zp, s1, s2, m_scale, m_zp, lo, hi, op.attrs["lut_b"], c.data)
-                if st1[5] == 1 and st2[5] == 1 else None)
-        four = {"c2": "0", "lut_b_mid": "0", "wide_mult": 0, "wide_round": 0, "wide_e": 0}
+                if channel_runs(x, y, dims, st1, st2) else None)
+        four = {"chan": "0", "lut_b_mid": "0", "wide_mult": 0, "wide_round": 0, "wide_e": 0}
         if wide is not None:
             mid = ctx.const("lut_b_mid", wide["lut_b_mid"], "int8_t",
                             "the second operand of every saturated MUL output m, clamp folded in, by m + 128")
-            four = {"c2": ctx.const("c2", wide["c2"], "int16_t", "2 (c - c zero point)"), "lut_b_mid": f"{mid} + 128",
+            four = {"chan": ctx.const("chan", wide["chan"], "int32_t", "per channel 2 (c - c zero point), lanes 0, 2, 1, 3"),
+                    "lut_b_mid": f"{mid} + 128",
                     "wide_mult": wide["wide_mult"], "wide_round": wide["wide_round"], "wide_e": wide["wide_e"]}
         lut_b = ("0" if wide is not None else
                  ctx.const("lut_b", op.attrs["lut_b"], "int8_t", "the second operand of every MUL output byte"))
@@ -160,6 +166,6 @@ class ScaledMaxLowering(Lowering):
             "lut_b": lut_b, "in_offset": -x.zp, "c_offset": -c.zp, **rq, "act_min": lo, "act_max": hi, **four})
         bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
                                                  "stride2": _c_array(st2)})
-        csym = ("0" if wide is not None else  # the four-at-a-time kernel reads c2 only
+        csym = ("0" if wide is not None else  # the four-channel kernel reads chan only
                 ctx.const("c", c.data.astype("int8"), "int8_t", f"{c.name} (the MUL's constant)"))
         return f"te_scaled_max_s8({params}, {bcast}, {ctx.ptr(x.id)}, {csym}, {ctx.ptr(y.id)});"

@@ -20,14 +20,14 @@ typedef struct {
     int32_t alpha_offset;      /* -alpha zero point */
     int32_t fast;              /* 1: mult/shift/round are te_conv_requant_fast's (proven exact) */
     int32_t mult, shift, round;  /* m2 (TFLite's multiplier/shift and out_zp, or the fast form) */
-    /* Four at a time (set by the compiler only when the input and alpha both advance along
-     * every innermost run, and the wide form is proven exact; else alpha2 is NULL): per alpha
-     * element, a2 = 2 (alpha - alpha zp) and its round; the negative side is then
-     *   ssat8(te_conv_requant_wide(v * a2, wide_mult, round_of_alpha, wide_e, sign 0))
-     * where v < 0 makes the product's sign that of a2 alone, so each alpha's round has the
-     * sign step folded in (2^(e-1) + out_zp 2^e, minus 1 where a2 > 0). */
-    const int16_t *alpha2;
-    const int32_t *alpha_round;
+    /* Four channels at a time (set by the compiler only when alpha is per channel along the
+     * innermost dimension, a multiple of 4 channels, the input dense and the wide form proven
+     * exact; else chan is NULL): chan holds per channel {a2, round}, a2 = 2 (alpha - alpha zp)
+     * and round = 2^(e-1) + out_zp 2^e minus 1 where a2 > 0, the channels of each group of
+     * four in the order 0, 2, 1, 3. The negative side is then
+     *   ssat8(te_conv_requant_wide(v * a2, wide_mult, round, wide_e, sign 0))
+     * since v < 0 makes the product's sign that of a2 alone (the sign step folded in). */
+    const int32_t *chan;
     int32_t wide_mult, wide_e;
 } te_prelu_params;
 
@@ -46,13 +46,14 @@ typedef struct {
     int32_t fast;                 /* 1: mult/shift/round are te_conv_requant_fast's (proven exact) */
     int32_t mult, shift, round;   /* MUL's requantization (round: m_zp for TFLite's form) */
     int32_t act_min, act_max;
-    /* Four at a time (set by the compiler only when x and c both advance along every
-     * innermost run and te_mul_fast's wide form is proven exact; else c2 is NULL): per c
-     * element c2 = 2 (c - c_zp); m = ssat8(te_conv_requant_wide(v * c2, wide_mult,
+    /* Four channels at a time (set by the compiler only when c is per channel along the
+     * innermost dimension, a multiple of 4 channels, x dense and te_mul_fast's wide form
+     * proven exact; else chan is NULL): chan holds per channel c2 = 2 (c - c_zp), each group of
+     * four in the order 0, 2, 1, 3; m = ssat8(te_conv_requant_wide(v * c2, wide_mult,
      * wide_round, wide_e, sign 1)) and out = max(lut_a[(uint8_t)x], lut_b_mid[m]) where
      * lut_b_mid[m] = lut_b[(uint8_t)clamp(m, act_min, act_max)] for m in [-128, 127] (a
      * pointer to the middle of a 256-entry table: the clamp folded in, a signed index). */
-    const int16_t *c2;
+    const int32_t *chan;
     const int8_t *lut_b_mid;
     int32_t wide_mult, wide_round, wide_e;
 } te_scaled_max_params;
@@ -60,5 +61,27 @@ typedef struct {
 /* in1 = x, in2 = c (b: their broadcast). Scratch: none. */
 void te_scaled_max_s8(const te_scaled_max_params *p, const te_bcast *b, const int8_t *x, const int8_t *c,
                       int8_t *out);
+
+/* The four-channels-at-a-time loops' job (prelu.c fills it; prelu_m7.c's assembly reads these
+ * offsets: checked by _Static_assert there). */
+typedef struct {
+    const int8_t *x;            /*  0 */
+    int8_t *out;                /*  4 */
+    const int32_t *chan;        /*  8 */
+    const int32_t *chan_end;    /* 12 */
+    const int8_t *table_a;      /* 16: PRELU's positive side / lut_a */
+    const int8_t *table_b;      /* 20: scaled max: lut_b_mid */
+    uint32_t off2;              /* 24: -x_zp in both halves */
+    int32_t mult;               /* 28 */
+    int32_t round;              /* 32: scaled max only */
+    int32_t e;                  /* 36 */
+    int32_t pixels;             /* 40: runs of chan_end - chan channels (>= 1) */
+    uint32_t zp4;               /* 44: PRELU: the input zero point in every byte */
+} te_prelu_job;
+
+#if TE_USE_DSP
+void te_prelu_c4_asm(const te_prelu_job *job);
+void te_scaled_max_c4_asm(const te_prelu_job *job);
+#endif
 
 #endif
