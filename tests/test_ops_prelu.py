@@ -119,6 +119,7 @@ PRELU_QUANTS = [  # (input scale, zp), alpha scale, alpha zp, (output scale, zp)
     ((0.02, -128), 0.004, 0, (0.03, -128), True),           # zero points at the int8 floor
     ((0.05, 127), 0.01, -7, (0.02, 100), True),             # the input zero point at the top: no negative side
     ((0.1, -3), 0.05, 20, (0.012, 5), True),                # alpha zero point, outputs saturating
+    ((0.001, 5), 0.0005, 3, (0.1, -7), True),               # a shift of 17: the loop with the shift in a register
     ((0.3, 40), 0.9, -100, (0.0001, 0), False),             # m2 > 1 (a left shift): TFLite's arithmetic
 ]
 
@@ -183,6 +184,7 @@ SCALED_MAX_CASES = [  # (x quant, c scale, c zp, MUL output quant, QUANTIZE outp
     (((0.1, -128), 0.01, 5, (0.02, -128), (0.05, -100), {"act": "RELU"}), True),  # a clamp folded into lut_b
     (((0.03, 10), 0.006, -3, (0.05, 0), (0.02, 0), {"act": "RELU6", "quantize_a": False}), True),
     (((0.04, 0), 0.002, 0, (0.02, 7), (0.04, 0), {"quantize_b": False}), True),
+    (((0.001, -3), 0.0005, 0, (0.1, 2), (0.05, 0), {}), True),                # a shift of 17 (in a register)
     (((0.5, 3), 0.5, 0, (0.01, 0), (0.05, 0), {}), False),                    # a left shift: the old kernel
 ]
 

@@ -58,7 +58,7 @@ static void te_prelu_c4(const te_prelu_params *p, int32_t pixels, int32_t C, con
 #if TE_USE_DSP
     const te_prelu_job job = {x, out, p->chan, p->chan + 2 * C, p->pos_table, NULL, offp, p->wide_mult, 0,
                               p->wide_e, pixels, zp4};
-    te_prelu_c4_asm(&job);
+    p->asm_fn(&job);
 #else
     const int8_t *pos = p->pos_table;
     const int32_t m = p->wide_mult, e = p->wide_e;
@@ -135,7 +135,7 @@ static void te_scaled_max_c4(const te_scaled_max_params *p, int32_t pixels, int3
 #if TE_USE_DSP
     const te_prelu_job job = {x, out, p->chan, p->chan + C, p->lut_a, p->lut_b_mid, offp, p->wide_mult,
                               p->wide_round, p->wide_e, pixels, 0};
-    te_scaled_max_c4_asm(&job);
+    p->asm_fn(&job);
 #else
     const int8_t *la = p->lut_a, *lb = p->lut_b_mid;
     const int32_t m = p->wide_mult, rnd = p->wide_round, e = p->wide_e;

@@ -28,6 +28,12 @@ def channel_runs(x, y, dims, st1, st2) -> bool:
             and dims[5] % 4 == 0 and dims[5] > 0)
 
 
+def c4_variant(e: int) -> str:
+    """The assembly loop of a requantization shift e (te/prelu.h): e as SSAT's immediate for
+    e = 1..15, else the one with the shift in a register."""
+    return f"e{e}" if 1 <= e <= 15 else "ex"
+
+
 class PreluLowering(Lowering):
     op_types = ("PRELU",)
     kernel_files = ("prelu.c", "prelu_m7.c")
@@ -68,11 +74,12 @@ class PreluLowering(Lowering):
             rq = {"fast": 0, "mult": m2, "shift": s2, "round": y.zp}
         wide = (prelu_wide_params(x.zp, a.zp, y.zp, m2, s2, a.data)
                 if a.is_const and channel_runs(x, y, dims, st1, st2) else None)
-        four = {"chan": "0", "wide_mult": 0, "wide_e": 0}
+        four = {"chan": "0", "wide_mult": 0, "wide_e": 0, "asm_fn": "0"}
         if wide is not None:
             four = {"chan": ctx.const("chan", wide["chan"], "int32_t",
                                       "per channel 2 (alpha - alpha zero point) and its round, lanes 0, 2, 1, 3"),
-                    "wide_mult": wide["wide_mult"], "wide_e": wide["wide_e"]}
+                    "wide_mult": wide["wide_mult"], "wide_e": wide["wide_e"],
+                    "asm_fn": f"TE_PRELU_C4({c4_variant(wide['wide_e'])})"}
         params = ctx.param("params", "te_prelu_params", {"pos_table": table, "in_offset": -x.zp,
                                                           "alpha_offset": -a.zp, **rq, **four})
         bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
@@ -152,13 +159,14 @@ class ScaledMaxLowering(Lowering):
         dims, st1, st2 = broadcast_plan(x.shape, c.shape, y.shape)
         wide = (scaled_max_wide_params(x.zp, c.zp, s1, s2, m_scale, m_zp, lo, hi, op.attrs["lut_b"], c.data)
                 if channel_runs(x, y, dims, st1, st2) else None)
-        four = {"chan": "0", "lut_b_mid": "0", "wide_mult": 0, "wide_round": 0, "wide_e": 0}
+        four = {"chan": "0", "lut_b_mid": "0", "wide_mult": 0, "wide_round": 0, "wide_e": 0, "asm_fn": "0"}
         if wide is not None:
             mid = ctx.const("lut_b_mid", wide["lut_b_mid"], "int8_t",
                             "the second operand of every saturated MUL output m, clamp folded in, by m + 128")
             four = {"chan": ctx.const("chan", wide["chan"], "int32_t", "per channel 2 (c - c zero point), lanes 0, 2, 1, 3"),
                     "lut_b_mid": f"{mid} + 128",
-                    "wide_mult": wide["wide_mult"], "wide_round": wide["wide_round"], "wide_e": wide["wide_e"]}
+                    "wide_mult": wide["wide_mult"], "wide_round": wide["wide_round"], "wide_e": wide["wide_e"],
+                    "asm_fn": f"TE_SCALED_MAX_C4({c4_variant(wide['wide_e'])})"}
         lut_b = ("0" if wide is not None else
                  ctx.const("lut_b", op.attrs["lut_b"], "int8_t", "the second operand of every MUL output byte"))
         params = ctx.param("params", "te_scaled_max_params", {

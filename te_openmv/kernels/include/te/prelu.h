@@ -14,6 +14,41 @@
 #include "common.h"
 #include "elementwise.h"
 
+/* The four-channels-at-a-time loops' job (prelu.c fills it; prelu_m7.c's assembly reads these
+ * offsets: checked by _Static_assert there). */
+typedef struct {
+    const int8_t *x;            /*  0 */
+    int8_t *out;                /*  4 */
+    const int32_t *chan;        /*  8 */
+    const int32_t *chan_end;    /* 12 */
+    const int8_t *table_a;      /* 16: PRELU's positive side / lut_a */
+    const int8_t *table_b;      /* 20: scaled max: lut_b_mid */
+    uint32_t off2;              /* 24: -x_zp in both halves */
+    int32_t mult;               /* 28 */
+    int32_t round;              /* 32: scaled max only */
+    int32_t e;                  /* 36 */
+    int32_t pixels;             /* 40: runs of chan_end - chan channels (>= 1) */
+    uint32_t zp4;               /* 44: PRELU: the input zero point in every byte */
+} te_prelu_job;
+
+/* The assembly loops (prelu_m7.c), one per requantization shift e = 1..15 with the shift an
+ * immediate (e1 .. e15) and one with it in a register (ex). The compiler names the one an
+ * operator needs as TE_PRELU_C4(v) / TE_SCALED_MAX_C4(v), so only that one is linked;
+ * without the DSP they stand for NULL and the C loops run. */
+typedef void (*te_prelu_asm_fn)(const te_prelu_job *job);
+#if TE_USE_DSP
+#define TE_PRELU_C4(v) te_prelu_c4_##v##_asm
+#define TE_SCALED_MAX_C4(v) te_scaled_max_c4_##v##_asm
+#define TE_P4_DECLARE(v) void te_prelu_c4_##v##_asm(const te_prelu_job *job); \
+    void te_scaled_max_c4_##v##_asm(const te_prelu_job *job);
+TE_P4_DECLARE(ex) TE_P4_DECLARE(e1) TE_P4_DECLARE(e2) TE_P4_DECLARE(e3) TE_P4_DECLARE(e4) TE_P4_DECLARE(e5)
+TE_P4_DECLARE(e6) TE_P4_DECLARE(e7) TE_P4_DECLARE(e8) TE_P4_DECLARE(e9) TE_P4_DECLARE(e10) TE_P4_DECLARE(e11)
+TE_P4_DECLARE(e12) TE_P4_DECLARE(e13) TE_P4_DECLARE(e14) TE_P4_DECLARE(e15)
+#else
+#define TE_PRELU_C4(v) ((te_prelu_asm_fn)0)
+#define TE_SCALED_MAX_C4(v) ((te_prelu_asm_fn)0)
+#endif
+
 typedef struct {
     const int8_t *pos_table;   /* out for x >= input zero point, by (uint8_t)x */
     int32_t in_offset;         /* -input zero point */
@@ -29,6 +64,7 @@ typedef struct {
      * since v < 0 makes the product's sign that of a2 alone (the sign step folded in). */
     const int32_t *chan;
     int32_t wide_mult, wide_e;
+    te_prelu_asm_fn asm_fn;  /* TE_PRELU_C4(e<wide_e>) or (ex) */
 } te_prelu_params;
 
 /* in1 = the input, in2 = alpha (b: the broadcast of the two). Scratch: none. */
@@ -56,32 +92,13 @@ typedef struct {
     const int32_t *chan;
     const int8_t *lut_b_mid;
     int32_t wide_mult, wide_round, wide_e;
+    te_prelu_asm_fn asm_fn;  /* TE_SCALED_MAX_C4(e<wide_e>) or (ex) */
 } te_scaled_max_params;
 
 /* in1 = x, in2 = c (b: their broadcast). Scratch: none. */
 void te_scaled_max_s8(const te_scaled_max_params *p, const te_bcast *b, const int8_t *x, const int8_t *c,
                       int8_t *out);
 
-/* The four-channels-at-a-time loops' job (prelu.c fills it; prelu_m7.c's assembly reads these
- * offsets: checked by _Static_assert there). */
-typedef struct {
-    const int8_t *x;            /*  0 */
-    int8_t *out;                /*  4 */
-    const int32_t *chan;        /*  8 */
-    const int32_t *chan_end;    /* 12 */
-    const int8_t *table_a;      /* 16: PRELU's positive side / lut_a */
-    const int8_t *table_b;      /* 20: scaled max: lut_b_mid */
-    uint32_t off2;              /* 24: -x_zp in both halves */
-    int32_t mult;               /* 28 */
-    int32_t round;              /* 32: scaled max only */
-    int32_t e;                  /* 36 */
-    int32_t pixels;             /* 40: runs of chan_end - chan channels (>= 1) */
-    uint32_t zp4;               /* 44: PRELU: the input zero point in every byte */
-} te_prelu_job;
 
-#if TE_USE_DSP
-void te_prelu_c4_asm(const te_prelu_job *job);
-void te_scaled_max_c4_asm(const te_prelu_job *job);
-#endif
 
 #endif
