@@ -102,10 +102,20 @@ _V = np.arange(-128, 128, dtype=np.int8)
 EVERY_PAIR = np.repeat(_V, 256).reshape(1, 256, 1, 256)
 
 
-def _four_channel(model: bytes, kernel: str) -> bool:
+def four_channel_loop(c_source: str) -> str | None:
+    """The four-channel loop a compiled PRELU / scaled max names: "line", "e" (a shift 1..15 as
+    an immediate), "ex" (in a register), or None (the old kernels)."""
+    import re
+    m = re.search(r"TE_(?:PRELU|SCALED_MAX)_C4\((\w+)\)", c_source)
+    return None if m is None else re.sub(r"^e\d+$", "e", m.group(1))
+
+
+def _four_channel(model: bytes, kernel: str) -> str | None:
     c = compile_model(model, "m").emitted.c_source
     assert f"{kernel}(" in c
-    return "_chan," in c or "_chan " in c
+    four = four_channel_loop(c)
+    assert (four is not None) == ("_chan," in c or "_chan " in c)
+    return four
 
 
 def prelu_every_pair_model(qi, a_scale, a_zp, qo) -> bytes:
@@ -114,13 +124,13 @@ def prelu_every_pair_model(qi, a_scale, a_zp, qo) -> bytes:
                            [T(EVERY_PAIR.shape, "int8", *qo)])
 
 
-PRELU_QUANTS = [  # (input scale, zp), alpha scale, alpha zp, (output scale, zp), four channels at a time
-    ((0.06586, 12), 0.02418, 0, (0.05988, -16), True),     # palm detection's first PRELU
-    ((0.02, -128), 0.004, 0, (0.03, -128), True),           # zero points at the int8 floor
-    ((0.05, 127), 0.01, -7, (0.02, 100), True),             # the input zero point at the top: no negative side
-    ((0.1, -3), 0.05, 20, (0.012, 5), True),                # alpha zero point, outputs saturating
-    ((0.001, 5), 0.0005, 3, (0.1, -7), True),               # a shift of 17: the loop with the shift in a register
-    ((0.3, 40), 0.9, -100, (0.0001, 0), False),             # m2 > 1 (a left shift): TFLite's arithmetic
+PRELU_QUANTS = [  # (input scale, zp), alpha scale, alpha zp, (output scale, zp), the four-channel loop
+    ((0.06586, 12), 0.02418, 0, (0.05988, -16), "line"),   # palm detection's first PRELU
+    ((0.02, -128), 0.004, 0, (0.03, -128), "e"),            # zero points at the int8 floor: no negative side, no lines
+    ((0.05, 127), 0.01, -7, (0.02, 100), "line"),           # the input zero point at the top: one positive input
+    ((0.1, -3), 0.05, 20, (0.012, 5), "e"),                 # alpha zero point, outputs saturating: no line for some alpha
+    ((0.001, 5), 0.0005, 3, (0.1, -7), "line"),             # a shift of 17
+    ((0.3, 40), 0.9, -100, (0.0001, 0), None),              # m2 > 1 (a left shift): TFLite's arithmetic
 ]
 
 
@@ -139,7 +149,7 @@ def test_prelu_wide_twin_equals_tflite_arithmetic(qi, a_scale, a_zp, qo, four):
     m1, s1, m2, s2 = prelu_multipliers(qi[0], a_scale, qo[0])
     alpha = _V.copy()
     p = prelu_wide_params(qi[1], a_zp, qo[1], m2, s2, alpha)
-    assert (p is not None) == four
+    assert (p is not None) == (four is not None)
     if p is None:
         return
     x = EVERY_PAIR.reshape(256, 256)
@@ -151,7 +161,7 @@ def test_prelu_four_channels_not_a_multiple_of_four_falls_back():
     alpha = np.arange(-9, 9, 3, dtype=np.int8)  # 6 channels
     model = single_op_model("PRELU", [T((1, 5, 5, 6), "int8", 0.05, 3), T((6,), "int8", 0.01, 0, data=alpha)],
                             [T((1, 5, 5, 6), "int8", 0.04, -2)])
-    assert not _four_channel(model, "te_prelu_s8")
+    assert _four_channel(model, "te_prelu_s8") is None
     assert_matches(model, n_runs=2)
 
 
@@ -178,14 +188,14 @@ def scaled_max_every_pair_model(qx, c_scale, c_zp, qm, qq, act="NONE", quantize_
     return b.build([x], [y])
 
 
-SCALED_MAX_CASES = [  # (x quant, c scale, c zp, MUL output quant, QUANTIZE output quant, options), four at a time
-    (((0.05, -20), 0.004, 0, (0.03, -5), (0.04, 3), {}), True),               # face landmarks' form
-    (((0.02, 39), 0.008, 0, (0.01, 60), (0.03, -52), {"x_first": False}), True),
-    (((0.1, -128), 0.01, 5, (0.02, -128), (0.05, -100), {"act": "RELU"}), True),  # a clamp folded into lut_b
-    (((0.03, 10), 0.006, -3, (0.05, 0), (0.02, 0), {"act": "RELU6", "quantize_a": False}), True),
-    (((0.04, 0), 0.002, 0, (0.02, 7), (0.04, 0), {"quantize_b": False}), True),
-    (((0.001, -3), 0.0005, 0, (0.1, 2), (0.05, 0), {}), True),                # a shift of 17 (in a register)
-    (((0.5, 3), 0.5, 0, (0.01, 0), (0.05, 0), {}), False),                    # a left shift: the old kernel
+SCALED_MAX_CASES = [  # (x quant, c scale, c zp, MUL output quant, QUANTIZE output quant, options), the loop
+    (((0.05, -20), 0.004, 0, (0.03, -5), (0.04, 3), {}), "e"),                # face landmarks' form
+    (((0.02, 39), 0.008, 0, (0.01, 60), (0.03, -52), {"x_first": False}), "e"),
+    (((0.1, -128), 0.01, 5, (0.02, -128), (0.05, -100), {"act": "RELU"}), "e"),  # a clamp folded into lut_b
+    (((0.03, 10), 0.006, -3, (0.05, 0), (0.02, 0), {"act": "RELU6", "quantize_a": False}), "e"),
+    (((0.04, 0), 0.002, 0, (0.02, 7), (0.04, 0), {"quantize_b": False}), "e"),
+    (((0.001, -3), 0.0005, 0, (0.1, 2), (0.05, 0), {}), "ex"),                # a shift of 17 (in a register)
+    (((0.5, 3), 0.5, 0, (0.01, 0), (0.05, 0), {}), None),                     # a left shift: the old kernel
 ]
 
 
@@ -196,3 +206,18 @@ def test_scaled_max_four_channels_every_input_and_constant(case, four):
     assert [op.type for op in compile_model(model, "m").graph.ops] == ["TE_SCALED_MAX"]
     assert _four_channel(model, "te_scaled_max_s8") == four
     assert_matches(model, n_runs=1, inputs=[[EVERY_PAIR]])
+
+
+@pytest.mark.parametrize("qi, a_scale, a_zp, qo, four", [q for q in PRELU_QUANTS if q[4] == "line"])
+def test_prelu_lines_equal_tflite_arithmetic(qi, a_scale, a_zp, qo, four):
+    """arith/prelu.prelu_line_params' lines against TFLite's arithmetic on every negative input and alpha."""
+    from te_openmv.codegen.arith.prelu import (line_eval, prelu_multipliers, prelu_reference, prelu_line_params,
+                                               prelu_wide_params)
+    m1, s1, m2, s2 = prelu_multipliers(qi[0], a_scale, qo[0])
+    alpha = _V.copy()
+    lines = prelu_line_params(qi[1], qo[1], prelu_wide_params(qi[1], a_zp, qo[1], m2, s2, alpha), alpha, a_zp)
+    rec = lines["chan"].astype(np.int64).reshape(64, 4, 2)[:, [0, 2, 1, 3]].reshape(256, 2)
+    x = _V[_V < qi[1]].astype(np.int64)
+    for k in range(256):
+        ref = prelu_reference(x, alpha[k:k + 1], qi[1], a_zp, qo[1], m1, s1, m2, s2)
+        assert np.array_equal(line_eval(x - qi[1], *rec[k]), ref), f"alpha {alpha[k]}"

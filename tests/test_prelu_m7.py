@@ -19,8 +19,8 @@ from te_openmv.targets.host_build import HostModel
 from .support.bitexact import reference
 from .support.m7cases import write_case_program
 from .support.singleop import T, single_op_model
-from .test_ops_prelu import EVERY_PAIR, PRELU_QUANTS, SCALED_MAX_CASES, prelu_every_pair_model, \
-    scaled_max_every_pair_model
+from .test_ops_prelu import EVERY_PAIR, PRELU_QUANTS, SCALED_MAX_CASES, four_channel_loop, \
+    prelu_every_pair_model, scaled_max_every_pair_model
 
 
 def _palm_prelu(shape, channels_alpha) -> bytes:
@@ -29,20 +29,21 @@ def _palm_prelu(shape, channels_alpha) -> bytes:
                            [T(shape, "int8", 0.05988, -16)])
 
 
-def _cases() -> list[tuple[str, bytes, list | None, bool, str]]:
-    """(name, model, inputs (None: random), four channels at a time or not, what it exercises)."""
+def _cases() -> list[tuple[str, bytes, list | None, str | None, str]]:
+    """(name, model, inputs (None: random), the four-channel loop (test_ops_prelu.four_channel_loop),
+    what it exercises)."""
     cases = []
     for k, (qi, a_scale, a_zp, qo, four) in enumerate(PRELU_QUANTS):
         cases.append((f"prelu_pairs{k}", prelu_every_pair_model(qi, a_scale, a_zp, qo), [EVERY_PAIR], four,
-                      f"PRELU, every (x, alpha) pair, in {qi} alpha ({a_scale}, {a_zp}) out {qo}"))
+                      f"PRELU {four}, every (x, alpha) pair, in {qi} alpha ({a_scale}, {a_zp}) out {qo}"))
     cases += [
-        ("prelu_palm", _palm_prelu((1, 24, 24, 128), (1, 1, 128)), None, True, "PRELU [1,24,24,128] (palm detection's)"),
-        ("prelu_c6", _palm_prelu((1, 12, 12, 6), (6,)), None, False, "PRELU, 6 channels: the old kernel"),
+        ("prelu_palm", _palm_prelu((1, 24, 24, 128), (1, 1, 128)), None, "line", "PRELU [1,24,24,128] (palm detection's)"),
+        ("prelu_c6", _palm_prelu((1, 12, 12, 6), (6,)), None, None, "PRELU, 6 channels: the old kernel"),
     ]
     for k, (case, four) in enumerate(SCALED_MAX_CASES):
         qx, c_scale, c_zp, qm, qq, opts = case
         cases.append((f"smax_pairs{k}", scaled_max_every_pair_model(qx, c_scale, c_zp, qm, qq, **opts), [EVERY_PAIR],
-                      four, f"scaled MAXIMUM, every (x, c) pair, {opts or 'both QUANTIZEs'}"))
+                      four, f"scaled MAXIMUM {four}, every (x, c) pair, {opts or 'both QUANTIZEs'}"))
     return cases
 
 
@@ -70,8 +71,7 @@ def m7_run(arm_toolchain, tmp_path_factory):
 def test_cases_take_the_intended_kernels(m7_run):
     _, _, compiled = m7_run
     for name, _, _, four, _ in _cases():
-        src = compiled[name].emitted.c_source
-        assert ("_chan," in src or "_chan " in src) == four, name
+        assert four_channel_loop(compiled[name].emitted.c_source) == four, name
 
 
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])

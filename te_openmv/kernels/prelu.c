@@ -47,8 +47,8 @@ static void te_prelu_run(const te_prelu_params *p, const int8_t *x, int32_t t1, 
     }
 }
 
-/* The whole tensor four channels at a time (te/prelu.h: chan set): `pixels` runs of C channels.
- * Both sides are computed for every lane and SSUB8/SEL keeps the positive side's table entry
+/* The whole tensor four channels at a time (te/prelu.h: chan set): `pixels` runs of C channels,
+ * the negative side in the wide form or as a line per channel (p->line). Both sides are computed for every lane and SSUB8/SEL keeps the positive side's table entry
  * where x >= the zero point: the negative side's value of such a lane is discarded (its
  * product stays inside the proven bound). prelu_m7.c's assembly does exactly this. */
 static void te_prelu_c4(const te_prelu_params *p, int32_t pixels, int32_t C, const int8_t *x, int8_t *out) {
@@ -67,10 +67,18 @@ static void te_prelu_c4(const te_prelu_params *p, int32_t pixels, int32_t C, con
         for (int32_t k = 0; k < C; k += 4, c += 8, x += 4, out += 4) {
             const uint32_t xw = te_ld32(x);
             const uint32_t ve = te_sxtab16(offp, xw), vo = te_sxtab16_r8(offp, xw);  /* v of bytes 0,2 / 1,3 */
-            const int32_t n0 = te_ssat8(te_conv_requant_wide(te_smulbb(ve, (uint32_t)c[0]), m, c[1], e, 0));
-            const int32_t n2 = te_ssat8(te_conv_requant_wide(te_smultb(ve, (uint32_t)c[2]), m, c[3], e, 0));
-            const int32_t n1 = te_ssat8(te_conv_requant_wide(te_smulbb(vo, (uint32_t)c[4]), m, c[5], e, 0));
-            const int32_t n3 = te_ssat8(te_conv_requant_wide(te_smultb(vo, (uint32_t)c[6]), m, c[7], e, 0));
+            int32_t n0, n1, n2, n3;
+            if (p->line) {  /* SMLAWB / SMLAWT, then SSAT asr #TE_PRELU_LINE_K */
+                n0 = te_ssat8((c[1] + (int32_t)(((int64_t)c[0] * te_bot16(ve)) >> 16)) >> TE_PRELU_LINE_K);
+                n2 = te_ssat8((c[3] + (int32_t)(((int64_t)c[2] * te_top16(ve)) >> 16)) >> TE_PRELU_LINE_K);
+                n1 = te_ssat8((c[5] + (int32_t)(((int64_t)c[4] * te_bot16(vo)) >> 16)) >> TE_PRELU_LINE_K);
+                n3 = te_ssat8((c[7] + (int32_t)(((int64_t)c[6] * te_top16(vo)) >> 16)) >> TE_PRELU_LINE_K);
+            } else {
+                n0 = te_ssat8(te_conv_requant_wide(te_smulbb(ve, (uint32_t)c[0]), m, c[1], e, 0));
+                n2 = te_ssat8(te_conv_requant_wide(te_smultb(ve, (uint32_t)c[2]), m, c[3], e, 0));
+                n1 = te_ssat8(te_conv_requant_wide(te_smulbb(vo, (uint32_t)c[4]), m, c[5], e, 0));
+                n3 = te_ssat8(te_conv_requant_wide(te_smultb(vo, (uint32_t)c[6]), m, c[7], e, 0));
+            }
             const uint32_t pw = te_pack4_s8(pos[xw & 0xFF], pos[(xw >> 8) & 0xFF], pos[(xw >> 16) & 0xFF],
                                             pos[xw >> 24]);
             te_st32(out, te_pick_ge8x4(xw, zp4, pw, te_pack4_s8(n0, n1, n2, n3)));

@@ -19,8 +19,10 @@ _Static_assert(offsetof(te_prelu_job, x) == 0 && offsetof(te_prelu_job, out) == 
                "prelu_m7.c reads te_prelu_job at these offsets");
 
 /* The requantization's shift: an immediate of SSAT in the variants named after their shift e
- * (te_prelu_c4_e<e>_asm, e = 1..15: the compiler names the one an operator needs, so only
- * that one is linked; r5 then holds chan_end), else by register (the _ex variants: r5 = e). */
+ * (te_prelu_c4_e<e>_asm, e = 1..15, and the line loop te_prelu_c4_line_asm: the compiler names
+ * the one an operator needs, so only that one is linked; r5 then holds chan_end), else by
+ * register (te_scaled_max_c4_ex_asm: r5 = e; a PRELU with e > 15 and no lines keeps the old
+ * kernel). */
 #define TE_P4_SAT_E(dst, e) "ssat   " dst ", #8, r10, asr #" e "\n\t"
 #define TE_P4_SAT_R(dst, e) "asr    r10, r10, r5\n\t" "ssat   " dst ", #8, r10\n\t"
 #define TE_P4_R5_E "ldr    r5, [r0, #12]\n\t"        /* chan_end */
@@ -36,6 +38,12 @@ _Static_assert(offsetof(te_prelu_job, x) == 0 && offsetof(te_prelu_job, out) == 
     "smmlar r10, r10, r4, r9\n\t"                   \
     SAT(dst, e)
 
+/* The line form of a lane (te/prelu.h, line 1): record {mult, round}, SMLAW<h> and SSAT. */
+#define TE_PRELU_ASM_LINE(h, dst, SAT, e)           \
+    "ldrd   r8, r9, [r2], #8\n\t"                   \
+    "smlaw" h " r10, r8, r7, r9\n\t"               \
+    SAT(dst, e)
+
 /* one positive-side table entry: byte `ext` of r6 looked up in the table at r12, into r10 */
 #define TE_PRELU_ASM_POS(ext, bit)                  \
     ext                                             \
@@ -45,7 +53,7 @@ _Static_assert(offsetof(te_prelu_job, x) == 0 && offsetof(te_prelu_job, out) == 
 /* r0 x, r1 out, r2 chan record, r3 off2, r4 mult, r5 chan_end or e, r6 x word, r7 v halves /
  * positive word, r8 a2, r9 round, r10 temp, r11 negative word, r12 positive table, lr zp4.
  * Stack: [sp] chan, [sp, #4] chan_end, [sp, #8] pixels left. */
-#define TE_PRELU_C4_FN(name, SAT, e, R5, END)                                                     \
+#define TE_PRELU_C4_FN(name, LANE, SAT, e, R5, END)                                                     \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const te_prelu_job *job) { \
     __asm__ volatile(                                                                             \
         "push   {r4-r11, lr}\n\t"                                                                 \
@@ -64,13 +72,13 @@ _Static_assert(offsetof(te_prelu_job, x) == 0 && offsetof(te_prelu_job, out) == 
         "1:\n\t"                                                                                  \
         "ldr    r6, [r0], #4\n\t"                                                                 \
         "sxtab16 r7, r3, r6\n\t"                                                                  \
-        TE_PRELU_ASM_LANE("b", "r11", SAT, e)                                                     \
-        TE_PRELU_ASM_LANE("t", "r10", SAT, e)                                                     \
+        LANE("b", "r11", SAT, e)                                                     \
+        LANE("t", "r10", SAT, e)                                                     \
         "bfi    r11, r10, #16, #8\n\t"                                                            \
         "sxtab16 r7, r3, r6, ror #8\n\t"                                                          \
-        TE_PRELU_ASM_LANE("b", "r10", SAT, e)                                                     \
+        LANE("b", "r10", SAT, e)                                                     \
         "bfi    r11, r10, #8, #8\n\t"                                                             \
-        TE_PRELU_ASM_LANE("t", "r10", SAT, e)                                                     \
+        LANE("t", "r10", SAT, e)                                                     \
         "bfi    r11, r10, #24, #8\n\t"                                                            \
         "uxtb   r10, r6\n\t"                                                                      \
         "ldrb   r7, [r12, r10]\n\t"                                                               \
@@ -159,9 +167,10 @@ _Static_assert(offsetof(te_prelu_job, x) == 0 && offsetof(te_prelu_job, out) == 
     }
 
 #define TE_P4_VARIANTS(e) \
-    TE_PRELU_C4_FN(te_prelu_c4_e##e##_asm, TE_P4_SAT_E, #e, TE_P4_R5_E, TE_P4_END_E) \
+    TE_PRELU_C4_FN(te_prelu_c4_e##e##_asm, TE_PRELU_ASM_LANE, TE_P4_SAT_E, #e, TE_P4_R5_E, TE_P4_END_E) \
     TE_SMAX_C4_FN(te_scaled_max_c4_e##e##_asm, TE_P4_SAT_E, #e, TE_P4_R5_E, TE_P4_END_E)
-TE_PRELU_C4_FN(te_prelu_c4_ex_asm, TE_P4_SAT_R, "", TE_P4_R5_R, TE_P4_END_R)
+_Static_assert(TE_PRELU_LINE_K == 10, "the line loop's SSAT shift");
+TE_PRELU_C4_FN(te_prelu_c4_line_asm, TE_PRELU_ASM_LINE, TE_P4_SAT_E, "10", TE_P4_R5_E, TE_P4_END_E)
 TE_SMAX_C4_FN(te_scaled_max_c4_ex_asm, TE_P4_SAT_R, "", TE_P4_R5_R, TE_P4_END_R)
 TE_P4_VARIANTS(1) TE_P4_VARIANTS(2) TE_P4_VARIANTS(3) TE_P4_VARIANTS(4) TE_P4_VARIANTS(5)
 TE_P4_VARIANTS(6) TE_P4_VARIANTS(7) TE_P4_VARIANTS(8) TE_P4_VARIANTS(9) TE_P4_VARIANTS(10)

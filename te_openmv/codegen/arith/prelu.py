@@ -132,3 +132,63 @@ def scaled_max_wide_params(x_zp: int, c_zp: int, s_first: float, s_second: float
     mid = np.asarray(lut_b, np.int8)[np.clip(m, act_min, act_max) & 255]
     return {"chan": lanes_0213(2 * (np.asarray(c, np.int64).reshape(-1) - int(c_zp))).astype(np.int32),
             "lut_b_mid": mid, "wide_mult": p["out_mult"], "wide_round": p["out_round"], "wide_e": p["out_e"]}
+
+
+# --- PRELU's negative side as one line per channel: SMLAWB + SSAT -------------------------
+
+LINE_K = 10  # the lines' fractional bits: SSAT's shift in prelu_m7.c's line loop (TE_PRELU_LINE_K)
+
+
+def line_eval(v: np.ndarray, mult: int, rnd: int) -> np.ndarray:
+    """sat8((rnd + floor(mult * v / 2^16)) >> LINE_K): what SMLAWB and SSAT compute."""
+    acc = ((int(mult) * np.asarray(v, np.int64)) >> 16) + int(rnd)
+    return np.clip(acc >> LINE_K, -128, 127)
+
+
+def line_fit(v: np.ndarray, t: np.ndarray, center: int, span: int = 3) -> tuple[int, int] | None:
+    """An int32 (mult, round) with line_eval(v, mult, round) == t at every point (all v < 0),
+    or None. Each point bounds mult for a given round (a saturated target only on one side);
+    rounds are tried outward from `center` (units 2^-LINE_K), within +-span output units."""
+    v = np.asarray(v, np.int64)[None, :]
+    t = np.asarray(t, np.int64)[None, :]
+    kk, big = 16 + LINE_K, 1 << 62
+    order = np.arange(0, span << LINE_K, dtype=np.int64)
+    cands = int(center) + np.stack([order, -order - 1], 1).reshape(-1)
+    for s in range(0, cands.size, 256):
+        r = cands[s:s + 256][:, None]
+        lo_edge = (t << LINE_K) - r << 16           # mult * v >= lo_edge  (t > -128)
+        hi_edge = ((t + 1 << LINE_K) - r << 16) - 1  # mult * v <= hi_edge  (t < 127)
+        hi = np.min(np.where(t > -128, lo_edge // v, big), 1)          # v < 0 flips both
+        lo = np.max(np.where(t < 127, -(-hi_edge // v), -big), 1)
+        lo, hi = np.maximum(lo, -(1 << 31)), np.minimum(hi, (1 << 31) - 1)
+        ok = np.flatnonzero(lo <= hi)
+        if ok.size:
+            i = int(ok[0])
+            return int((lo[i] + hi[i]) // 2), int(r[i, 0])
+    return None
+
+
+def prelu_line_params(in_zp: int, out_zp: int, wide: dict, alpha: np.ndarray, alpha_zp: int) -> dict | None:
+    """Records {mult, round} per channel (lanes 0, 2, 1, 3) for prelu_m7.c's line loop, or None.
+
+    For each alpha the negative side's answers on every v = x - in_zp < 0 come from the wide
+    form (`wide`: prelu_wide_params, itself proven equal to TFLite's), a line is fitted to them
+    and checked on every one of them: the records are exact by exhaustion."""
+    v = np.arange(-128, 128, dtype=np.int64) - int(in_zp)
+    v = v[v < 0]
+    if v.size == 0:
+        return None
+    a = np.asarray(alpha, np.int64).reshape(-1) - int(alpha_zp)
+    center = (int(out_zp) << LINE_K) + (1 << (LINE_K - 1))
+    from .conv import fast_round
+    base = fast_round(-wide["wide_e"], out_zp)
+    lines = {}
+    for av in np.unique(a):
+        x2 = v * (2 * int(av))
+        target = np.clip(((x2 * wide["wide_mult"] + (1 << 31)) >> 32) + (base - int(av > 0)) >> wide["wide_e"],
+                         -128, 127)
+        fit = line_fit(v, target, center)
+        if fit is None or not np.array_equal(line_eval(v, *fit), target):
+            return None
+        lines[int(av)] = fit
+    return {"chan": lanes_0213(np.array([lines[int(x)] for x in a], np.int64)).astype(np.int32)}

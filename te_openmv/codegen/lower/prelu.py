@@ -6,7 +6,7 @@ from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
 from te_openmv.codegen.arith.prelu import (leaky_relu_table, prelu_multipliers, prelu_positive_table,
-                                           prelu_wide_params, scaled_max_wide_params)
+                                           prelu_line_params, prelu_wide_params, scaled_max_wide_params)
 from te_openmv.codegen.arith.lut import tanh_table
 from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance
 from te_openmv.codegen.lower.elementwise import BCAST_DIMS, _c_array, broadcast_plan
@@ -74,17 +74,22 @@ class PreluLowering(Lowering):
             rq = {"fast": 0, "mult": m2, "shift": s2, "round": y.zp}
         wide = (prelu_wide_params(x.zp, a.zp, y.zp, m2, s2, a.data)
                 if a.is_const and channel_runs(x, y, dims, st1, st2) else None)
-        four = {"chan": "0", "wide_mult": 0, "wide_e": 0, "asm_fn": "0"}
-        if wide is not None:
+        four = {"chan": "0", "wide_mult": 0, "wide_e": 0, "line": 0, "asm_fn": "0"}
+        line = prelu_line_params(x.zp, y.zp, wide, a.data, a.zp) if wide is not None else None
+        if line is not None:  # one line per channel, checked on every negative input
+            four = {"chan": ctx.const("chan", line["chan"], "int32_t",
+                                      "per channel the negative side's line {mult, round}, lanes 0, 2, 1, 3"),
+                    "wide_mult": 0, "wide_e": 0, "line": 1, "asm_fn": "TE_PRELU_C4(line)"}
+        elif wide is not None and c4_variant(wide["wide_e"]) != "ex":  # no register-shift PRELU loop
             four = {"chan": ctx.const("chan", wide["chan"], "int32_t",
                                       "per channel 2 (alpha - alpha zero point) and its round, lanes 0, 2, 1, 3"),
-                    "wide_mult": wide["wide_mult"], "wide_e": wide["wide_e"],
+                    "wide_mult": wide["wide_mult"], "wide_e": wide["wide_e"], "line": 0,
                     "asm_fn": f"TE_PRELU_C4({c4_variant(wide['wide_e'])})"}
         params = ctx.param("params", "te_prelu_params", {"pos_table": table, "in_offset": -x.zp,
                                                           "alpha_offset": -a.zp, **rq, **four})
         bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
                                                  "stride2": _c_array(st2)})
-        alpha = ("0" if wide is not None else  # the four-channel kernel reads chan only
+        alpha = ("0" if four["line"] or four["wide_e"] else  # the four-channel kernel reads chan only
                  ctx.const("alpha", a.data.astype("int8"), "int8_t", f"{a.name}") if a.is_const else ctx.ptr(a.id))
         return f"te_prelu_s8({params}, {bcast}, {ctx.ptr(x.id)}, {alpha}, {ctx.ptr(y.id)});"
 

@@ -32,18 +32,22 @@ typedef struct {
 } te_prelu_job;
 
 /* The assembly loops (prelu_m7.c), one per requantization shift e = 1..15 with the shift an
- * immediate (e1 .. e15) and one with it in a register (ex). The compiler names the one an
- * operator needs as TE_PRELU_C4(v) / TE_SCALED_MAX_C4(v), so only that one is linked;
- * without the DSP they stand for NULL and the C loops run. */
+ * immediate (e1 .. e15), PRELU's line loop (line) and the scaled max with the shift in a
+ * register (ex). The compiler names the one an operator needs as TE_PRELU_C4(v) /
+ * TE_SCALED_MAX_C4(v), so only that one is linked; without the DSP they stand for NULL and the
+ * C loops run. */
 typedef void (*te_prelu_asm_fn)(const te_prelu_job *job);
+#define TE_PRELU_LINE_K 10  /* the lines' fractional bits (te_openmv/codegen/arith/prelu.py LINE_K) */
 #if TE_USE_DSP
 #define TE_PRELU_C4(v) te_prelu_c4_##v##_asm
 #define TE_SCALED_MAX_C4(v) te_scaled_max_c4_##v##_asm
 #define TE_P4_DECLARE(v) void te_prelu_c4_##v##_asm(const te_prelu_job *job); \
     void te_scaled_max_c4_##v##_asm(const te_prelu_job *job);
-TE_P4_DECLARE(ex) TE_P4_DECLARE(e1) TE_P4_DECLARE(e2) TE_P4_DECLARE(e3) TE_P4_DECLARE(e4) TE_P4_DECLARE(e5)
+void te_scaled_max_c4_ex_asm(const te_prelu_job *job);
+TE_P4_DECLARE(e1) TE_P4_DECLARE(e2) TE_P4_DECLARE(e3) TE_P4_DECLARE(e4) TE_P4_DECLARE(e5)
 TE_P4_DECLARE(e6) TE_P4_DECLARE(e7) TE_P4_DECLARE(e8) TE_P4_DECLARE(e9) TE_P4_DECLARE(e10) TE_P4_DECLARE(e11)
 TE_P4_DECLARE(e12) TE_P4_DECLARE(e13) TE_P4_DECLARE(e14) TE_P4_DECLARE(e15)
+void te_prelu_c4_line_asm(const te_prelu_job *job);
 #else
 #define TE_PRELU_C4(v) ((te_prelu_asm_fn)0)
 #define TE_SCALED_MAX_C4(v) ((te_prelu_asm_fn)0)
@@ -64,7 +68,11 @@ typedef struct {
      * since v < 0 makes the product's sign that of a2 alone (the sign step folded in). */
     const int32_t *chan;
     int32_t wide_mult, wide_e;
-    te_prelu_asm_fn asm_fn;  /* TE_PRELU_C4(e<wide_e>) or (ex) */
+    /* line 1: chan holds instead per channel a line {mult, round} fitted by the compiler and
+     * checked on every negative input: sat8((round + floor(mult * v / 2^16)) >> TE_PRELU_LINE_K),
+     * one SMLAWB and one SSAT (wide_mult, wide_e unused) */
+    int32_t line;
+    te_prelu_asm_fn asm_fn;  /* TE_PRELU_C4(line) or (e<wide_e>) */
 } te_prelu_params;
 
 /* in1 = the input, in2 = alpha (b: the broadcast of the two). Scratch: none. */
