@@ -93,3 +93,131 @@ def test_tanh_table_is_monotonic_and_saturates():
     assert vals[0] == 0 and vals[127] == 127 and vals[-128] == -128
     assert all(vals[v] <= vals[v + 1] for v in range(-128, 127))
     assert all(abs(vals[v] + vals[-v]) <= 1 for v in range(1, 128))  # odd, up to one rounding step
+
+
+# --- four channels at a time (te_prelu_c4 / te_scaled_max_c4) ---------------------------------
+
+_V = np.arange(-128, 128, dtype=np.int8)
+# every (input byte, constant) pair: pixel p holds byte p in all 256 channels, channel c the constant c
+EVERY_PAIR = np.repeat(_V, 256).reshape(1, 256, 1, 256)
+
+
+def four_channel_loop(c_source: str) -> str | None:
+    """The four-channel loop a compiled PRELU / scaled max names: "line", "e" (a shift 1..15 as
+    an immediate), "ex" (in a register), or None (the old kernels)."""
+    import re
+    m = re.search(r"TE_(?:PRELU|SCALED_MAX)_C4\((\w+)\)", c_source)
+    return None if m is None else re.sub(r"^e\d+$", "e", m.group(1))
+
+
+def _four_channel(model: bytes, kernel: str) -> str | None:
+    c = compile_model(model, "m").emitted.c_source
+    assert f"{kernel}(" in c
+    four = four_channel_loop(c)
+    assert (four is not None) == ("_chan," in c or "_chan " in c)
+    return four
+
+
+def prelu_every_pair_model(qi, a_scale, a_zp, qo) -> bytes:
+    alpha = np.random.default_rng(5).permutation(_V).astype(np.int8)  # every int8 alpha, one per channel
+    return single_op_model("PRELU", [T(EVERY_PAIR.shape, "int8", *qi), T((256,), "int8", a_scale, a_zp, data=alpha)],
+                           [T(EVERY_PAIR.shape, "int8", *qo)])
+
+
+PRELU_QUANTS = [  # (input scale, zp), alpha scale, alpha zp, (output scale, zp), the four-channel loop
+    ((0.06586, 12), 0.02418, 0, (0.05988, -16), "line"),   # palm detection's first PRELU
+    ((0.02, -128), 0.004, 0, (0.03, -128), "e"),            # zero points at the int8 floor: no negative side, no lines
+    ((0.05, 127), 0.01, -7, (0.02, 100), "line"),           # the input zero point at the top: one positive input
+    ((0.1, -3), 0.05, 20, (0.012, 5), "e"),                 # alpha zero point, outputs saturating: no line for some alpha
+    ((0.001, 5), 0.0005, 3, (0.1, -7), "line"),             # a shift of 17
+    ((0.3, 40), 0.9, -100, (0.0001, 0), None),              # m2 > 1 (a left shift): TFLite's arithmetic
+]
+
+
+@pytest.mark.parametrize("qi, a_scale, a_zp, qo, four", PRELU_QUANTS)
+def test_prelu_four_channels_every_input_and_alpha(qi, a_scale, a_zp, qo, four):
+    model = prelu_every_pair_model(qi, a_scale, a_zp, qo)
+    assert _four_channel(model, "te_prelu_s8") == four
+    assert_matches(model, n_runs=1, inputs=[[EVERY_PAIR]])
+
+
+@pytest.mark.parametrize("qi, a_scale, a_zp, qo, four", PRELU_QUANTS)
+def test_prelu_wide_twin_equals_tflite_arithmetic(qi, a_scale, a_zp, qo, four):
+    """The arithmetic argument of arith/prelu.prelu_wide_params, checked on every pair."""
+    from te_openmv.codegen.arith.prelu import (prelu_multipliers, prelu_positive_table, prelu_reference,
+                                               prelu_wide_params, prelu_wide_twin)
+    m1, s1, m2, s2 = prelu_multipliers(qi[0], a_scale, qo[0])
+    alpha = _V.copy()
+    p = prelu_wide_params(qi[1], a_zp, qo[1], m2, s2, alpha)
+    assert (p is not None) == (four is not None)
+    if p is None:
+        return
+    x = EVERY_PAIR.reshape(256, 256)
+    ref = prelu_reference(x, alpha, qi[1], a_zp, qo[1], m1, s1, m2, s2)
+    assert np.array_equal(prelu_wide_twin(x, qi[1], prelu_positive_table(qi[1], qo[1], m1, s1), p), ref)
+
+
+def test_prelu_four_channels_not_a_multiple_of_four_falls_back():
+    alpha = np.arange(-9, 9, 3, dtype=np.int8)  # 6 channels
+    model = single_op_model("PRELU", [T((1, 5, 5, 6), "int8", 0.05, 3), T((6,), "int8", 0.01, 0, data=alpha)],
+                            [T((1, 5, 5, 6), "int8", 0.04, -2)])
+    assert _four_channel(model, "te_prelu_s8") is None
+    assert_matches(model, n_runs=2)
+
+
+def scaled_max_every_pair_model(qx, c_scale, c_zp, qm, qq, act="NONE", quantize_a=True, quantize_b=True,
+                                x_first=True) -> bytes:
+    """MAXIMUM(Qa(x), Qb(MUL(x, c))) on every (x, c) pair: c holds every int8 value, one per channel."""
+    from .support.modelgen import ModelBuilder
+    b = ModelBuilder()
+    shape = EVERY_PAIR.shape
+    x = b.tensor(shape, scale=qx[0], zero_point=qx[1])
+    cdata = np.random.default_rng(6).permutation(_V).astype(np.int8)
+    c = b.tensor((1, 1, 256), data=cdata, scale=c_scale, zero_point=c_zp)
+    m = b.tensor(shape, scale=qm[0], zero_point=qm[1])
+    b.op("MUL", [x, c] if x_first else [c, x], [m], fused_activation=act)
+    qa, qb = x, m
+    if quantize_a:
+        qa = b.tensor(shape, scale=qq[0], zero_point=qq[1])
+        b.op("QUANTIZE", [x], [qa])
+    if quantize_b:
+        qb = b.tensor(shape, scale=qq[0], zero_point=qq[1])
+        b.op("QUANTIZE", [m], [qb])
+    y = b.tensor(shape, scale=qq[0], zero_point=qq[1])
+    b.op("MAXIMUM", [qa, qb], [y])
+    return b.build([x], [y])
+
+
+SCALED_MAX_CASES = [  # (x quant, c scale, c zp, MUL output quant, QUANTIZE output quant, options), the loop
+    (((0.05, -20), 0.004, 0, (0.03, -5), (0.04, 3), {}), "e"),                # face landmarks' form
+    (((0.02, 39), 0.008, 0, (0.01, 60), (0.03, -52), {"x_first": False}), "e"),
+    (((0.1, -128), 0.01, 5, (0.02, -128), (0.05, -100), {"act": "RELU"}), "e"),  # a clamp folded into lut_b
+    (((0.03, 10), 0.006, -3, (0.05, 0), (0.02, 0), {"act": "RELU6", "quantize_a": False}), "e"),
+    (((0.04, 0), 0.002, 0, (0.02, 7), (0.04, 0), {"quantize_b": False}), "e"),
+    (((0.001, -3), 0.0005, 0, (0.1, 2), (0.05, 0), {}), "ex"),                # a shift of 17 (in a register)
+    (((0.5, 3), 0.5, 0, (0.01, 0), (0.05, 0), {}), None),                     # a left shift: the old kernel
+]
+
+
+@pytest.mark.parametrize("case, four", SCALED_MAX_CASES)
+def test_scaled_max_four_channels_every_input_and_constant(case, four):
+    qx, c_scale, c_zp, qm, qq, opts = case
+    model = scaled_max_every_pair_model(qx, c_scale, c_zp, qm, qq, **opts)
+    assert [op.type for op in compile_model(model, "m").graph.ops] == ["TE_SCALED_MAX"]
+    assert _four_channel(model, "te_scaled_max_s8") == four
+    assert_matches(model, n_runs=1, inputs=[[EVERY_PAIR]])
+
+
+@pytest.mark.parametrize("qi, a_scale, a_zp, qo, four", [q for q in PRELU_QUANTS if q[4] == "line"])
+def test_prelu_lines_equal_tflite_arithmetic(qi, a_scale, a_zp, qo, four):
+    """arith/prelu.prelu_line_params' lines against TFLite's arithmetic on every negative input and alpha."""
+    from te_openmv.codegen.arith.prelu import (line_eval, prelu_multipliers, prelu_reference, prelu_line_params,
+                                               prelu_wide_params)
+    m1, s1, m2, s2 = prelu_multipliers(qi[0], a_scale, qo[0])
+    alpha = _V.copy()
+    lines = prelu_line_params(qi[1], qo[1], prelu_wide_params(qi[1], a_zp, qo[1], m2, s2, alpha), alpha, a_zp)
+    rec = lines["chan"].astype(np.int64).reshape(64, 4, 2)[:, [0, 2, 1, 3]].reshape(256, 2)
+    x = _V[_V < qi[1]].astype(np.int64)
+    for k in range(256):
+        ref = prelu_reference(x, alpha[k:k + 1], qi[1], a_zp, qo[1], m1, s1, m2, s2)
+        assert np.array_equal(line_eval(x - qi[1], *rec[k]), ref), f"alpha {alpha[k]}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
-from te_openmv.codegen.arith.prelu import leaky_relu_table, prelu_multipliers, prelu_positive_table
+from te_openmv.codegen.arith.prelu import (leaky_relu_table, prelu_multipliers, prelu_positive_table,
+                                           prelu_line_params, prelu_wide_params, scaled_max_wide_params)
 from te_openmv.codegen.arith.lut import tanh_table
 from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance
 from te_openmv.codegen.lower.elementwise import BCAST_DIMS, _c_array, broadcast_plan
@@ -19,9 +20,23 @@ def _per_tensor(op: Op, t) -> None:
         raise UnsupportedOpError(f"operator {op.index} ({op.type}): zero point {t.zp} of {t.name} is outside int8")
 
 
+def channel_runs(x, y, dims, st1, st2) -> bool:
+    """The four-channels-at-a-time kernels' layout: the input dense (its own shape is the
+    output's), the constant per channel along the innermost run and repeated over the outer
+    dimensions, a multiple of 4 channels."""
+    return (tuple(x.shape) == tuple(y.shape) and st1[5] == 1 and st2[5] == 1 and not any(st2[:5])
+            and dims[5] % 4 == 0 and dims[5] > 0)
+
+
+def c4_variant(e: int) -> str:
+    """The assembly loop of a requantization shift e (te/prelu.h): e as SSAT's immediate for
+    e = 1..15, else the one with the shift in a register."""
+    return f"e{e}" if 1 <= e <= 15 else "ex"
+
+
 class PreluLowering(Lowering):
     op_types = ("PRELU",)
-    kernel_files = ("prelu.c",)
+    kernel_files = ("prelu.c", "prelu_m7.c")
 
     def check(self, g: Graph, op: Op) -> None:
         where = f"operator {op.index} (PRELU)"
@@ -45,24 +60,37 @@ class PreluLowering(Lowering):
         x, y = g.t(op.inputs[k]), g.t(op.outputs[0])
         if k != 0 or x.is_const or x.size != y.size:
             return None
-        return elementwise_distance(y.size, 1, 1, block=1)
+        return elementwise_distance(y.size, 1, 1, block=4)  # four at a time: a word read before its word is written
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, a, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         m1, s1, m2, s2 = prelu_multipliers(x.s, a.s, y.s)
+        dims, st1, st2 = broadcast_plan(x.shape, a.shape, y.shape)
         table = ctx.const("pos", prelu_positive_table(x.zp, y.zp, m1, s1), "int8_t",
                           "output for inputs at or above the zero point, by byte")
         if fast_requant_ok(255 * 255, m2, s2, y.zp):
             rq = {"fast": 1, "mult": fast_mult2(m2), "shift": -s2, "round": fast_round(s2, y.zp)}
         else:
             rq = {"fast": 0, "mult": m2, "shift": s2, "round": y.zp}
+        wide = (prelu_wide_params(x.zp, a.zp, y.zp, m2, s2, a.data)
+                if a.is_const and channel_runs(x, y, dims, st1, st2) else None)
+        four = {"chan": "0", "wide_mult": 0, "wide_e": 0, "line": 0, "asm_fn": "0"}
+        line = prelu_line_params(x.zp, y.zp, wide, a.data, a.zp) if wide is not None else None
+        if line is not None:  # one line per channel, checked on every negative input
+            four = {"chan": ctx.const("chan", line["chan"], "int32_t",
+                                      "per channel the negative side's line {mult, round}, lanes 0, 2, 1, 3"),
+                    "wide_mult": 0, "wide_e": 0, "line": 1, "asm_fn": "TE_PRELU_C4(line)"}
+        elif wide is not None and c4_variant(wide["wide_e"]) != "ex":  # no register-shift PRELU loop
+            four = {"chan": ctx.const("chan", wide["chan"], "int32_t",
+                                      "per channel 2 (alpha - alpha zero point) and its round, lanes 0, 2, 1, 3"),
+                    "wide_mult": wide["wide_mult"], "wide_e": wide["wide_e"], "line": 0,
+                    "asm_fn": f"TE_PRELU_C4({c4_variant(wide['wide_e'])})"}
         params = ctx.param("params", "te_prelu_params", {"pos_table": table, "in_offset": -x.zp,
-                                                          "alpha_offset": -a.zp, **rq})
-        dims, st1, st2 = broadcast_plan(x.shape, a.shape, y.shape)
+                                                          "alpha_offset": -a.zp, **rq, **four})
         bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
                                                  "stride2": _c_array(st2)})
-        alpha = (ctx.const("alpha", a.data.astype("int8"), "int8_t", f"{a.name}") if a.is_const
-                 else ctx.ptr(a.id))
+        alpha = ("0" if four["line"] or four["wide_e"] else  # the four-channel kernel reads chan only
+                 ctx.const("alpha", a.data.astype("int8"), "int8_t", f"{a.name}") if a.is_const else ctx.ptr(a.id))
         return f"te_prelu_s8({params}, {bcast}, {ctx.ptr(x.id)}, {alpha}, {ctx.ptr(y.id)});"
 
 
@@ -121,7 +149,7 @@ class FusedLutLowering(Lowering):
 class ScaledMaxLowering(Lowering):
     """TE_SCALED_MAX: MAXIMUM(Qa(x), Qb(MUL(x, c))) fused (te_openmv/codegen/passes/scaled_max.py)."""
     op_types = ("TE_SCALED_MAX",)
-    kernel_files = ("prelu.c",)
+    kernel_files = ("prelu.c", "prelu_m7.c")
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         from te_openmv.codegen.arith.elementwise import mul_params
@@ -133,12 +161,24 @@ class ScaledMaxLowering(Lowering):
             rq = {"fast": 1, "mult": fast_mult2(mult), "shift": -shift, "round": fast_round(shift, m_zp)}
         else:
             rq = {"fast": 0, "mult": mult, "shift": shift, "round": m_zp}
+        dims, st1, st2 = broadcast_plan(x.shape, c.shape, y.shape)
+        wide = (scaled_max_wide_params(x.zp, c.zp, s1, s2, m_scale, m_zp, lo, hi, op.attrs["lut_b"], c.data)
+                if channel_runs(x, y, dims, st1, st2) else None)
+        four = {"chan": "0", "lut_b_mid": "0", "wide_mult": 0, "wide_round": 0, "wide_e": 0, "asm_fn": "0"}
+        if wide is not None:
+            mid = ctx.const("lut_b_mid", wide["lut_b_mid"], "int8_t",
+                            "the second operand of every saturated MUL output m, clamp folded in, by m + 128")
+            four = {"chan": ctx.const("chan", wide["chan"], "int32_t", "per channel 2 (c - c zero point), lanes 0, 2, 1, 3"),
+                    "lut_b_mid": f"{mid} + 128",
+                    "wide_mult": wide["wide_mult"], "wide_round": wide["wide_round"], "wide_e": wide["wide_e"],
+                    "asm_fn": f"TE_SCALED_MAX_C4({c4_variant(wide['wide_e'])})"}
+        lut_b = ("0" if wide is not None else
+                 ctx.const("lut_b", op.attrs["lut_b"], "int8_t", "the second operand of every MUL output byte"))
         params = ctx.param("params", "te_scaled_max_params", {
             "lut_a": ctx.const("lut_a", op.attrs["lut_a"], "int8_t", "the first MAXIMUM operand of every x byte"),
-            "lut_b": ctx.const("lut_b", op.attrs["lut_b"], "int8_t", "the second operand of every MUL output byte"),
-            "in_offset": -x.zp, "c_offset": -c.zp, **rq, "act_min": lo, "act_max": hi})
-        dims, st1, st2 = broadcast_plan(x.shape, c.shape, y.shape)
+            "lut_b": lut_b, "in_offset": -x.zp, "c_offset": -c.zp, **rq, "act_min": lo, "act_max": hi, **four})
         bcast = ctx.param("bcast", "te_bcast", {"shape": _c_array(dims), "stride1": _c_array(st1),
                                                  "stride2": _c_array(st2)})
-        csym = ctx.const("c", c.data.astype("int8"), "int8_t", f"{c.name} (the MUL's constant)")
+        csym = ("0" if wide is not None else  # the four-channel kernel reads chan only
+                ctx.const("c", c.data.astype("int8"), "int8_t", f"{c.name} (the MUL's constant)"))
         return f"te_scaled_max_s8({params}, {bcast}, {ctx.ptr(x.id)}, {csym}, {ctx.ptr(y.id)});"

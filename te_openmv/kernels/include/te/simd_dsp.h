@@ -162,6 +162,27 @@ TE_INLINE int32_t te_smultt(uint32_t a, uint32_t b) {
 #endif
 }
 
+/* SMULTB / SMULBT: top half of a times bottom half of b, and the reverse. */
+TE_INLINE int32_t te_smultb(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    int32_t r;
+    __asm__("smultb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return te_top16(a) * te_bot16(b);
+#endif
+}
+
+TE_INLINE int32_t te_smulbt(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    int32_t r;
+    __asm__("smulbt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return te_bot16(a) * te_top16(b);
+#endif
+}
+
 /* Four int8 values (each already in [-128, 127]) as one little-endian word: three BFI. */
 TE_INLINE uint32_t te_pack4_s8(int32_t r0, int32_t r1, int32_t r2, int32_t r3) {
 #if TE_USE_DSP
@@ -187,6 +208,23 @@ TE_INLINE uint32_t te_smax8x4(uint32_t a, uint32_t b) {
     for (int k = 0; k < 32; k += 8) {
         const int8_t x = (int8_t)(a >> k), y = (int8_t)(b >> k);
         r |= (uint32_t)(uint8_t)(x >= y ? x : y) << k;
+    }
+    return r;
+#endif
+}
+
+/* Lane-wise choice of four int8 lanes: where x >= y (signed) the lane of a, else of b. SSUB8
+ * sets the GE flags, SEL picks; one asm statement so nothing can disturb the flags between. */
+TE_INLINE uint32_t te_pick_ge8x4(uint32_t x, uint32_t y, uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %3, %4" : "=&r"(r) : "r"(x), "r"(y), "r"(a), "r"(b));
+    return r;
+#else
+    uint32_t r = 0;
+    for (int k = 0; k < 32; k += 8) {
+        const int8_t xv = (int8_t)(x >> k), yv = (int8_t)(y >> k);
+        r |= (xv >= yv ? a : b) & (0xFFu << k);
     }
     return r;
 #endif

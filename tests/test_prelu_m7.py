@@ -1,0 +1,89 @@
+"""PRELU and the fused scaled MAXIMUM (TE_SCALED_MAX) on the Cortex-M7 with the DSP paths on (QEMU
+mps2-an500, bare metal, -O3): the same bytes as the host (itself bit-exact with tflite-micro,
+checked here too) for the four-channel assembly (prelu_m7.c) on every (input byte, constant)
+pair under several quantizations, on palm detection's and face landmarks' shapes, and for the
+old kernels they fall back to. One ELF holds every case; instruction counts are printed (run
+with -s), never asserted."""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+from te_openmv import KERNELS_INCLUDE
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.targets.baremetal import harness
+from te_openmv.targets.host_build import HostModel
+
+from .support.bitexact import reference
+from .support.m7cases import write_case_program
+from .support.singleop import T, single_op_model
+from .test_ops_prelu import EVERY_PAIR, PRELU_QUANTS, SCALED_MAX_CASES, four_channel_loop, \
+    prelu_every_pair_model, scaled_max_every_pair_model
+
+
+def _palm_prelu(shape, channels_alpha) -> bytes:
+    alpha = np.random.default_rng(3).integers(-128, 128, size=channels_alpha).astype(np.int8)
+    return single_op_model("PRELU", [T(shape, "int8", 0.06586, 12), T(channels_alpha, "int8", 0.02418, 0, data=alpha)],
+                           [T(shape, "int8", 0.05988, -16)])
+
+
+def _cases() -> list[tuple[str, bytes, list | None, str | None, str]]:
+    """(name, model, inputs (None: random), the four-channel loop (test_ops_prelu.four_channel_loop),
+    what it exercises)."""
+    cases = []
+    for k, (qi, a_scale, a_zp, qo, four) in enumerate(PRELU_QUANTS):
+        cases.append((f"prelu_pairs{k}", prelu_every_pair_model(qi, a_scale, a_zp, qo), [EVERY_PAIR], four,
+                      f"PRELU {four}, every (x, alpha) pair, in {qi} alpha ({a_scale}, {a_zp}) out {qo}"))
+    cases += [
+        ("prelu_palm", _palm_prelu((1, 24, 24, 128), (1, 1, 128)), None, "line", "PRELU [1,24,24,128] (palm detection's)"),
+        ("prelu_c6", _palm_prelu((1, 12, 12, 6), (6,)), None, None, "PRELU, 6 channels: the old kernel"),
+    ]
+    for k, (case, four) in enumerate(SCALED_MAX_CASES):
+        qx, c_scale, c_zp, qm, qq, opts = case
+        cases.append((f"smax_pairs{k}", scaled_max_every_pair_model(qx, c_scale, c_zp, qm, qq, **opts), [EVERY_PAIR],
+                      four, f"scaled MAXIMUM {four}, every (x, c) pair, {opts or 'both QUANTIZEs'}"))
+    return cases
+
+
+@pytest.fixture(scope="session")
+def m7_run(arm_toolchain, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prelu_m7")
+    rng = np.random.default_rng(94)
+    cases, host, compiled = [], {}, {}
+    for name, model, xs, _, _ in _cases():
+        c = compile_model(model, name)
+        compiled[name] = c
+        hm = HostModel(c)
+        if xs is None:
+            xs = [rng.integers(-128, 128, size=t.shape).astype(np.int8) for t in hm.inputs]
+        y = hm.run(xs)[0]
+        ref = np.asarray(reference(model, xs)[0]).reshape(y.shape)
+        assert np.array_equal(y, ref), f"{name}: the host differs from tflite-micro"
+        host[name] = y
+        cases.append((name, c, xs))
+    srcs = write_case_program(cases, out)
+    elf = harness.build_elf(srcs, [KERNELS_INCLUDE, out], out / "prelu_m7.elf")
+    return harness.run_elf(elf, timeout=300), host, compiled
+
+
+def test_cases_take_the_intended_kernels(m7_run):
+    _, _, compiled = m7_run
+    for name, _, _, four, _ in _cases():
+        assert four_channel_loop(compiled[name].emitted.c_source) == four, name
+
+
+@pytest.mark.parametrize("name", [c[0] for c in _cases()])
+def test_m7_output_matches_host(m7_run, name):
+    run, host, _ = m7_run
+    assert run.value_int(name) == zlib.crc32(np.ascontiguousarray(host[name]).tobytes()), \
+        f"{name}: the M7 (DSP) output differs from the host's"
+
+
+def test_m7_instruction_counts_reported(m7_run):
+    run, host, _ = m7_run
+    for name, _, _, _, what in _cases():
+        n = run.regions[name]
+        assert n > 0
+        print(f"{name:14s} {host[name].size:7d} outputs {n:9d} instructions {n / host[name].size:6.2f} per output  ({what})")
