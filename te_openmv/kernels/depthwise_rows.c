@@ -1,29 +1,40 @@
 /* te-openmv kernels: DEPTHWISE_CONV_2D, the 3x3 row kernel (te/depthwise.h), portable C:
- * channels in groups of 4 straight from NHWC rows copied into a ring. These loops are the
- * reference for the assembly in depthwise_rows_m7.c, which computes whole output rows when
- * the compiler names it (asm_fn). */
+ * channels in groups of 4 from NHWC rows copied into a ring, either as they are (bytes) or
+ * widened on the way in ("wide": each input word x stored as the int16 pairs SXTB16(x),
+ * SXTB16(x ROR 8), so that every tap is a plain load of two words; twice the scratch).
+ * These loops are the reference for the assembly in depthwise_rows_m7.c (the widening
+ * copy, and the whole output rows the compiler names it for: asm_fn). */
 #include <stddef.h>
 
 #include "te_kernels.h"
 #include "te/depthwise_impl.h"
 
 /* One output pixel, `ngroups` groups: r0..r2 point at the window's top-left pixel in the
- * three ring rows (pixels `stride` bytes apart), first channel of the pass; q at the
- * output pixel's first channel of the pass. */
-static void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, const int8_t *r1, const int8_t *r2,
-                             int stride, const int32_t *g, int ngroups, int8_t *q) {
-    const int clamp = !(p->act_min == -128 && p->act_max == 127);
-    for (int k = ngroups; k > 0; k--, g += TE_DW_GROUP_WORDS, r0 += 4, r1 += 4, r2 += 4, q += 4) {
+ * three ring rows (pixels `stride` bytes apart; 4 bytes per group, 8 if wide), first group
+ * of the pass; q at the output pixel's first channel of the pass. */
+TE_INLINE void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, const int8_t *r1, const int8_t *r2,
+                                int stride, const int32_t *g, int ngroups, int8_t *q, const int wide) {
+    const int clamp = !(p->act_min == -128 && p->act_max == 127), gstep = wide ? 8 : 4;
+    for (int k = ngroups; k > 0; k--, g += TE_DW_GROUP_WORDS, r0 += gstep, r1 += gstep, r2 += gstep, q += 4) {
         int32_t a[4] = {g[0], g[1], g[2], g[3]};
         const uint32_t *w = (const uint32_t *)(g + 4);
         const int8_t *rows[3] = {r0, r1, r2};
         for (int ky = 0; ky < 3; ky++) {
             for (int kx = 0; kx < 3; kx++, w += 2) {
-                const uint32_t x = te_ld32(rows[ky] + kx * stride), e = te_sxtb16(x), o = te_sxtb16_r8(x);
-                a[0] = te_smlabb(e, w[0], a[0]);  /* c0 */
-                a[2] = te_smlatt(e, w[0], a[2]);  /* c2 */
-                a[1] = te_smlabb(o, w[1], a[1]);  /* c1 */
-                a[3] = te_smlatt(o, w[1], a[3]);  /* c3 */
+                const int8_t *x = rows[ky] + kx * stride;
+                uint32_t e, o;  /* (c0, c2), (c1, c3) */
+                if (wide) {
+                    e = te_ld32(x);
+                    o = te_ld32(x + 4);
+                } else {
+                    const uint32_t v = te_ld32(x);
+                    e = te_sxtb16(v);
+                    o = te_sxtb16_r8(v);
+                }
+                a[0] = te_smlabb(e, w[0], a[0]);
+                a[2] = te_smlatt(e, w[0], a[2]);
+                a[1] = te_smlabb(o, w[1], a[1]);
+                a[3] = te_smlatt(o, w[1], a[3]);
             }
         }
         const int32_t *rq = g + 22;
@@ -37,12 +48,49 @@ static void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, const
     }
 }
 
-/* Copy input row y's channels [c0, c0 + n) into a ring row (pixels `stride` bytes apart). */
+/* Widen `pixels` runs of `words` input words: each word x becomes SXTB16(x), SXTB16(x ROR 8);
+ * after each run src skips src_skip bytes and dst dst_skip bytes. */
+static void te_dw_rows_widen(const te_dw_wjob *job) {
+#if TE_USE_DSP
+    te_dw_widen_asm(job);
+#else
+    const int8_t *src = job->src;
+    int8_t *dst = job->dst;
+    for (int x = job->pixels; x > 0; x--, src += job->src_skip, dst += job->dst_skip) {
+        for (int i = job->words; i > 0; i--, src += 4, dst += 8) {
+            const uint32_t w = te_ld32(src);
+            te_st32(dst, te_sxtb16(w));
+            te_st32(dst + 4, te_sxtb16_r8(w));
+        }
+    }
+#endif
+}
+
+/* `bytes` (a multiple of 8) of the word `pad`, from the word-aligned dst. */
+static void te_dw_rows_fill(int8_t *dst, int bytes, uint32_t pad) {
+    uint32_t *d = (uint32_t *)(void *)dst;
+    for (int i = bytes >> 3; i > 0; i--, d += 2) {
+        d[0] = pad;
+        d[1] = pad;
+    }
+}
+
+/* Copy input row y's channels [c0, c0 + n) into a ring row (pixels `stride` bytes apart),
+ * widened if p->wide. */
 static void te_dw_rows_copy(const te_dw_rows_params *p, const int8_t *in, int y, int c0, int n, int stride,
                             int8_t *dst) {
     const int C = p->channels;
     const int8_t *src = in + (size_t)y * p->in_w * C + c0;
     dst += p->pad_left * stride;
+    if (p->wide) {
+        te_dw_wjob job = {dst, src, n >> 2, p->copy_w, C - n, stride - 2 * n};
+        if (n == C && stride == 2 * C) {  /* the row is one run */
+            job.words = p->copy_w * (C >> 2);
+            job.pixels = 1;
+        }
+        te_dw_rows_widen(&job);
+        return;
+    }
     if (n == C && stride == C) {
         memcpy(dst, src, (size_t)p->copy_w * C);
         return;
@@ -60,10 +108,22 @@ static void te_dw_rows_copy(const te_dw_rows_params *p, const int8_t *in, int y,
 
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                       int8_t *scratch) {
-    const int C = p->channels, chunk = p->chunk, ring_row = p->ring_w * chunk;
-    const int ow = p->out_w, copy_h = p->copy_h;
+    const int C = p->channels, chunk = p->chunk, stride = p->wide ? 2 * chunk : chunk;
+    const int ring_row = p->ring_w * stride, ow = p->out_w, copy_h = p->copy_h;
     int8_t *const zrow = scratch + 3 * ring_row;  /* rows outside the image */
-    memset(scratch, p->pad_value, (size_t)4 * ring_row);
+    if (!p->wide) {
+        memset(scratch, p->pad_value, (size_t)4 * ring_row);
+    } else {  /* the input zero point (as int16) wherever the copies never write: the ring
+               * rows' padding columns and, if some window reaches outside the image, the
+               * fourth row */
+        const uint32_t pad = (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u;
+        const int left = p->pad_left * stride, right = (p->ring_w - p->pad_left - p->copy_w) * stride;
+        for (int r = 0; r < 3; r++) {
+            te_dw_rows_fill(scratch + r * ring_row, left, pad);
+            te_dw_rows_fill(scratch + r * ring_row + ring_row - right, right, pad);
+        }
+        if (p->pad_top > 0 || (p->out_h - 1) * p->stride_h - p->pad_top + 2 >= copy_h) te_dw_rows_fill(zrow, ring_row, pad);
+    }
     for (int c0 = 0; c0 < C; c0 += chunk) {  /* channel passes: the ring holds `chunk` channels */
         const int n = C - c0 < chunk ? C - c0 : chunk;
         const int32_t *g0 = groups + (c0 >> 2) * TE_DW_GROUP_WORDS;
@@ -78,22 +138,27 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
                 }
                 while (have < iy) {  /* rows in order, each once (in place: before it is overwritten) */
                     have++;
-                    te_dw_rows_copy(p, in, have, c0, n, chunk, scratch + (have % 3) * ring_row);
+                    te_dw_rows_copy(p, in, have, c0, n, stride, scratch + (have % 3) * ring_row);
                 }
                 rows[k] = scratch + (iy % 3) * ring_row;
             }
             int8_t *q = out + (size_t)oy * ow * C + c0;
 #if TE_USE_DSP
             if (p->asm_fn) {
-                const te_dw_rowjob job = {rows[0], rows[1], rows[2], chunk, g0, g0 + (n >> 2) * TE_DW_GROUP_WORDS,
-                                          p->stride_w * chunk - n, C - n, ow, q};
+                const te_dw_rowjob job = {rows[0], rows[1], rows[2], stride, g0, g0 + (n >> 2) * TE_DW_GROUP_WORDS,
+                                          p->stride_w * stride - (p->wide ? 2 * n : n), C - n, ow, q};
                 p->asm_fn(&job);
                 continue;
             }
 #endif
-            for (int ox = 0; ox < ow; ox++, q += C) {
-                const int b = ox * p->stride_w * chunk;
-                te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, chunk, g0, n >> 2, q);
+            for (int ox = 0; ox < ow; ox++, q += C) {  /* one loop per ring kind (unless small code) */
+                const int b = ox * p->stride_w * stride;
+                if (TE_SMALL_CODE)
+                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, p->wide);
+                else if (p->wide)
+                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, 1);
+                else
+                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, 0);
             }
         }
     }

@@ -97,7 +97,8 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  *   k3s1 k3s2 k5s1 k5s2 k7s1 k7s2   the plane kernels' filter shape and stride
  *     + n   without the sign step (nosign)
  *     + p   3x3 only: two pixel pairs per pass (rows of an even number of pairs)
- *   rows rowsn                      the row kernel, with and without the sign step */
+ *   rows rowsn                      the row kernel, with and without the sign step
+ *   rowsw rowswn                    the same on the wide ring */
 typedef void (*te_dw_asm_fn)(const void *job);
 #if TE_USE_DSP
 #define TE_DW_ASM(v) te_dw_##v##_asm
@@ -107,7 +108,7 @@ typedef void (*te_dw_asm_fn)(const void *job);
 #define TE_DW_ASM_DECLARE57(k) TE_DW_ASM_DECLARE(k) TE_DW_ASM_DECLARE(k##n)
 TE_DW_ASM_DECLARE3(s1) TE_DW_ASM_DECLARE3(s2)
 TE_DW_ASM_DECLARE57(k5s1) TE_DW_ASM_DECLARE57(k5s2) TE_DW_ASM_DECLARE57(k7s1) TE_DW_ASM_DECLARE57(k7s2)
-TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn)
+TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn) TE_DW_ASM_DECLARE(rowsw) TE_DW_ASM_DECLARE(rowswn)
 #else
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
 #endif
@@ -155,10 +156,13 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * the arithmetic. Input rows are copied whole (contiguous NHWC bytes) into a ring of three
  * padded rows in `scratch`, whose padding columns hold the input zero point; a fourth row
  * of zero points stands in for rows above/below the image. Every output pixel then reads a
- * full 3x3 window: per group of 4 channels, one word per tap split by SXTB16 into (c0,c2)
- * and (c1,c3), multiplied lane by lane (SMLABB/SMLATT) with int16 weight pairs, requantized
- * as the plane kernels do, and stored as one word. In place (out == in) when the compiler
- * has checked that no output row lands on an input row still to be copied.
+ * full 3x3 window: per group of 4 channels, per tap the int16 pairs (c0,c2) and (c1,c3),
+ * multiplied lane by lane (SMLABB/SMLATT) with int16 weight pairs, requantized as the
+ * plane kernels do, and stored as one word. The ring holds either the input bytes (4 per
+ * group and pixel, split by SXTB16 at every tap) or, when `wide`, the pairs themselves (8
+ * bytes per group and pixel, split once by the copy: two loads per tap, twice the
+ * scratch). In place (out == in) when the compiler has checked that no output row lands
+ * on an input row still to be copied.
  *
  * The ring holds `chunk` channels (a multiple of 4): the channels are computed in passes
  * of `chunk`, each copying the rows it needs again, so the scratch stays small.
@@ -169,7 +173,8 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * Arguments: `in` [in_h][in_w][channels], channels a multiple of 4; `out`
  * [out_h][out_w][channels]; `groups` the records, 4-byte aligned. In place (out == in) only
  * where the compiler checked it (te_openmv/codegen/arith/depthwise.py, rows_in_place_ok).
- * Scratch: te_dw_rows_scratch(p) = 4 * ring_w * chunk bytes, any alignment. */
+ * Scratch: te_dw_rows_scratch(p) = 4 * ring_w * chunk bytes (4 rows of ring_w pixels of
+ * chunk channels), twice that when wide; 4-byte aligned. */
 typedef struct {
     uint16_t in_h, in_w, channels;
     uint16_t out_h, out_w;
@@ -181,6 +186,7 @@ typedef struct {
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
+    uint32_t wide;                  /* 1: the ring holds the int16 pairs, 0: the input bytes */
     te_dw_asm_fn asm_fn;            /* the assembly (every channel e >= 1, the full int8 range), or NULL */
 } te_dw_rows_params;
 
@@ -188,7 +194,7 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
                       int8_t *scratch);
 
 TE_INLINE uint32_t te_dw_rows_scratch(const te_dw_rows_params *p) {
-    return 4u * p->ring_w * p->chunk;
+    return (p->wide ? 8u : 4u) * p->ring_w * p->chunk;
 }
 
 #endif
