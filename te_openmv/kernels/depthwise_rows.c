@@ -75,35 +75,34 @@ static void te_dw_rows_fill(int8_t *dst, int bytes, uint32_t pad) {
     }
 }
 
+/* Copy the runs as they are (the byte ring). */
+static void te_dw_rows_move(const te_dw_wjob *job) {
+#if TE_USE_DSP
+    te_dw_copy_asm(job);
+#else
+    const int8_t *src = job->src;
+    int8_t *dst = job->dst;
+    for (int x = job->pixels; x > 0; x--, src += job->src_skip, dst += job->dst_skip) {
+        for (int i = job->words; i > 0; i--, src += 4, dst += 4) te_st32(dst, te_ld32(src));
+    }
+#endif
+}
+
 /* Copy input row y's channels [c0, c0 + n) into a ring row (pixels `stride` bytes apart),
  * widened if p->wide. */
 static void te_dw_rows_copy(const te_dw_rows_params *p, const int8_t *in, int y, int c0, int n, int stride,
                             int8_t *dst) {
-    const int C = p->channels;
+    const int C = p->channels, width = p->wide ? 2 * n : n;  /* bytes per pixel in the ring */
     const int8_t *src = in + (size_t)y * p->in_w * C + c0;
-    dst += p->pad_left * stride;
-    if (p->wide) {
-        te_dw_wjob job = {dst, src, n >> 2, p->copy_w, C - n, stride - 2 * n};
-        if (n == C && stride == 2 * C) {  /* the row is one run */
-            job.words = p->copy_w * (C >> 2);
-            job.pixels = 1;
-        }
+    te_dw_wjob job = {dst + p->pad_left * stride, src, n >> 2, p->copy_w, C - n, stride - width};
+    if (n == C && stride == width) {  /* the row is one run */
+        job.words = p->copy_w * (C >> 2);
+        job.pixels = 1;
+    }
+    if (p->wide)
         te_dw_rows_widen(&job);
-        return;
-    }
-    if (n == C && stride == C) {
-        memcpy(dst, src, (size_t)p->copy_w * C);
-        return;
-    }
-    for (int x = p->copy_w; x > 0; x--, src += C, dst += stride) {
-        int i = 0;
-        for (; i + 8 <= n; i += 8) {
-            const uint32_t a = te_ld32(src + i), b = te_ld32(src + i + 4);
-            te_st32(dst + i, a);
-            te_st32(dst + i + 4, b);
-        }
-        if (i < n) te_st32(dst + i, te_ld32(src + i));
-    }
+    else
+        te_dw_rows_move(&job);
 }
 
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,

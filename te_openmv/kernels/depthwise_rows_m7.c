@@ -1,5 +1,5 @@
 /* te-openmv kernels: DEPTHWISE_CONV_2D, the 3x3 row kernel's Cortex-M7 (ARMv7E-M DSP)
- * assembly: the widening copy into the ring (te_dw_wjob) and one output row of one channel
+ * assembly: the copies into the ring (te_dw_wjob; widening or not) and one output row of one channel
  * pass per call (te_dw_rowjob), with and without the sign step. depthwise_rows.c holds the
  * C loops they must equal. Empty without the DSP. */
 #include "te_kernels.h"
@@ -50,6 +50,47 @@ __attribute__((naked, noinline)) void te_dw_widen_asm(__attribute__((unused)) co
         "sxtb16 r3, r3\n\t"
         "strd   r3, r4, [r0], #8\n"
         "5:\n\t"
+        "add    r1, r1, r12\n\t"
+        "add    r0, r0, r2\n\t"
+        "subs   r11, r11, #1\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #4\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* The byte ring's copy, the same runs without widening: 8 words per pass, then the run's
+ * last 4, 2 and 1 words. Registers as in te_dw_widen_asm (lr: words left - 8). */
+__attribute__((naked, noinline)) void te_dw_copy_asm(__attribute__((unused)) const te_dw_wjob *job) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r0, {r0, r1, r2, r11, r12, lr}\n\t"
+        "push   {r2}\n\t"               /* [sp]: words per run */
+        "mov    r2, lr\n"
+        "1:\n\t"
+        "ldr    lr, [sp]\n\t"
+        "subs   lr, lr, #8\n\t"
+        "blt    3f\n"
+        "2:\n\t"
+        "ldm    r1!, {r3-r10}\n\t"
+        "stm    r0!, {r3-r10}\n\t"
+        "subs   lr, lr, #8\n\t"
+        "bge    2b\n"
+        "3:\n\t"
+        "tst    lr, #4\n\t"
+        "beq    4f\n\t"
+        "ldm    r1!, {r3-r6}\n\t"
+        "stm    r0!, {r3-r6}\n"
+        "4:\n\t"
+        "tst    lr, #2\n\t"
+        "beq    5f\n\t"
+        "ldrd   r3, r4, [r1], #8\n\t"
+        "strd   r3, r4, [r0], #8\n"
+        "5:\n\t"
+        "tst    lr, #1\n\t"
+        "beq    6f\n\t"
+        "ldr    r3, [r1], #4\n\t"
+        "str    r3, [r0], #4\n"
+        "6:\n\t"
         "add    r1, r1, r12\n\t"
         "add    r0, r0, r2\n\t"
         "subs   r11, r11, #1\n\t"

@@ -29,9 +29,9 @@ TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e,
 /* Words per group of 4 channels in the row kernel's records (te/depthwise.h). */
 #define TE_DW_GROUP_WORDS 34
 
-/* The row kernel's widening copy into its ring: `pixels` runs of `words` input words, each
- * word x stored as SXTB16(x), SXTB16(x ROR 8); after each run src skips src_skip bytes and
- * dst dst_skip bytes (dst word-aligned). */
+/* The row kernel's copies into its ring: `pixels` runs of `words` input words, each word x
+ * stored as it is (byte ring) or as SXTB16(x), SXTB16(x ROR 8) (wide ring); after each run
+ * src skips src_skip bytes and dst dst_skip bytes (dst word-aligned). */
 typedef struct {
     int8_t *dst;                 /* 0: r0 */
     const int8_t *src;           /* 4: r1 */
@@ -84,8 +84,10 @@ typedef struct {
     int32_t row_step, rows, odd;     /* 40 */
 } te_dw_kjob;
 
-/* The widening copy in assembly: LDM of 4 input words, 8 SXTB16, STM of 8 words. */
+/* The widening copy in assembly: LDM of 4 input words, 8 SXTB16, STM of 8 words; the byte
+ * ring's copy of the same runs: LDM/STM of 8 words. */
 void te_dw_widen_asm(const te_dw_wjob *job);
+void te_dw_copy_asm(const te_dw_wjob *job);
 
 /* One output row of one channel pass in assembly (every channel e >= 1, full int8 range).
  *   r0-r3 accumulators of c0..c3   r4-r7 a tap's int16 pairs and weight pairs / temps
