@@ -37,10 +37,10 @@ TE_INLINE void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, co
                 a[3] = te_smlatt(o, w[1], a[3]);
             }
         }
-        const int32_t *rq = g + 22;
+        const int32_t *rq = g + 22, *e = g + 30;
         uint32_t word = 0;
-        for (int j = 0; j < 4; j++, rq += 3) {
-            int32_t v = te_dw_requant(a[j], rq[0], rq[1], rq[2], rq[2] > 0 && !p->nosign);
+        for (int j = 0; j < 4; j++, rq += 2) {
+            int32_t v = te_dw_requant(a[j], rq[0], rq[1], e[j], e[j] > 0 && !p->nosign);
             if (clamp) v = te_clamp(v, p->act_min, p->act_max);
             word |= (uint32_t)(uint8_t)v << (8 * j);
         }

@@ -126,18 +126,31 @@ __attribute__((naked, noinline)) void te_dw_copy_asm(__attribute__((unused)) con
     TE_DW_ASM_TAP("add    r4, " reg ", r11, lsl #1\n\tldrd   r4, r5, [r4]\n\t", w2)     \
     TE_DW_ASM_TAP("ldrd   r4, r5, [" reg "], #8\n\t", w0)
 
-#define TE_DW_ASM_RQ4(acc)                              \
-    "ldm    r12!, {r4, r5, r6}\n\t"                     \
-    "add    r5, r5, " acc ", asr #31\n\t"               \
-    "smmlar " acc ", " acc ", r4, r5\n\t"               \
-    "asr    " acc ", " acc ", r6\n\t"                   \
-    "ssat   " acc ", #8, " acc "\n\t"
+/* The group's requantization: (mult, rc) of c0, c1, then of c2, c3, then the four e, four
+ * words per LDM; the sign step adds acc >> 31 to rc first. */
+#define TE_DW_ASM_MM(a, b, sign)                        \
+    "ldm    r12!, {r4, r5, r6, r7}\n\t"                 \
+    sign("r5", a) "smmlar " a ", " a ", r4, r5\n\t"     \
+    sign("r7", b) "smmlar " b ", " b ", r6, r7\n\t"
 
-#define TE_DW_ASM_RQ4N(acc)                             \
-    "ldm    r12!, {r4, r5, r6}\n\t"                     \
-    "smmlar " acc ", " acc ", r4, r5\n\t"               \
-    "asr    " acc ", " acc ", r6\n\t"                   \
-    "ssat   " acc ", #8, " acc "\n\t"
+#define TE_DW_ASM_SIGN(rc, acc) "add    " rc ", " rc ", " acc ", asr #31\n\t"
+#define TE_DW_ASM_NOSIGN(rc, acc)
+
+#define TE_DW_ASM_RQ(sign)                              \
+    TE_DW_ASM_MM("r0", "r1", sign)                      \
+    TE_DW_ASM_MM("r2", "r3", sign)                      \
+    "ldm    r12!, {r4, r5, r6, r7}\n\t"                 \
+    "asr    r0, r0, r4\n\t"                             \
+    "asr    r1, r1, r5\n\t"                             \
+    "asr    r2, r2, r6\n\t"                             \
+    "asr    r3, r3, r7\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"                             \
+    "ssat   r2, #8, r2\n\t"                             \
+    "ssat   r3, #8, r3\n\t"
+
+#define TE_DW_ASM_RQ4 TE_DW_ASM_RQ(TE_DW_ASM_SIGN)
+#define TE_DW_ASM_RQ4N TE_DW_ASM_RQ(TE_DW_ASM_NOSIGN)
 
 /* Rows 1 and 2 first, row 0 last: its tap kx = 0 (weights at offset 0) moves r12 past the
  * weights to the requantization words. */
@@ -158,7 +171,7 @@ __attribute__((naked, noinline)) void te_dw_copy_asm(__attribute__((unused)) con
         row("r9", TE_DW_ASM_W("24"), TE_DW_ASM_W("32"), TE_DW_ASM_W("40"))                       \
         row("r10", TE_DW_ASM_W("48"), TE_DW_ASM_W("56"), TE_DW_ASM_W("64"))                      \
         row("r8", "ldrd   r6, r7, [r12], #72\n\t", TE_DW_ASM_W("8"), TE_DW_ASM_W("16"))           \
-        rq("r0") rq("r1") rq("r2") rq("r3")                                                      \
+        rq                                                                                       \
         "bfi    r0, r1, #8, #8\n\t"                                                              \
         "bfi    r0, r2, #16, #8\n\t"                                                             \
         "bfi    r0, r3, #24, #8\n\t"                                                             \

@@ -161,11 +161,11 @@ def _rows_cost(plan: dict) -> float:
     if p["wide"]:  # the widening copy: 12 instructions per 4 words; per pixel in passes
         fill = 0.75 * p["ring_w"] * chunk
         copy_px = 0.75 * c if chunk == c else passes * (chunk / 16 * 12 + 14)
-        group = 89
+        group = 88
     else:
         fill = plan["scratch"] / 4
         copy_px = 0.15 * c if chunk == c else passes * (chunk / 8 + 10)  # LDM/STM of 8 words
-        group = 100
+        group = 99
     copies = p["copy_h"] * (p["copy_w"] * copy_px + 25 * passes)
     compute = p["out_h"] * (45 * passes + p["out_w"] * (c // 4 * group + 14 * passes))
     return fill + copies + compute
