@@ -66,9 +66,10 @@ static void te_dw_rows_widen(const te_dw_wjob *job) {
 #endif
 }
 
-/* `bytes` (a multiple of 8) of the word `pad`, from the word-aligned dst. */
-static void te_dw_rows_fill(int8_t *dst, int bytes, uint32_t pad) {
+/* `bytes` (a multiple of 4) of the word `pad`, from the word-aligned dst. */
+__attribute__((noinline)) static void te_dw_rows_fill(int8_t *dst, int bytes, uint32_t pad) {
     uint32_t *d = (uint32_t *)(void *)dst;
+    if (bytes & 4) *d++ = pad;
     for (int i = bytes >> 3; i > 0; i--, d += 2) {
         d[0] = pad;
         d[1] = pad;
@@ -110,12 +111,11 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
     const int C = p->channels, chunk = p->chunk, stride = p->wide ? 2 * chunk : chunk;
     const int ring_row = p->ring_w * stride, ow = p->out_w, copy_h = p->copy_h;
     int8_t *const zrow = scratch + 3 * ring_row;  /* rows outside the image */
-    if (!p->wide) {
-        memset(scratch, p->pad_value, (size_t)4 * ring_row);
-    } else {  /* the input zero point (as int16) wherever the copies never write: the ring
-               * rows' padding columns and, if some window reaches outside the image, the
-               * fourth row */
-        const uint32_t pad = (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u;
+    {  /* the input zero point (a byte, or an int16 when wide) wherever the copies never
+        * write: the ring rows' padding columns and, if some window reaches outside the
+        * image, the fourth row */
+        const uint32_t pad = p->wide ? (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u
+                                     : (uint32_t)(uint8_t)(int8_t)p->pad_value * 0x01010101u;
         const int left = p->pad_left * stride, right = (p->ring_w - p->pad_left - p->copy_w) * stride;
         for (int r = 0; r < 3; r++) {
             te_dw_rows_fill(scratch + r * ring_row, left, pad);

@@ -158,12 +158,11 @@ def _rows_cost(plan: dict) -> float:
     p = plan["params"]
     c, chunk = p["channels"], p["chunk"]
     passes = -(-c // chunk)
+    fill = plan["scratch"] / 10  # the zero-point row and the padding columns
     if p["wide"]:  # the widening copy: 12 instructions per 4 words; per pixel in passes
-        fill = 0.75 * p["ring_w"] * chunk
         copy_px = 0.75 * c if chunk == c else passes * (chunk / 16 * 12 + 14)
         group = 88
     else:
-        fill = plan["scratch"] / 4
         copy_px = 0.15 * c if chunk == c else passes * (chunk / 8 + 10)  # LDM/STM of 8 words
         group = 99
     copies = p["copy_h"] * (p["copy_w"] * copy_px + 25 * passes)
