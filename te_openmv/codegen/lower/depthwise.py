@@ -161,7 +161,7 @@ def _rows_cost(plan: dict) -> float:
     fill = plan["scratch"] / 10  # the zero-point row and the padding columns
     if p["wide"]:  # the widening copy: 12 instructions per 4 words; per pixel in passes
         copy_px = 0.75 * c if chunk == c else passes * (chunk / 16 * 12 + 14)
-        group = 88
+        group = 90
     else:
         copy_px = 0.15 * c if chunk == c else passes * (chunk / 8 + 10)  # LDM/STM of 8 words
         group = 99
