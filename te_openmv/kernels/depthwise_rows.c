@@ -110,7 +110,7 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
                       int8_t *scratch) {
     const int C = p->channels, chunk = p->chunk, stride = p->wide ? 2 * chunk : chunk;
     const int ring_row = p->ring_w * stride, ow = p->out_w, copy_h = p->copy_h;
-    int8_t *const zrow = scratch + 3 * ring_row;  /* rows outside the image */
+    int8_t *const zrow = scratch + 3 * ring_row;  /* rows outside the image (te_dw_rows_outside) */
     {  /* the input zero point (a byte, or an int16 when wide) wherever the copies never
         * write: the ring rows' padding columns and, if some window reaches outside the
         * image, the fourth row */
@@ -121,7 +121,7 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
             te_dw_rows_fill(scratch + r * ring_row, left, pad);
             te_dw_rows_fill(scratch + r * ring_row + ring_row - right, right, pad);
         }
-        if (p->pad_top > 0 || (p->out_h - 1) * p->stride_h - p->pad_top + 2 >= copy_h) te_dw_rows_fill(zrow, ring_row, pad);
+        if (te_dw_rows_outside(p)) te_dw_rows_fill(zrow, ring_row, pad);
     }
     for (int c0 = 0; c0 < C; c0 += chunk) {  /* channel passes: the ring holds `chunk` channels */
         const int n = C - c0 < chunk ? C - c0 : chunk;

@@ -114,12 +114,14 @@ def rows_plan(g: Graph, op: Op, wide: bool = False) -> dict | None:
                          (geo["pad_top"], geo["pad_left"]))
     if rows["ring_w"] > 65535:
         return None
-    # channels per pass: the ring (4 rows of 1 or, wide, 2 bytes per channel) within 4 KiB,
+    # channels per pass: the ring (3 rows of 1 or, wide, 2 bytes per channel, and a row of
+    # zero points when a window reaches outside the image: te_dw_rows_outside) within 4 KiB,
     # the plane kernel's scratch or 1/8 of the input (the op's live memory grows by at most
     # that much), in as few passes of equal size as that allows
     plane = plane_plan(g, op)
     budget = max(4096, plane["scratch"] if plane else 0, x.nbytes // 8)
-    per_channel = (8 if wide else 4) * rows["ring_w"]
+    outside = geo["pad_top"] > 0 or (y.shape[1] - 1) * geo["stride_h"] - geo["pad_top"] + 2 >= rows["copy_h"]
+    per_channel = (3 + outside) * (2 if wide else 1) * rows["ring_w"]
     widest = max(4, min(c, budget // (4 * per_channel) * 4))
     passes = -(-c // widest)
     chunk = -(-c // (4 * passes)) * 4

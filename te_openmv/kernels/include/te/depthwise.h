@@ -173,8 +173,9 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * Arguments: `in` [in_h][in_w][channels], channels a multiple of 4; `out`
  * [out_h][out_w][channels]; `groups` the records, 4-byte aligned. In place (out == in) only
  * where the compiler checked it (te_openmv/codegen/arith/depthwise.py, rows_in_place_ok).
- * Scratch: te_dw_rows_scratch(p) = 4 * ring_w * chunk bytes (4 rows of ring_w pixels of
- * chunk channels), twice that when wide; 4-byte aligned. */
+ * Scratch: te_dw_rows_scratch(p) = rows * ring_w * chunk bytes, twice that when wide
+ * (rows of ring_w pixels of chunk channels: the ring's 3, and the zero-point row when some
+ * window reaches above or below the image, te_dw_rows_outside); 4-byte aligned. */
 typedef struct {
     uint16_t in_h, in_w, channels;
     uint16_t out_h, out_w;
@@ -193,8 +194,13 @@ typedef struct {
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                       int8_t *scratch);
 
+/* 1 when some output row's window reaches a row above or below the image. */
+TE_INLINE int te_dw_rows_outside(const te_dw_rows_params *p) {
+    return p->pad_top > 0 || (p->out_h - 1) * p->stride_h - p->pad_top + 2 >= p->copy_h;
+}
+
 TE_INLINE uint32_t te_dw_rows_scratch(const te_dw_rows_params *p) {
-    return (p->wide ? 8u : 4u) * p->ring_w * p->chunk;
+    return (uint32_t)(3 + te_dw_rows_outside(p)) * (p->wide ? 2u : 1u) * p->ring_w * p->chunk;
 }
 
 #endif
