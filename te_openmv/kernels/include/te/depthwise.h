@@ -170,7 +170,8 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * Per group of 4 channels, 34 int32 words: the four bias2 (c0..c3); per tap (ky, kx) in
  * row-major order the weight pairs (w_c0, w_c2) and (w_c1, w_c3), scaled as the plane
  * kernels' weights; then (mult, rc) for c0, c1, c2, c3 and the four e (te/depthwise.h above).
- * Arguments: `in` [in_h][in_w][channels], channels a multiple of 4; `out`
+ * Arguments: `in` [in_h][in_w][channels], channels a multiple of 4, 4-byte aligned (the
+ * assembly copies rows with LDM/LDRD; arena tensors always are); `out`
  * [out_h][out_w][channels]; `groups` the records, 4-byte aligned. In place (out == in) only
  * where the compiler checked it (te_openmv/codegen/arith/depthwise.py, rows_in_place_ok).
  * Scratch: te_dw_rows_scratch(p) = rows * ring_w * chunk bytes, twice that when wide
