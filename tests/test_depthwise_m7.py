@@ -59,7 +59,11 @@ def _cases() -> list[tuple[str, bytes, str]]:
         ("dw7s1_sign", dw_model(rng, (9, 8), 2, (7, 7), (1, 1), "SAME", 1, in_q=q, out_zp=3),
          "7x7 s1 with the sign step"),
         ("rows_sign", dw_model(rng, (20, 19), 16, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=9),
-         "row kernel with the sign step"),
+         "row kernel with the sign step, byte ring"),
+        ("rows_sign_wide", dw_model(rng, (20, 19), 16, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=9),
+         "row kernel with the sign step, wide ring"),
+        ("rows_small_bytes", dw_model(rng, (6, 5), 64, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 row kernel on a 6x5 image, byte ring"),
         ("dw3s1_odd_relu6", dw_model(rng, (7, 9), 5, (3, 3), (1, 1), "SAME", 1, act="RELU6", in_q=(0.05, 3)),
          "3x3 stride 1, odd width, clamped activation (C loops)"),
         ("dw3s2_odd", dw_model(rng, (11, 13), 6, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
@@ -84,9 +88,13 @@ def _cases() -> list[tuple[str, bytes, str]]:
         ("rows_small", dw_model(rng, (6, 5), 64, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
          "3x3 row kernel on a 6x5 image (person_detect's tail), assembly"),
         ("rows_passes", dw_model(rng, (9, 41), 40, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
-         "3x3 row kernel in several channel passes, in place"),
+         "3x3 row kernel in several channel passes, in place, byte ring"),
+        ("rows_passes_wide", dw_model(rng, (9, 41), 40, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 row kernel in several channel passes, in place, wide ring"),
         ("rows_relu6", dw_model(rng, (7, 6), 8, (3, 3), (2, 1), "VALID", 1, act="RELU6", in_q=(0.05, 3),
-                                pad=(1, 1, 0, 2)), "3x3 row kernel with a clamp (C loops), stride 2x1"),
+                                pad=(1, 1, 0, 2)), "3x3 row kernel with a clamp (C loops), stride 2x1, byte ring"),
+        ("rows_relu6_wide", dw_model(rng, (7, 6), 8, (3, 3), (2, 1), "VALID", 1, act="RELU6", in_q=(0.05, 3),
+                                     pad=(1, 1, 0, 2)), "the same on the wide ring (C loops)"),
         ("dw_general", dw_model(rng, (9, 7), 5, (3, 3), (1, 1), "SAME", 1, in_q=q,
                                 bias_data=[-2_000_000_000, 5, 1_500_000_000, 0, 7]),
          "huge bias: the general in-place kernel"),
@@ -100,12 +108,15 @@ def _cases() -> list[tuple[str, bytes, str]]:
     ]
 
 
-FORCED = {"rows_passes": "rows", "rows_relu6": "rows"}
+FORCED = {"rows_sign": "rows", "rows_sign_wide": "rowsw", "rows_small_bytes": "rows", "rows_passes": "rows",
+          "rows_passes_wide": "rowsw", "rows_relu6": "rows", "rows_relu6_wide": "rowsw"}
 
 
 def _force(kernel: str):
     def plan(g, op):
-        return lower_dw.rows_plan(g, op) if kernel == "rows" else lower_dw.plane_plan(g, op)
+        if kernel.startswith("rows"):
+            return lower_dw.rows_plan(g, op, wide=kernel == "rowsw")
+        return lower_dw.plane_plan(g, op)
     return plan
 
 
@@ -149,20 +160,25 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw3s1_sign_even": "te_dw_plane_k3s1_s8", "dw3s1_sign_odd": "te_dw_plane_k3s1_s8",
             "dw3s1_nosign_odd": "te_dw_plane_k3s1_s8", "dw3s2_sign_even": "te_dw_plane_k3s2_s8",
             "dw3s2_sign_odd": "te_dw_plane_k3s2_s8", "dw5s1_sign": "te_dw_plane_k5s1_s8",
-            "dw7s2_sign": "te_dw_plane_k7s2_s8", "rows_sign": "te_dw_rows_k3_s8"}
+            "dw7s2_sign": "te_dw_plane_k7s2_s8", "rows_sign": "te_dw_rows_k3_s8",
+            "rows_sign_wide": "te_dw_rows_k3_s8", "rows_small_bytes": "te_dw_rows_k3_s8",
+            "rows_passes_wide": "te_dw_rows_k3_s8", "rows_relu6_wide": "te_dw_rows_k3_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
-    for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes"):
+    for name, kernel in FORCED.items():  # the ring each forced row-kernel case runs on
+        assert f".wide = {int(kernel == 'rowsw')}" in compiled[name].emitted.c_source, name
+    for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes", "rows_passes_wide"):
         assert compiled[name].graph.ops[0].attrs.get("inplace"), name
     c = compiled["rows_passes"]
     assert lower_dw.rows_plan(c.graph, c.graph.ops[0])["params"]["chunk"] < 40
+    assert lower_dw.rows_plan(c.graph, c.graph.ops[0], wide=True)["params"]["chunk"] < 40
     # the no-shift case really has channels without a right shift (the C loops' fix = 0 path)
     c = compiled["dw_noshift"]
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
 
 
 ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
-    {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | {"rows", "rowsn"}
+    {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | {"rows", "rowsn", "rowsw", "rowswn"}
 
 
 def test_dsp_kernels_are_built(m7_run, arm_toolchain):
@@ -175,10 +191,10 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     named = set()
     for c in compiled.values():
         named |= set(re.findall(r"TE_DW_ASM\((\w+)\)", c.emitted.c_source))
-    linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather"}
+    linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather", "widen", "copy"}
     assert linked == named
     assert named == ALL_DW_ASM, f"variants no case exercises: {sorted(ALL_DW_ASM - named)}"
-    for fn in ("te_dw_gather_asm", "te_fc_block4_asm"):
+    for fn in ("te_dw_gather_asm", "te_dw_widen_asm", "te_dw_copy_asm", "te_fc_block4_asm"):
         assert fn in symbols
 
 

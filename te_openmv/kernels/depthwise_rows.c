@@ -1,35 +1,46 @@
 /* te-openmv kernels: DEPTHWISE_CONV_2D, the 3x3 row kernel (te/depthwise.h), portable C:
- * channels in groups of 4 straight from NHWC rows copied into a ring. These loops are the
- * reference for the assembly in depthwise_rows_m7.c, which computes whole output rows when
- * the compiler names it (asm_fn). */
+ * channels in groups of 4 from NHWC rows copied into a ring, either as they are (bytes) or
+ * widened on the way in ("wide": each input word x stored as the int16 pairs SXTB16(x),
+ * SXTB16(x ROR 8), so that every tap is a plain load of two words; twice the scratch).
+ * These loops are the reference for the assembly in depthwise_rows_m7.c (the widening
+ * copy, and the whole output rows the compiler names it for: asm_fn). */
 #include <stddef.h>
 
 #include "te_kernels.h"
 #include "te/depthwise_impl.h"
 
 /* One output pixel, `ngroups` groups: r0..r2 point at the window's top-left pixel in the
- * three ring rows (pixels `stride` bytes apart), first channel of the pass; q at the
- * output pixel's first channel of the pass. */
-static void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, const int8_t *r1, const int8_t *r2,
-                             int stride, const int32_t *g, int ngroups, int8_t *q) {
-    const int clamp = !(p->act_min == -128 && p->act_max == 127);
-    for (int k = ngroups; k > 0; k--, g += TE_DW_GROUP_WORDS, r0 += 4, r1 += 4, r2 += 4, q += 4) {
+ * three ring rows (pixels `stride` bytes apart; 4 bytes per group, 8 if wide), first group
+ * of the pass; q at the output pixel's first channel of the pass. */
+TE_INLINE void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, const int8_t *r1, const int8_t *r2,
+                                int stride, const int32_t *g, int ngroups, int8_t *q, const int wide) {
+    const int clamp = !(p->act_min == -128 && p->act_max == 127), gstep = wide ? 8 : 4;
+    for (int k = ngroups; k > 0; k--, g += TE_DW_GROUP_WORDS, r0 += gstep, r1 += gstep, r2 += gstep, q += 4) {
         int32_t a[4] = {g[0], g[1], g[2], g[3]};
         const uint32_t *w = (const uint32_t *)(g + 4);
         const int8_t *rows[3] = {r0, r1, r2};
         for (int ky = 0; ky < 3; ky++) {
             for (int kx = 0; kx < 3; kx++, w += 2) {
-                const uint32_t x = te_ld32(rows[ky] + kx * stride), e = te_sxtb16(x), o = te_sxtb16_r8(x);
-                a[0] = te_smlabb(e, w[0], a[0]);  /* c0 */
-                a[2] = te_smlatt(e, w[0], a[2]);  /* c2 */
-                a[1] = te_smlabb(o, w[1], a[1]);  /* c1 */
-                a[3] = te_smlatt(o, w[1], a[3]);  /* c3 */
+                const int8_t *x = rows[ky] + kx * stride;
+                uint32_t e, o;  /* (c0, c2), (c1, c3) */
+                if (wide) {
+                    e = te_ld32(x);
+                    o = te_ld32(x + 4);
+                } else {
+                    const uint32_t v = te_ld32(x);
+                    e = te_sxtb16(v);
+                    o = te_sxtb16_r8(v);
+                }
+                a[0] = te_smlabb(e, w[0], a[0]);
+                a[2] = te_smlatt(e, w[0], a[2]);
+                a[1] = te_smlabb(o, w[1], a[1]);
+                a[3] = te_smlatt(o, w[1], a[3]);
             }
         }
-        const int32_t *rq = g + 22;
+        const int32_t *rq = g + 22, *e = g + 30;
         uint32_t word = 0;
-        for (int j = 0; j < 4; j++, rq += 3) {
-            int32_t v = te_dw_requant(a[j], rq[0], rq[1], rq[2], rq[2] > 0 && !p->nosign);
+        for (int j = 0; j < 4; j++, rq += 2) {
+            int32_t v = te_dw_requant(a[j], rq[0], rq[1], e[j], e[j] > 0 && !p->nosign);
             if (clamp) v = te_clamp(v, p->act_min, p->act_max);
             word |= (uint32_t)(uint8_t)v << (8 * j);
         }
@@ -37,33 +48,81 @@ static void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, const
     }
 }
 
-/* Copy input row y's channels [c0, c0 + n) into a ring row (pixels `stride` bytes apart). */
+/* Widen `pixels` runs of `words` input words: each word x becomes SXTB16(x), SXTB16(x ROR 8);
+ * after each run src skips src_skip bytes and dst dst_skip bytes. */
+static void te_dw_rows_widen(const te_dw_wjob *job) {
+#if TE_USE_DSP
+    te_dw_widen_asm(job);
+#else
+    const int8_t *src = job->src;
+    int8_t *dst = job->dst;
+    for (int x = job->pixels; x > 0; x--, src += job->src_skip, dst += job->dst_skip) {
+        for (int i = job->words; i > 0; i--, src += 4, dst += 8) {
+            const uint32_t w = te_ld32(src);
+            te_st32(dst, te_sxtb16(w));
+            te_st32(dst + 4, te_sxtb16_r8(w));
+        }
+    }
+#endif
+}
+
+/* `bytes` (a multiple of 4) of the word `pad`, from the word-aligned dst. */
+__attribute__((noinline)) static void te_dw_rows_fill(int8_t *dst, int bytes, uint32_t pad) {
+    uint32_t *d = (uint32_t *)(void *)dst;
+    if (bytes & 4) *d++ = pad;
+    for (int i = bytes >> 3; i > 0; i--, d += 2) {
+        d[0] = pad;
+        d[1] = pad;
+    }
+}
+
+/* Copy the runs as they are (the byte ring). */
+static void te_dw_rows_move(const te_dw_wjob *job) {
+#if TE_USE_DSP
+    te_dw_copy_asm(job);
+#else
+    const int8_t *src = job->src;
+    int8_t *dst = job->dst;
+    for (int x = job->pixels; x > 0; x--, src += job->src_skip, dst += job->dst_skip) {
+        for (int i = job->words; i > 0; i--, src += 4, dst += 4) te_st32(dst, te_ld32(src));
+    }
+#endif
+}
+
+/* Copy input row y's channels [c0, c0 + n) into a ring row (pixels `stride` bytes apart),
+ * widened if p->wide. */
 static void te_dw_rows_copy(const te_dw_rows_params *p, const int8_t *in, int y, int c0, int n, int stride,
                             int8_t *dst) {
-    const int C = p->channels;
+    const int C = p->channels, width = p->wide ? 2 * n : n;  /* bytes per pixel in the ring */
     const int8_t *src = in + (size_t)y * p->in_w * C + c0;
-    dst += p->pad_left * stride;
-    if (n == C && stride == C) {
-        memcpy(dst, src, (size_t)p->copy_w * C);
-        return;
+    te_dw_wjob job = {dst + p->pad_left * stride, src, n >> 2, p->copy_w, C - n, stride - width};
+    if (n == C && stride == width) {  /* the row is one run */
+        job.words = p->copy_w * (C >> 2);
+        job.pixels = 1;
     }
-    for (int x = p->copy_w; x > 0; x--, src += C, dst += stride) {
-        int i = 0;
-        for (; i + 8 <= n; i += 8) {
-            const uint32_t a = te_ld32(src + i), b = te_ld32(src + i + 4);
-            te_st32(dst + i, a);
-            te_st32(dst + i + 4, b);
-        }
-        if (i < n) te_st32(dst + i, te_ld32(src + i));
-    }
+    if (p->wide)
+        te_dw_rows_widen(&job);
+    else
+        te_dw_rows_move(&job);
 }
 
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                       int8_t *scratch) {
-    const int C = p->channels, chunk = p->chunk, ring_row = p->ring_w * chunk;
-    const int ow = p->out_w, copy_h = p->copy_h;
-    int8_t *const zrow = scratch + 3 * ring_row;  /* rows outside the image */
-    memset(scratch, p->pad_value, (size_t)4 * ring_row);
+    const int C = p->channels, chunk = p->chunk, stride = p->wide ? 2 * chunk : chunk;
+    const int ring_row = p->ring_w * stride, ow = p->out_w, copy_h = p->copy_h;
+    int8_t *const zrow = scratch + 3 * ring_row;  /* rows outside the image (te_dw_rows_outside) */
+    {  /* the input zero point (a byte, or an int16 when wide) wherever the copies never
+        * write: the ring rows' padding columns and, if some window reaches outside the
+        * image, the fourth row */
+        const uint32_t pad = p->wide ? (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u
+                                     : (uint32_t)(uint8_t)(int8_t)p->pad_value * 0x01010101u;
+        const int left = p->pad_left * stride, right = (p->ring_w - p->pad_left - p->copy_w) * stride;
+        for (int r = 0; r < 3; r++) {
+            te_dw_rows_fill(scratch + r * ring_row, left, pad);
+            te_dw_rows_fill(scratch + r * ring_row + ring_row - right, right, pad);
+        }
+        if (te_dw_rows_outside(p)) te_dw_rows_fill(zrow, ring_row, pad);
+    }
     for (int c0 = 0; c0 < C; c0 += chunk) {  /* channel passes: the ring holds `chunk` channels */
         const int n = C - c0 < chunk ? C - c0 : chunk;
         const int32_t *g0 = groups + (c0 >> 2) * TE_DW_GROUP_WORDS;
@@ -78,22 +137,27 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
                 }
                 while (have < iy) {  /* rows in order, each once (in place: before it is overwritten) */
                     have++;
-                    te_dw_rows_copy(p, in, have, c0, n, chunk, scratch + (have % 3) * ring_row);
+                    te_dw_rows_copy(p, in, have, c0, n, stride, scratch + (have % 3) * ring_row);
                 }
                 rows[k] = scratch + (iy % 3) * ring_row;
             }
             int8_t *q = out + (size_t)oy * ow * C + c0;
 #if TE_USE_DSP
             if (p->asm_fn) {
-                const te_dw_rowjob job = {rows[0], rows[1], rows[2], chunk, g0, g0 + (n >> 2) * TE_DW_GROUP_WORDS,
-                                          p->stride_w * chunk - n, C - n, ow, q};
+                const te_dw_rowjob job = {rows[0], rows[1], rows[2], stride, g0, g0 + (n >> 2) * TE_DW_GROUP_WORDS,
+                                          p->stride_w * stride - (p->wide ? 2 * n : n), C - n, ow, q};
                 p->asm_fn(&job);
                 continue;
             }
 #endif
-            for (int ox = 0; ox < ow; ox++, q += C) {
-                const int b = ox * p->stride_w * chunk;
-                te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, chunk, g0, n >> 2, q);
+            for (int ox = 0; ox < ow; ox++, q += C) {  /* one loop per ring kind (unless small code) */
+                const int b = ox * p->stride_w * stride;
+                if (TE_SMALL_CODE)
+                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, p->wide);
+                else if (p->wide)
+                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, 1);
+                else
+                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, 0);
             }
         }
     }

@@ -1,40 +1,160 @@
 /* te-openmv kernels: DEPTHWISE_CONV_2D, the 3x3 row kernel's Cortex-M7 (ARMv7E-M DSP)
- * assembly: one output row of one channel pass per call (te_dw_rowjob), with and without
- * the sign step. depthwise_rows.c holds the C loops it must equal. Empty without the DSP. */
+ * assembly: the copies into the ring (te_dw_wjob; widening or not) and one output row of one channel
+ * pass per call (te_dw_rowjob), with and without the sign step. depthwise_rows.c holds the
+ * C loops they must equal. Empty without the DSP. */
 #include "te_kernels.h"
 #include "te/depthwise_impl.h"
 
 #if TE_USE_DSP
-#define TE_DW_ASM_TAP(load, off)                        \
+/* 4 input words per pass (LDM into r3, r5, r7, r9; each widened into itself and the next
+ * register, so STM writes them in ring order), then the run's last 2 and 1 words.
+ *   r0 dst   r1 src   r2 dst skip   r3-r10 words   r11 runs left   r12 src skip
+ *   lr words left - 4 (its bits 0 and 1 are those of the words left after the passes) */
+__attribute__((naked, noinline)) void te_dw_widen_asm(__attribute__((unused)) const te_dw_wjob *job) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r0, {r0, r1, r2, r11, r12, lr}\n\t"
+        "push   {r2}\n\t"               /* [sp]: words per run */
+        "mov    r2, lr\n"
+        "1:\n\t"
+        "ldr    lr, [sp]\n\t"
+        "subs   lr, lr, #4\n\t"
+        "blt    3f\n"
+        "2:\n\t"
+        "ldm    r1!, {r3, r5, r7, r9}\n\t"
+        "sxtb16 r4, r3, ror #8\n\t"
+        "sxtb16 r3, r3\n\t"
+        "sxtb16 r6, r5, ror #8\n\t"
+        "sxtb16 r5, r5\n\t"
+        "sxtb16 r8, r7, ror #8\n\t"
+        "sxtb16 r7, r7\n\t"
+        "sxtb16 r10, r9, ror #8\n\t"
+        "sxtb16 r9, r9\n\t"
+        "stm    r0!, {r3-r10}\n\t"
+        "subs   lr, lr, #4\n\t"
+        "bge    2b\n"
+        "3:\n\t"
+        "tst    lr, #2\n\t"
+        "beq    4f\n\t"
+        "ldrd   r3, r5, [r1], #8\n\t"
+        "sxtb16 r4, r3, ror #8\n\t"
+        "sxtb16 r3, r3\n\t"
+        "sxtb16 r6, r5, ror #8\n\t"
+        "sxtb16 r5, r5\n\t"
+        "stm    r0!, {r3-r6}\n"
+        "4:\n\t"
+        "tst    lr, #1\n\t"
+        "beq    5f\n\t"
+        "ldr    r3, [r1], #4\n\t"
+        "sxtb16 r4, r3, ror #8\n\t"
+        "sxtb16 r3, r3\n\t"
+        "strd   r3, r4, [r0], #8\n"
+        "5:\n\t"
+        "add    r1, r1, r12\n\t"
+        "add    r0, r0, r2\n\t"
+        "subs   r11, r11, #1\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #4\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* The byte ring's copy, the same runs without widening: 8 words per pass, then the run's
+ * last 4, 2 and 1 words. Registers as in te_dw_widen_asm (lr: words left - 8). */
+__attribute__((naked, noinline)) void te_dw_copy_asm(__attribute__((unused)) const te_dw_wjob *job) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r0, {r0, r1, r2, r11, r12, lr}\n\t"
+        "push   {r2}\n\t"               /* [sp]: words per run */
+        "mov    r2, lr\n"
+        "1:\n\t"
+        "ldr    lr, [sp]\n\t"
+        "subs   lr, lr, #8\n\t"
+        "blt    3f\n"
+        "2:\n\t"
+        "ldm    r1!, {r3-r10}\n\t"
+        "stm    r0!, {r3-r10}\n\t"
+        "subs   lr, lr, #8\n\t"
+        "bge    2b\n"
+        "3:\n\t"
+        "tst    lr, #4\n\t"
+        "beq    4f\n\t"
+        "ldm    r1!, {r3-r6}\n\t"
+        "stm    r0!, {r3-r6}\n"
+        "4:\n\t"
+        "tst    lr, #2\n\t"
+        "beq    5f\n\t"
+        "ldrd   r3, r4, [r1], #8\n\t"
+        "strd   r3, r4, [r0], #8\n"
+        "5:\n\t"
+        "tst    lr, #1\n\t"
+        "beq    6f\n\t"
+        "ldr    r3, [r1], #4\n\t"
+        "str    r3, [r0], #4\n"
+        "6:\n\t"
+        "add    r1, r1, r12\n\t"
+        "add    r0, r0, r2\n\t"
+        "subs   r11, r11, #1\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #4\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* One tap: the int16 pairs (c0,c2), (c1,c3) into r4, r5 (`load`), the weight pairs into
+ * r6, r7 (`wload`), four lane products. */
+#define TE_DW_ASM_TAP(load, wload)                      \
     load                                                \
-    "ldrd   r6, r7, [r12, #" off "]\n\t"                \
-    "sxtb16 r5, r4, ror #8\n\t"                         \
-    "sxtb16 r4, r4\n\t"                                 \
+    wload                                               \
     "smlabb r0, r4, r6, r0\n\t"                         \
     "smlatt r2, r4, r6, r2\n\t"                         \
     "smlabb r1, r5, r7, r1\n\t"                         \
     "smlatt r3, r5, r7, r3\n\t"
 
-/* a row's taps kx = 1, 2, then 0 (its load moves the row pointer to the next group) */
-#define TE_DW_ASM_ROW(reg, o0, o1, o2)                                  \
-    TE_DW_ASM_TAP("ldr    r4, [" reg ", r11]\n\t", o1)                  \
-    TE_DW_ASM_TAP("ldr    r4, [" reg ", r11, lsl #1]\n\t", o2)          \
-    TE_DW_ASM_TAP("ldr    r4, [" reg "], #4\n\t", o0)
+#define TE_DW_ASM_W(off) "ldrd   r6, r7, [r12, #" off "]\n\t"
 
-#define TE_DW_ASM_RQ4(acc)                              \
-    "ldm    r12!, {r4, r5, r6}\n\t"                     \
-    "add    r5, r5, " acc ", asr #31\n\t"               \
-    "smmlar " acc ", " acc ", r4, r5\n\t"               \
-    "asr    " acc ", " acc ", r6\n\t"                   \
-    "ssat   " acc ", #8, " acc "\n\t"
+/* Byte ring: the input word into r4, split by SXTB16. */
+#define TE_DW_ASM_SPLIT "sxtb16 r5, r4, ror #8\n\tsxtb16 r4, r4\n\t"
 
-#define TE_DW_ASM_RQ4N(acc)                             \
-    "ldm    r12!, {r4, r5, r6}\n\t"                     \
-    "smmlar " acc ", " acc ", r4, r5\n\t"               \
-    "asr    " acc ", " acc ", r6\n\t"                   \
-    "ssat   " acc ", #8, " acc "\n\t"
+/* A row's taps kx = 1, 2, then 0 (its load moves the row pointer to the next group), on
+ * the byte ring and on the wide one. */
+#define TE_DW_ASM_ROW(reg, w0, w1, w2)                                                      \
+    TE_DW_ASM_TAP("ldr    r4, [" reg ", r11]\n\t" TE_DW_ASM_SPLIT, w1)                     \
+    TE_DW_ASM_TAP("ldr    r4, [" reg ", r11, lsl #1]\n\t" TE_DW_ASM_SPLIT, w2)             \
+    TE_DW_ASM_TAP("ldr    r4, [" reg "], #4\n\t" TE_DW_ASM_SPLIT, w0)
 
-#define TE_DW_ROWS_ASM(name, rq)                                                               \
+#define TE_DW_ASM_ROWW(reg, w0, w1, w2)                                                 \
+    TE_DW_ASM_TAP("add    r4, " reg ", r11\n\tldrd   r4, r5, [r4]\n\t", w1)             \
+    TE_DW_ASM_TAP("add    r4, " reg ", r11, lsl #1\n\tldrd   r4, r5, [r4]\n\t", w2)     \
+    TE_DW_ASM_TAP("ldrd   r4, r5, [" reg "], #8\n\t", w0)
+
+/* The group's requantization: (mult, rc) of c0, c1, then of c2, c3, then the four e, four
+ * words per LDM; the sign step adds acc >> 31 to rc first. */
+#define TE_DW_ASM_MM(a, b, sign)                        \
+    "ldm    r12!, {r4, r5, r6, r7}\n\t"                 \
+    sign("r5", a) "smmlar " a ", " a ", r4, r5\n\t"     \
+    sign("r7", b) "smmlar " b ", " b ", r6, r7\n\t"
+
+#define TE_DW_ASM_SIGN(rc, acc) "add    " rc ", " rc ", " acc ", asr #31\n\t"
+#define TE_DW_ASM_NOSIGN(rc, acc)
+
+#define TE_DW_ASM_RQ(sign)                              \
+    TE_DW_ASM_MM("r0", "r1", sign)                      \
+    TE_DW_ASM_MM("r2", "r3", sign)                      \
+    "ldm    r12!, {r4, r5, r6, r7}\n\t"                 \
+    "asr    r0, r0, r4\n\t"                             \
+    "asr    r1, r1, r5\n\t"                             \
+    "asr    r2, r2, r6\n\t"                             \
+    "asr    r3, r3, r7\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"                             \
+    "ssat   r2, #8, r2\n\t"                             \
+    "ssat   r3, #8, r3\n\t"
+
+#define TE_DW_ASM_RQ4 TE_DW_ASM_RQ(TE_DW_ASM_SIGN)
+#define TE_DW_ASM_RQ4N TE_DW_ASM_RQ(TE_DW_ASM_NOSIGN)
+
+/* Rows 1 and 2 first, row 0 last: its tap kx = 0 (weights at offset 0) moves r12 past the
+ * weights to the requantization words. */
+#define TE_DW_ROWS_ASM(name, row, rq)                                                          \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
     __asm__ volatile(                                                                            \
         "push   {r4-r11, lr}\n\t"                                                                \
@@ -48,11 +168,10 @@
         "mov    r12, r1\n"                                                                       \
         "1:\n\t"                                                                                 \
         "ldm    r12!, {r0, r1, r2, r3}\n\t"                                                      \
-        TE_DW_ASM_ROW("r8", "0", "8", "16")                                                      \
-        TE_DW_ASM_ROW("r9", "24", "32", "40")                                                    \
-        TE_DW_ASM_ROW("r10", "48", "56", "64")                                                   \
-        "add    r12, r12, #72\n\t"                                                               \
-        rq("r0") rq("r1") rq("r2") rq("r3")                                                      \
+        row("r9", TE_DW_ASM_W("24"), TE_DW_ASM_W("32"), TE_DW_ASM_W("40"))                       \
+        row("r10", TE_DW_ASM_W("48"), TE_DW_ASM_W("56"), TE_DW_ASM_W("64"))                      \
+        row("r8", "ldrd   r6, r7, [r12], #72\n\t", TE_DW_ASM_W("8"), TE_DW_ASM_W("16"))           \
+        rq                                                                                       \
         "bfi    r0, r1, #8, #8\n\t"                                                              \
         "bfi    r0, r2, #16, #8\n\t"                                                             \
         "bfi    r0, r3, #24, #8\n\t"                                                             \
@@ -74,6 +193,8 @@
         "pop    {r4-r11, pc}\n\t");                                                              \
     }
 
-TE_DW_ROWS_ASM(te_dw_rows_asm, TE_DW_ASM_RQ4)
-TE_DW_ROWS_ASM(te_dw_rowsn_asm, TE_DW_ASM_RQ4N)
+TE_DW_ROWS_ASM(te_dw_rows_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4)
+TE_DW_ROWS_ASM(te_dw_rowsn_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4N)
+TE_DW_ROWS_ASM(te_dw_rowsw_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4)
+TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
 #endif

@@ -140,7 +140,8 @@ def channel_records(kind: str, weights_cm: np.ndarray, bias: np.ndarray, in_zp: 
 def row_group_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray, shift: np.ndarray,
                       out_zp: int) -> np.ndarray | None:
     """The 3x3 row kernel's records, [channels / 4, 34] int32 (te/depthwise.h): per group of
-    4 channels the biases, per tap (w_c0, w_c2) (w_c1, w_c3), then (mult, rc, e) per channel."""
+    4 channels the biases, per tap (w_c0, w_c2) (w_c1, w_c3), (mult, rc) per channel, then the
+    four e (the assembly loads each set of four words at once)."""
     const = channel_constants(weights_cm, bias, in_zp, mult, shift, out_zp)
     if const is None:
         return None
@@ -152,7 +153,8 @@ def row_group_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult
         out[g, :4] = h[:, 0]
         pairs = np.stack([_pair(w[0], w[2]), _pair(w[1], w[3])], axis=1)  # [tap, 2]
         out[g, 4:22] = pairs.reshape(-1)
-        out[g, 22:] = h[:, 1:].reshape(-1).astype(np.int32)
+        out[g, 22:30] = h[:, 1:3].reshape(-1).astype(np.int32)
+        out[g, 30:] = h[:, 3].astype(np.int32)
     return out
 
 

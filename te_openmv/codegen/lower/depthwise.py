@@ -100,10 +100,11 @@ def plane_asm(kind: str, k_h: int, out_w: int, act: tuple[int, int], nosign: boo
     return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "")
 
 
-def rows_plan(g: Graph, op: Op) -> dict | None:
-    """The 3x3 row kernel for this op (params, group records, scratch), or None when it does
-    not apply: another filter, a depth multiplier, channels not in groups of 4, or (in
-    place) an output row that would land on an input row not yet copied."""
+def rows_plan(g: Graph, op: Op, wide: bool = False) -> dict | None:
+    """The 3x3 row kernel for this op (params, group records, scratch) on a ring of bytes or
+    (wide) of int16 pairs, or None when it does not apply: another filter, a depth
+    multiplier, channels not in groups of 4, or (in place) an output row that would land on
+    an input row not yet copied."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     geo = depthwise_geometry(g, op)
     c = geo["in_c"]
@@ -113,12 +114,15 @@ def rows_plan(g: Graph, op: Op) -> dict | None:
                          (geo["pad_top"], geo["pad_left"]))
     if rows["ring_w"] > 65535:
         return None
-    # channels per pass: the ring (4 rows) within 4 KiB, the plane kernel's scratch or 1/8
-    # of the input (the op's live memory grows by at most that much), in as few passes of
-    # equal size as that allows
+    # channels per pass: the ring (3 rows of 1 or, wide, 2 bytes per channel, and a row of
+    # zero points when a window reaches outside the image: te_dw_rows_outside) within 4 KiB,
+    # the plane kernel's scratch or 1/8 of the input (the op's live memory grows by at most
+    # that much), in as few passes of equal size as that allows
     plane = plane_plan(g, op)
     budget = max(4096, plane["scratch"] if plane else 0, x.nbytes // 8)
-    widest = max(4, min(c, budget // (16 * rows["ring_w"]) * 4))
+    outside = geo["pad_top"] > 0 or (y.shape[1] - 1) * geo["stride_h"] - geo["pad_top"] + 2 >= rows["copy_h"]
+    per_channel = (3 + outside) * (2 if wide else 1) * rows["ring_w"]
+    widest = max(4, min(c, budget // (4 * per_channel) * 4))
     passes = -(-c // widest)
     chunk = -(-c // (4 * passes)) * 4
     if op.attrs.get("inplace") and not rows_in_place_ok(tuple(x.shape[1:3]), tuple(y.shape[1:3]),
@@ -135,10 +139,10 @@ def rows_plan(g: Graph, op: Op) -> dict | None:
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "channels": c, "out_h": y.shape[1], "out_w": y.shape[2],
               "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **rows, "chunk": chunk,
-              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
-              "asm_fn": dw_asm(("rowsn" if nosign else "rows") if fast else None)}
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "wide": int(wide),
+              "asm_fn": dw_asm(("rows" + ("w" if wide else "") + ("n" if nosign else "")) if fast else None)}
     return {"function": "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params", "params": params,
-            "records": records, "scratch": 4 * rows["ring_w"] * chunk}  # te_dw_rows_scratch (te/depthwise.h)
+            "records": records, "scratch": per_channel * chunk}  # te_dw_rows_scratch (te/depthwise.h)
 
 
 # Instruction estimates on the Cortex-M7 (fitted on QEMU counts of the DSP paths) that pick
@@ -156,18 +160,30 @@ def _rows_cost(plan: dict) -> float:
     p = plan["params"]
     c, chunk = p["channels"], p["chunk"]
     passes = -(-c // chunk)
-    copy_px = 0.6 * c if chunk == c else passes * (chunk / 8 * 7 + 6)
+    fill = plan["scratch"] / 10  # the zero-point row and the padding columns
+    if p["wide"]:  # the widening copy: 12 instructions per 4 words; per pixel in passes
+        copy_px = 0.75 * c if chunk == c else passes * (chunk / 16 * 12 + 14)
+        group = 90
+    else:
+        copy_px = 0.15 * c if chunk == c else passes * (chunk / 8 + 10)  # LDM/STM of 8 words
+        group = 99
     copies = p["copy_h"] * (p["copy_w"] * copy_px + 25 * passes)
-    compute = p["out_h"] * (45 * passes + p["out_w"] * (c // 4 * 101 + 14 * passes))
-    return plan["scratch"] / 4 + copies + compute
+    compute = p["out_h"] * (45 * passes + p["out_w"] * (c // 4 * group + 14 * passes))
+    return fill + copies + compute
 
 
 def fast_plan(g: Graph, op: Op) -> dict | None:
-    """The fast kernel this op runs (the cheaper of the two when both apply), or None."""
-    plane, rows = plane_plan(g, op), rows_plan(g, op)
-    if rows is not None and (plane is None or _rows_cost(rows) < _plane_cost(plane)):
-        return rows
-    return plane
+    """The fast kernel this op runs (the cheapest when several apply), or None."""
+    plane = plane_plan(g, op)
+    best, cost = plane, (_plane_cost(plane) if plane is not None else float("inf"))
+    for wide in (False, True):
+        rows = rows_plan(g, op, wide)
+        # the wide ring pays for its copy only in the assembly's taps (two words per load)
+        if rows is not None and wide and rows["params"]["asm_fn"] == dw_asm(None):
+            continue
+        if rows is not None and _rows_cost(rows) < cost:
+            best, cost = rows, _rows_cost(rows)
+    return best
 
 
 class DepthwiseLowering(Lowering):

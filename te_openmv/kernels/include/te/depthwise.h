@@ -97,7 +97,8 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  *   k3s1 k3s2 k5s1 k5s2 k7s1 k7s2   the plane kernels' filter shape and stride
  *     + n   without the sign step (nosign)
  *     + p   3x3 only: two pixel pairs per pass (rows of an even number of pairs)
- *   rows rowsn                      the row kernel, with and without the sign step */
+ *   rows rowsn                      the row kernel, with and without the sign step
+ *   rowsw rowswn                    the same on the wide ring */
 typedef void (*te_dw_asm_fn)(const void *job);
 #if TE_USE_DSP
 #define TE_DW_ASM(v) te_dw_##v##_asm
@@ -107,7 +108,7 @@ typedef void (*te_dw_asm_fn)(const void *job);
 #define TE_DW_ASM_DECLARE57(k) TE_DW_ASM_DECLARE(k) TE_DW_ASM_DECLARE(k##n)
 TE_DW_ASM_DECLARE3(s1) TE_DW_ASM_DECLARE3(s2)
 TE_DW_ASM_DECLARE57(k5s1) TE_DW_ASM_DECLARE57(k5s2) TE_DW_ASM_DECLARE57(k7s1) TE_DW_ASM_DECLARE57(k7s2)
-TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn)
+TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn) TE_DW_ASM_DECLARE(rowsw) TE_DW_ASM_DECLARE(rowswn)
 #else
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
 #endif
@@ -155,21 +156,27 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * the arithmetic. Input rows are copied whole (contiguous NHWC bytes) into a ring of three
  * padded rows in `scratch`, whose padding columns hold the input zero point; a fourth row
  * of zero points stands in for rows above/below the image. Every output pixel then reads a
- * full 3x3 window: per group of 4 channels, one word per tap split by SXTB16 into (c0,c2)
- * and (c1,c3), multiplied lane by lane (SMLABB/SMLATT) with int16 weight pairs, requantized
- * as the plane kernels do, and stored as one word. In place (out == in) when the compiler
- * has checked that no output row lands on an input row still to be copied.
+ * full 3x3 window: per group of 4 channels, per tap the int16 pairs (c0,c2) and (c1,c3),
+ * multiplied lane by lane (SMLABB/SMLATT) with int16 weight pairs, requantized as the
+ * plane kernels do, and stored as one word. The ring holds either the input bytes (4 per
+ * group and pixel, split by SXTB16 at every tap) or, when `wide`, the pairs themselves (8
+ * bytes per group and pixel, split once by the copy: two loads per tap, twice the
+ * scratch). In place (out == in) when the compiler has checked that no output row lands
+ * on an input row still to be copied.
  *
  * The ring holds `chunk` channels (a multiple of 4): the channels are computed in passes
  * of `chunk`, each copying the rows it needs again, so the scratch stays small.
  *
  * Per group of 4 channels, 34 int32 words: the four bias2 (c0..c3); per tap (ky, kx) in
  * row-major order the weight pairs (w_c0, w_c2) and (w_c1, w_c3), scaled as the plane
- * kernels' weights; then (mult, rc, e) for c0, c1, c2, c3 (te/depthwise.h above).
- * Arguments: `in` [in_h][in_w][channels], channels a multiple of 4; `out`
+ * kernels' weights; then (mult, rc) for c0, c1, c2, c3 and the four e (te/depthwise.h above).
+ * Arguments: `in` [in_h][in_w][channels], channels a multiple of 4, 4-byte aligned (the
+ * assembly copies rows with LDM/LDRD; arena tensors always are); `out`
  * [out_h][out_w][channels]; `groups` the records, 4-byte aligned. In place (out == in) only
  * where the compiler checked it (te_openmv/codegen/arith/depthwise.py, rows_in_place_ok).
- * Scratch: te_dw_rows_scratch(p) = 4 * ring_w * chunk bytes, any alignment. */
+ * Scratch: te_dw_rows_scratch(p) = rows * ring_w * chunk bytes, twice that when wide
+ * (rows of ring_w pixels of chunk channels: the ring's 3, and the zero-point row when some
+ * window reaches above or below the image, te_dw_rows_outside); 4-byte aligned. */
 typedef struct {
     uint16_t in_h, in_w, channels;
     uint16_t out_h, out_w;
@@ -181,14 +188,20 @@ typedef struct {
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
+    uint32_t wide;                  /* 1: the ring holds the int16 pairs, 0: the input bytes */
     te_dw_asm_fn asm_fn;            /* the assembly (every channel e >= 1, the full int8 range), or NULL */
 } te_dw_rows_params;
 
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                       int8_t *scratch);
 
+/* 1 when some output row's window reaches a row above or below the image. */
+TE_INLINE int te_dw_rows_outside(const te_dw_rows_params *p) {
+    return p->pad_top > 0 || (p->out_h - 1) * p->stride_h - p->pad_top + 2 >= p->copy_h;
+}
+
 TE_INLINE uint32_t te_dw_rows_scratch(const te_dw_rows_params *p) {
-    return 4u * p->ring_w * p->chunk;
+    return (uint32_t)(3 + te_dw_rows_outside(p)) * (p->wide ? 2u : 1u) * p->ring_w * p->chunk;
 }
 
 #endif

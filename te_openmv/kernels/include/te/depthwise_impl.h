@@ -29,6 +29,17 @@ TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e,
 /* Words per group of 4 channels in the row kernel's records (te/depthwise.h). */
 #define TE_DW_GROUP_WORDS 34
 
+/* The row kernel's copies into its ring: `pixels` runs of `words` input words, each word x
+ * stored as it is (byte ring) or as SXTB16(x), SXTB16(x ROR 8) (wide ring); after each run
+ * src skips src_skip bytes and dst dst_skip bytes (dst word-aligned). */
+typedef struct {
+    int8_t *dst;                 /* 0: r0 */
+    const int8_t *src;           /* 4: r1 */
+    int32_t words;               /* 8 */
+    int32_t pixels;              /* 12: r11 */
+    int32_t src_skip, dst_skip;  /* 16: r12, lr */
+} te_dw_wjob;
+
 #if TE_USE_DSP
 /* The gather of one channel in assembly: `rows` rows of `cols` bytes, src[0], src[C], ...
  * 8 bytes per pass packed into two words, then 4 into one, then the row's last bytes.
@@ -73,8 +84,13 @@ typedef struct {
     int32_t row_step, rows, odd;     /* 40 */
 } te_dw_kjob;
 
+/* The widening copy in assembly: LDM of 4 input words, 8 SXTB16, STM of 8 words; the byte
+ * ring's copy of the same runs: LDM/STM of 8 words. */
+void te_dw_widen_asm(const te_dw_wjob *job);
+void te_dw_copy_asm(const te_dw_wjob *job);
+
 /* One output row of one channel pass in assembly (every channel e >= 1, full int8 range).
- *   r0-r3 accumulators of c0..c3   r4-r7 input word, its int16 pairs, weight pairs / temps
+ *   r0-r3 accumulators of c0..c3   r4-r7 a tap's int16 pairs and weight pairs / temps
  *   r8-r10 the three ring rows at the pixel's window   r11 ring pixel stride
  *   r12 the group records   lr output pointer
  * Stack frame: first record, end of the records, ring step and output step to the next
@@ -93,6 +109,7 @@ _Static_assert(offsetof(te_dw_k3job, bias) == 20 && offsetof(te_dw_k3job, pw) ==
                offsetof(te_dw_k3job, odd) == 60, "te_dw_k3job layout");
 _Static_assert(offsetof(te_dw_kjob, ptr) == 12 && offsetof(te_dw_kjob, mult) == 20 &&
                offsetof(te_dw_kjob, end) == 36 && offsetof(te_dw_kjob, odd) == 48, "te_dw_kjob layout");
+_Static_assert(offsetof(te_dw_wjob, words) == 8 && offsetof(te_dw_wjob, dst_skip) == 20, "te_dw_wjob layout");
 _Static_assert(offsetof(te_dw_rowjob, stride) == 12 && offsetof(te_dw_rowjob, rec) == 16 &&
                offsetof(te_dw_rowjob, ring_step) == 24 && offsetof(te_dw_rowjob, q) == 36, "te_dw_rowjob layout");
 #endif
