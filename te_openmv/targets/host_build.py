@@ -78,7 +78,11 @@ def build_shared_library(compiled: Compiled, extra_cflags: tuple[str, ...] = ())
     objects = [_compile_object(p, flags, headers.digest()) for p in kernel_paths]
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, v in sources.items():
-        (out_dir / k).write_text(v)
+        # written whole under a private name, then renamed: another worker building the same
+        # model may be compiling this very file (it never sees it half-written)
+        part = out_dir / f"{k}.{os.getpid()}.tmp"
+        part.write_text(v)
+        part.replace(out_dir / k)
     tmp = out_dir / f"lib{compiled.name}.{os.getpid()}.tmp"  # private name: parallel builds do not collide
     cmd = ["gcc", "-shared", *flags, f"-I{KERNELS_INCLUDE}", f"-I{out_dir}", f"-DTE_MODEL_SYM={compiled.name}_model",
            str(out_dir / f"{compiled.name}.c"), str(_SHIM), *map(str, objects), "-o", str(tmp), "-lm"]
