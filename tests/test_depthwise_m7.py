@@ -97,10 +97,22 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "FC with TFLite's requantization (multiplier > 1)"),
         ("fc_pc", fc_model(rng, [1, 160], 2, per_channel=True, in_q=(0.03, -10)),
          "FC per-channel 160 -> 2 (te_vww)"),
+        # 3x3 stride 1 runs in 2x2 blocks: odd heights end in the one-row loop (both of its
+        # forms), a one-row image has no block at all, window mode's blocks are odd
+        ("dw3s1_sign_oddh", dw_model(rng, (7, 8), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 s1, sign step, odd height, even pair count (2x2 blocks + one row)"),
+        ("dw3s1_nosign_oddhw", dw_model(rng, (5, 7), 3, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 s1, no sign step, odd height and width"),
+        ("dw3s1_nosign_oddh", dw_model(rng, (9, 12), 2, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 s1, no sign step, odd height, even pair count"),
+        ("dw3s1_one_row", dw_model(rng, (1, 6), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 s1 on one row (no 2x2 block)"),
+        ("dw3s1_window", dw_model(rng, (39, 30), 1, (3, 3), (1, 1), "SAME", 3, in_q=q, out_zp=-128),
+         "3x3 s1 window mode, 1 -> 3 channels, blocks of odd height"),
     ]
 
 
-FORCED = {"rows_passes": "rows", "rows_relu6": "rows"}
+FORCED = {"rows_passes": "rows", "rows_relu6": "rows", "dw3s1_one_row": "plane"}
 
 
 def _force(kernel: str):
@@ -149,7 +161,10 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw3s1_sign_even": "te_dw_plane_k3s1_s8", "dw3s1_sign_odd": "te_dw_plane_k3s1_s8",
             "dw3s1_nosign_odd": "te_dw_plane_k3s1_s8", "dw3s2_sign_even": "te_dw_plane_k3s2_s8",
             "dw3s2_sign_odd": "te_dw_plane_k3s2_s8", "dw5s1_sign": "te_dw_plane_k5s1_s8",
-            "dw7s2_sign": "te_dw_plane_k7s2_s8", "rows_sign": "te_dw_rows_k3_s8"}
+            "dw7s2_sign": "te_dw_plane_k7s2_s8", "rows_sign": "te_dw_rows_k3_s8",
+            "dw3s1_sign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_nosign_oddhw": "te_dw_plane_k3s1_s8",
+            "dw3s1_nosign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_one_row": "te_dw_plane_k3s1_s8",
+            "dw3s1_window": "te_dw_plane_k3s1_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes"):
@@ -159,6 +174,15 @@ def test_cases_take_the_intended_kernels(m7_run):
     # the no-shift case really has channels without a right shift (the C loops' fix = 0 path)
     c = compiled["dw_noshift"]
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
+    # the 2x2-block cases take the variants and shapes they were written for
+    for name, variant, odd_h in (("dw3s1_sign_oddh", "k3s1p", 1), ("dw3s1_nosign_oddhw", "k3s1n", 1),
+                                 ("dw3s1_nosign_oddh", "k3s1np", 1), ("dw3s1_one_row", "k3s1", 1)):
+        c = compiled[name]
+        assert f"TE_DW_ASM({variant})" in c.emitted.c_source, name
+        assert c.graph.t(c.graph.ops[0].outputs[0]).shape[1] % 2 == odd_h, name
+    c = compiled["dw3s1_window"]
+    p = lower_dw.plane_plan(c.graph, c.graph.ops[0])["params"]
+    assert p["window"] and p["window"] % 2 == 1, p  # blocks of an odd number of rows
 
 
 ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
