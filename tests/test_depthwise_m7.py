@@ -97,22 +97,25 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "FC with TFLite's requantization (multiplier > 1)"),
         ("fc_pc", fc_model(rng, [1, 160], 2, per_channel=True, in_q=(0.03, -10)),
          "FC per-channel 160 -> 2 (te_vww)"),
-        # 3x3 stride 1 runs in 2x2 blocks: odd heights end in the one-row loop (both of its
-        # forms), a one-row image has no block at all, window mode's blocks are odd
+        # 3x3 stride 1 runs in 2x2 blocks: an odd height's last pair of rows starts one row
+        # up, an odd width's last block one column back; one output row takes the C loops;
+        # window mode's blocks have odd heights
         ("dw3s1_sign_oddh", dw_model(rng, (7, 8), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
-         "3x3 s1, sign step, odd height, even pair count (2x2 blocks + one row)"),
+         "3x3 s1, sign step, odd height"),
         ("dw3s1_nosign_oddhw", dw_model(rng, (5, 7), 3, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
          "3x3 s1, no sign step, odd height and width"),
         ("dw3s1_nosign_oddh", dw_model(rng, (9, 12), 2, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
          "3x3 s1, no sign step, odd height, even pair count"),
         ("dw3s1_one_row", dw_model(rng, (1, 6), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
-         "3x3 s1 on one row (no 2x2 block)"),
+         "3x3 s1 on one row (C loops)"),
         ("dw3s1_window", dw_model(rng, (39, 30), 1, (3, 3), (1, 1), "SAME", 3, in_q=q, out_zp=-128),
          "3x3 s1 window mode, 1 -> 3 channels, blocks of odd height"),
+        ("dw3s1_two_rows", dw_model(rng, (2, 9), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 s1, two rows (one row pair), odd width"),
     ]
 
 
-FORCED = {"rows_passes": "rows", "rows_relu6": "rows", "dw3s1_one_row": "plane"}
+FORCED = {"rows_passes": "rows", "rows_relu6": "rows", "dw3s1_one_row": "plane", "dw3s1_two_rows": "plane"}
 
 
 def _force(kernel: str):
@@ -164,7 +167,7 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw7s2_sign": "te_dw_plane_k7s2_s8", "rows_sign": "te_dw_rows_k3_s8",
             "dw3s1_sign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_nosign_oddhw": "te_dw_plane_k3s1_s8",
             "dw3s1_nosign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_one_row": "te_dw_plane_k3s1_s8",
-            "dw3s1_window": "te_dw_plane_k3s1_s8"}
+            "dw3s1_window": "te_dw_plane_k3s1_s8", "dw3s1_two_rows": "te_dw_plane_k3s1_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes"):
@@ -175,8 +178,8 @@ def test_cases_take_the_intended_kernels(m7_run):
     c = compiled["dw_noshift"]
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
     # the 2x2-block cases take the variants and shapes they were written for
-    for name, variant, odd_h in (("dw3s1_sign_oddh", "k3s1p", 1), ("dw3s1_nosign_oddhw", "k3s1n", 1),
-                                 ("dw3s1_nosign_oddh", "k3s1np", 1), ("dw3s1_one_row", "k3s1", 1)):
+    for name, variant, odd_h in (("dw3s1_sign_oddh", "k3s1", 1), ("dw3s1_nosign_oddhw", "k3s1n", 1),
+                                 ("dw3s1_nosign_oddh", "k3s1n", 1), ("dw3s1_one_row", "k3s1", 1)):
         c = compiled[name]
         assert f"TE_DW_ASM({variant})" in c.emitted.c_source, name
         assert c.graph.t(c.graph.ops[0].outputs[0]).shape[1] % 2 == odd_h, name
@@ -185,7 +188,7 @@ def test_cases_take_the_intended_kernels(m7_run):
     assert p["window"] and p["window"] % 2 == 1, p  # blocks of an odd number of rows
 
 
-ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
+ALL_DW_ASM = {f"k3s2{n}{p}" for n in ("", "n") for p in ("", "p")} | {"k3s1", "k3s1n"} | \
     {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | {"rows", "rowsn"}
 
 

@@ -96,7 +96,7 @@ def plane_asm(kind: str, k_h: int, out_w: int, act: tuple[int, int], nosign: boo
         return None
     if act != (-128, 127) or out_w < 2:
         return None
-    pairs_of_pairs = kind[:2] == "k3" and (out_w >> 1) % 2 == 0
+    pairs_of_pairs = kind == "k3s2" and (out_w >> 1) % 2 == 0  # (k3s1: 2x2 blocks)
     return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "")
 
 
