@@ -112,10 +112,13 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "3x3 s1 window mode, 1 -> 3 channels, blocks of odd height"),
         ("dw3s1_two_rows", dw_model(rng, (2, 9), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
          "3x3 s1, two rows (one row pair), odd width"),
+        ("dw3s1_down2", dw_model(rng, (9, 8), 4, (3, 3), (2, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 stride 2 down, 1 across (C loops: no 2x2 blocks)"),
     ]
 
 
-FORCED = {"rows_passes": "rows", "rows_relu6": "rows", "dw3s1_one_row": "plane", "dw3s1_two_rows": "plane"}
+FORCED = {"rows_passes": "rows", "rows_relu6": "rows", "dw3s1_one_row": "plane", "dw3s1_two_rows": "plane",
+          "dw3s1_down2": "plane"}
 
 
 def _force(kernel: str):
@@ -167,7 +170,8 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw7s2_sign": "te_dw_plane_k7s2_s8", "rows_sign": "te_dw_rows_k3_s8",
             "dw3s1_sign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_nosign_oddhw": "te_dw_plane_k3s1_s8",
             "dw3s1_nosign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_one_row": "te_dw_plane_k3s1_s8",
-            "dw3s1_window": "te_dw_plane_k3s1_s8", "dw3s1_two_rows": "te_dw_plane_k3s1_s8"}
+            "dw3s1_window": "te_dw_plane_k3s1_s8", "dw3s1_two_rows": "te_dw_plane_k3s1_s8",
+            "dw3s1_down2": "te_dw_plane_k3s1_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes"):
@@ -183,6 +187,7 @@ def test_cases_take_the_intended_kernels(m7_run):
         c = compiled[name]
         assert f"TE_DW_ASM({variant})" in c.emitted.c_source, name
         assert c.graph.t(c.graph.ops[0].outputs[0]).shape[1] % 2 == odd_h, name
+    assert "TE_DW_ASM(" not in compiled["dw3s1_down2"].emitted.c_source
     c = compiled["dw3s1_window"]
     p = lower_dw.plane_plan(c.graph, c.graph.ops[0])["params"]
     assert p["window"] and p["window"] % 2 == 1, p  # blocks of an odd number of rows

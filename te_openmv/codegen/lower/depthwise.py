@@ -77,7 +77,7 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
-              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], y.shape[2], (lo, hi), nosign))}
+              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], geo["stride_h"], y.shape[2], (lo, hi), nosign))}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
             "params": params, "records": records,
             "scratch": plane["plane_h"] * plane["plane_w"]}  # te_dw_plane_scratch (te/depthwise.h)
@@ -88,11 +88,14 @@ def dw_asm(variant: str | None) -> str:
     return f"TE_DW_ASM({variant})" if variant else "((te_dw_asm_fn)0)"
 
 
-def plane_asm(kind: str, k_h: int, out_w: int, act: tuple[int, int], nosign: bool) -> str | None:
+def plane_asm(kind: str, k_h: int, stride_h: int, out_w: int, act: tuple[int, int], nosign: bool) -> str | None:
     """The plane kernel's assembly variant for channels with e >= 1 (te/depthwise.h), or None
-    where only the C loops apply: the generic kernel, a 5x5/7x7 kind of another height, a
-    clamp below the int8 range, a single output column."""
+    where only the C loops apply: the generic kernel, a 5x5/7x7 kind of another height, 3x3
+    stride 1 across with another stride down (its 2x2 blocks share input rows), a clamp
+    below the int8 range, a single output column."""
     if kind == "generic" or (kind[:2] in ("k5", "k7") and int(kind[1]) != k_h):
+        return None
+    if kind == "k3s1" and stride_h != 1:
         return None
     if act != (-128, 127) or out_w < 2:
         return None
@@ -148,7 +151,7 @@ def _plane_cost(plan: dict) -> float:
     c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
     gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 2.6) + 12)
     # per pixel pair; 3x3 stride 1 runs in 2x2 blocks (input rows shared by two output rows)
-    pair = 33.5 if plan["kind"] == "k3s1" else 37 if p["stride_w"] == 1 else 44
+    pair = 33.5 if plan["kind"] == "k3s1" and p["stride_h"] == 1 else 37 if p["stride_w"] == 1 else 44
     compute = p["out_h"] * (((p["out_w"] + 1) // 2) * pair + 13) + 45
     return plan["scratch"] / 4 + c * (gather + 60) + oc * compute
 

@@ -97,7 +97,8 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  *   k3s1 k3s2 k5s1 k5s2 k7s1 k7s2   the plane kernels' filter shape and stride
  *     + n   without the sign step (nosign)
  *     + p   3x3 stride 2 only: two pixel pairs per pass (rows of an even number of pairs;
- *           3x3 stride 1 works in 2x2 blocks of outputs, two output rows at least)
+ *           3x3 stride 1 works in 2x2 blocks of outputs: stride 1 down too, two output
+ *           rows at least)
  *   rows rowsn                      the row kernel, with and without the sign step */
 typedef void (*te_dw_asm_fn)(const void *job);
 #if TE_USE_DSP
