@@ -114,6 +114,17 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "3x3 s1, two rows (one row pair), odd width"),
         ("dw3s1_down2", dw_model(rng, (9, 8), 4, (3, 3), (2, 1), "SAME", 1, in_q=q, out_zp=5),
          "3x3 stride 2 down, 1 across (C loops: no 2x2 blocks)"),
+        # 5x5/7x7 stride 1: 2x2 blocks for even heights (b), the pair loop for odd ones
+        ("dw5s1_oddh_sign", dw_model(rng, (7, 6), 3, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=3),
+         "5x5 s1, sign step, odd height (pairs)"),
+        ("dw5s1_oddh", dw_model(rng, (9, 8), 2, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 s1, odd height (pairs)"),
+        ("dw7s1_even_sign", dw_model(rng, (8, 7), 2, (7, 7), (1, 1), "SAME", 1, in_q=q, out_zp=3),
+         "7x7 s1, sign step, even height, odd width (2x2 blocks)"),
+        ("dw7s1_even", dw_model(rng, (6, 10), 3, (7, 7), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "7x7 s1, even height (2x2 blocks)"),
+        ("dw5s1_even_oddw", dw_model(rng, (4, 9), 3, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 s1, even height, odd width (2x2 blocks)"),
     ]
 
 
@@ -171,7 +182,9 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw3s1_sign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_nosign_oddhw": "te_dw_plane_k3s1_s8",
             "dw3s1_nosign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_one_row": "te_dw_plane_k3s1_s8",
             "dw3s1_window": "te_dw_plane_k3s1_s8", "dw3s1_two_rows": "te_dw_plane_k3s1_s8",
-            "dw3s1_down2": "te_dw_plane_k3s1_s8"}
+            "dw3s1_down2": "te_dw_plane_k3s1_s8", "dw5s1_oddh_sign": "te_dw_plane_k5s1_s8",
+            "dw5s1_oddh": "te_dw_plane_k5s1_s8", "dw7s1_even_sign": "te_dw_plane_k7s1_s8",
+            "dw7s1_even": "te_dw_plane_k7s1_s8", "dw5s1_even_oddw": "te_dw_plane_k5s1_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes"):
@@ -194,7 +207,8 @@ def test_cases_take_the_intended_kernels(m7_run):
 
 
 ALL_DW_ASM = {f"k3s2{n}{p}" for n in ("", "n") for p in ("", "p")} | {"k3s1", "k3s1n"} | \
-    {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | {"rows", "rowsn"}
+    {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | \
+    {f"k{k}s1{n}b" for k in "57" for n in ("", "n")} | {"rows", "rowsn"}
 
 
 def test_dsp_kernels_are_built(m7_run, arm_toolchain):

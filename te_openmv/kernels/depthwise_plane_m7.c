@@ -547,4 +547,183 @@ TE_DW_ASM_KFN(te_dw_k7s1n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2", TE_DW
 TE_DW_ASM_KFN(te_dw_k7s2n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4", TE_DW_ASM_KRQN)
 TE_DW_ASM_KFN(te_dw_k5s1n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2", TE_DW_ASM_KRQN)
 TE_DW_ASM_KFN(te_dw_k5s2n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW_ASM_KRQN)
+/* 5x5 and 7x7, stride 1 down and across, an even number of output rows (the compiler names
+ * these variants, suffix b, only then): 2x2 blocks as for 3x3, input row i of a block
+ * feeding output row y through filter row i and row y+1 through filter row i-1, each input
+ * word loaded and split once for both; an odd width's last block starts a column back.
+ *   r0-r3 accumulators (y, x) (y, x+1) (y+1, x) (y+1, x+1)   r4, r5 input int16 pairs / temps
+ *   r6, r7 weight pairs of output row y   r12, lr of row y+1   r8 input row   r9 the channel's
+ *   weights   r10 plane row stride   r11 the block's first input
+ * Stack frame (64 bytes): bias x4, mult, rc, e, oc, output row (ow * oc), output pointer,
+ * pair-loop end, row start, odd width, two row steps, row pairs left. */
+/* T and B switch a row's halves for output rows y and y+1 on or off */
+#define TE_DW_ON(x) x
+#define TE_DW_OFF(x)
+
+#define TE_DW_ASM_K7S1_ROW22(T, B, t1, t2, b1, b2)      \
+    "ldr    r5, [r8]\n\t"                               \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t1 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlad  r0, r5, r7, r0\n\t" "smlad  r1, r5, r6, r1\n\t")\
+    B("ldrd   r12, lr, [r9, #" b1 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlad  r2, r5, lr, r2\n\t" "smlad  r3, r5, r12, r3\n\t")\
+    "ldr    r4, [r8, #2]\n\t"                           \
+    "sxtb16 r4, r4\n\t"                                 \
+    T("smlad  r1, r4, r7, r1\n\t")                      \
+    B("smlad  r3, r4, lr, r3\n\t")                      \
+    "ldr    r5, [r8, #4]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t2 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlabb r0, r5, r7, r0\n\t" "smlad  r1, r5, r6, r1\n\t" "smlatb r1, r4, r7, r1\n\t")\
+    B("ldrd   r12, lr, [r9, #" b2 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlabb r2, r5, lr, r2\n\t" "smlad  r3, r5, r12, r3\n\t" "smlatb r3, r4, lr, r3\n\t")\
+    "add    r8, r8, r10\n\t"
+#define TE_DW_ASM_K5S1_ROW22(T, B, t1, t2, b1, b2)      \
+    "ldr    r5, [r8]\n\t"                               \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t1 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlad  r0, r5, r7, r0\n\t" "smlad  r1, r5, r6, r1\n\t")\
+    B("ldrd   r12, lr, [r9, #" b1 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlad  r2, r5, lr, r2\n\t" "smlad  r3, r5, r12, r3\n\t")\
+    "ldr    r5, [r8, #2]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("smlad  r1, r4, r7, r1\n\t" "ldr    r6, [r9, #" t2 "]\n\t" "smlatb r0, r4, r6, r0\n\t" "smlatb r1, r5, r6, r1\n\t")\
+    B("smlad  r3, r4, lr, r3\n\t" "ldr    r12, [r9, #" b2 "]\n\t" "smlatb r2, r4, r12, r2\n\t" "smlatb r3, r5, r12, r3\n\t")\
+    "add    r8, r8, r10\n\t"
+#define TE_DW_ASM_K7S1_ROWS22                           \
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "16", "24", "0", "8")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "32", "40", "16", "24")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "48", "56", "32", "40")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "64", "72", "48", "56")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "80", "88", "64", "72")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "96", "104", "80", "88")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_OFF, TE_DW_ON, "96", "104", "96", "104")
+#define TE_DW_ASM_K5S1_ROWS22                           \
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "12", "20", "0", "8")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "24", "32", "12", "20")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "36", "44", "24", "32")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "48", "56", "36", "44")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_OFF, TE_DW_ON, "48", "56", "48", "56")
+/* the sign step's temp is r7 (free after the sums) */
+#define TE_DW_ASM_KRQ22                                 \
+    "ldrd   r4, r5, [sp, #16]\n\t"                      \
+    "ldr    r6, [sp, #24]\n\t"                          \
+    "add    r7, r5, r0, asr #31\n\t"                    \
+    "smmlar r0, r0, r4, r7\n\t"                         \
+    "add    r7, r5, r1, asr #31\n\t"                    \
+    "smmlar r1, r1, r4, r7\n\t"                         \
+    "add    r7, r5, r2, asr #31\n\t"                    \
+    "smmlar r2, r2, r4, r7\n\t"                         \
+    "add    r7, r5, r3, asr #31\n\t"                    \
+    "smmlar r3, r3, r4, r7\n\t"                         \
+    "asr    r0, r0, r6\n\t"                             \
+    "asr    r1, r1, r6\n\t"                             \
+    "asr    r2, r2, r6\n\t"                             \
+    "asr    r3, r3, r6\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"                             \
+    "ssat   r2, #8, r2\n\t"                             \
+    "ssat   r3, #8, r3\n\t"
+#define TE_DW_ASM_KRQ22N                                \
+    "ldrd   r4, r5, [sp, #16]\n\t"                      \
+    "ldr    r6, [sp, #24]\n\t"                          \
+    "smmlar r0, r0, r4, r5\n\t"                         \
+    "smmlar r1, r1, r4, r5\n\t"                         \
+    "smmlar r2, r2, r4, r5\n\t"                         \
+    "smmlar r3, r3, r4, r5\n\t"                         \
+    "asr    r0, r0, r6\n\t"                             \
+    "asr    r1, r1, r6\n\t"                             \
+    "asr    r2, r2, r6\n\t"                             \
+    "asr    r3, r3, r6\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"                             \
+    "ssat   r2, #8, r2\n\t"                             \
+    "ssat   r3, #8, r3\n\t"
+#define TE_DW_ASM_KHEAD22(shift)                        \
+    "push   {r4-r11, lr}\n\t"                           \
+    "sub    sp, sp, #64\n\t"                            \
+    "ldr    r1, [r0, #32]\n\t"                          \
+    "str    r1, [sp]\n\t"                               \
+    "str    r1, [sp, #4]\n\t"                           \
+    "str    r1, [sp, #8]\n\t"                           \
+    "str    r1, [sp, #12]\n\t"                          \
+    "ldrd   r2, r3, [r0, #20]\n\t"                      \
+    "strd   r2, r3, [sp, #16]\n\t"                      \
+    "ldr    r2, [r0, #28]\n\t"                          \
+    "str    r2, [sp, #24]\n\t"                          \
+    "ldm    r0, {r9, r10, lr}\n\t"                      \
+    "ldrd   r11, r12, [r0, #12]\n\t"                    \
+    "str    r12, [sp, #36]\n\t"                         \
+    "ldrd   r1, r2, [r0, #36]\n\t"                      \
+    "str    r1, [sp, #40]\n\t"                          \
+    "str    r11, [sp, #44]\n\t"                         \
+    "lsl    r2, r2, #1\n\t"                             \
+    "str    r2, [sp, #52]\n\t"                          \
+    "ldr    r3, [r0, #48]\n\t"                          \
+    "str    r3, [sp, #48]\n\t"                          \
+    "sub    r1, r1, r11\n\t"                            \
+    shift                                               \
+    "add    r1, r1, r3\n\t"                             \
+    "str    lr, [sp, #28]\n\t"                          \
+    "mul    r1, r1, lr\n\t"                             \
+    "str    r1, [sp, #32]\n\t"                          \
+    "ldr    r2, [r0, #44]\n\t"                          \
+    "lsr    r2, r2, #1\n\t"                             \
+    "str    r2, [sp, #56]\n"
+/* blocks along the row pair (an odd width's last one a column back: step back), the
+ * next row pair */
+#define TE_DW_ASM_KBODY22(rows, rq, step, back)         \
+    "5:\n\t"                                            \
+    "ldm    sp, {r0, r1, r2, r3}\n\t"                   \
+    "mov    r8, r11\n\t"                                \
+    rows                                                \
+    rq                                                  \
+    "ldr    lr, [sp, #36]\n\t"                          \
+    "ldrd   r4, r5, [sp, #28]\n\t"                      \
+    "strb   r0, [lr]\n\t"                               \
+    "strb   r1, [lr, r4]\n\t"                           \
+    "strb   r2, [lr, r5]\n\t"                           \
+    "add    lr, lr, r4\n\t"                             \
+    "strb   r3, [lr, r5]\n\t"                           \
+    "add    lr, lr, r4\n\t"                             \
+    "str    lr, [sp, #36]\n\t"                          \
+    "add    r11, r11, #" step "\n\t"                    \
+    "ldr    r4, [sp, #40]\n\t"                          \
+    "cmp    r11, r4\n\t"                                \
+    "blo    5b\n\t"                                     \
+    "bne    6f\n\t"                                     \
+    "ldr    r4, [sp, #48]\n\t"                          \
+    "cbz    r4, 6f\n\t"                                 \
+    "sub    r11, r11, #" back "\n\t"                    \
+    "ldr    r4, [sp, #28]\n\t"                          \
+    "sub    lr, lr, r4\n\t"                             \
+    "str    lr, [sp, #36]\n\t"                          \
+    "b      5b\n\t"                                     \
+    "6:\n\t"                                            \
+    "ldr    r4, [sp, #52]\n\t"                          \
+    "ldr    r5, [sp, #40]\n\t"                          \
+    "add    r5, r5, r4\n\t"                             \
+    "str    r5, [sp, #40]\n\t"                          \
+    "ldr    r11, [sp, #44]\n\t"                         \
+    "add    r11, r11, r4\n\t"                           \
+    "str    r11, [sp, #44]\n\t"                         \
+    "ldr    lr, [sp, #36]\n\t"                          \
+    "ldr    r5, [sp, #32]\n\t"                          \
+    "add    lr, lr, r5\n\t"                             \
+    "str    lr, [sp, #36]\n\t"                          \
+    "ldr    r4, [sp, #56]\n\t"                          \
+    "subs   r4, r4, #1\n\t"                             \
+    "str    r4, [sp, #56]\n\t"                          \
+    "bne    5b\n\t"                                     \
+    "add    sp, sp, #64\n\t"                            \
+    "pop    {r4-r11, pc}\n\t"
+#define TE_DW_ASM_KFN22(name, rows, rq, step, back, shift)                                       \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
+        __asm__ volatile(TE_DW_ASM_KHEAD22(shift) TE_DW_ASM_KBODY22(rows, rq, step, back));      \
+    }
+
+TE_DW_ASM_KFN22(te_dw_k7s1b_asm, TE_DW_ASM_K7S1_ROWS22, TE_DW_ASM_KRQ22, "2", "1", "")
+TE_DW_ASM_KFN22(te_dw_k7s1nb_asm, TE_DW_ASM_K7S1_ROWS22, TE_DW_ASM_KRQ22N, "2", "1", "")
+TE_DW_ASM_KFN22(te_dw_k5s1b_asm, TE_DW_ASM_K5S1_ROWS22, TE_DW_ASM_KRQ22, "2", "1", "")
+TE_DW_ASM_KFN22(te_dw_k5s1nb_asm, TE_DW_ASM_K5S1_ROWS22, TE_DW_ASM_KRQ22N, "2", "1", "")
 #endif

@@ -77,7 +77,8 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
-              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], geo["stride_h"], y.shape[2], (lo, hi), nosign))}
+              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], geo["stride_h"], tuple(y.shape[1:3]), (lo, hi), nosign,
+                                         window))}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
             "params": params, "records": records,
             "scratch": plane["plane_h"] * plane["plane_w"]}  # te_dw_plane_scratch (te/depthwise.h)
@@ -88,11 +89,14 @@ def dw_asm(variant: str | None) -> str:
     return f"TE_DW_ASM({variant})" if variant else "((te_dw_asm_fn)0)"
 
 
-def plane_asm(kind: str, k_h: int, stride_h: int, out_w: int, act: tuple[int, int], nosign: bool) -> str | None:
+def plane_asm(kind: str, k_h: int, stride_h: int, out_hw: tuple[int, int], act: tuple[int, int], nosign: bool,
+              window: int) -> str | None:
     """The plane kernel's assembly variant for channels with e >= 1 (te/depthwise.h), or None
     where only the C loops apply: the generic kernel, a 5x5/7x7 kind of another height, 3x3
     stride 1 across with another stride down (its 2x2 blocks share input rows), a clamp
-    below the int8 range, a single output column."""
+    below the int8 range, a single output column. 5x5/7x7 stride 1 take 2x2 blocks (b) where
+    the rows pair up: stride 1 down, an even height, one plane for all rows."""
+    out_h, out_w = out_hw
     if kind == "generic" or (kind[:2] in ("k5", "k7") and int(kind[1]) != k_h):
         return None
     if kind == "k3s1" and stride_h != 1:
@@ -100,7 +104,8 @@ def plane_asm(kind: str, k_h: int, stride_h: int, out_w: int, act: tuple[int, in
     if act != (-128, 127) or out_w < 2:
         return None
     pairs_of_pairs = kind == "k3s2" and (out_w >> 1) % 2 == 0  # (k3s1: 2x2 blocks)
-    return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "")
+    blocks = kind in ("k5s1", "k7s1") and stride_h == 1 and out_h % 2 == 0 and not window
+    return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "") + ("b" if blocks else "")
 
 
 def rows_plan(g: Graph, op: Op) -> dict | None:
