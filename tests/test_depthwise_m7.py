@@ -125,6 +125,18 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "7x7 s1, even height (2x2 blocks)"),
         ("dw5s1_even_oddw", dw_model(rng, (4, 9), 3, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
          "5x5 s1, even height, odd width (2x2 blocks)"),
+        ("dw7s2_even_sign", dw_model(rng, (16, 13), 2, (7, 7), (2, 2), "SAME", 1, in_q=q, out_zp=3),
+         "7x7 s2, sign step, even height, odd width (2x2 blocks)"),
+        ("dw7s2_even", dw_model(rng, (12, 16), 3, (7, 7), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "7x7 s2, even height (2x2 blocks)"),
+        ("dw5s2_even_sign", dw_model(rng, (8, 12), 3, (5, 5), (2, 2), "SAME", 1, in_q=q, out_zp=3),
+         "5x5 s2, sign step, even height (2x2 blocks)"),
+        ("dw5s2_even", dw_model(rng, (12, 9), 2, (5, 5), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 s2, even height, odd width (2x2 blocks)"),
+        ("dw7s2_oddh_sign", dw_model(rng, (18, 11), 2, (7, 7), (2, 2), "SAME", 1, in_q=q, out_zp=3),
+         "7x7 s2, sign step, odd height (pairs)"),
+        ("dw5s12", dw_model(rng, (8, 9), 2, (5, 5), (1, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 stride 1 down, 2 across (pairs: no 2x2 blocks)"),
     ]
 
 
@@ -184,7 +196,10 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw3s1_window": "te_dw_plane_k3s1_s8", "dw3s1_two_rows": "te_dw_plane_k3s1_s8",
             "dw3s1_down2": "te_dw_plane_k3s1_s8", "dw5s1_oddh_sign": "te_dw_plane_k5s1_s8",
             "dw5s1_oddh": "te_dw_plane_k5s1_s8", "dw7s1_even_sign": "te_dw_plane_k7s1_s8",
-            "dw7s1_even": "te_dw_plane_k7s1_s8", "dw5s1_even_oddw": "te_dw_plane_k5s1_s8"}
+            "dw7s1_even": "te_dw_plane_k7s1_s8", "dw5s1_even_oddw": "te_dw_plane_k5s1_s8",
+            "dw7s2_even_sign": "te_dw_plane_k7s2_s8", "dw7s2_even": "te_dw_plane_k7s2_s8",
+            "dw5s2_even_sign": "te_dw_plane_k5s2_s8", "dw5s2_even": "te_dw_plane_k5s2_s8",
+            "dw5s12": "te_dw_plane_k5s2_s8", "dw7s2_oddh_sign": "te_dw_plane_k7s2_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes"):
@@ -201,6 +216,7 @@ def test_cases_take_the_intended_kernels(m7_run):
         assert f"TE_DW_ASM({variant})" in c.emitted.c_source, name
         assert c.graph.t(c.graph.ops[0].outputs[0]).shape[1] % 2 == odd_h, name
     assert "TE_DW_ASM(" not in compiled["dw3s1_down2"].emitted.c_source
+    assert "TE_DW_ASM(k5s2n)" in compiled["dw5s12"].emitted.c_source
     c = compiled["dw3s1_window"]
     p = lower_dw.plane_plan(c.graph, c.graph.ops[0])["params"]
     assert p["window"] and p["window"] % 2 == 1, p  # blocks of an odd number of rows
@@ -208,7 +224,7 @@ def test_cases_take_the_intended_kernels(m7_run):
 
 ALL_DW_ASM = {f"k3s2{n}{p}" for n in ("", "n") for p in ("", "p")} | {"k3s1", "k3s1n"} | \
     {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | \
-    {f"k{k}s1{n}b" for k in "57" for n in ("", "n")} | {"rows", "rowsn"}
+    {f"k{k}s{s}{n}b" for k in "57" for s in "12" for n in ("", "n")} | {"rows", "rowsn"}
 
 
 def test_dsp_kernels_are_built(m7_run, arm_toolchain):

@@ -547,10 +547,11 @@ TE_DW_ASM_KFN(te_dw_k7s1n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2", TE_DW
 TE_DW_ASM_KFN(te_dw_k7s2n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4", TE_DW_ASM_KRQN)
 TE_DW_ASM_KFN(te_dw_k5s1n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2", TE_DW_ASM_KRQN)
 TE_DW_ASM_KFN(te_dw_k5s2n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW_ASM_KRQN)
-/* 5x5 and 7x7, stride 1 down and across, an even number of output rows (the compiler names
- * these variants, suffix b, only then): 2x2 blocks as for 3x3, input row i of a block
- * feeding output row y through filter row i and row y+1 through filter row i-1, each input
- * word loaded and split once for both; an odd width's last block starts a column back.
+/* 5x5 and 7x7, the same stride down as across, an even number of output rows (the compiler
+ * names these variants, suffix b, only then): 2x2 blocks as for 3x3, input row i of a block
+ * feeding output row y through filter row i and row y+1 through filter row i-1 (stride 1)
+ * or i-2 (stride 2), each input word loaded and split once for both; an odd width's last
+ * block starts a column back.
  *   r0-r3 accumulators (y, x) (y, x+1) (y+1, x) (y+1, x+1)   r4, r5 input int16 pairs / temps
  *   r6, r7 weight pairs of output row y   r12, lr of row y+1   r8 input row   r9 the channel's
  *   weights   r10 plane row stride   r11 the block's first input
@@ -726,4 +727,65 @@ TE_DW_ASM_KFN22(te_dw_k7s1b_asm, TE_DW_ASM_K7S1_ROWS22, TE_DW_ASM_KRQ22, "2", "1
 TE_DW_ASM_KFN22(te_dw_k7s1nb_asm, TE_DW_ASM_K7S1_ROWS22, TE_DW_ASM_KRQ22N, "2", "1", "")
 TE_DW_ASM_KFN22(te_dw_k5s1b_asm, TE_DW_ASM_K5S1_ROWS22, TE_DW_ASM_KRQ22, "2", "1", "")
 TE_DW_ASM_KFN22(te_dw_k5s1nb_asm, TE_DW_ASM_K5S1_ROWS22, TE_DW_ASM_KRQ22N, "2", "1", "")
+/* stride 2 down and across: input row i feeds output row y through filter row i and row
+ * y+1 through filter row i-2 */
+#define TE_DW_ASM_K7S2_ROW22(T, B, t1, t2, b1, b2)      \
+    "ldr    r5, [r8]\n\t"                               \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t1 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlad  r0, r5, r7, r0\n\t")\
+    B("ldrd   r12, lr, [r9, #" b1 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlad  r2, r5, lr, r2\n\t")\
+    "ldr    r5, [r8, #2]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("smlad  r1, r4, r6, r1\n\t" "smlad  r1, r5, r7, r1\n\t")\
+    B("smlad  r3, r4, r12, r3\n\t" "smlad  r3, r5, lr, r3\n\t")\
+    "ldr    r5, [r8, #4]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t2 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlabb r0, r5, r7, r0\n\t" "smlatb r1, r5, r7, r1\n\t")\
+    B("ldrd   r12, lr, [r9, #" b2 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlabb r2, r5, lr, r2\n\t" "smlatb r3, r5, lr, r3\n\t")\
+    "ldr    r4, [r8, #6]\n\t"                           \
+    "sxtb16 r4, r4\n\t"                                 \
+    T("smlad  r1, r4, r6, r1\n\t")                      \
+    B("smlad  r3, r4, r12, r3\n\t")                     \
+    "add    r8, r8, r10\n\t"
+#define TE_DW_ASM_K5S2_ROW22(T, B, t1, t2, b1, b2)      \
+    "ldr    r5, [r8]\n\t"                               \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t1 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlad  r0, r5, r7, r0\n\t")\
+    B("ldrd   r12, lr, [r9, #" b1 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlad  r2, r5, lr, r2\n\t")\
+    "ldr    r5, [r8, #2]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("smlad  r1, r4, r6, r1\n\t" "smlad  r1, r5, r7, r1\n\t")\
+    B("smlad  r3, r4, r12, r3\n\t" "smlad  r3, r5, lr, r3\n\t")\
+    "ldr    r4, [r8, #4]\n\t"                           \
+    "sxtb16 r4, r4\n\t"                                 \
+    T("ldr    r6, [r9, #" t2 "]\n\t" "smlabb r0, r4, r6, r0\n\t" "smlatb r1, r4, r6, r1\n\t")\
+    B("ldr    r12, [r9, #" b2 "]\n\t" "smlabb r2, r4, r12, r2\n\t" "smlatb r3, r4, r12, r3\n\t")\
+    "add    r8, r8, r10\n\t"
+#define TE_DW_ASM_K7S2_ROWS22                           \
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_OFF, "16", "24", "0", "8")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "32", "40", "0", "8")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "48", "56", "16", "24")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "64", "72", "32", "40")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "80", "88", "48", "56")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "96", "104", "64", "72")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_OFF, TE_DW_ON, "96", "104", "80", "88")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_OFF, TE_DW_ON, "96", "104", "96", "104")
+#define TE_DW_ASM_K5S2_ROWS22                           \
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_OFF, "12", "20", "0", "8")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_ON, "24", "32", "0", "8")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_ON, "36", "44", "12", "20")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_ON, "48", "56", "24", "32")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_OFF, TE_DW_ON, "48", "56", "36", "44")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_OFF, TE_DW_ON, "48", "56", "48", "56")
+TE_DW_ASM_KFN22(te_dw_k7s2b_asm, TE_DW_ASM_K7S2_ROWS22, TE_DW_ASM_KRQ22, "4", "2", "lsr    r1, r1, #1\n\t")
+TE_DW_ASM_KFN22(te_dw_k7s2nb_asm, TE_DW_ASM_K7S2_ROWS22, TE_DW_ASM_KRQ22N, "4", "2", "lsr    r1, r1, #1\n\t")
+TE_DW_ASM_KFN22(te_dw_k5s2b_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22, "4", "2", "lsr    r1, r1, #1\n\t")
+TE_DW_ASM_KFN22(te_dw_k5s2nb_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22N, "4", "2", "lsr    r1, r1, #1\n\t")
 #endif

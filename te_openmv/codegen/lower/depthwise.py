@@ -94,8 +94,8 @@ def plane_asm(kind: str, k_h: int, stride_h: int, out_hw: tuple[int, int], act: 
     """The plane kernel's assembly variant for channels with e >= 1 (te/depthwise.h), or None
     where only the C loops apply: the generic kernel, a 5x5/7x7 kind of another height, 3x3
     stride 1 across with another stride down (its 2x2 blocks share input rows), a clamp
-    below the int8 range, a single output column. 5x5/7x7 stride 1 take 2x2 blocks (b) where
-    the rows pair up: stride 1 down, an even height, one plane for all rows."""
+    below the int8 range, a single output column. 5x5/7x7 take 2x2 blocks (b) where the rows
+    pair up: the same stride down as across, an even height, one plane for all rows."""
     out_h, out_w = out_hw
     if kind == "generic" or (kind[:2] in ("k5", "k7") and int(kind[1]) != k_h):
         return None
@@ -104,7 +104,7 @@ def plane_asm(kind: str, k_h: int, stride_h: int, out_hw: tuple[int, int], act: 
     if act != (-128, 127) or out_w < 2:
         return None
     pairs_of_pairs = kind == "k3s2" and (out_w >> 1) % 2 == 0  # (k3s1: 2x2 blocks)
-    blocks = kind in ("k5s1", "k7s1") and stride_h == 1 and out_h % 2 == 0 and not window
+    blocks = kind[:2] in ("k5", "k7") and stride_h == int(kind[3]) and out_h % 2 == 0 and not window
     return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "") + ("b" if blocks else "")
 
 

@@ -99,8 +99,8 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  *     + p   3x3 stride 2 only: two pixel pairs per pass (rows of an even number of pairs;
  *           3x3 stride 1 works in 2x2 blocks of outputs: stride 1 down too, two output
  *           rows at least)
- *     + b   5x5/7x7 stride 1 only (after n): 2x2 blocks of outputs, for stride 1 down and
- *           an even number of output rows (not window mode)
+ *     + b   5x5/7x7 (after n): 2x2 blocks of outputs, for the same stride down as across
+ *           and an even number of output rows (not window mode)
  *   rows rowsn                      the row kernel, with and without the sign step */
 typedef void (*te_dw_asm_fn)(const void *job);
 #if TE_USE_DSP
@@ -109,7 +109,8 @@ typedef void (*te_dw_asm_fn)(const void *job);
 #define TE_DW_ASM_DECLARE57(k) TE_DW_ASM_DECLARE(k) TE_DW_ASM_DECLARE(k##n)
 TE_DW_ASM_DECLARE57(k3s1) TE_DW_ASM_DECLARE57(k3s2) TE_DW_ASM_DECLARE(k3s2p) TE_DW_ASM_DECLARE(k3s2np)
 TE_DW_ASM_DECLARE57(k5s1) TE_DW_ASM_DECLARE57(k5s2) TE_DW_ASM_DECLARE57(k7s1) TE_DW_ASM_DECLARE57(k7s2)
-TE_DW_ASM_DECLARE(k5s1b) TE_DW_ASM_DECLARE(k5s1nb) TE_DW_ASM_DECLARE(k7s1b) TE_DW_ASM_DECLARE(k7s1nb)
+#define TE_DW_ASM_DECLAREB(k) TE_DW_ASM_DECLARE(k##b) TE_DW_ASM_DECLARE(k##nb)
+TE_DW_ASM_DECLAREB(k5s1) TE_DW_ASM_DECLAREB(k5s2) TE_DW_ASM_DECLAREB(k7s1) TE_DW_ASM_DECLAREB(k7s2)
 TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn)
 #else
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
