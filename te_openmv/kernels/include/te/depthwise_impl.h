@@ -31,9 +31,11 @@ TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e,
 
 #if TE_USE_DSP
 /* The gather of one channel in assembly: `rows` rows of `cols` bytes, src[0], src[C], ...
- * 8 bytes per pass packed into two words, then 4 into one, then the row's last bytes.
- *   r0 dst   r1 src   r2 bytes left in the row   r3 C   r4-r8 bytes / words   r9 3C
- *   r10 rows left   r11 cols   r12 src step to the next row   lr dst step to the next row */
+ * 8 bytes per pass packed into two words (every byte at a register offset: one pointer
+ * step per pass), then 4 into one, then the row's last bytes.
+ *   r0 dst   r1 src   r2 bytes left in the row (less 8 in the 8-byte loop)   r3 C
+ *   r4-r7, lr bytes / words   r8 rows left   r9 3C   r10 cols   r11 5C   r12 7C
+ * Stack: src step and dst step to the next row. */
 typedef struct {
     int32_t rows, cols, C, src_skip, dst_skip;
 } te_dw_gjob;
