@@ -154,10 +154,12 @@ def rows_plan(g: Graph, op: Op) -> dict | None:
 def _plane_cost(plan: dict) -> float:
     p = plan["params"]
     c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
-    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 2.6) + 12)
-    # per pixel pair; 3x3 stride 1 runs in 2x2 blocks (input rows shared by two output rows)
-    pair = 33.5 if plan["kind"] == "k3s1" and p["stride_h"] == 1 else 37 if p["stride_w"] == 1 else 44
-    compute = p["out_h"] * (((p["out_w"] + 1) // 2) * pair + 13) + 45
+    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 2.4) + 12)
+    pairs = (p["out_w"] + 1) // 2
+    if plan["kind"] == "k3s1" and p["stride_h"] == 1:  # 2x2 blocks: input rows shared by two output rows
+        compute = p["out_h"] * (pairs * 31.5 + 10) + 185
+    else:
+        compute = p["out_h"] * (pairs * (37 if p["stride_w"] == 1 else 44) + 13) + 45
     return plan["scratch"] / 4 + c * (gather + 60) + oc * compute
 
 
