@@ -4,7 +4,9 @@
  * channels computed from it, two output pixels at a time, with the same int16-pair
  * arithmetic (SXTB16/SMLAD, te/simd_dsp.h) the Cortex-M7 runs. These loops are the
  * reference for the assembly in depthwise_plane_m7.c, which takes over whole output
- * channels when the compiler names it (asm_fn) and the channel shifts right (e >= 1). */
+ * channels when the compiler names it (asm_fn) and the channel shifts right (e >= 1); the
+ * assembly mostly works in 2x2 blocks of outputs (two rows sharing input rows), the same
+ * sums in another order (SMLAD and friends add modulo 2^32: the same bits in any order). */
 #include <stddef.h>
 
 #include "te_kernels.h"

@@ -44,6 +44,7 @@ void te_dw_gather_asm(int8_t *dst, const int8_t *src, const te_dw_gjob *job);
 
 /* 3x3 kernels in assembly for the common case (e >= 1, full int8 range): a whole output
  * channel, every register in use. The C loops below are the reference for what they do.
+ * Stride 2 (stride 1 works in 2x2 blocks from the same record, depthwise_plane_m7.c):
  *   r0, r1 accumulators of the pixel pair   r2, r3 input words / int16 pairs   r12 temp
  *          (stride 2: r12 = the second load's pointer, two columns right of r11)
  *   r4-r6 (w0,w2) of filter rows 0-2   r7 (w01,w11)   r8 (e, w21): ASR reads its bottom byte
@@ -60,7 +61,8 @@ typedef struct {
 } te_dw_k3job;
 
 /* 5x5 and 7x7 filters, the same way: a whole output channel per call, the filter rows
- * unrolled (weights at fixed offsets from r9).
+ * unrolled (weights at fixed offsets from r9). The pair loop (the 2x2-block variants, b,
+ * read the same record; depthwise_plane_m7.c):
  *   r0, r1 accumulators   r2-r7 input words, int16 pairs, weight pairs   r8 filter row
  *   r9 the channel's weights   r10 plane row stride   r11 the pair's first input
  *   r12 output pointer   lr output channel stride
