@@ -33,11 +33,12 @@ TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e,
 /* The gather of one channel in assembly: `rows` rows of `cols` bytes, src[0], src[C], ...
  * 8 bytes per pass packed into two words (every byte at a register offset: one pointer
  * step per pass), then 4 into one, then the row's last bytes.
- *   r0 dst   r1 src   r2 bytes left in the row (less 8 in the 8-byte loop)   r3 C
+ *   r0 dst   r1 src   r2 bytes left in the row less 8 (its bits 2 and 1-0 say what is left
+ *   after the 8-byte passes)   r3 C
  *   r4-r7, lr bytes / words   r8 rows left   r9 3C   r10 cols   r11 5C   r12 7C
  * Stack: src step and dst step to the next row. */
 typedef struct {
-    int32_t rows, cols, C, src_skip, dst_skip;
+    int32_t C, rows, cols, src_skip, dst_skip;  /* one LDM: r3, r8, r10, r11, r12 */
 } te_dw_gjob;
 
 void te_dw_gather_asm(int8_t *dst, const int8_t *src, const te_dw_gjob *job);
