@@ -97,9 +97,8 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "FC with TFLite's requantization (multiplier > 1)"),
         ("fc_pc", fc_model(rng, [1, 160], 2, per_channel=True, in_q=(0.03, -10)),
          "FC per-channel 160 -> 2 (te_vww)"),
-        # 3x3 stride 1 runs in 2x2 blocks: an odd height's last pair of rows starts one row
-        # up, an odd width's last block one column back; one output row takes the C loops;
-        # window mode's blocks have odd heights
+        # 3x3 stride 1 runs in 2x2 blocks (b) for even heights (an odd width's last block a
+        # column back), odd heights, one row, window mode and stride 2 down in pairs
         ("dw3s1_sign_oddh", dw_model(rng, (7, 8), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
          "3x3 s1, sign step, odd height"),
         ("dw3s1_nosign_oddhw", dw_model(rng, (5, 7), 3, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
@@ -107,13 +106,13 @@ def _cases() -> list[tuple[str, bytes, str]]:
         ("dw3s1_nosign_oddh", dw_model(rng, (9, 12), 2, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
          "3x3 s1, no sign step, odd height, even pair count"),
         ("dw3s1_one_row", dw_model(rng, (1, 6), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
-         "3x3 s1 on one row (C loops)"),
+         "3x3 s1 on one row (pairs)"),
         ("dw3s1_window", dw_model(rng, (39, 30), 1, (3, 3), (1, 1), "SAME", 3, in_q=q, out_zp=-128),
          "3x3 s1 window mode, 1 -> 3 channels, blocks of odd height"),
         ("dw3s1_two_rows", dw_model(rng, (2, 9), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
          "3x3 s1, two rows (one row pair), odd width"),
         ("dw3s1_down2", dw_model(rng, (9, 8), 4, (3, 3), (2, 1), "SAME", 1, in_q=q, out_zp=5),
-         "3x3 stride 2 down, 1 across (C loops: no 2x2 blocks)"),
+         "3x3 stride 2 down, 1 across (pairs: no 2x2 blocks)"),
         # 5x5/7x7 stride 1: 2x2 blocks for even heights (b), the pair loop for odd ones
         ("dw5s1_oddh_sign", dw_model(rng, (7, 6), 3, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=3),
          "5x5 s1, sign step, odd height (pairs)"),
@@ -209,22 +208,21 @@ def test_cases_take_the_intended_kernels(m7_run):
     # the no-shift case really has channels without a right shift (the C loops' fix = 0 path)
     c = compiled["dw_noshift"]
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
-    # the 2x2-block cases take the variants and shapes they were written for
-    for name, variant, odd_h in (("dw3s1_sign_oddh", "k3s1", 1), ("dw3s1_nosign_oddhw", "k3s1n", 1),
-                                 ("dw3s1_nosign_oddh", "k3s1n", 1), ("dw3s1_one_row", "k3s1", 1)):
-        c = compiled[name]
-        assert f"TE_DW_ASM({variant})" in c.emitted.c_source, name
-        assert c.graph.t(c.graph.ops[0].outputs[0]).shape[1] % 2 == odd_h, name
-    assert "TE_DW_ASM(" not in compiled["dw3s1_down2"].emitted.c_source
+    # the 3x3 stride-1 cases take the variants they were written for
+    for name, variant in (("dw3s1_sign_oddh", "k3s1p"), ("dw3s1_nosign_oddhw", "k3s1n"),
+                          ("dw3s1_nosign_oddh", "k3s1np"), ("dw3s1_one_row", "k3s1"), ("dw3s1_down2", "k3s1p"),
+                          ("dw3s1_sign_even", "k3s1b"), ("dw3s1_48x48x16", "k3s1nb"),
+                          ("dw3s1_nosign_odd", "k3s1nb"), ("dw3s1_two_rows", "k3s1b")):
+        assert f"TE_DW_ASM({variant})" in compiled[name].emitted.c_source, name
     assert "TE_DW_ASM(k5s2n)" in compiled["dw5s12"].emitted.c_source
     c = compiled["dw3s1_window"]
     p = lower_dw.plane_plan(c.graph, c.graph.ops[0])["params"]
     assert p["window"] and p["window"] % 2 == 1, p  # blocks of an odd number of rows
 
 
-ALL_DW_ASM = {f"k3s2{n}{p}" for n in ("", "n") for p in ("", "p")} | {"k3s1", "k3s1n"} | \
+ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
     {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | \
-    {f"k{k}s{s}{n}b" for k in "57" for s in "12" for n in ("", "n")} | {"rows", "rowsn"}
+    {f"{k}{n}b" for k in ("k3s1", "k5s1", "k5s2", "k7s1", "k7s2") for n in ("", "n")} | {"rows", "rowsn"}
 
 
 def test_dsp_kernels_are_built(m7_run, arm_toolchain):

@@ -186,8 +186,7 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
     const int32_t lo = p->act_min, hi = p->act_max;
 #if TE_USE_DSP
     /* the compiler's assembly (te/depthwise.h) for channels with e >= 1 (it shifts right) */
-    /* (3x3 stride 1 works in 2x2 blocks: two output rows at least, one plane row apart) */
-    if (p->asm_fn && e > 0 && !clamp && ow >= 2 && (kind != TE_K3S1 || (oh >= 2 && p->stride_h == 1))) {
+    if (p->asm_fn && e > 0 && !clamp && ow >= 2) {
         if (kind == TE_K3S1 || kind == TE_K3S2) {
             const te_dw_k3job job = {
                 {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,

@@ -91,6 +91,42 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
     "ldrd   r9, r10, [r0, #32]\n\t"                     \
     "ldrd   r11, lr, [r0, #40]\n"
 
+/* stride 1: a0 = bias + sum_y (p0,p2).(w_y0,w_y2) + p1 w_y1, a1 the same one column right */
+#define TE_DW_ASM_PAIR_S1                               \
+    "ldr    r12, [sp, #8]\n\t"                          \
+    "ldr    r2, [r11, r9]\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r5, r12\n\t"                        \
+    "smlad  r1, r3, r5, r12\n\t"                        \
+    "smlabt r0, r3, r7, r0\n\t"                         \
+    "smlatt r1, r2, r7, r1\n\t"                         \
+    "ldr    r2, [r11, r9, lsl #1]\n\t"                  \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r1, r3, r6, r1\n\t"                         \
+    "smlabt r0, r3, r8, r0\n\t"                         \
+    "smlatt r1, r2, r8, r1\n\t"                         \
+    "ldr    r2, [r11], #2\n\t"                          \
+    "sxtb16 r3, r2, ror #8\n\t"                         \
+    "sxtb16 r2, r2\n\t"                                 \
+    "smlad  r0, r2, r4, r0\n\t"                         \
+    "smlad  r1, r3, r4, r1\n\t"                         \
+    "smlabb r0, r3, r7, r0\n\t"                         \
+    "smlatb r1, r2, r7, r1\n\t"
+
+#define TE_DW_ASM_RQ_S1                                 \
+    "ldrd   r2, r3, [sp]\n\t"                           \
+    "add    r12, r3, r0, asr #31\n\t"                   \
+    "add    r3, r3, r1, asr #31\n\t"                    \
+    "smmlar r0, r0, r2, r12\n\t"                        \
+    "smmlar r1, r1, r2, r3\n\t"                         \
+    "asr    r0, r0, r8\n\t"                             \
+    "asr    r1, r1, r8\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"
+
 /* the same without the sign step (te_dw_plane_params.nosign) */
 #define TE_DW_ASM_RQN                                   \
     "ldrd   r2, r3, [sp]\n\t"                           \
@@ -183,29 +219,33 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
     "add    sp, sp, #32\n\t"                            \
     "pop    {r4-r11, pc}\n\t"
 
-/* The 3x3 functions: stride 2 (stride 1 below), the sign step or not (N), one pair or two
- * per pass (2). */
+/* The 3x3 functions: stride 1 or 2, the sign step or not (N), one pair or two per pass (2). */
+#define TE_DW_K3S1_FN(name, body, rq)                                                              \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
+        __asm__ volatile(TE_DW_ASM_HEAD body(TE_DW_ASM_PAIR_S1, rq, ""));                         \
+    }
 #define TE_DW_K3S2_FN(name, body, rq)                                                              \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
         __asm__ volatile(TE_DW_ASM_HEAD "add    r12, r11, #2\n\t"                                  \
                          body(TE_DW_ASM_PAIR_S2, rq, "add    r12, r11, #2\n\t"));                  \
     }
 
-/* 3x3 stride 1 in 2x2 blocks: output rows y and y+1 share input rows y+1 and y+2, so a
- * block of 4 outputs loads 4 input words instead of 6 and requantizes and stores with
- * fewer instructions per output: 61 (66 with the sign step) per block against 67 (71) for
- * two pairs. An odd width's last block starts one column back and an odd height's last
- * pair of rows one row up (the outputs they repeat are stored again, the same bytes, read
- * from the plane), so every block is whole; the C loops take channels of one output row.
+/* 3x3 stride 1 down and across in 2x2 blocks, for an even number of output rows (the
+ * compiler names these variants, suffix b, only then): output rows y and y+1 share input
+ * rows y+1 and y+2, so a block of 4 outputs loads 4 input words instead of 6 and
+ * requantizes and stores with fewer instructions per output: 61 (66 with the sign step) per
+ * block against 67 (71) for two pairs. An odd width's last block starts one column back
+ * (the output it repeats is stored again, the same byte, read from the plane).
  *   r0, r1 accumulators of (y, x), (y, x+1)   r2, r3 of (y+1, x), (y+1, x+1)
  *   r4-r8 weights as above   r9 plane row stride (the sign step's temp, reloaded)
  *   r10, r12 input word and its int16 pairs / temps   r11 plane pointer   lr output pointer
- * Stack frame (72 bytes): bias x4 (one LDM starts the four sums), mult, rc, oc, output row
- * (ow * oc), plane row stride, pair-loop end, row start, odd width, this row pair's advance
- * (plane, extra output) and the usual one (two plane rows, one output row), pairs left. */
+ * Stack frame (64 bytes): bias x4 (one LDM starts the four sums), mult, rc, oc, output row
+ * (ow * oc), plane row stride, pair-loop end, row start, odd width, the advance to the
+ * next row pair (two row steps; the output one row beyond the row the blocks walked), row
+ * pairs left. */
 #define TE_DW_ASM_HEAD22                                \
     "push   {r4-r11, lr}\n\t"                           \
-    "sub    sp, sp, #72\n\t"                            \
+    "sub    sp, sp, #64\n\t"                            \
     "ldr    r1, [r0, #20]\n\t"                          \
     "str    r1, [sp]\n\t"                               \
     "str    r1, [sp, #4]\n\t"                           \
@@ -229,16 +269,9 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
     "lsl    r12, r2, #1\n\t"                            \
     "ldr    r3, [r0, #56]\n\t"                          \
     "ldm    r0, {r4, r5, r6, r7, r8}\n\t"               \
-    "strd   r12, r1, [sp, #56]\n\t"                     \
     "strd   r12, r1, [sp, #48]\n\t"                     \
-    "tst    r3, #1\n\t"                                 \
-    "beq    4f\n\t"                                     \
-    "add    r3, r3, #1\n\t"                             \
-    "movs   r12, #0\n\t"                                \
-    "strd   r2, r12, [sp, #48]\n\t"                     \
-    "4:\n\t"                                            \
     "lsr    r3, r3, #1\n\t"                             \
-    "str    r3, [sp, #64]\n"
+    "str    r3, [sp, #56]\n"
 
 /* input row 1 feeds output row y through filter row 1 and row y+1 through filter row 0,
  * row 2 feeds y (filter row 2) and y+1 (filter row 1); rows 0 and 3 only one of them */
@@ -351,25 +384,27 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
     "ldr    r11, [sp, #40]\n\t"                         \
     "add    r11, r11, r10\n\t"                          \
     "str    r11, [sp, #40]\n\t"                         \
-    "ldrd   r10, r12, [sp, #56]\n\t"                    \
-    "strd   r10, r12, [sp, #48]\n\t"                    \
-    "ldr    r10, [sp, #64]\n\t"                         \
+    "ldr    r10, [sp, #56]\n\t"                         \
     "subs   r10, r10, #1\n\t"                           \
-    "str    r10, [sp, #64]\n\t"                         \
+    "str    r10, [sp, #56]\n\t"                         \
     "bne    5b\n\t"                                     \
-    "add    sp, sp, #72\n\t"                            \
+    "add    sp, sp, #64\n\t"                            \
     "pop    {r4-r11, pc}\n\t"
-#define TE_DW_K3S1_FN(name, rq22)                                                                 \
+#define TE_DW_K3S1_22_FN(name, rq22)                                                              \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
         __asm__ volatile(TE_DW_ASM_HEAD22 TE_DW_ASM_BODY22(rq22));                                \
     }
 
-TE_DW_K3S1_FN(te_dw_k3s1_asm, TE_DW_ASM_RQ22)
-TE_DW_K3S1_FN(te_dw_k3s1n_asm, TE_DW_ASM_RQ22N)
+TE_DW_K3S1_22_FN(te_dw_k3s1b_asm, TE_DW_ASM_RQ22)
+TE_DW_K3S1_22_FN(te_dw_k3s1nb_asm, TE_DW_ASM_RQ22N)
+TE_DW_K3S1_FN(te_dw_k3s1_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQ_S1)
 TE_DW_K3S2_FN(te_dw_k3s2_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQ_S2)
+TE_DW_K3S1_FN(te_dw_k3s1n_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQN)
 TE_DW_K3S2_FN(te_dw_k3s2n_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQN)
 /* two pairs per pass (rows of an even pair count): 3 instructions less per 4 outputs */
+TE_DW_K3S1_FN(te_dw_k3s1p_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S1)
 TE_DW_K3S2_FN(te_dw_k3s2p_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQ_S2)
+TE_DW_K3S1_FN(te_dw_k3s1np_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
 TE_DW_K3S2_FN(te_dw_k3s2np_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQN)
 
 /* 5x5 and 7x7 filters, the same way: a whole output channel per call, the filter rows

@@ -92,20 +92,19 @@ def dw_asm(variant: str | None) -> str:
 def plane_asm(kind: str, k_h: int, stride_h: int, out_hw: tuple[int, int], act: tuple[int, int], nosign: bool,
               window: int) -> str | None:
     """The plane kernel's assembly variant for channels with e >= 1 (te/depthwise.h), or None
-    where only the C loops apply: the generic kernel, a 5x5/7x7 kind of another height, 3x3
-    stride 1 across with another stride down (its 2x2 blocks share input rows), a clamp
-    below the int8 range, a single output column. 5x5/7x7 take 2x2 blocks (b) where the rows
-    pair up: the same stride down as across, an even height, one plane for all rows."""
+    where only the C loops apply: the generic kernel, a 5x5/7x7 kind of another height, a
+    clamp below the int8 range, a single output column. 2x2 blocks (b) where the rows pair
+    up: not 3x3 stride 2 (its rows share too little), the same stride down as across, an
+    even height, one plane for all rows."""
     out_h, out_w = out_hw
     if kind == "generic" or (kind[:2] in ("k5", "k7") and int(kind[1]) != k_h):
         return None
-    if kind == "k3s1" and stride_h != 1:
-        return None
     if act != (-128, 127) or out_w < 2:
         return None
-    pairs_of_pairs = kind == "k3s2" and (out_w >> 1) % 2 == 0  # (k3s1: 2x2 blocks)
-    blocks = kind[:2] in ("k5", "k7") and stride_h == int(kind[3]) and out_h % 2 == 0 and not window
-    return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "") + ("b" if blocks else "")
+    if kind != "k3s2" and stride_h == int(kind[3]) and out_h % 2 == 0 and not window:
+        return kind + ("n" if nosign else "") + "b"
+    pairs_of_pairs = kind[:2] == "k3" and (out_w >> 1) % 2 == 0
+    return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "")
 
 
 def rows_plan(g: Graph, op: Op) -> dict | None:
@@ -156,7 +155,7 @@ def _plane_cost(plan: dict) -> float:
     c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
     gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 2.4) + 12)
     pairs = (p["out_w"] + 1) // 2
-    if plan["kind"] == "k3s1" and p["stride_h"] == 1:  # 2x2 blocks: input rows shared by two output rows
+    if p["asm_fn"] in ("TE_DW_ASM(k3s1b)", "TE_DW_ASM(k3s1nb)"):  # 2x2 blocks: two output rows share input rows
         compute = p["out_h"] * (pairs * 31.5 + 10) + 185
     else:
         compute = p["out_h"] * (pairs * (37 if p["stride_w"] == 1 else 44) + 13) + 45

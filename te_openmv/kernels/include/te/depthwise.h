@@ -96,21 +96,23 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  * TE_DW_ASM(name), so only that one is linked; without the DSP it stands for NULL:
  *   k3s1 k3s2 k5s1 k5s2 k7s1 k7s2   the plane kernels' filter shape and stride
  *     + n   without the sign step (nosign)
- *     + p   3x3 stride 2 only: two pixel pairs per pass (rows of an even number of pairs;
- *           3x3 stride 1 works in 2x2 blocks of outputs: stride 1 down too, two output
- *           rows at least)
- *     + b   5x5/7x7 (after n): 2x2 blocks of outputs, for the same stride down as across
- *           and an even number of output rows (not window mode)
+ *     + p   3x3 only: two pixel pairs per pass (rows of an even number of pairs)
+ *     + b   (after n; not with p) 2x2 blocks of outputs, two output rows sharing input rows:
+ *           k3s1, k5s1, k5s2, k7s1, k7s2 with the same stride down as across and an even
+ *           number of output rows (not window mode)
  *   rows rowsn                      the row kernel, with and without the sign step */
 typedef void (*te_dw_asm_fn)(const void *job);
 #if TE_USE_DSP
 #define TE_DW_ASM(v) te_dw_##v##_asm
 #define TE_DW_ASM_DECLARE(v) void te_dw_##v##_asm(const void *job);
+#define TE_DW_ASM_DECLARE3(s) TE_DW_ASM_DECLARE(k3##s) TE_DW_ASM_DECLARE(k3##s##n) \
+    TE_DW_ASM_DECLARE(k3##s##p) TE_DW_ASM_DECLARE(k3##s##np)
 #define TE_DW_ASM_DECLARE57(k) TE_DW_ASM_DECLARE(k) TE_DW_ASM_DECLARE(k##n)
-TE_DW_ASM_DECLARE57(k3s1) TE_DW_ASM_DECLARE57(k3s2) TE_DW_ASM_DECLARE(k3s2p) TE_DW_ASM_DECLARE(k3s2np)
+TE_DW_ASM_DECLARE3(s1) TE_DW_ASM_DECLARE3(s2)
 TE_DW_ASM_DECLARE57(k5s1) TE_DW_ASM_DECLARE57(k5s2) TE_DW_ASM_DECLARE57(k7s1) TE_DW_ASM_DECLARE57(k7s2)
 #define TE_DW_ASM_DECLAREB(k) TE_DW_ASM_DECLARE(k##b) TE_DW_ASM_DECLARE(k##nb)
-TE_DW_ASM_DECLAREB(k5s1) TE_DW_ASM_DECLAREB(k5s2) TE_DW_ASM_DECLAREB(k7s1) TE_DW_ASM_DECLAREB(k7s2)
+TE_DW_ASM_DECLAREB(k3s1) TE_DW_ASM_DECLAREB(k5s1) TE_DW_ASM_DECLAREB(k5s2) TE_DW_ASM_DECLAREB(k7s1)
+TE_DW_ASM_DECLAREB(k7s2)
 TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn)
 #else
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
