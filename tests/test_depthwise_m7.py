@@ -105,11 +105,51 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "FC with TFLite's requantization (multiplier > 1)"),
         ("fc_pc", fc_model(rng, [1, 160], 2, per_channel=True, in_q=(0.03, -10)),
          "FC per-channel 160 -> 2 (te_vww)"),
+        # 3x3 stride 1 runs in 2x2 blocks (b) for even heights (an odd width's last block a
+        # column back), odd heights, one row, window mode and stride 2 down in pairs
+        ("dw3s1_sign_oddh", dw_model(rng, (7, 8), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 s1, sign step, odd height"),
+        ("dw3s1_nosign_oddhw", dw_model(rng, (5, 7), 3, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 s1, no sign step, odd height and width"),
+        ("dw3s1_nosign_oddh", dw_model(rng, (9, 12), 2, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 s1, no sign step, odd height, even pair count"),
+        ("dw3s1_one_row", dw_model(rng, (1, 6), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 s1 on one row (pairs)"),
+        ("dw3s1_window", dw_model(rng, (39, 30), 1, (3, 3), (1, 1), "SAME", 3, in_q=q, out_zp=-128),
+         "3x3 s1 window mode, 1 -> 3 channels, blocks of odd height"),
+        ("dw3s1_two_rows", dw_model(rng, (2, 9), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 s1, two rows (one row pair), odd width"),
+        ("dw3s1_down2", dw_model(rng, (9, 8), 4, (3, 3), (2, 1), "SAME", 1, in_q=q, out_zp=5),
+         "3x3 stride 2 down, 1 across (pairs: no 2x2 blocks)"),
+        # 5x5/7x7 stride 1: 2x2 blocks for even heights (b), the pair loop for odd ones
+        ("dw5s1_oddh_sign", dw_model(rng, (7, 6), 3, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=3),
+         "5x5 s1, sign step, odd height (pairs)"),
+        ("dw5s1_oddh", dw_model(rng, (9, 8), 2, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 s1, odd height (pairs)"),
+        ("dw7s1_even_sign", dw_model(rng, (8, 7), 2, (7, 7), (1, 1), "SAME", 1, in_q=q, out_zp=3),
+         "7x7 s1, sign step, even height, odd width (2x2 blocks)"),
+        ("dw7s1_even", dw_model(rng, (6, 10), 3, (7, 7), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "7x7 s1, even height (2x2 blocks)"),
+        ("dw5s1_even_oddw", dw_model(rng, (4, 9), 3, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 s1, even height, odd width (2x2 blocks)"),
+        ("dw7s2_even_sign", dw_model(rng, (16, 13), 2, (7, 7), (2, 2), "SAME", 1, in_q=q, out_zp=3),
+         "7x7 s2, sign step, even height, odd width (2x2 blocks)"),
+        ("dw7s2_even", dw_model(rng, (12, 16), 3, (7, 7), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "7x7 s2, even height (2x2 blocks)"),
+        ("dw5s2_even_sign", dw_model(rng, (8, 12), 3, (5, 5), (2, 2), "SAME", 1, in_q=q, out_zp=3),
+         "5x5 s2, sign step, even height (2x2 blocks)"),
+        ("dw5s2_even", dw_model(rng, (12, 9), 2, (5, 5), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 s2, even height, odd width (2x2 blocks)"),
+        ("dw7s2_oddh_sign", dw_model(rng, (18, 11), 2, (7, 7), (2, 2), "SAME", 1, in_q=q, out_zp=3),
+         "7x7 s2, sign step, odd height (pairs)"),
+        ("dw5s12", dw_model(rng, (8, 9), 2, (5, 5), (1, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 stride 1 down, 2 across (pairs: no 2x2 blocks)"),
     ]
 
 
 FORCED = {"rows_sign": "rows", "rows_sign_wide": "rowsw", "rows_small_bytes": "rows", "rows_passes": "rows",
-          "rows_passes_wide": "rowsw", "rows_relu6": "rows", "rows_relu6_wide": "rowsw"}
+          "rows_passes_wide": "rowsw", "rows_relu6": "rows", "rows_relu6_wide": "rowsw", "dw3s1_one_row": "plane",
+          "dw3s1_two_rows": "plane", "dw3s1_down2": "plane"}
 
 
 def _force(kernel: str):
@@ -162,11 +202,21 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw3s2_sign_odd": "te_dw_plane_k3s2_s8", "dw5s1_sign": "te_dw_plane_k5s1_s8",
             "dw7s2_sign": "te_dw_plane_k7s2_s8", "rows_sign": "te_dw_rows_k3_s8",
             "rows_sign_wide": "te_dw_rows_k3_s8", "rows_small_bytes": "te_dw_rows_k3_s8",
-            "rows_passes_wide": "te_dw_rows_k3_s8", "rows_relu6_wide": "te_dw_rows_k3_s8"}
+            "rows_passes_wide": "te_dw_rows_k3_s8", "rows_relu6_wide": "te_dw_rows_k3_s8",
+            "dw3s1_sign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_nosign_oddhw": "te_dw_plane_k3s1_s8",
+            "dw3s1_nosign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_one_row": "te_dw_plane_k3s1_s8",
+            "dw3s1_window": "te_dw_plane_k3s1_s8", "dw3s1_two_rows": "te_dw_plane_k3s1_s8",
+            "dw3s1_down2": "te_dw_plane_k3s1_s8", "dw5s1_oddh_sign": "te_dw_plane_k5s1_s8",
+            "dw5s1_oddh": "te_dw_plane_k5s1_s8", "dw7s1_even_sign": "te_dw_plane_k7s1_s8",
+            "dw7s1_even": "te_dw_plane_k7s1_s8", "dw5s1_even_oddw": "te_dw_plane_k5s1_s8",
+            "dw7s2_even_sign": "te_dw_plane_k7s2_s8", "dw7s2_even": "te_dw_plane_k7s2_s8",
+            "dw5s2_even_sign": "te_dw_plane_k5s2_s8", "dw5s2_even": "te_dw_plane_k5s2_s8",
+            "dw5s12": "te_dw_plane_k5s2_s8", "dw7s2_oddh_sign": "te_dw_plane_k7s2_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name, kernel in FORCED.items():  # the ring each forced row-kernel case runs on
-        assert f".wide = {int(kernel == 'rowsw')}" in compiled[name].emitted.c_source, name
+        if kernel.startswith("rows"):
+            assert f".wide = {int(kernel == 'rowsw')}" in compiled[name].emitted.c_source, name
     for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes", "rows_passes_wide"):
         assert compiled[name].graph.ops[0].attrs.get("inplace"), name
     c = compiled["rows_passes"]
@@ -175,10 +225,22 @@ def test_cases_take_the_intended_kernels(m7_run):
     # the no-shift case really has channels without a right shift (the C loops' fix = 0 path)
     c = compiled["dw_noshift"]
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
+    # the 3x3 stride-1 cases take the variants they were written for
+    for name, variant in (("dw3s1_sign_oddh", "k3s1p"), ("dw3s1_nosign_oddhw", "k3s1n"),
+                          ("dw3s1_nosign_oddh", "k3s1np"), ("dw3s1_one_row", "k3s1"), ("dw3s1_down2", "k3s1p"),
+                          ("dw3s1_sign_even", "k3s1b"), ("dw3s1_48x48x16", "k3s1nb"),
+                          ("dw3s1_nosign_odd", "k3s1nb"), ("dw3s1_two_rows", "k3s1b")):
+        assert f"TE_DW_ASM({variant})" in compiled[name].emitted.c_source, name
+    assert "TE_DW_ASM(k5s2n)" in compiled["dw5s12"].emitted.c_source
+    c = compiled["dw3s1_window"]
+    p = lower_dw.plane_plan(c.graph, c.graph.ops[0])["params"]
+    assert p["window"] and p["window"] % 2 == 1, p  # blocks of an odd number of rows
 
 
 ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
-    {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | {"rows", "rowsn", "rowsw", "rowswn"}
+    {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | \
+    {f"{k}{n}b" for k in ("k3s1", "k5s1", "k5s2", "k7s1", "k7s2") for n in ("", "n")} | \
+    {"rows", "rowsn", "rowsw", "rowswn"}
 
 
 def test_dsp_kernels_are_built(m7_run, arm_toolchain):

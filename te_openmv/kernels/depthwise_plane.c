@@ -4,7 +4,9 @@
  * channels computed from it, two output pixels at a time, with the same int16-pair
  * arithmetic (SXTB16/SMLAD, te/simd_dsp.h) the Cortex-M7 runs. These loops are the
  * reference for the assembly in depthwise_plane_m7.c, which takes over whole output
- * channels when the compiler names it (asm_fn) and the channel shifts right (e >= 1). */
+ * channels when the compiler names it (asm_fn) and the channel shifts right (e >= 1); the
+ * assembly mostly works in 2x2 blocks of outputs (two rows sharing input rows), the same
+ * sums in another order (SMLAD and friends add modulo 2^32: the same bits in any order). */
 #include <stddef.h>
 
 #include "te_kernels.h"
@@ -21,18 +23,12 @@ enum { TE_K3S1, TE_K3S2, TE_K5S1, TE_K5S2, TE_K7S1, TE_K7S2, TE_KGEN };
 #endif
 
 
-/* Copy input channel c into the plane's interior (the border keeps the zero point). */
+/* Copy input channel c into the plane's interior (the border keeps the zero point); on
+ * the M7 te_dw_plane calls the assembly instead where C > 1. */
 static void te_dw_gather(const te_dw_plane_params *p, const int8_t *in, int c, int8_t *plane) {
     const int C = p->in_c, cw = p->copy_w, in_row = p->in_w * p->in_c, pw = p->plane_w;
     int8_t *dst = plane + p->pad_top * pw + p->pad_left;
     const int8_t *src = in + c;
-#if TE_USE_DSP
-    if (C > 1 && p->copy_h > 0) {
-        const te_dw_gjob job = {p->copy_h, cw, C, in_row - cw * C, pw - cw};
-        te_dw_gather_asm(dst, src, &job);
-        return;
-    }
-#endif
     for (int y = p->copy_h; y > 0; y--, dst += pw, src += in_row) {
         if (C == 1) {
             memcpy(dst, src, (size_t)cw);
@@ -285,19 +281,30 @@ static void te_dw_window_rows(const te_dw_plane_params *p, const int8_t *in, int
 TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
                            int8_t *out, int8_t *plane) {
     memset(plane, p->pad_value, (size_t)p->plane_h * p->plane_w);
-    if (p->window) {
-        te_dw_plane_params block = *p;  /* `window` output rows at a time */
-        const int stride = p->out_w * p->in_c * p->depth_mult;
-        for (int oy = 0; oy < p->out_h; oy += p->window) {
-            block.out_h = p->out_h - oy < p->window ? p->out_h - oy : p->window;
-            te_dw_window_rows(p, in, oy, (block.out_h - 1) * p->stride_h + p->k_h, plane);
-            te_dw_channels(kind, &block, plane, chan, out + (size_t)oy * stride, 0);
+    if (!p->window) {
+#if TE_USE_DSP
+        /* the assembly gather's record is the same for every channel: built once */
+        const int C = p->in_c, cw = p->copy_w, pw = p->plane_w;
+        const te_dw_gjob job = {C, p->copy_h, cw, (p->in_w - cw) * C, pw - cw};
+        int8_t *const dst = plane + p->pad_top * pw + p->pad_left;
+        const int fast = C > 1 && p->copy_h > 0;
+#endif
+        for (int c = 0; c < p->in_c; c++) {
+#if TE_USE_DSP
+            if (fast) te_dw_gather_asm(dst, in + c, &job);
+            else
+#endif
+                te_dw_gather(p, in, c, plane);
+            te_dw_channels(kind, p, plane, chan, out, c);
         }
         return;
     }
-    for (int c = 0; c < p->in_c; c++) {
-        te_dw_gather(p, in, c, plane);
-        te_dw_channels(kind, p, plane, chan, out, c);
+    te_dw_plane_params block = *p;  /* `window` output rows at a time */
+    const int stride = p->out_w * p->in_c * p->depth_mult;
+    for (int oy = 0; oy < p->out_h; oy += p->window) {
+        block.out_h = p->out_h - oy < p->window ? p->out_h - oy : p->window;
+        te_dw_window_rows(p, in, oy, (block.out_h - 1) * p->stride_h + p->k_h, plane);
+        te_dw_channels(kind, &block, plane, chan, out + (size_t)oy * stride, 0);
     }
 }
 

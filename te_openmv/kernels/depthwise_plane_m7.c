@@ -12,41 +12,37 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
                                                        __attribute__((unused)) const te_dw_gjob *job) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
-        "ldm    r2, {r3, r10, r11, r12, lr}\n\t"
-        "mov    r2, r10\n\t"
-        "mov    r10, r3\n\t"
-        "mov    r3, r11\n\t"
-        "mov    r11, r2\n\t"
-        "add    r9, r3, r3, lsl #1\n"
+        "ldm    r2, {r3, r8, r10, r11, r12}\n\t"
+        "push   {r11, r12}\n\t"
+        "add    r9, r3, r3, lsl #1\n\t"
+        "add    r11, r3, r3, lsl #2\n\t"
+        "rsb    r12, r3, r3, lsl #3\n"
         "1:\n\t"
-        "mov    r2, r11\n\t"
-        "cmp    r2, #8\n\t"
+        "subs   r2, r10, #8\n\t"
         "blt    3f\n"
         "2:\n\t"
         "ldrb   r4, [r1]\n\t"
         "ldrb   r5, [r1, r3]\n\t"
         "ldrb   r6, [r1, r3, lsl #1]\n\t"
         "ldrb   r7, [r1, r9]\n\t"
-        "add    r1, r1, r3, lsl #2\n\t"
         "orr    r4, r4, r5, lsl #8\n\t"
         "orr    r4, r4, r6, lsl #16\n\t"
         "orr    r4, r4, r7, lsl #24\n\t"
-        "ldrb   r5, [r1]\n\t"
-        "ldrb   r6, [r1, r3]\n\t"
-        "ldrb   r7, [r1, r3, lsl #1]\n\t"
-        "ldrb   r8, [r1, r9]\n\t"
-        "add    r1, r1, r3, lsl #2\n\t"
+        "ldrb   r5, [r1, r3, lsl #2]\n\t"
+        "ldrb   r6, [r1, r11]\n\t"
+        "ldrb   r7, [r1, r9, lsl #1]\n\t"
+        "ldrb   lr, [r1, r12]\n\t"
         "orr    r5, r5, r6, lsl #8\n\t"
         "orr    r5, r5, r7, lsl #16\n\t"
-        "orr    r5, r5, r8, lsl #24\n\t"
+        "orr    r5, r5, lr, lsl #24\n\t"
+        "add    r1, r1, r3, lsl #3\n\t"
         "str    r4, [r0], #4\n\t"
         "str    r5, [r0], #4\n\t"
         "subs   r2, r2, #8\n\t"
-        "cmp    r2, #8\n\t"
         "bge    2b\n"
         "3:\n\t"
-        "cmp    r2, #4\n\t"
-        "blt    6f\n\t"
+        "tst    r2, #4\n\t"
+        "beq    6f\n\t"
         "ldrb   r4, [r1]\n\t"
         "ldrb   r5, [r1, r3]\n\t"
         "ldrb   r6, [r1, r3, lsl #1]\n\t"
@@ -55,10 +51,10 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
         "orr    r4, r4, r5, lsl #8\n\t"
         "orr    r4, r4, r6, lsl #16\n\t"
         "orr    r4, r4, r7, lsl #24\n\t"
-        "str    r4, [r0], #4\n\t"
-        "subs   r2, r2, #4\n"
+        "str    r4, [r0], #4\n"
         "6:\n\t"
-        "cbz    r2, 5f\n"
+        "ands   r2, r2, #3\n\t"
+        "beq    5f\n"
         "4:\n\t"
         "ldrb   r4, [r1]\n\t"
         "add    r1, r1, r3\n\t"
@@ -66,10 +62,12 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
         "subs   r2, r2, #1\n\t"
         "bne    4b\n"
         "5:\n\t"
-        "add    r1, r1, r12\n\t"
-        "add    r0, r0, lr\n\t"
-        "subs   r10, r10, #1\n\t"
+        "ldrd   r4, r5, [sp]\n\t"
+        "add    r1, r1, r4\n\t"
+        "add    r0, r0, r5\n\t"
+        "subs   r8, r8, #1\n\t"
         "bne    1b\n\t"
+        "add    sp, sp, #8\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 
@@ -232,6 +230,173 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
                          body(TE_DW_ASM_PAIR_S2, rq, "add    r12, r11, #2\n\t"));                  \
     }
 
+/* 3x3 stride 1 down and across in 2x2 blocks, for an even number of output rows (the
+ * compiler names these variants, suffix b, only then): output rows y and y+1 share input
+ * rows y+1 and y+2, so a block of 4 outputs loads 4 input words instead of 6 and
+ * requantizes and stores with fewer instructions per output: 61 (66 with the sign step) per
+ * block against 67 (71) for two pairs. An odd width's last block starts one column back
+ * (the output it repeats is stored again, the same byte, read from the plane).
+ *   r0, r1 accumulators of (y, x), (y, x+1)   r2, r3 of (y+1, x), (y+1, x+1)
+ *   r4-r8 weights as above   r9 plane row stride (the sign step's temp, reloaded)
+ *   r10, r12 input word and its int16 pairs / temps   r11 plane pointer   lr output pointer
+ * Stack frame (64 bytes): bias x4 (one LDM starts the four sums), mult, rc, oc, output row
+ * (ow * oc), plane row stride, pair-loop end, row start, odd width, the advance to the
+ * next row pair (two row steps; the output one row beyond the row the blocks walked), row
+ * pairs left. */
+#define TE_DW_ASM_HEAD22                                \
+    "push   {r4-r11, lr}\n\t"                           \
+    "sub    sp, sp, #64\n\t"                            \
+    "ldr    r1, [r0, #20]\n\t"                          \
+    "str    r1, [sp]\n\t"                               \
+    "str    r1, [sp, #4]\n\t"                           \
+    "str    r1, [sp, #8]\n\t"                           \
+    "str    r1, [sp, #12]\n\t"                          \
+    "ldrd   r2, r3, [r0, #24]\n\t"                      \
+    "strd   r2, r3, [sp, #16]\n\t"                      \
+    "ldrd   r9, r10, [r0, #32]\n\t"                     \
+    "str    r10, [sp, #24]\n\t"                         \
+    "str    r9, [sp, #32]\n\t"                          \
+    "ldrd   r11, lr, [r0, #40]\n\t"                     \
+    "ldrd   r1, r2, [r0, #48]\n\t"                      \
+    "str    r1, [sp, #36]\n\t"                          \
+    "str    r11, [sp, #40]\n\t"                         \
+    "ldr    r3, [r0, #60]\n\t"                          \
+    "str    r3, [sp, #44]\n\t"                          \
+    "sub    r1, r1, r11\n\t"                            \
+    "add    r1, r1, r3\n\t"                             \
+    "mul    r1, r1, r10\n\t"                            \
+    "str    r1, [sp, #28]\n\t"                          \
+    "lsl    r12, r2, #1\n\t"                            \
+    "ldr    r3, [r0, #56]\n\t"                          \
+    "ldm    r0, {r4, r5, r6, r7, r8}\n\t"               \
+    "strd   r12, r1, [sp, #48]\n\t"                     \
+    "lsr    r3, r3, #1\n\t"                             \
+    "str    r3, [sp, #56]\n"
+
+/* input row 1 feeds output row y through filter row 1 and row y+1 through filter row 0,
+ * row 2 feeds y (filter row 2) and y+1 (filter row 1); rows 0 and 3 only one of them */
+
+#define TE_DW_ASM_BLOCK22                               \
+    "ldm    sp, {r0, r1, r2, r3}\n\t"                   \
+    "ldr    r10, [r11, r9]\n\t"                         \
+    "sxtb16 r12, r10, ror #8\n\t"                       \
+    "sxtb16 r10, r10\n\t"                               \
+    "smlad  r0, r10, r5, r0\n\t"                        \
+    "smlad  r1, r12, r5, r1\n\t"                        \
+    "smlabt r0, r12, r7, r0\n\t"                        \
+    "smlatt r1, r10, r7, r1\n\t"                        \
+    "smlad  r2, r10, r4, r2\n\t"                        \
+    "smlad  r3, r12, r4, r3\n\t"                        \
+    "smlabb r2, r12, r7, r2\n\t"                        \
+    "smlatb r3, r10, r7, r3\n\t"                        \
+    "ldr    r10, [r11, r9, lsl #1]\n\t"                 \
+    "sxtb16 r12, r10, ror #8\n\t"                       \
+    "sxtb16 r10, r10\n\t"                               \
+    "smlad  r0, r10, r6, r0\n\t"                        \
+    "smlad  r1, r12, r6, r1\n\t"                        \
+    "smlabt r0, r12, r8, r0\n\t"                        \
+    "smlatt r1, r10, r8, r1\n\t"                        \
+    "smlad  r2, r10, r5, r2\n\t"                        \
+    "smlad  r3, r12, r5, r3\n\t"                        \
+    "smlabt r2, r12, r7, r2\n\t"                        \
+    "smlatt r3, r10, r7, r3\n\t"                        \
+    "add    r10, r11, r9, lsl #1\n\t"                   \
+    "ldr    r10, [r10, r9]\n\t"                         \
+    "sxtb16 r12, r10, ror #8\n\t"                       \
+    "sxtb16 r10, r10\n\t"                               \
+    "smlad  r2, r10, r6, r2\n\t"                        \
+    "smlad  r3, r12, r6, r3\n\t"                        \
+    "smlabt r2, r12, r8, r2\n\t"                        \
+    "smlatt r3, r10, r8, r3\n\t"                        \
+    "ldr    r10, [r11], #2\n\t"                         \
+    "sxtb16 r12, r10, ror #8\n\t"                       \
+    "sxtb16 r10, r10\n\t"                               \
+    "smlad  r0, r10, r4, r0\n\t"                        \
+    "smlad  r1, r12, r4, r1\n\t"                        \
+    "smlabb r0, r12, r7, r0\n\t"                        \
+    "smlatb r1, r10, r7, r1\n\t"
+
+/* the sign step borrows r9 (the plane row stride) and reloads it */
+#define TE_DW_ASM_RQ22                                  \
+    "ldrd   r10, r12, [sp, #16]\n\t"                    \
+    "add    r9, r12, r0, asr #31\n\t"                   \
+    "smmlar r0, r0, r10, r9\n\t"                        \
+    "add    r9, r12, r1, asr #31\n\t"                   \
+    "smmlar r1, r1, r10, r9\n\t"                        \
+    "add    r9, r12, r2, asr #31\n\t"                   \
+    "smmlar r2, r2, r10, r9\n\t"                        \
+    "add    r9, r12, r3, asr #31\n\t"                   \
+    "smmlar r3, r3, r10, r9\n\t"                        \
+    "ldr    r9, [sp, #32]\n\t"                          \
+    "asr    r0, r0, r8\n\t"                             \
+    "asr    r1, r1, r8\n\t"                             \
+    "asr    r2, r2, r8\n\t"                             \
+    "asr    r3, r3, r8\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"                             \
+    "ssat   r2, #8, r2\n\t"                             \
+    "ssat   r3, #8, r3\n\t"
+
+#define TE_DW_ASM_RQ22N                                 \
+    "ldrd   r10, r12, [sp, #16]\n\t"                    \
+    "smmlar r0, r0, r10, r12\n\t"                       \
+    "smmlar r1, r1, r10, r12\n\t"                       \
+    "smmlar r2, r2, r10, r12\n\t"                       \
+    "smmlar r3, r3, r10, r12\n\t"                       \
+    "asr    r0, r0, r8\n\t"                             \
+    "asr    r1, r1, r8\n\t"                             \
+    "asr    r2, r2, r8\n\t"                             \
+    "asr    r3, r3, r8\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"                             \
+    "ssat   r2, #8, r2\n\t"                             \
+    "ssat   r3, #8, r3\n\t"
+
+/* blocks along the row pair (an odd width's last one a column back), the next row pair */
+#define TE_DW_ASM_BODY22(rq22)                          \
+    "5:\n\t"                                            \
+    TE_DW_ASM_BLOCK22                                   \
+    rq22                                                \
+    "ldrd   r10, r12, [sp, #24]\n\t"                    \
+    "strb   r0, [lr]\n\t"                               \
+    "strb   r1, [lr, r10]\n\t"                          \
+    "strb   r2, [lr, r12]\n\t"                          \
+    "add    lr, lr, r10\n\t"                            \
+    "strb   r3, [lr, r12]\n\t"                          \
+    "add    lr, lr, r10\n\t"                            \
+    "ldr    r10, [sp, #36]\n\t"                         \
+    "cmp    r11, r10\n\t"                               \
+    "blo    5b\n\t"                                     \
+    "bne    6f\n\t"                                     \
+    "ldr    r10, [sp, #44]\n\t"                         \
+    "cmp    r10, #0\n\t"                                \
+    "beq    6f\n\t"                                     \
+    "sub    r11, r11, #1\n\t"                           \
+    "ldr    r10, [sp, #24]\n\t"                         \
+    "sub    lr, lr, r10\n\t"                            \
+    "b      5b\n\t"                                     \
+    "6:\n\t"                                            \
+    "ldrd   r10, r12, [sp, #48]\n\t"                    \
+    "add    lr, lr, r12\n\t"                            \
+    "ldr    r12, [sp, #36]\n\t"                         \
+    "add    r12, r12, r10\n\t"                          \
+    "str    r12, [sp, #36]\n\t"                         \
+    "ldr    r11, [sp, #40]\n\t"                         \
+    "add    r11, r11, r10\n\t"                          \
+    "str    r11, [sp, #40]\n\t"                         \
+    "ldr    r10, [sp, #56]\n\t"                         \
+    "subs   r10, r10, #1\n\t"                           \
+    "str    r10, [sp, #56]\n\t"                         \
+    "bne    5b\n\t"                                     \
+    "add    sp, sp, #64\n\t"                            \
+    "pop    {r4-r11, pc}\n\t"
+#define TE_DW_K3S1_22_FN(name, rq22)                                                              \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
+        __asm__ volatile(TE_DW_ASM_HEAD22 TE_DW_ASM_BODY22(rq22));                                \
+    }
+
+TE_DW_K3S1_22_FN(te_dw_k3s1b_asm, TE_DW_ASM_RQ22)
+TE_DW_K3S1_22_FN(te_dw_k3s1nb_asm, TE_DW_ASM_RQ22N)
 TE_DW_K3S1_FN(te_dw_k3s1_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQ_S1)
 TE_DW_K3S2_FN(te_dw_k3s2_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQ_S2)
 TE_DW_K3S1_FN(te_dw_k3s1n_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQN)
@@ -415,4 +580,245 @@ TE_DW_ASM_KFN(te_dw_k7s1n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2", TE_DW
 TE_DW_ASM_KFN(te_dw_k7s2n_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4", TE_DW_ASM_KRQN)
 TE_DW_ASM_KFN(te_dw_k5s1n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2", TE_DW_ASM_KRQN)
 TE_DW_ASM_KFN(te_dw_k5s2n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW_ASM_KRQN)
+/* 5x5 and 7x7, the same stride down as across, an even number of output rows (the compiler
+ * names these variants, suffix b, only then): 2x2 blocks as for 3x3, input row i of a block
+ * feeding output row y through filter row i and row y+1 through filter row i-1 (stride 1)
+ * or i-2 (stride 2), each input word loaded and split once for both; an odd width's last
+ * block starts a column back.
+ *   r0-r3 accumulators (y, x) (y, x+1) (y+1, x) (y+1, x+1)   r4, r5 input int16 pairs / temps
+ *   r6, r7 weight pairs of output row y   r12, lr of row y+1   r8 input row   r9 the channel's
+ *   weights   r10 plane row stride   r11 the block's first input
+ * Stack frame (64 bytes): bias x4, mult, rc, e, oc, output row (ow * oc), output pointer,
+ * pair-loop end, row start, odd width, two row steps, row pairs left. */
+/* T and B switch a row's halves for output rows y and y+1 on or off */
+#define TE_DW_ON(x) x
+#define TE_DW_OFF(x)
+
+#define TE_DW_ASM_K7S1_ROW22(T, B, t1, t2, b1, b2)      \
+    "ldr    r5, [r8]\n\t"                               \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t1 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlad  r0, r5, r7, r0\n\t" "smlad  r1, r5, r6, r1\n\t")\
+    B("ldrd   r12, lr, [r9, #" b1 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlad  r2, r5, lr, r2\n\t" "smlad  r3, r5, r12, r3\n\t")\
+    "ldr    r4, [r8, #2]\n\t"                           \
+    "sxtb16 r4, r4\n\t"                                 \
+    T("smlad  r1, r4, r7, r1\n\t")                      \
+    B("smlad  r3, r4, lr, r3\n\t")                      \
+    "ldr    r5, [r8, #4]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t2 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlabb r0, r5, r7, r0\n\t" "smlad  r1, r5, r6, r1\n\t" "smlatb r1, r4, r7, r1\n\t")\
+    B("ldrd   r12, lr, [r9, #" b2 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlabb r2, r5, lr, r2\n\t" "smlad  r3, r5, r12, r3\n\t" "smlatb r3, r4, lr, r3\n\t")\
+    "add    r8, r8, r10\n\t"
+#define TE_DW_ASM_K5S1_ROW22(T, B, t1, t2, b1, b2)      \
+    "ldr    r5, [r8]\n\t"                               \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t1 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlad  r0, r5, r7, r0\n\t" "smlad  r1, r5, r6, r1\n\t")\
+    B("ldrd   r12, lr, [r9, #" b1 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlad  r2, r5, lr, r2\n\t" "smlad  r3, r5, r12, r3\n\t")\
+    "ldr    r5, [r8, #2]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("smlad  r1, r4, r7, r1\n\t" "ldr    r6, [r9, #" t2 "]\n\t" "smlatb r0, r4, r6, r0\n\t" "smlatb r1, r5, r6, r1\n\t")\
+    B("smlad  r3, r4, lr, r3\n\t" "ldr    r12, [r9, #" b2 "]\n\t" "smlatb r2, r4, r12, r2\n\t" "smlatb r3, r5, r12, r3\n\t")\
+    "add    r8, r8, r10\n\t"
+#define TE_DW_ASM_K7S1_ROWS22                           \
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "16", "24", "0", "8")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "32", "40", "16", "24")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "48", "56", "32", "40")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "64", "72", "48", "56")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "80", "88", "64", "72")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "96", "104", "80", "88")\
+    TE_DW_ASM_K7S1_ROW22(TE_DW_OFF, TE_DW_ON, "96", "104", "96", "104")
+#define TE_DW_ASM_K5S1_ROWS22                           \
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "12", "20", "0", "8")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "24", "32", "12", "20")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "36", "44", "24", "32")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "48", "56", "36", "44")\
+    TE_DW_ASM_K5S1_ROW22(TE_DW_OFF, TE_DW_ON, "48", "56", "48", "56")
+/* the sign step's temp is r7 (free after the sums) */
+#define TE_DW_ASM_KRQ22                                 \
+    "ldrd   r4, r5, [sp, #16]\n\t"                      \
+    "ldr    r6, [sp, #24]\n\t"                          \
+    "add    r7, r5, r0, asr #31\n\t"                    \
+    "smmlar r0, r0, r4, r7\n\t"                         \
+    "add    r7, r5, r1, asr #31\n\t"                    \
+    "smmlar r1, r1, r4, r7\n\t"                         \
+    "add    r7, r5, r2, asr #31\n\t"                    \
+    "smmlar r2, r2, r4, r7\n\t"                         \
+    "add    r7, r5, r3, asr #31\n\t"                    \
+    "smmlar r3, r3, r4, r7\n\t"                         \
+    "asr    r0, r0, r6\n\t"                             \
+    "asr    r1, r1, r6\n\t"                             \
+    "asr    r2, r2, r6\n\t"                             \
+    "asr    r3, r3, r6\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"                             \
+    "ssat   r2, #8, r2\n\t"                             \
+    "ssat   r3, #8, r3\n\t"
+#define TE_DW_ASM_KRQ22N                                \
+    "ldrd   r4, r5, [sp, #16]\n\t"                      \
+    "ldr    r6, [sp, #24]\n\t"                          \
+    "smmlar r0, r0, r4, r5\n\t"                         \
+    "smmlar r1, r1, r4, r5\n\t"                         \
+    "smmlar r2, r2, r4, r5\n\t"                         \
+    "smmlar r3, r3, r4, r5\n\t"                         \
+    "asr    r0, r0, r6\n\t"                             \
+    "asr    r1, r1, r6\n\t"                             \
+    "asr    r2, r2, r6\n\t"                             \
+    "asr    r3, r3, r6\n\t"                             \
+    "ssat   r0, #8, r0\n\t"                             \
+    "ssat   r1, #8, r1\n\t"                             \
+    "ssat   r2, #8, r2\n\t"                             \
+    "ssat   r3, #8, r3\n\t"
+#define TE_DW_ASM_KHEAD22(shift)                        \
+    "push   {r4-r11, lr}\n\t"                           \
+    "sub    sp, sp, #64\n\t"                            \
+    "ldr    r1, [r0, #32]\n\t"                          \
+    "str    r1, [sp]\n\t"                               \
+    "str    r1, [sp, #4]\n\t"                           \
+    "str    r1, [sp, #8]\n\t"                           \
+    "str    r1, [sp, #12]\n\t"                          \
+    "ldrd   r2, r3, [r0, #20]\n\t"                      \
+    "strd   r2, r3, [sp, #16]\n\t"                      \
+    "ldr    r2, [r0, #28]\n\t"                          \
+    "str    r2, [sp, #24]\n\t"                          \
+    "ldm    r0, {r9, r10, lr}\n\t"                      \
+    "ldrd   r11, r12, [r0, #12]\n\t"                    \
+    "str    r12, [sp, #36]\n\t"                         \
+    "ldrd   r1, r2, [r0, #36]\n\t"                      \
+    "str    r1, [sp, #40]\n\t"                          \
+    "str    r11, [sp, #44]\n\t"                         \
+    "lsl    r2, r2, #1\n\t"                             \
+    "str    r2, [sp, #52]\n\t"                          \
+    "ldr    r3, [r0, #48]\n\t"                          \
+    "str    r3, [sp, #48]\n\t"                          \
+    "sub    r1, r1, r11\n\t"                            \
+    shift                                               \
+    "add    r1, r1, r3\n\t"                             \
+    "str    lr, [sp, #28]\n\t"                          \
+    "mul    r1, r1, lr\n\t"                             \
+    "str    r1, [sp, #32]\n\t"                          \
+    "ldr    r2, [r0, #44]\n\t"                          \
+    "lsr    r2, r2, #1\n\t"                             \
+    "str    r2, [sp, #56]\n"
+/* blocks along the row pair (an odd width's last one a column back: step back), the
+ * next row pair */
+#define TE_DW_ASM_KBODY22(rows, rq, step, back)         \
+    "5:\n\t"                                            \
+    "ldm    sp, {r0, r1, r2, r3}\n\t"                   \
+    "mov    r8, r11\n\t"                                \
+    rows                                                \
+    rq                                                  \
+    "ldr    lr, [sp, #36]\n\t"                          \
+    "ldrd   r4, r5, [sp, #28]\n\t"                      \
+    "strb   r0, [lr]\n\t"                               \
+    "strb   r1, [lr, r4]\n\t"                           \
+    "strb   r2, [lr, r5]\n\t"                           \
+    "add    lr, lr, r4\n\t"                             \
+    "strb   r3, [lr, r5]\n\t"                           \
+    "add    lr, lr, r4\n\t"                             \
+    "str    lr, [sp, #36]\n\t"                          \
+    "add    r11, r11, #" step "\n\t"                    \
+    "ldr    r4, [sp, #40]\n\t"                          \
+    "cmp    r11, r4\n\t"                                \
+    "blo    5b\n\t"                                     \
+    "bne    6f\n\t"                                     \
+    "ldr    r4, [sp, #48]\n\t"                          \
+    "cbz    r4, 6f\n\t"                                 \
+    "sub    r11, r11, #" back "\n\t"                    \
+    "ldr    r4, [sp, #28]\n\t"                          \
+    "sub    lr, lr, r4\n\t"                             \
+    "str    lr, [sp, #36]\n\t"                          \
+    "b      5b\n\t"                                     \
+    "6:\n\t"                                            \
+    "ldr    r4, [sp, #52]\n\t"                          \
+    "ldr    r5, [sp, #40]\n\t"                          \
+    "add    r5, r5, r4\n\t"                             \
+    "str    r5, [sp, #40]\n\t"                          \
+    "ldr    r11, [sp, #44]\n\t"                         \
+    "add    r11, r11, r4\n\t"                           \
+    "str    r11, [sp, #44]\n\t"                         \
+    "ldr    lr, [sp, #36]\n\t"                          \
+    "ldr    r5, [sp, #32]\n\t"                          \
+    "add    lr, lr, r5\n\t"                             \
+    "str    lr, [sp, #36]\n\t"                          \
+    "ldr    r4, [sp, #56]\n\t"                          \
+    "subs   r4, r4, #1\n\t"                             \
+    "str    r4, [sp, #56]\n\t"                          \
+    "bne    5b\n\t"                                     \
+    "add    sp, sp, #64\n\t"                            \
+    "pop    {r4-r11, pc}\n\t"
+#define TE_DW_ASM_KFN22(name, rows, rq, step, back, shift)                                       \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
+        __asm__ volatile(TE_DW_ASM_KHEAD22(shift) TE_DW_ASM_KBODY22(rows, rq, step, back));      \
+    }
+
+TE_DW_ASM_KFN22(te_dw_k7s1b_asm, TE_DW_ASM_K7S1_ROWS22, TE_DW_ASM_KRQ22, "2", "1", "")
+TE_DW_ASM_KFN22(te_dw_k7s1nb_asm, TE_DW_ASM_K7S1_ROWS22, TE_DW_ASM_KRQ22N, "2", "1", "")
+TE_DW_ASM_KFN22(te_dw_k5s1b_asm, TE_DW_ASM_K5S1_ROWS22, TE_DW_ASM_KRQ22, "2", "1", "")
+TE_DW_ASM_KFN22(te_dw_k5s1nb_asm, TE_DW_ASM_K5S1_ROWS22, TE_DW_ASM_KRQ22N, "2", "1", "")
+/* stride 2 down and across: input row i feeds output row y through filter row i and row
+ * y+1 through filter row i-2 */
+#define TE_DW_ASM_K7S2_ROW22(T, B, t1, t2, b1, b2)      \
+    "ldr    r5, [r8]\n\t"                               \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t1 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlad  r0, r5, r7, r0\n\t")\
+    B("ldrd   r12, lr, [r9, #" b1 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlad  r2, r5, lr, r2\n\t")\
+    "ldr    r5, [r8, #2]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("smlad  r1, r4, r6, r1\n\t" "smlad  r1, r5, r7, r1\n\t")\
+    B("smlad  r3, r4, r12, r3\n\t" "smlad  r3, r5, lr, r3\n\t")\
+    "ldr    r5, [r8, #4]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t2 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlabb r0, r5, r7, r0\n\t" "smlatb r1, r5, r7, r1\n\t")\
+    B("ldrd   r12, lr, [r9, #" b2 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlabb r2, r5, lr, r2\n\t" "smlatb r3, r5, lr, r3\n\t")\
+    "ldr    r4, [r8, #6]\n\t"                           \
+    "sxtb16 r4, r4\n\t"                                 \
+    T("smlad  r1, r4, r6, r1\n\t")                      \
+    B("smlad  r3, r4, r12, r3\n\t")                     \
+    "add    r8, r8, r10\n\t"
+#define TE_DW_ASM_K5S2_ROW22(T, B, t1, t2, b1, b2)      \
+    "ldr    r5, [r8]\n\t"                               \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   r6, r7, [r9, #" t1 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlad  r0, r5, r7, r0\n\t")\
+    B("ldrd   r12, lr, [r9, #" b1 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlad  r2, r5, lr, r2\n\t")\
+    "ldr    r5, [r8, #2]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("smlad  r1, r4, r6, r1\n\t" "smlad  r1, r5, r7, r1\n\t")\
+    B("smlad  r3, r4, r12, r3\n\t" "smlad  r3, r5, lr, r3\n\t")\
+    "ldr    r4, [r8, #4]\n\t"                           \
+    "sxtb16 r4, r4\n\t"                                 \
+    T("ldr    r6, [r9, #" t2 "]\n\t" "smlabb r0, r4, r6, r0\n\t" "smlatb r1, r4, r6, r1\n\t")\
+    B("ldr    r12, [r9, #" b2 "]\n\t" "smlabb r2, r4, r12, r2\n\t" "smlatb r3, r4, r12, r3\n\t")\
+    "add    r8, r8, r10\n\t"
+#define TE_DW_ASM_K7S2_ROWS22                           \
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_OFF, "16", "24", "0", "8")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "32", "40", "0", "8")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "48", "56", "16", "24")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "64", "72", "32", "40")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "80", "88", "48", "56")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_ON, TE_DW_ON, "96", "104", "64", "72")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_OFF, TE_DW_ON, "96", "104", "80", "88")\
+    TE_DW_ASM_K7S2_ROW22(TE_DW_OFF, TE_DW_ON, "96", "104", "96", "104")
+#define TE_DW_ASM_K5S2_ROWS22                           \
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_OFF, "12", "20", "0", "8")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_ON, "24", "32", "0", "8")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_ON, "36", "44", "12", "20")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_ON, TE_DW_ON, "48", "56", "24", "32")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_OFF, TE_DW_ON, "48", "56", "36", "44")\
+    TE_DW_ASM_K5S2_ROW22(TE_DW_OFF, TE_DW_ON, "48", "56", "48", "56")
+TE_DW_ASM_KFN22(te_dw_k7s2b_asm, TE_DW_ASM_K7S2_ROWS22, TE_DW_ASM_KRQ22, "4", "2", "lsr    r1, r1, #1\n\t")
+TE_DW_ASM_KFN22(te_dw_k7s2nb_asm, TE_DW_ASM_K7S2_ROWS22, TE_DW_ASM_KRQ22N, "4", "2", "lsr    r1, r1, #1\n\t")
+TE_DW_ASM_KFN22(te_dw_k5s2b_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22, "4", "2", "lsr    r1, r1, #1\n\t")
+TE_DW_ASM_KFN22(te_dw_k5s2nb_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22N, "4", "2", "lsr    r1, r1, #1\n\t")
 #endif

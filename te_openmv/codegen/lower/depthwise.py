@@ -77,7 +77,8 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
-              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], y.shape[2], (lo, hi), nosign))}
+              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], geo["stride_h"], tuple(y.shape[1:3]), (lo, hi), nosign,
+                                         window))}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
             "params": params, "records": records,
             "scratch": plane["plane_h"] * plane["plane_w"]}  # te_dw_plane_scratch (te/depthwise.h)
@@ -88,14 +89,20 @@ def dw_asm(variant: str | None) -> str:
     return f"TE_DW_ASM({variant})" if variant else "((te_dw_asm_fn)0)"
 
 
-def plane_asm(kind: str, k_h: int, out_w: int, act: tuple[int, int], nosign: bool) -> str | None:
+def plane_asm(kind: str, k_h: int, stride_h: int, out_hw: tuple[int, int], act: tuple[int, int], nosign: bool,
+              window: int) -> str | None:
     """The plane kernel's assembly variant for channels with e >= 1 (te/depthwise.h), or None
     where only the C loops apply: the generic kernel, a 5x5/7x7 kind of another height, a
-    clamp below the int8 range, a single output column."""
+    clamp below the int8 range, a single output column. 2x2 blocks (b) where the rows pair
+    up: not 3x3 stride 2 (its rows share too little), the same stride down as across, an
+    even height, one plane for all rows."""
+    out_h, out_w = out_hw
     if kind == "generic" or (kind[:2] in ("k5", "k7") and int(kind[1]) != k_h):
         return None
     if act != (-128, 127) or out_w < 2:
         return None
+    if kind != "k3s2" and stride_h == int(kind[3]) and out_h % 2 == 0 and not window:
+        return kind + ("n" if nosign else "") + "b"
     pairs_of_pairs = kind[:2] == "k3" and (out_w >> 1) % 2 == 0
     return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "")
 
@@ -150,9 +157,12 @@ def rows_plan(g: Graph, op: Op, wide: bool = False) -> dict | None:
 def _plane_cost(plan: dict) -> float:
     p = plan["params"]
     c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
-    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 2.6) + 12)
-    pair = 37 if p["stride_w"] == 1 else 44
-    compute = p["out_h"] * (((p["out_w"] + 1) // 2) * pair + 13) + 45
+    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 2.4) + 12)
+    pairs = (p["out_w"] + 1) // 2
+    if p["asm_fn"] in ("TE_DW_ASM(k3s1b)", "TE_DW_ASM(k3s1nb)"):  # 2x2 blocks: two output rows share input rows
+        compute = p["out_h"] * (pairs * 31.5 + 10) + 185
+    else:
+        compute = p["out_h"] * (pairs * (37 if p["stride_w"] == 1 else 44) + 13) + 45
     return plan["scratch"] / 4 + c * (gather + 60) + oc * compute
 
 

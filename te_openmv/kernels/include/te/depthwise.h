@@ -97,6 +97,9 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  *   k3s1 k3s2 k5s1 k5s2 k7s1 k7s2   the plane kernels' filter shape and stride
  *     + n   without the sign step (nosign)
  *     + p   3x3 only: two pixel pairs per pass (rows of an even number of pairs)
+ *     + b   (after n; not with p) 2x2 blocks of outputs, two output rows sharing input rows:
+ *           k3s1, k5s1, k5s2, k7s1, k7s2 with the same stride down as across and an even
+ *           number of output rows (not window mode)
  *   rows rowsn                      the row kernel, with and without the sign step
  *   rowsw rowswn                    the same on the wide ring */
 typedef void (*te_dw_asm_fn)(const void *job);
@@ -108,6 +111,9 @@ typedef void (*te_dw_asm_fn)(const void *job);
 #define TE_DW_ASM_DECLARE57(k) TE_DW_ASM_DECLARE(k) TE_DW_ASM_DECLARE(k##n)
 TE_DW_ASM_DECLARE3(s1) TE_DW_ASM_DECLARE3(s2)
 TE_DW_ASM_DECLARE57(k5s1) TE_DW_ASM_DECLARE57(k5s2) TE_DW_ASM_DECLARE57(k7s1) TE_DW_ASM_DECLARE57(k7s2)
+#define TE_DW_ASM_DECLAREB(k) TE_DW_ASM_DECLARE(k##b) TE_DW_ASM_DECLARE(k##nb)
+TE_DW_ASM_DECLAREB(k3s1) TE_DW_ASM_DECLAREB(k5s1) TE_DW_ASM_DECLAREB(k5s2) TE_DW_ASM_DECLAREB(k7s1)
+TE_DW_ASM_DECLAREB(k7s2)
 TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn) TE_DW_ASM_DECLARE(rowsw) TE_DW_ASM_DECLARE(rowswn)
 #else
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)

@@ -42,17 +42,21 @@ typedef struct {
 
 #if TE_USE_DSP
 /* The gather of one channel in assembly: `rows` rows of `cols` bytes, src[0], src[C], ...
- * 8 bytes per pass packed into two words, then 4 into one, then the row's last bytes.
- *   r0 dst   r1 src   r2 bytes left in the row   r3 C   r4-r8 bytes / words   r9 3C
- *   r10 rows left   r11 cols   r12 src step to the next row   lr dst step to the next row */
+ * 8 bytes per pass packed into two words (every byte at a register offset: one pointer
+ * step per pass), then 4 into one, then the row's last bytes.
+ *   r0 dst   r1 src   r2 bytes left in the row less 8 (its bits 2 and 1-0 say what is left
+ *   after the 8-byte passes)   r3 C
+ *   r4-r7, lr bytes / words   r8 rows left   r9 3C   r10 cols   r11 5C   r12 7C
+ * Stack: src step and dst step to the next row. */
 typedef struct {
-    int32_t rows, cols, C, src_skip, dst_skip;
+    int32_t C, rows, cols, src_skip, dst_skip;  /* one LDM: r3, r8, r10, r11, r12 */
 } te_dw_gjob;
 
 void te_dw_gather_asm(int8_t *dst, const int8_t *src, const te_dw_gjob *job);
 
 /* 3x3 kernels in assembly for the common case (e >= 1, full int8 range): a whole output
  * channel, every register in use. The C loops below are the reference for what they do.
+ * Stride 2 (stride 1 works in 2x2 blocks from the same record, depthwise_plane_m7.c):
  *   r0, r1 accumulators of the pixel pair   r2, r3 input words / int16 pairs   r12 temp
  *          (stride 2: r12 = the second load's pointer, two columns right of r11)
  *   r4-r6 (w0,w2) of filter rows 0-2   r7 (w01,w11)   r8 (e, w21): ASR reads its bottom byte
@@ -69,7 +73,8 @@ typedef struct {
 } te_dw_k3job;
 
 /* 5x5 and 7x7 filters, the same way: a whole output channel per call, the filter rows
- * unrolled (weights at fixed offsets from r9).
+ * unrolled (weights at fixed offsets from r9). The pair loop (the 2x2-block variants, b,
+ * read the same record; depthwise_plane_m7.c):
  *   r0, r1 accumulators   r2-r7 input words, int16 pairs, weight pairs   r8 filter row
  *   r9 the channel's weights   r10 plane row stride   r11 the pair's first input
  *   r12 output pointer   lr output channel stride
