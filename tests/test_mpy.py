@@ -452,38 +452,19 @@ def _instructions(output: str) -> dict[str, int]:
     return {p[1]: int(p[2]) * 40 // 128 for p in (line.split() for line in output.splitlines()) if p[:1] == ["I"]}
 
 
-# A built-in firmware holding all six shared models (1.7 MB of code and weights) does not boot
-# on the QEMU board (no output at all); firmwares of up to ~800 KB of weights do: the models
-# are compared in groups.
-BUILTIN_GROUP_WEIGHTS = 800 * 1024
-
-
-def _groups(models: dict[str, MpyModel]) -> list[list[str]]:
-    groups, size = [[]], 0
-    for m in sorted(models.values(), key=lambda m: -m.compiled.report["weights_bytes"]):
-        w = m.compiled.report["weights_bytes"]
-        if groups[-1] and size + w > BUILTIN_GROUP_WEIGHTS:
-            groups.append([])
-            size = 0
-        groups[-1].append(m.name)
-        size += w
-    return groups
-
-
 @pytest.mark.slow
 def test_instructions_within_one_percent_of_the_builtin_module(mpy_models, deployed, tmp_path_factory):
-    builtin = {}
-    for group in _groups(mpy_models):
-        fw = tmp_path_factory.mktemp("builtin")
-        args = ["build-firmware", "--port", "qemu", "-o", str(fw)]
-        for n in group:
-            args += ["--model", f"{n}={MODELS / (n + '.tflite')}"]
-        assert main(args) == 0
-        with boot(firmware_from(fw), icount_shift=7, boot_timeout=120) as dev:
-            r = dev.run(f"import tinyengine\nMAKE = tinyengine.Model\nNAMES = {group!r}\n" + INSTR_SCRIPT, timeout=900)
-        assert r.ok, r.exception
-        builtin.update(_instructions(r.output))
+    # one firmware with every shared model built in (1.7 MB of code and weights)
     names = list(mpy_models)
+    fw = tmp_path_factory.mktemp("builtin")
+    args = ["build-firmware", "--port", "qemu", "-o", str(fw)]
+    for n in names:
+        args += ["--model", f"{n}={MODELS / (n + '.tflite')}"]
+    assert main(args) == 0
+    with boot(firmware_from(fw), icount_shift=7, boot_timeout=120) as dev:
+        r = dev.run(f"import tinyengine\nMAKE = tinyengine.Model\nNAMES = {names!r}\n" + INSTR_SCRIPT, timeout=900)
+    assert r.ok, r.exception
+    builtin = _instructions(r.output)
     with boot(firmware_from(deployed), icount_shift=7, memory_images=dp.memory_images(deployed),
               boot_timeout=120) as dev:
         assert dev.run(dp.mount_preamble(deployed), timeout=30).ok
@@ -493,8 +474,10 @@ def test_instructions_within_one_percent_of_the_builtin_module(mpy_models, deplo
     native = _instructions(r.output)
     print("instructions per inference, built-in vs .mpy:",
           {n: (builtin[n], native[n], f"{100 * (native[n] - builtin[n]) / builtin[n]:+.3f}%") for n in names})
+    # the .mpy may cost at most 1% more; it can cost less where the firmware's compile of a C
+    # loop comes out slower (micro_speech's generic depthwise, the one kernel without assembly)
     for n in names:
-        assert abs(native[n] - builtin[n]) <= INSTRUCTION_TOLERANCE * builtin[n], \
+        assert native[n] <= (1 + INSTRUCTION_TOLERANCE) * builtin[n], \
             f"{n}: {native[n]} instructions as .mpy, {builtin[n]} built in"
 
 

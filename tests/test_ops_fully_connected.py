@@ -213,9 +213,11 @@ def test_weight_layout_blocks_of_four_features():
 
 
 def _fast_flag(model: bytes) -> int:
+    """1 when the layer runs the fast requantization's entry point, 0 for TFLite's arithmetic."""
     src = compile_model(model, "fc").emitted.c_source
-    line = next(l for l in src.splitlines() if "te_fc_params" in l and ".fast" in l)
-    return int(line.split(".fast = ")[1].split(",")[0])
+    fast, exact = "te_fully_connected_fast_s8(" in src, "te_fully_connected_s8(" in src
+    assert fast != exact, "one FULLY_CONNECTED, one entry point"
+    return int(fast)
 
 
 def test_fast_requantization_when_proven_else_tflite_arithmetic():

@@ -387,7 +387,7 @@ TE_INLINE void te_gemm_block_modes(const te_gemm_ctx *c, int8_t *out, const int 
     }
 }
 
-__attribute__((noinline)) static void te_gemm_block_c(const te_gemm_ctx *c, int8_t *out, int npx) {
+__attribute__((noinline)) TE_FALLBACK static void te_gemm_block_c(const te_gemm_ctx *c, int8_t *out, int npx) {
     if (npx == TE_B && !TE_SMALL_CODE) {  /* a copy per mode (TE_SMALL_CODE: one, te/common.h) */
         if (c->wide)
             te_gemm_block_modes(c, out, 1);

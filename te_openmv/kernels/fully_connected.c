@@ -121,8 +121,14 @@ TE_INLINE void te_fc_rows(const te_fc_params *p, const int8_t *in, const int8_t 
     }
 }
 
+/* One entry point per requantization, named by the compiler (lower/fully_connected.py), so
+ * that a model links only the loops it uses. */
 void te_fully_connected_s8(const te_fc_params *p, const int8_t *in, const int8_t *weights,
                            const te_conv_chan *chan, int8_t *out) {
-    if (p->fast) te_fc_rows(p, in, weights, chan, out, 1);
-    else te_fc_rows(p, in, weights, chan, out, 0);
+    te_fc_rows(p, in, weights, chan, out, 0);
+}
+
+void te_fully_connected_fast_s8(const te_fc_params *p, const int8_t *in, const int8_t *weights,
+                                const te_conv_chan *chan, int8_t *out) {
+    te_fc_rows(p, in, weights, chan, out, 1);
 }

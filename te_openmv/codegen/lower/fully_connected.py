@@ -1,4 +1,4 @@
-"""FULLY_CONNECTED -> te_fully_connected_s8.
+"""FULLY_CONNECTED -> te_fully_connected_s8 (or _fast_s8 where the fast requantization is exact).
 
 Leading input dimensions are flattened as TFLite does (batches = input size /
 in_features); keep_num_dims only changes the output tensor's shape, not the bytes.
@@ -89,10 +89,11 @@ class FullyConnectedLowering(Lowering):
         records, fast = fc_channel_records(self._bias(g, op), w.data, mult, shift, y.zp)
         params = ctx.param("params", "te_fc_params", {
             "batches": batches, "in_features": in_f, "out_features": out_f, "groups": (in_f + 3) // 4,
-            "fast": int(fast), "out_offset": y.zp, "act_min": lo, "act_max": hi})
+            "out_offset": y.zp, "act_min": lo, "act_max": hi})
         wsym = ctx.const("weights", fc_weight_layout(w.data), "int8_t",
                          "blocks of 4 features x groups of 4 weights, then single rows (te/fully_connected.h)")
         csym = ctx.const("chan", records, "int32_t",
                          "per output feature: bias - input zero point * sum(weights row), requantization")
-        return (f"te_fully_connected_s8({params}, {ctx.ptr(op.inputs[0])}, {wsym}, "
+        kernel = "te_fully_connected_fast_s8" if fast else "te_fully_connected_s8"
+        return (f"{kernel}({params}, {ctx.ptr(op.inputs[0])}, {wsym}, "
                 f"(const te_conv_chan *){csym}, {ctx.ptr(op.outputs[0])});")

@@ -28,6 +28,13 @@
 #define TE_SMALL_CODE 0
 #endif
 #define TE_ONE_COPY static __attribute__((noinline, noclone))
+/* A C loop that runs only where the assembly does not: with TE_SMALL_CODE out of line and
+ * built for size (cold); as written in the firmware build. */
+#if TE_SMALL_CODE
+#define TE_FALLBACK __attribute__((cold, noinline))
+#else
+#define TE_FALLBACK
+#endif
 
 /* (a * b * 2) >> 32 rounded, saturating the one overflowing case (INT32_MIN * INT32_MIN). */
 TE_INLINE int32_t te_srdhm(int32_t a, int32_t b) {

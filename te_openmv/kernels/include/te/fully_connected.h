@@ -10,8 +10,7 @@
  *     zeros to groups * 4;
  *   - te_conv_chan per output feature (te/conv.h): the bias with the input offset folded
  *     in (bias + in_offset * sum_i w[o][i], so the kernel multiplies raw int8 inputs), and
- *     with `fast` the constants of te_conv_requant_fast (proven exact per feature at
- *     compile time), else TFLite's multiplier/shift for te_requant.
+ *     the requantization constants of the entry point below.
  * A block's 4 dot products share each loaded input word (SXTB16 into int16 pairs, SMLAD):
  * 16 MACs in 21 instructions on the M7. Scratch: none. `in` and `out` must not overlap.
  */
@@ -25,12 +24,16 @@ typedef struct {
     uint32_t batches;            /* input rows: input size / in_features */
     uint32_t in_features, out_features;
     uint32_t groups;             /* ceil(in_features / 4) */
-    uint32_t fast;               /* 1: chan holds te_conv_requant_fast constants */
     int32_t out_offset;          /* output zero point (exact path) */
     int32_t act_min, act_max;    /* fused activation, in the output's quantized domain */
 } te_fc_params;
 
+/* te_fully_connected_s8: chan holds TFLite's multiplier and shift (te_requant, then the
+ * output offset); te_fully_connected_fast_s8: te_conv_requant_fast's constants, which the
+ * compiler proved exact for every accumulator the layer can produce. */
 void te_fully_connected_s8(const te_fc_params *p, const int8_t *in, const int8_t *weights,
                            const te_conv_chan *chan, int8_t *out);
+void te_fully_connected_fast_s8(const te_fc_params *p, const int8_t *in, const int8_t *weights,
+                                const te_conv_chan *chan, int8_t *out);
 
 #endif
