@@ -13,9 +13,9 @@ from .support.bitexact import assert_bit_exact
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_network_is_bit_exact(name):
     model = NETWORKS[name]()
-    c = compile_model(model, name.replace(".", "_"))
+    c = compile_model(model, name)
     assert c.report["macs"] > 5_000_000
-    assert_bit_exact(model, n_runs=2, seed=1, name=name.replace(".", "_"))
+    assert_bit_exact(model, n_runs=2, seed=1, name=name)
 
 def test_mobilenet_v3_hard_swish_becomes_a_table_lookup():
     c = compile_model(NETWORKS["mobilenet_v3_small_96"](), "mnv3")

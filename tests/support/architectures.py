@@ -179,7 +179,7 @@ def _squeeze_excite(net: _Net, x):
     return y
 
 
-NETWORKS = {"mobilenet_v2_0.35_144": mobilenet_v2, "mobilenet_v3_small_96": mobilenet_v3_small}
+NETWORKS = {"mobilenet_v2_035_144": mobilenet_v2, "mobilenet_v3_small_96": mobilenet_v3_small}
 
 
 if __name__ == "__main__":
