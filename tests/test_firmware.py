@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -328,3 +329,30 @@ def test_silent_qemu_firmware_times_out(tmp_path):
         boot(elf, boot_timeout=3)
     assert time.monotonic() - t0 < 10
     assert _no_process_mentions(elf)  # QEMU was stopped
+
+
+def test_boards_die_with_their_parent_and_start_without_python_in_between():
+    """QEMU and the unix port start as dying_with_parent(cmd): if the Python process is killed,
+    they go too, with nothing run in Python between fork and exec (a preexec_fn there once hung
+    a test run: another thread held a lock at the fork)."""
+    from te_openmv.targets.qemu import dying_with_parent
+    cmd = dying_with_parent(["sleep", "60"])
+    assert cmd[-2:] == ["sleep", "60"] and cmd[:3] == [cmd[0], "--pdeathsig", "KILL"], cmd
+    script = ("import os, subprocess, sys\n"
+              f"p = subprocess.Popen({cmd!r}, stdout=subprocess.DEVNULL, close_fds=True)\n"
+              "print(p.pid, flush=True)\n"
+              "os.kill(os.getpid(), 9)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(r.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid), "the child outlived its killed parent"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False

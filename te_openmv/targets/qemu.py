@@ -7,10 +7,9 @@ Talking to MicroPython over the pty is `te_openmv.targets.raw_repl`'s job.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import re
-import signal
+import shutil
 import subprocess
 import tempfile
 import time
@@ -65,14 +64,26 @@ def qemu_command(firmware: Path, *, icount_shift: int | None = None,
     return cmd + list(extra_args or [])
 
 
-def die_with_parent() -> None:
-    # Runs in the child before exec: SIGKILL QEMU if the Python process dies abruptly.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except Exception:  # noqa: BLE001 - best effort; atexit still covers normal exits
-        pass
+def dying_with_parent(cmd: list[str]) -> list[str]:
+    """cmd wrapped so that the child is SIGKILLed if this Python process dies abruptly (atexit
+    covers normal exits): util-linux's setpriv sets the parent-death signal and execs cmd, the
+    same process. Not a preexec_fn: Python code between fork and exec can wait for ever on a
+    lock another thread held at the fork (a board run in a background thread while the host
+    computes; seen as a hung test run)."""
+    setpriv = _setpriv_with_pdeathsig()
+    return [setpriv, "--pdeathsig", "KILL", "--", *cmd] if setpriv else list(cmd)
+
+
+_SETPRIV: list[str | None] = []
+
+
+def _setpriv_with_pdeathsig() -> str | None:
+    if not _SETPRIV:
+        path = shutil.which("setpriv")
+        ok = path is not None and "--pdeathsig" in subprocess.run(
+            [path, "--help"], capture_output=True, text=True).stdout
+        _SETPRIV.append(path if ok else None)
+    return _SETPRIV[0]
 
 
 def stop_process(proc: subprocess.Popen) -> None:
@@ -130,8 +141,7 @@ def start_qemu(firmware: Path, *, icount_shift: int | None = None, start_timeout
     fd, log_name = tempfile.mkstemp(prefix="te-qemu-", suffix=".log")
     log_path = Path(log_name)
     # stdout/stderr go to a file, not a pipe: nobody has to drain it and QEMU never blocks on it.
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                            preexec_fn=die_with_parent, close_fds=True)
+    proc = subprocess.Popen(dying_with_parent(cmd), stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, close_fds=True)
     os.close(fd)
     qp = QemuProcess(proc=proc, pty="", log_path=log_path, command=cmd)
     _live.add(qp)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from te_openmv.targets.qemu import (QemuError, QemuProcess, die_with_parent, emulated_board_images, start_qemu,
+from te_openmv.targets.qemu import (QemuError, QemuProcess, dying_with_parent, emulated_board_images, start_qemu,
     stop_process)
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -489,9 +489,9 @@ def boot(firmware: Path, *, icount_shift: int | None = None, boot_timeout: float
         if icount_shift is not None or memory_images:
             raise ValueError("icount_shift and memory_images apply only to QEMU firmware")
         try:
-            proc = subprocess.Popen([str(firmware), "-X", f"heapsize={UNIX_HEAP}", "-c", _UNIX_RAW_REPL],
+            proc = subprocess.Popen(dying_with_parent([str(firmware), "-X", f"heapsize={UNIX_HEAP}", "-c", _UNIX_RAW_REPL]),
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    bufsize=0, preexec_fn=die_with_parent, close_fds=True)
+                                    bufsize=0, close_fds=True)
         except OSError as e:
             raise DeviceError(f"cannot start {firmware}: {e}") from e
         port = FdPort(proc.stdout.fileno(), proc.stdin.fileno(), owns_fds=False)
