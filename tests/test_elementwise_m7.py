@@ -12,13 +12,7 @@ import zlib
 import numpy as np
 import pytest
 
-from te_openmv import KERNELS_INCLUDE
-from te_openmv.codegen.compiler import compile_model
-from te_openmv.targets.baremetal import harness
-from te_openmv.targets.host_build import HostModel
-
-from .support.bitexact import reference
-from .support.m7cases import write_case_program
+from .support.m7cases import run_cases
 from .test_ops_elementwise import binary_model
 from .test_ops_pool import mean_model, pool_model
 
@@ -78,23 +72,7 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
 
 @pytest.fixture(scope="session")
 def m7_run(arm_toolchain, tmp_path_factory):
-    out = tmp_path_factory.mktemp("elementwise_m7")
-    rng = np.random.default_rng(93)
-    cases, host, compiled = [], {}, {}
-    for name, model, xs, _, _ in _cases():
-        c = compile_model(model, name)
-        compiled[name] = c
-        hm = HostModel(c)
-        if xs is None:
-            xs = [rng.integers(-128, 128, size=t.shape).astype(np.int8) for t in hm.inputs]
-        y = hm.run(xs)[0]
-        ref = np.asarray(reference(model, xs)[0]).reshape(y.shape)
-        assert np.array_equal(y, ref), f"{name}: the host differs from tflite-micro"
-        host[name] = y
-        cases.append((name, c, xs))
-    srcs = write_case_program(cases, out)
-    elf = harness.build_elf(srcs, [KERNELS_INCLUDE, out], out / "elementwise_m7.elf")
-    return harness.run_elf(elf, timeout=120), host, compiled
+    return run_cases(_cases(), tmp_path_factory.mktemp("elementwise_m7"), seed=93, timeout=120)
 
 
 def test_cases_take_the_intended_kernels(m7_run):

@@ -151,8 +151,9 @@ TE_DW_SPECIALIZE void te_dw_pair(const int kind, const te_dw_geo *geo, const int
 /* TE_SMALL_CODE (te/common.h): the shapes the assembly covers share one out-of-line copy of
  * their C loops, which only run where the assembly does not (e < 1, a clamp, one-pixel
  * rows); the generic shape, which has no assembly, keeps its own. */
-TE_ONE_COPY TE_FALLBACK void te_dw_pair_shared(const int kind, const te_dw_geo *geo, const int8_t *r, const uint32_t *w,
-                                   const te_dw_k3w *k3, int32_t bias, int32_t *pa0, int32_t *pa1) {
+TE_ONE_COPY TE_FALLBACK void te_dw_pair_shared(const int kind, const te_dw_geo *geo, const int8_t *r,
+                                               const uint32_t *w, const te_dw_k3w *k3, int32_t bias,
+                                               int32_t *pa0, int32_t *pa1) {
     if (kind == TE_KGEN) __builtin_unreachable();
     te_dw_pair(kind, geo, r, w, k3, bias, pa0, pa1);
 }
@@ -227,8 +228,9 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
 }
 
 #if TE_USE_DSP && TE_SMALL_CODE
-TE_ONE_COPY TE_FALLBACK void te_dw_channel_shared(const int kind, const te_dw_plane_params *p, const int8_t *plane,
-                                      const int32_t *rec, int8_t *out, const int fix, const int clamp) {
+TE_ONE_COPY TE_FALLBACK void te_dw_channel_shared(const int kind, const te_dw_plane_params *p,
+                                                  const int8_t *plane, const int32_t *rec, int8_t *out,
+                                                  const int fix, const int clamp) {
     if (kind == TE_KGEN) __builtin_unreachable();
     te_dw_channel(kind, p, plane, rec, out, fix, clamp);
 }
@@ -310,7 +312,7 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
 
 #if TE_USE_DSP && TE_SMALL_CODE
 TE_ONE_COPY TE_FALLBACK void te_dw_plane_shared(const int kind, const te_dw_plane_params *p, const int8_t *in,
-                                    const int32_t *chan, int8_t *out, int8_t *plane) {
+                                                const int32_t *chan, int8_t *out, int8_t *plane) {
     if (kind == TE_KGEN) __builtin_unreachable();
     te_dw_plane(kind, p, in, chan, out, plane);
 }

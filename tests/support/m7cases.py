@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from te_openmv import KERNELS_DIR
+from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
 
 
 def write_case_program(cases: list[tuple[str, object, np.ndarray]], out: Path, decls: tuple[str, ...] = (),
@@ -44,3 +44,30 @@ def write_case_program(cases: list[tuple[str, object, np.ndarray]], out: Path, d
     main += [*tail, "    return 0;", "}"]
     (out / "main.c").write_text("\n".join(main) + "\n")
     return [out / "main.c", *sources, *(KERNELS_DIR / k for k in sorted(kernels))]
+
+
+def run_cases(cases, out: Path, seed: int, timeout: float):
+    """Compile each (name, model, inputs or None, ...) case, check the host build against
+    tflite-micro on its inputs (random ones, drawn with `seed`, for None), then run every case
+    in one ELF on the M7. Returns (the harness's result, host outputs by name, Compiled by name)."""
+    from te_openmv.codegen.compiler import compile_model
+    from te_openmv.targets.baremetal import harness
+    from te_openmv.targets.host_build import HostModel
+
+    from .bitexact import reference
+    rng = np.random.default_rng(seed)
+    program, host, compiled = [], {}, {}
+    for name, model, xs, *_ in cases:
+        c = compile_model(model, name)
+        compiled[name] = c
+        hm = HostModel(c)
+        if xs is None:
+            xs = [rng.integers(-128, 128, size=t.shape).astype(np.int8) for t in hm.inputs]
+        y = hm.run(xs)[0]
+        ref = np.asarray(reference(model, xs)[0]).reshape(y.shape)
+        assert np.array_equal(y, ref), f"{name}: the host differs from tflite-micro"
+        host[name] = y
+        program.append((name, c, xs))
+    srcs = write_case_program(program, out)
+    elf = harness.build_elf(srcs, [KERNELS_INCLUDE, out], out / f"{out.name}.elf")
+    return harness.run_elf(elf, timeout=timeout), host, compiled
