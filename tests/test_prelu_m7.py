@@ -6,12 +6,10 @@ old kernels they fall back to. One ELF holds every case; instruction counts are 
 with -s), never asserted."""
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pytest
 
-from .support.m7cases import run_cases
+from .support.m7cases import assert_device_matches_host, report_per_output, run_cases
 from .support.singleop import T, single_op_model
 from .test_ops_prelu import EVERY_PAIR, PRELU_QUANTS, SCALED_MAX_CASES, four_channel_loop, \
     prelu_every_pair_model, scaled_max_every_pair_model
@@ -55,13 +53,9 @@ def test_cases_take_the_intended_kernels(m7_run):
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])
 def test_m7_output_matches_host(m7_run, name):
     run, host, _ = m7_run
-    assert run.value_int(name) == zlib.crc32(np.ascontiguousarray(host[name]).tobytes()), \
-        f"{name}: the M7 (DSP) output differs from the host's"
+    assert_device_matches_host(run, host, name)
 
 
 def test_m7_instruction_counts_reported(m7_run):
     run, host, _ = m7_run
-    for name, _, _, _, what in _cases():
-        n = run.regions[name]
-        assert n > 0
-        print(f"{name:14s} {host[name].size:7d} outputs {n:9d} instructions {n / host[name].size:6.2f} per output  ({what})")
+    report_per_output(run, host, _cases(), width=14)

@@ -71,3 +71,18 @@ def run_cases(cases, out: Path, seed: int, timeout: float):
     srcs = write_case_program(program, out)
     elf = harness.build_elf(srcs, [KERNELS_INCLUDE, out], out / f"{out.name}.elf")
     return harness.run_elf(elf, timeout=timeout), host, compiled
+
+
+def assert_device_matches_host(run, host: dict, name: str) -> None:
+    """The M7's output CRC for case `name` equals the CRC32 of the host build's output."""
+    import zlib
+    want = zlib.crc32(np.ascontiguousarray(host[name]).tobytes())
+    assert run.value_int(name) == want, f"{name}: the M7 (DSP) output differs from the host's"
+
+
+def report_per_output(run, host: dict, cases, width: int) -> None:
+    """Print each case's instructions per output element (speed is reported, not asserted)."""
+    for name, _, _, _, what in cases:
+        n = run.regions[name]
+        assert n > 0
+        print(f"{name:{width}s} {host[name].size:7d} outputs {n:9d} instructions {n / host[name].size:6.2f} per output  ({what})")
