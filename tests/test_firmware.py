@@ -338,8 +338,11 @@ def test_boards_die_with_their_parent_and_start_without_python_in_between():
     from te_openmv.targets.qemu import dying_with_parent
     cmd = dying_with_parent(["sleep", "60"])
     assert cmd[-2:] == ["sleep", "60"] and cmd[:3] == [cmd[0], "--pdeathsig", "KILL"], cmd
-    script = ("import os, subprocess, sys\n"
-              f"p = subprocess.Popen({cmd!r}, stdout=subprocess.DEVNULL, close_fds=True)\n"
+    # the parent dies only once the child runs `sleep` (setpriv has set the signal by then)
+    script = ("import os, subprocess, sys, time\n"
+              f"p = subprocess.Popen({cmd!r}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)\n"
+              "while open(f'/proc/{p.pid}/comm').read().strip() != 'sleep':\n"
+              "    time.sleep(0.01)\n"
               "print(p.pid, flush=True)\n"
               "os.kill(os.getpid(), 9)\n")
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
