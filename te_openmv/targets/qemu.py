@@ -7,6 +7,7 @@ Talking to MicroPython over the pty is `te_openmv.targets.raw_repl`'s job.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import re
 import shutil
@@ -74,16 +75,11 @@ def dying_with_parent(cmd: list[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--", *cmd] if setpriv else list(cmd)
 
 
-_SETPRIV: list[str | None] = []
-
-
+@functools.cache
 def _setpriv_with_pdeathsig() -> str | None:
-    if not _SETPRIV:
-        path = shutil.which("setpriv")
-        ok = path is not None and "--pdeathsig" in subprocess.run(
-            [path, "--help"], capture_output=True, text=True).stdout
-        _SETPRIV.append(path if ok else None)
-    return _SETPRIV[0]
+    path = shutil.which("setpriv")
+    ok = path is not None and "--pdeathsig" in subprocess.run([path, "--help"], capture_output=True, text=True).stdout
+    return path if ok else None
 
 
 def stop_process(proc: subprocess.Popen) -> None:
