@@ -36,6 +36,9 @@ VARIANTS = {
 # input channels -> the group code: 2 groups (no loop), else the 4-group loop entered at
 # each of its 4 entries (2, 1, 4, 3 groups in the first pass)
 GROUP_CODES = {8: "two", 12: "loop", 16: "loop", 20: "loop", 24: "loop"}
+# pixel count -> output map: blocks of 4 and 3 (te_block_cols): 5 = 3 + 3 from pixel 2,
+# 6 = 3 + 3, 7 = 4 + 3, 9 = 3 + 3 + 3, 10 = 4 + 3 + 3, 25 = 4 * 4 + 3 * 3
+TAIL_MAPS = {5: (1, 5), 6: (2, 3), 7: (1, 7), 9: (3, 3), 10: (2, 5), 25: (5, 5)}
 
 
 def _cases() -> list[tuple[str, bytes, str]]:
@@ -48,6 +51,25 @@ def _cases() -> list[tuple[str, bytes, str]]:
               f"assembly variant te_gemm_{prefix}{v}_{g}, {c // 4} groups")
              for suffix, prefix in (("_narrow", ""), ("", "w"))
              for v, (act, oq) in VARIANTS.items() for c, g in GROUP_CODES.items()]
+    # the 3-pixel blocks: per pixel count, 1x1 and im2col (3x3 SAME, and the RGB kernel), int8
+    # weights (_narrow) and wide ones (_wide), the four requantization/store forms in turn,
+    # both group codes
+    forms = list(VARIANTS.items())
+    for i, (n, hw) in enumerate(TAIL_MAPS.items()):
+        for j, suffix in enumerate(("_narrow", "_wide")):
+            v, (act, oq) = forms[(i + j) % 4]
+            v2, (act2, oq2) = forms[(i + j + 2) % 4]
+            in_c = 8 if (i + j) % 3 == 0 else 24
+            cases += [
+                (f"tail{n}_pw_{v}{suffix}", conv_model(rng, hw, in_c, 12, (1, 1), act=act, in_q=q, out_q=oq),
+                 f"1x1, {n} pixels, {in_c // 4} groups, {v}"),
+                (f"tail{n}_im2col_{v2}{suffix}",
+                 conv_model(rng, hw, 6 if j else 5, 9, (3, 3), (1, 1), "SAME", act2, in_q=q, out_q=oq2),
+                 f"3x3 SAME, {n} pixels, {v2}"),
+                (f"tail{n}_rgb{suffix}", conv_model(rng, (2 * hw[0], 2 * hw[1]), 3, 8, (3, 3), (2, 2), "SAME",
+                                                    "RELU6", in_q=(1 / 255, -128), out_q=RELU6_Q),
+                 f"te_conv2d_s8_3ch, {n} pixels"),
+            ]
     return cases + [
         ("pw48x8x16", conv_model(rng, (48, 48), 8, 16, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
          "1x1 48x48x8 -> 16"),
@@ -60,15 +82,15 @@ def _cases() -> list[tuple[str, bytes, str]]:
         ("rgb96", conv_model(rng, (96, 96), 3, 16, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),
                              out_q=RELU6_Q), "te_conv2d_s8_3ch 96x96x3 -> 16, stride 2"),
         ("pw_odd", conv_model(rng, (5, 7), 37, 13, (1, 1), act="RELU", in_q=q, out_q=(0.3, 3)),
-         "1x1, 35 pixels (the last block overlaps), in_c tail"),
+         "1x1, 35 pixels (8 blocks of 4, one of 3), in_c tail"),
         ("pw_3x3", conv_model(rng, (3, 3), 128, 64, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
-         "1x1 on 3x3: two blocks and the 9th pixel alone"),
+         "1x1 on 3x3: three blocks of 3"),
         ("pw_tiny", conv_model(rng, (1, 3), 24, 10, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
-         "1x1 on 3 pixels: one pixel at a time"),
+         "1x1 on 3 pixels: one block of 3"),
         ("im2col_odd", conv_model(rng, (7, 9), 17, 11, (3, 3), (1, 1), "SAME", "RELU_N1_TO_1", in_q=q,
                                   out_q=(0.01, 0)), "te_conv2d_s8 3x3 SAME, 39 groups, 63 pixels"),
         ("im2col_25", conv_model(rng, (5, 5), 24, 40, (3, 3), (1, 1), "SAME", "RELU6", in_q=q, out_q=RELU6_Q),
-         "te_conv2d_s8 3x3 SAME on 5x5: the 25th pixel alone"),
+         "te_conv2d_s8 3x3 SAME on 5x5: 4 blocks of 4, 3 of 3"),
         ("gray_pad", conv_model(rng, (11, 10), 1, 6, (5, 3), (2, 3), "VALID", "NONE", pad=(2, 1, 0, 3),
                                 in_q=q), "te_conv2d_s8: 1 channel, 5x3 stride 2x3, folded PAD"),
         ("gray3x3", conv_model(rng, (13, 12), 1, 8, (3, 3), (1, 1), "SAME", "RELU", in_q=q),
@@ -83,10 +105,13 @@ def _cases() -> list[tuple[str, bytes, str]]:
 
 
 def _compile(model: bytes, name: str):
-    """compile_model, with int8 weights in every layer for the cases named *_narrow."""
+    """compile_model, with int8 weights in every layer for the cases named *_narrow, wide
+    weights wherever exact for those named *_wide."""
     with pytest.MonkeyPatch.context() as mp:
         if name.endswith("_narrow"):
             mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)
+        elif name.endswith("_wide"):
+            mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 0)
         return compile_model(model, name)
 
 
@@ -136,8 +161,8 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
     for v in VARIANTS:
         for g in set(GROUP_CODES.values()):
-            assert f"te_gemm_{v}_{g}" in symbols
-            assert f"te_gemm_w{v}_{g}" in symbols
+            for prefix in ("", "w", "3_", "3_w"):  # 4 and 3 pixels, int8 and wide weights
+                assert f"te_gemm_{prefix}{v}_{g}" in symbols
 
 
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])

@@ -1,6 +1,6 @@
 """im2col convolutions (kernels larger than 1x1) declare how they walk their input: blocks of
-4 output pixels in raster order, each reading its windows before writing, the last block
-stepping back. The declared distance is safe (never below the exact one from a walk of the
+4 output pixels in raster order and then the blocks of 3 that end the map (lower/conv.py,
+blocks), each reading its windows before writing. The declared distance is safe (never below the exact one from a walk of the
 kernel's reads and writes) and the planner's overlaps stay bit-exact: the first layer of a
 camera model no longer needs input + output bytes (omv_yolo_lc_192: 258,324 -> 148,824 B)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from te_openmv.codegen.compiler import compile_model
-from te_openmv.codegen.lower.conv import BLOCK, conv_geometry, im2col_distance
+from te_openmv.codegen.lower.conv import BLOCK, blocks, conv_geometry, im2col_distance
 
 from .support import modelgen
 from .support.guarded import assert_exact, guarded_run, random_cases
@@ -22,10 +22,9 @@ def _exact_distance(g, op, geo) -> int:
     ih, iw, ic = x.shape[1:]
     oh, ow = y.shape[1:3]
     n = oh * ow
-    starts = [min(s, n - BLOCK) if n >= BLOCK else s for s in range(0, n, BLOCK)]
     events = []
-    for s in starts:
-        for p in range(s, min(s + BLOCK, n)):
+    for s, cols in blocks(n):
+        for p in range(s, s + cols):
             y0 = (p // ow) * geo["stride_h"] - geo["pad_top"]
             x0 = (p % ow) * geo["stride_w"] - geo["pad_left"]
             for ky in range(geo["k_h"]):
@@ -33,7 +32,7 @@ def _exact_distance(g, op, geo) -> int:
                 xs = [x0 + kx for kx in range(geo["k_w"]) if 0 <= x0 + kx < iw]
                 if 0 <= iy < ih and xs:
                     events.append(("r", (iy * iw + xs[0]) * ic))
-        events.append(("w", (min(s + BLOCK, n)) * geo["out_c"]))
+        events.append(("w", (s + cols) * geo["out_c"]))
     need, future = 0, None
     for kind, a in reversed(events):
         if kind == "r":
@@ -69,3 +68,19 @@ def test_camera_first_layer_overlaps_its_input():
     assert c.report["peak_sram_bytes"] < 96 * 96 * 3 + 48 * 48 * 16
     assert any(o["used"] for o in c.report["overlaps"])
     assert_exact(model, c, random_cases(c, 2), desc)
+
+
+@pytest.mark.parametrize("pixels", range(1, 70))
+def test_blocks_cover_every_pixel_once(pixels):
+    """The kernels' block plan: every pixel in raster order, blocks of 4 then at most three of 3,
+    as many blocks as ceil(pixels / 4), a pixel computed twice only in a 5-pixel map."""
+    plan = blocks(pixels)
+    covered = [p for s, c in plan for p in range(s, s + c)]
+    assert sorted(set(covered)) == list(range(pixels))
+    assert len(covered) == pixels + (pixels == 5)
+    assert [s for s, _ in plan] == sorted(s for s, _ in plan)
+    cols = [c for _, c in plan]
+    assert len(plan) == -(-pixels // BLOCK)
+    if pixels >= 3:
+        threes = cols.count(BLOCK - 1)
+        assert set(cols) <= {BLOCK, BLOCK - 1} and cols == sorted(cols, reverse=True) and threes <= 3

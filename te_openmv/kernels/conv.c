@@ -79,6 +79,30 @@ static void te_widen_block(const int8_t *const col[TE_B], uint32_t n, uint32_t *
     }
 }
 
+/* Widen `cols` consecutive columns of n int8 values each, the first at c (any alignment),
+ * column by column (the blocks of 3 and partial blocks of a 1x1 convolution). */
+__attribute__((noinline)) static void te_widen_pixels(const int8_t *c, uint32_t n, uint32_t cols, uint32_t *xbuf) {
+    const uint32_t full = n >> 2, tail = n & 3;
+    if (cols == TE_B - 1 && !tail) {  /* three columns of whole groups (every real model) */
+        const int8_t *c1 = c + n, *c2 = c1 + n;
+        for (uint32_t g = full; g; g--, c += 4, c1 += 4, c2 += 4, xbuf += 8) {
+            te_widen_group(te_load32(c), xbuf);
+            te_widen_group(te_load32(c1), xbuf + 2);
+            te_widen_group(te_load32(c2), xbuf + 4);
+        }
+        return;
+    }
+    for (uint32_t j = 0; j < cols; j++) {
+        uint32_t *x = xbuf + 2 * j;
+        for (uint32_t g = 0; g < full; g++, c += 4, x += 8) te_widen_group(te_load32(c), x);
+        if (tail) {
+            uint32_t raw = 0;
+            for (uint32_t i = 0; i < tail; i++) raw |= (uint32_t)(uint8_t)*c++ << (8 * i);
+            te_widen_group(raw, x);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- requantization */
 
 /* How a kernel finishes an accumulator (from te_conv_params.requant and the act range):
@@ -124,7 +148,8 @@ TE_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, in
 
 /* out[j * out_c + o] for the block's columns j < npx, every output channel o (C; on the
  * M7 only for partial blocks, exact requantization and single-group depths). Wide weights
- * are int16 (2w1, 2w3, 2w0, 2w2) per group (te/conv.h), 8 bytes. */
+ * are int16 (2w1, 2w3, 2w0, 2w2) per group (te/conv.h), 8 bytes. Columns npx.. are not
+ * read (a 3-pixel block leaves column 3 as the block before wrote it). */
 TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, const int8_t *w,
                                const te_conv_chan *ch, int8_t *out, const int npx, const int mode, const int wide) {
     const int out_c = p->out_c;
@@ -143,9 +168,9 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
                 even = __sxtb16(raw);
             }
             a0 = __smlad(even, xp[0], a0), a0 = __smlad(odd, xp[1], a0);
-            a1 = __smlad(even, xp[2], a1), a1 = __smlad(odd, xp[3], a1);
-            a2 = __smlad(even, xp[4], a2), a2 = __smlad(odd, xp[5], a2);
-            a3 = __smlad(even, xp[6], a3), a3 = __smlad(odd, xp[7], a3);
+            if (npx > 1) a1 = __smlad(even, xp[2], a1), a1 = __smlad(odd, xp[3], a1);
+            if (npx > 2) a2 = __smlad(even, xp[4], a2), a2 = __smlad(odd, xp[5], a2);
+            if (npx > 3) a3 = __smlad(even, xp[6], a3), a3 = __smlad(odd, xp[7], a3);
 #else
             int32_t w0, w1, w2, w3;
             if (wide) {
@@ -158,9 +183,9 @@ TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, co
 #define TE_DOT(k) (w0 * (int16_t)xp[k] + w2 * (int16_t)(xp[k] >> 16) + \
                    w1 * (int16_t)xp[k + 1] + w3 * (int16_t)(xp[k + 1] >> 16))
             a0 += TE_DOT(0);
-            a1 += TE_DOT(2);
-            a2 += TE_DOT(4);
-            a3 += TE_DOT(6);
+            if (npx > 1) a1 += TE_DOT(2);
+            if (npx > 2) a2 += TE_DOT(4);
+            if (npx > 3) a3 += TE_DOT(6);
 #undef TE_DOT
 #endif
         }
@@ -339,6 +364,78 @@ TE_ASM_WGEMMS(te_gemm_wsign_clamp, TE_ASM_WRQ_SIGN, TE_ASM_STORE_CLAMP)
 TE_ASM_WGEMMS(te_gemm_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_FULL)
 TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
 
+/* ---------------------------------------------------------------- GEMM block of 3 columns */
+
+/* The blocks of 3 pixels that end a map whose pixel count is not a multiple of 4
+ * (te_blocks4_end): the same xbuf layout (8 words per group, column 3's pair left unread),
+ * job record and channel loop as the 4-column code, with 3 accumulators r9, r10, r11, so
+ * that r8 is free to hold the even weight pair. Per group: the weights (one LDR and two
+ * SXTB16, or one LDM of the wide pair), one LDM of columns 0-1, one LDRD of column 2 that
+ * also steps over column 3, 6 SMLAD: 12 MACs in 11 instructions (9 with wide weights).
+ * The first group starts the columns from the bias in r12. */
+#define TE_ASM_MACS3(load, s9, s10, s11)            \
+    load                                            \
+    "ldm    r2!, {r4, r5, r6, r7}\n\t"              \
+    "smlad  r9, r8, r4, " s9 "\n\t"                 \
+    "smlad  r9, r0, r5, r9\n\t"                     \
+    "smlad  r10, r8, r6, " s10 "\n\t"               \
+    "smlad  r10, r0, r7, r10\n\t"                   \
+    "ldrd   r4, r5, [r2], #16\n\t"                  \
+    "smlad  r11, r8, r4, " s11 "\n\t"               \
+    "smlad  r11, r0, r5, r11\n\t"
+#define TE_ASM_FIRST3 TE_ASM_MACS3(TE_ASM_LOAD("r8"), "r12", "r12", "r12")
+#define TE_ASM_GROUP3 TE_ASM_MACS3(TE_ASM_LOAD("r8"), "r9", "r10", "r11")
+#define TE_ASM_WFIRST3 TE_ASM_MACS3("ldm    r1!, {r0, r8}\n\t", "r12", "r12", "r12")
+#define TE_ASM_WGROUP3 TE_ASM_MACS3("ldm    r1!, {r0, r8}\n\t", "r9", "r10", "r11")
+
+/* The stores of columns 0-2 (r7 the job's out_end, for TE_ASM_TAIL). */
+#define TE_ASM_STORE3_FULL                                   \
+    "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
+    "strb   r9, [r2], #1\n\t"                                \
+    "strb   r10, [r2, r4]\n\t"                               \
+    "strb   r11, [r2, r5]\n\t"
+
+/* bytes 0-2 of r9 clamped at once (byte 3, column 0's sign, is not stored) */
+#define TE_ASM_STORE3_CLAMP                                  \
+    "bfi    r9, r10, #8, #8\n\t"                             \
+    "bfi    r9, r11, #16, #8\n\t"                            \
+    "ldrd   r10, r11, [lr, #24]\n\t"                         \
+    "ssub8  r8, r9, r10\n\t"                                 \
+    "sel    r9, r9, r10\n\t"                                 \
+    "ssub8  r8, r9, r11\n\t"                                 \
+    "sel    r9, r11, r9\n\t"                                 \
+    "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
+    "strb   r9, [r2], #1\n\t"                                \
+    "lsrs   r9, r9, #8\n\t"                                  \
+    "strb   r9, [r2, r4]\n\t"                                \
+    "lsrs   r9, r9, #8\n\t"                                  \
+    "strb   r9, [r2, r5]\n\t"
+
+#define TE_ASM_GEMM3(name, first, groups, rq, store)                                       \
+    __attribute__((naked, noinline)) void name(                                            \
+        __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
+        __attribute__((unused)) const te_conv_chan *ch) {                                  \
+        __asm__ volatile(TE_ASM_HEAD(first) groups "ldm    r3!, {r4, r5, r6, r12}\n\t"     \
+                         rq("r9") rq("r10") rq("r11") store TE_ASM_TAIL);                   \
+    }
+
+#define TE_ASM_GEMMS3(prefix, rq, store)                                                   \
+    TE_ASM_GEMM3(prefix##_two, TE_ASM_FIRST3, TE_ASM_GROUP3, rq, store)                   \
+    TE_ASM_GEMM3(prefix##_loop, TE_ASM_FIRST3, TE_ASM_LOOP(TE_ASM_GROUP3), rq, store)
+
+#define TE_ASM_WGEMMS3(prefix, rq, store)                                                  \
+    TE_ASM_GEMM3(prefix##_two, TE_ASM_WFIRST3, TE_ASM_WGROUP3, rq, store)                 \
+    TE_ASM_GEMM3(prefix##_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), rq, store)
+
+TE_ASM_GEMMS3(te_gemm_3_sign_full, TE_ASM_RQ_SIGN, TE_ASM_STORE3_FULL)
+TE_ASM_GEMMS3(te_gemm_3_sign_clamp, TE_ASM_RQ_SIGN, TE_ASM_STORE3_CLAMP)
+TE_ASM_GEMMS3(te_gemm_3_nosign_full, TE_ASM_RQ_NOSIGN, TE_ASM_STORE3_FULL)
+TE_ASM_GEMMS3(te_gemm_3_nosign_clamp, TE_ASM_RQ_NOSIGN, TE_ASM_STORE3_CLAMP)
+TE_ASM_WGEMMS3(te_gemm_3_wsign_full, TE_ASM_WRQ_SIGN, TE_ASM_STORE3_FULL)
+TE_ASM_WGEMMS3(te_gemm_3_wsign_clamp, TE_ASM_WRQ_SIGN, TE_ASM_STORE3_CLAMP)
+TE_ASM_WGEMMS3(te_gemm_3_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE3_FULL)
+TE_ASM_WGEMMS3(te_gemm_3_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE3_CLAMP)
+
 #endif
 
 /* What stays the same for every block of one convolution. */
@@ -351,6 +448,7 @@ typedef struct {
 #if TE_USE_DSP
     te_conv_job *job;    /* NULL: the C loop */
     te_conv_gemm_fn fn;
+    uint32_t out_c;      /* p->out_c, one load closer */
 #endif
 } te_gemm_ctx;
 
@@ -371,6 +469,7 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
         c->job = job;
         job->entry = (4u - (groups - 1) % 4u) % 4u;
         c->fn = p->gemm;
+        c->out_c = p->out_c;
     }
 #endif
 }
@@ -404,19 +503,39 @@ TE_INLINE void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
 #if TE_USE_DSP
     if (npx == TE_B && c->job) {
         c->job->out = out;
-        c->job->out_end = out + c->p->out_c;
+        c->job->out_end = out + c->out_c;
         c->fn(c->job, c->w, c->ch);
+        return;
+    }
+    if (npx == TE_B - 1 && c->job && c->p->gemm3) {  /* a block of 3 (te_blocks4_end) */
+        c->job->out = out;
+        c->job->out_end = out + c->out_c;
+        c->p->gemm3(c->job, c->w, c->ch);
         return;
     }
 #endif
     te_gemm_block_c(c, out, npx);
 }
 
-/* Blocks start every 4 pixels; when the pixel count is not a multiple of 4, the last block
- * overlaps the one before it (recomputing up to 3 pixels, same values) so that every block
- * takes the 4-column path. Only maps of fewer than 4 pixels have a partial block. */
-TE_INLINE uint32_t te_block_start(uint32_t px, uint32_t pixels) {
-    return px + TE_B > pixels && pixels >= TE_B ? pixels - TE_B : px;
+/* The blocks, in raster order: 4 pixels each, then the 1 to 3 blocks of 3 pixels that make
+ * up the rest without recomputing any pixel (4k + 3 = ... + 3, 4k + 6 = ... + 3 + 3,
+ * 4k + 9 = ... + 3 + 3 + 3), a 3-pixel block being cheaper than a 4-pixel one in every
+ * part (te_openmv/codegen/lower/conv.py, blocks, follows the same plan). Only a map of 5
+ * pixels overlaps (3 + 3 from pixel 2, recomputing one) and only maps of 1 or 2 pixels
+ * have a partial block. */
+TE_INLINE int32_t te_blocks4_end(uint32_t pixels) {  /* blocks of 4 start below it; < 0: none */
+    return (int32_t)pixels - (int32_t)(3u * (-pixels & 3u));
+}
+
+/* The pixels of the block at px (end4: te_blocks4_end). */
+TE_INLINE uint32_t te_block_cols(uint32_t px, int32_t end4, uint32_t pixels) {
+    const uint32_t left = pixels - px;
+    return (int32_t)px < end4 ? TE_B : left < TE_B - 1 ? left : TE_B - 1;
+}
+
+/* where the block after the one at px starts */
+TE_INLINE uint32_t te_block_next(uint32_t px, uint32_t npx, uint32_t pixels) {
+    return px + npx - (pixels - px == 5);
 }
 
 /* ---------------------------------------------------------------- 1x1 */
@@ -426,10 +545,10 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
     const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
     te_gemm_ctx ctx;
     te_gemm_init(&ctx, p, (uint32_t *)scratch, weights, chan);
-    for (uint32_t px = 0; px < pixels; px += TE_B) {
-        px = te_block_start(px, pixels);
-        const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
-        if (npx == TE_B && !(in_c & 3)) {
+    const int32_t end4 = te_blocks4_end(pixels);
+    uint32_t px = 0;
+    for (; (int32_t)px < end4; px += TE_B) {
+        if (!(in_c & 3)) {
             /* four consecutive pixels of whole groups (every real model) */
             const int8_t *c0 = in + px * in_c, *c1 = c0 + in_c, *c2 = c1 + in_c, *c3 = c2 + in_c;
             uint32_t *x = ctx.xbuf;
@@ -440,10 +559,15 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
                 te_widen_group(te_load32(c3), x + 6);
             }
         } else {
-            const int8_t *col[TE_B];
-            for (uint32_t j = 0; j < TE_B; j++) col[j] = in + (px + (j < npx ? j : npx - 1)) * in_c;
+            const int8_t *col[TE_B] = {in + px * in_c, in + (px + 1) * in_c, in + (px + 2) * in_c,
+                                       in + (px + 3) * in_c};
             te_widen_block(col, in_c, ctx.xbuf);
         }
+        te_gemm_block(&ctx, out + px * out_c, TE_B);
+    }
+    for (uint32_t npx; px < pixels; px = te_block_next(px, npx, pixels)) {  /* the blocks of 3 */
+        npx = te_block_cols(px, end4, pixels);
+        te_widen_pixels(in + px * in_c, in_c, npx, ctx.xbuf);
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
     }
 }
@@ -633,11 +757,11 @@ TE_INLINE void te_im2col_inside(const te_im2col_geo *g, const int8_t *src, uint3
     }
 }
 
-/* The four inside windows of a 3x3, 3-channel block, `step` bytes apart: a function of its
+/* The `cols` inside windows of a 3x3, 3-channel block, `step` bytes apart: a function of its
  * own, so that the compiler keeps this hot loop in registers. */
 __attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
-                                                          uint32_t *xcol) {
-    for (int j = 0; j < TE_B; j++, src += step, xcol += 2) {
+                                                          uint32_t *xcol, uint32_t cols) {
+    for (uint32_t j = 0; j < cols; j++, src += step, xcol += 2) {
         const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
         te_widen_group(te_load32(r0), xcol);
         te_widen_group(te_load32(r0 + 4), xcol + 8);
@@ -696,42 +820,37 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
     te_gemm_ctx ctx;
     te_gemm_init(&ctx, p, xbuf, weights, chan);
     int ox = 0, iy0 = -p->pad_top, ix0 = -pad_left;
-    for (uint32_t px = 0; px < pixels; px += TE_B) {
-        const uint32_t start = te_block_start(px, pixels);
-        if (start != px) {  /* the overlapping last block */
-            px = start;
-            ox = (int)(px % (uint32_t)out_w);
-            iy0 = (int)(px / (uint32_t)out_w) * stride_h - p->pad_top;
-            ix0 = ox * stride_w - pad_left;
-        }
-        const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
-        if (npx == TE_B && ox + TE_B <= out_w && iy0 >= 0 && iy0 + g.k_h <= g.in_h && ix0 >= 0 &&
-            ix0 + (TE_B - 1) * stride_w + g.k_w <= g.in_w) {
-            /* four windows side by side, inside the image (most blocks) */
+    const int32_t end4 = te_blocks4_end(pixels);
+    for (uint32_t px = 0, npx; px < pixels; px = te_block_next(px, npx, pixels)) {
+        npx = te_block_cols(px, end4, pixels);
+        if (npx >= TE_B - 1 && ox + (int)npx <= out_w && iy0 >= 0 && iy0 + g.k_h <= g.in_h && ix0 >= 0 &&
+            ix0 + ((int)npx - 1) * stride_w + g.k_w <= g.in_w) {
+            /* three or four windows side by side, inside the image (most blocks) */
             const int8_t *src = in + ((ptrdiff_t)iy0 * g.in_w + ix0) * g.in_c;
             if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
-                te_im2col_block_3ch(src, step, g.row_stride, xbuf);
+                te_im2col_block_3ch(src, step, g.row_stride, xbuf, npx);
             } else {
                 te_im2col_inside(&g, src, xbuf, in_c_k, k_w_k, k_h_k);
                 te_im2col_inside(&g, src + step, xbuf + 2, in_c_k, k_w_k, k_h_k);
                 te_im2col_inside(&g, src + 2 * step, xbuf + 4, in_c_k, k_w_k, k_h_k);
-                te_im2col_inside(&g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
+                if (npx == TE_B) te_im2col_inside(&g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
             }
-            ix0 += TE_B * stride_w;
-            if ((ox += TE_B) == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
+            ix0 += (int)npx * stride_w;
+            if ((ox += (int)npx) == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
         } else {
-            int ly = iy0, lx = ix0;
-            for (uint32_t j = 0; j < TE_B; j++) {
-                if (j < npx) {
-                    ly = iy0, lx = ix0;
-                    ix0 += stride_w;
-                    if (++ox == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
-                }
-                /* columns past the last pixel repeat it (computed, not stored) */
-                te_im2col_column(&g, ly, lx, xbuf + 2 * j, row_tmp, in_c_k, k_w_k, k_h_k);
+            /* column by column (columns npx.. are not read) */
+            for (uint32_t j = 0; j < npx; j++) {
+                te_im2col_column(&g, iy0, ix0, xbuf + 2 * j, row_tmp, in_c_k, k_w_k, k_h_k);
+                ix0 += stride_w;
+                if (++ox == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
             }
         }
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
+        if (pixels - px == 5) {  /* the second block of a 5-pixel map starts back at pixel 2 */
+            ox = (int)((px + 2) % (uint32_t)out_w);
+            iy0 = (int)((px + 2) / (uint32_t)out_w) * stride_h - p->pad_top;
+            ix0 = ox * stride_w - pad_left;
+        }
     }
 }
 

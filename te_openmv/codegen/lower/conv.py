@@ -37,11 +37,27 @@ def wide_layer(geo: dict, pixels: int) -> bool:
     return -(-pixels // BLOCK) >= WIDE_MIN_BLOCKS
 
 
+def blocks(pixels: int) -> list[tuple[int, int]]:
+    """(first pixel, pixels) of every GEMM block in the kernels' order (te_openmv/kernels/conv.c,
+    te_blocks4_end, te_block_cols, te_block_next): blocks of 4 pixels, then the blocks of 3
+    that end a map whose pixel count is not a multiple of 4 (4k + 3, 4k + 6, 4k + 9 pixels end
+    in one, two, three of them); maps of 1 or 2 pixels are one partial block, and only a
+    5-pixel map reads a pixel twice (blocks 0-2 and 2-4)."""
+    threes = 3 * (-pixels % 4)
+    end4 = pixels - threes if pixels > threes else 0
+    out, px = [], 0
+    while px < pixels:
+        cols = BLOCK if px < end4 else min(pixels - px, BLOCK - 1)
+        out.append((px, cols))
+        px += cols - (pixels - px == 5)
+    return out
+
+
 def im2col_distance(g: Graph, op: Op, geo: dict) -> int:
-    """Overlap distance of the im2col kernels (te_conv_im2col in te_openmv/kernels/conv.c): blocks
-    of BLOCK output pixels in raster order, each reading its pixels' windows into scratch
-    before writing the block's outputs; the last block starts BLOCK pixels before the end
-    (re-reading windows of pixels already written, hence suffix minima from its own start)."""
+    """Overlap distance of the im2col kernels (te_conv_im2col in te_openmv/kernels/conv.c): the
+    blocks (above) in raster order, each reading its pixels' windows into scratch before
+    writing the block's outputs (a 5-pixel map's second block re-reads pixel 2's window after
+    writing it, hence suffix minima from each block's own start)."""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     ih, iw, ic = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[1], y.shape[2]
@@ -51,10 +67,9 @@ def im2col_distance(g: Graph, op: Op, geo: dict) -> int:
     first = ((y0 * iw + x0) * ic).reshape(-1)
     suffix_min = np.minimum.accumulate(first[::-1])[::-1]
     n = first.size
-    starts = np.arange(0, n, BLOCK, dtype=np.int64)
-    if n >= BLOCK:
-        starts = np.minimum(starts, n - BLOCK)
-    write_end = np.minimum(starts + BLOCK, n) * geo["out_c"]
+    plan = np.array(blocks(n), np.int64)
+    starts = plan[:, 0]
+    write_end = (starts + plan[:, 1]) * geo["out_c"]
     return streaming_distance(write_end, suffix_min[starts])
 
 
@@ -302,20 +317,19 @@ class ConvLowering(Lowering):
         return 0 if pointwise8_records(g, op, geo) is not None else scratch_for(geo)
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
-        # Pointwise convolutions only. Blocks of TE_CONV_BLOCK (4) output pixels in raster
-        # order; each block widens its input pixels into scratch before writing any output,
-        # and the last block may start up to 3 pixels back (recomputing). So while block b is
-        # written, reads may still come from pixel b - 4 on: conservative by one block.
+        # The blocks (above) in raster order; each widens its input pixels into scratch
+        # before writing any output, and a later block starts no earlier than this one
+        # (the 5-pixel map's second block starts at pixel 2, before the first one's end).
+        # Reads while block b is written may still come from block b's start on.
         geo = conv_geometry(g, op)
         if k != 0:
             return None
         if not geo["pointwise"]:
             return im2col_distance(g, op, geo)
         y = g.t(op.outputs[0])
-        n = y.shape[1] * y.shape[2]
-        blocks = np.arange(0, n, 4, dtype=np.int64)
-        write_end = np.minimum(blocks + 4, n) * geo["out_c"]
-        read_from = np.maximum(blocks - 4, 0) * geo["in_c"]
+        plan = np.array(blocks(y.shape[1] * y.shape[2]), np.int64)
+        write_end = (plan[:, 0] + plan[:, 1]) * geo["out_c"]
+        read_from = plan[:, 0] * geo["in_c"]
         return streaming_distance(write_end, read_from)
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
@@ -340,6 +354,8 @@ class ConvLowering(Lowering):
         weights, table, fast, wide = prepare(g, op, geo, lo, hi, want_wide)
         requant = requant_mode(fast, y.zp, lo)
         variant = gemm_variant(geo["depth"], requant, wide, lo, hi)
+        # the 3-pixel blocks' variant, only where the map has such blocks (else not linked)
+        threes = variant and any(c == BLOCK - 1 for _, c in blocks(y.shape[1] * y.shape[2]))
         params = ctx.param("params", "te_conv_params", {
             "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
             "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
@@ -347,7 +363,8 @@ class ConvLowering(Lowering):
             "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
             "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
             "depth": geo["depth"], "requant": requant, "wide": int(wide),
-            "gemm": f"TE_CONV_GEMM({variant})" if variant else "((te_conv_gemm_fn)0)"})
+            "gemm": f"TE_CONV_GEMM({variant})" if variant else "((te_conv_gemm_fn)0)",
+            "gemm3": f"TE_CONV_GEMM3({variant})" if threes else "((te_conv_gemm_fn)0)"})
         if wide:
             wsym = ctx.const("weights", weights, "int16_t",
                              f"wide: per group of 4 taps (2w1, 2w3, 2w0, 2w2), {geo['depth']} per output channel")

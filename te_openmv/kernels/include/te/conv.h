@@ -57,6 +57,8 @@ typedef struct {
     uint8_t wide;                /* 1: wide weights and channel table (below); needs a fast requant */
     te_conv_gemm_fn gemm;        /* the assembly variant for full blocks, chosen by the compiler as
                                     TE_CONV_GEMM(name) (below); NULL: the C loops */
+    te_conv_gemm_fn gemm3;       /* the same for the blocks of 3 pixels that end a map (TE_CONV_GEMM3,
+                                    named only where the pixel count is not a multiple of 4) */
 } te_conv_params;
 
 /* te_conv_params.requant */
@@ -95,8 +97,13 @@ struct te_conv_chan {
     TE_CONV_GEMM_DECLARE(w##nosign_clamp_two) TE_CONV_GEMM_DECLARE(w##nosign_clamp_loop)
 TE_CONV_GEMM_DECLARE_ALL()
 TE_CONV_GEMM_DECLARE_ALL(w)
+/* te_gemm_3_<variant>: the same variants on blocks of 3 pixels */
+#define TE_CONV_GEMM3(v) te_gemm_3_##v
+TE_CONV_GEMM_DECLARE_ALL(3_)
+TE_CONV_GEMM_DECLARE_ALL(3_w)
 #else
 #define TE_CONV_GEMM(v) ((te_conv_gemm_fn)0)
+#define TE_CONV_GEMM3(v) ((te_conv_gemm_fn)0)
 #endif
 
 /* Output pixels per GEMM block. */
