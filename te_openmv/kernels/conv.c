@@ -79,6 +79,7 @@ static void te_widen_block(const int8_t *const col[TE_B], uint32_t n, uint32_t *
     }
 }
 
+#if !TE_SMALL_CODE
 /* Widen `cols` consecutive columns of n int8 values each, the first at c (any alignment),
  * column by column (the blocks of 3 and partial blocks of a 1x1 convolution). */
 __attribute__((noinline)) static void te_widen_pixels(const int8_t *c, uint32_t n, uint32_t cols, uint32_t *xbuf) {
@@ -102,6 +103,7 @@ __attribute__((noinline)) static void te_widen_pixels(const int8_t *c, uint32_t 
         }
     }
 }
+#endif
 
 /* ---------------------------------------------------------------- requantization */
 
@@ -365,6 +367,7 @@ TE_ASM_WGEMMS(te_gemm_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_FULL)
 TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
 
 /* ---------------------------------------------------------------- GEMM block of 3 columns */
+#if !TE_SMALL_CODE  /* (te/conv.h: TE_CONV_GEMM3) */
 
 /* The blocks of 3 pixels that end a map whose pixel count is not a multiple of 4
  * (te_blocks4_end): the same xbuf layout (8 words per group, column 3's pair left unread),
@@ -435,6 +438,7 @@ TE_ASM_WGEMMS3(te_gemm_3_wsign_full, TE_ASM_WRQ_SIGN, TE_ASM_STORE3_FULL)
 TE_ASM_WGEMMS3(te_gemm_3_wsign_clamp, TE_ASM_WRQ_SIGN, TE_ASM_STORE3_CLAMP)
 TE_ASM_WGEMMS3(te_gemm_3_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE3_FULL)
 TE_ASM_WGEMMS3(te_gemm_3_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE3_CLAMP)
+#endif
 
 #endif
 
@@ -523,7 +527,11 @@ TE_INLINE void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
  * part (te_openmv/codegen/lower/conv.py, blocks, follows the same plan). Only a map of 5
  * pixels overlaps (3 + 3 from pixel 2, recomputing one) and only maps of 1 or 2 pixels
  * have a partial block. */
+/* The .mpy build (TE_SMALL_CODE) has no 3-column code (te/conv.h, TE_CONV_GEMM3) and keeps the
+ * plan from before it: blocks of 4, the last one ending at the last pixel and recomputing up
+ * to 3 (te_openmv/codegen/lower/conv.py, blocks_without_threes). */
 TE_INLINE int32_t te_blocks4_end(uint32_t pixels) {  /* blocks of 4 start below it; < 0: none */
+    if (TE_SMALL_CODE) return (int32_t)(pixels & ~3u);
     return (int32_t)pixels - (int32_t)(3u * (-pixels & 3u));
 }
 
@@ -535,16 +543,47 @@ TE_INLINE uint32_t te_block_cols(uint32_t px, int32_t end4, uint32_t pixels) {
 
 /* where the block after the one at px starts */
 TE_INLINE uint32_t te_block_next(uint32_t px, uint32_t npx, uint32_t pixels) {
-    return px + npx - (pixels - px == 5);
+    return px + npx - (!TE_SMALL_CODE && pixels - px == 5);
 }
 
+
 /* ---------------------------------------------------------------- 1x1 */
+
+#if TE_SMALL_CODE
+/* The block's npx consecutive pixels of n values, the first at c0, as 4 columns (columns
+ * npx.. repeat the last pixel). */
+TE_INLINE void te_widen_1x1(const int8_t *c0, uint32_t n, uint32_t npx, uint32_t *x) {
+    if (npx == TE_B && !(n & 3)) {
+        /* four consecutive pixels of whole groups (every real model) */
+        const int8_t *c1 = c0 + n, *c2 = c1 + n, *c3 = c2 + n;
+        for (uint32_t g = n >> 2; g; g--, c0 += 4, c1 += 4, c2 += 4, c3 += 4, x += 8) {
+            te_widen_group(te_load32(c0), x);
+            te_widen_group(te_load32(c1), x + 2);
+            te_widen_group(te_load32(c2), x + 4);
+            te_widen_group(te_load32(c3), x + 6);
+        }
+    } else {
+        const int8_t *col[TE_B];
+        for (uint32_t j = 0; j < TE_B; j++) col[j] = c0 + (j < npx ? j : npx - 1) * n;
+        te_widen_block(col, n, x);
+    }
+}
+#endif
 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch) {
     const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
     te_gemm_ctx ctx;
     te_gemm_init(&ctx, p, (uint32_t *)scratch, weights, chan);
+#if TE_SMALL_CODE
+    /* no 3-column code: every block of 4, the last one overlapping (te_blocks4_end) */
+    for (uint32_t px = 0; px < pixels; px += TE_B) {
+        uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
+        if (npx != TE_B && pixels >= TE_B) px = pixels - TE_B, npx = TE_B;  /* the last block, overlapping */
+        te_widen_1x1(in + px * in_c, in_c, npx, ctx.xbuf);
+        te_gemm_block(&ctx, out + px * out_c, (int)npx);
+    }
+#else
     const int32_t end4 = te_blocks4_end(pixels);
     uint32_t px = 0;
     for (; (int32_t)px < end4; px += TE_B) {
@@ -570,6 +609,7 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
         te_widen_pixels(in + px * in_c, in_c, npx, ctx.xbuf);
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
     }
+#endif
 }
 
 /* ---------------------------------------------------------------- 1x1 on 8 channels */
@@ -823,30 +863,39 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
     const int32_t end4 = te_blocks4_end(pixels);
     for (uint32_t px = 0, npx; px < pixels; px = te_block_next(px, npx, pixels)) {
         npx = te_block_cols(px, end4, pixels);
-        if (npx >= TE_B - 1 && ox + (int)npx <= out_w && iy0 >= 0 && iy0 + g.k_h <= g.in_h && ix0 >= 0 &&
-            ix0 + ((int)npx - 1) * stride_w + g.k_w <= g.in_w) {
+        uint32_t from = px, cols = npx;
+#if TE_SMALL_CODE
+        if (npx != TE_B && pixels >= TE_B) {  /* the last block, overlapping (te_blocks4_end) */
+            from = pixels - TE_B, cols = TE_B;
+            ox = (int)(from % (uint32_t)out_w);
+            iy0 = (int)(from / (uint32_t)out_w) * stride_h - p->pad_top;
+            ix0 = ox * stride_w - pad_left;
+        }
+#endif
+        if (cols >= TE_B - 1 && ox + (int)cols <= out_w && iy0 >= 0 && iy0 + g.k_h <= g.in_h && ix0 >= 0 &&
+            ix0 + ((int)cols - 1) * stride_w + g.k_w <= g.in_w) {
             /* three or four windows side by side, inside the image (most blocks) */
             const int8_t *src = in + ((ptrdiff_t)iy0 * g.in_w + ix0) * g.in_c;
             if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
-                te_im2col_block_3ch(src, step, g.row_stride, xbuf, npx);
+                te_im2col_block_3ch(src, step, g.row_stride, xbuf, cols);
             } else {
                 te_im2col_inside(&g, src, xbuf, in_c_k, k_w_k, k_h_k);
                 te_im2col_inside(&g, src + step, xbuf + 2, in_c_k, k_w_k, k_h_k);
                 te_im2col_inside(&g, src + 2 * step, xbuf + 4, in_c_k, k_w_k, k_h_k);
-                if (npx == TE_B) te_im2col_inside(&g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
+                if (cols == TE_B) te_im2col_inside(&g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
             }
-            ix0 += (int)npx * stride_w;
-            if ((ox += (int)npx) == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
+            ix0 += (int)cols * stride_w;
+            if ((ox += (int)cols) == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
         } else {
-            /* column by column (columns npx.. are not read) */
-            for (uint32_t j = 0; j < npx; j++) {
+            /* column by column (columns cols.. are not read) */
+            for (uint32_t j = 0; j < cols; j++) {
                 te_im2col_column(&g, iy0, ix0, xbuf + 2 * j, row_tmp, in_c_k, k_w_k, k_h_k);
                 ix0 += stride_w;
                 if (++ox == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
             }
         }
-        te_gemm_block(&ctx, out + px * out_c, (int)npx);
-        if (pixels - px == 5) {  /* the second block of a 5-pixel map starts back at pixel 2 */
+        te_gemm_block(&ctx, out + from * out_c, (int)cols);
+        if (!TE_SMALL_CODE && pixels - px == 5) {  /* a 5-pixel map's second block starts at pixel 2 */
             ox = (int)((px + 2) % (uint32_t)out_w);
             iy0 = (int)((px + 2) / (uint32_t)out_w) * stride_h - p->pad_top;
             ix0 = ox * stride_w - pad_left;

@@ -97,10 +97,16 @@ struct te_conv_chan {
     TE_CONV_GEMM_DECLARE(w##nosign_clamp_two) TE_CONV_GEMM_DECLARE(w##nosign_clamp_loop)
 TE_CONV_GEMM_DECLARE_ALL()
 TE_CONV_GEMM_DECLARE_ALL(w)
-/* te_gemm_3_<variant>: the same variants on blocks of 3 pixels */
+/* te_gemm_3_<variant>: the same variants on blocks of 3 pixels. The .mpy build (TE_SMALL_CODE)
+ * has none (native code costs heap there) and keeps blocks of 4 only, the last one
+ * overlapping (te_openmv/kernels/conv.c, te_blocks4_end). */
+#if TE_SMALL_CODE
+#define TE_CONV_GEMM3(v) ((te_conv_gemm_fn)0)
+#else
 #define TE_CONV_GEMM3(v) te_gemm_3_##v
 TE_CONV_GEMM_DECLARE_ALL(3_)
 TE_CONV_GEMM_DECLARE_ALL(3_w)
+#endif
 #else
 #define TE_CONV_GEMM(v) ((te_conv_gemm_fn)0)
 #define TE_CONV_GEMM3(v) ((te_conv_gemm_fn)0)
