@@ -151,7 +151,7 @@ TE_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, in
 /* out[j * out_c + o] for the block's columns j < npx, every output channel o (C; on the
  * M7 only for partial blocks, exact requantization and single-group depths). Wide weights
  * are int16 (2w1, 2w3, 2w0, 2w2) per group (te/conv.h), 8 bytes. Columns npx.. are not
- * read (a 3-pixel block leaves column 3 as the block before wrote it). */
+ * read (a 3-pixel block leaves column 3 as the block before wrote it, or unwritten). */
 TE_INLINE void te_gemm_block_t(const te_conv_params *p, const uint32_t *xbuf, const int8_t *w,
                                const te_conv_chan *ch, int8_t *out, const int npx, const int mode, const int wide) {
     const int out_c = p->out_c;
@@ -511,7 +511,7 @@ TE_INLINE void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
         c->fn(c->job, c->w, c->ch);
         return;
     }
-    if (npx == TE_B - 1 && c->job && c->p->gemm3) {  /* a block of 3 (te_blocks4_end) */
+    if (!TE_SMALL_CODE && npx == TE_B - 1 && c->job && c->p->gemm3) {  /* a block of 3 (te_blocks4_end) */
         c->job->out = out;
         c->job->out_end = out + c->out_c;
         c->p->gemm3(c->job, c->w, c->ch);
@@ -578,8 +578,8 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
 #if TE_SMALL_CODE
     /* no 3-column code: every block of 4, the last one overlapping (te_blocks4_end) */
     for (uint32_t px = 0; px < pixels; px += TE_B) {
-        uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
-        if (npx != TE_B && pixels >= TE_B) px = pixels - TE_B, npx = TE_B;  /* the last block, overlapping */
+        if (px + TE_B > pixels && pixels >= TE_B) px = pixels - TE_B;  /* the last block, overlapping */
+        const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
         te_widen_1x1(in + px * in_c, in_c, npx, ctx.xbuf);
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
     }
