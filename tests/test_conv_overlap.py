@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from te_openmv.codegen.compiler import compile_model
-from te_openmv.codegen.lower.conv import BLOCK, blocks, blocks_without_threes, conv_geometry, im2col_distance
+from te_openmv.codegen.lower.conv import BLOCK, blocks, conv_geometry, im2col_distance
 
 from .support import modelgen
 from .support.guarded import assert_exact, guarded_run, random_cases
 
 
-def _exact_distance(g, op, geo, plan) -> int:
+def _exact_distance(g, op, geo) -> int:
     """Smallest safe distance from the kernel's event order: per block, every read of its
     windows' rows, then the block's writes."""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
@@ -23,7 +23,7 @@ def _exact_distance(g, op, geo, plan) -> int:
     oh, ow = y.shape[1:3]
     n = oh * ow
     events = []
-    for s, cols in plan(n):
+    for s, cols in blocks(n):
         for p in range(s, s + cols):
             y0 = (p // ow) * geo["stride_h"] - geo["pad_top"]
             x0 = (p % ow) * geo["stride_w"] - geo["pad_left"]
@@ -51,7 +51,7 @@ def test_im2col_distance_is_safe_and_the_overlap_exact(seed):
     op = next(o for o in c.graph.ops if o.type == "CONV_2D")
     geo = conv_geometry(c.graph, op)
     declared = im2col_distance(c.graph, op, geo)
-    exact = max(_exact_distance(c.graph, op, geo, plan) for plan in (blocks, blocks_without_threes))
+    exact = _exact_distance(c.graph, op, geo)
     assert exact <= declared <= exact + BLOCK * geo["out_c"], (desc, exact, declared)
     assert_exact(model, c, random_cases(c, 3, seed), desc)
     violations, _ = guarded_run(c, random_cases(c, 1, seed + 10)[0])
@@ -84,10 +84,3 @@ def test_blocks_cover_every_pixel_once(pixels):
     if pixels >= 3:
         threes = cols.count(BLOCK - 1)
         assert set(cols) <= {BLOCK, BLOCK - 1} and cols == sorted(cols, reverse=True) and threes <= 3
-    # without 3-column code: as many blocks, all of 4 from 4 pixels on, each pixel covered
-    small = blocks_without_threes(pixels)
-    assert len(small) == len(plan)
-    assert sorted({p for s, c in small for p in range(s, s + c)}) == list(range(pixels))
-    assert all(0 <= s and s + c <= pixels for s, c in small)
-    if pixels >= BLOCK:
-        assert {c for _, c in small} == {BLOCK}

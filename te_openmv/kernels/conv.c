@@ -56,32 +56,9 @@ TE_INLINE void te_widen_group(uint32_t raw, uint32_t *dst) {
 #endif
 }
 
-/* Widen the block's columns: col[j] holds n int8 values (any alignment); a last partial
- * group is completed with zeros (its weights are zero too). */
-static void te_widen_block(const int8_t *const col[TE_B], uint32_t n, uint32_t *xbuf) {
-    const uint32_t full = n >> 2, tail = n & 3;
-    const int8_t *c0 = col[0], *c1 = col[1], *c2 = col[2], *c3 = col[3];
-    for (uint32_t g = 0; g < full; g++) {
-        te_widen_group(te_load32(c0), xbuf);
-        te_widen_group(te_load32(c1), xbuf + 2);
-        te_widen_group(te_load32(c2), xbuf + 4);
-        te_widen_group(te_load32(c3), xbuf + 6);
-        c0 += 4, c1 += 4, c2 += 4, c3 += 4;
-        xbuf += 8;
-    }
-    if (tail) {
-        const int8_t *c[TE_B] = {c0, c1, c2, c3};
-        for (int j = 0; j < TE_B; j++) {
-            uint32_t raw = 0;
-            for (uint32_t i = 0; i < tail; i++) raw |= (uint32_t)(uint8_t)c[j][i] << (8 * i);
-            te_widen_group(raw, xbuf + 2 * j);
-        }
-    }
-}
-
-#if !TE_SMALL_CODE
 /* Widen `cols` consecutive columns of n int8 values each, the first at c (any alignment),
- * column by column (the blocks of 3 and partial blocks of a 1x1 convolution). */
+ * column by column (a 1x1 convolution's blocks but for its blocks of 4 whole groups); a
+ * last partial group is completed with zeros (its weights are zero too). */
 __attribute__((noinline)) static void te_widen_pixels(const int8_t *c, uint32_t n, uint32_t cols, uint32_t *xbuf) {
     const uint32_t full = n >> 2, tail = n & 3;
     if (cols == TE_B - 1 && !tail) {  /* three columns of whole groups (every real model) */
@@ -103,7 +80,6 @@ __attribute__((noinline)) static void te_widen_pixels(const int8_t *c, uint32_t 
         }
     }
 }
-#endif
 
 /* ---------------------------------------------------------------- requantization */
 
@@ -123,8 +99,14 @@ static int te_conv_mode(const te_conv_params *p) {
     return TE_RQ_EXACT;
 }
 
+#if TE_SMALL_CODE  /* the C loops are cold there: one copy */
+#define TE_CONV_OUT_INLINE __attribute__((noinline)) static
+#else
+#define TE_CONV_OUT_INLINE TE_INLINE
+#endif
+
 /* Final int8 value of one accumulator (wide: acc is twice the accumulator, te/conv.h). */
-TE_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, int32_t acc, const int mode,
+TE_CONV_OUT_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, int32_t acc, const int mode,
                               const int wide) {
     if (mode == TE_RQ_EXACT) {
         acc = te_requant(acc, c->mult, c->shift) + p->out_offset;
@@ -367,7 +349,6 @@ TE_ASM_WGEMMS(te_gemm_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_FULL)
 TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
 
 /* ---------------------------------------------------------------- GEMM block of 3 columns */
-#if !TE_SMALL_CODE  /* (te/conv.h: TE_CONV_GEMM3) */
 
 /* The blocks of 3 pixels that end a map whose pixel count is not a multiple of 4
  * (te_blocks4_end): the same xbuf layout (8 words per group, column 3's pair left unread),
@@ -430,6 +411,7 @@ TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
     TE_ASM_GEMM3(prefix##_two, TE_ASM_WFIRST3, TE_ASM_WGROUP3, rq, store)                 \
     TE_ASM_GEMM3(prefix##_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), rq, store)
 
+#if !TE_SMALL_CODE
 TE_ASM_GEMMS3(te_gemm_3_sign_full, TE_ASM_RQ_SIGN, TE_ASM_STORE3_FULL)
 TE_ASM_GEMMS3(te_gemm_3_sign_clamp, TE_ASM_RQ_SIGN, TE_ASM_STORE3_CLAMP)
 TE_ASM_GEMMS3(te_gemm_3_nosign_full, TE_ASM_RQ_NOSIGN, TE_ASM_STORE3_FULL)
@@ -438,6 +420,29 @@ TE_ASM_WGEMMS3(te_gemm_3_wsign_full, TE_ASM_WRQ_SIGN, TE_ASM_STORE3_FULL)
 TE_ASM_WGEMMS3(te_gemm_3_wsign_clamp, TE_ASM_WRQ_SIGN, TE_ASM_STORE3_CLAMP)
 TE_ASM_WGEMMS3(te_gemm_3_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE3_FULL)
 TE_ASM_WGEMMS3(te_gemm_3_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE3_CLAMP)
+#else
+/* The .mpy build (native code costs heap there): one 3-column function per weight form and
+ * store, the loop (which also runs exactly two groups) with the sign step. The sign step is
+ * TFLite's arithmetic itself; the NOSIGN forms only drop it where the clamp makes it
+ * irrelevant (te/conv.h), so the SIGN form is exact for their layers too, one instruction
+ * per output slower. */
+TE_ASM_GEMM3(te_gemm_3_sign_full_loop, TE_ASM_FIRST3, TE_ASM_LOOP(TE_ASM_GROUP3), TE_ASM_RQ_SIGN, TE_ASM_STORE3_FULL)
+TE_ASM_GEMM3(te_gemm_3_sign_clamp_loop, TE_ASM_FIRST3, TE_ASM_LOOP(TE_ASM_GROUP3), TE_ASM_RQ_SIGN,
+             TE_ASM_STORE3_CLAMP)
+TE_ASM_GEMM3(te_gemm_3_wsign_full_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
+             TE_ASM_STORE3_FULL)
+TE_ASM_GEMM3(te_gemm_3_wsign_clamp_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
+             TE_ASM_STORE3_CLAMP)
+#define TE_GEMM3_ALIAS(name, to) \
+    void name(te_conv_job *, const int8_t *, const te_conv_chan *) __attribute__((alias(#to)));
+#define TE_GEMM3_ALIASES(w, store)                                                          \
+    TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_two, te_gemm_3_##w##sign_##store##_loop)    \
+    TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_two, te_gemm_3_##w##sign_##store##_loop)  \
+    TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_loop, te_gemm_3_##w##sign_##store##_loop)
+TE_GEMM3_ALIASES(, full)
+TE_GEMM3_ALIASES(, clamp)
+TE_GEMM3_ALIASES(w, full)
+TE_GEMM3_ALIASES(w, clamp)
 #endif
 
 #endif
@@ -511,7 +516,7 @@ TE_INLINE void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
         c->fn(c->job, c->w, c->ch);
         return;
     }
-    if (!TE_SMALL_CODE && npx == TE_B - 1 && c->job && c->p->gemm3) {  /* a block of 3 (te_blocks4_end) */
+    if (npx == TE_B - 1 && c->job && c->p->gemm3) {  /* a block of 3 (te_blocks4_end) */
         c->job->out = out;
         c->job->out_end = out + c->out_c;
         c->p->gemm3(c->job, c->w, c->ch);
@@ -527,11 +532,7 @@ TE_INLINE void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
  * part (te_openmv/codegen/lower/conv.py, blocks, follows the same plan). Only a map of 5
  * pixels overlaps (3 + 3 from pixel 2, recomputing one) and only maps of 1 or 2 pixels
  * have a partial block. */
-/* The .mpy build (TE_SMALL_CODE) has no 3-column code (te/conv.h, TE_CONV_GEMM3) and keeps the
- * plan from before it: blocks of 4, the last one ending at the last pixel and recomputing up
- * to 3 (te_openmv/codegen/lower/conv.py, blocks_without_threes). */
 TE_INLINE int32_t te_blocks4_end(uint32_t pixels) {  /* blocks of 4 start below it; < 0: none */
-    if (TE_SMALL_CODE) return (int32_t)(pixels & ~3u);
     return (int32_t)pixels - (int32_t)(3u * (-pixels & 3u));
 }
 
@@ -543,47 +544,18 @@ TE_INLINE uint32_t te_block_cols(uint32_t px, int32_t end4, uint32_t pixels) {
 
 /* where the block after the one at px starts */
 TE_INLINE uint32_t te_block_next(uint32_t px, uint32_t npx, uint32_t pixels) {
-    return px + npx - (!TE_SMALL_CODE && pixels - px == 5);
+    return px + npx - (pixels - px == 5);
 }
 
 
 /* ---------------------------------------------------------------- 1x1 */
 
-#if TE_SMALL_CODE
-/* The block's npx consecutive pixels of n values, the first at c0, as 4 columns (columns
- * npx.. repeat the last pixel). */
-TE_INLINE void te_widen_1x1(const int8_t *c0, uint32_t n, uint32_t npx, uint32_t *x) {
-    if (npx == TE_B && !(n & 3)) {
-        /* four consecutive pixels of whole groups (every real model) */
-        const int8_t *c1 = c0 + n, *c2 = c1 + n, *c3 = c2 + n;
-        for (uint32_t g = n >> 2; g; g--, c0 += 4, c1 += 4, c2 += 4, c3 += 4, x += 8) {
-            te_widen_group(te_load32(c0), x);
-            te_widen_group(te_load32(c1), x + 2);
-            te_widen_group(te_load32(c2), x + 4);
-            te_widen_group(te_load32(c3), x + 6);
-        }
-    } else {
-        const int8_t *col[TE_B];
-        for (uint32_t j = 0; j < TE_B; j++) col[j] = c0 + (j < npx ? j : npx - 1) * n;
-        te_widen_block(col, n, x);
-    }
-}
-#endif
 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch) {
     const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
     te_gemm_ctx ctx;
     te_gemm_init(&ctx, p, (uint32_t *)scratch, weights, chan);
-#if TE_SMALL_CODE
-    /* no 3-column code: every block of 4, the last one overlapping (te_blocks4_end) */
-    for (uint32_t px = 0; px < pixels; px += TE_B) {
-        if (px + TE_B > pixels && pixels >= TE_B) px = pixels - TE_B;  /* the last block, overlapping */
-        const uint32_t npx = pixels - px < TE_B ? pixels - px : TE_B;
-        te_widen_1x1(in + px * in_c, in_c, npx, ctx.xbuf);
-        te_gemm_block(&ctx, out + px * out_c, (int)npx);
-    }
-#else
     const int32_t end4 = te_blocks4_end(pixels);
     uint32_t px = 0;
     for (; (int32_t)px < end4; px += TE_B) {
@@ -598,9 +570,7 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
                 te_widen_group(te_load32(c3), x + 6);
             }
         } else {
-            const int8_t *col[TE_B] = {in + px * in_c, in + (px + 1) * in_c, in + (px + 2) * in_c,
-                                       in + (px + 3) * in_c};
-            te_widen_block(col, in_c, ctx.xbuf);
+            te_widen_pixels(in + px * in_c, in_c, TE_B, ctx.xbuf);
         }
         te_gemm_block(&ctx, out + px * out_c, TE_B);
     }
@@ -609,7 +579,6 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
         te_widen_pixels(in + px * in_c, in_c, npx, ctx.xbuf);
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
     }
-#endif
 }
 
 /* ---------------------------------------------------------------- 1x1 on 8 channels */
@@ -863,15 +832,7 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
     const int32_t end4 = te_blocks4_end(pixels);
     for (uint32_t px = 0, npx; px < pixels; px = te_block_next(px, npx, pixels)) {
         npx = te_block_cols(px, end4, pixels);
-        uint32_t from = px, cols = npx;
-#if TE_SMALL_CODE
-        if (npx != TE_B && pixels >= TE_B) {  /* the last block, overlapping (te_blocks4_end) */
-            from = pixels - TE_B, cols = TE_B;
-            ox = (int)(from % (uint32_t)out_w);
-            iy0 = (int)(from / (uint32_t)out_w) * stride_h - p->pad_top;
-            ix0 = ox * stride_w - pad_left;
-        }
-#endif
+        const uint32_t from = px, cols = npx;
         if (cols >= TE_B - 1 && ox + (int)cols <= out_w && iy0 >= 0 && iy0 + g.k_h <= g.in_h && ix0 >= 0 &&
             ix0 + ((int)cols - 1) * stride_w + g.k_w <= g.in_w) {
             /* three or four windows side by side, inside the image (most blocks) */
@@ -895,7 +856,7 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
             }
         }
         te_gemm_block(&ctx, out + from * out_c, (int)cols);
-        if (!TE_SMALL_CODE && pixels - px == 5) {  /* a 5-pixel map's second block starts at pixel 2 */
+        if (pixels - px == 5) {  /* a 5-pixel map's second block starts at pixel 2 */
             ox = (int)((px + 2) % (uint32_t)out_w);
             iy0 = (int)((px + 2) / (uint32_t)out_w) * stride_h - p->pad_top;
             ix0 = ox * stride_w - pad_left;

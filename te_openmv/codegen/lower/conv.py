@@ -53,21 +53,6 @@ def blocks(pixels: int) -> list[tuple[int, int]]:
     return out
 
 
-def blocks_without_threes(pixels: int) -> list[tuple[int, int]]:
-    """The blocks where the kernels have no 3-column code (the .mpy build, TE_SMALL_CODE;
-    te_blocks4_end): blocks of 4, the last one ending at the last pixel (recomputing up to 3);
-    a map of fewer than 4 pixels is one partial block."""
-    if pixels < BLOCK:
-        return [(0, pixels)]
-    return [(min(s, pixels - BLOCK), BLOCK) for s in range(0, pixels, BLOCK)]
-
-
-def block_plans(pixels: int) -> list[np.ndarray]:
-    """Both plans as [first pixel, pixels] rows: the generated C is the same for both builds,
-    so an overlap distance must hold for each."""
-    return [np.array(blocks(pixels), np.int64), np.array(blocks_without_threes(pixels), np.int64)]
-
-
 def im2col_distance(g: Graph, op: Op, geo: dict) -> int:
     """Overlap distance of the im2col kernels (te_conv_im2col in te_openmv/kernels/conv.c): the
     blocks (above) in raster order, each reading its pixels' windows into scratch before
@@ -82,8 +67,8 @@ def im2col_distance(g: Graph, op: Op, geo: dict) -> int:
     first = ((y0 * iw + x0) * ic).reshape(-1)
     suffix_min = np.minimum.accumulate(first[::-1])[::-1]
     n = first.size
-    return max(streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], suffix_min[plan[:, 0]])
-               for plan in block_plans(n))
+    plan = np.array(blocks(n), np.int64)
+    return streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], suffix_min[plan[:, 0]])
 
 
 def conv_padding(g: Graph, op: Op, k_h: int, k_w: int) -> tuple[int, int]:
@@ -330,18 +315,18 @@ class ConvLowering(Lowering):
         return 0 if pointwise8_records(g, op, geo) is not None else scratch_for(geo)
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
-        # The blocks (above, either plan) in raster order; each widens its input pixels into
-        # scratch before writing any output, and a later block starts no earlier than this
-        # one (but may start before its end: the 5-pixel map, the plan without blocks of 3).
-        # Reads while block b is written may still come from block b's start on.
+        # The blocks (above) in raster order; each widens its input pixels into scratch
+        # before writing any output, and a later block starts no earlier than this one (but
+        # may start before its end: the 5-pixel map). Reads while block b is written may
+        # still come from block b's start on.
         geo = conv_geometry(g, op)
         if k != 0:
             return None
         if not geo["pointwise"]:
             return im2col_distance(g, op, geo)
         y = g.t(op.outputs[0])
-        return max(streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], plan[:, 0] * geo["in_c"])
-                   for plan in block_plans(y.shape[1] * y.shape[2]))
+        plan = np.array(blocks(y.shape[1] * y.shape[2]), np.int64)
+        return streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], plan[:, 0] * geo["in_c"])
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])

@@ -51,7 +51,7 @@ typedef struct {
     int16_t pad_top, pad_left;   /* implicit zero-point padding before the first row/column */
     int32_t in_offset;           /* -input zero point */
     int32_t out_offset;          /* output zero point */
-    int32_t act_min, act_max;    /* fused activation, in the output's quantized domain */
+    int16_t act_min, act_max;    /* fused activation, in the output's quantized domain (int8 range) */
     uint32_t depth;              /* weights per output channel: k_h*k_w*in_c rounded up to 4 */
     uint8_t requant;             /* TE_CONV_RQ_*: how the channel table requantizes */
     uint8_t wide;                /* 1: wide weights and channel table (below); needs a fast requant */
@@ -97,16 +97,11 @@ struct te_conv_chan {
     TE_CONV_GEMM_DECLARE(w##nosign_clamp_two) TE_CONV_GEMM_DECLARE(w##nosign_clamp_loop)
 TE_CONV_GEMM_DECLARE_ALL()
 TE_CONV_GEMM_DECLARE_ALL(w)
-/* te_gemm_3_<variant>: the same variants on blocks of 3 pixels. The .mpy build (TE_SMALL_CODE)
- * has none (native code costs heap there) and keeps blocks of 4 only, the last one
- * overlapping (te_openmv/kernels/conv.c, te_blocks4_end). */
-#if TE_SMALL_CODE
-#define TE_CONV_GEMM3(v) ((te_conv_gemm_fn)0)
-#else
+/* te_gemm_3_<variant>: the same variants on blocks of 3 pixels (in the .mpy build, TE_SMALL_CODE,
+ * four functions under the sixteen names: te_openmv/kernels/conv.c) */
 #define TE_CONV_GEMM3(v) te_gemm_3_##v
 TE_CONV_GEMM_DECLARE_ALL(3_)
 TE_CONV_GEMM_DECLARE_ALL(3_w)
-#endif
 #else
 #define TE_CONV_GEMM(v) ((te_conv_gemm_fn)0)
 #define TE_CONV_GEMM3(v) ((te_conv_gemm_fn)0)
