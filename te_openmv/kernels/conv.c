@@ -59,9 +59,34 @@ TE_INLINE void te_widen_group(uint32_t raw, uint32_t *dst) {
 #endif
 }
 
+#if !TE_SMALL_CODE
+/* Widen the block's columns: col[j] holds n int8 values (any alignment); a last partial
+ * group is completed with zeros (its weights are zero too). */
+static void te_widen_block(const int8_t *const col[TE_B], uint32_t n, uint32_t *xbuf) {
+    const uint32_t full = n >> 2, tail = n & 3;
+    const int8_t *c0 = col[0], *c1 = col[1], *c2 = col[2], *c3 = col[3];
+    for (uint32_t g = 0; g < full; g++) {
+        te_widen_group(te_load32(c0), xbuf);
+        te_widen_group(te_load32(c1), xbuf + 2);
+        te_widen_group(te_load32(c2), xbuf + 4);
+        te_widen_group(te_load32(c3), xbuf + 6);
+        c0 += 4, c1 += 4, c2 += 4, c3 += 4;
+        xbuf += 8;
+    }
+    if (tail) {
+        const int8_t *c[TE_B] = {c0, c1, c2, c3};
+        for (int j = 0; j < TE_B; j++) {
+            uint32_t raw = 0;
+            for (uint32_t i = 0; i < tail; i++) raw |= (uint32_t)(uint8_t)c[j][i] << (8 * i);
+            te_widen_group(raw, xbuf + 2 * j);
+        }
+    }
+}
+#endif
+
 /* Widen `cols` consecutive columns of n int8 values each, the first at c (any alignment),
- * column by column (a 1x1 convolution's blocks but for its blocks of 4 whole groups); a
- * last partial group is completed with zeros (its weights are zero too). */
+ * column by column (a 1x1 convolution's blocks of 3 and partial ones); a last partial
+ * group is completed with zeros (its weights are zero too). */
 __attribute__((noinline)) static void te_widen_pixels(const int8_t *c, uint32_t n, uint32_t cols, uint32_t *xbuf) {
     const uint32_t full = n >> 2, tail = n & 3;
     if (cols == TE_B - 1 && !tail) {  /* three columns of whole groups (every real model) */
@@ -572,8 +597,14 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
                 te_widen_group(te_load32(c2), x + 4);
                 te_widen_group(te_load32(c3), x + 6);
             }
-        } else {
+        } else {  /* (in the .mpy build by the function the blocks of 3 use: less code) */
+#if TE_SMALL_CODE
             te_widen_pixels(in + px * in_c, in_c, TE_B, ctx.xbuf);
+#else
+            const int8_t *col[TE_B] = {in + px * in_c, in + (px + 1) * in_c, in + (px + 2) * in_c,
+                                       in + (px + 3) * in_c};
+            te_widen_block(col, in_c, ctx.xbuf);
+#endif
         }
         te_gemm_block(&ctx, out + px * out_c, TE_B);
     }
