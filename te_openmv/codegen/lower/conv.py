@@ -18,7 +18,8 @@ from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.common import per_channel_multipliers
 from te_openmv.codegen.arith.conv import (acc_bound, acc_range, constant_channel, constant_output, fast_mult2,
     fast_requant_ok, fast_round, folded_bias, wide_ok)
-from te_openmv.codegen.arith.uniform_shift import INT32_MAX, choose_shifts, channel_constants, shift_range
+from te_openmv.codegen.arith.uniform_shift import (INT32_MAX, channel_constants, choose_shifts, choose_shifts_within,
+    shift_range)
 from te_openmv.codegen.lower.base import (EmitContext, Lowering, act_range, op_error, out_size, same_padding,
     streaming_distance)
 
@@ -270,7 +271,12 @@ def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
 # Wide NOSIGN layers (the GEMM's wnosign variants, the 8-input 1x1 kernel without its sign
 # step) can requantize in 2 instructions instead of 3 when their table is scaled for one
 # shift E (te_openmv/codegen/arith/uniform_shift.py). The kernels hold a copy per E, so the
-# model's layers of one kernel family share as few values of E as possible.
+# model's layers of one kernel family share as few values of E as possible. A family's code
+# grows by at most one copy (FAMILY_COPIES in all: each E, plus the per-channel form if a
+# layer keeps it): a GEMM copy is ~300 B, and the .mpy holds its code in the heap (te_vww's
+# has room for one more copy, not two). Where the layers' ranges need more, the one E that
+# serves the most outputs wins and the other layers keep the per-channel shift.
+FAMILY_COPIES = 2
 
 def uniform_range(g: Graph, op: Op, act_min: int, act_max: int, weights: np.ndarray,
                   table: np.ndarray) -> tuple[tuple[int, int] | None, dict[int, int]]:
@@ -346,8 +352,8 @@ def uniform_family(g: Graph, op: Op) -> tuple[str, tuple[int, int] | None] | Non
 
 
 def assign_uniform_shifts(g: Graph) -> None:
-    """op.attrs["uniform_shift"] on every CONV_2D: the E it runs with, or None (today's
-    per-channel shift), with the fewest copies per kernel family."""
+    """op.attrs["uniform_shift"] on every CONV_2D: the E it runs with, or None (the
+    per-channel shift), with the fewest copies per kernel family, at most FAMILY_COPIES."""
     by_family: dict[str, list] = {}
     for op in g.ops:
         if op.type != "CONV_2D":
@@ -357,7 +363,12 @@ def assign_uniform_shifts(g: Graph) -> None:
         if fam is not None:
             by_family.setdefault(fam[0], []).append((op, fam[1]))
     for members in by_family.values():
-        for (op, _), e in zip(members, choose_shifts([r for _, r in members])):
+        ranges = [r for _, r in members]
+        picks = choose_shifts(ranges)
+        if len(set(picks) - {None}) + (None in picks) > FAMILY_COPIES:
+            outputs = [g.t(op.outputs[0]).size for op, _ in members]  # an instruction saved per output
+            picks = choose_shifts_within(ranges, outputs, FAMILY_COPIES - 1)  # and the per-channel form
+        for (op, _), e in zip(members, picks):
             op.attrs["uniform_shift"] = e
 
 
