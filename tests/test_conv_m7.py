@@ -43,13 +43,16 @@ GROUP_CODES = {8: "two", 12: "loop", 16: "loop", 20: "loop", 24: "loop"}
 def _cases() -> list[tuple[str, bytes, str]]:
     """(name, model, what it exercises): every assembly variant on a small 1x1 map, with
     int8 weights and wide ones (`w` prefix; names ending in _narrow force int8 weights
-    everywhere, see _compile), then the shapes that matter, as the compiler lowers them."""
+    everywhere, _pershift the wide NOSIGN variants without the uniform shift, see _compile),
+    then the shapes that matter, as the compiler lowers them."""
     rng = np.random.default_rng(77)
     q = (0.02, -5)
     cases = [(f"{v}_{c}{suffix}", conv_model(rng, (5, 6), c, 7, (1, 1), act=act, in_q=q, out_q=oq),
-              f"assembly variant te_gemm_{prefix}{v}_{g}, {c // 4} groups")
-             for suffix, prefix in (("_narrow", ""), ("", "w"))
-             for v, (act, oq) in VARIANTS.items() for c, g in GROUP_CODES.items()]
+              f"assembly variant te_gemm_{prefix}{v}_{g}{'' if suffix or v.startswith('sign') else '_e<E>'}, "
+              f"{c // 4} groups")
+             for suffix, prefix in (("_narrow", ""), ("", "w"), ("_pershift", "w"))
+             for v, (act, oq) in VARIANTS.items() for c, g in GROUP_CODES.items()
+             if suffix != "_pershift" or v.startswith("nosign")]
     return cases + [
         ("pw48x8x16", conv_model(rng, (48, 48), 8, 16, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
          "1x1 48x48x8 -> 16"),
@@ -85,10 +88,13 @@ def _cases() -> list[tuple[str, bytes, str]]:
 
 
 def _compile(model: bytes, name: str):
-    """compile_model, with int8 weights in every layer for the cases named *_narrow."""
+    """compile_model, with int8 weights in every layer for the cases named *_narrow, and
+    the per-channel shift in every layer for those named *_pershift."""
     with pytest.MonkeyPatch.context() as mp:
         if name.endswith("_narrow"):
             mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)
+        if name.endswith("_pershift"):
+            mp.setattr(lower_conv, "uniform_family", lambda g, op: None)
         return compile_model(model, name)
 
 
@@ -143,12 +149,10 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     for v in VARIANTS:
         for g in set(GROUP_CODES.values()):
             assert re.search(rf"\bte_gemm_{v}_{g}\b", symbols)
-    # the wide NOSIGN layers of the variant cases take a uniform shift when their ranges allow:
-    # each wide variant is in the ELF in one form or the other
-    for v in VARIANTS:
-        for g in set(GROUP_CODES.values()):
-            assert re.search(rf"\bte_gemm_w{v}_{g}(_e\d+)?\b", symbols)
-    # and the copy each uniform case names
+            assert re.search(rf"\bte_gemm_w{v}_{g}\b", symbols)  # wide NOSIGN: the _pershift cases
+            if v.startswith("nosign"):
+                assert re.search(rf"\bte_gemm_w{v}_{g}_e\d+\b", symbols)
+    # and the copy each uniform-shift case names
     for name, model, call, _ in uniform_cases():
         src = _compile(model, name).emitted.c_source
         for v in re.findall(r"TE_CONV_GEMM\((\w+)\)", src):
