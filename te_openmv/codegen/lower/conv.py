@@ -278,6 +278,7 @@ def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
 # serves the most outputs wins and the other layers keep the per-channel shift.
 FAMILY_COPIES = 2
 
+
 def uniform_range(g: Graph, op: Op, act_min: int, act_max: int, weights: np.ndarray,
                   table: np.ndarray) -> tuple[tuple[int, int] | None, dict[int, int]]:
     """(the shifts E a wide NOSIGN layer allows, or None; its constant channels {o: value}).
