@@ -631,3 +631,26 @@ def test_uniform_records_equal_the_fast_form():
                     assert uniform_twin(X, int(uh[o, 1]), int(uh[o, 2]), E) == old, (trial, o, E, x2)
                     checked += 1
     assert checked > 50000
+
+
+def test_model_shifts_fewest_copies_and_code_rule(monkeypatch):
+    """model_shifts over a model: one E per variant family where the ranges share one, a
+    copy per further E; a copy beside the variant's form without the shift (some operator
+    has no E) or beside another copy only when it serves MIN_OUTPUTS_PER_COPY outputs."""
+    from types import SimpleNamespace as NS
+    big, small = lower_dw.MIN_OUTPUTS_PER_COPY, lower_dw.MIN_OUTPUTS_PER_COPY // 2
+    # (family, range, outputs) per operator
+    ops = [("k3s1nb", (9, 12), big), ("k3s1nb", (11, 14), small), ("k3s1nb", (13, 15), small),
+           ("rowsn", (8, 9), small), ("rowsn", None, big),
+           ("rowswn", (6, 7), small), ("k7s2n", (10, 11), 1), ("k3s2np", None, big)]
+    g = NS(ops=[NS(type="DEPTHWISE_CONV_2D", outputs=[i]) for i in range(len(ops))] + [NS(type="ADD", outputs=[99])],
+           t=lambda i: NS(size=ops[i][2]))
+    by_op = {id(op): i for i, op in enumerate(g.ops)}
+    monkeypatch.setattr(lower_dw, "fast_plan", lambda g, op: {"variant": ops[by_op[id(op)]][0],
+                                                              "params": {"nosign": 1}, "channels": (by_op[id(op)],)})
+    monkeypatch.setattr(lower_dw, "op_shift_range", lambda i: ops[i][1])
+    shifts = lower_dw.model_shifts(g)
+    # k3s1nb: 12 serves ops 0 and 1 (big + small); op 2's own copy (15) serves only `small`
+    # beside it: dropped. rowsn: its copy would sit beside the form without the shift for
+    # `small` outputs: dropped. rowswn and k7s2n: the only form of their family, kept.
+    assert shifts == {0: 12, 1: 12, 5: 7, 6: 11}

@@ -167,13 +167,16 @@ TE_INLINE void te_dw_rows_run(const te_dw_rows_params *p, const int8_t *in, cons
     }
 }
 
-/* the uniform shift's kernel apart (the compiler names it), so the other's code stays as it was */
+/* On the M7 the uniform shift's kernel is a copy apart (the compiler names it), so the
+ * other's code stays as it was; elsewhere (and with TE_SMALL_CODE) one copy serves both. */
+#define TE_DW_ROWS_SPLIT (TE_USE_DSP && !TE_SMALL_CODE)
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                       int8_t *scratch) {
-    te_dw_rows_run(p, in, groups, out, scratch, TE_USE_DSP && !TE_SMALL_CODE ? 0 : p->ushift != 0);
+    te_dw_rows_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
 }
 
 void te_dw_rows_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                        int8_t *scratch) {
-    te_dw_rows_run(p, in, groups, out, scratch, TE_USE_DSP && !TE_SMALL_CODE ? 1 : p->ushift != 0);
+    if (TE_DW_ROWS_SPLIT) te_dw_rows_run(p, in, groups, out, scratch, 1);
+    else te_dw_rows_k3_s8(p, in, groups, out, scratch);
 }

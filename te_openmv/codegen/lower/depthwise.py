@@ -219,24 +219,46 @@ def uniform_variant(family: str, shift: int) -> str:
     return f"{base}u{shift}"
 
 
+# Outputs (about 1.2 instructions saved each) that a further assembly copy must serve: a
+# copy is 0.4 - 1.2 KB of code, native code that the .mpy build keeps in the heap (te_vww's
+# is within a few hundred bytes of its limit).
+MIN_OUTPUTS_PER_COPY = 10000
+
+
 def model_shifts(g: Graph) -> dict[int, int]:
     """Position in g.ops -> E for every depthwise operator that runs in the uniform-shift
     form: those whose fast kernel is an assembly variant without the sign step and whose
     channels allow some E, with E chosen per variant so the model links as few copies of
-    each as possible. The others keep today's form."""
-    families: dict[str, list[tuple[int, tuple[int, int]]]] = {}
+    each as possible. A copy that adds code (beside the variant's form without the shift,
+    still linked for the operators without an E, or beside another copy) must serve
+    MIN_OUTPUTS_PER_COPY outputs; the others keep today's form."""
+    families: dict[str, list[tuple[int, tuple[int, int] | None, int]]] = {}
     for pos, op in enumerate(g.ops):
         if op.type not in DepthwiseLowering.op_types:
             continue
         plan = fast_plan(g, op)
         family = uniform_family(plan)
-        rng = op_shift_range(*plan["channels"]) if family else None
-        if rng is not None:
-            families.setdefault(family, []).append((pos, rng))
+        if family:
+            families.setdefault(family, []).append(
+                (pos, op_shift_range(*plan["channels"]), g.t(op.outputs[0]).size))
     shifts = {}
     for members in families.values():
-        for (pos, _), e in zip(members, choose_shifts([r for _, r in members])):
-            shifts[pos] = e
+        picks = choose_shifts([r for _, r, _ in members])
+        while True:
+            served: dict[int, int] = {}
+            for (_, _, n), e in zip(members, picks):
+                if e is not None:
+                    served[e] = served.get(e, 0) + n
+            if not served:
+                break
+            e_min = min(served, key=served.get)
+            added = None in picks or len(served) > 1  # the copy is code beside another form
+            if served[e_min] >= MIN_OUTPUTS_PER_COPY or not added:
+                break
+            picks = [None if e == e_min else e for e in picks]
+        for (pos, _, _), e in zip(members, picks):
+            if e is not None:
+                shifts[pos] = e
     return shifts
 
 
