@@ -3,7 +3,9 @@ their arithmetic exact for every channel: a plane kernel (te_dw_plane_<kind>_s8,
 filter width and stride) or, for 3x3 filters on channels in groups of 4, the row kernel
 te_dw_rows_k3_s8, whichever the instruction estimate below finds cheaper (both in place or
 not); otherwise the general kernels te_depthwise_s8, or te_depthwise_inplace_s8 when the
-in-place pass allows it."""
+in-place pass allows it. Operators without the sign step whose channels allow one right
+shift E for all run the fast kernels' uniform-shift form (te_dw_plane_<kind>u_s8,
+te_dw_rows_k3u_s8, assembly copies named with their E; model_shifts picks E over the model)."""
 from __future__ import annotations
 
 import numpy as np
@@ -156,7 +158,8 @@ def rows_plan(g: Graph, op: Op, wide: bool = False) -> dict | None:
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "wide": int(wide),
               "ushift": 0, "asm_fn": dw_asm(variant)}
     return {"function": "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params", "params": params,
-            "records": records, "variant": variant, "channels": channels, "scratch": per_channel * chunk}  # te_dw_rows_scratch (te/depthwise.h)
+            "records": records, "variant": variant, "channels": channels,
+            "scratch": per_channel * chunk}  # te_dw_rows_scratch (te/depthwise.h)
 
 
 # Instruction estimates on the Cortex-M7 (fitted on QEMU counts of the DSP paths) that pick
