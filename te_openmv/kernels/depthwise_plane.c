@@ -323,7 +323,6 @@ TE_ONE_COPY TE_FALLBACK void te_dw_plane_shared(const int kind, const te_dw_plan
     te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0);
 }
 #define TE_DW_PLANE_FIXED te_dw_plane_shared
-#define TE_DW_PLANE_UNIFORM te_dw_plane_shared
 #elif TE_USE_DSP
 /* a copy of the loops for each form: the uniform shift's kernels are functions apart (the
  * compiler names them), so the others' code stays as it was */
@@ -331,7 +330,6 @@ TE_ONE_COPY TE_FALLBACK void te_dw_plane_shared(const int kind, const te_dw_plan
 #define TE_DW_PLANE_UNIFORM(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 1)
 #else
 #define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, (p)->ushift != 0)
-#define TE_DW_PLANE_UNIFORM TE_DW_PLANE_FIXED
 #endif
 
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8) { TE_DW_PLANE_FIXED(TE_K3S1, p, in, chan, out, scratch); }
@@ -343,9 +341,11 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8) { TE_DW_PLANE_FIXED(TE_K7S2, p, in, chan
 /* the uniform shift comes with the assembly, which the generic shape has not: on the M7 its
  * loops keep one form (the compiler never names the shift for it) */
 TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) { te_dw_plane(TE_KGEN, p, in, chan, out, scratch, TE_USE_DSP ? 0 : p->ushift != 0); }
+#if TE_USE_DSP && !TE_SMALL_CODE  /* elsewhere the names are those above (te/depthwise.h) */
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K3S1, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K3S2, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k5s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K5S1, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k5s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K5S2, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K7S1, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K7S2, p, in, chan, out, scratch); }
+#endif

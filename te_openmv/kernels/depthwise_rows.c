@@ -175,8 +175,9 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
     te_dw_rows_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
 }
 
+#if TE_DW_ROWS_SPLIT  /* elsewhere te_dw_rows_k3u_s8 is te_dw_rows_k3_s8 (te/depthwise.h) */
 void te_dw_rows_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                        int8_t *scratch) {
-    if (TE_DW_ROWS_SPLIT) te_dw_rows_run(p, in, groups, out, scratch, 1);
-    else te_dw_rows_k3_s8(p, in, groups, out, scratch);
+    te_dw_rows_run(p, in, groups, out, scratch, 1);
 }
+#endif

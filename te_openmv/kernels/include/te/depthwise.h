@@ -171,14 +171,24 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8);
-/* the same with the records in the uniform-shift form (ushift = E; te_dw_plane_<kind>_s8
- * takes them too in a portable or TE_SMALL_CODE build, where one copy serves both) */
+/* the same with the records in the uniform-shift form (ushift = E), a copy of the loops
+ * apart on the M7 */
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s2u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k5s1u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k5s2u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8);
+#if !TE_USE_DSP || TE_SMALL_CODE
+/* there one copy of the loops serves both forms: the names are the same functions */
+#define te_dw_plane_k3s1u_s8 te_dw_plane_k3s1_s8
+#define te_dw_plane_k3s2u_s8 te_dw_plane_k3s2_s8
+#define te_dw_plane_k5s1u_s8 te_dw_plane_k5s1_s8
+#define te_dw_plane_k5s2u_s8 te_dw_plane_k5s2_s8
+#define te_dw_plane_k7s1u_s8 te_dw_plane_k7s1_s8
+#define te_dw_plane_k7s2u_s8 te_dw_plane_k7s2_s8
+#define te_dw_rows_k3u_s8 te_dw_rows_k3_s8
+#endif
 
 TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
     return (uint32_t)p->plane_h * p->plane_w;
