@@ -654,3 +654,14 @@ def test_model_shifts_fewest_copies_and_code_rule(monkeypatch):
     # beside it: dropped. rowsn: its copy would sit beside the form without the shift for
     # `small` outputs: dropped. rowswn and k7s2n: the only form of their family, kept.
     assert shifts == {0: 12, 1: 12, 5: 7, 6: 11}
+
+
+def test_uniform_shifts_match_the_kernels_copies():
+    """The compiler picks E only among the shifts the kernels have assembly copies for
+    (te/depthwise.h, TE_DW_US_SHIFTS)."""
+    import re
+    from te_openmv import KERNELS_INCLUDE
+    from te_openmv.codegen.arith.depthwise_uniform import SHIFT_MAX, SHIFT_MIN
+    header = (KERNELS_INCLUDE / "te" / "depthwise.h").read_text()
+    body = re.search(r"#define TE_DW_US_SHIFTS\(X\)((?:[^\n]*\\\n)*[^\n]*)", header).group(1)
+    assert [int(v) for v in re.findall(r"X\((\d+)\)", body)] == list(range(SHIFT_MIN, SHIFT_MAX + 1))
