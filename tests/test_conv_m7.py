@@ -6,6 +6,7 @@ every case, built for the M7 and for the host; instruction counts are printed (r
 -s), never asserted."""
 from __future__ import annotations
 
+import re
 import subprocess
 import zlib
 from pathlib import Path
@@ -19,6 +20,7 @@ from te_openmv import KERNELS_INCLUDE
 from te_openmv.targets.baremetal import harness
 from .support.bitexact import reference
 from .support.m7cases import write_case_program
+from .test_conv_uniform import uniform_cases
 from .test_ops_conv import FIXTURES, REQUANT_CHECK, conv_model
 
 HOST_BENCH = FIXTURES / "conv_bench" / "host_bench.c"
@@ -44,13 +46,16 @@ TAIL_MAPS = {5: (1, 5), 6: (2, 3), 7: (1, 7), 9: (3, 3), 10: (2, 5), 25: (5, 5)}
 def _cases() -> list[tuple[str, bytes, str]]:
     """(name, model, what it exercises): every assembly variant on a small 1x1 map, with
     int8 weights and wide ones (`w` prefix; names ending in _narrow force int8 weights
-    everywhere, see _compile), then the shapes that matter, as the compiler lowers them."""
+    everywhere, _pershift the wide NOSIGN variants without the uniform shift, see _compile),
+    then the shapes that matter, as the compiler lowers them."""
     rng = np.random.default_rng(77)
     q = (0.02, -5)
     cases = [(f"{v}_{c}{suffix}", conv_model(rng, (5, 6), c, 7, (1, 1), act=act, in_q=q, out_q=oq),
-              f"assembly variant te_gemm_{prefix}{v}_{g}, {c // 4} groups")
-             for suffix, prefix in (("_narrow", ""), ("", "w"))
-             for v, (act, oq) in VARIANTS.items() for c, g in GROUP_CODES.items()]
+              f"assembly variant te_gemm_{prefix}{v}_{g}{'' if suffix or v.startswith('sign') else '_e<E>'}, "
+              f"{c // 4} groups")
+             for suffix, prefix in (("_narrow", ""), ("", "w"), ("_pershift", "w"))
+             for v, (act, oq) in VARIANTS.items() for c, g in GROUP_CODES.items()
+             if suffix != "_pershift" or v.startswith("nosign")]
     # the 3-pixel blocks: per pixel count, 1x1 and im2col (3x3 SAME, and the RGB kernel), int8
     # weights (_narrow) and wide ones (_wide), the four requantization/store forms in turn,
     # both group codes
@@ -101,17 +106,20 @@ def _cases() -> list[tuple[str, bytes, str]]:
                                     out_q=RELU6_Q), "te_conv2d_s8_3ch with int8 weights"),
         ("im2col_odd_narrow", conv_model(rng, (7, 9), 17, 11, (3, 3), (1, 1), "SAME", "RELU_N1_TO_1", in_q=q,
                                          out_q=(0.01, 0)), "te_conv2d_s8 with int8 weights"),
-    ]
+    ] + [(name, model, f"uniform shift: {what}") for name, model, _, what in uniform_cases()]
 
 
 def _compile(model: bytes, name: str):
     """compile_model, with int8 weights in every layer for the cases named *_narrow, wide
-    weights wherever exact for those named *_wide."""
+    weights wherever exact for those named *_wide, and the per-channel shift in every layer
+    for those named *_pershift."""
     with pytest.MonkeyPatch.context() as mp:
         if name.endswith("_narrow"):
             mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)
         elif name.endswith("_wide"):
             mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 0)
+        if name.endswith("_pershift"):
+            mp.setattr(lower_conv, "uniform_family", lambda g, op: None)
         return compile_model(model, name)
 
 
@@ -130,8 +138,12 @@ def m7_run(arm_toolchain, tmp_path_factory):
         cases.append((name, c, x))
     srcs = write_case_program(cases, out, decls=(
         "typedef struct { uint64_t checked; uint32_t mismatches; int32_t x, mult, e, zp; } rq_report;",
-        "void te_requant_check(uint32_t seed, int n_mults, int n_x, rq_report *r);"), tail=(
+        "void te_requant_check(uint32_t seed, int n_mults, int n_x, rq_report *r);",
+        "void te_uniform_check(uint32_t seed, int n_mults, int n_x, rq_report *r);"), tail=(
         "    rq_report r;",
+        "    te_uniform_check(2, 40, 400, &r);",
+        '    te_bench_kv_u32("uq_checked", (uint32_t)r.checked);',
+        '    te_bench_kv_u32("uq_mismatches", r.mismatches);',
         "    te_requant_check(1, 40, 400, &r);",
         '    te_bench_kv_u32("rq_checked_millions", (uint32_t)(r.checked / 1000000u));',
         '    te_bench_kv_u32("rq_checked_rest", (uint32_t)(r.checked % 1000000u));',
@@ -161,8 +173,19 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
     for v in VARIANTS:
         for g in set(GROUP_CODES.values()):
-            for prefix in ("", "w", "3_", "3_w"):  # 4 and 3 pixels, int8 and wide weights
-                assert f"te_gemm_{prefix}{v}_{g}" in symbols
+            assert re.search(rf"\bte_gemm_{v}_{g}\b", symbols)
+            assert re.search(rf"\bte_gemm_3_{v}_{g}\b", symbols)  # the blocks of 3 (30-pixel maps)
+            assert re.search(rf"\bte_gemm_w{v}_{g}\b", symbols)  # wide NOSIGN: the _pershift cases
+            if v.startswith("nosign"):
+                assert re.search(rf"\bte_gemm_w{v}_{g}_e\d+\b", symbols)
+                assert re.search(rf"\bte_gemm_3_w{v}_{g}_e\d+\b", symbols)
+    # and the copy each uniform-shift case names
+    for name, model, call, _ in uniform_cases():
+        src = _compile(model, name).emitted.c_source
+        for v in re.findall(r"TE_CONV_GEMM\((\w+)\)", src):
+            assert re.search(rf"\bte_gemm_{v}\b", symbols), v
+        for e in re.findall(r"TE_CONV_C8N\((\d+)\)", src):
+            assert re.search(rf"\bte_conv2d_1x1_c8n_e{e}_s8\b", symbols), e
 
 
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])
@@ -180,6 +203,15 @@ def test_m7_fast_requant_matches_tflite_arithmetic(m7_run):
     assert run.value_int("rq_mismatches") == 0, (
         f"first mismatch: x={run.values['rq_first_x']} mult={run.values['rq_first_mult']} "
         f"e={run.values['rq_first_e']}")
+
+
+def test_m7_uniform_requant_matches_the_nosign_form(m7_run):
+    """te_conv_requant_uniform on the M7's SMMLA == te_conv_requant_wide's NOSIGN form (and
+    TFLite's after the clamp at -128), on the same cases as the host."""
+    run, host, _ = m7_run
+    assert int(host["uq_mismatches"]) == 0 and int(host["uq_checked"]) > 1_500_000
+    assert run.value_int("uq_checked") == int(host["uq_checked"])
+    assert run.value_int("uq_mismatches") == 0
 
 
 def test_m7_instruction_counts_reported(m7_run):

@@ -22,7 +22,7 @@ from te_openmv.targets.host_build import HostModel
 
 from .support.bitexact import reference
 from .support.m7cases import assert_device_matches_host, write_case_program
-from .test_ops_depthwise import dw_model
+from .test_ops_depthwise import UNIFORM_CASES, dw_model, force_kernel, uniform_model, uniform_shift_of
 from .test_ops_fully_connected import fc_model
 
 
@@ -143,7 +143,9 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "7x7 s2, sign step, odd height (pairs)"),
         ("dw5s12", dw_model(rng, (8, 9), 2, (5, 5), (1, 2), "SAME", 1, in_q=q, out_zp=-128),
          "5x5 stride 1 down, 2 across (pairs: no 2x2 blocks)"),
-    ]
+        # the uniform-shift copies (u<E>) of every variant without the sign step, one where E
+        # lies 5 bits above some channels' e, constant channels, and two that fall back
+    ] + [(name, uniform_model(name, args), f"uniform shift: {family}") for name, args, _, family in UNIFORM_CASES]
 
 
 FORCED = {"rows_sign": "rows", "rows_sign_wide": "rowsw", "rows_small_bytes": "rows", "rows_passes": "rows",
@@ -159,10 +161,19 @@ def _force(kernel: str):
     return plan
 
 
+UNIFORM = {name: (kernel, family) for name, _, kernel, family in UNIFORM_CASES}
+
+
 def _compile(name: str, model: bytes):
+    """The uniform-shift cases as the compiler picks; the others, written for the variants
+    without it, with the shift turned off (so those variants run too)."""
     with pytest.MonkeyPatch.context() as mp:
         if name in FORCED:
             mp.setattr(lower_dw, "fast_plan", _force(FORCED[name]))
+        if name in UNIFORM:
+            mp.setattr(lower_dw, "fast_plan", force_kernel(UNIFORM[name][0]))
+        else:
+            mp.setattr(lower_dw, "model_shifts", lambda g: {})
         return compile_model(model, name)
 
 
@@ -234,12 +245,17 @@ def test_cases_take_the_intended_kernels(m7_run):
     c = compiled["dw3s1_window"]
     p = lower_dw.plane_plan(c.graph, c.graph.ops[0])["params"]
     assert p["window"] and p["window"] % 2 == 1, p  # blocks of an odd number of rows
+    for name, (_, family) in UNIFORM.items():  # each uniform-shift family, or the fallback
+        assert (uniform_shift_of(compiled[name], family) is None) == name.startswith("fb_"), name
 
 
 ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
     {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | \
     {f"{k}{n}b" for k in ("k3s1", "k5s1", "k5s2", "k7s1", "k7s2") for n in ("", "n")} | \
     {"rows", "rowsn", "rowsw", "rowswn"}
+# the uniform-shift copies, named without their E (k3s1bu12 -> k3s1bu)
+ALL_DW_ASM_US = {f"k3s1{p}u" for p in ("", "p", "b")} | {f"k3s2{p}u" for p in ("", "p")} | \
+    {f"k{k}s{s}{b}u" for k in "57" for s in "12" for b in ("", "b")} | {"rowsu", "rowswu"}
 
 
 def test_dsp_kernels_are_built(m7_run, arm_toolchain):
@@ -254,7 +270,9 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
         named |= set(re.findall(r"TE_DW_ASM\((\w+)\)", c.emitted.c_source))
     linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather", "widen", "copy"}
     assert linked == named
-    assert named == ALL_DW_ASM, f"variants no case exercises: {sorted(ALL_DW_ASM - named)}"
+    families = {re.sub(r"u\d+$", "u", v) for v in named}
+    want = ALL_DW_ASM | ALL_DW_ASM_US
+    assert families == want, f"variants no case exercises: {sorted(want - families)}"
     for fn in ("te_dw_gather_asm", "te_dw_widen_asm", "te_dw_copy_asm", "te_fc_block4_asm"):
         assert fn in symbols
 

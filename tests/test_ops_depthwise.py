@@ -30,12 +30,13 @@ def _out(n: int, k: int, s: int, padding: str) -> int:
 
 def dw_model(rng, hw, c, k, stride, padding, dm, act="NONE", pad=None, per_channel=True, bias=True,
              in_q=None, out_zp=None, reuse_input=False, dilation=1, dm_option=None, bias_data=None,
-             out_scale=None) -> bytes:
-    """x [1,h,w,c] -> (PAD ->) DEPTHWISE_CONV_2D -> y; with reuse_input, y + x -> z (ADD reads x again)."""
+             out_scale=None, w_scales=None, w_data=None) -> bytes:
+    """x [1,h,w,c] -> (PAD ->) DEPTHWISE_CONV_2D -> y; with reuse_input, y + x -> z (ADD reads x again).
+    w_scales / w_data: the weights' per-channel scales / int8 values [k_h, k_w, c*dm] instead of random ones."""
     h, w = hw
     in_scale, in_zp = in_q or (float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128)))
     cout = c * dm
-    w_scales = 10 ** rng.uniform(-3, -1.5, size=cout if per_channel else 1)
+    w_scales = 10 ** rng.uniform(-3, -1.5, size=cout if per_channel else 1) if w_scales is None else np.asarray(w_scales)
     taps = k[0] * k[1]
     spread = in_scale * float(np.mean(w_scales)) * 74.0 * 74.0 * math.sqrt(taps)
     out_scale = spread / float(rng.uniform(10, 60)) if out_scale is None else out_scale
@@ -49,7 +50,8 @@ def dw_model(rng, hw, c, k, stride, padding, dm, act="NONE", pad=None, per_chann
         src = b.tensor([1, ph, pw, c], scale=in_scale, zero_point=in_zp)
         b.op("PAD", [x, pads], [src])
     oh, ow = _out(ph, k[0], stride[0], padding), _out(pw, k[1], stride[1], padding)
-    wt = b.tensor([1, k[0], k[1], cout], data=rng.integers(-127, 128, size=(1, k[0], k[1], cout)),
+    wdata = rng.integers(-127, 128, size=(1, k[0], k[1], cout)) if w_data is None else np.asarray(w_data).reshape(1, k[0], k[1], cout)
+    wt = b.tensor([1, k[0], k[1], cout], data=wdata,
                   scale=list(w_scales) if per_channel else float(w_scales[0]),
                   zero_point=[0] * cout if per_channel else 0, quant_axis=3)
     ins = [src, wt]
@@ -486,3 +488,180 @@ def test_non_constant_weights_rejected():
     with pytest.raises(UnsupportedOpError, match=r"operator 0 \(DEPTHWISE_CONV_2D\): weights must be constant"):
         compile_model(b.build([x, wt], [y]), "dw")
 
+
+
+# --- the uniform shift (te_openmv/codegen/arith/depthwise_uniform.py) ------------------------
+
+def _spread_scales(n: int, octaves: float) -> list[float]:
+    """Per-channel weight scales spread over 2^octaves: the channels' e spread as much."""
+    return [0.004 * 2.0 ** (-octaves * i / max(1, n - 1)) for i in range(n)]
+
+
+def _uniform_cases() -> list[tuple[str, dict, str | None, str]]:
+    """(name, dw_model arguments, forced kernel (rows, rowsw) or None, the assembly variant
+    expected: a uniform-shift family (k3s1bu: any E) or the n variant where it falls back).
+    All without the sign step (output zero point -128), so the shift applies."""
+    q, z = (0.02, -128), -128
+    zero_ch = np.random.default_rng(5).integers(-127, 128, size=(3, 3, 6))
+    zero_ch[:, :, 2] = 0  # a dead channel: its output is a constant
+    return [
+        ("us_k3s1b", dict(hw=(16, 16), c=8, k=(3, 3), stride=(1, 1)), None, "k3s1bu"),
+        ("us_k3s1p", dict(hw=(7, 8), c=4, k=(3, 3), stride=(1, 1)), None, "k3s1pu"),
+        ("us_k3s1", dict(hw=(7, 7), c=4, k=(3, 3), stride=(1, 1)), None, "k3s1u"),
+        ("us_k3s2p", dict(hw=(16, 16), c=1, dm=4, k=(3, 3), stride=(2, 2)), None, "k3s2pu"),
+        ("us_k3s2", dict(hw=(12, 12), c=1, dm=4, k=(3, 3), stride=(2, 2)), None, "k3s2u"),
+        ("us_k5s1b", dict(hw=(8, 9), c=3, k=(5, 5), stride=(1, 1)), None, "k5s1bu"),
+        ("us_k5s1", dict(hw=(9, 8), c=2, k=(5, 5), stride=(1, 1)), None, "k5s1u"),
+        ("us_k5s2b", dict(hw=(12, 9), c=2, k=(5, 5), stride=(2, 2)), None, "k5s2bu"),
+        ("us_k5s2", dict(hw=(13, 11), c=3, k=(5, 5), stride=(2, 2)), None, "k5s2u"),
+        ("us_k7s1b", dict(hw=(6, 10), c=3, k=(7, 7), stride=(1, 1)), None, "k7s1bu"),
+        ("us_k7s1", dict(hw=(9, 8), c=2, k=(7, 7), stride=(1, 1)), None, "k7s1u"),
+        ("us_k7s2b", dict(hw=(12, 16), c=3, k=(7, 7), stride=(2, 2)), None, "k7s2bu"),
+        ("us_k7s2", dict(hw=(18, 11), c=2, k=(7, 7), stride=(2, 2)), None, "k7s2u"),
+        ("us_rows", dict(hw=(20, 19), c=16, k=(3, 3), stride=(2, 2)), "rows", "rowsu"),
+        ("us_rowsw", dict(hw=(9, 41), c=40, k=(3, 3), stride=(1, 1)), "rowsw", "rowswu"),
+        # channels whose e lie 5 apart: E is several bits above the smaller ones
+        ("us_far", dict(hw=(10, 10), c=6, k=(3, 3), stride=(1, 1), w_scales=_spread_scales(6, 5)), None, "k3s1bu"),
+        # a dead channel and one whose multiplier is too small to ever move its output:
+        # constant channels, which do not bound E (their e is far above the others')
+        ("us_const", dict(hw=(8, 8), c=6, k=(3, 3), stride=(1, 1), w_data=zero_ch,
+                          w_scales=[0.004, 0.003, 1e-3, 0.002, 1e-7, 0.0035]), None, "k3s1bu"),
+        # e spread over 9: no E fits the int16 weights of every channel, today's form
+        ("fb_spread", dict(hw=(10, 10), c=6, k=(3, 3), stride=(1, 1), w_scales=_spread_scales(6, 9)), None, "k3s1nb"),
+        ("fb_rows_spread", dict(hw=(20, 19), c=16, k=(3, 3), stride=(2, 2), w_scales=_spread_scales(16, 9)), "rows",
+         "rowsn"),
+    ]
+
+
+UNIFORM_CASES = _uniform_cases()
+
+
+def uniform_model(name: str, args: dict) -> bytes:
+    rng = np.random.default_rng(sum(map(ord, name)))
+    args = {"dm": 1, "padding": "SAME", **args}
+    return dw_model(rng, args.pop("hw"), args.pop("c"), args.pop("k"), args.pop("stride"), args.pop("padding"),
+                    args.pop("dm"), in_q=(0.02, -128), out_zp=-128, out_scale=0.02 * 0.004 * 74 * 10, **args)
+
+
+def force_kernel(kernel: str | None):
+    """fast_plan replaced to take the named row kernel (rows, rowsw), or None: unchanged."""
+    if kernel is None:
+        return lower_dw.fast_plan
+    return lambda g, op: lower_dw.rows_plan(g, op, wide=kernel == "rowsw")
+
+
+def uniform_shift_of(compiled, family: str) -> int | None:
+    """The E the op runs with (None: today's form), checked against the params it emitted."""
+    import re
+    src = compiled.emitted.c_source
+    m = re.search(r"TE_DW_ASM\((\w+?)u(\d+)\)", src)
+    if m is None:
+        assert f"TE_DW_ASM({family})" in src and ".ushift = 0" in src
+        return None
+    assert m.group(1) + "u" == family, (m.group(0), family)
+    assert f".ushift = {m.group(2)}" in src
+    return int(m.group(2))
+
+
+@pytest.mark.parametrize("name,args,kernel,family", UNIFORM_CASES, ids=[c[0] for c in UNIFORM_CASES])
+def test_uniform_shift_variants_bit_exact(name, args, kernel, family, monkeypatch):
+    """Every uniform-shift variant's records through the portable C loops, bit for bit with
+    tflite-micro; the variant (and E, or the fallback) the compiler names."""
+    monkeypatch.setattr(lower_dw, "fast_plan", force_kernel(kernel))
+    model = uniform_model(name, args)
+    compiled = compile_model(model, name)
+    shift = uniform_shift_of(compiled, family)
+    assert (shift is None) == name.startswith("fb_")
+    plan = lower_dw.fast_plan(compiled.graph, compiled.graph.ops[0])
+    e = plan["channels"][0][:, 3]
+    if name == "us_far":
+        assert shift - int(e.min()) >= 5, (shift, e)
+    if name == "us_const":
+        assert shift <= int(e.max()), (shift, e)  # the constant channels' e are above E
+    assert_bit_exact(model, n_runs=4, name=name)
+
+
+def test_uniform_records_equal_the_fast_form():
+    """uniform_channels' records give, through the uniform requantization's twin, what
+    today's records give through theirs, on accumulators across each channel's whole bound
+    (ends, ties of the old rounding, random), for every E of the range; constant channels
+    included."""
+    from te_openmv.codegen.arith.depthwise import channel_constants, requant_twin
+    from te_openmv.codegen.arith.depthwise_uniform import (channel_bounds, constant_outputs, op_shift_range,
+                                                           uniform_channels)
+    from te_openmv.codegen.arith.uniform_shift import requant_twin as uniform_twin
+    from te_openmv.codegen.arith.common import quantize_multiplier
+    rng = np.random.default_rng(44)
+    checked = 0
+    for trial in range(40):
+        oc = 5
+        w = rng.integers(-127, 128, size=(oc, 3, 3))
+        if trial % 4 == 0:
+            w[1] = 0
+        reals = 10 ** rng.uniform(-3.2, -1.6, size=oc)
+        if trial % 3 == 0:
+            reals[2] = 1e-7
+        ms = [quantize_multiplier(float(r)) for r in reals]
+        mult, shift = np.array([m for m, _ in ms]), np.array([s for _, s in ms])
+        heads, scaled = channel_constants(w, rng.integers(-30000, 30000, size=oc), int(rng.integers(-128, 128)),
+                                          mult, shift, -128)
+        rng_e = op_shift_range(heads, scaled)
+        if rng_e is None:
+            continue
+        bound, _ = channel_bounds(heads, scaled)
+        const = constant_outputs(heads, scaled)
+        for E in range(rng_e[0], rng_e[1] + 1):
+            uh, us = uniform_channels(heads, scaled, E)
+            assert np.abs(us).max() <= 32767
+            for o in range(oc):
+                b, (x0, m, rc, e) = int(bound[o]), heads[o].tolist()
+                k = E - e
+                xs = [-b, b, 0, 1, -1] + rng.integers(-b, b + 1, size=200).tolist()
+                for q in rng.integers(-300, 300, size=20).tolist():  # near the old rounding's ties
+                    t = ((2 * q + 1) << 30) // max(m, 1)
+                    xs += [t - 1, t, t + 1]
+                if const[o] != -1000:  # x2 within bias2 -+ 128 sum|w|
+                    s = b - abs(x0)
+                    xs = [x0 - s, x0 + s, x0] + (x0 + rng.integers(-s, s + 1, size=200)).tolist()
+                for x2 in xs:
+                    if abs(x2) > b:
+                        continue
+                    old = max(-128, min(127, requant_twin(x2, m, rc, e, 0)))
+                    X = 0 if const[o] != -1000 else x2 << k
+                    assert uniform_twin(X, int(uh[o, 1]), int(uh[o, 2]), E) == old, (trial, o, E, x2)
+                    checked += 1
+    assert checked > 50000
+
+
+def test_model_shifts_fewest_copies_and_code_rule(monkeypatch):
+    """model_shifts over a model: one E per variant family where the ranges share one, a
+    copy per further E; a copy beside the variant's form without the shift (some operator
+    has no E) or beside another copy only when it serves MIN_OUTPUTS_PER_COPY outputs."""
+    from types import SimpleNamespace as NS
+    big, small = lower_dw.MIN_OUTPUTS_PER_COPY, lower_dw.MIN_OUTPUTS_PER_COPY // 2
+    # (family, range, outputs) per operator
+    ops = [("k3s1nb", (9, 12), big), ("k3s1nb", (11, 14), small), ("k3s1nb", (13, 15), small),
+           ("rowsn", (8, 9), small), ("rowsn", None, big),
+           ("rowswn", (6, 7), small), ("k7s2n", (10, 11), 1), ("k3s2np", None, big)]
+    g = NS(ops=[NS(type="DEPTHWISE_CONV_2D", outputs=[i]) for i in range(len(ops))] + [NS(type="ADD", outputs=[99])],
+           t=lambda i: NS(size=ops[i][2]))
+    by_op = {id(op): i for i, op in enumerate(g.ops)}
+    monkeypatch.setattr(lower_dw, "fast_plan", lambda g, op: {"variant": ops[by_op[id(op)]][0],
+                                                              "params": {"nosign": 1}, "channels": (by_op[id(op)],)})
+    monkeypatch.setattr(lower_dw, "op_shift_range", lambda i: ops[i][1])
+    shifts = lower_dw.model_shifts(g)
+    # k3s1nb: 12 serves ops 0 and 1 (big + small); op 2's own copy (15) serves only `small`
+    # beside it: dropped. rowsn: its copy would sit beside the form without the shift for
+    # `small` outputs: dropped. rowswn and k7s2n: the only form of their family, kept.
+    assert shifts == {0: 12, 1: 12, 5: 7, 6: 11}
+
+
+def test_uniform_shifts_match_the_kernels_copies():
+    """The compiler picks E only among the shifts the kernels have assembly copies for
+    (te/depthwise.h, TE_DW_US_SHIFTS)."""
+    import re
+    from te_openmv import KERNELS_INCLUDE
+    from te_openmv.codegen.arith.depthwise_uniform import SHIFT_MAX, SHIFT_MIN
+    header = (KERNELS_INCLUDE / "te" / "depthwise.h").read_text()
+    body = re.search(r"#define TE_DW_US_SHIFTS\(X\)((?:[^\n]*\\\n)*[^\n]*)", header).group(1)
+    assert [int(v) for v in re.findall(r"X\((\d+)\)", body)] == list(range(SHIFT_MIN, SHIFT_MAX + 1))

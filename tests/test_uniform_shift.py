@@ -5,8 +5,8 @@ import pytest
 
 from te_openmv.codegen.arith.common import multiply_by_quantized_multiplier
 from te_openmv.codegen.arith.conv import fast_round, requant_wide
-from te_openmv.codegen.arith.uniform_shift import (channel_constants, choose_shifts, requant_twin,
-                                                    shift_range)
+from te_openmv.codegen.arith.uniform_shift import (channel_constants, choose_shifts, choose_shifts_within,
+                                                    requant_twin, shift_range)
 
 
 def _cases(rng, n):
@@ -74,3 +74,16 @@ def test_choose_shifts_uses_the_fewest_values():
             assert r[0] <= p <= r[1]
     # (6, 9) and (8, 12) share 9, (10, 11) needs one more, (3, 4) one more
     assert len({p for p in picks if p is not None}) == 3
+
+
+def test_choose_shifts_within_a_number_of_copies():
+    ranges = [(6, 9), (8, 12), (10, 11), None, (3, 4)]
+    # enough copies: the same as choose_shifts
+    assert choose_shifts_within(ranges, [1, 1, 1, 1, 1], 3) == choose_shifts(ranges)
+    # one copy: the value serving the most weight; the others get None
+    assert choose_shifts_within(ranges, [5, 5, 1, 1, 11], 1) == [None, None, None, None, 3]
+    assert choose_shifts_within(ranges, [5, 5, 1, 1, 1], 1) == [8, 8, None, None, None]
+    # two: the next best among what is left
+    picks = choose_shifts_within(ranges, [5, 5, 4, 1, 3], 2)
+    assert picks[0] == picks[1] in (8, 9) and picks[2] in (10, 11) and picks[3:] == [None, None]
+

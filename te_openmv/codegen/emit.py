@@ -104,6 +104,8 @@ def describe_op(g: Graph, op, plan: Plan, macs: int) -> str:
 def emit(g: Graph, plan: Plan, name: str, source: str) -> Emitted:
     ctx = EmitContext(prefix=name, offsets=plan.tensor_offsets, graph=g, op_scratch=plan.op_scratch)
     steps, kernel_files, per_op_const = [], [], {}
+    for lowering in {id(LOWERINGS[op.type]): LOWERINGS[op.type] for op in g.ops}.values():
+        lowering.prepare_model(g)
     for pos, op in enumerate(g.ops):
         lowering = LOWERINGS[op.type]
         ctx.position = pos

@@ -133,7 +133,8 @@ static int te_conv_mode(const te_conv_params *p) {
 #define TE_CONV_OUT_INLINE TE_INLINE
 #endif
 
-/* Final int8 value of one accumulator (wide: acc is twice the accumulator, te/conv.h). */
+/* Final int8 value of one accumulator (wide: acc is twice the accumulator, te/conv.h;
+ * wide 2: also scaled for the layer's uniform shift, te_conv_requant_uniform). */
 TE_CONV_OUT_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, int32_t acc, const int mode,
                               const int wide) {
     if (mode == TE_RQ_EXACT) {
@@ -141,7 +142,9 @@ TE_CONV_OUT_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_ch
         return te_clamp(acc, p->act_min, p->act_max);
     }
     const int nosign = mode == TE_RQ_NOSIGN_FULL || mode == TE_RQ_NOSIGN_CLAMP;
-    if (wide)
+    if (!TE_USE_DSP && wide == 2)  /* te/conv.h: never on ARMv7E-M */
+        acc = te_conv_requant_uniform(acc, c->mult, c->round, c->shift);
+    else if (wide)
         acc = te_conv_requant_wide(acc, c->mult, c->round, c->shift, !nosign);
     else if (nosign)
         acc = te_conv_requant_fast_nosign(acc, c->mult, c->round, c->shift);
@@ -286,6 +289,13 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "asr    " acc ", " acc ", r5\n\t"                        \
     "ssat   " acc ", #8, " acc "\n\t"
 
+/* wide layers scaled for one shift E (te_conv_requant_uniform): r6 holds C, and E is the
+ * assembler symbol te_rq_shift, which TE_ASM_SET_SHIFT sets for each copy */
+#define TE_ASM_WRQ_UNIFORM(acc)                              \
+    "smmla  " acc ", " acc ", r4, r6\n\t"                    \
+    "ssat   " acc ", #8, " acc ", asr #te_rq_shift\n\t"
+#define TE_ASM_SET_SHIFT(E) ".set   te_rq_shift, " #E "\n\t"
+
 /* r12 the first channel's bias, r3 its multiplier: from then on one LDM per channel loads
  * the multiplier, e, round and the next channel's bias (the compiler pads the table with
  * one word for the last channel's). */
@@ -376,6 +386,16 @@ TE_ASM_WGEMMS(te_gemm_wsign_clamp, TE_ASM_WRQ_SIGN, TE_ASM_STORE_CLAMP)
 TE_ASM_WGEMMS(te_gemm_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_FULL)
 TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
 
+/* te_gemm_wnosign_{full,clamp}_{two,loop}_e<E>: one copy per uniform shift E (te/conv.h) */
+#define TE_ASM_UGEMMS(E, store, prefix)                                                    \
+    TE_ASM_GEMM(prefix##_two_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP, TE_ASM_WRQ_UNIFORM, store) \
+    TE_ASM_GEMM(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP),          \
+                TE_ASM_WRQ_UNIFORM, store)
+#define TE_ASM_UGEMMS_ALL(E)                                                               \
+    TE_ASM_UGEMMS(E, TE_ASM_STORE_FULL, te_gemm_wnosign_full)                             \
+    TE_ASM_UGEMMS(E, TE_ASM_STORE_CLAMP, te_gemm_wnosign_clamp)
+TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
+
 /* ---------------------------------------------------------------- GEMM block of 3 columns */
 
 /* The blocks of 3 pixels that end a map whose pixel count is not a multiple of 4
@@ -439,7 +459,18 @@ TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
     TE_ASM_GEMM3(prefix##_two, TE_ASM_WFIRST3, TE_ASM_WGROUP3, rq, store)                 \
     TE_ASM_GEMM3(prefix##_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), rq, store)
 
+/* te_gemm_3_wnosign_{full,clamp}_{two,loop}_e<E>: the uniform-shift copies (te/conv.h); the C
+ * loops cannot run those layers on ARMv7E-M, so every copy a layer names must exist */
+#define TE_ASM_UGEMMS3(E, store, prefix)                                                   \
+    TE_ASM_GEMM3(prefix##_two_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_WGROUP3, TE_ASM_WRQ_UNIFORM, store) \
+    TE_ASM_GEMM3(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3),            \
+                 TE_ASM_WRQ_UNIFORM, store)
+#define TE_ASM_UGEMMS3_ALL(E)                                                              \
+    TE_ASM_UGEMMS3(E, TE_ASM_STORE3_FULL, te_gemm_3_wnosign_full)                         \
+    TE_ASM_UGEMMS3(E, TE_ASM_STORE3_CLAMP, te_gemm_3_wnosign_clamp)
+
 #if !TE_SMALL_CODE
+TE_CONV_SHIFTS(TE_ASM_UGEMMS3_ALL)
 TE_ASM_GEMMS3(te_gemm_3_sign_full, TE_ASM_RQ_SIGN, TE_ASM_STORE3_FULL)
 TE_ASM_GEMMS3(te_gemm_3_sign_clamp, TE_ASM_RQ_SIGN, TE_ASM_STORE3_CLAMP)
 TE_ASM_GEMMS3(te_gemm_3_nosign_full, TE_ASM_RQ_NOSIGN, TE_ASM_STORE3_FULL)
@@ -471,6 +502,15 @@ TE_GEMM3_ALIASES(, full)
 TE_GEMM3_ALIASES(, clamp)
 TE_GEMM3_ALIASES(w, full)
 TE_GEMM3_ALIASES(w, clamp)
+/* the uniform-shift copies: the loop under both names */
+#define TE_ASM_UGEMMS3_SMALL(E, store, prefix)                                              \
+    TE_ASM_GEMM3(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), \
+                 TE_ASM_WRQ_UNIFORM, store)                                                 \
+    TE_GEMM3_ALIAS(prefix##_two_e##E, prefix##_loop_e##E)
+#define TE_ASM_UGEMMS3_SMALL_ALL(E)                                                        \
+    TE_ASM_UGEMMS3_SMALL(E, TE_ASM_STORE3_FULL, te_gemm_3_wnosign_full)                   \
+    TE_ASM_UGEMMS3_SMALL(E, TE_ASM_STORE3_CLAMP, te_gemm_3_wnosign_clamp)
+TE_CONV_SHIFTS(TE_ASM_UGEMMS3_SMALL_ALL)
 #endif
 
 #endif
@@ -493,7 +533,8 @@ typedef struct {
 static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf, const int8_t *w,
                          const te_conv_chan *ch) {
     c->p = p, c->xbuf = xbuf, c->w = w, c->ch = ch, c->mode = te_conv_mode(p);
-    c->wide = c->mode != TE_RQ_EXACT && p->wide;
+    /* wide 2, the uniform shift, reaches the C loops only in the portable build (te/conv.h) */
+    c->wide = c->mode == TE_RQ_EXACT ? 0 : TE_USE_DSP ? p->wide != 0 : p->wide;
 #if TE_USE_DSP
     const uint32_t groups = p->depth >> 2;
     c->job = NULL;
@@ -524,13 +565,15 @@ TE_INLINE void te_gemm_block_modes(const te_gemm_ctx *c, int8_t *out, const int 
 }
 
 __attribute__((noinline)) TE_FALLBACK static void te_gemm_block_c(const te_gemm_ctx *c, int8_t *out, int npx) {
-    if (npx == TE_B && !TE_SMALL_CODE) {  /* a copy per mode (TE_SMALL_CODE: one, te/common.h) */
+    /* a copy per mode (TE_SMALL_CODE: one, te/common.h); the uniform shift only in the
+     * generic one (on the M7 its full blocks run in assembly) */
+    if (npx == TE_B && !TE_SMALL_CODE && (TE_USE_DSP || c->wide != 2)) {
         if (c->wide)
             te_gemm_block_modes(c, out, 1);
         else
             te_gemm_block_modes(c, out, 0);
     } else {
-        /* fewer than 4 pixels in all: columns npx.. repeat the last pixel and are not stored */
+        /* blocks of 1 to 3 pixels (columns npx.. are not read) */
         te_gemm_block_t(c->p, c->xbuf, c->w, c->ch, out, npx, c->mode, c->wide);
     }
 }
@@ -643,14 +686,22 @@ typedef struct {
     "smlad  r4, r8, r3, r4\n\t"                          \
     "smlad  r4, r7, r12, r4\n\t"                         \
     rq                                                   \
-    "asr    r4, r4, r10\n\t"                             \
-    "ssat   r4, #8, r4\n\t"                              \
     "strb   r4, [lr], #1\n\t"
 
+/* the requantization and saturation of r4 (r9 multiplier, r10 e, r11 round) */
 #define TE_PW8_RQ_SIGN                                   \
     "add    r11, r11, r4, asr #31\n\t"                   \
-    "smmlar r4, r4, r9, r11\n\t"
-#define TE_PW8_RQ_NOSIGN "smmlar r4, r4, r9, r11\n\t"
+    "smmlar r4, r4, r9, r11\n\t"                         \
+    "asr    r4, r4, r10\n\t"                             \
+    "ssat   r4, #8, r4\n\t"
+#define TE_PW8_RQ_NOSIGN                                 \
+    "smmlar r4, r4, r9, r11\n\t"                         \
+    "asr    r4, r4, r10\n\t"                             \
+    "ssat   r4, #8, r4\n\t"
+/* records scaled for one shift E (te_conv_requant_uniform): r11 holds C, r10 E (unread) */
+#define TE_PW8_RQ_UNIFORM(E)                             \
+    "smmla  r4, r4, r9, r11\n\t"                         \
+    "ssat   r4, #8, r4, asr #" #E "\n\t"
 
 /* four channels per pass (out_c is a multiple of 4) */
 #define TE_PW8_ASM(name, rq)                                                               \
@@ -685,17 +736,36 @@ typedef struct {
 
 TE_PW8_ASM(te_pw8_sign_asm, TE_PW8_RQ_SIGN)
 TE_PW8_ASM(te_pw8_nosign_asm, TE_PW8_RQ_NOSIGN)
-#endif
 
-TE_INLINE void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out, const int nosign) {
-    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, out_c = p->out_c;
-#if TE_USE_DSP
+TE_INLINE void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out,
+                      void (*fn)(const te_pw8_job *)) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w;
     if (pixels) {
-        const te_pw8_job job = {in, rec, rec + out_c * TE_PW8_WORDS, pixels, out};
-        if (nosign) te_pw8_nosign_asm(&job);
-        else te_pw8_sign_asm(&job);
+        const te_pw8_job job = {in, rec, rec + p->out_c * TE_PW8_WORDS, pixels, out};
+        fn(&job);
     }
+}
+
+/* one entry point per requantization form (and uniform shift), so that only its assembly
+ * is linked */
+void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw8(p, in, rec, out, te_pw8_sign_asm);
+}
+
+void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw8(p, in, rec, out, te_pw8_nosign_asm);
+}
+
+#define TE_PW8_UNIFORM(E)                                                                   \
+    TE_PW8_ASM(te_pw8_uniform_e##E##_asm, TE_PW8_RQ_UNIFORM(E))                             \
+    void te_conv2d_1x1_c8n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
+        te_pw8(p, in, rec, out, te_pw8_uniform_e##E##_asm);                                 \
+    }
+TE_CONV_SHIFTS(TE_PW8_UNIFORM)
+
 #else
+static void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out, const int nosign) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, out_c = p->out_c;
     for (uint32_t px = 0; px < pixels; px++, in += 8) {
         int32_t x[8];
         for (int i = 0; i < 8; i++) x[i] = in[i];
@@ -707,20 +777,22 @@ TE_INLINE void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *
                 acc += te_bot16(even) * x[4 * h] + te_top16(even) * x[4 * h + 2] +
                        te_bot16(odd) * x[4 * h + 1] + te_top16(odd) * x[4 * h + 3];
             }
-            *out++ = (int8_t)te_clamp(te_conv_requant_wide(acc, r[5], r[7], r[6], !nosign), -128, 127);
+            acc = p->wide == 2 ? te_conv_requant_uniform(acc, r[5], r[7], r[6])
+                                   : te_conv_requant_wide(acc, r[5], r[7], r[6], !nosign);
+            *out++ = (int8_t)te_clamp(acc, -128, 127);
         }
     }
-#endif
 }
 
-/* one entry point per requantization form, so that only its assembly is linked */
 void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
     te_pw8(p, in, rec, out, 0);
 }
 
+/* also the uniform shift's entry point (TE_CONV_C8N, te/conv.h) */
 void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
     te_pw8(p, in, rec, out, 1);
 }
+#endif
 
 /* ---------------------------------------------------------------- im2col */
 

@@ -240,21 +240,26 @@ TE_ONE_COPY TE_FALLBACK void te_dw_channel_shared(const int kind, const te_dw_pl
 
 /* Every output channel fed by the plane's input channel c. */
 TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const int8_t *plane, const int32_t *chan,
-                              int8_t *out, int c) {
+                              int8_t *out, int c, const int us) {
     const int dm = p->depth_mult, words = p->chan_words, nosign = (int)p->nosign;
     const int clamp = !(p->act_min == -128 && p->act_max == 127);
     for (int m = 0; m < dm; m++) {
         const int o = c * dm + m;
         const int32_t *rec = chan + (size_t)o * words;
-        const int fix = rec[3] > 0 && !nosign;  /* the C loops' sign step */
+        /* the C loops' sign step, or the uniform shift (te_dw_requant) */
+        const int fix = us ? TE_DW_UNIFORM : rec[3] > 0 && !nosign;
 #if TE_USE_DSP
         /* a copy of the loops per (fix, clamp), so neither is tested per pixel; with
-         * TE_SMALL_CODE only for the generic shape, the one without assembly */
+         * TE_SMALL_CODE only for the generic shape, the one without assembly. The uniform
+         * shift comes with the assembly (the compiler names it only for the full int8
+         * range): its copy, which then only calls the assembly, tests the clamp per pixel */
         if (TE_DW_SHARED(kind)) {
             te_dw_channel_shared(kind, p, plane, rec, out + o, fix, clamp);
             continue;
         }
-        if (clamp) {
+        if (us) {
+            te_dw_channel(kind, p, plane, rec, out + o, TE_DW_UNIFORM, clamp);
+        } else if (clamp) {
             if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1);
             else te_dw_channel(kind, p, plane, rec, out + o, 0, 1);
         } else {
@@ -280,8 +285,9 @@ static void te_dw_window_rows(const te_dw_plane_params *p, const int8_t *in, int
     }
 }
 
+/* us: p->ushift != 0 (a constant per copy on the M7, so the other ops' loops stay as they were) */
 TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
-                           int8_t *out, int8_t *plane) {
+                           int8_t *out, int8_t *plane, const int us) {
     memset(plane, p->pad_value, (size_t)p->plane_h * p->plane_w);
     if (!p->window) {
 #if TE_USE_DSP
@@ -297,7 +303,7 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
             else
 #endif
                 te_dw_gather(p, in, c, plane);
-            te_dw_channels(kind, p, plane, chan, out, c);
+            te_dw_channels(kind, p, plane, chan, out, c, us);
         }
         return;
     }
@@ -306,7 +312,7 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
     for (int oy = 0; oy < p->out_h; oy += p->window) {
         block.out_h = p->out_h - oy < p->window ? p->out_h - oy : p->window;
         te_dw_window_rows(p, in, oy, (block.out_h - 1) * p->stride_h + p->k_h, plane);
-        te_dw_channels(kind, &block, plane, chan, out + (size_t)oy * stride, 0);
+        te_dw_channels(kind, &block, plane, chan, out + (size_t)oy * stride, 0, us);
     }
 }
 
@@ -314,11 +320,16 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
 TE_ONE_COPY TE_FALLBACK void te_dw_plane_shared(const int kind, const te_dw_plane_params *p, const int8_t *in,
                                                 const int32_t *chan, int8_t *out, int8_t *plane) {
     if (kind == TE_KGEN) __builtin_unreachable();
-    te_dw_plane(kind, p, in, chan, out, plane);
+    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0);
 }
 #define TE_DW_PLANE_FIXED te_dw_plane_shared
+#elif TE_USE_DSP
+/* a copy of the loops for each form: the uniform shift's kernels are functions apart (the
+ * compiler names them), so the others' code stays as it was */
+#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 0)
+#define TE_DW_PLANE_UNIFORM(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 1)
 #else
-#define TE_DW_PLANE_FIXED te_dw_plane
+#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, (p)->ushift != 0)
 #endif
 
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8) { TE_DW_PLANE_FIXED(TE_K3S1, p, in, chan, out, scratch); }
@@ -327,4 +338,14 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k5s1_s8) { TE_DW_PLANE_FIXED(TE_K5S1, p, in, chan
 TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8) { TE_DW_PLANE_FIXED(TE_K5S2, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8) { TE_DW_PLANE_FIXED(TE_K7S1, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8) { TE_DW_PLANE_FIXED(TE_K7S2, p, in, chan, out, scratch); }
-TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) { te_dw_plane(TE_KGEN, p, in, chan, out, scratch); }
+/* the uniform shift comes with the assembly, which the generic shape has not: on the M7 its
+ * loops keep one form (the compiler never names the shift for it) */
+TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) { te_dw_plane(TE_KGEN, p, in, chan, out, scratch, TE_USE_DSP ? 0 : p->ushift != 0); }
+#if TE_USE_DSP && !TE_SMALL_CODE  /* elsewhere the names are those above (te/depthwise.h) */
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K3S1, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K3S2, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K5S1, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K5S2, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K7S1, p, in, chan, out, scratch); }
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K7S2, p, in, chan, out, scratch); }
+#endif

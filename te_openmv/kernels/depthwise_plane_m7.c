@@ -821,4 +821,54 @@ TE_DW_ASM_KFN22(te_dw_k7s2b_asm, TE_DW_ASM_K7S2_ROWS22, TE_DW_ASM_KRQ22, "4", "2
 TE_DW_ASM_KFN22(te_dw_k7s2nb_asm, TE_DW_ASM_K7S2_ROWS22, TE_DW_ASM_KRQ22N, "4", "2", "lsr    r1, r1, #1\n\t")
 TE_DW_ASM_KFN22(te_dw_k5s2b_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22, "4", "2", "lsr    r1, r1, #1\n\t")
 TE_DW_ASM_KFN22(te_dw_k5s2nb_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22N, "4", "2", "lsr    r1, r1, #1\n\t")
+/* ---- the uniform-shift copies (te/depthwise.h, suffix u<E>): the records scaled to one
+ * right shift E for every channel, the requantization SMMLA (no rounding) and SSAT with E
+ * as its ASR immediate, in place of SMMLAR, ASR by e and SSAT. The loops, registers and
+ * stack frames are those of the n variants above (e, still in the job, is not read). */
+#define TE_DW_ASM_RQU(E)                                \
+    "ldrd   r2, r3, [sp]\n\t"                           \
+    "smmla  r0, r0, r2, r3\n\t"                         \
+    "smmla  r1, r1, r2, r3\n\t"                         \
+    "ssat   r0, #8, r0, asr #" E "\n\t"                 \
+    "ssat   r1, #8, r1, asr #" E "\n\t"
+#define TE_DW_ASM_RQ22U(E)                              \
+    "ldrd   r10, r12, [sp, #16]\n\t"                    \
+    "smmla  r0, r0, r10, r12\n\t"                       \
+    "smmla  r1, r1, r10, r12\n\t"                       \
+    "smmla  r2, r2, r10, r12\n\t"                       \
+    "smmla  r3, r3, r10, r12\n\t"                       \
+    "ssat   r0, #8, r0, asr #" E "\n\t"                 \
+    "ssat   r1, #8, r1, asr #" E "\n\t"                 \
+    "ssat   r2, #8, r2, asr #" E "\n\t"                 \
+    "ssat   r3, #8, r3, asr #" E "\n\t"
+/* 5x5/7x7 pairs: (mult, C) at the frame's start (ldm of e no more) */
+#define TE_DW_ASM_KRQU(E) TE_DW_ASM_RQU(E)
+#define TE_DW_ASM_KRQ22U(E)                             \
+    "ldrd   r4, r5, [sp, #16]\n\t"                      \
+    "smmla  r0, r0, r4, r5\n\t"                         \
+    "smmla  r1, r1, r4, r5\n\t"                         \
+    "smmla  r2, r2, r4, r5\n\t"                         \
+    "smmla  r3, r3, r4, r5\n\t"                         \
+    "ssat   r0, #8, r0, asr #" E "\n\t"                 \
+    "ssat   r1, #8, r1, asr #" E "\n\t"                 \
+    "ssat   r2, #8, r2, asr #" E "\n\t"                 \
+    "ssat   r3, #8, r3, asr #" E "\n\t"
+
+#define TE_DW_PLANE_US(E)                                                                            \
+    TE_DW_K3S1_FN(te_dw_k3s1u##E##_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQU(#E))                           \
+    TE_DW_K3S1_FN(te_dw_k3s1pu##E##_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQU(#E))                         \
+    TE_DW_K3S1_22_FN(te_dw_k3s1bu##E##_asm, TE_DW_ASM_RQ22U(#E))                                     \
+    TE_DW_K3S2_FN(te_dw_k3s2u##E##_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQU(#E))                           \
+    TE_DW_K3S2_FN(te_dw_k3s2pu##E##_asm, TE_DW_ASM_BODY2, TE_DW_ASM_RQU(#E))                         \
+    TE_DW_ASM_KFN(te_dw_k7s1u##E##_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S1_ROW), "2", TE_DW_ASM_KRQU(#E)) \
+    TE_DW_ASM_KFN(te_dw_k7s2u##E##_asm, TE_DW_ASM_K7_ROWS(TE_DW_ASM_K7S2_ROW), "4", TE_DW_ASM_KRQU(#E)) \
+    TE_DW_ASM_KFN(te_dw_k5s1u##E##_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S1_ROW), "2", TE_DW_ASM_KRQU(#E)) \
+    TE_DW_ASM_KFN(te_dw_k5s2u##E##_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW_ASM_KRQU(#E)) \
+    TE_DW_ASM_KFN22(te_dw_k7s1bu##E##_asm, TE_DW_ASM_K7S1_ROWS22, TE_DW_ASM_KRQ22U(#E), "2", "1", "")  \
+    TE_DW_ASM_KFN22(te_dw_k5s1bu##E##_asm, TE_DW_ASM_K5S1_ROWS22, TE_DW_ASM_KRQ22U(#E), "2", "1", "")  \
+    TE_DW_ASM_KFN22(te_dw_k7s2bu##E##_asm, TE_DW_ASM_K7S2_ROWS22, TE_DW_ASM_KRQ22U(#E), "4", "2",      \
+                    "lsr    r1, r1, #1\n\t")                                                         \
+    TE_DW_ASM_KFN22(te_dw_k5s2bu##E##_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22U(#E), "4", "2",      \
+                    "lsr    r1, r1, #1\n\t")
+TE_DW_US_SHIFTS(TE_DW_PLANE_US)
 #endif

@@ -13,9 +13,10 @@
  * three ring rows (pixels `stride` bytes apart; 4 bytes per group, 8 if wide), first group
  * of the pass; q at the output pixel's first channel of the pass. */
 TE_INLINE void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, const int8_t *r1, const int8_t *r2,
-                                int stride, const int32_t *g, int ngroups, int8_t *q, const int wide) {
+                                int stride, const int32_t *g, int ngroups, int8_t *q, const int wide, const int us) {
     const int clamp = !(p->act_min == -128 && p->act_max == 127), gstep = wide ? 8 : 4;
-    for (int k = ngroups; k > 0; k--, g += TE_DW_GROUP_WORDS, r0 += gstep, r1 += gstep, r2 += gstep, q += 4) {
+    const int gwords = us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS;
+    for (int k = ngroups; k > 0; k--, g += gwords, r0 += gstep, r1 += gstep, r2 += gstep, q += 4) {
         int32_t a[4] = {g[0], g[1], g[2], g[3]};
         const uint32_t *w = (const uint32_t *)(g + 4);
         const int8_t *rows[3] = {r0, r1, r2};
@@ -40,7 +41,8 @@ TE_INLINE void te_dw_rows_pixel(const te_dw_rows_params *p, const int8_t *r0, co
         const int32_t *rq = g + 22, *e = g + 30;
         uint32_t word = 0;
         for (int j = 0; j < 4; j++, rq += 2) {
-            int32_t v = te_dw_requant(a[j], rq[0], rq[1], e[j], e[j] > 0 && !p->nosign);
+            int32_t v = us ? te_dw_requant(a[j], rq[0], rq[1], (int32_t)p->ushift, TE_DW_UNIFORM)
+                           : te_dw_requant(a[j], rq[0], rq[1], e[j], e[j] > 0 && !p->nosign);
             if (clamp) v = te_clamp(v, p->act_min, p->act_max);
             word |= (uint32_t)(uint8_t)v << (8 * j);
         }
@@ -106,10 +108,12 @@ static void te_dw_rows_copy(const te_dw_rows_params *p, const int8_t *in, int y,
         te_dw_rows_move(&job);
 }
 
-void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
-                      int8_t *scratch) {
+/* us: p->ushift != 0 (a constant per copy on the M7, so the other form's code stays as it was) */
+TE_INLINE void te_dw_rows_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                              int8_t *scratch, const int us) {
     const int C = p->channels, chunk = p->chunk, stride = p->wide ? 2 * chunk : chunk;
     const int ring_row = p->ring_w * stride, ow = p->out_w, copy_h = p->copy_h;
+    const int gwords = us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS;
     int8_t *const zrow = scratch + 3 * ring_row;  /* rows outside the image (te_dw_rows_outside) */
     {  /* the input zero point (a byte, or an int16 when wide) wherever the copies never
         * write: the ring rows' padding columns and, if some window reaches outside the
@@ -125,7 +129,7 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
     }
     for (int c0 = 0; c0 < C; c0 += chunk) {  /* channel passes: the ring holds `chunk` channels */
         const int n = C - c0 < chunk ? C - c0 : chunk;
-        const int32_t *g0 = groups + (c0 >> 2) * TE_DW_GROUP_WORDS;
+        const int32_t *g0 = groups + (c0 >> 2) * gwords;
         int have = -1;  /* the last input row copied in this pass */
         for (int oy = 0; oy < p->out_h; oy++) {
             const int8_t *rows[3];
@@ -144,7 +148,7 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
             int8_t *q = out + (size_t)oy * ow * C + c0;
 #if TE_USE_DSP
             if (p->asm_fn) {
-                const te_dw_rowjob job = {rows[0], rows[1], rows[2], stride, g0, g0 + (n >> 2) * TE_DW_GROUP_WORDS,
+                const te_dw_rowjob job = {rows[0], rows[1], rows[2], stride, g0, g0 + (n >> 2) * gwords,
                                           p->stride_w * stride - (p->wide ? 2 * n : n), C - n, ow, q};
                 p->asm_fn(&job);
                 continue;
@@ -152,13 +156,28 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
 #endif
             for (int ox = 0; ox < ow; ox++, q += C) {  /* one loop per ring kind (unless small code) */
                 const int b = ox * p->stride_w * stride;
-                if (TE_SMALL_CODE)
-                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, p->wide);
+                if (TE_SMALL_CODE || us)  /* on the M7 the uniform shift comes with the assembly */
+                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, p->wide, us);
                 else if (p->wide)
-                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, 1);
+                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, 1, 0);
                 else
-                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, 0);
+                    te_dw_rows_pixel(p, rows[0] + b, rows[1] + b, rows[2] + b, stride, g0, n >> 2, q, 0, 0);
             }
         }
     }
 }
+
+/* On the M7 the uniform shift's kernel is a copy apart (the compiler names it), so the
+ * other's code stays as it was; elsewhere (and with TE_SMALL_CODE) one copy serves both. */
+#define TE_DW_ROWS_SPLIT (TE_USE_DSP && !TE_SMALL_CODE)
+void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                      int8_t *scratch) {
+    te_dw_rows_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
+}
+
+#if TE_DW_ROWS_SPLIT  /* elsewhere te_dw_rows_k3u_s8 is te_dw_rows_k3_s8 (te/depthwise.h) */
+void te_dw_rows_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                       int8_t *scratch) {
+    te_dw_rows_run(p, in, groups, out, scratch, 1);
+}
+#endif

@@ -197,4 +197,21 @@ TE_DW_ROWS_ASM(te_dw_rows_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4)
 TE_DW_ROWS_ASM(te_dw_rowsn_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4N)
 TE_DW_ROWS_ASM(te_dw_rowsw_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4)
 TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
+/* The uniform-shift copies (te/depthwise.h, suffix u<E>): records of 30 words, (mult, C)
+ * per channel and no e; SMMLA, then SSAT with E as its ASR immediate. */
+#define TE_DW_ASM_RQ4U(E)                               \
+    "ldm    r12!, {r4, r5, r6, r7}\n\t"                 \
+    "smmla  r0, r0, r4, r5\n\t"                         \
+    "smmla  r1, r1, r6, r7\n\t"                         \
+    "ldm    r12!, {r4, r5, r6, r7}\n\t"                 \
+    "smmla  r2, r2, r4, r5\n\t"                         \
+    "smmla  r3, r3, r6, r7\n\t"                         \
+    "ssat   r0, #8, r0, asr #" E "\n\t"                 \
+    "ssat   r1, #8, r1, asr #" E "\n\t"                 \
+    "ssat   r2, #8, r2, asr #" E "\n\t"                 \
+    "ssat   r3, #8, r3, asr #" E "\n\t"
+#define TE_DW_ROWS_US(E)                                                  \
+    TE_DW_ROWS_ASM(te_dw_rowsu##E##_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4U(#E))  \
+    TE_DW_ROWS_ASM(te_dw_rowswu##E##_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4U(#E))
+TE_DW_US_SHIFTS(TE_DW_ROWS_US)
 #endif

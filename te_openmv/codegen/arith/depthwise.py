@@ -133,7 +133,11 @@ def channel_records(kind: str, weights_cm: np.ndarray, bias: np.ndarray, in_zp: 
     const = channel_constants(weights_cm, bias, in_zp, mult, shift, out_zp)
     if const is None:
         return None
-    heads, scaled = const
+    return plane_records(kind, *const)
+
+
+def plane_records(kind: str, heads: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+    """channel_records from the channels' (bias2, mult, rc, e) and scaled weights."""
     return np.concatenate([heads.astype(np.int32), weight_words(kind, scaled)], axis=1).astype(np.int32)
 
 
@@ -145,16 +149,22 @@ def row_group_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult
     const = channel_constants(weights_cm, bias, in_zp, mult, shift, out_zp)
     if const is None:
         return None
-    heads, scaled = const
+    return row_groups(*const)
+
+
+def row_groups(heads: np.ndarray, scaled: np.ndarray, with_e: bool = True) -> np.ndarray:
+    """row_group_records from the channels' (bias2, mult, rc, e) and scaled weights; without
+    the four e (30 words a group) for the uniform-shift form."""
     groups = heads.shape[0] // 4
-    out = np.zeros((groups, 34), np.int32)
+    out = np.zeros((groups, 34 if with_e else 30), np.int32)
     for g in range(groups):
         h, w = heads[4 * g:4 * g + 4], scaled[4 * g:4 * g + 4].reshape(4, 9)
         out[g, :4] = h[:, 0]
         pairs = np.stack([_pair(w[0], w[2]), _pair(w[1], w[3])], axis=1)  # [tap, 2]
         out[g, 4:22] = pairs.reshape(-1)
         out[g, 22:30] = h[:, 1:3].reshape(-1).astype(np.int32)
-        out[g, 30:] = h[:, 3].astype(np.int32)
+        if with_e:
+            out[g, 30:] = h[:, 3].astype(np.int32)
     return out
 
 

@@ -85,6 +85,29 @@ def choose_shifts(ranges: list[tuple[int, int] | None]) -> list[int | None]:
     return picks
 
 
+def choose_shifts_within(ranges: list[tuple[int, int] | None], weights: list[int], copies: int) -> list[int | None]:
+    """choose_shifts with at most `copies` distinct values (the code each copy costs): the
+    values that serve the most weight (e.g. the layers' outputs, one instruction each),
+    picked greedily (each next value the one serving the most weight not served yet).
+    Layers left without a value get None. Equal to choose_shifts when it needs no more."""
+    best = choose_shifts(ranges)
+    if len({e for e in best if e is not None}) <= copies:
+        return best
+    chosen: list[int] = []
+    served = [False] * len(ranges)
+    for _ in range(copies):
+        def gain(v: int) -> int:
+            return sum(w for i, (r, w) in enumerate(zip(ranges, weights))
+                       if r is not None and not served[i] and r[0] <= v <= r[1])
+        candidates = sorted({v for r in ranges if r is not None for v in range(r[0], r[1] + 1)} - set(chosen))
+        if not candidates or gain(max(candidates, key=gain)) == 0:
+            break
+        v = max(candidates, key=gain)  # the first (smallest) of the best
+        chosen.append(v)
+        served = [served[i] or (r is not None and r[0] <= v <= r[1]) for i, r in enumerate(ranges)]
+    return [next((v for v in chosen if r is not None and r[0] <= v <= r[1]), None) for r in ranges]
+
+
 def requant_twin(x: int, mult: int, c: int, shift: int) -> int:
     """Python twin of SSAT8((C + SMMLA(X, m)) >> E), from the scaled accumulator X."""
     v = c + ((x * mult) >> 32)

@@ -104,6 +104,10 @@ class Lowering:
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         return 0
 
+    def prepare_model(self, g: Graph) -> None:
+        """Decisions shared by the model's ops of these types, made once before any is emitted
+        (stored in op.attrs)."""
+
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         raise NotImplementedError
 

@@ -18,6 +18,8 @@ from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.common import per_channel_multipliers
 from te_openmv.codegen.arith.conv import (acc_bound, acc_range, constant_channel, constant_output, fast_mult2,
     fast_requant_ok, fast_round, folded_bias, wide_ok)
+from te_openmv.codegen.arith.uniform_shift import (INT32_MAX, channel_constants, choose_shifts, choose_shifts_within,
+    shift_range)
 from te_openmv.codegen.lower.base import (EmitContext, Lowering, act_range, op_error, out_size, same_padding,
     streaming_distance)
 
@@ -254,21 +256,134 @@ def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int,
     return weights, np.array(rows, np.int64).astype(np.int32), True, False
 
 
+def _pointwise8_ok(g: Graph, op: Op, geo: dict) -> bool:
+    """The geometry and activation te_conv2d_1x1_c8_s8 needs (the requantization aside)."""
+    return geo["pointwise"] and geo["in_c"] == 8 and geo["out_c"] % 4 == 0 and act_range(op, g) == (-128, 127)
+
+
 def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
     """The records of te_conv2d_1x1_c8_s8 (te/conv.h: 1x1 on exactly 8 input channels,
     out_c a multiple of 4, the full int8 range, the wide form exact), or None when the op
     does not qualify: per output channel 2 * bias', the 4 wide weight words, multiplier, e,
-    round."""
-    if not (geo["pointwise"] and geo["in_c"] == 8 and geo["out_c"] % 4 == 0):
+    round (with op.attrs["uniform_shift"]: scaled for it, e holding E and round C)."""
+    if not _pointwise8_ok(g, op, geo):
         return None
     lo, hi = act_range(op, g)
-    if (lo, hi) != (-128, 127):
-        return None
     weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
     if not (fast and wide):
         return None
+    shift = op.attrs.get("uniform_shift")
+    if shift is not None:
+        weights, table = uniform_scale(weights, table, uniform_range(g, op, lo, hi, weights, table)[1], shift)
     words = np.ascontiguousarray(weights.astype("<i2")).view("<i4").astype(np.int64)
     return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
+
+
+# ---- one shift for every channel of a layer (te/conv.h, te_conv_requant_uniform) ------------
+#
+# Wide NOSIGN layers (the GEMM's wnosign variants, the 8-input 1x1 kernel without its sign
+# step) can requantize in 2 instructions instead of 3 when their table is scaled for one
+# shift E (te_openmv/codegen/arith/uniform_shift.py). The kernels hold a copy per E, so the
+# model's layers of one kernel family share as few values of E as possible. A family's code
+# grows by at most one copy (FAMILY_COPIES in all: each E, plus the per-channel form if a
+# layer keeps it): a GEMM copy is ~300 B, and the .mpy holds its code in the heap (te_vww's
+# has room for one more copy, not two). Where the layers' ranges need more, the one E that
+# serves the most outputs wins and the other layers keep the per-channel shift.
+FAMILY_COPIES = 2
+
+
+def uniform_range(g: Graph, op: Op, act_min: int, act_max: int, weights: np.ndarray,
+                  table: np.ndarray) -> tuple[tuple[int, int] | None, dict[int, int]]:
+    """(the shifts E a wide NOSIGN layer allows, or None; its constant channels {o: value}).
+    `weights`, `table`: prepare's wide weights (int16, doubled) and rows (2 bias', mult, e,
+    round). A channel whose output is the same for every input (a dead one, e.g. with a
+    huge e) is rebuilt for any E as mult 0, C = value * 2^E, so it only bounds E by C's range."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    out_c = table.shape[0]
+    mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, out_c), y.s)
+    acc_lo, acc_hi = acc_range(folded_bias(bias_of(g, op, out_c), w.data, -x.zp), w.data)
+    consts = {}
+    for o in range(out_c):
+        v = constant_output(int(acc_lo[o]), int(acc_hi[o]), int(mult[o]), int(shift[o]), y.zp, act_min, act_max)
+        if v is not None:
+            consts[o] = v
+    hi = 31
+    for v in consts.values():
+        while v and abs(v) << hi > INT32_MAX:
+            hi -= 1
+    live = np.array([o not in consts for o in range(out_c)])
+    if not live.any():
+        return (2, hi), consts
+    w64 = np.abs(weights.astype(np.int64))[live]
+    bound = np.abs(table[live, 0].astype(np.int64)) + 128 * w64.sum(axis=1)  # the doubled accumulator's
+    r = shift_range(table[live, 2], table[live, 3], bound, w64.max(axis=1))
+    if r is None or r[0] > hi:
+        return None, consts
+    return (r[0], min(r[1], hi)), consts
+
+
+def uniform_scale(weights: np.ndarray, table: np.ndarray, consts: dict[int, int],
+                  shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """prepare's wide weights and rows scaled for the uniform shift E = `shift` (te/conv.h,
+    te_conv_requant_uniform): weights and bias times 2^(E - e), rows (bias, mult, E, C);
+    constant channels: no weights, (0, 0, E, value * 2^E)."""
+    live = [o for o in range(table.shape[0]) if o not in consts]
+    weights = weights.astype(np.int64).copy()
+    rows = table.astype(np.int64).copy()
+    if live:
+        scale, c = channel_constants(rows[live, 2], rows[live, 3], shift)
+        weights[live] *= scale[:, None]
+        rows[live, 0] *= scale
+        rows[live, 3] = c
+    for o, v in consts.items():
+        weights[o] = 0
+        rows[o] = (0, 0, 0, v << shift)
+    rows[:, 2] = shift
+    assert np.abs(weights).max(initial=0) <= 32767 and np.abs(rows).max() <= INT32_MAX
+    return weights.astype(np.int16), rows.astype(np.int32)
+
+
+def uniform_family(g: Graph, op: Op) -> tuple[str, tuple[int, int] | None] | None:
+    """(kernel family, allowed shifts) of a CONV_2D that can take a uniform shift -- "c8n"
+    (te_conv2d_1x1_c8n_s8) or its GEMM variant (wnosign_*) -- else None."""
+    geo = conv_geometry(g, op)
+    lo, hi = act_range(op, g)
+    y = g.t(op.outputs[0])
+    if _pointwise8_ok(g, op, geo):
+        weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
+        if not (fast and wide) or y.zp != -128:
+            return None
+        return "c8n", uniform_range(g, op, lo, hi, weights, table)[0]
+    if y.shape[1] * y.shape[2] < BLOCK:
+        return None  # its one block runs in C on the M7 too, which leaves the uniform form out (te/conv.h)
+    want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))
+    weights, table, fast, wide = prepare(g, op, geo, lo, hi, want_wide)
+    requant = requant_mode(fast, y.zp, lo)
+    variant = gemm_variant(geo["depth"], requant, wide, lo, hi)
+    if variant is None or not variant.startswith("wnosign"):
+        return None
+    return variant, uniform_range(g, op, lo, hi, weights, table)[0]
+
+
+def assign_uniform_shifts(g: Graph) -> None:
+    """op.attrs["uniform_shift"] on every CONV_2D: the E it runs with, or None (the
+    per-channel shift), with the fewest copies per kernel family, at most FAMILY_COPIES."""
+    by_family: dict[str, list] = {}
+    for op in g.ops:
+        if op.type != "CONV_2D":
+            continue
+        op.attrs["uniform_shift"] = None
+        fam = uniform_family(g, op)
+        if fam is not None:
+            by_family.setdefault(fam[0], []).append((op, fam[1]))
+    for members in by_family.values():
+        ranges = [r for _, r in members]
+        picks = choose_shifts(ranges)
+        if len(set(picks) - {None}) + (None in picks) > FAMILY_COPIES:
+            outputs = [g.t(op.outputs[0]).size for op, _ in members]  # an instruction saved per output
+            picks = choose_shifts_within(ranges, outputs, FAMILY_COPIES - 1)  # and the per-channel form
+        for (op, _), e in zip(members, picks):
+            op.attrs["uniform_shift"] = e
 
 
 def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: int) -> str | None:
@@ -300,6 +415,9 @@ def requant_mode(fast: bool, out_zp: int, act_min: int) -> str:
 class ConvLowering(Lowering):
     op_types = ("CONV_2D",)
     kernel_files = ("conv.c",)
+
+    def prepare_model(self, g: Graph) -> None:
+        assign_uniform_shifts(g)
 
     def check(self, g: Graph, op: Op) -> None:
         check_int8_conv(g, op)
@@ -333,23 +451,30 @@ class ConvLowering(Lowering):
         geo = conv_geometry(g, op)
         lo, hi = act_range(op, g)
         records = pointwise8_records(g, op, geo)
+        shift = op.attrs.get("uniform_shift")
         if records is not None:
             params = ctx.param("params", "te_conv_params", {
                 "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
                 "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
                 "k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "pad_top": 0, "pad_left": 0,
                 "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
-                "depth": geo["depth"], "requant": requant_mode(True, y.zp, lo), "wide": 1})
+                "depth": geo["depth"], "requant": requant_mode(True, y.zp, lo), "wide": 2 if shift else 1})
             rsym = ctx.const("records", records, "int32_t",
                              "per output channel: 2 * (bias + in_offset * sum(w)), (2w1, 2w3), (2w0, 2w2), "
-                             "(2w5, 2w7), (2w4, 2w6), multiplier, e, round")
+                             "(2w5, 2w7), (2w4, 2w6), multiplier, e, round" +
+                             (f" (scaled for the uniform shift {shift}: e holds it, round C)" if shift else ""))
             fn = "te_conv2d_1x1_c8n_s8" if y.zp == -128 else "te_conv2d_1x1_c8_s8"  # without / with the sign step
+            if shift:
+                fn = f"TE_CONV_C8N({shift})"  # its copy for this shift (te/conv.h)
             return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
         # a flash budget decides per layer (te_openmv/codegen/flash.py); else the size rule
         want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))
         weights, table, fast, wide = prepare(g, op, geo, lo, hi, want_wide)
         requant = requant_mode(fast, y.zp, lo)
         variant = gemm_variant(geo["depth"], requant, wide, lo, hi)
+        if shift is not None:  # assign_uniform_shifts gave it one (a wnosign variant)
+            weights, table = uniform_scale(weights, table, uniform_range(g, op, lo, hi, weights, table)[1], shift)
+            variant += f"_e{shift}"
         # the 3-pixel blocks' variant, only where the map has such blocks (else not linked)
         threes = variant and any(c == BLOCK - 1 for _, c in blocks(y.shape[1] * y.shape[2]))
         params = ctx.param("params", "te_conv_params", {
@@ -358,7 +483,7 @@ class ConvLowering(Lowering):
             "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
             "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
             "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
-            "depth": geo["depth"], "requant": requant, "wide": int(wide),
+            "depth": geo["depth"], "requant": requant, "wide": 2 if shift else int(wide),
             "gemm": f"TE_CONV_GEMM({variant})" if variant else "((te_conv_gemm_fn)0)",
             "gemm3": f"TE_CONV_GEMM3({variant})" if threes else "((te_conv_gemm_fn)0)"})
         if wide:
@@ -372,7 +497,9 @@ class ConvLowering(Lowering):
         # constants, and reads it after the last channel too (te_openmv/kernels/conv.c)
         table = np.concatenate([table.reshape(-1), np.zeros(1, np.int32)])
         csym = ctx.const("chan", table, "int32_t",
-                         "per output channel: " + ("2 * (bias + in_offset * sum(w)), multiplier, e, round (wide)"
+                         "per output channel: " + (f"2^(E - e) * 2 * (bias + in_offset * sum(w)), multiplier, E, "
+                                                   f"C (wide, the uniform shift E = {shift})" if shift else
+                                                   "2 * (bias + in_offset * sum(w)), multiplier, e, round (wide)"
                                                    if wide else "bias + in_offset * sum(w), " +
                                                    ("mult2, e, round (fast requantization)" if fast
                                                     else "multiplier, shift, 0")))

@@ -3,7 +3,9 @@ their arithmetic exact for every channel: a plane kernel (te_dw_plane_<kind>_s8,
 filter width and stride) or, for 3x3 filters on channels in groups of 4, the row kernel
 te_dw_rows_k3_s8, whichever the instruction estimate below finds cheaper (both in place or
 not); otherwise the general kernels te_depthwise_s8, or te_depthwise_inplace_s8 when the
-in-place pass allows it."""
+in-place pass allows it. Operators without the sign step whose channels allow one right
+shift E for all run the fast kernels' uniform-shift form (te_dw_plane_<kind>u_s8,
+te_dw_rows_k3u_s8, assembly copies named with their E; model_shifts picks E over the model)."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +13,10 @@ import numpy as np
 from te_openmv.codegen.errors import CompileError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.common import per_channel_multipliers
-from te_openmv.codegen.arith.depthwise import (channel_records, groups_of, plane_geometry, plane_kind,
-    row_group_records, rows_geometry, rows_in_place_ok)
+from te_openmv.codegen.arith.depthwise import (channel_constants, groups_of, plane_geometry, plane_kind,
+    plane_records, row_groups, rows_geometry, rows_in_place_ok)
+from te_openmv.codegen.arith.depthwise_uniform import op_shift_range, uniform_channels
+from te_openmv.codegen.arith.uniform_shift import choose_shifts
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, op_error, window_distance
 from te_openmv.codegen.lower.conv import bias_of, check_int8_conv, check_sizes, check_window, weight_scales
 
@@ -58,9 +62,12 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
     if max(plane["plane_h"], plane["plane_w"]) > 65535:
         return None
     mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, geo["out_c"]), y.s)
-    records = channel_records(kind, channel_major_weights(w.data), bias_of(g, op, geo["out_c"]), x.zp,
-                              mult, shift, y.zp)
-    if records is None or records.shape[1] > 65535:
+    channels = channel_constants(channel_major_weights(w.data), bias_of(g, op, geo["out_c"]), x.zp,
+                                 mult, shift, y.zp)
+    if channels is None:
+        return None
+    records = plane_records(kind, *channels)
+    if records.shape[1] > 65535:
         return None
     lo, hi = act_range(op, g)
     # one input channel, not in place: only the rows of `window` output rows at a time, within
@@ -71,16 +78,16 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
         window = min(y.shape[1], (rows - geo["k_h"]) // geo["stride_h"] + 1)
         plane["plane_h"] = (window - 1) * geo["stride_h"] + geo["k_h"]
     nosign = y.zp <= lo
+    variant = plane_asm(kind, geo["k_h"], geo["stride_h"], tuple(y.shape[1:3]), (lo, hi), nosign, window)
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
               "out_h": y.shape[1], "out_w": y.shape[2], "depth_mult": geo["dm"],
               "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
-              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign),
-              "asm_fn": dw_asm(plane_asm(kind, geo["k_h"], geo["stride_h"], tuple(y.shape[1:3]), (lo, hi), nosign,
-                                         window))}
+              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "ushift": 0,
+              "asm_fn": dw_asm(variant)}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
-            "params": params, "records": records,
+            "params": params, "records": records, "variant": variant, "channels": channels,
             "scratch": plane["plane_h"] * plane["plane_w"]}  # te_dw_plane_scratch (te/depthwise.h)
 
 
@@ -136,20 +143,23 @@ def rows_plan(g: Graph, op: Op, wide: bool = False) -> dict | None:
                                                          geo["stride_h"], geo["pad_top"], rows["copy_h"]):
         return None
     mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, c), y.s)
-    records = row_group_records(channel_major_weights(w.data), bias_of(g, op, c), x.zp, mult, shift, y.zp)
-    if records is None:
+    channels = channel_constants(channel_major_weights(w.data), bias_of(g, op, c), x.zp, mult, shift, y.zp)
+    if channels is None:
         return None
+    records = row_groups(*channels)
     lo, hi = act_range(op, g)
     nosign = y.zp <= lo
     # the assembly: every channel shifts right (e >= 1) and the range is the full int8 one
     fast = (lo, hi) == (-128, 127) and bool(np.all(shift < 0))
+    variant = ("rows" + ("w" if wide else "") + ("n" if nosign else "")) if fast else None
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "channels": c, "out_h": y.shape[1], "out_w": y.shape[2],
               "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **rows, "chunk": chunk,
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "wide": int(wide),
-              "asm_fn": dw_asm(("rows" + ("w" if wide else "") + ("n" if nosign else "")) if fast else None)}
+              "ushift": 0, "asm_fn": dw_asm(variant)}
     return {"function": "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params", "params": params,
-            "records": records, "scratch": per_channel * chunk}  # te_dw_rows_scratch (te/depthwise.h)
+            "records": records, "variant": variant, "channels": channels,
+            "scratch": per_channel * chunk}  # te_dw_rows_scratch (te/depthwise.h)
 
 
 # Instruction estimates on the Cortex-M7 (fitted on QEMU counts of the DSP paths) that pick
@@ -194,6 +204,84 @@ def fast_plan(g: Graph, op: Op) -> dict | None:
         if rows is not None and _rows_cost(rows) < cost:
             best, cost = rows, _rows_cost(rows)
     return best
+
+
+# ---- the uniform shift (te_openmv/codegen/arith/depthwise_uniform.py) ----------------------
+def uniform_family(plan: dict | None) -> str | None:
+    """The assembly variant whose uniform-shift copies could run this plan: a variant
+    without the sign step (k3s1nb, k5s2n, rowswn, ...), or None."""
+    v = plan and plan["variant"]
+    if not v or not plan["params"]["nosign"]:
+        return None
+    return v
+
+
+def uniform_variant(family: str, shift: int) -> str:
+    """k3s1nb -> k3s1bu<E>, k5s2n -> k5s2u<E>, rowswn -> rowswu<E> (te/depthwise.h)."""
+    base = family[:-1] if family.startswith("rows") else family[:4] + family[5:]
+    return f"{base}u{shift}"
+
+
+# Outputs (about 1.2 instructions saved each) that a further assembly copy must serve: a
+# copy is 0.4 - 1.2 KB of code, native code that the .mpy build keeps in the heap (te_vww's
+# is within a few hundred bytes of its limit).
+MIN_OUTPUTS_PER_COPY = 10000
+
+
+def model_shifts(g: Graph) -> dict[int, int]:
+    """Position in g.ops -> E for every depthwise operator that runs in the uniform-shift
+    form: those whose fast kernel is an assembly variant without the sign step and whose
+    channels allow some E, with E chosen per variant so the model links as few copies of
+    each as possible. A copy that adds code (beside the variant's form without the shift,
+    still linked for the operators without an E, or beside another copy) must serve
+    MIN_OUTPUTS_PER_COPY outputs; the others keep today's form."""
+    families: dict[str, list[tuple[int, tuple[int, int] | None, int]]] = {}
+    for pos, op in enumerate(g.ops):
+        if op.type not in DepthwiseLowering.op_types:
+            continue
+        plan = fast_plan(g, op)
+        family = uniform_family(plan)
+        if family:
+            families.setdefault(family, []).append(
+                (pos, op_shift_range(*plan["channels"]), g.t(op.outputs[0]).size))
+    shifts = {}
+    for members in families.values():
+        picks = choose_shifts([r for _, r, _ in members])
+        while True:
+            served: dict[int, int] = {}
+            for (_, _, n), e in zip(members, picks):
+                if e is not None:
+                    served[e] = served.get(e, 0) + n
+            if not served:
+                break
+            e_min = min(served, key=served.get)
+            added = None in picks or len(served) > 1  # the copy is code beside another form
+            if served[e_min] >= MIN_OUTPUTS_PER_COPY or not added:
+                break
+            picks = [None if e == e_min else e for e in picks]
+        for (pos, _, _), e in zip(members, picks):
+            if e is not None:
+                shifts[pos] = e
+    return shifts
+
+
+def uniform_plan(plan: dict, shift: int) -> dict:
+    """The plan with its records and assembly in the uniform-shift form for E = shift."""
+    heads, scaled = uniform_channels(*plan["channels"], shift)
+    rows = plan["function"] == "te_dw_rows_k3_s8"
+    records = row_groups(heads, scaled, with_e=False) if rows else plane_records(plan["kind"], heads, scaled)
+    params = {**plan["params"], "ushift": shift, "asm_fn": dw_asm(uniform_variant(plan["variant"], shift))}
+    function = "te_dw_rows_k3u_s8" if rows else f"te_dw_plane_{plan['kind']}u_s8"
+    return {**plan, "function": function, "params": params, "records": records}
+
+
+def _shifts_for(ctx: EmitContext) -> dict[int, int]:
+    """model_shifts of the graph being emitted, computed once per emit (kept on the context)."""
+    cached = getattr(ctx, "dw_uniform_shifts", None)
+    if cached is None:
+        cached = model_shifts(ctx.graph)
+        ctx.dw_uniform_shifts = cached
+    return cached
 
 
 class DepthwiseLowering(Lowering):
@@ -243,6 +331,9 @@ class DepthwiseLowering(Lowering):
                                f"multiplier is {geo['dm']} or the plan did not share its input's storage "
                                f"(internal error)")
         plan = fast_plan(g, op)
+        shift = _shifts_for(ctx).get(ctx.position)
+        if plan is not None and shift is not None:
+            plan = uniform_plan(plan, shift)
         if plan is not None:
             params = ctx.param("params", plan["params_type"], plan["params"])
             csym = ctx.const("chan", plan["records"], "int32_t",

@@ -90,7 +90,12 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  * te/depthwise_impl.h) takes three instructions and a saturation (two when `nosign`: the sign step
  * only ever lowers an output that is at most the output zero point, which the clamp to
  * act_min then hides, as te_conv_requant_fast_nosign in te/conv.h); te_openmv/codegen/arith/depthwise.py proves per
- * channel that it equals TFLite's MultiplyByQuantizedMultiplier + out_offset. */
+ * channel that it equals TFLite's MultiplyByQuantizedMultiplier + out_offset.
+ * Uniform shift (ushift = E >= 1, only without the sign step): every channel's bias2 and
+ * weights are further scaled by 2^(E-e), [2] holds C = 2^(E-e-1) + rc * 2^(E-e) and [3]
+ * holds E; out = ssat8((C + SMMLA(x, mult)) >> E), the same integer
+ * (te_openmv/codegen/arith/uniform_shift.py derives it; channels whose output is constant
+ * hold zeros and C = out * 2^E, te_openmv/codegen/arith/depthwise_uniform.py). */
 /* One of the assembly loops (depthwise_plane_m7.c, depthwise_rows_m7.c) for a whole output channel (plane kernels)
  * or output row (row kernel). The compiler names the one an operator needs as
  * TE_DW_ASM(name), so only that one is linked; without the DSP it stands for NULL:
@@ -101,7 +106,14 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  *           k3s1, k5s1, k5s2, k7s1, k7s2 with the same stride down as across and an even
  *           number of output rows (not window mode)
  *   rows rowsn                      the row kernel, with and without the sign step
- *   rowsw rowswn                    the same on the wide ring */
+ *   rowsw rowswn                    the same on the wide ring
+ * and the uniform-shift copies of every variant without the sign step (the n variants):
+ * the same name with u<E> for n at the end (k3s1u12, k3s1pu9, k3s1bu10, k7s2bu11, rowsu10,
+ * rowswu9), one copy per E in TE_DW_US_SHIFTS. Their records hold every channel scaled to
+ * one right shift E (te_openmv/codegen/arith/depthwise_uniform.py): SMMLA (no rounding)
+ * and `ssat r, #8, r, asr #E`, one instruction per output less. */
+#define TE_DW_US_SHIFTS(X) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) \
+    X(16) X(17) X(18)
 typedef void (*te_dw_asm_fn)(const void *job);
 #if TE_USE_DSP
 #define TE_DW_ASM(v) te_dw_##v##_asm
@@ -115,6 +127,13 @@ TE_DW_ASM_DECLARE57(k5s1) TE_DW_ASM_DECLARE57(k5s2) TE_DW_ASM_DECLARE57(k7s1) TE
 TE_DW_ASM_DECLAREB(k3s1) TE_DW_ASM_DECLAREB(k5s1) TE_DW_ASM_DECLAREB(k5s2) TE_DW_ASM_DECLAREB(k7s1)
 TE_DW_ASM_DECLAREB(k7s2)
 TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn) TE_DW_ASM_DECLARE(rowsw) TE_DW_ASM_DECLARE(rowswn)
+#define TE_DW_ASM_DECLARE_US(E) TE_DW_ASM_DECLARE(k3s1u##E) TE_DW_ASM_DECLARE(k3s1pu##E) \
+    TE_DW_ASM_DECLARE(k3s1bu##E) TE_DW_ASM_DECLARE(k3s2u##E) TE_DW_ASM_DECLARE(k3s2pu##E) \
+    TE_DW_ASM_DECLARE(k5s1u##E) TE_DW_ASM_DECLARE(k5s1bu##E) TE_DW_ASM_DECLARE(k5s2u##E) \
+    TE_DW_ASM_DECLARE(k5s2bu##E) TE_DW_ASM_DECLARE(k7s1u##E) TE_DW_ASM_DECLARE(k7s1bu##E) \
+    TE_DW_ASM_DECLARE(k7s2u##E) TE_DW_ASM_DECLARE(k7s2bu##E) TE_DW_ASM_DECLARE(rowsu##E) \
+    TE_DW_ASM_DECLARE(rowswu##E)
+TE_DW_US_SHIFTS(TE_DW_ASM_DECLARE_US)
 #else
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
 #endif
@@ -132,6 +151,7 @@ typedef struct {
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;       /* fused activation; (-128, 127) needs no clamp */
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
+    uint32_t ushift;                /* 0, or E: the records in the uniform-shift form (above; not generic) */
     te_dw_asm_fn asm_fn;            /* the assembly for channels with e >= 1, or NULL (the C loops) */
 } te_dw_plane_params;
 
@@ -151,6 +171,24 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8);
+/* the same with the records in the uniform-shift form (ushift = E), a copy of the loops
+ * apart on the M7 */
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s1u_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k3s2u_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s1u_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k5s2u_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s1u_s8);
+TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8);
+#if !TE_USE_DSP || TE_SMALL_CODE
+/* there one copy of the loops serves both forms: the names are the same functions */
+#define te_dw_plane_k3s1u_s8 te_dw_plane_k3s1_s8
+#define te_dw_plane_k3s2u_s8 te_dw_plane_k3s2_s8
+#define te_dw_plane_k5s1u_s8 te_dw_plane_k5s1_s8
+#define te_dw_plane_k5s2u_s8 te_dw_plane_k5s2_s8
+#define te_dw_plane_k7s1u_s8 te_dw_plane_k7s1_s8
+#define te_dw_plane_k7s2u_s8 te_dw_plane_k7s2_s8
+#define te_dw_rows_k3u_s8 te_dw_rows_k3_s8
+#endif
 
 TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
     return (uint32_t)p->plane_h * p->plane_w;
@@ -176,6 +214,8 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * Per group of 4 channels, 34 int32 words: the four bias2 (c0..c3); per tap (ky, kx) in
  * row-major order the weight pairs (w_c0, w_c2) and (w_c1, w_c3), scaled as the plane
  * kernels' weights; then (mult, rc) for c0, c1, c2, c3 and the four e (te/depthwise.h above).
+ * With ushift = E (uniform shift, as for the plane kernels): 30 words, (mult, C) in place of
+ * (mult, rc) and no e.
  * Arguments: `in` [in_h][in_w][channels], channels a multiple of 4, 4-byte aligned (the
  * assembly copies rows with LDM/LDRD; arena tensors always are); `out`
  * [out_h][out_w][channels]; `groups` the records, 4-byte aligned. In place (out == in) only
@@ -195,11 +235,15 @@ typedef struct {
     int32_t act_min, act_max;
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
     uint32_t wide;                  /* 1: the ring holds the int16 pairs, 0: the input bytes */
+    uint32_t ushift;                /* 0, or E: uniform-shift records of 30 words per group */
     te_dw_asm_fn asm_fn;            /* the assembly (every channel e >= 1, the full int8 range), or NULL */
 } te_dw_rows_params;
 
 void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                       int8_t *scratch);
+/* the same with ushift = E (the uniform-shift records) */
+void te_dw_rows_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                       int8_t *scratch);
 
 /* 1 when some output row's window reaches a row above or below the image. */
 TE_INLINE int te_dw_rows_outside(const te_dw_rows_params *p) {
