@@ -516,7 +516,7 @@ TE_CONV_SHIFTS(TE_ASM_UGEMMS3_SMALL_ALL)
 #endif
 
 /* What stays the same for every block of one convolution. */
-typedef struct {
+typedef struct te_gemm_ctx {
     const te_conv_params *p;
     uint32_t *xbuf;
     const int8_t *w;
@@ -564,7 +564,15 @@ TE_INLINE void te_gemm_block_modes(const te_gemm_ctx *c, int8_t *out, const int 
     }
 }
 
-__attribute__((noinline)) TE_FALLBACK static void te_gemm_block_c(const te_gemm_ctx *c, int8_t *out, int npx) {
+#if TE_USE_DSP && TE_SMALL_CODE
+/* reached through te_conv_params.gemm3 (TE_CONV_C_PATH, te/conv.h): linked only for a model
+ * with a layer that needs it */
+#define TE_GEMM_C_LINKAGE
+#else
+#define TE_GEMM_C_LINKAGE static
+#endif
+__attribute__((noinline)) TE_FALLBACK TE_GEMM_C_LINKAGE void te_gemm_block_c(const te_gemm_ctx *c, int8_t *out,
+                                                                          int npx) {
     /* a copy per mode (TE_SMALL_CODE: one, te/common.h); the uniform shift only in the
      * generic one (on the M7 its full blocks run in assembly) */
     if (npx == TE_B && !TE_SMALL_CODE && (TE_USE_DSP || c->wide != 2)) {
@@ -594,7 +602,11 @@ TE_INLINE void te_gemm_block(const te_gemm_ctx *c, int8_t *out, int npx) {
         return;
     }
 #endif
+#if TE_USE_DSP && TE_SMALL_CODE
+    ((void (*)(const te_gemm_ctx *, int8_t *, int))(void (*)(void))c->p->gemm3)(c, out, npx);
+#else
     te_gemm_block_c(c, out, npx);
+#endif
 }
 
 /* The blocks, in raster order: 4 pixels each, then the 1 to 3 blocks of 3 pixels that make

@@ -477,6 +477,9 @@ class ConvLowering(Lowering):
             variant += f"_e{shift}"
         # the 3-pixel blocks' variant, only where the map has such blocks (else not linked)
         threes = variant and any(c == BLOCK - 1 for _, c in blocks(y.shape[1] * y.shape[2]))
+        # a layer that reaches the C loops (no assembly variant, or a partial block of 1-2
+        # pixels) names them (TE_CONV_C_PATH: in the .mpy build only linked then)
+        c_path = variant is None or y.shape[1] * y.shape[2] < BLOCK - 1
         params = ctx.param("params", "te_conv_params", {
             "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
             "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
@@ -485,7 +488,7 @@ class ConvLowering(Lowering):
             "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
             "depth": geo["depth"], "requant": requant, "wide": 2 if shift else int(wide),
             "gemm": f"TE_CONV_GEMM({variant})" if variant else "((te_conv_gemm_fn)0)",
-            "gemm3": f"TE_CONV_GEMM3({variant})" if threes else "((te_conv_gemm_fn)0)"})
+            "gemm3": f"TE_CONV_GEMM3({variant})" if threes else "TE_CONV_C_PATH" if c_path else "((te_conv_gemm_fn)0)"})
         if wide:
             wsym = ctx.const("weights", weights, "int16_t",
                              f"wide: per group of 4 taps (2w1, 2w3, 2w0, 2w2), {geo['depth']} per output channel")

@@ -62,7 +62,9 @@ typedef struct {
     te_conv_gemm_fn gemm;        /* the assembly variant for full blocks, chosen by the compiler as
                                     TE_CONV_GEMM(name) (below); NULL: the C loops */
     te_conv_gemm_fn gemm3;       /* the same for the blocks of 3 pixels that end a map (TE_CONV_GEMM3,
-                                    named only where the pixel count is not a multiple of 4) */
+                                    named only where the pixel count is not a multiple of 4); for a
+                                    layer that reaches the C loops (no variant, or 1-2 pixels),
+                                    TE_CONV_C_PATH (below) */
 } te_conv_params;
 
 /* te_conv_params.requant */
@@ -124,6 +126,17 @@ TE_CONV_SHIFTS(TE_CONV_GEMM3_DECLARE_UNIFORM)
 #else
 #define TE_CONV_GEMM(v) ((te_conv_gemm_fn)0)
 #define TE_CONV_GEMM3(v) ((te_conv_gemm_fn)0)
+#endif
+
+/* The C loops of the GEMM (te_openmv/kernels/conv.c). In the .mpy build on ARMv7E-M
+ * (TE_SMALL_CODE, native code costs heap) the kernels reach them through gemm3, so that only a
+ * model with a layer that needs them links them; elsewhere they are called directly. */
+#if TE_USE_DSP && TE_SMALL_CODE
+struct te_gemm_ctx;
+void te_gemm_block_c(const struct te_gemm_ctx *c, int8_t *out, int npx);
+#define TE_CONV_C_PATH ((te_conv_gemm_fn)(void (*)(void))te_gemm_block_c)
+#else
+#define TE_CONV_C_PATH ((te_conv_gemm_fn)0)
 #endif
 
 /* Output pixels per GEMM block. */
