@@ -275,21 +275,19 @@ def uniform_plan(plan: dict, shift: int) -> dict:
     return {**plan, "function": function, "params": params, "records": records}
 
 
-def _shifts_for(ctx: EmitContext) -> dict[int, int]:
-    """model_shifts of the graph being emitted, computed once per emit (kept on the context)."""
-    cached = getattr(ctx, "dw_uniform_shifts", None)
-    if cached is None:
-        cached = model_shifts(ctx.graph)
-        ctx.dw_uniform_shifts = cached
-    return cached
-
-
 class DepthwiseLowering(Lowering):
     op_types = ("DEPTHWISE_CONV_2D",)
     # the reference kernels and the fast ones with their M7 assembly (te/depthwise.h); the
     # linker keeps only the functions an operator calls
     kernel_files = ("depthwise_ref.c", "depthwise_plane.c", "depthwise_plane_m7.c", "depthwise_rows.c",
                     "depthwise_rows_m7.c")
+
+    def prepare_model(self, g: Graph) -> None:
+        """op.attrs["uniform_shift"] on every depthwise operator: its E, or None."""
+        shifts = model_shifts(g)
+        for pos, op in enumerate(g.ops):
+            if op.type in self.op_types:
+                op.attrs["uniform_shift"] = shifts.get(pos)
 
     def check(self, g: Graph, op: Op) -> None:
         check_int8_conv(g, op)
@@ -331,7 +329,7 @@ class DepthwiseLowering(Lowering):
                                f"multiplier is {geo['dm']} or the plan did not share its input's storage "
                                f"(internal error)")
         plan = fast_plan(g, op)
-        shift = _shifts_for(ctx).get(ctx.position)
+        shift = op.attrs.get("uniform_shift")
         if plan is not None and shift is not None:
             plan = uniform_plan(plan, shift)
         if plan is not None:
