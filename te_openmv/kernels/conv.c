@@ -1030,7 +1030,8 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
     }
 #endif
     for (uint32_t npx; px < pixels; px = te_block_next(px, npx, pixels)) {
-        npx = te_block_cols(px, end4, pixels);
+        /* (outside the .mpy build only blocks of 3 or less are left) */
+        npx = TE_SMALL_CODE ? te_block_cols(px, end4, pixels) : pixels - px < TE_B - 1 ? pixels - px : TE_B - 1;
         te_im2col_fill(&g, &w, npx, xbuf, row_tmp, in_c_k, k_w_k, k_h_k);
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
         if (pixels - px == 5) {  /* a 5-pixel map's second block starts at pixel 2 */
