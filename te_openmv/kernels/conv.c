@@ -903,7 +903,10 @@ __attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptr
 /* The same for any geometry (te_conv2d_s8), in a function of its own so that the row loops
  * keep their registers. The layout is te_im2col_row's: each row's `left` leftover bytes go,
  * in order, into the groups after the whole ones; here they are read at once (v) and shifted
- * into the group being packed (sh bits of it filled), which then flushes when full. */
+ * into the group being packed (sh bits of it filled), which then flushes when full. Exact:
+ * the same bytes in the same order (sh stays below 32, and a group flushes when its 4th
+ * byte arrives, as te_im2col_row's counter does); the M7 and host tests cover 0 to 3
+ * leftover bytes per row. */
 __attribute__((noinline)) static void te_im2col_block_any(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
                                                           uint32_t *xcol, uint32_t cols, uint32_t k_h,
                                                           uint32_t full, uint32_t left) {
