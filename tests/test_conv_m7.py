@@ -106,6 +106,15 @@ def _cases() -> list[tuple[str, bytes, str]]:
                                     out_q=RELU6_Q), "te_conv2d_s8_3ch with int8 weights"),
         ("im2col_odd_narrow", conv_model(rng, (7, 9), 17, 11, (3, 3), (1, 1), "SAME", "RELU_N1_TO_1", in_q=q,
                                          out_q=(0.01, 0)), "te_conv2d_s8 with int8 weights"),
+        ("rgb5x5s2", conv_model(rng, (48, 48), 3, 32, (5, 5), (2, 2), "SAME", "NONE", in_q=(1 / 255, -128),
+                                out_q=(0.5, 5)), "te_conv2d_s8 5x5 stride 2 on 3 channels, 576 pixels (blocks of 4)"),
+        ("rgb5x5s2_tail", conv_model(rng, (46, 46), 3, 32, (5, 5), (2, 2), "SAME", "NONE", in_q=(1 / 255, -128),
+                                     out_q=(0.5, 5)), "te_conv2d_s8 5x5 stride 2, 529 pixels (ends in 3 blocks of 3)"),
+        # te_im2col_block_any's leftover bytes: 1 per row (7 * 3 = 21), 2 per row and no whole group
+        ("im2col_left1", conv_model(rng, (9, 11), 7, 10, (3, 3), (1, 1), "VALID", "RELU6", in_q=q, out_q=RELU6_Q),
+         "te_conv2d_s8 3x3 VALID on 7 channels, 63 pixels"),
+        ("im2col_left2", conv_model(rng, (8, 8), 2, 6, (3, 1), (1, 1), "VALID", "NONE", in_q=q),
+         "te_conv2d_s8 3x1 VALID on 2 channels, 48 pixels"),
     ] + [(name, model, f"uniform shift: {what}") for name, model, _, what in uniform_cases()]
 
 

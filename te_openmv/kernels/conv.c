@@ -900,6 +900,39 @@ __attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptr
     }
 }
 
+/* The same for any geometry (te_conv2d_s8), in a function of its own so that the row loops
+ * keep their registers. The layout is te_im2col_row's: each row's `left` leftover bytes go,
+ * in order, into the groups after the whole ones; here they are read at once (v) and shifted
+ * into the group being packed (sh bits of it filled), which then flushes when full. Exact:
+ * the same bytes in the same order (sh stays below 32, and a group flushes when its 4th
+ * byte arrives, as te_im2col_row's counter does); the M7 and host tests cover 0 to 3
+ * leftover bytes per row. */
+__attribute__((noinline)) static void te_im2col_block_any(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
+                                                          uint32_t *xcol, uint32_t cols, uint32_t k_h,
+                                                          uint32_t full, uint32_t left) {
+    const uint32_t bits = 8 * left;
+    for (uint32_t j = 0; j < cols; j++, src += step, xcol += 2) {
+        uint32_t *xf = xcol, *xl = xcol + 8 * k_h * full, pack = 0, sh = 0;
+        const int8_t *row = src;
+        for (uint32_t ky = k_h; ky; ky--, row += row_stride) {
+            const int8_t *r = row;
+            for (uint32_t g = full; g; g--, r += 4, xf += 8) te_widen_group(te_load32(r), xf);
+            if (!bits) continue;
+            uint32_t v = (uint8_t)r[0];
+            if (bits > 8) v |= (uint32_t)(uint8_t)r[1] << 8;
+            if (bits > 16) v |= (uint32_t)(uint8_t)r[2] << 16;
+            pack |= v << sh;
+            sh += bits;
+            if (sh >= 32) {  /* the group is full: v's bits past it start the next one */
+                te_widen_group(pack, xl);
+                xl += 8, sh -= 32;
+                pack = sh ? v >> (bits - sh) : 0;
+            }
+        }
+        if (sh) te_widen_group(pack, xl);
+    }
+}
+
 /* Column `xcol` of the block: the window at (iy0, ix0), anywhere. */
 TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32_t *xcol, int8_t *row_tmp,
                                 const int in_c_k, const int k_w_k, const int k_h_k) {
@@ -930,6 +963,46 @@ TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32
     if (packed) te_widen_group(pack, xl);
 }
 
+/* Where the im2col walk stands: the output column and the input corner of the next block's
+ * first window, and the walk's constants. */
+typedef struct {
+    int ox, iy0, ix0;
+    int out_w, stride_w, stride_h, pad_left, pad_top;
+    ptrdiff_t step;  /* bytes between side-by-side windows */
+} te_im2col_walk;
+
+/* The `cols` windows of the block at the walk's position into xbuf (columns cols.. are not
+ * read), the walk moved past them. Where cols is the constant TE_B (the blocks of 4), the
+ * checks and steps fold into the same code as a plain 4-window loop. */
+TE_INLINE void te_im2col_fill(const te_im2col_geo *g, te_im2col_walk *w, uint32_t cols, uint32_t *xbuf,
+                              int8_t *row_tmp, const int in_c_k, const int k_w_k, const int k_h_k) {
+    if (cols >= TE_B - 1 && w->ox + (int)cols <= w->out_w && w->iy0 >= 0 && w->iy0 + g->k_h <= g->in_h &&
+        w->ix0 >= 0 && w->ix0 + ((int)cols - 1) * w->stride_w + g->k_w <= g->in_w) {
+        /* three or four windows side by side, inside the image (most blocks) */
+        const int8_t *src = g->in + ((ptrdiff_t)w->iy0 * g->in_w + w->ix0) * g->in_c;
+        const ptrdiff_t step = w->step;
+        if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
+            te_im2col_block_3ch(src, step, g->row_stride, xbuf, cols);
+        } else if (!in_c_k) {
+            te_im2col_block_any(src, step, g->row_stride, xbuf, cols, (uint32_t)g->k_h, g->full, g->left);
+        } else {
+            te_im2col_inside(g, src, xbuf, in_c_k, k_w_k, k_h_k);
+            te_im2col_inside(g, src + step, xbuf + 2, in_c_k, k_w_k, k_h_k);
+            te_im2col_inside(g, src + 2 * step, xbuf + 4, in_c_k, k_w_k, k_h_k);
+            if (cols == TE_B) te_im2col_inside(g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
+        }
+        w->ix0 += (int)cols * w->stride_w;
+        if ((w->ox += (int)cols) == w->out_w) w->ox = 0, w->ix0 = -w->pad_left, w->iy0 += w->stride_h;
+    } else {
+        /* column by column */
+        for (uint32_t j = 0; j < cols; j++) {
+            te_im2col_column(g, w->iy0, w->ix0, xbuf + 2 * j, row_tmp, in_c_k, k_w_k, k_h_k);
+            w->ix0 += w->stride_w;
+            if (++w->ox == w->out_w) w->ox = 0, w->ix0 = -w->pad_left, w->iy0 += w->stride_h;
+        }
+    }
+}
+
 TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                               const te_conv_chan *chan, int8_t *out, void *scratch, const int in_c_k,
                               const int k_w_k, const int k_h_k) {
@@ -939,45 +1012,35 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
     g.row_stride = (ptrdiff_t)g.in_w * g.in_c;
     g.row_bytes = (uint32_t)(g.k_w * g.in_c), g.full = g.row_bytes >> 2, g.left = g.row_bytes & 3;
     g.zp = (int8_t)(-p->in_offset);
-    const int out_w = p->out_w, stride_h = p->stride_h, stride_w = p->stride_w, pad_left = p->pad_left;
-    const uint32_t pixels = (uint32_t)p->out_h * out_w, out_c = p->out_c;
-    const ptrdiff_t step = (ptrdiff_t)stride_w * g.in_c;
+    te_im2col_walk w;
+    w.out_w = p->out_w, w.stride_w = p->stride_w, w.stride_h = p->stride_h;
+    w.pad_left = p->pad_left, w.pad_top = p->pad_top;
+    w.step = (ptrdiff_t)w.stride_w * g.in_c;
+    w.ox = 0, w.iy0 = -w.pad_top, w.ix0 = -w.pad_left;
+    const uint32_t pixels = (uint32_t)p->out_h * w.out_w, out_c = p->out_c;
     uint32_t *xbuf = (uint32_t *)scratch;
     int8_t *row_tmp = (int8_t *)scratch + TE_B * p->depth * 2 + TE_CONV_JOB_BYTES;
     te_gemm_ctx ctx;
     te_gemm_init(&ctx, p, xbuf, weights, chan);
-    int ox = 0, iy0 = -p->pad_top, ix0 = -pad_left;
     const int32_t end4 = te_blocks4_end(pixels);
-    for (uint32_t px = 0, npx; px < pixels; px = te_block_next(px, npx, pixels)) {
-        npx = te_block_cols(px, end4, pixels);
-        const uint32_t from = px, cols = npx;
-        if (cols >= TE_B - 1 && ox + (int)cols <= out_w && iy0 >= 0 && iy0 + g.k_h <= g.in_h && ix0 >= 0 &&
-            ix0 + ((int)cols - 1) * stride_w + g.k_w <= g.in_w) {
-            /* three or four windows side by side, inside the image (most blocks) */
-            const int8_t *src = in + ((ptrdiff_t)iy0 * g.in_w + ix0) * g.in_c;
-            if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
-                te_im2col_block_3ch(src, step, g.row_stride, xbuf, cols);
-            } else {
-                te_im2col_inside(&g, src, xbuf, in_c_k, k_w_k, k_h_k);
-                te_im2col_inside(&g, src + step, xbuf + 2, in_c_k, k_w_k, k_h_k);
-                te_im2col_inside(&g, src + 2 * step, xbuf + 4, in_c_k, k_w_k, k_h_k);
-                if (cols == TE_B) te_im2col_inside(&g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
-            }
-            ix0 += (int)cols * stride_w;
-            if ((ox += (int)cols) == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
-        } else {
-            /* column by column (columns cols.. are not read) */
-            for (uint32_t j = 0; j < cols; j++) {
-                te_im2col_column(&g, iy0, ix0, xbuf + 2 * j, row_tmp, in_c_k, k_w_k, k_h_k);
-                ix0 += stride_w;
-                if (++ox == out_w) ox = 0, ix0 = -pad_left, iy0 += stride_h;
-            }
-        }
-        te_gemm_block(&ctx, out + from * out_c, (int)cols);
+    uint32_t px = 0;
+#if !TE_SMALL_CODE
+    /* the blocks of 4 on their own, so that each costs what a plain 4-window loop's does;
+     * the .mpy build leaves them to the loop below (its code costs heap) */
+    for (; (int32_t)px < end4; px += TE_B) {
+        te_im2col_fill(&g, &w, TE_B, xbuf, row_tmp, in_c_k, k_w_k, k_h_k);
+        te_gemm_block(&ctx, out + px * out_c, TE_B);
+    }
+#endif
+    for (uint32_t npx; px < pixels; px = te_block_next(px, npx, pixels)) {
+        /* (outside the .mpy build only blocks of 3 or less are left) */
+        npx = TE_SMALL_CODE ? te_block_cols(px, end4, pixels) : pixels - px < TE_B - 1 ? pixels - px : TE_B - 1;
+        te_im2col_fill(&g, &w, npx, xbuf, row_tmp, in_c_k, k_w_k, k_h_k);
+        te_gemm_block(&ctx, out + px * out_c, (int)npx);
         if (pixels - px == 5) {  /* a 5-pixel map's second block starts at pixel 2 */
-            ox = (int)((px + 2) % (uint32_t)out_w);
-            iy0 = (int)((px + 2) / (uint32_t)out_w) * stride_h - p->pad_top;
-            ix0 = ox * stride_w - pad_left;
+            w.ox = (int)((px + 2) % (uint32_t)w.out_w);
+            w.iy0 = (int)((px + 2) / (uint32_t)w.out_w) * w.stride_h - w.pad_top;
+            w.ix0 = w.ox * w.stride_w - w.pad_left;
         }
     }
 }
