@@ -24,7 +24,7 @@ from te_openmv.codegen.passes.patch import PatchSpec, apply, patch_windows, stag
 from te_openmv.codegen.planner import Plan, _buffers, live_bytes, memoized_scratch, plan
 
 MAX_OVERHEAD = 0.15  # patching may cost at most this many extra instructions (relative)
-ESTIMATE_MARGIN = 0.01  # auto keeps this far below MAX_OVERHEAD: its choices' estimates ran up to 0.9 points low
+ESTIMATE_MARGIN = 0.01  # auto keeps this far below MAX_OVERHEAD: its choices' estimates ran up to 1.0 point low
 MAX_GRID = 8  # auto/budget: grids up to 8x8
 TOP_CANDIDATES = 3  # auto: candidates with the lowest lower bounds that are planned in full
 
