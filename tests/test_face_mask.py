@@ -130,9 +130,9 @@ STOCK_OPENMV_FIRMWARE = 1_157_108
 
 def test_what_board_the_example_needs(compiled):
     """Both models' arenas and weights against OpenMV's boards (build-firmware's budgets).
-    Measured: BlazeFace 327,680 B of arena (--patch finds no lower peak), 268,228 B of weights
-    (177,708 B with every convolution narrow); the classifier 104,640 B of arena (44,392 B
-    with --patch auto), 629,984 B of weights (582,496 B narrow). SRAM: on the OpenMV Cam H7
+    Measured: BlazeFace 327,680 B of arena (--patch finds no lower peak), 267,460 B of weights
+    (177,612 B with every convolution narrow); the classifier 104,640 B of arena (44,296 B
+    with --patch auto), 617,504 B of weights (582,176 B narrow). SRAM: on the OpenMV Cam H7
     the arenas fit its largest block (414,720 B) side by side only with the classifier
     patch-based. Flash: even all narrow (about 760 KB) the pair fits only the RT1062 once a
     firmware the size of OpenMV's stock one is in flash."""
