@@ -215,7 +215,7 @@ def test_m7_fast_requant_matches_tflite_arithmetic(m7_run):
 
 
 def test_m7_uniform_requant_matches_the_nosign_form(m7_run):
-    """te_conv_requant_uniform on the M7's SMMLA == te_conv_requant_wide's NOSIGN form (and
+    """te_requant_uniform on the M7's SMMLA == te_conv_requant_wide's NOSIGN form (and
     TFLite's after the clamp at -128), on the same cases as the host."""
     run, host, _ = m7_run
     assert int(host["uq_mismatches"]) == 0 and int(host["uq_checked"]) > 1_500_000

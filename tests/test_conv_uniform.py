@@ -1,5 +1,5 @@
 """CONV_2D with one shift for every output channel of a layer (te/conv.h,
-te_conv_requant_uniform; te_openmv/codegen/arith/uniform_shift.py): which layers take it and
+te_requant_uniform; te_openmv/codegen/arith/uniform_shift.py): which layers take it and
 with which shift, how their tables are scaled, and the portable C path bit-exact with
 tflite-micro (tests/test_conv_m7.py runs the same cases on the M7's assembly copies)."""
 from __future__ import annotations
@@ -147,7 +147,7 @@ def test_shared_models_use_the_fewest_copies(name, copies, per_channel):
 
 
 def test_uniform_requant_c_portable_matches_the_nosign_form(tmp_path):
-    """te_conv_requant_uniform (portable C) == te_conv_requant_wide's NOSIGN form, and TFLite's
+    """te_requant_uniform (portable C) == te_conv_requant_wide's NOSIGN form, and TFLite's
     arithmetic after the clamp for the zero point -128, over the requantization check's cases
     (every e, 40 multipliers, 7 zero points, rounding ties) with k = 1..7 bits of scaling
     wherever the scaled values fit int32."""

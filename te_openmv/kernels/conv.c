@@ -134,7 +134,7 @@ static int te_conv_mode(const te_conv_params *p) {
 #endif
 
 /* Final int8 value of one accumulator (wide: acc is twice the accumulator, te/conv.h;
- * wide 2: also scaled for the layer's uniform shift, te_conv_requant_uniform). */
+ * wide 2: also scaled for the layer's uniform shift, te_requant_uniform). */
 TE_CONV_OUT_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_chan *c, int32_t acc, const int mode,
                               const int wide) {
     if (mode == TE_RQ_EXACT) {
@@ -143,7 +143,7 @@ TE_CONV_OUT_INLINE int32_t te_conv_out(const te_conv_params *p, const te_conv_ch
     }
     const int nosign = mode == TE_RQ_NOSIGN_FULL || mode == TE_RQ_NOSIGN_CLAMP;
     if (!TE_USE_DSP && wide == 2)  /* te/conv.h: never on ARMv7E-M */
-        acc = te_conv_requant_uniform(acc, c->mult, c->round, c->shift);
+        acc = te_requant_uniform(acc, c->mult, c->round, c->shift);
     else if (wide)
         acc = te_conv_requant_wide(acc, c->mult, c->round, c->shift, !nosign);
     else if (nosign)
@@ -289,7 +289,7 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "asr    " acc ", " acc ", r5\n\t"                        \
     "ssat   " acc ", #8, " acc "\n\t"
 
-/* wide layers scaled for one shift E (te_conv_requant_uniform): r6 holds C, and E is the
+/* wide layers scaled for one shift E (te_requant_uniform): r6 holds C, and E is the
  * assembler symbol te_rq_shift, which TE_ASM_SET_SHIFT sets for each copy */
 #define TE_ASM_WRQ_UNIFORM(acc)                              \
     "smmla  " acc ", " acc ", r4, r6\n\t"                    \
@@ -327,17 +327,18 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "cmp    r2, lr\n\t"                                      \
     "bne    10b\n\t"
 
-#define TE_ASM_STORE_FULL                                    \
+/* The stores of columns 0-2 (r7 the job's out_end, for TE_ASM_TAIL); the blocks of 3 stop
+ * there, the blocks of 4 add column 3's. */
+#define TE_ASM_STORE3_FULL                                   \
     "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
     "strb   r9, [r2], #1\n\t"                                \
     "strb   r10, [r2, r4]\n\t"                               \
-    "strb   r11, [r2, r5]\n\t"                               \
-    "strb   r8, [r2, r6]\n\t"
+    "strb   r11, [r2, r5]\n\t"
+#define TE_ASM_STORE_FULL TE_ASM_STORE3_FULL "strb   r8, [r2, r6]\n\t"
 
-#define TE_ASM_STORE_CLAMP                                   \
-    "bfi    r9, r10, #8, #8\n\t"                             \
-    "bfi    r9, r11, #16, #8\n\t"                            \
-    "bfi    r9, r8, #24, #8\n\t"                             \
+/* The clamp of r9's bytes at once (act_min, act_max in every byte of the job) and the stores
+ * of bytes 0-2; the columns' bytes are packed into r9 before it (BFI). */
+#define TE_ASM_CLAMP_STORE3                                  \
     "ldrd   r10, r11, [lr, #24]\n\t"                         \
     "ssub8  r8, r9, r10\n\t"                                 \
     "sel    r9, r9, r10\n\t"                                 \
@@ -348,9 +349,14 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "lsrs   r9, r9, #8\n\t"                                  \
     "strb   r9, [r2, r4]\n\t"                                \
     "lsrs   r9, r9, #8\n\t"                                  \
-    "strb   r9, [r2, r5]\n\t"                                \
+    "strb   r9, [r2, r5]\n\t"
+#define TE_ASM_PACK3 "bfi    r9, r10, #8, #8\n\t" "bfi    r9, r11, #16, #8\n\t"
+#define TE_ASM_STORE_CLAMP                                   \
+    TE_ASM_PACK3 "bfi    r9, r8, #24, #8\n\t"                \
+    TE_ASM_CLAMP_STORE3                                      \
     "lsrs   r9, r9, #8\n\t"                                  \
     "strb   r9, [r2, r6]\n\t"
+
 
 #define TE_ASM_TAIL                                          \
     "str    r2, [lr]\n\t"                                    \
@@ -420,28 +426,8 @@ TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
 #define TE_ASM_WFIRST3 TE_ASM_MACS3("ldm    r1!, {r0, r8}\n\t", "r12", "r12", "r12")
 #define TE_ASM_WGROUP3 TE_ASM_MACS3("ldm    r1!, {r0, r8}\n\t", "r9", "r10", "r11")
 
-/* The stores of columns 0-2 (r7 the job's out_end, for TE_ASM_TAIL). */
-#define TE_ASM_STORE3_FULL                                   \
-    "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
-    "strb   r9, [r2], #1\n\t"                                \
-    "strb   r10, [r2, r4]\n\t"                               \
-    "strb   r11, [r2, r5]\n\t"
-
 /* bytes 0-2 of r9 clamped at once (byte 3, column 0's sign, is not stored) */
-#define TE_ASM_STORE3_CLAMP                                  \
-    "bfi    r9, r10, #8, #8\n\t"                             \
-    "bfi    r9, r11, #16, #8\n\t"                            \
-    "ldrd   r10, r11, [lr, #24]\n\t"                         \
-    "ssub8  r8, r9, r10\n\t"                                 \
-    "sel    r9, r9, r10\n\t"                                 \
-    "ssub8  r8, r9, r11\n\t"                                 \
-    "sel    r9, r11, r9\n\t"                                 \
-    "ldm    lr, {r2, r4, r5, r6, r7}\n\t"                    \
-    "strb   r9, [r2], #1\n\t"                                \
-    "lsrs   r9, r9, #8\n\t"                                  \
-    "strb   r9, [r2, r4]\n\t"                                \
-    "lsrs   r9, r9, #8\n\t"                                  \
-    "strb   r9, [r2, r5]\n\t"
+#define TE_ASM_STORE3_CLAMP TE_ASM_PACK3 TE_ASM_CLAMP_STORE3
 
 #define TE_ASM_GEMM3(name, first, groups, rq, store)                                       \
     __attribute__((naked, noinline)) void name(                                            \
@@ -630,9 +616,7 @@ TE_INLINE uint32_t te_block_next(uint32_t px, uint32_t npx, uint32_t pixels) {
     return px + npx - (pixels - px == 5);
 }
 
-
 /* ---------------------------------------------------------------- 1x1 */
-
 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch) {
@@ -710,7 +694,7 @@ typedef struct {
     "smmlar r4, r4, r9, r11\n\t"                         \
     "asr    r4, r4, r10\n\t"                             \
     "ssat   r4, #8, r4\n\t"
-/* records scaled for one shift E (te_conv_requant_uniform): r11 holds C, r10 E (unread) */
+/* records scaled for one shift E (te_requant_uniform): r11 holds C, r10 E (unread) */
 #define TE_PW8_RQ_UNIFORM(E)                             \
     "smmla  r4, r4, r9, r11\n\t"                         \
     "ssat   r4, #8, r4, asr #" #E "\n\t"
@@ -789,7 +773,7 @@ static void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *rec
                 acc += te_bot16(even) * x[4 * h] + te_top16(even) * x[4 * h + 2] +
                        te_bot16(odd) * x[4 * h + 1] + te_top16(odd) * x[4 * h + 3];
             }
-            acc = p->wide == 2 ? te_conv_requant_uniform(acc, r[5], r[7], r[6])
+            acc = p->wide == 2 ? te_requant_uniform(acc, r[5], r[7], r[6])
                                    : te_conv_requant_wide(acc, r[5], r[7], r[6], !nosign);
             *out++ = (int8_t)te_clamp(acc, -128, 127);
         }

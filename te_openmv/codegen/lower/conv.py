@@ -279,7 +279,7 @@ def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
     return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
 
 
-# ---- one shift for every channel of a layer (te/conv.h, te_conv_requant_uniform) ------------
+# ---- one shift for every channel of a layer (te/conv.h; te_requant_uniform, te/common.h) ---
 #
 # Wide NOSIGN layers (the GEMM's wnosign variants, the 8-input 1x1 kernel without its sign
 # step) can requantize in 2 instructions instead of 3 when their table is scaled for one
@@ -325,7 +325,7 @@ def uniform_range(g: Graph, op: Op, act_min: int, act_max: int, weights: np.ndar
 def uniform_scale(weights: np.ndarray, table: np.ndarray, consts: dict[int, int],
                   shift: int) -> tuple[np.ndarray, np.ndarray]:
     """prepare's wide weights and rows scaled for the uniform shift E = `shift` (te/conv.h,
-    te_conv_requant_uniform): weights and bias times 2^(E - e), rows (bias, mult, E, C);
+    te_requant_uniform): weights and bias times 2^(E - e), rows (bias, mult, E, C);
     constant channels: no weights, (0, 0, E, value * 2^E)."""
     live = [o for o in range(table.shape[0]) if o not in consts]
     weights = weights.astype(np.int64).copy()

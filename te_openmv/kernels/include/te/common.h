@@ -59,6 +59,21 @@ TE_INLINE int32_t te_requant(int32_t x, int32_t multiplier, int32_t shift) {
     return te_rdbpot(te_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
+/* The uniform-shift requantization (te_openmv/codegen/arith/uniform_shift.py has the proof):
+ * (c + SMMLA(x, mult)) >> shift, SMMLA adding the truncated high word of x * mult to c (no
+ * rounding), for a channel whose accumulator x and constant c were scaled so that every
+ * channel of the layer shifts by the same amount (the convolutions' wide 2 tables, the
+ * depthwise kernels' ushift records). Before saturation. */
+TE_INLINE int32_t te_requant_uniform(int32_t x, int32_t mult, int32_t c, int32_t shift) {
+#if TE_USE_DSP
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(mult), "r"(c));
+    return r >> shift;
+#else
+    return (int32_t)((uint32_t)c + (uint32_t)(int32_t)(((int64_t)x * mult) >> 32)) >> shift;
+#endif
+}
+
 TE_INLINE int32_t te_clamp(int32_t x, int32_t lo, int32_t hi) {
     return x < lo ? lo : (x > hi ? hi : x);
 }

@@ -20,7 +20,7 @@
  *   - wide layers: int16 weights and a doubled table (te_conv_chan below).
  * On ARMv7E-M (TE_USE_DSP) the full blocks run in assembly (te_openmv/kernels/conv.c), the variant
  * the compiler names in te_conv_params.gemm: 16 MACs in 13 instructions per group of 4
- * taps (11 with wide weights), 2 to 5 instructions per output for the requantization (2: te_conv_requant_uniform);
+ * taps (11 with wide weights), 2 to 5 instructions per output for the requantization (2: te_requant_uniform);
  * a map whose pixel count is not a multiple of 4 ends in blocks of 3 pixels rather than
  * recomputing any (te_conv_params.gemm3: 12 MACs in 11 instructions, 9 with wide weights).
  *
@@ -58,7 +58,7 @@ typedef struct {
     uint8_t requant;             /* TE_CONV_RQ_*: how the channel table requantizes */
     uint8_t wide;                /* 1: wide weights and channel table (below); needs a fast requant;
                                     2: also scaled for one shift E for every channel (NOSIGN only,
-                                    te_conv_requant_uniform) */
+                                    te_requant_uniform) */
     te_conv_gemm_fn gemm;        /* the assembly variant for full blocks, chosen by the compiler as
                                     TE_CONV_GEMM(name) (below); NULL: the C loops */
     te_conv_gemm_fn gemm3;       /* the same for the blocks of 3 pixels that end a map (TE_CONV_GEMM3,
@@ -109,7 +109,7 @@ struct te_conv_chan {
 TE_CONV_GEMM_DECLARE_ALL()
 TE_CONV_GEMM_DECLARE_ALL(w)
 /* the wide NOSIGN variants with the layer's shift E as an immediate, one copy per E
- * (te_conv_requant_uniform): wnosign_{full,clamp}_{two,loop}_e<E> */
+ * (te_requant_uniform): wnosign_{full,clamp}_{two,loop}_e<E> */
 #define TE_CONV_GEMM_DECLARE_UNIFORM(E)                                                      \
     TE_CONV_GEMM_DECLARE(wnosign_full_two_e##E) TE_CONV_GEMM_DECLARE(wnosign_full_loop_e##E) \
     TE_CONV_GEMM_DECLARE(wnosign_clamp_two_e##E) TE_CONV_GEMM_DECLARE(wnosign_clamp_loop_e##E)
@@ -203,25 +203,16 @@ TE_INLINE int32_t te_conv_requant_wide(int32_t x2, int32_t mult, int32_t round, 
     return v >> e;
 }
 
-/* te_conv_requant_wide's NOSIGN form for a layer scaled to one shift E for every channel
- * (te_openmv/codegen/arith/uniform_shift.py, with the proof): each channel's weights and
- * bias times 2^k (k = E - e >= 1), so x2s = 2^k * x2, and round = C = 2^(k-1) + rc * 2^k.
- * Then (C + SMMLA(x2s, mult)) >> E, the truncating multiply, is the NOSIGN form's integer:
- * SMMLA and SSAT with E as its ASR immediate, two instructions with the saturation. The
- * channel table's shift holds E; te_conv_params.wide is 2. A channel with a constant output
- * gets no weights, bias 0, mult 0 and C = value * 2^E. On ARMv7E-M the C loops never see
- * such a table: the compiler gives it only to layers whose blocks all run in the assembly
- * (an assembly variant, at least TE_CONV_BLOCK output pixels), so their hot loops stay as
- * they are; the portable build computes it in C. */
-TE_INLINE int32_t te_conv_requant_uniform(int32_t x2s, int32_t mult, int32_t c, int32_t shift) {
-    int32_t v;
-#if TE_USE_DSP
-    __asm__("smmla %0, %1, %2, %3" : "=r"(v) : "r"(x2s), "r"(mult), "r"(c));
-#else
-    v = (int32_t)(((int64_t)x2s * mult) >> 32) + c;
-#endif
-    return v >> shift;
-}
+/* Wide layers scaled for one shift E for every channel (te_conv_params.wide 2, NOSIGN only;
+ * te_openmv/codegen/arith/uniform_shift.py has the proof): each channel's weights and bias
+ * times 2^k (k = E - e >= 1), so the accumulator is x2s = 2^k * x2, and round = C = 2^(k-1)
+ * + rc * 2^k. Then te_requant_uniform(x2s, mult, C, E) (te/common.h: SMMLA, the truncating
+ * multiply, and the shift) is the NOSIGN form's integer: SMMLA and SSAT with E as its ASR
+ * immediate, two instructions with the saturation. The channel table's shift holds E. A
+ * channel with a constant output gets no weights, bias 0, mult 0 and C = value * 2^E. On
+ * ARMv7E-M the C loops never see such a table: the compiler gives it only to layers whose
+ * blocks all run in the assembly (an assembly variant, at least TE_CONV_BLOCK output pixels),
+ * so their hot loops stay as they are; the portable build computes it in C. */
 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch);
@@ -232,7 +223,7 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
 void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
 /* the same when the output zero point is -128: the requantization without its sign step */
 void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
-/* the same with the records scaled for one shift E (te_conv_requant_uniform; weights and
+/* the same with the records scaled for one shift E (te_requant_uniform; weights and
  * bias times 2^k, e holds E, round C; p->wide 2): TE_CONV_C8N(E) names its copy for E on
  * ARMv7E-M, te_conv2d_1x1_c8n_s8 (which reads p->wide) in the portable build. */
 #if TE_USE_DSP

@@ -14,20 +14,8 @@
 #include "depthwise.h"
 #include "simd_dsp.h"
 
-/* The uniform-shift form (te/depthwise.h, ushift): ssat8((c + SMMLA(x, mult)) >> shift),
- * SMMLA adding the truncated high word of x * mult to c (no rounding). */
-TE_INLINE int32_t te_dw_requant_uniform(int32_t x, int32_t mult, int32_t c, int32_t shift) {
-#if TE_USE_DSP
-    int32_t r;
-    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(mult), "r"(c));
-    return te_ssat8(r >> shift);
-#else
-    return te_ssat8((int32_t)((uint32_t)c + (uint32_t)(int32_t)(((int64_t)x * mult) >> 32)) >> shift);
-#endif
-}
-
 /* te_dw_requant's `fix`: 0 without the sign step, 1 with it, TE_DW_UNIFORM the uniform
- * shift (rc = C, e = E) */
+ * shift (te/depthwise.h, ushift: rc = C, e = E; te_requant_uniform in te/common.h) */
 #define TE_DW_UNIFORM 2
 
 /* TFLite's MultiplyByQuantizedMultiplier(acc, mult, shift) + out_offset, saturated to int8,
@@ -39,7 +27,7 @@ TE_INLINE int32_t te_dw_requant_uniform(int32_t x, int32_t mult, int32_t c, int3
  *   SMMLAR's accumulate operand takes rc + (x2 >> 31). Without a right shift (e = 0,
  *   fix = 0) the result is v + out_offset. codegen/arith/depthwise.py checks the int32 bounds. */
 TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e, const int fix) {
-    if (fix == TE_DW_UNIFORM) return te_dw_requant_uniform(x2, mult, rc, e);
+    if (fix == TE_DW_UNIFORM) return te_ssat8(te_requant_uniform(x2, mult, rc, e));
     return te_ssat8(te_smmlar(x2, mult, fix ? rc + (x2 >> 31) : rc) >> e);
 }
 
