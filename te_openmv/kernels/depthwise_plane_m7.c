@@ -831,28 +831,22 @@ TE_DW_ASM_KFN22(te_dw_k5s2nb_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22N, "4", 
     "smmla  r1, r1, r2, r3\n\t"                         \
     "ssat   r0, #8, r0, asr #" E "\n\t"                 \
     "ssat   r1, #8, r1, asr #" E "\n\t"
-#define TE_DW_ASM_RQ22U(E)                              \
-    "ldrd   r10, r12, [sp, #16]\n\t"                    \
-    "smmla  r0, r0, r10, r12\n\t"                       \
-    "smmla  r1, r1, r10, r12\n\t"                       \
-    "smmla  r2, r2, r10, r12\n\t"                       \
-    "smmla  r3, r3, r10, r12\n\t"                       \
+/* 2x2 blocks: (mult, C) from the frame at sp + 16 into the two registers the kernel has free
+ * there (r10, r12 in the 3x3 blocks; r4, r5 in the 5x5/7x7 ones, which load e no more) */
+#define TE_DW_ASM_RQ22U_IN(E, m, c)                     \
+    "ldrd   " m ", " c ", [sp, #16]\n\t"                \
+    "smmla  r0, r0, " m ", " c "\n\t"                   \
+    "smmla  r1, r1, " m ", " c "\n\t"                   \
+    "smmla  r2, r2, " m ", " c "\n\t"                   \
+    "smmla  r3, r3, " m ", " c "\n\t"                   \
     "ssat   r0, #8, r0, asr #" E "\n\t"                 \
     "ssat   r1, #8, r1, asr #" E "\n\t"                 \
     "ssat   r2, #8, r2, asr #" E "\n\t"                 \
     "ssat   r3, #8, r3, asr #" E "\n\t"
+#define TE_DW_ASM_RQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r10", "r12")
 /* 5x5/7x7 pairs: (mult, C) at the frame's start (ldm of e no more) */
 #define TE_DW_ASM_KRQU(E) TE_DW_ASM_RQU(E)
-#define TE_DW_ASM_KRQ22U(E)                             \
-    "ldrd   r4, r5, [sp, #16]\n\t"                      \
-    "smmla  r0, r0, r4, r5\n\t"                         \
-    "smmla  r1, r1, r4, r5\n\t"                         \
-    "smmla  r2, r2, r4, r5\n\t"                         \
-    "smmla  r3, r3, r4, r5\n\t"                         \
-    "ssat   r0, #8, r0, asr #" E "\n\t"                 \
-    "ssat   r1, #8, r1, asr #" E "\n\t"                 \
-    "ssat   r2, #8, r2, asr #" E "\n\t"                 \
-    "ssat   r3, #8, r3, asr #" E "\n\t"
+#define TE_DW_ASM_KRQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r4", "r5")
 
 #define TE_DW_PLANE_US(E)                                                                            \
     TE_DW_K3S1_FN(te_dw_k3s1u##E##_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQU(#E))                           \
