@@ -22,6 +22,7 @@ from .support.bitexact import reference
 from .support.m7cases import write_case_program
 from .test_conv_uniform import uniform_cases
 from .test_ops_conv import FIXTURES, REQUANT_CHECK, conv_model
+from .test_ops_depthwise import dw_model
 
 HOST_BENCH = FIXTURES / "conv_bench" / "host_bench.c"
 
@@ -98,8 +99,17 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "te_conv2d_s8 3x3 SAME on 5x5: 4 blocks of 4, 3 of 3"),
         ("gray_pad", conv_model(rng, (11, 10), 1, 6, (5, 3), (2, 3), "VALID", "NONE", pad=(2, 1, 0, 3),
                                 in_q=q), "te_conv2d_s8: 1 channel, 5x3 stride 2x3, folded PAD"),
-        ("gray3x3", conv_model(rng, (13, 12), 1, 8, (3, 3), (1, 1), "SAME", "RELU", in_q=q),
+        ("gray3x3", conv_model(rng, (13, 12), 1, 8, (3, 3), (1, 1), "SAME", "RELU", in_q=q, out_q=(0.3, 4)),
          "te_conv2d_s8_1ch, 3 groups"),
+        ("gray_c1_sign", conv_model(rng, (13, 11), 1, 12, (3, 3), (1, 1), "SAME", "NONE", in_q=q, out_q=(0.4, 9)),
+         "te_conv2d_3x3_c1_s8 (the sign step), padding on every side"),
+        ("gray_c1_s2_pershift", conv_model(rng, (20, 22), 1, 8, (3, 3), (2, 2), "SAME", "RELU6", in_q=q,
+                                           out_q=RELU6_Q), "te_conv2d_3x3_c1n_s8, stride 2"),
+        ("gray_c1_valid", conv_model(rng, (10, 17), 1, 16, (3, 3), (3, 2), "VALID", "RELU6", pad=(2, 1, 3, 0),
+                                     in_q=q, out_q=RELU6_Q), "te_conv2d_3x3_c1, strides 3x2, PAD folded"),
+        ("gray_dw_dm8", dw_model(rng, (26, 24), 1, (3, 3), (2, 2), "SAME", 8, act="RELU6", in_q=(1 / 255, -128),
+                                 out_zp=-128, out_scale=6 / 255),
+         "a depthwise convolution on one channel, multiplier 8, as te_conv2d_3x3_c1 (person detection's op 0)"),
         ("exact", conv_model(rng, (6, 6), 8, 5, (3, 3), in_q=(0.5, 3), out_q=(0.001, -10), w_scales=[0.01] * 5),
          "multiplier >= 1: TFLite's own requantization (C loop)"),
         ("rgb96_narrow", conv_model(rng, (96, 96), 3, 16, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),
@@ -195,6 +205,10 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
             assert re.search(rf"\bte_gemm_{v}\b", symbols), v
         for e in re.findall(r"TE_CONV_C8N\((\d+)\)", src):
             assert re.search(rf"\bte_conv2d_1x1_c8n_e{e}_s8\b", symbols), e
+        for e in re.findall(r"TE_CONV_C1N\((\d+)\)", src):
+            assert re.search(rf"\bte_conv2d_3x3_c1n_e{e}_s8\b", symbols), e
+    # the one-channel kernel's two per-channel forms (the gray_c1 cases)
+    assert re.search(r"\bte_c1_sign_asm\b", symbols) and re.search(r"\bte_c1_nosign_asm\b", symbols)
 
 
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])

@@ -15,7 +15,7 @@ import te_openmv.codegen.lower.depthwise as lower_dw
 from te_openmv import KERNELS_INCLUDE
 from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.lower import LOWERINGS
-from te_openmv.codegen.lower.conv import conv_geometry, pointwise8_records
+from te_openmv.codegen.lower.conv import conv_geometry, pixelwise_records
 
 from .support.shared import shared_model
 from .test_depthwise_m7 import FORCED, _cases, _force
@@ -45,8 +45,8 @@ def _scratch_exprs(g) -> list[tuple[str, int, str]]:
                 out.append((f"{what} te_depthwise_inplace_s8", planned, expr))
         elif op.type == "CONV_2D":
             geo = conv_geometry(g, op)
-            if pointwise8_records(g, op, geo) is not None:
-                continue  # the 8-channel pointwise kernel runs from registers: no scratch
+            if pixelwise_records(g, op, geo) is not None:
+                continue  # the pixel-by-pixel kernels run from registers: no scratch
             if geo["pointwise"]:
                 expr = f"te_conv_scratch_1x1({geo['in_c']})"
             else:

@@ -16,7 +16,7 @@ import pytest
 
 from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.errors import UnsupportedOptionError
-from te_openmv.codegen.lower.conv import ConvLowering, conv_geometry, kernel_for, prepare, scratch_for
+from te_openmv.codegen.lower.conv import ConvLowering, conv_geometry, kernel_for, pixelwise_records, prepare, scratch_for
 from te_openmv.codegen.arith.common import multiply_by_quantized_multiplier
 from te_openmv.codegen.arith.conv import (acc_bound, constant_output, fast_requant_ok, fast_round,
     folded_bias, requant_fast, requant_wide, wide_ok)
@@ -109,8 +109,11 @@ def check_case(rng, case: dict, seed: int):
     assert [o["type"] for o in ops] == ["CONV_2D"], f"{case}: PAD not folded: {ops}"
     op = compiled.graph.ops[0]
     geo = conv_geometry(compiled.graph, op)
-    assert f"{kernel_for(geo)}(" in compiled.emitted.c_source
-    assert compiled.plan.op_scratch[0][1] >= scratch_for(geo)
+    if pixelwise_records(compiled.graph, op, geo) is None:
+        assert f"{kernel_for(geo)}(" in compiled.emitted.c_source
+        assert compiled.plan.op_scratch[0][1] >= scratch_for(geo)
+    else:  # a pixel-by-pixel kernel, no scratch
+        assert re.search(r"(te_conv2d_1x1_c8|te_conv2d_3x3_c1)n?_s8\(|TE_CONV_C[18]N\(", compiled.emitted.c_source)
     shape = (1, *case["hw"], case["in_c"])
     near = [[np.clip(rng.integers(-4, 5, size=shape) + in_q[1], -128, 127).astype(np.int8)]]
     host = assert_bit_exact(model, n_runs=2, seed=seed, name="conv", inputs=near)
@@ -194,10 +197,13 @@ def test_shapes_cover_every_kernel():
 
 
 def _kernel_called(model: bytes) -> str:
-    """The kernel the generated C calls (TE_CONV_C8N(E): te_conv2d_1x1_c8n_s8's copy for a uniform shift)."""
+    """The kernel the generated C calls (TE_CONV_C8N(E) / TE_CONV_C1N(E): te_conv2d_1x1_c8n_s8's /
+    te_conv2d_3x3_c1n_s8's copy for a uniform shift)."""
     src = compile_model(model, "conv").emitted.c_source
-    called = re.search(r"(te_conv2d_\w+|TE_CONV_C8N\(\d+\))\(&", src).group(1)
-    return "te_conv2d_1x1_c8n_s8" if called.startswith("TE_CONV_C8N") else called
+    called = re.search(r"(te_conv2d_\w+|TE_CONV_C[18]N\(\d+\))\(&", src).group(1)
+    if called.startswith("TE_CONV_C"):
+        return "te_conv2d_1x1_c8n_s8" if called.startswith("TE_CONV_C8N") else "te_conv2d_3x3_c1n_s8"
+    return called
 
 
 @pytest.mark.parametrize("act,out_q,hw", [("RELU6", (6 / 255, -128), (7, 9)),   # no sign step
@@ -220,6 +226,41 @@ def test_pointwise_8_channels_other_cases_use_the_gemm(out_c, act, out_q):
     rng = np.random.default_rng(32)
     model = conv_model(rng, (6, 6), 8, out_c, (1, 1), act=act, in_q=(0.02, -5), out_q=out_q)
     assert _kernel_called(model) == "te_conv2d_1x1_s8"
+    assert_bit_exact(model, n_runs=2, name="conv")
+
+
+# 3x3 on one input channel, out_c a multiple of 4, the full int8 range: te_conv2d_3x3_c1_s8 (pixel by
+# pixel; conv_1ch.c). (hw, out_c, stride, padding, folded pad, act, output quantization)
+ONE_CHANNEL = [
+    ((12, 11), 8, (2, 2), "SAME", None, "RELU6", (6 / 255, -128)),   # person detection's first layer, small
+    ((9, 13), 12, (1, 1), "SAME", None, "NONE", (0.4, 9)),            # the sign step; padding on every side
+    ((7, 4), 4, (1, 1), "VALID", None, "NONE", (0.3, -3)),            # 4 columns: one window read in place per row
+    ((6, 3), 8, (1, 1), "VALID", None, "RELU6", (6 / 255, -128)),     # 3 columns: every window assembled
+    ((10, 17), 16, (3, 2), "VALID", (2, 1, 3, 0), "RELU6", (6 / 255, -128)),  # strides 3x2, PAD folded
+    ((3, 5), 4, (2, 3), "SAME", (4, 0, 0, 4), "NONE", (0.5, 20)),    # rows wholly in the padding
+    ((1, 1), 8, (1, 1), "SAME", None, "RELU6", (6 / 255, -128)),      # one pixel
+]
+
+
+@pytest.mark.parametrize("hw,out_c,stride,padding,pad,act,out_q", ONE_CHANNEL)
+def test_one_channel_3x3_kernel_bit_exact(hw, out_c, stride, padding, pad, act, out_q):
+    """te_conv2d_3x3_c1_s8 (with the sign step when the output zero point is above -128), no
+    scratch, bit-exact, writing only its output."""
+    rng = np.random.default_rng(hw[0] * 31 + hw[1])
+    model = conv_model(rng, hw, 1, out_c, (3, 3), stride, padding, act, pad=pad, in_q=(0.02, -7), out_q=out_q)
+    assert _kernel_called(model) == ("te_conv2d_3x3_c1n_s8" if out_q[1] == -128 else "te_conv2d_3x3_c1_s8")
+    c = compile_model(model, "conv")
+    assert ConvLowering().scratch_bytes(c.graph, c.graph.ops[0]) == 0
+    host = assert_bit_exact(model, n_runs=3, name="conv")
+    assert_writes_in_bounds(host, c, rng)
+
+
+@pytest.mark.parametrize("out_c,act,out_q", [(6, "RELU6", (6 / 255, -128)),     # out_c not a multiple of 4
+                                             (8, "RELU6", (0.04, -128))])       # a clamp below 127
+def test_one_channel_other_cases_use_the_gemm(out_c, act, out_q):
+    rng = np.random.default_rng(33)
+    model = conv_model(rng, (9, 8), 1, out_c, (3, 3), act=act, in_q=(0.02, -5), out_q=out_q)
+    assert _kernel_called(model) == "te_conv2d_s8_1ch"
     assert_bit_exact(model, n_runs=2, name="conv")
 
 

@@ -303,16 +303,18 @@ def test_row_kernel_chosen_for_stride_2_and_small_images():
     assert picks == {"s2": "te_dw_rows_k3_s8", "small": "te_dw_rows_k3_s8", "large": "te_dw_plane_k3s1_s8"}
 
 
-@pytest.mark.parametrize("hw,k,stride,act", [((49, 40), (10, 8), (2, 2), "NONE"),
-                                             ((96, 96), (3, 3), (2, 2), "RELU6"),
-                                             ((30, 17), (5, 5), (1, 1), "RELU"),
-                                             ((23, 9), (3, 3), (1, 2), "NONE")])
-def test_one_channel_window_mode(hw, k, stride, act):
-    """One input channel, several output channels (person_detect's first layer, micro_speech):
-    the plane holds only the rows of a block of output rows (blocks with a shorter last one),
-    and the output may start over the input (the overlap the rows' order allows)."""
+# (3x3 filters with a multiple of 4 output channels and the full int8 range run as a convolution:
+# test_one_channel_depthwise_runs_as_a_convolution; these keep the depthwise kernels)
+@pytest.mark.parametrize("hw,k,stride,act,dm", [((49, 40), (10, 8), (2, 2), "NONE", 8),
+                                                ((96, 96), (3, 3), (2, 2), "RELU6", 6),
+                                                ((30, 17), (5, 5), (1, 1), "RELU", 8),
+                                                ((23, 9), (3, 3), (1, 2), "NONE", 6)])
+def test_one_channel_window_mode(hw, k, stride, act, dm):
+    """One input channel, several output channels (micro_speech's layer): the plane holds only
+    the rows of a block of output rows (blocks with a shorter last one), and the output may
+    start over the input (the overlap the rows' order allows)."""
     rng = np.random.default_rng(hw[0])
-    model = dw_model(rng, hw, 1, k, stride, "SAME", 8, act=act)
+    model = dw_model(rng, hw, 1, k, stride, "SAME", dm, act=act)
     c = compile_model(model, "dwwin")
     op = c.graph.ops[0]
     plan = lower_dw.fast_plan(c.graph, op)
@@ -325,9 +327,33 @@ def test_one_channel_window_mode(hw, k, stride, act):
 
 def test_window_blocks_cover_a_short_last_block():
     rng = np.random.default_rng(2)
-    c = compile_model(dw_model(rng, (96, 96), 1, (3, 3), (2, 2), "SAME", 8), "dwwin")
+    c = compile_model(dw_model(rng, (96, 96), 1, (3, 3), (2, 2), "SAME", 6), "dwwin")
     p = lower_dw.fast_plan(c.graph, c.graph.ops[0])["params"]
     assert 1 < p["window"] < p["out_h"] and p["out_h"] % p["window"]
+
+
+@pytest.mark.parametrize("hw,stride,dm,act,out_zp,per_channel,runs_as_conv", [
+    ((96, 96), (2, 2), 8, "RELU6", -128, True, True),    # person detection's first layer
+    ((17, 14), (1, 1), 12, "NONE", 11, False, True),     # per-tensor weights, the sign step
+    ((17, 14), (1, 1), 6, "RELU6", -128, True, False),   # 6 output channels: the convolution kernel wants 4k
+    ((17, 14), (1, 1), 8, "RELU", 40, True, False),      # a clamp inside the int8 range
+])
+def test_one_channel_depthwise_runs_as_a_convolution(hw, stride, dm, act, out_zp, per_channel, runs_as_conv):
+    """A 3x3 depthwise op on one input channel is a convolution (passes/depthwise_as_conv.py):
+    it runs on te_conv2d_3x3_c1_s8 where that kernel takes it, stays a depthwise op elsewhere,
+    and is bit-exact either way; the report keeps the model's op type."""
+    rng = np.random.default_rng(dm)
+    model = dw_model(rng, hw, 1, (3, 3), stride, "SAME", dm, act=act, per_channel=per_channel,
+                     in_q=(0.02, -9), out_zp=out_zp, out_scale=6 / 255 if act == "RELU6" else None)
+    c = compile_model(model, "dw1")
+    (entry,) = c.report["ops"]
+    if runs_as_conv:
+        assert entry["type"] == "CONV_2D" and entry["source_type"] == "DEPTHWISE_CONV_2D"
+        assert "te_conv2d_3x3_c1" in c.emitted.c_source or "TE_CONV_C1N(" in c.emitted.c_source
+        assert "a DEPTHWISE_CONV_2D" in c.emitted.c_source  # the op's comment
+    else:
+        assert entry["type"] == "DEPTHWISE_CONV_2D" and "source_type" not in entry
+    assert_bit_exact(model, n_runs=3, name="dw1")
 
 
 def test_inplace_after_another_op_and_strided():
@@ -508,8 +534,8 @@ def _uniform_cases() -> list[tuple[str, dict, str | None, str]]:
         ("us_k3s1b", dict(hw=(16, 16), c=8, k=(3, 3), stride=(1, 1)), None, "k3s1bu"),
         ("us_k3s1p", dict(hw=(7, 8), c=4, k=(3, 3), stride=(1, 1)), None, "k3s1pu"),
         ("us_k3s1", dict(hw=(7, 7), c=4, k=(3, 3), stride=(1, 1)), None, "k3s1u"),
-        ("us_k3s2p", dict(hw=(16, 16), c=1, dm=4, k=(3, 3), stride=(2, 2)), None, "k3s2pu"),
-        ("us_k3s2", dict(hw=(12, 12), c=1, dm=4, k=(3, 3), stride=(2, 2)), None, "k3s2u"),
+        ("us_k3s2p", dict(hw=(16, 16), c=2, dm=2, k=(3, 3), stride=(2, 2)), None, "k3s2pu"),
+        ("us_k3s2", dict(hw=(12, 12), c=2, dm=2, k=(3, 3), stride=(2, 2)), None, "k3s2u"),
         ("us_k5s1b", dict(hw=(8, 9), c=3, k=(5, 5), stride=(1, 1)), None, "k5s1bu"),
         ("us_k5s1", dict(hw=(9, 8), c=2, k=(5, 5), stride=(1, 1)), None, "k5s1u"),
         ("us_k5s2b", dict(hw=(12, 9), c=2, k=(5, 5), stride=(2, 2)), None, "k5s2bu"),

@@ -89,7 +89,8 @@ def describe_op(g: Graph, op, plan: Plan, macs: int) -> str:
     where = ", ".join(f"in @{plan.offset_of(g, i)}" for i in ins) + ", " + \
         ", ".join(f"out @{plan.offset_of(g, o)}" for o in op.outputs)
     fused = [m for m in op.merged if m != op.index]
-    origin = f"tflite op {op.index}" + (f" + {', '.join(map(str, fused))} fused" if fused else "")
+    origin = f"tflite op {op.index}" + (f", a {op.attrs['source_type']}" if "source_type" in op.attrs else "") + \
+        (f" + {', '.join(map(str, fused))} fused" if fused else "")
     extra = []
     if op.attrs.get("pad"):
         extra.append("padding {}/{}/{}/{} folded".format(*op.attrs["pad"]))

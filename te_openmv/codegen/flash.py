@@ -30,13 +30,13 @@ class WideOption:
 def wide_options(g: Graph) -> list[WideOption]:
     """Every convolution that can take wide weights, grouped by weight tensor."""
     from te_openmv.codegen.lower.base import act_range
-    from te_openmv.codegen.lower.conv import BLOCK, conv_geometry, pointwise8_records, prepare
+    from te_openmv.codegen.lower.conv import BLOCK, conv_geometry, pixelwise_records, prepare
     by_weights: dict[int, WideOption] = {}
     for pos, op in enumerate(g.ops):
         if op.type != "CONV_2D":
             continue
         geo = conv_geometry(g, op)
-        if pointwise8_records(g, op, geo) is not None:
+        if pixelwise_records(g, op, geo) is not None:
             continue  # always stored as wide records: not a choice
         lo, hi = act_range(op, g)
         _, _, _, wide = prepare(g, op, geo, lo, hi, wide=True)

@@ -25,6 +25,8 @@ def build_report(g: Graph, plan: Plan, emitted: Emitted, name: str, source: str,
             "outputs": [_tensor_entry(g, plan, o) for o in op.outputs],
             "macs": step["macs"], "const_bytes": emitted.const_bytes_per_op[step["position"]],
         }
+        if "source_type" in op.attrs:  # the model's op, run as `type` (passes/depthwise_as_conv.py)
+            entry["source_type"] = op.attrs["source_type"]
         if step["position"] in plan.op_scratch:
             off, size = plan.op_scratch[step["position"]]
             entry["scratch"] = {"offset": off, "bytes": size}

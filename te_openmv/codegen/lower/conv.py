@@ -21,7 +21,7 @@ from te_openmv.codegen.arith.conv import (acc_bound, acc_range, constant_channel
 from te_openmv.codegen.arith.uniform_shift import (INT32_MAX, channel_constants, choose_shifts, choose_shifts_within,
     shift_range)
 from te_openmv.codegen.lower.base import (EmitContext, Lowering, act_range, op_error, out_size, same_padding,
-    streaming_distance)
+    streaming_distance, window_distance)
 
 BLOCK = 4  # TE_CONV_BLOCK: output pixels per GEMM block
 JOB_BYTES = 40  # TE_CONV_JOB_BYTES
@@ -261,13 +261,15 @@ def _pointwise8_ok(g: Graph, op: Op, geo: dict) -> bool:
     return geo["pointwise"] and geo["in_c"] == 8 and geo["out_c"] % 4 == 0 and act_range(op, g) == (-128, 127)
 
 
-def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
-    """The records of te_conv2d_1x1_c8_s8 (te/conv.h: 1x1 on exactly 8 input channels,
-    out_c a multiple of 4, the full int8 range, the wide form exact), or None when the op
-    does not qualify: per output channel 2 * bias', the 4 wide weight words, multiplier, e,
-    round (with op.attrs["uniform_shift"]: scaled for it, e holding E and round C)."""
-    if not _pointwise8_ok(g, op, geo):
-        return None
+def _window1_ok(g: Graph, op: Op, geo: dict) -> bool:
+    """The geometry and activation te_conv2d_3x3_c1_s8 needs (the requantization aside)."""
+    return ((geo["k_h"], geo["k_w"], geo["in_c"]) == (3, 3, 1) and geo["out_c"] % 4 == 0
+            and act_range(op, g) == (-128, 127))
+
+
+def _pixelwise_table(g: Graph, op: Op, geo: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """prepare's wide weights and rows (2 * bias', multiplier, e, round) for a pixel-by-pixel
+    kernel, scaled for op.attrs["uniform_shift"] if set; None when the wide form is not exact."""
     lo, hi = act_range(op, g)
     weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
     if not (fast and wide):
@@ -275,8 +277,52 @@ def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
     shift = op.attrs.get("uniform_shift")
     if shift is not None:
         weights, table = uniform_scale(weights, table, uniform_range(g, op, lo, hi, weights, table)[1], shift)
+    return weights, table
+
+
+def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
+    """The records of te_conv2d_1x1_c8_s8 (te/conv.h: 1x1 on exactly 8 input channels,
+    out_c a multiple of 4, the full int8 range, the wide form exact), or None when the op
+    does not qualify: per output channel 2 * bias', the 4 wide weight words, multiplier, e,
+    round (with op.attrs["uniform_shift"]: scaled for it, e holding E and round C)."""
+    prepared = _pixelwise_table(g, op, geo) if _pointwise8_ok(g, op, geo) else None
+    if prepared is None:
+        return None
+    weights, table = prepared
     words = np.ascontiguousarray(weights.astype("<i2")).view("<i4").astype(np.int64)
     return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
+
+
+# te_conv2d_3x3_c1_s8's weight pairs (te_openmv/kernels/conv_1ch.c): (low, high) taps, as
+# indices ky * 3 + kx, of the registers (A0,A2) (B0,B2) (C0,C2) (A1,B1) (C1,C3); 9 = zero
+WINDOW1_PAIRS = ((0, 2), (3, 5), (6, 8), (1, 4), (7, 9))
+
+
+def window1_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
+    """The records of te_conv2d_3x3_c1_s8 (te/conv.h: 3x3 on one input channel, out_c a
+    multiple of 4, the full int8 range, the wide form exact), or None when the op does not
+    qualify: per output channel 2 * bias', the 5 weight pair words (WINDOW1_PAIRS, doubled
+    int16 as the wide form has them), multiplier, e, round (uniform shift as above)."""
+    prepared = _pixelwise_table(g, op, geo) if _window1_ok(g, op, geo) else None
+    if prepared is None:
+        return None
+    weights, table = prepared
+    # the wide layout holds each group of 4 taps as (t1, t3, t0, t2); one input channel and
+    # 3-byte rows put the 9 taps in OHWI order (im2col_order), then 3 zeros
+    taps = weights.astype(np.int64).reshape(weights.shape[0], -1, 4)[:, :, [2, 0, 3, 1]].reshape(weights.shape[0], -1)
+    taps[:, 9:] = 0
+    words = np.stack([(taps[:, a] & 0xFFFF) | (taps[:, b] << 16) for a, b in WINDOW1_PAIRS], axis=1)
+    words = words.astype(np.uint32).view(np.int32).astype(np.int64)
+    return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
+
+
+def pixelwise_records(g: Graph, op: Op, geo: dict) -> tuple[str, np.ndarray] | None:
+    """(kernel family "c8" or "c1", records) for an op a pixel-by-pixel kernel runs, else None."""
+    for family, records_of in (("c8", pointwise8_records), ("c1", window1_records)):
+        records = records_of(g, op, geo)
+        if records is not None:
+            return family, records
+    return None
 
 
 # ---- one shift for every channel of a layer (te/conv.h; te_requant_uniform, te/common.h) ---
@@ -345,15 +391,17 @@ def uniform_scale(weights: np.ndarray, table: np.ndarray, consts: dict[int, int]
 
 def uniform_family(g: Graph, op: Op) -> tuple[str, tuple[int, int] | None] | None:
     """(kernel family, allowed shifts) of a CONV_2D that can take a uniform shift -- "c8n"
-    (te_conv2d_1x1_c8n_s8) or its GEMM variant (wnosign_*) -- else None."""
+    (te_conv2d_1x1_c8n_s8), "c1n" (te_conv2d_3x3_c1n_s8) or its GEMM variant (wnosign_*) --
+    else None."""
     geo = conv_geometry(g, op)
     lo, hi = act_range(op, g)
     y = g.t(op.outputs[0])
-    if _pointwise8_ok(g, op, geo):
-        weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
-        if not (fast and wide) or y.zp != -128:
-            return None
-        return "c8n", uniform_range(g, op, lo, hi, weights, table)[0]
+    for family, ok in (("c8n", _pointwise8_ok), ("c1n", _window1_ok)):
+        if ok(g, op, geo):
+            weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
+            if not (fast and wide) or y.zp != -128:
+                return None
+            return family, uniform_range(g, op, lo, hi, weights, table)[0]
     if y.shape[1] * y.shape[2] < BLOCK:
         return None  # its one block runs in C on the M7 too, which leaves the uniform form out (te/conv.h)
     want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))
@@ -414,7 +462,7 @@ def requant_mode(fast: bool, out_zp: int, act_min: int) -> str:
 
 class ConvLowering(Lowering):
     op_types = ("CONV_2D",)
-    kernel_files = ("conv.c",)
+    kernel_files = ("conv.c", "conv_1ch.c")
 
     def prepare_model(self, g: Graph) -> None:
         assign_uniform_shifts(g)
@@ -430,7 +478,7 @@ class ConvLowering(Lowering):
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         geo = conv_geometry(g, op)
-        return 0 if pointwise8_records(g, op, geo) is not None else scratch_for(geo)
+        return 0 if pixelwise_records(g, op, geo) is not None else scratch_for(geo)
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
         # The blocks (above) in raster order; each widens its input pixels into scratch
@@ -440,6 +488,10 @@ class ConvLowering(Lowering):
         geo = conv_geometry(g, op)
         if k != 0:
             return None
+        if window1_records(g, op, geo) is not None:  # pixel by pixel, each window read before its outputs
+            x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+            return window_distance(tuple(x.shape[1:]), tuple(y.shape[1:]), (3, 3),
+                                   (geo["stride_h"], geo["stride_w"]), (geo["pad_top"], geo["pad_left"]))
         if not geo["pointwise"]:
             return im2col_distance(g, op, geo)
         y = g.t(op.outputs[0])
@@ -450,22 +502,27 @@ class ConvLowering(Lowering):
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         geo = conv_geometry(g, op)
         lo, hi = act_range(op, g)
-        records = pointwise8_records(g, op, geo)
+        pixelwise = pixelwise_records(g, op, geo)
         shift = op.attrs.get("uniform_shift")
-        if records is not None:
+        if pixelwise is not None:
+            family, records = pixelwise
             params = ctx.param("params", "te_conv_params", {
                 "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
                 "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
-                "k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "pad_top": 0, "pad_left": 0,
+                "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+                "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
                 "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
                 "depth": geo["depth"], "requant": requant_mode(True, y.zp, lo), "wide": 2 if shift else 1})
+            weights_doc = ("(2w1, 2w3), (2w0, 2w2), (2w5, 2w7), (2w4, 2w6)" if family == "c8" else
+                           "(2w00, 2w02), (2w10, 2w12), (2w20, 2w22), (2w01, 2w11), (2w21, 0)")
             rsym = ctx.const("records", records, "int32_t",
-                             "per output channel: 2 * (bias + in_offset * sum(w)), (2w1, 2w3), (2w0, 2w2), "
-                             "(2w5, 2w7), (2w4, 2w6), multiplier, e, round" +
-                             (f" (scaled for the uniform shift {shift}: e holds it, round C)" if shift else ""))
-            fn = "te_conv2d_1x1_c8n_s8" if y.zp == -128 else "te_conv2d_1x1_c8_s8"  # without / with the sign step
+                             f"per output channel: 2 * (bias + in_offset * sum(w)), {weights_doc}, multiplier, "
+                             "e, round" + (f" (scaled for the uniform shift {shift}: e holds it, round C)"
+                                            if shift else ""))
+            stem = "te_conv2d_1x1_c8" if family == "c8" else "te_conv2d_3x3_c1"
+            fn = f"{stem}n_s8" if y.zp == -128 else f"{stem}_s8"  # without / with the sign step
             if shift:
-                fn = f"TE_CONV_C8N({shift})"  # its copy for this shift (te/conv.h)
+                fn = f"TE_CONV_{family.upper()}N({shift})"  # its copy for this shift (te/conv.h)
             return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
         # a flash budget decides per layer (te_openmv/codegen/flash.py); else the size rule
         want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))

@@ -33,6 +33,8 @@
  *                      Scratch: te_conv_scratch_im2col(depth, k_w * in_c) bytes.
  *   te_conv2d_s8_3ch   te_conv2d_s8 compiled for 3x3 filters on 3 channels (RGB first layers).
  *   te_conv2d_s8_1ch   te_conv2d_s8 compiled for 3x3 filters on 1 channel (grayscale).
+ *   te_conv2d_3x3_c1_s8 and friends  3x3 on 1 channel, pixel by pixel, where its conditions hold
+ *                      (below); te_conv2d_s8_1ch otherwise.
  * The scratch must be 4-byte aligned.
  */
 #ifndef TE_CONV_H
@@ -233,6 +235,22 @@ void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32
 TE_CONV_SHIFTS(TE_CONV_C8N_DECLARE)
 #else
 #define TE_CONV_C8N(E) te_conv2d_1x1_c8n_s8
+#endif
+/* 3x3 convolution on one input channel, out_c a multiple of 4, the full int8 output range and
+ * the wide form exact: pixel by pixel, one record of 9 int32 per output channel
+ * (te_openmv/kernels/conv_1ch.c), prepared by te_openmv/codegen/lower/conv.py. Scratch: none.
+ * _c1 with the requantization's sign step, _c1n without (output zero point -128), and
+ * TE_CONV_C1N(E) the records scaled for one shift E (p->wide 2; e holds E, round C). */
+void te_conv2d_3x3_c1_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+void te_conv2d_3x3_c1n_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+#if TE_USE_DSP
+#define TE_CONV_C1N(E) te_conv2d_3x3_c1n_e##E##_s8
+#define TE_CONV_C1N_DECLARE(E) \
+    void te_conv2d_3x3_c1n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+TE_CONV_SHIFTS(TE_CONV_C1N_DECLARE)
+#else
+#define TE_CONV_C1N(E) te_conv2d_3x3_c1u_s8
+void te_conv2d_3x3_c1u_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
 #endif
 void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                   const te_conv_chan *chan, int8_t *out, void *scratch);
