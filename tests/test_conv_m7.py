@@ -36,9 +36,9 @@ VARIANTS = {
     "nosign_full": ("RELU6", RELU6_Q),
     "nosign_clamp": ("RELU6", (0.04, -128)),   # RELU6 below 127
 }
-# input channels -> the group code: 2 groups (no loop), else the 4-group loop entered at
-# each of its 4 entries (2, 1, 4, 3 groups in the first pass)
-GROUP_CODES = {8: "two", 12: "loop", 16: "loop", 20: "loop", 24: "loop"}
+# input channels -> the group code: 2 or 4 groups (no loop), else the 4-group loop entered at
+# each of its 4 entries (2, 4, 1, 3 groups in the first pass)
+GROUP_CODES = {8: "two", 12: "loop", 16: "four", 20: "loop", 24: "loop", 32: "loop"}
 # pixel count -> output map: blocks of 4 and 3 (te_block_cols): 5 = 3 + 3 from pixel 2,
 # 6 = 3 + 3, 7 = 4 + 3, 9 = 3 + 3 + 3, 10 = 4 + 3 + 3, 25 = 4 * 4 + 3 * 3
 TAIL_MAPS = {5: (1, 5), 6: (2, 3), 7: (1, 7), 9: (3, 3), 10: (2, 5), 25: (5, 5)}

@@ -12,7 +12,7 @@ import pytest
 from te_openmv.codegen.arith.uniform_shift import shift_range
 from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.lower.base import act_range
-from te_openmv.codegen.lower.conv import conv_geometry, prepare, uniform_range, uniform_scale
+from te_openmv.codegen.lower.conv import FAMILY_COPIES, conv_geometry, prepare, uniform_range, uniform_scale
 
 from .support.bitexact import assert_bit_exact
 from .support.shared import shared_model
@@ -59,7 +59,7 @@ def uniform_cases() -> list[tuple[str, bytes, str, str]]:
          "constant channels rebuilt as mult 0, C = value * 2^E"),
         ("u_fallback", conv_model(rng, (8, 8), 16, 8, (1, 1), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
                                   w_scales=split),
-         r"TE_CONV_GEMM\(wnosign_full_loop\)", "no E for the layer: the per-channel shift"),
+         r"TE_CONV_GEMM\(wnosign_full_four\)", "no E for the layer: the per-channel shift"),
         ("u_pw8", conv_model(rng, (7, 9), 8, 12, (1, 1), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
                              w_scales=spread16),
          r"TE_CONV_C8N\(\d+\)\(", "te_conv2d_1x1_c8n_s8's copy for E"),
@@ -137,19 +137,27 @@ def test_fallback_keeps_the_per_channel_table():
 
 
 @pytest.mark.parametrize("name,copies,per_channel", [
-    ("omv_person_detect", {"wnosign_full_loop": 1, "c8n": 1}, False),        # the ranges all overlap
-    ("omv_fomo_face_detection", {"wnosign_full_loop": 2, "c8n": 2}, False),  # two values serve every layer
+    # the ranges of each family's layers overlap
+    ("omv_person_detect", {"wnosign_full_loop": 1, "wnosign_full_four": 1, "c8n": 1, "c1n": 1}, set()),
+    ("omv_fomo_face_detection", {"wnosign_full_loop": 1, "wnosign_full_four": 1, "c8n": 2}, set()),
     # two layers have no range (live channels' e from 6 to 15), so the per-channel copy stays
-    # and one E serves what it can: 7 of the 9 others
-    ("te_vww", {"wnosign_full_loop": 1, "c8n": 1}, True)])
+    # and one E serves what it can
+    ("te_vww", {"wnosign_full_loop": 1, "wnosign_full_four": 1, "c8n": 1}, {"wnosign_full_loop"}),
+    ("te_detection", {"wnosign_full_loop": 2, "wnosign_full_four": 1}, set())])
 def test_shared_models_use_the_fewest_copies(name, copies, per_channel):
     """The eligible layers of a family share as few values of E as their ranges allow, with
     at most one copy of the family's code more than before (FAMILY_COPIES)."""
     src = compile_model(shared_model(name).read_bytes(), name).emitted.c_source
-    gemm = set(re.findall(r"TE_CONV_GEMM\(wnosign_full_loop_e(\d+)\)", src))
-    c8n = set(re.findall(r"TE_CONV_C8N\((\d+)\)", src))
-    assert {"wnosign_full_loop": len(gemm), "c8n": len(c8n)} == copies
-    assert ("TE_CONV_GEMM(wnosign_full_loop)" in src) == per_channel and "te_conv2d_1x1_c8n_s8(" not in src
+    found = {}
+    for family, e in re.findall(r"TE_CONV_GEMM\((wnosign_full_\w+?)_e(\d+)\)", src):
+        found.setdefault(family, set()).add(e)
+    for family in ("c8n", "c1n"):
+        found[family] = set(re.findall(rf"TE_CONV_{family.upper()}\((\d+)\)", src))
+    assert {k: len(v) for k, v in found.items() if v} == copies
+    assert set(re.findall(r"TE_CONV_GEMM\((wnosign_full_(?:two|four|loop))\)", src)) == per_channel
+    assert "te_conv2d_1x1_c8n_s8(" not in src
+    for family, n in copies.items():
+        assert n + (family in per_channel) <= FAMILY_COPIES
 
 
 def test_uniform_requant_c_portable_matches_the_nosign_form(tmp_path):

@@ -375,26 +375,50 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
                          rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
     }
 
+/* _two: exactly 2 groups; _four: exactly 4 (no loop test: 4 instructions per channel and
+ * block less than the loop, which they are the most common depth for); _loop: any other */
 #define TE_ASM_GEMMS(prefix, rq, store)                                                    \
     TE_ASM_GEMM(prefix##_two, TE_ASM_FIRST, TE_ASM_GROUP, rq, store)                      \
+    TE_ASM_GEMM(prefix##_four, TE_ASM_FIRST, TE_ASM_GROUP TE_ASM_GROUP TE_ASM_GROUP, rq, store) \
     TE_ASM_GEMM(prefix##_loop, TE_ASM_FIRST, TE_ASM_LOOP(TE_ASM_GROUP), rq, store)
 
 #define TE_ASM_WGEMMS(prefix, rq, store)                                                   \
     TE_ASM_GEMM(prefix##_two, TE_ASM_WFIRST, TE_ASM_WGROUP, rq, store)                    \
+    TE_ASM_GEMM(prefix##_four, TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP, rq, store) \
     TE_ASM_GEMM(prefix##_loop, TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP), rq, store)
+
+#define TE_GEMM_ALIAS(name, to) \
+    void name(te_conv_job *, const int8_t *, const te_conv_chan *) __attribute__((alias(#to)));
 
 TE_ASM_GEMMS(te_gemm_sign_full, TE_ASM_RQ_SIGN, TE_ASM_STORE_FULL)
 TE_ASM_GEMMS(te_gemm_sign_clamp, TE_ASM_RQ_SIGN, TE_ASM_STORE_CLAMP)
-TE_ASM_GEMMS(te_gemm_nosign_full, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
-TE_ASM_GEMMS(te_gemm_nosign_clamp, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
 TE_ASM_WGEMMS(te_gemm_wsign_full, TE_ASM_WRQ_SIGN, TE_ASM_STORE_FULL)
 TE_ASM_WGEMMS(te_gemm_wsign_clamp, TE_ASM_WRQ_SIGN, TE_ASM_STORE_CLAMP)
+#if !TE_SMALL_CODE
+TE_ASM_GEMMS(te_gemm_nosign_full, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_FULL)
+TE_ASM_GEMMS(te_gemm_nosign_clamp, TE_ASM_RQ_NOSIGN, TE_ASM_STORE_CLAMP)
 TE_ASM_WGEMMS(te_gemm_wnosign_full, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_FULL)
 TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
+#else
+/* The .mpy build (native code costs heap there): a layer that keeps the per-channel NOSIGN
+ * form runs the SIGN variant, TFLite's arithmetic itself (the NOSIGN form only drops the sign
+ * step where the clamp makes it irrelevant, te/conv.h): exact, one instruction per output
+ * more, and one copy of the code less where a model has both forms. */
+#define TE_GEMM_NOSIGN_ALIASES(w, store)                                                     \
+    TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_two, te_gemm_##w##sign_##store##_two)         \
+    TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_four, te_gemm_##w##sign_##store##_four)       \
+    TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_loop, te_gemm_##w##sign_##store##_loop)
+TE_GEMM_NOSIGN_ALIASES(, full)
+TE_GEMM_NOSIGN_ALIASES(, clamp)
+TE_GEMM_NOSIGN_ALIASES(w, full)
+TE_GEMM_NOSIGN_ALIASES(w, clamp)
+#endif
 
-/* te_gemm_wnosign_{full,clamp}_{two,loop}_e<E>: one copy per uniform shift E (te/conv.h) */
+/* te_gemm_wnosign_{full,clamp}_{two,four,loop}_e<E>: one copy per uniform shift E (te/conv.h) */
 #define TE_ASM_UGEMMS(E, store, prefix)                                                    \
     TE_ASM_GEMM(prefix##_two_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP, TE_ASM_WRQ_UNIFORM, store) \
+    TE_ASM_GEMM(prefix##_four_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP, \
+                TE_ASM_WRQ_UNIFORM, store)                                                 \
     TE_ASM_GEMM(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP),          \
                 TE_ASM_WRQ_UNIFORM, store)
 #define TE_ASM_UGEMMS_ALL(E)                                                               \
@@ -437,20 +461,26 @@ TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
                          rq("r9") rq("r10") rq("r11") store TE_ASM_TAIL);                   \
     }
 
+#define TE_GEMM3_ALIAS TE_GEMM_ALIAS
+
+/* (the blocks of 3 of a 4-group layer run the loop: they are few) */
 #define TE_ASM_GEMMS3(prefix, rq, store)                                                   \
     TE_ASM_GEMM3(prefix##_two, TE_ASM_FIRST3, TE_ASM_GROUP3, rq, store)                   \
-    TE_ASM_GEMM3(prefix##_loop, TE_ASM_FIRST3, TE_ASM_LOOP(TE_ASM_GROUP3), rq, store)
+    TE_ASM_GEMM3(prefix##_loop, TE_ASM_FIRST3, TE_ASM_LOOP(TE_ASM_GROUP3), rq, store)     \
+    TE_GEMM3_ALIAS(prefix##_four, prefix##_loop)
 
 #define TE_ASM_WGEMMS3(prefix, rq, store)                                                  \
     TE_ASM_GEMM3(prefix##_two, TE_ASM_WFIRST3, TE_ASM_WGROUP3, rq, store)                 \
-    TE_ASM_GEMM3(prefix##_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), rq, store)
+    TE_ASM_GEMM3(prefix##_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), rq, store)   \
+    TE_GEMM3_ALIAS(prefix##_four, prefix##_loop)
 
 /* te_gemm_3_wnosign_{full,clamp}_{two,loop}_e<E>: the uniform-shift copies (te/conv.h); the C
  * loops cannot run those layers on ARMv7E-M, so every copy a layer names must exist */
 #define TE_ASM_UGEMMS3(E, store, prefix)                                                   \
     TE_ASM_GEMM3(prefix##_two_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_WGROUP3, TE_ASM_WRQ_UNIFORM, store) \
     TE_ASM_GEMM3(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3),            \
-                 TE_ASM_WRQ_UNIFORM, store)
+                 TE_ASM_WRQ_UNIFORM, store)                                                 \
+    TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)
 #define TE_ASM_UGEMMS3_ALL(E)                                                              \
     TE_ASM_UGEMMS3(E, TE_ASM_STORE3_FULL, te_gemm_3_wnosign_full)                         \
     TE_ASM_UGEMMS3(E, TE_ASM_STORE3_CLAMP, te_gemm_3_wnosign_clamp)
@@ -478,21 +508,22 @@ TE_ASM_GEMM3(te_gemm_3_wsign_full_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROU
              TE_ASM_STORE3_FULL)
 TE_ASM_GEMM3(te_gemm_3_wsign_clamp_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
              TE_ASM_STORE3_CLAMP)
-#define TE_GEMM3_ALIAS(name, to) \
-    void name(te_conv_job *, const int8_t *, const te_conv_chan *) __attribute__((alias(#to)));
 #define TE_GEMM3_ALIASES(w, store)                                                          \
     TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_two, te_gemm_3_##w##sign_##store##_loop)    \
+    TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_four, te_gemm_3_##w##sign_##store##_loop)   \
     TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_two, te_gemm_3_##w##sign_##store##_loop)  \
+    TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_four, te_gemm_3_##w##sign_##store##_loop) \
     TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_loop, te_gemm_3_##w##sign_##store##_loop)
 TE_GEMM3_ALIASES(, full)
 TE_GEMM3_ALIASES(, clamp)
 TE_GEMM3_ALIASES(w, full)
 TE_GEMM3_ALIASES(w, clamp)
-/* the uniform-shift copies: the loop under both names */
+/* the uniform-shift copies: the loop under all three names */
 #define TE_ASM_UGEMMS3_SMALL(E, store, prefix)                                              \
     TE_ASM_GEMM3(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), \
                  TE_ASM_WRQ_UNIFORM, store)                                                 \
-    TE_GEMM3_ALIAS(prefix##_two_e##E, prefix##_loop_e##E)
+    TE_GEMM3_ALIAS(prefix##_two_e##E, prefix##_loop_e##E)                                   \
+    TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)
 #define TE_ASM_UGEMMS3_SMALL_ALL(E)                                                        \
     TE_ASM_UGEMMS3_SMALL(E, TE_ASM_STORE3_FULL, te_gemm_3_wnosign_full)                   \
     TE_ASM_UGEMMS3_SMALL(E, TE_ASM_STORE3_CLAMP, te_gemm_3_wnosign_clamp)

@@ -441,7 +441,8 @@ def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: in
         return None
     sign = "nosign" if requant == "TE_CONV_RQ_FAST_NOSIGN" else "sign"
     store = "full" if (act_min, act_max) == (-128, 127) else "clamp"
-    return f"{'w' if wide else ''}{sign}_{store}_{'two' if depth // 4 == 2 else 'loop'}"
+    groups = {2: "two", 4: "four"}.get(depth // 4, "loop")
+    return f"{'w' if wide else ''}{sign}_{store}_{groups}"
 
 
 def scratch_for(geo: dict) -> int:
