@@ -264,6 +264,21 @@ def test_one_channel_other_cases_use_the_gemm(out_c, act, out_q):
     assert_bit_exact(model, n_runs=2, name="conv")
 
 
+@pytest.mark.parametrize("hw,in_c,variant", [((8, 8), 16, "wnosign_full_loop"),     # 1,024 outputs
+                                              ((48, 48), 16, "wnosign_full_four"),   # 36,864
+                                              ((10, 10), 28, "wnosign_full_loop"),   # 7 groups, 1,600
+                                              ((40, 40), 28, "wnosign_full_seven")])  # 25,600
+def test_unrolled_gemm_variants_only_for_enough_outputs(hw, in_c, variant):
+    """4 and 7 groups of taps run their unrolled GEMM variant only where the model's layers on
+    it have MIN_OUTPUTS_UNROLLED outputs (its code is not worth it for fewer), the loop else."""
+    rng = np.random.default_rng(in_c)
+    model = conv_model(rng, hw, in_c, 16, (1, 1), act="RELU6", in_q=(0.02, -5), out_q=(6 / 255, -128),
+                       per_channel=False)
+    src = compile_model(model, "conv").emitted.c_source
+    assert re.search(rf"TE_CONV_GEMM\({variant}(_e\d+)?\)", src), re.findall(r"TE_CONV_GEMM\(\w+\)", src)
+    assert_bit_exact(model, n_runs=2, name="conv")
+
+
 @pytest.mark.parametrize("in_zp", [-128, 127])
 @pytest.mark.parametrize("k", [(1, 1), (3, 3)])
 def test_conv_extreme_values(in_zp, k):

@@ -375,16 +375,21 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
                          rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
     }
 
-/* _two: exactly 2 groups; _four: exactly 4 (no loop test: 4 instructions per channel and
- * block less than the loop, which they are the most common depth for); _loop: any other */
+/* _two, _four, _seven: exactly 2, 4 or 7 groups, unrolled (no loop test: 4 and 6 instructions
+ * per channel and block less than the loop; 4 groups are the most common depth, 7 that of a
+ * 3x3 filter on 3 channels, the RGB first layer); _loop: any other */
 #define TE_ASM_GEMMS(prefix, rq, store)                                                    \
     TE_ASM_GEMM(prefix##_two, TE_ASM_FIRST, TE_ASM_GROUP, rq, store)                      \
     TE_ASM_GEMM(prefix##_four, TE_ASM_FIRST, TE_ASM_GROUP TE_ASM_GROUP TE_ASM_GROUP, rq, store) \
+    TE_ASM_GEMM(prefix##_seven, TE_ASM_FIRST, TE_ASM_GROUP TE_ASM_GROUP TE_ASM_GROUP TE_ASM_GROUP \
+                TE_ASM_GROUP TE_ASM_GROUP, rq, store)                                      \
     TE_ASM_GEMM(prefix##_loop, TE_ASM_FIRST, TE_ASM_LOOP(TE_ASM_GROUP), rq, store)
 
 #define TE_ASM_WGEMMS(prefix, rq, store)                                                   \
     TE_ASM_GEMM(prefix##_two, TE_ASM_WFIRST, TE_ASM_WGROUP, rq, store)                    \
     TE_ASM_GEMM(prefix##_four, TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP, rq, store) \
+    TE_ASM_GEMM(prefix##_seven, TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP \
+                TE_ASM_WGROUP TE_ASM_WGROUP, rq, store)                                    \
     TE_ASM_GEMM(prefix##_loop, TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP), rq, store)
 
 #define TE_GEMM_ALIAS(name, to) \
@@ -407,6 +412,7 @@ TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
 #define TE_GEMM_NOSIGN_ALIASES(w, store)                                                     \
     TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_two, te_gemm_##w##sign_##store##_two)         \
     TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_four, te_gemm_##w##sign_##store##_four)       \
+    TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_seven, te_gemm_##w##sign_##store##_seven)     \
     TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_loop, te_gemm_##w##sign_##store##_loop)
 TE_GEMM_NOSIGN_ALIASES(, full)
 TE_GEMM_NOSIGN_ALIASES(, clamp)
@@ -414,11 +420,13 @@ TE_GEMM_NOSIGN_ALIASES(w, full)
 TE_GEMM_NOSIGN_ALIASES(w, clamp)
 #endif
 
-/* te_gemm_wnosign_{full,clamp}_{two,four,loop}_e<E>: one copy per uniform shift E (te/conv.h) */
+/* te_gemm_wnosign_{full,clamp}_{two,four,seven,loop}_e<E>: one copy per uniform shift E (te/conv.h) */
 #define TE_ASM_UGEMMS(E, store, prefix)                                                    \
     TE_ASM_GEMM(prefix##_two_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP, TE_ASM_WRQ_UNIFORM, store) \
     TE_ASM_GEMM(prefix##_four_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP, \
                 TE_ASM_WRQ_UNIFORM, store)                                                 \
+    TE_ASM_GEMM(prefix##_seven_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP          \
+                TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP, TE_ASM_WRQ_UNIFORM, store)     \
     TE_ASM_GEMM(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP),          \
                 TE_ASM_WRQ_UNIFORM, store)
 #define TE_ASM_UGEMMS_ALL(E)                                                               \
@@ -463,16 +471,18 @@ TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
 
 #define TE_GEMM3_ALIAS TE_GEMM_ALIAS
 
-/* (the blocks of 3 of a 4-group layer run the loop: they are few) */
+/* (the blocks of 3 of a 4- or 7-group layer run the loop: they are few) */
 #define TE_ASM_GEMMS3(prefix, rq, store)                                                   \
     TE_ASM_GEMM3(prefix##_two, TE_ASM_FIRST3, TE_ASM_GROUP3, rq, store)                   \
     TE_ASM_GEMM3(prefix##_loop, TE_ASM_FIRST3, TE_ASM_LOOP(TE_ASM_GROUP3), rq, store)     \
-    TE_GEMM3_ALIAS(prefix##_four, prefix##_loop)
+    TE_GEMM3_ALIAS(prefix##_four, prefix##_loop)                                          \
+    TE_GEMM3_ALIAS(prefix##_seven, prefix##_loop)
 
 #define TE_ASM_WGEMMS3(prefix, rq, store)                                                  \
     TE_ASM_GEMM3(prefix##_two, TE_ASM_WFIRST3, TE_ASM_WGROUP3, rq, store)                 \
     TE_ASM_GEMM3(prefix##_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), rq, store)   \
-    TE_GEMM3_ALIAS(prefix##_four, prefix##_loop)
+    TE_GEMM3_ALIAS(prefix##_four, prefix##_loop)                                          \
+    TE_GEMM3_ALIAS(prefix##_seven, prefix##_loop)
 
 /* te_gemm_3_wnosign_{full,clamp}_{two,loop}_e<E>: the uniform-shift copies (te/conv.h); the C
  * loops cannot run those layers on ARMv7E-M, so every copy a layer names must exist */
@@ -480,7 +490,8 @@ TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
     TE_ASM_GEMM3(prefix##_two_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_WGROUP3, TE_ASM_WRQ_UNIFORM, store) \
     TE_ASM_GEMM3(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3),            \
                  TE_ASM_WRQ_UNIFORM, store)                                                 \
-    TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)
+    TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)                                  \
+    TE_GEMM3_ALIAS(prefix##_seven_e##E, prefix##_loop_e##E)
 #define TE_ASM_UGEMMS3_ALL(E)                                                              \
     TE_ASM_UGEMMS3(E, TE_ASM_STORE3_FULL, te_gemm_3_wnosign_full)                         \
     TE_ASM_UGEMMS3(E, TE_ASM_STORE3_CLAMP, te_gemm_3_wnosign_clamp)
@@ -511,19 +522,22 @@ TE_ASM_GEMM3(te_gemm_3_wsign_clamp_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGRO
 #define TE_GEMM3_ALIASES(w, store)                                                          \
     TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_two, te_gemm_3_##w##sign_##store##_loop)    \
     TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_four, te_gemm_3_##w##sign_##store##_loop)   \
+    TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_seven, te_gemm_3_##w##sign_##store##_loop)  \
     TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_two, te_gemm_3_##w##sign_##store##_loop)  \
     TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_four, te_gemm_3_##w##sign_##store##_loop) \
+    TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_seven, te_gemm_3_##w##sign_##store##_loop) \
     TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_loop, te_gemm_3_##w##sign_##store##_loop)
 TE_GEMM3_ALIASES(, full)
 TE_GEMM3_ALIASES(, clamp)
 TE_GEMM3_ALIASES(w, full)
 TE_GEMM3_ALIASES(w, clamp)
-/* the uniform-shift copies: the loop under all three names */
+/* the uniform-shift copies: the loop under every name */
 #define TE_ASM_UGEMMS3_SMALL(E, store, prefix)                                              \
     TE_ASM_GEMM3(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), \
                  TE_ASM_WRQ_UNIFORM, store)                                                 \
     TE_GEMM3_ALIAS(prefix##_two_e##E, prefix##_loop_e##E)                                   \
-    TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)
+    TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)                                  \
+    TE_GEMM3_ALIAS(prefix##_seven_e##E, prefix##_loop_e##E)
 #define TE_ASM_UGEMMS3_SMALL_ALL(E)                                                        \
     TE_ASM_UGEMMS3_SMALL(E, TE_ASM_STORE3_FULL, te_gemm_3_wnosign_full)                   \
     TE_ASM_UGEMMS3_SMALL(E, TE_ASM_STORE3_CLAMP, te_gemm_3_wnosign_clamp)

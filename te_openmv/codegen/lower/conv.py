@@ -404,10 +404,7 @@ def uniform_family(g: Graph, op: Op) -> tuple[str, tuple[int, int] | None] | Non
             return family, uniform_range(g, op, lo, hi, weights, table)[0]
     if y.shape[1] * y.shape[2] < BLOCK:
         return None  # its one block runs in C on the M7 too, which leaves the uniform form out (te/conv.h)
-    want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))
-    weights, table, fast, wide = prepare(g, op, geo, lo, hi, want_wide)
-    requant = requant_mode(fast, y.zp, lo)
-    variant = gemm_variant(geo["depth"], requant, wide, lo, hi)
+    variant, weights, table, fast, wide = layer_variant(g, op)
     if variant is None or not variant.startswith("wnosign"):
         return None
     return variant, uniform_range(g, op, lo, hi, weights, table)[0]
@@ -434,15 +431,59 @@ def assign_uniform_shifts(g: Graph) -> None:
             op.attrs["uniform_shift"] = e
 
 
-def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: int) -> str | None:
+# The GEMM variants unrolled for one group count (conv.c: exactly 2, 4 or 7 groups of 4 taps)
+# instead of the loop, which costs 4 (6 for 7 groups) instructions more per channel and block.
+UNROLLED = {2: "two", 4: "four", 7: "seven"}
+# An unrolled copy of 4 or 7 groups is 250-370 B of code (in the .mpy, of heap): a model names it
+# only where its layers together have this many outputs (at least ~16K instructions saved per
+# inference); the others run the loop. The 2-group copy is smaller than the loop: always.
+MIN_OUTPUTS_UNROLLED = 16384
+
+
+def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: int,
+                 unrolled: bool = True) -> str | None:
     """The GEMM assembly variant (te/conv.h, TE_CONV_GEMM) full blocks of this convolution
-    run on the M7, or None for the C loops (TFLite's exact requantization, a single group)."""
+    run on the M7, or None for the C loops (TFLite's exact requantization, a single group).
+    `unrolled` False: the loop for 4 or 7 groups too (assign_unrolled)."""
     if requant == "TE_CONV_RQ_EXACT" or depth // 4 < 2:
         return None
     sign = "nosign" if requant == "TE_CONV_RQ_FAST_NOSIGN" else "sign"
     store = "full" if (act_min, act_max) == (-128, 127) else "clamp"
-    groups = {2: "two", 4: "four"}.get(depth // 4, "loop")
+    groups = UNROLLED.get(depth // 4, "loop")
+    if groups != "two" and not unrolled:
+        groups = "loop"
     return f"{'w' if wide else ''}{sign}_{store}_{groups}"
+
+
+def layer_variant(g: Graph, op: Op) -> tuple[str | None, np.ndarray, np.ndarray, bool, bool]:
+    """(GEMM variant, weights, table, fast, wide) of a CONV_2D that runs on the GEMM, as its
+    attributes (wide, unrolled) set them."""
+    geo = conv_geometry(g, op)
+    lo, hi = act_range(op, g)
+    y = g.t(op.outputs[0])
+    want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))
+    weights, table, fast, wide = prepare(g, op, geo, lo, hi, want_wide)
+    variant = gemm_variant(geo["depth"], requant_mode(fast, y.zp, lo), wide, lo, hi, op.attrs.get("unrolled", True))
+    return variant, weights, table, fast, wide
+
+
+def assign_unrolled(g: Graph) -> None:
+    """op.attrs["unrolled"] on every CONV_2D: whether it runs its group count's unrolled GEMM
+    variant (when it has one), by the outputs each such variant would serve in the model."""
+    by_variant: dict[str, list] = {}
+    for op in g.ops:
+        if op.type != "CONV_2D":
+            continue
+        op.attrs["unrolled"] = True
+        if pixelwise_records(g, op, conv_geometry(g, op)) is not None:
+            continue
+        variant = layer_variant(g, op)[0]
+        if variant and not variant.endswith(("_loop", "_two")):
+            by_variant.setdefault(variant, []).append(op)
+    for ops in by_variant.values():
+        if sum(g.t(op.outputs[0]).size for op in ops) < MIN_OUTPUTS_UNROLLED:
+            for op in ops:
+                op.attrs["unrolled"] = False
 
 
 def scratch_for(geo: dict) -> int:
@@ -466,6 +507,7 @@ class ConvLowering(Lowering):
     kernel_files = ("conv.c", "conv_1ch.c")
 
     def prepare_model(self, g: Graph) -> None:
+        assign_unrolled(g)
         assign_uniform_shifts(g)
 
     def check(self, g: Graph, op: Op) -> None:
@@ -525,11 +567,9 @@ class ConvLowering(Lowering):
             if shift:
                 fn = f"TE_CONV_{family.upper()}N({shift})"  # its copy for this shift (te/conv.h)
             return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
-        # a flash budget decides per layer (te_openmv/codegen/flash.py); else the size rule
-        want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))
-        weights, table, fast, wide = prepare(g, op, geo, lo, hi, want_wide)
+        # a flash budget decides wide or not per layer (te_openmv/codegen/flash.py); else the size rule
+        variant, weights, table, fast, wide = layer_variant(g, op)
         requant = requant_mode(fast, y.zp, lo)
-        variant = gemm_variant(geo["depth"], requant, wide, lo, hi)
         if shift is not None:  # assign_uniform_shifts gave it one (a wnosign variant)
             weights, table = uniform_scale(weights, table, uniform_range(g, op, lo, hi, weights, table)[1], shift)
             variant += f"_e{shift}"
