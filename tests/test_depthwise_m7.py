@@ -22,7 +22,7 @@ from te_openmv.targets.host_build import HostModel
 
 from .support.bitexact import reference
 from .support.m7cases import assert_device_matches_host, write_case_program
-from .test_ops_depthwise import UNIFORM_CASES, dw_model, force_kernel, uniform_model, uniform_shift_of
+from .test_ops_depthwise import RING, UNIFORM_CASES, dw_model, force_kernel, uniform_model, uniform_shift_of
 from .test_ops_fully_connected import fc_model
 
 
@@ -83,7 +83,7 @@ def _cases() -> list[tuple[str, bytes, str]]:
         ("dw_noshift", dw_model(rng, (8, 7), 6, (3, 3), (1, 1), "SAME", 1, in_q=(0.02, 0), out_scale=2.5e-5,
                                 out_zp=0), "channels with no right shift or a left shift (C loops)"),
         ("rows_s2", dw_model(rng, (20, 19), 16, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
-         "3x3 row kernel, stride 2 in place, assembly"),
+         "3x3 stride 2 in place, assembly (the compiler picks the vertical-pair ring)"),
         ("rows_small", dw_model(rng, (6, 5), 64, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
          "3x3 row kernel on a 6x5 image (person_detect's tail), assembly"),
         ("rows_passes", dw_model(rng, (9, 41), 40, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
@@ -94,6 +94,14 @@ def _cases() -> list[tuple[str, bytes, str]]:
                                 pad=(1, 1, 0, 2)), "3x3 row kernel with a clamp (C loops), stride 2x1, byte ring"),
         ("rows_relu6_wide", dw_model(rng, (7, 6), 8, (3, 3), (2, 1), "VALID", 1, act="RELU6", in_q=(0.05, 3),
                                      pad=(1, 1, 0, 2)), "the same on the wide ring (C loops)"),
+        ("vpair_sign", dw_model(rng, (20, 18), 16, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=9),
+         "3x3 stride 2 on the vertical-pair ring, sign step, the last pair row below the image"),
+        ("vpair_odd", dw_model(rng, (21, 19), 16, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "the same, odd sizes: the first pair row half above the image, the last below it"),
+        ("vpair_pad", dw_model(rng, (12, 14), 16, (3, 3), (2, 2), "VALID", 1, in_q=q, out_zp=-128, pad=(1, 1, 1, 1)),
+         "the vertical-pair ring with a folded PAD: the first and the last pair rows half outside"),
+        ("vpair_passes", dw_model(rng, (14, 17), 40, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
+         "the vertical-pair ring in channel passes of 24 and 16, in place"),
         ("dw_general", dw_model(rng, (9, 7), 5, (3, 3), (1, 1), "SAME", 1, in_q=q,
                                 bias_data=[-2_000_000_000, 5, 1_500_000_000, 0, 7]),
          "huge bias: the general in-place kernel"),
@@ -150,13 +158,14 @@ def _cases() -> list[tuple[str, bytes, str]]:
 
 FORCED = {"rows_sign": "rows", "rows_sign_wide": "rowsw", "rows_small_bytes": "rows", "rows_passes": "rows",
           "rows_passes_wide": "rowsw", "rows_relu6": "rows", "rows_relu6_wide": "rowsw", "dw3s1_one_row": "plane",
-          "dw3s1_two_rows": "plane", "dw3s1_down2": "plane"}
+          "dw3s1_two_rows": "plane", "dw3s1_down2": "plane", "vpair_sign": "vpair", "vpair_odd": "vpair", "vpair_pad": "vpair",
+          "vpair_passes": "vpair"}
 
 
 def _force(kernel: str):
     def plan(g, op):
-        if kernel.startswith("rows"):
-            return lower_dw.rows_plan(g, op, wide=kernel == "rowsw")
+        if kernel in RING:
+            return lower_dw.rows_plan(g, op, wide=RING[kernel])
         return lower_dw.plane_plan(g, op)
     return plan
 
@@ -205,7 +214,7 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw3s1_dm2": "te_dw_plane_k3s1_s8", "dw5s1": "te_dw_plane_k5s1_s8", "dw5s2": "te_dw_plane_k5s2_s8",
             "dw7s1_5x5": "te_dw_plane_k7s1_s8", "dw7s2": "te_dw_plane_k7s2_s8",
             "dw10x8s2_dm8": "te_dw_plane_generic_s8", "dw3x1s3": "te_dw_plane_generic_s8",
-            "dw_noshift": "te_dw_plane_k3s1_s8", "rows_s2": "te_dw_rows_k3_s8", "rows_small": "te_dw_rows_k3_s8",
+            "dw_noshift": "te_dw_plane_k3s1_s8", "rows_s2": "te_dw_vpair_k3_s8", "rows_small": "te_dw_rows_k3_s8",
             "rows_passes": "te_dw_rows_k3_s8", "rows_relu6": "te_dw_rows_k3_s8", "dw_general": "te_depthwise_inplace_s8",
             "dw3s1_sign_even": "te_dw_plane_k3s1_s8", "dw3s1_sign_odd": "te_dw_plane_k3s1_s8",
             "dw3s1_nosign_odd": "te_dw_plane_k3s1_s8", "dw3s2_sign_even": "te_dw_plane_k3s2_s8",
@@ -221,17 +230,22 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw7s1_even": "te_dw_plane_k7s1_s8", "dw5s1_even_oddw": "te_dw_plane_k5s1_s8",
             "dw7s2_even_sign": "te_dw_plane_k7s2_s8", "dw7s2_even": "te_dw_plane_k7s2_s8",
             "dw5s2_even_sign": "te_dw_plane_k5s2_s8", "dw5s2_even": "te_dw_plane_k5s2_s8",
-            "dw5s12": "te_dw_plane_k5s2_s8", "dw7s2_oddh_sign": "te_dw_plane_k7s2_s8"}
+            "dw5s12": "te_dw_plane_k5s2_s8", "dw7s2_oddh_sign": "te_dw_plane_k7s2_s8",
+            "vpair_sign": "te_dw_vpair_k3_s8", "vpair_odd": "te_dw_vpair_k3_s8", "vpair_pad": "te_dw_vpair_k3_s8",
+            "vpair_passes": "te_dw_vpair_k3_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name, kernel in FORCED.items():  # the ring each forced row-kernel case runs on
-        if kernel.startswith("rows"):
-            assert f".wide = {int(kernel == 'rowsw')}" in compiled[name].emitted.c_source, name
+        if kernel in RING:
+            assert f".wide = {RING[kernel]}" in compiled[name].emitted.c_source, name
     for name in ("dw3s1_48x48x16", "dw3s2_odd", "rows_s2", "rows_passes", "rows_passes_wide"):
         assert compiled[name].graph.ops[0].attrs.get("inplace"), name
     c = compiled["rows_passes"]
     assert lower_dw.rows_plan(c.graph, c.graph.ops[0])["params"]["chunk"] < 40
     assert lower_dw.rows_plan(c.graph, c.graph.ops[0], wide=True)["params"]["chunk"] < 40
+    c = compiled["vpair_passes"]
+    assert c.graph.ops[0].attrs.get("inplace")
+    assert lower_dw.rows_plan(c.graph, c.graph.ops[0], wide=2)["params"]["chunk"] == 24
     # the no-shift case really has channels without a right shift (the C loops' fix = 0 path)
     c = compiled["dw_noshift"]
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
@@ -252,10 +266,10 @@ def test_cases_take_the_intended_kernels(m7_run):
 ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
     {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | \
     {f"{k}{n}b" for k in ("k3s1", "k5s1", "k5s2", "k7s1", "k7s2") for n in ("", "n")} | \
-    {"rows", "rowsn", "rowsw", "rowswn"}
+    {"rows", "rowsn", "rowsw", "rowswn", "vpair", "vpairn"}
 # the uniform-shift copies, named without their E (k3s1bu12 -> k3s1bu)
 ALL_DW_ASM_US = {f"k3s1{p}u" for p in ("", "p", "b")} | {f"k3s2{p}u" for p in ("", "p")} | \
-    {f"k{k}s{s}{b}u" for k in "57" for s in "12" for b in ("", "b")} | {"rowsu", "rowswu"}
+    {f"k{k}s{s}{b}u" for k in "57" for s in "12" for b in ("", "b")} | {"rowsu", "rowswu", "vpairu"}
 
 
 def test_dsp_kernels_are_built(m7_run, arm_toolchain):
@@ -268,12 +282,13 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     named = set()
     for c in compiled.values():
         named |= set(re.findall(r"TE_DW_ASM\((\w+)\)", c.emitted.c_source))
-    linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather", "widen", "copy"}
+    linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather", "widen", "copy", "vpack", "vpack_top"}
     assert linked == named
     families = {re.sub(r"u\d+$", "u", v) for v in named}
     want = ALL_DW_ASM | ALL_DW_ASM_US
     assert families == want, f"variants no case exercises: {sorted(want - families)}"
-    for fn in ("te_dw_gather_asm", "te_dw_widen_asm", "te_dw_copy_asm", "te_fc_block4_asm"):
+    for fn in ("te_dw_gather_asm", "te_dw_widen_asm", "te_dw_copy_asm", "te_dw_vpack_asm", "te_dw_vpack_top_asm",
+               "te_fc_block4_asm"):
         assert fn in symbols
 
 

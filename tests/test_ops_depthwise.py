@@ -293,14 +293,15 @@ def test_row_kernel_in_place_rule():
 
 def test_row_kernel_chosen_for_stride_2_and_small_images():
     """The cost estimate picks the row kernel where the plane's gather or per-channel
-    overhead dominates, and the plane kernel for a large stride-1 image."""
+    overhead dominates (for stride 2 on the vertical-pair ring), and the plane kernel for a
+    large stride-1 image."""
     rng = np.random.default_rng(21)
     picks = {}
     for name, hw, c, s in (("s2", (48, 48), 16, 2), ("small", (6, 6), 128, 1), ("large", (48, 48), 16, 1)):
         model = dw_model(rng, hw, c, (3, 3), (s, s), "SAME", 1, in_q=(0.02, -128), out_zp=-128)
         cm = compile_model(model, "dw")
         picks[name] = lower_dw.fast_plan(cm.graph, cm.graph.ops[0])["function"]
-    assert picks == {"s2": "te_dw_rows_k3_s8", "small": "te_dw_rows_k3_s8", "large": "te_dw_plane_k3s1_s8"}
+    assert picks == {"s2": "te_dw_vpair_k3_s8", "small": "te_dw_rows_k3_s8", "large": "te_dw_plane_k3s1_s8"}
 
 
 # (3x3 filters with a multiple of 4 output channels and the full int8 range run as a convolution:
@@ -546,6 +547,7 @@ def _uniform_cases() -> list[tuple[str, dict, str | None, str]]:
         ("us_k7s2", dict(hw=(18, 11), c=2, k=(7, 7), stride=(2, 2)), None, "k7s2u"),
         ("us_rows", dict(hw=(20, 19), c=16, k=(3, 3), stride=(2, 2)), "rows", "rowsu"),
         ("us_rowsw", dict(hw=(9, 41), c=40, k=(3, 3), stride=(1, 1)), "rowsw", "rowswu"),
+        ("us_vpair", dict(hw=(20, 18), c=16, k=(3, 3), stride=(2, 2)), "vpair", "vpairu"),
         # channels whose e lie 5 apart: E is several bits above the smaller ones
         ("us_far", dict(hw=(10, 10), c=6, k=(3, 3), stride=(1, 1), w_scales=_spread_scales(6, 5)), None, "k3s1bu"),
         # a dead channel and one whose multiplier is too small to ever move its output:
@@ -570,10 +572,13 @@ def uniform_model(name: str, args: dict) -> bytes:
 
 
 def force_kernel(kernel: str | None):
-    """fast_plan replaced to take the named row kernel (rows, rowsw), or None: unchanged."""
+    """fast_plan replaced to take the named row kernel (rows, rowsw, vpair), or None: unchanged."""
     if kernel is None:
         return lower_dw.fast_plan
-    return lambda g, op: lower_dw.rows_plan(g, op, wide=kernel == "rowsw")
+    return lambda g, op: lower_dw.rows_plan(g, op, wide=RING[kernel])
+
+
+RING = {"rows": 0, "rowsw": 1, "vpair": 2}  # rows_plan's wide
 
 
 def uniform_shift_of(compiled, family: str) -> int | None:
@@ -691,3 +696,16 @@ def test_uniform_shifts_match_the_kernels_copies():
     header = (KERNELS_INCLUDE / "te" / "depthwise.h").read_text()
     body = re.search(r"#define TE_DW_US_SHIFTS\(X\)((?:[^\n]*\\\n)*[^\n]*)", header).group(1)
     assert [int(v) for v in re.findall(r"X\((\d+)\)", body)] == list(range(SHIFT_MIN, SHIFT_MAX + 1))
+
+
+def test_vertical_pairs_refuse_a_read_row_below_the_image_in_a_pair_half_outside():
+    """The vertical-pair ring stores a pair whose lower row lies below the image as its upper
+    row twice, right only for the last pair row (no window reads its upper halves): a PAD of
+    2 rows below makes an earlier pair so, and the ring is refused there (not the byte ring)."""
+    rng = np.random.default_rng(7)
+    ok = compile_model(dw_model(rng, (5, 6), 8, (3, 3), (2, 2), "SAME", 1, in_q=(0.02, -128), out_zp=-128), "ok")
+    bad = compile_model(dw_model(rng, (5, 6), 8, (3, 3), (2, 2), "VALID", 1, in_q=(0.02, -128), out_zp=-128,
+                                 pad=(0, 2, 0, 1)), "bad")
+    assert lower_dw.rows_plan(ok.graph, ok.graph.ops[0], wide=2) is not None
+    assert lower_dw.rows_plan(bad.graph, bad.graph.ops[0], wide=2) is None
+    assert lower_dw.rows_plan(bad.graph, bad.graph.ops[0], wide=0) is not None

@@ -181,3 +181,120 @@ void te_dw_rows_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32
     te_dw_rows_run(p, in, groups, out, scratch, 1);
 }
 #endif
+
+/* ---- the vertical-pair ring (wide == 2, stride 2; te/depthwise.h) ----------------------
+ * Pair row j holds input rows (2j - pad_top, 2j - pad_top + 1) as one int16 pair per pixel
+ * and channel, (upper row, lower row) in the low and high halves. Output row y reads pair
+ * rows y (taps ky = 0, 1 of a column: one SMLAD per channel against (w0[kx], w1[kx])) and
+ * y + 1 (ky = 2: its low halves, SMLABB / SMLABT). Each input row is packed once; the ring
+ * holds two pair rows (y's and y + 1's, the next one overwriting y's). */
+
+/* Pack input rows a, b (NULL: outside the image, the zero point) of channels [c0, c0 + n)
+ * into the pair row dst (4 n bytes per pixel, groups of 4 words (c0..c3 pairs)). Row b is
+ * outside only for the last pair row (the compiler checks it, rows_plan), whose upper
+ * halves no window reads: there the assembly stores row a twice. */
+static void te_dw_vpair_pack(const te_dw_rows_params *p, const int8_t *a, const int8_t *b, int n, int8_t *dst) {
+    const int C = p->channels;
+    const uint32_t zp = (uint32_t)(uint8_t)(int8_t)p->pad_value * 0x01010101u;
+#if TE_USE_DSP
+    const int one = n == C;  /* the rows are one run */
+    te_dw_vjob job = {dst, a ? a : b, a ? (b ? b : a) : (const int8_t *)&zp, one ? p->copy_w * (C >> 2) : n >> 2,
+                      one ? 1 : p->copy_w, C - n};
+    if (a)
+        te_dw_vpack_asm(&job);
+    else
+        te_dw_vpack_top_asm(&job);
+#else
+    for (int x = 0; x < p->copy_w; x++, a = a ? a + C : a, b = b ? b + C : b) {
+        for (int i = 0; i < n; i += 4, dst += 16) {
+            const uint32_t u = a ? te_ld32(a + i) : zp, v = b ? te_ld32(b + i) : zp;
+            const uint32_t lo = (u & 0xffffu) | (v << 16), hi = (u >> 16) | (v & 0xffff0000u);  /* [u0 u1 v0 v1], [u2 u3 v2 v3] */
+            te_st32(dst, te_sxtb16(lo));
+            te_st32(dst + 4, te_sxtb16_r8(lo));
+            te_st32(dst + 8, te_sxtb16(hi));
+            te_st32(dst + 12, te_sxtb16_r8(hi));
+        }
+    }
+#endif
+}
+
+#if !TE_USE_DSP
+/* One output pixel, `ngroups` groups, in C: t, u at the window's first pixel in pair rows y
+ * and y + 1 (pixels `stride` bytes apart, 16 bytes per group). Records (te/depthwise.h):
+ * bias x4, at w = g + 4: (w0, w1) of kx = 0 for c0..c3, of kx = 1, of kx = 2, then
+ * (w2 c0, w2 c1), (w2 c2, w2 c3) of kx = 0, 1, 2; then the requantization as the rows ring's. */
+TE_INLINE void te_dw_vpair_pixel(const te_dw_rows_params *p, const int8_t *t, const int8_t *u, int stride,
+                                 const int32_t *g, int ngroups, int8_t *q, const int us) {
+    const int clamp = !(p->act_min == -128 && p->act_max == 127);
+    const int gwords = us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS;
+    for (int k = ngroups; k > 0; k--, g += gwords, t += 16, u += 16, q += 4) {
+        int32_t a[4] = {g[0], g[1], g[2], g[3]};
+        const uint32_t *w = (const uint32_t *)(g + 4);
+        for (int kx = 0; kx < 3; kx++) {
+            const int8_t *x = t + kx * stride, *z = u + kx * stride;
+            const uint32_t w2[2] = {w[12 + 2 * kx], w[13 + 2 * kx]};
+            for (int j = 0; j < 4; j++) {
+                a[j] = te_smlad(te_ld32(x + 4 * j), w[4 * kx + j], a[j]);
+                a[j] = j & 1 ? te_smlabt(te_ld32(z + 4 * j), w2[j >> 1], a[j]) : te_smlabb(te_ld32(z + 4 * j), w2[j >> 1], a[j]);
+            }
+        }
+        const int32_t *rq = g + 22, *e = g + 30;
+        uint32_t word = 0;
+        for (int j = 0; j < 4; j++, rq += 2) {
+            int32_t v = us ? te_dw_requant(a[j], rq[0], rq[1], (int32_t)p->ushift, TE_DW_UNIFORM)
+                           : te_dw_requant(a[j], rq[0], rq[1], e[j], e[j] > 0 && !p->nosign);
+            if (clamp) v = te_clamp(v, p->act_min, p->act_max);
+            word |= (uint32_t)(uint8_t)v << (8 * j);
+        }
+        te_st32(q, word);
+    }
+}
+
+#endif
+
+TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                               int8_t *scratch, const int us) {
+    const int C = p->channels, ow = p->out_w, gwords = us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS;
+    const uint32_t pad = (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u;
+    for (int c0 = 0; c0 < C; c0 += p->chunk) {  /* channel passes (chunk a multiple of 8) */
+        const int n = C - c0 < p->chunk ? C - c0 : p->chunk, stride = 4 * n, ring_row = p->ring_w * stride;
+        const int left = p->pad_left * stride, right = ring_row - left - p->copy_w * stride;
+        const int32_t *g0 = groups + (c0 >> 2) * gwords;
+        for (int r = 0; r < 2; r++) {  /* the padding columns hold zero-point pairs */
+            te_dw_rows_fill(scratch + r * ring_row, left, pad);
+            te_dw_rows_fill(scratch + (r + 1) * ring_row - right, right, pad);
+        }
+        for (int j = 0; j <= p->out_h; j++) {  /* pack pair row j, then compute output row j - 1 */
+            int8_t *dst = scratch + (j & 1) * ring_row;
+            const int ia = 2 * j - p->pad_top, ib = ia + 1;
+            const int8_t *a = ia >= 0 && ia < p->copy_h ? in + (ptrdiff_t)ia * p->in_w * C + c0 : NULL;
+            const int8_t *b = ib >= 0 && ib < p->copy_h ? in + (ptrdiff_t)ib * p->in_w * C + c0 : NULL;
+            if (a || b)
+                te_dw_vpair_pack(p, a, b, n, dst + left);
+            else
+                te_dw_rows_fill(dst + left, p->copy_w * stride, pad);
+            if (j == 0) continue;
+            const int8_t *t = scratch + ((j - 1) & 1) * ring_row, *u = dst;
+            int8_t *q = out + (size_t)(j - 1) * ow * C + c0;
+#if TE_USE_DSP  /* the compiler takes this ring only with its assembly */
+            const te_dw_rowjob job = {t, u, NULL, stride, g0, g0 + (n >> 2) * gwords, stride, C - n, ow, q};
+            p->asm_fn(&job);
+#else
+            for (int ox = 0; ox < ow; ox++, q += C)
+                te_dw_vpair_pixel(p, t + 2 * ox * stride, u + 2 * ox * stride, stride, g0, n >> 2, q, us);
+#endif
+        }
+    }
+}
+
+void te_dw_vpair_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                       int8_t *scratch) {
+    te_dw_vpair_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
+}
+
+#if TE_DW_ROWS_SPLIT
+void te_dw_vpair_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                        int8_t *scratch) {
+    te_dw_vpair_run(p, in, groups, out, scratch, 1);
+}
+#endif

@@ -197,6 +197,156 @@ TE_DW_ROWS_ASM(te_dw_rows_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4)
 TE_DW_ROWS_ASM(te_dw_rowsn_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4N)
 TE_DW_ROWS_ASM(te_dw_rowsw_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4)
 TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
+/* ---- the vertical-pair ring (wide = 2; te/depthwise.h, depthwise_rows.c) ----
+ * Packing: 2 words of rows a and b per pass (LDRD each), PKHBT/PKHTB into [a0 a1 b0 b1],
+ * [a2 a3 b2 b3], 8 SXTB16 into the pairs (a_c, b_c) of c0..c3 of both groups, one STM:
+ * 17 instructions per 16 values.
+ *   r0 dst   r1 a   r2 b   r3-r10 words   r11 runs left   r12 src skip   lr words left */
+__attribute__((naked, noinline)) void te_dw_vpack_asm(__attribute__((unused)) const te_dw_vjob *job) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r0, {r0, r1, r2, r3, r11, r12}\n\t"
+        "push   {r3}\n"                 /* [sp]: words per run */
+        "1:\n\t"
+        "ldr    lr, [sp]\n"
+        "2:\n\t"
+        "ldrd   r3, r4, [r1], #8\n\t"
+        "ldrd   r5, r6, [r2], #8\n\t"
+        "pkhbt  r7, r3, r5, lsl #16\n\t"
+        "pkhtb  r8, r5, r3, asr #16\n\t"
+        "pkhbt  r9, r4, r6, lsl #16\n\t"
+        "pkhtb  r10, r6, r4, asr #16\n\t"
+        "sxtb16 r3, r7\n\t"
+        "sxtb16 r4, r7, ror #8\n\t"
+        "sxtb16 r5, r8\n\t"
+        "sxtb16 r6, r8, ror #8\n\t"
+        "sxtb16 r7, r9\n\t"
+        "sxtb16 r8, r9, ror #8\n\t"
+        "sxtb16 r9, r10\n\t"
+        "sxtb16 r10, r10, ror #8\n\t"
+        "stm    r0!, {r3-r10}\n\t"
+        "subs   lr, lr, #2\n\t"
+        "bne    2b\n\t"
+        "add    r1, r1, r12\n\t"
+        "add    r2, r2, r12\n\t"
+        "subs   r11, r11, #1\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #4\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* The same with the upper row outside the image: a is the lower row, b points at the
+ * zero-point word (4 copies of the byte), which stands for the upper row. */
+__attribute__((naked, noinline)) void te_dw_vpack_top_asm(__attribute__((unused)) const te_dw_vjob *job) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r0, {r0, r1, r2, r3, r11, r12}\n\t"
+        "ldr    r2, [r2]\n\t"
+        "push   {r3}\n"
+        "1:\n\t"
+        "ldr    lr, [sp]\n"
+        "2:\n\t"
+        "ldrd   r3, r4, [r1], #8\n\t"
+        "pkhbt  r7, r2, r3, lsl #16\n\t"
+        "pkhtb  r8, r3, r2, asr #16\n\t"
+        "pkhbt  r9, r2, r4, lsl #16\n\t"
+        "pkhtb  r10, r4, r2, asr #16\n\t"
+        "sxtb16 r3, r7\n\t"
+        "sxtb16 r4, r7, ror #8\n\t"
+        "sxtb16 r5, r8\n\t"
+        "sxtb16 r6, r8, ror #8\n\t"
+        "sxtb16 r7, r9\n\t"
+        "sxtb16 r8, r9, ror #8\n\t"
+        "sxtb16 r9, r10\n\t"
+        "sxtb16 r10, r10, ror #8\n\t"
+        "stm    r0!, {r3-r10}\n\t"
+        "subs   lr, lr, #2\n\t"
+        "bne    2b\n\t"
+        "add    r1, r1, r12\n\t"
+        "subs   r11, r11, #1\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #4\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* One output row of one pass (te_dw_rowjob: r0 = pair row y, r1 = pair row y + 1 at the
+ * first window pixel, stride = the ring's pixel stride, ring_step = what the pointers move
+ * per output pixel beyond the groups' 16 bytes each).
+ *   r0-r3 accumulators of c0..c3   r4-r7 one pixel's 4 pairs   r8 pair row y   r9 pair row y + 1
+ *   r10, lr weight words   r11 ring pixel stride   r12 the group records
+ * Frame: [0] first record [4] records' end [8] ring step [12] output step [16] pixels left
+ * [20] output pointer. Per group: 3 x (LDM of 4 pairs, 2 LDRD of weights, 4 SMLAD) for
+ * ky = 0, 1 and 3 x (LDM, LDRD, 4 SMLABB/SMLABT) for ky = 2, the column offsets by ADD.
+ * Exactness: SMLAD adds both products to the accumulator modulo 2^32; the taps are the
+ * same products as the row kernel's (te/depthwise.h), summed in another order, and every
+ * partial sum of them is bounded by the bound arith/depthwise.py proves for the whole sum,
+ * so the accumulators hold the same int32 values. */
+#define TE_VP_PAIR(addr, load, wlo, whi)              \
+    addr                                              \
+    load                                              \
+    "ldrd   r10, lr, [r12, #" whi "]\n\t"             \
+    "smlad  r2, r6, r10, r2\n\t"                      \
+    "smlad  r3, r7, lr, r3\n\t"                       \
+    wlo                                               \
+    "smlad  r0, r4, r10, r0\n\t"                      \
+    "smlad  r1, r5, lr, r1\n\t"
+#define TE_VP_LOW(addr, load, w)                      \
+    addr                                              \
+    load                                              \
+    "ldrd   r10, lr, [r12, #" w "]\n\t"               \
+    "smlabb r0, r4, r10, r0\n\t"                      \
+    "smlabt r1, r5, r10, r1\n\t"                      \
+    "smlabb r2, r6, lr, r2\n\t"                       \
+    "smlabt r3, r7, lr, r3\n\t"
+/* the last weights (kx = 0, c0 and c1, at offset 0) move r12 to the requantization words */
+#define TE_VPAIR_ASM(name, rq)                                                                 \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
+    __asm__ volatile(                                                                            \
+        "push   {r4-r11, lr}\n\t"                                                                \
+        "sub    sp, sp, #24\n\t"                                                                 \
+        "ldrd   r1, r2, [r0, #16]\n\t"                                                           \
+        "ldrd   r3, r4, [r0, #24]\n\t"                                                           \
+        "ldrd   r5, r6, [r0, #32]\n\t"                                                           \
+        "stm    sp, {r1-r6}\n\t"                                                                 \
+        "ldrd   r8, r9, [r0]\n\t"                                                                \
+        "ldr    r11, [r0, #12]\n\t"                                                              \
+        "mov    r12, r1\n"                                                                       \
+        "1:\n\t"                                                                                 \
+        "ldm    r12!, {r0-r3}\n\t"                                                               \
+        TE_VP_PAIR("add    r4, r8, r11\n\t", "ldm    r4, {r4-r7}\n\t",                          \
+                   "ldrd   r10, lr, [r12, #16]\n\t", "24")                                        \
+        TE_VP_PAIR("add    r4, r8, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t",                  \
+                   "ldrd   r10, lr, [r12, #32]\n\t", "40")                                        \
+        TE_VP_LOW("add    r4, r9, r11\n\t", "ldm    r4, {r4-r7}\n\t", "56")                      \
+        TE_VP_LOW("add    r4, r9, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "64")              \
+        TE_VP_LOW("", "ldm    r9!, {r4-r7}\n\t", "48")                                           \
+        TE_VP_PAIR("", "ldm    r8!, {r4-r7}\n\t", "ldrd   r10, lr, [r12], #72\n\t", "8")         \
+        rq                                                                                       \
+        "bfi    r0, r1, #8, #8\n\t"                                                              \
+        "bfi    r0, r2, #16, #8\n\t"                                                             \
+        "bfi    r0, r3, #24, #8\n\t"                                                             \
+        "ldr    r4, [sp, #20]\n\t"                                                               \
+        "str    r0, [r4], #4\n\t"                                                                \
+        "str    r4, [sp, #20]\n\t"                                                               \
+        "ldr    r4, [sp, #4]\n\t"                                                                \
+        "cmp    r12, r4\n\t"                                                                     \
+        "bne    1b\n\t"                                                                          \
+        "ldrd   r4, r5, [sp, #8]\n\t"                                                            \
+        "add    r8, r8, r4\n\t"                                                                  \
+        "add    r9, r9, r4\n\t"                                                                  \
+        "ldr    r6, [sp, #20]\n\t"                                                               \
+        "add    r6, r6, r5\n\t"                                                                  \
+        "str    r6, [sp, #20]\n\t"                                                               \
+        "ldr    r12, [sp, #0]\n\t"                                                               \
+        "ldr    r4, [sp, #16]\n\t"                                                               \
+        "subs   r4, r4, #1\n\t"                                                                  \
+        "str    r4, [sp, #16]\n\t"                                                               \
+        "bne    1b\n\t"                                                                          \
+        "add    sp, sp, #24\n\t"                                                                 \
+        "pop    {r4-r11, pc}\n\t");                                                              \
+    }
+TE_VPAIR_ASM(te_dw_vpair_asm, TE_DW_ASM_RQ4)
+TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N)
 /* The uniform-shift copies (te/depthwise.h, suffix u<E>): records of 30 words, (mult, C)
  * per channel and no e; SMMLA, then SSAT with E as its ASR immediate. */
 #define TE_DW_ASM_RQ4U(E)                               \
@@ -212,6 +362,7 @@ TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
     "ssat   r3, #8, r3, asr #" E "\n\t"
 #define TE_DW_ROWS_US(E)                                                  \
     TE_DW_ROWS_ASM(te_dw_rowsu##E##_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4U(#E))  \
-    TE_DW_ROWS_ASM(te_dw_rowswu##E##_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4U(#E))
+    TE_DW_ROWS_ASM(te_dw_rowswu##E##_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4U(#E)) \
+    TE_VPAIR_ASM(te_dw_vpairu##E##_asm, TE_DW_ASM_RQ4U(#E))
 TE_DW_US_SHIFTS(TE_DW_ROWS_US)
 #endif

@@ -14,7 +14,7 @@ from te_openmv.codegen.errors import CompileError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.common import per_channel_multipliers
 from te_openmv.codegen.arith.depthwise import (channel_constants, groups_of, plane_geometry, plane_kind,
-    plane_records, row_groups, rows_geometry, rows_in_place_ok)
+    plane_records, row_groups, rows_geometry, rows_in_place_ok, vpair_groups)
 from te_openmv.codegen.arith.depthwise_uniform import op_shift_range, uniform_channels
 from te_openmv.codegen.arith.uniform_shift import choose_shifts
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, op_error, window_distance
@@ -114,15 +114,21 @@ def plane_asm(kind: str, k_h: int, stride_h: int, out_hw: tuple[int, int], act: 
     return kind + ("n" if nosign else "") + ("p" if pairs_of_pairs else "")
 
 
-def rows_plan(g: Graph, op: Op, wide: bool = False) -> dict | None:
-    """The 3x3 row kernel for this op (params, group records, scratch) on a ring of bytes or
-    (wide) of int16 pairs, or None when it does not apply: another filter, a depth
-    multiplier, channels not in groups of 4, or (in place) an output row that would land on
-    an input row not yet copied."""
+def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -> dict | None:
+    """The 3x3 row kernel for this op (params, group records, scratch) on a ring of bytes,
+    (wide = 1) of int16 pairs or (wide = 2, stride 2, channels in groups of 8) of vertical
+    int16 pairs, or None when it does not apply: another filter, a depth multiplier,
+    channels not in groups of 4, or (in place) an output row that would land on an input
+    row not yet copied (the vertical pairs copy every row the byte ring has copied by then,
+    and one more). max_scratch: the ring's bytes at most (fewer channels per pass; None when
+    not even one pass of the fewest fits)."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     geo = depthwise_geometry(g, op)
     c = geo["in_c"]
     if (geo["k_h"], geo["k_w"], geo["dm"]) != (3, 3, 1) or c % 4 or geo["stride_h"] > 3:
+        return None
+    vpair = wide == 2
+    if vpair and (c % 8 or (geo["stride_h"], geo["stride_w"]) != (2, 2)):
         return None
     rows = rows_geometry(tuple(x.shape[1:3]), tuple(y.shape[1:3]), (geo["stride_h"], geo["stride_w"]),
                          (geo["pad_top"], geo["pad_left"]))
@@ -135,10 +141,19 @@ def rows_plan(g: Graph, op: Op, wide: bool = False) -> dict | None:
     plane = plane_plan(g, op)
     budget = max(4096, plane["scratch"] if plane else 0, x.nbytes // 8)
     outside = geo["pad_top"] > 0 or (y.shape[1] - 1) * geo["stride_h"] - geo["pad_top"] + 2 >= rows["copy_h"]
-    per_channel = (3 + outside) * (2 if wide else 1) * rows["ring_w"]
-    widest = max(4, min(c, budget // (4 * per_channel) * 4))
+    per_channel = 8 * rows["ring_w"] if vpair else (3 + outside) * (2 if wide else 1) * rows["ring_w"]
+    unit = 8 if vpair else 4  # the vertical pairs' copy packs 2 groups at a time
+    if max_scratch is not None:
+        budget = min(budget, max_scratch)
+        if unit * per_channel > budget:
+            return None
+    widest = max(unit, min(c, budget // (unit * per_channel) * unit))
     passes = -(-c // widest)
-    chunk = -(-c // (4 * passes)) * 4
+    chunk = -(-c // (unit * passes)) * unit
+    # the vertical pairs store a pair with its lower row outside the image as the upper row
+    # twice: only the last pair row, whose upper halves no window reads, may be one
+    if vpair and any(2 * j - geo["pad_top"] == rows["copy_h"] - 1 for j in range(y.shape[1])):
+        return None
     if op.attrs.get("inplace") and not rows_in_place_ok(tuple(x.shape[1:3]), tuple(y.shape[1:3]),
                                                          geo["stride_h"], geo["pad_top"], rows["copy_h"]):
         return None
@@ -146,18 +161,22 @@ def rows_plan(g: Graph, op: Op, wide: bool = False) -> dict | None:
     channels = channel_constants(channel_major_weights(w.data), bias_of(g, op, c), x.zp, mult, shift, y.zp)
     if channels is None:
         return None
-    records = row_groups(*channels)
+    records = (vpair_groups if vpair else row_groups)(*channels)
     lo, hi = act_range(op, g)
     nosign = y.zp <= lo
     # the assembly: every channel shifts right (e >= 1) and the range is the full int8 one
     fast = (lo, hi) == (-128, 127) and bool(np.all(shift < 0))
-    variant = ("rows" + ("w" if wide else "") + ("n" if nosign else "")) if fast else None
+    if vpair and not fast:  # the C loops of the vertical pairs are no faster than the others'
+        return None
+    kind = "vpair" if vpair else "rowsw" if wide else "rows"
+    variant = (kind + ("n" if nosign else "")) if fast else None
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "channels": c, "out_h": y.shape[1], "out_w": y.shape[2],
               "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **rows, "chunk": chunk,
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "wide": int(wide),
               "ushift": 0, "asm_fn": dw_asm(variant)}
-    return {"function": "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params", "params": params,
+    return {"function": "te_dw_vpair_k3_s8" if vpair else "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params",
+            "params": params,
             "records": records, "variant": variant, "channels": channels,
             "scratch": per_channel * chunk}  # te_dw_rows_scratch (te/depthwise.h)
 
@@ -181,6 +200,8 @@ def _rows_cost(plan: dict) -> float:
     c, chunk = p["channels"], p["chunk"]
     passes = -(-c // chunk)
     fill = plan["scratch"] / 10  # the zero-point row and the padding columns
+    if p["wide"] == 2:
+        return _vpair_cost(p, c, passes)
     if p["wide"]:  # the widening copy: 12 instructions per 4 words; per pixel in passes
         copy_px = 0.75 * c if chunk == c else passes * (chunk / 16 * 12 + 14)
         group = 90
@@ -192,18 +213,57 @@ def _rows_cost(plan: dict) -> float:
     return fill + copies + compute
 
 
-def fast_plan(g: Graph, op: Op) -> dict | None:
-    """The fast kernel this op runs (the cheapest when several apply), or None."""
+def _vpair_cost(p: dict, c: int, passes: int) -> float:
+    """The vertical-pair ring (fitted on the shared models' 11 stride-2 operators, within 2%),
+    with the 5% margin _rows_cost carries (it runs 5-10% high), so that close calls go to
+    the older kernels: 63 instructions per pixel and group, 11 per pixel and pass; the
+    packing copy 17 per 2 words of both rows and 5 per pixel and pass; 2.5 per byte filling
+    the pair rows wholly outside the image; per pass 194, and 62 per kernel and per copy call."""
+    h = p["out_h"]
+    inside = sum(1 for j in range(h + 1) if any(0 <= 2 * j - p["pad_top"] + k < p["copy_h"] for k in (0, 1)))
+    copies = inside * p["copy_w"] * (c / 8 * 17 + 5 * passes) + (h + 1 - inside) * p["copy_w"] * c * 2.5
+    compute = h * p["out_w"] * (c / 4 * 63 + 11 * passes)
+    return 1.05 * (copies + compute + passes * (62 * (h + inside) + 194))
+
+
+# In the .mpy build (TE_SMALL_CODE, op.attrs["small_code"]) native code costs heap byte for
+# byte: the vertical pairs' code (about 1 KB: their driver beside the row kernel's, the
+# packing copies, the assembly) must save a model this many instructions (estimated) there.
+MIN_VPAIR_SAVING_SMALL_CODE = 100_000
+
+
+def _fastest(g: Graph, op: Op, vpair: bool) -> tuple[dict | None, float]:
+    """The cheapest plan and its estimate; the vertical pairs (if `vpair`) within the scratch
+    of the best other plan, so that taking them never changes the memory plan but for less."""
     plane = plane_plan(g, op)
     best, cost = plane, (_plane_cost(plane) if plane is not None else float("inf"))
-    for wide in (False, True):
-        rows = rows_plan(g, op, wide)
+    for wide in (0, 1, 2) if vpair else (0, 1):
+        rows = rows_plan(g, op, wide, best["scratch"] if wide == 2 and best is not None else None)
         # the wide ring pays for its copy only in the assembly's taps (two words per load)
         if rows is not None and wide and rows["params"]["asm_fn"] == dw_asm(None):
             continue
         if rows is not None and _rows_cost(rows) < cost:
             best, cost = rows, _rows_cost(rows)
-    return best
+    return best, cost
+
+
+def _vpair_pays(g: Graph, op: Op) -> bool:
+    """Whether this op may take the vertical pairs: always, but in the .mpy build only where
+    they save the model MIN_VPAIR_SAVING_SMALL_CODE (decided once per model, kept in the
+    depthwise ops' attrs)."""
+    if not op.attrs.get("small_code"):
+        return True
+    if "vpair_pays" not in op.attrs:
+        ops = [o for o in g.ops if o.type in DepthwiseLowering.op_types]
+        saving = sum(_fastest(g, o, False)[1] - _fastest(g, o, True)[1] for o in ops)
+        for o in ops:
+            o.attrs["vpair_pays"] = saving >= MIN_VPAIR_SAVING_SMALL_CODE
+    return op.attrs["vpair_pays"]
+
+
+def fast_plan(g: Graph, op: Op) -> dict | None:
+    """The fast kernel this op runs (the cheapest when several apply), or None."""
+    return _fastest(g, op, _vpair_pays(g, op))[0]
 
 
 # ---- the uniform shift (te_openmv/codegen/arith/depthwise_uniform.py) ----------------------
@@ -218,7 +278,7 @@ def uniform_family(plan: dict | None) -> str | None:
 
 def uniform_variant(family: str, shift: int) -> str:
     """k3s1nb -> k3s1bu<E>, k5s2n -> k5s2u<E>, rowswn -> rowswu<E> (te/depthwise.h)."""
-    base = family[:-1] if family.startswith("rows") else family[:4] + family[5:]
+    base = family[:-1] if family.startswith(("rows", "vpair")) else family[:4] + family[5:]
     return f"{base}u{shift}"
 
 
@@ -268,10 +328,11 @@ def model_shifts(g: Graph) -> dict[int, int]:
 def uniform_plan(plan: dict, shift: int) -> dict:
     """The plan with its records and assembly in the uniform-shift form for E = shift."""
     heads, scaled = uniform_channels(*plan["channels"], shift)
-    rows = plan["function"] == "te_dw_rows_k3_s8"
-    records = row_groups(heads, scaled, with_e=False) if rows else plane_records(plan["kind"], heads, scaled)
+    rows = plan["function"] in ("te_dw_rows_k3_s8", "te_dw_vpair_k3_s8")
+    groups = vpair_groups if plan["params"].get("wide") == 2 else row_groups
+    records = groups(heads, scaled, with_e=False) if rows else plane_records(plan["kind"], heads, scaled)
     params = {**plan["params"], "ushift": shift, "asm_fn": dw_asm(uniform_variant(plan["variant"], shift))}
-    function = "te_dw_rows_k3u_s8" if rows else f"te_dw_plane_{plan['kind']}u_s8"
+    function = plan["function"][:-3] + "u_s8" if rows else f"te_dw_plane_{plan['kind']}u_s8"
     return {**plan, "function": function, "params": params, "records": records}
 
 

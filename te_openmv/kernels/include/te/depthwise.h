@@ -106,6 +106,7 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  *           k3s1, k5s1, k5s2, k7s1, k7s2 with the same stride down as across and an even
  *           number of output rows (not window mode)
  *   rows rowsn                      the row kernel, with and without the sign step
+ *   vpair vpairn                    the same on the vertical-pair ring (stride 2)
  *   rowsw rowswn                    the same on the wide ring
  * and the uniform-shift copies of every variant without the sign step (the n variants):
  * the same name with u<E> for n at the end (k3s1u12, k3s1pu9, k3s1bu10, k7s2bu11, rowsu10,
@@ -127,12 +128,13 @@ TE_DW_ASM_DECLARE57(k5s1) TE_DW_ASM_DECLARE57(k5s2) TE_DW_ASM_DECLARE57(k7s1) TE
 TE_DW_ASM_DECLAREB(k3s1) TE_DW_ASM_DECLAREB(k5s1) TE_DW_ASM_DECLAREB(k5s2) TE_DW_ASM_DECLAREB(k7s1)
 TE_DW_ASM_DECLAREB(k7s2)
 TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn) TE_DW_ASM_DECLARE(rowsw) TE_DW_ASM_DECLARE(rowswn)
+TE_DW_ASM_DECLARE(vpair) TE_DW_ASM_DECLARE(vpairn)
 #define TE_DW_ASM_DECLARE_US(E) TE_DW_ASM_DECLARE(k3s1u##E) TE_DW_ASM_DECLARE(k3s1pu##E) \
     TE_DW_ASM_DECLARE(k3s1bu##E) TE_DW_ASM_DECLARE(k3s2u##E) TE_DW_ASM_DECLARE(k3s2pu##E) \
     TE_DW_ASM_DECLARE(k5s1u##E) TE_DW_ASM_DECLARE(k5s1bu##E) TE_DW_ASM_DECLARE(k5s2u##E) \
     TE_DW_ASM_DECLARE(k5s2bu##E) TE_DW_ASM_DECLARE(k7s1u##E) TE_DW_ASM_DECLARE(k7s1bu##E) \
     TE_DW_ASM_DECLARE(k7s2u##E) TE_DW_ASM_DECLARE(k7s2bu##E) TE_DW_ASM_DECLARE(rowsu##E) \
-    TE_DW_ASM_DECLARE(rowswu##E)
+    TE_DW_ASM_DECLARE(rowswu##E) TE_DW_ASM_DECLARE(vpairu##E)
 TE_DW_US_SHIFTS(TE_DW_ASM_DECLARE_US)
 #else
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
@@ -234,7 +236,8 @@ typedef struct {
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
-    uint32_t wide;                  /* 1: the ring holds the int16 pairs, 0: the input bytes */
+    uint32_t wide;                  /* 1: the ring holds the int16 pairs, 0: the input bytes,
+                                     * 2: vertical pairs (te_dw_vpair_k3_s8) */
     uint32_t ushift;                /* 0, or E: uniform-shift records of 30 words per group */
     te_dw_asm_fn asm_fn;            /* the assembly (every channel e >= 1, the full int8 range), or NULL */
 } te_dw_rows_params;
@@ -245,12 +248,31 @@ void te_dw_rows_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_
 void te_dw_rows_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                        int8_t *scratch);
 
+/* Stride 2 (both ways) on a ring of VERTICAL int16 pairs (wide = 2, depthwise_rows.c):
+ * pair row j holds input rows 2j - pad_top and 2j - pad_top + 1 (outside the image: the
+ * zero point) as (upper, lower) per pixel and channel, so that output row y takes its taps
+ * ky = 0, 1 of a column with one SMLAD per channel from pair row y, and ky = 2 from the low
+ * halves of pair row y + 1. Records as the row kernel's (34 or 30 words a group, same
+ * requantization words) with the 18 weight words reordered: (w0, w1) of kx = 0 for
+ * c0..c3, of kx = 1, of kx = 2, then (w2 c0, w2 c1), (w2 c2, w2 c3) of kx = 0, 1, 2.
+ * chunk and channels multiples of 8. Scratch: te_dw_rows_scratch = 2 pair rows of
+ * 4 * ring_w * chunk bytes. */
+void te_dw_vpair_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                       int8_t *scratch);
+#if TE_USE_DSP && !TE_SMALL_CODE
+void te_dw_vpair_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                        int8_t *scratch);
+#else
+#define te_dw_vpair_k3u_s8 te_dw_vpair_k3_s8
+#endif
+
 /* 1 when some output row's window reaches a row above or below the image. */
 TE_INLINE int te_dw_rows_outside(const te_dw_rows_params *p) {
     return p->pad_top > 0 || (p->out_h - 1) * p->stride_h - p->pad_top + 2 >= p->copy_h;
 }
 
 TE_INLINE uint32_t te_dw_rows_scratch(const te_dw_rows_params *p) {
+    if (p->wide == 2) return 8u * p->ring_w * p->chunk;
     return (uint32_t)(3 + te_dw_rows_outside(p)) * (p->wide ? 2u : 1u) * p->ring_w * p->chunk;
 }
 

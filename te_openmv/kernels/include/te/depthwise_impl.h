@@ -101,6 +101,21 @@ typedef struct {
 void te_dw_widen_asm(const te_dw_wjob *job);
 void te_dw_copy_asm(const te_dw_wjob *job);
 
+/* The vertical-pair ring's packing copy: `runs` runs of `words` (even) words of input rows
+ * a and b (b one input row below a), each pair of words (a, b) stored as the four int16
+ * pairs (a_c, b_c) for c = 0..3; after each run a and b skip src_skip bytes; dst advances
+ * 16 bytes per word, without gaps. */
+typedef struct {
+    int8_t *dst;                 /* 0: r0 */
+    const int8_t *a, *b;         /* 4: r1, r2 */
+    int32_t words, runs;         /* 12 */
+    int32_t src_skip;            /* 20: r12 */
+} te_dw_vjob;
+void te_dw_vpack_asm(const te_dw_vjob *job);
+/* the same for a pair whose upper row is outside the image: `a` is the lower row, `b`
+ * points at the zero-point word (4 copies of the byte) */
+void te_dw_vpack_top_asm(const te_dw_vjob *job);
+
 /* One output row of one channel pass in assembly (every channel e >= 1, full int8 range).
  *   r0-r3 accumulators of c0..c3   r4-r7 a tap's int16 pairs and weight pairs / temps
  *   r8-r10 the three ring rows at the pixel's window   r11 ring pixel stride
@@ -122,6 +137,7 @@ _Static_assert(offsetof(te_dw_k3job, bias) == 20 && offsetof(te_dw_k3job, pw) ==
 _Static_assert(offsetof(te_dw_kjob, ptr) == 12 && offsetof(te_dw_kjob, mult) == 20 &&
                offsetof(te_dw_kjob, end) == 36 && offsetof(te_dw_kjob, odd) == 48, "te_dw_kjob layout");
 _Static_assert(offsetof(te_dw_wjob, words) == 8 && offsetof(te_dw_wjob, dst_skip) == 20, "te_dw_wjob layout");
+_Static_assert(offsetof(te_dw_vjob, src_skip) == 20, "te_dw_vjob layout");
 _Static_assert(offsetof(te_dw_rowjob, stride) == 12 && offsetof(te_dw_rowjob, rec) == 16 &&
                offsetof(te_dw_rowjob, ring_step) == 24 && offsetof(te_dw_rowjob, q) == 36, "te_dw_rowjob layout");
 #endif
