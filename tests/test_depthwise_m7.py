@@ -175,8 +175,10 @@ UNIFORM = {name: (kernel, family) for name, _, kernel, family in UNIFORM_CASES}
 
 def _compile(name: str, model: bytes):
     """The uniform-shift cases as the compiler picks; the others, written for the variants
-    without it, with the shift turned off (so those variants run too)."""
+    without it, with the shift turned off (so those variants run too). The vertical pairs
+    wherever they are fastest (the cases are small: the model-wide rule would refuse them)."""
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lower_dw, "MIN_VPAIR_SAVING", 0)
         if name in FORCED:
             mp.setattr(lower_dw, "fast_plan", _force(FORCED[name]))
         if name in UNIFORM:

@@ -37,23 +37,17 @@ def check_name(name: str) -> str:
 
 
 def compile_model(data: bytes, name: str, source: str = "model.tflite", patch: str = "off",
-                  sram_budget: int | None = None, flash_budget: int | None = None,
-                  small_code: bool = False) -> Compiled:
+                  sram_budget: int | None = None, flash_budget: int | None = None) -> Compiled:
     """patch: "off" (layer by layer), "auto" (the patching with the smallest peak within the
     overhead limit) or "ROWSxCOLS@LAYER"; sram_budget: bytes the arena must fit in (the
     fastest schedule that fits, or BudgetError). See te_openmv/codegen/schedule.py.
     flash_budget: bytes the model's const data must fit in: wide or narrow weights per
-    convolution, the fastest choice that fits, or BudgetError (te_openmv/codegen/flash.py).
-    small_code: for the .mpy build (TE_SMALL_CODE), where native code costs heap: marks the
-    ops (attrs["small_code"]) for the kernel choices that weigh code (lower/depthwise.py)."""
+    convolution, the fastest choice that fits, or BudgetError (te_openmv/codegen/flash.py)."""
     from te_openmv.codegen.report import build_report
     from te_openmv.codegen.schedule import choose
     check_name(name)
     spec = parse_patch(patch) if isinstance(patch, str) else patch
     g = import_tflite(data, name)
-    if small_code:
-        for op in g.ops:
-            op.attrs["small_code"] = True
     for step in BEFORE_SCHEDULE:
         g = step(g)
     s = choose(g, spec, sram_budget, AFTER_SCHEDULE)  # patching, then AFTER_SCHEDULE on each candidate

@@ -77,8 +77,7 @@ class Op:
     options: dict = field(default_factory=dict)  # snake_case builtin options from the model
     # Facts that passes add: "pad" (top, bottom, left, right) for folded padding,
     # "act_range" (min, max) of the fused activation, "inplace" for in-place kernels,
-    # "source_type" when the op runs as another type (the model's type, for reports),
-    # "small_code" for the .mpy build (compile_model).
+    # "source_type" when the op runs as another type (the model's type, for reports).
     attrs: dict = field(default_factory=dict)
     # Source operator indices merged into this op (fused PAD/activation), for reports.
     merged: list[int] = field(default_factory=list)

@@ -32,7 +32,7 @@ def cmd_compile(args) -> int:
     if (args.arch or args.board) and not args.mpy:
         print("te-openmv: error: --arch and --board go with --mpy", file=sys.stderr)
         return 2
-    compiled = compile_model(load_model_bytes(model), name, model.name, small_code=bool(args.mpy), **schedule)
+    compiled = compile_model(load_model_bytes(model), name, model.name, **schedule)
     if args.mpy:
         from te_openmv.commands.compile_mpy import compile_mpy
         return compile_mpy(compiled, model, Path(args.out), args.arch or "armv7emdp", args.board, t0)

@@ -226,10 +226,11 @@ def _vpair_cost(p: dict, c: int, passes: int) -> float:
     return 1.05 * (copies + compute + passes * (62 * (h + inside) + 194))
 
 
-# In the .mpy build (TE_SMALL_CODE, op.attrs["small_code"]) native code costs heap byte for
-# byte: the vertical pairs' code (about 1 KB: their driver beside the row kernel's, the
-# packing copies, the assembly) must save a model this many instructions (estimated) there.
-MIN_VPAIR_SAVING_SMALL_CODE = 100_000
+# The vertical pairs' code (about 1 KB: their driver beside the row kernel's, the packing
+# copies, the assembly) must save a model this many instructions (estimated) to be linked:
+# the .mpy build keeps native code in the heap (te_vww's is within a few hundred bytes of its
+# limit), and both builds choose alike, so that the .mpy runs what the firmware module runs.
+MIN_VPAIR_SAVING = 100_000
 
 
 def _fastest(g: Graph, op: Op, vpair: bool) -> tuple[dict | None, float]:
@@ -248,16 +249,13 @@ def _fastest(g: Graph, op: Op, vpair: bool) -> tuple[dict | None, float]:
 
 
 def _vpair_pays(g: Graph, op: Op) -> bool:
-    """Whether this op may take the vertical pairs: always, but in the .mpy build only where
-    they save the model MIN_VPAIR_SAVING_SMALL_CODE (decided once per model, kept in the
-    depthwise ops' attrs)."""
-    if not op.attrs.get("small_code"):
-        return True
+    """Whether this op may take the vertical pairs: where they save the model
+    MIN_VPAIR_SAVING (decided once per model, kept in the depthwise ops' attrs)."""
     if "vpair_pays" not in op.attrs:
         ops = [o for o in g.ops if o.type in DepthwiseLowering.op_types]
         saving = sum(_fastest(g, o, False)[1] - _fastest(g, o, True)[1] for o in ops)
         for o in ops:
-            o.attrs["vpair_pays"] = saving >= MIN_VPAIR_SAVING_SMALL_CODE
+            o.attrs["vpair_pays"] = saving >= MIN_VPAIR_SAVING
     return op.attrs["vpair_pays"]
 
 
