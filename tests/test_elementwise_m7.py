@@ -3,7 +3,8 @@ the same bytes as the host (itself bit-exact with tflite-micro, checked here too
 variant of the fast MUL (sign step or not, SSAT or a clamp; four elements at a time with a
 tail, and one at a time where an operand repeats), its fallback to TFLite's arithmetic, the
 squeeze-excite broadcast, the same four variants of the wide ADD and its fallback, on
-every int8 input pair, MEAN in int16 lanes and not, and MAX_POOL four channels per word. One ELF holds every case; instruction counts are printed (run with -s), never
+every int8 input pair, MEAN in int16 lanes and not, MAX_POOL four channels per word and
+AVERAGE_POOL in int16 lanes. One ELF holds every case; instruction counts are printed (run with -s), never
 asserted."""
 from __future__ import annotations
 
@@ -63,6 +64,14 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
         ("maxpool_tail_clamp", pool_model("MAX_POOL_2D", (1, 9, 7, 7), (3, 3), (2, 1), "SAME", "RELU6", scale=0.05,
                                           zp=-10), None, "te_maxpool_s8",
          "MAX_POOL 3x3 SAME, 7 channels (a 3-channel tail), RELU6 clamp"),
+        ("avgpool_3x3_256", pool_model("AVERAGE_POOL_2D", (1, 3, 3, 256), (3, 3), (1, 1), "VALID", scale=0.02, zp=-6),
+         None, "te_avgpool_c4_s8", "AVERAGE_POOL 3x3 over 3x3x256 (person detection's), int16 lanes"),
+        ("avgpool_2x2_relu", pool_model("AVERAGE_POOL_2D", (1, 8, 8, 12), (2, 2), (2, 2), "VALID", "RELU", scale=0.05,
+                                        zp=4), None, "te_avgpool_c4_s8", "AVERAGE_POOL 2x2 (even: sign step), a clamp"),
+        ("avgpool_same", pool_model("AVERAGE_POOL_2D", (1, 7, 9, 8), (3, 3), (2, 2), "SAME", scale=0.05, zp=0),
+         None, "te_avgpool_c4_s8", "AVERAGE_POOL 3x3 SAME: partial windows divided"),
+        ("avgpool_256", pool_model("AVERAGE_POOL_2D", (1, 16, 16, 4), (16, 16), (1, 1), "VALID", scale=0.05, zp=0),
+         [np.full((1, 16, 16, 4), -128, np.int8)], "te_avgpool_c4_s8", "AVERAGE_POOL of 256 values of -128"),
         ("add_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.024, 0),
                                    (0.013, -128)), None, "te_add_wide_s8_nosign_sat", "ADD of a scalar (one at a time)"),
     ]
