@@ -1,4 +1,4 @@
-"""ADD, MUL, MEAN and MAX_POOL on the Cortex-M7 with the DSP paths on (QEMU mps2-an500, bare metal, -O3):
+"""ADD, MUL, MEAN, MAX_POOL, AVERAGE_POOL and two-class SOFTMAX on the Cortex-M7 with the DSP paths on (QEMU mps2-an500, bare metal, -O3):
 the same bytes as the host (itself bit-exact with tflite-micro, checked here too) for every
 variant of the fast MUL (sign step or not, SSAT or a clamp; four elements at a time with a
 tail, and one at a time where an operand repeats), its fallback to TFLite's arithmetic, the
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from .support.m7cases import assert_device_matches_host, report_per_output, run_cases
+from .test_ops_activation import softmax_model
 from .test_ops_elementwise import binary_model
 from .test_ops_pool import mean_model, pool_model
 
@@ -72,6 +73,8 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
          None, "te_avgpool_c4_s8", "AVERAGE_POOL 3x3 SAME: partial windows divided"),
         ("avgpool_256", pool_model("AVERAGE_POOL_2D", (1, 16, 16, 4), (16, 16), (1, 1), "VALID", scale=0.05, zp=0),
          [np.full((1, 16, 16, 4), -128, np.int8)], "te_avgpool_c4_s8", "AVERAGE_POOL of 256 values of -128"),
+        ("softmax2", softmax_model((1, 12, 12, 2), (0.0625, -20)), None, "te_softmax2_s8",
+         "SOFTMAX of 144 rows of two (FOMO's): one table of 511 answers"),
         ("add_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.024, 0),
                                    (0.013, -128)), None, "te_add_wide_s8_nosign_sat", "ADD of a scalar (one at a time)"),
     ]
