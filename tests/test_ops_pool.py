@@ -274,19 +274,22 @@ def test_sums_that_could_overflow_int32_are_rejected():
         compile_model(mean, "m")
 
 
-@pytest.mark.parametrize("shape, axes, lanes", [
-    ((1, 16, 16, 12), (1,), True),      # the squeeze-excite MEAN over H: 16 values per mean
-    ((1, 16, 1, 12), (1,), True),       # ... and then over W
-    ((1, 16, 16, 8), (1, 2), True),     # both spatial axes at once: 256 values, the int16 lane's limit
-    ((1, 17, 16, 8), (1, 2), False),    # 272 values: the int32 kernel
-    ((1, 5, 6, 3), (1,), False),        # an innermost run not a multiple of 4
-    ((2, 3, 4, 8), (0, 2), True),       # reduced runs on both sides of a kept one
+@pytest.mark.parametrize("shape, axes, kernel", [
+    ((1, 16, 16, 12), (1,), "te_mean_rows_s8"),   # the squeeze-excite MEAN over H: 16 values per mean
+    ((1, 16, 1, 12), (1,), "te_mean_rows_s8"),    # ... and then over W
+    ((1, 16, 16, 8), (1, 2), "te_mean_rows_s8"),  # both spatial axes at once: 256 values, one lane chunk
+    ((1, 17, 16, 8), (1, 2), "te_mean_rows_s8"),  # 272 values: two chunks
+    ((1, 24, 24, 16), (1, 2), "te_mean_rows_s8"),  # 576 (MobileNetV3's first squeeze-excite)
+    ((3, 7, 5, 4), (1,), "te_mean_rows_s8"),      # [kept, reduced, kept]
+    ((1, 5, 6, 3), (1,), "te_mean_s8"),           # an innermost run not a multiple of 4
+    ((2, 3, 4, 8), (0, 2), "te_mean_c4_s8"),      # reduced runs on both sides of a kept one: int16 lanes
+    ((2, 3, 130, 4), (0, 2), "te_mean_s8"),       # ... over 260 values: int32
 ])
-def test_mean_int16_lanes(shape, axes, lanes):
-    """te_mean_c4_s8 (four outputs per pass in int16 lanes) where it applies, bit-exact at
-    the extremes that fill the lanes (every input -128 or 127) and on random inputs."""
+def test_mean_kernels(shape, axes, kernel):
+    """The MEAN kernel each layout takes, bit-exact at the extremes that fill the lanes
+    (every input -128 or 127) and on random inputs."""
     model = mean_model(shape, axes, True, (0.04, -7), (0.013, 21))
-    assert ("te_mean_c4_s8(" in compile_model(model, "m").emitted.c_source) == lanes
+    assert f"{kernel}(" in compile_model(model, "m").emitted.c_source
     assert_matches(model, n_runs=3, seed=len(shape), inputs=[[np.full(shape, v, np.int8)] for v in (-128, 127)])
 
 

@@ -266,3 +266,36 @@ void te_mean_c4_s8(const te_mean_params *p, const int8_t *in, int8_t *out, uint3
         out[o + 3] = te_mean_finish(p, te_top16(acc[1]));
     }
 }
+
+/* MEAN of [outer kept, R reduced, C kept] (or [R, C]): four channels per pass with their sums in
+ * registers, R rows summed in int16 lanes (SXTAB16) in chunks of at most 256 rows (|sum| <=
+ * 128 * 256 fits a lane), each chunk then added to int32 sums. */
+void te_mean_rows_s8(const te_mean_params *p, const int8_t *in, int8_t *out) {
+    const int rank = p->rank;
+    const int32_t C = p->dims[rank - 1], R = p->dims[rank - 2];
+    const int32_t outer = rank == 3 ? p->dims[0] : 1;
+    for (int32_t o = 0; o < outer; o++, in += (size_t)R * C, out += C) {
+        for (int32_t c = 0; c < C; c += 4) {
+            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            const int8_t *px = in + c;
+            for (int32_t left = R; left > 0;) {
+                int32_t n = left < 256 ? left : 256;
+                left -= n;
+                uint32_t ev = 0, od = 0;  /* (ch c, ch c+2), (ch c+1, ch c+3) */
+                for (; n > 0; n--, px += C) {
+                    const uint32_t v = te_ld32(px);
+                    ev = te_sxtab16(ev, v);
+                    od = te_sxtab16_r8(od, v);
+                }
+                s0 += te_bot16(ev);
+                s1 += te_bot16(od);
+                s2 += te_top16(ev);
+                s3 += te_top16(od);
+            }
+            out[c] = te_mean_finish(p, s0);
+            out[c + 1] = te_mean_finish(p, s1);
+            out[c + 2] = te_mean_finish(p, s2);
+            out[c + 3] = te_mean_finish(p, s3);
+        }
+    }
+}

@@ -1,4 +1,5 @@
-"""AVERAGE_POOL_2D / MAX_POOL_2D -> te_avgpool_s8 (te_avgpool_c4_s8: channels in int16 lanes) / te_maxpool_s8; MEAN -> te_mean_s8."""
+"""AVERAGE_POOL_2D / MAX_POOL_2D -> te_avgpool_s8 (te_avgpool_c4_s8: channels in int16 lanes) / te_maxpool_s8;
+MEAN -> te_mean_s8 (te_mean_rows_s8, te_mean_c4_s8 where they apply)."""
 from __future__ import annotations
 
 import numpy as np
@@ -173,7 +174,15 @@ class MeanLowering(Lowering):
             count *= x.shape[d]
         return not layout[-1][1] and layout[-1][0] % 4 == 0 and count <= 256
 
+    def _rows(self, g: Graph, op: Op) -> bool:
+        """te_mean_rows_s8 applies: merged dims [kept, reduced, kept] or [reduced, kept], the
+        innermost a multiple of 4 (whole words)."""
+        red = [r for _, r in self._layout(g, op)]
+        return red in ([True, False], [False, True, False]) and self._layout(g, op)[-1][0] % 4 == 0
+
     def scratch_bytes(self, g: Graph, op: Op) -> int:
+        if self._rows(g, op):
+            return 0
         layout = self._layout(g, op)
         only_inner = layout[-1][1] and not any(red for _, red in layout[:-1])
         if self._lanes(g, op):
@@ -204,6 +213,8 @@ class MeanLowering(Lowering):
             "out_strides": "{" + ", ".join(map(str, strides + [0] * pad)) + "}",
             "num_out": y.size, "sum_offset": x.zp * count,
             "mult": mult, "shift": shift, "out_zp": y.zp, **mean_wide_params(mult, shift, count, y.zp)})
+        if self._rows(g, op):
+            return f"te_mean_rows_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         if self._lanes(g, op):
             return (f"te_mean_c4_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, "
                     f"{ctx.scratch('uint32_t')});")

@@ -71,4 +71,10 @@ void te_mean_s8(const te_mean_params *p, const int8_t *in, int8_t *out, int32_t 
  * Scratch: 2 * num_out bytes, 4-byte aligned. */
 void te_mean_c4_s8(const te_mean_params *p, const int8_t *in, int8_t *out, uint32_t *acc);
 
+/* The same when the merged dimensions are [kept, reduced, kept] or [reduced, kept] (global
+ * and squeeze-excite means) and the innermost is a multiple of 4: four outputs per pass, their
+ * sums in registers (int16 lanes over at most 256 rows at a time, then int32), any count.
+ * Scratch: none. */
+void te_mean_rows_s8(const te_mean_params *p, const int8_t *in, int8_t *out);
+
 #endif
