@@ -86,6 +86,8 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
          [np.full((1, 16, 16, 4), -128, np.int8)], "te_avgpool_c4_s8", "AVERAGE_POOL of 256 values of -128"),
         ("softmax2", softmax_model((1, 12, 12, 2), (0.0625, -20)), None, "te_softmax2_s8",
          "SOFTMAX of 144 rows of two (FOMO's): one table of 511 answers"),
+        ("softmax16", softmax_model((1, 4, 64, 16), (0.4873, 77)), None, "te_softmax_s8",
+         "SOFTMAX of 256 rows of 16 (YOLOv8n's distribution heads)"),
         ("add_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.024, 0),
                                    (0.013, -128)), None, "te_add_tab_s8_sat", "ADD of a scalar (one at a time)"),
     ]
