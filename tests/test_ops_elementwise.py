@@ -380,3 +380,22 @@ def test_add_tab_refuses_sums_beyond_int32():
         (s1, z1), (s2, z2), (so, zo) = q
         lo, hi = _act_range(q, act)
         assert add_tab_tables(s1, s2, so, z1, z2, zo, lo, hi) is None
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_add_random_quantizations_every_pair(seed):
+    """Random scales, zero points and activations: whichever ADD kernel the compiler picks
+    (mostly the two tables) equals tflite-micro on all 65,536 input pairs."""
+    rng = np.random.default_rng(7000 + seed)
+    scales = np.exp(rng.uniform(np.log(0.002), np.log(0.5), size=3))
+    if seed % 4 == 3:
+        scales[2] = scales[:2].max() / float(rng.uniform(20, 200))  # output scale far below the inputs'
+    q = tuple((float(s), int(z)) for s, z in zip(scales, rng.integers(-128, 128, size=3)))
+    act = str(rng.choice(list(ACTIVATION)))
+    v = np.arange(-128, 128, dtype=np.int8)
+    model = binary_model("ADD", (256, 1), (1, 256), (256, 256), *q, act)
+    try:
+        compile_model(model, "m")
+    except UnsupportedOptionError:
+        pytest.skip("TFLite rejects this quantization")
+    assert_matches(model, n_runs=0, inputs=[[v.reshape(256, 1), v.reshape(1, 256)]])
