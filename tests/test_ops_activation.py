@@ -86,6 +86,32 @@ def test_softmax_every_difference(scale, beta):
     assert_matches(softmax_model(whole.shape, (scale, 9), beta), n_runs=0, inputs=[[whole]])
 
 
+@pytest.mark.parametrize("scale,beta,zp", [(0.002, 1.0, -5), (0.0625, 1.0, 0), (0.3, 1.0, 17), (0.1, 3.7, -128),
+                                           (1.0, 10.0, 127), (0.004, 0.3, 3)])
+def test_softmax_two_classes_every_pair(scale, beta, zp):
+    """Rows of two (te_softmax2_s8, one table of 511 answers): every (a, b) pair of int8 values,
+    65,536 rows, against tflite-micro, over scales from a few live exp entries to all 256."""
+    v = np.arange(-128, 128, dtype=np.int8)
+    pairs = np.stack([np.repeat(v, 256), np.tile(v, 256)], axis=1).reshape(1, 256, 256, 2)
+    model = softmax_model(pairs.shape, (scale, zp), beta)
+    assert "te_softmax2_s8(" in compile_model(model, "m").emitted.c_source
+    assert_matches(model, n_runs=0, inputs=[[pairs]])
+
+
+def test_softmax_row_twin_matches_kernel():
+    """softmax_row (the Python twin the pair table is built from) against the compiled
+    te_softmax_s8 on rows of 3 to 40 elements."""
+    from te_openmv.codegen.arith.activation import softmax_exp_table, softmax_row
+    rng = np.random.default_rng(5)
+    for depth, scale in ((3, 0.05), (10, 0.2), (40, 0.01)):
+        x = rng.integers(-128, 128, size=(8, depth)).astype(np.int8)
+        model = softmax_model(x.shape, (scale, 0))
+        host = assert_matches(model, n_runs=0, inputs=[[x]])
+        table = softmax_exp_table(*softmax_params(scale, 1.0))
+        want = np.array([softmax_row(table, [int(r.max()) - int(e) for e in r]) for r in x.astype(np.int64)])
+        assert np.array_equal(np.asarray(host.run([x])[0]).reshape(x.shape), want.astype(np.int8))
+
+
 def test_softmax_params_like_tflite():
     # beta * scale * 2^26 = 2^26 * 0.125: exactly a power of two, multiplier 2^30, left shift 24
     mult, shift, diff_min = softmax_params(0.125, 1.0)

@@ -13,6 +13,8 @@ from te_openmv.codegen.arith.common import quantize_multiplier
 from te_openmv.codegen.arith.elementwise import (ADD_RQ_EXACT, ADD_RQ_FAST, ADD_RQ_NOSIGN, add_kernel_params,
     add_params, mul_params)
 
+from te_openmv.reference.oracle import run_reference
+
 from .support.singleop import ACTIVATION, T, assert_matches, shared_op, shared_op_params, single_op_model
 
 OPS = {"ADD": "AddOptions", "MUL": "MulOptions"}
@@ -283,12 +285,17 @@ def test_mul_squeeze_excite_broadcast():
     assert_matches(model, n_runs=5, seed=3)
 
 
-@pytest.mark.parametrize("case, q, act, sign", [
-    ("full range, sign step: SSAT", ((0.02, 3), (0.05, -9), (0.06, 7)), "NONE", 1),
-    ("RELU_N1_TO_1, sign step: a clamp inside int8", ((0.01, 0), (0.01, 5), (0.02, 2)), "RELU_N1_TO_1", 1),
-    ("zero point -128: no sign step, SSAT", ((0.02, -128), (0.03, -128), (0.05, -128)), "NONE", 0),
-    ("RELU: no sign step, a clamp", ((0.03, -4), (0.02, 11), (0.05, -20)), "RELU", 0),
-])
+# output scales far below the inputs': the two-table form's sums would leave int32, so these
+# take the wide kernel
+WIDE_ADD_CASES = [
+    ("full range, sign step: SSAT", ((0.02, 3), (0.05, -9), (0.0006, 7)), "NONE", 1),
+    ("RELU_N1_TO_1, sign step: a clamp inside int8", ((1.0, 0), (1.0, 5), (0.02, 2)), "RELU_N1_TO_1", 1),
+    ("zero point -128: no sign step, SSAT", ((0.02, 0), (0.03, -128), (0.0005, -128)), "NONE", 0),
+    ("RELU: no sign step, a clamp", ((0.03, -4), (0.02, 11), (0.0005, -20)), "RELU", 0),
+]
+
+
+@pytest.mark.parametrize("case, q, act, sign", WIDE_ADD_CASES)
 def test_add_wide_every_input_pair(case, q, act, sign):
     """Each variant of te_add_wide_s8_* on all 65536 int8 pairs, both inputs advancing (four at
     a time) over 65539 elements (a 3-element tail); the broadcast grid (one at a time) is
@@ -307,3 +314,88 @@ def test_add_wide_every_input_pair(case, q, act, sign):
     variant = f"te_add_wide_s8_{'sign' if sign else 'nosign'}_{'sat' if act == 'NONE' else 'clamp'}("
     assert variant in compile_model(model, "a").emitted.c_source
     assert_matches(model, n_runs=0, inputs=[[a, b]])
+
+
+# ---- ADD by two tables and a shift (te_add_tab_s8_*) -----------------------------------------
+
+def _act_range(q, act) -> tuple[int, int]:
+    """The fused activation's quantized range, as the compiler computes it."""
+    from te_openmv.codegen.lower.base import act_range
+    from te_openmv.codegen.tflite_import import import_tflite
+    g = import_tflite(binary_model("ADD", (4,), (4,), (4,), *q, act))
+    return act_range(g.ops[0], g)
+
+
+TAB_ADD_CASES = [
+    ("full range", ((0.02, 3), (0.05, -9), (0.06, 7)), "NONE"),
+    ("RELU_N1_TO_1: a clamp inside int8", ((0.01, 0), (0.01, 5), (0.02, 2)), "RELU_N1_TO_1"),
+    ("zero points -128", ((0.02, -128), (0.03, -128), (0.05, -128)), "NONE"),
+    ("RELU", ((0.03, -4), (0.02, 11), (0.05, -20)), "RELU"),
+    ("RELU6, equal input scales", ((0.047, 12), (0.047, -3), (0.047, -128)), "RELU6"),
+    ("output scale the inputs' / 40, inputs at or above 0", ((0.02, -128), (0.03, -128), (0.0005, -128)), "NONE"),
+]
+
+
+@pytest.mark.parametrize("case, q, act", TAB_ADD_CASES)
+def test_add_tab_every_input_pair(case, q, act):
+    """te_add_tab_s8_* on all 65536 int8 pairs, both inputs advancing (four at a time) over
+    65539 elements (a 3-element tail), and through a broadcast grid (one at a time), against
+    tflite-micro; the tables' twin against the arithmetic reference on every pair."""
+    from te_openmv.codegen.arith.elementwise import add_reference, add_tab_tables, add_tab_twin
+    (s1, z1), (s2, z2), (so, zo) = q
+    lo, hi = _act_range(q, act)
+    t1, t2 = add_tab_tables(s1, s2, so, z1, z2, zo, lo, hi)
+    assert np.array_equal(add_tab_twin(t1, t2, lo, hi), add_reference(s1, s2, so, z1, z2, zo, lo, hi))
+    v = np.arange(-128, 128, dtype=np.int8)
+    a = np.concatenate([np.repeat(v, 256), v[[0, 255, 7]]])
+    b = np.concatenate([np.tile(v, 256), v[[255, 0, 9]]])
+    model = binary_model("ADD", (a.size,), (b.size,), (a.size,), *q, act)
+    variant = f"te_add_tab_s8_{'sat' if (lo, hi) == (-128, 127) else 'clamp'}("
+    assert variant in compile_model(model, "a").emitted.c_source
+    assert_matches(model, n_runs=0, inputs=[[a, b]])
+    grid = [[v.reshape(256, 1), v.reshape(1, 256)]]  # the first operand repeats along each run
+    assert_matches(binary_model("ADD", (256, 1), (1, 256), (256, 256), *q, act), n_runs=0, inputs=grid)
+    grid = [[v.reshape(1, 256), v.reshape(256, 1)]]  # the second
+    assert_matches(binary_model("ADD", (1, 256), (256, 1), (256, 256), *q, act), n_runs=0, inputs=grid)
+
+
+def test_add_reference_is_tflite_add():
+    """add_reference (what the tables are checked against) equals tflite-micro's ADD on every
+    pair, including where the tables are refused (sums beyond int32)."""
+    from te_openmv.codegen.arith.elementwise import add_reference
+    v = np.arange(-128, 128, dtype=np.int8)
+    for q, act in [(((0.02, 3), (0.05, -9), (0.0006, 7)), "NONE"), (((1.0, 0), (1.0, 5), (0.02, 2)), "RELU_N1_TO_1")]:
+        (s1, z1), (s2, z2), (so, zo) = q
+        lo, hi = _act_range(q, act)
+        model = binary_model("ADD", (256, 1), (1, 256), (256, 256), *q, act)
+        ref = run_reference(model, [v.reshape(256, 1), v.reshape(1, 256)], "tflm")[0]
+        want = add_reference(s1, s2, so, z1, z2, zo, lo, hi)  # indexed by byte: reorder to -128..127
+        order = np.concatenate([np.arange(128, 256), np.arange(0, 128)])
+        assert np.array_equal(np.asarray(ref).reshape(256, 256), want[order][:, order])
+
+
+def test_add_tab_refuses_sums_beyond_int32():
+    from te_openmv.codegen.arith.elementwise import add_tab_tables
+    for _, q, act, _ in WIDE_ADD_CASES:
+        (s1, z1), (s2, z2), (so, zo) = q
+        lo, hi = _act_range(q, act)
+        assert add_tab_tables(s1, s2, so, z1, z2, zo, lo, hi) is None
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_add_random_quantizations_every_pair(seed):
+    """Random scales, zero points and activations: whichever ADD kernel the compiler picks
+    (mostly the two tables) equals tflite-micro on all 65,536 input pairs."""
+    rng = np.random.default_rng(7000 + seed)
+    scales = np.exp(rng.uniform(np.log(0.002), np.log(0.5), size=3))
+    if seed % 4 == 3:
+        scales[2] = scales[:2].max() / float(rng.uniform(20, 200))  # output scale far below the inputs'
+    q = tuple((float(s), int(z)) for s, z in zip(scales, rng.integers(-128, 128, size=3)))
+    act = str(rng.choice(list(ACTIVATION)))
+    v = np.arange(-128, 128, dtype=np.int8)
+    model = binary_model("ADD", (256, 1), (1, 256), (256, 256), *q, act)
+    try:
+        compile_model(model, "m")
+    except UnsupportedOptionError:
+        pytest.skip("TFLite rejects this quantization")
+    assert_matches(model, n_runs=0, inputs=[[v.reshape(256, 1), v.reshape(1, 256)]])

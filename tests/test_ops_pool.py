@@ -274,19 +274,22 @@ def test_sums_that_could_overflow_int32_are_rejected():
         compile_model(mean, "m")
 
 
-@pytest.mark.parametrize("shape, axes, lanes", [
-    ((1, 16, 16, 12), (1,), True),      # the squeeze-excite MEAN over H: 16 values per mean
-    ((1, 16, 1, 12), (1,), True),       # ... and then over W
-    ((1, 16, 16, 8), (1, 2), True),     # both spatial axes at once: 256 values, the int16 lane's limit
-    ((1, 17, 16, 8), (1, 2), False),    # 272 values: the int32 kernel
-    ((1, 5, 6, 3), (1,), False),        # an innermost run not a multiple of 4
-    ((2, 3, 4, 8), (0, 2), True),       # reduced runs on both sides of a kept one
+@pytest.mark.parametrize("shape, axes, kernel", [
+    ((1, 16, 16, 12), (1,), "te_mean_rows_s8"),   # the squeeze-excite MEAN over H: 16 values per mean
+    ((1, 16, 1, 12), (1,), "te_mean_rows_s8"),    # ... and then over W
+    ((1, 16, 16, 8), (1, 2), "te_mean_rows_s8"),  # both spatial axes at once: 256 values, one lane chunk
+    ((1, 17, 16, 8), (1, 2), "te_mean_rows_s8"),  # 272 values: two chunks
+    ((1, 24, 24, 16), (1, 2), "te_mean_rows_s8"),  # 576 (MobileNetV3's first squeeze-excite)
+    ((3, 7, 5, 4), (1,), "te_mean_rows_s8"),      # [kept, reduced, kept]
+    ((1, 5, 6, 3), (1,), "te_mean_s8"),           # an innermost run not a multiple of 4
+    ((2, 3, 4, 8), (0, 2), "te_mean_c4_s8"),      # reduced runs on both sides of a kept one: int16 lanes
+    ((2, 3, 130, 4), (0, 2), "te_mean_s8"),       # ... over 260 values: int32
 ])
-def test_mean_int16_lanes(shape, axes, lanes):
-    """te_mean_c4_s8 (four outputs per pass in int16 lanes) where it applies, bit-exact at
-    the extremes that fill the lanes (every input -128 or 127) and on random inputs."""
+def test_mean_kernels(shape, axes, kernel):
+    """The MEAN kernel each layout takes, bit-exact at the extremes that fill the lanes
+    (every input -128 or 127) and on random inputs."""
     model = mean_model(shape, axes, True, (0.04, -7), (0.013, 21))
-    assert ("te_mean_c4_s8(" in compile_model(model, "m").emitted.c_source) == lanes
+    assert f"{kernel}(" in compile_model(model, "m").emitted.c_source
     assert_matches(model, n_runs=3, seed=len(shape), inputs=[[np.full(shape, v, np.int8)] for v in (-128, 127)])
 
 
@@ -314,3 +317,47 @@ def test_mean_wide_requantization_equals_tflite_on_every_sum(seed):
     acc = p["wide_round"] + np.where((x < 0) & (p["wide"] == 1), -1, 0)
     got = np.clip((((2 * x * mult + (1 << 31)) >> 32) + acc) >> p["wide_e"], -128, 127)
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("in_shape,k,stride,padding,act,lanes", [
+    ((1, 3, 3, 256), (3, 3), (1, 1), "VALID", "NONE", True),   # person detection's global pool (odd count)
+    ((1, 8, 8, 12), (2, 2), (2, 2), "VALID", "RELU", True),    # even count: the sign step, a clamp
+    ((1, 7, 9, 8), (3, 3), (2, 2), "SAME", "RELU6", True),     # partial windows at the borders
+    ((1, 16, 16, 4), (16, 16), (1, 1), "VALID", "NONE", True),  # 256 values: the int16 lane's limit
+    ((1, 6, 6, 20), (6, 6), (1, 1), "VALID", "RELU_N1_TO_1", True),
+    ((1, 17, 16, 4), (17, 16), (1, 1), "VALID", "NONE", False),  # 272 values: te_avgpool_s8
+    ((1, 4, 4, 6), (2, 2), (2, 2), "VALID", "NONE", False),     # channels not a multiple of 4
+])
+def test_avgpool_int16_lanes(in_shape, k, stride, padding, act, lanes):
+    """te_avgpool_c4_s8 where it applies, bit-exact at the extremes (every input -128 or 127,
+    alternating signs), on inputs with many exact .5 averages, and on random inputs."""
+    model = pool_model("AVERAGE_POOL_2D", in_shape, k, stride, padding, act, 0.05, 3)
+    assert ("te_avgpool_c4_s8(" in compile_model(model, "m").emitted.c_source) == lanes
+    rng = np.random.default_rng(sum(in_shape))
+    alt = np.where(np.indices(in_shape).sum(axis=0) % 2 == 0, 127, -128).astype(np.int8)
+    runs = [[np.full(in_shape, v, np.int8)] for v in (-128, 127)] + [[alt]] + small_values(in_shape, rng)
+    assert_matches(model, n_runs=3, seed=len(in_shape), inputs=runs)
+
+
+def test_lane_divisor_equals_tflite_rounding_on_every_sum():
+    """lane_divisor's constants, replayed the way te_avgpool_c4_s8 computes (int32 multiply-add,
+    arithmetic shift), against TFLite's division written out with C's truncating division,
+    for every count it accepts and every sum an int16 lane can hold for it."""
+    from te_openmv.codegen.arith.pool import lane_divisor
+    accepted = 0
+    for count in range(1, 257):
+        d = lane_divisor(count)
+        if d is None:
+            continue
+        accepted += 1
+        assert -32768 <= d["mult"] <= 32767 and 0 <= d["shift"] < 32
+        a = np.arange(-128 * count, 127 * count + 1, dtype=np.int64)
+        x = a - (a < 0) if d["sign"] else a
+        v = x * d["mult"] + d["round"]
+        assert np.abs(v).max() < 2 ** 31  # no int32 overflow
+        half = count // 2
+        want = np.where(a >= 0, (a + half) // count, -((-a + half) // count))
+        assert np.array_equal(v >> d["shift"], want), count
+        assert d["sign"] or count % 2  # an even count always needs the sign step
+    assert accepted >= 240
+    assert lane_divisor(257) is None

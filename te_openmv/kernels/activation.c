@@ -4,14 +4,23 @@
  * Fixed-point notation: a Qm value is an int32 with m integer bits and 31 - m fractional
  * bits (Q0 covers [-1, 1)). Adds wrap like the reference's int32 adds. */
 #include "te_kernels.h"
+#include "te/simd_dsp.h"
 
 /* ---- Q-format helpers ------------------------------------------------------------ */
 
 TE_INLINE int32_t fx_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
 TE_INLINE int32_t fx_sub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
 
-/* Qa * Qb -> Q(a+b): the rounding doubling high multiply. */
-#define fx_mul te_srdhm
+/* Qa * Qb -> Q(a+b): the rounding doubling high multiply, te_srdhm's value in fewer
+ * instructions (SMULL, a 64-bit add, a 64-bit shift). The reference adds 2^30 to a * b >= 0
+ * and 1 - 2^30 to a * b < 0, then divides by 2^31 truncating toward zero; for a negative sum
+ * s = a * b + 1 - 2^30 that truncation is floor((s + 2^31 - 1) / 2^31) = floor((a * b + 2^30)
+ * / 2^31), the same floor as for the positive case. Only INT32_MIN * INT32_MIN leaves int32
+ * (the reference saturates it). */
+TE_INLINE int32_t fx_mul(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    return (int32_t)(((int64_t)a * b + (1 << 30)) >> 31);
+}
 
 /* x * 2^e, e > 0, saturating (gemmlowp's SaturatingRoundingMultiplyByPOT for e > 0). */
 TE_INLINE int32_t fx_shl_sat(int32_t x, int e) {
@@ -106,15 +115,22 @@ TE_INLINE int te_clz32(uint32_t x) {
 #define SOFTMAX_ACCUM_INT_BITS 12 /* sum of exps: Q12.19 */
 
 void te_softmax_s8(const te_softmax_params *p, const int8_t *in, int8_t *out) {
-    const int depth = p->depth;
+    const int depth = p->depth, depth4 = depth & ~3;
     const int32_t *exp_of = p->exp_table;
     for (int r = 0; r < p->rows; r++, in += depth, out += depth) {
-        int32_t max = INT8_MIN;
-        for (int c = 0; c < depth; c++) max = in[c] > max ? in[c] : max;
+        /* the row max, four lanes per word first */
+        uint32_t m4 = 0x80808080u;
+        for (int c = 0; c < depth4; c += 4) m4 = te_smax8x4(te_ld32(in + c), m4);
+        m4 = te_smax8x4(m4, m4 >> 16);
+        int32_t max = (int8_t)m4 > (int8_t)(m4 >> 8) ? (int8_t)m4 : (int8_t)(m4 >> 8);
+        for (int c = depth4; c < depth; c++) max = in[c] > max ? in[c] : max;
 
-        int32_t sum = 0; /* Q12: each Q0 exp rescaled by 2^-12 */
+        /* Q12 sum: each Q0 exp rescaled by 2^-12 with the reference's rounding, which for the
+         * exps (all >= 0) is (e + 2^11) >> 12, unsigned (exp(0) is INT32_MAX) */
+        int32_t sum = 0;
         for (int c = 0; c < depth; c++) {
-            sum = fx_add(sum, te_rdbpot(exp_of[max - in[c]], SOFTMAX_ACCUM_INT_BITS));
+            const uint32_t e = (uint32_t)exp_of[max - in[c]];
+            sum = fx_add(sum, (int32_t)((e + (1u << (SOFTMAX_ACCUM_INT_BITS - 1))) >> SOFTMAX_ACCUM_INT_BITS));
         }
         /* 1/sum: normalize sum to 1 + x with x in [0, 1), invert, remember the shift */
         const int headroom_plus_one = te_clz32((uint32_t)sum);
@@ -124,11 +140,32 @@ void te_softmax_s8(const te_softmax_params *p, const int8_t *in, int8_t *out) {
         int exponent = bits_over_unit + 31 - 8;
         if (exponent > 31) exponent = 31; /* TFLite aborts here (> 512 maximal entries in a row) */
 
+        /* The reference's rdbpot(fx_mul(reciprocal, e), exponent) - 128 in one 64-bit multiply-add
+         * and one shift: reciprocal > 0 and e >= 0, so fx_mul is floor((reciprocal * e + 2^30) /
+         * 2^31) (fx_mul above) and its rounding shift of a value >= 0 is floor((v + 2^(exponent-1))
+         * / 2^exponent); nested floors of integer divisions merge into
+         * floor((reciprocal * e + 2^30 + 2^(30 + exponent)) / 2^(31 + exponent)), taken as the
+         * high word shifted by exponent - 1 (exponent = 35 - headroom_plus_one >= 3).
+         * In [0, 256] before the -128: only 256 needs the saturation. A skipped element's entry
+         * is 0: 0 - 128 = -128, as the reference. */
+        const int64_t round = ((int64_t)1 << 30) + ((int64_t)1 << (30 + exponent));
+        const int shift_hi = exponent - 1;  /* the shift by 31 + exponent as the high word's */
         for (int c = 0; c < depth; c++) {
-            /* a skipped element's table entry is 0: rdbpot(0) + INT8_MIN = -128, as the reference */
-            const int32_t v = te_rdbpot(fx_mul(reciprocal, exp_of[max - in[c]]), exponent) + INT8_MIN;
-            out[c] = (int8_t)te_clamp(v, INT8_MIN, INT8_MAX);
+            const int32_t hi = (int32_t)(((int64_t)reciprocal * exp_of[max - in[c]] + round) >> 32);
+            out[c] = (int8_t)te_ssat8((hi >> shift_hi) + INT8_MIN);
         }
+    }
+}
+
+/* Rows of two: a row's outputs depend on a - b alone, so the compiler tabulated te_softmax_s8's
+ * answer for each of the 511 differences (arith/activation.softmax_pair_table). */
+void te_softmax2_s8(const te_softmax2_params *p, const int8_t *in, int8_t *out) {
+    const int8_t *at = p->pair_table + 255;
+    for (int32_t r = p->rows; r > 0; r--, in += 2, out += 2) {
+        const int32_t d = in[0] - in[1];
+        const int8_t o0 = at[d], o1 = at[-d];
+        out[0] = o0;
+        out[1] = o1;
     }
 }
 

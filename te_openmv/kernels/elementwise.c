@@ -212,3 +212,65 @@ TE_BINARY_ENTRY(te_add_wide_s8_sign_sat, te_add_wide_params, te_addw_row_sign_sa
 TE_BINARY_ENTRY(te_add_wide_s8_sign_clamp, te_add_wide_params, te_addw_row_sign_clamp)
 TE_BINARY_ENTRY(te_add_wide_s8_nosign_sat, te_add_wide_params, te_addw_row_nosign_sat)
 TE_BINARY_ENTRY(te_add_wide_s8_nosign_clamp, te_add_wide_params, te_addw_row_nosign_clamp)
+
+/* ---- ADD, two tables summed and shifted ---------------------------------------------- */
+
+/* SSAT8(x >> TE_ADD_TAB_SHIFT): one SSAT with the shift as its immediate */
+TE_INLINE int32_t te_add_tab_finish(int32_t x) {
+#if TE_USE_DSP
+    int32_t r;
+    __asm__("ssat %0, #8, %1, asr %2" : "=r"(r) : "r"(x), "i"(TE_ADD_TAB_SHIFT));
+    return r;
+#else
+    return te_ssat8(x >> TE_ADD_TAB_SHIFT);
+#endif
+}
+
+/* Each output is two table entries, an add and one SSAT (the clamp, where an activation
+ * narrows the range, lane-wise on the packed word). */
+#define TE_ADDT_ROW(name, CLAMP, CLAMP4)                                                         \
+    static void name(const void *params, const int8_t *a, int s1, const int8_t *b, int s2,       \
+                     int8_t *out, int n) {                                                       \
+        const te_add_tab_params *p = (const te_add_tab_params *)params;                          \
+        const int32_t *t1 = p->table1, *t2 = p->table2;                                          \
+        const int32_t lo = p->act_min, hi = p->act_max;                                          \
+        const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u, hi4 = (uint32_t)(uint8_t)hi * 0x01010101u; \
+        (void)lo; (void)hi; (void)lo4; (void)hi4;                                                \
+        int i = 0;                                                                               \
+        if (s1 && s2) {  /* four at a time: one word of each input */                           \
+            for (; i + 4 <= n; i += 4) {                                                         \
+                const uint32_t x = te_ld32(a + i), y = te_ld32(b + i);                           \
+                const int32_t r0 = te_add_tab_finish(t1[x & 0xFF] + t2[y & 0xFF]);              \
+                const int32_t r1 = te_add_tab_finish(t1[(x >> 8) & 0xFF] + t2[(y >> 8) & 0xFF]); \
+                const int32_t r2 = te_add_tab_finish(t1[(x >> 16) & 0xFF] + t2[(y >> 16) & 0xFF]); \
+                const int32_t r3 = te_add_tab_finish(t1[x >> 24] + t2[y >> 24]);                 \
+                CLAMP4(out + i, r0, r1, r2, r3);                                                  \
+            }                                                                                    \
+        } else if (s1 || s2) {  /* one operand repeats: its entry is a constant */              \
+            const int32_t *t = s1 ? t1 : t2;                                                     \
+            const int8_t *v = s1 ? a : b;                                                        \
+            const int32_t k = s1 ? t2[(uint8_t)*b] : t1[(uint8_t)*a];                            \
+            for (; i + 4 <= n; i += 4) {                                                         \
+                const uint32_t x = te_ld32(v + i);                                               \
+                const int32_t r0 = te_add_tab_finish(t[x & 0xFF] + k);                           \
+                const int32_t r1 = te_add_tab_finish(t[(x >> 8) & 0xFF] + k);                    \
+                const int32_t r2 = te_add_tab_finish(t[(x >> 16) & 0xFF] + k);                   \
+                const int32_t r3 = te_add_tab_finish(t[x >> 24] + k);                            \
+                CLAMP4(out + i, r0, r1, r2, r3);                                                  \
+            }                                                                                    \
+        }                                                                                        \
+        for (; i < n; i++) {  /* the tail, or a run in which both operands repeat */            \
+            out[i] = (int8_t)CLAMP(te_add_tab_finish(t1[(uint8_t)a[i * s1]] + t2[(uint8_t)b[i * s2]])); \
+        }                                                                                        \
+    }
+
+/* packed into one word (three BFIs into the first result); a clamp: then lane-wise max/min */
+#define TE_ADDT_STORE4(o, r0, r1, r2, r3) te_st32((o), te_pack4_s8((r0), (r1), (r2), (r3)))
+#define TE_ADDT_CLAMP_STORE4(o, r0, r1, r2, r3) te_st32((o), TE_EW_CLAMP4(te_pack4_s8((r0), (r1), (r2), (r3))))
+#define TE_ADDT_NONE(r) (r)
+
+TE_ADDT_ROW(te_addt_row_sat, TE_ADDT_NONE, TE_ADDT_STORE4)
+TE_ADDT_ROW(te_addt_row_clamp, TE_EW_CLAMP, TE_ADDT_CLAMP_STORE4)
+
+TE_BINARY_ENTRY(te_add_tab_s8_sat, te_add_tab_params, te_addt_row_sat)
+TE_BINARY_ENTRY(te_add_tab_s8_clamp, te_add_tab_params, te_addt_row_clamp)

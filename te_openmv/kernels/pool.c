@@ -57,6 +57,95 @@ void te_avgpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
     }
 }
 
+/* TFLite's rounding division of a partial window's sum (SAME padding's border pixels) */
+TE_INLINE int32_t te_pool_divide(int32_t a, int32_t count) {
+    const uint32_t n = (uint32_t)(a < 0 ? -a : a) + (uint32_t)(count >> 1);
+    const int32_t q = (int32_t)(n / (uint32_t)count);
+    return a < 0 ? -q : q;
+}
+
+/* Four averages from the lane sums ev = (ch 0, ch 2), od = (ch 1, ch 3) of count values each. */
+TE_INLINE void te_avgpool_finish4(const te_pool_params *p, uint32_t ev, uint32_t od, int count, int8_t *out) {
+    const int32_t rnd = p->lane_round, sh = p->lane_shift;
+    int32_t q0, q1, q2, q3;
+    if (count == p->k_h * p->k_w && !p->lane_sign) {  /* the multiply-add reads the lane itself */
+        const uint32_t m = (uint32_t)(uint16_t)p->lane_mult;
+        q0 = te_smlabb(ev, m, rnd) >> sh;
+        q1 = te_smlabb(od, m, rnd) >> sh;
+        q2 = te_smlatb(ev, m, rnd) >> sh;
+        q3 = te_smlatb(od, m, rnd) >> sh;
+    } else if (count == p->k_h * p->k_w) {  /* even count: a - [a < 0] first */
+        const int32_t m = p->lane_mult;
+        const int32_t a0 = te_bot16(ev), a1 = te_bot16(od), a2 = te_top16(ev), a3 = te_top16(od);
+        q0 = ((a0 + (a0 >> 31)) * m + rnd) >> sh;
+        q1 = ((a1 + (a1 >> 31)) * m + rnd) >> sh;
+        q2 = ((a2 + (a2 >> 31)) * m + rnd) >> sh;
+        q3 = ((a3 + (a3 >> 31)) * m + rnd) >> sh;
+    } else {  /* a partial window (SAME padding) */
+        q0 = te_pool_divide(te_bot16(ev), count);
+        q1 = te_pool_divide(te_bot16(od), count);
+        q2 = te_pool_divide(te_top16(ev), count);
+        q3 = te_pool_divide(te_top16(od), count);
+    }
+    /* averages of int8 values are int8: no saturation */
+    out[0] = (int8_t)q0;
+    out[1] = (int8_t)q1;
+    out[2] = (int8_t)q2;
+    out[3] = (int8_t)q3;
+}
+
+void te_avgpool_c4_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
+    const int C = p->channels;
+    const size_t rs = (size_t)p->in_w * C;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u, hi4 = (uint32_t)(uint8_t)hi * 0x01010101u;
+    for (int oy = 0; oy < p->out_h; oy++) {
+        for (int ox = 0; ox < p->out_w; ox++, out += C) {
+            const te_window w = te_pool_window(p, oy, ox);
+            int rows = w.ky_hi - w.ky_lo, cols = w.kx_hi - w.kx_lo;
+            const int count = rows * cols;
+            const int8_t *first = in + ((size_t)(w.y0 + w.ky_lo) * p->in_w + (w.x0 + w.kx_lo)) * C;
+            if (cols == p->in_w) {  /* whole rows: the window is one run of taps (global pools) */
+                cols = count;
+                rows = 1;
+            }
+            int c = 0;
+            for (; c + 8 <= C; c += 8) {  /* two words per tap: four int16-pair accumulators */
+                uint32_t e0 = 0, o0 = 0, e1 = 0, o1 = 0;  /* |sum| <= 128 * 256 per lane */
+                const int8_t *row = first + c;
+                for (int ky = rows; ky > 0; ky--, row += rs) {
+                    const int8_t *px = row;
+                    for (int kx = cols; kx > 0; kx--, px += C) {
+                        const uint32_t v0 = te_ld32(px), v1 = te_ld32(px + 4);
+                        e0 = te_sxtab16(e0, v0);
+                        o0 = te_sxtab16_r8(o0, v0);
+                        e1 = te_sxtab16(e1, v1);
+                        o1 = te_sxtab16_r8(o1, v1);
+                    }
+                }
+                te_avgpool_finish4(p, e0, o0, count, out + c);
+                te_avgpool_finish4(p, e1, o1, count, out + c + 4);
+            }
+            if (c < C) {  /* the last word when C % 8 == 4 */
+                uint32_t e0 = 0, o0 = 0;
+                const int8_t *row = first + c;
+                for (int ky = rows; ky > 0; ky--, row += rs) {
+                    const int8_t *px = row;
+                    for (int kx = cols; kx > 0; kx--, px += C) {
+                        const uint32_t v0 = te_ld32(px);
+                        e0 = te_sxtab16(e0, v0);
+                        o0 = te_sxtab16_r8(o0, v0);
+                    }
+                }
+                te_avgpool_finish4(p, e0, o0, count, out + c);
+            }
+            if (lo > -128 || hi < 127) {  /* a fused activation: lane-wise, four per word */
+                for (c = 0; c < C; c += 4) te_st32(out + c, te_smin8x4(te_smax8x4(te_ld32(out + c), lo4), hi4));
+            }
+        }
+    }
+}
+
 void te_maxpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
     const int C = p->channels, in_w = p->in_w, C4 = C & ~3;
     const uint32_t lo4 = (uint32_t)(uint8_t)p->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)p->act_max * 0x01010101u;
@@ -175,5 +264,38 @@ void te_mean_c4_s8(const te_mean_params *p, const int8_t *in, int8_t *out, uint3
         out[o + 1] = te_mean_finish(p, te_bot16(acc[1]));
         out[o + 2] = te_mean_finish(p, te_top16(acc[0]));
         out[o + 3] = te_mean_finish(p, te_top16(acc[1]));
+    }
+}
+
+/* MEAN of [outer kept, R reduced, C kept] (or [R, C]): four channels per pass with their sums in
+ * registers, R rows summed in int16 lanes (SXTAB16) in chunks of at most 256 rows (|sum| <=
+ * 128 * 256 fits a lane), each chunk then added to int32 sums. */
+void te_mean_rows_s8(const te_mean_params *p, const int8_t *in, int8_t *out) {
+    const int rank = p->rank;
+    const int32_t C = p->dims[rank - 1], R = p->dims[rank - 2];
+    const int32_t outer = rank == 3 ? p->dims[0] : 1;
+    for (int32_t o = 0; o < outer; o++, in += (size_t)R * C, out += C) {
+        for (int32_t c = 0; c < C; c += 4) {
+            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            const int8_t *px = in + c;
+            for (int32_t left = R; left > 0;) {
+                int32_t n = left < 256 ? left : 256;
+                left -= n;
+                uint32_t ev = 0, od = 0;  /* (ch c, ch c+2), (ch c+1, ch c+3) */
+                for (; n > 0; n--, px += C) {
+                    const uint32_t v = te_ld32(px);
+                    ev = te_sxtab16(ev, v);
+                    od = te_sxtab16_r8(od, v);
+                }
+                s0 += te_bot16(ev);
+                s1 += te_bot16(od);
+                s2 += te_top16(ev);
+                s3 += te_top16(od);
+            }
+            out[c] = te_mean_finish(p, s0);
+            out[c + 1] = te_mean_finish(p, s1);
+            out[c + 2] = te_mean_finish(p, s2);
+            out[c + 3] = te_mean_finish(p, s3);
+        }
     }
 }

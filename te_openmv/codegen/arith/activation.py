@@ -163,3 +163,33 @@ def softmax_exp_table(input_multiplier: int, input_left_shift: int, diff_min: in
             scaled = fx_mul(wrap32(-d << input_left_shift), input_multiplier)
             table[d] = exp_on_negative(scaled, SOFTMAX_SCALED_DIFF_INTEGER_BITS)
     return table
+
+
+SOFTMAX_ACCUM_INT_BITS = 12  # the sum of exps in Q12.19 (te_openmv/kernels/activation.c)
+
+
+def softmax_row(exp_table: np.ndarray, diffs: list[int]) -> list[int]:
+    """Python twin of te_softmax_s8 on one row, given each element's d = row max - x: the sum
+    of the exps in Q12, its reciprocal, one rounding multiply and shift per element."""
+    from te_openmv.codegen.arith.common import rounding_divide_by_pot
+    from te_openmv.codegen.arith.fixed_point import fx_add, fx_mul, one_over_one_plus_x, wrap32
+    exps = [int(exp_table[d]) for d in diffs]
+    total = 0
+    for e in exps:
+        total = fx_add(total, rounding_divide_by_pot(e, SOFTMAX_ACCUM_INT_BITS))
+    u = total & 0xFFFFFFFF
+    headroom_plus_one = 32 - u.bit_length()
+    x = wrap32(((u << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31))
+    reciprocal = one_over_one_plus_x(x)
+    exponent = min(SOFTMAX_ACCUM_INT_BITS - headroom_plus_one + 31 - 8, 31)
+    return [max(-128, min(127, rounding_divide_by_pot(fx_mul(reciprocal, e), exponent) - 128)) for e in exps]
+
+
+def softmax_pair_table(exp_table: np.ndarray) -> np.ndarray:
+    """For rows of two elements (a, b): the output at a for every a - b in -255..255, at index
+    a - b + 255 (te_softmax2_s8; the output at b is the entry of b - a). A row's outputs depend
+    on its differences alone, so this is te_softmax_s8's answer for every row there is."""
+    table = np.zeros(511, np.int8)
+    for x in range(-255, 256):
+        table[x + 255] = softmax_row(exp_table, [max(-x, 0), max(x, 0)])[0]  # a's and b's distance from the max
+    return table

@@ -136,3 +136,87 @@ def mul_fast_twin(a: np.ndarray, b: np.ndarray, p: dict, act_min: int, act_max: 
     acc = p["out_round"] + np.where((x2 < 0) & bool(p["sign"]), -1, 0)
     v = ((x2 * p["out_mult"] + (1 << 31)) >> 32) + acc
     return np.clip(v >> p["out_e"], act_min, act_max).astype(np.int8)
+
+
+# --- ADD as two tables summed and shifted: te_add_tab_s8_* --------------------------------
+
+ADD_TAB_SHIFT = 20  # TE_ADD_TAB_SHIFT in te_openmv/kernels/include/te/elementwise.h
+_INT32_MAX = (1 << 31) - 1
+
+
+def add_reference(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int, lo: int, hi: int) -> np.ndarray:
+    """TFLite's int8 ADD for every pair of inputs: out[a byte, b byte] (256 x 256, indexed by
+    (uint8_t)q), computed from its own integer arithmetic (both rescalings, the output
+    requantization's rounding doubling high multiply and rounding shift, the zero point, the
+    clamp to the activation range)."""
+    p = add_params(s1, s2, so)
+    t1 = add_input_table(zp1, p["in1_mult"], p["in1_shift"]).astype(np.int64)
+    t2 = add_input_table(zp2, p["in2_mult"], p["in2_shift"]).astype(np.int64)
+    x = t1[:, None] + t2[None, :]  # |x| < 2^29: int32 in TFLite, exact here
+    ab = x * p["out_mult"]
+    s = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    z = np.where(s >= 0, s >> 31, -((-s) >> 31))  # the division truncates toward zero
+    e = -p["out_shift"]
+    mask = (1 << e) - 1
+    y = (z >> e) + ((z & mask) > (mask >> 1) + (z < 0)) + zpo
+    return np.clip(y, lo, hi)
+
+
+def add_tab_twin(t1: np.ndarray, t2: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Python twin of te_add_tab_s8_* for every pair: clamp(SSAT8((t1[a] + t2[b]) >> K))."""
+    s = t1.astype(np.int64)[:, None] + t2.astype(np.int64)[None, :]
+    assert np.abs(s).max() <= _INT32_MAX
+    return np.clip(np.clip(s >> ADD_TAB_SHIFT, -128, 127), lo, hi)
+
+
+def add_tab_tables(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int, lo: int, hi: int,
+                   max_rounds: int = 600) -> tuple[np.ndarray, np.ndarray] | None:
+    """(table1, table2) of int32 with clamp(SSAT8((table1[a] + table2[b]) >> K)) equal to
+    TFLite's ADD for every one of the 65,536 input pairs (K = ADD_TAB_SHIFT), else None.
+
+    The tables start as each input's exact contribution to the output in units of 2^-K
+    (TFLite's rescaled input times its output multiplier, rounded; the zero point and the
+    rounding half folded into table1). The sum is then a linear approximation of TFLite's
+    twice-rounded requantization that can only land in the wrong bucket for sums within a
+    few units of a bucket edge; those are repaired exactly: every pair asks
+        L(a, b) <= table1[a] + table2[b] <= U(a, b)
+    (the bucket of the wanted output, one-sided where the clamp or SSAT saturates), a
+    system of difference constraints in table1[a] and -table2[b] solved by Bellman-Ford
+    relaxation from the start (it converges, to tables that meet every constraint, exactly
+    when any such tables exist). Then the tables are narrowed where a value saturates every
+    sum anyway, so that no sum leaves int32, and the result is checked on every pair."""
+    k = ADD_TAB_SHIFT
+    p = add_params(s1, s2, so)
+    want = add_reference(s1, s2, so, zp1, zp2, zpo, lo, hi)
+    m, e = p["out_mult"], -p["out_shift"]
+    den = 1 << (31 + e - k)
+    if 31 + e - k < 1:
+        return None
+    t1 = add_input_table(zp1, p["in1_mult"], p["in1_shift"]).astype(np.int64)
+    t2 = add_input_table(zp2, p["in2_mult"], p["in2_shift"]).astype(np.int64)
+    u = (2 * t1 * m + den) // (2 * den) + zpo * (1 << k) + (1 << (k - 1))
+    v = -((2 * t2 * m + den) // (2 * den))
+    big = 1 << 40
+    # the output bucket each pair must reach; open-ended where it saturates
+    floor_lo = max(lo, -128)
+    ceil_hi = min(hi, 127)
+    lower = np.where(want <= floor_lo, -big, want * (1 << k))
+    upper = np.where(want >= ceil_hi, big, (want + 1) * (1 << k) - 1)
+    for _ in range(max_rounds):  # u[a] <= v[b] + upper[a, b];  v[b] <= u[a] - lower[a, b]
+        u2 = np.minimum(u, (v[None, :] + upper).min(axis=1))
+        v2 = np.minimum(v, (u2[:, None] - lower).min(axis=0))
+        if np.array_equal(u2, u) and np.array_equal(v2, v):
+            break
+        u, v = u2, v2
+    else:
+        return None
+    t1n, t2n = u, -v
+    # narrow: a value beyond what saturates every sum is worth no more than that bound
+    sat_lo, sat_hi = (floor_lo) * (1 << k) - 1, ceil_hi * (1 << k)
+    t1n = np.clip(t1n, sat_lo - t2n.max(), sat_hi - t2n.min())
+    t2n = np.clip(t2n, sat_lo - t1n.max(), sat_hi - t1n.min())
+    if np.abs(t1n).max() + np.abs(t2n).max() > _INT32_MAX:
+        return None
+    if not np.array_equal(add_tab_twin(t1n, t2n, lo, hi), want):
+        return None
+    return t1n.astype(np.int32), t2n.astype(np.int32)

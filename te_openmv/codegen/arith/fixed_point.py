@@ -64,3 +64,21 @@ def exp_on_negative(a: int, int_bits: int) -> int:
         if int_bits > k and remainder & (1 << (frac_bits + k)):
             result = fx_mul(result, _EXP_MINUS_POW2[k + 2])
     return Q0_ONE if a == 0 else result
+
+
+def rounding_half_sum(a: int, b: int) -> int:
+    """(a + b) / 2 rounded away from zero."""
+    s = a + b
+    s = s + (1 if s >= 0 else -1)
+    return -((-s) // 2) if s < 0 else s // 2
+
+
+def one_over_one_plus_x(a: int) -> int:
+    """1 / (1 + a) in Q0 for a Q0 value in [0, 1): Newton-Raphson on the half denominator, in Q2."""
+    half_denominator = rounding_half_sum(a, Q0_ONE)
+    c48_17, c_neg32_17, q2_one = 1515870810, -1010580540, 1 << 29
+    x = fx_add(c48_17, fx_mul(half_denominator, c_neg32_17))
+    for _ in range(3):
+        one_minus_hd_x = fx_sub(q2_one, fx_mul(half_denominator, x))
+        x = fx_add(x, fx_shl_sat(fx_mul(x, one_minus_hd_x), 2))
+    return fx_shl_sat(x, 1)

@@ -61,3 +61,38 @@ def mean_wide_params(mult: int, shift: int, count: int, out_zp: int) -> dict:
     if bound + 1 + abs(rnd) > INT32_MAX:
         return refuse
     return {"wide": 1 if out_zp > -128 else 2, "wide_round": rnd, "wide_e": e}
+
+
+def round_half_away(a: np.ndarray, count: int) -> np.ndarray:
+    """TFLite's average: (a +- count/2) / count with C's truncating division."""
+    a = np.asarray(a, np.int64)
+    n = np.abs(a) + count // 2
+    return np.where(a < 0, -(n // count), n // count)
+
+
+def lane_divisor(count: int) -> dict | None:
+    """te_avgpool_c4_s8's division of a full window's sum a (|a| <= 128 * count, an int16 lane):
+        q = (a' * mult + round) >> shift,   a' = a - [a < 0] when sign, else a,
+    with mult in int16 (SMLABB/SMLATB take it from a register's bottom half). Equal to TFLite's
+    round-half-away-from-zero a / count for every reachable a: checked here exhaustively (at most
+    65,536 sums), the smallest shift that works chosen. Without the sign step this needs an odd
+    count (no ties: round-half-away is then floor((a + (count-1)/2) / count), one affine floor);
+    an even count's zero bucket is one narrower than the others, so it takes the sign step
+    (a' = a - [a < 0] makes it floor((a' + count/2) / count)). None when nothing fits (count
+    above 256 never does: the sum would leave the int16 lane)."""
+    if not 1 <= count <= 256:
+        return None
+    a = np.arange(-128 * count, 127 * count + 1, dtype=np.int64)
+    want = round_half_away(a, count)
+    for sign in ((0, 1) if count % 2 else (1,)):
+        x = a - (a < 0) if sign else a
+        for shift in range(0, 24):
+            for mult in {(1 << shift) // count, -(-(1 << shift) // count)}:
+                if not 0 < mult <= 32767:
+                    continue
+                # round must meet q * 2^s <= x * mult + round < (q + 1) * 2^s for every sum
+                lo = int((want * (1 << shift) - x * mult).max())
+                hi = int(((want + 1) * (1 << shift) - x * mult - 1).min())
+                if lo <= hi and abs(lo) + 128 * count * mult < (1 << 31):
+                    return {"mult": int(mult), "round": lo, "shift": shift, "sign": sign}
+    return None

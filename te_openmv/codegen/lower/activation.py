@@ -11,7 +11,7 @@ import numpy as np
 
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.activation import (hard_swish_params, softmax_exp_table, logistic_params,
-    quantize_float32, relu_requant, softmax_params)
+    quantize_float32, relu_requant, softmax_pair_table, softmax_params)
 from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance, op_error, streaming_distance
 
 LUT_THRESHOLD = 256  # LOGISTIC/HARD_SWISH: above this many elements, build the 256-entry table first
@@ -64,6 +64,11 @@ class SoftmaxLowering(Lowering):
         x = g.t(op.inputs[0])
         mult, shift, diff_min = self._params(g, op)
         depth = x.shape[-1]
+        if depth == 2:  # every row there is, tabulated by its difference
+            table = ctx.const("pair", softmax_pair_table(softmax_exp_table(mult, shift, diff_min)), "int8_t",
+                              "softmax output at a for a - b + 255, rows (a, b)")
+            params = ctx.param("params", "te_softmax2_params", {"rows": x.size // 2, "pair_table": table})
+            return f"te_softmax2_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         table = ctx.const("exp", softmax_exp_table(mult, shift, diff_min), "int32_t",
                           "exp of (row max - index) * beta * input scale, Q0")
         params = ctx.param("params", "te_softmax_params", {"rows": x.size // depth, "depth": depth,

@@ -1,12 +1,12 @@
-"""ADD, MUL (int8, broadcasting) -> te_add_wide_s8_* / te_mul_fast_s8_* when their arithmetic is
-proven exact for the operator (arith/elementwise.add_wide_params, mul_fast_params), else
-te_add_s8 / te_mul_s8."""
+"""ADD, MUL (int8, broadcasting) -> te_add_tab_s8_* (ADD, when add_tab_tables finds its tables), or
+te_add_wide_s8_* / te_mul_fast_s8_* when their arithmetic is proven exact for the operator
+(arith/elementwise.add_wide_params, mul_fast_params), else te_add_s8 / te_mul_s8."""
 from __future__ import annotations
 
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
-from te_openmv.codegen.arith.elementwise import (add_kernel_params, add_params, add_wide_params, mul_fast_params,
-                                                 mul_params)
+from te_openmv.codegen.arith.elementwise import (add_kernel_params, add_params, add_tab_tables, add_wide_params,
+                                                 mul_fast_params, mul_params)
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, elementwise_distance
 
 
@@ -132,6 +132,13 @@ class AddLowering(_BinaryLowering):
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         lo, hi = act_range(op, g)
+        tab = add_tab_tables(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo, hi)
+        if tab is not None:  # two table entries, an add and one SSAT per output
+            fields = {"table1": ctx.const("table1", tab[0], "int32_t", f"{a.name}'s share of the output, by byte"),
+                      "table2": ctx.const("table2", tab[1], "int32_t", f"{b.name}'s share of the output, by byte"),
+                      "act_min": lo, "act_max": hi}
+            kernel = "te_add_tab_s8_sat" if (lo, hi) == (-128, 127) else "te_add_tab_s8_clamp"
+            return self.emit_call(g, op, ctx, kernel, "te_add_tab_params", fields)
         wide = add_wide_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
         if wide is not None:
             t1, t2, rq = wide

@@ -1,10 +1,11 @@
-"""AVERAGE_POOL_2D / MAX_POOL_2D -> te_avgpool_s8 / te_maxpool_s8; MEAN -> te_mean_s8."""
+"""AVERAGE_POOL_2D / MAX_POOL_2D -> te_avgpool_s8 (te_avgpool_c4_s8: channels in int16 lanes) / te_maxpool_s8;
+MEAN -> te_mean_s8 (te_mean_rows_s8, te_mean_c4_s8 where they apply)."""
 from __future__ import annotations
 
 import numpy as np
 
 from te_openmv.codegen.graph import Graph, Op
-from te_openmv.codegen.arith.pool import exact_reciprocal, mean_multiplier, mean_wide_params
+from te_openmv.codegen.arith.pool import exact_reciprocal, lane_divisor, mean_multiplier, mean_wide_params
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, op_error, out_size, window_distance
 
 
@@ -71,15 +72,23 @@ class PoolLowering(Lowering):
         k_h, k_w, s_h, s_w = o["filter_height"], o["filter_width"], o["stride_h"], o["stride_w"]
         lo, hi = act_range(op, g)
         full_mult, full_shift = exact_reciprocal(k_h * k_w)
-        params = ctx.param("params", "te_pool_params", {
+        fields = {
             "in_h": x.shape[1], "in_w": x.shape[2], "channels": x.shape[3],
             "out_h": y.shape[1], "out_w": y.shape[2],
             "k_h": k_h, "k_w": k_w, "stride_h": s_h, "stride_w": s_w,
             "pad_top": _padding(x.shape[1], k_h, s_h, y.shape[1]),
             "pad_left": _padding(x.shape[2], k_w, s_w, y.shape[2]),
             "act_min": lo, "act_max": hi,
-            "full_div_mult": f"{full_mult}u", "full_div_shift": full_shift})
+            "full_div_mult": f"{full_mult}u", "full_div_shift": full_shift}
         fn = "te_avgpool_s8" if op.type == "AVERAGE_POOL_2D" else "te_maxpool_s8"
+        lanes = lane_divisor(k_h * k_w) if op.type == "AVERAGE_POOL_2D" and x.shape[3] % 4 == 0 else None
+        if lanes is not None:  # four channels per word, full windows divided by a multiply-add
+            fn = "te_avgpool_c4_s8"
+            params = ctx.param("params", "te_pool_params", {
+                **fields, "lane_shift": lanes["shift"], "lane_sign": lanes["sign"],
+                "lane_mult": lanes["mult"], "lane_round": lanes["round"]})
+        else:
+            params = ctx.param("params", "te_pool_params", fields)
         return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
 
 
@@ -165,7 +174,15 @@ class MeanLowering(Lowering):
             count *= x.shape[d]
         return not layout[-1][1] and layout[-1][0] % 4 == 0 and count <= 256
 
+    def _rows(self, g: Graph, op: Op) -> bool:
+        """te_mean_rows_s8 applies: merged dims [kept, reduced, kept] or [reduced, kept], the
+        innermost a multiple of 4 (whole words)."""
+        red = [r for _, r in self._layout(g, op)]
+        return red in ([True, False], [False, True, False]) and self._layout(g, op)[-1][0] % 4 == 0
+
     def scratch_bytes(self, g: Graph, op: Op) -> int:
+        if self._rows(g, op):
+            return 0
         layout = self._layout(g, op)
         only_inner = layout[-1][1] and not any(red for _, red in layout[:-1])
         if self._lanes(g, op):
@@ -196,6 +213,8 @@ class MeanLowering(Lowering):
             "out_strides": "{" + ", ".join(map(str, strides + [0] * pad)) + "}",
             "num_out": y.size, "sum_offset": x.zp * count,
             "mult": mult, "shift": shift, "out_zp": y.zp, **mean_wide_params(mult, shift, count, y.zp)})
+        if self._rows(g, op):
+            return f"te_mean_rows_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])});"
         if self._lanes(g, op):
             return (f"te_mean_c4_s8({params}, {ctx.ptr(op.inputs[0])}, {ctx.ptr(op.outputs[0])}, "
                     f"{ctx.scratch('uint32_t')});")

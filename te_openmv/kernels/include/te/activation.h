@@ -22,6 +22,16 @@ typedef struct {
 
 void te_softmax_s8(const te_softmax_params *p, const int8_t *in, int8_t *out);
 
+/* The same for rows of two elements (depth 2): out[0] = pair_table[in[0] - in[1] + 255],
+ * out[1] = pair_table[in[1] - in[0] + 255], the table te_softmax_s8's answer for every
+ * difference (te_openmv/codegen/arith/activation.py, softmax_pair_table). Scratch: none. */
+typedef struct {
+    int32_t rows;
+    const int8_t *pair_table;  /* 511 entries */
+} te_softmax2_params;
+
+void te_softmax2_s8(const te_softmax2_params *p, const int8_t *in, int8_t *out);
+
 /* Logistic, int8 -> int8 with output scale 1/256, zero point -128. Inputs with
  * |x - zero_point| >= range_radius saturate; the rest go through a Q4.27 fixed-point
  * logistic. Scratch: 256 bytes when size > 256 (a table of all 256 answers is built first);

@@ -67,6 +67,25 @@ TE_BINARY_DECL(te_add_wide_s8_sign_clamp, te_add_wide_params)
 TE_BINARY_DECL(te_add_wide_s8_nosign_sat, te_add_wide_params)
 TE_BINARY_DECL(te_add_wide_s8_nosign_clamp, te_add_wide_params)
 
+/* ADD as two tables and a shift, which the compiler picks when it finds tables that make it
+ * TFLite's ADD on every one of the 65,536 input pairs (te_openmv/codegen/arith/elementwise.py,
+ * add_tab_tables: each input's contribution to the output in units of 2^-TE_ADD_TAB_SHIFT,
+ * the zero point and rounding folded into table1, repaired where the linear form would
+ * round differently, checked on every pair):
+ *   out = clamp(SSAT8((table1[a] + table2[b]) >> TE_ADD_TAB_SHIFT))
+ * the sum never leaving int32. Entry points te_add_tab_s8_{sat|clamp}: the activation range
+ * the whole int8 range (SSAT alone) or not. Same broadcasting and aliasing as te_add_s8.
+ * Scratch: none. */
+#define TE_ADD_TAB_SHIFT 20
+typedef struct {
+    const int32_t *table1;  /* 256 entries, indexed by the input byte (uint8_t)q */
+    const int32_t *table2;
+    int32_t act_min, act_max;
+} te_add_tab_params;
+
+TE_BINARY_DECL(te_add_tab_s8_sat, te_add_tab_params)
+TE_BINARY_DECL(te_add_tab_s8_clamp, te_add_tab_params)
+
 typedef struct {
     int32_t in1_offset, in2_offset;  /* -input zero points */
     int32_t out_offset;              /* output zero point */

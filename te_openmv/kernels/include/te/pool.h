@@ -20,12 +20,24 @@ typedef struct {
      * 0 <= n < 2^31, so full windows divide without a division instruction. */
     uint32_t full_div_mult;
     uint8_t full_div_shift;
+    /* te_avgpool_c4_s8 only (te_openmv/codegen/arith/pool.py, lane_divisor): a full window's
+     * sum a is divided as (a' * lane_mult + lane_round) >> lane_shift, a' = a - [a < 0] when
+     * lane_sign, proven equal to TFLite's rounding division for every reachable sum. */
+    uint8_t lane_shift, lane_sign;
+    int16_t lane_mult;
+    int32_t lane_round;
 } te_pool_params;
 
 /* out[y][x][c] = clamp(round(sum / count)), the sum and count over the window's in-bounds
  * elements only (padding is not counted), rounding half away from zero as TFLite does.
  * Scratch: none. */
 void te_avgpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out);
+
+/* The same, four channels per word: int16 lane sums (SXTAB16), exact while a window sums at
+ * most 256 values; full windows divide with the lane_* multiply-add (SMLABB/SMLATB), partial
+ * ones (SAME padding) as te_avgpool_s8 does. The compiler picks it when channels is a multiple
+ * of 4 and lane_divisor found the full window's constants. Scratch: none. */
+void te_avgpool_c4_s8(const te_pool_params *p, const int8_t *in, int8_t *out);
 
 /* out[y][x][c] = clamp(max over the window's in-bounds elements). Scratch: none. */
 void te_maxpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out);
@@ -58,5 +70,11 @@ void te_mean_s8(const te_mean_params *p, const int8_t *in, int8_t *out, int32_t 
  * sums at most 256 values: four outputs per pass in int16 lanes (SXTAB16).
  * Scratch: 2 * num_out bytes, 4-byte aligned. */
 void te_mean_c4_s8(const te_mean_params *p, const int8_t *in, int8_t *out, uint32_t *acc);
+
+/* The same when the merged dimensions are [kept, reduced, kept] or [reduced, kept] (global
+ * and squeeze-excite means) and the innermost is a multiple of 4: four outputs per pass, their
+ * sums in registers (int16 lanes over at most 256 rows at a time, then int32), any count.
+ * Scratch: none. */
+void te_mean_rows_s8(const te_mean_params *p, const int8_t *in, int8_t *out);
 
 #endif
