@@ -305,13 +305,14 @@ static void te_dw_vpair_row(const te_dw_rows_params *p, const int8_t *in, int j,
         te_dw_rows_fill(dst, p->copy_w * 4 * n, (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u);
 }
 
-/* Stride 1 (te_dw_vpair1_k3_s8): output row y from pair rows y / 2 and y / 2 + 1 (pair row
- * y / 2 + 1 packed over y / 2 - 1 before each even row), its parity telling which halves
- * take which taps (te_dw_vpair1_asm). One copy serves both record forms (us). */
-__attribute__((noinline)) static void te_dw_vpair1_run(const te_dw_rows_params *p, const int8_t *in,
-                                                       const int32_t *groups, int8_t *out, int8_t *scratch,
-                                                       const int us) {
-    const int C = p->channels, ow = p->out_w, gwords = us ? TE_DW_VP1_GROUP_WORDS_US : TE_DW_VP1_GROUP_WORDS;
+/* Output row y from pair rows m and m + 1, m = y / 2 at stride 1 (s1; its parity telling
+ * which halves take which taps: te_dw_vpair1_asm), m = y at stride 2; each pair row packed
+ * when first needed, over the one two rows back. */
+TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups,
+                                    int8_t *out, int8_t *scratch, const int us, const int s1) {
+    const int C = p->channels, ow = p->out_w;
+    const int gwords = s1 ? (us ? TE_DW_VP1_GROUP_WORDS_US : TE_DW_VP1_GROUP_WORDS)
+                          : (us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS);
     const uint32_t pad = (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u;
     for (int c0 = 0; c0 < C; c0 += p->chunk) {  /* channel passes (chunk a multiple of 8) */
         const int n = C - c0 < p->chunk ? C - c0 : p->chunk, stride = 4 * n, ring_row = p->ring_w * stride;
@@ -321,23 +322,46 @@ __attribute__((noinline)) static void te_dw_vpair1_run(const te_dw_rows_params *
             te_dw_rows_fill(scratch + r * ring_row, left, pad);
             te_dw_rows_fill(scratch + (r + 1) * ring_row - right, right, pad);
         }
-        te_dw_vpair_row(p, in, 0, c0, n, scratch + left);
+        int have = -1;  /* the last pair row packed in this pass */
         for (int y = 0; y < p->out_h; y++) {
-            const int m = y >> 1, odd = y & 1;
-            if (!odd)
-                te_dw_vpair_row(p, in, m + 1, c0, n, scratch + ((m + 1) & 1) * ring_row + left);
+            const int m = s1 ? y >> 1 : y, odd = s1 & y;
+            while (have <= m) {
+                have++;
+                te_dw_vpair_row(p, in, have, c0, n, scratch + (have & 1) * ring_row + left);
+            }
             const int8_t *t = scratch + (m & 1) * ring_row, *u = scratch + ((m + 1) & 1) * ring_row;
             int8_t *q = out + (size_t)y * ow * C + c0;
 #if TE_USE_DSP  /* the compiler takes this ring only with its assembly */
-            const te_dw_rowjob job = {t, u, odd ? t : NULL, stride, g0, g0 + (n >> 2) * gwords, 0, C - n, ow, q};
+            const te_dw_rowjob job = {t, u, odd ? t : NULL, stride, g0, g0 + (n >> 2) * gwords, s1 ? 0 : stride,
+                                      C - n, ow, q};
             p->asm_fn(&job);
 #else
-            for (int ox = 0; ox < ow; ox++, q += C)
-                te_dw_vpair1_pixel(p, t + ox * stride, u + ox * stride, stride, g0, n >> 2, q, us, odd);
+            for (int ox = 0; ox < ow; ox++, q += C) {
+                if (s1)
+                    te_dw_vpair1_pixel(p, t + ox * stride, u + ox * stride, stride, g0, n >> 2, q, us, odd);
+                else
+                    te_dw_vpair_pixel(p, t + 2 * ox * stride, u + 2 * ox * stride, stride, g0, n >> 2, q, us);
+            }
 #endif
         }
     }
 }
+
+/* Stride 1 (te_dw_vpair1_k3_s8), and with TE_SMALL_CODE stride 2 as well: one copy for
+ * both record forms (us) and, small, for both strides. */
+#if TE_SMALL_CODE
+__attribute__((noinline)) static void te_dw_vpair_any_run(const te_dw_rows_params *p, const int8_t *in,
+                                                          const int32_t *groups, int8_t *out, int8_t *scratch,
+                                                          const int us) {
+    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, p->stride_h == 1);
+}
+#else
+__attribute__((noinline)) static void te_dw_vpair_any_run(const te_dw_rows_params *p, const int8_t *in,
+                                                          const int32_t *groups, int8_t *out, int8_t *scratch,
+                                                          const int us) {
+    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, 1);
+}
+#endif
 
 TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                                int8_t *scratch, const int us) {
@@ -376,7 +400,11 @@ TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, con
 
 void te_dw_vpair_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                        int8_t *scratch) {
+#if TE_SMALL_CODE  /* one driver for both strides */
+    te_dw_vpair_any_run(p, in, groups, out, scratch, p->ushift != 0);
+#else
     te_dw_vpair_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
+#endif
 }
 
 #if TE_DW_ROWS_SPLIT
@@ -388,12 +416,12 @@ void te_dw_vpair_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int3
 
 void te_dw_vpair1_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                         int8_t *scratch) {
-    te_dw_vpair1_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
+    te_dw_vpair_any_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
 }
 
 #if TE_DW_ROWS_SPLIT
 void te_dw_vpair1_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                          int8_t *scratch) {
-    te_dw_vpair1_run(p, in, groups, out, scratch, 1);
+    te_dw_vpair_any_run(p, in, groups, out, scratch, 1);
 }
 #endif
