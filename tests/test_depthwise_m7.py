@@ -102,6 +102,14 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "the vertical-pair ring with a folded PAD: the first and the last pair rows half outside"),
         ("vpair_passes", dw_model(rng, (14, 17), 40, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=-128),
          "the vertical-pair ring in channel passes of 24 and 16, in place"),
+        ("vpair1_sign", dw_model(rng, (10, 9), 16, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=9),
+         "3x3 stride 1 on the vertical-pair ring, sign step, the last pair row's lower row below the image"),
+        ("vpair1_odd", dw_model(rng, (11, 7), 16, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "the same, odd height: the last pair row wholly below the image (zero points)"),
+        ("vpair1_pad", dw_model(rng, (8, 10), 16, (3, 3), (1, 1), "VALID", 1, in_q=q, out_zp=-128, pad=(1, 2, 1, 1)),
+         "stride 1 on the vertical pairs with a folded PAD (1 above, 2 below)"),
+        ("vpair1_passes", dw_model(rng, (9, 23), 40, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "stride 1 on the vertical pairs in channel passes of 16, 16 and 8, in place"),
         ("dw_general", dw_model(rng, (9, 7), 5, (3, 3), (1, 1), "SAME", 1, in_q=q,
                                 bias_data=[-2_000_000_000, 5, 1_500_000_000, 0, 7]),
          "huge bias: the general in-place kernel"),
@@ -156,10 +164,11 @@ def _cases() -> list[tuple[str, bytes, str]]:
     ] + [(name, uniform_model(name, args), f"uniform shift: {family}") for name, args, _, family in UNIFORM_CASES]
 
 
-FORCED = {"rows_sign": "rows", "rows_sign_wide": "rowsw", "rows_small_bytes": "rows", "rows_passes": "rows",
+FORCED = {"rows_small": "rowsw", "rows_sign": "rows", "rows_sign_wide": "rowsw", "rows_small_bytes": "rows", "rows_passes": "rows",
           "rows_passes_wide": "rowsw", "rows_relu6": "rows", "rows_relu6_wide": "rowsw", "dw3s1_one_row": "plane",
           "dw3s1_two_rows": "plane", "dw3s1_down2": "plane", "vpair_sign": "vpair", "vpair_odd": "vpair", "vpair_pad": "vpair",
-          "vpair_passes": "vpair"}
+          "vpair_passes": "vpair", "vpair1_sign": "vpair", "vpair1_odd": "vpair", "vpair1_pad": "vpair",
+          "vpair1_passes": "vpair"}
 
 
 def _force(kernel: str):
@@ -234,7 +243,8 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw5s2_even_sign": "te_dw_plane_k5s2_s8", "dw5s2_even": "te_dw_plane_k5s2_s8",
             "dw5s12": "te_dw_plane_k5s2_s8", "dw7s2_oddh_sign": "te_dw_plane_k7s2_s8",
             "vpair_sign": "te_dw_vpair_k3_s8", "vpair_odd": "te_dw_vpair_k3_s8", "vpair_pad": "te_dw_vpair_k3_s8",
-            "vpair_passes": "te_dw_vpair_k3_s8"}
+            "vpair_passes": "te_dw_vpair_k3_s8", "vpair1_sign": "te_dw_vpair1_k3_s8", "vpair1_odd": "te_dw_vpair1_k3_s8",
+            "vpair1_pad": "te_dw_vpair1_k3_s8", "vpair1_passes": "te_dw_vpair1_k3_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name, kernel in FORCED.items():  # the ring each forced row-kernel case runs on
@@ -248,6 +258,11 @@ def test_cases_take_the_intended_kernels(m7_run):
     c = compiled["vpair_passes"]
     assert c.graph.ops[0].attrs.get("inplace")
     assert lower_dw.rows_plan(c.graph, c.graph.ops[0], wide=2)["params"]["chunk"] == 24
+    c = compiled["vpair1_passes"]
+    assert c.graph.ops[0].attrs.get("inplace")
+    assert lower_dw.rows_plan(c.graph, c.graph.ops[0], wide=2)["params"]["chunk"] == 16
+    for name, variant in (("vpair1_sign", "vpair1"), ("vpair1_odd", "vpair1n"), ("vpair1_pad", "vpair1n")):
+        assert f"TE_DW_ASM({variant})" in compiled[name].emitted.c_source, name
     # the no-shift case really has channels without a right shift (the C loops' fix = 0 path)
     c = compiled["dw_noshift"]
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
@@ -268,10 +283,10 @@ def test_cases_take_the_intended_kernels(m7_run):
 ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
     {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | \
     {f"{k}{n}b" for k in ("k3s1", "k5s1", "k5s2", "k7s1", "k7s2") for n in ("", "n")} | \
-    {"rows", "rowsn", "rowsw", "rowswn", "vpair", "vpairn"}
+    {"rows", "rowsn", "rowsw", "rowswn", "vpair", "vpairn", "vpair1", "vpair1n"}
 # the uniform-shift copies, named without their E (k3s1bu12 -> k3s1bu)
 ALL_DW_ASM_US = {f"k3s1{p}u" for p in ("", "p", "b")} | {f"k3s2{p}u" for p in ("", "p")} | \
-    {f"k{k}s{s}{b}u" for k in "57" for s in "12" for b in ("", "b")} | {"rowsu", "rowswu", "vpairu"}
+    {f"k{k}s{s}{b}u" for k in "57" for s in "12" for b in ("", "b")} | {"rowsu", "rowswu", "vpairu", "vpair1u"}
 
 
 def test_dsp_kernels_are_built(m7_run, arm_toolchain):
@@ -284,12 +299,14 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     named = set()
     for c in compiled.values():
         named |= set(re.findall(r"TE_DW_ASM\((\w+)\)", c.emitted.c_source))
-    linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather", "widen", "copy", "vpack", "vpack_top"}
+    linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather", "widen", "copy", "vpack", "vpack_top",
+                                                                          "vpack_bot"}
     assert linked == named
     families = {re.sub(r"u\d+$", "u", v) for v in named}
     want = ALL_DW_ASM | ALL_DW_ASM_US
     assert families == want, f"variants no case exercises: {sorted(want - families)}"
     for fn in ("te_dw_gather_asm", "te_dw_widen_asm", "te_dw_copy_asm", "te_dw_vpack_asm", "te_dw_vpack_top_asm",
+               "te_dw_vpack_bot_asm",
                "te_fc_block4_asm"):
         assert fn in symbols
 

@@ -552,6 +552,7 @@ def _uniform_cases() -> list[tuple[str, dict, str | None, str]]:
         ("us_rows", dict(hw=(20, 19), c=16, k=(3, 3), stride=(2, 2)), "rows", "rowsu"),
         ("us_rowsw", dict(hw=(9, 41), c=40, k=(3, 3), stride=(1, 1)), "rowsw", "rowswu"),
         ("us_vpair", dict(hw=(20, 18), c=16, k=(3, 3), stride=(2, 2)), "vpair", "vpairu"),
+        ("us_vpair1", dict(hw=(9, 10), c=16, k=(3, 3), stride=(1, 1)), "vpair", "vpair1u"),
         # channels whose e lie 5 apart: E is several bits above the smaller ones
         ("us_far", dict(hw=(10, 10), c=6, k=(3, 3), stride=(1, 1), w_scales=_spread_scales(6, 5)), None, "k3s1bu"),
         # a dead channel and one whose multiplier is too small to ever move its output:

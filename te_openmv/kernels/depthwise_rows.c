@@ -250,6 +250,117 @@ TE_INLINE void te_dw_vpair_pixel(const te_dw_rows_params *p, const int8_t *t, co
     }
 }
 
+/* The same at stride 1 (output row parity `odd`): t, u at pair rows y / 2 and y / 2 + 1.
+ * Records (te/depthwise.h): bias x4, at w = g + 4 per column kx 8 words, (w0, w1) of c0..c3,
+ * then (w2, w1) of c0..c3; the requantization at g + 28. Even rows: t . (w0, w1) + low(u) w2;
+ * odd rows: high(t) w0 + u . (w1, w2). */
+TE_INLINE void te_dw_vpair1_pixel(const te_dw_rows_params *p, const int8_t *t, const int8_t *u, int stride,
+                                  const int32_t *g, int ngroups, int8_t *q, const int us, const int odd) {
+    const int clamp = !(p->act_min == -128 && p->act_max == 127);
+    const int gwords = us ? TE_DW_VP1_GROUP_WORDS_US : TE_DW_VP1_GROUP_WORDS;
+    for (int k = ngroups; k > 0; k--, g += gwords, t += 16, u += 16, q += 4) {
+        int32_t a[4] = {g[0], g[1], g[2], g[3]};
+        const uint32_t *w = (const uint32_t *)(g + 4);
+        for (int kx = 0; kx < 3; kx++, w += 8) {
+            const int8_t *x = t + kx * stride, *z = u + kx * stride;
+            for (int j = 0; j < 4; j++) {
+                const uint32_t vt = te_ld32(x + 4 * j), vu = te_ld32(z + 4 * j);
+                a[j] = odd ? te_smladx(vu, w[4 + j], te_smlatb(vt, w[j], a[j]))
+                           : te_smlabb(vu, w[4 + j], te_smlad(vt, w[j], a[j]));
+            }
+        }
+        const int32_t *rq = g + 28, *e = g + 36;
+        uint32_t word = 0;
+        for (int j = 0; j < 4; j++, rq += 2) {
+            int32_t v = us ? te_dw_requant(a[j], rq[0], rq[1], (int32_t)p->ushift, TE_DW_UNIFORM)
+                           : te_dw_requant(a[j], rq[0], rq[1], e[j], e[j] > 0 && !p->nosign);
+            if (clamp) v = te_clamp(v, p->act_min, p->act_max);
+            word |= (uint32_t)(uint8_t)v << (8 * j);
+        }
+        te_st32(q, word);
+    }
+}
+
+#endif
+
+/* Pack pair row j (input rows 2j - pad_top and the next; rows outside the image are the zero
+ * point) of the pass's channels [c0, c0 + n) into dst, a ring row (its padding columns are
+ * filled already). */
+static void te_dw_vpair_row(const te_dw_rows_params *p, const int8_t *in, int j, int c0, int n, int8_t *dst) {
+    const int C = p->channels, ia = 2 * j - p->pad_top, ib = ia + 1;
+    const int8_t *a = ia >= 0 && ia < p->copy_h ? in + (ptrdiff_t)ia * p->in_w * C + c0 : NULL;
+    const int8_t *b = ib >= 0 && ib < p->copy_h ? in + (ptrdiff_t)ib * p->in_w * C + c0 : NULL;
+#if TE_USE_DSP
+    if (a && !b) {  /* at stride 1 the lower halves are read: the zero point there */
+        const uint32_t zp = (uint32_t)(uint8_t)(int8_t)p->pad_value * 0x01010101u;
+        const int one = n == C;
+        const te_dw_vjob job = {dst, a, (const int8_t *)&zp, one ? p->copy_w * (C >> 2) : n >> 2,
+                                one ? 1 : p->copy_w, C - n};
+        te_dw_vpack_bot_asm(&job);
+    } else
+#endif
+    if (a || b)
+        te_dw_vpair_pack(p, a, b, n, dst);
+    else
+        te_dw_rows_fill(dst, p->copy_w * 4 * n, (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u);
+}
+
+/* Output row y from pair rows m and m + 1, m = y / 2 at stride 1 (s1; its parity telling
+ * which halves take which taps: te_dw_vpair1_asm), m = y at stride 2; each pair row packed
+ * when first needed, over the one two rows back. */
+TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups,
+                                    int8_t *out, int8_t *scratch, const int us, const int s1) {
+    const int C = p->channels, ow = p->out_w;
+    const int gwords = s1 ? (us ? TE_DW_VP1_GROUP_WORDS_US : TE_DW_VP1_GROUP_WORDS)
+                          : (us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS);
+    const uint32_t pad = (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u;
+    for (int c0 = 0; c0 < C; c0 += p->chunk) {  /* channel passes (chunk a multiple of 8) */
+        const int n = C - c0 < p->chunk ? C - c0 : p->chunk, stride = 4 * n, ring_row = p->ring_w * stride;
+        const int left = p->pad_left * stride, right = ring_row - left - p->copy_w * stride;
+        const int32_t *g0 = groups + (c0 >> 2) * gwords;
+        for (int r = 0; r < 2; r++) {  /* the padding columns hold zero-point pairs */
+            te_dw_rows_fill(scratch + r * ring_row, left, pad);
+            te_dw_rows_fill(scratch + (r + 1) * ring_row - right, right, pad);
+        }
+        int have = -1;  /* the last pair row packed in this pass */
+        for (int y = 0; y < p->out_h; y++) {
+            const int m = s1 ? y >> 1 : y, odd = s1 & y;
+            while (have <= m) {
+                have++;
+                te_dw_vpair_row(p, in, have, c0, n, scratch + (have & 1) * ring_row + left);
+            }
+            const int8_t *t = scratch + (m & 1) * ring_row, *u = scratch + ((m + 1) & 1) * ring_row;
+            int8_t *q = out + (size_t)y * ow * C + c0;
+#if TE_USE_DSP  /* the compiler takes this ring only with its assembly */
+            const te_dw_rowjob job = {t, u, odd ? t : NULL, stride, g0, g0 + (n >> 2) * gwords, s1 ? 0 : stride,
+                                      C - n, ow, q};
+            p->asm_fn(&job);
+#else
+            for (int ox = 0; ox < ow; ox++, q += C) {
+                if (s1)
+                    te_dw_vpair1_pixel(p, t + ox * stride, u + ox * stride, stride, g0, n >> 2, q, us, odd);
+                else
+                    te_dw_vpair_pixel(p, t + 2 * ox * stride, u + 2 * ox * stride, stride, g0, n >> 2, q, us);
+            }
+#endif
+        }
+    }
+}
+
+/* Stride 1 (te_dw_vpair1_k3_s8), and with TE_SMALL_CODE stride 2 as well: one copy for
+ * both record forms (us) and, small, for both strides. */
+#if TE_SMALL_CODE
+__attribute__((noinline)) static void te_dw_vpair_any_run(const te_dw_rows_params *p, const int8_t *in,
+                                                          const int32_t *groups, int8_t *out, int8_t *scratch,
+                                                          const int us) {
+    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, p->stride_h == 1);
+}
+#else
+__attribute__((noinline)) static void te_dw_vpair_any_run(const te_dw_rows_params *p, const int8_t *in,
+                                                          const int32_t *groups, int8_t *out, int8_t *scratch,
+                                                          const int us) {
+    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, 1);
+}
 #endif
 
 TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
@@ -289,12 +400,28 @@ TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, con
 
 void te_dw_vpair_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                        int8_t *scratch) {
+#if TE_SMALL_CODE  /* one driver for both strides */
+    te_dw_vpair_any_run(p, in, groups, out, scratch, p->ushift != 0);
+#else
     te_dw_vpair_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
+#endif
 }
 
 #if TE_DW_ROWS_SPLIT
 void te_dw_vpair_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                         int8_t *scratch) {
     te_dw_vpair_run(p, in, groups, out, scratch, 1);
+}
+#endif
+
+void te_dw_vpair1_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                        int8_t *scratch) {
+    te_dw_vpair_any_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
+}
+
+#if TE_DW_ROWS_SPLIT
+void te_dw_vpair1_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                         int8_t *scratch) {
+    te_dw_vpair_any_run(p, in, groups, out, scratch, 1);
 }
 #endif

@@ -235,39 +235,45 @@ __attribute__((naked, noinline)) void te_dw_vpack_asm(__attribute__((unused)) co
         "pop    {r4-r11, pc}\n\t");
 }
 
-/* The same with the upper row outside the image: a is the lower row, b points at the
- * zero-point word (4 copies of the byte), which stands for the upper row. */
-__attribute__((naked, noinline)) void te_dw_vpack_top_asm(__attribute__((unused)) const te_dw_vjob *job) {
-    __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
-        "ldm    r0, {r0, r1, r2, r3, r11, r12}\n\t"
-        "ldr    r2, [r2]\n\t"
-        "push   {r3}\n"
-        "1:\n\t"
-        "ldr    lr, [sp]\n"
-        "2:\n\t"
-        "ldrd   r3, r4, [r1], #8\n\t"
-        "pkhbt  r7, r2, r3, lsl #16\n\t"
-        "pkhtb  r8, r3, r2, asr #16\n\t"
-        "pkhbt  r9, r2, r4, lsl #16\n\t"
-        "pkhtb  r10, r4, r2, asr #16\n\t"
-        "sxtb16 r3, r7\n\t"
-        "sxtb16 r4, r7, ror #8\n\t"
-        "sxtb16 r5, r8\n\t"
-        "sxtb16 r6, r8, ror #8\n\t"
-        "sxtb16 r7, r9\n\t"
-        "sxtb16 r8, r9, ror #8\n\t"
-        "sxtb16 r9, r10\n\t"
-        "sxtb16 r10, r10, ror #8\n\t"
-        "stm    r0!, {r3-r10}\n\t"
-        "subs   lr, lr, #2\n\t"
-        "bne    2b\n\t"
-        "add    r1, r1, r12\n\t"
-        "subs   r11, r11, #1\n\t"
-        "bne    1b\n\t"
-        "add    sp, sp, #4\n\t"
-        "pop    {r4-r11, pc}\n\t");
-}
+/* The same with one row outside the image: a is the row inside, b points at the zero-point
+ * word (4 copies of the byte), which stands for the other row: the upper one (top: the
+ * zero point in the low halves) or the lower one (bottom: in the high halves). */
+#define TE_VPACK_EDGE_ASM(name, lo, hi)                                                      \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const te_dw_vjob *job) {  \
+    __asm__ volatile(                                                                            \
+        "push   {r4-r11, lr}\n\t"                                                                \
+        "ldm    r0, {r0, r1, r2, r3, r11, r12}\n\t"                                              \
+        "ldr    r2, [r2]\n\t"                                                                     \
+        "push   {r3}\n"                                                                           \
+        "1:\n\t"                                                                                  \
+        "ldr    lr, [sp]\n"                                                                       \
+        "2:\n\t"                                                                                  \
+        "ldrd   r3, r4, [r1], #8\n\t"                                                             \
+        "pkhbt  r7, " lo("r3") ", " hi("r3") ", lsl #16\n\t"                                    \
+        "pkhtb  r8, " hi("r3") ", " lo("r3") ", asr #16\n\t"                                    \
+        "pkhbt  r9, " lo("r4") ", " hi("r4") ", lsl #16\n\t"                                    \
+        "pkhtb  r10, " hi("r4") ", " lo("r4") ", asr #16\n\t"                                   \
+        "sxtb16 r3, r7\n\t"                                                                       \
+        "sxtb16 r4, r7, ror #8\n\t"                                                               \
+        "sxtb16 r5, r8\n\t"                                                                       \
+        "sxtb16 r6, r8, ror #8\n\t"                                                               \
+        "sxtb16 r7, r9\n\t"                                                                       \
+        "sxtb16 r8, r9, ror #8\n\t"                                                               \
+        "sxtb16 r9, r10\n\t"                                                                      \
+        "sxtb16 r10, r10, ror #8\n\t"                                                             \
+        "stm    r0!, {r3-r10}\n\t"                                                                \
+        "subs   lr, lr, #2\n\t"                                                                   \
+        "bne    2b\n\t"                                                                           \
+        "add    r1, r1, r12\n\t"                                                                  \
+        "subs   r11, r11, #1\n\t"                                                                 \
+        "bne    1b\n\t"                                                                           \
+        "add    sp, sp, #4\n\t"                                                                   \
+        "pop    {r4-r11, pc}\n\t");                                                               \
+    }
+#define TE_VPACK_ROW(r) r
+#define TE_VPACK_ZP(r) "r2"
+TE_VPACK_EDGE_ASM(te_dw_vpack_top_asm, TE_VPACK_ZP, TE_VPACK_ROW)
+TE_VPACK_EDGE_ASM(te_dw_vpack_bot_asm, TE_VPACK_ROW, TE_VPACK_ZP)
 
 /* One output row of one pass (te_dw_rowjob: r0 = pair row y, r1 = pair row y + 1 at the
  * first window pixel, stride = the ring's pixel stride, ring_step = what the pointers move
@@ -347,6 +353,86 @@ __attribute__((naked, noinline)) void te_dw_vpack_top_asm(__attribute__((unused)
     }
 TE_VPAIR_ASM(te_dw_vpair_asm, TE_DW_ASM_RQ4)
 TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N)
+
+/* Stride 1 on the same ring (te/depthwise.h, "vpair1"): output row y reads pair rows
+ * m = y / 2 (r8) and m + 1 (r9). Even y: pair row m as (w0, w1) by SMLAD, the low halves of
+ * m + 1 by w2 (SMLABB). Odd y: the high halves of pair row m by w0 (SMLATB), pair row m + 1
+ * as (w1, w2) by SMLADX against the words (w2, w1). Records: per column kx (32 bytes), the
+ * words (w0, w1) of c0..c3, then (w2, w1) of c0..c3, so that both parities read the same
+ * words; the job's third pointer is the parity (NULL: even). Frame and registers as
+ * TE_VPAIR_ASM's; 66 instructions per pixel and group in either body. Exactness as
+ * TE_VPAIR_ASM's: the same nine products per channel, summed in another order. */
+#define TE_VP1_COL(addr, load, whi, wlo, op)          \
+    addr                                              \
+    load                                              \
+    "ldrd   r10, lr, [r12, #" whi "]\n\t"             \
+    op "  r2, r6, r10, r2\n\t"                        \
+    op "  r3, r7, lr, r3\n\t"                         \
+    wlo                                               \
+    op "  r0, r4, r10, r0\n\t"                        \
+    op "  r1, r5, lr, r1\n\t"
+#define TE_VP1_W(off) "ldrd   r10, lr, [r12, #" off "]\n\t"
+#define TE_VP1_NEXT(lbl)                              \
+    "bfi    r0, r1, #8, #8\n\t"                       \
+    "bfi    r0, r2, #16, #8\n\t"                      \
+    "bfi    r0, r3, #24, #8\n\t"                      \
+    "ldr    r4, [sp, #20]\n\t"                        \
+    "str    r0, [r4], #4\n\t"                         \
+    "str    r4, [sp, #20]\n\t"                        \
+    "ldr    r4, [sp, #4]\n\t"                         \
+    "cmp    r12, r4\n\t"                              \
+    "bne    " lbl "b\n\t"                             \
+    "ldrd   r4, r5, [sp, #8]\n\t"                     \
+    "add    r8, r8, r4\n\t"                           \
+    "add    r9, r9, r4\n\t"                           \
+    "ldr    r6, [sp, #20]\n\t"                        \
+    "add    r6, r6, r5\n\t"                           \
+    "str    r6, [sp, #20]\n\t"                        \
+    "ldr    r12, [sp, #0]\n\t"                        \
+    "ldr    r4, [sp, #16]\n\t"                        \
+    "subs   r4, r4, #1\n\t"                           \
+    "str    r4, [sp, #16]\n\t"                        \
+    "bne    " lbl "b\n\t"                             \
+    "add    sp, sp, #24\n\t"                          \
+    "pop    {r4-r11, pc}\n"
+#define TE_VPAIR1_ASM(name, rq)                                                                \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
+    __asm__ volatile(                                                                            \
+        "push   {r4-r11, lr}\n\t"                                                                \
+        "sub    sp, sp, #24\n\t"                                                                 \
+        "ldrd   r1, r2, [r0, #16]\n\t"                                                           \
+        "ldrd   r3, r4, [r0, #24]\n\t"                                                           \
+        "ldrd   r5, r6, [r0, #32]\n\t"                                                           \
+        "stm    sp, {r1-r6}\n\t"                                                                 \
+        "ldrd   r8, r9, [r0]\n\t"                                                                \
+        "ldr    r11, [r0, #12]\n\t"                                                              \
+        "ldr    r0, [r0, #8]\n\t"                                                                \
+        "mov    r12, r1\n\t"                                                                     \
+        "cmp    r0, #0\n\t"                                                                      \
+        "bne    3f\n"                                                                            \
+        "1:\n\t"                                                                                 \
+        "ldm    r12!, {r0-r3}\n\t"                                                               \
+        TE_VP1_COL("add    r4, r8, r11\n\t", "ldm    r4, {r4-r7}\n\t", "40", TE_VP1_W("32"), "smlad ") \
+        TE_VP1_COL("add    r4, r8, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "72", TE_VP1_W("64"), "smlad ") \
+        TE_VP1_COL("add    r4, r9, r11\n\t", "ldm    r4, {r4-r7}\n\t", "56", TE_VP1_W("48"), "smlabb") \
+        TE_VP1_COL("add    r4, r9, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "88", TE_VP1_W("80"), "smlabb") \
+        TE_VP1_COL("", "ldm    r9!, {r4-r7}\n\t", "24", TE_VP1_W("16"), "smlabb")                  \
+        TE_VP1_COL("", "ldm    r8!, {r4-r7}\n\t", "8", "ldrd   r10, lr, [r12], #96\n\t", "smlad ") \
+        rq                                                                                       \
+        TE_VP1_NEXT("1")                                                                         \
+        "3:\n\t"                                                                                 \
+        "ldm    r12!, {r0-r3}\n\t"                                                               \
+        TE_VP1_COL("add    r4, r9, r11\n\t", "ldm    r4, {r4-r7}\n\t", "56", TE_VP1_W("48"), "smladx") \
+        TE_VP1_COL("add    r4, r9, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "88", TE_VP1_W("80"), "smladx") \
+        TE_VP1_COL("add    r4, r8, r11\n\t", "ldm    r4, {r4-r7}\n\t", "40", TE_VP1_W("32"), "smlatb") \
+        TE_VP1_COL("add    r4, r8, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "72", TE_VP1_W("64"), "smlatb") \
+        TE_VP1_COL("", "ldm    r9!, {r4-r7}\n\t", "24", TE_VP1_W("16"), "smladx")                  \
+        TE_VP1_COL("", "ldm    r8!, {r4-r7}\n\t", "8", "ldrd   r10, lr, [r12], #96\n\t", "smlatb") \
+        rq                                                                                       \
+        TE_VP1_NEXT("3"));                                                                       \
+    }
+TE_VPAIR1_ASM(te_dw_vpair1_asm, TE_DW_ASM_RQ4)
+TE_VPAIR1_ASM(te_dw_vpair1n_asm, TE_DW_ASM_RQ4N)
 /* The uniform-shift copies (te/depthwise.h, suffix u<E>): records of 30 words, (mult, C)
  * per channel and no e; SMMLA, then SSAT with E as its ASR immediate. */
 #define TE_DW_ASM_RQ4U(E)                               \
@@ -363,6 +449,7 @@ TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N)
 #define TE_DW_ROWS_US(E)                                                  \
     TE_DW_ROWS_ASM(te_dw_rowsu##E##_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4U(#E))  \
     TE_DW_ROWS_ASM(te_dw_rowswu##E##_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4U(#E)) \
-    TE_VPAIR_ASM(te_dw_vpairu##E##_asm, TE_DW_ASM_RQ4U(#E))
+    TE_VPAIR_ASM(te_dw_vpairu##E##_asm, TE_DW_ASM_RQ4U(#E))       \
+    TE_VPAIR1_ASM(te_dw_vpair1u##E##_asm, TE_DW_ASM_RQ4U(#E))
 TE_DW_US_SHIFTS(TE_DW_ROWS_US)
 #endif

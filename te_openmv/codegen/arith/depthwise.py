@@ -181,6 +181,21 @@ def vpair_groups(heads: np.ndarray, scaled: np.ndarray, with_e: bool = True) -> 
     return out
 
 
+def vpair1_groups(heads: np.ndarray, scaled: np.ndarray, with_e: bool = True) -> np.ndarray:
+    """The vertical pairs' records at stride 1 (te/depthwise.h, 40 or 36 words a group):
+    row_groups with 24 weight words in place of 18, per column kx = 0, 1, 2 the words
+    (w0, w1) of c0..c3, then (w2, w1) of c0..c3 (even output rows take (w0, w1) and the low
+    halves w2, odd ones the low halves w0 and (w1, w2) crosswise). The same products."""
+    base = row_groups(heads, scaled, with_e)
+    out = np.zeros((base.shape[0], base.shape[1] + 6), np.int32)
+    out[:, :4], out[:, 28:] = base[:, :4], base[:, 22:]
+    for g in range(out.shape[0]):
+        w = scaled[4 * g:4 * g + 4].reshape(4, 3, 3)  # [c, ky, kx]
+        out[g, 4:28] = [int(v) for kx in range(3) for v in
+                        [_pair(w[c, 0, kx], w[c, 1, kx]) for c in range(4)] + [_pair(w[c, 2, kx], w[c, 1, kx]) for c in range(4)]]
+    return out
+
+
 def rows_geometry(in_hw: tuple[int, int], out_hw: tuple[int, int], stride: tuple[int, int],
                   pad: tuple[int, int]) -> dict:
     """The 3x3 row kernel's ring rows: padded width (pixels) and the input rows/columns read."""

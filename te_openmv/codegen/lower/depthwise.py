@@ -14,7 +14,7 @@ from te_openmv.codegen.errors import CompileError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.common import per_channel_multipliers
 from te_openmv.codegen.arith.depthwise import (channel_constants, groups_of, plane_geometry, plane_kind,
-    plane_records, row_groups, rows_geometry, rows_in_place_ok, vpair_groups)
+    plane_records, row_groups, rows_geometry, rows_in_place_ok, vpair1_groups, vpair_groups)
 from te_openmv.codegen.arith.depthwise_uniform import op_shift_range, uniform_channels
 from te_openmv.codegen.arith.uniform_shift import choose_shifts
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, op_error, window_distance
@@ -128,8 +128,9 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
     if (geo["k_h"], geo["k_w"], geo["dm"]) != (3, 3, 1) or c % 4 or geo["stride_h"] > 3:
         return None
     vpair = wide == 2
-    if vpair and (c % 8 or (geo["stride_h"], geo["stride_w"]) != (2, 2)):
+    if vpair and (c % 8 or (geo["stride_h"], geo["stride_w"]) not in ((1, 1), (2, 2))):
         return None
+    s1 = vpair and geo["stride_h"] == 1
     rows = rows_geometry(tuple(x.shape[1:3]), tuple(y.shape[1:3]), (geo["stride_h"], geo["stride_w"]),
                          (geo["pad_top"], geo["pad_left"]))
     if rows["ring_w"] > 65535:
@@ -152,7 +153,8 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
     chunk = -(-c // (unit * passes)) * unit
     # the vertical pairs store a pair with its lower row outside the image as the upper row
     # twice: only the last pair row, whose upper halves no window reads, may be one
-    if vpair and any(2 * j - geo["pad_top"] == rows["copy_h"] - 1 for j in range(y.shape[1])):
+    # (at stride 1 the lower halves are read: such a pair holds the zero point there)
+    if vpair and not s1 and any(2 * j - geo["pad_top"] == rows["copy_h"] - 1 for j in range(y.shape[1])):
         return None
     if op.attrs.get("inplace") and not rows_in_place_ok(tuple(x.shape[1:3]), tuple(y.shape[1:3]),
                                                          geo["stride_h"], geo["pad_top"], rows["copy_h"]):
@@ -161,21 +163,22 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
     channels = channel_constants(channel_major_weights(w.data), bias_of(g, op, c), x.zp, mult, shift, y.zp)
     if channels is None:
         return None
-    records = (vpair_groups if vpair else row_groups)(*channels)
+    records = (vpair1_groups if s1 else vpair_groups if vpair else row_groups)(*channels)
     lo, hi = act_range(op, g)
     nosign = y.zp <= lo
     # the assembly: every channel shifts right (e >= 1) and the range is the full int8 one
     fast = (lo, hi) == (-128, 127) and bool(np.all(shift < 0))
     if vpair and not fast:  # the C loops of the vertical pairs are no faster than the others'
         return None
-    kind = "vpair" if vpair else "rowsw" if wide else "rows"
+    kind = "vpair1" if s1 else "vpair" if vpair else "rowsw" if wide else "rows"
     variant = (kind + ("n" if nosign else "")) if fast else None
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "channels": c, "out_h": y.shape[1], "out_w": y.shape[2],
               "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **rows, "chunk": chunk,
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "wide": int(wide),
               "ushift": 0, "asm_fn": dw_asm(variant)}
-    return {"function": "te_dw_vpair_k3_s8" if vpair else "te_dw_rows_k3_s8", "params_type": "te_dw_rows_params",
+    function = "te_dw_vpair1_k3_s8" if s1 else "te_dw_vpair_k3_s8" if vpair else "te_dw_rows_k3_s8"
+    return {"function": function, "params_type": "te_dw_rows_params",
             "params": params,
             "records": records, "variant": variant, "channels": channels,
             "scratch": per_channel * chunk}  # te_dw_rows_scratch (te/depthwise.h)
@@ -220,9 +223,11 @@ def _vpair_cost(p: dict, c: int, passes: int) -> float:
     packing copy 17 per 2 words of both rows and 5 per pixel and pass; 2.5 per byte filling
     the pair rows wholly outside the image; per pass 194, and 62 per kernel and per copy call."""
     h = p["out_h"]
-    inside = sum(1 for j in range(h + 1) if any(0 <= 2 * j - p["pad_top"] + k < p["copy_h"] for k in (0, 1)))
-    copies = inside * p["copy_w"] * (c / 8 * 17 + 5 * passes) + (h + 1 - inside) * p["copy_w"] * c * 2.5
-    compute = h * p["out_w"] * (c / 4 * 63 + 11 * passes)
+    packed = (h - 1) // 2 + 2 if p["stride_h"] == 1 else h + 1  # pair rows
+    inside = sum(1 for j in range(packed) if any(0 <= 2 * j - p["pad_top"] + k < p["copy_h"] for k in (0, 1)))
+    copies = inside * p["copy_w"] * (c / 8 * 17 + 5 * passes) + (packed - inside) * p["copy_w"] * c * 2.5
+    group = 66 if p["stride_h"] == 1 else 63  # stride 1: 24 weight words, 2 more LDRD
+    compute = h * p["out_w"] * (c / 4 * group + 11 * passes)
     return 1.05 * (copies + compute + passes * (62 * (h + inside) + 194))
 
 
@@ -326,8 +331,10 @@ def model_shifts(g: Graph) -> dict[int, int]:
 def uniform_plan(plan: dict, shift: int) -> dict:
     """The plan with its records and assembly in the uniform-shift form for E = shift."""
     heads, scaled = uniform_channels(*plan["channels"], shift)
-    rows = plan["function"] in ("te_dw_rows_k3_s8", "te_dw_vpair_k3_s8")
-    groups = vpair_groups if plan["params"].get("wide") == 2 else row_groups
+    rows = plan["function"] in ("te_dw_rows_k3_s8", "te_dw_vpair_k3_s8", "te_dw_vpair1_k3_s8")
+    groups = row_groups
+    if plan["params"].get("wide") == 2:
+        groups = vpair1_groups if plan["params"]["stride_h"] == 1 else vpair_groups
     records = groups(heads, scaled, with_e=False) if rows else plane_records(plan["kind"], heads, scaled)
     params = {**plan["params"], "ushift": shift, "asm_fn": dw_asm(uniform_variant(plan["variant"], shift))}
     function = plan["function"][:-3] + "u_s8" if rows else f"te_dw_plane_{plan['kind']}u_s8"

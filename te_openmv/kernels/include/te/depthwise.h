@@ -107,6 +107,7 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  *           number of output rows (not window mode)
  *   rows rowsn                      the row kernel, with and without the sign step
  *   vpair vpairn                    the same on the vertical-pair ring (stride 2)
+ *   vpair1 vpair1n                  the same, stride 1 (both output row parities)
  *   rowsw rowswn                    the same on the wide ring
  * and the uniform-shift copies of every variant without the sign step (the n variants):
  * the same name with u<E> for n at the end (k3s1u12, k3s1pu9, k3s1bu10, k7s2bu11, rowsu10,
@@ -129,12 +130,14 @@ TE_DW_ASM_DECLAREB(k3s1) TE_DW_ASM_DECLAREB(k5s1) TE_DW_ASM_DECLAREB(k5s2) TE_DW
 TE_DW_ASM_DECLAREB(k7s2)
 TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn) TE_DW_ASM_DECLARE(rowsw) TE_DW_ASM_DECLARE(rowswn)
 TE_DW_ASM_DECLARE(vpair) TE_DW_ASM_DECLARE(vpairn)
+TE_DW_ASM_DECLARE(vpair1) TE_DW_ASM_DECLARE(vpair1n)
 #define TE_DW_ASM_DECLARE_US(E) TE_DW_ASM_DECLARE(k3s1u##E) TE_DW_ASM_DECLARE(k3s1pu##E) \
     TE_DW_ASM_DECLARE(k3s1bu##E) TE_DW_ASM_DECLARE(k3s2u##E) TE_DW_ASM_DECLARE(k3s2pu##E) \
     TE_DW_ASM_DECLARE(k5s1u##E) TE_DW_ASM_DECLARE(k5s1bu##E) TE_DW_ASM_DECLARE(k5s2u##E) \
     TE_DW_ASM_DECLARE(k5s2bu##E) TE_DW_ASM_DECLARE(k7s1u##E) TE_DW_ASM_DECLARE(k7s1bu##E) \
     TE_DW_ASM_DECLARE(k7s2u##E) TE_DW_ASM_DECLARE(k7s2bu##E) TE_DW_ASM_DECLARE(rowsu##E) \
-    TE_DW_ASM_DECLARE(rowswu##E) TE_DW_ASM_DECLARE(vpairu##E)
+    TE_DW_ASM_DECLARE(rowswu##E) TE_DW_ASM_DECLARE(vpairu##E) \
+    TE_DW_ASM_DECLARE(vpair1u##E)
 TE_DW_US_SHIFTS(TE_DW_ASM_DECLARE_US)
 #else
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
@@ -237,7 +240,7 @@ typedef struct {
     int32_t act_min, act_max;
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
     uint32_t wide;                  /* 1: the ring holds the int16 pairs, 0: the input bytes,
-                                     * 2: vertical pairs (te_dw_vpair_k3_s8) */
+                                     * 2: vertical pairs (te_dw_vpair_k3_s8, te_dw_vpair1_k3_s8) */
     uint32_t ushift;                /* 0, or E: uniform-shift records of 30 words per group */
     te_dw_asm_fn asm_fn;            /* the assembly (every channel e >= 1, the full int8 range), or NULL */
 } te_dw_rows_params;
@@ -264,6 +267,23 @@ void te_dw_vpair_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int3
                         int8_t *scratch);
 #else
 #define te_dw_vpair_k3u_s8 te_dw_vpair_k3_s8
+#endif
+
+/* Stride 1 on the same ring: output row y reads pair rows y / 2 and y / 2 + 1 (pair row j as
+ * above). Even y: pair row y / 2 as (w0, w1) per SMLAD, the low halves of the next by w2;
+ * odd y: the high halves of pair row y / 2 by w0, the next pair row as (w1, w2) (SMLADX
+ * against (w2, w1)). Each input row is packed once, into two pair rows of the ring; a pair
+ * with a row outside the image holds the zero point in that half. Records of 40 or 36
+ * words a group (TE_DW_VP1_GROUP_WORDS): the biases, 24 weight words, per column kx = 0,
+ * 1, 2 (w0, w1) of c0..c3 then (w2, w1) of c0..c3, then the row kernel's requantization
+ * words. Chunk, channels and scratch as te_dw_vpair_k3_s8's. */
+void te_dw_vpair1_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                        int8_t *scratch);
+#if TE_USE_DSP && !TE_SMALL_CODE
+void te_dw_vpair1_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
+                         int8_t *scratch);
+#else
+#define te_dw_vpair1_k3u_s8 te_dw_vpair1_k3_s8
 #endif
 
 /* 1 when some output row's window reaches a row above or below the image. */

@@ -35,6 +35,9 @@ TE_INLINE int32_t te_dw_requant(int32_t x2, int32_t mult, int32_t rc, int32_t e,
  * uniform-shift form (no e words). */
 #define TE_DW_GROUP_WORDS 34
 #define TE_DW_GROUP_WORDS_US 30
+/* the vertical pairs at stride 1: 24 weight words (te/depthwise.h) */
+#define TE_DW_VP1_GROUP_WORDS 40
+#define TE_DW_VP1_GROUP_WORDS_US 36
 
 /* The row kernel's copies into its ring: `pixels` runs of `words` input words, each word x
  * stored as it is (byte ring) or as SXTB16(x), SXTB16(x ROR 8) (wide ring); after each run
@@ -115,6 +118,8 @@ void te_dw_vpack_asm(const te_dw_vjob *job);
 /* the same for a pair whose upper row is outside the image: `a` is the lower row, `b`
  * points at the zero-point word (4 copies of the byte) */
 void te_dw_vpack_top_asm(const te_dw_vjob *job);
+/* the same for a pair whose lower row is outside the image: `a` is the upper row */
+void te_dw_vpack_bot_asm(const te_dw_vjob *job);
 
 /* One output row of one channel pass in assembly (every channel e >= 1, full int8 range).
  *   r0-r3 accumulators of c0..c3   r4-r7 a tap's int16 pairs and weight pairs / temps

@@ -58,6 +58,15 @@ TE_INLINE int32_t te_smlad(uint32_t a, uint32_t b, int32_t acc) {
 #endif
 }
 
+/* SMLADX: acc + bot(a)*top(b) + top(a)*bot(b). */
+TE_INLINE int32_t te_smladx(uint32_t a, uint32_t b, int32_t acc) {
+#if TE_USE_DSP
+    return __smladx(a, b, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(te_bot16(a) * te_top16(b)) + (uint32_t)(te_top16(a) * te_bot16(b)));
+#endif
+}
+
 /* SMLA<x><y>: acc + one half of a times one half of b (B = bottom, T = top). */
 TE_INLINE int32_t te_smlabb(uint32_t a, uint32_t b, int32_t acc) {
 #if TE_USE_DSP
