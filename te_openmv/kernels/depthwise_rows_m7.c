@@ -304,75 +304,19 @@ TE_VPACK_EDGE_ASM(te_dw_vpack_bot_asm, TE_VPACK_ROW, TE_VPACK_ZP)
     "smlabt r1, r5, r10, r1\n\t"                      \
     "smlabb r2, r6, lr, r2\n\t"                       \
     "smlabt r3, r7, lr, r3\n\t"
-/* the last weights (kx = 0, c0 and c1, at offset 0) move r12 to the requantization words */
-#define TE_VPAIR_ASM(name, rq)                                                                 \
-    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
-    __asm__ volatile(                                                                            \
-        "push   {r4-r11, lr}\n\t"                                                                \
-        "sub    sp, sp, #24\n\t"                                                                 \
-        "ldrd   r1, r2, [r0, #16]\n\t"                                                           \
-        "ldrd   r3, r4, [r0, #24]\n\t"                                                           \
-        "ldrd   r5, r6, [r0, #32]\n\t"                                                           \
-        "stm    sp, {r1-r6}\n\t"                                                                 \
-        "ldrd   r8, r9, [r0]\n\t"                                                                \
-        "ldr    r11, [r0, #12]\n\t"                                                              \
-        "mov    r12, r1\n"                                                                       \
-        "1:\n\t"                                                                                 \
-        "ldm    r12!, {r0-r3}\n\t"                                                               \
-        TE_VP_PAIR("add    r4, r8, r11\n\t", "ldm    r4, {r4-r7}\n\t",                          \
-                   "ldrd   r10, lr, [r12, #16]\n\t", "24")                                        \
-        TE_VP_PAIR("add    r4, r8, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t",                  \
-                   "ldrd   r10, lr, [r12, #32]\n\t", "40")                                        \
-        TE_VP_LOW("add    r4, r9, r11\n\t", "ldm    r4, {r4-r7}\n\t", "56")                      \
-        TE_VP_LOW("add    r4, r9, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "64")              \
-        TE_VP_LOW("", "ldm    r9!, {r4-r7}\n\t", "48")                                           \
-        TE_VP_PAIR("", "ldm    r8!, {r4-r7}\n\t", "ldrd   r10, lr, [r12], #72\n\t", "8")         \
-        rq                                                                                       \
-        "bfi    r0, r1, #8, #8\n\t"                                                              \
-        "bfi    r0, r2, #16, #8\n\t"                                                             \
-        "bfi    r0, r3, #24, #8\n\t"                                                             \
-        "ldr    r4, [sp, #20]\n\t"                                                               \
-        "str    r0, [r4], #4\n\t"                                                                \
-        "str    r4, [sp, #20]\n\t"                                                               \
-        "ldr    r4, [sp, #4]\n\t"                                                                \
-        "cmp    r12, r4\n\t"                                                                     \
-        "bne    1b\n\t"                                                                          \
-        "ldrd   r4, r5, [sp, #8]\n\t"                                                            \
-        "add    r8, r8, r4\n\t"                                                                  \
-        "add    r9, r9, r4\n\t"                                                                  \
-        "ldr    r6, [sp, #20]\n\t"                                                               \
-        "add    r6, r6, r5\n\t"                                                                  \
-        "str    r6, [sp, #20]\n\t"                                                               \
-        "ldr    r12, [sp, #0]\n\t"                                                               \
-        "ldr    r4, [sp, #16]\n\t"                                                               \
-        "subs   r4, r4, #1\n\t"                                                                  \
-        "str    r4, [sp, #16]\n\t"                                                               \
-        "bne    1b\n\t"                                                                          \
-        "add    sp, sp, #24\n\t"                                                                 \
-        "pop    {r4-r11, pc}\n\t");                                                              \
-    }
-TE_VPAIR_ASM(te_dw_vpair_asm, TE_DW_ASM_RQ4)
-TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N)
-
-/* Stride 1 on the same ring (te/depthwise.h, "vpair1"): output row y reads pair rows
- * m = y / 2 (r8) and m + 1 (r9). Even y: pair row m as (w0, w1) by SMLAD, the low halves of
- * m + 1 by w2 (SMLABB). Odd y: the high halves of pair row m by w0 (SMLATB), pair row m + 1
- * as (w1, w2) by SMLADX against the words (w2, w1). Records: per column kx (32 bytes), the
- * words (w0, w1) of c0..c3, then (w2, w1) of c0..c3, so that both parities read the same
- * words; the job's third pointer is the parity (NULL: even). Frame and registers as
- * TE_VPAIR_ASM's; 66 instructions per pixel and group in either body. Exactness as
- * TE_VPAIR_ASM's: the same nine products per channel, summed in another order. */
-#define TE_VP1_COL(addr, load, whi, wlo, op)          \
-    addr                                              \
-    load                                              \
-    "ldrd   r10, lr, [r12, #" whi "]\n\t"             \
-    op "  r2, r6, r10, r2\n\t"                        \
-    op "  r3, r7, lr, r3\n\t"                         \
-    wlo                                               \
-    op "  r0, r4, r10, r0\n\t"                        \
-    op "  r1, r5, lr, r1\n\t"
-#define TE_VP1_W(off) "ldrd   r10, lr, [r12, #" off "]\n\t"
-#define TE_VP1_NEXT(lbl)                              \
+/* The frame (the job's words 4-9 at sp) and the ring pointers r8, r9, r11 of TE_VPAIR_ASM and
+ * TE_VPAIR1_ASM; after a pixel (the group loop's end), the output word stored, then the next
+ * pixel and the next pass. */
+#define TE_VP_FRAME                                   \
+    "push   {r4-r11, lr}\n\t"                         \
+    "sub    sp, sp, #24\n\t"                          \
+    "ldrd   r1, r2, [r0, #16]\n\t"                    \
+    "ldrd   r3, r4, [r0, #24]\n\t"                    \
+    "ldrd   r5, r6, [r0, #32]\n\t"                    \
+    "stm    sp, {r1-r6}\n\t"                          \
+    "ldrd   r8, r9, [r0]\n\t"                         \
+    "ldr    r11, [r0, #12]\n\t"
+#define TE_VP_NEXT(lbl)                               \
     "bfi    r0, r1, #8, #8\n\t"                       \
     "bfi    r0, r2, #16, #8\n\t"                      \
     "bfi    r0, r3, #24, #8\n\t"                      \
@@ -395,17 +339,50 @@ TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N)
     "bne    " lbl "b\n\t"                             \
     "add    sp, sp, #24\n\t"                          \
     "pop    {r4-r11, pc}\n"
+/* the last weights (kx = 0, c0 and c1, at offset 0) move r12 to the requantization words */
+#define TE_VPAIR_ASM(name, rq)                                                                 \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
+    __asm__ volatile(                                                                            \
+        TE_VP_FRAME                                                                              \
+        "mov    r12, r1\n"                                                                       \
+        "1:\n\t"                                                                                 \
+        "ldm    r12!, {r0-r3}\n\t"                                                               \
+        TE_VP_PAIR("add    r4, r8, r11\n\t", "ldm    r4, {r4-r7}\n\t",                          \
+                   "ldrd   r10, lr, [r12, #16]\n\t", "24")                                        \
+        TE_VP_PAIR("add    r4, r8, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t",                  \
+                   "ldrd   r10, lr, [r12, #32]\n\t", "40")                                        \
+        TE_VP_LOW("add    r4, r9, r11\n\t", "ldm    r4, {r4-r7}\n\t", "56")                      \
+        TE_VP_LOW("add    r4, r9, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "64")              \
+        TE_VP_LOW("", "ldm    r9!, {r4-r7}\n\t", "48")                                           \
+        TE_VP_PAIR("", "ldm    r8!, {r4-r7}\n\t", "ldrd   r10, lr, [r12], #72\n\t", "8")         \
+        rq                                                                                       \
+        TE_VP_NEXT("1"));                                                                        \
+    }
+TE_VPAIR_ASM(te_dw_vpair_asm, TE_DW_ASM_RQ4)
+TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N)
+
+/* Stride 1 on the same ring (te/depthwise.h, "vpair1"): output row y reads pair rows
+ * m = y / 2 (r8) and m + 1 (r9). Even y: pair row m as (w0, w1) by SMLAD, the low halves of
+ * m + 1 by w2 (SMLABB). Odd y: the high halves of pair row m by w0 (SMLATB), pair row m + 1
+ * as (w1, w2) by SMLADX against the words (w2, w1). Records: per column kx (32 bytes), the
+ * words (w0, w1) of c0..c3, then (w2, w1) of c0..c3, so that both parities read the same
+ * words; the job's third pointer is the parity (NULL: even). Frame and registers as
+ * TE_VPAIR_ASM's; 66 instructions per pixel and group in either body. Exactness as
+ * TE_VPAIR_ASM's: the same nine products per channel, summed in another order. */
+#define TE_VP1_COL(addr, load, whi, wlo, op)          \
+    addr                                              \
+    load                                              \
+    "ldrd   r10, lr, [r12, #" whi "]\n\t"             \
+    op "  r2, r6, r10, r2\n\t"                        \
+    op "  r3, r7, lr, r3\n\t"                         \
+    wlo                                               \
+    op "  r0, r4, r10, r0\n\t"                        \
+    op "  r1, r5, lr, r1\n\t"
+#define TE_VP1_W(off) "ldrd   r10, lr, [r12, #" off "]\n\t"
 #define TE_VPAIR1_ASM(name, rq)                                                                \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
     __asm__ volatile(                                                                            \
-        "push   {r4-r11, lr}\n\t"                                                                \
-        "sub    sp, sp, #24\n\t"                                                                 \
-        "ldrd   r1, r2, [r0, #16]\n\t"                                                           \
-        "ldrd   r3, r4, [r0, #24]\n\t"                                                           \
-        "ldrd   r5, r6, [r0, #32]\n\t"                                                           \
-        "stm    sp, {r1-r6}\n\t"                                                                 \
-        "ldrd   r8, r9, [r0]\n\t"                                                                \
-        "ldr    r11, [r0, #12]\n\t"                                                              \
+        TE_VP_FRAME                                                                              \
         "ldr    r0, [r0, #8]\n\t"                                                                \
         "mov    r12, r1\n\t"                                                                     \
         "cmp    r0, #0\n\t"                                                                      \
@@ -419,7 +396,7 @@ TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N)
         TE_VP1_COL("", "ldm    r9!, {r4-r7}\n\t", "24", TE_VP1_W("16"), "smlabb")                  \
         TE_VP1_COL("", "ldm    r8!, {r4-r7}\n\t", "8", "ldrd   r10, lr, [r12], #96\n\t", "smlad ") \
         rq                                                                                       \
-        TE_VP1_NEXT("1")                                                                         \
+        TE_VP_NEXT("1")                                                                         \
         "3:\n\t"                                                                                 \
         "ldm    r12!, {r0-r3}\n\t"                                                               \
         TE_VP1_COL("add    r4, r9, r11\n\t", "ldm    r4, {r4-r7}\n\t", "56", TE_VP1_W("48"), "smladx") \
@@ -429,7 +406,7 @@ TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N)
         TE_VP1_COL("", "ldm    r9!, {r4-r7}\n\t", "24", TE_VP1_W("16"), "smladx")                  \
         TE_VP1_COL("", "ldm    r8!, {r4-r7}\n\t", "8", "ldrd   r10, lr, [r12], #96\n\t", "smlatb") \
         rq                                                                                       \
-        TE_VP1_NEXT("3"));                                                                       \
+        TE_VP_NEXT("3"));                                                                       \
     }
 TE_VPAIR1_ASM(te_dw_vpair1_asm, TE_DW_ASM_RQ4)
 TE_VPAIR1_ASM(te_dw_vpair1n_asm, TE_DW_ASM_RQ4N)
