@@ -375,21 +375,22 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
                          rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
     }
 
+#define TE_ASM_THREE(group) group group group
+#define TE_ASM_SIX(group) TE_ASM_THREE(group) TE_ASM_THREE(group)
+
 /* _two, _four, _seven: exactly 2, 4 or 7 groups, unrolled (no loop test: 4 and 6 instructions
  * per channel and block less than the loop; 4 groups are the most common depth, 7 that of a
  * 3x3 filter on 3 channels, the RGB first layer); _loop: any other */
 #define TE_ASM_GEMMS(prefix, rq, store)                                                    \
     TE_ASM_GEMM(prefix##_two, TE_ASM_FIRST, TE_ASM_GROUP, rq, store)                      \
-    TE_ASM_GEMM(prefix##_four, TE_ASM_FIRST, TE_ASM_GROUP TE_ASM_GROUP TE_ASM_GROUP, rq, store) \
-    TE_ASM_GEMM(prefix##_seven, TE_ASM_FIRST, TE_ASM_GROUP TE_ASM_GROUP TE_ASM_GROUP TE_ASM_GROUP \
-                TE_ASM_GROUP TE_ASM_GROUP, rq, store)                                      \
+    TE_ASM_GEMM(prefix##_four, TE_ASM_FIRST, TE_ASM_THREE(TE_ASM_GROUP), rq, store)       \
+    TE_ASM_GEMM(prefix##_seven, TE_ASM_FIRST, TE_ASM_SIX(TE_ASM_GROUP), rq, store)        \
     TE_ASM_GEMM(prefix##_loop, TE_ASM_FIRST, TE_ASM_LOOP(TE_ASM_GROUP), rq, store)
 
 #define TE_ASM_WGEMMS(prefix, rq, store)                                                   \
     TE_ASM_GEMM(prefix##_two, TE_ASM_WFIRST, TE_ASM_WGROUP, rq, store)                    \
-    TE_ASM_GEMM(prefix##_four, TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP, rq, store) \
-    TE_ASM_GEMM(prefix##_seven, TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP \
-                TE_ASM_WGROUP TE_ASM_WGROUP, rq, store)                                    \
+    TE_ASM_GEMM(prefix##_four, TE_ASM_WFIRST, TE_ASM_THREE(TE_ASM_WGROUP), rq, store)     \
+    TE_ASM_GEMM(prefix##_seven, TE_ASM_WFIRST, TE_ASM_SIX(TE_ASM_WGROUP), rq, store)      \
     TE_ASM_GEMM(prefix##_loop, TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP), rq, store)
 
 #define TE_GEMM_ALIAS(name, to) \
@@ -423,10 +424,10 @@ TE_GEMM_NOSIGN_ALIASES(w, clamp)
 /* te_gemm_wnosign_{full,clamp}_{two,four,seven,loop}_e<E>: one copy per uniform shift E (te/conv.h) */
 #define TE_ASM_UGEMMS(E, store, prefix)                                                    \
     TE_ASM_GEMM(prefix##_two_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP, TE_ASM_WRQ_UNIFORM, store) \
-    TE_ASM_GEMM(prefix##_four_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP, \
+    TE_ASM_GEMM(prefix##_four_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_THREE(TE_ASM_WGROUP), \
                 TE_ASM_WRQ_UNIFORM, store)                                                 \
-    TE_ASM_GEMM(prefix##_seven_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP TE_ASM_WGROUP          \
-                TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP TE_ASM_WGROUP, TE_ASM_WRQ_UNIFORM, store)     \
+    TE_ASM_GEMM(prefix##_seven_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_SIX(TE_ASM_WGROUP),   \
+                TE_ASM_WRQ_UNIFORM, store)                                                 \
     TE_ASM_GEMM(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP),          \
                 TE_ASM_WRQ_UNIFORM, store)
 #define TE_ASM_UGEMMS_ALL(E)                                                               \

@@ -219,6 +219,21 @@ static void te_dw_vpair_pack(const te_dw_rows_params *p, const int8_t *a, const 
 }
 
 #if !TE_USE_DSP
+/* Four accumulators (channels c..c+3) requantized (per channel (mult, rc) at rq, e at e; or
+ * the layer's uniform shift), clamped when the layer's range is narrower, as one output word
+ * (as te_dw_rows_pixel ends; that one is left as it is, its M7 code being measured). */
+TE_INLINE uint32_t te_dw_vpair_word(const te_dw_rows_params *p, const int32_t a[4], const int32_t *rq,
+                                    const int32_t *e, const int us, const int clamp) {
+    uint32_t word = 0;
+    for (int j = 0; j < 4; j++, rq += 2) {
+        int32_t v = us ? te_dw_requant(a[j], rq[0], rq[1], (int32_t)p->ushift, TE_DW_UNIFORM)
+                       : te_dw_requant(a[j], rq[0], rq[1], e[j], e[j] > 0 && !p->nosign);
+        if (clamp) v = te_clamp(v, p->act_min, p->act_max);
+        word |= (uint32_t)(uint8_t)v << (8 * j);
+    }
+    return word;
+}
+
 /* One output pixel, `ngroups` groups, in C: t, u at the window's first pixel in pair rows y
  * and y + 1 (pixels `stride` bytes apart, 16 bytes per group). Records (te/depthwise.h):
  * bias x4, at w = g + 4: (w0, w1) of kx = 0 for c0..c3, of kx = 1, of kx = 2, then
@@ -238,15 +253,7 @@ TE_INLINE void te_dw_vpair_pixel(const te_dw_rows_params *p, const int8_t *t, co
                 a[j] = j & 1 ? te_smlabt(te_ld32(z + 4 * j), w2[j >> 1], a[j]) : te_smlabb(te_ld32(z + 4 * j), w2[j >> 1], a[j]);
             }
         }
-        const int32_t *rq = g + 22, *e = g + 30;
-        uint32_t word = 0;
-        for (int j = 0; j < 4; j++, rq += 2) {
-            int32_t v = us ? te_dw_requant(a[j], rq[0], rq[1], (int32_t)p->ushift, TE_DW_UNIFORM)
-                           : te_dw_requant(a[j], rq[0], rq[1], e[j], e[j] > 0 && !p->nosign);
-            if (clamp) v = te_clamp(v, p->act_min, p->act_max);
-            word |= (uint32_t)(uint8_t)v << (8 * j);
-        }
-        te_st32(q, word);
+        te_st32(q, te_dw_vpair_word(p, a, g + 22, g + 30, us, clamp));
     }
 }
 
@@ -269,15 +276,7 @@ TE_INLINE void te_dw_vpair1_pixel(const te_dw_rows_params *p, const int8_t *t, c
                            : te_smlabb(vu, w[4 + j], te_smlad(vt, w[j], a[j]));
             }
         }
-        const int32_t *rq = g + 28, *e = g + 36;
-        uint32_t word = 0;
-        for (int j = 0; j < 4; j++, rq += 2) {
-            int32_t v = us ? te_dw_requant(a[j], rq[0], rq[1], (int32_t)p->ushift, TE_DW_UNIFORM)
-                           : te_dw_requant(a[j], rq[0], rq[1], e[j], e[j] > 0 && !p->nosign);
-            if (clamp) v = te_clamp(v, p->act_min, p->act_max);
-            word |= (uint32_t)(uint8_t)v << (8 * j);
-        }
-        te_st32(q, word);
+        te_st32(q, te_dw_vpair_word(p, a, g + 28, g + 36, us, clamp));
     }
 }
 
@@ -349,19 +348,11 @@ TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in
 
 /* Stride 1 (te_dw_vpair1_k3_s8), and with TE_SMALL_CODE stride 2 as well: one copy for
  * both record forms (us) and, small, for both strides. */
-#if TE_SMALL_CODE
 __attribute__((noinline)) static void te_dw_vpair_any_run(const te_dw_rows_params *p, const int8_t *in,
                                                           const int32_t *groups, int8_t *out, int8_t *scratch,
                                                           const int us) {
-    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, p->stride_h == 1);
+    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, TE_SMALL_CODE ? p->stride_h == 1 : 1);
 }
-#else
-__attribute__((noinline)) static void te_dw_vpair_any_run(const te_dw_rows_params *p, const int8_t *in,
-                                                          const int32_t *groups, int8_t *out, int8_t *scratch,
-                                                          const int us) {
-    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, 1);
-}
-#endif
 
 TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                                int8_t *scratch, const int us) {
