@@ -177,8 +177,8 @@ class MeanLowering(Lowering):
     def _rows(self, g: Graph, op: Op) -> bool:
         """te_mean_rows_s8 applies: merged dims [kept, reduced, kept] or [reduced, kept], the
         innermost a multiple of 4 (whole words)."""
-        red = [r for _, r in self._layout(g, op)]
-        return red in ([True, False], [False, True, False]) and self._layout(g, op)[-1][0] % 4 == 0
+        layout = self._layout(g, op)
+        return [r for _, r in layout] in ([True, False], [False, True, False]) and layout[-1][0] % 4 == 0
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         if self._rows(g, op):
