@@ -39,6 +39,9 @@ VARIANTS = {
 # input channels -> the group code: 2, 4 or 7 groups (unrolled), else the 4-group loop entered
 # at each of its 4 entries (2, 4, 1, 3 groups in the first pass)
 GROUP_CODES = {8: "two", 12: "loop", 16: "four", 20: "loop", 24: "loop", 28: "seven", 32: "loop"}
+# groups -> the entry of the 16-group loop (_loop16) it exercises: (groups - 1) % 16 covers
+# all 16 (2, 4 and 7 groups run their unrolled copies, so 18, 20 and 23 stand in for them)
+LOOP16_GROUPS = (3, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 23)
 # pixel count -> output map: blocks of 4 and 3 (te_block_cols): 5 = 3 + 3 from pixel 2,
 # 6 = 3 + 3, 7 = 4 + 3, 9 = 3 + 3 + 3, 10 = 4 + 3 + 3, 25 = 4 * 4 + 3 * 3
 TAIL_MAPS = {5: (1, 5), 6: (2, 3), 7: (1, 7), 9: (3, 3), 10: (2, 5), 25: (5, 5)}
@@ -76,6 +79,16 @@ def _cases() -> list[tuple[str, bytes, str]]:
                                                     "RELU6", in_q=(1 / 255, -128), out_q=RELU6_Q),
                  f"te_conv2d_s8_3ch, {n} pixels"),
             ]
+    # the 16-group loops (names starting l16_: every loop variant takes them, see _compile):
+    # each entry, the four forms in turn with int8 and wide weights, blocks of 4 and of 3
+    for i, groups in enumerate(LOOP16_GROUPS):
+        v, (act, oq) = forms[i % 4]
+        wide = "_wide" if i % 8 >= 4 else "_narrow"
+        cases.append((f"l16_{groups}_{v}{wide}",
+                      conv_model(rng, (5, 5) if i % 3 else (3, 3), 4 * groups, 6, (1, 1), act=act, in_q=q, out_q=oq),
+                      f"the 16-group loop, {groups} groups, {v}"))
+    cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
+                                               out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
         ("pw48x8x16", conv_model(rng, (48, 48), 8, 16, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
          "1x1 48x48x8 -> 16"),
@@ -131,10 +144,14 @@ def _cases() -> list[tuple[str, bytes, str]]:
 def _compile(model: bytes, name: str):
     """compile_model, with int8 weights in every layer for the cases named *_narrow, wide
     weights wherever exact for those named *_wide, and the per-channel shift in every layer
-    for those named *_pershift; every layer with 4 or 7 groups on its unrolled variant (the
-    cases are small: the model-wide rule would give most of them the loop)."""
+    for those named *_pershift, the 16-group loop for every loop variant in those named l16_*;
+    every layer with 4 or 7 groups on its unrolled variant (the cases are small: the
+    model-wide rules would give most of them the 4-group loop)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lower_conv, "MIN_OUTPUTS_UNROLLED", 0)
+        if name.startswith("l16_"):
+            mp.setattr(lower_conv, "LOOP16_MIN_PER_BYTE", 0)
+            mp.setattr(lower_conv, "LOOP16_MAX_BYTES", 1 << 30)
         if name.endswith("_narrow"):
             mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)
         elif name.endswith("_wide"):
@@ -200,15 +217,22 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
             if v.startswith("nosign"):
                 assert re.search(rf"\bte_gemm_w{v}_{g}_e\d+\b", symbols)
                 assert re.search(rf"\bte_gemm_3_w{v}_{g}_e\d+\b", symbols)
-    # and the copy each uniform-shift case names
-    for name, model, call, _ in uniform_cases():
+    # and the copy each uniform-shift and 16-group case names
+    named = [(name, model) for name, model, _, _ in uniform_cases()]
+    named += [(name, model) for name, model, _ in _cases() if name.startswith("l16_")]
+    loop16 = set()
+    for name, model in named:
         src = _compile(model, name).emitted.c_source
         for v in re.findall(r"TE_CONV_GEMM\((\w+)\)", src):
             assert re.search(rf"\bte_gemm_{v}\b", symbols), v
+        for v in re.findall(r"TE_CONV_GEMM3\((\w+)\)", src):
+            assert re.search(rf"\bte_gemm_3_{v}\b", symbols), v
+        loop16 |= set(re.findall(r"TE_CONV_GEMM3?\((\w+_loop16\w*)\)", src))
         for e in re.findall(r"TE_CONV_C8N\((\d+)\)", src):
             assert re.search(rf"\bte_conv2d_1x1_c8n_e{e}_s8\b", symbols), e
         for e in re.findall(r"TE_CONV_C1N\((\d+)\)", src):
             assert re.search(rf"\bte_conv2d_3x3_c1n_e{e}_s8\b", symbols), e
+    assert len(loop16) >= 8  # the four forms, int8 and wide (the wide NOSIGN ones with E)
     # the one-channel kernel's two per-channel forms (the gray_c1 cases)
     assert re.search(r"\bte_c1_sign_asm\b", symbols) and re.search(r"\bte_c1_nosign_asm\b", symbols)
 

@@ -279,6 +279,34 @@ def test_unrolled_gemm_variants_only_for_enough_outputs(hw, in_c, variant):
     assert_bit_exact(model, n_runs=2, name="conv")
 
 
+@pytest.mark.parametrize("hw,in_c,max_bytes,variant", [
+    ((12, 12), 128, None, "wnosign_full_loop16"),  # 36 blocks x 64 channels x 12: 27,648 saved
+    ((12, 12), 128, 500, "wnosign_full_loop"),     # the same over a budget below its 510 B
+    ((4, 4), 48, None, "nosign_full_loop")])  # 4 blocks x 64 x 4: 1,024, not worth its code
+def test_loop16_only_where_it_saves_enough(hw, in_c, max_bytes, variant):
+    """The GEMM loop runs 16 groups per pass where that saves LOOP16_MIN_PER_BYTE instructions
+    per byte of its extra code, within the model's LOOP16_MAX_BYTES; the 4-group loop else."""
+    from te_openmv.codegen.lower import conv as lower_conv
+    rng = np.random.default_rng(in_c)
+    model = conv_model(rng, hw, in_c, 64, (1, 1), act="RELU6", in_q=(0.02, -5), out_q=(6 / 255, -128),
+                       per_channel=False)
+    with pytest.MonkeyPatch.context() as mp:
+        if max_bytes is not None:
+            mp.setattr(lower_conv, "LOOP16_MAX_BYTES", max_bytes)
+        src = compile_model(model, "conv").emitted.c_source
+    assert re.search(rf"TE_CONV_GEMM\({variant}(_e\d+)?\)", src), re.findall(r"TE_CONV_GEMM\(\w+\)", src)
+
+
+def test_gemm_names_only_the_block_sizes_a_map_has():
+    """A 3x3 map is three blocks of 3 pixels: the layer names the 3-pixel code and not the
+    4-pixel one (which would be linked for nothing), and stays exact."""
+    rng = np.random.default_rng(8)
+    model = conv_model(rng, (3, 3), 64, 32, (1, 1), act="RELU6", in_q=(0.02, -5), out_q=(6 / 255, -128))
+    src = compile_model(model, "conv").emitted.c_source
+    assert ".gemm = ((te_conv_gemm_fn)0)" in src and re.search(r"\.gemm3 = TE_CONV_GEMM3\(\w+\)", src)
+    assert_bit_exact(model, n_runs=2, name="conv")
+
+
 @pytest.mark.parametrize("in_zp", [-128, 127])
 @pytest.mark.parametrize("k", [(1, 1), (3, 3)])
 def test_conv_extreme_values(in_zp, k):

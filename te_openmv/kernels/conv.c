@@ -231,7 +231,7 @@ struct te_conv_job {
     const uint32_t *xbuf;  /* 20 */
     uint32_t lo4, hi4;     /* 24, 28: act_min, act_max in every byte */
     uint32_t entry;        /* 32: where the 4-group loop is entered (groups after the first) */
-    uint32_t unused;
+    uint32_t entry16;      /* 36: where the 16-group loop is entered */
 };
 typedef struct te_conv_job te_conv_job;
 
@@ -310,20 +310,33 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
 
 /* The groups after the first, four per pass; the first pass enters the table-branched
  * sequence so that it runs (groups - 1) % 4 of them (4 when that is 0). */
+#define TE_ASM_G4(group, a, b, c, d) a ":\n\t" group b ":\n\t" group c ":\n\t" group d ":\n\t" group
 #define TE_ASM_LOOP(group)                                   \
     "ldr    r0, [lr, #32]\n\t"                               \
     "tbb    [pc, r0]\n"                                      \
     "3:\n\t"                                                 \
     ".byte  (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t" \
     ".align 1\n"                                             \
-    "10:\n\t"                                                \
-    group                                                    \
-    "11:\n\t"                                                \
-    group                                                    \
-    "12:\n\t"                                                \
-    group                                                    \
-    "13:\n\t"                                                \
-    group                                                    \
+    TE_ASM_G4(group, "10", "11", "12", "13")                 \
+    "cmp    r2, lr\n\t"                                      \
+    "bne    10b\n\t"
+
+/* The same, sixteen groups per pass (the _loop16 variants): the loop's entry and test cost
+ * 2 instructions per pass, so a 32-group layer saves 12 per channel and block; the job's
+ * entry16 says where the first pass enters. The compiler names these where they save
+ * enough for their code (te_openmv/codegen/lower/conv.py, assign_loop16). */
+#define TE_ASM_LOOP16(group)                                 \
+    "ldr    r0, [lr, #36]\n\t"                               \
+    "tbh    [pc, r0, lsl #1]\n"                              \
+    "3:\n\t"                                                 \
+    ".hword (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t" \
+    ".hword (14f - 3b) / 2, (15f - 3b) / 2, (16f - 3b) / 2, (17f - 3b) / 2\n\t" \
+    ".hword (18f - 3b) / 2, (19f - 3b) / 2, (20f - 3b) / 2, (21f - 3b) / 2\n\t" \
+    ".hword (22f - 3b) / 2, (23f - 3b) / 2, (24f - 3b) / 2, (25f - 3b) / 2\n\t" \
+    TE_ASM_G4(group, "10", "11", "12", "13")                 \
+    TE_ASM_G4(group, "14", "15", "16", "17")                 \
+    TE_ASM_G4(group, "18", "19", "20", "21")                 \
+    TE_ASM_G4(group, "22", "23", "24", "25")                 \
     "cmp    r2, lr\n\t"                                      \
     "bne    10b\n\t"
 
@@ -385,13 +398,15 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     TE_ASM_GEMM(prefix##_two, TE_ASM_FIRST, TE_ASM_GROUP, rq, store)                      \
     TE_ASM_GEMM(prefix##_four, TE_ASM_FIRST, TE_ASM_THREE(TE_ASM_GROUP), rq, store)       \
     TE_ASM_GEMM(prefix##_seven, TE_ASM_FIRST, TE_ASM_SIX(TE_ASM_GROUP), rq, store)        \
-    TE_ASM_GEMM(prefix##_loop, TE_ASM_FIRST, TE_ASM_LOOP(TE_ASM_GROUP), rq, store)
+    TE_ASM_GEMM(prefix##_loop, TE_ASM_FIRST, TE_ASM_LOOP(TE_ASM_GROUP), rq, store)        \
+    TE_ASM_GEMM(prefix##_loop16, TE_ASM_FIRST, TE_ASM_LOOP16(TE_ASM_GROUP), rq, store)
 
 #define TE_ASM_WGEMMS(prefix, rq, store)                                                   \
     TE_ASM_GEMM(prefix##_two, TE_ASM_WFIRST, TE_ASM_WGROUP, rq, store)                    \
     TE_ASM_GEMM(prefix##_four, TE_ASM_WFIRST, TE_ASM_THREE(TE_ASM_WGROUP), rq, store)     \
     TE_ASM_GEMM(prefix##_seven, TE_ASM_WFIRST, TE_ASM_SIX(TE_ASM_WGROUP), rq, store)      \
-    TE_ASM_GEMM(prefix##_loop, TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP), rq, store)
+    TE_ASM_GEMM(prefix##_loop, TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP), rq, store)      \
+    TE_ASM_GEMM(prefix##_loop16, TE_ASM_WFIRST, TE_ASM_LOOP16(TE_ASM_WGROUP), rq, store)
 
 #define TE_GEMM_ALIAS(name, to) \
     void name(te_conv_job *, const int8_t *, const te_conv_chan *) __attribute__((alias(#to)));
@@ -414,14 +429,15 @@ TE_ASM_WGEMMS(te_gemm_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE_CLAMP)
     TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_two, te_gemm_##w##sign_##store##_two)         \
     TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_four, te_gemm_##w##sign_##store##_four)       \
     TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_seven, te_gemm_##w##sign_##store##_seven)     \
-    TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_loop, te_gemm_##w##sign_##store##_loop)
+    TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_loop, te_gemm_##w##sign_##store##_loop)       \
+    TE_GEMM_ALIAS(te_gemm_##w##nosign_##store##_loop16, te_gemm_##w##sign_##store##_loop16)
 TE_GEMM_NOSIGN_ALIASES(, full)
 TE_GEMM_NOSIGN_ALIASES(, clamp)
 TE_GEMM_NOSIGN_ALIASES(w, full)
 TE_GEMM_NOSIGN_ALIASES(w, clamp)
 #endif
 
-/* te_gemm_wnosign_{full,clamp}_{two,four,seven,loop}_e<E>: one copy per uniform shift E (te/conv.h) */
+/* te_gemm_wnosign_{full,clamp}_{two,four,seven,loop,loop16}_e<E>: one copy per uniform shift E (te/conv.h) */
 #define TE_ASM_UGEMMS(E, store, prefix)                                                    \
     TE_ASM_GEMM(prefix##_two_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_WGROUP, TE_ASM_WRQ_UNIFORM, store) \
     TE_ASM_GEMM(prefix##_four_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_THREE(TE_ASM_WGROUP), \
@@ -429,6 +445,8 @@ TE_GEMM_NOSIGN_ALIASES(w, clamp)
     TE_ASM_GEMM(prefix##_seven_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_SIX(TE_ASM_WGROUP),   \
                 TE_ASM_WRQ_UNIFORM, store)                                                 \
     TE_ASM_GEMM(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_LOOP(TE_ASM_WGROUP),          \
+                TE_ASM_WRQ_UNIFORM, store)                                                 \
+    TE_ASM_GEMM(prefix##_loop16_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_LOOP16(TE_ASM_WGROUP),      \
                 TE_ASM_WRQ_UNIFORM, store)
 #define TE_ASM_UGEMMS_ALL(E)                                                               \
     TE_ASM_UGEMMS(E, TE_ASM_STORE_FULL, te_gemm_wnosign_full)                             \
@@ -476,12 +494,14 @@ TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
 #define TE_ASM_GEMMS3(prefix, rq, store)                                                   \
     TE_ASM_GEMM3(prefix##_two, TE_ASM_FIRST3, TE_ASM_GROUP3, rq, store)                   \
     TE_ASM_GEMM3(prefix##_loop, TE_ASM_FIRST3, TE_ASM_LOOP(TE_ASM_GROUP3), rq, store)     \
+    TE_ASM_GEMM3(prefix##_loop16, TE_ASM_FIRST3, TE_ASM_LOOP16(TE_ASM_GROUP3), rq, store) \
     TE_GEMM3_ALIAS(prefix##_four, prefix##_loop)                                          \
     TE_GEMM3_ALIAS(prefix##_seven, prefix##_loop)
 
 #define TE_ASM_WGEMMS3(prefix, rq, store)                                                  \
     TE_ASM_GEMM3(prefix##_two, TE_ASM_WFIRST3, TE_ASM_WGROUP3, rq, store)                 \
     TE_ASM_GEMM3(prefix##_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), rq, store)   \
+    TE_ASM_GEMM3(prefix##_loop16, TE_ASM_WFIRST3, TE_ASM_LOOP16(TE_ASM_WGROUP3), rq, store) \
     TE_GEMM3_ALIAS(prefix##_four, prefix##_loop)                                          \
     TE_GEMM3_ALIAS(prefix##_seven, prefix##_loop)
 
@@ -490,6 +510,8 @@ TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
 #define TE_ASM_UGEMMS3(E, store, prefix)                                                   \
     TE_ASM_GEMM3(prefix##_two_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_WGROUP3, TE_ASM_WRQ_UNIFORM, store) \
     TE_ASM_GEMM3(prefix##_loop_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3),            \
+                 TE_ASM_WRQ_UNIFORM, store)                                                 \
+    TE_ASM_GEMM3(prefix##_loop16_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP16(TE_ASM_WGROUP3),        \
                  TE_ASM_WRQ_UNIFORM, store)                                                 \
     TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)                                  \
     TE_GEMM3_ALIAS(prefix##_seven_e##E, prefix##_loop_e##E)
@@ -520,6 +542,16 @@ TE_ASM_GEMM3(te_gemm_3_wsign_full_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROU
              TE_ASM_STORE3_FULL)
 TE_ASM_GEMM3(te_gemm_3_wsign_clamp_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
              TE_ASM_STORE3_CLAMP)
+/* and the 16-group loops, for the layers whose 4-column blocks run one (the 3-column code
+ * follows the layer's name) */
+TE_ASM_GEMM3(te_gemm_3_sign_full_loop16, TE_ASM_FIRST3, TE_ASM_LOOP16(TE_ASM_GROUP3), TE_ASM_RQ_SIGN,
+             TE_ASM_STORE3_FULL)
+TE_ASM_GEMM3(te_gemm_3_sign_clamp_loop16, TE_ASM_FIRST3, TE_ASM_LOOP16(TE_ASM_GROUP3), TE_ASM_RQ_SIGN,
+             TE_ASM_STORE3_CLAMP)
+TE_ASM_GEMM3(te_gemm_3_wsign_full_loop16, TE_ASM_WFIRST3, TE_ASM_LOOP16(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
+             TE_ASM_STORE3_FULL)
+TE_ASM_GEMM3(te_gemm_3_wsign_clamp_loop16, TE_ASM_WFIRST3, TE_ASM_LOOP16(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
+             TE_ASM_STORE3_CLAMP)
 #define TE_GEMM3_ALIASES(w, store)                                                          \
     TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_two, te_gemm_3_##w##sign_##store##_loop)    \
     TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_four, te_gemm_3_##w##sign_##store##_loop)   \
@@ -527,7 +559,8 @@ TE_ASM_GEMM3(te_gemm_3_wsign_clamp_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGRO
     TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_two, te_gemm_3_##w##sign_##store##_loop)  \
     TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_four, te_gemm_3_##w##sign_##store##_loop) \
     TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_seven, te_gemm_3_##w##sign_##store##_loop) \
-    TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_loop, te_gemm_3_##w##sign_##store##_loop)
+    TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_loop, te_gemm_3_##w##sign_##store##_loop) \
+    TE_GEMM3_ALIAS(te_gemm_3_##w##nosign_##store##_loop16, te_gemm_3_##w##sign_##store##_loop16)
 TE_GEMM3_ALIASES(, full)
 TE_GEMM3_ALIASES(, clamp)
 TE_GEMM3_ALIASES(w, full)
@@ -538,7 +571,9 @@ TE_GEMM3_ALIASES(w, clamp)
                  TE_ASM_WRQ_UNIFORM, store)                                                 \
     TE_GEMM3_ALIAS(prefix##_two_e##E, prefix##_loop_e##E)                                   \
     TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)                                  \
-    TE_GEMM3_ALIAS(prefix##_seven_e##E, prefix##_loop_e##E)
+    TE_GEMM3_ALIAS(prefix##_seven_e##E, prefix##_loop_e##E)                                 \
+    TE_ASM_GEMM3(prefix##_loop16_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP16(TE_ASM_WGROUP3), \
+                 TE_ASM_WRQ_UNIFORM, store)
 #define TE_ASM_UGEMMS3_SMALL_ALL(E)                                                        \
     TE_ASM_UGEMMS3_SMALL(E, TE_ASM_STORE3_FULL, te_gemm_3_wnosign_full)                   \
     TE_ASM_UGEMMS3_SMALL(E, TE_ASM_STORE3_CLAMP, te_gemm_3_wnosign_clamp)
@@ -570,7 +605,8 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
 #if TE_USE_DSP
     const uint32_t groups = p->depth >> 2;
     c->job = NULL;
-    if (p->gemm && c->mode != TE_RQ_EXACT && groups >= 2) {  /* the compiler's choice (te/conv.h) */
+    /* the compiler's choice (te/conv.h); gemm is NULL where the map has no block of 4 pixels */
+    if ((p->gemm || p->gemm3) && c->mode != TE_RQ_EXACT && groups >= 2) {
         te_conv_job *job = (te_conv_job *)(xbuf + 8 * groups);
         job->xbuf = xbuf;
         job->off[0] = p->out_c - 1u, job->off[1] = 2u * p->out_c - 1u, job->off[2] = 3u * p->out_c - 1u;
@@ -578,6 +614,7 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
         job->hi4 = (uint8_t)p->act_max * 0x01010101u;
         c->job = job;
         job->entry = (4u - (groups - 1) % 4u) % 4u;
+        job->entry16 = (16u - (groups - 1) % 16u) % 16u;
         c->fn = p->gemm;
         c->out_c = p->out_c;
     }

@@ -440,11 +440,23 @@ UNROLLED = {2: "two", 4: "four", 7: "seven"}
 MIN_OUTPUTS_UNROLLED = 16384
 
 
+# The loop that runs sixteen groups per pass (conv.c, _loop16) instead of four saves 2
+# instructions per pass and channel and block. Its copy is more code than the 4-group loop's
+# (LOOP16_BYTES, bytes more for the 4- and 3-pixel blocks, int8 and wide weights), native code
+# that the .mpy build keeps in its heap (32 KB target; te_vww is within a few hundred bytes of
+# it): a model takes the copies that save the most per byte, at least LOOP16_MIN_PER_BYTE
+# instructions each, within LOOP16_MAX_BYTES in all.
+LOOP16_BYTES = {(4, False): 608, (4, True): 510, (3, False): 534, (3, True): 438}
+LOOP16_MIN_PER_BYTE = 40
+LOOP16_MAX_BYTES = 1100
+
+
 def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: int,
-                 unrolled: bool = True) -> str | None:
+                 unrolled: bool = True, loop16: bool = False) -> str | None:
     """The GEMM assembly variant (te/conv.h, TE_CONV_GEMM) full blocks of this convolution
     run on the M7, or None for the C loops (TFLite's exact requantization, a single group).
-    `unrolled` False: the loop for 4 or 7 groups too (assign_unrolled)."""
+    `unrolled` False: the loop for 4 or 7 groups too (assign_unrolled); `loop16`: the loop
+    runs 16 groups per pass (assign_loop16)."""
     if requant == "TE_CONV_RQ_EXACT" or depth // 4 < 2:
         return None
     sign = "nosign" if requant == "TE_CONV_RQ_FAST_NOSIGN" else "sign"
@@ -452,7 +464,17 @@ def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: in
     groups = UNROLLED.get(depth // 4, "loop")
     if groups != "two" and not unrolled:
         groups = "loop"
+    if groups == "loop" and loop16:
+        groups = "loop16"
     return f"{'w' if wide else ''}{sign}_{store}_{groups}"
+
+
+def loop16_saving(depth: int, out_c: int, pixels: int) -> int:
+    """Instructions the 16-group loop saves a layer on the GEMM loop over the 4-group one:
+    2 per pass fewer, per output channel and block of 3 or 4 pixels."""
+    after_first = depth // 4 - 1
+    per_block = 2 * (-(-after_first // 4) - -(-after_first // 16))
+    return per_block * out_c * sum(1 for _, cols in blocks(pixels) if cols >= BLOCK - 1)
 
 
 def layer_variant(g: Graph, op: Op) -> tuple[str | None, np.ndarray, np.ndarray, bool, bool]:
@@ -463,7 +485,8 @@ def layer_variant(g: Graph, op: Op) -> tuple[str | None, np.ndarray, np.ndarray,
     y = g.t(op.outputs[0])
     want_wide = op.attrs.get("wide", wide_layer(geo, y.shape[1] * y.shape[2]))
     weights, table, fast, wide = prepare(g, op, geo, lo, hi, want_wide)
-    variant = gemm_variant(geo["depth"], requant_mode(fast, y.zp, lo), wide, lo, hi, op.attrs.get("unrolled", True))
+    variant = gemm_variant(geo["depth"], requant_mode(fast, y.zp, lo), wide, lo, hi, op.attrs.get("unrolled", True),
+                           op.attrs.get("loop16", False))
     return variant, weights, table, fast, wide
 
 
@@ -484,6 +507,46 @@ def assign_unrolled(g: Graph) -> None:
         if sum(g.t(op.outputs[0]).size for op in ops) < MIN_OUTPUTS_UNROLLED:
             for op in ops:
                 op.attrs["unrolled"] = False
+
+
+def loop16_copy(variant: str, shift: int | None) -> str:
+    """The code a layer's loop runs in the .mpy build, where the per-channel NOSIGN names alias
+    the SIGN code (conv.c): the unit assign_loop16 decides on, so that both builds agree."""
+    return variant.replace("nosign", "sign") if shift is None else f"{variant}_e{shift}"
+
+
+def assign_loop16(g: Graph) -> None:
+    """op.attrs["loop16"] on every CONV_2D: whether its GEMM loop runs 16 groups per pass,
+    decided per copy of the loop code (loop16_copy) by what it saves per byte (above)."""
+    copies: dict[str, list] = {}  # copy -> [saving, 4-pixel blocks?, 3-pixel blocks?, wide, ops]
+    for op in g.ops:
+        if op.type != "CONV_2D":
+            continue
+        op.attrs["loop16"] = False
+        geo = conv_geometry(g, op)
+        if pixelwise_records(g, op, geo) is not None:
+            continue
+        variant = layer_variant(g, op)[0]
+        if not (variant and variant.endswith("_loop")):
+            continue
+        y = g.t(op.outputs[0])
+        cols = {c for _, c in blocks(y.shape[1] * y.shape[2])}
+        c = copies.setdefault(loop16_copy(variant, op.attrs.get("uniform_shift")),
+                              [0, False, False, variant.startswith("w"), []])
+        c[0] += loop16_saving(geo["depth"], geo["out_c"], y.shape[1] * y.shape[2])
+        c[1], c[2] = c[1] or BLOCK in cols, c[2] or BLOCK - 1 in cols
+        c[4].append(op)
+    ranked = []
+    for saving, four, three, wide, ops in copies.values():
+        nbytes = four * LOOP16_BYTES[4, wide] + three * LOOP16_BYTES[3, wide]
+        if nbytes and saving >= LOOP16_MIN_PER_BYTE * nbytes:  # (maps of 1-2 pixels run C)
+            ranked.append((saving / nbytes, nbytes, ops))
+    spent = 0
+    for _, nbytes, ops in sorted(ranked, key=lambda r: -r[0]):
+        if spent + nbytes <= LOOP16_MAX_BYTES:
+            spent += nbytes
+            for op in ops:
+                op.attrs["loop16"] = True
 
 
 def scratch_for(geo: dict) -> int:
@@ -509,6 +572,7 @@ class ConvLowering(Lowering):
     def prepare_model(self, g: Graph) -> None:
         assign_unrolled(g)
         assign_uniform_shifts(g)
+        assign_loop16(g)
 
     def check(self, g: Graph, op: Op) -> None:
         check_int8_conv(g, op)
@@ -573,8 +637,9 @@ class ConvLowering(Lowering):
         if shift is not None:  # assign_uniform_shifts gave it one (a wnosign variant)
             weights, table = uniform_scale(weights, table, uniform_range(g, op, lo, hi, weights, table)[1], shift)
             variant += f"_e{shift}"
-        # the 3-pixel blocks' variant, only where the map has such blocks (else not linked)
-        threes = variant and any(c == BLOCK - 1 for _, c in blocks(y.shape[1] * y.shape[2]))
+        # each block size's variant only where the map has such blocks (else not linked)
+        sizes = {c for _, c in blocks(y.shape[1] * y.shape[2])}
+        fours, threes = variant and BLOCK in sizes, variant and BLOCK - 1 in sizes
         # a layer that reaches the C loops (no assembly variant, or a partial block of 1-2
         # pixels) names them (TE_CONV_C_PATH: in the .mpy build only linked then)
         c_path = variant is None or y.shape[1] * y.shape[2] < BLOCK - 1
@@ -585,7 +650,7 @@ class ConvLowering(Lowering):
             "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
             "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
             "depth": geo["depth"], "requant": requant, "wide": 2 if shift else int(wide),
-            "gemm": f"TE_CONV_GEMM({variant})" if variant else "((te_conv_gemm_fn)0)",
+            "gemm": f"TE_CONV_GEMM({variant})" if fours else "((te_conv_gemm_fn)0)",
             "gemm3": f"TE_CONV_GEMM3({variant})" if threes else "TE_CONV_C_PATH" if c_path else "((te_conv_gemm_fn)0)"})
         if wide:
             wsym = ctx.const("weights", weights, "int16_t",

@@ -62,7 +62,8 @@ typedef struct {
                                     2: also scaled for one shift E for every channel (NOSIGN only,
                                     te_requant_uniform) */
     te_conv_gemm_fn gemm;        /* the assembly variant for full blocks, chosen by the compiler as
-                                    TE_CONV_GEMM(name) (below); NULL: the C loops */
+                                    TE_CONV_GEMM(name) (below); NULL: the C loops, or a map without
+                                    a block of 4 pixels (a 3x3 map: the code is not linked) */
     te_conv_gemm_fn gemm3;       /* the same for the blocks of 3 pixels that end a map (TE_CONV_GEMM3,
                                     named only where the pixel count is not a multiple of 4); for a
                                     layer that reaches the C loops (no variant, or 1-2 pixels),
@@ -95,9 +96,10 @@ struct te_conv_chan {
     X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16) X(17) \
     X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25) X(26) X(27) X(28) X(29) X(30) X(31)
 
-/* The GEMM's assembly variants, [w]{sign,nosign}_{full,clamp}_{two,four,seven,loop}: wide weights
+/* The GEMM's assembly variants, [w]{sign,nosign}_{full,clamp}_{two,four,seven,loop,loop16}: wide weights
  * or not, the requantization's sign step or not, the full int8 range or a clamp, exactly two,
- * four or seven groups of 4 taps, or any number. The compiler names the one a convolution needs (te_openmv/codegen/lower/conv.py,
+ * four or seven groups of 4 taps, or any number (loop: four groups per pass, loop16: sixteen).
+ * The compiler names the one a convolution needs (te_openmv/codegen/lower/conv.py,
  * gemm_variant), so only that one is linked; without the DSP (the portable build of the same
  * generated C) the name stands for NULL. */
 #if TE_USE_DSP
@@ -105,7 +107,7 @@ struct te_conv_chan {
 #define TE_CONV_GEMM_DECLARE(v) void te_gemm_##v(struct te_conv_job *, const int8_t *, const te_conv_chan *);
 #define TE_CONV_GEMM_DECLARE_GROUPS(v)                                                       \
     TE_CONV_GEMM_DECLARE(v##_two) TE_CONV_GEMM_DECLARE(v##_four) TE_CONV_GEMM_DECLARE(v##_seven)  \
-    TE_CONV_GEMM_DECLARE(v##_loop)
+    TE_CONV_GEMM_DECLARE(v##_loop) TE_CONV_GEMM_DECLARE(v##_loop16)
 #define TE_CONV_GEMM_DECLARE_ALL(w)                                                          \
     TE_CONV_GEMM_DECLARE_GROUPS(w##sign_full) TE_CONV_GEMM_DECLARE_GROUPS(w##sign_clamp)     \
     TE_CONV_GEMM_DECLARE_GROUPS(w##nosign_full) TE_CONV_GEMM_DECLARE_GROUPS(w##nosign_clamp)
@@ -115,7 +117,7 @@ TE_CONV_GEMM_DECLARE_ALL(w)
  * (te_requant_uniform): wnosign_{full,clamp}_{two,four,loop}_e<E> */
 #define TE_CONV_GEMM_DECLARE_UNIFORM_GROUPS(v, E)                                            \
     TE_CONV_GEMM_DECLARE(v##_two_e##E) TE_CONV_GEMM_DECLARE(v##_four_e##E)                   \
-    TE_CONV_GEMM_DECLARE(v##_seven_e##E) TE_CONV_GEMM_DECLARE(v##_loop_e##E)
+    TE_CONV_GEMM_DECLARE(v##_seven_e##E) TE_CONV_GEMM_DECLARE(v##_loop_e##E) TE_CONV_GEMM_DECLARE(v##_loop16_e##E)
 #define TE_CONV_GEMM_DECLARE_UNIFORM(E)                                                      \
     TE_CONV_GEMM_DECLARE_UNIFORM_GROUPS(wnosign_full, E) TE_CONV_GEMM_DECLARE_UNIFORM_GROUPS(wnosign_clamp, E)
 TE_CONV_SHIFTS(TE_CONV_GEMM_DECLARE_UNIFORM)
