@@ -91,6 +91,37 @@ def test_lower_bound_holds(name, patch):
         assert live >= own - ALIGN * len(op["outputs"]), op
 
 
+@pytest.mark.parametrize("name", list(TARGETS))
+@pytest.mark.parametrize("patch", ["off", "auto"])
+def test_spare_scratch_buys_speed_without_memory(name, patch):
+    """Depthwise ops take a faster kernel with more scratch only into free space of the memory
+    plan (scratch_room): the peak is the one without it, each grown scratch within its room."""
+    from te_openmv.codegen import schedule
+    c = compiled(name, patch)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(schedule, "ROOM_USERS", ())
+        plain = compile_model(shared_model(name).read_bytes(), name, patch=patch)
+    assert c.plan.peak == plain.plan.peak
+    assert c.report["schedule"]["patch"] == plain.report["schedule"]["patch"]
+    for pos, op in enumerate(c.graph.ops):
+        room = op.attrs.get("scratch_room")
+        if room:
+            grown, before = c.plan.op_scratch[pos][1], plain.plan.op_scratch[pos][1]
+            assert before < grown <= before + room, (pos, before, grown, room)
+        else:
+            assert c.plan.op_scratch.get(pos, (0, 0))[1] == plain.plan.op_scratch.get(pos, (0, 0))[1]
+
+
+def test_spare_scratch_is_the_free_span_around_each_scratch():
+    from te_openmv.codegen.planner import Buffer, Plan, spare_scratch
+    bufs = [Buffer("t0", 100, 0, 2, offset=0), Buffer("scratch1", 20, 1, 1, offset=100),
+            Buffer("t1", 100, 1, 2, offset=200), Buffer("t2", 60, 2, 3, offset=120),
+            Buffer("scratch3", 40, 3, 3, offset=0)]
+    p = Plan(bufs, {}, {1: (100, 20), 3: (0, 40)}, 300, 300, "test")
+    # op 1: [100, 200) is free around its 20 B (t2 at 120 is not live yet); op 3: up to t2 at 120
+    assert spare_scratch(p) == {1: 80, 3: 80}
+
+
 def test_lower_bound_is_reached_where_it_can_be():
     # chains of fully connected layers, and the fomo stage with its input/output overlap fixed
     assert compiled("omv_force_int_quant", "off").plan.peak == compiled("omv_force_int_quant", "off").plan.lower_bound

@@ -431,3 +431,19 @@ def plan(g: Graph, search_steps: int = SEARCH_STEPS, seed: int = 0) -> Plan:
     tensor_offsets = {s: b.offset for b in buffers for s in b.tensors}
     op_scratch = {int(b.key[len("scratch"):]): (b.offset, b.size) for b in buffers if b.key.startswith("scratch")}
     return Plan(buffers, tensor_offsets, op_scratch, peak, bound, name, op_live, ties)
+
+
+def spare_scratch(p: Plan) -> dict[int, int]:
+    """Per op position with scratch: bytes its scratch could grow in this plan without moving
+    any other buffer or the peak (the free span around it while the op runs)."""
+    spare = {}
+    for pos, (off, size) in p.op_scratch.items():
+        lo, hi = 0, p.peak
+        for b in p.buffers:
+            if b.start <= pos <= b.end and b.key != f"scratch{pos}" and b.size:
+                if b.offset + b.size <= off:
+                    lo = max(lo, b.offset + b.size)
+                elif b.offset >= off + size:
+                    hi = min(hi, b.offset)
+        spare[pos] = max(0, hi - lo - size)
+    return spare

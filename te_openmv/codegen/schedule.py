@@ -21,7 +21,7 @@ from te_openmv.codegen.errors import BudgetError, CompileError
 from te_openmv.codegen.graph import DTYPE_BYTES, Graph
 from te_openmv.codegen.lower import LOWERINGS
 from te_openmv.codegen.passes.patch import PatchSpec, apply, patch_windows, stage_layers, valid_splits
-from te_openmv.codegen.planner import Plan, _buffers, live_bytes, memoized_scratch, plan
+from te_openmv.codegen.planner import Plan, _buffers, live_bytes, memoized_scratch, plan, scratch_bytes, spare_scratch
 
 MAX_OVERHEAD = 0.15  # patching may cost at most this many extra instructions (relative)
 ESTIMATE_MARGIN = 0.012  # auto keeps this far below MAX_OVERHEAD: its choices' estimates ran up to 1.1 points low
@@ -209,7 +209,37 @@ def finest(pool: list[PatchSpec]) -> list[PatchSpec]:
 def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:
     """g: the graph after the passes that precede patching; post: the passes that follow."""
     with memoized_scratch():
-        return _choose(g, patch, sram_budget, post)
+        s = _choose(g, patch, sram_budget, post)
+        _use_spare_scratch(s)
+        return s
+
+
+# Ops whose lowering can take a faster kernel with more scratch (op.attrs["scratch_room"]).
+ROOM_USERS = ("DEPTHWISE_CONV_2D",)
+
+
+def _use_spare_scratch(s: Schedule) -> None:
+    """Let ops whose scratch has free space around it in the chosen plan use it for a faster
+    kernel (op.attrs["scratch_room"]: bytes beyond their scratch in that plan), planned again;
+    kept only if the peak does not grow, so that no schedule's memory changes but for less."""
+    room = spare_scratch(s.plan)
+    users = []
+    for pos, op in enumerate(s.graph.ops):
+        if op.type in ROOM_USERS and room.get(pos):
+            before = scratch_bytes(s.graph, op)
+            op.attrs["scratch_room"] = room[pos]
+            if scratch_bytes(s.graph, op) != before:
+                users.append(op)
+            else:  # the room changes nothing here
+                del op.attrs["scratch_room"]
+    if not users:
+        return
+    grown = plan(s.graph)
+    if grown.peak <= s.plan.peak:
+        s.plan = grown
+    else:
+        for op in users:
+            del op.attrs["scratch_room"]
 
 
 def _choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:
