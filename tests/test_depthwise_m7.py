@@ -294,6 +294,11 @@ def test_cases_take_the_intended_kernels(m7_run):
         src = compiled[name].emitted.c_source
         assert (".c_path = TE_DW_C_PATH" in src) == reached, name
         assert ".c_path = ((te_dw_plane_c_fn)0)" in src or reached, name
+    # and their one-channel driver (gather by rows, window mode) where the input has one channel
+    for name, one in (("dw3s2_dm6_96", True), ("dw3s1_window", True), ("dw3s1_48x48x16", False),
+                      ("dw10x8s2_dm8", False)):
+        src = compiled[name].emitted.c_source
+        assert (".c_one = TE_DW_C_ONE" in src) == one, name
     # the 3x3 stride-1 cases take the variants they were written for
     for name, variant in (("dw3s1_sign_oddh", "k3s1p"), ("dw3s1_nosign_oddhw", "k3s1n"),
                           ("dw3s1_nosign_oddh", "k3s1np"), ("dw3s1_one_row", "k3s1"), ("dw3s1_down2", "k3s1p"),

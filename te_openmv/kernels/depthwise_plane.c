@@ -307,11 +307,17 @@ static void te_dw_window_rows(const te_dw_plane_params *p, const int8_t *in, int
     }
 }
 
+/* te_dw_plane's `inputs`: any number of input channels (the firmware and portable builds, the
+ * generic shape); with TE_SMALL_CODE on the M7, for the shapes with assembly: several (the
+ * assembly gathers each; never window mode) or one (the C gather or window mode, linked only
+ * where the compiler names it: te_dw_plane_params.c_one) */
+enum { TE_DW_ANY_IN_C, TE_DW_MANY_IN_C, TE_DW_ONE_IN_C };
+
 /* us: p->ushift != 0 (a constant per copy on the M7, so the other ops' loops stay as they were) */
 TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
-                           int8_t *out, int8_t *plane, const int us) {
+                           int8_t *out, int8_t *plane, const int us, const int inputs) {
     memset(plane, p->pad_value, (size_t)p->plane_h * p->plane_w);
-    if (!p->window) {
+    if (inputs == TE_DW_MANY_IN_C || !p->window) {
 #if TE_USE_DSP
         /* the assembly gather's record is the same for every channel: built once */
         const int C = p->in_c, cw = p->copy_w, pw = p->plane_w;
@@ -322,7 +328,7 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
         for (int c = 0; c < p->in_c; c++) {
 #if TE_USE_DSP
             if (fast) te_dw_gather_asm(dst, in + c, &job);
-            else
+            else if (!TE_SMALL_CODE || inputs != TE_DW_MANY_IN_C)  /* there copy_h = 0: nothing to gather */
 #endif
                 te_dw_gather(p, in, c, plane);
             te_dw_channels(kind, p, plane, chan, out, c, us);
@@ -342,16 +348,28 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
 TE_ONE_COPY TE_FALLBACK void te_dw_plane_shared(const int kind, const te_dw_plane_params *p, const int8_t *in,
                                                 const int32_t *chan, int8_t *out, int8_t *plane) {
     if (kind == TE_KGEN) __builtin_unreachable();
-    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0);
+    if (p->in_c == 1) {
+        p->c_one(kind, p, in, chan, out, plane);
+        return;
+    }
+    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0, TE_DW_MANY_IN_C);
+}
+
+/* TE_DW_C_ONE (te/depthwise.h): one input channel, reached only through te_dw_plane_params.c_one */
+TE_FALLBACK void te_dw_plane_one_c(int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
+                                   int8_t *out, int8_t *plane) {
+    if ((unsigned)kind >= TE_KGEN) __builtin_unreachable();  /* called from the model: not inferred */
+    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0, TE_DW_ONE_IN_C);
 }
 #define TE_DW_PLANE_FIXED te_dw_plane_shared
 #elif TE_USE_DSP
 /* a copy of the loops for each form: the uniform shift's kernels are functions apart (the
  * compiler names them), so the others' code stays as it was */
-#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 0)
-#define TE_DW_PLANE_UNIFORM(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 1)
+#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 0, TE_DW_ANY_IN_C)
+#define TE_DW_PLANE_UNIFORM(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 1, TE_DW_ANY_IN_C)
 #else
-#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, (p)->ushift != 0)
+#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) \
+    te_dw_plane(kind, p, in, chan, out, plane, (p)->ushift != 0, TE_DW_ANY_IN_C)
 #endif
 
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8) { TE_DW_PLANE_FIXED(TE_K3S1, p, in, chan, out, scratch); }
@@ -362,7 +380,9 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8) { TE_DW_PLANE_FIXED(TE_K7S1, p, in, chan
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8) { TE_DW_PLANE_FIXED(TE_K7S2, p, in, chan, out, scratch); }
 /* the uniform shift comes with the assembly, which the generic shape has not: on the M7 its
  * loops keep one form (the compiler never names the shift for it) */
-TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) { te_dw_plane(TE_KGEN, p, in, chan, out, scratch, TE_USE_DSP ? 0 : p->ushift != 0); }
+TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) {
+    te_dw_plane(TE_KGEN, p, in, chan, out, scratch, TE_USE_DSP ? 0 : p->ushift != 0, TE_DW_ANY_IN_C);
+}
 #if TE_USE_DSP && !TE_SMALL_CODE  /* elsewhere the names are those above (te/depthwise.h) */
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K3S1, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K3S2, p, in, chan, out, scratch); }

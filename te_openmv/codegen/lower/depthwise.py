@@ -85,7 +85,10 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
               "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "ushift": 0,
-              "asm_fn": dw_asm(variant), "c_path": plane_c_path(kind, variant, records)}
+              "asm_fn": dw_asm(variant), "c_path": plane_c_path(kind, variant, records),
+              # the one-channel driver (gather by rows, window mode), in the .mpy build only
+              # linked where named
+              "c_one": "TE_DW_C_ONE" if kind != "generic" and geo["in_c"] == 1 else "((te_dw_plane_one_fn)0)"}
     return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
             "params": params, "records": records, "variant": variant, "channels": channels,
             "scratch": plane["plane_h"] * plane["plane_w"]}  # te_dw_plane_scratch (te/depthwise.h)

@@ -149,6 +149,9 @@ TE_DW_US_SHIFTS(TE_DW_ASM_DECLARE_US)
 struct te_dw_plane_params;
 typedef void (*te_dw_plane_c_fn)(int kind, const struct te_dw_plane_params *p, const int8_t *plane,
                                  const int32_t *rec, int8_t *out, int fix, int clamp);
+/* The same kernels' driver for one input channel (gathered by rows; window mode): c_one. */
+typedef void (*te_dw_plane_one_fn)(int kind, const struct te_dw_plane_params *p, const int8_t *in,
+                                   const int32_t *chan, int8_t *out, int8_t *plane);
 
 typedef struct te_dw_plane_params {
     uint16_t in_h, in_w, in_c;
@@ -168,18 +171,25 @@ typedef struct te_dw_plane_params {
     te_dw_plane_c_fn c_path;        /* TE_DW_C_PATH (below) where some channel of a shape with
                                      * assembly reaches the C loops (no asm_fn, e < 1, a clamp, one
                                      * output column), else NULL; not read by the generic shape */
+    te_dw_plane_one_fn c_one;       /* TE_DW_C_ONE (below) where in_c is 1, else NULL; not read by
+                                     * the generic shape */
 } te_dw_plane_params;
 
-/* The C loops of the plane kernels' shapes with assembly (depthwise_plane.c). In the .mpy
- * build on ARMv7E-M (TE_SMALL_CODE, native code costs heap) the kernels call them only
- * through c_path, so that only a model with an operator that needs them links them;
- * elsewhere they are inlined in each kernel and c_path is not read. */
+/* The C loops of the plane kernels' shapes with assembly, and their one-channel driver
+ * (depthwise_plane.c). In the .mpy build on ARMv7E-M (TE_SMALL_CODE, native code costs heap)
+ * the kernels call them only through c_path and c_one, so that only a model with an operator
+ * that needs them links them; elsewhere they are inlined in each kernel and neither field
+ * is read. */
 #if TE_USE_DSP && TE_SMALL_CODE
 void te_dw_channel_c(int kind, const te_dw_plane_params *p, const int8_t *plane, const int32_t *rec, int8_t *out,
                      int fix, int clamp);
+void te_dw_plane_one_c(int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan, int8_t *out,
+                       int8_t *plane);
 #define TE_DW_C_PATH te_dw_channel_c
+#define TE_DW_C_ONE te_dw_plane_one_c
 #else
 #define TE_DW_C_PATH ((te_dw_plane_c_fn)0)
+#define TE_DW_C_ONE ((te_dw_plane_one_fn)0)
 #endif
 
 /* out = depthwise(in), one function per kernel shape (the compiler calls the one that
