@@ -128,6 +128,8 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "3x3 s1, no sign step, odd height and width"),
         ("dw3s1_nosign_oddh", dw_model(rng, (9, 12), 2, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
          "3x3 s1, no sign step, odd height, even pair count"),
+        ("dw5s1_one_col", dw_model(rng, (6, 1), 3, (5, 5), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "5x5 s1, a single output column (no assembly: the C loops of a shape with assembly)"),
         ("dw3s1_one_row", dw_model(rng, (1, 6), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
          "3x3 s1 on one row (pairs)"),
         ("dw3s1_window", dw_model(rng, (39, 30), 1, (3, 3), (1, 1), "SAME", 3, in_q=q, out_zp=-128),
@@ -198,9 +200,8 @@ def _compile(name: str, model: bytes):
 
 
 @pytest.fixture(scope="session")
-def m7_run(arm_toolchain, tmp_path_factory):
-    """Build the one ELF (every case), run it; the host's outputs for the same inputs."""
-    out = tmp_path_factory.mktemp("dw_fc_m7")
+def m7_cases(arm_toolchain, tmp_path_factory):
+    """Every case compiled, with its input and the host's output (checked against tflite-micro)."""
     rng = np.random.default_rng(92)
     cases, host, compiled = [], {}, {}
     for name, model, _ in _cases():
@@ -213,9 +214,28 @@ def m7_run(arm_toolchain, tmp_path_factory):
         assert np.array_equal(y, ref), f"{name}: the host's portable path differs from tflite-micro"
         host[name] = y
         cases.append((name, c, x))
+    return cases, host, compiled
+
+
+@pytest.fixture(scope="session")
+def m7_run(m7_cases, tmp_path_factory):
+    """Build the one ELF (every case), run it; the host's outputs for the same inputs."""
+    cases, host, compiled = m7_cases
+    out = tmp_path_factory.mktemp("dw_fc_m7")
     srcs = write_case_program(cases, out)
     elf = harness.build_elf(srcs, [KERNELS_INCLUDE, out], out / "dw_fc_m7.elf")
     return harness.run_elf(elf, timeout=120), host, elf, compiled
+
+
+@pytest.fixture(scope="session")
+def m7_small_run(m7_cases, tmp_path_factory):
+    """The same ELF built as the .mpy builds the kernels (TE_SMALL_CODE=1: one copy of the
+    C loops, those of the plane shapes with assembly reached only through c_path)."""
+    cases, host, _ = m7_cases
+    out = tmp_path_factory.mktemp("dw_fc_m7_small")
+    srcs = write_case_program(cases, out)
+    elf = harness.build_elf(srcs, [KERNELS_INCLUDE, out], out / "dw_fc_m7_small.elf", defines={"TE_SMALL_CODE": 1})
+    return harness.run_elf(elf, timeout=120), host
 
 
 def test_cases_take_the_intended_kernels(m7_run):
@@ -235,6 +255,7 @@ def test_cases_take_the_intended_kernels(m7_run):
             "rows_passes_wide": "te_dw_rows_k3_s8", "rows_relu6_wide": "te_dw_rows_k3_s8",
             "dw3s1_sign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_nosign_oddhw": "te_dw_plane_k3s1_s8",
             "dw3s1_nosign_oddh": "te_dw_plane_k3s1_s8", "dw3s1_one_row": "te_dw_plane_k3s1_s8",
+            "dw5s1_one_col": "te_dw_plane_k5s1_s8",
             "dw3s1_window": "te_dw_plane_k3s1_s8", "dw3s1_two_rows": "te_dw_plane_k3s1_s8",
             "dw3s1_down2": "te_dw_plane_k3s1_s8", "dw5s1_oddh_sign": "te_dw_plane_k5s1_s8",
             "dw5s1_oddh": "te_dw_plane_k5s1_s8", "dw7s1_even_sign": "te_dw_plane_k7s1_s8",
@@ -266,6 +287,18 @@ def test_cases_take_the_intended_kernels(m7_run):
     # the no-shift case really has channels without a right shift (the C loops' fix = 0 path)
     c = compiled["dw_noshift"]
     assert (lower_dw.plane_plan(c.graph, c.graph.ops[0])["records"][:, 3] == 0).any()
+    # the plane kernels name their C loops (c_path) where some channel reaches them: e < 1
+    # beside the assembly, a clamp, a single column; not where the assembly takes every channel
+    for name, reached in (("dw_noshift", True), ("dw3s1_odd_relu6", True), ("dw5s1_one_col", True),
+                          ("dw3s1_48x48x16", False), ("dw7s2_even", False), ("dw10x8s2_dm8", False)):
+        src = compiled[name].emitted.c_source
+        assert (".c_path = TE_DW_C_PATH" in src) == reached, name
+        assert ".c_path = ((te_dw_plane_c_fn)0)" in src or reached, name
+    # and their one-channel driver (gather by rows, window mode) where the input has one channel
+    for name, one in (("dw3s2_dm6_96", True), ("dw3s1_window", True), ("dw3s1_48x48x16", False),
+                      ("dw10x8s2_dm8", False)):
+        src = compiled[name].emitted.c_source
+        assert (".c_one = TE_DW_C_ONE" in src) == one, name
     # the 3x3 stride-1 cases take the variants they were written for
     for name, variant in (("dw3s1_sign_oddh", "k3s1p"), ("dw3s1_nosign_oddhw", "k3s1n"),
                           ("dw3s1_nosign_oddh", "k3s1np"), ("dw3s1_one_row", "k3s1"), ("dw3s1_down2", "k3s1p"),
@@ -315,6 +348,14 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
 def test_m7_output_matches_host(m7_run, name):
     run, host, _, _ = m7_run
     assert_device_matches_host(run, host, name)
+
+
+def test_m7_small_code_output_matches_host(m7_small_run):
+    """Every case in the .mpy build's form of the kernels (a NULL c_path where the C loops are
+    reached would fault, a wrong one give other bytes)."""
+    run, host = m7_small_run
+    for name, _, _ in _cases():
+        assert_device_matches_host(run, host, name)
 
 
 def test_m7_instruction_counts_reported(m7_run):

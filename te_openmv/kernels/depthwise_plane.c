@@ -150,11 +150,12 @@ TE_DW_SPECIALIZE void te_dw_pair(const int kind, const te_dw_geo *geo, const int
 #if TE_USE_DSP && TE_SMALL_CODE
 /* TE_SMALL_CODE (te/common.h): the shapes the assembly covers share one out-of-line copy of
  * their C loops, which only run where the assembly does not (e < 1, a clamp, one-pixel
- * rows); the generic shape, which has no assembly, keeps its own. */
+ * rows; only through te_dw_channel_c, below); the generic shape, which has no assembly,
+ * keeps its own. The kind's range lets the compiler drop the generic loops here. */
 TE_ONE_COPY TE_FALLBACK void te_dw_pair_shared(const int kind, const te_dw_geo *geo, const int8_t *r,
                                                const uint32_t *w, const te_dw_k3w *k3, int32_t bias,
                                                int32_t *pa0, int32_t *pa1) {
-    if (kind == TE_KGEN) __builtin_unreachable();
+    if ((unsigned)kind >= TE_KGEN) __builtin_unreachable();
     te_dw_pair(kind, geo, r, w, k3, bias, pa0, pa1);
 }
 #define TE_DW_SHARED(kind) ((kind) != TE_KGEN)
@@ -170,10 +171,16 @@ TE_INLINE void te_dw_pair_at(const int kind, const te_dw_geo *geo, const int8_t 
 }
 
 
+/* te_dw_channel's `path`: the assembly where it applies, else the C loops (the firmware and
+ * portable builds); only the C loops (te_dw_channel_c); the assembly where it applies, else
+ * the C loops through p->c_path (TE_SMALL_CODE on the M7: linked only where the compiler names
+ * them, te/depthwise.h) */
+enum { TE_DW_ASM_OR_LOOPS, TE_DW_LOOPS, TE_DW_ASM_OR_C_PATH };
+
 /* One output channel from the plane: rows of pairs, then the odd last pixel of a row
  * (its partner is computed from the plane's read-ahead columns and dropped). */
 TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p, const int8_t *plane,
-                             const int32_t *rec, int8_t *out, const int fix, const int clamp) {
+                             const int32_t *rec, int8_t *out, const int fix, const int clamp, const int path) {
     const int32_t bias = rec[0], mult = rec[1], rc = rec[2], e = rec[3];
     const uint32_t *w = (const uint32_t *)(rec + 4);
     te_dw_k3w k3 = {0, 0, 0, 0, 0};
@@ -187,7 +194,7 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
     const int32_t lo = p->act_min, hi = p->act_max;
 #if TE_USE_DSP
     /* the compiler's assembly (te/depthwise.h) for channels with e >= 1 (it shifts right) */
-    if (p->asm_fn && e > 0 && !clamp && ow >= 2) {
+    if (path != TE_DW_LOOPS && p->asm_fn && e > 0 && !clamp && ow >= 2) {
         if (kind == TE_K3S1 || kind == TE_K3S2) {
             const te_dw_k3job job = {
                 {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,
@@ -201,6 +208,10 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
             p->asm_fn(&job);
             return;
         }
+    }
+    if (path == TE_DW_ASM_OR_C_PATH) {
+        p->c_path(kind, p, plane, rec, out, fix, clamp);
+        return;
     }
 #endif
     int8_t *q = out;
@@ -228,14 +239,24 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
 }
 
 #if TE_USE_DSP && TE_SMALL_CODE
+/* TE_DW_C_PATH (te/depthwise.h): the shapes with assembly share one copy of their C loops,
+ * reached only through te_dw_plane_params.c_path */
+TE_FALLBACK void te_dw_channel_c(int kind, const te_dw_plane_params *p, const int8_t *plane, const int32_t *rec,
+                                 int8_t *out, int fix, int clamp) {
+    if ((unsigned)kind >= TE_KGEN) __builtin_unreachable();  /* called from the model: not inferred */
+    te_dw_channel(kind, p, plane, rec, out, fix, clamp, TE_DW_LOOPS);
+}
+
+/* the assembly, else the loops above through c_path: one copy for those shapes */
 TE_ONE_COPY TE_FALLBACK void te_dw_channel_shared(const int kind, const te_dw_plane_params *p,
                                                   const int8_t *plane, const int32_t *rec, int8_t *out,
                                                   const int fix, const int clamp) {
     if (kind == TE_KGEN) __builtin_unreachable();
-    te_dw_channel(kind, p, plane, rec, out, fix, clamp);
+    te_dw_channel(kind, p, plane, rec, out, fix, clamp, TE_DW_ASM_OR_C_PATH);
 }
-#else
-#define te_dw_channel_shared te_dw_channel
+#else  /* not called there (TE_DW_SHARED) */
+#define te_dw_channel_shared(kind, p, plane, rec, out, fix, clamp) \
+    te_dw_channel(kind, p, plane, rec, out, fix, clamp, TE_DW_ASM_OR_LOOPS)
 #endif
 
 /* Every output channel fed by the plane's input channel c. */
@@ -250,7 +271,8 @@ TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const
         const int fix = us ? TE_DW_UNIFORM : rec[3] > 0 && !nosign;
 #if TE_USE_DSP
         /* a copy of the loops per (fix, clamp), so neither is tested per pixel; with
-         * TE_SMALL_CODE only for the generic shape, the one without assembly. The uniform
+         * TE_SMALL_CODE only for the generic shape, the one without assembly (the others
+         * call the assembly here, their C loops through c_path). The uniform
          * shift comes with the assembly (the compiler names it only for the full int8
          * range): its copy, which then only calls the assembly, tests the clamp per pixel */
         if (TE_DW_SHARED(kind)) {
@@ -258,16 +280,16 @@ TE_INLINE void te_dw_channels(const int kind, const te_dw_plane_params *p, const
             continue;
         }
         if (us) {
-            te_dw_channel(kind, p, plane, rec, out + o, TE_DW_UNIFORM, clamp);
+            te_dw_channel(kind, p, plane, rec, out + o, TE_DW_UNIFORM, clamp, TE_DW_ASM_OR_LOOPS);
         } else if (clamp) {
-            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1);
-            else te_dw_channel(kind, p, plane, rec, out + o, 0, 1);
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 1, TE_DW_ASM_OR_LOOPS);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 1, TE_DW_ASM_OR_LOOPS);
         } else {
-            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 0);
-            else te_dw_channel(kind, p, plane, rec, out + o, 0, 0);
+            if (fix) te_dw_channel(kind, p, plane, rec, out + o, 1, 0, TE_DW_ASM_OR_LOOPS);
+            else te_dw_channel(kind, p, plane, rec, out + o, 0, 0, TE_DW_ASM_OR_LOOPS);
         }
-#else
-        te_dw_channel(kind, p, plane, rec, out + o, fix, clamp);  /* one copy: quicker host builds */
+#else  /* one copy: quicker host builds */
+        te_dw_channel(kind, p, plane, rec, out + o, fix, clamp, TE_DW_ASM_OR_LOOPS);
 #endif
     }
 }
@@ -285,11 +307,17 @@ static void te_dw_window_rows(const te_dw_plane_params *p, const int8_t *in, int
     }
 }
 
+/* te_dw_plane's `inputs`: any number of input channels (the firmware and portable builds, the
+ * generic shape); with TE_SMALL_CODE on the M7, for the shapes with assembly: several (the
+ * assembly gathers each; never window mode) or one (the C gather or window mode, linked only
+ * where the compiler names it: te_dw_plane_params.c_one) */
+enum { TE_DW_ANY_IN_C, TE_DW_MANY_IN_C, TE_DW_ONE_IN_C };
+
 /* us: p->ushift != 0 (a constant per copy on the M7, so the other ops' loops stay as they were) */
 TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
-                           int8_t *out, int8_t *plane, const int us) {
+                           int8_t *out, int8_t *plane, const int us, const int inputs) {
     memset(plane, p->pad_value, (size_t)p->plane_h * p->plane_w);
-    if (!p->window) {
+    if (inputs == TE_DW_MANY_IN_C || !p->window) {
 #if TE_USE_DSP
         /* the assembly gather's record is the same for every channel: built once */
         const int C = p->in_c, cw = p->copy_w, pw = p->plane_w;
@@ -300,7 +328,7 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
         for (int c = 0; c < p->in_c; c++) {
 #if TE_USE_DSP
             if (fast) te_dw_gather_asm(dst, in + c, &job);
-            else
+            else if (!TE_SMALL_CODE || inputs != TE_DW_MANY_IN_C)  /* there copy_h = 0: nothing to gather */
 #endif
                 te_dw_gather(p, in, c, plane);
             te_dw_channels(kind, p, plane, chan, out, c, us);
@@ -320,16 +348,28 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
 TE_ONE_COPY TE_FALLBACK void te_dw_plane_shared(const int kind, const te_dw_plane_params *p, const int8_t *in,
                                                 const int32_t *chan, int8_t *out, int8_t *plane) {
     if (kind == TE_KGEN) __builtin_unreachable();
-    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0);
+    if (p->in_c == 1) {
+        p->c_one(kind, p, in, chan, out, plane);
+        return;
+    }
+    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0, TE_DW_MANY_IN_C);
+}
+
+/* TE_DW_C_ONE (te/depthwise.h): one input channel, reached only through te_dw_plane_params.c_one */
+TE_FALLBACK void te_dw_plane_one_c(int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
+                                   int8_t *out, int8_t *plane) {
+    if ((unsigned)kind >= TE_KGEN) __builtin_unreachable();  /* called from the model: not inferred */
+    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0, TE_DW_ONE_IN_C);
 }
 #define TE_DW_PLANE_FIXED te_dw_plane_shared
 #elif TE_USE_DSP
 /* a copy of the loops for each form: the uniform shift's kernels are functions apart (the
  * compiler names them), so the others' code stays as it was */
-#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 0)
-#define TE_DW_PLANE_UNIFORM(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 1)
+#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 0, TE_DW_ANY_IN_C)
+#define TE_DW_PLANE_UNIFORM(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 1, TE_DW_ANY_IN_C)
 #else
-#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, (p)->ushift != 0)
+#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) \
+    te_dw_plane(kind, p, in, chan, out, plane, (p)->ushift != 0, TE_DW_ANY_IN_C)
 #endif
 
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8) { TE_DW_PLANE_FIXED(TE_K3S1, p, in, chan, out, scratch); }
@@ -340,7 +380,9 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8) { TE_DW_PLANE_FIXED(TE_K7S1, p, in, chan
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8) { TE_DW_PLANE_FIXED(TE_K7S2, p, in, chan, out, scratch); }
 /* the uniform shift comes with the assembly, which the generic shape has not: on the M7 its
  * loops keep one form (the compiler never names the shift for it) */
-TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) { te_dw_plane(TE_KGEN, p, in, chan, out, scratch, TE_USE_DSP ? 0 : p->ushift != 0); }
+TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) {
+    te_dw_plane(TE_KGEN, p, in, chan, out, scratch, TE_USE_DSP ? 0 : p->ushift != 0, TE_DW_ANY_IN_C);
+}
 #if TE_USE_DSP && !TE_SMALL_CODE  /* elsewhere the names are those above (te/depthwise.h) */
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K3S1, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K3S2, p, in, chan, out, scratch); }

@@ -143,7 +143,17 @@ TE_DW_US_SHIFTS(TE_DW_ASM_DECLARE_US)
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
 #endif
 
-typedef struct {
+/* The plane kernels' C loops for one output channel of a shape with assembly (kind: the
+ * kernel's shape, fix: the sign step or TE_DW_UNIFORM, clamp: a range below int8's), for the
+ * channels the assembly does not take: te_dw_plane_params.c_path. */
+struct te_dw_plane_params;
+typedef void (*te_dw_plane_c_fn)(int kind, const struct te_dw_plane_params *p, const int8_t *plane,
+                                 const int32_t *rec, int8_t *out, int fix, int clamp);
+/* The same kernels' driver for one input channel (gathered by rows; window mode): c_one. */
+typedef void (*te_dw_plane_one_fn)(int kind, const struct te_dw_plane_params *p, const int8_t *in,
+                                   const int32_t *chan, int8_t *out, int8_t *plane);
+
+typedef struct te_dw_plane_params {
     uint16_t in_h, in_w, in_c;
     uint16_t out_h, out_w, depth_mult;
     uint8_t k_h, k_w, stride_h, stride_w;
@@ -158,7 +168,29 @@ typedef struct {
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
     uint32_t ushift;                /* 0, or E: the records in the uniform-shift form (above; not generic) */
     te_dw_asm_fn asm_fn;            /* the assembly for channels with e >= 1, or NULL (the C loops) */
+    te_dw_plane_c_fn c_path;        /* TE_DW_C_PATH (below) where some channel of a shape with
+                                     * assembly reaches the C loops (no asm_fn, e < 1, a clamp, one
+                                     * output column), else NULL; not read by the generic shape */
+    te_dw_plane_one_fn c_one;       /* TE_DW_C_ONE (below) where in_c is 1, else NULL; not read by
+                                     * the generic shape */
 } te_dw_plane_params;
+
+/* The C loops of the plane kernels' shapes with assembly, and their one-channel driver
+ * (depthwise_plane.c). In the .mpy build on ARMv7E-M (TE_SMALL_CODE, native code costs heap)
+ * the kernels call them only through c_path and c_one, so that only a model with an operator
+ * that needs them links them; elsewhere they are inlined in each kernel and neither field
+ * is read. */
+#if TE_USE_DSP && TE_SMALL_CODE
+void te_dw_channel_c(int kind, const te_dw_plane_params *p, const int8_t *plane, const int32_t *rec, int8_t *out,
+                     int fix, int clamp);
+void te_dw_plane_one_c(int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan, int8_t *out,
+                       int8_t *plane);
+#define TE_DW_C_PATH te_dw_channel_c
+#define TE_DW_C_ONE te_dw_plane_one_c
+#else
+#define TE_DW_C_PATH ((te_dw_plane_c_fn)0)
+#define TE_DW_C_ONE ((te_dw_plane_one_fn)0)
+#endif
 
 /* out = depthwise(in), one function per kernel shape (the compiler calls the one that
  * matches k_w and stride_w; the 3x3 ones need k_h 3 as well; GENERIC takes any filter
