@@ -285,25 +285,38 @@ static void te_dw_window_rows(const te_dw_plane_params *p, const int8_t *in, int
     }
 }
 
-/* us: p->ushift != 0 (a constant per copy on the M7, so the other ops' loops stay as they were) */
+/* us: p->ushift != 0 (a constant per copy on the M7, so the other ops' loops stay as they were).
+ * planes = 4 (never in window mode, in_c a multiple of 4): channels c..c+3 are gathered
+ * into four planes at once when c reaches a multiple of 4, and computed each from its own;
+ * the portable build gathers the four one after another (the same bytes). */
 TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
                            int8_t *out, int8_t *plane, const int us) {
-    memset(plane, p->pad_value, (size_t)p->plane_h * p->plane_w);
+    const int four = p->planes == 4;
+    const size_t pb = (size_t)p->plane_h * p->plane_w;
+    memset(plane, p->pad_value, four ? 4 * pb : pb);
     if (!p->window) {
 #if TE_USE_DSP
         /* the assembly gather's record is the same for every channel: built once */
         const int C = p->in_c, cw = p->copy_w, pw = p->plane_w;
-        const te_dw_gjob job = {C, p->copy_h, cw, (p->in_w - cw) * C, pw - cw};
+        const te_dw_gjob job = {C, p->copy_h, cw, (p->in_w - cw) * C, pw - cw, (int32_t)pb};
         int8_t *const dst = plane + p->pad_top * pw + p->pad_left;
         const int fast = C > 1 && p->copy_h > 0;
 #endif
         for (int c = 0; c < p->in_c; c++) {
+            if (!four) {
 #if TE_USE_DSP
-            if (fast) te_dw_gather_asm(dst, in + c, &job);
-            else
+                if (fast) te_dw_gather_asm(dst, in + c, &job);
+                else
 #endif
-                te_dw_gather(p, in, c, plane);
-            te_dw_channels(kind, p, plane, chan, out, c, us);
+                    te_dw_gather(p, in, c, plane);
+            } else if ((c & 3) == 0) {
+#if TE_USE_DSP
+                if (fast) te_dw_gather4_asm(dst, in + c, &job);
+#else
+                for (int k = 0; k < 4; k++) te_dw_gather(p, in, c + k, plane + (size_t)k * pb);
+#endif
+            }
+            te_dw_channels(kind, p, four ? plane + (size_t)(c & 3) * pb : plane, chan, out, c, us);
         }
         return;
     }

@@ -70,7 +70,10 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  * at a time sharing their loaded inputs (SMLAD on int16 pairs), and stored straight into
  * the NHWC output. Input channel c is read only while gathering it, before any store of
  * output channels c*dm.., so `out` may be `in` itself when depth_mult is 1 (in place: the
- * slots of channel c held only input channel c). With one input channel and not in place
+ * slots of channel c held only input channel c). With planes = 4 (the compiler's choice
+ * where the memory plan has room for it) channels c..c+3 are gathered together, one word
+ * of 4 channels per pixel split into the 4 planes, before any of their outputs is stored:
+ * the same argument holds. With one input channel and not in place
  * ("window" mode) the plane is only the rows that `window` output rows read, rebuilt for
  * each block of output rows, which is then computed for every output channel: a small
  * scratch, and output rows written in order (their overlap with the input follows the
@@ -153,6 +156,9 @@ typedef struct {
     uint16_t copy_h, copy_w;        /* input rows/columns gathered (the rest is never read) */
     uint16_t groups;                /* generic: groups of 4 taps per filter row */
     uint16_t chan_words;            /* int32 words per output channel record */
+    uint16_t planes;                /* 4: in_c a multiple of 4, not window mode: four channels
+                                     * gathered at once (one word per pixel, transposed) into
+                                     * four planes; else (0 or 1) one plane */
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;       /* fused activation; (-128, 127) needs no clamp */
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
@@ -166,7 +172,8 @@ typedef struct {
  * `chan` the records (chan_words int32 each, 4-byte aligned); `out` may equal `in` when
  * depth_mult is 1 (in place), else they must not overlap, except in window mode, where
  * output rows may trail the input rows they were computed from (the compiler checks the
- * distance). Scratch: te_dw_plane_scratch(p) = plane_h * plane_w bytes, any alignment. */
+ * distance). Scratch: te_dw_plane_scratch(p) = plane_h * plane_w bytes (four times that
+ * with planes = 4), any alignment. */
 #define TE_DW_PLANE_KERNEL(name) \
     void name(const te_dw_plane_params *p, const int8_t *in, const int32_t *chan, int8_t *out, int8_t *scratch)
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8);
@@ -196,7 +203,7 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8);
 #endif
 
 TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
-    return (uint32_t)p->plane_h * p->plane_w;
+    return (uint32_t)p->plane_h * p->plane_w * (p->planes == 4 ? 4u : 1u);
 }
 
 /* ---- row kernel: 3x3, channels in groups of 4, straight from NHWC ----------------------
