@@ -80,7 +80,8 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
     # four channels gathered at once into four planes (te/depthwise.h, planes) where the
     # memory plan has room for three more planes without raising the model's peak
     plane_bytes = plane["plane_h"] * plane["plane_w"]
-    planes = 4 if geo["in_c"] % 4 == 0 and not window and 3 * plane_bytes <= scratch_room(op) else 1
+    planes = 4 if (kind != "generic" and geo["in_c"] % 4 == 0 and not window
+                   and 3 * plane_bytes <= scratch_room(op)) else 1
     nosign = y.zp <= lo
     variant = plane_asm(kind, geo["k_h"], geo["stride_h"], tuple(y.shape[1:3]), (lo, hi), nosign, window)
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
@@ -89,8 +90,9 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
               "planes": planes, "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "ushift": 0,
-              "asm_fn": dw_asm(variant)}
-    return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
+              "asm_fn": dw_asm(variant), "gather4": "TE_DW_GATHER4" if planes == 4 else "((te_dw_gather_fn)0)"}
+    four = "x4" if planes == 4 else ""  # the four planes' copy of the loops (te/depthwise.h)
+    return {"kind": kind, "function": f"te_dw_plane_{kind}{four}_s8", "params_type": "te_dw_plane_params",
             "params": params, "records": records, "variant": variant, "channels": channels,
             "scratch": planes * plane_bytes,  # te_dw_plane_scratch (te/depthwise.h)
             "plane_bytes": plane_bytes}
@@ -355,7 +357,8 @@ def uniform_plan(plan: dict, shift: int) -> dict:
         groups = vpair1_groups if plan["params"]["stride_h"] == 1 else vpair_groups
     records = groups(heads, scaled, with_e=False) if rows else plane_records(plan["kind"], heads, scaled)
     params = {**plan["params"], "ushift": shift, "asm_fn": dw_asm(uniform_variant(plan["variant"], shift))}
-    function = plan["function"][:-3] + "u_s8" if rows else f"te_dw_plane_{plan['kind']}u_s8"
+    four = "x4" if plan["params"].get("planes") == 4 else ""
+    function = plan["function"][:-3] + "u_s8" if rows else f"te_dw_plane_{plan['kind']}u{four}_s8"
     return {**plan, "function": function, "params": params, "records": records}
 
 

@@ -146,6 +146,18 @@ TE_DW_US_SHIFTS(TE_DW_ASM_DECLARE_US)
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
 #endif
 
+/* The gather step of a channel with planes = 4 (depthwise_plane.c: the four-channel gather
+ * in assembly when a group of 4 starts; returns the channel's plane), named by the compiler
+ * only where some operator takes four planes, so that only those models link it; NULL
+ * without the DSP (the C loops gather the four planes one after another). */
+typedef int8_t *(*te_dw_gather_fn)(int8_t *dst, const int8_t *src, void *job);
+#if TE_USE_DSP
+int8_t *te_dw_gather4(int8_t *dst, const int8_t *src, void *job);
+#define TE_DW_GATHER4 te_dw_gather4
+#else
+#define TE_DW_GATHER4 ((te_dw_gather_fn)0)
+#endif
+
 typedef struct {
     uint16_t in_h, in_w, in_c;
     uint16_t out_h, out_w, depth_mult;
@@ -164,6 +176,7 @@ typedef struct {
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
     uint32_t ushift;                /* 0, or E: the records in the uniform-shift form (above; not generic) */
     te_dw_asm_fn asm_fn;            /* the assembly for channels with e >= 1, or NULL (the C loops) */
+    te_dw_gather_fn gather4;        /* planes = 4: TE_DW_GATHER4 (above), else NULL */
 } te_dw_plane_params;
 
 /* out = depthwise(in), one function per kernel shape (the compiler calls the one that
@@ -191,6 +204,11 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k5s1u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k5s2u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8);
+/* the same with planes = 4 (x4; ux4 with the uniform-shift records), a copy of the loops
+ * apart on the M7 (not for the generic shape) */
+#define TE_DW_PLANE4_DECLARE(k) TE_DW_PLANE_KERNEL(te_dw_plane_##k##x4_s8); TE_DW_PLANE_KERNEL(te_dw_plane_##k##ux4_s8);
+TE_DW_PLANE4_DECLARE(k3s1) TE_DW_PLANE4_DECLARE(k3s2) TE_DW_PLANE4_DECLARE(k5s1) TE_DW_PLANE4_DECLARE(k5s2)
+TE_DW_PLANE4_DECLARE(k7s1) TE_DW_PLANE4_DECLARE(k7s2)
 #if !TE_USE_DSP || TE_SMALL_CODE
 /* there one copy of the loops serves both forms: the names are the same functions */
 #define te_dw_plane_k3s1u_s8 te_dw_plane_k3s1_s8
@@ -199,6 +217,18 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8);
 #define te_dw_plane_k5s2u_s8 te_dw_plane_k5s2_s8
 #define te_dw_plane_k7s1u_s8 te_dw_plane_k7s1_s8
 #define te_dw_plane_k7s2u_s8 te_dw_plane_k7s2_s8
+#define te_dw_plane_k3s1x4_s8 te_dw_plane_k3s1_s8
+#define te_dw_plane_k3s2x4_s8 te_dw_plane_k3s2_s8
+#define te_dw_plane_k5s1x4_s8 te_dw_plane_k5s1_s8
+#define te_dw_plane_k5s2x4_s8 te_dw_plane_k5s2_s8
+#define te_dw_plane_k7s1x4_s8 te_dw_plane_k7s1_s8
+#define te_dw_plane_k7s2x4_s8 te_dw_plane_k7s2_s8
+#define te_dw_plane_k3s1ux4_s8 te_dw_plane_k3s1_s8
+#define te_dw_plane_k3s2ux4_s8 te_dw_plane_k3s2_s8
+#define te_dw_plane_k5s1ux4_s8 te_dw_plane_k5s1_s8
+#define te_dw_plane_k5s2ux4_s8 te_dw_plane_k5s2_s8
+#define te_dw_plane_k7s1ux4_s8 te_dw_plane_k7s1_s8
+#define te_dw_plane_k7s2ux4_s8 te_dw_plane_k7s2_s8
 #define te_dw_rows_k3u_s8 te_dw_rows_k3_s8
 #endif
 
