@@ -289,7 +289,7 @@ static void te_dw_window_rows(const te_dw_plane_params *p, const int8_t *in, int
 /* planes = 4 (te/depthwise.h TE_DW_GATHER4): each channel's gather step, the four-channel
  * gather when a group of 4 starts; the channel's plane. */
 int8_t *te_dw_gather4(int8_t *dst, const int8_t *src, void *job) {
-    te_dw_g4job *j = job;
+    te_dw_gjob *j = job;
     const int k = j->phase;
     if (k == 0) te_dw_gather4_asm(dst, src, j);
     j->phase = (k + 1) & 3;
@@ -309,31 +309,34 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
 #if TE_USE_DSP
         /* the assembly gather's record is the same for every channel: built once */
         const int C = p->in_c, cw = p->copy_w, pw = p->plane_w;
-        const te_dw_gjob job = {C, p->copy_h, cw, (p->in_w - cw) * C, pw - cw};
+        te_dw_gjob job;  /* field by field: the four planes' fields only where they are used */
+        job.C = C, job.rows = p->copy_h, job.cols = cw, job.src_skip = (p->in_w - cw) * C, job.dst_skip = pw - cw;
+        if (four) job.plane = (int32_t)pb, job.base = plane, job.phase = 0;
         int8_t *const dst = plane + p->pad_top * pw + p->pad_left;
         const int fast = C > 1 && p->copy_h > 0;
-        te_dw_g4job job4;
-        if (four) job4 = (te_dw_g4job){job, (int32_t)pb, plane, 0};
 #endif
         for (int c = 0; c < p->in_c; c++) {
-            if (!four) {  /* one plane (this loop's code as it was before four planes) */
+            int8_t *pl = plane;
+            if (!four) {
 #if TE_USE_DSP
                 if (fast) te_dw_gather_asm(dst, in + c, &job);
                 else
 #endif
                     te_dw_gather(p, in, c, plane);
+#if TE_USE_DSP && !TE_SMALL_CODE
+                /* a call of its own: the one-plane copies' code stays as it was */
                 te_dw_channels(kind, p, plane, chan, out, c, us);
                 continue;
-            }
-            int8_t *pl;
-#if TE_USE_DSP
-            if (fast) pl = p->gather4(dst, in + c, &job4);
-            else
 #endif
-            {
+            } else {
+#if TE_USE_DSP
+                /* (no rows to gather: every plane holds only the zero point) */
+                if (fast) pl = p->gather4(dst, in + c, &job);
+#else
                 if ((c & 3) == 0)
                     for (int k = 0; k < 4; k++) te_dw_gather(p, in, c + k, plane + (size_t)k * pb);
                 pl = plane + (size_t)(c & 3) * pb;
+#endif
             }
             te_dw_channels(kind, p, pl, chan, out, c, us);
         }

@@ -80,7 +80,7 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
  * (PKHTB), c+1 and c+3 the same from o01, o23. */
 __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) int8_t *dst,
                                                         __attribute__((unused)) const int8_t *src,
-                                                        __attribute__((unused)) const te_dw_g4job *job) {
+                                                        __attribute__((unused)) const te_dw_gjob *job) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
         "ldm    r2, {r3, r12}\n\t"
