@@ -304,7 +304,7 @@ int8_t *te_dw_gather4(int8_t *dst, const int8_t *src, void *job) {
 TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
                            int8_t *out, int8_t *plane, const int us, const int four) {
     const size_t pb = (size_t)p->plane_h * p->plane_w;
-    memset(plane, p->pad_value, four ? 4 * pb : pb);
+    memset(plane, p->pad_value, pb);
     if (!p->window) {
 #if TE_USE_DSP
         /* the assembly gather's record is the same for every channel: built once */
@@ -315,31 +315,46 @@ TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const in
         int8_t *const dst = plane + p->pad_top * pw + p->pad_left;
         const int fast = C > 1 && p->copy_h > 0;
 #endif
+#if TE_USE_DSP && !TE_SMALL_CODE
+        /* (four is a constant here: each copy keeps one of the two bodies) */
+        if (four) memset(plane + pb, p->pad_value, 3 * pb);  /* the other three planes' borders */
         for (int c = 0; c < p->in_c; c++) {
-            int8_t *pl = plane;
-            if (!four) {
+            if (!four) {  /* one plane: this loop as it was before four planes */
+                if (fast) te_dw_gather_asm(dst, in + c, &job);
+                else te_dw_gather(p, in, c, plane);
+                te_dw_channels(kind, p, plane, chan, out, c, us);
+                continue;
+            }
+            /* (no rows to gather: every plane holds only the zero point) */
+            int8_t *const pl = fast ? p->gather4(dst, in + c, &job) : plane;
+            te_dw_channels(kind, p, pl, chan, out, c, us);
+        }
+#else
+        /* four at run time: the one-plane loop unswitched, as it was before four planes */
+        if (!four) {
+            for (int c = 0; c < p->in_c; c++) {
 #if TE_USE_DSP
                 if (fast) te_dw_gather_asm(dst, in + c, &job);
                 else
 #endif
                     te_dw_gather(p, in, c, plane);
-#if TE_USE_DSP && !TE_SMALL_CODE
-                /* a call of its own: the one-plane copies' code stays as it was */
                 te_dw_channels(kind, p, plane, chan, out, c, us);
-                continue;
-#endif
-            } else {
-#if TE_USE_DSP
-                /* (no rows to gather: every plane holds only the zero point) */
-                if (fast) pl = p->gather4(dst, in + c, &job);
-#else
-                if ((c & 3) == 0)
-                    for (int k = 0; k < 4; k++) te_dw_gather(p, in, c + k, plane + (size_t)k * pb);
-                pl = plane + (size_t)(c & 3) * pb;
-#endif
             }
+            return;
+        }
+        memset(plane + pb, p->pad_value, 3 * pb);  /* the other three planes' borders */
+        for (int c = 0; c < p->in_c; c++) {
+#if TE_USE_DSP
+            /* (no rows to gather: every plane holds only the zero point) */
+            int8_t *const pl = fast ? p->gather4(dst, in + c, &job) : plane;
+#else
+            if ((c & 3) == 0)
+                for (int k = 0; k < 4; k++) te_dw_gather(p, in, c + k, plane + (size_t)k * pb);
+            int8_t *const pl = plane + (size_t)(c & 3) * pb;
+#endif
             te_dw_channels(kind, p, pl, chan, out, c, us);
         }
+#endif
         return;
     }
     te_dw_plane_params block = *p;  /* `window` output rows at a time */
