@@ -23,6 +23,7 @@ from te_openmv.targets.host_build import HostModel
 from .support.bitexact import reference
 from .support.m7cases import assert_device_matches_host, write_case_program
 from .test_ops_depthwise import RING, UNIFORM_CASES, dw_model, force_kernel, uniform_model, uniform_shift_of
+from .test_ops_depthwise_planes import PLANES4_CASES, compile_planes4, planes4_model
 from .test_ops_fully_connected import fc_model
 
 
@@ -163,7 +164,8 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "5x5 stride 1 down, 2 across (pairs: no 2x2 blocks)"),
         # the uniform-shift copies (u<E>) of every variant without the sign step, one where E
         # lies 5 bits above some channels' e, constant channels, and two that fall back
-    ] + [(name, uniform_model(name, args), f"uniform shift: {family}") for name, args, _, family in UNIFORM_CASES]
+    ] + [(name, uniform_model(name, args), f"uniform shift: {family}") for name, args, _, family in UNIFORM_CASES] \
+      + [(case[0], planes4_model(*case), "four planes (the four-channel gather)") for case in PLANES4_CASES]
 
 
 FORCED = {"rows_small": "rowsw", "rows_sign": "rows", "rows_sign_wide": "rowsw", "rows_small_bytes": "rows", "rows_passes": "rows",
@@ -182,12 +184,16 @@ def _force(kernel: str):
 
 
 UNIFORM = {name: (kernel, family) for name, _, kernel, family in UNIFORM_CASES}
+PLANES4 = {case[0]: case[-1] for case in PLANES4_CASES}  # name -> form
 
 
 def _compile(name: str, model: bytes):
     """The uniform-shift cases as the compiler picks; the others, written for the variants
     without it, with the shift turned off (so those variants run too). The vertical pairs
-    wherever they are fastest (the cases are small: the model-wide rule would refuse them)."""
+    wherever they are fastest (the cases are small: the model-wide rule would refuse them).
+    The four-plane cases on the plane kernel with room for four planes."""
+    if name in PLANES4:
+        return compile_planes4(name, model, uniform=PLANES4[name] == "uniform")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lower_dw, "MIN_VPAIR_SAVING", 0)
         if name in FORCED:
@@ -309,6 +315,10 @@ def test_cases_take_the_intended_kernels(m7_run):
     c = compiled["dw3s1_window"]
     p = lower_dw.plane_plan(c.graph, c.graph.ops[0])["params"]
     assert p["window"] and p["window"] % 2 == 1, p  # blocks of an odd number of rows
+    for name, form in PLANES4.items():  # four planes, with the assembly and the form intended
+        src = compiled[name].emitted.c_source
+        assert ".planes = 4" in src and "TE_DW_ASM(" in src, name
+        assert (".ushift = 0" not in src) == (form == "uniform"), name
     for name, (_, family) in UNIFORM.items():  # each uniform-shift family, or the fallback
         assert (uniform_shift_of(compiled[name], family) is None) == name.startswith("fb_"), name
 
@@ -332,13 +342,13 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     named = set()
     for c in compiled.values():
         named |= set(re.findall(r"TE_DW_ASM\((\w+)\)", c.emitted.c_source))
-    linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather", "widen", "copy", "vpack", "vpack_top",
+    linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather", "gather4", "widen", "copy", "vpack", "vpack_top",
                                                                           "vpack_bot"}
     assert linked == named
     families = {re.sub(r"u\d+$", "u", v) for v in named}
     want = ALL_DW_ASM | ALL_DW_ASM_US
     assert families == want, f"variants no case exercises: {sorted(want - families)}"
-    for fn in ("te_dw_gather_asm", "te_dw_widen_asm", "te_dw_copy_asm", "te_dw_vpack_asm", "te_dw_vpack_top_asm",
+    for fn in ("te_dw_gather_asm", "te_dw_gather4_asm", "te_dw_widen_asm", "te_dw_copy_asm", "te_dw_vpack_asm", "te_dw_vpack_top_asm",
                "te_dw_vpack_bot_asm",
                "te_fc_block4_asm"):
         assert fn in symbols

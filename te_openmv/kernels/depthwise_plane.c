@@ -307,32 +307,82 @@ static void te_dw_window_rows(const te_dw_plane_params *p, const int8_t *in, int
     }
 }
 
+#if TE_USE_DSP
+/* planes = 4 (te/depthwise.h TE_DW_GATHER4): each channel's gather step, the four-channel
+ * gather when a group of 4 starts; the channel's plane. */
+int8_t *te_dw_gather4(int8_t *dst, const int8_t *src, void *job) {
+    te_dw_gjob *j = job;
+    const int k = j->phase;
+    if (k == 0) te_dw_gather4_asm(dst, src, j);
+    j->phase = (k + 1) & 3;
+    return j->base + k * j->plane;
+}
+#endif
+
 /* te_dw_plane's `inputs`: any number of input channels (the firmware and portable builds, the
  * generic shape); with TE_SMALL_CODE on the M7, for the shapes with assembly: several (the
  * assembly gathers each; never window mode) or one (the C gather or window mode, linked only
  * where the compiler names it: te_dw_plane_params.c_one) */
 enum { TE_DW_ANY_IN_C, TE_DW_MANY_IN_C, TE_DW_ONE_IN_C };
 
-/* us: p->ushift != 0 (a constant per copy on the M7, so the other ops' loops stay as they were) */
+/* us: p->ushift != 0, four: p->planes == 4 (constants per copy on the M7, so the other ops'
+ * loops stay as they were). Four planes (never in window mode, in_c a multiple of 4):
+ * channels c..c+3 are gathered into four planes at once when c reaches a multiple of 4 and
+ * each computed from its own (on the M7 the gather step returns the channel's plane). */
 TE_INLINE void te_dw_plane(const int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
-                           int8_t *out, int8_t *plane, const int us, const int inputs) {
-    memset(plane, p->pad_value, (size_t)p->plane_h * p->plane_w);
+                           int8_t *out, int8_t *plane, const int us, const int four, const int inputs) {
+    const size_t pb = (size_t)p->plane_h * p->plane_w;
+    memset(plane, p->pad_value, pb);
     if (inputs == TE_DW_MANY_IN_C || !p->window) {
 #if TE_USE_DSP
         /* the assembly gather's record is the same for every channel: built once */
         const int C = p->in_c, cw = p->copy_w, pw = p->plane_w;
-        const te_dw_gjob job = {C, p->copy_h, cw, (p->in_w - cw) * C, pw - cw};
+        te_dw_gjob job;  /* field by field: the four planes' fields only where they are used */
+        job.C = C, job.rows = p->copy_h, job.cols = cw, job.src_skip = (p->in_w - cw) * C, job.dst_skip = pw - cw;
+        if (four) job.plane = (int32_t)pb, job.base = plane, job.phase = 0;
         int8_t *const dst = plane + p->pad_top * pw + p->pad_left;
         const int fast = C > 1 && p->copy_h > 0;
 #endif
+#if TE_USE_DSP && !TE_SMALL_CODE
+        /* (four is a constant here: each copy keeps one of the two bodies) */
+        if (four) memset(plane + pb, p->pad_value, 3 * pb);  /* the other three planes' borders */
+        for (int c = 0; c < p->in_c; c++) {
+            if (!four) {  /* one plane: this loop as it was before four planes */
+                if (fast) te_dw_gather_asm(dst, in + c, &job);
+                else te_dw_gather(p, in, c, plane);
+                te_dw_channels(kind, p, plane, chan, out, c, us);
+                continue;
+            }
+            /* (no rows to gather: every plane holds only the zero point) */
+            int8_t *const pl = fast ? p->gather4(dst, in + c, &job) : plane;
+            te_dw_channels(kind, p, pl, chan, out, c, us);
+        }
+#else
+        /* four at run time: the one-plane loop unswitched, as it was before four planes */
+        if (!four) {
+            for (int c = 0; c < p->in_c; c++) {
+#if TE_USE_DSP
+                if (fast) te_dw_gather_asm(dst, in + c, &job);
+                else if (!TE_SMALL_CODE || inputs != TE_DW_MANY_IN_C)  /* there copy_h = 0: nothing to gather */
+#endif
+                    te_dw_gather(p, in, c, plane);
+                te_dw_channels(kind, p, plane, chan, out, c, us);
+            }
+            return;
+        }
+        memset(plane + pb, p->pad_value, 3 * pb);  /* the other three planes' borders */
         for (int c = 0; c < p->in_c; c++) {
 #if TE_USE_DSP
-            if (fast) te_dw_gather_asm(dst, in + c, &job);
-            else if (!TE_SMALL_CODE || inputs != TE_DW_MANY_IN_C)  /* there copy_h = 0: nothing to gather */
+            /* (no rows to gather: every plane holds only the zero point) */
+            int8_t *const pl = fast ? p->gather4(dst, in + c, &job) : plane;
+#else
+            if ((c & 3) == 0)
+                for (int k = 0; k < 4; k++) te_dw_gather(p, in, c + k, plane + (size_t)k * pb);
+            int8_t *const pl = plane + (size_t)(c & 3) * pb;
 #endif
-                te_dw_gather(p, in, c, plane);
-            te_dw_channels(kind, p, plane, chan, out, c, us);
+            te_dw_channels(kind, p, pl, chan, out, c, us);
         }
+#endif
         return;
     }
     te_dw_plane_params block = *p;  /* `window` output rows at a time */
@@ -352,24 +402,30 @@ TE_ONE_COPY TE_FALLBACK void te_dw_plane_shared(const int kind, const te_dw_plan
         p->c_one(kind, p, in, chan, out, plane);
         return;
     }
-    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0, TE_DW_MANY_IN_C);
+    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0, p->planes == 4, TE_DW_MANY_IN_C);
 }
 
 /* TE_DW_C_ONE (te/depthwise.h): one input channel, reached only through te_dw_plane_params.c_one */
 TE_FALLBACK void te_dw_plane_one_c(int kind, const te_dw_plane_params *p, const int8_t *in, const int32_t *chan,
                                    int8_t *out, int8_t *plane) {
     if ((unsigned)kind >= TE_KGEN) __builtin_unreachable();  /* called from the model: not inferred */
-    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0, TE_DW_ONE_IN_C);
+    te_dw_plane(kind, p, in, chan, out, plane, p->ushift != 0, 0, TE_DW_ONE_IN_C);
 }
 #define TE_DW_PLANE_FIXED te_dw_plane_shared
 #elif TE_USE_DSP
-/* a copy of the loops for each form: the uniform shift's kernels are functions apart (the
- * compiler names them), so the others' code stays as it was */
-#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 0, TE_DW_ANY_IN_C)
-#define TE_DW_PLANE_UNIFORM(kind, p, in, chan, out, plane) te_dw_plane(kind, p, in, chan, out, plane, 1, TE_DW_ANY_IN_C)
+/* a copy of the loops for each form: the uniform shift's kernels and the four planes' are
+ * functions apart (the compiler names them), so the others' code stays as it was */
+#define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) \
+    te_dw_plane(kind, p, in, chan, out, plane, 0, 0, TE_DW_ANY_IN_C)
+#define TE_DW_PLANE_UNIFORM(kind, p, in, chan, out, plane) \
+    te_dw_plane(kind, p, in, chan, out, plane, 1, 0, TE_DW_ANY_IN_C)
+#define TE_DW_PLANE_FIXED4(kind, p, in, chan, out, plane) \
+    te_dw_plane(kind, p, in, chan, out, plane, 0, 1, TE_DW_ANY_IN_C)
+#define TE_DW_PLANE_UNIFORM4(kind, p, in, chan, out, plane) \
+    te_dw_plane(kind, p, in, chan, out, plane, 1, 1, TE_DW_ANY_IN_C)
 #else
 #define TE_DW_PLANE_FIXED(kind, p, in, chan, out, plane) \
-    te_dw_plane(kind, p, in, chan, out, plane, (p)->ushift != 0, TE_DW_ANY_IN_C)
+    te_dw_plane(kind, p, in, chan, out, plane, (p)->ushift != 0, (p)->planes == 4, TE_DW_ANY_IN_C)
 #endif
 
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8) { TE_DW_PLANE_FIXED(TE_K3S1, p, in, chan, out, scratch); }
@@ -379,9 +435,9 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k5s2_s8) { TE_DW_PLANE_FIXED(TE_K5S2, p, in, chan
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1_s8) { TE_DW_PLANE_FIXED(TE_K7S1, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2_s8) { TE_DW_PLANE_FIXED(TE_K7S2, p, in, chan, out, scratch); }
 /* the uniform shift comes with the assembly, which the generic shape has not: on the M7 its
- * loops keep one form (the compiler never names the shift for it) */
+ * loops keep one form (the compiler never names the shift, nor four planes, for it) */
 TE_DW_PLANE_KERNEL(te_dw_plane_generic_s8) {
-    te_dw_plane(TE_KGEN, p, in, chan, out, scratch, TE_USE_DSP ? 0 : p->ushift != 0, TE_DW_ANY_IN_C);
+    te_dw_plane(TE_KGEN, p, in, chan, out, scratch, TE_USE_DSP ? 0 : p->ushift != 0, 0, TE_DW_ANY_IN_C);
 }
 #if TE_USE_DSP && !TE_SMALL_CODE  /* elsewhere the names are those above (te/depthwise.h) */
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K3S1, p, in, chan, out, scratch); }
@@ -390,4 +446,10 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k5s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K5S1, p, in, c
 TE_DW_PLANE_KERNEL(te_dw_plane_k5s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K5S2, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1u_s8) { TE_DW_PLANE_UNIFORM(TE_K7S1, p, in, chan, out, scratch); }
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8) { TE_DW_PLANE_UNIFORM(TE_K7S2, p, in, chan, out, scratch); }
+/* four planes (planes = 4) */
+#define TE_DW_PLANE4(k, K) \
+    TE_DW_PLANE_KERNEL(te_dw_plane_##k##x4_s8) { TE_DW_PLANE_FIXED4(K, p, in, chan, out, scratch); } \
+    TE_DW_PLANE_KERNEL(te_dw_plane_##k##ux4_s8) { TE_DW_PLANE_UNIFORM4(K, p, in, chan, out, scratch); }
+TE_DW_PLANE4(k3s1, TE_K3S1) TE_DW_PLANE4(k3s2, TE_K3S2) TE_DW_PLANE4(k5s1, TE_K5S1) TE_DW_PLANE4(k5s2, TE_K5S2)
+TE_DW_PLANE4(k7s1, TE_K7S1) TE_DW_PLANE4(k7s2, TE_K7S2)
 #endif

@@ -71,6 +71,81 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
         "pop    {r4-r11, pc}\n\t");
 }
 
+/* Four channels into four planes (te/depthwise_impl.h): 27 instructions per 4 pixels of
+ * 4 channels, 1.7 per byte (the one-channel gather: 2.4). In the pass, with x0..x3 the
+ * pixels' words (bytes b0..b3 = channels c..c+3):
+ *   e01 = uxtb16(x0) | uxtb16(x1) << 8          = (x0.b0, x1.b0, x0.b2, x1.b2)
+ *   o01 = uxtb16(x0 ror 8) | (x1 & 0xFF00FF00)  = (x0.b1, x1.b1, x0.b3, x1.b3)
+ * and e23, o23 alike; channel c = (e01 low half, e23 low half) (PKHBT), c+2 the high halves
+ * (PKHTB), c+1 and c+3 the same from o01, o23. */
+__attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) int8_t *dst,
+                                                        __attribute__((unused)) const int8_t *src,
+                                                        __attribute__((unused)) const te_dw_gjob *job) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r2, {r3, r12}\n\t"
+        "ldrd   r4, r5, [r2, #8]\n\t"
+        "ldrd   r6, r10, [r2, #16]\n\t"
+        "push   {r4, r5, r6}\n\t"
+        "add    r9, r3, r3, lsl #1\n\t"
+        "add    r11, r10, r10, lsl #1\n"
+        "1:\n\t"
+        "ldr    r2, [sp]\n\t"
+        "subs   r2, r2, #4\n\t"
+        "blt    3f\n"
+        "2:\n\t"
+        "ldr    r4, [r1]\n\t"
+        "ldr    r5, [r1, r3]\n\t"
+        "ldr    r6, [r1, r3, lsl #1]\n\t"
+        "ldr    r7, [r1, r9]\n\t"
+        "add    r1, r1, r3, lsl #2\n\t"
+        "uxtb16 r8, r4\n\t"
+        "uxtb16 lr, r5\n\t"
+        "orr    r8, r8, lr, lsl #8\n\t"
+        "uxtb16 r4, r4, ror #8\n\t"
+        "and    r5, r5, #0xFF00FF00\n\t"
+        "orr    r4, r4, r5\n\t"
+        "uxtb16 r5, r6\n\t"
+        "uxtb16 lr, r7\n\t"
+        "orr    r5, r5, lr, lsl #8\n\t"
+        "uxtb16 r6, r6, ror #8\n\t"
+        "and    r7, r7, #0xFF00FF00\n\t"
+        "orr    r6, r6, r7\n\t"
+        "pkhbt  r7, r8, r5, lsl #16\n\t"
+        "pkhtb  r8, r5, r8, asr #16\n\t"
+        "pkhbt  lr, r4, r6, lsl #16\n\t"
+        "pkhtb  r4, r6, r4, asr #16\n\t"
+        "str    lr, [r0, r10]\n\t"
+        "str    r8, [r0, r10, lsl #1]\n\t"
+        "str    r4, [r0, r11]\n\t"
+        "str    r7, [r0], #4\n\t"
+        "subs   r2, r2, #4\n\t"
+        "bge    2b\n"
+        "3:\n\t"
+        "ands   r2, r2, #3\n\t"
+        "beq    5f\n"
+        "4:\n\t"
+        "ldr    r4, [r1]\n\t"
+        "add    r1, r1, r3\n\t"
+        "lsr    r5, r4, #8\n\t"
+        "strb   r5, [r0, r10]\n\t"
+        "lsr    r5, r4, #16\n\t"
+        "strb   r5, [r0, r10, lsl #1]\n\t"
+        "lsr    r5, r4, #24\n\t"
+        "strb   r5, [r0, r11]\n\t"
+        "strb   r4, [r0], #1\n\t"
+        "subs   r2, r2, #1\n\t"
+        "bne    4b\n"
+        "5:\n\t"
+        "ldrd   r4, r5, [sp, #4]\n\t"
+        "add    r1, r1, r4\n\t"
+        "add    r0, r0, r5\n\t"
+        "subs   r12, r12, #1\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #12\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
 /* 3x3 kernels in assembly for the common case (e >= 1, full int8 range): a whole output
  * channel, every register in use (te_dw_k3job). */
 #define TE_DW_ASM_HEAD                                  \

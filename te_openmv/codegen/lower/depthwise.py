@@ -51,9 +51,11 @@ def channel_major_weights(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.reshape(k_h, k_w, out_c).transpose(2, 0, 1))
 
 
-def plane_plan(g: Graph, op: Op) -> dict | None:
+def plane_plan(g: Graph, op: Op, limit: int | None = None) -> dict | None:
     """The plane kernel for this op: its kind, params (te_dw_plane_params fields), the
-    per-channel records and the scratch it needs; None when the general kernel must run."""
+    per-channel records and the scratch it needs; None when the general kernel must run.
+    Four planes where they fit `limit` bytes of scratch (None: three more planes within the
+    op's scratch_room)."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     geo = depthwise_geometry(g, op)
     kind = plane_kind(geo["k_h"], geo["k_w"], geo["stride_w"])
@@ -77,6 +79,11 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
         rows = max(geo["k_h"], min(2048, x.nbytes // 4) // plane["plane_w"])
         window = min(y.shape[1], (rows - geo["k_h"]) // geo["stride_h"] + 1)
         plane["plane_h"] = (window - 1) * geo["stride_h"] + geo["k_h"]
+    # four channels gathered at once into four planes (te/depthwise.h, planes) where the
+    # memory plan has room for three more planes without raising the model's peak
+    plane_bytes = plane["plane_h"] * plane["plane_w"]
+    fits = 3 * plane_bytes <= scratch_room(op) if limit is None else 4 * plane_bytes <= limit
+    planes = 4 if kind != "generic" and geo["in_c"] % 4 == 0 and not window and fits else 1
     nosign = y.zp <= lo
     variant = plane_asm(kind, geo["k_h"], geo["stride_h"], tuple(y.shape[1:3]), (lo, hi), nosign, window)
     params = {"in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
@@ -84,14 +91,29 @@ def plane_plan(g: Graph, op: Op) -> dict | None:
               "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
-              "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "ushift": 0,
+              "planes": planes, "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "ushift": 0,
               "asm_fn": dw_asm(variant), "c_path": plane_c_path(kind, variant, records),
               # the one-channel driver (gather by rows, window mode), in the .mpy build only
               # linked where named
-              "c_one": "TE_DW_C_ONE" if kind != "generic" and geo["in_c"] == 1 else "((te_dw_plane_one_fn)0)"}
-    return {"kind": kind, "function": f"te_dw_plane_{kind}_s8", "params_type": "te_dw_plane_params",
+              "c_one": "TE_DW_C_ONE" if kind != "generic" and geo["in_c"] == 1 else "((te_dw_plane_one_fn)0)",
+              "gather4": "TE_DW_GATHER4" if planes == 4 else "((te_dw_gather_fn)0)"}
+    four = "x4" if planes == 4 else ""  # the four planes' copy of the loops (te/depthwise.h)
+    return {"kind": kind, "function": f"te_dw_plane_{kind}{four}_s8", "params_type": "te_dw_plane_params",
             "params": params, "records": records, "variant": variant, "channels": channels,
-            "scratch": plane["plane_h"] * plane["plane_w"]}  # te_dw_plane_scratch (te/depthwise.h)
+            "scratch": planes * plane_bytes,  # te_dw_plane_scratch (te/depthwise.h)
+            "plane_bytes": plane_bytes}
+
+
+def scratch_room(op: Op) -> int:
+    """Bytes this op's scratch may grow beyond its default plan without raising the model's
+    peak memory (set by the memory plan; none when absent)."""
+    return int(op.attrs.get("scratch_room", 0) or 0)
+
+
+def default_scratch(plan: dict) -> int:
+    """The scratch of a plan in its default form (one plane for the plane kernels): what
+    the other kernels' budgets compare with, so that no choice rests on the room."""
+    return plan.get("plane_bytes", plan["scratch"])
 
 
 def dw_asm(variant: str | None) -> str:
@@ -155,7 +177,7 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
     # the plane kernel's scratch or 1/8 of the input (the op's live memory grows by at most
     # that much), in as few passes of equal size as that allows
     plane = plane_plan(g, op)
-    budget = max(4096, plane["scratch"] if plane else 0, x.nbytes // 8)
+    budget = max(4096, plane["plane_bytes"] if plane else 0, x.nbytes // 8)
     outside = geo["pad_top"] > 0 or (y.shape[1] - 1) * geo["stride_h"] - geo["pad_top"] + 2 >= rows["copy_h"]
     per_channel = 8 * rows["ring_w"] if vpair else (3 + outside) * (2 if wide else 1) * rows["ring_w"]
     unit = 8 if vpair else 4  # the vertical pairs' copy packs 2 groups at a time
@@ -204,7 +226,8 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
 def _plane_cost(plan: dict) -> float:
     p = plan["params"]
     c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
-    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 2.4) + 12)
+    # per byte: a memcpy, the one-channel gather or the four-channel one (1.7: 27 per 16 bytes)
+    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 1.7 if p["planes"] == 4 else 2.4) + 12)
     pairs = (p["out_w"] + 1) // 2
     if p["asm_fn"] in ("TE_DW_ASM(k3s1b)", "TE_DW_ASM(k3s1nb)"):  # 2x2 blocks: two output rows share input rows
         compute = p["out_h"] * (pairs * 31.5 + 10) + 185
@@ -259,25 +282,30 @@ def _fastest(g: Graph, op: Op, vpair: bool) -> tuple[dict | None, float]:
     or within op.attrs["scratch_room"] bytes more than the plan chosen without it (free space
     the compiler found in the memory plan: te_openmv/codegen/schedule.py)."""
     best, cost = _fastest_within(g, op, vpair, 0)
-    room = op.attrs.get("scratch_room", 0)
+    room = scratch_room(op)
     if room and best is not None:
         roomy, roomy_cost = _fastest_within(g, op, vpair, best["scratch"] + room)
-        # another kernel only by a clear margin: the plane kernel's estimate runs up to ~10%
-        # high against the vertical pairs' (QEMU counts of the shared models' stride-1 ops)
-        if roomy["function"] == best["function"] or roomy_cost <= ROOM_SWITCH_GAIN * cost:
+        # another kind of kernel only by a clear margin: the plane kernel's estimate runs up
+        # to ~10% high against the vertical pairs' (QEMU counts of the shared models' ops)
+        if _family(roomy) == _family(best) or roomy_cost <= ROOM_SWITCH_GAIN * cost:
             best, cost = roomy, roomy_cost
     return best, cost
+
+
+def _family(plan: dict) -> str:
+    return "plane" if plan["function"].startswith("te_dw_plane_") else plan["function"]
 
 
 ROOM_SWITCH_GAIN = 0.95
 
 
 def _fastest_within(g: Graph, op: Op, vpair: bool, limit: int) -> tuple[dict | None, float]:
-    """_fastest with the vertical pairs' scratch up to max(the best other plan's, limit)."""
-    plane = plane_plan(g, op)
+    """_fastest with the plane kernel's scratch up to `limit` (four planes) and the vertical
+    pairs' up to max(the best other plan's, limit)."""
+    plane = plane_plan(g, op, limit)
     best, cost = plane, (_plane_cost(plane) if plane is not None else float("inf"))
     for wide in (0, 1, 2) if vpair else (0, 1):
-        rows = rows_plan(g, op, wide, max(best["scratch"], limit) if wide == 2 and best is not None else None)
+        rows = rows_plan(g, op, wide, max(default_scratch(best), limit) if wide == 2 and best is not None else None)
         # the wide ring pays for its copy only in the assembly's taps (two words per load)
         if rows is not None and wide and rows["params"]["asm_fn"] == dw_asm(None):
             continue
@@ -372,7 +400,8 @@ def uniform_plan(plan: dict, shift: int) -> dict:
     params = {**plan["params"], "ushift": shift, "asm_fn": dw_asm(uniform_variant(plan["variant"], shift))}
     if not rows:
         params["c_path"] = plane_c_path(plan["kind"], plan["variant"], records)
-    function = plan["function"][:-3] + "u_s8" if rows else f"te_dw_plane_{plan['kind']}u_s8"
+    four = "x4" if plan["params"].get("planes") == 4 else ""
+    function = plan["function"][:-3] + "u_s8" if rows else f"te_dw_plane_{plan['kind']}u{four}_s8"
     return {**plan, "function": function, "params": params, "records": records}
 
 

@@ -70,7 +70,10 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  * at a time sharing their loaded inputs (SMLAD on int16 pairs), and stored straight into
  * the NHWC output. Input channel c is read only while gathering it, before any store of
  * output channels c*dm.., so `out` may be `in` itself when depth_mult is 1 (in place: the
- * slots of channel c held only input channel c). With one input channel and not in place
+ * slots of channel c held only input channel c). With planes = 4 (the compiler's choice
+ * where the memory plan has room for it) channels c..c+3 are gathered together, one word
+ * of 4 channels per pixel split into the 4 planes, before any of their outputs is stored:
+ * the same argument holds. With one input channel and not in place
  * ("window" mode) the plane is only the rows that `window` output rows read, rebuilt for
  * each block of output rows, which is then computed for every output channel: a small
  * scratch, and output rows written in order (their overlap with the input follows the
@@ -143,6 +146,18 @@ TE_DW_US_SHIFTS(TE_DW_ASM_DECLARE_US)
 #define TE_DW_ASM(v) ((te_dw_asm_fn)0)
 #endif
 
+/* The gather step of a channel with planes = 4 (depthwise_plane.c: the four-channel gather
+ * in assembly when a group of 4 starts; returns the channel's plane), named by the compiler
+ * only where some operator takes four planes, so that only those models link it; NULL
+ * without the DSP (the C loops gather the four planes one after another). */
+typedef int8_t *(*te_dw_gather_fn)(int8_t *dst, const int8_t *src, void *job);
+#if TE_USE_DSP
+int8_t *te_dw_gather4(int8_t *dst, const int8_t *src, void *job);
+#define TE_DW_GATHER4 te_dw_gather4
+#else
+#define TE_DW_GATHER4 ((te_dw_gather_fn)0)
+#endif
+
 /* The plane kernels' C loops for one output channel of a shape with assembly (kind: the
  * kernel's shape, fix: the sign step or TE_DW_UNIFORM, clamp: a range below int8's), for the
  * channels the assembly does not take: te_dw_plane_params.c_path. */
@@ -163,6 +178,9 @@ typedef struct te_dw_plane_params {
     uint16_t copy_h, copy_w;        /* input rows/columns gathered (the rest is never read) */
     uint16_t groups;                /* generic: groups of 4 taps per filter row */
     uint16_t chan_words;            /* int32 words per output channel record */
+    uint16_t planes;                /* 4: in_c a multiple of 4, not window mode: four channels
+                                     * gathered at once (one word per pixel, transposed) into
+                                     * four planes; else (0 or 1) one plane */
     int32_t pad_value;              /* input zero point */
     int32_t act_min, act_max;       /* fused activation; (-128, 127) needs no clamp */
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
@@ -173,6 +191,7 @@ typedef struct te_dw_plane_params {
                                      * output column), else NULL; not read by the generic shape */
     te_dw_plane_one_fn c_one;       /* TE_DW_C_ONE (below) where in_c is 1, else NULL; not read by
                                      * the generic shape */
+    te_dw_gather_fn gather4;        /* planes = 4: TE_DW_GATHER4 (above), else NULL */
 } te_dw_plane_params;
 
 /* The C loops of the plane kernels' shapes with assembly, and their one-channel driver
@@ -198,7 +217,8 @@ void te_dw_plane_one_c(int kind, const te_dw_plane_params *p, const int8_t *in, 
  * `chan` the records (chan_words int32 each, 4-byte aligned); `out` may equal `in` when
  * depth_mult is 1 (in place), else they must not overlap, except in window mode, where
  * output rows may trail the input rows they were computed from (the compiler checks the
- * distance). Scratch: te_dw_plane_scratch(p) = plane_h * plane_w bytes, any alignment. */
+ * distance). Scratch: te_dw_plane_scratch(p) = plane_h * plane_w bytes (four times that
+ * with planes = 4), any alignment. */
 #define TE_DW_PLANE_KERNEL(name) \
     void name(const te_dw_plane_params *p, const int8_t *in, const int32_t *chan, int8_t *out, int8_t *scratch)
 TE_DW_PLANE_KERNEL(te_dw_plane_k3s1_s8);
@@ -216,6 +236,11 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k5s1u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k5s2u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s1u_s8);
 TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8);
+/* the same with planes = 4 (x4; ux4 with the uniform-shift records), a copy of the loops
+ * apart on the M7 (not for the generic shape) */
+#define TE_DW_PLANE4_DECLARE(k) TE_DW_PLANE_KERNEL(te_dw_plane_##k##x4_s8); TE_DW_PLANE_KERNEL(te_dw_plane_##k##ux4_s8);
+TE_DW_PLANE4_DECLARE(k3s1) TE_DW_PLANE4_DECLARE(k3s2) TE_DW_PLANE4_DECLARE(k5s1) TE_DW_PLANE4_DECLARE(k5s2)
+TE_DW_PLANE4_DECLARE(k7s1) TE_DW_PLANE4_DECLARE(k7s2)
 #if !TE_USE_DSP || TE_SMALL_CODE
 /* there one copy of the loops serves both forms: the names are the same functions */
 #define te_dw_plane_k3s1u_s8 te_dw_plane_k3s1_s8
@@ -224,11 +249,23 @@ TE_DW_PLANE_KERNEL(te_dw_plane_k7s2u_s8);
 #define te_dw_plane_k5s2u_s8 te_dw_plane_k5s2_s8
 #define te_dw_plane_k7s1u_s8 te_dw_plane_k7s1_s8
 #define te_dw_plane_k7s2u_s8 te_dw_plane_k7s2_s8
+#define te_dw_plane_k3s1x4_s8 te_dw_plane_k3s1_s8
+#define te_dw_plane_k3s2x4_s8 te_dw_plane_k3s2_s8
+#define te_dw_plane_k5s1x4_s8 te_dw_plane_k5s1_s8
+#define te_dw_plane_k5s2x4_s8 te_dw_plane_k5s2_s8
+#define te_dw_plane_k7s1x4_s8 te_dw_plane_k7s1_s8
+#define te_dw_plane_k7s2x4_s8 te_dw_plane_k7s2_s8
+#define te_dw_plane_k3s1ux4_s8 te_dw_plane_k3s1_s8
+#define te_dw_plane_k3s2ux4_s8 te_dw_plane_k3s2_s8
+#define te_dw_plane_k5s1ux4_s8 te_dw_plane_k5s1_s8
+#define te_dw_plane_k5s2ux4_s8 te_dw_plane_k5s2_s8
+#define te_dw_plane_k7s1ux4_s8 te_dw_plane_k7s1_s8
+#define te_dw_plane_k7s2ux4_s8 te_dw_plane_k7s2_s8
 #define te_dw_rows_k3u_s8 te_dw_rows_k3_s8
 #endif
 
 TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
-    return (uint32_t)p->plane_h * p->plane_w;
+    return (uint32_t)p->plane_h * p->plane_w * (p->planes == 4 ? 4u : 1u);
 }
 
 /* ---- row kernel: 3x3, channels in groups of 4, straight from NHWC ----------------------

@@ -60,9 +60,24 @@ typedef struct {
  * Stack: src step and dst step to the next row. */
 typedef struct {
     int32_t C, rows, cols, src_skip, dst_skip;  /* one LDM: r3, r8, r10, r11, r12 */
+    /* planes = 4 only (else unset): the bytes from one plane to the next, and the state of
+     * te_dw_gather4 (depthwise_plane.c): the first plane and the next channel's (0..3) */
+    int32_t plane;
+    int8_t *base;
+    int32_t phase;
 } te_dw_gjob;
 
 void te_dw_gather_asm(int8_t *dst, const int8_t *src, const te_dw_gjob *job);
+
+/* The gather of 4 channels (te_dw_gather4_asm, through te_dw_gather4; C a multiple of 4) into 4 planes `plane` bytes apart, the same bytes as 4 one-channel gathers: per
+ * pass 4 pixels, one word each (src[0..3], src[C..C+3], ...: channels c..c+3 of a pixel),
+ * a 4x4 byte transpose (UXTB16/AND/ORR pair the bytes of two pixels per channel,
+ * PKHBT/PKHTB join the pairs) and one word stored per plane; then the row's last 1-3
+ * pixels a byte at a time.
+ *   r0 dst   r1 src   r2 pixels left in the row less 4   r3 C   r4-r8, lr words / temps
+ *   r9 3C   r10 plane   r11 3 * plane   r12 rows left
+ * Stack: cols, src step and dst step to the next row. */
+void te_dw_gather4_asm(int8_t *dst, const int8_t *src, const te_dw_gjob *job);
 
 /* 3x3 kernels in assembly for the common case (e >= 1, full int8 range): a whole output
  * channel, every register in use. The C loops below are the reference for what they do.
