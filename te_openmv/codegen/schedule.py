@@ -33,26 +33,26 @@ TOP_CANDIDATES = 3  # auto: candidates with the lowest lower bounds that are pla
 # kernels copy a zero-point-padded plane per channel), input channels, and 1 per call.
 # Fitted by least squares to `te-openmv bench` counts (QEMU, the DSP kernels as of this
 # writing) of the shared models layer by layer and patched three ways each
-# (`python -m te_openmv.commands.costfit`): whole-model estimates within 4.1% of the measured
-# counts, the overhead of every auto choice within 1.5 points (other grids up to 3.4). MUL has
+# (`python -m te_openmv.commands.costfit`): whole-model estimates within 5.3% of the measured
+# counts, the overhead of every auto choice within 0.7 points (other grids up to 2.5). MUL has
 # no shared model: its row is the same least-squares fit on te_mcunetv2_large's 26 MULs
 # (the fast kernel; scalar-operand MULs make the per-call term). Refit when kernels change.
 COST = {  # kind: per (MAC, output, output pixel, spanned input element, input channel, call)
-    "ADD": (0.0, 8.25, 0.0, 0.0, 0.0, 156.2),
+    "ADD": (0.0, 8.25, 0.0, 0.0, 0.0, 156.3),
     "AVERAGE_POOL_2D": (0.0, 10.38, 0.0, 0.0, 0.0, 2658.0),
-    "CONV_2D": (0.7857, 6.668, 0.0, 0.0, 0.0, 1213.0),
-    "CONV_2D/1x1": (0.8472, 0.9162, 63.81, 0.0, 0.0, 1388.0),
-    "DEPTHWISE_CONV_2D": (1.755, 0.07567, 0.0, 1.472, 84.07, 2901.0),
-    "FULLY_CONNECTED": (0.0, 473.4, 0.0, 0.0, 0.0, 0.0),
+    "CONV_2D": (0.786, 6.669, 0.0, 0.0, 0.0, 1193.0),
+    "CONV_2D/1x1": (0.8283, 1.192, 63.66, 0.0, 0.0, 1292.0),
+    "DEPTHWISE_CONV_2D": (1.688, -0.4082, 0.0, 1.657, 66.11, 1161.0),
+    "FULLY_CONNECTED": (0.0, 473.5, 0.0, 0.0, 0.0, 0.0),
     "MAX_POOL_2D": (0.0, 8.927, 0.0, 0.0, 0.0, 0.0),
-    "MEAN": (0.0, 39.0, 0.0, 0.0, 0.0, 29.12),
+    "MEAN": (0.0, 39.0, 0.0, 0.0, 0.0, 29.25),
     "MUL": (0.0, 7.779, 0.0, 0.0, 0.0, 1041.0),
     "RESIZE_NEAREST_NEIGHBOR": (0.0, 1.392, 0.0, 0.0, 0.0, 0.0),
-    "SOFTMAX": (0.0, 6.0, 0.0, 0.0, 0.0, 13.0),
+    "SOFTMAX": (0.0, 5.999, 0.0, 0.0, 0.0, 13.25),
     "TRANSPOSE": (0.0, 3.552, 0.0, 0.0, 0.0, 5115.0),
 }
 COST_DEFAULT = (0.0, 128.0, 0.0, 0.0, 0.0, 300.0)  # elementwise-like ops
-COST_COPY = {"TE_CROP": (0.8686, 153.5), "TE_PLACE": (0.6073, 66.66)}  # per byte, per call
+COST_COPY = {"TE_CROP": (0.9028, 100.6), "TE_PLACE": (0.5825, 76.11)}  # per byte, per call
 
 
 @dataclass(frozen=True)
