@@ -230,8 +230,8 @@ struct te_conv_job {
     int8_t *out_end;       /* 16: the last channel's output + 1 */
     const uint32_t *xbuf;  /* 20 */
     uint32_t lo4, hi4;     /* 24, 28: act_min, act_max in every byte */
-    uint32_t entry;        /* 32: where the 4-group loop is entered (groups after the first) */
-    uint32_t entry16;      /* 36: where the 16-group loop is entered */
+    uint32_t entry;        /* 32: where the loop is entered (te_conv_params.gemm_entry) */
+    uint32_t unused;
 };
 typedef struct te_conv_job te_conv_job;
 
@@ -323,10 +323,10 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
 
 /* The same, sixteen groups per pass (the _loop16 variants): the loop's entry and test cost
  * 2 instructions per pass, so a 32-group layer saves 12 per channel and block; the job's
- * entry16 says where the first pass enters. The compiler names these where they save
+ * entry says where the first pass enters. The compiler names these where they save
  * enough for their code (te_openmv/codegen/lower/conv.py, assign_loop16). */
 #define TE_ASM_LOOP16(group)                                 \
-    "ldr    r0, [lr, #36]\n\t"                               \
+    "ldr    r0, [lr, #32]\n\t"                               \
     "tbh    [pc, r0, lsl #1]\n"                              \
     "3:\n\t"                                                 \
     ".hword (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t" \
@@ -605,16 +605,14 @@ static void te_gemm_init(te_gemm_ctx *c, const te_conv_params *p, uint32_t *xbuf
 #if TE_USE_DSP
     const uint32_t groups = p->depth >> 2;
     c->job = NULL;
-    /* the compiler's choice (te/conv.h); gemm is NULL where the map has no block of 4 pixels */
-    if ((p->gemm || p->gemm3) && c->mode != TE_RQ_EXACT && groups >= 2) {
+    if (p->gemm && c->mode != TE_RQ_EXACT && groups >= 2) {  /* the compiler's choice (te/conv.h) */
         te_conv_job *job = (te_conv_job *)(xbuf + 8 * groups);
         job->xbuf = xbuf;
         job->off[0] = p->out_c - 1u, job->off[1] = 2u * p->out_c - 1u, job->off[2] = 3u * p->out_c - 1u;
         job->lo4 = (uint8_t)p->act_min * 0x01010101u;
         job->hi4 = (uint8_t)p->act_max * 0x01010101u;
         c->job = job;
-        job->entry = (4u - (groups - 1) % 4u) % 4u;
-        job->entry16 = (16u - (groups - 1) % 16u) % 16u;
+        job->entry = p->gemm_entry;
         c->fn = p->gemm;
         c->out_c = p->out_c;
     }

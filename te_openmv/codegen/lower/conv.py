@@ -469,6 +469,14 @@ def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: in
     return f"{'w' if wide else ''}{sign}_{store}_{groups}"
 
 
+def gemm_entry(variant: str | None, depth: int) -> int:
+    """te_conv_params.gemm_entry: where the variant's loop enters its first pass so that it runs
+    the groups after the first (conv.c TE_ASM_LOOP, TE_ASM_LOOP16). The unrolled variants do not
+    read it, but their blocks of 3 pixels may run the 4-group loop (conv.c: aliases)."""
+    per_pass = 16 if variant and "_loop16" in variant else 4
+    return (per_pass - (depth // 4 - 1) % per_pass) % per_pass
+
+
 def loop16_saving(depth: int, out_c: int, pixels: int) -> int:
     """Instructions the 16-group loop saves a layer on the GEMM loop over the 4-group one:
     2 per pass fewer, per output channel and block of 3 or 4 pixels."""
@@ -650,7 +658,9 @@ class ConvLowering(Lowering):
             "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
             "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
             "depth": geo["depth"], "requant": requant, "wide": 2 if shift else int(wide),
-            "gemm": f"TE_CONV_GEMM({variant})" if fours else "((te_conv_gemm_fn)0)",
+            "gemm_entry": gemm_entry(variant, geo["depth"]),
+            "gemm": f"TE_CONV_GEMM({variant})" if fours else f"TE_CONV_GEMM3({variant})" if threes
+            else "((te_conv_gemm_fn)0)",
             "gemm3": f"TE_CONV_GEMM3({variant})" if threes else "TE_CONV_C_PATH" if c_path else "((te_conv_gemm_fn)0)"})
         if wide:
             wsym = ctx.const("weights", weights, "int16_t",

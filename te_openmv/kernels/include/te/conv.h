@@ -61,9 +61,13 @@ typedef struct {
     uint8_t wide;                /* 1: wide weights and channel table (below); needs a fast requant;
                                     2: also scaled for one shift E for every channel (NOSIGN only,
                                     te_requant_uniform) */
+    uint8_t gemm_entry;          /* where the variant's loop enters its first pass (the loop runs
+                                    the groups after the first, 4 or 16 per pass: conv.c); the
+                                    compiler's count, one load in place of a division per call */
     te_conv_gemm_fn gemm;        /* the assembly variant for full blocks, chosen by the compiler as
-                                    TE_CONV_GEMM(name) (below); NULL: the C loops, or a map without
-                                    a block of 4 pixels (a 3x3 map: the code is not linked) */
+                                    TE_CONV_GEMM(name) (below); NULL: the C loops. A map without a
+                                    block of 4 pixels (3x3) names gemm3's code here too, so that
+                                    the 4-pixel code, never called, is not linked */
     te_conv_gemm_fn gemm3;       /* the same for the blocks of 3 pixels that end a map (TE_CONV_GEMM3,
                                     named only where the pixel count is not a multiple of 4); for a
                                     layer that reaches the C loops (no variant, or 1-2 pixels),
