@@ -132,7 +132,7 @@ def test_what_board_the_example_needs(compiled):
     """Both models' arenas and weights against OpenMV's boards (build-firmware's budgets).
     Measured: BlazeFace 327,680 B of arena (--patch finds no lower peak), 269,764 B of weights
     (179,244 B with every convolution narrow); the classifier 104,640 B of arena (44,296 B
-    with --patch auto), 631,967 B of weights (584,479 B narrow). SRAM: on the OpenMV Cam H7
+    with --patch auto), 632,543 B of weights (585,055 B narrow). SRAM: on the OpenMV Cam H7
     the arenas fit its largest block (414,720 B) side by side only with the classifier
     patch-based. Flash: even all narrow (about 760 KB) the pair fits only the RT1062 once a
     firmware the size of OpenMV's stock one is in flash."""
