@@ -535,23 +535,19 @@ TE_ASM_WGEMMS3(te_gemm_3_wnosign_clamp, TE_ASM_WRQ_NOSIGN, TE_ASM_STORE3_CLAMP)
  * TFLite's arithmetic itself; the NOSIGN forms only drop it where the clamp makes it
  * irrelevant (te/conv.h), so the SIGN form is exact for their layers too, one instruction
  * per output slower. */
-TE_ASM_GEMM3(te_gemm_3_sign_full_loop, TE_ASM_FIRST3, TE_ASM_LOOP(TE_ASM_GROUP3), TE_ASM_RQ_SIGN, TE_ASM_STORE3_FULL)
-TE_ASM_GEMM3(te_gemm_3_sign_clamp_loop, TE_ASM_FIRST3, TE_ASM_LOOP(TE_ASM_GROUP3), TE_ASM_RQ_SIGN,
-             TE_ASM_STORE3_CLAMP)
-TE_ASM_GEMM3(te_gemm_3_wsign_full_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
-             TE_ASM_STORE3_FULL)
-TE_ASM_GEMM3(te_gemm_3_wsign_clamp_loop, TE_ASM_WFIRST3, TE_ASM_LOOP(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
-             TE_ASM_STORE3_CLAMP)
+#define TE_ASM_GEMMS3_SMALL(loop, LOOP)                                                     \
+    TE_ASM_GEMM3(te_gemm_3_sign_full_##loop, TE_ASM_FIRST3, LOOP(TE_ASM_GROUP3), TE_ASM_RQ_SIGN,    \
+                 TE_ASM_STORE3_FULL)                                                        \
+    TE_ASM_GEMM3(te_gemm_3_sign_clamp_##loop, TE_ASM_FIRST3, LOOP(TE_ASM_GROUP3), TE_ASM_RQ_SIGN,   \
+                 TE_ASM_STORE3_CLAMP)                                                       \
+    TE_ASM_GEMM3(te_gemm_3_wsign_full_##loop, TE_ASM_WFIRST3, LOOP(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN, \
+                 TE_ASM_STORE3_FULL)                                                        \
+    TE_ASM_GEMM3(te_gemm_3_wsign_clamp_##loop, TE_ASM_WFIRST3, LOOP(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN, \
+                 TE_ASM_STORE3_CLAMP)
+TE_ASM_GEMMS3_SMALL(loop, TE_ASM_LOOP)
 /* and the 16-group loops, for the layers whose 4-column blocks run one (the 3-column code
  * follows the layer's name) */
-TE_ASM_GEMM3(te_gemm_3_sign_full_loop16, TE_ASM_FIRST3, TE_ASM_LOOP16(TE_ASM_GROUP3), TE_ASM_RQ_SIGN,
-             TE_ASM_STORE3_FULL)
-TE_ASM_GEMM3(te_gemm_3_sign_clamp_loop16, TE_ASM_FIRST3, TE_ASM_LOOP16(TE_ASM_GROUP3), TE_ASM_RQ_SIGN,
-             TE_ASM_STORE3_CLAMP)
-TE_ASM_GEMM3(te_gemm_3_wsign_full_loop16, TE_ASM_WFIRST3, TE_ASM_LOOP16(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
-             TE_ASM_STORE3_FULL)
-TE_ASM_GEMM3(te_gemm_3_wsign_clamp_loop16, TE_ASM_WFIRST3, TE_ASM_LOOP16(TE_ASM_WGROUP3), TE_ASM_WRQ_SIGN,
-             TE_ASM_STORE3_CLAMP)
+TE_ASM_GEMMS3_SMALL(loop16, TE_ASM_LOOP16)
 #define TE_GEMM3_ALIASES(w, store)                                                          \
     TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_two, te_gemm_3_##w##sign_##store##_loop)    \
     TE_GEMM3_ALIAS(te_gemm_3_##w##sign_##store##_four, te_gemm_3_##w##sign_##store##_loop)   \
