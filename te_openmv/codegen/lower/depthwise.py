@@ -276,6 +276,10 @@ def _vpair_cost(p: dict, c: int, passes: int) -> float:
 MIN_VPAIR_SAVING = 100_000
 
 
+# A kernel of another kind taken into the scratch room must be estimated this much cheaper.
+ROOM_SWITCH_GAIN = 0.95
+
+
 def _fastest(g: Graph, op: Op, vpair: bool) -> tuple[dict | None, float]:
     """The cheapest plan and its estimate; the vertical pairs (if `vpair`) within the scratch
     of the best other plan, so that taking them never changes the memory plan but for less,
@@ -293,10 +297,8 @@ def _fastest(g: Graph, op: Op, vpair: bool) -> tuple[dict | None, float]:
 
 
 def _family(plan: dict) -> str:
+    """The kind of kernel a plan runs, whose estimates compare among themselves."""
     return "plane" if plan["function"].startswith("te_dw_plane_") else plan["function"]
-
-
-ROOM_SWITCH_GAIN = 0.95
 
 
 def _fastest_within(g: Graph, op: Op, vpair: bool, limit: int) -> tuple[dict | None, float]:
