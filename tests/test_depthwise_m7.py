@@ -24,6 +24,7 @@ from .support.bitexact import reference
 from .support.m7cases import assert_device_matches_host, write_case_program
 from .test_ops_depthwise import RING, UNIFORM_CASES, dw_model, force_kernel, uniform_model, uniform_shift_of
 from .test_ops_depthwise_planes import PLANES4_CASES, compile_planes4, planes4_model
+from .test_ops_depthwise_clip import CLIP_CASES, NO_SHIFT, clip_model, force_clip, noshift_model
 from .test_ops_fully_connected import fc_model
 
 
@@ -165,7 +166,9 @@ def _cases() -> list[tuple[str, bytes, str]]:
         # the uniform-shift copies (u<E>) of every variant without the sign step, one where E
         # lies 5 bits above some channels' e, constant channels, and two that fall back
     ] + [(name, uniform_model(name, args), f"uniform shift: {family}") for name, args, _, family in UNIFORM_CASES] \
-      + [(case[0], planes4_model(*case), "four planes (the four-channel gather)") for case in PLANES4_CASES]
+      + [(case[0], planes4_model(*case), "four planes (the four-channel gather)") for case in PLANES4_CASES] \
+      + [(case[0], clip_model(*case), "clipped window") for case in CLIP_CASES] \
+      + [(NO_SHIFT[0], noshift_model(), "clipped window, no right shift (C loops)")]
 
 
 FORCED = {"rows_small": "rowsw", "rows_sign": "rows", "rows_sign_wide": "rowsw", "rows_small_bytes": "rows", "rows_passes": "rows",
@@ -185,6 +188,7 @@ def _force(kernel: str):
 
 UNIFORM = {name: (kernel, family) for name, _, kernel, family in UNIFORM_CASES}
 PLANES4 = {case[0]: case[-1] for case in PLANES4_CASES}  # name -> form
+CLIP = {case[0] for case in CLIP_CASES} | {NO_SHIFT[0]}
 
 
 def _compile(name: str, model: bytes):
@@ -194,6 +198,10 @@ def _compile(name: str, model: bytes):
     The four-plane cases on the plane kernel with room for four planes."""
     if name in PLANES4:
         return compile_planes4(name, model, uniform=PLANES4[name] == "uniform")
+    if name in CLIP:
+        with pytest.MonkeyPatch.context() as mp:
+            force_clip(mp)
+            return compile_model(model, name)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lower_dw, "MIN_VPAIR_SAVING", 0)
         if name in FORCED:
@@ -326,7 +334,7 @@ def test_cases_take_the_intended_kernels(m7_run):
 ALL_DW_ASM = {f"k3s{s}{n}{p}" for s in "12" for n in ("", "n") for p in ("", "p")} | \
     {f"k{k}s{s}{n}" for k in "57" for s in "12" for n in ("", "n")} | \
     {f"{k}{n}b" for k in ("k3s1", "k5s1", "k5s2", "k7s1", "k7s2") for n in ("", "n")} | \
-    {"rows", "rowsn", "rowsw", "rowswn", "vpair", "vpairn", "vpair1", "vpair1n"}
+    {"rows", "rowsn", "rowsw", "rowswn", "vpair", "vpairn", "vpair1", "vpair1n", "clip"}
 # the uniform-shift copies, named without their E (k3s1bu12 -> k3s1bu)
 ALL_DW_ASM_US = {f"k3s1{p}u" for p in ("", "p", "b")} | {f"k3s2{p}u" for p in ("", "p")} | \
     {f"k{k}s{s}{b}u" for k in "57" for s in "12" for b in ("", "b")} | {"rowsu", "rowswu", "vpairu", "vpair1u"}

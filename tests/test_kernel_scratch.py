@@ -1,5 +1,5 @@
 """The scratch sizes the memory plan reserves (each lowering's scratch_bytes) equal the sizes
-the kernels' public headers define (te_dw_plane_scratch, te_dw_rows_scratch,
+the kernels' public headers define (te_dw_plane_scratch, te_dw_rows_scratch, te_dw_clip_scratch,
 te_depthwise_inplace_scratch in te/depthwise.h; te_conv_scratch_1x1/_im2col in te/conv.h):
 the C functions are evaluated on the very parameters the compiler emits, for every
 depthwise kernel kind (plane kinds, window mode, the row kernel with channel passes, the
@@ -35,7 +35,8 @@ def _scratch_exprs(g) -> list[tuple[str, int, str]]:
         if op.type == "DEPTHWISE_CONV_2D":
             plan = lower_dw.fast_plan(g, op)
             if plan is not None:
-                fn = "te_dw_rows_scratch" if plan["params_type"] == "te_dw_rows_params" else "te_dw_plane_scratch"
+                fn = {"te_dw_rows_params": "te_dw_rows_scratch",
+                      "te_dw_clip_params": "te_dw_clip_scratch"}.get(plan["params_type"], "te_dw_plane_scratch")
                 expr = f"{fn}(&(const {plan['params_type']}){_c_init(plan['params'])})"
                 out.append((f"{what} {plan['function']}", planned, expr))
             elif op.attrs.get("inplace"):
@@ -77,22 +78,22 @@ def _check(graphs, tmp_path) -> int:
 
 
 def test_depthwise_scratch_matches_the_header(tmp_path):
-    graphs = []
+    kinds = set()
     for name, model, _ in _cases():
-        if not name.startswith("dw") and not name.startswith("rows"):
+        if not name.startswith(("dw", "rows", "clip_k7s2")):
             continue
         with pytest.MonkeyPatch.context() as mp:
             if name in FORCED:
                 mp.setattr(lower_dw, "fast_plan", _force(FORCED[name]))
+            if name.startswith("clip"):
+                mp.setattr(lower_dw, "fast_plan", lower_dw.clip_plan)
             g = compile_model(model, name).graph
             n = _check([g], tmp_path)  # inside the patch: the forced kernel's scratch
+            kinds |= {w.split()[-1] for w, _, _ in _scratch_exprs(g)}
         assert n >= 1, name
-        graphs.append(g)
-    kinds = set()
-    for g in graphs:
-        kinds |= {w.split()[-1] for w, _, _ in _scratch_exprs(g)}
     # every kind of scratch the depthwise kernels have was checked
-    assert {"te_dw_plane_k3s1_s8", "te_dw_plane_generic_s8", "te_dw_rows_k3_s8", "te_depthwise_inplace_s8"} <= kinds
+    assert {"te_dw_plane_k3s1_s8", "te_dw_plane_generic_s8", "te_dw_rows_k3_s8", "te_depthwise_inplace_s8",
+            "te_dw_clip_s8"} <= kinds
 
 
 def test_conv_scratch_matches_the_header(tmp_path):

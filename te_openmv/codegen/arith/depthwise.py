@@ -141,6 +141,45 @@ def plane_records(kind: str, heads: np.ndarray, scaled: np.ndarray) -> np.ndarra
     return np.concatenate([heads.astype(np.int32), weight_words(kind, scaled)], axis=1).astype(np.int32)
 
 
+# the clipped-window kernel's layout (te/depthwise.h, TE_DW_CLIP_*): filters up to 7 taps a
+# side, weight rows of 8 int16 values (the taps, then zeros), images up to 15 columns
+CLIP_MAX_K = 7
+CLIP_W_ROW = 8
+CLIP_MAX_IN_W = 15
+
+
+def clip_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray, shift: np.ndarray,
+                 out_zp: int) -> np.ndarray | None:
+    """The clipped-window kernel's records [out_c, 4 + k_h * CLIP_W_ROW / 2] (te/depthwise.h,
+    te_dw_clip_s8): bias2 = bias * 2^(1+left) (the input offset is added to the inputs, not
+    folded into the bias), mult, rc, e, then the scaled weight rows, each padded with zeros
+    to CLIP_W_ROW int16 values. None when some channel's sums could leave int32 for inputs
+    x - in_zp (up to 255 in magnitude) or a scaled weight leaves int16."""
+    w = weights_cm.astype(np.int64)
+    oc, k_h, k_w = w.shape
+    x_max = max(127 - int(in_zp), int(in_zp) + 128)
+    abs_sums = np.abs(w.reshape(oc, -1)).sum(axis=1)
+    wr = CLIP_W_ROW
+    rows = np.zeros((oc, k_h, wr), np.int64)
+    heads = []
+    for o in range(oc):
+        left, e, rc, _ = requant_constants(int(mult[o]), int(shift[o]), out_zp)
+        if not 0 <= int(mult[o]) <= INT32_MAX or left > 7:
+            return None
+        scale = 1 << (1 + left)
+        bias2 = int(bias[o]) * scale
+        bound = abs(bias2) + x_max * int(abs_sums[o]) * scale
+        if bound > INT32_MAX or bound // 2 + 2 + abs(rc) > INT32_MAX:
+            return None
+        heads.append((bias2, int(mult[o]), rc, e))
+        rows[o, :, :k_w] = w[o] * scale
+    if np.any(rows > 32767) or np.any(rows < -32768):
+        return None
+    flat = rows.reshape(oc, -1)
+    words = _pair(flat[:, 0::2], flat[:, 1::2])
+    return np.concatenate([np.array(heads, np.int64).astype(np.int32), words], axis=1).astype(np.int32)
+
+
 def row_group_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray, shift: np.ndarray,
                       out_zp: int) -> np.ndarray | None:
     """The 3x3 row kernel's records, [channels / 4, 34] int32 (te/depthwise.h): per group of

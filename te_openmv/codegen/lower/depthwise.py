@@ -13,8 +13,8 @@ import numpy as np
 from te_openmv.codegen.errors import CompileError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.common import per_channel_multipliers
-from te_openmv.codegen.arith.depthwise import (channel_constants, groups_of, plane_geometry, plane_kind,
-    plane_records, row_groups, rows_geometry, rows_in_place_ok, vpair1_groups, vpair_groups)
+from te_openmv.codegen.arith.depthwise import (CLIP_MAX_IN_W, CLIP_MAX_K, channel_constants, clip_records, groups_of,
+    plane_geometry, plane_kind, plane_records, row_groups, rows_geometry, rows_in_place_ok, vpair1_groups, vpair_groups)
 from te_openmv.codegen.arith.depthwise_uniform import op_shift_range, uniform_channels
 from te_openmv.codegen.arith.uniform_shift import choose_shifts
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, op_error, window_distance
@@ -221,8 +221,51 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
             "scratch": per_channel * chunk}  # te_dw_rows_scratch (te/depthwise.h)
 
 
+def clip_plan(g: Graph, op: Op) -> dict | None:
+    """The clipped-window kernel (te_dw_clip_s8: only the taps inside the image) for this op,
+    or None where it does not apply: a depth multiplier, a filter side over CLIP_MAX_K, an
+    image wider than CLIP_MAX_IN_W, or arithmetic not proven exact."""
+    x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    geo = depthwise_geometry(g, op)
+    in_h, in_w = x.shape[1:3]
+    if geo["dm"] != 1 or max(geo["k_h"], geo["k_w"]) > CLIP_MAX_K or in_w > CLIP_MAX_IN_W:
+        return None
+    mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, geo["out_c"]), y.s)
+    records = clip_records(channel_major_weights(w.data), bias_of(g, op, geo["out_c"]), x.zp, mult, shift, y.zp)
+    if records is None:
+        return None
+    lo, hi = act_range(op, g)
+    # the assembly where some channel shifts right and the range is int8's (te/depthwise.h)
+    fast = (lo, hi) == (-128, 127) and bool(np.any(records[:, 3] > 0))
+    params = {"in_h": in_h, "in_w": in_w, "in_c": geo["in_c"], "out_h": y.shape[1], "out_w": y.shape[2],
+              "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+              "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], "chan_words": records.shape[1],
+              "in_offset": -x.zp, "act_min": lo, "act_max": hi, "asm_fn": dw_asm("clip" if fast else None)}
+    scratch = 32 * in_h + 8 * y.shape[1] * y.shape[2] + 3  # te_dw_clip_scratch
+    return {"function": "te_dw_clip_s8", "params_type": "te_dw_clip_params", "params": params,
+            "records": records, "variant": None, "scratch": scratch}
+
+
+def clip_pairs(p: dict) -> int:
+    """The clipped-window kernel's tap pairs per channel: over the output pixels, inside rows
+    times inside pairs per row."""
+    def spans(out_n, stride, pad, k, n):
+        return [max(0, min(k, n - (o * stride - pad)) - max(0, pad - o * stride)) for o in range(out_n)]
+    rows = spans(p["out_h"], p["stride_h"], p["pad_top"], p["k_h"], p["in_h"])
+    pairs = [(n + 1) // 2 for n in spans(p["out_w"], p["stride_w"], p["pad_left"], p["k_w"], p["in_w"])]
+    return sum(rows) * sum(pairs)
+
+
 # Instruction estimates on the Cortex-M7 (fitted on QEMU counts of the DSP paths) that pick
 # between the plane and the row kernel.
+# The 5x5 and 7x7 plane kernels' instructions per pixel pair (and row), by kind and whether
+# they run in 2x2 blocks, fitted on the QEMU counts of every such operator in the shared and
+# zoo models and the held-out MobileNets (46 of the 61 within 3%, the rest within 11%, but
+# for four MobileNetV3 operators estimated 26% low).
+_PLANE_PAIR_K57 = {("k5s1", False): 87, ("k5s1", True): 77, ("k5s2", False): 96, ("k5s2", True): 82,
+                   ("k7s1", False): 146, ("k7s1", True): 117, ("k7s2", False): 164, ("k7s2", True): 131}
+
+
 def _plane_cost(plan: dict) -> float:
     p = plan["params"]
     c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
@@ -231,6 +274,9 @@ def _plane_cost(plan: dict) -> float:
     pairs = (p["out_w"] + 1) // 2
     if p["asm_fn"] in ("TE_DW_ASM(k3s1b)", "TE_DW_ASM(k3s1nb)"):  # 2x2 blocks: two output rows share input rows
         compute = p["out_h"] * (pairs * 31.5 + 10) + 185
+    elif plan["kind"][:2] in ("k5", "k7"):  # per pixel pair, by filter and form (2x2 blocks or pairs)
+        blocks = p["asm_fn"].endswith("b)") or "bu" in p["asm_fn"]
+        compute = p["out_h"] * (pairs * _PLANE_PAIR_K57[plan["kind"], blocks] + 13)
     else:
         compute = p["out_h"] * (pairs * (37 if p["stride_w"] == 1 else 44) + 13) + 45
     return plan["scratch"] / 4 + c * (gather + 60) + oc * compute
@@ -267,6 +313,17 @@ def _vpair_cost(p: dict, c: int, passes: int) -> float:
     group = 66 if p["stride_h"] == 1 else 63  # stride 1: 24 weight words, 2 more LDRD
     compute = h * p["out_w"] * (c / 4 * group + 11 * passes)
     return 1.05 * (copies + compute + passes * (62 * (h + inside) + 194))
+
+
+def _clip_cost(plan: dict) -> float:
+    """The clipped-window kernel (fitted on QEMU counts of te_vww's shapes, within 2%): per
+    channel 3 per tap pair (LDR, LDR, SMLAD), 15 per output pixel (the table, the entry, the
+    requantization, the store), the gather 5 per input value and 8 per row, 85 for the call;
+    the table 30 per pixel."""
+    p = plan["params"]
+    px = p["out_h"] * p["out_w"]
+    channel = 3 * clip_pairs(p) + 15 * px + 5 * p["in_h"] * p["in_w"] + 8 * p["in_h"] + 85
+    return p["in_c"] * channel + 30 * px + 100
 
 
 # The vertical pairs' code (about 1 KB: their driver beside the row kernel's, the packing
@@ -313,6 +370,11 @@ def _fastest_within(g: Graph, op: Op, vpair: bool, limit: int) -> tuple[dict | N
             continue
         if rows is not None and _rows_cost(rows) < cost:
             best, cost = rows, _rows_cost(rows)
+    # the clipped-window kernel within the scratch of the best other plan, or the limit
+    clip = clip_plan(g, op)
+    if clip is not None and clip["scratch"] <= max(default_scratch(best) if best is not None else 0, limit) \
+            and _clip_cost(clip) < cost:
+        best, cost = clip, _clip_cost(clip)
     return best, cost
 
 
@@ -411,8 +473,8 @@ class DepthwiseLowering(Lowering):
     op_types = ("DEPTHWISE_CONV_2D",)
     # the reference kernels and the fast ones with their M7 assembly (te/depthwise.h); the
     # linker keeps only the functions an operator calls
-    kernel_files = ("depthwise_ref.c", "depthwise_plane.c", "depthwise_plane_m7.c", "depthwise_rows.c",
-                    "depthwise_rows_m7.c")
+    kernel_files = ("depthwise_ref.c", "depthwise_plane.c", "depthwise_plane_m7.c", "depthwise_rows.c", "depthwise_clip.c",
+                    "depthwise_rows_m7.c", "depthwise_clip_m7.c")
 
     def prepare_model(self, g: Graph) -> None:
         """op.attrs["uniform_shift"] on every depthwise operator: its E, or None."""

@@ -1,5 +1,5 @@
 /* te-openmv kernels: DEPTHWISE_CONV_2D (int8 NHWC, per-channel requantization), the public
- * contract of the family's three kernel kinds and their files:
+ * contract of the family's four kernel kinds and their files:
  *
  *   te_depthwise_s8, te_depthwise_inplace_s8   depthwise_ref.c     the reference: any shape,
  *                                                                  TFLite's arithmetic as is
@@ -7,6 +7,8 @@
  *                                              + depthwise_plane_m7.c   a padded plane
  *   te_dw_rows_k3_s8                            depthwise_rows.c    3x3, 4 channels at a time
  *                                              + depthwise_rows_m7.c    straight from NHWC rows
+ *   te_dw_clip_s8                               depthwise_clip.c    one channel at a time, only
+ *                                                                  the taps inside the image
  *
  * The *_m7.c files hold the Cortex-M7 (ARMv7E-M DSP) assembly and are empty in a portable
  * build; the C loops beside them compute the same bytes and are their reference. Every
@@ -134,6 +136,7 @@ TE_DW_ASM_DECLAREB(k7s2)
 TE_DW_ASM_DECLARE(rows) TE_DW_ASM_DECLARE(rowsn) TE_DW_ASM_DECLARE(rowsw) TE_DW_ASM_DECLARE(rowswn)
 TE_DW_ASM_DECLARE(vpair) TE_DW_ASM_DECLARE(vpairn)
 TE_DW_ASM_DECLARE(vpair1) TE_DW_ASM_DECLARE(vpair1n)
+TE_DW_ASM_DECLARE(clip)
 #define TE_DW_ASM_DECLARE_US(E) TE_DW_ASM_DECLARE(k3s1u##E) TE_DW_ASM_DECLARE(k3s1pu##E) \
     TE_DW_ASM_DECLARE(k3s1bu##E) TE_DW_ASM_DECLARE(k3s2u##E) TE_DW_ASM_DECLARE(k3s2pu##E) \
     TE_DW_ASM_DECLARE(k5s1u##E) TE_DW_ASM_DECLARE(k5s1bu##E) TE_DW_ASM_DECLARE(k5s2u##E) \
@@ -266,6 +269,50 @@ TE_DW_PLANE4_DECLARE(k7s1) TE_DW_PLANE4_DECLARE(k7s2)
 
 TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
     return (uint32_t)p->plane_h * p->plane_w * (p->planes == 4 ? 4u : 1u);
+}
+
+/* ---- clipped-window kernel: only the taps inside the image ------------------------------
+ *
+ * For small images under large filters (a 7x7 filter on a 5x5 or 3x3 map, a 5x5 one at
+ * stride 2 on a 5x5 map): there most of every window is padding, which the plane kernels
+ * multiply like any other tap. This kernel computes each output from the part of its window
+ * that lies inside the image only (as TFLite's reference does), one channel at a time:
+ * the channel is first copied into an int16 plane of (x - input zero point), rows of
+ * TE_DW_CLIP_PLANE_W values (in_w of them, then zeros), so that a window row's inside taps
+ * are contiguous int16 pairs multiplied with SMLAD against the channel's int16 weights. A
+ * row's odd last tap reads one value further: a zero column when the row ends at the image's
+ * edge, else (it ends at the filter's) the weight row's zero past its last tap.
+ * Filters up to TE_DW_CLIP_MAX_K on each side, in_w up to TE_DW_CLIP_PLANE_W - 1, depth_mult 1.
+ *
+ * Per output channel, chan_words = 4 + 4 * k_h int32 words: bias2 = bias * 2^(1+left) (the
+ * input offset is in the plane, not folded into the bias), mult, rc, e (te_dw_requant, as
+ * the plane kernels'), then k_h weight rows of TE_DW_CLIP_W_ROW int16 values (the k_w taps
+ * scaled by 2^(1+left), then zeros). The compiler proves every channel's int32 bounds with
+ * inputs up to 255 in magnitude (te_openmv/codegen/arith/depthwise.py, clip_records). In
+ * place (out == in) allowed: a channel is read whole into the plane before any of its outputs
+ * is stored, and it writes only its own channel's slots.
+ * Scratch: te_dw_clip_scratch(p): the plane and, for the assembly, two words per output pixel
+ * (where its inside taps start), plus 3 bytes to align them. */
+#define TE_DW_CLIP_PLANE_W 16
+#define TE_DW_CLIP_W_ROW 8
+#define TE_DW_CLIP_MAX_K 7
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w;
+    uint8_t k_h, k_w, stride_h, stride_w;
+    uint16_t pad_top, pad_left;
+    uint16_t chan_words;            /* 4 + 4 * k_h */
+    int32_t in_offset;              /* -input zero point */
+    int32_t act_min, act_max;
+    te_dw_asm_fn asm_fn;            /* TE_DW_ASM(clip) where some channel runs it (e >= 1, the full
+                                     * int8 range), else NULL: the C loops */
+} te_dw_clip_params;
+
+void te_dw_clip_s8(const te_dw_clip_params *p, const int8_t *in, const int32_t *chan, int8_t *out,
+                   int8_t *scratch);
+
+TE_INLINE uint32_t te_dw_clip_scratch(const te_dw_clip_params *p) {
+    return 2u * TE_DW_CLIP_PLANE_W * p->in_h + 8u * p->out_h * p->out_w + 3u;
 }
 
 /* ---- row kernel: 3x3, channels in groups of 4, straight from NHWC ----------------------

@@ -150,6 +150,34 @@ typedef struct {
     int8_t *q;                   /* 36: lr */
 } te_dw_rowjob;
 
+/* The clipped-window kernel's channel loop in assembly (depthwise_clip_m7.c; every channel
+ * with e >= 1 and the full int8 range): per output pixel two table words, the byte offsets
+ * of its first inside tap in the plane (bottom half, signed) and in the weights (top half),
+ * and where to enter the unrolled taps: one sequence per count of tap pairs in a row (1-4),
+ * seven window rows each (plane rows 32 bytes apart, weight rows 16: immediate offsets),
+ * entered at the row that leaves the pixel's count of inside rows (the offsets are moved
+ * back by as many rows). The sign step is always taken: it is exact for every channel
+ * (nosign only marks where it may be skipped).
+ *   r0 accumulator   r1 plane pointer   r2 weight pointer   r3, r4 table words / taps
+ *   r5 table   r6 table end   r7 plane   r8 weights   r9 mult   r10 rc   r11 e
+ *   r12 output pointer   lr output channel stride
+ * Stack: bias. */
+typedef struct {
+    const uint32_t *tab, *tab_end;  /* 0: r5, r6 */
+    const int16_t *plane;           /* 8: r7 */
+    const int32_t *w;               /* 12: r8 */
+    int32_t mult, rc, e;            /* 16: r9-r11 */
+    int8_t *q;                      /* 28: r12 */
+    int32_t oc;                     /* 32: lr */
+    int32_t bias;                   /* 36 */
+} te_dw_clip_job;
+
+/* the sequences for 1-4 pairs per row (entry addresses, not called as functions) */
+void te_dw_clip_seq1(void);
+void te_dw_clip_seq2(void);
+void te_dw_clip_seq3(void);
+void te_dw_clip_seq4(void);
+
 /* the assembly reads these fields at fixed offsets */
 _Static_assert(offsetof(te_dw_k3job, bias) == 20 && offsetof(te_dw_k3job, pw) == 32 &&
                offsetof(te_dw_k3job, ptr) == 40 && offsetof(te_dw_k3job, end) == 48 &&
@@ -158,6 +186,7 @@ _Static_assert(offsetof(te_dw_kjob, ptr) == 12 && offsetof(te_dw_kjob, mult) == 
                offsetof(te_dw_kjob, end) == 36 && offsetof(te_dw_kjob, odd) == 48, "te_dw_kjob layout");
 _Static_assert(offsetof(te_dw_wjob, words) == 8 && offsetof(te_dw_wjob, dst_skip) == 20, "te_dw_wjob layout");
 _Static_assert(offsetof(te_dw_vjob, src_skip) == 20, "te_dw_vjob layout");
+_Static_assert(offsetof(te_dw_clip_job, mult) == 16 && offsetof(te_dw_clip_job, bias) == 36, "te_dw_clip_job layout");
 _Static_assert(offsetof(te_dw_rowjob, stride) == 12 && offsetof(te_dw_rowjob, rec) == 16 &&
                offsetof(te_dw_rowjob, ring_step) == 24 && offsetof(te_dw_rowjob, q) == 36, "te_dw_rowjob layout");
 #endif

@@ -1,0 +1,55 @@
+/* te-openmv kernels: DEPTHWISE_CONV_2D, the clipped-window kernel's Cortex-M7 (ARMv7E-M DSP)
+ * assembly: one output channel per call (te_dw_clip_job, te/depthwise_impl.h). depthwise_clip.c
+ * holds the C loops it must equal and builds its table. Empty without the DSP. */
+#include "te_kernels.h"
+#include "te/depthwise_impl.h"
+
+#if TE_USE_DSP
+/* One tap pair of window row R, pair J: plane rows 32 bytes apart, weight rows 16. Every
+ * instruction is 32 bits wide (ldr.w), so that a row of P pairs is 12 * P bytes and the
+ * table can enter a sequence at any row. */
+#define TE_CLIP_PAIR(R, J)                                        \
+    "ldr.w  r3, [r1, #(32 * " #R " + 4 * " #J ")]\n\t"            \
+    "ldr.w  r4, [r2, #(16 * " #R " + 4 * " #J ")]\n\t"            \
+    "smlad  r0, r3, r4, r0\n\t"
+#define TE_CLIP_ROW1(R) TE_CLIP_PAIR(R, 0)
+#define TE_CLIP_ROW2(R) TE_CLIP_ROW1(R) TE_CLIP_PAIR(R, 1)
+#define TE_CLIP_ROW3(R) TE_CLIP_ROW2(R) TE_CLIP_PAIR(R, 2)
+#define TE_CLIP_ROW4(R) TE_CLIP_ROW3(R) TE_CLIP_PAIR(R, 3)
+/* the seven rows of sequence P, a global entry symbol (function-typed: its address carries
+ * the Thumb bit), then back to the requantization */
+#define TE_CLIP_SEQ(P)                                            \
+    ".global te_dw_clip_seq" #P "\n\t"                            \
+    ".type  te_dw_clip_seq" #P ", %function\n"                    \
+    "te_dw_clip_seq" #P ":\n\t"                                   \
+    TE_CLIP_ROW##P(0) TE_CLIP_ROW##P(1) TE_CLIP_ROW##P(2) TE_CLIP_ROW##P(3) \
+    TE_CLIP_ROW##P(4) TE_CLIP_ROW##P(5) TE_CLIP_ROW##P(6)         \
+    "b.w    2b\n\t"
+
+__attribute__((naked, noinline)) void te_dw_clip_asm(__attribute__((unused)) const void *job) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldr    r1, [r0, #36]\n\t"
+        "sub    sp, sp, #8\n\t"
+        "str    r1, [sp]\n\t"                  /* the bias */
+        "ldm    r0, {r5, r6, r7, r8, r9, r10, r11, r12, lr}\n"
+        "1:\n\t"
+        "ldrd   r3, r4, [r5], #8\n\t"          /* the pixel's offsets and entry */
+        "sxtah  r1, r7, r3\n\t"
+        "add    r2, r8, r3, asr #16\n\t"
+        "ldr    r0, [sp]\n\t"
+        "bx     r4\n"
+        "2:\n\t"                               /* te_dw_requant with the sign step */
+        "add    r3, r10, r0, asr #31\n\t"
+        "smmlar r0, r0, r9, r3\n\t"
+        "asr    r0, r0, r11\n\t"
+        "ssat   r0, #8, r0\n\t"
+        "strb   r0, [r12]\n\t"
+        "add    r12, r12, lr\n\t"
+        "cmp    r5, r6\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #8\n\t"
+        "pop    {r4-r11, pc}\n\t"
+        TE_CLIP_SEQ(1) TE_CLIP_SEQ(2) TE_CLIP_SEQ(3) TE_CLIP_SEQ(4));
+}
+#endif
