@@ -200,7 +200,7 @@ def _compile(name: str, model: bytes):
         return compile_planes4(name, model, uniform=PLANES4[name] == "uniform")
     if name in CLIP:
         with pytest.MonkeyPatch.context() as mp:
-            force_clip(mp)
+            force_clip(mp, name)
             return compile_model(model, name)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lower_dw, "MIN_VPAIR_SAVING", 0)

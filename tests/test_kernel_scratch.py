@@ -19,6 +19,7 @@ from te_openmv.codegen.lower.conv import conv_geometry, pixelwise_records
 
 from .support.shared import shared_model
 from .test_depthwise_m7 import FORCED, _cases, _force
+from .test_ops_depthwise_clip import force_clip
 from .test_ops_conv import conv_model
 
 
@@ -86,7 +87,7 @@ def test_depthwise_scratch_matches_the_header(tmp_path):
             if name in FORCED:
                 mp.setattr(lower_dw, "fast_plan", _force(FORCED[name]))
             if name.startswith("clip"):
-                mp.setattr(lower_dw, "fast_plan", lower_dw.clip_plan)
+                force_clip(mp, name)
             g = compile_model(model, name).graph
             n = _check([g], tmp_path)  # inside the patch: the forced kernel's scratch
             kinds |= {w.split()[-1] for w, _, _ in _scratch_exprs(g)}

@@ -18,17 +18,21 @@ import te_openmv.codegen.lower.depthwise as lower_dw
 from .support.bitexact import assert_bit_exact
 from .test_ops_depthwise import dw_model
 
-# (name, hw, channels, filter, stride, padding, explicit PAD (t, b, l, r) or None, act, in_zp, out_zp)
+# (name, hw, channels, filter, stride, padding, explicit PAD (t, b, l, r) or None, act, in_zp,
+# out_zp); a name ending in _x4 runs with room for four planes (channels a multiple of 4)
 CLIP_CASES = [
     ("clip_k7s1_3x3", (3, 3), 8, (7, 7), (1, 1), "SAME", None, "NONE", -128, -128),   # te_vww's last
+    ("clip_k7s1_3x3_x4", (3, 3), 8, (7, 7), (1, 1), "SAME", None, "NONE", -128, -128),
     ("clip_k7s1_5x5_sign", (5, 5), 6, (7, 7), (1, 1), "SAME", None, "NONE", 17, 4),
-    ("clip_k5s2_5x5", (5, 5), 5, (5, 5), (2, 2), "SAME", None, "NONE", -3, -128),
+    ("clip_k5s2_5x5_x4", (5, 5), 12, (5, 5), (2, 2), "SAME", None, "NONE", -3, -128),  # odd width: a lone pixel
     ("clip_k7s2_pad", (10, 10), 4, (7, 7), (2, 2), "VALID", (3, 3, 3, 3), "NONE", 9, -128),
+    ("clip_k7s2_pad_x4", (10, 10), 4, (7, 7), (2, 2), "VALID", (3, 3, 3, 3), "NONE", 9, 5),
     ("clip_k3x5_s1", (4, 6), 3, (3, 5), (1, 1), "SAME", None, "NONE", 127, -20),       # filter not square
-    ("clip_k1x7_s3", (7, 8), 4, (1, 7), (3, 3), "SAME", None, "NONE", -128, 0),        # one filter row, stride 3
+    ("clip_k1x7_s3_x4", (7, 8), 4, (1, 7), (3, 3), "SAME", None, "NONE", -128, 0),     # one filter row, stride 3
     ("clip_w15", (3, 15), 3, (5, 5), (1, 1), "SAME", None, "NONE", 0, -128),           # the widest image
+    ("clip_w15_x4", (2, 15), 8, (7, 7), (1, 1), "SAME", None, "NONE", 127, -128),
     ("clip_far_pad", (2, 3), 3, (3, 3), (1, 1), "VALID", (4, 0, 0, 5), "NONE", 5, -128),  # windows wholly in the padding
-    ("clip_relu6", (4, 4), 5, (5, 5), (1, 1), "SAME", None, "RELU6", 3, -128),         # a clamp: the C loops
+    ("clip_relu6_x4", (4, 4), 8, (5, 5), (1, 1), "SAME", None, "RELU6", 3, -128),      # a clamp: the C loops
     ("clip_k2_even", (6, 5), 4, (2, 2), (1, 1), "SAME", None, "NONE", -7, -128),       # an even filter
 ]
 NO_SHIFT = ("clip_noshift", (5, 5), 4, (7, 7), (1, 1), "SAME", None, "NONE", 0, 0)  # e = 0: the C loops
@@ -45,18 +49,21 @@ def noshift_model() -> bytes:
     return clip_model(*NO_SHIFT, out_scale=2.5e-5)
 
 
-def force_clip(mp) -> None:
-    """fast_plan replaced by the clipped-window kernel."""
+def force_clip(mp, name: str = "") -> None:
+    """fast_plan replaced by the clipped-window kernel; room for four planes for a name
+    ending in _x4, none otherwise."""
     mp.setattr(lower_dw, "fast_plan", lower_dw.clip_plan)
+    mp.setattr(lower_dw, "scratch_room", lambda op: (1 << 20) if name.endswith("_x4") else 0)
 
 
 @pytest.mark.parametrize("case", CLIP_CASES, ids=[c[0] for c in CLIP_CASES])
 def test_clipped_window_bit_exact(case, monkeypatch):
     model = clip_model(*case)
-    force_clip(monkeypatch)
+    force_clip(monkeypatch, case[0])
     compiled = compile_model(model, case[0])
     src = compiled.emitted.c_source
     assert "te_dw_clip_s8(" in src, case[0]
+    assert f".planes = {4 if case[0].endswith('_x4') else 1}" in src, case[0]
     # the assembly is named unless the activation clamps
     assert ("TE_DW_ASM(clip)" in src) == (case[7] == "NONE"), case[0]
     assert_bit_exact(model, n_runs=3, seed=len(case[0]), name=case[0])

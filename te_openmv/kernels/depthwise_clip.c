@@ -40,6 +40,36 @@ static void te_dw_clip_gather(const te_dw_clip_params *p, const int8_t *in, int 
         for (int x = 0; x < w; x++, s += C) plane[x] = (int16_t)(*s + off);
 }
 
+/* input channels c..c+3 (C a multiple of 4) into four planes `step` values apart: per pixel
+ * one input word; SXTAB16 adds the offset to channels (c, c+2) and (c+1, c+3) at once, and
+ * two pixels' values of a channel are stored as one word (PKHBT, PKHTB). */
+static void te_dw_clip_gather4(const te_dw_clip_params *p, const int8_t *in, int c, int16_t *plane, int step) {
+    const int C = p->in_c, w = p->in_w;
+    const uint32_t off2 = (uint32_t)(uint16_t)p->in_offset * 0x10001u;
+    const int8_t *s = in + c;
+    for (int y = p->in_h; y > 0; y--, plane += TE_CLIP_PW) {
+        int16_t *d = plane;
+        int x = w;
+        for (; x >= 2; x -= 2, s += 2 * C, d += 2) {
+            const uint32_t a = te_ld32(s), b = te_ld32(s + C);
+            const uint32_t a02 = te_sxtab16(off2, a), a13 = te_sxtab16_r8(off2, a);
+            const uint32_t b02 = te_sxtab16(off2, b), b13 = te_sxtab16_r8(off2, b);
+            te_st32(d, (a02 & 0xFFFFu) | b02 << 16);
+            te_st32(d + step, (a13 & 0xFFFFu) | b13 << 16);
+            te_st32(d + 2 * step, a02 >> 16 | (b02 & 0xFFFF0000u));
+            te_st32(d + 3 * step, a13 >> 16 | (b13 & 0xFFFF0000u));
+        }
+        if (x) {
+            const uint32_t a = te_ld32(s), a02 = te_sxtab16(off2, a), a13 = te_sxtab16_r8(off2, a);
+            d[0] = (int16_t)a02;
+            d[step] = (int16_t)a13;
+            d[2 * step] = (int16_t)(a02 >> 16);
+            d[3 * step] = (int16_t)(a13 >> 16);
+            s += C;
+        }
+    }
+}
+
 /* One output channel in C: every pixel's inside rows of tap pairs. */
 static void te_dw_clip_channel(const te_dw_clip_params *p, const int16_t *plane, const int32_t *rec, int8_t *q) {
     const int32_t bias = rec[0], mult = rec[1], rc = rec[2], e = rec[3];
@@ -91,18 +121,21 @@ static void te_dw_clip_table(const te_dw_clip_params *p, uint32_t *tab) {
 
 void te_dw_clip_s8(const te_dw_clip_params *p, const int8_t *in, const int32_t *chan, int8_t *out,
                    int8_t *scratch) {
-    const int C = p->in_c, npx = p->out_h * p->out_w;
+    const int C = p->in_c, npx = p->out_h * p->out_w, planes = p->planes == 4 ? 4 : 1;
+    const int step = TE_CLIP_PW * p->in_h;  /* int16 values from one plane to the next */
     uint32_t *tab = (uint32_t *)(((uintptr_t)scratch + 3) & ~(uintptr_t)3);
-    int16_t *plane = (int16_t *)(tab + 2 * npx);
-    for (int y = 0; y < p->in_h; y++)  /* the columns past the image, never gathered over */
-        for (int x = p->in_w; x < TE_CLIP_PW; x++) plane[y * TE_CLIP_PW + x] = 0;
+    int16_t *plane0 = (int16_t *)(tab + 2 * npx);
+    for (int y = 0; y < p->in_h * planes; y++)  /* the columns past the image, never gathered over */
+        for (int x = p->in_w; x < TE_CLIP_PW; x++) plane0[y * TE_CLIP_PW + x] = 0;
 #if TE_USE_DSP
     /* the assembly for channels that shift right (e >= 1) when the range is int8's */
     const int fast = p->asm_fn != 0;
     if (fast) te_dw_clip_table(p, tab);
 #endif
     for (int c = 0; c < C; c++, chan += p->chan_words) {
-        te_dw_clip_gather(p, in, c, plane);
+        const int16_t *plane = plane0 + (c & (planes - 1)) * step;
+        if (planes == 1) te_dw_clip_gather(p, in, c, plane0);
+        else if ((c & 3) == 0) te_dw_clip_gather4(p, in, c, plane0, step);
 #if TE_USE_DSP
         if (fast && chan[3] > 0) {
             const te_dw_clip_job job = {tab, tab + 2 * npx, plane, chan + 4, chan[1], chan[2], chan[3], out + c, C,

@@ -221,10 +221,12 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
             "scratch": per_channel * chunk}  # te_dw_rows_scratch (te/depthwise.h)
 
 
-def clip_plan(g: Graph, op: Op) -> dict | None:
+def clip_plan(g: Graph, op: Op, limit: int | None = None) -> dict | None:
     """The clipped-window kernel (te_dw_clip_s8: only the taps inside the image) for this op,
     or None where it does not apply: a depth multiplier, a filter side over CLIP_MAX_K, an
-    image wider than CLIP_MAX_IN_W, or arithmetic not proven exact."""
+    image wider than CLIP_MAX_IN_W, or arithmetic not proven exact. Four planes (channels
+    gathered four at a time) where they fit `limit` bytes of scratch (None: three more planes
+    within the op's scratch_room), as plane_plan."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     geo = depthwise_geometry(g, op)
     in_h, in_w = x.shape[1:3]
@@ -237,13 +239,16 @@ def clip_plan(g: Graph, op: Op) -> dict | None:
     lo, hi = act_range(op, g)
     # the assembly where some channel shifts right and the range is int8's (te/depthwise.h)
     fast = (lo, hi) == (-128, 127) and bool(np.any(records[:, 3] > 0))
+    plane_bytes, table = 32 * in_h, 8 * y.shape[1] * y.shape[2] + 3  # te_dw_clip_scratch
+    fits = 3 * plane_bytes <= scratch_room(op) if limit is None else 4 * plane_bytes + table <= limit
+    planes = 4 if geo["in_c"] % 4 == 0 and fits else 1
     params = {"in_h": in_h, "in_w": in_w, "in_c": geo["in_c"], "out_h": y.shape[1], "out_w": y.shape[2],
               "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], "chan_words": records.shape[1],
-              "in_offset": -x.zp, "act_min": lo, "act_max": hi, "asm_fn": dw_asm("clip" if fast else None)}
-    scratch = 32 * in_h + 8 * y.shape[1] * y.shape[2] + 3  # te_dw_clip_scratch
+              "planes": planes, "in_offset": -x.zp, "act_min": lo, "act_max": hi,
+              "asm_fn": dw_asm("clip" if fast else None)}
     return {"function": "te_dw_clip_s8", "params_type": "te_dw_clip_params", "params": params,
-            "records": records, "variant": None, "scratch": scratch}
+            "records": records, "variant": None, "scratch": planes * plane_bytes + table}
 
 
 def clip_pairs(p: dict) -> int:
@@ -318,11 +323,12 @@ def _vpair_cost(p: dict, c: int, passes: int) -> float:
 def _clip_cost(plan: dict) -> float:
     """The clipped-window kernel (fitted on QEMU counts of te_vww's shapes, within 2%): per
     channel 3 per tap pair (LDR, LDR, SMLAD), 15 per output pixel (the table, the entry, the
-    requantization, the store), the gather 5 per input value and 8 per row, 85 for the call;
-    the table 30 per pixel."""
+    requantization, the store), the gather 5 per input value (2 with four planes) and 8 per
+    row, 85 for the call; the table 30 per pixel."""
     p = plan["params"]
     px = p["out_h"] * p["out_w"]
-    channel = 3 * clip_pairs(p) + 15 * px + 5 * p["in_h"] * p["in_w"] + 8 * p["in_h"] + 85
+    gather = p["in_h"] * (p["in_w"] * (2 if p["planes"] == 4 else 5) + 8)  # four planes: 2 per value
+    channel = 3 * clip_pairs(p) + 15 * px + gather + 85
     return p["in_c"] * channel + 30 * px + 100
 
 
@@ -371,7 +377,7 @@ def _fastest_within(g: Graph, op: Op, vpair: bool, limit: int) -> tuple[dict | N
         if rows is not None and _rows_cost(rows) < cost:
             best, cost = rows, _rows_cost(rows)
     # the clipped-window kernel within the scratch of the best other plan, or the limit
-    clip = clip_plan(g, op)
+    clip = clip_plan(g, op, limit)
     if clip is not None and clip["scratch"] <= max(default_scratch(best) if best is not None else 0, limit) \
             and _clip_cost(clip) < cost:
         best, cost = clip, _clip_cost(clip)

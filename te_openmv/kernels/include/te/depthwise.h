@@ -291,8 +291,11 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * inputs up to 255 in magnitude (te_openmv/codegen/arith/depthwise.py, clip_records). In
  * place (out == in) allowed: a channel is read whole into the plane before any of its outputs
  * is stored, and it writes only its own channel's slots.
- * Scratch: te_dw_clip_scratch(p): the plane and, for the assembly, two words per output pixel
- * (where its inside taps start), plus 3 bytes to align them. */
+ * With planes = 4 (in_c a multiple of 4, where the memory plan has room), four channels are
+ * copied at once into four planes (one word of input per pixel, SXTAB16 adds the offset to
+ * two channels at a time), then computed one after the other.
+ * Scratch: te_dw_clip_scratch(p): the plane(s) and, for the assembly, two words per output
+ * pixel (where its inside taps start), plus 3 bytes to align them. */
 #define TE_DW_CLIP_PLANE_W 16
 #define TE_DW_CLIP_W_ROW 8
 #define TE_DW_CLIP_MAX_K 7
@@ -302,6 +305,7 @@ typedef struct {
     uint8_t k_h, k_w, stride_h, stride_w;
     uint16_t pad_top, pad_left;
     uint16_t chan_words;            /* 4 + 4 * k_h */
+    uint16_t planes;                /* 4: in_c a multiple of 4, four channels gathered at once; else 1 */
     int32_t in_offset;              /* -input zero point */
     int32_t act_min, act_max;
     te_dw_asm_fn asm_fn;            /* TE_DW_ASM(clip) where some channel runs it (e >= 1, the full
@@ -312,7 +316,7 @@ void te_dw_clip_s8(const te_dw_clip_params *p, const int8_t *in, const int32_t *
                    int8_t *scratch);
 
 TE_INLINE uint32_t te_dw_clip_scratch(const te_dw_clip_params *p) {
-    return 2u * TE_DW_CLIP_PLANE_W * p->in_h + 8u * p->out_h * p->out_w + 3u;
+    return 2u * TE_DW_CLIP_PLANE_W * p->in_h * (p->planes == 4 ? 4u : 1u) + 8u * p->out_h * p->out_w + 3u;
 }
 
 /* ---- row kernel: 3x3, channels in groups of 4, straight from NHWC ----------------------
