@@ -97,7 +97,8 @@ static void te_dw_clip_channel(const te_dw_clip_params *p, const int16_t *plane,
 /* The assembly's table (te_dw_clip_job): per output pixel, the byte offsets of its first
  * inside tap in the plane and in the weights, both moved back by the rows of its sequence it
  * skips, and the entry: sequence `pairs`, at row TE_DW_CLIP_MAX_K - rows (12 bytes per pair
- * and row). A pixel without inside taps enters past the last row: the bias alone. */
+ * and row). A pixel without inside taps enters past the last row: the bias alone. The
+ * last entry, te_dw_clip_end, returns. */
 static void te_dw_clip_table(const te_dw_clip_params *p, uint32_t *tab) {
     static void (*const seq[4])(void) = {te_dw_clip_seq1, te_dw_clip_seq2, te_dw_clip_seq3, te_dw_clip_seq4};
     for (int oy = 0; oy < p->out_h; oy++) {
@@ -116,6 +117,8 @@ static void te_dw_clip_table(const te_dw_clip_params *p, uint32_t *tab) {
             tab[1] = (uint32_t)(uintptr_t)seq[np - 1] + (uint32_t)(12 * np * skip);
         }
     }
+    tab[0] = 0;
+    tab[1] = (uint32_t)(uintptr_t)te_dw_clip_end;
 }
 #endif
 
@@ -124,7 +127,7 @@ void te_dw_clip_s8(const te_dw_clip_params *p, const int8_t *in, const int32_t *
     const int C = p->in_c, npx = p->out_h * p->out_w, planes = p->planes == 4 ? 4 : 1;
     const int step = TE_CLIP_PW * p->in_h;  /* int16 values from one plane to the next */
     uint32_t *tab = (uint32_t *)(((uintptr_t)scratch + 3) & ~(uintptr_t)3);
-    int16_t *plane0 = (int16_t *)(tab + 2 * npx);
+    int16_t *plane0 = (int16_t *)(tab + 2 * npx + 2);
     for (int y = 0; y < p->in_h * planes; y++)  /* the columns past the image, never gathered over */
         for (int x = p->in_w; x < TE_CLIP_PW; x++) plane0[y * TE_CLIP_PW + x] = 0;
 #if TE_USE_DSP
@@ -138,8 +141,7 @@ void te_dw_clip_s8(const te_dw_clip_params *p, const int8_t *in, const int32_t *
         else if ((c & 3) == 0) te_dw_clip_gather4(p, in, c, plane0, step);
 #if TE_USE_DSP
         if (fast && chan[3] > 0) {
-            const te_dw_clip_job job = {tab, tab + 2 * npx, plane, chan + 4, chan[1], chan[2], chan[3], out + c, C,
-                                        chan[0]};
+            const te_dw_clip_job job = {tab, chan[0], plane, chan + 4, chan[1], chan[2], chan[3], out + c, C};
             p->asm_fn(&job);
             continue;
         }

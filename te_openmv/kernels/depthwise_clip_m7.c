@@ -16,39 +16,41 @@
 #define TE_CLIP_ROW2(R) TE_CLIP_ROW1(R) TE_CLIP_PAIR(R, 1)
 #define TE_CLIP_ROW3(R) TE_CLIP_ROW2(R) TE_CLIP_PAIR(R, 2)
 #define TE_CLIP_ROW4(R) TE_CLIP_ROW3(R) TE_CLIP_PAIR(R, 3)
+/* the next pixel: its table words (offsets, entry), the two pointers, the bias, the jump */
+#define TE_CLIP_NEXT                                              \
+    "ldrd   r3, r4, [r5], #8\n\t"                                  \
+    "sxtah  r1, r7, r3\n\t"                                        \
+    "add    r2, r8, r3, asr #16\n\t"                               \
+    "mov    r0, r6\n\t"                                            \
+    "bx     r4\n\t"
+/* te_dw_requant with the sign step, the store */
+#define TE_CLIP_RQ                                                \
+    "add    r3, r10, r0, asr #31\n\t"                              \
+    "smmlar r0, r0, r9, r3\n\t"                                    \
+    "asr    r0, r0, r11\n\t"                                       \
+    "ssat   r0, #8, r0\n\t"                                        \
+    "strb   r0, [r12]\n\t"                                         \
+    "add    r12, r12, lr\n\t"
 /* the seven rows of sequence P, a global entry symbol (function-typed: its address carries
- * the Thumb bit), then back to the requantization */
+ * the Thumb bit), then the pixel's requantization and the next pixel (a copy per sequence:
+ * no branch back) */
 #define TE_CLIP_SEQ(P)                                            \
     ".global te_dw_clip_seq" #P "\n\t"                            \
     ".type  te_dw_clip_seq" #P ", %function\n"                    \
     "te_dw_clip_seq" #P ":\n\t"                                   \
     TE_CLIP_ROW##P(0) TE_CLIP_ROW##P(1) TE_CLIP_ROW##P(2) TE_CLIP_ROW##P(3) \
     TE_CLIP_ROW##P(4) TE_CLIP_ROW##P(5) TE_CLIP_ROW##P(6)         \
-    "b.w    2b\n\t"
+    TE_CLIP_RQ TE_CLIP_NEXT
 
+/* the table ends with an entry at te_dw_clip_end, which returns */
 __attribute__((naked, noinline)) void te_dw_clip_asm(__attribute__((unused)) const void *job) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
-        "ldr    r1, [r0, #36]\n\t"
-        "sub    sp, sp, #8\n\t"
-        "str    r1, [sp]\n\t"                  /* the bias */
-        "ldm    r0, {r5, r6, r7, r8, r9, r10, r11, r12, lr}\n"
-        "1:\n\t"
-        "ldrd   r3, r4, [r5], #8\n\t"          /* the pixel's offsets and entry */
-        "sxtah  r1, r7, r3\n\t"
-        "add    r2, r8, r3, asr #16\n\t"
-        "ldr    r0, [sp]\n\t"
-        "bx     r4\n"
-        "2:\n\t"                               /* te_dw_requant with the sign step */
-        "add    r3, r10, r0, asr #31\n\t"
-        "smmlar r0, r0, r9, r3\n\t"
-        "asr    r0, r0, r11\n\t"
-        "ssat   r0, #8, r0\n\t"
-        "strb   r0, [r12]\n\t"
-        "add    r12, r12, lr\n\t"
-        "cmp    r5, r6\n\t"
-        "bne    1b\n\t"
-        "add    sp, sp, #8\n\t"
+        "ldm    r0, {r5, r6, r7, r8, r9, r10, r11, r12, lr}\n\t"
+        TE_CLIP_NEXT
+        ".global te_dw_clip_end\n\t"
+        ".type  te_dw_clip_end, %function\n"
+        "te_dw_clip_end:\n\t"
         "pop    {r4-r11, pc}\n\t"
         TE_CLIP_SEQ(1) TE_CLIP_SEQ(2) TE_CLIP_SEQ(3) TE_CLIP_SEQ(4));
 }

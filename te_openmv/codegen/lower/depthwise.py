@@ -239,7 +239,7 @@ def clip_plan(g: Graph, op: Op, limit: int | None = None) -> dict | None:
     lo, hi = act_range(op, g)
     # the assembly where some channel shifts right and the range is int8's (te/depthwise.h)
     fast = (lo, hi) == (-128, 127) and bool(np.any(records[:, 3] > 0))
-    plane_bytes, table = 32 * in_h, 8 * y.shape[1] * y.shape[2] + 3  # te_dw_clip_scratch
+    plane_bytes, table = 32 * in_h, 8 * (y.shape[1] * y.shape[2] + 1) + 3  # te_dw_clip_scratch
     fits = 3 * plane_bytes <= scratch_room(op) if limit is None else 4 * plane_bytes + table <= limit
     planes = 4 if geo["in_c"] % 4 == 0 and fits else 1
     params = {"in_h": in_h, "in_w": in_w, "in_c": geo["in_c"], "out_h": y.shape[1], "out_w": y.shape[2],
@@ -321,14 +321,14 @@ def _vpair_cost(p: dict, c: int, passes: int) -> float:
 
 
 def _clip_cost(plan: dict) -> float:
-    """The clipped-window kernel (fitted on QEMU counts of te_vww's shapes, within 2%): per
-    channel 3 per tap pair (LDR, LDR, SMLAD), 15 per output pixel (the table, the entry, the
-    requantization, the store), the gather 5 per input value (2 with four planes) and 8 per
-    row, 85 for the call; the table 30 per pixel."""
+    """The clipped-window kernel (fitted on QEMU counts of te_vww's four such operators, within
+    5%): per channel 3 per tap pair (LDR, LDR, SMLAD), 11 per output pixel (the table, the
+    entry, the requantization, the store), the gather 5 per input value (2 with four planes)
+    and 8 per row, 100 for the call; the table 30 per pixel."""
     p = plan["params"]
     px = p["out_h"] * p["out_w"]
-    gather = p["in_h"] * (p["in_w"] * (2 if p["planes"] == 4 else 5) + 8)  # four planes: 2 per value
-    channel = 3 * clip_pairs(p) + 15 * px + gather + 85
+    gather = p["in_h"] * (p["in_w"] * (2 if p["planes"] == 4 else 5) + 8)
+    channel = 3 * clip_pairs(p) + 11 * px + gather + 100
     return p["in_c"] * channel + 30 * px + 100
 
 

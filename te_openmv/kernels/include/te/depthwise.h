@@ -295,7 +295,7 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * copied at once into four planes (one word of input per pixel, SXTAB16 adds the offset to
  * two channels at a time), then computed one after the other.
  * Scratch: te_dw_clip_scratch(p): the plane(s) and, for the assembly, two words per output
- * pixel (where its inside taps start), plus 3 bytes to align them. */
+ * pixel (where its inside taps start) and two to end the table, plus 3 bytes to align them. */
 #define TE_DW_CLIP_PLANE_W 16
 #define TE_DW_CLIP_W_ROW 8
 #define TE_DW_CLIP_MAX_K 7
@@ -316,7 +316,7 @@ void te_dw_clip_s8(const te_dw_clip_params *p, const int8_t *in, const int32_t *
                    int8_t *scratch);
 
 TE_INLINE uint32_t te_dw_clip_scratch(const te_dw_clip_params *p) {
-    return 2u * TE_DW_CLIP_PLANE_W * p->in_h * (p->planes == 4 ? 4u : 1u) + 8u * p->out_h * p->out_w + 3u;
+    return 2u * TE_DW_CLIP_PLANE_W * p->in_h * (p->planes == 4 ? 4u : 1u) + 8u * (p->out_h * p->out_w + 1u) + 3u;
 }
 
 /* ---- row kernel: 3x3, channels in groups of 4, straight from NHWC ----------------------

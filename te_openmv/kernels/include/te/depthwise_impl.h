@@ -156,20 +156,20 @@ typedef struct {
  * and where to enter the unrolled taps: one sequence per count of tap pairs in a row (1-4),
  * seven window rows each (plane rows 32 bytes apart, weight rows 16: immediate offsets),
  * entered at the row that leaves the pixel's count of inside rows (the offsets are moved
- * back by as many rows). The sign step is always taken: it is exact for every channel
- * (nosign only marks where it may be skipped).
+ * back by as many rows); each sequence ends in the requantization and the next pixel's
+ * entry, and the table in an entry at te_dw_clip_end. The sign step is always taken: it is
+ * exact for every channel (nosign only marks where it may be skipped).
  *   r0 accumulator   r1 plane pointer   r2 weight pointer   r3, r4 table words / taps
- *   r5 table   r6 table end   r7 plane   r8 weights   r9 mult   r10 rc   r11 e
- *   r12 output pointer   lr output channel stride
- * Stack: bias. */
+ *   r5 table   r6 bias   r7 plane   r8 weights   r9 mult   r10 rc   r11 e
+ *   r12 output pointer   lr output channel stride */
 typedef struct {
-    const uint32_t *tab, *tab_end;  /* 0: r5, r6 */
+    const uint32_t *tab;            /* 0: r5 */
+    int32_t bias;                   /* 4: r6 */
     const int16_t *plane;           /* 8: r7 */
     const int32_t *w;               /* 12: r8 */
     int32_t mult, rc, e;            /* 16: r9-r11 */
     int8_t *q;                      /* 28: r12 */
     int32_t oc;                     /* 32: lr */
-    int32_t bias;                   /* 36 */
 } te_dw_clip_job;
 
 /* the sequences for 1-4 pairs per row (entry addresses, not called as functions) */
@@ -177,6 +177,7 @@ void te_dw_clip_seq1(void);
 void te_dw_clip_seq2(void);
 void te_dw_clip_seq3(void);
 void te_dw_clip_seq4(void);
+void te_dw_clip_end(void);
 
 /* the assembly reads these fields at fixed offsets */
 _Static_assert(offsetof(te_dw_k3job, bias) == 20 && offsetof(te_dw_k3job, pw) == 32 &&
@@ -186,7 +187,7 @@ _Static_assert(offsetof(te_dw_kjob, ptr) == 12 && offsetof(te_dw_kjob, mult) == 
                offsetof(te_dw_kjob, end) == 36 && offsetof(te_dw_kjob, odd) == 48, "te_dw_kjob layout");
 _Static_assert(offsetof(te_dw_wjob, words) == 8 && offsetof(te_dw_wjob, dst_skip) == 20, "te_dw_wjob layout");
 _Static_assert(offsetof(te_dw_vjob, src_skip) == 20, "te_dw_vjob layout");
-_Static_assert(offsetof(te_dw_clip_job, mult) == 16 && offsetof(te_dw_clip_job, bias) == 36, "te_dw_clip_job layout");
+_Static_assert(offsetof(te_dw_clip_job, mult) == 16 && offsetof(te_dw_clip_job, oc) == 32, "te_dw_clip_job layout");
 _Static_assert(offsetof(te_dw_rowjob, stride) == 12 && offsetof(te_dw_rowjob, rec) == 16 &&
                offsetof(te_dw_rowjob, ring_step) == 24 && offsetof(te_dw_rowjob, q) == 36, "te_dw_rowjob layout");
 #endif
