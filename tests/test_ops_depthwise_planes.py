@@ -101,3 +101,24 @@ def test_four_planes_only_with_room_for_three_more():
         m = dw_model(rng, (8, 8), odd_c, (3, 3), (1, 1), "SAME", 1, in_q=(0.02, -128), out_zp=-128)
         cm = compile_planes4("odd", m)
         assert ".planes = 1" in cm.emitted.c_source, odd_c
+
+
+def test_room_takes_another_kind_only_by_the_margin(monkeypatch):
+    """In the scratch room a kernel of another kind is taken only where it is estimated
+    ROOM_SWITCH_GAIN cheaper than the plan without the room; otherwise the cheapest plan of
+    the same kind in the room (four planes), not the plan without it."""
+    one = {"function": "te_dw_plane_k3s1_s8", "scratch": 100}
+    four = {"function": "te_dw_plane_k3s1x4_s8", "scratch": 400}
+    other = {"function": "te_dw_vpair1_k3_s8", "scratch": 300}
+
+    def pick(other_cost, room=1000):
+        def candidates(g, op, vpair, limit):
+            return [(1000.0, one)] if limit == 0 else [(970.0, four), (other_cost, other)]
+        monkeypatch.setattr(lower_dw, "_candidates", candidates)
+        monkeypatch.setattr(lower_dw, "scratch_room", lambda op: room)
+        return lower_dw._fastest(None, None, True)[0]["function"]
+
+    gain = lower_dw.ROOM_SWITCH_GAIN
+    assert pick(1000.0 * gain + 10) == four["function"]   # not clearly cheaper: the same kind
+    assert pick(1000.0 * gain - 10) == other["function"]  # clearly cheaper: the other kind
+    assert pick(900.0, room=0) == one["function"]          # no room: the plan without it

@@ -351,11 +351,13 @@ def _fastest(g: Graph, op: Op, vpair: bool) -> tuple[dict | None, float]:
     best, cost = _fastest_within(g, op, vpair, 0)
     room = scratch_room(op)
     if room and best is not None:
-        roomy, roomy_cost = _fastest_within(g, op, vpair, best["scratch"] + room)
+        roomy = _candidates(g, op, vpair, best["scratch"] + room)
         # another kind of kernel only by a clear margin: the plane kernel's estimate runs up
-        # to ~10% high against the vertical pairs' (QEMU counts of the shared models' ops)
-        if _family(roomy) == _family(best) or roomy_cost <= ROOM_SWITCH_GAIN * cost:
-            best, cost = roomy, roomy_cost
+        # to ~10% high against the vertical pairs' (QEMU counts of the shared models' ops);
+        # else the best of the same kind in the room
+        kept = [(c, p) for c, p in roomy if _family(p) == _family(best) or c <= ROOM_SWITCH_GAIN * cost]
+        if kept:
+            cost, best = min(kept, key=lambda cp: cp[0])
     return best, cost
 
 
@@ -364,23 +366,39 @@ def _family(plan: dict) -> str:
     return "plane" if plan["function"].startswith("te_dw_plane_") else plan["function"]
 
 
-def _fastest_within(g: Graph, op: Op, vpair: bool, limit: int) -> tuple[dict | None, float]:
-    """_fastest with the plane kernel's scratch up to `limit` (four planes) and the vertical
-    pairs' up to max(the best other plan's, limit)."""
+def _candidates(g: Graph, op: Op, vpair: bool, limit: int) -> list[tuple[float, dict]]:
+    """(estimate, plan) of every fast kernel that applies, in the order they are weighed: the
+    plane kernel with its scratch up to `limit` (four planes), the row kernels (the vertical
+    pairs within max(the scratch of the best plan before them, limit)), the clipped window
+    within the same."""
+    out: list[tuple[float, dict]] = []
+
+    def budget() -> int:
+        best = min(out, key=lambda cp: cp[0])[1] if out else None
+        return max(default_scratch(best), limit) if best is not None else limit
+
     plane = plane_plan(g, op, limit)
-    best, cost = plane, (_plane_cost(plane) if plane is not None else float("inf"))
+    if plane is not None:
+        out.append((_plane_cost(plane), plane))
     for wide in (0, 1, 2) if vpair else (0, 1):
-        rows = rows_plan(g, op, wide, max(default_scratch(best), limit) if wide == 2 and best is not None else None)
+        rows = rows_plan(g, op, wide, budget() if wide == 2 and out else None)
         # the wide ring pays for its copy only in the assembly's taps (two words per load)
         if rows is not None and wide and rows["params"]["asm_fn"] == dw_asm(None):
             continue
-        if rows is not None and _rows_cost(rows) < cost:
-            best, cost = rows, _rows_cost(rows)
-    # the clipped-window kernel within the scratch of the best other plan, or the limit
+        if rows is not None:
+            out.append((_rows_cost(rows), rows))
     clip = clip_plan(g, op, limit)
-    if clip is not None and clip["scratch"] <= max(default_scratch(best) if best is not None else 0, limit) \
-            and _clip_cost(clip) < cost:
-        best, cost = clip, _clip_cost(clip)
+    if clip is not None and clip["scratch"] <= budget():
+        out.append((_clip_cost(clip), clip))
+    return out
+
+
+def _fastest_within(g: Graph, op: Op, vpair: bool, limit: int) -> tuple[dict | None, float]:
+    """The cheapest of _candidates (None, inf when none applies)."""
+    out = _candidates(g, op, vpair, limit)
+    if not out:
+        return None, float("inf")
+    cost, best = min(out, key=lambda cp: cp[0])
     return best, cost
 
 
