@@ -10,6 +10,9 @@ input zero point and so contribute nothing), then requantize with
 (te_dw_requant in te_openmv/kernels/include/te/depthwise_impl.h explains why it is exact).
 What must hold, checked here per channel: every pre-scaled weight fits int16, |x2| and every partial sum stays
 inside int32, and so does rc + v - 1 (v the SMMLAR product term, |v| <= |x2| / 2 + 1).
+The clipped-window kernel (clip_records) sums only the taps inside the image, so it adds the
+input offset to each input (values up to 255 in magnitude) instead of folding it into the bias;
+its bounds are checked for those inputs.
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """DEPTHWISE_CONV_2D -> one of the fast kernels whenever te_openmv/codegen/arith/depthwise.py proves
 their arithmetic exact for every channel: a plane kernel (te_dw_plane_<kind>_s8, chosen by
-filter width and stride) or, for 3x3 filters on channels in groups of 4, the row kernel
-te_dw_rows_k3_s8, whichever the instruction estimate below finds cheaper (both in place or
-not); otherwise the general kernels te_depthwise_s8, or te_depthwise_inplace_s8 when the
-in-place pass allows it. Operators without the sign step whose channels allow one right
+filter width and stride), for 3x3 filters on channels in groups of 4 the row kernels
+(te_dw_rows_k3_s8, the vertical pairs), or for filters up to 7x7 on images up to 15 columns
+the clipped-window kernel te_dw_clip_s8 (only the taps inside the image), whichever the
+instruction estimates below find cheaper (all in place or not); otherwise the general kernels
+te_depthwise_s8, or te_depthwise_inplace_s8 when the in-place pass allows it. Operators without the sign step whose channels allow one right
 shift E for all run the fast kernels' uniform-shift form (te_dw_plane_<kind>u_s8,
 te_dw_rows_k3u_s8, assembly copies named with their E; model_shifts picks E over the model)."""
 from __future__ import annotations
