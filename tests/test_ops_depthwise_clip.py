@@ -87,7 +87,8 @@ def test_what_the_clipped_window_refuses():
     rng = np.random.default_rng(3)
     for model in (dw_model(rng, (5, 5), 2, (3, 3), (1, 1), "SAME", 2, in_q=(0.02, 0)),     # depth multiplier
                   dw_model(rng, (5, 5), 2, (9, 9), (1, 1), "SAME", 1, in_q=(0.02, 0)),     # filter over 7
-                  dw_model(rng, (5, 16), 2, (7, 7), (1, 1), "SAME", 1, in_q=(0.02, 0))):   # 16 columns
+                  dw_model(rng, (5, 16), 2, (7, 7), (1, 1), "SAME", 1, in_q=(0.02, 0)),    # 16 columns
+                  dw_model(rng, (1001, 2), 1, (3, 3), (1, 1), "SAME", 1, in_q=(0.02, 0))):  # 1001 rows
         g = compile_model(model, "m").graph
         assert lower_dw.clip_plan(g, g.ops[0]) is None
     # a bias whose sums could leave int32 for inputs up to 255

@@ -84,10 +84,12 @@ static void te_dw_clip_channel(const te_dw_clip_params *p, const int16_t *plane,
             const int ix = ox * p->stride_w - p->pad_left;
             int kx0;
             const int pairs = (te_clip_span(ix, p->k_w, p->in_w, &kx0) + 1) >> 1;
-            const int16_t *x = plane + (iy + ky0) * TE_CLIP_PW + ix + kx0, *wt = w + ky0 * TE_CLIP_WR + kx0;
             int32_t acc = bias;
-            for (int r = pairs ? rows : 0; r > 0; r--, x += TE_CLIP_PW, wt += TE_CLIP_WR)
-                for (int j = 0; j < pairs; j++) acc = te_smlad(te_ld32(x + 2 * j), te_ld32(wt + 2 * j), acc);
+            if (pairs && rows) {
+                const int16_t *x = plane + (iy + ky0) * TE_CLIP_PW + ix + kx0, *wt = w + ky0 * TE_CLIP_WR + kx0;
+                for (int r = rows; r > 0; r--, x += TE_CLIP_PW, wt += TE_CLIP_WR)
+                    for (int j = 0; j < pairs; j++) acc = te_smlad(te_ld32(x + 2 * j), te_ld32(wt + 2 * j), acc);
+            }
             *q = (int8_t)te_clamp(te_dw_requant(acc, mult, rc, e, fix), p->act_min, p->act_max);
         }
     }
@@ -109,12 +111,16 @@ static void te_dw_clip_table(const te_dw_clip_params *p, uint32_t *tab) {
             const int ix = ox * p->stride_w - p->pad_left;
             int kx0;
             const int pairs = (te_clip_span(ix, p->k_w, p->in_w, &kx0) + 1) >> 1;
-            const int skip = pairs && rows ? TE_DW_CLIP_MAX_K - rows : TE_DW_CLIP_MAX_K;
-            const int np = pairs ? pairs : 1;
-            const int xo = 2 * ((iy + ky0) * TE_CLIP_PW + ix + kx0) - 2 * TE_CLIP_PW * skip;
-            const int wo = 2 * (ky0 * TE_CLIP_WR + kx0) - 2 * TE_CLIP_WR * skip;
-            tab[0] = (uint32_t)(uint16_t)xo | (uint32_t)wo << 16;
-            tab[1] = (uint32_t)(uintptr_t)seq[np - 1] + (uint32_t)(12 * np * skip);
+            if (pairs && rows) {
+                const int skip = TE_DW_CLIP_MAX_K - rows;
+                const int xo = 2 * ((iy + ky0) * TE_CLIP_PW + ix + kx0) - 2 * TE_CLIP_PW * skip;
+                const int wo = 2 * (ky0 * TE_CLIP_WR + kx0) - 2 * TE_CLIP_WR * skip;
+                tab[0] = (uint32_t)(uint16_t)xo | (uint32_t)wo << 16;
+                tab[1] = (uint32_t)(uintptr_t)seq[pairs - 1] + (uint32_t)(12 * pairs * skip);
+            } else {  /* past sequence 1's last row: the bias alone */
+                tab[0] = 0;
+                tab[1] = (uint32_t)(uintptr_t)seq[0] + (uint32_t)(12 * TE_DW_CLIP_MAX_K);
+            }
         }
     }
     tab[0] = 0;

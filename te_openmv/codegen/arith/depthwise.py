@@ -145,10 +145,12 @@ def plane_records(kind: str, heads: np.ndarray, scaled: np.ndarray) -> np.ndarra
 
 
 # the clipped-window kernel's layout (te/depthwise.h, TE_DW_CLIP_*): filters up to 7 taps a
-# side, weight rows of 8 int16 values (the taps, then zeros), images up to 15 columns
+# side, weight rows of 8 int16 values (the taps, then zeros), images up to 15 columns and
+# 1000 rows
 CLIP_MAX_K = 7
 CLIP_W_ROW = 8
 CLIP_MAX_IN_W = 15
+CLIP_MAX_IN_H = 1000
 
 
 def clip_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray, shift: np.ndarray,

@@ -14,8 +14,9 @@ import numpy as np
 from te_openmv.codegen.errors import CompileError
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.common import per_channel_multipliers
-from te_openmv.codegen.arith.depthwise import (CLIP_MAX_IN_W, CLIP_MAX_K, channel_constants, clip_records, groups_of,
-    plane_geometry, plane_kind, plane_records, row_groups, rows_geometry, rows_in_place_ok, vpair1_groups, vpair_groups)
+from te_openmv.codegen.arith.depthwise import (CLIP_MAX_IN_H, CLIP_MAX_IN_W, CLIP_MAX_K, channel_constants,
+    clip_records, groups_of, plane_geometry, plane_kind, plane_records, row_groups, rows_geometry, rows_in_place_ok,
+    vpair1_groups, vpair_groups)
 from te_openmv.codegen.arith.depthwise_uniform import op_shift_range, uniform_channels
 from te_openmv.codegen.arith.uniform_shift import choose_shifts
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, op_error, window_distance
@@ -225,13 +226,14 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
 def clip_plan(g: Graph, op: Op, limit: int | None = None) -> dict | None:
     """The clipped-window kernel (te_dw_clip_s8: only the taps inside the image) for this op,
     or None where it does not apply: a depth multiplier, a filter side over CLIP_MAX_K, an
-    image wider than CLIP_MAX_IN_W, or arithmetic not proven exact. Four planes (channels
+    image wider than CLIP_MAX_IN_W or taller than CLIP_MAX_IN_H, or arithmetic not proven
+    exact. Four planes (channels
     gathered four at a time) where they fit `limit` bytes of scratch (None: three more planes
     within the op's scratch_room), as plane_plan."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     geo = depthwise_geometry(g, op)
     in_h, in_w = x.shape[1:3]
-    if geo["dm"] != 1 or max(geo["k_h"], geo["k_w"]) > CLIP_MAX_K or in_w > CLIP_MAX_IN_W:
+    if geo["dm"] != 1 or max(geo["k_h"], geo["k_w"]) > CLIP_MAX_K or in_w > CLIP_MAX_IN_W or in_h > CLIP_MAX_IN_H:
         return None
     mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, geo["out_c"]), y.s)
     records = clip_records(channel_major_weights(w.data), bias_of(g, op, geo["out_c"]), x.zp, mult, shift, y.zp)

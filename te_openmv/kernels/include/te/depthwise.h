@@ -282,7 +282,8 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * are contiguous int16 pairs multiplied with SMLAD against the channel's int16 weights. A
  * row's odd last tap reads one value further: a zero column when the row ends at the image's
  * edge, else (it ends at the filter's) the weight row's zero past its last tap.
- * Filters up to TE_DW_CLIP_MAX_K on each side, in_w up to TE_DW_CLIP_PLANE_W - 1, depth_mult 1.
+ * Filters up to TE_DW_CLIP_MAX_K on each side, in_w up to TE_DW_CLIP_PLANE_W - 1, in_h up to
+ * TE_DW_CLIP_MAX_IN_H (a tap's byte offset in the plane fits the table's int16), depth_mult 1.
  *
  * Per output channel, chan_words = 4 + 4 * k_h int32 words: bias2 = bias * 2^(1+left) (the
  * input offset is in the plane, not folded into the bias), mult, rc, e (te_dw_requant, as
@@ -299,6 +300,7 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
 #define TE_DW_CLIP_PLANE_W 16
 #define TE_DW_CLIP_W_ROW 8
 #define TE_DW_CLIP_MAX_K 7
+#define TE_DW_CLIP_MAX_IN_H 1000
 typedef struct {
     uint16_t in_h, in_w, in_c;
     uint16_t out_h, out_w;
