@@ -57,7 +57,7 @@ def uniform_cases() -> list[tuple[str, bytes, str, str]]:
          r"TE_CONV_GEMM\(wnosign_full_loop_e\d+\)", "35 pixels: the last block overlaps"),
         ("u_dead", _dead_model(rng), r"TE_CONV_GEMM\(wnosign_full_loop_e\d+\)",
          "constant channels rebuilt as mult 0, C = value * 2^E"),
-        ("u_fallback", conv_model(rng, (8, 8), 16, 8, (1, 1), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
+        ("u_fallback", conv_model(rng, (8, 8), 20, 8, (1, 1), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
                                   w_scales=split),
          r"TE_CONV_GEMM\(wnosign_full_loop\)", "no E for the layer: the per-channel shift"),
         ("u_pw8", conv_model(rng, (7, 9), 8, 12, (1, 1), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
