@@ -89,14 +89,17 @@ def _cases() -> list[tuple[str, bytes, str]]:
                       f"the 16-group loop, {groups} groups, {v}"))
     # te_conv2d_1x1_c16_s8 (pw16_*) and the same layers on the GEMM (pwgemm_*, see _compile): the
     # sign step or not, out_c 4 mod 8 (the first pass's second half) and 0 mod 8, blocks of 3
+    # (nosign: the records scaled for a uniform shift, TE_CONV_C16N(E), and with the per-channel
+    # shift, _pershift)
     for hw, out_c in (((5, 7), 12), ((6, 6), 8), ((8, 8), 16), ((5, 5), 32), ((1, 1), 8)):
-        for v in ("sign_full", "nosign_full"):
+        for v, suffix in (("sign_full", ""), ("nosign_full", ""), ("nosign_full", "_pershift")):
             act, oq = VARIANTS[v]
             model = conv_model(rng, hw, 16, out_c, (1, 1), act=act, in_q=q, out_q=oq)
-            tag = f"{hw[0]}x{hw[1]}_{out_c}_{v.split('_')[0]}"
-            cases.append((f"pw16_{tag}", model, f"te_conv2d_1x1_c16_s8, {hw[0] * hw[1]} pixels, {out_c} channels, {v}"))
+            tag = f"{hw[0]}x{hw[1]}_{out_c}_{v.split('_')[0]}{suffix}"
+            cases.append((f"pw16_{tag}", model,
+                          f"te_conv2d_1x1_c16_s8, {hw[0] * hw[1]} pixels, {out_c} channels, {v}{suffix}"))
             if hw != (1, 1):
-                cases.append((f"pwgemm_{tag}_pershift", model, f"the same on the GEMM ({v}, per-channel shift)"))
+                cases.append((f"pwgemm_{tag}", model, f"the same on the GEMM ({v}{suffix})"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
@@ -231,7 +234,7 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
                 assert re.search(rf"\bte_gemm_3_w{v}_{g}_e\d+\b", symbols)
     # and the copy each uniform-shift and 16-group case names
     named = [(name, model) for name, model, _, _ in uniform_cases()]
-    named += [(name, model) for name, model, _ in _cases() if name.startswith("l16_")]
+    named += [(name, model) for name, model, _ in _cases() if name.startswith(("l16_", "pw16_"))]
     loop16 = set()
     for name, model in named:
         src = _compile(model, name).emitted.c_source
@@ -242,6 +245,8 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
         loop16 |= set(re.findall(r"TE_CONV_GEMM3?\((\w+_loop16\w*)\)", src))
         for e in re.findall(r"TE_CONV_C8N\((\d+)\)", src):
             assert re.search(rf"\bte_conv2d_1x1_c8n_e{e}_s8\b", symbols), e
+        for e in re.findall(r"TE_CONV_C16N\((\d+)\)", src):
+            assert re.search(rf"\bte_conv2d_1x1_c16n_e{e}_s8\b", symbols), e
         for e in re.findall(r"TE_CONV_C1N\((\d+)\)", src):
             assert re.search(rf"\bte_conv2d_3x3_c1n_e{e}_s8\b", symbols), e
     assert len(loop16) >= 8  # the four forms, int8 and wide (the wide NOSIGN ones with E)
@@ -280,7 +285,9 @@ def test_pw16_cases_run_the_kernel_they_name():
     for name, model, _ in _cases():
         if name.startswith(("pw16_", "pwgemm_")):
             src = _compile(model, name).emitted.c_source
-            assert ("te_conv2d_1x1_c16" in src) == name.startswith("pw16_"), name
+            assert ("te_conv2d_1x1_c16" in src or "TE_CONV_C16N(" in src) == name.startswith("pw16_"), name
+            assert ("TE_CONV_C16N(" in src) == (name.startswith("pw16_") and "_nosign" in name
+                                                and not name.endswith("_pershift")), name
             assert ("te_conv2d_1x1_s8(" in src) == name.startswith("pwgemm_"), name
 
 
@@ -296,7 +303,8 @@ def test_m7_pw16_estimates_match_the_counts(m7_run):
         c = _compile(model, name)
         y = c.graph.t(c.graph.ops[0].outputs[0])
         pixels, out_c = y.shape[1] * y.shape[2], y.shape[3]
-        form = "nosign" if "_nosign" in name else "sign"
+        op = c.graph.ops[0]
+        form = "uniform" if op.attrs.get("uniform_shift") else "nosign" if "_nosign" in name else "sign"
         if name.startswith("pw16_"):
             est = lower_conv.pointwise16_cost(pixels, out_c, form)
         else:

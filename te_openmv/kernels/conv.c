@@ -890,7 +890,8 @@ void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32
  * through the job) weighs as much as a quarter of the MACs when out_c is small: the pixel's 16
  * inputs are widened once into eight registers (r4-r11) and every output channel sweeps them,
  * its record read by four LDMs into the four registers left (r0, r2, r3, r12): 8 SMLAD, the wide
- * requantization, one post-indexed store; 17 instructions per output (16 without the sign step).
+ * requantization, one post-indexed store; 17 instructions per output (16 without the sign step,
+ * 15 with the records scaled for one shift E, te_requant_uniform: e then unread, round C).
  * The record of an output channel (12 words): 2 * bias', the wide weight pairs (2w1, 2w3),
  * (2w0, 2w2), (2w5, 2w7), (2w4, 2w6), ... (2w13, 2w15), (2w12, 2w14), TFLite's multiplier, e,
  * round. Exact as the GEMM's wide form is (te/conv.h, te_conv_requant_wide): the accumulator is
@@ -939,6 +940,11 @@ typedef struct {
     "smmlar r0, r0, r12, r3\n\t"                         \
     "asrs   r0, r0, r2\n\t"                              \
     "ssat   r0, #8, r0\n\t"
+
+/* records scaled for one shift E (te_requant_uniform): r3 holds C, r2 E (unread) */
+#define TE_PW16_RQ_UNIFORM(E)                            \
+    "smmla  r0, r0, r12, r3\n\t"                         \
+    "ssat   r0, #8, r0, asr #" #E "\n\t"
 
 #define TE_PW16_ASM(name, rq)                                                              \
     __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_pw16_job *job) { \
@@ -1001,11 +1007,19 @@ void te_conv2d_1x1_c16_s8(const te_conv_params *p, const int8_t *in, const int32
 void te_conv2d_1x1_c16n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
     te_pw16(p, in, rec, out, te_pw16_nosign_asm);
 }
+
+#define TE_PW16_UNIFORM(E)                                                                  \
+    TE_PW16_ASM(te_pw16_uniform_e##E##_asm, TE_PW16_RQ_UNIFORM(E))                          \
+    void te_conv2d_1x1_c16n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
+        te_pw16(p, in, rec, out, te_pw16_uniform_e##E##_asm);                               \
+    }
+TE_CONV_SHIFTS(TE_PW16_UNIFORM)
 #else
 void te_conv2d_1x1_c16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
     te_pw_c(p, in, rec, out, 0, 4);
 }
 
+/* also the uniform shift's entry point (TE_CONV_C16N, te/conv.h) */
 void te_conv2d_1x1_c16n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
     te_pw_c(p, in, rec, out, 1, 4);
 }

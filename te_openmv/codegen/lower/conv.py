@@ -323,7 +323,7 @@ def window1_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
 # block GEMM16_CHAN4/3 + the requantization per output (RQ_GEMM), per block GEMM16_BLOCK4/3 (the
 # widening, the call). Fitted to the M7 counts of tests/test_conv_m7.py's pw16 cases.
 PW16_CALL, PW16_PIXEL, PW16_PASS = 43, 16, 3
-RQ16 = {"sign": 4, "nosign": 3}
+RQ16 = {"sign": 4, "nosign": 3, "uniform": 2}
 RQ_GEMM = {(True, "sign"): 4, (True, "nosign"): 3, (True, "uniform"): 2, (False, "sign"): 5, (False, "nosign"): 4}
 GEMM16_CHAN4 = {True: 54, False: 62}
 GEMM16_CHAN3 = {True: 49, False: 57}
@@ -331,7 +331,7 @@ GEMM16_BLOCK4, GEMM16_BLOCK3, GEMM16_CALL = 130, 126, 123
 
 
 def pointwise16_cost(pixels: int, out_c: int, form: str) -> int:
-    """te_conv2d_1x1_c16_s8's instructions (form "sign" or "nosign")."""
+    """te_conv2d_1x1_c16_s8's instructions (form "sign", "nosign" or "uniform")."""
     return PW16_CALL + pixels * (PW16_PIXEL + out_c * (13 + RQ16[form]) + PW16_PASS * -(-out_c // 8))
 
 
@@ -354,24 +354,26 @@ def _pointwise16_ok(g: Graph, op: Op, geo: dict) -> bool:
         return False
     y = g.t(op.outputs[0])
     pixels = y.shape[1] * y.shape[2]
-    wide = wide_layer(geo, pixels)
     form = "nosign" if y.zp == -128 else "sign"
-    weights, table, fast, wide_exact = prepare(g, op, geo, -128, 127, wide)
-    if fast and wide_exact and form == "nosign" and uniform_range(g, op, -128, 127, weights, table)[0] is not None:
-        form = "uniform"  # the GEMM could take a uniform shift (assign_uniform_shifts)
-    gemm = gemm16_cost(pixels, geo["out_c"], wide and wide_exact, form)
-    return gemm is None or pointwise16_cost(pixels, geo["out_c"], "nosign" if y.zp == -128 else "sign") < gemm
+    weights, table, fast, wide = prepare(g, op, geo, -128, 127, wide=True)
+    if not (fast and wide):
+        return False
+    if form == "nosign" and uniform_range(g, op, -128, 127, weights, table)[0] is not None:
+        form = "uniform"  # either kernel could take a uniform shift (assign_uniform_shifts)
+    gemm_wide = wide_layer(geo, pixels)
+    gemm = gemm16_cost(pixels, geo["out_c"], gemm_wide, form if gemm_wide or form == "sign" else "nosign")
+    return gemm is None or pointwise16_cost(pixels, geo["out_c"], form) < gemm
 
 
 def pointwise16_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
     """The records of te_conv2d_1x1_c16_s8 (te/conv.h: 1x1 on exactly 16 input channels, where
     _pointwise16_ok holds and the wide form is exact), or None: per output channel 2 * bias',
-    the 8 wide weight words, multiplier, e, round."""
-    if not _pointwise16_ok(g, op, geo):
+    the 8 wide weight words, multiplier, e, round (with op.attrs["uniform_shift"]: scaled for
+    it, e holding E and round C)."""
+    prepared = _pixelwise_table(g, op, geo) if _pointwise16_ok(g, op, geo) else None
+    if prepared is None:
         return None
-    weights, table, fast, wide = prepare(g, op, geo, -128, 127, wide=True)
-    if not (fast and wide):
-        return None
+    weights, table = prepared
     words = np.ascontiguousarray(weights.astype("<i2")).view("<i4").astype(np.int64)
     return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
 
@@ -451,19 +453,17 @@ def uniform_scale(weights: np.ndarray, table: np.ndarray, consts: dict[int, int]
 
 def uniform_family(g: Graph, op: Op) -> tuple[str, tuple[int, int] | None] | None:
     """(kernel family, allowed shifts) of a CONV_2D that can take a uniform shift -- "c8n"
-    (te_conv2d_1x1_c8n_s8), "c1n" (te_conv2d_3x3_c1n_s8) or its GEMM variant (wnosign_*) --
-    else None."""
+    (te_conv2d_1x1_c8n_s8), "c16n" (te_conv2d_1x1_c16n_s8), "c1n" (te_conv2d_3x3_c1n_s8) or its
+    GEMM variant (wnosign_*) -- else None."""
     geo = conv_geometry(g, op)
     lo, hi = act_range(op, g)
     y = g.t(op.outputs[0])
-    for family, ok in (("c8n", _pointwise8_ok), ("c1n", _window1_ok)):
+    for family, ok in (("c8n", _pointwise8_ok), ("c16n", _pointwise16_ok), ("c1n", _window1_ok)):
         if ok(g, op, geo):
             weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
             if not (fast and wide) or y.zp != -128:
                 return None
             return family, uniform_range(g, op, lo, hi, weights, table)[0]
-    if pointwise16_records(g, op, geo) is not None:
-        return None  # te_conv2d_1x1_c16_s8 has the per-channel shift only
     if y.shape[1] * y.shape[2] < BLOCK:
         return None  # its one block runs in C on the M7 too, which leaves the uniform form out (te/conv.h)
     variant, weights, table, fast, wide = layer_variant(g, op)
