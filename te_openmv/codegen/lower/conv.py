@@ -1,5 +1,6 @@
-"""CONV_2D -> te_conv2d_1x1_c8_s8 (1x1 on 8 input channels, pixel by pixel, when its
-conditions hold), te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_3ch / _1ch (3x3 on
+"""CONV_2D -> te_conv2d_1x1_c8_s8 / te_conv2d_1x1_c16_s8 (1x1 on 8 or 16 input channels, pixel
+by pixel, when their conditions hold; on 16 where the estimate puts it below the GEMM),
+te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_3ch / _1ch (3x3 on
 3 or 1 input channels: camera first layers) or te_conv2d_s8 (anything else), chosen per
 operator at compile time.
 
