@@ -903,14 +903,16 @@ void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32
 #if TE_USE_DSP
 /*   r4-r11 the pixel: (x0,x2) (x1,x3) (x4,x6) (x5,x7) (x8,x10) (x9,x11) (x12,x14) (x13,x15)
  *   r0 the accumulator, r2, r3, r12 the record's words   r1 records   lr output
- * Stack frame: input pointer, first record, end of the records, end of the output, where each
- * pixel's channel loop starts (its first pass runs 8 channels, or 4 when out_c is 4 mod 8).
+ * Stack frame: first record, where each pixel's channel loop starts (its first pass runs 8
+ * channels, or 4 when out_c is 4 mod 8), input pointer, end of the records, end of the
+ * output: one LDM sets the records and enters the loop, one LDRD reads both ends.
  * The input is word-aligned (16 bytes a pixel, every arena buffer starts on a word). */
 typedef struct {
-    const int8_t *in;
-    const int32_t *rec, *rec_end;
-    int8_t *out_end;
+    const int32_t *rec;
     uint32_t half_first;  /* out_c % 8 == 4 */
+    const int8_t *in;
+    const int32_t *rec_end;
+    int8_t *out_end;
     int8_t *out;
 } te_pw16_job;
 
@@ -954,15 +956,16 @@ typedef struct {
             "ldm    r0, {r1, r2, r3, r4, r5}\n\t"                                          \
             "adr.w  r6, 2f + 1\n\t"                                                        \
             "adr.w  r7, 3f + 1\n\t"                                                        \
-            "cmp    r5, #0\n\t"                                                            \
-            "it     ne\n\t"                                                                \
-            "movne  r6, r7\n\t"                                                            \
+            "cmp    r2, #0\n\t"                                                            \
+            "ite    ne\n\t"                                                                \
+            "movne  r2, r7\n\t"                                                            \
+            "moveq  r2, r6\n\t"                                                            \
             "ldr    lr, [r0, #20]\n\t"                                                     \
-            "stm    sp, {r1, r2, r3, r4, r6}\n"                                            \
+            "stm    sp, {r1, r2, r3, r4, r5}\n"                                            \
             "1:\n\t"                                                                       \
-            "ldr    r0, [sp]\n\t"                                                          \
+            "ldr    r0, [sp, #8]\n\t"                                                      \
             "ldm    r0!, {r4, r6, r8, r10}\n\t"                                            \
-            "str    r0, [sp]\n\t"                                                          \
+            "str    r0, [sp, #8]\n\t"                                                      \
             "sxtb16 r5, r4, ror #8\n\t"                                                    \
             "sxtb16 r4, r4\n\t"                                                            \
             "sxtb16 r7, r6, ror #8\n\t"                                                    \
@@ -971,17 +974,15 @@ typedef struct {
             "sxtb16 r8, r8\n\t"                                                            \
             "sxtb16 r11, r10, ror #8\n\t"                                                  \
             "sxtb16 r10, r10\n\t"                                                          \
-            "ldr    r1, [sp, #4]\n\t"                                                      \
-            "ldr    pc, [sp, #16]\n"                                                        \
+            "ldm    sp, {r1, pc}\n"                                                         \
             "2:\n\t"                                                                       \
             TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq)            \
             "3:\n\t"                                                                       \
             TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq)            \
-            "ldr    r0, [sp, #8]\n\t"                                                      \
+            "ldrd   r0, r2, [sp, #12]\n\t"                                                 \
             "cmp    r1, r0\n\t"                                                            \
             "bne    2b\n\t"                                                                \
-            "ldr    r0, [sp, #12]\n\t"                                                     \
-            "cmp    lr, r0\n\t"                                                            \
+            "cmp    lr, r2\n\t"                                                            \
             "bne    1b\n\t"                                                                \
             "add    sp, sp, #24\n\t"                                                       \
             "pop    {r4-r11, pc}\n\t");                                                    \
@@ -994,8 +995,8 @@ TE_INLINE void te_pw16(const te_conv_params *p, const int8_t *in, const int32_t 
                        void (*fn)(const te_pw16_job *)) {
     const uint32_t pixels = (uint32_t)p->out_h * p->out_w;
     if (pixels) {
-        const te_pw16_job job = {in, rec, rec + p->out_c * TE_PW16_WORDS, out + pixels * p->out_c,
-                                 (p->out_c & 4u) != 0, out};
+        const te_pw16_job job = {rec, (p->out_c & 4u) != 0, in, rec + p->out_c * TE_PW16_WORDS,
+                                 out + pixels * p->out_c, out};
         fn(&job);
     }
 }
