@@ -87,6 +87,19 @@ def _cases() -> list[tuple[str, bytes, str]]:
         cases.append((f"l16_{groups}_{v}{wide}",
                       conv_model(rng, (5, 5) if i % 3 else (3, 3), 4 * groups, 6, (1, 1), act=act, in_q=q, out_q=oq),
                       f"the 16-group loop, {groups} groups, {v}"))
+    # te_conv2d_1x1_c16_s8 (pw16_*) and the same layers on the GEMM (pwgemm_*, see _compile): the
+    # sign step or not, out_c 4 mod 8 (the first pass's second half) and 0 mod 8, blocks of 3
+    # (nosign: the records scaled for a uniform shift, TE_CONV_C16N(E), and with the per-channel
+    # shift, _pershift)
+    for hw, out_c in (((5, 7), 12), ((6, 6), 8), ((8, 8), 16), ((5, 5), 32), ((1, 1), 8)):
+        for v, suffix in (("sign_full", ""), ("nosign_full", ""), ("nosign_full", "_pershift")):
+            act, oq = VARIANTS[v]
+            model = conv_model(rng, hw, 16, out_c, (1, 1), act=act, in_q=q, out_q=oq)
+            tag = f"{hw[0]}x{hw[1]}_{out_c}_{v.split('_')[0]}{suffix}"
+            cases.append((f"pw16_{tag}", model,
+                          f"te_conv2d_1x1_c16_s8, {hw[0] * hw[1]} pixels, {out_c} channels, {v}{suffix}"))
+            if hw != (1, 1):
+                cases.append((f"pwgemm_{tag}", model, f"the same on the GEMM ({v}{suffix})"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
@@ -156,6 +169,8 @@ def _compile(model: bytes, name: str):
             mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)
         elif name.endswith("_wide"):
             mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 0)
+        if name.startswith("pwgemm_"):
+            mp.setattr(lower_conv, "_pointwise16_ok", lambda g, op, geo: False)
         if name.endswith("_pershift"):
             mp.setattr(lower_conv, "uniform_family", lambda g, op: None)
         return compile_model(model, name)
@@ -219,7 +234,7 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
                 assert re.search(rf"\bte_gemm_3_w{v}_{g}_e\d+\b", symbols)
     # and the copy each uniform-shift and 16-group case names
     named = [(name, model) for name, model, _, _ in uniform_cases()]
-    named += [(name, model) for name, model, _ in _cases() if name.startswith("l16_")]
+    named += [(name, model) for name, model, _ in _cases() if name.startswith(("l16_", "pw16_"))]
     loop16 = set()
     for name, model in named:
         src = _compile(model, name).emitted.c_source
@@ -230,6 +245,8 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
         loop16 |= set(re.findall(r"TE_CONV_GEMM3?\((\w+_loop16\w*)\)", src))
         for e in re.findall(r"TE_CONV_C8N\((\d+)\)", src):
             assert re.search(rf"\bte_conv2d_1x1_c8n_e{e}_s8\b", symbols), e
+        for e in re.findall(r"TE_CONV_C16N\((\d+)\)", src):
+            assert re.search(rf"\bte_conv2d_1x1_c16n_e{e}_s8\b", symbols), e
         for e in re.findall(r"TE_CONV_C1N\((\d+)\)", src):
             assert re.search(rf"\bte_conv2d_3x3_c1n_e{e}_s8\b", symbols), e
     assert len(loop16) >= 8  # the four forms, int8 and wide (the wide NOSIGN ones with E)
@@ -261,6 +278,39 @@ def test_m7_uniform_requant_matches_the_nosign_form(m7_run):
     assert int(host["uq_mismatches"]) == 0 and int(host["uq_checked"]) > 1_500_000
     assert run.value_int("uq_checked") == int(host["uq_checked"])
     assert run.value_int("uq_mismatches") == 0
+
+
+def test_pw16_cases_run_the_kernel_they_name():
+    """The pw16_ cases call te_conv2d_1x1_c16_s8 / _c16n_s8, the pwgemm_ ones the GEMM."""
+    for name, model, _ in _cases():
+        if name.startswith(("pw16_", "pwgemm_")):
+            src = _compile(model, name).emitted.c_source
+            assert ("te_conv2d_1x1_c16" in src or "TE_CONV_C16N(" in src) == name.startswith("pw16_"), name
+            assert ("TE_CONV_C16N(" in src) == (name.startswith("pw16_") and "_nosign" in name
+                                                and not name.endswith("_pershift")), name
+            assert ("te_conv2d_1x1_s8(" in src) == name.startswith("pwgemm_"), name
+
+
+def test_m7_pw16_estimates_match_the_counts(m7_run):
+    """The estimates the compiler chooses between te_conv2d_1x1_c16_s8 and the GEMM by
+    (lower/conv.py pointwise16_cost, gemm16_cost) against the M7's exact counts: within 1%
+    (on these cases they are exact to a few instructions; 3-pixel blocks with int8 weights
+    differ by ~8 per block)."""
+    run, _, _ = m7_run
+    for name, model, _ in _cases():
+        if not name.startswith(("pw16_", "pwgemm_")):
+            continue
+        c = _compile(model, name)
+        y = c.graph.t(c.graph.ops[0].outputs[0])
+        pixels, out_c = y.shape[1] * y.shape[2], y.shape[3]
+        op = c.graph.ops[0]
+        form = "uniform" if op.attrs.get("uniform_shift") else "nosign" if "_nosign" in name else "sign"
+        if name.startswith("pw16_"):
+            est = lower_conv.pointwise16_cost(pixels, out_c, form)
+        else:
+            est = lower_conv.gemm16_cost(pixels, out_c, lower_conv.wide_layer({}, pixels), form)
+        n = run.regions[name]
+        assert abs(est - n) <= 0.01 * n, f"{name}: estimated {est}, measured {n}"
 
 
 def test_m7_instruction_counts_reported(m7_run):

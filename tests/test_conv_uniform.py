@@ -57,7 +57,7 @@ def uniform_cases() -> list[tuple[str, bytes, str, str]]:
          r"TE_CONV_GEMM\(wnosign_full_loop_e\d+\)", "35 pixels: the last block overlaps"),
         ("u_dead", _dead_model(rng), r"TE_CONV_GEMM\(wnosign_full_loop_e\d+\)",
          "constant channels rebuilt as mult 0, C = value * 2^E"),
-        ("u_fallback", conv_model(rng, (8, 8), 16, 8, (1, 1), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
+        ("u_fallback", conv_model(rng, (8, 8), 20, 8, (1, 1), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
                                   w_scales=split),
          r"TE_CONV_GEMM\(wnosign_full_loop\)", "no E for the layer: the per-channel shift"),
         ("u_pw8", conv_model(rng, (7, 9), 8, 12, (1, 1), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
@@ -138,14 +138,14 @@ def test_fallback_keeps_the_per_channel_table():
 
 @pytest.mark.parametrize("name,copies,per_channel", [
     # the ranges of each family's layers overlap
-    ("omv_person_detect", {"wnosign_full_loop": 1, "wnosign_full_four": 1, "c8n": 1, "c1n": 1}, set()),
-    ("omv_fomo_face_detection", {"wnosign_full_loop": 1, "wnosign_full_four": 1, "wnosign_full_seven": 1,
+    ("omv_person_detect", {"wnosign_full_loop": 1, "c16n": 1, "c8n": 1, "c1n": 1}, set()),
+    ("omv_fomo_face_detection", {"wnosign_full_loop": 1, "c16n": 1, "wnosign_full_seven": 1,
                                  "c8n": 2}, set()),
     # two layers have no range (live channels' e from 6 to 15), so the per-channel copy stays
     # and one E serves what it can
-    ("te_vww", {"wnosign_full_loop": 1, "wnosign_full_four": 1, "wnosign_full_seven": 1, "c8n": 1},
+    ("te_vww", {"wnosign_full_loop": 1, "c16n": 1, "wnosign_full_seven": 1, "c8n": 1},
      {"wnosign_full_loop"}),
-    ("te_detection", {"wnosign_full_loop": 1, "wnosign_full_four": 1, "wnosign_full_seven": 1}, set())])
+    ("te_detection", {"wnosign_full_loop": 1, "c16n": 1, "wnosign_full_seven": 1}, set())])
 def test_shared_models_use_the_fewest_copies(name, copies, per_channel):
     """The eligible layers of a family share as few values of E as their ranges allow, with
     at most one copy of the family's code more than before (FAMILY_COPIES)."""
@@ -153,12 +153,12 @@ def test_shared_models_use_the_fewest_copies(name, copies, per_channel):
     found = {}
     for family, e in re.findall(r"TE_CONV_GEMM\((wnosign_full_\w+?)_e(\d+)\)", src):
         found.setdefault(family.replace("_loop16", "_loop"), set()).add(e)  # one family, two loops
-    for family in ("c8n", "c1n"):
+    for family in ("c8n", "c16n", "c1n"):
         found[family] = set(re.findall(rf"TE_CONV_{family.upper()}\((\d+)\)", src))
     assert {k: len(v) for k, v in found.items() if v} == copies
     assert {f.replace("_loop16", "_loop") for f in re.findall(
         r"TE_CONV_GEMM\((wnosign_full_(?:two|four|seven|loop|loop16))\)", src)} == per_channel
-    assert "te_conv2d_1x1_c8n_s8(" not in src
+    assert "te_conv2d_1x1_c8n_s8(" not in src and "te_conv2d_1x1_c16n_s8(" not in src
     for family, n in copies.items():
         assert n + (family in per_channel) <= FAMILY_COPIES
 

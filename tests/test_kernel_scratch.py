@@ -47,8 +47,9 @@ def _scratch_exprs(g) -> list[tuple[str, int, str]]:
                 out.append((f"{what} te_depthwise_inplace_s8", planned, expr))
         elif op.type == "CONV_2D":
             geo = conv_geometry(g, op)
-            if pixelwise_records(g, op, geo) is not None:
-                continue  # the pixel-by-pixel kernels run from registers: no scratch
+            pixelwise = pixelwise_records(g, op, geo)
+            if pixelwise is not None and pixelwise[0] != "c16":
+                continue  # the pixel-by-pixel kernels run from registers: no scratch (c16 keeps the GEMM's)
             if geo["pointwise"]:
                 expr = f"te_conv_scratch_1x1({geo['in_c']})"
             else:

@@ -113,7 +113,8 @@ def check_case(rng, case: dict, seed: int):
         assert f"{kernel_for(geo)}(" in compiled.emitted.c_source
         assert compiled.plan.op_scratch[0][1] >= scratch_for(geo)
     else:  # a pixel-by-pixel kernel, no scratch
-        assert re.search(r"(te_conv2d_1x1_c8|te_conv2d_3x3_c1)n?_s8\(|TE_CONV_C[18]N\(", compiled.emitted.c_source)
+        assert re.search(r"(te_conv2d_1x1_c8|te_conv2d_1x1_c16|te_conv2d_3x3_c1)n?_s8\(|TE_CONV_C(1|8|16)N\(",
+                         compiled.emitted.c_source)
     shape = (1, *case["hw"], case["in_c"])
     near = [[np.clip(rng.integers(-4, 5, size=shape) + in_q[1], -128, 127).astype(np.int8)]]
     host = assert_bit_exact(model, n_runs=2, seed=seed, name="conv", inputs=near)
@@ -200,9 +201,10 @@ def _kernel_called(model: bytes) -> str:
     """The kernel the generated C calls (TE_CONV_C8N(E) / TE_CONV_C1N(E): te_conv2d_1x1_c8n_s8's /
     te_conv2d_3x3_c1n_s8's copy for a uniform shift)."""
     src = compile_model(model, "conv").emitted.c_source
-    called = re.search(r"(te_conv2d_\w+|TE_CONV_C[18]N\(\d+\))\(&", src).group(1)
+    called = re.search(r"(te_conv2d_\w+|TE_CONV_C(1|8|16)N\(\d+\))\(&", src).group(1)
     if called.startswith("TE_CONV_C"):
-        return "te_conv2d_1x1_c8n_s8" if called.startswith("TE_CONV_C8N") else "te_conv2d_3x3_c1n_s8"
+        return {"TE_CONV_C8N": "te_conv2d_1x1_c8n_s8", "TE_CONV_C16N": "te_conv2d_1x1_c16n_s8",
+                "TE_CONV_C1N": "te_conv2d_3x3_c1n_s8"}[called.split("(")[0]]
     return called
 
 
@@ -227,6 +229,62 @@ def test_pointwise_8_channels_other_cases_use_the_gemm(out_c, act, out_q):
     model = conv_model(rng, (6, 6), 8, out_c, (1, 1), act=act, in_q=(0.02, -5), out_q=out_q)
     assert _kernel_called(model) == "te_conv2d_1x1_s8"
     assert_bit_exact(model, n_runs=2, name="conv")
+
+
+# 1x1 on 16 input channels, out_c a multiple of 4, the full int8 range, where the estimate puts it
+# below the GEMM: te_conv2d_1x1_c16_s8 (pixel by pixel). (hw, out_c, act, output quantization)
+SIXTEEN = [
+    ((5, 7), 12, "NONE", (0.3, 7)),           # the sign step; the first pass enters at its second half
+    ((7, 9), 8, "RELU6", (6 / 255, -128)),    # no sign step
+    ((1, 1), 16, "NONE", (0.5, -20)),         # one pixel (the GEMM would run its C loops)
+    ((2, 3), 4, "RELU6", (6 / 255, -128)),    # 6 pixels, one pass of 4 channels
+    ((4, 6), 32, "NONE", (0.4, 100)),         # four passes of 8
+    ((8, 8), 64, "RELU6", (6 / 255, -128)),   # records scaled for a uniform shift (TE_CONV_C16N)
+]
+
+
+@pytest.mark.parametrize("hw,out_c,act,out_q", SIXTEEN)
+def test_pointwise_16_channels_kernel_bit_exact(hw, out_c, act, out_q):
+    """te_conv2d_1x1_c16_s8 / _c16n_s8: bit-exact with tflite-micro (random inputs and inputs
+    near the zero point), writing only its output (its planned scratch, the GEMM's, unused)."""
+    rng = np.random.default_rng(33 + out_c)
+    model = conv_model(rng, hw, 16, out_c, (1, 1), act=act, in_q=(0.02, -5), out_q=out_q)
+    assert _kernel_called(model) == ("te_conv2d_1x1_c16n_s8" if out_q[1] == -128 else "te_conv2d_1x1_c16_s8")
+    c = compile_model(model, "conv")
+    op = c.graph.ops[0]
+    assert ConvLowering().scratch_bytes(c.graph, op) == scratch_for(conv_geometry(c.graph, op))
+    near = [[np.clip(rng.integers(-4, 5, size=(1, *hw, 16)) - 5, -128, 127).astype(np.int8)]]
+    assert_bit_exact(model, n_runs=4, name="conv")
+    host = assert_bit_exact(model, n_runs=1, name="conv", inputs=near)
+    assert_writes_in_bounds(host, c, rng)
+
+
+@pytest.mark.parametrize("hw,out_c,act,out_q", [
+    ((6, 6), 10, "NONE", (0.3, 7)),              # out_c not a multiple of 4
+    ((6, 6), 12, "RELU6", (0.04, -128)),         # a clamp below 127
+])
+def test_pointwise_16_channels_other_cases_use_the_gemm(hw, out_c, act, out_q):
+    rng = np.random.default_rng(34)
+    model = conv_model(rng, hw, 16, out_c, (1, 1), act=act, in_q=(0.02, -5), out_q=out_q)
+    assert _kernel_called(model) == "te_conv2d_1x1_s8"
+    assert_bit_exact(model, n_runs=2, name="conv")
+
+
+def test_pointwise_16_channels_choice_follows_the_estimates():
+    """te_conv2d_1x1_c16_s8 against the GEMM at its best (unrolled, the same requantization
+    form), by the estimates the compiler compares (fitted to the M7, tests/test_conv_m7.py):
+    the pixel kernel is the cheaper one on every shape; the per-channel shift would lose to the
+    GEMM's uniform one on many channels, so a layer that can take E is compared with E on both."""
+    from te_openmv.codegen.lower.conv import gemm16_cost, pointwise16_cost
+    for pixels in (1, 2, 3, 9, 21, 64, 5120):
+        wide = pixels >= 21
+        for out_c in (4, 8, 16, 32, 64, 96, 256):
+            for form in ("sign", "nosign", "uniform"):
+                gemm = gemm16_cost(pixels, out_c, wide, form if wide or form != "uniform" else "nosign")
+                assert (gemm is None) == (pixels < 3)
+                assert gemm is None or pointwise16_cost(pixels, out_c, form) < gemm, (pixels, out_c, form)
+    assert pointwise16_cost(5120, 64, "nosign") > gemm16_cost(5120, 64, True, "uniform")
+    assert pointwise16_cost(5120, 16, "nosign") < gemm16_cost(5120, 16, True, "uniform")
 
 
 # 3x3 on one input channel, out_c a multiple of 4, the full int8 range: te_conv2d_3x3_c1_s8 (pixel by
@@ -268,9 +326,12 @@ def test_one_channel_other_cases_use_the_gemm(out_c, act, out_q):
                                               ((48, 48), 16, "wnosign_full_four"),   # 36,864
                                               ((10, 10), 28, "wnosign_full_loop"),   # 7 groups, 1,600
                                               ((40, 40), 28, "wnosign_full_seven")])  # 25,600
-def test_unrolled_gemm_variants_only_for_enough_outputs(hw, in_c, variant):
+def test_unrolled_gemm_variants_only_for_enough_outputs(hw, in_c, variant, monkeypatch):
     """4 and 7 groups of taps run their unrolled GEMM variant only where the model's layers on
-    it have MIN_OUTPUTS_UNROLLED outputs (its code is not worth it for fewer), the loop else."""
+    it have MIN_OUTPUTS_UNROLLED outputs (its code is not worth it for fewer), the loop else
+    (on 16 input channels with the pixel-by-pixel kernel left out)."""
+    from te_openmv.codegen.lower import conv as lower_conv
+    monkeypatch.setattr(lower_conv, "_pointwise16_ok", lambda g, op, geo: False)
     rng = np.random.default_rng(in_c)
     model = conv_model(rng, hw, in_c, 16, (1, 1), act="RELU6", in_q=(0.02, -5), out_q=(6 / 255, -128),
                        per_channel=False)

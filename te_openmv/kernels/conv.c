@@ -852,33 +852,177 @@ void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32
 TE_CONV_SHIFTS(TE_PW8_UNIFORM)
 
 #else
-static void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out, const int nosign) {
-    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, out_c = p->out_c;
-    for (uint32_t px = 0; px < pixels; px++, in += 8) {
-        int32_t x[8];
-        for (int i = 0; i < 8; i++) x[i] = in[i];
+/* The pixel-by-pixel kernels' portable form: `groups` groups of 4 inputs per pixel, records of
+ * 2 * bias', the groups' (2w1, 2w3), (2w0, 2w2) words, multiplier, e, round (te_pw8, te_pw16). */
+static void te_pw_c(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out, const int nosign,
+                    const uint32_t groups) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, out_c = p->out_c, words = 2 * groups + 4;
+    for (uint32_t px = 0; px < pixels; px++, in += 4 * groups) {
         const int32_t *r = rec;
-        for (uint32_t o = 0; o < out_c; o++, r += TE_PW8_WORDS) {
+        for (uint32_t o = 0; o < out_c; o++, r += words) {
             int32_t acc = r[0];
-            for (int h = 0; h < 2; h++) {  /* (2w1, 2w3), (2w0, 2w2) of inputs 4h..4h+3 */
+            for (uint32_t h = 0; h < groups; h++) {  /* (2w1, 2w3), (2w0, 2w2) of inputs 4h..4h+3 */
                 const uint32_t odd = (uint32_t)r[1 + 2 * h], even = (uint32_t)r[2 + 2 * h];
-                acc += te_bot16(even) * x[4 * h] + te_top16(even) * x[4 * h + 2] +
-                       te_bot16(odd) * x[4 * h + 1] + te_top16(odd) * x[4 * h + 3];
+                const int8_t *x = in + 4 * h;
+                acc += te_bot16(even) * x[0] + te_top16(even) * x[2] + te_bot16(odd) * x[1] + te_top16(odd) * x[3];
             }
-            acc = p->wide == 2 ? te_requant_uniform(acc, r[5], r[7], r[6])
-                                   : te_conv_requant_wide(acc, r[5], r[7], r[6], !nosign);
+            const int32_t *q = r + 1 + 2 * groups;  /* multiplier, e, round */
+            acc = p->wide == 2 ? te_requant_uniform(acc, q[0], q[2], q[1]) : te_conv_requant_wide(acc, q[0], q[2], q[1], !nosign);
             *out++ = (int8_t)te_clamp(acc, -128, 127);
         }
     }
 }
 
 void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
-    te_pw8(p, in, rec, out, 0);
+    te_pw_c(p, in, rec, out, 0, 2);
 }
 
 /* also the uniform shift's entry point (TE_CONV_C8N, te/conv.h) */
 void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
-    te_pw8(p, in, rec, out, 1);
+    te_pw_c(p, in, rec, out, 1, 2);
+}
+#endif
+
+/* ---------------------------------------------------------------- 1x1 on 16 channels */
+
+/* The same on 16 input channels (te_conv2d_1x1_c16_s8, te/conv.h), where the GEMM's per-block
+ * work (widening a block of 4 pixels, the call, per channel the loop head and tail, stores
+ * through the job) weighs as much as a quarter of the MACs when out_c is small: the pixel's 16
+ * inputs are widened once into eight registers (r4-r11) and every output channel sweeps them,
+ * its record read by four LDMs into the four registers left (r0, r2, r3, r12): 8 SMLAD, the wide
+ * requantization, one post-indexed store; 17 instructions per output (16 without the sign step,
+ * 15 with the records scaled for one shift E, te_requant_uniform: e then unread, round C).
+ * The record of an output channel (12 words): 2 * bias', the wide weight pairs (2w1, 2w3),
+ * (2w0, 2w2), (2w5, 2w7), (2w4, 2w6), ... (2w13, 2w15), (2w12, 2w14), TFLite's multiplier, e,
+ * round. Exact as the GEMM's wide form is (te/conv.h, te_conv_requant_wide): the accumulator is
+ * 2 * (bias' + sum w * x) summed in int32, and the compiler gives these records only where
+ * |2 bias'| + 2 * 128 * sum |w| <= 2^31 - 1 per channel (arith/conv.py wide_ok), which bounds every
+ * partial sum the SMLADs make too, in whatever order; then the same SMMLAR requantization. */
+#define TE_PW16_WORDS 12
+
+#if TE_USE_DSP
+/*   r4-r11 the pixel: (x0,x2) (x1,x3) (x4,x6) (x5,x7) (x8,x10) (x9,x11) (x12,x14) (x13,x15)
+ *   r0 the accumulator, r2, r3, r12 the record's words   r1 records   lr output
+ * Stack frame: first record, where each pixel's channel loop starts (its first pass runs 8
+ * channels, or 4 when out_c is 4 mod 8), input pointer, end of the records, end of the
+ * output: one LDM sets the records and enters the loop, one LDRD reads both ends.
+ * The input is word-aligned (16 bytes a pixel, every arena buffer starts on a word). */
+typedef struct {
+    const int32_t *rec;
+    uint32_t half_first;  /* out_c % 8 == 4 */
+    const int8_t *in;
+    const int32_t *rec_end;
+    int8_t *out_end;
+    int8_t *out;
+} te_pw16_job;
+
+#define TE_PW16_CHAN(rq)                                 \
+    "ldm    r1!, {r0, r2, r3, r12}\n\t"                  \
+    "smlad  r0, r3, r4, r0\n\t"                         \
+    "smlad  r0, r2, r5, r0\n\t"                         \
+    "smlad  r0, r12, r7, r0\n\t"                        \
+    "ldm    r1!, {r2, r3, r12}\n\t"                      \
+    "smlad  r0, r2, r6, r0\n\t"                         \
+    "smlad  r0, r3, r9, r0\n\t"                         \
+    "smlad  r0, r12, r8, r0\n\t"                        \
+    "ldm    r1!, {r2, r3, r12}\n\t"                      \
+    "smlad  r0, r2, r11, r0\n\t"                        \
+    "smlad  r0, r3, r10, r0\n\t"                        \
+    "ldm    r1!, {r2, r3}\n\t"                           \
+    rq                                                   \
+    "strb   r0, [lr], #1\n\t"
+
+/* the requantization and saturation of r0 (r12 multiplier, r2 e, r3 round) */
+#define TE_PW16_RQ_SIGN                                  \
+    "add    r3, r3, r0, asr #31\n\t"                     \
+    "smmlar r0, r0, r12, r3\n\t"                         \
+    "asrs   r0, r0, r2\n\t"                              \
+    "ssat   r0, #8, r0\n\t"
+#define TE_PW16_RQ_NOSIGN                                \
+    "smmlar r0, r0, r12, r3\n\t"                         \
+    "asrs   r0, r0, r2\n\t"                              \
+    "ssat   r0, #8, r0\n\t"
+
+/* records scaled for one shift E (te_requant_uniform): r3 holds C, r2 E (unread) */
+#define TE_PW16_RQ_UNIFORM(E)                            \
+    "smmla  r0, r0, r12, r3\n\t"                         \
+    "ssat   r0, #8, r0, asr #" #E "\n\t"
+
+#define TE_PW16_ASM(name, rq)                                                              \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_pw16_job *job) { \
+        __asm__ volatile(                                                                  \
+            "push   {r4-r11, lr}\n\t"                                                      \
+            "sub    sp, sp, #24\n\t"                                                       \
+            "ldm    r0, {r1, r2, r3, r4, r5}\n\t"                                          \
+            "adr.w  r6, 2f + 1\n\t"                                                        \
+            "adr.w  r7, 3f + 1\n\t"                                                        \
+            "cmp    r2, #0\n\t"                                                            \
+            "ite    ne\n\t"                                                                \
+            "movne  r2, r7\n\t"                                                            \
+            "moveq  r2, r6\n\t"                                                            \
+            "ldr    lr, [r0, #20]\n\t"                                                     \
+            "stm    sp, {r1, r2, r3, r4, r5}\n"                                            \
+            "1:\n\t"                                                                       \
+            "ldr    r0, [sp, #8]\n\t"                                                      \
+            "ldm    r0!, {r4, r6, r8, r10}\n\t"                                            \
+            "str    r0, [sp, #8]\n\t"                                                      \
+            "sxtb16 r5, r4, ror #8\n\t"                                                    \
+            "sxtb16 r4, r4\n\t"                                                            \
+            "sxtb16 r7, r6, ror #8\n\t"                                                    \
+            "sxtb16 r6, r6\n\t"                                                            \
+            "sxtb16 r9, r8, ror #8\n\t"                                                    \
+            "sxtb16 r8, r8\n\t"                                                            \
+            "sxtb16 r11, r10, ror #8\n\t"                                                  \
+            "sxtb16 r10, r10\n\t"                                                          \
+            "ldm    sp, {r1, pc}\n"                                                         \
+            "2:\n\t"                                                                       \
+            TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq)            \
+            "3:\n\t"                                                                       \
+            TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq)            \
+            "ldrd   r0, r2, [sp, #12]\n\t"                                                 \
+            "cmp    r1, r0\n\t"                                                            \
+            "bne    2b\n\t"                                                                \
+            "cmp    lr, r2\n\t"                                                            \
+            "bne    1b\n\t"                                                                \
+            "add    sp, sp, #24\n\t"                                                       \
+            "pop    {r4-r11, pc}\n\t");                                                    \
+    }
+
+TE_PW16_ASM(te_pw16_sign_asm, TE_PW16_RQ_SIGN)
+TE_PW16_ASM(te_pw16_nosign_asm, TE_PW16_RQ_NOSIGN)
+
+TE_INLINE void te_pw16(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out,
+                       void (*fn)(const te_pw16_job *)) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w;
+    if (pixels) {
+        const te_pw16_job job = {rec, (p->out_c & 4u) != 0, in, rec + p->out_c * TE_PW16_WORDS,
+                                 out + pixels * p->out_c, out};
+        fn(&job);
+    }
+}
+
+void te_conv2d_1x1_c16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw16(p, in, rec, out, te_pw16_sign_asm);
+}
+
+void te_conv2d_1x1_c16n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw16(p, in, rec, out, te_pw16_nosign_asm);
+}
+
+#define TE_PW16_UNIFORM(E)                                                                  \
+    TE_PW16_ASM(te_pw16_uniform_e##E##_asm, TE_PW16_RQ_UNIFORM(E))                          \
+    void te_conv2d_1x1_c16n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
+        te_pw16(p, in, rec, out, te_pw16_uniform_e##E##_asm);                               \
+    }
+TE_CONV_SHIFTS(TE_PW16_UNIFORM)
+#else
+void te_conv2d_1x1_c16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw_c(p, in, rec, out, 0, 4);
+}
+
+/* also the uniform shift's entry point (TE_CONV_C16N, te/conv.h) */
+void te_conv2d_1x1_c16n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
+    te_pw_c(p, in, rec, out, 1, 4);
 }
 #endif
 

@@ -1,5 +1,6 @@
-"""CONV_2D -> te_conv2d_1x1_c8_s8 (1x1 on 8 input channels, pixel by pixel, when its
-conditions hold), te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_3ch / _1ch (3x3 on
+"""CONV_2D -> te_conv2d_1x1_c8_s8 / te_conv2d_1x1_c16_s8 (1x1 on 8 or 16 input channels, pixel
+by pixel, when their conditions hold; on 16 where the estimate puts it below the GEMM),
+te_conv2d_1x1_s8 (1x1, stride 1, unpadded), te_conv2d_s8_3ch / _1ch (3x3 on
 3 or 1 input channels: camera first layers) or te_conv2d_s8 (anything else), chosen per
 operator at compile time.
 
@@ -316,9 +317,71 @@ def window1_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
     return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
 
 
+# Instructions of a 1x1 layer on 16 input channels (4 groups), full int8 range, on the M7:
+# te_conv2d_1x1_c16_s8 pixel by pixel, or the GEMM's 4-group code on blocks of 4 and 3 pixels
+# (conv.c). Per output the pixel kernel spends 13 instructions + its requantization (RQ16: the
+# sign step or not), per pixel PW16_PIXEL and per 8 channels PW16_PASS; the GEMM per channel and
+# block GEMM16_CHAN4/3 + the requantization per output (RQ_GEMM), per block GEMM16_BLOCK4/3 (the
+# widening, the call). Fitted to the M7 counts of tests/test_conv_m7.py's pw16 cases.
+PW16_CALL, PW16_PIXEL, PW16_PASS = 45, 14, 3
+RQ16 = {"sign": 4, "nosign": 3, "uniform": 2}
+RQ_GEMM = {(True, "sign"): 4, (True, "nosign"): 3, (True, "uniform"): 2, (False, "sign"): 5, (False, "nosign"): 4}
+GEMM16_CHAN4 = {True: 54, False: 62}
+GEMM16_CHAN3 = {True: 49, False: 57}
+GEMM16_BLOCK4, GEMM16_BLOCK3, GEMM16_CALL = 130, 126, 123
+
+
+def pointwise16_cost(pixels: int, out_c: int, form: str) -> int:
+    """te_conv2d_1x1_c16_s8's instructions (form "sign", "nosign" or "uniform")."""
+    return PW16_CALL + pixels * (PW16_PIXEL + out_c * (13 + RQ16[form]) + PW16_PASS * -(-out_c // 8))
+
+
+def gemm16_cost(pixels: int, out_c: int, wide: bool, form: str) -> int | None:
+    """The GEMM's instructions on the same layer at best (its unrolled 4-group code; `form`
+    "uniform" for the uniform shift), or None where it runs the C loops (1-2 pixels)."""
+    sizes = [cols for _, cols in blocks(pixels)]
+    if min(sizes) < BLOCK - 1:
+        return None
+    rq = RQ_GEMM[wide, form]
+    n4, n3 = sizes.count(BLOCK), sizes.count(BLOCK - 1)
+    return (GEMM16_CALL + n4 * (GEMM16_BLOCK4 + out_c * (GEMM16_CHAN4[wide] + 4 * rq))
+            + n3 * (GEMM16_BLOCK3 + out_c * (GEMM16_CHAN3[wide] + 3 * rq)))
+
+
+def _pointwise16_ok(g: Graph, op: Op, geo: dict) -> bool:
+    """Whether te_conv2d_1x1_c16_s8 runs this op: its geometry and activation (the
+    requantization aside, as _pointwise8_ok) and an estimate below the GEMM's best."""
+    if not (geo["pointwise"] and geo["in_c"] == 16 and geo["out_c"] % 4 == 0 and act_range(op, g) == (-128, 127)):
+        return False
+    y = g.t(op.outputs[0])
+    pixels = y.shape[1] * y.shape[2]
+    form = "nosign" if y.zp == -128 else "sign"
+    weights, table, fast, wide = prepare(g, op, geo, -128, 127, wide=True)
+    if not (fast and wide):
+        return False
+    if form == "nosign" and uniform_range(g, op, -128, 127, weights, table)[0] is not None:
+        form = "uniform"  # either kernel could take a uniform shift (assign_uniform_shifts)
+    gemm_wide = wide_layer(geo, pixels)
+    gemm = gemm16_cost(pixels, geo["out_c"], gemm_wide, form if gemm_wide or form == "sign" else "nosign")
+    return gemm is None or pointwise16_cost(pixels, geo["out_c"], form) < gemm
+
+
+def pointwise16_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
+    """The records of te_conv2d_1x1_c16_s8 (te/conv.h: 1x1 on exactly 16 input channels, where
+    _pointwise16_ok holds and the wide form is exact), or None: per output channel 2 * bias',
+    the 8 wide weight words, multiplier, e, round (with op.attrs["uniform_shift"]: scaled for
+    it, e holding E and round C)."""
+    prepared = _pixelwise_table(g, op, geo) if _pointwise16_ok(g, op, geo) else None
+    if prepared is None:
+        return None
+    weights, table = prepared
+    words = np.ascontiguousarray(weights.astype("<i2")).view("<i4").astype(np.int64)
+    return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
+
+
 def pixelwise_records(g: Graph, op: Op, geo: dict) -> tuple[str, np.ndarray] | None:
-    """(kernel family "c8" or "c1", records) for an op a pixel-by-pixel kernel runs, else None."""
-    for family, records_of in (("c8", pointwise8_records), ("c1", window1_records)):
+    """(kernel family "c8", "c16" or "c1", records) for an op a pixel-by-pixel kernel runs, else None."""
+    for family, records_of in (("c8", pointwise8_records), ("c16", pointwise16_records), ("c1", window1_records)):
         records = records_of(g, op, geo)
         if records is not None:
             return family, records
@@ -391,12 +454,12 @@ def uniform_scale(weights: np.ndarray, table: np.ndarray, consts: dict[int, int]
 
 def uniform_family(g: Graph, op: Op) -> tuple[str, tuple[int, int] | None] | None:
     """(kernel family, allowed shifts) of a CONV_2D that can take a uniform shift -- "c8n"
-    (te_conv2d_1x1_c8n_s8), "c1n" (te_conv2d_3x3_c1n_s8) or its GEMM variant (wnosign_*) --
-    else None."""
+    (te_conv2d_1x1_c8n_s8), "c16n" (te_conv2d_1x1_c16n_s8), "c1n" (te_conv2d_3x3_c1n_s8) or its
+    GEMM variant (wnosign_*) -- else None."""
     geo = conv_geometry(g, op)
     lo, hi = act_range(op, g)
     y = g.t(op.outputs[0])
-    for family, ok in (("c8n", _pointwise8_ok), ("c1n", _window1_ok)):
+    for family, ok in (("c8n", _pointwise8_ok), ("c16n", _pointwise16_ok), ("c1n", _window1_ok)):
         if ok(g, op, geo):
             weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
             if not (fast and wide) or y.zp != -128:
@@ -592,8 +655,12 @@ class ConvLowering(Lowering):
         return y.size * w.shape[1] * w.shape[2] * w.shape[3]
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
+        # te_conv2d_1x1_c16_s8 needs none, but keeps the GEMM's (168 B) in the plan, so that the
+        # plan, and with it the room the depthwise ops find around them (planner.spare_scratch),
+        # is exactly the one the GEMM had: no other op's kernel choice moves with this one's
         geo = conv_geometry(g, op)
-        return 0 if pixelwise_records(g, op, geo) is not None else scratch_for(geo)
+        pixelwise = pixelwise_records(g, op, geo)
+        return 0 if pixelwise is not None and pixelwise[0] != "c16" else scratch_for(geo)
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
         # The blocks (above) in raster order; each widens its input pixels into scratch
@@ -628,13 +695,14 @@ class ConvLowering(Lowering):
                 "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
                 "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
                 "depth": geo["depth"], "requant": requant_mode(True, y.zp, lo), "wide": 2 if shift else 1})
-            weights_doc = ("(2w1, 2w3), (2w0, 2w2), (2w5, 2w7), (2w4, 2w6)" if family == "c8" else
-                           "(2w00, 2w02), (2w10, 2w12), (2w20, 2w22), (2w01, 2w11), (2w21, 0)")
+            weights_doc = {"c8": "(2w1, 2w3), (2w0, 2w2), (2w5, 2w7), (2w4, 2w6)",
+                           "c16": "(2w1, 2w3), (2w0, 2w2), ... (2w13, 2w15), (2w12, 2w14)",
+                           "c1": "(2w00, 2w02), (2w10, 2w12), (2w20, 2w22), (2w01, 2w11), (2w21, 0)"}[family]
             rsym = ctx.const("records", records, "int32_t",
                              f"per output channel: 2 * (bias + in_offset * sum(w)), {weights_doc}, multiplier, "
                              "e, round" + (f" (scaled for the uniform shift {shift}: e holds it, round C)"
                                             if shift else ""))
-            stem = "te_conv2d_1x1_c8" if family == "c8" else "te_conv2d_3x3_c1"
+            stem = {"c8": "te_conv2d_1x1_c8", "c16": "te_conv2d_1x1_c16", "c1": "te_conv2d_3x3_c1"}[family]
             fn = f"{stem}n_s8" if y.zp == -128 else f"{stem}_s8"  # without / with the sign step
             if shift:
                 fn = f"TE_CONV_{family.upper()}N({shift})"  # its copy for this shift (te/conv.h)

@@ -26,6 +26,7 @@
  *
  * Kernels (the compiler calls exactly one per operator):
  *   te_conv2d_1x1_c8_s8, te_conv2d_1x1_c8n_s8  1x1 on 8 input channels, pixel by pixel (below).
+ *   te_conv2d_1x1_c16_s8, te_conv2d_1x1_c16n_s8  the same on 16 input channels.
  *   te_conv2d_1x1_s8   1x1 filter, stride 1, no padding: the input is the GEMM's matrix.
  *                      Scratch: te_conv_scratch_1x1(in_c) bytes.
  *   te_conv2d_s8       any filter/stride/padding: im2col of TE_CONV_BLOCK pixels, widened
@@ -243,6 +244,21 @@ void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32
 TE_CONV_SHIFTS(TE_CONV_C8N_DECLARE)
 #else
 #define TE_CONV_C8N(E) te_conv2d_1x1_c8n_s8
+#endif
+/* 1x1 convolution on exactly 16 input channels, under the same conditions: pixel by pixel,
+ * one record of 12 int32 per output channel
+ * (te_openmv/kernels/conv.c, te_conv2d_1x1_c16_s8), the input word-aligned. Scratch: none. _c16
+ * with the requantization's sign step, _c16n without (output zero point -128). */
+void te_conv2d_1x1_c16_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+void te_conv2d_1x1_c16n_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+/* the records scaled for one shift E, as TE_CONV_C8N(E) */
+#if TE_USE_DSP
+#define TE_CONV_C16N(E) te_conv2d_1x1_c16n_e##E##_s8
+#define TE_CONV_C16N_DECLARE(E) \
+    void te_conv2d_1x1_c16n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+TE_CONV_SHIFTS(TE_CONV_C16N_DECLARE)
+#else
+#define TE_CONV_C16N(E) te_conv2d_1x1_c16n_s8
 #endif
 /* 3x3 convolution on one input channel, out_c a multiple of 4, the full int8 output range and
  * the wide form exact: pixel by pixel, one record of 9 int32 per output channel
