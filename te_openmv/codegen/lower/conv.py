@@ -328,7 +328,7 @@ RQ16 = {"sign": 4, "nosign": 3, "uniform": 2}
 RQ_GEMM = {(True, "sign"): 4, (True, "nosign"): 3, (True, "uniform"): 2, (False, "sign"): 5, (False, "nosign"): 4}
 GEMM16_CHAN4 = {True: 54, False: 62}
 GEMM16_CHAN3 = {True: 49, False: 57}
-GEMM16_BLOCK4, GEMM16_BLOCK3, GEMM16_CALL = 130, 126, 123
+GEMM16_BLOCK4, GEMM16_BLOCK3, GEMM16_CALL = 96, 126, 123
 
 
 def pointwise16_cost(pixels: int, out_c: int, form: str) -> int:
