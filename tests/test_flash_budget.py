@@ -119,3 +119,28 @@ def test_build_firmware_shares_the_flash_between_models(sizes, tmp_path):
     with pytest.raises(BuildFirmwareError) as e:
         fit_flash(specs, compiled, 2 * narrow - 10, {}, quiet)
     assert "even with every convolution's weights narrow" in str(e.value) and "10 B" in str(e.value)
+
+
+def test_budget_takes_the_gemm_where_a_pixel_kernel_could_run():
+    """A 1x1 layer on 16 input channels runs te_conv2d_1x1_c16_s8 (wide records) without a
+    budget; under one, the GEMM with narrow or wide weights, so that the all-narrow size stays
+    the smallest form (the records would be larger than narrow weights), bit-exact either way."""
+    rng = np.random.default_rng(3)
+    b = ModelBuilder()
+    x = b.tensor([1, 8, 8, 16], scale=0.02, zero_point=-128)
+    scales = rng.uniform(0.002, 0.01, 32)
+    w = b.tensor([32, 1, 1, 16], data=rng.integers(-127, 128, (32, 1, 1, 16)).astype(np.int8),
+                 scale=list(scales), zero_point=[0] * 32, quant_axis=0)
+    bias = b.tensor([32], "int32", data=rng.integers(-3000, 3000, 32).astype(np.int32),
+                    scale=list(0.02 * scales), zero_point=[0] * 32)
+    y = b.tensor([1, 8, 8, 32], scale=0.05, zero_point=3)
+    b.op("CONV_2D", [x, w, bias], [y], padding="VALID", stride_h=1, stride_w=1)
+    model = b.build([x], [y])
+    free = compile_model(model, "free")
+    assert "te_conv2d_1x1_c16_s8(" in free.emitted.c_source
+    _bit_exact(free, model, runs=2)
+    for budget in (free.report["weights_bytes"], 1 << 40):
+        c = compile_model(model, "budget", flash_budget=budget)
+        assert "te_conv2d_1x1_c16" not in c.emitted.c_source and "te_conv2d_1x1_s8(" in c.emitted.c_source
+        assert c.report["flash_budget"]["narrow_bytes"] < free.report["weights_bytes"]
+        _bit_exact(c, model, runs=2)

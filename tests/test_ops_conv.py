@@ -283,8 +283,8 @@ def test_pointwise_16_channels_choice_follows_the_estimates():
                 gemm = gemm16_cost(pixels, out_c, wide, form if wide or form != "uniform" else "nosign")
                 assert (gemm is None) == (pixels < 3)
                 assert gemm is None or pointwise16_cost(pixels, out_c, form) < gemm, (pixels, out_c, form)
-    assert pointwise16_cost(5120, 64, "nosign") > gemm16_cost(5120, 64, True, "uniform")
-    assert pointwise16_cost(5120, 16, "nosign") < gemm16_cost(5120, 16, True, "uniform")
+    assert pointwise16_cost(5120, 16, "nosign") > gemm16_cost(5120, 16, True, "uniform")
+    assert pointwise16_cost(5120, 8, "nosign") < gemm16_cost(5120, 8, True, "uniform")
 
 
 # 3x3 on one input channel, out_c a multiple of 4, the full int8 range: te_conv2d_3x3_c1_s8 (pixel by

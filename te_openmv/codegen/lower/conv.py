@@ -350,8 +350,12 @@ def gemm16_cost(pixels: int, out_c: int, wide: bool, form: str) -> int | None:
 
 def _pointwise16_ok(g: Graph, op: Op, geo: dict) -> bool:
     """Whether te_conv2d_1x1_c16_s8 runs this op: its geometry and activation (the
-    requantization aside, as _pointwise8_ok) and an estimate below the GEMM's best."""
+    requantization aside, as _pointwise8_ok) and an estimate below the GEMM's best; not under
+    a flash budget, which chooses between the GEMM's narrow and wide weights (the pixel
+    kernel's records would be a third size, and the narrow GEMM the smallest form)."""
     if not (geo["pointwise"] and geo["in_c"] == 16 and geo["out_c"] % 4 == 0 and act_range(op, g) == (-128, 127)):
+        return False
+    if "wide" in op.attrs:  # a flash budget weighs the GEMM's narrow and wide forms (codegen/flash.py)
         return False
     y = g.t(op.outputs[0])
     pixels = y.shape[1] * y.shape[2]
