@@ -4,9 +4,10 @@ filter width and stride), for 3x3 filters on channels in groups of 4 the row ker
 (te_dw_rows_k3_s8, the vertical pairs), or for filters up to 7x7 on images up to 15 columns
 the clipped-window kernel te_dw_clip_s8 (only the taps inside the image), whichever the
 instruction estimates below find cheaper (all in place or not); otherwise the general kernels
-te_depthwise_s8, or te_depthwise_inplace_s8 when the in-place pass allows it. Operators without the sign step whose channels allow one right
-shift E for all run the fast kernels' uniform-shift form (te_dw_plane_<kind>u_s8,
-te_dw_rows_k3u_s8, assembly copies named with their E; model_shifts picks E over the model)."""
+te_depthwise_s8, or te_depthwise_inplace_s8 when the in-place pass allows it. Operators
+without the sign step whose channels allow one right shift E for all run the plane and row
+kernels' uniform-shift form (te_dw_plane_<kind>u_s8, te_dw_rows_k3u_s8, assembly copies named
+with their E; model_shifts picks E over the model)."""
 from __future__ import annotations
 
 import numpy as np
@@ -227,9 +228,8 @@ def clip_plan(g: Graph, op: Op, limit: int | None = None) -> dict | None:
     """The clipped-window kernel (te_dw_clip_s8: only the taps inside the image) for this op,
     or None where it does not apply: a depth multiplier, a filter side over CLIP_MAX_K, an
     image wider than CLIP_MAX_IN_W or taller than CLIP_MAX_IN_H, or arithmetic not proven
-    exact. Four planes (channels
-    gathered four at a time) where they fit `limit` bytes of scratch (None: three more planes
-    within the op's scratch_room), as plane_plan."""
+    exact. Four planes (channels gathered four at a time) where they fit `limit` bytes of
+    scratch (None: three more planes within the op's scratch_room), as plane_plan."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     geo = depthwise_geometry(g, op)
     in_h, in_w = x.shape[1:3]
@@ -265,7 +265,8 @@ def clip_pairs(p: dict) -> int:
 
 
 # Instruction estimates on the Cortex-M7 (fitted on QEMU counts of the DSP paths) that pick
-# between the plane and the row kernel.
+# among the kernels.
+
 # The 5x5 and 7x7 plane kernels' instructions per pixel pair (and row), by kind and whether
 # they run in 2x2 blocks, fitted on the QEMU counts of every such operator in the shared and
 # zoo models and the held-out MobileNets (46 of the 61 within 3%, the rest within 11%, but
@@ -500,8 +501,8 @@ class DepthwiseLowering(Lowering):
     op_types = ("DEPTHWISE_CONV_2D",)
     # the reference kernels and the fast ones with their M7 assembly (te/depthwise.h); the
     # linker keeps only the functions an operator calls
-    kernel_files = ("depthwise_ref.c", "depthwise_plane.c", "depthwise_plane_m7.c", "depthwise_rows.c", "depthwise_clip.c",
-                    "depthwise_rows_m7.c", "depthwise_clip_m7.c")
+    kernel_files = ("depthwise_ref.c", "depthwise_plane.c", "depthwise_plane_m7.c", "depthwise_rows.c",
+                    "depthwise_rows_m7.c", "depthwise_clip.c", "depthwise_clip_m7.c")
 
     def prepare_model(self, g: Graph) -> None:
         """op.attrs["uniform_shift"] on every depthwise operator: its E, or None."""
