@@ -286,7 +286,13 @@ def pointwise8_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
     out_c a multiple of 4, the full int8 range, the wide form exact), or None when the op
     does not qualify: per output channel 2 * bias', the 4 wide weight words, multiplier, e,
     round (with op.attrs["uniform_shift"]: scaled for it, e holding E and round C)."""
-    prepared = _pixelwise_table(g, op, geo) if _pointwise8_ok(g, op, geo) else None
+    return _pointwise_records(g, op, geo) if _pointwise8_ok(g, op, geo) else None
+
+
+def _pointwise_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
+    """The 1x1 pixel kernels' records (8 or 16 inputs): per output channel 2 * bias', the wide
+    weight words, multiplier, e, round; None when the wide form is not exact."""
+    prepared = _pixelwise_table(g, op, geo)
     if prepared is None:
         return None
     weights, table = prepared
@@ -375,12 +381,7 @@ def pointwise16_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
     _pointwise16_ok holds and the wide form is exact), or None: per output channel 2 * bias',
     the 8 wide weight words, multiplier, e, round (with op.attrs["uniform_shift"]: scaled for
     it, e holding E and round C)."""
-    prepared = _pixelwise_table(g, op, geo) if _pointwise16_ok(g, op, geo) else None
-    if prepared is None:
-        return None
-    weights, table = prepared
-    words = np.ascontiguousarray(weights.astype("<i2")).view("<i4").astype(np.int64)
-    return np.concatenate([table[:, :1], words, table[:, 1:]], axis=1).astype(np.int32)
+    return _pointwise_records(g, op, geo) if _pointwise16_ok(g, op, geo) else None
 
 
 def pixelwise_records(g: Graph, op: Op, geo: dict) -> tuple[str, np.ndarray] | None:
