@@ -100,6 +100,18 @@ def _cases() -> list[tuple[str, bytes, str]]:
                           f"te_conv2d_1x1_c16_s8, {hw[0] * hw[1]} pixels, {out_c} channels, {v}{suffix}"))
             if hw != (1, 1):
                 cases.append((f"pwgemm_{tag}", model, f"the same on the GEMM ({v}{suffix})"))
+    # te_conv2d_s8_3ch's walk (tests/test_ops_conv.py, RGB_SHAPES): the assembly im2col of the
+    # blocks inside, the blocks with one pixel outside (left, right), the patch (top, bottom,
+    # corners, wider pads), blocks across rows, strides 1-3; the four forms, int8 and wide weights
+    for i, (tag, hw, stride, padding, pad) in enumerate((
+            ("tlbr", (31, 33), (2, 2), "SAME", None), ("lr", (33, 31), (2, 2), "VALID", (1, 1, 1, 1)),
+            ("br", (32, 32), (2, 2), "SAME", None), ("s1", (9, 12), (1, 1), "SAME", None),
+            ("pad2", (10, 11), (2, 2), "VALID", (2, 0, 2, 1)), ("s3", (11, 13), (3, 3), "SAME", None),
+            ("s21", (9, 26), (2, 1), "SAME", None), ("lr_narrow", (33, 31), (2, 2), "VALID", (1, 1, 1, 1)))):
+        v, (act, oq) = forms[i % 4]
+        cases.append((f"rgb_{tag}", conv_model(rng, hw, 3, 16, (3, 3), stride, padding, act, pad=pad,
+                                                in_q=(0.02, int(rng.integers(-100, 100))), out_q=oq),
+                      f"te_conv2d_s8_3ch {hw[0]}x{hw[1]}, stride {stride}, {padding} {pad or ''}, {v}"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [

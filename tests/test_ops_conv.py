@@ -188,6 +188,33 @@ def test_conv_shapes_bit_exact(hw, in_c, out_c, k, stride, padding, pad):
                          act="RELU6", per_channel=True, bias=True), 0)
 
 
+# te_conv2d_s8_3ch's walk (te_openmv/kernels/conv.c): the blocks inside the image, the blocks of 4
+# with one pixel outside it (left: window 0's first, right: window 3's last), the blocks through
+# the patch (top and bottom rows, corners, two pixels out), blocks across two output rows, the
+# blocks of 1 to 3 that end a map, strides 1 to 3
+RGB_SHAPES = [
+    ((31, 33), (2, 2), "SAME", None),            # padding on every side, out 16x17 (rows straddled)
+    ((33, 31), (2, 2), "VALID", (1, 1, 1, 1)),    # PAD folded, out 16x16: left and right pixel out
+    ((16, 16), (2, 2), "SAME", None),             # bottom and right only (even size)
+    ((9, 12), (1, 1), "SAME", None),              # stride 1: left and right pixel out
+    ((10, 11), (2, 2), "VALID", (2, 0, 2, 1)),    # two pixels out on the left, rows wholly padding
+    ((11, 13), (3, 3), "SAME", None),             # stride 3: wider than the patch, window by window
+    ((9, 26), (2, 1), "SAME", None),              # strides 2x1
+    ((4, 3), (2, 2), "SAME", None),               # 2x2: one block of 2
+    ((2, 6), (2, 2), "SAME", None),               # 1x3: one block of 3
+]
+
+
+@pytest.mark.parametrize("hw,stride,padding,pad", RGB_SHAPES)
+def test_rgb_first_layer_bit_exact(hw, stride, padding, pad):
+    rng = np.random.default_rng(hw[0] * 100 + hw[1])
+    model = conv_model(rng, hw, 3, 8, (3, 3), stride, padding, "RELU6", pad=pad,
+                       in_q=(0.02, int(rng.integers(-100, 100))))
+    assert "te_conv2d_s8_3ch(" in compile_model(model, "conv").emitted.c_source
+    check_case(rng, dict(hw=hw, in_c=3, out_c=8, k=(3, 3), stride=stride, padding=padding, pad=pad,
+                         act="RELU6", per_channel=True, bias=True), 0)
+
+
 def test_shapes_cover_every_kernel():
     kernels = set()
     for hw, in_c, out_c, k, stride, padding, pad in SHAPES:

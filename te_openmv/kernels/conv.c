@@ -1108,22 +1108,11 @@ typedef struct {
 
 /* Column `xcol` (= xbuf + 2 * j) of the block from a window wholly inside the image, whose
  * first byte is `src`. g's in_c, k_w and k_h are compile-time constants in the
- * specialized kernels (3x3 on 3 or 1 channels), which also unroll it completely. */
+ * specialized kernel (3x3 on 1 channel), which also unrolls it completely. */
 TE_INLINE void te_im2col_inside(const te_im2col_geo *g, const int8_t *src, uint32_t *xcol, const int in_c_k,
                                 const int k_w_k, const int k_h_k) {
     const ptrdiff_t row_stride = g->row_stride;
-    if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
-        /* rows of 9 bytes: groups 0-5 are bytes 0-3 and 4-7 of each row, group 6 the
-         * rows' last bytes (and a zero) */
-        const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
-        te_widen_group(te_load32(r0), xcol);
-        te_widen_group(te_load32(r0 + 4), xcol + 8);
-        te_widen_group(te_load32(r1), xcol + 16);
-        te_widen_group(te_load32(r1 + 4), xcol + 24);
-        te_widen_group(te_load32(r2), xcol + 32);
-        te_widen_group(te_load32(r2 + 4), xcol + 40);
-        te_widen_group((uint8_t)r0[8] | (uint32_t)(uint8_t)r1[8] << 8 | (uint32_t)(uint8_t)r2[8] << 16, xcol + 48);
-    } else if (in_c_k == 1 && k_w_k == 3 && k_h_k == 3) {
+    if (in_c_k == 1 && k_w_k == 3 && k_h_k == 3) {
         /* 9 bytes, all left over: (r0 r0 r0 r1) (r1 r1 r2 r2) (r2 0 0 0) */
         const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
         const uint32_t a = te_load16(r0) | (uint32_t)(uint8_t)r0[2] << 16;
@@ -1141,8 +1130,10 @@ TE_INLINE void te_im2col_inside(const te_im2col_geo *g, const int8_t *src, uint3
     }
 }
 
-/* The `cols` inside windows of a 3x3, 3-channel block, `step` bytes apart: a function of its
- * own, so that the compiler keeps this hot loop in registers. */
+/* The `cols` windows of a 3x3, 3-channel block, `step` bytes apart, rows `row_stride` apart
+ * (te_conv2d_s8_3ch, below; on ARMv7E-M its blocks of 4 run te_im2col4_3ch_asm): rows of 9
+ * bytes, groups 0-5 are bytes 0-3 and 4-7 of each row, group 6 the rows' last bytes (and a
+ * zero). A function of its own, so that the compiler keeps this loop in registers. */
 __attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
                                                           uint32_t *xcol, uint32_t cols) {
     for (uint32_t j = 0; j < cols; j++, src += step, xcol += 2) {
@@ -1238,9 +1229,7 @@ TE_INLINE void te_im2col_fill(const te_im2col_geo *g, te_im2col_walk *w, uint32_
         /* three or four windows side by side, inside the image (most blocks) */
         const int8_t *src = g->in + ((ptrdiff_t)w->iy0 * g->in_w + w->ix0) * g->in_c;
         const ptrdiff_t step = w->step;
-        if (in_c_k == 3 && k_w_k == 3 && k_h_k == 3) {
-            te_im2col_block_3ch(src, step, g->row_stride, xbuf, cols);
-        } else if (!in_c_k) {
+        if (!in_c_k) {
             te_im2col_block_any(src, step, g->row_stride, xbuf, cols, (uint32_t)g->k_h, g->full, g->left);
         } else {
             te_im2col_inside(g, src, xbuf, in_c_k, k_w_k, k_h_k);
@@ -1307,9 +1296,220 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
     te_conv_im2col(p, in, weights, chan, out, scratch, 0, 0, 0);
 }
 
+/* ---------------------------------------------------------------- RGB first layers */
+
+/* te_conv2d_s8_3ch: 3x3 filters on 3 channels (camera first layers), the im2col layout above
+ * (per patch row bytes 0-3 and 4-7 as whole groups, groups 0-5; the rows' bytes 8 packed into
+ * group 6 with a zero tap). Its own walk: the blocks of 4 whose windows lie inside the image
+ * run in stretches along an output row (te_rgb_run), the others (image border, a block across
+ * two output rows, the blocks of 3 that end a map) first copy the input their windows cover
+ * into a small patch on the stack, the zero point where they leave the image, and are widened
+ * from there by the same code. The order of reads and writes is te_conv_im2col's (blocks in
+ * raster order, each block's windows read before its outputs are written): the compiler's
+ * overlap distance (lower/conv.py, im2col_distance) holds. */
+
+#if TE_USE_DSP
+/* Four windows side by side, `step` bytes apart, rows `row_stride` apart, wholly inside the
+ * input (any alignment), into the block's columns (xbuf word-aligned). Per patch row: its two
+ * whole groups for the four windows as te_widen4_asm does them (one pointer and three register
+ * offsets, 8 SXTB16, one STM), then the four windows' byte 8, sign-extended (LDRSB), stored as
+ * the int16 of group 6 it is (x0, x1 or x2 of each column: STRH). Group 6's x3 is not written:
+ * its weight is zero in every layout (te/conv.h: the zeros up to `depth`), so whatever int16 it
+ * holds adds nothing. 109 instructions for the block (the C loop, te_im2col_block_3ch: 170). */
+#define TE_RGB_ASM_HALF                                      \
+    "ldr    r7, [r0, r1]\n\t"                                \
+    "ldr    r9, [r0, r12]\n\t"                               \
+    "ldr    r11, [r0, lr]\n\t"                               \
+    "ldr    r5, [r0], #4\n\t"                                \
+    "sxtb16 r4, r5\n\t"                                      \
+    "sxtb16 r5, r5, ror #8\n\t"                              \
+    "sxtb16 r6, r7\n\t"                                      \
+    "sxtb16 r7, r7, ror #8\n\t"                              \
+    "sxtb16 r8, r9\n\t"                                      \
+    "sxtb16 r9, r9, ror #8\n\t"                              \
+    "sxtb16 r10, r11\n\t"                                    \
+    "sxtb16 r11, r11, ror #8\n\t"                            \
+    "stm    r2!, {r4-r11}\n\t"
+/* off: from the xbuf pointer after the row's two groups to this row's int16 in group 6 */
+#define TE_RGB_ASM_ROW(off)                                  \
+    TE_RGB_ASM_HALF TE_RGB_ASM_HALF                          \
+    "ldrsb  r4, [r0]\n\t"                                    \
+    "ldrsb  r5, [r0, r1]\n\t"                                \
+    "ldrsb  r6, [r0, r12]\n\t"                               \
+    "ldrsb  r7, [r0, lr]\n\t"                                \
+    "strh   r4, [r2, #" #off "]\n\t"                         \
+    "strh   r5, [r2, #" #off " + 8]\n\t"                     \
+    "strh   r6, [r2, #" #off " + 16]\n\t"                    \
+    "strh   r7, [r2, #" #off " + 24]\n\t"
+__attribute__((naked, noinline)) static void te_im2col4_3ch_asm(__attribute__((unused)) const int8_t *src,
+                                                              __attribute__((unused)) ptrdiff_t step,
+                                                              __attribute__((unused)) uint32_t *xbuf,
+                                                              __attribute__((unused)) ptrdiff_t row_stride) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "lsl    r12, r1, #1\n\t"               /* 2 step */
+        "add    lr, r12, r1\n\t"               /* 3 step */
+        "sub    r3, r3, #8\n\t"                /* from a row's byte 8 to the next row */
+        /* group 6 is 192 bytes into xbuf; x0 at +0 of a column's pair, x2 at +2, x1 at +4 */
+        TE_RGB_ASM_ROW(128)
+        "add    r0, r0, r3\n\t"
+        TE_RGB_ASM_ROW(68)
+        "add    r0, r0, r3\n\t"
+        TE_RGB_ASM_ROW(2)
+        "pop    {r4-r11, pc}\n\t");
+}
+#endif
+
+/* `cols` (1 to 4) windows side by side, `step` bytes apart, rows `row_stride` apart, from the
+ * input or a patch. */
+TE_INLINE void te_rgb_widen(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride, uint32_t *xbuf,
+                            uint32_t cols) {
+#if TE_USE_DSP
+    if (cols == TE_B) {
+        te_im2col4_3ch_asm(src, step, xbuf, row_stride);
+        return;
+    }
+#endif
+    te_im2col_block_3ch(src, step, row_stride, xbuf, cols);
+}
+
+/* The patch a block on the image border reads: TE_RGB_PATCH_ROWS rows of `span` bytes, the
+ * input's where the image has them, the zero point elsewhere. A row of a block of 4 windows at
+ * stride 2 spans 27 bytes. */
+#define TE_RGB_PATCH_ROW 28
+#define TE_RGB_PATCH_ROWS 3
+
+/* Rows iy0.. of input pixels ix0.. (span <= TE_RGB_PATCH_ROW bytes from ix0 * 3) into patch
+ * (word-aligned), rows TE_RGB_PATCH_ROW bytes apart: the zero point in every word, then the
+ * bytes inside the image over it. */
+__attribute__((noinline)) static void te_rgb_patch(const te_conv_params *p, const int8_t *in, int iy0, int ix0,
+                                                   int span, int8_t *patch) {
+    const int in_w = p->in_w;
+    const uint32_t zp4 = (uint8_t)(-p->in_offset) * 0x01010101u;
+    uint32_t *w = (uint32_t *)(void *)patch;
+    for (uint32_t i = 0; i < TE_RGB_PATCH_ROWS * TE_RGB_PATCH_ROW / 4; i += 3) w[i] = zp4, w[i + 1] = zp4, w[i + 2] = zp4;
+    /* the bytes [lo, hi) of each row lie inside the image */
+    const int lo = ix0 < 0 ? -3 * ix0 : 0;
+    int hi = 3 * (in_w - ix0);
+    if (hi > span) hi = span;
+    if (hi <= lo) return;
+    const int8_t *src = in + ((ptrdiff_t)iy0 * in_w + ix0) * 3 + lo;
+    for (int r = 0; r < TE_RGB_PATCH_ROWS; r++, patch += TE_RGB_PATCH_ROW, src += 3 * in_w)
+        if ((unsigned)(iy0 + r) < (unsigned)p->in_h) te_copy_bytes(patch + lo, src, (uint32_t)(hi - lo));
+}
+
+/* The int16 of tap x (0-3) of group g, column j, in a block's xbuf (the layout at the top). */
+TE_INLINE void te_rgb_set(uint32_t *xbuf, uint32_t g, uint32_t j, uint32_t x, int16_t v) {
+    memcpy((int16_t *)(void *)(xbuf + 8 * g + 2 * j + (x & 1)) + (x >> 1), &v, 2);
+}
+
+/* A block of 4 windows on one output row, inside the image but for one pixel: the first one
+ * of window 0 (left border) or the last one of window 3 (right border), the input of the row
+ * around it (the 3 bytes before or after the window's row) inside the input tensor. It is
+ * widened from the input as the inside blocks are, then that pixel's taps (which read its
+ * neighbour) set to the zero point: the pixel's bytes are taps 0-2 (group 2r, x0-x2) of each
+ * row r of window 0, or taps 6-8 (group 2r + 1, x2-x3, and group 6, x_r) of window 3. Returns
+ * 0 where the block is not such a block. */
+static int te_rgb_one_pixel_out(const te_conv_params *p, const int8_t *in, int iy0, int ix0, uint32_t *xbuf) {
+    const int in_w = p->in_w, sw = p->stride_w;
+    const int16_t zp = (int16_t)-p->in_offset;
+    const ptrdiff_t row_stride = 3 * (ptrdiff_t)in_w;
+    if (iy0 < 0 || iy0 + 3 > p->in_h) return 0;
+    if (ix0 == -1 && iy0 >= 1 && ix0 + 3 * sw + 3 <= in_w) {
+        te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, TE_B);
+        for (uint32_t r = 0; r < 3; r++)
+            te_rgb_set(xbuf, 2 * r, 0, 0, zp), te_rgb_set(xbuf, 2 * r, 0, 1, zp), te_rgb_set(xbuf, 2 * r, 0, 2, zp);
+        return 1;
+    }
+    if (ix0 >= 0 && ix0 + 3 * sw + 2 == in_w && iy0 + 3 < p->in_h) {
+        te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, TE_B);
+        for (uint32_t r = 0; r < 3; r++)
+            te_rgb_set(xbuf, 2 * r + 1, 3, 2, zp), te_rgb_set(xbuf, 2 * r + 1, 3, 3, zp), te_rgb_set(xbuf, 6, 3, r, zp);
+        return 1;
+    }
+    return 0;
+}
+
+/* The `cols` windows from output pixel (oy, ox) on, one by one (a block across two output
+ * rows, or one whose patch would not fit): from the input where inside, else the patch. */
+__attribute__((noinline)) static void te_rgb_windows(const te_conv_params *p, const int8_t *in, uint32_t oy,
+                                                     uint32_t ox, uint32_t cols, uint32_t *xbuf) {
+    uint32_t patch_words[TE_RGB_PATCH_ROWS * TE_RGB_PATCH_ROW / 4];
+    const ptrdiff_t row_stride = 3 * (ptrdiff_t)p->in_w;
+    for (uint32_t j = 0; j < cols; j++) {
+        const int iy0 = (int)oy * p->stride_h - p->pad_top, ix0 = (int)ox * p->stride_w - p->pad_left;
+        if (iy0 >= 0 && iy0 + 3 <= p->in_h && ix0 >= 0 && ix0 + 3 <= p->in_w) {
+            te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 0, row_stride, xbuf + 2 * j, 1);
+        } else {
+            te_rgb_patch(p, in, iy0, ix0, 9, (int8_t *)patch_words);
+            te_rgb_widen((int8_t *)patch_words, 0, TE_RGB_PATCH_ROW, xbuf + 2 * j, 1);
+        }
+        if (++ox == p->out_w) ox = 0, oy++;
+    }
+}
+
+/* A block the stretches do not take (from pixel px on, `cols` windows): on one output row and
+ * fitting the patch, all at once (a block of 4 with one pixel outside the image:
+ * te_rgb_one_pixel_out), else window by window. */
+__attribute__((noinline)) static void te_rgb_border(const te_conv_params *p, const int8_t *in, uint32_t px,
+                                                    uint32_t cols, uint32_t *xbuf) {
+    const uint32_t out_w = p->out_w;
+    const int sw = p->stride_w;
+    const uint32_t oy = px / out_w, ox = px - oy * out_w;
+    const int span = ((int)cols - 1) * 3 * sw + 9;
+    if (ox + cols > out_w || span > TE_RGB_PATCH_ROW) {
+        te_rgb_windows(p, in, oy, ox, cols, xbuf);
+        return;
+    }
+    const int iy0 = (int)oy * p->stride_h - p->pad_top, ix0 = (int)ox * sw - p->pad_left;
+    if (cols == TE_B && te_rgb_one_pixel_out(p, in, iy0, ix0, xbuf)) return;
+    uint32_t patch_words[TE_RGB_PATCH_ROWS * TE_RGB_PATCH_ROW / 4];
+    te_rgb_patch(p, in, iy0, ix0, span, (int8_t *)patch_words);
+    te_rgb_widen((int8_t *)patch_words, 3 * sw, TE_RGB_PATCH_ROW, xbuf, cols);
+}
+
 void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch) {
-    te_conv_im2col(p, in, weights, chan, out, scratch, 3, 3, 3);
+    const uint32_t out_w = p->out_w, pixels = (uint32_t)p->out_h * out_w, out_c = p->out_c;
+    const int sw = p->stride_w, sh = p->stride_h, pad_top = p->pad_top, pad_left = p->pad_left;
+    const int in_h = p->in_h;
+    const ptrdiff_t step = 3 * sw, row_stride = 3 * (ptrdiff_t)p->in_w;
+    /* the last output column whose window ends inside the image, plus one */
+    int ox_end = (p->in_w - 3 + pad_left) / sw + 1;
+    if (ox_end > (int)out_w) ox_end = (int)out_w;
+    uint32_t *xbuf = (uint32_t *)scratch;
+    te_gemm_ctx ctx;
+    te_gemm_init(&ctx, p, xbuf, weights, chan);
+    const int32_t end4 = te_blocks4_end(pixels);
+    uint32_t px = 0;
+    while ((int32_t)px < end4) {
+        /* a stretch: the blocks of 4 from px on whose windows lie inside, along one output row */
+        const uint32_t oy = px / out_w, ox = px - oy * out_w;
+        const int iy0 = (int)oy * sh - pad_top, ix0 = (int)ox * sw - pad_left;
+        int32_t n = 0;
+        if (iy0 >= 0 && iy0 + 3 <= in_h && ix0 >= 0) {
+            n = (ox_end - (int)ox) >> 2;
+            if (n > (end4 - (int32_t)px + 3) >> 2) n = (end4 - (int32_t)px + 3) >> 2;
+        }
+        if (n <= 0) {
+            te_rgb_border(p, in, px, TE_B, xbuf);
+            te_gemm_block(&ctx, out + px * out_c, TE_B);
+            px += TE_B;
+            continue;
+        }
+        const int8_t *src = in + iy0 * row_stride + ix0 * 3;
+        int8_t *o = out + px * out_c;
+        px += (uint32_t)n * TE_B;
+        for (; n; n--, src += TE_B * step, o += TE_B * out_c) {
+            te_rgb_widen(src, step, row_stride, xbuf, TE_B);
+            te_gemm_block(&ctx, o, TE_B);
+        }
+    }
+    for (uint32_t npx; px < pixels; px = te_block_next(px, npx, pixels)) {  /* blocks of 3 or less */
+        npx = te_block_cols(px, end4, pixels);
+        te_rgb_border(p, in, px, npx, xbuf);
+        te_gemm_block(&ctx, out + px * out_c, (int)npx);
+    }
 }
 
 void te_conv2d_s8_1ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,

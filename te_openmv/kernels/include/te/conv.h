@@ -32,7 +32,9 @@
  *   te_conv2d_s8       any filter/stride/padding: im2col of TE_CONV_BLOCK pixels, widened
  *                      straight from the input rows.
  *                      Scratch: te_conv_scratch_im2col(depth, k_w * in_c) bytes.
- *   te_conv2d_s8_3ch   te_conv2d_s8 compiled for 3x3 filters on 3 channels (RGB first layers).
+ *   te_conv2d_s8_3ch   3x3 filters on 3 channels (RGB first layers): te_conv2d_s8's layout and
+ *                      scratch, its own walk (the blocks inside the image in stretches along
+ *                      a row, those on the border through a small patch on the stack).
  *   te_conv2d_s8_1ch   te_conv2d_s8 compiled for 3x3 filters on 1 channel (grayscale).
  *   te_conv2d_3x3_c1_s8 and friends  3x3 on 1 channel, pixel by pixel, where its conditions hold
  *                      (below); te_conv2d_s8_1ch otherwise.
