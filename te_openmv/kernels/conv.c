@@ -1309,17 +1309,18 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
  * overlap distance (lower/conv.py, im2col_distance) holds. */
 
 #if TE_USE_DSP
-/* Four windows side by side, `step` bytes apart, rows `row_stride` apart, wholly inside the
- * input (any alignment), into the block's columns (xbuf word-aligned). Per patch row: its two
- * whole groups for the four windows as te_widen4_asm does them (one pointer and three register
- * offsets, 8 SXTB16, one STM), then the four windows' byte 8, sign-extended (LDRSB), stored as
- * the int16 of group 6 it is (x0, x1 or x2 of each column: STRH). Group 6's x3 is not written:
- * its weight is zero in every layout (te/conv.h: the zeros up to `depth`), so whatever int16 it
- * holds adds nothing. 109 instructions for the block (the C loop, te_im2col_block_3ch: 170). */
+/* Four windows side by side at stride 2 (6 bytes apart), rows `row_stride` apart, wholly
+ * inside the input (any alignment), into the block's columns (xbuf word-aligned). Per patch
+ * row its two whole groups for the four windows as te_widen4_asm does them (4 LDR, 8 SXTB16,
+ * one STM); then group 6 from the rows' byte 8 (LDRSB), row 2's and row 0's joined by PKHBT
+ * into each column's (x0, x2) word, row 1's sign-extended word its (x1, x3): x3, the top half,
+ * is 0 or -1, and its weight is zero in every layout (te/conv.h: the zeros up to `depth`).
+ * 102 instructions for the block (the C loop, te_im2col_block_3ch: 170); the .mpy build
+ * (TE_SMALL_CODE, code costs heap) loops over the rows: 108. */
 #define TE_RGB_ASM_HALF                                      \
-    "ldr    r7, [r0, r1]\n\t"                                \
-    "ldr    r9, [r0, r12]\n\t"                               \
-    "ldr    r11, [r0, lr]\n\t"                               \
+    "ldr    r7, [r0, #6]\n\t"                                \
+    "ldr    r9, [r0, #12]\n\t"                               \
+    "ldr    r11, [r0, #18]\n\t"                              \
     "ldr    r5, [r0], #4\n\t"                                \
     "sxtb16 r4, r5\n\t"                                      \
     "sxtb16 r5, r5, ror #8\n\t"                              \
@@ -1329,33 +1330,47 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
     "sxtb16 r9, r9, ror #8\n\t"                              \
     "sxtb16 r10, r11\n\t"                                    \
     "sxtb16 r11, r11, ror #8\n\t"                            \
-    "stm    r2!, {r4-r11}\n\t"
-/* off: from the xbuf pointer after the row's two groups to this row's int16 in group 6 */
-#define TE_RGB_ASM_ROW(off)                                  \
-    TE_RGB_ASM_HALF TE_RGB_ASM_HALF                          \
-    "ldrsb  r4, [r0]\n\t"                                    \
-    "ldrsb  r5, [r0, r1]\n\t"                                \
-    "ldrsb  r6, [r0, r12]\n\t"                               \
-    "ldrsb  r7, [r0, lr]\n\t"                                \
-    "strh   r4, [r2, #" #off "]\n\t"                         \
-    "strh   r5, [r2, #" #off " + 8]\n\t"                     \
-    "strh   r6, [r2, #" #off " + 16]\n\t"                    \
-    "strh   r7, [r2, #" #off " + 24]\n\t"
-__attribute__((naked, noinline)) static void te_im2col4_3ch_asm(__attribute__((unused)) const int8_t *src,
-                                                              __attribute__((unused)) ptrdiff_t step,
-                                                              __attribute__((unused)) uint32_t *xbuf,
-                                                              __attribute__((unused)) ptrdiff_t row_stride) {
+    "stm    r1!, {r4-r11}\n\t"
+#define TE_RGB_ASM_ROW TE_RGB_ASM_HALF TE_RGB_ASM_HALF "add    r0, r0, r2\n\t"
+#if TE_SMALL_CODE
+#define TE_RGB_ASM_ROWS                                      \
+    "movs   r3, #3\n"                                        \
+    "1:\n\t"                                                 \
+    TE_RGB_ASM_ROW                                           \
+    "subs   r3, r3, #1\n\t"                                  \
+    "bne    1b\n\t"                                          \
+    "sub    r0, r0, r2\n\t"
+#else
+#define TE_RGB_ASM_ROWS TE_RGB_ASM_ROW TE_RGB_ASM_ROW TE_RGB_ASM_HALF TE_RGB_ASM_HALF
+#endif
+/* the four windows' byte 8 of one row, at r0 */
+#define TE_RGB_ASM_BYTE8(a, b, c, d)                         \
+    "ldrsb  " a ", [r0]\n\t"                                 \
+    "ldrsb  " b ", [r0, #6]\n\t"                             \
+    "ldrsb  " c ", [r0, #12]\n\t"                            \
+    "ldrsb  " d ", [r0, #18]\n\t"
+__attribute__((naked, noinline)) static void te_im2col4_3ch_s2_asm(__attribute__((unused)) const int8_t *src,
+                                                                 __attribute__((unused)) uint32_t *xbuf,
+                                                                 __attribute__((unused)) ptrdiff_t row_stride) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
-        "lsl    r12, r1, #1\n\t"               /* 2 step */
-        "add    lr, r12, r1\n\t"               /* 3 step */
-        "sub    r3, r3, #8\n\t"                /* from a row's byte 8 to the next row */
-        /* group 6 is 192 bytes into xbuf; x0 at +0 of a column's pair, x2 at +2, x1 at +4 */
-        TE_RGB_ASM_ROW(128)
-        "add    r0, r0, r3\n\t"
-        TE_RGB_ASM_ROW(68)
-        "add    r0, r0, r3\n\t"
-        TE_RGB_ASM_ROW(2)
+        "sub    r2, r2, #8\n\t"                /* from a row's byte 8 to the next row */
+        TE_RGB_ASM_ROWS
+        /* r0: row 2's byte 8 of window 0 */
+        TE_RGB_ASM_BYTE8("r4", "r6", "r8", "r10")
+        "add    r2, r2, #8\n\t"                /* the row stride */
+        "sub    r0, r0, r2\n\t"
+        TE_RGB_ASM_BYTE8("r5", "r7", "r9", "r11")
+        "sub    r0, r0, r2\n\t"
+        "ldrsb  r3, [r0]\n\t"
+        "pkhbt  r4, r3, r4, lsl #16\n\t"
+        "ldrsb  r3, [r0, #6]\n\t"
+        "pkhbt  r6, r3, r6, lsl #16\n\t"
+        "ldrsb  r3, [r0, #12]\n\t"
+        "pkhbt  r8, r3, r8, lsl #16\n\t"
+        "ldrsb  r3, [r0, #18]\n\t"
+        "pkhbt  r10, r3, r10, lsl #16\n\t"
+        "stm    r1, {r4-r11}\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 #endif
@@ -1365,8 +1380,8 @@ __attribute__((naked, noinline)) static void te_im2col4_3ch_asm(__attribute__((u
 TE_INLINE void te_rgb_widen(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride, uint32_t *xbuf,
                             uint32_t cols) {
 #if TE_USE_DSP
-    if (cols == TE_B) {
-        te_im2col4_3ch_asm(src, step, xbuf, row_stride);
+    if (cols == TE_B && step == 6) {
+        te_im2col4_3ch_s2_asm(src, xbuf, row_stride);
         return;
     }
 #endif
@@ -1398,70 +1413,54 @@ __attribute__((noinline)) static void te_rgb_patch(const te_conv_params *p, cons
         if ((unsigned)(iy0 + r) < (unsigned)p->in_h) te_copy_bytes(patch + lo, src, (uint32_t)(hi - lo));
 }
 
-/* The int16 of tap x (0-3) of group g, column j, in a block's xbuf (the layout at the top). */
-TE_INLINE void te_rgb_set(uint32_t *xbuf, uint32_t g, uint32_t j, uint32_t x, int16_t v) {
-    memcpy((int16_t *)(void *)(xbuf + 8 * g + 2 * j + (x & 1)) + (x >> 1), &v, 2);
-}
-
 /* A block of 4 windows on one output row, inside the image but for one pixel: the first one
- * of window 0 (left border) or the last one of window 3 (right border), the input of the row
- * around it (the 3 bytes before or after the window's row) inside the input tensor. It is
- * widened from the input as the inside blocks are, then that pixel's taps (which read its
- * neighbour) set to the zero point: the pixel's bytes are taps 0-2 (group 2r, x0-x2) of each
- * row r of window 0, or taps 6-8 (group 2r + 1, x2-x3, and group 6, x_r) of window 3. Returns
- * 0 where the block is not such a block. */
+ * of window 0 (left border) or the last one of window 3 (right border), the 3 bytes before or
+ * after the window's rows inside the input tensor. It is widened from the input as the
+ * inside blocks are, then that pixel's taps (which read its neighbour) set to the zero point.
+ * In xbuf's int16 (the layout at the top: tap x of group g, column j is int16 16g + 4j +
+ * 2(x & 1) + (x >> 1)) those are, for row r, taps 0-2 of group 2r, column 0: 32r to 32r + 2;
+ * or taps 6-8 of window 3: x2 and x3 of group 2r + 1 (32r + 29, 32r + 31) and x_r of group 6
+ * (108, 110, 109). Returns 0 where the block is not such a block. */
 static int te_rgb_one_pixel_out(const te_conv_params *p, const int8_t *in, int iy0, int ix0, uint32_t *xbuf) {
     const int in_w = p->in_w, sw = p->stride_w;
     const int16_t zp = (int16_t)-p->in_offset;
     const ptrdiff_t row_stride = 3 * (ptrdiff_t)in_w;
     if (iy0 < 0 || iy0 + 3 > p->in_h) return 0;
-    if (ix0 == -1 && iy0 >= 1 && ix0 + 3 * sw + 3 <= in_w) {
-        te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, TE_B);
-        for (uint32_t r = 0; r < 3; r++)
-            te_rgb_set(xbuf, 2 * r, 0, 0, zp), te_rgb_set(xbuf, 2 * r, 0, 1, zp), te_rgb_set(xbuf, 2 * r, 0, 2, zp);
-        return 1;
+    const int left = ix0 == -1 && iy0 >= 1 && ix0 + 3 * sw + 3 <= in_w;
+    if (!left && !(ix0 >= 0 && ix0 + 3 * sw + 2 == in_w && iy0 + 3 < p->in_h)) return 0;
+    te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, TE_B);
+    int16_t *h = (int16_t *)(void *)xbuf;
+    if (left) {
+        for (uint32_t r = 0; r < 3; r++) te_store32(h + 32 * r, (uint16_t)zp * 0x10001u), memcpy(h + 32 * r + 2, &zp, 2);
+    } else {
+        for (uint32_t r = 0; r < 3; r++) memcpy(h + 32 * r + 29, &zp, 2), memcpy(h + 32 * r + 31, &zp, 2);
+        memcpy(h + 108, &zp, 2), memcpy(h + 109, &zp, 2), memcpy(h + 110, &zp, 2);
     }
-    if (ix0 >= 0 && ix0 + 3 * sw + 2 == in_w && iy0 + 3 < p->in_h) {
-        te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, TE_B);
-        for (uint32_t r = 0; r < 3; r++)
-            te_rgb_set(xbuf, 2 * r + 1, 3, 2, zp), te_rgb_set(xbuf, 2 * r + 1, 3, 3, zp), te_rgb_set(xbuf, 6, 3, r, zp);
-        return 1;
-    }
-    return 0;
+    return 1;
 }
 
-/* The `cols` windows from output pixel (oy, ox) on, one by one (a block across two output
- * rows, or one whose patch would not fit): from the input where inside, else the patch. */
-__attribute__((noinline)) static void te_rgb_windows(const te_conv_params *p, const int8_t *in, uint32_t oy,
-                                                     uint32_t ox, uint32_t cols, uint32_t *xbuf) {
-    uint32_t patch_words[TE_RGB_PATCH_ROWS * TE_RGB_PATCH_ROW / 4];
-    const ptrdiff_t row_stride = 3 * (ptrdiff_t)p->in_w;
-    for (uint32_t j = 0; j < cols; j++) {
-        const int iy0 = (int)oy * p->stride_h - p->pad_top, ix0 = (int)ox * p->stride_w - p->pad_left;
-        if (iy0 >= 0 && iy0 + 3 <= p->in_h && ix0 >= 0 && ix0 + 3 <= p->in_w) {
-            te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 0, row_stride, xbuf + 2 * j, 1);
-        } else {
-            te_rgb_patch(p, in, iy0, ix0, 9, (int8_t *)patch_words);
-            te_rgb_widen((int8_t *)patch_words, 0, TE_RGB_PATCH_ROW, xbuf + 2 * j, 1);
-        }
-        if (++ox == p->out_w) ox = 0, oy++;
-    }
-}
-
-/* A block the stretches do not take (from pixel px on, `cols` windows): on one output row and
- * fitting the patch, all at once (a block of 4 with one pixel outside the image:
- * te_rgb_one_pixel_out), else window by window. */
-__attribute__((noinline)) static void te_rgb_border(const te_conv_params *p, const int8_t *in, uint32_t px,
-                                                    uint32_t cols, uint32_t *xbuf) {
+/* The block of `cols` windows from pixel px on, where the stretches do not take it (every
+ * block in the .mpy build, TE_SMALL_CODE, whose code costs heap): on one output row and
+ * fitting the patch, all at once (from the input where inside, a block of 4 with one pixel
+ * outside the image by te_rgb_one_pixel_out, else through the patch), else window by window. */
+__attribute__((noinline)) static void te_rgb_block(const te_conv_params *p, const int8_t *in, uint32_t px,
+                                                   uint32_t cols, uint32_t *xbuf) {
     const uint32_t out_w = p->out_w;
     const int sw = p->stride_w;
     const uint32_t oy = px / out_w, ox = px - oy * out_w;
     const int span = ((int)cols - 1) * 3 * sw + 9;
     if (ox + cols > out_w || span > TE_RGB_PATCH_ROW) {
-        te_rgb_windows(p, in, oy, ox, cols, xbuf);
+        for (uint32_t j = 0; j < cols; j++) te_rgb_block(p, in, px + j, 1, xbuf + 2 * j);
         return;
     }
     const int iy0 = (int)oy * p->stride_h - p->pad_top, ix0 = (int)ox * sw - p->pad_left;
+    /* (outside the .mpy build the stretches took every block of 4 inside) */
+    if ((TE_SMALL_CODE || cols != TE_B) && iy0 >= 0 && iy0 + 3 <= p->in_h && ix0 >= 0 &&
+        3 * ix0 + span <= 3 * p->in_w) {
+        const ptrdiff_t row_stride = 3 * (ptrdiff_t)p->in_w;
+        te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, cols);
+        return;
+    }
     if (cols == TE_B && te_rgb_one_pixel_out(p, in, iy0, ix0, xbuf)) return;
     uint32_t patch_words[TE_RGB_PATCH_ROWS * TE_RGB_PATCH_ROW / 4];
     te_rgb_patch(p, in, iy0, ix0, span, (int8_t *)patch_words);
@@ -1471,17 +1470,18 @@ __attribute__((noinline)) static void te_rgb_border(const te_conv_params *p, con
 void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch) {
     const uint32_t out_w = p->out_w, pixels = (uint32_t)p->out_h * out_w, out_c = p->out_c;
+    uint32_t *xbuf = (uint32_t *)scratch;
+    te_gemm_ctx ctx;
+    te_gemm_init(&ctx, p, xbuf, weights, chan);
+    const int32_t end4 = te_blocks4_end(pixels);
+    uint32_t px = 0;
+#if !TE_SMALL_CODE
     const int sw = p->stride_w, sh = p->stride_h, pad_top = p->pad_top, pad_left = p->pad_left;
     const int in_h = p->in_h;
     const ptrdiff_t step = 3 * sw, row_stride = 3 * (ptrdiff_t)p->in_w;
     /* the last output column whose window ends inside the image, plus one */
     int ox_end = (p->in_w - 3 + pad_left) / sw + 1;
     if (ox_end > (int)out_w) ox_end = (int)out_w;
-    uint32_t *xbuf = (uint32_t *)scratch;
-    te_gemm_ctx ctx;
-    te_gemm_init(&ctx, p, xbuf, weights, chan);
-    const int32_t end4 = te_blocks4_end(pixels);
-    uint32_t px = 0;
     while ((int32_t)px < end4) {
         /* a stretch: the blocks of 4 from px on whose windows lie inside, along one output row */
         const uint32_t oy = px / out_w, ox = px - oy * out_w;
@@ -1492,7 +1492,7 @@ void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *w
             if (n > (end4 - (int32_t)px + 3) >> 2) n = (end4 - (int32_t)px + 3) >> 2;
         }
         if (n <= 0) {
-            te_rgb_border(p, in, px, TE_B, xbuf);
+            te_rgb_block(p, in, px, TE_B, xbuf);
             te_gemm_block(&ctx, out + px * out_c, TE_B);
             px += TE_B;
             continue;
@@ -1505,9 +1505,10 @@ void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *w
             te_gemm_block(&ctx, o, TE_B);
         }
     }
-    for (uint32_t npx; px < pixels; px = te_block_next(px, npx, pixels)) {  /* blocks of 3 or less */
+#endif
+    for (uint32_t npx; px < pixels; px = te_block_next(px, npx, pixels)) {  /* (blocks of 3 or less) */
         npx = te_block_cols(px, end4, pixels);
-        te_rgb_border(p, in, px, npx, xbuf);
+        te_rgb_block(p, in, px, npx, xbuf);
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
     }
 }
