@@ -112,6 +112,9 @@ def _cases() -> list[tuple[str, bytes, str]]:
         cases.append((f"rgb_{tag}", conv_model(rng, hw, 3, 16, (3, 3), stride, padding, act, pad=pad,
                                                 in_q=(0.02, int(rng.integers(-100, 100))), out_q=oq),
                       f"te_conv2d_s8_3ch {hw[0]}x{hw[1]}, stride {stride}, {padding} {pad or ''}, {v}"))
+    cases.append(("rgb_odd_c", conv_model(rng, (16, 20), 3, 15, (3, 3), (2, 2), "SAME", "RELU6",
+                                          in_q=(1 / 255, -128), out_q=RELU6_Q),
+                  "te_conv2d_s8_3ch, 15 channels: the one-channel seven-group copy"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
@@ -264,6 +267,20 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     assert len(loop16) >= 8  # the four forms, int8 and wide (the wide NOSIGN ones with E)
     # the one-channel kernel's two per-channel forms (the gray_c1 cases)
     assert re.search(r"\bte_c1_sign_asm\b", symbols) and re.search(r"\bte_c1_nosign_asm\b", symbols)
+
+
+def test_rgb_layers_run_the_two_channel_copy(m7_run, arm_toolchain):
+    """te_conv2d_s8_3ch's uniform-shift layers with an even out_c name the seven-group copy that
+    computes two channels per pass (_seven2_e<E>, linked), an odd out_c the one-channel copy."""
+    _, _, elf = m7_run
+    nm = Path(arm_toolchain[0]).with_name("arm-none-eabi-nm")
+    symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
+    for name, model, _ in _cases():
+        if name in ("rgb96", "rgb_br", "rgb_odd_c"):
+            src = _compile(model, name).emitted.c_source
+            named = re.findall(r"TE_CONV_GEMM\((wnosign_full_seven2?_e\d+)\)", src)
+            assert len(named) == 1 and named[0].startswith("wnosign_full_seven2_") == (name != "rgb_odd_c"), name
+            assert re.search(rf"\bte_gemm_{named[0]}\b", symbols), named
 
 
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])
