@@ -269,17 +269,17 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     assert re.search(r"\bte_c1_sign_asm\b", symbols) and re.search(r"\bte_c1_nosign_asm\b", symbols)
 
 
-def test_rgb_layers_run_the_two_channel_copy(m7_run, arm_toolchain):
-    """te_conv2d_s8_3ch's uniform-shift layers with an even out_c name the seven-group copy that
-    computes two channels per pass (_seven2_e<E>, linked), an odd out_c the one-channel copy."""
+def test_rgb_layers_run_the_four_channel_copy(m7_run, arm_toolchain):
+    """te_conv2d_s8_3ch's uniform-shift layers with out_c a multiple of 4 name the seven-group copy that
+    computes four channels per pass (_seven4_e<E>, linked), 15 channels the one-channel copy."""
     _, _, elf = m7_run
     nm = Path(arm_toolchain[0]).with_name("arm-none-eabi-nm")
     symbols = subprocess.run([str(nm), str(elf)], capture_output=True, text=True, check=True).stdout
     for name, model, _ in _cases():
         if name in ("rgb96", "rgb_br", "rgb_odd_c"):
             src = _compile(model, name).emitted.c_source
-            named = re.findall(r"TE_CONV_GEMM\((wnosign_full_seven2?_e\d+)\)", src)
-            assert len(named) == 1 and named[0].startswith("wnosign_full_seven2_") == (name != "rgb_odd_c"), name
+            named = re.findall(r"TE_CONV_GEMM\((wnosign_full_seven4?_e\d+)\)", src)
+            assert len(named) == 1 and named[0].startswith("wnosign_full_seven4_") == (name != "rgb_odd_c"), name
             assert re.search(rf"\bte_gemm_{named[0]}\b", symbols), named
 
 

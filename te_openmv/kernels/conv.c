@@ -484,30 +484,36 @@ TE_GEMM_NOSIGN_ALIASES(w, clamp)
 #define TE_ASM_UGEMMS_ALL(E)                                                               \
     TE_ASM_UGEMMS(E, TE_ASM_STORE_FULL, te_gemm_wnosign_full)                             \
     TE_ASM_UGEMMS(E, TE_ASM_STORE_CLAMP, te_gemm_wnosign_clamp)                           \
-    TE_ASM_UGEMMS_SEVEN2(E, TE_ASM_STORE_FULL, te_gemm_wnosign_full)                      \
-    TE_ASM_UGEMMS_SEVEN2(E, TE_ASM_STORE_CLAMP, te_gemm_wnosign_clamp)
+    TE_ASM_UGEMMS_SEVEN4(E, TE_ASM_STORE_FULL, te_gemm_wnosign_full)                      \
+    TE_ASM_UGEMMS_SEVEN4(E, TE_ASM_STORE_CLAMP, te_gemm_wnosign_clamp)
 
-/* te_gemm_wnosign_{full,clamp}_seven2_e<E>: the seven-group copy with two output channels per
- * pass, the loop's test (CMP, BNE) once per two channels; for an even out_c (the compiler names
- * it for te_conv2d_s8_3ch's layers, the RGB first layers, lower/conv.py). The .mpy build, where
- * code costs heap, names the one-channel copy under this name. */
+/* te_gemm_wnosign_{full,clamp}_seven4_e<E>: the seven-group copy with four output channels per
+ * pass, the loop's test (CMP, BNE) once per four channels; for out_c a multiple of 4 (the
+ * compiler names it for te_conv2d_s8_3ch's layers, the RGB first layers, lower/conv.py). The
+ * .mpy build, where code costs heap, names the one-channel copy under this name. */
 #if !TE_SMALL_CODE
-#define TE_ASM_GEMM_PAIR(name, first, groups, rq, store)                                   \
+/* one channel's groups, requantization and stores, the output pointer saved and xbuf's reloaded
+ * for the next channel */
+#define TE_ASM_CHANNEL(first, groups, rq, store)                                             \
+    first groups "ldm    r3!, {r4, r5, r6, r12}\n\t"                                        \
+    rq("r9") rq("r10") rq("r11") rq("r8") store                                             \
+    "str    r2, [lr]\n\t"                                                                    \
+    "ldr    r2, [lr, #20]\n\t"
+#define TE_ASM_GEMM_QUAD(name, first, groups, rq, store)                                   \
     __attribute__((naked, noinline)) void name(                                            \
         __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
         __attribute__((unused)) const te_conv_chan *ch) {                                  \
-        __asm__ volatile(TE_ASM_HEAD(first) groups "ldm    r3!, {r4, r5, r6, r12}\n\t"     \
-                         rq("r9") rq("r10") rq("r11") rq("r8") store                        \
-                         "str    r2, [lr]\n\t"                                              \
-                         "ldr    r2, [lr, #20]\n\t"                                         \
+        __asm__ volatile(TE_ASM_HEAD("") TE_ASM_CHANNEL(first, groups, rq, store)           \
+                         TE_ASM_CHANNEL(first, groups, rq, store)                          \
+                         TE_ASM_CHANNEL(first, groups, rq, store)                          \
                          first groups "ldm    r3!, {r4, r5, r6, r12}\n\t"                   \
                          rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
     }
-#define TE_ASM_UGEMMS_SEVEN2(E, store, prefix)                                             \
-    TE_ASM_GEMM_PAIR(prefix##_seven2_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_SIX(TE_ASM_WGROUP), \
+#define TE_ASM_UGEMMS_SEVEN4(E, store, prefix)                                             \
+    TE_ASM_GEMM_QUAD(prefix##_seven4_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_SIX(TE_ASM_WGROUP), \
                      TE_ASM_WRQ_UNIFORM, store)
 #else
-#define TE_ASM_UGEMMS_SEVEN2(E, store, prefix) TE_GEMM_ALIAS(prefix##_seven2_e##E, prefix##_seven_e##E)
+#define TE_ASM_UGEMMS_SEVEN4(E, store, prefix) TE_GEMM_ALIAS(prefix##_seven4_e##E, prefix##_seven_e##E)
 #endif
 TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
 
@@ -573,7 +579,7 @@ TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
                  TE_ASM_WRQ_UNIFORM, store)                                                 \
     TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)                                  \
     TE_GEMM3_ALIAS(prefix##_seven_e##E, prefix##_loop_e##E)                                 \
-    TE_GEMM3_ALIAS(prefix##_seven2_e##E, prefix##_loop_e##E)
+    TE_GEMM3_ALIAS(prefix##_seven4_e##E, prefix##_loop_e##E)
 #define TE_ASM_UGEMMS3_ALL(E)                                                              \
     TE_ASM_UGEMMS3(E, TE_ASM_STORE3_FULL, te_gemm_3_wnosign_full)                         \
     TE_ASM_UGEMMS3(E, TE_ASM_STORE3_CLAMP, te_gemm_3_wnosign_clamp)
@@ -627,7 +633,7 @@ TE_GEMM3_ALIASES(w, clamp)
     TE_GEMM3_ALIAS(prefix##_two_e##E, prefix##_loop_e##E)                                   \
     TE_GEMM3_ALIAS(prefix##_four_e##E, prefix##_loop_e##E)                                  \
     TE_GEMM3_ALIAS(prefix##_seven_e##E, prefix##_loop_e##E)                                 \
-    TE_GEMM3_ALIAS(prefix##_seven2_e##E, prefix##_loop_e##E)                                \
+    TE_GEMM3_ALIAS(prefix##_seven4_e##E, prefix##_loop_e##E)                                \
     TE_ASM_GEMM3(prefix##_loop16_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST3, TE_ASM_LOOP16(TE_ASM_WGROUP3), \
                  TE_ASM_WRQ_UNIFORM, store)
 #define TE_ASM_UGEMMS3_SMALL_ALL(E)                                                        \

@@ -537,12 +537,12 @@ def gemm_variant(depth: int, requant: str, wide: bool, act_min: int, act_max: in
     return f"{'w' if wide else ''}{sign}_{store}_{groups}"
 
 
-def rgb_pair_variant(variant: str, geo: dict) -> str:
-    """te_conv2d_s8_3ch's uniform-shift layers (the RGB first layers, seven groups) with an even
-    out_c run the seven-group copy that computes two output channels per pass (conv.c, _seven2:
-    one loop test per two channels, 16 instructions less per block of 16 channels)."""
-    if kernel_for(geo) == "te_conv2d_s8_3ch" and variant.endswith("_seven") and geo["out_c"] % 2 == 0:
-        return variant + "2"
+def rgb_quad_variant(variant: str, geo: dict) -> str:
+    """te_conv2d_s8_3ch's uniform-shift layers (the RGB first layers, seven groups) with out_c a
+    multiple of 4 run the seven-group copy that computes four output channels per pass (conv.c,
+    _seven4: one loop test per four channels, 24 instructions less per block of 16 channels)."""
+    if kernel_for(geo) == "te_conv2d_s8_3ch" and variant.endswith("_seven") and geo["out_c"] % 4 == 0:
+        return variant + "4"
     return variant
 
 
@@ -726,7 +726,7 @@ class ConvLowering(Lowering):
         requant = requant_mode(fast, y.zp, lo)
         if shift is not None:  # assign_uniform_shifts gave it one (a wnosign variant)
             weights, table = uniform_scale(weights, table, uniform_range(g, op, lo, hi, weights, table)[1], shift)
-            variant = rgb_pair_variant(variant, geo) + f"_e{shift}"
+            variant = rgb_quad_variant(variant, geo) + f"_e{shift}"
         # each block size's variant only where the map has such blocks (else not linked)
         sizes = {c for _, c in blocks(y.shape[1] * y.shape[2])}
         fours, threes = variant and BLOCK in sizes, variant and BLOCK - 1 in sizes

@@ -121,12 +121,12 @@ struct te_conv_chan {
 TE_CONV_GEMM_DECLARE_ALL()
 TE_CONV_GEMM_DECLARE_ALL(w)
 /* the wide NOSIGN variants with the layer's shift E as an immediate, one copy per E
- * (te_requant_uniform): wnosign_{full,clamp}_{two,four,seven,loop,loop16}_e<E>, and seven2_e<E>
- * (seven groups, two output channels per pass: out_c even; te_conv2d_s8_3ch's layers) */
+ * (te_requant_uniform): wnosign_{full,clamp}_{two,four,seven,loop,loop16}_e<E>, and seven4_e<E>
+ * (seven groups, four output channels per pass: out_c a multiple of 4; te_conv2d_s8_3ch's layers) */
 #define TE_CONV_GEMM_DECLARE_UNIFORM_GROUPS(v, E)                                            \
     TE_CONV_GEMM_DECLARE(v##_two_e##E) TE_CONV_GEMM_DECLARE(v##_four_e##E)                   \
     TE_CONV_GEMM_DECLARE(v##_seven_e##E) TE_CONV_GEMM_DECLARE(v##_loop_e##E) TE_CONV_GEMM_DECLARE(v##_loop16_e##E) \
-    TE_CONV_GEMM_DECLARE(v##_seven2_e##E)
+    TE_CONV_GEMM_DECLARE(v##_seven4_e##E)
 #define TE_CONV_GEMM_DECLARE_UNIFORM(E)                                                      \
     TE_CONV_GEMM_DECLARE_UNIFORM_GROUPS(wnosign_full, E) TE_CONV_GEMM_DECLARE_UNIFORM_GROUPS(wnosign_clamp, E)
 TE_CONV_SHIFTS(TE_CONV_GEMM_DECLARE_UNIFORM)
