@@ -1348,8 +1348,8 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
  * one STM); then group 6 from the rows' byte 8 (LDRSB), row 2's and row 0's joined by PKHBT
  * into each column's (x0, x2) word, row 1's sign-extended word its (x1, x3): x3, the top half,
  * is 0 or -1, and its weight is zero in every layout (te/conv.h: the zeros up to `depth`).
- * 102 instructions for the block (the C loop, te_im2col_block_3ch: 170); the .mpy build
- * (TE_SMALL_CODE, code costs heap) loops over the rows: 108. */
+ * 103 instructions for the block (the C loop, te_im2col_block_3ch: ~170); the .mpy build
+ * (TE_SMALL_CODE, code costs heap) loops over the rows: 111. */
 #define TE_RGB_ASM_HALF                                      \
     "ldr    r7, [r0, #6]\n\t"                                \
     "ldr    r9, [r0, #12]\n\t"                               \
