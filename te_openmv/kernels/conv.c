@@ -1164,7 +1164,7 @@ TE_INLINE void te_im2col_inside(const te_im2col_geo *g, const int8_t *src, uint3
 }
 
 /* The `cols` windows of a 3x3, 3-channel block, `step` bytes apart, rows `row_stride` apart
- * (te_conv2d_s8_3ch, below; on ARMv7E-M its blocks of 4 run te_im2col4_3ch_asm): rows of 9
+ * (te_conv2d_s8_3ch, below; on ARMv7E-M its blocks of 4 at stride 2 run te_im2col4_3ch_s2_asm): rows of 9
  * bytes, groups 0-5 are bytes 0-3 and 4-7 of each row, group 6 the rows' last bytes (and a
  * zero). A function of its own, so that the compiler keeps this loop in registers. */
 __attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
@@ -1334,10 +1334,13 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
 /* te_conv2d_s8_3ch: 3x3 filters on 3 channels (camera first layers), the im2col layout above
  * (per patch row bytes 0-3 and 4-7 as whole groups, groups 0-5; the rows' bytes 8 packed into
  * group 6 with a zero tap). Its own walk: the blocks of 4 whose windows lie inside the image
- * run in stretches along an output row (te_rgb_run), the others (image border, a block across
- * two output rows, the blocks of 3 that end a map) first copy the input their windows cover
- * into a small patch on the stack, the zero point where they leave the image, and are widened
- * from there by the same code. The order of reads and writes is te_conv_im2col's (blocks in
+ * run in stretches along an output row; the others go through te_rgb_block: a block of 4 with
+ * one pixel outside the image (the left or right border of SAME/PAD 1 layers) is widened from
+ * the input and that pixel's taps set to the zero point; the rest (top and bottom rows,
+ * corners, wider padding, a block across two output rows, the blocks of 3 that end a map)
+ * first copy the input their windows cover into a small patch on the stack, the zero point
+ * where they leave the image, and are widened from there by the same code. The order of
+ * reads and writes is te_conv_im2col's (blocks in
  * raster order, each block's windows read before its outputs are written): the compiler's
  * overlap distance (lower/conv.py, im2col_distance) holds. */
 
