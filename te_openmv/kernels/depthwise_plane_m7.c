@@ -307,74 +307,96 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
 
 /* 3x3 stride 1 down and across in 2x2 blocks, for an even number of output rows (the
  * compiler names these variants, suffix b, only then): output rows y and y+1 share input
- * rows y+1 and y+2, so a block of 4 outputs loads 4 input words instead of 6 and
- * requantizes and stores with fewer instructions per output: 61 (66 with the sign step) per
- * block against 67 (71) for two pairs. An odd width's last block starts one column back
- * (the output it repeats is stored again, the same byte, read from the plane).
+ * rows y+1 and y+2, so a block of 4 outputs loads 4 input words instead of 6. The middle
+ * taps of rows 1 and 2 are paired for SMLAD: (p1, p1') . (w11, w21) for (y, x) and
+ * (p1, p1') . (w01, w11) for (y+1, x) (p2 likewise for x+1), 20 multiplies instead of 24
+ * for 3 PKH. The output address is computed, not kept: q = r11 * oc + K (r11 past the
+ * block's row-0 word; K per row pair), which frees lr for the pair. Two blocks per loop
+ * pass (a row of an odd block count enters at the second). Per block of 4 outputs: 1 bias
+ * load, 4 LDR + 8 SXTB16 + 1 ADD + 3 PKH for the data, 20 multiplies, the requantization
+ * (9 with the uniform shift, 14 without the sign step, 18 with it), 7 for the stores and
+ * 1.5 for the loop. An odd width's last block starts one column back (the output it
+ * repeats is stored again, the same byte, read from the plane).
  *   r0, r1 accumulators of (y, x), (y, x+1)   r2, r3 of (y+1, x), (y+1, x+1)
- *   r4-r8 weights as above   r9 plane row stride (the sign step's temp, reloaded)
- *   r10, r12 input word and its int16 pairs / temps   r11 plane pointer   lr output pointer
- * Stack frame (64 bytes): bias x4 (one LDM starts the four sums), mult, rc, oc, output row
- * (ow * oc), plane row stride, pair-loop end, row start, odd width, the advance to the
- * next row pair (two row steps; the output one row beyond the row the blocks walked), row
- * pairs left. */
+ *   r4-r6 (w0,w2) of filter rows 0-2   r7 (w01, w11)   r8 (w11, w21) (from the record's
+ *   (e, w21) at the start)   r9 plane row stride (the sign step's temp, reloaded)
+ *   r10, r12 input word and its int16 pairs / temps   r11 plane pointer
+ *   lr bias, then row 1's (p1, p2), then temps
+ * Stack frame (56 of 64 bytes): oc, K, ow * oc (one LDM for the stores), bias, mult, rc,
+ * e (the record's word: ASR reads its bottom byte), plane row stride, the pair loop's end
+ * E (one before the last full block's end for an even width, so that r11 passes it; at
+ * it for an odd one: r11 == E then calls for the block a column back), two row steps (the
+ * plane's and E's advance per row pair), the plane's skip from a row pair's end to the
+ * next one's start, K's step, E after the last row pair, the row pair's entry (the first
+ * or, for an odd count of full blocks, the second block of a pass; LDR PC, Thumb bit set). */
 #define TE_DW_ASM_HEAD22                                \
     "push   {r4-r11, lr}\n\t"                           \
     "sub    sp, sp, #64\n\t"                            \
-    "ldr    r1, [r0, #20]\n\t"                          \
-    "str    r1, [sp]\n\t"                               \
-    "str    r1, [sp, #4]\n\t"                           \
-    "str    r1, [sp, #8]\n\t"                           \
+    "ldrd   r1, r2, [r0, #20]\n\t"                      \
+    "ldr    r3, [r0, #28]\n\t"                          \
     "str    r1, [sp, #12]\n\t"                          \
-    "ldrd   r2, r3, [r0, #24]\n\t"                      \
     "strd   r2, r3, [sp, #16]\n\t"                      \
+    "ldr    r1, [r0, #16]\n\t"                          \
     "ldrd   r9, r10, [r0, #32]\n\t"                     \
-    "str    r10, [sp, #24]\n\t"                         \
-    "str    r9, [sp, #32]\n\t"                          \
+    "strd   r1, r9, [sp, #24]\n\t"                      \
     "ldrd   r11, lr, [r0, #40]\n\t"                     \
-    "ldrd   r1, r2, [r0, #48]\n\t"                      \
-    "str    r1, [sp, #36]\n\t"                          \
-    "str    r11, [sp, #40]\n\t"                         \
-    "ldr    r3, [r0, #60]\n\t"                          \
-    "str    r3, [sp, #44]\n\t"                          \
-    "sub    r1, r1, r11\n\t"                            \
-    "add    r1, r1, r3\n\t"                             \
-    "mul    r1, r1, r10\n\t"                            \
-    "str    r1, [sp, #28]\n\t"                          \
-    "lsl    r12, r2, #1\n\t"                            \
-    "ldr    r3, [r0, #56]\n\t"                          \
+    "add    r1, r11, #2\n\t"                            \
+    "mls    r1, r1, r10, lr\n\t"                        \
+    "ldrd   r2, r3, [r0, #48]\n\t"                      \
+    "ldr    r12, [r0, #60]\n\t"                         \
+    "sub    r4, r2, r11\n\t"                            \
+    "add    r5, r4, r12\n\t"                            \
+    "mul    r6, r5, r10\n\t"                            \
+    "strd   r10, r1, [sp]\n\t"                          \
+    "str    r6, [sp, #8]\n\t"                           \
+    "sub    r2, r2, #1\n\t"                             \
+    "add    r2, r2, r12\n\t"                            \
+    "lsl    r3, r3, #1\n\t"                             \
+    "strd   r2, r3, [sp, #32]\n\t"                      \
+    "sub    r7, r3, r5\n\t"                             \
+    "rsb    r8, r3, r5, lsl #1\n\t"                     \
+    "mul    r8, r8, r10\n\t"                            \
+    "strd   r7, r8, [sp, #40]\n\t"                      \
+    "ldr    r7, [r0, #56]\n\t"                          \
+    "lsr    r7, r7, #1\n\t"                             \
+    "mla    r7, r7, r3, r2\n\t"                         \
+    "str    r7, [sp, #48]\n\t"                          \
+    "adr.w  r7, 5f\n\t"                                 \
+    "adr.w  r8, 7f\n\t"                                 \
+    "tst    r4, #2\n\t"                                 \
+    "it     ne\n\t"                                     \
+    "movne  r7, r8\n\t"                                 \
+    "orr    r7, r7, #1\n\t"                             \
+    "str    r7, [sp, #52]\n\t"                          \
     "ldm    r0, {r4, r5, r6, r7, r8}\n\t"               \
-    "strd   r12, r1, [sp, #48]\n\t"                     \
-    "lsr    r3, r3, #1\n\t"                             \
-    "str    r3, [sp, #56]\n"
+    "pkhtb  r8, r8, r7, asr #16\n\t"                    \
+    "ldr    pc, [sp, #52]\n"
 
 /* input row 1 feeds output row y through filter row 1 and row y+1 through filter row 0,
  * row 2 feeds y (filter row 2) and y+1 (filter row 1); rows 0 and 3 only one of them */
-
 #define TE_DW_ASM_BLOCK22                               \
-    "ldm    sp, {r0, r1, r2, r3}\n\t"                   \
+    "ldr    lr, [sp, #12]\n\t"                          \
     "ldr    r10, [r11, r9]\n\t"                         \
     "sxtb16 r12, r10, ror #8\n\t"                       \
     "sxtb16 r10, r10\n\t"                               \
-    "smlad  r0, r10, r5, r0\n\t"                        \
-    "smlad  r1, r12, r5, r1\n\t"                        \
-    "smlabt r0, r12, r7, r0\n\t"                        \
-    "smlatt r1, r10, r7, r1\n\t"                        \
-    "smlad  r2, r10, r4, r2\n\t"                        \
-    "smlad  r3, r12, r4, r3\n\t"                        \
-    "smlabb r2, r12, r7, r2\n\t"                        \
-    "smlatb r3, r10, r7, r3\n\t"                        \
+    "smlad  r0, r10, r5, lr\n\t"                        \
+    "smlad  r1, r12, r5, lr\n\t"                        \
+    "smlad  r2, r10, r4, lr\n\t"                        \
+    "smlad  r3, r12, r4, lr\n\t"                        \
+    "pkhbt  lr, r12, r10\n\t"                           \
     "ldr    r10, [r11, r9, lsl #1]\n\t"                 \
     "sxtb16 r12, r10, ror #8\n\t"                       \
     "sxtb16 r10, r10\n\t"                               \
     "smlad  r0, r10, r6, r0\n\t"                        \
     "smlad  r1, r12, r6, r1\n\t"                        \
-    "smlabt r0, r12, r8, r0\n\t"                        \
-    "smlatt r1, r10, r8, r1\n\t"                        \
     "smlad  r2, r10, r5, r2\n\t"                        \
     "smlad  r3, r12, r5, r3\n\t"                        \
-    "smlabt r2, r12, r7, r2\n\t"                        \
-    "smlatt r3, r10, r7, r3\n\t"                        \
+    "pkhtb  r10, r10, lr, asr #16\n\t"                  \
+    "pkhbt  lr, lr, r12, lsl #16\n\t"                   \
+    "smlad  r0, lr, r8, r0\n\t"                         \
+    "smlad  r1, r10, r8, r1\n\t"                        \
+    "smlad  r2, lr, r7, r2\n\t"                         \
+    "smlad  r3, r10, r7, r3\n\t"                        \
     "add    r10, r11, r9, lsl #1\n\t"                   \
     "ldr    r10, [r10, r9]\n\t"                         \
     "sxtb16 r12, r10, ror #8\n\t"                       \
@@ -391,7 +413,7 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
     "smlabb r0, r12, r7, r0\n\t"                        \
     "smlatb r1, r10, r7, r1\n\t"
 
-/* the sign step borrows r9 (the plane row stride) and reloads it */
+/* the sign step borrows r9 (the plane row stride), reloaded with e */
 #define TE_DW_ASM_RQ22                                  \
     "ldrd   r10, r12, [sp, #16]\n\t"                    \
     "add    r9, r12, r0, asr #31\n\t"                   \
@@ -402,11 +424,11 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
     "smmlar r2, r2, r10, r9\n\t"                        \
     "add    r9, r12, r3, asr #31\n\t"                   \
     "smmlar r3, r3, r10, r9\n\t"                        \
-    "ldr    r9, [sp, #32]\n\t"                          \
-    "asr    r0, r0, r8\n\t"                             \
-    "asr    r1, r1, r8\n\t"                             \
-    "asr    r2, r2, r8\n\t"                             \
-    "asr    r3, r3, r8\n\t"                             \
+    "ldrd   lr, r9, [sp, #24]\n\t"                      \
+    "asr    r0, r0, lr\n\t"                             \
+    "asr    r1, r1, lr\n\t"                             \
+    "asr    r2, r2, lr\n\t"                             \
+    "asr    r3, r3, lr\n\t"                             \
     "ssat   r0, #8, r0\n\t"                             \
     "ssat   r1, #8, r1\n\t"                             \
     "ssat   r2, #8, r2\n\t"                             \
@@ -414,55 +436,58 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
 
 #define TE_DW_ASM_RQ22N                                 \
     "ldrd   r10, r12, [sp, #16]\n\t"                    \
+    "ldr    lr, [sp, #24]\n\t"                          \
     "smmlar r0, r0, r10, r12\n\t"                       \
     "smmlar r1, r1, r10, r12\n\t"                       \
     "smmlar r2, r2, r10, r12\n\t"                       \
     "smmlar r3, r3, r10, r12\n\t"                       \
-    "asr    r0, r0, r8\n\t"                             \
-    "asr    r1, r1, r8\n\t"                             \
-    "asr    r2, r2, r8\n\t"                             \
-    "asr    r3, r3, r8\n\t"                             \
+    "asr    r0, r0, lr\n\t"                             \
+    "asr    r1, r1, lr\n\t"                             \
+    "asr    r2, r2, lr\n\t"                             \
+    "asr    r3, r3, lr\n\t"                             \
     "ssat   r0, #8, r0\n\t"                             \
     "ssat   r1, #8, r1\n\t"                             \
     "ssat   r2, #8, r2\n\t"                             \
     "ssat   r3, #8, r3\n\t"
 
-/* blocks along the row pair (an odd width's last one a column back), the next row pair */
+/* the four outputs at q = r11 * oc + K: (y, x), (y, x+1), (y+1, x), (y+1, x+1) */
+#define TE_DW_ASM_STORE22                               \
+    "ldm    sp, {r10, r12, lr}\n\t"                     \
+    "mla    r12, r11, r10, r12\n\t"                     \
+    "strb   r0, [r12]\n\t"                              \
+    "strb   r1, [r12, r10]\n\t"                         \
+    "strb   r2, [r12, lr]\n\t"                          \
+    "add    r12, r12, r10\n\t"                          \
+    "strb   r3, [r12, lr]\n\t"
+
+/* blocks along the row pair, two per pass (an odd width's last one a column back, run as
+ * the second block of a pass), the next row pair; a row pair of an odd block count starts
+ * at the second block */
 #define TE_DW_ASM_BODY22(rq22)                          \
     "5:\n\t"                                            \
-    TE_DW_ASM_BLOCK22                                   \
-    rq22                                                \
-    "ldrd   r10, r12, [sp, #24]\n\t"                    \
-    "strb   r0, [lr]\n\t"                               \
-    "strb   r1, [lr, r10]\n\t"                          \
-    "strb   r2, [lr, r12]\n\t"                          \
-    "add    lr, lr, r10\n\t"                            \
-    "strb   r3, [lr, r12]\n\t"                          \
-    "add    lr, lr, r10\n\t"                            \
-    "ldr    r10, [sp, #36]\n\t"                         \
+    TE_DW_ASM_BLOCK22 rq22 TE_DW_ASM_STORE22            \
+    "7:\n\t"                                            \
+    TE_DW_ASM_BLOCK22 rq22 TE_DW_ASM_STORE22            \
+    "ldr    r10, [sp, #32]\n\t"                         \
     "cmp    r11, r10\n\t"                               \
     "blo    5b\n\t"                                     \
     "bne    6f\n\t"                                     \
-    "ldr    r10, [sp, #44]\n\t"                         \
-    "cmp    r10, #0\n\t"                                \
-    "beq    6f\n\t"                                     \
     "sub    r11, r11, #1\n\t"                           \
-    "ldr    r10, [sp, #24]\n\t"                         \
-    "sub    lr, lr, r10\n\t"                            \
-    "b      5b\n\t"                                     \
+    "b      7b\n\t"                                     \
     "6:\n\t"                                            \
-    "ldrd   r10, r12, [sp, #48]\n\t"                    \
-    "add    lr, lr, r12\n\t"                            \
-    "ldr    r12, [sp, #36]\n\t"                         \
-    "add    r12, r12, r10\n\t"                          \
-    "str    r12, [sp, #36]\n\t"                         \
-    "ldr    r11, [sp, #40]\n\t"                         \
+    "ldrd   r10, r12, [sp, #32]\n\t"                    \
+    "add    r10, r10, r12\n\t"                          \
+    "str    r10, [sp, #32]\n\t"                         \
+    "ldr    r12, [sp, #48]\n\t"                         \
+    "cmp    r10, r12\n\t"                               \
+    "beq    9f\n\t"                                     \
+    "ldrd   r10, r12, [sp, #40]\n\t"                    \
     "add    r11, r11, r10\n\t"                          \
-    "str    r11, [sp, #40]\n\t"                         \
-    "ldr    r10, [sp, #56]\n\t"                         \
-    "subs   r10, r10, #1\n\t"                           \
-    "str    r10, [sp, #56]\n\t"                         \
-    "bne    5b\n\t"                                     \
+    "ldr    r10, [sp, #4]\n\t"                          \
+    "add    r10, r10, r12\n\t"                          \
+    "str    r10, [sp, #4]\n\t"                          \
+    "ldr    pc, [sp, #52]\n"                            \
+    "9:\n\t"                                            \
     "add    sp, sp, #64\n\t"                            \
     "pop    {r4-r11, pc}\n\t"
 #define TE_DW_K3S1_22_FN(name, rq22)                                                              \
