@@ -309,36 +309,39 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
  * compiler names these variants, suffix b, only then): output rows y and y+1 share input
  * rows y+1 and y+2, so a block of 4 outputs loads 4 input words instead of 6. The middle
  * taps of rows 1 and 2 are paired for SMLAD: (p1, p1') . (w11, w21) for (y, x) and
- * (p1, p1') . (w01, w11) for (y+1, x) (p2 likewise for x+1), 20 multiplies instead of 24
+ * (p1, p1') . (w01, w11) for (y+1, x) (p2 likewise for x+1): 20 multiplies instead of 24
  * for 3 PKH. The output address is computed, not kept: q = r11 * oc + K (r11 past the
  * block's row-0 word; K per row pair), which frees lr for the pair. Two blocks per loop
- * pass (a row of an odd block count enters at the second). Per block of 4 outputs: 1 bias
- * load, 4 LDR + 8 SXTB16 + 1 ADD + 3 PKH for the data, 20 multiplies, the requantization
- * (9 with the uniform shift, 14 without the sign step, 18 with it), 7 for the stores and
- * 1.5 for the loop. An odd width's last block starts one column back (the output it
- * repeats is stored again, the same byte, read from the plane).
- *   r0, r1 accumulators of (y, x), (y, x+1)   r2, r3 of (y+1, x), (y+1, x+1)
- *   r4-r6 (w0,w2) of filter rows 0-2   r7 (w01, w11)   r8 (w11, w21) (from the record's
- *   (e, w21) at the start)   r9 plane row stride (the sign step's temp, reloaded)
+ * pass (a row pair of an odd count of full blocks enters at the second); the pass's end
+ * test loads the next pass's bias with the loop end (LDRD). Per block of 4 outputs: 0.5
+ * bias loads, 4 LDR + 8 SXTB16 + 1 ADD + 3 PKH for the data, 20 multiplies, the
+ * requantization (9 with the uniform shift, 14 without the sign step, 18 with it), 7 for
+ * the stores and 1.5 for the loop. An odd width's last block starts one column back (the
+ * output it repeats is stored again, the same byte, read from the plane).
+ *   r0, r1 accumulators of (y, x), (y, x+1) (r1 holds the bias when a block starts)
+ *   r2, r3 of (y+1, x), (y+1, x+1)   r4-r6 (w0,w2) of filter rows 0-2   r7 (w01, w11)
+ *   r8 (w11, w21) (built from the record's (e, w21) at the start)
+ *   r9 plane row stride (the sign step's temp, reloaded)
  *   r10, r12 input word and its int16 pairs / temps   r11 plane pointer
- *   lr bias, then row 1's (p1, p2), then temps
- * Stack frame (56 of 64 bytes): oc, K, ow * oc (one LDM for the stores), bias, mult, rc,
- * e (the record's word: ASR reads its bottom byte), plane row stride, the pair loop's end
- * E (one before the last full block's end for an even width, so that r11 passes it; at
- * it for an odd one: r11 == E then calls for the block a column back), two row steps (the
- * plane's and E's advance per row pair), the plane's skip from a row pair's end to the
- * next one's start, K's step, E after the last row pair, the row pair's entry (the first
- * or, for an odd count of full blocks, the second block of a pass; LDR PC, Thumb bit set). */
+ *   lr row 1's (p1, p2), then temps
+ * Stack frame (56 bytes): oc, K, ow * oc (one LDM for the stores), e (the record's word:
+ * ASR reads its bottom byte), plane row stride, mult, rc, two row steps (the plane's and
+ * E's advance per row pair), the pair loop's end E, bias, the plane's skip from a row
+ * pair's end to the next one's start, K's step, E after the last row pair, the row pair's
+ * entry (the first or, for an odd count of full blocks, the second block of a pass; LDR
+ * PC, Thumb bit set). E is one before the last full block's end for an even width, so that
+ * r11 passes it, and at that end for an odd one: r11 == E then calls for the block a
+ * column back. */
 #define TE_DW_ASM_HEAD22                                \
     "push   {r4-r11, lr}\n\t"                           \
-    "sub    sp, sp, #64\n\t"                            \
+    "sub    sp, sp, #56\n\t"                            \
     "ldrd   r1, r2, [r0, #20]\n\t"                      \
     "ldr    r3, [r0, #28]\n\t"                          \
-    "str    r1, [sp, #12]\n\t"                          \
-    "strd   r2, r3, [sp, #16]\n\t"                      \
+    "str    r1, [sp, #36]\n\t"                          \
+    "strd   r2, r3, [sp, #20]\n\t"                      \
     "ldr    r1, [r0, #16]\n\t"                          \
     "ldrd   r9, r10, [r0, #32]\n\t"                     \
-    "strd   r1, r9, [sp, #24]\n\t"                      \
+    "strd   r1, r9, [sp, #12]\n\t"                      \
     "ldrd   r11, lr, [r0, #40]\n\t"                     \
     "add    r1, r11, #2\n\t"                            \
     "mls    r1, r1, r10, lr\n\t"                        \
@@ -352,7 +355,7 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
     "sub    r2, r2, #1\n\t"                             \
     "add    r2, r2, r12\n\t"                            \
     "lsl    r3, r3, #1\n\t"                             \
-    "strd   r2, r3, [sp, #32]\n\t"                      \
+    "strd   r3, r2, [sp, #28]\n\t"                      \
     "sub    r7, r3, r5\n\t"                             \
     "rsb    r8, r3, r5, lsl #1\n\t"                     \
     "mul    r8, r8, r10\n\t"                            \
@@ -361,7 +364,7 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
     "lsr    r7, r7, #1\n\t"                             \
     "mla    r7, r7, r3, r2\n\t"                         \
     "str    r7, [sp, #48]\n\t"                          \
-    "adr.w  r7, 5f\n\t"                                 \
+    "adr.w  r7, 4f\n\t"                                 \
     "adr.w  r8, 7f\n\t"                                 \
     "tst    r4, #2\n\t"                                 \
     "it     ne\n\t"                                     \
@@ -375,14 +378,13 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
 /* input row 1 feeds output row y through filter row 1 and row y+1 through filter row 0,
  * row 2 feeds y (filter row 2) and y+1 (filter row 1); rows 0 and 3 only one of them */
 #define TE_DW_ASM_BLOCK22                               \
-    "ldr    lr, [sp, #12]\n\t"                          \
     "ldr    r10, [r11, r9]\n\t"                         \
     "sxtb16 r12, r10, ror #8\n\t"                       \
     "sxtb16 r10, r10\n\t"                               \
-    "smlad  r0, r10, r5, lr\n\t"                        \
-    "smlad  r1, r12, r5, lr\n\t"                        \
-    "smlad  r2, r10, r4, lr\n\t"                        \
-    "smlad  r3, r12, r4, lr\n\t"                        \
+    "smlad  r0, r10, r5, r1\n\t"                        \
+    "smlad  r2, r10, r4, r1\n\t"                        \
+    "smlad  r3, r12, r4, r1\n\t"                        \
+    "smlad  r1, r12, r5, r1\n\t"                        \
     "pkhbt  lr, r12, r10\n\t"                           \
     "ldr    r10, [r11, r9, lsl #1]\n\t"                 \
     "sxtb16 r12, r10, ror #8\n\t"                       \
@@ -415,7 +417,7 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
 
 /* the sign step borrows r9 (the plane row stride), reloaded with e */
 #define TE_DW_ASM_RQ22                                  \
-    "ldrd   r10, r12, [sp, #16]\n\t"                    \
+    "ldrd   r10, r12, [sp, #20]\n\t"                    \
     "add    r9, r12, r0, asr #31\n\t"                   \
     "smmlar r0, r0, r10, r9\n\t"                        \
     "add    r9, r12, r1, asr #31\n\t"                   \
@@ -424,7 +426,7 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
     "smmlar r2, r2, r10, r9\n\t"                        \
     "add    r9, r12, r3, asr #31\n\t"                   \
     "smmlar r3, r3, r10, r9\n\t"                        \
-    "ldrd   lr, r9, [sp, #24]\n\t"                      \
+    "ldrd   lr, r9, [sp, #12]\n\t"                      \
     "asr    r0, r0, lr\n\t"                             \
     "asr    r1, r1, lr\n\t"                             \
     "asr    r2, r2, lr\n\t"                             \
@@ -435,8 +437,8 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
     "ssat   r3, #8, r3\n\t"
 
 #define TE_DW_ASM_RQ22N                                 \
-    "ldrd   r10, r12, [sp, #16]\n\t"                    \
-    "ldr    lr, [sp, #24]\n\t"                          \
+    "ldrd   r10, r12, [sp, #20]\n\t"                    \
+    "ldr    lr, [sp, #12]\n\t"                          \
     "smmlar r0, r0, r10, r12\n\t"                       \
     "smmlar r1, r1, r10, r12\n\t"                       \
     "smmlar r2, r2, r10, r12\n\t"                       \
@@ -464,18 +466,21 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
  * the second block of a pass), the next row pair; a row pair of an odd block count starts
  * at the second block */
 #define TE_DW_ASM_BODY22(rq22)                          \
+    "4:\n\t"                                            \
+    "ldr    r1, [sp, #36]\n"                            \
     "5:\n\t"                                            \
     TE_DW_ASM_BLOCK22 rq22 TE_DW_ASM_STORE22            \
     "7:\n\t"                                            \
+    "ldr    r1, [sp, #36]\n\t"                          \
     TE_DW_ASM_BLOCK22 rq22 TE_DW_ASM_STORE22            \
-    "ldr    r10, [sp, #32]\n\t"                         \
+    "ldrd   r10, r1, [sp, #32]\n\t"                     \
     "cmp    r11, r10\n\t"                               \
     "blo    5b\n\t"                                     \
     "bne    6f\n\t"                                     \
     "sub    r11, r11, #1\n\t"                           \
     "b      7b\n\t"                                     \
     "6:\n\t"                                            \
-    "ldrd   r10, r12, [sp, #32]\n\t"                    \
+    "ldrd   r12, r10, [sp, #28]\n\t"                    \
     "add    r10, r10, r12\n\t"                          \
     "str    r10, [sp, #32]\n\t"                         \
     "ldr    r12, [sp, #48]\n\t"                         \
@@ -488,7 +493,7 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
     "str    r10, [sp, #4]\n\t"                          \
     "ldr    pc, [sp, #52]\n"                            \
     "9:\n\t"                                            \
-    "add    sp, sp, #64\n\t"                            \
+    "add    sp, sp, #56\n\t"                            \
     "pop    {r4-r11, pc}\n\t"
 #define TE_DW_K3S1_22_FN(name, rq22)                                                              \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
@@ -931,10 +936,11 @@ TE_DW_ASM_KFN22(te_dw_k5s2nb_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22N, "4", 
     "smmla  r1, r1, r2, r3\n\t"                         \
     "ssat   r0, #8, r0, asr #" E "\n\t"                 \
     "ssat   r1, #8, r1, asr #" E "\n\t"
-/* 2x2 blocks: (mult, C) from the frame at sp + 16 into the two registers the kernel has free
- * there (r10, r12 in the 3x3 blocks; r4, r5 in the 5x5/7x7 ones, which load e no more) */
-#define TE_DW_ASM_RQ22U_IN(E, m, c)                     \
-    "ldrd   " m ", " c ", [sp, #16]\n\t"                \
+/* 2x2 blocks: (mult, C) from the frame (at sp + 20 in the 3x3 blocks, sp + 16 in the 5x5/7x7
+ * ones) into the two registers the kernel has free there (r10, r12 in the 3x3 blocks; r4, r5
+ * in the 5x5/7x7 ones, which load e no more) */
+#define TE_DW_ASM_RQ22U_IN(E, m, c, at)                 \
+    "ldrd   " m ", " c ", [sp, #" at "]\n\t"             \
     "smmla  r0, r0, " m ", " c "\n\t"                   \
     "smmla  r1, r1, " m ", " c "\n\t"                   \
     "smmla  r2, r2, " m ", " c "\n\t"                   \
@@ -943,10 +949,10 @@ TE_DW_ASM_KFN22(te_dw_k5s2nb_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22N, "4", 
     "ssat   r1, #8, r1, asr #" E "\n\t"                 \
     "ssat   r2, #8, r2, asr #" E "\n\t"                 \
     "ssat   r3, #8, r3, asr #" E "\n\t"
-#define TE_DW_ASM_RQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r10", "r12")
+#define TE_DW_ASM_RQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r10", "r12", "20")
 /* 5x5/7x7 pairs: (mult, C) at the frame's start (ldm of e no more) */
 #define TE_DW_ASM_KRQU(E) TE_DW_ASM_RQU(E)
-#define TE_DW_ASM_KRQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r4", "r5")
+#define TE_DW_ASM_KRQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r4", "r5", "16")
 
 #define TE_DW_PLANE_US(E)                                                                            \
     TE_DW_K3S1_FN(te_dw_k3s1u##E##_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQU(#E))                           \
