@@ -193,10 +193,8 @@ TE_DW_SPECIALIZE void te_dw_channel(const int kind, const te_dw_plane_params *p,
     const int row_step = p->stride_h * p->plane_w;
     const int32_t lo = p->act_min, hi = p->act_max;
 #if TE_USE_DSP
-    /* the compiler's assembly (te/depthwise.h) for channels with e >= 1 (it shifts right),
-     * and without the sign step also e = 0 (its SMMLAR, ASR by e, SSAT are then the loops'
-     * fix = 0 form exactly) */
-    if (path != TE_DW_LOOPS && p->asm_fn && (e > 0 || (e == 0 && p->nosign)) && !clamp && ow >= 2) {
+    /* the compiler's assembly (te/depthwise.h) for channels with e >= 1 (it shifts right) */
+    if (path != TE_DW_LOOPS && p->asm_fn && e > 0 && !clamp && ow >= 2) {
         if (kind == TE_K3S1 || kind == TE_K3S2) {
             const te_dw_k3job job = {
                 {k3.w0, k3.w1, k3.w2, k3.m01, (uint32_t)(e & 0xFF) | k3.m2 << 16}, bias, mult, rc,

@@ -95,7 +95,7 @@ def plane_plan(g: Graph, op: Op, limit: int | None = None) -> dict | None:
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], **plane, "window": window,
               "groups": groups_of(geo["k_w"]), "chan_words": records.shape[1],
               "planes": planes, "pad_value": x.zp, "act_min": lo, "act_max": hi, "nosign": int(nosign), "ushift": 0,
-              "asm_fn": dw_asm(variant), "c_path": plane_c_path(kind, variant, records, nosign),
+              "asm_fn": dw_asm(variant), "c_path": plane_c_path(kind, variant, records),
               # the one-channel driver (gather by rows, window mode), in the .mpy build only
               # linked where named
               "c_one": "TE_DW_C_ONE" if kind != "generic" and geo["in_c"] == 1 else "((te_dw_plane_one_fn)0)",
@@ -124,16 +124,14 @@ def dw_asm(variant: str | None) -> str:
     return f"TE_DW_ASM({variant})" if variant else "((te_dw_asm_fn)0)"
 
 
-def plane_c_path(kind: str, variant: str | None, records: np.ndarray, nosign: bool) -> str:
+def plane_c_path(kind: str, variant: str | None, records: np.ndarray) -> str:
     """The C value of a plane kernel's c_path field (te/depthwise.h): TE_DW_C_PATH where some
     channel reaches the C loops of a shape with assembly, that is where the kernel does not
     call the assembly for it (te_dw_channel: no variant, which covers a clamp and a single
-    output column, or a channel with e = records[:, 3] < 1, except e = 0 without the sign
-    step, which the assembly's shift by e computes as well); else NULL, so that the .mpy
+    output column, or a channel with e = records[:, 3] < 1); else NULL, so that the .mpy
     build links those loops only for a model that runs them. The generic shape's loops are
     its own."""
-    e = records[:, 3]
-    if kind != "generic" and (variant is None or bool(np.any(e < (0 if nosign else 1)))):
+    if kind != "generic" and (variant is None or bool(np.any(records[:, 3] < 1))):
         return "TE_DW_C_PATH"
     return "((te_dw_plane_c_fn)0)"
 
@@ -493,7 +491,7 @@ def uniform_plan(plan: dict, shift: int) -> dict:
     records = groups(heads, scaled, with_e=False) if rows else plane_records(plan["kind"], heads, scaled)
     params = {**plan["params"], "ushift": shift, "asm_fn": dw_asm(uniform_variant(plan["variant"], shift))}
     if not rows:
-        params["c_path"] = plane_c_path(plan["kind"], plan["variant"], records, bool(plan["params"]["nosign"]))
+        params["c_path"] = plane_c_path(plan["kind"], plan["variant"], records)
     four = "x4" if plan["params"].get("planes") == 4 else ""
     function = plan["function"][:-3] + "u_s8" if rows else f"te_dw_plane_{plan['kind']}u{four}_s8"
     return {**plan, "function": function, "params": params, "records": records}

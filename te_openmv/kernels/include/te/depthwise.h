@@ -188,8 +188,7 @@ typedef struct te_dw_plane_params {
     int32_t act_min, act_max;       /* fused activation; (-128, 127) needs no clamp */
     uint32_t nosign;                /* 1: output zero point <= act_min, the sign step is skipped */
     uint32_t ushift;                /* 0, or E: the records in the uniform-shift form (above; not generic) */
-    te_dw_asm_fn asm_fn;            /* the assembly for channels with e >= 1 (e >= 0 with nosign), or
-                                     * NULL (the C loops) */
+    te_dw_asm_fn asm_fn;            /* the assembly for channels with e >= 1, or NULL (the C loops) */
     te_dw_plane_c_fn c_path;        /* TE_DW_C_PATH (below) where some channel of a shape with
                                      * assembly reaches the C loops (no asm_fn, e < 1, a clamp, one
                                      * output column), else NULL; not read by the generic shape */
