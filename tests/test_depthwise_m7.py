@@ -163,6 +163,10 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "7x7 s2, sign step, odd height (pairs)"),
         ("dw5s12", dw_model(rng, (8, 9), 2, (5, 5), (1, 2), "SAME", 1, in_q=q, out_zp=-128),
          "5x5 stride 1 down, 2 across (pairs: no 2x2 blocks)"),
+        ("dw3s1_w3", dw_model(rng, (6, 3), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "3x3 s1 2x2 blocks on 3 columns: one full block and the one a column back"),
+        ("dw3s1_w3_sign", dw_model(rng, (4, 3), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
+         "the same with the sign step"),
         # the uniform-shift copies (u<E>) of every variant without the sign step, one where E
         # lies 5 bits above some channels' e, constant channels, and two that fall back
     ] + [(name, uniform_model(name, args), f"uniform shift: {family}") for name, args, _, family in UNIFORM_CASES] \
@@ -175,7 +179,7 @@ FORCED = {"rows_small": "rowsw", "rows_sign": "rows", "rows_sign_wide": "rowsw",
           "rows_passes_wide": "rowsw", "rows_relu6": "rows", "rows_relu6_wide": "rowsw", "dw3s1_one_row": "plane",
           "dw3s1_two_rows": "plane", "dw3s1_down2": "plane", "vpair_sign": "vpair", "vpair_odd": "vpair", "vpair_pad": "vpair",
           "vpair_passes": "vpair", "vpair1_sign": "vpair", "vpair1_odd": "vpair", "vpair1_pad": "vpair",
-          "vpair1_passes": "vpair"}
+          "vpair1_passes": "vpair", "dw3s1_w3": "plane", "dw3s1_w3_sign": "plane"}
 
 
 def _force(kernel: str):
@@ -279,7 +283,8 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw5s12": "te_dw_plane_k5s2_s8", "dw7s2_oddh_sign": "te_dw_plane_k7s2_s8",
             "vpair_sign": "te_dw_vpair_k3_s8", "vpair_odd": "te_dw_vpair_k3_s8", "vpair_pad": "te_dw_vpair_k3_s8",
             "vpair_passes": "te_dw_vpair_k3_s8", "vpair1_sign": "te_dw_vpair1_k3_s8", "vpair1_odd": "te_dw_vpair1_k3_s8",
-            "vpair1_pad": "te_dw_vpair1_k3_s8", "vpair1_passes": "te_dw_vpair1_k3_s8"}
+            "vpair1_pad": "te_dw_vpair1_k3_s8", "vpair1_passes": "te_dw_vpair1_k3_s8",
+            "dw3s1_w3": "te_dw_plane_k3s1_s8", "dw3s1_w3_sign": "te_dw_plane_k3s1_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name, kernel in FORCED.items():  # the ring each forced row-kernel case runs on
@@ -317,7 +322,8 @@ def test_cases_take_the_intended_kernels(m7_run):
     for name, variant in (("dw3s1_sign_oddh", "k3s1p"), ("dw3s1_nosign_oddhw", "k3s1n"),
                           ("dw3s1_nosign_oddh", "k3s1np"), ("dw3s1_one_row", "k3s1"), ("dw3s1_down2", "k3s1p"),
                           ("dw3s1_sign_even", "k3s1b"), ("dw3s1_48x48x16", "k3s1nb"),
-                          ("dw3s1_nosign_odd", "k3s1nb"), ("dw3s1_two_rows", "k3s1b")):
+                          ("dw3s1_nosign_odd", "k3s1nb"), ("dw3s1_two_rows", "k3s1b"), ("dw3s1_w3", "k3s1nb"),
+                          ("dw3s1_w3_sign", "k3s1b")):
         assert f"TE_DW_ASM({variant})" in compiled[name].emitted.c_source, name
     assert "TE_DW_ASM(k5s2n)" in compiled["dw5s12"].emitted.c_source
     c = compiled["dw3s1_window"]

@@ -71,13 +71,18 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
         "pop    {r4-r11, pc}\n\t");
 }
 
-/* Four channels into four planes (te/depthwise_impl.h): 27 instructions per 4 pixels of
- * 4 channels, 1.7 per byte (the one-channel gather: 2.4). In the pass, with x0..x3 the
- * pixels' words (bytes b0..b3 = channels c..c+3):
- *   e01 = uxtb16(x0) | uxtb16(x1) << 8          = (x0.b0, x1.b0, x0.b2, x1.b2)
- *   o01 = uxtb16(x0 ror 8) | (x1 & 0xFF00FF00)  = (x0.b1, x1.b1, x0.b3, x1.b3)
+/* Four channels into four planes (te/depthwise_impl.h): 44 instructions per 8 pixels of
+ * 4 channels, 1.375 per byte (the one-channel gather: 2.4). Every row enters the loop
+ * where its width says (LDR PC: the entry is chosen once): at the pass's second group for
+ * an odd count of 4-pixel groups, at the pass's end test for an even one, at the 1-3
+ * pixels' tail for a row narrower than 4. In a group, with x0..x3 the
+ * pixels' words (bytes b0..b3 = channels c..c+3) and the GE flags set once to (1,0,1,0)
+ * (UADD8 of 0x00800080 with itself: bytes 0 and 2 carry), SEL takes bytes 0 and 2 from
+ * its first operand, 1 and 3 from its second:
+ *   e01 = sel(x0, x1 << 8)  = (x0.b0, x1.b0, x0.b2, x1.b2)
+ *   o01 = sel(x0 >> 8, x1)  = (x0.b1, x1.b1, x0.b3, x1.b3)
  * and e23, o23 alike; channel c = (e01 low half, e23 low half) (PKHBT), c+2 the high halves
- * (PKHTB), c+1 and c+3 the same from o01, o23. */
+ * (PKHTB), c+1 and c+3 the same from o01, o23. Nothing between sets the GE flags. */
 __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) int8_t *dst,
                                                         __attribute__((unused)) const int8_t *src,
                                                         __attribute__((unused)) const te_dw_gjob *job) {
@@ -86,31 +91,40 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
         "ldm    r2, {r3, r12}\n\t"
         "ldrd   r4, r5, [r2, #8]\n\t"
         "ldrd   r6, r10, [r2, #16]\n\t"
-        "push   {r4, r5, r6}\n\t"
+        "adr.w  r7, 21f\n\t"
+        "adr.w  r8, 20f\n\t"
+        "tst    r4, #4\n\t"
+        "itt    ne\n\t"
+        "subne  r4, r4, #4\n\t"
+        "movne  r7, r8\n\t"
+        "adr.w  r8, 3f\n\t"
+        "ldr    r9, [r2, #8]\n\t"
+        "cmp    r9, #4\n\t"
+        "it     lo\n\t"
+        "movlo  r7, r8\n\t"
+        "orr    r7, r7, #1\n\t"
+        "push   {r4, r5, r6, r7}\n\t"
         "add    r9, r3, r3, lsl #1\n\t"
-        "add    r11, r10, r10, lsl #1\n"
+        "add    r11, r10, r10, lsl #1\n\t"
+        "mov    r4, #0x00800080\n\t"
+        "uadd8  r4, r4, r4\n"
         "1:\n\t"
         "ldr    r2, [sp]\n\t"
-        "subs   r2, r2, #4\n\t"
-        "blt    3f\n"
+        "ldr    pc, [sp, #12]\n"
         "2:\n\t"
         "ldr    r4, [r1]\n\t"
         "ldr    r5, [r1, r3]\n\t"
         "ldr    r6, [r1, r3, lsl #1]\n\t"
         "ldr    r7, [r1, r9]\n\t"
         "add    r1, r1, r3, lsl #2\n\t"
-        "uxtb16 r8, r4\n\t"
-        "uxtb16 lr, r5\n\t"
-        "orr    r8, r8, lr, lsl #8\n\t"
-        "uxtb16 r4, r4, ror #8\n\t"
-        "and    r5, r5, #0xFF00FF00\n\t"
-        "orr    r4, r4, r5\n\t"
-        "uxtb16 r5, r6\n\t"
-        "uxtb16 lr, r7\n\t"
-        "orr    r5, r5, lr, lsl #8\n\t"
-        "uxtb16 r6, r6, ror #8\n\t"
-        "and    r7, r7, #0xFF00FF00\n\t"
-        "orr    r6, r6, r7\n\t"
+        "lsl    r8, r5, #8\n\t"
+        "sel    r8, r4, r8\n\t"
+        "lsr    r4, r4, #8\n\t"
+        "sel    r4, r4, r5\n\t"
+        "lsl    r5, r7, #8\n\t"
+        "sel    r5, r6, r5\n\t"
+        "lsr    r6, r6, #8\n\t"
+        "sel    r6, r6, r7\n\t"
         "pkhbt  r7, r8, r5, lsl #16\n\t"
         "pkhtb  r8, r5, r8, asr #16\n\t"
         "pkhbt  lr, r4, r6, lsl #16\n\t"
@@ -118,8 +132,31 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
         "str    lr, [r0, r10]\n\t"
         "str    r8, [r0, r10, lsl #1]\n\t"
         "str    r4, [r0, r11]\n\t"
-        "str    r7, [r0], #4\n\t"
-        "subs   r2, r2, #4\n\t"
+        "str    r7, [r0], #4\n"
+        "20:\n\t"
+        "ldr    r4, [r1]\n\t"
+        "ldr    r5, [r1, r3]\n\t"
+        "ldr    r6, [r1, r3, lsl #1]\n\t"
+        "ldr    r7, [r1, r9]\n\t"
+        "add    r1, r1, r3, lsl #2\n\t"
+        "lsl    r8, r5, #8\n\t"
+        "sel    r8, r4, r8\n\t"
+        "lsr    r4, r4, #8\n\t"
+        "sel    r4, r4, r5\n\t"
+        "lsl    r5, r7, #8\n\t"
+        "sel    r5, r6, r5\n\t"
+        "lsr    r6, r6, #8\n\t"
+        "sel    r6, r6, r7\n\t"
+        "pkhbt  r7, r8, r5, lsl #16\n\t"
+        "pkhtb  r8, r5, r8, asr #16\n\t"
+        "pkhbt  lr, r4, r6, lsl #16\n\t"
+        "pkhtb  r4, r6, r4, asr #16\n\t"
+        "str    lr, [r0, r10]\n\t"
+        "str    r8, [r0, r10, lsl #1]\n\t"
+        "str    r4, [r0, r11]\n\t"
+        "str    r7, [r0], #4\n"
+        "21:\n\t"
+        "subs   r2, r2, #8\n\t"
         "bge    2b\n"
         "3:\n\t"
         "ands   r2, r2, #3\n\t"
@@ -142,7 +179,7 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
         "add    r0, r0, r5\n\t"
         "subs   r12, r12, #1\n\t"
         "bne    1b\n\t"
-        "add    sp, sp, #12\n\t"
+        "add    sp, sp, #16\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
 
@@ -307,74 +344,98 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
 
 /* 3x3 stride 1 down and across in 2x2 blocks, for an even number of output rows (the
  * compiler names these variants, suffix b, only then): output rows y and y+1 share input
- * rows y+1 and y+2, so a block of 4 outputs loads 4 input words instead of 6 and
- * requantizes and stores with fewer instructions per output: 61 (66 with the sign step) per
- * block against 67 (71) for two pairs. An odd width's last block starts one column back
- * (the output it repeats is stored again, the same byte, read from the plane).
- *   r0, r1 accumulators of (y, x), (y, x+1)   r2, r3 of (y+1, x), (y+1, x+1)
- *   r4-r8 weights as above   r9 plane row stride (the sign step's temp, reloaded)
- *   r10, r12 input word and its int16 pairs / temps   r11 plane pointer   lr output pointer
- * Stack frame (64 bytes): bias x4 (one LDM starts the four sums), mult, rc, oc, output row
- * (ow * oc), plane row stride, pair-loop end, row start, odd width, the advance to the
- * next row pair (two row steps; the output one row beyond the row the blocks walked), row
- * pairs left. */
+ * rows y+1 and y+2, so a block of 4 outputs loads 4 input words instead of 6. The middle
+ * taps of rows 1 and 2 are paired for SMLAD: (p1, p1') . (w11, w21) for (y, x) and
+ * (p1, p1') . (w01, w11) for (y+1, x) (p2 likewise for x+1): 20 multiplies instead of 24
+ * for 3 PKH. The output address is computed, not kept: q = r11 * oc + K (r11 past the
+ * block's row-0 word; K per row pair), which frees lr for the pair. Two blocks per loop
+ * pass (a row pair of an odd count of full blocks enters at the second); the pass's end
+ * test loads the next pass's bias with the loop end (LDRD). Per block of 4 outputs: 0.5
+ * bias loads, 4 LDR + 8 SXTB16 + 1 ADD + 3 PKH for the data, 20 multiplies, the
+ * requantization (9 with the uniform shift, 14 without the sign step, 18 with it), 7 for
+ * the stores and 1.5 for the loop. An odd width's last block starts one column back (the
+ * output it repeats is stored again, the same byte, read from the plane).
+ *   r0, r1 accumulators of (y, x), (y, x+1) (r1 holds the bias when a block starts)
+ *   r2, r3 of (y+1, x), (y+1, x+1)   r4-r6 (w0,w2) of filter rows 0-2   r7 (w01, w11)
+ *   r8 (w11, w21) (built from the record's (e, w21) at the start)
+ *   r9 plane row stride (the sign step's temp, reloaded)
+ *   r10, r12 input word and its int16 pairs / temps   r11 plane pointer
+ *   lr row 1's (p1, p2), then temps
+ * Stack frame (56 bytes): oc, K, ow * oc (one LDM for the stores), e (the record's word:
+ * ASR reads its bottom byte), plane row stride, mult, rc, two row steps (the plane's and
+ * E's advance per row pair), the pair loop's end E, bias, the plane's skip from a row
+ * pair's end to the next one's start, K's step, E after the last row pair, the row pair's
+ * entry (the first or, for an odd count of full blocks, the second block of a pass; LDR
+ * PC, Thumb bit set). E is one before the last full block's end for an even width, so that
+ * r11 passes it, and at that end for an odd one: r11 == E then calls for the block a
+ * column back. */
 #define TE_DW_ASM_HEAD22                                \
     "push   {r4-r11, lr}\n\t"                           \
-    "sub    sp, sp, #64\n\t"                            \
-    "ldr    r1, [r0, #20]\n\t"                          \
-    "str    r1, [sp]\n\t"                               \
-    "str    r1, [sp, #4]\n\t"                           \
-    "str    r1, [sp, #8]\n\t"                           \
-    "str    r1, [sp, #12]\n\t"                          \
-    "ldrd   r2, r3, [r0, #24]\n\t"                      \
-    "strd   r2, r3, [sp, #16]\n\t"                      \
-    "ldrd   r9, r10, [r0, #32]\n\t"                     \
-    "str    r10, [sp, #24]\n\t"                         \
-    "str    r9, [sp, #32]\n\t"                          \
-    "ldrd   r11, lr, [r0, #40]\n\t"                     \
-    "ldrd   r1, r2, [r0, #48]\n\t"                      \
+    "sub    sp, sp, #56\n\t"                            \
+    "ldrd   r1, r2, [r0, #20]\n\t"                      \
+    "ldr    r3, [r0, #28]\n\t"                          \
     "str    r1, [sp, #36]\n\t"                          \
-    "str    r11, [sp, #40]\n\t"                         \
-    "ldr    r3, [r0, #60]\n\t"                          \
-    "str    r3, [sp, #44]\n\t"                          \
-    "sub    r1, r1, r11\n\t"                            \
-    "add    r1, r1, r3\n\t"                             \
-    "mul    r1, r1, r10\n\t"                            \
-    "str    r1, [sp, #28]\n\t"                          \
-    "lsl    r12, r2, #1\n\t"                            \
-    "ldr    r3, [r0, #56]\n\t"                          \
+    "strd   r2, r3, [sp, #20]\n\t"                      \
+    "ldr    r1, [r0, #16]\n\t"                          \
+    "ldrd   r9, r10, [r0, #32]\n\t"                     \
+    "strd   r1, r9, [sp, #12]\n\t"                      \
+    "ldrd   r11, lr, [r0, #40]\n\t"                     \
+    "add    r1, r11, #2\n\t"                            \
+    "mls    r1, r1, r10, lr\n\t"                        \
+    "ldrd   r2, r3, [r0, #48]\n\t"                      \
+    "ldr    r12, [r0, #60]\n\t"                         \
+    "sub    r4, r2, r11\n\t"                            \
+    "add    r5, r4, r12\n\t"                            \
+    "mul    r6, r5, r10\n\t"                            \
+    "strd   r10, r1, [sp]\n\t"                          \
+    "str    r6, [sp, #8]\n\t"                           \
+    "sub    r2, r2, #1\n\t"                             \
+    "add    r2, r2, r12\n\t"                            \
+    "lsl    r3, r3, #1\n\t"                             \
+    "strd   r3, r2, [sp, #28]\n\t"                      \
+    "sub    r7, r3, r5\n\t"                             \
+    "rsb    r8, r3, r5, lsl #1\n\t"                     \
+    "mul    r8, r8, r10\n\t"                            \
+    "strd   r7, r8, [sp, #40]\n\t"                      \
+    "ldr    r7, [r0, #56]\n\t"                          \
+    "lsr    r7, r7, #1\n\t"                             \
+    "mla    r7, r7, r3, r2\n\t"                         \
+    "str    r7, [sp, #48]\n\t"                          \
+    "adr.w  r7, 4f\n\t"                                 \
+    "adr.w  r8, 7f\n\t"                                 \
+    "tst    r4, #2\n\t"                                 \
+    "it     ne\n\t"                                     \
+    "movne  r7, r8\n\t"                                 \
+    "orr    r7, r7, #1\n\t"                             \
+    "str    r7, [sp, #52]\n\t"                          \
     "ldm    r0, {r4, r5, r6, r7, r8}\n\t"               \
-    "strd   r12, r1, [sp, #48]\n\t"                     \
-    "lsr    r3, r3, #1\n\t"                             \
-    "str    r3, [sp, #56]\n"
+    "pkhtb  r8, r8, r7, asr #16\n\t"                    \
+    "ldr    pc, [sp, #52]\n"
 
 /* input row 1 feeds output row y through filter row 1 and row y+1 through filter row 0,
  * row 2 feeds y (filter row 2) and y+1 (filter row 1); rows 0 and 3 only one of them */
-
 #define TE_DW_ASM_BLOCK22                               \
-    "ldm    sp, {r0, r1, r2, r3}\n\t"                   \
     "ldr    r10, [r11, r9]\n\t"                         \
     "sxtb16 r12, r10, ror #8\n\t"                       \
     "sxtb16 r10, r10\n\t"                               \
-    "smlad  r0, r10, r5, r0\n\t"                        \
+    "smlad  r0, r10, r5, r1\n\t"                        \
+    "smlad  r2, r10, r4, r1\n\t"                        \
+    "smlad  r3, r12, r4, r1\n\t"                        \
     "smlad  r1, r12, r5, r1\n\t"                        \
-    "smlabt r0, r12, r7, r0\n\t"                        \
-    "smlatt r1, r10, r7, r1\n\t"                        \
-    "smlad  r2, r10, r4, r2\n\t"                        \
-    "smlad  r3, r12, r4, r3\n\t"                        \
-    "smlabb r2, r12, r7, r2\n\t"                        \
-    "smlatb r3, r10, r7, r3\n\t"                        \
+    "pkhbt  lr, r12, r10\n\t"                           \
     "ldr    r10, [r11, r9, lsl #1]\n\t"                 \
     "sxtb16 r12, r10, ror #8\n\t"                       \
     "sxtb16 r10, r10\n\t"                               \
     "smlad  r0, r10, r6, r0\n\t"                        \
     "smlad  r1, r12, r6, r1\n\t"                        \
-    "smlabt r0, r12, r8, r0\n\t"                        \
-    "smlatt r1, r10, r8, r1\n\t"                        \
     "smlad  r2, r10, r5, r2\n\t"                        \
     "smlad  r3, r12, r5, r3\n\t"                        \
-    "smlabt r2, r12, r7, r2\n\t"                        \
-    "smlatt r3, r10, r7, r3\n\t"                        \
+    "pkhtb  r10, r10, lr, asr #16\n\t"                  \
+    "pkhbt  lr, lr, r12, lsl #16\n\t"                   \
+    "smlad  r0, lr, r8, r0\n\t"                         \
+    "smlad  r1, r10, r8, r1\n\t"                        \
+    "smlad  r2, lr, r7, r2\n\t"                         \
+    "smlad  r3, r10, r7, r3\n\t"                        \
     "add    r10, r11, r9, lsl #1\n\t"                   \
     "ldr    r10, [r10, r9]\n\t"                         \
     "sxtb16 r12, r10, ror #8\n\t"                       \
@@ -391,9 +452,9 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
     "smlabb r0, r12, r7, r0\n\t"                        \
     "smlatb r1, r10, r7, r1\n\t"
 
-/* the sign step borrows r9 (the plane row stride) and reloads it */
+/* the sign step borrows r9 (the plane row stride), reloaded with e */
 #define TE_DW_ASM_RQ22                                  \
-    "ldrd   r10, r12, [sp, #16]\n\t"                    \
+    "ldrd   r10, r12, [sp, #20]\n\t"                    \
     "add    r9, r12, r0, asr #31\n\t"                   \
     "smmlar r0, r0, r10, r9\n\t"                        \
     "add    r9, r12, r1, asr #31\n\t"                   \
@@ -402,68 +463,74 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
     "smmlar r2, r2, r10, r9\n\t"                        \
     "add    r9, r12, r3, asr #31\n\t"                   \
     "smmlar r3, r3, r10, r9\n\t"                        \
-    "ldr    r9, [sp, #32]\n\t"                          \
-    "asr    r0, r0, r8\n\t"                             \
-    "asr    r1, r1, r8\n\t"                             \
-    "asr    r2, r2, r8\n\t"                             \
-    "asr    r3, r3, r8\n\t"                             \
+    "ldrd   lr, r9, [sp, #12]\n\t"                      \
+    "asr    r0, r0, lr\n\t"                             \
+    "asr    r1, r1, lr\n\t"                             \
+    "asr    r2, r2, lr\n\t"                             \
+    "asr    r3, r3, lr\n\t"                             \
     "ssat   r0, #8, r0\n\t"                             \
     "ssat   r1, #8, r1\n\t"                             \
     "ssat   r2, #8, r2\n\t"                             \
     "ssat   r3, #8, r3\n\t"
 
 #define TE_DW_ASM_RQ22N                                 \
-    "ldrd   r10, r12, [sp, #16]\n\t"                    \
+    "ldrd   r10, r12, [sp, #20]\n\t"                    \
+    "ldr    lr, [sp, #12]\n\t"                          \
     "smmlar r0, r0, r10, r12\n\t"                       \
     "smmlar r1, r1, r10, r12\n\t"                       \
     "smmlar r2, r2, r10, r12\n\t"                       \
     "smmlar r3, r3, r10, r12\n\t"                       \
-    "asr    r0, r0, r8\n\t"                             \
-    "asr    r1, r1, r8\n\t"                             \
-    "asr    r2, r2, r8\n\t"                             \
-    "asr    r3, r3, r8\n\t"                             \
+    "asr    r0, r0, lr\n\t"                             \
+    "asr    r1, r1, lr\n\t"                             \
+    "asr    r2, r2, lr\n\t"                             \
+    "asr    r3, r3, lr\n\t"                             \
     "ssat   r0, #8, r0\n\t"                             \
     "ssat   r1, #8, r1\n\t"                             \
     "ssat   r2, #8, r2\n\t"                             \
     "ssat   r3, #8, r3\n\t"
 
-/* blocks along the row pair (an odd width's last one a column back), the next row pair */
+/* the four outputs at q = r11 * oc + K: (y, x), (y, x+1), (y+1, x), (y+1, x+1) */
+#define TE_DW_ASM_STORE22                               \
+    "ldm    sp, {r10, r12, lr}\n\t"                     \
+    "mla    r12, r11, r10, r12\n\t"                     \
+    "strb   r0, [r12]\n\t"                              \
+    "strb   r1, [r12, r10]\n\t"                         \
+    "strb   r2, [r12, lr]\n\t"                          \
+    "add    r12, r12, r10\n\t"                          \
+    "strb   r3, [r12, lr]\n\t"
+
+/* blocks along the row pair, two per pass (an odd width's last one a column back, run as
+ * the second block of a pass), the next row pair; a row pair of an odd block count starts
+ * at the second block */
 #define TE_DW_ASM_BODY22(rq22)                          \
+    "4:\n\t"                                            \
+    "ldr    r1, [sp, #36]\n"                            \
     "5:\n\t"                                            \
-    TE_DW_ASM_BLOCK22                                   \
-    rq22                                                \
-    "ldrd   r10, r12, [sp, #24]\n\t"                    \
-    "strb   r0, [lr]\n\t"                               \
-    "strb   r1, [lr, r10]\n\t"                          \
-    "strb   r2, [lr, r12]\n\t"                          \
-    "add    lr, lr, r10\n\t"                            \
-    "strb   r3, [lr, r12]\n\t"                          \
-    "add    lr, lr, r10\n\t"                            \
-    "ldr    r10, [sp, #36]\n\t"                         \
+    TE_DW_ASM_BLOCK22 rq22 TE_DW_ASM_STORE22            \
+    "7:\n\t"                                            \
+    "ldr    r1, [sp, #36]\n\t"                          \
+    TE_DW_ASM_BLOCK22 rq22 TE_DW_ASM_STORE22            \
+    "ldrd   r10, r1, [sp, #32]\n\t"                     \
     "cmp    r11, r10\n\t"                               \
     "blo    5b\n\t"                                     \
     "bne    6f\n\t"                                     \
-    "ldr    r10, [sp, #44]\n\t"                         \
-    "cmp    r10, #0\n\t"                                \
-    "beq    6f\n\t"                                     \
     "sub    r11, r11, #1\n\t"                           \
-    "ldr    r10, [sp, #24]\n\t"                         \
-    "sub    lr, lr, r10\n\t"                            \
-    "b      5b\n\t"                                     \
+    "b      7b\n\t"                                     \
     "6:\n\t"                                            \
-    "ldrd   r10, r12, [sp, #48]\n\t"                    \
-    "add    lr, lr, r12\n\t"                            \
-    "ldr    r12, [sp, #36]\n\t"                         \
-    "add    r12, r12, r10\n\t"                          \
-    "str    r12, [sp, #36]\n\t"                         \
-    "ldr    r11, [sp, #40]\n\t"                         \
+    "ldrd   r12, r10, [sp, #28]\n\t"                    \
+    "add    r10, r10, r12\n\t"                          \
+    "str    r10, [sp, #32]\n\t"                         \
+    "ldr    r12, [sp, #48]\n\t"                         \
+    "cmp    r10, r12\n\t"                               \
+    "beq    9f\n\t"                                     \
+    "ldrd   r10, r12, [sp, #40]\n\t"                    \
     "add    r11, r11, r10\n\t"                          \
-    "str    r11, [sp, #40]\n\t"                         \
-    "ldr    r10, [sp, #56]\n\t"                         \
-    "subs   r10, r10, #1\n\t"                           \
-    "str    r10, [sp, #56]\n\t"                         \
-    "bne    5b\n\t"                                     \
-    "add    sp, sp, #64\n\t"                            \
+    "ldr    r10, [sp, #4]\n\t"                          \
+    "add    r10, r10, r12\n\t"                          \
+    "str    r10, [sp, #4]\n\t"                          \
+    "ldr    pc, [sp, #52]\n"                            \
+    "9:\n\t"                                            \
+    "add    sp, sp, #56\n\t"                            \
     "pop    {r4-r11, pc}\n\t"
 #define TE_DW_K3S1_22_FN(name, rq22)                                                              \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
@@ -906,10 +973,11 @@ TE_DW_ASM_KFN22(te_dw_k5s2nb_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22N, "4", 
     "smmla  r1, r1, r2, r3\n\t"                         \
     "ssat   r0, #8, r0, asr #" E "\n\t"                 \
     "ssat   r1, #8, r1, asr #" E "\n\t"
-/* 2x2 blocks: (mult, C) from the frame at sp + 16 into the two registers the kernel has free
- * there (r10, r12 in the 3x3 blocks; r4, r5 in the 5x5/7x7 ones, which load e no more) */
-#define TE_DW_ASM_RQ22U_IN(E, m, c)                     \
-    "ldrd   " m ", " c ", [sp, #16]\n\t"                \
+/* 2x2 blocks: (mult, C) from the frame (at sp + 20 in the 3x3 blocks, sp + 16 in the 5x5/7x7
+ * ones) into the two registers the kernel has free there (r10, r12 in the 3x3 blocks; r4, r5
+ * in the 5x5/7x7 ones, which load e no more) */
+#define TE_DW_ASM_RQ22U_IN(E, m, c, at)                 \
+    "ldrd   " m ", " c ", [sp, #" at "]\n\t"             \
     "smmla  r0, r0, " m ", " c "\n\t"                   \
     "smmla  r1, r1, " m ", " c "\n\t"                   \
     "smmla  r2, r2, " m ", " c "\n\t"                   \
@@ -918,10 +986,10 @@ TE_DW_ASM_KFN22(te_dw_k5s2nb_asm, TE_DW_ASM_K5S2_ROWS22, TE_DW_ASM_KRQ22N, "4", 
     "ssat   r1, #8, r1, asr #" E "\n\t"                 \
     "ssat   r2, #8, r2, asr #" E "\n\t"                 \
     "ssat   r3, #8, r3, asr #" E "\n\t"
-#define TE_DW_ASM_RQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r10", "r12")
+#define TE_DW_ASM_RQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r10", "r12", "20")
 /* 5x5/7x7 pairs: (mult, C) at the frame's start (ldm of e no more) */
 #define TE_DW_ASM_KRQU(E) TE_DW_ASM_RQU(E)
-#define TE_DW_ASM_KRQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r4", "r5")
+#define TE_DW_ASM_KRQ22U(E) TE_DW_ASM_RQ22U_IN(E, "r4", "r5", "16")
 
 #define TE_DW_PLANE_US(E)                                                                            \
     TE_DW_K3S1_FN(te_dw_k3s1u##E##_asm, TE_DW_ASM_BODY, TE_DW_ASM_RQU(#E))                           \

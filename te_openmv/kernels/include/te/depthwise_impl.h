@@ -69,14 +69,16 @@ typedef struct {
 
 void te_dw_gather_asm(int8_t *dst, const int8_t *src, const te_dw_gjob *job);
 
-/* The gather of 4 channels (te_dw_gather4_asm, through te_dw_gather4; C a multiple of 4) into 4 planes `plane` bytes apart, the same bytes as 4 one-channel gathers: per
- * pass 4 pixels, one word each (src[0..3], src[C..C+3], ...: channels c..c+3 of a pixel),
- * a 4x4 byte transpose (UXTB16/AND/ORR pair the bytes of two pixels per channel,
- * PKHBT/PKHTB join the pairs) and one word stored per plane; then the row's last 1-3
- * pixels a byte at a time.
- *   r0 dst   r1 src   r2 pixels left in the row less 4   r3 C   r4-r8, lr words / temps
+/* The gather of 4 channels (te_dw_gather4_asm, through te_dw_gather4; C a multiple of 4)
+ * into 4 planes `plane` bytes apart, the same bytes as 4 one-channel gathers: per group
+ * of 4 pixels (two groups a pass), one word each (src[0..3], src[C..C+3], ...: channels
+ * c..c+3 of a pixel), a 4x4 byte transpose (SEL with the GE flags set once pairs the
+ * bytes of two pixels per channel, PKHBT/PKHTB join the pairs) and one word stored per
+ * plane; then the row's last 1-3 pixels a byte at a time.
+ *   r0 dst   r1 src   r2 pixels left in the row less 8   r3 C   r4-r8, lr words / temps
  *   r9 3C   r10 plane   r11 3 * plane   r12 rows left
- * Stack: cols, src step and dst step to the next row. */
+ * Stack: cols (less 4 for an odd count of groups), src step and dst step to the next row,
+ * the rows' entry into the loop. */
 void te_dw_gather4_asm(int8_t *dst, const int8_t *src, const te_dw_gjob *job);
 
 /* 3x3 kernels in assembly for the common case (e >= 1, full int8 range): a whole output
