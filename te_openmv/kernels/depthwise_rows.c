@@ -331,7 +331,7 @@ TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in
     for (int c0 = 0; c0 < C; c0 += p->chunk) {  /* channel passes (chunk a multiple of 8) */
         const int n = C - c0 < p->chunk ? C - c0 : p->chunk, ring_row = (n >> 2) * plane;
         const int32_t *g0 = groups + (c0 >> 2) * gwords;
-        te_dw_vpair_pads(p, n, scratch);
+        if (c0 == 0 || n < p->chunk) te_dw_vpair_pads(p, n, scratch);  /* as the pass before's otherwise */
         int have = -1;  /* the last pair row packed in this pass */
         for (int y = 0; y < p->out_h; y++) {
             const int m = s1 ? y >> 1 : y, odd = s1 & y;
@@ -344,7 +344,7 @@ TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in
 #if TE_USE_DSP  /* the compiler takes this ring only with its assembly */
             const int col = s1 ? 16 : 0, step = s1 ? 16 : 32;  /* the pointers at the window's middle column at stride 1 */
             const te_dw_rowjob job = {t + col, u + col, odd ? t : NULL, C, g0, g0 + (n >> 2) * gwords,
-                                      plane - step * ow, ow * C, ow, q};
+                                      plane - step * ow, ow * C - 4, ow, q};
             p->asm_fn(&job);
 #else
             for (int ox = 0; ox < ow; ox++, q += C) {
@@ -374,7 +374,7 @@ TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, con
     for (int c0 = 0; c0 < C; c0 += p->chunk) {  /* channel passes (chunk a multiple of 8) */
         const int n = C - c0 < p->chunk ? C - c0 : p->chunk, ring_row = (n >> 2) * plane;
         const int32_t *g0 = groups + (c0 >> 2) * gwords;
-        te_dw_vpair_pads(p, n, scratch);
+        if (c0 == 0 || n < p->chunk) te_dw_vpair_pads(p, n, scratch);  /* as the pass before's otherwise */
         for (int j = 0; j <= p->out_h; j++) {
             int8_t *u = scratch + (j & 1) * ring_row;
             te_dw_vpair_row(p, in, j, c0, n, u);
@@ -382,7 +382,7 @@ TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, con
             const int8_t *t = scratch + ((j - 1) & 1) * ring_row;
             int8_t *q = out + (size_t)(j - 1) * ow * C + c0;
 #if TE_USE_DSP  /* the compiler takes this ring only with its assembly */
-            const te_dw_rowjob job = {t, u, NULL, C, g0, g0 + (n >> 2) * gwords, plane - 32 * ow, ow * C, ow, q};
+            const te_dw_rowjob job = {t, u, NULL, C, g0, g0 + (n >> 2) * gwords, plane - 32 * ow, ow * C - 4, ow, q};
             p->asm_fn(&job);
 #else
             for (int ox = 0; ox < ow; ox++, q += C)

@@ -206,15 +206,53 @@ TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
  *
  * Packing: per pixel, 2 words of rows a and b (LDRD each, the pointers stepping one input
  * pixel), PKHBT/PKHTB into [a0 a1 b0 b1], [a2 a3 b2 b3], 8 SXTB16 into the pairs (a_c, b_c)
- * of c0..c3 of both groups, one STM into each group's plane: 20 instructions per 16 values;
- * the pixels of one pair of groups, then the next pair.
+ * of c0..c3 of both groups, one STM into each group's plane: 19 instructions per 16 values
+ * (two pixels per pass); the pixels of one pair of groups, then the next pair.
  *   r0, r11 the two planes   r1 a   r2 b (the zero-point word at an edge)   r3-r10 words
  *   r12 input pixel step   lr pixels left
  * Frame: [0] plane of the pair [4] a [8] b [12] pixels [16] plane pitch [20] pairs left.
  * The edge packs: one row outside the image; `a` is the row inside, b points at the
  * zero-point word (4 copies of the byte), which stands for the other row: the upper one
  * (top: the zero point in the low halves) or the lower one (bottom: in the high halves). */
-#define TE_VPACK_ASM(name, a0, b0, a1, b1, loadb, zpb, stepb)                                   \
+/* one pixel of both groups */
+#define TE_VPACK_PIXEL(a0, b0, a1, b1, loadb)         \
+    "ldrd   r3, r4, [r1]\n\t"                         \
+    "add    r1, r1, r12\n\t"                          \
+    loadb                                             \
+    "pkhbt  r7, " a0 ", " b0 ", lsl #16\n\t"          \
+    "pkhtb  r8, " b0 ", " a0 ", asr #16\n\t"          \
+    "pkhbt  r9, " a1 ", " b1 ", lsl #16\n\t"          \
+    "pkhtb  r10, " b1 ", " a1 ", asr #16\n\t"         \
+    "sxtb16 r3, r7\n\t"                               \
+    "sxtb16 r4, r7, ror #8\n\t"                       \
+    "sxtb16 r5, r8\n\t"                               \
+    "sxtb16 r6, r8, ror #8\n\t"                       \
+    "sxtb16 r7, r9\n\t"                               \
+    "sxtb16 r8, r9, ror #8\n\t"                       \
+    "sxtb16 r9, r10\n\t"                              \
+    "sxtb16 r10, r10, ror #8\n\t"                     \
+    "stm    r0!, {r3-r6}\n\t"                         \
+    "stm    r11!, {r7-r10}\n\t"
+/* the pixels of a pair of groups: both rows inside, two pixels per pass (an odd count
+ * enters at the second); at an edge one pixel per pass */
+#define TE_VPACK_LOOP2                                                                           \
+    "tst    lr, #1\n\t"                                                                          \
+    "beq    2f\n\t"                                                                              \
+    "add    lr, lr, #1\n\t"                                                                      \
+    "b      3f\n"                                                                                \
+    "2:\n\t"                                                                                     \
+    TE_VPACK_PIXEL("r3", "r5", "r4", "r6", TE_VPACK_LOADB)                                       \
+    "3:\n\t"                                                                                     \
+    TE_VPACK_PIXEL("r3", "r5", "r4", "r6", TE_VPACK_LOADB)                                       \
+    "subs   lr, lr, #2\n\t"                                                                      \
+    "bne    2b\n\t"
+#define TE_VPACK_LOADB "ldrd   r5, r6, [r2]\n\tadd    r2, r2, r12\n\t"
+#define TE_VPACK_LOOP1(a0, b0, a1, b1)                                                           \
+    "2:\n\t"                                                                                     \
+    TE_VPACK_PIXEL(a0, b0, a1, b1, "")                                                           \
+    "subs   lr, lr, #1\n\t"                                                                      \
+    "bne    2b\n\t"
+#define TE_VPACK_ASM(name, loop, zpb, stepb)                                                     \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const te_dw_vjob *job) {  \
     __asm__ volatile(                                                                            \
         "push   {r4-r11, lr}\n\t"                                                                \
@@ -226,26 +264,7 @@ TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
         "ldr    r11, [sp, #16]\n\t"                                                              \
         "add    r11, r0, r11\n\t"                                                                \
         zpb                                                                                      \
-        "2:\n\t"                                                                                 \
-        "ldrd   r3, r4, [r1]\n\t"                                                                \
-        "add    r1, r1, r12\n\t"                                                                 \
-        loadb                                                                                    \
-        "pkhbt  r7, " a0 ", " b0 ", lsl #16\n\t"                                                 \
-        "pkhtb  r8, " b0 ", " a0 ", asr #16\n\t"                                                 \
-        "pkhbt  r9, " a1 ", " b1 ", lsl #16\n\t"                                                 \
-        "pkhtb  r10, " b1 ", " a1 ", asr #16\n\t"                                                \
-        "sxtb16 r3, r7\n\t"                                                                      \
-        "sxtb16 r4, r7, ror #8\n\t"                                                              \
-        "sxtb16 r5, r8\n\t"                                                                      \
-        "sxtb16 r6, r8, ror #8\n\t"                                                              \
-        "sxtb16 r7, r9\n\t"                                                                      \
-        "sxtb16 r8, r9, ror #8\n\t"                                                              \
-        "sxtb16 r9, r10\n\t"                                                                     \
-        "sxtb16 r10, r10, ror #8\n\t"                                                            \
-        "stm    r0!, {r3-r6}\n\t"                                                                \
-        "stm    r11!, {r7-r10}\n\t"                                                              \
-        "subs   lr, lr, #1\n\t"                                                                  \
-        "bne    2b\n\t"                                                                          \
+        loop                                                                                     \
         "ldm    sp, {r0, r1, r2}\n\t"                                                            \
         "ldr    r3, [sp, #16]\n\t"                                                               \
         "add    r0, r0, r3, lsl #1\n\t"                                                          \
@@ -259,10 +278,9 @@ TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
         "add    sp, sp, #24\n\t"                                                                 \
         "pop    {r4-r11, pc}\n\t");                                                              \
     }
-#define TE_VPACK_LOADB "ldrd   r5, r6, [r2]\n\tadd    r2, r2, r12\n\t"
-TE_VPACK_ASM(te_dw_vpack_asm, "r3", "r5", "r4", "r6", TE_VPACK_LOADB, "", "add    r2, r2, #8\n\t")
-TE_VPACK_ASM(te_dw_vpack_top_asm, "r2", "r3", "r2", "r4", "", "ldr    r2, [r2]\n\t", "")
-TE_VPACK_ASM(te_dw_vpack_bot_asm, "r3", "r2", "r4", "r2", "", "ldr    r2, [r2]\n\t", "")
+TE_VPACK_ASM(te_dw_vpack_asm, TE_VPACK_LOOP2, "", "add    r2, r2, #8\n\t")
+TE_VPACK_ASM(te_dw_vpack_top_asm, TE_VPACK_LOOP1("r2", "r3", "r2", "r4"), "ldr    r2, [r2]\n\t", "")
+TE_VPACK_ASM(te_dw_vpack_bot_asm, TE_VPACK_LOOP1("r3", "r2", "r4", "r2"), "ldr    r2, [r2]\n\t", "")
 
 /* `blocks` blocks of 8 words of the word v from dst (a pair row wholly outside the image). */
 __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) int8_t *dst,
@@ -290,11 +308,12 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
  * first group's first window column (stride 1: the column after it), r2 = the parity
  * (stride 1; NULL: even), stride = the output pixel step (channels), ring_step = what
  * the ring pointers move from one group's last pixel to the next group's first,
- * out_step = out_w * channels).
+ * out_step = out_w * channels - 4: the output pointer back from a group's end of row to the
+ * next group's first pixel).
  *   r0-r3 accumulators of c0..c3   r4-r7 one column's 4 pairs   r8 pair row y   r9 pair row y + 1
  *   r10, r11, lr weight words   r12 the group's record (back to its start after each pixel)
  * Frame: [0] output pointer [4] the group's end of row [8] output pixel step [12] ring step
- * [16] out_w * channels [20] records' end.
+ * [16] out_w * channels - 4 [20] records' end.
  * Exactness: SMLAD adds both products to the accumulator modulo 2^32; the taps are the
  * same products as the row kernel's (te/depthwise.h), summed in another order, and every
  * partial sum of them is bounded by the bound arith/depthwise.py proves for the whole sum,
@@ -306,6 +325,7 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "ldr    r6, [r0, #12]\n\t"                        \
     "ldrd   r7, r3, [r0, #24]\n\t"                    \
     "add    r5, r4, r3\n\t"                           \
+    "add    r5, r5, #4\n\t"                           \
     "ldr    r1, [r0, #20]\n\t"                        \
     "stm    sp, {r4, r5, r6, r7}\n\t"                 \
     "strd   r3, r1, [sp, #16]\n\t"                    \
@@ -329,7 +349,6 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "add    r8, r8, r6\n\t"                           \
     "add    r9, r9, r6\n\t"                           \
     "sub    r4, r4, r7\n\t"                           \
-    "add    r4, r4, #4\n\t"                           \
     "add    r5, r5, #4\n\t"                           \
     "strd   r4, r5, [sp]\n\t"                         \
     "ldr    r6, [sp, #20]\n\t"                        \
