@@ -208,9 +208,11 @@ TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
  * pixel), PKHBT/PKHTB into [a0 a1 b0 b1], [a2 a3 b2 b3], 8 SXTB16 into the pairs (a_c, b_c)
  * of c0..c3 of both groups, one STM into each group's plane: 19 instructions per 16 values
  * (two pixels per pass); the pixels of one pair of groups, then the next pair.
- *   r0, r11 the two planes   r1 a   r2 b (the zero-point word at an edge)   r3-r10 words
+ *   r0, r11 the two planes   r1 a   r2 b (at an edge the zero-point word)   r3-r10 words
  *   r12 input pixel step   lr pixels left
- * Frame: [0] plane of the pair [4] a [8] b [12] pixels [16] plane pitch [20] pairs left.
+ * Frame: [0] plane pitch - 16 pixels (from the second plane's end to the next pair's first
+ * plane) [4] pixels * step - 8 (a and b back to the next pair's channels) [8] plane pitch
+ * [12] pixels [16] pairs left.
  * The edge packs: one row outside the image; `a` is the row inside, b points at the
  * zero-point word (4 copies of the byte), which stands for the other row: the upper one
  * (top: the zero point in the low halves) or the lower one (bottom: in the high halves). */
@@ -256,29 +258,29 @@ TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const te_dw_vjob *job) {  \
     __asm__ volatile(                                                                            \
         "push   {r4-r11, lr}\n\t"                                                                \
-        "ldr    r4, [r0, #24]\n\t"                                                               \
-        "ldm    r0, {r0, r1, r2, r3, r11, r12}\n\t"                                              \
-        "push   {r0, r1, r2, r3, r4, r11}\n"                                                     \
-        "1:\n\t"                                                                                 \
-        "ldm    sp, {r0, r1, r2, lr}\n\t"                                                        \
-        "ldr    r11, [sp, #16]\n\t"                                                              \
-        "add    r11, r0, r11\n\t"                                                                \
+        "ldr    r5, [r0, #24]\n\t"                                                               \
+        "ldm    r0, {r0, r1, r2, r6, r11, r12}\n\t"                                              \
+        "sub    r3, r5, r6, lsl #4\n\t"                                                          \
+        "mul    r4, r12, r6\n\t"                                                                 \
+        "sub    r4, r4, #8\n\t"                                                                  \
+        "push   {r3, r4, r5, r6, r11}\n\t"                                                       \
         zpb                                                                                      \
+        "1:\n\t"                                                                                 \
+        "ldrd   r3, lr, [sp, #8]\n\t"                                                            \
+        "add    r11, r0, r3\n\t"                                                                 \
         loop                                                                                     \
-        "ldm    sp, {r0, r1, r2}\n\t"                                                            \
-        "ldr    r3, [sp, #16]\n\t"                                                               \
-        "add    r0, r0, r3, lsl #1\n\t"                                                          \
-        "add    r1, r1, #8\n\t"                                                                  \
+        "ldrd   r3, r4, [sp]\n\t"                                                                \
+        "add    r0, r11, r3\n\t"                                                                 \
+        "sub    r1, r1, r4\n\t"                                                                  \
         stepb                                                                                    \
-        "stm    sp, {r0, r1, r2}\n\t"                                                            \
-        "ldr    r3, [sp, #20]\n\t"                                                               \
+        "ldr    r3, [sp, #16]\n\t"                                                               \
         "subs   r3, r3, #1\n\t"                                                                  \
-        "str    r3, [sp, #20]\n\t"                                                               \
+        "str    r3, [sp, #16]\n\t"                                                               \
         "bne    1b\n\t"                                                                          \
-        "add    sp, sp, #24\n\t"                                                                 \
+        "add    sp, sp, #20\n\t"                                                                 \
         "pop    {r4-r11, pc}\n\t");                                                              \
     }
-TE_VPACK_ASM(te_dw_vpack_asm, TE_VPACK_LOOP2, "", "add    r2, r2, #8\n\t")
+TE_VPACK_ASM(te_dw_vpack_asm, TE_VPACK_LOOP2, "", "sub    r2, r2, r4\n\t")
 TE_VPACK_ASM(te_dw_vpack_top_asm, TE_VPACK_LOOP1("r2", "r3", "r2", "r4"), "ldr    r2, [r2]\n\t", "")
 TE_VPACK_ASM(te_dw_vpack_bot_asm, TE_VPACK_LOOP1("r3", "r2", "r4", "r2"), "ldr    r2, [r2]\n\t", "")
 
@@ -332,19 +334,20 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "ldr    r12, [r0, #16]\n\t"                       \
     "ldr    r1, [r0, #8]\n\t"                         \
     "ldrd   r8, r9, [r0]\n\t"
-/* after a pixel: the output word stored, the record pointer back (rw: its bytes), the next
- * pixel; after the group's last pixel the next group (its planes, record, output bytes) */
-#define TE_VP_NEXT(lbl, rw)                           \
+/* after a pixel: the output word stored, the next pixel (at `again`: the record pointer
+ * back to the group's record first); after the group's last pixel the next group (its
+ * planes, output bytes; the record pointer is at its record) */
+#define TE_VP_AGAIN(again, rw) again ":\n\tsub    r12, r12, #" rw "\n"
+#define TE_VP_NEXT(lbl, again)                        \
     "bfi    r0, r1, #8, #8\n\t"                       \
     "bfi    r0, r2, #16, #8\n\t"                      \
     "bfi    r0, r3, #24, #8\n\t"                      \
-    "sub    r12, r12, #" rw "\n\t"                    \
     "ldm    sp, {r4, r5, r6}\n\t"                     \
     "str    r0, [r4]\n\t"                             \
     "add    r4, r4, r6\n\t"                           \
     "str    r4, [sp]\n\t"                             \
     "cmp    r4, r5\n\t"                               \
-    "bne    " lbl "b\n\t"                             \
+    "bne    " again "b\n\t"                           \
     "ldrd   r6, r7, [sp, #12]\n\t"                    \
     "add    r8, r8, r6\n\t"                           \
     "add    r9, r9, r6\n\t"                           \
@@ -352,7 +355,6 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "add    r5, r5, #4\n\t"                           \
     "strd   r4, r5, [sp]\n\t"                         \
     "ldr    r6, [sp, #20]\n\t"                        \
-    "add    r12, r12, #" rw "\n\t"                    \
     "cmp    r12, r6\n\t"                              \
     "bne    " lbl "b\n\t"                             \
     "add    sp, sp, #24\n\t"                          \
@@ -378,13 +380,15 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
     __asm__ volatile(                                                                            \
         TE_VP_FRAME                                                                              \
+        "b      1f\n"                                                                            \
+        TE_VP_AGAIN("2", rw)                                                                     \
         "1:\n\t"                                                                                 \
         "ldm    r12!, {r0-r3}\n\t"                                                               \
         TE_VP_COL("!")                                                                           \
         TE_VP_COL("!")                                                                           \
         TE_VP_COL("")                                                                            \
         rq                                                                                       \
-        TE_VP_NEXT("1", rw));                                                                    \
+        TE_VP_NEXT("1", "2"));                                                                   \
     }
 TE_VPAIR_ASM(te_dw_vpair_asm, TE_DW_ASM_RQ4, "136")
 TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N, "136")
@@ -442,15 +446,18 @@ TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N, "136")
     __asm__ volatile(                                                                            \
         TE_VP_FRAME                                                                              \
         "cmp    r1, #0\n\t"                                                                      \
-        "bne    3f\n"                                                                            \
+        "bne    3f\n\t"                                                                          \
+        "b      1f\n"                                                                            \
+        TE_VP_AGAIN("2", rw)                                                                     \
         "1:\n\t"                                                                                 \
         TE_VP1_BODY("smlad ", "smlabb")                                                          \
         rq                                                                                       \
-        TE_VP_NEXT("1", rw)                                                                      \
+        TE_VP_NEXT("1", "2")                                                                     \
+        TE_VP_AGAIN("4", rw)                                                                     \
         "3:\n\t"                                                                                 \
         TE_VP1_BODY("smlatb", "smladx")                                                          \
         rq                                                                                       \
-        TE_VP_NEXT("3", rw));                                                                    \
+        TE_VP_NEXT("3", "4"));                                                                   \
     }
 TE_VPAIR1_ASM(te_dw_vpair1_asm, TE_DW_ASM_RQ4, "160")
 TE_VPAIR1_ASM(te_dw_vpair1n_asm, TE_DW_ASM_RQ4N, "160")
