@@ -344,7 +344,7 @@ TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in
 #if TE_USE_DSP  /* the compiler takes this ring only with its assembly */
             const int col = s1 ? 16 : 0, step = s1 ? 16 : 32;  /* the pointers at the window's middle column at stride 1 */
             const te_dw_rowjob job = {t + col, u + col, odd ? t : NULL, C, g0, g0 + (n >> 2) * gwords,
-                                      plane - step * ow, ow * C - 4, ow, q};
+                                      plane - step * ow, ow * C, ow, q};
             p->asm_fn(&job);
 #else
             for (int ox = 0; ox < ow; ox++, q += C) {
@@ -382,7 +382,7 @@ TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, con
             const int8_t *t = scratch + ((j - 1) & 1) * ring_row;
             int8_t *q = out + (size_t)(j - 1) * ow * C + c0;
 #if TE_USE_DSP  /* the compiler takes this ring only with its assembly */
-            const te_dw_rowjob job = {t, u, NULL, C, g0, g0 + (n >> 2) * gwords, plane - 32 * ow, ow * C - 4, ow, q};
+            const te_dw_rowjob job = {t, u, NULL, C, g0, g0 + (n >> 2) * gwords, plane - 32 * ow, ow * C, ow, q};
             p->asm_fn(&job);
 #else
             for (int ox = 0; ox < ow; ox++, q += C)

@@ -310,12 +310,12 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
  * first group's first window column (stride 1: the column after it), r2 = the parity
  * (stride 1; NULL: even), stride = the output pixel step (channels), ring_step = what
  * the ring pointers move from one group's last pixel to the next group's first,
- * out_step = out_w * channels - 4: the output pointer back from a group's end of row to the
- * next group's first pixel).
+ * out_step = out_w * channels).
  *   r0-r3 accumulators of c0..c3   r4-r7 one column's 4 pairs   r8 pair row y   r9 pair row y + 1
  *   r10, r11, lr weight words   r12 the group's record (back to its start after each pixel)
- * Frame: [0] output pointer [4] the group's end of row [8] output pixel step [12] ring step
- * [16] out_w * channels - 4 [20] records' end.
+ * Frame: [0] the output pixel's offset from the group's end of row (negative; 0 ends the
+ * row) [4] the group's end of row [8] output pixel step [12] ring step
+ * [16] -out_w * channels (the offset at a row's start) [20] records' end.
  * Exactness: SMLAD adds both products to the accumulator modulo 2^32; the taps are the
  * same products as the row kernel's (te/depthwise.h), summed in another order, and every
  * partial sum of them is bounded by the bound arith/depthwise.py proves for the whole sum,
@@ -327,7 +327,8 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "ldr    r6, [r0, #12]\n\t"                        \
     "ldrd   r7, r3, [r0, #24]\n\t"                    \
     "add    r5, r4, r3\n\t"                           \
-    "add    r5, r5, #4\n\t"                           \
+    "rsb    r3, r3, #0\n\t"                           \
+    "mov    r4, r3\n\t"                               \
     "ldr    r1, [r0, #20]\n\t"                        \
     "stm    sp, {r4, r5, r6, r7}\n\t"                 \
     "strd   r3, r1, [sp, #16]\n\t"                    \
@@ -343,17 +344,15 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "bfi    r0, r2, #16, #8\n\t"                      \
     "bfi    r0, r3, #24, #8\n\t"                      \
     "ldm    sp, {r4, r5, r6}\n\t"                     \
-    "str    r0, [r4]\n\t"                             \
-    "add    r4, r4, r6\n\t"                           \
+    "str    r0, [r5, r4]\n\t"                         \
+    "adds   r4, r4, r6\n\t"                           \
     "str    r4, [sp]\n\t"                             \
-    "cmp    r4, r5\n\t"                               \
     "bne    " again "b\n\t"                           \
     "ldrd   r6, r7, [sp, #12]\n\t"                    \
     "add    r8, r8, r6\n\t"                           \
     "add    r9, r9, r6\n\t"                           \
-    "sub    r4, r4, r7\n\t"                           \
     "add    r5, r5, #4\n\t"                           \
-    "strd   r4, r5, [sp]\n\t"                         \
+    "strd   r7, r5, [sp]\n\t"                         \
     "ldr    r6, [sp, #20]\n\t"                        \
     "cmp    r12, r6\n\t"                              \
     "bne    " lbl "b\n\t"                             \
@@ -375,7 +374,8 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "smlabt r1, r5, r11, r1\n\t"                      \
     "smlabb r2, r6, lr, r2\n\t"                       \
     "smlabt r3, r7, lr, r3\n\t"
-/* 57 instructions per pixel and group in the u<E> form (62 without the sign step, 66 with it) */
+/* 56 instructions per pixel and group in the u<E> form (61 without the sign step, 65 with it):
+ * bias 1, 3 columns of 12, requantization 10, BFI 3, record rewind 1, store and loop 5 */
 #define TE_VPAIR_ASM(name, rq, rw)                                                             \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
     __asm__ volatile(                                                                            \
@@ -400,7 +400,7 @@ TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N, "136")
  * by w2. Odd y (pm = SMLATB, pn = SMLADX): the high halves of pair row m by w0, pair row
  * m + 1 as (w1, w2) against the words (w2, w1). Records: per column kx, (w0, w1) of c0..c3
  * then (w2, w1) of c0..c3 (both parities read the same words), 24 words in 8 LDM of 3,
- * the registers taking them in turn. 59 instructions per pixel and group (u<E>). */
+ * the registers taking them in turn. 58 instructions per pixel and group (u<E>). */
 #define TE_VP1_BODY(pm, pn)                           \
     "ldm    r12!, {r0-r3}\n\t"                        \
     "ldmdb  r8, {r4-r7}\n\t"                          \
