@@ -283,7 +283,8 @@ def test_cases_take_the_intended_kernels(m7_run):
             "dw5s12": "te_dw_plane_k5s2_s8", "dw7s2_oddh_sign": "te_dw_plane_k7s2_s8",
             "vpair_sign": "te_dw_vpair_k3_s8", "vpair_odd": "te_dw_vpair_k3_s8", "vpair_pad": "te_dw_vpair_k3_s8",
             "vpair_passes": "te_dw_vpair_k3_s8", "vpair1_sign": "te_dw_vpair1_k3_s8", "vpair1_odd": "te_dw_vpair1_k3_s8",
-            "vpair1_pad": "te_dw_vpair1_k3_s8", "vpair1_passes": "te_dw_vpair1_k3_s8"}
+            "vpair1_pad": "te_dw_vpair1_k3_s8", "vpair1_passes": "te_dw_vpair1_k3_s8",
+            "vpair_narrow": "te_dw_vpair_k3_s8", "vpair1_narrow": "te_dw_vpair1_k3_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name, kernel in FORCED.items():  # the ring each forced row-kernel case runs on
