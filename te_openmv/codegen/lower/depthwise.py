@@ -191,9 +191,9 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
     widest = max(unit, min(c, budget // (unit * per_channel) * unit))
     passes = -(-c // widest)
     chunk = -(-c // (unit * passes)) * unit
-    # the vertical pairs store a pair with its lower row outside the image as the upper row
-    # twice: only the last pair row, whose upper halves no window reads, may be one
-    # (at stride 1 the lower halves are read: such a pair holds the zero point there)
+    # at stride 2 only the last pair row, whose upper halves no window reads, may have its
+    # lower row outside the image (such a pair holds the zero point there, as at stride 1,
+    # where it is read; the rule dates from a copy that stored the upper row twice)
     if vpair and not s1 and any(2 * j - geo["pad_top"] == rows["copy_h"] - 1 for j in range(y.shape[1])):
         return None
     if op.attrs.get("inplace") and not rows_in_place_ok(tuple(x.shape[1:3]), tuple(y.shape[1:3]),

@@ -146,7 +146,8 @@ void te_dw_vfill_asm(int8_t *dst, int32_t blocks, uint32_t v);
  *   r8-r10 the three ring rows at the pixel's window   r11 ring pixel stride
  *   r12 the group records   lr output pointer
  * Stack frame: first record, end of the records, ring step and output step to the next
- * pixel (beyond what the groups advanced), pixels left. */
+ * pixel (beyond what the groups advanced), pixels left. The vertical-pair kernels take the
+ * same job with their own meaning of some fields (depthwise_rows_m7.c). */
 typedef struct {
     const int8_t *r0, *r1, *r2;  /* 0: r8-r10 */
     int32_t stride;              /* 12: r11 */
