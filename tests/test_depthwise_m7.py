@@ -112,6 +112,10 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "stride 1 on the vertical pairs with a folded PAD (1 above, 2 below)"),
         ("vpair1_passes", dw_model(rng, (9, 23), 40, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
          "stride 1 on the vertical pairs in channel passes of 16, 16 and 8, in place"),
+        ("vpair_narrow", dw_model(rng, (5, 1), 8, (3, 3), (2, 2), "SAME", 1, in_q=q, out_zp=9),
+         "stride 2 on the vertical pairs, one input and one output column (the packing copy's odd pixel count)"),
+        ("vpair1_narrow", dw_model(rng, (4, 1), 24, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=-128),
+         "stride 1 on the vertical pairs, one column, three pairs of groups"),
         ("dw_general", dw_model(rng, (9, 7), 5, (3, 3), (1, 1), "SAME", 1, in_q=q,
                                 bias_data=[-2_000_000_000, 5, 1_500_000_000, 0, 7]),
          "huge bias: the general in-place kernel"),
@@ -179,7 +183,8 @@ FORCED = {"rows_small": "rowsw", "rows_sign": "rows", "rows_sign_wide": "rowsw",
           "rows_passes_wide": "rowsw", "rows_relu6": "rows", "rows_relu6_wide": "rowsw", "dw3s1_one_row": "plane",
           "dw3s1_two_rows": "plane", "dw3s1_down2": "plane", "vpair_sign": "vpair", "vpair_odd": "vpair", "vpair_pad": "vpair",
           "vpair_passes": "vpair", "vpair1_sign": "vpair", "vpair1_odd": "vpair", "vpair1_pad": "vpair",
-          "vpair1_passes": "vpair", "dw3s1_w3": "plane", "dw3s1_w3_sign": "plane"}
+          "vpair1_passes": "vpair", "dw3s1_w3": "plane", "dw3s1_w3_sign": "plane", "vpair_narrow": "vpair",
+          "vpair1_narrow": "vpair"}
 
 
 def _force(kernel: str):
@@ -284,7 +289,8 @@ def test_cases_take_the_intended_kernels(m7_run):
             "vpair_sign": "te_dw_vpair_k3_s8", "vpair_odd": "te_dw_vpair_k3_s8", "vpair_pad": "te_dw_vpair_k3_s8",
             "vpair_passes": "te_dw_vpair_k3_s8", "vpair1_sign": "te_dw_vpair1_k3_s8", "vpair1_odd": "te_dw_vpair1_k3_s8",
             "vpair1_pad": "te_dw_vpair1_k3_s8", "vpair1_passes": "te_dw_vpair1_k3_s8",
-            "dw3s1_w3": "te_dw_plane_k3s1_s8", "dw3s1_w3_sign": "te_dw_plane_k3s1_s8"}
+            "dw3s1_w3": "te_dw_plane_k3s1_s8", "dw3s1_w3_sign": "te_dw_plane_k3s1_s8",
+            "vpair_narrow": "te_dw_vpair_k3_s8", "vpair1_narrow": "te_dw_vpair1_k3_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name, kernel in FORCED.items():  # the ring each forced row-kernel case runs on
@@ -357,7 +363,7 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     for c in compiled.values():
         named |= set(re.findall(r"TE_DW_ASM\((\w+)\)", c.emitted.c_source))
     linked = set(re.findall(r"\bte_dw_(\w+?)_asm\b", symbols)) - {"gather", "gather4", "widen", "copy", "vpack", "vpack_top",
-                                                                          "vpack_bot"}
+                                                                          "vpack_bot", "vfill"}
     assert linked == named
     families = {re.sub(r"u\d+$", "u", v) for v in named}
     want = ALL_DW_ASM | ALL_DW_ASM_US

@@ -182,37 +182,44 @@ void te_dw_rows_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32
 }
 #endif
 
-/* ---- the vertical-pair ring (wide == 2, stride 2; te/depthwise.h) ----------------------
+/* ---- the vertical-pair ring (wide == 2; te/depthwise.h) -------------------------------
  * Pair row j holds input rows (2j - pad_top, 2j - pad_top + 1) as one int16 pair per pixel
- * and channel, (upper row, lower row) in the low and high halves. Output row y reads pair
- * rows y (taps ky = 0, 1 of a column: one SMLAD per channel against (w0[kx], w1[kx])) and
- * y + 1 (ky = 2: its low halves, SMLABB / SMLABT). Each input row is packed once; the ring
- * holds two pair rows (y's and y + 1's, the next one overwriting y's). */
+ * and channel, (upper row, lower row) in the low and high halves. At stride 2 output row y
+ * reads pair rows y (taps ky = 0, 1 of a column: one SMLAD per channel against
+ * (w0[kx], w1[kx])) and y + 1 (ky = 2: its low halves, SMLABB / SMLABT); at stride 1 pair
+ * rows y / 2 and y / 2 + 1. Each input row is packed once; the ring holds two pair rows.
+ * A pair row is group-major: the pass's groups of 4 channels one after another, each a
+ * plane of ring_w pixels of 16 bytes (its 4 pairs), so that the assembly walks a group's
+ * window columns with LDM and takes a row group by group. */
 
 /* Pack input rows a, b (NULL: outside the image, the zero point) of channels [c0, c0 + n)
- * into the pair row dst (4 n bytes per pixel, groups of 4 words (c0..c3 pairs)). Row b is
- * outside only for the last pair row (the compiler checks it, rows_plan), whose upper
- * halves no window reads: there the assembly stores row a twice. */
-static void te_dw_vpair_pack(const te_dw_rows_params *p, const int8_t *a, const int8_t *b, int n, int8_t *dst) {
+ * into the pair row whose first group's plane starts at dst + 16 pad_left (the planes
+ * `plane` bytes apart). At stride 2 row b is outside only for the last pair row (the
+ * compiler checks it, rows_plan), whose upper halves no window reads: there the bottom
+ * pack's zero points stand in its high halves, as at stride 1. */
+static void te_dw_vpair_pack(const te_dw_rows_params *p, const int8_t *a, const int8_t *b, int n, int8_t *dst,
+                             int plane) {
     const int C = p->channels;
     const uint32_t zp = (uint32_t)(uint8_t)(int8_t)p->pad_value * 0x01010101u;
+    dst += 16 * p->pad_left;
 #if TE_USE_DSP
-    const int one = n == C;  /* the rows are one run */
-    te_dw_vjob job = {dst, a ? a : b, a ? (b ? b : a) : (const int8_t *)&zp, one ? p->copy_w * (C >> 2) : n >> 2,
-                      one ? 1 : p->copy_w, C - n};
-    if (a)
+    const te_dw_vjob job = {dst, a ? a : b, (a && b) ? b : (const int8_t *)&zp, p->copy_w, n >> 3, C, plane};
+    if (a && b)
         te_dw_vpack_asm(&job);
-    else
+    else if (b)
         te_dw_vpack_top_asm(&job);
+    else
+        te_dw_vpack_bot_asm(&job);
 #else
     for (int x = 0; x < p->copy_w; x++, a = a ? a + C : a, b = b ? b + C : b) {
-        for (int i = 0; i < n; i += 4, dst += 16) {
+        for (int i = 0; i < n; i += 4) {
             const uint32_t u = a ? te_ld32(a + i) : zp, v = b ? te_ld32(b + i) : zp;
             const uint32_t lo = (u & 0xffffu) | (v << 16), hi = (u >> 16) | (v & 0xffff0000u);  /* [u0 u1 v0 v1], [u2 u3 v2 v3] */
-            te_st32(dst, te_sxtb16(lo));
-            te_st32(dst + 4, te_sxtb16_r8(lo));
-            te_st32(dst + 8, te_sxtb16(hi));
-            te_st32(dst + 12, te_sxtb16_r8(hi));
+            int8_t *d = dst + (i >> 2) * plane + 16 * x;
+            te_st32(d, te_sxtb16(lo));
+            te_st32(d + 4, te_sxtb16_r8(lo));
+            te_st32(d + 8, te_sxtb16(hi));
+            te_st32(d + 12, te_sxtb16_r8(hi));
         }
     }
 #endif
@@ -234,23 +241,23 @@ TE_INLINE uint32_t te_dw_vpair_word(const te_dw_rows_params *p, const int32_t a[
     return word;
 }
 
-/* One output pixel, `ngroups` groups, in C: t, u at the window's first pixel in pair rows y
- * and y + 1 (pixels `stride` bytes apart, 16 bytes per group). Records (te/depthwise.h):
- * bias x4, at w = g + 4: (w0, w1) of kx = 0 for c0..c3, of kx = 1, of kx = 2, then
- * (w2 c0, w2 c1), (w2 c2, w2 c3) of kx = 0, 1, 2; then the requantization as the rows ring's. */
-TE_INLINE void te_dw_vpair_pixel(const te_dw_rows_params *p, const int8_t *t, const int8_t *u, int stride,
+/* One output pixel, `ngroups` groups, in C: t, u at the window's first column in pair rows
+ * y and y + 1 of the first group (columns 16 bytes apart, groups `plane` bytes). Records
+ * (te/depthwise.h): bias x4, at w = g + 4 per column kx 6 words: (w0, w1) of c0..c3, then
+ * (w2 c0, w2 c1), (w2 c2, w2 c3); then the requantization as the rows ring's. */
+TE_INLINE void te_dw_vpair_pixel(const te_dw_rows_params *p, const int8_t *t, const int8_t *u, int plane,
                                  const int32_t *g, int ngroups, int8_t *q, const int us) {
     const int clamp = !(p->act_min == -128 && p->act_max == 127);
     const int gwords = us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS;
-    for (int k = ngroups; k > 0; k--, g += gwords, t += 16, u += 16, q += 4) {
+    for (int k = ngroups; k > 0; k--, g += gwords, t += plane, u += plane, q += 4) {
         int32_t a[4] = {g[0], g[1], g[2], g[3]};
         const uint32_t *w = (const uint32_t *)(g + 4);
-        for (int kx = 0; kx < 3; kx++) {
-            const int8_t *x = t + kx * stride, *z = u + kx * stride;
-            const uint32_t w2[2] = {w[12 + 2 * kx], w[13 + 2 * kx]};
+        for (int kx = 0; kx < 3; kx++, w += 6) {
+            const int8_t *x = t + 16 * kx, *z = u + 16 * kx;
             for (int j = 0; j < 4; j++) {
-                a[j] = te_smlad(te_ld32(x + 4 * j), w[4 * kx + j], a[j]);
-                a[j] = j & 1 ? te_smlabt(te_ld32(z + 4 * j), w2[j >> 1], a[j]) : te_smlabb(te_ld32(z + 4 * j), w2[j >> 1], a[j]);
+                a[j] = te_smlad(te_ld32(x + 4 * j), w[j], a[j]);
+                a[j] = j & 1 ? te_smlabt(te_ld32(z + 4 * j), w[4 + (j >> 1)], a[j])
+                             : te_smlabb(te_ld32(z + 4 * j), w[4 + (j >> 1)], a[j]);
             }
         }
         te_st32(q, te_dw_vpair_word(p, a, g + 22, g + 30, us, clamp));
@@ -261,15 +268,15 @@ TE_INLINE void te_dw_vpair_pixel(const te_dw_rows_params *p, const int8_t *t, co
  * Records (te/depthwise.h): bias x4, at w = g + 4 per column kx 8 words, (w0, w1) of c0..c3,
  * then (w2, w1) of c0..c3; the requantization at g + 28. Even rows: t . (w0, w1) + low(u) w2;
  * odd rows: high(t) w0 + u . (w1, w2). */
-TE_INLINE void te_dw_vpair1_pixel(const te_dw_rows_params *p, const int8_t *t, const int8_t *u, int stride,
+TE_INLINE void te_dw_vpair1_pixel(const te_dw_rows_params *p, const int8_t *t, const int8_t *u, int plane,
                                   const int32_t *g, int ngroups, int8_t *q, const int us, const int odd) {
     const int clamp = !(p->act_min == -128 && p->act_max == 127);
     const int gwords = us ? TE_DW_VP1_GROUP_WORDS_US : TE_DW_VP1_GROUP_WORDS;
-    for (int k = ngroups; k > 0; k--, g += gwords, t += 16, u += 16, q += 4) {
+    for (int k = ngroups; k > 0; k--, g += gwords, t += plane, u += plane, q += 4) {
         int32_t a[4] = {g[0], g[1], g[2], g[3]};
         const uint32_t *w = (const uint32_t *)(g + 4);
         for (int kx = 0; kx < 3; kx++, w += 8) {
-            const int8_t *x = t + kx * stride, *z = u + kx * stride;
+            const int8_t *x = t + 16 * kx, *z = u + 16 * kx;
             for (int j = 0; j < 4; j++) {
                 const uint32_t vt = te_ld32(x + 4 * j), vu = te_ld32(z + 4 * j);
                 a[j] = odd ? te_smladx(vu, w[4 + j], te_smlatb(vt, w[j], a[j]))
@@ -283,25 +290,34 @@ TE_INLINE void te_dw_vpair1_pixel(const te_dw_rows_params *p, const int8_t *t, c
 #endif
 
 /* Pack pair row j (input rows 2j - pad_top and the next; rows outside the image are the zero
- * point) of the pass's channels [c0, c0 + n) into dst, a ring row (its padding columns are
- * filled already). */
+ * point) of the pass's channels [c0, c0 + n) into the ring row dst (its padding columns are
+ * filled already; a pair row wholly outside is filled whole). */
 static void te_dw_vpair_row(const te_dw_rows_params *p, const int8_t *in, int j, int c0, int n, int8_t *dst) {
     const int C = p->channels, ia = 2 * j - p->pad_top, ib = ia + 1;
     const int8_t *a = ia >= 0 && ia < p->copy_h ? in + (ptrdiff_t)ia * p->in_w * C + c0 : NULL;
     const int8_t *b = ib >= 0 && ib < p->copy_h ? in + (ptrdiff_t)ib * p->in_w * C + c0 : NULL;
-#if TE_USE_DSP
-    if (a && !b) {  /* at stride 1 the lower halves are read: the zero point there */
-        const uint32_t zp = (uint32_t)(uint8_t)(int8_t)p->pad_value * 0x01010101u;
-        const int one = n == C;
-        const te_dw_vjob job = {dst, a, (const int8_t *)&zp, one ? p->copy_w * (C >> 2) : n >> 2,
-                                one ? 1 : p->copy_w, C - n};
-        te_dw_vpack_bot_asm(&job);
-    } else
-#endif
+    const uint32_t pad = (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u;
     if (a || b)
-        te_dw_vpair_pack(p, a, b, n, dst);
+        te_dw_vpair_pack(p, a, b, n, dst, 16 * p->ring_w);
+#if TE_USE_DSP
+    else  /* ring_w * n words, n a multiple of 8 */
+        te_dw_vfill_asm(dst, p->ring_w * n >> 3, pad);
+#else
     else
-        te_dw_rows_fill(dst, p->copy_w * 4 * n, (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u);
+        te_dw_rows_fill(dst, p->ring_w * 4 * n, pad);
+#endif
+}
+
+/* The padding columns of both ring rows (the zero-point pairs): per ring row the first
+ * plane's left ones, then each plane's right ones with the next plane's left ones. */
+static void te_dw_vpair_pads(const te_dw_rows_params *p, int n, int8_t *scratch) {
+    const int plane = 16 * p->ring_w, left = 16 * p->pad_left, right = plane - left - 16 * p->copy_w, ng = n >> 2;
+    const uint32_t pad = (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u;
+    for (int r = 0; r < 2; r++) {
+        int8_t *row = scratch + r * ng * plane;
+        te_dw_rows_fill(row, left, pad);
+        for (int g = 1; g <= ng; g++) te_dw_rows_fill(row + g * plane - right, right + (g < ng ? left : 0), pad);
+    }
 }
 
 /* Output row y from pair rows m and m + 1, m = y / 2 at stride 1 (s1; its parity telling
@@ -309,37 +325,33 @@ static void te_dw_vpair_row(const te_dw_rows_params *p, const int8_t *in, int j,
  * when first needed, over the one two rows back. */
 TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups,
                                     int8_t *out, int8_t *scratch, const int us, const int s1) {
-    const int C = p->channels, ow = p->out_w;
+    const int C = p->channels, ow = p->out_w, plane = 16 * p->ring_w;
     const int gwords = s1 ? (us ? TE_DW_VP1_GROUP_WORDS_US : TE_DW_VP1_GROUP_WORDS)
                           : (us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS);
-    const uint32_t pad = (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u;
     for (int c0 = 0; c0 < C; c0 += p->chunk) {  /* channel passes (chunk a multiple of 8) */
-        const int n = C - c0 < p->chunk ? C - c0 : p->chunk, stride = 4 * n, ring_row = p->ring_w * stride;
-        const int left = p->pad_left * stride, right = ring_row - left - p->copy_w * stride;
+        const int n = C - c0 < p->chunk ? C - c0 : p->chunk, ring_row = (n >> 2) * plane;
         const int32_t *g0 = groups + (c0 >> 2) * gwords;
-        for (int r = 0; r < 2; r++) {  /* the padding columns hold zero-point pairs */
-            te_dw_rows_fill(scratch + r * ring_row, left, pad);
-            te_dw_rows_fill(scratch + (r + 1) * ring_row - right, right, pad);
-        }
+        if (c0 == 0 || n < p->chunk) te_dw_vpair_pads(p, n, scratch);  /* as the pass before's otherwise */
         int have = -1;  /* the last pair row packed in this pass */
         for (int y = 0; y < p->out_h; y++) {
             const int m = s1 ? y >> 1 : y, odd = s1 & y;
             while (have <= m) {
                 have++;
-                te_dw_vpair_row(p, in, have, c0, n, scratch + (have & 1) * ring_row + left);
+                te_dw_vpair_row(p, in, have, c0, n, scratch + (have & 1) * ring_row);
             }
             const int8_t *t = scratch + (m & 1) * ring_row, *u = scratch + ((m + 1) & 1) * ring_row;
             int8_t *q = out + (size_t)y * ow * C + c0;
 #if TE_USE_DSP  /* the compiler takes this ring only with its assembly */
-            const te_dw_rowjob job = {t, u, odd ? t : NULL, stride, g0, g0 + (n >> 2) * gwords, s1 ? 0 : stride,
-                                      C - n, ow, q};
+            const int col = s1 ? 16 : 0, step = s1 ? 16 : 32;  /* the pointers at the window's middle column at stride 1 */
+            const te_dw_rowjob job = {t + col, u + col, odd ? t : NULL, C, g0, g0 + (n >> 2) * gwords,
+                                      plane - step * ow, ow * C, ow, q};
             p->asm_fn(&job);
 #else
             for (int ox = 0; ox < ow; ox++, q += C) {
                 if (s1)
-                    te_dw_vpair1_pixel(p, t + ox * stride, u + ox * stride, stride, g0, n >> 2, q, us, odd);
+                    te_dw_vpair1_pixel(p, t + 16 * ox, u + 16 * ox, plane, g0, n >> 2, q, us, odd);
                 else
-                    te_dw_vpair_pixel(p, t + 2 * ox * stride, u + 2 * ox * stride, stride, g0, n >> 2, q, us);
+                    te_dw_vpair_pixel(p, t + 32 * ox, u + 32 * ox, plane, g0, n >> 2, q, us);
             }
 #endif
         }
@@ -354,36 +366,27 @@ __attribute__((noinline)) static void te_dw_vpair_any_run(const te_dw_rows_param
     te_dw_vpair_rows_run(p, in, groups, out, scratch, us, TE_SMALL_CODE ? p->stride_h == 1 : 1);
 }
 
+/* Stride 2: pack pair row j, then compute output row j - 1. */
 TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                                int8_t *scratch, const int us) {
-    const int C = p->channels, ow = p->out_w, gwords = us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS;
-    const uint32_t pad = (uint32_t)(uint16_t)(int16_t)p->pad_value * 0x10001u;
+    const int C = p->channels, ow = p->out_w, plane = 16 * p->ring_w;
+    const int gwords = us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS;
     for (int c0 = 0; c0 < C; c0 += p->chunk) {  /* channel passes (chunk a multiple of 8) */
-        const int n = C - c0 < p->chunk ? C - c0 : p->chunk, stride = 4 * n, ring_row = p->ring_w * stride;
-        const int left = p->pad_left * stride, right = ring_row - left - p->copy_w * stride;
+        const int n = C - c0 < p->chunk ? C - c0 : p->chunk, ring_row = (n >> 2) * plane;
         const int32_t *g0 = groups + (c0 >> 2) * gwords;
-        for (int r = 0; r < 2; r++) {  /* the padding columns hold zero-point pairs */
-            te_dw_rows_fill(scratch + r * ring_row, left, pad);
-            te_dw_rows_fill(scratch + (r + 1) * ring_row - right, right, pad);
-        }
-        for (int j = 0; j <= p->out_h; j++) {  /* pack pair row j, then compute output row j - 1 */
-            int8_t *dst = scratch + (j & 1) * ring_row;
-            const int ia = 2 * j - p->pad_top, ib = ia + 1;
-            const int8_t *a = ia >= 0 && ia < p->copy_h ? in + (ptrdiff_t)ia * p->in_w * C + c0 : NULL;
-            const int8_t *b = ib >= 0 && ib < p->copy_h ? in + (ptrdiff_t)ib * p->in_w * C + c0 : NULL;
-            if (a || b)
-                te_dw_vpair_pack(p, a, b, n, dst + left);
-            else
-                te_dw_rows_fill(dst + left, p->copy_w * stride, pad);
+        if (c0 == 0 || n < p->chunk) te_dw_vpair_pads(p, n, scratch);  /* as the pass before's otherwise */
+        for (int j = 0; j <= p->out_h; j++) {
+            int8_t *u = scratch + (j & 1) * ring_row;
+            te_dw_vpair_row(p, in, j, c0, n, u);
             if (j == 0) continue;
-            const int8_t *t = scratch + ((j - 1) & 1) * ring_row, *u = dst;
+            const int8_t *t = scratch + ((j - 1) & 1) * ring_row;
             int8_t *q = out + (size_t)(j - 1) * ow * C + c0;
 #if TE_USE_DSP  /* the compiler takes this ring only with its assembly */
-            const te_dw_rowjob job = {t, u, NULL, stride, g0, g0 + (n >> 2) * gwords, stride, C - n, ow, q};
+            const te_dw_rowjob job = {t, u, NULL, C, g0, g0 + (n >> 2) * gwords, plane - 32 * ow, ow * C, ow, q};
             p->asm_fn(&job);
 #else
             for (int ox = 0; ox < ow; ox++, q += C)
-                te_dw_vpair_pixel(p, t + 2 * ox * stride, u + 2 * ox * stride, stride, g0, n >> 2, q, us);
+                te_dw_vpair_pixel(p, t + 32 * ox, u + 32 * ox, plane, g0, n >> 2, q, us);
 #endif
         }
     }

@@ -198,218 +198,269 @@ TE_DW_ROWS_ASM(te_dw_rowsn_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4N)
 TE_DW_ROWS_ASM(te_dw_rowsw_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4)
 TE_DW_ROWS_ASM(te_dw_rowswn_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4N)
 /* ---- the vertical-pair ring (wide = 2; te/depthwise.h, depthwise_rows.c) ----
- * Packing: 2 words of rows a and b per pass (LDRD each), PKHBT/PKHTB into [a0 a1 b0 b1],
- * [a2 a3 b2 b3], 8 SXTB16 into the pairs (a_c, b_c) of c0..c3 of both groups, one STM:
- * 17 instructions per 16 values.
- *   r0 dst   r1 a   r2 b   r3-r10 words   r11 runs left   r12 src skip   lr words left */
-__attribute__((naked, noinline)) void te_dw_vpack_asm(__attribute__((unused)) const te_dw_vjob *job) {
-    __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
-        "ldm    r0, {r0, r1, r2, r3, r11, r12}\n\t"
-        "push   {r3}\n"                 /* [sp]: words per run */
-        "1:\n\t"
-        "ldr    lr, [sp]\n"
-        "2:\n\t"
-        "ldrd   r3, r4, [r1], #8\n\t"
-        "ldrd   r5, r6, [r2], #8\n\t"
-        "pkhbt  r7, r3, r5, lsl #16\n\t"
-        "pkhtb  r8, r5, r3, asr #16\n\t"
-        "pkhbt  r9, r4, r6, lsl #16\n\t"
-        "pkhtb  r10, r6, r4, asr #16\n\t"
-        "sxtb16 r3, r7\n\t"
-        "sxtb16 r4, r7, ror #8\n\t"
-        "sxtb16 r5, r8\n\t"
-        "sxtb16 r6, r8, ror #8\n\t"
-        "sxtb16 r7, r9\n\t"
-        "sxtb16 r8, r9, ror #8\n\t"
-        "sxtb16 r9, r10\n\t"
-        "sxtb16 r10, r10, ror #8\n\t"
-        "stm    r0!, {r3-r10}\n\t"
-        "subs   lr, lr, #2\n\t"
-        "bne    2b\n\t"
-        "add    r1, r1, r12\n\t"
-        "add    r2, r2, r12\n\t"
-        "subs   r11, r11, #1\n\t"
-        "bne    1b\n\t"
-        "add    sp, sp, #4\n\t"
-        "pop    {r4-r11, pc}\n\t");
-}
-
-/* The same with one row outside the image: a is the row inside, b points at the zero-point
- * word (4 copies of the byte), which stands for the other row: the upper one (top: the
- * zero point in the low halves) or the lower one (bottom: in the high halves). */
-#define TE_VPACK_EDGE_ASM(name, lo, hi)                                                      \
+ * The ring is group-major: per pair row, the pass's groups of 4 channels one after another,
+ * each a plane of ring_w pixels of 16 bytes (the int16 pairs of c0..c3), `plane` bytes
+ * apart. The kernels take one group at a time along the output row, so that a window's
+ * columns are consecutive 16-byte blocks (LDM with writeback, no column offsets), which
+ * leaves three registers for the weights (LDM of 3 words).
+ *
+ * Packing: per pixel, 2 words of rows a and b (LDRD each, the pointers stepping one input
+ * pixel), PKHBT/PKHTB into [a0 a1 b0 b1], [a2 a3 b2 b3], 8 SXTB16 into the pairs (a_c, b_c)
+ * of c0..c3 of both groups, one STM into each group's plane: 19 instructions per 16 values
+ * (two pixels per pass); the pixels of one pair of groups, then the next pair.
+ *   r0, r11 the two planes   r1 a   r2 b (at an edge the zero-point word)   r3-r10 words
+ *   r12 input pixel step   lr pixels left
+ * Frame: [0] plane pitch - 16 pixels (from the second plane's end to the next pair's first
+ * plane) [4] pixels * step - 8 (a and b back to the next pair's channels) [8] plane pitch
+ * [12] pixels [16] pairs left.
+ * The edge packs: one row outside the image; `a` is the row inside, b points at the
+ * zero-point word (4 copies of the byte), which stands for the other row: the upper one
+ * (top: the zero point in the low halves) or the lower one (bottom: in the high halves). */
+/* one pixel of both groups */
+#define TE_VPACK_PIXEL(a0, b0, a1, b1, loadb)         \
+    "ldrd   r3, r4, [r1]\n\t"                         \
+    "add    r1, r1, r12\n\t"                          \
+    loadb                                             \
+    "pkhbt  r7, " a0 ", " b0 ", lsl #16\n\t"          \
+    "pkhtb  r8, " b0 ", " a0 ", asr #16\n\t"          \
+    "pkhbt  r9, " a1 ", " b1 ", lsl #16\n\t"          \
+    "pkhtb  r10, " b1 ", " a1 ", asr #16\n\t"         \
+    "sxtb16 r3, r7\n\t"                               \
+    "sxtb16 r4, r7, ror #8\n\t"                       \
+    "sxtb16 r5, r8\n\t"                               \
+    "sxtb16 r6, r8, ror #8\n\t"                       \
+    "sxtb16 r7, r9\n\t"                               \
+    "sxtb16 r8, r9, ror #8\n\t"                       \
+    "sxtb16 r9, r10\n\t"                              \
+    "sxtb16 r10, r10, ror #8\n\t"                     \
+    "stm    r0!, {r3-r6}\n\t"                         \
+    "stm    r11!, {r7-r10}\n\t"
+/* the pixels of a pair of groups: both rows inside, two pixels per pass (an odd count
+ * enters at the second); at an edge one pixel per pass */
+#define TE_VPACK_LOOP2                                                                           \
+    "tst    lr, #1\n\t"                                                                          \
+    "beq    2f\n\t"                                                                              \
+    "add    lr, lr, #1\n\t"                                                                      \
+    "b      3f\n"                                                                                \
+    "2:\n\t"                                                                                     \
+    TE_VPACK_PIXEL("r3", "r5", "r4", "r6", TE_VPACK_LOADB)                                       \
+    "3:\n\t"                                                                                     \
+    TE_VPACK_PIXEL("r3", "r5", "r4", "r6", TE_VPACK_LOADB)                                       \
+    "subs   lr, lr, #2\n\t"                                                                      \
+    "bne    2b\n\t"
+#define TE_VPACK_LOADB "ldrd   r5, r6, [r2]\n\tadd    r2, r2, r12\n\t"
+#define TE_VPACK_LOOP1(a0, b0, a1, b1)                                                           \
+    "2:\n\t"                                                                                     \
+    TE_VPACK_PIXEL(a0, b0, a1, b1, "")                                                           \
+    "subs   lr, lr, #1\n\t"                                                                      \
+    "bne    2b\n\t"
+#define TE_VPACK_ASM(name, loop, zpb, stepb)                                                     \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const te_dw_vjob *job) {  \
     __asm__ volatile(                                                                            \
         "push   {r4-r11, lr}\n\t"                                                                \
-        "ldm    r0, {r0, r1, r2, r3, r11, r12}\n\t"                                              \
-        "ldr    r2, [r2]\n\t"                                                                     \
-        "push   {r3}\n"                                                                           \
-        "1:\n\t"                                                                                  \
-        "ldr    lr, [sp]\n"                                                                       \
-        "2:\n\t"                                                                                  \
-        "ldrd   r3, r4, [r1], #8\n\t"                                                             \
-        "pkhbt  r7, " lo("r3") ", " hi("r3") ", lsl #16\n\t"                                    \
-        "pkhtb  r8, " hi("r3") ", " lo("r3") ", asr #16\n\t"                                    \
-        "pkhbt  r9, " lo("r4") ", " hi("r4") ", lsl #16\n\t"                                    \
-        "pkhtb  r10, " hi("r4") ", " lo("r4") ", asr #16\n\t"                                   \
-        "sxtb16 r3, r7\n\t"                                                                       \
-        "sxtb16 r4, r7, ror #8\n\t"                                                               \
-        "sxtb16 r5, r8\n\t"                                                                       \
-        "sxtb16 r6, r8, ror #8\n\t"                                                               \
-        "sxtb16 r7, r9\n\t"                                                                       \
-        "sxtb16 r8, r9, ror #8\n\t"                                                               \
-        "sxtb16 r9, r10\n\t"                                                                      \
-        "sxtb16 r10, r10, ror #8\n\t"                                                             \
-        "stm    r0!, {r3-r10}\n\t"                                                                \
-        "subs   lr, lr, #2\n\t"                                                                   \
-        "bne    2b\n\t"                                                                           \
-        "add    r1, r1, r12\n\t"                                                                  \
-        "subs   r11, r11, #1\n\t"                                                                 \
-        "bne    1b\n\t"                                                                           \
-        "add    sp, sp, #4\n\t"                                                                   \
-        "pop    {r4-r11, pc}\n\t");                                                               \
+        "ldr    r5, [r0, #24]\n\t"                                                               \
+        "ldm    r0, {r0, r1, r2, r6, r11, r12}\n\t"                                              \
+        "sub    r3, r5, r6, lsl #4\n\t"                                                          \
+        "mul    r4, r12, r6\n\t"                                                                 \
+        "sub    r4, r4, #8\n\t"                                                                  \
+        "push   {r3, r4, r5, r6, r11}\n\t"                                                       \
+        zpb                                                                                      \
+        "1:\n\t"                                                                                 \
+        "ldrd   r3, lr, [sp, #8]\n\t"                                                            \
+        "add    r11, r0, r3\n\t"                                                                 \
+        loop                                                                                     \
+        "ldrd   r3, r4, [sp]\n\t"                                                                \
+        "add    r0, r11, r3\n\t"                                                                 \
+        "sub    r1, r1, r4\n\t"                                                                  \
+        stepb                                                                                    \
+        "ldr    r3, [sp, #16]\n\t"                                                               \
+        "subs   r3, r3, #1\n\t"                                                                  \
+        "str    r3, [sp, #16]\n\t"                                                               \
+        "bne    1b\n\t"                                                                          \
+        "add    sp, sp, #20\n\t"                                                                 \
+        "pop    {r4-r11, pc}\n\t");                                                              \
     }
-#define TE_VPACK_ROW(r) r
-#define TE_VPACK_ZP(r) "r2"
-TE_VPACK_EDGE_ASM(te_dw_vpack_top_asm, TE_VPACK_ZP, TE_VPACK_ROW)
-TE_VPACK_EDGE_ASM(te_dw_vpack_bot_asm, TE_VPACK_ROW, TE_VPACK_ZP)
+TE_VPACK_ASM(te_dw_vpack_asm, TE_VPACK_LOOP2, "", "sub    r2, r2, r4\n\t")
+TE_VPACK_ASM(te_dw_vpack_top_asm, TE_VPACK_LOOP1("r2", "r3", "r2", "r4"), "ldr    r2, [r2]\n\t", "")
+TE_VPACK_ASM(te_dw_vpack_bot_asm, TE_VPACK_LOOP1("r3", "r2", "r4", "r2"), "ldr    r2, [r2]\n\t", "")
 
-/* One output row of one pass (te_dw_rowjob: r0 = pair row y, r1 = pair row y + 1 at the
- * first window pixel, stride = the ring's pixel stride, ring_step = what the pointers move
- * per output pixel beyond the groups' 16 bytes each).
- *   r0-r3 accumulators of c0..c3   r4-r7 one pixel's 4 pairs   r8 pair row y   r9 pair row y + 1
- *   r10, lr weight words   r11 ring pixel stride   r12 the group records
- * Frame: [0] first record [4] records' end [8] ring step [12] output step [16] pixels left
- * [20] output pointer. Per group: 3 x (LDM of 4 pairs, 2 LDRD of weights, 4 SMLAD) for
- * ky = 0, 1 and 3 x (LDM, LDRD, 4 SMLABB/SMLABT) for ky = 2, the column offsets by ADD.
+/* `blocks` blocks of 8 words of the word v from dst (a pair row wholly outside the image). */
+__attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) int8_t *dst,
+                                                      __attribute__((unused)) int32_t blocks,
+                                                      __attribute__((unused)) uint32_t v) {
+    __asm__ volatile(
+        "push   {r4-r9}\n\t"
+        "mov    r3, r2\n\t"
+        "mov    r4, r2\n\t"
+        "mov    r5, r2\n\t"
+        "mov    r6, r2\n\t"
+        "mov    r7, r2\n\t"
+        "mov    r8, r2\n\t"
+        "mov    r9, r2\n"
+        "1:\n\t"
+        "stm    r0!, {r2-r9}\n\t"
+        "subs   r1, r1, #1\n\t"
+        "bne    1b\n\t"
+        "pop    {r4-r9}\n\t"
+        "bx     lr\n\t");
+}
+
+/* The kernels: one output row of one pass, group by group, pixel by pixel within a group
+ * (te_dw_rowjob: r0, r1 = pair rows y and y + 1 (stride 1: y / 2 and y / 2 + 1) at the
+ * first group's first window column (stride 1: the column after it), r2 = the parity
+ * (stride 1; NULL: even), stride = the output pixel step (channels), ring_step = what
+ * the ring pointers move from one group's last pixel to the next group's first,
+ * out_step = out_w * channels).
+ *   r0-r3 accumulators of c0..c3   r4-r7 one column's 4 pairs   r8 pair row y   r9 pair row y + 1
+ *   r10, r11, lr weight words   r12 the group's record (back to its start after each pixel)
+ * Frame: [0] the output pixel's offset from the group's end of row (negative; 0 ends the
+ * row) [4] the group's end of row [8] output pixel step [12] ring step
+ * [16] -out_w * channels (the offset at a row's start) [20] records' end.
  * Exactness: SMLAD adds both products to the accumulator modulo 2^32; the taps are the
  * same products as the row kernel's (te/depthwise.h), summed in another order, and every
  * partial sum of them is bounded by the bound arith/depthwise.py proves for the whole sum,
  * so the accumulators hold the same int32 values. */
-#define TE_VP_PAIR(addr, load, wlo, whi)              \
-    addr                                              \
-    load                                              \
-    "ldrd   r10, lr, [r12, #" whi "]\n\t"             \
-    "smlad  r2, r6, r10, r2\n\t"                      \
-    "smlad  r3, r7, lr, r3\n\t"                       \
-    wlo                                               \
-    "smlad  r0, r4, r10, r0\n\t"                      \
-    "smlad  r1, r5, lr, r1\n\t"
-#define TE_VP_LOW(addr, load, w)                      \
-    addr                                              \
-    load                                              \
-    "ldrd   r10, lr, [r12, #" w "]\n\t"               \
-    "smlabb r0, r4, r10, r0\n\t"                      \
-    "smlabt r1, r5, r10, r1\n\t"                      \
-    "smlabb r2, r6, lr, r2\n\t"                       \
-    "smlabt r3, r7, lr, r3\n\t"
-/* The frame (the job's words 4-9 at sp) and the ring pointers r8, r9, r11 of TE_VPAIR_ASM and
- * TE_VPAIR1_ASM; after a pixel (the group loop's end), the output word stored, then the next
- * pixel and the next pass. */
 #define TE_VP_FRAME                                   \
     "push   {r4-r11, lr}\n\t"                         \
     "sub    sp, sp, #24\n\t"                          \
-    "ldrd   r1, r2, [r0, #16]\n\t"                    \
-    "ldrd   r3, r4, [r0, #24]\n\t"                    \
-    "ldrd   r5, r6, [r0, #32]\n\t"                    \
-    "stm    sp, {r1-r6}\n\t"                          \
-    "ldrd   r8, r9, [r0]\n\t"                         \
-    "ldr    r11, [r0, #12]\n\t"
-#define TE_VP_NEXT(lbl)                               \
+    "ldr    r4, [r0, #36]\n\t"                        \
+    "ldr    r6, [r0, #12]\n\t"                        \
+    "ldrd   r7, r3, [r0, #24]\n\t"                    \
+    "add    r5, r4, r3\n\t"                           \
+    "rsb    r3, r3, #0\n\t"                           \
+    "mov    r4, r3\n\t"                               \
+    "ldr    r1, [r0, #20]\n\t"                        \
+    "stm    sp, {r4, r5, r6, r7}\n\t"                 \
+    "strd   r3, r1, [sp, #16]\n\t"                    \
+    "ldr    r12, [r0, #16]\n\t"                       \
+    "ldr    r1, [r0, #8]\n\t"                         \
+    "ldrd   r8, r9, [r0]\n\t"
+/* after a pixel: the output word stored, the next pixel (at `again`: the record pointer
+ * back to the group's record first); after the group's last pixel the next group (its
+ * planes, output bytes; the record pointer is at its record) */
+#define TE_VP_AGAIN(again, rw) again ":\n\tsub    r12, r12, #" rw "\n"
+#define TE_VP_NEXT(lbl, again)                        \
     "bfi    r0, r1, #8, #8\n\t"                       \
     "bfi    r0, r2, #16, #8\n\t"                      \
     "bfi    r0, r3, #24, #8\n\t"                      \
-    "ldr    r4, [sp, #20]\n\t"                        \
-    "str    r0, [r4], #4\n\t"                         \
-    "str    r4, [sp, #20]\n\t"                        \
-    "ldr    r4, [sp, #4]\n\t"                         \
-    "cmp    r12, r4\n\t"                              \
-    "bne    " lbl "b\n\t"                             \
-    "ldrd   r4, r5, [sp, #8]\n\t"                     \
-    "add    r8, r8, r4\n\t"                           \
-    "add    r9, r9, r4\n\t"                           \
+    "ldm    sp, {r4, r5, r6}\n\t"                     \
+    "str    r0, [r5, r4]\n\t"                         \
+    "adds   r4, r4, r6\n\t"                           \
+    "str    r4, [sp]\n\t"                             \
+    "bne    " again "b\n\t"                           \
+    "ldrd   r6, r7, [sp, #12]\n\t"                    \
+    "add    r8, r8, r6\n\t"                           \
+    "add    r9, r9, r6\n\t"                           \
+    "add    r5, r5, #4\n\t"                           \
+    "strd   r7, r5, [sp]\n\t"                         \
     "ldr    r6, [sp, #20]\n\t"                        \
-    "add    r6, r6, r5\n\t"                           \
-    "str    r6, [sp, #20]\n\t"                        \
-    "ldr    r12, [sp, #0]\n\t"                        \
-    "ldr    r4, [sp, #16]\n\t"                        \
-    "subs   r4, r4, #1\n\t"                           \
-    "str    r4, [sp, #16]\n\t"                        \
+    "cmp    r12, r6\n\t"                              \
     "bne    " lbl "b\n\t"                             \
     "add    sp, sp, #24\n\t"                          \
     "pop    {r4-r11, pc}\n"
-/* the last weights (kx = 0, c0 and c1, at offset 0) move r12 to the requantization words */
-#define TE_VPAIR_ASM(name, rq)                                                                 \
+/* Stride 2, one column kx (wb: "!" but for the last): pair row y by (w0, w1) of c0..c3
+ * (SMLAD), the low halves of pair row y + 1 by w2 (SMLABB/SMLABT against (w2 c0, w2 c1),
+ * (w2 c2, w2 c3)); the record's 6 words of the column in two LDM of 3. */
+#define TE_VP_COL(wb)                                 \
+    "ldm    r8" wb ", {r4-r7}\n\t"                    \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    "smlad  r0, r4, r10, r0\n\t"                      \
+    "smlad  r1, r5, r11, r1\n\t"                      \
+    "smlad  r2, r6, lr, r2\n\t"                       \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    "smlad  r3, r7, r10, r3\n\t"                      \
+    "ldm    r9" wb ", {r4-r7}\n\t"                    \
+    "smlabb r0, r4, r11, r0\n\t"                      \
+    "smlabt r1, r5, r11, r1\n\t"                      \
+    "smlabb r2, r6, lr, r2\n\t"                       \
+    "smlabt r3, r7, lr, r3\n\t"
+/* 56 instructions per pixel and group in the u<E> form (61 without the sign step, 65 with it):
+ * bias 1, 3 columns of 12, requantization 10, BFI 3, record rewind 1, store and loop 5 */
+#define TE_VPAIR_ASM(name, rq, rw)                                                             \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
     __asm__ volatile(                                                                            \
         TE_VP_FRAME                                                                              \
-        "mov    r12, r1\n"                                                                       \
+        "b      1f\n"                                                                            \
+        TE_VP_AGAIN("2", rw)                                                                     \
         "1:\n\t"                                                                                 \
         "ldm    r12!, {r0-r3}\n\t"                                                               \
-        TE_VP_PAIR("add    r4, r8, r11\n\t", "ldm    r4, {r4-r7}\n\t",                          \
-                   "ldrd   r10, lr, [r12, #16]\n\t", "24")                                        \
-        TE_VP_PAIR("add    r4, r8, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t",                  \
-                   "ldrd   r10, lr, [r12, #32]\n\t", "40")                                        \
-        TE_VP_LOW("add    r4, r9, r11\n\t", "ldm    r4, {r4-r7}\n\t", "56")                      \
-        TE_VP_LOW("add    r4, r9, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "64")              \
-        TE_VP_LOW("", "ldm    r9!, {r4-r7}\n\t", "48")                                           \
-        TE_VP_PAIR("", "ldm    r8!, {r4-r7}\n\t", "ldrd   r10, lr, [r12], #72\n\t", "8")         \
+        TE_VP_COL("!")                                                                           \
+        TE_VP_COL("!")                                                                           \
+        TE_VP_COL("")                                                                            \
         rq                                                                                       \
-        TE_VP_NEXT("1"));                                                                        \
+        TE_VP_NEXT("1", "2"));                                                                   \
     }
-TE_VPAIR_ASM(te_dw_vpair_asm, TE_DW_ASM_RQ4)
-TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N)
+TE_VPAIR_ASM(te_dw_vpair_asm, TE_DW_ASM_RQ4, "136")
+TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N, "136")
 
 /* Stride 1 on the same ring (te/depthwise.h, "vpair1"): output row y reads pair rows
- * m = y / 2 (r8) and m + 1 (r9). Even y: pair row m as (w0, w1) by SMLAD, the low halves of
- * m + 1 by w2 (SMLABB). Odd y: the high halves of pair row m by w0 (SMLATB), pair row m + 1
- * as (w1, w2) by SMLADX against the words (w2, w1). Records: per column kx (32 bytes), the
- * words (w0, w1) of c0..c3, then (w2, w1) of c0..c3, so that both parities read the same
- * words; the job's third pointer is the parity (NULL: even). Frame and registers as
- * TE_VPAIR_ASM's; 66 instructions per pixel and group in either body. Exactness as
- * TE_VPAIR_ASM's: the same nine products per channel, summed in another order. */
-#define TE_VP1_COL(addr, load, whi, wlo, op)          \
-    addr                                              \
-    load                                              \
-    "ldrd   r10, lr, [r12, #" whi "]\n\t"             \
-    op "  r2, r6, r10, r2\n\t"                        \
-    op "  r3, r7, lr, r3\n\t"                         \
-    wlo                                               \
-    op "  r0, r4, r10, r0\n\t"                        \
-    op "  r1, r5, lr, r1\n\t"
-#define TE_VP1_W(off) "ldrd   r10, lr, [r12, #" off "]\n\t"
-#define TE_VPAIR1_ASM(name, rq)                                                                \
+ * m = y / 2 (r8) and m + 1 (r9), the pointers at the window's middle column: its first
+ * column by LDMDB, the middle one with writeback (the next pixel's middle column), the last
+ * without. Even y (pm = SMLAD, pn = SMLABB): pair row m by (w0, w1), the low halves of m + 1
+ * by w2. Odd y (pm = SMLATB, pn = SMLADX): the high halves of pair row m by w0, pair row
+ * m + 1 as (w1, w2) against the words (w2, w1). Records: per column kx, (w0, w1) of c0..c3
+ * then (w2, w1) of c0..c3 (both parities read the same words), 24 words in 8 LDM of 3,
+ * the registers taking them in turn. 58 instructions per pixel and group (u<E>). */
+#define TE_VP1_BODY(pm, pn)                           \
+    "ldm    r12!, {r0-r3}\n\t"                        \
+    "ldmdb  r8, {r4-r7}\n\t"                          \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    pm "  r0, r4, r10, r0\n\t"                        \
+    pm "  r1, r5, r11, r1\n\t"                        \
+    pm "  r2, r6, lr, r2\n\t"                         \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    pm "  r3, r7, r10, r3\n\t"                        \
+    "ldmdb  r9, {r4-r7}\n\t"                          \
+    pn "  r0, r4, r11, r0\n\t"                        \
+    pn "  r1, r5, lr, r1\n\t"                         \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    pn "  r2, r6, r10, r2\n\t"                        \
+    pn "  r3, r7, r11, r3\n\t"                        \
+    "ldm    r8!, {r4-r7}\n\t"                         \
+    pm "  r0, r4, lr, r0\n\t"                         \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    pm "  r1, r5, r10, r1\n\t"                        \
+    pm "  r2, r6, r11, r2\n\t"                        \
+    pm "  r3, r7, lr, r3\n\t"                         \
+    "ldm    r9!, {r4-r7}\n\t"                         \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    pn "  r0, r4, r10, r0\n\t"                        \
+    pn "  r1, r5, r11, r1\n\t"                        \
+    pn "  r2, r6, lr, r2\n\t"                         \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    pn "  r3, r7, r10, r3\n\t"                        \
+    "ldm    r8, {r4-r7}\n\t"                          \
+    pm "  r0, r4, r11, r0\n\t"                        \
+    pm "  r1, r5, lr, r1\n\t"                         \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    pm "  r2, r6, r10, r2\n\t"                        \
+    pm "  r3, r7, r11, r3\n\t"                        \
+    "ldm    r9, {r4-r7}\n\t"                          \
+    pn "  r0, r4, lr, r0\n\t"                         \
+    "ldm    r12!, {r10, r11, lr}\n\t"                 \
+    pn "  r1, r5, r10, r1\n\t"                        \
+    pn "  r2, r6, r11, r2\n\t"                        \
+    pn "  r3, r7, lr, r3\n\t"
+#define TE_VPAIR1_ASM(name, rq, rw)                                                            \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
     __asm__ volatile(                                                                            \
         TE_VP_FRAME                                                                              \
-        "ldr    r0, [r0, #8]\n\t"                                                                \
-        "mov    r12, r1\n\t"                                                                     \
-        "cmp    r0, #0\n\t"                                                                      \
-        "bne    3f\n"                                                                            \
+        "cmp    r1, #0\n\t"                                                                      \
+        "bne    3f\n\t"                                                                          \
+        "b      1f\n"                                                                            \
+        TE_VP_AGAIN("2", rw)                                                                     \
         "1:\n\t"                                                                                 \
-        "ldm    r12!, {r0-r3}\n\t"                                                               \
-        TE_VP1_COL("add    r4, r8, r11\n\t", "ldm    r4, {r4-r7}\n\t", "40", TE_VP1_W("32"), "smlad ") \
-        TE_VP1_COL("add    r4, r8, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "72", TE_VP1_W("64"), "smlad ") \
-        TE_VP1_COL("add    r4, r9, r11\n\t", "ldm    r4, {r4-r7}\n\t", "56", TE_VP1_W("48"), "smlabb") \
-        TE_VP1_COL("add    r4, r9, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "88", TE_VP1_W("80"), "smlabb") \
-        TE_VP1_COL("", "ldm    r9!, {r4-r7}\n\t", "24", TE_VP1_W("16"), "smlabb")                  \
-        TE_VP1_COL("", "ldm    r8!, {r4-r7}\n\t", "8", "ldrd   r10, lr, [r12], #96\n\t", "smlad ") \
+        TE_VP1_BODY("smlad ", "smlabb")                                                          \
         rq                                                                                       \
-        TE_VP_NEXT("1")                                                                         \
+        TE_VP_NEXT("1", "2")                                                                     \
+        TE_VP_AGAIN("4", rw)                                                                     \
         "3:\n\t"                                                                                 \
-        "ldm    r12!, {r0-r3}\n\t"                                                               \
-        TE_VP1_COL("add    r4, r9, r11\n\t", "ldm    r4, {r4-r7}\n\t", "56", TE_VP1_W("48"), "smladx") \
-        TE_VP1_COL("add    r4, r9, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "88", TE_VP1_W("80"), "smladx") \
-        TE_VP1_COL("add    r4, r8, r11\n\t", "ldm    r4, {r4-r7}\n\t", "40", TE_VP1_W("32"), "smlatb") \
-        TE_VP1_COL("add    r4, r8, r11, lsl #1\n\t", "ldm    r4, {r4-r7}\n\t", "72", TE_VP1_W("64"), "smlatb") \
-        TE_VP1_COL("", "ldm    r9!, {r4-r7}\n\t", "24", TE_VP1_W("16"), "smladx")                  \
-        TE_VP1_COL("", "ldm    r8!, {r4-r7}\n\t", "8", "ldrd   r10, lr, [r12], #96\n\t", "smlatb") \
+        TE_VP1_BODY("smlatb", "smladx")                                                          \
         rq                                                                                       \
-        TE_VP_NEXT("3"));                                                                       \
+        TE_VP_NEXT("3", "4"));                                                                   \
     }
-TE_VPAIR1_ASM(te_dw_vpair1_asm, TE_DW_ASM_RQ4)
-TE_VPAIR1_ASM(te_dw_vpair1n_asm, TE_DW_ASM_RQ4N)
+TE_VPAIR1_ASM(te_dw_vpair1_asm, TE_DW_ASM_RQ4, "160")
+TE_VPAIR1_ASM(te_dw_vpair1n_asm, TE_DW_ASM_RQ4N, "160")
 /* The uniform-shift copies (te/depthwise.h, suffix u<E>): records of 30 words, (mult, C)
  * per channel and no e; SMMLA, then SSAT with E as its ASR immediate. */
 #define TE_DW_ASM_RQ4U(E)                               \
@@ -426,7 +477,7 @@ TE_VPAIR1_ASM(te_dw_vpair1n_asm, TE_DW_ASM_RQ4N)
 #define TE_DW_ROWS_US(E)                                                  \
     TE_DW_ROWS_ASM(te_dw_rowsu##E##_asm, TE_DW_ASM_ROW, TE_DW_ASM_RQ4U(#E))  \
     TE_DW_ROWS_ASM(te_dw_rowswu##E##_asm, TE_DW_ASM_ROWW, TE_DW_ASM_RQ4U(#E)) \
-    TE_VPAIR_ASM(te_dw_vpairu##E##_asm, TE_DW_ASM_RQ4U(#E))       \
-    TE_VPAIR1_ASM(te_dw_vpair1u##E##_asm, TE_DW_ASM_RQ4U(#E))
+    TE_VPAIR_ASM(te_dw_vpairu##E##_asm, TE_DW_ASM_RQ4U(#E), "120") \
+    TE_VPAIR1_ASM(te_dw_vpair1u##E##_asm, TE_DW_ASM_RQ4U(#E), "144")
 TE_DW_US_SHIFTS(TE_DW_ROWS_US)
 #endif

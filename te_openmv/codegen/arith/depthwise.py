@@ -214,14 +214,14 @@ def row_groups(heads: np.ndarray, scaled: np.ndarray, with_e: bool = True) -> np
 
 def vpair_groups(heads: np.ndarray, scaled: np.ndarray, with_e: bool = True) -> np.ndarray:
     """The vertical-pair ring's records (te/depthwise.h, te_dw_vpair_k3_s8): row_groups with
-    the 18 weight words reordered, (w0, w1) of kx = 0, 1, 2 for c0..c3, then (w2 c0, w2 c1),
-    (w2 c2, w2 c3) of kx = 0, 1, 2. The same products as the row kernel's."""
+    the 18 weight words reordered, per column kx = 0, 1, 2 the words (w0, w1) of c0..c3, then
+    (w2 c0, w2 c1), (w2 c2, w2 c3). The same products as the row kernel's."""
     out = row_groups(heads, scaled, with_e)
     for g in range(out.shape[0]):
         w = scaled[4 * g:4 * g + 4].reshape(4, 3, 3)  # [c, ky, kx]
-        pairs = [_pair(w[c, 0, kx], w[c, 1, kx]) for kx in range(3) for c in range(4)]
-        lows = [_pair(w[c, 2, kx], w[c + 1, 2, kx]) for kx in range(3) for c in (0, 2)]
-        out[g, 4:22] = [int(v) for v in pairs + lows]
+        out[g, 4:22] = [int(v) for kx in range(3) for v in
+                        [_pair(w[c, 0, kx], w[c, 1, kx]) for c in range(4)] +
+                        [_pair(w[c, 2, kx], w[c + 1, 2, kx]) for c in (0, 2)]]
     return out
 
 

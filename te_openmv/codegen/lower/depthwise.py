@@ -191,9 +191,9 @@ def rows_plan(g: Graph, op: Op, wide: int = 0, max_scratch: int | None = None) -
     widest = max(unit, min(c, budget // (unit * per_channel) * unit))
     passes = -(-c // widest)
     chunk = -(-c // (unit * passes)) * unit
-    # the vertical pairs store a pair with its lower row outside the image as the upper row
-    # twice: only the last pair row, whose upper halves no window reads, may be one
-    # (at stride 1 the lower halves are read: such a pair holds the zero point there)
+    # at stride 2 only the last pair row, whose upper halves no window reads, may have its
+    # lower row outside the image (such a pair holds the zero point there, as at stride 1,
+    # where it is read; the rule dates from a copy that stored the upper row twice)
     if vpair and not s1 and any(2 * j - geo["pad_top"] == rows["copy_h"] - 1 for j in range(y.shape[1])):
         return None
     if op.attrs.get("inplace") and not rows_in_place_ok(tuple(x.shape[1:3]), tuple(y.shape[1:3]),
@@ -310,18 +310,20 @@ def _rows_cost(plan: dict) -> float:
 
 
 def _vpair_cost(p: dict, c: int, passes: int) -> float:
-    """The vertical-pair ring (fitted on the shared models' 11 stride-2 operators, within 2%),
-    with the 5% margin _rows_cost carries (it runs 5-10% high), so that close calls go to
-    the older kernels: 63 instructions per pixel and group, 11 per pixel and pass; the
-    packing copy 17 per 2 words of both rows and 5 per pixel and pass; 2.5 per byte filling
-    the pair rows wholly outside the image; per pass 194, and 62 per kernel and per copy call."""
+    """The vertical-pair ring (fitted on the QEMU counts of the shared models' 33 such
+    operators, within 4%, most within 1%), with the 5% margin _rows_cost carries (it runs
+    5-10% high), so that close calls go to the older kernels: per pixel and group 56 (stride 2)
+    or 58 (stride 1) in the u<E> form that most operators without the sign step take, 9 more
+    with the sign step; 12 per group and output row; the packing copy 19 per 2 words of both
+    rows, 3 per pair of groups and pair row; 6 per 8 words filling the pair rows wholly
+    outside the image; 48 per kernel and per copy call, 330 per pass."""
     h = p["out_h"]
     packed = (h - 1) // 2 + 2 if p["stride_h"] == 1 else h + 1  # pair rows
     inside = sum(1 for j in range(packed) if any(0 <= 2 * j - p["pad_top"] + k < p["copy_h"] for k in (0, 1)))
-    copies = inside * p["copy_w"] * (c / 8 * 17 + 5 * passes) + (packed - inside) * p["copy_w"] * c * 2.5
-    group = 66 if p["stride_h"] == 1 else 63  # stride 1: 24 weight words, 2 more LDRD
-    compute = h * p["out_w"] * (c / 4 * group + 11 * passes)
-    return 1.05 * (copies + compute + passes * (62 * (h + inside) + 194))
+    copies = inside * c / 8 * (19 * p["copy_w"] + 3) + (packed - inside) * p["ring_w"] * c / 8 * 6
+    group = (58 if p["stride_h"] == 1 else 56) + (0 if p["nosign"] else 9)
+    compute = h * c / 4 * (p["out_w"] * group + 12)
+    return 1.05 * (copies + compute + passes * (48 * (h + inside) + 330))
 
 
 def _clip_cost(plan: dict) -> float:

@@ -378,10 +378,10 @@ void te_dw_rows_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32
  * zero point) as (upper, lower) per pixel and channel, so that output row y takes its taps
  * ky = 0, 1 of a column with one SMLAD per channel from pair row y, and ky = 2 from the low
  * halves of pair row y + 1. Records as the row kernel's (34 or 30 words a group, same
- * requantization words) with the 18 weight words reordered: (w0, w1) of kx = 0 for
- * c0..c3, of kx = 1, of kx = 2, then (w2 c0, w2 c1), (w2 c2, w2 c3) of kx = 0, 1, 2.
- * chunk and channels multiples of 8. Scratch: te_dw_rows_scratch = 2 pair rows of
- * 4 * ring_w * chunk bytes. */
+ * requantization words) with the 18 weight words reordered: per column kx = 0, 1, 2 the
+ * words (w0, w1) of c0..c3, then (w2 c0, w2 c1), (w2 c2, w2 c3). chunk and channels
+ * multiples of 8. Scratch: te_dw_rows_scratch = 2 pair rows of 4 * ring_w * chunk bytes,
+ * each group-major (per group of 4 channels a plane of ring_w pixels of 16 bytes). */
 void te_dw_vpair_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                        int8_t *scratch);
 #if TE_USE_DSP && !TE_SMALL_CODE

@@ -121,15 +121,18 @@ typedef struct {
 void te_dw_widen_asm(const te_dw_wjob *job);
 void te_dw_copy_asm(const te_dw_wjob *job);
 
-/* The vertical-pair ring's packing copy: `runs` runs of `words` (even) words of input rows
- * a and b (b one input row below a), each pair of words (a, b) stored as the four int16
- * pairs (a_c, b_c) for c = 0..3; after each run a and b skip src_skip bytes; dst advances
- * 16 bytes per word, without gaps. */
+/* The vertical-pair ring's packing copy into the group-major ring (te/depthwise.h): the
+ * pixels of input rows a and b (b one input row below a; src_step bytes from pixel to
+ * pixel), 8 channels (2 words of each row) at a time, each pair of words (a, b) stored as
+ * the four int16 pairs (a_c, b_c) for c = 0..3 of its group; `pairs` pairs of groups, the
+ * next pair's 8 bytes on in a and b. dst: the first group's plane at the first pixel; a
+ * group's plane is `plane` bytes after the one before it, 16 bytes per pixel. */
 typedef struct {
-    int8_t *dst;                 /* 0: r0 */
-    const int8_t *a, *b;         /* 4: r1, r2 */
-    int32_t words, runs;         /* 12 */
-    int32_t src_skip;            /* 20: r12 */
+    int8_t *dst;                 /* 0 */
+    const int8_t *a, *b;         /* 4 */
+    int32_t pixels, pairs;       /* 12 */
+    int32_t src_step;            /* 20 */
+    int32_t plane;               /* 24 */
 } te_dw_vjob;
 void te_dw_vpack_asm(const te_dw_vjob *job);
 /* the same for a pair whose upper row is outside the image: `a` is the lower row, `b`
@@ -137,13 +140,16 @@ void te_dw_vpack_asm(const te_dw_vjob *job);
 void te_dw_vpack_top_asm(const te_dw_vjob *job);
 /* the same for a pair whose lower row is outside the image: `a` is the upper row */
 void te_dw_vpack_bot_asm(const te_dw_vjob *job);
+/* `blocks` blocks of 8 words of v from dst (a pair row wholly outside the image) */
+void te_dw_vfill_asm(int8_t *dst, int32_t blocks, uint32_t v);
 
 /* One output row of one channel pass in assembly (every channel e >= 1, full int8 range).
  *   r0-r3 accumulators of c0..c3   r4-r7 a tap's int16 pairs and weight pairs / temps
  *   r8-r10 the three ring rows at the pixel's window   r11 ring pixel stride
  *   r12 the group records   lr output pointer
  * Stack frame: first record, end of the records, ring step and output step to the next
- * pixel (beyond what the groups advanced), pixels left. */
+ * pixel (beyond what the groups advanced), pixels left. The vertical-pair kernels take the
+ * same job with their own meaning of some fields (depthwise_rows_m7.c). */
 typedef struct {
     const int8_t *r0, *r1, *r2;  /* 0: r8-r10 */
     int32_t stride;              /* 12: r11 */
@@ -188,7 +194,7 @@ _Static_assert(offsetof(te_dw_k3job, bias) == 20 && offsetof(te_dw_k3job, pw) ==
 _Static_assert(offsetof(te_dw_kjob, ptr) == 12 && offsetof(te_dw_kjob, mult) == 20 &&
                offsetof(te_dw_kjob, end) == 36 && offsetof(te_dw_kjob, odd) == 48, "te_dw_kjob layout");
 _Static_assert(offsetof(te_dw_wjob, words) == 8 && offsetof(te_dw_wjob, dst_skip) == 20, "te_dw_wjob layout");
-_Static_assert(offsetof(te_dw_vjob, src_skip) == 20, "te_dw_vjob layout");
+_Static_assert(offsetof(te_dw_vjob, src_step) == 20 && offsetof(te_dw_vjob, plane) == 24, "te_dw_vjob layout");
 _Static_assert(offsetof(te_dw_clip_job, mult) == 16 && offsetof(te_dw_clip_job, oc) == 32, "te_dw_clip_job layout");
 _Static_assert(offsetof(te_dw_rowjob, stride) == 12 && offsetof(te_dw_rowjob, rec) == 16 &&
                offsetof(te_dw_rowjob, ring_step) == 24 && offsetof(te_dw_rowjob, q) == 36, "te_dw_rowjob layout");
