@@ -275,14 +275,30 @@ _PLANE_PAIR_K57 = {("k5s1", False): 87, ("k5s1", True): 77, ("k5s2", False): 96,
                    ("k7s1", False): 146, ("k7s1", True): 117, ("k7s2", False): 164, ("k7s2", True): 131}
 
 
+def requant_form(plan: dict) -> str:
+    """How the kernel requantizes, as the estimates count it: "u" without the sign step where
+    every channel allows a uniform shift E (the u<E> copies the operator most likely runs:
+    model_shifts), "n" without it otherwise, "s" with the sign step."""
+    if not plan["params"]["nosign"]:
+        return "s"
+    return "u" if op_shift_range(*plan["channels"]) is not None else "n"
+
+
+# The 3x3 stride-1 2x2-block kernels' instructions per pixel pair of a row, by form (54, 59, 63
+# per block of 4 outputs); 8 per output row and 79 per channel beside the gather (fitted on the
+# QEMU counts of the shared models' 23 such operators with a uniform shift: within 4%, but
+# 4x5 maps 10-13% high).
+_PLANE_PAIR_K3B = {"u": 27, "n": 29.5, "s": 31.5}
+
+
 def _plane_cost(plan: dict) -> float:
     p = plan["params"]
     c, oc = p["in_c"], p["in_c"] * p["depth_mult"]
-    # per byte: a memcpy, the one-channel gather or the four-channel one (1.7: 27 per 16 bytes)
-    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 1.7 if p["planes"] == 4 else 2.4) + 12)
+    # per byte: a memcpy, the one-channel gather or the four-channel one (1.375: 44 per 32 bytes)
+    gather = p["copy_h"] * (p["copy_w"] * (0.3 if c == 1 else 1.375 if p["planes"] == 4 else 2.4) + 12)
     pairs = (p["out_w"] + 1) // 2
     if p["asm_fn"] in ("TE_DW_ASM(k3s1b)", "TE_DW_ASM(k3s1nb)"):  # 2x2 blocks: two output rows share input rows
-        compute = p["out_h"] * (pairs * 31.5 + 10) + 185
+        compute = p["out_h"] * (pairs * _PLANE_PAIR_K3B[requant_form(plan)] + 8) + 19
     elif plan["kind"][:2] in ("k5", "k7"):  # per pixel pair, by filter and form (2x2 blocks or pairs)
         blocks = p["asm_fn"].endswith("b)") or "bu" in p["asm_fn"]
         compute = p["out_h"] * (pairs * _PLANE_PAIR_K57[plan["kind"], blocks] + 13)
@@ -297,7 +313,7 @@ def _rows_cost(plan: dict) -> float:
     passes = -(-c // chunk)
     fill = plan["scratch"] / 10  # the zero-point row and the padding columns
     if p["wide"] == 2:
-        return _vpair_cost(p, c, passes)
+        return _vpair_cost(p, c, passes, requant_form(plan))
     if p["wide"]:  # the widening copy: 12 instructions per 4 words; per pixel in passes
         copy_px = 0.75 * c if chunk == c else passes * (chunk / 16 * 12 + 14)
         group = 90
@@ -309,21 +325,25 @@ def _rows_cost(plan: dict) -> float:
     return fill + copies + compute
 
 
-def _vpair_cost(p: dict, c: int, passes: int) -> float:
+# The vertical pairs' instructions per pixel and group beyond the u<E> form's, by form
+_VPAIR_FORM_EXTRA = {"u": 0, "n": 5, "s": 9}
+
+
+def _vpair_cost(p: dict, c: int, passes: int, form: str) -> float:
     """The vertical-pair ring (fitted on the QEMU counts of the shared models' 33 such
-    operators, within 4%, most within 1%), with the 5% margin _rows_cost carries (it runs
-    5-10% high), so that close calls go to the older kernels: per pixel and group 56 (stride 2)
-    or 58 (stride 1) in the u<E> form that most operators without the sign step take, 9 more
-    with the sign step; 12 per group and output row; the packing copy 19 per 2 words of both
-    rows, 3 per pair of groups and pair row; 6 per 8 words filling the pair rows wholly
-    outside the image; 48 per kernel and per copy call, 330 per pass."""
+    operators, within 4%, most within 1%; requant_form gives `form`): per pixel and group 56
+    (stride 2) or 58 (stride 1) in the u<E> form, 5 more without it, 9 more with the sign step;
+    12 per group and output row; the packing copy 19 per 2 words of both rows, 3 per pair of
+    groups and pair row; 6 per 8 words filling the pair rows wholly outside the image; 48 per
+    kernel and per copy call, 330 per pass. No margin: the plane kernel's estimate, its rival
+    at stride 1, is as close (the byte rings' runs 5-10% high, to their cost)."""
     h = p["out_h"]
     packed = (h - 1) // 2 + 2 if p["stride_h"] == 1 else h + 1  # pair rows
     inside = sum(1 for j in range(packed) if any(0 <= 2 * j - p["pad_top"] + k < p["copy_h"] for k in (0, 1)))
     copies = inside * c / 8 * (19 * p["copy_w"] + 3) + (packed - inside) * p["ring_w"] * c / 8 * 6
-    group = (58 if p["stride_h"] == 1 else 56) + (0 if p["nosign"] else 9)
+    group = (58 if p["stride_h"] == 1 else 56) + _VPAIR_FORM_EXTRA[form]
     compute = h * c / 4 * (p["out_w"] * group + 12)
-    return 1.05 * (copies + compute + passes * (48 * (h + inside) + 330))
+    return copies + compute + passes * (48 * (h + inside) + 330)
 
 
 def _clip_cost(plan: dict) -> float:
@@ -342,7 +362,9 @@ def _clip_cost(plan: dict) -> float:
 # copies, the assembly) must save a model this many instructions (estimated) to be linked:
 # the .mpy build keeps native code in the heap (te_vww's is within a few hundred bytes of its
 # limit), and both builds choose alike, so that the .mpy runs what the firmware module runs.
-MIN_VPAIR_SAVING = 100_000
+# (100,000 while the estimates carried margins that overstated the saving; the patched first
+# stages of person detection save ~70,000 by today's, measured ~200,000.)
+MIN_VPAIR_SAVING = 50_000
 
 
 # A kernel of another kind taken into the scratch room must be estimated this much cheaper.
@@ -358,9 +380,8 @@ def _fastest(g: Graph, op: Op, vpair: bool) -> tuple[dict | None, float]:
     room = scratch_room(op)
     if room and best is not None:
         roomy = _candidates(g, op, vpair, best["scratch"] + room)
-        # another kind of kernel only by a clear margin: the plane kernel's estimate runs up
-        # to ~10% high against the vertical pairs' (QEMU counts of the shared models' ops);
-        # else the best of the same kind in the room
+        # another kind of kernel only by a clear margin (the estimates run within ~4% of
+        # the QEMU counts, a few small maps more); else the best of the same kind in the room
         kept = [(c, p) for c, p in roomy if _family(p) == _family(best) or c <= ROOM_SWITCH_GAIN * cost]
         if kept:
             cost, best = min(kept, key=lambda cp: cp[0])
