@@ -83,6 +83,30 @@ __attribute__((naked, noinline)) void te_dw_gather_asm(__attribute__((unused)) i
  *   o01 = sel(x0 >> 8, x1)  = (x0.b1, x1.b1, x0.b3, x1.b3)
  * and e23, o23 alike; channel c = (e01 low half, e23 low half) (PKHBT), c+2 the high halves
  * (PKHTB), c+1 and c+3 the same from o01, o23. Nothing between sets the GE flags. */
+/* (te_dw_gather4_asm below: one group of 4 pixels of 4 channels, twice per pass) */
+#define TE_DW_GATHER4_GROUP \
+        "ldr    r4, [r1]\n\t" \
+        "ldr    r5, [r1, r3]\n\t" \
+        "ldr    r6, [r1, r3, lsl #1]\n\t" \
+        "ldr    r7, [r1, r9]\n\t" \
+        "add    r1, r1, r3, lsl #2\n\t" \
+        "lsl    r8, r5, #8\n\t" \
+        "sel    r8, r4, r8\n\t" \
+        "lsr    r4, r4, #8\n\t" \
+        "sel    r4, r4, r5\n\t" \
+        "lsl    r5, r7, #8\n\t" \
+        "sel    r5, r6, r5\n\t" \
+        "lsr    r6, r6, #8\n\t" \
+        "sel    r6, r6, r7\n\t" \
+        "pkhbt  r7, r8, r5, lsl #16\n\t" \
+        "pkhtb  r8, r5, r8, asr #16\n\t" \
+        "pkhbt  lr, r4, r6, lsl #16\n\t" \
+        "pkhtb  r4, r6, r4, asr #16\n\t" \
+        "str    lr, [r0, r10]\n\t" \
+        "str    r8, [r0, r10, lsl #1]\n\t" \
+        "str    r4, [r0, r11]\n\t" \
+        "str    r7, [r0], #4\n"
+
 __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) int8_t *dst,
                                                         __attribute__((unused)) const int8_t *src,
                                                         __attribute__((unused)) const te_dw_gjob *job) {
@@ -112,49 +136,9 @@ __attribute__((naked, noinline)) void te_dw_gather4_asm(__attribute__((unused)) 
         "ldr    r2, [sp]\n\t"
         "ldr    pc, [sp, #12]\n"
         "2:\n\t"
-        "ldr    r4, [r1]\n\t"
-        "ldr    r5, [r1, r3]\n\t"
-        "ldr    r6, [r1, r3, lsl #1]\n\t"
-        "ldr    r7, [r1, r9]\n\t"
-        "add    r1, r1, r3, lsl #2\n\t"
-        "lsl    r8, r5, #8\n\t"
-        "sel    r8, r4, r8\n\t"
-        "lsr    r4, r4, #8\n\t"
-        "sel    r4, r4, r5\n\t"
-        "lsl    r5, r7, #8\n\t"
-        "sel    r5, r6, r5\n\t"
-        "lsr    r6, r6, #8\n\t"
-        "sel    r6, r6, r7\n\t"
-        "pkhbt  r7, r8, r5, lsl #16\n\t"
-        "pkhtb  r8, r5, r8, asr #16\n\t"
-        "pkhbt  lr, r4, r6, lsl #16\n\t"
-        "pkhtb  r4, r6, r4, asr #16\n\t"
-        "str    lr, [r0, r10]\n\t"
-        "str    r8, [r0, r10, lsl #1]\n\t"
-        "str    r4, [r0, r11]\n\t"
-        "str    r7, [r0], #4\n"
+        TE_DW_GATHER4_GROUP
         "20:\n\t"
-        "ldr    r4, [r1]\n\t"
-        "ldr    r5, [r1, r3]\n\t"
-        "ldr    r6, [r1, r3, lsl #1]\n\t"
-        "ldr    r7, [r1, r9]\n\t"
-        "add    r1, r1, r3, lsl #2\n\t"
-        "lsl    r8, r5, #8\n\t"
-        "sel    r8, r4, r8\n\t"
-        "lsr    r4, r4, #8\n\t"
-        "sel    r4, r4, r5\n\t"
-        "lsl    r5, r7, #8\n\t"
-        "sel    r5, r6, r5\n\t"
-        "lsr    r6, r6, #8\n\t"
-        "sel    r6, r6, r7\n\t"
-        "pkhbt  r7, r8, r5, lsl #16\n\t"
-        "pkhtb  r8, r5, r8, asr #16\n\t"
-        "pkhbt  lr, r4, r6, lsl #16\n\t"
-        "pkhtb  r4, r6, r4, asr #16\n\t"
-        "str    lr, [r0, r10]\n\t"
-        "str    r8, [r0, r10, lsl #1]\n\t"
-        "str    r4, [r0, r11]\n\t"
-        "str    r7, [r0], #4\n"
+        TE_DW_GATHER4_GROUP
         "21:\n\t"
         "subs   r2, r2, #8\n\t"
         "bge    2b\n"
