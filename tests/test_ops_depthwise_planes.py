@@ -105,20 +105,25 @@ def test_four_planes_only_with_room_for_three_more():
 
 def test_room_takes_another_kind_only_by_the_margin(monkeypatch):
     """In the scratch room a kernel of another kind is taken only where it is estimated
-    ROOM_SWITCH_GAIN cheaper than the plan without the room; otherwise the cheapest plan of
-    the same kind in the room (four planes), not the plan without it."""
+    ROOM_SWITCH_GAIN cheaper than the plan without the room (CLIP_SWITCH_GAIN where the
+    clipped window is one of the two); otherwise the cheapest plan of the same kind in the
+    room (four planes), not the plan without it."""
     one = {"function": "te_dw_plane_k3s1_s8", "scratch": 100}
     four = {"function": "te_dw_plane_k3s1x4_s8", "scratch": 400}
-    other = {"function": "te_dw_vpair1_k3_s8", "scratch": 300}
+    vpair = {"function": "te_dw_vpair1_k3_s8", "scratch": 300}
+    clip = {"function": "te_dw_clip_s8", "scratch": 300}
 
-    def pick(other_cost, room=1000):
+    def pick(other_cost, other=vpair, room=1000):
         def candidates(g, op, vpair, limit):
-            return [(1000.0, one)] if limit == 0 else [(970.0, four), (other_cost, other)]
+            return [(1000.0, one)] if limit == 0 else [(995.0, four), (other_cost, other)]
         monkeypatch.setattr(lower_dw, "_candidates", candidates)
         monkeypatch.setattr(lower_dw, "scratch_room", lambda op: room)
         return lower_dw._fastest(None, None, True)[0]["function"]
 
-    gain = lower_dw.ROOM_SWITCH_GAIN
-    assert pick(1000.0 * gain + 10) == four["function"]   # not clearly cheaper: the same kind
-    assert pick(1000.0 * gain - 10) == other["function"]  # clearly cheaper: the other kind
-    assert pick(900.0, room=0) == one["function"]          # no room: the plan without it
+    gain, clip_gain = lower_dw.ROOM_SWITCH_GAIN, lower_dw.CLIP_SWITCH_GAIN
+    assert clip_gain < gain < 1
+    assert pick(1000.0 * gain + 2) == four["function"]   # not clearly cheaper: the same kind
+    assert pick(1000.0 * gain - 2) == vpair["function"]  # clearly cheaper: the other kind
+    assert pick(1000.0 * gain - 2, clip) == four["function"]  # the clipped window: a wider margin
+    assert pick(1000.0 * clip_gain - 2, clip) == clip["function"]
+    assert pick(900.0, room=0) == one["function"]           # no room: the plan without it
