@@ -88,16 +88,20 @@ def _cases() -> list[tuple[str, bytes, str]]:
                       conv_model(rng, (5, 5) if i % 3 else (3, 3), 4 * groups, 6, (1, 1), act=act, in_q=q, out_q=oq),
                       f"the 16-group loop, {groups} groups, {v}"))
     # te_conv2d_1x1_c16_s8 (pw16_*) and the same layers on the GEMM (pwgemm_*, see _compile): the
-    # sign step or not, out_c 4 mod 8 (the first pass's second half) and 0 mod 8, blocks of 3
+    # sign step or not, out_c 4 mod 8 (the first pass's second half) and 0 mod 8, blocks of 3;
+    # in passes of 16 channels (pw16p_*, the _p16 copies): out_c 4, 8, 12 mod 16 (the first
+    # pass entered 3, 2, 1 groups of 4 in) and 0 mod 16
     # (nosign: the records scaled for a uniform shift, TE_CONV_C16N(E), and with the per-channel
     # shift, _pershift)
-    for hw, out_c in (((5, 7), 12), ((6, 6), 8), ((8, 8), 16), ((5, 5), 32), ((1, 1), 8)):
+    for hw, out_c in (((5, 7), 12), ((6, 6), 8), ((8, 8), 16), ((5, 5), 32), ((1, 1), 8), ((3, 5), 20)):
         for v, suffix in (("sign_full", ""), ("nosign_full", ""), ("nosign_full", "_pershift")):
             act, oq = VARIANTS[v]
             model = conv_model(rng, hw, 16, out_c, (1, 1), act=act, in_q=q, out_q=oq)
             tag = f"{hw[0]}x{hw[1]}_{out_c}_{v.split('_')[0]}{suffix}"
             cases.append((f"pw16_{tag}", model,
                           f"te_conv2d_1x1_c16_s8, {hw[0] * hw[1]} pixels, {out_c} channels, {v}{suffix}"))
+            cases.append((f"pw16p_{tag}_p16", model,
+                          f"te_conv2d_1x1_c16_p16_s8, {hw[0] * hw[1]} pixels, {out_c} channels, {v}{suffix}"))
             if hw != (1, 1):
                 cases.append((f"pwgemm_{tag}", model, f"the same on the GEMM ({v}{suffix})"))
     # te_conv2d_s8_3ch's walk (tests/test_ops_conv.py, RGB_SHAPES): the assembly im2col of the
@@ -124,6 +128,15 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "te_conv2d_1x1_c8_s8 with the sign step"),
         ("pw8_relu6", conv_model(rng, (48, 48), 8, 48, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
          "te_conv2d_1x1_c8_s8 48x48x8 -> 48 (fomo's expansions)"),
+    ] + [
+        # te_conv2d_1x1_c8_s8 in passes of 8 and of 16 channels (_p16: the first pass entered
+        # 3, 2, 1, 0 groups of 4 in), the sign step or not, the uniform shift
+        (f"pw8_c{out_c}{p16}", conv_model(rng, hw, 8, out_c, (1, 1), act=act, in_q=q, out_q=oq),
+         f"te_conv2d_1x1_c8{p16}_s8, {out_c} channels, {act}")
+        for p16 in ("", "_p16")
+        for hw, out_c, act, oq in (((3, 7), 4, "RELU6", RELU6_Q), ((5, 3), 24, "NONE", (0.3, -5)),
+                                   ((4, 4), 36, "RELU6", RELU6_Q), ((2, 5), 48, "NONE", (0.3, 7)))
+    ] + [
         ("pw24x32x64", conv_model(rng, (24, 24), 32, 64, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
          "1x1 24x24x32 -> 64"),
         ("rgb96", conv_model(rng, (96, 96), 3, 16, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),
@@ -172,9 +185,10 @@ def _cases() -> list[tuple[str, bytes, str]]:
 def _compile(model: bytes, name: str):
     """compile_model, with int8 weights in every layer for the cases named *_narrow, wide
     weights wherever exact for those named *_wide, and the per-channel shift in every layer
-    for those named *_pershift, the 16-group loop for every loop variant in those named l16_*;
+    for those with _pershift in their name, the 16-group loop for every loop variant in those named l16_*;
     every layer with 4 or 7 groups on its unrolled variant (the cases are small: the
-    model-wide rules would give most of them the 4-group loop)."""
+    model-wide rules would give most of them the 4-group loop); the pixel kernels' passes of 16
+    channels for the cases named *_p16, of 8 for the others."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lower_conv, "MIN_OUTPUTS_UNROLLED", 0)
         if name.startswith("l16_"):
@@ -186,8 +200,10 @@ def _compile(model: bytes, name: str):
             mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 0)
         if name.startswith("pwgemm_"):
             mp.setattr(lower_conv, "_pointwise16_ok", lambda g, op, geo: False)
-        if name.endswith("_pershift"):
+        if "_pershift" in name:
             mp.setattr(lower_conv, "uniform_family", lambda g, op: None)
+        # the pixel kernels' passes of 16 channels in the cases named *_p16, of 8 in the others
+        mp.setattr(lower_conv, "PASS16_MIN_PER_BYTE", 0 if name.endswith("_p16") else 1 << 30)
         return compile_model(model, name)
 
 
@@ -269,6 +285,27 @@ def test_dsp_kernels_are_built(m7_run, arm_toolchain):
     assert re.search(r"\bte_c1_sign_asm\b", symbols) and re.search(r"\bte_c1_nosign_asm\b", symbols)
 
 
+def test_pass16_copies_cost_the_bytes_the_compiler_weighs(m7_run, arm_toolchain):
+    """lower/conv.py PASS16_BYTES, what a pixel kernel's copy in passes of 16 channels adds to
+    its copy in passes of 8 (the compiler weighs it against the instructions it saves), is the
+    difference of the two assembly functions' sizes in the M7 build, for every form."""
+    _, _, elf = m7_run
+    nm = Path(arm_toolchain[0]).with_name("arm-none-eabi-nm")
+    sizes = {}
+    for line in subprocess.run([str(nm), "-S", str(elf)], capture_output=True, text=True, check=True).stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and re.fullmatch(r"te_pw(8|16)_\w+_asm(_p16)?", parts[3]):
+            sizes[parts[3]] = int(parts[1], 16)
+    checked = 0
+    for name, size in sizes.items():
+        if name.endswith("_p16") and name[:-4] in sizes:
+            fam = "c8" if name.startswith("te_pw8_") else "c16"
+            form = name.split("_")[2]  # sign, nosign, uniform
+            assert size - sizes[name[:-4]] == lower_conv.PASS16_BYTES[fam, form], name
+            checked += 1
+    assert checked >= 5, sizes
+
+
 def test_rgb_layers_run_the_four_channel_copy(m7_run, arm_toolchain):
     """te_conv2d_s8_3ch's uniform-shift layers with out_c a multiple of 4 name the seven-group copy that
     computes four channels per pass (_seven4_e<E>, linked), 15 channels the one-channel copy."""
@@ -309,14 +346,20 @@ def test_m7_uniform_requant_matches_the_nosign_form(m7_run):
     assert run.value_int("uq_mismatches") == 0
 
 
-def test_pw16_cases_run_the_kernel_they_name():
-    """The pw16_ cases call te_conv2d_1x1_c16_s8 / _c16n_s8, the pwgemm_ ones the GEMM."""
+def test_pixel_kernel_cases_run_the_kernel_they_name():
+    """The pw16_ cases call te_conv2d_1x1_c16_s8 / _c16n_s8 (the pw16p_ ones their _p16 copies),
+    the pwgemm_ ones the GEMM; the pw8_* cases te_conv2d_1x1_c8 in passes of 8 or (_p16) 16."""
     for name, model, _ in _cases():
-        if name.startswith(("pw16_", "pwgemm_")):
+        pixel = name.startswith(("pw16_", "pw16p_"))
+        if pixel or name.startswith(("pwgemm_", "pw8_")):
             src = _compile(model, name).emitted.c_source
-            assert ("te_conv2d_1x1_c16" in src or "TE_CONV_C16N(" in src) == name.startswith("pw16_"), name
-            assert ("TE_CONV_C16N(" in src) == (name.startswith("pw16_") and "_nosign" in name
-                                                and not name.endswith("_pershift")), name
+            fam = "C8" if name.startswith("pw8_") else "C16"
+            assert (f"te_conv2d_1x1_{fam.lower()}" in src or f"TE_CONV_{fam}N" in src) == (not name.startswith("pwgemm_")), name
+            p16 = name.endswith("_p16")
+            assert (f"TE_CONV_{fam}N_P16(" in src or f"{fam.lower()}_p16_s8(" in src or f"{fam.lower()}n_p16_s8(" in src) == p16, name
+            if pixel:
+                assert (f"TE_CONV_{fam}N(" in src or f"TE_CONV_{fam}N_P16(" in src) == (
+                    "_nosign" in name and "_pershift" not in name), name
             assert ("te_conv2d_1x1_s8(" in src) == name.startswith("pwgemm_"), name
 
 
@@ -327,15 +370,15 @@ def test_m7_pw16_estimates_match_the_counts(m7_run):
     differ by ~8 per block)."""
     run, _, _ = m7_run
     for name, model, _ in _cases():
-        if not name.startswith(("pw16_", "pwgemm_")):
+        if not name.startswith(("pw16_", "pw16p_", "pwgemm_")):
             continue
         c = _compile(model, name)
         y = c.graph.t(c.graph.ops[0].outputs[0])
         pixels, out_c = y.shape[1] * y.shape[2], y.shape[3]
         op = c.graph.ops[0]
         form = "uniform" if op.attrs.get("uniform_shift") else "nosign" if "_nosign" in name else "sign"
-        if name.startswith("pw16_"):
-            est = lower_conv.pointwise16_cost(pixels, out_c, form)
+        if name.startswith(("pw16_", "pw16p_")):
+            est = lower_conv.pointwise16_cost(pixels, out_c, form, op.attrs["pass16"])
         else:
             est = lower_conv.gemm16_cost(pixels, out_c, lower_conv.wide_layer({}, pixels), form)
         n = run.regions[name]

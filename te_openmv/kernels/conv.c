@@ -812,16 +812,39 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
 #define TE_PW8_WORDS 8
 
 #if TE_USE_DSP
+/* The channel loop of both pixel kernels below runs 8 or 16 channels per pass (two copies of
+ * each; the compiler names the 16-channel one where it saves enough for its code:
+ * te_openmv/codegen/lower/conv.py, assign_pass16), so that its test costs 3 instructions per
+ * pass; out_c is a multiple of 4, and each pixel's first pass enters `skip` groups of 4
+ * channels in (te_pw_skip), at one of the labels 2, 3 (, 4, 5) that start each group. */
+#define TE_PW_PASS8(chan) "2:\n\t" chan chan chan chan "3:\n\t" chan chan chan chan
+#define TE_PW_PASS16(chan) TE_PW_PASS8(chan) "4:\n\t" chan chan chan chan "5:\n\t" chan chan chan chan
+#define TE_PW_ENTRY_IF(label, n, dst, skip, tmp)                                               \
+    "adr.w  " tmp ", " label "f + 1\n\t"                                                     \
+    "cmp    " skip ", #" n "\n\t"                                                            \
+    "it     eq\n\t"                                                                          \
+    "moveq  " dst ", " tmp "\n\t"
+/* dst: the Thumb address where the first pass enters (skip in a register, tmp clobbered) */
+#define TE_PW_ENTRY8(dst, skip, tmp) "adr.w  " dst ", 2f + 1\n\t" TE_PW_ENTRY_IF("3", "1", dst, skip, tmp)
+#define TE_PW_ENTRY16(dst, skip, tmp)                                                          \
+    TE_PW_ENTRY8(dst, skip, tmp) TE_PW_ENTRY_IF("4", "2", dst, skip, tmp) TE_PW_ENTRY_IF("5", "3", dst, skip, tmp)
+
+/* the groups of 4 channels the first pass of out_c channels skips, in passes of `groups` */
+TE_INLINE uint32_t te_pw_skip(uint32_t out_c, uint32_t groups) {
+    return (groups - (out_c >> 2) % groups) % groups;
+}
+
 /*   r0, r2, r3, r12 the pixel: (x0,x2) (x1,x3) (x4,x6) (x5,x7)   r1 records   lr output
  *   r4-r11 one record (r4 the accumulator)
- * Stack frame: input pointer, first record, end of the records, pixels left, where each
- * pixel's channel loop starts (its first pass runs 8 channels, or 4 when out_c is 4 mod 8). */
+ * Stack frame: input pointer, first record, end of the records, end of the output, where each
+ * pixel's channel loop starts (TE_PW_ENTRY); one LDRD reads both ends. The input is
+ * word-aligned (8 bytes a pixel, every arena buffer starts on a word): one LDRD a pixel. */
 typedef struct {
     const int8_t *in;
     const int32_t *rec, *rec_end;
-    uint32_t pixels;
+    int8_t *out_end;
     int8_t *out;
-    uint32_t half_first;  /* out_c % 8 == 4 */
+    uint32_t skip;  /* te_pw_skip(out_c) */
 } te_pw8_job;
 
 #define TE_PW8_CHAN(rq)                                  \
@@ -848,26 +871,18 @@ typedef struct {
     "smmla  r4, r4, r9, r11\n\t"                         \
     "ssat   r4, #8, r4, asr #" #E "\n\t"
 
-/* eight channels per pass (out_c is a multiple of 4: then the first pass enters at its
- * second half), so that the loop's test costs 3 instructions per 8 outputs */
-#define TE_PW8_ASM(name, rq)                                                               \
+#define TE_PW8_ASM(name, rq, pass)                                                         \
     __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_pw8_job *job) { \
         __asm__ volatile(                                                                  \
             "push   {r4-r11, lr}\n\t"                                                      \
             "sub    sp, sp, #24\n\t"                                                       \
             "ldr    r5, [r0, #20]\n\t"                                                     \
-            "adr    r6, 2f\n\t"                                                            \
-            "adr    r7, 3f\n\t"                                                            \
-            "cmp    r5, #0\n\t"                                                            \
-            "it     ne\n\t"                                                                \
-            "movne  r6, r7\n\t"                                                            \
-            "orr    r6, r6, #1\n\t"                                                        \
+            TE_PW_ENTRY##pass("r6", "r5", "r7")                                            \
             "ldm    r0, {r1, r2, r3, r4, lr}\n\t"                                          \
             "stm    sp, {r1, r2, r3, r4, r6}\n"                                            \
             "1:\n\t"                                                                       \
             "ldr    r4, [sp]\n\t"                                                          \
-            "ldr    r0, [r4], #4\n\t"                                                      \
-            "ldr    r3, [r4], #4\n\t"                                                      \
+            "ldrd   r0, r3, [r4], #8\n\t"                                                  \
             "str    r4, [sp]\n\t"                                                          \
             "sxtb16 r2, r0, ror #8\n\t"                                                    \
             "sxtb16 r0, r0\n\t"                                                            \
@@ -875,50 +890,40 @@ typedef struct {
             "sxtb16 r3, r3\n\t"                                                            \
             "ldr    r1, [sp, #4]\n\t"                                                      \
             "ldr    pc, [sp, #16]\n\t"                                                     \
-            ".p2align 2\n"                                                                 \
-            "2:\n\t"                                                                       \
-            TE_PW8_CHAN(rq) TE_PW8_CHAN(rq) TE_PW8_CHAN(rq) TE_PW8_CHAN(rq)                \
-            ".p2align 2\n"                                                                 \
-            "3:\n\t"                                                                       \
-            TE_PW8_CHAN(rq) TE_PW8_CHAN(rq) TE_PW8_CHAN(rq) TE_PW8_CHAN(rq)                \
-            "ldr    r4, [sp, #8]\n\t"                                                      \
+            TE_PW_PASS##pass(TE_PW8_CHAN(rq))                                              \
+            "ldrd   r4, r5, [sp, #8]\n\t"                                                  \
             "cmp    r1, r4\n\t"                                                            \
             "bne    2b\n\t"                                                                \
-            "ldr    r4, [sp, #12]\n\t"                                                     \
-            "subs   r4, r4, #1\n\t"                                                        \
-            "str    r4, [sp, #12]\n\t"                                                     \
+            "cmp    lr, r5\n\t"                                                            \
             "bne    1b\n\t"                                                                \
             "add    sp, sp, #24\n\t"                                                       \
             "pop    {r4-r11, pc}\n\t");                                                    \
     }
 
-TE_PW8_ASM(te_pw8_sign_asm, TE_PW8_RQ_SIGN)
-TE_PW8_ASM(te_pw8_nosign_asm, TE_PW8_RQ_NOSIGN)
-
 TE_INLINE void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out,
-                      void (*fn)(const te_pw8_job *)) {
+                      void (*fn)(const te_pw8_job *), uint32_t groups) {
     const uint32_t pixels = (uint32_t)p->out_h * p->out_w;
     if (pixels) {
-        const te_pw8_job job = {in, rec, rec + p->out_c * TE_PW8_WORDS, pixels, out, (p->out_c & 4u) != 0};
+        const te_pw8_job job = {in, rec, rec + p->out_c * TE_PW8_WORDS, out + pixels * p->out_c, out,
+                                te_pw_skip(p->out_c, groups)};
         fn(&job);
     }
 }
 
-/* one entry point per requantization form (and uniform shift), so that only its assembly
- * is linked */
-void te_conv2d_1x1_c8_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
-    te_pw8(p, in, rec, out, te_pw8_sign_asm);
-}
-
-void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
-    te_pw8(p, in, rec, out, te_pw8_nosign_asm);
-}
-
-#define TE_PW8_UNIFORM(E)                                                                   \
-    TE_PW8_ASM(te_pw8_uniform_e##E##_asm, TE_PW8_RQ_UNIFORM(E))                             \
-    void te_conv2d_1x1_c8n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
-        te_pw8(p, in, rec, out, te_pw8_uniform_e##E##_asm);                                 \
+/* one entry point per requantization form (and uniform shift) and pass size, so that only
+ * its assembly is linked: `entry`_s8 (passes of 8 channels), `entry`_p16_s8 (of 16) */
+#define TE_PW8_ENTRIES(entry, name, rq)                                                     \
+    TE_PW8_ASM(name, rq, 8)                                                                 \
+    TE_PW8_ASM(name##_p16, rq, 16)                                                          \
+    void entry##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
+        te_pw8(p, in, rec, out, name, 2u);                                                  \
+    }                                                                                       \
+    void entry##_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
+        te_pw8(p, in, rec, out, name##_p16, 4u);                                            \
     }
+TE_PW8_ENTRIES(te_conv2d_1x1_c8, te_pw8_sign_asm, TE_PW8_RQ_SIGN)
+TE_PW8_ENTRIES(te_conv2d_1x1_c8n, te_pw8_nosign_asm, TE_PW8_RQ_NOSIGN)
+#define TE_PW8_UNIFORM(E) TE_PW8_ENTRIES(te_conv2d_1x1_c8n_e##E, te_pw8_uniform_e##E##_asm, TE_PW8_RQ_UNIFORM(E))
 TE_CONV_SHIFTS(TE_PW8_UNIFORM)
 
 #else
@@ -973,13 +978,13 @@ void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32
 #if TE_USE_DSP
 /*   r4-r11 the pixel: (x0,x2) (x1,x3) (x4,x6) (x5,x7) (x8,x10) (x9,x11) (x12,x14) (x13,x15)
  *   r0 the accumulator, r2, r3, r12 the record's words   r1 records   lr output
- * Stack frame: first record, where each pixel's channel loop starts (its first pass runs 8
- * channels, or 4 when out_c is 4 mod 8), input pointer, end of the records, end of the
- * output: one LDM sets the records and enters the loop, one LDRD reads both ends.
+ * Stack frame: first record, where each pixel's channel loop starts (TE_PW_ENTRY), input
+ * pointer, end of the records, end of the output: one LDM sets the records and enters the
+ * loop, one LDRD reads both ends.
  * The input is word-aligned (16 bytes a pixel, every arena buffer starts on a word). */
 typedef struct {
     const int32_t *rec;
-    uint32_t half_first;  /* out_c % 8 == 4 */
+    uint32_t skip;  /* te_pw_skip(out_c) */
     const int8_t *in;
     const int32_t *rec_end;
     int8_t *out_end;
@@ -1018,18 +1023,14 @@ typedef struct {
     "smmla  r0, r0, r12, r3\n\t"                         \
     "ssat   r0, #8, r0, asr #" #E "\n\t"
 
-#define TE_PW16_ASM(name, rq)                                                              \
+#define TE_PW16_ASM(name, rq, pass)                                                        \
     __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_pw16_job *job) { \
         __asm__ volatile(                                                                  \
             "push   {r4-r11, lr}\n\t"                                                      \
             "sub    sp, sp, #24\n\t"                                                       \
             "ldm    r0, {r1, r2, r3, r4, r5}\n\t"                                          \
-            "adr.w  r6, 2f + 1\n\t"                                                        \
-            "adr.w  r7, 3f + 1\n\t"                                                        \
-            "cmp    r2, #0\n\t"                                                            \
-            "ite    ne\n\t"                                                                \
-            "movne  r2, r7\n\t"                                                            \
-            "moveq  r2, r6\n\t"                                                            \
+            TE_PW_ENTRY##pass("r6", "r2", "r7")                                            \
+            "mov    r2, r6\n\t"                                                            \
             "ldr    lr, [r0, #20]\n\t"                                                     \
             "stm    sp, {r1, r2, r3, r4, r5}\n"                                            \
             "1:\n\t"                                                                       \
@@ -1045,10 +1046,7 @@ typedef struct {
             "sxtb16 r11, r10, ror #8\n\t"                                                  \
             "sxtb16 r10, r10\n\t"                                                          \
             "ldm    sp, {r1, pc}\n"                                                         \
-            "2:\n\t"                                                                       \
-            TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq)            \
-            "3:\n\t"                                                                       \
-            TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq) TE_PW16_CHAN(rq)            \
+            TE_PW_PASS##pass(TE_PW16_CHAN(rq))                                             \
             "ldrd   r0, r2, [sp, #12]\n\t"                                                 \
             "cmp    r1, r0\n\t"                                                            \
             "bne    2b\n\t"                                                                \
@@ -1058,32 +1056,29 @@ typedef struct {
             "pop    {r4-r11, pc}\n\t");                                                    \
     }
 
-TE_PW16_ASM(te_pw16_sign_asm, TE_PW16_RQ_SIGN)
-TE_PW16_ASM(te_pw16_nosign_asm, TE_PW16_RQ_NOSIGN)
-
 TE_INLINE void te_pw16(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out,
-                       void (*fn)(const te_pw16_job *)) {
+                       void (*fn)(const te_pw16_job *), uint32_t groups) {
     const uint32_t pixels = (uint32_t)p->out_h * p->out_w;
     if (pixels) {
-        const te_pw16_job job = {rec, (p->out_c & 4u) != 0, in, rec + p->out_c * TE_PW16_WORDS,
+        const te_pw16_job job = {rec, te_pw_skip(p->out_c, groups), in, rec + p->out_c * TE_PW16_WORDS,
                                  out + pixels * p->out_c, out};
         fn(&job);
     }
 }
 
-void te_conv2d_1x1_c16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
-    te_pw16(p, in, rec, out, te_pw16_sign_asm);
-}
-
-void te_conv2d_1x1_c16n_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
-    te_pw16(p, in, rec, out, te_pw16_nosign_asm);
-}
-
-#define TE_PW16_UNIFORM(E)                                                                  \
-    TE_PW16_ASM(te_pw16_uniform_e##E##_asm, TE_PW16_RQ_UNIFORM(E))                          \
-    void te_conv2d_1x1_c16n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
-        te_pw16(p, in, rec, out, te_pw16_uniform_e##E##_asm);                               \
+/* as TE_PW8_ENTRIES */
+#define TE_PW16_ENTRIES(entry, name, rq)                                                    \
+    TE_PW16_ASM(name, rq, 8)                                                                \
+    TE_PW16_ASM(name##_p16, rq, 16)                                                         \
+    void entry##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
+        te_pw16(p, in, rec, out, name, 2u);                                                 \
+    }                                                                                       \
+    void entry##_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
+        te_pw16(p, in, rec, out, name##_p16, 4u);                                           \
     }
+TE_PW16_ENTRIES(te_conv2d_1x1_c16, te_pw16_sign_asm, TE_PW16_RQ_SIGN)
+TE_PW16_ENTRIES(te_conv2d_1x1_c16n, te_pw16_nosign_asm, TE_PW16_RQ_NOSIGN)
+#define TE_PW16_UNIFORM(E) TE_PW16_ENTRIES(te_conv2d_1x1_c16n_e##E, te_pw16_uniform_e##E##_asm, TE_PW16_RQ_UNIFORM(E))
 TE_CONV_SHIFTS(TE_PW16_UNIFORM)
 #else
 void te_conv2d_1x1_c16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {

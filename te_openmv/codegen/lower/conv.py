@@ -326,10 +326,11 @@ def window1_records(g: Graph, op: Op, geo: dict) -> np.ndarray | None:
 # Instructions of a 1x1 layer on 16 input channels (4 groups), full int8 range, on the M7:
 # te_conv2d_1x1_c16_s8 pixel by pixel, or the GEMM's 4-group code on blocks of 4 and 3 pixels
 # (conv.c). Per output the pixel kernel spends 13 instructions + its requantization (RQ16: the
-# sign step or not), per pixel PW16_PIXEL and per 8 channels PW16_PASS; the GEMM per channel and
-# block GEMM16_CHAN4/3 + the requantization per output (RQ_GEMM), per block GEMM16_BLOCK4/3 (the
-# widening, the call). Fitted to the M7 counts of tests/test_conv_m7.py's pw16 cases.
-PW16_CALL, PW16_PIXEL, PW16_PASS = 45, 14, 3
+# sign step or not), per pixel PW16_PIXEL and per pass of 8 channels PW_PASS_TEST (the _p16 copy:
+# of 16; its entry costs 11 more); the GEMM per channel and block GEMM16_CHAN4/3 + the
+# requantization per output (RQ_GEMM), per block GEMM16_BLOCK4/3 (the widening, the call).
+# Fitted to the M7 counts of tests/test_conv_m7.py's pw16 cases.
+PW16_CALL, PW16_CALL_P16, PW16_PIXEL = 45, 56, 14
 RQ16 = {"sign": 4, "nosign": 3, "uniform": 2}
 RQ_GEMM = {(True, "sign"): 4, (True, "nosign"): 3, (True, "uniform"): 2, (False, "sign"): 5, (False, "nosign"): 4}
 GEMM16_CHAN4 = {True: 54, False: 62}
@@ -337,9 +338,11 @@ GEMM16_CHAN3 = {True: 49, False: 57}
 GEMM16_BLOCK4, GEMM16_BLOCK3, GEMM16_CALL = 96, 126, 123
 
 
-def pointwise16_cost(pixels: int, out_c: int, form: str) -> int:
-    """te_conv2d_1x1_c16_s8's instructions (form "sign", "nosign" or "uniform")."""
-    return PW16_CALL + pixels * (PW16_PIXEL + out_c * (13 + RQ16[form]) + PW16_PASS * -(-out_c // 8))
+def pointwise16_cost(pixels: int, out_c: int, form: str, pass16: bool = False) -> int:
+    """te_conv2d_1x1_c16_s8's instructions (form "sign", "nosign" or "uniform"), its channel
+    loop in passes of 8 channels (or of 16: its _p16 copy)."""
+    per_pixel = PW16_PIXEL + out_c * (13 + RQ16[form]) + PW_PASS_TEST * -(-out_c // 8)
+    return (PW16_CALL_P16 if pass16 else PW16_CALL) + pixels * per_pixel - pass16 * pass16_saving(pixels, out_c)
 
 
 def gemm16_cost(pixels: int, out_c: int, wide: bool, form: str) -> int | None:
@@ -634,6 +637,48 @@ def assign_loop16(g: Graph) -> None:
                 op.attrs["loop16"] = True
 
 
+# The 1x1 pixel kernels (8 and 16 inputs) run their channel loop in passes of 8 channels, or
+# of 16 in their _p16 copies (conv.c), whose loop test (PW_PASS_TEST) then runs half as often.
+# A copy of 16 is more code (PASS16_BYTES more, by family and requantization form; the .mpy
+# build keeps native code in its heap), so a model names it per copy only where its layers
+# save PASS16_MIN_PER_BYTE instructions per byte: fomo's 8-input expansions (94 per byte) and
+# te_detection's 16-input layers (120) do; te_vww's expansions (52) would take most of the
+# ~350 bytes its .mpy has left under the 32 KB heap target for 0.1% of its instructions.
+PW_PASS_TEST = 3
+PASS16_BYTES = {("c8", "sign"): 340, ("c8", "nosign"): 308, ("c8", "uniform"): 276,
+                ("c16", "sign"): 532, ("c16", "nosign"): 500, ("c16", "uniform"): 484}
+PASS16_MIN_PER_BYTE = 75
+
+
+def pass16_saving(pixels: int, out_c: int) -> int:
+    """Instructions a 1x1 pixel-kernel layer saves in passes of 16 channels instead of 8."""
+    return PW_PASS_TEST * pixels * (-(-out_c // 8) - -(-out_c // 16))
+
+
+def assign_pass16(g: Graph) -> None:
+    """op.attrs["pass16"] on every CONV_2D: whether its 1x1 pixel kernel is the _p16 copy,
+    decided per copy (family, requantization form, uniform shift) by what it saves per byte."""
+    copies: dict[tuple, list] = {}  # copy -> [saving, ops]
+    for op in g.ops:
+        if op.type != "CONV_2D":
+            continue
+        op.attrs["pass16"] = False
+        geo = conv_geometry(g, op)
+        pixelwise = pixelwise_records(g, op, geo)
+        if pixelwise is None or pixelwise[0] == "c1":
+            continue
+        y = g.t(op.outputs[0])
+        shift = op.attrs.get("uniform_shift")
+        form = "uniform" if shift else "nosign" if y.zp == -128 else "sign"
+        c = copies.setdefault((pixelwise[0], form, shift), [0, []])
+        c[0] += pass16_saving(y.shape[1] * y.shape[2], geo["out_c"])
+        c[1].append(op)
+    for (family, form, _), (saving, ops) in copies.items():
+        if saving >= PASS16_MIN_PER_BYTE * PASS16_BYTES[family, form]:
+            for op in ops:
+                op.attrs["pass16"] = True
+
+
 def scratch_for(geo: dict) -> int:
     """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h; tests/test_kernel_scratch.py
     holds them equal)."""
@@ -658,6 +703,7 @@ class ConvLowering(Lowering):
         assign_unrolled(g)
         assign_uniform_shifts(g)
         assign_loop16(g)
+        assign_pass16(g)
 
     def check(self, g: Graph, op: Op) -> None:
         check_int8_conv(g, op)
@@ -717,9 +763,10 @@ class ConvLowering(Lowering):
                              "e, round" + (f" (scaled for the uniform shift {shift}: e holds it, round C)"
                                             if shift else ""))
             stem = {"c8": "te_conv2d_1x1_c8", "c16": "te_conv2d_1x1_c16", "c1": "te_conv2d_3x3_c1"}[family]
-            fn = f"{stem}n_s8" if y.zp == -128 else f"{stem}_s8"  # without / with the sign step
+            p16 = "_p16" if op.attrs.get("pass16") else ""  # passes of 16 channels (assign_pass16)
+            fn = f"{stem}n{p16}_s8" if y.zp == -128 else f"{stem}{p16}_s8"  # without / with the sign step
             if shift:
-                fn = f"TE_CONV_{family.upper()}N({shift})"  # its copy for this shift (te/conv.h)
+                fn = f"TE_CONV_{family.upper()}N{p16.upper()}({shift})"  # its copy for this shift (te/conv.h)
             return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
         # a flash budget decides wide or not per layer (te_openmv/codegen/flash.py); else the size rule
         variant, weights, table, fast, wide = layer_variant(g, op)

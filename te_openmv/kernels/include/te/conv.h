@@ -241,13 +241,23 @@ void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32
 /* the same with the records scaled for one shift E (te_requant_uniform; weights and
  * bias times 2^k, e holds E, round C; p->wide 2): TE_CONV_C8N(E) names its copy for E on
  * ARMv7E-M, te_conv2d_1x1_c8n_s8 (which reads p->wide) in the portable build. */
+/* _p16: the same code with the channel loop running 16 channels per pass instead of 8 (the
+ * compiler names it where it saves enough for its code); in the portable build, the same
+ * functions. */
 #if TE_USE_DSP
 #define TE_CONV_C8N(E) te_conv2d_1x1_c8n_e##E##_s8
+#define TE_CONV_C8N_P16(E) te_conv2d_1x1_c8n_e##E##_p16_s8
 #define TE_CONV_C8N_DECLARE(E) \
-    void te_conv2d_1x1_c8n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+    void te_conv2d_1x1_c8n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out); \
+    void te_conv2d_1x1_c8n_e##E##_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
 TE_CONV_SHIFTS(TE_CONV_C8N_DECLARE)
+void te_conv2d_1x1_c8_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+void te_conv2d_1x1_c8n_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
 #else
 #define TE_CONV_C8N(E) te_conv2d_1x1_c8n_s8
+#define TE_CONV_C8N_P16(E) te_conv2d_1x1_c8n_s8
+#define te_conv2d_1x1_c8_p16_s8 te_conv2d_1x1_c8_s8
+#define te_conv2d_1x1_c8n_p16_s8 te_conv2d_1x1_c8n_s8
 #endif
 /* 1x1 convolution on exactly 16 input channels, under the same conditions: pixel by pixel,
  * one record of 12 int32 per output channel
@@ -258,11 +268,18 @@ void te_conv2d_1x1_c16n_s8(const te_conv_params *p, const int8_t *in, const int3
 /* the records scaled for one shift E, as TE_CONV_C8N(E) */
 #if TE_USE_DSP
 #define TE_CONV_C16N(E) te_conv2d_1x1_c16n_e##E##_s8
+#define TE_CONV_C16N_P16(E) te_conv2d_1x1_c16n_e##E##_p16_s8
 #define TE_CONV_C16N_DECLARE(E) \
-    void te_conv2d_1x1_c16n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+    void te_conv2d_1x1_c16n_e##E##_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out); \
+    void te_conv2d_1x1_c16n_e##E##_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
 TE_CONV_SHIFTS(TE_CONV_C16N_DECLARE)
+void te_conv2d_1x1_c16_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
+void te_conv2d_1x1_c16n_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out);
 #else
 #define TE_CONV_C16N(E) te_conv2d_1x1_c16n_s8
+#define TE_CONV_C16N_P16(E) te_conv2d_1x1_c16n_s8
+#define te_conv2d_1x1_c16_p16_s8 te_conv2d_1x1_c16_s8
+#define te_conv2d_1x1_c16n_p16_s8 te_conv2d_1x1_c16n_s8
 #endif
 /* 3x3 convolution on one input channel, out_c a multiple of 4, the full int8 output range and
  * the wide form exact: pixel by pixel, one record of 9 int32 per output channel
