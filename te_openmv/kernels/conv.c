@@ -834,17 +834,30 @@ TE_INLINE uint32_t te_pw_skip(uint32_t out_c, uint32_t groups) {
     return (groups - (out_c >> 2) % groups) % groups;
 }
 
+/* One entry point per kernel, requantization form (and uniform shift) and pass size, so that
+ * only its assembly is linked: `entry`_s8 (passes of 8 channels) and `entry`_p16_s8 (of 16),
+ * each handing its assembly `name` (made by ASM) to the kernel's `driver`. */
+#define TE_PW_ENTRIES(ASM, driver, entry, name, rq)                                         \
+    ASM(name, rq, 8)                                                                        \
+    ASM(name##_p16, rq, 16)                                                                 \
+    void entry##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
+        driver(p, in, rec, out, name, 2u);                                                  \
+    }                                                                                       \
+    void entry##_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
+        driver(p, in, rec, out, name##_p16, 4u);                                            \
+    }
+
 /*   r0, r2, r3, r12 the pixel: (x0,x2) (x1,x3) (x4,x6) (x5,x7)   r1 records   lr output
  *   r4-r11 one record (r4 the accumulator)
  * Stack frame: input pointer, first record, end of the records, end of the output, where each
- * pixel's channel loop starts (TE_PW_ENTRY); one LDRD reads both ends. The input is
+ * pixel's channel loop starts (TE_PW_ENTRY8/16); one LDRD reads both ends. The input is
  * word-aligned (8 bytes a pixel, every arena buffer starts on a word): one LDRD a pixel. */
 typedef struct {
     const int8_t *in;
     const int32_t *rec, *rec_end;
     int8_t *out_end;
     int8_t *out;
-    uint32_t skip;  /* te_pw_skip(out_c) */
+    uint32_t skip;  /* te_pw_skip(out_c, groups per pass) */
 } te_pw8_job;
 
 #define TE_PW8_CHAN(rq)                                  \
@@ -910,20 +923,10 @@ TE_INLINE void te_pw8(const te_conv_params *p, const int8_t *in, const int32_t *
     }
 }
 
-/* one entry point per requantization form (and uniform shift) and pass size, so that only
- * its assembly is linked: `entry`_s8 (passes of 8 channels), `entry`_p16_s8 (of 16) */
-#define TE_PW8_ENTRIES(entry, name, rq)                                                     \
-    TE_PW8_ASM(name, rq, 8)                                                                 \
-    TE_PW8_ASM(name##_p16, rq, 16)                                                          \
-    void entry##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
-        te_pw8(p, in, rec, out, name, 2u);                                                  \
-    }                                                                                       \
-    void entry##_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
-        te_pw8(p, in, rec, out, name##_p16, 4u);                                            \
-    }
-TE_PW8_ENTRIES(te_conv2d_1x1_c8, te_pw8_sign_asm, TE_PW8_RQ_SIGN)
-TE_PW8_ENTRIES(te_conv2d_1x1_c8n, te_pw8_nosign_asm, TE_PW8_RQ_NOSIGN)
-#define TE_PW8_UNIFORM(E) TE_PW8_ENTRIES(te_conv2d_1x1_c8n_e##E, te_pw8_uniform_e##E##_asm, TE_PW8_RQ_UNIFORM(E))
+TE_PW_ENTRIES(TE_PW8_ASM, te_pw8, te_conv2d_1x1_c8, te_pw8_sign_asm, TE_PW8_RQ_SIGN)
+TE_PW_ENTRIES(TE_PW8_ASM, te_pw8, te_conv2d_1x1_c8n, te_pw8_nosign_asm, TE_PW8_RQ_NOSIGN)
+#define TE_PW8_UNIFORM(E) \
+    TE_PW_ENTRIES(TE_PW8_ASM, te_pw8, te_conv2d_1x1_c8n_e##E, te_pw8_uniform_e##E##_asm, TE_PW8_RQ_UNIFORM(E))
 TE_CONV_SHIFTS(TE_PW8_UNIFORM)
 
 #else
@@ -978,13 +981,13 @@ void te_conv2d_1x1_c8n_s8(const te_conv_params *p, const int8_t *in, const int32
 #if TE_USE_DSP
 /*   r4-r11 the pixel: (x0,x2) (x1,x3) (x4,x6) (x5,x7) (x8,x10) (x9,x11) (x12,x14) (x13,x15)
  *   r0 the accumulator, r2, r3, r12 the record's words   r1 records   lr output
- * Stack frame: first record, where each pixel's channel loop starts (TE_PW_ENTRY), input
+ * Stack frame: first record, where each pixel's channel loop starts (TE_PW_ENTRY8/16), input
  * pointer, end of the records, end of the output: one LDM sets the records and enters the
  * loop, one LDRD reads both ends.
  * The input is word-aligned (16 bytes a pixel, every arena buffer starts on a word). */
 typedef struct {
     const int32_t *rec;
-    uint32_t skip;  /* te_pw_skip(out_c) */
+    uint32_t skip;  /* te_pw_skip(out_c, groups per pass) */
     const int8_t *in;
     const int32_t *rec_end;
     int8_t *out_end;
@@ -1066,19 +1069,10 @@ TE_INLINE void te_pw16(const te_conv_params *p, const int8_t *in, const int32_t 
     }
 }
 
-/* as TE_PW8_ENTRIES */
-#define TE_PW16_ENTRIES(entry, name, rq)                                                    \
-    TE_PW16_ASM(name, rq, 8)                                                                \
-    TE_PW16_ASM(name##_p16, rq, 16)                                                         \
-    void entry##_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
-        te_pw16(p, in, rec, out, name, 2u);                                                 \
-    }                                                                                       \
-    void entry##_p16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) { \
-        te_pw16(p, in, rec, out, name##_p16, 4u);                                           \
-    }
-TE_PW16_ENTRIES(te_conv2d_1x1_c16, te_pw16_sign_asm, TE_PW16_RQ_SIGN)
-TE_PW16_ENTRIES(te_conv2d_1x1_c16n, te_pw16_nosign_asm, TE_PW16_RQ_NOSIGN)
-#define TE_PW16_UNIFORM(E) TE_PW16_ENTRIES(te_conv2d_1x1_c16n_e##E, te_pw16_uniform_e##E##_asm, TE_PW16_RQ_UNIFORM(E))
+TE_PW_ENTRIES(TE_PW16_ASM, te_pw16, te_conv2d_1x1_c16, te_pw16_sign_asm, TE_PW16_RQ_SIGN)
+TE_PW_ENTRIES(TE_PW16_ASM, te_pw16, te_conv2d_1x1_c16n, te_pw16_nosign_asm, TE_PW16_RQ_NOSIGN)
+#define TE_PW16_UNIFORM(E) \
+    TE_PW_ENTRIES(TE_PW16_ASM, te_pw16, te_conv2d_1x1_c16n_e##E, te_pw16_uniform_e##E##_asm, TE_PW16_RQ_UNIFORM(E))
 TE_CONV_SHIFTS(TE_PW16_UNIFORM)
 #else
 void te_conv2d_1x1_c16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
