@@ -226,12 +226,14 @@ def test_shapes_cover_every_kernel():
 
 def _kernel_called(model: bytes) -> str:
     """The kernel the generated C calls (TE_CONV_C8N(E) / TE_CONV_C1N(E): te_conv2d_1x1_c8n_s8's /
-    te_conv2d_3x3_c1n_s8's copy for a uniform shift)."""
+    te_conv2d_3x3_c1n_s8's copy for a uniform shift; TE_CONV_C8N_P16(E): te_conv2d_1x1_c8n_p16_s8's)."""
     src = compile_model(model, "conv").emitted.c_source
-    called = re.search(r"(te_conv2d_\w+|TE_CONV_C(1|8|16)N\(\d+\))\(&", src).group(1)
+    called = re.search(r"(te_conv2d_\w+|TE_CONV_C(1|8|16)N(_P16)?\(\d+\))\(&", src).group(1)
     if called.startswith("TE_CONV_C"):
-        return {"TE_CONV_C8N": "te_conv2d_1x1_c8n_s8", "TE_CONV_C16N": "te_conv2d_1x1_c16n_s8",
-                "TE_CONV_C1N": "te_conv2d_3x3_c1n_s8"}[called.split("(")[0]]
+        macro = called.split("(")[0]
+        base = {"TE_CONV_C8N": "te_conv2d_1x1_c8n", "TE_CONV_C16N": "te_conv2d_1x1_c16n",
+                "TE_CONV_C1N": "te_conv2d_3x3_c1n"}[macro.removesuffix("_P16")]
+        return base + ("_p16_s8" if macro.endswith("_P16") else "_s8")
     return called
 
 
@@ -312,6 +314,20 @@ def test_pointwise_16_channels_choice_follows_the_estimates():
                 assert gemm is None or pointwise16_cost(pixels, out_c, form) < gemm, (pixels, out_c, form)
     assert pointwise16_cost(5120, 16, "nosign") > gemm16_cost(5120, 16, True, "uniform")
     assert pointwise16_cost(5120, 8, "nosign") < gemm16_cost(5120, 8, True, "uniform")
+
+
+def test_pixel_kernels_take_passes_of_16_where_they_pay_for_their_code():
+    """A 1x1 pixel-kernel layer runs the copy whose channel loop takes 16 channels per pass where
+    the instructions it saves (3 per pass saved and pixel) reach PASS16_MIN_PER_BYTE per byte of
+    the copy's extra code, the copy of 8 channels per pass otherwise; exact either way."""
+    from te_openmv.codegen.lower.conv import PASS16_BYTES, PASS16_MIN_PER_BYTE, pass16_saving
+    rng = np.random.default_rng(16)
+    for hw, out_c in (((64, 64), 48), ((8, 8), 48), ((64, 64), 8)):
+        model = conv_model(rng, hw, 8, out_c, (1, 1), act="RELU6", in_q=(0.02, -5), out_q=(6 / 255, -128))
+        pays = pass16_saving(hw[0] * hw[1], out_c) >= PASS16_MIN_PER_BYTE * PASS16_BYTES["c8", "uniform"]
+        assert pays == (hw == (64, 64) and out_c == 48)
+        assert _kernel_called(model) == ("te_conv2d_1x1_c8n_p16_s8" if pays else "te_conv2d_1x1_c8n_s8")
+        assert_bit_exact(model, n_runs=1, name="conv")
 
 
 # 3x3 on one input channel, out_c a multiple of 4, the full int8 range: te_conv2d_3x3_c1_s8 (pixel by
