@@ -332,14 +332,13 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
 /* r12 the first channel's bias, r3 its multiplier: from then on one LDM per channel loads
  * the multiplier, e, round and the next channel's bias (the compiler pads the table with
  * one word for the last channel's). */
-#define TE_ASM_HEAD(first)                                   \
+#define TE_ASM_HEAD                                          \
     "push   {r4-r11, lr}\n\t"                                \
     "mov    lr, r0\n\t"                                      \
     "ldr    r12, [r2], #4\n\t"                               \
     "mov    r3, r2\n"                                        \
     "0:\n\t"                                                 \
-    "ldr    r2, [lr, #20]\n\t"                               \
-    first
+    "ldr    r2, [lr, #20]\n\t"
 
 /* The groups after the first, four per pass; the first pass enters the table-branched
  * sequence so that it runs (groups - 1) % 4 of them (4 when that is 0). */
@@ -410,16 +409,22 @@ _Static_assert(sizeof(te_conv_job) == TE_CONV_JOB_BYTES, "te_conv_job must fill 
     "bne    0b\n\t"                                          \
     "pop    {r4-r11, pc}\n\t"
 
-/* void f(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan); `first` and
- * `groups`: the first group's code and the code after it (one more group for exactly two
- * groups, else the loop). */
-#define TE_ASM_GEMM(name, first, groups, rq, store)                                        \
+/* A GEMM routine, void name(te_conv_job *job, const int8_t *weights, const te_conv_chan *chan),
+ * whose whole code is the assembly `body`. */
+#define TE_ASM_GEMM_FN(name, body)                                                         \
     __attribute__((naked, noinline)) void name(                                            \
         __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
         __attribute__((unused)) const te_conv_chan *ch) {                                  \
-        __asm__ volatile(TE_ASM_HEAD(first) groups "ldm    r3!, {r4, r5, r6, r12}\n\t"     \
-                         rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
+        __asm__ volatile(body);                                                            \
     }
+
+/* One output channel of a block of 4: `first` and `groups`, the first group's code and the
+ * code after it (one more group for exactly two groups, else the loop), then the channel's
+ * record, the requantization of the four columns and their stores. */
+#define TE_ASM_CHANNEL(first, groups, rq, store)                                           \
+    first groups "ldm    r3!, {r4, r5, r6, r12}\n\t" rq("r9") rq("r10") rq("r11") rq("r8") store
+#define TE_ASM_GEMM(name, first, groups, rq, store)                                        \
+    TE_ASM_GEMM_FN(name, TE_ASM_HEAD TE_ASM_CHANNEL(first, groups, rq, store) TE_ASM_TAIL)
 
 #define TE_ASM_THREE(group) group group group
 #define TE_ASM_SIX(group) TE_ASM_THREE(group) TE_ASM_THREE(group)
@@ -492,23 +497,14 @@ TE_GEMM_NOSIGN_ALIASES(w, clamp)
  * compiler names it for te_conv2d_s8_3ch's layers, the RGB first layers, lower/conv.py). The
  * .mpy build, where code costs heap, names the one-channel copy under this name. */
 #if !TE_SMALL_CODE
-/* one channel's groups, requantization and stores, the output pointer saved and xbuf's reloaded
- * for the next channel */
-#define TE_ASM_CHANNEL(first, groups, rq, store)                                             \
-    first groups "ldm    r3!, {r4, r5, r6, r12}\n\t"                                        \
-    rq("r9") rq("r10") rq("r11") rq("r8") store                                             \
-    "str    r2, [lr]\n\t"                                                                    \
-    "ldr    r2, [lr, #20]\n\t"
+/* a channel followed by another: the output pointer saved and xbuf's reloaded between them */
+#define TE_ASM_CHANNEL_THEN(first, groups, rq, store)                                        \
+    TE_ASM_CHANNEL(first, groups, rq, store) "str    r2, [lr]\n\t" "ldr    r2, [lr, #20]\n\t"
 #define TE_ASM_GEMM_QUAD(name, first, groups, rq, store)                                   \
-    __attribute__((naked, noinline)) void name(                                            \
-        __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
-        __attribute__((unused)) const te_conv_chan *ch) {                                  \
-        __asm__ volatile(TE_ASM_HEAD("") TE_ASM_CHANNEL(first, groups, rq, store)           \
-                         TE_ASM_CHANNEL(first, groups, rq, store)                          \
-                         TE_ASM_CHANNEL(first, groups, rq, store)                          \
-                         first groups "ldm    r3!, {r4, r5, r6, r12}\n\t"                   \
-                         rq("r9") rq("r10") rq("r11") rq("r8") store TE_ASM_TAIL);          \
-    }
+    TE_ASM_GEMM_FN(name, TE_ASM_HEAD TE_ASM_CHANNEL_THEN(first, groups, rq, store)      \
+                   TE_ASM_CHANNEL_THEN(first, groups, rq, store)                           \
+                   TE_ASM_CHANNEL_THEN(first, groups, rq, store)                           \
+                   TE_ASM_CHANNEL(first, groups, rq, store) TE_ASM_TAIL)
 #define TE_ASM_UGEMMS_SEVEN4(E, store, prefix)                                             \
     TE_ASM_GEMM_QUAD(prefix##_seven4_e##E, TE_ASM_SET_SHIFT(E) TE_ASM_WFIRST, TE_ASM_SIX(TE_ASM_WGROUP), \
                      TE_ASM_WRQ_UNIFORM, store)
@@ -545,12 +541,8 @@ TE_CONV_SHIFTS(TE_ASM_UGEMMS_ALL)
 #define TE_ASM_STORE3_CLAMP TE_ASM_PACK3 TE_ASM_CLAMP_STORE3
 
 #define TE_ASM_GEMM3(name, first, groups, rq, store)                                       \
-    __attribute__((naked, noinline)) void name(                                            \
-        __attribute__((unused)) te_conv_job *job, __attribute__((unused)) const int8_t *w,  \
-        __attribute__((unused)) const te_conv_chan *ch) {                                  \
-        __asm__ volatile(TE_ASM_HEAD(first) groups "ldm    r3!, {r4, r5, r6, r12}\n\t"     \
-                         rq("r9") rq("r10") rq("r11") store TE_ASM_TAIL);                   \
-    }
+    TE_ASM_GEMM_FN(name, TE_ASM_HEAD first groups "ldm    r3!, {r4, r5, r6, r12}\n\t"      \
+                   rq("r9") rq("r10") rq("r11") store TE_ASM_TAIL)
 
 #define TE_GEMM3_ALIAS TE_GEMM_ALIAS
 
