@@ -393,7 +393,7 @@ def _fastest(g: Graph, op: Op, vpair: bool) -> tuple[dict | None, float]:
 
 def _switch_gain(plan: dict, best: dict) -> float:
     """The margin by which `plan` must beat `best`, of another kind, to take the room."""
-    return CLIP_SWITCH_GAIN if "clip" in (_family(plan) + _family(best)) else ROOM_SWITCH_GAIN
+    return CLIP_SWITCH_GAIN if "te_dw_clip_s8" in (plan["function"], best["function"]) else ROOM_SWITCH_GAIN
 
 
 def _family(plan: dict) -> str:
