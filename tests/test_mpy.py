@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from te_openmv.commands import deploy as dp
 from te_openmv.commands.build_firmware import firmware_from
 from te_openmv.commands.cli import main
 from te_openmv.reference.preprocess import image_files, image_to_input
-from te_openmv.targets import mpy_boards, romfs, weights_file
+from te_openmv.targets import mpy_boards, romfs, toolchain, weights_file
 from te_openmv.targets.host_build import HostModel, dequantize_s8
 from te_openmv.targets.raw_repl import boot
 
@@ -641,3 +642,21 @@ def mpy_fast_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("fast-mpy")
     assert main(["compile", str(model), "--mpy", "-o", str(out)]) == 0
     return out
+
+
+@pytest.mark.slow  # builds a native module (ARM compiler, mpy_ld)
+def test_building_an_mpy_leaves_nothing_in_the_working_directory(tmp_path, monkeypatch):
+    """`te-openmv compile --mpy` writes only where -o says, whatever the directory it runs in
+    (mpy_ld caches the runtime libraries' symbols in the directory it runs in)."""
+    model = MODELS / "omv_force_int_quant.tflite"
+    if not model.is_file():
+        pytest.skip(f"shared model {model} not found")
+    for old in (toolchain.cache_dir() / "natmod").glob("cwd_probe-*"):
+        shutil.rmtree(old)  # a cached build would not run mpy_ld at all
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    shutil.copy(model, tmp_path / "cwd_probe.tflite")
+    assert main(["compile", str(tmp_path / "cwd_probe.tflite"), "--mpy", "-o", str(tmp_path / "out")]) == 0
+    assert {"cwd_probe.bin", "cwd_probe.mpy", "cwd_probe_armv7emdp.mpy"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert not list(cwd.iterdir())

@@ -122,8 +122,8 @@ def _mpy_ld() -> list[str]:
     return [sys.executable, str(toolchain.micropython_source() / "tools" / "mpy_ld.py")]
 
 
-def _run(cmd: list, what: str) -> str:
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+def _run(cmd: list, what: str, cwd: Path | None = None) -> str:
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd)
     if r.returncode != 0:
         raise NatmodBuildError(f"{what} failed (exit {r.returncode}):\n{(r.stdout + r.stderr).strip()[-3000:]}\n"
                                f"command: {' '.join(map(str, cmd))}")
@@ -216,7 +216,10 @@ def _build_native(compiled: Compiled, arch: Arch, hash_: bytes) -> tuple[Path, i
         binding = NATMOD_DIR / "te_natmod.c"
         qstrs = work / "mpy_config.h"
         ld = _mpy_ld()
-        _run([*ld, "--arch", arch.name, "--preprocess", "-o", qstrs, binding], "mpy_ld.py --preprocess")
+        # mpy_ld keeps its archive symbol cache (.mpy_ld_cache) in the directory it runs in:
+        # ours, shared by every build, never the user's
+        ld_dir = work.parent
+        _run([*ld, "--arch", arch.name, "--preprocess", "-o", qstrs, binding], "mpy_ld.py --preprocess", ld_dir)
         common = ["-I", work, "-I", NATMOD_DIR, "-I", MODULE_DIR, "-I", KERNELS_INCLUDE, "-I", src,
                   "-std=gnu99", "-Wall", "-DNDEBUG", "-DNO_QSTR", "-DMICROPY_ENABLE_DYNRUNTIME",
                   f"-DMP_CONFIGFILE=<{qstrs}>", "-fpic", "-fno-common", "-U_FORTIFY_SOURCE", *arch.cflags,
@@ -241,7 +244,7 @@ def _build_native(compiled: Compiled, arch: Arch, hash_: bytes) -> tuple[Path, i
             for lib in ("--print-libgcc-file-name", "--print-file-name=libm.a"):
                 p = _run([gcc, *arch.cflags, lib], "locating the runtime libraries").strip()
                 libs += ["-l", os.path.realpath(p)]
-        out = _run([*ld, "--arch", arch.name, "--qstrs", qstrs, *libs, "-o", product, pre], "mpy_ld.py")
+        out = _run([*ld, "--arch", arch.name, "--qstrs", qstrs, *libs, "-o", product, pre], "mpy_ld.py", ld_dir)
         text = re.search(r"text size:\s*(\d+)", out)
         bss = re.search(r"bss size:\s*(\d+)", out)
         sizes.write_text(f"{int(text.group(1)) if text else product.stat().st_size} {int(bss.group(1)) if bss else 0}\n")

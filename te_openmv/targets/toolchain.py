@@ -45,7 +45,8 @@ class ToolchainError(RuntimeError):
 def cache_dir() -> Path:
     """The te-openmv cache directory (`$TE_OPENMV_CACHE`, else `~/.cache/te-openmv`), created if missing."""
     env = os.environ.get("TE_OPENMV_CACHE")
-    p = Path(env).expanduser() if env else Path.home() / ".cache" / "te-openmv"
+    # absolute: tools run in directories of their own within it (mpy_ld, builds)
+    p = (Path(env).expanduser() if env else Path.home() / ".cache" / "te-openmv").absolute()
     p.mkdir(parents=True, exist_ok=True)
     return p
 
