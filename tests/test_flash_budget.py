@@ -144,3 +144,19 @@ def test_budget_takes_the_gemm_where_a_pixel_kernel_could_run():
         assert "te_conv2d_1x1_c16" not in c.emitted.c_source and "te_conv2d_1x1_s8(" in c.emitted.c_source
         assert c.report["flash_budget"]["narrow_bytes"] < free.report["weights_bytes"]
         _bit_exact(c, model, runs=2)
+
+
+def test_budget_weighs_per_channel_tables():
+    """A PRELU whose per-channel tables the compiler takes by default: a budget without room
+    for them runs the arithmetic, one with room the tables; both bit-exact, both within budget."""
+    from .test_ops_prelu import prelu_tables_model
+    model = prelu_tables_model((0.06586, 12), 0.02418, 0, (0.05988, -16))
+    assert "te_lut_chan_s8(" in compile_model(model, "fb").emitted.c_source  # the default rule
+    roomy = compile_model(model, "fb", flash_budget=1 << 40)
+    fb = roomy.report["flash_budget"]
+    assert fb["table_layers"] == [0] and "te_lut_chan_s8(" in roomy.emitted.c_source
+    tight = compile_model(model, "fb", flash_budget=fb["narrow_bytes"])
+    assert tight.report["flash_budget"]["table_layers"] == [] and "te_lut_chan_s8(" not in tight.emitted.c_source
+    assert tight.emitted.weights_bytes <= fb["narrow_bytes"] < roomy.emitted.weights_bytes
+    for c in (roomy, tight):
+        _bit_exact(c, model, runs=2)

@@ -221,3 +221,79 @@ def test_prelu_lines_equal_tflite_arithmetic(qi, a_scale, a_zp, qo, four):
     for k in range(256):
         ref = prelu_reference(x, alpha[k:k + 1], qi[1], a_zp, qo[1], m1, s1, m2, s2)
         assert np.array_equal(line_eval(x - qi[1], *rec[k]), ref), f"alpha {alpha[k]}"
+
+
+# --- one table per channel (te_lut_chan_s8) --------------------------------------------------
+
+def every_byte_map(channels: int, width: int = 16) -> np.ndarray:
+    """[1, 256, width, channels]: row i holds the int8 value i - 128 in every pixel and channel."""
+    return np.broadcast_to(_V.reshape(1, 256, 1, 1), (1, 256, width, channels)).copy()
+
+
+def channel_constants(channels: int, seed: int = 8) -> np.ndarray:
+    """The int8 extremes, 0 and 1 first, the rest random."""
+    rng = np.random.default_rng(seed)
+    c = rng.integers(-128, 128, size=channels).astype(np.int8)
+    c[:4] = [-128, 127, 0, 1][:channels]
+    return c
+
+
+def prelu_tables_model(qi, a_scale, a_zp, qo, channels: int = 16, width: int = 16) -> bytes:
+    shape = (1, 256, width, channels)
+    return single_op_model("PRELU", [T(shape, "int8", *qi), T((1, 1, channels), "int8", a_scale, a_zp,
+                                                              data=channel_constants(channels))],
+                           [T(shape, "int8", *qo)])
+
+
+def scaled_max_tables_model(qx, c_scale, c_zp, qm, qq, channels: int = 16, width: int = 16, act="NONE",
+                            quantize_a=True, quantize_b=True, x_first=True) -> bytes:
+    from .support.modelgen import ModelBuilder
+    b = ModelBuilder()
+    shape = (1, 256, width, channels)
+    x = b.tensor(shape, scale=qx[0], zero_point=qx[1])
+    c = b.tensor((1, 1, channels), data=channel_constants(channels), scale=c_scale, zero_point=c_zp)
+    m = b.tensor(shape, scale=qm[0], zero_point=qm[1])
+    b.op("MUL", [x, c] if x_first else [c, x], [m], fused_activation=act)
+    qa, qb = x, m
+    if quantize_a:
+        qa = b.tensor(shape, scale=qq[0], zero_point=qq[1])
+        b.op("QUANTIZE", [x], [qa])
+    if quantize_b:
+        qb = b.tensor(shape, scale=qq[0], zero_point=qq[1])
+        b.op("QUANTIZE", [m], [qb])
+    y = b.tensor(shape, scale=qq[0], zero_point=qq[1])
+    b.op("MAXIMUM", [qa, qb], [y])
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("qi, a_scale, a_zp, qo, four", PRELU_QUANTS)
+def test_prelu_channel_tables_every_input(qi, a_scale, a_zp, qo, four):
+    """A big map of few channels takes one table per channel; every input byte of every channel
+    (the alpha extremes among them) gives tflite-micro's answer."""
+    model = prelu_tables_model(qi, a_scale, a_zp, qo)
+    assert "te_lut_chan_s8(" in compile_model(model, "m").emitted.c_source
+    assert_matches(model, n_runs=1, inputs=[[every_byte_map(16)]])
+
+
+@pytest.mark.parametrize("case, four", SCALED_MAX_CASES)
+def test_scaled_max_channel_tables_every_input(case, four):
+    qx, c_scale, c_zp, qm, qq, opts = case
+    model = scaled_max_tables_model(qx, c_scale, c_zp, qm, qq, **opts)
+    c = compile_model(model, "m")
+    assert [op.type for op in c.graph.ops] == ["TE_SCALED_MAX"] and "te_lut_chan_s8(" in c.emitted.c_source
+    assert_matches(model, n_runs=1, inputs=[[every_byte_map(16)]])
+
+
+def test_channel_tables_only_where_they_pay_for_their_flash():
+    """256 bytes per channel: a map of 256 x 16 pixels and 16 channels takes them, one of 4 x 4
+    pixels and 256 channels keeps the four-channel arithmetic (it would save 5 instructions
+    per 65 bytes)."""
+    from te_openmv.codegen.lower.prelu import CHAN_TABLE_MIN_PER_BYTE, channel_table_option
+    big = compile_model(prelu_tables_model((0.06586, 12), 0.02418, 0, (0.05988, -16)), "m")
+    nbytes, saving = channel_table_option(big.graph, big.graph.ops[0])
+    assert nbytes == 16 * 256 and saving >= CHAN_TABLE_MIN_PER_BYTE * nbytes
+    small = single_op_model("PRELU", [T((1, 4, 4, 256), "int8", 0.06586, 12),
+                                      T((1, 1, 256), "int8", 0.02418, 0, data=channel_constants(256))],
+                            [T((1, 4, 4, 256), "int8", 0.05988, -16)])
+    c = compile_model(small, "m").emitted.c_source
+    assert "te_lut_chan_s8(" not in c and four_channel_loop(c) == "line"

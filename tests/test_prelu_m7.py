@@ -1,8 +1,9 @@
 """PRELU and the fused scaled MAXIMUM (TE_SCALED_MAX) on the Cortex-M7 with the DSP paths on (QEMU
 mps2-an500, bare metal, -O3): the same bytes as the host (itself bit-exact with tflite-micro,
 checked here too) for the four-channel assembly (prelu_m7.c) on every (input byte, constant)
-pair under several quantizations, on palm detection's and face landmarks' shapes, and for the
-old kernels they fall back to. One ELF holds every case; instruction counts are printed (run
+pair under several quantizations, on palm detection's and face landmarks' shapes, for the
+old kernels they fall back to, and for the per-channel tables' assembly (lut.c) on every
+input byte of channel counts that exercise its 16- and 4-channel steps. One ELF holds every case; instruction counts are printed (run
 with -s), never asserted."""
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ import pytest
 
 from .support.m7cases import assert_device_matches_host, report_per_output, run_cases
 from .support.singleop import T, single_op_model
-from .test_ops_prelu import EVERY_PAIR, PRELU_QUANTS, SCALED_MAX_CASES, four_channel_loop, \
-    prelu_every_pair_model, scaled_max_every_pair_model
+from .test_ops_prelu import EVERY_PAIR, PRELU_QUANTS, SCALED_MAX_CASES, every_byte_map, four_channel_loop, \
+    prelu_every_pair_model, prelu_tables_model, scaled_max_every_pair_model, scaled_max_tables_model
+
+# per-channel tables (te_lut_chan_s8): channel counts for its 16-channel steps only (16, 48),
+# its 4-channel steps only (8), and both (20, 36); (kind, channels, map width) of maps big
+# enough for the compiler to take the tables
+TABLE_CASES = [("prelu", 16, 4), ("prelu", 20, 4), ("prelu", 8, 8), ("prelu", 48, 4), ("smax", 36, 4)]
 
 
 def _palm_prelu(shape, channels_alpha) -> bytes:
@@ -36,6 +42,15 @@ def _cases() -> list[tuple[str, bytes, list | None, str | None, str]]:
         qx, c_scale, c_zp, qm, qq, opts = case
         cases.append((f"smax_pairs{k}", scaled_max_every_pair_model(qx, c_scale, c_zp, qm, qq, **opts), [EVERY_PAIR],
                       four, f"scaled MAXIMUM {four}, every (x, c) pair, {opts or 'both QUANTIZEs'}"))
+    for kind, ch, width in TABLE_CASES:
+        if kind == "prelu":
+            qi, a_scale, a_zp, qo, _ = PRELU_QUANTS[0]
+            model = prelu_tables_model(qi, a_scale, a_zp, qo, channels=ch, width=width)
+        else:
+            qx, c_scale, c_zp, qm, qq, opts = SCALED_MAX_CASES[0][0]
+            model = scaled_max_tables_model(qx, c_scale, c_zp, qm, qq, channels=ch, width=width, **opts)
+        cases.append((f"{kind}_tables{ch}", model, [every_byte_map(ch, width=width)], None,
+                      f"{kind} per-channel tables, {ch} channels, every input byte"))
     return cases
 
 
@@ -47,7 +62,9 @@ def m7_run(arm_toolchain, tmp_path_factory):
 def test_cases_take_the_intended_kernels(m7_run):
     _, _, compiled = m7_run
     for name, _, _, four, _ in _cases():
-        assert four_channel_loop(compiled[name].emitted.c_source) == four, name
+        c = compiled[name].emitted.c_source
+        assert four_channel_loop(c) == four, name
+        assert ("te_lut_chan_s8(" in c) == ("_tables" in name), name
 
 
 @pytest.mark.parametrize("name", [c[0] for c in _cases()])

@@ -65,11 +65,11 @@ def compile_model(data: bytes, name: str, source: str = "model.tflite", patch: s
 def _fit_flash(g: Graph, plan: Plan, name: str, source: str, budget: int) -> tuple[Emitted, dict]:
     """Emit with wide/narrow convolution weights chosen to fit `budget` bytes of const data."""
     from te_openmv.codegen.errors import BudgetError
-    from te_openmv.codegen.flash import choose_wide, set_wide, wide_options
+    from te_openmv.codegen.flash import choose_wide, set_wide, table_options, wide_options
     if budget <= 0:
         raise BudgetError(f"the flash budget must be positive, got {budget}")
     set_wide(g, set())  # first: a budget takes the GEMM where a pixel kernel could run (lower/conv.py)
-    options = wide_options(g)
+    options = wide_options(g) + table_options(g)
     emitted = emit(g, plan, name, source)
     narrow = emitted.weights_bytes
     if narrow > budget:
@@ -82,11 +82,13 @@ def _fit_flash(g: Graph, plan: Plan, name: str, source: str, budget: int) -> tup
     if emitted.weights_bytes > budget:  # the per-layer byte counts are exact: a bug if reached
         raise BudgetError(f"flash: {name}'s const data came to {emitted.weights_bytes:,} B, over the budget of "
                           f"{budget:,} B")
-    wide_at = sorted(p for o in options if o.weights in chosen for p in o.positions)
+    convs = [o for o in options if o.weights >= 0]
+    wide_at = sorted(p for o in convs if o.weights in chosen for p in o.positions)
     return emitted, {"budget_bytes": budget, "const_bytes": emitted.weights_bytes, "narrow_bytes": narrow,
-                     "wide_bytes": narrow + sum(o.extra_bytes for o in options),
+                     "wide_bytes": narrow + sum(o.extra_bytes for o in convs),
                      "wide_layers": wide_at, "narrow_layers": sorted(
-                         p for o in options if o.weights not in chosen for p in o.positions)}
+                         p for o in convs if o.weights not in chosen for p in o.positions),
+                     "table_layers": sorted(-1 - o.weights for o in options if o.weights < 0 and o.weights in chosen)}
 
 
 def write_outputs(c: Compiled, out_dir: Path, picture: bool = True) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Flash as a budget: per convolution, wide or narrow weights.
+"""Flash as a budget: per convolution, wide or narrow weights; per PRELU-like operator, one
+table per channel or its arithmetic.
 
 Wide convolution weights (int16, doubled; te/conv.h) cost one more flash byte per weight
 and save, per block of 4 output pixels and output channel, 2 instructions per group of 4
@@ -11,6 +12,9 @@ that fits is not skipped for a smaller one (close to optimal otherwise).
 
 The choice is op.attrs["wide"] on every CONV_2D; the conv lowering honours it. Layers that
 share weights (patches of one layer) are decided together and count their bytes once.
+Per-channel tables (te_openmv/codegen/lower/prelu.py, channel_tables) are options of the same
+knapsack: op.attrs["chan_tables"], their 256 bytes per channel against the instructions the
+lookups save.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from te_openmv.codegen.graph import Graph
 
 @dataclass
 class WideOption:
-    weights: int            # the weight tensor id (patches of one layer share it)
+    weights: int            # the weight tensor id (patches of one layer share it); for tables: -1 - position
     extra_bytes: int        # flash the wide form adds
     saving: int             # instructions it saves per inference (estimate from the kernel's loop)
     positions: list[int] = field(default_factory=list)
@@ -52,11 +56,27 @@ def wide_options(g: Graph) -> list[WideOption]:
     return list(by_weights.values())
 
 
+def table_options(g: Graph) -> list[WideOption]:
+    """Every operator that can run one table per channel, keyed -1 - its position (an upper
+    bound of the bytes it adds: the arithmetic's own constants are dropped)."""
+    from te_openmv.codegen.lower.prelu import channel_table_option
+    options = []
+    for pos, op in enumerate(g.ops):
+        option = channel_table_option(g, op)
+        if option is not None:
+            options.append(WideOption(-1 - pos, option[0], option[1], [pos]))
+    return options
+
+
 def set_wide(g: Graph, wide_weights: set[int]) -> None:
-    """Mark every CONV_2D wide (its weights in `wide_weights`) or narrow."""
-    for op in g.ops:
+    """Mark every CONV_2D wide (its weights in `wide_weights`) or narrow, and every operator
+    with table_options tables (-1 - its position in `wide_weights`) or not."""
+    from te_openmv.codegen.lower.prelu import channel_table_option
+    for pos, op in enumerate(g.ops):
         if op.type == "CONV_2D":
             op.attrs["wide"] = op.inputs[1] in wide_weights
+        elif channel_table_option(g, op) is not None:
+            op.attrs["chan_tables"] = -1 - pos in wide_weights
 
 
 def choose_wide(options: list[WideOption], spare_bytes: int) -> set[int]:
@@ -68,3 +88,9 @@ def choose_wide(options: list[WideOption], spare_bytes: int) -> set[int]:
             chosen.add(opt.weights)
             left -= opt.extra_bytes
     return chosen
+
+
+def tables_note(report: dict) -> str:
+    """", per-channel tables for N operators" for a flash-budget report that bought any."""
+    n = len(report.get("table_layers", []))
+    return f", per-channel tables for {n} operator{'s' if n != 1 else ''}" if n else ""

@@ -106,6 +106,7 @@ def fit_flash(specs: Sequence[ModelSpec], compiled: Sequence[Compiled], total: i
     within it (te_openmv/codegen/flash.py). BuildFirmwareError names the shortfall."""
     from te_openmv.codegen.compiler import compile_model
     from te_openmv.codegen.errors import BudgetError
+    from te_openmv.codegen.flash import tables_note
     from te_openmv.codegen.tflite_import import load_model_bytes
     narrow = []
     for s in specs:  # an unlimited budget reports the all-narrow size
@@ -125,7 +126,7 @@ def fit_flash(specs: Sequence[ModelSpec], compiled: Sequence[Compiled], total: i
             raise BuildFirmwareError(str(e)) from None
         fb = c.report["flash_budget"]
         say(f"flash: {s.name} gets {_fmt(share)}: {fb['const_bytes']:,} B with {len(fb['wide_layers'])} wide and "
-            f"{len(fb['narrow_layers'])} narrow convolutions (all narrow {fb['narrow_bytes']:,} B)")
+            f"{len(fb['narrow_layers'])} narrow convolutions{tables_note(fb)} (all narrow {fb['narrow_bytes']:,} B)")
         out.append(c)
     return out
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from te_openmv.codegen.errors import CompileError
+from te_openmv.codegen.flash import tables_note
 from te_openmv.reference.oracle import OracleError
 
 
@@ -52,8 +53,8 @@ def cmd_compile(args) -> int:
     fb = r.get("flash_budget")
     if fb:
         print(f"  flash budget {fb['budget_bytes']:,} B: const data {fb['const_bytes']:,} B with "
-              f"{len(fb['wide_layers'])} convolutions wide and {len(fb['narrow_layers'])} narrow (all narrow "
-              f"{fb['narrow_bytes']:,} B, all wide {fb['wide_bytes']:,} B)")
+              f"{len(fb['wide_layers'])} convolutions wide and {len(fb['narrow_layers'])} narrow"
+              f"{tables_note(fb)} (all narrow {fb['narrow_bytes']:,} B, all wide {fb['wide_bytes']:,} B)")
     for p in paths:
         print(f"  wrote {p}")
     return 0

@@ -93,3 +93,16 @@ def activation_range(fused: str, scale: float, zero_point: int, qmin: int = -128
     if fused == "RELU_N1_TO_1":
         return max(qmin, q(-1.0)), min(qmax, q(1.0))
     raise ValueError(f"fused activation {fused}")
+
+
+def multiply_by_quantized_multiplier_array(x, multiplier: int, shift: int):
+    """multiply_by_quantized_multiplier element by element on an integer array with
+    |x * 2^left| < 2^31 (the callers' products of two int8 offsets): the same integers, in
+    int64 numpy (tables of thousands of entries)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    ab = (np.asarray(x, np.int64) << left) * int(multiplier)
+    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(t >= 0, t >> 31, -((-t) >> 31))  # C's division, truncating toward zero
+    mask = (1 << right) - 1
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + ((high & mask) > threshold)

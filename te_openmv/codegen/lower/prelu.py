@@ -1,5 +1,7 @@
 """PRELU (int8, alpha broadcast) -> te_prelu_s8 (kernels/prelu.c); LEAKY_RELU and TANH (int8)
--> te_lut_s8 with their 256 answers tabulated at compile time (kernels/lut.c)."""
+-> te_lut_s8 with their 256 answers tabulated at compile time (kernels/lut.c). PRELU and
+TE_SCALED_MAX with a constant per channel -> te_lut_chan_s8, one table per channel, where
+the instructions it saves are worth its flash (channel_tables)."""
 from __future__ import annotations
 
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
@@ -7,6 +9,7 @@ from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.arith.conv import fast_mult2, fast_requant_ok, fast_round
 from te_openmv.codegen.arith.prelu import (leaky_relu_table, prelu_multipliers, prelu_positive_table,
                                            prelu_line_params, prelu_wide_params, scaled_max_wide_params)
+from te_openmv.codegen.arith.channel_tables import prelu_tables, scaled_max_tables
 from te_openmv.codegen.arith.lut import tanh_table
 from te_openmv.codegen.lower.base import EmitContext, Lowering, elementwise_distance
 from te_openmv.codegen.lower.elementwise import BCAST_DIMS, _c_array, broadcast_plan
@@ -28,6 +31,58 @@ def channel_runs(x, y, dims, st1, st2) -> bool:
             and dims[5] % 4 == 0 and dims[5] > 0)
 
 
+# Instructions on the M7 (QEMU counts): per element, the four-channel arithmetic of PRELU
+# (8.5-8.7 on the zoo's operators) and TE_SCALED_MAX (11.8-12.2); per pixel, te_lut_chan_s8's
+# lookups: 49 per 16 channels, 16 per 4 beyond them and 8 for the pixel (tests/test_prelu_m7.py:
+# 3.2-3.6 per element from 16 channels on, 5.0 for 8).
+PRELU_COST, SCALED_MAX_COST = 8.5, 11.8
+
+
+def chan_table_cost(channels: int) -> int:
+    """te_lut_chan_s8's instructions per pixel of `channels` (a multiple of 4)."""
+    return 49 * (channels // 16) + 16 * (channels % 16 // 4) + 8
+
+
+# A channel's table is 256 bytes of flash (the weights); without a flash budget an operator
+# takes its tables where they save at least this many instructions per inference per byte:
+# the big maps of few channels (face landmarks' 16-64-channel layers: 19-300 per byte), not
+# the small deep ones (its 128-channel maps of 12x12: 5 per byte, 96 KB for 0.8% of the
+# inference). With a budget (codegen/flash.py) they compete for it with wide weights.
+CHAN_TABLE_MIN_PER_BYTE = 16
+
+
+def channel_table_option(g: Graph, op: Op) -> tuple[int, int] | None:
+    """(flash bytes, instructions saved per inference) of the op's per-channel tables, where
+    its layout allows them (a constant per channel along a dense input's runs), else None."""
+    if op.type not in ("PRELU", "TE_SCALED_MAX"):
+        return None
+    x, c, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    plan = broadcast_plan(x.shape, c.shape, y.shape)
+    if not c.is_const or plan is None or not channel_runs(x, y, *plan):
+        return None
+    channels = plan[0][5]
+    arithmetic = (PRELU_COST if op.type == "PRELU" else SCALED_MAX_COST) * channels
+    return 256 * channels, int(y.size // channels * (arithmetic - chan_table_cost(channels)))
+
+
+def channel_tables(g: Graph, op: Op) -> bool:
+    """Whether the op runs te_lut_chan_s8: as a flash budget decided (op.attrs["chan_tables"],
+    codegen/flash.py), else where its tables save CHAN_TABLE_MIN_PER_BYTE per byte."""
+    option = channel_table_option(g, op)
+    if option is None:
+        return False
+    if "chan_tables" in op.attrs:
+        return bool(op.attrs["chan_tables"])
+    return option[1] >= CHAN_TABLE_MIN_PER_BYTE * option[0]
+
+
+def emit_channel_tables(g: Graph, op: Op, ctx: EmitContext, tables) -> str:
+    x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+    channels = y.shape[-1]
+    sym = ctx.const("tables", tables, "int8_t", f"{op.type}: per channel, the output of every input byte")
+    return f"te_lut_chan_s8({sym}, {channels}, {y.size // channels}, {ctx.ptr(x.id)}, {ctx.ptr(y.id)});"
+
+
 def c4_variant(e: int) -> str:
     """The assembly loop of a requantization shift e (te/prelu.h): e as SSAT's immediate for
     e = 1..15, else the one with the shift in a register."""
@@ -36,7 +91,7 @@ def c4_variant(e: int) -> str:
 
 class PreluLowering(Lowering):
     op_types = ("PRELU",)
-    kernel_files = ("prelu.c", "prelu_m7.c")
+    kernel_files = ("prelu.c", "prelu_m7.c", "lut.c")
 
     def check(self, g: Graph, op: Op) -> None:
         where = f"operator {op.index} (PRELU)"
@@ -60,11 +115,18 @@ class PreluLowering(Lowering):
         x, y = g.t(op.inputs[k]), g.t(op.outputs[0])
         if k != 0 or x.is_const or x.size != y.size:
             return None
+        if channel_tables(g, op):
+            # te_lut_chan_s8 reads every byte (a word, or 4 words) before the store that covers
+            # it, and stores no further than it has read: exact with the output at the input's
+            # start or any distance below it
+            return 0
         return elementwise_distance(y.size, 1, 1, block=4)  # four at a time: a word read before its word is written
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, a, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         m1, s1, m2, s2 = prelu_multipliers(x.s, a.s, y.s)
+        if channel_tables(g, op):
+            return emit_channel_tables(g, op, ctx, prelu_tables(x.zp, a.data, a.zp, y.zp, m1, s1, m2, s2))
         dims, st1, st2 = broadcast_plan(x.shape, a.shape, y.shape)
         table = ctx.const("pos", prelu_positive_table(x.zp, y.zp, m1, s1), "int8_t",
                           "output for inputs at or above the zero point, by byte")
@@ -149,7 +211,7 @@ class FusedLutLowering(Lowering):
 class ScaledMaxLowering(Lowering):
     """TE_SCALED_MAX: MAXIMUM(Qa(x), Qb(MUL(x, c))) fused (te_openmv/codegen/passes/scaled_max.py)."""
     op_types = ("TE_SCALED_MAX",)
-    kernel_files = ("prelu.c", "prelu_m7.c")
+    kernel_files = ("prelu.c", "prelu_m7.c", "lut.c")
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         from te_openmv.codegen.arith.elementwise import mul_params
@@ -157,6 +219,9 @@ class ScaledMaxLowering(Lowering):
         m_scale, m_zp, lo, hi = op.attrs["m"]
         s1, s2 = (x.s, c.s) if op.attrs["x_first"] else (c.s, x.s)
         mult, shift = mul_params(s1, s2, m_scale)
+        if channel_tables(g, op):
+            return emit_channel_tables(g, op, ctx, scaled_max_tables(
+                x.zp, c.data, c.zp, mult, shift, m_zp, lo, hi, op.attrs["lut_a"], op.attrs["lut_b"]))
         if fast_requant_ok(255 * 255, mult, shift, m_zp):
             rq = {"fast": 1, "mult": fast_mult2(mult), "shift": -shift, "round": fast_round(shift, m_zp)}
         else:

@@ -12,4 +12,10 @@
 /* out[i] = table[(uint8_t)in[i]]. May run in place (in == out). Scratch: none. */
 void te_lut_s8(const int8_t *table, int32_t n, const int8_t *in, int8_t *out);
 
+/* One table per channel (PRELU, TE_SCALED_MAX with a constant per channel:
+ * te_openmv/codegen/arith/channel_tables.py): `pixels` runs of `channels` elements (a
+ * multiple of 4), out[p * C + c] = tables[c * 256 + (uint8_t)in[p * C + c]]. May run in place
+ * (in == out; it reads 16 bytes ahead of its stores at most). Scratch: none. */
+void te_lut_chan_s8(const int8_t *tables, int32_t channels, int32_t pixels, const int8_t *in, int8_t *out);
+
 #endif
