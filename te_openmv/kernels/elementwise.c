@@ -295,7 +295,8 @@ TE_ADDT_ASM(te_addt_clamp_asm, TE_ADDT_CLAMP_WORD)
         int i = 0;                                                                               \
         if (s1 && s2) {  /* four at a time: one word of each input */                           \
             TE_ADDT_DENSE(dense_asm)                                                             \
-            for (; i + 4 <= n; i += 4) {                                                         \
+            /* (with the DSP the assembly leaves at most 7, which the scalar tail takes) */       \
+            for (; !TE_USE_DSP && i + 4 <= n; i += 4) {                                          \
                 const uint32_t x = te_ld32(a + i), y = te_ld32(b + i);                           \
                 const int32_t r0 = te_add_tab_finish(t1[x & 0xFF] + t2[y & 0xFF]);              \
                 const int32_t r1 = te_add_tab_finish(t1[(x >> 8) & 0xFF] + t2[(y >> 8) & 0xFF]); \
