@@ -244,7 +244,8 @@ def add_schedule_options(p: argparse.ArgumentParser) -> None:
                         "an error names the smallest peak reachable")
     p.add_argument("--flash-budget", type=_bytes_arg, metavar="BYTES",
                    help="the model's const data (weights, biases, tables) must fit in BYTES: per convolution wide "
-                        "(faster, one more byte per weight) or narrow weights, the fastest choice that fits; an error "
+                        "(faster, one more byte per weight) or narrow weights, per PRELU-like operator one table per "
+                        "channel (faster, 256 B each) or its arithmetic, the fastest choice that fits; an error "
                         "says by how much the all-narrow form misses" + (
                             " (build-firmware: default the board's free flash, shared by the models in proportion "
                             "to their narrow sizes)" if p.prog.endswith("build-firmware") else ""))
