@@ -24,18 +24,19 @@ from te_openmv.codegen.graph import Graph
 
 
 @dataclass
-class WideOption:
-    weights: int            # the weight tensor id (patches of one layer share it); for tables: -1 - position
-    extra_bytes: int        # flash the wide form adds
+class FlashOption:
+    key: int                # wide weights: the weight tensor id (patches of one layer share it);
+                            # per-channel tables: -1 - the operator's position
+    extra_bytes: int        # flash the faster form adds
     saving: int             # instructions it saves per inference (estimate from the kernel's loop)
     positions: list[int] = field(default_factory=list)
 
 
-def wide_options(g: Graph) -> list[WideOption]:
+def wide_options(g: Graph) -> list[FlashOption]:
     """Every convolution that can take wide weights, grouped by weight tensor."""
     from te_openmv.codegen.lower.base import act_range
     from te_openmv.codegen.lower.conv import BLOCK, conv_geometry, pixelwise_records, prepare
-    by_weights: dict[int, WideOption] = {}
+    by_weights: dict[int, FlashOption] = {}
     for pos, op in enumerate(g.ops):
         if op.type != "CONV_2D":
             continue
@@ -50,13 +51,13 @@ def wide_options(g: Graph) -> list[WideOption]:
         blocks = -(-(y.shape[1] * y.shape[2]) // BLOCK)
         saving = blocks * geo["out_c"] * (2 * (geo["depth"] // 4) + 1)
         w = op.inputs[1]
-        opt = by_weights.setdefault(w, WideOption(w, geo["out_c"] * geo["depth"], 0))
+        opt = by_weights.setdefault(w, FlashOption(w, geo["out_c"] * geo["depth"], 0))
         opt.saving += saving
         opt.positions.append(pos)
     return list(by_weights.values())
 
 
-def table_options(g: Graph) -> list[WideOption]:
+def table_options(g: Graph) -> list[FlashOption]:
     """Every operator that can run one table per channel, keyed -1 - its position (an upper
     bound of the bytes it adds: the arithmetic's own constants are dropped)."""
     from te_openmv.codegen.lower.prelu import channel_table_option
@@ -64,28 +65,28 @@ def table_options(g: Graph) -> list[WideOption]:
     for pos, op in enumerate(g.ops):
         option = channel_table_option(g, op)
         if option is not None:
-            options.append(WideOption(-1 - pos, option[0], option[1], [pos]))
+            options.append(FlashOption(-1 - pos, option[0], option[1], [pos]))
     return options
 
 
-def set_wide(g: Graph, wide_weights: set[int]) -> None:
-    """Mark every CONV_2D wide (its weights in `wide_weights`) or narrow, and every operator
-    with table_options tables (-1 - its position in `wide_weights`) or not."""
+def set_wide(g: Graph, chosen: set[int]) -> None:
+    """Mark every CONV_2D wide (its weight tensor's key in `chosen`) or narrow, and every
+    operator of table_options with tables (its key, -1 - its position, in `chosen`) or not."""
     from te_openmv.codegen.lower.prelu import channel_table_option
     for pos, op in enumerate(g.ops):
         if op.type == "CONV_2D":
-            op.attrs["wide"] = op.inputs[1] in wide_weights
+            op.attrs["wide"] = op.inputs[1] in chosen
         elif channel_table_option(g, op) is not None:
-            op.attrs["chan_tables"] = -1 - pos in wide_weights
+            op.attrs["chan_tables"] = -1 - pos in chosen
 
 
-def choose_wide(options: list[WideOption], spare_bytes: int) -> set[int]:
-    """The weight tensors to make wide with `spare_bytes` of flash beyond the narrow form:
+def choose_wide(options: list[FlashOption], spare_bytes: int) -> set[int]:
+    """The keys of the options to take with `spare_bytes` of flash beyond the smallest form:
     best saving per byte first, skipping what no longer fits."""
     chosen, left = set(), spare_bytes
-    for opt in sorted(options, key=lambda o: (-o.saving / max(o.extra_bytes, 1), o.weights)):
+    for opt in sorted(options, key=lambda o: (-o.saving / max(o.extra_bytes, 1), o.key)):
         if opt.saving > 0 and opt.extra_bytes <= left:
-            chosen.add(opt.weights)
+            chosen.add(opt.key)
             left -= opt.extra_bytes
     return chosen
 
