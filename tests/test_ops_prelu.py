@@ -165,15 +165,13 @@ def test_prelu_four_channels_not_a_multiple_of_four_falls_back():
     assert_matches(model, n_runs=2)
 
 
-def scaled_max_every_pair_model(qx, c_scale, c_zp, qm, qq, act="NONE", quantize_a=True, quantize_b=True,
-                                x_first=True) -> bytes:
-    """MAXIMUM(Qa(x), Qb(MUL(x, c))) on every (x, c) pair: c holds every int8 value, one per channel."""
+def scaled_max_model(shape, cdata: np.ndarray, qx, c_scale, c_zp, qm, qq, act="NONE", quantize_a=True,
+                     quantize_b=True, x_first=True) -> bytes:
+    """MAXIMUM(Qa(x), Qb(MUL(x, c))) on x of `shape`, c the constant (1, 1, channels) `cdata`."""
     from .support.modelgen import ModelBuilder
     b = ModelBuilder()
-    shape = EVERY_PAIR.shape
     x = b.tensor(shape, scale=qx[0], zero_point=qx[1])
-    cdata = np.random.default_rng(6).permutation(_V).astype(np.int8)
-    c = b.tensor((1, 1, 256), data=cdata, scale=c_scale, zero_point=c_zp)
+    c = b.tensor((1, 1, cdata.size), data=cdata, scale=c_scale, zero_point=c_zp)
     m = b.tensor(shape, scale=qm[0], zero_point=qm[1])
     b.op("MUL", [x, c] if x_first else [c, x], [m], fused_activation=act)
     qa, qb = x, m
@@ -186,6 +184,12 @@ def scaled_max_every_pair_model(qx, c_scale, c_zp, qm, qq, act="NONE", quantize_
     y = b.tensor(shape, scale=qq[0], zero_point=qq[1])
     b.op("MAXIMUM", [qa, qb], [y])
     return b.build([x], [y])
+
+
+def scaled_max_every_pair_model(qx, c_scale, c_zp, qm, qq, **opts) -> bytes:
+    """On every (x, c) pair: c holds every int8 value, one per channel."""
+    cdata = np.random.default_rng(6).permutation(_V).astype(np.int8)
+    return scaled_max_model(EVERY_PAIR.shape, cdata, qx, c_scale, c_zp, qm, qq, **opts)
 
 
 SCALED_MAX_CASES = [  # (x quant, c scale, c zp, MUL output quant, QUANTIZE output quant, options), the loop
@@ -245,25 +249,9 @@ def prelu_tables_model(qi, a_scale, a_zp, qo, channels: int = 16, width: int = 1
                            [T(shape, "int8", *qo)])
 
 
-def scaled_max_tables_model(qx, c_scale, c_zp, qm, qq, channels: int = 16, width: int = 16, act="NONE",
-                            quantize_a=True, quantize_b=True, x_first=True) -> bytes:
-    from .support.modelgen import ModelBuilder
-    b = ModelBuilder()
-    shape = (1, 256, width, channels)
-    x = b.tensor(shape, scale=qx[0], zero_point=qx[1])
-    c = b.tensor((1, 1, channels), data=channel_constants(channels), scale=c_scale, zero_point=c_zp)
-    m = b.tensor(shape, scale=qm[0], zero_point=qm[1])
-    b.op("MUL", [x, c] if x_first else [c, x], [m], fused_activation=act)
-    qa, qb = x, m
-    if quantize_a:
-        qa = b.tensor(shape, scale=qq[0], zero_point=qq[1])
-        b.op("QUANTIZE", [x], [qa])
-    if quantize_b:
-        qb = b.tensor(shape, scale=qq[0], zero_point=qq[1])
-        b.op("QUANTIZE", [m], [qb])
-    y = b.tensor(shape, scale=qq[0], zero_point=qq[1])
-    b.op("MAXIMUM", [qa, qb], [y])
-    return b.build([x], [y])
+def scaled_max_tables_model(qx, c_scale, c_zp, qm, qq, channels: int = 16, width: int = 16, **opts) -> bytes:
+    return scaled_max_model((1, 256, width, channels), channel_constants(channels), qx, c_scale, c_zp, qm, qq,
+                            **opts)
 
 
 @pytest.mark.parametrize("qi, a_scale, a_zp, qo, four", PRELU_QUANTS)
