@@ -658,5 +658,6 @@ def test_building_an_mpy_leaves_nothing_in_the_working_directory(tmp_path, monke
     monkeypatch.chdir(cwd)
     shutil.copy(model, tmp_path / "cwd_probe.tflite")
     assert main(["compile", str(tmp_path / "cwd_probe.tflite"), "--mpy", "-o", str(tmp_path / "out")]) == 0
-    assert {"cwd_probe.bin", "cwd_probe.mpy", "cwd_probe_armv7emdp.mpy"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"cwd_probe.bin", "cwd_probe.mpy", "cwd_probe_armv7emdp.mpy"} <= written
     assert not list(cwd.iterdir())

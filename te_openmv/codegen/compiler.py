@@ -63,21 +63,22 @@ def compile_model(data: bytes, name: str, source: str = "model.tflite", patch: s
 
 
 def _fit_flash(g: Graph, plan: Plan, name: str, source: str, budget: int) -> tuple[Emitted, dict]:
-    """Emit with wide/narrow convolution weights chosen to fit `budget` bytes of const data."""
+    """Emit with wide/narrow convolution weights and per-channel tables or not chosen to fit
+    `budget` bytes of const data."""
     from te_openmv.codegen.errors import BudgetError
-    from te_openmv.codegen.flash import choose_wide, set_wide, table_options, wide_options
+    from te_openmv.codegen.flash import choose_options, mark_choices, table_options, wide_options
     if budget <= 0:
         raise BudgetError(f"the flash budget must be positive, got {budget}")
-    set_wide(g, set())  # first: a budget takes the GEMM where a pixel kernel could run (lower/conv.py)
+    mark_choices(g, set())  # first: a budget takes the GEMM where a pixel kernel could run (lower/conv.py)
     options = wide_options(g) + table_options(g)
     emitted = emit(g, plan, name, source)
     narrow = emitted.weights_bytes
     if narrow > budget:
         raise BudgetError(f"flash: {name}'s const data needs {narrow:,} B even with every convolution's weights "
                           f"narrow (int8), {narrow - budget:,} B more than the budget of {budget:,} B")
-    chosen = choose_wide(options, budget - narrow)
+    chosen = choose_options(options, budget - narrow)
     if chosen:
-        set_wide(g, chosen)
+        mark_choices(g, chosen)
         emitted = emit(g, plan, name, source)
     if emitted.weights_bytes > budget:  # the per-layer byte counts are exact: a bug if reached
         raise BudgetError(f"flash: {name}'s const data came to {emitted.weights_bytes:,} B, over the budget of "

@@ -69,7 +69,7 @@ def table_options(g: Graph) -> list[FlashOption]:
     return options
 
 
-def set_wide(g: Graph, chosen: set[int]) -> None:
+def mark_choices(g: Graph, chosen: set[int]) -> None:
     """Mark every CONV_2D wide (its weight tensor's key in `chosen`) or narrow, and every
     operator of table_options with tables (its key, -1 - its position, in `chosen`) or not."""
     from te_openmv.codegen.lower.prelu import channel_table_option
@@ -80,7 +80,7 @@ def set_wide(g: Graph, chosen: set[int]) -> None:
             op.attrs["chan_tables"] = -1 - pos in chosen
 
 
-def choose_wide(options: list[FlashOption], spare_bytes: int) -> set[int]:
+def choose_options(options: list[FlashOption], spare_bytes: int) -> set[int]:
     """The keys of the options to take with `spare_bytes` of flash beyond the smallest form:
     best saving per byte first, skipping what no longer fits."""
     chosen, left = set(), spare_bytes

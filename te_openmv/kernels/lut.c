@@ -46,7 +46,7 @@ __attribute__((naked, noinline)) static void te_lut_chan_asm(__attribute__((unus
         "push   {r2}\n\t"
         "add    lr, r3, r4, lsl #8\n\t"       /* tables + 256 C */
         "bic    r4, r4, #15\n\t"
-        "add    r12, r3, r4, lsl #8\n"        /* tables + 256 (C rounded down to 16) */
+        "add    r12, r3, r4, lsl #8\n"        /* tables + 256 * (C rounded down to a multiple of 16) */
         "1:\n\t"
         "mov    r2, r3\n\t"
         "cmp    r2, r12\n\t"
