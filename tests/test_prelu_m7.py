@@ -2,8 +2,9 @@
 mps2-an500, bare metal, -O3): the same bytes as the host (itself bit-exact with tflite-micro,
 checked here too) for the four-channel assembly (prelu_m7.c) on every (input byte, constant)
 pair under several quantizations, on palm detection's and face landmarks' shapes, for the
-old kernels they fall back to, and for the per-channel tables' assembly (lut.c) on every
-input byte of channel counts that exercise its 16- and 4-channel steps. One ELF holds every case; instruction counts are printed (run
+old kernels they fall back to, for the per-channel tables' assembly (lut.c) on every
+input byte of channel counts that exercise its 16- and 4-channel steps, and for the one-table
+lookup (LEAKY_RELU) on every input byte, with and without the tail its 8-byte passes leave. One ELF holds every case; instruction counts are printed (run
 with -s), never asserted."""
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ def _palm_prelu(shape, channels_alpha) -> bytes:
     alpha = np.random.default_rng(3).integers(-128, 128, size=channels_alpha).astype(np.int8)
     return single_op_model("PRELU", [T(shape, "int8", 0.06586, 12), T(channels_alpha, "int8", 0.02418, 0, data=alpha)],
                            [T(shape, "int8", 0.05988, -16)])
+
+
+def _leaky_relu(n: int) -> tuple[bytes, list]:
+    """LEAKY_RELU on n elements and an input holding every byte (cycled)."""
+    model = single_op_model("LEAKY_RELU", [T((1, n), "int8", 0.05, 7)], [T((1, n), "int8", 0.04, -3)],
+                            ("LeakyReluOptions", {"alpha": 0.1}))
+    return model, [np.resize(np.arange(-128, 128, dtype=np.int8), (1, n))]
 
 
 def _cases() -> list[tuple[str, bytes, list | None, str | None, str]]:
@@ -51,6 +59,9 @@ def _cases() -> list[tuple[str, bytes, list | None, str | None, str]]:
             model = scaled_max_tables_model(qx, c_scale, c_zp, qm, qq, channels=ch, width=width, **opts)
         cases.append((f"{kind}_tables{ch}", model, [every_byte_map(ch, width=width)], None,
                       f"{kind} per-channel tables, {ch} channels, every input byte"))
+    for n in (1029, 7):
+        model, xs = _leaky_relu(n)
+        cases.append((f"lut{n}", model, xs, None, f"LEAKY_RELU, one table, {n} elements (every byte)"))
     return cases
 
 

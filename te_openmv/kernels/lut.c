@@ -1,11 +1,51 @@
 /* te-openmv kernels: 256-entry table lookups: one table (LEAKY_RELU, TANH, fused byte
- * functions) in portable C; one table per channel (te_lut_chan_s8) in C and, with the DSP,
- * Cortex-M7 assembly. */
+ * functions) and one table per channel (te_lut_chan_s8), in C and, with the DSP, Cortex-M7
+ * assembly. */
 #include "te_kernels.h"
+
+#if TE_USE_DSP
+/* One table: 8 bytes per pass, each by a post-indexed LDRB and its answer by LDRB with the
+ * byte as the index; four answers ORed into a word for one STR (in place is safe: a word's
+ * bytes are read before it is stored). 26 instructions per 8 bytes; n8 a multiple of 8, >= 8.
+ *   r0 in   r1 out   r2 out's end   r3 table   r4-r7 bytes, then answers */
+#define TE_LUT_WORD                                     \
+    "ldrb   r4, [r0], #1\n\t"                          \
+    "ldrb   r5, [r0], #1\n\t"                          \
+    "ldrb   r6, [r0], #1\n\t"                          \
+    "ldrb   r7, [r0], #1\n\t"                          \
+    "ldrb   r4, [r3, r4]\n\t"                          \
+    "ldrb   r5, [r3, r5]\n\t"                          \
+    "ldrb   r6, [r3, r6]\n\t"                          \
+    "ldrb   r7, [r3, r7]\n\t"                          \
+    "orr    r4, r4, r5, lsl #8\n\t"                    \
+    "orr    r4, r4, r6, lsl #16\n\t"                   \
+    "orr    r4, r4, r7, lsl #24\n\t"                   \
+    "str    r4, [r1], #4\n\t"
+__attribute__((naked, noinline)) static void te_lut_asm(__attribute__((unused)) const int8_t *in,
+                                                        __attribute__((unused)) int8_t *out,
+                                                        __attribute__((unused)) const int8_t *out_end,
+                                                        __attribute__((unused)) const int8_t *table) {
+    __asm__ volatile(
+        "push   {r4-r7}\n"
+        "1:\n\t"
+        TE_LUT_WORD
+        TE_LUT_WORD
+        "cmp    r1, r2\n\t"
+        "bne    1b\n\t"
+        "pop    {r4-r7}\n\t"
+        "bx     lr\n\t");
+}
+#endif
 
 void te_lut_s8(const int8_t *table, int32_t n, const int8_t *in, int8_t *out) {
     int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {  /* four lookups per step: loads before stores (in place is safe) */
+#if TE_USE_DSP
+    if (n >= 8) {
+        i = n & ~7;
+        te_lut_asm(in, out, out + i, table);
+    }
+#endif
+    for (; !TE_USE_DSP && i + 4 <= n; i += 4) {  /* four lookups per step: loads before stores (in place is safe) */
         const int8_t a = table[(uint8_t)in[i]], b = table[(uint8_t)in[i + 1]];
         const int8_t c = table[(uint8_t)in[i + 2]], d = table[(uint8_t)in[i + 3]];
         out[i] = a; out[i + 1] = b; out[i + 2] = c; out[i + 3] = d;
