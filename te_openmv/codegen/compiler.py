@@ -80,16 +80,15 @@ def _fit_flash(g: Graph, plan: Plan, name: str, source: str, budget: int) -> tup
     if chosen:
         mark_choices(g, chosen)
         emitted = emit(g, plan, name, source)
-    if emitted.weights_bytes > budget:  # the per-layer byte counts are exact: a bug if reached
+    if emitted.weights_bytes > budget:  # the byte counts are exact (tables: upper bounds): a bug if reached
         raise BudgetError(f"flash: {name}'s const data came to {emitted.weights_bytes:,} B, over the budget of "
                           f"{budget:,} B")
-    convs = [o for o in options if o.key >= 0]
-    wide_at = sorted(p for o in convs if o.key in chosen for p in o.positions)
+    convs = [o for o in options if not o.tables]
     return emitted, {"budget_bytes": budget, "const_bytes": emitted.weights_bytes, "narrow_bytes": narrow,
                      "wide_bytes": narrow + sum(o.extra_bytes for o in convs),
-                     "wide_layers": wide_at, "narrow_layers": sorted(
-                         p for o in convs if o.key not in chosen for p in o.positions),
-                     "table_layers": sorted(-1 - o.key for o in options if o.key < 0 and o.key in chosen)}
+                     "wide_layers": sorted(p for o in convs if o.key in chosen for p in o.positions),
+                     "narrow_layers": sorted(p for o in convs if o.key not in chosen for p in o.positions),
+                     "table_layers": sorted(p for o in options if o.tables and o.key in chosen for p in o.positions)}
 
 
 def write_outputs(c: Compiled, out_dir: Path, picture: bool = True) -> list[Path]:

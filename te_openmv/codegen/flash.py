@@ -29,7 +29,12 @@ class FlashOption:
                             # per-channel tables: -1 - the operator's position
     extra_bytes: int        # flash the faster form adds
     saving: int             # instructions it saves per inference (estimate from the kernel's loop)
-    positions: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # the operators it decides
+
+    @property
+    def tables(self) -> bool:
+        """Whether the option is an operator's per-channel tables (else wide weights)."""
+        return self.key < 0
 
 
 def wide_options(g: Graph) -> list[FlashOption]:
