@@ -679,6 +679,41 @@ def assign_pass16(g: Graph) -> None:
                 op.attrs["pass16"] = True
 
 
+# te_conv2d_1x1_pairs_s8 (te_openmv/kernels/conv_pairs.c): the wide 1x1 layers' GEMM with two
+# output channels by two pixels per step, 10 instructions per 8 SMLAD instead of 11, at a few
+# more per channel pair and block (the loop's entry and test, the bias load): it pays from 8
+# groups of 4 input channels on (the unrolled 2-, 4- and 7-group variants are as fast or faster).
+PAIR_MIN_GROUPS = 8
+
+
+def pairs_variant(geo: dict, pixels: int, variant: str | None, wide: bool, shift: int | None) -> str | None:
+    """The pair kernel's assembly variant (te/conv.h, TE_CONV_PAIRS) for a layer whose GEMM
+    variant is `variant`, or None where it does not apply: a 1x1 layer of at least
+    PAIR_MIN_GROUPS groups, wide weights with a fast requantization, an even out_c and only
+    blocks of 4 pixels."""
+    if not (geo["pointwise"] and kernel_for(geo) == "te_conv2d_1x1_s8" and wide and variant):
+        return None
+    if geo["out_c"] % 2 or pixels % BLOCK or geo["in_c"] % 4 or geo["in_c"] // 4 < PAIR_MIN_GROUPS:
+        return None
+    sign, store = variant[1:].split("_")[:2]  # w{sign,nosign}_{full,clamp}_<groups>
+    return f"{sign}_{store}" + (f"_e{shift}" if shift is not None else "")
+
+
+def pair_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The pair kernel's records [out_c / 2, 4 + 4 * groups + 6] int32 (te_openmv/kernels/
+    conv_pairs.c) from the wide weights [out_c, depth] (int16, per group (2w1, 2w3, 2w0, 2w2))
+    and the te_conv_chan rows [out_c, 4] (bias, mult, e, round): per pair of channels A, B the
+    biases A, B, A, B, per group A's two weight words then B's, then mult, e, round of A and of B."""
+    out_c = weights.shape[0]
+    words = np.ascontiguousarray(weights.astype(np.int16)).view(np.int32).reshape(out_c // 2, 2, -1, 2)
+    groups = words.shape[2]
+    t = table.astype(np.int32).reshape(out_c // 2, 2, 4)
+    bias = np.concatenate([t[:, :, 0], t[:, :, 0]], axis=1)
+    weight_part = words.transpose(0, 2, 1, 3).reshape(out_c // 2, 4 * groups)
+    rq = t[:, :, 1:].reshape(out_c // 2, 6)
+    return np.concatenate([bias, weight_part, rq], axis=1).astype(np.int32)
+
+
 def scratch_for(geo: dict) -> int:
     """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h; tests/test_kernel_scratch.py
     holds them equal)."""
@@ -697,7 +732,7 @@ def requant_mode(fast: bool, out_zp: int, act_min: int) -> str:
 
 class ConvLowering(Lowering):
     op_types = ("CONV_2D",)
-    kernel_files = ("conv.c", "conv_1ch.c")
+    kernel_files = ("conv.c", "conv_1ch.c", "conv_pairs.c")
 
     def prepare_model(self, g: Graph) -> None:
         assign_unrolled(g)
@@ -774,6 +809,9 @@ class ConvLowering(Lowering):
         if shift is not None:  # assign_uniform_shifts gave it one (a wnosign variant)
             weights, table = uniform_scale(weights, table, uniform_range(g, op, lo, hi, weights, table)[1], shift)
             variant = rgb_quad_variant(variant, geo) + f"_e{shift}"
+        pairs = pairs_variant(geo, y.shape[1] * y.shape[2], variant, wide, shift)
+        if pairs:
+            return self._emit_pairs(g, op, ctx, geo, lo, hi, requant, weights, table, pairs, shift)
         # each block size's variant only where the map has such blocks (else not linked)
         sizes = {c for _, c in blocks(y.shape[1] * y.shape[2])}
         fours, threes = variant and BLOCK in sizes, variant and BLOCK - 1 in sizes
@@ -810,3 +848,22 @@ class ConvLowering(Lowering):
                                                     else "multiplier, shift, 0")))
         return (f"{kernel_for(geo)}({params}, {ctx.ptr(op.inputs[0])}, {wsym}, (const te_conv_chan *){csym}, "
                 f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")
+
+    def _emit_pairs(self, g: Graph, op: Op, ctx: EmitContext, geo: dict, lo: int, hi: int, requant: str,
+                    weights: np.ndarray, table: np.ndarray, pairs: str, shift: int | None) -> str:
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        params = ctx.param("params", "te_conv_params", {
+            "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
+            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
+            "k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "pad_top": 0, "pad_left": 0,
+            "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
+            "depth": geo["depth"], "requant": requant, "wide": 2 if shift else 1,
+            "gemm_entry": 0, "gemm": f"TE_CONV_PAIRS({pairs})", "gemm3": "((te_conv_gemm_fn)0)"})
+        what = (f"mult, E, C (the uniform shift E = {shift}: biases and weights scaled by 2^(E - e))"
+                if shift else "mult, e, round")
+        rsym = ctx.const("records", pair_records(weights, table), "int32_t",
+                         "per pair of output channels A, B: 2 * (bias + in_offset * sum(w)) of A, B, A, B; per "
+                         f"group of 4 taps (2w1, 2w3), (2w0, 2w2) of A, then of B; {what} of A, then of B")
+        return (f"te_conv2d_1x1_pairs_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, "
+                f"{ctx.scratch()});")
+

@@ -231,6 +231,25 @@ TE_INLINE int32_t te_conv_requant_wide(int32_t x2, int32_t mult, int32_t round, 
 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch);
+/* The same layers (1x1, stride 1, no padding) where they are wide, have at least 8 groups of
+ * 4 input channels (in_c a multiple of 4), an even out_c and a pixel count that is a multiple
+ * of 4: a GEMM whose step is two output channels by two pixels (te_openmv/kernels/conv_pairs.c,
+ * which also describes the records the compiler writes, lower/conv.py pair_records), the
+ * assembly variant in gemm as TE_CONV_PAIRS(name): {sign,nosign}_{full,clamp} and, for the
+ * uniform shift, nosign_{full,clamp}_e<E>. Scratch: te_conv_scratch_1x1(in_c) bytes. */
+struct te_pair_job;
+void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                            void *scratch);
+#if TE_USE_DSP
+#define TE_CONV_PAIRS(v) ((te_conv_gemm_fn)(void (*)(void))te_pairs_##v)
+#define TE_CONV_PAIRS_DECLARE(v) void te_pairs_##v(struct te_pair_job *job, const int32_t *records);
+TE_CONV_PAIRS_DECLARE(sign_full) TE_CONV_PAIRS_DECLARE(sign_clamp)
+TE_CONV_PAIRS_DECLARE(nosign_full) TE_CONV_PAIRS_DECLARE(nosign_clamp)
+#define TE_CONV_PAIRS_DECLARE_UNIFORM(E) TE_CONV_PAIRS_DECLARE(nosign_full_e##E) TE_CONV_PAIRS_DECLARE(nosign_clamp_e##E)
+TE_CONV_SHIFTS(TE_CONV_PAIRS_DECLARE_UNIFORM)
+#else
+#define TE_CONV_PAIRS(v) ((te_conv_gemm_fn)0)
+#endif
 /* 1x1 convolution on exactly 8 input channels, out_c a multiple of 4, the full int8
  * output range and a fast requantization (FAST or FAST_NOSIGN) with the doubled
  * accumulator inside int32: pixel by pixel, one record of 8 int32 per output channel

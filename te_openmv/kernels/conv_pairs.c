@@ -1,0 +1,252 @@
+/* te-openmv kernels: 1x1 CONV_2D as a GEMM whose inner step is two output channels by two
+ * pixels (te_conv2d_1x1_pairs_s8, te/conv.h), for wide layers of at least 8 groups of 4
+ * input channels.
+ *
+ * Why: conv.c's GEMM sweeps one output channel over a block of 4 pixels, and per group of 4
+ * taps loads the channel's weights (one LDM of 2 words) and the 4 pixels' inputs (two LDM
+ * of 4): 8 SMLAD in 11 instructions, the registers all taken. Two channels by two pixels
+ * need the same 12 data registers (4 accumulators, 4 weight words, 4 input words) but load
+ * them with one LDM each: 8 SMLAD in 10 instructions, every input word read by two channels
+ * and every weight word by two pixels.
+ *
+ * Layout. The block's 4 pixels are widened once into xbuf as two halves, pixels 0-1 then
+ * pixels 2-3, each half per group g the words (x0,x2), (x1,x3) of its first pixel and of its
+ * second (SXTB16's order, as in conv.c): 4 * groups words a half. The compiler's records
+ * (te_openmv/codegen/lower/conv.py, pair_records), per pair of output channels A, B:
+ *     2 bias A, 2 bias B, 2 bias A, 2 bias B          (the wide form's doubled bias: the four
+ *                                                      accumulators' starts, one LDM)
+ *     per group (2w1, 2w3), (2w0, 2w2) of A, then of B (wide weights, one LDM)
+ *     mult, e, round of A, then of B                  (te_conv_chan's fields but the bias; in
+ *                                                      the uniform-shift form e holds E, round C)
+ * The same products as conv.c's GEMM, summed in another order modulo 2^32; the compiler's
+ * bound on every channel's whole sum keeps the accumulators the same int32 values.
+ */
+#include "te_kernels.h"
+
+/* words of one channel pair's record: 4 biases, 4 per group, 6 requantization words */
+#define TE_PAIR_WORDS(groups) (4u + 4u * (groups) + 6u)
+
+/* One output of the portable path: the wide requantization (te/conv.h), then the clamp. */
+static int32_t te_pair_out(const te_conv_params *p, int32_t acc, const int32_t *rq) {
+    int32_t v;
+    if (p->wide == 2)
+        v = te_requant_uniform(acc, rq[0], rq[2], rq[1]);
+    else
+        v = te_conv_requant_wide(acc, rq[0], rq[2], rq[1], p->requant == TE_CONV_RQ_FAST);
+    return te_clamp(v, p->act_min, p->act_max);
+}
+
+/* Pixels [px, px + n) of the layer in C, straight from the input (the portable build, and
+ * on the M7 a map whose pixel count is not a multiple of 4, which the compiler does not give
+ * this kernel). */
+TE_FALLBACK static void te_pairs_c(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                                   uint32_t px, uint32_t n) {
+    const uint32_t in_c = p->in_c, out_c = p->out_c, groups = in_c >> 2;
+    for (uint32_t j = px; j < px + n; j++) {
+        const int8_t *x = in + j * in_c;
+        const int32_t *rec = records;
+        for (uint32_t o = 0; o < out_c; o += 2, rec += TE_PAIR_WORDS(groups)) {
+            for (uint32_t c = 0; c < 2; c++) {
+                int32_t acc = rec[c];
+                for (uint32_t g = 0; g < groups; g++) {
+                    int16_t w[4];  /* (2w1, 2w3, 2w0, 2w2) */
+                    memcpy(w, rec + 4 + 4 * g + 2 * c, 8);
+                    const int8_t *xg = x + 4 * g;
+                    /* modulo 2^32, as SMLAD: the bound holds for the whole sum only */
+                    acc = (int32_t)((uint32_t)acc + (uint32_t)(w[2] * xg[0] + w[0] * xg[1] + w[3] * xg[2] +
+                                                               w[1] * xg[3]));
+                }
+                out[j * out_c + o + c] = (int8_t)te_pair_out(p, acc, rec + 4 + 4 * groups + 3 * c);
+            }
+        }
+    }
+}
+
+#if TE_USE_DSP
+/* The block's 4 pixels (n = in_c values each, a multiple of 4, consecutive) into xbuf's two
+ * halves: per group the 4 pixels' words (two pointers, pixels 0 and 2, and the offset n), 8
+ * SXTB16, one STM into each half: 16 instructions per group.
+ *   r0 pixel 0   r1 n   r2 first half   r3 pixel 2   r12 second half   lr its start (the end
+ *   of the first half) */
+__attribute__((naked, noinline)) static void te_pairs_widen_asm(__attribute__((unused)) const int8_t *c,
+                                                                __attribute__((unused)) uint32_t n,
+                                                                __attribute__((unused)) uint32_t *xbuf) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "add    r3, r0, r1, lsl #1\n\t"
+        "add    lr, r2, r1, lsl #2\n\t"     /* xbuf + 4 * groups words */
+        "mov    r12, lr\n"
+        "1:\n\t"
+        "ldr    r7, [r0, r1]\n\t"
+        "ldr    r5, [r0], #4\n\t"
+        "ldr    r11, [r3, r1]\n\t"
+        "ldr    r9, [r3], #4\n\t"
+        "sxtb16 r4, r5\n\t"
+        "sxtb16 r5, r5, ror #8\n\t"
+        "sxtb16 r6, r7\n\t"
+        "sxtb16 r7, r7, ror #8\n\t"
+        "sxtb16 r8, r9\n\t"
+        "sxtb16 r9, r9, ror #8\n\t"
+        "sxtb16 r10, r11\n\t"
+        "sxtb16 r11, r11, ror #8\n\t"
+        "stm    r2!, {r4-r7}\n\t"
+        "stm    r12!, {r8-r11}\n\t"
+        "cmp    r2, lr\n\t"
+        "bne    1b\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* What the assembly reads for one half of a block (its frame: copied onto the stack). */
+typedef struct te_pair_job {
+    int8_t *out;             /* 0: the half's first pixel, the next channel pair's first output */
+    uint32_t out_c;          /* 4: from the half's first pixel to its second */
+    const int32_t *rec_end;  /* 8: the records' end */
+    const uint32_t *x;       /* 12: the half's inputs */
+    uint32_t lo4, hi4;       /* 16, 20: act_min, act_max in every byte (the clamp variants) */
+    uint32_t entry;          /* 24: where the group loop enters its first pass */
+    const uint32_t *x_end;   /* 28: the half's end */
+} te_pair_job;
+
+_Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit TE_CONV_JOB_BYTES");
+
+/* One group for both channels and both pixels: A's words into r0 (odd lanes), r3 (even), B's
+ * into r12, lr; the pixels' into r4, r5 (first) and r6, r7 (second); accumulators r8 (first
+ * pixel, A), r9 (first, B), r10 (second, A), r11 (second, B). */
+#define TE_PAIR_GROUP                                   \
+    "ldm    r1!, {r0, r3, r12, lr}\n\t"                 \
+    "ldm    r2!, {r4, r5, r6, r7}\n\t"                  \
+    "smlad  r8, r3, r4, r8\n\t"                         \
+    "smlad  r8, r0, r5, r8\n\t"                         \
+    "smlad  r9, lr, r4, r9\n\t"                         \
+    "smlad  r9, r12, r5, r9\n\t"                        \
+    "smlad  r10, r3, r6, r10\n\t"                       \
+    "smlad  r10, r0, r7, r10\n\t"                       \
+    "smlad  r11, lr, r6, r11\n\t"                       \
+    "smlad  r11, r12, r7, r11\n\t"
+
+#define TE_PAIR_G4(a, b, c, d) a ":\n\t" TE_PAIR_GROUP b ":\n\t" TE_PAIR_GROUP c ":\n\t" TE_PAIR_GROUP \
+    d ":\n\t" TE_PAIR_GROUP
+
+/* The requantization words into r3 (mult A), r4 (e A), r5 (round A), r6-r7, r12 (B's). */
+#define TE_PAIR_RQ_LOAD "ldm    r1!, {r3, r4, r5, r6, r7, r12}\n\t"
+
+/* te_conv_requant_wide with the sign step, the NOSIGN form, the uniform shift (te/conv.h),
+ * then SSAT */
+#define TE_PAIR_RQ_SIGN1(acc, mult, e, round)                \
+    "add    r0, " round ", " acc ", asr #31\n\t"             \
+    "smmlar " acc ", " acc ", " mult ", r0\n\t"              \
+    "asr    " acc ", " acc ", " e "\n\t"                     \
+    "ssat   " acc ", #8, " acc "\n\t"
+#define TE_PAIR_RQ_NOSIGN1(acc, mult, e, round)              \
+    "smmlar " acc ", " acc ", " mult ", " round "\n\t"       \
+    "asr    " acc ", " acc ", " e "\n\t"                     \
+    "ssat   " acc ", #8, " acc "\n\t"
+#define TE_PAIR_RQ_UNIFORM1(acc, mult, e, round)             \
+    "smmla  " acc ", " acc ", " mult ", " round "\n\t"       \
+    "ssat   " acc ", #8, " acc ", asr #te_pair_shift\n\t"
+#define TE_PAIR_RQ(one) TE_PAIR_RQ_LOAD one("r8", "r3", "r4", "r5") one("r10", "r3", "r4", "r5") \
+    one("r9", "r6", "r7", "r12") one("r11", "r6", "r7", "r12")
+
+/* The stores: each pixel's two bytes by one STRH (the second pixel out_c bytes on); the
+ * clamp variant first clamps the four bytes at once (SSUB8/SEL against act_min, act_max). */
+#define TE_PAIR_STORE_FULL                              \
+    "bfi    r8, r9, #8, #8\n\t"                         \
+    "bfi    r10, r11, #8, #8\n\t"                       \
+    "ldrd   r4, r5, [sp]\n\t"                           \
+    "strh   r10, [r4, r5]\n\t"                          \
+    "strh   r8, [r4], #2\n\t"                           \
+    "str    r4, [sp]\n\t"
+#define TE_PAIR_STORE_CLAMP                             \
+    "bfi    r8, r9, #8, #8\n\t"                         \
+    "bfi    r8, r10, #16, #8\n\t"                       \
+    "bfi    r8, r11, #24, #8\n\t"                       \
+    "ldrd   r4, r5, [sp, #16]\n\t"                      \
+    "ssub8  r6, r8, r4\n\t"                             \
+    "sel    r8, r8, r4\n\t"                             \
+    "ssub8  r6, r8, r5\n\t"                             \
+    "sel    r8, r5, r8\n\t"                             \
+    "ldrd   r4, r5, [sp]\n\t"                           \
+    "lsr    r9, r8, #16\n\t"                            \
+    "strh   r9, [r4, r5]\n\t"                           \
+    "strh   r8, [r4], #2\n\t"                           \
+    "str    r4, [sp]\n\t"
+
+/* void fn(te_pair_job *job, const int32_t *records): every channel pair of one half. Per
+ * pair: the inputs' start, the four biases (one LDM), the group loop, sixteen groups per pass
+ * entered where the first pass runs groups % 16 of them (TBH), the requantization, the
+ * stores; the pair loop ends at the records' end. The job is copied onto the stack (its
+ * fields at [sp + offset]: every register is in use inside the loop). */
+#define TE_PAIR_FN(name, head, rq, store)                                                      \
+    __attribute__((naked, noinline)) void name(__attribute__((unused)) te_pair_job *job,       \
+                                               __attribute__((unused)) const int32_t *rec) {   \
+    __asm__ volatile(                                                                            \
+        head                                                                                     \
+        "push   {r4-r11, lr}\n\t"                                                                \
+        "ldm    r0, {r2-r9}\n\t"                                                                 \
+        "push   {r2-r9}\n"                                                                       \
+        "0:\n\t"                                                                                 \
+        "ldr    r2, [sp, #12]\n\t"                                                               \
+        "ldm    r1!, {r8-r11}\n\t"                                                               \
+        "ldr    r0, [sp, #24]\n\t"                                                               \
+        "tbh    [pc, r0, lsl #1]\n"                                                              \
+        "3:\n\t"                                                                                 \
+        ".hword (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t"              \
+        ".hword (14f - 3b) / 2, (15f - 3b) / 2, (16f - 3b) / 2, (17f - 3b) / 2\n\t"              \
+        ".hword (18f - 3b) / 2, (19f - 3b) / 2, (20f - 3b) / 2, (21f - 3b) / 2\n\t"              \
+        ".hword (22f - 3b) / 2, (23f - 3b) / 2, (24f - 3b) / 2, (25f - 3b) / 2\n\t"              \
+        TE_PAIR_G4("10", "11", "12", "13")                                                       \
+        TE_PAIR_G4("14", "15", "16", "17")                                                       \
+        TE_PAIR_G4("18", "19", "20", "21")                                                       \
+        TE_PAIR_G4("22", "23", "24", "25")                                                       \
+        "ldr    r4, [sp, #28]\n\t"                                                               \
+        "cmp    r2, r4\n\t"                                                                      \
+        "bne    10b\n\t"                                                                         \
+        rq store                                                                                 \
+        "ldr    r4, [sp, #8]\n\t"                                                                \
+        "cmp    r1, r4\n\t"                                                                      \
+        "bne    0b\n\t"                                                                          \
+        "add    sp, sp, #32\n\t"                                                                 \
+        "pop    {r4-r11, pc}\n\t");                                                              \
+    }
+
+TE_PAIR_FN(te_pairs_sign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_FULL)
+TE_PAIR_FN(te_pairs_sign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_CLAMP)
+TE_PAIR_FN(te_pairs_nosign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_FULL)
+TE_PAIR_FN(te_pairs_nosign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_CLAMP)
+/* the uniform-shift copies, one per E (TE_CONV_SHIFTS): E as SSAT's ASR immediate */
+#define TE_PAIR_UNIFORM_FNS(E)                                                                 \
+    TE_PAIR_FN(te_pairs_nosign_full_e##E, ".set   te_pair_shift, " #E "\n\t",                  \
+               TE_PAIR_RQ(TE_PAIR_RQ_UNIFORM1), TE_PAIR_STORE_FULL)                            \
+    TE_PAIR_FN(te_pairs_nosign_clamp_e##E, ".set   te_pair_shift, " #E "\n\t",                 \
+               TE_PAIR_RQ(TE_PAIR_RQ_UNIFORM1), TE_PAIR_STORE_CLAMP)
+TE_CONV_SHIFTS(TE_PAIR_UNIFORM_FNS)
+#endif
+
+void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                            void *scratch) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
+    uint32_t px = 0;
+#if TE_USE_DSP
+    if (p->gemm) {
+        const uint32_t groups = in_c >> 2, half = 4u * groups;
+        uint32_t *xbuf = (uint32_t *)scratch;
+        te_pair_job *job = (te_pair_job *)(xbuf + 2u * half);
+        void (*fn)(te_pair_job *, const int32_t *) = (void (*)(te_pair_job *, const int32_t *))(void (*)(void))p->gemm;
+        job->out_c = out_c;
+        job->rec_end = records + (out_c >> 1) * TE_PAIR_WORDS(groups);
+        job->lo4 = (uint8_t)p->act_min * 0x01010101u;
+        job->hi4 = (uint8_t)p->act_max * 0x01010101u;
+        job->entry = (16u - (groups & 15u)) & 15u;
+        for (; px + TE_CONV_BLOCK <= pixels; px += TE_CONV_BLOCK) {
+            te_pairs_widen_asm(in + px * in_c, in_c, xbuf);
+            job->out = out + px * out_c, job->x = xbuf, job->x_end = xbuf + half;
+            fn(job, records);
+            job->out = out + (px + 2u) * out_c, job->x = xbuf + half, job->x_end = xbuf + 2u * half;
+            fn(job, records);
+        }
+    }
+#else
+    (void)scratch;
+#endif
+    if (px < pixels) te_pairs_c(p, in, records, out, px, pixels - px);
+}
