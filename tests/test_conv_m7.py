@@ -119,6 +119,17 @@ def _cases() -> list[tuple[str, bytes, str]]:
     cases.append(("rgb_odd_c", conv_model(rng, (16, 20), 3, 15, (3, 3), (2, 2), "SAME", "RELU6",
                                           in_q=(1 / 255, -128), out_q=RELU6_Q),
                   "te_conv2d_s8_3ch, 15 channels: the one-channel seven-group copy"))
+    # te_conv2d_1x1_pairs_s8 (names starting pair_: every eligible layer takes it, see _compile):
+    # 8 to 16 groups (the 8-group loop's every entry) and 25, 33 (three and four passes), the
+    # four forms in turn (the NOSIGN ones with the uniform shift, and per channel: _pershift),
+    # out_c 2 to 12, 24 and 48 pixels, in place or not as the plan puts them
+    for i, groups in enumerate((*range(8, 17), 25, 33)):
+        v, (act, oq) = forms[i % 4]
+        suffix = "_pershift" if i % 8 in (2, 7) else ""
+        cases.append((f"pair_{groups}_{v}{suffix}",
+                      conv_model(rng, (4, 6) if i % 2 else (6, 8), 4 * groups, 2 + 2 * (i % 6), (1, 1), act=act,
+                                 in_q=q, out_q=oq),
+                      f"te_conv2d_1x1_pairs_s8, {groups} groups, {v}{suffix}"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
@@ -191,6 +202,12 @@ def _compile(model: bytes, name: str):
     channels for the cases named *_p16, of 8 for the others."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lower_conv, "MIN_OUTPUTS_UNROLLED", 0)
+        if name.startswith("pair_"):
+            mp.setattr(lower_conv, "PAIRS_MIN_PER_BYTE", 0)
+            mp.setattr(lower_conv, "PAIRS_MAX_BYTES", 1 << 30)
+            mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 0)
+        else:  # the GEMM's variants (the shared models' layers that take the pair kernel, too)
+            mp.setattr(lower_conv, "PAIR_MIN_GROUPS", 1 << 30)
         if name.startswith("l16_"):
             mp.setattr(lower_conv, "LOOP16_MIN_PER_BYTE", 0)
             mp.setattr(lower_conv, "LOOP16_MAX_BYTES", 1 << 30)
@@ -305,6 +322,32 @@ def test_pass16_copies_cost_the_bytes_the_compiler_weighs(m7_run, arm_toolchain)
             assert size - sizes[name[:-4]] == lower_conv.PASS16_BYTES[fam, form], name
             checked += 1
     assert checked >= 5, sizes
+
+
+def test_pair_cases_run_the_pair_kernel(m7_run, arm_toolchain):
+    """The pair_ cases name te_conv2d_1x1_pairs_s8 with the assembly copy of their form (linked),
+    the per-channel NOSIGN ones without a shift, the others with theirs; and the bytes the
+    compiler weighs for a copy (lower/conv.py PAIR_COPY_BYTES, PAIR_BASE_BYTES) are the M7 build's."""
+    _, _, elf = m7_run
+    nm = Path(arm_toolchain[0]).with_name("arm-none-eabi-nm")
+    listing = subprocess.run([str(nm), "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+    sizes = {p[3]: int(p[1], 16) for p in (line.split() for line in listing.splitlines()) if len(p) == 4}
+    named = set()
+    for name, model, _ in _cases():
+        if name.startswith("pair_"):
+            src = _compile(model, name).emitted.c_source
+            copy = re.findall(r"te_conv2d_1x1_pairs_s8\(&\w+, .*", src)
+            forms = re.findall(r"TE_CONV_PAIRS\((\w+)\)", src)
+            assert len(copy) == 1 and len(forms) == 1, name
+            assert forms[0].startswith(name.split("_", 2)[2].replace("_pershift", "")), (name, forms)
+            if "_pershift" in name or name.split("_")[2] == "sign":
+                assert forms[0].endswith(("_full", "_clamp")), (name, forms)
+            named.add(forms[0])
+    assert len(named) >= 6 and any("_e" in form for form in named), named
+    for form in named:
+        assert sizes.get(f"te_pairs_{form}", 0) <= lower_conv.PAIR_COPY_BYTES, (form, sizes.get(f"te_pairs_{form}"))
+    assert max(sizes[f"te_pairs_{form}"] for form in named) == lower_conv.PAIR_COPY_BYTES
+    assert sizes["te_conv2d_1x1_pairs_s8"] + sizes["te_pairs_widen_asm"] == lower_conv.PAIR_BASE_BYTES
 
 
 def test_rgb_layers_run_the_four_channel_copy(m7_run, arm_toolchain):

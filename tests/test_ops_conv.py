@@ -389,12 +389,14 @@ def test_unrolled_gemm_variants_only_for_enough_outputs(hw, in_c, variant, monke
     ((4, 4), 48, None, "nosign_full_loop")])  # 4 blocks x 64 x 4: 1,024, not worth its code
 def test_loop16_only_where_it_saves_enough(hw, in_c, max_bytes, variant):
     """The GEMM loop runs 16 groups per pass where that saves LOOP16_MIN_PER_BYTE instructions
-    per byte of its extra code, within the model's LOOP16_MAX_BYTES; the 4-group loop else."""
+    per byte of its extra code, within the model's LOOP16_MAX_BYTES; the 4-group loop else
+    (the pair kernel, which would take these layers, left out)."""
     from te_openmv.codegen.lower import conv as lower_conv
     rng = np.random.default_rng(in_c)
     model = conv_model(rng, hw, in_c, 64, (1, 1), act="RELU6", in_q=(0.02, -5), out_q=(6 / 255, -128),
                        per_channel=False)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lower_conv, "PAIR_MIN_GROUPS", 1 << 30)
         if max_bytes is not None:
             mp.setattr(lower_conv, "LOOP16_MAX_BYTES", max_bytes)
         src = compile_model(model, "conv").emitted.c_source

@@ -13,8 +13,8 @@
  * pixels 2-3, each half per group g the words (x0,x2), (x1,x3) of its first pixel and of its
  * second (SXTB16's order, as in conv.c): 4 * groups words a half. The compiler's records
  * (te_openmv/codegen/lower/conv.py, pair_records), per pair of output channels A, B:
- *     2 bias A, 2 bias B, 2 bias A, 2 bias B          (the wide form's doubled bias: the four
- *                                                      accumulators' starts, one LDM)
+ *     2 bias A, 2 bias B                               (the wide form's doubled bias: the
+ *                                                      accumulators' starts)
  *     per group (2w1, 2w3), (2w0, 2w2) of A, then of B (wide weights, one LDM)
  *     mult, e, round of A, then of B                  (te_conv_chan's fields but the bias; in
  *                                                      the uniform-shift form e holds E, round C)
@@ -23,9 +23,11 @@
  */
 #include "te_kernels.h"
 
-/* words of one channel pair's record: 4 biases, 4 per group, 6 requantization words */
-#define TE_PAIR_WORDS(groups) (4u + 4u * (groups) + 6u)
+/* words of one channel pair's record: 2 biases, 4 per group, 6 requantization words (the
+ * GEMM's wide weights and channel rows of the two channels, in as many bytes) */
+#define TE_PAIR_WORDS(groups) (2u + 4u * (groups) + 6u)
 
+#if !TE_USE_DSP
 /* One output of the portable path: the wide requantization (te/conv.h), then the clamp. */
 static int32_t te_pair_out(const te_conv_params *p, int32_t acc, const int32_t *rq) {
     int32_t v;
@@ -36,13 +38,11 @@ static int32_t te_pair_out(const te_conv_params *p, int32_t acc, const int32_t *
     return te_clamp(v, p->act_min, p->act_max);
 }
 
-/* Pixels [px, px + n) of the layer in C, straight from the input (the portable build, and
- * on the M7 a map whose pixel count is not a multiple of 4, which the compiler does not give
- * this kernel). */
-TE_FALLBACK static void te_pairs_c(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
-                                   uint32_t px, uint32_t n) {
-    const uint32_t in_c = p->in_c, out_c = p->out_c, groups = in_c >> 2;
-    for (uint32_t j = px; j < px + n; j++) {
+/* The layer in C, straight from the input (the portable build; on ARMv7E-M the assembly
+ * below, whose code the .mpy build keeps in its heap, is all there is). */
+static void te_pairs_c(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c, groups = in_c >> 2;
+    for (uint32_t j = 0; j < pixels; j++) {
         const int8_t *x = in + j * in_c;
         const int32_t *rec = records;
         for (uint32_t o = 0; o < out_c; o += 2, rec += TE_PAIR_WORDS(groups)) {
@@ -50,17 +50,18 @@ TE_FALLBACK static void te_pairs_c(const te_conv_params *p, const int8_t *in, co
                 int32_t acc = rec[c];
                 for (uint32_t g = 0; g < groups; g++) {
                     int16_t w[4];  /* (2w1, 2w3, 2w0, 2w2) */
-                    memcpy(w, rec + 4 + 4 * g + 2 * c, 8);
+                    memcpy(w, rec + 2 + 4 * g + 2 * c, 8);
                     const int8_t *xg = x + 4 * g;
                     /* modulo 2^32, as SMLAD: the bound holds for the whole sum only */
                     acc = (int32_t)((uint32_t)acc + (uint32_t)(w[2] * xg[0] + w[0] * xg[1] + w[3] * xg[2] +
                                                                w[1] * xg[3]));
                 }
-                out[j * out_c + o + c] = (int8_t)te_pair_out(p, acc, rec + 4 + 4 * groups + 3 * c);
+                out[j * out_c + o + c] = (int8_t)te_pair_out(p, acc, rec + 2 + 4 * groups + 3 * c);
             }
         }
     }
 }
+#endif
 
 #if TE_USE_DSP
 /* The block's 4 pixels (n = in_c values each, a multiple of 4, consecutive) into xbuf's two
@@ -124,6 +125,21 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
     "smlad  r11, lr, r6, r11\n\t"                       \
     "smlad  r11, r12, r7, r11\n\t"
 
+/* The first group: the accumulators start from the biases in r8 (A), r9 (B), the second
+ * pixel's first, which leaves r8, r9 to the first pixel's. */
+#define TE_PAIR_FIRST                                   \
+    "ldm    r1!, {r8, r9}\n\t"                          \
+    "ldm    r1!, {r0, r3, r12, lr}\n\t"                 \
+    "ldm    r2!, {r4, r5, r6, r7}\n\t"                  \
+    "smlad  r10, r3, r6, r8\n\t"                        \
+    "smlad  r10, r0, r7, r10\n\t"                       \
+    "smlad  r11, lr, r6, r9\n\t"                        \
+    "smlad  r11, r12, r7, r11\n\t"                      \
+    "smlad  r8, r3, r4, r8\n\t"                         \
+    "smlad  r8, r0, r5, r8\n\t"                         \
+    "smlad  r9, lr, r4, r9\n\t"                         \
+    "smlad  r9, r12, r5, r9\n\t"
+
 #define TE_PAIR_G4(a, b, c, d) a ":\n\t" TE_PAIR_GROUP b ":\n\t" TE_PAIR_GROUP c ":\n\t" TE_PAIR_GROUP \
     d ":\n\t" TE_PAIR_GROUP
 
@@ -172,9 +188,9 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
     "str    r4, [sp]\n\t"
 
 /* void fn(te_pair_job *job, const int32_t *records): every channel pair of one half. Per
- * pair: the inputs' start, the four biases (one LDM), the group loop, sixteen groups per pass
- * entered where the first pass runs groups % 16 of them (TBH), the requantization, the
- * stores; the pair loop ends at the records' end. The job is copied onto the stack (its
+ * pair: the inputs' start, the first group, the loop over the others, eight per pass
+ * entered where the first pass runs (groups - 1) % 8 of them (TBB; 8 when that is 0), the
+ * requantization, the stores; the pair loop ends at the records' end. The job is copied onto the stack (its
  * fields at [sp + offset]: every register is in use inside the loop). */
 #define TE_PAIR_FN(name, head, rq, store)                                                      \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) te_pair_job *job,       \
@@ -186,18 +202,14 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
         "push   {r2-r9}\n"                                                                       \
         "0:\n\t"                                                                                 \
         "ldr    r2, [sp, #12]\n\t"                                                               \
-        "ldm    r1!, {r8-r11}\n\t"                                                               \
+        TE_PAIR_FIRST                                                                            \
         "ldr    r0, [sp, #24]\n\t"                                                               \
-        "tbh    [pc, r0, lsl #1]\n"                                                              \
+        "tbb    [pc, r0]\n"                                                                      \
         "3:\n\t"                                                                                 \
-        ".hword (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t"              \
-        ".hword (14f - 3b) / 2, (15f - 3b) / 2, (16f - 3b) / 2, (17f - 3b) / 2\n\t"              \
-        ".hword (18f - 3b) / 2, (19f - 3b) / 2, (20f - 3b) / 2, (21f - 3b) / 2\n\t"              \
-        ".hword (22f - 3b) / 2, (23f - 3b) / 2, (24f - 3b) / 2, (25f - 3b) / 2\n\t"              \
+        ".byte  (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t"              \
+        ".byte  (14f - 3b) / 2, (15f - 3b) / 2, (16f - 3b) / 2, (17f - 3b) / 2\n\t"              \
         TE_PAIR_G4("10", "11", "12", "13")                                                       \
         TE_PAIR_G4("14", "15", "16", "17")                                                       \
-        TE_PAIR_G4("18", "19", "20", "21")                                                       \
-        TE_PAIR_G4("22", "23", "24", "25")                                                       \
         "ldr    r4, [sp, #28]\n\t"                                                               \
         "cmp    r2, r4\n\t"                                                                      \
         "bne    10b\n\t"                                                                         \
@@ -224,10 +236,9 @@ TE_CONV_SHIFTS(TE_PAIR_UNIFORM_FNS)
 
 void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
                             void *scratch) {
-    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
-    uint32_t px = 0;
 #if TE_USE_DSP
-    if (p->gemm) {
+    {   /* the compiler's conditions (te/conv.h): blocks of 4 pixels only, even out_c, in_c % 4 == 0 */
+        const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
         const uint32_t groups = in_c >> 2, half = 4u * groups;
         uint32_t *xbuf = (uint32_t *)scratch;
         te_pair_job *job = (te_pair_job *)(xbuf + 2u * half);
@@ -236,8 +247,8 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
         job->rec_end = records + (out_c >> 1) * TE_PAIR_WORDS(groups);
         job->lo4 = (uint8_t)p->act_min * 0x01010101u;
         job->hi4 = (uint8_t)p->act_max * 0x01010101u;
-        job->entry = (16u - (groups & 15u)) & 15u;
-        for (; px + TE_CONV_BLOCK <= pixels; px += TE_CONV_BLOCK) {
+        job->entry = (8u - ((groups - 1u) & 7u)) & 7u;
+        for (uint32_t px = 0; px < pixels; px += TE_CONV_BLOCK) {
             te_pairs_widen_asm(in + px * in_c, in_c, xbuf);
             job->out = out + px * out_c, job->x = xbuf, job->x_end = xbuf + half;
             fn(job, records);
@@ -247,6 +258,6 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
     }
 #else
     (void)scratch;
+    te_pairs_c(p, in, records, out);
 #endif
-    if (px < pixels) te_pairs_c(p, in, records, out, px, pixels - px);
 }

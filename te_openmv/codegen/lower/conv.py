@@ -516,7 +516,7 @@ MIN_OUTPUTS_UNROLLED = 16384
 # (LOOP16_BYTES, bytes more for the 4- and 3-pixel blocks, int8 and wide weights), native code
 # that the .mpy build keeps in its heap (32 KB target): a model takes the copies that save the
 # most per byte, at least LOOP16_MIN_PER_BYTE instructions each, within LOOP16_MAX_BYTES in all
-# (te_vww, the largest shared .mpy, then keeps ~800 B of its heap target free).
+# (te_vww, the largest shared .mpy, then stays under its heap target).
 LOOP16_BYTES = {(4, False): 608, (4, True): 510, (3, False): 534, (3, True): 438}
 LOOP16_MIN_PER_BYTE = 40
 LOOP16_MAX_BYTES = 1280
@@ -605,14 +605,15 @@ def loop16_copy(variant: str, shift: int | None) -> str:
 
 def assign_loop16(g: Graph) -> None:
     """op.attrs["loop16"] on every CONV_2D: whether its GEMM loop runs 16 groups per pass,
-    decided per copy of the loop code (loop16_copy) by what it saves per byte (above)."""
+    decided per copy of the loop code (loop16_copy) by what it saves per byte (above); not for
+    the layers on the pair kernel."""
     copies: dict[str, list] = {}  # copy -> [saving, 4-pixel blocks?, 3-pixel blocks?, wide, ops]
     for op in g.ops:
         if op.type != "CONV_2D":
             continue
         op.attrs["loop16"] = False
         geo = conv_geometry(g, op)
-        if pixelwise_records(g, op, geo) is not None:
+        if op.attrs.get("pairs") or pixelwise_records(g, op, geo) is not None:
             continue
         variant = layer_variant(g, op)[0]
         if not (variant and variant.endswith("_loop")):
@@ -682,8 +683,18 @@ def assign_pass16(g: Graph) -> None:
 # te_conv2d_1x1_pairs_s8 (te_openmv/kernels/conv_pairs.c): the wide 1x1 layers' GEMM with two
 # output channels by two pixels per step, 10 instructions per 8 SMLAD instead of 11, at a few
 # more per channel pair and block (the loop's entry and test, the bias load): it pays from 8
-# groups of 4 input channels on (the unrolled 2-, 4- and 7-group variants are as fast or faster).
+# groups of 4 input channels on (the unrolled 2-, 4- and 7-group variants are as fast or
+# faster). Its code comes on top of the GEMM's, which the model's other layers keep: native
+# code that the .mpy build holds in its heap (32 KB target, te_vww within ~250 B of it). So a
+# model takes a copy (PAIR_COPY_BYTES per requantization form and store; PAIR_BASE_BYTES once
+# for the kernel's C and the widening) only where its layers save at least PAIRS_MIN_PER_BYTE
+# instructions per byte of it (3x the 16-group loops' bar), within PAIRS_MAX_BYTES: person
+# detection (258 per byte) and te_detection (149, 214) do, te_vww (78) and fomo (49) do not.
 PAIR_MIN_GROUPS = 8
+PAIR_COPY_BYTES = 514  # the largest copy (te_pairs_sign_clamp)
+PAIR_BASE_BYTES = 246
+PAIRS_MIN_PER_BYTE = 120
+PAIRS_MAX_BYTES = 1280
 
 
 def pairs_variant(geo: dict, pixels: int, variant: str | None, wide: bool, shift: int | None) -> str | None:
@@ -699,19 +710,58 @@ def pairs_variant(geo: dict, pixels: int, variant: str | None, wide: bool, shift
     return f"{sign}_{store}" + (f"_e{shift}" if shift is not None else "")
 
 
+def pair_saving(geo: dict, pixels: int) -> int:
+    """Instructions the pair kernel saves a layer on the GEMM's 16-group loop: per block of 4
+    pixels and pair of channels, two halves of (14 + 10 G + 3 per pass of 8 of the G - 1 groups
+    after the first) against two channels of (12 + 11 G + 2 per pass of 16) (the requantization
+    and the stores alike)."""
+    g = geo["in_c"] // 4
+    old, new = 12 + 11 * g + 2 * -(-(g - 1) // 16), 14 + 10 * g + 3 * -(-(g - 1) // 8)
+    return (pixels // BLOCK) * (geo["out_c"] // 2) * 2 * (old - new)
+
+
+def assign_pairs(g: Graph) -> None:
+    """op.attrs["pairs"] on every CONV_2D: whether it runs the pair kernel, decided per
+    assembly copy by what the copy's layers save per byte of its code (above)."""
+    copies: dict[str, list] = {}  # copy -> [saving, ops]
+    for op in g.ops:
+        if op.type != "CONV_2D":
+            continue
+        op.attrs["pairs"] = False
+        geo = conv_geometry(g, op)
+        if pixelwise_records(g, op, geo) is not None:
+            continue
+        y = g.t(op.outputs[0])
+        pixels = y.shape[1] * y.shape[2]
+        variant, _, _, _, wide = layer_variant(g, op)
+        copy = pairs_variant(geo, pixels, variant, wide, op.attrs.get("uniform_shift"))
+        if copy:
+            c = copies.setdefault(copy, [0, []])
+            c[0] += pair_saving(geo, pixels)
+            c[1].append(op)
+    spent = 0
+    for saving, ops in sorted(copies.values(), key=lambda c: -c[0]):
+        nbytes = PAIR_COPY_BYTES + (0 if spent else PAIR_BASE_BYTES)
+        if saving >= PAIRS_MIN_PER_BYTE * nbytes and spent + nbytes <= PAIRS_MAX_BYTES:
+            spent += nbytes
+            for op in ops:
+                op.attrs["pairs"] = True
+
+
 def pair_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """The pair kernel's records [out_c / 2, 4 + 4 * groups + 6] int32 (te_openmv/kernels/
-    conv_pairs.c) from the wide weights [out_c, depth] (int16, per group (2w1, 2w3, 2w0, 2w2))
-    and the te_conv_chan rows [out_c, 4] (bias, mult, e, round): per pair of channels A, B the
-    biases A, B, A, B, per group A's two weight words then B's, then mult, e, round of A and of B."""
+    """The pair kernel's records (te_openmv/kernels/conv_pairs.c) from the wide weights
+    [out_c, depth] (int16, per group (2w1, 2w3, 2w0, 2w2)) and the te_conv_chan rows [out_c, 4]
+    (bias, mult, e, round): per pair of channels A, B the biases of A and B, per group A's two
+    weight words then B's, then mult, e, round of A and of B; then one word of padding, so that
+    the layer's constants take exactly the GEMM's bytes (its table ends in one: the flash
+    budget counts those, codegen/flash.py)."""
     out_c = weights.shape[0]
     words = np.ascontiguousarray(weights.astype(np.int16)).view(np.int32).reshape(out_c // 2, 2, -1, 2)
     groups = words.shape[2]
     t = table.astype(np.int32).reshape(out_c // 2, 2, 4)
-    bias = np.concatenate([t[:, :, 0], t[:, :, 0]], axis=1)
     weight_part = words.transpose(0, 2, 1, 3).reshape(out_c // 2, 4 * groups)
-    rq = t[:, :, 1:].reshape(out_c // 2, 6)
-    return np.concatenate([bias, weight_part, rq], axis=1).astype(np.int32)
+    rows = np.concatenate([t[:, :, 0], weight_part, t[:, :, 1:].reshape(out_c // 2, 6)], axis=1)
+    return np.concatenate([rows.reshape(-1), np.zeros(1, np.int32)]).astype(np.int32)
 
 
 def scratch_for(geo: dict) -> int:
@@ -737,6 +787,7 @@ class ConvLowering(Lowering):
     def prepare_model(self, g: Graph) -> None:
         assign_unrolled(g)
         assign_uniform_shifts(g)
+        assign_pairs(g)
         assign_loop16(g)
         assign_pass16(g)
 
@@ -809,7 +860,7 @@ class ConvLowering(Lowering):
         if shift is not None:  # assign_uniform_shifts gave it one (a wnosign variant)
             weights, table = uniform_scale(weights, table, uniform_range(g, op, lo, hi, weights, table)[1], shift)
             variant = rgb_quad_variant(variant, geo) + f"_e{shift}"
-        pairs = pairs_variant(geo, y.shape[1] * y.shape[2], variant, wide, shift)
+        pairs = op.attrs.get("pairs") and pairs_variant(geo, y.shape[1] * y.shape[2], variant, wide, shift)
         if pairs:
             return self._emit_pairs(g, op, ctx, geo, lo, hi, requant, weights, table, pairs, shift)
         # each block size's variant only where the map has such blocks (else not linked)
@@ -862,8 +913,9 @@ class ConvLowering(Lowering):
         what = (f"mult, E, C (the uniform shift E = {shift}: biases and weights scaled by 2^(E - e))"
                 if shift else "mult, e, round")
         rsym = ctx.const("records", pair_records(weights, table), "int32_t",
-                         "per pair of output channels A, B: 2 * (bias + in_offset * sum(w)) of A, B, A, B; per "
-                         f"group of 4 taps (2w1, 2w3), (2w0, 2w2) of A, then of B; {what} of A, then of B")
+                         "per pair of output channels A, B: 2 * (bias + in_offset * sum(w)) of A, B; per "
+                         f"group of 4 taps (2w1, 2w3), (2w0, 2w2) of A, then of B; {what} of A, then of B; one word of "
+                         "padding")
         return (f"te_conv2d_1x1_pairs_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, "
                 f"{ctx.scratch()});")
 
