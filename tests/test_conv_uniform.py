@@ -154,6 +154,8 @@ def test_shared_models_use_the_fewest_copies(name, copies, per_channel):
     for family, e in re.findall(r"TE_CONV_GEMM\((wnosign_full_\w+?)_e(\d+)\)", src):
         # one family, two loops (and the seven groups' four-channel copy, the RGB first layer's)
         found.setdefault(family.replace("_loop16", "_loop").replace("_seven4", "_seven"), set()).add(e)
+    for e in re.findall(r"TE_CONV_PAIRS\(nosign_full_e(\d+)\)", src):  # the loop's layers on the pair kernel
+        found.setdefault("wnosign_full_loop", set()).add(e)
     for family in ("c8n", "c16n", "c1n"):
         found[family] = set(re.findall(rf"TE_CONV_{family.upper()}(?:_P16)?\((\d+)\)", src))  # (either pass size)
     assert {k: len(v) for k, v in found.items() if v} == copies

@@ -164,11 +164,12 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
     one("r9", "r6", "r7", "r12") one("r11", "r6", "r7", "r12")
 
 /* The stores: each pixel's two bytes by one STRH (the second pixel out_c bytes on); the
- * clamp variant first clamps the four bytes at once (SSUB8/SEL against act_min, act_max). */
+ * clamp variant first clamps the four bytes at once (SSUB8/SEL against act_min, act_max).
+ * Both leave the records' end in r6 (one LDM with the output pointer and out_c). */
 #define TE_PAIR_STORE_FULL                              \
     "bfi    r8, r9, #8, #8\n\t"                         \
     "bfi    r10, r11, #8, #8\n\t"                       \
-    "ldrd   r4, r5, [sp]\n\t"                           \
+    "ldm    sp, {r4, r5, r6}\n\t"                       \
     "strh   r10, [r4, r5]\n\t"                          \
     "strh   r8, [r4], #2\n\t"                           \
     "str    r4, [sp]\n\t"
@@ -177,11 +178,11 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
     "bfi    r8, r10, #16, #8\n\t"                       \
     "bfi    r8, r11, #24, #8\n\t"                       \
     "ldrd   r4, r5, [sp, #16]\n\t"                      \
-    "ssub8  r6, r8, r4\n\t"                             \
+    "ssub8  r7, r8, r4\n\t"                             \
     "sel    r8, r8, r4\n\t"                             \
-    "ssub8  r6, r8, r5\n\t"                             \
+    "ssub8  r7, r8, r5\n\t"                             \
     "sel    r8, r5, r8\n\t"                             \
-    "ldrd   r4, r5, [sp]\n\t"                           \
+    "ldm    sp, {r4, r5, r6}\n\t"                       \
     "lsr    r9, r8, #16\n\t"                            \
     "strh   r9, [r4, r5]\n\t"                           \
     "strh   r8, [r4], #2\n\t"                           \
@@ -214,8 +215,7 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
         "cmp    r2, r4\n\t"                                                                      \
         "bne    10b\n\t"                                                                         \
         rq store                                                                                 \
-        "ldr    r4, [sp, #8]\n\t"                                                                \
-        "cmp    r1, r4\n\t"                                                                      \
+        "cmp    r1, r6\n\t"                                                                      \
         "bne    0b\n\t"                                                                          \
         "add    sp, sp, #32\n\t"                                                                 \
         "pop    {r4-r11, pc}\n\t");                                                              \

@@ -689,9 +689,9 @@ def assign_pass16(g: Graph) -> None:
 # model takes a copy (PAIR_COPY_BYTES per requantization form and store; PAIR_BASE_BYTES once
 # for the kernel's C and the widening) only where its layers save at least PAIRS_MIN_PER_BYTE
 # instructions per byte of it (3x the 16-group loops' bar), within PAIRS_MAX_BYTES: person
-# detection (258 per byte) and te_detection (149, 214) do, te_vww (78) and fomo (49) do not.
+# detection (280 per byte) and te_detection (172, 241) do, te_vww (87) and fomo (55) do not.
 PAIR_MIN_GROUPS = 8
-PAIR_COPY_BYTES = 514  # the largest copy (te_pairs_sign_clamp)
+PAIR_COPY_BYTES = 512  # the largest copy (te_pairs_sign_clamp)
 PAIR_BASE_BYTES = 246
 PAIRS_MIN_PER_BYTE = 120
 PAIRS_MAX_BYTES = 1280
@@ -712,11 +712,11 @@ def pairs_variant(geo: dict, pixels: int, variant: str | None, wide: bool, shift
 
 def pair_saving(geo: dict, pixels: int) -> int:
     """Instructions the pair kernel saves a layer on the GEMM's 16-group loop: per block of 4
-    pixels and pair of channels, two halves of (14 + 10 G + 3 per pass of 8 of the G - 1 groups
+    pixels and pair of channels, two halves of (13 + 10 G + 3 per pass of 8 of the G - 1 groups
     after the first) against two channels of (12 + 11 G + 2 per pass of 16) (the requantization
     and the stores alike)."""
     g = geo["in_c"] // 4
-    old, new = 12 + 11 * g + 2 * -(-(g - 1) // 16), 14 + 10 * g + 3 * -(-(g - 1) // 8)
+    old, new = 12 + 11 * g + 2 * -(-(g - 1) // 16), 13 + 10 * g + 3 * -(-(g - 1) // 8)
     return (pixels // BLOCK) * (geo["out_c"] // 2) * 2 * (old - new)
 
 
