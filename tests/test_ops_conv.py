@@ -403,6 +403,20 @@ def test_loop16_only_where_it_saves_enough(hw, in_c, max_bytes, variant):
     assert re.search(rf"TE_CONV_GEMM\({variant}(_e\d+)?\)", src), re.findall(r"TE_CONV_GEMM\(\w+\)", src)
 
 
+@pytest.mark.parametrize("hw,pairs", [((32, 32), True),   # 256 blocks: ~237 instructions per byte of its code
+                                      ((8, 8), False)])    # 16 blocks: ~15, the GEMM
+def test_pair_kernel_only_where_it_saves_enough(hw, pairs):
+    """A wide 1x1 layer of 16 groups runs te_conv2d_1x1_pairs_s8 where it saves at least
+    PAIRS_MIN_PER_BYTE instructions per byte of the kernel's code, the GEMM else; both exact."""
+    rng = np.random.default_rng(hw[0])
+    model = conv_model(rng, hw, 64, 64, (1, 1), act="RELU6", in_q=(0.02, -5), out_q=(6 / 255, -128))
+    src = compile_model(model, "conv").emitted.c_source
+    assert bool(re.search(r"te_conv2d_1x1_pairs_s8\(&", src)) == pairs
+    assert bool(re.search(r"\.gemm = TE_CONV_PAIRS\(nosign_full", src)) == pairs
+    assert bool(re.search(r"te_conv2d_1x1_s8\(", src)) == (not pairs)
+    assert_bit_exact(model, n_runs=2, name="conv")
+
+
 def test_gemm_names_only_the_block_sizes_a_map_has():
     """A 3x3 map is three blocks of 3 pixels: the layer names the 3-pixel code and not the
     4-pixel one (which would be linked for nothing), and stays exact."""

@@ -13,11 +13,12 @@
  * pixels 2-3, each half per group g the words (x0,x2), (x1,x3) of its first pixel and of its
  * second (SXTB16's order, as in conv.c): 4 * groups words a half. The compiler's records
  * (te_openmv/codegen/lower/conv.py, pair_records), per pair of output channels A, B:
- *     2 bias A, 2 bias B                               (the wide form's doubled bias: the
+ *     bias of A, bias of B                             (te_conv_chan's wide bias, doubled: the
  *                                                      accumulators' starts)
  *     per group (2w1, 2w3), (2w0, 2w2) of A, then of B (wide weights, one LDM)
  *     mult, e, round of A, then of B                  (te_conv_chan's fields but the bias; in
  *                                                      the uniform-shift form e holds E, round C)
+ * and after the last pair one word of padding (the layer's constants take the GEMM's bytes).
  * The same products as conv.c's GEMM, summed in another order modulo 2^32; the compiler's
  * bound on every channel's whole sum keeps the accumulators the same int32 values.
  */

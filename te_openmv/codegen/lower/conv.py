@@ -682,9 +682,10 @@ def assign_pass16(g: Graph) -> None:
 
 # te_conv2d_1x1_pairs_s8 (te_openmv/kernels/conv_pairs.c): the wide 1x1 layers' GEMM with two
 # output channels by two pixels per step, 10 instructions per 8 SMLAD instead of 11, at a few
-# more per channel pair and block (the loop's entry and test, the bias load): it pays from 8
-# groups of 4 input channels on (the unrolled 2-, 4- and 7-group variants are as fast or
-# faster). Its code comes on top of the GEMM's, which the model's other layers keep: native
+# more per channel pair and block (the loop's entry and test, the bias load): it is taken from 8
+# groups of 4 input channels on (at 2, 4 and 7 groups the GEMM's unrolled copies are as fast;
+# between them the saving is a few instructions a block). Its code comes on top of the GEMM's,
+# which the model's other layers keep: native
 # code that the .mpy build holds in its heap (32 KB target, te_vww within ~250 B of it). So a
 # model takes a copy (PAIR_COPY_BYTES per requantization form and store; PAIR_BASE_BYTES once
 # for the kernel's C and the widening) only where its layers save at least PAIRS_MIN_PER_BYTE
