@@ -192,8 +192,8 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
 /* void fn(te_pair_job *job, const int32_t *records): every channel pair of one half. Per
  * pair: the inputs' start, the first group, the loop over the others, eight per pass
  * entered where the first pass runs (groups - 1) % 8 of them (TBB; 8 when that is 0), the
- * requantization, the stores; the pair loop ends at the records' end. The job is copied onto the stack (its
- * fields at [sp + offset]: every register is in use inside the loop). */
+ * requantization, the stores; the pair loop ends at the records' end. The job is copied
+ * onto the stack (its fields at [sp + offset]: every register is in use inside the loop). */
 #define TE_PAIR_FN(name, head, rq, store)                                                      \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) te_pair_job *job,       \
                                                __attribute__((unused)) const int32_t *rec) {   \
