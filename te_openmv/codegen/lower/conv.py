@@ -722,13 +722,14 @@ def pair_saving(geo: dict, pixels: int) -> int:
 
 
 def assign_pairs(g: Graph) -> None:
-    """op.attrs["pairs"] on every CONV_2D: whether it runs the pair kernel, decided per
-    assembly copy by what the copy's layers save per byte of its code (above)."""
+    """op.attrs["pairs"] on every CONV_2D: the pair kernel's copy it runs (pairs_variant), or
+    None for the GEMM, decided per copy by what the copy's layers save per byte of its code
+    (above)."""
     copies: dict[str, list] = {}  # copy -> [saving, ops]
     for op in g.ops:
         if op.type != "CONV_2D":
             continue
-        op.attrs["pairs"] = False
+        op.attrs["pairs"] = None
         geo = conv_geometry(g, op)
         if pixelwise_records(g, op, geo) is not None:
             continue
@@ -741,12 +742,12 @@ def assign_pairs(g: Graph) -> None:
             c[0] += pair_saving(geo, pixels)
             c[1].append(op)
     spent = 0
-    for saving, ops in sorted(copies.values(), key=lambda c: -c[0]):
+    for copy, (saving, ops) in sorted(copies.items(), key=lambda c: -c[1][0]):
         nbytes = PAIR_COPY_BYTES + (0 if spent else PAIR_BASE_BYTES)
         if saving >= PAIRS_MIN_PER_BYTE * nbytes and spent + nbytes <= PAIRS_MAX_BYTES:
             spent += nbytes
             for op in ops:
-                op.attrs["pairs"] = True
+                op.attrs["pairs"] = copy
 
 
 def pair_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -771,6 +772,16 @@ def scratch_for(geo: dict) -> int:
     if geo["pointwise"]:
         return BLOCK * ((geo["in_c"] + 3) // 4 * 4) * 2 + JOB_BYTES
     return BLOCK * geo["depth"] * 2 + JOB_BYTES + (geo["k_w"] * geo["in_c"] + 3) // 4 * 4
+
+
+def conv_param_fields(x, y, geo: dict, lo: int, hi: int) -> dict:
+    """te_conv_params' fields every convolution kernel reads (te/conv.h), up to `depth`: the
+    shapes, the window, the offsets and the clamp; each kernel adds its requantization form."""
+    return {"in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
+            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
+            "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+            "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
+            "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi, "depth": geo["depth"]}
 
 
 def requant_mode(fast: bool, out_zp: int, act_min: int) -> str:
@@ -836,12 +847,8 @@ class ConvLowering(Lowering):
         if pixelwise is not None:
             family, records = pixelwise
             params = ctx.param("params", "te_conv_params", {
-                "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
-                "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
-                "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
-                "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
-                "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
-                "depth": geo["depth"], "requant": requant_mode(True, y.zp, lo), "wide": 2 if shift else 1})
+                **conv_param_fields(x, y, geo, lo, hi), "requant": requant_mode(True, y.zp, lo),
+                "wide": 2 if shift else 1})
             weights_doc = {"c8": "(2w1, 2w3), (2w0, 2w2), (2w5, 2w7), (2w4, 2w6)",
                            "c16": "(2w1, 2w3), (2w0, 2w2), ... (2w13, 2w15), (2w12, 2w14)",
                            "c1": "(2w00, 2w02), (2w10, 2w12), (2w20, 2w22), (2w01, 2w11), (2w21, 0)"}[family]
@@ -861,7 +868,7 @@ class ConvLowering(Lowering):
         if shift is not None:  # assign_uniform_shifts gave it one (a wnosign variant)
             weights, table = uniform_scale(weights, table, uniform_range(g, op, lo, hi, weights, table)[1], shift)
             variant = rgb_quad_variant(variant, geo) + f"_e{shift}"
-        pairs = op.attrs.get("pairs") and pairs_variant(geo, y.shape[1] * y.shape[2], variant, wide, shift)
+        pairs = op.attrs.get("pairs")  # assign_pairs' choice, from the same variant and shift
         if pairs:
             return self._emit_pairs(g, op, ctx, geo, lo, hi, requant, weights, table, pairs, shift)
         # each block size's variant only where the map has such blocks (else not linked)
@@ -871,12 +878,7 @@ class ConvLowering(Lowering):
         # pixels) names them (TE_CONV_C_PATH: in the .mpy build only linked then)
         c_path = variant is None or y.shape[1] * y.shape[2] < BLOCK - 1
         params = ctx.param("params", "te_conv_params", {
-            "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
-            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
-            "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
-            "pad_top": geo["pad_top"], "pad_left": geo["pad_left"],
-            "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
-            "depth": geo["depth"], "requant": requant, "wide": 2 if shift else int(wide),
+            **conv_param_fields(x, y, geo, lo, hi), "requant": requant, "wide": 2 if shift else int(wide),
             "gemm_entry": gemm_entry(variant, geo["depth"]),
             "gemm": f"TE_CONV_GEMM({variant})" if fours else f"TE_CONV_GEMM3({variant})" if threes
             else "((te_conv_gemm_fn)0)",
@@ -905,12 +907,7 @@ class ConvLowering(Lowering):
                     weights: np.ndarray, table: np.ndarray, pairs: str, shift: int | None) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         params = ctx.param("params", "te_conv_params", {
-            "in_h": x.shape[1], "in_w": x.shape[2], "in_c": geo["in_c"],
-            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": geo["out_c"],
-            "k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "pad_top": 0, "pad_left": 0,
-            "in_offset": -x.zp, "out_offset": y.zp, "act_min": lo, "act_max": hi,
-            "depth": geo["depth"], "requant": requant, "wide": 2 if shift else 1,
-            "gemm_entry": 0, "gemm": f"TE_CONV_PAIRS({pairs})", "gemm3": "((te_conv_gemm_fn)0)"})
+            **conv_param_fields(x, y, geo, lo, hi), "requant": requant, "wide": 2 if shift else 1, "gemm_entry": 0, "gemm": f"TE_CONV_PAIRS({pairs})", "gemm3": "((te_conv_gemm_fn)0)"})
         what = (f"mult, E, C (the uniform shift E = {shift}: biases and weights scaled by 2^(E - e))"
                 if shift else "mult, e, round")
         rsym = ctx.const("records", pair_records(weights, table), "int32_t",
