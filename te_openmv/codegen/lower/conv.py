@@ -685,8 +685,8 @@ def assign_pass16(g: Graph) -> None:
 # more per channel pair and block (the loop's entry and test, the bias load): it is taken from 8
 # groups of 4 input channels on (at 2, 4 and 7 groups the GEMM's unrolled copies are as fast;
 # between them the saving is a few instructions a block). Its code comes on top of the GEMM's,
-# which the model's other layers keep: native
-# code that the .mpy build holds in its heap (32 KB target, te_vww within ~250 B of it). So a
+# which the model's other layers keep: native code that the .mpy build holds in its heap
+# (32 KB target, te_vww within ~250 B of it). So a
 # model takes a copy (PAIR_COPY_BYTES per requantization form and store; PAIR_BASE_BYTES once
 # for the kernel's C and the widening) only where its layers save at least PAIRS_MIN_PER_BYTE
 # instructions per byte of it (3x the 16-group loops' bar), within PAIRS_MAX_BYTES: person
