@@ -130,6 +130,16 @@ def _cases() -> list[tuple[str, bytes, str]]:
                       conv_model(rng, (4, 6) if i % 2 else (6, 8), 4 * groups, 2 + 2 * (i % 6), (1, 1), act=act,
                                  in_q=q, out_q=oq),
                       f"te_conv2d_1x1_pairs_s8, {groups} groups, {v}{suffix}"))
+    # maps whose pixel count is not a multiple of 4: the last 1-3 pixels as one block (a half
+    # of two and one of one, or one of either), alone or after blocks of 4; projections
+    # (out_c < in_c, in place where the plan overlaps them) and expansions
+    for i, (hw, groups, out_c) in enumerate((((3, 3), 9, 6), ((5, 5), 8, 40), ((2, 3), 10, 4), ((3, 7), 12, 2),
+                                             ((1, 4), 8, 10), ((2, 5), 11, 8), ((3, 5), 16, 12), ((1, 5), 9, 4),
+                                             ((7, 7), 24, 8))):
+        v, (act, oq) = forms[i % 4]
+        cases.append((f"pair_t{hw[0] * hw[1]}g{groups}_{v}",
+                      conv_model(rng, hw, 4 * groups, out_c, (1, 1), act=act, in_q=q, out_q=oq),
+                      f"te_conv2d_1x1_pairs_s8, {hw[0] * hw[1]} pixels, {groups} groups, {out_c} channels, {v}"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
@@ -348,6 +358,12 @@ def test_pair_cases_run_the_pair_kernel(m7_run, arm_toolchain):
         assert sizes.get(f"te_pairs_{form}", 0) <= lower_conv.PAIR_COPY_BYTES, (form, sizes.get(f"te_pairs_{form}"))
     assert max(sizes[f"te_pairs_{form}"] for form in named) == lower_conv.PAIR_COPY_BYTES
     assert sizes["te_conv2d_1x1_pairs_s8"] + sizes["te_pairs_widen_asm"] == lower_conv.PAIR_BASE_BYTES
+    # the GEMM code a pair copy frees (assign_pairs) is at least GEMM_COPY_BYTES a copy
+    for block, pattern in ((lower_conv.BLOCK, r"te_gemm_w?n?o?sign_\w+_loop(_e\d+)?"),
+                           (lower_conv.BLOCK - 1, r"te_gemm_3_w?n?o?sign_\w+_loop(_e\d+)?")):
+        linked = {name: size for name, size in sizes.items() if re.fullmatch(pattern, name)}
+        assert len(linked) >= 4, linked
+        assert min(linked.values()) >= lower_conv.GEMM_COPY_BYTES[block], linked
 
 
 def test_rgb_layers_run_the_four_channel_copy(m7_run, arm_toolchain):

@@ -11,8 +11,12 @@
  *
  * Layout. The block's 4 pixels are widened once into xbuf as two halves, pixels 0-1 then
  * pixels 2-3, each half per group g the words (x0,x2), (x1,x3) of its first pixel and of its
- * second (SXTB16's order, as in conv.c): 4 * groups words a half. The compiler's records
- * (te_openmv/codegen/lower/conv.py, pair_records), per pair of output channels A, B:
+ * second (SXTB16's order, as in conv.c): 4 * groups words a half. A map whose pixel count is
+ * not a multiple of 4 ends in its last 4 pixels widened again, of which the kernel runs the
+ * halves that hold the 1-3 pixels left (one or two of their outputs computed twice, the
+ * same bytes stored again: no other code, where conv.c's blocks of 3 need their own).
+ * The compiler's records (te_openmv/codegen/lower/conv.py, pair_records), per pair of output
+ * channels A, B:
  *     bias of A, bias of B                             (te_conv_chan's wide bias, doubled: the
  *                                                      accumulators' starts)
  *     per group (2w1, 2w3), (2w0, 2w2) of A, then of B (wide weights, one LDM)
@@ -224,8 +228,16 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
 
 TE_PAIR_FN(te_pairs_sign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_FULL)
 TE_PAIR_FN(te_pairs_sign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_CLAMP)
+#if !TE_SMALL_CODE
 TE_PAIR_FN(te_pairs_nosign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_FULL)
 TE_PAIR_FN(te_pairs_nosign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_CLAMP)
+#else
+/* The .mpy build (its native code costs heap): the per-channel NOSIGN layers run the sign
+ * step's copy, TFLite's arithmetic itself (exact, as conv.c's GEMM does there): one
+ * instruction per output more, one copy less where a model has both forms. */
+void te_pairs_nosign_full(te_pair_job *job, const int32_t *rec) __attribute__((alias("te_pairs_sign_full")));
+void te_pairs_nosign_clamp(te_pair_job *job, const int32_t *rec) __attribute__((alias("te_pairs_sign_clamp")));
+#endif
 /* the uniform-shift copies, one per E (TE_CONV_SHIFTS): E as SSAT's ASR immediate */
 #define TE_PAIR_UNIFORM_FNS(E)                                                                 \
     TE_PAIR_FN(te_pairs_nosign_full_e##E, ".set   te_pair_shift, " #E "\n\t",                  \
@@ -235,10 +247,19 @@ TE_PAIR_FN(te_pairs_nosign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_ST
 TE_CONV_SHIFTS(TE_PAIR_UNIFORM_FNS)
 #endif
 
+#if TE_USE_DSP
+/* every channel pair of one half: its `half` words at x, its first pixel's outputs at o */
+TE_INLINE void te_pairs_half(te_pair_job *job, void (*fn)(te_pair_job *, const int32_t *), const int32_t *records,
+                             int8_t *o, const uint32_t *x, uint32_t half) {
+    job->out = o, job->x = x, job->x_end = x + half;
+    fn(job, records);
+}
+#endif
+
 void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
                             void *scratch) {
 #if TE_USE_DSP
-    {   /* the compiler's conditions (te/conv.h): blocks of 4 pixels only, even out_c, in_c % 4 == 0 */
+    {   /* the compiler's conditions (te/conv.h): even out_c, in_c % 4 == 0 */
         const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
         const uint32_t groups = in_c >> 2, half = 4u * groups;
         uint32_t *xbuf = (uint32_t *)scratch;
@@ -249,12 +270,17 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
         job->lo4 = (uint8_t)p->act_min * 0x01010101u;
         job->hi4 = (uint8_t)p->act_max * 0x01010101u;
         job->entry = (8u - ((groups - 1u) & 7u)) & 7u;
-        for (uint32_t px = 0; px < pixels; px += TE_CONV_BLOCK) {
+        const uint32_t full = pixels & ~3u;
+        for (uint32_t px = 0; px < full; px += TE_CONV_BLOCK) {
             te_pairs_widen_asm(in + px * in_c, in_c, xbuf);
-            job->out = out + px * out_c, job->x = xbuf, job->x_end = xbuf + half;
-            fn(job, records);
-            job->out = out + (px + 2u) * out_c, job->x = xbuf + half, job->x_end = xbuf + 2u * half;
-            fn(job, records);
+            te_pairs_half(job, fn, records, out + px * out_c, xbuf, half);
+            te_pairs_half(job, fn, records, out + (px + 2u) * out_c, xbuf + half, half);
+        }
+        if (pixels > full) {  /* the last 1-3 pixels: the map's last 4 again (the compiler's */
+            const uint32_t px = pixels - TE_CONV_BLOCK;  /* condition: at least 4), their halves */
+            te_pairs_widen_asm(in + px * in_c, in_c, xbuf);
+            if (pixels - full == 3u) te_pairs_half(job, fn, records, out + px * out_c, xbuf, half);
+            te_pairs_half(job, fn, records, out + (px + 2u) * out_c, xbuf + half, half);
         }
     }
 #else

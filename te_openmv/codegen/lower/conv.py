@@ -682,51 +682,87 @@ def assign_pass16(g: Graph) -> None:
 
 # te_conv2d_1x1_pairs_s8 (te_openmv/kernels/conv_pairs.c): the wide 1x1 layers' GEMM with two
 # output channels by two pixels per step, 10 instructions per 8 SMLAD instead of 11, at a few
-# more per channel pair and block (the loop's entry and test, the bias load): it is taken from 8
-# groups of 4 input channels on (at 2, 4 and 7 groups the GEMM's unrolled copies are as fast;
-# between them the saving is a few instructions a block). Its code comes on top of the GEMM's,
-# which the model's other layers keep: native code that the .mpy build holds in its heap
-# (32 KB target, te_vww within ~250 B of it). So a
-# model takes a copy (PAIR_COPY_BYTES per requantization form and store; PAIR_BASE_BYTES once
-# for the kernel's C and the widening) only where its layers save at least PAIRS_MIN_PER_BYTE
-# instructions per byte of it (3x the 16-group loops' bar), within PAIRS_MAX_BYTES: person
-# detection (280 per byte) and te_detection (172, 241) do, te_vww (87) and fomo (55) do not.
-PAIR_MIN_GROUPS = 8
+# more per channel pair and block (the loop's entry and test, the bias load): it is taken from 5
+# groups of 4 input channels on, and not where the GEMM runs its unrolled 4- or 7-group copy
+# (as fast). Its code is native code that the .mpy build holds in its heap (32 KB target, te_vww
+# ~220 B under it), so a model takes a copy (PAIR_COPY_BYTES per requantization form and
+# store, the .mpy's NOSIGN names sharing the sign step's: pairs_code; PAIR_BASE_BYTES once for
+# the kernel's C and the widening) where its layers save at least PAIRS_MIN_PER_BYTE
+# instructions per byte of code it adds (the 16-group loops' bar): its own bytes less the GEMM
+# copies (GEMM_COPY_BYTES) that no layer runs once it is taken, within PAIRS_MAX_BYTES. So
+# te_vww's copies replace most of its GEMM code (its heap grew 16 B).
+PAIR_MIN_GROUPS = 5
+# the bytes at least of a GEMM copy of blocks of 4 and of 3 (conv.c; the .mpy build's smallest
+# loop forms), which a model's code loses when no layer runs that copy any more
+GEMM_COPY_BYTES = {BLOCK: 300, BLOCK - 1: 256}
 PAIR_COPY_BYTES = 512  # the largest copy (te_pairs_sign_clamp)
-PAIR_BASE_BYTES = 246
-PAIRS_MIN_PER_BYTE = 120
-PAIRS_MAX_BYTES = 1280
+PAIR_BASE_BYTES = 390
+PAIRS_MIN_PER_BYTE = LOOP16_MIN_PER_BYTE
+PAIRS_MAX_BYTES = 1344
 
 
 def pairs_variant(geo: dict, pixels: int, variant: str | None, wide: bool, shift: int | None) -> str | None:
     """The pair kernel's assembly variant (te/conv.h, TE_CONV_PAIRS) for a layer whose GEMM
     variant is `variant`, or None where it does not apply: a 1x1 layer of at least
-    PAIR_MIN_GROUPS groups, wide weights with a fast requantization, an even out_c and only
-    blocks of 4 pixels."""
+    PAIR_MIN_GROUPS groups, wide weights with a fast requantization, an even out_c and at
+    least 4 pixels."""
     if not (geo["pointwise"] and kernel_for(geo) == "te_conv2d_1x1_s8" and wide and variant):
         return None
-    if geo["out_c"] % 2 or pixels % BLOCK or geo["in_c"] % 4 or geo["in_c"] // 4 < PAIR_MIN_GROUPS:
+    if geo["out_c"] % 2 or geo["in_c"] % 4 or geo["in_c"] // 4 < PAIR_MIN_GROUPS or pixels < BLOCK:
+        return None
+    if variant.endswith(("_four", "_seven")):  # the GEMM's unrolled copies are as fast
         return None
     sign, store = variant[1:].split("_")[:2]  # w{sign,nosign}_{full,clamp}_<groups>
     return f"{sign}_{store}" + (f"_e{shift}" if shift is not None else "")
 
 
-def pair_saving(geo: dict, pixels: int) -> int:
-    """Instructions the pair kernel saves a layer on the GEMM's 16-group loop: per block of 4
-    pixels and pair of channels, two halves of (13 + 10 G + 3 per pass of 8 of the G - 1 groups
-    after the first) against two channels of (12 + 11 G + 2 per pass of 16) (the requantization
-    and the stores alike)."""
-    g = geo["in_c"] // 4
-    old, new = 12 + 11 * g + 2 * -(-(g - 1) // 16), 13 + 10 * g + 3 * -(-(g - 1) // 8)
-    return (pixels // BLOCK) * (geo["out_c"] // 2) * 2 * (old - new)
+def pair_blocks(pixels: int) -> list[tuple[int, int]]:
+    """(first pixel, pixels) of the pair kernel's blocks in its order (conv_pairs.c): blocks
+    of 4, then, for the last 1-3 pixels, the map's last 4 again (pixels >= 4), each block's
+    inputs widened before any of its outputs is written."""
+    full = pixels - pixels % BLOCK
+    return [(px, BLOCK) for px in range(0, full, BLOCK)] + ([(pixels - BLOCK, BLOCK)] if pixels > full else [])
+
+
+def pair_distance(geo: dict, pixels: int) -> int:
+    """The overlap distance the pair kernel's walk needs (the GEMM's: ConvLowering.overlap_distance)."""
+    plan = np.array(pair_blocks(pixels), np.int64).reshape(-1, 2)
+    return streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], plan[:, 0] * geo["in_c"])
+
+
+# Instructions per output for the requantization, by form: uniform shift, NOSIGN, sign step.
+RQ_COST = {"uniform": 2, "nosign": 3, "sign": 4}
+
+
+def pair_saving(geo: dict, pixels: int, form: str) -> int:
+    """Instructions the pair kernel saves a layer on the GEMM's 16-group loop, per pair of
+    channels: the GEMM's blocks of 4 (per channel 12 + 11 G + 2 per pass of 16 of the G - 1
+    groups after the first, 4 requantizations) and of 3 (10 + 9 G + 2 per pass, 3 of them)
+    against the pair kernel's halves (13 + 10 G + 3 per pass of 8, 4 requantizations), ceil(pixels
+    / 2) of them (the last 1-3 pixels take one half or two); rq: RQ_COST[form]."""
+    g, rq = geo["in_c"] // 4, RQ_COST[form]
+    passes16, passes8 = -(-(g - 1) // 16), -(-(g - 1) // 8)
+    per_block = {BLOCK: 12 + 11 * g + 2 * passes16 + BLOCK * rq,
+                 BLOCK - 1: 10 + 9 * g + 2 * passes16 + (BLOCK - 1) * rq}
+    old = 2 * sum(per_block.get(cols, per_block[BLOCK]) for _, cols in blocks(pixels))
+    new = -(-pixels // 2) * (13 + 10 * g + 3 * passes8 + 4 * rq)
+    return (geo["out_c"] // 2) * (old - new)
+
+
+def pairs_code(copy: str) -> str:
+    """The code a pair-kernel copy runs in the .mpy build, where the per-channel NOSIGN names
+    alias the sign step's code (conv_pairs.c): the unit assign_pairs weighs bytes by."""
+    return copy if "_e" in copy else copy.replace("nosign", "sign")
 
 
 def assign_pairs(g: Graph) -> None:
     """op.attrs["pairs"] on every CONV_2D: the pair kernel's copy it runs (pairs_variant), or
-    None for the GEMM, decided per copy by what the copy's layers save per byte of its code
-    (above)."""
-    copies: dict[str, list] = {}  # copy -> [saving, ops]
-    for op in g.ops:
+    None for the GEMM, decided per copy by what the copy's layers save per byte of code it
+    adds (above): its own, less the GEMM copies no layer runs any more once it is taken."""
+    copies: dict[str, list] = {}  # pair code -> [saving, [(op, copy)]]
+    gemm_users: dict[str, set] = {}  # the GEMM's code (its .mpy copy, loop or loop16) -> positions
+    gemm_blocks: dict[str, set] = {}  # -> the block sizes its layers run (a copy each: 4 and 3)
+    for pos, op in enumerate(g.ops):
         if op.type != "CONV_2D":
             continue
         op.attrs["pairs"] = None
@@ -736,17 +772,27 @@ def assign_pairs(g: Graph) -> None:
         y = g.t(op.outputs[0])
         pixels = y.shape[1] * y.shape[2]
         variant, _, _, _, wide = layer_variant(g, op)
+        if variant is None:
+            continue
+        code = loop16_copy(variant, op.attrs.get("uniform_shift")).replace("_loop16", "_loop")
+        gemm_users.setdefault(code, set()).add(pos)
+        gemm_blocks.setdefault(code, set()).update(c for _, c in blocks(pixels) if c >= BLOCK - 1)
         copy = pairs_variant(geo, pixels, variant, wide, op.attrs.get("uniform_shift"))
-        if copy:
-            c = copies.setdefault(copy, [0, []])
-            c[0] += pair_saving(geo, pixels)
-            c[1].append(op)
-    spent = 0
-    for copy, (saving, ops) in sorted(copies.items(), key=lambda c: -c[1][0]):
-        nbytes = PAIR_COPY_BYTES + (0 if spent else PAIR_BASE_BYTES)
+        # the plan placed an overlapping output for the GEMM's walk: the pair kernel's must fit it
+        overlap = op.attrs.get("overlap")
+        if copy and (overlap is None or pair_distance(geo, pixels) <= overlap["distance"]):
+            c = copies.setdefault(pairs_code(copy), [0, []])
+            c[0] += pair_saving(geo, pixels, "uniform" if "_e" in copy else copy.split("_")[0])
+            c[1].append((pos, op, copy))
+    spent, moved = 0, set()
+    for _, (saving, ops) in sorted(copies.items(), key=lambda c: -c[1][0]):
+        after = moved | {pos for pos, _, _ in ops}
+        freed = sum(GEMM_COPY_BYTES[b] for code, users in gemm_users.items()
+                    if users <= after and not users <= moved for b in gemm_blocks[code])
+        nbytes = PAIR_COPY_BYTES + (0 if spent else PAIR_BASE_BYTES) - freed
         if saving >= PAIRS_MIN_PER_BYTE * nbytes and spent + nbytes <= PAIRS_MAX_BYTES:
-            spent += nbytes
-            for op in ops:
+            spent, moved = spent + nbytes, after
+            for _, op, copy in ops:
                 op.attrs["pairs"] = copy
 
 
@@ -835,8 +881,15 @@ class ConvLowering(Lowering):
         if not geo["pointwise"]:
             return im2col_distance(g, op, geo)
         y = g.t(op.outputs[0])
-        plan = np.array(blocks(y.shape[1] * y.shape[2]), np.int64)
-        return streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], plan[:, 0] * geo["in_c"])
+        pixels = y.shape[1] * y.shape[2]
+        plan = np.array(blocks(pixels), np.int64)
+        d = streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], plan[:, 0] * geo["in_c"])
+        # the pair kernel walks other blocks where the pixel count is not a multiple of 4, and
+        # whether it runs is decided after the plan (assign_pairs): room for either walk
+        variant, _, _, _, wide = layer_variant(g, op)
+        if pairs_variant(geo, pixels, variant, wide, None) is not None:
+            d = max(d, pair_distance(geo, pixels))
+        return d
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])

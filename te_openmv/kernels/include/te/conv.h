@@ -232,8 +232,8 @@ TE_INLINE int32_t te_conv_requant_wide(int32_t x2, int32_t mult, int32_t round, 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch);
 /* The same layers (1x1, stride 1, no padding) where they are wide, have at least 8 groups of
- * 4 input channels (in_c a multiple of 4), an even out_c and a pixel count that is a multiple
- * of 4: a GEMM whose step is two output channels by two pixels (te_openmv/kernels/conv_pairs.c,
+ * 4 input channels (in_c a multiple of 4), an even out_c and at least 4 pixels: a GEMM whose
+ * step is two output channels by two pixels (te_openmv/kernels/conv_pairs.c,
  * which also describes the records the compiler writes, lower/conv.py pair_records), the
  * assembly variant in gemm as TE_CONV_PAIRS(name): {sign,nosign}_{full,clamp} and, for the
  * uniform shift, nosign_{full,clamp}_e<E>. Scratch: te_conv_scratch_1x1(in_c) bytes. */
