@@ -130,11 +130,11 @@ def _cases() -> list[tuple[str, bytes, str]]:
                       conv_model(rng, (4, 6) if i % 2 else (6, 8), 4 * groups, 2 + 2 * (i % 6), (1, 1), act=act,
                                  in_q=q, out_q=oq),
                       f"te_conv2d_1x1_pairs_s8, {groups} groups, {v}{suffix}"))
-    # maps whose pixel count is not a multiple of 4: the last 1-3 pixels as one block (a half
-    # of two and one of one, or one of either), alone or after blocks of 4; projections
-    # (out_c < in_c, in place where the plan overlaps them) and expansions
+    # maps whose pixel count is not a multiple of 4 (the last 1-3 pixels: the halves of the
+    # map's last 4 that hold them, one or both), a map of 4, 5 and 6 groups (one pass);
+    # projections (out_c < in_c, in place where the plan overlaps them) and expansions
     for i, (hw, groups, out_c) in enumerate((((3, 3), 9, 6), ((5, 5), 8, 40), ((2, 3), 10, 4), ((3, 7), 12, 2),
-                                             ((1, 4), 8, 10), ((2, 5), 11, 8), ((3, 5), 16, 12), ((1, 5), 9, 4),
+                                             ((1, 4), 5, 10), ((2, 5), 6, 8), ((3, 5), 16, 12), ((1, 5), 9, 4),
                                              ((7, 7), 24, 8))):
         v, (act, oq) = forms[i % 4]
         cases.append((f"pair_t{hw[0] * hw[1]}g{groups}_{v}",
