@@ -1,5 +1,5 @@
 /* te-openmv kernels: 1x1 CONV_2D as a GEMM whose inner step is two output channels by two
- * pixels (te_conv2d_1x1_pairs_s8, te/conv.h), for wide layers of at least 8 groups of 4
+ * pixels (te_conv2d_1x1_pairs_s8, te/conv.h), for wide layers of at least 5 groups of 4
  * input channels.
  *
  * Why: conv.c's GEMM sweeps one output channel over a block of 4 pixels, and per group of 4

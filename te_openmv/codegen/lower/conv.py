@@ -760,8 +760,7 @@ def assign_pairs(g: Graph) -> None:
     None for the GEMM, decided per copy by what the copy's layers save per byte of code it
     adds (above): its own, less the GEMM copies no layer runs any more once it is taken."""
     copies: dict[str, list] = {}  # pair code -> [saving, [(op, copy)]]
-    gemm_users: dict[str, set] = {}  # the GEMM's code (its .mpy copy, loop or loop16) -> positions
-    gemm_blocks: dict[str, set] = {}  # -> the block sizes its layers run (a copy each: 4 and 3)
+    gemm_users: dict[tuple, set] = {}  # a GEMM copy in the .mpy (code, block size) -> positions
     for pos, op in enumerate(g.ops):
         if op.type != "CONV_2D":
             continue
@@ -775,8 +774,10 @@ def assign_pairs(g: Graph) -> None:
         if variant is None:
             continue
         code = loop16_copy(variant, op.attrs.get("uniform_shift")).replace("_loop16", "_loop")
-        gemm_users.setdefault(code, set()).add(pos)
-        gemm_blocks.setdefault(code, set()).update(c for _, c in blocks(pixels) if c >= BLOCK - 1)
+        for cols in {c for _, c in blocks(pixels) if c >= BLOCK - 1}:  # (1-2 pixels: the C loops)
+            # (the 4- and 7-group variants' blocks of 3 run the loop's code: conv.c)
+            key = (code if cols == BLOCK else code.replace("_four", "_loop").replace("_seven", "_loop"), cols)
+            gemm_users.setdefault(key, set()).add(pos)
         copy = pairs_variant(geo, pixels, variant, wide, op.attrs.get("uniform_shift"))
         # the plan placed an overlapping output for the GEMM's walk: the pair kernel's must fit it
         overlap = op.attrs.get("overlap")
@@ -787,8 +788,8 @@ def assign_pairs(g: Graph) -> None:
     spent, moved = 0, set()
     for _, (saving, ops) in sorted(copies.items(), key=lambda c: -c[1][0]):
         after = moved | {pos for pos, _, _ in ops}
-        freed = sum(GEMM_COPY_BYTES[b] for code, users in gemm_users.items()
-                    if users <= after and not users <= moved for b in gemm_blocks[code])
+        freed = sum(GEMM_COPY_BYTES[cols] for (_, cols), users in gemm_users.items()
+                    if users <= after and not users <= moved)
         nbytes = PAIR_COPY_BYTES + (0 if spent else PAIR_BASE_BYTES) - freed
         if saving >= PAIRS_MIN_PER_BYTE * nbytes and spent + nbytes <= PAIRS_MAX_BYTES:
             spent, moved = spent + nbytes, after

@@ -231,7 +231,7 @@ TE_INLINE int32_t te_conv_requant_wide(int32_t x2, int32_t mult, int32_t round, 
 
 void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch);
-/* The same layers (1x1, stride 1, no padding) where they are wide, have at least 8 groups of
+/* The same layers (1x1, stride 1, no padding) where they are wide, have at least 5 groups of
  * 4 input channels (in_c a multiple of 4), an even out_c and at least 4 pixels: a GEMM whose
  * step is two output channels by two pixels (te_openmv/kernels/conv_pairs.c,
  * which also describes the records the compiler writes, lower/conv.py pair_records), the
