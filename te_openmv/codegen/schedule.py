@@ -32,23 +32,20 @@ TOP_CANDIDATES = 3  # auto: candidates with the lowest lower bounds that are pla
 # pixels, input elements the kernel's windows span (padding included: the depthwise plane
 # kernels copy a zero-point-padded plane per channel), input channels, and 1 per call.
 # Fitted by least squares to `te-openmv bench` counts (QEMU, the DSP kernels as of this
-# writing) of the shared models layer by layer and patched three ways each
-# (`python -m te_openmv.commands.costfit`): whole-model estimates within 5.3% of the measured
-# counts, the overhead of every auto choice within 0.7 points (other grids up to 2.5). MUL has
-# no shared model: its row is the same least-squares fit on te_mcunetv2_large's 26 MULs
-# (the fast kernel; scalar-operand MULs make the per-call term). ADD's row is refit on the
-# shared models' 13 ADDs after the two-table kernel's assembly. Refit when kernels change. (After
-# the 1x1 layers' pair kernel the totals run high, person detection's by 9.0%, te_detection's
-# by 4.0%, but the overheads that choose a patching still match: person's auto choice 4.0%
-# estimated, 3.6% measured, te_detection's 13.8% and 14.5%. A refit on today's counts
-# estimates te_detection's 3x4@8 just over the 15% bar and would move its auto choice to a
-# larger peak (87,168 B instead of 84,052 B): kept as it is.)
+# writing: the 1x1 layers' pair kernel on every map of 4 pixels or more) of the shared models
+# layer by layer and patched three ways each (`python -m te_openmv.commands.costfit`):
+# whole-model estimates within 6.5% of the measured counts (te_vww's and te_detection's low,
+# person detection's high), the overhead of every auto choice within 0.7 points (person
+# 4.3% estimated, 3.6% measured; fomo 13.1%, 13.1%; te_vww 9.3%, 8.9%; te_detection 13.7%,
+# 14.1%), other grids within 2.8. MUL has no shared model: its row is the same least-squares
+# fit on te_mcunetv2_large's 26 MULs (the fast kernel; scalar-operand MULs make the per-call
+# term). Refit when kernels change; this refit left every model's auto choice as it was.
 COST = {  # kind: per (MAC, output, output pixel, spanned input element, input channel, call)
-    "ADD": (0.0, 7.25, 0.0, 0.0, 0.0, 168.2),
+    "ADD": (0.0, 7.25, 0.0, 0.0, 0.0, 167.1),
     "AVERAGE_POOL_2D": (0.0, 10.38, 0.0, 0.0, 0.0, 2658.0),
-    "CONV_2D": (0.786, 6.661, 0.0, 0.0, 0.0, 1209.0),
-    "CONV_2D/1x1": (0.8174, 1.415, 43.64, 0.0, 0.0, 1686.0),
-    "DEPTHWISE_CONV_2D": (1.11, 5.444, 0.0, 1.47, -14.3, 3470.0),
+    "CONV_2D": (0.6726, 7.385, 0.0, 0.0, 0.0, 2799.0),
+    "CONV_2D/1x1": (0.7786, 1.586, 48.71, 0.0, 0.0, 1499.0),
+    "DEPTHWISE_CONV_2D": (1.183, 3.94, 0.0, 1.139, -18.31, 3377.0),
     "FULLY_CONNECTED": (0.0, 473.4, 0.0, 0.0, 0.0, 0.0),
     "MAX_POOL_2D": (0.0, 8.927, 0.0, 0.0, 0.0, 0.0),
     "MEAN": (0.0, 39.0, 0.0, 0.0, 0.0, 29.25),
@@ -58,7 +55,7 @@ COST = {  # kind: per (MAC, output, output pixel, spanned input element, input c
     "TRANSPOSE": (0.0, 3.552, 0.0, 0.0, 0.0, 5115.0),
 }
 COST_DEFAULT = (0.0, 128.0, 0.0, 0.0, 0.0, 300.0)  # elementwise-like ops
-COST_COPY = {"TE_CROP": (0.8707, 154.2), "TE_PLACE": (0.6181, 56.89)}  # per byte, per call
+COST_COPY = {"TE_CROP": (0.86, 162.1), "TE_PLACE": (0.6021, 62.15)}  # per byte, per call
 
 
 @dataclass(frozen=True)
