@@ -724,10 +724,17 @@ def pair_blocks(pixels: int) -> list[tuple[int, int]]:
     return [(px, BLOCK) for px in range(0, full, BLOCK)] + ([(pixels - BLOCK, BLOCK)] if pixels > full else [])
 
 
+def blocks_distance(geo: dict, plan: list[tuple[int, int]]) -> int:
+    """The overlap distance of a 1x1 walk over `plan`'s blocks (first pixel, pixels), each
+    block's inputs read before its outputs are written: the GEMM's (blocks) or the pair
+    kernel's (pair_blocks)."""
+    a = np.array(plan, np.int64).reshape(-1, 2)
+    return streaming_distance((a[:, 0] + a[:, 1]) * geo["out_c"], a[:, 0] * geo["in_c"])
+
+
 def pair_distance(geo: dict, pixels: int) -> int:
-    """The overlap distance the pair kernel's walk needs (the GEMM's: ConvLowering.overlap_distance)."""
-    plan = np.array(pair_blocks(pixels), np.int64).reshape(-1, 2)
-    return streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], plan[:, 0] * geo["in_c"])
+    """The overlap distance the pair kernel's walk needs."""
+    return blocks_distance(geo, pair_blocks(pixels))
 
 
 # Instructions per output for the requantization, by form: uniform shift, NOSIGN, sign step.
@@ -883,8 +890,7 @@ class ConvLowering(Lowering):
             return im2col_distance(g, op, geo)
         y = g.t(op.outputs[0])
         pixels = y.shape[1] * y.shape[2]
-        plan = np.array(blocks(pixels), np.int64)
-        d = streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], plan[:, 0] * geo["in_c"])
+        d = blocks_distance(geo, blocks(pixels))
         # the pair kernel walks other blocks where the pixel count is not a multiple of 4, and
         # whether it runs is decided after the plan (assign_pairs): room for either walk
         variant, _, _, _, wide = layer_variant(g, op)
@@ -961,7 +967,8 @@ class ConvLowering(Lowering):
                     weights: np.ndarray, table: np.ndarray, pairs: str, shift: int | None) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
         params = ctx.param("params", "te_conv_params", {
-            **conv_param_fields(x, y, geo, lo, hi), "requant": requant, "wide": 2 if shift else 1, "gemm_entry": 0, "gemm": f"TE_CONV_PAIRS({pairs})", "gemm3": "((te_conv_gemm_fn)0)"})
+            **conv_param_fields(x, y, geo, lo, hi), "requant": requant, "wide": 2 if shift else 1,
+            "gemm_entry": 0, "gemm": f"TE_CONV_PAIRS({pairs})", "gemm3": "((te_conv_gemm_fn)0)"})
         what = (f"mult, E, C (the uniform shift E = {shift}: biases and weights scaled by 2^(E - e))"
                 if shift else "mult, e, round")
         rsym = ctx.const("records", pair_records(weights, table), "int32_t",
@@ -970,4 +977,3 @@ class ConvLowering(Lowering):
                          "padding")
         return (f"te_conv2d_1x1_pairs_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, "
                 f"{ctx.scratch()});")
-
