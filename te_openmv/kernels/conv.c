@@ -102,14 +102,7 @@ __attribute__((naked, noinline)) static void te_widen4_asm(__attribute__((unused
         "ldr    r9, [r0, lr]\n\t"
         "ldr    r11, [r0, r12]\n\t"
         "ldr    r5, [r0], #4\n\t"
-        "sxtb16 r4, r5\n\t"
-        "sxtb16 r5, r5, ror #8\n\t"
-        "sxtb16 r6, r7\n\t"
-        "sxtb16 r7, r7, ror #8\n\t"
-        "sxtb16 r8, r9\n\t"
-        "sxtb16 r9, r9, ror #8\n\t"
-        "sxtb16 r10, r11\n\t"
-        "sxtb16 r11, r11, ror #8\n\t"
+        TE_ASM_WIDEN4_R4_R11
         "stm    r2!, {r4-r11}\n\t"
         "subs   r3, r3, #1\n\t"
         "bne    1b\n\t"
@@ -1339,14 +1332,7 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
     "ldr    r9, [r0, #12]\n\t"                               \
     "ldr    r11, [r0, #18]\n\t"                              \
     "ldr    r5, [r0], #4\n\t"                                \
-    "sxtb16 r4, r5\n\t"                                      \
-    "sxtb16 r5, r5, ror #8\n\t"                              \
-    "sxtb16 r6, r7\n\t"                                      \
-    "sxtb16 r7, r7, ror #8\n\t"                              \
-    "sxtb16 r8, r9\n\t"                                      \
-    "sxtb16 r9, r9, ror #8\n\t"                              \
-    "sxtb16 r10, r11\n\t"                                    \
-    "sxtb16 r11, r11, ror #8\n\t"                            \
+    TE_ASM_WIDEN4_R4_R11                                     \
     "stm    r1!, {r4-r11}\n\t"
 #define TE_RGB_ASM_ROW TE_RGB_ASM_HALF TE_RGB_ASM_HALF "add    r0, r0, r2\n\t"
 #if TE_SMALL_CODE

@@ -27,6 +27,7 @@
  * bound on every channel's whole sum keeps the accumulators the same int32 values.
  */
 #include "te_kernels.h"
+#include "te/simd_dsp.h"
 
 /* words of one channel pair's record: 2 biases, 4 per group, 6 requantization words (the
  * GEMM's wide weights and channel rows of the two channels, in as many bytes) */
@@ -87,14 +88,7 @@ __attribute__((naked, noinline)) static void te_pairs_widen_asm(__attribute__((u
         "ldr    r5, [r0], #4\n\t"
         "ldr    r11, [r3, r1]\n\t"
         "ldr    r9, [r3], #4\n\t"
-        "sxtb16 r4, r5\n\t"
-        "sxtb16 r5, r5, ror #8\n\t"
-        "sxtb16 r6, r7\n\t"
-        "sxtb16 r7, r7, ror #8\n\t"
-        "sxtb16 r8, r9\n\t"
-        "sxtb16 r9, r9, ror #8\n\t"
-        "sxtb16 r10, r11\n\t"
-        "sxtb16 r11, r11, ror #8\n\t"
+        TE_ASM_WIDEN4_R4_R11
         "stm    r2!, {r4-r7}\n\t"
         "stm    r12!, {r8-r11}\n\t"
         "cmp    r2, lr\n\t"

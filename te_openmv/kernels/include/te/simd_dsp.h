@@ -1,5 +1,5 @@
 /* te-openmv kernels: ARMv7E-M DSP primitives and their portable twins (internal header,
- * used by the depthwise and fully connected kernels).
+ * used by the convolution, depthwise and fully connected kernels).
  *
  * With TE_USE_DSP each function is one instruction; otherwise plain C computes exactly
  * the same 32-bit result, so the host build runs (and the tests check) the very
@@ -238,6 +238,20 @@ TE_INLINE uint32_t te_pick_ge8x4(uint32_t x, uint32_t y, uint32_t a, uint32_t b)
     return r;
 #endif
 }
+
+#if TE_USE_DSP
+/* Inside the convolutions' widening assembly (conv.c, conv_pairs.c): four input words in r5, r7, r9,
+ * r11 widened into r4-r11, each as te_widen_group's pair (SXTB16, SXTB16 ROR 8). */
+#define TE_ASM_WIDEN4_R4_R11                               \
+    "sxtb16 r4, r5\n\t"                                    \
+    "sxtb16 r5, r5, ror #8\n\t"                            \
+    "sxtb16 r6, r7\n\t"                                    \
+    "sxtb16 r7, r7, ror #8\n\t"                            \
+    "sxtb16 r8, r9\n\t"                                    \
+    "sxtb16 r9, r9, ror #8\n\t"                            \
+    "sxtb16 r10, r11\n\t"                                  \
+    "sxtb16 r11, r11, ror #8\n\t"
+#endif
 
 TE_INLINE uint32_t te_smin8x4(uint32_t a, uint32_t b) {
 #if TE_USE_DSP
