@@ -746,12 +746,13 @@ def pair_saving(geo: dict, pixels: int, form: str) -> int:
     channels: the GEMM's blocks of 4 (per channel 12 + 11 G + 2 per pass of 16 of the G - 1
     groups after the first, 4 requantizations) and of 3 (10 + 9 G + 2 per pass, 3 of them)
     against the pair kernel's halves (13 + 10 G + 3 per pass of 8, 4 requantizations), ceil(pixels
-    / 2) of them (the last 1-3 pixels take one half or two); rq: RQ_COST[form]."""
+    / 2) of them (the last 1-3 pixels take one half or two); rq: RQ_COST[form]. For the maps
+    pairs_variant admits (at least 4 pixels: the GEMM's blocks are all of 4 or 3)."""
     g, rq = geo["in_c"] // 4, RQ_COST[form]
     passes16, passes8 = -(-(g - 1) // 16), -(-(g - 1) // 8)
     per_block = {BLOCK: 12 + 11 * g + 2 * passes16 + BLOCK * rq,
                  BLOCK - 1: 10 + 9 * g + 2 * passes16 + (BLOCK - 1) * rq}
-    old = 2 * sum(per_block.get(cols, per_block[BLOCK]) for _, cols in blocks(pixels))
+    old = 2 * sum(per_block[cols] for _, cols in blocks(pixels))
     new = -(-pixels // 2) * (13 + 10 * g + 3 * passes8 + 4 * rq)
     return (geo["out_c"] // 2) * (old - new)
 
