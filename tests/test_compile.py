@@ -67,11 +67,12 @@ def test_compile_writes_sources_report_and_picture(tmp_path):
 
 def test_two_models_link_into_one_program_without_clashes(tmp_path):
     """Every symbol is prefixed: two compiled models build and link together."""
-    names = []
+    names, kernels = [], set()
     for i, name in enumerate(("first", "second")):
         c = compile_model(small_model(seed=i), name)
         write_outputs(c, tmp_path, picture=False)
         names.append(name)
+        kernels |= {str(KERNELS_DIR / k) for k in c.emitted.kernel_files}  # the files its kernels need
     main_c = tmp_path / "main.c"
     main_c.write_text(
         '#include <stdio.h>\n#include "first.h"\n#include "second.h"\n'
@@ -81,7 +82,7 @@ def test_two_models_link_into_one_program_without_clashes(tmp_path):
         '  printf("%s %s %d\\n", first_model.name, second_model.name, r); return r; }\n')
     exe = tmp_path / "both"
     subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", f"-I{KERNELS_INCLUDE}", f"-I{tmp_path}",
-                    str(tmp_path / "first.c"), str(tmp_path / "second.c"), str(KERNELS_DIR / "conv.c"),
+                    str(tmp_path / "first.c"), str(tmp_path / "second.c"), *sorted(kernels),
                     str(main_c), "-o", str(exe)], check=True)
     assert subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.strip() == "first second 0"
     # symbols of a model object: all start with the model's name

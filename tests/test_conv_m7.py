@@ -140,6 +140,33 @@ def _cases() -> list[tuple[str, bytes, str]]:
         cases.append((f"pair_t{hw[0] * hw[1]}g{groups}_{v}",
                       conv_model(rng, hw, 4 * groups, out_c, (1, 1), act=act, in_q=q, out_q=oq),
                       f"te_conv2d_1x1_pairs_s8, {hw[0] * hw[1]} pixels, {groups} groups, {out_c} channels, {v}"))
+    # the pair kernel's window walks (te_conv2d_pairs_s8, te_conv2d_3ch_pairs_s8) and its _seven
+    # copies: whole and partial groups per row, strides, folded padding, maps of 4k + 1..3
+    # pixels (the last 4 again: one half or both), the four forms in turn
+    for i, (tag, hw, in_c, out_c, k, stride, padding, pad) in enumerate((
+            ("im3x3c8", (7, 9), 8, 6, (3, 3), (1, 1), "SAME", None),       # 63 pixels, 18 groups
+            ("im3x3c5", (6, 6), 5, 10, (3, 3), (1, 1), "SAME", None),      # 45 taps: 12 groups
+            ("im3x3s2", (11, 10), 12, 4, (3, 3), (2, 2), "SAME", None),    # 30 pixels
+            ("im5x5pad", (9, 9), 4, 8, (5, 5), (1, 1), "VALID", (2, 2, 2, 2)),
+            ("im2x2", (5, 7), 6, 2, (2, 2), (1, 1), "VALID", None),        # 24 taps: 6 groups
+            ("im3x1", (9, 4), 7, 12, (3, 1), (1, 1), "SAME", None),        # 21 taps per window
+            ("im3x3t5", (1, 5), 16, 6, (3, 3), (1, 1), "SAME", None),      # 5 pixels
+            ("im3x3t15", (3, 5), 8, 4, (3, 3), (1, 1), "SAME", None),      # 15 pixels
+            ("rgbtlbr", (31, 33), 3, 16, (3, 3), (2, 2), "SAME", None),
+            ("rgblr", (33, 31), 3, 8, (3, 3), (2, 2), "VALID", (1, 1, 1, 1)),
+            ("rgbs1", (9, 12), 3, 6, (3, 3), (1, 1), "SAME", None),
+            ("rgbpad2", (10, 11), 3, 10, (3, 3), (2, 2), "VALID", (2, 0, 2, 1)),
+            ("rgbs3", (11, 13), 3, 16, (3, 3), (3, 3), "SAME", None),
+            ("rgbs21", (9, 26), 3, 4, (3, 3), (2, 1), "SAME", None),       # 130 pixels
+            ("rgbt35", (10, 14), 3, 16, (3, 3), (2, 2), "SAME", None),     # 35 pixels
+            ("rgbt9", (6, 6), 3, 2, (3, 3), (2, 2), "SAME", None),         # 9 pixels
+            ("pw28", (5, 7), 28, 6, (1, 1), (1, 1), "VALID", None))):      # 1x1, 7 groups
+        v, (act, oq) = forms[i % 4]
+        suffix = "_pershift" if i % 5 == 2 and v.startswith("nosign") else ""
+        in_q = (0.02, int(rng.integers(-100, 100))) if in_c == 3 else q
+        cases.append((f"pair_{tag}_{v}{suffix}",
+                      conv_model(rng, hw, in_c, out_c, k, stride, padding, act, pad=pad, in_q=in_q, out_q=oq),
+                      f"the pair kernel on {in_c} channels, {k[0]}x{k[1]} stride {stride}, {hw}, {v}{suffix}"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
@@ -334,30 +361,55 @@ def test_pass16_copies_cost_the_bytes_the_compiler_weighs(m7_run, arm_toolchain)
     assert checked >= 5, sizes
 
 
-def test_pair_cases_run_the_pair_kernel(m7_run, arm_toolchain):
-    """The pair_ cases name te_conv2d_1x1_pairs_s8 with the assembly copy of their form (linked),
-    the per-channel NOSIGN ones without a shift, the others with theirs; and the bytes the
-    compiler weighs for a copy (lower/conv.py PAIR_COPY_BYTES, PAIR_BASE_BYTES) are the M7 build's."""
-    _, _, elf = m7_run
+def _sizes(elf: Path, arm_toolchain) -> dict[str, int]:
+    """Every symbol's size in the ELF."""
     nm = Path(arm_toolchain[0]).with_name("arm-none-eabi-nm")
     listing = subprocess.run([str(nm), "-S", str(elf)], capture_output=True, text=True, check=True).stdout
-    sizes = {p[3]: int(p[1], 16) for p in (line.split() for line in listing.splitlines()) if len(p) == 4}
-    named = set()
+    return {p[3]: int(p[1], 16) for p in (line.split() for line in listing.splitlines()) if len(p) == 4}
+
+
+# the functions of each walk (lower/conv.py PAIR_WALK_BYTES, GEMM_WALK_BYTES; the compiler's clones too)
+WALK_CODE = {
+    "te_conv2d_1x1_pairs_s8": r"te_conv2d_1x1_pairs_s8|te_pairs_widen_asm",
+    "te_conv2d_pairs_s8": r"te_conv2d_pairs_s8|te_im2col_block_any_pairs(\.\w+)*",
+    "te_conv2d_3ch_pairs_s8": r"te_conv2d_3ch_pairs_s8|te_rgb_block_pairs(\.\w+)*|te_im2col4_3ch_s2_pairs_asm"
+                              r"|te_im2col_block_3ch_pairs(\.\w+)*",
+    "te_conv2d_s8": r"te_conv2d_s8|te_im2col_block_any(\.\w+)*",
+    "te_conv2d_s8_3ch": r"te_conv2d_s8_3ch|te_rgb_block(\.\w+)*|te_im2col4_3ch_s2_asm|te_im2col_block_3ch(\.\w+)*",
+}
+
+
+def test_pair_cases_run_the_pair_kernel(m7_run, arm_toolchain):
+    """The pair_ cases name the pair kernel's walk for their layer (1x1, im2col, RGB) with the
+    assembly copy of their form (linked; _seven for 7 groups), the per-channel NOSIGN ones without
+    a shift, the others with theirs; and the bytes the compiler weighs for a copy and a walk
+    (lower/conv.py PAIR_COPY_BYTES, PAIR_WALK_BYTES, GEMM_WALK_BYTES) are the M7 build's."""
+    _, _, elf = m7_run
+    sizes = _sizes(elf, arm_toolchain)
+    named, walks = set(), set()
     for name, model, _ in _cases():
         if name.startswith("pair_"):
             src = _compile(model, name).emitted.c_source
-            copy = re.findall(r"te_conv2d_1x1_pairs_s8\(&\w+, .*", src)
+            calls = re.findall(r"(te_conv2d_\w*pairs_s8)\(&\w+, .*", src)
             forms = re.findall(r"TE_CONV_PAIRS\((\w+)\)", src)
-            assert len(copy) == 1 and len(forms) == 1, name
+            assert len(calls) == 1 and len(forms) == 1, name
+            walks.add(calls[0])
+            c = _compile(model, name)
+            seven = lower_conv.conv_geometry(c.graph, c.graph.ops[-1])["depth"] // 4 == 7
+            assert ("_seven" in forms[0]) == seven, (name, forms)
             assert forms[0].startswith(name.split("_", 2)[2].replace("_pershift", "")), (name, forms)
             if "_pershift" in name or name.split("_")[2] == "sign":
-                assert forms[0].endswith(("_full", "_clamp")), (name, forms)
+                assert forms[0].endswith(("_full", "_clamp", "_seven")), (name, forms)
             named.add(forms[0])
-    assert len(named) >= 6 and any("_e" in form for form in named), named
+    assert walks == set(lower_conv.PAIR_KERNELS.values())
+    assert len(named) >= 10 and any("_e" in form for form in named) and any("_seven" in f for f in named), named
     for form in named:
         assert sizes.get(f"te_pairs_{form}", 0) <= lower_conv.PAIR_COPY_BYTES, (form, sizes.get(f"te_pairs_{form}"))
     assert max(sizes[f"te_pairs_{form}"] for form in named) == lower_conv.PAIR_COPY_BYTES
-    assert sizes["te_conv2d_1x1_pairs_s8"] + sizes["te_pairs_widen_asm"] == lower_conv.PAIR_BASE_BYTES
+    for walk, pattern in WALK_CODE.items():
+        code = {name: size for name, size in sizes.items() if re.fullmatch(pattern, name)}
+        want = {**lower_conv.PAIR_WALK_BYTES, **lower_conv.GEMM_WALK_BYTES}[walk]
+        assert sum(code.values()) == want, (walk, code)
     # the GEMM code a pair copy frees (assign_pairs) is at least GEMM_COPY_BYTES a copy
     for block, pattern in ((lower_conv.BLOCK, r"te_gemm_w?n?o?sign_\w+_loop(_e\d+)?"),
                            (lower_conv.BLOCK - 1, r"te_gemm_3_w?n?o?sign_\w+_loop(_e\d+)?")):

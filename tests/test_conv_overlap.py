@@ -1,6 +1,7 @@
 """im2col convolutions (kernels larger than 1x1) declare how they walk their input: blocks of
 4 output pixels in raster order and then the blocks of 3 that end the map (lower/conv.py,
-blocks), each reading its windows before writing. The declared distance is safe (never below the exact one from a walk of the
+blocks), or on the pair kernel the map's last 4 pixels again (pair_blocks), each block
+reading its windows before writing. The declared distance is safe (never below the exact one from a walk of the
 kernel's reads and writes) and the planner's overlaps stay bit-exact: the first layer of a
 camera model no longer needs input + output bytes (omv_yolo_lc_192: 258,324 -> 148,824 B)."""
 from __future__ import annotations
@@ -9,21 +10,20 @@ import numpy as np
 import pytest
 
 from te_openmv.codegen.compiler import compile_model
-from te_openmv.codegen.lower.conv import BLOCK, blocks, conv_geometry, im2col_distance
+from te_openmv.codegen.lower.conv import BLOCK, blocks, conv_geometry, im2col_distance, pair_blocks
 
 from .support import modelgen
 from .support.guarded import assert_exact, guarded_run, random_cases
 
 
-def _exact_distance(g, op, geo) -> int:
-    """Smallest safe distance from the kernel's event order: per block, every read of its
-    windows' rows, then the block's writes."""
+def _exact_distance(g, op, geo, plan) -> int:
+    """Smallest safe distance from the kernel's event order over `plan`'s blocks: per block,
+    every read of its windows' rows, then the block's writes."""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     ih, iw, ic = x.shape[1:]
     oh, ow = y.shape[1:3]
-    n = oh * ow
     events = []
-    for s, cols in blocks(n):
+    for s, cols in plan:
         for p in range(s, s + cols):
             y0 = (p // ow) * geo["stride_h"] - geo["pad_top"]
             x0 = (p % ow) * geo["stride_w"] - geo["pad_left"]
@@ -50,9 +50,14 @@ def test_im2col_distance_is_safe_and_the_overlap_exact(seed):
     c = compile_model(model, "ov")
     op = next(o for o in c.graph.ops if o.type == "CONV_2D")
     geo = conv_geometry(c.graph, op)
-    declared = im2col_distance(c.graph, op, geo)
-    exact = _exact_distance(c.graph, op, geo)
-    assert exact <= declared <= exact + BLOCK * geo["out_c"], (desc, exact, declared)
+    y = c.graph.t(op.outputs[0])
+    pixels = y.shape[1] * y.shape[2]
+    for plan in (blocks(pixels), pair_blocks(pixels) if pixels >= BLOCK else None):
+        if plan is None:
+            continue
+        declared = im2col_distance(c.graph, op, geo, plan)
+        exact = _exact_distance(c.graph, op, geo, plan)
+        assert exact <= declared <= exact + BLOCK * geo["out_c"], (desc, plan[-2:], exact, declared)
     assert_exact(model, c, random_cases(c, 3, seed), desc)
     violations, _ = guarded_run(c, random_cases(c, 1, seed + 10)[0])
     assert not violations, desc

@@ -48,7 +48,8 @@ def uniform_cases() -> list[tuple[str, bytes, str, str]]:
          r"TE_CONV_GEMM\(wnosign_full_loop_e\d+\)", "wnosign_full_loop_e<E>, e spread over 4 bits"),
         ("u_clamp_3x3", conv_model(rng, (7, 6), 8, 10, (3, 3), act="RELU6", in_q=IN_Q, out_q=CLAMP_Q,
                                    w_scales=np.geomspace(1e-3, 32e-3, 10)),
-         r"TE_CONV_GEMM\(wnosign_clamp_loop_e\d+\)", "wnosign_clamp_loop_e<E>, 3x3 im2col, padding"),
+         r"TE_CONV_(GEMM\(wnosign_clamp_loop|PAIRS\(nosign_clamp)_e\d+\)",
+         "wnosign_clamp_loop_e<E> (or the pair kernel's nosign_clamp_e<E>), 3x3 im2col, padding"),
         ("u_clamp_two", conv_model(rng, (6, 6), 8, 12, (1, 1), act="RELU6", in_q=IN_Q, out_q=CLAMP_Q,
                                    w_scales=np.geomspace(1e-3, 8e-3, 12)),
          r"TE_CONV_GEMM\(wnosign_clamp_two_e\d+\)", "wnosign_clamp_two_e<E>"),
@@ -154,8 +155,9 @@ def test_shared_models_use_the_fewest_copies(name, copies, per_channel):
     for family, e in re.findall(r"TE_CONV_GEMM\((wnosign_full_\w+?)_e(\d+)\)", src):
         # one family, two loops (and the seven groups' four-channel copy, the RGB first layer's)
         found.setdefault(family.replace("_loop16", "_loop").replace("_seven4", "_seven"), set()).add(e)
-    for e in re.findall(r"TE_CONV_PAIRS\(nosign_full_e(\d+)\)", src):  # the loop's layers on the pair kernel
-        found.setdefault("wnosign_full_loop", set()).add(e)
+    # the layers on the pair kernel: the loop's, and the seven groups' (_seven: the RGB first layer's)
+    for seven, e in re.findall(r"TE_CONV_PAIRS\(nosign_full(_seven)?_e(\d+)\)", src):
+        found.setdefault("wnosign_full_seven" if seven else "wnosign_full_loop", set()).add(e)
     for family in ("c8n", "c16n", "c1n"):
         found[family] = set(re.findall(rf"TE_CONV_{family.upper()}(?:_P16)?\((\d+)\)", src))  # (either pass size)
     assert {k: len(v) for k, v in found.items() if v} == copies

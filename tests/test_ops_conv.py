@@ -16,7 +16,8 @@ import pytest
 
 from te_openmv.codegen.compiler import compile_model
 from te_openmv.codegen.errors import UnsupportedOptionError
-from te_openmv.codegen.lower.conv import ConvLowering, conv_geometry, kernel_for, pixelwise_records, prepare, scratch_for
+from te_openmv.codegen.lower.conv import (PAIR_KERNELS, ConvLowering, conv_geometry, kernel_for, pixelwise_records,
+                                          prepare, scratch_for)
 from te_openmv.codegen.arith.common import multiply_by_quantized_multiplier
 from te_openmv.codegen.arith.conv import (acc_bound, constant_output, fast_requant_ok, fast_round,
     folded_bias, requant_fast, requant_wide, wide_ok)
@@ -110,7 +111,9 @@ def check_case(rng, case: dict, seed: int):
     op = compiled.graph.ops[0]
     geo = conv_geometry(compiled.graph, op)
     if pixelwise_records(compiled.graph, op, geo) is None:
-        assert f"{kernel_for(geo)}(" in compiled.emitted.c_source
+        # (or the pair kernel's walk for its layers, where it takes them)
+        assert re.search(rf"\b({kernel_for(geo)}|{PAIR_KERNELS.get(kernel_for(geo), '-')})\(",
+                         compiled.emitted.c_source)
         assert compiled.plan.op_scratch[0][1] >= scratch_for(geo)
     else:  # a pixel-by-pixel kernel, no scratch
         assert re.search(r"(te_conv2d_1x1_c8|te_conv2d_1x1_c16|te_conv2d_3x3_c1)n?_s8\(|TE_CONV_C(1|8|16)N\(",
@@ -205,12 +208,25 @@ RGB_SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("walk", ["te_conv2d_s8_3ch", "te_conv2d_3ch_pairs_s8"])
 @pytest.mark.parametrize("hw,stride,padding,pad", RGB_SHAPES)
-def test_rgb_first_layer_bit_exact(hw, stride, padding, pad):
+def test_rgb_first_layer_bit_exact(hw, stride, padding, pad, walk, monkeypatch):
+    """The RGB walk on the GEMM and on the pair kernel (wide weights, taken wherever it applies:
+    4 output pixels or more)."""
+    from te_openmv.codegen.lower import conv as lower_conv
+    if walk == "te_conv2d_s8_3ch":
+        monkeypatch.setattr(lower_conv, "PAIR_MIN_GROUPS", 1 << 30)
+    else:
+        monkeypatch.setattr(lower_conv, "WIDE_MIN_BLOCKS", 0)
+        monkeypatch.setattr(lower_conv, "PAIRS_MIN_PER_BYTE", 0)
     rng = np.random.default_rng(hw[0] * 100 + hw[1])
     model = conv_model(rng, hw, 3, 8, (3, 3), stride, padding, "RELU6", pad=pad,
                        in_q=(0.02, int(rng.integers(-100, 100))))
-    assert "te_conv2d_s8_3ch(" in compile_model(model, "conv").emitted.c_source
+    c = compile_model(model, "conv")
+    y = c.graph.t(c.graph.ops[0].outputs[0])
+    if walk == "te_conv2d_3ch_pairs_s8" and y.shape[1] * y.shape[2] < 4:
+        pytest.skip("the pair kernel needs 4 output pixels")
+    assert f"{walk}(" in c.emitted.c_source
     check_case(rng, dict(hw=hw, in_c=3, out_c=8, k=(3, 3), stride=stride, padding=padding, pad=pad,
                          act="RELU6", per_channel=True, bias=True), 0)
 
@@ -372,9 +388,11 @@ def test_one_channel_other_cases_use_the_gemm(out_c, act, out_q):
 def test_unrolled_gemm_variants_only_for_enough_outputs(hw, in_c, variant, monkeypatch):
     """4 and 7 groups of taps run their unrolled GEMM variant only where the model's layers on
     it have MIN_OUTPUTS_UNROLLED outputs (its code is not worth it for fewer), the loop else
-    (on 16 input channels with the pixel-by-pixel kernel left out)."""
+    (on 16 input channels with the pixel-by-pixel kernel left out; 7 groups with the pair
+    kernel, which takes such layers where its code pays, left out)."""
     from te_openmv.codegen.lower import conv as lower_conv
     monkeypatch.setattr(lower_conv, "_pointwise16_ok", lambda g, op, geo: False)
+    monkeypatch.setattr(lower_conv, "PAIR_MIN_GROUPS", 1 << 30)
     rng = np.random.default_rng(in_c)
     model = conv_model(rng, hw, in_c, 16, (1, 1), act="RELU6", in_q=(0.02, -5), out_q=(6 / 255, -128),
                        per_channel=False)
@@ -566,7 +584,7 @@ int main(void) {""")
     exe = tmp_path / "conv_asan"
     cmd = ["gcc", "-g", "-O1", "-std=gnu11", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
            f"-I{KERNELS_INCLUDE}", f"-I{tmp_path}", str(tmp_path / "main.c"), *sources,
-           str(KERNELS_INCLUDE.parent / "conv.c"), "-o", str(exe)]
+           str(KERNELS_INCLUDE.parent / "conv.c"), str(KERNELS_INCLUDE.parent / "conv_pairs.c"), "-o", str(exe)]
     build = subprocess.run(cmd, capture_output=True, text=True)
     if build.returncode != 0 and "sanitize" in build.stderr:
         pytest.skip(f"the host compiler cannot build with sanitizers: {build.stderr.strip()[-300:]}")

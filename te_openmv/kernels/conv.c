@@ -1089,17 +1089,17 @@ TE_INLINE void te_fill_bytes(int8_t *dst, int8_t v, uint32_t n) {
 }
 
 /* The widened groups of one patch row: whole groups to *xf, leftover bytes packed into
- * *pack (flushed to *xl every 4 bytes). */
+ * *pack (flushed to *xl every 4 bytes); a column's groups `gs` words apart (te_col). */
 TE_INLINE void te_im2col_row(const int8_t *row, uint32_t full, uint32_t left, uint32_t **xf, uint32_t **xl,
-                             uint32_t *pack, uint32_t *packed) {
+                             uint32_t *pack, uint32_t *packed, const uint32_t gs) {
     uint32_t *x = *xf;
-    for (uint32_t g = 0; g < full; g++, x += 8) te_widen_group(te_load32(row + 4 * g), x);
+    for (uint32_t g = 0; g < full; g++, x += gs) te_widen_group(te_load32(row + 4 * g), x);
     *xf = x;
     for (uint32_t i = 0; i < left; i++) {
         *pack |= (uint32_t)(uint8_t)row[4 * full + i] << (8 * *packed);
         if (++*packed == 4) {
             te_widen_group(*pack, *xl);
-            *xl += 8, *pack = 0, *packed = 0;
+            *xl += gs, *pack = 0, *packed = 0;
         }
     }
 }
@@ -1113,11 +1113,11 @@ typedef struct {
     int8_t zp;
 } te_im2col_geo;
 
-/* Column `xcol` (= xbuf + 2 * j) of the block from a window wholly inside the image, whose
- * first byte is `src`. g's in_c, k_w and k_h are compile-time constants in the
+/* Column `xcol` (xbuf + te_col(j, hs, gs)) of the block from a window wholly inside the image,
+ * whose first byte is `src`. g's in_c, k_w and k_h are compile-time constants in the
  * specialized kernel (3x3 on 1 channel), which also unrolls it completely. */
 TE_INLINE void te_im2col_inside(const te_im2col_geo *g, const int8_t *src, uint32_t *xcol, const int in_c_k,
-                                const int k_w_k, const int k_h_k) {
+                                const int k_w_k, const int k_h_k, const uint32_t gs) {
     const ptrdiff_t row_stride = g->row_stride;
     if (in_c_k == 1 && k_w_k == 3 && k_h_k == 3) {
         /* 9 bytes, all left over: (r0 r0 r0 r1) (r1 r1 r2 r2) (r2 0 0 0) */
@@ -1126,33 +1126,54 @@ TE_INLINE void te_im2col_inside(const te_im2col_geo *g, const int8_t *src, uint3
         const uint32_t b = te_load16(r1) | (uint32_t)(uint8_t)r1[2] << 16;
         const uint32_t c = te_load16(r2) | (uint32_t)(uint8_t)r2[2] << 16;
         te_widen_group(a | b << 24, xcol);
-        te_widen_group(b >> 8 | c << 16, xcol + 8);
-        te_widen_group(c >> 16, xcol + 16);
+        te_widen_group(b >> 8 | c << 16, xcol + gs);
+        te_widen_group(c >> 16, xcol + 2 * gs);
     } else {
-        uint32_t *xf = xcol, *xl = xcol + 8 * (uint32_t)g->k_h * g->full;
+        uint32_t *xf = xcol, *xl = xcol + gs * (uint32_t)g->k_h * g->full;
         uint32_t pack = 0, packed = 0;
         for (int ky = 0; ky < g->k_h; ky++, src += row_stride)
-            te_im2col_row(src, g->full, g->left, &xf, &xl, &pack, &packed);
+            te_im2col_row(src, g->full, g->left, &xf, &xl, &pack, &packed, gs);
         if (packed) te_widen_group(pack, xl);
     }
+}
+
+/* The block's layout: column j (of 4) starts te_col(j, hs, gs) words into the block and its groups
+ * follow `gs` words apart. The GEMM's: hs 4, gs 8 (per group the 4 columns' words side by
+ * side). The pair kernel's (conv_pairs.c): hs = 4 * groups, gs 4 (two halves, columns 0-1
+ * and 2-3, each per group its two columns' words). */
+#define TE_GEMM_HS 4u
+#define TE_GEMM_GS 8u
+#define TE_PAIRS_GS 4u
+TE_INLINE uint32_t te_col(uint32_t j, const uint32_t hs, const uint32_t gs) {
+    return gs == TE_GEMM_GS ? 2u * j : (j >> 1) * hs + 2u * (j & 1u);
 }
 
 /* The `cols` windows of a 3x3, 3-channel block, `step` bytes apart, rows `row_stride` apart
  * (te_conv2d_s8_3ch, below; on ARMv7E-M its blocks of 4 at stride 2 run te_im2col4_3ch_s2_asm): rows of 9
  * bytes, groups 0-5 are bytes 0-3 and 4-7 of each row, group 6 the rows' last bytes (and a
- * zero). A function of its own, so that the compiler keeps this loop in registers. */
-__attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
-                                                          uint32_t *xcol, uint32_t cols) {
-    for (uint32_t j = 0; j < cols; j++, src += step, xcol += 2) {
+ * zero). A function of its own per layout, so that the compiler keeps this loop in registers. */
+TE_INLINE void te_im2col_block_3ch_t(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride, uint32_t *xbuf,
+                                     uint32_t cols, const uint32_t hs, const uint32_t gs) {
+    uint32_t *xcol = xbuf;
+    for (uint32_t j = 0; j < cols; j++, src += step, xcol += (j & 1) ? 2 : hs - 2) {
         const int8_t *r0 = src, *r1 = src + row_stride, *r2 = src + 2 * row_stride;
         te_widen_group(te_load32(r0), xcol);
-        te_widen_group(te_load32(r0 + 4), xcol + 8);
-        te_widen_group(te_load32(r1), xcol + 16);
-        te_widen_group(te_load32(r1 + 4), xcol + 24);
-        te_widen_group(te_load32(r2), xcol + 32);
-        te_widen_group(te_load32(r2 + 4), xcol + 40);
-        te_widen_group((uint8_t)r0[8] | (uint32_t)(uint8_t)r1[8] << 8 | (uint32_t)(uint8_t)r2[8] << 16, xcol + 48);
+        te_widen_group(te_load32(r0 + 4), xcol + gs);
+        te_widen_group(te_load32(r1), xcol + 2 * gs);
+        te_widen_group(te_load32(r1 + 4), xcol + 3 * gs);
+        te_widen_group(te_load32(r2), xcol + 4 * gs);
+        te_widen_group(te_load32(r2 + 4), xcol + 5 * gs);
+        te_widen_group((uint8_t)r0[8] | (uint32_t)(uint8_t)r1[8] << 8 | (uint32_t)(uint8_t)r2[8] << 16, xcol + 6 * gs);
     }
+}
+__attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
+                                                          uint32_t *xbuf, uint32_t cols) {
+    te_im2col_block_3ch_t(src, step, row_stride, xbuf, cols, TE_GEMM_HS, TE_GEMM_GS);
+}
+__attribute__((noinline)) static void te_im2col_block_3ch_pairs(const int8_t *src, ptrdiff_t step,
+                                                                ptrdiff_t row_stride, uint32_t *xbuf, uint32_t cols,
+                                                                uint32_t hs) {
+    te_im2col_block_3ch_t(src, step, row_stride, xbuf, cols, hs, TE_PAIRS_GS);
 }
 
 /* The same for any geometry (te_conv2d_s8), in a function of its own so that the row loops
@@ -1161,17 +1182,18 @@ __attribute__((noinline)) static void te_im2col_block_3ch(const int8_t *src, ptr
  * into the group being packed (sh bits of it filled), which then flushes when full. Exact:
  * the same bytes in the same order (sh stays below 32, and a group flushes when its 4th
  * byte arrives, as te_im2col_row's counter does); the M7 and host tests cover 0 to 3
- * leftover bytes per row. */
-__attribute__((noinline)) static void te_im2col_block_any(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
-                                                          uint32_t *xcol, uint32_t cols, uint32_t k_h,
-                                                          uint32_t full, uint32_t left) {
+ * leftover bytes per row. Per layout (te_col) a function of its own. */
+TE_INLINE void te_im2col_block_any_t(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride, uint32_t *xbuf,
+                                     uint32_t cols, uint32_t k_h, uint32_t full, uint32_t left, const uint32_t hs,
+                                     const uint32_t gs) {
     const uint32_t bits = 8 * left;
-    for (uint32_t j = 0; j < cols; j++, src += step, xcol += 2) {
-        uint32_t *xf = xcol, *xl = xcol + 8 * k_h * full, pack = 0, sh = 0;
+    uint32_t *xcol = xbuf;
+    for (uint32_t j = 0; j < cols; j++, src += step, xcol += (j & 1) ? 2 : hs - 2) {
+        uint32_t *xf = xcol, *xl = xcol + gs * k_h * full, pack = 0, sh = 0;
         const int8_t *row = src;
         for (uint32_t ky = k_h; ky; ky--, row += row_stride) {
             const int8_t *r = row;
-            for (uint32_t g = full; g; g--, r += 4, xf += 8) te_widen_group(te_load32(r), xf);
+            for (uint32_t g = full; g; g--, r += 4, xf += gs) te_widen_group(te_load32(r), xf);
             if (!bits) continue;
             uint32_t v = (uint8_t)r[0];
             if (bits > 8) v |= (uint32_t)(uint8_t)r[1] << 8;
@@ -1180,21 +1202,32 @@ __attribute__((noinline)) static void te_im2col_block_any(const int8_t *src, ptr
             sh += bits;
             if (sh >= 32) {  /* the group is full: v's bits past it start the next one */
                 te_widen_group(pack, xl);
-                xl += 8, sh -= 32;
+                xl += gs, sh -= 32;
                 pack = sh ? v >> (bits - sh) : 0;
             }
         }
         if (sh) te_widen_group(pack, xl);
     }
 }
+__attribute__((noinline)) static void te_im2col_block_any(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride,
+                                                          uint32_t *xbuf, uint32_t cols, uint32_t k_h,
+                                                          uint32_t full, uint32_t left) {
+    te_im2col_block_any_t(src, step, row_stride, xbuf, cols, k_h, full, left, TE_GEMM_HS, TE_GEMM_GS);
+}
+__attribute__((noinline)) static void te_im2col_block_any_pairs(const int8_t *src, ptrdiff_t step,
+                                                                ptrdiff_t row_stride, uint32_t *xbuf, uint32_t cols,
+                                                                uint32_t k_h, uint32_t full, uint32_t left,
+                                                                uint32_t hs) {
+    te_im2col_block_any_t(src, step, row_stride, xbuf, cols, k_h, full, left, hs, TE_PAIRS_GS);
+}
 
 /* Column `xcol` of the block: the window at (iy0, ix0), anywhere. */
 TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32_t *xcol, int8_t *row_tmp,
-                                const int in_c_k, const int k_w_k, const int k_h_k) {
+                                const int in_c_k, const int k_w_k, const int k_h_k, const uint32_t gs) {
     const int in_c = g->in_c, k_w = g->k_w, k_h = g->k_h;
     const int8_t *src = g->in + ((ptrdiff_t)iy0 * g->in_w + ix0) * in_c;
     if (ix0 >= 0 && ix0 + k_w <= g->in_w && iy0 >= 0 && iy0 + k_h <= g->in_h) {
-        te_im2col_inside(g, src, xcol, in_c_k, k_w_k, k_h_k);
+        te_im2col_inside(g, src, xcol, in_c_k, k_w_k, k_h_k, gs);
         return;
     }
     const uint32_t row_bytes = g->row_bytes;
@@ -1202,7 +1235,7 @@ TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32
     const int kx_lo = ix0 >= 0 ? 0 : (-ix0 < k_w ? -ix0 : k_w);
     const int kx_hi = g->in_w - ix0 < kx_lo ? kx_lo : (g->in_w - ix0 < k_w ? g->in_w - ix0 : k_w);
     const uint32_t lo = (uint32_t)(kx_lo * in_c), hi = (uint32_t)(kx_hi * in_c);
-    uint32_t *xf = xcol, *xl = xcol + 8 * (uint32_t)k_h * g->full;
+    uint32_t *xf = xcol, *xl = xcol + gs * (uint32_t)k_h * g->full;
     uint32_t pack = 0, packed = 0;
     for (int ky = 0; ky < k_h; ky++, src += g->row_stride) {
         const int iy = iy0 + ky;
@@ -1213,7 +1246,7 @@ TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32
             te_copy_bytes(row_tmp + lo, src + lo, hi - lo);
             te_fill_bytes(row_tmp + hi, g->zp, row_bytes - hi);
         }
-        te_im2col_row(row_tmp, g->full, g->left, &xf, &xl, &pack, &packed);
+        te_im2col_row(row_tmp, g->full, g->left, &xf, &xl, &pack, &packed, gs);
     }
     if (packed) te_widen_group(pack, xl);
 }
@@ -1226,53 +1259,75 @@ typedef struct {
     ptrdiff_t step;  /* bytes between side-by-side windows */
 } te_im2col_walk;
 
-/* The `cols` windows of the block at the walk's position into xbuf (columns cols.. are not
- * read), the walk moved past them. Where cols is the constant TE_B (the blocks of 4), the
- * checks and steps fold into the same code as a plain 4-window loop. */
+/* The `cols` windows of the block at the walk's position into xbuf in the layout (hs, gs)
+ * (te_col; columns cols.. are not read), the walk moved past them. Where cols is the constant
+ * TE_B (the blocks of 4), the checks and steps fold into the same code as a plain 4-window loop. */
 TE_INLINE void te_im2col_fill(const te_im2col_geo *g, te_im2col_walk *w, uint32_t cols, uint32_t *xbuf,
-                              int8_t *row_tmp, const int in_c_k, const int k_w_k, const int k_h_k) {
+                              int8_t *row_tmp, const int in_c_k, const int k_w_k, const int k_h_k,
+                              const uint32_t hs, const uint32_t gs) {
     if (cols >= TE_B - 1 && w->ox + (int)cols <= w->out_w && w->iy0 >= 0 && w->iy0 + g->k_h <= g->in_h &&
         w->ix0 >= 0 && w->ix0 + ((int)cols - 1) * w->stride_w + g->k_w <= g->in_w) {
         /* three or four windows side by side, inside the image (most blocks) */
         const int8_t *src = g->in + ((ptrdiff_t)w->iy0 * g->in_w + w->ix0) * g->in_c;
         const ptrdiff_t step = w->step;
-        if (!in_c_k) {
+        if (!in_c_k && gs == TE_GEMM_GS) {
             te_im2col_block_any(src, step, g->row_stride, xbuf, cols, (uint32_t)g->k_h, g->full, g->left);
+        } else if (!in_c_k) {
+            te_im2col_block_any_pairs(src, step, g->row_stride, xbuf, cols, (uint32_t)g->k_h, g->full, g->left, hs);
         } else {
-            te_im2col_inside(g, src, xbuf, in_c_k, k_w_k, k_h_k);
-            te_im2col_inside(g, src + step, xbuf + 2, in_c_k, k_w_k, k_h_k);
-            te_im2col_inside(g, src + 2 * step, xbuf + 4, in_c_k, k_w_k, k_h_k);
-            if (cols == TE_B) te_im2col_inside(g, src + 3 * step, xbuf + 6, in_c_k, k_w_k, k_h_k);
+            te_im2col_inside(g, src, xbuf, in_c_k, k_w_k, k_h_k, gs);
+            te_im2col_inside(g, src + step, xbuf + te_col(1, hs, gs), in_c_k, k_w_k, k_h_k, gs);
+            te_im2col_inside(g, src + 2 * step, xbuf + te_col(2, hs, gs), in_c_k, k_w_k, k_h_k, gs);
+            if (cols == TE_B) te_im2col_inside(g, src + 3 * step, xbuf + te_col(3, hs, gs), in_c_k, k_w_k, k_h_k, gs);
         }
         w->ix0 += (int)cols * w->stride_w;
         if ((w->ox += (int)cols) == w->out_w) w->ox = 0, w->ix0 = -w->pad_left, w->iy0 += w->stride_h;
     } else {
         /* column by column */
         for (uint32_t j = 0; j < cols; j++) {
-            te_im2col_column(g, w->iy0, w->ix0, xbuf + 2 * j, row_tmp, in_c_k, k_w_k, k_h_k);
+            te_im2col_column(g, w->iy0, w->ix0, xbuf + te_col(j, hs, gs), row_tmp, in_c_k, k_w_k, k_h_k, gs);
             w->ix0 += w->stride_w;
             if (++w->ox == w->out_w) w->ox = 0, w->ix0 = -w->pad_left, w->iy0 += w->stride_h;
         }
     }
 }
 
+/* The im2col geometry and a walk at the first block, from the layer's parameters (in_c_k,
+ * k_w_k, k_h_k: compile-time constants of a specialized kernel, else 0). */
+TE_INLINE void te_im2col_begin(const te_conv_params *p, const int8_t *in, te_im2col_geo *g, te_im2col_walk *w,
+                               const int in_c_k, const int k_w_k, const int k_h_k) {
+    g->in = in, g->in_h = p->in_h, g->in_w = p->in_w;
+    g->in_c = in_c_k ? in_c_k : p->in_c, g->k_w = k_w_k ? k_w_k : p->k_w, g->k_h = k_h_k ? k_h_k : p->k_h;
+    g->row_stride = (ptrdiff_t)g->in_w * g->in_c;
+    g->row_bytes = (uint32_t)(g->k_w * g->in_c), g->full = g->row_bytes >> 2, g->left = g->row_bytes & 3;
+    g->zp = (int8_t)(-p->in_offset);
+    w->out_w = p->out_w, w->stride_w = p->stride_w, w->stride_h = p->stride_h;
+    w->pad_left = p->pad_left, w->pad_top = p->pad_top;
+    w->step = (ptrdiff_t)w->stride_w * g->in_c;
+    w->ox = 0, w->iy0 = -w->pad_top, w->ix0 = -w->pad_left;
+}
+
+/* The walk moved to output pixel px (a block that starts before the last one ended). */
+TE_INLINE void te_im2col_walk_to(te_im2col_walk *w, uint32_t px) {
+    w->ox = (int)(px % (uint32_t)w->out_w);
+    w->iy0 = (int)(px / (uint32_t)w->out_w) * w->stride_h - w->pad_top;
+    w->ix0 = w->ox * w->stride_w - w->pad_left;
+}
+
+/* The block's row_tmp: after the widened block and the job record (te_conv_scratch_im2col). */
+TE_INLINE int8_t *te_im2col_row_tmp(const te_conv_params *p, void *scratch) {
+    return (int8_t *)scratch + TE_B * p->depth * 2 + TE_CONV_JOB_BYTES;
+}
+
 TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                               const te_conv_chan *chan, int8_t *out, void *scratch, const int in_c_k,
                               const int k_w_k, const int k_h_k) {
     te_im2col_geo g;
-    g.in = in, g.in_h = p->in_h, g.in_w = p->in_w;
-    g.in_c = in_c_k ? in_c_k : p->in_c, g.k_w = k_w_k ? k_w_k : p->k_w, g.k_h = k_h_k ? k_h_k : p->k_h;
-    g.row_stride = (ptrdiff_t)g.in_w * g.in_c;
-    g.row_bytes = (uint32_t)(g.k_w * g.in_c), g.full = g.row_bytes >> 2, g.left = g.row_bytes & 3;
-    g.zp = (int8_t)(-p->in_offset);
     te_im2col_walk w;
-    w.out_w = p->out_w, w.stride_w = p->stride_w, w.stride_h = p->stride_h;
-    w.pad_left = p->pad_left, w.pad_top = p->pad_top;
-    w.step = (ptrdiff_t)w.stride_w * g.in_c;
-    w.ox = 0, w.iy0 = -w.pad_top, w.ix0 = -w.pad_left;
+    te_im2col_begin(p, in, &g, &w, in_c_k, k_w_k, k_h_k);
     const uint32_t pixels = (uint32_t)p->out_h * w.out_w, out_c = p->out_c;
     uint32_t *xbuf = (uint32_t *)scratch;
-    int8_t *row_tmp = (int8_t *)scratch + TE_B * p->depth * 2 + TE_CONV_JOB_BYTES;
+    int8_t *row_tmp = te_im2col_row_tmp(p, scratch);
     te_gemm_ctx ctx;
     te_gemm_init(&ctx, p, xbuf, weights, chan);
     const int32_t end4 = te_blocks4_end(pixels);
@@ -1281,26 +1336,47 @@ TE_INLINE void te_conv_im2col(const te_conv_params *p, const int8_t *in, const i
     /* the blocks of 4 on their own, so that each costs what a plain 4-window loop's does;
      * the .mpy build leaves them to the loop below (its code costs heap) */
     for (; (int32_t)px < end4; px += TE_B) {
-        te_im2col_fill(&g, &w, TE_B, xbuf, row_tmp, in_c_k, k_w_k, k_h_k);
+        te_im2col_fill(&g, &w, TE_B, xbuf, row_tmp, in_c_k, k_w_k, k_h_k, TE_GEMM_HS, TE_GEMM_GS);
         te_gemm_block(&ctx, out + px * out_c, TE_B);
     }
 #endif
     for (uint32_t npx; px < pixels; px = te_block_next(px, npx, pixels)) {
         /* (outside the .mpy build only blocks of 3 or less are left) */
         npx = TE_SMALL_CODE ? te_block_cols(px, end4, pixels) : pixels - px < TE_B - 1 ? pixels - px : TE_B - 1;
-        te_im2col_fill(&g, &w, npx, xbuf, row_tmp, in_c_k, k_w_k, k_h_k);
+        te_im2col_fill(&g, &w, npx, xbuf, row_tmp, in_c_k, k_w_k, k_h_k, TE_GEMM_HS, TE_GEMM_GS);
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
-        if (pixels - px == 5) {  /* a 5-pixel map's second block starts at pixel 2 */
-            w.ox = (int)((px + 2) % (uint32_t)w.out_w);
-            w.iy0 = (int)((px + 2) / (uint32_t)w.out_w) * w.stride_h - w.pad_top;
-            w.ix0 = w.ox * w.stride_w - w.pad_left;
-        }
+        if (pixels - px == 5) te_im2col_walk_to(&w, px + 2);  /* a 5-pixel map's second block */
     }
 }
 
 void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                   const te_conv_chan *chan, int8_t *out, void *scratch) {
     te_conv_im2col(p, in, weights, chan, out, scratch, 0, 0, 0);
+}
+
+/* te_conv2d_s8's layers on the pair kernel (te/conv.h): the same walk, each block of 4 windows
+ * widened into the kernel's two halves; the last 1-3 pixels of the map in its last 4 again
+ * (the compiler's condition: at least 4), only the halves that hold them run. */
+void te_conv2d_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                        void *scratch) {
+    te_im2col_geo g;
+    te_im2col_walk w;
+    te_im2col_begin(p, in, &g, &w, 0, 0, 0);
+    const uint32_t pixels = (uint32_t)p->out_h * w.out_w, out_c = p->out_c, full = pixels & ~3u, hs = p->depth;
+    uint32_t *xbuf = (uint32_t *)scratch;
+    int8_t *row_tmp = te_im2col_row_tmp(p, scratch);
+    te_pair_job job;
+    te_pairs_begin(&job, p, records, hs >> 2);
+    const te_pairs_fn fn = te_pairs_code(p);
+    for (uint32_t px = 0; px < full; px += TE_B) {
+        te_im2col_fill(&g, &w, TE_B, xbuf, row_tmp, 0, 0, 0, hs, TE_PAIRS_GS);
+        te_pairs_halves(&job, fn, p, records, out + px * out_c, xbuf, hs, 0);
+    }
+    if (pixels > full) {
+        te_im2col_walk_to(&w, pixels - TE_B);
+        te_im2col_fill(&g, &w, TE_B, xbuf, row_tmp, 0, 0, 0, hs, TE_PAIRS_GS);
+        te_pairs_halves(&job, fn, p, records, out + (pixels - TE_B) * out_c, xbuf, hs, pixels - full == 3u ? 0u : 1u);
+    }
 }
 
 /* ---------------------------------------------------------------- RGB first layers */
@@ -1327,24 +1403,30 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
  * is 0 or -1, and its weight is zero in every layout (te/conv.h: the zeros up to `depth`).
  * 103 instructions for the block (the C loop, te_im2col_block_3ch: ~170); the .mpy build
  * (TE_SMALL_CODE, code costs heap) loops over the rows: 111. */
-#define TE_RGB_ASM_HALF                                      \
+/* `store`: the GEMM's layout, one STM of the group's 8 words; the pair kernel's, the first
+ * two columns' 4 into the first half (r1), the others' into the second (r12) */
+#define TE_RGB_STM_GEMM(wb) "stm    r1" wb ", {r4-r11}\n\t"
+#define TE_RGB_HALF2_PARAM , __attribute__((unused)) uint32_t *half2
+#define TE_RGB_STM_PAIRS(wb) "stm    r1" wb ", {r4-r7}\n\t" "stm    r12" wb ", {r8-r11}\n\t"
+#define TE_RGB_ASM_HALF(store)                               \
     "ldr    r7, [r0, #6]\n\t"                                \
     "ldr    r9, [r0, #12]\n\t"                               \
     "ldr    r11, [r0, #18]\n\t"                              \
     "ldr    r5, [r0], #4\n\t"                                \
     TE_ASM_WIDEN4_R4_R11                                     \
-    "stm    r1!, {r4-r11}\n\t"
-#define TE_RGB_ASM_ROW TE_RGB_ASM_HALF TE_RGB_ASM_HALF "add    r0, r0, r2\n\t"
+    store("!")
+#define TE_RGB_ASM_ROW(store) TE_RGB_ASM_HALF(store) TE_RGB_ASM_HALF(store) "add    r0, r0, r2\n\t"
 #if TE_SMALL_CODE
-#define TE_RGB_ASM_ROWS                                      \
+#define TE_RGB_ASM_ROWS(store)                               \
     "movs   r3, #3\n"                                        \
     "1:\n\t"                                                 \
-    TE_RGB_ASM_ROW                                           \
+    TE_RGB_ASM_ROW(store)                                    \
     "subs   r3, r3, #1\n\t"                                  \
     "bne    1b\n\t"                                          \
     "sub    r0, r0, r2\n\t"
 #else
-#define TE_RGB_ASM_ROWS TE_RGB_ASM_ROW TE_RGB_ASM_ROW TE_RGB_ASM_HALF TE_RGB_ASM_HALF
+#define TE_RGB_ASM_ROWS(store) TE_RGB_ASM_ROW(store) TE_RGB_ASM_ROW(store) TE_RGB_ASM_HALF(store) \
+    TE_RGB_ASM_HALF(store)
 #endif
 /* the four windows' byte 8 of one row, at r0 */
 #define TE_RGB_ASM_BYTE8(a, b, c, d)                         \
@@ -1352,43 +1434,56 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
     "ldrsb  " b ", [r0, #6]\n\t"                             \
     "ldrsb  " c ", [r0, #12]\n\t"                            \
     "ldrsb  " d ", [r0, #18]\n\t"
-__attribute__((naked, noinline)) static void te_im2col4_3ch_s2_asm(__attribute__((unused)) const int8_t *src,
-                                                                 __attribute__((unused)) uint32_t *xbuf,
-                                                                 __attribute__((unused)) ptrdiff_t row_stride) {
-    __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
-        "sub    r2, r2, #8\n\t"                /* from a row's byte 8 to the next row */
-        TE_RGB_ASM_ROWS
-        /* r0: row 2's byte 8 of window 0 */
-        TE_RGB_ASM_BYTE8("r4", "r6", "r8", "r10")
-        "add    r2, r2, #8\n\t"                /* the row stride */
-        "sub    r0, r0, r2\n\t"
-        TE_RGB_ASM_BYTE8("r5", "r7", "r9", "r11")
-        "sub    r0, r0, r2\n\t"
-        "ldrsb  r3, [r0]\n\t"
-        "pkhbt  r4, r3, r4, lsl #16\n\t"
-        "ldrsb  r3, [r0, #6]\n\t"
-        "pkhbt  r6, r3, r6, lsl #16\n\t"
-        "ldrsb  r3, [r0, #12]\n\t"
-        "pkhbt  r8, r3, r8, lsl #16\n\t"
-        "ldrsb  r3, [r0, #18]\n\t"
-        "pkhbt  r10, r3, r10, lsl #16\n\t"
-        "stm    r1, {r4-r11}\n\t"
-        "pop    {r4-r11, pc}\n\t");
-}
+/* void name(const int8_t *src, uint32_t *xbuf, ptrdiff_t row_stride[, uint32_t *half2]): the
+ * pair kernel's copy takes its second half's start too (r3, kept in r12) */
+#define TE_RGB_ASM_FN(name, more, head, store)                                                 \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const int8_t *src,  \
+                                                      __attribute__((unused)) uint32_t *xbuf,      \
+                                                      __attribute__((unused)) ptrdiff_t row_stride \
+                                                      more) {                                      \
+    __asm__ volatile(                                                                            \
+        "push   {r4-r11, lr}\n\t"                                                                \
+        head                                                                                     \
+        "sub    r2, r2, #8\n\t"                /* from a row's byte 8 to the next row */          \
+        TE_RGB_ASM_ROWS(store)                                                                   \
+        /* r0: row 2's byte 8 of window 0 */                                                     \
+        TE_RGB_ASM_BYTE8("r4", "r6", "r8", "r10")                                                \
+        "add    r2, r2, #8\n\t"                /* the row stride */                               \
+        "sub    r0, r0, r2\n\t"                                                                  \
+        TE_RGB_ASM_BYTE8("r5", "r7", "r9", "r11")                                                \
+        "sub    r0, r0, r2\n\t"                                                                  \
+        "ldrsb  r3, [r0]\n\t"                                                                    \
+        "pkhbt  r4, r3, r4, lsl #16\n\t"                                                         \
+        "ldrsb  r3, [r0, #6]\n\t"                                                                \
+        "pkhbt  r6, r3, r6, lsl #16\n\t"                                                         \
+        "ldrsb  r3, [r0, #12]\n\t"                                                               \
+        "pkhbt  r8, r3, r8, lsl #16\n\t"                                                         \
+        "ldrsb  r3, [r0, #18]\n\t"                                                               \
+        "pkhbt  r10, r3, r10, lsl #16\n\t"                                                       \
+        store("")                                                                                \
+        "pop    {r4-r11, pc}\n\t");                                                              \
+    }
+TE_RGB_ASM_FN(te_im2col4_3ch_s2_asm, , "", TE_RGB_STM_GEMM)
+TE_RGB_ASM_FN(te_im2col4_3ch_s2_pairs_asm, TE_RGB_HALF2_PARAM, "mov    r12, r3\n\t", TE_RGB_STM_PAIRS)
 #endif
 
 /* `cols` (1 to 4) windows side by side, `step` bytes apart, rows `row_stride` apart, from the
  * input or a patch. */
 TE_INLINE void te_rgb_widen(const int8_t *src, ptrdiff_t step, ptrdiff_t row_stride, uint32_t *xbuf,
-                            uint32_t cols) {
+                            uint32_t cols, const uint32_t hs, const uint32_t gs) {
 #if TE_USE_DSP
     if (cols == TE_B && step == 6) {
-        te_im2col4_3ch_s2_asm(src, xbuf, row_stride);
+        if (gs == TE_GEMM_GS)
+            te_im2col4_3ch_s2_asm(src, xbuf, row_stride);
+        else
+            te_im2col4_3ch_s2_pairs_asm(src, xbuf, row_stride, xbuf + hs);
         return;
     }
 #endif
-    te_im2col_block_3ch(src, step, row_stride, xbuf, cols);
+    if (gs == TE_GEMM_GS)
+        te_im2col_block_3ch(src, step, row_stride, xbuf, cols);
+    else
+        te_im2col_block_3ch_pairs(src, step, row_stride, xbuf, cols, hs);
 }
 
 /* The patch a block on the image border reads: TE_RGB_PATCH_ROWS rows of `span` bytes, the
@@ -1420,24 +1515,29 @@ __attribute__((noinline)) static void te_rgb_patch(const te_conv_params *p, cons
  * of window 0 (left border) or the last one of window 3 (right border), the 3 bytes before or
  * after the window's rows inside the input tensor. It is widened from the input as the
  * inside blocks are, then that pixel's taps (which read its neighbour) set to the zero point.
- * In xbuf's int16 (the layout at the top: tap x of group g, column j is int16 16g + 4j +
- * 2(x & 1) + (x >> 1)) those are, for row r, taps 0-2 of group 2r, column 0: 32r to 32r + 2;
- * or taps 6-8 of window 3: x2 and x3 of group 2r + 1 (32r + 29, 32r + 31) and x_r of group 6
- * (108, 110, 109). Returns 0 where the block is not such a block. */
-static int te_rgb_one_pixel_out(const te_conv_params *p, const int8_t *in, int iy0, int ix0, uint32_t *xbuf) {
+ * In xbuf's int16 (te_col's layout: tap x of group g, column j is int16 2 (te_col(j) + g gs +
+ * (x & 1)) + (x >> 1); the GEMM's 16g + 4j + 2(x & 1) + (x >> 1)) those are, for row r, taps
+ * 0-2 of group 2r, column 0 (GEMM: 32r to 32r + 2); or taps 6-8 of window 3: x2 and x3 of
+ * group 2r + 1 (32r + 29, 32r + 31) and x_r of group 6 (108, 110, 109). Returns 0 where the
+ * block is not such a block. */
+TE_INLINE int te_rgb_one_pixel_out(const te_conv_params *p, const int8_t *in, int iy0, int ix0, uint32_t *xbuf,
+                                   const uint32_t hs, const uint32_t gs) {
     const int in_w = p->in_w, sw = p->stride_w;
     const int16_t zp = (int16_t)-p->in_offset;
     const ptrdiff_t row_stride = 3 * (ptrdiff_t)in_w;
     if (iy0 < 0 || iy0 + 3 > p->in_h) return 0;
     const int left = ix0 == -1 && iy0 >= 1 && ix0 + 3 * sw + 3 <= in_w;
     if (!left && !(ix0 >= 0 && ix0 + 3 * sw + 2 == in_w && iy0 + 3 < p->in_h)) return 0;
-    te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, TE_B);
+    te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, TE_B, hs, gs);
     int16_t *h = (int16_t *)(void *)xbuf;
     if (left) {
-        for (uint32_t r = 0; r < 3; r++) te_store32(h + 32 * r, (uint16_t)zp * 0x10001u), memcpy(h + 32 * r + 2, &zp, 2);
+        for (uint32_t r = 0; r < 3; r++)
+            te_store32(h + 4 * r * gs, (uint16_t)zp * 0x10001u), memcpy(h + 4 * r * gs + 2, &zp, 2);
     } else {
-        for (uint32_t r = 0; r < 3; r++) memcpy(h + 32 * r + 29, &zp, 2), memcpy(h + 32 * r + 31, &zp, 2);
-        memcpy(h + 108, &zp, 2), memcpy(h + 109, &zp, 2), memcpy(h + 110, &zp, 2);
+        int16_t *w3 = h + 2 * te_col(3, hs, gs);
+        for (uint32_t r = 0; r < 3; r++)
+            memcpy(w3 + 2 * (2 * r + 1) * gs + 1, &zp, 2), memcpy(w3 + 2 * (2 * r + 1) * gs + 3, &zp, 2);
+        memcpy(w3 + 12 * gs, &zp, 2), memcpy(w3 + 12 * gs + 1, &zp, 2), memcpy(w3 + 12 * gs + 2, &zp, 2);
     }
     return 1;
 }
@@ -1445,15 +1545,25 @@ static int te_rgb_one_pixel_out(const te_conv_params *p, const int8_t *in, int i
 /* The block of `cols` windows from pixel px on, where the stretches do not take it (every
  * block in the .mpy build, TE_SMALL_CODE, whose code costs heap): on one output row and
  * fitting the patch, all at once (from the input where inside, a block of 4 with one pixel
- * outside the image by te_rgb_one_pixel_out, else through the patch), else window by window. */
+ * outside the image by te_rgb_one_pixel_out, else through the patch), else window by window.
+ * A function of its own per layout (te_col). */
 __attribute__((noinline)) static void te_rgb_block(const te_conv_params *p, const int8_t *in, uint32_t px,
-                                                   uint32_t cols, uint32_t *xbuf) {
+                                                   uint32_t cols, uint32_t *xbuf);
+__attribute__((noinline)) static void te_rgb_block_pairs(const te_conv_params *p, const int8_t *in, uint32_t px,
+                                                         uint32_t cols, uint32_t *xbuf, uint32_t hs);
+TE_INLINE void te_rgb_block_t(const te_conv_params *p, const int8_t *in, uint32_t px, uint32_t cols, uint32_t *xbuf,
+                              const uint32_t hs, const uint32_t gs) {
     const uint32_t out_w = p->out_w;
     const int sw = p->stride_w;
     const uint32_t oy = px / out_w, ox = px - oy * out_w;
     const int span = ((int)cols - 1) * 3 * sw + 9;
     if (ox + cols > out_w || span > TE_RGB_PATCH_ROW) {
-        for (uint32_t j = 0; j < cols; j++) te_rgb_block(p, in, px + j, 1, xbuf + 2 * j);
+        for (uint32_t j = 0; j < cols; j++) {
+            if (gs == TE_GEMM_GS)
+                te_rgb_block(p, in, px + j, 1, xbuf + 2 * j);
+            else
+                te_rgb_block_pairs(p, in, px + j, 1, xbuf + te_col(j, hs, gs), hs);
+        }
         return;
     }
     const int iy0 = (int)oy * p->stride_h - p->pad_top, ix0 = (int)ox * sw - p->pad_left;
@@ -1461,58 +1571,109 @@ __attribute__((noinline)) static void te_rgb_block(const te_conv_params *p, cons
     if ((TE_SMALL_CODE || cols != TE_B) && iy0 >= 0 && iy0 + 3 <= p->in_h && ix0 >= 0 &&
         3 * ix0 + span <= 3 * p->in_w) {
         const ptrdiff_t row_stride = 3 * (ptrdiff_t)p->in_w;
-        te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, cols);
+        te_rgb_widen(in + iy0 * row_stride + ix0 * 3, 3 * sw, row_stride, xbuf, cols, hs, gs);
         return;
     }
-    if (cols == TE_B && te_rgb_one_pixel_out(p, in, iy0, ix0, xbuf)) return;
+    if (cols == TE_B && te_rgb_one_pixel_out(p, in, iy0, ix0, xbuf, hs, gs)) return;
     uint32_t patch_words[TE_RGB_PATCH_ROWS * TE_RGB_PATCH_ROW / 4];
     te_rgb_patch(p, in, iy0, ix0, span, (int8_t *)patch_words);
-    te_rgb_widen((int8_t *)patch_words, 3 * sw, TE_RGB_PATCH_ROW, xbuf, cols);
+    te_rgb_widen((int8_t *)patch_words, 3 * sw, TE_RGB_PATCH_ROW, xbuf, cols, hs, gs);
+}
+__attribute__((noinline)) static void te_rgb_block(const te_conv_params *p, const int8_t *in, uint32_t px,
+                                                   uint32_t cols, uint32_t *xbuf) {
+    te_rgb_block_t(p, in, px, cols, xbuf, TE_GEMM_HS, TE_GEMM_GS);
+}
+__attribute__((noinline)) static void te_rgb_block_pairs(const te_conv_params *p, const int8_t *in, uint32_t px,
+                                                         uint32_t cols, uint32_t *xbuf, uint32_t hs) {
+    te_rgb_block_t(p, in, px, cols, xbuf, hs, TE_PAIRS_GS);
 }
 
-void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
-                      const te_conv_chan *chan, int8_t *out, void *scratch) {
-    const uint32_t out_w = p->out_w, pixels = (uint32_t)p->out_h * out_w, out_c = p->out_c;
-    uint32_t *xbuf = (uint32_t *)scratch;
-    te_gemm_ctx ctx;
-    te_gemm_init(&ctx, p, xbuf, weights, chan);
-    const int32_t end4 = te_blocks4_end(pixels);
+/* The blocks of 4 that start below `end`, from pixel 0, each widened in the layout (hs, gs) and
+ * run by the GEMM (gs 8: ctx) or the pair kernel (job, fn, records); outside the .mpy build those
+ * whose windows lie inside in stretches along an output row. Returns the pixel after them. */
+TE_INLINE uint32_t te_rgb_fours(const te_conv_params *p, const int8_t *in, int8_t *out, uint32_t *xbuf, int32_t end,
+                                const te_gemm_ctx *ctx, te_pair_job *job, te_pairs_fn fn,
+                                const int32_t *records, const uint32_t hs, const uint32_t gs) {
+    const uint32_t out_c = p->out_c;
     uint32_t px = 0;
 #if !TE_SMALL_CODE
+    const uint32_t out_w = p->out_w;
     const int sw = p->stride_w, sh = p->stride_h, pad_top = p->pad_top, pad_left = p->pad_left;
     const int in_h = p->in_h;
     const ptrdiff_t step = 3 * sw, row_stride = 3 * (ptrdiff_t)p->in_w;
     /* the last output column whose window ends inside the image, plus one */
     int ox_end = (p->in_w - 3 + pad_left) / sw + 1;
     if (ox_end > (int)out_w) ox_end = (int)out_w;
-    while ((int32_t)px < end4) {
+#endif
+    while ((int32_t)px < end) {
+        int32_t n = 0;
+#if !TE_SMALL_CODE
         /* a stretch: the blocks of 4 from px on whose windows lie inside, along one output row */
         const uint32_t oy = px / out_w, ox = px - oy * out_w;
         const int iy0 = (int)oy * sh - pad_top, ix0 = (int)ox * sw - pad_left;
-        int32_t n = 0;
         if (iy0 >= 0 && iy0 + 3 <= in_h && ix0 >= 0) {
             n = (ox_end - (int)ox) >> 2;
-            if (n > (end4 - (int32_t)px + 3) >> 2) n = (end4 - (int32_t)px + 3) >> 2;
+            if (n > (end - (int32_t)px + 3) >> 2) n = (end - (int32_t)px + 3) >> 2;
         }
+#endif
         if (n <= 0) {
-            te_rgb_block(p, in, px, TE_B, xbuf);
-            te_gemm_block(&ctx, out + px * out_c, TE_B);
+            if (gs == TE_GEMM_GS) {
+                te_rgb_block(p, in, px, TE_B, xbuf);
+                te_gemm_block(ctx, out + px * out_c, TE_B);
+            } else {
+                te_rgb_block_pairs(p, in, px, TE_B, xbuf, hs);
+                te_pairs_halves(job, fn, p, records, out + px * out_c, xbuf, hs, 0);
+            }
             px += TE_B;
             continue;
         }
+#if !TE_SMALL_CODE
         const int8_t *src = in + iy0 * row_stride + ix0 * 3;
         int8_t *o = out + px * out_c;
         px += (uint32_t)n * TE_B;
         for (; n; n--, src += TE_B * step, o += TE_B * out_c) {
-            te_rgb_widen(src, step, row_stride, xbuf, TE_B);
-            te_gemm_block(&ctx, o, TE_B);
+            te_rgb_widen(src, step, row_stride, xbuf, TE_B, hs, gs);
+            if (gs == TE_GEMM_GS)
+                te_gemm_block(ctx, o, TE_B);
+            else
+                te_pairs_halves(job, fn, p, records, o, xbuf, hs, 0);
         }
+#endif
     }
+    return px;
+}
+
+void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
+                      const te_conv_chan *chan, int8_t *out, void *scratch) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, out_c = p->out_c;
+    uint32_t *xbuf = (uint32_t *)scratch;
+    te_gemm_ctx ctx;
+    te_gemm_init(&ctx, p, xbuf, weights, chan);
+    const int32_t end4 = te_blocks4_end(pixels);
+    uint32_t px = 0;
+#if !TE_SMALL_CODE  /* (the .mpy build's loop below takes the blocks of 4 as well: less code) */
+    px = te_rgb_fours(p, in, out, xbuf, end4, &ctx, NULL, NULL, NULL, TE_GEMM_HS, TE_GEMM_GS);
 #endif
     for (uint32_t npx; px < pixels; px = te_block_next(px, npx, pixels)) {  /* (blocks of 3 or less) */
         npx = te_block_cols(px, end4, pixels);
         te_rgb_block(p, in, px, npx, xbuf);
         te_gemm_block(&ctx, out + px * out_c, (int)npx);
+    }
+}
+
+/* te_conv2d_s8_3ch's layers on the pair kernel (te/conv.h): the same walk into the kernel's two
+ * halves, the last 1-3 pixels in the map's last 4 again, only the halves that hold them run. */
+void te_conv2d_3ch_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                            void *scratch) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, full = pixels & ~3u, hs = p->depth;
+    uint32_t *xbuf = (uint32_t *)scratch;
+    te_pair_job job;
+    te_pairs_begin(&job, p, records, hs >> 2);
+    const te_pairs_fn fn = te_pairs_code(p);
+    te_rgb_fours(p, in, out, xbuf, (int32_t)full, NULL, &job, fn, records, hs, TE_PAIRS_GS);
+    if (pixels > full) {
+        te_rgb_block_pairs(p, in, pixels - TE_B, TE_B, xbuf, hs);
+        te_pairs_halves(&job, fn, p, records, out + (pixels - TE_B) * p->out_c, xbuf, hs, pixels - full == 3u ? 0u : 1u);
     }
 }
 

@@ -29,9 +29,9 @@
 #include "te_kernels.h"
 #include "te/simd_dsp.h"
 
-/* words of one channel pair's record: 2 biases, 4 per group, 6 requantization words (the
- * GEMM's wide weights and channel rows of the two channels, in as many bytes) */
-#define TE_PAIR_WORDS(groups) (2u + 4u * (groups) + 6u)
+#if TE_USE_DSP  /* the 1x1 kernel keeps its job right after the block */
+_Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit TE_CONV_JOB_BYTES");
+#endif
 
 #if !TE_USE_DSP
 /* One output of the portable path: the wide requantization (te/conv.h), then the clamp. */
@@ -67,6 +67,28 @@ static void te_pairs_c(const te_conv_params *p, const int8_t *in, const int32_t 
         }
     }
 }
+
+/* One half of a widened block in C (the window kernels' portable path, te/conv.h): the job's
+ * two pixels, their words per group (x0, x2), (x1, x3) as the assembly reads them. */
+void te_pairs_half_c(const te_conv_params *p, const te_pair_job *job, const int32_t *records) {
+    const uint32_t groups = (uint32_t)(job->x_end - job->x) >> 2, out_c = job->out_c;
+    const int32_t *rec = records;
+    for (uint32_t o = 0; rec != job->rec_end; o += 2, rec += TE_PAIR_WORDS(groups)) {
+        for (uint32_t j = 0; j < 2; j++) {
+            for (uint32_t c = 0; c < 2; c++) {
+                int32_t acc = rec[c];
+                for (uint32_t g = 0; g < groups; g++) {
+                    int16_t w[4], x[4];  /* (2w1, 2w3, 2w0, 2w2); (x0, x2, x1, x3) */
+                    memcpy(w, rec + 2 + 4 * g + 2 * c, 8);
+                    memcpy(x, job->x + 4 * g + 2 * j, 8);
+                    acc = (int32_t)((uint32_t)acc + (uint32_t)(w[2] * x[0] + w[3] * x[1] + w[0] * x[2] +
+                                                               w[1] * x[3]));
+                }
+                job->out[j * out_c + o + c] = (int8_t)te_pair_out(p, acc, rec + 2 + 4 * groups + 3 * c);
+            }
+        }
+    }
+}
 #endif
 
 #if TE_USE_DSP
@@ -95,19 +117,6 @@ __attribute__((naked, noinline)) static void te_pairs_widen_asm(__attribute__((u
         "bne    1b\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
-
-/* What the assembly reads for one half of a block (its frame: copied onto the stack). */
-typedef struct te_pair_job {
-    int8_t *out;             /* 0: the half's first pixel, the next channel pair's first output */
-    uint32_t out_c;          /* 4: from the half's first pixel to its second */
-    const int32_t *rec_end;  /* 8: the records' end */
-    const uint32_t *x;       /* 12: the half's inputs */
-    uint32_t lo4, hi4;       /* 16, 20: act_min, act_max in every byte (the clamp variants) */
-    uint32_t entry;          /* 24: where the group loop enters its first pass */
-    const uint32_t *x_end;   /* 28: the half's end */
-} te_pair_job;
-
-_Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit TE_CONV_JOB_BYTES");
 
 /* One group for both channels and both pixels: A's words into r0 (odd lanes), r3 (even), B's
  * into r12, lr; the pixels' into r4, r5 (first) and r6, r7 (second); accumulators r8 (first
@@ -187,12 +196,28 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
     "strh   r8, [r4], #2\n\t"                           \
     "str    r4, [sp]\n\t"
 
+/* The groups after the first: eight per pass, the first pass entered where it runs
+ * (groups - 1) % 8 of them (TBB; 8 when that is 0), the pass ending at the half's end; or,
+ * for exactly seven groups (the RGB first layers' 3x3x3 taps and a zero), the six unrolled:
+ * no entry and no test, 5 instructions per channel pair and half less. */
+#define TE_PAIR_LOOP                                                                             \
+        "ldr    r0, [sp, #24]\n\t"                                                               \
+        "tbb    [pc, r0]\n"                                                                      \
+        "3:\n\t"                                                                                 \
+        ".byte  (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t"              \
+        ".byte  (14f - 3b) / 2, (15f - 3b) / 2, (16f - 3b) / 2, (17f - 3b) / 2\n\t"              \
+        TE_PAIR_G4("10", "11", "12", "13")                                                       \
+        TE_PAIR_G4("14", "15", "16", "17")                                                       \
+        "ldr    r4, [sp, #28]\n\t"                                                               \
+        "cmp    r2, r4\n\t"                                                                      \
+        "bne    10b\n\t"
+#define TE_PAIR_SIX TE_PAIR_GROUP TE_PAIR_GROUP TE_PAIR_GROUP TE_PAIR_GROUP TE_PAIR_GROUP TE_PAIR_GROUP
+
 /* void fn(te_pair_job *job, const int32_t *records): every channel pair of one half. Per
- * pair: the inputs' start, the first group, the loop over the others, eight per pass
- * entered where the first pass runs (groups - 1) % 8 of them (TBB; 8 when that is 0), the
- * requantization, the stores; the pair loop ends at the records' end. The job is copied
- * onto the stack (its fields at [sp + offset]: every register is in use inside the loop). */
-#define TE_PAIR_FN(name, head, rq, store)                                                      \
+ * pair: the inputs' start, the first group, `groups` (the others), the requantization, the
+ * stores; the pair loop ends at the records' end. The job is copied onto the stack (its
+ * fields at [sp + offset]: every register is in use inside the loop). */
+#define TE_PAIR_FN(name, head, groups, rq, store)                                              \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) te_pair_job *job,       \
                                                __attribute__((unused)) const int32_t *rec) {   \
     __asm__ volatile(                                                                            \
@@ -203,16 +228,7 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
         "0:\n\t"                                                                                 \
         "ldr    r2, [sp, #12]\n\t"                                                               \
         TE_PAIR_FIRST                                                                            \
-        "ldr    r0, [sp, #24]\n\t"                                                               \
-        "tbb    [pc, r0]\n"                                                                      \
-        "3:\n\t"                                                                                 \
-        ".byte  (10f - 3b) / 2, (11f - 3b) / 2, (12f - 3b) / 2, (13f - 3b) / 2\n\t"              \
-        ".byte  (14f - 3b) / 2, (15f - 3b) / 2, (16f - 3b) / 2, (17f - 3b) / 2\n\t"              \
-        TE_PAIR_G4("10", "11", "12", "13")                                                       \
-        TE_PAIR_G4("14", "15", "16", "17")                                                       \
-        "ldr    r4, [sp, #28]\n\t"                                                               \
-        "cmp    r2, r4\n\t"                                                                      \
-        "bne    10b\n\t"                                                                         \
+        groups                                                                                   \
         rq store                                                                                 \
         "cmp    r1, r6\n\t"                                                                      \
         "bne    0b\n\t"                                                                          \
@@ -220,34 +236,35 @@ _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit T
         "pop    {r4-r11, pc}\n\t");                                                              \
     }
 
-TE_PAIR_FN(te_pairs_sign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_FULL)
-TE_PAIR_FN(te_pairs_sign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_CLAMP)
+/* each form twice: the loop (any group count) and _seven */
+#define TE_PAIR_FNS(name, head, rq, store)                                                     \
+    TE_PAIR_FN(name, head, TE_PAIR_LOOP, rq, store) TE_PAIR_FN(name##_seven, head, TE_PAIR_SIX, rq, store)
+TE_PAIR_FNS(te_pairs_sign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_FULL)
+TE_PAIR_FNS(te_pairs_sign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_CLAMP)
 #if !TE_SMALL_CODE
-TE_PAIR_FN(te_pairs_nosign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_FULL)
-TE_PAIR_FN(te_pairs_nosign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_CLAMP)
+TE_PAIR_FNS(te_pairs_nosign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_FULL)
+TE_PAIR_FNS(te_pairs_nosign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_CLAMP)
 #else
 /* The .mpy build (its native code costs heap): the per-channel NOSIGN layers run the sign
  * step's copy, TFLite's arithmetic itself (exact, as conv.c's GEMM does there): one
  * instruction per output more, one copy less where a model has both forms. */
 void te_pairs_nosign_full(te_pair_job *job, const int32_t *rec) __attribute__((alias("te_pairs_sign_full")));
 void te_pairs_nosign_clamp(te_pair_job *job, const int32_t *rec) __attribute__((alias("te_pairs_sign_clamp")));
+void te_pairs_nosign_full_seven(te_pair_job *job, const int32_t *rec) __attribute__((alias("te_pairs_sign_full_seven")));
+void te_pairs_nosign_clamp_seven(te_pair_job *job, const int32_t *rec)
+    __attribute__((alias("te_pairs_sign_clamp_seven")));
 #endif
 /* the uniform-shift copies, one per E (TE_CONV_SHIFTS): E as SSAT's ASR immediate */
 #define TE_PAIR_UNIFORM_FNS(E)                                                                 \
-    TE_PAIR_FN(te_pairs_nosign_full_e##E, ".set   te_pair_shift, " #E "\n\t",                  \
+    TE_PAIR_FN(te_pairs_nosign_full_e##E, ".set   te_pair_shift, " #E "\n\t", TE_PAIR_LOOP,   \
                TE_PAIR_RQ(TE_PAIR_RQ_UNIFORM1), TE_PAIR_STORE_FULL)                            \
-    TE_PAIR_FN(te_pairs_nosign_clamp_e##E, ".set   te_pair_shift, " #E "\n\t",                 \
+    TE_PAIR_FN(te_pairs_nosign_clamp_e##E, ".set   te_pair_shift, " #E "\n\t", TE_PAIR_LOOP,  \
+               TE_PAIR_RQ(TE_PAIR_RQ_UNIFORM1), TE_PAIR_STORE_CLAMP)                           \
+    TE_PAIR_FN(te_pairs_nosign_full_seven_e##E, ".set   te_pair_shift, " #E "\n\t", TE_PAIR_SIX, \
+               TE_PAIR_RQ(TE_PAIR_RQ_UNIFORM1), TE_PAIR_STORE_FULL)                            \
+    TE_PAIR_FN(te_pairs_nosign_clamp_seven_e##E, ".set   te_pair_shift, " #E "\n\t", TE_PAIR_SIX, \
                TE_PAIR_RQ(TE_PAIR_RQ_UNIFORM1), TE_PAIR_STORE_CLAMP)
 TE_CONV_SHIFTS(TE_PAIR_UNIFORM_FNS)
-#endif
-
-#if TE_USE_DSP
-/* every channel pair of one half: its `half` words at x, its first pixel's outputs at o */
-TE_INLINE void te_pairs_half(te_pair_job *job, void (*fn)(te_pair_job *, const int32_t *), const int32_t *records,
-                             int8_t *o, const uint32_t *x, uint32_t half) {
-    job->out = o, job->x = x, job->x_end = x + half;
-    fn(job, records);
-}
 #endif
 
 void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
@@ -258,23 +275,19 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
         const uint32_t groups = in_c >> 2, half = 4u * groups;
         uint32_t *xbuf = (uint32_t *)scratch;
         te_pair_job *job = (te_pair_job *)(xbuf + 2u * half);
-        void (*fn)(te_pair_job *, const int32_t *) = (void (*)(te_pair_job *, const int32_t *))(void (*)(void))p->gemm;
-        job->out_c = out_c;
-        job->rec_end = records + (out_c >> 1) * TE_PAIR_WORDS(groups);
-        job->lo4 = (uint8_t)p->act_min * 0x01010101u;
-        job->hi4 = (uint8_t)p->act_max * 0x01010101u;
-        job->entry = (8u - ((groups - 1u) & 7u)) & 7u;
+        te_pairs_begin(job, p, records, groups);
+        const te_pairs_fn fn = te_pairs_code(p);
         const uint32_t full = pixels & ~3u;
         for (uint32_t px = 0; px < full; px += TE_CONV_BLOCK) {
             te_pairs_widen_asm(in + px * in_c, in_c, xbuf);
-            te_pairs_half(job, fn, records, out + px * out_c, xbuf, half);
-            te_pairs_half(job, fn, records, out + (px + 2u) * out_c, xbuf + half, half);
+            te_pairs_half(job, fn, p, records, out + px * out_c, xbuf, half);
+            te_pairs_half(job, fn, p, records, out + (px + 2u) * out_c, xbuf + half, half);
         }
         if (pixels > full) {  /* the last 1-3 pixels: the map's last 4 again (the compiler's */
             const uint32_t px = pixels - TE_CONV_BLOCK;  /* condition: at least 4), their halves */
             te_pairs_widen_asm(in + px * in_c, in_c, xbuf);
-            if (pixels - full == 3u) te_pairs_half(job, fn, records, out + px * out_c, xbuf, half);
-            te_pairs_half(job, fn, records, out + (px + 2u) * out_c, xbuf + half, half);
+            if (pixels - full == 3u) te_pairs_half(job, fn, p, records, out + px * out_c, xbuf, half);
+            te_pairs_half(job, fn, p, records, out + (px + 2u) * out_c, xbuf + half, half);
         }
     }
 #else

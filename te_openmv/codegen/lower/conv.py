@@ -56,11 +56,12 @@ def blocks(pixels: int) -> list[tuple[int, int]]:
     return out
 
 
-def im2col_distance(g: Graph, op: Op, geo: dict) -> int:
-    """Overlap distance of the im2col kernels (te_conv_im2col in te_openmv/kernels/conv.c): the
-    blocks (above) in raster order, each reading its pixels' windows into scratch before
-    writing the block's outputs (a 5-pixel map's second block re-reads pixel 2's window after
-    writing it, hence suffix minima from each block's own start)."""
+def im2col_distance(g: Graph, op: Op, geo: dict, plan: list[tuple[int, int]]) -> int:
+    """Overlap distance of the im2col kernels (te_conv_im2col in te_openmv/kernels/conv.c) over
+    the blocks of `plan` (first pixel, pixels), the GEMM's (blocks) or the pair kernel's
+    (pair_blocks), each reading its pixels' windows into scratch before writing the block's
+    outputs (a block may start before the last one's end: the 5-pixel map's second one, the
+    pair kernel's last; hence suffix minima from each block's own start)."""
     x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
     ih, iw, ic = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[1], y.shape[2]
@@ -69,9 +70,8 @@ def im2col_distance(g: Graph, op: Op, geo: dict) -> int:
     x0 = np.clip(ox * geo["stride_w"] - geo["pad_left"], 0, iw - 1)
     first = ((y0 * iw + x0) * ic).reshape(-1)
     suffix_min = np.minimum.accumulate(first[::-1])[::-1]
-    n = first.size
-    plan = np.array(blocks(n), np.int64)
-    return streaming_distance((plan[:, 0] + plan[:, 1]) * geo["out_c"], suffix_min[plan[:, 0]])
+    a = np.array(plan, np.int64).reshape(-1, 2)
+    return streaming_distance((a[:, 0] + a[:, 1]) * geo["out_c"], suffix_min[a[:, 0]])
 
 
 def conv_padding(g: Graph, op: Op, k_h: int, k_w: int) -> tuple[int, int]:
@@ -680,40 +680,54 @@ def assign_pass16(g: Graph) -> None:
                 op.attrs["pass16"] = True
 
 
-# te_conv2d_1x1_pairs_s8 (te_openmv/kernels/conv_pairs.c): the wide 1x1 layers' GEMM with two
-# output channels by two pixels per step, 10 instructions per 8 SMLAD instead of 11, at a few
-# more per channel pair and block (the loop's entry and test, the bias load): it is taken from 5
-# groups of 4 input channels on, and not where the GEMM runs its unrolled 4- or 7-group copy
-# (as fast). Its code is native code that the .mpy build holds in its heap (32 KB target, te_vww
-# ~220 B under it), so a model takes a copy (PAIR_COPY_BYTES per requantization form and
-# store, the .mpy's NOSIGN names sharing the sign step's: pairs_code; PAIR_BASE_BYTES once for
-# the kernel's C and the widening) where its layers save at least PAIRS_MIN_PER_BYTE
-# instructions per byte of code it adds (the 16-group loops' bar): its own bytes less the GEMM
-# copies (GEMM_COPY_BYTES) that no layer runs once it is taken, within PAIRS_MAX_BYTES. So
-# te_vww's copies replace most of its GEMM code (its heap grew 16 B).
+# The pair kernel (te_openmv/kernels/conv_pairs.c): the wide layers' GEMM with two output
+# channels by two pixels per step, 10 instructions per 8 SMLAD instead of 11, at a few more per
+# channel pair and block (the loop's entry and test, the bias load). It takes the 1x1 layers
+# (te_conv2d_1x1_pairs_s8) and, by walks that widen each block's windows straight into its two
+# halves, the im2col ones (te_conv2d_pairs_s8) and the RGB first layers (te_conv2d_3ch_pairs_s8),
+# from 5 groups of 4 taps on; for exactly 7 (3x3 on 3 channels) its copies run the six groups
+# after the first unrolled, as the GEMM's _seven copies do: 162 instructions per channel pair
+# and block of 4 pixels against the GEMM's 174 (171 in its four-channel RGB copy), plus 8
+# requantizations either way. Its code is native code that the .mpy build holds in its heap (32 KB
+# target; te_vww ~70 B under it), so a model takes a copy (PAIR_COPY_BYTES per requantization
+# form and store, the .mpy's NOSIGN names sharing the sign step's: pairs_code) where its layers
+# save at least PAIRS_MIN_PER_BYTE instructions per byte of code it adds (the 16-group loops'
+# bar): its own bytes less the GEMM copies (GEMM_COPY_BYTES) that no layer runs once it is
+# taken, within PAIRS_MAX_BYTES; and the first copy a walk serves adds the walk's code
+# (PAIR_WALK_BYTES): the 1x1 one's as a copy's, a window walk's less the GEMM's walk of the
+# same layers (GEMM_WALK_BYTES) where no layer stays on that, and in the bar only (a window
+# walk replaces a GEMM walk about its size, or serves a large model: YOLOv8n's 20 wide 3x3
+# layers save 6.8M instructions for ~3 KB).
 PAIR_MIN_GROUPS = 5
+PAIR_SEVEN = 7  # the group count of the copies with the groups unrolled (3x3 on 3 channels)
+# the GEMM kernels whose layers the pair kernel takes, and its walk (entry) for each
+PAIR_KERNELS = {"te_conv2d_1x1_s8": "te_conv2d_1x1_pairs_s8", "te_conv2d_s8": "te_conv2d_pairs_s8",
+                "te_conv2d_s8_3ch": "te_conv2d_3ch_pairs_s8"}
 # the bytes at least of a GEMM copy of blocks of 4 and of 3 (conv.c; the .mpy build's smallest
 # loop forms), which a model's code loses when no layer runs that copy any more
 GEMM_COPY_BYTES = {BLOCK: 300, BLOCK - 1: 256}
 PAIR_COPY_BYTES = 512  # the largest copy (te_pairs_sign_clamp)
-PAIR_BASE_BYTES = 390
+# the walks' code in the firmware build (their C and the widening they alone call;
+# tests/test_conv_m7.py holds them equal to the M7 build's)
+PAIR_WALK_BYTES = {"te_conv2d_1x1_pairs_s8": 390, "te_conv2d_pairs_s8": 2772, "te_conv2d_3ch_pairs_s8": 2668}
+GEMM_WALK_BYTES = {"te_conv2d_s8": 3172, "te_conv2d_s8_3ch": 3390}
 PAIRS_MIN_PER_BYTE = LOOP16_MIN_PER_BYTE
 PAIRS_MAX_BYTES = 1344
 
 
 def pairs_variant(geo: dict, pixels: int, variant: str | None, wide: bool, shift: int | None) -> str | None:
     """The pair kernel's assembly variant (te/conv.h, TE_CONV_PAIRS) for a layer whose GEMM
-    variant is `variant`, or None where it does not apply: a 1x1 layer of at least
-    PAIR_MIN_GROUPS groups, wide weights with a fast requantization, an even out_c and at
-    least 4 pixels."""
-    if not (geo["pointwise"] and kernel_for(geo) == "te_conv2d_1x1_s8" and wide and variant):
+    variant is `variant`, or None where it does not apply: a layer of a GEMM kernel the pair
+    kernel has a walk for (PAIR_KERNELS; a 1x1 one on whole groups of 4 input channels) with at
+    least PAIR_MIN_GROUPS groups of 4 taps, wide weights with a fast requantization, an even
+    out_c and at least 4 pixels; exactly 7 groups run the _seven copy."""
+    if not (kernel_for(geo) in PAIR_KERNELS and wide and variant):
         return None
-    if geo["out_c"] % 2 or geo["in_c"] % 4 or geo["in_c"] // 4 < PAIR_MIN_GROUPS or pixels < BLOCK:
-        return None
-    if variant.endswith(("_four", "_seven")):  # the GEMM's unrolled copies are as fast
+    groups = geo["depth"] // 4
+    if geo["out_c"] % 2 or (geo["pointwise"] and geo["in_c"] % 4) or groups < PAIR_MIN_GROUPS or pixels < BLOCK:
         return None
     sign, store = variant[1:].split("_")[:2]  # w{sign,nosign}_{full,clamp}_<groups>
-    return f"{sign}_{store}" + (f"_e{shift}" if shift is not None else "")
+    return f"{sign}_{store}" + ("_seven" if groups == PAIR_SEVEN else "") + (f"_e{shift}" if shift is not None else "")
 
 
 def pair_blocks(pixels: int) -> list[tuple[int, int]]:
@@ -732,9 +746,11 @@ def blocks_distance(geo: dict, plan: list[tuple[int, int]]) -> int:
     return streaming_distance((a[:, 0] + a[:, 1]) * geo["out_c"], a[:, 0] * geo["in_c"])
 
 
-def pair_distance(geo: dict, pixels: int) -> int:
+def pair_distance(g: Graph, op: Op, geo: dict, pixels: int) -> int:
     """The overlap distance the pair kernel's walk needs."""
-    return blocks_distance(geo, pair_blocks(pixels))
+    if geo["pointwise"]:
+        return blocks_distance(geo, pair_blocks(pixels))
+    return im2col_distance(g, op, geo, pair_blocks(pixels))
 
 
 # Instructions per output for the requantization, by form: uniform shift, NOSIGN, sign step.
@@ -742,19 +758,25 @@ RQ_COST = {"uniform": 2, "nosign": 3, "sign": 4}
 
 
 def pair_saving(geo: dict, pixels: int, form: str) -> int:
-    """Instructions the pair kernel saves a layer on the GEMM's 16-group loop, per pair of
-    channels: the GEMM's blocks of 4 (per channel 12 + 11 G + 2 per pass of 16 of the G - 1
-    groups after the first, 4 requantizations) and of 3 (10 + 9 G + 2 per pass, 3 of them)
-    against the pair kernel's halves (13 + 10 G + 3 per pass of 8, 4 requantizations), ceil(pixels
-    / 2) of them (the last 1-3 pixels take one half or two); rq: RQ_COST[form]. For the maps
-    pairs_variant admits (at least 4 pixels: the GEMM's blocks are all of 4 or 3)."""
-    g, rq = geo["in_c"] // 4, RQ_COST[form]
+    """Instructions the pair kernel saves a layer on the GEMM, per pair of channels: the GEMM's
+    blocks of 4 (per channel 12 + 11 G + 2 per pass of 16 of the G - 1 groups after the first,
+    or 10 + 11 G for an unrolled group count; 4 requantizations; the RGB layers' four-channel
+    copy 1.5 less) and of 3 (10 + 9 G + 2 per pass, 3 of them) against the pair kernel's halves
+    (13 + 10 G + 3 per pass of 8, the _seven copy 11 + 10 G; 4 requantizations), ceil(pixels / 2)
+    of them (the last 1-3 pixels take one half or two); G = depth / 4, rq: RQ_COST[form]. For
+    the maps pairs_variant admits (at least 4 pixels: the GEMM's blocks are all of 4 or 3).
+    The window kernels' widening is the same on both sides but for the last 1-3 pixels'
+    windows, widened again: not counted."""
+    g, rq = geo["depth"] // 4, RQ_COST[form]
     passes16, passes8 = -(-(g - 1) // 16), -(-(g - 1) // 8)
-    per_block = {BLOCK: 12 + 11 * g + 2 * passes16 + BLOCK * rq,
-                 BLOCK - 1: 10 + 9 * g + 2 * passes16 + (BLOCK - 1) * rq}
+    four = 10 + 11 * g if g in UNROLLED else 12 + 11 * g + 2 * passes16
+    if g == PAIR_SEVEN and kernel_for(geo) == "te_conv2d_s8_3ch" and geo["out_c"] % 4 == 0 and form == "uniform":
+        four -= 1.5  # (rgb_quad_variant)
+    per_block = {BLOCK: four + BLOCK * rq, BLOCK - 1: 10 + 9 * g + 2 * passes16 + (BLOCK - 1) * rq}
     old = 2 * sum(per_block[cols] for _, cols in blocks(pixels))
-    new = -(-pixels // 2) * (13 + 10 * g + 3 * passes8 + 4 * rq)
-    return (geo["out_c"] // 2) * (old - new)
+    half = 11 + 10 * g if g == PAIR_SEVEN else 13 + 10 * g + 3 * passes8
+    new = -(-pixels // 2) * (half + 4 * rq)
+    return int((geo["out_c"] // 2) * (old - new))
 
 
 def pairs_code(copy: str) -> str:
@@ -766,9 +788,11 @@ def pairs_code(copy: str) -> str:
 def assign_pairs(g: Graph) -> None:
     """op.attrs["pairs"] on every CONV_2D: the pair kernel's copy it runs (pairs_variant), or
     None for the GEMM, decided per copy by what the copy's layers save per byte of code it
-    adds (above): its own, less the GEMM copies no layer runs any more once it is taken."""
-    copies: dict[str, list] = {}  # pair code -> [saving, [(op, copy)]]
+    adds (above): its own and its walks', less the GEMM copies and walks no layer runs any
+    more once it is taken."""
+    copies: dict[str, list] = {}  # pair code -> [saving, [(pos, op, copy, kernel)]]
     gemm_users: dict[tuple, set] = {}  # a GEMM copy in the .mpy (code, block size) -> positions
+    walk_users: dict[str, set] = {}    # a GEMM walk (kernel) -> positions
     for pos, op in enumerate(g.ops):
         if op.type != "CONV_2D":
             continue
@@ -779,6 +803,7 @@ def assign_pairs(g: Graph) -> None:
         y = g.t(op.outputs[0])
         pixels = y.shape[1] * y.shape[2]
         variant, _, _, _, wide = layer_variant(g, op)
+        walk_users.setdefault(kernel_for(geo), set()).add(pos)
         if variant is None:
             continue
         code = loop16_copy(variant, op.attrs.get("uniform_shift")).replace("_loop16", "_loop")
@@ -789,19 +814,25 @@ def assign_pairs(g: Graph) -> None:
         copy = pairs_variant(geo, pixels, variant, wide, op.attrs.get("uniform_shift"))
         # the plan placed an overlapping output for the GEMM's walk: the pair kernel's must fit it
         overlap = op.attrs.get("overlap")
-        if copy and (overlap is None or pair_distance(geo, pixels) <= overlap["distance"]):
+        if copy and (overlap is None or pair_distance(g, op, geo, pixels) <= overlap["distance"]):
             c = copies.setdefault(pairs_code(copy), [0, []])
             c[0] += pair_saving(geo, pixels, "uniform" if "_e" in copy else copy.split("_")[0])
-            c[1].append((pos, op, copy))
-    spent, moved = 0, set()
+            c[1].append((pos, op, copy, kernel_for(geo)))
+    spent, moved, walks = 0, set(), set()
     for _, (saving, ops) in sorted(copies.items(), key=lambda c: -c[1][0]):
-        after = moved | {pos for pos, _, _ in ops}
+        after = moved | {pos for pos, _, _, _ in ops}
         freed = sum(GEMM_COPY_BYTES[cols] for (_, cols), users in gemm_users.items()
                     if users <= after and not users <= moved)
-        nbytes = PAIR_COPY_BYTES + (0 if spent else PAIR_BASE_BYTES) - freed
-        if saving >= PAIRS_MIN_PER_BYTE * nbytes and spent + nbytes <= PAIRS_MAX_BYTES:
-            spent, moved = spent + nbytes, after
-            for _, op, copy in ops:
+        new_walks = {kernel for _, _, _, kernel in ops} - walks
+        # the 1x1 walk counts with the copies; a window walk's net bytes (never below 0) in the bar only
+        copy_bytes = PAIR_COPY_BYTES - freed + sum(PAIR_WALK_BYTES[PAIR_KERNELS[k]] for k in new_walks
+                                                   if k not in GEMM_WALK_BYTES)
+        walk_bytes = max(0, sum(PAIR_WALK_BYTES[PAIR_KERNELS[k]] for k in new_walks if k in GEMM_WALK_BYTES)
+                         - sum(GEMM_WALK_BYTES.get(k, 0) for k, users in walk_users.items()
+                               if users <= after and not users <= moved))
+        if saving >= PAIRS_MIN_PER_BYTE * (copy_bytes + walk_bytes) and spent + copy_bytes <= PAIRS_MAX_BYTES:
+            spent, moved, walks = spent + copy_bytes, after, walks | new_walks
+            for _, op, copy, _ in ops:
                 op.attrs["pairs"] = copy
 
 
@@ -887,16 +918,14 @@ class ConvLowering(Lowering):
             x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
             return window_distance(tuple(x.shape[1:]), tuple(y.shape[1:]), (3, 3),
                                    (geo["stride_h"], geo["stride_w"]), (geo["pad_top"], geo["pad_left"]))
-        if not geo["pointwise"]:
-            return im2col_distance(g, op, geo)
         y = g.t(op.outputs[0])
         pixels = y.shape[1] * y.shape[2]
-        d = blocks_distance(geo, blocks(pixels))
+        d = blocks_distance(geo, blocks(pixels)) if geo["pointwise"] else im2col_distance(g, op, geo, blocks(pixels))
         # the pair kernel walks other blocks where the pixel count is not a multiple of 4, and
         # whether it runs is decided after the plan (assign_pairs): room for either walk
         variant, _, _, _, wide = layer_variant(g, op)
         if pairs_variant(geo, pixels, variant, wide, None) is not None:
-            d = max(d, pair_distance(geo, pixels))
+            d = max(d, pair_distance(g, op, geo, pixels))
         return d
 
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
@@ -976,5 +1005,5 @@ class ConvLowering(Lowering):
                          "per pair of output channels A, B: 2 * (bias + in_offset * sum(w)) of A, B; per "
                          f"group of 4 taps (2w1, 2w3), (2w0, 2w2) of A, then of B; {what} of A, then of B; one word of "
                          "padding")
-        return (f"te_conv2d_1x1_pairs_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, "
-                f"{ctx.scratch()});")
+        return (f"{PAIR_KERNELS[kernel_for(geo)]}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, "
+                f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")

@@ -36,6 +36,8 @@
  *                      scratch, its own walk (the blocks inside the image in stretches along
  *                      a row, those on the border through a small patch on the stack).
  *   te_conv2d_s8_1ch   te_conv2d_s8 compiled for 3x3 filters on 1 channel (grayscale).
+ *   te_conv2d_1x1_pairs_s8, te_conv2d_pairs_s8, te_conv2d_3ch_pairs_s8  the wide layers of the
+ *                      three above on the pair kernel (two channels by two pixels, below).
  *   te_conv2d_3x3_c1_s8 and friends  3x3 on 1 channel, pixel by pixel, where its conditions hold
  *                      (below); te_conv2d_s8_1ch otherwise.
  * The scratch must be 4-byte aligned.
@@ -236,16 +238,77 @@ void te_conv2d_1x1_s8(const te_conv_params *p, const int8_t *in, const int8_t *w
  * step is two output channels by two pixels (te_openmv/kernels/conv_pairs.c,
  * which also describes the records the compiler writes, lower/conv.py pair_records), the
  * assembly variant in gemm as TE_CONV_PAIRS(name): {sign,nosign}_{full,clamp} and, for the
- * uniform shift, nosign_{full,clamp}_e<E>. Scratch: te_conv_scratch_1x1(in_c) bytes. */
+ * uniform shift, nosign_{full,clamp}_e<E> (and _seven: below). Scratch: te_conv_scratch_1x1(in_c) bytes. */
 struct te_pair_job;
 void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
                             void *scratch);
+/* The same GEMM for windows: te_conv2d_s8's layers (te_conv2d_pairs_s8) and te_conv2d_s8_3ch's
+ * (te_conv2d_3ch_pairs_s8), under the same conditions on depth / 4 groups; their walks widen
+ * each block of 4 windows straight into the pair kernel's two halves (te_openmv/kernels/conv.c),
+ * and a map whose pixel count is not a multiple of 4 ends in its last 4 pixels again. Scratch:
+ * te_conv_scratch_im2col. Exactly 7 groups (3x3 on 3 channels) run the _seven copies, whose
+ * six groups after the first are unrolled. */
+void te_conv2d_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                        void *scratch);
+void te_conv2d_3ch_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                            void *scratch);
+/* What the pair kernel's assembly reads for one half of a block (its frame: it copies it onto
+ * the stack); the portable path reads the same fields. */
+typedef struct te_pair_job {
+    int8_t *out;             /* 0: the half's first pixel, the next channel pair's first output */
+    uint32_t out_c;          /* 4: from the half's first pixel to its second */
+    const int32_t *rec_end;  /* 8: the records' end */
+    const uint32_t *x;       /* 12: the half's inputs */
+    uint32_t lo4, hi4;       /* 16, 20: act_min, act_max in every byte (the clamp variants) */
+    uint32_t entry;          /* 24: where the group loop enters its first pass */
+    const uint32_t *x_end;   /* 28: the half's end */
+} te_pair_job;
+/* words of one channel pair's record: 2 biases, 4 per group, 6 requantization words (the
+ * GEMM's wide weights and channel rows of the two channels, in as many bytes) */
+#define TE_PAIR_WORDS(groups) (2u + 4u * (groups) + 6u)
+
+/* The job's fields for the layer of `groups` groups of 4 taps (its walk sets the half's pointers). */
+TE_INLINE void te_pairs_begin(te_pair_job *job, const te_conv_params *p, const int32_t *records, uint32_t groups) {
+    job->out_c = p->out_c;
+    job->rec_end = records + (p->out_c >> 1) * TE_PAIR_WORDS(groups);
+    job->lo4 = (uint8_t)p->act_min * 0x01010101u;
+    job->hi4 = (uint8_t)p->act_max * 0x01010101u;
+    job->entry = (8u - ((groups - 1u) & 7u)) & 7u;
+}
+/* The portable build's code for one half (the job's; conv_pairs.c). */
+void te_pairs_half_c(const te_conv_params *p, const te_pair_job *job, const int32_t *records);
+
+/* One half of a widened block: the pair kernel over its `half` words at x, its first output
+ * pixel at out; fn the assembly copy (te_pairs_code: p->gemm), the C code in the portable build. */
+typedef void (*te_pairs_fn)(te_pair_job *job, const int32_t *records);
+TE_INLINE te_pairs_fn te_pairs_code(const te_conv_params *p) {
+    return (te_pairs_fn)(void (*)(void))p->gemm;
+}
+TE_INLINE void te_pairs_half(te_pair_job *job, te_pairs_fn fn, const te_conv_params *p, const int32_t *records,
+                             int8_t *out, const uint32_t *x, const uint32_t half) {
+    job->out = out, job->x = x, job->x_end = x + half;
+#if TE_USE_DSP
+    (void)p;
+    fn(job, records);
+#else
+    (void)fn;
+    te_pairs_half_c(p, job, records);
+#endif
+}
+/* A widened block's halves: both, or (first 1) the second only. */
+TE_INLINE void te_pairs_halves(te_pair_job *job, te_pairs_fn fn, const te_conv_params *p, const int32_t *records,
+                               int8_t *out, const uint32_t *xbuf, const uint32_t half, const uint32_t first) {
+    if (!first) te_pairs_half(job, fn, p, records, out, xbuf, half);
+    te_pairs_half(job, fn, p, records, out + 2u * job->out_c, xbuf + half, half);
+}
 #if TE_USE_DSP
 #define TE_CONV_PAIRS(v) ((te_conv_gemm_fn)(void (*)(void))te_pairs_##v)
 #define TE_CONV_PAIRS_DECLARE(v) void te_pairs_##v(struct te_pair_job *job, const int32_t *records);
-TE_CONV_PAIRS_DECLARE(sign_full) TE_CONV_PAIRS_DECLARE(sign_clamp)
-TE_CONV_PAIRS_DECLARE(nosign_full) TE_CONV_PAIRS_DECLARE(nosign_clamp)
-#define TE_CONV_PAIRS_DECLARE_UNIFORM(E) TE_CONV_PAIRS_DECLARE(nosign_full_e##E) TE_CONV_PAIRS_DECLARE(nosign_clamp_e##E)
+#define TE_CONV_PAIRS_DECLARE2(v) TE_CONV_PAIRS_DECLARE(v) TE_CONV_PAIRS_DECLARE(v##_seven)
+TE_CONV_PAIRS_DECLARE2(sign_full) TE_CONV_PAIRS_DECLARE2(sign_clamp)
+TE_CONV_PAIRS_DECLARE2(nosign_full) TE_CONV_PAIRS_DECLARE2(nosign_clamp)
+#define TE_CONV_PAIRS_DECLARE_UNIFORM(E) TE_CONV_PAIRS_DECLARE(nosign_full_e##E) TE_CONV_PAIRS_DECLARE(nosign_clamp_e##E) \
+    TE_CONV_PAIRS_DECLARE(nosign_full_seven_e##E) TE_CONV_PAIRS_DECLARE(nosign_clamp_seven_e##E)
 TE_CONV_SHIFTS(TE_CONV_PAIRS_DECLARE_UNIFORM)
 #else
 #define TE_CONV_PAIRS(v) ((te_conv_gemm_fn)0)
