@@ -167,6 +167,15 @@ def _cases() -> list[tuple[str, bytes, str]]:
         cases.append((f"pair_{tag}_{v}{suffix}",
                       conv_model(rng, hw, in_c, out_c, k, stride, padding, act, pad=pad, in_q=in_q, out_q=oq),
                       f"the pair kernel on {in_c} channels, {k[0]}x{k[1]} stride {stride}, {hw}, {v}{suffix}"))
+    # narrow 1x1 layers with their pair records made at run time (names starting rt_: every
+    # eligible layer takes it, in chunks of _k<N> channel pairs where the name says, see _compile):
+    # maps of 1 to 5 blocks, the last 1-3 pixels in one half or both, odd and 7 group counts
+    for i, (tag, hw, in_c, out_c) in enumerate((("m3x3", (3, 3), 40, 12), ("m4x5", (4, 5), 28, 6),
+                                                ("m2x3_k2", (2, 3), 24, 10), ("m3x5_k3", (3, 5), 36, 8),
+                                                ("m1x4_k1", (1, 4), 20, 2), ("m3x3s", (3, 3), 96, 32))):
+        v, (act, oq) = forms[i % 4]
+        cases.append((f"rt_{tag}_{v}", conv_model(rng, hw, in_c, out_c, (1, 1), act=act, in_q=q, out_q=oq),
+                      f"te_conv2d_1x1_pairs_rt_s8, {hw[0] * hw[1]} pixels, {in_c // 4} groups, {out_c} channels, {v}"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
@@ -230,6 +239,29 @@ def _cases() -> list[tuple[str, bytes, str]]:
     ] + [(name, model, f"uniform shift: {what}") for name, model, _, what in uniform_cases()]
 
 
+def _force_rt(mp, chunk: int | None) -> None:
+    """Narrow weights, and every narrow 1x1 layer the run-time records take given the scratch
+    for `chunk` channel pairs (None: all), whatever the plan's room or the saving (a one-layer
+    model has no room)."""
+    from te_openmv.codegen import schedule
+    from te_openmv.codegen.planner import plan
+
+    def grant(s, types, room_of=None):
+        for op in s.graph.ops:
+            if op.type in types and op.type == "CONV_2D":
+                geo = lower_conv.conv_geometry(s.graph, op)
+                y = s.graph.t(op.outputs[0])
+                need = lower_conv.rt_block_bytes(geo, y.shape[1] * y.shape[2]) + \
+                    lower_conv.rt_pair_bytes(geo) * (chunk or geo["out_c"] // 2)
+                op.attrs["scratch_room"] = max(1, need - lower_conv.scratch_for(geo))
+        s.plan = plan(s.graph)
+        return True
+    mp.setattr(schedule, "_use_spare_scratch", grant)
+    mp.setattr(lower_conv, "rt_saving", lambda geo, pixels, form: 1)
+    mp.setattr(lower_conv, "PAIRS_MIN_PER_BYTE", 0)
+    mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)
+
+
 def _compile(model: bytes, name: str):
     """compile_model, with int8 weights in every layer for the cases named *_narrow, wide
     weights wherever exact for those named *_wide, and the per-channel shift in every layer
@@ -239,12 +271,14 @@ def _compile(model: bytes, name: str):
     channels for the cases named *_p16, of 8 for the others."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(lower_conv, "MIN_OUTPUTS_UNROLLED", 0)
+        if name.startswith("rt_"):
+            _force_rt(mp, int(name.split("_k")[1].split("_")[0]) if "_k" in name else None)
         if name.startswith("pair_"):
             mp.setattr(lower_conv, "PAIRS_MIN_PER_BYTE", 0)
             mp.setattr(lower_conv, "PAIRS_MAX_BYTES", 1 << 30)
             mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 0)
-        else:  # the GEMM's variants (the shared models' layers that take the pair kernel, too)
-            mp.setattr(lower_conv, "PAIR_MIN_GROUPS", 1 << 30)
+        elif not name.startswith("rt_"):  # the GEMM's variants (the shared models' layers that take the
+            mp.setattr(lower_conv, "PAIR_MIN_GROUPS", 1 << 30)  # pair kernel, too)
         if name.startswith("l16_"):
             mp.setattr(lower_conv, "LOOP16_MIN_PER_BYTE", 0)
             mp.setattr(lower_conv, "LOOP16_MAX_BYTES", 1 << 30)
@@ -416,6 +450,27 @@ def test_pair_cases_run_the_pair_kernel(m7_run, arm_toolchain):
         linked = {name: size for name, size in sizes.items() if re.fullmatch(pattern, name)}
         assert len(linked) >= 4, linked
         assert min(linked.values()) >= lower_conv.GEMM_COPY_BYTES[block], linked
+
+
+def test_rt_cases_run_the_run_time_records(m7_run, arm_toolchain):
+    """The rt_ cases call te_conv2d_1x1_pairs_rt_s8 in chunks of the pairs their name says (all
+    where it says none), with the per-channel copy of their form (_seven for 7 groups), linked;
+    its code is the RT_CODE_BYTES the compiler weighs."""
+    _, _, elf = m7_run
+    sizes = _sizes(elf, arm_toolchain)
+    for name, model, _ in _cases():
+        if name.startswith("rt_"):
+            c = _compile(model, name)
+            calls = re.findall(r"te_conv2d_1x1_pairs_rt_s8\(&\w+, .*, (\d+)\);", c.emitted.c_source)
+            forms = re.findall(r"TE_CONV_PAIRS\((\w+)\)", c.emitted.c_source)
+            out_c = c.graph.t(c.graph.ops[0].outputs[0]).shape[3]
+            want = int(name.split("_k")[1].split("_")[0]) if "_k" in name else out_c // 2
+            assert calls == [str(want)] and len(forms) == 1, (name, calls, forms)
+            form = re.sub(r"^k\d+_", "", name.split("_", 2)[2])
+            assert forms[0].startswith(form) and "_e" not in forms[0], (name, forms)
+            assert f"te_pairs_{forms[0]}" in sizes, forms
+    assert sizes["te_conv2d_1x1_pairs_rt_s8"] + sizes["te_pairs_unpack_asm"] + sizes["te_pairs_widen2_asm"] == \
+        lower_conv.RT_CODE_BYTES
 
 
 def test_rgb_layers_run_the_four_channel_copy(m7_run, arm_toolchain):

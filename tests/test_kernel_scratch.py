@@ -6,6 +6,7 @@ depthwise kernel kind (plane kinds, window mode, the row kernel with channel pas
 in-place reference kernel) and both convolution scratch layouts. Host gcc only."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import numpy as np
@@ -27,8 +28,9 @@ def _c_init(fields: dict) -> str:
     return "{" + ", ".join(f".{k} = {v}" for k, v in fields.items()) + "}"
 
 
-def _scratch_exprs(g) -> list[tuple[str, int, str]]:
-    """(what, planned bytes, C expression of the header's size) for each depthwise/conv op."""
+def _scratch_exprs(g, source: str = "") -> list[tuple[str, int, str]]:
+    """(what, planned bytes, C expression of the header's size) for each depthwise/conv op (source:
+    the generated C, which says the chunk of a layer whose pair records are made at run time)."""
     out = []
     for op in g.ops:
         planned = LOWERINGS[op.type].scratch_bytes(g, op) if op.type in LOWERINGS else 0
@@ -50,7 +52,13 @@ def _scratch_exprs(g) -> list[tuple[str, int, str]]:
             pixelwise = pixelwise_records(g, op, geo)
             if pixelwise is not None and pixelwise[0] != "c16":
                 continue  # the pixel-by-pixel kernels run from registers: no scratch (c16 keeps the GEMM's)
-            if geo["pointwise"]:
+            chunk = re.search(rf"te_conv2d_1x1_pairs_rt_s8\(&\w+_op{g.ops.index(op)}_params, .*, (\d+)\);", source)
+            if chunk:  # the pair records made at run time: the larger of its scratch and the GEMM's
+                y = g.t(op.outputs[0])
+                expr = (f"MAX(te_conv_scratch_1x1({geo['in_c']}), "
+                        f"te_conv_scratch_1x1_rt({geo['in_c']}, {y.shape[1] * y.shape[2]}, {chunk.group(1)}))")
+                what += " te_conv2d_1x1_pairs_rt_s8"
+            elif geo["pointwise"]:
                 expr = f"te_conv_scratch_1x1({geo['in_c']})"
             else:
                 expr = f"te_conv_scratch_im2col({geo['depth']}, {geo['k_w'] * geo['in_c']})"
@@ -60,7 +68,8 @@ def _scratch_exprs(g) -> list[tuple[str, int, str]]:
 
 def _evaluate(exprs: list[str], tmp_path) -> list[int]:
     src = tmp_path / "scratch.c"
-    lines = ["#include <stdio.h>", '#include "te_kernels.h"', "int main(void) {"]
+    lines = ["#include <stdio.h>", '#include "te_kernels.h"', "#define MAX(a, b) ((a) > (b) ? (a) : (b))",
+             "int main(void) {"]
     lines += [f'    printf("%lu\\n", (unsigned long)({e}));' for e in exprs]
     lines += ["    return 0;", "}"]
     src.write_text("\n".join(lines) + "\n")
@@ -70,8 +79,8 @@ def _evaluate(exprs: list[str], tmp_path) -> list[int]:
     return [int(v) for v in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()]
 
 
-def _check(graphs, tmp_path) -> int:
-    rows = [r for g in graphs for r in _scratch_exprs(g)]
+def _check(graphs, tmp_path, sources=None) -> int:
+    rows = [r for g, src in zip(graphs, sources or [""] * len(graphs)) for r in _scratch_exprs(g, src)]
     got = _evaluate([r[2] for r in rows], tmp_path)
     bad = [f"{what}: planned {planned}, the header says {c}" for (what, planned, _), c in zip(rows, got)
            if planned != c]
@@ -108,5 +117,6 @@ def test_conv_scratch_matches_the_header(tmp_path):
 
 @pytest.mark.parametrize("name", ["omv_person_detect", "te_vww"])
 def test_shared_model_scratch_matches_the_header(name, tmp_path):
-    g = compile_model(shared_model(name).read_bytes(), name).graph
-    assert _check([g], tmp_path) > 10
+    c = compile_model(shared_model(name).read_bytes(), name)
+    assert _check([c.graph], tmp_path, [c.emitted.c_source]) > 10
+    assert "te_conv2d_1x1_pairs_rt_s8" in "".join(w for w, _, _ in _scratch_exprs(c.graph, c.emitted.c_source))

@@ -433,6 +433,17 @@ def plan(g: Graph, search_steps: int = SEARCH_STEPS, seed: int = 0) -> Plan:
     return Plan(buffers, tensor_offsets, op_scratch, peak, bound, name, op_live, ties)
 
 
+def free_scratch(p: Plan) -> dict[int, int]:
+    """Per op position with scratch: the bytes of the peak no other buffer takes while the op
+    runs, beyond its scratch (what a new plan might give it; spare_scratch is what this one
+    gives without moving anything)."""
+    free = {}
+    for pos, (_, size) in p.op_scratch.items():
+        taken = sum(b.size for b in p.buffers if b.start <= pos <= b.end and b.key != f"scratch{pos}")
+        free[pos] = max(0, p.peak - taken - size)
+    return free
+
+
 def spare_scratch(p: Plan) -> dict[int, int]:
     """Per op position with scratch: bytes its scratch could grow in this plan without moving
     any other buffer or the peak (the free span around it while the op runs)."""

@@ -21,7 +21,8 @@ from te_openmv.codegen.errors import BudgetError, CompileError
 from te_openmv.codegen.graph import DTYPE_BYTES, Graph
 from te_openmv.codegen.lower import LOWERINGS
 from te_openmv.codegen.passes.patch import PatchSpec, apply, patch_windows, stage_layers, valid_splits
-from te_openmv.codegen.planner import Plan, _buffers, live_bytes, memoized_scratch, plan, scratch_bytes, spare_scratch
+from te_openmv.codegen.planner import (Plan, _buffers, free_scratch, live_bytes, memoized_scratch, plan, scratch_bytes,
+                                      spare_scratch)
 
 MAX_OVERHEAD = 0.15  # patching may cost at most this many extra instructions (relative)
 ESTIMATE_MARGIN = 0.012  # auto keeps this far below MAX_OVERHEAD: its choices' estimates ran up to 1.1 points low
@@ -213,22 +214,30 @@ def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Pass
     """g: the graph after the passes that precede patching; post: the passes that follow."""
     with memoized_scratch():
         s = _choose(g, patch, sram_budget, post)
-        _use_spare_scratch(s)
+        for types, rooms in ROOM_USERS:
+            for room in rooms:  # the first that keeps the peak
+                if _use_spare_scratch(s, types, room):
+                    break
         return s
 
 
-# Ops whose lowering can take a faster kernel with more scratch (op.attrs["scratch_room"]).
-ROOM_USERS = ("DEPTHWISE_CONV_2D",)
+# Ops whose lowering can take a faster kernel with more scratch (op.attrs["scratch_room"]), in
+# turns, each on the plan the one before left: the depthwise ops (the free span around their
+# scratch), then the convolutions (narrow 1x1 layers whose pair records are made at run time:
+# all the bytes no other buffer takes while they run, which a new plan may or may not place
+# within the peak; else the free span).
+ROOM_USERS = ((("DEPTHWISE_CONV_2D",), (spare_scratch,)), (("CONV_2D",), (free_scratch, spare_scratch)))
 
 
-def _use_spare_scratch(s: Schedule) -> None:
-    """Let ops whose scratch has free space around it in the chosen plan use it for a faster
-    kernel (op.attrs["scratch_room"]: bytes beyond their scratch in that plan), planned again;
-    kept only if the peak does not grow, so that no schedule's memory changes but for less."""
-    room = spare_scratch(s.plan)
+def _use_spare_scratch(s: Schedule, types: tuple[str, ...], room_of=spare_scratch) -> bool:
+    """Let ops of `types` whose scratch has room (room_of: bytes beyond their scratch in the
+    chosen plan) use it for a faster kernel (op.attrs["scratch_room"]), planned again; kept only
+    if the peak does not grow, so that no schedule's memory changes but for less. Whether some
+    op took room and kept it."""
+    room = room_of(s.plan)
     users = []
     for pos, op in enumerate(s.graph.ops):
-        if op.type in ROOM_USERS and room.get(pos):
+        if op.type in types and room.get(pos):
             before = scratch_bytes(s.graph, op)
             op.attrs["scratch_room"] = room[pos]
             if scratch_bytes(s.graph, op) != before:
@@ -236,13 +245,14 @@ def _use_spare_scratch(s: Schedule) -> None:
             else:  # the room changes nothing here
                 del op.attrs["scratch_room"]
     if not users:
-        return
+        return False
     grown = plan(s.graph)
     if grown.peak <= s.plan.peak:
         s.plan = grown
-    else:
-        for op in users:
-            del op.attrs["scratch_room"]
+        return True
+    for op in users:
+        del op.attrs["scratch_room"]
+    return False
 
 
 def _choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:

@@ -94,29 +94,37 @@ void te_pairs_half_c(const te_conv_params *p, const te_pair_job *job, const int3
 #if TE_USE_DSP
 /* The block's 4 pixels (n = in_c values each, a multiple of 4, consecutive) into xbuf's two
  * halves: per group the 4 pixels' words (two pointers, pixels 0 and 2, and the offset n), 8
- * SXTB16, one STM into each half: 16 instructions per group.
+ * SXTB16, one STM into each half: 16 instructions per group; `twice` doubles each int16 (8
+ * SADD16: the run-time widened layers', whose weights are not, below).
  *   r0 pixel 0   r1 n   r2 first half   r3 pixel 2   r12 second half   lr its start (the end
  *   of the first half) */
-__attribute__((naked, noinline)) static void te_pairs_widen_asm(__attribute__((unused)) const int8_t *c,
-                                                                __attribute__((unused)) uint32_t n,
-                                                                __attribute__((unused)) uint32_t *xbuf) {
-    __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
-        "add    r3, r0, r1, lsl #1\n\t"
-        "add    lr, r2, r1, lsl #2\n\t"     /* xbuf + 4 * groups words */
-        "mov    r12, lr\n"
-        "1:\n\t"
-        "ldr    r7, [r0, r1]\n\t"
-        "ldr    r5, [r0], #4\n\t"
-        "ldr    r11, [r3, r1]\n\t"
-        "ldr    r9, [r3], #4\n\t"
-        TE_ASM_WIDEN4_R4_R11
-        "stm    r2!, {r4-r7}\n\t"
-        "stm    r12!, {r8-r11}\n\t"
-        "cmp    r2, lr\n\t"
-        "bne    1b\n\t"
-        "pop    {r4-r11, pc}\n\t");
-}
+#define TE_PAIRS_WIDEN_FN(name, twice)                                                          \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const int8_t *c,    \
+                                                      __attribute__((unused)) uint32_t n,         \
+                                                      __attribute__((unused)) uint32_t *xbuf) {   \
+    __asm__ volatile(                                                                             \
+        "push   {r4-r11, lr}\n\t"                                                                 \
+        "add    r3, r0, r1, lsl #1\n\t"                                                           \
+        "add    lr, r2, r1, lsl #2\n\t"     /* xbuf + 4 * groups words */                         \
+        "mov    r12, lr\n"                                                                        \
+        "1:\n\t"                                                                                  \
+        "ldr    r7, [r0, r1]\n\t"                                                                 \
+        "ldr    r5, [r0], #4\n\t"                                                                 \
+        "ldr    r11, [r3, r1]\n\t"                                                                \
+        "ldr    r9, [r3], #4\n\t"                                                                 \
+        TE_ASM_WIDEN4_R4_R11                                                                      \
+        twice                                                                                     \
+        "stm    r2!, {r4-r7}\n\t"                                                                 \
+        "stm    r12!, {r8-r11}\n\t"                                                               \
+        "cmp    r2, lr\n\t"                                                                       \
+        "bne    1b\n\t"                                                                           \
+        "pop    {r4-r11, pc}\n\t");                                                               \
+    }
+#define TE_PAIRS_TWICE(r) "sadd16 " r ", " r ", " r "\n\t"
+TE_PAIRS_WIDEN_FN(te_pairs_widen_asm, "")
+TE_PAIRS_WIDEN_FN(te_pairs_widen2_asm, TE_PAIRS_TWICE("r4") TE_PAIRS_TWICE("r5") TE_PAIRS_TWICE("r6")
+                  TE_PAIRS_TWICE("r7") TE_PAIRS_TWICE("r8") TE_PAIRS_TWICE("r9") TE_PAIRS_TWICE("r10")
+                  TE_PAIRS_TWICE("r11"))
 
 /* One group for both channels and both pixels: A's words into r0 (odd lanes), r3 (even), B's
  * into r12, lr; the pixels' into r4, r5 (first) and r6, r7 (second); accumulators r8 (first
@@ -294,4 +302,115 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
     (void)scratch;
     te_pairs_c(p, in, records, out);
 #endif
+}
+
+/* ---- narrow layers widened at run time (te_conv2d_1x1_pairs_rt_s8, te/conv.h) ---------------
+ * The flash holds per channel pair a narrow record: the biases (2 bias', as the wide ones), per
+ * group A's 4 int8 weights then B's, then mult, e, round of A and of B (the GEMM's int8 weights
+ * and table in as many bytes). A chunk of them is unpacked into pair records in the scratch, the
+ * weights as SXTB16 makes them but not doubled: the blocks' inputs are widened doubled instead
+ * (te_pairs_widen2_asm), so the accumulators hold 2 acc as the wide layers' do. */
+
+#if TE_USE_DSP
+/* `pairs` narrow records into pair records: the biases (LDRD, STRD), per two groups A's and B's
+ * raw words (two LDRD) into their SXTB16 pairs, (w1, w3) then (w0, w2), A's then B's, two STM
+ * of 4 (14 instructions per 16 weights with the loop; an odd last group alone), then the 6
+ * requantization words (LDM, STM).
+ *   r0 narrow records   r1 pair records   r2 groups   r3 pairs left   lr groups / 2 left */
+__attribute__((naked, noinline)) static void te_pairs_unpack_asm(__attribute__((unused)) const int32_t *narrow,
+                                                                 __attribute__((unused)) int32_t *rec,
+                                                                 __attribute__((unused)) uint32_t groups,
+                                                                 __attribute__((unused)) uint32_t pairs) {
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n"
+        "0:\n\t"
+        "ldrd   r4, r5, [r0], #8\n\t"
+        "strd   r4, r5, [r1], #8\n\t"
+        "lsrs   lr, r2, #1\n"
+        "1:\n\t"
+        "ldrd   r4, r6, [r0], #8\n\t"          /* A's and B's group g */
+        "ldrd   r5, r7, [r0], #8\n\t"          /* g + 1 */
+        "sxtb16 r8, r4, ror #8\n\t"
+        "sxtb16 r9, r4\n\t"
+        "sxtb16 r10, r6, ror #8\n\t"
+        "sxtb16 r11, r6\n\t"
+        "stm    r1!, {r8-r11}\n\t"
+        "sxtb16 r8, r5, ror #8\n\t"
+        "sxtb16 r9, r5\n\t"
+        "sxtb16 r10, r7, ror #8\n\t"
+        "sxtb16 r11, r7\n\t"
+        "stm    r1!, {r8-r11}\n\t"
+        "subs   lr, lr, #1\n\t"
+        "bne    1b\n\t"
+        "tst    r2, #1\n\t"
+        "beq    2f\n\t"
+        "ldrd   r4, r6, [r0], #8\n\t"
+        "sxtb16 r8, r4, ror #8\n\t"
+        "sxtb16 r9, r4\n\t"
+        "sxtb16 r10, r6, ror #8\n\t"
+        "sxtb16 r11, r6\n\t"
+        "stm    r1!, {r8-r11}\n"
+        "2:\n\t"
+        "ldm    r0!, {r4-r9}\n\t"
+        "stm    r1!, {r4-r9}\n\t"
+        "subs   r3, r3, #1\n\t"
+        "bne    0b\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+#define te_pairs_unpack te_pairs_unpack_asm
+#define te_pairs_widen2 te_pairs_widen2_asm
+#else
+static void te_pairs_unpack(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs) {
+    for (; pairs; pairs--) {
+        *rec++ = *narrow++, *rec++ = *narrow++;
+        const int8_t *w = (const int8_t *)narrow;
+        for (uint32_t g = 0; g < groups; g++, w += 8) {
+            for (uint32_t c = 0; c < 2; c++, rec += 2) {  /* A's, B's: (w1, w3), (w0, w2) */
+                const int8_t *q = w + 4 * c;
+                const uint32_t odd = (uint16_t)q[1] | (uint32_t)(uint16_t)q[3] << 16;
+                const uint32_t even = (uint16_t)q[0] | (uint32_t)(uint16_t)q[2] << 16;
+                memcpy(rec, &odd, 4), memcpy(rec + 1, &even, 4);
+            }
+        }
+        narrow += 2 * groups;
+        for (uint32_t i = 0; i < 6; i++) *rec++ = *narrow++;
+    }
+}
+
+/* te_pairs_widen2_asm in C: per group, per pixel j, the words (2x0, 2x2), (2x1, 2x3) in half j / 2 */
+static void te_pairs_widen2(const int8_t *c, uint32_t n, uint32_t *xbuf) {
+    const uint32_t groups = n >> 2;
+    for (uint32_t j = 0; j < TE_CONV_BLOCK; j++) {
+        uint32_t *x = xbuf + (j >> 1) * 4u * groups + 2u * (j & 1u);
+        for (uint32_t g = 0; g < groups; g++, x += 4) {
+            const int8_t *q = c + j * n + 4 * g;
+            x[0] = (uint16_t)(2 * q[0]) | (uint32_t)(uint16_t)(2 * q[2]) << 16;
+            x[1] = (uint16_t)(2 * q[1]) | (uint32_t)(uint16_t)(2 * q[3]) << 16;
+        }
+    }
+}
+#endif
+
+void te_conv2d_1x1_pairs_rt_s8(const te_conv_params *p, const int8_t *in, const int32_t *narrow, int8_t *out,
+                               void *scratch, uint32_t chunk) {
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
+    const uint32_t groups = in_c >> 2, half = 4u * groups, blocks = (pixels + 3u) >> 2, full = pixels & ~3u;
+    uint32_t *xbuf = (uint32_t *)scratch;
+    int32_t *rec = (int32_t *)(xbuf + blocks * 2u * half);
+    for (uint32_t b = 0; b < blocks; b++)  /* every block first (the last: the map's last 4 pixels) */
+        te_pairs_widen2(in + (4u * b < full ? 4u * b : pixels - 4u) * in_c, in_c, xbuf + b * 2u * half);
+    te_pair_job job;
+    te_pairs_begin(&job, p, rec, groups);
+    const te_pairs_fn fn = te_pairs_code(p);
+    const uint32_t pairs = out_c >> 1, words = TE_PAIR_WORDS(groups);
+    for (uint32_t p0 = 0; p0 < pairs; p0 += chunk) {
+        const uint32_t n = pairs - p0 < chunk ? pairs - p0 : chunk;
+        te_pairs_unpack(narrow + p0 * (8u + 2u * groups), rec, groups, n);
+        job.rec_end = rec + n * words;
+        for (uint32_t b = 0; b < blocks; b++) {
+            const uint32_t px = 4u * b < full ? 4u * b : pixels - 4u;
+            te_pairs_halves(&job, fn, p, rec, out + px * out_c + 2u * p0, xbuf + b * 2u * half, half,
+                            4u * b < full ? 0u : pixels - full == 3u ? 0u : 1u);
+        }
+    }
 }

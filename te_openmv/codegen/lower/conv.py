@@ -852,6 +852,116 @@ def pair_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.concatenate([rows.reshape(-1), np.zeros(1, np.int32)]).astype(np.int32)
 
 
+# Narrow 1x1 layers (int8 weights in flash: the maps of fewer than WIDE_MIN_BLOCKS blocks, which
+# hold most of a model's weights) on the pair kernel, their records made at run time
+# (te_conv2d_1x1_pairs_rt_s8, conv_pairs.c): every block of the map widened first, its inputs
+# doubled so that the raw weights give the wide accumulator 2 acc, then per chunk of channel pairs
+# their records unpacked from the flash's narrow records (the GEMM's int8 weights and table in
+# as many bytes) into the scratch, 14 instructions per 16 weights, and the chunk run over every
+# block. It takes the layers the pair kernel would (5 groups of taps or more, an even out_c, 4
+# pixels or more, the wide form exact; per-channel requantization: the weights stay TFLite's)
+# with at most RT_MAX_BLOCKS blocks, where it saves instructions (rt_saving) at least
+# PAIRS_MIN_PER_BYTE per byte of the code it adds (RT_CODE_BYTES, and the pair copy where no other
+# layer links it) and where the op's scratch can grow by one pair's record at least without
+# moving the plan's peak (schedule.py, the scratch room). Flash stays as it is.
+RT_MAX_BLOCKS = 5
+RT_CODE_BYTES = 774  # te_conv2d_1x1_pairs_rt_s8, te_pairs_unpack_asm, te_pairs_widen2_asm (the M7 build)
+RT_CHUNK_CALLS = 30  # per chunk and block: the two halves' calls and frames
+
+
+def rt_pairs_variant(g: Graph, op: Op, geo: dict, pixels: int) -> str | None:
+    """The pair kernel's copy a narrow 1x1 layer runs with its records made at run time, or None."""
+    if not geo["pointwise"] or kernel_for(geo) != "te_conv2d_1x1_s8" or pixelwise_records(g, op, geo) is not None:
+        return None
+    groups = geo["in_c"] // 4
+    if geo["in_c"] % 4 or geo["out_c"] % 2 or groups < PAIR_MIN_GROUPS or pixels < BLOCK:
+        return None
+    if len(pair_blocks(pixels)) > RT_MAX_BLOCKS:
+        return None
+    variant, _, _, _, wide = layer_variant(g, op)
+    if wide or variant is None:
+        return None
+    lo, hi = act_range(op, g)
+    if not prepare(g, op, geo, lo, hi, wide=True)[3]:  # the wide form exact for every channel
+        return None
+    sign, store = variant.split("_")[:2]  # {sign,nosign}_{full,clamp}_<groups>
+    return f"{sign}_{store}" + ("_seven" if groups == PAIR_SEVEN else "")
+
+
+def rt_saving(geo: dict, pixels: int, form: str) -> int:
+    """Instructions te_conv2d_1x1_pairs_rt_s8 in one chunk saves a narrow layer on the GEMM: the
+    GEMM's int8 groups (13 instructions a group of 4 pixels, 11 of 3) and requantization (one
+    more than the wide form) against the pair kernel's halves, the records' unpacking (7 a group
+    per pair), the doubled widening (24 a group per block) and the calls."""
+    g, rq = geo["in_c"] // 4, RQ_COST[form]
+    passes16, passes8 = -(-(g - 1) // 16), -(-(g - 1) // 8)
+    per_block = {BLOCK: 12 + 13 * g + 2 * passes16 + BLOCK * (rq + 1),
+                 BLOCK - 1: 10 + 11 * g + 2 * passes16 + (BLOCK - 1) * (rq + 1)}
+    old = geo["out_c"] * sum(per_block[cols] for _, cols in blocks(pixels))
+    half = (11 + 10 * g if g == PAIR_SEVEN else 13 + 10 * g + 3 * passes8) + 4 * rq
+    nblocks = len(pair_blocks(pixels))
+    new = (geo["out_c"] // 2) * (-(-pixels // 2) * half + 7 * g + 8) + nblocks * (24 * g + 11 + RT_CHUNK_CALLS)
+    return old - new
+
+
+def rt_block_bytes(geo: dict, pixels: int) -> int:
+    """The scratch of te_conv2d_1x1_pairs_rt_s8's widened blocks."""
+    return len(pair_blocks(pixels)) * 32 * (geo["in_c"] // 4)
+
+
+def rt_pair_bytes(geo: dict) -> int:
+    """The scratch one channel pair's record takes (TE_PAIR_WORDS)."""
+    return 4 * (8 + 4 * (geo["in_c"] // 4))
+
+
+def rt_chunk(g: Graph, op: Op, geo: dict, scratch: int) -> int:
+    """The channel pairs per chunk that `scratch` bytes hold (0: not even one)."""
+    pixels = g.t(op.outputs[0]).shape[1] * g.t(op.outputs[0]).shape[2]
+    return max(0, min(geo["out_c"] // 2, (scratch - rt_block_bytes(geo, pixels)) // rt_pair_bytes(geo)))
+
+
+def rt_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The narrow records (conv_pairs.c) from the wide weights and rows prepare gives: per pair of
+    channels A, B the biases, per group A's 4 int8 weights then B's (OHWI), the requantization
+    words of A then of B; the GEMM's int8 weights and table (with its word of padding) in as
+    many bytes."""
+    out_c = weights.shape[0]
+    w8 = np.empty(weights.shape, np.int8)
+    w8.reshape(out_c, -1, 4)[:, :, [1, 3, 0, 2]] = weights.reshape(out_c, -1, 4) // 2
+    groups = w8.shape[1] // 4
+    packed = w8.reshape(out_c // 2, 2, groups, 4).transpose(0, 2, 1, 3).reshape(out_c // 2, -1)
+    t = table.astype(np.int32).reshape(out_c // 2, 2, 4)
+    rows = np.concatenate([t[:, :, 0], np.ascontiguousarray(packed).view(np.int32),
+                           t[:, :, 1:].reshape(out_c // 2, 6)], axis=1)
+    return np.concatenate([rows.reshape(-1), np.zeros(1, np.int32)]).astype(np.int32)
+
+
+def assign_rt_pairs(g: Graph) -> None:
+    """op.attrs["rt_pairs"] on every CONV_2D: the pair copy it runs with its records made at run
+    time (rt_pairs_variant), where the model's such layers save enough for the code (above) and
+    the plan gave it the scratch (ConvLowering.scratch_bytes asks for it where the op's scratch
+    room allows, before this decision: the room is the plan's and costs no peak)."""
+    linked = {pairs_code(op.attrs["pairs"]) for op in g.ops if op.type == "CONV_2D" and op.attrs.get("pairs")}
+    chosen, saving = [], 0
+    for op in g.ops:
+        if op.type != "CONV_2D":
+            continue
+        op.attrs["rt_pairs"] = None
+        geo = conv_geometry(g, op)
+        y = g.t(op.outputs[0])
+        pixels = y.shape[1] * y.shape[2]
+        copy = rt_pairs_variant(g, op, geo, pixels)
+        if copy:
+            s = rt_saving(geo, pixels, copy.split("_")[0])
+            if s > 0:
+                chosen.append((op, copy))
+                saving += s
+    nbytes = RT_CODE_BYTES + PAIR_COPY_BYTES * len({pairs_code(c) for _, c in chosen} - linked)
+    if chosen and saving >= PAIRS_MIN_PER_BYTE * nbytes:
+        for op, copy in chosen:
+            op.attrs["rt_pairs"] = copy
+
+
 def scratch_for(geo: dict) -> int:
     """Bytes of te_conv_scratch_1x1 / te_conv_scratch_im2col (te/conv.h; tests/test_kernel_scratch.py
     holds them equal)."""
@@ -886,6 +996,7 @@ class ConvLowering(Lowering):
         assign_unrolled(g)
         assign_uniform_shifts(g)
         assign_pairs(g)
+        assign_rt_pairs(g)
         assign_loop16(g)
         assign_pass16(g)
 
@@ -904,7 +1015,16 @@ class ConvLowering(Lowering):
         # is exactly the one the GEMM had: no other op's kernel choice moves with this one's
         geo = conv_geometry(g, op)
         pixelwise = pixelwise_records(g, op, geo)
-        return 0 if pixelwise is not None and pixelwise[0] != "c16" else scratch_for(geo)
+        if pixelwise is not None and pixelwise[0] != "c16":
+            return 0
+        base, room = scratch_for(geo), int(op.attrs.get("scratch_room", 0) or 0)
+        if room:  # a narrow 1x1 layer that saves with its records made at run time, if they fit
+            pixels = g.t(op.outputs[0]).shape[1] * g.t(op.outputs[0]).shape[2]
+            copy = rt_pairs_variant(g, op, geo, pixels)
+            chunk = rt_chunk(g, op, geo, base + room)
+            if copy and chunk and rt_saving(geo, pixels, copy.split("_")[0]) > 0:
+                return max(base, rt_block_bytes(geo, pixels) + chunk * rt_pair_bytes(geo))  # (te_conv_scratch_1x1_rt)
+        return base
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
         # The blocks (above) in raster order; each widens its input pixels into scratch
@@ -952,6 +1072,9 @@ class ConvLowering(Lowering):
             if shift:
                 fn = f"TE_CONV_{family.upper()}N{p16.upper()}({shift})"  # its copy for this shift (te/conv.h)
             return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
+        # (the plan's scratch: a flash budget decided after it may have made a layer narrow)
+        if op.attrs.get("rt_pairs") and rt_chunk(g, op, geo, ctx.op_scratch.get(ctx.position, (0, 0))[1]):
+            return self._emit_rt_pairs(g, op, ctx, geo, lo, hi)
         # a flash budget decides wide or not per layer (te_openmv/codegen/flash.py); else the size rule
         variant, weights, table, fast, wide = layer_variant(g, op)
         requant = requant_mode(fast, y.zp, lo)
@@ -992,6 +1115,21 @@ class ConvLowering(Lowering):
                                                     else "multiplier, shift, 0")))
         return (f"{kernel_for(geo)}({params}, {ctx.ptr(op.inputs[0])}, {wsym}, (const te_conv_chan *){csym}, "
                 f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")
+
+    def _emit_rt_pairs(self, g: Graph, op: Op, ctx: EmitContext, geo: dict, lo: int, hi: int) -> str:
+        x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
+        weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
+        copy = op.attrs["rt_pairs"]
+        params = ctx.param("params", "te_conv_params", {
+            **conv_param_fields(x, y, geo, lo, hi), "requant": requant_mode(fast, y.zp, lo), "wide": 1,
+            "gemm_entry": 0, "gemm": f"TE_CONV_PAIRS({copy})", "gemm3": "((te_conv_gemm_fn)0)"})
+        rsym = ctx.const("records", rt_records(weights, table), "int32_t",
+                         "per pair of output channels A, B: 2 * (bias + in_offset * sum(w)) of A, B; per group of 4 "
+                         "taps A's 4 int8 weights, then B's; mult, e, round of A, then of B; one word of padding "
+                         "(made pair records at run time)")
+        chunk = rt_chunk(g, op, geo, ctx.op_scratch[ctx.position][1])
+        return (f"te_conv2d_1x1_pairs_rt_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, "
+                f"{ctx.scratch()}, {chunk});")
 
     def _emit_pairs(self, g: Graph, op: Op, ctx: EmitContext, geo: dict, lo: int, hi: int, requant: str,
                     weights: np.ndarray, table: np.ndarray, pairs: str, shift: int | None) -> str:

@@ -252,6 +252,19 @@ void te_conv2d_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t
                         void *scratch);
 void te_conv2d_3ch_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
                             void *scratch);
+/* The same for 1x1 layers whose weights stay int8 in flash (narrow: the maps of fewer than 6 blocks),
+ * under the same conditions and at most a few blocks: every block widened first (its inputs
+ * doubled), then per chunk of `chunk` channel pairs their records unpacked from the narrow
+ * records in flash (conv_pairs.c) into the scratch and run over every block. Scratch:
+ * te_conv_scratch_1x1_rt (below). Not with the uniform shift (the weights as TFLite has them). */
+void te_conv2d_1x1_pairs_rt_s8(const te_conv_params *p, const int8_t *in, const int32_t *narrow, int8_t *out,
+                               void *scratch, uint32_t chunk);
+/* its scratch: 32 * groups bytes per block of 4 pixels (ceil(pixels / 4)), then a pair record
+ * (4 * (8 + 4 * groups) bytes) per pair of the chunk */
+TE_INLINE uint32_t te_conv_scratch_1x1_rt(uint32_t in_c, uint32_t pixels, uint32_t chunk) {
+    const uint32_t groups = in_c >> 2;
+    return ((pixels + 3u) >> 2) * 32u * groups + chunk * 4u * (8u + 4u * groups);
+}
 /* What the pair kernel's assembly reads for one half of a block (its frame: it copies it onto
  * the stack); the portable path reads the same fields. */
 typedef struct te_pair_job {
