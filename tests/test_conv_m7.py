@@ -246,7 +246,7 @@ def _force_rt(mp, chunk: int | None) -> None:
     from te_openmv.codegen import schedule
     from te_openmv.codegen.planner import plan
 
-    def grant(s, types, room_of=None):
+    def grant(s, types, room_of=None, each=False):
         for op in s.graph.ops:
             if op.type in types and op.type == "CONV_2D":
                 geo = lower_conv.conv_geometry(s.graph, op)

@@ -214,45 +214,52 @@ def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Pass
     """g: the graph after the passes that precede patching; post: the passes that follow."""
     with memoized_scratch():
         s = _choose(g, patch, sram_budget, post)
-        for types, rooms in ROOM_USERS:
-            for room in rooms:  # the first that keeps the peak
-                if _use_spare_scratch(s, types, room):
-                    break
+        for types, attempts in ROOM_USERS:
+            for room_of, each in attempts:
+                _use_spare_scratch(s, types, room_of, each)
         return s
 
 
 # Ops whose lowering can take a faster kernel with more scratch (op.attrs["scratch_room"]), in
 # turns, each on the plan the one before left: the depthwise ops (the free span around their
-# scratch), then the convolutions (narrow 1x1 layers whose pair records are made at run time:
+# scratch), then the convolutions (narrow 1x1 layers whose pair records are made at run time):
 # all the bytes no other buffer takes while they run, which a new plan may or may not place
-# within the peak; else the free span).
-ROOM_USERS = ((("DEPTHWISE_CONV_2D",), (spare_scratch,)), (("CONV_2D",), (free_scratch, spare_scratch)))
+# within the peak, for all of them at once, then for each left alone, then the free span for
+# the rest. Each attempt: (room_of, one op at a time).
+ROOM_USERS = ((("DEPTHWISE_CONV_2D",), ((spare_scratch, False),)),
+              (("CONV_2D",), ((free_scratch, False), (free_scratch, True), (spare_scratch, False))))
 
 
-def _use_spare_scratch(s: Schedule, types: tuple[str, ...], room_of=spare_scratch) -> bool:
-    """Let ops of `types` whose scratch has room (room_of: bytes beyond their scratch in the
-    chosen plan) use it for a faster kernel (op.attrs["scratch_room"]), planned again; kept only
-    if the peak does not grow, so that no schedule's memory changes but for less. Whether some
-    op took room and kept it."""
+def _use_spare_scratch(s: Schedule, types: tuple[str, ...], room_of=spare_scratch, each: bool = False) -> None:
+    """Let ops of `types` that have no room yet and whose scratch has room (room_of: bytes
+    beyond their scratch in the chosen plan) use it for a faster kernel (op.attrs["scratch_room"]),
+    planned again, all at once or (each) one at a time; kept only if the peak does not grow, so
+    that no schedule's memory changes but for less."""
     room = room_of(s.plan)
-    users = []
-    for pos, op in enumerate(s.graph.ops):
-        if op.type in types and room.get(pos):
+    todo = [pos for pos, op in enumerate(s.graph.ops)
+            if op.type in types and "scratch_room" not in op.attrs and room.get(pos)]
+    for batch in ([pos] for pos in todo) if each else [todo]:
+        if each:  # the room in the plan the grants before left
+            room = room_of(s.plan)
+        users = []
+        for pos in batch:
+            op = s.graph.ops[pos]
+            if not room.get(pos):
+                continue
             before = scratch_bytes(s.graph, op)
             op.attrs["scratch_room"] = room[pos]
             if scratch_bytes(s.graph, op) != before:
                 users.append(op)
             else:  # the room changes nothing here
                 del op.attrs["scratch_room"]
-    if not users:
-        return False
-    grown = plan(s.graph)
-    if grown.peak <= s.plan.peak:
-        s.plan = grown
-        return True
-    for op in users:
-        del op.attrs["scratch_room"]
-    return False
+        if not users:
+            continue
+        grown = plan(s.graph)
+        if grown.peak <= s.plan.peak:
+            s.plan = grown
+        else:
+            for op in users:
+                del op.attrs["scratch_room"]
 
 
 def _choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:
