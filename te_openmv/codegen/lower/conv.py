@@ -1118,7 +1118,7 @@ class ConvLowering(Lowering):
 
     def _emit_rt_pairs(self, g: Graph, op: Op, ctx: EmitContext, geo: dict, lo: int, hi: int) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-        weights, table, fast, wide = prepare(g, op, geo, lo, hi, wide=True)
+        weights, table, fast, _ = prepare(g, op, geo, lo, hi, wide=True)  # (wide: rt_pairs_variant's condition)
         copy = op.attrs["rt_pairs"]
         params = ctx.param("params", "te_conv_params", {
             **conv_param_fields(x, y, geo, lo, hi), "requant": requant_mode(fast, y.zp, lo), "wide": 1,
