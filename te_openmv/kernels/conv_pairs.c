@@ -1,6 +1,8 @@
-/* te-openmv kernels: 1x1 CONV_2D as a GEMM whose inner step is two output channels by two
- * pixels (te_conv2d_1x1_pairs_s8, te/conv.h), for wide layers of at least 5 groups of 4
- * input channels.
+/* te-openmv kernels: CONV_2D as a GEMM whose inner step is two output channels by two pixels
+ * (te/conv.h), for layers of at least 5 groups of 4 taps: this file's 1x1 walk
+ * (te_conv2d_1x1_pairs_s8), its walk for narrow 1x1 layers whose records it makes at run time
+ * (te_conv2d_1x1_pairs_rt_s8, at the end), and the assembly the window walks in conv.c
+ * (te_conv2d_pairs_s8, te_conv2d_3ch_pairs_s8) run too.
  *
  * Why: conv.c's GEMM sweeps one output channel over a block of 4 pixels, and per group of 4
  * taps loads the channel's weights (one LDM of 2 words) and the 4 pixels' inputs (two LDM
