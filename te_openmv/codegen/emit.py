@@ -96,6 +96,8 @@ def describe_op(g: Graph, op, plan: Plan, macs: int) -> str:
         extra.append("padding {}/{}/{}/{} folded".format(*op.attrs["pad"]))
     if op.attrs.get("inplace"):
         extra.append("in place")
+    if op.attrs.get("dropped"):
+        extra.append(f"{op.attrs['dropped']} constant depthwise channels dropped")
     tail = f"; {', '.join(extra)}" if extra else ""
     # TFLite joins the names of fused layers with ';': the first is the layer that produced it
     names = ", ".join(f'"{g.t(o).name.split(";")[0]}"' for o in op.outputs)
@@ -113,7 +115,7 @@ def emit(g: Graph, plan: Plan, name: str, source: str) -> Emitted:
         before = sum(c.nbytes for c in ctx.consts)
         code = lowering.emit(g, op, ctx)
         per_op_const[pos] = sum(c.nbytes for c in ctx.consts) - before
-        macs = lowering.macs(g, op)
+        macs = op.attrs.get("model_macs", lowering.macs(g, op))  # the model's, dead channels included
         steps.append({"position": pos, "type": op.type, "code": code, "macs": macs,
                       "comment": describe_op(g, op, plan, macs)})
         for f in lowering.kernel_files:

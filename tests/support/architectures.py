@@ -39,13 +39,20 @@ class _Net:
         spread = x[2][0] * 0.01 * 60.0 * np.sqrt(taps) * 3.0
         return (float(spread / 100.0), int(self.rng.integers(-10, 11)))
 
-    def _weights(self, shape, axis, in_scale):
+    def _weights(self, shape, axis, in_scale, pruned=None, biased=None):
+        """Random per-channel weights and bias; `pruned` {channel: bias} zeroes those channels'
+        weights and sets their bias, as pruned models keep pruned channels; `biased` {channel:
+        bias} only sets the bias."""
         n = shape[axis]
         scales = self.rng.uniform(0.005, 0.015, n)
-        w = self.b.tensor(list(shape), data=self.rng.integers(-127, 128, shape).astype(np.int8), scale=list(scales),
-                          zero_point=[0] * n, quant_axis=axis)
-        bias = self.b.tensor([n], "int32", data=self.rng.integers(-3000, 3000, n).astype(np.int32),
-                             scale=list(in_scale * scales), zero_point=[0] * n)
+        data = self.rng.integers(-127, 128, shape).astype(np.int8)
+        biases = self.rng.integers(-3000, 3000, n).astype(np.int32)
+        for ch, value in (pruned or {}).items():
+            np.moveaxis(data, axis, 0)[ch] = 0
+        for ch, value in {**(biased or {}), **(pruned or {})}.items():
+            biases[ch] = value
+        w = self.b.tensor(list(shape), data=data, scale=list(scales), zero_point=[0] * n, quant_axis=axis)
+        bias = self.b.tensor([n], "int32", data=biases, scale=list(in_scale * scales), zero_point=[0] * n)
         return [w, bias]
 
     def conv(self, x, out_c, k=1, stride=1, act="RELU6", q=None):
@@ -57,12 +64,12 @@ class _Net:
                   stride_h=stride, stride_w=stride, fused_activation=act if act in ("RELU6", "RELU") else "NONE")
         return y
 
-    def dw(self, x, k=3, stride=1, act="RELU6", q=None):
+    def dw(self, x, k=3, stride=1, act="RELU6", q=None, pruned=None, biased=None):
         _, (n, h, w, c), xq = x
         oh, ow = -(-h // stride), -(-w // stride)
         q = q or (RELU6_Q if act == "RELU6" else RELU_Q if act == "RELU" else self._linear_q(x, k * k))
         y = self.act((1, oh, ow, c), q)
-        self.b.op("DEPTHWISE_CONV_2D", [x[0], *self._weights((1, k, k, c), 3, xq[0])], [y[0]], padding="SAME",
+        self.b.op("DEPTHWISE_CONV_2D", [x[0], *self._weights((1, k, k, c), 3, xq[0], pruned, biased)], [y[0]], padding="SAME",
                   stride_h=stride, stride_w=stride, depth_multiplier=1,
                   fused_activation=act if act in ("RELU6", "RELU") else "NONE")
         return y
@@ -157,6 +164,28 @@ def mobilenet_v3_small(size: int = 96, classes: int = 10, seed: int = 0) -> byte
         in_c = out_c
     x = net.hard_swish(net.conv(x, 576, act="NONE"))
     y = net.classifier(net.global_pool(x), classes)
+    return net.b.build([x0[0]], [y[0]])
+
+
+def pruned_blocks(seed: int = 0) -> bytes:
+    """Two inverted residual blocks whose depthwise filters have pruned channels (zero weights,
+    the bias kept: a constant output, at the zero point or not) and, in the first, channels a
+    RELU6 holds at one value whatever the input (a bias far below what the weights can add):
+    what te_openmv/codegen/passes/dead_channels.py drops. The first block's depthwise output
+    has one reader (the projection), the second's two (the projection and a side branch)."""
+    net = _Net(seed, "pruned_blocks")
+    x0 = net.act((1, 16, 16, 8), (0.0078125, 0))
+    x = net.conv(x0, 16, k=3)
+    h = net.conv(x, 48)
+    h = net.dw(h, 3, 1, pruned={0: 4000, 1: -4000, 2: 0, 3: 90000, 30: 2500, 31: 7, 47: -9, 46: 100000},
+               biased={ch: -(1 << 24) for ch in (5, 6, 7, 40)})
+    h = net.conv(h, 16, act="NONE")
+    x = net.add(h, x)
+    h = net.conv(x, 40)
+    h = net.dw(h, 5, 2, act="NONE", pruned={ch: 50 * ch - 600 for ch in (0, 8, 9, 17, 21, 22, 33, 38, 39)})
+    side = net.conv(h, 24, act="NONE")
+    h = net.conv(h, 24, act="NONE")
+    y = net.add(h, side)
     return net.b.build([x0[0]], [y[0]])
 
 

@@ -1,0 +1,83 @@
+"""Depthwise channels with a constant output are dropped from their inverted-residual block and
+folded into the convolutions that read them (te_openmv/codegen/passes/dead_channels.py): the
+same outputs as tflite-micro, fewer channels computed, the model's MACs still reported."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from te_openmv.codegen import compiler
+from te_openmv.codegen.compiler import compile_model
+from te_openmv.codegen.passes import dead_channels
+
+from .support.architectures import _Net, pruned_blocks
+from .support.bitexact import assert_bit_exact, reference
+
+
+def _without_pass(monkeypatch):
+    monkeypatch.setattr(compiler, "BEFORE_SCHEDULE", [s for s in compiler.BEFORE_SCHEDULE if s is not dead_channels.run])
+
+
+def _channels(report, op_type):
+    return [op["outputs"][0]["shape"][-1] for op in report["ops"] if op["type"] == op_type]
+
+
+def test_pruned_channels_are_dropped_and_outputs_stay_bit_exact():
+    model = pruned_blocks()
+    c = compile_model(model, "pruned")
+    # 12 constant channels of 48 (8 zero filters, 4 held by RELU6) -> 8 dropped, 40 left (a
+    # multiple of 8); 9 of 40 -> 8 dropped; the readers lose the same input channels
+    assert _channels(c.report, "DEPTHWISE_CONV_2D") == [40, 32]
+    assert [op["inputs"][0]["shape"][-1] for op in c.report["ops"] if op["type"] == "CONV_2D"] == [8, 16, 40, 16, 32, 32]
+    assert "8 constant depthwise channels dropped" in c.emitted.c_source
+    assert_bit_exact(model, n_runs=3, seed=1, name="pruned")
+
+
+def test_the_model_macs_are_reported(monkeypatch):
+    model = pruned_blocks()
+    dropped = compile_model(model, "pruned").report
+    _without_pass(monkeypatch)
+    full = compile_model(model, "full").report
+    assert _channels(full, "DEPTHWISE_CONV_2D") == [48, 40]
+    assert dropped["macs"] == full["macs"]
+    assert [op["macs"] for op in dropped["ops"]] == [op["macs"] for op in full["ops"]]
+    # and the model is smaller: the dropped filters' weights are gone
+    assert dropped["weights_bytes"] < full["weights_bytes"]
+
+
+def _block(reader_k: int, side_output: bool) -> bytes:
+    """expand -> depthwise (8 zero filters) -> a reader of kernel reader_k (SAME padding);
+    with side_output the depthwise output is also a model output."""
+    net = _Net(3, "block")
+    x0 = net.act((1, 8, 8, 8), (0.0078125, 0))
+    h = net.conv(x0, 32)
+    d = net.dw(h, 3, 1, pruned={ch: 500 * ch for ch in range(8)})
+    y = net.conv(d, 8, k=reader_k, act="NONE")
+    return net.b.build([x0[0]], [y[0], d[0]] if side_output else [y[0]])
+
+
+@pytest.mark.parametrize("reader_k, side_output, kept", [(1, False, 24), (3, False, 32), (1, True, 32)])
+def test_channels_stay_where_a_reader_needs_them(reader_k, side_output, kept):
+    """A padded 3x3 reader sees padding, not the constant, at the border; a model output must
+    keep its shape: both keep every channel."""
+    model = _block(reader_k, side_output)
+    c = compile_model(model, "block")
+    assert _channels(c.report, "DEPTHWISE_CONV_2D") == [kept]
+    assert_bit_exact(model, n_runs=2, seed=2, name="block")
+
+
+def test_constants_are_what_tflite_outputs():
+    """The pass's constant per channel is what TFLite's depthwise op outputs on that channel,
+    at every pixel and for any input (its output made a model output to read it)."""
+    model = _block(1, True)
+    g = compiler.import_tflite(model, "block")
+    for step in compiler.BEFORE_SCHEDULE[:compiler.BEFORE_SCHEDULE.index(dead_channels.run)]:
+        g = step(g)
+    values = dead_channels._constants(g, next(op for op in g.ops if op.type == "DEPTHWISE_CONV_2D"))
+    assert set(range(8)) <= set(values) and len({values[ch] for ch in range(8)}) > 2
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = rng.integers(-128, 128, (1, 8, 8, 8)).astype(np.int8)
+        d = reference(model, [x])[1]
+        for ch, v in values.items():
+            assert np.all(d[..., ch] == v), ch
