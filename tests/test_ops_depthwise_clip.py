@@ -27,6 +27,7 @@ CLIP_CASES = [
     ("clip_k5s2_5x5_x4", (5, 5), 12, (5, 5), (2, 2), "SAME", None, "NONE", -3, -128),  # odd width: a lone pixel
     ("clip_k7s2_pad", (10, 10), 4, (7, 7), (2, 2), "VALID", (3, 3, 3, 3), "NONE", 9, -128),
     ("clip_k7s2_pad_x4", (10, 10), 4, (7, 7), (2, 2), "VALID", (3, 3, 3, 3), "NONE", 9, 5),
+    ("clip_k7s2_same_x4", (10, 10), 16, (7, 7), (2, 2), "SAME", None, "NONE", 2, -128),  # te_vww's: every tap on a word
     ("clip_k3x5_s1", (4, 6), 3, (3, 5), (1, 1), "SAME", None, "NONE", 127, -20),       # filter not square
     ("clip_k1x7_s3_x4", (7, 8), 4, (1, 7), (3, 3), "SAME", None, "NONE", -128, 0),     # one filter row, stride 3
     ("clip_w15", (3, 15), 3, (5, 5), (1, 1), "SAME", None, "NONE", 0, -128),           # the widest image

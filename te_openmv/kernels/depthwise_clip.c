@@ -103,6 +103,9 @@ static void te_dw_clip_channel(const te_dw_clip_params *p, const int16_t *plane,
  * last entry, te_dw_clip_end, returns. */
 static void te_dw_clip_table(const te_dw_clip_params *p, uint32_t *tab) {
     static void (*const seq[4])(void) = {te_dw_clip_seq1, te_dw_clip_seq2, te_dw_clip_seq3, te_dw_clip_seq4};
+    /* word-aligned taps and weights: the LDRD sequences (rows of 16, 28, 32 bytes) */
+    static void (*const dseq[4])(void) = {te_dw_clip_seq1, te_dw_clip_dseq2, te_dw_clip_dseq3, te_dw_clip_dseq4};
+    static const uint8_t drow[4] = {12, 16, 28, 32};
     for (int oy = 0; oy < p->out_h; oy++) {
         const int iy = oy * p->stride_h - p->pad_top;
         int ky0;
@@ -116,7 +119,10 @@ static void te_dw_clip_table(const te_dw_clip_params *p, uint32_t *tab) {
                 const int xo = 2 * ((iy + ky0) * TE_CLIP_PW + ix + kx0) - 2 * TE_CLIP_PW * skip;
                 const int wo = 2 * (ky0 * TE_CLIP_WR + kx0) - 2 * TE_CLIP_WR * skip;
                 tab[0] = (uint32_t)(uint16_t)xo | (uint32_t)wo << 16;
-                tab[1] = (uint32_t)(uintptr_t)seq[pairs - 1] + (uint32_t)(12 * pairs * skip);
+                if (((ix + kx0) & 1) == 0 && (kx0 & 1) == 0)  /* both offsets multiples of 4 */
+                    tab[1] = (uint32_t)(uintptr_t)dseq[pairs - 1] + (uint32_t)(drow[pairs - 1] * skip);
+                else
+                    tab[1] = (uint32_t)(uintptr_t)seq[pairs - 1] + (uint32_t)(12 * pairs * skip);
             } else {  /* past sequence 1's last row: the bias alone */
                 tab[0] = 0;
                 tab[1] = (uint32_t)(uintptr_t)seq[0] + (uint32_t)(12 * TE_DW_CLIP_MAX_K);

@@ -23,6 +23,20 @@
     "add    r2, r8, r3, asr #16\n\t"                               \
     "mov    r0, r6\n\t"                                            \
     "bx     r4\n\t"
+/* The same rows where both the pixel's first inside tap in the plane and its first weight
+ * sit on a word (the table says, te_dw_clip_table): two pairs per LDRD from each, into r3, r4
+ * and r9, r10 (mult and rc, which the sequence's requantization reloads from the stack). A row
+ * of 2 pairs is 4 instructions instead of 6, of 3 pairs 7 instead of 9, of 4 pairs 8 instead
+ * of 12; the rows stay 4 bytes an instruction (16, 28 and 32 bytes). */
+#define TE_CLIP_DPAIR(R, J)                                       \
+    "ldrd   r3, r4, [r1, #(32 * " #R " + 8 * " #J ")]\n\t"      \
+    "ldrd   r9, r10, [r2, #(16 * " #R " + 8 * " #J ")]\n\t"     \
+    "smlad  r0, r3, r9, r0\n\t"                                   \
+    "smlad  r0, r4, r10, r0\n\t"
+#define TE_CLIP_DROW2(R) TE_CLIP_DPAIR(R, 0)
+#define TE_CLIP_DROW3(R) TE_CLIP_DROW2(R) TE_CLIP_PAIR(R, 2)
+#define TE_CLIP_DROW4(R) TE_CLIP_DROW2(R) TE_CLIP_DPAIR(R, 1)
+
 /* te_dw_requant with the sign step, the store */
 #define TE_CLIP_RQ                                                \
     "add    r3, r10, r0, asr #31\n\t"                              \
@@ -42,16 +56,31 @@
     TE_CLIP_ROW##P(4) TE_CLIP_ROW##P(5) TE_CLIP_ROW##P(6)         \
     TE_CLIP_RQ TE_CLIP_NEXT
 
-/* the table ends with an entry at te_dw_clip_end, which returns */
+/* the word-aligned sequence of P pairs (P = 2-4): its rows, then mult and rc back from the
+ * stack, the requantization and the next pixel */
+#define TE_CLIP_DSEQ(P)                                           \
+    ".global te_dw_clip_dseq" #P "\n\t"                          \
+    ".type  te_dw_clip_dseq" #P ", %function\n"                   \
+    "te_dw_clip_dseq" #P ":\n\t"                                 \
+    TE_CLIP_DROW##P(0) TE_CLIP_DROW##P(1) TE_CLIP_DROW##P(2) TE_CLIP_DROW##P(3) \
+    TE_CLIP_DROW##P(4) TE_CLIP_DROW##P(5) TE_CLIP_DROW##P(6)      \
+    "ldrd   r9, r10, [sp]\n\t"                                    \
+    TE_CLIP_RQ TE_CLIP_NEXT
+
+/* the table ends with an entry at te_dw_clip_end, which returns; [sp] keeps mult and rc for
+ * the aligned sequences */
 __attribute__((naked, noinline)) void te_dw_clip_asm(__attribute__((unused)) const void *job) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
         "ldm    r0, {r5, r6, r7, r8, r9, r10, r11, r12, lr}\n\t"
+        "strd   r9, r10, [sp, #-8]!\n\t"
         TE_CLIP_NEXT
         ".global te_dw_clip_end\n\t"
         ".type  te_dw_clip_end, %function\n"
         "te_dw_clip_end:\n\t"
+        "add    sp, sp, #8\n\t"
         "pop    {r4-r11, pc}\n\t"
-        TE_CLIP_SEQ(1) TE_CLIP_SEQ(2) TE_CLIP_SEQ(3) TE_CLIP_SEQ(4));
+        TE_CLIP_SEQ(1) TE_CLIP_SEQ(2) TE_CLIP_SEQ(3) TE_CLIP_SEQ(4)
+        TE_CLIP_DSEQ(2) TE_CLIP_DSEQ(3) TE_CLIP_DSEQ(4));
 }
 #endif

@@ -185,6 +185,10 @@ void te_dw_clip_seq1(void);
 void te_dw_clip_seq2(void);
 void te_dw_clip_seq3(void);
 void te_dw_clip_seq4(void);
+/* the same for 2-4 pairs where the first tap and the first weight are on a word (LDRD) */
+void te_dw_clip_dseq2(void);
+void te_dw_clip_dseq3(void);
+void te_dw_clip_dseq4(void);
 void te_dw_clip_end(void);
 
 /* the assembly reads these fields at fixed offsets */
