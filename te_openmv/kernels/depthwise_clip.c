@@ -40,9 +40,11 @@ static void te_dw_clip_gather(const te_dw_clip_params *p, const int8_t *in, int 
         for (int x = 0; x < w; x++, s += C) plane[x] = (int16_t)(*s + off);
 }
 
+#if !TE_USE_DSP
 /* input channels c..c+3 (C a multiple of 4) into four planes `step` values apart: per pixel
  * one input word; SXTAB16 adds the offset to channels (c, c+2) and (c+1, c+3) at once, and
- * two pixels' values of a channel are stored as one word (PKHBT, PKHTB). */
+ * two pixels' values of a channel are stored as one word (PKHBT, PKHTB). With the DSP the
+ * assembly does the same (te_dw_clip_gather4_asm, depthwise_clip_m7.c). */
 static void te_dw_clip_gather4(const te_dw_clip_params *p, const int8_t *in, int c, int16_t *plane, int step) {
     const int C = p->in_c, w = p->in_w;
     const uint32_t off2 = (uint32_t)(uint16_t)p->in_offset * 0x10001u;
@@ -69,6 +71,7 @@ static void te_dw_clip_gather4(const te_dw_clip_params *p, const int8_t *in, int
         }
     }
 }
+#endif
 
 /* One output channel in C: every pixel's inside rows of tap pairs. */
 static void te_dw_clip_channel(const te_dw_clip_params *p, const int16_t *plane, const int32_t *rec, int8_t *q) {
@@ -86,7 +89,8 @@ static void te_dw_clip_channel(const te_dw_clip_params *p, const int16_t *plane,
             const int pairs = (te_clip_span(ix, p->k_w, p->in_w, &kx0) + 1) >> 1;
             int32_t acc = bias;
             if (pairs && rows) {
-                const int16_t *x = plane + (iy + ky0) * TE_CLIP_PW + ix + kx0, *wt = w + ky0 * TE_CLIP_WR + kx0;
+                const int16_t *x = plane + (iy + ky0) * TE_CLIP_PW + ix + kx0,
+                              *wt = w + ky0 * TE_CLIP_WR + kx0 + p->shifted;
                 for (int r = rows; r > 0; r--, x += TE_CLIP_PW, wt += TE_CLIP_WR)
                     for (int j = 0; j < pairs; j++) acc = te_smlad(te_ld32(x + 2 * j), te_ld32(wt + 2 * j), acc);
             }
@@ -99,8 +103,12 @@ static void te_dw_clip_channel(const te_dw_clip_params *p, const int16_t *plane,
 /* The assembly's table (te_dw_clip_job): per output pixel, the byte offsets of its first
  * inside tap in the plane and in the weights, both moved back by the rows of its sequence it
  * skips, and the entry: sequence `pairs`, at row TE_DW_CLIP_MAX_K - rows (12 bytes per pair
- * and row). A pixel without inside taps enters past the last row: the bias alone. The
- * last entry, te_dw_clip_end, returns. */
+ * and row), or where the first tap (plane column d) and the first weight (row slot k) are
+ * both even and it costs less, the LDRD sequence. With shifted weight rows, d and k both odd
+ * start one column and one slot early: the row's leading zero times the value before the
+ * window, one tap more (the codegen's clip_columns makes the same choice to estimate it).
+ * A pixel without inside taps enters past the last row: the bias alone. The last entry,
+ * te_dw_clip_end, returns. */
 static void te_dw_clip_table(const te_dw_clip_params *p, uint32_t *tab) {
     static void (*const seq[4])(void) = {te_dw_clip_seq1, te_dw_clip_seq2, te_dw_clip_seq3, te_dw_clip_seq4};
     /* word-aligned taps and weights: the LDRD sequences (rows of 16, 28, 32 bytes) */
@@ -113,14 +121,23 @@ static void te_dw_clip_table(const te_dw_clip_params *p, uint32_t *tab) {
         for (int ox = 0; ox < p->out_w; ox++, tab += 2) {
             const int ix = ox * p->stride_w - p->pad_left;
             int kx0;
-            const int pairs = (te_clip_span(ix, p->k_w, p->in_w, &kx0) + 1) >> 1;
+            const int taps = te_clip_span(ix, p->k_w, p->in_w, &kx0), pairs = (taps + 1) >> 1;
             if (pairs && rows) {
                 const int skip = TE_DW_CLIP_MAX_K - rows;
-                const int xo = 2 * ((iy + ky0) * TE_CLIP_PW + ix + kx0) - 2 * TE_CLIP_PW * skip;
-                const int wo = 2 * (ky0 * TE_CLIP_WR + kx0) - 2 * TE_CLIP_WR * skip;
+                int d = ix + kx0, k = kx0 + p->shifted, dpairs = pairs;
+                if (d & k & 1) {  /* shifted rows, kx0 = 0: from the leading zero */
+                    d--, k--;
+                    dpairs = (taps + 2) >> 1;
+                }
+                /* LDRD rows where both start on a word and the row costs less (drow in bytes, 4
+                 * an instruction, against 12 per pair) */
+                const int ldrd = !(d & 1) && !(k & 1) && dpairs >= 2 && drow[dpairs - 1] < 12 * pairs;
+                if (!ldrd) d = ix + kx0, k = kx0 + p->shifted;
+                const int xo = 2 * ((iy + ky0) * TE_CLIP_PW + d) - 2 * TE_CLIP_PW * skip;
+                const int wo = 2 * (ky0 * TE_CLIP_WR + k) - 2 * TE_CLIP_WR * skip;
                 tab[0] = (uint32_t)(uint16_t)xo | (uint32_t)wo << 16;
-                if (((ix + kx0) & 1) == 0 && (kx0 & 1) == 0)  /* both offsets multiples of 4 */
-                    tab[1] = (uint32_t)(uintptr_t)dseq[pairs - 1] + (uint32_t)(drow[pairs - 1] * skip);
+                if (ldrd)  /* both offsets multiples of 4 */
+                    tab[1] = (uint32_t)(uintptr_t)dseq[dpairs - 1] + (uint32_t)(drow[dpairs - 1] * skip);
                 else
                     tab[1] = (uint32_t)(uintptr_t)seq[pairs - 1] + (uint32_t)(12 * pairs * skip);
             } else {  /* past sequence 1's last row: the bias alone */
@@ -147,17 +164,30 @@ void te_dw_clip_s8(const te_dw_clip_params *p, const int8_t *in, const int32_t *
     const int fast = p->asm_fn != 0;
     if (fast) te_dw_clip_table(p, tab);
 #endif
-    for (int c = 0; c < C; c++, chan += p->chan_words) {
+    for (int c = 0; c < C;) {
         const int16_t *plane = plane0 + (c & (planes - 1)) * step;
         if (planes == 1) te_dw_clip_gather(p, in, c, plane0);
-        else if ((c & 3) == 0) te_dw_clip_gather4(p, in, c, plane0, step);
+        else if ((c & 3) == 0) {
 #if TE_USE_DSP
-        if (fast && chan[3] > 0) {
-            const te_dw_clip_job job = {tab, chan[0], plane, chan + 4, chan[1], chan[2], chan[3], out + c, C};
+            const int32_t job[5] = {C, p->in_w, p->in_h, 2 * step, (int32_t)((uint32_t)(uint16_t)p->in_offset * 0x10001u)};
+            te_dw_clip_gather4_asm(plane0, in + c, job);
+#else
+            te_dw_clip_gather4(p, in, c, plane0, step);
+#endif
+        }
+#if TE_USE_DSP
+        /* the channels of this plane group (one with a single plane) that the assembly runs */
+        int n = 0;
+        const int last = planes == 1 ? c + 1 : (c | 3) + 1;
+        while (fast && c + n < last && chan[n * p->chan_words + 3] > 0) n++;
+        if (n) {
+            const te_dw_clip_job job = {tab, plane, chan, out + c, C, n, 4 * p->chan_words, 2 * step};
             p->asm_fn(&job);
+            c += n, chan += n * p->chan_words;
             continue;
         }
 #endif
         te_dw_clip_channel(p, plane, chan, out + c);
+        c++, chan += p->chan_words;
     }
 }

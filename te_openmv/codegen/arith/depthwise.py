@@ -154,12 +154,14 @@ CLIP_MAX_IN_H = 1000
 
 
 def clip_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray, shift: np.ndarray,
-                 out_zp: int) -> np.ndarray | None:
+                 out_zp: int, shifted: bool = False) -> np.ndarray | None:
     """The clipped-window kernel's records [out_c, 4 + k_h * CLIP_W_ROW / 2] (te/depthwise.h,
     te_dw_clip_s8): bias2 = bias * 2^(1+left) (the input offset is added to the inputs, not
     folded into the bias), mult, rc, e, then the scaled weight rows, each padded with zeros
-    to CLIP_W_ROW int16 values. None when some channel's sums could leave int32 for inputs
-    x - in_zp (up to 255 in magnitude) or a scaled weight leaves int16."""
+    to CLIP_W_ROW int16 values; `shifted`: each row starts with a zero (the taps one slot
+    right, so that odd columns start on a word) and one zero word ends the channel (a row's
+    odd last tap reads one slot past the last row). None when some channel's sums could leave
+    int32 for inputs x - in_zp (up to 255 in magnitude) or a scaled weight leaves int16."""
     w = weights_cm.astype(np.int64)
     oc, k_h, k_w = w.shape
     x_max = max(127 - int(in_zp), int(in_zp) + 128)
@@ -177,12 +179,13 @@ def clip_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.
         if bound > INT32_MAX or bound // 2 + 2 + abs(rc) > INT32_MAX:
             return None
         heads.append((bias2, int(mult[o]), rc, e))
-        rows[o, :, :k_w] = w[o] * scale
+        rows[o, :, int(shifted):int(shifted) + k_w] = w[o] * scale
     if np.any(rows > 32767) or np.any(rows < -32768):
         return None
     flat = rows.reshape(oc, -1)
     words = _pair(flat[:, 0::2], flat[:, 1::2])
-    return np.concatenate([np.array(heads, np.int64).astype(np.int32), words], axis=1).astype(np.int32)
+    tail = np.zeros((oc, int(shifted)), np.int64)
+    return np.concatenate([np.array(heads, np.int64).astype(np.int32), words, tail], axis=1).astype(np.int32)
 
 
 def row_group_records(weights_cm: np.ndarray, bias: np.ndarray, in_zp: int, mult: np.ndarray, shift: np.ndarray,

@@ -236,7 +236,13 @@ def clip_plan(g: Graph, op: Op, limit: int | None = None) -> dict | None:
     if geo["dm"] != 1 or max(geo["k_h"], geo["k_w"]) > CLIP_MAX_K or in_w > CLIP_MAX_IN_W or in_h > CLIP_MAX_IN_H:
         return None
     mult, shift = per_channel_multipliers(x.s, weight_scales(g, op, geo["out_c"]), y.s)
-    records = clip_records(channel_major_weights(w.data), bias_of(g, op, geo["out_c"]), x.zp, mult, shift, y.zp)
+    geometry = {"out_h": y.shape[1], "out_w": y.shape[2], "in_h": in_h, "in_w": in_w, "k_h": geo["k_h"],
+                "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
+                "pad_top": geo["pad_top"], "pad_left": geo["pad_left"]}
+    # the weight layout whose word-aligned windows save more (clip_taps_cost)
+    shifted = clip_taps_cost(geometry, True) < clip_taps_cost(geometry, False)
+    records = clip_records(channel_major_weights(w.data), bias_of(g, op, geo["out_c"]), x.zp, mult, shift, y.zp,
+                           shifted)
     if records is None:
         return None
     lo, hi = act_range(op, g)
@@ -248,20 +254,52 @@ def clip_plan(g: Graph, op: Op, limit: int | None = None) -> dict | None:
     params = {"in_h": in_h, "in_w": in_w, "in_c": geo["in_c"], "out_h": y.shape[1], "out_w": y.shape[2],
               "k_h": geo["k_h"], "k_w": geo["k_w"], "stride_h": geo["stride_h"], "stride_w": geo["stride_w"],
               "pad_top": geo["pad_top"], "pad_left": geo["pad_left"], "chan_words": records.shape[1],
-              "planes": planes, "in_offset": -x.zp, "act_min": lo, "act_max": hi,
+              "planes": planes, "shifted": int(shifted), "in_offset": -x.zp, "act_min": lo, "act_max": hi,
               "asm_fn": dw_asm("clip" if fast else None)}
     return {"function": "te_dw_clip_s8", "params_type": "te_dw_clip_params", "params": params,
             "records": records, "variant": None, "scratch": planes * plane_bytes + table}
 
 
-def clip_pairs(p: dict) -> int:
-    """The clipped-window kernel's tap pairs per channel: over the output pixels, inside rows
-    times inside pairs per row."""
-    def spans(out_n, stride, pad, k, n):
-        return [max(0, min(k, n - (o * stride - pad)) - max(0, pad - o * stride)) for o in range(out_n)]
-    rows = spans(p["out_h"], p["stride_h"], p["pad_top"], p["k_h"], p["in_h"])
-    pairs = [(n + 1) // 2 for n in spans(p["out_w"], p["stride_w"], p["pad_left"], p["k_w"], p["in_w"])]
-    return sum(rows) * sum(pairs)
+def _spans(out_n: int, stride: int, pad: int, k: int, n: int) -> list[int]:
+    """Per output position, how many of the window's k taps lie inside the n inputs."""
+    return [max(0, min(k, n - (o * stride - pad)) - max(0, pad - o * stride)) for o in range(out_n)]
+
+
+# The assembly's instructions per window row of P tap pairs (te_openmv/kernels/depthwise_clip_m7.c):
+# LDR, LDR, SMLAD per pair, or where the row's first tap and first weight are on a word, LDRD
+# pairs (P = 2-4), whose pixel reloads two requantization words (one more per pixel).
+CLIP_ROW_LDR = 3
+CLIP_ROW_LDRD = {2: 4, 3: 7, 4: 8}
+
+
+def clip_columns(p: dict, shifted: bool) -> list[tuple[int, int]]:
+    """Per output column, (instructions per window row, extra per pixel) of the sequence
+    te_dw_clip_table (depthwise_clip.c) picks, with the weight rows `shifted` or not: a
+    column whose first inside tap (plane column d) and first weight (row slot k) are both
+    even runs the LDRD rows; with both odd a shifted row starts one slot early, on its
+    leading zero, and reads one tap more (as the C table does, where that is cheaper)."""
+    out = []
+    for ox, n in enumerate(_spans(p["out_w"], p["stride_w"], p["pad_left"], p["k_w"], p["in_w"])):
+        ix = ox * p["stride_w"] - p["pad_left"]
+        kx0 = max(0, -ix)
+        d, k = ix + kx0, kx0 + int(shifted)
+        plain = (CLIP_ROW_LDR * ((n + 1) // 2), 0)
+        if n == 0:
+            out.append(plain)
+            continue
+        if d % 2 and k % 2 and shifted:
+            d, k, n = d - 1, k - 1, n + 1
+        pairs = (n + 1) // 2
+        aligned = d % 2 == 0 and k % 2 == 0 and pairs in CLIP_ROW_LDRD
+        out.append((CLIP_ROW_LDRD[pairs], 1) if aligned and CLIP_ROW_LDRD[pairs] < plain[0] else plain)
+    return out
+
+
+def clip_taps_cost(p: dict, shifted: bool) -> int:
+    """The window rows' instructions per channel (the taps, not the per-pixel 11), summed
+    over the output pixels, with the weight rows `shifted` or not."""
+    rows = _spans(p["out_h"], p["stride_h"], p["pad_top"], p["k_h"], p["in_h"])
+    return sum(r * row + extra for r in rows for row, extra in clip_columns(p, shifted))
 
 
 # Instruction estimates on the Cortex-M7 (fitted on QEMU counts of the DSP paths) that pick
@@ -348,13 +386,13 @@ def _vpair_cost(p: dict, c: int, passes: int, form: str) -> float:
 
 def _clip_cost(plan: dict) -> float:
     """The clipped-window kernel (fitted on QEMU counts of te_vww's four such operators, within
-    5%): per channel 3 per tap pair (LDR, LDR, SMLAD), 11 per output pixel (the table, the
+    5%): per channel the window rows (clip_taps_cost), 11 per output pixel (the table, the
     entry, the requantization, the store), the gather 5 per input value (2 with four planes)
     and 8 per row, 100 for the call; the table 30 per pixel."""
     p = plan["params"]
     px = p["out_h"] * p["out_w"]
     gather = p["in_h"] * (p["in_w"] * (2 if p["planes"] == 4 else 5) + 8)
-    channel = 3 * clip_pairs(p) + 11 * px + gather + 100
+    channel = clip_taps_cost(p, bool(p.get("shifted"))) + 11 * px + gather + 100
     return p["in_c"] * channel + 30 * px + 100
 
 

@@ -9,13 +9,14 @@ patch by patch (passes/patch.py) and applies that patching:
 The passes after scheduling mark memory sharing, which depends on the op order the patching
 produces; the schedule runs them on every candidate it weighs.
 """
-from te_openmv.codegen.passes import (supported_ops, fold_io_quant, alias_reshape, fold_pad, fuse_activation,
+from te_openmv.codegen.passes import (supported_ops, fold_io_quant, alias_reshape, sink_transpose, fold_pad, fuse_activation,
     byte_functions, scaled_max, depthwise_as_conv, dead_channels, inplace_depthwise, overlap)
 
 BEFORE_SCHEDULE = [
     supported_ops.run,       # every op supported, int8 model, clear errors otherwise
     fold_io_quant.run,       # float32 QUANTIZE/DEQUANTIZE at the edges -> int8 entry/exit points
     alias_reshape.run,       # RESHAPE: same bytes, new shape -> alias, no copy
+    sink_transpose.run,      # TRANSPOSE -> MEAN -> MEAN -> TRANSPOSE, gone where the kept axes keep their order
     fold_pad.run,            # PAD(zero point) + convolution -> convolution with padding
     fuse_activation.run,     # standalone RELU/RELU6 -> the producer's clamp (when exact)
     byte_functions.run,      # elementwise chains of one int8 tensor (SiLU...) -> one table lookup

@@ -288,8 +288,12 @@ TE_INLINE uint32_t te_dw_plane_scratch(const te_dw_plane_params *p) {
  * Per output channel, chan_words = 4 + 4 * k_h int32 words: bias2 = bias * 2^(1+left) (the
  * input offset is in the plane, not folded into the bias), mult, rc, e (te_dw_requant, as
  * the plane kernels'), then k_h weight rows of TE_DW_CLIP_W_ROW int16 values (the k_w taps
- * scaled by 2^(1+left), then zeros). The compiler proves every channel's int32 bounds with
- * inputs up to 255 in magnitude (te_openmv/codegen/arith/depthwise.py, clip_records). In
+ * scaled by 2^(1+left), then zeros). With `shifted` each row holds a zero, then the taps (the
+ * compiler's choice where more windows then start on a word for the assembly's LDRD rows:
+ * odd columns under stride 2 and odd padding), and one zero word ends the channel's record
+ * (a row's odd last tap may read one slot past the last row). The compiler proves every
+ * channel's int32 bounds with inputs up to 255 in magnitude (te_openmv/codegen/arith/
+ * depthwise.py, clip_records). In
  * place (out == in) allowed: a channel is read whole into the plane before any of its outputs
  * is stored, and it writes only its own channel's slots.
  * With planes = 4 (in_c a multiple of 4, where the memory plan has room), four channels are
@@ -306,8 +310,9 @@ typedef struct {
     uint16_t out_h, out_w;
     uint8_t k_h, k_w, stride_h, stride_w;
     uint16_t pad_top, pad_left;
-    uint16_t chan_words;            /* 4 + 4 * k_h */
-    uint16_t planes;                /* 4: in_c a multiple of 4, four channels gathered at once; else 1 */
+    uint16_t chan_words;            /* 4 + 4 * k_h (+ 1 shifted) */
+    uint8_t planes;                 /* 4: in_c a multiple of 4, four channels gathered at once; else 1 */
+    uint8_t shifted;                /* 1: each weight row starts with a zero slot (below) */
     int32_t in_offset;              /* -input zero point */
     int32_t act_min, act_max;
     te_dw_asm_fn asm_fn;            /* TE_DW_ASM(clip) where some channel runs it (e >= 1, the full

@@ -158,27 +158,32 @@ typedef struct {
     int8_t *q;                   /* 36: lr */
 } te_dw_rowjob;
 
-/* The clipped-window kernel's channel loop in assembly (depthwise_clip_m7.c; every channel
- * with e >= 1 and the full int8 range): per output pixel two table words, the byte offsets
- * of its first inside tap in the plane (bottom half, signed) and in the weights (top half),
- * and where to enter the unrolled taps: one sequence per count of tap pairs in a row (1-4),
+/* The clipped-window kernel's channel loop in assembly (depthwise_clip_m7.c; channels with
+ * e >= 1 and the full int8 range), n channels of one group per call: per output pixel two
+ * table words, the byte offsets of its first inside tap in the plane (bottom half, signed)
+ * and in the weights (top half), and where to enter the unrolled taps: one sequence per
+ * count of tap pairs in a row (1-4, and 2-4 with LDRD where both offsets are on a word),
  * seven window rows each (plane rows 32 bytes apart, weight rows 16: immediate offsets),
  * entered at the row that leaves the pixel's count of inside rows (the offsets are moved
  * back by as many rows); each sequence ends in the requantization and the next pixel's
- * entry, and the table in an entry at te_dw_clip_end. The sign step is always taken: it is
- * exact for every channel (nosign only marks where it may be skipped).
+ * entry, and the table in an entry at te_dw_clip_end (the next channel). The sign step is
+ * always taken: it is exact for every channel (nosign only marks where it may be skipped).
  *   r0 accumulator   r1 plane pointer   r2 weight pointer   r3, r4 table words / taps
  *   r5 table   r6 bias   r7 plane   r8 weights   r9 mult   r10 rc   r11 e
  *   r12 output pointer   lr output channel stride */
 typedef struct {
-    const uint32_t *tab;            /* 0: r5 */
-    int32_t bias;                   /* 4: r6 */
-    const int16_t *plane;           /* 8: r7 */
-    const int32_t *w;               /* 12: r8 */
-    int32_t mult, rc, e;            /* 16: r9-r11 */
-    int8_t *q;                      /* 28: r12 */
-    int32_t oc;                     /* 32: lr */
+    const uint32_t *tab;            /* 0 */
+    const int16_t *plane;           /* 4: the first channel's */
+    const int32_t *chan;            /* 8: its record */
+    int8_t *q;                      /* 12: its first output */
+    int32_t oc;                     /* 16: output channel stride */
+    int32_t n;                      /* 20: channels (1-4) */
+    int32_t chan_bytes, step;       /* 24: record and plane strides in bytes */
 } te_dw_clip_job;
+
+/* four channels into their planes: job = {pixel step, width, height, plane step in bytes,
+ * the input offset in both halves} (depthwise_clip_m7.c) */
+void te_dw_clip_gather4_asm(int16_t *dst, const int8_t *src, const int32_t *job);
 
 /* the sequences for 1-4 pairs per row (entry addresses, not called as functions) */
 void te_dw_clip_seq1(void);
@@ -199,7 +204,7 @@ _Static_assert(offsetof(te_dw_kjob, ptr) == 12 && offsetof(te_dw_kjob, mult) == 
                offsetof(te_dw_kjob, end) == 36 && offsetof(te_dw_kjob, odd) == 48, "te_dw_kjob layout");
 _Static_assert(offsetof(te_dw_wjob, words) == 8 && offsetof(te_dw_wjob, dst_skip) == 20, "te_dw_wjob layout");
 _Static_assert(offsetof(te_dw_vjob, src_step) == 20 && offsetof(te_dw_vjob, plane) == 24, "te_dw_vjob layout");
-_Static_assert(offsetof(te_dw_clip_job, mult) == 16 && offsetof(te_dw_clip_job, oc) == 32, "te_dw_clip_job layout");
+_Static_assert(sizeof(te_dw_clip_job) == 32, "te_dw_clip_job layout");
 _Static_assert(offsetof(te_dw_rowjob, stride) == 12 && offsetof(te_dw_rowjob, rec) == 16 &&
                offsetof(te_dw_rowjob, ring_step) == 24 && offsetof(te_dw_rowjob, q) == 36, "te_dw_rowjob layout");
 #endif
