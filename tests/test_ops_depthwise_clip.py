@@ -110,3 +110,23 @@ def test_the_compiler_takes_it_where_it_is_cheaper(monkeypatch):
         with monkeypatch.context() as mp:
             mp.setattr(lower_dw, "scratch_room", lambda op: room)
             assert want in compile_model(model, "m").emitted.c_source, (hw, room)
+
+
+@pytest.mark.parametrize("name, shifted", [("clip_k7s2_pad", 1), ("clip_k7s2_same_x4", 0), ("clip_k7s1_3x3", 1),
+                                           ("clip_k5s2_5x5_x4", 0)])
+def test_weight_rows_shift_where_more_windows_start_on_a_word(name, shifted, monkeypatch):
+    """Stride 2 under odd padding starts every window on an odd column: the weight rows one slot
+    right (a leading zero, one zero word after the record) put them on a word; even padding
+    keeps them where they are. The estimate that decides counts the rows each layout runs."""
+    case = next(c for c in CLIP_CASES if c[0] == name)
+    force_clip(monkeypatch, name)
+    compiled = compile_model(clip_model(*case), name)
+    plan = lower_dw.clip_plan(compiled.graph, compiled.graph.ops[0])
+    assert plan["params"]["shifted"] == shifted
+    k_h = case[3][0]
+    assert plan["records"].shape[1] == 4 + 4 * k_h + shifted
+    if shifted:  # each row: a zero, then the taps
+        rows = plan["records"][:, 4:4 + 4 * k_h].view(np.int16).reshape(-1, k_h, 8)
+        assert np.all(rows[:, :, 0] == 0) and np.all(plan["records"][:, -1] == 0)
+    p = plan["params"]
+    assert lower_dw.clip_taps_cost(p, bool(shifted)) <= lower_dw.clip_taps_cost(p, not shifted)

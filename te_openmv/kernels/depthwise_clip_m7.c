@@ -110,27 +110,18 @@ __attribute__((naked, noinline)) void te_dw_clip_gather4_asm(__attribute__((unus
     "ssat   r0, #8, r0\n\t"                                        \
     "strb   r0, [r12]\n\t"                                         \
     "add    r12, r12, lr\n\t"
-/* the seven rows of sequence P, a global entry symbol (function-typed: its address carries
- * the Thumb bit), then the pixel's requantization and the next pixel (a copy per sequence:
- * no branch back) */
-#define TE_CLIP_SEQ(P)                                            \
-    ".global te_dw_clip_seq" #P "\n\t"                            \
-    ".type  te_dw_clip_seq" #P ", %function\n"                    \
-    "te_dw_clip_seq" #P ":\n\t"                                   \
-    TE_CLIP_ROW##P(0) TE_CLIP_ROW##P(1) TE_CLIP_ROW##P(2) TE_CLIP_ROW##P(3) \
-    TE_CLIP_ROW##P(4) TE_CLIP_ROW##P(5) TE_CLIP_ROW##P(6)         \
-    TE_CLIP_RQ TE_CLIP_NEXT
-
-/* the word-aligned sequence of P pairs (P = 2-4): its rows, then mult and rc back from the
- * stack, the requantization and the next pixel */
-#define TE_CLIP_DSEQ(P)                                           \
-    ".global te_dw_clip_dseq" #P "\n\t"                          \
-    ".type  te_dw_clip_dseq" #P ", %function\n"                   \
-    "te_dw_clip_dseq" #P ":\n\t"                                 \
-    TE_CLIP_DROW##P(0) TE_CLIP_DROW##P(1) TE_CLIP_DROW##P(2) TE_CLIP_DROW##P(3) \
-    TE_CLIP_DROW##P(4) TE_CLIP_DROW##P(5) TE_CLIP_DROW##P(6)      \
-    "ldrd   r9, r10, [sp]\n\t"                                    \
-    TE_CLIP_RQ TE_CLIP_NEXT
+/* A sequence: a global entry symbol (function-typed: its address carries the Thumb bit), the
+ * seven rows, then the pixel's requantization and the next pixel (a copy per sequence: no
+ * branch back); `reload` what the rows borrowed. TE_CLIP_SEQ(P) runs P pairs per row by LDR,
+ * TE_CLIP_DSEQ(P) (P = 2-4) by LDRD, which takes r9, r10: mult and rc back from the stack. */
+#define TE_CLIP_SEQUENCE(name, ROW, reload)                       \
+    ".global " name "\n\t"                                        \
+    ".type  " name ", %function\n"                                \
+    name ":\n\t"                                                  \
+    ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6)              \
+    reload TE_CLIP_RQ TE_CLIP_NEXT
+#define TE_CLIP_SEQ(P) TE_CLIP_SEQUENCE("te_dw_clip_seq" #P, TE_CLIP_ROW##P, "")
+#define TE_CLIP_DSEQ(P) TE_CLIP_SEQUENCE("te_dw_clip_dseq" #P, TE_CLIP_DROW##P, "ldrd   r9, r10, [sp]\n\t")
 
 /* n channels per call, one after the other (their planes `step` bytes apart, records
  * chan_bytes, outputs one byte): per channel its record's head (bias, mult, rc, e), then the
