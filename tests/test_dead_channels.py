@@ -81,3 +81,24 @@ def test_constants_are_what_tflite_outputs():
         d = reference(model, [x])[1]
         for ch, v in values.items():
             assert np.all(d[..., ch] == v), ch
+
+
+def test_patches_count_their_share_and_stay_bit_exact():
+    """Run patch by patch over the first block: each patch of an op with dropped channels reports
+    its own share of the model's MACs (the sum is the layer-by-layer one plus the halo the
+    patches compute again), and the outputs stay TFLite's."""
+    from .support.bitexact import random_inputs
+    from te_openmv.targets.host_build import HostModel
+    model = _block(1, False)
+    whole = compile_model(model, "block").report
+    assert _channels(whole, "DEPTHWISE_CONV_2D") == [24]
+    patched = compile_model(model, "block", patch="2x2@2")
+    ops = patched.report["ops"]
+    assert len(ops) > len(whole["ops"])  # the stage runs as patches
+    halo = sum(op["macs"] for op in ops) - whole["macs"]
+    assert 0 < halo < 0.3 * whole["macs"]
+    host = HostModel(patched)
+    rng = np.random.default_rng(7)
+    for _ in range(2):
+        xs = random_inputs(host, rng)
+        assert all(np.array_equal(a, np.asarray(b).reshape(a.shape)) for a, b in zip(host.run(xs), reference(model, xs)))

@@ -115,7 +115,10 @@ def emit(g: Graph, plan: Plan, name: str, source: str) -> Emitted:
         before = sum(c.nbytes for c in ctx.consts)
         code = lowering.emit(g, op, ctx)
         per_op_const[pos] = sum(c.nbytes for c in ctx.consts) - before
-        macs = op.attrs.get("model_macs", lowering.macs(g, op))  # the model's, dead channels included
+        macs = lowering.macs(g, op)
+        if "model_macs_per_pixel" in op.attrs:  # the model's MACs, its dropped channels' too (dead_channels)
+            y = g.t(op.outputs[0])
+            macs = op.attrs["model_macs_per_pixel"] * y.shape[1] * y.shape[2]
         steps.append({"position": pos, "type": op.type, "code": code, "macs": macs,
                       "comment": describe_op(g, op, plan, macs)})
         for f in lowering.kernel_files:

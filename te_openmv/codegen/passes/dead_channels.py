@@ -22,8 +22,9 @@ The channels dropped keep the block's channel count a multiple of 8 where it was
 4 where it was one (the depthwise kernels pack two groups of 4 channels at a time, the 1x1
 kernels work in groups of 4), and at least 4 channels stay.
 
-MACs: the ops keep the model's own count in attrs["model_macs"] (what the network defines,
-for the reports' MAC/instruction figures); attrs["dropped"] says what went.
+MACs: the ops keep the model's own count per output pixel in attrs["model_macs_per_pixel"]
+(what the network defines, for the reports' MAC/instruction figures; per pixel, so that a
+patch of the op counts its own share); attrs["dropped"] says what went.
 """
 from __future__ import annotations
 
@@ -128,19 +129,31 @@ def _per_channel(q: np.ndarray | None, keep: np.ndarray, n: int) -> np.ndarray |
     return q[keep] if q is not None and len(q) == n else q
 
 
+def _folded_bias(g: Graph, q: Op, drop: list[int], values: dict[int, int]) -> np.ndarray:
+    """Reader q's bias with the dropped input channels' constants folded in (int64): each adds
+    (value - zero point) times the sum of its taps."""
+    w = g.t(q.inputs[1])
+    taps = w.data.astype(np.int64)[..., drop].sum(axis=(1, 2))  # [out channels, dropped]
+    return _bias(g, q, w.shape[0]) + taps @ (np.array([values[ch] for ch in drop], np.int64) - g.t(q.inputs[0]).zp)
+
+
+def _fits(g: Graph, readers: list[Op], drop: list[int], values: dict[int, int]) -> bool:
+    """Whether every reader's bias stays an int32 with the dropped channels folded in."""
+    return all(INT32_MIN <= b.min() and b.max() <= INT32_MAX
+               for b in (_folded_bias(g, q, drop, values) for q in readers))
+
+
 def _drop(g: Graph, p: Op, d: Op, readers: list[Op], drop: list[int], values: dict[int, int]) -> None:
     from te_openmv.codegen.lower import LOWERINGS
     for op in [p, d] + readers:  # the model's MACs, before any channel goes
-        op.attrs.setdefault("model_macs", LOWERINGS[op.type].macs(g, op))
+        y = g.t(op.outputs[0])
+        op.attrs.setdefault("model_macs_per_pixel", LOWERINGS[op.type].macs(g, op) // (y.shape[1] * y.shape[2]))
     c = g.t(d.outputs[0]).shape[-1]
     keep = np.setdiff1d(np.arange(c), drop)
-    u = g.t(d.outputs[0])
     for q in readers:
         w = g.t(q.inputs[1])
         o = w.shape[0]
-        taps = w.data.astype(np.int64)[..., drop].sum(axis=(1, 2))  # [o, dropped]
-        shift = (np.array([values[ch] for ch in drop], np.int64) - u.zp)
-        bias = _bias(g, q, o) + taps @ shift
+        bias = _folded_bias(g, q, drop, values)
         x = g.t(q.inputs[0])
         _replace(g, q, 1, np.ascontiguousarray(w.data[..., keep]), w)
         like = g.t(q.inputs[2]) if len(q.inputs) > 2 and q.inputs[2] >= 0 else Tensor(
@@ -165,18 +178,6 @@ def _drop(g: Graph, p: Op, d: Op, readers: list[Op], drop: list[int], values: di
         t.shape = tuple(t.shape[:-1]) + (len(keep),)
     for op in (p, d):
         op.attrs["dropped"] = op.attrs.get("dropped", 0) + len(drop)
-
-
-def _fits(g: Graph, readers: list[Op], drop: list[int], values: dict[int, int]) -> bool:
-    """Whether every reader's bias stays an int32 with the dropped channels folded in."""
-    zp = g.t(readers[0].inputs[0]).zp
-    for q in readers:
-        w = g.t(q.inputs[1])
-        taps = w.data.astype(np.int64)[..., drop].sum(axis=(1, 2))
-        bias = _bias(g, q, w.shape[0]) + taps @ (np.array([values[ch] for ch in drop], np.int64) - zp)
-        if bias.min() < INT32_MIN or bias.max() > INT32_MAX:
-            return False
-    return True
 
 
 def run(g: Graph) -> Graph:
