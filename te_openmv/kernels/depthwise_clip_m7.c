@@ -9,7 +9,7 @@
  * loop te_dw_clip_gather4, depthwise_clip.c, is what it must equal): per pair of pixels one
  * word of each, SXTAB16 adds the offset to channels (c, c+2) and (c+1, c+3), PKHBT/PKHTB
  * join the two pixels' values of a channel into one word for each plane: 17 instructions per
- * 8 values (the C loop: about 40); an odd width's last pixel by halfword stores.
+ * 8 values (the C loop took about 28); an odd width's last pixel by halfword stores.
  *   r0 plane 0 (planes 1-3 at r0 + lr, + 2 lr, + r10)   r1 input   r2 pairs left   r3 pixel step
  *   r4-r9 words   r11 rows left   r12 the offset in both halves
  * Job: pixel step, width, height, plane step (bytes), offset pair. */
