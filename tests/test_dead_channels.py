@@ -102,3 +102,33 @@ def test_patches_count_their_share_and_stay_bit_exact():
     for _ in range(2):
         xs = random_inputs(host, rng)
         assert all(np.array_equal(a, np.asarray(b).reshape(a.shape)) for a, b in zip(host.run(xs), reference(model, xs)))
+
+
+def _pooled_head(keep_dims: bool) -> bytes:
+    """expand -> depthwise (16 zero filters of 48) -> MEAN over height and width -> two
+    FULLY_CONNECTED heads, as hand landmarks ends."""
+    net = _Net(8, "head")
+    x0 = net.act((1, 6, 6, 8), (0.0078125, 0))
+    h = net.conv(x0, 48)
+    d = net.dw(h, 3, 1, pruned={ch: 300 * ch - 2000 for ch in range(0, 32, 2)})
+    b = net.b
+    pooled = b.tensor([1, 1, 1, 48] if keep_dims else [1, 48], scale=d[2][0] * 0.8, zero_point=-100)
+    b.op("MEAN", [d[0], b.tensor([2], "int32", data=np.array([1, 2], np.int32))], [pooled], keep_dims=keep_dims)
+    outs = []
+    for k, n in enumerate((5, 1)):
+        w = b.tensor([n, 48], data=net.rng.integers(-127, 128, (n, 48)).astype(np.int8), scale=0.01, zero_point=0)
+        bias = b.tensor([n], "int32", data=net.rng.integers(-900, 900, n).astype(np.int32), scale=d[2][0] * 0.8 * 0.01,
+                        zero_point=0)
+        y = b.tensor([1, n], scale=0.05, zero_point=3 * k)
+        b.op("FULLY_CONNECTED", [pooled, w, bias], [y], fused_activation="NONE")
+        outs.append(y)
+    return b.build([x0[0]], outs)
+
+
+@pytest.mark.parametrize("keep_dims", [False, True])
+def test_a_mean_and_its_fully_connected_readers_fold_the_constants(keep_dims):
+    model = _pooled_head(keep_dims)
+    c = compile_model(model, "head")
+    assert _channels(c.report, "DEPTHWISE_CONV_2D") == [32]  # 16 constant channels dropped
+    assert [op["inputs"][0]["shape"][-1] for op in c.report["ops"] if op["type"] == "FULLY_CONNECTED"] == [32, 32]
+    assert_bit_exact(model, n_runs=4, seed=9, name="head")

@@ -117,8 +117,7 @@ def emit(g: Graph, plan: Plan, name: str, source: str) -> Emitted:
         per_op_const[pos] = sum(c.nbytes for c in ctx.consts) - before
         macs = lowering.macs(g, op)
         if "model_macs_per_pixel" in op.attrs:  # the model's MACs, its dropped channels' too (dead_channels)
-            y = g.t(op.outputs[0])
-            macs = op.attrs["model_macs_per_pixel"] * y.shape[1] * y.shape[2]
+            macs = op.attrs["model_macs_per_pixel"] * int(np.prod(g.t(op.outputs[0]).shape[1:-1], dtype=np.int64))
         steps.append({"position": pos, "type": op.type, "code": code, "macs": macs,
                       "comment": describe_op(g, op, plan, macs)})
         for f in lowering.kernel_files:

@@ -13,11 +13,14 @@ removes channel c from the block where:
   - D's input is a CONV_2D's output that only D reads, and D's output is read only by
     CONV_2D ops that see no padding (each window tap of channel c is v_c, so the channel
     adds (v_c - zero point) * sum of its taps to every accumulator: that integer joins the
-    bias);
+    bias), or by a MEAN over the spatial axes whose output only FULLY_CONNECTED ops read (the
+    mean of channel c is a constant m_c, which joins their bias the same way: hand
+    landmarks' last block, 648 of 1,152 channels);
   - none of the tensors is a graph input or output, or shares storage with another.
-Then the producer loses output channel c (its filter row, bias, scale), D loses channel c,
-and each reader loses input channel c with the constant folded into its bias. Every
-accumulator keeps its int32 value, so every output is the same integer as TFLite's.
+Then the producer loses output channel c (its filter row, bias, scale), D loses channel c
+(and the MEAN, if any), and each convolution reading it loses input channel c with the
+constant folded into its bias. Every accumulator keeps its int32 value, so every output is
+the same integer as TFLite's.
 The channels dropped keep the block's channel count a multiple of 8 where it was one, else of
 4 where it was one (the depthwise kernels pack two groups of 4 channels at a time, the 1x1
 kernels work in groups of 4), and at least 4 channels stay.
@@ -87,8 +90,10 @@ def _constants(g: Graph, d: Op) -> dict[int, int]:
     return out
 
 
-def _block(g: Graph, d: Op, producers: dict, consumers: dict, pinned: set) -> tuple[Op, list[Op]] | None:
-    """(the expand convolution, the readers) around depthwise op d when its channels can go."""
+def _block(g: Graph, d: Op, producers: dict, consumers: dict,
+           pinned: set) -> tuple[Op, list[Op], list[Op]] | None:
+    """(the expand convolution, the spatial MEANs in between, the convolutions that read the
+    channels) around depthwise op d when its channels can go, else None."""
     w = _weights(g, d)
     if d.type != "DEPTHWISE_CONV_2D" or w is None or w.shape[0] != 1:
         return None
@@ -102,13 +107,57 @@ def _block(g: Graph, d: Op, producers: dict, consumers: dict, pinned: set) -> tu
     pw = _weights(g, p)
     if pw is None or pw.shape[0] != c or len(pw.scale) not in (1, c) or _bias(g, p, c) is None:
         return None
-    readers = consumers.get(u, [])
-    for q in readers:
-        qw = _weights(g, q)
-        if (q.type != "CONV_2D" or qw is None or q.inputs[0] != u or u in q.inputs[1:]
-                or qw.shape[3] != c or _bias(g, q, qw.shape[0]) is None or not _unpadded(g, q)):
+    readers, means = [], []
+    for q in consumers.get(u, []):
+        if q.type == "CONV_2D" and _reads(g, q, u, c) and _unpadded(g, q):
+            readers.append(q)
+            continue
+        fcs = _spatial_mean_readers(g, q, u, c, consumers, pinned)
+        if fcs is None:
             return None
-    return (p, readers) if readers else None
+        means.append(q)
+        readers += fcs
+    return (p, means, readers) if readers else None
+
+
+def _reads(g: Graph, q: Op, u: int, c: int) -> bool:
+    """Whether q takes tensor u (its last axis c channels) as its input 0 only, with constant
+    int8 weights whose last axis is those channels and an int32 bias."""
+    w = g.t(q.inputs[1]) if len(q.inputs) > 1 and q.inputs[1] >= 0 else None
+    return (q.inputs[0] == u and u not in q.inputs[1:] and w is not None and w.is_const and w.dtype == "int8"
+            and w.quantized and w.shape[-1] == c and _bias(g, q, w.shape[0]) is not None)
+
+
+def _spatial_mean_readers(g: Graph, m: Op, u: int, c: int, consumers: dict, pinned: set) -> list[Op] | None:
+    """The FULLY_CONNECTED ops reading MEAN m, when m averages u's height and width only (its
+    channels kept, last) and only they read it; else None."""
+    from te_openmv.codegen.errors import CompileError
+    from te_openmv.codegen.lower.pool import mean_axes
+    if m.type != "MEAN" or m.inputs[0] != u or m.outputs[0] in pinned or len(g.t(u).shape) != 4:
+        return None
+    try:
+        if sorted(mean_axes(g, m)) != [1, 2]:
+            return None
+    except CompileError:
+        return None
+    y = g.t(m.outputs[0])
+    fcs = consumers.get(m.outputs[0], [])
+    if y.shape[-1] != c or y.size != c or not fcs:
+        return None
+    ok = all(f.type == "FULLY_CONNECTED" and _reads(g, f, m.outputs[0], c) and len(g.t(f.inputs[1]).shape) == 2
+             for f in fcs)
+    return fcs if ok else None
+
+
+def _mean_value(g: Graph, m: Op, v: int) -> int:
+    """What MEAN m outputs for a channel that holds v everywhere (tflite-micro's integer mean:
+    the sum less zero point times count, requantized with 1/count folded in)."""
+    from te_openmv.codegen.arith.common import multiply_by_quantized_multiplier
+    from te_openmv.codegen.arith.pool import mean_multiplier
+    x, y = g.t(m.inputs[0]), g.t(m.outputs[0])
+    count = x.shape[1] * x.shape[2]
+    mult, shift = mean_multiplier(x.s, y.s, count)
+    return min(max(multiply_by_quantized_multiplier(count * (v - x.zp), mult, shift) + y.zp, -128), 127)
 
 
 def _replace(g: Graph, op: Op, slot: int, data: np.ndarray, like: Tensor, scale=None, zero_point=None,
@@ -131,29 +180,36 @@ def _per_channel(q: np.ndarray | None, keep: np.ndarray, n: int) -> np.ndarray |
 
 def _folded_bias(g: Graph, q: Op, drop: list[int], values: dict[int, int]) -> np.ndarray:
     """Reader q's bias with the dropped input channels' constants folded in (int64): each adds
-    (value - zero point) times the sum of its taps."""
+    (value - zero point) times the sum of its taps (weights: output channels first, input
+    channels last)."""
     w = g.t(q.inputs[1])
-    taps = w.data.astype(np.int64)[..., drop].sum(axis=(1, 2))  # [out channels, dropped]
+    taps = w.data.astype(np.int64)[..., drop].sum(axis=tuple(range(1, w.data.ndim - 1)))  # [out, dropped]
     return _bias(g, q, w.shape[0]) + taps @ (np.array([values[ch] for ch in drop], np.int64) - g.t(q.inputs[0]).zp)
 
 
-def _fits(g: Graph, readers: list[Op], drop: list[int], values: dict[int, int]) -> bool:
+def _fits(g: Graph, readers: list[Op], drop: list[int], values: dict[int, dict[int, int]]) -> bool:
     """Whether every reader's bias stays an int32 with the dropped channels folded in."""
     return all(INT32_MIN <= b.min() and b.max() <= INT32_MAX
-               for b in (_folded_bias(g, q, drop, values) for q in readers))
+               for b in (_folded_bias(g, q, drop, values[id(q)]) for q in readers))
 
 
-def _drop(g: Graph, p: Op, d: Op, readers: list[Op], drop: list[int], values: dict[int, int]) -> None:
+def _pixels(g: Graph, op: Op) -> int:
+    """The op's output positions (its output's axes between batch and channels)."""
+    return int(np.prod(g.t(op.outputs[0]).shape[1:-1], dtype=np.int64))
+
+
+def _drop(g: Graph, p: Op, d: Op, means: list[Op], readers: list[Op], drop: list[int],
+          values: dict[int, dict[int, int]]) -> None:
+    """Channels `drop` out of the block; values[id(reader)] the constants that reader sees."""
     from te_openmv.codegen.lower import LOWERINGS
     for op in [p, d] + readers:  # the model's MACs, before any channel goes
-        y = g.t(op.outputs[0])
-        op.attrs.setdefault("model_macs_per_pixel", LOWERINGS[op.type].macs(g, op) // (y.shape[1] * y.shape[2]))
+        op.attrs.setdefault("model_macs_per_pixel", LOWERINGS[op.type].macs(g, op) // _pixels(g, op))
     c = g.t(d.outputs[0]).shape[-1]
     keep = np.setdiff1d(np.arange(c), drop)
     for q in readers:
         w = g.t(q.inputs[1])
         o = w.shape[0]
-        bias = _folded_bias(g, q, drop, values)
+        bias = _folded_bias(g, q, drop, values[id(q)])
         x = g.t(q.inputs[0])
         _replace(g, q, 1, np.ascontiguousarray(w.data[..., keep]), w)
         like = g.t(q.inputs[2]) if len(q.inputs) > 2 and q.inputs[2] >= 0 else Tensor(
@@ -173,10 +229,10 @@ def _drop(g: Graph, p: Op, d: Op, readers: list[Op], drop: list[int], values: di
     if len(d.inputs) > 2 and d.inputs[2] >= 0:
         b = g.t(d.inputs[2])
         _replace(g, d, 2, b.data.reshape(-1)[keep].astype(np.int32), b)
-    for tid in (d.inputs[0], d.outputs[0]):
+    for tid in [d.inputs[0], d.outputs[0]] + [m.outputs[0] for m in means]:
         t = g.t(tid)
         t.shape = tuple(t.shape[:-1]) + (len(keep),)
-    for op in (p, d):
+    for op in [p, d] + means:
         op.attrs["dropped"] = op.attrs.get("dropped", 0) + len(drop)
 
 
@@ -184,14 +240,21 @@ def run(g: Graph) -> Graph:
     g = g.copy()
     pinned = set(g.inputs) | set(g.outputs) | set(g.io_float) | set(g.aliases) | set(g.aliases.values())
     for d in list(g.ops):
-        block = _block(g, d, g.producers(), g.consumers(), pinned)
+        consumers = g.consumers()
+        block = _block(g, d, g.producers(), consumers, pinned)
         if block is None:
             continue
-        values = _constants(g, d)
+        p, means, readers = block
+        constants = _constants(g, d)
         c = g.t(d.outputs[0]).shape[-1]
-        drop = sorted(values)[:max(0, c - 4)]
+        drop = sorted(constants)[:max(0, c - 4)]
         unit = 8 if c % 8 == 0 else 4 if c % 4 == 0 else 1
         drop = drop[:len(drop) // unit * unit]
-        if drop and _fits(g, block[1], drop, values):
-            _drop(g, block[0], d, block[1], drop, values)
+        # what each reader sees of a dropped channel: the depthwise constant, or its mean
+        values = {id(q): constants for q in readers}
+        for m in means:
+            seen = {ch: _mean_value(g, m, constants[ch]) for ch in drop}
+            values.update({id(f): seen for f in consumers[m.outputs[0]]})
+        if drop and _fits(g, readers, drop, values):
+            _drop(g, p, d, means, readers, drop, values)
     return g
