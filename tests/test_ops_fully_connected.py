@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from te_openmv.codegen.compiler import compile_model
-from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
+from te_openmv.codegen.errors import InvalidModelError, UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.arith.common import (multiply_by_quantized_multiplier, per_channel_multipliers,
     quantize_multiplier)
 from te_openmv.codegen.arith.fully_connected import (fc_channel_records, fc_multipliers, fc_weight_layout,
@@ -263,6 +263,33 @@ def test_asymmetric_weights_rejected():
     model = fc_model(np.random.default_rng(0), [1, 8], 3, w_zp=3)
     with pytest.raises(UnsupportedOpError, match=r"operator 0 \(FULLY_CONNECTED\): weights must be symmetric"):
         compile_model(model, "fc")
+
+
+def _with_bias_scale(factor: float) -> bytes:
+    """A per-tensor layer whose bias scale is input scale x weight scale times `factor` (0: no
+    quantization on the bias at all)."""
+    b = ModelBuilder("fc bias scale")
+    x = b.tensor([1, 8], scale=0.02, zero_point=3)
+    wt = b.tensor([4, 8], data=np.arange(32).reshape(4, 8) - 16, scale=0.01, zero_point=0)
+    bias = (b.tensor([4], "int32", data=np.array([50, -20, 7, 0]), scale=0.02 * 0.01 * factor, zero_point=0) if factor
+            else b.tensor([4], "int32", data=np.array([50, -20, 7, 0])))
+    y = b.tensor([1, 4], scale=0.004, zero_point=-5)
+    b.op("FULLY_CONNECTED", [x, wt, bias], [y])
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("factor", [0, 1.5, 0.5])
+def test_a_bias_scale_tflite_refuses_is_refused(factor):
+    """tflite-micro checks |input x weight scale - bias scale| <= 2% of the output scale for a
+    per-tensor FULLY_CONNECTED, a bias without quantization counting as scale 0 (a fuzzed
+    model with its bias quantization removed used to compile)."""
+    with pytest.raises(InvalidModelError, match=r"operator 0 \(FULLY_CONNECTED\): bias .* has scale .*TFLite allows "
+                                                r"a difference of 2% of the output scale"):
+        compile_model(_with_bias_scale(factor), "fc")
+
+
+def test_a_bias_scale_within_tflites_margin_compiles_bit_exact():
+    assert_bit_exact(_with_bias_scale(1.0 + 1e-3), n_runs=2, seed=3, name="fc")
 
 
 def test_shuffled_weights_rejected():

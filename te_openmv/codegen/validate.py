@@ -319,10 +319,14 @@ def _check_bias_scale(g: Graph, op: Op) -> None:
     if len(op.inputs) < 3 or op.inputs[2] < 0:
         return
     x, w, b, y = (g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.inputs[2]), g.t(op.outputs[0]))
-    if not (x.quantized and w.quantized and b.quantized and y.quantized) or w.per_channel:
+    # a bias without quantization has scale 0 there: FULLY_CONNECTED always runs the check
+    # (tflite-micro refuses such a model), the convolutions only for a quantized bias
+    unscaled = not b.quantized and op.type == "FULLY_CONNECTED"
+    if not (x.quantized and w.quantized and (b.quantized or unscaled) and y.quantized) or w.per_channel:
         return
     product = float(x.scale[0]) * float(w.scale[0])
-    if abs(product - float(b.scale[0])) / float(y.scale[0]) > 0.02:
-        raise InvalidModelError(f"{_op(op)}: bias {_tensor(b)} has scale {float(b.scale[0]):g}, but input scale x "
+    bias_scale = 0.0 if unscaled else float(b.scale[0])
+    if abs(product - bias_scale) / float(y.scale[0]) > 0.02:
+        raise InvalidModelError(f"{_op(op)}: bias {_tensor(b)} has scale {bias_scale:g}, but input scale x "
                                 f"weights scale is {product:g} (TFLite allows a difference of 2% of the output "
                                 f"scale {float(y.scale[0]):g})")
