@@ -163,14 +163,15 @@ void te_dw_clip_s8(const te_dw_clip_params *p, const int8_t *in, const int32_t *
     /* the assembly for channels that shift right (e >= 1) when the range is int8's */
     const int fast = p->asm_fn != 0;
     if (fast) te_dw_clip_table(p, tab);
+    /* the four-plane gather's job, the same for every group */
+    const int32_t gather[5] = {C, p->in_w, p->in_h, 2 * step, (int32_t)((uint32_t)(uint16_t)p->in_offset * 0x10001u)};
 #endif
     for (int c = 0; c < C;) {
         const int16_t *plane = plane0 + (c & (planes - 1)) * step;
         if (planes == 1) te_dw_clip_gather(p, in, c, plane0);
         else if ((c & 3) == 0) {
 #if TE_USE_DSP
-            const int32_t job[5] = {C, p->in_w, p->in_h, 2 * step, (int32_t)((uint32_t)(uint16_t)p->in_offset * 0x10001u)};
-            te_dw_clip_gather4_asm(plane0, in + c, job);
+            te_dw_clip_gather4_asm(plane0, in + c, gather);
 #else
             te_dw_clip_gather4(p, in, c, plane0, step);
 #endif

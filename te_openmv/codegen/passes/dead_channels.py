@@ -39,10 +39,11 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def _weights(g: Graph, op: Op) -> Tensor | None:
+    """The op's weights when they are constant, quantized int8, else None."""
     if len(op.inputs) < 2 or op.inputs[1] < 0:
         return None
     w = g.t(op.inputs[1])
-    return w if w.is_const and w.dtype == "int8" and len(w.shape) == 4 and w.quantized else None
+    return w if w.is_const and w.dtype == "int8" and w.quantized else None
 
 
 def _bias(g: Graph, op: Op, n: int) -> np.ndarray | None:
@@ -95,7 +96,7 @@ def _block(g: Graph, d: Op, producers: dict, consumers: dict,
     """(the expand convolution, the spatial MEANs in between, the convolutions that read the
     channels) around depthwise op d when its channels can go, else None."""
     w = _weights(g, d)
-    if d.type != "DEPTHWISE_CONV_2D" or w is None or w.shape[0] != 1:
+    if d.type != "DEPTHWISE_CONV_2D" or w is None or len(w.shape) != 4 or w.shape[0] != 1:
         return None
     t, u = d.inputs[0], d.outputs[0]
     c = w.shape[3]
@@ -105,7 +106,7 @@ def _block(g: Graph, d: Op, producers: dict, consumers: dict,
     if p is None or p.type != "CONV_2D" or p.outputs != [t] or [id(o) for o in consumers.get(t, [])] != [id(d)]:
         return None
     pw = _weights(g, p)
-    if pw is None or pw.shape[0] != c or len(pw.scale) not in (1, c) or _bias(g, p, c) is None:
+    if pw is None or len(pw.shape) != 4 or pw.shape[0] != c or len(pw.scale) not in (1, c) or _bias(g, p, c) is None:
         return None
     readers, means = [], []
     for q in consumers.get(u, []):
@@ -123,9 +124,9 @@ def _block(g: Graph, d: Op, producers: dict, consumers: dict,
 def _reads(g: Graph, q: Op, u: int, c: int) -> bool:
     """Whether q takes tensor u (its last axis c channels) as its input 0 only, with constant
     int8 weights whose last axis is those channels and an int32 bias."""
-    w = g.t(q.inputs[1]) if len(q.inputs) > 1 and q.inputs[1] >= 0 else None
-    return (q.inputs[0] == u and u not in q.inputs[1:] and w is not None and w.is_const and w.dtype == "int8"
-            and w.quantized and w.shape[-1] == c and _bias(g, q, w.shape[0]) is not None)
+    w = _weights(g, q)
+    return (q.inputs[0] == u and u not in q.inputs[1:] and w is not None and w.shape[-1] == c
+            and _bias(g, q, w.shape[0]) is not None)
 
 
 def _spatial_mean_readers(g: Graph, m: Op, u: int, c: int, consumers: dict, pinned: set) -> list[Op] | None:
@@ -187,20 +188,14 @@ def _folded_bias(g: Graph, q: Op, drop: list[int], values: dict[int, int]) -> np
     return _bias(g, q, w.shape[0]) + taps @ (np.array([values[ch] for ch in drop], np.int64) - g.t(q.inputs[0]).zp)
 
 
-def _fits(g: Graph, readers: list[Op], drop: list[int], values: dict[int, dict[int, int]]) -> bool:
-    """Whether every reader's bias stays an int32 with the dropped channels folded in."""
-    return all(INT32_MIN <= b.min() and b.max() <= INT32_MAX
-               for b in (_folded_bias(g, q, drop, values[id(q)]) for q in readers))
-
-
 def _pixels(g: Graph, op: Op) -> int:
     """The op's output positions (its output's axes between batch and channels)."""
     return int(np.prod(g.t(op.outputs[0]).shape[1:-1], dtype=np.int64))
 
 
 def _drop(g: Graph, p: Op, d: Op, means: list[Op], readers: list[Op], drop: list[int],
-          values: dict[int, dict[int, int]]) -> None:
-    """Channels `drop` out of the block; values[id(reader)] the constants that reader sees."""
+          biases: dict[int, np.ndarray]) -> None:
+    """Channels `drop` out of the block; biases[id(reader)] that reader's bias with them folded in."""
     from te_openmv.codegen.lower import LOWERINGS
     for op in [p, d] + readers:  # the model's MACs, before any channel goes
         op.attrs.setdefault("model_macs_per_pixel", LOWERINGS[op.type].macs(g, op) // _pixels(g, op))
@@ -209,7 +204,7 @@ def _drop(g: Graph, p: Op, d: Op, means: list[Op], readers: list[Op], drop: list
     for q in readers:
         w = g.t(q.inputs[1])
         o = w.shape[0]
-        bias = _folded_bias(g, q, drop, values[id(q)])
+        bias = biases[id(q)]
         x = g.t(q.inputs[0])
         _replace(g, q, 1, np.ascontiguousarray(w.data[..., keep]), w)
         like = g.t(q.inputs[2]) if len(q.inputs) > 2 and q.inputs[2] >= 0 else Tensor(
@@ -255,6 +250,8 @@ def run(g: Graph) -> Graph:
         for m in means:
             seen = {ch: _mean_value(g, m, constants[ch]) for ch in drop}
             values.update({id(f): seen for f in consumers[m.outputs[0]]})
-        if drop and _fits(g, readers, drop, values):
-            _drop(g, p, d, means, readers, drop, values)
+        biases = {id(q): _folded_bias(g, q, drop, values[id(q)]) for q in readers} if drop else {}
+        # only where every reader's bias stays an int32
+        if drop and all(INT32_MIN <= b.min() and b.max() <= INT32_MAX for b in biases.values()):
+            _drop(g, p, d, means, readers, drop, biases)
     return g
