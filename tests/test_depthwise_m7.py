@@ -3,7 +3,8 @@ mps2-an500, bare metal, -O3): the same bytes as the host's portable path (itself
 with tflite-micro) for every plane kernel (3x3, 5x5, 7x7 stride 1/2 in assembly, the
 generic one, the 3x3 row kernel with its channel passes), in place and not, depth multipliers 1/2/8, odd sizes, clamped activations,
 channels without a right shift, the general fallback kernel, and the fully connected
-blocks with their tails and both requantization paths. One ELF holds every case;
+blocks with their tails, both requantization paths and both forms (the pair form also for
+a convolution run as one). One ELF holds every case;
 instruction counts are printed (run with -s), never asserted."""
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from .support.m7cases import assert_device_matches_host, write_case_program
 from .test_ops_depthwise import RING, UNIFORM_CASES, dw_model, force_kernel, uniform_model, uniform_shift_of
 from .test_ops_depthwise_planes import PLANES4_CASES, compile_planes4, planes4_model
 from .test_ops_depthwise_clip import CLIP_CASES, NO_SHIFT, clip_model, force_clip, noshift_model
+from .test_ops_conv import conv_model
 from .test_ops_fully_connected import fc_model
 
 
@@ -126,6 +128,12 @@ def _cases() -> list[tuple[str, bytes, str]]:
          "FC with TFLite's requantization (multiplier > 1)"),
         ("fc_pc", fc_model(rng, [1, 160], 2, per_channel=True, in_q=(0.03, -10)),
          "FC per-channel 160 -> 2 (te_vww)"),
+        ("fc_pairs_exact", fc_model(rng, [1, 1, 2, 21], 9, in_q=(0.05, 3), w_scale=0.05, out_q=(0.001, -4), pool=2),
+         "FC pair form (a head after a pool) with TFLite's requantization, 2 rows, a 1-input tail group"),
+        ("fc_pairs_pc", fc_model(rng, [1, 288], 46, per_channel=True, in_q=(0.03, 17), pool=3),
+         "FC pair form per-channel 288 -> 46 (11 blocks and 2 single features)"),
+        ("conv_as_fc", conv_model(rng, (3, 3), 32, 20, (3, 3), padding="VALID", act="RELU"),
+         "a 3x3 convolution on a 3x3 map, alone: FULLY_CONNECTED without scratch (a landmark head)"),
         # 3x3 stride 1 runs in 2x2 blocks (b) for even heights (an odd width's last block a
         # column back), odd heights, one row, window mode and stride 2 down in pairs
         ("dw3s1_sign_oddh", dw_model(rng, (7, 8), 4, (3, 3), (1, 1), "SAME", 1, in_q=q, out_zp=5),
@@ -290,7 +298,10 @@ def test_cases_take_the_intended_kernels(m7_run):
             "vpair_passes": "te_dw_vpair_k3_s8", "vpair1_sign": "te_dw_vpair1_k3_s8", "vpair1_odd": "te_dw_vpair1_k3_s8",
             "vpair1_pad": "te_dw_vpair1_k3_s8", "vpair1_passes": "te_dw_vpair1_k3_s8",
             "dw3s1_w3": "te_dw_plane_k3s1_s8", "dw3s1_w3_sign": "te_dw_plane_k3s1_s8",
-            "vpair_narrow": "te_dw_vpair_k3_s8", "vpair1_narrow": "te_dw_vpair1_k3_s8"}
+            "vpair_narrow": "te_dw_vpair_k3_s8", "vpair1_narrow": "te_dw_vpair1_k3_s8",
+            "fc_4000x4": "te_fully_connected_fast_s8", "fc_exact": "te_fully_connected_s8",
+            "fc_odd": "te_fully_connected_fast_s8", "fc_pairs_exact": "te_fully_connected_pairs_s8",
+            "fc_pairs_pc": "te_fully_connected_pairs_fast_s8", "conv_as_fc": "te_fully_connected_fast_s8"}
     for name, fn in want.items():
         assert f"{fn}(" in compiled[name].emitted.c_source, name
     for name, kernel in FORCED.items():  # the ring each forced row-kernel case runs on

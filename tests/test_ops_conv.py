@@ -25,6 +25,7 @@ from te_openmv.codegen.tflite_import import import_tflite
 from te_openmv import KERNELS_INCLUDE
 
 from .support.bitexact import assert_bit_exact
+from .support.sanitize import assert_clean_under_sanitizers
 from .conftest import FIXTURES
 from .support.shared import shared_model
 from .support.extract_op import extract_op
@@ -107,8 +108,13 @@ def check_case(rng, case: dict, seed: int):
     model = conv_model(rng, in_q=in_q, **case)
     compiled = compile_model(model, "conv")
     ops = compiled.report["ops"]
-    assert [o["type"] for o in ops] == ["CONV_2D"], f"{case}: PAD not folded: {ops}"
+    assert [o.get("source_type", o["type"]) for o in ops] == ["CONV_2D"], f"{case}: PAD not folded: {ops}"
     op = compiled.graph.ops[0]
+    if op.type == "FULLY_CONNECTED":  # one window covering the whole input (passes/conv_as_fc.py)
+        assert tuple(case["k"]) == tuple(case["hw"]) and not case["pad"], case
+        host = assert_bit_exact(model, n_runs=2, seed=seed, name="conv")
+        assert_writes_in_bounds(host, compiled, rng)
+        return None
     geo = conv_geometry(compiled.graph, op)
     if pixelwise_records(compiled.graph, op, geo) is None:
         # (or the pair kernel's walk for its layers, where it takes them)
@@ -562,35 +568,8 @@ def test_kernels_under_address_sanitizer(tmp_path):
     cases = [random_case(rng, with_pad=True) for _ in range(10)] + [
         dict(hw=hw, in_c=c, out_c=o, k=k, stride=st, padding=pd, pad=pad, act="RELU", per_channel=True, bias=True)
         for hw, c, o, k, st, pd, pad in SHAPES]
-    main = ["#include <stdlib.h>", "#include <string.h>", '#include "te_model.h"']
-    calls = []
-    sources = []
-    for i, case in enumerate(cases):
-        c = compile_model(conv_model(rng, **case), f"c{i}")
-        (tmp_path / f"c{i}.c").write_text(c.emitted.c_source)
-        (tmp_path / f"c{i}.h").write_text(c.emitted.h_source)
-        sources.append(str(tmp_path / f"c{i}.c"))
-        main.append(f"extern const te_model c{i}_model;")
-        calls.append(f"    run(&c{i}_model);")
-    main.append("""static void run(const te_model *m) {
-    uint8_t *arena = malloc(m->arena_bytes);
-    for (uint32_t i = 0; i < m->arena_bytes; i++) arena[i] = (uint8_t)(i * 37u);
-    if (m->invoke(m, arena)) abort();
-    free(arena);
-}
-int main(void) {""")
-    main += calls + ["    return 0;", "}"]
-    (tmp_path / "main.c").write_text("\n".join(main) + "\n")
-    exe = tmp_path / "conv_asan"
-    cmd = ["gcc", "-g", "-O1", "-std=gnu11", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-           f"-I{KERNELS_INCLUDE}", f"-I{tmp_path}", str(tmp_path / "main.c"), *sources,
-           str(KERNELS_INCLUDE.parent / "conv.c"), str(KERNELS_INCLUDE.parent / "conv_pairs.c"), "-o", str(exe)]
-    build = subprocess.run(cmd, capture_output=True, text=True)
-    if build.returncode != 0 and "sanitize" in build.stderr:
-        pytest.skip(f"the host compiler cannot build with sanitizers: {build.stderr.strip()[-300:]}")
-    assert build.returncode == 0, build.stderr[-3000:]
-    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert_clean_under_sanitizers([compile_model(conv_model(rng, **case), f"c{i}") for i, case in enumerate(cases)],
+                                  tmp_path, "conv_asan")
 
 
 # --- the shared models' convolutions ------------------------------------------------------

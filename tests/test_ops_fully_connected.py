@@ -5,6 +5,7 @@ shared models' fully connected layers; clear errors for what is not supported.""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from te_openmv.codegen.arith.fully_connected import (fc_channel_records, fc_mult
 from te_openmv.codegen.tflite_import import import_tflite
 
 from .support.bitexact import assert_bit_exact
+from .support.sanitize import assert_clean_under_sanitizers
 from .support.shared import shared_model
 from .support.extract_op import extract_op
 from .support.modelgen import ModelBuilder
@@ -26,8 +28,12 @@ ACTS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
 def fc_model(rng, in_shape, units, out_shape=None, act="NONE", bias=True, per_channel=False, keep_num_dims=False,
-             in_q=None, w_scale=None, out_q=None, weights=None, bias_data=None, w_zp=0, weights_format=0) -> bytes:
-    """x in_shape -> FULLY_CONNECTED(units) -> y; in_features is in_shape[-1] unless weights are given."""
+             in_q=None, w_scale=None, out_q=None, weights=None, bias_data=None, w_zp=0, weights_format=0,
+             pool=0) -> bytes:
+    """x in_shape -> FULLY_CONNECTED(units) -> y; in_features is in_shape[-1] unless weights are given.
+    pool > 0: x (in_shape [1, h, w, n], or [1, n] for [1, 1, 1, n]) is a MAX_POOL_2D of the model's
+    input [1, h * pool, w * pool, n], as in a network's head: the larger map sets the arena's
+    peak, which leaves the layer room for scratch (the pair form's)."""
     in_f = weights.shape[1] if weights is not None else in_shape[-1]
     batches = int(np.prod(in_shape)) // in_f
     in_scale, in_zp = in_q or (float(10 ** rng.uniform(-3, -1)), int(rng.integers(-128, 128)))
@@ -39,7 +45,13 @@ def fc_model(rng, in_shape, units, out_shape=None, act="NONE", bias=True, per_ch
     if out_shape is None:
         out_shape = [*in_shape[:-1], units] if keep_num_dims else [batches, units]
     b = ModelBuilder("fully connected test")
-    x = b.tensor(list(in_shape), scale=in_scale, zero_point=in_zp)
+    x_shape = list(in_shape) if not pool or len(in_shape) == 4 else [1, 1, 1, in_shape[-1]]
+    x = b.tensor(x_shape, scale=in_scale, zero_point=in_zp)
+    first = x
+    if pool:
+        first = b.tensor([1, x_shape[1] * pool, x_shape[2] * pool, x_shape[3]], scale=in_scale, zero_point=in_zp)
+        b.op("MAX_POOL_2D", [first], [x], padding="VALID", stride_h=pool, stride_w=pool, filter_height=pool,
+             filter_width=pool)
     w = weights if weights is not None else rng.integers(-127, 128, size=(units, in_f))
     pc = np.ndim(w_scale) > 0
     wt = b.tensor([units, in_f], data=w, scale=list(w_scale) if pc else w_scale,
@@ -56,7 +68,7 @@ def fc_model(rng, in_shape, units, out_shape=None, act="NONE", bias=True, per_ch
     y = b.tensor(list(out_shape), scale=out_q[0], zero_point=out_q[1])
     b.op("FULLY_CONNECTED", ins, [y], fused_activation=act, keep_num_dims=keep_num_dims,
          weights_format=weights_format)
-    return b.build([x], [y])
+    return b.build([first], [y])
 
 
 def random_case(rng) -> dict:
@@ -214,7 +226,7 @@ def test_weight_layout_blocks_of_four_features():
 
 def _fast_flag(model: bytes) -> int:
     """1 when the layer runs the fast requantization's entry point, 0 for TFLite's arithmetic."""
-    src = compile_model(model, "fc").emitted.c_source
+    src = compile_model(model, "fc").emitted.c_source.replace("_pairs_", "_")  # either form
     fast, exact = "te_fully_connected_fast_s8(" in src, "te_fully_connected_s8(" in src
     assert fast != exact, "one FULLY_CONNECTED, one entry point"
     return int(fast)
@@ -318,3 +330,114 @@ def test_non_constant_weights_rejected():
     b.op("FULLY_CONNECTED", [x, wt, -1], [y])
     with pytest.raises(UnsupportedOpError, match=r"operator 0 \(FULLY_CONNECTED\): weights must be constant"):
         compile_model(b.build([x, wt], [y]), "fc")
+
+
+# --- the pair form (te/fully_connected.h): one SXTB16 per weight word -------------------------
+
+def _s16(v: int) -> int:
+    """The int16 a halfword holds."""
+    return (v & 0xFFFF) - ((v & 0x8000) << 1)
+
+
+def _pair_form_dot(x: np.ndarray, w_rows: np.ndarray) -> list[int]:
+    """The pair form's accumulators minus their bias, word by word as the kernel computes them:
+    the row prepared into (P, Q) halfwords (SXTB16, the shifted bytes, SSUB16 modulo 2^16), the
+    flipped weight words read as int16 halves, SMLAD modulo 2^32, the row's and the bias's terms."""
+    from te_openmv.codegen.arith.fully_connected import pair_bias, pair_weights, wrap_int32
+    n = x.size
+    groups = (n + 3) // 4
+    xp = np.zeros(4 * groups, np.int64)
+    xp[:n] = x
+    out = []
+    for o, row in enumerate(w_rows):
+        words = pair_weights(np.pad(row.astype(np.int8), (0, 4 * groups - n))).view(np.uint8).astype(np.int64)
+        acc = int(wrap_int32(pair_bias(np.zeros(1, np.int64), row[None, :]))[0])
+        even = 0
+        for g in range(groups):
+            x0, x1, x2, x3 = (int(v) for v in xp[4 * g:4 * g + 4])
+            v = (x0 & 0xFF) | (x1 & 0xFF) << 8 | (x2 & 0xFF) << 16 | (x3 & 0xFF) << 24
+            t = ((v << 8) & 0xFF00FF00) | 0x00800080
+            q = [_s16(x1 - (t & 0xFFFF)), _s16(x3 - (t >> 16))]
+            assert q == [x1 - 128 - 256 * x0, x3 - 128 - 256 * x2], "Q's halves must be exact"
+            b = [int(v) for v in words[4 * g:4 * g + 4]]
+            lo, hi = _s16(b[0] | b[1] << 8), _s16(b[2] | b[3] << 8)  # the word as int16 halves
+            odd = [v - 256 if v >= 128 else v for v in (b[1], b[3])]  # SXTB16 ROR 8
+            acc += lo * x0 + hi * x2 + odd[0] * q[0] + odd[1] * q[1]
+            even += x0 + x2
+        acc -= 128 * even
+        out.append(int(wrap_int32(np.array([acc]))[0]))
+    return out
+
+
+def test_pair_form_arithmetic_is_the_dot_product():
+    """Every extreme of inputs and weights (-128 included: the form needs no symmetric range),
+    and random rows with a tail group: the same int32 as sum w * x."""
+    rng = np.random.default_rng(11)
+    ext = np.array([-128, -127, -1, 0, 1, 127])
+    grid = np.array(np.meshgrid(ext, ext, ext, ext)).reshape(4, -1).T  # every 4-tuple of extremes
+    for x in grid[::7]:
+        w = grid[::5]
+        assert _pair_form_dot(x, w) == (w.astype(np.int64) @ x).tolist()
+    for n in (1, 5, 37, 130):
+        x = rng.integers(-128, 128, size=n)
+        w = rng.integers(-128, 128, size=(6, n))
+        assert _pair_form_dot(x, w) == (w.astype(np.int64) @ x).tolist()
+
+
+def test_pair_form_where_it_pays():
+    """Preparing the row costs what about 1.7 blocks of 4 features save on every group, and a call
+    per row: short rows or few features keep the plain form."""
+    from te_openmv.codegen.arith.fully_connected import pair_form
+    assert [pair_form(288, n) for n in (1, 4, 5, 6, 7, 8, 1404)] == [False, False, False, False, True, True, True]
+    assert [pair_form(n, 8) for n in (16, 40, 44, 4000)] == [False, False, True, True]
+
+
+@pytest.mark.parametrize("units", [9, 14])
+def test_pair_form_extreme_values(units):
+    """Inputs at -128/127 against weights at -128/127 (the Q halves at both ends of int16)."""
+    rng = np.random.default_rng(units)
+    w = np.where(rng.random((units, 45)) < 0.5, -128, 127)
+    model = fc_model(rng, [1, 45], units, in_q=(0.01, 0), weights=w, w_scale=0.01, out_q=(2.0, 0), pool=3)
+    assert "te_fully_connected_pairs_" in compile_model(model, "fc").emitted.c_source
+    shape, n = (1, 3, 3, 45), 9 * 45
+    runs = [[np.full(shape, v, np.int8)] for v in (-128, 127)]
+    runs.append([np.where(np.arange(n).reshape(shape) % 2 == 0, 127, -128).astype(np.int8)])
+    runs.append([np.where(np.arange(n).reshape(shape) % 2 == 0, -128, 127).astype(np.int8)])
+    assert_bit_exact(model, n_runs=2, name="fc", inputs=runs)
+
+
+def test_pair_form_only_with_room_in_the_arena():
+    """A layer alone (its input and output the whole arena) keeps the form without scratch: the
+    pair form's prepared row would grow the peak. As a head after a larger map it has the room."""
+    rng = np.random.default_rng(3)
+    alone = compile_model(fc_model(rng, [1, 64], 12), "fc")
+    head = compile_model(fc_model(rng, [1, 64], 12, pool=4), "fc")
+    assert "te_fully_connected_pairs_" not in alone.emitted.c_source
+    assert "te_fully_connected_pairs_" in head.emitted.c_source
+    assert alone.plan.peak == 64 + 12
+    assert head.plan.peak == 4 * 4 * 64 + 64  # the pooled map and its output; the row fits beside the head
+
+
+def test_rows_with_a_constant_output_keep_no_weights():
+    """Scales so small that no input moves a row's output: the row's weights are stored as zeros
+    (the same output; two such layers share one array), the outputs still TFLite's."""
+    rng = np.random.default_rng(12)
+    w = rng.integers(-127, 128, size=(10, 40))
+    model = fc_model(rng, [1, 40], 10, in_q=(1e-9, -100), w_scale=0.02, out_q=(0.05, -7), weights=w)
+    src = compile_model(model, "fc").emitted.c_source
+    body = re.search(r"fc_op0_weights\[(\d+)\][^=]*= \{([^}]*)\}", src)
+    assert int(body.group(1)) == 10 * 40 and set(re.findall(r"-?\d+", body.group(2))) == {"0"}
+    assert_bit_exact(model, n_runs=3, name="fc")
+
+
+def test_pair_form_under_address_sanitizer(tmp_path):
+    """The pair form (with tail groups, single features, several rows) built with ASan/UBSan,
+    each model in an arena of exactly its planned size: no read or write leaves the arena, no
+    undefined behaviour."""
+    rng = np.random.default_rng(13)
+    models = []
+    for i, (shape, units) in enumerate([([1, 21], 9), ([1, 63], 8), ([1, 37], 13), ([1, 1, 3, 22], 11),
+                                        ([1, 288], 46)]):
+        models.append(compile_model(fc_model(rng, shape, units, pool=4), f"f{i}"))
+        assert "te_fully_connected_pairs_" in models[-1].emitted.c_source, shape
+    assert_clean_under_sanitizers(models, tmp_path, "fc_asan")

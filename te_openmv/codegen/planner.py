@@ -434,11 +434,13 @@ def plan(g: Graph, search_steps: int = SEARCH_STEPS, seed: int = 0) -> Plan:
 
 
 def free_scratch(p: Plan) -> dict[int, int]:
-    """Per op position with scratch: the bytes of the peak no other buffer takes while the op
-    runs, beyond its scratch (what a new plan might give it; spare_scratch is what this one
-    gives without moving anything)."""
+    """Per op position: the bytes of the peak no other buffer takes while the op runs, beyond
+    its scratch if it has one (what a new plan might give it; spare_scratch is what this one
+    gives without moving anything). Ops without scratch count too: a kernel may take scratch
+    only where there is room (the fully connected layers' pair form)."""
     free = {}
-    for pos, (_, size) in p.op_scratch.items():
+    for pos in sorted(set(p.op_scratch) | set(range(len(p.op_live)))):
+        size = p.op_scratch.get(pos, (0, 0))[1]
         taken = sum(b.size for b in p.buffers if b.start <= pos <= b.end and b.key != f"scratch{pos}")
         free[pos] = max(0, p.peak - taken - size)
     return free

@@ -10,7 +10,7 @@ The passes after scheduling mark memory sharing, which depends on the op order t
 produces; the schedule runs them on every candidate it weighs.
 """
 from te_openmv.codegen.passes import (supported_ops, fold_io_quant, alias_reshape, sink_transpose, fold_pad, fuse_activation,
-    byte_functions, scaled_max, depthwise_as_conv, dead_channels, inplace_depthwise, overlap)
+    byte_functions, scaled_max, depthwise_as_conv, conv_as_fc, dead_channels, inplace_depthwise, overlap)
 
 BEFORE_SCHEDULE = [
     supported_ops.run,       # every op supported, int8 model, clear errors otherwise
@@ -22,6 +22,7 @@ BEFORE_SCHEDULE = [
     byte_functions.run,      # elementwise chains of one int8 tensor (SiLU...) -> one table lookup
     scaled_max.run,          # MAXIMUM(Q(x), Q(MUL(x, const))) (PReLU spelled out) -> one fused op
     depthwise_as_conv.run,   # depthwise on one input channel -> convolution (same arithmetic)
+    conv_as_fc.run,          # convolution whose one window is its whole input -> fully connected
     dead_channels.run,       # depthwise channels with a constant output -> folded into their readers
 ]
 

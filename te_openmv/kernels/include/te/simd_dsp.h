@@ -150,6 +150,15 @@ TE_INLINE uint32_t te_sadd16(uint32_t a, uint32_t b) {
 #endif
 }
 
+/* SSUB16: the halves of b subtracted from a's lane by lane (each wraps mod 2^16). */
+TE_INLINE uint32_t te_ssub16(uint32_t a, uint32_t b) {
+#if TE_USE_DSP
+    return __ssub16(a, b);
+#else
+    return ((a - b) & 0xFFFFu) | (((a >> 16) - (b >> 16)) & 0xFFFFu) << 16;
+#endif
+}
+
 /* SMULBB / SMULTT: the product of the bottom (top) halves. */
 TE_INLINE int32_t te_smulbb(uint32_t a, uint32_t b) {
 #if TE_USE_DSP
