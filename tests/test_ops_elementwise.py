@@ -399,3 +399,60 @@ def test_add_random_quantizations_every_pair(seed):
     except UnsupportedOptionError:
         pytest.skip("TFLite rejects this quantization")
     assert_matches(model, n_runs=0, inputs=[[v.reshape(256, 1), v.reshape(1, 256)]])
+
+
+# --- MUL by a gate repeated over the pixels (squeeze-and-excitation) -------------------------
+
+def gate_model(hw, channels, q_x, q_gate, q_out, gate_first=False, act="NONE", pool=2) -> bytes:
+    """x [1, h, w, channels] * gate [1, 1, 1, channels] (or gate * x), x a MAX_POOL of the model's
+    first input [1, h * pool, w * pool, channels] (pool 0: x itself), as in a network: the larger
+    map sets the arena's peak and leaves the MUL room for the gate's words."""
+    from .support.modelgen import ModelBuilder
+    b = ModelBuilder("gate test")
+    h, w = hw
+    x = b.tensor([1, h, w, channels], scale=q_x[0], zero_point=q_x[1])
+    first = x
+    if pool:
+        first = b.tensor([1, h * pool, w * pool, channels], scale=q_x[0], zero_point=q_x[1])
+        b.op("MAX_POOL_2D", [first], [x], padding="VALID", stride_h=pool, stride_w=pool, filter_height=pool,
+             filter_width=pool)
+    gate = b.tensor([1, 1, 1, channels], scale=q_gate[0], zero_point=q_gate[1])
+    y = b.tensor([1, h, w, channels], scale=q_out[0], zero_point=q_out[1])
+    b.op("MUL", [gate, x] if gate_first else [x, gate], [y], fused_activation=act)
+    return b.build([first, gate], [y])
+
+
+GATE_CASES = [  # hw, channels, q_x, q_gate, q_out, gate_first, act; the variant it takes
+    ((14, 14), 36, (0.05, -128), (0.0022, -128), (0.04, -128), False, "NONE"),  # MCUNet's: after ReLUs
+    ((7, 9), 48, (0.02, 3), (1 / 256, -128), (0.01, 9), True, "NONE"),  # gate first (hard sigmoid), sign step
+    ((3, 5), 24, (0.05, -20), (1 / 256, -128), (0.02, -30), False, "RELU_N1_TO_1"),  # sign step, a clamp
+    ((4, 4), 8, (0.05, -128), (0.01, -128), (0.04, -128), False, "RELU6"),  # a clamp alone (at 6.0)
+    ((2, 1), 4, (0.1, 17), (0.03, -5), (0.02, -128), False, "NONE"),  # the smallest: 2 pixels, 4 channels
+]
+GATE_VARIANTS = ["nosign_sat", "sign_sat", "sign_clamp", "nosign_clamp", "nosign_sat"]
+
+
+@pytest.mark.parametrize("case,variant", list(zip(GATE_CASES, GATE_VARIANTS)))
+def test_gate_mul_bit_exact(case, variant):
+    hw, channels, q_x, q_gate, q_out, gate_first, act = case
+    model = gate_model(hw, channels, q_x, q_gate, q_out, gate_first, act=act)
+    c = compile_model(model, "gate")
+    assert f"te_mul_gate_s8_{variant}(" in c.emitted.c_source
+    shapes = [(1, 2 * hw[0], 2 * hw[1], channels), (1, 1, 1, channels)]
+    runs = [[np.full(shapes[0], v, np.int8), np.full(shapes[1], u, np.int8)] for v in (-128, 127) for u in (-128, 127)]
+    rng = np.random.default_rng(channels)
+    runs += [[rng.integers(-128, 128, size=s).astype(np.int8) for s in shapes] for _ in range(3)]
+    assert_matches(model, n_runs=0, inputs=runs, name="gate")
+
+
+@pytest.mark.parametrize("what,kw", [
+    ("no room: the MUL alone sets the peak", dict(pool=0)),
+    ("channels not a multiple of 4", dict(channels=18)),
+    ("one pixel: nothing repeats", dict(hw=(1, 1), pool=4)),
+])
+def test_gate_mul_other_cases_keep_the_row(what, kw):
+    args = dict(hw=(6, 5), channels=16, q_x=(0.05, -128), q_gate=(0.0022, -128), q_out=(0.04, -128))
+    args.update(kw)
+    model = gate_model(**args)
+    src = compile_model(model, "gate").emitted.c_source
+    assert "te_mul_gate_" not in src and "te_mul_fast_s8_" in src, what

@@ -171,6 +171,125 @@ TE_BINARY_ENTRY(te_mul_fast_s8_sign_clamp, te_mul_fast_params, te_mulf_row_sign_
 TE_BINARY_ENTRY(te_mul_fast_s8_nosign_sat, te_mul_fast_params, te_mulf_row_nosign_sat)
 TE_BINARY_ENTRY(te_mul_fast_s8_nosign_clamp, te_mul_fast_params, te_mulf_row_nosign_clamp)
 
+/* ---- MUL by a gate repeated over the pixels (squeeze-and-excitation) ------------------ */
+
+#if TE_USE_DSP
+/* The gate's words, once per call: per 4 channels (2 (g0 + o2), 2 (g2 + o2)) and
+ * (2 (g1 + o2), 2 (g3 + o2)), what the fast row computes again for every pixel. */
+static void te_mul_gate_words(const int8_t *gate, uint32_t channels, int32_t o2, uint32_t *words) {
+    const uint32_t o2p = (uint32_t)(uint16_t)o2 * 0x10001u;
+    for (uint32_t c = 0; c < channels; c += 4, words += 2) {
+        const uint32_t y = te_ld32(gate + c);
+        const uint32_t ye = te_sxtab16(o2p, y), yo = te_sxtab16_r8(o2p, y);
+        words[0] = te_sadd16(ye, ye);
+        words[1] = te_sadd16(yo, yo);
+    }
+}
+
+typedef struct {
+    const int8_t *x;
+    int8_t *out;
+    const uint32_t *words, *words_end;
+    uint32_t pixels;
+    uint32_t o1p;           /* in1_offset in both halves */
+    int32_t mult, round, e;
+    uint32_t lo4, hi4;      /* act_min, act_max in every byte (the clamp) */
+} te_mul_gate_job;
+
+/* The requantization of one product p, its sign step (`sign`) using t, free by then */
+#define TE_MUL_GATE_RQ(p, t) "smmlar " p ", " p ", r5, r6\n\t"
+#define TE_MUL_GATE_RQ_SIGN(p, t) "add    " t ", r6, " p ", asr #31\n\tsmmlar " p ", " p ", r5, " t "\n\t"
+/* the packed word's clamp: lane-wise max with act_min, min with act_max (r9 free by then) */
+#define TE_MUL_GATE_CLAMP                               \
+    "ldrd   r10, r11, [sp, #8]\n\t"                     \
+    "ssub8  r9, r12, r10\n\t"                           \
+    "sel    r12, r12, r10\n\t"                          \
+    "ssub8  r9, r12, r11\n\t"                           \
+    "sel    r12, r11, r12\n\t"
+
+/* Every pixel's channels, four per pass against the gate's words: 26 instructions per 4
+ * outputs without the sign step and the clamp (the fast row: 30), 4 more for the sign step, 5
+ * for the clamp.
+ *   r0 x   r1 out   r2 gate words   r3 their end   r4 o1 pair   r5 mult   r6 round   r7 e
+ *   r8 x's word, then (x1, x3) + o1   r9 (x0, x2) + o1   r10, r11 the gate's words, then
+ *   temps   r12, lr products   stack: the gate words' start, pixels left, act_min4, act_max4 */
+#define TE_MUL_GATE_ASM(name, rq, clamp)                                                        \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_mul_gate_job *job) { \
+        __asm__ volatile(                                                                         \
+            "push   {r4-r11, lr}\n\t"                                                             \
+            "ldrd   r2, r3, [r0, #8]\n\t"                                                         \
+            "ldr    r4, [r0, #16]\n\t"                                                            \
+            "ldrd   r5, r6, [r0, #36]\n\t"                                                        \
+            "push   {r2, r4, r5, r6}\n\t"                                                         \
+            "ldrd   r5, r6, [r0, #24]\n\t"                                                        \
+            "ldr    r7, [r0, #32]\n\t"                                                            \
+            "ldr    r4, [r0, #20]\n\t"                                                            \
+            "ldm    r0, {r0, r1}\n"                                                               \
+            "1:\n\t"                                                                              \
+            "ldr    r8, [r0], #4\n\t"                                                             \
+            "ldrd   r10, r11, [r2], #8\n\t"                                                       \
+            "sxtab16 r9, r4, r8\n\t"                                                              \
+            "sxtab16 r8, r4, r8, ror #8\n\t"                                                      \
+            "smulbb r12, r9, r10\n\t"                                                             \
+            "smulbb lr, r8, r11\n\t"                                                              \
+            "smultt r9, r9, r10\n\t"                                                              \
+            "smultt r8, r8, r11\n\t"                                                              \
+            rq("r12", "r10") rq("lr", "r11") rq("r9", "r10") rq("r8", "r11")                      \
+            "asr    r12, r12, r7\n\t"                                                             \
+            "asr    lr, lr, r7\n\t"                                                               \
+            "asr    r9, r9, r7\n\t"                                                               \
+            "asr    r8, r8, r7\n\t"                                                               \
+            "ssat   r12, #8, r12\n\t"                                                             \
+            "ssat   lr, #8, lr\n\t"                                                               \
+            "ssat   r9, #8, r9\n\t"                                                               \
+            "ssat   r8, #8, r8\n\t"                                                               \
+            "bfi    r12, lr, #8, #8\n\t"                                                          \
+            "bfi    r12, r9, #16, #8\n\t"                                                         \
+            "bfi    r12, r8, #24, #8\n\t"                                                         \
+            clamp                                                                                 \
+            "str    r12, [r1], #4\n\t"                                                            \
+            "cmp    r2, r3\n\t"                                                                   \
+            "bne    1b\n\t"                                                                       \
+            "ldrd   r2, r12, [sp]\n\t"                                                            \
+            "subs   r12, r12, #1\n\t"                                                             \
+            "str    r12, [sp, #4]\n\t"                                                            \
+            "bne    1b\n\t"                                                                       \
+            "add    sp, sp, #16\n\t"                                                              \
+            "pop    {r4-r11, pc}\n\t");                                                           \
+    }
+TE_MUL_GATE_ASM(te_mul_gate_sign_sat_asm, TE_MUL_GATE_RQ_SIGN, "")
+TE_MUL_GATE_ASM(te_mul_gate_sign_clamp_asm, TE_MUL_GATE_RQ_SIGN, TE_MUL_GATE_CLAMP)
+TE_MUL_GATE_ASM(te_mul_gate_nosign_sat_asm, TE_MUL_GATE_RQ, "")
+TE_MUL_GATE_ASM(te_mul_gate_nosign_clamp_asm, TE_MUL_GATE_RQ, TE_MUL_GATE_CLAMP)
+#endif
+
+/* MUL where input 2 is a gate of `channels` values repeated over `pixels` (te/elementwise.h):
+ * one entry point per variant of the fast row, so that a model links only its assembly. */
+#if TE_USE_DSP
+#define TE_MUL_GATE_RUN(fn, row)                                                                 \
+    uint32_t *words = (uint32_t *)(void *)scratch;                                               \
+    te_mul_gate_words(gate, channels, p->in2_offset, words);                                     \
+    const te_mul_gate_job job = {x, out, words, words + channels / 2, pixels,                    \
+                                 (uint32_t)(uint16_t)p->in1_offset * 0x10001u, p->out_mult, p->out_round, p->out_e, \
+                                 (uint32_t)(uint8_t)p->act_min * 0x01010101u,                    \
+                                 (uint32_t)(uint8_t)p->act_max * 0x01010101u};                   \
+    if (pixels) fn(&job);
+#else
+#define TE_MUL_GATE_RUN(fn, row)                                                                 \
+    (void)scratch;                                                                               \
+    for (uint32_t i = 0; i < pixels; i++, x += channels, out += channels)                        \
+        row(p, x, 1, gate, 1, out, (int)channels);
+#endif
+#define TE_MUL_GATE_ENTRY(name, fn, row)                                                         \
+    void name(const te_mul_fast_params *p, uint32_t pixels, uint32_t channels, const int8_t *x,  \
+              const int8_t *gate, int8_t *out, int8_t *scratch) {                                \
+        TE_MUL_GATE_RUN(fn, row)                                                                 \
+    }
+TE_MUL_GATE_ENTRY(te_mul_gate_s8_sign_sat, te_mul_gate_sign_sat_asm, te_mulf_row_sign_sat)
+TE_MUL_GATE_ENTRY(te_mul_gate_s8_sign_clamp, te_mul_gate_sign_clamp_asm, te_mulf_row_sign_clamp)
+TE_MUL_GATE_ENTRY(te_mul_gate_s8_nosign_sat, te_mul_gate_nosign_sat_asm, te_mulf_row_nosign_sat)
+TE_MUL_GATE_ENTRY(te_mul_gate_s8_nosign_clamp, te_mul_gate_nosign_clamp_asm, te_mulf_row_nosign_clamp)
+
 /* ---- ADD, the wide form ------------------------------------------------------------ */
 
 /* The tables hold twice TFLite's rescaled inputs, so their sum is the doubled accumulator

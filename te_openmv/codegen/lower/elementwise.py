@@ -1,6 +1,8 @@
 """ADD, MUL (int8, broadcasting) -> te_add_tab_s8_* (ADD, when add_tab_tables finds its tables), or
 te_add_wide_s8_* / te_mul_fast_s8_* when their arithmetic is proven exact for the operator
-(arith/elementwise.add_wide_params, mul_fast_params), else te_add_s8 / te_mul_s8."""
+(arith/elementwise.add_wide_params, mul_fast_params), else te_add_s8 / te_mul_s8; a fast MUL
+by a gate repeated over the pixels (squeeze-and-excitation) -> te_mul_gate_s8_* where the plan
+has room for the gate's words."""
 from __future__ import annotations
 
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
@@ -162,9 +164,45 @@ class MulLowering(_BinaryLowering):
         m, s = mul_params(a.s, b.s, y.s)
         return {"out_mult": m, "out_shift": s}
 
+    def _gate(self, g: Graph, op: Op) -> tuple[int, int, int, dict] | None:
+        """(pixels, channels, the gate's input index, fast params in x-then-gate order) where
+        te_mul_gate_s8_* runs the op: the fast form, one input [pixels, channels] dense, the other
+        `channels` values repeated over the pixels (channels a multiple of 4, 2 pixels or more)."""
+        a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+        lo, hi = act_range(op, g)
+        fast = mul_fast_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
+        plan = broadcast_plan(a.shape, b.shape, y.shape)
+        if fast is None or plan is None:
+            return None
+        dims, st1, st2 = plan
+        pixels, channels = dims[4], dims[5]
+        if any(d != 1 for d in dims[:4]) or pixels < 2 or channels % 4:
+            return None
+        dense, repeated = [channels, 1], [0, 1]
+        if (st1[4:], st2[4:]) == (dense, repeated):
+            return pixels, channels, 1, fast
+        if (st1[4:], st2[4:]) == (repeated, dense):
+            return pixels, channels, 0, {**fast, "in1_offset": fast["in2_offset"], "in2_offset": fast["in1_offset"]}
+        return None
+
+    def scratch_bytes(self, g: Graph, op: Op) -> int:
+        # the gate's words (2 bytes a channel), only where the plan has room for them without
+        # growing its peak (op.attrs["scratch_room"], schedule.py): else the fast row
+        room = int(op.attrs.get("scratch_room", 0) or 0)
+        gate = self._gate(g, op) if room else None
+        return 2 * gate[1] if gate and 2 * gate[1] <= room else 0
+
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         lo, hi = act_range(op, g)
+        gate = self._gate(g, op)
+        if gate and ctx.op_scratch.get(ctx.position, (0, 0))[1] >= 2 * gate[1]:  # (the plan's scratch)
+            pixels, channels, k, fast = gate
+            params = ctx.param("params", "te_mul_fast_params", {**fast, "act_min": lo, "act_max": hi})
+            x, g_in = op.inputs[1 - k], op.inputs[k]
+            return (f"{fast_variant('te_mul_gate_s8', fast['sign'], lo, hi)}({params}, {pixels}u, {channels}u, "
+                    f"{self._operand(ctx, g, x, 1)}, {self._operand(ctx, g, g_in, 2)}, {ctx.ptr(op.outputs[0])}, "
+                    f"{ctx.scratch()});")
         fast = mul_fast_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
         if fast is not None:
             return self.emit_call(g, op, ctx, fast_variant("te_mul_fast_s8", fast["sign"], lo, hi), "te_mul_fast_params",

@@ -119,4 +119,17 @@ TE_BINARY_DECL(te_mul_fast_s8_sign_clamp, te_mul_fast_params)
 TE_BINARY_DECL(te_mul_fast_s8_nosign_sat, te_mul_fast_params)
 TE_BINARY_DECL(te_mul_fast_s8_nosign_clamp, te_mul_fast_params)
 
+/* The fast MUL where input 2 is a gate: its `channels` values (a multiple of 4) repeated over
+ * `pixels` runs of input 1 (the squeeze-and-excitation product, x [pixels][channels] *
+ * gate [channels]); the same variants as above. The gate's offset and doubled int16 pairs are
+ * made once into scratch (2 * channels bytes, 4-byte aligned) instead of once per pixel. x and
+ * out word-aligned; out may be x, as above. */
+#define TE_MUL_GATE_DECL(name)                                                                   \
+    void name(const te_mul_fast_params *p, uint32_t pixels, uint32_t channels, const int8_t *x,  \
+              const int8_t *gate, int8_t *out, int8_t *scratch);
+TE_MUL_GATE_DECL(te_mul_gate_s8_sign_sat)
+TE_MUL_GATE_DECL(te_mul_gate_s8_sign_clamp)
+TE_MUL_GATE_DECL(te_mul_gate_s8_nosign_sat)
+TE_MUL_GATE_DECL(te_mul_gate_s8_nosign_clamp)
+
 #endif
