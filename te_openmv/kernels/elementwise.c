@@ -196,7 +196,9 @@ typedef struct {
     uint32_t lo4, hi4;      /* act_min, act_max in every byte (the clamp) */
 } te_mul_gate_job;
 
-/* The requantization of one product p, its sign step (`sign`) using t, free by then */
+/* The requantization of product p: SMMLAR with the rounding constant r6; the _SIGN form first
+ * adds p's sign (-1 when negative) to that constant in t (a gate word's register, free once the
+ * products are made) */
 #define TE_MUL_GATE_RQ(p, t) "smmlar " p ", " p ", r5, r6\n\t"
 #define TE_MUL_GATE_RQ_SIGN(p, t) "add    " t ", r6, " p ", asr #31\n\tsmmlar " p ", " p ", r5, " t "\n\t"
 /* the packed word's clamp: lane-wise max with act_min, min with act_max (r9 free by then) */

@@ -176,7 +176,7 @@ class MulLowering(_BinaryLowering):
             return None
         dims, st1, st2 = plan
         pixels, channels = dims[4], dims[5]
-        if any(d != 1 for d in dims[:4]) or pixels < 2 or channels % 4:
+        if any(d != 1 for d in dims[:4]) or pixels < 2 or channels < 4 or channels % 4:
             return None
         dense, repeated = [channels, 1], [0, 1]
         if (st1[4:], st2[4:]) == (dense, repeated):

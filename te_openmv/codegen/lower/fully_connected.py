@@ -65,9 +65,10 @@ def fc_geometry(g: Graph, op: Op) -> tuple[int, int, int]:
 
 
 def _pair_row_bytes(g: Graph, op: Op, weights: np.ndarray) -> int:
-    """The scratch the pair form's prepared row takes (8 bytes a group of 4 inputs), 0 where the
-    layer does not pay for it, or where every row is constant (`weights`: _rows' all zero; kept
-    plain, an identical layer's array serves both)."""
+    """The scratch the pair form's prepared row takes (8 bytes a group of 4 inputs); 0 where the
+    layer does not pay for it, or where every row's output is constant (`weights`, from _rows,
+    all zero then): such a layer keeps the plain form, whose zero array an identical layer's
+    shares."""
     _, in_f, out_f = fc_geometry(g, op)
     return 8 * ((in_f + 3) // 4) if pair_form(in_f, out_f) and weights.any() else 0
 

@@ -29,7 +29,8 @@ def _candidate(g: Graph, op) -> bool:
         return False
     if (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1)) != (1, 1):
         return False  # left to the convolution's own check, which words the error
-    return x.shape[0] == 1 and tuple(w.shape[1:]) == tuple(x.shape[1:]) and tuple(y.shape) == (1, 1, 1, w.shape[0])
+    return (x.shape[0] == 1 and w.shape[0] >= 1 and tuple(w.shape[1:]) == tuple(x.shape[1:])
+            and tuple(y.shape) == (1, 1, 1, w.shape[0]))
 
 
 def _pixelwise(g: Graph, op) -> bool:
