@@ -267,6 +267,43 @@ void te_mean_c4_s8(const te_mean_params *p, const int8_t *in, int8_t *out, uint3
     }
 }
 
+/* The rows kernel's common case (te_mean_rows_s8): at most 256 rows (one int16 lane pass), C a
+ * multiple of 8 and the wide requantization (its mode, `sign`, fixed per loop): eight channels
+ * per pass, two rows per step (4 LDR, 8 SXTAB16), then the eight requantizations, where the
+ * general loop below takes four channels, one row a step and tests the mode per output. */
+#if !TE_SMALL_CODE
+TE_INLINE void te_mean_rows8_wide(const te_mean_params *p, const int8_t *in, int8_t *out, int32_t outer, int32_t R,
+                                  int32_t C, const int sign) {
+    const int32_t off2 = (int32_t)((uint32_t)p->sum_offset << 1), m = p->mult, rc = p->wide_round, e = p->wide_e;
+    for (int32_t o = 0; o < outer; o++, in += (size_t)R * C, out += C) {
+        for (int32_t c = 0; c < C; c += 8) {
+            uint32_t e0 = 0, o0 = 0, e1 = 0, o1 = 0;  /* (ch c, c+2), (c+1, c+3), (c+4, c+6), (c+5, c+7) */
+            const int8_t *px = in + c;
+            int32_t n = R;
+            for (; n >= 2; n -= 2, px += 2 * C) {
+                const uint32_t a0 = te_ld32(px), a1 = te_ld32(px + 4), b0 = te_ld32(px + C), b1 = te_ld32(px + C + 4);
+                e0 = te_sxtab16(te_sxtab16(e0, a0), b0);
+                o0 = te_sxtab16_r8(te_sxtab16_r8(o0, a0), b0);
+                e1 = te_sxtab16(te_sxtab16(e1, a1), b1);
+                o1 = te_sxtab16_r8(te_sxtab16_r8(o1, a1), b1);
+            }
+            if (n) {
+                const uint32_t a0 = te_ld32(px), a1 = te_ld32(px + 4);
+                e0 = te_sxtab16(e0, a0);
+                o0 = te_sxtab16_r8(o0, a0);
+                e1 = te_sxtab16(e1, a1);
+                o1 = te_sxtab16_r8(o1, a1);
+            }
+            const int32_t sums[8] = {te_bot16(e0), te_bot16(o0), te_top16(e0), te_top16(o0),
+                                     te_bot16(e1), te_bot16(o1), te_top16(e1), te_top16(o1)};
+            for (int k = 0; k < 8; k++)  /* 2 (sum - sum_offset), modulo 2^32 as te_mean_finish */
+                out[c + k] = (int8_t)te_ssat8(te_conv_requant_wide((int32_t)(((uint32_t)sums[k] << 1) - (uint32_t)off2),
+                                                                   m, rc, e, sign));
+        }
+    }
+}
+#endif
+
 /* MEAN of [outer kept, R reduced, C kept] (or [R, C]): four channels per pass with their sums in
  * registers, R rows summed in int16 lanes (SXTAB16) in chunks of at most 256 rows (|sum| <=
  * 128 * 256 fits a lane), each chunk then added to int32 sums. */
@@ -274,6 +311,15 @@ void te_mean_rows_s8(const te_mean_params *p, const int8_t *in, int8_t *out) {
     const int rank = p->rank;
     const int32_t C = p->dims[rank - 1], R = p->dims[rank - 2];
     const int32_t outer = rank == 3 ? p->dims[0] : 1;
+#if !TE_SMALL_CODE  /* (the .mpy keeps its code in the heap: the general loop alone) */
+    if (R <= 256 && C % 8 == 0 && p->wide) {
+        if (p->wide == 1)
+            te_mean_rows8_wide(p, in, out, outer, R, C, 1);
+        else
+            te_mean_rows8_wide(p, in, out, outer, R, C, 0);
+        return;
+    }
+#endif
     for (int32_t o = 0; o < outer; o++, in += (size_t)R * C, out += C) {
         for (int32_t c = 0; c < C; c += 4) {
             int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;

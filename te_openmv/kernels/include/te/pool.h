@@ -73,8 +73,9 @@ void te_mean_c4_s8(const te_mean_params *p, const int8_t *in, int8_t *out, uint3
 
 /* The same when the merged dimensions are [kept, reduced, kept] or [reduced, kept] (global
  * and squeeze-excite means) and the innermost is a multiple of 4: four outputs per pass, their
- * sums in registers (int16 lanes over at most 256 rows at a time, then int32), any count.
- * Scratch: none. */
+ * sums in registers (int16 lanes over at most 256 rows at a time, then int32), any count;
+ * eight per pass, two rows a step, where the innermost is a multiple of 8, the rows at most
+ * 256 and the wide requantization exact (not in the TE_SMALL_CODE build). Scratch: none. */
 void te_mean_rows_s8(const te_mean_params *p, const int8_t *in, int8_t *out);
 
 #endif
