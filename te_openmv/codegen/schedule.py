@@ -214,24 +214,32 @@ def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Pass
     """g: the graph after the passes that precede patching; post: the passes that follow."""
     with memoized_scratch():
         s = _choose(g, patch, sram_budget, post)
-        for types, attempts in ROOM_USERS:
-            for room_of, each in attempts:
-                _use_spare_scratch(s, types, room_of, each)
+        for _ in range(ROOM_ROUNDS):
+            for types, attempts in ROOM_USERS:
+                for room_of, each in attempts:
+                    _use_spare_scratch(s, types, room_of, each)
         return s
 
 
 # Ops whose lowering can take a faster kernel with more scratch (op.attrs["scratch_room"]), in
 # turns, each on the plan the one before left: the depthwise ops (the free span around their
-# scratch), then the convolutions (narrow 1x1 layers whose pair records are made at run time)
-# and the fully connected layers (the pair form's prepared input row), then MUL (a gate's
-# words, which save the least per byte: granted with the others, they took room from layers
-# that save more, MobileNetV3 +26 K):
-# all the bytes no other buffer takes while they run, which a new plan may or may not place
-# within the peak, for all of them at once, then for each left alone, then the free span for
-# the rest. Each attempt: (room_of, one op at a time).
+# scratch), then the convolutions (narrow 1x1 layers whose pair records are made at run time),
+# then the fully connected layers (the pair form's prepared input row), then MUL (a gate's
+# words): all the bytes no other buffer takes while they run, which a new plan may or may not
+# place within the peak, for all of a kind at once, then for each left alone, then the free
+# span around their scratch for the rest at once, then for each left alone (all the free bytes
+# may not fit where the span does). Each attempt: (room_of, one op at a time). A kind that saves less per byte
+# comes later, so that it takes only what the others leave: granted in one turn, MobileNetV3's
+# fully connected rows and gates took the room of a narrow 1x1 layer that saves more (+56 K).
+_FREE_THEN_SPARE = ((free_scratch, False), (free_scratch, True), (spare_scratch, False), (spare_scratch, True))
+# Each grant plans the arena again, which can open room where an earlier turn found none (a
+# narrow 1x1 layer of MobileNetV3 gets its room only after the fully connected and MUL grants
+# moved the buffers around it: 56 K): a second round offers it to the ops still without.
+ROOM_ROUNDS = 2
 ROOM_USERS = ((("DEPTHWISE_CONV_2D",), ((spare_scratch, False),)),
-              (("CONV_2D", "FULLY_CONNECTED"), ((free_scratch, False), (free_scratch, True), (spare_scratch, False))),
-              (("MUL",), ((free_scratch, False), (free_scratch, True), (spare_scratch, False))))
+              (("CONV_2D",), _FREE_THEN_SPARE),
+              (("FULLY_CONNECTED",), _FREE_THEN_SPARE),
+              (("MUL",), _FREE_THEN_SPARE))
 
 
 def _use_spare_scratch(s: Schedule, types: tuple[str, ...], room_of=spare_scratch, each: bool = False) -> None:
