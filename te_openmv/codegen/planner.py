@@ -439,7 +439,7 @@ def free_scratch(p: Plan) -> dict[int, int]:
     gives without moving anything). Ops without scratch count too: a kernel may take scratch
     only where there is room (the fully connected layers' pair form)."""
     free = {}
-    for pos in sorted(set(p.op_scratch) | set(range(len(p.op_live)))):
+    for pos in range(len(p.op_live)):  # (every op position, its scratch's included)
         size = p.op_scratch.get(pos, (0, 0))[1]
         taken = sum(b.size for b in p.buffers if b.start <= pos <= b.end and b.key != f"scratch{pos}")
         free[pos] = max(0, p.peak - taken - size)

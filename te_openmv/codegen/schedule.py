@@ -228,9 +228,10 @@ def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Pass
 # words): all the bytes no other buffer takes while they run, which a new plan may or may not
 # place within the peak, for all of a kind at once, then for each left alone, then the free
 # span around their scratch for the rest at once, then for each left alone (all the free bytes
-# may not fit where the span does). Each attempt: (room_of, one op at a time). A kind that saves less per byte
-# comes later, so that it takes only what the others leave: granted in one turn, MobileNetV3's
-# fully connected rows and gates took the room of a narrow 1x1 layer that saves more (+56 K).
+# may not fit where the span does). Each attempt: (room_of, one op at a time). A kind that
+# saves less per byte comes later, so that it takes only what the others leave: granted in one
+# turn, MobileNetV3's fully connected rows and gates took the room of a narrow 1x1 layer that
+# saves more (+56 K).
 _FREE_THEN_SPARE = ((free_scratch, False), (free_scratch, True), (spare_scratch, False), (spare_scratch, True))
 # Each grant plans the arena again, which can open room where an earlier turn found none (a
 # narrow 1x1 layer of MobileNetV3 gets its room only after the fully connected and MUL grants

@@ -47,7 +47,7 @@ def _pixelwise(g: Graph, op) -> bool:
 
 def run(g: Graph) -> Graph:
     from te_openmv.codegen.errors import CompileError
-    from te_openmv.codegen.lower.fully_connected import FullyConnectedLowering
+    from te_openmv.codegen.lower import LOWERINGS
     g = g.copy()
     for op in g.ops:
         if not _candidate(g, op) or _pixelwise(g, op):
@@ -60,7 +60,7 @@ def run(g: Graph) -> Graph:
         op.type, op.inputs[1] = "FULLY_CONNECTED", tid
         op.options = {k: v for k, v in op.options.items() if k == "fused_activation"}
         try:
-            FullyConnectedLowering().check(g, op)
+            LOWERINGS["FULLY_CONNECTED"].check(g, op)
         except CompileError:
             op.type, op.inputs, op.options = was
             del g.tensors[tid]
