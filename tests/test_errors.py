@@ -86,3 +86,55 @@ def test_cli_prints_an_error_not_a_traceback(tmp_path, capsys):
     assert "te-openmv: error:" in err and "Traceback" not in err
     assert main(["compile", str(tmp_path / "missing.tflite"), "-o", str(tmp_path / "out")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("te-openmv: error:") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_cli_paths_the_system_refuses_are_one_line(tmp_path, capsys):
+    """A directory given as the model, an output directory that is a file or lies under one:
+    each a one-line error naming the path, nothing written."""
+    model = tmp_path / "m.tflite"
+    model.write_bytes(_conv_model())
+    for cmd in (["compile", str(tmp_path), "-o", str(tmp_path / "out")], ["verify", str(tmp_path)],
+                ["bench", str(tmp_path)]):
+        assert main(cmd) == 2
+        assert f"{tmp_path}: a directory, not a .tflite file" in _one_line_error(capsys)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine\n")
+    for out in (a_file, a_file / "below"):
+        assert main(["compile", str(model), "-o", str(out), "--no-picture"]) == 2
+        assert str(out) in _one_line_error(capsys)
+    assert a_file.read_text() == "mine\n"
+
+
+def test_verify_refuses_to_check_nothing(tmp_path, capsys):
+    """`bit-exact: yes` after zero inputs would be a claim about nothing: 0 random inputs without
+    images, or a negative count, is refused."""
+    model = tmp_path / "m.tflite"
+    model.write_bytes(_conv_model())
+    assert main(["verify", str(model), "--random", "0"]) == 2
+    assert "nothing to check" in _one_line_error(capsys)
+    for args in (["--random", "-1"], ["--n", "0"], ["--n", "x"]):
+        with pytest.raises(SystemExit) as e:
+            main(["verify", str(model), *args])
+        assert e.value.code == 2
+        assert "bit-exact" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["run", "fw.elf", "s.py", "--timeout", "0"], "positive number of seconds"),
+    (["run", "fw.elf", "s.py", "--timeout", "nan"], "positive number of seconds"),
+    (["viewer", "--port", "qemu:o", "--threshold", "1.5"], "from 0 to 1"),
+    (["viewer", "--port", "qemu:o", "--size", "-5"], ">= 64"),
+    (["build-firmware", "--port", "unix", "-o", "o", "-j", "0"], ">= 1"),
+])
+def test_numeric_options_out_of_range_are_refused_by_name(argv, says, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err

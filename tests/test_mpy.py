@@ -599,13 +599,23 @@ attempt('loader', lambda: __import__('oldloader'))
         dp.collect([mpy_models["omv_force_int_quant"].outs["x64"]], "armv7emdp")
 
 
+def test_deploy_to_a_missing_port_is_one_line(tmp_path, capsys):
+    """deploy --port to a port that is not there: mpremote's own failure in one line that says
+    what was being asked (not the probe script it was given)."""
+    assert main(["deploy", "--port", "/dev/ttyTE-missing", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("te-openmv: error: /dev/ttyTE-missing: asking the firmware what it supports failed: ")
+    assert "/dev/ttyTE-missing" in err.split("failed: ", 1)[1]
+
+
 @pytest.mark.slow  # builds a native module (ARM compiler, mpy-cross)
 def test_deploy_to_a_board_says_why_it_cannot(mpy_fast_out, tmp_path, monkeypatch):
     """deploy --port /dev/...: the board is asked first (mpremote, faked here) and refused with the reason."""
     answers = {}
     written = []
 
-    def fake(port, *args, timeout=60):
+    def fake(port, what, *args, timeout=60):
         if args[0] == "exec":
             return answers["probe"]
         written.append(args)

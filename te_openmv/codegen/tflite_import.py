@@ -80,11 +80,18 @@ def _quantization(t) -> tuple[np.ndarray | None, np.ndarray | None, int]:
     return scale, zp, int(q.QuantizedDimension())
 
 
-def load_model_bytes(path: str | Path) -> bytes:
+def model_path(path: str | Path) -> Path:
+    """The model file at `path`, or a ModelFormatError saying why it cannot be read as one."""
     p = Path(path)
+    if p.is_dir():
+        raise ModelFormatError(f"{p}: a directory, not a .tflite file")
     if not p.is_file():
-        raise ModelFormatError(f"{p}: no such file")
-    return p.read_bytes()
+        raise ModelFormatError(f"{p}: {'not a regular file' if p.exists() else 'no such file'}")
+    return p
+
+
+def load_model_bytes(path: str | Path) -> bytes:
+    return model_path(path).read_bytes()
 
 
 def import_tflite(data: bytes, name: str = "model") -> Graph:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from te_openmv.codegen.compiler import Compiled, compile_model
+from te_openmv.codegen.tflite_import import model_path
 
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE
 from te_openmv.targets.baremetal import harness
@@ -421,9 +422,7 @@ def bench(model: Path | bytes, name: str | None = None, kernels: str = "dsp", se
     if isinstance(model, (bytes, bytearray)):
         data, source = bytes(model), source or "model.tflite"
     else:
-        path = Path(model)
-        if not path.is_file():
-            raise BenchSetupError(f"{path}: no such file")
+        path = model_path(model)
         data, source = path.read_bytes(), source or path.name
     name = name or _default_name(source)
     compiled = compile_model(data, name, source, patch=patch, sram_budget=sram_budget, flash_budget=flash_budget)

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from te_openmv.codegen.compiler import Compiled
+from te_openmv.codegen.errors import ModelFormatError
+from te_openmv.codegen.tflite_import import model_path
 
 from te_openmv import KERNELS_DIR, KERNELS_INCLUDE, MODULE_DIR
 from te_openmv.targets import openmv_build
@@ -71,9 +73,10 @@ def parse_model_arg(arg: str) -> ModelSpec:
         path = arg
         stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(arg).stem)
         name = stem if not stem[:1].isdigit() else "m_" + stem
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise BuildFirmwareError(f"--model {arg}: no such file {p}")
+    try:
+        p = model_path(Path(path).expanduser())
+    except ModelFormatError as e:
+        raise BuildFirmwareError(f"--model {arg}: {e}") from None
     return ModelSpec(name, p)
 
 

@@ -73,6 +73,41 @@ def _bytes_arg(text: str) -> int:
     return int(value)
 
 
+def _count_arg(least: int):
+    """An argparse type: a whole number >= least."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= {least}")
+        return value
+    return parse
+
+
+def _seconds_arg(text: str) -> float:
+    """An argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
+
+
+def _share_arg(text: str) -> float:
+    """An argparse type: a number from 0 to 1 (a score threshold)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number from 0 to 1")
+    return value
+
+
 def _default_name(model: Path) -> str:
     import re
     stem = re.sub(r"[^A-Za-z0-9_]", "_", model.stem)
@@ -80,10 +115,9 @@ def _default_name(model: Path) -> str:
 
 
 def cmd_verify(args) -> int:
+    from te_openmv.codegen.tflite_import import model_path
     from te_openmv.commands.verify_device import parse_target
-    model = Path(args.model)
-    if not model.is_file():
-        raise CompileError(f"{model}: no such file")
+    model = model_path(args.model)
     target = parse_target(args.target)
     if target.kind != "host":
         if args.patch or args.sram_budget:
@@ -96,6 +130,8 @@ def cmd_verify(args) -> int:
         raise ValueError("--camera needs a camera: use --target serial:PORT")
     from te_openmv.commands.verify_host import verify_host
     n_random = args.random if args.random is not None else (args.n if args.n is not None else 50)
+    if n_random == 0 and not args.images:
+        raise ValueError("nothing to check: 0 random inputs and no --images")
     result = verify_host(model, images=Path(args.images) if args.images else None, n_random=n_random,
                          name=args.name or _default_name(model), progress=_progress, schedule=schedule_of(args))
     print(f"{model.name}: {len(result.cases)} inputs ({n_random} random"
@@ -296,9 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--images", help="directory of images to run (resized and converted as preprocess.py does; on "
                    "the host in addition to the random inputs)")
     v.add_argument("--camera", action="store_true", help="use the camera's own frames (--target serial: only)")
-    v.add_argument("--n", type=int, help="on a device: the number of random inputs (default 10) or camera frames "
+    v.add_argument("--n", type=_count_arg(1), help="on a device: the number of random inputs (default 10) or camera frames "
                    "(default 10), or at most N of the images; on the host: the number of random inputs (default 50)")
-    v.add_argument("--random", type=int, help="number of random inputs on the host (default 50; same as --n there)")
+    v.add_argument("--random", type=_count_arg(0), help="number of random inputs on the host (default 50; same as --n there)")
     v.add_argument("--name", help="the model's name in the firmware (default: the file name)")
     v.add_argument("--firmware", metavar="OUT", help="--target qemu: use this build-firmware output directory (or "
                    "firmware.elf) holding the model as --name, instead of building one")
@@ -321,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unix: host executable; qemu: Cortex-M7 firmware for QEMU mps2-an500; openmv: a camera")
     b.add_argument("--board", help="OpenMV board (TARGET), e.g. OPENMV4, OPENMV4P (--port openmv)")
     b.add_argument("--source", help="OpenMV checkout to build in (--port openmv)")
-    b.add_argument("-j", "--jobs", type=int, default=2, help="parallel make jobs (default 2)")
+    b.add_argument("-j", "--jobs", type=_count_arg(1), default=2, help="parallel make jobs (default 2)")
     b.add_argument("-o", "--out", required=True, help="output directory (firmware, firmware.json, staging/)")
     add_schedule_options(b)
     b.set_defaults(func=cmd_build_firmware)
@@ -329,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="boot a built firmware (QEMU or unix) and run a MicroPython script on it")
     r.add_argument("firmware", help="a build-firmware output directory, or a firmware.elf / micropython binary")
     r.add_argument("script")
-    r.add_argument("--timeout", type=float, default=60.0, help="seconds the script may run (default 60)")
+    r.add_argument("--timeout", type=_seconds_arg, default=60.0, help="seconds the script may run (default 60)")
     r.set_defaults(func=cmd_run)
 
     vw = sub.add_parser("viewer", help="a window with the camera's frames and the model's result drawn on them "
@@ -342,10 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     vw.add_argument("--images", help="feed these images to the device instead of its camera")
     vw.add_argument("--kind", choices=["classifier", "fomo", "yolo", "blazeface", "raw"],
                     help="how to read the outputs (default: guessed from their shapes)")
-    vw.add_argument("--threshold", type=float, default=0.5, help="detection score threshold (default 0.5)")
+    vw.add_argument("--threshold", type=_share_arg, default=0.5, help="detection score threshold (default 0.5)")
     vw.add_argument("--anchors", help="YOLO head config with anchors per stride (JSON, e.g. "
                     "te_detection_config.json; default: the standard YOLOv3 anchors)")
-    vw.add_argument("--size", type=int, default=480, help="shown frame size, long side in pixels (default 480)")
+    vw.add_argument("--size", type=_count_arg(64), default=480, help="shown frame size, long side in pixels (default 480)")
     vw.set_defaults(func=cmd_viewer)
 
     be = sub.add_parser("bench", help="count instructions per inference and per operator on an emulated "
@@ -370,12 +406,16 @@ def main(argv: list[str] | None = None) -> int:
     except (CompileError, OracleError) as e:  # a model we or TFLite's reference refuse: one line
         print(f"te-openmv: error: {e}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as e:
+    except ValueError as e:
         print(f"te-openmv: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `te-openmv bench ... | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0
+    except OSError as e:  # a path the system refuses (missing, a file where a directory goes, no permission...)
+        where = f"{e.filename}: " if e.filename is not None else ""
+        print(f"te-openmv: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -101,20 +101,23 @@ def deploy_qemu(out_dirs: list[Path], fw: Path) -> Path:
     return fw / ROMFS_IMAGE
 
 
-def _mpremote(port: str, *args: str, timeout: float = 60) -> str:
+def _mpremote(port: str, what: str, *args: str, timeout: float = 60) -> str:
+    """mpremote's output for `args` on the port, or a one-line DeployError naming `what` was asked
+    and mpremote's last line."""
     cmd = [sys.executable, "-m", "mpremote", "connect", port, *args]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise DeployError(f"{port}: no answer within {timeout:g} s (mpremote {' '.join(args)})") from None
+        raise DeployError(f"{port}: no answer within {timeout:g} s ({what})") from None
     if r.returncode != 0:
-        raise DeployError(f"{port}: mpremote {' '.join(args)} failed: {(r.stderr or r.stdout).strip()[-600:]}")
+        lines = [line.strip() for line in (r.stderr or r.stdout).splitlines() if line.strip()]
+        raise DeployError(f"{port}: {what} failed: {lines[-1][:300] if lines else f'mpremote exit {r.returncode}'}")
     return r.stdout
 
 
 def deploy_serial(out_dirs: list[Path], port: str, work: Path) -> Path:
     """Write the image to the board's ROMFS partition 0 with mpremote, or say why it cannot take it."""
-    probe = _mpremote(port, "exec", "import sys\ntry:\n import vfs\nexcept ImportError:\n vfs = None\n"
+    probe = _mpremote(port, "asking the firmware what it supports", "exec", "import sys\ntry:\n import vfs\nexcept ImportError:\n vfs = None\n"
                       "print('mpy', getattr(sys.implementation, '_mpy', 0))\n"
                       "print('romfs', hasattr(vfs, 'rom_ioctl'))\n"
                       "try:\n print('part', len(vfs.rom_ioctl(2, 0)))\n"
@@ -137,7 +140,7 @@ def deploy_serial(out_dirs: list[Path], port: str, work: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     path = work / "deploy.romfs"
     path.write_bytes(image)
-    print(_mpremote(port, "romfs", "deploy", str(path), timeout=600), end="")
+    print(_mpremote(port, "writing the ROMFS image", "romfs", "deploy", str(path), timeout=600), end="")
     print(f"deployed {len(image):,} B to {port}'s ROMFS: it is mounted at /rom after a reset")
     return path
 
