@@ -73,39 +73,25 @@ def _bytes_arg(text: str) -> int:
     return int(value)
 
 
-def _count_arg(least: int):
-    """An argparse type: a whole number >= least."""
-    def parse(text: str) -> int:
+def _ranged_arg(kind: str, convert, ok, expect: str):
+    """An argparse type: `convert` of the text (else "is not KIND"), kept where `ok` (else "give EXPECT")."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= {least}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: give {expect}")
         return value
     return parse
 
 
-def _seconds_arg(text: str) -> float:
-    """An argparse type: a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
-    return value
+def _count_arg(least: int):
+    return _ranged_arg("a whole number", int, lambda v: v >= least, f"a whole number >= {least}")
 
 
-def _share_arg(text: str) -> float:
-    """An argparse type: a number from 0 to 1 (a score threshold)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number from 0 to 1")
-    return value
+_seconds_arg = _ranged_arg("a number of seconds", float, lambda v: 0 < v < float("inf"), "a positive number of seconds")
+_share_arg = _ranged_arg("a number", float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
 
 
 def _default_name(model: Path) -> str:
