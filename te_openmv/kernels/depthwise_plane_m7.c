@@ -736,18 +736,6 @@ TE_DW_ASM_KFN(te_dw_k5s2n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW
     T("ldrd   r6, r7, [r9, #" t2 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlabb r0, r5, r7, r0\n\t" "smlad  r1, r5, r6, r1\n\t" "smlatb r1, r4, r7, r1\n\t")\
     B("ldrd   r12, lr, [r9, #" b2 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlabb r2, r5, lr, r2\n\t" "smlad  r3, r5, r12, r3\n\t" "smlatb r3, r4, lr, r3\n\t")\
     "add    r8, r8, r10\n\t"
-#define TE_DW_ASM_K5S1_ROW22(T, B, t1, t2, b1, b2)      \
-    "ldr    r5, [r8]\n\t"                               \
-    "sxtb16 r4, r5\n\t"                                 \
-    "sxtb16 r5, r5, ror #8\n\t"                         \
-    T("ldrd   r6, r7, [r9, #" t1 "]\n\t" "smlad  r0, r4, r6, r0\n\t" "smlad  r0, r5, r7, r0\n\t" "smlad  r1, r5, r6, r1\n\t")\
-    B("ldrd   r12, lr, [r9, #" b1 "]\n\t" "smlad  r2, r4, r12, r2\n\t" "smlad  r2, r5, lr, r2\n\t" "smlad  r3, r5, r12, r3\n\t")\
-    "ldr    r5, [r8, #2]\n\t"                           \
-    "sxtb16 r4, r5\n\t"                                 \
-    "sxtb16 r5, r5, ror #8\n\t"                         \
-    T("smlad  r1, r4, r7, r1\n\t" "ldr    r6, [r9, #" t2 "]\n\t" "smlatb r0, r4, r6, r0\n\t" "smlatb r1, r5, r6, r1\n\t")\
-    B("smlad  r3, r4, lr, r3\n\t" "ldr    r12, [r9, #" b2 "]\n\t" "smlatb r2, r4, r12, r2\n\t" "smlatb r3, r5, r12, r3\n\t")\
-    "add    r8, r8, r10\n\t"
 #define TE_DW_ASM_K7S1_ROWS22                           \
     TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
     TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "16", "24", "0", "8")\
@@ -757,13 +745,39 @@ TE_DW_ASM_KFN(te_dw_k5s2n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW
     TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "80", "88", "64", "72")\
     TE_DW_ASM_K7S1_ROW22(TE_DW_ON, TE_DW_ON, "96", "104", "80", "88")\
     TE_DW_ASM_K7S1_ROW22(TE_DW_OFF, TE_DW_ON, "96", "104", "96", "104")
-#define TE_DW_ASM_K5S1_ROWS22                           \
-    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_OFF, "0", "8", "0", "8")\
-    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "12", "20", "0", "8")\
-    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "24", "32", "12", "20")\
-    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "36", "44", "24", "32")\
-    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "48", "56", "36", "44")\
-    TE_DW_ASM_K5S1_ROW22(TE_DW_OFF, TE_DW_ON, "48", "56", "48", "56")
+/* 5x5 stride 1: input row i of a block is output row y's filter row i (T) and row y+1's filter
+ * row i-1 (B), so the words T loads for row i are the ones B needs a row later: each filter
+ * row's (w0, w2), (w1, w3) are loaded once per block and carried in the register pair T did
+ * not use (r6, r7 and r12, lr by turns), and its third word (w4 of the row, w4 of the row
+ * above: te_openmv/codegen/arith/depthwise.py) serves both sides (x: SMLATB and SMLATT; the
+ * last row, B's filter row 4, reads the bottom half of the word still in r11). 2 loads of
+ * weights per row instead of 4. r11 (the block's first input) is taken for that word and
+ * recomputed after the rows, whose last one leaves r8 unadvanced. */
+#define TE_DW_ASM_K5S1_ROW22(T, B, tp0, tp1, bp0, bp1, t1, x, xb, adv) \
+    "ldr    r5, [r8]\n\t"                               \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    T("ldrd   " tp0 ", " tp1 ", [r9, #" t1 "]\n\t" "smlad  r0, r4, " tp0 ", r0\n\t"             \
+      "smlad  r0, r5, " tp1 ", r0\n\t" "smlad  r1, r5, " tp0 ", r1\n\t")                        \
+    B("smlad  r2, r4, " bp0 ", r2\n\t" "smlad  r2, r5, " bp1 ", r2\n\t" "smlad  r3, r5, " bp0 ", r3\n\t")\
+    "ldr    r5, [r8, #2]\n\t"                           \
+    "sxtb16 r4, r5\n\t"                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                         \
+    x                                                   \
+    T("smlad  r1, r4, " tp1 ", r1\n\t" "smlatb r0, r4, r11, r0\n\t" "smlatb r1, r5, r11, r1\n\t")\
+    B("smlad  r3, r4, " bp1 ", r3\n\t" "smlat" xb " r2, r4, r11, r2\n\t" "smlat" xb " r3, r5, r11, r3\n\t")\
+    adv
+#define TE_DW_K5_X(at) "ldr    r11, [r9, #" at "]\n\t"
+#define TE_DW_K5_ADV "add    r8, r8, r10\n\t"
+#define TE_DW_ASM_K5S1_ROWS22                                                                          \
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_OFF, "r6", "r7", "", "", "0", TE_DW_K5_X("8"), "t", TE_DW_K5_ADV)      \
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "r12", "lr", "r6", "r7", "12", TE_DW_K5_X("20"), "t", TE_DW_K5_ADV) \
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "r6", "r7", "r12", "lr", "24", TE_DW_K5_X("32"), "t", TE_DW_K5_ADV) \
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "r12", "lr", "r6", "r7", "36", TE_DW_K5_X("44"), "t", TE_DW_K5_ADV) \
+    TE_DW_ASM_K5S1_ROW22(TE_DW_ON, TE_DW_ON, "r6", "r7", "r12", "lr", "48", TE_DW_K5_X("56"), "t", TE_DW_K5_ADV) \
+    TE_DW_ASM_K5S1_ROW22(TE_DW_OFF, TE_DW_ON, "", "", "r6", "r7", "", "", "b", "")                   \
+    "sub    r11, r8, r10, lsl #2\n\t"                                                                  \
+    "sub    r11, r11, r10\n\t"
 /* the sign step's temp is r7 (free after the sums) */
 #define TE_DW_ASM_KRQ22                                 \
     "ldrd   r4, r5, [sp, #16]\n\t"                      \

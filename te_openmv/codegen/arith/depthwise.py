@@ -81,8 +81,8 @@ def weight_words(kind: str, w: np.ndarray) -> np.ndarray:
     rows = []
     for y in range(k_h):
         r = w[:, y, :]
-        if kind in ("k5s1", "k5s2"):
-            rows += [_pair(r[:, 0], r[:, 2]), _pair(r[:, 1], r[:, 3]), _pair(r[:, 4], z)]
+        if kind in ("k5s1", "k5s2"):  # w4 of the row above beside w4 (the 2x2 blocks' B side)
+            rows += [_pair(r[:, 0], r[:, 2]), _pair(r[:, 1], r[:, 3]), _pair(r[:, 4], w[:, y - 1, 4] if y else z)]
         elif kind in ("k7s1", "k7s2"):
             rows += [_pair(r[:, 0], r[:, 2]), _pair(r[:, 1], r[:, 3]), _pair(r[:, 4], r[:, 6]), _pair(r[:, 5], z)]
         else:

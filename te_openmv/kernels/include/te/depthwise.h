@@ -88,7 +88,8 @@ TE_INLINE uint32_t te_depthwise_inplace_scratch(const te_depthwise_params *p) {
  *   [3] e     = max(-TFLite shift, 0)
  *   [4..] weights * 2^(1+left) as int16 pairs (bottom half first), kernel-specific order:
  *     k3s1/k3s2 (3x3): (w00,w02) (w10,w12) (w20,w22) (w01,w11) (w21,0)
- *     k5s1/k5s2 (k_w 5), per row: (w0,w2) (w1,w3) (w4,0)
+ *     k5s1/k5s2 (k_w 5), per row y: (w0,w2) (w1,w3) (w4, w4 of row y-1; 0 for row 0: the
+ *       5x5 stride-1 2x2 blocks read it for both output rows)
  *     k7s1/k7s2 (k_w 7), per row: (w0,w2) (w1,w3) (w4,w6) (w5,0)
  *     generic, per row, per group of 4 taps (zeros past k_w): (w0,w2) (w1,w3)
  * The accumulator is then x2 = acc * 2^(1+left) and the requantization (te_dw_requant in
