@@ -318,9 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--images", help="directory of images to run (resized and converted as preprocess.py does; on "
                    "the host in addition to the random inputs)")
     v.add_argument("--camera", action="store_true", help="use the camera's own frames (--target serial: only)")
-    v.add_argument("--n", type=_count_arg(1), help="on a device: the number of random inputs (default 10) or camera frames "
-                   "(default 10), or at most N of the images; on the host: the number of random inputs (default 50)")
-    v.add_argument("--random", type=_count_arg(0), help="number of random inputs on the host (default 50; same as --n there)")
+    v.add_argument("--n", type=_count_arg(1), help="on a device: the number of random inputs (default 10) or "
+                   "camera frames (default 10), or at most N of the images; on the host: the number of random "
+                   "inputs (default 50)")
+    v.add_argument("--random", type=_count_arg(0),
+                   help="number of random inputs on the host (default 50; same as --n there)")
     v.add_argument("--name", help="the model's name in the firmware (default: the file name)")
     v.add_argument("--firmware", metavar="OUT", help="--target qemu: use this build-firmware output directory (or "
                    "firmware.elf) holding the model as --name, instead of building one")
@@ -367,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     vw.add_argument("--threshold", type=_share_arg, default=0.5, help="detection score threshold (default 0.5)")
     vw.add_argument("--anchors", help="YOLO head config with anchors per stride (JSON, e.g. "
                     "te_detection_config.json; default: the standard YOLOv3 anchors)")
-    vw.add_argument("--size", type=_count_arg(64), default=480, help="shown frame size, long side in pixels (default 480)")
+    vw.add_argument("--size", type=_count_arg(64), default=480,
+                    help="shown frame size, long side in pixels (default 480)")
     vw.set_defaults(func=cmd_viewer)
 
     be = sub.add_parser("bench", help="count instructions per inference and per operator on an emulated "

@@ -117,7 +117,8 @@ def _mpremote(port: str, what: str, *args: str, timeout: float = 60) -> str:
 
 def deploy_serial(out_dirs: list[Path], port: str, work: Path) -> Path:
     """Write the image to the board's ROMFS partition 0 with mpremote, or say why it cannot take it."""
-    probe = _mpremote(port, "asking the firmware what it supports", "exec", "import sys\ntry:\n import vfs\nexcept ImportError:\n vfs = None\n"
+    probe = _mpremote(port, "asking the firmware what it supports", "exec",
+                      "import sys\ntry:\n import vfs\nexcept ImportError:\n vfs = None\n"
                       "print('mpy', getattr(sys.implementation, '_mpy', 0))\n"
                       "print('romfs', hasattr(vfs, 'rom_ioctl'))\n"
                       "try:\n print('part', len(vfs.rom_ioctl(2, 0)))\n"

@@ -749,8 +749,8 @@ TE_DW_ASM_KFN(te_dw_k5s2n_asm, TE_DW_ASM_K5_ROWS(TE_DW_ASM_K5S2_ROW), "4", TE_DW
  * row i-1 (B), so the words T loads for row i are the ones B needs a row later: each filter
  * row's (w0, w2), (w1, w3) are loaded once per block and carried in the register pair T did
  * not use (r6, r7 and r12, lr by turns), and its third word (w4 of the row, w4 of the row
- * above: te_openmv/codegen/arith/depthwise.py) serves both sides (x: SMLATB and SMLATT; the
- * last row, B's filter row 4, reads the bottom half of the word still in r11). 2 loads of
+ * above: te_openmv/codegen/arith/depthwise.py) serves both sides, T reading its bottom half
+ * and B its top (the last row, B's filter row 4, the bottom half of the word still in r11). 2 loads of
  * weights per row instead of 4. r11 (the block's first input) is taken for that word and
  * recomputed after the rows, whose last one leaves r8 unadvanced. */
 #define TE_DW_ASM_K5S1_ROW22(T, B, tp0, tp1, bp0, bp1, t1, x, xb, adv) \
