@@ -13,7 +13,7 @@ import pytest
 
 from .support.m7cases import assert_device_matches_host, report_per_output, run_cases
 from .test_ops_activation import softmax_model
-from .test_ops_elementwise import GATE_CASES, GATE_VARIANTS, binary_model, gate_model
+from .test_ops_elementwise import GATE_CASES, GATE_SHIFTS, GATE_VARIANTS, binary_model, gate_entry, gate_model
 from .test_ops_pool import mean_model, pool_model
 
 _V = np.arange(-128, 128, dtype=np.int8)
@@ -38,10 +38,10 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
         ("mul_se", binary_model("MUL", (1, 14, 14, 36), (1, 1, 1, 36), (1, 14, 14, 36), (0.05, -128),
                                 (0.0022, -128), (0.04, -128)), None, "te_mul_fast_s8_nosign_sat",
          "squeeze-excite: [1,14,14,36] x [1,1,1,36]"),
-        *((f"mul_gate_{k}", gate_model(*case), None, f"te_mul_gate_s8_{variant}",
-           f"squeeze-excite, the gate's words made once ({variant}): {case[0]} x {case[1]} channels"
-           + (", the gate first" if case[5] else ""))
-          for k, (case, variant) in enumerate(zip(GATE_CASES, GATE_VARIANTS))),
+        *((f"mul_gate_{k}", gate_model(*case), None, gate_entry(variant, shift),
+           f"squeeze-excite, the gate's words made once ({variant}, shift {shift or 'by register'}): "
+           f"{case[0]} x {case[1]} channels" + (", the gate first" if case[5] else ""))
+          for k, (case, variant, shift) in enumerate(zip(GATE_CASES, GATE_VARIANTS, GATE_SHIFTS))),
         ("mul_scalar", binary_model("MUL", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.013, -128), (0.0013, 0),
                                     (0.0022, -128)), None, "te_mul_fast_s8_nosign_sat", "a scalar operand (one at a time)"),
         ("add_fast", binary_model("ADD", (N,), (N,), (N,), (0.02, 3), (0.05, -9), (0.0006, 7)), PAIRS, "te_add_wide_s8_sign_sat",

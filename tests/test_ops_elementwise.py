@@ -428,16 +428,23 @@ GATE_CASES = [  # hw, channels, q_x, q_gate, q_out, gate_first, act; the variant
     ((3, 5), 24, (0.05, -20), (1 / 256, -128), (0.02, -30), False, "RELU_N1_TO_1"),  # sign step, a clamp
     ((4, 4), 8, (0.05, -128), (0.01, -128), (0.04, -128), False, "RELU6"),  # a clamp alone (at 6.0)
     ((2, 1), 4, (0.1, 17), (0.03, -5), (0.02, -128), False, "NONE"),  # the smallest: 2 pixels, 4 channels
+    ((5, 4), 16, (0.01, -128), (0.001, -128), (2.0, -128), False, "NONE"),  # a shift past the copies' (e 18)
 ]
-GATE_VARIANTS = ["nosign_sat", "sign_sat", "sign_clamp", "nosign_clamp", "nosign_sat"]
+GATE_VARIANTS = ["nosign_sat", "sign_sat", "sign_clamp", "nosign_clamp", "nosign_sat", "nosign_sat"]
+GATE_SHIFTS = [8, 6, 6, 6, 2, None]  # the copy with the shift as SSAT's immediate each takes (None: by register)
 
 
-@pytest.mark.parametrize("case,variant", list(zip(GATE_CASES, GATE_VARIANTS)))
-def test_gate_mul_bit_exact(case, variant):
+def gate_entry(variant: str, shift: int | None) -> str:
+    """What the compiled C calls for a gate MUL: the per-shift copy, or the entry shifting by a register."""
+    return f"TE_MUL_GATE_E({variant}, {shift})" if shift else f"te_mul_gate_s8_{variant}"
+
+
+@pytest.mark.parametrize("case,variant,shift", list(zip(GATE_CASES, GATE_VARIANTS, GATE_SHIFTS)))
+def test_gate_mul_bit_exact(case, variant, shift):
     hw, channels, q_x, q_gate, q_out, gate_first, act = case
     model = gate_model(hw, channels, q_x, q_gate, q_out, gate_first, act=act)
     c = compile_model(model, "gate")
-    assert f"te_mul_gate_s8_{variant}(" in c.emitted.c_source
+    assert f"{gate_entry(variant, shift)}(" in c.emitted.c_source
     shapes = [(1, 2 * hw[0], 2 * hw[1], channels), (1, 1, 1, channels)]
     runs = [[np.full(shapes[0], v, np.int8), np.full(shapes[1], u, np.int8)] for v in (-128, 127) for u in (-128, 127)]
     rng = np.random.default_rng(channels)

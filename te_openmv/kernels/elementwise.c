@@ -209,13 +209,30 @@ typedef struct {
     "ssub8  r9, r12, r11\n\t"                           \
     "sel    r12, r11, r12\n\t"
 
+/* The shift right by e and the saturation of the four products: by the register r7, or with
+ * the layer's e as SSAT's immediate (the _e<E> copies) */
+#define TE_MUL_GATE_SHIFT_REG                           \
+    "asr    r12, r12, r7\n\t"                           \
+    "asr    lr, lr, r7\n\t"                             \
+    "asr    r9, r9, r7\n\t"                             \
+    "asr    r8, r8, r7\n\t"                             \
+    "ssat   r12, #8, r12\n\t"                           \
+    "ssat   lr, #8, lr\n\t"                             \
+    "ssat   r9, #8, r9\n\t"                             \
+    "ssat   r8, #8, r8\n\t"
+#define TE_MUL_GATE_SHIFT_IMM(E)                        \
+    "ssat   r12, #8, r12, asr #" #E "\n\t"              \
+    "ssat   lr, #8, lr, asr #" #E "\n\t"                \
+    "ssat   r9, #8, r9, asr #" #E "\n\t"                \
+    "ssat   r8, #8, r8, asr #" #E "\n\t"
+
 /* Every pixel's channels, four per pass against the gate's words: 26 instructions per 4
- * outputs without the sign step and the clamp (the fast row: 30), 4 more for the sign step, 5
- * for the clamp.
+ * outputs without the sign step and the clamp (the fast row: 30), 22 with the shift an
+ * immediate, 4 more for the sign step, 5 for the clamp.
  *   r0 x   r1 out   r2 gate words   r3 their end   r4 o1 pair   r5 mult   r6 round   r7 e
  *   r8 x's word, then (x1, x3) + o1   r9 (x0, x2) + o1   r10, r11 the gate's words, then
  *   temps   r12, lr products   stack: the gate words' start, pixels left, act_min4, act_max4 */
-#define TE_MUL_GATE_ASM(name, rq, clamp)                                                        \
+#define TE_MUL_GATE_ASM(name, rq, clamp, shift)                                                 \
     __attribute__((naked, noinline)) static void name(__attribute__((unused)) const te_mul_gate_job *job) { \
         __asm__ volatile(                                                                         \
             "push   {r4-r11, lr}\n\t"                                                             \
@@ -237,14 +254,7 @@ typedef struct {
             "smultt r9, r9, r10\n\t"                                                              \
             "smultt r8, r8, r11\n\t"                                                              \
             rq("r12", "r10") rq("lr", "r11") rq("r9", "r10") rq("r8", "r11")                      \
-            "asr    r12, r12, r7\n\t"                                                             \
-            "asr    lr, lr, r7\n\t"                                                               \
-            "asr    r9, r9, r7\n\t"                                                               \
-            "asr    r8, r8, r7\n\t"                                                               \
-            "ssat   r12, #8, r12\n\t"                                                             \
-            "ssat   lr, #8, lr\n\t"                                                               \
-            "ssat   r9, #8, r9\n\t"                                                               \
-            "ssat   r8, #8, r8\n\t"                                                               \
+            shift                                                                                 \
             "bfi    r12, lr, #8, #8\n\t"                                                          \
             "bfi    r12, r9, #16, #8\n\t"                                                         \
             "bfi    r12, r8, #24, #8\n\t"                                                         \
@@ -259,10 +269,20 @@ typedef struct {
             "add    sp, sp, #16\n\t"                                                              \
             "pop    {r4-r11, pc}\n\t");                                                           \
     }
-TE_MUL_GATE_ASM(te_mul_gate_sign_sat_asm, TE_MUL_GATE_RQ_SIGN, "")
-TE_MUL_GATE_ASM(te_mul_gate_sign_clamp_asm, TE_MUL_GATE_RQ_SIGN, TE_MUL_GATE_CLAMP)
-TE_MUL_GATE_ASM(te_mul_gate_nosign_sat_asm, TE_MUL_GATE_RQ, "")
-TE_MUL_GATE_ASM(te_mul_gate_nosign_clamp_asm, TE_MUL_GATE_RQ, TE_MUL_GATE_CLAMP)
+TE_MUL_GATE_ASM(te_mul_gate_sign_sat_asm, TE_MUL_GATE_RQ_SIGN, "", TE_MUL_GATE_SHIFT_REG)
+TE_MUL_GATE_ASM(te_mul_gate_sign_clamp_asm, TE_MUL_GATE_RQ_SIGN, TE_MUL_GATE_CLAMP, TE_MUL_GATE_SHIFT_REG)
+TE_MUL_GATE_ASM(te_mul_gate_nosign_sat_asm, TE_MUL_GATE_RQ, "", TE_MUL_GATE_SHIFT_REG)
+TE_MUL_GATE_ASM(te_mul_gate_nosign_clamp_asm, TE_MUL_GATE_RQ, TE_MUL_GATE_CLAMP, TE_MUL_GATE_SHIFT_REG)
+#if !TE_SMALL_CODE
+#define TE_MUL_GATE_ASM_E(E)                                                                     \
+    TE_MUL_GATE_ASM(te_mul_gate_sign_sat_e##E##_asm, TE_MUL_GATE_RQ_SIGN, "", TE_MUL_GATE_SHIFT_IMM(E)) \
+    TE_MUL_GATE_ASM(te_mul_gate_sign_clamp_e##E##_asm, TE_MUL_GATE_RQ_SIGN, TE_MUL_GATE_CLAMP,    \
+                    TE_MUL_GATE_SHIFT_IMM(E))                                                    \
+    TE_MUL_GATE_ASM(te_mul_gate_nosign_sat_e##E##_asm, TE_MUL_GATE_RQ, "", TE_MUL_GATE_SHIFT_IMM(E)) \
+    TE_MUL_GATE_ASM(te_mul_gate_nosign_clamp_e##E##_asm, TE_MUL_GATE_RQ, TE_MUL_GATE_CLAMP,       \
+                    TE_MUL_GATE_SHIFT_IMM(E))
+TE_MUL_GATE_SHIFTS(TE_MUL_GATE_ASM_E)
+#endif
 #endif
 
 /* MUL where input 2 is a gate of `channels` values repeated over `pixels` (te/elementwise.h):
@@ -291,6 +311,14 @@ TE_MUL_GATE_ENTRY(te_mul_gate_s8_sign_sat, te_mul_gate_sign_sat_asm, te_mulf_row
 TE_MUL_GATE_ENTRY(te_mul_gate_s8_sign_clamp, te_mul_gate_sign_clamp_asm, te_mulf_row_sign_clamp)
 TE_MUL_GATE_ENTRY(te_mul_gate_s8_nosign_sat, te_mul_gate_nosign_sat_asm, te_mulf_row_nosign_sat)
 TE_MUL_GATE_ENTRY(te_mul_gate_s8_nosign_clamp, te_mul_gate_nosign_clamp_asm, te_mulf_row_nosign_clamp)
+#if TE_USE_DSP && !TE_SMALL_CODE
+#define TE_MUL_GATE_ENTRY_E(E)                                                                   \
+    TE_MUL_GATE_ENTRY(te_mul_gate_s8_sign_sat_e##E, te_mul_gate_sign_sat_e##E##_asm, te_mulf_row_sign_sat) \
+    TE_MUL_GATE_ENTRY(te_mul_gate_s8_sign_clamp_e##E, te_mul_gate_sign_clamp_e##E##_asm, te_mulf_row_sign_clamp) \
+    TE_MUL_GATE_ENTRY(te_mul_gate_s8_nosign_sat_e##E, te_mul_gate_nosign_sat_e##E##_asm, te_mulf_row_nosign_sat) \
+    TE_MUL_GATE_ENTRY(te_mul_gate_s8_nosign_clamp_e##E, te_mul_gate_nosign_clamp_e##E##_asm, te_mulf_row_nosign_clamp)
+TE_MUL_GATE_SHIFTS(TE_MUL_GATE_ENTRY_E)
+#endif
 
 /* ---- ADD, the wide form ------------------------------------------------------------ */
 

@@ -18,6 +18,8 @@ def fast_variant(kernel: str, sign: int, lo: int, hi: int) -> str:
     return f"{kernel}_{'sign' if sign else 'nosign'}_{'sat' if (lo, hi) == (-128, 127) else 'clamp'}"
 
 BCAST_DIMS = 6  # TE_BCAST_DIMS in te_openmv/kernels/include/te/elementwise.h
+# the shifts te_mul_gate_s8_*'s per-shift copies take (TE_MUL_GATE_SHIFTS, te/elementwise.h)
+MUL_GATE_SHIFTS = range(1, 16)
 
 
 def broadcast_plan(shape1, shape2, out_shape) -> tuple[list[int], list[int], list[int]] | None:
@@ -200,7 +202,10 @@ class MulLowering(_BinaryLowering):
             pixels, channels, k, fast = gate
             params = ctx.param("params", "te_mul_fast_params", {**fast, "act_min": lo, "act_max": hi})
             x, g_in = op.inputs[1 - k], op.inputs[k]
-            return (f"{fast_variant('te_mul_gate_s8', fast['sign'], lo, hi)}({params}, {pixels}u, {channels}u, "
+            entry = fast_variant("te_mul_gate_s8", fast["sign"], lo, hi)
+            if fast["out_e"] in MUL_GATE_SHIFTS:  # the copy with the shift as SSAT's immediate
+                entry = f"TE_MUL_GATE_E({entry.removeprefix('te_mul_gate_s8_')}, {fast['out_e']})"
+            return (f"{entry}({params}, {pixels}u, {channels}u, "
                     f"{self._operand(ctx, g, x, 1)}, {self._operand(ctx, g, g_in, 2)}, {ctx.ptr(op.outputs[0])}, "
                     f"{ctx.scratch()});")
         fast = mul_fast_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)

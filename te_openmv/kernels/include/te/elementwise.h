@@ -131,5 +131,19 @@ TE_MUL_GATE_DECL(te_mul_gate_s8_sign_sat)
 TE_MUL_GATE_DECL(te_mul_gate_s8_sign_clamp)
 TE_MUL_GATE_DECL(te_mul_gate_s8_nosign_sat)
 TE_MUL_GATE_DECL(te_mul_gate_s8_nosign_clamp)
+/* TE_MUL_GATE_E(v, E): the same for a layer whose requantization shifts right by E (p->out_e),
+ * E then SSAT's ASR immediate (one instruction per output fewer); v is sign_sat, sign_clamp,
+ * nosign_sat or nosign_clamp, E one of TE_MUL_GATE_SHIFTS (te_openmv/codegen/lower/
+ * elementwise.py knows the range). Without the DSP, and in the .mpy build (whose code is in
+ * the heap: one copy serves every shift), the entry above. */
+#define TE_MUL_GATE_SHIFTS(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#if TE_USE_DSP && !TE_SMALL_CODE
+#define TE_MUL_GATE_E(v, E) te_mul_gate_s8_##v##_e##E
+#define TE_MUL_GATE_DECL_E(E) TE_MUL_GATE_DECL(te_mul_gate_s8_sign_sat_e##E) TE_MUL_GATE_DECL(te_mul_gate_s8_sign_clamp_e##E) \
+    TE_MUL_GATE_DECL(te_mul_gate_s8_nosign_sat_e##E) TE_MUL_GATE_DECL(te_mul_gate_s8_nosign_clamp_e##E)
+TE_MUL_GATE_SHIFTS(TE_MUL_GATE_DECL_E)
+#else
+#define TE_MUL_GATE_E(v, E) te_mul_gate_s8_##v
+#endif
 
 #endif
