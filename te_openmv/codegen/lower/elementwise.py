@@ -12,10 +12,15 @@ from te_openmv.codegen.arith.elementwise import (add_kernel_params, add_params, 
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, elementwise_distance
 
 
+def fast_form(sign: int, lo: int, hi: int) -> str:
+    """A fast ADD/MUL's form (te/elementwise.h): with or without the sign step, SSAT alone over
+    the whole int8 range or a clamp."""
+    return f"{'sign' if sign else 'nosign'}_{'sat' if (lo, hi) == (-128, 127) else 'clamp'}"
+
+
 def fast_variant(kernel: str, sign: int, lo: int, hi: int) -> str:
-    """The entry point of a fast ADD/MUL (te/elementwise.h): with or without the sign step,
-    SSAT alone over the whole int8 range or a clamp."""
-    return f"{kernel}_{'sign' if sign else 'nosign'}_{'sat' if (lo, hi) == (-128, 127) else 'clamp'}"
+    """The entry point of a fast ADD/MUL in that form."""
+    return f"{kernel}_{fast_form(sign, lo, hi)}"
 
 BCAST_DIMS = 6  # TE_BCAST_DIMS in te_openmv/kernels/include/te/elementwise.h
 # the shifts te_mul_gate_s8_*'s per-shift copies take (TE_MUL_GATE_SHIFTS, te/elementwise.h)
@@ -202,9 +207,10 @@ class MulLowering(_BinaryLowering):
             pixels, channels, k, fast = gate
             params = ctx.param("params", "te_mul_fast_params", {**fast, "act_min": lo, "act_max": hi})
             x, g_in = op.inputs[1 - k], op.inputs[k]
-            entry = fast_variant("te_mul_gate_s8", fast["sign"], lo, hi)
-            if fast["out_e"] in MUL_GATE_SHIFTS:  # the copy with the shift as SSAT's immediate
-                entry = f"TE_MUL_GATE_E({entry.removeprefix('te_mul_gate_s8_')}, {fast['out_e']})"
+            form = fast_form(fast["sign"], lo, hi)
+            # the copy with the layer's shift as SSAT's immediate where there is one, else the register shift
+            entry = (f"TE_MUL_GATE_E({form}, {fast['out_e']})" if fast["out_e"] in MUL_GATE_SHIFTS
+                     else f"te_mul_gate_s8_{form}")
             return (f"{entry}({params}, {pixels}u, {channels}u, "
                     f"{self._operand(ctx, g, x, 1)}, {self._operand(ctx, g, g_in, 2)}, {ctx.ptr(op.outputs[0])}, "
                     f"{ctx.scratch()});")
