@@ -221,6 +221,9 @@ def _cases() -> list[tuple[str, bytes, str]]:
         ("gray_dw_dm8", dw_model(rng, (26, 24), 1, (3, 3), (2, 2), "SAME", 8, act="RELU6", in_q=(1 / 255, -128),
                                  out_zp=-128, out_scale=6 / 255),
          "a depthwise convolution on one channel, multiplier 8, as te_conv2d_3x3_c1 (person detection's op 0)"),
+        ("speech_dw_dm8", dw_model(rng, (49, 40), 1, (10, 8), (2, 2), "SAME", 8, in_q=(0.1, 20), out_zp=-128),
+         "a 10x8 stride-2 depthwise convolution on one channel, multiplier 8, as the GEMM (micro speech's "
+         "op 0): padding whole filter rows and columns"),
         ("exact", conv_model(rng, (6, 6), 8, 5, (3, 3), in_q=(0.5, 3), out_q=(0.001, -10), w_scales=[0.01] * 5),
          "multiplier >= 1: TFLite's own requantization (C loop)"),
         ("rgb96_narrow", conv_model(rng, (96, 96), 3, 16, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),

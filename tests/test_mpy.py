@@ -476,7 +476,7 @@ def test_instructions_within_one_percent_of_the_builtin_module(mpy_models, deplo
     print("instructions per inference, built-in vs .mpy:",
           {n: (builtin[n], native[n], f"{100 * (native[n] - builtin[n]) / builtin[n]:+.3f}%") for n in names})
     # the .mpy may cost at most 1% more; it can cost less where the firmware's compile of a C
-    # loop comes out slower (micro_speech's generic depthwise, the one kernel without assembly)
+    # loop comes out slower (micro speech's im2col at the image border, plain C)
     for n in names:
         assert native[n] <= (1 + INSTRUCTION_TOLERANCE) * builtin[n], \
             f"{n}: {native[n]} instructions as .mpy, {builtin[n]} built in"

@@ -309,13 +309,14 @@ def test_row_kernel_chosen_for_stride_2_and_small_images():
 
 
 # (3x3 filters with a multiple of 4 output channels and the full int8 range run as a convolution:
-# test_one_channel_depthwise_runs_as_a_convolution; these keep the depthwise kernels)
-@pytest.mark.parametrize("hw,k,stride,act,dm", [((49, 40), (10, 8), (2, 2), "NONE", 8),
+# test_one_channel_depthwise_runs_as_a_convolution, and so do filters of other shapes from depth
+# multiplier 3: micro speech's 10x8 here is at 2; these keep the depthwise kernels)
+@pytest.mark.parametrize("hw,k,stride,act,dm", [((49, 40), (10, 8), (2, 2), "NONE", 2),
                                                 ((96, 96), (3, 3), (2, 2), "RELU6", 6),
                                                 ((30, 17), (5, 5), (1, 1), "RELU", 8),
                                                 ((23, 9), (3, 3), (1, 2), "NONE", 6)])
 def test_one_channel_window_mode(hw, k, stride, act, dm):
-    """One input channel, several output channels (micro_speech's layer): the plane holds only
+    """One input channel, several output channels (micro speech's filter): the plane holds only
     the rows of a block of output rows (blocks with a shorter last one), and the output may
     start over the input (the overlap the rows' order allows)."""
     rng = np.random.default_rng(hw[0])
@@ -359,6 +360,26 @@ def test_one_channel_depthwise_runs_as_a_convolution(hw, stride, dm, act, out_zp
     else:
         assert entry["type"] == "DEPTHWISE_CONV_2D" and "source_type" not in entry
     assert_bit_exact(model, n_runs=3, name="dw1")
+
+
+@pytest.mark.parametrize("hw,k,stride,dm,act,runs_as_conv", [
+    ((49, 40), (10, 8), (2, 2), 8, "RELU", True),   # micro speech's layer: the GEMM, im2col shared by 8
+    ((20, 17), (4, 4), (2, 2), 3, "NONE", True),    # the smallest depth multiplier that converts
+    ((20, 17), (4, 4), (2, 2), 2, "NONE", False),   # the GEMM would lose: the generic depthwise loops
+    ((20, 17), (5, 3), (1, 1), 4, "RELU6", True),   # a 5-wide filter of another height: no 5x5 code
+    ((20, 17), (5, 5), (1, 1), 4, "RELU6", False),  # 5x5 has its own depthwise code
+])
+def test_one_channel_depthwise_without_a_shape_kernel_runs_as_a_gemm(hw, k, stride, dm, act, runs_as_conv):
+    """A single-channel depthwise filter no depthwise kernel has code for runs on the
+    convolution's GEMM from depth multiplier 3 (passes/depthwise_as_conv.py, GEMM_MIN_DM), and
+    is bit-exact either way; SAME padding puts whole filter rows outside the image."""
+    rng = np.random.default_rng(dm * 10 + k[0])
+    model = dw_model(rng, hw, 1, k, stride, "SAME", dm, act=act, out_scale=6 / 255 if act == "RELU6" else None)
+    c = compile_model(model, "dw1g")
+    (entry,) = c.report["ops"]
+    assert entry["type"] == ("CONV_2D" if runs_as_conv else "DEPTHWISE_CONV_2D")
+    assert entry.get("source_type") == ("DEPTHWISE_CONV_2D" if runs_as_conv else None)
+    assert_bit_exact(model, n_runs=3, name="dw1g")
 
 
 def test_inplace_after_another_op_and_strided():

@@ -1237,15 +1237,15 @@ TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32
     const uint32_t lo = (uint32_t)(kx_lo * in_c), hi = (uint32_t)(kx_hi * in_c);
     uint32_t *xf = xcol, *xl = xcol + gs * (uint32_t)k_h * g->full;
     uint32_t pack = 0, packed = 0;
+    /* the columns outside the image are the same on every row: filled once */
+    te_fill_bytes(row_tmp, g->zp, lo);
+    te_fill_bytes(row_tmp + hi, g->zp, row_bytes - hi);
     for (int ky = 0; ky < k_h; ky++, src += g->row_stride) {
         const int iy = iy0 + ky;
-        if (iy < 0 || iy >= g->in_h) {
-            te_fill_bytes(row_tmp, g->zp, row_bytes);
-        } else {
-            te_fill_bytes(row_tmp, g->zp, lo);
+        if (iy < 0 || iy >= g->in_h)
+            te_fill_bytes(row_tmp + lo, g->zp, hi - lo);
+        else
             te_copy_bytes(row_tmp + lo, src + lo, hi - lo);
-            te_fill_bytes(row_tmp + hi, g->zp, row_bytes - hi);
-        }
         te_im2col_row(row_tmp, g->full, g->left, &xf, &xl, &pack, &packed, gs);
     }
     if (packed) te_widen_group(pack, xl);
