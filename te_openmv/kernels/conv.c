@@ -1237,6 +1237,20 @@ TE_INLINE void te_im2col_column(const te_im2col_geo *g, int iy0, int ix0, uint32
     const uint32_t lo = (uint32_t)(kx_lo * in_c), hi = (uint32_t)(kx_hi * in_c);
     uint32_t *xf = xcol, *xl = xcol + gs * (uint32_t)k_h * g->full;
     uint32_t pack = 0, packed = 0;
+    if (!g->left && lo == 0 && hi == row_bytes) {
+        /* only rows above or below the image (whole groups a row): the rows inside widened
+         * where they are, those outside as the zero point's widened group, no copies */
+        uint32_t zp2[2];
+        te_widen_group(0x01010101u * (uint8_t)g->zp, zp2);
+        for (int ky = 0; ky < k_h; ky++, src += g->row_stride) {
+            const int iy = iy0 + ky;
+            if (iy < 0 || iy >= g->in_h)
+                for (uint32_t n = g->full; n; n--, xf += gs) xf[0] = zp2[0], xf[1] = zp2[1];
+            else
+                te_im2col_row(src, g->full, 0, &xf, &xl, &pack, &packed, gs);
+        }
+        return;
+    }
     /* the columns outside the image are the same on every row: filled once */
     te_fill_bytes(row_tmp, g->zp, lo);
     te_fill_bytes(row_tmp + hi, g->zp, row_bytes - hi);

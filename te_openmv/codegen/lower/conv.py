@@ -709,8 +709,8 @@ GEMM_COPY_BYTES = {BLOCK: 300, BLOCK - 1: 256}
 PAIR_COPY_BYTES = 512  # the largest copy (te_pairs_sign_clamp)
 # the walks' code in the firmware build (their C and the widening they alone call;
 # tests/test_conv_m7.py holds them equal to the M7 build's)
-PAIR_WALK_BYTES = {"te_conv2d_1x1_pairs_s8": 390, "te_conv2d_pairs_s8": 2904, "te_conv2d_3ch_pairs_s8": 2668}
-GEMM_WALK_BYTES = {"te_conv2d_s8": 3234, "te_conv2d_s8_3ch": 3390}
+PAIR_WALK_BYTES = {"te_conv2d_1x1_pairs_s8": 390, "te_conv2d_pairs_s8": 3090, "te_conv2d_3ch_pairs_s8": 2668}
+GEMM_WALK_BYTES = {"te_conv2d_s8": 3420, "te_conv2d_s8_3ch": 3390}
 PAIRS_MIN_PER_BYTE = LOOP16_MIN_PER_BYTE
 PAIRS_MAX_BYTES = 1344
 
