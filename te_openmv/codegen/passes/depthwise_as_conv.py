@@ -13,9 +13,9 @@ convert:
   (96x96x1 -> 48x48x8, depth multiplier 8);
 - a filter no depthwise kernel has a shape for (the generic plane kernel's C loops, about 3
   instructions a MAC) with M >= GEMM_MIN_DM: the GEMM's im2col is shared by M channels.
-  Micro speech's 10x8 stride-2 filter on its 49x40 spectrogram, M = 8: 947,084 -> 465,694
+  Micro speech's 10x8 stride-2 filter on its 49x40 spectrogram, M = 8: 947,073 -> 438,338
   instructions. Measured on 10x8, 9x9, 4x4 and 3x1 filters: the GEMM wins from M = 3 (10x8
-  stride 2: 1.25x at M = 3 by interpolation, 1.34x at M = 4) and loses at M = 2 (0.85x).
+  stride 2: about 1.2x at M = 3 by interpolation, 1.34x at M = 4) and loses at M = 2 (0.85x).
 Other single-channel depthwise ops (the 3x3, 5x5, 7x7 shapes with their own kernels) stay.
 """
 from __future__ import annotations
