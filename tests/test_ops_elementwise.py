@@ -332,25 +332,36 @@ TAB_ADD_CASES = [
     ("zero points -128", ((0.02, -128), (0.03, -128), (0.05, -128)), "NONE"),
     ("RELU", ((0.03, -4), (0.02, 11), (0.05, -20)), "RELU"),
     ("RELU6, equal input scales", ((0.047, 12), (0.047, -3), (0.047, -128)), "RELU6"),
-    ("output scale the inputs' / 40, inputs at or above 0", ((0.02, -128), (0.03, -128), (0.0005, -128)), "NONE"),
+    ("output scale the inputs' / 40, inputs at or above 0: the tables do not scale to the QADD form",
+     ((0.02, -128), (0.03, -128), (0.0005, -128)), "NONE"),
+    ("full range, an input worth up to 1,067 output units: the tables do not scale to the QADD form",
+     ((0.5, 3), (0.02, -9), (0.06, 7)), "NONE"),
 ]
 
 
 @pytest.mark.parametrize("case, q, act", TAB_ADD_CASES)
 def test_add_tab_every_input_pair(case, q, act):
-    """te_add_tab_s8_* on all 65536 int8 pairs, both inputs advancing (four at a time) over
-    65539 elements (a 3-element tail), and through a broadcast grid (one at a time), against
-    tflite-micro; the tables' twin against the arithmetic reference on every pair."""
-    from te_openmv.codegen.arith.elementwise import add_reference, add_tab_tables, add_tab_twin
+    """te_add_tab_s8_* (te_add_tabq_s8_sat where the full-range tables scale to it) on all 65536
+    int8 pairs, both inputs advancing (four at a time) over 65539 elements (a 3-element tail),
+    and through a broadcast grid (one at a time), against tflite-micro; the tables' twins
+    against the arithmetic reference on every pair."""
+    from te_openmv.codegen.arith.elementwise import (add_reference, add_tab_tables, add_tab_twin, add_tabq_tables,
+                                                     add_tabq_twin)
     (s1, z1), (s2, z2), (so, zo) = q
     lo, hi = _act_range(q, act)
     t1, t2 = add_tab_tables(s1, s2, so, z1, z2, zo, lo, hi)
-    assert np.array_equal(add_tab_twin(t1, t2, lo, hi), add_reference(s1, s2, so, z1, z2, zo, lo, hi))
+    want = add_reference(s1, s2, so, z1, z2, zo, lo, hi)
+    assert np.array_equal(add_tab_twin(t1, t2, lo, hi), want)
+    scaled = add_tabq_tables(t1, t2) if (lo, hi) == (-128, 127) else None
+    if scaled is not None:
+        assert np.array_equal(add_tabq_twin(*scaled), want)
+    assert (scaled is None) == ("do not scale" in case or (lo, hi) != (-128, 127)), case
     v = np.arange(-128, 128, dtype=np.int8)
     a = np.concatenate([np.repeat(v, 256), v[[0, 255, 7]]])
     b = np.concatenate([np.tile(v, 256), v[[255, 0, 9]]])
     model = binary_model("ADD", (a.size,), (b.size,), (a.size,), *q, act)
-    variant = f"te_add_tab_s8_{'sat' if (lo, hi) == (-128, 127) else 'clamp'}("
+    variant = "te_add_tabq_s8_sat(" if scaled is not None else \
+        f"te_add_tab_s8_{'sat' if (lo, hi) == (-128, 127) else 'clamp'}("
     assert variant in compile_model(model, "a").emitted.c_source
     assert_matches(model, n_runs=0, inputs=[[a, b]])
     grid = [[v.reshape(256, 1), v.reshape(1, 256)]]  # the first operand repeats along each run

@@ -220,3 +220,31 @@ def add_tab_tables(s1: float, s2: float, so: float, zp1: int, zp2: int, zpo: int
     if not np.array_equal(add_tab_twin(t1n, t2n, lo, hi), want):
         return None
     return t1n.astype(np.int32), t2n.astype(np.int32)
+
+
+ADD_TABQ_SHIFT = 24  # TE_ADD_TABQ_SHIFT in te_openmv/kernels/include/te/elementwise.h
+
+
+def add_tabq_twin(t1: np.ndarray, t2: np.ndarray) -> np.ndarray:
+    """Python twin of te_add_tabq_s8_sat for every pair: the sum saturated to int32, >> 24."""
+    s = np.clip(t1.astype(np.int64)[:, None] + t2.astype(np.int64)[None, :], -(1 << 31), _INT32_MAX)
+    return s >> ADD_TABQ_SHIFT
+
+
+def add_tabq_tables(t1: np.ndarray, t2: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """add_tab_tables' tables of a full-range ADD scaled by 2^(24 - K) for te_add_tabq_s8_sat,
+    or None where an entry would leave int32 (an input worth more than about 128 output units).
+    A constant moved from one table to the other changes no sum; the one that centres both
+    tables' ranges comes first. Exact: with s = t1[a] + t2[b] and S = 2^(24 - K) s,
+    floor(S / 2^24) = floor(s / 2^K), and S leaves int32 exactly when that leaves int8, where
+    the saturated sum's top byte is SSAT8's bound; checked on every pair all the same."""
+    scale = 1 << (ADD_TABQ_SHIFT - ADD_TAB_SHIFT)
+    a, b = t1.astype(np.int64), t2.astype(np.int64)
+    c = (int(b.max()) + int(b.min()) - int(a.max()) - int(a.min())) // 4  # both ranges about 0
+    a, b = a + c, b - c
+    if max(np.abs(a).max(), np.abs(b).max()) * scale > _INT32_MAX:
+        return None
+    q1, q2 = a * scale, b * scale
+    if not np.array_equal(add_tabq_twin(q1, q2), add_tab_twin(t1, t2, -128, 127)):
+        return None
+    return q1.astype(np.int32), q2.astype(np.int32)

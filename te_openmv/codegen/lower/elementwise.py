@@ -1,4 +1,5 @@
-"""ADD, MUL (int8, broadcasting) -> te_add_tab_s8_* (ADD, when add_tab_tables finds its tables), or
+"""ADD, MUL (int8, broadcasting) -> te_add_tab_s8_* (ADD, when add_tab_tables finds its tables;
+te_add_tabq_s8_sat where they scale to its saturating form), or
 te_add_wide_s8_* / te_mul_fast_s8_* when their arithmetic is proven exact for the operator
 (arith/elementwise.add_wide_params, mul_fast_params), else te_add_s8 / te_mul_s8; a fast MUL
 by a gate repeated over the pixels (squeeze-and-excitation) -> te_mul_gate_s8_* where the plan
@@ -7,8 +8,8 @@ from __future__ import annotations
 
 from te_openmv.codegen.errors import UnsupportedOpError, UnsupportedOptionError
 from te_openmv.codegen.graph import Graph, Op
-from te_openmv.codegen.arith.elementwise import (add_kernel_params, add_params, add_tab_tables, add_wide_params,
-                                                 mul_fast_params, mul_params)
+from te_openmv.codegen.arith.elementwise import (add_kernel_params, add_params, add_tab_tables, add_tabq_tables,
+                                                 add_wide_params, mul_fast_params, mul_params)
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, elementwise_distance
 
 
@@ -143,10 +144,17 @@ class AddLowering(_BinaryLowering):
         lo, hi = act_range(op, g)
         tab = add_tab_tables(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo, hi)
         if tab is not None:  # two table entries, an add and one SSAT per output
-            fields = {"table1": ctx.const("table1", tab[0], "int32_t", f"{a.name}'s share of the output, by byte"),
-                      "table2": ctx.const("table2", tab[1], "int32_t", f"{b.name}'s share of the output, by byte"),
-                      "act_min": lo, "act_max": hi}
             kernel = "te_add_tab_s8_sat" if (lo, hi) == (-128, 127) else "te_add_tab_s8_clamp"
+            scaled = add_tabq_tables(*tab) if (lo, hi) == (-128, 127) else None
+            if scaled is not None:  # the sum's top byte (QADD): packing 4 outputs takes 4 instructions, not 7
+                tab, kernel, unit = scaled, "te_add_tabq_s8_sat", "2^-24"
+            else:
+                unit = "2^-20"
+            fields = {"table1": ctx.const("table1", tab[0], "int32_t",
+                                          f"{a.name}'s share of the output in units of {unit}, by byte"),
+                      "table2": ctx.const("table2", tab[1], "int32_t",
+                                          f"{b.name}'s share of the output in units of {unit}, by byte"),
+                      "act_min": lo, "act_max": hi}
             return self.emit_call(g, op, ctx, kernel, "te_add_tab_params", fields)
         wide = add_wide_params(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo)
         if wide is not None:

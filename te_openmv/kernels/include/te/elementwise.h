@@ -86,6 +86,16 @@ typedef struct {
 TE_BINARY_DECL(te_add_tab_s8_sat, te_add_tab_params)
 TE_BINARY_DECL(te_add_tab_s8_clamp, te_add_tab_params)
 
+/* The same tables scaled by 2^(TE_ADD_TABQ_SHIFT - TE_ADD_TAB_SHIFT), where every entry still
+ * fits int32 (the compiler's add_tabq_tables), for the whole int8 range only:
+ *   out = (the int32-saturated table1[a] + table2[b]) >> TE_ADD_TABQ_SHIFT
+ * which is te_add_tab_s8_sat's output: the sum saturates at int32 exactly where its top byte
+ * would leave int8. On the M7 the output is then the sum's top byte (QADD), and four of them
+ * pack into one word in 4 instructions instead of SSAT and BFI's 7. Same params, broadcasting
+ * and aliasing as te_add_tab_s8_sat. */
+#define TE_ADD_TABQ_SHIFT 24
+TE_BINARY_DECL(te_add_tabq_s8_sat, te_add_tab_params)
+
 typedef struct {
     int32_t in1_offset, in2_offset;  /* -input zero points */
     int32_t out_offset;              /* output zero point */
