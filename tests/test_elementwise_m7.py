@@ -60,7 +60,7 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
          "te_add_tabq_s8_sat", "the same, the tables moved by a constant to fit (zero points -128)"),
         ("addt_clamp", binary_model("ADD", (N,), (N,), (N,), (0.03, -4), (0.02, 11), (0.05, -20), "RELU"), PAIRS,
          "te_add_tab_s8_clamp", "ADD by two tables and a shift, a clamp"),
-        ("addt_fomo", binary_model("ADD", (1, 24, 24, 8), (1, 24, 24, 8), (1, 24, 24, 8), (0.0627, -10),
+        ("addq_fomo", binary_model("ADD", (1, 24, 24, 8), (1, 24, 24, 8), (1, 24, 24, 8), (0.0627, -10),
                                    (0.0331, 5), (0.0636, -7)), None, "te_add_tabq_s8_sat", "a residual ADD (FOMO's size)"),
         ("add_exact", binary_model("ADD", (N,), (N,), (N,), (0.01, 1), (0.01, -1), (2.5e-8, 0)), PAIRS, "te_add_s8",
          "ADD, TFLite's requantization"),
@@ -102,10 +102,11 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
          "SOFTMAX of 256 rows of 16 (YOLOv8n's distribution heads)"),
         ("add_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.024, 0),
                                    (0.013, -128)), None, "te_add_tab_s8_sat", "ADD of a scalar (one at a time)"),
-        ("addq_bcast", binary_model("ADD", (1, 1, 1, 240), (1,), (1, 1, 1, 240), (0.0025, 1), (0.004, 0),
-                                    (0.013, -128)), None, "te_add_tabq_s8_sat", "the QADD form of a scalar (C, QADD)"),
-        ("addq_grid", binary_model("ADD", (1, 5, 1, 12), (1, 1, 7, 12), (1, 5, 7, 12), (0.02, 3), (0.05, -9),
-                                   (0.06, 7)), None, "te_add_tabq_s8_sat", "the QADD form on a broadcast grid"),
+        ("addt_grid", binary_model("ADD", (1, 5, 1, 12), (1, 1, 7, 12), (1, 5, 7, 12), (0.02, 3), (0.05, -9),
+                                   (0.06, 7)), None, "te_add_tab_s8_sat",
+         "a broadcast grid whose tables would scale keeps the plain form (QADD's is for dense operands)"),
+        ("addq_tail", binary_model("ADD", (1, 3, 5, 7), (1, 3, 5, 7), (1, 3, 5, 7), (0.02, 3), (0.05, -9),
+                                   (0.06, 7)), None, "te_add_tabq_s8_sat", "the QADD form, 105 outputs: a tail of 1"),
     ]
 
 

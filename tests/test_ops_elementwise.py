@@ -370,6 +370,32 @@ def test_add_tab_every_input_pair(case, q, act):
     assert_matches(binary_model("ADD", (1, 256), (256, 1), (256, 256), *q, act), n_runs=0, inputs=grid)
 
 
+def _two_adds(n: int) -> bytes:
+    """x + y (tables that scale to the QADD form) then that + z (an input worth up to 1,067
+    output units: they do not), n elements each."""
+    from .support.modelgen import ModelBuilder
+    b = ModelBuilder("two adds")
+    x, y = b.tensor([n], scale=0.02, zero_point=3), b.tensor([n], scale=0.05, zero_point=-9)
+    z, s = b.tensor([n], scale=0.5, zero_point=3), b.tensor([n], scale=0.06, zero_point=7)
+    out = b.tensor([n], scale=0.06, zero_point=7)
+    b.op("ADD", [x, y], [s])
+    b.op("ADD", [s, z], [out])
+    return b.build([x, y, z], [out])
+
+
+@pytest.mark.parametrize("n, takes", [(4096, False), (65536, True)])
+def test_add_qadd_form_pays_for_its_code_beside_the_plain_one(n, takes):
+    """A model that keeps the plain two-table ADD takes the QADD form for its other ADDs only where
+    they save ADDQ_MIN_PER_BYTE instructions per byte of its code (lower/elementwise.py); either
+    way bit-exact."""
+    from te_openmv.codegen.lower.elementwise import ADDQ_BYTES, ADDQ_MIN_PER_BYTE, ADDQ_SAVING
+    assert (ADDQ_SAVING * n >= ADDQ_MIN_PER_BYTE * ADDQ_BYTES) == takes
+    model = _two_adds(n)
+    src = compile_model(model, "a2").emitted.c_source
+    assert ("te_add_tabq_s8_sat(" in src) == takes and "te_add_tab_s8_sat(" in src
+    assert_matches(model, n_runs=2)
+
+
 def test_add_reference_is_tflite_add():
     """add_reference (what the tables are checked against) equals tflite-micro's ADD on every
     pair, including where the tables are refused (sums beyond int32)."""

@@ -432,9 +432,8 @@ TE_ADDT_ASM(te_addt_clamp_asm, TE_ADDT_CLAMP_WORD)
 #endif
 
 /* Each output is two table entries, an add and one SSAT (the clamp, where an activation
- * narrows the range, lane-wise on the packed word); SUM(x, y) makes the output of the two. */
-#define TE_ADDT_SUM(x, y) te_add_tab_finish((x) + (y))
-#define TE_ADDT_ROW(name, CLAMP, CLAMP4, dense_asm, SUM)                                         \
+ * narrows the range, lane-wise on the packed word). */
+#define TE_ADDT_ROW(name, CLAMP, CLAMP4, dense_asm)                                              \
     static void name(const void *params, const int8_t *a, int s1, const int8_t *b, int s2,       \
                      int8_t *out, int n) {                                                       \
         const te_add_tab_params *p = (const te_add_tab_params *)params;                          \
@@ -443,32 +442,32 @@ TE_ADDT_ASM(te_addt_clamp_asm, TE_ADDT_CLAMP_WORD)
         const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u, hi4 = (uint32_t)(uint8_t)hi * 0x01010101u; \
         (void)lo; (void)hi; (void)lo4; (void)hi4;                                                \
         int i = 0;                                                                               \
-        if (s1 && s2) {  /* four at a time: one word of each input */                            \
+        if (s1 && s2) {  /* four at a time: one word of each input */                           \
             TE_ADDT_DENSE(dense_asm)                                                             \
-            /* (with the DSP the assembly leaves at most 7, which the scalar tail takes) */      \
+            /* (with the DSP the assembly leaves at most 7, which the scalar tail takes) */       \
             for (; !TE_USE_DSP && i + 4 <= n; i += 4) {                                          \
                 const uint32_t x = te_ld32(a + i), y = te_ld32(b + i);                           \
-                const int32_t r0 = SUM(t1[x & 0xFF], t2[y & 0xFF]);                              \
-                const int32_t r1 = SUM(t1[(x >> 8) & 0xFF], t2[(y >> 8) & 0xFF]);                \
-                const int32_t r2 = SUM(t1[(x >> 16) & 0xFF], t2[(y >> 16) & 0xFF]);              \
-                const int32_t r3 = SUM(t1[x >> 24], t2[y >> 24]);                                \
-                CLAMP4(out + i, r0, r1, r2, r3);                                                 \
+                const int32_t r0 = te_add_tab_finish(t1[x & 0xFF] + t2[y & 0xFF]);              \
+                const int32_t r1 = te_add_tab_finish(t1[(x >> 8) & 0xFF] + t2[(y >> 8) & 0xFF]); \
+                const int32_t r2 = te_add_tab_finish(t1[(x >> 16) & 0xFF] + t2[(y >> 16) & 0xFF]); \
+                const int32_t r3 = te_add_tab_finish(t1[x >> 24] + t2[y >> 24]);                 \
+                CLAMP4(out + i, r0, r1, r2, r3);                                                  \
             }                                                                                    \
-        } else if (s1 || s2) {  /* one operand repeats: its entry is a constant */               \
+        } else if (s1 || s2) {  /* one operand repeats: its entry is a constant */              \
             const int32_t *t = s1 ? t1 : t2;                                                     \
             const int8_t *v = s1 ? a : b;                                                        \
             const int32_t k = s1 ? t2[(uint8_t)*b] : t1[(uint8_t)*a];                            \
             for (; i + 4 <= n; i += 4) {                                                         \
                 const uint32_t x = te_ld32(v + i);                                               \
-                const int32_t r0 = SUM(t[x & 0xFF], k);                                          \
-                const int32_t r1 = SUM(t[(x >> 8) & 0xFF], k);                                   \
-                const int32_t r2 = SUM(t[(x >> 16) & 0xFF], k);                                  \
-                const int32_t r3 = SUM(t[x >> 24], k);                                           \
-                CLAMP4(out + i, r0, r1, r2, r3);                                                 \
+                const int32_t r0 = te_add_tab_finish(t[x & 0xFF] + k);                           \
+                const int32_t r1 = te_add_tab_finish(t[(x >> 8) & 0xFF] + k);                    \
+                const int32_t r2 = te_add_tab_finish(t[(x >> 16) & 0xFF] + k);                   \
+                const int32_t r3 = te_add_tab_finish(t[x >> 24] + k);                            \
+                CLAMP4(out + i, r0, r1, r2, r3);                                                  \
             }                                                                                    \
         }                                                                                        \
-        for (; i < n; i++) {  /* the tail, or a run in which both operands repeat */             \
-            out[i] = (int8_t)CLAMP(SUM(t1[(uint8_t)a[i * s1]], t2[(uint8_t)b[i * s2]]));         \
+        for (; i < n; i++) {  /* the tail, or a run in which both operands repeat */            \
+            out[i] = (int8_t)CLAMP(te_add_tab_finish(t1[(uint8_t)a[i * s1]] + t2[(uint8_t)b[i * s2]])); \
         }                                                                                        \
     }
 
@@ -477,8 +476,8 @@ TE_ADDT_ASM(te_addt_clamp_asm, TE_ADDT_CLAMP_WORD)
 #define TE_ADDT_CLAMP_STORE4(o, r0, r1, r2, r3) te_st32((o), TE_EW_CLAMP4(te_pack4_s8((r0), (r1), (r2), (r3))))
 #define TE_ADDT_NONE(r) (r)
 
-TE_ADDT_ROW(te_addt_row_sat, TE_ADDT_NONE, TE_ADDT_STORE4, te_addt_sat_asm, TE_ADDT_SUM)
-TE_ADDT_ROW(te_addt_row_clamp, TE_EW_CLAMP, TE_ADDT_CLAMP_STORE4, te_addt_clamp_asm, TE_ADDT_SUM)
+TE_ADDT_ROW(te_addt_row_sat, TE_ADDT_NONE, TE_ADDT_STORE4, te_addt_sat_asm)
+TE_ADDT_ROW(te_addt_row_clamp, TE_EW_CLAMP, TE_ADDT_CLAMP_STORE4, te_addt_clamp_asm)
 
 TE_BINARY_ENTRY(te_add_tab_s8_sat, te_add_tab_params, te_addt_row_sat)
 TE_BINARY_ENTRY(te_add_tab_s8_clamp, te_add_tab_params, te_addt_row_clamp)
@@ -497,12 +496,15 @@ TE_INLINE int32_t te_add_tabq_sum(int32_t x, int32_t y) {
 #endif
 }
 
+/* The compiler gives this form only ADDs whose operands both advance (its code, native code
+ * in the .mpy's heap, stays small): on the M7 the assembly below takes each row's multiples of
+ * 8, one loop the rest (and any row in which an operand repeats, which is exact too). */
 #if TE_USE_DSP
 /* Both operands dense, 8 outputs per pass as te_addt_sat_asm, each sum by QADD (its output in
  * the top byte); four sums a, b, c, d pack by
  *   PKHTB (a2 a3 c2 c3) from a and c, PKHTB (b2 b3 d2 d3) from b and d, LSR #8 of the first,
  *   SEL with the GE flags (1,0,1,0) (set once: UADD8 of 0x00800080 with itself) = (a3 b3 c3 d3)
- * 50 instructions per 8 outputs (te_addt_sat_asm: 58). Registers as te_addt_sat_asm's. */
+ * 52 instructions per 8 outputs (te_addt_sat_asm: 58). Registers as te_addt_sat_asm's. */
 #define TE_ADDQ_ONE(r)                                  \
     "ldrb   " r ", [r0], #1\n\t"                        \
     "ldrb   r10, [r1], #1\n\t"                          \
@@ -516,13 +518,16 @@ TE_INLINE int32_t te_add_tabq_sum(int32_t x, int32_t y) {
     "lsr    r6, r6, #8\n\t"                                                                    \
     "sel    r6, r6, r7\n\t"                                                                    \
     "str    r6, [r2], #4\n\t"
+/* out up to end (a multiple of 8 past out) */
 __attribute__((naked, noinline)) static void te_addq_sat_asm(__attribute__((unused)) const int8_t *a,
                                                              __attribute__((unused)) const int8_t *b,
                                                              __attribute__((unused)) int8_t *out,
-                                                             __attribute__((unused)) const int32_t *words) {
+                                                             __attribute__((unused)) const int32_t *const *tables,
+                                                             __attribute__((unused)) const int8_t *end) {
     __asm__ volatile(
         "push   {r4-r11, lr}\n\t"
-        "ldm    r3, {r3, r4, r5}\n\t"
+        "ldm    r3, {r4, r5}\n\t"
+        "ldr    r3, [sp, #36]\n\t"
         "mov    r11, #0x00800080\n\t"
         "uadd8  r11, r11, r11\n"
         "1:\n\t"
@@ -531,10 +536,19 @@ __attribute__((naked, noinline)) static void te_addq_sat_asm(__attribute__((unus
         "bne    1b\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
-#define TE_ADDQ_SAT_ASM te_addq_sat_asm
-#else
-#define TE_ADDQ_SAT_ASM
 #endif
 
-TE_ADDT_ROW(te_addq_row_sat, TE_ADDT_NONE, TE_ADDT_STORE4, TE_ADDQ_SAT_ASM, te_add_tabq_sum)
+static void te_addq_row_sat(const void *params, const int8_t *a, int s1, const int8_t *b, int s2, int8_t *out,
+                            int n) {
+    const te_add_tab_params *p = (const te_add_tab_params *)params;
+    int i = 0;
+#if TE_USE_DSP
+    if (s1 && s2 && n >= 8) {
+        te_addq_sat_asm(a, b, out, &p->table1, out + (n & ~7));
+        i = n & ~7;
+    }
+#endif
+    for (; i < n; i++)
+        out[i] = (int8_t)te_add_tabq_sum(p->table1[(uint8_t)a[i * s1]], p->table2[(uint8_t)b[i * s2]]);
+}
 TE_BINARY_ENTRY(te_add_tabq_s8_sat, te_add_tab_params, te_addq_row_sat)

@@ -132,6 +132,27 @@ class _BinaryLowering(Lowering):
                 f"{self._operand(ctx, g, op.inputs[1], 2)}, {ctx.ptr(op.outputs[0])});")
 
 
+# The QADD form of the two-table ADD (te_add_tabq_s8_sat) saves 0.75 instructions per output
+# where both operands advance (its assembly: 52 instructions per 8 outputs against 58); it is
+# given only such ADDs, so that its code stays an assembly loop and one C loop. Beside the plain
+# form, which a model keeps for its other table ADDs, it is ADDQ_BYTES more native code, which
+# the .mpy build holds in its heap (te_vww's is within 1 KB of its 32 KiB target): a model
+# takes it there only where its ADDs save ADDQ_MIN_PER_BYTE instructions per byte (the
+# convolutions' bar for code, lower/conv.py), and always where every full-range table ADD can
+# take it (then it replaces the plain form's code).
+ADDQ_SAVING = 0.75
+ADDQ_BYTES = 458  # te_add_tabq_s8_sat, its row and its assembly in the M7 build (te_detection: 21,158 -> 21,616 B)
+ADDQ_MIN_PER_BYTE = 40
+
+
+def _add_tab_forms(g: Graph, op: Op):
+    """(two-table tables or None, their QADD-scaled form or None) of an ADD."""
+    a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
+    lo, hi = act_range(op, g)
+    tab = add_tab_tables(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo, hi)
+    return tab, (add_tabq_tables(*tab) if tab is not None and (lo, hi) == (-128, 127) else None)
+
+
 class AddLowering(_BinaryLowering):
     op_types = ("ADD",)
 
@@ -139,14 +160,29 @@ class AddLowering(_BinaryLowering):
         a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         return add_params(a.s, b.s, y.s)
 
+    def prepare_model(self, g: Graph) -> None:
+        """op.attrs["add_tabq"] on every ADD: whether it runs the QADD form (above)."""
+        full = []  # (op, whether it can take the form): the full-range two-table ADDs
+        for op in g.ops:
+            if op.type in self.op_types:
+                op.attrs["add_tabq"] = False
+                tab, scaled = _add_tab_forms(g, op)
+                if tab is not None and act_range(op, g) == (-128, 127):
+                    dense = g.t(op.inputs[0]).size == g.t(op.inputs[1]).size == g.t(op.outputs[0]).size
+                    full.append((op, scaled is not None and dense))
+        takers = [op for op, can in full if can]
+        saving = ADDQ_SAVING * sum(g.t(op.outputs[0]).size for op in takers)
+        if len(takers) == len(full) or saving >= ADDQ_MIN_PER_BYTE * ADDQ_BYTES:
+            for op in takers:
+                op.attrs["add_tabq"] = True
+
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         lo, hi = act_range(op, g)
-        tab = add_tab_tables(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo, hi)
+        tab, scaled = _add_tab_forms(g, op)
         if tab is not None:  # two table entries, an add and one SSAT per output
             kernel = "te_add_tab_s8_sat" if (lo, hi) == (-128, 127) else "te_add_tab_s8_clamp"
-            scaled = add_tabq_tables(*tab) if (lo, hi) == (-128, 127) else None
-            if scaled is not None:  # the sum's top byte (QADD): packing 4 outputs takes 4 instructions, not 7
+            if op.attrs.get("add_tabq"):  # the sum's top byte (QADD): packing 4 outputs takes 4 instructions, not 7
                 tab, kernel, unit = scaled, "te_add_tabq_s8_sat", "2^-24"
             else:
                 unit = "2^-20"

@@ -92,7 +92,8 @@ TE_BINARY_DECL(te_add_tab_s8_clamp, te_add_tab_params)
  * which is te_add_tab_s8_sat's output: the sum saturates at int32 exactly where its top byte
  * would leave int8. On the M7 the output is then the sum's top byte (QADD), and four of them
  * pack into one word in 4 instructions instead of SSAT and BFI's 7. Same params, broadcasting
- * and aliasing as te_add_tab_s8_sat. */
+ * and aliasing as te_add_tab_s8_sat; fast where both operands advance (the compiler gives it
+ * no other ADD), one element at a time elsewhere. */
 #define TE_ADD_TABQ_SHIFT 24
 TE_BINARY_DECL(te_add_tabq_s8_sat, te_add_tab_params)
 
