@@ -145,12 +145,10 @@ ADDQ_BYTES = 458  # te_add_tabq_s8_sat, its row and its assembly in the M7 build
 ADDQ_MIN_PER_BYTE = 40
 
 
-def _add_tab_forms(g: Graph, op: Op):
-    """(two-table tables or None, their QADD-scaled form or None) of an ADD."""
+def _add_tables(g: Graph, op: Op):
+    """add_tab_tables for an ADD: its two tables, or None."""
     a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
-    lo, hi = act_range(op, g)
-    tab = add_tab_tables(a.s, b.s, y.s, a.zp, b.zp, y.zp, lo, hi)
-    return tab, (add_tabq_tables(*tab) if tab is not None and (lo, hi) == (-128, 127) else None)
+    return add_tab_tables(a.s, b.s, y.s, a.zp, b.zp, y.zp, *act_range(op, g))
 
 
 class AddLowering(_BinaryLowering):
@@ -164,12 +162,15 @@ class AddLowering(_BinaryLowering):
         """op.attrs["add_tabq"] on every ADD: whether it runs the QADD form (above)."""
         full = []  # (op, whether it can take the form): the full-range two-table ADDs
         for op in g.ops:
-            if op.type in self.op_types:
-                op.attrs["add_tabq"] = False
-                tab, scaled = _add_tab_forms(g, op)
-                if tab is not None and act_range(op, g) == (-128, 127):
-                    dense = g.t(op.inputs[0]).size == g.t(op.inputs[1]).size == g.t(op.outputs[0]).size
-                    full.append((op, scaled is not None and dense))
+            if op.type not in self.op_types:
+                continue
+            op.attrs["add_tabq"] = False
+            if act_range(op, g) != (-128, 127):
+                continue
+            tab = _add_tables(g, op)
+            if tab is not None:
+                dense = g.t(op.inputs[0]).size == g.t(op.inputs[1]).size == g.t(op.outputs[0]).size
+                full.append((op, dense and add_tabq_tables(*tab) is not None))
         takers = [op for op, can in full if can]
         saving = ADDQ_SAVING * sum(g.t(op.outputs[0]).size for op in takers)
         if len(takers) == len(full) or saving >= ADDQ_MIN_PER_BYTE * ADDQ_BYTES:
@@ -179,11 +180,11 @@ class AddLowering(_BinaryLowering):
     def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
         a, b, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
         lo, hi = act_range(op, g)
-        tab, scaled = _add_tab_forms(g, op)
+        tab = _add_tables(g, op)
         if tab is not None:  # two table entries, an add and one SSAT per output
             kernel = "te_add_tab_s8_sat" if (lo, hi) == (-128, 127) else "te_add_tab_s8_clamp"
             if op.attrs.get("add_tabq"):  # the sum's top byte (QADD): packing 4 outputs takes 4 instructions, not 7
-                tab, kernel, unit = scaled, "te_add_tabq_s8_sat", "2^-24"
+                tab, kernel, unit = add_tabq_tables(*tab), "te_add_tabq_s8_sat", "2^-24"
             else:
                 unit = "2^-20"
             fields = {"table1": ctx.const("table1", tab[0], "int32_t",
