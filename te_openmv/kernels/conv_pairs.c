@@ -19,9 +19,10 @@
  * same bytes stored again: no other code, where conv.c's blocks of 3 need their own).
  * The compiler's records (te_openmv/codegen/lower/conv.py, pair_records), per pair of output
  * channels A, B:
- *     bias of A, bias of B                             (te_conv_chan's wide bias, doubled: the
- *                                                      accumulators' starts)
- *     per group (2w1, 2w3), (2w0, 2w2) of A, then of B (wide weights, one LDM)
+ *     per group (2w1, 2w3), (2w0, 2w2) of A, then of B (wide weights, one LDM); in the
+ *     first group the biases of A and of B between    (te_conv_chan's wide bias, doubled: the
+ *     A's words and B's                                accumulators' starts; the first group
+ *                                                      and the biases in one LDM of 6)
  *     mult, e, round of A, then of B                  (te_conv_chan's fields but the bias; in
  *                                                      the uniform-shift form e holds E, round C)
  * and after the last pair one word of padding (the layer's constants take the GEMM's bytes).
@@ -34,6 +35,12 @@
 #if TE_USE_DSP  /* the 1x1 kernel keeps its job right after the block */
 _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit TE_CONV_JOB_BYTES");
 #endif
+
+/* Where channel c's (0: A, 1: B) words of group g start in a pair record, and its bias. */
+TE_INLINE uint32_t te_pair_wofs(uint32_t g, uint32_t c) {
+    return 4u * g + 2u * c + (g || c ? 2u : 0u);
+}
+#define TE_PAIR_BIAS(rec, c) ((rec)[2 + (c)])
 
 #if !TE_USE_DSP
 /* One output of the portable path: the wide requantization (te/conv.h), then the clamp. */
@@ -55,10 +62,10 @@ static void te_pairs_c(const te_conv_params *p, const int8_t *in, const int32_t 
         const int32_t *rec = records;
         for (uint32_t o = 0; o < out_c; o += 2, rec += TE_PAIR_WORDS(groups)) {
             for (uint32_t c = 0; c < 2; c++) {
-                int32_t acc = rec[c];
+                int32_t acc = TE_PAIR_BIAS(rec, c);
                 for (uint32_t g = 0; g < groups; g++) {
                     int16_t w[4];  /* (2w1, 2w3, 2w0, 2w2) */
-                    memcpy(w, rec + 2 + 4 * g + 2 * c, 8);
+                    memcpy(w, rec + te_pair_wofs(g, c), 8);
                     const int8_t *xg = x + 4 * g;
                     /* modulo 2^32, as SMLAD: the bound holds for the whole sum only */
                     acc = (int32_t)((uint32_t)acc + (uint32_t)(w[2] * xg[0] + w[0] * xg[1] + w[3] * xg[2] +
@@ -78,10 +85,10 @@ void te_pairs_half_c(const te_conv_params *p, const te_pair_job *job, const int3
     for (uint32_t o = 0; rec != job->rec_end; o += 2, rec += TE_PAIR_WORDS(groups)) {
         for (uint32_t j = 0; j < 2; j++) {
             for (uint32_t c = 0; c < 2; c++) {
-                int32_t acc = rec[c];
+                int32_t acc = TE_PAIR_BIAS(rec, c);
                 for (uint32_t g = 0; g < groups; g++) {
                     int16_t w[4], x[4];  /* (2w1, 2w3, 2w0, 2w2); (x0, x2, x1, x3) */
-                    memcpy(w, rec + 2 + 4 * g + 2 * c, 8);
+                    memcpy(w, rec + te_pair_wofs(g, c), 8);
                     memcpy(x, job->x + 4 * g + 2 * j, 8);
                     acc = (int32_t)((uint32_t)acc + (uint32_t)(w[2] * x[0] + w[3] * x[1] + w[0] * x[2] +
                                                                w[1] * x[3]));
@@ -143,11 +150,11 @@ TE_PAIRS_WIDEN_FN(te_pairs_widen2_asm, TE_PAIRS_TWICE("r4") TE_PAIRS_TWICE("r5")
     "smlad  r11, lr, r6, r11\n\t"                       \
     "smlad  r11, r12, r7, r11\n\t"
 
-/* The first group: the accumulators start from the biases in r8 (A), r9 (B), the second
- * pixel's first, which leaves r8, r9 to the first pixel's. */
+/* The first group: its weight words and the biases in one LDM (the record's order: A's
+ * words, the biases into r8 (A), r9 (B), B's words); the accumulators start from the biases,
+ * the second pixel's first, which leaves r8, r9 to the first pixel's. */
 #define TE_PAIR_FIRST                                   \
-    "ldm    r1!, {r8, r9}\n\t"                          \
-    "ldm    r1!, {r0, r3, r12, lr}\n\t"                 \
+    "ldm    r1!, {r0, r3, r8, r9, r12, lr}\n\t"         \
     "ldm    r2!, {r4, r5, r6, r7}\n\t"                  \
     "smlad  r10, r3, r6, r8\n\t"                        \
     "smlad  r10, r0, r7, r10\n\t"                       \
@@ -183,14 +190,15 @@ TE_PAIRS_WIDEN_FN(te_pairs_widen2_asm, TE_PAIRS_TWICE("r4") TE_PAIRS_TWICE("r5")
 
 /* The stores: each pixel's two bytes by one STRH (the second pixel out_c bytes on); the
  * clamp variant first clamps the four bytes at once (SSUB8/SEL against act_min, act_max).
- * Both leave the records' end in r6 (one LDM with the output pointer and out_c). */
+ * Both leave the records' end in r6 and the half's inputs in r2 for the next pair (one LDM
+ * with the output pointer and out_c). */
 #define TE_PAIR_STORE_FULL                              \
     "bfi    r8, r9, #8, #8\n\t"                         \
     "bfi    r10, r11, #8, #8\n\t"                       \
-    "ldm    sp, {r4, r5, r6}\n\t"                       \
+    "ldm    sp, {r2, r4, r5, r6}\n\t"                   \
     "strh   r10, [r4, r5]\n\t"                          \
     "strh   r8, [r4], #2\n\t"                           \
-    "str    r4, [sp]\n\t"
+    "str    r4, [sp, #4]\n\t"
 #define TE_PAIR_STORE_CLAMP                             \
     "bfi    r8, r9, #8, #8\n\t"                         \
     "bfi    r8, r10, #16, #8\n\t"                       \
@@ -200,11 +208,11 @@ TE_PAIRS_WIDEN_FN(te_pairs_widen2_asm, TE_PAIRS_TWICE("r4") TE_PAIRS_TWICE("r5")
     "sel    r8, r8, r4\n\t"                             \
     "ssub8  r7, r8, r5\n\t"                             \
     "sel    r8, r5, r8\n\t"                             \
-    "ldm    sp, {r4, r5, r6}\n\t"                       \
+    "ldm    sp, {r2, r4, r5, r6}\n\t"                   \
     "lsr    r9, r8, #16\n\t"                            \
     "strh   r9, [r4, r5]\n\t"                           \
     "strh   r8, [r4], #2\n\t"                           \
-    "str    r4, [sp]\n\t"
+    "str    r4, [sp, #4]\n\t"
 
 /* The groups after the first: eight per pass, the first pass entered where it runs
  * (groups - 1) % 8 of them (TBB; 8 when that is 0), the pass ending at the half's end; or,
@@ -224,9 +232,10 @@ TE_PAIRS_WIDEN_FN(te_pairs_widen2_asm, TE_PAIRS_TWICE("r4") TE_PAIRS_TWICE("r5")
 #define TE_PAIR_SIX TE_PAIR_GROUP TE_PAIR_GROUP TE_PAIR_GROUP TE_PAIR_GROUP TE_PAIR_GROUP TE_PAIR_GROUP
 
 /* void fn(te_pair_job *job, const int32_t *records): every channel pair of one half. Per
- * pair: the inputs' start, the first group, `groups` (the others), the requantization, the
- * stores; the pair loop ends at the records' end. The job is copied onto the stack (its
- * fields at [sp + offset]: every register is in use inside the loop). */
+ * pair: the first group, `groups` (the others), the requantization, the stores (which set r2
+ * back to the inputs' start; the job's first word puts it there for the first pair); the
+ * pair loop ends at the records' end. The job is copied onto the stack (its fields at
+ * [sp + offset]: every register is in use inside the loop). */
 #define TE_PAIR_FN(name, head, groups, rq, store)                                              \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) te_pair_job *job,       \
                                                __attribute__((unused)) const int32_t *rec) {   \
@@ -236,7 +245,6 @@ TE_PAIRS_WIDEN_FN(te_pairs_widen2_asm, TE_PAIRS_TWICE("r4") TE_PAIRS_TWICE("r5")
         "ldm    r0, {r2-r9}\n\t"                                                                 \
         "push   {r2-r9}\n"                                                                       \
         "0:\n\t"                                                                                 \
-        "ldr    r2, [sp, #12]\n\t"                                                               \
         TE_PAIR_FIRST                                                                            \
         groups                                                                                   \
         rq store                                                                                 \
@@ -307,18 +315,18 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
 }
 
 /* ---- narrow layers widened at run time (te_conv2d_1x1_pairs_rt_s8, te/conv.h) ---------------
- * The flash holds per channel pair a narrow record: the biases (2 bias', as the wide ones), per
- * group A's 4 int8 weights then B's, then mult, e, round of A and of B (the GEMM's int8 weights
- * and table in as many bytes). A chunk of them is unpacked into pair records in the scratch, the
+ * The flash holds per channel pair a narrow record: per group A's 4 int8 weights then B's, in
+ * the first group the biases (2 bias', as the wide ones) between them, then mult, e, round of
+ * A and of B (the GEMM's int8 weights and table in as many bytes). A chunk of them is unpacked into pair records in the scratch, the
  * weights as SXTB16 makes them but not doubled: the blocks' inputs are widened doubled instead
  * (te_pairs_widen2_asm), so the accumulators hold 2 acc as the wide layers' do. */
 
 #if TE_USE_DSP
-/* `pairs` narrow records into pair records: the biases (LDRD, STRD), per two groups A's and B's
- * raw words (two LDRD) into their SXTB16 pairs, (w1, w3) then (w0, w2), A's then B's, two STM
- * of 4 (14 instructions per 16 weights with the loop; an odd last group alone), then the 6
- * requantization words (LDM, STM).
- *   r0 narrow records   r1 pair records   r2 groups   r3 pairs left   lr groups / 2 left */
+/* `pairs` narrow records into pair records: the first group with the biases (one LDM, one STM
+ * of 6), then per two groups A's and B's raw words (two LDRD) into their SXTB16 pairs, (w1, w3)
+ * then (w0, w2), A's then B's, two STM of 4 (14 instructions per 16 weights with the loop; an
+ * odd last group alone), then the 6 requantization words (LDM, STM).
+ *   r0 narrow records   r1 pair records   r2 groups   r3 pairs left   lr (groups - 1) / 2 left */
 __attribute__((naked, noinline)) static void te_pairs_unpack_asm(__attribute__((unused)) const int32_t *narrow,
                                                                  __attribute__((unused)) int32_t *rec,
                                                                  __attribute__((unused)) uint32_t groups,
@@ -326,9 +334,14 @@ __attribute__((naked, noinline)) static void te_pairs_unpack_asm(__attribute__((
     __asm__ volatile(
         "push   {r4-r11, lr}\n"
         "0:\n\t"
-        "ldrd   r4, r5, [r0], #8\n\t"
-        "strd   r4, r5, [r1], #8\n\t"
-        "lsrs   lr, r2, #1\n"
+        "ldm    r0!, {r4, r10, r11, r12}\n\t"  /* A's group 0, the biases, B's group 0 */
+        "sxtb16 r8, r4, ror #8\n\t"
+        "sxtb16 r9, r4\n\t"
+        "sxtb16 lr, r12\n\t"
+        "sxtb16 r12, r12, ror #8\n\t"
+        "stm    r1!, {r8-r12, lr}\n\t"
+        "sub    lr, r2, #1\n\t"
+        "lsr    lr, lr, #1\n"                  /* at least 2: groups >= 5 (te/conv.h) */
         "1:\n\t"
         "ldrd   r4, r6, [r0], #8\n\t"          /* A's and B's group g */
         "ldrd   r5, r7, [r0], #8\n\t"          /* g + 1 */
@@ -344,8 +357,8 @@ __attribute__((naked, noinline)) static void te_pairs_unpack_asm(__attribute__((
         "stm    r1!, {r8-r11}\n\t"
         "subs   lr, lr, #1\n\t"
         "bne    1b\n\t"
-        "tst    r2, #1\n\t"
-        "beq    2f\n\t"
+        "tst    r2, #1\n\t"                    /* an even count leaves one group */
+        "bne    2f\n\t"
         "ldrd   r4, r6, [r0], #8\n\t"
         "sxtb16 r8, r4, ror #8\n\t"
         "sxtb16 r9, r4\n\t"
@@ -363,19 +376,18 @@ __attribute__((naked, noinline)) static void te_pairs_unpack_asm(__attribute__((
 #define te_pairs_widen2 te_pairs_widen2_asm
 #else
 static void te_pairs_unpack(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs) {
-    for (; pairs; pairs--) {
-        *rec++ = *narrow++, *rec++ = *narrow++;
-        const int8_t *w = (const int8_t *)narrow;
-        for (uint32_t g = 0; g < groups; g++, w += 8) {
-            for (uint32_t c = 0; c < 2; c++, rec += 2) {  /* A's, B's: (w1, w3), (w0, w2) */
-                const int8_t *q = w + 4 * c;
+    for (; pairs; pairs--, narrow += 2 * groups + 8, rec += TE_PAIR_WORDS(groups)) {
+        TE_PAIR_BIAS(rec, 0) = narrow[1], TE_PAIR_BIAS(rec, 1) = narrow[2];
+        for (uint32_t g = 0; g < groups; g++) {
+            for (uint32_t c = 0; c < 2; c++) {  /* A's, B's: (w1, w3), (w0, w2) */
+                /* the narrow words sit as the pair record's do, one word a channel and group */
+                const int8_t *q = (const int8_t *)(narrow + 2 * g + c + (g || c ? 2 : 0));
                 const uint32_t odd = (uint16_t)q[1] | (uint32_t)(uint16_t)q[3] << 16;
                 const uint32_t even = (uint16_t)q[0] | (uint32_t)(uint16_t)q[2] << 16;
-                memcpy(rec, &odd, 4), memcpy(rec + 1, &even, 4);
+                memcpy(rec + te_pair_wofs(g, c), &odd, 4), memcpy(rec + te_pair_wofs(g, c) + 1, &even, 4);
             }
         }
-        narrow += 2 * groups;
-        for (uint32_t i = 0; i < 6; i++) *rec++ = *narrow++;
+        for (uint32_t i = 0; i < 6; i++) rec[2 + 4 * groups + i] = narrow[2 + 2 * groups + i];
     }
 }
 

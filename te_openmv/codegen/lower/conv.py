@@ -706,10 +706,10 @@ PAIR_KERNELS = {"te_conv2d_1x1_s8": "te_conv2d_1x1_pairs_s8", "te_conv2d_s8": "t
 # the bytes at least of a GEMM copy of blocks of 4 and of 3 (conv.c; the .mpy build's smallest
 # loop forms), which a model's code loses when no layer runs that copy any more
 GEMM_COPY_BYTES = {BLOCK: 300, BLOCK - 1: 256}
-PAIR_COPY_BYTES = 512  # the largest copy (te_pairs_sign_clamp)
+PAIR_COPY_BYTES = 506  # the largest copy (te_pairs_sign_clamp)
 # the walks' code in the firmware build (their C and the widening they alone call;
 # tests/test_conv_m7.py holds them equal to the M7 build's)
-PAIR_WALK_BYTES = {"te_conv2d_1x1_pairs_s8": 390, "te_conv2d_pairs_s8": 3090, "te_conv2d_3ch_pairs_s8": 2668}
+PAIR_WALK_BYTES = {"te_conv2d_1x1_pairs_s8": 388, "te_conv2d_pairs_s8": 3090, "te_conv2d_3ch_pairs_s8": 2662}
 GEMM_WALK_BYTES = {"te_conv2d_s8": 3420, "te_conv2d_s8_3ch": 3390}
 PAIRS_MIN_PER_BYTE = LOOP16_MIN_PER_BYTE
 PAIRS_MAX_BYTES = 1344
@@ -762,7 +762,7 @@ def pair_saving(geo: dict, pixels: int, form: str) -> int:
     blocks of 4 (per channel 12 + 11 G + 2 per pass of 16 of the G - 1 groups after the first,
     or 10 + 11 G for an unrolled group count; 4 requantizations; the RGB layers' four-channel
     copy 1.5 less) and of 3 (10 + 9 G + 2 per pass, 3 of them) against the pair kernel's halves
-    (13 + 10 G + 3 per pass of 8, the _seven copy 11 + 10 G; 4 requantizations), ceil(pixels / 2)
+    (11 + 10 G + 3 per pass of 8, the _seven copy 9 + 10 G; 4 requantizations), ceil(pixels / 2)
     of them (the last 1-3 pixels take one half or two); G = depth / 4, rq: RQ_COST[form]. For
     the maps pairs_variant admits (at least 4 pixels: the GEMM's blocks are all of 4 or 3).
     The window kernels' widening is the same on both sides but for the last 1-3 pixels'
@@ -774,7 +774,7 @@ def pair_saving(geo: dict, pixels: int, form: str) -> int:
         four -= 1.5  # (rgb_quad_variant)
     per_block = {BLOCK: four + BLOCK * rq, BLOCK - 1: 10 + 9 * g + 2 * passes16 + (BLOCK - 1) * rq}
     old = 2 * sum(per_block[cols] for _, cols in blocks(pixels))
-    half = 11 + 10 * g if g == PAIR_SEVEN else 13 + 10 * g + 3 * passes8
+    half = 9 + 10 * g if g == PAIR_SEVEN else 11 + 10 * g + 3 * passes8
     new = -(-pixels // 2) * (half + 4 * rq)
     return int((geo["out_c"] // 2) * (old - new))
 
@@ -836,20 +836,29 @@ def assign_pairs(g: Graph) -> None:
                 op.attrs["pairs"] = copy
 
 
+def _pair_rows(weight_words: np.ndarray, a_words: int, table: np.ndarray) -> np.ndarray:
+    """Pair records (wide or narrow) from each channel pair's weight words, A's and B's per
+    group (A's first `a_words` words of the first group), and the te_conv_chan rows: the biases
+    of A and B between A's and B's words of the first group (the kernel loads both with that
+    group: one LDM), mult, e, round of A and of B after the weights; then one word of padding,
+    so that the layer's constants take exactly the GEMM's bytes (its table ends in one: the
+    flash budget counts those, codegen/flash.py)."""
+    pairs = weight_words.shape[0]
+    t = table.astype(np.int32).reshape(pairs, 2, 4)
+    rows = np.concatenate([weight_words[:, :a_words], t[:, :, 0], weight_words[:, a_words:],
+                           t[:, :, 1:].reshape(pairs, 6)], axis=1)
+    return np.concatenate([rows.reshape(-1), np.zeros(1, np.int32)]).astype(np.int32)
+
+
 def pair_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
     """The pair kernel's records (te_openmv/kernels/conv_pairs.c) from the wide weights
     [out_c, depth] (int16, per group (2w1, 2w3, 2w0, 2w2)) and the te_conv_chan rows [out_c, 4]
-    (bias, mult, e, round): per pair of channels A, B the biases of A and B, per group A's two
-    weight words then B's, then mult, e, round of A and of B; then one word of padding, so that
-    the layer's constants take exactly the GEMM's bytes (its table ends in one: the flash
-    budget counts those, codegen/flash.py)."""
+    (bias, mult, e, round): per pair of channels A, B, per group A's two weight words then B's
+    (_pair_rows puts the biases and the requantization words in)."""
     out_c = weights.shape[0]
     words = np.ascontiguousarray(weights.astype(np.int16)).view(np.int32).reshape(out_c // 2, 2, -1, 2)
     groups = words.shape[2]
-    t = table.astype(np.int32).reshape(out_c // 2, 2, 4)
-    weight_part = words.transpose(0, 2, 1, 3).reshape(out_c // 2, 4 * groups)
-    rows = np.concatenate([t[:, :, 0], weight_part, t[:, :, 1:].reshape(out_c // 2, 6)], axis=1)
-    return np.concatenate([rows.reshape(-1), np.zeros(1, np.int32)]).astype(np.int32)
+    return _pair_rows(words.transpose(0, 2, 1, 3).reshape(out_c // 2, 4 * groups), 2, table)
 
 
 # Narrow 1x1 layers (int8 weights in flash: the maps of fewer than WIDE_MIN_BLOCKS blocks, which
@@ -865,7 +874,7 @@ def pair_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
 # layer links it) and where the op's scratch can grow by one pair's record at least without
 # moving the plan's peak (schedule.py, the scratch room). Flash stays as it is.
 RT_MAX_BLOCKS = 5
-RT_CODE_BYTES = 774  # te_conv2d_1x1_pairs_rt_s8, te_pairs_unpack_asm, te_pairs_widen2_asm (the M7 build)
+RT_CODE_BYTES = 792  # te_conv2d_1x1_pairs_rt_s8, te_pairs_unpack_asm, te_pairs_widen2_asm (the M7 build)
 RT_CHUNK_CALLS = 30  # per chunk and block: the two halves' calls and frames
 
 
@@ -898,7 +907,7 @@ def rt_saving(geo: dict, pixels: int, form: str) -> int:
     per_block = {BLOCK: 12 + 13 * g + 2 * passes16 + BLOCK * (rq + 1),
                  BLOCK - 1: 10 + 11 * g + 2 * passes16 + (BLOCK - 1) * (rq + 1)}
     old = geo["out_c"] * sum(per_block[cols] for _, cols in blocks(pixels))
-    half = (11 + 10 * g if g == PAIR_SEVEN else 13 + 10 * g + 3 * passes8) + 4 * rq
+    half = (9 + 10 * g if g == PAIR_SEVEN else 11 + 10 * g + 3 * passes8) + 4 * rq
     nblocks = len(pair_blocks(pixels))
     new = (geo["out_c"] // 2) * (-(-pixels // 2) * half + 7 * g + 8) + nblocks * (24 * g + 11 + RT_CHUNK_CALLS)
     return old - new
@@ -922,18 +931,16 @@ def rt_chunk(g: Graph, op: Op, geo: dict, scratch: int) -> int:
 
 def rt_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
     """The narrow records (conv_pairs.c) from the wide weights and rows prepare gives: per pair of
-    channels A, B the biases, per group A's 4 int8 weights then B's (OHWI), the requantization
-    words of A then of B; the GEMM's int8 weights and table (with its word of padding) in as
-    many bytes."""
+    channels A, B, per group A's 4 int8 weights then B's (OHWI), laid out as the pair records
+    (_pair_rows: the biases inside the first group, the requantization words of A then of B
+    after the weights); the GEMM's int8 weights and table (with its word of padding) in as many
+    bytes."""
     out_c = weights.shape[0]
     w8 = np.empty(weights.shape, np.int8)
     w8.reshape(out_c, -1, 4)[:, :, [1, 3, 0, 2]] = weights.reshape(out_c, -1, 4) // 2
     groups = w8.shape[1] // 4
     packed = w8.reshape(out_c // 2, 2, groups, 4).transpose(0, 2, 1, 3).reshape(out_c // 2, -1)
-    t = table.astype(np.int32).reshape(out_c // 2, 2, 4)
-    rows = np.concatenate([t[:, :, 0], np.ascontiguousarray(packed).view(np.int32),
-                           t[:, :, 1:].reshape(out_c // 2, 6)], axis=1)
-    return np.concatenate([rows.reshape(-1), np.zeros(1, np.int32)]).astype(np.int32)
+    return _pair_rows(np.ascontiguousarray(packed).view(np.int32), 1, table)
 
 
 def assign_rt_pairs(g: Graph) -> None:

@@ -268,16 +268,17 @@ TE_INLINE uint32_t te_conv_scratch_1x1_rt(uint32_t in_c, uint32_t pixels, uint32
 /* What the pair kernel's assembly reads for one half of a block (its frame: it copies it onto
  * the stack); the portable path reads the same fields. */
 typedef struct te_pair_job {
-    int8_t *out;             /* 0: the half's first pixel, the next channel pair's first output */
-    uint32_t out_c;          /* 4: from the half's first pixel to its second */
-    const int32_t *rec_end;  /* 8: the records' end */
-    const uint32_t *x;       /* 12: the half's inputs */
+    const uint32_t *x;       /* 0: the half's inputs */
+    int8_t *out;             /* 4: the half's first pixel, the next channel pair's first output */
+    uint32_t out_c;          /* 8: from the half's first pixel to its second */
+    const int32_t *rec_end;  /* 12: the records' end (x to rec_end: one LDM after each pair) */
     uint32_t lo4, hi4;       /* 16, 20: act_min, act_max in every byte (the clamp variants) */
     uint32_t entry;          /* 24: where the group loop enters its first pass */
     const uint32_t *x_end;   /* 28: the half's end */
 } te_pair_job;
 /* words of one channel pair's record: 2 biases, 4 per group, 6 requantization words (the
- * GEMM's wide weights and channel rows of the two channels, in as many bytes) */
+ * GEMM's wide weights and channel rows of the two channels, in as many bytes; the biases
+ * between the first group's words of A and of B, conv_pairs.c) */
 #define TE_PAIR_WORDS(groups) (2u + 4u * (groups) + 6u)
 
 /* The job's fields for the layer of `groups` groups of 4 taps (its walk sets the half's pointers). */
