@@ -360,10 +360,13 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "pop    {r4-r11, pc}\n"
 /* Stride 2, one column kx (wb: "!" but for the last): pair row y by (w0, w1) of c0..c3
  * (SMLAD), the low halves of pair row y + 1 by w2 (SMLABB/SMLABT against (w2 c0, w2 c1),
- * (w2 c2, w2 c3)); the record's 6 words of the column in two LDM of 3. */
-#define TE_VP_COL(wb)                                 \
+ * (w2 c2, w2 c3)); the record's 6 words of the column in two LDM of 3, the first column's
+ * first three with the biases (`first`: the accumulators' starts, the record's first words). */
+#define TE_VP_LOADW "ldm    r12!, {r10, r11, lr}\n\t"
+#define TE_VP_LOADBW "ldm    r12!, {r0-r3, r10, r11, lr}\n\t"
+#define TE_VP_COL(wb, first)                          \
+    first                                             \
     "ldm    r8" wb ", {r4-r7}\n\t"                    \
-    "ldm    r12!, {r10, r11, lr}\n\t"                 \
     "smlad  r0, r4, r10, r0\n\t"                      \
     "smlad  r1, r5, r11, r1\n\t"                      \
     "smlad  r2, r6, lr, r2\n\t"                       \
@@ -374,8 +377,9 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "smlabt r1, r5, r11, r1\n\t"                      \
     "smlabb r2, r6, lr, r2\n\t"                       \
     "smlabt r3, r7, lr, r3\n\t"
-/* 56 instructions per pixel and group in the u<E> form (61 without the sign step, 65 with it):
- * bias 1, 3 columns of 12, requantization 10, BFI 3, record rewind 1, store and loop 5 */
+/* 55 instructions per pixel and group in the u<E> form (60 without the sign step, 64 with it):
+ * 3 columns of 12 (the first loads the biases with its weights), requantization 10, BFI 3,
+ * record rewind 1, store and loop 5 */
 #define TE_VPAIR_ASM(name, rq, rw)                                                             \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
     __asm__ volatile(                                                                            \
@@ -383,10 +387,9 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
         "b      1f\n"                                                                            \
         TE_VP_AGAIN("2", rw)                                                                     \
         "1:\n\t"                                                                                 \
-        "ldm    r12!, {r0-r3}\n\t"                                                               \
-        TE_VP_COL("!")                                                                           \
-        TE_VP_COL("!")                                                                           \
-        TE_VP_COL("")                                                                            \
+        TE_VP_COL("!", TE_VP_LOADBW)                                                             \
+        TE_VP_COL("!", TE_VP_LOADW)                                                              \
+        TE_VP_COL("", TE_VP_LOADW)                                                               \
         rq                                                                                       \
         TE_VP_NEXT("1", "2"));                                                                   \
     }
@@ -400,11 +403,11 @@ TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N, "136")
  * by w2. Odd y (pm = SMLATB, pn = SMLADX): the high halves of pair row m by w0, pair row
  * m + 1 as (w1, w2) against the words (w2, w1). Records: per column kx, (w0, w1) of c0..c3
  * then (w2, w1) of c0..c3 (both parities read the same words), 24 words in 8 LDM of 3,
- * the registers taking them in turn. 58 instructions per pixel and group (u<E>). */
+ * the registers taking them in turn, the first with the biases. 57 instructions per pixel
+ * and group (u<E>). */
 #define TE_VP1_BODY(pm, pn)                           \
-    "ldm    r12!, {r0-r3}\n\t"                        \
+    TE_VP_LOADBW                                      \
     "ldmdb  r8, {r4-r7}\n\t"                          \
-    "ldm    r12!, {r10, r11, lr}\n\t"                 \
     pm "  r0, r4, r10, r0\n\t"                        \
     pm "  r1, r5, r11, r1\n\t"                        \
     pm "  r2, r6, lr, r2\n\t"                         \

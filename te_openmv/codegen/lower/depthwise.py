@@ -370,8 +370,8 @@ _VPAIR_FORM_EXTRA = {"u": 0, "n": 5, "s": 9}
 
 def _vpair_cost(p: dict, c: int, passes: int, form: str) -> float:
     """The vertical-pair ring (fitted on the QEMU counts of the shared models' 33 such
-    operators, within 4%, most within 1%; requant_form gives `form`): per pixel and group 56
-    (stride 2) or 58 (stride 1) in the u<E> form, 5 more without it, 9 more with the sign step;
+    operators, within 4%, most within 1%; requant_form gives `form`): per pixel and group 55
+    (stride 2) or 57 (stride 1) in the u<E> form, 5 more without it, 9 more with the sign step;
     12 per group and output row; the packing copy 19 per 2 words of both rows, 3 per pair of
     groups and pair row; 6 per 8 words filling the pair rows wholly outside the image; 48 per
     kernel and per copy call, 330 per pass. No margin: the plane kernel's estimate, its rival
@@ -380,7 +380,7 @@ def _vpair_cost(p: dict, c: int, passes: int, form: str) -> float:
     packed = (h - 1) // 2 + 2 if p["stride_h"] == 1 else h + 1  # pair rows
     inside = sum(1 for j in range(packed) if any(0 <= 2 * j - p["pad_top"] + k < p["copy_h"] for k in (0, 1)))
     copies = inside * c / 8 * (19 * p["copy_w"] + 3) + (packed - inside) * p["ring_w"] * c / 8 * 6
-    group = (58 if p["stride_h"] == 1 else 56) + _VPAIR_FORM_EXTRA[form]
+    group = (57 if p["stride_h"] == 1 else 55) + _VPAIR_FORM_EXTRA[form]
     compute = h * c / 4 * (p["out_w"] * group + 12)
     return copies + compute + passes * (48 * (h + inside) + 330)
 
