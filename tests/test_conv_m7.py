@@ -176,6 +176,19 @@ def _cases() -> list[tuple[str, bytes, str]]:
         v, (act, oq) = forms[i % 4]
         cases.append((f"rt_{tag}_{v}", conv_model(rng, hw, in_c, out_c, (1, 1), act=act, in_q=q, out_q=oq),
                       f"te_conv2d_1x1_pairs_rt_s8, {hw[0] * hw[1]} pixels, {in_c // 4} groups, {out_c} channels, {v}"))
+    # narrow window layers the same way (te_conv2d_pairs_rt_s8, tags starting w): chunks that
+    # divide the pairs and one that leaves a shorter last chunk, strides 1 and 2, padding on
+    # every side, maps ending in 1-3 pixels, 7 groups (_seven), the input read once per chunk
+    for i, (tag, hw, in_c, out_c, k, stride, padding) in enumerate((
+            ("w3x3s1_k2", (9, 11), 24, 12, (3, 3), (1, 1), "SAME"),       # 99 pixels, 3 chunks
+            ("w3x3s2", (12, 13), 20, 10, (3, 3), (2, 2), "SAME"),         # 42 pixels, one chunk
+            ("w5x5_k2", (8, 9), 8, 10, (5, 5), (1, 1), "VALID"),          # 20 pixels, chunks 2, 2, 1
+            ("w1x7_k1", (6, 10), 4, 8, (1, 7), (1, 1), "SAME"),           # 7 groups
+            ("w3x3big_k4", (24, 24), 64, 16, (3, 3), (1, 1), "SAME"))):   # YOLOv8n's shape, fewer channels
+        v, (act, oq) = forms[(i + 1) % 4]
+        cases.append((f"rt_{tag}_{v}", conv_model(rng, hw, in_c, out_c, k, stride, padding, act=act, in_q=q,
+                                                   out_q=oq),
+                      f"te_conv2d_pairs_rt_s8, {k[0]}x{k[1]} stride {stride}, {hw}, {in_c} -> {out_c}, {v}"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
@@ -254,13 +267,14 @@ def _force_rt(mp, chunk: int | None) -> None:
             if op.type in types and op.type == "CONV_2D":
                 geo = lower_conv.conv_geometry(s.graph, op)
                 y = s.graph.t(op.outputs[0])
-                need = lower_conv.rt_block_bytes(geo, y.shape[1] * y.shape[2]) + \
-                    lower_conv.rt_pair_bytes(geo) * (chunk or geo["out_c"] // 2)
-                op.attrs["scratch_room"] = max(1, need - lower_conv.scratch_for(geo))
+                before = lower_conv.rt_block_bytes(geo, y.shape[1] * y.shape[2]) if geo["pointwise"] \
+                    else lower_conv.scratch_for(geo)
+                need = before + lower_conv.rt_pair_bytes(geo) * (chunk or geo["out_c"] // 2)
+                schedule.grant_room(s.graph, op, max(1, need - lower_conv.scratch_for(geo)))
         s.plan = plan(s.graph)
         return True
     mp.setattr(schedule, "_use_spare_scratch", grant)
-    mp.setattr(lower_conv, "rt_saving", lambda geo, pixels, form: 1)
+    mp.setattr(lower_conv, "rt_saving", lambda geo, pixels, form, chunks=1: 1)
     mp.setattr(lower_conv, "PAIRS_MIN_PER_BYTE", 0)
     mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)
 
@@ -408,7 +422,7 @@ def _sizes(elf: Path, arm_toolchain) -> dict[str, int]:
 # the functions of each walk (lower/conv.py PAIR_WALK_BYTES, GEMM_WALK_BYTES; the compiler's clones too)
 WALK_CODE = {
     "te_conv2d_1x1_pairs_s8": r"te_conv2d_1x1_pairs_s8|te_pairs_widen_asm",
-    "te_conv2d_pairs_s8": r"te_conv2d_pairs_s8|te_im2col_block_any_pairs(\.\w+)*",
+    "te_conv2d_pairs_s8": r"te_conv2d_pairs_s8|te_pairs_windows|te_im2col_block_any_pairs(\.\w+)*",
     "te_conv2d_3ch_pairs_s8": r"te_conv2d_3ch_pairs_s8|te_rgb_block_pairs(\.\w+)*|te_im2col4_3ch_s2_pairs_asm"
                               r"|te_im2col_block_3ch_pairs(\.\w+)*",
     "te_conv2d_s8": r"te_conv2d_s8|te_im2col_block_any(\.\w+)*",
@@ -456,15 +470,23 @@ def test_pair_cases_run_the_pair_kernel(m7_run, arm_toolchain):
 
 
 def test_rt_cases_run_the_run_time_records(m7_run, arm_toolchain):
-    """The rt_ cases call te_conv2d_1x1_pairs_rt_s8 in chunks of the pairs their name says (all
-    where it says none), with the per-channel copy of their form (_seven for 7 groups), linked;
-    its code is the RT_CODE_BYTES the compiler weighs."""
+    """The rt_ cases call te_conv2d_1x1_pairs_rt_s8 (rt_w*: te_conv2d_pairs_rt_s8) in chunks of
+    the pairs their name says (all where it says none), with the per-channel copy of their form
+    (_seven for 7 groups), linked; their code is the RT_CODE_BYTES and RT_WINDOW_CODE_BYTES the
+    compiler weighs; a window case's input and output do not overlap (each chunk reads the input
+    again)."""
     _, _, elf = m7_run
     sizes = _sizes(elf, arm_toolchain)
     for name, model, _ in _cases():
         if name.startswith("rt_"):
             c = _compile(model, name)
-            calls = re.findall(r"te_conv2d_1x1_pairs_rt_s8\(&\w+, .*, (\d+)\);", c.emitted.c_source)
+            fn = "te_conv2d_pairs_rt_s8" if name.startswith("rt_w") else "te_conv2d_1x1_pairs_rt_s8"
+            calls = re.findall(fn + r"\(&\w+, .*, (\d+)\);", c.emitted.c_source)
+            if name.startswith("rt_w"):
+                op = c.graph.ops[0]
+                x, y = c.graph.t(op.inputs[0]), c.graph.t(op.outputs[0])
+                xo, yo = c.plan.offset_of(c.graph, op.inputs[0]), c.plan.offset_of(c.graph, op.outputs[0])
+                assert xo + x.nbytes <= yo or yo + y.nbytes <= xo, (name, xo, yo)
             forms = re.findall(r"TE_CONV_PAIRS\((\w+)\)", c.emitted.c_source)
             out_c = c.graph.t(c.graph.ops[0].outputs[0]).shape[3]
             want = int(name.split("_k")[1].split("_")[0]) if "_k" in name else out_c // 2
@@ -474,6 +496,7 @@ def test_rt_cases_run_the_run_time_records(m7_run, arm_toolchain):
             assert f"te_pairs_{forms[0]}" in sizes, forms
     assert sizes["te_conv2d_1x1_pairs_rt_s8"] + sizes["te_pairs_unpack_asm"] + sizes["te_pairs_widen2_asm"] == \
         lower_conv.RT_CODE_BYTES
+    assert sizes["te_conv2d_pairs_rt_s8"] + sizes["te_pairs_unpack_doubled"] == lower_conv.RT_WINDOW_CODE_BYTES
 
 
 def test_rgb_layers_run_the_four_channel_copy(m7_run, arm_toolchain):

@@ -243,6 +243,37 @@ ROOM_USERS = ((("DEPTHWISE_CONV_2D",), ((spare_scratch, False),)),
               (("MUL",), _FREE_THEN_SPARE))
 
 
+def grant_room(g: Graph, op, room: int) -> Callable[[], None] | None:
+    """Give `op` room for a faster kernel (op.attrs["scratch_room"]) if that changes its scratch,
+    and ask its lowering again whether its output may overlap its input (the overlap pass's
+    permission, passes/overlap.py: a kernel the room makes may read its input more than once).
+    Returns what takes the grant back, or None where the room changes nothing."""
+    before, had = scratch_bytes(g, op), op.attrs.get("scratch_room")
+    overlap = op.attrs.get("overlap")
+    op.attrs["scratch_room"] = room
+    if scratch_bytes(g, op) == before:
+        if had is None:
+            del op.attrs["scratch_room"]
+        else:
+            op.attrs["scratch_room"] = had
+        return None
+    if overlap:
+        d = LOWERINGS[op.type].overlap_distance(g, op, op.inputs.index(overlap["input"]))
+        if d is None:
+            del op.attrs["overlap"]
+        else:
+            op.attrs["overlap"] = {**overlap, "distance": max(d, overlap["distance"])}
+
+    def undo() -> None:
+        if had is None:
+            del op.attrs["scratch_room"]
+        else:
+            op.attrs["scratch_room"] = had
+        if overlap:
+            op.attrs["overlap"] = overlap
+    return undo
+
+
 def _use_spare_scratch(s: Schedule, types: tuple[str, ...], room_of=spare_scratch, each: bool = False) -> None:
     """Let ops of `types` that have no room yet and whose scratch has room (room_of: bytes
     beyond their scratch in the chosen plan) use it for a faster kernel (op.attrs["scratch_room"]),
@@ -254,25 +285,20 @@ def _use_spare_scratch(s: Schedule, types: tuple[str, ...], room_of=spare_scratc
     for batch in ([pos] for pos in todo) if each else [todo]:
         if each:  # the room in the plan the grants before left
             room = room_of(s.plan)
-        users = []
+        undos = []
         for pos in batch:
-            op = s.graph.ops[pos]
-            if not room.get(pos):
-                continue
-            before = scratch_bytes(s.graph, op)
-            op.attrs["scratch_room"] = room[pos]
-            if scratch_bytes(s.graph, op) != before:
-                users.append(op)
-            else:  # the room changes nothing here
-                del op.attrs["scratch_room"]
-        if not users:
+            if room.get(pos):
+                undo = grant_room(s.graph, s.graph.ops[pos], room[pos])
+                if undo:
+                    undos.append(undo)
+        if not undos:
             continue
         grown = plan(s.graph)
         if grown.peak <= s.plan.peak:
             s.plan = grown
         else:
-            for op in users:
-                del op.attrs["scratch_room"]
+            for undo in undos:
+                undo()
 
 
 def _choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:

@@ -1371,8 +1371,12 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
 /* te_conv2d_s8's layers on the pair kernel (te/conv.h): the same walk, each block of 4 windows
  * widened into the kernel's two halves; the last 1-3 pixels of the map in its last 4 again
  * (the compiler's condition: at least 4), only the halves that hold them run. */
-void te_conv2d_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
-                        void *scratch) {
+/* The pair kernel over the whole map with the channel pairs whose records run from `records`
+ * to rec_end, the first of them at out's channel 0 (te_conv2d_pairs_s8: all of them;
+ * te_conv2d_pairs_rt_s8: a chunk). */
+__attribute__((noinline)) static void te_pairs_windows(const te_conv_params *p, const int8_t *in,
+                                                       const int32_t *records, const int32_t *rec_end,
+                                                       int8_t *out, void *scratch) {
     te_im2col_geo g;
     te_im2col_walk w;
     te_im2col_begin(p, in, &g, &w, 0, 0, 0);
@@ -1381,6 +1385,7 @@ void te_conv2d_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t
     int8_t *row_tmp = te_im2col_row_tmp(p, scratch);
     te_pair_job job;
     te_pairs_begin(&job, p, records, hs >> 2);
+    job.rec_end = rec_end;
     const te_pairs_fn fn = te_pairs_code(p);
     for (uint32_t px = 0; px < full; px += TE_B) {
         te_im2col_fill(&g, &w, TE_B, xbuf, row_tmp, 0, 0, 0, hs, TE_PAIRS_GS);
@@ -1390,6 +1395,27 @@ void te_conv2d_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t
         te_im2col_walk_to(&w, pixels - TE_B);
         te_im2col_fill(&g, &w, TE_B, xbuf, row_tmp, 0, 0, 0, hs, TE_PAIRS_GS);
         te_pairs_halves(&job, fn, p, records, out + (pixels - TE_B) * out_c, xbuf, hs, pixels - full == 3u ? 0u : 1u);
+    }
+}
+
+void te_conv2d_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                        void *scratch) {
+    te_pairs_windows(p, in, records, records + (p->out_c >> 1) * TE_PAIR_WORDS(p->depth >> 2), out, scratch);
+}
+
+/* Narrow layers (te/conv.h): per chunk of channel pairs their records unpacked after the walk's
+ * scratch, then the walk. Why it pays on big maps: the GEMM's int8 groups cost 13 instructions
+ * per channel and block of 4 pixels against the pair kernel's 10 per channel pair and half; the
+ * windows widened again per chunk (about 16 per group and block) cost less than that from a few
+ * pairs a chunk on (lower/conv.py, rt_saving). */
+void te_conv2d_pairs_rt_s8(const te_conv_params *p, const int8_t *in, const int32_t *narrow, int8_t *out,
+                           void *scratch, uint32_t chunk) {
+    const uint32_t groups = p->depth >> 2, pairs = p->out_c >> 1, words = TE_PAIR_WORDS(groups);
+    int32_t *rec = (int32_t *)(void *)((int8_t *)scratch + te_conv_scratch_im2col(p->depth, (uint32_t)p->k_w * p->in_c));
+    for (uint32_t p0 = 0; p0 < pairs; p0 += chunk) {
+        const uint32_t n = pairs - p0 < chunk ? pairs - p0 : chunk;
+        te_pairs_unpack_doubled(narrow + p0 * (8u + 2u * groups), rec, groups, n);
+        te_pairs_windows(p, in, rec, rec + n * words, out + 2u * p0, scratch);
     }
 }
 

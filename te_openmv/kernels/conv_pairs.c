@@ -325,70 +325,88 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
 /* `pairs` narrow records into pair records: the first group with the biases (one LDM, one STM
  * of 6), then per two groups A's and B's raw words (two LDRD) into their SXTB16 pairs, (w1, w3)
  * then (w0, w2), A's then B's, two STM of 4 (14 instructions per 16 weights with the loop; an
- * odd last group alone), then the 6 requantization words (LDM, STM).
+ * odd last group alone), then the 6 requantization words (LDM, STM). `twice4` / `twice2`
+ * double the weights (SADD16: the window layers', whose inputs are widened as they are).
  *   r0 narrow records   r1 pair records   r2 groups   r3 pairs left   lr (groups - 1) / 2 left */
-__attribute__((naked, noinline)) static void te_pairs_unpack_asm(__attribute__((unused)) const int32_t *narrow,
-                                                                 __attribute__((unused)) int32_t *rec,
-                                                                 __attribute__((unused)) uint32_t groups,
-                                                                 __attribute__((unused)) uint32_t pairs) {
-    __asm__ volatile(
-        "push   {r4-r11, lr}\n"
-        "0:\n\t"
-        "ldm    r0!, {r4, r10, r11, r12}\n\t"  /* A's group 0, the biases, B's group 0 */
-        "sxtb16 r8, r4, ror #8\n\t"
-        "sxtb16 r9, r4\n\t"
-        "sxtb16 lr, r12\n\t"
-        "sxtb16 r12, r12, ror #8\n\t"
-        "stm    r1!, {r8-r12, lr}\n\t"
-        "sub    lr, r2, #1\n\t"
-        "lsr    lr, lr, #1\n"                  /* at least 2: groups >= 5 (te/conv.h) */
-        "1:\n\t"
-        "ldrd   r4, r6, [r0], #8\n\t"          /* A's and B's group g */
-        "ldrd   r5, r7, [r0], #8\n\t"          /* g + 1 */
-        "sxtb16 r8, r4, ror #8\n\t"
-        "sxtb16 r9, r4\n\t"
-        "sxtb16 r10, r6, ror #8\n\t"
-        "sxtb16 r11, r6\n\t"
-        "stm    r1!, {r8-r11}\n\t"
-        "sxtb16 r8, r5, ror #8\n\t"
-        "sxtb16 r9, r5\n\t"
-        "sxtb16 r10, r7, ror #8\n\t"
-        "sxtb16 r11, r7\n\t"
-        "stm    r1!, {r8-r11}\n\t"
-        "subs   lr, lr, #1\n\t"
-        "bne    1b\n\t"
-        "tst    r2, #1\n\t"                    /* an even count leaves one group */
-        "bne    2f\n\t"
-        "ldrd   r4, r6, [r0], #8\n\t"
-        "sxtb16 r8, r4, ror #8\n\t"
-        "sxtb16 r9, r4\n\t"
-        "sxtb16 r10, r6, ror #8\n\t"
-        "sxtb16 r11, r6\n\t"
-        "stm    r1!, {r8-r11}\n"
-        "2:\n\t"
-        "ldm    r0!, {r4-r9}\n\t"
-        "stm    r1!, {r4-r9}\n\t"
-        "subs   r3, r3, #1\n\t"
-        "bne    0b\n\t"
-        "pop    {r4-r11, pc}\n\t");
-}
+#define TE_PAIRS_UNPACK_FN(name, linkage, twice4, twice2)                                                 \
+    __attribute__((naked, noinline)) linkage void name(__attribute__((unused)) const int32_t *narrow,     \
+                                               __attribute__((unused)) int32_t *rec,              \
+                                               __attribute__((unused)) uint32_t groups,           \
+                                               __attribute__((unused)) uint32_t pairs) {          \
+    __asm__ volatile(                                                                             \
+        "push   {r4-r11, lr}\n"                                                                   \
+        "0:\n\t"                                                                                  \
+        "ldm    r0!, {r4, r10, r11, r12}\n\t"  /* A's group 0, the biases, B's group 0 */         \
+        "sxtb16 r8, r4, ror #8\n\t"                                                               \
+        "sxtb16 r9, r4\n\t"                                                                       \
+        "sxtb16 lr, r12\n\t"                                                                      \
+        "sxtb16 r12, r12, ror #8\n\t"                                                             \
+        twice2("r8", "r9") twice2("r12", "lr")                                                    \
+        "stm    r1!, {r8-r12, lr}\n\t"                                                            \
+        "sub    lr, r2, #1\n\t"                                                                   \
+        "lsr    lr, lr, #1\n"                  /* at least 2: groups >= 5 (te/conv.h) */          \
+        "1:\n\t"                                                                                  \
+        "ldrd   r4, r6, [r0], #8\n\t"          /* A's and B's group g */                          \
+        "ldrd   r5, r7, [r0], #8\n\t"          /* g + 1 */                                        \
+        "sxtb16 r8, r4, ror #8\n\t"                                                               \
+        "sxtb16 r9, r4\n\t"                                                                       \
+        "sxtb16 r10, r6, ror #8\n\t"                                                              \
+        "sxtb16 r11, r6\n\t"                                                                      \
+        twice4                                                                                    \
+        "stm    r1!, {r8-r11}\n\t"                                                                \
+        "sxtb16 r8, r5, ror #8\n\t"                                                               \
+        "sxtb16 r9, r5\n\t"                                                                       \
+        "sxtb16 r10, r7, ror #8\n\t"                                                              \
+        "sxtb16 r11, r7\n\t"                                                                      \
+        twice4                                                                                    \
+        "stm    r1!, {r8-r11}\n\t"                                                                \
+        "subs   lr, lr, #1\n\t"                                                                   \
+        "bne    1b\n\t"                                                                           \
+        "tst    r2, #1\n\t"                    /* an even count leaves one group */               \
+        "bne    2f\n\t"                                                                           \
+        "ldrd   r4, r6, [r0], #8\n\t"                                                             \
+        "sxtb16 r8, r4, ror #8\n\t"                                                               \
+        "sxtb16 r9, r4\n\t"                                                                       \
+        "sxtb16 r10, r6, ror #8\n\t"                                                              \
+        "sxtb16 r11, r6\n\t"                                                                      \
+        twice4                                                                                    \
+        "stm    r1!, {r8-r11}\n"                                                                  \
+        "2:\n\t"                                                                                  \
+        "ldm    r0!, {r4-r9}\n\t"                                                                 \
+        "stm    r1!, {r4-r9}\n\t"                                                                 \
+        "subs   r3, r3, #1\n\t"                                                                   \
+        "bne    0b\n\t"                                                                           \
+        "pop    {r4-r11, pc}\n\t");                                                               \
+    }
+#define TE_PAIRS_ONCE2(a, b)
+#define TE_PAIRS_TWICE2(a, b) TE_PAIRS_TWICE(a) TE_PAIRS_TWICE(b)
+TE_PAIRS_UNPACK_FN(te_pairs_unpack_asm, static, "", TE_PAIRS_ONCE2)
+TE_PAIRS_UNPACK_FN(te_pairs_unpack_doubled, , TE_PAIRS_TWICE2("r8", "r9") TE_PAIRS_TWICE2("r10", "r11"), TE_PAIRS_TWICE2)
 #define te_pairs_unpack te_pairs_unpack_asm
 #define te_pairs_widen2 te_pairs_widen2_asm
 #else
-static void te_pairs_unpack(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs) {
+/* The unpacking in C; `twice` doubles the weights (te_pairs_unpack_doubled). */
+static void te_pairs_unpack_c(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs, const int twice) {
     for (; pairs; pairs--, narrow += 2 * groups + 8, rec += TE_PAIR_WORDS(groups)) {
         TE_PAIR_BIAS(rec, 0) = narrow[1], TE_PAIR_BIAS(rec, 1) = narrow[2];
         for (uint32_t g = 0; g < groups; g++) {
             for (uint32_t c = 0; c < 2; c++) {  /* A's, B's: (w1, w3), (w0, w2) */
                 /* the narrow words sit as the pair record's do, one word a channel and group */
                 const int8_t *q = (const int8_t *)(narrow + 2 * g + c + (g || c ? 2 : 0));
-                const uint32_t odd = (uint16_t)q[1] | (uint32_t)(uint16_t)q[3] << 16;
-                const uint32_t even = (uint16_t)q[0] | (uint32_t)(uint16_t)q[2] << 16;
+                const int k = twice ? 2 : 1;
+                const uint32_t odd = (uint16_t)(k * q[1]) | (uint32_t)(uint16_t)(k * q[3]) << 16;
+                const uint32_t even = (uint16_t)(k * q[0]) | (uint32_t)(uint16_t)(k * q[2]) << 16;
                 memcpy(rec + te_pair_wofs(g, c), &odd, 4), memcpy(rec + te_pair_wofs(g, c) + 1, &even, 4);
             }
         }
         for (uint32_t i = 0; i < 6; i++) rec[2 + 4 * groups + i] = narrow[2 + 2 * groups + i];
     }
+}
+static void te_pairs_unpack(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs) {
+    te_pairs_unpack_c(narrow, rec, groups, pairs, 0);
+}
+void te_pairs_unpack_doubled(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs) {
+    te_pairs_unpack_c(narrow, rec, groups, pairs, 1);
 }
 
 /* te_pairs_widen2_asm in C: per group, per pixel j, the words (2x0, 2x2), (2x1, 2x3) in half j / 2 */

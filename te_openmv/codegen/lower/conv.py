@@ -220,7 +220,7 @@ def widen_weights(weights: np.ndarray) -> np.ndarray:
 
 
 def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int,
-            wide: bool = False) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+            wide: bool = False, wide_constants: bool = False) -> tuple[np.ndarray, np.ndarray, bool, bool]:
     """(weights [out_c, depth], te_conv_chan rows [out_c, 4], fast_requant, wide).
 
     fast_requant when every channel either meets the fast requantization's bounds or
@@ -228,7 +228,10 @@ def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int,
     the rows hold the fast form (bias', mult2, e, round). Otherwise TFLite's own
     (bias', mult, shift, 0) and the kernels requantize exactly as TFLite. With `wide`
     asked for and the doubled accumulator inside int32 for every channel, the weights are
-    widened (int16) and the rows hold (2 bias', mult, e, round) (te/conv.h)."""
+    widened (int16) and the rows hold (2 bias', mult, e, round) (te/conv.h). wide_constants: a
+    channel whose doubled accumulator could leave int32 but whose output is constant becomes a
+    constant channel rather than keep the layer narrow (the records made at run time, whose
+    flash stays narrow, ask for it; YOLOv8n's biases near 2^30 are such channels)."""
     x, w, y = g.t(op.inputs[0]), g.t(op.inputs[1]), g.t(op.outputs[0])
     out_c = geo["out_c"]
     weights = padded_weights(w.data, geo["depth"], geo["pointwise"])
@@ -239,12 +242,18 @@ def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int,
     rows, wide_rows = [], []
     for o in range(out_c):
         m, s = int(mult[o]), int(shift[o])
-        if fast_requant_ok(int(bound[o]), m, s, y.zp):
+        fast_ok = fast_requant_ok(int(bound[o]), m, s, y.zp)
+        if fast_ok and not (wide and wide_constants and not wide_ok(int(bound[o]))):
             rows.append((int(bias[o]), fast_mult2(m), -s, fast_round(s, y.zp)))
             wide_rows.append((2 * int(bias[o]), m, -s, fast_round(s, y.zp)))
             wide = wide and wide_ok(int(bound[o]))
             continue
         const = constant_output(int(acc_lo[o]), int(acc_hi[o]), m, s, y.zp, act_min, act_max)
+        if const is None and fast_ok:  # (wide_constants: the channel as it is, the layer narrow)
+            rows.append((int(bias[o]), fast_mult2(m), -s, fast_round(s, y.zp)))
+            wide_rows.append((2 * int(bias[o]), m, -s, fast_round(s, y.zp)))
+            wide = False
+            continue
         if const is None:
             table = np.stack([bias, mult, shift, np.zeros(out_c, np.int64)], axis=1).astype(np.int32)
             return padded_weights(w.data, geo["depth"], geo["pointwise"]), table, False, False
@@ -709,7 +718,7 @@ GEMM_COPY_BYTES = {BLOCK: 300, BLOCK - 1: 256}
 PAIR_COPY_BYTES = 506  # the largest copy (te_pairs_sign_clamp)
 # the walks' code in the firmware build (their C and the widening they alone call;
 # tests/test_conv_m7.py holds them equal to the M7 build's)
-PAIR_WALK_BYTES = {"te_conv2d_1x1_pairs_s8": 388, "te_conv2d_pairs_s8": 3090, "te_conv2d_3ch_pairs_s8": 2662}
+PAIR_WALK_BYTES = {"te_conv2d_1x1_pairs_s8": 388, "te_conv2d_pairs_s8": 3118, "te_conv2d_3ch_pairs_s8": 2662}
 GEMM_WALK_BYTES = {"te_conv2d_s8": 3420, "te_conv2d_s8_3ch": 3390}
 PAIRS_MIN_PER_BYTE = LOOP16_MIN_PER_BYTE
 PAIRS_MAX_BYTES = 1344
@@ -876,40 +885,57 @@ def pair_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
 RT_MAX_BLOCKS = 5
 RT_CODE_BYTES = 792  # te_conv2d_1x1_pairs_rt_s8, te_pairs_unpack_asm, te_pairs_widen2_asm (the M7 build)
 RT_CHUNK_CALLS = 30  # per chunk and block: the two halves' calls and frames
+# The window layers' form (te_conv2d_pairs_rt_s8, conv.c): te_conv2d_s8's narrow layers on maps
+# of any size, per chunk of channel pairs their records unpacked (the weights doubled: the walk
+# widens the windows as they are) and te_conv2d_pairs_s8's walk run over the whole map, so the
+# windows are widened once per chunk (RT_WALK_GROUP a group of 4 taps and block, RT_WALK_BLOCK a
+# block): the chunk the op's scratch room holds decides what it saves (rt_saving). The input is
+# read again by each chunk after the chunk before wrote its outputs, so the op takes no overlap
+# (ConvLowering.overlap_distance), which a room grant keeps only where the peak stays.
+RT_WINDOW_CODE_BYTES = 354  # te_conv2d_pairs_rt_s8, te_pairs_unpack_doubled (the M7 build)
+RT_WALK_GROUP = 16
+RT_WALK_BLOCK = 60
 
 
 def rt_pairs_variant(g: Graph, op: Op, geo: dict, pixels: int) -> str | None:
-    """The pair kernel's copy a narrow 1x1 layer runs with its records made at run time, or None."""
-    if not geo["pointwise"] or kernel_for(geo) != "te_conv2d_1x1_s8" or pixelwise_records(g, op, geo) is not None:
+    """The pair kernel's copy a narrow 1x1 layer (of at most RT_MAX_BLOCKS blocks) or a narrow
+    window layer of te_conv2d_s8 runs with its records made at run time, or None."""
+    kernel = kernel_for(geo)
+    if kernel not in ("te_conv2d_1x1_s8", "te_conv2d_s8") or pixelwise_records(g, op, geo) is not None:
         return None
-    groups = geo["in_c"] // 4
-    if geo["in_c"] % 4 or geo["out_c"] % 2 or groups < PAIR_MIN_GROUPS or pixels < BLOCK:
+    groups = geo["depth"] // 4
+    if (geo["pointwise"] and geo["in_c"] % 4) or geo["out_c"] % 2 or groups < PAIR_MIN_GROUPS or pixels < BLOCK:
         return None
-    if len(pair_blocks(pixels)) > RT_MAX_BLOCKS:
+    if geo["pointwise"] and len(pair_blocks(pixels)) > RT_MAX_BLOCKS:
         return None
     variant, _, _, _, wide = layer_variant(g, op)
     if wide or variant is None:
         return None
     lo, hi = act_range(op, g)
-    if not prepare(g, op, geo, lo, hi, wide=True)[3]:  # the wide form exact for every channel
+    if not prepare(g, op, geo, lo, hi, wide=True, wide_constants=True)[3]:  # the wide form exact for every channel
         return None
     sign, store = variant.split("_")[:2]  # {sign,nosign}_{full,clamp}_<groups>
     return f"{sign}_{store}" + ("_seven" if groups == PAIR_SEVEN else "")
 
 
-def rt_saving(geo: dict, pixels: int, form: str) -> int:
-    """Instructions te_conv2d_1x1_pairs_rt_s8 in one chunk saves a narrow layer on the GEMM: the
-    GEMM's int8 groups (13 instructions a group of 4 pixels, 11 of 3) and requantization (one
-    more than the wide form) against the pair kernel's halves, the records' unpacking (7 a group
-    per pair), the doubled widening (24 a group per block) and the calls."""
-    g, rq = geo["in_c"] // 4, RQ_COST[form]
+def rt_saving(geo: dict, pixels: int, form: str, chunks: int = 1) -> int:
+    """Instructions the records made at run time save a narrow layer on the GEMM, in `chunks`
+    chunks: the GEMM's int8 groups (13 instructions a group of 4 pixels, 11 of 3) and
+    requantization (one more than the wide form) against the pair kernel's halves, the records'
+    unpacking (7 a group per pair) and the calls; a 1x1 layer's doubled widening (24 a group per
+    block, once), a window layer's walk again for each chunk after the first."""
+    g, rq = geo["depth"] // 4, RQ_COST[form]
     passes16, passes8 = -(-(g - 1) // 16), -(-(g - 1) // 8)
     per_block = {BLOCK: 12 + 13 * g + 2 * passes16 + BLOCK * (rq + 1),
                  BLOCK - 1: 10 + 11 * g + 2 * passes16 + (BLOCK - 1) * (rq + 1)}
     old = geo["out_c"] * sum(per_block[cols] for _, cols in blocks(pixels))
     half = (9 + 10 * g if g == PAIR_SEVEN else 11 + 10 * g + 3 * passes8) + 4 * rq
     nblocks = len(pair_blocks(pixels))
-    new = (geo["out_c"] // 2) * (-(-pixels // 2) * half + 7 * g + 8) + nblocks * (24 * g + 11 + RT_CHUNK_CALLS)
+    new = (geo["out_c"] // 2) * (-(-pixels // 2) * half + 7 * g + 8) + chunks * nblocks * RT_CHUNK_CALLS
+    if geo["pointwise"]:
+        new += nblocks * (24 * g + 11)
+    else:
+        new += (chunks - 1) * nblocks * (RT_WALK_GROUP * g + RT_WALK_BLOCK)
     return old - new
 
 
@@ -920,13 +946,30 @@ def rt_block_bytes(geo: dict, pixels: int) -> int:
 
 def rt_pair_bytes(geo: dict) -> int:
     """The scratch one channel pair's record takes (TE_PAIR_WORDS)."""
-    return 4 * (8 + 4 * (geo["in_c"] // 4))
+    return 4 * (8 + 4 * (geo["depth"] // 4))
 
 
 def rt_chunk(g: Graph, op: Op, geo: dict, scratch: int) -> int:
-    """The channel pairs per chunk that `scratch` bytes hold (0: not even one)."""
+    """The channel pairs per chunk that `scratch` bytes hold (0: not even one): after a 1x1
+    layer's widened blocks, or after a window layer's walk (te_conv_scratch_pairs_rt)."""
     pixels = g.t(op.outputs[0]).shape[1] * g.t(op.outputs[0]).shape[2]
-    return max(0, min(geo["out_c"] // 2, (scratch - rt_block_bytes(geo, pixels)) // rt_pair_bytes(geo)))
+    before = rt_block_bytes(geo, pixels) if geo["pointwise"] else scratch_for(geo)
+    return max(0, min(geo["out_c"] // 2, (scratch - before) // rt_pair_bytes(geo)))
+
+
+def rt_scratch(g: Graph, op: Op, geo: dict, room: int) -> int:
+    """The scratch a narrow layer takes for its records made at run time from `room` bytes beyond
+    its own (ConvLowering.scratch_bytes), or 0 where they do not pay in the chunk that fits."""
+    pixels = g.t(op.outputs[0]).shape[1] * g.t(op.outputs[0]).shape[2]
+    copy = rt_pairs_variant(g, op, geo, pixels)
+    chunk = rt_chunk(g, op, geo, scratch_for(geo) + room)
+    if not copy or not chunk:
+        return 0
+    chunks = -(-(geo["out_c"] // 2) // chunk)
+    if rt_saving(geo, pixels, copy.split("_")[0], chunks) <= 0:
+        return 0
+    before = rt_block_bytes(geo, pixels) if geo["pointwise"] else scratch_for(geo)
+    return before + chunk * rt_pair_bytes(geo)
 
 
 def rt_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -948,8 +991,10 @@ def assign_rt_pairs(g: Graph) -> None:
     time (rt_pairs_variant), where the model's such layers save enough for the code (above) and
     the plan gave it the scratch (ConvLowering.scratch_bytes asks for it where the op's scratch
     room allows, before this decision: the room is the plan's and costs no peak)."""
-    linked = {pairs_code(op.attrs["pairs"]) for op in g.ops if op.type == "CONV_2D" and op.attrs.get("pairs")}
-    chosen, saving = [], 0
+    paired = [op for op in g.ops if op.type == "CONV_2D" and op.attrs.get("pairs")]
+    linked = {pairs_code(op.attrs["pairs"]) for op in paired}
+    chosen = {True: [], False: []}  # by pointwise: the 1x1 form, the window form
+    saving = {True: 0, False: 0}
     for op in g.ops:
         if op.type != "CONV_2D":
             continue
@@ -959,14 +1004,19 @@ def assign_rt_pairs(g: Graph) -> None:
         pixels = y.shape[1] * y.shape[2]
         copy = rt_pairs_variant(g, op, geo, pixels)
         if copy:
-            s = rt_saving(geo, pixels, copy.split("_")[0])
+            s = rt_saving(geo, pixels, copy.split("_")[0])  # (one chunk: the room decides the rest)
             if s > 0:
-                chosen.append((op, copy))
-                saving += s
-    nbytes = RT_CODE_BYTES + PAIR_COPY_BYTES * len({pairs_code(c) for _, c in chosen} - linked)
-    if chosen and saving >= PAIRS_MIN_PER_BYTE * nbytes:
-        for op, copy in chosen:
-            op.attrs["rt_pairs"] = copy
+                chosen[geo["pointwise"]].append((op, copy))
+                saving[geo["pointwise"]] += s
+    walk_linked = any(kernel_for(conv_geometry(g, op)) == "te_conv2d_s8" for op in paired)
+    code = {True: RT_CODE_BYTES,
+            False: RT_WINDOW_CODE_BYTES + (0 if walk_linked else PAIR_WALK_BYTES["te_conv2d_pairs_s8"])}
+    for pointwise in (True, False):
+        nbytes = code[pointwise] + PAIR_COPY_BYTES * len({pairs_code(c) for _, c in chosen[pointwise]} - linked)
+        if chosen[pointwise] and saving[pointwise] >= PAIRS_MIN_PER_BYTE * nbytes:
+            for op, copy in chosen[pointwise]:
+                op.attrs["rt_pairs"] = copy
+            linked |= {pairs_code(c) for _, c in chosen[pointwise]}
 
 
 def scratch_for(geo: dict) -> int:
@@ -1025,12 +1075,8 @@ class ConvLowering(Lowering):
         if pixelwise is not None and pixelwise[0] != "c16":
             return 0
         base, room = scratch_for(geo), int(op.attrs.get("scratch_room", 0) or 0)
-        if room:  # a narrow 1x1 layer that saves with its records made at run time, if they fit
-            pixels = g.t(op.outputs[0]).shape[1] * g.t(op.outputs[0]).shape[2]
-            copy = rt_pairs_variant(g, op, geo, pixels)
-            chunk = rt_chunk(g, op, geo, base + room)
-            if copy and chunk and rt_saving(geo, pixels, copy.split("_")[0]) > 0:
-                return max(base, rt_block_bytes(geo, pixels) + chunk * rt_pair_bytes(geo))  # (te_conv_scratch_1x1_rt)
+        if room:  # a narrow layer that saves with its records made at run time, if they fit
+            return max(base, rt_scratch(g, op, geo, room))  # (te_conv_scratch_1x1_rt, te_conv_scratch_pairs_rt)
         return base
 
     def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
@@ -1040,6 +1086,10 @@ class ConvLowering(Lowering):
         # still come from block b's start on.
         geo = conv_geometry(g, op)
         if k != 0:
+            return None
+        if not geo["pointwise"] and rt_scratch(g, op, geo, int(op.attrs.get("scratch_room", 0) or 0)):
+            # the window form reads the input once per chunk (RT_WINDOW_CODE_BYTES); exactly where
+            # scratch_bytes takes the room for it, whether or not the model then runs it
             return None
         if window1_records(g, op, geo) is not None:  # pixel by pixel, each window read before its outputs
             x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
@@ -1125,18 +1175,18 @@ class ConvLowering(Lowering):
 
     def _emit_rt_pairs(self, g: Graph, op: Op, ctx: EmitContext, geo: dict, lo: int, hi: int) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-        weights, table, fast, _ = prepare(g, op, geo, lo, hi, wide=True)  # (wide: rt_pairs_variant's condition)
+        weights, table, fast, _ = prepare(g, op, geo, lo, hi, wide=True, wide_constants=True)  # (rt_pairs_variant's)
         copy = op.attrs["rt_pairs"]
         params = ctx.param("params", "te_conv_params", {
             **conv_param_fields(x, y, geo, lo, hi), "requant": requant_mode(fast, y.zp, lo), "wide": 1,
             "gemm_entry": 0, "gemm": f"TE_CONV_PAIRS({copy})", "gemm3": "((te_conv_gemm_fn)0)"})
         rsym = ctx.const("records", rt_records(weights, table), "int32_t",
-                         "per pair of output channels A, B: 2 * (bias + in_offset * sum(w)) of A, B; per group of 4 "
-                         "taps A's 4 int8 weights, then B's; mult, e, round of A, then of B; one word of padding "
-                         "(made pair records at run time)")
+                         "per pair of output channels A, B: per group of 4 taps A's 4 int8 weights, then B's, "
+                         "in the first group 2 * (bias + in_offset * sum(w)) of A, B between them; mult, e, round "
+                         "of A, then of B; one word of padding (made pair records at run time)")
         chunk = rt_chunk(g, op, geo, ctx.op_scratch[ctx.position][1])
-        return (f"te_conv2d_1x1_pairs_rt_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, "
-                f"{ctx.scratch()}, {chunk});")
+        fn = "te_conv2d_1x1_pairs_rt_s8" if geo["pointwise"] else "te_conv2d_pairs_rt_s8"
+        return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, {ctx.scratch()}, {chunk});"
 
     def _emit_pairs(self, g: Graph, op: Op, ctx: EmitContext, geo: dict, lo: int, hi: int, requant: str,
                     weights: np.ndarray, table: np.ndarray, pairs: str, shift: int | None) -> str:
@@ -1147,8 +1197,8 @@ class ConvLowering(Lowering):
         what = (f"mult, E, C (the uniform shift E = {shift}: biases and weights scaled by 2^(E - e))"
                 if shift else "mult, e, round")
         rsym = ctx.const("records", pair_records(weights, table), "int32_t",
-                         "per pair of output channels A, B: 2 * (bias + in_offset * sum(w)) of A, B; per "
-                         f"group of 4 taps (2w1, 2w3), (2w0, 2w2) of A, then of B; {what} of A, then of B; one word of "
-                         "padding")
+                         "per pair of output channels A, B: per group of 4 taps (2w1, 2w3), (2w0, 2w2) of A, then "
+                         "of B, in the first group 2 * (bias + in_offset * sum(w)) of A, B between them; "
+                         f"{what} of A, then of B; one word of padding")
         return (f"{PAIR_KERNELS[kernel_for(geo)]}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, "
                 f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")

@@ -170,6 +170,9 @@ TE_INLINE uint32_t te_conv_scratch_im2col(uint32_t depth, uint32_t row_bytes) {
     /* int16 block, job, one patch row assembled at the image border */
     return TE_CONV_BLOCK * depth * 2u + TE_CONV_JOB_BYTES + ((row_bytes + 3u) & ~3u);
 }
+TE_INLINE uint32_t te_conv_scratch_pairs_rt(uint32_t depth, uint32_t row_bytes, uint32_t chunk) {
+    return te_conv_scratch_im2col(depth, row_bytes) + chunk * 4u * (8u + depth);
+}
 
 /* TFLite's MultiplyByQuantizedMultiplier(x, mult, -e) + out_offset in four instructions
  * on ARMv7E-M (SMMLAR, ADD with ASR, ADD, ASR; the caller then saturates), exact when
@@ -265,6 +268,15 @@ TE_INLINE uint32_t te_conv_scratch_1x1_rt(uint32_t in_c, uint32_t pixels, uint32
     const uint32_t groups = in_c >> 2;
     return ((pixels + 3u) >> 2) * 32u * groups + chunk * 4u * (8u + 4u * groups);
 }
+/* The same for te_conv2d_s8's narrow layers of any map (te_openmv/kernels/conv.c): per chunk of
+ * `chunk` channel pairs their records unpacked, the weights doubled (the windows are widened as
+ * they are), then te_conv2d_pairs_s8's walk over the whole map with them. The input is read
+ * once per chunk: the compiler gives it a buffer apart from the output's. */
+void te_conv2d_pairs_rt_s8(const te_conv_params *p, const int8_t *in, const int32_t *narrow, int8_t *out,
+                           void *scratch, uint32_t chunk);
+/* its scratch: te_conv_scratch_pairs_rt (above): the walk's, then a pair record per pair of the chunk */
+/* `pairs` narrow records into pair records, the weights doubled (conv_pairs.c) */
+void te_pairs_unpack_doubled(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs);
 /* What the pair kernel's assembly reads for one half of a block (its frame: it copies it onto
  * the stack); the portable path reads the same fields. */
 typedef struct te_pair_job {
