@@ -176,6 +176,12 @@ def _cases() -> list[tuple[str, bytes, str]]:
         v, (act, oq) = forms[i % 4]
         cases.append((f"rt_{tag}_{v}", conv_model(rng, hw, in_c, out_c, (1, 1), act=act, in_q=q, out_q=oq),
                       f"te_conv2d_1x1_pairs_rt_s8, {hw[0] * hw[1]} pixels, {in_c // 4} groups, {out_c} channels, {v}"))
+    # larger maps (te_conv2d_1x1_pairs_rtc_s8, tags starting c: the blocks widened per chunk)
+    for i, (tag, hw, in_c, out_c) in enumerate((("c7x9_k3", (7, 9), 32, 14), ("c6x6", (6, 6), 20, 8),
+                                                ("c5x7_k2", (5, 7), 28, 6))):
+        v, (act, oq) = forms[(i + 2) % 4]
+        cases.append((f"rt_{tag}_{v}", conv_model(rng, hw, in_c, out_c, (1, 1), act=act, in_q=q, out_q=oq),
+                      f"te_conv2d_1x1_pairs_rtc_s8, {hw[0] * hw[1]} pixels, {in_c // 4} groups, {out_c} channels, {v}"))
     # narrow window layers the same way (te_conv2d_pairs_rt_s8, tags starting w): chunks that
     # divide the pairs and one that leaves a shorter last chunk, strides 1 and 2, padding on
     # every side, maps ending in 1-3 pixels, 7 groups (_seven), the input read once per chunk
@@ -267,9 +273,7 @@ def _force_rt(mp, chunk: int | None) -> None:
             if op.type in types and op.type == "CONV_2D":
                 geo = lower_conv.conv_geometry(s.graph, op)
                 y = s.graph.t(op.outputs[0])
-                before = lower_conv.rt_block_bytes(geo, y.shape[1] * y.shape[2]) if geo["pointwise"] \
-                    else lower_conv.scratch_for(geo)
-                need = before + lower_conv.rt_pair_bytes(geo) * (chunk or geo["out_c"] // 2)
+                need = lower_conv.rt_before(geo, y.shape[1] * y.shape[2]) + lower_conv.rt_pair_bytes(geo) * (chunk or geo["out_c"] // 2)
                 schedule.grant_room(s.graph, op, max(1, need - lower_conv.scratch_for(geo)))
         s.plan = plan(s.graph)
         return True
@@ -470,19 +474,20 @@ def test_pair_cases_run_the_pair_kernel(m7_run, arm_toolchain):
 
 
 def test_rt_cases_run_the_run_time_records(m7_run, arm_toolchain):
-    """The rt_ cases call te_conv2d_1x1_pairs_rt_s8 (rt_w*: te_conv2d_pairs_rt_s8) in chunks of
-    the pairs their name says (all where it says none), with the per-channel copy of their form
-    (_seven for 7 groups), linked; their code is the RT_CODE_BYTES and RT_WINDOW_CODE_BYTES the
-    compiler weighs; a window case's input and output do not overlap (each chunk reads the input
-    again)."""
+    """The rt_ cases call te_conv2d_1x1_pairs_rt_s8 (rt_c*: te_conv2d_1x1_pairs_rtc_s8, rt_w*:
+    te_conv2d_pairs_rt_s8) in chunks of the pairs their name says (all where it says none), with
+    the per-channel copy of their form (_seven for 7 groups), linked; their code is the bytes
+    the compiler weighs; where each chunk reads the input again, input and output do not
+    overlap."""
     _, _, elf = m7_run
     sizes = _sizes(elf, arm_toolchain)
     for name, model, _ in _cases():
         if name.startswith("rt_"):
             c = _compile(model, name)
-            fn = "te_conv2d_pairs_rt_s8" if name.startswith("rt_w") else "te_conv2d_1x1_pairs_rt_s8"
+            fn = {"w": "te_conv2d_pairs_rt_s8", "c": "te_conv2d_1x1_pairs_rtc_s8"}.get(name[3],
+                                                                                    "te_conv2d_1x1_pairs_rt_s8")
             calls = re.findall(fn + r"\(&\w+, .*, (\d+)\);", c.emitted.c_source)
-            if name.startswith("rt_w"):
+            if name[3] in "wc":
                 op = c.graph.ops[0]
                 x, y = c.graph.t(op.inputs[0]), c.graph.t(op.outputs[0])
                 xo, yo = c.plan.offset_of(c.graph, op.inputs[0]), c.plan.offset_of(c.graph, op.outputs[0])
@@ -497,6 +502,8 @@ def test_rt_cases_run_the_run_time_records(m7_run, arm_toolchain):
     assert sizes["te_conv2d_1x1_pairs_rt_s8"] + sizes["te_pairs_unpack_asm"] + sizes["te_pairs_widen2_asm"] == \
         lower_conv.RT_CODE_BYTES
     assert sizes["te_conv2d_pairs_rt_s8"] + sizes["te_pairs_unpack_doubled"] == lower_conv.RT_WINDOW_CODE_BYTES
+    assert sizes["te_conv2d_1x1_pairs_rtc_s8"] + sizes["te_pairs_unpack_doubled"] + sizes["te_pairs_widen_asm"] == \
+        lower_conv.RT_CHUNKED_CODE_BYTES
 
 
 def test_rgb_layers_run_the_four_channel_copy(m7_run, arm_toolchain):

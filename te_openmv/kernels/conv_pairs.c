@@ -55,12 +55,13 @@ static int32_t te_pair_out(const te_conv_params *p, int32_t acc, const int32_t *
 
 /* The layer in C, straight from the input (the portable build; on ARMv7E-M the assembly
  * below, whose code the .mpy build keeps in its heap, is all there is). */
-static void te_pairs_c(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out) {
+static void te_pairs_c(const te_conv_params *p, const int8_t *in, const int32_t *records, const int32_t *rec_end,
+                       int8_t *out) {
     const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c, groups = in_c >> 2;
     for (uint32_t j = 0; j < pixels; j++) {
         const int8_t *x = in + j * in_c;
         const int32_t *rec = records;
-        for (uint32_t o = 0; o < out_c; o += 2, rec += TE_PAIR_WORDS(groups)) {
+        for (uint32_t o = 0; rec != rec_end; o += 2, rec += TE_PAIR_WORDS(groups)) {
             for (uint32_t c = 0; c < 2; c++) {
                 int32_t acc = TE_PAIR_BIAS(rec, c);
                 for (uint32_t g = 0; g < groups; g++) {
@@ -285,8 +286,12 @@ void te_pairs_nosign_clamp_seven(te_pair_job *job, const int32_t *rec)
 TE_CONV_SHIFTS(TE_PAIR_UNIFORM_FNS)
 #endif
 
-void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
-                            void *scratch) {
+/* The pair kernel over the map block by block with the channel pairs whose records run from
+ * `records` to rec_end, the first of them at out's channel 0 (te_conv2d_1x1_pairs_s8: all of
+ * them; te_conv2d_1x1_pairs_rtc_s8: a chunk). Inline in both: the common kernel's code stays
+ * as small as it was (the .mpy holds it in its heap). */
+TE_INLINE void te_pairs_pointwise(const te_conv_params *p, const int8_t *in, const int32_t *records,
+                                  const int32_t *rec_end, int8_t *out, void *scratch) {
 #if TE_USE_DSP
     {   /* the compiler's conditions (te/conv.h): even out_c, in_c % 4 == 0 */
         const uint32_t pixels = (uint32_t)p->out_h * p->out_w, in_c = p->in_c, out_c = p->out_c;
@@ -294,6 +299,7 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
         uint32_t *xbuf = (uint32_t *)scratch;
         te_pair_job *job = (te_pair_job *)(xbuf + 2u * half);
         te_pairs_begin(job, p, records, groups);
+        job->rec_end = rec_end;
         const te_pairs_fn fn = te_pairs_code(p);
         const uint32_t full = pixels & ~3u;
         for (uint32_t px = 0; px < full; px += TE_CONV_BLOCK) {
@@ -310,8 +316,13 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
     }
 #else
     (void)scratch;
-    te_pairs_c(p, in, records, out);
+    te_pairs_c(p, in, records, rec_end, out);
 #endif
+}
+
+void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                            void *scratch) {
+    te_pairs_pointwise(p, in, records, records + (p->out_c >> 1) * TE_PAIR_WORDS(p->in_c >> 2), out, scratch);
 }
 
 /* ---- narrow layers widened at run time (te_conv2d_1x1_pairs_rt_s8, te/conv.h) ---------------
@@ -444,5 +455,19 @@ void te_conv2d_1x1_pairs_rt_s8(const te_conv_params *p, const int8_t *in, const 
             te_pairs_halves(&job, fn, p, rec, out + px * out_c + 2u * p0, xbuf + b * 2u * half, half,
                             4u * b < full ? 0u : pixels - full == 3u ? 0u : 1u);
         }
+    }
+}
+
+/* Narrow 1x1 layers on maps of more blocks (te/conv.h): per chunk of channel pairs their records
+ * unpacked after te_conv2d_1x1_pairs_s8's scratch, the weights doubled (the blocks are widened
+ * as they are, again for each chunk), then that kernel's walk with them. */
+void te_conv2d_1x1_pairs_rtc_s8(const te_conv_params *p, const int8_t *in, const int32_t *narrow, int8_t *out,
+                                void *scratch, uint32_t chunk) {
+    const uint32_t groups = (uint32_t)p->in_c >> 2, pairs = (uint32_t)p->out_c >> 1, words = TE_PAIR_WORDS(groups);
+    int32_t *rec = (int32_t *)(void *)((int8_t *)scratch + te_conv_scratch_1x1(p->in_c));
+    for (uint32_t p0 = 0; p0 < pairs; p0 += chunk) {
+        const uint32_t n = pairs - p0 < chunk ? pairs - p0 : chunk;
+        te_pairs_unpack_doubled(narrow + p0 * (8u + 2u * groups), rec, groups, n);
+        te_pairs_pointwise(p, in, rec, rec + n * words, out + 2u * p0, scratch);
     }
 }

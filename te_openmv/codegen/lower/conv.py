@@ -895,18 +895,42 @@ RT_CHUNK_CALLS = 30  # per chunk and block: the two halves' calls and frames
 RT_WINDOW_CODE_BYTES = 354  # te_conv2d_pairs_rt_s8, te_pairs_unpack_doubled (the M7 build)
 RT_WALK_GROUP = 16
 RT_WALK_BLOCK = 60
+# 1x1 layers on maps of more than RT_MAX_BLOCKS blocks the same way (te_conv2d_1x1_pairs_rtc_s8,
+# conv_pairs.c): te_conv2d_1x1_pairs_s8's walk (a copy inline) per chunk, its blocks widened
+# again per chunk.
+RT_CHUNKED_CODE_BYTES = 712  # te_conv2d_1x1_pairs_rtc_s8, te_pairs_unpack_doubled, te_pairs_widen_asm (M7)
+
+
+def rt_form(geo: dict, pixels: int) -> str:
+    """Which kernel runs a layer's records made at run time: "rt" (te_conv2d_1x1_pairs_rt_s8),
+    "rtc" (te_conv2d_1x1_pairs_rtc_s8) or "window" (te_conv2d_pairs_rt_s8)."""
+    return "window" if not geo["pointwise"] else "rtc" if rt_rereads(geo, pixels) else "rt"
+
+
+RT_KERNELS = {"rt": "te_conv2d_1x1_pairs_rt_s8", "rtc": "te_conv2d_1x1_pairs_rtc_s8", "window": "te_conv2d_pairs_rt_s8"}
+
+
+def rt_rereads(geo: dict, pixels: int) -> bool:
+    """Whether the records made at run time walk the map once per chunk (window layers, and 1x1
+    layers of more than RT_MAX_BLOCKS blocks), rather than widen every block first."""
+    return not geo["pointwise"] or len(pair_blocks(pixels)) > RT_MAX_BLOCKS
+
+
+def rt_before(geo: dict, pixels: int) -> int:
+    """The scratch before the records made at run time: every widened block (te_conv_scratch_1x1_rt),
+    or the walk's own scratch where they walk the map per chunk (te_conv_scratch_1x1,
+    te_conv_scratch_pairs_rt)."""
+    return scratch_for(geo) if rt_rereads(geo, pixels) else rt_block_bytes(geo, pixels)
 
 
 def rt_pairs_variant(g: Graph, op: Op, geo: dict, pixels: int) -> str | None:
-    """The pair kernel's copy a narrow 1x1 layer (of at most RT_MAX_BLOCKS blocks) or a narrow
-    window layer of te_conv2d_s8 runs with its records made at run time, or None."""
+    """The pair kernel's copy a narrow 1x1 layer or a narrow window layer of te_conv2d_s8 runs with
+    its records made at run time, or None."""
     kernel = kernel_for(geo)
     if kernel not in ("te_conv2d_1x1_s8", "te_conv2d_s8") or pixelwise_records(g, op, geo) is not None:
         return None
     groups = geo["depth"] // 4
     if (geo["pointwise"] and geo["in_c"] % 4) or geo["out_c"] % 2 or groups < PAIR_MIN_GROUPS or pixels < BLOCK:
-        return None
-    if geo["pointwise"] and len(pair_blocks(pixels)) > RT_MAX_BLOCKS:
         return None
     variant, _, _, _, wide = layer_variant(g, op)
     if wide or variant is None:
@@ -922,8 +946,9 @@ def rt_saving(geo: dict, pixels: int, form: str, chunks: int = 1) -> int:
     """Instructions the records made at run time save a narrow layer on the GEMM, in `chunks`
     chunks: the GEMM's int8 groups (13 instructions a group of 4 pixels, 11 of 3) and
     requantization (one more than the wide form) against the pair kernel's halves, the records'
-    unpacking (7 a group per pair) and the calls; a 1x1 layer's doubled widening (24 a group per
-    block, once), a window layer's walk again for each chunk after the first."""
+    unpacking (7 a group per pair) and the calls; a small 1x1 layer's doubled widening (24 a
+    group per block, once), the walk again for each chunk after the first where it rereads the
+    map (rt_rereads)."""
     g, rq = geo["depth"] // 4, RQ_COST[form]
     passes16, passes8 = -(-(g - 1) // 16), -(-(g - 1) // 8)
     per_block = {BLOCK: 12 + 13 * g + 2 * passes16 + BLOCK * (rq + 1),
@@ -932,10 +957,10 @@ def rt_saving(geo: dict, pixels: int, form: str, chunks: int = 1) -> int:
     half = (9 + 10 * g if g == PAIR_SEVEN else 11 + 10 * g + 3 * passes8) + 4 * rq
     nblocks = len(pair_blocks(pixels))
     new = (geo["out_c"] // 2) * (-(-pixels // 2) * half + 7 * g + 8) + chunks * nblocks * RT_CHUNK_CALLS
-    if geo["pointwise"]:
-        new += nblocks * (24 * g + 11)
-    else:
+    if rt_rereads(geo, pixels):
         new += (chunks - 1) * nblocks * (RT_WALK_GROUP * g + RT_WALK_BLOCK)
+    else:
+        new += nblocks * (24 * g + 11)
     return old - new
 
 
@@ -950,11 +975,9 @@ def rt_pair_bytes(geo: dict) -> int:
 
 
 def rt_chunk(g: Graph, op: Op, geo: dict, scratch: int) -> int:
-    """The channel pairs per chunk that `scratch` bytes hold (0: not even one): after a 1x1
-    layer's widened blocks, or after a window layer's walk (te_conv_scratch_pairs_rt)."""
+    """The channel pairs per chunk that `scratch` bytes hold after rt_before (0: not even one)."""
     pixels = g.t(op.outputs[0]).shape[1] * g.t(op.outputs[0]).shape[2]
-    before = rt_block_bytes(geo, pixels) if geo["pointwise"] else scratch_for(geo)
-    return max(0, min(geo["out_c"] // 2, (scratch - before) // rt_pair_bytes(geo)))
+    return max(0, min(geo["out_c"] // 2, (scratch - rt_before(geo, pixels)) // rt_pair_bytes(geo)))
 
 
 def rt_scratch(g: Graph, op: Op, geo: dict, room: int) -> int:
@@ -968,8 +991,7 @@ def rt_scratch(g: Graph, op: Op, geo: dict, room: int) -> int:
     chunks = -(-(geo["out_c"] // 2) // chunk)
     if rt_saving(geo, pixels, copy.split("_")[0], chunks) <= 0:
         return 0
-    before = rt_block_bytes(geo, pixels) if geo["pointwise"] else scratch_for(geo)
-    return before + chunk * rt_pair_bytes(geo)
+    return rt_before(geo, pixels) + chunk * rt_pair_bytes(geo)
 
 
 def rt_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -993,8 +1015,9 @@ def assign_rt_pairs(g: Graph) -> None:
     room allows, before this decision: the room is the plan's and costs no peak)."""
     paired = [op for op in g.ops if op.type == "CONV_2D" and op.attrs.get("pairs")]
     linked = {pairs_code(op.attrs["pairs"]) for op in paired}
-    chosen = {True: [], False: []}  # by pointwise: the 1x1 form, the window form
-    saving = {True: 0, False: 0}
+    # by form: te_conv2d_1x1_pairs_rt_s8, te_conv2d_1x1_pairs_rtc_s8, te_conv2d_pairs_rt_s8
+    chosen = {"rt": [], "rtc": [], "window": []}
+    saving = dict.fromkeys(chosen, 0)
     for op in g.ops:
         if op.type != "CONV_2D":
             continue
@@ -1006,17 +1029,19 @@ def assign_rt_pairs(g: Graph) -> None:
         if copy:
             s = rt_saving(geo, pixels, copy.split("_")[0])  # (one chunk: the room decides the rest)
             if s > 0:
-                chosen[geo["pointwise"]].append((op, copy))
-                saving[geo["pointwise"]] += s
-    walk_linked = any(kernel_for(conv_geometry(g, op)) == "te_conv2d_s8" for op in paired)
-    code = {True: RT_CODE_BYTES,
-            False: RT_WINDOW_CODE_BYTES + (0 if walk_linked else PAIR_WALK_BYTES["te_conv2d_pairs_s8"])}
-    for pointwise in (True, False):
-        nbytes = code[pointwise] + PAIR_COPY_BYTES * len({pairs_code(c) for _, c in chosen[pointwise]} - linked)
-        if chosen[pointwise] and saving[pointwise] >= PAIRS_MIN_PER_BYTE * nbytes:
-            for op, copy in chosen[pointwise]:
+                form = rt_form(geo, pixels)
+                chosen[form].append((op, copy))
+                saving[form] += s
+    walks = {kernel_for(conv_geometry(g, op)) for op in paired}
+    code = {"rt": RT_CODE_BYTES,
+            "rtc": RT_CHUNKED_CODE_BYTES,
+            "window": RT_WINDOW_CODE_BYTES + (0 if "te_conv2d_s8" in walks else PAIR_WALK_BYTES["te_conv2d_pairs_s8"])}
+    for form, ops in chosen.items():
+        nbytes = code[form] + PAIR_COPY_BYTES * len({pairs_code(c) for _, c in ops} - linked)
+        if ops and saving[form] >= PAIRS_MIN_PER_BYTE * nbytes:
+            for op, copy in ops:
                 op.attrs["rt_pairs"] = copy
-            linked |= {pairs_code(c) for _, c in chosen[pointwise]}
+            linked |= {pairs_code(c) for _, c in ops}
 
 
 def scratch_for(geo: dict) -> int:
@@ -1087,9 +1112,10 @@ class ConvLowering(Lowering):
         geo = conv_geometry(g, op)
         if k != 0:
             return None
-        if not geo["pointwise"] and rt_scratch(g, op, geo, int(op.attrs.get("scratch_room", 0) or 0)):
-            # the window form reads the input once per chunk (RT_WINDOW_CODE_BYTES); exactly where
-            # scratch_bytes takes the room for it, whether or not the model then runs it
+        y = g.t(op.outputs[0])
+        if rt_rereads(geo, y.shape[1] * y.shape[2]) and rt_scratch(g, op, geo, int(op.attrs.get("scratch_room", 0) or 0)):
+            # those forms read the input once per chunk (rt_rereads); exactly where scratch_bytes
+            # takes the room for them, whether or not the model then runs them
             return None
         if window1_records(g, op, geo) is not None:  # pixel by pixel, each window read before its outputs
             x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
@@ -1185,7 +1211,7 @@ class ConvLowering(Lowering):
                          "in the first group 2 * (bias + in_offset * sum(w)) of A, B between them; mult, e, round "
                          "of A, then of B; one word of padding (made pair records at run time)")
         chunk = rt_chunk(g, op, geo, ctx.op_scratch[ctx.position][1])
-        fn = "te_conv2d_1x1_pairs_rt_s8" if geo["pointwise"] else "te_conv2d_pairs_rt_s8"
+        fn = RT_KERNELS[rt_form(geo, y.shape[1] * y.shape[2])]
         return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, {ctx.scratch()}, {chunk});"
 
     def _emit_pairs(self, g: Graph, op: Op, ctx: EmitContext, geo: dict, lo: int, hi: int, requant: str,
