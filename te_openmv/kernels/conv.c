@@ -1370,10 +1370,9 @@ void te_conv2d_s8(const te_conv_params *p, const int8_t *in, const int8_t *weigh
 
 /* te_conv2d_s8's layers on the pair kernel (te/conv.h): the same walk, each block of 4 windows
  * widened into the kernel's two halves; the last 1-3 pixels of the map in its last 4 again
- * (the compiler's condition: at least 4), only the halves that hold them run. */
-/* The pair kernel over the whole map with the channel pairs whose records run from `records`
- * to rec_end, the first of them at out's channel 0 (te_conv2d_pairs_s8: all of them;
- * te_conv2d_pairs_rt_s8: a chunk). */
+ * (the compiler's condition: at least 4), only the halves that hold them run. This walk takes
+ * the channel pairs whose records run from `records` to rec_end, the first of them at out's
+ * channel 0 (te_conv2d_pairs_s8: all of them; te_conv2d_pairs_rt_s8: a chunk). */
 __attribute__((noinline)) static void te_pairs_windows(const te_conv_params *p, const int8_t *in,
                                                        const int32_t *records, const int32_t *rec_end,
                                                        int8_t *out, void *scratch) {
@@ -1411,7 +1410,8 @@ void te_conv2d_pairs_s8(const te_conv_params *p, const int8_t *in, const int32_t
 void te_conv2d_pairs_rt_s8(const te_conv_params *p, const int8_t *in, const int32_t *narrow, int8_t *out,
                            void *scratch, uint32_t chunk) {
     const uint32_t groups = p->depth >> 2, pairs = p->out_c >> 1, words = TE_PAIR_WORDS(groups);
-    int32_t *rec = (int32_t *)(void *)((int8_t *)scratch + te_conv_scratch_im2col(p->depth, (uint32_t)p->k_w * p->in_c));
+    const uint32_t walk = te_conv_scratch_im2col(p->depth, (uint32_t)p->k_w * p->in_c);  /* the records after it */
+    int32_t *rec = (int32_t *)(void *)((int8_t *)scratch + walk);
     for (uint32_t p0 = 0; p0 < pairs; p0 += chunk) {
         const uint32_t n = pairs - p0 < chunk ? pairs - p0 : chunk;
         te_pairs_unpack_doubled(narrow + p0 * (8u + 2u * groups), rec, groups, n);

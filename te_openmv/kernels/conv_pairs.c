@@ -328,9 +328,12 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
 /* ---- narrow layers widened at run time (te_conv2d_1x1_pairs_rt_s8, te/conv.h) ---------------
  * The flash holds per channel pair a narrow record: per group A's 4 int8 weights then B's, in
  * the first group the biases (2 bias', as the wide ones) between them, then mult, e, round of
- * A and of B (the GEMM's int8 weights and table in as many bytes). A chunk of them is unpacked into pair records in the scratch, the
- * weights as SXTB16 makes them but not doubled: the blocks' inputs are widened doubled instead
- * (te_pairs_widen2_asm), so the accumulators hold 2 acc as the wide layers' do. */
+ * A and of B (the GEMM's int8 weights and table in as many bytes). A chunk of them is unpacked
+ * into pair records in the scratch, the weights as SXTB16 makes them but not doubled: the
+ * blocks' inputs are widened doubled instead (te_pairs_widen2_asm), so the accumulators hold
+ * 2 acc as the wide layers' do. Larger maps (te_conv2d_1x1_pairs_rtc_s8, at the end) and the
+ * window layers (te_conv2d_pairs_rt_s8, conv.c) unpack the weights doubled instead
+ * (te_pairs_unpack_doubled) and walk the map once per chunk. */
 
 #if TE_USE_DSP
 /* `pairs` narrow records into pair records: the first group with the biases (one LDM, one STM
@@ -339,11 +342,10 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
  * odd last group alone), then the 6 requantization words (LDM, STM). `twice4` / `twice2`
  * double the weights (SADD16: the window layers', whose inputs are widened as they are).
  *   r0 narrow records   r1 pair records   r2 groups   r3 pairs left   lr (groups - 1) / 2 left */
-#define TE_PAIRS_UNPACK_FN(name, linkage, twice4, twice2)                                                 \
-    __attribute__((naked, noinline)) linkage void name(__attribute__((unused)) const int32_t *narrow,     \
-                                               __attribute__((unused)) int32_t *rec,              \
-                                               __attribute__((unused)) uint32_t groups,           \
-                                               __attribute__((unused)) uint32_t pairs) {          \
+#define TE_PAIRS_UNPACK_FN(name, linkage, twice4, twice2)                                         \
+    __attribute__((naked, noinline)) linkage void name(                                           \
+        __attribute__((unused)) const int32_t *narrow, __attribute__((unused)) int32_t *rec,      \
+        __attribute__((unused)) uint32_t groups, __attribute__((unused)) uint32_t pairs) {        \
     __asm__ volatile(                                                                             \
         "push   {r4-r11, lr}\n"                                                                   \
         "0:\n\t"                                                                                  \

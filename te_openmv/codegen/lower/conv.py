@@ -243,13 +243,14 @@ def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int,
     for o in range(out_c):
         m, s = int(mult[o]), int(shift[o])
         fast_ok = fast_requant_ok(int(bound[o]), m, s, y.zp)
-        if fast_ok and not (wide and wide_constants and not wide_ok(int(bound[o]))):
+        constant_first = wide and wide_constants and fast_ok and not wide_ok(int(bound[o]))
+        if fast_ok and not constant_first:
             rows.append((int(bias[o]), fast_mult2(m), -s, fast_round(s, y.zp)))
             wide_rows.append((2 * int(bias[o]), m, -s, fast_round(s, y.zp)))
             wide = wide and wide_ok(int(bound[o]))
             continue
         const = constant_output(int(acc_lo[o]), int(acc_hi[o]), m, s, y.zp, act_min, act_max)
-        if const is None and fast_ok:  # (wide_constants: the channel as it is, the layer narrow)
+        if const is None and constant_first:  # not constant: the channel as it is, the layer narrow
             rows.append((int(bias[o]), fast_mult2(m), -s, fast_round(s, y.zp)))
             wide_rows.append((2 * int(bias[o]), m, -s, fast_round(s, y.zp)))
             wide = False
@@ -878,7 +879,7 @@ def pair_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
 # as many bytes) into the scratch, 14 instructions per 16 weights, and the chunk run over every
 # block. It takes the layers the pair kernel would (5 groups of taps or more, an even out_c, 4
 # pixels or more, the wide form exact; per-channel requantization: the weights stay TFLite's)
-# with at most RT_MAX_BLOCKS blocks, where it saves instructions (rt_saving) at least
+# with at most RT_MAX_BLOCKS blocks (larger maps and window layers: the forms below), where it saves instructions (rt_saving) at least
 # PAIRS_MIN_PER_BYTE per byte of the code it adds (RT_CODE_BYTES, and the pair copy where no other
 # layer links it) and where the op's scratch can grow by one pair's record at least without
 # moving the plan's peak (schedule.py, the scratch room). Flash stays as it is.
@@ -936,7 +937,7 @@ def rt_pairs_variant(g: Graph, op: Op, geo: dict, pixels: int) -> str | None:
     if wide or variant is None:
         return None
     lo, hi = act_range(op, g)
-    if not prepare(g, op, geo, lo, hi, wide=True, wide_constants=True)[3]:  # the wide form exact for every channel
+    if not prepare(g, op, geo, lo, hi, wide=True, wide_constants=True)[3]:  # the wide form exact for all
         return None
     sign, store = variant.split("_")[:2]  # {sign,nosign}_{full,clamp}_<groups>
     return f"{sign}_{store}" + ("_seven" if groups == PAIR_SEVEN else "")
@@ -1112,8 +1113,8 @@ class ConvLowering(Lowering):
         geo = conv_geometry(g, op)
         if k != 0:
             return None
-        y = g.t(op.outputs[0])
-        if rt_rereads(geo, y.shape[1] * y.shape[2]) and rt_scratch(g, op, geo, int(op.attrs.get("scratch_room", 0) or 0)):
+        y, room = g.t(op.outputs[0]), int(op.attrs.get("scratch_room", 0) or 0)
+        if rt_rereads(geo, y.shape[1] * y.shape[2]) and rt_scratch(g, op, geo, room):
             # those forms read the input once per chunk (rt_rereads); exactly where scratch_bytes
             # takes the room for them, whether or not the model then runs them
             return None
