@@ -179,6 +179,19 @@ def mpy_models(tmp_path_factory) -> dict[str, MpyModel]:
     return models
 
 
+@pytest.mark.slow
+def test_mpy_files_do_not_depend_on_the_output_directory(mpy_models, tmp_path):
+    """The same model gives the same .mpy bytes wherever it is built (the loader names its own
+    module as its source, not the output path), so ROMFS images and their sizes repeat."""
+    m = mpy_models[min(mpy_models)]
+    out = tmp_path / "a" / "much" / "deeper" / "output" / "directory"
+    assert main(["compile", str(MODELS / f"{m.name}.tflite"), "--mpy", "--arch", "armv7emdp", "-o", str(out)]) in (0, 1)
+    built = sorted(m.outs["armv7emdp"].glob("*.mpy"))
+    assert len(built) == 2
+    for f in built:
+        assert (out / f.name).read_bytes() == f.read_bytes(), f.name
+
+
 @pytest.fixture(scope="session")
 def stock_fw(tmp_path_factory):
     """`te-openmv build-firmware --port KIND -o FW` without --model, once per kind and session."""

@@ -272,7 +272,9 @@ def build_natmod(compiled: Compiled, arch: str, out_dir: Path, source: str = "MO
     py.write_text(loader_source(name, a.name, source))
     loader = out_dir / f"{name}.mpy"
     try:
-        _run([mpy_cross(), "-o", loader, py], "mpy-cross (the loader)")
+        # -s: the source name the .mpy embeds, the module's own (not the output path: the same
+        # model gives the same bytes wherever it is built)
+        _run([mpy_cross(), "-o", loader, "-s", f"{name}.py", py], "mpy-cross (the loader)")
     finally:
         py.unlink(missing_ok=True)
     return NatmodFiles(loader, native_out, weights_out, a.name, text, bss, hash_)
