@@ -340,7 +340,8 @@ void te_conv2d_1x1_pairs_s8(const te_conv_params *p, const int8_t *in, const int
  * of 6), then per two groups A's and B's raw words (two LDRD) into their SXTB16 pairs, (w1, w3)
  * then (w0, w2), A's then B's, two STM of 4 (14 instructions per 16 weights with the loop; an
  * odd last group alone), then the 6 requantization words (LDM, STM). `twice4` / `twice2`
- * double the weights (SADD16: the window layers', whose inputs are widened as they are).
+ * double the weights (SADD16) for the forms that widen the map as it is (te_conv2d_pairs_rt_s8,
+ * te_conv2d_1x1_pairs_rtc_s8).
  *   r0 narrow records   r1 pair records   r2 groups   r3 pairs left   lr (groups - 1) / 2 left */
 #define TE_PAIRS_UNPACK_FN(name, linkage, twice4, twice2)                                         \
     __attribute__((naked, noinline)) linkage void name(                                           \
