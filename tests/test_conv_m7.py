@@ -195,6 +195,14 @@ def _cases() -> list[tuple[str, bytes, str]]:
         cases.append((f"rt_{tag}_{v}", conv_model(rng, hw, in_c, out_c, k, stride, padding, act=act, in_q=q,
                                                    out_q=oq),
                       f"te_conv2d_pairs_rt_s8, {k[0]}x{k[1]} stride {stride}, {hw}, {in_c} -> {out_c}, {v}"))
+    # layers with channels whose doubled accumulator would leave int32 (biases near 2^30, as in
+    # YOLOv8n) and whose output still varies: the pair kernel's narrow requantization
+    for tag, hw, in_c, out_c, k, act, out_q, offset, v in (
+            ("w3x3big_k2", (6, 7), 64, 8, (3, 3), "RELU_N1_TO_1", (0.01, 0), 90, "sign_clamp"),
+            ("c6x5big_k2", (6, 5), 384, 6, (1, 1), "NONE", (0.05, -128), 236, "nosign_full")):
+        cases.append((f"rt_{tag}_narrow_{v}", big_bias_conv_model(rng, hw, in_c, out_c, k, act, out_q, offset),
+                      f"te_conv2d_{'pairs_rt' if k == (3, 3) else '1x1_pairs_rtc'}_s8, narrow requantization: "
+                      f"half the channels with biases near 2^30, {hw}, {in_c} -> {out_c}"))
     cases.append(("l16_im2col", conv_model(rng, (5, 6), 21, 9, (3, 3), (1, 1), "SAME", "RELU6", in_q=q,
                                                out_q=RELU6_Q), "te_conv2d_s8 on the 16-group loop, 48 groups"))
     return cases + [
@@ -261,6 +269,23 @@ def _cases() -> list[tuple[str, bytes, str]]:
     ] + [(name, model, f"uniform shift: {what}") for name, model, _, what in uniform_cases()]
 
 
+def big_bias_conv_model(rng, hw, in_c, out_c, k, act, out_q, offset) -> bytes:
+    """A SAME convolution whose first half of channels have a bias near 2^30 and large weights at
+    a tiny scale (the doubled accumulator's bound passes 2^31, the output still takes a few
+    values around `offset` + the zero point: no constant channel), the other half ordinary ones."""
+    half, taps = out_c // 2, k[0] * k[1] * in_c
+    in_scale, out_scale = 0.02, out_q[0]
+    weights = rng.integers(-127, 128, size=(out_c, k[0], k[1], in_c))
+    shape = (half, k[0], k[1], in_c)
+    weights[:half] = rng.choice([-1, 1], size=shape) * rng.integers(100, 128, size=shape)
+    big = (1 << 30) - 128 * taps * 60  # bias + 128 sum|w| passes 2^30
+    s_eff = offset / big  # a step of the big channels' outputs per 1/s_eff of accumulator
+    w_scales = np.concatenate([np.full(half, s_eff * out_scale / in_scale), np.full(out_c - half, 0.004)])
+    bias = np.concatenate([np.full(half, big), rng.integers(-20000, 20000, size=out_c - half)])
+    return conv_model(rng, hw, in_c, out_c, k, (1, 1), "SAME", act, in_q=(in_scale, 3), out_q=out_q,
+                      weights=weights, bias_values=bias, w_scales=w_scales)
+
+
 def _force_rt(mp, chunk: int | None) -> None:
     """Narrow weights, and every narrow 1x1 layer the run-time records take given the scratch
     for `chunk` channel pairs (None: all), whatever the plan's room or the saving (a one-layer
@@ -273,12 +298,14 @@ def _force_rt(mp, chunk: int | None) -> None:
             if op.type in types and op.type == "CONV_2D":
                 geo = lower_conv.conv_geometry(s.graph, op)
                 y = s.graph.t(op.outputs[0])
-                need = lower_conv.rt_before(geo, y.shape[1] * y.shape[2]) + lower_conv.rt_pair_bytes(geo) * (chunk or geo["out_c"] // 2)
+                need = lower_conv.rt_before(geo, y.shape[1] * y.shape[2]) + \
+                    lower_conv.rt_pair_bytes(geo) * (chunk or geo["out_c"] // 2)
                 schedule.grant_room(s.graph, op, max(1, need - lower_conv.scratch_for(geo)))
         s.plan = plan(s.graph)
         return True
     mp.setattr(schedule, "_use_spare_scratch", grant)
     mp.setattr(lower_conv, "rt_saving", lambda geo, pixels, form, chunks=1: 1)
+    mp.setattr(lower_conv, "RT_CHUNK_KEEP", 2.0)  # the chunk the room gives, not a smaller one
     mp.setattr(lower_conv, "PAIRS_MIN_PER_BYTE", 0)
     mp.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)
 
@@ -501,9 +528,14 @@ def test_rt_cases_run_the_run_time_records(m7_run, arm_toolchain):
             assert f"te_pairs_{forms[0]}" in sizes, forms
     assert sizes["te_conv2d_1x1_pairs_rt_s8"] + sizes["te_pairs_unpack_asm"] + sizes["te_pairs_widen2_asm"] == \
         lower_conv.RT_CODE_BYTES
-    assert sizes["te_conv2d_pairs_rt_s8"] + sizes["te_pairs_unpack_doubled"] == lower_conv.RT_WINDOW_CODE_BYTES
-    assert sizes["te_conv2d_1x1_pairs_rtc_s8"] + sizes["te_pairs_unpack_doubled"] + sizes["te_pairs_widen_asm"] == \
-        lower_conv.RT_CHUNKED_CODE_BYTES
+    unpack = sizes["te_pairs_unpack_chunk"] + sizes["te_pairs_unpack_doubled"] + sizes["te_pairs_unpack_asm"]
+    assert sizes["te_conv2d_pairs_rt_s8"] + unpack == lower_conv.RT_WINDOW_CODE_BYTES, \
+        (sizes["te_conv2d_pairs_rt_s8"], unpack)
+    assert sizes["te_conv2d_1x1_pairs_rtc_s8"] + unpack + sizes["te_pairs_widen_asm"] == \
+        lower_conv.RT_CHUNKED_CODE_BYTES, (sizes["te_conv2d_1x1_pairs_rtc_s8"], unpack)
+    # the narrow requantization's copies: the bytes the compiler weighs for one
+    narrow = [size for name, size in sizes.items() if name.startswith("te_pairs_narrow_")]
+    assert narrow and max(narrow) == lower_conv.PAIR_NARROW_COPY_BYTES, narrow
 
 
 def test_rgb_layers_run_the_four_channel_copy(m7_run, arm_toolchain):

@@ -633,3 +633,25 @@ def test_output_shape_mismatch_rejected():
     with pytest.raises(Exception, match=r"operator 0 \(CONV_2D\): output \[1, 7, 8, 3\] does not match SAME "
                                         r"convolution .* \(expected height x width 8x8\)"):
         compile_model(b.build([x], [y]), "conv")
+
+
+def test_run_time_records_take_the_smallest_chunk_that_keeps_the_saving(monkeypatch):
+    """A narrow window layer with all the room it could want takes a chunk of channel pairs
+    smaller than all of them where that keeps RT_CHUNK_KEEP of the saving (the room is shared
+    with the layers after it), and saves on the GEMM with it."""
+    from te_openmv.codegen.lower import conv as lower_conv
+    monkeypatch.setattr(lower_conv, "WIDE_MIN_BLOCKS", 1 << 30)  # int8 weights in flash
+    rng = np.random.default_rng(5)
+    c = compile_model(conv_model(rng, (6, 6), 64, 256, (3, 3), act="RELU6", in_q=(0.02, 3),
+                                 out_q=(6 / 255, -128)), "chunked")
+    g, op = c.graph, c.graph.ops[0]
+    geo = conv_geometry(g, op)
+    pixels, pairs = 6 * 6, geo["out_c"] // 2
+    copy = lower_conv.rt_pairs_variant(g, op, geo, pixels)
+    assert copy and not copy.startswith("narrow_")
+    scratch = lower_conv.rt_scratch(g, op, geo, 1 << 24)
+    chunk = (scratch - lower_conv.scratch_for(geo)) // lower_conv.rt_pair_bytes(geo)
+    assert 1 <= chunk < pairs
+    best = lower_conv.rt_saving(geo, pixels, copy, 1)
+    taken = lower_conv.rt_saving(geo, pixels, copy, -(-pairs // chunk))
+    assert best > 0 and lower_conv.RT_CHUNK_KEEP * best <= taken <= best

@@ -1414,7 +1414,7 @@ void te_conv2d_pairs_rt_s8(const te_conv_params *p, const int8_t *in, const int3
     int32_t *rec = (int32_t *)(void *)((int8_t *)scratch + walk);
     for (uint32_t p0 = 0; p0 < pairs; p0 += chunk) {
         const uint32_t n = pairs - p0 < chunk ? pairs - p0 : chunk;
-        te_pairs_unpack_doubled(narrow + p0 * (8u + 2u * groups), rec, groups, n);
+        te_pairs_unpack_chunk(p, narrow + p0 * (8u + 2u * groups), rec, groups, n);
         te_pairs_windows(p, in, rec, rec + n * words, out + 2u * p0, scratch);
     }
 }

@@ -48,6 +48,9 @@ static int32_t te_pair_out(const te_conv_params *p, int32_t acc, const int32_t *
     int32_t v;
     if (p->wide == 2)
         v = te_requant_uniform(acc, rq[0], rq[2], rq[1]);
+    else if (p->wide == 0)  /* the narrow records' form: acc not doubled, rq = (mult2, e, round) */
+        v = p->requant == TE_CONV_RQ_FAST ? te_conv_requant_fast(acc, rq[0], rq[2], rq[1])
+                                          : te_conv_requant_fast_nosign(acc, rq[0], rq[2], rq[1]);
     else
         v = te_conv_requant_wide(acc, rq[0], rq[2], rq[1], p->requant == TE_CONV_RQ_FAST);
     return te_clamp(v, p->act_min, p->act_max);
@@ -186,6 +189,20 @@ TE_PAIRS_WIDEN_FN(te_pairs_widen2_asm, TE_PAIRS_TWICE("r4") TE_PAIRS_TWICE("r5")
 #define TE_PAIR_RQ_UNIFORM1(acc, mult, e, round)             \
     "smmla  " acc ", " acc ", " mult ", " round "\n\t"       \
     "ssat   " acc ", #8, " acc ", asr #te_pair_shift\n\t"
+/* the narrow form (te_conv_requant_fast: the accumulator not doubled, the record's mult2, e,
+ * round; SMMLAR adds the accumulator itself), with and without the sign step: one instruction
+ * more per output than the wide form, for layers whose doubled accumulator would leave int32 */
+#define TE_PAIR_RQ_NARROW_SIGN1(acc, mult, e, round)         \
+    "add    r0, " round ", " acc ", asr #31\n\t"             \
+    "smmlar " acc ", " acc ", " mult ", " acc "\n\t"         \
+    "add    " acc ", " acc ", r0\n\t"                        \
+    "asr    " acc ", " acc ", " e "\n\t"                     \
+    "ssat   " acc ", #8, " acc "\n\t"
+#define TE_PAIR_RQ_NARROW_NOSIGN1(acc, mult, e, round)       \
+    "smmlar " acc ", " acc ", " mult ", " acc "\n\t"         \
+    "add    " acc ", " acc ", " round "\n\t"                 \
+    "asr    " acc ", " acc ", " e "\n\t"                     \
+    "ssat   " acc ", #8, " acc "\n\t"
 #define TE_PAIR_RQ(one) TE_PAIR_RQ_LOAD one("r8", "r3", "r4", "r5") one("r10", "r3", "r4", "r5") \
     one("r9", "r6", "r7", "r12") one("r11", "r6", "r7", "r12")
 
@@ -260,9 +277,13 @@ TE_PAIRS_WIDEN_FN(te_pairs_widen2_asm, TE_PAIRS_TWICE("r4") TE_PAIRS_TWICE("r5")
     TE_PAIR_FN(name, head, TE_PAIR_LOOP, rq, store) TE_PAIR_FN(name##_seven, head, TE_PAIR_SIX, rq, store)
 TE_PAIR_FNS(te_pairs_sign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_FULL)
 TE_PAIR_FNS(te_pairs_sign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_SIGN1), TE_PAIR_STORE_CLAMP)
+TE_PAIR_FNS(te_pairs_narrow_sign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_NARROW_SIGN1), TE_PAIR_STORE_FULL)
+TE_PAIR_FNS(te_pairs_narrow_sign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_NARROW_SIGN1), TE_PAIR_STORE_CLAMP)
 #if !TE_SMALL_CODE
 TE_PAIR_FNS(te_pairs_nosign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_FULL)
 TE_PAIR_FNS(te_pairs_nosign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_NOSIGN1), TE_PAIR_STORE_CLAMP)
+TE_PAIR_FNS(te_pairs_narrow_nosign_full, "", TE_PAIR_RQ(TE_PAIR_RQ_NARROW_NOSIGN1), TE_PAIR_STORE_FULL)
+TE_PAIR_FNS(te_pairs_narrow_nosign_clamp, "", TE_PAIR_RQ(TE_PAIR_RQ_NARROW_NOSIGN1), TE_PAIR_STORE_CLAMP)
 #else
 /* The .mpy build (its native code costs heap): the per-channel NOSIGN layers run the sign
  * step's copy, TFLite's arithmetic itself (exact, as conv.c's GEMM does there): one
@@ -272,6 +293,13 @@ void te_pairs_nosign_clamp(te_pair_job *job, const int32_t *rec) __attribute__((
 void te_pairs_nosign_full_seven(te_pair_job *job, const int32_t *rec) __attribute__((alias("te_pairs_sign_full_seven")));
 void te_pairs_nosign_clamp_seven(te_pair_job *job, const int32_t *rec)
     __attribute__((alias("te_pairs_sign_clamp_seven")));
+void te_pairs_narrow_nosign_full(te_pair_job *job, const int32_t *rec) __attribute__((alias("te_pairs_narrow_sign_full")));
+void te_pairs_narrow_nosign_clamp(te_pair_job *job, const int32_t *rec)
+    __attribute__((alias("te_pairs_narrow_sign_clamp")));
+void te_pairs_narrow_nosign_full_seven(te_pair_job *job, const int32_t *rec)
+    __attribute__((alias("te_pairs_narrow_sign_full_seven")));
+void te_pairs_narrow_nosign_clamp_seven(te_pair_job *job, const int32_t *rec)
+    __attribute__((alias("te_pairs_narrow_sign_clamp_seven")));
 #endif
 /* the uniform-shift copies, one per E (TE_CONV_SHIFTS): E as SSAT's ASR immediate */
 #define TE_PAIR_UNIFORM_FNS(E)                                                                 \
@@ -398,6 +426,7 @@ TE_PAIRS_UNPACK_FN(te_pairs_unpack_asm, static, "", TE_PAIRS_ONCE2)
 TE_PAIRS_UNPACK_FN(te_pairs_unpack_doubled, , TE_PAIRS_TWICE2("r8", "r9") TE_PAIRS_TWICE2("r10", "r11"), TE_PAIRS_TWICE2)
 #define te_pairs_unpack te_pairs_unpack_asm
 #define te_pairs_widen2 te_pairs_widen2_asm
+#define te_pairs_unpack_as_is te_pairs_unpack_asm
 #else
 /* The unpacking in C; `twice` doubles the weights (te_pairs_unpack_doubled). */
 static void te_pairs_unpack_c(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs, const int twice) {
@@ -419,6 +448,7 @@ static void te_pairs_unpack_c(const int32_t *narrow, int32_t *rec, uint32_t grou
 static void te_pairs_unpack(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs) {
     te_pairs_unpack_c(narrow, rec, groups, pairs, 0);
 }
+#define te_pairs_unpack_as_is te_pairs_unpack
 void te_pairs_unpack_doubled(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs) {
     te_pairs_unpack_c(narrow, rec, groups, pairs, 1);
 }
@@ -470,7 +500,17 @@ void te_conv2d_1x1_pairs_rtc_s8(const te_conv_params *p, const int8_t *in, const
     int32_t *rec = (int32_t *)(void *)((int8_t *)scratch + te_conv_scratch_1x1(p->in_c));
     for (uint32_t p0 = 0; p0 < pairs; p0 += chunk) {
         const uint32_t n = pairs - p0 < chunk ? pairs - p0 : chunk;
-        te_pairs_unpack_doubled(narrow + p0 * (8u + 2u * groups), rec, groups, n);
+        te_pairs_unpack_chunk(p, narrow + p0 * (8u + 2u * groups), rec, groups, n);
         te_pairs_pointwise(p, in, rec, rec + n * words, out + 2u * p0, scratch);
     }
+}
+
+/* A chunk's records for the forms that widen the map as it is: the weights doubled for the
+ * wide requantization, as they are for the narrow one (p->wide 0: the accumulator not doubled). */
+void te_pairs_unpack_chunk(const te_conv_params *p, const int32_t *narrow, int32_t *rec, uint32_t groups,
+                           uint32_t pairs) {
+    if (p->wide)
+        te_pairs_unpack_doubled(narrow, rec, groups, pairs);
+    else
+        te_pairs_unpack_as_is(narrow, rec, groups, pairs);
 }

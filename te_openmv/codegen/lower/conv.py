@@ -717,6 +717,7 @@ PAIR_KERNELS = {"te_conv2d_1x1_s8": "te_conv2d_1x1_pairs_s8", "te_conv2d_s8": "t
 # loop forms), which a model's code loses when no layer runs that copy any more
 GEMM_COPY_BYTES = {BLOCK: 300, BLOCK - 1: 256}
 PAIR_COPY_BYTES = 506  # the largest copy (te_pairs_sign_clamp)
+PAIR_NARROW_COPY_BYTES = 514  # the largest narrow-requantization copy (te_pairs_narrow_sign_clamp)
 # the walks' code in the firmware build (their C and the widening they alone call;
 # tests/test_conv_m7.py holds them equal to the M7 build's)
 PAIR_WALK_BYTES = {"te_conv2d_1x1_pairs_s8": 388, "te_conv2d_pairs_s8": 3118, "te_conv2d_3ch_pairs_s8": 2662}
@@ -879,8 +880,8 @@ def pair_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
 # as many bytes) into the scratch, 14 instructions per 16 weights, and the chunk run over every
 # block. It takes the layers the pair kernel would (5 groups of taps or more, an even out_c, 4
 # pixels or more, the wide form exact; per-channel requantization: the weights stay TFLite's)
-# with at most RT_MAX_BLOCKS blocks (larger maps and window layers: the forms below), where it saves instructions (rt_saving) at least
-# PAIRS_MIN_PER_BYTE per byte of the code it adds (RT_CODE_BYTES, and the pair copy where no other
+# with at most RT_MAX_BLOCKS blocks (larger maps and window layers: the forms below), where it
+# saves instructions (rt_saving) at least PAIRS_MIN_PER_BYTE per byte of the code it adds (RT_CODE_BYTES, and the pair copy where no other
 # layer links it) and where the op's scratch can grow by one pair's record at least without
 # moving the plan's peak (schedule.py, the scratch room). Flash stays as it is.
 RT_MAX_BLOCKS = 5
@@ -893,13 +894,13 @@ RT_CHUNK_CALLS = 30  # per chunk and block: the two halves' calls and frames
 # block): the chunk the op's scratch room holds decides what it saves (rt_saving). The input is
 # read again by each chunk after the chunk before wrote its outputs, so the op takes no overlap
 # (ConvLowering.overlap_distance), which a room grant keeps only where the peak stays.
-RT_WINDOW_CODE_BYTES = 354  # te_conv2d_pairs_rt_s8, te_pairs_unpack_doubled (the M7 build)
+RT_WINDOW_CODE_BYTES = 528  # te_conv2d_pairs_rt_s8, te_pairs_unpack_chunk and both unpackings (the M7 build)
 RT_WALK_GROUP = 16
 RT_WALK_BLOCK = 60
 # 1x1 layers on maps of more than RT_MAX_BLOCKS blocks the same way (te_conv2d_1x1_pairs_rtc_s8,
 # conv_pairs.c): te_conv2d_1x1_pairs_s8's walk (a copy inline) per chunk, its blocks widened
 # again per chunk.
-RT_CHUNKED_CODE_BYTES = 712  # te_conv2d_1x1_pairs_rtc_s8, te_pairs_unpack_doubled, te_pairs_widen_asm (M7)
+RT_CHUNKED_CODE_BYTES = 904  # te_conv2d_1x1_pairs_rtc_s8, the unpackings as above, te_pairs_widen_asm (M7)
 
 
 def rt_form(geo: dict, pixels: int) -> str:
@@ -937,25 +938,31 @@ def rt_pairs_variant(g: Graph, op: Op, geo: dict, pixels: int) -> str | None:
     if wide or variant is None:
         return None
     lo, hi = act_range(op, g)
-    if not prepare(g, op, geo, lo, hi, wide=True, wide_constants=True)[3]:  # the wide form exact for all
-        return None
     sign, store = variant.split("_")[:2]  # {sign,nosign}_{full,clamp}_<groups>
-    return f"{sign}_{store}" + ("_seven" if groups == PAIR_SEVEN else "")
+    copy = f"{sign}_{store}" + ("_seven" if groups == PAIR_SEVEN else "")
+    if prepare(g, op, geo, lo, hi, wide=True, wide_constants=True)[3]:  # the wide form exact for all
+        return copy
+    # a channel whose doubled accumulator would leave int32: the narrow requantization (the
+    # accumulator not doubled, one instruction more per output), where the weights are
+    # unpacked per chunk anyway (as they are rather than doubled)
+    return f"narrow_{copy}" if rt_rereads(geo, pixels) else None
 
 
-def rt_saving(geo: dict, pixels: int, form: str, chunks: int = 1) -> int:
+def rt_saving(geo: dict, pixels: int, copy: str, chunks: int = 1) -> int:
     """Instructions the records made at run time save a narrow layer on the GEMM, in `chunks`
     chunks: the GEMM's int8 groups (13 instructions a group of 4 pixels, 11 of 3) and
     requantization (one more than the wide form) against the pair kernel's halves, the records'
     unpacking (7 a group per pair) and the calls; a small 1x1 layer's doubled widening (24 a
     group per block, once), the walk again for each chunk after the first where it rereads the
-    map (rt_rereads)."""
-    g, rq = geo["depth"] // 4, RQ_COST[form]
+    map (rt_rereads); `copy` the pair kernel's (rt_pairs_variant), whose narrow form takes one
+    instruction more per output."""
+    narrow = copy.startswith("narrow_")
+    g, rq = geo["depth"] // 4, RQ_COST[copy.removeprefix("narrow_").split("_")[0]]
     passes16, passes8 = -(-(g - 1) // 16), -(-(g - 1) // 8)
     per_block = {BLOCK: 12 + 13 * g + 2 * passes16 + BLOCK * (rq + 1),
                  BLOCK - 1: 10 + 11 * g + 2 * passes16 + (BLOCK - 1) * (rq + 1)}
     old = geo["out_c"] * sum(per_block[cols] for _, cols in blocks(pixels))
-    half = (9 + 10 * g if g == PAIR_SEVEN else 11 + 10 * g + 3 * passes8) + 4 * rq
+    half = (9 + 10 * g if g == PAIR_SEVEN else 11 + 10 * g + 3 * passes8) + 4 * (rq + narrow)
     nblocks = len(pair_blocks(pixels))
     new = (geo["out_c"] // 2) * (-(-pixels // 2) * half + 7 * g + 8) + chunks * nblocks * RT_CHUNK_CALLS
     if rt_rereads(geo, pixels):
@@ -981,6 +988,12 @@ def rt_chunk(g: Graph, op: Op, geo: dict, scratch: int) -> int:
     return max(0, min(geo["out_c"] // 2, (scratch - rt_before(geo, pixels)) // rt_pair_bytes(geo)))
 
 
+# Where the records walk the map once per chunk, a layer takes the smallest chunk that keeps
+# this share of what the largest one the room holds saves: the room is shared, in turns, with
+# the layers after it (schedule.py), and past a few pairs a chunk a larger one saves little.
+RT_CHUNK_KEEP = 0.95
+
+
 def rt_scratch(g: Graph, op: Op, geo: dict, room: int) -> int:
     """The scratch a narrow layer takes for its records made at run time from `room` bytes beyond
     its own (ConvLowering.scratch_bytes), or 0 where they do not pay in the chunk that fits."""
@@ -989,21 +1002,30 @@ def rt_scratch(g: Graph, op: Op, geo: dict, room: int) -> int:
     chunk = rt_chunk(g, op, geo, scratch_for(geo) + room)
     if not copy or not chunk:
         return 0
-    chunks = -(-(geo["out_c"] // 2) // chunk)
-    if rt_saving(geo, pixels, copy.split("_")[0], chunks) <= 0:
+    pairs = geo["out_c"] // 2
+    best = rt_saving(geo, pixels, copy, -(-pairs // chunk))
+    if best <= 0:
         return 0
+    if rt_rereads(geo, pixels):
+        for n in range(-(-pairs // chunk) + 1, pairs + 1):  # more chunks, smaller ones
+            if rt_saving(geo, pixels, copy, n) < RT_CHUNK_KEEP * best:
+                break
+            chunk = -(-pairs // n)
     return rt_before(geo, pixels) + chunk * rt_pair_bytes(geo)
 
 
-def rt_records(weights: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """The narrow records (conv_pairs.c) from the wide weights and rows prepare gives: per pair of
-    channels A, B, per group A's 4 int8 weights then B's (OHWI), laid out as the pair records
-    (_pair_rows: the biases inside the first group, the requantization words of A then of B
-    after the weights); the GEMM's int8 weights and table (with its word of padding) in as many
-    bytes."""
+def rt_records(weights: np.ndarray, table: np.ndarray, wide: bool = True) -> np.ndarray:
+    """The narrow records (conv_pairs.c) from the weights and rows prepare gives (wide, or the
+    narrow form's int8 weights and (bias', mult2, e, round) rows): per pair of channels A, B,
+    per group A's 4 int8 weights then B's (OHWI), laid out as the pair records (_pair_rows: the
+    biases inside the first group, the requantization words of A then of B after the weights);
+    the GEMM's int8 weights and table (with its word of padding) in as many bytes."""
     out_c = weights.shape[0]
     w8 = np.empty(weights.shape, np.int8)
-    w8.reshape(out_c, -1, 4)[:, :, [1, 3, 0, 2]] = weights.reshape(out_c, -1, 4) // 2
+    if wide:
+        w8.reshape(out_c, -1, 4)[:, :, [1, 3, 0, 2]] = weights.reshape(out_c, -1, 4) // 2
+    else:
+        w8[...] = weights
     groups = w8.shape[1] // 4
     packed = w8.reshape(out_c // 2, 2, groups, 4).transpose(0, 2, 1, 3).reshape(out_c // 2, -1)
     return _pair_rows(np.ascontiguousarray(packed).view(np.int32), 1, table)
@@ -1028,7 +1050,7 @@ def assign_rt_pairs(g: Graph) -> None:
         pixels = y.shape[1] * y.shape[2]
         copy = rt_pairs_variant(g, op, geo, pixels)
         if copy:
-            s = rt_saving(geo, pixels, copy.split("_")[0])  # (one chunk: the room decides the rest)
+            s = rt_saving(geo, pixels, copy)  # (one chunk: the room decides the rest)
             if s > 0:
                 form = rt_form(geo, pixels)
                 chosen[form].append((op, copy))
@@ -1038,7 +1060,8 @@ def assign_rt_pairs(g: Graph) -> None:
             "rtc": RT_CHUNKED_CODE_BYTES,
             "window": RT_WINDOW_CODE_BYTES + (0 if "te_conv2d_s8" in walks else PAIR_WALK_BYTES["te_conv2d_pairs_s8"])}
     for form, ops in chosen.items():
-        nbytes = code[form] + PAIR_COPY_BYTES * len({pairs_code(c) for _, c in ops} - linked)
+        nbytes = code[form] + sum(PAIR_NARROW_COPY_BYTES if c.startswith("narrow_") else PAIR_COPY_BYTES
+                                  for c in {pairs_code(c) for _, c in ops} - linked)
         if ops and saving[form] >= PAIRS_MIN_PER_BYTE * nbytes:
             for op, copy in ops:
                 op.attrs["rt_pairs"] = copy
@@ -1202,15 +1225,17 @@ class ConvLowering(Lowering):
 
     def _emit_rt_pairs(self, g: Graph, op: Op, ctx: EmitContext, geo: dict, lo: int, hi: int) -> str:
         x, y = g.t(op.inputs[0]), g.t(op.outputs[0])
-        weights, table, fast, _ = prepare(g, op, geo, lo, hi, wide=True, wide_constants=True)  # (rt_pairs_variant's)
         copy = op.attrs["rt_pairs"]
+        wide = not copy.startswith("narrow_")  # (rt_pairs_variant's choice)
+        weights, table, fast, _ = prepare(g, op, geo, lo, hi, wide=wide, wide_constants=wide)
         params = ctx.param("params", "te_conv_params", {
-            **conv_param_fields(x, y, geo, lo, hi), "requant": requant_mode(fast, y.zp, lo), "wide": 1,
+            **conv_param_fields(x, y, geo, lo, hi), "requant": requant_mode(fast, y.zp, lo), "wide": int(wide),
             "gemm_entry": 0, "gemm": f"TE_CONV_PAIRS({copy})", "gemm3": "((te_conv_gemm_fn)0)"})
-        rsym = ctx.const("records", rt_records(weights, table), "int32_t",
+        rsym = ctx.const("records", rt_records(weights, table, wide), "int32_t",
                          "per pair of output channels A, B: per group of 4 taps A's 4 int8 weights, then B's, "
-                         "in the first group 2 * (bias + in_offset * sum(w)) of A, B between them; mult, e, round "
-                         "of A, then of B; one word of padding (made pair records at run time)")
+                         f"in the first group {'2 * ' if wide else ''}(bias + in_offset * sum(w)) of A, B between "
+                         f"them; {'mult' if wide else 'mult2'}, e, round of A, then of B; one word of padding "
+                         "(made pair records at run time)")
         chunk = rt_chunk(g, op, geo, ctx.op_scratch[ctx.position][1])
         fn = RT_KERNELS[rt_form(geo, y.shape[1] * y.shape[2])]
         return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, {ctx.scratch()}, {chunk});"

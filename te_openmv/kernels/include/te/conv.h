@@ -284,6 +284,10 @@ void te_conv2d_pairs_rt_s8(const te_conv_params *p, const int8_t *in, const int3
 /* its scratch: te_conv_scratch_pairs_rt (above): the walk's, then a pair record per pair of the chunk */
 /* `pairs` narrow records into pair records, the weights doubled (conv_pairs.c) */
 void te_pairs_unpack_doubled(const int32_t *narrow, int32_t *rec, uint32_t groups, uint32_t pairs);
+/* the same doubled for a wide requantization (p->wide 1), as they are for the narrow one
+ * (p->wide 0: TE_CONV_PAIRS(narrow_*), the accumulator not doubled) */
+void te_pairs_unpack_chunk(const te_conv_params *p, const int32_t *narrow, int32_t *rec, uint32_t groups,
+                           uint32_t pairs);
 /* What the pair kernel's assembly reads for one half of a block (its frame: it copies it onto
  * the stack); the portable path reads the same fields. */
 typedef struct te_pair_job {
@@ -340,6 +344,8 @@ TE_INLINE void te_pairs_halves(te_pair_job *job, te_pairs_fn fn, const te_conv_p
 #define TE_CONV_PAIRS_DECLARE2(v) TE_CONV_PAIRS_DECLARE(v) TE_CONV_PAIRS_DECLARE(v##_seven)
 TE_CONV_PAIRS_DECLARE2(sign_full) TE_CONV_PAIRS_DECLARE2(sign_clamp)
 TE_CONV_PAIRS_DECLARE2(nosign_full) TE_CONV_PAIRS_DECLARE2(nosign_clamp)
+TE_CONV_PAIRS_DECLARE2(narrow_sign_full) TE_CONV_PAIRS_DECLARE2(narrow_sign_clamp)
+TE_CONV_PAIRS_DECLARE2(narrow_nosign_full) TE_CONV_PAIRS_DECLARE2(narrow_nosign_clamp)
 #define TE_CONV_PAIRS_DECLARE_UNIFORM(E) TE_CONV_PAIRS_DECLARE(nosign_full_e##E) TE_CONV_PAIRS_DECLARE(nosign_clamp_e##E) \
     TE_CONV_PAIRS_DECLARE(nosign_full_seven_e##E) TE_CONV_PAIRS_DECLARE(nosign_clamp_seven_e##E)
 TE_CONV_SHIFTS(TE_CONV_PAIRS_DECLARE_UNIFORM)
