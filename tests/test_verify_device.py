@@ -161,11 +161,16 @@ def test_device_survives_corrupted_payload_and_header(person):
 def test_device_survives_dropped_bytes(person):
     session, port, model = person
     (x,) = _inputs(1, 2)
-    before = session.stats.device_errors.get("truncated frame", 0)
+    kinds = ("truncated frame", "bad CRC")
+    before = sum(session.stats.device_errors.get(k, 0) for k in kinds)
     with time_limit(60):
         port.on_next_write(drop(3000, 700))
         r = _check(session, port, model, x, "dropped bytes")
-    assert r.attempts == 2 and session.stats.device_errors.get("truncated frame") == before + 1
+    # the device reports the short frame once: as truncated when its wait for the rest runs out,
+    # or as a bad CRC when the retry's first bytes arrive within that wait and complete it (on
+    # a loaded machine); either way one retry recovers
+    assert r.attempts == 2
+    assert sum(session.stats.device_errors.get(k, 0) for k in kinds) == before + 1, session.stats.device_errors
 
 
 def test_device_skips_garbage_between_frames(person):
