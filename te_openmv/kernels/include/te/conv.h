@@ -269,16 +269,17 @@ TE_INLINE uint32_t te_conv_scratch_1x1_rt(uint32_t in_c, uint32_t pixels, uint32
     return ((pixels + 3u) >> 2) * 32u * groups + chunk * 4u * (8u + 4u * groups);
 }
 /* The same for narrow 1x1 layers on maps of more blocks (conv_pairs.c): per chunk of `chunk`
- * channel pairs their records unpacked with the weights doubled, then te_conv2d_1x1_pairs_s8's
- * walk with them, the blocks widened again per chunk. The input is read once per chunk: the
- * compiler gives it a buffer apart from the output's. Scratch: te_conv_scratch_1x1(in_c), then
- * a pair record per pair of the chunk. */
+ * channel pairs their records unpacked (te_pairs_unpack_chunk: the weights doubled, or as they
+ * are for the narrow requantization), then te_conv2d_1x1_pairs_s8's walk with them, the blocks
+ * widened again per chunk. The input is read once per chunk: the compiler gives it a buffer
+ * apart from the output's. Scratch: te_conv_scratch_1x1(in_c), then a pair record per pair of
+ * the chunk. */
 void te_conv2d_1x1_pairs_rtc_s8(const te_conv_params *p, const int8_t *in, const int32_t *narrow, int8_t *out,
                                 void *scratch, uint32_t chunk);
 /* The same for te_conv2d_s8's narrow layers of any map (te_openmv/kernels/conv.c): per chunk of
- * `chunk` channel pairs their records unpacked, the weights doubled (the windows are widened as
- * they are), then te_conv2d_pairs_s8's walk over the whole map with them. The input is read
- * once per chunk: the compiler gives it a buffer apart from the output's. */
+ * `chunk` channel pairs their records unpacked as above (the windows are widened as they are),
+ * then te_conv2d_pairs_s8's walk over the whole map with them. The input is read once per
+ * chunk: the compiler gives it a buffer apart from the output's. */
 void te_conv2d_pairs_rt_s8(const te_conv_params *p, const int8_t *in, const int32_t *narrow, int8_t *out,
                            void *scratch, uint32_t chunk);
 /* its scratch: te_conv_scratch_pairs_rt (above): the walk's, then a pair record per pair of the chunk */
