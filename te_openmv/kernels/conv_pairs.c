@@ -36,10 +36,13 @@
 _Static_assert(sizeof(te_pair_job) <= TE_CONV_JOB_BYTES, "te_pair_job must fit TE_CONV_JOB_BYTES");
 #endif
 
-/* Where channel c's (0: A, 1: B) words of group g start in a pair record, and its bias. */
-TE_INLINE uint32_t te_pair_wofs(uint32_t g, uint32_t c) {
-    return 4u * g + 2u * c + (g || c ? 2u : 0u);
+/* Where channel c's (0: A, 1: B) words of group g start in a record of `w` words per channel
+ * and group (2: a pair record; 1: a narrow record, 4 int8 weights a word), past the biases
+ * that sit after A's first group; and a pair record's bias of channel c. */
+TE_INLINE uint32_t te_pair_ofs(uint32_t g, uint32_t c, uint32_t w) {
+    return w * (2u * g + c) + (g || c ? 2u : 0u);
 }
+#define te_pair_wofs(g, c) te_pair_ofs(g, c, 2u)
 #define TE_PAIR_BIAS(rec, c) ((rec)[2 + (c)])
 
 #if !TE_USE_DSP
@@ -434,8 +437,7 @@ static void te_pairs_unpack_c(const int32_t *narrow, int32_t *rec, uint32_t grou
         TE_PAIR_BIAS(rec, 0) = narrow[1], TE_PAIR_BIAS(rec, 1) = narrow[2];
         for (uint32_t g = 0; g < groups; g++) {
             for (uint32_t c = 0; c < 2; c++) {  /* A's, B's: (w1, w3), (w0, w2) */
-                /* the narrow words sit as the pair record's do, one word a channel and group */
-                const int8_t *q = (const int8_t *)(narrow + 2 * g + c + (g || c ? 2 : 0));
+                const int8_t *q = (const int8_t *)(narrow + te_pair_ofs(g, c, 1u));
                 const int k = twice ? 2 : 1;
                 const uint32_t odd = (uint16_t)(k * q[1]) | (uint32_t)(uint16_t)(k * q[3]) << 16;
                 const uint32_t even = (uint16_t)(k * q[0]) | (uint32_t)(uint16_t)(k * q[2]) << 16;

@@ -244,16 +244,12 @@ def prepare(g: Graph, op: Op, geo: dict, act_min: int, act_max: int,
         m, s = int(mult[o]), int(shift[o])
         fast_ok = fast_requant_ok(int(bound[o]), m, s, y.zp)
         constant_first = wide and wide_constants and fast_ok and not wide_ok(int(bound[o]))
-        if fast_ok and not constant_first:
+        const = (constant_output(int(acc_lo[o]), int(acc_hi[o]), m, s, y.zp, act_min, act_max)
+                 if constant_first or not fast_ok else None)
+        if fast_ok and const is None:  # (constant_first and not constant: the layer narrow)
             rows.append((int(bias[o]), fast_mult2(m), -s, fast_round(s, y.zp)))
             wide_rows.append((2 * int(bias[o]), m, -s, fast_round(s, y.zp)))
             wide = wide and wide_ok(int(bound[o]))
-            continue
-        const = constant_output(int(acc_lo[o]), int(acc_hi[o]), m, s, y.zp, act_min, act_max)
-        if const is None and constant_first:  # not constant: the channel as it is, the layer narrow
-            rows.append((int(bias[o]), fast_mult2(m), -s, fast_round(s, y.zp)))
-            wide_rows.append((2 * int(bias[o]), m, -s, fast_round(s, y.zp)))
-            wide = False
             continue
         if const is None:
             table = np.stack([bias, mult, shift, np.zeros(out_c, np.int64)], axis=1).astype(np.int32)
@@ -998,9 +994,9 @@ def rt_scratch(g: Graph, op: Op, geo: dict, room: int) -> int:
     """The scratch a narrow layer takes for its records made at run time from `room` bytes beyond
     its own (ConvLowering.scratch_bytes), or 0 where they do not pay in the chunk that fits."""
     pixels = g.t(op.outputs[0]).shape[1] * g.t(op.outputs[0]).shape[2]
-    copy = rt_pairs_variant(g, op, geo, pixels)
     chunk = rt_chunk(g, op, geo, scratch_for(geo) + room)
-    if not copy or not chunk:
+    copy = rt_pairs_variant(g, op, geo, pixels) if chunk else None  # (prepare's work only with room)
+    if not copy:
         return 0
     pairs = geo["out_c"] // 2
     best = rt_saving(geo, pixels, copy, -(-pairs // chunk))
