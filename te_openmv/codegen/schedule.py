@@ -107,6 +107,8 @@ def estimate_instructions(g: Graph) -> int:
         if op.type in ("TE_CROP", "TE_PLACE"):
             small = g.t(op.outputs[0] if op.type == "TE_CROP" else op.inputs[0])
             total += _copy_cost(op.type, small.nbytes)
+        elif "expand" in op.attrs:  # passes/fuse_expand_depthwise.py: as its two ops (a bound: it saves their copy)
+            total += _op_work(g, op.attrs["expand"]).cost() + _op_work(g, op.attrs["depthwise"]).cost()
         else:
             total += _op_work(g, op).cost()
     return int(total)

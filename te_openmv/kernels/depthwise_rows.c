@@ -322,9 +322,11 @@ static void te_dw_vpair_pads(const te_dw_rows_params *p, int n, int8_t *scratch)
 
 /* Output row y from pair rows m and m + 1, m = y / 2 at stride 1 (s1; its parity telling
  * which halves take which taps: te_dw_vpair1_asm), m = y at stride 2; each pair row packed
- * when first needed, over the one two rows back. */
+ * when first needed, over the one two rows back: from the input map, or (feed, one pass of
+ * every channel) written by the op that produces the map (te/expand_dw.h). */
 TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups,
-                                    int8_t *out, int8_t *scratch, const int us, const int s1) {
+                                    int8_t *out, int8_t *scratch, const int us, const int s1,
+                                    const te_dw_feed *feed) {
     const int C = p->channels, ow = p->out_w, plane = 16 * p->ring_w;
     const int gwords = s1 ? (us ? TE_DW_VP1_GROUP_WORDS_US : TE_DW_VP1_GROUP_WORDS)
                           : (us ? TE_DW_GROUP_WORDS_US : TE_DW_GROUP_WORDS);
@@ -337,7 +339,10 @@ TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in
             const int m = s1 ? y >> 1 : y, odd = s1 & y;
             while (have <= m) {
                 have++;
-                te_dw_vpair_row(p, in, have, c0, n, scratch + (have & 1) * ring_row);
+                if (feed)
+                    feed->fn(feed, have, scratch + (have & 1) * ring_row);
+                else
+                    te_dw_vpair_row(p, in, have, c0, n, scratch + (have & 1) * ring_row);
             }
             const int8_t *t = scratch + (m & 1) * ring_row, *u = scratch + ((m + 1) & 1) * ring_row;
             int8_t *q = out + (size_t)y * ow * C + c0;
@@ -363,7 +368,13 @@ TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in
 __attribute__((noinline)) static void te_dw_vpair_any_run(const te_dw_rows_params *p, const int8_t *in,
                                                           const int32_t *groups, int8_t *out, int8_t *scratch,
                                                           const int us) {
-    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, TE_SMALL_CODE ? p->stride_h == 1 : 1);
+    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, TE_SMALL_CODE ? p->stride_h == 1 : 1, NULL);
+}
+
+/* Either stride, the ring fed by `feed` in one pass of every channel (te/expand_dw.h). */
+void te_dw_vpair_fed_s8(const te_dw_rows_params *p, const te_dw_feed *feed, const int32_t *groups, int8_t *out,
+                        int8_t *scratch) {
+    te_dw_vpair_rows_run(p, NULL, groups, out, scratch, p->ushift != 0, p->stride_h == 1, feed);
 }
 
 /* Stride 2: pack pair row j, then compute output row j - 1. */

@@ -10,7 +10,8 @@ The passes after scheduling mark memory sharing, which depends on the op order t
 produces; the schedule runs them on every candidate it weighs.
 """
 from te_openmv.codegen.passes import (supported_ops, fold_io_quant, alias_reshape, sink_transpose, fold_pad, fuse_activation,
-    byte_functions, scaled_max, depthwise_as_conv, conv_as_fc, dead_channels, inplace_depthwise, overlap)
+    byte_functions, scaled_max, depthwise_as_conv, conv_as_fc, dead_channels, fuse_expand_depthwise, inplace_depthwise,
+    overlap)
 
 BEFORE_SCHEDULE = [
     supported_ops.run,       # every op supported, int8 model, clear errors otherwise
@@ -27,6 +28,7 @@ BEFORE_SCHEDULE = [
 ]
 
 AFTER_SCHEDULE = [
+    fuse_expand_depthwise.run,  # 1x1 on 8/16 channels -> 3x3 depthwise: one op, the 1x1 writing the depthwise's ring
     inplace_depthwise.run,   # depthwise (multiplier 1) writes over its own input
     overlap.run,             # outputs may overlap inputs consumed in order (kernel traversal)
 ]

@@ -13,6 +13,7 @@
 #include "te/common.h"
 #include "te/conv.h"
 #include "te/depthwise.h"
+#include "te/expand_dw.h"
 #include "te/fully_connected.h"
 #include "te/elementwise.h"
 #include "te/pool.h"

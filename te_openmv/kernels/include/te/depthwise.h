@@ -414,6 +414,16 @@ void te_dw_vpair1_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int
 #define te_dw_vpair1_k3u_s8 te_dw_vpair1_k3_s8
 #endif
 
+/* The vertical-pair ring written by the op that produces the depthwise's input instead of
+ * packed from the input map (te/expand_dw.h): fn writes pair row j of every channel into the
+ * ring row dst, whose padding columns are filled already. */
+typedef struct te_dw_feed {
+    void (*fn)(const struct te_dw_feed *feed, int j, int8_t *dst);
+} te_dw_feed;
+/* Either stride (p->stride_h), one pass of every channel (chunk = channels), the ring fed. */
+void te_dw_vpair_fed_s8(const te_dw_rows_params *p, const te_dw_feed *feed, const int32_t *groups, int8_t *out,
+                        int8_t *scratch);
+
 /* 1 when some output row's window reaches a row above or below the image. */
 TE_INLINE int te_dw_rows_outside(const te_dw_rows_params *p) {
     return p->pad_top > 0 || (p->out_h - 1) * p->stride_h - p->pad_top + 2 >= p->copy_h;

@@ -1,0 +1,154 @@
+"""TE_EXPAND_DEPTHWISE (passes/fuse_expand_depthwise.py) -> te_expand_dw_k3_s8 (te/expand_dw.h):
+a 1x1 convolution on 8 or 16 channels writing straight into the vertical-pair ring of the
+3x3 depthwise that reads it.
+
+The two halves keep their own arithmetic: the 1x1's records are te_conv2d_1x1_c8_s8's /
+_c16_s8's in the uniform-shift form (lower/conv.py) with the word that holds E there holding
+the ring's plane step instead (E is the assembly's immediate, and the C loops read it from
+the params); the depthwise's are te_dw_vpair_k3_s8's / te_dw_vpair1_k3_s8's (lower/depthwise.py),
+in one pass of every channel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from te_openmv.codegen.arith.depthwise_uniform import op_shift_range
+from te_openmv.codegen.arith.uniform_shift import choose_shifts
+from te_openmv.codegen.graph import Graph, Op
+from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, streaming_distance
+from te_openmv.codegen.lower.conv import (ConvLowering, _pointwise_records, conv_geometry, prepare,
+                                          uniform_range)
+from te_openmv.codegen.lower.depthwise import (DepthwiseLowering, model_shifts, rows_plan, uniform_family,
+                                               uniform_plan)
+
+
+FUSED = "TE_EXPAND_DEPTHWISE"
+
+
+def expand_ok(g: Graph, op: Op) -> bool:
+    """Whether a CONV_2D can be the fused op's 1x1 (passes/fuse_expand_depthwise.py)."""
+    if op.type != "CONV_2D" or "patch" in op.attrs or "wide" in op.attrs:
+        return False
+    geo = conv_geometry(g, op)
+    y = g.t(op.outputs[0])
+    if not (geo["pointwise"] and geo["in_c"] in (8, 16) and geo["out_c"] % 8 == 0 and y.zp == -128
+            and act_range(op, g) == (-128, 127)):
+        return False
+    weights, table, fast, wide = prepare(g, op, geo, -128, 127, wide=True)
+    return bool(fast and wide) and uniform_range(g, op, -128, 127, weights, table)[0] is not None
+
+
+def depthwise_plan(g: Graph, op: Op) -> dict | None:
+    """The vertical-pair plan of a DEPTHWISE_CONV_2D the fused op can run, else None."""
+    if op.type != "DEPTHWISE_CONV_2D" or "patch" in op.attrs or op.attrs.get("inplace"):
+        return None
+    plan = rows_plan(g, op, wide=2)
+    return plan if plan is not None and plan["variant"] is not None else None
+
+
+def ring_bytes(plan: dict) -> int:
+    """The fused op's scratch: two pair rows of every channel (te_dw_rows_scratch, chunk = channels)."""
+    p = plan["params"]
+    return 8 * p["ring_w"] * p["channels"]
+
+
+def _parts(op: Op) -> tuple[Op, Op]:
+    return op.attrs["expand"], op.attrs["depthwise"]
+
+
+def _ring_plan(g: Graph, op: Op) -> dict:
+    """The depthwise half's plan: the vertical pairs in one pass (chunk = channels), in the
+    uniform-shift form where op.attrs["dw_shift"] names an E."""
+    plan = depthwise_plan(g, _parts(op)[1])
+    assert plan is not None, "the fusing pass checked the depthwise"
+    shift = op.attrs.get("dw_shift")
+    if shift is not None:
+        plan = uniform_plan(plan, shift)
+    plan["params"] = {**plan["params"], "chunk": plan["params"]["channels"]}
+    return plan
+
+
+def _expand_records(g: Graph, op: Op, plane: int) -> np.ndarray:
+    """The 1x1's records scaled for its E, the e word holding the channel's offset in the ring
+    (te/expand_dw.h: its group's plane, 4 bytes per channel within the group)."""
+    expand = _parts(op)[0]
+    geo = conv_geometry(g, expand)
+    expand.attrs["uniform_shift"] = op.attrs["expand_shift"]
+    records = _pointwise_records(g, expand, geo)
+    assert records is not None, "the fusing pass checked the wide form"
+    c = np.arange(records.shape[0])
+    records[:, 1 + geo["in_c"] // 2 + 1] = (c // 4) * plane + 4 * (c % 4)
+    return records
+
+
+class ExpandDepthwiseLowering(Lowering):
+    op_types = (FUSED,)
+    kernel_files = ("expand_dw.c", "depthwise_rows.c", "depthwise_rows_m7.c")
+
+    def prepare_model(self, g: Graph) -> None:
+        """op.attrs["expand_shift"] (the 1x1's E: the fewest copies per input depth) and
+        op.attrs["dw_shift"] (the depthwise's: an E the model's other depthwise operators
+        already link where one fits, else the fewest new ones; None without the uniform form)."""
+        fused = [op for op in g.ops if op.type == FUSED]
+        if not fused:
+            return
+        by_depth: dict[int, list[tuple[Op, tuple[int, int]]]] = {}
+        for op in fused:
+            expand = _parts(op)[0]
+            geo = conv_geometry(g, expand)
+            weights, table, _, _ = prepare(g, expand, geo, -128, 127, wide=True)
+            by_depth.setdefault(geo["in_c"], []).append((op, uniform_range(g, expand, -128, 127, weights, table)[0]))
+        for members in by_depth.values():
+            for (op, _), e in zip(members, choose_shifts([r for _, r in members])):
+                op.attrs["expand_shift"] = e
+        linked = set(model_shifts(g).values())
+        ranges = []
+        for op in fused:
+            plan = depthwise_plan(g, _parts(op)[1])
+            ranges.append(op_shift_range(*plan["channels"]) if uniform_family(plan) else None)
+        picks = choose_shifts([None if r is None or any(r[0] <= e <= r[1] for e in linked) else r for r in ranges])
+        for op, r, e in zip(fused, ranges, picks):
+            old = [v for v in sorted(linked) if r is not None and r[0] <= v <= r[1]]
+            op.attrs["dw_shift"] = old[-1] if old else e
+
+    def macs(self, g: Graph, op: Op) -> int:
+        expand, depthwise = _parts(op)
+        return ConvLowering().macs(g, expand) + DepthwiseLowering().macs(g, depthwise)
+
+    def scratch_bytes(self, g: Graph, op: Op) -> int:
+        return ring_bytes(depthwise_plan(g, _parts(op)[1]))
+
+    def overlap_distance(self, g: Graph, op: Op, k: int) -> int | None:
+        # Output row y is written after the pair rows up to y + 1 (stride 2) or y / 2 + 1
+        # (stride 1) were written into the ring; the input rows read after that are those of
+        # the next pair row on (te_dw_vpair_fed_s8: pair rows in order, each once).
+        if k != 0:
+            return None
+        x = g.t(op.inputs[0])
+        p = depthwise_plan(g, _parts(op)[1])["params"]
+        y = np.arange(p["out_h"], dtype=np.int64)
+        nxt = y // 2 + 2 if p["stride_h"] == 1 else y + 2
+        first_row = np.maximum(2 * nxt - p["pad_top"], 0)
+        row_bytes = x.shape[2] * x.shape[3]
+        read_from = np.where(first_row < p["copy_h"], first_row * row_bytes, np.iinfo(np.int64).max // 2)
+        write_end = (y + 1) * p["out_w"] * p["channels"]
+        return streaming_distance(write_end, read_from)
+
+    def emit(self, g: Graph, op: Op, ctx: EmitContext) -> str:
+        x = g.t(op.inputs[0])
+        plan = _ring_plan(g, op)
+        records = _expand_records(g, op, 16 * plan["params"]["ring_w"])
+        shift = op.attrs["expand_shift"]
+        family = "c16" if x.shape[3] == 16 else "c8"
+        pe = ctx.param("expand_params", "te_expand_params", {
+            "in_h": x.shape[1], "in_w": x.shape[2], "in_c": x.shape[3], "ushift": shift,
+            "asm_fn": f"TE_EXPAND_ASM({family}, {shift}, {16 if records.shape[0] % 16 == 0 else 8})"})
+        pd = ctx.param("params", plan["params_type"], plan["params"])
+        rsym = ctx.const("expand_records", records, "int32_t",
+                         "per output channel of the 1x1: 2 * bias', wide weight pairs, multiplier, "
+                         "the ring's plane step, C (te/expand_dw.h)")
+        gsym = ctx.const("chan", plan["records"], "int32_t",
+                         "per group of 4 channels of the depthwise: biases, weight pairs, requantization "
+                         "(te/depthwise.h)")
+        return (f"te_expand_dw_k3_s8({pe}, {pd}, {ctx.ptr(op.inputs[0])}, {rsym}, {gsym}, "
+                f"{ctx.ptr(op.outputs[0])}, {ctx.scratch()});")
