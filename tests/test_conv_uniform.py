@@ -139,14 +139,16 @@ def test_fallback_keeps_the_per_channel_table():
 
 @pytest.mark.parametrize("name,copies,per_channel", [
     # the ranges of each family's layers overlap
-    ("omv_person_detect", {"wnosign_full_loop": 1, "c16n": 1, "c8n": 1, "c1n": 1}, set()),
+    # (expand_c8, expand_c16: the 1x1 layers fused with the depthwise after them,
+    # te_openmv/codegen/lower/expand_depthwise.py, with their own copies)
+    ("omv_person_detect", {"wnosign_full_loop": 1, "expand_c16": 1, "expand_c8": 1, "c1n": 1}, set()),
     ("omv_fomo_face_detection", {"wnosign_full_loop": 1, "c16n": 1, "wnosign_full_seven": 1,
-                                 "c8n": 2}, set()),
+                                 "expand_c16": 1, "expand_c8": 2}, set()),
     # two layers have no range (live channels' e from 6 to 15), so the per-channel copy stays
     # and one E serves what it can
-    ("te_vww", {"wnosign_full_loop": 1, "c16n": 1, "wnosign_full_seven": 1, "c8n": 1},
+    ("te_vww", {"wnosign_full_loop": 1, "c16n": 1, "wnosign_full_seven": 1, "expand_c16": 1, "expand_c8": 1},
      {"wnosign_full_loop"}),
-    ("te_detection", {"wnosign_full_loop": 1, "c16n": 1, "wnosign_full_seven": 1}, set())])
+    ("te_detection", {"wnosign_full_loop": 1, "c16n": 1, "wnosign_full_seven": 1, "expand_c16": 1}, set())])
 def test_shared_models_use_the_fewest_copies(name, copies, per_channel):
     """The eligible layers of a family share as few values of E as their ranges allow, with
     at most one copy of the family's code more than before (FAMILY_COPIES)."""
@@ -160,6 +162,8 @@ def test_shared_models_use_the_fewest_copies(name, copies, per_channel):
         found.setdefault("wnosign_full_seven" if seven else "wnosign_full_loop", set()).add(e)
     for family in ("c8n", "c16n", "c1n"):
         found[family] = set(re.findall(rf"TE_CONV_{family.upper()}(?:_P16)?\((\d+)\)", src))  # (either pass size)
+    for family in ("c8", "c16"):
+        found[f"expand_{family}"] = set(re.findall(rf"TE_EXPAND_ASM\({family}, (\d+), \d+\)", src))
     assert {k: len(v) for k, v in found.items() if v} == copies
     kept = {f.replace("_loop16", "_loop") for f in re.findall(
         r"TE_CONV_GEMM\((wnosign_full_(?:two|four|seven|loop|loop16))\)", src)}

@@ -190,11 +190,11 @@ def test_forced_patching_is_bit_exact_on_chains(spec, seed):
 
 
 def test_forced_patching_of_a_shared_model():
-    c = compiled("omv_fomo_face_detection", "3x5@4")
-    assert c.report["schedule"]["patch"] == "3x5@4"
+    c = compiled("omv_fomo_face_detection", "4x4@5")
+    assert c.report["schedule"]["patch"] == "4x4@5"
     assert c.report["peak_sram_bytes"] < compiled("omv_fomo_face_detection", "off").report["peak_sram_bytes"]
-    assert_exact(shared_model("omv_fomo_face_detection").read_bytes(), c, random_cases(c, 5), "fomo 3x5@4")
-    # identical weights are emitted once although each layer runs 15 times (a lowering may
+    assert_exact(shared_model("omv_fomo_face_detection").read_bytes(), c, random_cases(c, 5), "fomo 4x4@5")
+    # identical weights are emitted once although each layer runs 16 times (a lowering may
     # specialise a small per-channel table to a border patch's padding)
     layer = compiled("omv_fomo_face_detection", "off").report["weights_bytes"]
     assert layer <= c.report["weights_bytes"] <= layer * 1.05
@@ -240,14 +240,14 @@ def test_budget_keeps_layer_by_layer_when_it_fits():
 
 
 def test_budget_picks_the_cheapest_patching_that_fits():
-    c = compiled("omv_fomo_face_detection", "auto", 50_000)
+    c = compiled("omv_fomo_face_detection", "auto", 44_000)
     s = c.report["schedule"]
     assert s["mode"] == "budget" and s["patch"] != "off"
-    assert c.report["peak_sram_bytes"] <= 50_000
+    assert c.report["peak_sram_bytes"] <= 44_000
     # the finest auto schedule is lower in memory but costs more
     auto = compiled("omv_fomo_face_detection")
     assert s["estimated_instructions"] <= auto.report["schedule"]["estimated_instructions"]
-    assert_exact(shared_model("omv_fomo_face_detection").read_bytes(), c, random_cases(c, 3), "budget 50000")
+    assert_exact(shared_model("omv_fomo_face_detection").read_bytes(), c, random_cases(c, 3), "budget 44000")
 
 
 def test_budget_failures_name_the_smallest_peak():
@@ -258,8 +258,8 @@ def test_budget_failures_name_the_smallest_peak():
     assert "20,000 B" in msg and f"layer-based needs {layer:,} B" in msg
     smallest = int(msg.split("smallest peak found is ")[1].split(" B")[0].replace(",", ""))
     assert 20_000 < smallest <= compiled("omv_fomo_face_detection").report["peak_sram_bytes"]
-    with pytest.raises(BudgetError, match=r"layer-based \(--patch off\) needs .* over the budget of 50,000 B"):
-        compiled("omv_fomo_face_detection", "off", 50_000)
+    with pytest.raises(BudgetError, match=r"layer-based \(--patch off\) needs .* over the budget of 44,000 B"):
+        compiled("omv_fomo_face_detection", "off", 44_000)
     with pytest.raises(BudgetError, match=r"patching 2x2@4 needs .* over the budget of 30,000 B"):
         compiled("omv_fomo_face_detection", "2x2@4", 30_000)
     with pytest.raises(CompileError, match="positive number of bytes"):

@@ -365,16 +365,32 @@ TE_INLINE void te_dw_vpair_rows_run(const te_dw_rows_params *p, const int8_t *in
 
 /* Stride 1 (te_dw_vpair1_k3_s8), and with TE_SMALL_CODE stride 2 as well: one copy for
  * both record forms (us) and, small, for both strides. */
+#if TE_SMALL_CODE  /* one copy for the input map and the feed (noclone: not a second one for feed NULL) */
+__attribute__((noinline, noclone)) static void te_dw_vpair_any_run(const te_dw_rows_params *p, const int8_t *in,
+                                                                   const int32_t *groups, int8_t *out,
+                                                                   int8_t *scratch, const int us,
+                                                                   const te_dw_feed *feed) {
+    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, p->stride_h == 1, feed);
+}
+#define TE_DW_VPAIR_ANY(p, in, groups, out, scratch, us) te_dw_vpair_any_run(p, in, groups, out, scratch, us, NULL)
+#else
 __attribute__((noinline)) static void te_dw_vpair_any_run(const te_dw_rows_params *p, const int8_t *in,
                                                           const int32_t *groups, int8_t *out, int8_t *scratch,
                                                           const int us) {
-    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, TE_SMALL_CODE ? p->stride_h == 1 : 1, NULL);
+    te_dw_vpair_rows_run(p, in, groups, out, scratch, us, 1, NULL);
 }
+#define TE_DW_VPAIR_ANY te_dw_vpair_any_run
+#endif
 
-/* Either stride, the ring fed by `feed` in one pass of every channel (te/expand_dw.h). */
+/* Either stride, the ring fed by `feed` in one pass of every channel (te/expand_dw.h); with
+ * TE_SMALL_CODE the one driver of both strides. */
 void te_dw_vpair_fed_s8(const te_dw_rows_params *p, const te_dw_feed *feed, const int32_t *groups, int8_t *out,
                         int8_t *scratch) {
+#if TE_SMALL_CODE
+    te_dw_vpair_any_run(p, NULL, groups, out, scratch, p->ushift != 0, feed);
+#else
     te_dw_vpair_rows_run(p, NULL, groups, out, scratch, p->ushift != 0, p->stride_h == 1, feed);
+#endif
 }
 
 /* Stride 2: pack pair row j, then compute output row j - 1. */
@@ -406,7 +422,7 @@ TE_INLINE void te_dw_vpair_run(const te_dw_rows_params *p, const int8_t *in, con
 void te_dw_vpair_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                        int8_t *scratch) {
 #if TE_SMALL_CODE  /* one driver for both strides */
-    te_dw_vpair_any_run(p, in, groups, out, scratch, p->ushift != 0);
+    TE_DW_VPAIR_ANY(p, in, groups, out, scratch, p->ushift != 0);
 #else
     te_dw_vpair_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
 #endif
@@ -421,12 +437,12 @@ void te_dw_vpair_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int3
 
 void te_dw_vpair1_k3_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                         int8_t *scratch) {
-    te_dw_vpair_any_run(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
+    TE_DW_VPAIR_ANY(p, in, groups, out, scratch, TE_DW_ROWS_SPLIT ? 0 : p->ushift != 0);
 }
 
 #if TE_DW_ROWS_SPLIT
 void te_dw_vpair1_k3u_s8(const te_dw_rows_params *p, const int8_t *in, const int32_t *groups, int8_t *out,
                          int8_t *scratch) {
-    te_dw_vpair_any_run(p, in, groups, out, scratch, 1);
+    TE_DW_VPAIR_ANY(p, in, groups, out, scratch, 1);
 }
 #endif

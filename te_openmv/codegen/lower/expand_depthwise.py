@@ -18,8 +18,8 @@ from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, streaming_distance
 from te_openmv.codegen.lower.conv import (ConvLowering, _pointwise_records, conv_geometry, prepare,
                                           uniform_range)
-from te_openmv.codegen.lower.depthwise import (DepthwiseLowering, model_shifts, rows_plan, uniform_family,
-                                               uniform_plan)
+from te_openmv.codegen.lower.depthwise import (DepthwiseLowering, fast_plan, model_shifts, rows_plan,
+                                               uniform_family, uniform_plan)
 
 
 FUSED = "TE_EXPAND_DEPTHWISE"
@@ -87,8 +87,9 @@ class ExpandDepthwiseLowering(Lowering):
 
     def prepare_model(self, g: Graph) -> None:
         """op.attrs["expand_shift"] (the 1x1's E: the fewest copies per input depth) and
-        op.attrs["dw_shift"] (the depthwise's: an E the model's other depthwise operators
-        already link where one fits, else the fewest new ones; None without the uniform form)."""
+        op.attrs["dw_shift"] (the depthwise's: an E whose copy of the same variant the model's
+        other depthwise operators link already where one fits, else the fewest new ones; None
+        without the uniform form: the sign step)."""
         fused = [op for op in g.ops if op.type == FUSED]
         if not fused:
             return
@@ -101,15 +102,24 @@ class ExpandDepthwiseLowering(Lowering):
         for members in by_depth.values():
             for (op, _), e in zip(members, choose_shifts([r for _, r in members])):
                 op.attrs["expand_shift"] = e
-        linked = set(model_shifts(g).values())
-        ranges = []
+        linked: dict[str, set[int]] = {}  # the depthwise copies the model links already, by variant
+        for pos, e in model_shifts(g).items():
+            linked.setdefault(uniform_family(fast_plan(g, g.ops[pos])), set()).add(e)
+        families, ranges = [], []
         for op in fused:
             plan = depthwise_plan(g, _parts(op)[1])
-            ranges.append(op_shift_range(*plan["channels"]) if uniform_family(plan) else None)
-        picks = choose_shifts([None if r is None or any(r[0] <= e <= r[1] for e in linked) else r for r in ranges])
-        for op, r, e in zip(fused, ranges, picks):
-            old = [v for v in sorted(linked) if r is not None and r[0] <= v <= r[1]]
-            op.attrs["dw_shift"] = old[-1] if old else e
+            families.append(uniform_family(plan))
+            ranges.append(op_shift_range(*plan["channels"]) if families[-1] else None)
+        for family in set(families) - {None}:
+            members = [i for i, f in enumerate(families) if f == family]
+            old = linked.get(family, set())
+            fits = {i: [e for e in sorted(old) if ranges[i] and ranges[i][0] <= e <= ranges[i][1]] for i in members}
+            picks = choose_shifts([None if fits[i] else ranges[i] for i in members])
+            for i, e in zip(members, picks):
+                fused[i].attrs["dw_shift"] = fits[i][-1] if fits[i] else e
+        for i, f in enumerate(families):
+            if f is None:
+                fused[i].attrs["dw_shift"] = None
 
     def macs(self, g: Graph, op: Op) -> int:
         expand, depthwise = _parts(op)
