@@ -19,7 +19,11 @@ def _without_pass(monkeypatch):
 
 
 def _channels(report, op_type):
-    return [op["outputs"][0]["shape"][-1] for op in report["ops"] if op["type"] == op_type]
+    """Output channels of each op of op_type; a depthwise fused with the 1x1 before it
+    (TE_EXPAND_DEPTHWISE) counts as a depthwise and its 1x1 as a convolution: theirs are the
+    same channels."""
+    types = {op_type, "TE_EXPAND_DEPTHWISE"} if op_type == "DEPTHWISE_CONV_2D" else {op_type}
+    return [op["outputs"][0]["shape"][-1] for op in report["ops"] if op["type"] in types]
 
 
 def test_pruned_channels_are_dropped_and_outputs_stay_bit_exact():
@@ -28,7 +32,8 @@ def test_pruned_channels_are_dropped_and_outputs_stay_bit_exact():
     # 12 constant channels of 48 (8 zero filters, 4 held by RELU6) -> 8 dropped, 40 left (a
     # multiple of 8); 9 of 40 -> 8 dropped; the readers lose the same input channels
     assert _channels(c.report, "DEPTHWISE_CONV_2D") == [40, 32]
-    assert [op["inputs"][0]["shape"][-1] for op in c.report["ops"] if op["type"] == "CONV_2D"] == [8, 16, 40, 16, 32, 32]
+    assert [op["inputs"][0]["shape"][-1] for op in c.report["ops"]
+            if op["type"] in ("CONV_2D", "TE_EXPAND_DEPTHWISE")] == [8, 16, 40, 16, 32, 32]
     assert "8 constant depthwise channels dropped" in c.emitted.c_source
     assert_bit_exact(model, n_runs=3, seed=1, name="pruned")
 
@@ -41,6 +46,7 @@ def test_the_model_macs_are_reported(monkeypatch):
     assert _channels(full, "DEPTHWISE_CONV_2D") == [48, 40]
     assert dropped["macs"] == full["macs"]
     assert [op["macs"] for op in dropped["ops"]] == [op["macs"] for op in full["ops"]]
+    assert [op["type"] for op in dropped["ops"]] == [op["type"] for op in full["ops"]]
     # and the model is smaller: the dropped filters' weights are gone
     assert dropped["weights_bytes"] < full["weights_bytes"]
 

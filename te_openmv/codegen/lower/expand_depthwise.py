@@ -16,8 +16,8 @@ from te_openmv.codegen.arith.depthwise_uniform import op_shift_range
 from te_openmv.codegen.arith.uniform_shift import choose_shifts
 from te_openmv.codegen.graph import Graph, Op
 from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, streaming_distance
-from te_openmv.codegen.lower.conv import (ConvLowering, _pointwise_records, conv_geometry, prepare,
-                                          uniform_range)
+from te_openmv.codegen.lower.conv import (PASS16_BYTES, PASS16_MIN_PER_BYTE, ConvLowering, _pointwise_records,
+                                          conv_geometry, pass16_saving, prepare, uniform_range)
 from te_openmv.codegen.lower.depthwise import (DepthwiseLowering, fast_plan, model_shifts, rows_plan,
                                                uniform_family, uniform_plan)
 
@@ -102,6 +102,17 @@ class ExpandDepthwiseLowering(Lowering):
         for members in by_depth.values():
             for (op, _), e in zip(members, choose_shifts([r for _, r in members])):
                 op.attrs["expand_shift"] = e
+        # the 16-channel pass copy where its layers save enough per byte of its code (as the
+        # unfused pixel kernels' _p16: lower/conv.py assign_pass16)
+        savings: dict[tuple[int, int], int] = {}
+        for op in fused:
+            p = depthwise_plan(g, _parts(op)[1])["params"]
+            key = (g.t(op.inputs[0]).shape[3], op.attrs["expand_shift"])
+            if p["channels"] % 16 == 0:
+                savings[key] = savings.get(key, 0) + pass16_saving(p["copy_h"] * p["copy_w"], p["channels"])
+        for op in fused:
+            key = (g.t(op.inputs[0]).shape[3], op.attrs["expand_shift"])
+            op.attrs["pass16"] = savings.get(key, 0) >= PASS16_MIN_PER_BYTE * PASS16_BYTES[f"c{key[0]}", "uniform"]
         linked: dict[str, set[int]] = {}  # the depthwise copies the model links already, by variant
         for pos, e in model_shifts(g).items():
             linked.setdefault(uniform_family(fast_plan(g, g.ops[pos])), set()).add(e)
@@ -152,7 +163,7 @@ class ExpandDepthwiseLowering(Lowering):
         family = "c16" if x.shape[3] == 16 else "c8"
         pe = ctx.param("expand_params", "te_expand_params", {
             "in_h": x.shape[1], "in_w": x.shape[2], "in_c": x.shape[3], "ushift": shift,
-            "asm_fn": f"TE_EXPAND_ASM({family}, {shift}, {16 if records.shape[0] % 16 == 0 else 8})"})
+            "asm_fn": f"TE_EXPAND_ASM({family}, {shift}, {16 if op.attrs['pass16'] else 8})"})
         pd = ctx.param("params", plan["params_type"], plan["params"])
         rsym = ctx.const("expand_records", records, "int32_t",
                          "per output channel of the 1x1: 2 * bias', wide weight pairs, multiplier, "

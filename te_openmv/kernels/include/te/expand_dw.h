@@ -37,13 +37,9 @@ typedef struct {
 } te_expand_params;
 
 #if TE_USE_DSP
-/* the copy for 8 or 16 inputs (family c8, c16), shift E, 8 or 16 channels per pass (the .mpy
- * build, TE_SMALL_CODE, runs the 8-channel copy for both: half the code in its heap) */
-#if TE_SMALL_CODE
-#define TE_EXPAND_ASM(family, E, pass) te_expand_##family##_e##E##_p8_asm
-#else
+/* the copy for 8 or 16 inputs (family c8, c16), shift E, 8 or 16 channels per pass (16: where
+ * the compiler finds it saves enough for its code, as for te_conv2d_1x1_c8_p16_s8) */
 #define TE_EXPAND_ASM(family, E, pass) te_expand_##family##_e##E##_p##pass##_asm
-#endif
 #define TE_EXPAND_DECLARE(E) \
     void te_expand_c8_e##E##_p8_asm(const te_expand_job *job); void te_expand_c8_e##E##_p16_asm(const te_expand_job *job); \
     void te_expand_c16_e##E##_p8_asm(const te_expand_job *job); void te_expand_c16_e##E##_p16_asm(const te_expand_job *job);
