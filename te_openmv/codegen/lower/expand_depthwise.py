@@ -133,8 +133,14 @@ class ExpandDepthwiseLowering(Lowering):
                 fused[i].attrs["dw_shift"] = None
 
     def macs(self, g: Graph, op: Op) -> int:
-        expand, depthwise = _parts(op)
-        return ConvLowering().macs(g, expand) + DepthwiseLowering().macs(g, depthwise)
+        # each half's own count, or the model's where passes/dead_channels.py dropped channels
+        total = 0
+        for part, lowering in zip(_parts(op), (ConvLowering(), DepthwiseLowering())):
+            if "model_macs_per_pixel" in part.attrs:
+                total += part.attrs["model_macs_per_pixel"] * int(np.prod(g.t(part.outputs[0]).shape[1:-1]))
+            else:
+                total += lowering.macs(g, part)
+        return total
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         return ring_bytes(depthwise_plan(g, _parts(op)[1]))
