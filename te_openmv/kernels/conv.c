@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "te_kernels.h"
+#include "te/conv_pixel_asm.h"
 #include "te/simd_dsp.h"
 
 #if TE_USE_DSP
@@ -846,11 +847,7 @@ typedef struct {
 } te_pw8_job;
 
 #define TE_PW8_CHAN(rq)                                  \
-    "ldm    r1!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"   \
-    "smlad  r4, r6, r0, r4\n\t"                          \
-    "smlad  r4, r5, r2, r4\n\t"                          \
-    "smlad  r4, r8, r3, r4\n\t"                          \
-    "smlad  r4, r7, r12, r4\n\t"                         \
+    TE_PW8_SUM                                           \
     rq                                                   \
     "strb   r4, [lr], #1\n\t"
 
@@ -882,10 +879,7 @@ typedef struct {
             "ldr    r4, [sp]\n\t"                                                          \
             "ldrd   r0, r3, [r4], #8\n\t"                                                  \
             "str    r4, [sp]\n\t"                                                          \
-            "sxtb16 r2, r0, ror #8\n\t"                                                    \
-            "sxtb16 r0, r0\n\t"                                                            \
-            "sxtb16 r12, r3, ror #8\n\t"                                                   \
-            "sxtb16 r3, r3\n\t"                                                            \
+            TE_PW8_WIDEN                                                                   \
             "ldr    r1, [sp, #4]\n\t"                                                      \
             "ldr    pc, [sp, #16]\n\t"                                                     \
             TE_PW_PASS##pass(TE_PW8_CHAN(rq))                                              \
@@ -980,18 +974,7 @@ typedef struct {
 } te_pw16_job;
 
 #define TE_PW16_CHAN(rq)                                 \
-    "ldm    r1!, {r0, r2, r3, r12}\n\t"                  \
-    "smlad  r0, r3, r4, r0\n\t"                         \
-    "smlad  r0, r2, r5, r0\n\t"                         \
-    "smlad  r0, r12, r7, r0\n\t"                        \
-    "ldm    r1!, {r2, r3, r12}\n\t"                      \
-    "smlad  r0, r2, r6, r0\n\t"                         \
-    "smlad  r0, r3, r9, r0\n\t"                         \
-    "smlad  r0, r12, r8, r0\n\t"                        \
-    "ldm    r1!, {r2, r3, r12}\n\t"                      \
-    "smlad  r0, r2, r11, r0\n\t"                        \
-    "smlad  r0, r3, r10, r0\n\t"                        \
-    "ldm    r1!, {r2, r3}\n\t"                           \
+    TE_PW16_SUM                                          \
     rq                                                   \
     "strb   r0, [lr], #1\n\t"
 
@@ -1025,14 +1008,7 @@ typedef struct {
             "ldr    r0, [sp, #8]\n\t"                                                      \
             "ldm    r0!, {r4, r6, r8, r10}\n\t"                                            \
             "str    r0, [sp, #8]\n\t"                                                      \
-            "sxtb16 r5, r4, ror #8\n\t"                                                    \
-            "sxtb16 r4, r4\n\t"                                                            \
-            "sxtb16 r7, r6, ror #8\n\t"                                                    \
-            "sxtb16 r6, r6\n\t"                                                            \
-            "sxtb16 r9, r8, ror #8\n\t"                                                    \
-            "sxtb16 r8, r8\n\t"                                                            \
-            "sxtb16 r11, r10, ror #8\n\t"                                                  \
-            "sxtb16 r10, r10\n\t"                                                          \
+            TE_PW16_WIDEN                                                                  \
             "ldm    sp, {r1, pc}\n"                                                         \
             TE_PW_PASS##pass(TE_PW16_CHAN(rq))                                             \
             "ldrd   r0, r2, [sp, #12]\n\t"                                                 \

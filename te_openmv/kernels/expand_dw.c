@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "te_kernels.h"
+#include "te/conv_pixel_asm.h"
 #include "te/simd_dsp.h"
 
 #if TE_USE_DSP
@@ -27,11 +28,7 @@
 #define TE_EXPAND_PASS16(chan) TE_EXPAND_PASS8(chan) TE_EXPAND_PASS8(chan)
 /* 8 inputs: r0, r2, r3, r12 the pixel ((x0,x2) (x1,x3) (x4,x6) (x5,x7)), r4-r11 the record */
 #define TE_EXPAND8_CHAN(E)                            \
-    "ldm    r1!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t" \
-    "smlad  r4, r6, r0, r4\n\t"                       \
-    "smlad  r4, r5, r2, r4\n\t"                       \
-    "smlad  r4, r8, r3, r4\n\t"                       \
-    "smlad  r4, r7, r12, r4\n\t"                      \
+    TE_PW8_SUM                                        \
     "smmla  r4, r4, r9, r11\n\t"                      \
     "ssat   r4, #8, r4, asr #" #E "\n\t"              \
     "strh   r4, [lr, r10]\n\t"
@@ -44,10 +41,7 @@
             "ldr    r4, [sp]\n\t"                                                           \
             "ldrd   r0, r3, [r4], #8\n\t"                                                   \
             "str    r4, [sp]\n\t"                                                           \
-            "sxtb16 r2, r0, ror #8\n\t"                                                     \
-            "sxtb16 r0, r0\n\t"                                                             \
-            "sxtb16 r12, r3, ror #8\n\t"                                                    \
-            "sxtb16 r3, r3\n\t"                                                             \
+            TE_PW8_WIDEN                                                                    \
             "ldr    r1, [sp, #4]\n"                                                         \
             "2:\n\t"                                                                        \
             TE_EXPAND_PASS##pass(TE_EXPAND8_CHAN(E))                                        \
@@ -63,18 +57,7 @@
 /* 16 inputs: r4-r11 the pixel ((x0,x2) (x1,x3) ... (x13,x15)), r0 the accumulator, r2, r3,
  * r12 the record's words (the last LDM: r2 the ring offset, r3 C) */
 #define TE_EXPAND16_CHAN(E)                           \
-    "ldm    r1!, {r0, r2, r3, r12}\n\t"               \
-    "smlad  r0, r3, r4, r0\n\t"                       \
-    "smlad  r0, r2, r5, r0\n\t"                       \
-    "smlad  r0, r12, r7, r0\n\t"                      \
-    "ldm    r1!, {r2, r3, r12}\n\t"                   \
-    "smlad  r0, r2, r6, r0\n\t"                       \
-    "smlad  r0, r3, r9, r0\n\t"                       \
-    "smlad  r0, r12, r8, r0\n\t"                      \
-    "ldm    r1!, {r2, r3, r12}\n\t"                   \
-    "smlad  r0, r2, r11, r0\n\t"                      \
-    "smlad  r0, r3, r10, r0\n\t"                      \
-    "ldm    r1!, {r2, r3}\n\t"                        \
+    TE_PW16_SUM                                       \
     "smmla  r0, r0, r12, r3\n\t"                      \
     "ssat   r0, #8, r0, asr #" #E "\n\t"              \
     "strh   r0, [lr, r2]\n\t"
@@ -87,14 +70,7 @@
             "ldr    r0, [sp]\n\t"                                                           \
             "ldm    r0!, {r4, r6, r8, r10}\n\t"                                             \
             "str    r0, [sp]\n\t"                                                           \
-            "sxtb16 r5, r4, ror #8\n\t"                                                     \
-            "sxtb16 r4, r4\n\t"                                                             \
-            "sxtb16 r7, r6, ror #8\n\t"                                                     \
-            "sxtb16 r6, r6\n\t"                                                             \
-            "sxtb16 r9, r8, ror #8\n\t"                                                     \
-            "sxtb16 r8, r8\n\t"                                                             \
-            "sxtb16 r11, r10, ror #8\n\t"                                                   \
-            "sxtb16 r10, r10\n\t"                                                           \
+            TE_PW16_WIDEN                                                                   \
             "ldr    r1, [sp, #4]\n"                                                         \
             "2:\n\t"                                                                        \
             TE_EXPAND_PASS##pass(TE_EXPAND16_CHAN(E))                                       \
