@@ -129,7 +129,7 @@ def emit(g: Graph, plan: Plan, name: str, source: str) -> Emitted:
         name=name, NAME=name.upper(), guard=f"TE_MODEL_{name.upper()}_H", source=source,
         n_ops=len(g.ops), macs=sum(s["macs"] for s in steps), arena_bytes=plan.peak,
         lower_bound=plan.lower_bound, weights_bytes=weights_bytes, consts=consts,
-        blob_bytes=len(blob), weights_align=WEIGHTS_ALIGN, params=_param_fields(ctx),
+        blob_bytes=len(blob), weights_align=WEIGHTS_ALIGN, params=_param_fields(ctx), functions=ctx.functions,
         steps=steps, inputs=[_tensor_info(g, plan, t) for t in g.inputs],
         outputs=[_tensor_info(g, plan, t) for t in g.outputs])
     c_source = _TEMPLATES.get_template("model.c.j2").render(**fields)

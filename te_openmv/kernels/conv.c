@@ -1030,6 +1030,16 @@ TE_INLINE void te_pw16(const te_conv_params *p, const int8_t *in, const int32_t 
     }
 }
 
+/* the layers' own copies (te/conv_pixel_asm.h), on the same jobs */
+void te_conv2d_1x1_c8_layer_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out,
+                               te_pw_layer_fn fn) {
+    te_pw8(p, in, rec, out, (void (*)(const te_pw8_job *))(void (*)(void))fn, 2u);
+}
+void te_conv2d_1x1_c16_layer_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out,
+                                te_pw_layer_fn fn) {
+    te_pw16(p, in, rec, out, (void (*)(const te_pw16_job *))(void (*)(void))fn, 4u);
+}
+
 TE_PW_ENTRIES(TE_PW16_ASM, te_pw16, te_conv2d_1x1_c16, te_pw16_sign_asm, TE_PW16_RQ_SIGN)
 TE_PW_ENTRIES(TE_PW16_ASM, te_pw16, te_conv2d_1x1_c16n, te_pw16_nosign_asm, TE_PW16_RQ_NOSIGN)
 #define TE_PW16_UNIFORM(E) \
@@ -1038,6 +1048,17 @@ TE_CONV_SHIFTS(TE_PW16_UNIFORM)
 #else
 void te_conv2d_1x1_c16_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out) {
     te_pw_c(p, in, rec, out, 0, 4);
+}
+
+void te_conv2d_1x1_c8_layer_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out,
+                               te_pw_layer_fn fn) {
+    (void)fn;
+    te_pw_c(p, in, rec, out, p->requant == TE_CONV_RQ_FAST_NOSIGN, 2);
+}
+void te_conv2d_1x1_c16_layer_s8(const te_conv_params *p, const int8_t *in, const int32_t *rec, int8_t *out,
+                                te_pw_layer_fn fn) {
+    (void)fn;
+    te_pw_c(p, in, rec, out, p->requant == TE_CONV_RQ_FAST_NOSIGN, 4);
 }
 
 /* also the uniform shift's entry point (TE_CONV_C16N, te/conv.h) */

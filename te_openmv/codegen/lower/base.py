@@ -49,6 +49,8 @@ class EmitContext:
     op_scratch: dict[int, tuple[int, int]]  # op position -> (offset, bytes)
     consts: list[ConstArray] = field(default_factory=list)
     params: list[ParamStruct] = field(default_factory=list)
+    # code the model's C defines before its invoke() (a layer's own assembly copy)
+    functions: list[str] = field(default_factory=list)
     position: int = 0  # position of the op being emitted in graph.ops
     # identical const data / parameter structs are emitted once (patch-based inference runs
     # the same layer many times on different patches): content key -> symbol
@@ -77,6 +79,17 @@ class EmitContext:
             return self._const_symbols[key]
         symbol = f"{self.prefix}_op{self.position}_{name}"
         self.consts.append(ConstArray(symbol, ctype, values, comment))
+        self._const_symbols[key] = symbol
+        return symbol
+
+    def function(self, name: str, definition: str) -> str:
+        """Add a function to the model's C (or reuse an identical one): `definition` is a macro
+        invocation given the (prefixed) symbol as {symbol}; returns the symbol."""
+        key = ("function", definition)
+        if key in self._const_symbols:
+            return self._const_symbols[key]
+        symbol = f"{self.prefix}_op{self.position}_{name}"
+        self.functions.append(definition.format(symbol=symbol))
         self._const_symbols[key] = symbol
         return symbol
 

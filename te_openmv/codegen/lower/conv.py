@@ -686,6 +686,49 @@ def assign_pass16(g: Graph) -> None:
                 op.attrs["pass16"] = True
 
 
+# A pixel-kernel layer on its own copy of the assembly (te/conv_pixel_asm.h, TE_PW8_LAYER /
+# TE_PW16_LAYER in the model's C): every output channel unrolled, its right shift e SSAT's
+# immediate, one instruction per output less than the shared copy's register shift, and no
+# pass loop. Only for the per-channel shift (the uniform one has it as an immediate already)
+# and at most 16 channels; taken where the layers of a shared copy save PASS16_MIN_PER_BYTE
+# instructions per byte of code they add (their copies, less the shared one when it has no
+# other user: the .mpy keeps native code in its heap). Bytes per unrolled channel and per copy
+# (measured on the M7 build).
+LAYER_CHANNEL_BYTES = {"c8": 38, "c16": 62}
+LAYER_COPY_BYTES = 64
+
+
+def layer_copy_bytes(family: str, channels: int) -> int:
+    return LAYER_COPY_BYTES + channels * LAYER_CHANNEL_BYTES[family]
+
+
+def assign_layer_copies(g: Graph) -> None:
+    """op.attrs["layer_copy"] on every CONV_2D: whether its 1x1 pixel kernel runs a copy of its own."""
+    shared: dict[tuple, list] = {}  # the shared copy (family, sign step, pass of 16) -> its layers
+    for op in g.ops:
+        if op.type != "CONV_2D":
+            continue
+        op.attrs["layer_copy"] = False
+        geo = conv_geometry(g, op)
+        pixelwise = pixelwise_records(g, op, geo)
+        if pixelwise is None or pixelwise[0] == "c1" or op.attrs.get("uniform_shift") is not None:
+            continue
+        shared.setdefault((pixelwise[0], g.t(op.outputs[0]).zp == -128, bool(op.attrs.get("pass16"))), []).append(op)
+    for (family, _, pass16), ops in shared.items():
+        mine = [op for op in ops if conv_geometry(g, op)["out_c"] <= 16]
+        saving, added = 0, 0
+        for op in mine:
+            y = g.t(op.outputs[0])
+            pixels, out_c = y.shape[1] * y.shape[2], y.shape[3]
+            saving += y.size + PW_PASS_TEST * pixels * -(-out_c // (16 if pass16 else 8))
+            added += layer_copy_bytes(family, out_c)
+        if len(mine) == len(ops):  # the shared copy is no longer linked
+            added -= layer_copy_bytes(family, 16 if pass16 else 8)
+        if mine and (added <= 0 or saving >= PASS16_MIN_PER_BYTE * added):
+            for op in mine:
+                op.attrs["layer_copy"] = True
+
+
 # The pair kernel (te_openmv/kernels/conv_pairs.c): the wide layers' GEMM with two output
 # channels by two pixels per step, 10 instructions per 8 SMLAD instead of 11, at a few more per
 # channel pair and block (the loop's entry and test, the bias load). It takes the 1x1 layers
@@ -1101,6 +1144,7 @@ class ConvLowering(Lowering):
         assign_rt_pairs(g)
         assign_loop16(g)
         assign_pass16(g)
+        assign_layer_copies(g)
 
     def check(self, g: Graph, op: Op) -> None:
         check_int8_conv(g, op)
@@ -1174,6 +1218,14 @@ class ConvLowering(Lowering):
             fn = f"{stem}n{p16}_s8" if y.zp == -128 else f"{stem}{p16}_s8"  # without / with the sign step
             if shift:
                 fn = f"TE_CONV_{family.upper()}N{p16.upper()}({shift})"  # its copy for this shift (te/conv.h)
+            if op.attrs.get("layer_copy"):  # its own copy, the shifts as immediates (assign_layer_copies)
+                width = family[1:]
+                form = "NOSIGN" if y.zp == -128 else "SIGN"
+                e = records[:, 1 + geo["in_c"] // 2 + 1]
+                channels = " ".join(f"TE_PW{width}_{form}({v})" if v else f"TE_PW{width}_{form}0" for v in e.tolist())
+                name = ctx.function("pw", f"TE_PW{width}_LAYER({{symbol}}, {channels})")
+                return (f"{stem}_layer_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, "
+                        f"TE_PW_LAYER_FN({name}));")
             return f"{fn}({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])});"
         # (the plan's scratch: a flash budget decided after it may have made a layer narrow)
         if op.attrs.get("rt_pairs") and rt_chunk(g, op, geo, ctx.op_scratch.get(ctx.position, (0, 0))[1]):

@@ -381,6 +381,15 @@ void te_conv2d_1x1_c8n_p16_s8(const te_conv_params *p, const int8_t *in, const i
 #define te_conv2d_1x1_c8_p16_s8 te_conv2d_1x1_c8_s8
 #define te_conv2d_1x1_c8n_p16_s8 te_conv2d_1x1_c8n_s8
 #endif
+/* The same kernels with the layer's own assembly (te/conv_pixel_asm.h: every channel unrolled
+ * with its shift as an immediate, written into the model's C by the compiler where it pays):
+ * fn = TE_PW_LAYER_FN(its name); records as te_conv2d_1x1_c8_s8's / _c16_s8's, with or without
+ * the sign step by p->requant; in the portable build the C loops. */
+typedef void (*te_pw_layer_fn)(const void *job);
+void te_conv2d_1x1_c8_layer_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                               te_pw_layer_fn fn);
+void te_conv2d_1x1_c16_layer_s8(const te_conv_params *p, const int8_t *in, const int32_t *records, int8_t *out,
+                                te_pw_layer_fn fn);
 /* 1x1 convolution on exactly 16 input channels, under the same conditions: pixel by pixel,
  * one record of 12 int32 per output channel
  * (te_openmv/kernels/conv.c, te_conv2d_1x1_c16_s8), the input word-aligned. Scratch: none. _c16
@@ -425,5 +434,7 @@ void te_conv2d_s8_3ch(const te_conv_params *p, const int8_t *in, const int8_t *w
                       const te_conv_chan *chan, int8_t *out, void *scratch);
 void te_conv2d_s8_1ch(const te_conv_params *p, const int8_t *in, const int8_t *weights,
                       const te_conv_chan *chan, int8_t *out, void *scratch);
+
+#include "conv_pixel_asm.h"
 
 #endif

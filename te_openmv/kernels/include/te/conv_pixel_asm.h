@@ -47,4 +47,79 @@
     "smlad  r0, r3, r10, r0\n\t"                        \
     "ldm    r1!, {r2, r3}\n\t"
 
+/* A layer's own copy (the compiler writes it into the model's C, `TE_PW8_LAYER(name, channels)`,
+ * and names it in te_conv2d_1x1_c8_layer_s8 / _c16_layer_s8, te/conv.h): every output channel
+ * of the layer unrolled, so that its right shift e is SSAT's immediate rather than an ASR by a
+ * register: `TE_PW8_SIGN(e)` per channel with the sign step, `TE_PW8_NOSIGN(e)` without
+ * (TE_PW8_SIGN0 / NOSIGN0 for e = 0); one instruction per output less, and no pass loop.
+ * The job is the shared kernel's (conv.c: te_pw8_job / te_pw16_job). Empty without the DSP. */
+#if TE_USE_DSP
+#define TE_PW_LAYER_FN(name) name
+#define TE_PW8_RQ_LAYER(sign, ssat)                      \
+    sign                                                 \
+    "smmlar r4, r4, r9, r11\n\t"                         \
+    ssat                                                 \
+    "strb   r4, [lr], #1\n\t"
+#define TE_PW8_SIGN(E) TE_PW8_SUM TE_PW8_RQ_LAYER("add    r11, r11, r4, asr #31\n\t", "ssat   r4, #8, r4, asr #" #E "\n\t")
+#define TE_PW8_NOSIGN(E) TE_PW8_SUM TE_PW8_RQ_LAYER("", "ssat   r4, #8, r4, asr #" #E "\n\t")
+#define TE_PW8_SIGN0 TE_PW8_SUM TE_PW8_RQ_LAYER("add    r11, r11, r4, asr #31\n\t", "ssat   r4, #8, r4\n\t")
+#define TE_PW8_NOSIGN0 TE_PW8_SUM TE_PW8_RQ_LAYER("", "ssat   r4, #8, r4\n\t")
+/* te_pw8_job: in, rec, rec_end, out_end, out. Frame: [0] input [4] first record [12] end of the output */
+#define TE_PW8_LAYER(name, channels)                                                          \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const void *job) { \
+        __asm__ volatile(                                                                     \
+            "push   {r4-r11, lr}\n\t"                                                         \
+            "sub    sp, sp, #16\n\t"                                                          \
+            "ldm    r0, {r1, r2, r3, r4, lr}\n\t"                                             \
+            "stm    sp, {r1, r2, r3, r4}\n"                                                    \
+            "1:\n\t"                                                                          \
+            "ldr    r4, [sp]\n\t"                                                             \
+            "ldrd   r0, r3, [r4], #8\n\t"                                                     \
+            "str    r4, [sp]\n\t"                                                             \
+            TE_PW8_WIDEN                                                                      \
+            "ldr    r1, [sp, #4]\n\t"                                                         \
+            channels                                                                          \
+            "ldr    r4, [sp, #12]\n\t"                                                        \
+            "cmp    lr, r4\n\t"                                                               \
+            "bne    1b\n\t"                                                                   \
+            "add    sp, sp, #16\n\t"                                                          \
+            "pop    {r4-r11, pc}\n\t");                                                       \
+    }
+#define TE_PW16_RQ_LAYER(sign, ssat)                     \
+    sign                                                 \
+    "smmlar r0, r0, r12, r3\n\t"                         \
+    ssat                                                 \
+    "strb   r0, [lr], #1\n\t"
+#define TE_PW16_SIGN(E) TE_PW16_SUM TE_PW16_RQ_LAYER("add    r3, r3, r0, asr #31\n\t", "ssat   r0, #8, r0, asr #" #E "\n\t")
+#define TE_PW16_NOSIGN(E) TE_PW16_SUM TE_PW16_RQ_LAYER("", "ssat   r0, #8, r0, asr #" #E "\n\t")
+#define TE_PW16_SIGN0 TE_PW16_SUM TE_PW16_RQ_LAYER("add    r3, r3, r0, asr #31\n\t", "ssat   r0, #8, r0\n\t")
+#define TE_PW16_NOSIGN0 TE_PW16_SUM TE_PW16_RQ_LAYER("", "ssat   r0, #8, r0\n\t")
+/* te_pw16_job: rec, skip, in, rec_end, out_end, out. Frame: [0] first record [8] input [16] end of the output */
+#define TE_PW16_LAYER(name, channels)                                                         \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const void *job) { \
+        __asm__ volatile(                                                                     \
+            "push   {r4-r11, lr}\n\t"                                                         \
+            "sub    sp, sp, #24\n\t"                                                          \
+            "ldm    r0, {r1, r2, r3, r4, r5}\n\t"                                             \
+            "ldr    lr, [r0, #20]\n\t"                                                        \
+            "stm    sp, {r1, r2, r3, r4, r5}\n"                                                \
+            "1:\n\t"                                                                          \
+            "ldr    r0, [sp, #8]\n\t"                                                         \
+            "ldm    r0!, {r4, r6, r8, r10}\n\t"                                               \
+            "str    r0, [sp, #8]\n\t"                                                         \
+            TE_PW16_WIDEN                                                                     \
+            "ldr    r1, [sp]\n\t"                                                             \
+            channels                                                                          \
+            "ldr    r0, [sp, #16]\n\t"                                                        \
+            "cmp    lr, r0\n\t"                                                               \
+            "bne    1b\n\t"                                                                   \
+            "add    sp, sp, #24\n\t"                                                          \
+            "pop    {r4-r11, pc}\n\t");                                                       \
+    }
+#else
+#define TE_PW_LAYER_FN(name) ((te_pw_layer_fn)0)
+#define TE_PW8_LAYER(name, channels)
+#define TE_PW16_LAYER(name, channels)
+#endif
+
 #endif
