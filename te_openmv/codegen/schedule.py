@@ -220,6 +220,14 @@ def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Pass
             for types, attempts in ROOM_USERS:
                 for room_of, each in attempts:
                     _use_spare_scratch(s, types, room_of, each)
+        # then a faster kernel may raise the peak by PEAK_HEADROOM of it at most (within a budget)
+        headroom = int(s.plan.peak * PEAK_HEADROOM)
+        if sram_budget is not None:
+            headroom = min(headroom, sram_budget - s.plan.peak)
+        if headroom > 0:
+            ceiling = s.plan.peak + headroom
+            for types, _ in ROOM_USERS:
+                _use_spare_scratch(s, types, free_scratch, True, headroom, ceiling)
         return s
 
 
@@ -239,6 +247,11 @@ _FREE_THEN_SPARE = ((free_scratch, False), (free_scratch, True), (spare_scratch,
 # narrow 1x1 layer of MobileNetV3 gets its room only after the fully connected and MUL grants
 # moved the buffers around it: 56 K): a second round offers it to the ops still without.
 ROOM_ROUNDS = 2
+# After those grants, each op is offered this share of the peak beyond the free bytes, one at a
+# time, all of them together kept within it: a new plan may find the room without growing the
+# peak at all (te_vww's last depthwise, 40 K instructions, once the fused expansions of
+# passes/fuse_expand_depthwise.py had lowered its peak), or grow it by that much at most.
+PEAK_HEADROOM = 0.01
 ROOM_USERS = ((("DEPTHWISE_CONV_2D",), ((spare_scratch, False),)),
               (("CONV_2D",), _FREE_THEN_SPARE),
               (("FULLY_CONNECTED",), _FREE_THEN_SPARE),
@@ -276,27 +289,30 @@ def grant_room(g: Graph, op, room: int) -> Callable[[], None] | None:
     return undo
 
 
-def _use_spare_scratch(s: Schedule, types: tuple[str, ...], room_of=spare_scratch, each: bool = False) -> None:
+def _use_spare_scratch(s: Schedule, types: tuple[str, ...], room_of=spare_scratch, each: bool = False,
+                       extra: int = 0, ceiling: int | None = None) -> None:
     """Let ops of `types` that have no room yet and whose scratch has room (room_of: bytes
     beyond their scratch in the chosen plan) use it for a faster kernel (op.attrs["scratch_room"]),
     planned again, all at once or (each) one at a time; kept only if the peak does not grow, so
-    that no schedule's memory changes but for less."""
+    that no schedule's memory changes but for less. With `extra`, every op of `types` (room
+    or not) is offered that many bytes more, kept if the peak stays within `ceiling`."""
     room = room_of(s.plan)
     todo = [pos for pos, op in enumerate(s.graph.ops)
-            if op.type in types and "scratch_room" not in op.attrs and room.get(pos)]
+            if op.type in types and (extra or "scratch_room" not in op.attrs) and room.get(pos, 0) + extra]
     for batch in ([pos] for pos in todo) if each else [todo]:
         if each:  # the room in the plan the grants before left
             room = room_of(s.plan)
         undos = []
         for pos in batch:
-            if room.get(pos):
-                undo = grant_room(s.graph, s.graph.ops[pos], room[pos])
+            offer = room.get(pos, 0) + extra
+            if offer > int(s.graph.ops[pos].attrs.get("scratch_room", 0) or 0):
+                undo = grant_room(s.graph, s.graph.ops[pos], offer)
                 if undo:
                     undos.append(undo)
         if not undos:
             continue
         grown = plan(s.graph)
-        if grown.peak <= s.plan.peak:
+        if grown.peak <= (s.plan.peak if ceiling is None else ceiling):
             s.plan = grown
         else:
             for undo in undos:
