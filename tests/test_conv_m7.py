@@ -221,6 +221,14 @@ def _cases() -> list[tuple[str, bytes, str]]:
         for hw, out_c, act, oq in (((3, 7), 4, "RELU6", RELU6_Q), ((5, 3), 24, "NONE", (0.3, -5)),
                                    ((4, 4), 36, "RELU6", RELU6_Q), ((2, 5), 48, "NONE", (0.3, 7)))
     ] + [
+        # a layer's own copy of the pixel kernel (lower/conv.py assign_layer_copies): 8 and 16
+        # inputs, 4 to 16 channels, the sign step or not (the per-channel shift)
+        (f"lc_c{in_c}_{out_c}_{v}", conv_model(rng, hw, in_c, out_c, (1, 1), act=act, in_q=q, out_q=oq),
+         f"the layer's own copy, {in_c} -> {out_c}, {v}")
+        for in_c, hw, out_c, v, act, oq in (
+            (16, (5, 6), 16, "sign", "NONE", (0.3, 7)), (16, (4, 3), 12, "nosign_pershift", "RELU6", RELU6_Q),
+            (8, (6, 5), 8, "sign", "NONE", (0.3, -5)), (8, (3, 4), 4, "nosign_pershift", "RELU6", RELU6_Q))
+    ] + [
         ("pw24x32x64", conv_model(rng, (24, 24), 32, 64, (1, 1), act="RELU6", in_q=q, out_q=RELU6_Q),
          "1x1 24x24x32 -> 64"),
         ("rgb96", conv_model(rng, (96, 96), 3, 16, (3, 3), (2, 2), "SAME", "RELU6", in_q=(1 / 255, -128),
@@ -293,7 +301,7 @@ def _force_rt(mp, chunk: int | None) -> None:
     from te_openmv.codegen import schedule
     from te_openmv.codegen.planner import plan
 
-    def grant(s, types, room_of=None, each=False):
+    def grant(s, types, room_of=None, each=False, extra=0, ceiling=None):
         for op in s.graph.ops:
             if op.type in types and op.type == "CONV_2D":
                 geo = lower_conv.conv_geometry(s.graph, op)
@@ -338,8 +346,11 @@ def _compile(model: bytes, name: str):
             mp.setattr(lower_conv, "_pointwise16_ok", lambda g, op, geo: False)
         if "_pershift" in name:
             mp.setattr(lower_conv, "uniform_family", lambda g, op: None)
-        # the pixel kernels' passes of 16 channels in the cases named *_p16, of 8 in the others
+        # the pixel kernels' passes of 16 channels in the cases named *_p16, of 8 in the others;
+        # a layer's own copy (its shifts as immediates) in the lc_* cases only
         mp.setattr(lower_conv, "PASS16_MIN_PER_BYTE", 0 if name.endswith("_p16") else 1 << 30)
+        mp.setattr(lower_conv, "LAYER_COPY_MIN_PER_BYTE", 0)
+        mp.setattr(lower_conv, "LAYER_COPY_MAX_CHANNELS", 16 if name.startswith("lc_") else 0)
         return compile_model(model, name)
 
 
@@ -594,6 +605,14 @@ def test_pixel_kernel_cases_run_the_kernel_they_name():
                 assert (f"TE_CONV_{fam}N(" in src or f"TE_CONV_{fam}N_P16(" in src) == (
                     "_nosign" in name and "_pershift" not in name), name
             assert ("te_conv2d_1x1_s8(" in src) == name.startswith("pwgemm_"), name
+    for name, model, _ in _cases():  # the layers' own copies, their shifts as immediates
+        if name.startswith("lc_"):
+            src = _compile(model, name).emitted.c_source
+            fam = name.split("_")[1]
+            assert f"te_conv2d_1x1_{fam}_layer_s8(" in src and f"TE_PW{fam[1:]}_LAYER(" in src, name
+            form = "NOSIGN" if "nosign" in name else "SIGN"
+            shifts = re.findall(rf"TE_PW{fam[1:]}_{form}\((\d+)\)", src)
+            assert len(shifts) == int(name.split("_")[2]), name  # every channel unrolled
 
 
 def test_m7_pw16_estimates_match_the_counts(m7_run):

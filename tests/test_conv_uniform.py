@@ -66,7 +66,7 @@ def uniform_cases() -> list[tuple[str, bytes, str, str]]:
          r"TE_CONV_C8N\(\d+\)\(", "te_conv2d_1x1_c8n_s8's copy for E"),
         ("u_pw8_fallback", conv_model(rng, (7, 9), 8, 8, (1, 1), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
                                       w_scales=split),
-         r"\bte_conv2d_1x1_c8n_s8\(", "te_conv2d_1x1_c8n_s8 with the per-channel shift"),
+         r"\bte_conv2d_1x1_c8_layer_s8\(.*TE_PW_LAYER_FN", "the per-channel shift: the layer's own copy of the pixel kernel"),
         ("u_c1", conv_model(rng, (14, 13), 1, 8, (3, 3), (2, 2), act="RELU6", in_q=IN_Q, out_q=RELU6_Q,
                             w_scales=np.geomspace(1e-3, 16e-3, 8)),
          r"TE_CONV_C1N\(\d+\)\(", "te_conv2d_3x3_c1n_s8's copy for E (3x3 on one channel, stride 2)"),

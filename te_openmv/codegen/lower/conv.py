@@ -690,12 +690,14 @@ def assign_pass16(g: Graph) -> None:
 # TE_PW16_LAYER in the model's C): every output channel unrolled, its right shift e SSAT's
 # immediate, one instruction per output less than the shared copy's register shift, and no
 # pass loop. Only for the per-channel shift (the uniform one has it as an immediate already)
-# and at most 16 channels; taken where the layers of a shared copy save PASS16_MIN_PER_BYTE
-# instructions per byte of code they add (their copies, less the shared one when it has no
+# and at most 16 channels; taken where the layers of a shared copy save as much per byte of
+# code they add as a 16-channel pass must (PASS16_MIN_PER_BYTE) (their copies, less the shared one when it has no
 # other user: the .mpy keeps native code in its heap). Bytes per unrolled channel and per copy
 # (measured on the M7 build).
 LAYER_CHANNEL_BYTES = {"c8": 38, "c16": 62}
 LAYER_COPY_BYTES = 64
+LAYER_COPY_MAX_CHANNELS = 16
+LAYER_COPY_MIN_PER_BYTE = PASS16_MIN_PER_BYTE
 
 
 def layer_copy_bytes(family: str, channels: int) -> int:
@@ -715,7 +717,7 @@ def assign_layer_copies(g: Graph) -> None:
             continue
         shared.setdefault((pixelwise[0], g.t(op.outputs[0]).zp == -128, bool(op.attrs.get("pass16"))), []).append(op)
     for (family, _, pass16), ops in shared.items():
-        mine = [op for op in ops if conv_geometry(g, op)["out_c"] <= 16]
+        mine = [op for op in ops if conv_geometry(g, op)["out_c"] <= LAYER_COPY_MAX_CHANNELS]
         saving, added = 0, 0
         for op in mine:
             y = g.t(op.outputs[0])
@@ -724,7 +726,7 @@ def assign_layer_copies(g: Graph) -> None:
             added += layer_copy_bytes(family, out_c)
         if len(mine) == len(ops):  # the shared copy is no longer linked
             added -= layer_copy_bytes(family, 16 if pass16 else 8)
-        if mine and (added <= 0 or saving >= PASS16_MIN_PER_BYTE * added):
+        if mine and (added <= 0 or saving >= LAYER_COPY_MIN_PER_BYTE * added):
             for op in mine:
                 op.attrs["layer_copy"] = True
 
@@ -1222,7 +1224,8 @@ class ConvLowering(Lowering):
                 width = family[1:]
                 form = "NOSIGN" if y.zp == -128 else "SIGN"
                 e = records[:, 1 + geo["in_c"] // 2 + 1]
-                channels = " ".join(f"TE_PW{width}_{form}({v})" if v else f"TE_PW{width}_{form}0" for v in e.tolist())
+                assert e.min() >= 1 and e.max() <= 31, "the fast requantization shifts right (arith/conv.py)"
+                channels = " ".join(f"TE_PW{width}_{form}({v})" for v in e.tolist())
                 name = ctx.function("pw", f"TE_PW{width}_LAYER({{symbol}}, {channels})")
                 return (f"{stem}_layer_s8({params}, {ctx.ptr(op.inputs[0])}, {rsym}, {ctx.ptr(op.outputs[0])}, "
                         f"TE_PW_LAYER_FN({name}));")

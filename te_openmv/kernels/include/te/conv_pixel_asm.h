@@ -50,8 +50,8 @@
 /* A layer's own copy (the compiler writes it into the model's C, `TE_PW8_LAYER(name, channels)`,
  * and names it in te_conv2d_1x1_c8_layer_s8 / _c16_layer_s8, te/conv.h): every output channel
  * of the layer unrolled, so that its right shift e is SSAT's immediate rather than an ASR by a
- * register: `TE_PW8_SIGN(e)` per channel with the sign step, `TE_PW8_NOSIGN(e)` without
- * (TE_PW8_SIGN0 / NOSIGN0 for e = 0); one instruction per output less, and no pass loop.
+ * register: `TE_PW8_SIGN(e)` per channel with the sign step, `TE_PW8_NOSIGN(e)` without (the
+ * fast requantization's e is 1 to 31); one instruction per output less, and no pass loop.
  * The job is the shared kernel's (conv.c: te_pw8_job / te_pw16_job). Empty without the DSP. */
 #if TE_USE_DSP
 #define TE_PW_LAYER_FN(name) name
@@ -62,8 +62,6 @@
     "strb   r4, [lr], #1\n\t"
 #define TE_PW8_SIGN(E) TE_PW8_SUM TE_PW8_RQ_LAYER("add    r11, r11, r4, asr #31\n\t", "ssat   r4, #8, r4, asr #" #E "\n\t")
 #define TE_PW8_NOSIGN(E) TE_PW8_SUM TE_PW8_RQ_LAYER("", "ssat   r4, #8, r4, asr #" #E "\n\t")
-#define TE_PW8_SIGN0 TE_PW8_SUM TE_PW8_RQ_LAYER("add    r11, r11, r4, asr #31\n\t", "ssat   r4, #8, r4\n\t")
-#define TE_PW8_NOSIGN0 TE_PW8_SUM TE_PW8_RQ_LAYER("", "ssat   r4, #8, r4\n\t")
 /* te_pw8_job: in, rec, rec_end, out_end, out. Frame: [0] input [4] first record [12] end of the output */
 #define TE_PW8_LAYER(name, channels)                                                          \
     __attribute__((naked, noinline)) static void name(__attribute__((unused)) const void *job) { \
@@ -92,8 +90,6 @@
     "strb   r0, [lr], #1\n\t"
 #define TE_PW16_SIGN(E) TE_PW16_SUM TE_PW16_RQ_LAYER("add    r3, r3, r0, asr #31\n\t", "ssat   r0, #8, r0, asr #" #E "\n\t")
 #define TE_PW16_NOSIGN(E) TE_PW16_SUM TE_PW16_RQ_LAYER("", "ssat   r0, #8, r0, asr #" #E "\n\t")
-#define TE_PW16_SIGN0 TE_PW16_SUM TE_PW16_RQ_LAYER("add    r3, r3, r0, asr #31\n\t", "ssat   r0, #8, r0\n\t")
-#define TE_PW16_NOSIGN0 TE_PW16_SUM TE_PW16_RQ_LAYER("", "ssat   r0, #8, r0\n\t")
 /* te_pw16_job: rec, skip, in, rec_end, out_end, out. Frame: [0] first record [8] input [16] end of the output */
 #define TE_PW16_LAYER(name, channels)                                                         \
     __attribute__((naked, noinline)) static void name(__attribute__((unused)) const void *job) { \
