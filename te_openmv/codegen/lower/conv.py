@@ -691,9 +691,9 @@ def assign_pass16(g: Graph) -> None:
 # immediate, one instruction per output less than the shared copy's register shift, and no
 # pass loop. Only for the per-channel shift (the uniform one has it as an immediate already)
 # and at most 16 channels; taken where the layers of a shared copy save as much per byte of
-# code they add as a 16-channel pass must (PASS16_MIN_PER_BYTE) (their copies, less the shared one when it has no
-# other user: the .mpy keeps native code in its heap). Bytes per unrolled channel and per copy
-# (measured on the M7 build).
+# code they add (their copies, less the shared one when it has no other user: the .mpy keeps
+# native code in its heap) as a 16-channel pass must. Bytes per unrolled channel and per copy
+# as measured on the M7 build.
 LAYER_CHANNEL_BYTES = {"c8": 38, "c16": 62}
 LAYER_COPY_BYTES = 64
 LAYER_COPY_MAX_CHANNELS = 16

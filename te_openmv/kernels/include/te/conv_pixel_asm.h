@@ -1,6 +1,6 @@
-/* te-openmv kernels, internal to the convolution family: the Cortex-M7 assembly the 1x1
- * pixel-by-pixel kernels share (conv.c: te_conv2d_1x1_c8_s8 / _c16_s8, writing bytes;
- * expand_dw.c: the same 1x1 writing a depthwise's ring). One pixel's inputs are widened once
+/* te-openmv kernels, the convolution family's (te/conv.h includes it): the Cortex-M7 assembly
+ * the 1x1 pixel-by-pixel kernels share (conv.c: te_conv2d_1x1_c8_s8 / _c16_s8, writing bytes;
+ * expand_dw.c: the same 1x1 writing a depthwise's ring; a model's C: a layer's own copy). One pixel's inputs are widened once
  * into registers, then each output channel's record is read with LDM and summed against
  * them; what follows (the requantization, the store) is each kernel's own.
  * Records: 2 * bias', the wide weight pairs (2w1, 2w3), (2w0, 2w2), (2w5, 2w7), (2w4, 2w6),
