@@ -876,10 +876,7 @@ typedef struct {
             "ldm    r0, {r1, r2, r3, r4, lr}\n\t"                                          \
             "stm    sp, {r1, r2, r3, r4, r6}\n"                                            \
             "1:\n\t"                                                                       \
-            "ldr    r4, [sp]\n\t"                                                          \
-            "ldrd   r0, r3, [r4], #8\n\t"                                                  \
-            "str    r4, [sp]\n\t"                                                          \
-            TE_PW8_WIDEN                                                                   \
+            TE_PW8_PIXEL("")                                                                \
             "ldr    r1, [sp, #4]\n\t"                                                      \
             "ldr    pc, [sp, #16]\n\t"                                                     \
             TE_PW_PASS##pass(TE_PW8_CHAN(rq))                                              \
@@ -1005,10 +1002,7 @@ typedef struct {
             "ldr    lr, [r0, #20]\n\t"                                                     \
             "stm    sp, {r1, r2, r3, r4, r5}\n"                                            \
             "1:\n\t"                                                                       \
-            "ldr    r0, [sp, #8]\n\t"                                                      \
-            "ldm    r0!, {r4, r6, r8, r10}\n\t"                                            \
-            "str    r0, [sp, #8]\n\t"                                                      \
-            TE_PW16_WIDEN                                                                  \
+            TE_PW16_PIXEL(", #8")                                                           \
             "ldm    sp, {r1, pc}\n"                                                         \
             TE_PW_PASS##pass(TE_PW16_CHAN(rq))                                             \
             "ldrd   r0, r2, [sp, #12]\n\t"                                                 \

@@ -38,10 +38,7 @@
         __asm__ volatile(                                                                   \
             TE_EXPAND_FRAME                                                                 \
             "1:\n\t"                                                                        \
-            "ldr    r4, [sp]\n\t"                                                           \
-            "ldrd   r0, r3, [r4], #8\n\t"                                                   \
-            "str    r4, [sp]\n\t"                                                           \
-            TE_PW8_WIDEN                                                                    \
+            TE_PW8_PIXEL("")                                                                \
             "ldr    r1, [sp, #4]\n"                                                         \
             "2:\n\t"                                                                        \
             TE_EXPAND_PASS##pass(TE_EXPAND8_CHAN(E))                                        \
@@ -67,10 +64,7 @@
         __asm__ volatile(                                                                   \
             TE_EXPAND_FRAME                                                                 \
             "1:\n\t"                                                                        \
-            "ldr    r0, [sp]\n\t"                                                           \
-            "ldm    r0!, {r4, r6, r8, r10}\n\t"                                             \
-            "str    r0, [sp]\n\t"                                                           \
-            TE_PW16_WIDEN                                                                   \
+            TE_PW16_PIXEL("")                                                               \
             "ldr    r1, [sp, #4]\n"                                                         \
             "2:\n\t"                                                                        \
             TE_EXPAND_PASS##pass(TE_EXPAND16_CHAN(E))                                       \

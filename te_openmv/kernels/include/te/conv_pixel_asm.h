@@ -14,6 +14,12 @@
     "sxtb16 r0, r0\n\t"                                  \
     "sxtb16 r12, r3, ror #8\n\t"                         \
     "sxtb16 r3, r3\n\t"
+/* the next pixel's 8 inputs, its pointer in the frame word at `at` ("" or ", #8"), widened */
+#define TE_PW8_PIXEL(at)                                 \
+    "ldr    r4, [sp" at "]\n\t"                          \
+    "ldrd   r0, r3, [r4], #8\n\t"                        \
+    "str    r4, [sp" at "]\n\t"                          \
+    TE_PW8_WIDEN
 /* one channel's record into r4-r11 (r9-r11 its last 3 words) and its sum into r4 */
 #define TE_PW8_SUM                                       \
     "ldm    r1!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"   \
@@ -32,6 +38,12 @@
     "sxtb16 r8, r8\n\t"                                  \
     "sxtb16 r11, r10, ror #8\n\t"                        \
     "sxtb16 r10, r10\n\t"
+/* the next pixel's 16 inputs, its pointer in the frame word at `at`, widened */
+#define TE_PW16_PIXEL(at)                                \
+    "ldr    r0, [sp" at "]\n\t"                          \
+    "ldm    r0!, {r4, r6, r8, r10}\n\t"                  \
+    "str    r0, [sp" at "]\n\t"                          \
+    TE_PW16_WIDEN
 /* one channel's sum into r0; then r12 holds its multiplier, r2 and r3 its last two words */
 #define TE_PW16_SUM                                      \
     "ldm    r1!, {r0, r2, r3, r12}\n\t"                  \
@@ -71,10 +83,7 @@
             "ldm    r0, {r1, r2, r3, r4, lr}\n\t"                                             \
             "stm    sp, {r1, r2, r3, r4}\n"                                                    \
             "1:\n\t"                                                                          \
-            "ldr    r4, [sp]\n\t"                                                             \
-            "ldrd   r0, r3, [r4], #8\n\t"                                                     \
-            "str    r4, [sp]\n\t"                                                             \
-            TE_PW8_WIDEN                                                                      \
+            TE_PW8_PIXEL("")                                                                \
             "ldr    r1, [sp, #4]\n\t"                                                         \
             channels                                                                          \
             "ldr    r4, [sp, #12]\n\t"                                                        \
@@ -100,10 +109,7 @@
             "ldr    lr, [r0, #20]\n\t"                                                        \
             "stm    sp, {r1, r2, r3, r4, r5}\n"                                                \
             "1:\n\t"                                                                          \
-            "ldr    r0, [sp, #8]\n\t"                                                         \
-            "ldm    r0!, {r4, r6, r8, r10}\n\t"                                               \
-            "str    r0, [sp, #8]\n\t"                                                         \
-            TE_PW16_WIDEN                                                                     \
+            TE_PW16_PIXEL(", #8")                                                           \
             "ldr    r1, [sp]\n\t"                                                             \
             channels                                                                          \
             "ldr    r0, [sp, #16]\n\t"                                                        \
