@@ -662,22 +662,28 @@ def pass16_saving(pixels: int, out_c: int) -> int:
     return PW_PASS_TEST * pixels * (-(-out_c // 8) - -(-out_c // 16))
 
 
+def pointwise_layers(g: Graph, attr: str):
+    """(op, family "c8" or "c16", geometry) of every CONV_2D a 1x1 pixel kernel runs, each
+    CONV_2D's op.attrs[attr] set to False first (the model-wide choices below set it)."""
+    for op in g.ops:
+        if op.type != "CONV_2D":
+            continue
+        op.attrs[attr] = False
+        geo = conv_geometry(g, op)
+        pixelwise = pixelwise_records(g, op, geo)
+        if pixelwise is not None and pixelwise[0] != "c1":
+            yield op, pixelwise[0], geo
+
+
 def assign_pass16(g: Graph) -> None:
     """op.attrs["pass16"] on every CONV_2D: whether its 1x1 pixel kernel is the _p16 copy,
     decided per copy (family, requantization form, uniform shift) by what it saves per byte."""
     copies: dict[tuple, list] = {}  # copy -> [saving, ops]
-    for op in g.ops:
-        if op.type != "CONV_2D":
-            continue
-        op.attrs["pass16"] = False
-        geo = conv_geometry(g, op)
-        pixelwise = pixelwise_records(g, op, geo)
-        if pixelwise is None or pixelwise[0] == "c1":
-            continue
+    for op, family, geo in pointwise_layers(g, "pass16"):
         y = g.t(op.outputs[0])
         shift = op.attrs.get("uniform_shift")
         form = "uniform" if shift else "nosign" if y.zp == -128 else "sign"
-        c = copies.setdefault((pixelwise[0], form, shift), [0, []])
+        c = copies.setdefault((family, form, shift), [0, []])
         c[0] += pass16_saving(y.shape[1] * y.shape[2], geo["out_c"])
         c[1].append(op)
     for (family, form, _), (saving, ops) in copies.items():
@@ -707,15 +713,9 @@ def layer_copy_bytes(family: str, channels: int) -> int:
 def assign_layer_copies(g: Graph) -> None:
     """op.attrs["layer_copy"] on every CONV_2D: whether its 1x1 pixel kernel runs a copy of its own."""
     shared: dict[tuple, list] = {}  # the shared copy (family, sign step, pass of 16) -> its layers
-    for op in g.ops:
-        if op.type != "CONV_2D":
-            continue
-        op.attrs["layer_copy"] = False
-        geo = conv_geometry(g, op)
-        pixelwise = pixelwise_records(g, op, geo)
-        if pixelwise is None or pixelwise[0] == "c1" or op.attrs.get("uniform_shift") is not None:
-            continue
-        shared.setdefault((pixelwise[0], g.t(op.outputs[0]).zp == -128, bool(op.attrs.get("pass16"))), []).append(op)
+    for op, family, geo in pointwise_layers(g, "layer_copy"):
+        if op.attrs.get("uniform_shift") is None:
+            shared.setdefault((family, g.t(op.outputs[0]).zp == -128, bool(op.attrs["pass16"])), []).append(op)
     for (family, _, pass16), ops in shared.items():
         mine = [op for op in ops if conv_geometry(g, op)["out_c"] <= LAYER_COPY_MAX_CHANNELS]
         saving, added = 0, 0

@@ -73,8 +73,7 @@ def _expand_records(g: Graph, op: Op, plane: int) -> np.ndarray:
     (te/expand_dw.h: its group's plane, 4 bytes per channel within the group)."""
     expand = _parts(op)[0]
     geo = conv_geometry(g, expand)
-    expand.attrs["uniform_shift"] = op.attrs["expand_shift"]
-    records = _pointwise_records(g, expand, geo)
+    records = _pointwise_records(g, expand, geo)  # (scaled for expand.attrs["uniform_shift"])
     assert records is not None, "the fusing pass checked the wide form"
     c = np.arange(records.shape[0])
     records[:, 1 + geo["in_c"] // 2 + 1] = (c // 4) * plane + 4 * (c % 4)
@@ -86,7 +85,7 @@ class ExpandDepthwiseLowering(Lowering):
     kernel_files = ("expand_dw.c", "depthwise_rows.c", "depthwise_rows_m7.c")
 
     def prepare_model(self, g: Graph) -> None:
-        """op.attrs["expand_shift"] (the 1x1's E: the fewest copies per input depth) and
+        """The 1x1's E as its attrs["uniform_shift"] (the fewest copies per input depth) and
         op.attrs["dw_shift"] (the depthwise's: an E whose copy of the same variant the model's
         other depthwise operators link already where one fits, else the fewest new ones; None
         without the uniform form: the sign step)."""
@@ -101,17 +100,17 @@ class ExpandDepthwiseLowering(Lowering):
             by_depth.setdefault(geo["in_c"], []).append((op, uniform_range(g, expand, -128, 127, weights, table)[0]))
         for members in by_depth.values():
             for (op, _), e in zip(members, choose_shifts([r for _, r in members])):
-                op.attrs["expand_shift"] = e
+                _parts(op)[0].attrs["uniform_shift"] = e
         # the 16-channel pass copy where its layers save enough per byte of its code (as the
         # unfused pixel kernels' _p16: lower/conv.py assign_pass16)
         savings: dict[tuple[int, int], int] = {}
         for op in fused:
             p = depthwise_plan(g, _parts(op)[1])["params"]
-            key = (g.t(op.inputs[0]).shape[3], op.attrs["expand_shift"])
+            key = (g.t(op.inputs[0]).shape[3], _parts(op)[0].attrs["uniform_shift"])
             if p["channels"] % 16 == 0:
                 savings[key] = savings.get(key, 0) + pass16_saving(p["copy_h"] * p["copy_w"], p["channels"])
         for op in fused:
-            key = (g.t(op.inputs[0]).shape[3], op.attrs["expand_shift"])
+            key = (g.t(op.inputs[0]).shape[3], _parts(op)[0].attrs["uniform_shift"])
             op.attrs["pass16"] = savings.get(key, 0) >= PASS16_MIN_PER_BYTE * PASS16_BYTES[f"c{key[0]}", "uniform"]
         linked: dict[str, set[int]] = {}  # the depthwise copies the model links already, by variant
         for pos, e in model_shifts(g).items():
@@ -165,7 +164,7 @@ class ExpandDepthwiseLowering(Lowering):
         x = g.t(op.inputs[0])
         plan = _ring_plan(g, op)
         records = _expand_records(g, op, 16 * plan["params"]["ring_w"])
-        shift = op.attrs["expand_shift"]
+        shift = _parts(op)[0].attrs["uniform_shift"]
         family = "c16" if x.shape[3] == 16 else "c8"
         pe = ctx.param("expand_params", "te_expand_params", {
             "in_h": x.shape[1], "in_w": x.shape[2], "in_c": x.shape[3], "ushift": shift,
