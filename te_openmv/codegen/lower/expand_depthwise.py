@@ -92,6 +92,7 @@ class ExpandDepthwiseLowering(Lowering):
         fused = [op for op in g.ops if op.type == FUSED]
         if not fused:
             return
+        plans = [depthwise_plan(g, _parts(op)[1]) for op in fused]
         by_depth: dict[int, list[tuple[Op, tuple[int, int]]]] = {}
         for op in fused:
             expand = _parts(op)[0]
@@ -104,8 +105,8 @@ class ExpandDepthwiseLowering(Lowering):
         # the 16-channel pass copy where its layers save enough per byte of its code (as the
         # unfused pixel kernels' _p16: lower/conv.py assign_pass16)
         savings: dict[tuple[int, int], int] = {}
-        for op in fused:
-            p = depthwise_plan(g, _parts(op)[1])["params"]
+        for op, plan in zip(fused, plans):
+            p = plan["params"]
             key = (g.t(op.inputs[0]).shape[3], _parts(op)[0].attrs["uniform_shift"])
             if p["channels"] % 16 == 0:
                 savings[key] = savings.get(key, 0) + pass16_saving(p["copy_h"] * p["copy_w"], p["channels"])
@@ -116,8 +117,7 @@ class ExpandDepthwiseLowering(Lowering):
         for pos, e in model_shifts(g).items():
             linked.setdefault(uniform_family(fast_plan(g, g.ops[pos])), set()).add(e)
         families, ranges = [], []
-        for op in fused:
-            plan = depthwise_plan(g, _parts(op)[1])
+        for plan in plans:
             families.append(uniform_family(plan))
             ranges.append(op_shift_range(*plan["channels"]) if families[-1] else None)
         for family in set(families) - {None}:
