@@ -20,6 +20,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,7 @@ def build_qemu(user_c_modules: Path | None, out_dir: Path, jobs: int = 2, *,
 # ------------------------------------------------------------------------ details
 
 def _say(kind: str, t0: float, msg: str) -> None:
-    print(f"[firmware {kind} +{time.monotonic() - t0:6.1f} s] {msg}", flush=True)
+    print(f"[firmware {kind} +{time.monotonic() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
 
 def _check_modules(user_c_modules: Path | None) -> Path | None:

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -108,7 +109,7 @@ def _apt_update(prefix: list[str], packages: list[str], force: bool = False) -> 
             return
         if stamp.exists() and time.time() - stamp.stat().st_mtime < _APT_UPDATE_MAX_AGE_S:
             return
-    print("[toolchain] apt-get update", flush=True)
+    print("[toolchain] apt-get update", file=sys.stderr, flush=True)
     _run_apt(prefix + ["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"], "apt-get update", packages)
     _apt_updated_this_process = True
     stamp.touch()
@@ -132,7 +133,7 @@ def ensure_apt_packages(names: list[str]) -> None:
         install = prefix + ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y",
                             "--no-install-recommends", *missing]
         _apt_update(prefix, missing)
-        print(f"[toolchain] apt-get install {' '.join(missing)}", flush=True)
+        print(f"[toolchain] apt-get install {' '.join(missing)}", file=sys.stderr, flush=True)
         try:
             _run_apt(install, "apt-get install", missing)
         except ToolchainError:
@@ -272,7 +273,7 @@ def micropython_source() -> Path:
         opts = _private_apt_options(root)
         # The private apt state lives in our cache, so this part needs no root.
         print(f"[toolchain] fetching Debian {MICROPYTHON_SUITE} source package micropython "
-              f"from {debian_mirror()}", flush=True)
+              f"from {debian_mirror()}", file=sys.stderr, flush=True)
         _run_apt(["apt-get", *opts, "update"], f"apt-get update (private {MICROPYTHON_SUITE} deb-src list)",
                  ["micropython (source)"])
         dl = root / "download"
@@ -311,5 +312,5 @@ def micropython_source() -> Path:
         shutil.rmtree(tmp)
         shutil.rmtree(root)  # the private apt lists and downloads are not needed any more
         (dest / ".te-complete").write_text(orig.name + "\n")
-        print(f"[toolchain] MicroPython {version} source ready at {dest} ({time.monotonic() - t0:.1f} s)", flush=True)
+        print(f"[toolchain] MicroPython {version} source ready at {dest} ({time.monotonic() - t0:.1f} s)", file=sys.stderr, flush=True)
     return dest
