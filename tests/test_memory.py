@@ -94,14 +94,15 @@ def test_lower_bound_holds(name, patch):
 @pytest.mark.parametrize("name", list(TARGETS))
 @pytest.mark.parametrize("patch", ["off", "auto"])
 def test_spare_scratch_buys_speed_without_memory(name, patch):
-    """Depthwise ops take a faster kernel with more scratch only into free space of the memory
-    plan (scratch_room): the peak is the one without it, each grown scratch within its room."""
+    """Ops take a faster kernel with more scratch only into free space of the memory plan
+    (scratch_room): the peak is the one without it, or at most schedule.PEAK_HEADROOM of it
+    more (the last offer), each grown scratch within its room."""
     from te_openmv.codegen import schedule
     c = compiled(name, patch)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(schedule, "ROOM_USERS", ())
         plain = compile_model(shared_model(name).read_bytes(), name, patch=patch)
-    assert c.plan.peak == plain.plan.peak
+    assert plain.plan.peak <= c.plan.peak <= plain.plan.peak * (1 + schedule.PEAK_HEADROOM)
     assert c.report["schedule"]["patch"] == plain.report["schedule"]["patch"]
     for pos, op in enumerate(c.graph.ops):
         room = op.attrs.get("scratch_room")

@@ -441,9 +441,21 @@ def free_scratch(p: Plan) -> dict[int, int]:
     free = {}
     for pos in range(len(p.op_live)):  # (every op position, its scratch's included)
         size = p.op_scratch.get(pos, (0, 0))[1]
-        taken = sum(b.size for b in p.buffers if b.start <= pos <= b.end and b.key != f"scratch{pos}")
-        free[pos] = max(0, p.peak - taken - size)
+        spans = sorted((b.offset, b.offset + b.size) for b in p.buffers
+                       if b.start <= pos <= b.end and b.key != f"scratch{pos}" and b.size)
+        free[pos] = max(0, p.peak - _covered(spans) - size)
     return free
+
+
+def _covered(spans: list[tuple[int, int]]) -> int:
+    """Bytes covered by sorted [start, end) spans: an in-place op's input and output, or an
+    overlapping pair, share theirs (a sum would count them twice and find no room there)."""
+    total, reach = 0, 0
+    for lo, hi in spans:
+        if hi > reach:
+            total += hi - max(lo, reach)
+            reach = hi
+    return total
 
 
 def spare_scratch(p: Plan) -> dict[int, int]:
