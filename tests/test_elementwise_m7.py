@@ -3,8 +3,8 @@ the same bytes as the host (itself bit-exact with tflite-micro, checked here too
 variant of the fast MUL (sign step or not, SSAT or a clamp; four elements at a time with a
 tail, and one at a time where an operand repeats), its fallback to TFLite's arithmetic, the
 squeeze-excite broadcast (the gate's words made once where the plan has room), the same four variants of the wide ADD and its fallback, on
-every int8 input pair, MEAN in int16 lanes and not, MAX_POOL four channels per word and
-AVERAGE_POOL in int16 lanes. One ELF holds every case; instruction counts are printed (run with -s), never
+every int8 input pair, MEAN in int16 lanes and not, MAX_POOL four channels per word (2x2 windows
+at stride 2 without window bounds), AVERAGE_POOL in int16 lanes and RESIZE_NEAREST_NEIGHBOR. One ELF holds every case; instruction counts are printed (run with -s), never
 asserted."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .support.m7cases import assert_device_matches_host, report_per_output, run_
 from .test_ops_activation import softmax_model
 from .test_ops_elementwise import GATE_CASES, GATE_SHIFTS, GATE_VARIANTS, binary_model, gate_entry, gate_model
 from .test_ops_pool import mean_model, pool_model
+from .test_ops_shape import resize_model
 
 _V = np.arange(-128, 128, dtype=np.int8)
 # every int8 pair, both inputs advancing, and a 3-element tail
@@ -85,6 +86,13 @@ def _cases() -> list[tuple[str, bytes, list | None, str, str]]:
          "MEAN of 260 values over two runs: int32 accumulators"),
         ("maxpool_2x2", pool_model("MAX_POOL_2D", (1, 16, 16, 32), (2, 2), (2, 2), "VALID", scale=0.05, zp=-3),
          None, "te_maxpool_s8", "MAX_POOL 2x2 stride 2, 32 channels (blazeface's)"),
+        ("maxpool_2x2_odd_clamp", pool_model("MAX_POOL_2D", (1, 9, 11, 8), (2, 2), (2, 2), "VALID", "RELU6",
+                                             scale=0.05, zp=-10), None, "te_maxpool_s8",
+         "MAX_POOL 2x2 stride 2 over an odd map (the last row and column unread), RELU6 clamp"),
+        ("resize_2x_c16", resize_model((1, 8, 10, 16), (16, 20), False, False), None, "te_resize_nearest_s8",
+         "RESIZE_NEAREST 2x, 16 channels (te_detection's): 16-byte blocks by LDM/STM"),
+        ("resize_3x2_c8", resize_model((1, 3, 5, 8), (7, 9), False, True), None, "te_resize_nearest_s8",
+         "RESIZE_NEAREST by odd ratios, 8 channels (memcpy per pixel)"),
         ("maxpool_tail_clamp", pool_model("MAX_POOL_2D", (1, 9, 7, 7), (3, 3), (2, 1), "SAME", "RELU6", scale=0.05,
                                           zp=-10), None, "te_maxpool_s8",
          "MAX_POOL 3x3 SAME, 7 channels (a 3-channel tail), RELU6 clamp"),

