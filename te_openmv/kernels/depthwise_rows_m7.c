@@ -322,7 +322,7 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
  * so the accumulators hold the same int32 values. */
 #define TE_VP_FRAME                                   \
     "push   {r4-r11, lr}\n\t"                         \
-    "sub    sp, sp, #24\n\t"                          \
+    "sub    sp, sp, #32\n\t"                          \
     "ldr    r4, [r0, #36]\n\t"                        \
     "ldr    r6, [r0, #12]\n\t"                        \
     "ldrd   r7, r3, [r0, #24]\n\t"                    \
@@ -330,33 +330,36 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "rsb    r3, r3, #0\n\t"                           \
     "mov    r4, r3\n\t"                               \
     "ldr    r1, [r0, #20]\n\t"                        \
-    "stm    sp, {r4, r5, r6, r7}\n\t"                 \
-    "strd   r3, r1, [sp, #16]\n\t"                    \
     "ldr    r12, [r0, #16]\n\t"                       \
+    "stm    sp, {r4, r5, r6, r12}\n\t"                \
+    "str    r7, [sp, #16]\n\t"                        \
+    "strd   r3, r1, [sp, #20]\n\t"                    \
     "ldr    r1, [r0, #8]\n\t"                         \
     "ldrd   r8, r9, [r0]\n\t"
-/* after a pixel: the output word stored, the next pixel (at `again`: the record pointer
- * back to the group's record first); after the group's last pixel the next group (its
- * planes, output bytes; the record pointer is at its record) */
-#define TE_VP_AGAIN(again, rw) again ":\n\tsub    r12, r12, #" rw "\n"
-#define TE_VP_NEXT(lbl, again)                        \
+/* after a pixel: the output word stored, and with the same LDM the record pointer back at
+ * the group's record (frame word [12]: no rewind of its own), the next pixel at `lbl`;
+ * after the group's last pixel the next group (its planes, output bytes, its record `rw`
+ * bytes on, kept in [12]) */
+#define TE_VP_NEXT(lbl, rw)                           \
     "bfi    r0, r1, #8, #8\n\t"                       \
     "bfi    r0, r2, #16, #8\n\t"                      \
     "bfi    r0, r3, #24, #8\n\t"                      \
-    "ldm    sp, {r4, r5, r6}\n\t"                     \
+    "ldm    sp, {r4, r5, r6, r12}\n\t"                \
     "str    r0, [r5, r4]\n\t"                         \
     "adds   r4, r4, r6\n\t"                           \
     "str    r4, [sp]\n\t"                             \
-    "bne    " again "b\n\t"                           \
-    "ldrd   r6, r7, [sp, #12]\n\t"                    \
+    "bne    " lbl "b\n\t"                             \
+    "add    r12, r12, #" rw "\n\t"                    \
+    "ldrd   r6, r7, [sp, #16]\n\t"                    \
     "add    r8, r8, r6\n\t"                           \
     "add    r9, r9, r6\n\t"                           \
     "add    r5, r5, #4\n\t"                           \
     "strd   r7, r5, [sp]\n\t"                         \
-    "ldr    r6, [sp, #20]\n\t"                        \
+    "str    r12, [sp, #12]\n\t"                       \
+    "ldr    r6, [sp, #24]\n\t"                        \
     "cmp    r12, r6\n\t"                              \
     "bne    " lbl "b\n\t"                             \
-    "add    sp, sp, #24\n\t"                          \
+    "add    sp, sp, #32\n\t"                          \
     "pop    {r4-r11, pc}\n"
 /* Stride 2, one column kx (wb: "!" but for the last): pair row y by (w0, w1) of c0..c3
  * (SMLAD), the low halves of pair row y + 1 by w2 (SMLABB/SMLABT against (w2 c0, w2 c1),
@@ -377,21 +380,19 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
     "smlabt r1, r5, r11, r1\n\t"                      \
     "smlabb r2, r6, lr, r2\n\t"                       \
     "smlabt r3, r7, lr, r3\n\t"
-/* 55 instructions per pixel and group in the u<E> form (60 without the sign step, 64 with it):
+/* 54 instructions per pixel and group in the u<E> form (59 without the sign step, 63 with it):
  * 3 columns of 12 (the first loads the biases with its weights), requantization 10, BFI 3,
- * record rewind 1, store and loop 5 */
+ * store, record pointer back and loop 5 */
 #define TE_VPAIR_ASM(name, rq, rw)                                                             \
     __attribute__((naked, noinline)) void name(__attribute__((unused)) const void *job) {        \
     __asm__ volatile(                                                                            \
         TE_VP_FRAME                                                                              \
-        "b      1f\n"                                                                            \
-        TE_VP_AGAIN("2", rw)                                                                     \
         "1:\n\t"                                                                                 \
         TE_VP_COL("!", TE_VP_LOADBW)                                                             \
         TE_VP_COL("!", TE_VP_LOADW)                                                              \
         TE_VP_COL("", TE_VP_LOADW)                                                               \
         rq                                                                                       \
-        TE_VP_NEXT("1", "2"));                                                                   \
+        TE_VP_NEXT("1", rw));                                                                    \
     }
 TE_VPAIR_ASM(te_dw_vpair_asm, TE_DW_ASM_RQ4, "136")
 TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N, "136")
@@ -403,7 +404,7 @@ TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N, "136")
  * by w2. Odd y (pm = SMLATB, pn = SMLADX): the high halves of pair row m by w0, pair row
  * m + 1 as (w1, w2) against the words (w2, w1). Records: per column kx, (w0, w1) of c0..c3
  * then (w2, w1) of c0..c3 (both parities read the same words), 24 words in 8 LDM of 3,
- * the registers taking them in turn, the first with the biases. 57 instructions per pixel
+ * the registers taking them in turn, the first with the biases. 56 instructions per pixel
  * and group (u<E>). */
 #define TE_VP1_BODY(pm, pn)                           \
     TE_VP_LOADBW                                      \
@@ -449,18 +450,15 @@ TE_VPAIR_ASM(te_dw_vpairn_asm, TE_DW_ASM_RQ4N, "136")
     __asm__ volatile(                                                                            \
         TE_VP_FRAME                                                                              \
         "cmp    r1, #0\n\t"                                                                      \
-        "bne    3f\n\t"                                                                          \
-        "b      1f\n"                                                                            \
-        TE_VP_AGAIN("2", rw)                                                                     \
+        "bne    3f\n"                                                                            \
         "1:\n\t"                                                                                 \
         TE_VP1_BODY("smlad ", "smlabb")                                                          \
         rq                                                                                       \
-        TE_VP_NEXT("1", "2")                                                                     \
-        TE_VP_AGAIN("4", rw)                                                                     \
+        TE_VP_NEXT("1", rw)                                                                      \
         "3:\n\t"                                                                                 \
         TE_VP1_BODY("smlatb", "smladx")                                                          \
         rq                                                                                       \
-        TE_VP_NEXT("3", "4"));                                                                   \
+        TE_VP_NEXT("3", rw));                                                                    \
     }
 TE_VPAIR1_ASM(te_dw_vpair1_asm, TE_DW_ASM_RQ4, "160")
 TE_VPAIR1_ASM(te_dw_vpair1n_asm, TE_DW_ASM_RQ4N, "160")

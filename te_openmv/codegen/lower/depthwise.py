@@ -370,9 +370,9 @@ _VPAIR_FORM_EXTRA = {"u": 0, "n": 5, "s": 9}
 
 def _vpair_cost(p: dict, c: int, passes: int, form: str) -> float:
     """The vertical-pair ring (fitted on the QEMU counts of the shared models' 33 such
-    operators, within 4%, most within 1%; requant_form gives `form`): per pixel and group 55
-    (stride 2) or 57 (stride 1) in the u<E> form, 5 more without it, 9 more with the sign step;
-    12 per group and output row; the packing copy 19 per 2 words of both rows, 3 per pair of
+    operators, within 4%, most within 1%; requant_form gives `form`): per pixel and group 54
+    (stride 2) or 56 (stride 1) in the u<E> form, 5 more without it, 9 more with the sign step;
+    14 per group and output row; the packing copy 19 per 2 words of both rows, 3 per pair of
     groups and pair row; 6 per 8 words filling the pair rows wholly outside the image; 48 per
     kernel and per copy call, 330 per pass. No margin: the plane kernel's estimate, its rival
     at stride 1, is as close (the byte rings' runs 5-10% high, to their cost)."""
@@ -380,8 +380,8 @@ def _vpair_cost(p: dict, c: int, passes: int, form: str) -> float:
     packed = (h - 1) // 2 + 2 if p["stride_h"] == 1 else h + 1  # pair rows
     inside = sum(1 for j in range(packed) if any(0 <= 2 * j - p["pad_top"] + k < p["copy_h"] for k in (0, 1)))
     copies = inside * c / 8 * (19 * p["copy_w"] + 3) + (packed - inside) * p["ring_w"] * c / 8 * 6
-    group = (57 if p["stride_h"] == 1 else 55) + _VPAIR_FORM_EXTRA[form]
-    compute = h * c / 4 * (p["out_w"] * group + 12)
+    group = (56 if p["stride_h"] == 1 else 54) + _VPAIR_FORM_EXTRA[form]
+    compute = h * c / 4 * (p["out_w"] * group + 14)
     return copies + compute + passes * (48 * (h + inside) + 330)
 
 
