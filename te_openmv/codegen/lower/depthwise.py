@@ -478,12 +478,15 @@ def _fastest_within(g: Graph, op: Op, vpair: bool, limit: int) -> tuple[dict | N
 
 def _vpair_pays(g: Graph, op: Op) -> bool:
     """Whether this op may take the vertical pairs: where they save the model
-    MIN_VPAIR_SAVING (decided once per model, kept in the depthwise ops' attrs)."""
+    MIN_VPAIR_SAVING, or where their code is linked anyway, by a fused expansion's ring
+    (lower/expand_depthwise.py: the same driver, packing and assembly; fomo's first
+    depthwise, 22 K). Decided once per model, kept in the depthwise ops' attrs."""
     if "vpair_pays" not in op.attrs:
         ops = [o for o in g.ops if o.type in DepthwiseLowering.op_types]
-        saving = sum(_fastest(g, o, False)[1] - _fastest(g, o, True)[1] for o in ops)
+        linked = any(o.type == "TE_EXPAND_DEPTHWISE" for o in g.ops)
+        saving = 0 if linked else sum(_fastest(g, o, False)[1] - _fastest(g, o, True)[1] for o in ops)
         for o in ops:
-            o.attrs["vpair_pays"] = saving >= MIN_VPAIR_SAVING
+            o.attrs["vpair_pays"] = linked or saving >= MIN_VPAIR_SAVING
     return op.attrs["vpair_pays"]
 
 
