@@ -38,3 +38,5 @@ def test_op_samples_match_the_schedules_estimate():
     total = sum(predict(s, {s.kind: table.get(s.kind, schedule.COST_DEFAULT)}) for s in samples)
     assert int(total) == schedule.estimate_instructions(c.graph)
     assert any(s.kind == "TE_CROP" for s in samples) and any(s.kind == "CONV_2D/1x1" for s in samples)
+    assert any("expand" in op.attrs for op in c.graph.ops)  # a fused expansion, as two samples
+    assert len(samples) == len(c.graph.ops) + sum("expand" in op.attrs for op in c.graph.ops)

@@ -12,6 +12,7 @@ total and patching overhead."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,15 @@ def op_samples(compiled, ops) -> list[Sample]:
         if op.type in schedule.COST_COPY:
             small = g.t(op.outputs[0] if op.type == "TE_CROP" else op.inputs[0])
             out.append(Sample(op.type, (float(small.nbytes), 1.0), fig.instructions))
+        elif "expand" in op.attrs:
+            # a fused expansion is estimated as its 1x1 and its depthwise without the packing
+            # (no spanned input): two samples, the count split as the current table splits it
+            parts = [schedule._op_work(g, op.attrs["expand"]),
+                     dataclasses.replace(schedule._op_work(g, op.attrs["depthwise"]), spanned=0.0)]
+            costs = [w.cost() for w in parts]
+            for w, c in zip(parts, costs):
+                out.append(Sample(w.kind, (w.macs, w.outs, w.out_px, w.spanned, w.in_c, 1.0),
+                                  round(fig.instructions * c / sum(costs))))
         else:
             w = schedule._op_work(g, op)
             out.append(Sample(w.kind, (w.macs, w.outs, w.out_px, w.spanned, w.in_c, 1.0), fig.instructions))
