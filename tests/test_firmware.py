@@ -69,7 +69,7 @@ def test_rebuild_with_same_modules_is_cached(qemu_firmware_factory, hello_module
     t0 = time.monotonic()
     again = fw.build_qemu(staged, tmp_path / "out")
     assert time.monotonic() - t0 < 15
-    assert "inputs unchanged" in capsys.readouterr().out
+    assert "inputs unchanged" in capsys.readouterr().err  # progress lines are diagnostics: stderr
     assert again.read_bytes() == first.read_bytes()
 
 
