@@ -123,6 +123,18 @@ def test_spare_scratch_is_the_free_span_around_each_scratch():
     assert spare_scratch(p) == {1: 80, 3: 80}
 
 
+def test_free_scratch_counts_shared_bytes_once():
+    """An in-place op's input and output (one region) and an overlapping pair take their bytes
+    once: the free bytes around op 1 are the peak less the region and the op's own scratch."""
+    from te_openmv.codegen.planner import Buffer, Plan, free_scratch
+    bufs = [Buffer("t0", 100, 0, 1, offset=0), Buffer("t1", 100, 1, 2, offset=0),  # in place at op 1
+            Buffer("t2", 60, 1, 2, offset=150), Buffer("t3", 60, 1, 1, offset=180),  # overlapping by 30
+            Buffer("scratch1", 20, 1, 1, offset=260)]
+    p = Plan(bufs, {}, {1: (260, 20)}, 300, 300, "test", op_live=[100, 290, 160])
+    assert free_scratch(p)[1] == 300 - 100 - 90 - 20
+    assert free_scratch(p)[0] == 300 - 100 and free_scratch(p)[2] == 300 - 100 - 60
+
+
 def test_lower_bound_is_reached_where_it_can_be():
     # chains of fully connected layers, and the fomo stage with its input/output overlap fixed
     assert compiled("omv_force_int_quant", "off").plan.peak == compiled("omv_force_int_quant", "off").plan.lower_bound
