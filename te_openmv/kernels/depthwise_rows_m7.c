@@ -314,8 +314,8 @@ __attribute__((naked, noinline)) void te_dw_vfill_asm(__attribute__((unused)) in
  *   r0-r3 accumulators of c0..c3   r4-r7 one column's 4 pairs   r8 pair row y   r9 pair row y + 1
  *   r10, r11, lr weight words   r12 the group's record (back to its start after each pixel)
  * Frame: [0] the output pixel's offset from the group's end of row (negative; 0 ends the
- * row) [4] the group's end of row [8] output pixel step [12] ring step
- * [16] -out_w * channels (the offset at a row's start) [20] records' end.
+ * row) [4] the group's end of row [8] output pixel step [12] the group's record [16] ring
+ * step [20] -out_w * channels (the offset at a row's start) [24] records' end.
  * Exactness: SMLAD adds both products to the accumulator modulo 2^32; the taps are the
  * same products as the row kernel's (te/depthwise.h), summed in another order, and every
  * partial sum of them is bounded by the bound arith/depthwise.py proves for the whole sum,
