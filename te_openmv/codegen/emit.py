@@ -15,7 +15,7 @@ import numpy as np
 
 from te_openmv.codegen.graph import Graph
 from te_openmv.codegen.lower import LOWERINGS
-from te_openmv.codegen.lower.base import EmitContext
+from te_openmv.codegen.lower.base import EmitContext, model_macs
 from te_openmv.codegen.planner import Plan
 
 _TEMPLATES = jinja2.Environment(
@@ -115,9 +115,7 @@ def emit(g: Graph, plan: Plan, name: str, source: str) -> Emitted:
         before = sum(c.nbytes for c in ctx.consts)
         code = lowering.emit(g, op, ctx)
         per_op_const[pos] = sum(c.nbytes for c in ctx.consts) - before
-        macs = lowering.macs(g, op)
-        if "model_macs_per_pixel" in op.attrs:  # the model's MACs, its dropped channels' too (dead_channels)
-            macs = op.attrs["model_macs_per_pixel"] * int(np.prod(g.t(op.outputs[0]).shape[1:-1], dtype=np.int64))
+        macs = model_macs(g, op, lowering)
         steps.append({"position": pos, "type": op.type, "code": code, "macs": macs,
                       "comment": describe_op(g, op, plan, macs)})
         for f in lowering.kernel_files:

@@ -239,14 +239,17 @@ def finest(pool: list[PatchSpec]) -> list[PatchSpec]:
 
 def choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:
     """g: the graph after the passes that precede patching; post: the passes that follow."""
+    if sram_budget is not None and sram_budget <= 0:
+        raise CompileError(f"SRAM budget {sram_budget} B: give a positive number of bytes")
     with memoized_scratch():
-        s = _choose(g, patch, sram_budget, post)
+        base_graph = _build(g, None, post)
+        base_plan = plan(base_graph)
+        s = _choose(g, patch, sram_budget, post, base_graph, base_plan)
         _grant_rooms(s, sram_budget)
         if s.spec is not None:
             # what `--patch off` gives, room and headroom included (the choice compared plans
             # without them), for the report's "layer by layer it needs"
-            base_graph = _build(g, None, post)
-            base = Schedule(None, base_graph, plan(base_graph), 0, 0, 0, "off")
+            base = Schedule(None, base_graph, base_plan, 0, 0, 0, "off")
             _grant_rooms(base, None)
             s.layer_based_peak = base.plan.peak
         return s
@@ -356,11 +359,9 @@ def _use_spare_scratch(s: Schedule, types: tuple[str, ...], room_of=spare_scratc
                 undo()
 
 
-def _choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes) -> Schedule:
-    if sram_budget is not None and sram_budget <= 0:
-        raise CompileError(f"SRAM budget {sram_budget} B: give a positive number of bytes")
-    base_graph = _build(g, None, post)
-    base_plan = plan(base_graph)
+def _choose(g: Graph, patch: str | PatchSpec, sram_budget: int | None, post: Passes, base_graph: Graph,
+            base_plan: Plan) -> Schedule:
+    """base_graph, base_plan: g built layer by layer (_build) and planned."""
     base_cost = estimate_instructions(base_graph)
     fused = fused_pairs(base_graph)
     considered: list[dict] = []

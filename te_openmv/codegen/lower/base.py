@@ -184,6 +184,14 @@ def window_distance(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int],
     return streaming_distance(write_end, read_from)
 
 
+def model_macs(g: Graph, op: Op, lowering: "Lowering") -> int:
+    """The model's MACs for op: its lowering's count, or where passes/dead_channels.py dropped
+    channels, the count per output pixel it kept from before (the dropped channels' work too)."""
+    if "model_macs_per_pixel" in op.attrs:
+        return op.attrs["model_macs_per_pixel"] * int(np.prod(g.t(op.outputs[0]).shape[1:-1], dtype=np.int64))
+    return lowering.macs(g, op)
+
+
 def act_range(op: Op, g: Graph) -> tuple[int, int]:
     """The op's clamp bounds: set by the fuse-activation pass, else from its fused activation."""
     from te_openmv.codegen.arith.common import activation_range

@@ -715,16 +715,16 @@ def assign_layer_copies(g: Graph) -> None:
     shared: dict[tuple, list] = {}  # the shared copy (family, sign step, pass of 16) -> its layers
     for op, family, geo in pointwise_layers(g, "layer_copy"):
         if op.attrs.get("uniform_shift") is None:
-            shared.setdefault((family, g.t(op.outputs[0]).zp == -128, bool(op.attrs["pass16"])), []).append(op)
-    for (family, _, pass16), ops in shared.items():
-        mine = [op for op in ops if conv_geometry(g, op)["out_c"] <= LAYER_COPY_MAX_CHANNELS]
+            shared.setdefault((family, g.t(op.outputs[0]).zp == -128, bool(op.attrs["pass16"])), []).append((op, geo))
+    for (family, _, pass16), layers in shared.items():
+        mine = [op for op, geo in layers if geo["out_c"] <= LAYER_COPY_MAX_CHANNELS]
         saving, added = 0, 0
         for op in mine:
             y = g.t(op.outputs[0])
             pixels, out_c = y.shape[1] * y.shape[2], y.shape[3]
             saving += y.size + PW_PASS_TEST * pixels * -(-out_c // (16 if pass16 else 8))
             added += layer_copy_bytes(family, out_c)
-        if len(mine) == len(ops):  # the shared copy is no longer linked
+        if len(mine) == len(layers):  # the shared copy is no longer linked
             added -= layer_copy_bytes(family, 16 if pass16 else 8)
         if mine and (added <= 0 or saving >= LAYER_COPY_MIN_PER_BYTE * added):
             for op in mine:

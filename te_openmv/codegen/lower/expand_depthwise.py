@@ -15,7 +15,7 @@ import numpy as np
 from te_openmv.codegen.arith.depthwise_uniform import op_shift_range
 from te_openmv.codegen.arith.uniform_shift import choose_shifts
 from te_openmv.codegen.graph import Graph, Op
-from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, streaming_distance
+from te_openmv.codegen.lower.base import EmitContext, Lowering, act_range, model_macs, streaming_distance
 from te_openmv.codegen.lower.conv import (PASS16_BYTES, PASS16_MIN_PER_BYTE, ConvLowering, _pointwise_records,
                                           conv_geometry, pass16_saving, prepare, uniform_range)
 from te_openmv.codegen.lower.depthwise import (DepthwiseLowering, fast_plan, model_shifts, rows_plan,
@@ -132,14 +132,9 @@ class ExpandDepthwiseLowering(Lowering):
                 fused[i].attrs["dw_shift"] = None
 
     def macs(self, g: Graph, op: Op) -> int:
-        # each half's own count, or the model's where passes/dead_channels.py dropped channels
-        total = 0
-        for part, lowering in zip(_parts(op), (ConvLowering(), DepthwiseLowering())):
-            if "model_macs_per_pixel" in part.attrs:
-                total += part.attrs["model_macs_per_pixel"] * int(np.prod(g.t(part.outputs[0]).shape[1:-1]))
-            else:
-                total += lowering.macs(g, part)
-        return total
+        # each half's, the model's where passes/dead_channels.py dropped channels
+        halves = zip(_parts(op), (ConvLowering(), DepthwiseLowering()))
+        return sum(model_macs(g, part, lowering) for part, lowering in halves)
 
     def scratch_bytes(self, g: Graph, op: Op) -> int:
         return ring_bytes(depthwise_plan(g, _parts(op)[1]))
